@@ -1,1 +1,8 @@
-export {};
+// @gatehouse/contract: what crosses a process boundary. Browser-safe; Node-only helpers are
+// under "@gatehouse/contract/secrets".
+export * from "./bundle-hash.ts";
+export * from "./config-bundle.ts";
+export * from "./errors.ts";
+export * from "./query-log.ts";
+export * from "./schemes.ts";
+export * from "./validate.ts";

@@ -1,0 +1,274 @@
+// The config bundle: everything an edge enforces, as control publishes it and as
+// `gatehouse edge --config FILE.yaml` reads it. Immutable once published; `version` grows
+// monotonically and `hash` covers the content. Expressions travel as source text: edges compile
+// them (compiled code is never shipped). JSON Schema via TypeBox, so the same definition
+// validates the edge's file, control's API bodies and the dashboard's forms.
+
+import { type Static, Type as T, type TSchema } from "@sinclair/typebox";
+
+const Id = T.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$" });
+const Name = T.String({ minLength: 1, maxLength: 200 });
+/** `$name` in expressions: Decision 3 of the rules spec. */
+export const LIST_NAME_PATTERN = "^[a-z0-9_-]([a-z0-9_.-]*[a-z0-9_-])?$";
+const ListName = T.String({ minLength: 1, maxLength: 128, pattern: LIST_NAME_PATTERN });
+const Cidr = T.String({ minLength: 2, maxLength: 64, description: "an IP address or CIDR" });
+const HostName = T.String({ minLength: 1, maxLength: 253 });
+const Ttl = T.Integer({ minimum: 0, maximum: 604800 });
+
+/** Where an upstream resolver lives: `udp://1.1.1.1:53`, `tcp://…`, `tls://host:853`, `https://host/dns-query`. */
+export const Upstream = T.Object({
+  address: T.String({ minLength: 1, maxLength: 512 }),
+  /** TLS server name for DoT/DoH when the address is an IP. */
+  serverName: T.Optional(HostName),
+  timeoutMs: T.Optional(T.Integer({ minimum: 50, maximum: 30000 })),
+});
+export type Upstream = Static<typeof Upstream>;
+
+export const ResolverSettings = T.Object({
+  upstreams: T.Array(Upstream, { maxItems: 32 }),
+  strategy: T.Optional(
+    T.Union([T.Literal("failover"), T.Literal("fastest"), T.Literal("parallel")]),
+  ),
+  /** A domain suffix sent to its own upstreams (conditional forwarding). */
+  conditionalForwarding: T.Optional(
+    T.Array(
+      T.Object({ suffix: HostName, upstreams: T.Array(Upstream, { minItems: 1, maxItems: 8 }) }),
+      {
+        maxItems: 1000,
+      },
+    ),
+  ),
+  cache: T.Optional(
+    T.Object({
+      maxEntries: T.Optional(T.Integer({ minimum: 0, maximum: 10_000_000 })),
+      minTtl: T.Optional(Ttl),
+      maxTtl: T.Optional(Ttl),
+      /** Upper bound on negative caching (RFC 2308), seconds. */
+      maxNegativeTtl: T.Optional(Ttl),
+      /** RFC 8767: answer from expired entries when upstreams fail. */
+      serveStale: T.Optional(T.Boolean()),
+      staleTtl: T.Optional(Ttl),
+      prefetch: T.Optional(T.Boolean()),
+    }),
+  ),
+  /** Per-source token bucket. */
+  rateLimit: T.Optional(
+    T.Object({
+      queriesPerSecond: T.Integer({ minimum: 1, maximum: 10_000_000 }),
+      burst: T.Optional(T.Integer({ minimum: 1, maximum: 10_000_000 })),
+      action: T.Optional(T.Union([T.Literal("refuse"), T.Literal("drop")])),
+    }),
+  ),
+  /** Randomise query-name case toward upstreams (draft-vixie-dnsext-dns0x20). */
+  use0x20: T.Optional(T.Boolean()),
+});
+export type ResolverSettings = Static<typeof ResolverSettings>;
+
+export const BlockPageSettings = T.Object({
+  title: T.Optional(T.String({ maxLength: 200 })),
+  message: T.Optional(T.String({ maxLength: 2000 })),
+  /** CSS colour for the page's header band. */
+  color: T.Optional(T.String({ maxLength: 32, pattern: "^#?[A-Za-z0-9]+$" })),
+  logoUrl: T.Optional(T.String({ maxLength: 2048 })),
+  /** DNS block answers may point here instead of 0.0.0.0/:: (answer mode "ip"). */
+  ipv4: T.Optional(T.String({ maxLength: 15 })),
+  ipv6: T.Optional(T.String({ maxLength: 45 })),
+});
+export type BlockPageSettings = Static<typeof BlockPageSettings>;
+
+export const Location = T.Object({
+  id: Id,
+  name: Name,
+  /** Source networks whose clients belong here. */
+  networks: T.Array(Cidr, { maxItems: 10000 }),
+  /** DoH path token: /dns-query/<token>. */
+  dohToken: T.Optional(T.String({ minLength: 8, maxLength: 128, pattern: "^[A-Za-z0-9_-]+$" })),
+  /** DoT: the first label of the TLS server name, e.g. `<label>.dot.example.net`. */
+  dotLabel: T.Optional(T.String({ minLength: 1, maxLength: 63, pattern: "^[a-z0-9-]+$" })),
+  /** Proxy clients of this location must authenticate (407 otherwise). */
+  requireProxyAuth: T.Optional(T.Boolean()),
+  blockPage: T.Optional(BlockPageSettings),
+});
+export type Location = Static<typeof Location>;
+
+export const LIST_TYPES = ["domain", "ip", "string", "int"] as const;
+export type ListKind = (typeof LIST_TYPES)[number];
+
+export const List = T.Object({
+  id: Id,
+  /** The name rules use: `$name`. */
+  name: ListName,
+  type: T.Union(LIST_TYPES.map((t) => T.Literal(t))),
+  description: T.Optional(T.String({ maxLength: 2000 })),
+  /** Inline items (domains, IPs/CIDRs, strings; ints as strings or numbers). */
+  items: T.Optional(
+    T.Array(T.Union([T.String({ maxLength: 1024 }), T.Integer()]), { maxItems: 5_000_000 }),
+  ),
+  /**
+   * Items from a file (edge-local configs only; control inlines items). Domain formats:
+   * hosts (`0.0.0.0 name`), plain (one name a line), adblock (`||name^`, `@@||name^` → the
+   * exceptions list `<name>.allow`), auto (detect per line). `#` and `!` start comments.
+   */
+  file: T.Optional(T.String({ maxLength: 4096 })),
+  format: T.Optional(
+    T.Union([T.Literal("auto"), T.Literal("hosts"), T.Literal("plain"), T.Literal("adblock")]),
+  ),
+});
+export type List = Static<typeof List>;
+
+/** DNS block answer modes. */
+export const BLOCK_MODES = ["null", "nxdomain", "refused", "ip"] as const;
+export type BlockMode = (typeof BLOCK_MODES)[number];
+
+export const PolicySettings = T.Object({
+  /** DNS block: `null` answers 0.0.0.0 / :: (default), or NXDOMAIN, REFUSED, or the block-page IP. */
+  blockMode: T.Optional(T.Union(BLOCK_MODES.map((m) => T.Literal(m)))),
+  /** TTL of synthesized answers (block, override), seconds; default 60. */
+  ttl: T.Optional(Ttl),
+  /** DNS override: answer with these addresses … */
+  overrideIps: T.Optional(T.Array(T.String({ maxLength: 45 }), { maxItems: 32 })),
+  /** … or with a CNAME to this host (resolved further by the edge). */
+  overrideHost: T.Optional(HostName),
+  /** Text shown on the block page for this policy. */
+  blockReason: T.Optional(T.String({ maxLength: 2000 })),
+});
+export type PolicySettings = Static<typeof PolicySettings>;
+
+const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
+export type Day = (typeof DAYS)[number];
+
+export const Schedule = T.Object({
+  /** IANA time zone the windows are written in. */
+  timeZone: T.String({ minLength: 1, maxLength: 64 }),
+  /** The policy is active inside any window. `end` may be "24:00". */
+  windows: T.Array(
+    T.Object({
+      days: T.Array(T.Union(DAYS.map((d) => T.Literal(d))), { minItems: 1, maxItems: 7 }),
+      start: T.String({ pattern: "^([01][0-9]|2[0-3]):[0-5][0-9]$" }),
+      end: T.String({ pattern: "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$" }),
+    }),
+    { minItems: 1, maxItems: 64 },
+  ),
+});
+export type Schedule = Static<typeof Schedule>;
+
+export const POLICY_ACTIONS = {
+  dns: ["allow", "block", "override", "safesearch", "ytrestricted"],
+  http: ["allow", "block", "do_not_inspect"],
+  net: ["allow", "block"],
+} as const;
+export type PolicyAction = (typeof POLICY_ACTIONS)[keyof typeof POLICY_ACTIONS][number];
+
+export const Policy = T.Object({
+  id: Id,
+  name: Name,
+  description: T.Optional(T.String({ maxLength: 2000 })),
+  type: T.Union([T.Literal("dns"), T.Literal("http"), T.Literal("net")]),
+  enabled: T.Boolean(),
+  /** Lower runs first; first match wins (spec §5.7). Unique per type. */
+  precedence: T.Integer({ minimum: 0, maximum: 2_000_000_000 }),
+  /** Rules-language expression over the type's scheme. */
+  expression: T.String({ minLength: 1, maxLength: 4096 }),
+  action: T.Union(
+    ["allow", "block", "override", "safesearch", "ytrestricted", "do_not_inspect"].map((a) =>
+      T.Literal(a),
+    ),
+  ),
+  settings: T.Optional(PolicySettings),
+  schedule: T.Optional(Schedule),
+});
+export type Policy = Static<typeof Policy>;
+
+/** Credentials are stored as `scrypt$N$r$p$<salt b64>$<hash b64>` (see secrets.ts). */
+const CredentialHash = T.String({ minLength: 10, maxLength: 512, pattern: "^scrypt\\$" });
+
+export const Identities = T.Object({
+  users: T.Array(
+    T.Object({
+      id: Id,
+      email: T.String({ minLength: 3, maxLength: 320 }),
+      name: T.Optional(Name),
+      groups: T.Optional(T.Array(T.String({ maxLength: 200 }), { maxItems: 1000 })),
+      /** Proxy-Authorization: Basic user = email, password verified against this hash. */
+      credentialHash: T.Optional(CredentialHash),
+    }),
+    { maxItems: 1_000_000 },
+  ),
+  devices: T.Array(
+    T.Object({
+      id: Id,
+      name: Name,
+      /** Basic user = device name. */
+      credentialHash: CredentialHash,
+      /** The user this device belongs to, for identity fields. */
+      userId: T.Optional(Id),
+    }),
+    { maxItems: 1_000_000 },
+  ),
+});
+export type Identities = Static<typeof Identities>;
+
+export const ProxySettings = T.Object({
+  /** Ports CONNECT may reach; default [443]. */
+  connectPorts: T.Optional(T.Array(T.Integer({ minimum: 1, maximum: 65535 }), { maxItems: 100 })),
+  /** Names the PAC file sends DIRECT. */
+  bypassDomains: T.Optional(T.Array(HostName, { maxItems: 10000 })),
+  /** Log the query string of URLs (off by default: it may carry secrets). */
+  logQueryStrings: T.Optional(T.Boolean()),
+});
+export type ProxySettings = Static<typeof ProxySettings>;
+
+export const BUNDLE_SCHEMA_VERSION = 1;
+
+export const ConfigBundle = T.Object({
+  schemaVersion: T.Literal(BUNDLE_SCHEMA_VERSION),
+  /** Monotonically increasing per account. */
+  version: T.Integer({ minimum: 0 }),
+  /** sha256 of the canonical JSON of every other property, hex (bundleHash()). */
+  hash: T.Optional(T.String({ pattern: "^[0-9a-f]{64}$" })),
+  createdAt: T.Optional(T.String({ maxLength: 64 })),
+  accountId: T.Optional(Id),
+  /** Answer clients outside every location (an open resolver/proxy if exposed): default false. */
+  allowUnknownClients: T.Optional(T.Boolean()),
+  resolver: ResolverSettings,
+  locations: T.Array(Location, { maxItems: 10000 }),
+  lists: T.Array(List, { maxItems: 10000 }),
+  policies: T.Array(Policy, { maxItems: 100000 }),
+  identities: T.Optional(Identities),
+  proxy: T.Optional(ProxySettings),
+  blockPage: T.Optional(BlockPageSettings),
+});
+export type ConfigBundle = Static<typeof ConfigBundle>;
+
+/** Edge-local settings that control never sends: where to listen, certificates, limits. */
+export const EdgeLocalSettings = T.Object({
+  /** Addresses as "host:port"; each listener is off when absent. */
+  dns: T.Optional(
+    T.Object({
+      udp: T.Optional(T.Array(T.String(), { maxItems: 16 })),
+      tcp: T.Optional(T.Array(T.String(), { maxItems: 16 })),
+      dot: T.Optional(T.Array(T.String(), { maxItems: 16 })),
+      doh: T.Optional(T.Array(T.String(), { maxItems: 16 })),
+    }),
+  ),
+  proxy: T.Optional(T.Object({ http: T.Optional(T.Array(T.String(), { maxItems: 16 })) })),
+  metrics: T.Optional(T.String()),
+  tls: T.Optional(T.Object({ certFile: T.String(), keyFile: T.String() })),
+  dataDir: T.Optional(T.String()),
+  /** Worker count for the data plane; default: one per core. */
+  workers: T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
+});
+export type EdgeLocalSettings = Static<typeof EdgeLocalSettings>;
+
+/** What `gatehouse edge --config FILE.yaml` reads: a bundle plus an optional `edge` section. */
+export const EdgeConfigFile = T.Composite([
+  T.Omit(ConfigBundle, ["schemaVersion", "version", "hash"]),
+  T.Object({
+    schemaVersion: T.Optional(T.Literal(BUNDLE_SCHEMA_VERSION)),
+    version: T.Optional(T.Integer({ minimum: 0 })),
+    edge: T.Optional(EdgeLocalSettings),
+  }),
+]);
+export type EdgeConfigFile = Static<typeof EdgeConfigFile>;
+
+export type { TSchema };

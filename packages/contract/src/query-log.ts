@@ -1,0 +1,64 @@
+// One query-log record type for DNS queries, HTTP requests and network connections (CONNECT
+// tunnels). Edges push these into a bounded ring and ship them to control in NDJSON batches;
+// control stores them for search and analytics. Full detail (domain, client, policy id) lives
+// here, never in metric labels.
+
+import { type Static, Type as T } from "@sinclair/typebox";
+
+export const LOG_KINDS = ["dns", "http", "net"] as const;
+export type LogKind = (typeof LOG_KINDS)[number];
+
+/** What happened, low-cardinality: also the `action` metric label. */
+export const LOG_ACTIONS = [
+  "allow",
+  "block",
+  "override",
+  "safesearch",
+  "ytrestricted",
+  "do_not_inspect",
+  "refused",
+  "ratelimited",
+  "error",
+] as const;
+export type LogAction = (typeof LOG_ACTIONS)[number];
+
+export const QueryLogRecord = T.Object({
+  /** Milliseconds since the Unix epoch, when the query/request arrived. */
+  ts: T.Number(),
+  kind: T.Union(LOG_KINDS.map((k) => T.Literal(k))),
+  /** Per-edge unique id (request id on block pages). */
+  id: T.String({ maxLength: 64 }),
+  edgeId: T.Optional(T.String({ maxLength: 128 })),
+  location: T.Optional(T.String({ maxLength: 128 })),
+  client: T.String({ maxLength: 64 }),
+  identity: T.Optional(T.String({ maxLength: 320 })),
+  action: T.Union(LOG_ACTIONS.map((a) => T.Literal(a))),
+  policyId: T.Optional(T.String({ maxLength: 128 })),
+  policyName: T.Optional(T.String({ maxLength: 200 })),
+  /** The list that matched, when a policy matched through `in $list`. */
+  list: T.Optional(T.String({ maxLength: 128 })),
+  /** Transport: udp, tcp, dot, doh (DNS); http, connect (proxy). */
+  transport: T.String({ maxLength: 16 }),
+  durationMs: T.Number(),
+  // DNS
+  qname: T.Optional(T.String({ maxLength: 255 })),
+  qtype: T.Optional(T.String({ maxLength: 16 })),
+  rcode: T.Optional(T.String({ maxLength: 16 })),
+  cache: T.Optional(
+    T.Union([T.Literal("hit"), T.Literal("miss"), T.Literal("stale"), T.Literal("none")]),
+  ),
+  upstream: T.Optional(T.String({ maxLength: 512 })),
+  // HTTP / network
+  method: T.Optional(T.String({ maxLength: 32 })),
+  host: T.Optional(T.String({ maxLength: 255 })),
+  /** URL without the query string unless the config says otherwise. */
+  url: T.Optional(T.String({ maxLength: 8192 })),
+  sni: T.Optional(T.String({ maxLength: 255 })),
+  status: T.Optional(T.Integer()),
+  bytesUp: T.Optional(T.Integer({ minimum: 0 })),
+  bytesDown: T.Optional(T.Integer({ minimum: 0 })),
+  upstreamAddr: T.Optional(T.String({ maxLength: 64 })),
+  /** Low-cardinality cause for errors and refusals (e.g. "upstream_timeout", "private_target"). */
+  reason: T.Optional(T.String({ maxLength: 64 })),
+});
+export type QueryLogRecord = Static<typeof QueryLogRecord>;

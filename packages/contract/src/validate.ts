@@ -1,0 +1,124 @@
+// Structural validation (JSON Schema) and semantic validation (every expression compiles against
+// its scheme, every `$list` exists with the right type, precedence unique per type) of a config
+// bundle. Control runs it before publishing, the edge before applying: a bundle that fails here
+// is refused whole and the previous one keeps serving.
+
+import { type ListType, type RuleError, Scheme } from "@gatehouse/rules";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { ConfigBundle, type ListKind, POLICY_ACTIONS } from "./config-bundle.ts";
+import { type PolicyType, SCHEMES } from "./schemes.ts";
+
+export interface BundleProblem {
+  /** JSON pointer into the bundle, e.g. `/policies/3/expression`. */
+  readonly path: string;
+  readonly message: string;
+  /** Set for expression errors. */
+  readonly rule?: ReturnType<RuleError["toJSON"]>;
+}
+
+const bundleChecker = TypeCompiler.Compile(ConfigBundle);
+
+/** The rules type a list of each kind holds. */
+export const LIST_RULE_TYPE: Readonly<Record<ListKind, ListType>> = {
+  domain: "Bytes",
+  string: "Bytes",
+  ip: "Ip",
+  int: "Int",
+};
+
+let schemes: Record<PolicyType, Scheme> | undefined;
+/** Compiled schemes, built once per process. */
+export function gatewaySchemes(): Record<PolicyType, Scheme> {
+  schemes ??= {
+    dns: new Scheme(SCHEMES.dns),
+    http: new Scheme(SCHEMES.http),
+    net: new Scheme(SCHEMES.net),
+  };
+  return schemes;
+}
+
+/** Structural check only (cheap); returns at most `max` problems. */
+export function checkBundleShape(value: unknown, max = 20): BundleProblem[] {
+  if (bundleChecker.Check(value)) return [];
+  const out: BundleProblem[] = [];
+  for (const e of bundleChecker.Errors(value)) {
+    out.push({ path: e.path || "/", message: e.message });
+    if (out.length >= max) break;
+  }
+  return out;
+}
+
+/**
+ * Full check: shape, then every policy's expression, action and list references. Adblock
+ * exception lists (`<name>.allow`) count as declared when `<name>` is a domain list.
+ */
+export function checkBundle(value: unknown): BundleProblem[] {
+  const shape = checkBundleShape(value);
+  if (shape.length > 0) return shape;
+  const bundle = value as ConfigBundle;
+  const problems: BundleProblem[] = [];
+  const lists = new Map<string, ListType>();
+  bundle.lists.forEach((l, i) => {
+    if (lists.has(l.name))
+      problems.push({ path: `/lists/${i}/name`, message: `duplicate list name "${l.name}"` });
+    lists.set(l.name, LIST_RULE_TYPE[l.type]);
+    if (l.type === "domain") lists.set(`${l.name}.allow`, "Bytes");
+  });
+  const ids = new Set<string>();
+  const precedences = new Map<string, string>();
+  const s = gatewaySchemes();
+  bundle.policies.forEach((p, i) => {
+    if (ids.has(p.id))
+      problems.push({ path: `/policies/${i}/id`, message: `duplicate policy id "${p.id}"` });
+    ids.add(p.id);
+    const key = `${p.type}:${p.precedence}`;
+    const other = precedences.get(key);
+    if (other !== undefined)
+      problems.push({
+        path: `/policies/${i}/precedence`,
+        message: `precedence ${p.precedence} is already used by ${p.type} policy "${other}"`,
+      });
+    precedences.set(key, p.id);
+    const actions: readonly string[] = POLICY_ACTIONS[p.type];
+    if (!actions.includes(p.action))
+      problems.push({
+        path: `/policies/${i}/action`,
+        message: `action "${p.action}" is not valid for a ${p.type} policy (one of ${actions.join(", ")})`,
+      });
+    problems.push(...checkExpression(s[p.type], p.expression, lists, `/policies/${i}/expression`));
+  });
+  return problems;
+}
+
+/** Compile one expression and check its list references against the declared lists. */
+export function checkExpression(
+  scheme: Scheme,
+  expression: string,
+  lists: ReadonlyMap<string, ListType>,
+  path = "/expression",
+): BundleProblem[] {
+  const r = scheme.compile(expression);
+  if (!r.ok) return [{ path, message: r.error.message, rule: r.error.toJSON() }];
+  const out: BundleProblem[] = [];
+  for (const ref of r.value.lists) {
+    const t = lists.get(ref.name);
+    const span: [number, number] = [ref.span.start, ref.span.length];
+    if (t === undefined)
+      out.push({
+        path,
+        message: `unknown list $${ref.name}`,
+        rule: { kind: "UnknownIdentifier", message: `unknown list $${ref.name}`, span },
+      });
+    else if (t !== ref.type)
+      out.push({
+        path,
+        message: `list $${ref.name} holds ${t} values but is compared with a ${ref.type} value`,
+        rule: {
+          kind: "TypeMismatch",
+          message: `list $${ref.name} holds ${t}, expected ${ref.type}`,
+          span,
+        },
+      });
+  }
+  return out;
+}
