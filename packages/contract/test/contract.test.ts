@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  bundleHash,
+  type ConfigBundle,
+  canonicalJson,
+  checkBundle,
+  checkBundleShape,
+  domainsOf,
+  ERROR_CODES,
+  GatehouseError,
+  gatewaySchemes,
+  verifyBundleHash,
+} from "@gatehouse/contract";
+import { hashSecret, verifySecret } from "@gatehouse/contract/secrets";
+
+function bundle(over: Partial<ConfigBundle> = {}): ConfigBundle {
+  return {
+    schemaVersion: 1,
+    version: 1,
+    resolver: { upstreams: [{ address: "udp://127.0.0.1:53" }] },
+    locations: [{ id: "home", name: "Home", networks: ["127.0.0.0/8", "::1/128"] }],
+    lists: [{ id: "l1", name: "ads", type: "domain", items: ["ads.example"] }],
+    policies: [
+      {
+        id: "p1",
+        name: "Block ads",
+        type: "dns",
+        enabled: true,
+        precedence: 10,
+        expression: "any(dns.domains[*] in $ads)",
+        action: "block",
+      },
+    ],
+    ...over,
+  };
+}
+
+describe("domainsOf", () => {
+  test("lists the name and every parent, lowercased, trailing dot dropped", () => {
+    assert.deepEqual(domainsOf("A.b.Example.COM."), [
+      "a.b.example.com",
+      "b.example.com",
+      "example.com",
+      "com",
+    ]);
+    assert.deepEqual(domainsOf("."), []);
+    assert.deepEqual(domainsOf("localhost"), ["localhost"]);
+  });
+});
+
+describe("gateway schemes", () => {
+  test("every scheme compiles and typical Gateway policies type-check", () => {
+    const s = gatewaySchemes();
+    for (const [scheme, expr] of [
+      [s.dns, 'any(dns.domains[*] == "example.com") and dns.query_rtype == "A"'],
+      [s.dns, "any(dns.resolved_ips[*] in {198.51.100.0/24})"],
+      [s.dns, 'any(identity.groups.name[*] in {"finance"})'],
+      [s.http, 'http.conn.hostname == "example.com" and http.request.method == "POST"'],
+      [s.http, 'any(http.request.headers["user-agent"][*] contains "curl")'],
+      [s.net, "net.dst.ip in {10.0.0.0/8} and net.dst.port in {22 3389}"],
+      [s.net, 'net.sni.host == "example.com" or net.sni.mismatch'],
+    ] as const) {
+      const r = scheme.compile(expr);
+      assert.ok(r.ok, `${expr}: ${r.ok ? "" : r.error.render()}`);
+    }
+  });
+});
+
+describe("checkBundle", () => {
+  test("a good bundle has no problems", () => {
+    assert.deepEqual(checkBundle(bundle()), []);
+  });
+
+  test("shape errors name the path", () => {
+    const problems = checkBundleShape({ ...bundle(), version: -1 });
+    assert.ok(problems.some((p) => p.path === "/version"));
+  });
+
+  test("an invalid expression carries the rule error and its span", () => {
+    const b = bundle();
+    b.policies[0]!.expression = 'dns.fqdn == "x" and';
+    const [p] = checkBundle(b);
+    assert.equal(p?.path, "/policies/0/expression");
+    assert.ok(p?.rule);
+    assert.equal(typeof p.rule.kind, "string");
+  });
+
+  test("unknown lists, wrong list types, duplicate precedence and wrong actions are reported", () => {
+    const b = bundle({
+      policies: [
+        {
+          id: "a",
+          name: "a",
+          type: "dns",
+          enabled: true,
+          precedence: 1,
+          expression: "dns.fqdn in $nope",
+          action: "block",
+        },
+        {
+          id: "b",
+          name: "b",
+          type: "dns",
+          enabled: true,
+          precedence: 1,
+          expression: "dns.src_ip in $ads",
+          action: "block",
+        },
+        {
+          id: "c",
+          name: "c",
+          type: "net",
+          enabled: true,
+          precedence: 2,
+          expression: "net.dst.port == 22",
+          action: "override",
+        },
+      ],
+    });
+    const messages = checkBundle(b).map((p) => p.message);
+    assert.ok(
+      messages.some((m) => m.includes("unknown list $nope")),
+      messages.join("\n"),
+    );
+    assert.ok(
+      messages.some((m) => m.includes("list $ads holds Bytes")),
+      messages.join("\n"),
+    );
+    assert.ok(
+      messages.some((m) => m.includes("precedence 1 is already used")),
+      messages.join("\n"),
+    );
+    assert.ok(
+      messages.some((m) => m.includes('action "override" is not valid for a net policy')),
+      messages.join("\n"),
+    );
+  });
+
+  test("adblock exception lists are declared with their domain list", () => {
+    const b = bundle();
+    b.policies[0]!.expression =
+      "any(dns.domains[*] in $ads) and not any(dns.domains[*] in $ads.allow)";
+    assert.deepEqual(checkBundle(b), []);
+  });
+});
+
+describe("bundle hash", () => {
+  test("canonical JSON sorts keys and the hash ignores the hash field", async () => {
+    assert.equal(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }] }), '{"a":[{"c":2,"d":1}],"b":1}');
+    const b = bundle();
+    b.hash = await bundleHash(b);
+    assert.match(b.hash, /^[0-9a-f]{64}$/);
+    assert.equal(await verifyBundleHash(b), true);
+    b.version = 2;
+    assert.equal(await verifyBundleHash(b), false);
+  });
+});
+
+describe("secrets", () => {
+  test("hash and verify, wrong secret and malformed hashes fail", async () => {
+    const h = await hashSecret("s3cret");
+    assert.match(h, /^scrypt\$16384\$8\$1\$/);
+    assert.equal(await verifySecret("s3cret", h), true);
+    assert.equal(await verifySecret("s3creT", h), false);
+    assert.equal(await verifySecret("s3cret", "scrypt$1$1$1$x$y"), false);
+    assert.equal(await verifySecret("s3cret", "plain"), false);
+  });
+});
+
+describe("errors", () => {
+  test("every code maps to a status and GatehouseError renders the API body", () => {
+    for (const info of Object.values(ERROR_CODES))
+      assert.ok(info.status >= 400 && info.status < 600);
+    const e = new GatehouseError("GH_ERR_NOT_FOUND", "no such policy", { id: "x" });
+    assert.equal(e.status, 404);
+    assert.deepEqual(e.toBody(), {
+      error: { code: "GH_ERR_NOT_FOUND", message: "no such policy", details: { id: "x" } },
+    });
+  });
+});

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// The `gatehouse` command: one binary for every role. Each subcommand lives in commands/.
+
+import { rulesCommand } from "./commands/rules.ts";
+
+const HELP = `gatehouse — a self-hosted secure web gateway
+
+usage:
+  gatehouse rules check|fmt|eval …   check, format or evaluate a rules-language expression
+  gatehouse help                     this text
+
+Run a subcommand with --help for its options.`;
+
+const io = {
+  stdin: process.stdin,
+  out: (line: string) => process.stdout.write(`${line}\n`),
+  err: (line: string) => process.stderr.write(`${line}\n`),
+};
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case "rules":
+      return rulesCommand(rest, io);
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      io.out(HELP);
+      return cmd === undefined ? 2 : 0;
+    default:
+      io.err(`unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    io.err(`gatehouse: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);
