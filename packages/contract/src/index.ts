@@ -2,6 +2,7 @@
 // under "@gatehouse/contract/secrets".
 export * from "./bundle-hash.ts";
 export * from "./config-bundle.ts";
+export * from "./edge-config.ts";
 export * from "./errors.ts";
 export * from "./query-log.ts";
 export * from "./schemes.ts";

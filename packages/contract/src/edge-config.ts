@@ -1,0 +1,25 @@
+// The edge's own config file (`gatehouse edge --config FILE.yaml`): a bundle plus an `edge`
+// section. Validated structurally here, then turned into a ConfigBundle for the edge to compile.
+
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { BUNDLE_SCHEMA_VERSION, type ConfigBundle, EdgeConfigFile } from "./config-bundle.ts";
+import type { BundleProblem } from "./validate.ts";
+
+const edgeFileChecker = TypeCompiler.Compile(EdgeConfigFile);
+
+/** Structural check of an edge config file; returns at most `max` problems. */
+export function checkEdgeConfigFileShape(value: unknown, max = 20): BundleProblem[] {
+  if (edgeFileChecker.Check(value)) return [];
+  const out: BundleProblem[] = [];
+  for (const e of edgeFileChecker.Errors(value)) {
+    out.push({ path: e.path || "/", message: e.message });
+    if (out.length >= max) break;
+  }
+  return out;
+}
+
+/** The bundle part of an edge config file (schemaVersion and version default to 1 and 0). */
+export function bundleOfEdgeConfig(file: EdgeConfigFile): ConfigBundle {
+  const { edge: _edge, ...rest } = file;
+  return { ...rest, schemaVersion: BUNDLE_SCHEMA_VERSION, version: file.version ?? 0 };
+}
