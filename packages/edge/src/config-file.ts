@@ -1,0 +1,64 @@
+// Reading `gatehouse edge --config FILE.yaml`: YAML, validated against the contract's
+// EdgeConfigFile schema with messages that point at the offending path. Relative list `file:`
+// paths are made absolute against the config file's directory here, so the snapshot compiler
+// never depends on the process's working directory.
+
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { checkEdgeConfigFileShape, type EdgeConfigFile } from "@gatehouse/contract";
+import { parse } from "yaml";
+
+export class EdgeConfigError extends Error {
+  readonly path: string;
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super(`${path}: ${message}`, options);
+    this.name = "EdgeConfigError";
+    this.path = path;
+  }
+}
+
+/** Validate a parsed config object; `origin` names it in errors; `baseDir` resolves list files. */
+export function parseEdgeConfig(value: unknown, origin: string, baseDir?: string): EdgeConfigFile {
+  const problems = checkEdgeConfigFileShape(value);
+  if (problems.length > 0) {
+    const lines = problems.map((p) => `  ${p.path}: ${p.message}`).join("\n");
+    throw new EdgeConfigError(origin, `invalid edge config:\n${lines}`);
+  }
+  const file = value as EdgeConfigFile;
+  if (baseDir === undefined) return file;
+  return {
+    ...file,
+    lists: file.lists.map((l) =>
+      l.file !== undefined && !isAbsolute(l.file) ? { ...l, file: resolve(baseDir, l.file) } : l,
+    ),
+    ...(file.edge?.tls
+      ? {
+          edge: {
+            ...file.edge,
+            tls: {
+              certFile: resolve(baseDir, file.edge.tls.certFile),
+              keyFile: resolve(baseDir, file.edge.tls.keyFile),
+            },
+          },
+        }
+      : {}),
+  };
+}
+
+export async function loadEdgeConfigFile(path: string): Promise<EdgeConfigFile> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    throw new EdgeConfigError(path, `cannot read: ${(e as Error).message}`, { cause: e });
+  }
+  let value: unknown;
+  try {
+    value = parse(text, { prettyErrors: true });
+  } catch (e) {
+    throw new EdgeConfigError(path, `not valid YAML: ${(e as Error).message}`, { cause: e });
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    throw new EdgeConfigError(path, "expected a mapping at the top level");
+  return parseEdgeConfig(value, path, dirname(resolve(path)));
+}

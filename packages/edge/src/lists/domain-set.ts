@@ -1,0 +1,194 @@
+// A memory-lean exact-match set of domain names. A million names as JS strings in a Set cost
+// ~70-100 MB (string headers, hash-table entries); here every name lives once in one byte arena
+// and an open-addressing table of uint32 slots points into it, so a million names cost roughly
+// (average name length + 4 + 1 + 8) bytes each. Lookups take the rules engine's BytesValue
+// (a binary string, one char per byte) and allocate nothing.
+//
+// Suffix matching is not done here: `dns.domains` already holds the name and all its parents
+// (contract `domainsOf`), so `any(dns.domains[*] in $list)` is an exact test per parent.
+
+import type { BytesValue, ListMatcher } from "@gatehouse/rules";
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** Incrementally collects names (bytes already lowercased and validated by the parser). */
+export class DomainSetBuilder {
+  private arena: Uint8Array = new Uint8Array(1 << 16);
+  private used = 0;
+  private offsets: Uint32Array = new Uint32Array(1 << 12);
+  private lengths: Uint8Array = new Uint8Array(1 << 12);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Append `src[start, end)` as one name; the caller guarantees 1..253 bytes. */
+  addBytes(src: Uint8Array, start: number, end: number): void {
+    const len = end - start;
+    this.reserve(len);
+    this.arena.set(src.subarray(start, end), this.used);
+    this.push(len);
+  }
+
+  /** Append an already-normalised ASCII name. */
+  addString(name: string): void {
+    const len = name.length;
+    this.reserve(len);
+    for (let i = 0; i < len; i++) this.arena[this.used + i] = name.charCodeAt(i) & 0xff;
+    this.push(len);
+  }
+
+  private reserve(len: number): void {
+    if (this.used + len > this.arena.length) {
+      let cap = this.arena.length * 2;
+      while (cap < this.used + len) cap *= 2;
+      const next = new Uint8Array(cap);
+      next.set(this.arena.subarray(0, this.used));
+      this.arena = next;
+    }
+    if (this.count === this.offsets.length) {
+      const o = new Uint32Array(this.offsets.length * 2);
+      o.set(this.offsets);
+      this.offsets = o;
+      const l = new Uint8Array(this.lengths.length * 2);
+      l.set(this.lengths);
+      this.lengths = l;
+    }
+  }
+
+  private push(len: number): void {
+    this.offsets[this.count] = this.used;
+    this.lengths[this.count] = len;
+    this.used += len;
+    this.count++;
+  }
+
+  /** Build the immutable set; duplicates collapse. The builder must not be reused. */
+  build(): DomainSet {
+    const n = this.count;
+    let cap = 16;
+    while (cap < n * 2) cap *= 2;
+    const table = new Uint32Array(cap); // entry index + 1; 0 = empty
+    const mask = cap - 1;
+    const arena = this.arena;
+    const offsets = this.offsets;
+    const lengths = this.lengths;
+    let unique = 0;
+    for (let i = 0; i < n; i++) {
+      const off = offsets[i]!;
+      const len = lengths[i]!;
+      let h = FNV_OFFSET;
+      for (let j = 0; j < len; j++) h = Math.imul(h ^ arena[off + j]!, FNV_PRIME);
+      let slot = (h >>> 0) & mask;
+      for (;;) {
+        const e = table[slot]!;
+        if (e === 0) {
+          table[slot] = i + 1;
+          unique++;
+          break;
+        }
+        const eo = offsets[e - 1]!;
+        if (lengths[e - 1] === len && bytesEqual(arena, eo, off, len)) break;
+        slot = (slot + 1) & mask;
+      }
+    }
+    // Trim the growth slack so the set holds only what it needs.
+    const set = new DomainSet(
+      arena.slice(0, this.used),
+      offsets.slice(0, n),
+      lengths.slice(0, n),
+      table,
+      unique,
+    );
+    this.arena = new Uint8Array(0);
+    this.offsets = new Uint32Array(0);
+    this.lengths = new Uint8Array(0);
+    this.count = 0;
+    this.used = 0;
+    return set;
+  }
+}
+
+function bytesEqual(a: Uint8Array, x: number, y: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (a[x + k] !== a[y + k]) return false;
+  return true;
+}
+
+export class DomainSet implements ListMatcher<BytesValue> {
+  private readonly arena: Uint8Array;
+  private readonly offsets: Uint32Array;
+  private readonly lengths: Uint8Array;
+  private readonly table: Uint32Array;
+  private readonly mask: number;
+  /** Distinct names held. */
+  readonly size: number;
+
+  constructor(
+    arena: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint8Array,
+    table: Uint32Array,
+    size: number,
+  ) {
+    this.arena = arena;
+    this.offsets = offsets;
+    this.lengths = lengths;
+    this.table = table;
+    this.mask = table.length - 1;
+    this.size = size;
+  }
+
+  static empty(): DomainSet {
+    return new DomainSetBuilder().build();
+  }
+
+  /** Exact membership of a lowercased name without trailing dot (binary string). */
+  has(value: BytesValue): boolean {
+    const len = value.length;
+    if (len === 0 || len > 255) return false;
+    let h = FNV_OFFSET;
+    for (let j = 0; j < len; j++) h = Math.imul(h ^ (value.charCodeAt(j) & 0xff), FNV_PRIME);
+    let slot = (h >>> 0) & this.mask;
+    const table = this.table;
+    const arena = this.arena;
+    for (;;) {
+      const e = table[slot]!;
+      if (e === 0) return false;
+      if (this.lengths[e - 1] === len) {
+        const off = this.offsets[e - 1]!;
+        let same = true;
+        for (let k = 0; k < len; k++) {
+          if (arena[off + k] !== value.charCodeAt(k)) {
+            same = false;
+            break;
+          }
+        }
+        if (same) return true;
+      }
+      slot = (slot + 1) & this.mask;
+    }
+  }
+
+  /** True when the name or one of its parents is in the set (for callers outside the rules). */
+  hasOrParent(name: string): boolean {
+    let i = 0;
+    for (;;) {
+      if (this.has(i === 0 ? name : name.slice(i))) return true;
+      const dot = name.indexOf(".", i);
+      if (dot === -1) return false;
+      i = dot + 1;
+    }
+  }
+
+  /** Approximate bytes held (arena + index), for reporting. */
+  get byteLength(): number {
+    return (
+      this.arena.byteLength +
+      this.offsets.byteLength +
+      this.lengths.byteLength +
+      this.table.byteLength
+    );
+  }
+}

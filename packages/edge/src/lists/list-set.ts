@@ -1,0 +1,164 @@
+// Build the rules engine's ListSet from a bundle's lists, once per config. Domain lists become
+// DomainSets (plus `<name>.allow` for adblock exceptions), string lists Sets of UTF-8 binary
+// strings, int lists Sets of numbers, ip lists IpSets. Errors name the list and the item.
+
+import { readFileSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import type { List } from "@gatehouse/contract";
+import type { BytesValue, IntValue, IpValue, ListMatcher, ListSet } from "@gatehouse/rules";
+import { parseCidr } from "../net/ip-address.ts";
+import {
+  type DomainListFormat,
+  type DomainParseStats,
+  parseDomainList,
+} from "./domain-list-parser.ts";
+import { DomainSet, DomainSetBuilder } from "./domain-set.ts";
+import { IpSet } from "./ip-set.ts";
+
+export class ListError extends Error {
+  readonly listName: string;
+  constructor(listName: string, message: string, options?: { cause?: unknown }) {
+    super(`list $${listName}: ${message}`, options);
+    this.name = "ListError";
+    this.listName = listName;
+  }
+}
+
+export interface ListStats {
+  readonly name: string;
+  readonly type: List["type"];
+  readonly size: number;
+  readonly rejected: number;
+}
+
+export class EdgeListSet implements ListSet {
+  private readonly bytesLists = new Map<string, ListMatcher<BytesValue>>();
+  private readonly intLists = new Map<string, ListMatcher<IntValue>>();
+  private readonly ipLists = new Map<string, ListMatcher<IpValue>>();
+  readonly stats: ListStats[] = [];
+
+  bytes(name: string): ListMatcher<BytesValue> | undefined {
+    return this.bytesLists.get(name);
+  }
+  int(name: string): ListMatcher<IntValue> | undefined {
+    return this.intLists.get(name);
+  }
+  ip(name: string): ListMatcher<IpValue> | undefined {
+    return this.ipLists.get(name);
+  }
+  /** The domain set of a list (for callers that match outside the rules, e.g. PAC bypass). */
+  domains(name: string): DomainSet | undefined {
+    const m = this.bytesLists.get(name);
+    return m instanceof DomainSet ? m : undefined;
+  }
+
+  addBytes(name: string, m: ListMatcher<BytesValue>): void {
+    this.bytesLists.set(name, m);
+  }
+  addInt(name: string, m: ListMatcher<IntValue>): void {
+    this.intLists.set(name, m);
+  }
+  addIp(name: string, m: ListMatcher<IpValue>): void {
+    this.ipLists.set(name, m);
+  }
+}
+
+export interface BuildListsOptions {
+  /** Directory relative `file:` paths resolve against (the config file's directory). */
+  baseDir?: string;
+}
+
+/** Build every list of a bundle. Throws ListError on unreadable files or bad items. */
+export function buildListSet(lists: readonly List[], opts: BuildListsOptions = {}): EdgeListSet {
+  const set = new EdgeListSet();
+  for (const list of lists) {
+    switch (list.type) {
+      case "domain": {
+        const block = new DomainSetBuilder();
+        const allow = new DomainSetBuilder();
+        const stats: DomainParseStats = { accepted: 0, rejected: 0 };
+        const format: DomainListFormat = list.format ?? "auto";
+        if (list.items) {
+          // Inline items use the same parser (one item = one line) so they follow the same rules.
+          const text = list.items.map(String).join("\n");
+          add(stats, parseDomainList(Buffer.from(text, "latin1"), format, block, allow));
+        }
+        if (list.file) {
+          const data = readListFile(list, opts);
+          add(stats, parseDomainList(data, format, block, allow));
+        }
+        const blockSet = block.build();
+        set.addBytes(list.name, blockSet);
+        set.addBytes(`${list.name}.allow`, allow.build());
+        set.stats.push({
+          name: list.name,
+          type: list.type,
+          size: blockSet.size,
+          rejected: stats.rejected,
+        });
+        break;
+      }
+      case "string": {
+        const s = new Set<string>();
+        for (const item of itemsOf(list, opts)) s.add(Buffer.from(String(item)).toString("latin1"));
+        set.addBytes(list.name, s);
+        set.stats.push({ name: list.name, type: list.type, size: s.size, rejected: 0 });
+        break;
+      }
+      case "int": {
+        const s = new Set<number>();
+        for (const item of itemsOf(list, opts)) {
+          const v = typeof item === "number" ? item : Number(String(item).trim());
+          if (!Number.isSafeInteger(v))
+            throw new ListError(list.name, `"${item}" is not an integer`);
+          s.add(v);
+        }
+        set.addInt(list.name, s);
+        set.stats.push({ name: list.name, type: list.type, size: s.size, rejected: 0 });
+        break;
+      }
+      case "ip": {
+        const cidrs = itemsOf(list, opts).map((item) => {
+          try {
+            return parseCidr(String(item));
+          } catch (e) {
+            throw new ListError(list.name, (e as Error).message, { cause: e });
+          }
+        });
+        const ips = new IpSet(cidrs);
+        set.addIp(list.name, ips);
+        set.stats.push({ name: list.name, type: list.type, size: ips.size, rejected: 0 });
+        break;
+      }
+    }
+  }
+  return set;
+}
+
+function add(into: DomainParseStats, from: DomainParseStats): void {
+  into.accepted += from.accepted;
+  into.rejected += from.rejected;
+}
+
+function readListFile(list: List, opts: BuildListsOptions): Buffer {
+  const file = list.file!;
+  const path = isAbsolute(file) ? file : resolve(opts.baseDir ?? process.cwd(), file);
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new ListError(list.name, `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Inline items plus non-comment lines of the file, for non-domain lists. */
+function itemsOf(list: List, opts: BuildListsOptions): (string | number)[] {
+  const out: (string | number)[] = [...(list.items ?? [])];
+  if (list.file) {
+    for (const raw of readListFile(list, opts).toString("utf8").split("\n")) {
+      const line = raw.trim();
+      if (line === "" || line.startsWith("#") || line.startsWith("!")) continue;
+      out.push(line);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,147 @@
+// Compiled policies of one type, in enforcement order (rules spec §5.7): ascending precedence,
+// first match wins; disabled policies are left out at compile time. DNS policies are split into
+// a query phase (fields known from the question) and a response phase (any field of
+// DNS_RESPONSE_FIELDS; a policy mixing both runs entirely after resolution, §5.7 item 3). HTTP
+// `do_not_inspect` policies run before all other HTTP policies (§5.7 item 4).
+
+import {
+  DNS_RESPONSE_FIELDS,
+  gatewaySchemes,
+  type Policy,
+  type PolicySettings,
+  type PolicyType,
+} from "@gatehouse/contract";
+import type { ExecutionContext, Filter, Scheme } from "@gatehouse/rules";
+import { CompiledSchedule } from "./schedule.ts";
+
+export type PolicyPhase = "query" | "response";
+
+export interface CompiledPolicy {
+  readonly id: string;
+  readonly name: string;
+  readonly type: PolicyType;
+  readonly action: Policy["action"];
+  readonly settings: PolicySettings;
+  readonly precedence: number;
+  /** DNS: when the policy can be decided; HTTP/net: always "query". */
+  readonly phase: PolicyPhase;
+  readonly filter: Filter;
+  readonly schedule: CompiledSchedule | undefined;
+  /** Names of the lists the expression references. */
+  readonly lists: readonly string[];
+}
+
+export class PolicyCompileError extends Error {
+  readonly policyId: string;
+  readonly index: number;
+  constructor(policyId: string, index: number, message: string) {
+    super(`policy "${policyId}": ${message}`);
+    this.name = "PolicyCompileError";
+    this.policyId = policyId;
+    this.index = index;
+  }
+}
+
+/** The per-type rules schemes (compiled once per process). */
+export function policySchemes(): Record<PolicyType, Scheme> {
+  return gatewaySchemes();
+}
+
+export class PolicySet {
+  readonly type: PolicyType;
+  /** Every enabled policy in evaluation order. */
+  readonly all: readonly CompiledPolicy[];
+  private readonly queryPhase: readonly CompiledPolicy[];
+  private readonly responsePhase: readonly CompiledPolicy[];
+  /** Union of the fields the policies of each phase read: the pipeline fills only these. */
+  readonly queryFields: ReadonlySet<string>;
+  readonly responseFields: ReadonlySet<string>;
+  /** True when some query-phase policy has a schedule (its outcome depends on time). */
+  readonly queryHasSchedules: boolean;
+
+  constructor(type: PolicyType, policies: readonly CompiledPolicy[]) {
+    this.type = type;
+    const sorted = [...policies].sort((a, b) => {
+      if (type === "http") {
+        const da = a.action === "do_not_inspect" ? 0 : 1;
+        const db = b.action === "do_not_inspect" ? 0 : 1;
+        if (da !== db) return da - db;
+      }
+      return a.precedence - b.precedence;
+    });
+    this.queryPhase = sorted.filter((p) => p.phase === "query");
+    this.responsePhase = sorted.filter((p) => p.phase === "response");
+    this.all = [...this.queryPhase, ...this.responsePhase];
+    const fieldsOf = (ps: readonly CompiledPolicy[]) => {
+      const s = new Set<string>();
+      for (const p of ps) for (const f of p.filter.fields) s.add(f);
+      return s;
+    };
+    this.queryFields = fieldsOf(this.queryPhase);
+    this.responseFields = fieldsOf(this.responsePhase);
+    this.queryHasSchedules = this.queryPhase.some((p) => p.schedule !== undefined);
+  }
+
+  get size(): number {
+    return this.all.length;
+  }
+
+  hasPhase(phase: PolicyPhase): boolean {
+    return (phase === "query" ? this.queryPhase : this.responsePhase).length > 0;
+  }
+
+  /**
+   * The first policy (in order) whose schedule is active at `now` and whose filter matches.
+   * `phase` restricts to one DNS phase; without it every policy is considered, query phase first.
+   */
+  match(ctx: ExecutionContext, now: number, phase?: PolicyPhase): CompiledPolicy | undefined {
+    const list =
+      phase === "query" ? this.queryPhase : phase === "response" ? this.responsePhase : this.all;
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i]!;
+      if (p.schedule !== undefined && !p.schedule.isActive(now)) continue;
+      if (p.filter.execute(ctx)) return p;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Compile the enabled policies of one type. Throws PolicyCompileError on the first expression
+ * that does not compile or schedule that names an unknown time zone.
+ */
+export function compilePolicySet(type: PolicyType, policies: readonly Policy[]): PolicySet {
+  const scheme = policySchemes()[type];
+  const out: CompiledPolicy[] = [];
+  policies.forEach((p, index) => {
+    if (p.type !== type || !p.enabled) return;
+    const r = scheme.compile(p.expression);
+    if (!r.ok) throw new PolicyCompileError(p.id, index, r.error.render());
+    const filter = r.value;
+    let schedule: CompiledSchedule | undefined;
+    if (p.schedule) {
+      try {
+        schedule = new CompiledSchedule(p.schedule);
+      } catch (e) {
+        throw new PolicyCompileError(p.id, index, `schedule: ${(e as Error).message}`);
+      }
+    }
+    const phase: PolicyPhase =
+      type === "dns" && filter.fields.some((f) => DNS_RESPONSE_FIELDS.has(f))
+        ? "response"
+        : "query";
+    out.push({
+      id: p.id,
+      name: p.name,
+      type,
+      action: p.action,
+      settings: p.settings ?? {},
+      precedence: p.precedence,
+      phase,
+      filter,
+      schedule,
+      lists: [...new Set(filter.lists.map((l) => l.name))],
+    });
+  });
+  return new PolicySet(type, out);
+}

@@ -1,0 +1,174 @@
+// One Prometheus registry for the whole edge process (default process metrics included), served
+// on /metrics. Names are `gatehouse_<area>_<name>`; labels are bounded enumerations (action,
+// transport, rcode, cache result, upstream protocol) — never a domain, client or policy id,
+// which belong in the query log.
+
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { splitHostPort } from "../net/host-port.ts";
+
+let registry: Registry | undefined;
+
+/** The edge's registry; created once per process with the default process metrics. */
+export function edgeRegistry(): Registry {
+  if (!registry) {
+    registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix: "gatehouse_edge_" });
+  }
+  return registry;
+}
+
+/** Get a metric already registered under `name`, or create it (tests start many edges). */
+function once<T>(name: string, make: (r: Registry) => T): T {
+  const r = edgeRegistry();
+  return (r.getSingleMetric(name) as T | undefined) ?? make(r);
+}
+
+export interface DnsMetrics {
+  readonly queries: Counter<"transport" | "action" | "rcode">;
+  readonly cache: Counter<"result">;
+  readonly cacheEvictions: Counter;
+  readonly cacheEntries: Gauge;
+  readonly upstreamLatency: Histogram<"protocol">;
+  readonly upstreamErrors: Counter<"protocol" | "reason">;
+  readonly policyMatches: Counter<"action" | "phase">;
+  readonly duration: Histogram<"transport">;
+  readonly logDropped: Counter;
+}
+
+let dns: DnsMetrics | undefined;
+
+export function dnsMetrics(): DnsMetrics {
+  dns ??= {
+    queries: once(
+      "gatehouse_dns_queries_total",
+      (r) =>
+        new Counter({
+          name: "gatehouse_dns_queries_total",
+          help: "DNS queries answered, by transport, action and response code",
+          labelNames: ["transport", "action", "rcode"] as const,
+          registers: [r],
+        }),
+    ),
+    cache: once(
+      "gatehouse_dns_cache_lookups_total",
+      (r) =>
+        new Counter({
+          name: "gatehouse_dns_cache_lookups_total",
+          help: "DNS cache lookups by result (hit, miss, stale)",
+          labelNames: ["result"] as const,
+          registers: [r],
+        }),
+    ),
+    cacheEvictions: once(
+      "gatehouse_dns_cache_evictions_total",
+      (r) =>
+        new Counter({
+          name: "gatehouse_dns_cache_evictions_total",
+          help: "DNS cache entries evicted to respect the size bound",
+          registers: [r],
+        }),
+    ),
+    cacheEntries: once(
+      "gatehouse_dns_cache_entries",
+      (r) =>
+        new Gauge({
+          name: "gatehouse_dns_cache_entries",
+          help: "DNS cache entries held",
+          registers: [r],
+        }),
+    ),
+    upstreamLatency: once(
+      "gatehouse_dns_upstream_duration_seconds",
+      (r) =>
+        new Histogram({
+          name: "gatehouse_dns_upstream_duration_seconds",
+          help: "Upstream DNS exchange latency by protocol",
+          labelNames: ["protocol"] as const,
+          buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+          registers: [r],
+        }),
+    ),
+    upstreamErrors: once(
+      "gatehouse_dns_upstream_errors_total",
+      (r) =>
+        new Counter({
+          name: "gatehouse_dns_upstream_errors_total",
+          help: "Upstream DNS failures by protocol and reason",
+          labelNames: ["protocol", "reason"] as const,
+          registers: [r],
+        }),
+    ),
+    policyMatches: once(
+      "gatehouse_dns_policy_matches_total",
+      (r) =>
+        new Counter({
+          name: "gatehouse_dns_policy_matches_total",
+          help: "DNS policy matches by action and phase",
+          labelNames: ["action", "phase"] as const,
+          registers: [r],
+        }),
+    ),
+    duration: once(
+      "gatehouse_dns_query_duration_seconds",
+      (r) =>
+        new Histogram({
+          name: "gatehouse_dns_query_duration_seconds",
+          help: "Time from receiving a DNS query to writing its answer",
+          labelNames: ["transport"] as const,
+          buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+          registers: [r],
+        }),
+    ),
+    logDropped: once(
+      "gatehouse_edge_query_log_dropped_total",
+      (r) =>
+        new Counter({
+          name: "gatehouse_edge_query_log_dropped_total",
+          help: "Query-log records overwritten before they were shipped",
+          registers: [r],
+        }),
+    ),
+  };
+  return dns;
+}
+
+export interface MetricsServer {
+  readonly server: Server;
+  readonly address: AddressInfo;
+  close(): Promise<void>;
+}
+
+/** Serve GET /metrics of the edge registry on `addr` ("host:port"; port 0 picks one). */
+export async function serveMetrics(addr: string): Promise<MetricsServer> {
+  const { host, port } = splitHostPort(addr);
+  const reg = edgeRegistry();
+  const server = createServer((req, res) => {
+    if (req.method !== "GET" || (req.url !== "/metrics" && !req.url?.startsWith("/metrics?"))) {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+      return;
+    }
+    reg.metrics().then(
+      (text) => res.writeHead(200, { "content-type": reg.contentType }).end(text),
+      (e: unknown) =>
+        res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${String(e)}\n`),
+    );
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once("error", fail);
+    server.listen(port, host, () => {
+      server.off("error", fail);
+      ok();
+    });
+  });
+  return {
+    server,
+    address: server.address() as AddressInfo,
+    close: () =>
+      new Promise<void>((ok) => {
+        server.close(() => ok());
+        server.closeAllConnections();
+      }),
+  };
+}
