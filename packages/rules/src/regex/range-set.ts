@@ -1,0 +1,97 @@
+/**
+ * Sets of integers (bytes or Unicode scalar values) as sorted, disjoint, non-adjacent inclusive
+ * ranges stored flat: [lo0, hi0, lo1, hi1, ...]. Used only at compile time, so clarity wins over
+ * speed here; the matchers never see these.
+ */
+export type RangeSet = number[];
+
+/** Largest byte value: the universe of a class in bytes mode (`(?-u)`). */
+export const MAX_BYTE = 0xff;
+/** Largest Unicode scalar value: the universe of a class in Unicode mode (`(?u)`). */
+export const MAX_CODEPOINT = 0x10ffff;
+
+/** Sort and merge arbitrary (possibly overlapping, unordered) ranges into canonical form. */
+export function normalize(ranges: readonly number[]): RangeSet {
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < ranges.length; i += 2) {
+    const lo = ranges[i];
+    const hi = ranges[i + 1];
+    if (lo <= hi) pairs.push([lo, hi]);
+  }
+  pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const out: RangeSet = [];
+  for (const [lo, hi] of pairs) {
+    const n = out.length;
+    if (n > 0 && lo <= out[n - 1] + 1) {
+      if (hi > out[n - 1]) out[n - 1] = hi;
+    } else {
+      out.push(lo, hi);
+    }
+  }
+  return out;
+}
+
+export function union(a: RangeSet, b: RangeSet): RangeSet {
+  return normalize([...a, ...b]);
+}
+
+/** Complement within [0, max]. */
+export function negate(a: RangeSet, max: number): RangeSet {
+  const out: RangeSet = [];
+  let next = 0;
+  for (let i = 0; i < a.length; i += 2) {
+    if (a[i] > next) out.push(next, a[i] - 1);
+    next = a[i + 1] + 1;
+  }
+  if (next <= max) out.push(next, max);
+  return out;
+}
+
+export function intersect(a: RangeSet, b: RangeSet): RangeSet {
+  const out: RangeSet = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const lo = Math.max(a[i], b[j]);
+    const hi = Math.min(a[i + 1], b[j + 1]);
+    if (lo <= hi) out.push(lo, hi);
+    if (a[i + 1] < b[j + 1]) i += 2;
+    else j += 2;
+  }
+  return out;
+}
+
+export function difference(a: RangeSet, b: RangeSet, max: number): RangeSet {
+  return intersect(a, negate(b, max));
+}
+
+export function symmetricDifference(a: RangeSet, b: RangeSet, max: number): RangeSet {
+  return difference(union(a, b), intersect(a, b), max);
+}
+
+export function contains(a: RangeSet, value: number): boolean {
+  // Binary search over range pairs.
+  let lo = 0;
+  let hi = a.length / 2 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (value < a[mid * 2]) hi = mid - 1;
+    else if (value > a[mid * 2 + 1]) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
+
+export function isEmpty(a: RangeSet): boolean {
+  return a.length === 0;
+}
+
+/** ASCII-only simple case folding (what Rust applies when Unicode mode is off). */
+export function foldAscii(a: RangeSet): RangeSet {
+  const extra: number[] = [];
+  const lower = intersect(a, [0x61, 0x7a]);
+  for (let i = 0; i < lower.length; i += 2) extra.push(lower[i] - 32, lower[i + 1] - 32);
+  const upper = intersect(a, [0x41, 0x5a]);
+  for (let i = 0; i < upper.length; i += 2) extra.push(upper[i] + 32, upper[i + 1] + 32);
+  return extra.length === 0 ? a : normalize([...a, ...extra]);
+}
