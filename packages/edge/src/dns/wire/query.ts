@@ -1,0 +1,127 @@
+// The hot-path query parser: header, the one question and the OPT record, without decoding
+// anything else. It classifies malformed input the way RFC 1035 §4.1.1 and RFC 6891 §7 ask:
+// too short to carry an ID or a response (QR=1) → drop (answering a response invites loops);
+// opcode other than QUERY → NOTIMP; QDCOUNT ≠ 1, bad names, truncated sections, several OPTs
+// → FORMERR; EDNS version ≠ 0 → BADVERS.
+
+import { Opcode, Rcode, RRType } from "./constants.ts";
+import { lowerName, readName, skipName, WireError } from "./name.ts";
+
+export interface QueryEdns {
+  udpSize: number;
+  version: number;
+  do: boolean;
+}
+
+export interface ParsedQuery {
+  id: number;
+  rd: boolean;
+  cd: boolean;
+  ad: boolean;
+  opcode: number;
+  /** Question name as sent (echoed back with its case, RFC 1035 §7.3 / 0x20). */
+  qnameRaw: string;
+  /** Lowercased question name, no trailing dot; "" is the root. */
+  qname: string;
+  qtype: number;
+  qclass: number;
+  edns: QueryEdns | undefined;
+}
+
+export type QueryParse =
+  | { readonly ok: true; readonly query: ParsedQuery }
+  /** `rcode` to answer with, or "drop". `id`/`question` are known when they could be read. */
+  | {
+      readonly ok: false;
+      readonly action: "drop" | "respond";
+      readonly rcode: number;
+      readonly id: number;
+      readonly reason: string;
+      readonly query?: ParsedQuery;
+    };
+
+export function parseQuery(buf: Uint8Array): QueryParse {
+  if (buf.length < 12) return { ok: false, action: "drop", rcode: 0, id: 0, reason: "short" };
+  const id = (buf[0]! << 8) | buf[1]!;
+  const flags = (buf[2]! << 8) | buf[3]!;
+  if (flags & 0x8000) return { ok: false, action: "drop", rcode: 0, id, reason: "response" };
+  const opcode = (flags >>> 11) & 0xf;
+  if (opcode !== Opcode.QUERY)
+    return { ok: false, action: "respond", rcode: Rcode.NOTIMP, id, reason: "opcode" };
+  const qd = (buf[4]! << 8) | buf[5]!;
+  if (qd !== 1)
+    return { ok: false, action: "respond", rcode: Rcode.FORMERR, id, reason: "qdcount" };
+  const an = (buf[6]! << 8) | buf[7]!;
+  const ns = (buf[8]! << 8) | buf[9]!;
+  const ar = (buf[10]! << 8) | buf[11]!;
+  try {
+    const n = readName(buf, 12);
+    let o = n.end;
+    if (o + 4 > buf.length) throw new WireError("truncated question");
+    const query: ParsedQuery = {
+      id,
+      rd: (flags & 0x0100) !== 0,
+      ad: (flags & 0x0020) !== 0,
+      cd: (flags & 0x0010) !== 0,
+      opcode,
+      qnameRaw: n.name,
+      qname: lowerName(n.name),
+      qtype: (buf[o]! << 8) | buf[o + 1]!,
+      qclass: (buf[o + 2]! << 8) | buf[o + 3]!,
+      edns: undefined,
+    };
+    o += 4;
+    // Queries normally carry no answer/authority records; skip any without decoding them.
+    for (let i = 0; i < an + ns; i++) o = skipRecord(buf, o);
+    for (let i = 0; i < ar; i++) {
+      const start = o;
+      o = skipName(buf, o);
+      if (o + 10 > buf.length) throw new WireError("truncated record");
+      const type = (buf[o]! << 8) | buf[o + 1]!;
+      if (type === RRType.OPT) {
+        if (query.edns) throw new WireError("more than one OPT record");
+        if (buf[start] !== 0) throw new WireError("OPT owner is not the root");
+        const udpSize = (buf[o + 2]! << 8) | buf[o + 3]!;
+        const version = buf[o + 5]!;
+        const doBit = (buf[o + 6]! & 0x80) !== 0;
+        query.edns = { udpSize, version, do: doBit };
+      }
+      const rdlen = (buf[o + 8]! << 8) | buf[o + 9]!;
+      o += 10 + rdlen;
+      if (o > buf.length) throw new WireError("RDATA overruns the message");
+    }
+    if (query.edns && query.edns.version !== 0)
+      return { ok: false, action: "respond", rcode: Rcode.BADVERS, id, reason: "badvers", query };
+    return { ok: true, query };
+  } catch (e) {
+    if (!(e instanceof WireError)) throw e;
+    return { ok: false, action: "respond", rcode: Rcode.FORMERR, id, reason: "malformed" };
+  }
+}
+
+function skipRecord(buf: Uint8Array, offset: number): number {
+  let o = skipName(buf, offset);
+  if (o + 10 > buf.length) throw new WireError("truncated record");
+  const rdlen = (buf[o + 8]! << 8) | buf[o + 9]!;
+  o += 10 + rdlen;
+  if (o > buf.length) throw new WireError("RDATA overruns the message");
+  return o;
+}
+
+/** Read just the question of a message (for matching upstream answers). */
+export function readQuestion(
+  buf: Uint8Array,
+): { name: string; type: number; class: number } | undefined {
+  if (buf.length < 12 || ((buf[4]! << 8) | buf[5]!) !== 1) return undefined;
+  try {
+    const n = readName(buf, 12);
+    if (n.end + 4 > buf.length) return undefined;
+    return {
+      name: n.name,
+      type: (buf[n.end]! << 8) | buf[n.end + 1]!,
+      class: (buf[n.end + 2]! << 8) | buf[n.end + 3]!,
+    };
+  } catch {
+    return undefined;
+  }
+}
