@@ -1,1 +1,13 @@
+// @gatehouse/rules: Cloudflare's Rules language (wirefilter) as a standalone library.
 export type * from "./api.ts";
+export type * from "./ast.ts";
+export type { FilterAst as Ast } from "./ast.ts";
+export { fromBytes, toBytes } from "./bytes.ts";
+export { Context, MapValue } from "./context.ts";
+export { RuleErrorImpl } from "./errors.ts";
+export { format, quoteBytes } from "./format.ts";
+export { BUILTIN_FUNCTIONS } from "./functions.ts";
+export { compareIp, formatIp, parseIp } from "./ip.ts";
+export { BytesList, createListSet, IntList, IpList, ListRegistry } from "./lists.ts";
+export { type CompileOptions, type ParseOptions, Scheme } from "./scheme.ts";
+export { parseType, typeToString } from "./types.ts";

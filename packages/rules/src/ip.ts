@@ -1,0 +1,191 @@
+// IP addresses as the engine reads them: IPv4 as one uint32, IPv6 as four uint32 words, most
+// significant first. The text syntax is Rust's std `IpAddr` (what wirefilter parses), with IPv4
+// octets that have leading zeros rejected (Decision 6: ambiguous, never read as octal).
+import type { IpValue } from "./api.ts";
+
+export function parseIpv4(s: string): number | undefined {
+  const parts = s.split(".");
+  if (parts.length !== 4) return undefined;
+  let v = 0;
+  for (const p of parts) {
+    if (p.length === 0 || p.length > 3) return undefined;
+    if (p.length > 1 && p.charCodeAt(0) === 48) return undefined;
+    let n = 0;
+    for (let i = 0; i < p.length; i++) {
+      const c = p.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) return undefined;
+      n = n * 10 + c;
+    }
+    if (n > 255) return undefined;
+    v = v * 256 + n;
+  }
+  return v;
+}
+
+/** RFC 4291 §2.2 text forms: groups of 1-4 hex digits, one "::", optional dotted IPv4 tail. */
+export function parseIpv6(s: string): [number, number, number, number] | undefined {
+  if (s.length < 2) return undefined;
+  const groups: number[] = [];
+  let gap = -1;
+  let i = 0;
+  if (s.startsWith("::")) {
+    gap = 0;
+    i = 2;
+    if (s.length === 2) return [0, 0, 0, 0];
+  } else if (s[0] === ":") {
+    return undefined;
+  }
+  while (i < s.length) {
+    let j = i;
+    while (j < s.length && s[j] !== ":") j++;
+    const part = s.slice(i, j);
+    if (part.includes(".")) {
+      if (j !== s.length) return undefined;
+      const v4 = parseIpv4(part);
+      if (v4 === undefined) return undefined;
+      groups.push(v4 >>> 16, v4 & 0xffff);
+      i = j;
+      break;
+    }
+    if (part.length === 0 || part.length > 4 || !/^[0-9a-fA-F]+$/.test(part)) return undefined;
+    groups.push(Number.parseInt(part, 16));
+    if (j === s.length) {
+      i = j;
+      break;
+    }
+    // j points at ':'
+    if (s[j + 1] === ":") {
+      if (gap >= 0) return undefined;
+      gap = groups.length;
+      i = j + 2;
+      if (i === s.length) break;
+    } else {
+      i = j + 1;
+      if (i === s.length) return undefined;
+    }
+  }
+  if (gap >= 0) {
+    if (groups.length > 7) return undefined;
+    const fill = new Array(8 - groups.length).fill(0);
+    groups.splice(gap, 0, ...fill);
+  } else if (groups.length !== 8) {
+    return undefined;
+  }
+  return [
+    ((groups[0] << 16) | groups[1]) >>> 0,
+    ((groups[2] << 16) | groups[3]) >>> 0,
+    ((groups[4] << 16) | groups[5]) >>> 0,
+    ((groups[6] << 16) | groups[7]) >>> 0,
+  ];
+}
+
+/** Parses an IPv4 or IPv6 address; undefined when invalid. v4-mapped IPv6 stays IPv6 (§3.6). */
+export function parseIp(str: string): IpValue | undefined {
+  if (str.includes(":")) {
+    const w = parseIpv6(str);
+    return w ? { family: 6, w } : undefined;
+  }
+  const v4 = parseIpv4(str);
+  return v4 === undefined ? undefined : { family: 4, v4 };
+}
+
+export function formatIp(ip: IpValue): string {
+  if (ip.family === 4) {
+    const v = ip.v4;
+    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  }
+  const g: number[] = [];
+  for (const w of ip.w) g.push(w >>> 16, w & 0xffff);
+  // RFC 5952 §4.2: compress the longest run (≥ 2) of zero groups, the first one on ties.
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(":");
+  if (bestStart < 0) return hex(g);
+  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+}
+
+/** Same-family ordering; undefined when the families differ ("incomparable", §3.6). */
+export function compareIp(a: IpValue, b: IpValue): number | undefined {
+  if (a.family === 4) {
+    if (b.family !== 4) return undefined;
+    return a.v4 < b.v4 ? -1 : a.v4 > b.v4 ? 1 : 0;
+  }
+  if (b.family !== 6) return undefined;
+  return compareWords(a.w, b.w);
+}
+
+export function compareWords(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  for (let i = 0; i < 4; i++) {
+    if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  }
+  return 0;
+}
+
+export function ipEquals(a: IpValue, b: IpValue): boolean {
+  return compareIp(a, b) === 0;
+}
+
+/** Network mask helpers for CIDRs. */
+export function v4Mask(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+export function v6Mask(prefix: number): [number, number, number, number] {
+  const m: [number, number, number, number] = [0, 0, 0, 0];
+  for (let i = 0; i < 4; i++) {
+    const bits = Math.max(0, Math.min(32, prefix - i * 32));
+    m[i] = v4Mask(bits);
+  }
+  return m;
+}
+
+export type CidrParse =
+  | { ok: true; start: IpValue; end: IpValue; prefix: number }
+  | { ok: false; message: string };
+
+/**
+ * "addr/len" with host bits required to be zero (the `cidr` crate's rule, spec §3.6).
+ * Returns the inclusive address range it covers.
+ */
+export function parseCidr(addr: string, prefixText: string): CidrParse {
+  const ip = parseIp(addr);
+  if (!ip)
+    return { ok: false, message: "couldn't parse address in network: invalid IP address syntax" };
+  if (!/^[0-9]{1,3}$/.test(prefixText)) {
+    return {
+      ok: false,
+      message: "couldn't parse length in network: invalid digit found in string",
+    };
+  }
+  const prefix = Number(prefixText);
+  if (ip.family === 4) {
+    if (prefix > 32) return { ok: false, message: `network length ${prefix} too long` };
+    const m = v4Mask(prefix);
+    if ((ip.v4 & ~m) >>> 0 !== 0)
+      return { ok: false, message: "host part of address was not zero" };
+    return { ok: true, start: ip, end: { family: 4, v4: (ip.v4 | ~m) >>> 0 }, prefix };
+  }
+  if (prefix > 128) return { ok: false, message: `network length ${prefix} too long` };
+  const m = v6Mask(prefix);
+  const end: [number, number, number, number] = [0, 0, 0, 0];
+  for (let i = 0; i < 4; i++) {
+    if ((ip.w[i] & ~m[i]) >>> 0 !== 0) {
+      return { ok: false, message: "host part of address was not zero" };
+    }
+    end[i] = (ip.w[i] | ~m[i]) >>> 0;
+  }
+  return { ok: true, start: ip, end: { family: 6, w: end }, prefix };
+}
