@@ -92,6 +92,7 @@ describe("regex: differential against JS RegExp", () => {
           const expected = js.test(s);
           assert.equal(ours.value.test(s), expected, `test(${JSON.stringify(s)})`);
           assert.equal(debugSearchSteps(ours.value, s, "pike").matched, expected, "pike");
+          assert.equal(debugSearchSteps(ours.value, s, "dfa").matched, expected, "dfa");
           if (p.emptyLoop === true) continue;
           // Span of the leftmost-first match: mark the whole match with the outer group.
           const m = js.exec(s);

@@ -3,6 +3,8 @@
  * Cloudflare's wirefilter does (bytes mode, unanchored is_match, leftmost-first). See README.md.
  */
 import { compileProgram, DEFAULT_SIZE_LIMIT, type Program, SizeLimitError } from "./compiler.ts";
+import { Look } from "./hir.ts";
+import { LazyDfa } from "./lazy-dfa.ts";
 import { parseRegex, RegexSyntaxError } from "./parser.ts";
 import { PikeVm } from "./pike-vm.ts";
 import { ParsedReplacement, parseReplacement, type Replacement } from "./replacement.ts";
@@ -28,6 +30,8 @@ class Regex implements CompiledRegex {
   readonly prog: Program;
   readonly captureCount: number;
   private readonly pike: PikeVm;
+  /** Undefined when the pattern has a Unicode word boundary (one byte of context is not enough). */
+  private readonly dfa: LazyDfa | undefined;
   private readonly slots: Int32Array;
 
   constructor(pattern: string, prog: Program, captureCount: number) {
@@ -35,11 +39,13 @@ class Regex implements CompiledRegex {
     this.prog = prog;
     this.captureCount = captureCount;
     this.pike = new PikeVm(prog);
+    this.dfa = usesUnicodeLook(prog) ? undefined : new LazyDfa(prog);
     this.slots = new Int32Array(prog.slotCount);
   }
 
   test(input: string): boolean {
-    return this.pike.search(input, undefined);
+    const dfa = this.dfa;
+    return dfa !== undefined ? dfa.isMatch(input) : this.pike.search(input, undefined);
   }
 
   replaceFirst(input: string, replacement: Replacement): string {
@@ -65,6 +71,10 @@ class Regex implements CompiledRegex {
     out += rep.pieces[rep.pieces.length - 1];
     return out + input.slice(slots[1]);
   }
+}
+
+function usesUnicodeLook(prog: Program): boolean {
+  return prog.lookMask >>> Look.WordUnicode !== 0;
 }
 
 export function compileRegex(
@@ -101,5 +111,8 @@ export function debugSearchSteps(
     const matched = vm.search(input, undefined);
     return { matched, steps: vm.steps };
   }
-  throw new TypeError(`unknown engine ${engine}`);
+  if (usesUnicodeLook(regex.prog)) throw new TypeError("the lazy DFA cannot run Unicode \\b");
+  const dfa = new LazyDfa(regex.prog);
+  const matched = dfa.isMatchCounting(input);
+  return { matched, steps: dfa.steps };
 }

@@ -18,7 +18,7 @@ const EVIL: [string, (n: number) => string][] = [
   ["(?:a?){20}a{20}", (n) => "a".repeat(n).slice(0, 19)],
 ];
 
-const ENGINES = ["pike"] as const;
+const ENGINES = ["pike", "dfa"] as const;
 
 describe("regex: linear time (step counts, not timings)", () => {
   for (const engine of ENGINES) {
@@ -50,6 +50,7 @@ describe("regex: linear time (step counts, not timings)", () => {
       assert.ok(r.ok);
       assert.equal(r.value.test(input), false, pattern);
       assert.equal(debugSearchSteps(r.value, input, "pike").matched, false);
+      assert.equal(debugSearchSteps(r.value, input, "dfa").matched, false);
     }
   });
 });

@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: regex_replace templates are written ${N}.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type CompiledRegex, compileRegex, parseReplacement } from "./index.ts";
+import { type CompiledRegex, compileRegex, debugSearchSteps, parseReplacement } from "./index.ts";
 
 /** UTF-8 bytes of a JS string as a binary string (what the rules engine passes). */
 function bytes(s: string): string {
@@ -170,7 +170,13 @@ const MATCH_CASES: [string, string, boolean][] = [
 describe("regex: match table", () => {
   for (const [pattern, input, expected] of MATCH_CASES) {
     it(`${JSON.stringify(pattern)} ~ ${JSON.stringify(input)} → ${expected}`, () => {
-      assert.equal(re(pattern).test(input), expected);
+      const r = re(pattern);
+      assert.equal(r.test(input), expected);
+      // Both engines must agree (the DFA cannot run Unicode word boundaries).
+      assert.equal(debugSearchSteps(r, input, "pike").matched, expected, "pike");
+      if (!/\(\?[a-z]*u[a-z]*\).*\\[bB<>]/.test(pattern)) {
+        assert.equal(debugSearchSteps(r, input, "dfa").matched, expected, "dfa");
+      }
     });
   }
 });

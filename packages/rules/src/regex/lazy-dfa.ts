@@ -1,0 +1,281 @@
+/**
+ * Lazy DFA for is_match: DFA states are sets of NFA states, built on demand while scanning and
+ * cached in a transition table bounded in memory (cleared and rebuilt when full). Each input
+ * byte costs one table lookup when the transition is cached and at most one state construction,
+ * O(NFA size), when not, so a search is linear in the input whatever the pattern.
+ *
+ * Empty-width assertions: a state remembers the category of the byte before it (start of text,
+ * `\n`, `\r`, ASCII word byte, other), which decides every look-behind; look-ahead is decided
+ * when the next byte is known, because the epsilon closure of a state is computed per outgoing
+ * transition (and once more for end of input). Unicode word boundaries need more than one byte of
+ * context, so patterns with them use the Pike VM instead.
+ */
+import { Op, type Program } from "./compiler.ts";
+import { isWordByte, lookHoldsBytes, NONE } from "./look.ts";
+
+/** Transition not computed yet. */
+const UNKNOWN = -1;
+/** A match was found: is_match is true. */
+const MATCHED = -2;
+/** No match is possible any more (anchored search with no live NFA state). */
+const DEAD = -3;
+
+/** Previous-byte categories. */
+const CTX_START = 0;
+const CTX_LF = 1;
+const CTX_CR = 2;
+const CTX_WORD = 3;
+const CTX_OTHER = 4;
+/** A byte representative of each category, for evaluating looks (-1 = start of text). */
+const CTX_BYTE = [NONE, 0x0a, 0x0d, 0x61, 0x20];
+
+/** Default cache budget: wirefilter's lazy-DFA cache size (2 MiB). */
+const CACHE_BYTES = 2 * 1024 * 1024;
+
+export class LazyDfa {
+  private readonly prog: Program;
+  /** Byte → equivalence class; class `nonByteClass` is any code unit above 0xFF. */
+  readonly classOf: Uint8Array;
+  private readonly nonByteClass: number;
+  /** Row width of the transition table. */
+  private readonly stride: number;
+  /** A representative byte per class (-2 for the non-byte class). */
+  private readonly classByte: Int32Array;
+  private readonly classCtx: Uint8Array;
+  private readonly maxStates: number;
+  private readonly anchored: boolean;
+
+  private trans: Int32Array;
+  private eoi: Int8Array;
+  private kernels: Int32Array[] = [];
+  private ctxs: number[] = [];
+  private readonly index = new Map<string, number>();
+  private startId = UNKNOWN;
+
+  // Closure scratch: generation-stamped visited marks and an explicit stack.
+  private readonly mark: Uint32Array;
+  private gen = 0;
+  private readonly stack: Int32Array;
+  private readonly found: Int32Array;
+  private foundCount = 0;
+
+  /** Work counter for the linear-time tests: NFA states visited while building states. */
+  steps = 0;
+  /** How many times the cache was cleared (observability; never affects results). */
+  clears = 0;
+
+  constructor(prog: Program, cacheBytes: number = CACHE_BYTES) {
+    this.prog = prog;
+    const n = prog.op.length;
+    this.mark = new Uint32Array(n);
+    this.stack = new Int32Array(n + 1);
+    this.found = new Int32Array(n + 1);
+    this.anchored = prog.anchoredStart;
+
+    // Byte classes: bytes no instruction (and no assertion) can tell apart share a column.
+    const boundary = new Uint8Array(257);
+    for (const set of prog.sets) {
+      for (let c = 1; c < 256; c++) if (set[c] !== set[c - 1]) boundary[c] = 1;
+    }
+    const hasLook = prog.lookMask !== 0;
+    if (hasLook) {
+      boundary[0x0a] = boundary[0x0b] = boundary[0x0d] = boundary[0x0e] = 1;
+      for (let c = 1; c < 256; c++) if (isWordByte(c) !== isWordByte(c - 1)) boundary[c] = 1;
+    }
+    this.classOf = new Uint8Array(256);
+    let cls = 0;
+    const reps: number[] = [0];
+    for (let c = 0; c < 256; c++) {
+      if (c > 0 && boundary[c]) {
+        cls++;
+        reps.push(c);
+      }
+      this.classOf[c] = cls;
+    }
+    this.nonByteClass = cls + 1;
+    reps.push(-2);
+    this.stride = cls + 2;
+    this.classByte = Int32Array.from(reps);
+    this.classCtx = new Uint8Array(this.stride);
+    for (let k = 0; k < this.stride; k++) {
+      const b = reps[k];
+      this.classCtx[k] = !hasLook
+        ? CTX_START
+        : b === 0x0a
+          ? CTX_LF
+          : b === 0x0d
+            ? CTX_CR
+            : isWordByte(b)
+              ? CTX_WORD
+              : CTX_OTHER;
+    }
+    this.maxStates = Math.max(8, Math.floor(cacheBytes / (4 * this.stride + 64)));
+    const initial = Math.min(this.maxStates, 16);
+    this.trans = new Int32Array(initial * this.stride).fill(UNKNOWN);
+    this.eoi = new Int8Array(initial);
+  }
+
+  /** Unanchored is_match. */
+  isMatch(input: string): boolean {
+    const classOf = this.classOf;
+    const stride = this.stride;
+    const nonByte = this.nonByteClass;
+    let s = this.startId;
+    if (s === UNKNOWN) s = this.start();
+    const len = input.length;
+    for (let i = 0; i < len; i++) {
+      const c = input.charCodeAt(i);
+      const k = c < 256 ? classOf[c] : nonByte;
+      let t = this.trans[s * stride + k];
+      if (t < 0) {
+        if (t === UNKNOWN) t = this.transition(s, k);
+        if (t === MATCHED) return true;
+        if (t === DEAD) return false;
+      }
+      s = t;
+    }
+    return this.matchesAtEnd(s);
+  }
+
+  /** Same as isMatch, also counting one step per transition taken (for the linear-time tests). */
+  isMatchCounting(input: string): boolean {
+    let s = this.startId;
+    if (s === UNKNOWN) s = this.start();
+    for (let i = 0; i < input.length; i++) {
+      const c = input.charCodeAt(i);
+      const k = c < 256 ? this.classOf[c] : this.nonByteClass;
+      this.steps++;
+      let t = this.trans[s * this.stride + k];
+      if (t === UNKNOWN) t = this.transition(s, k);
+      if (t === MATCHED) return true;
+      if (t === DEAD) return false;
+      s = t;
+    }
+    return this.matchesAtEnd(s);
+  }
+
+  private start(): number {
+    const kernel = Int32Array.of(this.prog.start);
+    this.startId = this.intern(kernel, CTX_START);
+    return this.startId;
+  }
+
+  private matchesAtEnd(s: number): boolean {
+    let v = this.eoi[s];
+    if (v === 0) {
+      v = this.closure(this.kernels[s], CTX_BYTE[this.ctxs[s]], NONE) ? 2 : 1;
+      this.eoi[s] = v;
+    }
+    return v === 2;
+  }
+
+  /** Compute (and cache) the transition from state `s` on byte class `k`. */
+  private transition(s: number, k: number): number {
+    const prog = this.prog;
+    const b = this.classByte[k];
+    if (this.closure(this.kernels[s], CTX_BYTE[this.ctxs[s]], b)) {
+      this.trans[s * this.stride + k] = MATCHED;
+      return MATCHED;
+    }
+    const next: number[] = [];
+    if (b >= 0) {
+      for (let j = 0; j < this.foundCount; j++) {
+        const pc = this.found[j];
+        if (prog.sets[prog.a[pc]][b] === 1) next.push(prog.b[pc]);
+      }
+    }
+    if (!this.anchored) next.push(prog.start);
+    if (next.length === 0) {
+      this.trans[s * this.stride + k] = DEAD;
+      return DEAD;
+    }
+    next.sort((x, y) => x - y);
+    let w = 1;
+    for (let j = 1; j < next.length; j++) if (next[j] !== next[w - 1]) next[w++] = next[j];
+    next.length = w;
+    const clearsBefore = this.clears;
+    const id = this.intern(Int32Array.from(next), this.classCtx[k]);
+    // After a cache clear `s` no longer exists; the new state is still correct to continue from.
+    if (this.clears === clearsBefore) this.trans[s * this.stride + k] = id;
+    return id;
+  }
+
+  private intern(kernel: Int32Array, ctx: number): number {
+    const key = `${ctx}:${kernel.join(",")}`;
+    const found = this.index.get(key);
+    if (found !== undefined) return found;
+    if (this.kernels.length >= this.maxStates) this.clear();
+    const id = this.kernels.length;
+    if ((id + 1) * this.stride > this.trans.length) {
+      const cap = Math.min(this.maxStates, Math.max(16, (id + 1) * 2));
+      const t = new Int32Array(cap * this.stride).fill(UNKNOWN);
+      t.set(this.trans.subarray(0, id * this.stride));
+      this.trans = t;
+      const e = new Int8Array(cap);
+      e.set(this.eoi.subarray(0, id));
+      this.eoi = e;
+    }
+    this.kernels.push(kernel);
+    this.ctxs.push(ctx);
+    this.index.set(key, id);
+    return id;
+  }
+
+  /** Drop every cached state (the cache is full); states are rebuilt as the search goes on. */
+  private clear(): void {
+    this.clears++;
+    this.kernels = [];
+    this.ctxs = [];
+    this.index.clear();
+    this.trans.fill(UNKNOWN);
+    this.eoi.fill(0);
+    this.startId = UNKNOWN;
+  }
+
+  /**
+   * Epsilon closure of `kernel` at a position between bytes `prev` and `next` (NONE at the
+   * text's ends). Collects the Bytes instructions reached in `found`; returns true as soon as
+   * Match is reachable.
+   */
+  private closure(kernel: Int32Array, prev: number, next: number): boolean {
+    const prog = this.prog;
+    const op = prog.op;
+    const pa = prog.a;
+    const pb = prog.b;
+    const mark = this.mark;
+    const stack = this.stack;
+    if (++this.gen === 0xffffffff) {
+      mark.fill(0);
+      this.gen = 1;
+    }
+    const gen = this.gen;
+    this.foundCount = 0;
+    for (let j = kernel.length - 1; j >= 0; j--) {
+      let sp = 0;
+      stack[sp++] = kernel[j];
+      while (sp > 0) {
+        let pc = stack[--sp];
+        for (;;) {
+          if (mark[pc] === gen) break;
+          mark[pc] = gen;
+          this.steps++;
+          const o = op[pc];
+          if (o === Op.Jump || o === Op.Save) pc = pb[pc];
+          else if (o === Op.Split) {
+            stack[sp++] = pb[pc];
+            pc = pa[pc];
+          } else if (o === Op.Look) {
+            if (!lookHoldsBytes(pa[pc], prev, next)) break;
+            pc = pb[pc];
+          } else if (o === Op.Bytes) {
+            this.found[this.foundCount++] = pc;
+            break;
+          } else if (o === Op.Match) {
+            return true;
+          } else break;
+        }
+      }
+    }
+    return false;
+  }
+}
