@@ -1,0 +1,382 @@
+// The embedded analytics store: one DuckDB file in the data directory (or ":memory:"). Writes
+// go through one connection, serialised, each batch in one transaction with its batch id so a
+// retried batch is dropped atomically; records enter through DuckDB's appender (columnar
+// chunks, no SQL parsing per row). Reads open a short-lived connection each, so a long export
+// never blocks ingestion (DuckDB is MVCC: a reader sees a snapshot).
+
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type DuckDBAppender,
+  type DuckDBConnection,
+  DuckDBInstance,
+  type DuckDBValue,
+} from "@duckdb/node-api";
+import type { QueryLogRecord } from "@gatehouse/contract";
+import { checkBatchId } from "./batch-id.ts";
+import { COLUMNS, type ColumnType, recordToRow } from "./columns.ts";
+import { CONTENT_TYPES, encodeRows } from "./export-format.ts";
+import {
+  BATCH_TABLE,
+  type Dialect,
+  exportSql,
+  type Params,
+  type ParamType,
+  pageOf,
+  replaySql,
+  searchSql,
+  TABLE,
+  timeseriesSql,
+  topSql,
+} from "./query-sql.ts";
+import {
+  AnalyticsInputError,
+  type AnalyticsStore,
+  DEFAULT_RETENTION,
+  type ExportQuery,
+  type ExportStream,
+  type IngestResult,
+  type ReplayQuery,
+  type ReplayRow,
+  type RetentionPolicy,
+  type RetentionResult,
+  type SearchQuery,
+  type SearchResult,
+  type TimeseriesQuery,
+  type TimeseriesResult,
+  type TopQuery,
+  type TopResult,
+} from "./types.ts";
+
+const DUCK_TYPE: Readonly<Record<ColumnType, string>> = {
+  text: "VARCHAR",
+  int: "INTEGER",
+  bigint: "BIGINT",
+  double: "DOUBLE",
+};
+
+export const duckDialect: Dialect = {
+  placeholder: (name) => `$${name}`,
+  bucket: (expr, width) => `((${expr} // ${width}) * ${width})`,
+  startsWith: (expr, v) => `starts_with(${expr}, ${v})`,
+  endsWith: (expr, v) => `ends_with(${expr}, ${v})`,
+  argMax: (expr, by) => `arg_max(${expr}, ${by})`,
+};
+
+/** DuckDB binds JS numbers as DOUBLE; integers go as BIGINT so `ts` comparisons stay integer. */
+function duckValues(p: Params): Record<string, DuckDBValue> {
+  const out: Record<string, DuckDBValue> = {};
+  for (const [k, v] of Object.entries(p.values)) {
+    out[k] = (p.types[k] as ParamType) === "int" ? BigInt(v) : v;
+  }
+  return out;
+}
+
+function num(v: DuckDBValue): number {
+  return typeof v === "bigint" ? Number(v) : (v as number);
+}
+
+export interface DuckDbStoreOptions {
+  /** A file path (created when missing) or ":memory:". */
+  path: string;
+  /** DuckDB worker threads; default: DuckDB's (one per core). */
+  threads?: number;
+}
+
+export class DuckDbStore implements AnalyticsStore {
+  readonly name = "duckdb" as const;
+  private readonly instance: DuckDBInstance;
+  private readonly writer: DuckDBConnection;
+  private readonly inMemory: boolean;
+  /** Tail of the write queue: every write waits for the previous one. */
+  private writes: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(instance: DuckDBInstance, writer: DuckDBConnection, inMemory: boolean) {
+    this.instance = instance;
+    this.writer = writer;
+    this.inMemory = inMemory;
+  }
+
+  static async open(opts: DuckDbStoreOptions): Promise<DuckDbStore> {
+    const config: Record<string, string> = {};
+    if (opts.threads !== undefined) config.threads = String(opts.threads);
+    const instance = await DuckDBInstance.create(opts.path, config);
+    const writer = await instance.connect();
+    const cols = COLUMNS.map(
+      (c) => `${c.name} ${DUCK_TYPE[c.type]}${c.required ? " NOT NULL" : ""}`,
+    ).join(", ");
+    await writer.run(`CREATE TABLE IF NOT EXISTS ${TABLE} (${cols})`);
+    await writer.run(
+      `CREATE TABLE IF NOT EXISTS ${BATCH_TABLE} (batch_id VARCHAR PRIMARY KEY, received_at BIGINT NOT NULL, records INTEGER NOT NULL)`,
+    );
+    return new DuckDbStore(instance, writer, opts.path === ":memory:");
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(fn, fn);
+    this.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  private async withReader<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error("analytics store is closed");
+    const c = await this.instance.connect();
+    try {
+      return await fn(c);
+    } finally {
+      c.closeSync();
+    }
+  }
+
+  ingest(batchId: string, records: readonly QueryLogRecord[]): Promise<IngestResult> {
+    checkBatchId(batchId);
+    return this.serialize(async () => {
+      const c = this.writer;
+      await c.run("BEGIN TRANSACTION");
+      try {
+        const seen = await c.runAndReadAll(
+          `INSERT INTO ${BATCH_TABLE} VALUES ($id, $at, $n) ON CONFLICT DO NOTHING RETURNING batch_id`,
+          { id: batchId, at: BigInt(Date.now()), n: records.length },
+        );
+        if (seen.currentRowCount === 0) {
+          await c.run("ROLLBACK");
+          return { accepted: 0, duplicate: true };
+        }
+        const appender = await c.createAppender(TABLE);
+        try {
+          appendRecords(appender, records);
+          appender.closeSync();
+        } catch (e) {
+          appender.clear();
+          appender.closeSync();
+          throw e;
+        }
+        await c.run("COMMIT");
+        return { accepted: records.length, duplicate: false };
+      } catch (e) {
+        await c.run("ROLLBACK").catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
+  timeseries(q: TimeseriesQuery): Promise<TimeseriesResult> {
+    const st = timeseriesSql(duckDialect, q);
+    return this.withReader(async (c) => {
+      const r = await c.runAndReadAll(st.sql, duckValues(st.params));
+      const points = r.getRows().map((row) => ({
+        t: num(row[0]),
+        key: row[1] as string | null,
+        count: num(row[2]),
+      }));
+      return { bucket: q.bucket, by: q.by, points };
+    });
+  }
+
+  top(q: TopQuery): Promise<TopResult> {
+    const st = topSql(duckDialect, q);
+    return this.withReader(async (c) => {
+      const r = await c.runAndReadAll(st.sql, duckValues(st.params));
+      const entries = r.getRows().map((row) => {
+        const e: { key: string; count: number; label?: string } = {
+          key: row[0] as string,
+          count: num(row[1]),
+        };
+        if (row.length > 2 && row[2] !== null) e.label = row[2] as string;
+        return e;
+      });
+      return { dimension: q.dimension, entries };
+    });
+  }
+
+  search(q: SearchQuery): Promise<SearchResult> {
+    const st = searchSql(duckDialect, q);
+    return this.withReader(async (c) => {
+      const r = await c.runAndReadAll(st.sql, duckValues(st.params));
+      const rows = r.getRows();
+      return pageOf(rows, q.limit);
+    });
+  }
+
+  async export(q: ExportQuery): Promise<ExportStream> {
+    const st = exportSql(duckDialect, q);
+    if (q.format === "parquet") return this.exportParquet(st.sql, st.params);
+    if (q.format !== "ndjson" && q.format !== "csv") {
+      throw new AnalyticsInputError(`unknown export format ${String(q.format)}`);
+    }
+    const self = this;
+    async function* chunks(): AsyncGenerator<DuckDBValue[][]> {
+      await yieldOnce();
+      const c = await self.instance.connect();
+      try {
+        const result = await c.stream(st.sql, duckValues(st.params));
+        for (;;) {
+          const chunk = await result.fetchChunk();
+          if (chunk === null || chunk.rowCount === 0) break;
+          yield chunk.getRows();
+        }
+      } finally {
+        c.closeSync();
+      }
+    }
+    return {
+      contentType: CONTENT_TYPES[q.format],
+      extension: q.format,
+      stream: encodeRows(chunks(), q.format),
+    };
+  }
+
+  /** COPY … TO a private temp file, stream it, delete it when the stream ends or fails. */
+  private async exportParquet(sql: string, params: Params): Promise<ExportStream> {
+    const dir = await mkdtemp(join(tmpdir(), "gatehouse-export-"));
+    const file = join(dir, "query-log.parquet");
+    try {
+      await this.withReader((c) =>
+        c.run(
+          `COPY (${sql}) TO '${file.replaceAll("'", "''")}' (FORMAT parquet, COMPRESSION zstd)`,
+          duckValues(params),
+        ),
+      );
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+    const stream = createReadStream(file);
+    stream.once("close", () => {
+      void rm(dir, { recursive: true, force: true });
+    });
+    return { contentType: CONTENT_TYPES.parquet, extension: "parquet", stream };
+  }
+
+  async *replay(q: ReplayQuery): AsyncGenerator<ReplayRow[]> {
+    const st = replaySql(duckDialect, q);
+    const c = await this.instance.connect();
+    try {
+      const result = await c.stream(st.sql, duckValues(st.params));
+      const ncol = q.columns.length;
+      let out: ReplayRow[] = [];
+      for (;;) {
+        const chunk = await result.fetchChunk();
+        if (chunk === null || chunk.rowCount === 0) break;
+        for (const row of chunk.getRows()) {
+          const values = new Array<string | number | null>(ncol);
+          for (let i = 0; i < ncol; i++) {
+            const v = row[i];
+            values[i] = v === null ? null : typeof v === "bigint" ? Number(v) : (v as string);
+          }
+          const r: ReplayRow = { values, count: num(row[ncol]), lastTs: num(row[ncol + 1]) };
+          if (q.byMinute) r.minute = num(row[ncol + 2]);
+          out.push(r);
+        }
+        if (out.length >= q.chunkRows) {
+          yield out;
+          out = [];
+        }
+      }
+      if (out.length > 0) yield out;
+    } finally {
+      c.closeSync();
+    }
+  }
+
+  count(): Promise<number> {
+    return this.withReader(async (c) => {
+      const r = await c.runAndReadAll(`SELECT count(*) FROM ${TABLE}`);
+      return num(r.getRows()[0][0]);
+    });
+  }
+
+  applyRetention(
+    policy: RetentionPolicy = DEFAULT_RETENTION,
+    now = Date.now(),
+  ): Promise<RetentionResult> {
+    return this.serialize(async () => {
+      const c = this.writer;
+      let removed = 0;
+      const cutoff = BigInt(now - policy.maxAgeMs);
+      const aged = await c.run(`DELETE FROM ${TABLE} WHERE ts < $cutoff`, { cutoff });
+      removed += aged.rowsChanged;
+      await c.run(`DELETE FROM ${BATCH_TABLE} WHERE received_at < $cutoff`, { cutoff });
+      let maxRows = policy.maxRows;
+      if (policy.maxBytes !== undefined && !this.inMemory) {
+        const byBytes = await this.rowsForBytes(c, policy.maxBytes);
+        if (byBytes !== undefined) maxRows = Math.min(maxRows ?? byBytes, byBytes);
+      }
+      if (maxRows !== undefined) removed += await this.trimToRows(c, maxRows);
+      if (removed > 0 && !this.inMemory) await c.run("CHECKPOINT");
+      return { removedRows: removed, droppedPartitions: [] };
+    });
+  }
+
+  /** How many rows fit in `maxBytes` at the file's current bytes per row. */
+  private async rowsForBytes(c: DuckDBConnection, maxBytes: number): Promise<number | undefined> {
+    await c.run("CHECKPOINT");
+    const size = await c.runAndReadAll(
+      "SELECT used_blocks * block_size FROM pragma_database_size()",
+    );
+    const bytes = num(size.getRows()[0][0]);
+    const rows = num((await c.runAndReadAll(`SELECT count(*) FROM ${TABLE}`)).getRows()[0][0]);
+    if (rows === 0 || bytes <= maxBytes) return undefined;
+    return Math.floor(maxBytes / (bytes / rows));
+  }
+
+  /** Delete the oldest rows beyond `maxRows`, exactly, by the (ts, id, edge_id) order. */
+  private async trimToRows(c: DuckDBConnection, maxRows: number): Promise<number> {
+    const edge = await c.runAndReadAll(
+      `SELECT ts, id, edge_id FROM ${TABLE} ORDER BY ts DESC, id DESC, edge_id DESC LIMIT 1 OFFSET $n`,
+      { n: BigInt(Math.max(0, Math.floor(maxRows))) },
+    );
+    if (edge.currentRowCount === 0) return 0;
+    const [ts, id, e] = edge.getRows()[0];
+    const del = await c.run(
+      `DELETE FROM ${TABLE} WHERE ts < $ts OR (ts = $ts AND (id < $id OR (id = $id AND edge_id <= $e)))`,
+      { ts, id, e },
+    );
+    return del.rowsChanged;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.writes;
+    this.closed = true;
+    this.writer.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+function appendRecords(a: DuckDBAppender, records: readonly QueryLogRecord[]): void {
+  const row: unknown[] = new Array(COLUMNS.length);
+  for (const r of records) {
+    recordToRow(r, row);
+    for (let i = 0; i < COLUMNS.length; i++) {
+      const v = row[i];
+      if (v === null) {
+        a.appendNull();
+        continue;
+      }
+      switch (COLUMNS[i].type) {
+        case "text":
+          a.appendVarchar(v as string);
+          break;
+        case "int":
+          a.appendInteger(v as number);
+          break;
+        case "bigint":
+          a.appendBigInt(BigInt(v as number));
+          break;
+        case "double":
+          a.appendDouble(v as number);
+          break;
+      }
+    }
+    a.endRow();
+  }
+}
+
+/** Let the consumer attach before the first query runs (errors then surface on the stream). */
+function yieldOnce(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

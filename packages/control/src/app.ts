@@ -1,0 +1,227 @@
+// The control plane's HTTP application. Hooks, in the order Fastify runs them:
+//   onRoute    — every route is recorded in the route table (the generated auth tests walk it)
+//                and must declare `config.access`;
+//   onRequest  — authenticate and authorise (before any body is read);
+//   parse      — strict JSON (valid UTF-8, bounded depth), bodies ≤ bodyLimit;
+//   validation — TypeBox JSON Schemas on params, query and body;
+//   handler    — scoped to the principal's account;
+//   onResponse — a successful change to the configuration schedules a debounced auto-publish.
+// Errors of every stage become `{ error: { code, message, details } }` (http/errors.ts).
+
+import type { PGlite } from "@electric-sql/pglite";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { Authenticator, type AuthOptions, registerAuth } from "./auth/authenticate.ts";
+import { bootstrap } from "./bootstrap.ts";
+import { VersionNotifier } from "./bundle/notifier.ts";
+import { Publisher } from "./bundle/publisher.ts";
+import type { AccessLevel, Db } from "./context.ts";
+import { openStore, type Store } from "./db/open-store.ts";
+import { errorHandler } from "./http/errors.ts";
+import { parseJsonBody } from "./http/json-body.ts";
+import { registerRoutes } from "./routes/index.ts";
+
+export const API_PREFIX = "/api/v1";
+export const DOCS_PREFIX = `${API_PREFIX}/docs`;
+
+export interface AppOptions {
+  /** PGlite data directory (default: in-memory when neither this nor databaseUrl is given). */
+  readonly dataDir?: string;
+  readonly databaseUrl?: string;
+  /** Share an existing PGlite (tests). */
+  readonly pglite?: PGlite;
+  /** Database schema to work in (tests: a fresh one per group). */
+  readonly schema?: string;
+  /** Use an already opened store instead of opening one. */
+  readonly store?: Store;
+  /** GATEHOUSE_ADMIN_TOKEN. */
+  readonly adminToken?: string;
+  /** Pino logger options, or false. Default: info level with secrets redacted. */
+  readonly logger?: FastifyServerOptions["logger"];
+  /** JSON body limit in bytes; default 1 MiB. */
+  readonly bodyLimit?: number;
+  /** Limit for streamed list-item bodies and YAML imports; default 256 MiB. */
+  readonly bulkBodyLimit?: number;
+  /** Auto-publish debounce (ms); 0 disables. Default 2000. */
+  readonly autoPublishDelayMs?: number;
+  /** Longest an edge long-poll waits before 304; default 30 s. */
+  readonly longPollTimeoutMs?: number;
+  /** Expected edge heartbeat interval; an edge is stale after 3 missed beats. Default 10 s. */
+  readonly heartbeatIntervalMs?: number;
+  readonly auth?: AuthOptions;
+}
+
+export interface RouteEntry {
+  readonly method: string;
+  readonly url: string;
+  readonly access: AccessLevel;
+}
+
+export interface ControlState {
+  readonly db: Db;
+  readonly store: Store;
+  readonly auth: Authenticator;
+  readonly notifier: VersionNotifier;
+  readonly publisher: Publisher;
+  readonly options: Required<
+    Pick<
+      AppOptions,
+      "bulkBodyLimit" | "autoPublishDelayMs" | "longPollTimeoutMs" | "heartbeatIntervalMs"
+    >
+  >;
+  /** Every route with its access level, for generated tests and docs. */
+  readonly routes: RouteEntry[];
+  /** The system account id. */
+  readonly systemAccountId: string;
+  /** Set when this start generated the first admin token (print it once). */
+  readonly adminToken?: string;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    gatehouse: ControlState;
+  }
+}
+
+/** Fields pino must never print. */
+const REDACT = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  "headers.authorization",
+  "token",
+  "*.token",
+  "credential",
+  "*.credential",
+  "joinToken",
+  "*.joinToken",
+];
+
+export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> {
+  const store =
+    opts.store ??
+    (await openStore({
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+      ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
+      ...(opts.pglite ? { pglite: opts.pglite } : {}),
+      ...(opts.schema ? { schema: opts.schema } : {}),
+    }));
+  const ownsStore = opts.store === undefined;
+  let boot: Awaited<ReturnType<typeof bootstrap>>;
+  try {
+    boot = await bootstrap(store.db, opts.adminToken);
+  } catch (err) {
+    if (ownsStore) await store.close();
+    throw err;
+  }
+  const app = Fastify({
+    logger: opts.logger ?? { level: "info", redact: { paths: REDACT, censor: "[redacted]" } },
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    // Long-polls hold requests for up to 30 s; keep sockets a little longer than that.
+    keepAliveTimeout: 35_000,
+    ajv: { customOptions: { allErrors: false, coerceTypes: "array", removeAdditional: false } },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  });
+  const notifier = new VersionNotifier();
+  const publisher = new Publisher(store.db, notifier, {
+    autoPublishDelayMs: opts.autoPublishDelayMs ?? 2000,
+    log: app.log,
+  });
+  const auth = new Authenticator(store.db, opts.auth);
+  const routes: RouteEntry[] = [];
+  const state: ControlState = {
+    db: store.db,
+    store,
+    auth,
+    notifier,
+    publisher,
+    options: {
+      bulkBodyLimit: opts.bulkBodyLimit ?? 256 * 1024 * 1024,
+      autoPublishDelayMs: opts.autoPublishDelayMs ?? 2000,
+      longPollTimeoutMs: opts.longPollTimeoutMs ?? 30_000,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
+    },
+    routes,
+    systemAccountId: boot.accountId,
+    ...(boot.adminToken ? { adminToken: boot.adminToken } : {}),
+  };
+  app.decorate("gatehouse", state);
+
+  app.addHook("onRoute", (route) => {
+    route.config ??= {};
+    if (route.config.access === undefined && route.url.startsWith(DOCS_PREFIX))
+      route.config.access = "public";
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method === "HEAD" && route.url.startsWith(DOCS_PREFIX)) continue;
+      routes.push({ method, url: route.url, access: route.config.access ?? ("none" as never) });
+    }
+  });
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({
+      error: {
+        code: "GH_ERR_NOT_FOUND",
+        message: `no route ${req.method} ${req.url.split("?")[0]}`,
+      },
+    });
+  });
+  registerAuth(app, auth);
+  app.addHook("onResponse", async (req, reply) => {
+    if (req.routeOptions.config?.autoPublish && reply.statusCode < 300 && req.principal)
+      publisher.changed(req.principal.accountId, req.principal.id);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Gatehouse control plane",
+        version: "1",
+        description:
+          "Accounts, policies, lists, locations, identities and config bundles. Authenticate with `Authorization: Bearer <token>`.",
+      },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: "http",
+            scheme: "bearer",
+            description: "API token (ght_…) or edge credential (ghe_…)",
+          },
+        },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
+  app.get(
+    `${API_PREFIX}/openapi.json`,
+    { config: { access: "public" }, schema: { hide: true } },
+    async () => app.swagger(),
+  );
+  app.get(
+    `${API_PREFIX}/health`,
+    { config: { access: "public" }, schema: { hide: true } },
+    async () => ({
+      ok: true,
+    }),
+  );
+
+  await app.register(registerRoutes, { prefix: API_PREFIX });
+
+  app.addHook("onClose", async () => {
+    notifier.closeAll();
+    await publisher.close();
+    if (ownsStore) await store.close();
+  });
+  await app.ready();
+  return app;
+}

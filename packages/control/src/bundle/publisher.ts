@@ -1,0 +1,206 @@
+// Publishing: compile → validate whole (checkBundle: a bundle that fails is never stored) →
+// assign the next version → hash → store → wake waiting edges. Publishes of one account are
+// serialised in-process; across replicas the (account, version) primary key refuses a
+// duplicate version. Auto-publish after changes is debounced per account.
+
+import { createHash } from "node:crypto";
+import {
+  type BundleProblem,
+  bundleHash,
+  type ConfigBundle,
+  checkBundle,
+  GatehouseError,
+} from "@gatehouse/contract";
+import type { FastifyBaseLogger } from "fastify";
+import { sql } from "kysely";
+import { audit } from "../audit.ts";
+import type { Db } from "../context.ts";
+import { type BundleSummary, compileContent, summarize } from "./compile.ts";
+import type { VersionNotifier } from "./notifier.ts";
+
+export interface PublishResult {
+  readonly version: number;
+  readonly hash: string;
+  readonly createdAt: string;
+  /** False when nothing changed since the latest bundle (no new version). */
+  readonly changed: boolean;
+  readonly summary: BundleSummary;
+}
+
+export interface LatestBundle {
+  readonly version: number;
+  readonly hash: string;
+  /** The stored JSON text, served to edges as is. */
+  readonly body: string;
+}
+
+export interface PublisherOptions {
+  /** Debounce of auto-publish after a change, ms; 0 or negative disables auto-publish. */
+  readonly autoPublishDelayMs: number;
+  readonly log: FastifyBaseLogger;
+}
+
+export class Publisher {
+  readonly #db: Db;
+  readonly #notifier: VersionNotifier;
+  readonly #opts: PublisherOptions;
+  /** Tail of each account's publish chain (serialises publishes per account). */
+  readonly #chains = new Map<string, Promise<unknown>>();
+  readonly #latest = new Map<string, LatestBundle>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  #closed = false;
+
+  constructor(db: Db, notifier: VersionNotifier, opts: PublisherOptions) {
+    this.#db = db;
+    this.#notifier = notifier;
+    this.#opts = opts;
+  }
+
+  /** Validate without publishing: the problems a publish would report. */
+  async check(accountId: string): Promise<BundleProblem[]> {
+    const content = await compileContent(this.#db, accountId);
+    return checkBundle({ ...content, version: 0 });
+  }
+
+  publish(
+    accountId: string,
+    actor: string,
+    opts: { force?: boolean } = {},
+  ): Promise<PublishResult> {
+    const prev = this.#chains.get(accountId) ?? Promise.resolve();
+    const run = prev.then(
+      () => this.#publish(accountId, actor, opts.force ?? false),
+      () => this.#publish(accountId, actor, opts.force ?? false),
+    );
+    const tail = run.catch(() => {});
+    this.#chains.set(accountId, tail);
+    void tail.then(() => {
+      if (this.#chains.get(accountId) === tail) this.#chains.delete(accountId);
+    });
+    return run;
+  }
+
+  async #publish(accountId: string, actor: string, force: boolean): Promise<PublishResult> {
+    const content = await compileContent(this.#db, accountId);
+    const problems = checkBundle({ ...content, version: 0 });
+    if (problems.length > 0)
+      throw new GatehouseError(
+        "GH_ERR_CONFIG_REJECTED",
+        `the configuration does not compile: ${problems[0]!.message}`,
+        { problems: problems.slice(0, 50) },
+      );
+    const contentHash = createHash("sha256").update(JSON.stringify(content)).digest("hex");
+    const summary = summarize(content);
+    const latest = await this.#db
+      .selectFrom("bundles")
+      .select(["version", "hash", "content_hash", "created_at"])
+      .where("account_id", "=", accountId)
+      .orderBy("version", "desc")
+      .limit(1)
+      .executeTakeFirst();
+    if (latest && latest.content_hash === contentHash && !force)
+      return {
+        version: latest.version,
+        hash: latest.hash,
+        createdAt: latest.created_at.toISOString(),
+        changed: false,
+        summary,
+      };
+    const version = (latest?.version ?? 0) + 1;
+    const createdAt = new Date();
+    const bundle: ConfigBundle = {
+      ...content,
+      version,
+      createdAt: createdAt.toISOString(),
+    } as ConfigBundle;
+    bundle.hash = await bundleHash(bundle);
+    const body = JSON.stringify(bundle);
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("bundles")
+        .values({
+          account_id: accountId,
+          version,
+          hash: bundle.hash!,
+          content_hash: contentHash,
+          body,
+          summary: JSON.stringify(summary),
+          created_by: actor,
+          created_at: createdAt,
+        })
+        .execute();
+      await audit(trx, {
+        accountId,
+        actor,
+        resource: "bundle",
+        resourceId: String(version),
+        action: "publish",
+        after: { version, hash: bundle.hash, summary },
+      });
+    });
+    this.#latest.set(accountId, { version, hash: bundle.hash!, body });
+    this.#notifier.publish(accountId, version);
+    return { version, hash: bundle.hash!, createdAt: bundle.createdAt!, changed: true, summary };
+  }
+
+  /** The newest bundle of an account (cached in memory after the first read or publish). */
+  async latest(accountId: string): Promise<LatestBundle | undefined> {
+    const hit = this.#latest.get(accountId);
+    if (hit) return hit;
+    const row = await this.#db
+      .selectFrom("bundles")
+      .select(["version", "hash", "body"])
+      .where("account_id", "=", accountId)
+      .orderBy("version", "desc")
+      .limit(1)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    // Another replica may have published meanwhile; keep the higher version.
+    const again = this.#latest.get(accountId);
+    if (again && again.version >= row.version) return again;
+    const latest = { version: row.version, hash: row.hash, body: row.body };
+    this.#latest.set(accountId, latest);
+    return latest;
+  }
+
+  /** The newest version number without loading the body when it is not cached. */
+  async latestVersion(accountId: string): Promise<number> {
+    const hit = this.#latest.get(accountId);
+    if (hit) return hit.version;
+    const row = await this.#db
+      .selectFrom("bundles")
+      .select(sql<number>`max(version)`.as("v"))
+      .where("account_id", "=", accountId)
+      .executeTakeFirst();
+    return row?.v ?? 0;
+  }
+
+  /** Schedule a debounced auto-publish after a change. */
+  changed(accountId: string, actor: string): void {
+    const delay = this.#opts.autoPublishDelayMs;
+    if (delay <= 0 || this.#closed) return;
+    const t = this.#timers.get(accountId);
+    if (t) clearTimeout(t);
+    const timer = setTimeout(() => {
+      this.#timers.delete(accountId);
+      this.publish(accountId, `auto:${actor}`).catch((err: unknown) => {
+        // A change that leaves the config invalid is not published; the author sees why on
+        // POST /config/publish or GET /config/check. Logged, never thrown.
+        this.#opts.log.warn(
+          { accountId, code: (err as GatehouseError).code },
+          `auto-publish skipped: ${(err as Error).message}`,
+        );
+      });
+    }, delay);
+    timer.unref();
+    this.#timers.set(accountId, timer);
+  }
+
+  /** Stop timers and wait for running publishes. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    await Promise.allSettled([...this.#chains.values()]);
+  }
+}

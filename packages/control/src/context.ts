@@ -1,0 +1,42 @@
+// What every route handler reaches: the store, the authenticators, the bundle publisher and the
+// options this app was built with. Also the Fastify type augmentations shared by all routes.
+
+import type { Kysely } from "kysely";
+import type { Database, Role } from "./db/schema.ts";
+
+/** Who may call a route. `system` = an admin of the install's system account. */
+export type AccessLevel = "public" | "viewer" | "editor" | "admin" | "system" | "edge";
+
+export interface Principal {
+  /** The API token id (also the audit actor). */
+  readonly id: string;
+  readonly accountId: string;
+  readonly role: Role;
+  readonly isSystemAccount: boolean;
+  readonly expiresAt: number | null;
+}
+
+export interface EdgePrincipal {
+  readonly id: string;
+  readonly accountId: string;
+}
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** Required on every route: who may call it. */
+    access?: AccessLevel;
+    /** A successful call changes what edges enforce: schedule a debounced auto-publish. */
+    autoPublish?: boolean;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+    edge: EdgePrincipal | null;
+  }
+}
+
+export type Db = Kysely<Database>;
+
+/** The audit actor string for a principal. */
+export function actorOf(p: Principal | EdgePrincipal): string {
+  return "role" in p ? `token:${p.id}` : `edge:${p.id}`;
+}

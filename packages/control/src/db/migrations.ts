@@ -1,0 +1,177 @@
+// Versioned migrations, applied in name order on start (and by `gatehouse control migrate`).
+// One set serves PGlite and PostgreSQL. Never edit a migration that has shipped: add one.
+
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
+
+const m0001: Migration = {
+  async up(db) {
+    const stmts = [
+      sql`create table accounts (
+        id text primary key,
+        name text not null,
+        is_system boolean not null default false,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now())`,
+      sql`create table api_tokens (
+        id text primary key,
+        account_id text not null references accounts(id) on delete cascade,
+        name text not null,
+        role text not null check (role in ('admin', 'editor', 'viewer')),
+        secret_hash text not null,
+        expires_at timestamptz,
+        revoked_at timestamptz,
+        last_used_at timestamptz,
+        created_by text,
+        created_at timestamptz not null default now())`,
+      sql`create index api_tokens_account on api_tokens (account_id, id)`,
+      sql`create table policies (
+        id text primary key,
+        account_id text not null references accounts(id) on delete cascade,
+        type text not null check (type in ('dns', 'http', 'net')),
+        name text not null,
+        description text,
+        enabled boolean not null,
+        precedence integer not null,
+        expression text not null,
+        action text not null,
+        settings jsonb,
+        schedule jsonb,
+        version integer not null default 1,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        constraint policies_precedence_unique unique (account_id, type, precedence))`,
+      sql`create index policies_account on policies (account_id, id)`,
+      sql`create table lists (
+        id text primary key,
+        account_id text not null references accounts(id) on delete cascade,
+        name text not null,
+        type text not null check (type in ('domain', 'ip', 'string', 'int')),
+        description text,
+        item_count integer not null default 0,
+        version integer not null default 1,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        constraint lists_name_unique unique (account_id, name))`,
+      sql`create table list_items (
+        list_id text not null references lists(id) on delete cascade,
+        value text not null,
+        primary key (list_id, value))`,
+      sql`create table locations (
+        id text primary key,
+        account_id text not null references accounts(id) on delete cascade,
+        name text not null,
+        networks jsonb not null,
+        doh_token text not null,
+        dot_label text,
+        require_proxy_auth boolean not null default false,
+        block_page jsonb,
+        version integer not null default 1,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        constraint locations_doh_token_unique unique (doh_token),
+        constraint locations_dot_label_unique unique (account_id, dot_label))`,
+      sql`create index locations_account on locations (account_id, id)`,
+      sql`create table identity_users (
+        id text primary key,
+        account_id text not null references accounts(id) on delete cascade,
+        email text not null,
+        name text,
+        groups jsonb not null,
+        version integer not null default 1,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        constraint identity_users_email_unique unique (account_id, email))`,
+      sql`create table identity_devices (
+        id text primary key,
+        account_id text not null references accounts(id) on delete cascade,
+        name text not null,
+        user_id text references identity_users(id) on delete set null,
+        credential_hash text not null,
+        version integer not null default 1,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        constraint identity_devices_name_unique unique (account_id, name))`,
+      sql`create table account_settings (
+        account_id text primary key references accounts(id) on delete cascade,
+        resolver jsonb not null,
+        proxy jsonb,
+        block_page jsonb,
+        allow_unknown_clients boolean not null default false,
+        version integer not null default 1,
+        updated_at timestamptz not null default now())`,
+      sql`create table audit_log (
+        id bigint generated always as identity primary key,
+        account_id text not null references accounts(id) on delete cascade,
+        actor text not null,
+        at timestamptz not null default now(),
+        resource text not null,
+        resource_id text,
+        action text not null,
+        before jsonb,
+        after jsonb)`,
+      sql`create index audit_log_account on audit_log (account_id, id)`,
+      sql`create table bundles (
+        account_id text not null references accounts(id) on delete cascade,
+        version integer not null,
+        hash text not null,
+        content_hash text not null,
+        body text not null,
+        summary jsonb not null,
+        created_by text not null,
+        created_at timestamptz not null default now(),
+        primary key (account_id, version))`,
+      sql`create table idempotency_keys (
+        account_id text not null references accounts(id) on delete cascade,
+        key text not null,
+        request_hash text not null,
+        status integer not null,
+        response jsonb not null,
+        created_at timestamptz not null default now(),
+        primary key (account_id, key))`,
+      sql`create table join_tokens (
+        id text primary key,
+        account_id text not null references accounts(id) on delete cascade,
+        secret_hash text not null,
+        expires_at timestamptz not null,
+        used_at timestamptz,
+        edge_id text,
+        created_by text not null,
+        created_at timestamptz not null default now())`,
+      sql`create table edges (
+        id text primary key,
+        account_id text not null references accounts(id) on delete cascade,
+        name text not null,
+        credential_hash text not null,
+        status text not null default 'active'
+          check (status in ('active', 'draining', 'decommissioned')),
+        software_version text,
+        config_version integer,
+        uptime_seconds integer,
+        counters jsonb,
+        config_status jsonb,
+        last_seen_at timestamptz,
+        enrolled_at timestamptz not null default now(),
+        updated_at timestamptz not null default now())`,
+      sql`create index edges_account on edges (account_id, id)`,
+    ];
+    for (const s of stmts) await s.execute(db);
+  },
+};
+
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  "0001_initial": m0001,
+};
+
+const provider: MigrationProvider = {
+  async getMigrations() {
+    return { ...MIGRATIONS };
+  },
+};
+
+/** Apply every pending migration; throws with the failing migration's error. */
+export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}

@@ -1,0 +1,197 @@
+// Table types for Kysely: one schema for PGlite and PostgreSQL. JSON columns are written as
+// JSON text (node-postgres would turn a JS array into a Postgres array literal, not JSON) and
+// read back parsed by both drivers.
+
+import type { ColumnType, Generated } from "kysely";
+
+/** jsonb: read as a parsed value, written as JSON text. */
+export type Json = ColumnType<unknown, string, string>;
+export type JsonNullable = ColumnType<unknown, string | null | undefined, string | null>;
+/** timestamptz with a database default. */
+export type CreatedAt = ColumnType<Date, Date | undefined, never>;
+export type UpdatedAt = ColumnType<Date, Date | undefined, Date>;
+export type Version = ColumnType<number, number | undefined, number>;
+
+export const ROLES = ["admin", "editor", "viewer"] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface AccountsTable {
+  id: string;
+  name: string;
+  is_system: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  account_id: string;
+  name: string;
+  role: Role;
+  secret_hash: string;
+  expires_at: Date | null;
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  last_used_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  created_by: string | null;
+  created_at: CreatedAt;
+}
+
+export interface PoliciesTable {
+  id: string;
+  account_id: string;
+  type: "dns" | "http" | "net";
+  name: string;
+  description: string | null;
+  enabled: boolean;
+  precedence: number;
+  expression: string;
+  action: string;
+  settings: JsonNullable;
+  schedule: JsonNullable;
+  version: Version;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface ListsTable {
+  id: string;
+  account_id: string;
+  name: string;
+  type: "domain" | "ip" | "string" | "int";
+  description: string | null;
+  item_count: ColumnType<number, number | undefined, number>;
+  version: Version;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface ListItemsTable {
+  list_id: string;
+  value: string;
+}
+
+export interface LocationsTable {
+  id: string;
+  account_id: string;
+  name: string;
+  networks: Json;
+  doh_token: string;
+  dot_label: string | null;
+  require_proxy_auth: boolean;
+  block_page: JsonNullable;
+  version: Version;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface IdentityUsersTable {
+  id: string;
+  account_id: string;
+  email: string;
+  name: string | null;
+  groups: Json;
+  version: Version;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface IdentityDevicesTable {
+  id: string;
+  account_id: string;
+  name: string;
+  user_id: string | null;
+  credential_hash: string;
+  version: Version;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface AccountSettingsTable {
+  account_id: string;
+  resolver: Json;
+  proxy: JsonNullable;
+  block_page: JsonNullable;
+  allow_unknown_clients: boolean;
+  version: Version;
+  updated_at: UpdatedAt;
+}
+
+export interface AuditLogTable {
+  id: Generated<string>;
+  account_id: string;
+  actor: string;
+  at: CreatedAt;
+  resource: string;
+  resource_id: string | null;
+  action: string;
+  before: JsonNullable;
+  after: JsonNullable;
+}
+
+export interface BundlesTable {
+  account_id: string;
+  version: number;
+  hash: string;
+  /** Hash of the content without version and timestamp: detects a no-op publish. */
+  content_hash: string;
+  body: string;
+  summary: Json;
+  created_by: string;
+  created_at: CreatedAt;
+}
+
+export interface IdempotencyKeysTable {
+  account_id: string;
+  key: string;
+  request_hash: string;
+  status: number;
+  response: Json;
+  created_at: CreatedAt;
+}
+
+export interface JoinTokensTable {
+  id: string;
+  account_id: string;
+  secret_hash: string;
+  expires_at: Date;
+  used_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  edge_id: ColumnType<string | null, string | null | undefined, string | null>;
+  created_by: string;
+  created_at: CreatedAt;
+}
+
+export const EDGE_STATUSES = ["active", "draining", "decommissioned"] as const;
+export type EdgeStatus = (typeof EDGE_STATUSES)[number];
+
+export interface EdgesTable {
+  id: string;
+  account_id: string;
+  name: string;
+  credential_hash: string;
+  status: ColumnType<EdgeStatus, EdgeStatus | undefined, EdgeStatus>;
+  software_version: string | null;
+  config_version: number | null;
+  uptime_seconds: number | null;
+  counters: JsonNullable;
+  config_status: JsonNullable;
+  last_seen_at: Date | null;
+  enrolled_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  api_tokens: ApiTokensTable;
+  policies: PoliciesTable;
+  lists: ListsTable;
+  list_items: ListItemsTable;
+  locations: LocationsTable;
+  identity_users: IdentityUsersTable;
+  identity_devices: IdentityDevicesTable;
+  account_settings: AccountSettingsTable;
+  audit_log: AuditLogTable;
+  bundles: BundlesTable;
+  idempotency_keys: IdempotencyKeysTable;
+  join_tokens: JoinTokensTable;
+  edges: EdgesTable;
+}

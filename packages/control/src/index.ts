@@ -1,0 +1,7 @@
+// @gatehouse/control: the control plane. `buildApp` for tests (app.inject) and embedding;
+// `startControl` to listen.
+
+export { type AppOptions, buildApp, type ControlState, type RouteEntry } from "./app.ts";
+export { MIGRATIONS, migrateToLatest } from "./db/migrations.ts";
+export { openStore, type Store, type StoreOptions } from "./db/open-store.ts";
+export { type StartedControl, type StartOptions, startControl } from "./start.ts";

@@ -1,0 +1,272 @@
+// /account, /accounts (system account only) and /tokens: tenants and their API tokens.
+
+import { GatehouseError } from "@gatehouse/contract";
+import { type Static, Type as T } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { audit } from "../audit.ts";
+import { issueSecret } from "../auth/tokens.ts";
+import { createAccount } from "../bootstrap.ts";
+import { actorOf } from "../context.ts";
+import { ROLES } from "../db/schema.ts";
+import { decodeCursor, idempotent, iso, PageQuery, page } from "../http/conventions.ts";
+import { notFound } from "../http/errors.ts";
+import { IdParams, who } from "./common.ts";
+
+const Role = T.Union(ROLES.map((r) => T.Literal(r)));
+const TokenCreate = T.Object(
+  {
+    name: T.String({ minLength: 1, maxLength: 200 }),
+    role: Role,
+    /** Lifetime in seconds; absent → no expiry. */
+    expiresInSeconds: T.Optional(T.Integer({ minimum: 60, maximum: 10 * 365 * 86400 })),
+  },
+  { additionalProperties: false },
+);
+const AccountCreate = T.Object(
+  { name: T.String({ minLength: 1, maxLength: 200 }) },
+  { additionalProperties: false },
+);
+
+const TokenView = T.Object({
+  id: T.String(),
+  name: T.String(),
+  role: Role,
+  expiresAt: T.Union([T.String(), T.Null()]),
+  revokedAt: T.Union([T.String(), T.Null()]),
+  createdBy: T.Union([T.String(), T.Null()]),
+  createdAt: T.String(),
+});
+
+export async function accountRoutes(app: FastifyInstance): Promise<void> {
+  const { db, auth } = app.gatehouse;
+
+  app.get(
+    "/whoami",
+    { config: { access: "viewer" }, schema: { tags: ["tokens"], summary: "The caller's token" } },
+    async (req) => {
+      const p = who(req);
+      return {
+        tokenId: p.id,
+        accountId: p.accountId,
+        role: p.role,
+        expiresAt: p.expiresAt === null ? null : new Date(p.expiresAt).toISOString(),
+      };
+    },
+  );
+
+  app.get(
+    "/account",
+    {
+      config: { access: "viewer" },
+      schema: { tags: ["accounts"], summary: "The caller's account" },
+    },
+    async (req) => {
+      const p = who(req);
+      const a = await db
+        .selectFrom("accounts")
+        .selectAll()
+        .where("id", "=", p.accountId)
+        .executeTakeFirstOrThrow();
+      return { id: a.id, name: a.name, system: a.is_system, createdAt: iso(a.created_at) };
+    },
+  );
+
+  app.get(
+    "/accounts",
+    {
+      config: { access: "system" },
+      schema: {
+        tags: ["accounts"],
+        summary: "List accounts (system account admins)",
+        querystring: PageQuery,
+      },
+    },
+    async (req) => {
+      const q = req.query as Static<typeof PageQuery>;
+      const limit = q.limit ?? 100;
+      const after = decodeCursor(q.cursor);
+      let query = db.selectFrom("accounts").selectAll();
+      if (after !== undefined) query = query.where("id", ">", after);
+      const rows = await query
+        .orderBy("id")
+        .limit(limit + 1)
+        .execute();
+      return page(
+        rows,
+        limit,
+        (r) => r.id,
+        (a) => ({
+          id: a.id,
+          name: a.name,
+          system: a.is_system,
+          createdAt: iso(a.created_at),
+        }),
+      );
+    },
+  );
+
+  app.post(
+    "/accounts",
+    {
+      config: { access: "system" },
+      schema: {
+        tags: ["accounts"],
+        summary: "Create an account; answers its first admin token once",
+        body: AccountCreate,
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const b = req.body as Static<typeof AccountCreate>;
+      return idempotent(db, req, reply, p.accountId, async () => {
+        const r = await createAccount(db, { name: b.name, actor: actorOf(p) });
+        return { status: 201, body: { id: r.accountId, name: b.name, adminToken: r.adminToken } };
+      });
+    },
+  );
+
+  app.get(
+    "/tokens",
+    {
+      config: { access: "admin" },
+      schema: {
+        tags: ["tokens"],
+        summary: "List API tokens (never their secrets)",
+        querystring: PageQuery,
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const q = req.query as Static<typeof PageQuery>;
+      const limit = q.limit ?? 100;
+      const after = decodeCursor(q.cursor);
+      let query = db
+        .selectFrom("api_tokens")
+        .select(["id", "name", "role", "expires_at", "revoked_at", "created_by", "created_at"])
+        .where("account_id", "=", p.accountId);
+      if (after !== undefined) query = query.where("id", ">", after);
+      const rows = await query
+        .orderBy("id")
+        .limit(limit + 1)
+        .execute();
+      return page(
+        rows,
+        limit,
+        (r) => r.id,
+        (t) => ({
+          id: t.id,
+          name: t.name,
+          role: t.role,
+          expiresAt: iso(t.expires_at),
+          revokedAt: iso(t.revoked_at),
+          createdBy: t.created_by,
+          createdAt: iso(t.created_at),
+        }),
+      );
+    },
+  );
+
+  app.post(
+    "/tokens",
+    {
+      config: { access: "admin" },
+      schema: {
+        tags: ["tokens"],
+        summary: "Create an API token; the secret is in this response only",
+        body: TokenCreate,
+        response: { 201: T.Composite([TokenView, T.Object({ token: T.String() })]) },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const b = req.body as Static<typeof TokenCreate>;
+      return idempotent(db, req, reply, p.accountId, async () => {
+        const issued = await issueSecret("api");
+        const expires = b.expiresInSeconds
+          ? new Date(Date.now() + b.expiresInSeconds * 1000)
+          : null;
+        const row = await db.transaction().execute(async (trx) => {
+          const r = await trx
+            .insertInto("api_tokens")
+            .values({
+              id: issued.id,
+              account_id: p.accountId,
+              name: b.name,
+              role: b.role,
+              secret_hash: issued.hash,
+              expires_at: expires,
+              created_by: actorOf(p),
+            })
+            .returning([
+              "id",
+              "name",
+              "role",
+              "expires_at",
+              "revoked_at",
+              "created_by",
+              "created_at",
+            ])
+            .executeTakeFirstOrThrow();
+          await audit(trx, {
+            accountId: p.accountId,
+            actor: actorOf(p),
+            resource: "token",
+            resourceId: r.id,
+            action: "create",
+            after: { id: r.id, name: r.name, role: r.role, expiresAt: iso(r.expires_at) },
+          });
+          return r;
+        });
+        return {
+          status: 201,
+          body: {
+            id: row.id,
+            name: row.name,
+            role: row.role,
+            expiresAt: iso(row.expires_at),
+            revokedAt: null,
+            createdBy: row.created_by,
+            createdAt: iso(row.created_at),
+            token: issued.secret,
+          },
+        };
+      });
+    },
+  );
+
+  app.delete(
+    "/tokens/:id",
+    {
+      config: { access: "admin" },
+      schema: { tags: ["tokens"], summary: "Revoke an API token", params: IdParams },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { id } = req.params as Static<typeof IdParams>;
+      await db.transaction().execute(async (trx) => {
+        const r = await trx
+          .updateTable("api_tokens")
+          .set({ revoked_at: new Date() })
+          .where("account_id", "=", p.accountId)
+          .where("id", "=", id)
+          .where("revoked_at", "is", null)
+          .returning(["id", "name", "role"])
+          .executeTakeFirst();
+        if (!r) throw notFound("token");
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "token",
+          resourceId: id,
+          action: "revoke",
+          before: r,
+        });
+      });
+      auth.apiCache.evict(id);
+      if (id === p.id) req.log.info("a token revoked itself");
+      return reply.status(204).send();
+    },
+  );
+
+  void GatehouseError;
+}

@@ -1,0 +1,316 @@
+// /policies: DNS, HTTP and network policies of the caller's account.
+
+import { GatehouseError, Policy } from "@gatehouse/contract";
+import { type Static, Type as T } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { sql } from "kysely";
+import { audit } from "../audit.ts";
+import { actorOf } from "../context.ts";
+import {
+  checkIfMatch,
+  decodeCursor,
+  etagOf,
+  idempotent,
+  PageQuery,
+  page,
+} from "../http/conventions.ts";
+import { notFound } from "../http/errors.ts";
+import { newId } from "../ids.ts";
+import { policyView } from "../views.ts";
+import { IdParams, jsonOrNull, Stamps, who } from "./common.ts";
+import { type PolicyShape, validatePolicy } from "./policy-validation.ts";
+
+const PolicyType = T.Union([T.Literal("dns"), T.Literal("http"), T.Literal("net")]);
+
+const PolicyCreate = T.Composite(
+  [
+    T.Omit(Policy, ["id", "enabled", "precedence"]),
+    T.Object({
+      enabled: T.Optional(T.Boolean({ default: true })),
+      precedence: T.Optional(T.Integer({ minimum: 0, maximum: 2_000_000_000 })),
+    }),
+  ],
+  { additionalProperties: false },
+);
+type PolicyCreate = Static<typeof PolicyCreate>;
+
+const PolicyPatch = T.Partial(
+  T.Object({
+    name: Policy.properties.name,
+    description: T.Union([Policy.properties.description, T.Null()]),
+    type: PolicyType,
+    enabled: T.Boolean(),
+    precedence: Policy.properties.precedence,
+    expression: Policy.properties.expression,
+    action: Policy.properties.action,
+    settings: T.Union([Policy.properties.settings, T.Null()]),
+    schedule: T.Union([Policy.properties.schedule, T.Null()]),
+  }),
+  { additionalProperties: false, minProperties: 1 },
+);
+type PolicyPatch = Static<typeof PolicyPatch>;
+
+export const PolicyView = T.Composite([Policy, T.Object(Stamps)]);
+const PolicyPage = T.Object({
+  items: T.Array(PolicyView),
+  nextCursor: T.Union([T.String(), T.Null()]),
+});
+
+const ListQuery = T.Composite(
+  [PageQuery, T.Object({ type: T.Optional(PolicyType), enabled: T.Optional(T.Boolean()) })],
+  { additionalProperties: false },
+);
+
+const ValidateBody = T.Object(
+  {
+    type: PolicyType,
+    expression: Policy.properties.expression,
+    action: T.Optional(Policy.properties.action),
+  },
+  { additionalProperties: false },
+);
+
+const tags = ["policies"];
+
+export async function policyRoutes(app: FastifyInstance): Promise<void> {
+  const { db } = app.gatehouse;
+
+  app.get(
+    "/policies",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags,
+        summary: "List policies",
+        querystring: ListQuery,
+        response: { 200: PolicyPage },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const q = req.query as Static<typeof ListQuery>;
+      const limit = q.limit ?? 100;
+      const after = decodeCursor(q.cursor);
+      let query = db.selectFrom("policies").selectAll().where("account_id", "=", p.accountId);
+      if (q.type) query = query.where("type", "=", q.type);
+      if (q.enabled !== undefined) query = query.where("enabled", "=", q.enabled);
+      if (after !== undefined) query = query.where("id", ">", after);
+      const rows = await query
+        .orderBy("id")
+        .limit(limit + 1)
+        .execute();
+      return page(rows, limit, (r) => r.id, policyView);
+    },
+  );
+
+  app.post(
+    "/policies",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary: "Create a policy",
+        description:
+          "422 GH_ERR_INVALID_RULE with kind, message and span when the expression does not compile.",
+        body: PolicyCreate,
+        response: { 201: PolicyView },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const b = req.body as PolicyCreate;
+      return idempotent(db, req, reply, p.accountId, async () => {
+        await validatePolicy(db, p.accountId, b as PolicyShape);
+        const row = await db.transaction().execute(async (trx) => {
+          let precedence = b.precedence;
+          if (precedence === undefined) {
+            const max = await trx
+              .selectFrom("policies")
+              .select(sql<number | null>`max(precedence)`.as("m"))
+              .where("account_id", "=", p.accountId)
+              .where("type", "=", b.type)
+              .executeTakeFirst();
+            precedence = (max?.m ?? 0) + 1000;
+          }
+          const created = await trx
+            .insertInto("policies")
+            .values({
+              id: newId("pol"),
+              account_id: p.accountId,
+              type: b.type,
+              name: b.name,
+              description: b.description ?? null,
+              enabled: b.enabled ?? true,
+              precedence,
+              expression: b.expression,
+              action: b.action,
+              settings: jsonOrNull(b.settings),
+              schedule: jsonOrNull(b.schedule),
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await audit(trx, {
+            accountId: p.accountId,
+            actor: actorOf(p),
+            resource: "policy",
+            resourceId: created.id,
+            action: "create",
+            after: policyView(created),
+          });
+          return created;
+        });
+        reply.header("etag", etagOf(row.version));
+        return { status: 201, body: policyView(row) };
+      });
+    },
+  );
+
+  app.post(
+    "/policies/validate",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags,
+        summary: "Check an expression (and action) without storing anything",
+        body: ValidateBody,
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const b = req.body as Static<typeof ValidateBody>;
+      await validatePolicy(db, p.accountId, {
+        type: b.type,
+        expression: b.expression,
+        action: b.action ?? "block",
+      });
+      return { ok: true };
+    },
+  );
+
+  app.get(
+    "/policies/:id",
+    {
+      config: { access: "viewer" },
+      schema: { tags, summary: "Get a policy", params: IdParams, response: { 200: PolicyView } },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { id } = req.params as Static<typeof IdParams>;
+      const row = await db
+        .selectFrom("policies")
+        .selectAll()
+        .where("account_id", "=", p.accountId)
+        .where("id", "=", id)
+        .executeTakeFirst();
+      if (!row) throw notFound("policy");
+      reply.header("etag", etagOf(row.version));
+      return policyView(row);
+    },
+  );
+
+  app.patch(
+    "/policies/:id",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary: "Change a policy (If-Match: the ETag you read; 412 when stale)",
+        params: IdParams,
+        body: PolicyPatch,
+        response: { 200: PolicyView },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { id } = req.params as Static<typeof IdParams>;
+      const b = req.body as PolicyPatch;
+      const row = await db.transaction().execute(async (trx) => {
+        const before = await trx
+          .selectFrom("policies")
+          .selectAll()
+          .where("account_id", "=", p.accountId)
+          .where("id", "=", id)
+          .executeTakeFirst();
+        if (!before) throw notFound("policy");
+        checkIfMatch(req, before.version);
+        const merged: PolicyShape = {
+          type: b.type ?? before.type,
+          expression: b.expression ?? before.expression,
+          action: b.action ?? before.action,
+          settings: (b.settings === undefined
+            ? before.settings
+            : b.settings) as PolicyShape["settings"],
+          schedule: (b.schedule === undefined
+            ? before.schedule
+            : b.schedule) as PolicyShape["schedule"],
+        };
+        await validatePolicy(trx, p.accountId, merged);
+        const after = await trx
+          .updateTable("policies")
+          .set({
+            ...(b.name !== undefined ? { name: b.name } : {}),
+            ...(b.description !== undefined ? { description: b.description } : {}),
+            ...(b.type !== undefined ? { type: b.type } : {}),
+            ...(b.enabled !== undefined ? { enabled: b.enabled } : {}),
+            ...(b.precedence !== undefined ? { precedence: b.precedence } : {}),
+            ...(b.expression !== undefined ? { expression: b.expression } : {}),
+            ...(b.action !== undefined ? { action: b.action } : {}),
+            ...(b.settings !== undefined ? { settings: jsonOrNull(b.settings) } : {}),
+            ...(b.schedule !== undefined ? { schedule: jsonOrNull(b.schedule) } : {}),
+            version: before.version + 1,
+            updated_at: new Date(),
+          })
+          .where("id", "=", id)
+          .where("version", "=", before.version)
+          .returningAll()
+          .executeTakeFirst();
+        if (!after)
+          throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the policy changed meanwhile");
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "policy",
+          resourceId: id,
+          action: "update",
+          before: policyView(before),
+          after: policyView(after),
+        });
+        return after;
+      });
+      reply.header("etag", etagOf(row.version));
+      return policyView(row);
+    },
+  );
+
+  app.delete(
+    "/policies/:id",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: { tags, summary: "Delete a policy", params: IdParams },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { id } = req.params as Static<typeof IdParams>;
+      await db.transaction().execute(async (trx) => {
+        const before = await trx
+          .selectFrom("policies")
+          .selectAll()
+          .where("account_id", "=", p.accountId)
+          .where("id", "=", id)
+          .executeTakeFirst();
+        if (!before) throw notFound("policy");
+        checkIfMatch(req, before.version);
+        await trx.deleteFrom("policies").where("id", "=", id).execute();
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "policy",
+          resourceId: id,
+          action: "delete",
+          before: policyView(before),
+        });
+      });
+      return reply.status(204).send();
+    },
+  );
+}

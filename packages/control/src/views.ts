@@ -1,0 +1,113 @@
+// Rows → API objects and → bundle objects. The API view adds timestamps and the version
+// (also sent as the ETag); the bundle view is exactly the contract's shape.
+
+import type {
+  BlockPageSettings,
+  Location,
+  Policy,
+  PolicySettings,
+  ProxySettings,
+  ResolverSettings,
+  Schedule,
+} from "@gatehouse/contract";
+import type { Selectable } from "kysely";
+import type {
+  AccountSettingsTable,
+  IdentityDevicesTable,
+  IdentityUsersTable,
+  ListsTable,
+  LocationsTable,
+  PoliciesTable,
+} from "./db/schema.ts";
+import { iso } from "./http/conventions.ts";
+
+type Row<T> = Selectable<T>;
+
+export function policyToBundle(r: Row<PoliciesTable>): Policy {
+  return {
+    id: r.id,
+    name: r.name,
+    ...(r.description !== null ? { description: r.description } : {}),
+    type: r.type,
+    enabled: r.enabled,
+    precedence: r.precedence,
+    expression: r.expression,
+    action: r.action as Policy["action"],
+    ...(r.settings ? { settings: r.settings as PolicySettings } : {}),
+    ...(r.schedule ? { schedule: r.schedule as Schedule } : {}),
+  };
+}
+
+function stamps(r: { version: number; created_at: Date; updated_at: Date }) {
+  return { version: r.version, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) };
+}
+
+export function policyView(r: Row<PoliciesTable>) {
+  return { ...policyToBundle(r), ...stamps(r) };
+}
+
+export function listView(r: Row<ListsTable>) {
+  return {
+    id: r.id,
+    name: r.name,
+    type: r.type,
+    ...(r.description !== null ? { description: r.description } : {}),
+    itemCount: r.item_count,
+    ...stamps(r),
+  };
+}
+
+export function locationToBundle(r: Row<LocationsTable>): Location {
+  return {
+    id: r.id,
+    name: r.name,
+    networks: r.networks as string[],
+    dohToken: r.doh_token,
+    ...(r.dot_label !== null ? { dotLabel: r.dot_label } : {}),
+    requireProxyAuth: r.require_proxy_auth,
+    ...(r.block_page ? { blockPage: r.block_page as BlockPageSettings } : {}),
+  };
+}
+
+export function locationView(r: Row<LocationsTable>) {
+  return { ...locationToBundle(r), ...stamps(r) };
+}
+
+export function userView(r: Row<IdentityUsersTable>) {
+  return {
+    id: r.id,
+    email: r.email,
+    ...(r.name !== null ? { name: r.name } : {}),
+    groups: r.groups as string[],
+    ...stamps(r),
+  };
+}
+
+/** Never shows the credential hash. */
+export function deviceView(r: Row<IdentityDevicesTable>) {
+  return { id: r.id, name: r.name, userId: r.user_id, ...stamps(r) };
+}
+
+export const DEFAULT_RESOLVER: ResolverSettings = {
+  upstreams: [{ address: "udp://1.1.1.1:53" }, { address: "udp://9.9.9.9:53" }],
+  strategy: "failover",
+};
+
+export interface AccountSettingsView {
+  allowUnknownClients: boolean;
+  proxy?: ProxySettings;
+  blockPage?: BlockPageSettings;
+}
+
+export function settingsView(r: Row<AccountSettingsTable> | undefined): AccountSettingsView {
+  if (!r) return { allowUnknownClients: false };
+  return {
+    allowUnknownClients: r.allow_unknown_clients,
+    ...(r.proxy ? { proxy: r.proxy as ProxySettings } : {}),
+    ...(r.block_page ? { blockPage: r.block_page as BlockPageSettings } : {}),
+  };
+}
+
+export function resolverOf(r: Row<AccountSettingsTable> | undefined): ResolverSettings {
+  return r ? (r.resolver as ResolverSettings) : DEFAULT_RESOLVER;
+}

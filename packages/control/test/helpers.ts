@@ -1,0 +1,103 @@
+// Test harness: every API/storage test runs against PGlite (one shared in-memory instance per
+// test file, a fresh schema per group) and, when GATEHOUSE_TEST_DATABASE_URL is set, against
+// PostgreSQL (a fresh schema per group, dropped afterwards).
+
+import { randomBytes } from "node:crypto";
+import { PGlite } from "@electric-sql/pglite";
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
+import pg from "pg";
+import { type AppOptions, buildApp } from "../src/app.ts";
+
+export const PG_URL = process.env.GATEHOUSE_TEST_DATABASE_URL;
+export const PG_SKIP = PG_URL
+  ? false
+  : "PostgreSQL tests skipped: set GATEHOUSE_TEST_DATABASE_URL (CI: postgres://root@127.0.0.1:5432/test)";
+
+export type BackendName = "pglite" | "postgres";
+
+export const BACKENDS: readonly { name: BackendName; skip: string | false }[] = [
+  { name: "pglite", skip: false },
+  { name: "postgres", skip: PG_SKIP },
+];
+
+let shared: Promise<PGlite> | undefined;
+/** One PGlite per test file (process): start-up costs seconds. */
+export function sharedPglite(): Promise<PGlite> {
+  shared ??= PGlite.create();
+  return shared;
+}
+
+export function freshSchemaName(): string {
+  return `t_${randomBytes(6).toString("hex")}`;
+}
+
+export interface TestApp {
+  readonly app: FastifyInstance;
+  /** Admin token of the system account. */
+  readonly token: string;
+  readonly schema: string;
+  close(): Promise<void>;
+}
+
+export async function openTestApp(
+  backend: BackendName,
+  extra: Partial<AppOptions> = {},
+): Promise<TestApp> {
+  const schema = freshSchemaName();
+  const base: AppOptions =
+    backend === "pglite"
+      ? { pglite: await sharedPglite(), schema }
+      : { databaseUrl: PG_URL!, schema };
+  const app = await buildApp({ logger: false, autoPublishDelayMs: 0, ...base, ...extra });
+  const token = app.gatehouse.adminToken!;
+  return {
+    app,
+    token,
+    schema,
+    async close() {
+      await app.close();
+      await dropTestSchema(backend, schema);
+    },
+  };
+}
+
+export async function dropTestSchema(backend: BackendName, schema: string): Promise<void> {
+  if (!/^t_[0-9a-f]{12}$/.test(schema)) throw new Error("not a test schema");
+  if (backend === "pglite") {
+    const pgl = await sharedPglite();
+    await pgl.exec(`drop schema if exists ${schema} cascade`);
+    return;
+  }
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    await c.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await c.end();
+  }
+}
+
+/** app.inject with a bearer token and JSON. */
+export function call(
+  app: FastifyInstance,
+  token: string | undefined,
+  method: InjectOptions["method"],
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<LightMyRequestResponse> {
+  return app.inject({
+    method,
+    url,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined && typeof body !== "string" && !Buffer.isBuffer(body)
+        ? { "content-type": "application/json" }
+        : {}),
+      ...headers,
+    },
+    ...(body !== undefined
+      ? { payload: typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body) }
+      : {}),
+  });
+}
