@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { AddressGuard } from "./address-guard.ts";
+
+test("internal, special and own addresses are classified; public ones are not", () => {
+  const g = new AddressGuard();
+  const table: [string, string | undefined][] = [
+    ["127.0.0.1", "loopback"],
+    ["127.255.1.2", "loopback"],
+    ["::1", "loopback"],
+    ["0.0.0.0", "unspecified"],
+    ["::", "unspecified"],
+    ["10.1.2.3", "private"],
+    ["172.31.0.1", "private"],
+    ["192.168.1.1", "private"],
+    ["100.64.0.1", "private"],
+    ["fd00::1", "private"],
+    ["169.254.169.254", "link_local"],
+    ["fe80::1", "link_local"],
+    ["224.0.0.1", "multicast"],
+    ["ff02::1", "multicast"],
+    ["255.255.255.255", "reserved"],
+    ["::ffff:127.0.0.1", "loopback"],
+    ["::ffff:7f00:1", "loopback"],
+    ["::ffff:a9fe:a9fe", "link_local"],
+    ["64:ff9b::10.0.0.1", "private"],
+    ["8.8.8.8", undefined],
+    ["2606:4700::1111", undefined],
+    ["172.32.0.1", undefined],
+  ];
+  for (const [ip, cls] of table) assert.equal(g.classify(ip), cls, ip);
+  g.addOwnAddress("203.0.113.7");
+  assert.equal(g.classify("203.0.113.7"), "own_address");
+  g.addOwnEndpoint("0.0.0.0", 3128);
+  assert.ok(g.isOwnEndpoint("127.0.0.1", 3128));
+  assert.ok(g.isOwnEndpoint("::ffff:127.0.0.1", 3128));
+  assert.ok(!g.isOwnEndpoint("127.0.0.1", 3129));
+});

@@ -1,0 +1,196 @@
+// The exchange: one object per proxied request or tunnel, created on arrival. It pins the
+// config snapshot taken at arrival (a reload never changes rules mid-request) and carries what
+// the stages learn. Stages write fields; nothing else is allocated per stage.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { Location, LogAction } from "@gatehouse/contract";
+import type { IdentityView, MatchedPolicy, ProxySnapshot } from "./edge-view.ts";
+
+/** What a stage decides: go on, answer now (`ex.answer` says how), or drop the connection. */
+export type Outcome = "next" | "respond" | "drop";
+
+/** Low-cardinality reason codes: metric labels and the query log's `reason`. */
+export type ReasonCode =
+  | "policy"
+  | "unknown_client"
+  | "auth_required"
+  | "auth_failed"
+  | "bad_request"
+  | "bad_target"
+  | "port_not_allowed"
+  | "url_too_long"
+  | "headers_too_large"
+  | "loop_detected"
+  | "private_target"
+  | "dns_blocked"
+  | "dns_failed"
+  | "connect_failed"
+  | "connect_timeout"
+  | "upstream_timeout"
+  | "upstream_failed"
+  | "client_aborted"
+  | "sni_blocked"
+  | "no_client_hello"
+  | "internal";
+
+/** An answer the proxy gives itself instead of an origin's response. */
+export interface Answer {
+  status: number;
+  reason: ReasonCode;
+  /** Human detail for the page body (never a metric label). */
+  detail: string;
+}
+
+export interface Exchange {
+  readonly id: string;
+  /** Wall-clock arrival, ms since epoch (the log's `ts`). */
+  readonly ts: number;
+  /** Monotonic arrival, for durations. */
+  readonly t0: number;
+  readonly snapshot: ProxySnapshot;
+  readonly transport: "http" | "connect";
+  readonly req: IncomingMessage;
+  /** Present for ordinary requests; CONNECT hands over the raw socket instead. */
+  readonly res: ServerResponse | undefined;
+  readonly socket: Socket;
+  readonly clientIp: string;
+  readonly clientPort: number;
+
+  // parse-target
+  method: string;
+  /** Lowercase host name or IP literal (no brackets). */
+  host: string;
+  /** 0 for a name, 4 or 6 for an IP literal. */
+  hostFamily: 0 | 4 | 6;
+  port: number;
+  /** Path without query ("/" at least); empty for CONNECT. */
+  path: string;
+  /** Query string without "?", or "". */
+  query: string;
+
+  // identify
+  location: Location | undefined;
+  identity: IdentityView | undefined;
+  /** Basic user that authenticated (email or device name), for the log. */
+  principal: string | undefined;
+
+  // policy
+  policy: MatchedPolicy | undefined;
+  action: LogAction;
+  /** An allow policy naming the destination matched: private addresses may be dialled. */
+  allowPrivate: boolean;
+
+  // resolve-peer / connect
+  peerIp: string;
+  peerFamily: 0 | 4 | 6;
+  upstreamSocket: Socket | undefined;
+  /** Pool key for plain HTTP: `http://<checked ip>:<port>`. */
+  origin: string;
+  /** Header list for the origin (upstream-request). */
+  upstreamHeaders: string[] | undefined;
+  /** The client sent `Expect: 100-continue` and waits for our 100 before its body. */
+  expectContinue: boolean;
+
+  // tunnel
+  sni: string | undefined;
+  /** Bytes read from the client before the tunnel was spliced (the ClientHello). */
+  firstFlight: Buffer | undefined;
+
+  // response
+  status: number;
+  answer: Answer | undefined;
+  reason: ReasonCode | undefined;
+  bytesUp: number;
+  bytesDown: number;
+  /** Client socket counters at arrival: a keep-alive socket carries many exchanges. */
+  readonly bytesRead0: number;
+  readonly bytesWritten0: number;
+  /** CONNECT: the 200 went out, so answers can no longer be HTTP responses. */
+  established: boolean;
+  /** Set when the origin's response head arrived (forward). */
+  upstream:
+    | {
+        statusCode: number;
+        headers: Record<string, string | string[] | undefined>;
+        body: NodeJS.ReadableStream & { destroy(err?: Error): unknown };
+      }
+    | undefined;
+}
+
+let seq = 0;
+const prefix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+
+/** A per-edge unique id, cheap to make: pid + start time + counter. */
+export function nextRequestId(): string {
+  seq = (seq + 1) >>> 0;
+  return `${prefix}-${seq.toString(36)}`;
+}
+
+export function newExchange(
+  snapshot: ProxySnapshot,
+  transport: "http" | "connect",
+  req: IncomingMessage,
+  res: ServerResponse | undefined,
+  socket: Socket,
+): Exchange {
+  return {
+    id: nextRequestId(),
+    ts: Date.now(),
+    t0: performance.now(),
+    snapshot,
+    transport,
+    req,
+    res,
+    socket,
+    clientIp: stripV4Mapped(socket.remoteAddress ?? ""),
+    clientPort: socket.remotePort ?? 0,
+    method: req.method ?? "",
+    host: "",
+    hostFamily: 0,
+    port: 0,
+    path: "",
+    query: "",
+    location: undefined,
+    identity: undefined,
+    principal: undefined,
+    policy: undefined,
+    action: "allow",
+    allowPrivate: false,
+    peerIp: "",
+    peerFamily: 0,
+    upstreamSocket: undefined,
+    origin: "",
+    upstreamHeaders: undefined,
+    expectContinue: false,
+    sni: undefined,
+    firstFlight: undefined,
+    status: 0,
+    answer: undefined,
+    reason: undefined,
+    bytesUp: 0,
+    bytesDown: 0,
+    bytesRead0: socket.bytesRead,
+    bytesWritten0: socket.bytesWritten,
+    established: false,
+    upstream: undefined,
+  };
+}
+
+/** Dual-stack listeners report IPv4 clients as ::ffff:a.b.c.d; policies see them as IPv4. */
+export function stripV4Mapped(ip: string): string {
+  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip;
+}
+
+/** Set an answer and say so: `return answer(ex, 403, "policy", "…")` in a stage. */
+export function answer(ex: Exchange, status: number, reason: ReasonCode, detail: string): Outcome {
+  ex.answer = { status, reason, detail };
+  ex.reason = reason;
+  return "respond";
+}
+
+/** One step of a pipeline. Factories build it at startup; `run` only reads config. */
+export interface Stage {
+  readonly name: string;
+  run(ex: Exchange): Outcome | Promise<Outcome>;
+}

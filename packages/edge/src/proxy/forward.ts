@@ -1,0 +1,35 @@
+// Stage forward: send the request to the origin and wait for its response head. The client's
+// body is streamed as it arrives (undici reads the IncomingMessage with backpressure, re-framing
+// it with Content-Length or chunked), never buffered whole. After upstream-request, before
+// policy-response (which may still replace the answer once the status is known).
+
+import type { Agent } from "undici";
+import type { Exchange, Outcome, Stage } from "./exchange.ts";
+
+export function createForward(pool: Agent): Stage {
+  return {
+    name: "forward",
+    async run(ex: Exchange): Promise<Outcome> {
+      const req = ex.req;
+      // RFC 9112 §6.3: a request has a body iff it carries Content-Length or Transfer-Encoding.
+      const cl = req.headers["content-length"];
+      const hasBody =
+        (cl !== undefined && cl !== "0") || req.headers["transfer-encoding"] !== undefined;
+      if (hasBody && ex.expectContinue) {
+        // RFC 9110 §10.1.1: the client waits for 100 before sending the body. The request passed
+        // every policy, so we ask for it now; the origin gets the body without the expectation.
+        ex.res?.writeContinue();
+      }
+      const r = await pool.request({
+        origin: ex.origin,
+        path: ex.query === "" ? ex.path : `${ex.path}?${ex.query}`,
+        method: ex.method,
+        headers: ex.upstreamHeaders ?? [],
+        body: hasBody ? req : null,
+      });
+      ex.upstream = { statusCode: r.statusCode, headers: r.headers, body: r.body };
+      ex.status = r.statusCode;
+      return "next";
+    },
+  };
+}

@@ -1,0 +1,92 @@
+// Hop-by-hop header handling (RFC 9110 §7.6.1): fields that describe one connection are removed
+// before a message is forwarded, together with every field the Connection header names. Via is
+// added (RFC 9110 §7.6.3) with this proxy's pseudonym, which is also how loops are detected.
+
+/** Always connection-specific, whether or not Connection lists them. */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive", // RFC 9112 §C.2.2 (HTTP/1.0 keep-alive)
+  "proxy-connection", // non-standard, sent by old clients
+  "proxy-authenticate",
+  "proxy-authorization", // credentials for us, never for the origin (RFC 9110 §11.7.2)
+  "te",
+  "trailer",
+  "transfer-encoding", // the body is re-framed by the next hop
+  "upgrade",
+]);
+
+/** Connection option tokens, lowercased (RFC 9110 §7.6.1: `Connection: 1#connection-option`). */
+function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let out: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length !== 10 || raw[i]!.toLowerCase() !== "connection") continue;
+    for (const t of raw[i + 1]!.split(",")) {
+      const tok = t.trim().toLowerCase();
+      if (tok === "") continue;
+      out ??= new Set();
+      out.add(tok);
+    }
+  }
+  return out;
+}
+
+/**
+ * The request header list for the origin, flat [name, value, …]: hop-by-hop and Connection-named
+ * fields removed, `Expect` removed (the proxy answers 100-continue itself), `Host` set to the
+ * target authority (RFC 9112 §3.2.2: absolute-form wins over the received Host), Via appended.
+ */
+export function upstreamRequestHeaders(
+  raw: readonly string[],
+  authority: string,
+  via: string,
+): string[] {
+  const named = connectionTokens(raw);
+  const out: string[] = ["host", authority];
+  let viaIn = "";
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || lower === "host" || lower === "expect") continue;
+    if (named?.has(lower)) continue;
+    if (lower === "via") {
+      viaIn = viaIn === "" ? raw[i + 1]! : `${viaIn}, ${raw[i + 1]!}`;
+      continue;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  out.push("via", viaIn === "" ? via : `${viaIn}, ${via}`);
+  return out;
+}
+
+/** Response headers for the client from undici's header object, same rules. */
+export function downstreamResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  via: string,
+): string[] {
+  let named: Set<string> | undefined;
+  const conn = headers.connection;
+  if (conn !== undefined) {
+    for (const v of Array.isArray(conn) ? conn : [conn]) {
+      for (const t of v.split(",")) {
+        const tok = t.trim().toLowerCase();
+        if (tok === "") continue;
+        named ??= new Set();
+        named.add(tok);
+      }
+    }
+  }
+  const out: string[] = [];
+  let viaIn = "";
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    if (name === "via") {
+      viaIn = Array.isArray(v) ? v.join(", ") : v;
+      continue;
+    }
+    if (Array.isArray(v)) for (const one of v) out.push(name, one);
+    else out.push(name, v);
+  }
+  out.push("via", viaIn === "" ? via : `${viaIn}, ${via}`);
+  return out;
+}

@@ -1,0 +1,234 @@
+// startProxy: the edge's HTTP forward proxy listeners. node:http's strict parser (llhttp, no
+// lenient flags) reads request heads, with our own framing checks on top (request-head.ts);
+// every absolute-form request runs the HTTP pipeline, every CONNECT the tunnel pipeline
+// (pipeline.ts); `GET /proxy.pac` serves the PAC file. Anything else sent in origin-form is not
+// a proxy request and gets 400.
+
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { Registry } from "prom-client";
+import { splitHostPort } from "../net/host-port.ts";
+import { AddressGuard } from "./address-guard.ts";
+import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts";
+import { newExchange, nextRequestId, stripV4Mapped } from "./exchange.ts";
+import { DEFAULT_LIMITS, type ProxyLimits, resolveLimits } from "./limits.ts";
+import { isSafeAuthority, renderPac } from "./pac.ts";
+import { createHttpPipeline, createTunnelPipeline, type PipelineDeps } from "./pipeline.ts";
+import { createPolicyContexts } from "./policy-request.ts";
+import { proxyConfigOf } from "./proxy-config.ts";
+import { proxyMetrics } from "./proxy-metrics.ts";
+import { createUpstreamPool } from "./upstream-pool.ts";
+
+export { AddressGuard } from "./address-guard.ts";
+export { parseClientHello } from "./client-hello.ts";
+export { DEFAULT_LIMITS, type ProxyLimits };
+
+export interface StartProxyOptions {
+  /** "host:port" per listener; port 0 picks a free one. Loopback unless configured otherwise. */
+  readonly listen: readonly string[];
+  readonly getSnapshot: () => ProxySnapshot;
+  readonly resolver: ProxyResolver;
+  readonly log: ProxyQueryLog;
+  readonly registry: Registry;
+  readonly limits?: Partial<ProxyLimits>;
+  readonly edgeId?: string;
+}
+
+export interface RunningProxy {
+  readonly addresses: AddressInfo[];
+  close(): Promise<void>;
+}
+
+const BAD_REQUEST = "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+const HEADERS_TOO_LARGE =
+  "HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+const REQUEST_TIMEOUT =
+  "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
+export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy> {
+  const limits = resolveLimits(opts.limits);
+  const metrics = proxyMetrics(opts.registry);
+  const guard = new AddressGuard();
+  const pool = createUpstreamPool(limits, metrics);
+  const deps: PipelineDeps = {
+    limits,
+    resolver: opts.resolver,
+    guard,
+    pool,
+    contexts: createPolicyContexts(),
+    metrics,
+    log: opts.log,
+    // A per-process pseudonym: a request carrying it in Via has been through us already.
+    viaToken: `gatehouse-${randomBytes(4).toString("hex")}`,
+    ...(opts.edgeId === undefined ? {} : { edgeId: opts.edgeId }),
+  };
+  const httpPipeline = createHttpPipeline(deps);
+  const tunnelPipeline = createTunnelPipeline(deps);
+
+  function onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    const url = req.url ?? "";
+    if (url.startsWith("/")) {
+      servePac(req, res);
+      return;
+    }
+    const ex = newExchange(opts.getSnapshot(), "http", req, res, req.socket);
+    ex.expectContinue = expectContinue;
+    void httpPipeline.run(ex);
+  }
+
+  function servePac(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? "").split("?", 1)[0];
+    const snapshot = opts.getSnapshot();
+    const close = ["connection", "close"];
+    if (path !== "/proxy.pac" || (req.method !== "GET" && req.method !== "HEAD")) {
+      res.writeHead(400, ["content-type", "text/plain; charset=utf-8", ...close]);
+      res.end("400: not a proxy request (send absolute-form URLs, or GET /proxy.pac)\n");
+      return;
+    }
+    const client = stripV4Mapped(req.socket.remoteAddress ?? "");
+    const location = snapshot.locations.bySource(client);
+    if (location === undefined && !proxyConfigOf(snapshot).allowUnknownClients) {
+      res.writeHead(403, ["content-type", "text/plain; charset=utf-8", ...close]);
+      res.end("403: this client is not in any location of the gateway\n");
+      return;
+    }
+    // The proxy address is the one the client reached us on (its Host), if it is a plain
+    // authority; otherwise the local socket address.
+    const host = req.headers.host;
+    const local = req.socket.localAddress ?? "127.0.0.1";
+    const authority =
+      host !== undefined && isSafeAuthority(host)
+        ? host
+        : `${local.includes(":") ? `[${local}]` : local}:${req.socket.localPort}`;
+    const body = renderPac(proxyConfigOf(snapshot).bypassDomains, authority);
+    res.writeHead(200, [
+      "content-type",
+      "application/x-ns-proxy-autoconfig",
+      "cache-control",
+      "max-age=300",
+      "content-length",
+      String(Buffer.byteLength(body)),
+    ]);
+    res.end(req.method === "HEAD" ? undefined : body);
+  }
+
+  function onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on("error", () => socket.destroy());
+    const ex = newExchange(opts.getSnapshot(), "connect", req, undefined, socket);
+    if (head.length > 0) ex.firstFlight = head;
+    void tunnelPipeline.run(ex);
+  }
+
+  function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const code = err.code ?? "";
+    const answer =
+      code === "HPE_HEADER_OVERFLOW"
+        ? HEADERS_TOO_LARGE
+        : code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? REQUEST_TIMEOUT
+          : BAD_REQUEST;
+    const cause =
+      code === "HPE_HEADER_OVERFLOW"
+        ? "headers_too_large"
+        : code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? "request_timeout"
+          : code === "ECONNRESET"
+            ? "client_aborted"
+            : "bad_request";
+    metrics.error(cause);
+    if (cause !== "client_aborted") {
+      opts.log.push({
+        ts: Date.now(),
+        kind: "http",
+        id: nextRequestId(),
+        client: stripV4Mapped(socket.remoteAddress ?? ""),
+        action: "refused",
+        transport: "http",
+        durationMs: 0,
+        status: Number(answer.slice(9, 12)),
+        reason: cause,
+      });
+    }
+    // A response already in flight (an earlier pipelined request) is finished first; the bad
+    // request then gets its 400 and the connection closes, so nothing after it is read.
+    const inflight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    const send = () => {
+      if (socket.writable && cause !== "client_aborted") socket.end(answer);
+      else socket.destroy();
+    };
+    if (inflight && !inflight.writableFinished && !inflight.destroyed) {
+      inflight.once("finish", send);
+      inflight.once("close", () => socket.destroy());
+    } else send();
+  }
+
+  const servers: Server[] = [];
+  const addresses: AddressInfo[] = [];
+  try {
+    for (const spec of opts.listen) {
+      const { host, port } = splitHostPort(spec);
+      const server = createServer({
+        // llhttp strict mode: no obs-fold, no bare LF/CR, no invalid bytes (RFC 9112 §5).
+        insecureHTTPParser: false,
+        requireHostHeader: true,
+        maxHeaderSize: limits.maxHeaderBytes,
+        joinDuplicateHeaders: false,
+        // Slow-loris: the head must arrive within headersTimeout, the whole request within
+        // requestTimeout; node checks both on a timer (connectionsCheckingInterval).
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: limits.idleTimeoutMs,
+        connectionsCheckingInterval: Math.max(
+          250,
+          Math.min(5000, Math.floor(limits.headersTimeoutMs / 4)),
+        ),
+        noDelay: true,
+      });
+      // One more than the limit, so the head check can see that the limit was exceeded (node
+      // would otherwise drop the excess silently).
+      server.maxHeadersCount = limits.maxHeaderCount + 1;
+      server.maxConnections = limits.maxConnections;
+      server.on("request", (req, res) => onRequest(req, res, false));
+      // Expect: 100-continue is answered by the proxy once the request passed its policies.
+      server.on("checkContinue", (req, res) => onRequest(req, res, true));
+      server.on("connect", onConnect);
+      server.on("clientError", onClientError);
+      server.on("connection", (socket: Socket) => {
+        metrics.activeConnections.inc();
+        socket.once("close", () => metrics.activeConnections.dec());
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen({ host, port }, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+      servers.push(server);
+      const a = server.address() as AddressInfo;
+      addresses.push(a);
+      guard.addOwnEndpoint(a.address, a.port);
+    }
+  } catch (e) {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    await pool.close();
+    throw e;
+  }
+
+  return {
+    addresses,
+    async close() {
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections();
+            }),
+        ),
+      );
+      await pool.destroy();
+    },
+  };
+}

@@ -1,0 +1,154 @@
+// The proxy's stage order, named once. Each stage is built by its factory at startup (all
+// parsing and allocation there) and only reads config per request. A stage returns an outcome:
+// "next", "respond" (an answer such as 403 or 407 is on the exchange: skip to respond) or
+// "drop" (close without an answer). Exceptions are failures: `fail` turns them into 5xx.
+// `record` always runs, last.
+
+import type { Agent } from "undici";
+import type { AddressGuard } from "./address-guard.ts";
+import { createAdmit } from "./admit.ts";
+import { createConnect } from "./connect.ts";
+import type { ProxyQueryLog, ProxyResolver } from "./edge-view.ts";
+import type { Exchange, Outcome, Stage } from "./exchange.ts";
+import { fail } from "./fail.ts";
+import { createForward } from "./forward.ts";
+import { createIdentify } from "./identify.ts";
+import type { ProxyLimits } from "./limits.ts";
+import { createParseTarget } from "./parse-target.ts";
+import { createPolicyRequest, type PolicyContexts } from "./policy-request.ts";
+import { createPolicyResponse } from "./policy-response.ts";
+import type { ProxyMetrics } from "./proxy-metrics.ts";
+import { createRecord, type Recorder } from "./record.ts";
+import { createResolvePeer } from "./resolve-peer.ts";
+import { createRespond } from "./respond.ts";
+import {
+  createDial,
+  createEstablish,
+  createPeekClientHello,
+  createPolicySni,
+  createSplice,
+  createTunnelRespond,
+} from "./tunnel.ts";
+import { createUpstreamRequest } from "./upstream-request.ts";
+
+export interface PipelineDeps {
+  readonly limits: ProxyLimits;
+  readonly resolver: ProxyResolver;
+  readonly guard: AddressGuard;
+  readonly pool: Agent;
+  readonly contexts: PolicyContexts;
+  readonly metrics: ProxyMetrics;
+  readonly log: ProxyQueryLog;
+  /** This proxy's Via pseudonym (RFC 9110 §7.6.3), e.g. "gatehouse-3f9a1c". */
+  readonly viaToken: string;
+  readonly edgeId?: string;
+}
+
+export interface Pipeline {
+  readonly stages: readonly Stage[];
+  run(ex: Exchange): Promise<void>;
+}
+
+export function createHttpPipeline(d: PipelineDeps): Pipeline {
+  const via = `1.1 ${d.viaToken}`;
+  return runner(
+    [
+      // Framing and target first: nothing may act on a request whose framing is doubtful.
+      createParseTarget({
+        maxHeaderCount: d.limits.maxHeaderCount,
+        maxUrlLength: d.limits.maxUrlLength,
+        viaToken: d.viaToken.toLowerCase(),
+      }),
+      // Location and credentials: admission and identity.* rule fields need them.
+      createIdentify(),
+      // Unknown clients (403) and missing auth (407) stop here, before any policy or DNS work.
+      createAdmit(),
+      // Network, then HTTP policies (spec §5.7); a block costs no lookup and no connection.
+      createPolicyRequest(d.contexts),
+      // Through the DNS pipeline; SSRF guard on the address that will be dialled.
+      createResolvePeer(d.resolver, d.guard),
+      // A pooled connection to exactly that address.
+      createConnect(),
+      // The head the origin sees: hop-by-hop stripped, Host from the target, Via added.
+      createUpstreamRequest(via),
+      // Send, stream the body, wait for the response head.
+      createForward(d.pool),
+      // Policies on response fields, while the answer can still be replaced.
+      createPolicyResponse(d.contexts),
+      // Write the origin's response or our own answer.
+      createRespond(via),
+    ],
+    d,
+  );
+}
+
+export function createTunnelPipeline(d: PipelineDeps): Pipeline {
+  return runner(
+    [
+      createParseTarget({
+        maxHeaderCount: d.limits.maxHeaderCount,
+        maxUrlLength: d.limits.maxUrlLength,
+        viaToken: d.viaToken.toLowerCase(),
+      }),
+      createIdentify(),
+      createAdmit(),
+      // Network policies on the CONNECT authority (SNI presumed to be that host): 403 possible.
+      createPolicyRequest(d.contexts),
+      // Resolve and check before the 200, so failures are still proper HTTP answers.
+      createResolvePeer(d.resolver, d.guard),
+      // 200: from here on the client speaks its own protocol (TLS).
+      createEstablish(),
+      // Read the ClientHello's SNI without terminating TLS.
+      createPeekClientHello(d.limits),
+      // Network policies again with the real SNI; a block ends the tunnel with a TLS alert.
+      createPolicySni(d.contexts),
+      // Only now touch the destination: dial the pinned address.
+      createDial(d.limits, d.metrics),
+      // Relay both ways with backpressure until either side closes.
+      createSplice(d.limits, d.metrics),
+      // An HTTP answer before the 200, a TLS alert or close after it.
+      createTunnelRespond(),
+    ],
+    d,
+  );
+}
+
+function runner(stages: Stage[], d: PipelineDeps): Pipeline {
+  const respondAt = stages.findIndex((s) => s.name === "respond");
+  const respond = stages[respondAt]!;
+  const recorder: Recorder = createRecord(d.log, d.metrics, d.edgeId);
+  return {
+    stages,
+    async run(ex: Exchange): Promise<void> {
+      try {
+        try {
+          let i = 0;
+          while (i < stages.length) {
+            let o: Outcome | Promise<Outcome> = stages[i]!.run(ex);
+            if (typeof o !== "string") o = await o;
+            if (o === "next") i++;
+            else if (o === "respond") {
+              if (i >= respondAt) break;
+              i = respondAt;
+            } else {
+              ex.socket.destroy();
+              break;
+            }
+          }
+        } catch (err) {
+          fail(ex, err);
+          await respond.run(ex);
+        }
+      } catch {
+        // Even the error answer failed (socket gone): nothing left to say to the client.
+        ex.socket.destroy();
+      } finally {
+        if (ex.transport === "http") {
+          ex.bytesUp = ex.socket.bytesRead - ex.bytesRead0;
+          ex.bytesDown = ex.socket.bytesWritten - ex.bytesWritten0;
+        }
+        recorder.record(ex);
+      }
+    },
+  };
+}

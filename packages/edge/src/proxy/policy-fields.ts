@@ -1,0 +1,108 @@
+// Fills the rules fields of the `net` and `http` schemes from an exchange. Only fields some
+// policy reads are set (PolicySet.queryFields, computed at compile time), so a bundle without
+// header rules never builds a header map. Node hands header values over as latin1 strings (one
+// char per byte), which is the engine's binary-string form for Bytes: set without re-encoding.
+
+import { domainsOf } from "@gatehouse/contract";
+import type { ExecutionContext } from "@gatehouse/rules";
+import type { MatchedPolicy } from "./edge-view.ts";
+import type { Exchange } from "./exchange.ts";
+
+/** Fields that name the destination: an allow policy reading one of these is explicit about
+ * where traffic may go, and so may lift the private-address guard (resolve-peer). */
+const DESTINATION_FIELDS: ReadonlySet<string> = new Set([
+  "net.dst.ip",
+  "net.connect.host",
+  "net.connect.domains",
+  "net.sni.host",
+  "net.sni.domains",
+  "http.conn.dst_ip",
+  "http.conn.hostname",
+  "http.conn.domains",
+  "http.request.uri",
+]);
+
+export function allowsPrivateDestination(p: MatchedPolicy | undefined): boolean {
+  if (p === undefined || p.action !== "allow") return false;
+  for (const f of p.filter.fields) if (DESTINATION_FIELDS.has(f)) return true;
+  return false;
+}
+
+function fillIdentity(ctx: ExecutionContext, ex: Exchange, fields: ReadonlySet<string>): void {
+  if (fields.has("dns.location") && ex.location) ctx.setText("dns.location", ex.location.id);
+  const id = ex.identity;
+  if (id === undefined) return;
+  if (id.email !== undefined && fields.has("identity.email"))
+    ctx.setText("identity.email", id.email);
+  if (fields.has("identity.name")) ctx.setText("identity.name", id.name);
+  if (fields.has("identity.groups.name")) ctx.setText("identity.groups.name", id.groups);
+}
+
+/**
+ * Network fields. Before the ClientHello is seen (the CONNECT request itself), the SNI is
+ * presumed to be the CONNECT host, so SNI rules decide the 403 up front; once the real
+ * ClientHello arrives the policies run again on what the client actually sent.
+ */
+export function fillNet(
+  ctx: ExecutionContext,
+  ex: Exchange,
+  fields: ReadonlySet<string>,
+  sniSeen: boolean,
+): void {
+  ctx.reset();
+  if (fields.has("net.src.ip")) ctx.set("net.src.ip", ex.clientIp);
+  if (fields.has("net.src.port")) ctx.set("net.src.port", ex.clientPort);
+  const dst = ex.peerIp !== "" ? ex.peerIp : ex.hostFamily !== 0 ? ex.host : "";
+  if (dst !== "" && fields.has("net.dst.ip")) ctx.set("net.dst.ip", dst);
+  if (fields.has("net.dst.port")) ctx.set("net.dst.port", ex.port);
+  if (fields.has("net.protocol")) ctx.set("net.protocol", "tcp");
+  if (fields.has("net.connect.host")) ctx.set("net.connect.host", ex.host);
+  if (ex.hostFamily === 0 && fields.has("net.connect.domains"))
+    ctx.set("net.connect.domains", domainsOf(ex.host));
+  const sni = sniSeen ? ex.sni : ex.hostFamily === 0 ? ex.host : undefined;
+  if (sni !== undefined) {
+    if (fields.has("net.sni.host")) ctx.set("net.sni.host", sni);
+    if (fields.has("net.sni.domains")) ctx.set("net.sni.domains", domainsOf(sni));
+  }
+  if (fields.has("net.sni.mismatch"))
+    ctx.set("net.sni.mismatch", sni !== undefined && sni !== ex.host);
+  fillIdentity(ctx, ex, fields);
+}
+
+export function fillHttp(ctx: ExecutionContext, ex: Exchange, fields: ReadonlySet<string>): void {
+  ctx.reset();
+  if (fields.has("http.conn.hostname")) ctx.set("http.conn.hostname", ex.host);
+  if (ex.hostFamily === 0 && fields.has("http.conn.domains"))
+    ctx.set("http.conn.domains", domainsOf(ex.host));
+  if (fields.has("http.conn.src_ip")) ctx.set("http.conn.src_ip", ex.clientIp);
+  const dst = ex.peerIp !== "" ? ex.peerIp : ex.hostFamily !== 0 ? ex.host : "";
+  if (dst !== "" && fields.has("http.conn.dst_ip")) ctx.set("http.conn.dst_ip", dst);
+  if (fields.has("http.conn.dst_port")) ctx.set("http.conn.dst_port", ex.port);
+  if (fields.has("http.request.uri")) ctx.set("http.request.uri", ex.req.url ?? "");
+  if (fields.has("http.request.uri.path")) ctx.set("http.request.uri.path", ex.path);
+  if (fields.has("http.request.uri.query")) ctx.set("http.request.uri.query", ex.query);
+  if (fields.has("http.request.uri.path_and_query")) {
+    ctx.set(
+      "http.request.uri.path_and_query",
+      ex.query === "" ? ex.path : `${ex.path}?${ex.query}`,
+    );
+  }
+  if (fields.has("http.request.method")) ctx.set("http.request.method", ex.method);
+  if (fields.has("http.request.version"))
+    ctx.set("http.request.version", `HTTP/${ex.req.httpVersion}`);
+  const wantHeaders = fields.has("http.request.headers");
+  const wantNames = fields.has("http.request.headers.names");
+  if (wantHeaders || wantNames) {
+    const raw = ex.req.rawHeaders;
+    const map = new Map<string, string[]>();
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const list = map.get(name);
+      if (list) list.push(raw[i + 1]!);
+      else map.set(name, [raw[i + 1]!]);
+    }
+    if (wantHeaders) ctx.set("http.request.headers", map);
+    if (wantNames) ctx.set("http.request.headers.names", [...map.keys()]);
+  }
+  fillIdentity(ctx, ex, fields);
+}

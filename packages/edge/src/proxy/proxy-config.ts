@@ -1,0 +1,45 @@
+// What the proxy derives from a config snapshot, computed once per snapshot (on first use after
+// a reload) and cached by identity: requests only read it.
+
+import type { Location } from "@gatehouse/contract";
+import { type BlockTheme, resolveTheme } from "./block-page.ts";
+import type { ProxySnapshot } from "./edge-view.ts";
+
+export interface ProxyConfig {
+  readonly connectPorts: ReadonlySet<number>;
+  readonly logQueryStrings: boolean;
+  readonly allowUnknownClients: boolean;
+  readonly bypassDomains: readonly string[];
+  readonly defaultTheme: BlockTheme;
+  readonly themes: ReadonlyMap<string, BlockTheme>;
+}
+
+const cache = new WeakMap<ProxySnapshot, ProxyConfig>();
+
+export function proxyConfigOf(snapshot: ProxySnapshot): ProxyConfig {
+  let cfg = cache.get(snapshot);
+  if (cfg === undefined) {
+    cfg = build(snapshot);
+    cache.set(snapshot, cfg);
+  }
+  return cfg;
+}
+
+function build(snapshot: ProxySnapshot): ProxyConfig {
+  const b = snapshot.bundle;
+  const themes = new Map<string, BlockTheme>();
+  for (const loc of b.locations) themes.set(loc.id, resolveTheme(b.blockPage, loc.blockPage));
+  return {
+    // RFC 9110 §9.3.6: proxies restrict CONNECT to known-safe ports; 443 unless configured.
+    connectPorts: new Set(b.proxy?.connectPorts ?? [443]),
+    logQueryStrings: b.proxy?.logQueryStrings ?? false,
+    allowUnknownClients: b.allowUnknownClients ?? false,
+    bypassDomains: b.proxy?.bypassDomains ?? [],
+    defaultTheme: resolveTheme(b.blockPage, undefined),
+    themes,
+  };
+}
+
+export function themeFor(cfg: ProxyConfig, location: Location | undefined): BlockTheme {
+  return (location && cfg.themes.get(location.id)) || cfg.defaultTheme;
+}

@@ -1,0 +1,79 @@
+// Stage record: one query-log record and the metrics for every request or tunnel, whatever
+// happened before (it runs in the pipeline's `finally`). Full detail goes to the log; metrics
+// get only low-cardinality labels.
+
+import type { LogAction, QueryLogRecord } from "@gatehouse/contract";
+import type { ProxyQueryLog } from "./edge-view.ts";
+import type { Exchange } from "./exchange.ts";
+import { proxyConfigOf } from "./proxy-config.ts";
+import type { ProxyMetrics } from "./proxy-metrics.ts";
+import { displayUrl } from "./respond.ts";
+
+/** Refusals that are about the client, not the destination. */
+const REFUSED: ReadonlySet<string> = new Set([
+  "unknown_client",
+  "auth_required",
+  "auth_failed",
+  "bad_request",
+  "bad_target",
+  "port_not_allowed",
+  "url_too_long",
+  "headers_too_large",
+  "loop_detected",
+]);
+
+export interface Recorder {
+  record(ex: Exchange): void;
+}
+
+export function createRecord(
+  log: ProxyQueryLog,
+  metrics: ProxyMetrics,
+  edgeId: string | undefined,
+): Recorder {
+  return {
+    record(ex: Exchange): void {
+      const reason = ex.reason;
+      let action: LogAction = ex.action;
+      if (reason !== undefined && action !== "block" && action !== "error") {
+        if (REFUSED.has(reason)) action = "refused";
+        else if (reason !== "client_aborted") action = "error";
+      }
+      const kind = ex.transport === "connect" ? "net" : "http";
+      const rec: QueryLogRecord = {
+        ts: ex.ts,
+        kind,
+        id: ex.id,
+        client: ex.clientIp,
+        action,
+        transport: ex.transport,
+        durationMs: Math.round((performance.now() - ex.t0) * 1000) / 1000,
+        method: ex.method.slice(0, 32),
+        status: ex.status,
+        bytesUp: ex.bytesUp,
+        bytesDown: ex.bytesDown,
+      };
+      if (edgeId !== undefined) rec.edgeId = edgeId;
+      if (ex.location !== undefined) rec.location = ex.location.id;
+      const who = ex.identity?.email ?? ex.principal;
+      if (who !== undefined) rec.identity = who.slice(0, 320);
+      if (ex.policy !== undefined) {
+        rec.policyId = ex.policy.id;
+        rec.policyName = ex.policy.name;
+      }
+      if (ex.host !== "") rec.host = ex.host.slice(0, 255);
+      if (kind === "http") {
+        rec.url = displayUrl(ex, proxyConfigOf(ex.snapshot).logQueryStrings).slice(0, 8192);
+      }
+      if (ex.sni !== undefined) rec.sni = ex.sni;
+      if (ex.peerIp !== "")
+        rec.upstreamAddr =
+          ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
+      if (reason !== undefined) rec.reason = reason;
+      log.push(rec);
+      metrics.request(kind, action, ex.status);
+      metrics.bytes(ex.bytesUp, ex.bytesDown);
+      if (reason !== undefined && reason !== "policy") metrics.error(reason);
+    },
+  };
+}

@@ -1,0 +1,106 @@
+// Request-head checks beyond what node:http's strict parser (llhttp) already enforces. llhttp,
+// with insecureHTTPParser off, rejects obs-fold, bare CR/LF, NUL and invalid bytes in names
+// and values, malformed Content-Length and chunk sizes. What it leaves to us are the framing
+// questions a forward proxy must answer more strictly than an origin server, because a proxy
+// that frames a message differently from the next hop is how requests get smuggled.
+
+import type { IncomingMessage } from "node:http";
+
+export interface HeadProblem {
+  readonly status: number;
+  readonly reason: "bad_request" | "headers_too_large" | "url_too_long" | "loop_detected";
+  readonly detail: string;
+}
+
+export interface HeadCheckConfig {
+  readonly maxHeaderCount: number;
+  readonly maxUrlLength: number;
+  /** Our own Via pseudonym, lowercase: seeing it again means the request looped. */
+  readonly viaToken: string;
+}
+
+const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const DIGITS = /^[0-9]+$/;
+
+/** Undefined when the head is acceptable; otherwise the answer to give (and close after). */
+export function checkRequestHead(
+  req: IncomingMessage,
+  cfg: HeadCheckConfig,
+): HeadProblem | undefined {
+  const url = req.url ?? "";
+  if (url.length > cfg.maxUrlLength) {
+    return { status: 414, reason: "url_too_long", detail: "request-target too long" };
+  }
+  // RFC 9112 §2.6: we speak HTTP/1.1 and accept 1.0 clients; anything else is 505.
+  if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 0 && req.httpVersionMinor !== 1)) {
+    return { status: 505, reason: "bad_request", detail: "HTTP version not supported" };
+  }
+  const raw = req.rawHeaders;
+  if (raw.length / 2 > cfg.maxHeaderCount) {
+    return { status: 431, reason: "headers_too_large", detail: "too many header fields" };
+  }
+  let cl = 0;
+  let te = 0;
+  let host = 0;
+  let teValue = "";
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    // llhttp already refuses these; checked again because a lenient parser build or a future
+    // option change must not silently turn them into forwarded bytes.
+    if (!TCHAR.test(name)) return bad("invalid header name");
+    for (let j = 0; j < value.length; j++) {
+      const c = value.charCodeAt(j);
+      if (c === 0 || c === 10 || c === 13) return bad("CR, LF or NUL in a header value");
+    }
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === "host") host++;
+        break;
+      case 3:
+        if (name.toLowerCase() === "via" && value.toLowerCase().includes(cfg.viaToken)) {
+          return {
+            status: 508,
+            reason: "loop_detected",
+            detail: "request looped through this proxy",
+          };
+        }
+        break;
+      case 14:
+        if (name.toLowerCase() === "content-length") {
+          cl++;
+          // RFC 9110 §8.6: 1*DIGIT. A list of identical values is allowed to be merged by the
+          // RFC, but two framings for one message is exactly the smuggling shape: refuse.
+          if (!DIGITS.test(value.trim())) return bad("invalid Content-Length");
+        }
+        break;
+      case 17:
+        if (name.toLowerCase() === "transfer-encoding") {
+          te++;
+          teValue = value;
+        }
+        break;
+    }
+  }
+  if (cl > 1) return bad("more than one Content-Length");
+  // RFC 9112 §3.2: a request without Host, or with more than one, gets 400.
+  if (host !== 1) return bad(host === 0 ? "missing Host" : "more than one Host");
+  if (te > 0) {
+    // RFC 9112 §6.1: Transfer-Encoding with Content-Length is a smuggling attempt or a broken
+    // client; a proxy must not forward both. We refuse instead of picking one.
+    if (cl > 0) return bad("both Content-Length and Transfer-Encoding");
+    if (te > 1) return bad("more than one Transfer-Encoding");
+    // Only `chunked`, alone: any other coding list (",chunked", "chunked, chunked", "gzip,
+    // chunked") is a framing the next hop might read differently. RFC 9112 §6.1 allows 501 for
+    // codings we do not implement; we answer 400 for malformed lists as well.
+    if (teValue.trim().toLowerCase() !== "chunked") {
+      return { status: 501, reason: "bad_request", detail: "unsupported Transfer-Encoding" };
+    }
+    if (req.httpVersionMinor === 0) return bad("Transfer-Encoding in an HTTP/1.0 request");
+  }
+  return undefined;
+}
+
+function bad(detail: string): HeadProblem {
+  return { status: 400, reason: "bad_request", detail };
+}

@@ -1,0 +1,120 @@
+// Stage respond: write what the client gets, either the origin's response (head with hop-by-hop
+// fields stripped and Via added, body streamed with backpressure) or the proxy's own answer
+// (block page, 407 challenge, error). Last before record; it resolves once the response is fully
+// written or the client went away, so record sees final byte counts.
+
+import { STATUS_CODES } from "node:http";
+import { pipeline } from "node:stream/promises";
+import { acceptsHtml, renderBlockHtml, renderBlockText } from "./block-page.ts";
+import type { Exchange, Outcome, Stage } from "./exchange.ts";
+import { downstreamResponseHeaders } from "./hop-by-hop.ts";
+import { proxyConfigOf, themeFor } from "./proxy-config.ts";
+
+/** RFC 9110 §11.7.1 challenge; RFC 7617 §2.1 charset parameter. */
+export const PROXY_CHALLENGE = 'Basic realm="Gatehouse proxy", charset="UTF-8"';
+
+/** Reasons whose answer shows the block page (a decision about the destination). */
+const BLOCK_PAGE_REASONS: ReadonlySet<string> = new Set([
+  "policy",
+  "private_target",
+  "dns_blocked",
+]);
+
+/** Reasons after which the connection's framing cannot be trusted: always close. */
+const CLOSE_REASONS: ReadonlySet<string> = new Set([
+  "bad_request",
+  "bad_target",
+  "url_too_long",
+  "headers_too_large",
+  "loop_detected",
+  "client_aborted",
+  "internal",
+]);
+
+export interface RenderedAnswer {
+  readonly status: number;
+  readonly headers: string[];
+  readonly body: string;
+}
+
+export function renderAnswer(ex: Exchange): RenderedAnswer {
+  const a = ex.answer!;
+  const status = a.status;
+  const headers: string[] = ["cache-control", "no-store"];
+  if (status === 407) headers.push("proxy-authenticate", PROXY_CHALLENGE);
+  let body: string;
+  let type = "text/plain; charset=utf-8";
+  if (BLOCK_PAGE_REASONS.has(a.reason)) {
+    const input = {
+      status,
+      policyName: a.reason === "policy" ? ex.policy?.name : undefined,
+      reason: a.detail,
+      requestId: ex.id,
+      time: new Date(ex.ts),
+      url: ex.transport === "connect" ? `${ex.host}:${ex.port}` : displayUrl(ex, true),
+    };
+    if (ex.transport === "http" && acceptsHtml(ex.req.headers.accept)) {
+      body = renderBlockHtml(themeFor(proxyConfigOf(ex.snapshot), ex.location), input);
+      type = "text/html; charset=utf-8";
+    } else {
+      body = renderBlockText(input);
+    }
+  } else {
+    body = `${status} ${STATUS_CODES[status] ?? ""}: ${a.detail}\nRequest ID: ${ex.id}\n`;
+  }
+  headers.push("content-type", type, "content-length", String(Buffer.byteLength(body)));
+  return { status, headers, body };
+}
+
+/** The URL as logged or shown; the query string only when asked (it may carry secrets). */
+export function displayUrl(ex: Exchange, withQuery: boolean): string {
+  if (ex.host === "") return ex.req.url?.slice(0, 2048) ?? "";
+  const host = ex.hostFamily === 6 ? `[${ex.host}]` : ex.host;
+  const port = ex.port === 80 ? "" : `:${ex.port}`;
+  return `http://${host}${port}${ex.path}${withQuery && ex.query !== "" ? `?${ex.query}` : ""}`;
+}
+
+function finished(ex: Exchange): Promise<void> {
+  const res = ex.res!;
+  if (res.writableFinished || res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    res.once("finish", resolve);
+    res.once("close", resolve);
+  });
+}
+
+export function createRespond(via: string): Stage {
+  return {
+    name: "respond",
+    async run(ex: Exchange): Promise<Outcome> {
+      const res = ex.res;
+      if (res === undefined) return "next"; // tunnels answer on the raw socket (tunnel.ts)
+      if (res.headersSent || res.destroyed) {
+        res.destroy();
+        return "next";
+      }
+      if (ex.answer !== undefined) {
+        const r = renderAnswer(ex);
+        ex.status = r.status;
+        // Close when the framing is doubtful, or when a request body was not read: draining an
+        // upload we refused would let the client hold the connection for nothing.
+        const unreadBody = !ex.req.complete && ex.upstream === undefined;
+        if (CLOSE_REASONS.has(ex.answer.reason) || unreadBody)
+          r.headers.push("connection", "close");
+        res.writeHead(r.status, r.headers);
+        res.end(ex.method === "HEAD" ? undefined : r.body);
+        await finished(ex);
+        return "next";
+      }
+      const up = ex.upstream!;
+      res.writeHead(up.statusCode, downstreamResponseHeaders(up.headers, via));
+      try {
+        await pipeline(up.body, res);
+      } catch {
+        // Either side went away mid-body; pipeline destroyed both. Nothing more to tell anyone.
+        if (!res.writableFinished) ex.reason ??= "client_aborted";
+      }
+      return "next";
+    },
+  };
+}

@@ -1,0 +1,214 @@
+// The CONNECT-only stages (RFC 9110 §9.3.6). After the shared parse-target → identify → admit →
+// policy-request → resolve-peer, a tunnel: acknowledges the CONNECT (200), peeks the client's TLS
+// ClientHello for the SNI without terminating TLS, runs the network policies again on what the
+// client actually sent, and only then dials the pinned address and splices the two sockets.
+// Peeking before dialling means an SNI-blocked tunnel never touches the destination.
+
+import { STATUS_CODES } from "node:http";
+import { connect as netConnect, type Socket } from "node:net";
+import {
+  type ClientHelloResult,
+  MAX_CLIENT_HELLO_BYTES,
+  parseClientHello,
+} from "./client-hello.ts";
+import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
+import type { ProxyLimits } from "./limits.ts";
+import { decide, matchNet, type PolicyContexts } from "./policy-request.ts";
+import type { ProxyMetrics } from "./proxy-metrics.ts";
+import { renderAnswer } from "./respond.ts";
+
+// RFC 8446 §6: an alert record (content type 21), fatal (2), access_denied (49). Sent in place
+// of a ServerHello so the client reports a refusal instead of a network error.
+const TLS_ACCESS_DENIED = Buffer.from([21, 3, 3, 0, 2, 2, 49]);
+const ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");
+
+export function createEstablish(): Stage {
+  return {
+    name: "establish",
+    run(ex: Exchange): Outcome {
+      // RFC 9110 §9.3.6: any 2xx turns the connection into a tunnel; no body, no framing.
+      ex.socket.write(ESTABLISHED);
+      ex.established = true;
+      ex.status = 200;
+      return "next";
+    },
+  };
+}
+
+/** Read until a ClientHello is complete, the client is shown not to speak TLS, or time is up. */
+export function createPeekClientHello(limits: ProxyLimits): Stage {
+  return {
+    name: "peek-client-hello",
+    run(ex: Exchange): Promise<Outcome> {
+      const socket = ex.socket;
+      let buf = ex.firstFlight ?? Buffer.alloc(0);
+      return new Promise<Outcome>((resolve) => {
+        const finish = (o: Outcome) => {
+          clearTimeout(timer);
+          socket.off("data", onData);
+          socket.off("close", onClose);
+          socket.pause();
+          ex.firstFlight = buf;
+          resolve(o);
+        };
+        const judge = (r: ClientHelloResult): boolean => {
+          if (r.status === "incomplete") {
+            if (buf.length < MAX_CLIENT_HELLO_BYTES) return false;
+            finish(answer(ex, 0, "no_client_hello", "ClientHello too large"));
+            return true;
+          }
+          if (r.status === "ok") ex.sni = r.sni;
+          if (r.status === "malformed") {
+            // A hello we cannot read might still be accepted by the origin with an SNI our
+            // policies never saw: refuse rather than let it through unchecked.
+            finish(answer(ex, 0, "no_client_hello", `malformed ClientHello: ${r.detail}`));
+            return true;
+          }
+          finish("next"); // ok, or not TLS at all: policies see no SNI
+          return true;
+        };
+        const onData = (chunk: Buffer) => {
+          buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+          judge(parseClientHello(buf));
+        };
+        const onClose = () => finish("drop");
+        // Server-speaks-first protocols send nothing: after the wait, go on without an SNI.
+        const timer = setTimeout(() => {
+          if (buf.length === 0) finish("next");
+          else finish(answer(ex, 0, "no_client_hello", "incomplete ClientHello"));
+        }, limits.clientHelloTimeoutMs);
+        if (buf.length > 0 && judge(parseClientHello(buf))) return;
+        socket.on("data", onData);
+        socket.once("close", onClose);
+        socket.resume();
+      });
+    },
+  };
+}
+
+export function createPolicySni(ctxs: PolicyContexts): Stage {
+  return {
+    name: "policy-sni",
+    run(ex: Exchange): Outcome {
+      // Same network policies, now with the SNI the client really sent (and net.sni.mismatch).
+      const before = ex.policy;
+      ex.policy = undefined;
+      const o = decide(ex, matchNet(ctxs, ex, true));
+      if (o === "respond") ex.reason = "sni_blocked";
+      else if (ex.policy === undefined) ex.policy = before;
+      return o;
+    },
+  };
+}
+
+export function createDial(limits: ProxyLimits, metrics: ProxyMetrics): Stage {
+  return {
+    name: "dial",
+    run(ex: Exchange): Promise<Outcome> {
+      return new Promise<Outcome>((resolve) => {
+        const t0 = performance.now();
+        // The pinned, checked address: never the name (resolve-peer).
+        const up = netConnect({
+          host: ex.peerIp,
+          port: ex.port,
+          family: ex.peerFamily || undefined,
+          noDelay: true,
+        });
+        const timer = setTimeout(() => {
+          up.destroy();
+          resolve(answer(ex, 504, "connect_timeout", "connecting to the destination timed out"));
+        }, limits.connectTimeoutMs);
+        up.once("connect", () => {
+          clearTimeout(timer);
+          up.off("error", onError);
+          metrics.connectLatency((performance.now() - t0) / 1000);
+          ex.upstreamSocket = up;
+          resolve("next");
+        });
+        const onError = (err: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          resolve(
+            answer(
+              ex,
+              502,
+              "connect_failed",
+              `could not reach the destination (${err.code ?? "error"})`,
+            ),
+          );
+        };
+        up.once("error", onError);
+      });
+    },
+  };
+}
+
+export function createSplice(limits: ProxyLimits, metrics: ProxyMetrics): Stage {
+  return {
+    name: "splice",
+    run(ex: Exchange): Promise<Outcome> {
+      const client = ex.socket;
+      const up = ex.upstreamSocket!;
+      metrics.activeTunnels.inc();
+      return new Promise<Outcome>((resolve) => {
+        let open = 2;
+        const onClose = () => {
+          // Once one side is fully closed nothing more can be relayed: tear the other down.
+          client.destroy();
+          up.destroy();
+          if (--open === 0) {
+            metrics.activeTunnels.dec();
+            ex.bytesUp = up.bytesWritten;
+            ex.bytesDown = up.bytesRead;
+            resolve("next");
+          }
+        };
+        client.once("close", onClose);
+        up.once("close", onClose);
+        client.on("error", () => up.destroy());
+        up.on("error", () => client.destroy());
+        const idle = () => {
+          ex.reason ??= "upstream_timeout";
+          client.destroy();
+          up.destroy();
+        };
+        client.setTimeout(limits.upstreamIdleTimeoutMs, idle);
+        up.setTimeout(limits.upstreamIdleTimeoutMs, idle);
+        if (ex.firstFlight !== undefined && ex.firstFlight.length > 0) up.write(ex.firstFlight);
+        ex.firstFlight = undefined;
+        // pipe() applies backpressure both ways and forwards half-closes (FIN) in order.
+        client.pipe(up);
+        up.pipe(client);
+        client.resume();
+      });
+    },
+  };
+}
+
+/** Answers for a CONNECT: an HTTP response before the 200, a TLS alert after it. */
+export function createTunnelRespond(): Stage {
+  return {
+    name: "respond",
+    run(ex: Exchange): Outcome {
+      const socket = ex.socket;
+      if (ex.answer === undefined || socket.destroyed) return "next";
+      if (ex.established) {
+        if (ex.reason === "sni_blocked") {
+          // The 200 already went out; the log shows the decision, not that formality.
+          ex.status = 403;
+          socket.end(TLS_ACCESS_DENIED);
+        } else socket.destroy();
+        return "next";
+      }
+      const r = renderAnswer(ex);
+      ex.status = r.status;
+      let head = `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ""}\r\n`;
+      for (let i = 0; i < r.headers.length; i += 2)
+        head += `${r.headers[i]}: ${r.headers[i + 1]}\r\n`;
+      head += "connection: close\r\n\r\n";
+      socket.end(head + r.body);
+      return "next";
+    },
+  };
+}
+
+export type { Socket };
