@@ -139,7 +139,7 @@ export class ClickHouseStore implements AnalyticsStore {
     }
   }
 
-  ingest(batchId: string, records: readonly QueryLogRecord[]): Promise<IngestResult> {
+  async ingest(batchId: string, records: readonly QueryLogRecord[]): Promise<IngestResult> {
     checkBatchId(batchId);
     const run = async (): Promise<IngestResult> => {
       const p = new Params();

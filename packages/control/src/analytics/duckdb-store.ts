@@ -131,7 +131,7 @@ export class DuckDbStore implements AnalyticsStore {
     }
   }
 
-  ingest(batchId: string, records: readonly QueryLogRecord[]): Promise<IngestResult> {
+  async ingest(batchId: string, records: readonly QueryLogRecord[]): Promise<IngestResult> {
     checkBatchId(batchId);
     return this.serialize(async () => {
       const c = this.writer;
@@ -163,7 +163,7 @@ export class DuckDbStore implements AnalyticsStore {
     });
   }
 
-  timeseries(q: TimeseriesQuery): Promise<TimeseriesResult> {
+  async timeseries(q: TimeseriesQuery): Promise<TimeseriesResult> {
     const st = timeseriesSql(duckDialect, q);
     return this.withReader(async (c) => {
       const r = await c.runAndReadAll(st.sql, duckValues(st.params));
@@ -176,7 +176,7 @@ export class DuckDbStore implements AnalyticsStore {
     });
   }
 
-  top(q: TopQuery): Promise<TopResult> {
+  async top(q: TopQuery): Promise<TopResult> {
     const st = topSql(duckDialect, q);
     return this.withReader(async (c) => {
       const r = await c.runAndReadAll(st.sql, duckValues(st.params));
@@ -192,7 +192,7 @@ export class DuckDbStore implements AnalyticsStore {
     });
   }
 
-  search(q: SearchQuery): Promise<SearchResult> {
+  async search(q: SearchQuery): Promise<SearchResult> {
     const st = searchSql(duckDialect, q);
     return this.withReader(async (c) => {
       const r = await c.runAndReadAll(st.sql, duckValues(st.params));
@@ -282,14 +282,14 @@ export class DuckDbStore implements AnalyticsStore {
     }
   }
 
-  count(): Promise<number> {
+  async count(): Promise<number> {
     return this.withReader(async (c) => {
       const r = await c.runAndReadAll(`SELECT count(*) FROM ${TABLE}`);
       return num(r.getRows()[0][0]);
     });
   }
 
-  applyRetention(
+  async applyRetention(
     policy: RetentionPolicy = DEFAULT_RETENTION,
     now = Date.now(),
   ): Promise<RetentionResult> {
