@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { compileRegex, debugSearchSteps, parseReplacement } from "./index.ts";
+import { compileRegex, debugHasReverse, debugSearchSteps, parseReplacement } from "./index.ts";
 
 /**
  * Differential property test against JavaScript RegExp on the syntax both share. Each generated
@@ -93,6 +93,9 @@ describe("regex: differential against JS RegExp", () => {
           assert.equal(ours.value.test(s), expected, `test(${JSON.stringify(s)})`);
           assert.equal(debugSearchSteps(ours.value, s, "pike").matched, expected, "pike");
           assert.equal(debugSearchSteps(ours.value, s, "dfa").matched, expected, "dfa");
+          if (debugHasReverse(ours.value)) {
+            assert.equal(debugSearchSteps(ours.value, s, "reverse-dfa").matched, expected, "rev");
+          }
           if (p.emptyLoop === true) continue;
           // Span of the leftmost-first match: mark the whole match with the outer group.
           const m = js.exec(s);

@@ -2,10 +2,17 @@
  * Linear-time regular expressions with Rust `regex` crate syntax and semantics, configured as
  * Cloudflare's wirefilter does (bytes mode, unanchored is_match, leftmost-first). See README.md.
  */
+import {
+  hasCrlfLook,
+  isAnchoredEnd,
+  literalPrefix,
+  requiredLiteral,
+  reverseHir,
+} from "./analysis.ts";
 import { compileProgram, DEFAULT_SIZE_LIMIT, type Program, SizeLimitError } from "./compiler.ts";
 import { Look } from "./hir.ts";
 import { LazyDfa } from "./lazy-dfa.ts";
-import { parseRegex, RegexSyntaxError } from "./parser.ts";
+import { type ParsedRegex, parseRegex, RegexSyntaxError } from "./parser.ts";
 import { PikeVm } from "./pike-vm.ts";
 import { ParsedReplacement, parseReplacement, type Replacement } from "./replacement.ts";
 
@@ -25,27 +32,103 @@ export interface CompileOptions {
   sizeLimit?: number;
 }
 
+/** How test() searches; chosen once at compile time. */
+const Strategy = {
+  /** Forward lazy DFA (with an optional required-literal prefilter). */
+  Forward: 0,
+  /** Find the literal every match starts with, then run the forward DFA from there. */
+  Prefix: 3,
+  /** Reverse anchored lazy DFA from the end of the input (pattern anchored at the end). */
+  Reverse: 1,
+  /** Pike VM (Unicode word boundaries need more context than the DFA keeps). */
+  Pike: 2,
+} as const;
+type Strategy = (typeof Strategy)[keyof typeof Strategy];
+
 class Regex implements CompiledRegex {
   readonly pattern: string;
   readonly prog: Program;
   readonly captureCount: number;
+  /** The reversed program, when the pattern is anchored at the end. */
+  readonly reverseProg: Program | undefined;
+  private readonly strategy: Strategy;
   private readonly pike: PikeVm;
-  /** Undefined when the pattern has a Unicode word boundary (one byte of context is not enough). */
   private readonly dfa: LazyDfa | undefined;
+  /** A string every match contains ("" for none): its absence rejects an input at once. */
+  private readonly literal: string;
+  /** Finds the first occurrence of the literal prefix (Prefix strategy). */
+  private readonly prefixText: string;
+  private readonly prefixRe: RegExp | undefined;
   private readonly slots: Int32Array;
 
-  constructor(pattern: string, prog: Program, captureCount: number) {
+  constructor(pattern: string, parsed: ParsedRegex, prog: Program, sizeLimit: number) {
     this.pattern = pattern;
     this.prog = prog;
-    this.captureCount = captureCount;
+    this.captureCount = parsed.captureCount;
     this.pike = new PikeVm(prog);
-    this.dfa = usesUnicodeLook(prog) ? undefined : new LazyDfa(prog);
     this.slots = new Int32Array(prog.slotCount);
+    this.reverseProg = undefined;
+    this.literal = "";
+    this.prefixText = "";
+    this.prefixRe = undefined;
+    if (usesUnicodeLook(prog)) {
+      this.strategy = Strategy.Pike;
+      this.dfa = undefined;
+      return;
+    }
+    if (isAnchoredEnd(parsed.hir) && !hasCrlfLook(parsed.hir)) {
+      try {
+        this.reverseProg = compileProgram(reverseHir(parsed.hir), 0, sizeLimit);
+      } catch (e) {
+        if (!(e instanceof SizeLimitError)) throw e;
+      }
+    }
+    if (this.reverseProg !== undefined) {
+      this.strategy = Strategy.Reverse;
+      this.dfa = new LazyDfa(this.reverseProg);
+      return;
+    }
+    this.dfa = new LazyDfa(prog);
+    this.strategy = Strategy.Forward;
+    // Literal searches only pay when the DFA would scan the whole input anyway.
+    if (prog.anchoredStart) return;
+    const prefix = literalPrefix(parsed.hir);
+    // Starting the DFA mid-input is exact only without looks (they would need the byte before).
+    if (prefix !== undefined && prefix.text.length >= 2 && prog.lookMask === 0) {
+      this.strategy = Strategy.Prefix;
+      this.prefixText = prefix.text;
+      if (prefix.ci) {
+        // A JS RegExp made only of \xHH escapes is a plain literal search (no quantifier, so
+        // no backtracking beyond the literal's length). With the `i` flag an ASCII letter
+        // matches only its ASCII case pair in a binary string; the Latin-1 letters JS would
+        // also fold can only add false positives, which the DFA then rules out.
+        const source = Array.from(
+          prefix.text,
+          (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+        );
+        this.prefixRe = new RegExp(source.join(""), "i");
+      }
+      return;
+    }
+    this.literal = requiredLiteral(parsed.hir);
   }
 
   test(input: string): boolean {
-    const dfa = this.dfa;
-    return dfa !== undefined ? dfa.isMatch(input) : this.pike.search(input, undefined);
+    switch (this.strategy) {
+      case Strategy.Forward:
+        if (this.literal.length > 0 && input.indexOf(this.literal) === -1) return false;
+        return this.dfa!.isMatch(input);
+      case Strategy.Reverse:
+        return this.dfa!.isMatchReverse(input);
+      case Strategy.Prefix: {
+        // No match can start before the first occurrence of the prefix every match begins with.
+        const re = this.prefixRe;
+        const at = re === undefined ? input.indexOf(this.prefixText) : input.search(re);
+        return at >= 0 && this.dfa!.isMatch(input, at);
+      }
+      default:
+        return this.pike.search(input, undefined);
+    }
   }
 
   replaceFirst(input: string, replacement: Replacement): string {
@@ -56,6 +139,8 @@ class Regex implements CompiledRegex {
       if (!parsed.ok) throw new TypeError(parsed.message);
       rep = parsed.value as ParsedReplacement;
     }
+    // The DFA rejects non-matching inputs far faster than the capturing Pike VM.
+    if (!this.test(input)) return input;
     const slots = this.slots;
     if (!this.pike.search(input, slots)) return input;
     let out = input.slice(0, slots[0]);
@@ -85,7 +170,7 @@ export function compileRegex(
   try {
     const parsed = parseRegex(pattern);
     const prog = compileProgram(parsed.hir, parsed.captureCount, sizeLimit);
-    return { ok: true, value: new Regex(pattern, prog, parsed.captureCount) };
+    return { ok: true, value: new Regex(pattern, parsed, prog, sizeLimit) };
   } catch (e) {
     if (e instanceof RegexSyntaxError || e instanceof SizeLimitError) {
       return { ok: false, message: e.message };
@@ -97,13 +182,15 @@ export function compileRegex(
 }
 
 /**
- * Debug/test hook: run a search on the given engine and report the work done, in NFA-state
- * visits (Pike VM) or DFA transitions plus state-construction visits (lazy DFA).
+ * Debug/test hook: run a search on one engine and report the work done: NFA-state visits for
+ * the Pike VM; transitions taken plus NFA-state visits while building states for the lazy DFAs
+ * ("dfa" scans forward, "reverse-dfa" scans the reversed program from the end and exists only
+ * for patterns anchored at the end). Fresh engine state each call, so caches do not hide work.
  */
 export function debugSearchSteps(
   regex: CompiledRegex,
   input: string,
-  engine: "pike" | "dfa" = "pike",
+  engine: "pike" | "dfa" | "reverse-dfa" = "pike",
 ): { matched: boolean; steps: number } {
   if (!(regex instanceof Regex)) throw new TypeError("not a regex from compileRegex()");
   if (engine === "pike") {
@@ -112,7 +199,14 @@ export function debugSearchSteps(
     return { matched, steps: vm.steps };
   }
   if (usesUnicodeLook(regex.prog)) throw new TypeError("the lazy DFA cannot run Unicode \\b");
-  const dfa = new LazyDfa(regex.prog);
-  const matched = dfa.isMatchCounting(input);
+  const prog = engine === "dfa" ? regex.prog : regex.reverseProg;
+  if (prog === undefined) throw new TypeError("this pattern has no reverse program");
+  const dfa = new LazyDfa(prog);
+  const matched = dfa.isMatchCounting(input, engine === "reverse-dfa");
   return { matched, steps: dfa.steps };
+}
+
+/** Whether debugSearchSteps(regex, _, "reverse-dfa") is available. */
+export function debugHasReverse(regex: CompiledRegex): boolean {
+  return regex instanceof Regex && regex.reverseProg !== undefined;
 }

@@ -115,20 +115,27 @@ export class LazyDfa {
     this.eoi = new Int8Array(initial);
   }
 
-  /** Unanchored is_match. */
-  isMatch(input: string): boolean {
+  /**
+   * is_match scanning forward (unanchored unless the program is anchored at the start). State
+   * ids in the table are premultiplied by the row width, so a step is one add and one load.
+   */
+  isMatch(input: string, from = 0): boolean {
+    // Starting past 0 is only valid for programs without looks (the start state assumes the
+    // start of text); the caller guarantees it.
     const classOf = this.classOf;
-    const stride = this.stride;
     const nonByte = this.nonByteClass;
+    let trans = this.trans;
     let s = this.startId;
     if (s === UNKNOWN) s = this.start();
     const len = input.length;
-    for (let i = 0; i < len; i++) {
+    for (let i = from; i < len; i++) {
       const c = input.charCodeAt(i);
-      const k = c < 256 ? classOf[c] : nonByte;
-      let t = this.trans[s * stride + k];
+      let t = trans[s + (c < 256 ? classOf[c] : nonByte)];
       if (t < 0) {
-        if (t === UNKNOWN) t = this.transition(s, k);
+        if (t === UNKNOWN) {
+          t = this.transition(s, c < 256 ? classOf[c] : nonByte);
+          trans = this.trans;
+        }
         if (t === MATCHED) return true;
         if (t === DEAD) return false;
       }
@@ -137,15 +144,43 @@ export class LazyDfa {
     return this.matchesAtEnd(s);
   }
 
-  /** Same as isMatch, also counting one step per transition taken (for the linear-time tests). */
-  isMatchCounting(input: string): boolean {
+  /**
+   * is_match of a program built from the reversed pattern, scanning the input from its end:
+   * used for patterns anchored at the end of text, where the anchored reverse scan reads only
+   * the bytes a match could span and stops at the first byte that rules a match out.
+   */
+  isMatchReverse(input: string): boolean {
+    const classOf = this.classOf;
+    const nonByte = this.nonByteClass;
+    let trans = this.trans;
     let s = this.startId;
     if (s === UNKNOWN) s = this.start();
-    for (let i = 0; i < input.length; i++) {
+    for (let i = input.length - 1; i >= 0; i--) {
       const c = input.charCodeAt(i);
+      let t = trans[s + (c < 256 ? classOf[c] : nonByte)];
+      if (t < 0) {
+        if (t === UNKNOWN) {
+          t = this.transition(s, c < 256 ? classOf[c] : nonByte);
+          trans = this.trans;
+        }
+        if (t === MATCHED) return true;
+        if (t === DEAD) return false;
+      }
+      s = t;
+    }
+    return this.matchesAtEnd(s);
+  }
+
+  /** isMatch / isMatchReverse counting one step per transition (for the linear-time tests). */
+  isMatchCounting(input: string, reverse: boolean): boolean {
+    let s = this.startId;
+    if (s === UNKNOWN) s = this.start();
+    const len = input.length;
+    for (let j = 0; j < len; j++) {
+      const c = input.charCodeAt(reverse ? len - 1 - j : j);
       const k = c < 256 ? this.classOf[c] : this.nonByteClass;
       this.steps++;
-      let t = this.trans[s * this.stride + k];
+      let t = this.trans[s + k];
       if (t === UNKNOWN) t = this.transition(s, k);
       if (t === MATCHED) return true;
       if (t === DEAD) return false;
@@ -161,20 +196,22 @@ export class LazyDfa {
   }
 
   private matchesAtEnd(s: number): boolean {
-    let v = this.eoi[s];
+    const id = s / this.stride;
+    let v = this.eoi[id];
     if (v === 0) {
-      v = this.closure(this.kernels[s], CTX_BYTE[this.ctxs[s]], NONE) ? 2 : 1;
-      this.eoi[s] = v;
+      v = this.closure(this.kernels[id], CTX_BYTE[this.ctxs[id]], NONE) ? 2 : 1;
+      this.eoi[id] = v;
     }
     return v === 2;
   }
 
-  /** Compute (and cache) the transition from state `s` on byte class `k`. */
+  /** Compute (and cache) the transition from state `s` (premultiplied) on byte class `k`. */
   private transition(s: number, k: number): number {
     const prog = this.prog;
     const b = this.classByte[k];
-    if (this.closure(this.kernels[s], CTX_BYTE[this.ctxs[s]], b)) {
-      this.trans[s * this.stride + k] = MATCHED;
+    const id = s / this.stride;
+    if (this.closure(this.kernels[id], CTX_BYTE[this.ctxs[id]], b)) {
+      this.trans[s + k] = MATCHED;
       return MATCHED;
     }
     const next: number[] = [];
@@ -186,7 +223,7 @@ export class LazyDfa {
     }
     if (!this.anchored) next.push(prog.start);
     if (next.length === 0) {
-      this.trans[s * this.stride + k] = DEAD;
+      this.trans[s + k] = DEAD;
       return DEAD;
     }
     next.sort((x, y) => x - y);
@@ -194,16 +231,17 @@ export class LazyDfa {
     for (let j = 1; j < next.length; j++) if (next[j] !== next[w - 1]) next[w++] = next[j];
     next.length = w;
     const clearsBefore = this.clears;
-    const id = this.intern(Int32Array.from(next), this.classCtx[k]);
+    const target = this.intern(Int32Array.from(next), this.classCtx[k]);
     // After a cache clear `s` no longer exists; the new state is still correct to continue from.
-    if (this.clears === clearsBefore) this.trans[s * this.stride + k] = id;
-    return id;
+    if (this.clears === clearsBefore) this.trans[s + k] = target;
+    return target;
   }
 
+  /** The premultiplied id of the state (kernel, ctx), creating it if needed. */
   private intern(kernel: Int32Array, ctx: number): number {
     const key = `${ctx}:${kernel.join(",")}`;
     const found = this.index.get(key);
-    if (found !== undefined) return found;
+    if (found !== undefined) return found * this.stride;
     if (this.kernels.length >= this.maxStates) this.clear();
     const id = this.kernels.length;
     if ((id + 1) * this.stride > this.trans.length) {
@@ -218,7 +256,7 @@ export class LazyDfa {
     this.kernels.push(kernel);
     this.ctxs.push(ctx);
     this.index.set(key, id);
-    return id;
+    return id * this.stride;
   }
 
   /** Drop every cached state (the cache is full); states are rebuilt as the search goes on. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { compileRegex, debugSearchSteps } from "./index.ts";
+import { compileRegex, debugHasReverse, debugSearchSteps } from "./index.ts";
 
 /**
  * The linear-time guarantee, checked by counting work instead of timing it: for hostile
@@ -18,7 +18,7 @@ const EVIL: [string, (n: number) => string][] = [
   ["(?:a?){20}a{20}", (n) => "a".repeat(n).slice(0, 19)],
 ];
 
-const ENGINES = ["pike", "dfa"] as const;
+const ENGINES = ["pike", "dfa", "reverse-dfa"] as const;
 
 describe("regex: linear time (step counts, not timings)", () => {
   for (const engine of ENGINES) {
@@ -26,6 +26,7 @@ describe("regex: linear time (step counts, not timings)", () => {
       it(`${engine}: ${pattern}`, () => {
         const r = compileRegex(pattern);
         assert.ok(r.ok);
+        if (engine === "reverse-dfa" && !debugHasReverse(r.value)) return;
         const small = debugSearchSteps(r.value, makeInput(1000), engine);
         const large = debugSearchSteps(r.value, makeInput(10000), engine);
         const slowTest = r.value.test(makeInput(10000));
@@ -51,6 +52,9 @@ describe("regex: linear time (step counts, not timings)", () => {
       assert.equal(r.value.test(input), false, pattern);
       assert.equal(debugSearchSteps(r.value, input, "pike").matched, false);
       assert.equal(debugSearchSteps(r.value, input, "dfa").matched, false);
+      if (debugHasReverse(r.value)) {
+        assert.equal(debugSearchSteps(r.value, input, "reverse-dfa").matched, false);
+      }
     }
   });
 });

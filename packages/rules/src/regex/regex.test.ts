@@ -1,7 +1,13 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: regex_replace templates are written ${N}.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type CompiledRegex, compileRegex, debugSearchSteps, parseReplacement } from "./index.ts";
+import {
+  type CompiledRegex,
+  compileRegex,
+  debugHasReverse,
+  debugSearchSteps,
+  parseReplacement,
+} from "./index.ts";
 
 /** UTF-8 bytes of a JS string as a binary string (what the rules engine passes). */
 function bytes(s: string): string {
@@ -163,6 +169,25 @@ const MATCH_CASES: [string, string, boolean][] = [
   ["(?x)[a b]", " ", false],
   // Flags scoping and swap-greed.
   ["(?U)^(a+)", "aaa", true],
+  // Search strategies: literal prefix (exact and ASCII case-insensitive), required literal,
+  // reverse scan for end-anchored patterns.
+  ["(?i)googlebot/\\d+\\.\\d+", "Mozilla (compatible; GoOgLeBoT/2.1)", true],
+  ["(?i)googlebot/\\d+\\.\\d+", "googlebot/x googlebot/2", false],
+  ["(?i)googlebot/\\d+\\.\\d+", "googlebot/x googlebot/2.0", true],
+  ["(?i)\\xC9x", "\xe9x\xc9X", true],
+  ["(?i)\\xC9x", "\xe9x", false],
+  ["abc[0-9]", "abcabc7", true],
+  ["abc[0-9]", "ab7", false],
+  ["[0-9]abc", "7ab 8abc", true],
+  ["x[0-9]abc\\b", "x7abcd x8abc", true],
+  ["x[0-9]abc\\b", "x7abcd", false],
+  ["(?:^|\\.)example\\.com$", "www.example.com", true],
+  ["(?:^|\\.)example\\.com$", "example.com", true],
+  ["(?:^|\\.)example\\.com$", "badexample.com", false],
+  ["(?m)example$", "example\nx", true],
+  ["\\bcom$", "example.com", true],
+  ["\\Bcom$", "example.com", false],
+  ["(?:a|b\\z)", "b", true],
   // Non-byte code units never match a byte pattern.
   [".", "\u0100", false],
 ];
@@ -176,6 +201,9 @@ describe("regex: match table", () => {
       assert.equal(debugSearchSteps(r, input, "pike").matched, expected, "pike");
       if (!/\(\?[a-z]*u[a-z]*\).*\\[bB<>]/.test(pattern)) {
         assert.equal(debugSearchSteps(r, input, "dfa").matched, expected, "dfa");
+        if (debugHasReverse(r)) {
+          assert.equal(debugSearchSteps(r, input, "reverse-dfa").matched, expected, "reverse");
+        }
       }
     });
   }
