@@ -103,9 +103,6 @@ export interface Exchange {
   reason: ReasonCode | undefined;
   bytesUp: number;
   bytesDown: number;
-  /** Client socket counters at arrival: a keep-alive socket carries many exchanges. */
-  readonly bytesRead0: number;
-  readonly bytesWritten0: number;
   /** CONNECT: the 200 went out, so answers can no longer be HTTP responses. */
   established: boolean;
   /** Set when the origin's response head arrived (forward). */
@@ -170,8 +167,6 @@ export function newExchange(
     reason: undefined,
     bytesUp: 0,
     bytesDown: 0,
-    bytesRead0: socket.bytesRead,
-    bytesWritten0: socket.bytesWritten,
     established: false,
     upstream: undefined,
   };
@@ -193,4 +188,33 @@ export function answer(ex: Exchange, status: number, reason: ReasonCode, detail:
 export interface Stage {
   readonly name: string;
   run(ex: Exchange): Outcome | Promise<Outcome>;
+}
+
+function ignore(): void {}
+
+/** Throw away the origin's response body (the client gets another answer). */
+export function discardUpstream(ex: Exchange): void {
+  const up = ex.upstream;
+  if (up === undefined) return;
+  ex.upstream = undefined;
+  // undici reports the abort we cause as an error on the body: expected, not a failure.
+  (up.body as NodeJS.ReadableStream).on("error", ignore);
+  up.body.destroy();
+}
+
+/** Bytes of each keep-alive client socket already attributed to earlier exchanges. */
+const accounted = new WeakMap<Socket, { read: number; written: number }>();
+
+/** Attribute the client socket's wire bytes since the previous exchange on it to this one. */
+export function accountSocketBytes(ex: Exchange): void {
+  const s = ex.socket;
+  let a = accounted.get(s);
+  if (a === undefined) {
+    a = { read: 0, written: 0 };
+    accounted.set(s, a);
+  }
+  ex.bytesUp = s.bytesRead - a.read;
+  ex.bytesDown = s.bytesWritten - a.written;
+  a.read = s.bytesRead;
+  a.written = s.bytesWritten;
 }

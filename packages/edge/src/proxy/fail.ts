@@ -1,7 +1,7 @@
 // The one place exceptions become answers: a thrown error in any stage is a failure (not a
 // policy answer), mapped to 502/504 by cause and logged with a low-cardinality reason.
 
-import { answer, type Exchange, type ReasonCode } from "./exchange.ts";
+import { answer, discardUpstream, type Exchange, type ReasonCode } from "./exchange.ts";
 
 /** Map a failure to a status and reason code. */
 export function classifyError(err: unknown): {
@@ -59,9 +59,6 @@ export function classifyError(err: unknown): {
 export function fail(ex: Exchange, err: unknown): void {
   const c = classifyError(err);
   ex.action = "error";
-  if (ex.upstream !== undefined) {
-    ex.upstream.body.destroy();
-    ex.upstream = undefined;
-  }
+  discardUpstream(ex);
   answer(ex, c.status, c.reason, c.detail);
 }

@@ -9,7 +9,7 @@ import type { AddressGuard } from "./address-guard.ts";
 import { createAdmit } from "./admit.ts";
 import { createConnect } from "./connect.ts";
 import type { ProxyQueryLog, ProxyResolver } from "./edge-view.ts";
-import type { Exchange, Outcome, Stage } from "./exchange.ts";
+import { accountSocketBytes, type Exchange, type Outcome, type Stage } from "./exchange.ts";
 import { fail } from "./fail.ts";
 import { createForward } from "./forward.ts";
 import { createIdentify } from "./identify.ts";
@@ -143,10 +143,7 @@ function runner(stages: Stage[], d: PipelineDeps): Pipeline {
         // Even the error answer failed (socket gone): nothing left to say to the client.
         ex.socket.destroy();
       } finally {
-        if (ex.transport === "http") {
-          ex.bytesUp = ex.socket.bytesRead - ex.bytesRead0;
-          ex.bytesDown = ex.socket.bytesWritten - ex.bytesWritten0;
-        }
+        if (ex.transport === "http") accountSocketBytes(ex);
         recorder.record(ex);
       }
     },

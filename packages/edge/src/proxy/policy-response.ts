@@ -3,7 +3,7 @@
 // before respond: the head has not been written to the client yet, so a block can still replace
 // it with the block page. Skipped entirely when no policy reads response fields.
 
-import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
+import { answer, discardUpstream, type Exchange, type Outcome, type Stage } from "./exchange.ts";
 import { fillHttp } from "./policy-fields.ts";
 import type { PolicyContexts } from "./policy-request.ts";
 
@@ -22,8 +22,7 @@ export function createPolicyResponse(ctxs: PolicyContexts): Stage {
       const p = set.match(ctx, Date.now());
       if (p === undefined || p.action !== "block") return "next";
       // Discard the origin's body: the client gets the block page instead.
-      ex.upstream.body.destroy();
-      ex.upstream = undefined;
+      discardUpstream(ex);
       ex.policy = p;
       ex.action = "block";
       return answer(ex, 403, "policy", p.settings.blockReason ?? `blocked by policy "${p.name}"`);

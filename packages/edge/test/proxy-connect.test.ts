@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { type AddressInfo, connect as netConnect, type Socket } from "node:net";
+import { after, before, describe, test } from "node:test";
+import {
+  createServer as createTlsServer,
+  type Server as TlsServer,
+  connect as tlsConnect,
+} from "node:tls";
+import { generate } from "selfsigned";
+import { ALLOW_TEST_ORIGINS, bundle, type Harness, policy, startHarness } from "./proxy-harness.ts";
+
+/** Open a CONNECT tunnel; resolves with the socket and the proxy's response head. */
+function openTunnel(
+  port: number,
+  authority: string,
+  extra = "",
+): Promise<{ socket: Socket; head: string }> {
+  return new Promise((resolve, reject) => {
+    const s = netConnect(port, "127.0.0.1");
+    let buf = "";
+    const onData = (c: Buffer) => {
+      buf += c.toString("latin1");
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      s.off("data", onData);
+      s.pause();
+      resolve({ socket: s, head: buf.slice(0, end + 4) + buf.slice(end + 4) });
+    };
+    s.on("data", onData);
+    s.on("error", reject);
+    s.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${extra}\r\n`);
+  });
+}
+
+/** TLS over an established tunnel; resolves with the origin's reply to one line. */
+function tlsThrough(socket: Socket, servername: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const t = tlsConnect({ socket, servername, rejectUnauthorized: false });
+    let got = "";
+    t.on("secureConnect", () => t.write("ping\n"));
+    t.on("data", (c: Buffer) => {
+      got += c.toString();
+      if (got.endsWith("\n")) {
+        t.end();
+        resolve(got);
+      }
+    });
+    t.on("error", reject);
+  });
+}
+
+describe("CONNECT tunnels", () => {
+  let h: Harness;
+  let tls: TlsServer;
+  let tlsPort: number;
+  before(async () => {
+    const pems = await generate([{ name: "commonName", value: "tls.test" }], { keySize: 2048 });
+    tls = createTlsServer({ key: pems.private, cert: pems.cert }, (s) => {
+      s.on("data", (c: Buffer) => s.write(`pong ${s.servername ?? "-"} ${c.length}\n`));
+      s.on("error", () => {});
+    });
+    tls.listen(0, "127.0.0.1");
+    await once(tls, "listening");
+    tlsPort = (tls.address() as AddressInfo).port;
+    h = await startHarness(
+      bundle({
+        proxy: { connectPorts: [tlsPort] },
+        policies: [
+          policy("net", "block", 'net.sni.host == "sni-blocked.test"', {
+            id: "sni-block",
+            name: "SNI block",
+          }),
+          policy("net", "block", "net.sni.mismatch", { id: "mismatch", name: "SNI mismatch" }),
+          ALLOW_TEST_ORIGINS,
+        ],
+      }),
+    );
+  });
+  after(async () => {
+    await h.close();
+    tls.close();
+  });
+
+  test("tunnel to an allowed port carries TLS end to end; SNI is logged", async () => {
+    const { socket, head } = await openTunnel(h.port, `tls.test:${tlsPort}`);
+    assert.match(head, /^HTTP\/1\.1 200 Connection Established\r\n\r\n$/);
+    assert.equal(await tlsThrough(socket, "tls.test"), "pong tls.test 5\n");
+    await once(socket, "close");
+    await new Promise((r) => setTimeout(r, 20));
+    const rec = h.log.peekNewest(1)[0]!;
+    assert.equal(rec.kind, "net");
+    assert.equal(rec.transport, "connect");
+    assert.equal(rec.sni, "tls.test");
+    assert.equal(rec.action, "allow");
+    assert.ok(rec.bytesUp! > 0 && rec.bytesDown! > 0);
+    assert.equal(rec.upstreamAddr, `127.0.0.1:${tlsPort}`);
+  });
+
+  test("a port outside connectPorts gets 403", async () => {
+    const { head } = await openTunnel(h.port, `tls.test:${h.origin.port}`);
+    assert.match(head, /^HTTP\/1\.1 403 /);
+    assert.equal(h.log.peekNewest(1)[0]!.reason, "port_not_allowed");
+  });
+
+  test("CONNECT authority matching an SNI block rule gets 403 before any tunnel", async () => {
+    const { head } = await openTunnel(h.port, `sni-blocked.test:${tlsPort}`);
+    assert.match(head, /^HTTP\/1\.1 403 Forbidden\r\n/);
+  });
+
+  test("the real ClientHello decides: SNI disagreeing with the authority is blocked by policy", async () => {
+    const { socket, head } = await openTunnel(h.port, `tls.test:${tlsPort}`);
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    await assert.rejects(
+      tlsThrough(socket, "other.test"),
+      /alert access denied|ECONNRESET|socket disconnected/i,
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    const rec = h.log.peekNewest(1)[0]!;
+    assert.equal(rec.action, "block");
+    assert.equal(rec.reason, "sni_blocked");
+    assert.equal(rec.policyId, "mismatch");
+    assert.equal(rec.sni, "other.test");
+  });
+
+  test("private destinations without an allow policy get 403 on CONNECT too", async () => {
+    const { head } = await openTunnel(h.port, `internal.test:${tlsPort}`);
+    assert.match(head, /^HTTP\/1\.1 403 /);
+  });
+
+  test("metrics: tunnels counted as kind=net; active tunnels back to zero", async () => {
+    const text = await h.registry.metrics();
+    assert.match(
+      text,
+      /gatehouse_proxy_requests_total\{kind="net",action="allow",status_class="2xx"\} [1-9]/,
+    );
+    assert.match(text, /gatehouse_proxy_active_tunnels 0/);
+  });
+});

@@ -1,0 +1,276 @@
+// Shared fixture for the proxy's integration tests: a compiled snapshot from a small bundle, a
+// static resolver, an echoing HTTP origin and a running proxy, all on loopback with OS ports.
+
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { type AddressInfo, connect, type Socket } from "node:net";
+import type { ConfigBundle, Policy } from "@gatehouse/contract";
+import { Registry } from "prom-client";
+import { type RunningProxy, startProxy } from "../src/proxy/index.ts";
+import type { ProxyLimits } from "../src/proxy/limits.ts";
+import type { ResolveResult, Resolver } from "../src/resolver.ts";
+import { compileSnapshot, type EdgeSnapshot } from "../src/snapshot.ts";
+import { QueryLog } from "../src/telemetry/query-log.ts";
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  rawHeaders: string[];
+  body: Buffer;
+}
+
+export interface Origin {
+  server: Server;
+  port: number;
+  seen: SeenRequest[];
+  /** Requests the origin's strict parser refused: a framing differential got through. */
+  parseErrors: number;
+  close(): Promise<void>;
+}
+
+/** An origin that answers every request with a small JSON echo and `x-origin-path`. */
+export async function startOrigin(): Promise<Origin> {
+  const seen: SeenRequest[] = [];
+  const o = { parseErrors: 0 } as Origin;
+  const server = createServer({ insecureHTTPParser: false }, (req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      seen.push({
+        method: req.method ?? "",
+        url: req.url ?? "",
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body,
+      });
+      if (req.url?.startsWith("/status/")) res.statusCode = Number(req.url.slice(8, 11));
+      const out = JSON.stringify({ method: req.method, url: req.url, bodyLength: body.length });
+      res.setHeader("x-origin-path", req.url ?? "");
+      res.setHeader("content-type", "application/json");
+      res.setHeader("connection", "x-hop-header");
+      res.setHeader("x-hop-header", "must not reach the client");
+      res.end(out);
+    });
+  });
+  server.on("clientError", (_e, socket) => {
+    o.parseErrors++;
+    socket.destroy();
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  o.server = server;
+  o.port = (server.address() as AddressInfo).port;
+  o.seen = seen;
+  o.close = () =>
+    new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    });
+  return o;
+}
+
+export class StaticResolver implements Resolver {
+  readonly names: Map<string, string[]>;
+  readonly blocked: Set<string>;
+  calls = 0;
+  constructor(names: Record<string, string[]>, blocked: string[] = []) {
+    this.names = new Map(Object.entries(names));
+    this.blocked = new Set(blocked);
+  }
+  async resolve(name: string): Promise<ResolveResult> {
+    this.calls++;
+    if (this.blocked.has(name))
+      return {
+        addresses: [],
+        rcode: "NOERROR",
+        blockedBy: { policyId: "dns-1", policyName: "DNS block" },
+      };
+    const a = this.names.get(name);
+    return a ? { addresses: a, rcode: "NOERROR" } : { addresses: [], rcode: "NXDOMAIN" };
+  }
+}
+
+let precedence = 100;
+export function policy(
+  type: "http" | "net",
+  action: Policy["action"],
+  expression: string,
+  extra: Partial<Policy> = {},
+): Policy {
+  precedence += 10;
+  return {
+    id: `${type}-${precedence}`,
+    name: `${type} ${action} ${precedence}`,
+    type,
+    enabled: true,
+    precedence,
+    expression,
+    action,
+    ...extra,
+  };
+}
+
+/** The explicit allow that lets tests reach loopback origins (the SSRF guard stays on). */
+export const ALLOW_TEST_ORIGINS = policy(
+  "net",
+  "allow",
+  'net.connect.host in {"origin.test" "127.0.0.1" "tls.test"}',
+  {
+    id: "allow-test-origins",
+    name: "Allow test origins",
+    // Last: tests put their own policies in front of it.
+    precedence: 1_000_000,
+  },
+);
+
+export function bundle(over: Partial<ConfigBundle> = {}): ConfigBundle {
+  return {
+    schemaVersion: 1,
+    version: 1,
+    resolver: { upstreams: [] },
+    locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8", "::1/128"] }],
+    lists: [],
+    policies: [ALLOW_TEST_ORIGINS],
+    ...over,
+  };
+}
+
+export interface Harness {
+  proxy: RunningProxy;
+  port: number;
+  origin: Origin;
+  resolver: StaticResolver;
+  log: QueryLog;
+  registry: Registry;
+  snapshot: EdgeSnapshot;
+  setBundle(b: ConfigBundle): void;
+  close(): Promise<void>;
+}
+
+export async function startHarness(
+  b: ConfigBundle = bundle(),
+  limits?: Partial<ProxyLimits>,
+): Promise<Harness> {
+  const origin = await startOrigin();
+  const resolver = new StaticResolver(
+    {
+      "origin.test": ["127.0.0.1"],
+      "tls.test": ["127.0.0.1"],
+      "internal.test": ["10.0.0.1"],
+      "metadata.test": ["169.254.169.254"],
+      "rebind.test": ["10.0.0.9", "127.0.0.1"],
+    },
+    ["dnsblocked.test"],
+  );
+  const log = new QueryLog(1000);
+  const registry = new Registry();
+  let snapshot = compileSnapshot(b);
+  const proxy = await startProxy({
+    listen: ["127.0.0.1:0"],
+    getSnapshot: () => snapshot,
+    resolver,
+    log,
+    registry,
+    ...(limits ? { limits } : {}),
+  });
+  const h: Harness = {
+    proxy,
+    port: proxy.addresses[0]!.port,
+    origin,
+    resolver,
+    log,
+    registry,
+    get snapshot() {
+      return snapshot;
+    },
+    setBundle(nb) {
+      snapshot = compileSnapshot(nb);
+    },
+    async close() {
+      await proxy.close();
+      await origin.close();
+    },
+  };
+  return h;
+}
+
+/** Send raw bytes on a fresh connection; collect everything until the server closes or `idleMs`. */
+export function rawExchange(
+  port: number,
+  data: Buffer | string,
+  idleMs = 300,
+): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s: Socket = connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ text: Buffer.concat(chunks).toString("latin1"), closed });
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => done(false), idleMs);
+    };
+    s.on("data", (c: Buffer) => {
+      chunks.push(c);
+      arm();
+    });
+    s.on("close", () => done(true));
+    s.on("error", () => {});
+    s.write(data);
+    arm();
+  });
+}
+
+export interface ParsedResponse {
+  status: number;
+  headers: Map<string, string>;
+  body: string;
+}
+
+/** Split a byte stream of HTTP/1.1 responses (Content-Length or chunked framing only). */
+export function parseResponses(text: string): { responses: ParsedResponse[]; rest: string } {
+  const responses: ParsedResponse[] = [];
+  let s = text;
+  while (s.startsWith("HTTP/1.")) {
+    const end = s.indexOf("\r\n\r\n");
+    if (end < 0) break;
+    const lines = s.slice(0, end).split("\r\n");
+    const status = Number(lines[0]!.split(" ")[1]);
+    const headers = new Map<string, string>();
+    for (const l of lines.slice(1)) {
+      const c = l.indexOf(":");
+      headers.set(l.slice(0, c).toLowerCase(), l.slice(c + 1).trim());
+    }
+    let rest = s.slice(end + 4);
+    let body = "";
+    if (status === 100) {
+      s = rest;
+      continue;
+    }
+    if (headers.get("transfer-encoding") === "chunked") {
+      for (;;) {
+        const le = rest.indexOf("\r\n");
+        const size = Number.parseInt(rest.slice(0, le), 16);
+        rest = rest.slice(le + 2);
+        if (size === 0) {
+          rest = rest.slice(rest.indexOf("\r\n") + 2);
+          break;
+        }
+        body += rest.slice(0, size);
+        rest = rest.slice(size + 2);
+      }
+    } else {
+      const n = Number(headers.get("content-length") ?? 0);
+      body = rest.slice(0, n);
+      rest = rest.slice(n);
+    }
+    responses.push({ status, headers, body });
+    s = rest;
+  }
+  return { responses, rest: s };
+}
