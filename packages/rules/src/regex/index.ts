@@ -52,7 +52,8 @@ class Regex implements CompiledRegex {
   /** The reversed program, when the pattern is anchored at the end. */
   readonly reverseProg: Program | undefined;
   private readonly strategy: Strategy;
-  private readonly pike: PikeVm;
+  /** Created on first use: its thread lists take NFA size × capture slots of memory. */
+  private pikeVm: PikeVm | undefined;
   private readonly dfa: LazyDfa | undefined;
   /** A string every match contains ("" for none): its absence rejects an input at once. */
   private readonly literal: string;
@@ -65,7 +66,7 @@ class Regex implements CompiledRegex {
     this.pattern = pattern;
     this.prog = prog;
     this.captureCount = parsed.captureCount;
-    this.pike = new PikeVm(prog);
+    this.pikeVm = undefined;
     this.slots = new Int32Array(prog.slotCount);
     this.reverseProg = undefined;
     this.literal = "";
@@ -127,8 +128,13 @@ class Regex implements CompiledRegex {
         return at >= 0 && this.dfa!.isMatch(input, at);
       }
       default:
-        return this.pike.search(input, undefined);
+        return this.pike().search(input, undefined);
     }
+  }
+
+  private pike(): PikeVm {
+    this.pikeVm ??= new PikeVm(this.prog);
+    return this.pikeVm;
   }
 
   replaceFirst(input: string, replacement: Replacement): string {
@@ -142,7 +148,7 @@ class Regex implements CompiledRegex {
     // The DFA rejects non-matching inputs far faster than the capturing Pike VM.
     if (!this.test(input)) return input;
     const slots = this.slots;
-    if (!this.pike.search(input, slots)) return input;
+    if (!this.pike().search(input, slots)) return input;
     let out = input.slice(0, slots[0]);
     for (let i = 0; i < rep.groups.length; i++) {
       out += rep.pieces[i];

@@ -160,8 +160,10 @@ function orbits(): Map<number, number[]> {
     const rb = find(b);
     if (ra !== rb) parent.set(ra, rb);
   };
-  for (let cp = 0; cp <= 0x10ffff; cp++) {
-    if (cp >= 0xd800 && cp <= 0xdfff) continue;
+  const addMappings = (cp: number): void => {
+    // U+0130/U+0131 (Turkic dotted and dotless I) case-map to ASCII I/i, but Unicode simple
+    // case folding (CaseFolding.txt status C/S, which Rust uses) does not relate them.
+    if (cp === 0x130 || cp === 0x131) return;
     const s = String.fromCodePoint(cp);
     const lower = s.toLowerCase();
     const upper = s.toUpperCase();
@@ -173,6 +175,11 @@ function orbits(): Map<number, number[]> {
       const u = upper.codePointAt(0)!;
       if (String.fromCodePoint(u) === upper) join(cp, u);
     }
+  };
+  // Only code points that change under case mapping can be in a non-trivial class.
+  const cased = rangesOfJsProperty("Changes_When_Casemapped") ?? [];
+  for (let r = 0; r < cased.length; r += 2) {
+    for (let cp = cased[r]; cp <= cased[r + 1]; cp++) addMappings(cp);
   }
   const groups = new Map<number, number[]>();
   for (const cp of parent.keys()) {
@@ -194,9 +201,22 @@ function orbits(): Map<number, number[]> {
 
 /** Close a code point set under simple case folding. */
 export function foldUnicode(set: RangeSet): RangeSet {
+  const all = orbits();
   const extra: number[] = [];
-  for (const [cp, group] of orbits()) {
-    if (contains(set, cp)) for (const other of group) extra.push(other, other);
+  let size = 0;
+  for (let i = 0; i < set.length; i += 2) size += set[i + 1] - set[i] + 1;
+  if (size < all.size) {
+    // Small sets (literals, short ranges): look each member up.
+    for (let i = 0; i < set.length; i += 2) {
+      for (let cp = set[i]; cp <= set[i + 1]; cp++) {
+        const group = all.get(cp);
+        if (group !== undefined) for (const other of group) extra.push(other, other);
+      }
+    }
+  } else {
+    for (const [cp, group] of all) {
+      if (contains(set, cp)) for (const other of group) extra.push(other, other);
+    }
   }
   return extra.length === 0 ? set : normalize([...set, ...extra]);
 }
