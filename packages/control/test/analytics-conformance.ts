@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import type { QueryLogRecord } from "@gatehouse/contract";
+import { simulate } from "../src/analytics/simulate.ts";
 import type { AnalyticsStore } from "../src/analytics/types.ts";
 import { AnalyticsInputError } from "../src/analytics/types.ts";
 
@@ -431,5 +432,27 @@ export function conformance(open: StoreFactory, opts: { parquet: boolean }): voi
       assert.equal(total, data.filter((r) => r.kind === "dns").length);
       assert.equal(groups.get("ads0.tracker.net|block"), 3);
       assert.equal(groups.get("host0.example.com|allow"), 8);
+    }));
+
+  it("policy simulation replays through the store", () =>
+    seeded(async (s) => {
+      const r = await simulate(s, {
+        ...RANGE,
+        policies: [
+          {
+            id: "host0",
+            name: "host0",
+            type: "dns",
+            enabled: true,
+            precedence: 1,
+            action: "block",
+            expression: 'dns.fqdn == "host0.example.com" or any(dns.domains[*] in $t)',
+          },
+        ],
+        lists: [{ id: "t", name: "t", type: "domain", items: ["tracker.net"] }],
+      });
+      assert.equal(r.newlyBlocked.count, 8);
+      assert.equal(r.newlyAllowed.count, 0);
+      assert.equal(r.unchanged, 22);
     }));
 }

@@ -5,3 +5,4 @@ export * from "./clickhouse-store.ts";
 export * from "./duckdb-store.ts";
 export * from "./retention.ts";
 export * from "./types.ts";
+export * from "./simulate.ts";

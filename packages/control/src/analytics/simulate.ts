@@ -1,0 +1,372 @@
+// Policy simulation: replay logged traffic through a draft policy set and report what would
+// change. The store streams distinct combinations of the fields the draft reads (plus domain,
+// client and the logged outcome) with their counts, in chunks; each combination is evaluated
+// once with @gatehouse/rules and weighted by its count. That is exact, because a filter is a
+// pure function of its fields (schedules add the minute to the combination), and it keeps a
+// replay of millions of records to one pass over far fewer rows, never all in memory.
+//
+// Enforcement order follows the edge (rules spec §5.7): enabled policies by ascending
+// precedence, first match wins; DNS query-phase policies before response-phase ones; HTTP
+// do_not_inspect policies first. No match means allow.
+
+import {
+  checkExpression,
+  DNS_RESPONSE_FIELDS,
+  gatewaySchemes,
+  LIST_RULE_TYPE,
+  type List,
+  LOG_KINDS,
+  type LogKind,
+  type Policy,
+  type PolicyType,
+} from "@gatehouse/contract";
+import { createListSet, type Filter, type ListRegistry, type ListType } from "@gatehouse/rules";
+import { checkRange } from "./query-sql.ts";
+import { ScheduleWindow } from "./schedule-window.ts";
+import { FIELD_SOURCES, type FieldSource, unavailableFields } from "./simulate-fields.ts";
+import {
+  AnalyticsInputError,
+  type AnalyticsStore,
+  type ReplayColumn,
+  type ReplayRow,
+} from "./types.ts";
+
+export interface SimulateRequest {
+  /** The draft: every policy of the types to simulate (disabled ones are ignored). */
+  policies: readonly Policy[];
+  /** Lists the draft references, with inline items. */
+  lists?: readonly List[];
+  from: number;
+  to: number;
+  /** Entries per breakdown and examples per outcome; default 20. */
+  limit?: number;
+  /** Record kinds to replay; default: the policy types present in the draft. */
+  kinds?: readonly LogKind[];
+}
+
+export interface CountEntry {
+  key: string;
+  count: number;
+}
+
+export interface SimulationExample {
+  kind: LogKind;
+  domain: string | null;
+  client: string;
+  /** Newest logged time of this combination. */
+  lastSeen: number;
+  /** Logged records with this combination. */
+  count: number;
+  loggedAction: string;
+  loggedPolicyId: string | null;
+  simulatedAction: string;
+  simulatedPolicyId: string | null;
+}
+
+export interface ChangeBreakdown {
+  count: number;
+  byDomain: CountEntry[];
+  byClient: CountEntry[];
+  examples: SimulationExample[];
+}
+
+export interface SimulateResult {
+  from: number;
+  to: number;
+  kinds: LogKind[];
+  /** Records replayed through the draft. */
+  replayed: number;
+  /** Distinct field combinations evaluated. */
+  combinations: number;
+  /** Records whose logged outcome was not a policy decision (refused, rate limited, error). */
+  skipped: number;
+  unchanged: number;
+  newlyBlocked: ChangeBreakdown;
+  newlyAllowed: ChangeBreakdown;
+  /** Other action changes (e.g. allow → override), by transition. */
+  otherChanges: { from: string; to: string; count: number }[];
+  /** Why the answer may be approximate (fields the log does not hold, lists without items). */
+  warnings: string[];
+}
+
+export const MAX_SIMULATION_LIMIT = 1000;
+const CHUNK_ROWS = 8192;
+/** Logged actions that a policy decided; the rest are not replayable. */
+const DECISIONS: ReadonlySet<string> = new Set([
+  "allow",
+  "block",
+  "override",
+  "safesearch",
+  "ytrestricted",
+  "do_not_inspect",
+]);
+
+interface DraftPolicy {
+  id: string;
+  action: string;
+  filter: Filter;
+  schedule: ScheduleWindow | undefined;
+}
+
+/** Domain lists hold lowercased names without a trailing dot (what `dns.domains` holds). */
+export function buildLists(lists: readonly List[], warnings: string[]): ListRegistry {
+  const reg = createListSet();
+  for (const l of lists) {
+    const items = l.items ?? [];
+    if (l.items === undefined)
+      warnings.push(`list "${l.name}" has no inline items: it matches nothing`);
+    try {
+      switch (l.type) {
+        case "domain":
+          reg.addBytes(
+            l.name,
+            items.map((i) => {
+              const s = String(i).trim().toLowerCase();
+              return s.endsWith(".") ? s.slice(0, -1) : s;
+            }),
+          );
+          break;
+        case "string":
+          reg.addBytes(
+            l.name,
+            items.map((i) => String(i)),
+          );
+          break;
+        case "ip":
+          reg.addIp(
+            l.name,
+            items.map((i) => String(i)),
+          );
+          break;
+        case "int":
+          reg.addInt(l.name, items);
+          break;
+      }
+    } catch (e) {
+      throw new AnalyticsInputError(`list "${l.name}": ${(e as Error).message}`);
+    }
+  }
+  return reg;
+}
+
+/** Compile the enabled policies of one type in enforcement order. */
+function compileDraft(
+  type: PolicyType,
+  policies: readonly Policy[],
+  listTypes: ReadonlyMap<string, ListType>,
+): DraftPolicy[] {
+  const scheme = gatewaySchemes()[type];
+  const compiled: (DraftPolicy & { precedence: number; phase: number })[] = [];
+  for (const p of policies) {
+    if (p.type !== type || !p.enabled) continue;
+    const problems = checkExpression(scheme, p.expression, listTypes);
+    if (problems.length > 0) {
+      throw new AnalyticsInputError(`policy "${p.id}": ${problems[0].message}`);
+    }
+    const r = scheme.compile(p.expression);
+    if (!r.ok) throw new AnalyticsInputError(`policy "${p.id}": ${r.error.render()}`);
+    let schedule: ScheduleWindow | undefined;
+    if (p.schedule !== undefined) {
+      try {
+        schedule = new ScheduleWindow(p.schedule);
+      } catch (e) {
+        throw new AnalyticsInputError(`policy "${p.id}": schedule: ${(e as Error).message}`);
+      }
+    }
+    const responsePhase = type === "dns" && r.value.fields.some((f) => DNS_RESPONSE_FIELDS.has(f));
+    const first = type === "http" && p.action === "do_not_inspect";
+    compiled.push({
+      id: p.id,
+      action: p.action,
+      filter: r.value,
+      schedule,
+      precedence: p.precedence,
+      phase: first ? 0 : responsePhase ? 2 : 1,
+    });
+  }
+  compiled.sort((a, b) => a.phase - b.phase || a.precedence - b.precedence);
+  return compiled;
+}
+
+class Breakdown {
+  count = 0;
+  private readonly domains = new Map<string, number>();
+  private readonly clients = new Map<string, number>();
+  private readonly examples: SimulationExample[] = [];
+  private readonly limit: number;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  add(ex: SimulationExample): void {
+    this.count += ex.count;
+    if (ex.domain !== null)
+      this.domains.set(ex.domain, (this.domains.get(ex.domain) ?? 0) + ex.count);
+    this.clients.set(ex.client, (this.clients.get(ex.client) ?? 0) + ex.count);
+    // Keep the `limit` combinations with the most records (ties: the newest).
+    if (this.examples.length < this.limit) {
+      this.examples.push(ex);
+      return;
+    }
+    let min = 0;
+    for (let i = 1; i < this.examples.length; i++) {
+      if (worse(this.examples[i], this.examples[min])) min = i;
+    }
+    if (worse(this.examples[min], ex)) this.examples[min] = ex;
+  }
+
+  result(): ChangeBreakdown {
+    return {
+      count: this.count,
+      byDomain: topEntries(this.domains, this.limit),
+      byClient: topEntries(this.clients, this.limit),
+      examples: [...this.examples].sort((a, b) => (worse(a, b) ? 1 : -1)),
+    };
+  }
+}
+
+function worse(a: SimulationExample, b: SimulationExample): boolean {
+  return a.count < b.count || (a.count === b.count && a.lastSeen < b.lastSeen);
+}
+
+function topEntries(m: ReadonlyMap<string, number>, limit: number): CountEntry[] {
+  return [...m]
+    .map(([key, count]) => ({ key, count }))
+    .sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .slice(0, limit);
+}
+
+export async function simulate(
+  store: AnalyticsStore,
+  req: SimulateRequest,
+): Promise<SimulateResult> {
+  checkRange(req);
+  const limit = req.limit ?? 20;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_SIMULATION_LIMIT) {
+    throw new AnalyticsInputError(`limit must be 1..${MAX_SIMULATION_LIMIT}`);
+  }
+  const warnings: string[] = [];
+  const lists = buildLists(req.lists ?? [], warnings);
+  const listTypes = new Map<string, ListType>();
+  for (const l of req.lists ?? []) listTypes.set(l.name, LIST_RULE_TYPE[l.type]);
+  const kinds: LogKind[] = [
+    ...new Set<LogKind>(req.kinds ?? req.policies.map((p) => p.type as LogKind)),
+  ].filter((k) => (LOG_KINDS as readonly string[]).includes(k));
+  if (kinds.length === 0) kinds.push("dns");
+
+  const blocked = new Breakdown(limit);
+  const allowed = new Breakdown(limit);
+  const transitions = new Map<string, number>();
+  let replayed = 0;
+  let combinations = 0;
+  let skipped = 0;
+  let unchanged = 0;
+
+  for (const kind of kinds) {
+    const draft = compileDraft(kind, req.policies, listTypes);
+    const sources = FIELD_SOURCES[kind];
+    for (const p of draft) {
+      const missing = unavailableFields(kind, p.filter.fields);
+      if (missing.length > 0) {
+        warnings.push(
+          `policy "${p.id}" reads ${missing.join(", ")}, which the query log does not record: replayed as missing`,
+        );
+      }
+    }
+    const fills: [string, FieldSource][] = [];
+    const columns = new Set<ReplayColumn>(["action", "policy_id", "domain", "client"]);
+    for (const f of new Set(draft.flatMap((p) => p.filter.fields))) {
+      const src = sources[f];
+      if (src === undefined) continue;
+      fills.push([f, src]);
+      for (const c of src.columns) columns.add(c);
+    }
+    const cols = [...columns];
+    const index = new Map<ReplayColumn, number>(cols.map((c, i) => [c, i]));
+    let row: ReplayRow | undefined;
+    const get = (col: ReplayColumn) => {
+      const i = index.get(col);
+      return i === undefined || row === undefined ? null : (row.values[i] ?? null);
+    };
+    const ctx = gatewaySchemes()[kind].context(lists);
+    const byMinute = draft.some((p) => p.schedule !== undefined);
+    const iA = index.get("action")!;
+    const iP = index.get("policy_id")!;
+    const iD = index.get("domain")!;
+    const iC = index.get("client")!;
+
+    for await (const chunk of store.replay({
+      from: req.from,
+      to: req.to,
+      kinds: [kind],
+      columns: cols,
+      byMinute,
+      chunkRows: CHUNK_ROWS,
+    })) {
+      for (const r of chunk) {
+        row = r;
+        const logged = String(r.values[iA]);
+        if (!DECISIONS.has(logged)) {
+          skipped += r.count;
+          continue;
+        }
+        combinations++;
+        replayed += r.count;
+        ctx.reset();
+        for (let i = 0; i < fills.length; i++) fills[i][1].fill(ctx, fills[i][0], get);
+        let match: DraftPolicy | undefined;
+        const at = r.minute ?? r.lastTs;
+        for (let i = 0; i < draft.length; i++) {
+          const p = draft[i];
+          if (p.schedule !== undefined && !p.schedule.isActive(at)) continue;
+          if (p.filter.execute(ctx)) {
+            match = p;
+            break;
+          }
+        }
+        const simulated = match?.action ?? "allow";
+        if (simulated === logged) {
+          unchanged += r.count;
+          continue;
+        }
+        const example: SimulationExample = {
+          kind,
+          domain: (r.values[iD] as string | null) ?? null,
+          client: String(r.values[iC]),
+          lastSeen: r.lastTs,
+          count: r.count,
+          loggedAction: logged,
+          loggedPolicyId: (r.values[iP] as string | null) ?? null,
+          simulatedAction: simulated,
+          simulatedPolicyId: match?.id ?? null,
+        };
+        if (simulated === "block") blocked.add(example);
+        else if (logged === "block") allowed.add(example);
+        else {
+          const key = `${logged}\u0000${simulated}`;
+          transitions.set(key, (transitions.get(key) ?? 0) + r.count);
+        }
+      }
+    }
+  }
+
+  return {
+    from: req.from,
+    to: req.to,
+    kinds,
+    replayed,
+    combinations,
+    skipped,
+    unchanged,
+    newlyBlocked: blocked.result(),
+    newlyAllowed: allowed.result(),
+    otherChanges: [...transitions]
+      .map(([k, count]) => {
+        const [from, to] = k.split("\u0000");
+        return { from, to, count };
+      })
+      .sort((a, b) => b.count - a.count),
+    warnings,
+  };
+}
