@@ -803,13 +803,16 @@ class Parser {
   private parseClassRange(out: number[]): void {
     const start = this.pos;
     const a = this.parseClassAtom();
+    this.skipSpace();
+    const next = this.peek(1);
+    const isRange = this.peek() === ch("-") && next !== ch("]") && next !== ch("-") && next !== -1;
     if (a.t === "class") {
+      // `[\d-z]` is an error in Rust, not a class plus a literal `-`.
+      if (isRange) throw this.error("a class range start must be a single character", start);
       out.push(...a.set);
       return;
     }
-    this.skipSpace();
-    const next = this.peek(1);
-    if (this.peek() !== ch("-") || next === ch("]") || next === ch("-") || next === -1) {
+    if (!isRange) {
       const v = this.classValue(a, start);
       out.push(v, v);
       return;
@@ -854,16 +857,30 @@ class Parser {
     if (!this.flags.u) return { type: "bytes", set };
     // A class within ASCII is one byte in UTF-8 too.
     if (set.length === 0 || set[set.length - 1] <= 0x7f) return { type: "bytes", set };
-    const seqs = utf8Sequences(set);
-    const subs: Hir[] = seqs.map((seq) => {
-      if (seq.length === 2) return { type: "bytes", set: [seq[0], seq[1]] };
-      const parts: Hir[] = [];
-      for (let k = 0; k < seq.length; k += 2)
-        parts.push({ type: "bytes", set: [seq[k], seq[k + 1]] });
-      return { type: "concat", subs: parts };
-    });
-    return subs.length === 1 ? subs[0] : { type: "alt", subs };
+    return utf8Trie(utf8Sequences(set), 0);
   }
+}
+
+/**
+ * Lower UTF-8 byte-range sequences (sorted by code point) to an alternation that shares common
+ * leading byte ranges, so the hundreds of sequences of e.g. `\w` become a much smaller NFA.
+ * The leading byte determines a sequence's length, so grouped sequences have the same length.
+ */
+function utf8Trie(seqs: number[][], depth: number): Hir {
+  const groups: { lo: number; hi: number; rest: number[][] }[] = [];
+  for (const seq of seqs) {
+    const lo = seq[depth * 2];
+    const hi = seq[depth * 2 + 1];
+    const last = groups[groups.length - 1];
+    if (last !== undefined && last.lo === lo && last.hi === hi) last.rest.push(seq);
+    else groups.push({ lo, hi, rest: [seq] });
+  }
+  const subs: Hir[] = groups.map((g) => {
+    const head: Hir = { type: "bytes", set: [g.lo, g.hi] };
+    if (g.rest[0].length <= (depth + 1) * 2) return head;
+    return { type: "concat", subs: [head, utf8Trie(g.rest, depth + 1)] };
+  });
+  return subs.length === 1 ? subs[0] : { type: "alt", subs };
 }
 
 function bytesHir(bytes: number[]): Hir {

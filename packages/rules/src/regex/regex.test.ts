@@ -237,6 +237,7 @@ describe("regex: compile errors", () => {
     ["\\x{D800}", /scalar value/],
     ["[z-a]", /invalid class range/],
     ["[a-\\d]", /range end/],
+    ["[\\d-z]", /range start/],
     ["[\\b]", /assertions are not allowed/],
     [bytes("[é]"), /non-ASCII character in a bytes-mode class/],
     ["[\\x{e9}]", /non-ASCII character in a bytes-mode class/],
