@@ -131,6 +131,25 @@ export function conformance(open: StoreFactory, opts: { parquet: boolean }): voi
       await assert.rejects(s.ingest("bad id with spaces", data), AnalyticsInputError);
     }));
 
+  it("accounts are isolated, batch ids are per account", () =>
+    withStore(async (s) => {
+      assert.equal((await s.ingest("b", [dns(1)], "acct-a")).accepted, 1);
+      assert.equal((await s.ingest("b", [dns(2), dns(3)], "acct-b")).accepted, 2);
+      const ids = async (accountId?: string) =>
+        (await s.search({ ...RANGE, limit: 10, ...(accountId ? { accountId } : {}) })).records
+          .map((r) => r.id)
+          .sort();
+      assert.deepEqual(await ids("acct-a"), ["d0001"]);
+      assert.deepEqual(await ids("acct-b"), ["d0002", "d0003"]);
+      assert.deepEqual(await ids("acct-c"), []);
+      assert.deepEqual(await ids(), ["d0001", "d0002", "d0003"]);
+      const top = await s.top({ ...RANGE, accountId: "acct-b", dimension: "client", limit: 5 });
+      assert.equal(
+        top.entries.reduce((n, e) => n + e.count, 0),
+        2,
+      );
+    }));
+
   it("concurrent deliveries of one batch write it once", () =>
     withStore(async (s) => {
       const data = dataset();
@@ -349,7 +368,7 @@ export function conformance(open: StoreFactory, opts: { parquet: boolean }): voi
       const csv = await s.export({ ...RANGE, format: "csv", filter: { kind: "http" } });
       const text = (await drain(csv.stream)).toString("utf8");
       const rows = text.split("\r\n");
-      assert.ok(rows[0].startsWith("ts,id,edge_id,kind,action,client"));
+      assert.ok(rows[0].startsWith("account_id,ts,id,edge_id,kind,action,client"));
       assert.equal(rows.length, 3); // header, one record, trailing empty string
       assert.ok(rows[1].includes(",POST,upload.example.com:8080,"));
       assert.ok(rows[1].includes(",upload.example.com,"));

@@ -10,3 +10,8 @@ export function checkBatchId(batchId: string): void {
     throw new AnalyticsInputError("batch id must be 1-128 characters of A-Z a-z 0-9 _ . : -");
   }
 }
+
+/** The stored dedup key: batch ids are unique per account (one account cannot shadow another's). */
+export function batchKey(accountId: string, batchId: string): string {
+  return `${accountId}/${batchId}`;
+}

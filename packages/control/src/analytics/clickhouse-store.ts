@@ -1,12 +1,12 @@
 // The analytics store for installations that outgrow one machine: ClickHouse over HTTP with the
-// official client. One MergeTree table partitioned by UTC day and sorted by (ts, id, edge_id),
+// official client. One MergeTree table partitioned by UTC day and sorted by (account_id, ts, id, edge_id),
 // so a time range reads only its days and a page of newest-first results reads the tail of the
 // sort key. Retention drops whole day partitions (the server versions we support include 18.16,
 // which has no table TTL), so age retention has a granularity of one day.
 
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import type { QueryLogRecord } from "@gatehouse/contract";
-import { checkBatchId } from "./batch-id.ts";
+import { batchKey, checkBatchId } from "./batch-id.ts";
 import { bindClickHouse } from "./clickhouse-literal.ts";
 import { COLUMN_NAMES, COLUMNS, type ColumnType, recordToRow } from "./columns.ts";
 import { CONTENT_TYPES, encodeRows } from "./export-format.ts";
@@ -111,7 +111,7 @@ export class ClickHouseStore implements AnalyticsStore {
     await client.command({
       query:
         `CREATE TABLE IF NOT EXISTS ${TABLE} (${cols}) ENGINE = MergeTree ` +
-        `PARTITION BY ${DAY_PARTITION("ts")} ORDER BY (ts, id, edge_id)`,
+        `PARTITION BY ${DAY_PARTITION("ts")} ORDER BY (account_id, ts, id, edge_id)`,
     });
     await client.command({
       query:
@@ -139,11 +139,16 @@ export class ClickHouseStore implements AnalyticsStore {
     }
   }
 
-  async ingest(batchId: string, records: readonly QueryLogRecord[]): Promise<IngestResult> {
+  async ingest(
+    batchId: string,
+    records: readonly QueryLogRecord[],
+    accountId = "",
+  ): Promise<IngestResult> {
     checkBatchId(batchId);
+    const key = batchKey(accountId, batchId);
     const run = async (): Promise<IngestResult> => {
       const p = new Params();
-      const ph = clickHouseDialect.placeholder(p.add(batchId, "text"), "text");
+      const ph = clickHouseDialect.placeholder(p.add(key, "text"), "text");
       const seen = await this.rows({
         sql: `SELECT count() AS n FROM ${BATCH_TABLE} WHERE batch_id = ${ph}`,
         params: p,
@@ -152,7 +157,7 @@ export class ClickHouseStore implements AnalyticsStore {
       if (records.length > 0) {
         const row: unknown[] = new Array(COLUMNS.length);
         const values = records.map((r) => {
-          recordToRow(r, row);
+          recordToRow(r, row, accountId);
           const o: Row = {};
           for (let i = 0; i < COLUMN_NAMES.length; i++) o[COLUMN_NAMES[i]] = row[i];
           return o;
@@ -163,7 +168,7 @@ export class ClickHouseStore implements AnalyticsStore {
       // and write the records twice (at-least-once), never lose them.
       await this.client.insert({
         table: BATCH_TABLE,
-        values: [{ batch_id: batchId, received_at: Date.now(), records: records.length }],
+        values: [{ batch_id: key, received_at: Date.now(), records: records.length }],
         format: "JSONEachRow",
       });
       return { accepted: records.length, duplicate: false };

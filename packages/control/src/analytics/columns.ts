@@ -25,6 +25,9 @@ const c = (
 ): Column => ({ name, field, type, required });
 
 export const COLUMNS: readonly Column[] = [
+  // The tenant: set from the edge credential at ingest, never from the record ("" when the
+  // installation has one account). Every query can be scoped to it.
+  c("account_id", undefined, "text", true),
   c("ts", "ts", "bigint", true),
   c("id", "id", "text", true),
   c("edge_id", "edgeId", "text", true),
@@ -59,6 +62,7 @@ export const COLUMNS: readonly Column[] = [
 
 export const COLUMN_NAMES: readonly string[] = COLUMNS.map((col) => col.name);
 const DOMAIN_INDEX = COLUMN_NAMES.indexOf("domain");
+const ACCOUNT_INDEX = COLUMN_NAMES.indexOf("account_id");
 
 /** The column list for SELECTs returning whole records (fixed, never user input). */
 export const SELECT_LIST = COLUMN_NAMES.join(", ");
@@ -85,11 +89,11 @@ export function domainOf(r: QueryLogRecord): string | null {
 }
 
 /** One record as row values in COLUMNS order (null = absent). */
-export function recordToRow(r: QueryLogRecord, out: unknown[]): unknown[] {
+export function recordToRow(r: QueryLogRecord, out: unknown[], accountId = ""): unknown[] {
   for (let i = 0; i < COLUMNS.length; i++) {
     const field = COLUMNS[i].field;
     if (field === undefined) {
-      out[i] = i === DOMAIN_INDEX ? domainOf(r) : null;
+      out[i] = i === DOMAIN_INDEX ? domainOf(r) : i === ACCOUNT_INDEX ? accountId : null;
       continue;
     }
     const v = r[field];

@@ -15,7 +15,7 @@ import {
   type DuckDBValue,
 } from "@duckdb/node-api";
 import type { QueryLogRecord } from "@gatehouse/contract";
-import { checkBatchId } from "./batch-id.ts";
+import { batchKey, checkBatchId } from "./batch-id.ts";
 import { COLUMNS, type ColumnType, recordToRow } from "./columns.ts";
 import { CONTENT_TYPES, encodeRows } from "./export-format.ts";
 import {
@@ -131,7 +131,11 @@ export class DuckDbStore implements AnalyticsStore {
     }
   }
 
-  async ingest(batchId: string, records: readonly QueryLogRecord[]): Promise<IngestResult> {
+  async ingest(
+    batchId: string,
+    records: readonly QueryLogRecord[],
+    accountId = "",
+  ): Promise<IngestResult> {
     checkBatchId(batchId);
     return this.serialize(async () => {
       const c = this.writer;
@@ -139,7 +143,7 @@ export class DuckDbStore implements AnalyticsStore {
       try {
         const seen = await c.runAndReadAll(
           `INSERT INTO ${BATCH_TABLE} VALUES ($id, $at, $n) ON CONFLICT DO NOTHING RETURNING batch_id`,
-          { id: batchId, at: BigInt(Date.now()), n: records.length },
+          { id: batchKey(accountId, batchId), at: BigInt(Date.now()), n: records.length },
         );
         if (seen.currentRowCount === 0) {
           await c.run("ROLLBACK");
@@ -147,7 +151,7 @@ export class DuckDbStore implements AnalyticsStore {
         }
         const appender = await c.createAppender(TABLE);
         try {
-          appendRecords(appender, records);
+          appendRecords(appender, records, accountId);
           appender.closeSync();
         } catch (e) {
           appender.clear();
@@ -347,10 +351,14 @@ export class DuckDbStore implements AnalyticsStore {
   }
 }
 
-function appendRecords(a: DuckDBAppender, records: readonly QueryLogRecord[]): void {
+function appendRecords(
+  a: DuckDBAppender,
+  records: readonly QueryLogRecord[],
+  accountId: string,
+): void {
   const row: unknown[] = new Array(COLUMNS.length);
   for (const r of records) {
-    recordToRow(r, row);
+    recordToRow(r, row, accountId);
     for (let i = 0; i < COLUMNS.length; i++) {
       const v = row[i];
       if (v === null) {

@@ -4,5 +4,5 @@
 export * from "./clickhouse-store.ts";
 export * from "./duckdb-store.ts";
 export * from "./retention.ts";
-export * from "./types.ts";
 export * from "./simulate.ts";
+export * from "./types.ts";

@@ -87,6 +87,8 @@ export function whereClause(
 ): string {
   checkRange(range);
   const parts = [`ts >= ${bind(d, p, range.from, "int")}`, `ts < ${bind(d, p, range.to, "int")}`];
+  if (range.accountId !== undefined)
+    parts.unshift(`account_id = ${bind(d, p, range.accountId, "text")}`);
   if (filter !== undefined) {
     if (filter.domainPrefix !== undefined && filter.domainPrefix !== "") {
       const v = bind(d, p, filter.domainPrefix.toLowerCase(), "text");

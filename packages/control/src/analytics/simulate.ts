@@ -42,6 +42,8 @@ export interface SimulateRequest {
   limit?: number;
   /** Record kinds to replay; default: the policy types present in the draft. */
   kinds?: readonly LogKind[];
+  /** Replay only this account's records. */
+  accountId?: string;
 }
 
 export interface CountEntry {
@@ -299,6 +301,7 @@ export async function simulate(
     for await (const chunk of store.replay({
       from: req.from,
       to: req.to,
+      ...(req.accountId !== undefined ? { accountId: req.accountId } : {}),
       kinds: [kind],
       columns: cols,
       byMinute,

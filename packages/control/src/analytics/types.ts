@@ -52,6 +52,8 @@ export interface LogFilter {
 export interface TimeRange {
   from: number;
   to: number;
+  /** Restrict to one account's records (multi-tenant installs); absent = all records. */
+  accountId?: string;
 }
 
 export interface TimeseriesQuery extends TimeRange {
@@ -189,8 +191,15 @@ export interface ReplayRow {
 
 export interface AnalyticsStore {
   readonly name: "duckdb" | "clickhouse";
-  /** Idempotent by `batchId`: a batch seen before is dropped (at-least-once edges). */
-  ingest(batchId: string, records: readonly QueryLogRecord[]): Promise<IngestResult>;
+  /**
+   * Idempotent by (`accountId`, `batchId`): a batch seen before is dropped (edges deliver at
+   * least once). `accountId` is the edge's account ("" for a single-account install).
+   */
+  ingest(
+    batchId: string,
+    records: readonly QueryLogRecord[],
+    accountId?: string,
+  ): Promise<IngestResult>;
   timeseries(q: TimeseriesQuery): Promise<TimeseriesResult>;
   top(q: TopQuery): Promise<TopResult>;
   /** Newest first, keyset pagination on (ts, id, edgeId). */
