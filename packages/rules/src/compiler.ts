@@ -212,8 +212,14 @@ export function compileVec(e: Expr, env: CompileEnv): VecFn {
         return acc ?? [];
       };
     }
-    case "is_true":
+    case "is_true": {
+      // `bools[*]` (elements are the booleans; missing → no elements) or an Array<Bool> value.
+      if (e.value.mapEach) {
+        const each = compileEach(e.value, env) as VecFn;
+        return (c) => each(c) ?? [];
+      }
       return compileValue(e.value, env) as VecFn;
+    }
     case "compare": {
       const each = compileEach(e.lhs, env);
       const pred = compilePred(e.cmp);

@@ -35,8 +35,11 @@ export interface FunctionDef {
   readonly max: number | undefined;
   param(index: number, previous: readonly ArgInfo[]): ParamSpec;
   returnType(args: readonly ArgInfo[]): Type;
-  /** Literal-value checks (InvalidArgumentValue). */
-  validate?(args: readonly ArgInfo[]): { index: number; message: string } | undefined;
+  /**
+   * Checks the constant of argument `index` (the last of `args`) as soon as it is read; returns
+   * the InvalidArgumentValue reason.
+   */
+  validate?(index: number, args: readonly ArgInfo[]): string | undefined;
   /** Called once at compile time; the result runs per evaluation. */
   build(args: readonly ArgInfo[]): Impl;
 }
@@ -213,13 +216,11 @@ const urlDecode: FunctionDef = {
   max: 2,
   param: (i) => (i === 0 ? FIELD_BYTES : LITERAL_BYTES),
   returnType: () => BYTES,
-  validate: (args) => {
-    if (args.length < 2) return undefined;
-    const opts = args[1].literal as string;
-    for (const ch of opts) {
-      if (ch !== "r" && ch !== "u") {
-        return { index: 1, message: `unknown option ${JSON.stringify(ch)} (expected "r" or "u")` };
-      }
+  validate: (index, args) => {
+    if (index !== 1) return undefined;
+    for (const ch of args[1].literal as string) {
+      if (ch !== "r" && ch !== "u")
+        return `unknown option ${JSON.stringify(ch)} (expected "r" or "u")`;
     }
     return undefined;
   },
@@ -312,11 +313,15 @@ const regexReplace: FunctionDef = {
   max: 3,
   param: (i) => (i === 0 ? FIELD_BYTES : LITERAL_BYTES),
   returnType: () => BYTES,
-  validate: (args) => {
-    const re = compileRegex(args[1].literal as string);
-    if (!re.ok) return { index: 1, message: re.message };
-    const rep = parseReplacement(args[2].literal as string);
-    if (!rep.ok) return { index: 2, message: rep.message };
+  validate: (index, args) => {
+    if (index === 1) {
+      const re = compileRegex(args[1].literal as string);
+      return re.ok ? undefined : re.message;
+    }
+    if (index === 2) {
+      const rep = parseReplacement(args[2].literal as string);
+      return rep.ok ? undefined : rep.message;
+    }
     return undefined;
   },
   build: (args) => {
@@ -336,17 +341,22 @@ const wildcardReplace: FunctionDef = {
   max: 4,
   param: (i) => (i === 0 ? FIELD_BYTES : LITERAL_BYTES),
   returnType: () => BYTES,
-  validate: (args) => {
-    if (args.length > 3) {
-      const flags = args[3].literal as string;
-      if (flags !== "" && flags !== "s") {
-        return { index: 3, message: `unknown flags ${JSON.stringify(flags)} (expected "s")` };
-      }
+  validate: (index, args) => {
+    if (index === 1) {
+      const w = parseWildcard(args[1].literal as string, true);
+      return w.ok ? undefined : w.message;
     }
-    const w = parseWildcard(args[1].literal as string, true);
-    if (!w.ok) return { index: 1, message: w.message };
-    const t = parseTemplate(args[2].literal as string, w.value.segments.length - 1);
-    if (!t.ok) return { index: 2, message: t.message };
+    if (index === 2) {
+      const w = parseWildcard(args[1].literal as string, true);
+      if (!w.ok) return w.message;
+      const t = parseTemplate(args[2].literal as string, w.value.segments.length - 1);
+      return t.ok ? undefined : t.message;
+    }
+    if (index === 3) {
+      const flags = args[3].literal as string;
+      if (flags !== "" && flags !== "s")
+        return `unknown flags ${JSON.stringify(flags)} (expected "s")`;
+    }
     return undefined;
   },
   build: (args) => {

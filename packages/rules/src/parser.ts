@@ -1,7 +1,7 @@
 // Recursive-descent parser with precedence climbing (spec §1.2, §1.5) that type-checks while it
 // parses, as wirefilter does: the grammar of a right-hand side depends on the left-hand side's
 // type (`10:20:30:40:50:60:70:80` is an IPv6 address for an Ip field, 8 bytes for a Bytes field).
-import type { IpValue, ListType, Span, Type } from "./api.ts";
+import type { ListType, Span, Type } from "./api.ts";
 import type {
   Comparison,
   Expr,
@@ -19,14 +19,12 @@ import type {
   ValueExpr,
 } from "./ast.ts";
 import { fromBytes } from "./bytes.ts";
-import { messages as M } from "./errors.ts";
+import { messages as M, ParseFailure } from "./errors.ts";
 import type { ArgInfo, FunctionDef } from "./functions.ts";
-import { parseIp } from "./ip.ts";
 import {
   fail,
   isHexDigit,
   isIdentChar,
-  lexByteString,
   lexBytesLiteral,
   lexIdentifier,
   lexInt,
@@ -202,7 +200,12 @@ export class Parser {
 
   #enter(at: number): void {
     if (++this.#depth > this.#cfg.maxNesting) {
-      fail("NestingLimitExceeded", M.nestingLimitExceeded(this.#cfg.maxNesting), at, at + 1);
+      fail(
+        "NestingLimitExceeded",
+        M.nestingLimitExceeded(this.#cfg.maxNesting),
+        at,
+        this.#src.length,
+      );
     }
   }
 
@@ -231,12 +234,14 @@ export class Parser {
         rhs = this.#more(rhs, PRECEDENCE[look.op]);
         look = this.#lexLogicalOp(skipSpace(this.#src, this.#pos));
       }
-      if (lhs.type.kind !== rhs.type.kind || !sameShape(lhs.type, rhs.type)) {
+      if (!sameShape(lhs.type, rhs.type)) {
+        // wirefilter reports the mismatch where it stopped: after the next operator, if any.
+        const at = look ? skipSpace(this.#src, look.end) : this.#pos;
         fail(
           "TypeMismatch",
           M.typeMismatch(typeToString(lhs.type), typeToString(rhs.type)),
-          rhs.span.start,
-          rhs.span.start + rhs.span.length,
+          at,
+          this.#src.length,
         );
       }
       const sp = span(lhs.span.start, rhs.span.start + rhs.span.length);
@@ -300,19 +305,20 @@ export class Parser {
     return src.charCodeAt(paren) === 40 ? { op, paren } : undefined;
   }
 
+  /**
+   * A value followed by its comparison. As in wirefilter, a Bool element needs no operator (its
+   * "is true" test; over [*] that yields Array<Bool>), an Array<Bool> value is used as is, but
+   * an Array<Bool> element under [*] would be Array<Array<Bool>> and is UnsupportedOp.
+   */
   #comparison(): Expr {
     const lhs = this.#valueExpr();
-    if (lhs.type.kind === "Bool") {
-      return { kind: "is_true", value: lhs, type: BOOL, span: lhs.span };
+    const t = lhs.elemType;
+    if (t.kind === "Bool") {
+      return { kind: "is_true", value: lhs, type: lhs.mapEach ? ARRAY_BOOL : BOOL, span: lhs.span };
     }
-    if (isArrayOfBool(lhs.type)) {
+    if (isArrayOfBool(t)) {
       if (lhs.mapEach) {
-        fail(
-          "UnsupportedOp",
-          M.unsupportedOp(typeToString(arrayOf(lhs.type))),
-          lhs.span.start,
-          lhs.span.start + lhs.span.length,
-        );
+        fail("UnsupportedOp", M.unsupportedOp(typeToString(arrayOf(t))), this.#pos, this.#pos);
       }
       return { kind: "is_true", value: lhs, type: ARRAY_BOOL, span: lhs.span };
     }
@@ -576,78 +582,76 @@ export class Parser {
     return idx;
   }
 
+  /**
+   * name ws "(" args ")": wirefilter's loop — a "," is required before every argument but the
+   * first; each argument is checked as soon as it is read (map-each position, count, kind, type,
+   * constant value), the minimum count when the ")" is reached.
+   */
   #call(def: FunctionDef, start: number): FunctionCall {
     const src = this.#src;
     this.#pos = skipSpace(src, this.#pos);
+    this.#enter(this.#pos);
     this.#expectLiteral("(");
-    this.#enter(start);
     this.#pos = skipSpace(src, this.#pos);
     const args: FuncArg[] = [];
     const infos: ArgInfo[] = [];
-    if (src.charCodeAt(this.#pos) === 41) {
-      this.#pos++;
-    } else {
-      for (;;) {
-        const arg = this.#funcArg();
-        const index = args.length;
-        const end = arg.span.start + arg.span.length;
-        if (def.max !== undefined && index >= def.max) {
-          fail(
-            "InvalidArgumentsCount",
-            M.invalidArgumentsCount(def.min, def.max),
-            arg.span.start,
-            end,
-          );
-        }
-        if (index > 0 && arg.kind === "value" && arg.expr.mapEach) {
-          fail("InvalidMapEachAccess", M.invalidMapEachAccess(), arg.span.start, end);
-        }
-        const info: ArgInfo = {
-          kind: arg.kind === "literal" ? "Literal" : "Field",
-          type: funcArgType(arg),
-          literal: arg.kind === "literal" ? arg.literal.value : undefined,
-        };
-        const spec = def.param(index, infos);
-        if (spec.kind !== undefined && spec.kind !== info.kind) {
-          fail(
-            "InvalidArgumentKind",
-            M.invalidArgumentKind(index, spec.kind, info.kind),
-            arg.span.start,
-            end,
-          );
-        }
-        if (!spec.accepts(info.type)) {
-          fail(
-            "InvalidArgumentType",
-            M.invalidArgumentType(index, spec.expected, typeToString(info.type)),
-            arg.span.start,
-            end,
-          );
-        }
-        args.push(arg);
-        infos.push(info);
+    while (this.#pos < src.length && src.charCodeAt(this.#pos) !== 41) {
+      if (args.length > 0) {
+        this.#expectLiteral(",");
         this.#pos = skipSpace(src, this.#pos);
-        if (src.charCodeAt(this.#pos) === 44) {
-          this.#pos = skipSpace(src, this.#pos + 1);
-          continue;
-        }
-        this.#expectLiteral(")");
-        break;
       }
+      const argStart = this.#pos;
+      const arg = this.#funcArg();
+      const index = args.length;
+      const end = this.#pos;
+      if (index > 0 && arg.kind === "value" && arg.expr.mapEach) {
+        fail("InvalidMapEachAccess", M.invalidMapEachAccess(), argStart, end);
+      }
+      if (def.max !== undefined && index >= def.max) {
+        fail(
+          "InvalidArgumentsCount",
+          M.invalidArgumentsCount(def.min, def.max),
+          argStart,
+          src.length,
+        );
+      }
+      const info: ArgInfo = {
+        kind: arg.kind === "literal" ? "Literal" : "Field",
+        type: funcArgType(arg),
+        literal: arg.kind === "literal" ? arg.literal.value : undefined,
+      };
+      const spec = def.param(index, infos);
+      if (spec.kind !== undefined && spec.kind !== info.kind) {
+        fail(
+          "InvalidArgumentKind",
+          M.invalidArgumentKind(index, spec.kind, info.kind),
+          argStart,
+          end,
+        );
+      }
+      if (!spec.accepts(info.type)) {
+        fail(
+          "InvalidArgumentType",
+          M.invalidArgumentType(index, spec.expected, typeToString(info.type)),
+          argStart,
+          end,
+        );
+      }
+      infos.push(info);
+      const bad = def.validate?.(index, infos);
+      if (bad) fail("InvalidArgumentValue", M.invalidArgumentValue(index, bad), argStart, end);
+      args.push(arg);
+      this.#pos = skipSpace(src, this.#pos);
     }
     if (args.length < def.min) {
-      fail("InvalidArgumentsCount", M.invalidArgumentsCount(def.min, def.max), start, this.#pos);
-    }
-    const bad = def.validate?.(infos);
-    if (bad) {
-      const a = args[bad.index];
       fail(
-        "InvalidArgumentValue",
-        M.invalidArgumentValue(bad.index, bad.message),
-        a.span.start,
-        a.span.start + a.span.length,
+        "InvalidArgumentsCount",
+        M.invalidArgumentsCount(def.min, def.max),
+        this.#pos,
+        src.length,
       );
     }
+    this.#expectLiteral(")");
     this.#depth--;
     const mapped = args.length > 0 && args[0].kind === "value" && args[0].expr.mapEach;
     const ret = def.returnType(infos);
@@ -661,7 +665,12 @@ export class Parser {
     };
   }
 
-  /** Function-argument heuristics of spec §1.7. */
+  /**
+   * Function-argument heuristics of spec §1.7 (wirefilter's FunctionCallArgExpr): strings first;
+   * "(" / not / ! / any( / all( start a logical expression; a name that cannot be a number
+   * (judged on its first three characters) is a field or call; otherwise try a field or call
+   * blindly, then an IP address, an integer and a byte string, and report EOF if none fits.
+   */
   #funcArg(): FuncArg {
     const src = this.#src;
     const p = this.#pos;
@@ -678,84 +687,69 @@ export class Parser {
     const c = src.charCodeAt(p);
     if (c === 40 || c === 33 || src.startsWith("not", p) || this.#quantifierAt(p)) {
       const expr = this.#logical();
-      return { kind: "logical", expr, span: expr.span };
+      return { kind: "logical", expr, span: span(p, this.#pos) };
     }
-    let runEnd = p;
-    let identLike = false;
-    while (runEnd < src.length) {
-      const ch = src.charCodeAt(runEnd);
-      if (!isIdentChar(ch) && ch !== 46) break;
-      if (!isHexDigit(ch) && ch !== 46) identLike = true;
-      runEnd++;
+    const c2 = src.charCodeAt(p + 1);
+    const c3 = src.charCodeAt(p + 2);
+    const fieldLike =
+      isFieldChar(c) ||
+      (isIdentChar(c) && isFieldChar(c2)) ||
+      (isIdentChar(c) && isIdentChar(c2) && isFieldChar(c3));
+    if (fieldLike) return this.#valueArg(p);
+    try {
+      return this.#valueArg(p);
+    } catch (e) {
+      if (!(e instanceof ParseFailure)) throw e;
+      this.#pos = p;
     }
-    if (identLike || this.#namesSomething(p)) return this.#valueArg();
-    // A literal: an IP address, then an integer, then a byte string.
-    const ipEnd = ipRunEnd(src, p);
-    if (ipEnd > p) {
-      const ip = parseIp(src.slice(p, ipEnd));
-      if (ip) {
-        this.#pos = ipEnd;
-        return {
-          kind: "literal",
-          literal: { kind: "ip", value: ip as IpValue },
-          type: IP,
-          span: span(p, ipEnd),
-        };
-      }
-    }
-    if (c === 45 || (c >= 48 && c <= 57)) {
-      try {
-        const n = lexInt(src, p);
-        const next = src.charCodeAt(n.end);
-        if (next !== 58 && next !== 45 && next !== 46) {
-          this.#pos = n.end;
-          return {
-            kind: "literal",
-            literal: { kind: "int", value: n.value },
-            type: INT,
-            span: span(p, n.end),
-          };
-        }
-      } catch {
-        // not an integer; try a byte string below
-      }
-    }
-    if (isHexDigit(c) && isHexDigit(src.charCodeAt(p + 1))) {
-      try {
-        const b = lexByteString(src, p);
-        this.#pos = b.end;
-        return {
-          kind: "literal",
-          literal: { kind: "bytes", value: b.value },
-          type: BYTES,
-          span: span(p, b.end),
-        };
-      } catch {
-        // fall through to the EOF error
-      }
-    }
+    const literal = this.#tryLiteral(p);
+    if (literal) return literal;
     return this.#rest(p);
   }
 
-  #namesSomething(p: number): boolean {
+  #tryLiteral(p: number): FuncArg | undefined {
     const src = this.#src;
-    for (const a of this.#cfg.aliases) if (src.startsWith(a.text, p)) return true;
-    let end = p;
-    while (end < src.length && isIdentChar(src.charCodeAt(end))) end++;
-    if (end === p) return false;
-    try {
-      end = lexIdentifier(src, p);
-    } catch {
-      return false;
+    const attempts: [Type, () => { value: Literal; end: number }][] = [
+      [
+        IP,
+        () => {
+          const r = lexIpAddr(src, p);
+          return { value: { kind: "ip", value: r.value }, end: r.end };
+        },
+      ],
+      [
+        INT,
+        () => {
+          const r = lexInt(src, p);
+          return { value: { kind: "int", value: r.value }, end: r.end };
+        },
+      ],
+      [
+        BYTES,
+        () => {
+          const r = lexBytesLiteral(src, p);
+          return { value: { kind: "bytes", value: r.value }, end: r.end };
+        },
+      ],
+    ];
+    for (const [type, lex] of attempts) {
+      try {
+        const r = lex();
+        this.#pos = r.end;
+        return { kind: "literal", literal: r.value, type, span: span(p, r.end) };
+      } catch (e) {
+        if (!(e instanceof ParseFailure)) throw e;
+      }
     }
-    const name = src.slice(p, end);
-    return this.#cfg.fields.has(name) || this.#cfg.functions.has(name);
+    return undefined;
   }
 
-  #valueArg(): FuncArg {
+  /** A field or call, with one optional comparison when an operator follows. */
+  #valueArg(p: number): FuncArg {
+    this.#pos = p;
     const value = this.#valueExpr();
     const t = value.elemType;
-    const noTail = t.kind === "Bool" || (isArrayOfBool(t) && !value.mapEach);
+    const noTail = t.kind === "Bool" || isArrayOfBool(t);
     if (!noTail) {
       const q = skipSpace(this.#src, this.#pos);
       if (this.#lexComparisonOp(q)) {
@@ -767,18 +761,14 @@ export class Parser {
   }
 }
 
-function ipRunEnd(src: string, p: number): number {
-  let e = p;
-  while (e < src.length) {
-    const c = src.charCodeAt(e);
-    if (isHexDigit(c) || c === 58 || c === 46) e++;
-    else break;
-  }
-  return e;
+/** A character that cannot start a decimal or hexadecimal number (wirefilter's c_is_field). */
+function isFieldChar(c: number): boolean {
+  return (isIdentChar(c) && !isHexDigit(c)) || c === 95;
 }
 
+/** Both Bool, or both arrays (wirefilter's check; every array here is Array<Bool>). */
 function sameShape(a: Type, b: Type): boolean {
-  return a.kind === b.kind && (a.kind === "Bool" || (isArrayOfBool(a) && isArrayOfBool(b)));
+  return a.kind === b.kind && (a.kind === "Bool" || a.kind === "Array");
 }
 
 /** The type a function (or quantifier) sees: a mapped first argument contributes its element type. */
