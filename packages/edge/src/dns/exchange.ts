@@ -1,0 +1,67 @@
+// One DNS query's journey through the pipeline. Created once per query with the config snapshot
+// taken at arrival (a reload never changes the rules a query is judged by), filled in by the
+// stages, and read at the end by `record`.
+
+import type { Location, LogAction } from "@gatehouse/contract";
+import type { CompiledPolicy } from "../policy/policy-set.ts";
+import type { CachedAnswer, CacheEntry } from "./cache/dns-cache.ts";
+import type { DnsRuntime } from "./runtime.ts";
+import type { EdnsOptionData, Message, ResourceRecord } from "./wire/message.ts";
+import type { ParsedQuery } from "./wire/query.ts";
+
+export type DnsTransport = "udp" | "tcp" | "dot" | "doh" | "internal";
+
+export type CacheStatus = "hit" | "miss" | "stale" | "none";
+
+/** What a stage tells the pipeline: go on, answer now (ex.response is set), or say nothing. */
+export type Outcome = "next" | "respond" | "drop";
+
+export interface ClientInfo {
+  readonly transport: DnsTransport;
+  readonly ip: string;
+  readonly port: number;
+  /** DoH: the token of `/dns-query/<token>`. */
+  readonly dohToken?: string;
+  /** DoT/DoH: the TLS server name the client asked for. */
+  readonly serverName?: string;
+}
+
+export interface DnsExchange {
+  readonly rt: DnsRuntime;
+  readonly client: ClientInfo;
+  readonly raw: Uint8Array;
+  /** Date.now() at arrival (log timestamp, policy schedules). */
+  readonly ts: number;
+  /** performance.now() at arrival (durations). */
+  readonly t0: number;
+  query: ParsedQuery | undefined;
+  location: Location | undefined;
+  /** The name the resolve stage looks up (differs from the question after a rewrite). */
+  lookupName: string;
+  /** CNAME records synthesized by a rewrite (override host, safe search), prepended to answers. */
+  prefix: ResourceRecord[];
+  policy: CompiledPolicy | undefined;
+  action: LogAction;
+  /** Upstream or cached answer for `lookupName` (TTLs already aged). */
+  answer: CachedAnswer | undefined;
+  /** An expired cache entry kept for serve-stale if the upstreams fail (RFC 8767). */
+  stale: CacheEntry | undefined;
+  /** Cache key of `lookupName` (set by the cache stage). */
+  cacheKey: string | undefined;
+  /** The answer being built; stages that respond set it; finalize completes it. */
+  response: Message | undefined;
+  ede: EdnsOptionData[];
+  cache: CacheStatus;
+  upstream: string | undefined;
+  /** Low-cardinality cause for errors/refusals. */
+  reason: string | undefined;
+  /** Encoded bytes to send (set by write). */
+  out: Buffer | undefined;
+  /** Max response size for this transport and requester (UDP: EDNS size, else 65535). */
+  maxSize: number;
+}
+
+export interface Stage {
+  readonly name: string;
+  run(ex: DnsExchange): Outcome | Promise<Outcome>;
+}

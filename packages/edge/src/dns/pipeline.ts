@@ -1,0 +1,101 @@
+// The DNS pipeline: the one place the stage order is written down. Each stage is built once per
+// config (its factory does any parsing) and its `run` only reads. A stage returns "next",
+// "respond" (ex.response is set: skip to finalize) or "drop" (say nothing). An exception is a
+// failure, mapped to SERVFAIL by `fail`; `record` runs for every query whatever happened.
+
+import type { DnsExchange, Outcome, Stage } from "./exchange.ts";
+import { responseSkeleton } from "./respond.ts";
+import { createAdmitStage } from "./stages/admit.ts";
+import { createCacheStage } from "./stages/cache.ts";
+import { createDecodeStage } from "./stages/decode.ts";
+import { createFinalizeStage } from "./stages/finalize.ts";
+import { createIdentifyStage } from "./stages/identify.ts";
+import { createPolicyQueryStage } from "./stages/policy-query.ts";
+import { createPolicyResponseStage } from "./stages/policy-response.ts";
+import { createRecordStage } from "./stages/record.ts";
+import { createResolveStage } from "./stages/resolve.ts";
+import { createSpecialNamesStage } from "./stages/special-names.ts";
+import { createWriteStage } from "./stages/write.ts";
+import { Ede, Rcode } from "./wire/constants.ts";
+import { edeOption } from "./wire/edns.ts";
+
+export type PipelineErrorSink = (error: unknown, ex: DnsExchange) => void;
+
+export class DnsPipeline {
+  /** Stages that decide the answer, in order. */
+  readonly main: readonly Stage[];
+  /** Stages that turn a decided answer into bytes. */
+  readonly tail: readonly Stage[];
+  readonly record: Stage;
+  private readonly onError: PipelineErrorSink;
+
+  constructor(onError: PipelineErrorSink) {
+    this.onError = onError;
+    this.main = [
+      // Parse header, question and OPT; malformed input is answered or dropped here.
+      createDecodeStage(),
+      // Location by DoH token, DoT server name or source network; unknown clients refused.
+      createIdentifyStage(),
+      // Per-source token bucket, before anything that costs work.
+      createAdmitStage(),
+      // localhost, private reverse zones, the DoH canary: never forwarded, never policy-filtered.
+      createSpecialNamesStage(),
+      // Pre-resolution policies: blocks and overrides decided from the question alone.
+      createPolicyQueryStage(),
+      // Fresh cached answer (after policy so a block always wins; before resolve to save a trip).
+      createCacheStage(),
+      // Upstreams with singleflight; serve-stale or SERVFAIL when they fail.
+      createResolveStage(),
+      // Post-resolution policies on the answer's addresses and names.
+      createPolicyResponseStage(),
+    ];
+    this.tail = [
+      // Complete the message: question echo, CNAME prefix, AD, OPT and EDE.
+      createFinalizeStage(),
+      // Encode, truncating to the requester's UDP size.
+      createWriteStage(),
+    ];
+    // Query log and metrics, for every query.
+    this.record = createRecordStage();
+  }
+
+  /** Run one exchange; resolves to the bytes to send, or undefined to stay silent. */
+  async run(ex: DnsExchange): Promise<Buffer | undefined> {
+    try {
+      let outcome: Outcome = "next";
+      for (const stage of this.main) {
+        const r = stage.run(ex);
+        outcome = typeof r === "string" ? r : await r;
+        if (outcome !== "next") break;
+      }
+      if (outcome !== "drop") for (const stage of this.tail) stage.run(ex);
+    } catch (e) {
+      this.fail(ex, e);
+    } finally {
+      try {
+        this.record.run(ex);
+      } catch (e) {
+        this.onError(e, ex);
+      }
+    }
+    return ex.out;
+  }
+
+  /** The single failure path: SERVFAIL with EDE 0 "Other", finalized and written. */
+  private fail(ex: DnsExchange, error: unknown): void {
+    this.onError(error, ex);
+    ex.action = "error";
+    ex.reason = "internal";
+    ex.out = undefined;
+    ex.ede = [edeOption(Ede.OTHER, "internal error")];
+    ex.prefix = [];
+    ex.answer = undefined;
+    ex.response = responseSkeleton(ex, Rcode.SERVFAIL);
+    try {
+      for (const stage of this.tail) stage.run(ex);
+    } catch (e) {
+      this.onError(e, ex);
+      ex.out = undefined;
+    }
+  }
+}

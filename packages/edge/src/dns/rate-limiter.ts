@@ -1,0 +1,60 @@
+// Per-source token bucket (admit stage). Buckets live in a Map keyed by client address; the
+// map is swept when it grows past a bound, dropping buckets that have refilled completely
+// (a full bucket carries no state worth keeping), so a spoofed-source flood cannot grow memory
+// without limit.
+
+export interface RateLimitSettings {
+  readonly queriesPerSecond: number;
+  readonly burst: number;
+}
+
+interface Bucket {
+  tokens: number;
+  last: number;
+}
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly rate: number;
+  private readonly burst: number;
+  private readonly maxBuckets: number;
+
+  constructor(s: RateLimitSettings, maxBuckets = 100_000) {
+    this.rate = s.queriesPerSecond / 1000; // tokens per ms
+    this.burst = s.burst;
+    this.maxBuckets = maxBuckets;
+  }
+
+  /** Take one token for `source`; false when over the limit. */
+  take(source: string, now: number): boolean {
+    let b = this.buckets.get(source);
+    if (!b) {
+      if (this.buckets.size >= this.maxBuckets) this.sweep(now);
+      b = { tokens: this.burst, last: now };
+      this.buckets.set(source, b);
+    } else {
+      b.tokens = Math.min(this.burst, b.tokens + (now - b.last) * this.rate);
+      b.last = now;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  private sweep(now: number): void {
+    for (const [k, b] of this.buckets)
+      if (b.tokens + (now - b.last) * this.rate >= this.burst) this.buckets.delete(k);
+    // Still full of active sources: forget the oldest half rather than grow.
+    if (this.buckets.size >= this.maxBuckets) {
+      let n = this.buckets.size >> 1;
+      for (const k of this.buckets.keys()) {
+        if (n-- <= 0) break;
+        this.buckets.delete(k);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.buckets.size;
+  }
+}

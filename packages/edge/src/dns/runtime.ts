@@ -1,0 +1,99 @@
+// Everything the DNS stages read, compiled once per config snapshot (DnsRuntime) plus the state
+// that outlives a reload (DnsShared: cache, query log, rate-limit buckets, in-flight table).
+
+import type { ExecutionContext } from "@gatehouse/rules";
+import { policySchemes } from "../policy/policy-set.ts";
+import type { EdgeSnapshot } from "../snapshot.ts";
+import type { QueryLog } from "../telemetry/query-log.ts";
+import {
+  CACHE_DEFAULTS,
+  type CachedAnswer,
+  type CacheSettings,
+  type DnsCache,
+} from "./cache/dns-cache.ts";
+import { RateLimiter } from "./rate-limiter.ts";
+import { UpstreamRouter } from "./upstream/pool.ts";
+
+/** An upstream answer, decoded and checked. */
+export interface Resolved {
+  readonly answer: CachedAnswer;
+  readonly upstream: string;
+}
+
+export interface DnsShared {
+  readonly cache: DnsCache;
+  readonly log: QueryLog;
+  /** Singleflight: identical upstream queries in flight share one promise. */
+  readonly inflight: Map<string, Promise<Resolved>>;
+  readonly edgeId?: string;
+}
+
+export interface DnsRuntime {
+  readonly snapshot: EdgeSnapshot;
+  readonly shared: DnsShared;
+  readonly router: UpstreamRouter;
+  /** Reused for every evaluation: policy stages set, match and finish synchronously. */
+  readonly ctx: ExecutionContext;
+  /** Rule fields some DNS policy reads (the stages fill only these). */
+  readonly fields: ReadonlySet<string>;
+  readonly limiter: RateLimiter | undefined;
+  readonly limitAction: "refuse" | "drop";
+  readonly allowUnknownClients: boolean;
+  readonly use0x20: boolean;
+  readonly cacheSettings: CacheSettings;
+}
+
+export function cacheSettingsOf(snapshot: EdgeSnapshot): CacheSettings {
+  const c = snapshot.bundle.resolver.cache ?? {};
+  return {
+    maxEntries: c.maxEntries ?? CACHE_DEFAULTS.maxEntries,
+    minTtl: c.minTtl ?? CACHE_DEFAULTS.minTtl,
+    maxTtl: c.maxTtl ?? CACHE_DEFAULTS.maxTtl,
+    maxNegativeTtl: c.maxNegativeTtl ?? CACHE_DEFAULTS.maxNegativeTtl,
+    serveStale: c.serveStale ?? CACHE_DEFAULTS.serveStale,
+    staleTtl: c.staleTtl ?? CACHE_DEFAULTS.staleTtl,
+    prefetch: c.prefetch ?? CACHE_DEFAULTS.prefetch,
+  };
+}
+
+/** Compile the DNS side of a snapshot. Throws on bad upstream addresses (config rejected). */
+export function createRuntime(
+  snapshot: EdgeSnapshot,
+  shared: DnsShared,
+  previous?: DnsRuntime,
+): DnsRuntime {
+  const r = snapshot.bundle.resolver;
+  const router = new UpstreamRouter(r);
+  const dns = snapshot.policies.dns;
+  const fields = new Set([...dns.queryFields, ...dns.responseFields]);
+  const ctx = policySchemes().dns.context(snapshot.lists);
+  const rl = r.rateLimit;
+  const prevRl = previous?.snapshot.bundle.resolver.rateLimit;
+  // Keep the buckets across reloads when the limit did not change.
+  const limiter =
+    rl === undefined
+      ? undefined
+      : previous?.limiter &&
+          prevRl &&
+          prevRl.queriesPerSecond === rl.queriesPerSecond &&
+          prevRl.burst === rl.burst
+        ? previous.limiter
+        : new RateLimiter({
+            queriesPerSecond: rl.queriesPerSecond,
+            burst: rl.burst ?? rl.queriesPerSecond,
+          });
+  const cacheSettings = cacheSettingsOf(snapshot);
+  shared.cache.settings = cacheSettings;
+  return {
+    snapshot,
+    shared,
+    router,
+    ctx,
+    fields,
+    limiter,
+    limitAction: rl?.action ?? "refuse",
+    allowUnknownClients: snapshot.bundle.allowUnknownClients ?? false,
+    use0x20: r.use0x20 ?? false,
+    cacheSettings,
+  };
+}

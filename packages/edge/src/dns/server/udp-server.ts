@@ -1,0 +1,54 @@
+// Do53 over UDP (RFC 1035 §4.2.1). One socket per listen address; each datagram is handled
+// independently and errors never escape (a bad packet gets FORMERR or silence, the socket keeps
+// serving). `reusePort` lets several worker processes own a socket on the same port (Node 24).
+
+import { createSocket, type Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
+import { splitHostPort } from "../../net/host-port.ts";
+import type { DnsService } from "../dns-service.ts";
+
+export interface UdpListener {
+  readonly socket: Socket;
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function listenUdp(
+  service: DnsService,
+  addr: string,
+  opts: { reusePort?: boolean } = {},
+): Promise<UdpListener> {
+  const { host, port } = splitHostPort(addr);
+  const socket = createSocket({
+    type: isIPv6(host) ? "udp6" : "udp4",
+    reuseAddr: opts.reusePort === true,
+    ...(opts.reusePort ? { reusePort: true } : {}),
+  });
+  socket.on("message", (msg, rinfo) => {
+    service.handle(msg, { transport: "udp", ip: rinfo.address, port: rinfo.port }).then(
+      (out) => {
+        if (out) socket.send(out, rinfo.port, rinfo.address);
+      },
+      () => {
+        // handle() never rejects; nothing to send if it somehow did.
+      },
+    );
+  });
+  // Per-datagram send errors (e.g. ICMP unreachable reported late) must not kill the listener.
+  socket.on("error", () => {});
+  await new Promise<void>((ok, fail) => {
+    socket.once("error", fail);
+    socket.bind(port, host, () => {
+      socket.off("error", fail);
+      ok();
+    });
+  });
+  const bound = socket.address();
+  return {
+    socket,
+    host: bound.address,
+    port: bound.port,
+    close: () => new Promise<void>((ok) => socket.close(() => ok())),
+  };
+}

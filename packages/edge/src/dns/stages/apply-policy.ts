@@ -1,0 +1,52 @@
+// What a matched DNS policy does to the exchange, shared by the query and response phases.
+
+import type { CompiledPolicy, PolicyPhase } from "../../policy/policy-set.ts";
+import { dnsMetrics } from "../../telemetry/metrics.ts";
+import type { DnsExchange, Outcome } from "../exchange.ts";
+import {
+  addressAnswers,
+  blockResponse,
+  DEFAULT_SYNTH_TTL,
+  responseSkeleton,
+  rewriteTarget,
+  startRewrite,
+} from "../respond.ts";
+import { Rcode } from "../wire/constants.ts";
+
+/**
+ * Apply `p`. Returns "respond" when the answer is complete (block, override by address),
+ * "next" when resolution continues (allow, or a CNAME rewrite to resolve further).
+ */
+export function applyPolicy(ex: DnsExchange, p: CompiledPolicy, phase: PolicyPhase): Outcome {
+  ex.policy = p;
+  dnsMetrics().policyMatches.inc({ action: p.action, phase });
+  const ttl = p.settings.ttl ?? DEFAULT_SYNTH_TTL;
+  switch (p.action) {
+    case "block":
+      ex.action = "block";
+      ex.response = blockResponse(ex, p);
+      return "respond";
+    case "override": {
+      ex.action = "override";
+      const ips = p.settings.overrideIps;
+      if (ips && ips.length > 0) {
+        const m = responseSkeleton(ex, Rcode.NOERROR);
+        m.answers = addressAnswers(ex, ips, ttl);
+        ex.response = m;
+        return "respond";
+      }
+      if (p.settings.overrideHost) startRewrite(ex, p.settings.overrideHost, ttl);
+      return "next";
+    }
+    case "safesearch":
+    case "ytrestricted": {
+      ex.action = p.action;
+      const target = rewriteTarget(p.action, ex.query!.qname);
+      if (target) startRewrite(ex, target, ttl);
+      return "next";
+    }
+    default:
+      ex.action = "allow";
+      return "next";
+  }
+}

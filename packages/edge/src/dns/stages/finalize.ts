@@ -1,0 +1,34 @@
+// finalize: turn the exchange's answer into the response message — question echoed with the
+// client's case, rewrite CNAMEs prepended, AD only for clients that asked for DNSSEC data
+// (RFC 6840 §5.8), and an OPT record only when the query had one (RFC 6891 §7), carrying our
+// UDP size, the client's DO bit and any Extended DNS Errors (RFC 8914). Runs for every answer,
+// whichever stage produced it.
+
+import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
+import { responseSkeleton } from "../respond.ts";
+import { Rcode } from "../wire/constants.ts";
+import { responseEdns } from "../wire/edns.ts";
+
+export function createFinalizeStage(): Stage {
+  return {
+    name: "finalize",
+    run(ex: DnsExchange): Outcome {
+      let m = ex.response;
+      const q = ex.query;
+      if (!m) {
+        const a = ex.answer;
+        m = responseSkeleton(ex, a ? a.rcode : Rcode.SERVFAIL);
+        if (a) {
+          m.answers =
+            ex.prefix.length > 0 ? [...ex.prefix, ...a.answers] : (a.answers as typeof m.answers);
+          m.authorities = a.authorities as typeof m.authorities;
+          m.additionals = a.additionals as typeof m.additionals;
+          m.ad = a.ad && (q?.ad === true || q?.edns?.do === true);
+        }
+        ex.response = m;
+      }
+      if (q?.edns) m.edns = responseEdns(q.edns.do, ex.ede);
+      return "next";
+    },
+  };
+}

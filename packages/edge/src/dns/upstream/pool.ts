@@ -1,0 +1,226 @@
+// A group of upstreams with a strategy, health and latency tracking, plus the router that sends
+// a name to its conditional-forwarding group (longest matching suffix) or the default group.
+//
+// Strategies: `failover` tries upstreams in configured order; `fastest` orders them by a latency
+// EWMA (α = 0.2) so the quickest healthy one goes first; `parallel` races the first two and
+// takes the first good answer. An upstream that fails 3 times in a row is skipped for a backoff
+// (1 s doubling to 30 s) unless every upstream is down. SERVFAIL/REFUSED/NOTIMP replies count as
+// failures so the next upstream gets a chance.
+
+import type { ResolverSettings, Upstream } from "@gatehouse/contract";
+import { splitHostPort } from "../../net/host-port.ts";
+import { dnsMetrics } from "../../telemetry/metrics.ts";
+import { lowerName } from "../wire/name.ts";
+import {
+  type ExpectedQuestion,
+  exchange,
+  UpstreamError,
+  type UpstreamProtocol,
+  type UpstreamTarget,
+} from "./transports.ts";
+
+export type Strategy = "failover" | "fastest" | "parallel";
+
+const DEFAULT_TIMEOUT_MS = 2000;
+const FAILS_BEFORE_DOWN = 3;
+
+export class UpstreamState {
+  readonly target: UpstreamTarget;
+  ewmaMs = 0;
+  samples = 0;
+  consecutiveFailures = 0;
+  downUntil = 0;
+  backoffMs = 1000;
+
+  constructor(target: UpstreamTarget) {
+    this.target = target;
+  }
+
+  isUp(now: number): boolean {
+    return now >= this.downUntil;
+  }
+
+  success(ms: number): void {
+    this.ewmaMs = this.samples === 0 ? ms : this.ewmaMs * 0.8 + ms * 0.2;
+    this.samples++;
+    this.consecutiveFailures = 0;
+    this.backoffMs = 1000;
+    this.downUntil = 0;
+  }
+
+  failure(now: number): void {
+    if (++this.consecutiveFailures >= FAILS_BEFORE_DOWN) {
+      this.downUntil = now + this.backoffMs;
+      this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
+    }
+  }
+}
+
+/** Parse `udp://1.1.1.1:53`, `tcp://…`, `tls://host:853`, `https://host/dns-query`, or a bare `ip[:port]`. */
+export function parseUpstream(u: Upstream): UpstreamTarget {
+  const timeoutMs = u.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const m = /^([a-z]+):\/\/(.*)$/.exec(u.address);
+  const scheme = (m?.[1] ?? "udp") as string;
+  const rest = m ? m[2]! : u.address;
+  if (scheme === "https") {
+    const url = new URL(u.address);
+    return {
+      protocol: "https",
+      address: u.address,
+      host: url.hostname,
+      port: Number(url.port || 443),
+      url: url.toString(),
+      timeoutMs,
+      ...(u.serverName ? { serverName: u.serverName } : {}),
+    };
+  }
+  const protocols: Record<string, UpstreamProtocol> = {
+    udp: "udp",
+    tcp: "tcp",
+    tls: "tls",
+    dns: "udp",
+  };
+  const protocol = protocols[scheme];
+  if (!protocol)
+    throw new Error(`upstream "${u.address}": unknown scheme "${scheme}" (udp, tcp, tls, https)`);
+  const hp = splitHostPort(rest.replace(/\/$/, ""), protocol === "tls" ? 853 : 53);
+  return {
+    protocol,
+    address: u.address,
+    host: hp.host,
+    port: hp.port,
+    timeoutMs,
+    ...(u.serverName ? { serverName: u.serverName } : {}),
+  };
+}
+
+export interface UpstreamAnswer {
+  readonly wire: Buffer;
+  readonly upstream: string;
+}
+
+/** Failure rcodes that mean "ask someone else". */
+function isBadRcode(wire: Buffer): boolean {
+  const rcode = wire[3]! & 0xf;
+  return rcode === 2 || rcode === 4 || rcode === 5;
+}
+
+export class UpstreamGroup {
+  readonly states: UpstreamState[];
+  readonly strategy: Strategy;
+
+  constructor(upstreams: readonly Upstream[], strategy: Strategy) {
+    this.states = upstreams.map((u) => new UpstreamState(parseUpstream(u)));
+    this.strategy = strategy;
+  }
+
+  /** Upstreams in the order to try now. */
+  private order(now: number): UpstreamState[] {
+    let list = this.states.filter((s) => s.isUp(now));
+    if (list.length === 0) list = [...this.states]; // all down: try anyway
+    if (this.strategy === "fastest")
+      list.sort((a, b) => (a.samples === 0 ? 0 : a.ewmaMs) - (b.samples === 0 ? 0 : b.ewmaMs));
+    return list;
+  }
+
+  private async one(
+    s: UpstreamState,
+    query: Uint8Array,
+    q: ExpectedQuestion,
+    signal?: AbortSignal,
+  ): Promise<UpstreamAnswer> {
+    const m = dnsMetrics();
+    const t0 = performance.now();
+    let wire: Buffer;
+    try {
+      wire = await exchange(s.target, query, q, signal);
+    } catch (e) {
+      // A race lost to the other parallel upstream is not this upstream's failure.
+      if (!signal?.aborted) {
+        s.failure(Date.now());
+        const reason = e instanceof UpstreamError ? e.reason : "network";
+        m.upstreamErrors.inc({ protocol: s.target.protocol, reason });
+      }
+      throw e;
+    }
+    const ms = performance.now() - t0;
+    m.upstreamLatency.observe({ protocol: s.target.protocol }, ms / 1000);
+    if (isBadRcode(wire)) {
+      s.failure(Date.now());
+      m.upstreamErrors.inc({ protocol: s.target.protocol, reason: "rcode" });
+      throw new UpstreamError("rcode", `${s.target.address} answered rcode ${wire[3]! & 0xf}`);
+    }
+    s.success(ms);
+    return { wire, upstream: s.target.address };
+  }
+
+  async query(query: Uint8Array, q: ExpectedQuestion): Promise<UpstreamAnswer> {
+    const list = this.order(Date.now());
+    if (list.length === 0) throw new UpstreamError("network", "no upstreams configured");
+    let lastError: unknown;
+    let i = 0;
+    if (this.strategy === "parallel" && list.length >= 2) {
+      const ac = new AbortController();
+      try {
+        const r = await Promise.any([
+          this.one(list[0]!, query, q, ac.signal),
+          this.one(list[1]!, query, q, ac.signal),
+        ]);
+        ac.abort();
+        return r;
+      } catch (e) {
+        lastError = (e as AggregateError).errors?.[0] ?? e;
+      }
+      i = 2;
+    }
+    for (; i < list.length; i++) {
+      try {
+        return await this.one(list[i]!, query, q);
+      } catch (e) {
+        lastError = e;
+      }
+    }
+    throw lastError instanceof Error ? lastError : new UpstreamError("network", String(lastError));
+  }
+}
+
+export class UpstreamRouter {
+  readonly defaultGroup: UpstreamGroup;
+  /** Suffix → group, for conditional forwarding; matched longest-suffix first. */
+  private readonly bySuffix = new Map<string, UpstreamGroup>();
+  private readonly maxLabels: number;
+  /** Identifies this upstream configuration in cache keys. */
+  readonly view: string;
+
+  constructor(settings: ResolverSettings) {
+    const strategy = settings.strategy ?? "failover";
+    this.defaultGroup = new UpstreamGroup(settings.upstreams, strategy);
+    let maxLabels = 0;
+    for (const cf of settings.conditionalForwarding ?? []) {
+      const suffix = lowerName(cf.suffix.replace(/\.$/, ""));
+      this.bySuffix.set(suffix, new UpstreamGroup(cf.upstreams, strategy));
+      maxLabels = Math.max(maxLabels, suffix.split(".").length);
+    }
+    this.maxLabels = maxLabels;
+    this.view = "d";
+  }
+
+  /** The group for a (lowercased) name and a short view id for the cache key. */
+  route(name: string): { group: UpstreamGroup; view: string } {
+    if (this.bySuffix.size > 0) {
+      let i = 0;
+      // Walk from the full name to shorter suffixes: the first hit is the longest match.
+      for (;;) {
+        const suffix = i === 0 ? name : name.slice(i);
+        if (suffix.split(".").length <= this.maxLabels) {
+          const g = this.bySuffix.get(suffix);
+          if (g) return { group: g, view: `cf:${suffix}` };
+        }
+        const dot = name.indexOf(".", i);
+        if (dot === -1) break;
+        i = dot + 1;
+      }
+    }
+    return { group: this.defaultGroup, view: this.view };
+  }
+}

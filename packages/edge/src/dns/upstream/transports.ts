@@ -1,0 +1,232 @@
+// One DNS exchange with one upstream over UDP, TCP, TLS (RFC 7858) or HTTPS (RFC 8484).
+// Anti-spoofing (RFC 5452): every UDP query uses a fresh socket on an OS-chosen (randomised)
+// source port and a random ID; a reply is accepted only from the upstream's address and port,
+// with our ID, QR set and the same question (case included when 0x20 is on); anything else is
+// ignored and the wait goes on until the timeout. A UDP reply with TC set is retried over TCP
+// (RFC 7766 §5).
+
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { isIPv6, connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { readQuestion } from "../wire/query.ts";
+
+export type UpstreamProtocol = "udp" | "tcp" | "tls" | "https";
+
+export interface UpstreamTarget {
+  readonly protocol: UpstreamProtocol;
+  /** As configured, for logs. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  /** DoH: the full URL. */
+  readonly url?: string;
+  readonly serverName?: string;
+  readonly timeoutMs: number;
+}
+
+export class UpstreamError extends Error {
+  /** Low-cardinality reason for metrics. */
+  readonly reason: "timeout" | "network" | "malformed" | "mismatch" | "http" | "rcode";
+  constructor(reason: UpstreamError["reason"], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "UpstreamError";
+    this.reason = reason;
+  }
+}
+
+export interface ExpectedQuestion {
+  readonly id: number;
+  readonly name: string;
+  readonly type: number;
+  readonly class: number;
+  /** Compare names exactly (0x20) instead of case-insensitively. */
+  readonly exactCase: boolean;
+}
+
+/** True when `reply` answers `q` (RFC 5452 §4.3). */
+export function matchesQuestion(reply: Uint8Array, q: ExpectedQuestion): boolean {
+  if (reply.length < 12) return false;
+  if (((reply[0]! << 8) | reply[1]!) !== q.id) return false;
+  if ((reply[2]! & 0x80) === 0) return false;
+  const rq = readQuestion(reply);
+  if (!rq) return false;
+  if (rq.type !== q.type || rq.class !== q.class) return false;
+  return q.exactCase ? rq.name === q.name : rq.name.toLowerCase() === q.name.toLowerCase();
+}
+
+export function udpExchange(
+  t: UpstreamTarget,
+  query: Uint8Array,
+  q: ExpectedQuestion,
+  signal?: AbortSignal,
+): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const sock: UdpSocket = createSocket(isIPv6(t.host) ? "udp6" : "udp4");
+    let done = false;
+    const finish = (err: Error | undefined, msg?: Buffer) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      sock.close();
+      if (err) reject(err);
+      else resolve(msg!);
+    };
+    const onAbort = () => finish(new UpstreamError("timeout", "aborted"));
+    const timer = setTimeout(
+      () => finish(new UpstreamError("timeout", `${t.address}: no answer in ${t.timeoutMs} ms`)),
+      t.timeoutMs,
+    );
+    signal?.addEventListener("abort", onAbort, { once: true });
+    sock.on("error", (e) =>
+      finish(new UpstreamError("network", `${t.address}: ${e.message}`, { cause: e })),
+    );
+    sock.on("message", (msg, rinfo) => {
+      if (rinfo.port !== t.port || normaliseAddr(rinfo.address) !== normaliseAddr(t.host)) return;
+      if (!matchesQuestion(msg, q)) return;
+      finish(undefined, msg);
+    });
+    sock.send(query, t.port, t.host, (e) => {
+      if (e) finish(new UpstreamError("network", `${t.address}: ${e.message}`, { cause: e }));
+    });
+  });
+}
+
+function normaliseAddr(a: string): string {
+  return a.startsWith("::ffff:") ? a.slice(7) : a.toLowerCase();
+}
+
+/** Length-prefixed exchange on a stream socket (RFC 1035 §4.2.2, RFC 7766 §8). */
+function streamExchange(
+  connect: () => Socket,
+  t: UpstreamTarget,
+  query: Uint8Array,
+  q: ExpectedQuestion,
+  signal?: AbortSignal,
+): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const sock = connect();
+    let done = false;
+    let buf: Buffer = Buffer.alloc(0);
+    const finish = (err: Error | undefined, msg?: Buffer) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(msg!);
+    };
+    const onAbort = () => finish(new UpstreamError("timeout", "aborted"));
+    const timer = setTimeout(
+      () => finish(new UpstreamError("timeout", `${t.address}: no answer in ${t.timeoutMs} ms`)),
+      t.timeoutMs,
+    );
+    signal?.addEventListener("abort", onAbort, { once: true });
+    sock.on("error", (e) =>
+      finish(new UpstreamError("network", `${t.address}: ${e.message}`, { cause: e })),
+    );
+    sock.on("close", () =>
+      finish(new UpstreamError("network", `${t.address}: connection closed before the answer`)),
+    );
+    sock.on("data", (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0);
+        if (buf.length < 2 + len) return;
+        const msg = buf.subarray(2, 2 + len);
+        buf = buf.subarray(2 + len);
+        if (matchesQuestion(msg, q)) return finish(undefined, Buffer.from(msg));
+      }
+    });
+    const framed = Buffer.allocUnsafe(2 + query.length);
+    framed.writeUInt16BE(query.length, 0);
+    framed.set(query, 2);
+    sock.write(framed);
+  });
+}
+
+export function tcpExchange(
+  t: UpstreamTarget,
+  query: Uint8Array,
+  q: ExpectedQuestion,
+  signal?: AbortSignal,
+): Promise<Buffer> {
+  return streamExchange(() => netConnect({ host: t.host, port: t.port }), t, query, q, signal);
+}
+
+export function tlsExchange(
+  t: UpstreamTarget,
+  query: Uint8Array,
+  q: ExpectedQuestion,
+  signal?: AbortSignal,
+): Promise<Buffer> {
+  return streamExchange(
+    () =>
+      tlsConnect({
+        host: t.host,
+        port: t.port,
+        // RFC 7858 §3.2 / RFC 8310: authenticate the server by name when one is known.
+        servername: t.serverName ?? (isIpLiteral(t.host) ? undefined : t.host),
+        ALPNProtocols: ["dot"],
+      }),
+    t,
+    query,
+    q,
+    signal,
+  );
+}
+
+function isIpLiteral(h: string): boolean {
+  return /^[0-9.]+$/.test(h) || h.includes(":");
+}
+
+/** RFC 8484 §4.1: POST the wire message as application/dns-message. */
+export async function httpsExchange(
+  t: UpstreamTarget,
+  query: Uint8Array,
+  q: ExpectedQuestion,
+  signal?: AbortSignal,
+): Promise<Buffer> {
+  const timeout = AbortSignal.timeout(t.timeoutMs);
+  const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  let res: Response;
+  try {
+    res = await fetch(t.url!, {
+      method: "POST",
+      headers: { "content-type": "application/dns-message", accept: "application/dns-message" },
+      body: new Uint8Array(query),
+      signal: both,
+    });
+  } catch (e) {
+    const reason = timeout.aborted ? "timeout" : "network";
+    throw new UpstreamError(reason, `${t.address}: ${(e as Error).message}`, { cause: e });
+  }
+  if (res.status !== 200) throw new UpstreamError("http", `${t.address}: HTTP ${res.status}`);
+  const body = Buffer.from(await res.arrayBuffer());
+  if (!matchesQuestion(body, q))
+    throw new UpstreamError("mismatch", `${t.address}: answer does not match the question`);
+  return body;
+}
+
+/** Exchange over the target's protocol; UDP falls back to TCP when the reply is truncated. */
+export async function exchange(
+  t: UpstreamTarget,
+  query: Uint8Array,
+  q: ExpectedQuestion,
+  signal?: AbortSignal,
+): Promise<Buffer> {
+  switch (t.protocol) {
+    case "udp": {
+      const r = await udpExchange(t, query, q, signal);
+      if (r[2]! & 0x02) return tcpExchange(t, query, q, signal);
+      return r;
+    }
+    case "tcp":
+      return tcpExchange(t, query, q, signal);
+    case "tls":
+      return tlsExchange(t, query, q, signal);
+    case "https":
+      return httpsExchange(t, query, q, signal);
+  }
+}

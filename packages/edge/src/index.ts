@@ -1,0 +1,20 @@
+// @gatehouse/edge: the data plane (DNS resolver + HTTP proxy), deployable alone.
+export { EdgeConfigError, loadEdgeConfigFile, parseEdgeConfig } from "./config-file.ts";
+export { DnsService } from "./dns/dns-service.ts";
+export type { ClientInfo, DnsTransport } from "./dns/exchange.ts";
+export { type Identity, IdentityIndex } from "./identify/identity-index.ts";
+export { LocationMatcher } from "./identify/location-matcher.ts";
+export { DomainSet, DomainSetBuilder } from "./lists/domain-set.ts";
+export { buildListSet, EdgeListSet, ListError } from "./lists/list-set.ts";
+export { type Edge, type EdgeAddresses, type StartEdgeOptions, startEdge } from "./main.ts";
+export {
+  type CompiledPolicy,
+  compilePolicySet,
+  type PolicyPhase,
+  PolicySet,
+  policySchemes,
+} from "./policy/policy-set.ts";
+export type { ResolveOptions, ResolveResult, Resolver } from "./resolver.ts";
+export { ConfigRejectedError, compileSnapshot, type EdgeSnapshot } from "./snapshot.ts";
+export { dnsMetrics, edgeRegistry, type MetricsServer, serveMetrics } from "./telemetry/metrics.ts";
+export { QueryLog } from "./telemetry/query-log.ts";

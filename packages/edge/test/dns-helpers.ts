@@ -1,0 +1,258 @@
+// Test helpers: a fake upstream DNS server (UDP + TCP on loopback, answers from a table, counts
+// queries, can be switched off) and small clients for UDP and TCP.
+
+import { createSocket } from "node:dgram";
+import { connect, createServer, type Server } from "node:net";
+import { RRType } from "../src/dns/wire/constants.ts";
+import {
+  decodeMessage,
+  type Edns,
+  emptyMessage,
+  encodeMessage,
+  type Message,
+  type ResourceRecord,
+} from "../src/dns/wire/message.ts";
+
+export interface FakeZoneEntry {
+  rcode?: number;
+  answers?: ResourceRecord[];
+  authorities?: ResourceRecord[];
+  /** Over UDP answer with TC set and no records (forces the TCP retry). */
+  truncateUdp?: boolean;
+}
+
+export interface FakeUpstream {
+  readonly port: number;
+  readonly address: string;
+  readonly counts: Map<string, number>;
+  /** When true, queries are ignored (timeouts). */
+  down: boolean;
+  close(): Promise<void>;
+}
+
+export function soa(zone: string, minimum: number): ResourceRecord {
+  return {
+    name: zone,
+    type: RRType.SOA,
+    class: 1,
+    ttl: 300,
+    data: {
+      mname: `ns.${zone}`,
+      rname: `host.${zone}`,
+      serial: 1,
+      refresh: 60,
+      retry: 60,
+      expire: 600,
+      minimum,
+    },
+  };
+}
+
+export function a(name: string, ip: string, ttl = 300): ResourceRecord {
+  return { name, type: RRType.A, class: 1, ttl, data: ip };
+}
+
+function answerFor(
+  zone: Map<string, FakeZoneEntry>,
+  query: Buffer,
+  udp: boolean,
+): Buffer | undefined {
+  let q: Message;
+  try {
+    q = decodeMessage(query);
+  } catch {
+    return undefined;
+  }
+  const qq = q.questions[0];
+  if (!qq) return undefined;
+  const key = `${qq.name.toLowerCase()}/${qq.type}`;
+  const e = zone.get(key) ?? zone.get(`${qq.name.toLowerCase()}/*`);
+  const m = emptyMessage(q.id);
+  m.qr = true;
+  m.rd = q.rd;
+  m.ra = true;
+  m.questions = q.questions;
+  if (q.edns)
+    m.edns = {
+      udpSize: 1232,
+      version: 0,
+      extRcode: 0,
+      do: q.edns.do,
+      z: 0,
+      options: [],
+    } satisfies Edns;
+  if (!e) {
+    m.rcode = 3;
+    m.authorities = [soa("example", 60)];
+  } else {
+    m.rcode = e.rcode ?? 0;
+    if (udp && e.truncateUdp) m.tc = true;
+    else {
+      m.answers = (e.answers ?? []).map((r) => ({
+        ...r,
+        name: r.name === qq.name.toLowerCase() ? qq.name : r.name,
+      }));
+      m.authorities = e.authorities ?? [];
+    }
+  }
+  return encodeMessage(m);
+}
+
+export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promise<FakeUpstream> {
+  const counts = new Map<string, number>();
+  const count = (buf: Buffer) => {
+    try {
+      const q = decodeMessage(buf).questions[0];
+      if (q) counts.set(q.name.toLowerCase(), (counts.get(q.name.toLowerCase()) ?? 0) + 1);
+    } catch {}
+  };
+  const state = { down: false };
+  const udp = createSocket("udp4");
+  udp.on("message", (msg, rinfo) => {
+    if (state.down) return;
+    count(msg);
+    const out = answerFor(zone, msg, true);
+    if (out) udp.send(out, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((ok) => udp.bind(0, "127.0.0.1", () => ok()));
+  const port = udp.address().port;
+  const sockets = new Set<import("node:net").Socket>();
+  const tcp: Server = createServer((s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    let buf = Buffer.alloc(0);
+    s.on("error", () => {});
+    s.on("data", (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+        buf = buf.subarray(2 + msg.length);
+        if (state.down) continue;
+        count(msg);
+        const out = answerFor(zone, msg, false);
+        if (out) {
+          const f = Buffer.alloc(2 + out.length);
+          f.writeUInt16BE(out.length);
+          out.copy(f, 2);
+          s.write(f);
+        }
+      }
+    });
+  });
+  await new Promise<void>((ok) => tcp.listen(port, "127.0.0.1", () => ok()));
+  return {
+    port,
+    address: `udp://127.0.0.1:${port}`,
+    counts,
+    get down() {
+      return state.down;
+    },
+    set down(v: boolean) {
+      state.down = v;
+    },
+    close: async () => {
+      await new Promise<void>((ok) => udp.close(() => ok()));
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((ok) => tcp.close(() => ok()));
+    },
+  };
+}
+
+export interface QueryOptions {
+  type?: number;
+  edns?: boolean;
+  do?: boolean;
+  udpSize?: number;
+  id?: number;
+  /** Bind the client socket to this local address (e.g. 127.0.0.2 to be an unknown client). */
+  from?: string;
+  timeoutMs?: number;
+}
+
+export function buildQuery(name: string, o: QueryOptions = {}): Buffer {
+  const m = emptyMessage(o.id ?? Math.floor(Math.random() * 65536));
+  m.rd = true;
+  m.questions.push({ name, type: o.type ?? RRType.A, class: 1 });
+  if (o.edns !== false)
+    m.edns = {
+      udpSize: o.udpSize ?? 1232,
+      version: 0,
+      extRcode: 0,
+      do: o.do ?? false,
+      z: 0,
+      options: [],
+    };
+  return encodeMessage(m);
+}
+
+/** Send raw bytes over UDP; resolves with the reply or undefined on timeout. */
+export function udpRaw(
+  port: number,
+  bytes: Uint8Array,
+  o: { from?: string; timeoutMs?: number } = {},
+): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const s = createSocket("udp4");
+    const timer = setTimeout(() => {
+      s.close();
+      resolve(undefined);
+    }, o.timeoutMs ?? 1500);
+    s.on("message", (msg) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(msg);
+    });
+    s.bind(0, o.from ?? "127.0.0.1", () => s.send(bytes, port, "127.0.0.1"));
+  });
+}
+
+export async function udpQuery(
+  port: number,
+  name: string,
+  o: QueryOptions = {},
+): Promise<Message | undefined> {
+  const r = await udpRaw(port, buildQuery(name, o), o);
+  return r ? decodeMessage(r) : undefined;
+}
+
+/** Send several framed messages on one TCP connection; collect `expect` replies. */
+export function tcpExchange(
+  port: number,
+  messages: Uint8Array[],
+  expect = messages.length,
+  timeoutMs = 2000,
+): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, "127.0.0.1");
+    const out: Buffer[] = [];
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(out);
+    }, timeoutMs);
+    s.on("error", reject);
+    s.on("data", (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        out.push(Buffer.from(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+        buf = buf.subarray(2 + out[out.length - 1]!.length);
+      }
+      if (out.length >= expect) {
+        clearTimeout(timer);
+        s.end();
+        resolve(out);
+      }
+    });
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    const framed = messages.map((m) => {
+      const f = Buffer.alloc(2 + m.length);
+      f.writeUInt16BE(m.length);
+      f.set(m, 2);
+      return f;
+    });
+    s.write(Buffer.concat(framed));
+  });
+}
