@@ -1,11 +1,17 @@
 #!/usr/bin/env node
 // The `gatehouse` command: one binary for every role. Each subcommand lives in commands/.
 
+import { controlCommand } from "./commands/control.ts";
+import { edgeCommand } from "./commands/edge.ts";
 import { rulesCommand } from "./commands/rules.ts";
+import { upCommand } from "./commands/up.ts";
 
 const HELP = `gatehouse — a self-hosted secure web gateway
 
 usage:
+  gatehouse up [--data-dir DIR] …    control + edge on loopback, the one-command product
+  gatehouse edge --config FILE.yaml  the data plane (DNS resolver, HTTP proxy) from a config file
+  gatehouse control [migrate] …      the control plane's REST API
   gatehouse rules check|fmt|eval …   check, format or evaluate a rules-language expression
   gatehouse help                     this text
 
@@ -22,6 +28,12 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (cmd) {
     case "rules":
       return rulesCommand(rest, io);
+    case "edge":
+      return edgeCommand(rest, io);
+    case "control":
+      return controlCommand(rest, io);
+    case "up":
+      return upCommand(rest, io);
     case undefined:
     case "help":
     case "--help":
