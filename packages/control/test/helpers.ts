@@ -101,3 +101,11 @@ export function call(
       : {}),
   });
 }
+
+/** Close the file's shared PGlite (its internal timers would keep the process alive). */
+export async function closeSharedPglite(): Promise<void> {
+  if (!shared) return;
+  const p = await shared;
+  shared = undefined;
+  await p.close();
+}

@@ -87,6 +87,11 @@ export class Authenticator {
     return principal;
   }
 
+  /** Count a failed credential check made outside the hook (edge enrolment). */
+  recordFailure(client: string): void {
+    this.#limiter.fail(client, Date.now());
+  }
+
   /** The onRequest hook body. */
   async check(req: FastifyRequest): Promise<void> {
     const access: AccessLevel | undefined = req.routeOptions.config?.access;

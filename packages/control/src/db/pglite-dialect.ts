@@ -31,10 +31,8 @@ class PgliteConnection implements DatabaseConnection {
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const res = await this.#pg.query<R>(query.sql, query.parameters as unknown[]);
-    const kind = query.query.kind;
-    const changes =
-      kind === "InsertQueryNode" || kind === "UpdateQueryNode" || kind === "DeleteQueryNode";
-    return changes && res.affectedRows !== undefined
+    // Raw `sql` statements (kind RawNode) may change rows too, so the count always travels.
+    return res.affectedRows !== undefined
       ? { rows: res.rows, numAffectedRows: BigInt(res.affectedRows) }
       : { rows: res.rows };
   }

@@ -2,9 +2,23 @@
 
 import type { FastifyInstance } from "fastify";
 import { accountRoutes } from "./accounts.ts";
+import { auditRoutes } from "./audit-log.ts";
+import { configRoutes } from "./config.ts";
+import { edgeRoutes } from "./edges.ts";
+import { identityRoutes } from "./identities.ts";
+import { listRoutes } from "./lists.ts";
+import { locationRoutes } from "./locations.ts";
 import { policyRoutes } from "./policies.ts";
+import { settingsRoutes } from "./settings.ts";
 
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(accountRoutes);
   await app.register(policyRoutes);
+  await app.register(listRoutes);
+  await app.register(locationRoutes);
+  await app.register(identityRoutes);
+  await app.register(settingsRoutes);
+  await app.register(auditRoutes);
+  await app.register(configRoutes);
+  await app.register(edgeRoutes);
 }

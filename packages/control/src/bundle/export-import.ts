@@ -1,0 +1,377 @@
+// The whole account configuration as one YAML document, so it can live in Git: GET exports,
+// PUT imports. An import is validated whole (shape, then every expression and list reference
+// through checkBundle, as a publish would) before anything changes, then replaces the account's
+// policies, lists, locations, users and settings in one transaction. Devices are not part of
+// the document: their credentials are shown once and cannot round-trip.
+
+import { randomBytes } from "node:crypto";
+import {
+  BlockPageSettings,
+  type BundleProblem,
+  checkBundle,
+  GatehouseError,
+  LIST_NAME_PATTERN,
+  LIST_TYPES,
+  Location,
+  Policy,
+  ProxySettings,
+  ResolverSettings,
+} from "@gatehouse/contract";
+import { type Static, Type as T } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { sql } from "kysely";
+import YAML from "yaml";
+import { audit } from "../audit.ts";
+import type { Db } from "../context.ts";
+import { newId } from "../ids.ts";
+import { normalizeIp, normalizeItem } from "../lists/list-items.ts";
+import { checkPolicyShape } from "../routes/policy-validation.ts";
+import { compileContent } from "./compile.ts";
+
+export const EXPORT_KIND = "gatehouse/account-config";
+
+const Id = T.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$" });
+const opt = <S extends Parameters<typeof T.Optional>[0]>(s: S) => T.Optional(s);
+
+export const ConfigDocument = T.Object(
+  {
+    kind: T.Literal(EXPORT_KIND),
+    version: T.Literal(1),
+    settings: opt(
+      T.Object({
+        allowUnknownClients: T.Optional(T.Boolean()),
+        proxy: T.Optional(ProxySettings),
+        blockPage: T.Optional(BlockPageSettings),
+      }),
+    ),
+    resolver: opt(ResolverSettings),
+    locations: opt(
+      T.Array(
+        T.Composite([
+          T.Omit(Location, ["id", "dohToken"]),
+          T.Object({ id: T.Optional(Id), dohToken: T.Optional(Location.properties.dohToken) }),
+        ]),
+        { maxItems: 10000 },
+      ),
+    ),
+    lists: opt(
+      T.Array(
+        T.Object({
+          id: T.Optional(Id),
+          name: T.String({ minLength: 1, maxLength: 128, pattern: LIST_NAME_PATTERN }),
+          type: T.Union(LIST_TYPES.map((t) => T.Literal(t))),
+          description: T.Optional(T.String({ maxLength: 2000 })),
+          items: T.Optional(
+            T.Array(T.Union([T.String({ maxLength: 1024 }), T.Integer()]), { maxItems: 1_000_000 }),
+          ),
+        }),
+        { maxItems: 10000 },
+      ),
+    ),
+    policies: opt(
+      T.Array(T.Composite([T.Omit(Policy, ["id"]), T.Object({ id: T.Optional(Id) })]), {
+        maxItems: 100000,
+      }),
+    ),
+    users: opt(
+      T.Array(
+        T.Object({
+          id: T.Optional(Id),
+          email: T.String({ minLength: 3, maxLength: 320 }),
+          name: T.Optional(T.String({ minLength: 1, maxLength: 200 })),
+          groups: T.Optional(T.Array(T.String({ maxLength: 200 }), { maxItems: 1000 })),
+        }),
+        { maxItems: 1_000_000 },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ConfigDocument = Static<typeof ConfigDocument>;
+const documentChecker = TypeCompiler.Compile(ConfigDocument);
+
+export async function exportDocument(db: Db, accountId: string): Promise<ConfigDocument> {
+  const c = await compileContent(db, accountId);
+  const policies = await db
+    .selectFrom("policies")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .orderBy("type")
+    .orderBy("precedence")
+    .execute();
+  return {
+    kind: EXPORT_KIND,
+    version: 1,
+    settings: {
+      allowUnknownClients: c.allowUnknownClients ?? false,
+      ...(c.proxy ? { proxy: c.proxy } : {}),
+      ...(c.blockPage ? { blockPage: c.blockPage } : {}),
+    },
+    resolver: c.resolver,
+    locations: c.locations,
+    lists: c.lists,
+    // Disabled policies too: the export is the whole configuration, not what is published.
+    policies: policies.map((r) => ({
+      id: r.id,
+      name: r.name,
+      ...(r.description !== null ? { description: r.description } : {}),
+      type: r.type,
+      enabled: r.enabled,
+      precedence: r.precedence,
+      expression: r.expression,
+      action: r.action as Policy["action"],
+      ...(r.settings ? { settings: r.settings as NonNullable<Policy["settings"]> } : {}),
+      ...(r.schedule ? { schedule: r.schedule as NonNullable<Policy["schedule"]> } : {}),
+    })),
+    users: (c.identities?.users ?? []).map(({ credentialHash: _omit, ...u }) => u),
+  };
+}
+
+export function toYaml(doc: ConfigDocument): string {
+  return YAML.stringify(doc, { lineWidth: 0 });
+}
+
+/** Parse YAML (or JSON, a subset) into a checked document; 400 for syntax, 422 for content. */
+export function parseDocument(text: string): ConfigDocument {
+  let value: unknown;
+  try {
+    // maxAliasCount bounds "billion laughs" alias expansion.
+    value = YAML.parse(text, { maxAliasCount: 100, prettyErrors: false, uniqueKeys: true });
+  } catch (err) {
+    throw new GatehouseError(
+      "GH_ERR_BAD_REQUEST",
+      `malformed YAML: ${(err as Error).message.split("\n")[0]}`,
+    );
+  }
+  if (!documentChecker.Check(value)) {
+    const errors = [...documentChecker.Errors(value)]
+      .slice(0, 20)
+      .map((e) => ({ path: e.path || "/", message: e.message }));
+    throw new GatehouseError(
+      "GH_ERR_VALIDATION",
+      `not a ${EXPORT_KIND} document: ${errors[0]?.path} ${errors[0]?.message}`,
+      { problems: errors },
+    );
+  }
+  return value as ConfigDocument;
+}
+
+interface Prepared {
+  readonly doc: ConfigDocument;
+  readonly lists: {
+    id: string;
+    name: string;
+    type: (typeof LIST_TYPES)[number];
+    description: string | null;
+    items: string[];
+  }[];
+  readonly locations: {
+    id: string;
+    networks: string[];
+    dohToken: string;
+    l: NonNullable<ConfigDocument["locations"]>[number];
+  }[];
+}
+
+function fail(problems: BundleProblem[] | { path: string; message: string }[]): never {
+  throw new GatehouseError(
+    "GH_ERR_VALIDATION",
+    `the import is invalid: ${problems[0]!.path}: ${problems[0]!.message}`,
+    { problems: problems.slice(0, 50) },
+  );
+}
+
+/** Everything checkable without the database: normalised items, then checkBundle. */
+export function prepareImport(doc: ConfigDocument, accountId: string): Prepared {
+  const problems: { path: string; message: string }[] = [];
+  const lists = (doc.lists ?? []).map((l, i) => {
+    const items: string[] = [];
+    (l.items ?? []).forEach((raw, j) => {
+      const r = normalizeItem(l.type, raw);
+      if (r.ok) items.push(r.value);
+      else if (problems.length < 50)
+        problems.push({ path: `/lists/${i}/items/${j}`, message: r.reason });
+    });
+    return {
+      id: l.id ?? newId("lst"),
+      name: l.name,
+      type: l.type,
+      description: l.description ?? null,
+      items: [...new Set(items)],
+    };
+  });
+  const locations = (doc.locations ?? []).map((l, i) => {
+    const networks = l.networks.map((n, j) => {
+      const r = normalizeIp(n);
+      if (!r.ok) problems.push({ path: `/locations/${i}/networks/${j}`, message: r.reason });
+      return r.ok ? r.value : n;
+    });
+    return {
+      id: l.id ?? newId("loc"),
+      networks,
+      dohToken: l.dohToken ?? randomBytes(16).toString("base64url"),
+      l,
+    };
+  });
+  (doc.policies ?? []).forEach((p, i) => {
+    try {
+      checkPolicyShape(p);
+    } catch (err) {
+      problems.push({
+        path: `/policies/${i}${(err as GatehouseError & { details?: { path?: string } }).details?.path ?? ""}`,
+        message: (err as Error).message,
+      });
+    }
+  });
+  if (problems.length) fail(problems);
+  const policies = (doc.policies ?? []).map((p) => ({ ...p, id: p.id ?? newId("pol") }));
+  const candidate = {
+    schemaVersion: 1,
+    version: 0,
+    accountId,
+    allowUnknownClients: doc.settings?.allowUnknownClients ?? false,
+    resolver: doc.resolver ?? { upstreams: [] },
+    locations: locations.map((x) => ({
+      ...x.l,
+      id: x.id,
+      networks: x.networks,
+      dohToken: x.dohToken,
+    })),
+    lists: lists.map((l) => ({
+      id: l.id,
+      name: l.name,
+      type: l.type,
+      items: l.type === "int" ? l.items.map(Number) : l.items,
+    })),
+    // Disabled policies are checked too: an import must not store what cannot be enabled.
+    policies,
+    identities: { users: (doc.users ?? []).map((u) => ({ ...u, id: u.id ?? "x" })), devices: [] },
+  };
+  const bundleProblems = checkBundle(candidate);
+  if (bundleProblems.length) fail(bundleProblems);
+  return { doc: { ...doc, policies }, lists, locations };
+}
+
+/** Replace the account's configuration with the document, in one transaction. */
+export async function applyImport(
+  db: Db,
+  accountId: string,
+  actor: string,
+  prepared: Prepared,
+): Promise<Record<string, number>> {
+  const { doc } = prepared;
+  const BATCH = 10_000;
+  return db.transaction().execute(async (trx) => {
+    const before = await trx
+      .selectFrom("policies")
+      .select(sql<number>`count(*)::int`.as("n"))
+      .where("account_id", "=", accountId)
+      .executeTakeFirstOrThrow();
+    await trx.deleteFrom("policies").where("account_id", "=", accountId).execute();
+    await trx.deleteFrom("lists").where("account_id", "=", accountId).execute();
+    await trx.deleteFrom("locations").where("account_id", "=", accountId).execute();
+    await trx.deleteFrom("identity_users").where("account_id", "=", accountId).execute();
+    const s = doc.settings ?? {};
+    await trx
+      .insertInto("account_settings")
+      .values({
+        account_id: accountId,
+        resolver: JSON.stringify(doc.resolver ?? { upstreams: [] }),
+        allow_unknown_clients: s.allowUnknownClients ?? false,
+        proxy: s.proxy ? JSON.stringify(s.proxy) : null,
+        block_page: s.blockPage ? JSON.stringify(s.blockPage) : null,
+      })
+      .onConflict((oc) =>
+        oc.column("account_id").doUpdateSet({
+          resolver: JSON.stringify(doc.resolver ?? { upstreams: [] }),
+          allow_unknown_clients: s.allowUnknownClients ?? false,
+          proxy: s.proxy ? JSON.stringify(s.proxy) : null,
+          block_page: s.blockPage ? JSON.stringify(s.blockPage) : null,
+          version: sql`account_settings.version + 1`,
+          updated_at: new Date(),
+        }),
+      )
+      .execute();
+    for (const l of prepared.lists) {
+      await trx
+        .insertInto("lists")
+        .values({
+          id: l.id,
+          account_id: accountId,
+          name: l.name,
+          type: l.type,
+          description: l.description,
+          item_count: l.items.length,
+        })
+        .execute();
+      for (let i = 0; i < l.items.length; i += BATCH) {
+        const chunk = l.items.slice(i, i + BATCH);
+        await sql`insert into list_items (list_id, value) select ${l.id}, unnest(${chunk}::text[]) on conflict do nothing`.execute(
+          trx,
+        );
+      }
+    }
+    for (const x of prepared.locations) {
+      await trx
+        .insertInto("locations")
+        .values({
+          id: x.id,
+          account_id: accountId,
+          name: x.l.name,
+          networks: JSON.stringify(x.networks),
+          doh_token: x.dohToken,
+          dot_label: x.l.dotLabel ?? null,
+          require_proxy_auth: x.l.requireProxyAuth ?? false,
+          block_page: x.l.blockPage ? JSON.stringify(x.l.blockPage) : null,
+        })
+        .execute();
+    }
+    for (const p of doc.policies ?? []) {
+      await trx
+        .insertInto("policies")
+        .values({
+          id: p.id!,
+          account_id: accountId,
+          type: p.type,
+          name: p.name,
+          description: p.description ?? null,
+          enabled: p.enabled,
+          precedence: p.precedence,
+          expression: p.expression,
+          action: p.action,
+          settings: p.settings ? JSON.stringify(p.settings) : null,
+          schedule: p.schedule ? JSON.stringify(p.schedule) : null,
+        })
+        .execute();
+    }
+    for (const u of doc.users ?? []) {
+      await trx
+        .insertInto("identity_users")
+        .values({
+          id: u.id ?? newId("usr"),
+          account_id: accountId,
+          email: u.email.toLowerCase(),
+          name: u.name ?? null,
+          groups: JSON.stringify(u.groups ?? []),
+        })
+        .execute();
+    }
+    const counts = {
+      policies: doc.policies?.length ?? 0,
+      lists: prepared.lists.length,
+      listItems: prepared.lists.reduce((n, l) => n + l.items.length, 0),
+      locations: prepared.locations.length,
+      users: doc.users?.length ?? 0,
+    };
+    await audit(trx, {
+      accountId,
+      actor,
+      resource: "config",
+      resourceId: null,
+      action: "import",
+      before: { policies: before.n },
+      after: counts,
+    });
+    return counts;
+  });
+}

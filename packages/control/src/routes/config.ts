@@ -1,0 +1,234 @@
+import { isUtf8 } from "node:buffer";
+// /config: publish bundles, list and diff versions, check without publishing, and export or
+// import the whole account configuration as YAML.
+
+import { type ConfigBundle, GatehouseError } from "@gatehouse/contract";
+import { type Static, Type as T } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { diffBundles } from "../bundle/diff.ts";
+import {
+  applyImport,
+  exportDocument,
+  parseDocument,
+  prepareImport,
+  toYaml,
+} from "../bundle/export-import.ts";
+import { actorOf, type Db } from "../context.ts";
+import { decodeCursor, encodeCursor, iso } from "../http/conventions.ts";
+import { notFound } from "../http/errors.ts";
+import { who } from "./common.ts";
+
+const VersionParams = T.Object(
+  { version: T.Integer({ minimum: 1, maximum: 2_000_000_000 }) },
+  { additionalProperties: false },
+);
+const DiffParams = T.Object(
+  {
+    from: T.Integer({ minimum: 1, maximum: 2_000_000_000 }),
+    to: T.Integer({ minimum: 1, maximum: 2_000_000_000 }),
+  },
+  { additionalProperties: false },
+);
+const PublishBody = T.Object({ force: T.Optional(T.Boolean()) }, { additionalProperties: false });
+const Summary = T.Object({
+  policies: T.Integer(),
+  lists: T.Integer(),
+  listItems: T.Integer(),
+  locations: T.Integer(),
+  users: T.Integer(),
+  devices: T.Integer(),
+});
+const PublishResult = T.Object({
+  version: T.Integer(),
+  hash: T.String(),
+  createdAt: T.String(),
+  changed: T.Boolean(),
+  summary: Summary,
+});
+const VersionsQuery = T.Object(
+  {
+    limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+    cursor: T.Optional(T.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+const tags = ["config"];
+
+async function loadBundle(db: Db, accountId: string, version: number): Promise<ConfigBundle> {
+  const row = await db
+    .selectFrom("bundles")
+    .select("body")
+    .where("account_id", "=", accountId)
+    .where("version", "=", version)
+    .executeTakeFirst();
+  if (!row) throw notFound(`bundle version ${version}`);
+  return JSON.parse(row.body) as ConfigBundle;
+}
+
+export async function configRoutes(app: FastifyInstance): Promise<void> {
+  const { db, publisher, options } = app.gatehouse;
+
+  app.post(
+    "/config/publish",
+    {
+      config: { access: "editor" },
+      schema: {
+        tags,
+        summary: "Compile and publish the account's configuration as a new bundle version",
+        description:
+          "422 GH_ERR_CONFIG_REJECTED (with problems) when it does not compile; nothing is published then. `changed: false` when nothing changed since the latest version (unless force).",
+        body: T.Optional(PublishBody),
+        response: { 200: PublishResult },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const b = (req.body ?? {}) as Static<typeof PublishBody>;
+      return publisher.publish(p.accountId, actorOf(p), { force: b.force ?? false });
+    },
+  );
+
+  app.get(
+    "/config/check",
+    {
+      config: { access: "viewer" },
+      schema: { tags, summary: "Validate the current configuration without publishing" },
+    },
+    async (req) => {
+      const problems = await publisher.check(who(req).accountId);
+      return { ok: problems.length === 0, problems: problems.slice(0, 100) };
+    },
+  );
+
+  app.get(
+    "/config/versions",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags,
+        summary: "Published bundle versions, newest first",
+        querystring: VersionsQuery,
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const q = req.query as Static<typeof VersionsQuery>;
+      const limit = q.limit ?? 50;
+      const c = decodeCursor(q.cursor);
+      if (c !== undefined && !/^\d{1,10}$/.test(c))
+        throw new GatehouseError("GH_ERR_BAD_REQUEST", "malformed cursor");
+      let query = db
+        .selectFrom("bundles")
+        .select(["version", "hash", "created_at", "created_by", "summary"])
+        .where("account_id", "=", p.accountId);
+      if (c !== undefined) query = query.where("version", "<", Number(c));
+      const rows = await query
+        .orderBy("version", "desc")
+        .limit(limit + 1)
+        .execute();
+      const more = rows.length > limit;
+      const shown = more ? rows.slice(0, limit) : rows;
+      return {
+        items: shown.map((r) => ({
+          version: r.version,
+          hash: r.hash,
+          createdAt: iso(r.created_at),
+          createdBy: r.created_by,
+          summary: r.summary,
+        })),
+        nextCursor: more ? encodeCursor(String(shown[shown.length - 1]!.version)) : null,
+      };
+    },
+  );
+
+  app.get(
+    "/config/versions/:version",
+    {
+      config: { access: "editor" },
+      schema: { tags, summary: "One published bundle, as edges receive it", params: VersionParams },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { version } = req.params as Static<typeof VersionParams>;
+      const row = await db
+        .selectFrom("bundles")
+        .select(["body", "hash"])
+        .where("account_id", "=", p.accountId)
+        .where("version", "=", version)
+        .executeTakeFirst();
+      if (!row) throw notFound(`bundle version ${version}`);
+      return reply
+        .header("content-type", "application/json; charset=utf-8")
+        .header("etag", `"${row.hash}"`)
+        .send(row.body);
+    },
+  );
+
+  app.get(
+    "/config/versions/:from/diff/:to",
+    {
+      config: { access: "viewer" },
+      schema: { tags, summary: "What changed between two versions", params: DiffParams },
+    },
+    async (req) => {
+      const p = who(req);
+      const { from, to } = req.params as Static<typeof DiffParams>;
+      const [a, b] = await Promise.all([
+        loadBundle(db, p.accountId, from),
+        loadBundle(db, p.accountId, to),
+      ]);
+      return diffBundles(a, b);
+    },
+  );
+
+  app.get(
+    "/config/export",
+    {
+      config: { access: "viewer" },
+      schema: { tags, summary: "The whole account configuration as YAML" },
+    },
+    async (req, reply) => {
+      const doc = await exportDocument(db, who(req).accountId);
+      return reply.header("content-type", "application/yaml; charset=utf-8").send(toYaml(doc));
+    },
+  );
+
+  // Imports are YAML (or JSON) text, possibly large: their own scope and body limit.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser(
+      ["application/yaml", "application/x-yaml", "text/yaml", "text/plain", "application/json"],
+      { parseAs: "buffer", bodyLimit: options.bulkBodyLimit },
+      (_req, body, done) => {
+        const buf = body as Buffer;
+        // RFC 9512 §3: YAML media types are UTF-8 here; invalid bytes are refused, not mangled.
+        if (!Buffer.isBuffer(buf) || !isUtf8(buf)) {
+          done(new GatehouseError("GH_ERR_BAD_REQUEST", "body is not valid UTF-8"), undefined);
+          return;
+        }
+        done(null, buf.toString("utf8"));
+      },
+    );
+    scope.put(
+      "/config/export",
+      {
+        config: { access: "admin", autoPublish: true },
+        schema: {
+          tags,
+          summary: "Replace the account configuration with a YAML document (validated whole first)",
+          description:
+            "Policies, lists, locations, users, resolver and settings are replaced in one transaction. Devices are kept.",
+        },
+      },
+      async (req) => {
+        const p = who(req);
+        if (typeof req.body !== "string" || req.body.length === 0)
+          throw new GatehouseError("GH_ERR_BAD_REQUEST", "send the YAML document as the body");
+        const doc = parseDocument(req.body);
+        const prepared = prepareImport(doc, p.accountId);
+        const counts = await applyImport(db, p.accountId, actorOf(p), prepared);
+        return { imported: counts };
+      },
+    );
+  });
+}

@@ -1,0 +1,412 @@
+// Edges: enrolment with a one-time join token, the edge-facing API (config long-poll,
+// heartbeats, config status) and the admin view (list, drain, decommission).
+
+import { GatehouseError } from "@gatehouse/contract";
+import { verifySecret } from "@gatehouse/contract/secrets";
+import { type Static, Type as T } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Selectable } from "kysely";
+import { audit } from "../audit.ts";
+import { issueSecret, tokenId } from "../auth/tokens.ts";
+import { actorOf, type EdgePrincipal } from "../context.ts";
+import type { EdgesTable } from "../db/schema.ts";
+import { decodeCursor, iso, PageQuery, page } from "../http/conventions.ts";
+import { notFound } from "../http/errors.ts";
+import { IdParams, who } from "./common.ts";
+
+const JoinTokenCreate = T.Object(
+  { ttlSeconds: T.Optional(T.Integer({ minimum: 60, maximum: 30 * 86400, default: 3600 })) },
+  { additionalProperties: false },
+);
+const EnrollBody = T.Object(
+  {
+    joinToken: T.String({ minLength: 1, maxLength: 200 }),
+    name: T.String({ minLength: 1, maxLength: 200, pattern: "^[A-Za-z0-9_.:-]+$" }),
+  },
+  { additionalProperties: false },
+);
+const ConfigQuery = T.Object(
+  { after: T.Optional(T.Integer({ minimum: 0, default: 0 })) },
+  { additionalProperties: false },
+);
+const Counter = T.Integer({ minimum: 0 });
+const HeartbeatBody = T.Object(
+  {
+    /** The edge's software version. */
+    version: T.String({ minLength: 1, maxLength: 64 }),
+    /** Bundle version the edge is serving (0 = none yet). */
+    configVersion: T.Integer({ minimum: 0 }),
+    uptimeSeconds: T.Integer({ minimum: 0 }),
+    counters: T.Optional(
+      T.Record(T.String({ pattern: "^[a-z0-9_.]{1,64}$" }), Counter, { maxProperties: 64 }),
+    ),
+  },
+  { additionalProperties: false },
+);
+const ConfigStatusBody = T.Object(
+  {
+    version: T.Integer({ minimum: 0 }),
+    ok: T.Boolean(),
+    error: T.Optional(
+      T.Object({
+        message: T.String({ maxLength: 4000 }),
+        problems: T.Optional(
+          T.Array(
+            T.Object({
+              path: T.String({ maxLength: 200 }),
+              message: T.String({ maxLength: 2000 }),
+            }),
+            { maxItems: 50 },
+          ),
+        ),
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+function edgeOf(req: FastifyRequest): EdgePrincipal {
+  if (!req.edge) throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "not authenticated");
+  return req.edge;
+}
+
+export async function edgeRoutes(app: FastifyInstance): Promise<void> {
+  const { db, auth, publisher, notifier, options } = app.gatehouse;
+  const staleAfterMs = options.heartbeatIntervalMs * 3;
+  const view = (e: Selectable<EdgesTable>, now: number) => ({
+    id: e.id,
+    name: e.name,
+    status: e.status,
+    softwareVersion: e.software_version,
+    configVersion: e.config_version,
+    uptimeSeconds: e.uptime_seconds,
+    counters: e.counters ?? {},
+    configStatus: e.config_status ?? null,
+    lastSeenAt: iso(e.last_seen_at),
+    /** Three missed heartbeats. */
+    stale:
+      e.status !== "decommissioned" &&
+      (e.last_seen_at === null || now - e.last_seen_at.getTime() > staleAfterMs),
+    enrolledAt: iso(e.enrolled_at),
+  });
+
+  app.post(
+    "/edges/join-tokens",
+    {
+      config: { access: "admin" },
+      schema: {
+        tags: ["edges"],
+        summary: "A one-time join token for enrolling an edge (shown once)",
+        body: T.Optional(JoinTokenCreate),
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const b = (req.body ?? {}) as Static<typeof JoinTokenCreate>;
+      const issued = await issueSecret("join");
+      const expiresAt = new Date(Date.now() + (b.ttlSeconds ?? 3600) * 1000);
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto("join_tokens")
+          .values({
+            id: issued.id,
+            account_id: p.accountId,
+            secret_hash: issued.hash,
+            expires_at: expiresAt,
+            created_by: actorOf(p),
+          })
+          .execute();
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "join-token",
+          resourceId: issued.id,
+          action: "create",
+          after: { expiresAt: expiresAt.toISOString() },
+        });
+      });
+      return reply
+        .status(201)
+        .send({ id: issued.id, joinToken: issued.secret, expiresAt: expiresAt.toISOString() });
+    },
+  );
+
+  app.post(
+    "/edge/enroll",
+    {
+      config: { access: "public" },
+      schema: {
+        tags: ["edge"],
+        summary: "Exchange a join token for an edge credential (shown once)",
+        body: EnrollBody,
+        security: [],
+      },
+    },
+    async (req, reply) => {
+      const b = req.body as Static<typeof EnrollBody>;
+      const id = tokenId("join", b.joinToken);
+      const row = id
+        ? await db.selectFrom("join_tokens").selectAll().where("id", "=", id).executeTakeFirst()
+        : undefined;
+      const valid =
+        row !== undefined &&
+        row.used_at === null &&
+        row.expires_at.getTime() > Date.now() &&
+        (await verifySecret(b.joinToken, row.secret_hash));
+      if (!valid || !row) {
+        auth.recordFailure(req.ip);
+        throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "invalid, used or expired join token");
+      }
+      const issued = await issueSecret("edge");
+      await db.transaction().execute(async (trx) => {
+        // One use: the update only succeeds while used_at is still null.
+        const claimed = await trx
+          .updateTable("join_tokens")
+          .set({ used_at: new Date(), edge_id: issued.id })
+          .where("id", "=", row.id)
+          .where("used_at", "is", null)
+          .returning("id")
+          .executeTakeFirst();
+        if (!claimed)
+          throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "invalid, used or expired join token");
+        await trx
+          .insertInto("edges")
+          .values({
+            id: issued.id,
+            account_id: row.account_id,
+            name: b.name,
+            credential_hash: issued.hash,
+            software_version: null,
+            config_version: null,
+            uptime_seconds: null,
+            last_seen_at: null,
+          })
+          .execute();
+        await audit(trx, {
+          accountId: row.account_id,
+          actor: `join-token:${row.id}`,
+          resource: "edge",
+          resourceId: issued.id,
+          action: "enroll",
+          after: { name: b.name },
+        });
+      });
+      return reply
+        .status(201)
+        .send({ edgeId: issued.id, accountId: row.account_id, credential: issued.secret });
+    },
+  );
+
+  app.get(
+    "/edge/config",
+    {
+      config: { access: "edge" },
+      schema: {
+        tags: ["edge"],
+        summary: "Long-poll for a bundle newer than `after`",
+        description:
+          "200 with the bundle at once when a newer version exists; otherwise waits up to 30 s and answers 304.",
+        querystring: ConfigQuery,
+      },
+    },
+    async (req, reply) => {
+      const edge = edgeOf(req);
+      const after = (req.query as Static<typeof ConfigQuery>).after ?? 0;
+      let latest = await publisher.latest(edge.accountId);
+      if (!latest || latest.version <= after) {
+        const abort = new AbortController();
+        const onClose = () => abort.abort();
+        req.raw.once("close", onClose);
+        const v = await notifier.wait(edge.accountId, options.longPollTimeoutMs, abort.signal);
+        req.raw.off("close", onClose);
+        if (v === undefined || Number.isNaN(v) || v <= after) return reply.status(304).send();
+        latest = await publisher.latest(edge.accountId);
+        if (!latest || latest.version <= after) return reply.status(304).send();
+      }
+      return reply
+        .header("content-type", "application/json; charset=utf-8")
+        .header("etag", `"${latest.hash}"`)
+        .header("x-gatehouse-config-version", String(latest.version))
+        .send(latest.body);
+    },
+  );
+
+  app.post(
+    "/edge/heartbeat",
+    {
+      config: { access: "edge" },
+      schema: {
+        tags: ["edge"],
+        summary: "Report liveness, versions and counters",
+        body: HeartbeatBody,
+      },
+    },
+    async (req) => {
+      const edge = edgeOf(req);
+      const b = req.body as Static<typeof HeartbeatBody>;
+      const row = await db
+        .updateTable("edges")
+        .set({
+          software_version: b.version,
+          config_version: b.configVersion,
+          uptime_seconds: b.uptimeSeconds,
+          counters: JSON.stringify(b.counters ?? {}),
+          last_seen_at: new Date(),
+          updated_at: new Date(),
+        })
+        .where("id", "=", edge.id)
+        .returning(["status"])
+        .executeTakeFirst();
+      if (!row) throw notFound("edge");
+      return {
+        status: row.status,
+        latestVersion: await publisher.latestVersion(edge.accountId),
+        heartbeatIntervalSeconds: options.heartbeatIntervalMs / 1000,
+      };
+    },
+  );
+
+  app.post(
+    "/edge/config-status",
+    {
+      config: { access: "edge" },
+      schema: {
+        tags: ["edge"],
+        summary: "Report that a bundle was applied or rejected",
+        body: ConfigStatusBody,
+      },
+    },
+    async (req, reply) => {
+      const edge = edgeOf(req);
+      const b = req.body as Static<typeof ConfigStatusBody>;
+      const status = { ...b, at: new Date().toISOString() };
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable("edges")
+          .set({ config_status: JSON.stringify(status), updated_at: new Date() })
+          .where("id", "=", edge.id)
+          .execute();
+        if (!b.ok)
+          await audit(trx, {
+            accountId: edge.accountId,
+            actor: actorOf(edge),
+            resource: "edge",
+            resourceId: edge.id,
+            action: "config-rejected",
+            after: status,
+          });
+      });
+      if (!b.ok) req.log.warn({ edgeId: edge.id, version: b.version }, "edge rejected a bundle");
+      return reply.status(204).send();
+    },
+  );
+
+  app.get(
+    "/edges",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags: ["edges"],
+        summary: "Enrolled edges with health (stale after 3 missed heartbeats)",
+        querystring: PageQuery,
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const q = req.query as Static<typeof PageQuery>;
+      const limit = q.limit ?? 100;
+      const c = decodeCursor(q.cursor);
+      let query = db.selectFrom("edges").selectAll().where("account_id", "=", p.accountId);
+      if (c !== undefined) query = query.where("id", ">", c);
+      const now = Date.now();
+      return page(
+        await query
+          .orderBy("id")
+          .limit(limit + 1)
+          .execute(),
+        limit,
+        (r) => r.id,
+        (r) => view(r, now),
+      );
+    },
+  );
+
+  app.get(
+    "/edges/:id",
+    {
+      config: { access: "viewer" },
+      schema: { tags: ["edges"], summary: "One edge", params: IdParams },
+    },
+    async (req) => {
+      const p = who(req);
+      const row = await db
+        .selectFrom("edges")
+        .selectAll()
+        .where("account_id", "=", p.accountId)
+        .where("id", "=", (req.params as Static<typeof IdParams>).id)
+        .executeTakeFirst();
+      if (!row) throw notFound("edge");
+      return view(row, Date.now());
+    },
+  );
+
+  const setStatus = async (req: FastifyRequest, status: "draining" | "decommissioned") => {
+    const p = who(req);
+    const { id } = req.params as Static<typeof IdParams>;
+    const row = await db.transaction().execute(async (trx) => {
+      const before = await trx
+        .selectFrom("edges")
+        .selectAll()
+        .where("account_id", "=", p.accountId)
+        .where("id", "=", id)
+        .executeTakeFirst();
+      if (!before) throw notFound("edge");
+      if (before.status === "decommissioned")
+        throw new GatehouseError("GH_ERR_CONFLICT", "the edge is decommissioned");
+      const after = await trx
+        .updateTable("edges")
+        .set({ status, updated_at: new Date() })
+        .where("id", "=", id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await audit(trx, {
+        accountId: p.accountId,
+        actor: actorOf(p),
+        resource: "edge",
+        resourceId: id,
+        action: status === "draining" ? "drain" : "decommission",
+        before: { status: before.status },
+        after: { status },
+      });
+      return after;
+    });
+    if (status === "decommissioned") auth.edgeCache.evict(id);
+    return view(row, Date.now());
+  };
+
+  app.post(
+    "/edges/:id/drain",
+    {
+      config: { access: "admin" },
+      schema: {
+        tags: ["edges"],
+        summary: "Ask an edge to drain (it sees `draining` in its heartbeat answer)",
+        params: IdParams,
+      },
+    },
+    async (req) => setStatus(req, "draining"),
+  );
+
+  app.delete(
+    "/edges/:id",
+    {
+      config: { access: "admin" },
+      schema: {
+        tags: ["edges"],
+        summary: "Decommission an edge: its credential stops working",
+        params: IdParams,
+      },
+    },
+    async (req) => setStatus(req, "decommissioned"),
+  );
+}

@@ -1,0 +1,482 @@
+// /identities/users and /identities/devices: who proxy authentication and identity.* fields
+// know. A device's credential is generated, shown once, and stored as a scrypt hash.
+
+import { GatehouseError } from "@gatehouse/contract";
+import { type Static, Type as T } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { audit } from "../audit.ts";
+import { issueSecret } from "../auth/tokens.ts";
+import { actorOf, type Db } from "../context.ts";
+import {
+  checkIfMatch,
+  decodeCursor,
+  etagOf,
+  idempotent,
+  PageQuery,
+  page,
+} from "../http/conventions.ts";
+import { notFound } from "../http/errors.ts";
+import { newId } from "../ids.ts";
+import { deviceView, userView } from "../views.ts";
+import { IdParams, Stamps, who } from "./common.ts";
+
+const Email = T.String({ minLength: 3, maxLength: 320, pattern: "^[^\\s@]+@[^\\s@]+$" });
+const Name = T.String({ minLength: 1, maxLength: 200 });
+const Groups = T.Array(T.String({ minLength: 1, maxLength: 200 }), { maxItems: 1000 });
+const Id = T.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$" });
+
+const UserCreate = T.Object(
+  { email: Email, name: T.Optional(Name), groups: T.Optional(Groups) },
+  { additionalProperties: false },
+);
+const UserPatch = T.Object(
+  {
+    email: T.Optional(Email),
+    name: T.Optional(T.Union([Name, T.Null()])),
+    groups: T.Optional(Groups),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+const UserView = T.Object({
+  id: T.String(),
+  email: T.String(),
+  name: T.Optional(T.String()),
+  groups: T.Array(T.String()),
+  ...Stamps,
+});
+
+/** Device names are the Basic-auth user name: no colon (RFC 7617 §2). */
+const DeviceName = T.String({ minLength: 1, maxLength: 200, pattern: "^[^:\\s]+$" });
+const DeviceCreate = T.Object(
+  { name: DeviceName, userId: T.Optional(Id) },
+  { additionalProperties: false },
+);
+const DevicePatch = T.Object(
+  { name: T.Optional(DeviceName), userId: T.Optional(T.Union([Id, T.Null()])) },
+  { additionalProperties: false, minProperties: 1 },
+);
+const DeviceView = T.Object({
+  id: T.String(),
+  name: T.String(),
+  userId: T.Union([T.String(), T.Null()]),
+  ...Stamps,
+});
+const DeviceWithCredential = T.Composite([DeviceView, T.Object({ credential: T.String() })]);
+
+const tags = ["identities"];
+
+async function ownUser(
+  db: Db,
+  accountId: string,
+  userId: string | null | undefined,
+): Promise<void> {
+  if (userId === undefined || userId === null) return;
+  const u = await db
+    .selectFrom("identity_users")
+    .select("id")
+    .where("account_id", "=", accountId)
+    .where("id", "=", userId)
+    .executeTakeFirst();
+  if (!u) throw new GatehouseError("GH_ERR_VALIDATION", "no such user", { path: "/userId" });
+}
+
+export async function identityRoutes(app: FastifyInstance): Promise<void> {
+  const { db } = app.gatehouse;
+
+  app.get(
+    "/identities/users",
+    {
+      config: { access: "viewer" },
+      schema: { tags, summary: "List users", querystring: PageQuery },
+    },
+    async (req) => {
+      const p = who(req);
+      const q = req.query as Static<typeof PageQuery>;
+      const limit = q.limit ?? 100;
+      const after = decodeCursor(q.cursor);
+      let query = db.selectFrom("identity_users").selectAll().where("account_id", "=", p.accountId);
+      if (after !== undefined) query = query.where("id", ">", after);
+      return page(
+        await query
+          .orderBy("id")
+          .limit(limit + 1)
+          .execute(),
+        limit,
+        (r) => r.id,
+        userView,
+      );
+    },
+  );
+
+  app.post(
+    "/identities/users",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: { tags, summary: "Create a user", body: UserCreate, response: { 201: UserView } },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const b = req.body as Static<typeof UserCreate>;
+      return idempotent(db, req, reply, p.accountId, async () => {
+        const row = await db.transaction().execute(async (trx) => {
+          const r = await trx
+            .insertInto("identity_users")
+            .values({
+              id: newId("usr"),
+              account_id: p.accountId,
+              email: b.email.toLowerCase(),
+              name: b.name ?? null,
+              groups: JSON.stringify(b.groups ?? []),
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await audit(trx, {
+            accountId: p.accountId,
+            actor: actorOf(p),
+            resource: "user",
+            resourceId: r.id,
+            action: "create",
+            after: userView(r),
+          });
+          return r;
+        });
+        reply.header("etag", etagOf(row.version));
+        return { status: 201, body: userView(row) };
+      });
+    },
+  );
+
+  app.get(
+    "/identities/users/:id",
+    {
+      config: { access: "viewer" },
+      schema: { tags, summary: "Get a user", params: IdParams, response: { 200: UserView } },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const row = await db
+        .selectFrom("identity_users")
+        .selectAll()
+        .where("account_id", "=", p.accountId)
+        .where("id", "=", (req.params as Static<typeof IdParams>).id)
+        .executeTakeFirst();
+      if (!row) throw notFound("user");
+      reply.header("etag", etagOf(row.version));
+      return userView(row);
+    },
+  );
+
+  app.patch(
+    "/identities/users/:id",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary: "Change a user",
+        params: IdParams,
+        body: UserPatch,
+        response: { 200: UserView },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { id } = req.params as Static<typeof IdParams>;
+      const b = req.body as Static<typeof UserPatch>;
+      const row = await db.transaction().execute(async (trx) => {
+        const before = await trx
+          .selectFrom("identity_users")
+          .selectAll()
+          .where("account_id", "=", p.accountId)
+          .where("id", "=", id)
+          .executeTakeFirst();
+        if (!before) throw notFound("user");
+        checkIfMatch(req, before.version);
+        const after = await trx
+          .updateTable("identity_users")
+          .set({
+            ...(b.email !== undefined ? { email: b.email.toLowerCase() } : {}),
+            ...(b.name !== undefined ? { name: b.name } : {}),
+            ...(b.groups !== undefined ? { groups: JSON.stringify(b.groups) } : {}),
+            version: before.version + 1,
+            updated_at: new Date(),
+          })
+          .where("id", "=", id)
+          .where("version", "=", before.version)
+          .returningAll()
+          .executeTakeFirst();
+        if (!after)
+          throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the user changed meanwhile");
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "user",
+          resourceId: id,
+          action: "update",
+          before: userView(before),
+          after: userView(after),
+        });
+        return after;
+      });
+      reply.header("etag", etagOf(row.version));
+      return userView(row);
+    },
+  );
+
+  app.delete(
+    "/identities/users/:id",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: { tags, summary: "Delete a user (their devices stay, unassigned)", params: IdParams },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { id } = req.params as Static<typeof IdParams>;
+      await db.transaction().execute(async (trx) => {
+        const before = await trx
+          .selectFrom("identity_users")
+          .selectAll()
+          .where("account_id", "=", p.accountId)
+          .where("id", "=", id)
+          .executeTakeFirst();
+        if (!before) throw notFound("user");
+        checkIfMatch(req, before.version);
+        await trx.deleteFrom("identity_users").where("id", "=", id).execute();
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "user",
+          resourceId: id,
+          action: "delete",
+          before: userView(before),
+        });
+      });
+      return reply.status(204).send();
+    },
+  );
+
+  app.get(
+    "/identities/devices",
+    {
+      config: { access: "viewer" },
+      schema: { tags, summary: "List devices", querystring: PageQuery },
+    },
+    async (req) => {
+      const p = who(req);
+      const q = req.query as Static<typeof PageQuery>;
+      const limit = q.limit ?? 100;
+      const after = decodeCursor(q.cursor);
+      let query = db
+        .selectFrom("identity_devices")
+        .selectAll()
+        .where("account_id", "=", p.accountId);
+      if (after !== undefined) query = query.where("id", ">", after);
+      return page(
+        await query
+          .orderBy("id")
+          .limit(limit + 1)
+          .execute(),
+        limit,
+        (r) => r.id,
+        deviceView,
+      );
+    },
+  );
+
+  app.post(
+    "/identities/devices",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary: "Create a device; its proxy credential is in this response only",
+        body: DeviceCreate,
+        response: { 201: DeviceWithCredential },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const b = req.body as Static<typeof DeviceCreate>;
+      // Not replayed under Idempotency-Key: a replay would have to store the credential.
+      if (req.headers["idempotency-key"] !== undefined)
+        throw new GatehouseError(
+          "GH_ERR_BAD_REQUEST",
+          "device creation returns a secret and cannot be replayed; omit Idempotency-Key",
+        );
+      await ownUser(db, p.accountId, b.userId);
+      const issued = await issueSecret("device");
+      const row = await db.transaction().execute(async (trx) => {
+        const r = await trx
+          .insertInto("identity_devices")
+          .values({
+            id: newId("dev"),
+            account_id: p.accountId,
+            name: b.name,
+            user_id: b.userId ?? null,
+            credential_hash: issued.hash,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "device",
+          resourceId: r.id,
+          action: "create",
+          after: deviceView(r),
+        });
+        return r;
+      });
+      reply.header("etag", etagOf(row.version)).status(201);
+      return { ...deviceView(row), credential: issued.secret };
+    },
+  );
+
+  app.get(
+    "/identities/devices/:id",
+    {
+      config: { access: "viewer" },
+      schema: { tags, summary: "Get a device", params: IdParams, response: { 200: DeviceView } },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const row = await db
+        .selectFrom("identity_devices")
+        .selectAll()
+        .where("account_id", "=", p.accountId)
+        .where("id", "=", (req.params as Static<typeof IdParams>).id)
+        .executeTakeFirst();
+      if (!row) throw notFound("device");
+      reply.header("etag", etagOf(row.version));
+      return deviceView(row);
+    },
+  );
+
+  const changeDevice = async (
+    accountId: string,
+    actor: string,
+    id: string,
+    req: Parameters<typeof checkIfMatch>[0],
+    set: Record<string, unknown>,
+    action: string,
+  ) =>
+    db.transaction().execute(async (trx) => {
+      const before = await trx
+        .selectFrom("identity_devices")
+        .selectAll()
+        .where("account_id", "=", accountId)
+        .where("id", "=", id)
+        .executeTakeFirst();
+      if (!before) throw notFound("device");
+      checkIfMatch(req, before.version);
+      const after = await trx
+        .updateTable("identity_devices")
+        .set({ ...set, version: before.version + 1, updated_at: new Date() })
+        .where("id", "=", id)
+        .where("version", "=", before.version)
+        .returningAll()
+        .executeTakeFirst();
+      if (!after)
+        throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the device changed meanwhile");
+      await audit(trx, {
+        accountId,
+        actor,
+        resource: "device",
+        resourceId: id,
+        action,
+        before: deviceView(before),
+        after: deviceView(after),
+      });
+      return after;
+    });
+
+  app.patch(
+    "/identities/devices/:id",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary: "Change a device",
+        params: IdParams,
+        body: DevicePatch,
+        response: { 200: DeviceView },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const b = req.body as Static<typeof DevicePatch>;
+      await ownUser(db, p.accountId, b.userId);
+      const row = await changeDevice(
+        p.accountId,
+        actorOf(p),
+        (req.params as Static<typeof IdParams>).id,
+        req,
+        {
+          ...(b.name !== undefined ? { name: b.name } : {}),
+          ...(b.userId !== undefined ? { user_id: b.userId } : {}),
+        },
+        "update",
+      );
+      reply.header("etag", etagOf(row.version));
+      return deviceView(row);
+    },
+  );
+
+  app.post(
+    "/identities/devices/:id/credential",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary: "Issue a new credential (the old one stops working at the next publish)",
+        params: IdParams,
+        response: { 200: DeviceWithCredential },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const issued = await issueSecret("device");
+      const row = await changeDevice(
+        p.accountId,
+        actorOf(p),
+        (req.params as Static<typeof IdParams>).id,
+        req,
+        { credential_hash: issued.hash },
+        "rotate-credential",
+      );
+      reply.header("etag", etagOf(row.version));
+      return { ...deviceView(row), credential: issued.secret };
+    },
+  );
+
+  app.delete(
+    "/identities/devices/:id",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: { tags, summary: "Delete a device", params: IdParams },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { id } = req.params as Static<typeof IdParams>;
+      await db.transaction().execute(async (trx) => {
+        const before = await trx
+          .selectFrom("identity_devices")
+          .selectAll()
+          .where("account_id", "=", p.accountId)
+          .where("id", "=", id)
+          .executeTakeFirst();
+        if (!before) throw notFound("device");
+        checkIfMatch(req, before.version);
+        await trx.deleteFrom("identity_devices").where("id", "=", id).execute();
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "device",
+          resourceId: id,
+          action: "delete",
+          before: deviceView(before),
+        });
+      });
+      return reply.status(204).send();
+    },
+  );
+}

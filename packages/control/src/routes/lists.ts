@@ -1,0 +1,484 @@
+// /lists: named lists rules reference as `$name`, and their items. Bulk item bodies are read as
+// a stream (JSON array, or text/plain lines in hosts/adblock/plain format) and written in
+// batches inside one transaction, so a million-item upload never sits in memory whole and a
+// bad item changes nothing.
+
+import {
+  GatehouseError,
+  gatewaySchemes,
+  LIST_NAME_PATTERN,
+  LIST_TYPES,
+  type ListKind,
+  type PolicyType,
+} from "@gatehouse/contract";
+import { type Static, Type as T } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { sql } from "kysely";
+import { audit } from "../audit.ts";
+import { actorOf, type Db } from "../context.ts";
+import {
+  checkIfMatch,
+  decodeCursor,
+  encodeCursor,
+  etagOf,
+  idempotent,
+  PageQuery,
+  page,
+} from "../http/conventions.ts";
+import { notFound } from "../http/errors.ts";
+import { newId } from "../ids.ts";
+import { ITEM_FORMATS, type ItemFormat, normalizeItem, parseLine } from "../lists/list-items.ts";
+import { readJsonArray, readLines } from "../lists/stream-items.ts";
+import { listView } from "../views.ts";
+import { IdParams, Stamps, who } from "./common.ts";
+
+/** Contract: up to 1,000,000 items per list. */
+export const MAX_LIST_ITEMS = 1_000_000;
+/** Items inlined in a create body (bigger sets go through the streamed items endpoint). */
+const MAX_INLINE_ITEMS = 10_000;
+const BATCH = 10_000;
+
+const ListType = T.Union(LIST_TYPES.map((t) => T.Literal(t)));
+const ListName = T.String({ minLength: 1, maxLength: 128, pattern: LIST_NAME_PATTERN });
+const Description = T.String({ maxLength: 2000 });
+const Item = T.Union([T.String({ maxLength: 1024 }), T.Integer()]);
+
+const ListCreate = T.Object(
+  {
+    name: ListName,
+    type: ListType,
+    description: T.Optional(Description),
+    items: T.Optional(T.Array(Item, { maxItems: MAX_INLINE_ITEMS })),
+  },
+  { additionalProperties: false },
+);
+const ListPatch = T.Object(
+  { name: T.Optional(ListName), description: T.Optional(T.Union([Description, T.Null()])) },
+  { additionalProperties: false, minProperties: 1 },
+);
+const ListView = T.Object({
+  id: T.String(),
+  name: T.String(),
+  type: ListType,
+  description: T.Optional(T.String()),
+  itemCount: T.Integer(),
+  ...Stamps,
+});
+const ListQuery = T.Composite([PageQuery, T.Object({ type: T.Optional(ListType) })], {
+  additionalProperties: false,
+});
+const ItemsQuery = T.Composite(
+  [PageQuery, T.Object({ prefix: T.Optional(T.String({ maxLength: 1024 })) })],
+  { additionalProperties: false },
+);
+const BulkQuery = T.Object(
+  { format: T.Optional(T.Union(ITEM_FORMATS.map((f) => T.Literal(f)))) },
+  { additionalProperties: false },
+);
+const BulkResult = T.Object({
+  /** Items that were not in the list before (add) / were in it (remove). */
+  changed: T.Integer(),
+  /** Lines skipped: comments, blanks, hosts boilerplate, adblock rules a list cannot express. */
+  skipped: T.Integer(),
+  itemCount: T.Integer(),
+});
+
+const tags = ["lists"];
+const BULK_DESCRIPTION =
+  "Body: a JSON array of items (`application/json`), or `text/plain` with one item a line " +
+  "(domain lists also take hosts-file and adblock `||name^` lines; `?format=auto|hosts|adblock|plain`). " +
+  "Streamed; the whole body is applied in one transaction or not at all (422 names the bad line or index).";
+
+async function loadList(db: Db, accountId: string, id: string) {
+  const row = await db
+    .selectFrom("lists")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .where("id", "=", id)
+    .executeTakeFirst();
+  if (!row) throw notFound("list");
+  return row;
+}
+
+/** Policies (of any state) whose expressions reference `$name` (or its `.allow` twin). */
+export async function policiesReferencing(
+  db: Db,
+  accountId: string,
+  name: string,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom("policies")
+    .select(["id", "type", "expression"])
+    .where("account_id", "=", accountId)
+    .execute();
+  const schemes = gatewaySchemes();
+  const out: string[] = [];
+  for (const r of rows) {
+    if (!r.expression.includes(`$${name}`)) continue;
+    const c = schemes[r.type as PolicyType].compile(r.expression);
+    if (c.ok && c.value.lists.some((l) => l.name === name || l.name === `${name}.allow`))
+      out.push(r.id);
+  }
+  return out;
+}
+
+async function insertBatch(db: Db, listId: string, values: string[]): Promise<number> {
+  if (values.length === 0) return 0;
+  const r = await sql`insert into list_items (list_id, value)
+    select ${listId}, unnest(${values}::text[]) on conflict do nothing`.execute(db);
+  return Number(r.numAffectedRows ?? 0n);
+}
+
+async function deleteBatch(db: Db, listId: string, values: string[]): Promise<number> {
+  if (values.length === 0) return 0;
+  const r = await sql`delete from list_items where list_id = ${listId}
+    and value = any(${values}::text[])`.execute(db);
+  return Number(r.numAffectedRows ?? 0n);
+}
+
+/** Items of a bulk body, normalised; a bad item throws 422 naming where it is. */
+async function* bulkItems(
+  req: FastifyRequest,
+  kind: ListKind,
+  format: ItemFormat,
+  maxBytes: number,
+): AsyncGenerator<string[] | "skip"> {
+  const ctype = String(req.headers["content-type"] ?? "")
+    .split(";")[0]!
+    .trim()
+    .toLowerCase();
+  const body = req.body as AsyncIterable<Uint8Array>;
+  if (ctype === "application/json") {
+    for await (const { value, index } of readJsonArray(body, maxBytes)) {
+      const r = normalizeItem(kind, value);
+      if (!r.ok)
+        throw new GatehouseError("GH_ERR_VALIDATION", `item ${index}: ${r.reason}`, { index });
+      yield [r.value];
+    }
+    return;
+  }
+  for await (const { line, no } of readLines(body, maxBytes)) {
+    const r = parseLine(kind, format, line);
+    if (r.kind === "invalid")
+      throw new GatehouseError("GH_ERR_VALIDATION", `line ${no}: ${r.reason}`, { line: no });
+    yield r.kind === "skip" ? "skip" : r.values;
+  }
+}
+
+type BulkMode = "add" | "remove" | "replace";
+
+async function applyBulk(
+  app: FastifyInstance,
+  req: FastifyRequest,
+  mode: BulkMode,
+): Promise<Static<typeof BulkResult>> {
+  const { db, options } = app.gatehouse;
+  const p = who(req);
+  const { id } = req.params as Static<typeof IdParams>;
+  const { format = "auto" } = req.query as Static<typeof BulkQuery>;
+  return db.transaction().execute(async (trx) => {
+    const list = await loadList(trx, p.accountId, id);
+    checkIfMatch(req, list.version);
+    if (mode === "replace") await trx.deleteFrom("list_items").where("list_id", "=", id).execute();
+    let changed = 0;
+    let skipped = 0;
+    let seen = 0;
+    let batch: string[] = [];
+    const flush = async (): Promise<void> => {
+      changed +=
+        mode === "remove" ? await deleteBatch(trx, id, batch) : await insertBatch(trx, id, batch);
+      batch = [];
+    };
+    for await (const item of bulkItems(req, list.type, format, options.bulkBodyLimit)) {
+      if (item === "skip") {
+        skipped++;
+        continue;
+      }
+      for (const v of item) batch.push(v);
+      seen += item.length;
+      if (mode !== "remove" && seen > MAX_LIST_ITEMS * 2)
+        throw new GatehouseError("GH_ERR_PAYLOAD_TOO_LARGE", `more than ${MAX_LIST_ITEMS} items`);
+      if (batch.length >= BATCH) await flush();
+    }
+    await flush();
+    const count = await trx
+      .selectFrom("list_items")
+      .select(sql<number>`count(*)::int`.as("n"))
+      .where("list_id", "=", id)
+      .executeTakeFirstOrThrow();
+    if (count.n > MAX_LIST_ITEMS)
+      throw new GatehouseError(
+        "GH_ERR_VALIDATION",
+        `a list holds at most ${MAX_LIST_ITEMS} items`,
+        {
+          itemCount: count.n,
+        },
+      );
+    await trx
+      .updateTable("lists")
+      .set({ item_count: count.n, version: list.version + 1, updated_at: new Date() })
+      .where("id", "=", id)
+      .execute();
+    await audit(trx, {
+      accountId: p.accountId,
+      actor: actorOf(p),
+      resource: "list",
+      resourceId: id,
+      action: `items.${mode}`,
+      before: { itemCount: list.item_count },
+      after: { itemCount: count.n, changed, skipped },
+    });
+    return { changed, skipped, itemCount: count.n };
+  });
+}
+
+export async function listRoutes(app: FastifyInstance): Promise<void> {
+  const { db } = app.gatehouse;
+
+  app.get(
+    "/lists",
+    {
+      config: { access: "viewer" },
+      schema: { tags, summary: "List lists", querystring: ListQuery },
+    },
+    async (req) => {
+      const p = who(req);
+      const q = req.query as Static<typeof ListQuery>;
+      const limit = q.limit ?? 100;
+      const after = decodeCursor(q.cursor);
+      let query = db.selectFrom("lists").selectAll().where("account_id", "=", p.accountId);
+      if (q.type) query = query.where("type", "=", q.type);
+      if (after !== undefined) query = query.where("id", ">", after);
+      const rows = await query
+        .orderBy("id")
+        .limit(limit + 1)
+        .execute();
+      return page(rows, limit, (r) => r.id, listView);
+    },
+  );
+
+  app.post(
+    "/lists",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary: "Create a list (optionally with up to 10,000 items inline)",
+        body: ListCreate,
+        response: { 201: ListView },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const b = req.body as Static<typeof ListCreate>;
+      return idempotent(db, req, reply, p.accountId, async () => {
+        const values: string[] = [];
+        (b.items ?? []).forEach((raw, i) => {
+          const r = normalizeItem(b.type, raw);
+          if (!r.ok)
+            throw new GatehouseError("GH_ERR_VALIDATION", `item ${i}: ${r.reason}`, {
+              path: `/items/${i}`,
+            });
+          values.push(r.value);
+        });
+        const row = await db.transaction().execute(async (trx) => {
+          const id = newId("lst");
+          await trx
+            .insertInto("lists")
+            .values({
+              id,
+              account_id: p.accountId,
+              name: b.name,
+              type: b.type,
+              description: b.description ?? null,
+            })
+            .execute();
+          const n = await insertBatch(trx, id, values);
+          const created = await trx
+            .updateTable("lists")
+            .set({ item_count: n })
+            .where("id", "=", id)
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await audit(trx, {
+            accountId: p.accountId,
+            actor: actorOf(p),
+            resource: "list",
+            resourceId: id,
+            action: "create",
+            after: listView(created),
+          });
+          return created;
+        });
+        reply.header("etag", etagOf(row.version));
+        return { status: 201, body: listView(row) };
+      });
+    },
+  );
+
+  app.get(
+    "/lists/:id",
+    {
+      config: { access: "viewer" },
+      schema: { tags, summary: "Get a list", params: IdParams, response: { 200: ListView } },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const row = await loadList(db, p.accountId, (req.params as Static<typeof IdParams>).id);
+      reply.header("etag", etagOf(row.version));
+      return listView(row);
+    },
+  );
+
+  app.patch(
+    "/lists/:id",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary: "Rename or describe a list (409 when renaming a list policies use)",
+        params: IdParams,
+        body: ListPatch,
+        response: { 200: ListView },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { id } = req.params as Static<typeof IdParams>;
+      const b = req.body as Static<typeof ListPatch>;
+      const row = await db.transaction().execute(async (trx) => {
+        const before = await loadList(trx, p.accountId, id);
+        checkIfMatch(req, before.version);
+        if (b.name !== undefined && b.name !== before.name) {
+          const users = await policiesReferencing(trx, p.accountId, before.name);
+          if (users.length > 0)
+            throw new GatehouseError(
+              "GH_ERR_CONFLICT",
+              `policies use $${before.name}; change them first`,
+              { policies: users },
+            );
+        }
+        const after = await trx
+          .updateTable("lists")
+          .set({
+            ...(b.name !== undefined ? { name: b.name } : {}),
+            ...(b.description !== undefined ? { description: b.description } : {}),
+            version: before.version + 1,
+            updated_at: new Date(),
+          })
+          .where("id", "=", id)
+          .where("version", "=", before.version)
+          .returningAll()
+          .executeTakeFirst();
+        if (!after)
+          throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the list changed meanwhile");
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "list",
+          resourceId: id,
+          action: "update",
+          before: listView(before),
+          after: listView(after),
+        });
+        return after;
+      });
+      reply.header("etag", etagOf(row.version));
+      return listView(row);
+    },
+  );
+
+  app.delete(
+    "/lists/:id",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: { tags, summary: "Delete a list (409 while policies use it)", params: IdParams },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { id } = req.params as Static<typeof IdParams>;
+      await db.transaction().execute(async (trx) => {
+        const before = await loadList(trx, p.accountId, id);
+        checkIfMatch(req, before.version);
+        const users = await policiesReferencing(trx, p.accountId, before.name);
+        if (users.length > 0)
+          throw new GatehouseError(
+            "GH_ERR_CONFLICT",
+            `policies use $${before.name}; change them first`,
+            { policies: users },
+          );
+        await trx.deleteFrom("lists").where("id", "=", id).execute();
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "list",
+          resourceId: id,
+          action: "delete",
+          before: listView(before),
+        });
+      });
+      return reply.status(204).send();
+    },
+  );
+
+  app.get(
+    "/lists/:id/items",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags,
+        summary: "Items of a list, in order, paginated",
+        params: IdParams,
+        querystring: ItemsQuery,
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const { id } = req.params as Static<typeof IdParams>;
+      const q = req.query as Static<typeof ItemsQuery>;
+      const list = await loadList(db, p.accountId, id);
+      const limit = q.limit ?? 100;
+      const after = decodeCursor(q.cursor);
+      let query = db.selectFrom("list_items").select("value").where("list_id", "=", id);
+      if (q.prefix)
+        query = query.where("value", ">=", q.prefix).where("value", "<", `${q.prefix}\u{10ffff}`);
+      if (after !== undefined) query = query.where("value", ">", after);
+      const rows = await query
+        .orderBy("value")
+        .limit(limit + 1)
+        .execute();
+      const more = rows.length > limit;
+      const shown = more ? rows.slice(0, limit) : rows;
+      return {
+        items: shown.map((r) => (list.type === "int" ? Number(r.value) : r.value)),
+        nextCursor: more ? encodeCursor(shown[shown.length - 1]!.value) : null,
+      };
+    },
+  );
+
+  // Bulk item endpoints read the raw body stream: their own scope, their own parsers.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser(["application/json", "text/plain"], (_req, payload, done) =>
+      done(null, payload),
+    );
+    const bulk = (summary: string) => ({
+      config: { access: "editor" as const, autoPublish: true },
+      schema: {
+        tags,
+        summary,
+        description: BULK_DESCRIPTION,
+        params: IdParams,
+        querystring: BulkQuery,
+        response: { 200: BulkResult },
+      },
+    });
+    scope.post("/lists/:id/items", bulk("Add items in bulk"), (req) => applyBulk(app, req, "add"));
+    scope.post("/lists/:id/items/remove", bulk("Remove items in bulk"), (req) =>
+      applyBulk(app, req, "remove"),
+    );
+    scope.put("/lists/:id/items", bulk("Replace all items"), (req) =>
+      applyBulk(app, req, "replace"),
+    );
+  });
+}

@@ -1,0 +1,284 @@
+// /locations: where clients come from (source networks, DoH path token, DoT label).
+
+import { randomBytes } from "node:crypto";
+import { BlockPageSettings, GatehouseError, Location } from "@gatehouse/contract";
+import { type Static, Type as T } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { audit } from "../audit.ts";
+import { actorOf } from "../context.ts";
+import {
+  checkIfMatch,
+  decodeCursor,
+  etagOf,
+  idempotent,
+  PageQuery,
+  page,
+} from "../http/conventions.ts";
+import { notFound } from "../http/errors.ts";
+import { newId } from "../ids.ts";
+import { normalizeIp } from "../lists/list-items.ts";
+import { locationView } from "../views.ts";
+import { IdParams, jsonOrNull, Stamps, who } from "./common.ts";
+
+const props = Location.properties;
+const LocationCreate = T.Object(
+  {
+    name: props.name,
+    networks: T.Optional(props.networks),
+    dohToken: T.Optional(T.Unsafe<string>(props.dohToken)),
+    dotLabel: T.Optional(T.Unsafe<string>(props.dotLabel)),
+    requireProxyAuth: T.Optional(T.Boolean()),
+    blockPage: T.Optional(BlockPageSettings),
+  },
+  { additionalProperties: false },
+);
+const LocationPatch = T.Object(
+  {
+    name: T.Optional(props.name),
+    networks: T.Optional(props.networks),
+    dotLabel: T.Optional(T.Union([T.Unsafe<string>(props.dotLabel), T.Null()])),
+    requireProxyAuth: T.Optional(T.Boolean()),
+    blockPage: T.Optional(T.Union([BlockPageSettings, T.Null()])),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+const LocationView = T.Composite([Location, T.Object(Stamps)]);
+const tags = ["locations"];
+
+/** A DoH path token: 128 bits, URL-safe. */
+function newDohToken(): string {
+  return randomBytes(16).toString("base64url");
+}
+
+function normalizeNetworks(networks: readonly string[] | undefined): string[] {
+  const out: string[] = [];
+  (networks ?? []).forEach((n, i) => {
+    const r = normalizeIp(n);
+    if (!r.ok) throw new GatehouseError("GH_ERR_VALIDATION", r.reason, { path: `/networks/${i}` });
+    out.push(r.value);
+  });
+  return out;
+}
+
+export async function locationRoutes(app: FastifyInstance): Promise<void> {
+  const { db } = app.gatehouse;
+  const load = async (accountId: string, id: string) => {
+    const row = await db
+      .selectFrom("locations")
+      .selectAll()
+      .where("account_id", "=", accountId)
+      .where("id", "=", id)
+      .executeTakeFirst();
+    if (!row) throw notFound("location");
+    return row;
+  };
+
+  app.get(
+    "/locations",
+    {
+      config: { access: "viewer" },
+      schema: { tags, summary: "List locations", querystring: PageQuery },
+    },
+    async (req) => {
+      const p = who(req);
+      const q = req.query as Static<typeof PageQuery>;
+      const limit = q.limit ?? 100;
+      const after = decodeCursor(q.cursor);
+      let query = db.selectFrom("locations").selectAll().where("account_id", "=", p.accountId);
+      if (after !== undefined) query = query.where("id", ">", after);
+      return page(
+        await query
+          .orderBy("id")
+          .limit(limit + 1)
+          .execute(),
+        limit,
+        (r) => r.id,
+        locationView,
+      );
+    },
+  );
+
+  app.post(
+    "/locations",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary: "Create a location (a DoH token is generated unless given)",
+        body: LocationCreate,
+        response: { 201: LocationView },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const b = req.body as Static<typeof LocationCreate>;
+      return idempotent(db, req, reply, p.accountId, async () => {
+        const networks = normalizeNetworks(b.networks);
+        const row = await db.transaction().execute(async (trx) => {
+          const created = await trx
+            .insertInto("locations")
+            .values({
+              id: newId("loc"),
+              account_id: p.accountId,
+              name: b.name,
+              networks: JSON.stringify(networks),
+              doh_token: b.dohToken ?? newDohToken(),
+              dot_label: b.dotLabel ?? null,
+              require_proxy_auth: b.requireProxyAuth ?? false,
+              block_page: jsonOrNull(b.blockPage),
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await audit(trx, {
+            accountId: p.accountId,
+            actor: actorOf(p),
+            resource: "location",
+            resourceId: created.id,
+            action: "create",
+            after: locationView(created),
+          });
+          return created;
+        });
+        reply.header("etag", etagOf(row.version));
+        return { status: 201, body: locationView(row) };
+      });
+    },
+  );
+
+  app.get(
+    "/locations/:id",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags,
+        summary: "Get a location",
+        params: IdParams,
+        response: { 200: LocationView },
+      },
+    },
+    async (req, reply) => {
+      const row = await load(who(req).accountId, (req.params as Static<typeof IdParams>).id);
+      reply.header("etag", etagOf(row.version));
+      return locationView(row);
+    },
+  );
+
+  const update = async (
+    req: FastifyRequest,
+    changes: (before: Awaited<ReturnType<typeof load>>) => Record<string, unknown>,
+    action: string,
+  ) => {
+    const p = who(req);
+    const { id } = req.params as Static<typeof IdParams>;
+    return db.transaction().execute(async (trx) => {
+      const before = await trx
+        .selectFrom("locations")
+        .selectAll()
+        .where("account_id", "=", p.accountId)
+        .where("id", "=", id)
+        .executeTakeFirst();
+      if (!before) throw notFound("location");
+      checkIfMatch(req, before.version);
+      const after = await trx
+        .updateTable("locations")
+        .set({ ...changes(before), version: before.version + 1, updated_at: new Date() })
+        .where("id", "=", id)
+        .where("version", "=", before.version)
+        .returningAll()
+        .executeTakeFirst();
+      if (!after)
+        throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the location changed meanwhile");
+      await audit(trx, {
+        accountId: p.accountId,
+        actor: actorOf(p),
+        resource: "location",
+        resourceId: id,
+        action,
+        before: locationView(before),
+        after: locationView(after),
+      });
+      return after;
+    });
+  };
+
+  app.patch(
+    "/locations/:id",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary: "Change a location",
+        params: IdParams,
+        body: LocationPatch,
+        response: { 200: LocationView },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body as Static<typeof LocationPatch>;
+      const networks = b.networks === undefined ? undefined : normalizeNetworks(b.networks);
+      const row = await update(
+        req,
+        () => ({
+          ...(b.name !== undefined ? { name: b.name } : {}),
+          ...(networks !== undefined ? { networks: JSON.stringify(networks) } : {}),
+          ...(b.dotLabel !== undefined ? { dot_label: b.dotLabel } : {}),
+          ...(b.requireProxyAuth !== undefined ? { require_proxy_auth: b.requireProxyAuth } : {}),
+          ...(b.blockPage !== undefined ? { block_page: jsonOrNull(b.blockPage) } : {}),
+        }),
+        "update",
+      );
+      reply.header("etag", etagOf(row.version));
+      return locationView(row);
+    },
+  );
+
+  app.post(
+    "/locations/:id/rotate-doh-token",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary: "Replace the DoH token (the old path stops working)",
+        params: IdParams,
+        response: { 200: LocationView },
+      },
+    },
+    async (req, reply) => {
+      const row = await update(req, () => ({ doh_token: newDohToken() }), "rotate-doh-token");
+      reply.header("etag", etagOf(row.version));
+      return locationView(row);
+    },
+  );
+
+  app.delete(
+    "/locations/:id",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: { tags, summary: "Delete a location", params: IdParams },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { id } = req.params as Static<typeof IdParams>;
+      await db.transaction().execute(async (trx) => {
+        const before = await trx
+          .selectFrom("locations")
+          .selectAll()
+          .where("account_id", "=", p.accountId)
+          .where("id", "=", id)
+          .executeTakeFirst();
+        if (!before) throw notFound("location");
+        checkIfMatch(req, before.version);
+        await trx.deleteFrom("locations").where("id", "=", id).execute();
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "location",
+          resourceId: id,
+          action: "delete",
+          before: locationView(before),
+        });
+      });
+      return reply.status(204).send();
+    },
+  );
+}

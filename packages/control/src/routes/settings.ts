@@ -1,0 +1,195 @@
+// /resolver (upstreams, strategy, cache, conditional forwarding) and /settings (unknown
+// clients, proxy, block page): one row per account, replaced whole with PUT under If-Match.
+
+import {
+  BlockPageSettings,
+  GatehouseError,
+  ProxySettings,
+  ResolverSettings,
+} from "@gatehouse/contract";
+import { type Static, Type as T } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { audit } from "../audit.ts";
+import { actorOf, type Db } from "../context.ts";
+import { checkIfMatch, etagOf } from "../http/conventions.ts";
+import { DEFAULT_RESOLVER, resolverOf, settingsView } from "../views.ts";
+import { json, jsonOrNull, who } from "./common.ts";
+
+const SettingsBody = T.Object(
+  {
+    /** Answer clients outside every location (an open resolver/proxy if exposed). */
+    allowUnknownClients: T.Boolean(),
+    proxy: T.Optional(ProxySettings),
+    blockPage: T.Optional(BlockPageSettings),
+  },
+  { additionalProperties: false },
+);
+
+const UPSTREAM = /^(udp|tcp|tls|https):\/\/\S+$/;
+
+function checkResolver(r: ResolverSettings): void {
+  const all = [
+    ...r.upstreams.map((u, i) => ({ u, path: `/upstreams/${i}/address` })),
+    ...(r.conditionalForwarding ?? []).flatMap((c, i) =>
+      c.upstreams.map((u, j) => ({
+        u,
+        path: `/conditionalForwarding/${i}/upstreams/${j}/address`,
+      })),
+    ),
+  ];
+  for (const { u, path } of all)
+    if (!UPSTREAM.test(u.address))
+      throw new GatehouseError(
+        "GH_ERR_VALIDATION",
+        `upstream "${u.address}" must be udp://, tcp://, tls:// or https://`,
+        { path },
+      );
+  const c = r.cache;
+  if (c?.minTtl !== undefined && c.maxTtl !== undefined && c.minTtl > c.maxTtl)
+    throw new GatehouseError("GH_ERR_VALIDATION", "cache.minTtl exceeds cache.maxTtl", {
+      path: "/cache",
+    });
+}
+
+async function loadRow(db: Db, accountId: string) {
+  return db
+    .selectFrom("account_settings")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .executeTakeFirst();
+}
+
+/** Create the row on first write (accounts made before settings existed have none). */
+async function ensureRow(db: Db, accountId: string) {
+  await db
+    .insertInto("account_settings")
+    .values({
+      account_id: accountId,
+      resolver: json(DEFAULT_RESOLVER),
+      allow_unknown_clients: false,
+    })
+    .onConflict((oc) => oc.column("account_id").doNothing())
+    .execute();
+  return (await loadRow(db, accountId))!;
+}
+
+export async function settingsRoutes(app: FastifyInstance): Promise<void> {
+  const { db } = app.gatehouse;
+
+  app.get(
+    "/resolver",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags: ["settings"],
+        summary: "Resolver settings",
+        response: { 200: ResolverSettings },
+      },
+    },
+    async (req, reply) => {
+      const row = await loadRow(db, who(req).accountId);
+      reply.header("etag", etagOf(row?.version ?? 1));
+      return resolverOf(row);
+    },
+  );
+
+  app.put(
+    "/resolver",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags: ["settings"],
+        summary: "Replace resolver settings",
+        body: T.Unsafe<ResolverSettings>({ ...ResolverSettings, additionalProperties: false }),
+        response: { 200: ResolverSettings },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const b = req.body as ResolverSettings;
+      checkResolver(b);
+      const version = await db.transaction().execute(async (trx) => {
+        const before = await ensureRow(trx, p.accountId);
+        checkIfMatch(req, before.version);
+        await trx
+          .updateTable("account_settings")
+          .set({ resolver: json(b), version: before.version + 1, updated_at: new Date() })
+          .where("account_id", "=", p.accountId)
+          .execute();
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "resolver",
+          resourceId: null,
+          action: "update",
+          before: before.resolver,
+          after: b,
+        });
+        return before.version + 1;
+      });
+      reply.header("etag", etagOf(version));
+      return b;
+    },
+  );
+
+  app.get(
+    "/settings",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags: ["settings"],
+        summary: "Account-wide settings",
+        response: { 200: SettingsBody },
+      },
+    },
+    async (req, reply) => {
+      const row = await loadRow(db, who(req).accountId);
+      reply.header("etag", etagOf(row?.version ?? 1));
+      return settingsView(row);
+    },
+  );
+
+  app.put(
+    "/settings",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags: ["settings"],
+        summary: "Replace account-wide settings",
+        body: SettingsBody,
+        response: { 200: SettingsBody },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const b = req.body as Static<typeof SettingsBody>;
+      const version = await db.transaction().execute(async (trx) => {
+        const before = await ensureRow(trx, p.accountId);
+        checkIfMatch(req, before.version);
+        await trx
+          .updateTable("account_settings")
+          .set({
+            allow_unknown_clients: b.allowUnknownClients,
+            proxy: jsonOrNull(b.proxy),
+            block_page: jsonOrNull(b.blockPage),
+            version: before.version + 1,
+            updated_at: new Date(),
+          })
+          .where("account_id", "=", p.accountId)
+          .execute();
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "settings",
+          resourceId: null,
+          action: "update",
+          before: settingsView(before),
+          after: b,
+        });
+        return before.version + 1;
+      });
+      reply.header("etag", etagOf(version));
+      return b;
+    },
+  );
+}
