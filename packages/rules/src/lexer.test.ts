@@ -72,6 +72,8 @@ test("byte strings: two or more bytes, mixed separators", () => {
   assert.equal(lone.message, "expected byte separator");
   assert.equal(failure(() => lexByteString("01:", 0)).kind, "CountMismatch");
   assert.equal(failure(() => lexByteString("xy:01", 0)).kind, "ParseInt");
+  assert.equal(failure(() => lexBytesLiteral("", 0)).kind, "EOF");
+  assert.equal(failure(() => lexBytesLiteral("rabc", 0)).message, 'expected " or #');
 });
 
 test("integers: decimal, hex, octal, i64 range", () => {
@@ -91,10 +93,10 @@ test("integers: decimal, hex, octal, i64 range", () => {
     "invalid digit found in string while parsing with radix 8",
   );
   assert.equal(failure(() => lexInt("10fex", 0)).kind, "ParseInt");
-  assert.equal(
-    failure(() => lexInt("x", 0)).message,
-    "cannot parse integer from empty string while parsing with radix 10",
-  );
+  assert.equal(failure(() => lexInt("x", 0)).message, "expected digit");
+  assert.equal(failure(() => lexInt("0xg", 0)).kind, "ExpectedName");
+  assert.equal(lexInt("-012", 0).value, -12); // only decimals take a sign
+  assert.deepEqual(lexInt("-0x10", 0), { value: 0, end: 2 });
 });
 
 test("integer ranges", () => {
@@ -160,4 +162,5 @@ test("list names", () => {
   assert.equal(failure(() => lexListName("$.a", 0)).kind, "InvalidListName");
   assert.equal(failure(() => lexListName("$a.", 0)).kind, "InvalidListName");
   assert.equal(failure(() => lexListName("$", 0)).kind, "InvalidListName");
+  assert.deepEqual(lexListName("$abcD", 0), { value: "abc", end: 4 }); // the rest is left over
 });

@@ -141,6 +141,7 @@ function textToBytes(text: string): string {
   return out;
 }
 
+/** `"`, `r"` or `r#`: what makes a function argument a string literal (spec §1.7). */
 export function startsString(src: string, pos: number): boolean {
   const c = src.charCodeAt(pos);
   if (c === 34) return true;
@@ -149,13 +150,12 @@ export function startsString(src: string, pos: number): boolean {
   return n === 34 || n === 35;
 }
 
-/** A quoted or raw string; anything else is ExpectedName("\" or r"). */
+/** A quoted or raw string (an 'r' always starts a raw string); otherwise ExpectedName. */
 export function lexString(src: string, pos: number): Lexed<string> {
+  if (pos >= src.length) fail("EOF", M.eof(), pos, pos);
   const c = src.charCodeAt(pos);
   if (c === 34) return lexQuotedString(src, pos);
-  if (c === 114 && (src.charCodeAt(pos + 1) === 34 || src.charCodeAt(pos + 1) === 35)) {
-    return lexRawString(src, pos);
-  }
+  if (c === 114) return lexRawString(src, pos);
   return fail("ExpectedName", M.expectedName('" or r'), pos, src.length);
 }
 
@@ -183,7 +183,9 @@ export function lexByteString(src: string, pos: number): Lexed<string> {
 
 /** bytes_literal = quoted | raw | byte string. */
 export function lexBytesLiteral(src: string, pos: number): Lexed<string> {
-  if (startsString(src, pos)) return lexString(src, pos);
+  if (pos >= src.length) fail("EOF", M.eof(), pos, pos);
+  const c = src.charCodeAt(pos);
+  if (c === 34 || c === 114) return lexString(src, pos);
   return lexByteString(src, pos);
 }
 
@@ -191,27 +193,28 @@ const I64_MAX = (1n << 63n) - 1n;
 const I64_MIN = -(1n << 63n);
 
 /**
- * int_literal: "0x" hex | "0" octal | [-] decimal, all within i64 (BigInt while lexing, a JS
- * number afterwards). The digit run is every hex digit that follows, so "10fe" fails as a whole
- * (wirefilter's behaviour, spec §1.3).
+ * int_literal: "0x" hex | "0" octal (the 0 included) | [-] decimal, all within i64 (BigInt
+ * while lexing, a JS number afterwards). As in wirefilter the digit run is every hex digit that
+ * follows, so "10fe" fails as a whole and "0xefg" is 239 followed by "g"; only decimals take a
+ * sign ("-012" is -12, spec §1.3).
  */
 export function lexInt(src: string, pos: number): Lexed<number> {
   let p = pos;
-  const neg = src.charCodeAt(p) === 45;
-  if (neg) p++;
   let radix = 10;
+  let neg = false;
   if (src.charCodeAt(p) === 48 && src.charCodeAt(p + 1) === 120) {
     radix = 16;
     p += 2;
   } else if (src.charCodeAt(p) === 48) {
     radix = 8;
+  } else if (src.charCodeAt(p) === 45) {
+    neg = true;
+    p++;
   }
   const digitsStart = p;
   while (p < src.length && isHexDigit(src.charCodeAt(p))) p++;
   const digits = src.slice(digitsStart, p);
-  if (digits.length === 0) {
-    fail("ParseInt", M.parseInt("cannot parse integer from empty string", radix), pos, p);
-  }
+  if (digits.length === 0) fail("ExpectedName", M.expectedName("digit"), digitsStart, src.length);
   let v = 0n;
   const big = BigInt(radix);
   for (let i = 0; i < digits.length; i++) {
@@ -309,10 +312,9 @@ function compareSameFamily(a: IpValue, b: IpValue): number {
  * not end the literal (spec §3.3 layer 2, §3.4).
  */
 export function lexRegexLiteral(src: string, pos: number): Lexed<string> {
+  if (pos >= src.length) fail("EOF", M.eof(), pos, pos);
   const c = src.charCodeAt(pos);
-  if (c === 114 && (src.charCodeAt(pos + 1) === 34 || src.charCodeAt(pos + 1) === 35)) {
-    return lexRawString(src, pos);
-  }
+  if (c === 114) return lexRawString(src, pos);
   if (c !== 34) fail("ExpectedName", M.expectedName('" or r'), pos, src.length);
   let out = "";
   let p = pos + 1;
@@ -367,7 +369,8 @@ export function lexRegexLiteral(src: string, pos: number): Lexed<string> {
 
 /**
  * `$name`: lowercase letters, digits, '_', '.', and '-' (Decision 3, so list UUIDs parse); must
- * not start or end with '.'. An upper-case letter is InvalidListName.
+ * not start or end with '.'. As in wirefilter the name ends at the first other character, and
+ * only an empty name is an error there (naming that character: `$Office` → "O").
  */
 export function lexListName(src: string, pos: number): Lexed<string> {
   // src[pos] === '$'
@@ -378,12 +381,12 @@ export function lexListName(src: string, pos: number): Lexed<string> {
     else break;
   }
   const name = src.slice(pos + 1, p);
-  const next = src.charCodeAt(p);
-  if (p < src.length && isIdentChar(next)) {
-    fail("InvalidListName", M.invalidListName(name + src[p]), pos, p + 1);
+  if (name.length === 0) {
+    const next = p < src.length ? String.fromCodePoint(src.codePointAt(p)!) : "";
+    fail("InvalidListName", M.invalidListName(next), pos + 1, src.length);
   }
-  if (name.length === 0 || name.startsWith(".") || name.endsWith(".")) {
-    fail("InvalidListName", M.invalidListName(name), pos, p);
+  if (name.startsWith(".") || name.endsWith(".")) {
+    fail("InvalidListName", M.invalidListName(name), pos + 1, p);
   }
   return { value: name, end: p };
 }

@@ -553,29 +553,33 @@ export class Parser {
     } else if (c === 34) {
       const s = lexQuotedString(src, p);
       if (fromBytes(s.value) === undefined) {
-        fail(
-          "ExpectedLiteral",
-          M.expectedLiteral("expected quoted utf8 string or positive integer"),
-          p,
-          s.end,
-        );
+        fail("ExpectedLiteral", M.expectedLiteral("expected utf8 string"), p, src.length);
       }
       idx = { kind: "key", key: s.value };
       p = s.end;
-    } else if (c === 45 || (c >= 48 && c <= 57)) {
-      const n = lexInt(src, p);
+    } else {
+      let n: { value: number; end: number };
+      try {
+        n = lexInt(src, p);
+      } catch (e) {
+        if (!(e instanceof ParseFailure)) throw e;
+        return fail(
+          "ExpectedLiteral",
+          M.expectedLiteral("expected quoted utf8 string or positive integer"),
+          p,
+          src.length,
+        );
+      }
       if (n.value < 0 || n.value > 0xffffffff) {
-        fail("ExpectedLiteral", M.expectedLiteral("expected positive integer as index"), p, n.end);
+        fail(
+          "ExpectedLiteral",
+          M.expectedLiteral("expected positive integer as index"),
+          p,
+          src.length,
+        );
       }
       idx = { kind: "index", n: n.value };
       p = n.end;
-    } else {
-      return fail(
-        "ExpectedLiteral",
-        M.expectedLiteral("expected quoted utf8 string or positive integer"),
-        p,
-        src.length,
-      );
     }
     this.#pos = skipSpace(src, p);
     this.#expectLiteral("]");
