@@ -26,13 +26,14 @@ export interface Origin {
   seen: SeenRequest[];
   /** Requests the origin's strict parser refused: a framing differential got through. */
   parseErrors: number;
+  parseErrorCodes: string[];
   close(): Promise<void>;
 }
 
 /** An origin that answers every request with a small JSON echo and `x-origin-path`. */
 export async function startOrigin(): Promise<Origin> {
   const seen: SeenRequest[] = [];
-  const o = { parseErrors: 0 } as Origin;
+  const o = { parseErrors: 0, parseErrorCodes: [] as string[] } as unknown as Origin;
   const server = createServer({ insecureHTTPParser: false }, (req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -54,8 +55,14 @@ export async function startOrigin(): Promise<Origin> {
       res.end(out);
     });
   });
-  server.on("clientError", (_e, socket) => {
-    o.parseErrors++;
+  server.on("clientError", (e: NodeJS.ErrnoException, socket) => {
+    // Connection resets are the proxy abandoning a request (e.g. the client's body turned out
+    // to be malformed mid-stream), not bytes the origin could not parse.
+    // HPE_INVALID_EOF_STATE is the same seen from the parser: the message was cut short.
+    if (e.code !== "ECONNRESET" && e.code !== "HPE_INVALID_EOF_STATE") {
+      o.parseErrors++;
+      o.parseErrorCodes.push(e.code ?? "?");
+    }
     socket.destroy();
   });
   server.listen(0, "127.0.0.1");

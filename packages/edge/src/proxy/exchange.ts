@@ -218,3 +218,14 @@ export function accountSocketBytes(ex: Exchange): void {
   a.read = s.bytesRead;
   a.written = s.bytesWritten;
 }
+
+/** Client sockets whose last answer said `Connection: close`: nothing more is answered on them. */
+const closing = new WeakSet<Socket>();
+
+export function markClosing(socket: Socket): void {
+  closing.add(socket);
+}
+
+export function isClosing(socket: Socket): boolean {
+  return closing.has(socket);
+}

@@ -49,6 +49,16 @@ export function classifyError(err: unknown): {
         detail: "the origin sent an invalid or broken response",
       };
     default:
+      // llhttp found the client's body malformed mid-stream (invalid chunk and the like).
+      if (
+        typeof code === "string" &&
+        code.startsWith("HPE_") &&
+        err !== null &&
+        typeof err === "object" &&
+        "bytesParsed" in err
+      ) {
+        return { status: 400, reason: "bad_request", detail: "malformed request body" };
+      }
       if (typeof code === "string" && code.startsWith("UND_ERR")) {
         return { status: 502, reason: "upstream_failed", detail: "the origin request failed" };
       }

@@ -11,7 +11,7 @@ import type { Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
 import { AddressGuard } from "./address-guard.ts";
 import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts";
-import { newExchange, nextRequestId, stripV4Mapped } from "./exchange.ts";
+import { isClosing, markClosing, newExchange, nextRequestId, stripV4Mapped } from "./exchange.ts";
 import { DEFAULT_LIMITS, type ProxyLimits, resolveLimits } from "./limits.ts";
 import { isSafeAuthority, renderPac } from "./pac.ts";
 import { createHttpPipeline, createTunnelPipeline, type PipelineDeps } from "./pipeline.ts";
@@ -67,6 +67,8 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   const tunnelPipeline = createTunnelPipeline(deps);
 
   function onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    // Known from the request head (HTTP/1.0, Connection: close): this is the last answer.
+    if (!res.shouldKeepAlive) markClosing(req.socket);
     const url = req.url ?? "";
     if (url.startsWith("/")) {
       servePac(req, res);
@@ -82,6 +84,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     const snapshot = opts.getSnapshot();
     const close = ["connection", "close"];
     if (path !== "/proxy.pac" || (req.method !== "GET" && req.method !== "HEAD")) {
+      markClosing(req.socket);
       res.writeHead(400, ["content-type", "text/plain; charset=utf-8", ...close]);
       res.end("400: not a proxy request (send absolute-form URLs, or GET /proxy.pac)\n");
       return;
@@ -89,6 +92,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     const client = stripV4Mapped(req.socket.remoteAddress ?? "");
     const location = snapshot.locations.bySource(client);
     if (location === undefined && !proxyConfigOf(snapshot).allowUnknownClients) {
+      markClosing(req.socket);
       res.writeHead(403, ["content-type", "text/plain; charset=utf-8", ...close]);
       res.end("403: this client is not in any location of the gateway\n");
       return;
@@ -153,11 +157,19 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     // A response already in flight (an earlier pipelined request) is finished first; the bad
     // request then gets its 400 and the connection closes, so nothing after it is read.
     const inflight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    // If an earlier answer already ends the connection, the bad bytes get no answer at all
+    // (two answers to one request would desynchronise the client).
+    const answerable =
+      cause !== "client_aborted" && !isClosing(socket) && inflight?.shouldKeepAlive !== false;
     const send = () => {
-      if (socket.writable && cause !== "client_aborted") socket.end(answer);
-      else socket.destroy();
+      if (!socket.writable) socket.destroy();
+      else if (answerable) socket.end(answer);
+      else socket.end(); // flush what is queued, then close
     };
     if (inflight && !inflight.writableFinished && !inflight.destroyed) {
+      // The bad bytes are inside this request's own body (e.g. an invalid chunk size): the
+      // request is broken, so abort it (and its upstream request); the pipeline answers 400.
+      if (inflight.req !== undefined && !inflight.req.complete) inflight.req.destroy(err);
       inflight.once("finish", send);
       inflight.once("close", () => socket.destroy());
     } else send();
@@ -171,7 +183,9 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       const server = createServer({
         // llhttp strict mode: no obs-fold, no bare LF/CR, no invalid bytes (RFC 9112 §5).
         insecureHTTPParser: false,
-        requireHostHeader: true,
+        // Host is checked in request-head.ts (missing or repeated → 400 and close), so every
+        // refusal goes through our own answer path and marks the connection as closing.
+        requireHostHeader: false,
         maxHeaderSize: limits.maxHeaderBytes,
         joinDuplicateHeaders: false,
         // Slow-loris: the head must arrive within headersTimeout, the whole request within

@@ -6,7 +6,7 @@
 import { STATUS_CODES } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { acceptsHtml, renderBlockHtml, renderBlockText } from "./block-page.ts";
-import type { Exchange, Outcome, Stage } from "./exchange.ts";
+import { type Exchange, markClosing, type Outcome, type Stage } from "./exchange.ts";
 import { downstreamResponseHeaders } from "./hop-by-hop.ts";
 import { proxyConfigOf, themeFor } from "./proxy-config.ts";
 
@@ -107,7 +107,14 @@ export function createRespond(via: string): Stage {
         return "next";
       }
       const up = ex.upstream!;
-      res.writeHead(up.statusCode, downstreamResponseHeaders(up.headers, via));
+      const headers = downstreamResponseHeaders(up.headers, via);
+      if (ex.req.headers.upgrade !== undefined) {
+        // We do not relay protocol upgrades (Upgrade is hop-by-hop and was stripped), and the
+        // parser reads nothing after an upgrade request: end the connection with this response.
+        headers.push("connection", "close");
+        markClosing(ex.socket);
+      }
+      res.writeHead(up.statusCode, headers);
       try {
         await pipeline(up.body, res);
       } catch {
