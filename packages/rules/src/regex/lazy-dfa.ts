@@ -11,6 +11,7 @@
  * context, so patterns with them use the Pike VM instead.
  */
 import { Op, type Program } from "./compiler.ts";
+import { Look } from "./hir.ts";
 import { isWordByte, lookHoldsBytes, NONE } from "./look.ts";
 
 /** Transition not computed yet. */
@@ -28,6 +29,14 @@ const CTX_WORD = 3;
 const CTX_OTHER = 4;
 /** A byte representative of each category, for evaluating looks (-1 = start of text). */
 const CTX_BYTE = [NONE, 0x0a, 0x0d, 0x61, 0x20];
+
+/** `next` value meaning "not known yet": a look that depends on the next byte fails. */
+const NEXT_UNKNOWN = -4;
+
+/** Whether a look's truth depends on the byte after the position. */
+function needsNext(look: number): boolean {
+  return look !== Look.StartText && look !== Look.StartLine && look !== Look.WordStartHalfAscii;
+}
 
 /** Default cache budget: wirefilter's lazy-DFA cache size (2 MiB). */
 const CACHE_BYTES = 2 * 1024 * 1024;
@@ -51,6 +60,8 @@ export class LazyDfa {
   private ctxs: number[] = [];
   private readonly index = new Map<string, number>();
   private startId = UNKNOWN;
+  /** 0 = not computed, 1 = no, 2 = the start state matches before reading anything. */
+  private startNow = 0;
 
   // Closure scratch: generation-stamped visited marks and an explicit stack.
   private readonly mark: Uint32Array;
@@ -125,6 +136,7 @@ export class LazyDfa {
     const classOf = this.classOf;
     const nonByte = this.nonByteClass;
     let trans = this.trans;
+    if (this.startMatchesNow()) return true;
     let s = this.startId;
     if (s === UNKNOWN) s = this.start();
     const len = input.length;
@@ -153,6 +165,7 @@ export class LazyDfa {
     const classOf = this.classOf;
     const nonByte = this.nonByteClass;
     let trans = this.trans;
+    if (this.startMatchesNow()) return true;
     let s = this.startId;
     if (s === UNKNOWN) s = this.start();
     for (let i = input.length - 1; i >= 0; i--) {
@@ -173,6 +186,7 @@ export class LazyDfa {
 
   /** isMatch / isMatchReverse counting one step per transition (for the linear-time tests). */
   isMatchCounting(input: string, reverse: boolean): boolean {
+    if (this.startMatchesNow()) return true;
     let s = this.startId;
     if (s === UNKNOWN) s = this.start();
     const len = input.length;
@@ -193,6 +207,15 @@ export class LazyDfa {
     const kernel = Int32Array.of(this.prog.start);
     this.startId = this.intern(kernel, CTX_START);
     return this.startId;
+  }
+
+  /** Whether the empty string at the start already matches whatever follows (e.g. `a*`). */
+  private startMatchesNow(): boolean {
+    if (this.startNow === 0) {
+      const kernel = Int32Array.of(this.prog.start);
+      this.startNow = this.closure(kernel, CTX_BYTE[CTX_START], NEXT_UNKNOWN) ? 2 : 1;
+    }
+    return this.startNow === 2;
   }
 
   private matchesAtEnd(s: number): boolean {
@@ -231,7 +254,15 @@ export class LazyDfa {
     for (let j = 1; j < next.length; j++) if (next[j] !== next[w - 1]) next[w++] = next[j];
     next.length = w;
     const clearsBefore = this.clears;
-    const target = this.intern(Int32Array.from(next), this.classCtx[k]);
+    const kernel = Int32Array.from(next);
+    const ctx = this.classCtx[k];
+    // If the new state's closure reaches Match whatever byte comes next, is_match is decided
+    // now: record the transition as MATCHED instead of stepping into that state.
+    if (this.closure(kernel, CTX_BYTE[ctx], NEXT_UNKNOWN)) {
+      this.trans[s + k] = MATCHED;
+      return MATCHED;
+    }
+    const target = this.intern(kernel, ctx);
     // After a cache clear `s` no longer exists; the new state is still correct to continue from.
     if (this.clears === clearsBefore) this.trans[s + k] = target;
     return target;
@@ -303,7 +334,13 @@ export class LazyDfa {
             stack[sp++] = pb[pc];
             pc = pa[pc];
           } else if (o === Op.Look) {
-            if (!lookHoldsBytes(pa[pc], prev, next)) break;
+            const look = pa[pc];
+            // With the next byte unknown only looks decided by the previous byte can hold.
+            const holds =
+              next === NEXT_UNKNOWN
+                ? !needsNext(look) && lookHoldsBytes(look, prev, NONE)
+                : lookHoldsBytes(look, prev, next);
+            if (!holds) break;
             pc = pb[pc];
           } else if (o === Op.Bytes) {
             this.found[this.foundCount++] = pc;

@@ -188,6 +188,16 @@ const MATCH_CASES: [string, string, boolean][] = [
   ["\\bcom$", "example.com", true],
   ["\\Bcom$", "example.com", false],
   ["(?:a|b\\z)", "b", true],
+  // Looks right after a byte, decided with and without knowing the next byte.
+  [".^", "a", false],
+  ["a\\b", "ab", false],
+  ["a\\b", "a b", true],
+  ["a\\b", "xa", true],
+  ["a\\B", "a", false],
+  ["(?m)a$", "ab", false],
+  ["(?m)a^", "a\nb", false],
+  ["(?m)\\n^b", "a\nb", true],
+  ["\\b{start-half}a", "ba", false],
   // Non-byte code units never match a byte pattern.
   [".", "\u0100", false],
 ];
