@@ -316,53 +316,27 @@ export function lexRegexLiteral(src: string, pos: number): Lexed<string> {
   const c = src.charCodeAt(pos);
   if (c === 114) return lexRawString(src, pos);
   if (c !== 34) fail("ExpectedName", M.expectedName('" or r'), pos, src.length);
+  // wirefilter's scanner: one flag for "inside [...]", set by '[' and cleared by the next
+  // unescaped ']' (no nesting, no special first ']').
   let out = "";
   let p = pos + 1;
-  let classDepth = 0;
-  let classStart = false; // just after '[' or '[^': a ']' here is a literal
+  let inClass = false;
   while (p < src.length) {
-    const ch = src.charCodeAt(p);
+    const ch = src.codePointAt(p)!;
+    const width = ch > 0xffff ? 2 : 1;
     if (ch === 92) {
       if (p + 1 >= src.length) break;
       const next = src.codePointAt(p + 1)!;
-      if (next === 34 && classDepth === 0) out += '"';
-      else out += "\\" + utf8Of(next);
+      if (inClass || next !== 34) out += "\\";
+      out += utf8Of(next);
       p += next > 0xffff ? 3 : 2;
-      classStart = false;
       continue;
     }
-    if (ch === 34 && classDepth === 0) return { value: out, end: p + 1 };
-    if (ch === 91) {
-      if (classDepth > 0 && src.charCodeAt(p + 1) === 58) {
-        // POSIX class [:alpha:] inside a bracket expression: copy through ":]".
-        const close = src.indexOf(":]", p + 2);
-        if (close > 0) {
-          out += src.slice(p, close + 2);
-          p = close + 2;
-          classStart = false;
-          continue;
-        }
-      }
-      classDepth++;
-      out += "[";
-      p++;
-      classStart = true;
-      if (src.charCodeAt(p) === 94) {
-        out += "^";
-        p++;
-      }
-      continue;
-    }
-    if (ch === 93 && classDepth > 0 && !classStart) {
-      classDepth--;
-      out += "]";
-      p++;
-      continue;
-    }
-    classStart = false;
-    const cp = src.codePointAt(p)!;
-    out += utf8Of(cp);
-    p += cp > 0xffff ? 2 : 1;
+    if (ch === 34 && !inClass) return { value: out, end: p + 1 };
+    if (ch === 91 && !inClass) inClass = true;
+    else if (ch === 93 && inClass) inClass = false;
+    out += utf8Of(ch);
+    p += width;
   }
   return fail("MissingEndingQuote", M.missingEndingQuote(), pos, src.length);
 }
