@@ -10,6 +10,7 @@ import { listenDoh } from "./dns/server/doh-server.ts";
 import { listenStream } from "./dns/server/tcp-server.ts";
 import { listenUdp } from "./dns/server/udp-server.ts";
 import { joinHostPort } from "./net/host-port.ts";
+import { startProxy } from "./proxy/index.ts";
 import type { Resolver } from "./resolver.ts";
 import {
   type CompileOptions,
@@ -17,7 +18,7 @@ import {
   compileSnapshot,
   type EdgeSnapshot,
 } from "./snapshot.ts";
-import { type MetricsServer, serveMetrics } from "./telemetry/metrics.ts";
+import { edgeRegistry, type MetricsServer, serveMetrics } from "./telemetry/metrics.ts";
 import { QueryLog } from "./telemetry/query-log.ts";
 import { loadTlsMaterial, type TlsMaterial } from "./tls-material.ts";
 
@@ -102,12 +103,18 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
       addresses.dns.doh.push(joinHostPort(d.host, d.port));
     }
 
-    // --- HTTP proxy listeners -------------------------------------------------------------
-    // The proxy engineer wires `startProxy` (./proxy/index.ts) here: it receives
-    // `() => snapshot` (the current snapshot getter), `dns` as its Resolver, and `queryLog`,
-    // listens on `local.proxy?.http`, pushes its Closable into `closers` and its bound
-    // addresses into `addresses.proxy.http`.
-    // ---------------------------------------------------------------------------------------
+    // HTTP proxy: names resolve through `dns`, so DNS policy applies to proxied traffic.
+    if ((local.proxy?.http?.length ?? 0) > 0) {
+      const proxy = await startProxy({
+        listen: local.proxy!.http!,
+        getSnapshot: () => snapshot,
+        resolver: dns,
+        log: queryLog,
+        registry: edgeRegistry(),
+      });
+      closers.push(proxy);
+      for (const a of proxy.addresses) addresses.proxy.http.push(joinHostPort(a.address, a.port));
+    }
 
     let metrics: MetricsServer | undefined;
     if (local.metrics) {
