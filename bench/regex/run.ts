@@ -95,7 +95,7 @@ for (const c of CASES) {
       String(input.value.length),
       a.toFixed(0),
       b.toFixed(0),
-      `${(a / b).toFixed(1)}×`,
+      `${(a / b).toPrecision(2)}×`,
     ]);
   }
 }
