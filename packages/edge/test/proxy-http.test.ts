@@ -371,3 +371,43 @@ describe("unknown clients and proxy authentication", () => {
     }
   });
 });
+
+describe("limits", () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness(bundle(), {
+      headersTimeoutMs: 300,
+      maxHeaderBytes: 2048,
+      maxUrlLength: 200,
+    });
+  });
+  after(() => h.close());
+
+  test("slow-loris: a head that never completes is cut off with 408", async () => {
+    // Trickle-free variant: half a head, then silence; the proxy must not wait forever.
+    const { text, closed } = await rawExchange(
+      h.port,
+      "GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\nX-A: 1\r\n",
+      5000,
+    );
+    assert.ok(closed);
+    assert.match(text, /^HTTP\/1\.1 408 /);
+  });
+
+  test("oversized head → 431, oversized URL → 414, both close the connection", async () => {
+    const big = await rawExchange(
+      h.port,
+      `GET http://origin.test:${h.origin.port}/ HTTP/1.1\r\nHost: origin.test\r\nX-Big: ${"a".repeat(3000)}\r\n\r\n`,
+      3000,
+    );
+    assert.match(big.text, /^HTTP\/1\.1 431 /);
+    assert.ok(big.closed);
+    const long = await rawExchange(
+      h.port,
+      `GET http://origin.test:${h.origin.port}/${"a".repeat(300)} HTTP/1.1\r\nHost: origin.test\r\n\r\n`,
+      3000,
+    );
+    assert.match(long.text, /^HTTP\/1\.1 414 /);
+    assert.ok(long.closed);
+  });
+});
