@@ -438,7 +438,7 @@ export class Parser {
     const ints: IntElement[] = [];
     const ips: IpElement[] = [];
     while (src.charCodeAt(p) !== 125) {
-      if (p >= src.length) fail("ExpectedLiteral", M.expectedLiteral("}"), p, p);
+      // At the end of input the element lexer reports the error, as in wirefilter.
       if (t === "Bytes") {
         const b = lexBytesLiteral(src, p);
         bytes.push(b.value);
