@@ -29,6 +29,8 @@ export interface Program {
   readonly b: Int32Array;
   /** Byte membership tables (256 entries of 0/1), indexed by a Bytes instruction's `a`. */
   readonly sets: readonly Uint8Array[];
+  /** The same sets as sorted inclusive byte ranges (what the DFA derives byte classes from). */
+  readonly setRanges: readonly RangeSet[];
   readonly start: number;
   /** 2 × (capture groups + 1): slot 2k/2k+1 are the start/end of group k (0 = whole match). */
   readonly slotCount: number;
@@ -57,6 +59,7 @@ class Builder {
   a: number[] = [];
   b: number[] = [];
   sets: Uint8Array[] = [];
+  setRanges: RangeSet[] = [];
   private readonly setIndex = new Map<string, number>();
   lookMask = 0;
   private readonly limit: number;
@@ -81,6 +84,7 @@ class Builder {
       for (let i = 0; i < set.length; i += 2) table.fill(1, set[i], set[i + 1] + 1);
       id = this.sets.length;
       this.sets.push(table);
+      this.setRanges.push(set);
       this.setIndex.set(key, id);
     }
     return id;
@@ -105,6 +109,7 @@ export function compileProgram(hir: Hir, captureCount: number, sizeLimit: number
     a: Int32Array.from(bld.a),
     b: Int32Array.from(bld.b),
     sets: bld.sets,
+    setRanges: bld.setRanges,
     start: body.start,
     slotCount: 2 * (captureCount + 1),
     anchoredStart: isAnchoredStart(hir),

@@ -168,15 +168,33 @@ function usesUnicodeLook(prog: Program): boolean {
   return prog.lookMask >>> Look.WordUnicode !== 0;
 }
 
+/**
+ * Compiled regexes by (size limit, pattern), most recently compiled last. Policies repeat
+ * patterns and callers validate then compile, so this saves compile time and lets identical
+ * patterns share one lazy-DFA cache. Sharing is safe: matching is synchronous and a regex's only
+ * mutable state is its caches and scratch space. Bounded in entries and in NFA size.
+ */
+const cache = new Map<string, Regex>();
+const CACHE_ENTRIES = 1024;
+const CACHE_MAX_STATES = 20_000;
+
 export function compileRegex(
   pattern: string,
   options?: CompileOptions,
 ): { ok: true; value: CompiledRegex } | { ok: false; message: string } {
   const sizeLimit = options?.sizeLimit ?? DEFAULT_SIZE_LIMIT;
+  const key = `${sizeLimit}:${pattern}`;
+  const hit = cache.get(key);
+  if (hit !== undefined) return { ok: true, value: hit };
   try {
     const parsed = parseRegex(pattern);
     const prog = compileProgram(parsed.hir, parsed.captureCount, sizeLimit);
-    return { ok: true, value: new Regex(pattern, parsed, prog, sizeLimit) };
+    const regex = new Regex(pattern, parsed, prog, sizeLimit);
+    if (prog.op.length <= CACHE_MAX_STATES) {
+      if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+      cache.set(key, regex);
+    }
+    return { ok: true, value: regex };
   } catch (e) {
     if (e instanceof RegexSyntaxError || e instanceof SizeLimitError) {
       return { ok: false, message: e.message };

@@ -85,8 +85,11 @@ export class LazyDfa {
 
     // Byte classes: bytes no instruction (and no assertion) can tell apart share a column.
     const boundary = new Uint8Array(257);
-    for (const set of prog.sets) {
-      for (let c = 1; c < 256; c++) if (set[c] !== set[c - 1]) boundary[c] = 1;
+    for (const ranges of prog.setRanges) {
+      for (let i = 0; i < ranges.length; i += 2) {
+        boundary[ranges[i]] = 1;
+        boundary[ranges[i + 1] + 1] = 1;
+      }
     }
     const hasLook = prog.lookMask !== 0;
     if (hasLook) {
