@@ -175,6 +175,11 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     });
   });
   registerAuth(app, auth);
+  // A POST without a body validates as `{}`: routes whose body fields are all optional
+  // (publish, join tokens) accept a bare POST; required fields still fail validation.
+  app.addHook("preValidation", async (req) => {
+    if (req.body === undefined && req.routeOptions.schema?.body) req.body = {};
+  });
   app.addHook("onResponse", async (req, reply) => {
     if (req.routeOptions.config?.autoPublish && reply.statusCode < 300 && req.principal)
       publisher.changed(req.principal.accountId, req.principal.id);

@@ -170,7 +170,12 @@ const provider: MigrationProvider = {
 
 /** Apply every pending migration; throws with the failing migration's error. */
 export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider });
+  // Name the schema explicitly: unqualified, Kysely's "does the migration table exist" check
+  // matches that table in ANY schema of the database (another tenant's or test run's).
+  const current = await sql<{ s: string }>`select current_schema() as s`.execute(db);
+  const schema = current.rows[0]?.s;
+  if (!schema) throw new Error("no current schema (search_path names none that exists)");
+  const migrator = new Migrator({ db, provider, migrationTableSchema: schema });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);

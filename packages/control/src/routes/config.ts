@@ -77,7 +77,7 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
         summary: "Compile and publish the account's configuration as a new bundle version",
         description:
           "422 GH_ERR_CONFIG_REJECTED (with problems) when it does not compile; nothing is published then. `changed: false` when nothing changed since the latest version (unless force).",
-        body: T.Optional(PublishBody),
+        body: PublishBody,
         response: { 200: PublishResult },
       },
     },

@@ -97,7 +97,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ["edges"],
         summary: "A one-time join token for enrolling an edge (shown once)",
-        body: T.Optional(JoinTokenCreate),
+        body: JoinTokenCreate,
       },
     },
     async (req, reply) => {

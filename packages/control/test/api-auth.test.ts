@@ -1,0 +1,258 @@
+// Safe by default, generated from the route table so no route is forgotten: every route
+// answers 401 without a token, 404 for another account's resources, 403 for a role that may
+// not. Plus token lifecycle (hashing, expiry, revocation, operator token) and the failed-auth
+// rate limit.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { RouteEntry } from "../src/app.ts";
+import { BACKENDS, call, closeSharedPglite, openTestApp, type TestApp } from "./helpers.ts";
+
+after(closeSharedPglite);
+
+/** Bodies that pass validation, so a 404 comes from the account scoping, not from a 400. */
+const BODIES: Record<string, { body?: unknown; type?: string }> = {
+  "PATCH /api/v1/policies/:id": { body: { name: "x" } },
+  "PATCH /api/v1/lists/:id": { body: { description: "x" } },
+  "POST /api/v1/lists/:id/items": { body: "x.example\n", type: "text/plain" },
+  "POST /api/v1/lists/:id/items/remove": { body: "x.example\n", type: "text/plain" },
+  "PUT /api/v1/lists/:id/items": { body: "x.example\n", type: "text/plain" },
+  "PATCH /api/v1/locations/:id": { body: { name: "x" } },
+  "PATCH /api/v1/identities/users/:id": { body: { name: "x" } },
+  "PATCH /api/v1/identities/devices/:id": { body: { name: "x" } },
+};
+
+const RANK = { viewer: 1, editor: 2, admin: 3 } as const;
+
+for (const b of BACKENDS) {
+  describe(`auth on every route (${b.name})`, { skip: b.skip }, () => {
+    let t: TestApp;
+    let otherAdmin = "";
+    let tokens: Record<"viewer" | "editor" | "admin", string>;
+    const ids: Record<string, string> = {};
+    const api = (
+      token: string,
+      method: string,
+      url: string,
+      body?: unknown,
+      headers?: Record<string, string>,
+    ) => call(t.app, token, method as "GET", url, body, headers);
+
+    before(async () => {
+      t = await openTestApp(b.name, { auth: { maxFailures: 1_000_000 } });
+      const A = (m: string, u: string, body?: unknown) => api(t.token, m, `/api/v1${u}`, body);
+      const mk = async (role: string) =>
+        (await A("POST", "/tokens", { name: role, role })).json().token as string;
+      tokens = { viewer: await mk("viewer"), editor: await mk("editor"), admin: t.token };
+      ids.list = (
+        await A("POST", "/lists", { name: "l", type: "domain", items: ["a.example"] })
+      ).json().id;
+      ids.policy = (
+        await A("POST", "/policies", {
+          name: "p",
+          type: "dns",
+          expression: "dns.fqdn in $l",
+          action: "block",
+        })
+      ).json().id;
+      ids.location = (await A("POST", "/locations", { name: "loc" })).json().id;
+      ids.user = (await A("POST", "/identities/users", { email: "a@example.com" })).json().id;
+      ids.device = (await A("POST", "/identities/devices", { name: "dev" })).json().id;
+      ids.token = (await A("GET", "/tokens"))
+        .json()
+        .items.find((x: { name: string }) => x.name === "viewer").id;
+      await A("POST", "/config/publish");
+      await A("POST", "/config/publish", { force: true });
+      const join = (await A("POST", "/edges/join-tokens")).json().joinToken;
+      ids.edge = (
+        await call(t.app, undefined, "POST", "/api/v1/edge/enroll", { joinToken: join, name: "e1" })
+      ).json().edgeId;
+      const acc = await A("POST", "/accounts", { name: "other" });
+      assert.equal(acc.statusCode, 201, acc.body);
+      otherAdmin = acc.json().adminToken;
+    });
+    after(async () => t?.close());
+
+    const concrete = (url: string): string =>
+      url
+        .replace("/policies/:id", `/policies/${ids.policy}`)
+        .replace("/lists/:id", `/lists/${ids.list}`)
+        .replace("/locations/:id", `/locations/${ids.location}`)
+        .replace("/identities/users/:id", `/identities/users/${ids.user}`)
+        .replace("/identities/devices/:id", `/identities/devices/${ids.device}`)
+        .replace("/tokens/:id", `/tokens/${ids.token}`)
+        .replace("/edges/:id", `/edges/${ids.edge}`)
+        // Version 2 exists only in the first account (the other may publish its own version 1).
+        .replace("/config/versions/:from/diff/:to", "/config/versions/1/diff/2")
+        .replace("/config/versions/:version", "/config/versions/2");
+
+    const guarded = (): RouteEntry[] =>
+      t.app.gatehouse.routes.filter((r) => r.access !== "public" && r.method !== "HEAD");
+
+    it("every route declares who may call it", () => {
+      const undeclared = t.app.gatehouse.routes.filter(
+        (r) => !r.access || (r.access as string) === "none",
+      );
+      assert.deepEqual(undeclared, []);
+      assert.ok(guarded().length >= 45, `only ${guarded().length} guarded routes`);
+    });
+
+    it("401 without a token, and with a malformed or unknown one", async () => {
+      for (const r of guarded()) {
+        const url = concrete(r.url);
+        for (const token of [undefined, "nonsense", `ght_0123456789abcdef_${"A".repeat(43)}`]) {
+          const res = await call(t.app, token, r.method as "GET", url);
+          assert.equal(
+            res.statusCode,
+            401,
+            `${r.method} ${r.url} with ${token ?? "no token"}: ${res.body}`,
+          );
+          assert.equal(res.json().error.code, "GH_ERR_UNAUTHENTICATED");
+        }
+      }
+    });
+
+    it("403 for a role that may not", async () => {
+      let checked = 0;
+      for (const r of guarded()) {
+        if (r.access === "edge" || r.access === "viewer") continue; // no lesser API role exists
+        const need = r.access === "system" ? "admin" : r.access;
+        const lesser = (Object.keys(RANK) as (keyof typeof RANK)[]).filter(
+          (k) => RANK[k] < RANK[need as keyof typeof RANK],
+        );
+        for (const role of lesser) {
+          const res = await api(tokens[role], r.method, concrete(r.url));
+          assert.equal(res.statusCode, 403, `${r.method} ${r.url} as ${role}: ${res.body}`);
+          assert.equal(res.json().error.code, "GH_ERR_FORBIDDEN");
+          checked++;
+        }
+        if (r.access === "system") {
+          const res = await api(otherAdmin, r.method, concrete(r.url));
+          assert.equal(res.statusCode, 403, `${r.method} ${r.url} as another account's admin`);
+          checked++;
+        }
+      }
+      assert.ok(checked >= 30, `only ${checked} role checks`);
+    });
+
+    it("404 for another account's resources; collections show none of them", async () => {
+      const before = (await api(t.token, "GET", "/api/v1/audit?limit=1000")).json().items.length;
+      let checked = 0;
+      for (const r of guarded()) {
+        if (r.access === "edge" || r.access === "system") continue; // edge routes act on the edge's own account; system routes span accounts
+        const url = concrete(r.url);
+        const spec = BODIES[`${r.method} ${r.url}`];
+        const res = await api(
+          otherAdmin,
+          r.method,
+          url,
+          spec?.body,
+          spec?.type ? { "content-type": spec.type } : {},
+        );
+        if (r.url.includes(":")) {
+          assert.equal(res.statusCode, 404, `${r.method} ${r.url} as another account: ${res.body}`);
+          assert.equal(res.json().error.code, "GH_ERR_NOT_FOUND");
+          checked++;
+        } else if (r.method === "GET" && res.statusCode === 200) {
+          for (const id of Object.values(ids))
+            assert.ok(!res.body.includes(id), `${r.url} leaks ${id} to another account`);
+          checked++;
+        }
+      }
+      assert.ok(checked >= 25, `only ${checked} cross-account checks`);
+      const afterCount = (await api(t.token, "GET", "/api/v1/audit?limit=1000")).json().items
+        .length;
+      assert.equal(afterCount, before, "the other account changed nothing here");
+    });
+
+    it("edge routes refuse API tokens", async () => {
+      for (const r of guarded().filter((x) => x.access === "edge")) {
+        const res = await api(t.token, r.method, r.url);
+        assert.equal(res.statusCode, 401, `${r.method} ${r.url}`);
+      }
+    });
+  });
+
+  describe(`tokens (${b.name})`, { skip: b.skip }, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await openTestApp(b.name, { auth: { maxFailures: 3, failureWindowMs: 60_000 } });
+    });
+    after(async () => t?.close());
+    const A = (m: string, u: string, body?: unknown) =>
+      call(t.app, t.token, m as "GET", `/api/v1${u}`, body);
+
+    it("stores only scrypt hashes and shows the secret once", async () => {
+      const r = await A("POST", "/tokens", { name: "ci", role: "editor" });
+      assert.equal(r.statusCode, 201, r.body);
+      const { id, token } = r.json();
+      assert.match(token, new RegExp(`^ght_${id}_[A-Za-z0-9_-]{43}$`));
+      const row = await t.app.gatehouse.db
+        .selectFrom("api_tokens")
+        .select("secret_hash")
+        .where("id", "=", id)
+        .executeTakeFirstOrThrow();
+      assert.match(row.secret_hash, /^scrypt\$/);
+      assert.ok(!row.secret_hash.includes(token.slice(21)));
+      const list = await A("GET", "/tokens");
+      assert.ok(!list.body.includes(token));
+      assert.equal((await call(t.app, token, "GET", "/api/v1/whoami")).json().role, "editor");
+    });
+
+    it("refuses expired and revoked tokens", async () => {
+      const r = (
+        await A("POST", "/tokens", { name: "short", role: "viewer", expiresInSeconds: 60 })
+      ).json();
+      await t.app.gatehouse.db
+        .updateTable("api_tokens")
+        .set({ expires_at: new Date(Date.now() - 1000) })
+        .where("id", "=", r.id)
+        .execute();
+      assert.equal((await call(t.app, r.token, "GET", "/api/v1/policies")).statusCode, 401);
+      const s = (await A("POST", "/tokens", { name: "revoke-me", role: "viewer" })).json();
+      assert.equal((await call(t.app, s.token, "GET", "/api/v1/policies")).statusCode, 200);
+      assert.equal((await A("DELETE", `/tokens/${s.id}`)).statusCode, 204);
+      assert.equal(
+        (await call(t.app, s.token, "GET", "/api/v1/policies")).statusCode,
+        401,
+        "revocation beats the verification cache",
+      );
+    });
+
+    it("rate-limits failed authentication per client with 429", async () => {
+      const from = (remoteAddress: string, token: string) =>
+        t.app.inject({
+          method: "GET",
+          url: "/api/v1/policies",
+          remoteAddress,
+          headers: { authorization: `Bearer ${token}` },
+        });
+      for (let i = 0; i < 3; i++)
+        assert.equal(
+          (await from("127.0.0.5", `ght_0123456789abcdef_${"B".repeat(43)}`)).statusCode,
+          401,
+        );
+      const limited = await from("127.0.0.5", t.token);
+      assert.equal(limited.statusCode, 429);
+      assert.equal(limited.json().error.code, "GH_ERR_RATE_LIMITED");
+      assert.ok(limited.json().error.details.retryAfterSeconds > 0);
+      const elsewhere = await from("127.0.0.9", t.token);
+      assert.equal(elsewhere.statusCode, 200, "other clients are not affected");
+    });
+  });
+
+  describe(`operator admin token (${b.name})`, { skip: b.skip }, () => {
+    it("takes GATEHOUSE_ADMIN_TOKEN instead of generating one", async () => {
+      const operator = "operator-chosen-admin-token-0123456789";
+      const t = await openTestApp(b.name, { adminToken: operator });
+      try {
+        assert.equal(t.app.gatehouse.adminToken, undefined, "nothing generated to print");
+        const r = await call(t.app, operator, "GET", "/api/v1/whoami");
+        assert.equal(r.statusCode, 200, r.body);
+        assert.equal(r.json().role, "admin");
+      } finally {
+        await t.close();
+      }
+    });
+  });
+}
