@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { normalizeDomain, normalizeInt, normalizeIp, parseLine } from "./list-items.ts";
+
+describe("list item normalisation", () => {
+  it("domains: lower-case, trailing dot, IDN to A-labels, wildcard prefix, limits", () => {
+    const ok = (s: string) => {
+      const r = normalizeDomain(s);
+      assert.ok(r.ok, s);
+      return r.value;
+    };
+    assert.equal(ok("Example.COM."), "example.com");
+    assert.equal(ok("bücher.example"), "xn--bcher-kva.example");
+    assert.equal(ok("*.ads.example"), "*.ads.example");
+    assert.equal(ok("_dmarc.example"), "_dmarc.example");
+    for (const bad of [
+      "",
+      "a..b",
+      "-a.example",
+      "a b",
+      `${"a".repeat(64)}.example`,
+      `${"a.".repeat(127)}a`,
+      "a/b",
+    ])
+      assert.equal(normalizeDomain(bad).ok, false, bad);
+  });
+  it("ips and CIDRs within the family's width", () => {
+    assert.deepEqual(normalizeIp("10.0.0.0/8"), { ok: true, value: "10.0.0.0/8" });
+    assert.deepEqual(normalizeIp("2001:DB8::/32"), { ok: true, value: "2001:db8::/32" });
+    for (const bad of ["10.0.0.0/33", "::/129", "10.0.0", "10.0.0.0/", "10.0.0.0/8/8", "x"])
+      assert.equal(normalizeIp(bad).ok, false, bad);
+  });
+  it("ints are safe integers", () => {
+    assert.deepEqual(normalizeInt("42"), { ok: true, value: "42" });
+    assert.deepEqual(normalizeInt(-7), { ok: true, value: "-7" });
+    for (const bad of ["1.5", "9007199254740993", "0x10", ""])
+      assert.equal(normalizeInt(bad).ok, false, bad);
+  });
+});
+
+describe("list line formats", () => {
+  const items = (format: "auto" | "hosts" | "adblock" | "plain", line: string) =>
+    parseLine("domain", format, line);
+  it("hosts files: address then names, boilerplate and comments skipped", () => {
+    assert.deepEqual(items("auto", "0.0.0.0 ads.example tracker.example # comment"), {
+      kind: "items",
+      values: ["ads.example", "tracker.example"],
+    });
+    assert.deepEqual(items("hosts", "127.0.0.1 localhost"), { kind: "skip" });
+    assert.deepEqual(items("auto", "::1 ip6-localhost"), { kind: "skip" });
+    assert.equal(items("hosts", "ads.example").kind, "invalid");
+  });
+  it("adblock: ||name^ kept, exceptions and option rules skipped", () => {
+    assert.deepEqual(items("auto", "||ads.example^"), { kind: "items", values: ["ads.example"] });
+    assert.deepEqual(items("adblock", "@@||good.example^"), { kind: "skip" });
+    assert.deepEqual(items("adblock", "||x.example^$third-party"), { kind: "skip" });
+    assert.deepEqual(items("adblock", "! comment"), { kind: "skip" });
+    assert.deepEqual(items("adblock", "||x.example/path"), { kind: "skip" });
+  });
+  it("plain: one name a line", () => {
+    assert.deepEqual(items("plain", "  Plain.Example  "), {
+      kind: "items",
+      values: ["plain.example"],
+    });
+    assert.deepEqual(items("plain", "# c"), { kind: "skip" });
+  });
+  it("non-domain lists take one item a line", () => {
+    assert.deepEqual(parseLine("ip", "auto", "192.0.2.0/24 # office"), {
+      kind: "items",
+      values: ["192.0.2.0/24"],
+    });
+    assert.deepEqual(parseLine("string", "auto", "anything at all"), {
+      kind: "items",
+      values: ["anything at all"],
+    });
+    assert.equal(parseLine("int", "auto", "x").kind, "invalid");
+  });
+});
