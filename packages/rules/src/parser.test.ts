@@ -291,3 +291,27 @@ test("functions not enabled by the scheme are unknown identifiers", () => {
   assert.deepEqual(s.fieldType("h"), { kind: "Bytes" });
   assert.equal(s.fieldType("nope"), undefined);
 });
+
+test("nesting errors point at the construct that went one level too deep", () => {
+  const s = new Scheme({ fields: { h: "Bytes", b: "Array<Bool>" }, maxNesting: 2 });
+  const call = error('lower ( lower ( lower ( h ) ) ) == "a"', s);
+  assert.equal(call.kind, "NestingLimitExceeded");
+  assert.equal(call.span.start, 22); // the third "(" — wirefilter's span runs to the end
+  const paren = error("any ( ( ( b or b ) ) )", s);
+  assert.equal(paren.kind, "NestingLimitExceeded");
+});
+
+test("a Bool element under [*] is an is-true test usable inside parentheses", () => {
+  const s = new Scheme({ fields: { b: "Array<Bool>" } });
+  const f = s.compile("any((b[*])) and not all((b[*]))");
+  if (!f.ok) assert.fail(f.error.render());
+  assert.equal(f.value.execute(s.context().set("b", [false, true])), true);
+  assert.equal(f.value.execute(s.context().set("b", [true])), false);
+  assert.equal(f.value.execute(s.context()), false); // missing: any → false
+});
+
+test("a logical type mismatch is reported where the parser stopped", () => {
+  const e = error("ssl and arr or ssl");
+  assert.equal(e.kind, "TypeMismatch");
+  assert.equal(e.span.start, 15); // after the next operator, as wirefilter reports it
+});
