@@ -187,7 +187,7 @@ export function compileRegex(
   const hit = cache.get(key);
   if (hit !== undefined) return { ok: true, value: hit };
   try {
-    const parsed = parseRegex(pattern);
+    const parsed = parseRegex(pattern, sizeLimit);
     const prog = compileProgram(parsed.hir, parsed.captureCount, sizeLimit);
     const regex = new Regex(pattern, parsed, prog, sizeLimit);
     if (prog.op.length <= CACHE_MAX_STATES) {

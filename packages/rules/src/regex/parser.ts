@@ -15,6 +15,7 @@
  * - a pattern is decoded as UTF-8 (wirefilter patterns are Rust `&str`); invalid UTF-8 is an
  *   error.
  */
+import { SizeLimitError } from "./compiler.ts";
 import { EMPTY, type Hir, Look } from "./hir.ts";
 import {
   difference,
@@ -136,8 +137,9 @@ function ch(s: string): number {
   return s.charCodeAt(0);
 }
 
-export function parseRegex(pattern: string): ParsedRegex {
-  return new Parser(pattern).parse();
+/** `sizeLimit`: the NFA state budget, checked early for patterns made of huge Unicode classes. */
+export function parseRegex(pattern: string, sizeLimit = Number.POSITIVE_INFINITY): ParsedRegex {
+  return new Parser(pattern, sizeLimit).parse();
 }
 
 class Parser {
@@ -152,7 +154,11 @@ class Parser {
   private depth = 0;
   private unicodeWordBoundary = false;
 
-  constructor(pattern: string) {
+  private readonly sizeLimit: number;
+  private estimatedStates = 0;
+
+  constructor(pattern: string, sizeLimit: number) {
+    this.sizeLimit = sizeLimit;
     let i = 0;
     while (i < pattern.length) {
       const b0 = pattern.charCodeAt(i);
@@ -857,7 +863,43 @@ class Parser {
     if (!this.flags.u) return { type: "bytes", set };
     // A class within ASCII is one byte in UTF-8 too.
     if (set.length === 0 || set[set.length - 1] <= 0x7f) return { type: "bytes", set };
-    return utf8Trie(utf8Sequences(set), 0);
+    const key = set.join(",");
+    let lowered = loweredClasses.get(key);
+    if (lowered === undefined) {
+      const hir = utf8Trie(utf8Sequences(set), 0);
+      lowered = { hir, states: countStates(hir) };
+      if (loweredClasses.size >= LOWERED_CACHE_ENTRIES) {
+        loweredClasses.delete(loweredClasses.keys().next().value!);
+      }
+      loweredClasses.set(key, lowered);
+    }
+    // Every occurrence compiles to at least this many NFA states: fail before building a huge
+    // HIR (e.g. thousands of `\pL`) that the compiler would reject anyway.
+    this.estimatedStates += lowered.states;
+    if (this.estimatedStates > this.sizeLimit) {
+      throw new SizeLimitError("compiled regex exceeds size limit");
+    }
+    return lowered.hir;
+  }
+}
+
+/** Unicode classes already lowered to UTF-8 HIR (immutable, so shared between patterns). */
+const loweredClasses = new Map<string, { hir: Hir; states: number }>();
+const LOWERED_CACHE_ENTRIES = 256;
+
+/** NFA states a HIR without repetitions compiles to (a lower bound in general). */
+function countStates(h: Hir): number {
+  switch (h.type) {
+    case "concat":
+      return h.subs.reduce((n, sub) => n + countStates(sub), 0);
+    case "alt":
+      return h.subs.reduce((n, sub) => n + countStates(sub), h.subs.length - 1);
+    case "capture":
+      return countStates(h.sub) + 2;
+    case "repeat":
+      return countStates(h.sub);
+    default:
+      return 1;
   }
 }
 

@@ -12,6 +12,29 @@ export const MAX_CODEPOINT = 0x10ffff;
 
 /** Sort and merge arbitrary (possibly overlapping, unordered) ranges into canonical form. */
 export function normalize(ranges: readonly number[]): RangeSet {
+  // Fast path: ranges already ordered by their start (the common case) merge in one pass.
+  let ordered = true;
+  for (let i = 2; i < ranges.length; i += 2) {
+    if (ranges[i] < ranges[i - 2]) {
+      ordered = false;
+      break;
+    }
+  }
+  if (ordered) {
+    const out: RangeSet = [];
+    for (let i = 0; i < ranges.length; i += 2) {
+      const lo = ranges[i];
+      const hi = ranges[i + 1];
+      if (lo > hi) continue;
+      const n = out.length;
+      if (n > 0 && lo <= out[n - 1] + 1) {
+        if (hi > out[n - 1]) out[n - 1] = hi;
+      } else {
+        out.push(lo, hi);
+      }
+    }
+    return out;
+  }
   const pairs: [number, number][] = [];
   for (let i = 0; i < ranges.length; i += 2) {
     const lo = ranges[i];
@@ -31,8 +54,36 @@ export function normalize(ranges: readonly number[]): RangeSet {
   return out;
 }
 
+/** Union of two canonical sets: a linear merge. */
 export function union(a: RangeSet, b: RangeSet): RangeSet {
-  return normalize([...a, ...b]);
+  const merged: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i] <= b[j])) {
+      merged.push(a[i], a[i + 1]);
+      i += 2;
+    } else {
+      merged.push(b[j], b[j + 1]);
+      j += 2;
+    }
+  }
+  return normalize(merged);
+}
+
+/** The canonical set of the given points (any order, duplicates allowed). */
+export function fromPoints(points: readonly number[]): RangeSet {
+  const sorted = Int32Array.from(points).sort();
+  const out: RangeSet = [];
+  for (const p of sorted) {
+    const n = out.length;
+    if (n > 0 && p <= out[n - 1] + 1) {
+      if (p > out[n - 1]) out[n - 1] = p;
+    } else {
+      out.push(p, p);
+    }
+  }
+  return out;
 }
 
 /** Complement within [0, max]. */

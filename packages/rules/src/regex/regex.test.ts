@@ -276,6 +276,9 @@ describe("regex: compile errors", () => {
     assert.equal(compileError("a{1000}{1000}"), "compiled regex exceeds size limit");
     assert.equal(compileRegex("a{100}", { sizeLimit: 50 }).ok, false);
     assert.equal(compileRegex("a{10}", { sizeLimit: 50 }).ok, true);
+    // Huge Unicode classes count against the limit while parsing, before the HIR gets built.
+    assert.equal(compileError(`(?u)${"\\pL".repeat(3000)}`), "compiled regex exceeds size limit");
+    assert.equal(compileRegex("(?u)\\pL{10}", { sizeLimit: 100 }).ok, false);
   });
 
   it("never throws on arbitrary bytes", () => {

@@ -4,7 +4,7 @@
  * therefore the one of the running Node.js, which can differ slightly from the Rust crate's.
  * Everything here runs at regex compile time and is cached per property.
  */
-import { contains, normalize, type RangeSet } from "./range-set.ts";
+import { contains, fromPoints, normalize, type RangeSet, union } from "./range-set.ts";
 
 let allScalars: string | undefined;
 
@@ -210,15 +210,15 @@ export function foldUnicode(set: RangeSet): RangeSet {
     for (let i = 0; i < set.length; i += 2) {
       for (let cp = set[i]; cp <= set[i + 1]; cp++) {
         const group = all.get(cp);
-        if (group !== undefined) for (const other of group) extra.push(other, other);
+        if (group !== undefined) for (const other of group) extra.push(other);
       }
     }
   } else {
     for (const [cp, group] of all) {
-      if (contains(set, cp)) for (const other of group) extra.push(other, other);
+      if (contains(set, cp)) for (const other of group) extra.push(other);
     }
   }
-  return extra.length === 0 ? set : normalize([...set, ...extra]);
+  return extra.length === 0 ? set : union(set, fromPoints(extra));
 }
 
 /** UTF-8 encoding of one scalar value (RFC 3629 §3). */
