@@ -253,6 +253,8 @@ describe("regex: compile errors", () => {
     ["[\\x{e9}]", /non-ASCII character in a bytes-mode class/],
     ["\\pL", /\\p\{L\} is not allowed in bytes mode/],
     ["(?u)\\p{NoSuchClass}", /unknown or unsupported Unicode class \\p\{NoSuchClass\}/],
+    ["(?u)\\p{L|.*}", /unknown or unsupported Unicode class/],
+    ["(?u)\\p{Script=Greek|[^]}", /unknown or unsupported Unicode class/],
     ["(?z)", /unrecognized flag/],
     ["(?ii)", /duplicate flag/],
     ["(?i-)", /dangling/],

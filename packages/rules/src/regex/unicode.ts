@@ -41,6 +41,9 @@ const propertyCache = new Map<string, RangeSet>();
 
 /** Ranges of the code points matched by a JS `\p{...}` body, e.g. `Script=Greek`. */
 function rangesOfJsProperty(body: string): RangeSet | undefined {
+  // The body is pattern text: only a property name (and value) may reach the RegExp source,
+  // or `L}|.*|\p{L` would inject syntax.
+  if (!/^[A-Za-z0-9_]+(?:=[A-Za-z0-9_]+)?$/.test(body)) return undefined;
   const cached = propertyCache.get(body);
   if (cached !== undefined) return cached;
   let re: RegExp;
@@ -102,18 +105,15 @@ export function unicodeProperty(spec: string): RangeSet | undefined {
   }
   const name = loose(spec);
   if (name === "any") return [0, 0x10ffff];
-  // Rust resolves a lone name as a general category, then a script, then a binary property.
+  // Rust resolves a lone name as a binary property or general category first (JS accepts
+  // both spelled alone), then as a script.
   for (const value of candidates(spec)) {
-    const gc = rangesOfJsProperty(`General_Category=${value}`);
-    if (gc !== undefined) return gc;
+    const r = rangesOfJsProperty(value);
+    if (r !== undefined) return r;
   }
   for (const value of candidates(spec)) {
     const sc = rangesOfJsProperty(`Script=${value}`);
     if (sc !== undefined) return sc;
-  }
-  for (const value of candidates(spec)) {
-    const bin = rangesOfJsProperty(value);
-    if (bin !== undefined) return bin;
   }
   return undefined;
 }
