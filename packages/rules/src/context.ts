@@ -89,10 +89,9 @@ export function convert(value: unknown, type: Type, text: boolean, field: string
       return value;
     case "Bytes":
       if (typeof value === "string") {
-        if (text) return toBytes(value);
-        if (!isBinaryString(value)) {
-          bad(field, type, value, "a binary string has one char per byte; use setText for text");
-        }
+        // A char above 0xFF cannot be a byte, so such a string can only be text: encode it
+        // rather than fail the query (setText is the explicit way to pass text).
+        if (text || !isBinaryString(value)) return toBytes(value);
         return value;
       }
       if (value instanceof Uint8Array) {
