@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Location, LogAction } from "@gatehouse/contract";
 import type { IdentityView, MatchedPolicy, ProxySnapshot } from "./edge-view.ts";
+import type { UpstreamCall } from "./upstream-call.ts";
 
 /** What a stage decides: go on, answer now (`ex.answer` says how), or drop the connection. */
 export type Outcome = "next" | "respond" | "drop";
@@ -105,14 +106,8 @@ export interface Exchange {
   bytesDown: number;
   /** CONNECT: the 200 went out, so answers can no longer be HTTP responses. */
   established: boolean;
-  /** Set when the origin's response head arrived (forward). */
-  upstream:
-    | {
-        statusCode: number;
-        headers: Record<string, string | string[] | undefined>;
-        body: NodeJS.ReadableStream & { destroy(err?: Error): unknown };
-      }
-    | undefined;
+  /** The origin request, once its response head arrived (forward). */
+  upstream: UpstreamCall | undefined;
 }
 
 let seq = 0;
@@ -190,16 +185,10 @@ export interface Stage {
   run(ex: Exchange): Outcome | Promise<Outcome>;
 }
 
-function ignore(): void {}
-
-/** Throw away the origin's response body (the client gets another answer). */
+/** Throw away the origin's response (the client gets another answer). */
 export function discardUpstream(ex: Exchange): void {
-  const up = ex.upstream;
-  if (up === undefined) return;
+  ex.upstream?.abort();
   ex.upstream = undefined;
-  // undici reports the abort we cause as an error on the body: expected, not a failure.
-  (up.body as NodeJS.ReadableStream).on("error", ignore);
-  up.body.destroy();
 }
 
 /** Bytes of each keep-alive client socket already attributed to earlier exchanges. */

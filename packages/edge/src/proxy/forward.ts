@@ -3,8 +3,9 @@
 // it with Content-Length or chunked), never buffered whole. After upstream-request, before
 // policy-response (which may still replace the answer once the status is known).
 
-import type { Agent } from "undici";
+import type { Agent, Dispatcher } from "undici";
 import type { Exchange, Outcome, Stage } from "./exchange.ts";
+import { UpstreamCall } from "./upstream-call.ts";
 
 export function createForward(pool: Agent): Stage {
   return {
@@ -20,15 +21,20 @@ export function createForward(pool: Agent): Stage {
         // every policy, so we ask for it now; the origin gets the body without the expectation.
         ex.res?.writeContinue();
       }
-      const r = await pool.request({
-        origin: ex.origin,
-        path: ex.query === "" ? ex.path : `${ex.path}?${ex.query}`,
-        method: ex.method,
-        headers: ex.upstreamHeaders ?? [],
-        body: hasBody ? req : null,
-      });
-      ex.upstream = { statusCode: r.statusCode, headers: r.headers, body: r.body };
-      ex.status = r.statusCode;
+      const call = new UpstreamCall();
+      pool.dispatch(
+        {
+          origin: ex.origin,
+          path: ex.query === "" ? ex.path : `${ex.path}?${ex.query}`,
+          method: ex.method as Dispatcher.HttpMethod,
+          headers: ex.upstreamHeaders ?? [],
+          body: hasBody ? req : null,
+        },
+        call,
+      );
+      await call.head;
+      ex.upstream = call;
+      ex.status = call.statusCode;
       return "next";
     },
   };

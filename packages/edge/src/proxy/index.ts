@@ -33,6 +33,8 @@ export interface StartProxyOptions {
   readonly registry: Registry;
   readonly limits?: Partial<ProxyLimits>;
   readonly edgeId?: string;
+  /** Let several processes listen on the same port (SO_REUSEPORT): one proxy per core. */
+  readonly reusePort?: boolean;
 }
 
 export interface RunningProxy {
@@ -214,7 +216,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       });
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
-        server.listen({ host, port }, () => {
+        server.listen({ host, port, reusePort: opts.reusePort === true }, () => {
           server.off("error", reject);
           resolve();
         });

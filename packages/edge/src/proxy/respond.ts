@@ -4,7 +4,6 @@
 // written or the client went away, so record sees final byte counts.
 
 import { STATUS_CODES } from "node:http";
-import { pipeline } from "node:stream/promises";
 import { acceptsHtml, renderBlockHtml, renderBlockText } from "./block-page.ts";
 import { type Exchange, markClosing, type Outcome, type Stage } from "./exchange.ts";
 import { downstreamResponseHeaders } from "./hop-by-hop.ts";
@@ -107,7 +106,7 @@ export function createRespond(via: string): Stage {
         return "next";
       }
       const up = ex.upstream!;
-      const headers = downstreamResponseHeaders(up.headers, via);
+      const headers = downstreamResponseHeaders(up.headers!, via);
       if (ex.req.headers.upgrade !== undefined) {
         // We do not relay protocol upgrades (Upgrade is hop-by-hop and was stripped), and the
         // parser reads nothing after an upgrade request: end the connection with this response.
@@ -115,12 +114,9 @@ export function createRespond(via: string): Stage {
         markClosing(ex.socket);
       }
       res.writeHead(up.statusCode, headers);
-      try {
-        await pipeline(up.body, res);
-      } catch {
-        // Either side went away mid-body; pipeline destroyed both. Nothing more to tell anyone.
-        if (!res.writableFinished) ex.reason ??= "client_aborted";
-      }
+      await up.attach(res);
+      if (!res.writableFinished)
+        ex.reason ??= up.error === undefined ? "client_aborted" : "upstream_failed";
       return "next";
     },
   };

@@ -1,0 +1,475 @@
+// HTTP proxy benchmark: wrk with keep-alive through Gatehouse, squid (cache off), haproxy and
+// privoxy to one local origin serving 1 KiB (nginx when installed, else a node:http origin),
+// plus CONNECT tunnel throughput. Every proxy runs alone in turn, same origin, same load.
+//   node bench/proxy/run.ts [--duration 10] [--connections 50] [--tunnel-mib 2048]
+// Prints a markdown table (ratios against squid) for docs/benchmarks.md.
+
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { type AddressInfo, connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: "string", default: "10" },
+    connections: { type: "string", default: "50" },
+    threads: { type: "string", default: "2" },
+    "tunnel-mib": { type: "string", default: "2048" },
+    only: { type: "string" },
+  },
+});
+const DURATION = Number(values.duration);
+const CONNECTIONS = Number(values.connections);
+const THREADS = Number(values.threads);
+const TUNNEL_BYTES = Number(values["tunnel-mib"]) * 1024 * 1024;
+const ONLY = values.only?.split(",");
+
+const dir = mkdtempSync(join(tmpdir(), "gh-bench-proxy-"));
+chmodSync(dir, 0o777); // squid and nginx workers drop privileges and write logs here
+const children: ChildProcess[] = [];
+process.on("exit", () => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function which(cmd: string): string | undefined {
+  for (const d of ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]) {
+    if (existsSync(join(d, cmd))) return join(d, cmd);
+  }
+  return undefined;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  s.listen(0, "127.0.0.1");
+  await once(s, "listening");
+  const { port } = s.address() as AddressInfo;
+  s.close();
+  return port;
+}
+
+async function waitPort(port: number, ms = 15_000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = connect(port, "127.0.0.1");
+      c.once("connect", () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nothing listening on ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function start(cmd: string, args: string[], label: string): ChildProcess {
+  const c = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  c.stderr!.on("data", (d) => {
+    err += d;
+  });
+  c.stdout!.resume();
+  c.on("exit", (code, sig) => {
+    if (code !== 0 && sig === null)
+      process.stderr.write(`${label} exited ${code}: ${err.slice(-500)}\n`);
+  });
+  children.push(c);
+  return c;
+}
+
+async function stop(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  c.kill("SIGTERM");
+  const t = setTimeout(() => c.kill("SIGKILL"), 5000);
+  await once(c, "exit");
+  clearTimeout(t);
+}
+
+/** utime + stime (seconds) of a process and all its descendants, from /proc. */
+function cpuSeconds(rootPid: number): number {
+  const tick = 100; // CLK_TCK on Linux
+  const stats = new Map<number, { ppid: number; cpu: number }>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const s = readFileSync(`/proc/${name}/stat`, "utf8");
+      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      stats.set(Number(name), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / tick });
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  let total = 0;
+  const todo = [rootPid];
+  while (todo.length > 0) {
+    const pid = todo.pop()!;
+    total += stats.get(pid)?.cpu ?? 0;
+    for (const [p, st] of stats) if (st.ppid === pid) todo.push(p);
+  }
+  return total;
+}
+
+// ---- origin ----------------------------------------------------------------------------
+const BODY = "x".repeat(1024);
+async function startOrigin(): Promise<{ port: number; kind: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const nginx = which("nginx");
+  if (nginx) {
+    writeFileSync(
+      join(dir, "nginx.conf"),
+      `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path ${dir}/nginx-body;
+  proxy_temp_path ${dir}/nginx-proxy;
+  fastcgi_temp_path ${dir}/nginx-fastcgi;
+  uwsgi_temp_path ${dir}/nginx-uwsgi;
+  scgi_temp_path ${dir}/nginx-scgi;
+  server {
+    listen 127.0.0.1:${port};
+    location / { default_type application/octet-stream; return 200 "${BODY}"; }
+  }
+}
+`,
+    );
+    const proc = start(
+      nginx,
+      ["-e", `${dir}/nginx-error.log`, "-c", join(dir, "nginx.conf")],
+      "nginx",
+    );
+    await waitPort(port);
+    return { port, kind: "nginx", proc };
+  }
+  const proc = start(
+    process.execPath,
+    [join(import.meta.dirname, "origin.ts"), String(port)],
+    "origin",
+  );
+  await waitPort(port);
+  return { port, kind: "node:http", proc };
+}
+
+// ---- proxies ---------------------------------------------------------------------------
+interface Proxy {
+  name: string;
+  procs: ChildProcess[];
+  port: number;
+  tunnel: boolean;
+}
+
+async function startGatehouse(name: string, processes: number, sinkPort: number): Promise<Proxy> {
+  const port = await freePort();
+  const procs: ChildProcess[] = [];
+  for (let i = 0; i < processes; i++) {
+    procs.push(
+      start(
+        process.execPath,
+        [
+          join(import.meta.dirname, "gatehouse-proxy.ts"),
+          "--port",
+          String(port),
+          "--connect-port",
+          String(sinkPort),
+        ],
+        name,
+      ),
+    );
+  }
+  await waitPort(port);
+  await new Promise((r) => setTimeout(r, 500)); // let every process finish listening
+  return { name, procs, port, tunnel: true };
+}
+
+async function startSquid(): Promise<Proxy> {
+  const port = await freePort();
+  writeFileSync(
+    join(dir, "squid.conf"),
+    `http_port 127.0.0.1:${port}
+acl localnet src 127.0.0.0/8
+http_access allow localnet
+http_access deny all
+cache deny all
+cache_mem 0 MB
+access_log none
+cache_store_log none
+cache_log ${dir}/squid-cache.log
+pid_filename ${dir}/squid.pid
+coredump_dir ${dir}
+shutdown_lifetime 0 seconds
+max_filedescriptors 16384
+`,
+  );
+  const proc = start("squid", ["-N", "-d", "0", "-f", join(dir, "squid.conf")], "squid");
+  await waitPort(port);
+  return { name: "squid", procs: [proc], port, tunnel: true };
+}
+
+async function startHaproxy(originPort: number): Promise<Proxy> {
+  const port = await freePort();
+  writeFileSync(
+    join(dir, "haproxy.cfg"),
+    `global
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+frontend fe
+  bind 127.0.0.1:${port}
+  default_backend be
+backend be
+  http-reuse always
+  server origin 127.0.0.1:${originPort}
+`,
+  );
+  const proc = start("haproxy", ["-db", "-f", join(dir, "haproxy.cfg")], "haproxy");
+  await waitPort(port);
+  return { name: "haproxy", procs: [proc], port, tunnel: false };
+}
+
+async function startPrivoxy(): Promise<Proxy> {
+  const port = await freePort();
+  writeFileSync(join(dir, "bench.action"), "{+limit-connect{,}}\n/\n");
+  writeFileSync(
+    join(dir, "privoxy.conf"),
+    `confdir ${dir}
+logdir ${dir}
+actionsfile bench.action
+listen-address 127.0.0.1:${port}
+toggle 1
+enable-remote-toggle 0
+keep-alive-timeout 300
+socket-timeout 300
+connection-sharing 1
+max-client-connections 4096
+`,
+  );
+  const proc = start("privoxy", ["--no-daemon", join(dir, "privoxy.conf")], "privoxy");
+  await waitPort(port);
+  return { name: "privoxy", procs: [proc], port, tunnel: true };
+}
+
+// ---- load ------------------------------------------------------------------------------
+interface HttpResult {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  cpuPerKReq: number;
+  errors: string;
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === "us" ? n / 1000 : m[2] === "s" ? n * 1000 : n;
+}
+
+function smokeTest(proxyPort: number, originPort: number): void {
+  execFileSync("curl", [
+    "-sS",
+    "--fail",
+    "--max-time",
+    "5",
+    "-o",
+    "/dev/null",
+    "-x",
+    `http://127.0.0.1:${proxyPort}`,
+    `http://127.0.0.1:${originPort}/1k`,
+  ]);
+}
+
+function runWrk(p: Proxy, originPort: number): HttpResult {
+  const script = join(dir, "absolute-form.lua");
+  const cpu0 = p.procs.reduce((s, c) => s + cpuSeconds(c.pid!), 0);
+  const out = execFileSync(
+    "wrk",
+    [
+      "-t",
+      String(THREADS),
+      "-c",
+      String(CONNECTIONS),
+      "-d",
+      `${DURATION}s`,
+      "--latency",
+      "-s",
+      script,
+      `http://127.0.0.1:${p.port}`,
+    ],
+    { encoding: "utf8" },
+  );
+  const cpu1 = p.procs.reduce((s, c) => s + cpuSeconds(c.pid!), 0);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const total = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? "");
+  const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? "");
+  const errors = [
+    /Socket errors:[^\n]*/.exec(out)?.[0],
+    /Non-2xx or 3xx responses: \d+/.exec(out)?.[0],
+  ]
+    .filter(Boolean)
+    .join("; ");
+  return { rps, p50ms: p50, p99ms: p99, cpuPerKReq: ((cpu1 - cpu0) / total) * 1000, errors };
+}
+
+/** Bytes/s through one CONNECT tunnel to a local sink. */
+async function tunnelThroughput(
+  proxyPort: number,
+  sinkPort: number,
+  sinkCounter: { bytes: number; done?: () => void },
+): Promise<number> {
+  const sock = connect(proxyPort, "127.0.0.1");
+  sock.setNoDelay(true);
+  sock.write(`CONNECT 127.0.0.1:${sinkPort} HTTP/1.1\r\nHost: 127.0.0.1:${sinkPort}\r\n\r\n`);
+  let head = "";
+  await new Promise<void>((resolve, reject) => {
+    const onData = (c: Buffer) => {
+      head += c.toString("latin1");
+      if (head.includes("\r\n\r\n")) {
+        sock.off("data", onData);
+        if (!/^HTTP\/1\.[01] 200/.test(head))
+          reject(new Error(`CONNECT refused: ${head.split("\r\n")[0]}`));
+        else resolve();
+      }
+    };
+    sock.on("data", onData);
+    sock.once("error", reject);
+  });
+  const chunk = Buffer.alloc(1024 * 1024, 0x5a);
+  sinkCounter.bytes = 0;
+  const received = new Promise<void>((r) => {
+    sinkCounter.done = r;
+  });
+  const t0 = performance.now();
+  let sent = 0;
+  while (sent < TUNNEL_BYTES) {
+    sent += chunk.length;
+    if (!sock.write(chunk)) await once(sock, "drain");
+  }
+  await received;
+  const secs = (performance.now() - t0) / 1000;
+  sock.destroy();
+  return TUNNEL_BYTES / secs;
+}
+
+// ---- main ------------------------------------------------------------------------------
+const origin = await startOrigin();
+const sinkCounter: { bytes: number; done?: () => void } = { bytes: 0 };
+const sink = createServer((s) => {
+  s.on("data", (c: Buffer) => {
+    sinkCounter.bytes += c.length;
+    if (sinkCounter.bytes >= TUNNEL_BYTES) sinkCounter.done?.();
+  });
+  s.on("error", () => {});
+});
+sink.listen(0, "127.0.0.1");
+await once(sink, "listening");
+const sinkPort = (sink.address() as AddressInfo).port;
+
+// wrk has no proxy mode: send absolute-form targets to the proxy's port (RFC 9112 §3.2.2).
+writeFileSync(
+  join(dir, "absolute-form.lua"),
+  `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${origin.port}/1k"\nwrk.headers["Host"] = "127.0.0.1:${origin.port}"\n`,
+);
+
+const nodeVersion = process.version;
+const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "?";
+console.log(
+  `# ${nodeVersion}, ${cpuModel}, ${readFileSync("/proc/loadavg", "utf8").trim()} load before`,
+);
+console.log(
+  `# origin: ${origin.kind} serving 1 KiB; wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION}s; tunnel ${TUNNEL_BYTES / 1048576} MiB`,
+);
+
+const plan: [string, () => Promise<Proxy>][] = [
+  ["squid", startSquid],
+  ["gatehouse", () => startGatehouse("gatehouse", 1, sinkPort)],
+  ["gatehouse-2p", () => startGatehouse("gatehouse-2p", 2, sinkPort)],
+  ["haproxy", () => startHaproxy(origin.port)],
+  ["privoxy", startPrivoxy],
+];
+const results: { name: string; http?: HttpResult; tunnel?: number; note?: string }[] = [];
+for (const [name, make] of plan) {
+  if (ONLY && !ONLY.includes(name)) continue;
+  if (name !== "gatehouse" && name !== "gatehouse-2p" && !which(name)) {
+    results.push({ name, note: "not installed" });
+    continue;
+  }
+  let p: Proxy;
+  try {
+    p = await make();
+  } catch (e) {
+    results.push({ name, note: `did not start: ${(e as Error).message}` });
+    continue;
+  }
+  try {
+    smokeTest(p.port, origin.port);
+    // Warm-up (JIT, pools), then the measured run.
+    execFileSync(
+      "wrk",
+      ["-t1", "-c10", "-d2s", "-s", join(dir, "absolute-form.lua"), `http://127.0.0.1:${p.port}`],
+      { stdio: "ignore" },
+    );
+  } catch (e) {
+    results.push({ name, note: `smoke test failed: ${(e as Error).message.split("\n")[0]}` });
+    for (const c of p.procs) await stop(c);
+    continue;
+  }
+  const http = runWrk(p, origin.port);
+  let tunnel: number | undefined;
+  let note: string | undefined;
+  if (p.tunnel) {
+    try {
+      tunnel = await tunnelThroughput(p.port, sinkPort, sinkCounter);
+    } catch (e) {
+      note = (e as Error).message;
+    }
+  } else note = "no CONNECT (reverse proxy)";
+  results.push({
+    name,
+    http,
+    ...(tunnel === undefined ? {} : { tunnel }),
+    ...(note ? { note } : {}),
+  });
+  for (const c of p.procs) await stop(c);
+  console.error(
+    `${name}: ${http.rps.toFixed(0)} req/s, p50 ${http.p50ms} ms, p99 ${http.p99ms} ms${tunnel ? `, tunnel ${(tunnel / 1e9).toFixed(2)} GB/s` : ""}${http.errors ? ` (${http.errors})` : ""}`,
+  );
+}
+await stop(origin.proc);
+sink.close();
+
+const base = results.find((r) => r.name === "squid" && r.http);
+const ratio = (v: number | undefined, b: number | undefined) =>
+  v && b ? `${(v / b).toFixed(2)}×` : "–";
+console.log(
+  "\n| proxy | req/s | vs squid | p50 ms | p99 ms | CPU ms / 1k req | CPU vs squid | tunnel GB/s | tunnel vs squid | note |",
+);
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+for (const r of results) {
+  const h = r.http;
+  console.log(
+    `| ${r.name} | ${h ? h.rps.toFixed(0) : "–"} | ${ratio(h?.rps, base?.http?.rps)} | ${h ? h.p50ms.toFixed(2) : "–"} | ${h ? h.p99ms.toFixed(2) : "–"} | ${h ? (h.cpuPerKReq * 1000).toFixed(0) : "–"} | ${ratio(h?.cpuPerKReq, base?.http?.cpuPerKReq)} | ${r.tunnel ? (r.tunnel / 1e9).toFixed(2) : "–"} | ${ratio(r.tunnel, base?.tunnel)} | ${[r.note, h?.errors].filter(Boolean).join("; ")} |`,
+  );
+}
