@@ -71,21 +71,27 @@ export function lookHoldsAt(kind: number, input: string, pos: number): boolean {
     const next = pos < input.length ? byteAt(input, pos) : NONE;
     return lookHoldsBytes(kind, prev, next);
   }
-  const before = isWordCodePoint(codePointBefore(input, pos));
-  const after = isWordCodePoint(codePointAt(input, pos));
+  const cpBefore = codePointBefore(input, pos);
+  const cpAfter = codePointAt(input, pos);
+  const before = isWordCodePoint(cpBefore);
+  const after = isWordCodePoint(cpAfter);
+  // As in Rust, the assertions that can hold between two non-word sides (\B and the halves)
+  // do not hold next to bytes that are not valid UTF-8, so they never split a character.
+  const badBefore = pos > 0 && cpBefore < 0;
+  const badAfter = pos < input.length && cpAfter < 0;
   switch (kind) {
     case Look.WordUnicode:
       return before !== after;
     case Look.NotWordUnicode:
-      return before === after;
+      return !badBefore && !badAfter && before === after;
     case Look.WordStartUnicode:
       return !before && after;
     case Look.WordEndUnicode:
       return before && !after;
     case Look.WordStartHalfUnicode:
-      return !before;
+      return !badBefore && !before;
     default:
-      return !after;
+      return !badAfter && !after;
   }
 }
 

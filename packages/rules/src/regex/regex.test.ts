@@ -340,6 +340,55 @@ describe("regex: replaceFirst", () => {
     assert.equal(replace("\\xFF+", "a\xff\xffb", "${1}-"), "a-b");
   });
 
+  it("finds the first (possibly empty) match where Rust does: looks", () => {
+    // [pattern, haystack (UTF-8 encoded), first match as [start, end] or null]. Facts from the
+    // Rust regex crate's behaviour for CRLF mode and the special word boundaries.
+    const cases: [string, string, [number, number] | null][] = [
+      ["(?mR)^[a-z]+$", "abc\r\ndef", [0, 3]],
+      ["(?mR)^$", "abc\r\ndef\r\nxyz", null],
+      ["(?mR)^$", "", [0, 0]],
+      ["(?mR)^$", "\r\n", [0, 0]],
+      ["(?mR)$", "abc\r\ndef", [3, 3]],
+      ["(?mR)a^", "a\r\n", null],
+      ["(?mR)\\n^", "a\r\nb", [2, 3]],
+      ["(?mR)\\r^", "a\r\nb", null],
+      ["(?mR)\\r^", "a\rb", [1, 2]],
+      ["(?mR)$\\n", "a\r\nb", null],
+      ["(?mR)$\\r", "a\r\nb", [1, 2]],
+      ["(?R).", "\r\n\r\n", null],
+      ["\\b{start}", " a ", [1, 1]],
+      ["\\b{start}", "", null],
+      ["\\b{start}", "𝛃b", [4, 4]],
+      ["(?u)\\b{start}", "𝛃b", [0, 0]],
+      ["\\b{end}", " a ", [2, 2]],
+      ["\\b{end}", "𝛃", null],
+      ["(?u)\\b{end}", "𝛃", [4, 4]],
+      ["(?u)\\b{end}", "b𝛃", [5, 5]],
+      ["\\b{start-half}", "ab", [0, 0]],
+      ["\\b{end-half}", "ab", [2, 2]],
+      ["\\b{end-half}", "b𝛃", [1, 1]],
+      ["(?u)\\b{end-half}", "b𝛃", [5, 5]],
+      ["(?u)\\b{start-half}", " 𝛃 ", [0, 0]],
+      ["(?u)\\b{end-half}", "𝛃𐆀", [4, 4]],
+      ["(?u)\\b{end-half}", "b𝛃", [5, 5]],
+      ["(?u)\\B", "éa", [2, 2]],
+      ["(?u)\\B", "", [0, 0]],
+      ["(?u)\\B.\\B", "é", null],
+    ];
+    const mark = parseReplacement("|");
+    assert.ok(mark.ok);
+    // Next to invalid UTF-8, (?u)\B never holds; the ASCII \B does.
+    assert.equal(re("(?u)\\B").test("\xff"), false);
+    assert.equal(re("\\B").test("\xff"), true);
+    for (const [pattern, haystack, span] of cases) {
+      const input = bytes(haystack);
+      const got = re(bytes(pattern)).replaceFirst(input, mark.value);
+      const want = span === null ? input : `${input.slice(0, span[0])}|${input.slice(span[1])}`;
+      assert.equal(got, want, `${pattern} on ${JSON.stringify(haystack)}`);
+      assert.equal(re(bytes(pattern)).test(input), span !== null, `test: ${pattern}`);
+    }
+  });
+
   it("rejects invalid templates at parse time", () => {
     for (const bad of ["$", "$1", "${0}", "${9}", "${x}", "${1", "a$b"]) {
       const t = parseReplacement(bad);
