@@ -154,7 +154,7 @@ export function v6Mask(prefix: number): [number, number, number, number] {
 
 export type CidrParse =
   | { ok: true; start: IpValue; end: IpValue; prefix: number }
-  | { ok: false; message: string };
+  | { ok: false; message: string; part: "addr" | "len" | "all" };
 
 /**
  * "addr/len" with host bits required to be zero (the `cidr` crate's rule, spec §3.6).
@@ -163,27 +163,33 @@ export type CidrParse =
 export function parseCidr(addr: string, prefixText: string): CidrParse {
   const ip = parseIp(addr);
   if (!ip)
-    return { ok: false, message: "couldn't parse address in network: invalid IP address syntax" };
+    return {
+      ok: false,
+      message: "couldn't parse address in network: invalid IP address syntax",
+      part: "addr",
+    };
   if (!/^[0-9]{1,3}$/.test(prefixText)) {
     return {
       ok: false,
       message: "couldn't parse length in network: invalid digit found in string",
+      part: "len",
     };
   }
   const prefix = Number(prefixText);
   if (ip.family === 4) {
-    if (prefix > 32) return { ok: false, message: `network length ${prefix} too long` };
+    if (prefix > 32)
+      return { ok: false, message: `network length ${prefix} too long`, part: "all" };
     const m = v4Mask(prefix);
     if ((ip.v4 & ~m) >>> 0 !== 0)
-      return { ok: false, message: "host part of address was not zero" };
+      return { ok: false, message: "host part of address was not zero", part: "addr" };
     return { ok: true, start: ip, end: { family: 4, v4: (ip.v4 | ~m) >>> 0 }, prefix };
   }
-  if (prefix > 128) return { ok: false, message: `network length ${prefix} too long` };
+  if (prefix > 128) return { ok: false, message: `network length ${prefix} too long`, part: "all" };
   const m = v6Mask(prefix);
   const end: [number, number, number, number] = [0, 0, 0, 0];
   for (let i = 0; i < 4; i++) {
     if ((ip.w[i] & ~m[i]) >>> 0 !== 0) {
-      return { ok: false, message: "host part of address was not zero" };
+      return { ok: false, message: "host part of address was not zero", part: "addr" };
     }
     end[i] = (ip.w[i] | ~m[i]) >>> 0;
   }

@@ -290,7 +290,16 @@ export function lexIpRange(src: string, pos: number): Lexed<IpRangeLexed> {
   const slash = text.indexOf("/");
   if (slash >= 0) {
     const r = parseCidr(text.slice(0, slash), text.slice(slash + 1));
-    if (!r.ok) fail("ParseNetwork", r.message, pos, end);
+    if (!r.ok) {
+      // The span names the faulty part, as the cidr crate's errors do in wirefilter.
+      const [a, b] =
+        r.part === "addr"
+          ? [pos, pos + slash]
+          : r.part === "len"
+            ? [pos + slash + 1, end]
+            : [pos, end];
+      fail("ParseNetwork", r.message, a, b);
+    }
     return { value: { kind: "cidr", addr: r.start, prefix: r.prefix, end: r.end }, end };
   }
   const ip = parseIp(text);
