@@ -208,10 +208,10 @@ test("error kinds and messages of spec §2.3", () => {
   }
 });
 
-test("a regex that does not compile is ParseRegex spanning the literal", () => {
+test("a regex that does not compile is ParseRegex spanning the pattern text", () => {
   const e = error('http.host matches "("');
   assert.equal(e.kind, "ParseRegex");
-  assert.deepEqual(e.span, { start: 18, length: 3 });
+  assert.deepEqual(e.span, { start: 19, length: 1 });
   assert.equal(error('http.host matches "(?<=a)b"').kind, "ParseRegex");
   assert.equal(error('http.host matches "(a)\\1"').kind, "ParseRegex");
 });

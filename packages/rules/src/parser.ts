@@ -271,7 +271,11 @@ export class Parser extends ValueParser {
         if (t.kind !== "Bytes") unsupported();
         const r = lexRegexLiteral(src, p);
         const compiled = compileRegex(r.value);
-        if (!compiled.ok) fail("ParseRegex", compiled.message, p, r.end);
+        if (!compiled.ok) {
+          // A quoted pattern's span is its text inside the quotes (wirefilter's regex_str).
+          const quoted = src.charCodeAt(p) === 34;
+          fail("ParseRegex", compiled.message, quoted ? p + 1 : p, quoted ? r.end - 1 : r.end);
+        }
         cmp = { op: "matches", pattern: r.value };
         p = r.end;
         break;
