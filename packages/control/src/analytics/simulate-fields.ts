@@ -4,7 +4,7 @@
 // administrator knows the answer is approximate for that policy.
 
 import { domainsOf, type LogKind } from "@gatehouse/contract";
-import { type ExecutionContext, type IpValue, parseIp } from "@gatehouse/rules";
+import { type ExecutionContext, type IpValue, parseIp, toBytes } from "@gatehouse/rules";
 import type { ReplayColumn } from "./types.ts";
 
 export type Get = (col: ReplayColumn) => string | number | null;
@@ -14,29 +14,76 @@ export interface FieldSource {
   fill(ctx: ExecutionContext, field: string, get: Get): void;
 }
 
-const text = (col: ReplayColumn, transform?: (s: string) => unknown): FieldSource => ({
+/**
+ * Converted values by input string, bounded: grouped rows repeat the same domains and clients
+ * many times, and conversion (UTF-8 encoding, parent-domain lists, IP parsing) is the costly
+ * part of filling a context.
+ */
+class Memo<V> {
+  private readonly map = new Map<string, V>();
+  private readonly convert: (s: string) => V;
+  constructor(convert: (s: string) => V) {
+    this.convert = convert;
+  }
+  get(s: string): V {
+    let v = this.map.get(s);
+    if (v === undefined) {
+      v = this.convert(s);
+      if (this.map.size >= 100_000) this.map.clear();
+      this.map.set(s, v);
+    }
+    return v;
+  }
+}
+
+/** Text as the engine's Bytes (a binary string of UTF-8), or arrays of them. */
+function encode(v: unknown): unknown {
+  if (typeof v === "string") return toBytes(v);
+  if (Array.isArray(v)) return v.map((x) => toBytes(x as string));
+  return v;
+}
+
+/** A text column as is (ASCII is already the engine's byte form: no conversion, no memo). */
+const text = (col: ReplayColumn): FieldSource => ({
   columns: [col],
   fill(ctx, field, get) {
     const v = get(col);
-    if (typeof v === "string" && v.length > 0) {
-      ctx.setText(field, transform === undefined ? v : transform(v));
-    }
+    if (typeof v === "string" && v.length > 0) ctx.setText(field, v);
   },
 });
+
+/** A value derived from a text column (parent domains, URL parts), memoised per input. */
+const derived = (col: ReplayColumn, transform: (s: string) => unknown): FieldSource => {
+  const memo = new Memo((s: string) => encode(transform(s)));
+  return {
+    columns: [col],
+    fill(ctx, field, get) {
+      const v = get(col);
+      if (typeof v !== "string" || v.length === 0) return;
+      const bytes = memo.get(v);
+      if (bytes !== undefined) ctx.set(field, bytes);
+    },
+  };
+};
 
 const domains = (col: ReplayColumn): FieldSource =>
-  text(col, (s) => domainsOf(s.endsWith(".") ? s.slice(0, -1) : s));
+  derived(col, (s) => domainsOf(s.endsWith(".") ? s.slice(0, -1) : s));
 
-const ipFrom = (col: ReplayColumn, pick: (s: string) => string | undefined): FieldSource => ({
-  columns: [col],
-  fill(ctx, field, get) {
-    const v = get(col);
-    if (typeof v !== "string") return;
+const ipFrom = (col: ReplayColumn, pick: (s: string) => string | undefined): FieldSource => {
+  const memo = new Memo((v: string): IpValue | null => {
     const s = pick(v);
-    const ip: IpValue | undefined = s === undefined ? undefined : parseIp(s);
-    if (ip !== undefined) ctx.set(field, ip);
-  },
-});
+    return (s === undefined ? undefined : parseIp(s)) ?? null;
+  });
+  return {
+    columns: [col],
+    fill(ctx, field, get) {
+      const v = get(col);
+      if (typeof v !== "string") return;
+      const ip = memo.get(v);
+      if (ip !== null) ctx.set(field, ip);
+    },
+  };
+};
 
 const intFrom = (col: ReplayColumn, pick: (v: string | number) => number | undefined) => ({
   columns: [col],
@@ -68,7 +115,7 @@ const portPart = (v: string | number) => {
 };
 
 function urlPart(part: "path" | "query" | "path_and_query"): FieldSource {
-  return text("url", (u) => {
+  return derived("url", (u) => {
     let url: URL;
     try {
       url = new URL(u);
@@ -117,8 +164,8 @@ const NET: Readonly<Record<string, FieldSource>> = {
   "net.protocol": { columns: [], fill: (ctx, field) => ctx.setText(field, "tcp") },
   "net.sni.host": text("sni"),
   "net.sni.domains": domains("sni"),
-  "net.connect.host": text("host", hostPart),
-  "net.connect.domains": text("host", (s) => domainsOf(hostPart(s))),
+  "net.connect.host": derived("host", hostPart),
+  "net.connect.domains": derived("host", (s) => domainsOf(hostPart(s))),
   "dns.location": text("location"),
   "identity.email": identityEmail,
 };

@@ -191,7 +191,7 @@ function compileDraft(
 }
 
 class Breakdown {
-  count = 0;
+  total = 0;
   private readonly domains = new Map<string, number>();
   private readonly clients = new Map<string, number>();
   private readonly examples: SimulationExample[] = [];
@@ -201,26 +201,40 @@ class Breakdown {
     this.limit = limit;
   }
 
-  add(ex: SimulationExample): void {
-    this.count += ex.count;
-    if (ex.domain !== null)
-      this.domains.set(ex.domain, (this.domains.get(ex.domain) ?? 0) + ex.count);
-    this.clients.set(ex.client, (this.clients.get(ex.client) ?? 0) + ex.count);
-    // Keep the `limit` combinations with the most records (ties: the newest).
-    if (this.examples.length < this.limit) {
-      this.examples.push(ex);
-      return;
-    }
+  /** Index of the weakest kept example (the one a better candidate replaces). */
+  private weakest = 0;
+
+  count(domain: string | null, client: string, n: number): void {
+    this.total += n;
+    if (domain !== null) this.domains.set(domain, (this.domains.get(domain) ?? 0) + n);
+    this.clients.set(client, (this.clients.get(client) ?? 0) + n);
+  }
+
+  /** Would an example with this count and time be among the `limit` kept? */
+  wants(count: number, lastSeen: number): boolean {
+    if (this.examples.length < this.limit) return true;
+    const w = this.examples[this.weakest];
+    return w.count < count || (w.count === count && w.lastSeen < lastSeen);
+  }
+
+  /** Keep the `limit` combinations with the most records (ties: the newest). */
+  keep(ex: SimulationExample): void {
+    if (this.examples.length < this.limit) this.examples.push(ex);
+    else this.examples[this.weakest] = ex;
+    if (this.examples.length === this.limit) this.findWeakest();
+  }
+
+  private findWeakest(): void {
     let min = 0;
     for (let i = 1; i < this.examples.length; i++) {
       if (worse(this.examples[i], this.examples[min])) min = i;
     }
-    if (worse(this.examples[min], ex)) this.examples[min] = ex;
+    this.weakest = min;
   }
 
   result(): ChangeBreakdown {
     return {
-      count: this.count,
+      count: this.total,
       byDomain: topEntries(this.domains, this.limit),
       byClient: topEntries(this.clients, this.limit),
       examples: [...this.examples].sort((a, b) => (worse(a, b) ? 1 : -1)),
@@ -333,20 +347,26 @@ export async function simulate(
           unchanged += r.count;
           continue;
         }
-        const example: SimulationExample = {
-          kind,
-          domain: (r.values[iD] as string | null) ?? null,
-          client: String(r.values[iC]),
-          lastSeen: r.lastTs,
-          count: r.count,
-          loggedAction: logged,
-          loggedPolicyId: (r.values[iP] as string | null) ?? null,
-          simulatedAction: simulated,
-          simulatedPolicyId: match?.id ?? null,
-        };
-        if (simulated === "block") blocked.add(example);
-        else if (logged === "block") allowed.add(example);
-        else {
+        const target = simulated === "block" ? blocked : logged === "block" ? allowed : undefined;
+        if (target !== undefined) {
+          const domain = (r.values[iD] as string | null) ?? null;
+          const client = String(r.values[iC]);
+          target.count(domain, client, r.count);
+          // Build an example object only when it would be kept.
+          if (target.wants(r.count, r.lastTs)) {
+            target.keep({
+              kind,
+              domain,
+              client,
+              lastSeen: r.lastTs,
+              count: r.count,
+              loggedAction: logged,
+              loggedPolicyId: (r.values[iP] as string | null) ?? null,
+              simulatedAction: simulated,
+              simulatedPolicyId: match?.id ?? null,
+            });
+          }
+        } else {
           const key = `${logged}\u0000${simulated}`;
           transitions.set(key, (transitions.get(key) ?? 0) + r.count);
         }
