@@ -234,3 +234,14 @@ export function debugSearchSteps(
 export function debugHasReverse(regex: CompiledRegex): boolean {
   return regex instanceof Regex && regex.reverseProg !== undefined;
 }
+
+/**
+ * Debug/test hook: the leftmost-first match as capture slots [start0, end0, start1, end1, …]
+ * (-1 for a group that did not participate), or null when there is no match.
+ */
+export function debugCaptures(regex: CompiledRegex, input: string): number[] | null {
+  if (!(regex instanceof Regex)) throw new TypeError("not a regex from compileRegex()");
+  const vm = new PikeVm(regex.prog);
+  const slots = new Int32Array(regex.prog.slotCount);
+  return vm.search(input, slots) ? Array.from(slots) : null;
+}

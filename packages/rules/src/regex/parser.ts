@@ -682,7 +682,9 @@ class Parser {
     }
     const set = unicodeProperty(spec);
     if (set === undefined) throw this.error(`unknown or unsupported Unicode class ${shown}`, start);
-    return negated ? negate(set, MAX_CODEPOINT) : set;
+    // Rust case-folds a Unicode class before negating it: (?i)\P{Lu} excludes `a` too.
+    const folded = this.fold(set);
+    return negated ? negate(folded, MAX_CODEPOINT) : folded;
   }
 
   private perl(ascii: RangeSet, unicode: () => RangeSet, negated: boolean): RangeSet {
