@@ -41,6 +41,7 @@ const FACTS: [string, string, number[] | null][] = [
   ["((IMG|CAM|MG|MB2)_|(DSCN|CIMG))(?P<n>[0-9]+)$", "CIMG2341", [0, 8, 0, 4, -1, -1, 0, 4, 4, 8]],
   ["[^\\x00-\\xFF]", "abc\xff", null],
   ["a^{2}", "", null],
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: `${2}` is regex syntax here.
   ["${2}a", "", null],
   ["a(b*(X|$))?", "abcbX", [0, 1, -1, -1, -1, -1]],
   ["(aa$)?", "aaz", [0, 0, -1, -1]],
