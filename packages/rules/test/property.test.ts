@@ -5,7 +5,18 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
-import { Scheme } from "../src/index.ts";
+import { format, Scheme } from "../src/index.ts";
+
+/** The AST without spans (spans move when the text is reformatted). */
+function shape(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(shape);
+  if (node && typeof node === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) if (k !== "span") out[k] = shape(v);
+    return out;
+  }
+  return node;
+}
 
 const file = join(import.meta.dirname, "../../../../shared/spec/rules-cases.json");
 const data = JSON.parse(readFileSync(file, "utf8")) as {
@@ -35,6 +46,11 @@ function check(input: string): void {
     assert.ok(r.error.span.start >= 0 && r.error.span.start + r.error.span.length <= input.length);
     return;
   }
+  // Whatever parses formats to text that parses back to the same tree.
+  const text = format(r.value);
+  const again = scheme.parse(text);
+  if (!again.ok) assert.fail(`format(${JSON.stringify(input)}) = ${text}: ${again.error.render()}`);
+  assert.deepEqual(shape(again.value.expr), shape(r.value.expr));
   const f = scheme.compileAst(r.value);
   for (const fields of samples.slice(0, 8)) {
     const ctx = scheme.context(lists);
@@ -85,4 +101,75 @@ test("pathological inputs end with an error, not a hang or a stack overflow", ()
   ]) {
     check(input);
   }
+});
+
+/** Valid expressions from a small grammar over the conformance scheme. */
+const comparisonArb = fc.oneof(
+  fc
+    .tuple(
+      fc.constantFrom("http.host", "dns.fqdn", "lower(http.host)"),
+      fc.constantFrom("==", "!=", "<", "ge", "contains", "matches", "wildcard", "strict wildcard"),
+      fc.string({ maxLength: 6, unit: fc.constantFrom("a", "b", ".", "*", "é", '"') }),
+    )
+    .filter(([, op, s]) => !(op.includes("wildcard") && s.includes("**")))
+    .map(([f, op, s]) =>
+      op === "matches"
+        ? `${f} matches r#"${s.replace(/[*]/g, "x")}"#`
+        : `${f} ${op} "${s.replace(/"/g, '\\"')}"`,
+    ),
+  fc
+    .tuple(
+      fc.constantFrom("tcp.port", "net.dst.port"),
+      fc.constantFrom("==", "<=", ">", "&"),
+      fc.integer({ min: -5, max: 70000 }),
+    )
+    .map(([f, op, n]) => `${f} ${op} ${op === "&" ? Math.abs(n) : n}`),
+  fc
+    .tuple(
+      fc.constantFrom("tcp.port"),
+      fc.array(fc.tuple(fc.nat(100), fc.nat(5)), { maxLength: 4 }),
+    )
+    .map(([f, rs]) => `${f} in {${rs.map(([a, d]) => (d ? `${a}..${a + d}` : `${a}`)).join(" ")}}`),
+  fc
+    .tuple(
+      fc.constantFrom("ip.addr", "net.dst.ip"),
+      fc.constantFrom("10.0.0.0/8", "192.0.2.1", "::1", "2001:db8::/32", "1.2.3.4..1.2.3.9"),
+    )
+    .map(([f, v]) => `${f} in {${v}}`),
+  fc.constantFrom(
+    "ssl",
+    "ip.addr in $office_network",
+    "http.host in $blocked_hosts",
+    "tcp.port in $ports",
+  ),
+  fc
+    .tuple(
+      fc.constantFrom("any", "all"),
+      fc.constantFrom("http.cookies", "dns.domains"),
+      fc.constantFrom("==", "contains", "!="),
+      fc.constantFrom("a", "example.com", ""),
+    )
+    .map(([q, f, op, s]) => `${q}(${f}[*] ${op} "${s}")`),
+);
+const exprArb: fc.Arbitrary<string> = fc.letrec<{ e: string }>((tie) => ({
+  e: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    comparisonArb,
+    fc
+      .tuple(tie("e"), fc.constantFrom("and", "or", "xor", "&&", "||", "^^"), tie("e"))
+      .map(([a, op, b]) => `${a} ${op} ${b}`),
+    tie("e").map((e) => `not (${e})`),
+    tie("e").map((e) => `(${e})`),
+  ),
+})).e;
+
+test("generated valid expressions parse, format round-trip and execute", () => {
+  fc.assert(
+    fc.property(exprArb, (expr) => {
+      const r = scheme.parse(expr);
+      if (!r.ok) assert.fail(`${expr}: ${r.error.render()}`);
+      check(expr);
+    }),
+    { numRuns: 500, seed: 4 },
+  );
 });
