@@ -51,6 +51,8 @@ export interface StartEdgeOptions {
   queryLogCapacity?: number;
   /** Progress lines (cert path, listeners); default stderr. */
   log?: (line: string) => void;
+  /** Bind UDP with SO_REUSEPORT so several worker processes share the port (workers.ts). */
+  reusePort?: boolean;
 }
 
 /** A listener of any kind, as far as shutdown is concerned. */
@@ -76,7 +78,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   try {
     const l = local.dns ?? {};
     for (const a of l.udp ?? []) {
-      const u = await listenUdp(dns, a);
+      const u = await listenUdp(dns, a, { reusePort: opts.reusePort === true });
       closers.push(u);
       addresses.dns.udp.push(joinHostPort(u.host, u.port));
     }

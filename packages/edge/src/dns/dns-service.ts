@@ -4,14 +4,15 @@
 
 import type { ResolveOptions, ResolveResult, Resolver } from "../resolver.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
-import { dnsMetrics } from "../telemetry/metrics.ts";
+import { countDnsQuery, dnsMetrics } from "../telemetry/metrics.ts";
 import type { QueryLog } from "../telemetry/query-log.ts";
 import { DnsCache } from "./cache/dns-cache.ts";
 import type { ClientInfo, DnsExchange } from "./exchange.ts";
+import { fastRecord, findTtlOffsets, packetKey, parseFastQuery } from "./packet-cache.ts";
 import { DnsPipeline } from "./pipeline.ts";
 import { createRuntime, type DnsRuntime, type DnsShared } from "./runtime.ts";
 import { randomId } from "./upstream/query-id.ts";
-import { RRType, rcodeName } from "./wire/constants.ts";
+import { RRType, rcodeName, typeName } from "./wire/constants.ts";
 import { decodeMessage, emptyMessage, encodeMessage } from "./wire/message.ts";
 
 export interface DnsServiceOptions {
@@ -60,8 +61,98 @@ export class DnsService implements Resolver {
     this.rt = rt;
   }
 
+  /**
+   * The fast path (packet-cache.ts): the answer to a repeat query, synchronously, or undefined
+   * when the full pipeline must run. Logs and counts like the pipeline's record stage.
+   */
+  tryFast(
+    raw: Uint8Array,
+    ip: string,
+    transport: "udp" | "tcp" | "dot",
+    serverName?: string,
+  ): Buffer | undefined {
+    const rt = this.rt;
+    if (!rt.memoizable) return undefined;
+    const q = parseFastQuery(raw);
+    if (!q) return undefined;
+    // Same precedence as the identify stage: DoT server name, then source network.
+    const locs = rt.snapshot.locations;
+    const loc =
+      (serverName !== undefined ? locs.byServerName(serverName) : undefined) ?? locs.bySource(ip);
+    if (!loc && !rt.allowUnknownClients) return undefined;
+    const e = rt.packets.get(packetKey(loc ? loc.id : "", q));
+    if (!e) return undefined;
+    const t0 = performance.now();
+    const now = Date.now();
+    const out = rt.packets.answer(e, raw, q, now, transport === "udp");
+    if (!out) return undefined;
+    // Over the limit: let the pipeline refuse (or drop) and log it.
+    if (rt.limiter && !rt.limiter.take(ip, now)) return undefined;
+    const ms = performance.now() - t0;
+    this.shared.log.push(
+      fastRecord(e, q, ip, transport, now, Math.round(ms * 1000) / 1000, this.shared.edgeId),
+    );
+    countDnsQuery(transport, e.action, e.rcode);
+    if (e.cache === "hit") this.cacheHits.inc();
+    return out;
+  }
+
+  private readonly cacheHits = dnsMetrics().cache.labels("hit");
+
+  /** After a full pipeline run: keep the encoded answer for the fast path when it is reusable. */
+  private remember(ex: DnsExchange, out: Buffer): void {
+    const rt = ex.rt;
+    const t = ex.client.transport;
+    if (!rt.memoizable || (t !== "udp" && t !== "tcp" && t !== "dot")) return;
+    if (
+      !ex.query ||
+      ex.prefix.length > 0 ||
+      ex.reason !== undefined ||
+      ex.cache === "stale" ||
+      out[2]! & 0x02
+    )
+      return;
+    if (ex.action !== "allow" && ex.action !== "block" && ex.action !== "override") return;
+    if (ex.response && ex.response.rcode > 15) return;
+    const q = parseFastQuery(ex.raw);
+    if (!q) return;
+    const now = Date.now();
+    let expiresAt: number;
+    let refreshAt = 0;
+    let offsets: Uint16Array = new Uint16Array(0);
+    let ttls: Uint32Array = new Uint32Array(0);
+    if (ex.cache === "hit" || ex.cache === "miss") {
+      const entry = ex.cacheKey === undefined ? undefined : rt.shared.cache.peek(ex.cacheKey);
+      if (!entry || entry.expiresAt <= now) return;
+      expiresAt = entry.expiresAt;
+      if (rt.cacheSettings.prefetch && entry.ttl >= 10)
+        refreshAt = entry.expiresAt - entry.ttl * 100;
+      const f = findTtlOffsets(out);
+      offsets = f.offsets;
+      ttls = f.ttls;
+    } else {
+      // Synthesized by policy (constant TTLs): valid for this config.
+      expiresAt = now + 300_000;
+    }
+    rt.packets.set(packetKey(ex.location ? ex.location.id : "", q), {
+      bytes: out,
+      ttlOffsets: offsets,
+      ttls,
+      storedAt: now,
+      expiresAt,
+      refreshAt,
+      questionEnd: q.questionEnd,
+      action: ex.action,
+      policy: ex.policy,
+      location: ex.location,
+      rcode: rcodeName(ex.response?.rcode ?? 0),
+      qtypeName: typeName(q.qtype),
+      cache: ex.cache === "none" ? "none" : "hit",
+    });
+  }
+
   /** Handle one raw query; resolves to the response bytes or undefined (drop). Never rejects. */
-  handle(raw: Uint8Array, client: ClientInfo): Promise<Buffer | undefined> {
+  async handle(raw: Uint8Array, client: ClientInfo): Promise<Buffer | undefined> {
     const ex: DnsExchange = {
       rt: this.rt,
       client,
@@ -85,7 +176,9 @@ export class DnsService implements Resolver {
       out: undefined,
       maxSize: 65535,
     };
-    return this.pipeline.run(ex);
+    const out = await this.pipeline.run(ex);
+    if (out) this.remember(ex, out);
+    return out;
   }
 
   /** Resolver for the HTTP proxy: A and/or AAAA through the full pipeline. */

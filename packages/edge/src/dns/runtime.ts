@@ -2,7 +2,7 @@
 // that outlives a reload (DnsShared: cache, query log, rate-limit buckets, in-flight table).
 
 import type { ExecutionContext } from "@gatehouse/rules";
-import { policySchemes } from "../policy/policy-set.ts";
+import { type CompiledPolicy, policySchemes } from "../policy/policy-set.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
 import type { QueryLog } from "../telemetry/query-log.ts";
 import {
@@ -11,6 +11,7 @@ import {
   type CacheSettings,
   type DnsCache,
 } from "./cache/dns-cache.ts";
+import { MEMOIZABLE_FIELDS, PacketCache } from "./packet-cache.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 import { UpstreamRouter } from "./upstream/pool.ts";
 
@@ -41,6 +42,16 @@ export interface DnsRuntime {
   readonly allowUnknownClients: boolean;
   readonly use0x20: boolean;
   readonly cacheSettings: CacheSettings;
+  /**
+   * True when every DNS policy reads only memoizable fields and none has a schedule: then a
+   * response depends only on (location, question, EDNS/DO) and the cached answer, and the
+   * packet cache and the decision memo may serve it.
+   */
+  readonly memoizable: boolean;
+  /** Encoded responses for the fast path; a new (empty) one per config. */
+  readonly packets: PacketCache;
+  /** Query-phase decisions per (location, qtype, qname) when memoizable; null = no match. */
+  readonly decisions: Map<string, CompiledPolicy | null>;
 }
 
 export function cacheSettingsOf(snapshot: EdgeSnapshot): CacheSettings {
@@ -83,6 +94,9 @@ export function createRuntime(
             burst: rl.burst ?? rl.queriesPerSecond,
           });
   const cacheSettings = cacheSettingsOf(snapshot);
+  const memoizable = dns.all.every(
+    (p) => p.schedule === undefined && p.filter.fields.every((f) => MEMOIZABLE_FIELDS.has(f)),
+  );
   shared.cache.settings = cacheSettings;
   return {
     snapshot,
@@ -95,5 +109,8 @@ export function createRuntime(
     allowUnknownClients: snapshot.bundle.allowUnknownClients ?? false,
     use0x20: r.use0x20 ?? false,
     cacheSettings,
+    memoizable,
+    packets: new PacketCache(Math.min(cacheSettings.maxEntries, 200_000)),
+    decisions: new Map(),
   };
 }

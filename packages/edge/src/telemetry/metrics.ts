@@ -172,3 +172,16 @@ export async function serveMetrics(addr: string): Promise<MetricsServer> {
       }),
   };
 }
+
+const queryChildren = new Map<string, { inc(): void }>();
+
+/** Count one DNS query; label children are cached so the hot path skips label hashing. */
+export function countDnsQuery(transport: string, action: string, rcode: string): void {
+  const key = `${transport}|${action}|${rcode}`;
+  let c = queryChildren.get(key);
+  if (!c) {
+    c = dnsMetrics().queries.labels(transport, action, rcode);
+    queryChildren.set(key, c);
+  }
+  c.inc();
+}

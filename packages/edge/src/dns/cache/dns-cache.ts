@@ -90,6 +90,11 @@ export class DnsCache {
     this.map.clear();
   }
 
+  /** The entry without touching recency or expiry (fast-path bookkeeping). */
+  peek(key: string): CacheEntry | undefined {
+    return this.map.get(key);
+  }
+
   lookup(key: string, now: number): Lookup {
     const e = this.map.get(key);
     if (!e) return MISS;

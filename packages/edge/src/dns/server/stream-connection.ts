@@ -48,6 +48,21 @@ export function serveStream(
       if (buf.length < 2 + len) return;
       const msg = Buffer.from(buf.subarray(2, 2 + len));
       buf = buf.subarray(2 + len);
+      if (transport !== "doh") {
+        const fast = service.tryFast(
+          msg,
+          ip,
+          transport === "dot" ? "dot" : "tcp",
+          transport === "dot" ? serverName : undefined,
+        );
+        if (fast) {
+          const framed = Buffer.allocUnsafe(2 + fast.length);
+          framed.writeUInt16BE(fast.length, 0);
+          fast.copy(framed, 2);
+          sock.write(framed);
+          continue;
+        }
+      }
       inFlight++;
       service
         .handle(msg, { transport, ip, port, ...(serverName ? { serverName } : {}) })

@@ -26,6 +26,11 @@ export async function listenUdp(
     ...(opts.reusePort ? { reusePort: true } : {}),
   });
   socket.on("message", (msg, rinfo) => {
+    const fast = service.tryFast(msg, rinfo.address, "udp");
+    if (fast) {
+      socket.send(fast, rinfo.port, rinfo.address);
+      return;
+    }
     service.handle(msg, { transport: "udp", ip: rinfo.address, port: rinfo.port }).then(
       (out) => {
         if (out) socket.send(out, rinfo.port, rinfo.address);
@@ -39,7 +44,9 @@ export async function listenUdp(
   socket.on("error", () => {});
   await new Promise<void>((ok, fail) => {
     socket.once("error", fail);
-    socket.bind(port, host, () => {
+    // exclusive: in a cluster worker, own the socket (with SO_REUSEPORT) instead of sharing
+    // the primary's handle.
+    socket.bind({ port, address: host, exclusive: opts.reusePort === true }, () => {
       socket.off("error", fail);
       ok();
     });

@@ -7,6 +7,9 @@ import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { applyPolicy } from "./apply-policy.ts";
 import { setQueryFields } from "./rule-fields.ts";
 
+/** Bound on memoized decisions; the memo is simply restarted when full. */
+const DECISION_MEMO_MAX = 100_000;
+
 export function createPolicyQueryStage(): Stage {
   return {
     name: "policy-query",
@@ -14,10 +17,22 @@ export function createPolicyQueryStage(): Stage {
       const rt = ex.rt;
       const set = rt.snapshot.policies.dns;
       if (!set.hasPhase("query")) return "next";
-      const ctx = rt.ctx;
-      ctx.reset();
-      setQueryFields(ctx, ex, rt.fields);
-      const p = set.match(ctx, ex.ts, "query");
+      const q = ex.query!;
+      // Decision memo: with memoizable rules the outcome depends only on these three.
+      const key = rt.memoizable
+        ? `${ex.location?.id ?? ""}\u0000${q.qtype}\u0000${q.qname}`
+        : undefined;
+      let p = key === undefined ? undefined : rt.decisions.get(key);
+      if (p === undefined) {
+        const ctx = rt.ctx;
+        ctx.reset();
+        setQueryFields(ctx, ex, rt.fields);
+        p = set.match(ctx, ex.ts, "query") ?? null;
+        if (key !== undefined) {
+          if (rt.decisions.size >= DECISION_MEMO_MAX) rt.decisions.clear();
+          rt.decisions.set(key, p);
+        }
+      }
       if (!p) return "next";
       return applyPolicy(ex, p, "query");
     },

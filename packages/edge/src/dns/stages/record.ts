@@ -3,7 +3,7 @@
 // for every query the edge received.
 
 import type { QueryLogRecord } from "@gatehouse/contract";
-import { dnsMetrics } from "../../telemetry/metrics.ts";
+import { countDnsQuery, dnsMetrics } from "../../telemetry/metrics.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { rcodeName, typeName } from "../wire/constants.ts";
 
@@ -30,7 +30,7 @@ export function createRecordStage(): Stage {
       const q = ex.query;
       const rcode = ex.out ? rcodeName(ex.response?.rcode ?? 0) : "NONE";
       const m = dnsMetrics();
-      m.queries.inc({ transport: ex.client.transport, action: ex.action, rcode });
+      countDnsQuery(ex.client.transport, ex.action, rcode);
       m.duration.observe({ transport: ex.client.transport }, durationMs / 1000);
       const log = ex.rt.shared.log;
       const before = log.dropped;
