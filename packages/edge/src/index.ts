@@ -16,7 +16,14 @@ export {
 } from "./policy/policy-set.ts";
 export type { ResolveOptions, ResolveResult, Resolver } from "./resolver.ts";
 export { ConfigRejectedError, compileSnapshot, type EdgeSnapshot } from "./snapshot.ts";
+export {
+  EdgeState,
+  heartbeatCounters,
+  SyncClient,
+  type SyncOptions,
+  type SyncTarget,
+  writeFileAtomic,
+} from "./sync/index.ts";
 export { dnsMetrics, edgeRegistry, type MetricsServer, serveMetrics } from "./telemetry/metrics.ts";
 export { QueryLog } from "./telemetry/query-log.ts";
 export { type StartWorkersOptions, startEdgeWorkers, type WorkersHandle } from "./workers.ts";
-export { EdgeState, heartbeatCounters, SyncClient, type SyncOptions, type SyncTarget, writeFileAtomic } from "./sync/index.ts";
