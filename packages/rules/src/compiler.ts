@@ -7,6 +7,7 @@ import type { Context } from "./context.ts";
 import { MapValue } from "./context.ts";
 import type { FunctionDef } from "./functions.ts";
 import { compareIp } from "./ip.ts";
+import { funcArgType } from "./parser-values.ts";
 import { compileRegex } from "./regex/index.ts";
 import { IntRangeSet, IpRangeSet } from "./value-sets.ts";
 import { parseWildcard, wildcardMatch } from "./wildcard.ts";
@@ -505,14 +506,7 @@ function compileCall(
   if (!def) throw new Error(`function ${name} is not enabled in this scheme`);
   const infos = args.map((a) => ({
     kind: a.kind === "literal" ? ("Literal" as const) : ("Field" as const),
-    type:
-      a.kind === "literal"
-        ? a.type
-        : a.kind === "value"
-          ? a.expr.mapEach
-            ? a.expr.elemType
-            : a.expr.type
-          : a.expr.type,
+    type: funcArgType(a),
     literal: a.kind === "literal" ? a.literal.value : undefined,
   }));
   const impl = def.build(infos);

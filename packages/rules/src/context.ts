@@ -159,6 +159,10 @@ function isIpValue(v: unknown): v is IpValue {
   if (typeof v !== "object" || v === null) return false;
   const o = v as { family?: unknown; v4?: unknown; w?: unknown };
   if (o.family === 4) return typeof o.v4 === "number" && o.v4 >= 0 && o.v4 <= 0xffffffff;
-  if (o.family === 6) return Array.isArray(o.w) && o.w.length === 4;
+  if (o.family === 6) {
+    return (
+      (Array.isArray(o.w) || o.w instanceof Uint32Array) && (o.w as ArrayLike<number>).length === 4
+    );
+  }
   return false;
 }

@@ -142,7 +142,7 @@ export class Parser extends ValueParser {
         );
       }
       const sp = span(lhs.span.start, rhs.span.start + rhs.span.length);
-      if (lhs.kind === "combine" && lhs.op === op && lhs !== first) {
+      if (lhs.kind === "combine" && lhs.op === op) {
         (lhs.items as Expr[]).push(rhs);
         lhs = { ...lhs, span: sp };
       } else {
