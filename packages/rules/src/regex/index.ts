@@ -183,6 +183,8 @@ export function compileRegex(
   options?: CompileOptions,
 ): { ok: true; value: CompiledRegex } | { ok: false; message: string } {
   const sizeLimit = options?.sizeLimit ?? DEFAULT_SIZE_LIMIT;
+  if (!(sizeLimit > 0))
+    return { ok: false, message: "sizeLimit must be a positive number of states" };
   const key = `${sizeLimit}:${pattern}`;
   const hit = cache.get(key);
   if (hit !== undefined) return { ok: true, value: hit };

@@ -26,6 +26,15 @@ describe("regex: lazy DFA cache", () => {
     assert.ok(dfa.clears > 0, "the cache was never cleared: the test does not test clearing");
   });
 
+  it("counts large kernels against the budget", () => {
+    // Every state of this DFA holds hundreds of NFA states: the budget, not the state count,
+    // forces the clears.
+    const { dfa, pike } = engines("(?:[a-z]{0,300}x){2}", 64 * 1024);
+    const input = "ab".repeat(400);
+    assert.equal(dfa.isMatch(input), pike.search(input, undefined));
+    assert.ok(dfa.clears > 0);
+  });
+
   it("stays correct with looks across cache clears", () => {
     const { dfa, pike } = engines("(?m)^(?:a|b)*a(?:a|b){6}\\b", 512);
     fc.assert(

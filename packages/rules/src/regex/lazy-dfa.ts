@@ -52,6 +52,9 @@ export class LazyDfa {
   private readonly classByte: Int32Array;
   private readonly classCtx: Uint8Array;
   private readonly maxStates: number;
+  /** Cache budget in bytes, and the estimated bytes used by the current states. */
+  private readonly budget: number;
+  private used = 0;
   private readonly anchored: boolean;
 
   private trans: Int32Array;
@@ -123,6 +126,7 @@ export class LazyDfa {
               ? CTX_WORD
               : CTX_OTHER;
     }
+    this.budget = cacheBytes;
     this.maxStates = Math.max(8, Math.floor(cacheBytes / (4 * this.stride + 64)));
     const initial = Math.min(this.maxStates, 16);
     this.trans = new Int32Array(initial * this.stride).fill(UNKNOWN);
@@ -276,7 +280,12 @@ export class LazyDfa {
     const key = `${ctx}:${kernel.join(",")}`;
     const found = this.index.get(key);
     if (found !== undefined) return found * this.stride;
-    if (this.kernels.length >= this.maxStates) this.clear();
+    // Budget: the table row, the kernel and its key (large NFAs make large kernels). A state
+    // that alone exceeds the budget is still added after a clear, so the search progresses.
+    const cost = 4 * this.stride + 4 * kernel.length + 2 * key.length + 64;
+    const full = this.used + cost > this.budget && this.kernels.length > 0;
+    if (this.kernels.length >= this.maxStates || full) this.clear();
+    this.used += cost;
     const id = this.kernels.length;
     if ((id + 1) * this.stride > this.trans.length) {
       const cap = Math.min(this.maxStates, Math.max(16, (id + 1) * 2));
@@ -296,6 +305,7 @@ export class LazyDfa {
   /** Drop every cached state (the cache is full); states are rebuilt as the search goes on. */
   private clear(): void {
     this.clears++;
+    this.used = 0;
     this.kernels = [];
     this.ctxs = [];
     this.index.clear();
