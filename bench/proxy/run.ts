@@ -250,7 +250,7 @@ backend be
 
 async function startPrivoxy(): Promise<Proxy> {
   const port = await freePort();
-  writeFileSync(join(dir, "bench.action"), "{+limit-connect{,}}\n/\n");
+  writeFileSync(join(dir, "bench.action"), "{+limit-connect{1-}}\n/\n");
   writeFileSync(
     join(dir, "privoxy.conf"),
     `confdir ${dir}
@@ -333,59 +333,30 @@ function runWrk(p: Proxy, originPort: number): HttpResult {
   return { rps, p50ms: p50, p99ms: p99, cpuPerKReq: ((cpu1 - cpu0) / total) * 1000, errors };
 }
 
-/** Bytes/s through one CONNECT tunnel to a local sink. */
-async function tunnelThroughput(
-  proxyPort: number,
-  sinkPort: number,
-  sinkCounter: { bytes: number; done?: () => void },
-): Promise<number> {
-  const sock = connect(proxyPort, "127.0.0.1");
-  sock.setNoDelay(true);
-  sock.write(`CONNECT 127.0.0.1:${sinkPort} HTTP/1.1\r\nHost: 127.0.0.1:${sinkPort}\r\n\r\n`);
-  let head = "";
-  await new Promise<void>((resolve, reject) => {
-    const onData = (c: Buffer) => {
-      head += c.toString("latin1");
-      if (head.includes("\r\n\r\n")) {
-        sock.off("data", onData);
-        if (!/^HTTP\/1\.[01] 200/.test(head))
-          reject(new Error(`CONNECT refused: ${head.split("\r\n")[0]}`));
-        else resolve();
-      }
-    };
-    sock.on("data", onData);
-    sock.once("error", reject);
-  });
-  const chunk = Buffer.alloc(1024 * 1024, 0x5a);
-  sinkCounter.bytes = 0;
-  const received = new Promise<void>((r) => {
-    sinkCounter.done = r;
-  });
-  const t0 = performance.now();
-  let sent = 0;
-  while (sent < TUNNEL_BYTES) {
-    sent += chunk.length;
-    if (!sock.write(chunk)) await once(sock, "drain");
-  }
-  await received;
-  const secs = (performance.now() - t0) / 1000;
-  sock.destroy();
-  return TUNNEL_BYTES / secs;
+/** Bytes/s through one CONNECT tunnel; sender and sink are their own processes. */
+function tunnelThroughput(proxyPort: number, sinkPort: number): number {
+  const out = execFileSync(
+    process.execPath,
+    [
+      join(import.meta.dirname, "tunnel-client.ts"),
+      String(proxyPort),
+      String(sinkPort),
+      String(TUNNEL_BYTES),
+    ],
+    { encoding: "utf8", timeout: 120_000 },
+  );
+  return Number(out.trim());
 }
 
 // ---- main ------------------------------------------------------------------------------
 const origin = await startOrigin();
-const sinkCounter: { bytes: number; done?: () => void } = { bytes: 0 };
-const sink = createServer((s) => {
-  s.on("data", (c: Buffer) => {
-    sinkCounter.bytes += c.length;
-    if (sinkCounter.bytes >= TUNNEL_BYTES) sinkCounter.done?.();
-  });
-  s.on("error", () => {});
-});
-sink.listen(0, "127.0.0.1");
-await once(sink, "listening");
-const sinkPort = (sink.address() as AddressInfo).port;
+const sinkPort = await freePort();
+const sinkProc = start(
+  process.execPath,
+  [join(import.meta.dirname, "tunnel-sink.ts"), String(sinkPort), String(TUNNEL_BYTES)],
+  "sink",
+);
+await waitPort(sinkPort);
 
 // wrk has no proxy mode: send absolute-form targets to the proxy's port (RFC 9112 §3.2.2).
 writeFileSync(
@@ -441,7 +412,7 @@ for (const [name, make] of plan) {
   let note: string | undefined;
   if (p.tunnel) {
     try {
-      tunnel = await tunnelThroughput(p.port, sinkPort, sinkCounter);
+      tunnel = tunnelThroughput(p.port, sinkPort);
     } catch (e) {
       note = (e as Error).message;
     }
@@ -458,7 +429,7 @@ for (const [name, make] of plan) {
   );
 }
 await stop(origin.proc);
-sink.close();
+await stop(sinkProc);
 
 const base = results.find((r) => r.name === "squid" && r.http);
 const ratio = (v: number | undefined, b: number | undefined) =>

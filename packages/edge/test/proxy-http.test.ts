@@ -219,12 +219,16 @@ describe("policies, SSRF guard, admission", () => {
             settings: { blockReason: "Gambling is not allowed" },
           }),
           policy("net", "block", 'net.connect.host == "netblocked.test"', { id: "net-block" }),
+          policy("http", "block", "any(http.conn.domains[*] in $bad_domains)", {
+            id: "list-block",
+          }),
           policy("http", "block", "http.response.status_code == 418", {
             id: "no-teapots",
             name: "No teapots",
           }),
           ALLOW_TEST_ORIGINS,
         ],
+        lists: [{ id: "l1", name: "bad_domains", type: "domain", items: ["listed.test"] }],
         blockPage: { title: "Acme Gateway", color: "#123456" },
         proxy: { bypassDomains: ["intranet.example"], logQueryStrings: true },
       }),
@@ -264,6 +268,14 @@ describe("policies, SSRF guard, admission", () => {
     assert.equal(r.status, 403);
     assert.equal(h.log.peekNewest(1)[0]!.policyId, "net-block");
     assert.equal(h.resolver.calls, calls);
+  });
+
+  test("lists shared with DNS work in proxy rules (a listed domain and its subdomains)", async () => {
+    for (const url of ["http://listed.test/", "http://www.listed.test/x"]) {
+      const r = await viaProxy(h, url);
+      assert.equal(r.status, 403, url);
+      assert.equal(h.log.peekNewest(1)[0]!.policyId, "list-block", url);
+    }
   });
 
   test("response-phase policy replaces the origin's answer", async () => {

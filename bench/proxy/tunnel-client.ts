@@ -1,0 +1,28 @@
+// Tunnel benchmark sender: CONNECT through a proxy to the sink, push <bytes> as fast as the
+// tunnel takes them (1 MiB writes, backpressure respected), print bytes/s once the sink confirms.
+//   node bench/proxy/tunnel-client.ts <proxyPort> <sinkPort> <bytes>
+import { once } from "node:events";
+import { connect } from "node:net";
+
+const [proxyPort, sinkPort, total] = process.argv.slice(2).map(Number) as [number, number, number];
+const sock = connect(proxyPort, "127.0.0.1");
+sock.write(`CONNECT 127.0.0.1:${sinkPort} HTTP/1.1\r\nHost: 127.0.0.1:${sinkPort}\r\n\r\n`);
+let head = "";
+while (!head.includes("\r\n\r\n")) {
+  const [c] = (await once(sock, "data")) as [Buffer];
+  head += c.toString("latin1");
+}
+if (!/^HTTP\/1\.[01] 200/.test(head)) {
+  process.stderr.write(`CONNECT refused: ${head.split("\r\n")[0]}\n`);
+  process.exit(1);
+}
+const chunk = Buffer.alloc(1024 * 1024, 0x5a);
+const acked = once(sock, "data");
+const t0 = performance.now();
+for (let sent = 0; sent < total; sent += chunk.length) {
+  if (!sock.write(chunk)) await once(sock, "drain");
+}
+await acked;
+const secs = (performance.now() - t0) / 1000;
+process.stdout.write(`${total / secs}\n`);
+sock.destroy();
