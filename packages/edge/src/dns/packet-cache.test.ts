@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { a, buildQuery, startFakeUpstream } from "../../test/dns-helpers.ts";
+import { compileSnapshot } from "../snapshot.ts";
+import { QueryLog } from "../telemetry/query-log.ts";
+import { DnsService } from "./dns-service.ts";
+import { parseFastQuery } from "./packet-cache.ts";
+import { decodeMessage } from "./wire/message.ts";
+
+test("fast query parser accepts plain queries only", () => {
+  const q = parseFastQuery(buildQuery("WWW.Example.com", { do: true }));
+  assert.deepEqual(
+    { ...q },
+    { name: "www.example.com", qtype: 1, qclass: 1, edns: 2, udpSize: 1232, questionEnd: 33 },
+  );
+  assert.equal(parseFastQuery(buildQuery("a.example", { edns: false }))?.edns, 0);
+  const resp = Buffer.from(buildQuery("a.example"));
+  resp[2]! |= 0x80;
+  assert.equal(parseFastQuery(resp), undefined);
+  assert.equal(parseFastQuery(Buffer.from(buildQuery("a.example")).subarray(0, 20)), undefined);
+});
+
+test("repeat queries are answered from the packet cache with their own ID, case and aged TTLs", async () => {
+  const up = await startFakeUpstream(
+    new Map([["a.example/1", { answers: [a("a.example", "192.0.2.1", 300)] }]]),
+  );
+  try {
+    const snap = compileSnapshot({
+      schemaVersion: 1,
+      version: 1,
+      resolver: { upstreams: [{ address: up.address }] },
+      locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
+      lists: [{ id: "l", name: "ads", type: "domain", items: ["ads.example"] }],
+      policies: [
+        {
+          id: "p",
+          name: "Ads",
+          type: "dns",
+          enabled: true,
+          precedence: 1,
+          expression: "any(dns.domains[*] in $ads)",
+          action: "block",
+        },
+      ],
+    });
+    const log = new QueryLog(100);
+    const svc = new DnsService(snap, { log });
+    assert.equal(svc.runtime.memoizable, true);
+    const first = await svc.handle(buildQuery("a.example", { id: 1 }), {
+      transport: "udp",
+      ip: "127.0.0.1",
+      port: 1,
+    });
+    assert.ok(first);
+    const q2 = buildQuery("A.EXAMPLE", { id: 2 });
+    const fast = svc.tryFast(q2, "127.0.0.1", "udp");
+    assert.ok(fast, "served by the fast path");
+    const m = decodeMessage(fast);
+    assert.equal(m.id, 2);
+    assert.equal(m.questions[0]!.name, "A.EXAMPLE");
+    assert.equal(m.answers[0]!.data, "192.0.2.1");
+    assert.equal(log.peekNewest(1)[0]!.cache, "hit");
+    // Unknown sources and other locations never get someone else's entry.
+    assert.equal(svc.tryFast(q2, "127.0.0.9", "udp"), undefined);
+    // Blocked answers are memoized too, EDE included.
+    await svc.handle(buildQuery("ads.example", { id: 3 }), {
+      transport: "udp",
+      ip: "127.0.0.1",
+      port: 1,
+    });
+    const blocked = decodeMessage(
+      svc.tryFast(buildQuery("ads.example", { id: 4 }), "127.0.0.1", "udp")!,
+    );
+    assert.equal(blocked.answers[0]!.data, "0.0.0.0");
+    assert.equal(log.peekNewest(1)[0]!.action, "block");
+    // A new config starts with an empty packet cache.
+    svc.activate(svc.prepare(compileSnapshot({ ...snap.bundle, version: 2, policies: [] })));
+    assert.equal(svc.tryFast(buildQuery("ads.example", { id: 5 }), "127.0.0.1", "udp"), undefined);
+  } finally {
+    await up.close();
+  }
+});
