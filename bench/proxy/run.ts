@@ -300,7 +300,7 @@ function smokeTest(proxyPort: number, originPort: number): void {
   ]);
 }
 
-function runWrk(p: Proxy, originPort: number): HttpResult {
+function runWrk(p: Proxy): HttpResult {
   const script = join(dir, "absolute-form.lua");
   const cpu0 = p.procs.reduce((s, c) => s + cpuSeconds(c.pid!), 0);
   const out = execFileSync(
@@ -407,7 +407,7 @@ for (const [name, make] of plan) {
     for (const c of p.procs) await stop(c);
     continue;
   }
-  const http = runWrk(p, origin.port);
+  const http = runWrk(p);
   let tunnel: number | undefined;
   let note: string | undefined;
   if (p.tunnel) {

@@ -63,7 +63,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseData(controller: Controller, chunk: Buffer): void {
     const sink = this.#sink;
     if (sink === undefined) {
-      (this.#early ??= []).push(chunk);
+      this.#early ??= [];
+      this.#early.push(chunk);
       return;
     }
     if (!sink.write(chunk)) {
