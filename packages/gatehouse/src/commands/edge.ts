@@ -1,18 +1,25 @@
-// `gatehouse edge --config FILE.yaml`: the data plane on its own, configured by a file whose
-// schema is the config bundle plus an `edge` section (docs/configuration.md). SIGHUP reloads the
-// file; a file that does not compile is refused and the running config keeps serving.
+// `gatehouse edge`: the data plane. Two ways to configure it:
+//   --config FILE.yaml   standalone, from a file whose schema is the config bundle plus an `edge`
+//                        section (docs/configuration.md); SIGHUP reloads the file.
+//   --control URL        following control: enrols once with --join-token, keeps its credential
+//                        and last good bundle in --data-dir, serves from them when control is down.
+// A config that does not compile is refused and the running one keeps serving.
 
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { bundleOfEdgeConfig } from "@gatehouse/contract";
+import { bundleOfEdgeConfig, type EdgeLocalSettings } from "@gatehouse/contract";
 import { type Edge, loadEdgeConfigFile, startEdge } from "@gatehouse/edge";
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
+import { startSyncedEdge } from "./synced-edge.ts";
 
-const USAGE = `usage: gatehouse edge --config FILE.yaml
+const USAGE = `usage:
+  gatehouse edge --config FILE.yaml
+  gatehouse edge --control URL [--join-token T] [--data-dir DIR] [--name NAME]
+                 [--dns ADDR:PORT] [--proxy ADDR:PORT] [--metrics ADDR:PORT]
 
-Runs the DNS resolver and HTTP proxy from a config file (docs/configuration.md).
-SIGHUP reloads the file; SIGINT/SIGTERM shut down gracefully.`;
+With --control, listeners come from the flags (default DNS 127.0.0.1:10053 UDP+TCP, proxy
+127.0.0.1:3128) and the policies from control. SIGINT/SIGTERM shut down gracefully.`;
 
 export function describeEdge(edge: Edge): string[] {
   const a = edge.addresses;
@@ -29,18 +36,50 @@ export function describeEdge(edge: Edge): string[] {
 export async function edgeCommand(argv: readonly string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+    options: {
+      config: { type: "string", short: "c" },
+      control: { type: "string" },
+      "join-token": { type: "string" },
+      "data-dir": { type: "string" },
+      name: { type: "string" },
+      dns: { type: "string" },
+      proxy: { type: "string" },
+      metrics: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
-  if (values.help || values.config === undefined) {
+  if (values.help || (values.config === undefined) === (values.control === undefined)) {
     (values.help ? io.out : io.err)(USAGE);
     return values.help ? 0 : 2;
   }
-  const path = resolve(values.config);
+
+  if (values.control !== undefined) {
+    const dns = values.dns ?? "127.0.0.1:10053";
+    const local: EdgeLocalSettings = {
+      dns: { udp: [dns], tcp: [dns] },
+      proxy: { http: [values.proxy ?? "127.0.0.1:3128"] },
+      ...(values.metrics ? { metrics: values.metrics } : {}),
+    };
+    const joinToken = values["join-token"] ?? process.env["GATEHOUSE_JOIN_TOKEN"];
+    const synced = await startSyncedEdge({
+      controlUrl: values.control,
+      dataDir: resolve(values["data-dir"] ?? "gatehouse-data/edge"),
+      local,
+      log: io.err,
+      ...(joinToken ? { joinToken } : {}),
+      ...(values.name ? { name: values.name } : {}),
+    });
+    io.err(`gatehouse edge: following ${values.control} as ${synced.sync.edgeId}`);
+    for (const l of describeEdge(synced.edge)) io.err(l);
+    await onShutdown(() => synced.close(), io.err);
+    return 0;
+  }
+
+  const path = resolve(values.config!);
   const config = await loadEdgeConfigFile(path);
   const edge = await startEdge({ config, configPath: path, log: io.err });
   io.err(`gatehouse edge: serving config ${path}`);
   for (const l of describeEdge(edge)) io.err(l);
-
   process.on("SIGHUP", () => {
     loadEdgeConfigFile(path)
       .then((c) => edge.apply(bundleOfEdgeConfig(c)))

@@ -1,22 +1,20 @@
-// `gatehouse up`: the one-command product on loopback — the control API (PGlite in the data
-// directory) and an edge (DNS + HTTP proxy) in one process. The edge runs from
-// `<data-dir>/edge.yaml`, written with a starter configuration on the first run (one location for
-// loopback and the local networks, upstreams from /etc/resolv.conf, an example blocklist and a
-// policy that shows how blocking looks); re-running keeps it and the control database.
+// `gatehouse up`: the one-command product on loopback — control (PGlite in the data directory)
+// and one edge enrolled to it, in one process. The first run seeds control with a starter
+// configuration and enrols the edge; re-running keeps the database, the edge's credential and
+// its last good bundle.
 
 import { createSocket } from "node:dgram";
-import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { EdgeConfigFile } from "@gatehouse/contract";
 import { startControl } from "@gatehouse/control";
-import { loadEdgeConfigFile, startEdge } from "@gatehouse/edge";
-import { stringify } from "yaml";
+import { EdgeState } from "@gatehouse/edge";
+import { ControlClient } from "./control-client.ts";
 import { describeEdge } from "./edge.ts";
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
+import { startSyncedEdge } from "./synced-edge.ts";
 
 const USAGE = `usage: gatehouse up [--data-dir DIR] [--dns ADDR:PORT] [--proxy ADDR:PORT] [--api ADDR:PORT]
 
@@ -58,60 +56,44 @@ async function canBind(host: string, port: number): Promise<boolean> {
   });
 }
 
-export function starterConfig(opts: {
-  upstreams: string[];
-  dns: string;
-  proxy: string;
-  dataDir: string;
-}): EdgeConfigFile {
-  return {
-    resolver: {
-      upstreams: opts.upstreams.map((ip) => ({
-        address: `udp://${ip.includes(":") ? `[${ip}]` : ip}:53`,
-      })),
-      strategy: "failover",
-      cache: { maxEntries: 100_000, serveStale: true, prefetch: true },
-    },
-    locations: [
-      {
-        id: "local",
-        name: "This machine and local networks",
-        networks: [
-          "127.0.0.0/8",
-          "::1/128",
-          "10.0.0.0/8",
-          "172.16.0.0/12",
-          "192.168.0.0/16",
-          "fc00::/7",
-        ],
-      },
+/**
+ * The starter configuration a first run puts into control: one location for loopback and the
+ * local networks, the machine's nameservers as upstreams, and an example blocklist with a policy
+ * that shows how blocking looks.
+ */
+export async function seedStarter(api: ControlClient, upstreams: readonly string[]): Promise<void> {
+  await api.call("PUT", "/resolver", {
+    upstreams: upstreams.map((ip) => ({
+      address: `udp://${ip.includes(":") ? `[${ip}]` : ip}:53`,
+    })),
+    strategy: "failover",
+    cache: { maxEntries: 100_000, serveStale: true, prefetch: true },
+  });
+  await api.call("POST", "/locations", {
+    name: "This machine and local networks",
+    networks: [
+      "127.0.0.0/8",
+      "::1/128",
+      "10.0.0.0/8",
+      "172.16.0.0/12",
+      "192.168.0.0/16",
+      "fc00::/7",
     ],
-    lists: [
-      {
-        id: "example-blocklist",
-        name: "example_blocklist",
-        type: "domain",
-        description: "An example: these names and their subdomains are blocked.",
-        items: ["blocked.example", "ads.example", "tracker.example"],
-      },
-    ],
-    policies: [
-      {
-        id: "block-example-list",
-        name: "Block the example list",
-        type: "dns",
-        enabled: true,
-        precedence: 100,
-        expression: "any(dns.domains[*] in $example_blocklist)",
-        action: "block",
-      },
-    ],
-    edge: {
-      dns: { udp: [opts.dns], tcp: [opts.dns] },
-      proxy: { http: [opts.proxy] },
-      dataDir: opts.dataDir,
-    },
-  };
+  });
+  await api.call("POST", "/lists", {
+    name: "example_blocklist",
+    type: "domain",
+    description: "An example: these names and their subdomains are blocked.",
+    items: ["blocked.example", "ads.example", "tracker.example"],
+  });
+  await api.call("POST", "/policies", {
+    name: "Block the example list",
+    type: "dns",
+    precedence: 100,
+    expression: "any(dns.domains[*] in $example_blocklist)",
+    action: "block",
+  });
+  await api.call("POST", "/config/publish", {});
 }
 
 export async function upCommand(argv: readonly string[], io: Io): Promise<number> {
@@ -131,74 +113,80 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   }
   const dataDir = resolve(values["data-dir"] ?? "gatehouse-data");
   await mkdir(dataDir, { recursive: true });
-  const edgeFile = join(dataDir, "edge.yaml");
-  if (!existsSync(edgeFile)) {
-    const dns =
-      values.dns ?? ((await canBind("127.0.0.1", 53)) ? "127.0.0.1:53" : "127.0.0.1:10053");
-    const starter = starterConfig({
-      upstreams: await systemNameservers(),
-      dns,
-      proxy: values.proxy ?? "127.0.0.1:3128",
-      dataDir: join(dataDir, "edge"),
-    });
-    await writeFile(
-      edgeFile,
-      `# Gatehouse edge configuration (docs/configuration.md). Edit and restart.\n${stringify(starter)}`,
-    );
-    io.err(`gatehouse up: wrote a starter configuration to ${edgeFile}`);
-  }
-  const config = await loadEdgeConfigFile(edgeFile);
-  if (values.dns)
-    config.edge = {
-      ...config.edge,
-      dns: { ...config.edge?.dns, udp: [values.dns], tcp: [values.dns] },
-    };
-  if (values.proxy) config.edge = { ...config.edge, proxy: { http: [values.proxy] } };
-
-  const adminToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
+  const envToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
   const control = await startControl({
     dataDir: join(dataDir, "control"),
     listen: values.api ?? "127.0.0.1:8787",
-    ...(adminToken ? { adminToken } : {}),
+    ...(envToken ? { adminToken: envToken } : {}),
     logger: false,
   });
-  let edge: Awaited<ReturnType<typeof startEdge>>;
+  const closers: (() => Promise<void>)[] = [() => control.close()];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await c();
+  };
   try {
-    edge = await startEdge({ config, configPath: edgeFile, log: io.err });
+    const adminToken = control.adminToken ?? envToken;
+    const firstRun = control.adminToken !== undefined;
+    if (firstRun && adminToken)
+      await seedStarter(new ControlClient(control.address, adminToken), await systemNameservers());
+
+    const edgeDir = join(dataDir, "edge");
+    let joinToken: string | undefined;
+    if ((await new EdgeState(edgeDir).loadCredential()) === undefined) {
+      if (!adminToken)
+        throw new Error(
+          `the edge in ${edgeDir} has no credential and control's admin token is not known: set GATEHOUSE_ADMIN_TOKEN`,
+        );
+      ({ joinToken } = await new ControlClient(control.address, adminToken).call<{
+        joinToken: string;
+      }>("POST", "/edges/join-tokens", { ttlSeconds: 600 }));
+    }
+    const dns =
+      values.dns ?? ((await canBind("127.0.0.1", 53)) ? "127.0.0.1:53" : "127.0.0.1:10053");
+    const synced = await startSyncedEdge({
+      controlUrl: control.address,
+      dataDir: edgeDir,
+      local: {
+        dns: { udp: [dns], tcp: [dns] },
+        proxy: { http: [values.proxy ?? "127.0.0.1:3128"] },
+      },
+      log: io.err,
+      name: "local",
+      ...(joinToken ? { joinToken } : {}),
+    });
+    closers.push(() => synced.close());
+    const edge = synced.edge;
+
+    const dnsAddr = edge.addresses.dns.udp[0];
+    const proxyAddr = edge.addresses.proxy.http[0];
+    const lines = [
+      "",
+      "Gatehouse is running (loopback only):",
+      ...describeEdge(edge),
+      `  control API     ${control.address}/api/v1   (docs: ${control.address}/api/v1/docs)`,
+      `  data            ${dataDir}`,
+    ];
+    if (control.adminToken)
+      lines.push("", `Admin token (shown once, keep it): ${control.adminToken}`);
+    lines.push("", "Try:");
+    if (dnsAddr) {
+      const [host, port] = splitHostPort(dnsAddr);
+      lines.push(
+        `  dig @${host} -p ${port} blocked.example      # 0.0.0.0, from the example policy`,
+      );
+    }
+    if (proxyAddr) lines.push(`  curl -x http://${proxyAddr} http://example.com/`);
+    lines.push(
+      `  curl -H "Authorization: Bearer $TOKEN" ${control.address}/api/v1/policies`,
+      "",
+      "Ctrl-C stops everything.",
+    );
+    for (const l of lines) io.err(l);
   } catch (e) {
-    await control.close();
+    await closeAll();
     throw e;
   }
-  const dnsAddr = edge.addresses.dns.udp[0];
-  const proxyAddr = edge.addresses.proxy.http[0];
-  const lines = [
-    "",
-    "Gatehouse is running (loopback only):",
-    ...describeEdge(edge),
-    `  control API     ${control.address}/api/v1   (docs: ${control.address}/api/v1/docs)`,
-    `  data            ${dataDir}   (edge config: ${edgeFile})`,
-  ];
-  if (control.adminToken)
-    lines.push("", `Admin token (shown once, keep it): ${control.adminToken}`);
-  lines.push("", "Try:");
-  if (dnsAddr) {
-    const [host, port] = splitHostPort(dnsAddr);
-    lines.push(
-      `  dig @${host} -p ${port} blocked.example      # answered 0.0.0.0 by the example policy`,
-    );
-  }
-  if (proxyAddr) lines.push(`  curl -x http://${proxyAddr} http://example.com/`);
-  lines.push(
-    `  curl -H "Authorization: Bearer $TOKEN" ${control.address}/api/v1/policies`,
-    "",
-    "Ctrl-C stops everything.",
-  );
-  for (const l of lines) io.err(l);
-
-  await onShutdown(async () => {
-    await edge.close();
-    await control.close();
-  }, io.err);
+  await onShutdown(closeAll, io.err);
   return 0;
 }
 

@@ -1,0 +1,4 @@
+export { writeFileAtomic } from "./atomic-file.ts";
+export { type EdgeCredential, EdgeState } from "./edge-state.ts";
+export { heartbeatCounters, histogramQuantile } from "./heartbeat-counters.ts";
+export { SyncClient, type SyncOptions, type SyncTarget } from "./sync-client.ts";

@@ -1,0 +1,32 @@
+// A small client for control's REST API, for the CLI's own use (seeding a first run, creating
+// join tokens). Errors carry control's GH_ERR_* code and message.
+
+export class ControlClient {
+  readonly #base: string;
+  readonly #token: string;
+  constructor(baseUrl: string, token: string) {
+    this.#base = `${baseUrl.replace(/\/+$/, "")}/api/v1`;
+    this.#token = token;
+  }
+
+  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${this.#base}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.#token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    const json: unknown = text === "" ? undefined : JSON.parse(text);
+    if (!res.ok) {
+      const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new Error(
+        `${method} ${path}: ${res.status} ${err?.code ?? ""} ${err?.message ?? text.slice(0, 200)}`.trim(),
+      );
+    }
+    return json as T;
+  }
+}
