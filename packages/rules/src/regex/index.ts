@@ -36,12 +36,12 @@ export interface CompileOptions {
 const Strategy = {
   /** Forward lazy DFA (with an optional required-literal prefilter). */
   Forward: 0,
-  /** Find the literal every match starts with, then run the forward DFA from there. */
-  Prefix: 3,
   /** Reverse anchored lazy DFA from the end of the input (pattern anchored at the end). */
   Reverse: 1,
   /** Pike VM (Unicode word boundaries need more context than the DFA keeps). */
   Pike: 2,
+  /** Find the literal every match starts with, then run the forward DFA from there. */
+  Prefix: 3,
 } as const;
 type Strategy = (typeof Strategy)[keyof typeof Strategy];
 
