@@ -1,0 +1,283 @@
+// Config sync against a fake control that speaks the edge API (enrol, long-poll, heartbeat,
+// config-status): the edge enrols once, applies and persists good bundles, reports bad ones
+// and keeps serving what it has.
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, stat } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { BUNDLE_SCHEMA_VERSION, bundleHash, type ConfigBundle } from "@gatehouse/contract";
+import {
+  type Edge,
+  EdgeState,
+  edgeRegistry,
+  heartbeatCounters,
+  SyncClient,
+  startEdge,
+} from "@gatehouse/edge";
+
+interface FakeControl {
+  url: string;
+  bundle: ConfigBundle | undefined;
+  heartbeats: { configVersion: number; counters: Record<string, number> }[];
+  statuses: { version: number; ok: boolean; error?: { message: string; problems?: unknown[] } }[];
+  enrolments: number;
+  publish(b: ConfigBundle, opts?: { corruptHash?: boolean }): Promise<void>;
+  close(): Promise<void>;
+}
+
+const CREDENTIAL = "ghe_fake_credential";
+
+async function body(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+}
+
+async function fakeControl(): Promise<FakeControl> {
+  const waiters = new Set<() => void>();
+  const state: FakeControl = {
+    url: "",
+    bundle: undefined,
+    heartbeats: [],
+    statuses: [],
+    enrolments: 0,
+    async publish(b, opts) {
+      b.hash = await bundleHash(b);
+      if (opts?.corruptHash) b.hash = "0".repeat(64);
+      state.bundle = b;
+      for (const w of waiters) w();
+    },
+    close: async () => {},
+  };
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const json = (status: number, v?: unknown) => {
+      res.writeHead(status, v === undefined ? {} : { "content-type": "application/json" });
+      res.end(v === undefined ? undefined : JSON.stringify(v));
+    };
+    if (url.pathname === "/api/v1/edge/enroll") {
+      const b = (await body(req)) as { joinToken?: string };
+      if (b.joinToken !== "join_good")
+        return json(401, { error: { code: "GH_ERR_UNAUTHENTICATED", message: "bad join token" } });
+      state.enrolments++;
+      return json(201, { edgeId: "edge1", accountId: "acct1", credential: CREDENTIAL });
+    }
+    if (req.headers.authorization !== `Bearer ${CREDENTIAL}`)
+      return json(401, { error: { code: "GH_ERR_UNAUTHENTICATED", message: "no" } });
+    if (url.pathname === "/api/v1/edge/config") {
+      const afterV = Number(url.searchParams.get("after") ?? 0);
+      const ready = () => state.bundle !== undefined && state.bundle.version > afterV;
+      if (!ready()) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(done, 300);
+          function done() {
+            clearTimeout(t);
+            waiters.delete(done);
+            resolve();
+          }
+          waiters.add(done);
+        });
+      }
+      return ready() ? json(200, state.bundle) : json(304);
+    }
+    if (url.pathname === "/api/v1/edge/heartbeat") {
+      state.heartbeats.push((await body(req)) as FakeControl["heartbeats"][number]);
+      return json(200, { status: "active" });
+    }
+    if (url.pathname === "/api/v1/edge/config-status") {
+      state.statuses.push((await body(req)) as FakeControl["statuses"][number]);
+      return json(204);
+    }
+    json(404, {});
+  };
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch(() => json500(res));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.close = () => {
+    server.closeAllConnections();
+    return new Promise((r) => server.close(() => r()));
+  };
+  return state;
+}
+
+function json500(res: ServerResponse) {
+  res.writeHead(500);
+  res.end();
+}
+
+function bundle(version: number, expression = 'dns.fqdn == "blocked.example"'): ConfigBundle {
+  return {
+    schemaVersion: BUNDLE_SCHEMA_VERSION,
+    version,
+    resolver: { upstreams: [] },
+    locations: [{ id: "lo", name: "loopback", networks: ["127.0.0.0/8"] }],
+    lists: [],
+    policies: [
+      {
+        id: "p1",
+        name: "p1",
+        type: "dns",
+        enabled: true,
+        precedence: 1,
+        expression,
+        action: "block",
+      },
+    ],
+  };
+}
+
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("edge config sync", () => {
+  let control: FakeControl;
+  let edge: Edge;
+  let dataDir: string;
+  let client: SyncClient;
+
+  before(async () => {
+    control = await fakeControl();
+    dataDir = await mkdtemp(join(tmpdir(), "gh-sync-"));
+    edge = await startEdge({
+      config: { resolver: { upstreams: [] }, locations: [], lists: [], policies: [], edge: {} },
+      log: () => {},
+    });
+  });
+  after(async () => {
+    await client?.stop();
+    await edge.close();
+    await control.close();
+  });
+
+  test("without a credential or join token, start fails with a clear message", async () => {
+    const c = new SyncClient({
+      controlUrl: control.url,
+      dataDir,
+      target: edge,
+      softwareVersion: "test",
+      registry: edgeRegistry(),
+      log: () => {},
+    });
+    await assert.rejects(c.start(), /pass --join-token/);
+  });
+
+  test("a refused join token is an error, not a retry loop", async () => {
+    const c = new SyncClient({
+      controlUrl: control.url,
+      dataDir,
+      target: edge,
+      joinToken: "join_bad",
+      softwareVersion: "test",
+      registry: edgeRegistry(),
+      log: () => {},
+    });
+    await assert.rejects(c.start(), /enrolment refused: bad join token/);
+  });
+
+  test("enrols once, applies a published bundle, persists it and acknowledges it", async () => {
+    client = new SyncClient({
+      controlUrl: control.url,
+      dataDir,
+      target: edge,
+      joinToken: "join_good",
+      softwareVersion: "test",
+      registry: edgeRegistry(),
+      counters: () => heartbeatCounters(edgeRegistry()),
+      heartbeatIntervalMs: 50,
+      log: () => {},
+    });
+    await client.start();
+    assert.equal(client.edgeId, "edge1");
+    const credStat = await stat(join(dataDir, "credential.json"));
+    assert.equal(credStat.mode & 0o077, 0, "credential file is private");
+    await control.publish(bundle(3));
+    await until(() => edge.snapshot.version === 3, "v3 applied");
+    await until(() => control.statuses.some((s) => s.version === 3 && s.ok), "v3 acknowledged");
+    const saved = await new EdgeState(dataDir).loadLastGood();
+    assert.equal(saved?.version, 3);
+    assert.equal(
+      JSON.parse(await readFile(join(dataDir, "last-good-bundle.json"), "utf8")).hash,
+      control.bundle?.hash,
+    );
+  });
+
+  test("heartbeats carry the applied version and integer counters", async () => {
+    await until(() => control.heartbeats.some((h) => h.configVersion === 3), "a heartbeat with v3");
+    const hb = control.heartbeats.at(-1)!;
+    assert.equal(typeof hb.counters["dns.queries"], "number");
+    for (const [k, v] of Object.entries(hb.counters)) {
+      assert.match(k, /^[a-z0-9_.]{1,64}$/);
+      assert.ok(Number.isInteger(v) && v >= 0, `${k}=${v}`);
+    }
+  });
+
+  test("a bundle that does not compile is reported and the running one stays", async () => {
+    await control.publish(bundle(4, "dns.fqdn == "));
+    await until(() => control.statuses.some((s) => s.version === 4), "v4 status");
+    const st = control.statuses.find((s) => s.version === 4)!;
+    assert.equal(st.ok, false);
+    assert.ok((st.error?.problems?.length ?? 0) > 0, "problems are reported");
+    assert.equal(edge.snapshot.version, 3);
+    assert.equal((await new EdgeState(dataDir).loadLastGood())?.version, 3);
+  });
+
+  test("a bundle whose hash does not match is refused", async () => {
+    await control.publish(bundle(5), { corruptHash: true });
+    await until(() => control.statuses.some((s) => s.version === 5), "v5 status");
+    assert.equal(control.statuses.find((s) => s.version === 5)?.ok, false);
+    assert.equal(edge.snapshot.version, 3);
+  });
+
+  test("a newer good bundle after a rejected one is applied", async () => {
+    await control.publish(bundle(6));
+    await until(() => edge.snapshot.version === 6, "v6 applied");
+  });
+
+  test("a restarted client reuses its credential: no second enrolment", async () => {
+    await client.stop();
+    client = new SyncClient({
+      controlUrl: control.url,
+      dataDir,
+      target: edge,
+      softwareVersion: "test",
+      registry: edgeRegistry(),
+      log: () => {},
+    });
+    await client.start();
+    assert.equal(control.enrolments, 1);
+    await control.publish(bundle(7));
+    await until(() => edge.snapshot.version === 7, "v7 applied");
+  });
+
+  test("while control is down the edge keeps its config and says so", async () => {
+    const lines: string[] = [];
+    await client.stop();
+    await control.close();
+    client = new SyncClient({
+      controlUrl: control.url,
+      dataDir,
+      target: edge,
+      softwareVersion: "test",
+      registry: edgeRegistry(),
+      log: (l) => lines.push(l),
+    });
+    await client.start();
+    await until(
+      () => lines.some((l) => l.includes("control unreachable")),
+      "an unreachable log line",
+    );
+    assert.match(lines.find((l) => l.includes("control unreachable"))!, /serving config v7/);
+    assert.equal(edge.snapshot.version, 7);
+    assert.ok(client.staleMs >= 0);
+  });
+});
