@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { once } from "node:events";
 import { request } from "node:http";
-import { connect as netConnect } from "node:net";
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  connect as netConnect,
+  type Server,
+} from "node:net";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { hashSecret } from "@gatehouse/contract/secrets";
@@ -386,14 +392,38 @@ describe("unknown clients and proxy authentication", () => {
 
 describe("limits", () => {
   let h: Harness;
+  let silent: Server;
+  let silentPort: number;
   before(async () => {
     h = await startHarness(bundle(), {
       headersTimeoutMs: 300,
       maxHeaderBytes: 2048,
       maxUrlLength: 200,
+      upstreamResponseTimeoutMs: 300,
     });
+    // An origin that accepts connections and never answers.
+    silent = createNetServer((s) => s.on("error", () => {}));
+    silent.listen(0, "127.0.0.1");
+    await once(silent, "listening");
+    silentPort = (silent.address() as AddressInfo).port;
   });
-  after(() => h.close());
+  after(async () => {
+    await h.close();
+    silent.close();
+  });
+
+  test("an origin that never answers gets 504 after the upstream response timeout", async () => {
+    const r = await viaProxy(h, `http://origin.test:${silentPort}/`);
+    assert.equal(r.status, 504);
+    assert.equal(h.log.peekNewest(1)[0]!.reason, "upstream_timeout");
+  });
+
+  test("HEAD is forwarded and answered without a body", async () => {
+    const r = await viaProxy(h, `http://origin.test:${h.origin.port}/head`, { method: "HEAD" });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "");
+    assert.equal(h.origin.seen.at(-1)!.method, "HEAD");
+  });
 
   test("slow-loris: a head that never completes is cut off with 408", async () => {
     // Trickle-free variant: half a head, then silence; the proxy must not wait forever.
