@@ -20,6 +20,7 @@ import type { AccessLevel, Db } from "./context.ts";
 import { openStore, type Store } from "./db/open-store.ts";
 import { errorHandler } from "./http/errors.ts";
 import { parseJsonBody } from "./http/json-body.ts";
+import { ReadCache } from "./http/read-cache.ts";
 import { registerRoutes } from "./routes/index.ts";
 
 export const API_PREFIX = "/api/v1";
@@ -47,6 +48,11 @@ export interface AppOptions {
   readonly autoPublishDelayMs?: number;
   /** Longest an edge long-poll waits before 304; default 30 s. */
   readonly longPollTimeoutMs?: number;
+  /**
+   * Cache of collection pages: expiry in ms (default 0 = until the account changes on PGlite,
+   * 1000 on PostgreSQL where other replicas may write); negative disables the cache.
+   */
+  readonly readCacheTtlMs?: number;
   /** Expected edge heartbeat interval; an edge is stale after 3 missed beats. Default 10 s. */
   readonly heartbeatIntervalMs?: number;
   readonly auth?: AuthOptions;
@@ -175,12 +181,38 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     });
   });
   registerAuth(app, auth);
+  const cacheTtl = opts.readCacheTtlMs ?? (store.kind === "postgres" ? 1000 : 0);
+  const cache = cacheTtl < 0 ? undefined : new ReadCache({ ttlMs: cacheTtl, maxBytes: 64 << 20 });
+  if (cache) {
+    // After auth (registered above): only an authorised principal reaches its account's pages.
+    app.addHook("onRequest", async (req, reply) => {
+      if (!req.routeOptions.config?.cacheable || !req.principal) return;
+      const body = cache.get(req.principal.accountId, req.url, Date.now());
+      if (body !== undefined)
+        return reply.header("content-type", "application/json; charset=utf-8").send(body);
+    });
+    app.addHook("onSend", async (req, reply, payload) => {
+      if (
+        req.routeOptions.config?.cacheable &&
+        req.principal &&
+        reply.statusCode === 200 &&
+        typeof payload === "string"
+      )
+        cache.set(req.principal.accountId, req.url, payload, Date.now());
+      return payload;
+    });
+  }
   // A POST without a body validates as `{}`: routes whose body fields are all optional
   // (publish, join tokens) accept a bare POST; required fields still fail validation.
   app.addHook("preValidation", async (req) => {
     if (req.body === undefined && req.routeOptions.schema?.body) req.body = {};
   });
   app.addHook("onResponse", async (req, reply) => {
+    if (req.method === "GET" || req.method === "HEAD") return;
+    // Any attempted change drops the account's cached pages (even a failed one may have
+    // written part of a change in another process's view; dropping is always safe).
+    const accountId = req.principal?.accountId ?? req.edge?.accountId;
+    if (accountId !== undefined) cache?.invalidate(accountId);
     if (req.routeOptions.config?.autoPublish && reply.statusCode < 300 && req.principal)
       publisher.changed(req.principal.accountId, req.principal.id);
   });

@@ -27,6 +27,8 @@ declare module "fastify" {
     access?: AccessLevel;
     /** A successful call changes what edges enforce: schedule a debounced auto-publish. */
     autoPublish?: boolean;
+    /** A collection GET whose serialized page may be cached until the account changes. */
+    cacheable?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;

@@ -46,6 +46,18 @@ for (const b of BACKENDS) {
       } while (cursor);
       assert.deepEqual(seen, ids);
 
+      // a cached page is dropped when the account changes
+      const cached = (await api("GET", "/policies")).json().items.length;
+      const extra = await api("POST", "/policies", {
+        name: "extra",
+        type: "dns",
+        expression: 'dns.fqdn == "extra"',
+        action: "block",
+      });
+      assert.equal((await api("GET", "/policies")).json().items.length, cached + 1);
+      assert.equal((await api("DELETE", `/policies/${extra.json().id}`)).statusCode, 204);
+      assert.equal((await api("GET", "/policies")).json().items.length, cached);
+
       const g = await api("GET", `/policies/${ids[0]}`);
       assert.equal(g.json().name, "p0");
       const etag = g.headers.etag as string;

@@ -86,7 +86,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     "/identities/users",
     {
-      config: { access: "viewer" },
+      config: { access: "viewer", cacheable: true },
       schema: { tags, summary: "List users", querystring: PageQuery },
     },
     async (req) => {
@@ -257,7 +257,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     "/identities/devices",
     {
-      config: { access: "viewer" },
+      config: { access: "viewer", cacheable: true },
       schema: { tags, summary: "List devices", querystring: PageQuery },
     },
     async (req) => {

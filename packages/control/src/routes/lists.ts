@@ -238,7 +238,7 @@ export async function listRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     "/lists",
     {
-      config: { access: "viewer" },
+      config: { access: "viewer", cacheable: true },
       schema: { tags, summary: "List lists", querystring: ListQuery },
     },
     async (req) => {

@@ -76,7 +76,7 @@ export async function locationRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     "/locations",
     {
-      config: { access: "viewer" },
+      config: { access: "viewer", cacheable: true },
       schema: { tags, summary: "List locations", querystring: PageQuery },
     },
     async (req) => {

@@ -78,7 +78,7 @@ export async function policyRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     "/policies",
     {
-      config: { access: "viewer" },
+      config: { access: "viewer", cacheable: true },
       schema: {
         tags,
         summary: "List policies",
