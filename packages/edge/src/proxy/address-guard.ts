@@ -77,6 +77,8 @@ function embeddedV4(ip: string): string {
 export class AddressGuard {
   readonly #own = new BlockList();
   readonly #ownEndpoints = new Set<string>();
+  /** Verdicts by address string: a proxy dials the same few origins over and over. */
+  readonly #verdicts = new Map<string, AddressClass | null>();
 
   constructor() {
     for (const addrs of Object.values(networkInterfaces())) {
@@ -85,6 +87,7 @@ export class AddressGuard {
   }
 
   addOwnAddress(ip: string): void {
+    this.#verdicts.clear();
     const fam = isIP(ip);
     if (fam !== 0) this.#own.addAddress(ip, fam === 4 ? "ipv4" : "ipv6");
   }
@@ -108,6 +111,15 @@ export class AddressGuard {
 
   /** Classify an IP literal; undefined means a public unicast address. */
   classify(ip: string): AddressClass | undefined {
+    const known = this.#verdicts.get(ip);
+    if (known !== undefined) return known ?? undefined;
+    const verdict = this.#classify(ip);
+    if (this.#verdicts.size >= 10_000) this.#verdicts.clear();
+    this.#verdicts.set(ip, verdict ?? null);
+    return verdict;
+  }
+
+  #classify(ip: string): AddressClass | undefined {
     let fam = isIP(ip);
     if (fam === 0) return "reserved";
     if (fam === 6) {
