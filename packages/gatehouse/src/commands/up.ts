@@ -4,6 +4,7 @@
 // its last good bundle.
 
 import { createSocket } from "node:dgram";
+import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
@@ -114,6 +115,8 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   const dataDir = resolve(values["data-dir"] ?? "gatehouse-data");
   await mkdir(dataDir, { recursive: true });
   const envToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
+  // A fresh data directory is a first run: seed it. Re-runs keep whatever the user changed.
+  const firstRun = !existsSync(join(dataDir, "control"));
   const control = await startControl({
     dataDir: join(dataDir, "control"),
     listen: values.api ?? "127.0.0.1:8787",
@@ -126,7 +129,6 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   };
   try {
     const adminToken = control.adminToken ?? envToken;
-    const firstRun = control.adminToken !== undefined;
     if (firstRun && adminToken)
       await seedStarter(new ControlClient(control.address, adminToken), await systemNameservers());
 
