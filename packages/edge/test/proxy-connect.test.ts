@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { type AddressInfo, connect as netConnect, type Socket } from "node:net";
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  connect as netConnect,
+  type Socket,
+} from "node:net";
 import { after, before, describe, test } from "node:test";
 import {
   createServer as createTlsServer,
@@ -54,6 +60,8 @@ describe("CONNECT tunnels", () => {
   let h: Harness;
   let tls: TlsServer;
   let tlsPort: number;
+  let echo: NetServer;
+  let echoPort: number;
   before(async () => {
     const pems = await generate([{ name: "commonName", value: "tls.test" }], { keySize: 2048 });
     tls = createTlsServer({ key: pems.private, cert: pems.cert }, (s) => {
@@ -63,9 +71,16 @@ describe("CONNECT tunnels", () => {
     tls.listen(0, "127.0.0.1");
     await once(tls, "listening");
     tlsPort = (tls.address() as AddressInfo).port;
+    echo = createNetServer((s) => {
+      s.on("error", () => {});
+      s.pipe(s);
+    });
+    echo.listen(0, "127.0.0.1");
+    await once(echo, "listening");
+    echoPort = (echo.address() as AddressInfo).port;
     h = await startHarness(
       bundle({
-        proxy: { connectPorts: [tlsPort] },
+        proxy: { connectPorts: [tlsPort, echoPort] },
         policies: [
           policy("net", "block", 'net.sni.host == "sni-blocked.test"', {
             id: "sni-block",
@@ -78,6 +93,7 @@ describe("CONNECT tunnels", () => {
     );
   });
   after(async () => {
+    echo.close();
     await h.close();
     tls.close();
   });
@@ -95,6 +111,38 @@ describe("CONNECT tunnels", () => {
     assert.equal(rec.action, "allow");
     assert.ok(rec.bytesUp! > 0 && rec.bytesDown! > 0);
     assert.equal(rec.upstreamAddr, `127.0.0.1:${tlsPort}`);
+  });
+
+  test("a client that does not speak TLS first is relayed without an SNI", async () => {
+    const { socket, head } = await openTunnel(h.port, `origin.test:${echoPort}`);
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    socket.resume();
+    socket.write("hello through the tunnel\n");
+    let got = "";
+    for await (const c of socket) {
+      got += (c as Buffer).toString();
+      if (got.endsWith("\n")) break;
+    }
+    assert.equal(got, "hello through the tunnel\n");
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 20));
+    const rec = h.log.peekNewest(1)[0]!;
+    assert.equal(rec.sni, undefined);
+    assert.equal(rec.action, "allow");
+  });
+
+  test("a malformed ClientHello closes the tunnel before the destination is dialled", async () => {
+    const { socket, head } = await openTunnel(h.port, `tls.test:${tlsPort}`);
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    socket.resume();
+    // A handshake record whose body is not a ClientHello (type 2 = ServerHello).
+    socket.write(Buffer.from([22, 3, 1, 0, 4, 2, 0, 0, 0]));
+    await once(socket, "close");
+    await new Promise((r) => setTimeout(r, 20));
+    const rec = h.log.peekNewest(1)[0]!;
+    assert.equal(rec.reason, "no_client_hello");
+    assert.equal(rec.upstreamAddr, `127.0.0.1:${tlsPort}`);
+    assert.equal(rec.bytesUp, 0);
   });
 
   test("a port outside connectPorts gets 403", async () => {
