@@ -92,6 +92,27 @@ describe("policy simulation", () => {
     assert.deepEqual(r.newlyAllowed.byDomain, [{ key: "ads0.tracker.net", count: 3 }]);
   });
 
+  it("per-domain verdicts never override an earlier client-dependent match", async () => {
+    // Blocked in the log: ads0 from 10.0.0.0 (i = 0, 10, 20) and ads1 from 10.0.0.2 (5, 15, 25).
+    const r = await simulate(store, {
+      ...RANGE,
+      policies: [
+        policy({
+          id: "vip",
+          expression: "dns.src_ip == 10.0.0.0",
+          action: "allow",
+          precedence: 1,
+        }),
+        policy({ id: "ads", expression: "any(dns.domains[*] in $trackers)", precedence: 2 }),
+      ],
+      lists: [trackers],
+    });
+    assert.deepEqual(r.newlyAllowed.byDomain, [{ key: "ads0.tracker.net", count: 3 }]);
+    assert.deepEqual(r.newlyAllowed.byClient, [{ key: "10.0.0.0", count: 3 }]);
+    assert.equal(r.newlyBlocked.count, 0);
+    assert.equal(r.unchanged, 27);
+  });
+
   it("other action changes are reported by transition", async () => {
     const r = await simulate(store, {
       ...RANGE,

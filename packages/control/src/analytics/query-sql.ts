@@ -231,7 +231,7 @@ export function replaySql(d: Dialect, q: ReplayQuery): Statement {
   const minute = q.byMinute ? `, ${d.bucket("ts", 60_000)} AS minute` : "";
   const groupBy = groups.length > 0 ? ` GROUP BY ${groups.join(", ")}` : "";
   return {
-    sql: `SELECT ${select}count(*) AS n, max(ts) AS last_ts${minute} FROM ${TABLE} WHERE ${where}${groupBy}`,
+    sql: `SELECT ${select}count(*) AS n, max(ts) AS last_ts${minute} FROM ${TABLE} WHERE ${where}${groupBy}${q.orderByDomain && q.columns.includes("domain") ? " ORDER BY domain" : ""}`,
     params: p,
   };
 }

@@ -25,13 +25,20 @@ class Memo<V> {
   constructor(convert: (s: string) => V) {
     this.convert = convert;
   }
+  private lastKey: string | undefined;
+  private lastValue: V | undefined;
   get(s: string): V {
+    // Replays arrive sorted by domain: most lookups repeat the previous key, and comparing
+    // strings is cheaper than hashing a fresh one.
+    if (s === this.lastKey) return this.lastValue as V;
     let v = this.map.get(s);
     if (v === undefined) {
       v = this.convert(s);
       if (this.map.size >= 100_000) this.map.clear();
       this.map.set(s, v);
     }
+    this.lastKey = s;
+    this.lastValue = v;
     return v;
   }
 }

@@ -305,12 +305,51 @@ export async function simulate(
       const i = index.get(col);
       return i === undefined || row === undefined ? null : (row.values[i] ?? null);
     };
-    const ctx = gatewaySchemes()[kind].context(lists);
+    const scheme = gatewaySchemes()[kind];
+    const ctx = scheme.context(lists);
     const byMinute = draft.some((p) => p.schedule !== undefined);
     const iA = index.get("action")!;
     const iP = index.get("policy_id")!;
     const iD = index.get("domain")!;
     const iC = index.get("client")!;
+
+    // Policies whose every field comes from the `domain` column (dns.fqdn, dns.domains, …)
+    // have one answer per domain: evaluate them once per distinct domain and reuse it for
+    // every client, location and type that asked for that name. Fields the log lacks are
+    // missing for every row, so they do not break the equivalence.
+    const domainOnly = draft.map((p) =>
+      p.filter.fields.every((f) => {
+        const src = sources[f];
+        return src === undefined || src.columns.every((c) => c === "domain");
+      }),
+    );
+    const domainFills = fills.filter(([, src]) => src.columns.every((c) => c === "domain"));
+    const anyDomainOnly = domainOnly.some((x) => x);
+    const domainCtx = scheme.context(lists);
+    const domainCache = new Map<string, Uint8Array>();
+    let lastDomain: string | undefined;
+    let lastVerdicts: Uint8Array | undefined;
+    const domainVerdicts = (domain: string | null): Uint8Array => {
+      const key = domain ?? "";
+      // Rows come sorted by domain: usually the same name as the previous row.
+      if (key === lastDomain && lastVerdicts !== undefined) return lastVerdicts;
+      let v = domainCache.get(key);
+      if (v === undefined) {
+        v = new Uint8Array(draft.length);
+        domainCtx.reset();
+        for (let i = 0; i < domainFills.length; i++) {
+          domainFills[i][1].fill(domainCtx, domainFills[i][0], get);
+        }
+        for (let i = 0; i < draft.length; i++) {
+          if (domainOnly[i] && draft[i].filter.execute(domainCtx)) v[i] = 1;
+        }
+        if (domainCache.size >= 200_000) domainCache.clear();
+        domainCache.set(key, v);
+      }
+      lastDomain = key;
+      lastVerdicts = v;
+      return v;
+    };
 
     for await (const chunk of store.replay({
       from: req.from,
@@ -320,6 +359,7 @@ export async function simulate(
       columns: cols,
       byMinute,
       chunkRows: CHUNK_ROWS,
+      orderByDomain: true,
     })) {
       for (const r of chunk) {
         row = r;
@@ -330,14 +370,25 @@ export async function simulate(
         }
         combinations++;
         replayed += r.count;
-        ctx.reset();
-        for (let i = 0; i < fills.length; i++) fills[i][1].fill(ctx, fills[i][0], get);
+        const verdicts = anyDomainOnly ? domainVerdicts(r.values[iD] as string | null) : undefined;
+        // The full context is filled only when a policy that needs it is reached.
+        let filled = false;
         let match: DraftPolicy | undefined;
         const at = r.minute ?? r.lastTs;
         for (let i = 0; i < draft.length; i++) {
           const p = draft[i];
           if (p.schedule !== undefined && !p.schedule.isActive(at)) continue;
-          if (p.filter.execute(ctx)) {
+          let hit: boolean;
+          if (verdicts !== undefined && domainOnly[i]) hit = verdicts[i] === 1;
+          else {
+            if (!filled) {
+              ctx.reset();
+              for (let j = 0; j < fills.length; j++) fills[j][1].fill(ctx, fills[j][0], get);
+              filled = true;
+            }
+            hit = p.filter.execute(ctx);
+          }
+          if (hit) {
             match = p;
             break;
           }

@@ -177,6 +177,8 @@ export interface ReplayQuery extends TimeRange {
   byMinute: boolean;
   /** Rows per chunk handed to the caller. */
   chunkRows: number;
+  /** Deliver groups sorted by domain (consecutive rows then share per-domain work). */
+  orderByDomain?: boolean;
 }
 
 export interface ReplayRow {
