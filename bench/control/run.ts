@@ -18,6 +18,7 @@ const backends = which === "both" ? ["pglite", "postgres"] : [which];
 
 interface Server {
   readonly child: ChildProcess;
+  readonly rl: ReturnType<typeof createInterface>;
   readonly address: string;
   readonly token: string;
   readonly pid: number;
@@ -40,6 +41,19 @@ async function stopServer(s: Server): Promise<void> {
   s.child.kill("SIGTERM");
   await done;
 }
+
+interface Memory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+/** The server's memory after a full GC (SIGUSR2, answered on its stdout). */
+async function serverMemory(s: Server): Promise<Memory> {
+  const line = new Promise<string>((resolve) => s.rl.once("line", resolve));
+  s.child.kill("SIGUSR2");
+  return (JSON.parse(await line) as { memory: Memory }).memory;
+}
+const MiB = (n: number) => (n / 1048576).toFixed(1);
 
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -156,9 +170,7 @@ for (const backend of backends) {
       headers: { authorization: `Bearer ${enrol.credential}` },
     });
     await first.arrayBuffer();
-    (globalThis as { gc?: () => void }).gc?.();
-    await new Promise((r) => setTimeout(r, 500));
-    const before = rssMiB(s.pid);
+    const before = await serverMemory(s);
     const polls = Array.from({ length: 1000 }, () =>
       fetch(`${s.address}/api/v1/edge/config?after=${small.version}`, {
         headers: { authorization: `Bearer ${enrol.credential}` },
@@ -168,12 +180,13 @@ for (const backend of backends) {
       }),
     );
     await new Promise((r) => setTimeout(r, 3000));
-    const during = rssMiB(s.pid);
+    const during = await serverMemory(s);
     await api(t, "POST", "/config/publish", { force: true });
     const statuses = await Promise.all(polls);
     const ok = statuses.filter((x) => x === 200).length;
+    const js = (m: Memory) => m.heapUsed + m.external;
     log(
-      `1,000 waiting long-polls: server RSS ${before.toFixed(0)} → ${during.toFixed(0)} MiB (+${(during - before).toFixed(1)} MiB); after publish ${ok}/1000 answered 200 with the new bundle`,
+      `1,000 waiting long-polls: server JS heap+external ${MiB(js(before))} → ${MiB(js(during))} MiB (+${MiB(js(during) - js(before))} MiB after GC); RSS ${MiB(before.rss)} → ${MiB(during.rss)} MiB; after publish ${ok}/1000 answered 200 with the new bundle`,
     );
     // 2. publish 1,000 policies + 1,000,000 list items
     const list = await api(s, "POST", "/lists", { name: "big", type: "domain" });

@@ -34,5 +34,13 @@ const stop = async () => {
   }
   process.exit(0);
 };
+// SIGUSR2: report memory after a full GC (the parent measures the cost of waiting long-polls).
+process.on("SIGUSR2", () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  process.stdout.write(
+    `${JSON.stringify({ memory: { rss: m.rss, heapUsed: m.heapUsed, external: m.external } })}\n`,
+  );
+});
 process.on("SIGTERM", () => void stop());
 process.on("SIGINT", () => void stop());

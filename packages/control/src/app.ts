@@ -11,7 +11,13 @@
 import type { PGlite } from "@electric-sql/pglite";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { GatehouseError } from "@gatehouse/contract";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from "fastify";
+import type { AnalyticsStore } from "./analytics/types.ts";
 import { Authenticator, type AuthOptions, registerAuth } from "./auth/authenticate.ts";
 import { bootstrap } from "./bootstrap.ts";
 import { VersionNotifier } from "./bundle/notifier.ts";
@@ -56,6 +62,11 @@ export interface AppOptions {
   /** Expected edge heartbeat interval; an edge is stale after 3 missed beats. Default 10 s. */
   readonly heartbeatIntervalMs?: number;
   readonly auth?: AuthOptions;
+  /**
+   * Query-log store: mounts /api/v1/analytics/* (viewer) and POST /api/v1/edge/logs (edge
+   * credential), scoped to the caller's account. Absent → those routes do not exist.
+   */
+  readonly analytics?: AnalyticsStore;
 }
 
 export interface RouteEntry {
@@ -253,6 +264,36 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   );
 
   await app.register(registerRoutes, { prefix: API_PREFIX });
+  if (opts.analytics) {
+    // Loaded only when used; the plugins never authenticate: the global onRequest hook does,
+    // from the `access` merged into each of their routes.
+    const { analyticsRoutes } = await import("./analytics/routes.ts");
+    const { edgeLogIngestRoutes } = await import("./analytics/ingest-route.ts");
+    const { compileContent } = await import("./bundle/compile.ts");
+    const accountOfApi = (req: FastifyRequest): string => {
+      if (!req.principal) throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "not authenticated");
+      return req.principal.accountId;
+    };
+    await app.register(
+      analyticsRoutes(opts.analytics, {
+        routeConfig: { access: "viewer" },
+        accountOf: accountOfApi,
+        currentConfig: async (req) => {
+          const c = await compileContent(store.db, accountOfApi(req));
+          return { policies: c.policies, lists: c.lists };
+        },
+      }),
+    );
+    await app.register(
+      edgeLogIngestRoutes(opts.analytics, {
+        routeConfig: { access: "edge" },
+        accountOf: (req) => {
+          if (!req.edge) throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "not authenticated");
+          return req.edge.accountId;
+        },
+      }),
+    );
+  }
 
   app.addHook("onClose", async () => {
     notifier.closeAll();

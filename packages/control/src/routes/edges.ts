@@ -212,16 +212,23 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const edge = edgeOf(req);
       const after = (req.query as Static<typeof ConfigQuery>).after ?? 0;
+      // Wait first, read second: a publish that lands while the read is in flight must still
+      // wake this poll (otherwise the edge would sleep through it until the timeout).
+      const abort = new AbortController();
+      const onClose = () => abort.abort();
+      req.raw.once("close", onClose);
+      const woken = notifier.wait(edge.accountId, options.longPollTimeoutMs, abort.signal);
       let latest = await publisher.latest(edge.accountId);
       if (!latest || latest.version <= after) {
-        const abort = new AbortController();
-        const onClose = () => abort.abort();
-        req.raw.once("close", onClose);
-        const v = await notifier.wait(edge.accountId, options.longPollTimeoutMs, abort.signal);
+        const v = await woken;
         req.raw.off("close", onClose);
         if (v === undefined || Number.isNaN(v) || v <= after) return reply.status(304).send();
         latest = await publisher.latest(edge.accountId);
         if (!latest || latest.version <= after) return reply.status(304).send();
+      } else {
+        req.raw.off("close", onClose);
+        abort.abort();
+        await woken;
       }
       return reply
         .header("content-type", "application/json; charset=utf-8")
