@@ -1,0 +1,224 @@
+// Stage tests: each stage on a hand-made exchange, outcomes checked as values (an answer such as
+// 403 or 407 is an outcome, never an exception).
+
+import assert from "node:assert/strict";
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import { test } from "node:test";
+import type { ConfigBundle, Policy } from "@gatehouse/contract";
+import type { ResolveResult } from "../resolver.ts";
+import { compileSnapshot } from "../snapshot.ts";
+import { AddressGuard } from "./address-guard.ts";
+import { createAdmit } from "./admit.ts";
+import { type Exchange, newExchange } from "./exchange.ts";
+import { createIdentify } from "./identify.ts";
+import { createParseTarget } from "./parse-target.ts";
+import { createPolicyContexts, createPolicyRequest } from "./policy-request.ts";
+import { createResolvePeer } from "./resolve-peer.ts";
+
+function bundle(policies: Policy[], over: Partial<ConfigBundle> = {}): ConfigBundle {
+  return {
+    schemaVersion: 1,
+    version: 1,
+    resolver: { upstreams: [] },
+    locations: [{ id: "lan", name: "LAN", networks: ["10.0.0.0/8"] }],
+    lists: [],
+    policies,
+    ...over,
+  };
+}
+
+function p(
+  type: "http" | "net",
+  action: Policy["action"],
+  expression: string,
+  precedence: number,
+): Policy {
+  return {
+    id: `${type}-${precedence}`,
+    name: `${type} ${precedence}`,
+    type,
+    enabled: true,
+    precedence,
+    expression,
+    action,
+  };
+}
+
+function exchange(
+  b: ConfigBundle,
+  url: string,
+  opts: { client?: string; headers?: string[]; method?: string } = {},
+): Exchange {
+  const raw = opts.headers ?? ["Host", "x"];
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) headers[raw[i]!.toLowerCase()] = raw[i + 1]!;
+  const req = {
+    url,
+    method: opts.method ?? "GET",
+    rawHeaders: raw,
+    headers,
+    httpVersion: "1.1",
+    httpVersionMajor: 1,
+    httpVersionMinor: 1,
+  } as unknown as IncomingMessage;
+  const socket = {
+    remoteAddress: opts.client ?? "10.1.2.3",
+    remotePort: 40000,
+    bytesRead: 0,
+    bytesWritten: 0,
+  } as Socket;
+  return newExchange(
+    compileSnapshot(b),
+    opts.method === "CONNECT" ? "connect" : "http",
+    req,
+    undefined,
+    socket,
+  );
+}
+
+const parse = createParseTarget({
+  maxHeaderCount: 100,
+  maxUrlLength: 8192,
+  viaToken: "gatehouse-test",
+});
+const identify = createIdentify();
+const admit = createAdmit();
+const policyRequest = createPolicyRequest(createPolicyContexts());
+
+function resolverOf(table: Record<string, ResolveResult>) {
+  return { resolve: async (name: string) => table[name] ?? { addresses: [], rcode: "NXDOMAIN" } };
+}
+
+test("parse-target splits absolute-form targets and refuses others", () => {
+  const ex = exchange(bundle([]), "http://Example.COM:8080/a/b?c=d");
+  assert.equal(parse.run(ex), "next");
+  assert.deepEqual(
+    [ex.host, ex.port, ex.path, ex.query, ex.hostFamily],
+    ["example.com", 8080, "/a/b", "c=d", 0],
+  );
+  const v6 = exchange(bundle([]), "http://[2001:db8::1]/");
+  assert.equal(parse.run(v6), "next");
+  assert.deepEqual([v6.host, v6.port, v6.hostFamily], ["2001:db8::1", 80, 6]);
+  for (const bad of [
+    "https://x/",
+    "http://user:pw@x/",
+    "http://x/a#frag",
+    "http://x/a\\b",
+    "http://0x7f.1/",
+  ]) {
+    const e = exchange(bundle([]), bad);
+    assert.equal(parse.run(e), "respond", bad);
+    assert.equal(e.answer?.status, 400, bad);
+  }
+  const connect = exchange(bundle([]), "example.com:22", { method: "CONNECT" });
+  assert.equal(parse.run(connect), "respond");
+  assert.equal(connect.answer?.reason, "port_not_allowed");
+});
+
+test("identify + admit: unknown clients 403, required auth 407, bad credentials 407", async () => {
+  const unknown = exchange(bundle([]), "http://a.example/", { client: "192.0.2.1" });
+  assert.equal(await identify.run(unknown), "next");
+  assert.equal(admit.run(unknown), "respond");
+  assert.equal(unknown.answer?.status, 403);
+
+  const auth = bundle([], {
+    locations: [{ id: "lan", name: "LAN", networks: ["10.0.0.0/8"], requireProxyAuth: true }],
+  });
+  const none = exchange(auth, "http://a.example/");
+  await identify.run(none);
+  assert.equal(admit.run(none), "respond");
+  assert.deepEqual([none.answer?.status, none.answer?.reason], [407, "auth_required"]);
+
+  const wrong = exchange(auth, "http://a.example/", {
+    headers: [
+      "Host",
+      "a",
+      "Proxy-Authorization",
+      `Basic ${Buffer.from("nobody:x").toString("base64")}`,
+    ],
+  });
+  await identify.run(wrong);
+  assert.equal(admit.run(wrong), "respond");
+  assert.deepEqual([wrong.answer?.status, wrong.answer?.reason], [407, "auth_failed"]);
+});
+
+test("policy-request: network before HTTP, precedence, first match wins", () => {
+  const b = bundle([
+    p("http", "allow", 'http.request.uri.path == "/ok"', 1),
+    p("http", "block", 'http.conn.hostname == "a.example"', 2),
+    p("net", "block", "net.dst.port == 8081", 3),
+    p("net", "allow", 'net.connect.host == "a.example"', 4),
+  ]);
+  const run = (url: string) => {
+    const ex = exchange(b, url);
+    assert.equal(parse.run(ex), "next");
+    return { outcome: policyRequest.run(ex), ex };
+  };
+  const ok = run("http://a.example/ok");
+  assert.equal(ok.outcome, "next");
+  assert.equal(ok.ex.policy?.id, "http-1");
+  const blocked = run("http://a.example/other");
+  assert.equal(blocked.outcome, "respond");
+  assert.equal(blocked.ex.policy?.id, "http-2");
+  assert.equal(blocked.ex.answer?.status, 403);
+  // The network block wins even though an HTTP allow would match.
+  const port = run("http://a.example:8081/ok");
+  assert.equal(port.outcome, "respond");
+  assert.equal(port.ex.policy?.id, "net-3");
+});
+
+test("resolve-peer: SSRF guard on every candidate, explicit allow, DNS outcomes", async () => {
+  const resolve = createResolvePeer(
+    resolverOf({
+      "inside.example": { addresses: ["10.0.0.5"], rcode: "NOERROR" },
+      "mixed.example": { addresses: ["127.0.0.1", "93.184.216.34"], rcode: "NOERROR" },
+      "blocked.example": {
+        addresses: [],
+        rcode: "NOERROR",
+        blockedBy: { policyId: "d", policyName: "DNS" },
+      },
+      "broken.example": { addresses: [], rcode: "SERVFAIL" },
+    }),
+    new AddressGuard(),
+  );
+  const b = bundle([p("net", "allow", 'net.connect.host == "allowed-inside.example"', 1)]);
+  const at = async (url: string) => {
+    const ex = exchange(b, url);
+    parse.run(ex);
+    policyRequest.run(ex);
+    return { outcome: await resolve.run(ex), ex };
+  };
+  const inside = await at("http://inside.example/");
+  assert.deepEqual(
+    [inside.outcome, inside.ex.answer?.status, inside.ex.answer?.reason],
+    ["respond", 403, "private_target"],
+  );
+  const mixed = await at("http://mixed.example/");
+  assert.equal(mixed.outcome, "next");
+  assert.equal(
+    mixed.ex.peerIp,
+    "93.184.216.34",
+    "the public address is pinned, the loopback one skipped",
+  );
+  const literal = await at("http://169.254.169.254/latest/");
+  assert.equal(literal.ex.answer?.reason, "private_target");
+  const dnsBlocked = await at("http://blocked.example/");
+  assert.deepEqual(
+    [dnsBlocked.ex.answer?.status, dnsBlocked.ex.answer?.reason],
+    [403, "dns_blocked"],
+  );
+  const broken = await at("http://broken.example/");
+  assert.deepEqual([broken.ex.answer?.status, broken.ex.answer?.reason], [502, "dns_failed"]);
+
+  const allowed = createResolvePeer(
+    resolverOf({ "allowed-inside.example": { addresses: ["10.0.0.7"], rcode: "NOERROR" } }),
+    new AddressGuard(),
+  );
+  const ex = exchange(b, "http://allowed-inside.example/");
+  parse.run(ex);
+  policyRequest.run(ex);
+  assert.equal(ex.allowPrivate, true);
+  assert.equal(await allowed.run(ex), "next");
+  assert.equal(ex.peerIp, "10.0.0.7");
+});
