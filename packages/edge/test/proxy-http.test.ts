@@ -162,6 +162,38 @@ describe("HTTP forwarding", () => {
     );
   });
 
+  test("a client that leaves before the origin answers cancels the origin request", async () => {
+    let originSocketClosed!: () => void;
+    const closed = new Promise<void>((r) => {
+      originSocketClosed = r;
+    });
+    const silent = createNetServer((sock) => {
+      sock.on("error", () => {});
+      sock.on("close", originSocketClosed);
+    });
+    silent.listen(0, "127.0.0.1");
+    await once(silent, "listening");
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const c = netConnect(h.port, "127.0.0.1");
+      c.on("error", () => {});
+      c.write(`GET http://origin.test:${port}/slow HTTP/1.1\r\nHost: origin.test\r\n\r\n`);
+      await once(silent, "connection");
+      c.destroy();
+      await closed; // the pooled upstream connection was torn down, not left waiting
+      for (
+        let i = 0;
+        i < 50 && h.log.peekNewest(1)[0]?.url !== `http://origin.test:${port}/slow`;
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(h.log.peekNewest(1)[0]!.reason, "client_aborted");
+    } finally {
+      silent.close();
+    }
+  });
+
   test("origin-form requests are not proxied; unreachable origin is 502", async () => {
     const { text } = await rawExchange(h.port, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     assert.match(text, /^HTTP\/1\.1 400 /);

@@ -22,6 +22,8 @@ export function createForward(pool: Agent): Stage {
         ex.res?.writeContinue();
       }
       const call = new UpstreamCall();
+      // A client that goes away (even before the origin answers) cancels the origin request.
+      ex.res?.once("close", call.clientClosed);
       pool.dispatch(
         {
           origin: ex.origin,

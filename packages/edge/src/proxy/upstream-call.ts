@@ -30,7 +30,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   #resolveDone!: () => void;
   readonly #resume = () => this.#controller?.resume();
   readonly #finish = () => this.#resolveDone();
-  readonly #clientClosed = () => {
+  /** Listener for the client response's "close": a client that leaves aborts the origin request. */
+  readonly clientClosed = () => {
     if (!this.#ended) this.abort();
     this.#resolveDone(); // the response will never finish now
   };
@@ -91,7 +92,6 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   /** Start relaying the body into `res` (after its head was written). */
   attach(res: ServerResponse): Promise<void> {
     this.#sink = res;
-    res.once("close", this.#clientClosed);
     const early = this.#early;
     this.#early = undefined;
     if (early !== undefined) for (const c of early) res.write(c);
