@@ -11,6 +11,7 @@ import type { ClientInfo, DnsExchange } from "./exchange.ts";
 import { fastRecord, findTtlOffsets, packetKey, parseFastQuery } from "./packet-cache.ts";
 import { DnsPipeline } from "./pipeline.ts";
 import { createRuntime, type DnsRuntime, type DnsShared } from "./runtime.ts";
+import { matchedList } from "./stages/record.ts";
 import { randomId } from "./upstream/query-id.ts";
 import { RRType, rcodeName, typeName } from "./wire/constants.ts";
 import { decodeMessage, emptyMessage, encodeMessage } from "./wire/message.ts";
@@ -148,6 +149,7 @@ export class DnsService implements Resolver {
       rcode: rcodeName(ex.response?.rcode ?? 0),
       qtypeName: typeName(q.qtype),
       cache: ex.cache === "none" ? "none" : "hit",
+      list: matchedList(ex),
     });
   }
 

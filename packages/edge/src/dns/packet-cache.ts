@@ -29,6 +29,8 @@ export interface PacketEntry {
   readonly rcode: string;
   readonly qtypeName: string;
   readonly cache: "hit" | "none";
+  /** The list behind a block (query log). */
+  readonly list: string | undefined;
 }
 
 /** Fields whose values are fixed for a given (location, qname, qtype, qclass) or answer. */
@@ -242,6 +244,7 @@ export function fastRecord(
   if (e.policy) {
     rec.policyId = e.policy.id;
     rec.policyName = e.policy.name;
+    if (e.list) rec.list = e.list;
   }
   if (edgeId) rec.edgeId = edgeId;
   return rec;

@@ -14,6 +14,9 @@ export interface UdpListener {
   close(): Promise<void>;
 }
 
+/** Queries being resolved at once per socket; beyond it new ones are dropped (memory bound). */
+const MAX_IN_FLIGHT = 20_000;
+
 export async function listenUdp(
   service: DnsService,
   addr: string,
@@ -25,20 +28,24 @@ export async function listenUdp(
     reuseAddr: opts.reusePort === true,
     ...(opts.reusePort ? { reusePort: true } : {}),
   });
+  let inFlight = 0;
+  const done = () => {
+    inFlight--;
+  };
   socket.on("message", (msg, rinfo) => {
     const fast = service.tryFast(msg, rinfo.address, "udp");
     if (fast) {
       socket.send(fast, rinfo.port, rinfo.address);
       return;
     }
-    service.handle(msg, { transport: "udp", ip: rinfo.address, port: rinfo.port }).then(
-      (out) => {
-        if (out) socket.send(out, rinfo.port, rinfo.address);
-      },
-      () => {
-        // handle() never rejects; nothing to send if it somehow did.
-      },
-    );
+    // A client resending faster than upstreams answer must not grow memory without bound; UDP
+    // clients retry, so dropping here is the protocol's own back-pressure.
+    if (inFlight >= MAX_IN_FLIGHT) return;
+    inFlight++;
+    service.handle(msg, { transport: "udp", ip: rinfo.address, port: rinfo.port }).then((out) => {
+      done();
+      if (out) socket.send(out, rinfo.port, rinfo.address);
+    }, done);
   });
   // Per-datagram send errors (e.g. ICMP unreachable reported late) must not kill the listener.
   socket.on("error", () => {});

@@ -11,7 +11,7 @@ let seq = 0;
 const prefix = Date.now().toString(36);
 
 /** The list behind a block: the first referenced list that holds the name or a parent. */
-function matchedList(ex: DnsExchange): string | undefined {
+export function matchedList(ex: DnsExchange): string | undefined {
   const p = ex.policy;
   const q = ex.query;
   if (!p || !q || p.lists.length === 0) return undefined;
@@ -60,6 +60,8 @@ export function createRecordStage(): Stage {
       if (ex.upstream) rec.upstream = ex.upstream;
       if (ex.reason) rec.reason = ex.reason;
       log.push(rec);
+      // The gauge is sampled, not set per query: it only needs to be roughly current.
+      if ((seq & 0xff) === 0) m.cacheEntries.set(ex.rt.shared.cache.size);
       if (log.dropped !== before) m.logDropped.inc();
       return "next";
     },
