@@ -7,6 +7,7 @@ import { type Static, Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
 import { audit } from "../audit.ts";
+import { sendBundle } from "../bundle/publisher.ts";
 import { issueSecret, tokenId } from "../auth/tokens.ts";
 import { actorOf, type EdgePrincipal } from "../context.ts";
 import type { EdgesTable } from "../db/schema.ts";
@@ -230,11 +231,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
         abort.abort();
         await woken;
       }
-      return reply
-        .header("content-type", "application/json; charset=utf-8")
-        .header("etag", `"${latest.hash}"`)
-        .header("x-gatehouse-config-version", String(latest.version))
-        .send(latest.body);
+      return sendBundle(req, reply, latest);
     },
   );
 
