@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { once } from "node:events";
-import { request } from "node:http";
+import { createServer, request } from "node:http";
 import {
   type AddressInfo,
   createServer as createNetServer,
@@ -192,6 +192,61 @@ describe("HTTP forwarding", () => {
     } finally {
       silent.close();
     }
+  });
+
+  test("response bodies stream with backpressure: a client that stops reading stalls the origin", async () => {
+    const total = 64 * 1024 * 1024;
+    let originDone = false;
+    const big = createServer((_req, res) => {
+      res.writeHead(200, { "content-length": total });
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", pump);
+        }
+        res.end(() => {
+          originDone = true;
+        });
+      };
+      pump();
+    });
+    big.listen(0, "127.0.0.1");
+    await once(big, "listening");
+    const port = (big.address() as AddressInfo).port;
+    try {
+      const c = netConnect(h.port, "127.0.0.1");
+      c.write(
+        `GET http://origin.test:${port}/big HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n`,
+      );
+      const [first] = (await once(c, "data")) as [Buffer];
+      c.pause();
+      // Socket buffers hold a few MiB at most; 64 MiB cannot all be in flight.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(originDone, false, "the origin was paused, not drained into proxy memory");
+      let received = first.length;
+      c.on("data", (d: Buffer) => {
+        received += d.length;
+      });
+      c.resume();
+      await once(c, "close");
+      assert.ok(originDone);
+      assert.ok(received > total, `got ${received} bytes`);
+    } finally {
+      big.close();
+    }
+  });
+
+  test("HTTP/1.0 clients are answered and the connection closes", async () => {
+    const { text, closed } = await rawExchange(
+      h.port,
+      `GET ${base}/ten HTTP/1.0\r\nHost: origin.test\r\n\r\n`,
+      3000,
+    );
+    assert.ok(closed);
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.ok(text.endsWith('"bodyLength":0}'));
   });
 
   test("origin-form requests are not proxied; unreachable origin is 502", async () => {
