@@ -368,6 +368,7 @@ describe("policies, SSRF guard, admission", () => {
       const r = await viaProxy(h, url);
       assert.equal(r.status, 403, url);
       assert.equal(h.log.peekNewest(1)[0]!.policyId, "list-block", url);
+      assert.equal(h.log.peekNewest(1)[0]!.list, "bad_domains", url);
     }
   });
 

@@ -22,6 +22,25 @@ const REFUSED: ReadonlySet<string> = new Set([
   "loop_detected",
 ]);
 
+/** Which list made the policy match: the domain list holding the host (or SNI), else the
+ * policy's first list. Only computed for policies that reference lists. */
+function matchedList(ex: Exchange): string | undefined {
+  const names = ex.policy?.lists;
+  if (names === undefined || names.length === 0) return undefined;
+  const lists = ex.snapshot.lists;
+  for (const name of names) {
+    const set = lists.domains(name);
+    if (set === undefined) continue;
+    if (
+      (ex.host !== "" && ex.hostFamily === 0 && set.hasOrParent(ex.host)) ||
+      (ex.sni !== undefined && set.hasOrParent(ex.sni))
+    ) {
+      return name;
+    }
+  }
+  return names[0];
+}
+
 export interface Recorder {
   record(ex: Exchange): void;
 }
@@ -60,6 +79,8 @@ export function createRecord(
       if (ex.policy !== undefined) {
         rec.policyId = ex.policy.id;
         rec.policyName = ex.policy.name;
+        const list = matchedList(ex);
+        if (list !== undefined) rec.list = list;
       }
       if (ex.host !== "") rec.host = ex.host.slice(0, 255);
       if (kind === "http") {
