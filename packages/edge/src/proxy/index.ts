@@ -18,6 +18,7 @@ import { createHttpPipeline, createTunnelPipeline, type PipelineDeps } from "./p
 import { createPolicyContexts } from "./policy-request.ts";
 import { proxyConfigOf } from "./proxy-config.ts";
 import { proxyMetrics } from "./proxy-metrics.ts";
+import { checkRequestHead } from "./request-head.ts";
 import { createUpstreamPool } from "./upstream-pool.ts";
 
 export { AddressGuard } from "./address-guard.ts";
@@ -65,6 +66,11 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     viaToken: `gatehouse-${randomBytes(4).toString("hex")}`,
     ...(opts.edgeId === undefined ? {} : { edgeId: opts.edgeId }),
   };
+  const headCheck = {
+    maxHeaderCount: limits.maxHeaderCount,
+    maxUrlLength: limits.maxUrlLength,
+    viaToken: deps.viaToken.toLowerCase(),
+  };
   const httpPipeline = createHttpPipeline(deps);
   const tunnelPipeline = createTunnelPipeline(deps);
 
@@ -85,6 +91,14 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     const path = (req.url ?? "").split("?", 1)[0];
     const snapshot = opts.getSnapshot();
     const close = ["connection", "close"];
+    // Same framing checks as proxied requests: this connection may carry more requests.
+    const problem = checkRequestHead(req, headCheck);
+    if (problem !== undefined) {
+      markClosing(req.socket);
+      res.writeHead(problem.status, ["content-type", "text/plain; charset=utf-8", ...close]);
+      res.end(`${problem.status}: ${problem.detail}\n`);
+      return;
+    }
     if (path !== "/proxy.pac" || (req.method !== "GET" && req.method !== "HEAD")) {
       markClosing(req.socket);
       res.writeHead(400, ["content-type", "text/plain; charset=utf-8", ...close]);
@@ -107,7 +121,13 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       host !== undefined && isSafeAuthority(host)
         ? host
         : `${local.includes(":") ? `[${local}]` : local}:${req.socket.localPort}`;
-    const body = renderPac(proxyConfigOf(snapshot).bypassDomains, authority);
+    const cfg = proxyConfigOf(snapshot);
+    let body = cfg.pacByAuthority.get(authority);
+    if (body === undefined) {
+      body = renderPac(cfg.bypassDomains, authority);
+      if (cfg.pacByAuthority.size >= 64) cfg.pacByAuthority.clear();
+      cfg.pacByAuthority.set(authority, body);
+    }
     res.writeHead(200, [
       "content-type",
       "application/x-ns-proxy-autoconfig",

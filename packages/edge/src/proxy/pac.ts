@@ -1,6 +1,6 @@
 // Proxy auto-config (PAC) file served at GET /proxy.pac: browsers send everything through this
-// proxy except the bundle's bypass domains (and plain host names), which go DIRECT. Generated
-// once per snapshot; the proxy address is the one the client used to fetch the file.
+// proxy except the bundle's bypass domains (and plain host names), which go DIRECT. Rendered
+// once per snapshot and proxy address (the address the client used to fetch the file).
 
 /** Host[:port] as a client may have written it in Host; anything else is not echoed. */
 const AUTHORITY = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?$/;

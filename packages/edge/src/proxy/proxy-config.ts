@@ -12,6 +12,8 @@ export interface ProxyConfig {
   readonly bypassDomains: readonly string[];
   readonly defaultTheme: BlockTheme;
   readonly themes: ReadonlyMap<string, BlockTheme>;
+  /** Rendered PAC files by the proxy authority clients use (a handful per deployment). */
+  readonly pacByAuthority: Map<string, string>;
 }
 
 const cache = new WeakMap<ProxySnapshot, ProxyConfig>();
@@ -37,6 +39,7 @@ function build(snapshot: ProxySnapshot): ProxyConfig {
     bypassDomains: b.proxy?.bypassDomains ?? [],
     defaultTheme: resolveTheme(b.blockPage, undefined),
     themes,
+    pacByAuthority: new Map(),
   };
 }
 
