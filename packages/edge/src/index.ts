@@ -19,6 +19,8 @@ export { ConfigRejectedError, compileSnapshot, type EdgeSnapshot } from "./snaps
 export {
   EdgeState,
   heartbeatCounters,
+  LogShipper,
+  type LogShipperOptions,
   SyncClient,
   type SyncOptions,
   type SyncTarget,

@@ -101,6 +101,11 @@ export class SyncClient {
     return this.#cred?.edgeId;
   }
 
+  /** The edge credential once enrolled (for the query-log shipper). */
+  get credential(): string | undefined {
+    return this.#cred?.credential;
+  }
+
   /** Milliseconds since the last answer from control (since start when none yet). */
   get staleMs(): number {
     return Date.now() - (this.#lastContact || this.#startedAt);

@@ -2,6 +2,7 @@
 // bundle in its data directory (fail-static) — or from an empty one that refuses every client
 // — then enrols (first run only) and follows control's bundles.
 
+import { join } from "node:path";
 import {
   BUNDLE_SCHEMA_VERSION,
   type ConfigBundle,
@@ -12,6 +13,7 @@ import {
   EdgeState,
   edgeRegistry,
   heartbeatCounters,
+  LogShipper,
   SyncClient,
   startEdge,
 } from "@gatehouse/edge";
@@ -43,6 +45,7 @@ export interface SyncedEdgeOptions {
 export interface SyncedEdge {
   readonly edge: Edge;
   readonly sync: SyncClient;
+  readonly shipper: LogShipper;
   /** The version served at start: from disk (fail-static), or 0. */
   readonly startedFrom: number;
   close(): Promise<void>;
@@ -75,19 +78,32 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
     onDrain: () =>
       opts.log("gatehouse edge: control asks this edge to drain; take it out of rotation"),
   });
+  const shipper = new LogShipper({
+    controlUrl: opts.controlUrl,
+    credential: () => sync.credential,
+    queryLog: edge.queryLog,
+    spoolDir: join(opts.dataDir, "log-spool"),
+    registry,
+    log: opts.log,
+  });
   try {
     await sync.start();
+    await shipper.start();
   } catch (e) {
+    await sync.stop();
     await edge.close();
     throw e;
   }
   return {
     edge,
     sync,
+    shipper,
     startedFrom: initial.version,
     async close() {
       await sync.stop();
       await edge.close();
+      // After the listeners closed, so the last queries' records are shipped or spooled.
+      await shipper.stop();
     },
   };
 }

@@ -93,7 +93,7 @@ export function queryDns(
       clearTimeout(t);
       s.close();
       res({
-        rcode: p.rcode ?? "NOERROR",
+        rcode: (p as { rcode?: string }).rcode ?? "NOERROR",
         answers: (p.answers ?? []).map((a) => ({
           type: a.type,
           name: a.name,

@@ -1,0 +1,250 @@
+// Ships query-log records from the edge's ring to control: at most every second or every 5,000
+// records, as one gzip NDJSON batch with an id (POST /api/v1/edge/logs). Delivery is
+// at-least-once: control drops a batch id it has seen. When control cannot be reached, batches
+// go to a bounded on-disk spool in the data directory and are sent in order once it returns;
+// nothing is lost until the spool is full, and then a counter says how many records were dropped.
+
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { gzip } from "node:zlib";
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { QueryLog } from "../telemetry/query-log.ts";
+import { writeFileAtomic } from "./atomic-file.ts";
+
+const gzipAsync = promisify(gzip);
+
+export interface LogShipperOptions {
+  readonly controlUrl: string;
+  /** The edge credential; undefined until enrolled (records wait in the ring meanwhile). */
+  readonly credential: () => string | undefined;
+  readonly queryLog: QueryLog;
+  /** Spool directory (in the edge's data directory). */
+  readonly spoolDir: string;
+  readonly registry: Registry;
+  readonly maxSpoolBytes?: number;
+  readonly flushIntervalMs?: number;
+  readonly maxBatchRecords?: number;
+  readonly log?: (line: string) => void;
+}
+
+interface SpooledBatch {
+  readonly file: string;
+  readonly id: string;
+  readonly records: number;
+  readonly bytes: number;
+}
+
+const SPOOL_FILE = /^(\d{12})-(\d+)-([A-Za-z0-9_.:-]+)\.ndjson\.gz$/;
+
+function metric<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+export class LogShipper {
+  readonly #o: LogShipperOptions;
+  readonly #maxSpool: number;
+  readonly #maxBatch: number;
+  readonly #stop = new AbortController();
+  #spool: SpooledBatch[] = [];
+  #spoolBytes = 0;
+  #seq = 0;
+  #loop: Promise<void> | undefined;
+  readonly #prefix = randomBytes(4).toString("hex");
+  readonly #shipped: Counter;
+  readonly #dropped: Counter<"reason">;
+  readonly #spoolGauge: Gauge;
+
+  constructor(opts: LogShipperOptions) {
+    this.#o = opts;
+    this.#maxSpool = opts.maxSpoolBytes ?? 256 * 1024 * 1024;
+    this.#maxBatch = opts.maxBatchRecords ?? 5000;
+    const r = opts.registry;
+    this.#shipped = metric(
+      r,
+      "gatehouse_edge_log_records_shipped_total",
+      () =>
+        new Counter({
+          name: "gatehouse_edge_log_records_shipped_total",
+          help: "Query-log records acknowledged by control",
+          registers: [r],
+        }),
+    );
+    this.#dropped = metric(
+      r,
+      "gatehouse_edge_log_records_dropped_total",
+      () =>
+        new Counter({
+          name: "gatehouse_edge_log_records_dropped_total",
+          help: "Query-log records given up: spool full, or refused by control as malformed",
+          labelNames: ["reason"] as const,
+          registers: [r],
+        }),
+    );
+    this.#spoolGauge = metric(
+      r,
+      "gatehouse_edge_log_spool_bytes",
+      () =>
+        new Gauge({
+          name: "gatehouse_edge_log_spool_bytes",
+          help: "Bytes of query-log batches waiting on disk",
+          registers: [r],
+        }),
+    );
+    const maxGauge = metric(
+      r,
+      "gatehouse_edge_log_spool_max_bytes",
+      () =>
+        new Gauge({
+          name: "gatehouse_edge_log_spool_max_bytes",
+          help: "Size bound of the query-log spool",
+          registers: [r],
+        }),
+    );
+    maxGauge.set(this.#maxSpool);
+  }
+
+  /** Pick up batches a previous run left in the spool, then ship every interval. */
+  async start(): Promise<void> {
+    await mkdir(this.#o.spoolDir, { recursive: true });
+    const names = (await readdir(this.#o.spoolDir)).filter((n) => SPOOL_FILE.test(n)).sort();
+    for (const name of names) {
+      const m = SPOOL_FILE.exec(name)!;
+      const bytes = (await stat(join(this.#o.spoolDir, name))).size;
+      this.#spool.push({ file: name, id: m[3]!, records: Number(m[2]), bytes });
+      this.#spoolBytes += bytes;
+      this.#seq = Math.max(this.#seq, Number(m[1]));
+    }
+    this.#spoolGauge.set(this.#spoolBytes);
+    this.#loop = this.#run();
+  }
+
+  /** Stop: what is still in the ring is shipped or spooled (bounded by one attempt). */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#loop;
+    await this.flush(true);
+  }
+
+  get spooled(): { batches: number; bytes: number } {
+    return { batches: this.#spool.length, bytes: this.#spoolBytes };
+  }
+
+  async #run(): Promise<void> {
+    const interval = this.#o.flushIntervalMs ?? 1000;
+    while (!this.#stop.signal.aborted) {
+      await sleep(interval, this.#stop.signal, () => this.#o.queryLog.size >= this.#maxBatch);
+      if (this.#stop.signal.aborted) return;
+      try {
+        await this.flush(false);
+      } catch (e) {
+        this.#o.log?.(`gatehouse edge: query-log shipping failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Take what the ring holds (in batches) and deliver or spool it; then retry the spool. */
+  async flush(final: boolean): Promise<void> {
+    for (;;) {
+      if (this.#o.queryLog.size === 0) break;
+      const records = this.#o.queryLog.drain(this.#maxBatch);
+      const ndjson = `${records.map((r) => JSON.stringify(r)).join("\n")}\n`;
+      const body = await gzipAsync(ndjson);
+      const id = `${this.#prefix}-${Date.now().toString(36)}-${(++this.#seq).toString(36)}`;
+      // Order matters: while older batches wait in the spool, new ones queue behind them.
+      if (this.#spool.length === 0 && (await this.#send(id, body, records.length)) !== "retry")
+        continue;
+      await this.#toSpool(id, body, records.length);
+      if (final) continue;
+    }
+    await this.#drainSpool(final);
+  }
+
+  async #toSpool(id: string, body: Buffer, records: number): Promise<void> {
+    if (this.#spoolBytes + body.length > this.#maxSpool) {
+      this.#dropped.inc({ reason: "spool_full" }, records);
+      return;
+    }
+    const file = `${String(this.#seq).padStart(12, "0")}-${records}-${id}.ndjson.gz`;
+    await writeFileAtomic(join(this.#o.spoolDir, file), body, 0o600);
+    this.#spool.push({ file, id, records, bytes: body.length });
+    this.#spoolBytes += body.length;
+    this.#spoolGauge.set(this.#spoolBytes);
+  }
+
+  async #drainSpool(final: boolean): Promise<void> {
+    while (this.#spool.length > 0) {
+      const b = this.#spool[0]!;
+      const path = join(this.#o.spoolDir, b.file);
+      let body: Buffer;
+      try {
+        body = await readFile(path);
+      } catch {
+        body = Buffer.alloc(0);
+      }
+      const outcome = body.length === 0 ? "dropped" : await this.#send(b.id, body, b.records);
+      if (outcome === "retry") return;
+      if (body.length === 0) this.#dropped.inc({ reason: "spool_corrupt" }, b.records);
+      this.#spool.shift();
+      this.#spoolBytes -= b.bytes;
+      this.#spoolGauge.set(this.#spoolBytes);
+      await rm(path, { force: true });
+      if (final && this.#stop.signal.aborted && outcome !== "sent") return;
+    }
+  }
+
+  /** sent: acknowledged; dropped: control refused it as malformed (retrying cannot help). */
+  async #send(id: string, body: Buffer, records: number): Promise<"sent" | "dropped" | "retry"> {
+    const credential = this.#o.credential();
+    if (!credential) return "retry";
+    try {
+      const res = await fetch(`${this.#o.controlUrl.replace(/\/+$/, "")}/api/v1/edge/logs`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${credential}`,
+          "content-type": "application/x-ndjson",
+          "content-encoding": "gzip",
+          "x-batch-id": id,
+        },
+        body: new Uint8Array(body),
+        signal: AbortSignal.timeout(15_000),
+      });
+      await res.body?.cancel();
+      if (res.ok) {
+        this.#shipped.inc(records);
+        return "sent";
+      }
+      if (res.status === 400 || res.status === 413 || res.status === 422) {
+        this.#dropped.inc({ reason: "rejected" }, records);
+        this.#o.log?.(
+          `gatehouse edge: control refused query-log batch ${id} (${res.status}); dropped ${records} records`,
+        );
+        return "dropped";
+      }
+      return "retry";
+    } catch {
+      return "retry";
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal, early: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const started = Date.now();
+    // Check for a full batch often, so a burst ships before the interval ends.
+    const t = setInterval(
+      () => {
+        if (signal.aborted || early() || Date.now() - started >= ms) done();
+      },
+      Math.min(100, ms),
+    );
+    function done() {
+      clearInterval(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

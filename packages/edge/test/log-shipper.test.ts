@@ -1,0 +1,194 @@
+// Query-log shipping: batches reach control as gzip NDJSON with an id; while control is down
+// they wait in a bounded on-disk spool and are sent in order when it returns; a full spool and
+// a refused batch are counted, not silent.
+import assert from "node:assert/strict";
+import { mkdtemp, readdir } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { gunzipSync } from "node:zlib";
+import type { QueryLogRecord } from "@gatehouse/contract";
+import { LogShipper, QueryLog } from "@gatehouse/edge";
+import { Registry } from "prom-client";
+
+interface Received {
+  id: string;
+  records: QueryLogRecord[];
+}
+
+async function fakeControl(port = 0, status = 200) {
+  const received: Received[] = [];
+  const server: Server = createServer(async (req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    assert.equal(req.headers.authorization, "Bearer ghe_test");
+    assert.equal(req.headers["content-encoding"], "gzip");
+    assert.equal(req.headers["content-type"], "application/x-ndjson");
+    const text = gunzipSync(Buffer.concat(chunks)).toString("utf8");
+    received.push({
+      id: String(req.headers["x-batch-id"]),
+      records: text
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l) as QueryLogRecord),
+    });
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end("{}");
+  });
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    port: (server.address() as AddressInfo).port,
+    received,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+function rec(i: number): QueryLogRecord {
+  return {
+    ts: 1_700_000_000_000 + i,
+    kind: "dns",
+    id: `q${i}`,
+    client: "127.0.0.1",
+    action: "allow",
+    transport: "udp",
+    durationMs: 1,
+    qname: `n${i}.example`,
+  };
+}
+
+async function metricValue(
+  r: Registry,
+  name: string,
+  labels?: Record<string, string>,
+): Promise<number> {
+  const m = r.getSingleMetric(name);
+  if (!m) return 0;
+  const v = (await m.get()).values.find(
+    (x) => !labels || Object.entries(labels).every(([k, val]) => x.labels[k] === val),
+  );
+  return v?.value ?? 0;
+}
+
+describe("query-log shipper", () => {
+  test("ships records in batches with ids, in order", async () => {
+    const control = await fakeControl();
+    const log = new QueryLog(100_000);
+    const registry = new Registry();
+    const shipper = new LogShipper({
+      controlUrl: control.url,
+      credential: () => "ghe_test",
+      queryLog: log,
+      spoolDir: await mkdtemp(join(tmpdir(), "gh-spool-")),
+      registry,
+      maxBatchRecords: 5000,
+      flushIntervalMs: 50,
+    });
+    await shipper.start();
+    for (let i = 0; i < 12_000; i++) log.push(rec(i));
+    const until = Date.now() + 5000;
+    while (
+      control.received.reduce((n, b) => n + b.records.length, 0) < 12_000 &&
+      Date.now() < until
+    )
+      await new Promise((r) => setTimeout(r, 20));
+    await shipper.stop();
+    await control.close();
+    const all = control.received.flatMap((b) => b.records.map((r) => r.id));
+    assert.equal(all.length, 12_000);
+    assert.deepEqual(all.slice(0, 3), ["q0", "q1", "q2"]);
+    assert.equal(all.at(-1), "q11999");
+    assert.ok(control.received.every((b) => b.records.length <= 5000));
+    assert.equal(
+      new Set(control.received.map((b) => b.id)).size,
+      control.received.length,
+      "batch ids are unique",
+    );
+    assert.equal(await metricValue(registry, "gatehouse_edge_log_records_shipped_total"), 12_000);
+  });
+
+  test("spools while control is down, survives a restart, then delivers in order", async () => {
+    const spoolDir = await mkdtemp(join(tmpdir(), "gh-spool-"));
+    const down = await fakeControl();
+    const port = down.port;
+    await down.close(); // nothing listens on the port now
+    const log = new QueryLog(1000);
+    const opts = {
+      controlUrl: `http://127.0.0.1:${port}`,
+      credential: () => "ghe_test",
+      spoolDir,
+      flushIntervalMs: 30_000,
+      maxBatchRecords: 10,
+    };
+    const s1 = new LogShipper({ ...opts, queryLog: log, registry: new Registry() });
+    await s1.start();
+    for (let i = 0; i < 25; i++) log.push(rec(i));
+    await s1.flush(false);
+    for (let i = 25; i < 30; i++) log.push(rec(i));
+    await s1.stop();
+    assert.equal((await readdir(spoolDir)).filter((f) => f.endsWith(".ndjson.gz")).length, 4);
+
+    const control = await fakeControl(port);
+    const s2 = new LogShipper({ ...opts, queryLog: new QueryLog(10), registry: new Registry() });
+    await s2.start();
+    await s2.flush(false);
+    await s2.stop();
+    await control.close();
+    assert.deepEqual(
+      control.received.flatMap((b) => b.records.map((r) => r.id)),
+      Array.from({ length: 30 }, (_, i) => `q${i}`),
+    );
+    assert.equal((await readdir(spoolDir)).filter((f) => f.endsWith(".ndjson.gz")).length, 0);
+  });
+
+  test("a full spool drops and counts the newest records; a refused batch is counted", async () => {
+    const spoolDir = await mkdtemp(join(tmpdir(), "gh-spool-"));
+    const registry = new Registry();
+    const log = new QueryLog(1000);
+    const s = new LogShipper({
+      controlUrl: "http://127.0.0.1:9", // discard port: nothing answers
+      credential: () => "ghe_test",
+      queryLog: log,
+      spoolDir,
+      registry,
+      maxSpoolBytes: 600,
+      maxBatchRecords: 10,
+      flushIntervalMs: 30_000,
+    });
+    await s.start();
+    for (let i = 0; i < 200; i++) log.push(rec(i));
+    await s.flush(false);
+    await s.stop();
+    const dropped = await metricValue(registry, "gatehouse_edge_log_records_dropped_total", {
+      reason: "spool_full",
+    });
+    assert.ok(dropped > 0 && dropped < 200, `dropped ${dropped}`);
+    assert.ok(s.spooled.bytes <= 600);
+    assert.equal(s.spooled.batches * 10 + dropped, 200);
+
+    const refusing = await fakeControl(0, 400);
+    const r2 = new Registry();
+    const log2 = new QueryLog(100);
+    const s2 = new LogShipper({
+      controlUrl: refusing.url,
+      credential: () => "ghe_test",
+      queryLog: log2,
+      spoolDir: await mkdtemp(join(tmpdir(), "gh-spool-")),
+      registry: r2,
+    });
+    await s2.start();
+    log2.push(rec(1));
+    await s2.flush(false);
+    await s2.stop();
+    await refusing.close();
+    assert.equal(
+      await metricValue(r2, "gatehouse_edge_log_records_dropped_total", { reason: "rejected" }),
+      1,
+    );
+  });
+});
