@@ -118,14 +118,18 @@ export function createDial(limits: ProxyLimits, metrics: ProxyMetrics): Stage {
           up.destroy();
           resolve(answer(ex, 504, "connect_timeout", "connecting to the destination timed out"));
         }, limits.connectTimeoutMs);
+        let connected = false;
         up.once("connect", () => {
           clearTimeout(timer);
-          up.off("error", onError);
+          connected = true;
           metrics.connectLatency((performance.now() - t0) / 1000);
           ex.upstreamSocket = up;
           resolve("next");
         });
+        // Stays registered after connecting (a no-op then), so an error between this stage and
+        // splice never finds the socket without a listener.
         const onError = (err: NodeJS.ErrnoException) => {
+          if (connected) return;
           clearTimeout(timer);
           resolve(
             answer(
@@ -136,7 +140,7 @@ export function createDial(limits: ProxyLimits, metrics: ProxyMetrics): Stage {
             ),
           );
         };
-        up.once("error", onError);
+        up.on("error", onError);
       });
     },
   };
