@@ -143,8 +143,14 @@ function runner(stages: Stage[], d: PipelineDeps): Pipeline {
         // Even the error answer failed (socket gone): nothing left to say to the client.
         ex.socket.destroy();
       } finally {
-        if (ex.transport === "http") accountSocketBytes(ex);
-        recorder.record(ex);
+        try {
+          if (ex.transport === "http") accountSocketBytes(ex);
+          recorder.record(ex);
+        } catch {
+          // A record that cannot be built must not take the process down (run() is not
+          // awaited by anyone); count it and go on.
+          d.metrics.error("internal");
+        }
       }
     },
   };
