@@ -13,6 +13,7 @@ import { CONTENT_TYPES, encodeRows } from "./export-format.ts";
 import {
   BATCH_TABLE,
   type Dialect,
+  decodeCursor,
   exportSql,
   Params,
   pageOf,
@@ -207,11 +208,24 @@ export class ClickHouseStore implements AnalyticsStore {
   }
 
   async search(q: SearchQuery): Promise<SearchResult> {
-    const rows = await this.rows(searchSql(clickHouseDialect, q));
-    return pageOf(
-      rows.map((r) => COLUMN_NAMES.map((n) => r[n])),
-      q.limit,
-    );
+    // Servers before 19.x cannot read a MergeTree in sort order for ORDER BY … DESC LIMIT, so
+    // a page over a long range would read every row of it. Ask for the newest hour first and
+    // widen the window 16× until the page is full or the range is exhausted: when a window
+    // yields limit + 1 rows they are the newest of the whole range, so the page is exact.
+    const upper = q.cursor === undefined ? q.to : Math.min(q.to, decodeCursor(q.cursor)[0] + 1);
+    let width = 3_600_000;
+    for (;;) {
+      const from = Math.max(q.from, upper - width);
+      const st = searchSql(clickHouseDialect, { ...q, from: from < q.to ? from : q.from });
+      const rows = await this.rows(st);
+      if (rows.length > q.limit || from <= q.from) {
+        return pageOf(
+          rows.map((r) => COLUMN_NAMES.map((n) => r[n])),
+          q.limit,
+        );
+      }
+      width *= 16;
+    }
   }
 
   async export(q: ExportQuery): Promise<ExportStream> {

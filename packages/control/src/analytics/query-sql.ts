@@ -187,19 +187,32 @@ export function searchSql(d: Dialect, q: SearchQuery): Statement {
   if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > MAX_SEARCH_LIMIT) {
     throw new AnalyticsInputError(`limit must be 1..${MAX_SEARCH_LIMIT}`);
   }
-  let where = whereClause(d, p, q, q.filter);
-  if (q.cursor !== undefined) {
-    const [ts, id, edge] = decodeCursor(q.cursor);
-    const t = bind(d, p, ts, "int");
-    const i = bind(d, p, id, "text");
-    const e = bind(d, p, edge, "text");
-    // Keyset: rows strictly after the cursor in (ts, id, edge_id) descending order. The
-    // leading `ts <= t` lets both engines prune by the sort key before the tie-breakers.
-    where += ` AND ts <= ${t} AND (ts < ${t} OR id < ${i} OR (id = ${i} AND edge_id < ${e}))`;
+  const order = "ORDER BY ts DESC, id DESC, edge_id DESC";
+  const n = bind(d, p, q.limit + 1, "int");
+  if (q.cursor === undefined) {
+    const where = whereClause(d, p, q, q.filter);
+    return {
+      sql: `SELECT ${SELECT_LIST} FROM ${TABLE} WHERE ${where} ${order} LIMIT ${n}`,
+      params: p,
+    };
   }
+  // Keyset: rows strictly after the cursor in (ts, id, edge_id) descending order. Written as
+  // two plain conjunctive branches — the cursor's own millisecond (ts = t, tie-broken by id
+  // and edge) and everything older (ts < t) — because a disjunction over the sort key keeps
+  // engines from pruning by it (DuckDB's top-N filter, ClickHouse's primary key).
+  const [ts, id, edge] = decodeCursor(q.cursor);
+  const same = whereClause(d, p, q, q.filter);
+  const t1 = bind(d, p, ts, "int");
+  const i1 = bind(d, p, id, "text");
+  const e = bind(d, p, edge, "text");
+  const older = whereClause(d, p, q, q.filter);
+  const t2 = bind(d, p, ts, "int");
   const sql =
-    `SELECT ${SELECT_LIST} FROM ${TABLE} WHERE ${where} ` +
-    `ORDER BY ts DESC, id DESC, edge_id DESC LIMIT ${bind(d, p, q.limit + 1, "int")}`;
+    `SELECT ${SELECT_LIST} FROM (` +
+    `SELECT * FROM (SELECT ${SELECT_LIST} FROM ${TABLE} WHERE ${same} AND ts = ${t1} AND (id < ${i1} OR (id = ${i1} AND edge_id < ${e})) ${order} LIMIT ${n}) AS a ` +
+    "UNION ALL " +
+    `SELECT * FROM (SELECT ${SELECT_LIST} FROM ${TABLE} WHERE ${older} AND ts < ${t2} ${order} LIMIT ${n}) AS b` +
+    `) AS page ${order} LIMIT ${n}`;
   return { sql, params: p };
 }
 
