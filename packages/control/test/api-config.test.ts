@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { gunzipSync } from "node:zlib";
 import { type ConfigBundle, checkBundle, verifyBundleHash } from "@gatehouse/contract";
 import YAML from "yaml";
 import { BACKENDS, call, closeSharedPglite, openTestApp, type TestApp } from "./helpers.ts";
@@ -196,6 +197,26 @@ for (const b of BACKENDS) {
       assert.equal(now.statusCode, 200, now.body);
       assert.equal(now.json().version, latest);
       assert.equal(now.headers["x-gatehouse-config-version"], String(latest));
+      // edges that accept gzip get the stored compressed bytes
+      const gz = await call(
+        t.app,
+        edgeCredential,
+        "GET",
+        "/api/v1/edge/config?after=0",
+        undefined,
+        { "accept-encoding": "gzip, br;q=0.5" },
+      );
+      assert.equal(gz.headers["content-encoding"], "gzip");
+      assert.deepEqual(JSON.parse(gunzipSync(gz.rawPayload).toString("utf8")), now.json());
+      const noGz = await call(
+        t.app,
+        edgeCredential,
+        "GET",
+        "/api/v1/edge/config?after=0",
+        undefined,
+        { "accept-encoding": "gzip;q=0" },
+      );
+      assert.equal(noGz.headers["content-encoding"], undefined);
       const idle = await call(t.app, edgeCredential, "GET", `/api/v1/edge/config?after=${latest}`);
       assert.equal(idle.statusCode, 304);
       const waiting = call(t.app, edgeCredential, "GET", `/api/v1/edge/config?after=${latest}`);

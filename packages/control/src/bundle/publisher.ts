@@ -4,18 +4,20 @@
 // duplicate version. Auto-publish after changes is debounced per account.
 
 import { createHash } from "node:crypto";
+import { promisify } from "node:util";
+import { constants, gunzip, gzip } from "node:zlib";
 import {
   type BundleProblem,
-  bundleHash,
   type ConfigBundle,
   checkBundle,
   GatehouseError,
 } from "@gatehouse/contract";
-import type { FastifyBaseLogger } from "fastify";
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
 import { sql } from "kysely";
 import { audit } from "../audit.ts";
 import type { Db } from "../context.ts";
 import { type BundleSummary, compileContent, summarize } from "./compile.ts";
+import { fastBundleHash } from "./fast-hash.ts";
 import type { VersionNotifier } from "./notifier.ts";
 
 export interface PublishResult {
@@ -27,11 +29,65 @@ export interface PublishResult {
   readonly summary: BundleSummary;
 }
 
-export interface LatestBundle {
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** A stored bundle: gzip bytes, with the JSON text decoded on first need. */
+export class StoredBundle {
   readonly version: number;
   readonly hash: string;
-  /** The stored JSON text, served to edges as is. */
-  readonly body: string;
+  readonly gz: Buffer;
+  #text: Promise<string> | undefined;
+  constructor(version: number, hash: string, gz: Buffer, text?: string) {
+    this.version = version;
+    this.hash = hash;
+    this.gz = gz;
+    if (text !== undefined) this.#text = Promise.resolve(text);
+  }
+  text(): Promise<string> {
+    this.#text ??= gunzipAsync(this.gz).then((b) => b.toString("utf8"));
+    return this.#text;
+  }
+  static async fromRow(r: {
+    version: number;
+    hash: string;
+    body: string | null;
+    body_gz: Uint8Array | null;
+  }): Promise<StoredBundle> {
+    if (r.body_gz) return new StoredBundle(r.version, r.hash, Buffer.from(r.body_gz));
+    const text = r.body ?? "";
+    return new StoredBundle(r.version, r.hash, await gzipBody(text), text);
+  }
+}
+
+/** Level 1: most of the size win at a fraction of the time (bundles are mostly names). */
+export function gzipBody(text: string): Promise<Buffer> {
+  return gzipAsync(text, { level: constants.Z_BEST_SPEED });
+}
+
+export type LatestBundle = StoredBundle;
+
+/**
+ * Send a bundle: the stored gzip bytes as they are when the client accepts gzip (RFC 9110
+ * §8.4.1.3, §12.5.3), the JSON text otherwise.
+ */
+export async function sendBundle(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  b: StoredBundle,
+): Promise<FastifyReply> {
+  reply
+    .header("content-type", "application/json; charset=utf-8")
+    .header("etag", `"${b.hash}"`)
+    .header("vary", "accept-encoding")
+    .header("x-gatehouse-config-version", String(b.version));
+  const accept = req.headers["accept-encoding"];
+  if (
+    typeof accept === "string" &&
+    /(^|,)\s*gzip\s*(;\s*q=(1(\.0{0,3})?|0?\.\d*[1-9]\d*))?\s*(,|$)/i.test(accept)
+  )
+    return reply.header("content-encoding", "gzip").send(b.gz);
+  return reply.send(await b.text());
 }
 
 export interface PublisherOptions {
@@ -113,8 +169,9 @@ export class Publisher {
       version,
       createdAt: createdAt.toISOString(),
     } as ConfigBundle;
-    bundle.hash = await bundleHash(bundle);
+    bundle.hash = fastBundleHash(bundle);
     const body = JSON.stringify(bundle);
+    const gz = await gzipBody(body);
     await this.#db.transaction().execute(async (trx) => {
       await trx
         .insertInto("bundles")
@@ -123,7 +180,8 @@ export class Publisher {
           version,
           hash: bundle.hash!,
           content_hash: contentHash,
-          body,
+          body: null,
+          body_gz: gz,
           summary: JSON.stringify(summary),
           created_by: actor,
           created_at: createdAt,
@@ -138,7 +196,7 @@ export class Publisher {
         after: { version, hash: bundle.hash, summary },
       });
     });
-    this.#latest.set(accountId, { version, hash: bundle.hash!, body });
+    this.#latest.set(accountId, new StoredBundle(version, bundle.hash!, gz, body));
     this.#notifier.publish(accountId, version);
     return { version, hash: bundle.hash!, createdAt: bundle.createdAt!, changed: true, summary };
   }
@@ -149,7 +207,7 @@ export class Publisher {
     if (hit) return hit;
     const row = await this.#db
       .selectFrom("bundles")
-      .select(["version", "hash", "body"])
+      .select(["version", "hash", "body", "body_gz"])
       .where("account_id", "=", accountId)
       .orderBy("version", "desc")
       .limit(1)
@@ -158,7 +216,7 @@ export class Publisher {
     // Another replica may have published meanwhile; keep the higher version.
     const again = this.#latest.get(accountId);
     if (again && again.version >= row.version) return again;
-    const latest = { version: row.version, hash: row.hash, body: row.body };
+    const latest = await StoredBundle.fromRow(row);
     this.#latest.set(accountId, latest);
     return latest;
   }

@@ -3,11 +3,12 @@
 
 import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
-import { Kysely, PostgresDialect, sql } from "kysely";
+import { type DatabaseIntrospector, Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { migrateToLatest } from "./migrations.ts";
 import { PgliteDialect, SCHEMA_NAME } from "./pglite-dialect.ts";
 import type { Database } from "./schema.ts";
+import { CurrentSchemaIntrospector } from "./schema-introspector.ts";
 
 export interface StoreOptions {
   /** PGlite files live here; absent (and no URL, no instance) → an in-memory PGlite. */
@@ -28,6 +29,13 @@ export interface Store {
   /** Migrations applied by this open (empty when already current). */
   readonly applied: readonly string[];
   close(): Promise<void>;
+}
+
+/** PostgreSQL with an introspector confined to the current schema (see schema-introspector.ts). */
+class CurrentSchemaPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    return new CurrentSchemaIntrospector(db);
+  }
 }
 
 export async function openStore(opts: StoreOptions): Promise<Store> {
@@ -55,7 +63,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     });
     // An idle client's error (server restart) must not crash the process; the pool replaces it.
     pool.on("error", () => {});
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
   } else {
     kind = "pglite";
     let pglite = opts.pglite;

@@ -3,8 +3,8 @@
 // with a FIFO lock kept per PGlite instance: a Kysely transaction holds the connection from
 // BEGIN to COMMIT, and no other statement can land inside it, even from another Kysely sharing
 // the instance (tests share one PGlite and give each group its own schema, so the lock holder
-// also sets its search_path). SQL generation, introspection and the migration lock are
-// Postgres', reused from Kysely.
+// also sets its search_path). SQL generation and the migration lock are Postgres', reused
+// from Kysely.
 
 import type { PGlite } from "@electric-sql/pglite";
 import {
@@ -16,12 +16,12 @@ import {
   type Driver,
   type Kysely,
   PostgresAdapter,
-  PostgresIntrospector,
   PostgresQueryCompiler,
   type QueryCompiler,
   type QueryResult,
   type TransactionSettings,
 } from "kysely";
+import { CurrentSchemaIntrospector } from "./schema-introspector.ts";
 
 class PgliteConnection implements DatabaseConnection {
   readonly #pg: PGlite;
@@ -152,6 +152,6 @@ export class PgliteDialect implements Dialect {
     return new PostgresAdapter();
   }
   createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
-    return new PostgresIntrospector(db);
+    return new CurrentSchemaIntrospector(db);
   }
 }

@@ -134,7 +134,10 @@ export interface BundlesTable {
   hash: string;
   /** Hash of the content without version and timestamp: detects a no-op publish. */
   content_hash: string;
-  body: string;
+  /** JSON text (bundles stored before migration 0003); newer bundles use body_gz. */
+  body: ColumnType<string | null, string | null | undefined, string | null>;
+  /** gzip of the JSON text. */
+  body_gz: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
   summary: Json;
   created_by: string;
   created_at: CreatedAt;

@@ -13,6 +13,7 @@ import {
   prepareImport,
   toYaml,
 } from "../bundle/export-import.ts";
+import { StoredBundle, sendBundle } from "../bundle/publisher.ts";
 import { actorOf, type Db } from "../context.ts";
 import { decodeCursor, encodeCursor, iso } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
@@ -57,12 +58,12 @@ const tags = ["config"];
 async function loadBundle(db: Db, accountId: string, version: number): Promise<ConfigBundle> {
   const row = await db
     .selectFrom("bundles")
-    .select("body")
+    .select(["version", "hash", "body", "body_gz"])
     .where("account_id", "=", accountId)
     .where("version", "=", version)
     .executeTakeFirst();
   if (!row) throw notFound(`bundle version ${version}`);
-  return JSON.parse(row.body) as ConfigBundle;
+  return JSON.parse(await (await StoredBundle.fromRow(row)).text()) as ConfigBundle;
 }
 
 export async function configRoutes(app: FastifyInstance): Promise<void> {
@@ -152,15 +153,12 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
       const { version } = req.params as Static<typeof VersionParams>;
       const row = await db
         .selectFrom("bundles")
-        .select(["body", "hash"])
+        .select(["version", "hash", "body", "body_gz"])
         .where("account_id", "=", p.accountId)
         .where("version", "=", version)
         .executeTakeFirst();
       if (!row) throw notFound(`bundle version ${version}`);
-      return reply
-        .header("content-type", "application/json; charset=utf-8")
-        .header("etag", `"${row.hash}"`)
-        .send(row.body);
+      return sendBundle(req, reply, await StoredBundle.fromRow(row));
     },
   );
 

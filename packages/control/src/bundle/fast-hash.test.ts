@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { bundleHash, type ConfigBundle, canonicalJson } from "@gatehouse/contract";
+import fc from "fast-check";
+import { canonicalJsonFast, fastBundleHash } from "./fast-hash.ts";
+
+describe("fast canonical JSON", () => {
+  it("equals the contract's canonicalJson on arbitrary JSON-like values", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        assert.equal(canonicalJsonFast(v), canonicalJson(v));
+      }),
+      { numRuns: 500 },
+    );
+    const odd = {
+      b: [1, undefined, "x", null, Number.NaN],
+      a: undefined,
+      c: [{ z: 1, y: [true] }],
+    };
+    assert.equal(canonicalJsonFast(odd), canonicalJson(odd));
+  });
+  it("gives the contract's bundle hash", async () => {
+    const bundle = {
+      schemaVersion: 1,
+      version: 3,
+      resolver: { upstreams: [{ address: "udp://1.1.1.1:53" }] },
+      locations: [{ id: "l", name: "office", networks: ["10.0.0.0/8"] }],
+      lists: [
+        { id: "x", name: "ads", type: "domain", items: ["a.example", "b.example"] },
+        { id: "p", name: "ports", type: "int", items: [22, 23] },
+      ],
+      policies: [
+        {
+          id: "p1",
+          name: "n",
+          type: "dns",
+          enabled: true,
+          precedence: 1,
+          expression: "dns.fqdn in $ads",
+          action: "block",
+        },
+      ],
+    } as ConfigBundle;
+    assert.equal(fastBundleHash(bundle), await bundleHash(bundle));
+  });
+});
