@@ -1,0 +1,80 @@
+// The shipped Prometheus rules and Grafana dashboard must only use metrics the code exports,
+// and the alert rules must pass their own unit tests (promtool).
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { describe, test } from "node:test";
+import { edgeRegistry } from "@gatehouse/edge";
+
+const root = resolve(import.meta.dirname, "../../..");
+const deploy = join(root, "deploy");
+
+function sourceFiles(dir: string, out: string[] = []): string[] {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) sourceFiles(p, out);
+    else if (p.endsWith(".ts") && !p.endsWith(".test.ts")) out.push(p);
+  }
+  return out;
+}
+
+/** Metric names registered in source (`name: "gatehouse_…"`) plus the default process metrics. */
+async function exportedMetrics(): Promise<Set<string>> {
+  const names = new Set<string>();
+  for (const pkg of readdirSync(join(root, "packages"))) {
+    const src = join(root, "packages", pkg, "src");
+    try {
+      statSync(src);
+    } catch {
+      continue;
+    }
+    for (const f of sourceFiles(src)) {
+      for (const m of readFileSync(f, "utf8").matchAll(/name:\s*"(gatehouse_[a-z0-9_]+)"/g))
+        names.add(m[1]!);
+    }
+  }
+  for (const m of await edgeRegistry().getMetricsAsJSON()) names.add(m.name);
+  return names;
+}
+
+function usedMetrics(text: string): Set<string> {
+  const used = new Set<string>();
+  for (const m of text.matchAll(/\b(gatehouse_[a-z0-9_]+)/g))
+    used.add(m[1]!.replace(/_(bucket|sum|count)$/, ""));
+  return used;
+}
+
+describe("deploy/", () => {
+  test("every metric in the alert rules and the Grafana dashboard is exported by the code", async () => {
+    const exported = await exportedMetrics();
+    for (const file of ["prometheus/alerts.yml", "grafana/gatehouse.json"]) {
+      const used = usedMetrics(readFileSync(join(deploy, file), "utf8"));
+      assert.ok(used.size > 5, `${file} uses metrics`);
+      const unknown = [...used].filter((n) => !exported.has(n));
+      assert.deepEqual(unknown, [], `${file} uses metrics the code does not export`);
+    }
+  });
+
+  test("the Grafana dashboard is valid JSON with Prometheus targets", () => {
+    const d = JSON.parse(readFileSync(join(deploy, "grafana/gatehouse.json"), "utf8")) as {
+      panels: { targets: { expr: string }[] }[];
+    };
+    assert.ok(d.panels.length >= 10);
+    for (const p of d.panels)
+      assert.ok(p.targets.length > 0 && p.targets.every((t) => t.expr.length > 0));
+  });
+
+  const promtool = spawnSync("promtool", ["--version"]).status === 0;
+  test("alert rules pass promtool's unit tests", {
+    skip: promtool
+      ? false
+      : "promtool not installed (Debian package prometheus; .ci/run installs it)",
+  }, () => {
+    const r = spawnSync("promtool", ["test", "rules", "alerts.test.yml"], {
+      cwd: join(deploy, "prometheus"),
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+});
