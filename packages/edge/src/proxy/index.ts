@@ -82,9 +82,17 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       servePac(req, res);
       return;
     }
-    const ex = newExchange(opts.getSnapshot(), "http", req, res, req.socket);
-    ex.expectContinue = expectContinue;
-    void httpPipeline.run(ex);
+    try {
+      const ex = newExchange(opts.getSnapshot(), "http", req, res, req.socket);
+      ex.expectContinue = expectContinue;
+      void httpPipeline.run(ex);
+    } catch {
+      // No snapshot (or none we can read): never crash the listener, never forward blindly.
+      metrics.error("internal");
+      markClosing(req.socket);
+      res.writeHead(500, ["content-type", "text/plain; charset=utf-8", "connection", "close"]);
+      res.end("500: proxy not ready\n");
+    }
   }
 
   function servePac(req: IncomingMessage, res: ServerResponse): void {
@@ -141,9 +149,16 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
 
   function onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on("error", () => socket.destroy());
-    const ex = newExchange(opts.getSnapshot(), "connect", req, undefined, socket);
-    if (head.length > 0) ex.firstFlight = head;
-    void tunnelPipeline.run(ex);
+    try {
+      const ex = newExchange(opts.getSnapshot(), "connect", req, undefined, socket);
+      if (head.length > 0) ex.firstFlight = head;
+      void tunnelPipeline.run(ex);
+    } catch {
+      metrics.error("internal");
+      socket.end(
+        "HTTP/1.1 500 Internal Server Error\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+      );
+    }
   }
 
   function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
