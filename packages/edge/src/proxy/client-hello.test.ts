@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
+import fc from "fast-check";
 import { parseClientHello } from "./client-hello.ts";
 
 const vectors = JSON.parse(
@@ -98,4 +99,30 @@ test("a real ClientHello from node:tls (TLS 1.3 key shares, many extensions)", a
 test("a real ClientHello without SNI (IP literal target)", async () => {
   const hello = await captureHello(undefined);
   assert.deepEqual(parseClientHello(hello), { status: "ok", sni: undefined });
+});
+
+test("arbitrary and mutated input never throws and never reads past the buffer", () => {
+  const good = vec("good_data_1");
+  const statuses = new Set(["incomplete", "not_tls", "malformed", "ok"]);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 700 }), (b) => {
+      assert.ok(statuses.has(parseClientHello(b).status));
+    }),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(
+      fc.nat(good.length - 1),
+      fc.integer({ min: 0, max: 255 }),
+      fc.nat(good.length),
+      (i, v, cut) => {
+        const m = Buffer.from(good);
+        m[i] = v;
+        const r = parseClientHello(m.subarray(0, cut));
+        assert.ok(statuses.has(r.status));
+        if (r.status === "ok" && r.sni !== undefined) assert.match(r.sni, /^[a-z0-9._-]+$/);
+      },
+    ),
+    { numRuns: 5000 },
+  );
 });
