@@ -14,6 +14,12 @@ export interface UdpListener {
   close(): Promise<void>;
 }
 
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+function literalLookup(address: string, _opts: unknown, cb: LookupCallback): void {
+  cb(null, address, address.includes(":") ? 6 : 4);
+}
+
 /** Queries being resolved at once per socket; beyond it new ones are dropped (memory bound). */
 const MAX_IN_FLIGHT = 20_000;
 
@@ -27,6 +33,9 @@ export async function listenUdp(
     type: isIPv6(host) ? "udp6" : "udp4",
     reuseAddr: opts.reusePort === true,
     ...(opts.reusePort ? { reusePort: true } : {}),
+    // Replies always go to the literal source address of a query: skip the resolver round trip
+    // (dns.lookup defers every send by a tick even for IP literals).
+    lookup: literalLookup,
   });
   let inFlight = 0;
   const done = () => {
