@@ -46,7 +46,7 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
   let upstream: Awaited<ReturnType<typeof fakeUpstream>>;
   let origin: Server;
   let originPort: number;
-  let ports: { dns: number; proxy: number; api: number };
+  let ports: { dns: number; proxy: number; api: number; metrics: number };
   let call: ReturnType<typeof api>;
 
   before(async () => {
@@ -58,7 +58,12 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
     });
     await new Promise<void>((r) => origin.listen(0, "127.0.0.1", r));
     originPort = (origin.address() as AddressInfo).port;
-    ports = { dns: await freePort(), proxy: await freePort(), api: await freePort() };
+    ports = {
+      dns: await freePort(),
+      proxy: await freePort(),
+      api: await freePort(),
+      metrics: await freePort(),
+    };
     up = runCli([
       "up",
       "--data-dir",
@@ -69,6 +74,8 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
       `127.0.0.1:${ports.proxy}`,
       "--api",
       `127.0.0.1:${ports.api}`,
+      "--metrics",
+      `127.0.0.1:${ports.metrics}`,
     ]);
     const [, token] = await up.waitFor(/Admin token \(shown once, keep it\): (\S+)/);
     await up.waitFor(/Ctrl-C stops everything/);
@@ -168,10 +175,23 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
       action: "allow",
     });
     assert.equal(allow.status, 201, JSON.stringify(allow.body));
+    // The proxy resolves names through the edge's DNS pipeline: a DNS override points the
+    // blocked host at the local origin, so the block is the HTTP policy's doing, not an
+    // unreachable origin's.
+    const override = await call("POST", "/policies", {
+      name: "casino.test is local",
+      type: "dns",
+      precedence: 20,
+      expression: 'dns.fqdn == "casino.test"',
+      action: "override",
+      settings: { overrideIps: ["127.0.0.1"] },
+    });
+    assert.equal(override.status, 201, JSON.stringify(override.body));
     await call("POST", "/config/publish", {});
 
     const page = await eventually(
-      () => proxyGet(ports.proxy, "http://casino.test/slots", { accept: "text/html" }),
+      () =>
+        proxyGet(ports.proxy, `http://casino.test:${originPort}/slots`, { accept: "text/html" }),
       (r) => r.status === 403,
       2000,
     );
@@ -180,6 +200,15 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
     const ok = await proxyGet(ports.proxy, `http://127.0.0.1:${originPort}/hello`);
     assert.equal(ok.status, 200);
     assert.equal(ok.body, "hello from the origin: /hello");
+  });
+
+  test("the edge serves Prometheus metrics, including its config version", async () => {
+    const res = await fetch(`http://127.0.0.1:${ports.metrics}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(text, /^gatehouse_dns_queries_total\{/m);
+    assert.match(text, /^gatehouse_edge_config_version \d+/m);
+    assert.match(text, /^gatehouse_edge_process_resident_memory_bytes /m);
   });
 
   test("the edge shows up in control with its applied version", async () => {

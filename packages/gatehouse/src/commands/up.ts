@@ -17,11 +17,11 @@ import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
 import { startSyncedEdge } from "./synced-edge.ts";
 
-const USAGE = `usage: gatehouse up [--data-dir DIR] [--dns ADDR:PORT] [--proxy ADDR:PORT] [--api ADDR:PORT]
+const USAGE = `usage: gatehouse up [--data-dir DIR] [--dns ADDR:PORT] [--proxy ADDR:PORT] [--api ADDR:PORT] [--metrics ADDR:PORT]
 
 Runs control and an edge on loopback. Defaults: data in ./gatehouse-data, DNS on 127.0.0.1:53
 when it may bind there (else 127.0.0.1:10053), the proxy on 127.0.0.1:3128, the API on
-127.0.0.1:8787. Ctrl-C stops everything cleanly.`;
+127.0.0.1:8787, the edge's metrics on 127.0.0.1:9153 when free. Ctrl-C stops everything cleanly.`;
 
 /** Nameservers from resolv.conf (the machine's own resolver becomes the upstream). */
 export async function systemNameservers(path = "/etc/resolv.conf"): Promise<string[]> {
@@ -40,13 +40,13 @@ export async function systemNameservers(path = "/etc/resolv.conf"): Promise<stri
 }
 
 /** True when both UDP and TCP may bind host:port right now (port 53 needs privileges). */
-async function canBind(host: string, port: number): Promise<boolean> {
+async function canBind(host: string, port: number, udp = true): Promise<boolean> {
   const tcp = await new Promise<boolean>((res) => {
     const s = createServer();
     s.once("error", () => res(false));
     s.listen({ host, port, exclusive: true }, () => s.close(() => res(true)));
   });
-  if (!tcp) return false;
+  if (!tcp || !udp) return tcp;
   return new Promise<boolean>((res) => {
     const u = createSocket("udp4");
     u.once("error", () => {
@@ -105,6 +105,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       dns: { type: "string" },
       proxy: { type: "string" },
       api: { type: "string" },
+      metrics: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -145,12 +146,16 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     }
     const dns =
       values.dns ?? ((await canBind("127.0.0.1", 53)) ? "127.0.0.1:53" : "127.0.0.1:10053");
+    // Metrics on 9153 unless that port is taken (then only when asked for).
+    const metrics =
+      values.metrics ?? ((await canBind("127.0.0.1", 9153, false)) ? "127.0.0.1:9153" : undefined);
     const synced = await startSyncedEdge({
       controlUrl: control.address,
       dataDir: edgeDir,
       local: {
         dns: { udp: [dns], tcp: [dns] },
         proxy: { http: [values.proxy ?? "127.0.0.1:3128"] },
+        ...(metrics ? { metrics } : {}),
       },
       log: io.err,
       name: "local",
