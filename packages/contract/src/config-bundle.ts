@@ -257,6 +257,13 @@ export const EdgeLocalSettings = T.Object({
   dataDir: T.Optional(T.String()),
   /** Worker count for the data plane; default: one per core. */
   workers: T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
+  /** What this edge accepts from a bundle; a bundle beyond a limit is refused whole. */
+  limits: T.Optional(
+    T.Object({
+      /** Items across all lists (memory guard for small edges); default unlimited. */
+      maxListItems: T.Optional(T.Integer({ minimum: 0 })),
+    }),
+  ),
 });
 export type EdgeLocalSettings = Static<typeof EdgeLocalSettings>;
 

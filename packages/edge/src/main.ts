@@ -64,7 +64,11 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   const cfg = opts.config;
   const local = cfg.edge ?? {};
   const log = opts.log ?? ((l: string) => console.error(l));
-  const compileOpts: CompileOptions = {};
+  const compileOpts: CompileOptions = {
+    ...(local.limits?.maxListItems !== undefined
+      ? { maxListItems: local.limits.maxListItems }
+      : {}),
+  };
   let snapshot = compileSnapshot(bundleOfEdgeConfig(cfg), compileOpts);
   const queryLog = new QueryLog(opts.queryLogCapacity);
   const dns = new DnsService(snapshot, { log: queryLog });

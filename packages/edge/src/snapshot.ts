@@ -48,6 +48,8 @@ export class ConfigRejectedError extends GatehouseError {
 export interface CompileOptions {
   /** Directory that relative list `file:` paths resolve against. */
   baseDir?: string;
+  /** Refuse bundles whose lists hold more items than this edge accepts (edge.limits). */
+  maxListItems?: number;
 }
 
 let generation = 0;
@@ -55,6 +57,16 @@ let generation = 0;
 export function compileSnapshot(bundle: ConfigBundle, opts: CompileOptions = {}): EdgeSnapshot {
   const problems = checkBundle(bundle);
   if (problems.length > 0) throw new ConfigRejectedError(problems);
+  if (opts.maxListItems !== undefined) {
+    const items = bundle.lists.reduce((n, l) => n + (l.items?.length ?? 0), 0);
+    if (items > opts.maxListItems)
+      throw new ConfigRejectedError([
+        {
+          path: "/lists",
+          message: `lists hold ${items} items; this edge accepts at most ${opts.maxListItems} (edge.limits.maxListItems)`,
+        },
+      ]);
+  }
   try {
     const lists = buildListSet(bundle.lists, { baseDir: opts.baseDir });
     const policies = {

@@ -244,7 +244,7 @@ describe("gatehouse edge --control: fail-static when control is gone", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test("kill control: the edge keeps answering; restart the edge: it serves the last config from disk", async () => {
+  test("a bundle the edge refuses is reported; kill control: the edge keeps answering; restart the edge: it serves the last config from disk", async () => {
     const apiPort = await freePort();
     const dnsPort = await freePort();
     control = runCli([
@@ -294,11 +294,58 @@ describe("gatehouse edge --control: fail-static when control is gone", () => {
       `127.0.0.1:${dnsPort}`,
       "--proxy",
       `127.0.0.1:${await freePort()}`,
+      "--max-list-items",
+      "2",
     ];
     edge = runCli([...edgeArgs, "--join-token", join_.body.joinToken]);
     await edge.waitFor(/applied config v\d+/);
     assert.deepEqual(A(await queryDns(dnsPort, "bad.example")), ["0.0.0.0"]);
     assert.deepEqual(A(await queryDns(dnsPort, "good.example")), ["192.0.2.20"]);
+
+    // A bundle this edge cannot take (its lists exceed the edge's limit): refused whole, the old
+    // config keeps serving, and control shows the rejection.
+    assert.equal(
+      (
+        await call("POST", "/lists", {
+          name: "big",
+          type: "domain",
+          items: ["a.example", "b.example", "good.example"],
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (
+        await call("POST", "/policies", {
+          name: "Block big",
+          type: "dns",
+          precedence: 2,
+          expression: "any(dns.domains[*] in $big)",
+          action: "block",
+        })
+      ).status,
+      201,
+    );
+    const rejected = await call<{ version: number }>("POST", "/config/publish", {});
+    await edge.waitFor(/rejected bundle v\d+/);
+    const edges = await eventually(
+      () =>
+        call<{
+          items: {
+            configStatus: { version: number; ok: boolean; error?: { message: string } } | null;
+          }[];
+        }>("GET", "/edges"),
+      (r) => r.body.items[0]?.configStatus?.version === rejected.body.version,
+      5000,
+    );
+    const status = edges.body.items[0]!.configStatus!;
+    assert.equal(status.ok, false);
+    assert.match(status.error?.message ?? "", /at most 2/);
+    assert.deepEqual(
+      A(await queryDns(dnsPort, "good.example")),
+      ["192.0.2.20"],
+      "the old config still serves",
+    );
 
     await control.stop("SIGKILL");
     assert.deepEqual(A(await queryDns(dnsPort, "bad.example")), ["0.0.0.0"]);

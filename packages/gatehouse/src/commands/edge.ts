@@ -17,6 +17,7 @@ const USAGE = `usage:
   gatehouse edge --config FILE.yaml
   gatehouse edge --control URL [--join-token T] [--data-dir DIR] [--name NAME]
                  [--dns ADDR:PORT] [--proxy ADDR:PORT] [--metrics ADDR:PORT]
+                 [--max-list-items N]   refuse bundles whose lists hold more items
 
 With --control, listeners come from the flags (default DNS 127.0.0.1:10053 UDP+TCP, proxy
 127.0.0.1:3128) and the policies from control. SIGINT/SIGTERM shut down gracefully.`;
@@ -45,6 +46,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       dns: { type: "string" },
       proxy: { type: "string" },
       metrics: { type: "string" },
+      "max-list-items": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -59,6 +61,9 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       dns: { udp: [dns], tcp: [dns] },
       proxy: { http: [values.proxy ?? "127.0.0.1:3128"] },
       ...(values.metrics ? { metrics: values.metrics } : {}),
+      ...(values["max-list-items"]
+        ? { limits: { maxListItems: positiveInt(values["max-list-items"], "--max-list-items") } }
+        : {}),
     };
     const joinToken = values["join-token"] ?? process.env["GATEHOUSE_JOIN_TOKEN"];
     const synced = await startSyncedEdge({
@@ -93,4 +98,11 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
   });
   await onShutdown(() => edge.close(), io.err);
   return 0;
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new Error(`${flag} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
 }
