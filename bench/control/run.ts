@@ -25,7 +25,7 @@ interface Server {
 }
 
 async function startServer(backend: string): Promise<Server> {
-  const child = spawn(process.execPath, ["bench/control/server.ts", backend], {
+  const child = spawn(process.execPath, ["--expose-gc", "bench/control/server.ts", backend], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const rl = createInterface({ input: child.stdout! });
@@ -33,7 +33,7 @@ async function startServer(backend: string): Promise<Server> {
     rl.once("line", resolve);
     child.once("exit", (code) => reject(new Error(`server exited ${code}`)));
   });
-  return { child, ...JSON.parse(line) };
+  return { child, rl, ...JSON.parse(line) };
 }
 
 async function stopServer(s: Server): Promise<void> {

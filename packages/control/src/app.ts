@@ -27,6 +27,7 @@ import { openStore, type Store } from "./db/open-store.ts";
 import { errorHandler } from "./http/errors.ts";
 import { parseJsonBody } from "./http/json-body.ts";
 import { ReadCache } from "./http/read-cache.ts";
+import { SubscriptionRefresher } from "./lists/subscriptions.ts";
 import { registerRoutes } from "./routes/index.ts";
 
 export const API_PREFIX = "/api/v1";
@@ -61,6 +62,8 @@ export interface AppOptions {
   readonly readCacheTtlMs?: number;
   /** Expected edge heartbeat interval; an edge is stale after 3 missed beats. Default 10 s. */
   readonly heartbeatIntervalMs?: number;
+  /** How often due list subscriptions are fetched; default 60 s, 0 disables the loop. */
+  readonly subscriptionTickMs?: number;
   readonly auth?: AuthOptions;
   /**
    * Query-log store: mounts /api/v1/analytics/* (viewer) and POST /api/v1/edge/logs (edge
@@ -89,6 +92,9 @@ export interface ControlState {
   >;
   /** Every route with its access level, for generated tests and docs. */
   readonly routes: RouteEntry[];
+  readonly subscriptions: SubscriptionRefresher;
+  /** Drop an account's cached pages (after a change made outside a request). */
+  readonly invalidate: (accountId: string) => void;
   /** The system account id. */
   readonly systemAccountId: string;
   /** Set when this start generated the first admin token (print it once). */
@@ -146,7 +152,19 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   });
   const auth = new Authenticator(store.db, opts.auth);
   const routes: RouteEntry[] = [];
+  const cacheTtl = opts.readCacheTtlMs ?? (store.kind === "postgres" ? 1000 : 0);
+  const cache = cacheTtl < 0 ? undefined : new ReadCache({ ttlMs: cacheTtl, maxBytes: 64 << 20 });
+  const subscriptions = new SubscriptionRefresher(store.db, {
+    log: app.log,
+    tickMs: opts.subscriptionTickMs ?? 60_000,
+    onChanged: (accountId) => {
+      cache?.invalidate(accountId);
+      publisher.changed(accountId, "subscription");
+    },
+  });
   const state: ControlState = {
+    subscriptions,
+    invalidate: (accountId: string) => cache?.invalidate(accountId),
     db: store.db,
     store,
     auth,
@@ -192,8 +210,6 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     });
   });
   registerAuth(app, auth);
-  const cacheTtl = opts.readCacheTtlMs ?? (store.kind === "postgres" ? 1000 : 0);
-  const cache = cacheTtl < 0 ? undefined : new ReadCache({ ttlMs: cacheTtl, maxBytes: 64 << 20 });
   if (cache) {
     // After auth (registered above): only an authorised principal reaches its account's pages.
     app.addHook("onRequest", async (req, reply) => {
@@ -296,10 +312,12 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   }
 
   app.addHook("onClose", async () => {
+    await subscriptions.close();
     notifier.closeAll();
     await publisher.close();
     if (ownsStore) await store.close();
   });
   await app.ready();
+  subscriptions.start();
   return app;
 }

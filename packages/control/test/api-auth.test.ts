@@ -20,6 +20,7 @@ const BODIES: Record<string, { body?: unknown; type?: string }> = {
   "PATCH /api/v1/locations/:id": { body: { name: "x" } },
   "PATCH /api/v1/identities/users/:id": { body: { name: "x" } },
   "PATCH /api/v1/identities/devices/:id": { body: { name: "x" } },
+  "PUT /api/v1/lists/:id/subscription": { body: { url: "http://127.0.0.1:9/list.txt" } },
 };
 
 const RANK = { viewer: 1, editor: 2, admin: 3 } as const;

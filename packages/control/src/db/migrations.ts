@@ -181,10 +181,35 @@ const m0003: Migration = {
   },
 };
 
+/** A list may follow a URL (subscription): control fetches it on an interval. */
+const m0004: Migration = {
+  async up(db) {
+    await sql`create table list_subscriptions (
+      list_id text primary key references lists(id) on delete cascade,
+      account_id text not null references accounts(id) on delete cascade,
+      url text not null,
+      format text not null default 'auto',
+      refresh_seconds integer not null,
+      max_bytes integer not null,
+      etag text,
+      next_fetch_at timestamptz not null default now(),
+      last_fetch_at timestamptz,
+      last_success_at timestamptz,
+      last_error text,
+      last_status jsonb,
+      created_at timestamptz not null default now(),
+      updated_at timestamptz not null default now())`.execute(db);
+    await sql`create index list_subscriptions_due on list_subscriptions (next_fetch_at)`.execute(
+      db,
+    );
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
   "0003_bundles_gzip": m0003,
+  "0004_list_subscriptions": m0004,
 };
 
 const provider: MigrationProvider = {

@@ -182,7 +182,25 @@ export interface EdgesTable {
   updated_at: UpdatedAt;
 }
 
+export interface ListSubscriptionsTable {
+  list_id: string;
+  account_id: string;
+  url: string;
+  format: string;
+  refresh_seconds: number;
+  max_bytes: number;
+  etag: ColumnType<string | null, string | null | undefined, string | null>;
+  next_fetch_at: ColumnType<Date, Date | undefined, Date>;
+  last_fetch_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  last_success_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  last_error: ColumnType<string | null, string | null | undefined, string | null>;
+  last_status: JsonNullable;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
 export interface Database {
+  list_subscriptions: ListSubscriptionsTable;
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;
   policies: PoliciesTable;

@@ -10,6 +10,7 @@ import { listRoutes } from "./lists.ts";
 import { locationRoutes } from "./locations.ts";
 import { policyRoutes } from "./policies.ts";
 import { settingsRoutes } from "./settings.ts";
+import { subscriptionRoutes } from "./subscriptions.ts";
 
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(accountRoutes);
@@ -18,6 +19,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(locationRoutes);
   await app.register(identityRoutes);
   await app.register(settingsRoutes);
+  await app.register(subscriptionRoutes);
   await app.register(auditRoutes);
   await app.register(configRoutes);
   await app.register(edgeRoutes);
