@@ -346,6 +346,29 @@ export function conformance(open: StoreFactory, opts: { parquet: boolean }): voi
       await assert.rejects(s.search({ from: 10, to: 5, limit: 5 }), AnalyticsInputError);
     }));
 
+  it("pages across days and sparse ranges exactly", () =>
+    withStore(async (s) => {
+      const day = 86_400_000;
+      // 9 records: three per day at 00:00, 06:00 and 23:59 over three days, plus noise later.
+      const recs: QueryLogRecord[] = [];
+      for (let d = 0; d < 3; d++) {
+        for (const off of [0, 6 * 3_600_000, day - 60_000]) {
+          recs.push(dns(0, { ts: T0 - (3 - d) * day + off, id: `s${d}-${off}` }));
+        }
+      }
+      await s.ingest("sparse", recs);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let i = 0; i < 10; i++) {
+        const page = await s.search({ from: T0 - 10 * day, to: T0, limit: 2, cursor });
+        seen.push(...page.records.map((r) => r.id));
+        cursor = page.nextCursor;
+        if (cursor === undefined) break;
+      }
+      const expected = [...recs].sort((a, b) => b.ts - a.ts).map((r) => r.id);
+      assert.deepEqual(seen, expected);
+    }));
+
   it("exports NDJSON and CSV streams", () =>
     seeded(async (s, data) => {
       const nd = await s.export({ ...RANGE, format: "ndjson" });
