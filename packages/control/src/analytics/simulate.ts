@@ -253,6 +253,50 @@ function topEntries(m: ReadonlyMap<string, number>, limit: number): CountEntry[]
     .slice(0, limit);
 }
 
+/** Cached verdicts of the policies that read the same columns, by those columns' values. */
+class VerdictGroup {
+  readonly members: number[] = [];
+  fills: [string, FieldSource][] = [];
+  private readonly cols: readonly number[];
+  private readonly size: number;
+  private readonly cache = new Map<string, Uint8Array>();
+  private lastKey: string | undefined;
+  private last: Uint8Array | undefined;
+  private row = -1;
+
+  constructor(cols: readonly number[], size: number) {
+    this.cols = cols;
+    this.size = size;
+  }
+
+  verdicts(
+    values: readonly (string | number | null)[],
+    row: number,
+    evaluate: (g: VerdictGroup, v: Uint8Array) => void,
+  ): Uint8Array {
+    if (row === this.row && this.last !== undefined) return this.last;
+    let key = "";
+    for (let i = 0; i < this.cols.length; i++) {
+      const v = values[this.cols[i]];
+      // \u0001 separates, \u0002 marks null: neither occurs in logged text.
+      key += i === 0 ? "" : "\u0001";
+      key += v === null || v === undefined ? "\u0002" : String(v);
+    }
+    this.row = row;
+    if (key === this.lastKey && this.last !== undefined) return this.last;
+    let v = this.cache.get(key);
+    if (v === undefined) {
+      v = new Uint8Array(this.size);
+      evaluate(this, v);
+      if (this.cache.size >= 200_000) this.cache.clear();
+      this.cache.set(key, v);
+    }
+    this.lastKey = key;
+    this.last = v;
+    return v;
+  }
+}
+
 export async function simulate(
   store: AnalyticsStore,
   req: SimulateRequest,
@@ -313,43 +357,42 @@ export async function simulate(
     const iD = index.get("domain")!;
     const iC = index.get("client")!;
 
-    // Policies whose every field comes from the `domain` column (dns.fqdn, dns.domains, …)
-    // have one answer per domain: evaluate them once per distinct domain and reuse it for
-    // every client, location and type that asked for that name. Fields the log lacks are
-    // missing for every row, so they do not break the equivalence.
-    const domainOnly = draft.map((p) =>
-      p.filter.fields.every((f) => {
-        const src = sources[f];
-        return src === undefined || src.columns.every((c) => c === "domain");
-      }),
-    );
-    const domainFills = fills.filter(([, src]) => src.columns.every((c) => c === "domain"));
-    const anyDomainOnly = domainOnly.some((x) => x);
-    const domainCtx = scheme.context(lists);
-    const domainCache = new Map<string, Uint8Array>();
-    let lastDomain: string | undefined;
-    let lastVerdicts: Uint8Array | undefined;
-    const domainVerdicts = (domain: string | null): Uint8Array => {
-      const key = domain ?? "";
-      // Rows come sorted by domain: usually the same name as the previous row.
-      if (key === lastDomain && lastVerdicts !== undefined) return lastVerdicts;
-      let v = domainCache.get(key);
-      if (v === undefined) {
-        v = new Uint8Array(draft.length);
-        domainCtx.reset();
-        for (let i = 0; i < domainFills.length; i++) {
-          domainFills[i][1].fill(domainCtx, domainFills[i][0], get);
-        }
-        for (let i = 0; i < draft.length; i++) {
-          if (domainOnly[i] && draft[i].filter.execute(domainCtx)) v[i] = 1;
-        }
-        if (domainCache.size >= 200_000) domainCache.clear();
-        domainCache.set(key, v);
+    // A filter's verdict depends only on the columns its fields come from. Policies are
+    // grouped by that column set, and each group's verdicts are computed once per distinct
+    // tuple of those columns and cached: a domain-list policy runs once per domain, a
+    // source-network policy once per client, whatever the other columns of the row. Fields
+    // the log lacks are missing on every row, so they add no column. Rows arrive sorted by
+    // domain, so the previous tuple is checked before the cache.
+    const groups: VerdictGroup[] = [];
+    const groupOf: VerdictGroup[] = [];
+    const bySignature = new Map<string, VerdictGroup>();
+    for (const p of draft) {
+      const cols = new Set<ReplayColumn>();
+      for (const f of p.filter.fields) for (const c of sources[f]?.columns ?? []) cols.add(c);
+      const sorted = [...cols].sort();
+      const sig = sorted.join(",");
+      let g = bySignature.get(sig);
+      if (g === undefined) {
+        g = new VerdictGroup(
+          sorted.map((c) => index.get(c)!),
+          draft.length,
+        );
+        bySignature.set(sig, g);
+        groups.push(g);
       }
-      lastDomain = key;
-      lastVerdicts = v;
-      return v;
+      g.members.push(draft.indexOf(p));
+      groupOf.push(g);
+    }
+    for (const g of groups) {
+      const fields = new Set(g.members.flatMap((i) => draft[i].filter.fields));
+      g.fills = fills.filter(([f]) => fields.has(f));
+    }
+    const evaluate = (g: VerdictGroup, v: Uint8Array) => {
+      ctx.reset();
+      for (let j = 0; j < g.fills.length; j++) g.fills[j][1].fill(ctx, g.fills[j][0], get);
+      for (const i of g.members) v[i] = draft[i].filter.execute(ctx) ? 1 : 0;
     };
+    let rowNo = 0;
 
     for await (const chunk of store.replay({
       from: req.from,
@@ -370,25 +413,13 @@ export async function simulate(
         }
         combinations++;
         replayed += r.count;
-        const verdicts = anyDomainOnly ? domainVerdicts(r.values[iD] as string | null) : undefined;
-        // The full context is filled only when a policy that needs it is reached.
-        let filled = false;
+        rowNo++;
         let match: DraftPolicy | undefined;
         const at = r.minute ?? r.lastTs;
         for (let i = 0; i < draft.length; i++) {
           const p = draft[i];
           if (p.schedule !== undefined && !p.schedule.isActive(at)) continue;
-          let hit: boolean;
-          if (verdicts !== undefined && domainOnly[i]) hit = verdicts[i] === 1;
-          else {
-            if (!filled) {
-              ctx.reset();
-              for (let j = 0; j < fills.length; j++) fills[j][1].fill(ctx, fills[j][0], get);
-              filled = true;
-            }
-            hit = p.filter.execute(ctx);
-          }
-          if (hit) {
+          if (groupOf[i].verdicts(r.values, rowNo, evaluate)[i] === 1) {
             match = p;
             break;
           }
