@@ -19,6 +19,8 @@ export interface FakeZoneEntry {
   authorities?: ResourceRecord[];
   /** Over UDP answer with TC set and no records (forces the TCP retry). */
   truncateUdp?: boolean;
+  /** Answer after this many milliseconds (slow upstream). */
+  delayMs?: number;
 }
 
 export interface FakeUpstream {
@@ -50,6 +52,15 @@ export function soa(zone: string, minimum: number): ResourceRecord {
 
 export function a(name: string, ip: string, ttl = 300): ResourceRecord {
   return { name, type: RRType.A, class: 1, ttl, data: ip };
+}
+
+function delayOf(zone: Map<string, FakeZoneEntry>, query: Buffer): number {
+  try {
+    const q = decodeMessage(query).questions[0];
+    return (q && zone.get(`${q.name.toLowerCase()}/${q.type}`)?.delayMs) ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 function answerFor(
@@ -112,7 +123,7 @@ export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promi
     if (state.down) return;
     count(msg);
     const out = answerFor(zone, msg, true);
-    if (out) udp.send(out, rinfo.port, rinfo.address);
+    if (out) setTimeout(() => udp.send(out, rinfo.port, rinfo.address), delayOf(zone, msg));
   });
   await new Promise<void>((ok) => udp.bind(0, "127.0.0.1", () => ok()));
   const port = udp.address().port;

@@ -406,3 +406,26 @@ describe("rate limit", () => {
     }
   });
 });
+
+describe("graceful close", () => {
+  test("close() stops accepting but answers queries already in flight on TCP", async () => {
+    const up = await startFakeUpstream(
+      new Map([["slow.example/1", { answers: [a("slow.example", "192.0.2.55")], delayMs: 150 }]]),
+    );
+    const edge = await startEdge({ config: config(up), log: () => {} });
+    const tcpPort = Number(edge.addresses.dns.tcp[0]!.split(":").pop());
+    try {
+      const pending = tcpExchange(tcpPort, [buildQuery("slow.example", { id: 77 })], 1, 3000);
+      // The upstream answers after 150 ms (its timeout here is 300 ms); close in between.
+      await new Promise((r) => setTimeout(r, 50));
+      const closing = edge.close();
+      const [reply] = await pending;
+      assert.equal(reply && decodeMessage(reply).answers[0]?.data, "192.0.2.55");
+      await closing;
+      await assert.rejects(tcpExchange(tcpPort, [buildQuery("a.example")]), /ECONNREFUSED/);
+    } finally {
+      await edge.close();
+      await up.close();
+    }
+  });
+});

@@ -183,30 +183,36 @@ export class DnsService implements Resolver {
     return out;
   }
 
-  /** Resolver for the HTTP proxy: A and/or AAAA through the full pipeline. */
+  /** Resolver for the HTTP proxy: A and/or AAAA (in parallel) through the full pipeline. */
   async resolve(name: string, opts: ResolveOptions): Promise<ResolveResult> {
     const families: (4 | 6)[] = opts.family ? [opts.family] : [4, 6];
+    const runs = await Promise.all(
+      families.map((fam) => {
+        const q = emptyMessage(randomId());
+        q.rd = true;
+        q.questions.push({ name, type: fam === 4 ? RRType.A : RRType.AAAA, class: 1 });
+        return this.handleInternal(encodeMessage(q), opts.client);
+      }),
+    );
     const addresses: string[] = [];
-    let rcode = "NOERROR";
+    let rcode: string | undefined;
     let blockedBy: ResolveResult["blockedBy"];
-    for (const fam of families) {
-      const type = fam === 4 ? RRType.A : RRType.AAAA;
-      const q = emptyMessage(randomId());
-      q.rd = true;
-      q.questions.push({ name, type, class: 1 });
-      const ex = await this.handleInternal(encodeMessage(q), opts.client);
+    runs.forEach((ex, i) => {
+      const type = families[i] === 4 ? RRType.A : RRType.AAAA;
       if (!ex.out) {
-        rcode = "SERVFAIL";
-        continue;
+        rcode ??= "SERVFAIL";
+        return;
       }
       const m = decodeMessage(ex.out);
       if (ex.action === "block" && ex.policy)
         blockedBy = { policyId: ex.policy.id, policyName: ex.policy.name };
-      if (m.rcode !== 0 || rcode === "NOERROR") rcode = m.rcode !== 0 ? rcodeName(m.rcode) : rcode;
+      // NOERROR from either family wins: a name with only AAAA records is not an error.
+      if (m.rcode === 0) rcode = "NOERROR";
+      else if (rcode !== "NOERROR") rcode = rcodeName(m.rcode);
       for (const rr of m.answers) if (rr.type === type) addresses.push(rr.data as string);
-    }
-    if (blockedBy) return { addresses: [], rcode, blockedBy };
-    return { addresses, rcode };
+    });
+    if (blockedBy) return { addresses: [], rcode: rcode ?? "NOERROR", blockedBy };
+    return { addresses, rcode: rcode ?? "SERVFAIL" };
   }
 
   private async handleInternal(raw: Buffer, clientIp: string): Promise<DnsExchange> {
