@@ -53,7 +53,10 @@ export class StoredBundle {
     hash: string;
     body: string | null;
     body_gz: Uint8Array | null;
+    body_gz_b64: string | null;
   }): Promise<StoredBundle> {
+    if (r.body_gz_b64)
+      return new StoredBundle(r.version, r.hash, Buffer.from(r.body_gz_b64, "base64"));
     if (r.body_gz) return new StoredBundle(r.version, r.hash, Buffer.from(r.body_gz));
     const text = r.body ?? "";
     return new StoredBundle(r.version, r.hash, await gzipBody(text), text);
@@ -181,7 +184,7 @@ export class Publisher {
           hash: bundle.hash!,
           content_hash: contentHash,
           body: null,
-          body_gz: gz,
+          body_gz_b64: gz.toString("base64"),
           summary: JSON.stringify(summary),
           created_by: actor,
           created_at: createdAt,
@@ -207,7 +210,7 @@ export class Publisher {
     if (hit) return hit;
     const row = await this.#db
       .selectFrom("bundles")
-      .select(["version", "hash", "body", "body_gz"])
+      .select(["version", "hash", "body", "body_gz", "body_gz_b64"])
       .where("account_id", "=", accountId)
       .orderBy("version", "desc")
       .limit(1)

@@ -205,11 +205,24 @@ const m0004: Migration = {
   },
 };
 
+/**
+ * The gzip bytes as base64 text, stored uncompressed out of line: PGlite encodes bytea
+ * parameters byte by byte (1.3 s for a 5 MB bundle) while text passes through (0.1 s), and
+ * gzip output gains nothing from TOAST compression.
+ */
+const m0005: Migration = {
+  async up(db) {
+    await sql`alter table bundles add column body_gz_b64 text`.execute(db);
+    await sql`alter table bundles alter column body_gz_b64 set storage external`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
   "0003_bundles_gzip": m0003,
   "0004_list_subscriptions": m0004,
+  "0005_bundles_gzip_text": m0005,
 };
 
 const provider: MigrationProvider = {

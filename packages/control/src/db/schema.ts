@@ -136,8 +136,10 @@ export interface BundlesTable {
   content_hash: string;
   /** JSON text (bundles stored before migration 0003); newer bundles use body_gz. */
   body: ColumnType<string | null, string | null | undefined, string | null>;
-  /** gzip of the JSON text. */
+  /** gzip of the JSON text (bundles stored between migrations 0003 and 0005). */
   body_gz: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
+  /** gzip of the JSON text, base64 (migration 0005 on). */
+  body_gz_b64: ColumnType<string | null, string | null | undefined, string | null>;
   summary: Json;
   created_by: string;
   created_at: CreatedAt;

@@ -58,7 +58,7 @@ const tags = ["config"];
 async function loadBundle(db: Db, accountId: string, version: number): Promise<ConfigBundle> {
   const row = await db
     .selectFrom("bundles")
-    .select(["version", "hash", "body", "body_gz"])
+    .select(["version", "hash", "body", "body_gz", "body_gz_b64"])
     .where("account_id", "=", accountId)
     .where("version", "=", version)
     .executeTakeFirst();
@@ -153,7 +153,7 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
       const { version } = req.params as Static<typeof VersionParams>;
       const row = await db
         .selectFrom("bundles")
-        .select(["version", "hash", "body", "body_gz"])
+        .select(["version", "hash", "body", "body_gz", "body_gz_b64"])
         .where("account_id", "=", p.accountId)
         .where("version", "=", version)
         .executeTakeFirst();
