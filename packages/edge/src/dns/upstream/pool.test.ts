@@ -49,6 +49,7 @@ test("parse upstream addresses", () => {
     "https://dns.example/dns-query",
   );
   assert.throws(() => parseUpstream({ address: "ftp://x" }), /unknown scheme/);
+  assert.throws(() => parseUpstream({ address: "udp://dns.example:53" }), /need an IP address/);
 });
 
 test("failover skips a dead upstream; health marks it down after repeated failures", async () => {

@@ -7,6 +7,7 @@
 // (1 s doubling to 30 s) unless every upstream is down. SERVFAIL/REFUSED/NOTIMP replies count as
 // failures so the next upstream gets a chance.
 
+import { isIP } from "node:net";
 import type { ResolverSettings, Upstream } from "@gatehouse/contract";
 import { splitHostPort } from "../../net/host-port.ts";
 import { dnsMetrics } from "../../telemetry/metrics.ts";
@@ -84,6 +85,12 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
   if (!protocol)
     throw new Error(`upstream "${u.address}": unknown scheme "${scheme}" (udp, tcp, tls, https)`);
   const hp = splitHostPort(rest.replace(/\/$/, ""), protocol === "tls" ? 853 : 53);
+  // Plain DNS upstreams are addressed by IP: resolving their names would need a resolver, and
+  // replies are matched against the address we sent to (RFC 5452 §4.1).
+  if ((protocol === "udp" || protocol === "tcp") && isIP(hp.host) === 0)
+    throw new Error(
+      `upstream "${u.address}": ${protocol} upstreams need an IP address, not a host name`,
+    );
   return {
     protocol,
     address: u.address,
