@@ -1,6 +1,7 @@
 // startControl: open the store (migrations apply on start), bootstrap, listen. Loopback unless
 // told otherwise.
 
+import type { AnalyticsStore } from "./analytics/types.ts";
 import { buildApp } from "./app.ts";
 
 export interface StartOptions {
@@ -12,6 +13,8 @@ export interface StartOptions {
   readonly adminToken?: string;
   readonly logger?: boolean;
   readonly autoPublishDelayMs?: number;
+  /** Mounts /api/v1/analytics/* and POST /api/v1/edge/logs over this store. */
+  readonly analytics?: AnalyticsStore;
 }
 
 export interface StartedControl {
@@ -37,6 +40,7 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
     ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
     ...(opts.logger === false ? { logger: false } : {}),
+    ...(opts.analytics ? { analytics: opts.analytics } : {}),
     ...(opts.autoPublishDelayMs !== undefined
       ? { autoPublishDelayMs: opts.autoPublishDelayMs }
       : {}),
