@@ -24,9 +24,10 @@ interface Server {
   readonly pid: number;
 }
 
-async function startServer(backend: string): Promise<Server> {
+async function startServer(backend: string, env: Record<string, string> = {}): Promise<Server> {
   const child = spawn(process.execPath, ["--expose-gc", "bench/control/server.ts", backend], {
     stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...env },
   });
   const rl = createInterface({ input: child.stdout! });
   const line = await new Promise<string>((resolve, reject) => {
@@ -220,5 +221,25 @@ for (const backend of backends) {
     await stopServer(s);
   }
 }
+// Reads that reach the database every time (page cache off).
+for (const backend of backends) {
+  const s = await startServer(backend, { BENCH_READ_CACHE: "off" });
+  try {
+    for (let i = 0; i < 50; i++)
+      await api(s, "POST", "/policies", {
+        name: `read ${i}`,
+        type: "dns",
+        expression: `dns.fqdn == "r${i}.example" or dns.fqdn in {"x${i}.example" "y${i}.example"}`,
+        action: "block",
+      });
+    const w = wrk(s, "/api/v1/policies?limit=50");
+    log(
+      `\n${backend}, page cache off: policy list reads ${w.rps.toFixed(0)} req/s, avg latency ${w.latency}, non-2xx ${w.errors}`,
+    );
+  } finally {
+    await stopServer(s);
+  }
+}
+
 console.log("\n--- summary ---");
 console.log(results.join("\n"));

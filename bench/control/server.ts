@@ -15,6 +15,8 @@ const app = await buildApp({
   logger: false,
   autoPublishDelayMs: 0,
   bulkBodyLimit: 512 * 1024 * 1024,
+  // BENCH_READ_CACHE=off measures reads that reach the database every time.
+  ...(process.env.BENCH_READ_CACHE === "off" ? { readCacheTtlMs: -1 } : {}),
 });
 await app.listen({ host: "127.0.0.1", port: 0 });
 const a = app.server.address() as { port: number };
