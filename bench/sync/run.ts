@@ -15,7 +15,9 @@ import type { ConfigBundle } from "@gatehouse/contract";
 import { SyncClient } from "@gatehouse/edge";
 import { Registry } from "prom-client";
 
-const { values } = parseArgs({ options: { edges: { type: "string" }, publishes: { type: "string" } } });
+const { values } = parseArgs({
+  options: { edges: { type: "string" }, publishes: { type: "string" } },
+});
 const EDGES = Number(values.edges ?? 100);
 const PUBLISHES = Number(values.publishes ?? 20);
 
@@ -34,7 +36,14 @@ const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const control = spawn(
   process.execPath,
-  [resolve(import.meta.dirname, "../../packages/gatehouse/src/cli.ts"), "control", "--data-dir", join(dir, "control"), "--listen", `127.0.0.1:${port}`],
+  [
+    resolve(import.meta.dirname, "../../packages/gatehouse/src/cli.ts"),
+    "control",
+    "--data-dir",
+    join(dir, "control"),
+    "--listen",
+    `127.0.0.1:${port}`,
+  ],
   { stdio: ["ignore", "ignore", "pipe"] },
 );
 let err = "";
@@ -54,7 +63,10 @@ const token = await new Promise<string>((res, rej) => {
 async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   const r = await fetch(`${base}/api/v1${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
@@ -129,8 +141,12 @@ function q(xs: number[], p: number): number {
 }
 const rss = process.memoryUsage().rss / 2 ** 20;
 console.log(`edges: ${EDGES}, publishes: ${PUBLISHES}`);
-console.log(`publish → last edge applied: p50 ${q(lastEdge, 0.5).toFixed(1)} ms, p99 ${q(lastEdge, 0.99).toFixed(1)} ms, max ${Math.max(...lastEdge).toFixed(1)} ms`);
-console.log(`publish → each edge applied: p50 ${q(perEdge, 0.5).toFixed(1)} ms, p99 ${q(perEdge, 0.99).toFixed(1)} ms`);
+console.log(
+  `publish → last edge applied: p50 ${q(lastEdge, 0.5).toFixed(1)} ms, p99 ${q(lastEdge, 0.99).toFixed(1)} ms, max ${Math.max(...lastEdge).toFixed(1)} ms`,
+);
+console.log(
+  `publish → each edge applied: p50 ${q(perEdge, 0.5).toFixed(1)} ms, p99 ${q(perEdge, 0.99).toFixed(1)} ms`,
+);
 console.log(`client process RSS: ${rss.toFixed(0)} MiB`);
 
 await Promise.all(clients.map((c) => c.stop()));
