@@ -2,13 +2,17 @@
 // closures and cannot cross a process boundary) and owns its own UDP socket on the shared port
 // with SO_REUSEPORT (Node ≥ 23 `dgram` `reusePort`), so the kernel spreads datagrams across the
 // workers without a hop through the primary. TCP, DoT and DoH listeners use cluster's shared
-// handles. Metrics are served by the first worker only (one scrape target, that worker's view
-// plus process metrics); each worker keeps its own cache and query-log ring.
+// handles. Metrics are served by the first worker only; each worker keeps its own cache and
+// query-log ring. Workers run worker-entry.ts and receive the config over IPC, so the primary's
+// own command line is never re-executed.
 
 import cluster from "node:cluster";
+import { createSocket } from "node:dgram";
+import { isIPv6 } from "node:net";
 import { availableParallelism } from "node:os";
 import type { EdgeConfigFile } from "@gatehouse/contract";
 import { type Edge, type EdgeAddresses, startEdge } from "./main.ts";
+import { joinHostPort, splitHostPort } from "./net/host-port.ts";
 
 export interface StartWorkersOptions {
   config: EdgeConfigFile;
@@ -19,68 +23,95 @@ export interface StartWorkersOptions {
 
 export type WorkersHandle =
   | { readonly mode: "single"; readonly edge: Edge; close(): Promise<void> }
-  | { readonly mode: "cluster"; readonly workers: number; close(): Promise<void> };
+  | {
+      readonly mode: "cluster";
+      readonly workers: number;
+      readonly addresses: EdgeAddresses;
+      close(): Promise<void>;
+    };
+
+/** SO_REUSEPORT sockets bound to port 0 would each get their own port: pick one up front. */
+async function fixUdpPorts(addrs: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const a of addrs) {
+    const { host, port } = splitHostPort(a);
+    if (port !== 0) {
+      out.push(a);
+      continue;
+    }
+    const s = createSocket(isIPv6(host) ? "udp6" : "udp4");
+    const p = await new Promise<number>((resolve, reject) => {
+      s.once("error", reject);
+      s.bind(0, host, () => resolve(s.address().port));
+    });
+    await new Promise<void>((r) => s.close(() => r()));
+    out.push(joinHostPort(host, p));
+  }
+  return out;
+}
 
 export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<WorkersHandle> {
   const n = opts.config.edge?.workers ?? availableParallelism();
-  if (n <= 1) {
+  if (n <= 1 || !cluster.isPrimary) {
     const edge = await startEdge({ config: opts.config, ...(opts.log ? { log: opts.log } : {}) });
     opts.onReady?.(edge.addresses);
     return { mode: "single", edge, close: () => edge.close() };
   }
-  if (cluster.isPrimary) {
+  const udp = await fixUdpPorts(opts.config.edge?.dns?.udp ?? []);
+  const edgeLocal = opts.config.edge ?? {};
+  const config: EdgeConfigFile = {
+    ...opts.config,
+    edge: { ...edgeLocal, dns: { ...edgeLocal.dns, udp } },
+  };
+  cluster.setupPrimary({
+    exec: new URL("./worker-entry.ts", import.meta.url).pathname,
+    silent: false,
+  });
+  const workers = Array.from({ length: n }, () => cluster.fork());
+  const addresses = await new Promise<EdgeAddresses>((resolve, reject) => {
     let ready = 0;
     let first: EdgeAddresses | undefined;
-    await new Promise<void>((resolve, reject) => {
-      for (let i = 0; i < n; i++) {
-        const w = cluster.fork({ GATEHOUSE_WORKER_INDEX: String(i) });
-        w.on("message", (m: { type?: string; addresses?: EdgeAddresses; error?: string }) => {
-          if (m.type === "ready") {
-            first ??= m.addresses;
-            if (++ready === n) resolve();
+    workers.forEach((w, i) => {
+      const { metrics: _m, ...withoutMetrics } = config.edge ?? {};
+      w.on("online", () =>
+        w.send({ type: "config", config: i === 0 ? config : { ...config, edge: withoutMetrics } }),
+      );
+      w.on(
+        "message",
+        (m: { type?: string; addresses?: EdgeAddresses; error?: string; line?: string }) => {
+          if (m.type === "log" && m.line) opts.log?.(m.line);
+          else if (m.type === "ready") {
+            if (i === 0) first = m.addresses;
+            if (++ready === n) resolve(first ?? m.addresses!);
           } else if (m.type === "failed") reject(new Error(m.error));
-        });
-        w.on("exit", (code) => {
-          if (ready < n) reject(new Error(`edge worker exited with ${code} during start`));
-        });
-      }
+        },
+      );
+      w.on("exit", (code) => {
+        if (ready < n) reject(new Error(`edge worker exited with ${code} during start`));
+      });
     });
-    opts.onReady?.(first!);
-    return {
-      mode: "cluster",
-      workers: n,
-      close: async () => {
-        const ws = Object.values(cluster.workers ?? {});
-        await Promise.all(
-          ws.map(
-            (w) =>
-              new Promise<void>((r) => {
-                if (!w) return r();
-                w.once("exit", () => r());
-                w.send({ type: "close" });
-              }),
-          ),
-        );
-      },
-    };
-  }
-  // Worker: same config, UDP with SO_REUSEPORT, metrics only on worker 0.
-  const index = Number(process.env.GATEHOUSE_WORKER_INDEX ?? 0);
-  const { metrics: _m, ...local } = opts.config.edge ?? {};
-  const config: EdgeConfigFile = { ...opts.config, edge: index === 0 ? opts.config.edge : local };
-  try {
-    const edge = await startEdge({
-      config,
-      reusePort: true,
-      ...(opts.log ? { log: opts.log } : {}),
-    });
-    process.on("message", (m: { type?: string }) => {
-      if (m.type === "close") edge.close().then(() => process.exit(0));
-    });
-    process.send?.({ type: "ready", addresses: edge.addresses });
-    return { mode: "single", edge, close: () => edge.close() };
-  } catch (e) {
-    process.send?.({ type: "failed", error: (e as Error).message });
-    process.exit(1);
-  }
+  }).catch(async (e: unknown) => {
+    for (const w of workers) w.kill();
+    throw e;
+  });
+  opts.onReady?.(addresses);
+  return {
+    mode: "cluster",
+    workers: n,
+    addresses,
+    close: async () => {
+      await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<void>((r) => {
+              if (w.isDead()) return r();
+              w.once("exit", () => r());
+              w.send({ type: "close" });
+              // Bounded: a worker that does not finish draining is stopped.
+              setTimeout(() => w.kill(), 5000).unref();
+            }),
+        ),
+      );
+    },
+  };
 }

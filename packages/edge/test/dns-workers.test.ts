@@ -1,0 +1,34 @@
+// Two worker processes sharing one UDP port with SO_REUSEPORT.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { startEdgeWorkers } from "../src/workers.ts";
+import { a, startFakeUpstream, udpQuery } from "./dns-helpers.ts";
+
+test("workers share the UDP port and all answer", async () => {
+  const up = await startFakeUpstream(
+    new Map([["w.example/1", { answers: [a("w.example", "192.0.2.7")] }]]),
+  );
+  const h = await startEdgeWorkers({
+    config: {
+      resolver: { upstreams: [{ address: up.address }] },
+      locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
+      lists: [],
+      policies: [],
+      edge: { dns: { udp: ["127.0.0.1:0"] }, workers: 2 },
+    },
+  });
+  try {
+    if (h.mode !== "cluster") throw new Error("expected cluster mode");
+    const port = Number(h.addresses.dns.udp[0]!.split(":").pop());
+    assert.ok(port > 0);
+    // Distinct source ports hash to either worker; every query is answered.
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, () => udpQuery(port, "w.example")),
+    );
+    assert.ok(answers.every((m) => m?.answers[0]?.data === "192.0.2.7"));
+  } finally {
+    await h.close();
+    await up.close();
+  }
+});
