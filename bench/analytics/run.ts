@@ -85,20 +85,25 @@ function makeRecords(count: number, offset: number): QueryLogRecord[] {
   return out;
 }
 
-async function measureIngest(name: string, store: AnalyticsStore): Promise<void> {
+async function measureIngest(name: string, store: AnalyticsStore, senders: number): Promise<void> {
   const batches = Math.ceil(INGEST / BATCH);
   // Build the records first: the rate is the store's, not the generator's.
   const all: QueryLogRecord[][] = [];
   for (let b = 0; b < batches; b++) all.push(makeRecords(BATCH, b * BATCH));
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  for (let b = 0; b < batches; b++) await store.ingest(`bench-${b}`, all[b]);
+  // `senders` edges deliver at once, each waiting for its acknowledgement before the next.
+  let next = 0;
+  const sender = async () => {
+    for (let b = next++; b < batches; b = next++) await store.ingest(`bench-${b}`, all[b]);
+  };
+  await Promise.all(Array.from({ length: senders }, sender));
   const sec = ms(t0) / 1000;
   const cpu = cpuSeconds(cpu0);
   const n = batches * BATCH;
   report(
     name,
-    `ingest ${n.toLocaleString("en")} records (5,000/batch, one sender)`,
+    `ingest ${n.toLocaleString("en")} records (5,000/batch, ${senders} sender${senders > 1 ? "s" : ""})`,
     `${Math.round(n / sec).toLocaleString("en")} records/s wall (this process used ${cpu.toFixed(2)} s CPU = ${Math.round(n / cpu).toLocaleString("en")} records per CPU-second)`,
   );
 }
@@ -272,9 +277,11 @@ async function measureQueries(name: string, store: AnalyticsStore): Promise<void
 async function duck(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "gatehouse-bench-"));
   try {
-    const ingestStore = await DuckDbStore.open({ path: join(dir, "ingest.duckdb") });
-    await measureIngest("duckdb", ingestStore);
-    await ingestStore.close();
+    for (const senders of [1, 4]) {
+      const ingestStore = await DuckDbStore.open({ path: join(dir, `ingest-${senders}.duckdb`) });
+      await measureIngest("duckdb", ingestStore, senders);
+      await ingestStore.close();
+    }
 
     const file = join(dir, "analytics.duckdb");
     await (await DuckDbStore.open({ path: file })).close();
@@ -303,10 +310,15 @@ async function clickhouse(): Promise<void> {
     return;
   }
   try {
-    const ingestStore = await ClickHouseStore.open({ url: server.url, database: "bench_ingest" });
-    await measureIngest("clickhouse", ingestStore);
-    await ingestStore.dropDatabase();
-    await ingestStore.close();
+    for (const senders of [1, 4]) {
+      const ingestStore = await ClickHouseStore.open({
+        url: server.url,
+        database: `bench_ingest_${senders}`,
+      });
+      await measureIngest("clickhouse", ingestStore, senders);
+      await ingestStore.dropDatabase();
+      await ingestStore.close();
+    }
 
     const store = await ClickHouseStore.open({ url: server.url, database: "bench" });
     const client = createClient({

@@ -88,15 +88,20 @@ export interface DuckDbStoreOptions {
 export class DuckDbStore implements AnalyticsStore {
   readonly name = "duckdb" as const;
   private readonly instance: DuckDBInstance;
-  private readonly writer: DuckDBConnection;
+  /**
+   * Write lanes: one connection each, its writes serialised. Two lanes let one batch's
+   * appends run on the main thread while another batch commits (WAL write) on DuckDB's
+   * threads; their transactions append to the same table without conflicting.
+   */
+  private readonly lanes: WriteLane[];
   private readonly inMemory: boolean;
-  /** Tail of the write queue: every write waits for the previous one. */
-  private writes: Promise<unknown> = Promise.resolve();
+  /** Batches being written, by dedup key: a concurrent retry waits for the first attempt. */
+  private readonly inflight = new Map<string, Promise<IngestResult>>();
   private closed = false;
 
-  private constructor(instance: DuckDBInstance, writer: DuckDBConnection, inMemory: boolean) {
+  private constructor(instance: DuckDBInstance, lanes: WriteLane[], inMemory: boolean) {
     this.instance = instance;
-    this.writer = writer;
+    this.lanes = lanes;
     this.inMemory = inMemory;
   }
 
@@ -112,13 +117,15 @@ export class DuckDbStore implements AnalyticsStore {
     await writer.run(
       `CREATE TABLE IF NOT EXISTS ${BATCH_TABLE} (batch_id VARCHAR PRIMARY KEY, received_at BIGINT NOT NULL, records INTEGER NOT NULL)`,
     );
-    return new DuckDbStore(instance, writer, opts.path === ":memory:");
+    const lanes = [new WriteLane(writer), new WriteLane(await instance.connect())];
+    return new DuckDbStore(instance, lanes, opts.path === ":memory:");
   }
 
-  private serialize<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.writes.then(fn, fn);
-    this.writes = run.catch(() => undefined);
-    return run;
+  /** The least busy lane. */
+  private lane(): WriteLane {
+    let best = this.lanes[0];
+    for (const l of this.lanes) if (l.pending < best.pending) best = l;
+    return best;
   }
 
   private async withReader<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -137,13 +144,35 @@ export class DuckDbStore implements AnalyticsStore {
     accountId = "",
   ): Promise<IngestResult> {
     checkBatchId(batchId);
-    return this.serialize(async () => {
-      const c = this.writer;
+    if (this.closed) throw new Error("analytics store is closed");
+    const key = batchKey(accountId, batchId);
+    const running = this.inflight.get(key);
+    if (running !== undefined) {
+      // Same batch delivered twice at once: whichever attempt lands first writes it.
+      const first = await running.catch(() => undefined);
+      if (first !== undefined) return { accepted: 0, duplicate: true };
+      return this.ingest(batchId, records, accountId);
+    }
+    const attempt = this.writeBatch(key, records, accountId);
+    this.inflight.set(key, attempt);
+    try {
+      return await attempt;
+    } finally {
+      this.inflight.delete(key);
+    }
+  }
+
+  private writeBatch(
+    key: string,
+    records: readonly QueryLogRecord[],
+    accountId: string,
+  ): Promise<IngestResult> {
+    return this.lane().run(async (c) => {
       await c.run("BEGIN TRANSACTION");
       try {
         const seen = await c.runAndReadAll(
           `INSERT INTO ${BATCH_TABLE} VALUES ($id, $at, $n) ON CONFLICT DO NOTHING RETURNING batch_id`,
-          { id: batchKey(accountId, batchId), at: BigInt(Date.now()), n: records.length },
+          { id: key, at: BigInt(Date.now()), n: records.length },
         );
         if (seen.currentRowCount === 0) {
           await c.run("ROLLBACK");
@@ -297,8 +326,7 @@ export class DuckDbStore implements AnalyticsStore {
     policy: RetentionPolicy = DEFAULT_RETENTION,
     now = Date.now(),
   ): Promise<RetentionResult> {
-    return this.serialize(async () => {
-      const c = this.writer;
+    return this.lanes[0].run(async (c) => {
       let removed = 0;
       const cutoff = BigInt(now - policy.maxAgeMs);
       const aged = await c.run(`DELETE FROM ${TABLE} WHERE ts < $cutoff`, { cutoff });
@@ -344,10 +372,35 @@ export class DuckDbStore implements AnalyticsStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.writes;
     this.closed = true;
-    this.writer.closeSync();
+    for (const l of this.lanes) await l.idle();
+    for (const l of this.lanes) l.conn.closeSync();
     this.instance.closeSync();
+  }
+}
+
+/** One writer connection and the queue of writes waiting for it. */
+class WriteLane {
+  readonly conn: DuckDBConnection;
+  pending = 0;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(conn: DuckDBConnection) {
+    this.conn = conn;
+  }
+
+  run<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    this.pending++;
+    const go = () => fn(this.conn);
+    const result = this.tail.then(go, go);
+    this.tail = result.catch(() => undefined);
+    return result.finally(() => {
+      this.pending--;
+    });
+  }
+
+  idle(): Promise<unknown> {
+    return this.tail;
   }
 }
 

@@ -1,9 +1,11 @@
 // Policy simulation: replay logged traffic through a draft policy set and report what would
 // change. The store streams distinct combinations of the fields the draft reads (plus domain,
 // client and the logged outcome) with their counts, in chunks; each combination is evaluated
-// once with @gatehouse/rules and weighted by its count. That is exact, because a filter is a
-// pure function of its fields (schedules add the minute to the combination), and it keeps a
-// replay of millions of records to one pass over far fewer rows, never all in memory.
+// with @gatehouse/rules and weighted by its count. That is exact, because a filter is a pure
+// function of its fields (schedules add the minute to the combination), and it keeps a replay
+// of millions of records to one streamed pass, never all in memory. Verdicts are cached per
+// group of policies that read the same columns, keyed by those columns' values, so a
+// domain-list policy is evaluated once per domain, not once per (domain, client, …).
 //
 // Enforcement order follows the edge (rules spec §5.7): enabled policies by ascending
 // precedence, first match wins; DNS query-phase policies before response-phase ones; HTTP
@@ -366,7 +368,8 @@ export async function simulate(
     const groups: VerdictGroup[] = [];
     const groupOf: VerdictGroup[] = [];
     const bySignature = new Map<string, VerdictGroup>();
-    for (const p of draft) {
+    for (let pi = 0; pi < draft.length; pi++) {
+      const p = draft[pi];
       const cols = new Set<ReplayColumn>();
       for (const f of p.filter.fields) for (const c of sources[f]?.columns ?? []) cols.add(c);
       const sorted = [...cols].sort();
@@ -380,7 +383,7 @@ export async function simulate(
         bySignature.set(sig, g);
         groups.push(g);
       }
-      g.members.push(draft.indexOf(p));
+      g.members.push(pi);
       groupOf.push(g);
     }
     for (const g of groups) {
