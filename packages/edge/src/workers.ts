@@ -10,7 +10,7 @@ import cluster from "node:cluster";
 import { createSocket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { availableParallelism } from "node:os";
-import type { EdgeConfigFile } from "@gatehouse/contract";
+import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import { type Edge, type EdgeAddresses, startEdge } from "./main.ts";
 import { joinHostPort, splitHostPort } from "./net/host-port.ts";
 
@@ -27,6 +27,8 @@ export type WorkersHandle =
       readonly mode: "cluster";
       readonly workers: number;
       readonly addresses: EdgeAddresses;
+      /** Apply a bundle in every worker; rejects (naming the failure) if any worker refused it. */
+      apply(bundle: ConfigBundle): Promise<void>;
       close(): Promise<void>;
     };
 
@@ -95,10 +97,31 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     throw e;
   });
   opts.onReady?.(addresses);
+  let applySeq = 0;
   return {
     mode: "cluster",
     workers: n,
     addresses,
+    apply: async (bundle: ConfigBundle) => {
+      const id = ++applySeq;
+      const results = await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<string | undefined>((resolve) => {
+              const onMessage = (m: { type?: string; id?: number; error?: string }) => {
+                if (m.type !== "applied" || m.id !== id) return;
+                w.off("message", onMessage);
+                resolve(m.error);
+              };
+              w.on("message", onMessage);
+              w.send({ type: "apply", id, bundle });
+            }),
+        ),
+      );
+      // Each worker compiles on its own; the same bundle fails the same way everywhere.
+      const failed = results.find((e) => e !== undefined);
+      if (failed !== undefined) throw new Error(failed);
+    },
     close: async () => {
       await Promise.all(
         workers.map(

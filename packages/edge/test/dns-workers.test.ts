@@ -27,6 +27,38 @@ test("workers share the UDP port and all answer", async () => {
       Array.from({ length: 16 }, () => udpQuery(port, "w.example")),
     );
     assert.ok(answers.every((m) => m?.answers[0]?.data === "192.0.2.7"));
+    // A new bundle reaches every worker; a broken one is refused.
+    const bundle = {
+      schemaVersion: 1 as const,
+      version: 2,
+      resolver: { upstreams: [{ address: up.address }] },
+      locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
+      lists: [],
+      policies: [
+        {
+          id: "b",
+          name: "Block w",
+          type: "dns" as const,
+          enabled: true,
+          precedence: 1,
+          expression: 'dns.fqdn == "w.example"',
+          action: "block" as const,
+        },
+      ],
+    };
+    await h.apply(bundle);
+    const blocked = await Promise.all(
+      Array.from({ length: 16 }, () => udpQuery(port, "w.example")),
+    );
+    assert.ok(blocked.every((m) => m?.answers[0]?.data === "0.0.0.0"));
+    await assert.rejects(
+      h.apply({
+        ...bundle,
+        version: 3,
+        policies: [{ ...bundle.policies[0]!, expression: "dns.fqdn ==" }],
+      }),
+      /config rejected/,
+    );
   } finally {
     await h.close();
     await up.close();
