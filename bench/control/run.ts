@@ -15,6 +15,8 @@ import { Readable } from "node:stream";
 const which = process.argv[2] ?? "both";
 const wrkSeconds = Number(process.argv[process.argv.indexOf("--wrk-seconds") + 1]) || 10;
 const backends = which === "both" ? ["pglite", "postgres"] : [which];
+/** `--uncached-only`: just the page-cache-off read measurement. */
+const uncachedOnly = process.argv.includes("--uncached-only");
 
 interface Server {
   readonly child: ChildProcess;
@@ -131,7 +133,7 @@ const log = (s: string) => {
   results.push(s);
 };
 
-for (const backend of backends) {
+for (const backend of uncachedOnly ? [] : backends) {
   const s = await startServer(backend);
   try {
     log(`\n## ${backend}`);

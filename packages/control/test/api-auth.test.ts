@@ -200,6 +200,21 @@ for (const b of BACKENDS) {
       assert.equal((await call(t.app, token, "GET", "/api/v1/whoami")).json().role, "editor");
     });
 
+    it("never stores a secret for Idempotency-Key replay", async () => {
+      for (const [url, body] of [
+        ["/tokens", { name: "x", role: "viewer" }],
+        ["/accounts", { name: "x" }],
+        ["/identities/devices", { name: "d" }],
+      ] as const) {
+        const r = await call(t.app, t.token, "POST", `/api/v1${url}`, body, {
+          "idempotency-key": "k1",
+        });
+        assert.equal(r.statusCode, 400, `${url}: ${r.body}`);
+      }
+      const stored = await t.app.gatehouse.db.selectFrom("idempotency_keys").selectAll().execute();
+      assert.deepEqual(stored, []);
+    });
+
     it("refuses expired and revoked tokens", async () => {
       const r = (
         await A("POST", "/tokens", { name: "short", role: "viewer", expiresInSeconds: 60 })

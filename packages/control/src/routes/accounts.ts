@@ -2,13 +2,13 @@
 
 import { GatehouseError } from "@gatehouse/contract";
 import { type Static, Type as T } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { audit } from "../audit.ts";
 import { issueSecret } from "../auth/tokens.ts";
 import { createAccount } from "../bootstrap.ts";
 import { actorOf } from "../context.ts";
 import { ROLES } from "../db/schema.ts";
-import { decodeCursor, idempotent, iso, PageQuery, page } from "../http/conventions.ts";
+import { decodeCursor, iso, PageQuery, page } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
 import { IdParams, who } from "./common.ts";
 
@@ -36,6 +36,18 @@ const TokenView = T.Object({
   createdBy: T.Union([T.String(), T.Null()]),
   createdAt: T.String(),
 });
+
+/**
+ * Responses carrying a secret are never stored for Idempotency-Key replay (the store would then
+ * hold the secret in clear), so the header is refused on those creates.
+ */
+function refuseReplayOfSecret(req: FastifyRequest): void {
+  if (req.headers["idempotency-key"] !== undefined)
+    throw new GatehouseError(
+      "GH_ERR_BAD_REQUEST",
+      "this create returns a secret and cannot be replayed; omit Idempotency-Key",
+    );
+}
 
 export async function accountRoutes(app: FastifyInstance): Promise<void> {
   const { db, auth } = app.gatehouse;
@@ -118,10 +130,9 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const p = who(req);
       const b = req.body as Static<typeof AccountCreate>;
-      return idempotent(db, req, reply, p.accountId, async () => {
-        const r = await createAccount(db, { name: b.name, actor: actorOf(p) });
-        return { status: 201, body: { id: r.accountId, name: b.name, adminToken: r.adminToken } };
-      });
+      refuseReplayOfSecret(req);
+      const r = await createAccount(db, { name: b.name, actor: actorOf(p) });
+      return reply.status(201).send({ id: r.accountId, name: b.name, adminToken: r.adminToken });
     },
   );
 
@@ -180,7 +191,8 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const p = who(req);
       const b = req.body as Static<typeof TokenCreate>;
-      return idempotent(db, req, reply, p.accountId, async () => {
+      refuseReplayOfSecret(req);
+      {
         const issued = await issueSecret("api");
         const expires = b.expiresInSeconds
           ? new Date(Date.now() + b.expiresInSeconds * 1000)
@@ -217,20 +229,17 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
           });
           return r;
         });
-        return {
-          status: 201,
-          body: {
-            id: row.id,
-            name: row.name,
-            role: row.role,
-            expiresAt: iso(row.expires_at),
-            revokedAt: null,
-            createdBy: row.created_by,
-            createdAt: iso(row.created_at),
-            token: issued.secret,
-          },
-        };
-      });
+        return reply.status(201).send({
+          id: row.id,
+          name: row.name,
+          role: row.role,
+          expiresAt: iso(row.expires_at),
+          revokedAt: null,
+          createdBy: row.created_by,
+          createdAt: iso(row.created_at),
+          token: issued.secret,
+        });
+      }
     },
   );
 
@@ -267,6 +276,4 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
       return reply.status(204).send();
     },
   );
-
-  void GatehouseError;
 }
