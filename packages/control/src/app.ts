@@ -22,6 +22,7 @@ import { Authenticator, type AuthOptions, registerAuth } from "./auth/authentica
 import { bootstrap } from "./bootstrap.ts";
 import { VersionNotifier } from "./bundle/notifier.ts";
 import { Publisher } from "./bundle/publisher.ts";
+import { bundleChannel, ReplicaFanout } from "./bundle/replica-fanout.ts";
 import type { AccessLevel, Db } from "./context.ts";
 import { openStore, type Store } from "./db/open-store.ts";
 import { errorHandler } from "./http/errors.ts";
@@ -149,7 +150,16 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   const publisher = new Publisher(store.db, notifier, {
     autoPublishDelayMs: opts.autoPublishDelayMs ?? 2000,
     log: app.log,
+    ...(store.postgres ? { notifyChannel: bundleChannel(store.postgres.schema) } : {}),
   });
+  const fanout = store.postgres
+    ? new ReplicaFanout(
+        store.postgres.url,
+        store.postgres.schema,
+        (accountId, version) => publisher.remotePublished(accountId, version),
+        app.log,
+      )
+    : undefined;
   const auth = new Authenticator(store.db, opts.auth);
   const routes: RouteEntry[] = [];
   const cacheTtl = opts.readCacheTtlMs ?? (store.kind === "postgres" ? 1000 : 0);
@@ -312,12 +322,19 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   }
 
   app.addHook("onClose", async () => {
+    await fanout?.close();
     await subscriptions.close();
     notifier.closeAll();
     await publisher.close();
     if (ownsStore) await store.close();
   });
   await app.ready();
+  try {
+    await fanout?.start();
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
   subscriptions.start();
   return app;
 }

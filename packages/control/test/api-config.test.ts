@@ -6,7 +6,8 @@ import { after, before, describe, it } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { type ConfigBundle, checkBundle, verifyBundleHash } from "@gatehouse/contract";
 import YAML from "yaml";
-import { BACKENDS, call, closeSharedPglite, openTestApp, type TestApp } from "./helpers.ts";
+import { buildApp } from "../src/app.ts";
+import { BACKENDS, call, closeSharedPglite, openTestApp, PG_URL, type TestApp } from "./helpers.ts";
 
 after(closeSharedPglite);
 
@@ -273,6 +274,39 @@ for (const b of BACKENDS) {
         uptimeSeconds: 14,
       });
       assert.equal(after.statusCode, 401, "a decommissioned edge's credential stops working");
+    });
+
+    it("wakes an edge waiting on another replica when this one publishes (LISTEN/NOTIFY)", {
+      skip: b.name === "pglite" ? "PGlite is one process: there are no other replicas" : false,
+    }, async () => {
+      const replica = await buildApp({
+        databaseUrl: PG_URL!,
+        schema: t.schema,
+        logger: false,
+        autoPublishDelayMs: 0,
+        longPollTimeoutMs: 5000,
+      });
+      try {
+        const join = (await api("POST", "/edges/join-tokens")).json().joinToken;
+        const cred = (
+          await call(t.app, undefined, "POST", "/api/v1/edge/enroll", {
+            joinToken: join,
+            name: "edge-r",
+          })
+        ).json().credential;
+        const latest = (await api("GET", "/config/versions")).json().items[0].version;
+        const waiting = call(replica, cred, "GET", `/api/v1/edge/config?after=${latest}`);
+        const deadline = Date.now() + 3000;
+        while (replica.gatehouse.notifier.waiting() === 0 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 10));
+        assert.equal(replica.gatehouse.notifier.waiting(), 1);
+        await api("POST", "/config/publish", { force: true });
+        const woke = await waiting;
+        assert.equal(woke.statusCode, 200, woke.body);
+        assert.equal(woke.json().version, latest + 1);
+      } finally {
+        await replica.close();
+      }
     });
 
     it("auto-publishes after changes when enabled (debounced)", async () => {

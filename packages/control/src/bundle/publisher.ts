@@ -94,6 +94,8 @@ export async function sendBundle(
 }
 
 export interface PublisherOptions {
+  /** NOTIFY channel for other replicas (PostgreSQL); absent → no NOTIFY. */
+  readonly notifyChannel?: string;
   /** Debounce of auto-publish after a change, ms; 0 or negative disables auto-publish. */
   readonly autoPublishDelayMs: number;
   readonly log: FastifyBaseLogger;
@@ -190,6 +192,10 @@ export class Publisher {
           created_at: createdAt,
         })
         .execute();
+      if (this.#opts.notifyChannel)
+        await sql`select pg_notify(${this.#opts.notifyChannel}, ${`${accountId} ${version}`})`.execute(
+          trx,
+        );
       await audit(trx, {
         accountId,
         actor,
@@ -234,6 +240,14 @@ export class Publisher {
       .where("account_id", "=", accountId)
       .executeTakeFirst();
     return row?.v ?? 0;
+  }
+
+  /** Another replica published `version`: forget a staler cached bundle and wake waiters. */
+  remotePublished(accountId: string, version: number): void {
+    const hit = this.#latest.get(accountId);
+    if (hit && hit.version >= version) return;
+    this.#latest.delete(accountId);
+    this.#notifier.publish(accountId, version);
   }
 
   /** Schedule a debounced auto-publish after a change. */

@@ -28,6 +28,8 @@ export interface Store {
   readonly kind: "pglite" | "postgres";
   /** Migrations applied by this open (empty when already current). */
   readonly applied: readonly string[];
+  /** PostgreSQL: the URL and schema, for a LISTEN connection (replica fan-out). */
+  readonly postgres?: { readonly url: string; readonly schema: string | undefined };
   close(): Promise<void>;
 }
 
@@ -93,6 +95,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     db,
     kind,
     applied,
+    ...(opts.databaseUrl ? { postgres: { url: opts.databaseUrl, schema: opts.schema } } : {}),
     close: () => db.destroy(),
   };
 }
