@@ -48,7 +48,13 @@ export async function openTestApp(
     backend === "pglite"
       ? { pglite: await sharedPglite(), schema }
       : { databaseUrl: PG_URL!, schema };
-  const app = await buildApp({ logger: false, autoPublishDelayMs: 0, ...base, ...extra });
+  let app: FastifyInstance;
+  try {
+    app = await buildApp({ logger: false, autoPublishDelayMs: 0, ...base, ...extra });
+  } catch (err) {
+    await dropTestSchema(backend, schema);
+    throw err;
+  }
   const token = app.gatehouse.adminToken!;
   return {
     app,
