@@ -29,6 +29,7 @@ import { errorHandler } from "./http/errors.ts";
 import { parseJsonBody } from "./http/json-body.ts";
 import { ReadCache } from "./http/read-cache.ts";
 import { SubscriptionRefresher } from "./lists/subscriptions.ts";
+import { ControlMetrics, registerMetrics } from "./metrics.ts";
 import { registerRoutes } from "./routes/index.ts";
 
 export const API_PREFIX = "/api/v1";
@@ -100,6 +101,8 @@ export interface ControlState {
   readonly systemAccountId: string;
   /** Set when this start generated the first admin token (print it once). */
   readonly adminToken?: string;
+  /** Prometheus registry of this app (GET /metrics, or a separate listener). */
+  readonly metrics: ControlMetrics;
 }
 
 declare module "fastify" {
@@ -187,6 +190,11 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
     },
     routes,
+    metrics: new ControlMetrics({
+      db: store.db,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
+      waitingLongPolls: () => notifier.waiting(),
+    }),
     systemAccountId: boot.accountId,
     ...(boot.adminToken ? { adminToken: boot.adminToken } : {}),
   };
@@ -220,6 +228,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     });
   });
   registerAuth(app, auth);
+  registerMetrics(app, state.metrics);
   if (cache) {
     // After auth (registered above): only an authorised principal reaches its account's pages.
     app.addHook("onRequest", async (req, reply) => {

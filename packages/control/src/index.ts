@@ -1,7 +1,14 @@
 // @gatehouse/control: the control plane. `buildApp` for tests (app.inject) and embedding;
 // `startControl` to listen.
 
+export {
+  type AnalyticsStore,
+  ClickHouseStore,
+  DuckDbStore,
+  scheduleRetention,
+} from "./analytics/index.ts";
 export { type AppOptions, buildApp, type ControlState, type RouteEntry } from "./app.ts";
 export { MIGRATIONS, migrateToLatest } from "./db/migrations.ts";
 export { openStore, type Store, type StoreOptions } from "./db/open-store.ts";
+export { ControlMetrics } from "./metrics.ts";
 export { type StartedControl, type StartOptions, startControl } from "./start.ts";

@@ -1,6 +1,8 @@
 // startControl: open the store (migrations apply on start), bootstrap, listen. Loopback unless
 // told otherwise.
 
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { AnalyticsStore } from "./analytics/types.ts";
 import { buildApp } from "./app.ts";
 
@@ -13,6 +15,11 @@ export interface StartOptions {
   readonly adminToken?: string;
   readonly logger?: boolean;
   readonly autoPublishDelayMs?: number;
+  /**
+   * Also serve GET /metrics without authentication on this address (for Prometheus; keep it
+   * on loopback or a private interface). On the API listener /metrics needs a system admin.
+   */
+  readonly metricsListen?: string;
   /** Mounts /api/v1/analytics/* and POST /api/v1/edge/logs over this store. */
   readonly analytics?: AnalyticsStore;
 }
@@ -20,6 +27,8 @@ export interface StartOptions {
 export interface StartedControl {
   /** Base URL, e.g. http://127.0.0.1:8787 */
   readonly address: string;
+  /** "host:port" of the unauthenticated metrics listener, when one was asked for. */
+  readonly metricsAddress?: string;
   /** Set only on the first start when a token was generated: print it once. */
   readonly adminToken?: string;
   close(): Promise<void>;
@@ -57,9 +66,40 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
       ? `http://${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`
       : `http://${host}:${port}`;
   const adminToken = app.gatehouse.adminToken;
+  let metricsServer: Server | undefined;
+  let metricsAddress: string | undefined;
+  if (opts.metricsListen) {
+    const m = parseListen(opts.metricsListen);
+    const metrics = app.gatehouse.metrics;
+    metricsServer = createServer((req, res) => {
+      if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
+        res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+        return;
+      }
+      metrics.render().then(
+        ({ contentType, body }) => res.writeHead(200, { "content-type": contentType }).end(body),
+        () => res.writeHead(500, { "content-type": "text/plain" }).end("metrics failed\n"),
+      );
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        metricsServer!.once("error", reject);
+        metricsServer!.listen(m.port, m.host, () => resolve());
+      });
+    } catch (err) {
+      await app.close();
+      throw err;
+    }
+    const ma = metricsServer.address() as AddressInfo;
+    metricsAddress = `${ma.family === "IPv6" ? `[${ma.address}]` : ma.address}:${ma.port}`;
+  }
   return {
     address,
     ...(adminToken ? { adminToken } : {}),
-    close: () => app.close(),
+    ...(metricsAddress ? { metricsAddress } : {}),
+    close: async () => {
+      if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
+      await app.close();
+    },
   };
 }

@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 // The `gatehouse` command: one binary for every role. Each subcommand lives in commands/.
 
-import { controlCommand } from "./commands/control.ts";
-import { edgeCommand } from "./commands/edge.ts";
+// Commands load their packages on demand: `gatehouse rules` should not start a database engine.
 import { rulesCommand } from "./commands/rules.ts";
-import { upCommand } from "./commands/up.ts";
 
 const HELP = `gatehouse — a self-hosted secure web gateway
 
@@ -29,11 +27,11 @@ async function main(argv: readonly string[]): Promise<number> {
     case "rules":
       return rulesCommand(rest, io);
     case "edge":
-      return edgeCommand(rest, io);
+      return (await import("./commands/edge.ts")).edgeCommand(rest, io);
     case "control":
-      return controlCommand(rest, io);
+      return (await import("./commands/control.ts")).controlCommand(rest, io);
     case "up":
-      return upCommand(rest, io);
+      return (await import("./commands/up.ts")).upCommand(rest, io);
     case undefined:
     case "help":
     case "--help":

@@ -211,6 +211,28 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
     assert.match(text, /^gatehouse_edge_process_resident_memory_bytes /m);
   });
 
+  test("query logs travel from the edge to control's analytics store", async () => {
+    const r = await eventually(
+      () =>
+        call<{ records: { qname?: string; action: string; policyName?: string; kind: string }[] }>(
+          "GET",
+          "/analytics/logs?domainSuffix=blocked.example&limit=10",
+        ),
+      (x) => x.status === 200 && x.body.records.length > 0,
+      10_000,
+    );
+    const rec = r.body.records[0]!;
+    assert.equal(rec.kind, "dns");
+    assert.equal(rec.action, "block");
+    assert.equal(rec.qname, "www.blocked.example");
+    assert.equal(rec.policyName, "Block the example list");
+    const top = await call<{ items?: unknown[] }>(
+      "GET",
+      "/analytics/top?dimension=blocked_domain&limit=5",
+    );
+    assert.equal(top.status, 200, JSON.stringify(top.body));
+  });
+
   test("the edge shows up in control with its applied version", async () => {
     const edges = await call<{ items: { configVersion: number | null; stale: boolean }[] }>(
       "GET",

@@ -2,17 +2,20 @@
 // PostgreSQL URL is given; migrations apply on start (`gatehouse control migrate` applies them
 // and exits).
 
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { openStore, startControl } from "@gatehouse/control";
+import { openAnalytics } from "./analytics-store.ts";
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
 
 const USAGE = `usage: gatehouse control [migrate] [--data-dir DIR | --database-url URL] [--listen ADDR:PORT]
 
-  --data-dir DIR       PGlite data directory (default ./gatehouse-data/control)
+  --data-dir DIR       data directory: PGlite and the query-log store (default ./gatehouse-data/control)
   --database-url URL   PostgreSQL instead of PGlite (also DATABASE_URL)
   --listen ADDR:PORT   API address (default 127.0.0.1:8787)
+  --metrics ADDR:PORT  also serve /metrics without auth here (for Prometheus)
+Query logs from edges go to DuckDB in the data directory, or ClickHouse at CLICKHOUSE_URL.
 The first start prints an admin token once (or takes GATEHOUSE_ADMIN_TOKEN).`;
 
 export async function controlCommand(argv: readonly string[], io: Io): Promise<number> {
@@ -23,6 +26,7 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
       "data-dir": { type: "string" },
       "database-url": { type: "string" },
       listen: { type: "string" },
+      metrics: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -32,7 +36,9 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
   }
   const databaseUrl = values["database-url"] ?? process.env["DATABASE_URL"];
   const dataDir = resolve(values["data-dir"] ?? "gatehouse-data/control");
-  const storage = databaseUrl ? { databaseUrl } : { dataDir };
+  // The data directory holds PGlite's files (pglite/) and the query-log store (analytics.duckdb).
+  const pgliteDir = join(dataDir, "pglite");
+  const storage = databaseUrl ? { databaseUrl } : { dataDir: pgliteDir };
   const [sub] = positionals;
   if (sub === "migrate") {
     const store = await openStore(storage);
@@ -49,16 +55,31 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
     return 2;
   }
   const adminToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
-  const control = await startControl({
-    ...storage,
-    ...(values.listen ? { listen: values.listen } : {}),
-    ...(adminToken ? { adminToken } : {}),
-  });
+  const analytics = await openAnalytics(dataDir, io.err);
+  let control: Awaited<ReturnType<typeof startControl>>;
+  try {
+    control = await startControl({
+      ...storage,
+      analytics: analytics.store,
+      ...(values.listen ? { listen: values.listen } : {}),
+      ...(values.metrics ? { metricsListen: values.metrics } : {}),
+      ...(adminToken ? { adminToken } : {}),
+    });
+  } catch (e) {
+    await analytics.close();
+    throw e;
+  }
   io.err(
     `gatehouse control: API on ${control.address}/api/v1 (docs at ${control.address}/api/v1/docs)`,
   );
-  io.err(`  storage: ${databaseUrl ? "PostgreSQL" : `PGlite in ${dataDir}`}`);
+  io.err(
+    `  storage: ${databaseUrl ? "PostgreSQL" : `PGlite in ${pgliteDir}`}; query logs: ${analytics.where}`,
+  );
+  if (control.metricsAddress) io.err(`  metrics: http://${control.metricsAddress}/metrics`);
   if (control.adminToken) io.err(`  admin token (shown once, keep it): ${control.adminToken}`);
-  await onShutdown(() => control.close(), io.err);
+  await onShutdown(async () => {
+    await control.close();
+    await analytics.close();
+  }, io.err);
   return 0;
 }

@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startControl } from "@gatehouse/control";
 import { EdgeState } from "@gatehouse/edge";
+import { openAnalytics } from "./analytics-store.ts";
 import { ControlClient } from "./control-client.ts";
 import { describeEdge } from "./edge.ts";
 import type { Io } from "./rules.ts";
@@ -118,13 +119,21 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   const envToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
   // A fresh data directory is a first run: seed it. Re-runs keep whatever the user changed.
   const firstRun = !existsSync(join(dataDir, "control"));
-  const control = await startControl({
-    dataDir: join(dataDir, "control"),
-    listen: values.api ?? "127.0.0.1:8787",
-    ...(envToken ? { adminToken: envToken } : {}),
-    logger: false,
-  });
-  const closers: (() => Promise<void>)[] = [() => control.close()];
+  const analytics = await openAnalytics(join(dataDir, "control"), io.err);
+  let control: Awaited<ReturnType<typeof startControl>>;
+  try {
+    control = await startControl({
+      dataDir: join(dataDir, "control", "pglite"),
+      analytics: analytics.store,
+      listen: values.api ?? "127.0.0.1:8787",
+      ...(envToken ? { adminToken: envToken } : {}),
+      logger: false,
+    });
+  } catch (e) {
+    await analytics.close();
+    throw e;
+  }
+  const closers: (() => Promise<void>)[] = [() => analytics.close(), () => control.close()];
   const closeAll = async () => {
     for (const c of closers.reverse()) await c();
   };

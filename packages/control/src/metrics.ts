@@ -1,0 +1,172 @@
+// Prometheus metrics for control: its HTTP API (requests by route template and status class,
+// latency) and the fleet as control sees it (edges by state, config version and last apply
+// latency per edge, latest published version per account, waiting long-polls), computed from the
+// database when scraped — nothing per request beyond one counter and one histogram observation.
+// Served at GET /metrics on the API listener to the system account's admins, and optionally on
+// a separate listener without auth (`metricsListen`, loopback by default) for Prometheus.
+
+import type { FastifyInstance } from "fastify";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { Db } from "./context.ts";
+
+export interface FleetSource {
+  readonly db: Db;
+  readonly heartbeatIntervalMs: number;
+  waitingLongPolls(): number;
+}
+
+export class ControlMetrics {
+  readonly registry = new Registry();
+  readonly #requests: Counter<"method" | "route" | "status_class">;
+  readonly #duration: Histogram<"route">;
+
+  constructor(fleet: FleetSource) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: "gatehouse_control_" });
+    this.#requests = new Counter({
+      name: "gatehouse_control_http_requests_total",
+      help: "API requests by route template and status class",
+      labelNames: ["method", "route", "status_class"] as const,
+      registers: [r],
+    });
+    this.#duration = new Histogram({
+      name: "gatehouse_control_http_request_duration_seconds",
+      help: "API request latency by route template (long-polls included)",
+      labelNames: ["route"] as const,
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 35],
+      registers: [r],
+    });
+    const edges = new Gauge({
+      name: "gatehouse_control_edges",
+      help: "Enrolled edges by state (stale: 3 heartbeats missed and not decommissioned)",
+      labelNames: ["state"] as const,
+      registers: [r],
+    });
+    const edgeVersion = new Gauge({
+      name: "gatehouse_control_edge_config_version",
+      help: "Config bundle version each edge reports serving",
+      labelNames: ["edge_id"] as const,
+      registers: [r],
+    });
+    const applyLatency = new Gauge({
+      name: "gatehouse_control_edge_apply_latency_seconds",
+      help: "Seconds from a bundle's publication to the edge acknowledging it, for the last bundle each edge applied",
+      labelNames: ["edge_id"] as const,
+      registers: [r],
+    });
+    const latest = new Gauge({
+      name: "gatehouse_control_config_version",
+      help: "Latest published config bundle version per account",
+      labelNames: ["account_id"] as const,
+      registers: [r],
+    });
+    const subscriptions = new Gauge({
+      name: "gatehouse_control_list_subscriptions",
+      help: "List subscriptions by state (failing: the last fetch failed or did not parse; the last good copy is kept)",
+      labelNames: ["state"] as const,
+      registers: [r],
+    });
+    const waiting = new Gauge({
+      name: "gatehouse_control_long_polls_waiting",
+      help: "Edge config long-polls currently waiting for a publish",
+      registers: [r],
+      collect() {
+        this.set(fleet.waitingLongPolls());
+      },
+    });
+    void waiting;
+    // One query pass refreshes every fleet gauge from the database per scrape (render()),
+    // before the registry renders: gauges read in parallel would otherwise race it.
+    const refresh = async () => {
+      const rows = await fleet.db
+        .selectFrom("edges")
+        .select(["id", "account_id", "status", "config_version", "config_status", "last_seen_at"])
+        .execute();
+      const published = await fleet.db
+        .selectFrom("bundles")
+        .select(["account_id", "version", "created_at"])
+        .execute();
+      edges.reset();
+      edgeVersion.reset();
+      applyLatency.reset();
+      latest.reset();
+      const createdAt = new Map<string, number>();
+      const newest = new Map<string, number>();
+      for (const b of published) {
+        createdAt.set(`${b.account_id}/${b.version}`, new Date(b.created_at).getTime());
+        newest.set(b.account_id, Math.max(newest.get(b.account_id) ?? 0, b.version));
+      }
+      for (const [account, v] of newest) latest.set({ account_id: account }, v);
+      const now = Date.now();
+      const counts: Record<string, number> = {
+        active: 0,
+        draining: 0,
+        decommissioned: 0,
+        stale: 0,
+      };
+      for (const e of rows) {
+        counts[e.status] = (counts[e.status] ?? 0) + 1;
+        const seen = e.last_seen_at === null ? 0 : new Date(e.last_seen_at).getTime();
+        if (e.status !== "decommissioned" && now - seen > fleet.heartbeatIntervalMs * 3)
+          counts["stale"]! += 1;
+        if (e.status === "decommissioned") continue;
+        if (e.config_version !== null) edgeVersion.set({ edge_id: e.id }, e.config_version);
+        const st = (
+          typeof e.config_status === "string" ? JSON.parse(e.config_status) : e.config_status
+        ) as {
+          version?: number;
+          ok?: boolean;
+          at?: string;
+        } | null;
+        const created =
+          st?.ok && st.version !== undefined
+            ? createdAt.get(`${e.account_id}/${st.version}`)
+            : undefined;
+        if (created !== undefined && st?.at)
+          applyLatency.set({ edge_id: e.id }, Math.max(0, (Date.parse(st.at) - created) / 1000));
+      }
+      for (const [state, n] of Object.entries(counts)) edges.set({ state }, n);
+      const subs = await fleet.db.selectFrom("list_subscriptions").select(["last_error"]).execute();
+      const failing = subs.filter((x) => x.last_error !== null).length;
+      subscriptions.set({ state: "ok" }, subs.length - failing);
+      subscriptions.set({ state: "failing" }, failing);
+    };
+    this.#refresh = refresh;
+  }
+
+  readonly #refresh: () => Promise<void>;
+
+  /** Count one finished API request (route template, never the raw URL). */
+  observe(method: string, route: string, status: number, seconds: number): void {
+    this.#requests.inc({ method, route, status_class: `${Math.floor(status / 100)}xx` });
+    this.#duration.observe({ route }, seconds);
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    await this.#refresh();
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/** Hooks and the GET /metrics route (system admins only) on the API app. */
+export function registerMetrics(app: FastifyInstance, metrics: ControlMetrics): void {
+  app.addHook("onResponse", async (req, reply) => {
+    const route = req.routeOptions.url ?? "unmatched";
+    metrics.observe(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+  });
+  app.get(
+    "/metrics",
+    {
+      config: { access: "system" },
+      schema: {
+        tags: ["metrics"],
+        summary: "Prometheus metrics (system account admins)",
+        hide: false,
+      },
+    },
+    async (_req, reply) => {
+      const { contentType, body } = await metrics.render();
+      return reply.header("content-type", contentType).send(body);
+    },
+  );
+}
