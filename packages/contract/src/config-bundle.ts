@@ -255,7 +255,7 @@ export const EdgeLocalSettings = T.Object({
   metrics: T.Optional(T.String()),
   tls: T.Optional(T.Object({ certFile: T.String(), keyFile: T.String() })),
   dataDir: T.Optional(T.String()),
-  /** Worker count for the data plane; default: one per core. */
+  /** Data-plane processes sharing the listeners (one per core for throughput); default 1. */
   workers: T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
   /** What this edge accepts from a bundle; a bundle beyond a limit is refused whole. */
   limits: T.Optional(

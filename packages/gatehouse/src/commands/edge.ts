@@ -8,7 +8,13 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { bundleOfEdgeConfig, type EdgeLocalSettings } from "@gatehouse/contract";
-import { type Edge, loadEdgeConfigFile, startEdge } from "@gatehouse/edge";
+import {
+  type Edge,
+  type EdgeAddresses,
+  loadEdgeConfigFile,
+  startEdge,
+  startEdgeWorkers,
+} from "@gatehouse/edge";
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
 import { startSyncedEdge } from "./synced-edge.ts";
@@ -23,7 +29,10 @@ With --control, listeners come from the flags (default DNS 127.0.0.1:10053 UDP+T
 127.0.0.1:3128) and the policies from control. SIGINT/SIGTERM shut down gracefully.`;
 
 export function describeEdge(edge: Edge): string[] {
-  const a = edge.addresses;
+  return describeAddresses(edge.addresses);
+}
+
+function describeAddresses(a: EdgeAddresses): string[] {
   const lines: string[] = [];
   for (const x of a.dns.udp) lines.push(`  DNS over UDP    ${x}`);
   for (const x of a.dns.tcp) lines.push(`  DNS over TCP    ${x}`);
@@ -82,12 +91,9 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
 
   const path = resolve(values.config!);
   const config = await loadEdgeConfigFile(path);
-  const edge = await startEdge({ config, configPath: path, log: io.err });
-  io.err(`gatehouse edge: serving config ${path}`);
-  for (const l of describeEdge(edge)) io.err(l);
-  process.on("SIGHUP", () => {
+  const reload = (apply: (b: ReturnType<typeof bundleOfEdgeConfig>) => Promise<unknown>) => () => {
     loadEdgeConfigFile(path)
-      .then((c) => edge.apply(bundleOfEdgeConfig(c)))
+      .then((c) => apply(bundleOfEdgeConfig(c)))
       .then(
         () => io.err(`gatehouse edge: reloaded ${path}`),
         (e: unknown) =>
@@ -95,7 +101,30 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
             `gatehouse edge: reload refused, keeping the running config: ${(e as Error).message}`,
           ),
       );
-  });
+  };
+  // `edge.workers: N` runs N processes sharing the ports (UDP with SO_REUSEPORT), each with its
+  // own compiled snapshot of the same config; the default is one process.
+  if ((config.edge?.workers ?? 1) > 1) {
+    const handle = await startEdgeWorkers({ config, log: io.err });
+    if (handle.mode === "cluster") {
+      io.err(`gatehouse edge: serving config ${path} with ${handle.workers} workers`);
+      for (const l of describeAddresses(handle.addresses)) io.err(l);
+      process.on(
+        "SIGHUP",
+        reload((b) => handle.apply(b)),
+      );
+      await onShutdown(() => handle.close(), io.err);
+      return 0;
+    }
+    await handle.close();
+  }
+  const edge = await startEdge({ config, configPath: path, log: io.err });
+  io.err(`gatehouse edge: serving config ${path}`);
+  for (const l of describeEdge(edge)) io.err(l);
+  process.on(
+    "SIGHUP",
+    reload((b) => edge.apply(b)),
+  );
   await onShutdown(() => edge.close(), io.err);
   return 0;
 }
