@@ -228,7 +228,6 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     });
   });
   registerAuth(app, auth);
-  registerMetrics(app, state.metrics);
   if (cache) {
     // After auth (registered above): only an authorised principal reaches its account's pages.
     app.addHook("onRequest", async (req, reply) => {
@@ -298,6 +297,8 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     }),
   );
 
+  // After swagger, so /metrics is in the OpenAPI document like every guarded route.
+  registerMetrics(app, state.metrics);
   await app.register(registerRoutes, { prefix: API_PREFIX });
   if (opts.analytics) {
     // Loaded only when used; the plugins never authenticate: the global onRequest hook does,

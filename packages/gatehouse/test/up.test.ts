@@ -187,7 +187,10 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
       settings: { overrideIps: ["127.0.0.1"] },
     });
     assert.equal(override.status, 201, JSON.stringify(override.body));
-    await call("POST", "/config/publish", {});
+    const published = await call<{ version: number }>("POST", "/config/publish", {});
+    // Until the edge has applied it, casino.test resolves through the fake upstream to an
+    // unreachable TEST-NET address, and a connect to it can take longer than the test waits.
+    await up.waitFor(new RegExp(`applied config v${published.body.version}\\b`), 5000);
 
     const page = await eventually(
       () =>
