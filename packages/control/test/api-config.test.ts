@@ -267,6 +267,21 @@ for (const b of BACKENDS) {
         uptimeSeconds: 13,
       });
       assert.equal(hb2.json().status, "draining");
+      const act = await api("POST", `/edges/${edgeId}/activate`);
+      assert.equal(act.statusCode, 200, act.body);
+      assert.equal(act.json().status, "active");
+      const hb3 = await call(t.app, edgeCredential, "POST", "/api/v1/edge/heartbeat", {
+        version: "0.1.0",
+        configVersion: 4,
+        uptimeSeconds: 13,
+      });
+      assert.equal(hb3.json().status, "active", "an activated edge is told to serve again");
+      const activations = (await api("GET", "/audit?action=activate")).json().items;
+      assert.equal(activations.length, 1);
+      assert.deepEqual([activations[0].before, activations[0].after], [
+        { status: "draining" },
+        { status: "active" },
+      ]);
       assert.equal((await api("DELETE", `/edges/${edgeId}`)).json().status, "decommissioned");
       const after = await call(t.app, edgeCredential, "POST", "/api/v1/edge/heartbeat", {
         version: "0.1.0",
@@ -274,6 +289,8 @@ for (const b of BACKENDS) {
         uptimeSeconds: 14,
       });
       assert.equal(after.statusCode, 401, "a decommissioned edge's credential stops working");
+      const revive = await api("POST", `/edges/${edgeId}/activate`);
+      assert.equal(revive.statusCode, 409, "a decommissioned edge cannot be activated");
     });
 
     it("wakes an edge waiting on another replica when this one publishes (LISTEN/NOTIFY)", {

@@ -1,5 +1,5 @@
 // Edges: enrolment with a one-time join token, the edge-facing API (config long-poll,
-// heartbeats, config status) and the admin view (list, drain, decommission).
+// heartbeats, config status) and the admin view (list, drain, activate, decommission).
 
 import { GatehouseError } from "@gatehouse/contract";
 import { verifySecret } from "@gatehouse/contract/secrets";
@@ -65,6 +65,13 @@ const ConfigStatusBody = T.Object(
   },
   { additionalProperties: false },
 );
+
+/** The audit action for each status an admin can set. */
+const ACTION_OF_STATUS = {
+  active: "activate",
+  draining: "drain",
+  decommissioned: "decommission",
+} as const;
 
 function edgeOf(req: FastifyRequest): EdgePrincipal {
   if (!req.edge) throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "not authenticated");
@@ -354,7 +361,10 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  const setStatus = async (req: FastifyRequest, status: "draining" | "decommissioned") => {
+  const setStatus = async (
+    req: FastifyRequest,
+    status: "active" | "draining" | "decommissioned",
+  ) => {
     const p = who(req);
     const { id } = req.params as Static<typeof IdParams>;
     const row = await db.transaction().execute(async (trx) => {
@@ -378,7 +388,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
         actor: actorOf(p),
         resource: "edge",
         resourceId: id,
-        action: status === "draining" ? "drain" : "decommission",
+        action: ACTION_OF_STATUS[status],
         before: { status: before.status },
         after: { status },
       });
@@ -399,6 +409,19 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req) => setStatus(req, "draining"),
+  );
+
+  app.post(
+    "/edges/:id/activate",
+    {
+      config: { access: "admin" },
+      schema: {
+        tags: ["edges"],
+        summary: "Put a drained edge back in service (it sees `active` in its heartbeat answer)",
+        params: IdParams,
+      },
+    },
+    async (req) => setStatus(req, "active"),
   );
 
   app.delete(
