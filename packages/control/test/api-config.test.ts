@@ -278,10 +278,10 @@ for (const b of BACKENDS) {
       assert.equal(hb3.json().status, "active", "an activated edge is told to serve again");
       const activations = (await api("GET", "/audit?action=activate")).json().items;
       assert.equal(activations.length, 1);
-      assert.deepEqual([activations[0].before, activations[0].after], [
-        { status: "draining" },
-        { status: "active" },
-      ]);
+      assert.deepEqual(
+        [activations[0].before, activations[0].after],
+        [{ status: "draining" }, { status: "active" }],
+      );
       assert.equal((await api("DELETE", `/edges/${edgeId}`)).json().status, "decommissioned");
       const after = await call(t.app, edgeCredential, "POST", "/api/v1/edge/heartbeat", {
         version: "0.1.0",
