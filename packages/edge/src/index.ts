@@ -27,5 +27,14 @@ export {
   writeFileAtomic,
 } from "./sync/index.ts";
 export { dnsMetrics, edgeRegistry, type MetricsServer, serveMetrics } from "./telemetry/metrics.ts";
+export {
+  createOpLogger,
+  LOG_COMPONENTS,
+  type LogComponent,
+  lineSink,
+  type OpLogger,
+  type OpLoggerOptions,
+  scrubSecrets,
+} from "./telemetry/op-log.ts";
 export { QueryLog } from "./telemetry/query-log.ts";
 export { type StartWorkersOptions, startEdgeWorkers, type WorkersHandle } from "./workers.ts";

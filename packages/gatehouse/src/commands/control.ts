@@ -5,6 +5,7 @@
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { openStore, startControl } from "@gatehouse/control";
+import { createOpLogger, lineSink } from "@gatehouse/edge";
 import { openAnalytics } from "./analytics-store.ts";
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
@@ -55,7 +56,13 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
     return 2;
   }
   const adminToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
-  const analytics = await openAnalytics(dataDir, io.err);
+  // Operational logs are JSON lines on stderr (the API's request logs come from Fastify's pino on
+  // stdout); the banner below stays plain text for people.
+  const logger = createOpLogger({ write: io.err, component: "control" });
+  const analytics = await openAnalytics(
+    dataDir,
+    lineSink(logger.child({ component: "analytics" })),
+  );
   let control: Awaited<ReturnType<typeof startControl>>;
   try {
     control = await startControl({
@@ -80,6 +87,6 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
   await onShutdown(async () => {
     await control.close();
     await analytics.close();
-  }, io.err);
+  }, lineSink(logger));
   return 0;
 }

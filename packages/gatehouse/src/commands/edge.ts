@@ -9,8 +9,10 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { bundleOfEdgeConfig, type EdgeLocalSettings } from "@gatehouse/contract";
 import {
+  createOpLogger,
   type Edge,
   type EdgeAddresses,
+  lineSink,
   loadEdgeConfigFile,
   startEdge,
   startEdgeWorkers,
@@ -63,6 +65,9 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
     (values.help ? io.out : io.err)(USAGE);
     return values.help ? 0 : 2;
   }
+  // Operational logs are JSON lines on stderr; the banner (what listens where) stays plain text.
+  const logger = createOpLogger({ write: io.err, component: "edge" });
+  const log = lineSink(logger);
 
   if (values.control !== undefined) {
     const dns = values.dns ?? "127.0.0.1:10053";
@@ -79,13 +84,14 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       controlUrl: values.control,
       dataDir: resolve(values["data-dir"] ?? "gatehouse-data/edge"),
       local,
-      log: io.err,
+      log,
+      logger,
       ...(joinToken ? { joinToken } : {}),
       ...(values.name ? { name: values.name } : {}),
     });
     io.err(`gatehouse edge: following ${values.control} as ${synced.sync.edgeId}`);
     for (const l of describeEdge(synced.edge)) io.err(l);
-    await onShutdown(() => synced.close(), io.err);
+    await onShutdown(() => synced.close(), log);
     return 0;
   }
 
@@ -95,9 +101,9 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
     loadEdgeConfigFile(path)
       .then((c) => apply(bundleOfEdgeConfig(c)))
       .then(
-        () => io.err(`gatehouse edge: reloaded ${path}`),
+        () => log(`gatehouse edge: reloaded ${path}`),
         (e: unknown) =>
-          io.err(
+          log(
             `gatehouse edge: reload refused, keeping the running config: ${(e as Error).message}`,
           ),
       );
@@ -105,7 +111,10 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
   // `edge.workers: N` runs N processes sharing the ports (UDP with SO_REUSEPORT), each with its
   // own compiled snapshot of the same config; the default is one process.
   if ((config.edge?.workers ?? 1) > 1) {
-    const handle = await startEdgeWorkers({ config, log: io.err });
+    const handle = await startEdgeWorkers({
+      config,
+      log: lineSink(logger.child({ component: "workers" })),
+    });
     if (handle.mode === "cluster") {
       io.err(`gatehouse edge: serving config ${path} with ${handle.workers} workers`);
       for (const l of describeAddresses(handle.addresses)) io.err(l);
@@ -113,19 +122,19 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
         "SIGHUP",
         reload((b) => handle.apply(b)),
       );
-      await onShutdown(() => handle.close(), io.err);
+      await onShutdown(() => handle.close(), log);
       return 0;
     }
     await handle.close();
   }
-  const edge = await startEdge({ config, configPath: path, log: io.err });
+  const edge = await startEdge({ config, configPath: path, log });
   io.err(`gatehouse edge: serving config ${path}`);
   for (const l of describeEdge(edge)) io.err(l);
   process.on(
     "SIGHUP",
     reload((b) => edge.apply(b)),
   );
-  await onShutdown(() => edge.close(), io.err);
+  await onShutdown(() => edge.close(), log);
   return 0;
 }
 

@@ -13,7 +13,10 @@ import {
   EdgeState,
   edgeRegistry,
   heartbeatCounters,
+  type LogComponent,
   LogShipper,
+  lineSink,
+  type OpLogger,
   SyncClient,
   startEdge,
 } from "@gatehouse/edge";
@@ -39,6 +42,8 @@ export interface SyncedEdgeOptions {
   readonly name?: string;
   readonly local: EdgeLocalSettings;
   readonly log: (line: string) => void;
+  /** Structured logs: when given, the edge, sync and shipper each log under their component. */
+  readonly logger?: OpLogger;
   readonly heartbeatIntervalMs?: number;
 }
 
@@ -52,16 +57,19 @@ export interface SyncedEdge {
 }
 
 export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEdge> {
+  const logger = opts.logger;
+  const logOf = (component: LogComponent) =>
+    logger ? lineSink(logger.child({ component })) : opts.log;
   const state = new EdgeState(opts.dataDir);
   const lastGood = await state.loadLastGood();
   const initial = lastGood ?? emptyBundle();
   if (lastGood)
-    opts.log(
+    logOf("edge")(
       `gatehouse edge: serving last good config v${lastGood.version} from ${state.lastGoodPath}`,
     );
   const edge = await startEdge({
     config: { ...initial, edge: { ...opts.local, dataDir: opts.dataDir } },
-    log: opts.log,
+    log: logOf("edge"),
   });
   const registry = edgeRegistry();
   const sync = new SyncClient({
@@ -71,12 +79,12 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
     softwareVersion: SOFTWARE_VERSION,
     registry,
     counters: () => heartbeatCounters(registry),
-    log: opts.log,
+    log: logOf("sync"),
     ...(opts.joinToken ? { joinToken: opts.joinToken } : {}),
     ...(opts.name ? { name: opts.name } : {}),
     ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
     onDrain: () =>
-      opts.log("gatehouse edge: control asks this edge to drain; take it out of rotation"),
+      logOf("sync")("gatehouse edge: control asks this edge to drain; take it out of rotation"),
   });
   const shipper = new LogShipper({
     controlUrl: opts.controlUrl,
@@ -84,7 +92,7 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
     queryLog: edge.queryLog,
     spoolDir: join(opts.dataDir, "log-spool"),
     registry,
-    log: opts.log,
+    log: logOf("shipper"),
   });
   try {
     await sync.start();

@@ -10,7 +10,7 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startControl } from "@gatehouse/control";
-import { EdgeState } from "@gatehouse/edge";
+import { createOpLogger, EdgeState, lineSink } from "@gatehouse/edge";
 import { openAnalytics } from "./analytics-store.ts";
 import { ControlClient } from "./control-client.ts";
 import { describeEdge } from "./edge.ts";
@@ -119,7 +119,12 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   const envToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
   // A fresh data directory is a first run: seed it. Re-runs keep whatever the user changed.
   const firstRun = !existsSync(join(dataDir, "control"));
-  const analytics = await openAnalytics(join(dataDir, "control"), io.err);
+  // Operational logs are JSON lines on stderr; the banner below stays plain text for people.
+  const logger = createOpLogger({ write: io.err, component: "cli" });
+  const analytics = await openAnalytics(
+    join(dataDir, "control"),
+    lineSink(logger.child({ component: "analytics" })),
+  );
   let control: Awaited<ReturnType<typeof startControl>>;
   try {
     control = await startControl({
@@ -166,7 +171,8 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
         proxy: { http: [values.proxy ?? "127.0.0.1:3128"] },
         ...(metrics ? { metrics } : {}),
       },
-      log: io.err,
+      log: lineSink(logger.child({ component: "edge" })),
+      logger,
       name: "local",
       ...(joinToken ? { joinToken } : {}),
     });
@@ -202,7 +208,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     await closeAll();
     throw e;
   }
-  await onShutdown(closeAll, io.err);
+  await onShutdown(closeAll, lineSink(logger));
   return 0;
 }
 
