@@ -122,6 +122,9 @@ const REDACT = [
   "*.credential",
   "joinToken",
   "*.joinToken",
+  // Proxy credential hashes allow offline guessing: in bundles and exports, never in logs.
+  "credentialHash",
+  "*.credentialHash",
 ];
 
 export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> {

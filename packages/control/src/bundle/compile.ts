@@ -77,6 +77,8 @@ export async function compileContent(db: Db, accountId: string): Promise<BundleC
       email: u.email,
       ...(u.name !== null ? { name: u.name } : {}),
       groups: u.groups as string[],
+      // The edge checks Proxy-Authorization: Basic <email>:<password> against this hash.
+      ...(u.credential_hash !== null ? { credentialHash: u.credential_hash } : {}),
     })),
     devices: devices.map((d) => ({
       id: d.id,

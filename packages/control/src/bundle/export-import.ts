@@ -1,8 +1,14 @@
 // The whole account configuration as one YAML document, so it can live in Git: GET exports,
 // PUT imports. An import is validated whole (shape, then every expression and list reference
 // through checkBundle, as a publish would) before anything changes, then replaces the account's
-// policies, lists, locations, users and settings in one transaction. Devices are not part of
-// the document: their credentials are shown once and cannot round-trip.
+// policies, lists, locations, users, devices and settings in one transaction.
+//
+// Proxy credentials round-trip as their scrypt hashes (users' and devices' `credentialHash`):
+// the password itself is shown once and never stored, but the hash is all an edge needs, so an
+// export imported elsewhere keeps every device and user able to authenticate. A hash is not a
+// secret the way a password is, yet it allows offline guessing: it goes into the document and
+// the bundle, never into the audit log or a log line. A document without a `devices` key (older
+// exports) leaves the account's devices as they are; `devices: []` removes them.
 
 import { randomBytes } from "node:crypto";
 import {
@@ -10,6 +16,7 @@ import {
   type BundleProblem,
   checkBundle,
   GatehouseError,
+  Identities,
   LIST_NAME_PATTERN,
   LIST_TYPES,
   Location,
@@ -31,6 +38,9 @@ import { compileContent } from "./compile.ts";
 export const EXPORT_KIND = "gatehouse/account-config";
 
 const Id = T.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$" });
+const CredentialHash = Identities.properties.devices.items.properties.credentialHash;
+/** The Basic-auth user-id of a device: no colon (RFC 7617 §2), as the API requires. */
+const DeviceName = T.String({ minLength: 1, maxLength: 200, pattern: "^[^:\\s]+$" });
 const opt = <S extends Parameters<typeof T.Optional>[0]>(s: S) => T.Optional(s);
 
 export const ConfigDocument = T.Object(
@@ -80,7 +90,22 @@ export const ConfigDocument = T.Object(
           email: T.String({ minLength: 3, maxLength: 320 }),
           name: T.Optional(T.String({ minLength: 1, maxLength: 200 })),
           groups: T.Optional(T.Array(T.String({ maxLength: 200 }), { maxItems: 1000 })),
+          credentialHash: T.Optional(CredentialHash),
         }),
+        { maxItems: 1_000_000 },
+      ),
+    ),
+    devices: opt(
+      T.Array(
+        T.Object(
+          {
+            id: T.Optional(Id),
+            name: DeviceName,
+            userId: T.Optional(Id),
+            credentialHash: CredentialHash,
+          },
+          { additionalProperties: false },
+        ),
         { maxItems: 1_000_000 },
       ),
     ),
@@ -123,7 +148,8 @@ export async function exportDocument(db: Db, accountId: string): Promise<ConfigD
       ...(r.settings ? { settings: r.settings as NonNullable<Policy["settings"]> } : {}),
       ...(r.schedule ? { schedule: r.schedule as NonNullable<Policy["schedule"]> } : {}),
     })),
-    users: (c.identities?.users ?? []).map(({ credentialHash: _omit, ...u }) => u),
+    users: c.identities?.users ?? [],
+    devices: c.identities?.devices ?? [],
   };
 }
 
@@ -223,6 +249,9 @@ export function prepareImport(doc: ConfigDocument, accountId: string): Prepared 
       });
     }
   });
+  const users = (doc.users ?? []).map((u) => ({ ...u, id: u.id ?? newId("usr") }));
+  const devices = (doc.devices ?? []).map((d) => ({ ...d, id: d.id ?? newId("dev") }));
+  checkIdentities(users, devices, problems);
   if (problems.length) fail(problems);
   const policies = (doc.policies ?? []).map((p) => ({ ...p, id: p.id ?? newId("pol") }));
   const candidate = {
@@ -245,11 +274,53 @@ export function prepareImport(doc: ConfigDocument, accountId: string): Prepared 
     })),
     // Disabled policies are checked too: an import must not store what cannot be enabled.
     policies,
-    identities: { users: (doc.users ?? []).map((u) => ({ ...u, id: u.id ?? "x" })), devices: [] },
+    identities: { users, devices },
   };
   const bundleProblems = checkBundle(candidate);
   if (bundleProblems.length) fail(bundleProblems);
-  return { doc: { ...doc, policies }, lists, locations };
+  return {
+    doc: { ...doc, policies, users, ...(doc.devices !== undefined ? { devices } : {}) },
+    lists,
+    locations,
+  };
+}
+
+/**
+ * What the database's unique constraints and foreign keys would refuse mid-transaction, found
+ * up front so the answer is a 422 with a path. Names and emails are compared lower-cased: the
+ * edge looks Basic-auth user-ids up case-insensitively, so "Ann" and "ann" would be ambiguous.
+ */
+function checkIdentities(
+  users: readonly { id: string; email: string }[],
+  devices: readonly { id: string; name: string; userId?: string }[],
+  problems: { path: string; message: string }[],
+): void {
+  const userIds = new Set<string>();
+  const emails = new Set<string>();
+  users.forEach((u, i) => {
+    if (userIds.has(u.id)) problems.push({ path: `/users/${i}/id`, message: "duplicate user id" });
+    userIds.add(u.id);
+    const email = u.email.toLowerCase();
+    if (emails.has(email))
+      problems.push({ path: `/users/${i}/email`, message: `duplicate email "${email}"` });
+    emails.add(email);
+  });
+  const deviceIds = new Set<string>();
+  const names = new Set<string>();
+  devices.forEach((d, i) => {
+    if (deviceIds.has(d.id))
+      problems.push({ path: `/devices/${i}/id`, message: "duplicate device id" });
+    deviceIds.add(d.id);
+    const name = d.name.toLowerCase();
+    if (names.has(name))
+      problems.push({ path: `/devices/${i}/name`, message: `duplicate device name "${d.name}"` });
+    names.add(name);
+    if (d.userId !== undefined && !userIds.has(d.userId))
+      problems.push({
+        path: `/devices/${i}/userId`,
+        message: `no user with id "${d.userId}" in the document`,
+      });
+  });
 }
 
 /** Replace the account's configuration with the document, in one transaction. */
@@ -270,6 +341,19 @@ export async function applyImport(
     await trx.deleteFrom("policies").where("account_id", "=", accountId).execute();
     await trx.deleteFrom("lists").where("account_id", "=", accountId).execute();
     await trx.deleteFrom("locations").where("account_id", "=", accountId).execute();
+    // Devices the document does not describe stay; remember whom they belong to, because
+    // deleting the users below unassigns them (on delete set null).
+    const keptDevices =
+      doc.devices === undefined
+        ? await trx
+            .selectFrom("identity_devices")
+            .select(["id", "user_id"])
+            .where("account_id", "=", accountId)
+            .where("user_id", "is not", null)
+            .execute()
+        : [];
+    if (doc.devices !== undefined)
+      await trx.deleteFrom("identity_devices").where("account_id", "=", accountId).execute();
     await trx.deleteFrom("identity_users").where("account_id", "=", accountId).execute();
     const s = doc.settings ?? {};
     await trx
@@ -353,7 +437,29 @@ export async function applyImport(
           email: u.email.toLowerCase(),
           name: u.name ?? null,
           groups: JSON.stringify(u.groups ?? []),
+          credential_hash: u.credentialHash ?? null,
         })
+        .execute();
+    }
+    for (const d of doc.devices ?? []) {
+      await trx
+        .insertInto("identity_devices")
+        .values({
+          id: d.id!,
+          account_id: accountId,
+          name: d.name,
+          user_id: d.userId ?? null,
+          credential_hash: d.credentialHash,
+        })
+        .execute();
+    }
+    const importedUsers = new Set((doc.users ?? []).map((u) => u.id));
+    for (const d of keptDevices) {
+      if (d.user_id === null || !importedUsers.has(d.user_id)) continue;
+      await trx
+        .updateTable("identity_devices")
+        .set({ user_id: d.user_id })
+        .where("id", "=", d.id)
         .execute();
     }
     const counts = {
@@ -362,6 +468,7 @@ export async function applyImport(
       listItems: prepared.lists.reduce((n, l) => n + l.items.length, 0),
       locations: prepared.locations.length,
       users: doc.users?.length ?? 0,
+      ...(doc.devices !== undefined ? { devices: doc.devices.length } : {}),
     };
     await audit(trx, {
       accountId,

@@ -217,12 +217,23 @@ const m0005: Migration = {
   },
 };
 
+/**
+ * A user may hold a proxy password (Proxy-Authorization: Basic, user = email; RFC 7617): only
+ * its scrypt hash is stored, null while none has been issued.
+ */
+const m0006: Migration = {
+  async up(db) {
+    await sql`alter table identity_users add column credential_hash text`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
   "0003_bundles_gzip": m0003,
   "0004_list_subscriptions": m0004,
   "0005_bundles_gzip_text": m0005,
+  "0006_user_credentials": m0006,
 };
 
 const provider: MigrationProvider = {

@@ -90,6 +90,8 @@ export interface IdentityUsersTable {
   email: string;
   name: string | null;
   groups: Json;
+  /** scrypt hash of the user's proxy password; null until one is issued. */
+  credential_hash: ColumnType<string | null, string | null | undefined, string | null>;
   version: Version;
   created_at: CreatedAt;
   updated_at: UpdatedAt;

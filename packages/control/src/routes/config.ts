@@ -215,7 +215,7 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
           tags,
           summary: "Replace the account configuration with a YAML document (validated whole first)",
           description:
-            "Policies, lists, locations, users, resolver and settings are replaced in one transaction. Devices are kept.",
+            "Policies, lists, locations, users, devices, resolver and settings are replaced in one transaction. Credentials travel as their scrypt hashes. A document without a devices key keeps the account's devices.",
         },
       },
       async (req) => {

@@ -1,7 +1,10 @@
 // /identities/users and /identities/devices: who proxy authentication and identity.* fields
-// know. A device's credential is generated, shown once, and stored as a scrypt hash.
+// know. A device's credential, and a user's proxy password, is generated, shown once, and
+// stored as a scrypt hash; the edge checks Proxy-Authorization: Basic against it (RFC 7617),
+// with the device name or the user's email as the user-id.
 
 import { GatehouseError } from "@gatehouse/contract";
+import { generateSecret, hashSecret } from "@gatehouse/contract/secrets";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { audit } from "../audit.ts";
@@ -62,6 +65,11 @@ const DeviceView = T.Object({
   ...Stamps,
 });
 const DeviceWithCredential = T.Composite([DeviceView, T.Object({ credential: T.String() })]);
+
+const UserWithCredential = T.Composite([UserView, T.Object({ credential: T.String() })]);
+
+/** Prefix of user proxy passwords: recognisable in a leak scan, not parsed by anything. */
+const USER_CREDENTIAL_PREFIX = "ghu";
 
 const tags = ["identities"];
 
@@ -166,6 +174,45 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
+  const changeUser = async (
+    accountId: string,
+    actor: string,
+    id: string,
+    req: Parameters<typeof checkIfMatch>[0],
+    set: Record<string, unknown>,
+    action: string,
+  ) =>
+    db.transaction().execute(async (trx) => {
+      const before = await trx
+        .selectFrom("identity_users")
+        .selectAll()
+        .where("account_id", "=", accountId)
+        .where("id", "=", id)
+        .executeTakeFirst();
+      if (!before) throw notFound("user");
+      checkIfMatch(req, before.version);
+      const after = await trx
+        .updateTable("identity_users")
+        .set({ ...set, version: before.version + 1, updated_at: new Date() })
+        .where("id", "=", id)
+        .where("version", "=", before.version)
+        .returningAll()
+        .executeTakeFirst();
+      if (!after)
+        throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the user changed meanwhile");
+      // userView never carries the hash, so the audit log does not either.
+      await audit(trx, {
+        accountId,
+        actor,
+        resource: "user",
+        resourceId: id,
+        action,
+        before: userView(before),
+        after: userView(after),
+      });
+      return after;
+    });
+
   app.patch(
     "/identities/users/:id",
     {
@@ -180,45 +227,50 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
       const b = req.body as Static<typeof UserPatch>;
-      const row = await db.transaction().execute(async (trx) => {
-        const before = await trx
-          .selectFrom("identity_users")
-          .selectAll()
-          .where("account_id", "=", p.accountId)
-          .where("id", "=", id)
-          .executeTakeFirst();
-        if (!before) throw notFound("user");
-        checkIfMatch(req, before.version);
-        const after = await trx
-          .updateTable("identity_users")
-          .set({
-            ...(b.email !== undefined ? { email: b.email.toLowerCase() } : {}),
-            ...(b.name !== undefined ? { name: b.name } : {}),
-            ...(b.groups !== undefined ? { groups: JSON.stringify(b.groups) } : {}),
-            version: before.version + 1,
-            updated_at: new Date(),
-          })
-          .where("id", "=", id)
-          .where("version", "=", before.version)
-          .returningAll()
-          .executeTakeFirst();
-        if (!after)
-          throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the user changed meanwhile");
-        await audit(trx, {
-          accountId: p.accountId,
-          actor: actorOf(p),
-          resource: "user",
-          resourceId: id,
-          action: "update",
-          before: userView(before),
-          after: userView(after),
-        });
-        return after;
-      });
+      const row = await changeUser(
+        p.accountId,
+        actorOf(p),
+        (req.params as Static<typeof IdParams>).id,
+        req,
+        {
+          ...(b.email !== undefined ? { email: b.email.toLowerCase() } : {}),
+          ...(b.name !== undefined ? { name: b.name } : {}),
+          ...(b.groups !== undefined ? { groups: JSON.stringify(b.groups) } : {}),
+        },
+        "update",
+      );
       reply.header("etag", etagOf(row.version));
       return userView(row);
+    },
+  );
+
+  app.post(
+    "/identities/users/:id/credential",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary:
+          "Issue the user's proxy password (Basic auth, user = email); shown in this response only, any previous one stops working at the next publish",
+        params: IdParams,
+        response: { 200: UserWithCredential },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const secret = generateSecret(USER_CREDENTIAL_PREFIX);
+      const hash = await hashSecret(secret);
+      const row = await changeUser(
+        p.accountId,
+        actorOf(p),
+        (req.params as Static<typeof IdParams>).id,
+        req,
+        { credential_hash: hash },
+        "rotate-credential",
+      );
+      reply.header("etag", etagOf(row.version));
+      return { ...userView(row), credential: secret };
     },
   );
 
