@@ -35,6 +35,7 @@ export {
   type OpLogger,
   type OpLoggerOptions,
   scrubSecrets,
+  withComponent,
 } from "./telemetry/op-log.ts";
 export { QueryLog } from "./telemetry/query-log.ts";
 export { type StartWorkersOptions, startEdgeWorkers, type WorkersHandle } from "./workers.ts";

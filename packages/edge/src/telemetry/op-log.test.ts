@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createOpLogger, lineSink, scrubSecrets } from "./op-log.ts";
+import { createOpLogger, lineSink, scrubSecrets, withComponent } from "./op-log.ts";
 
 const TOKEN = `ght_0123456789abcdef_${"A".repeat(43)}`;
 const CRED = `ghe_fedcba9876543210_${"b".repeat(40)}-_x`;
@@ -68,4 +68,12 @@ test("levels below the threshold are not written", () => {
   log.info("quiet");
   log.warn("loud");
   assert.equal(c.lines.length, 1);
+});
+
+test("withComponent switches the component without repeating the key", () => {
+  const c = capture();
+  const root = createOpLogger({ write: c.write, component: "edge" });
+  withComponent(withComponent(root, "sync"), "shipper").info("sent");
+  assert.equal(c.lines[0]!.match(/"component"/g)?.length, 1);
+  assert.equal(JSON.parse(c.lines[0]!).component, "shipper");
 });

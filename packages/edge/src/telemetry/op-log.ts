@@ -74,15 +74,19 @@ function lineStream(write: (line: string) => void): DestinationStream {
   };
 }
 
-/** A root logger: `{"level":"info","time":"…","component":"edge","msg":"…"}` per line. */
+// pino appends child bindings, so a child with its own `component` would print the key twice:
+// component loggers are made from the root (remembered here) instead.
+const roots = new WeakMap<OpLogger, OpLogger>();
+
+/** A logger writing `{"level":"info","time":"…","component":"edge","msg":"…"}` per line. */
 export function createOpLogger(opts: OpLoggerOptions = {}): OpLogger {
   const stream = opts.write ? lineStream(opts.write) : pino.destination({ fd: 2, sync: true });
-  return pino(
+  const root = pino(
     {
       level: opts.level ?? process.env["GATEHOUSE_LOG_LEVEL"] ?? "info",
       // Labels rather than numbers, and no hostname/pid noise: collectors add those.
       formatters: { level: (label) => ({ level: label }) },
-      base: { component: opts.component ?? "cli" },
+      base: null,
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
       hooks: {
@@ -98,6 +102,18 @@ export function createOpLogger(opts: OpLoggerOptions = {}): OpLogger {
     },
     stream,
   );
+  const logger = root.child({ component: opts.component ?? "cli" });
+  roots.set(logger, root);
+  return logger;
+}
+
+/** The same output under another component (use `.child({ reqId })` for request ids). */
+export function withComponent(logger: OpLogger, component: LogComponent): OpLogger {
+  const root = roots.get(logger);
+  if (!root) return logger.child({ component });
+  const child = root.child({ component });
+  roots.set(child, root);
+  return child;
 }
 
 function scrubError(e: Error): { type: string; message: string } {

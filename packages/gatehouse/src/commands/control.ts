@@ -5,7 +5,7 @@
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { openStore, startControl } from "@gatehouse/control";
-import { createOpLogger, lineSink } from "@gatehouse/edge";
+import { createOpLogger, lineSink, withComponent } from "@gatehouse/edge";
 import { openAnalytics } from "./analytics-store.ts";
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
@@ -59,10 +59,7 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
   // Operational logs are JSON lines on stderr (the API's request logs come from Fastify's pino on
   // stdout); the banner below stays plain text for people.
   const logger = createOpLogger({ write: io.err, component: "control" });
-  const analytics = await openAnalytics(
-    dataDir,
-    lineSink(logger.child({ component: "analytics" })),
-  );
+  const analytics = await openAnalytics(dataDir, lineSink(withComponent(logger, "analytics")));
   let control: Awaited<ReturnType<typeof startControl>>;
   try {
     control = await startControl({

@@ -16,6 +16,7 @@ import {
   loadEdgeConfigFile,
   startEdge,
   startEdgeWorkers,
+  withComponent,
 } from "@gatehouse/edge";
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
@@ -113,7 +114,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
   if ((config.edge?.workers ?? 1) > 1) {
     const handle = await startEdgeWorkers({
       config,
-      log: lineSink(logger.child({ component: "workers" })),
+      log: lineSink(withComponent(logger, "workers")),
     });
     if (handle.mode === "cluster") {
       io.err(`gatehouse edge: serving config ${path} with ${handle.workers} workers`);

@@ -1,6 +1,9 @@
 // An edge that takes its configuration from control: it starts at once from the last good
 // bundle in its data directory (fail-static) — or from an empty one that refuses every client
-// — then enrols (first run only) and follows control's bundles.
+// — then enrols (first run only) and follows control's bundles. With several workers the
+// primary process syncs and heartbeats and the workers (one edge each) serve and ship logs.
+// When control marks the edge `draining` it closes its listeners (clients and load balancers
+// move to another edge), flushes its query log and keeps syncing; `active` reopens them.
 
 import { join } from "node:path";
 import {
@@ -10,6 +13,7 @@ import {
 } from "@gatehouse/contract";
 import {
   type Edge,
+  type EdgeAddresses,
   EdgeState,
   edgeRegistry,
   heartbeatCounters,
@@ -18,7 +22,10 @@ import {
   lineSink,
   type OpLogger,
   SyncClient,
+  type SyncTarget,
   startEdge,
+  startEdgeWorkers,
+  withComponent,
 } from "@gatehouse/edge";
 
 export const SOFTWARE_VERSION = "0.1.0";
@@ -47,6 +54,74 @@ export interface SyncedEdgeOptions {
   readonly heartbeatIntervalMs?: number;
 }
 
+/** Follow control's drain/activate requests (sent on every heartbeat answer) at most once each. */
+function maintenance(
+  target: { drain(): Promise<void>; resume(): Promise<void> },
+  flush: () => Promise<void>,
+  log: (line: string) => void,
+): { onDrain: () => void; onActive: () => void } {
+  let drained = false;
+  let busy = false;
+  return {
+    onDrain: () => {
+      if (drained || busy) return;
+      busy = true;
+      drained = true;
+      log("gatehouse edge: control asks this edge to drain: closing its listeners");
+      target
+        .drain()
+        .then(flush)
+        .then(
+          () => log("gatehouse edge: drained; still syncing config, not serving clients"),
+          (e: unknown) => log(`gatehouse edge: drain: ${(e as Error).message}`),
+        )
+        .finally(() => {
+          busy = false;
+        });
+    },
+    onActive: () => {
+      if (!drained || busy) return;
+      busy = true;
+      target
+        .resume()
+        .then(
+          () => {
+            drained = false;
+            log("gatehouse edge: control set this edge active again: serving");
+          },
+          // Still drained: the next heartbeat answer tries again.
+          (e: unknown) =>
+            log(`gatehouse edge: could not reopen the listeners: ${(e as Error).message}`),
+        )
+        .finally(() => {
+          busy = false;
+        });
+    },
+  };
+}
+
+function syncClient(
+  opts: SyncedEdgeOptions,
+  target: SyncTarget,
+  counters: () => Promise<Record<string, number>>,
+  log: (line: string) => void,
+  hooks: { onDrain: () => void; onActive: () => void },
+): SyncClient {
+  return new SyncClient({
+    controlUrl: opts.controlUrl,
+    dataDir: opts.dataDir,
+    target,
+    softwareVersion: SOFTWARE_VERSION,
+    registry: edgeRegistry(),
+    counters,
+    log,
+    ...(opts.joinToken ? { joinToken: opts.joinToken } : {}),
+    ...(opts.name ? { name: opts.name } : {}),
+    ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
+    ...hooks,
+  });
+}
+
 export interface SyncedEdge {
   readonly edge: Edge;
   readonly sync: SyncClient;
@@ -59,7 +134,7 @@ export interface SyncedEdge {
 export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEdge> {
   const logger = opts.logger;
   const logOf = (component: LogComponent) =>
-    logger ? lineSink(logger.child({ component })) : opts.log;
+    logger ? lineSink(withComponent(logger, component)) : opts.log;
   const state = new EdgeState(opts.dataDir);
   const lastGood = await state.loadLastGood();
   const initial = lastGood ?? emptyBundle();
@@ -72,21 +147,16 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
     log: logOf("edge"),
   });
   const registry = edgeRegistry();
-  const sync = new SyncClient({
-    controlUrl: opts.controlUrl,
-    dataDir: opts.dataDir,
-    target: edge,
-    softwareVersion: SOFTWARE_VERSION,
-    registry,
-    counters: () => heartbeatCounters(registry),
-    log: logOf("sync"),
-    ...(opts.joinToken ? { joinToken: opts.joinToken } : {}),
-    ...(opts.name ? { name: opts.name } : {}),
-    ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
-    onDrain: () =>
-      logOf("sync")("gatehouse edge: control asks this edge to drain; take it out of rotation"),
-  });
-  const shipper = new LogShipper({
+  // Assigned right below; the hooks only run once the sync client heartbeats.
+  let shipper: LogShipper | undefined;
+  const sync = syncClient(
+    opts,
+    edge,
+    () => heartbeatCounters(registry),
+    logOf("sync"),
+    maintenance(edge, async () => shipper?.flush(false), logOf("sync")),
+  );
+  shipper = new LogShipper({
     controlUrl: opts.controlUrl,
     credential: () => sync.credential,
     queryLog: edge.queryLog,
@@ -111,7 +181,81 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
       await sync.stop();
       await edge.close();
       // After the listeners closed, so the last queries' records are shipped or spooled.
-      await shipper.stop();
+      await shipper?.stop();
+    },
+  };
+}
+
+export interface SyncedWorkers {
+  readonly workers: number;
+  readonly addresses: EdgeAddresses;
+  readonly sync: SyncClient;
+  readonly startedFrom: number;
+  close(): Promise<void>;
+}
+
+/**
+ * `workers` edge processes sharing the listeners (see @gatehouse/edge workers.ts); this process
+ * syncs and heartbeats for all of them. Each worker ships its own query log (own spool under
+ * `<data dir>/log-spool/worker-<i>`) with the credential passed to it after enrolment.
+ */
+export async function startSyncedEdgeWorkers(
+  opts: SyncedEdgeOptions & { readonly workers: number },
+): Promise<SyncedWorkers> {
+  const log = opts.log;
+  const state = new EdgeState(opts.dataDir);
+  const lastGood = await state.loadLastGood();
+  const initial = lastGood ?? emptyBundle();
+  if (lastGood)
+    log(`gatehouse edge: serving last good config v${lastGood.version} from ${state.lastGoodPath}`);
+  const handle = await startEdgeWorkers({
+    config: {
+      ...initial,
+      edge: { ...opts.local, dataDir: opts.dataDir, workers: opts.workers },
+    },
+    log,
+    shipLogs: { controlUrl: opts.controlUrl, spoolRoot: join(opts.dataDir, "log-spool") },
+  });
+  if (handle.mode !== "cluster") {
+    await handle.close();
+    throw new Error("startSyncedEdgeWorkers needs at least 2 workers");
+  }
+  // The version every worker serves: they apply each bundle together, or refuse it together.
+  let version = initial.version;
+  const target: SyncTarget = {
+    get snapshot() {
+      return { version };
+    },
+    async apply(bundle: ConfigBundle) {
+      await handle.apply(bundle);
+      version = bundle.version;
+    },
+  };
+  const sync = syncClient(
+    opts,
+    target,
+    async () => heartbeatCounters(await handle.metrics()),
+    log,
+    // Each worker flushes its own query log after draining.
+    maintenance(handle, async () => {}, log),
+  );
+  try {
+    await sync.start();
+    await handle.setCredential(sync.credential!);
+  } catch (e) {
+    await sync.stop();
+    await handle.close();
+    throw e;
+  }
+  return {
+    workers: handle.workers,
+    addresses: handle.addresses,
+    sync,
+    startedFrom: initial.version,
+    async close() {
+      await sync.stop();
+      // Each worker closes its listeners, then ships or spools its last records.
+      await handle.close();
     },
   };
 }

@@ -10,7 +10,7 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startControl } from "@gatehouse/control";
-import { createOpLogger, EdgeState, lineSink } from "@gatehouse/edge";
+import { createOpLogger, EdgeState, lineSink, withComponent } from "@gatehouse/edge";
 import { openAnalytics } from "./analytics-store.ts";
 import { ControlClient } from "./control-client.ts";
 import { describeEdge } from "./edge.ts";
@@ -123,7 +123,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   const logger = createOpLogger({ write: io.err, component: "cli" });
   const analytics = await openAnalytics(
     join(dataDir, "control"),
-    lineSink(logger.child({ component: "analytics" })),
+    lineSink(withComponent(logger, "analytics")),
   );
   let control: Awaited<ReturnType<typeof startControl>>;
   try {
@@ -171,7 +171,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
         proxy: { http: [values.proxy ?? "127.0.0.1:3128"] },
         ...(metrics ? { metrics } : {}),
       },
-      log: lineSink(logger.child({ component: "edge" })),
+      log: lineSink(withComponent(logger, "edge")),
       logger,
       name: "local",
       ...(joinToken ? { joinToken } : {}),
