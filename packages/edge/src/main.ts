@@ -1,6 +1,7 @@
 // Starting an edge: compile the config, open the listeners, serve metrics; `apply` swaps in a
 // new bundle (compiled off the hot path; refused whole on any error, the old one keeps serving);
-// `close` stops accepting and drains connections within a bound.
+// `close` stops accepting and drains connections within a bound; `drain` does the same but keeps
+// the process (metrics, config) alive, and `resume` reopens the listeners on the same addresses.
 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,6 +41,16 @@ export interface Edge {
   readonly tlsCertFile?: string;
   /** Compile and swap in a bundle; throws ConfigRejectedError and keeps the old one on failure. */
   apply(bundle: ConfigBundle): Promise<EdgeSnapshot>;
+  /** True between drain() and a successful resume(). */
+  readonly draining: boolean;
+  /**
+   * Maintenance: close the DNS and proxy listeners (clients and load balancers move to another
+   * edge), letting in-flight work finish within a bound. Metrics keep serving and apply() keeps
+   * working. Idempotent.
+   */
+  drain(): Promise<void>;
+  /** Reopen the listeners on the addresses they had (the bound ports, not port 0). Idempotent. */
+  resume(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -60,6 +71,9 @@ interface Closable {
   close(graceMs?: number): Promise<void>;
 }
 
+/** How long closing listeners waits for in-flight queries and requests. */
+const CLOSE_GRACE_MS = 2000;
+
 export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   const cfg = opts.config;
   const local = cfg.edge ?? {};
@@ -72,68 +86,94 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   let snapshot = compileSnapshot(bundleOfEdgeConfig(cfg), compileOpts);
   const queryLog = new QueryLog(opts.queryLogCapacity);
   const dns = new DnsService(snapshot, { log: queryLog });
-  const closers: Closable[] = [];
+  let listeners: Closable[] = [];
+  let metrics: MetricsServer | undefined;
   const addresses: EdgeAddresses = {
     dns: { udp: [], tcp: [], dot: [], doh: [] },
     proxy: { http: [] },
   };
   let tls: TlsMaterial | undefined;
 
+  /** Open the DNS and proxy listeners on `want`; fills `got` with the bound addresses. */
+  const openListeners = async (
+    want: { dns: EdgeAddresses["dns"]; proxy: string[] },
+    got: EdgeAddresses,
+  ): Promise<Closable[]> => {
+    const opened: Closable[] = [];
+    try {
+      for (const a of want.dns.udp) {
+        const u = await listenUdp(dns, a, { reusePort: opts.reusePort === true });
+        opened.push(u);
+        got.dns.udp.push(joinHostPort(u.host, u.port));
+      }
+      for (const a of want.dns.tcp) {
+        const t = await listenStream(dns, a);
+        opened.push(t);
+        got.dns.tcp.push(joinHostPort(t.host, t.port));
+      }
+      if ((want.dns.dot.length > 0 || want.dns.doh.length > 0) && !tls) {
+        tls = await loadTlsMaterial({
+          ...(local.tls ? { tls: local.tls } : {}),
+          dataDir: local.dataDir ?? join(tmpdir(), "gatehouse-edge"),
+          log,
+        });
+      }
+      for (const a of want.dns.dot) {
+        const t = await listenStream(dns, a, { tls: tls! });
+        opened.push(t);
+        got.dns.dot.push(joinHostPort(t.host, t.port));
+      }
+      for (const a of want.dns.doh) {
+        const d = await listenDoh(dns, a, tls!);
+        opened.push(d);
+        got.dns.doh.push(joinHostPort(d.host, d.port));
+      }
+      // HTTP proxy: names resolve through `dns`, so DNS policy applies to proxied traffic.
+      if (want.proxy.length > 0) {
+        const proxy = await startProxy({
+          listen: want.proxy,
+          getSnapshot: () => snapshot,
+          resolver: dns,
+          log: queryLog,
+          registry: edgeRegistry(),
+        });
+        opened.push(proxy);
+        for (const a of proxy.addresses) got.proxy.http.push(joinHostPort(a.address, a.port));
+      }
+      return opened;
+    } catch (e) {
+      await Promise.allSettled(opened.map((c) => c.close(0)));
+      throw e;
+    }
+  };
+
   try {
     const l = local.dns ?? {};
-    for (const a of l.udp ?? []) {
-      const u = await listenUdp(dns, a, { reusePort: opts.reusePort === true });
-      closers.push(u);
-      addresses.dns.udp.push(joinHostPort(u.host, u.port));
-    }
-    for (const a of l.tcp ?? []) {
-      const t = await listenStream(dns, a);
-      closers.push(t);
-      addresses.dns.tcp.push(joinHostPort(t.host, t.port));
-    }
-    if ((l.dot?.length ?? 0) > 0 || (l.doh?.length ?? 0) > 0) {
-      tls = await loadTlsMaterial({
-        ...(local.tls ? { tls: local.tls } : {}),
-        dataDir: local.dataDir ?? join(tmpdir(), "gatehouse-edge"),
-        log,
-      });
-    }
-    for (const a of l.dot ?? []) {
-      const t = await listenStream(dns, a, { tls: tls! });
-      closers.push(t);
-      addresses.dns.dot.push(joinHostPort(t.host, t.port));
-    }
-    for (const a of l.doh ?? []) {
-      const d = await listenDoh(dns, a, tls!);
-      closers.push(d);
-      addresses.dns.doh.push(joinHostPort(d.host, d.port));
-    }
-
-    // HTTP proxy: names resolve through `dns`, so DNS policy applies to proxied traffic.
-    if ((local.proxy?.http?.length ?? 0) > 0) {
-      const proxy = await startProxy({
-        listen: local.proxy!.http!,
-        getSnapshot: () => snapshot,
-        resolver: dns,
-        log: queryLog,
-        registry: edgeRegistry(),
-      });
-      closers.push(proxy);
-      for (const a of proxy.addresses) addresses.proxy.http.push(joinHostPort(a.address, a.port));
-    }
-
-    let metrics: MetricsServer | undefined;
+    listeners = await openListeners(
+      {
+        dns: { udp: l.udp ?? [], tcp: l.tcp ?? [], dot: l.dot ?? [], doh: l.doh ?? [] },
+        proxy: local.proxy?.http ?? [],
+      },
+      addresses,
+    );
     if (local.metrics) {
       metrics = await serveMetrics(local.metrics);
-      closers.push(metrics);
       addresses.metrics = joinHostPort(metrics.address.address, metrics.address.port);
     }
   } catch (e) {
-    await Promise.allSettled(closers.map((c) => c.close(0)));
+    await Promise.allSettled(listeners.map((c) => c.close(0)));
     throw e;
   }
 
   let closed = false;
+  let draining = false;
+  // drain/resume/close run one at a time, so a resume cannot race a drain still closing.
+  let transition: Promise<void> = Promise.resolve();
+  const serially = (step: () => Promise<void>): Promise<void> => {
+    const next = transition.then(step);
+    transition = next.catch(() => {});
+    return next;
+  };
   const edge: Edge = {
     get snapshot() {
       return snapshot;
@@ -161,11 +201,36 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
       dns.activate(rt);
       return next;
     },
-    async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
-      await Promise.allSettled(closers.map((c) => c.close(2000)));
+    get draining() {
+      return draining;
     },
+    drain: () =>
+      serially(async () => {
+        if (draining || closed) return;
+        draining = true;
+        const open = listeners;
+        listeners = [];
+        await Promise.allSettled(open.map((c) => c.close(CLOSE_GRACE_MS)));
+      }),
+    resume: () =>
+      serially(async () => {
+        if (!draining || closed) return;
+        // The bound addresses, so clients and load balancers find the edge where it was.
+        const got: EdgeAddresses = {
+          dns: { udp: [], tcp: [], dot: [], doh: [] },
+          proxy: { http: [] },
+        };
+        listeners = await openListeners({ dns: addresses.dns, proxy: addresses.proxy.http }, got);
+        draining = false;
+      }),
+    close: () =>
+      serially(async () => {
+        if (closed) return;
+        closed = true;
+        const open = metrics ? [...listeners, metrics] : listeners;
+        listeners = [];
+        await Promise.allSettled(open.map((c) => c.close(CLOSE_GRACE_MS)));
+      }),
   };
   return edge;
 }

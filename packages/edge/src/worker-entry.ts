@@ -1,38 +1,91 @@
 // An edge worker process (see workers.ts): waits for its config over IPC, starts an edge with
-// SO_REUSEPORT UDP sockets, reports ready, and closes gracefully when told to.
+// SO_REUSEPORT UDP sockets, reports ready, answers the primary's requests (apply, drain, resume,
+// metrics, credential) and closes gracefully when told to. When the primary follows control,
+// the worker ships its own query log with its own spool directory.
 
 import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import { type Edge, startEdge } from "./main.ts";
+import { LogShipper } from "./sync/log-shipper.ts";
+import { edgeRegistry } from "./telemetry/metrics.ts";
+import type { WorkerReply } from "./workers.ts";
+
+interface Request {
+  type?: string;
+  id?: number;
+  config?: EdgeConfigFile;
+  ship?: { controlUrl: string; spoolDir: string };
+  bundle?: ConfigBundle;
+  credential?: string;
+}
 
 let edge: Edge | undefined;
+let shipper: LogShipper | undefined;
+let credential: string | undefined;
+const log = (line: string) => process.send?.({ type: "log", line });
 
-process.on(
-  "message",
-  (m: { type?: string; config?: EdgeConfigFile; bundle?: ConfigBundle; id?: number }) => {
-    if (m.type === "config" && m.config && !edge) {
-      startEdge({
-        config: m.config,
-        reusePort: true,
-        log: (line) => process.send?.({ type: "log", line }),
-      }).then(
-        (e) => {
-          edge = e;
-          process.send?.({ type: "ready", addresses: e.addresses });
-        },
-        (err: Error) => {
-          process.send?.({ type: "failed", error: err.message });
-          process.exit(1);
-        },
-      );
-    } else if (m.type === "apply" && m.bundle && edge) {
-      edge.apply(m.bundle).then(
-        () => process.send?.({ type: "applied", id: m.id }),
-        (err: Error) => process.send?.({ type: "applied", id: m.id, error: err.message }),
-      );
-    } else if (m.type === "close") {
-      (edge ? edge.close() : Promise.resolve()).then(() => process.exit(0));
-    }
-  },
-);
+async function start(m: Request): Promise<void> {
+  const e = await startEdge({ config: m.config!, reusePort: true, log });
+  edge = e;
+  if (m.ship) {
+    shipper = new LogShipper({
+      controlUrl: m.ship.controlUrl,
+      credential: () => credential,
+      queryLog: e.queryLog,
+      spoolDir: m.ship.spoolDir,
+      registry: edgeRegistry(),
+      log,
+    });
+    await shipper.start();
+  }
+}
+
+/** The answer to one request from the primary. */
+async function answer(m: Request, e: Edge): Promise<unknown> {
+  switch (m.type) {
+    case "apply":
+      await e.apply(m.bundle!);
+      return undefined;
+    case "drain":
+      await e.drain();
+      // Telemetry out before maintenance starts, as on shutdown.
+      await shipper?.flush(false);
+      return undefined;
+    case "resume":
+      await e.resume();
+      return undefined;
+    case "metrics":
+      return edgeRegistry().getMetricsAsJSON();
+    case "credential":
+      credential = m.credential;
+      return undefined;
+    default:
+      throw new Error(`unknown request ${JSON.stringify(m.type)}`);
+  }
+}
+
+process.on("message", (m: Request) => {
+  if (m.type === "config" && m.config && !edge) {
+    start(m).then(
+      () => process.send?.({ type: "ready", addresses: edge!.addresses }),
+      (err: Error) => {
+        process.send?.({ type: "failed", error: err.message });
+        process.exit(1);
+      },
+    );
+  } else if (m.type === "close") {
+    (async () => {
+      await edge?.close();
+      // After the listeners closed, so the last queries' records are shipped or spooled.
+      await shipper?.stop();
+    })().finally(() => process.exit(0));
+  } else if (typeof m.id === "number" && edge) {
+    const id = m.id;
+    answer(m, edge).then(
+      (value) => process.send?.({ type: "done", id, value } satisfies WorkerReply),
+      (err: Error) =>
+        process.send?.({ type: "done", id, error: err.message } satisfies WorkerReply),
+    );
+  }
+});
 // Without the primary there is nothing to serve for.
 process.on("disconnect", () => process.exit(0));

@@ -4,13 +4,18 @@
 // workers without a hop through the primary. TCP, DoT and DoH listeners use cluster's shared
 // handles. Metrics are served by the first worker only; each worker keeps its own cache and
 // query-log ring. Workers run worker-entry.ts and receive the config over IPC, so the primary's
-// own command line is never re-executed.
+// own command line is never re-executed. An edge following control (gatehouse edge --control
+// --workers N) keeps sync and heartbeats in the primary and drives the workers over IPC: apply,
+// drain/resume, and metrics (summed across workers for the heartbeat). Each such worker ships
+// its own query log with its own spool, with the credential the primary hands it.
 
 import cluster from "node:cluster";
 import { createSocket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
+import { AggregatorRegistry, type Registry } from "prom-client";
 import { type Edge, type EdgeAddresses, startEdge } from "./main.ts";
 import { joinHostPort, splitHostPort } from "./net/host-port.ts";
 
@@ -19,6 +24,20 @@ export interface StartWorkersOptions {
   log?: (line: string) => void;
   /** Called once every worker listens (in the primary, or in the single process). */
   onReady?: (addresses: EdgeAddresses) => void;
+  /**
+   * Cluster mode only: each worker ships its query log to this control, spooling in
+   * `<spoolRoot>/worker-<i>` (stable across restarts with the same worker count), once
+   * setCredential() gave it the edge credential.
+   */
+  shipLogs?: { controlUrl: string; spoolRoot: string };
+}
+
+/** What a worker answers to a request (see worker-entry.ts). */
+export interface WorkerReply {
+  type: "done";
+  id: number;
+  error?: string;
+  value?: unknown;
 }
 
 export type WorkersHandle =
@@ -29,6 +48,14 @@ export type WorkersHandle =
       readonly addresses: EdgeAddresses;
       /** Apply a bundle in every worker; rejects (naming the failure) if any worker refused it. */
       apply(bundle: ConfigBundle): Promise<void>;
+      /** Edge.drain() in every worker, then each flushes its query log. */
+      drain(): Promise<void>;
+      /** Edge.resume() in every worker. */
+      resume(): Promise<void>;
+      /** Every worker's metrics, summed (counters, histograms) into one registry. */
+      metrics(): Promise<Registry>;
+      /** Hand the edge credential to the workers' log shippers (shipLogs). */
+      setCredential(credential: string): Promise<void>;
       close(): Promise<void>;
     };
 
@@ -75,8 +102,18 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     let first: EdgeAddresses | undefined;
     workers.forEach((w, i) => {
       const { metrics: _m, ...withoutMetrics } = config.edge ?? {};
+      const ship = opts.shipLogs
+        ? {
+            controlUrl: opts.shipLogs.controlUrl,
+            spoolDir: join(opts.shipLogs.spoolRoot, `worker-${i}`),
+          }
+        : undefined;
       w.on("online", () =>
-        w.send({ type: "config", config: i === 0 ? config : { ...config, edge: withoutMetrics } }),
+        w.send({
+          type: "config",
+          config: i === 0 ? config : { ...config, edge: withoutMetrics },
+          ...(ship ? { ship } : {}),
+        }),
       );
       w.on(
         "message",
@@ -97,30 +134,55 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     throw e;
   });
   opts.onReady?.(addresses);
-  let applySeq = 0;
+  let seq = 0;
+  /** Send a request to one worker; its reply, or an error if it died first. */
+  const ask = (w: (typeof workers)[number], msg: Record<string, unknown>) =>
+    new Promise<WorkerReply>((resolve) => {
+      const id = ++seq;
+      if (w.isDead()) return resolve({ type: "done", id, error: "edge worker is not running" });
+      const onMessage = (m: Partial<WorkerReply>) => {
+        if (m.type !== "done" || m.id !== id) return;
+        cleanup();
+        resolve(m as WorkerReply);
+      };
+      const onExit = (code: number | null) => {
+        cleanup();
+        resolve({ type: "done", id, error: `edge worker exited with ${code}` });
+      };
+      const cleanup = () => {
+        w.off("message", onMessage);
+        w.off("exit", onExit);
+      };
+      w.on("message", onMessage);
+      w.once("exit", onExit);
+      w.send({ ...msg, id });
+    });
+  /** The same request to every worker; rejects with the first failure. */
+  const everyWorker = async (msg: Record<string, unknown>): Promise<unknown[]> => {
+    const replies = await Promise.all(workers.map((w) => ask(w, msg)));
+    // Each worker compiles on its own; the same bundle fails the same way everywhere.
+    const failed = replies.find((r) => r.error !== undefined);
+    if (failed) throw new Error(failed.error);
+    return replies.map((r) => r.value);
+  };
   return {
     mode: "cluster",
     workers: n,
     addresses,
     apply: async (bundle: ConfigBundle) => {
-      const id = ++applySeq;
-      const results = await Promise.all(
-        workers.map(
-          (w) =>
-            new Promise<string | undefined>((resolve) => {
-              const onMessage = (m: { type?: string; id?: number; error?: string }) => {
-                if (m.type !== "applied" || m.id !== id) return;
-                w.off("message", onMessage);
-                resolve(m.error);
-              };
-              w.on("message", onMessage);
-              w.send({ type: "apply", id, bundle });
-            }),
-        ),
-      );
-      // Each worker compiles on its own; the same bundle fails the same way everywhere.
-      const failed = results.find((e) => e !== undefined);
-      if (failed !== undefined) throw new Error(failed);
+      await everyWorker({ type: "apply", bundle });
+    },
+    drain: async () => {
+      await everyWorker({ type: "drain" });
+    },
+    resume: async () => {
+      await everyWorker({ type: "resume" });
+    },
+    // Each value is one worker's getMetricsAsJSON(); counters and histograms are summed.
+    metrics: async () =>
+      AggregatorRegistry.aggregate((await everyWorker({ type: "metrics" })) as object[]),
+    setCredential: async (credential: string) => {
+      await everyWorker({ type: "credential", credential });
     },
     close: async () => {
       await Promise.all(

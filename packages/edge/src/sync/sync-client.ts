@@ -29,8 +29,10 @@ export interface SyncOptions {
   readonly counters?: () => Promise<Record<string, number>>;
   readonly log?: (line: string) => void;
   readonly heartbeatIntervalMs?: number;
-  /** Called when control asks this edge to drain (heartbeat answer `draining`). */
+  /** Called on every heartbeat answer `draining`: control asks this edge to drain. */
   readonly onDrain?: () => void;
+  /** Called on every heartbeat answer `active` (so an edge drained before resumes). */
+  readonly onActive?: () => void;
 }
 
 const LONG_POLL_CLIENT_TIMEOUT_MS = 45_000; // control answers 304 after 30 s
@@ -278,6 +280,7 @@ export class SyncClient {
         if (res.ok) {
           const body = (await res.json()) as { status?: string };
           if (body.status === "draining") this.#o.onDrain?.();
+          else if (body.status === "active") this.#o.onActive?.();
         } else await res.body?.cancel();
       } catch {
         // The poll loop logs reachability; a missed beat is what control measures.

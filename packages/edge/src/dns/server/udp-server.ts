@@ -11,7 +11,8 @@ export interface UdpListener {
   readonly socket: Socket;
   readonly host: string;
   readonly port: number;
-  close(): Promise<void>;
+  /** Stop answering new queries, wait (up to graceMs) for those in flight, then unbind. */
+  close(graceMs?: number): Promise<void>;
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
@@ -38,10 +39,14 @@ export async function listenUdp(
     lookup: literalLookup,
   });
   let inFlight = 0;
+  let open = true;
+  let closedSocket = false;
+  let idle: (() => void) | undefined;
   const done = () => {
-    inFlight--;
+    if (--inFlight === 0) idle?.();
   };
   socket.on("message", (msg, rinfo) => {
+    if (!open) return;
     const fast = service.tryFast(msg, rinfo.address, "udp");
     if (fast) {
       socket.send(fast, rinfo.port, rinfo.address);
@@ -52,8 +57,9 @@ export async function listenUdp(
     if (inFlight >= MAX_IN_FLIGHT) return;
     inFlight++;
     service.handle(msg, { transport: "udp", ip: rinfo.address, port: rinfo.port }).then((out) => {
+      // A reply that comes after close() gave up waiting has no socket to go out on.
+      if (out && !closedSocket) socket.send(out, rinfo.port, rinfo.address);
       done();
-      if (out) socket.send(out, rinfo.port, rinfo.address);
     }, done);
   });
   // Per-datagram send errors (e.g. ICMP unreachable reported late) must not kill the listener.
@@ -72,6 +78,19 @@ export async function listenUdp(
     socket,
     host: bound.address,
     port: bound.port,
-    close: () => new Promise<void>((ok) => socket.close(() => ok())),
+    close: async (graceMs = 0) => {
+      if (!open) return;
+      open = false;
+      if (inFlight > 0 && graceMs > 0)
+        await new Promise<void>((ok) => {
+          const t = setTimeout(ok, graceMs);
+          idle = () => {
+            clearTimeout(t);
+            ok();
+          };
+        });
+      closedSocket = true;
+      await new Promise<void>((ok) => socket.close(() => ok()));
+    },
   };
 }
