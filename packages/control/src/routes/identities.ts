@@ -10,17 +10,11 @@ import type { FastifyInstance } from "fastify";
 import { audit } from "../audit.ts";
 import { issueSecret } from "../auth/tokens.ts";
 import { actorOf, type Db } from "../context.ts";
-import {
-  checkIfMatch,
-  decodeCursor,
-  etagOf,
-  idempotent,
-  PageQuery,
-  page,
-} from "../http/conventions.ts";
+import { decodeCursor, etagOf, idempotent, PageQuery, page } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
 import { newId } from "../ids.ts";
 import { deviceView, userView } from "../views.ts";
+import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
 import { IdParams, Stamps, who } from "./common.ts";
 
 const Email = T.String({ minLength: 3, maxLength: 320, pattern: "^[^\\s@]+@[^\\s@]+$" });
@@ -72,6 +66,16 @@ const UserWithCredential = T.Composite([UserView, T.Object({ credential: T.Strin
 const USER_CREDENTIAL_PREFIX = "ghu";
 
 const tags = ["identities"];
+const USERS: AuditedResource<"identity_users"> = {
+  table: "identity_users",
+  resource: "user",
+  view: userView,
+};
+const DEVICES: AuditedResource<"identity_devices"> = {
+  table: "identity_devices",
+  resource: "device",
+  view: deviceView,
+};
 
 async function ownUser(
   db: Db,
@@ -174,45 +178,6 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  const changeUser = async (
-    accountId: string,
-    actor: string,
-    id: string,
-    req: Parameters<typeof checkIfMatch>[0],
-    set: Record<string, unknown>,
-    action: string,
-  ) =>
-    db.transaction().execute(async (trx) => {
-      const before = await trx
-        .selectFrom("identity_users")
-        .selectAll()
-        .where("account_id", "=", accountId)
-        .where("id", "=", id)
-        .executeTakeFirst();
-      if (!before) throw notFound("user");
-      checkIfMatch(req, before.version);
-      const after = await trx
-        .updateTable("identity_users")
-        .set({ ...set, version: before.version + 1, updated_at: new Date() })
-        .where("id", "=", id)
-        .where("version", "=", before.version)
-        .returningAll()
-        .executeTakeFirst();
-      if (!after)
-        throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the user changed meanwhile");
-      // userView never carries the hash, so the audit log does not either.
-      await audit(trx, {
-        accountId,
-        actor,
-        resource: "user",
-        resourceId: id,
-        action,
-        before: userView(before),
-        after: userView(after),
-      });
-      return after;
-    });
-
   app.patch(
     "/identities/users/:id",
     {
@@ -226,20 +191,12 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const p = who(req);
       const b = req.body as Static<typeof UserPatch>;
-      const row = await changeUser(
-        p.accountId,
-        actorOf(p),
-        (req.params as Static<typeof IdParams>).id,
-        req,
-        {
-          ...(b.email !== undefined ? { email: b.email.toLowerCase() } : {}),
-          ...(b.name !== undefined ? { name: b.name } : {}),
-          ...(b.groups !== undefined ? { groups: JSON.stringify(b.groups) } : {}),
-        },
-        "update",
-      );
+      const row = await updateAudited(db, USERS, target(req), "update", () => ({
+        ...(b.email !== undefined ? { email: b.email.toLowerCase() } : {}),
+        ...(b.name !== undefined ? { name: b.name } : {}),
+        ...(b.groups !== undefined ? { groups: JSON.stringify(b.groups) } : {}),
+      }));
       reply.header("etag", etagOf(row.version));
       return userView(row);
     },
@@ -258,17 +215,11 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const p = who(req);
       const secret = generateSecret(USER_CREDENTIAL_PREFIX);
       const hash = await hashSecret(secret);
-      const row = await changeUser(
-        p.accountId,
-        actorOf(p),
-        (req.params as Static<typeof IdParams>).id,
-        req,
-        { credential_hash: hash },
-        "rotate-credential",
-      );
+      const row = await updateAudited(db, USERS, target(req), "rotate-credential", () => ({
+        credential_hash: hash,
+      }));
       reply.header("etag", etagOf(row.version));
       return { ...userView(row), credential: secret };
     },
@@ -281,27 +232,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "Delete a user (their devices stay, unassigned)", params: IdParams },
     },
     async (req, reply) => {
-      const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
-      await db.transaction().execute(async (trx) => {
-        const before = await trx
-          .selectFrom("identity_users")
-          .selectAll()
-          .where("account_id", "=", p.accountId)
-          .where("id", "=", id)
-          .executeTakeFirst();
-        if (!before) throw notFound("user");
-        checkIfMatch(req, before.version);
-        await trx.deleteFrom("identity_users").where("id", "=", id).execute();
-        await audit(trx, {
-          accountId: p.accountId,
-          actor: actorOf(p),
-          resource: "user",
-          resourceId: id,
-          action: "delete",
-          before: userView(before),
-        });
-      });
+      await deleteAudited(db, USERS, target(req));
       return reply.status(204).send();
     },
   );
@@ -403,44 +334,6 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  const changeDevice = async (
-    accountId: string,
-    actor: string,
-    id: string,
-    req: Parameters<typeof checkIfMatch>[0],
-    set: Record<string, unknown>,
-    action: string,
-  ) =>
-    db.transaction().execute(async (trx) => {
-      const before = await trx
-        .selectFrom("identity_devices")
-        .selectAll()
-        .where("account_id", "=", accountId)
-        .where("id", "=", id)
-        .executeTakeFirst();
-      if (!before) throw notFound("device");
-      checkIfMatch(req, before.version);
-      const after = await trx
-        .updateTable("identity_devices")
-        .set({ ...set, version: before.version + 1, updated_at: new Date() })
-        .where("id", "=", id)
-        .where("version", "=", before.version)
-        .returningAll()
-        .executeTakeFirst();
-      if (!after)
-        throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the device changed meanwhile");
-      await audit(trx, {
-        accountId,
-        actor,
-        resource: "device",
-        resourceId: id,
-        action,
-        before: deviceView(before),
-        after: deviceView(after),
-      });
-      return after;
-    });
-
   app.patch(
     "/identities/devices/:id",
     {
@@ -457,17 +350,10 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       const p = who(req);
       const b = req.body as Static<typeof DevicePatch>;
       await ownUser(db, p.accountId, b.userId);
-      const row = await changeDevice(
-        p.accountId,
-        actorOf(p),
-        (req.params as Static<typeof IdParams>).id,
-        req,
-        {
-          ...(b.name !== undefined ? { name: b.name } : {}),
-          ...(b.userId !== undefined ? { user_id: b.userId } : {}),
-        },
-        "update",
-      );
+      const row = await updateAudited(db, DEVICES, target(req), "update", () => ({
+        ...(b.name !== undefined ? { name: b.name } : {}),
+        ...(b.userId !== undefined ? { user_id: b.userId } : {}),
+      }));
       reply.header("etag", etagOf(row.version));
       return deviceView(row);
     },
@@ -485,16 +371,10 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const p = who(req);
       const issued = await issueSecret("device");
-      const row = await changeDevice(
-        p.accountId,
-        actorOf(p),
-        (req.params as Static<typeof IdParams>).id,
-        req,
-        { credential_hash: issued.hash },
-        "rotate-credential",
-      );
+      const row = await updateAudited(db, DEVICES, target(req), "rotate-credential", () => ({
+        credential_hash: issued.hash,
+      }));
       reply.header("etag", etagOf(row.version));
       return { ...deviceView(row), credential: issued.secret };
     },
@@ -507,27 +387,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "Delete a device", params: IdParams },
     },
     async (req, reply) => {
-      const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
-      await db.transaction().execute(async (trx) => {
-        const before = await trx
-          .selectFrom("identity_devices")
-          .selectAll()
-          .where("account_id", "=", p.accountId)
-          .where("id", "=", id)
-          .executeTakeFirst();
-        if (!before) throw notFound("device");
-        checkIfMatch(req, before.version);
-        await trx.deleteFrom("identity_devices").where("id", "=", id).execute();
-        await audit(trx, {
-          accountId: p.accountId,
-          actor: actorOf(p),
-          resource: "device",
-          resourceId: id,
-          action: "delete",
-          before: deviceView(before),
-        });
-      });
+      await deleteAudited(db, DEVICES, target(req));
       return reply.status(204).send();
     },
   );

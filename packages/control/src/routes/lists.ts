@@ -30,6 +30,7 @@ import { newId } from "../ids.ts";
 import { ITEM_FORMATS, type ItemFormat, normalizeItem, parseLine } from "../lists/list-items.ts";
 import { readJsonArray, readLines } from "../lists/stream-items.ts";
 import { listView } from "../views.ts";
+import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
 import { IdParams, Stamps, who } from "./common.ts";
 
 /** Contract: up to 1,000,000 items per list. */
@@ -84,6 +85,16 @@ const BulkResult = T.Object({
 });
 
 const tags = ["lists"];
+const LISTS: AuditedResource<"lists"> = { table: "lists", resource: "list", view: listView };
+
+/** Renaming or deleting a list policies use would break them: 409 naming those policies. */
+async function refuseWhileUsed(trx: Db, accountId: string, name: string): Promise<void> {
+  const users = await policiesReferencing(trx, accountId, name);
+  if (users.length > 0)
+    throw new GatehouseError("GH_ERR_CONFLICT", `policies use $${name}; change them first`, {
+      policies: users,
+    });
+}
 const BULK_DESCRIPTION =
   "Body: a JSON array of items (`application/json`), or `text/plain` with one item a line " +
   "(domain lists also take hosts-file and adblock `||name^` lines; `?format=auto|hosts|adblock|plain`). " +
@@ -343,46 +354,21 @@ export async function listRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
       const b = req.body as Static<typeof ListPatch>;
-      const row = await db.transaction().execute(async (trx) => {
-        const before = await loadList(trx, p.accountId, id);
-        checkIfMatch(req, before.version);
-        if (b.name !== undefined && b.name !== before.name) {
-          const users = await policiesReferencing(trx, p.accountId, before.name);
-          if (users.length > 0)
-            throw new GatehouseError(
-              "GH_ERR_CONFLICT",
-              `policies use $${before.name}; change them first`,
-              { policies: users },
-            );
-        }
-        const after = await trx
-          .updateTable("lists")
-          .set({
-            ...(b.name !== undefined ? { name: b.name } : {}),
-            ...(b.description !== undefined ? { description: b.description } : {}),
-            version: before.version + 1,
-            updated_at: new Date(),
-          })
-          .where("id", "=", id)
-          .where("version", "=", before.version)
-          .returningAll()
-          .executeTakeFirst();
-        if (!after)
-          throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the list changed meanwhile");
-        await audit(trx, {
-          accountId: p.accountId,
-          actor: actorOf(p),
-          resource: "list",
-          resourceId: id,
-          action: "update",
-          before: listView(before),
-          after: listView(after),
-        });
-        return after;
-      });
+      const row = await updateAudited(
+        db,
+        LISTS,
+        target(req),
+        "update",
+        () => ({
+          ...(b.name !== undefined ? { name: b.name } : {}),
+          ...(b.description !== undefined ? { description: b.description } : {}),
+        }),
+        async (before, trx) => {
+          if (b.name !== undefined && b.name !== before.name)
+            await refuseWhileUsed(trx, before.account_id, before.name);
+        },
+      );
       reply.header("etag", etagOf(row.version));
       return listView(row);
     },
@@ -395,28 +381,9 @@ export async function listRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "Delete a list (409 while policies use it)", params: IdParams },
     },
     async (req, reply) => {
-      const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
-      await db.transaction().execute(async (trx) => {
-        const before = await loadList(trx, p.accountId, id);
-        checkIfMatch(req, before.version);
-        const users = await policiesReferencing(trx, p.accountId, before.name);
-        if (users.length > 0)
-          throw new GatehouseError(
-            "GH_ERR_CONFLICT",
-            `policies use $${before.name}; change them first`,
-            { policies: users },
-          );
-        await trx.deleteFrom("lists").where("id", "=", id).execute();
-        await audit(trx, {
-          accountId: p.accountId,
-          actor: actorOf(p),
-          resource: "list",
-          resourceId: id,
-          action: "delete",
-          before: listView(before),
-        });
-      });
+      await deleteAudited(db, LISTS, target(req), (before, trx) =>
+        refuseWhileUsed(trx, before.account_id, before.name),
+      );
       return reply.status(204).send();
     },
   );

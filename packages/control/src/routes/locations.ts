@@ -6,18 +6,12 @@ import { type Static, Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { audit } from "../audit.ts";
 import { actorOf } from "../context.ts";
-import {
-  checkIfMatch,
-  decodeCursor,
-  etagOf,
-  idempotent,
-  PageQuery,
-  page,
-} from "../http/conventions.ts";
+import { decodeCursor, etagOf, idempotent, PageQuery, page } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
 import { newId } from "../ids.ts";
 import { normalizeIp } from "../lists/list-items.ts";
 import { locationView } from "../views.ts";
+import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
 import { IdParams, jsonOrNull, Stamps, who } from "./common.ts";
 
 const props = Location.properties;
@@ -44,6 +38,11 @@ const LocationPatch = T.Object(
 );
 const LocationView = T.Composite([Location, T.Object(Stamps)]);
 const tags = ["locations"];
+const LOCATIONS: AuditedResource<"locations"> = {
+  table: "locations",
+  resource: "location",
+  view: locationView,
+};
 
 /** A DoH path token: 128 bits, URL-safe. */
 function newDohToken(): string {
@@ -168,37 +167,7 @@ export async function locationRoutes(app: FastifyInstance): Promise<void> {
     changes: (before: Awaited<ReturnType<typeof load>>) => Record<string, unknown>,
     action: string,
   ) => {
-    const p = who(req);
-    const { id } = req.params as Static<typeof IdParams>;
-    return db.transaction().execute(async (trx) => {
-      const before = await trx
-        .selectFrom("locations")
-        .selectAll()
-        .where("account_id", "=", p.accountId)
-        .where("id", "=", id)
-        .executeTakeFirst();
-      if (!before) throw notFound("location");
-      checkIfMatch(req, before.version);
-      const after = await trx
-        .updateTable("locations")
-        .set({ ...changes(before), version: before.version + 1, updated_at: new Date() })
-        .where("id", "=", id)
-        .where("version", "=", before.version)
-        .returningAll()
-        .executeTakeFirst();
-      if (!after)
-        throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the location changed meanwhile");
-      await audit(trx, {
-        accountId: p.accountId,
-        actor: actorOf(p),
-        resource: "location",
-        resourceId: id,
-        action,
-        before: locationView(before),
-        after: locationView(after),
-      });
-      return after;
-    });
+    return updateAudited(db, LOCATIONS, target(req), action, changes);
   };
 
   app.patch(
@@ -257,27 +226,7 @@ export async function locationRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "Delete a location", params: IdParams },
     },
     async (req, reply) => {
-      const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
-      await db.transaction().execute(async (trx) => {
-        const before = await trx
-          .selectFrom("locations")
-          .selectAll()
-          .where("account_id", "=", p.accountId)
-          .where("id", "=", id)
-          .executeTakeFirst();
-        if (!before) throw notFound("location");
-        checkIfMatch(req, before.version);
-        await trx.deleteFrom("locations").where("id", "=", id).execute();
-        await audit(trx, {
-          accountId: p.accountId,
-          actor: actorOf(p),
-          resource: "location",
-          resourceId: id,
-          action: "delete",
-          before: locationView(before),
-        });
-      });
+      await deleteAudited(db, LOCATIONS, target(req));
       return reply.status(204).send();
     },
   );

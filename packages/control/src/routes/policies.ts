@@ -1,22 +1,16 @@
 // /policies: DNS, HTTP and network policies of the caller's account.
 
-import { GatehouseError, Policy } from "@gatehouse/contract";
+import { Policy } from "@gatehouse/contract";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
 import { audit } from "../audit.ts";
 import { actorOf } from "../context.ts";
-import {
-  checkIfMatch,
-  decodeCursor,
-  etagOf,
-  idempotent,
-  PageQuery,
-  page,
-} from "../http/conventions.ts";
+import { decodeCursor, etagOf, idempotent, PageQuery, page } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
 import { newId } from "../ids.ts";
 import { policyView } from "../views.ts";
+import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
 import { IdParams, jsonOrNull, Stamps, who } from "./common.ts";
 import { type PolicyShape, validatePolicy } from "./policy-validation.ts";
 
@@ -71,6 +65,11 @@ const ValidateBody = T.Object(
 );
 
 const tags = ["policies"];
+const POLICIES: AuditedResource<"policies"> = {
+  table: "policies",
+  resource: "policy",
+  view: policyView,
+};
 
 export async function policyRoutes(app: FastifyInstance): Promise<void> {
   const { db } = app.gatehouse;
@@ -221,62 +220,37 @@ export async function policyRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
       const b = req.body as PolicyPatch;
-      const row = await db.transaction().execute(async (trx) => {
-        const before = await trx
-          .selectFrom("policies")
-          .selectAll()
-          .where("account_id", "=", p.accountId)
-          .where("id", "=", id)
-          .executeTakeFirst();
-        if (!before) throw notFound("policy");
-        checkIfMatch(req, before.version);
-        const merged: PolicyShape = {
-          type: b.type ?? before.type,
-          expression: b.expression ?? before.expression,
-          action: b.action ?? before.action,
-          settings: (b.settings === undefined
-            ? before.settings
-            : b.settings) as PolicyShape["settings"],
-          schedule: (b.schedule === undefined
-            ? before.schedule
-            : b.schedule) as PolicyShape["schedule"],
-        };
-        await validatePolicy(trx, p.accountId, merged);
-        const after = await trx
-          .updateTable("policies")
-          .set({
-            ...(b.name !== undefined ? { name: b.name } : {}),
-            ...(b.description !== undefined ? { description: b.description } : {}),
-            ...(b.type !== undefined ? { type: b.type } : {}),
-            ...(b.enabled !== undefined ? { enabled: b.enabled } : {}),
-            ...(b.precedence !== undefined ? { precedence: b.precedence } : {}),
-            ...(b.expression !== undefined ? { expression: b.expression } : {}),
-            ...(b.action !== undefined ? { action: b.action } : {}),
-            ...(b.settings !== undefined ? { settings: jsonOrNull(b.settings) } : {}),
-            ...(b.schedule !== undefined ? { schedule: jsonOrNull(b.schedule) } : {}),
-            version: before.version + 1,
-            updated_at: new Date(),
-          })
-          .where("id", "=", id)
-          .where("version", "=", before.version)
-          .returningAll()
-          .executeTakeFirst();
-        if (!after)
-          throw new GatehouseError("GH_ERR_PRECONDITION_FAILED", "the policy changed meanwhile");
-        await audit(trx, {
-          accountId: p.accountId,
-          actor: actorOf(p),
-          resource: "policy",
-          resourceId: id,
-          action: "update",
-          before: policyView(before),
-          after: policyView(after),
-        });
-        return after;
-      });
+      const row = await updateAudited(
+        db,
+        POLICIES,
+        target(req),
+        "update",
+        () => ({
+          ...(b.name !== undefined ? { name: b.name } : {}),
+          ...(b.description !== undefined ? { description: b.description } : {}),
+          ...(b.type !== undefined ? { type: b.type } : {}),
+          ...(b.enabled !== undefined ? { enabled: b.enabled } : {}),
+          ...(b.precedence !== undefined ? { precedence: b.precedence } : {}),
+          ...(b.expression !== undefined ? { expression: b.expression } : {}),
+          ...(b.action !== undefined ? { action: b.action } : {}),
+          ...(b.settings !== undefined ? { settings: jsonOrNull(b.settings) } : {}),
+          ...(b.schedule !== undefined ? { schedule: jsonOrNull(b.schedule) } : {}),
+        }),
+        // The policy as it would be after the change must still compile against the lists.
+        (before, trx) =>
+          validatePolicy(trx, before.account_id, {
+            type: b.type ?? before.type,
+            expression: b.expression ?? before.expression,
+            action: b.action ?? before.action,
+            settings: (b.settings === undefined
+              ? before.settings
+              : b.settings) as PolicyShape["settings"],
+            schedule: (b.schedule === undefined
+              ? before.schedule
+              : b.schedule) as PolicyShape["schedule"],
+          }),
+      );
       reply.header("etag", etagOf(row.version));
       return policyView(row);
     },
@@ -289,27 +263,7 @@ export async function policyRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "Delete a policy", params: IdParams },
     },
     async (req, reply) => {
-      const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
-      await db.transaction().execute(async (trx) => {
-        const before = await trx
-          .selectFrom("policies")
-          .selectAll()
-          .where("account_id", "=", p.accountId)
-          .where("id", "=", id)
-          .executeTakeFirst();
-        if (!before) throw notFound("policy");
-        checkIfMatch(req, before.version);
-        await trx.deleteFrom("policies").where("id", "=", id).execute();
-        await audit(trx, {
-          accountId: p.accountId,
-          actor: actorOf(p),
-          resource: "policy",
-          resourceId: id,
-          action: "delete",
-          before: policyView(before),
-        });
-      });
+      await deleteAudited(db, POLICIES, target(req));
       return reply.status(204).send();
     },
   );
