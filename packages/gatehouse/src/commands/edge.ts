@@ -20,13 +20,15 @@ import {
 } from "@gatehouse/edge";
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
-import { startSyncedEdge } from "./synced-edge.ts";
+import { startSyncedEdge, startSyncedEdgeWorkers } from "./synced-edge.ts";
 
 const USAGE = `usage:
   gatehouse edge --config FILE.yaml
   gatehouse edge --control URL [--join-token T] [--data-dir DIR] [--name NAME]
                  [--dns ADDR:PORT] [--proxy ADDR:PORT] [--metrics ADDR:PORT]
                  [--max-list-items N]   refuse bundles whose lists hold more items
+                 [--workers N]          N processes sharing the ports (default 1)
+                 [--heartbeat-interval SECONDS]   default 10
 
 With --control, listeners come from the flags (default DNS 127.0.0.1:10053 UDP+TCP, proxy
 127.0.0.1:3128) and the policies from control. SIGINT/SIGTERM shut down gracefully.`;
@@ -59,6 +61,8 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       proxy: { type: "string" },
       metrics: { type: "string" },
       "max-list-items": { type: "string" },
+      workers: { type: "string" },
+      "heartbeat-interval": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -81,7 +85,15 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
         : {}),
     };
     const joinToken = values["join-token"] ?? process.env["GATEHOUSE_JOIN_TOKEN"];
-    const synced = await startSyncedEdge({
+    const workers = values.workers ? positiveInt(values.workers, "--workers") : 1;
+    const heartbeat = values["heartbeat-interval"]
+      ? Number(values["heartbeat-interval"])
+      : undefined;
+    if (heartbeat !== undefined && !(heartbeat >= 0.05 && heartbeat <= 3600))
+      throw new Error(
+        `--heartbeat-interval must be seconds between 0.05 and 3600, got ${values["heartbeat-interval"]}`,
+      );
+    const syncOpts = {
       controlUrl: values.control,
       dataDir: resolve(values["data-dir"] ?? "gatehouse-data/edge"),
       local,
@@ -89,7 +101,19 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       logger,
       ...(joinToken ? { joinToken } : {}),
       ...(values.name ? { name: values.name } : {}),
-    });
+      ...(heartbeat !== undefined ? { heartbeatIntervalMs: heartbeat * 1000 } : {}),
+    };
+    if (workers > 1) {
+      // The primary syncs and heartbeats; the workers serve (see synced-edge.ts).
+      const cluster = await startSyncedEdgeWorkers({ ...syncOpts, workers });
+      io.err(
+        `gatehouse edge: following ${values.control} as ${cluster.sync.edgeId} with ${cluster.workers} workers`,
+      );
+      for (const l of describeAddresses(cluster.addresses)) io.err(l);
+      await onShutdown(() => cluster.close(), log);
+      return 0;
+    }
+    const synced = await startSyncedEdge(syncOpts);
     io.err(`gatehouse edge: following ${values.control} as ${synced.sync.edgeId}`);
     for (const l of describeEdge(synced.edge)) io.err(l);
     await onShutdown(() => synced.close(), log);
