@@ -59,6 +59,19 @@ test("workers share the UDP port and all answer", async () => {
       }),
       /config rejected/,
     );
+    // Drain closes every worker's socket on the shared port; resume reopens them all.
+    await h.drain();
+    assert.equal(await udpQuery(port, "w.example", { timeoutMs: 300 }), undefined);
+    await h.resume();
+    const back = await Promise.all(Array.from({ length: 16 }, () => udpQuery(port, "w.example")));
+    assert.ok(back.every((m) => m?.answers[0]?.data === "0.0.0.0"));
+    // Metrics are summed over the workers: every query above is counted once.
+    const text = await (await h.metrics()).metrics();
+    const total = [...text.matchAll(/^gatehouse_dns_queries_total\{[^}]*\} (\d+)/gm)].reduce(
+      (t, m) => t + Number(m[1]),
+      0,
+    );
+    assert.equal(total, 48);
   } finally {
     await h.close();
     await up.close();

@@ -24,6 +24,8 @@ interface FakeControl {
   heartbeats: { configVersion: number; counters: Record<string, number> }[];
   statuses: { version: number; ok: boolean; error?: { message: string; problems?: unknown[] } }[];
   enrolments: number;
+  /** What the heartbeat answer says: control's admin status of the edge. */
+  status: "active" | "draining";
   publish(b: ConfigBundle, opts?: { corruptHash?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
@@ -44,6 +46,7 @@ async function fakeControl(): Promise<FakeControl> {
     heartbeats: [],
     statuses: [],
     enrolments: 0,
+    status: "active",
     async publish(b, opts) {
       b.hash = await bundleHash(b);
       if (opts?.corruptHash) b.hash = "0".repeat(64);
@@ -85,7 +88,7 @@ async function fakeControl(): Promise<FakeControl> {
     }
     if (url.pathname === "/api/v1/edge/heartbeat") {
       state.heartbeats.push((await body(req)) as FakeControl["heartbeats"][number]);
-      return json(200, { status: "active" });
+      return json(200, { status: state.status });
     }
     if (url.pathname === "/api/v1/edge/config-status") {
       state.statuses.push((await body(req)) as FakeControl["statuses"][number]);
@@ -144,6 +147,7 @@ describe("edge config sync", () => {
   let edge: Edge;
   let dataDir: string;
   let client: SyncClient;
+  const statusSeen: string[] = [];
 
   before(async () => {
     control = await fakeControl();
@@ -195,6 +199,8 @@ describe("edge config sync", () => {
       counters: () => heartbeatCounters(edgeRegistry()),
       heartbeatIntervalMs: 50,
       log: () => {},
+      onDrain: () => statusSeen.push("draining"),
+      onActive: () => statusSeen.push("active"),
     });
     await client.start();
     assert.equal(client.edgeId, "edge1");
@@ -209,6 +215,16 @@ describe("edge config sync", () => {
       JSON.parse(await readFile(join(dataDir, "last-good-bundle.json"), "utf8")).hash,
       control.bundle?.hash,
     );
+  });
+
+  test("each heartbeat answer's status reaches onDrain / onActive", async () => {
+    await until(() => statusSeen.includes("active"), "an active answer");
+    control.status = "draining";
+    statusSeen.length = 0;
+    await until(() => statusSeen.length >= 2, "two answers");
+    assert.ok(statusSeen.slice(1).every((s) => s === "draining"));
+    control.status = "active";
+    await until(() => statusSeen.at(-1) === "active", "active again");
   });
 
   test("heartbeats carry the applied version and integer counters", async () => {
