@@ -51,6 +51,8 @@ export class LogShipper {
   #spoolBytes = 0;
   #seq = 0;
   #loop: Promise<void> | undefined;
+  /** The flush in progress: flushes run one at a time (two would send the spool's head twice). */
+  #flushing: Promise<void> = Promise.resolve();
   readonly #prefix = randomBytes(4).toString("hex");
   readonly #shipped: Counter;
   readonly #dropped: Counter<"reason">;
@@ -144,8 +146,17 @@ export class LogShipper {
     }
   }
 
-  /** Take what the ring holds (in batches) and deliver or spool it; then retry the spool. */
-  async flush(final: boolean): Promise<void> {
+  /**
+   * Take what the ring holds (in batches) and deliver or spool it; then retry the spool. Safe to
+   * call at any time (e.g. when the edge drains): it waits for a flush already running.
+   */
+  flush(final: boolean): Promise<void> {
+    const next = this.#flushing.then(() => this.#flushOnce(final));
+    this.#flushing = next.catch(() => {});
+    return next;
+  }
+
+  async #flushOnce(final: boolean): Promise<void> {
     for (;;) {
       if (this.#o.queryLog.size === 0) break;
       const records = this.#o.queryLog.drain(this.#maxBatch);
