@@ -6,30 +6,20 @@
 
 import { GatehouseError } from "@gatehouse/contract";
 import type { FastifyRequest } from "fastify";
-import type { Kysely, Selectable } from "kysely";
 import { audit } from "../audit.ts";
 import { actorOf, type Db } from "../context.ts";
-import type { Database } from "../db/schema.ts";
 import { checkIfMatch } from "../http/conventions.ts";
-import { notFound } from "../http/errors.ts";
 import { who } from "./common.ts";
+import {
+  type AuditedResource,
+  type AuditedTable,
+  loadOwned,
+  type RowOf,
+  type Shared,
+  type VersionedRow,
+} from "./owned-rows.ts";
 
-/** Tables whose rows carry an id, an owning account and a version for If-Match. */
-export type AuditedTable =
-  | "policies"
-  | "lists"
-  | "locations"
-  | "identity_users"
-  | "identity_devices";
-export type RowOf<N extends AuditedTable> = Selectable<Database[N]>;
-
-export interface AuditedResource<N extends AuditedTable> {
-  readonly table: N;
-  /** Audit-log resource name, also the noun of the 404 and 412 messages. */
-  readonly resource: string;
-  /** What the API shows and the audit log records (never a secret or a hash). */
-  readonly view: (row: RowOf<N>) => unknown;
-}
+export type { AuditedResource } from "./owned-rows.ts";
 
 export interface Target {
   readonly accountId: string;
@@ -45,31 +35,14 @@ export function target(req: FastifyRequest): Target {
   return { accountId: p.accountId, actor: actorOf(p), id: (req.params as { id: string }).id, req };
 }
 
-/** The columns every audited table shares: enough to address and version a row. */
-interface VersionedRow {
-  id: string;
-  account_id: string;
-  version: number;
-  updated_at: Date;
-}
-// Kysely cannot type a query over a table name that is a type parameter; the queries below
-// only touch the shared columns above, so they run against this one-table view of the schema.
-type Shared = Kysely<{ audited: VersionedRow }>;
-
 async function loadForWrite<N extends AuditedTable>(
   trx: Db,
   r: AuditedResource<N>,
   t: Target,
 ): Promise<RowOf<N>> {
-  const before = await (trx as unknown as Shared)
-    .selectFrom(r.table as unknown as "audited")
-    .selectAll()
-    .where("account_id", "=", t.accountId)
-    .where("id", "=", t.id)
-    .executeTakeFirst();
-  if (!before) throw notFound(r.resource);
-  checkIfMatch(t.req, before.version);
-  return before as unknown as RowOf<N>;
+  const before = await loadOwned(trx, r, t.accountId, t.id);
+  checkIfMatch(t.req, (before as unknown as VersionedRow).version);
+  return before;
 }
 
 /**

@@ -10,12 +10,12 @@ import type { FastifyInstance } from "fastify";
 import { audit } from "../audit.ts";
 import { issueSecret } from "../auth/tokens.ts";
 import { actorOf, type Db } from "../context.ts";
-import { decodeCursor, etagOf, idempotent, PageQuery, page } from "../http/conventions.ts";
-import { notFound } from "../http/errors.ts";
+import { etagOf, idempotent, PageQuery } from "../http/conventions.ts";
 import { newId } from "../ids.ts";
 import { deviceView, userView } from "../views.ts";
 import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
 import { IdParams, Stamps, who } from "./common.ts";
+import { loadOwned, pageOwned } from "./owned-rows.ts";
 
 const Email = T.String({ minLength: 3, maxLength: 320, pattern: "^[^\\s@]+@[^\\s@]+$" });
 const Name = T.String({ minLength: 1, maxLength: 200 });
@@ -102,21 +102,8 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "List users", querystring: PageQuery },
     },
     async (req) => {
-      const p = who(req);
       const q = req.query as Static<typeof PageQuery>;
-      const limit = q.limit ?? 100;
-      const after = decodeCursor(q.cursor);
-      let query = db.selectFrom("identity_users").selectAll().where("account_id", "=", p.accountId);
-      if (after !== undefined) query = query.where("id", ">", after);
-      return page(
-        await query
-          .orderBy("id")
-          .limit(limit + 1)
-          .execute(),
-        limit,
-        (r) => r.id,
-        userView,
-      );
+      return pageOwned(db, USERS, who(req).accountId, q);
     },
   );
 
@@ -165,14 +152,12 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "Get a user", params: IdParams, response: { 200: UserView } },
     },
     async (req, reply) => {
-      const p = who(req);
-      const row = await db
-        .selectFrom("identity_users")
-        .selectAll()
-        .where("account_id", "=", p.accountId)
-        .where("id", "=", (req.params as Static<typeof IdParams>).id)
-        .executeTakeFirst();
-      if (!row) throw notFound("user");
+      const row = await loadOwned(
+        db,
+        USERS,
+        who(req).accountId,
+        (req.params as Static<typeof IdParams>).id,
+      );
       reply.header("etag", etagOf(row.version));
       return userView(row);
     },
@@ -244,24 +229,8 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "List devices", querystring: PageQuery },
     },
     async (req) => {
-      const p = who(req);
       const q = req.query as Static<typeof PageQuery>;
-      const limit = q.limit ?? 100;
-      const after = decodeCursor(q.cursor);
-      let query = db
-        .selectFrom("identity_devices")
-        .selectAll()
-        .where("account_id", "=", p.accountId);
-      if (after !== undefined) query = query.where("id", ">", after);
-      return page(
-        await query
-          .orderBy("id")
-          .limit(limit + 1)
-          .execute(),
-        limit,
-        (r) => r.id,
-        deviceView,
-      );
+      return pageOwned(db, DEVICES, who(req).accountId, q);
     },
   );
 
@@ -321,14 +290,12 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "Get a device", params: IdParams, response: { 200: DeviceView } },
     },
     async (req, reply) => {
-      const p = who(req);
-      const row = await db
-        .selectFrom("identity_devices")
-        .selectAll()
-        .where("account_id", "=", p.accountId)
-        .where("id", "=", (req.params as Static<typeof IdParams>).id)
-        .executeTakeFirst();
-      if (!row) throw notFound("device");
+      const row = await loadOwned(
+        db,
+        DEVICES,
+        who(req).accountId,
+        (req.params as Static<typeof IdParams>).id,
+      );
       reply.header("etag", etagOf(row.version));
       return deviceView(row);
     },

@@ -23,15 +23,14 @@ import {
   etagOf,
   idempotent,
   PageQuery,
-  page,
 } from "../http/conventions.ts";
-import { notFound } from "../http/errors.ts";
 import { newId } from "../ids.ts";
 import { ITEM_FORMATS, type ItemFormat, normalizeItem, parseLine } from "../lists/list-items.ts";
 import { readJsonArray, readLines } from "../lists/stream-items.ts";
 import { listView } from "../views.ts";
 import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
 import { IdParams, Stamps, who } from "./common.ts";
+import { loadOwned, pageOwned } from "./owned-rows.ts";
 
 /** Contract: up to 1,000,000 items per list. */
 export const MAX_LIST_ITEMS = 1_000_000;
@@ -100,15 +99,8 @@ const BULK_DESCRIPTION =
   "(domain lists also take hosts-file and adblock `||name^` lines; `?format=auto|hosts|adblock|plain`). " +
   "Streamed; the whole body is applied in one transaction or not at all (422 names the bad line or index).";
 
-async function loadList(db: Db, accountId: string, id: string) {
-  const row = await db
-    .selectFrom("lists")
-    .selectAll()
-    .where("account_id", "=", accountId)
-    .where("id", "=", id)
-    .executeTakeFirst();
-  if (!row) throw notFound("list");
-  return row;
+function loadList(db: Db, accountId: string, id: string) {
+  return loadOwned(db, LISTS, accountId, id);
 }
 
 /** Policies (of any state) whose expressions reference `$name` (or its `.allow` twin). */
@@ -253,18 +245,8 @@ export async function listRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "List lists", querystring: ListQuery },
     },
     async (req) => {
-      const p = who(req);
       const q = req.query as Static<typeof ListQuery>;
-      const limit = q.limit ?? 100;
-      const after = decodeCursor(q.cursor);
-      let query = db.selectFrom("lists").selectAll().where("account_id", "=", p.accountId);
-      if (q.type) query = query.where("type", "=", q.type);
-      if (after !== undefined) query = query.where("id", ">", after);
-      const rows = await query
-        .orderBy("id")
-        .limit(limit + 1)
-        .execute();
-      return page(rows, limit, (r) => r.id, listView);
+      return pageOwned(db, LISTS, who(req).accountId, q, { type: q.type });
     },
   );
 

@@ -6,13 +6,13 @@ import { type Static, Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { audit } from "../audit.ts";
 import { actorOf } from "../context.ts";
-import { decodeCursor, etagOf, idempotent, PageQuery, page } from "../http/conventions.ts";
-import { notFound } from "../http/errors.ts";
+import { etagOf, idempotent, PageQuery } from "../http/conventions.ts";
 import { newId } from "../ids.ts";
 import { normalizeIp } from "../lists/list-items.ts";
 import { locationView } from "../views.ts";
 import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
 import { IdParams, jsonOrNull, Stamps, who } from "./common.ts";
+import { loadOwned, pageOwned } from "./owned-rows.ts";
 
 const props = Location.properties;
 const LocationCreate = T.Object(
@@ -61,16 +61,7 @@ function normalizeNetworks(networks: readonly string[] | undefined): string[] {
 
 export async function locationRoutes(app: FastifyInstance): Promise<void> {
   const { db } = app.gatehouse;
-  const load = async (accountId: string, id: string) => {
-    const row = await db
-      .selectFrom("locations")
-      .selectAll()
-      .where("account_id", "=", accountId)
-      .where("id", "=", id)
-      .executeTakeFirst();
-    if (!row) throw notFound("location");
-    return row;
-  };
+  const load = (accountId: string, id: string) => loadOwned(db, LOCATIONS, accountId, id);
 
   app.get(
     "/locations",
@@ -79,21 +70,8 @@ export async function locationRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "List locations", querystring: PageQuery },
     },
     async (req) => {
-      const p = who(req);
       const q = req.query as Static<typeof PageQuery>;
-      const limit = q.limit ?? 100;
-      const after = decodeCursor(q.cursor);
-      let query = db.selectFrom("locations").selectAll().where("account_id", "=", p.accountId);
-      if (after !== undefined) query = query.where("id", ">", after);
-      return page(
-        await query
-          .orderBy("id")
-          .limit(limit + 1)
-          .execute(),
-        limit,
-        (r) => r.id,
-        locationView,
-      );
+      return pageOwned(db, LOCATIONS, who(req).accountId, q);
     },
   );
 

@@ -6,12 +6,12 @@ import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
 import { audit } from "../audit.ts";
 import { actorOf } from "../context.ts";
-import { decodeCursor, etagOf, idempotent, PageQuery, page } from "../http/conventions.ts";
-import { notFound } from "../http/errors.ts";
+import { etagOf, idempotent, PageQuery } from "../http/conventions.ts";
 import { newId } from "../ids.ts";
 import { policyView } from "../views.ts";
 import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
 import { IdParams, jsonOrNull, Stamps, who } from "./common.ts";
+import { loadOwned, pageOwned } from "./owned-rows.ts";
 import { type PolicyShape, validatePolicy } from "./policy-validation.ts";
 
 const PolicyType = T.Union([T.Literal("dns"), T.Literal("http"), T.Literal("net")]);
@@ -86,19 +86,8 @@ export async function policyRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req) => {
-      const p = who(req);
       const q = req.query as Static<typeof ListQuery>;
-      const limit = q.limit ?? 100;
-      const after = decodeCursor(q.cursor);
-      let query = db.selectFrom("policies").selectAll().where("account_id", "=", p.accountId);
-      if (q.type) query = query.where("type", "=", q.type);
-      if (q.enabled !== undefined) query = query.where("enabled", "=", q.enabled);
-      if (after !== undefined) query = query.where("id", ">", after);
-      const rows = await query
-        .orderBy("id")
-        .limit(limit + 1)
-        .execute();
-      return page(rows, limit, (r) => r.id, policyView);
+      return pageOwned(db, POLICIES, who(req).accountId, q, { type: q.type, enabled: q.enabled });
     },
   );
 
@@ -193,15 +182,12 @@ export async function policyRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "Get a policy", params: IdParams, response: { 200: PolicyView } },
     },
     async (req, reply) => {
-      const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
-      const row = await db
-        .selectFrom("policies")
-        .selectAll()
-        .where("account_id", "=", p.accountId)
-        .where("id", "=", id)
-        .executeTakeFirst();
-      if (!row) throw notFound("policy");
+      const row = await loadOwned(
+        db,
+        POLICIES,
+        who(req).accountId,
+        (req.params as Static<typeof IdParams>).id,
+      );
       reply.header("etag", etagOf(row.version));
       return policyView(row);
     },
