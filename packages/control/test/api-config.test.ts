@@ -327,7 +327,8 @@ for (const b of BACKENDS) {
     });
 
     it("auto-publishes after changes when enabled (debounced)", async () => {
-      const a = await openTestApp(b.name, { autoPublishDelayMs: 30 });
+      // The debounce must outlast three requests on a loaded CI machine (30 ms did not).
+      const a = await openTestApp(b.name, { autoPublishDelayMs: 1000 });
       try {
         const h = { authorization: `Bearer ${a.token}` };
         for (let i = 0; i < 3; i++)
