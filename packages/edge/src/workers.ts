@@ -2,8 +2,8 @@
 // closures and cannot cross a process boundary) and owns its own UDP socket on the shared port
 // with SO_REUSEPORT (Node ≥ 23 `dgram` `reusePort`), so the kernel spreads datagrams across the
 // workers without a hop through the primary. TCP, DoT and DoH listeners use cluster's shared
-// handles. Metrics are served by the first worker only; each worker keeps its own cache and
-// query-log ring. Workers run worker-entry.ts and receive the config over IPC, so the primary's
+// handles. Each worker keeps its own cache and query-log ring; /metrics is served by the primary,
+// which asks every worker for its metrics and sums them (with its own, e.g. sync gauges). Workers run worker-entry.ts and receive the config over IPC, so the primary's
 // own command line is never re-executed. An edge following control (gatehouse edge --control
 // --workers N) keeps sync and heartbeats in the primary and drives the workers over IPC: apply,
 // drain/resume, and metrics (summed across workers for the heartbeat). Each such worker ships
@@ -11,13 +11,15 @@
 
 import cluster from "node:cluster";
 import { createSocket } from "node:dgram";
+import { createServer } from "node:http";
 import { isIPv6 } from "node:net";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
-import { AggregatorRegistry, type Registry } from "prom-client";
+import { AggregatorRegistry, type PrometheusContentType, type Registry } from "prom-client";
 import { type Edge, type EdgeAddresses, startEdge } from "./main.ts";
 import { joinHostPort, splitHostPort } from "./net/host-port.ts";
+import { edgeRegistry } from "./telemetry/metrics.ts";
 
 export interface StartWorkersOptions {
   config: EdgeConfigFile;
@@ -52,7 +54,7 @@ export type WorkersHandle =
       drain(): Promise<void>;
       /** Edge.resume() in every worker. */
       resume(): Promise<void>;
-      /** Every worker's metrics, summed (counters, histograms) into one registry. */
+      /** Every worker's metrics and the primary's, summed (counters, histograms). */
       metrics(): Promise<Registry>;
       /** Hand the edge credential to the workers' log shippers (shipLogs). */
       setCredential(credential: string): Promise<void>;
@@ -97,43 +99,6 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     silent: false,
   });
   const workers = Array.from({ length: n }, () => cluster.fork());
-  const addresses = await new Promise<EdgeAddresses>((resolve, reject) => {
-    let ready = 0;
-    let first: EdgeAddresses | undefined;
-    workers.forEach((w, i) => {
-      const { metrics: _m, ...withoutMetrics } = config.edge ?? {};
-      const ship = opts.shipLogs
-        ? {
-            controlUrl: opts.shipLogs.controlUrl,
-            spoolDir: join(opts.shipLogs.spoolRoot, `worker-${i}`),
-          }
-        : undefined;
-      w.on("online", () =>
-        w.send({
-          type: "config",
-          config: i === 0 ? config : { ...config, edge: withoutMetrics },
-          ...(ship ? { ship } : {}),
-        }),
-      );
-      w.on(
-        "message",
-        (m: { type?: string; addresses?: EdgeAddresses; error?: string; line?: string }) => {
-          if (m.type === "log" && m.line) opts.log?.(m.line);
-          else if (m.type === "ready") {
-            if (i === 0) first = m.addresses;
-            if (++ready === n) resolve(first ?? m.addresses!);
-          } else if (m.type === "failed") reject(new Error(m.error));
-        },
-      );
-      w.on("exit", (code) => {
-        if (ready < n) reject(new Error(`edge worker exited with ${code} during start`));
-      });
-    });
-  }).catch(async (e: unknown) => {
-    for (const w of workers) w.kill();
-    throw e;
-  });
-  opts.onReady?.(addresses);
   let seq = 0;
   /** Send a request to one worker; its reply, or an error if it died first. */
   const ask = (w: (typeof workers)[number], msg: Record<string, unknown>) =>
@@ -165,6 +130,82 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     if (failed) throw new Error(failed.error);
     return replies.map((r) => r.value);
   };
+  const addresses = await new Promise<EdgeAddresses>((resolve, reject) => {
+    let ready = 0;
+    let first: EdgeAddresses | undefined;
+    workers.forEach((w, i) => {
+      // The primary serves /metrics for all of them (below).
+      const { metrics: _m, ...withoutMetrics } = config.edge ?? {};
+      const ship = opts.shipLogs
+        ? {
+            controlUrl: opts.shipLogs.controlUrl,
+            spoolDir: join(opts.shipLogs.spoolRoot, `worker-${i}`),
+          }
+        : undefined;
+      w.on("online", () =>
+        w.send({
+          type: "config",
+          config: { ...config, edge: withoutMetrics },
+          ...(ship ? { ship } : {}),
+        }),
+      );
+      w.on(
+        "message",
+        (m: { type?: string; addresses?: EdgeAddresses; error?: string; line?: string }) => {
+          if (m.type === "log" && m.line) opts.log?.(m.line);
+          else if (m.type === "ready") {
+            if (i === 0) first = m.addresses;
+            // Every worker binds the same addresses; the first one's stand for all.
+            if (++ready === n) resolve(first ?? m.addresses!);
+          } else if (m.type === "failed") reject(new Error(m.error));
+        },
+      );
+      w.on("exit", (code) => {
+        if (ready < n) reject(new Error(`edge worker exited with ${code} during start`));
+      });
+    });
+  }).catch(async (e: unknown) => {
+    for (const w of workers) w.kill();
+    throw e;
+  });
+  const metrics = async (): Promise<Registry> =>
+    AggregatorRegistry.aggregate<PrometheusContentType>([
+      await edgeRegistry().getMetricsAsJSON(),
+      ...((await everyWorker({ type: "metrics" })) as object[]),
+    ]);
+  let metricsServer: ReturnType<typeof createServer> | undefined;
+  if (config.edge?.metrics) {
+    try {
+      const server = createServer((req, res) => {
+        if (req.method !== "GET" || (req.url !== "/metrics" && !req.url?.startsWith("/metrics?")))
+          return void res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+        metrics()
+          .then((r) => r.metrics())
+          .then(
+            (text) => res.writeHead(200, { "content-type": edgeRegistry().contentType }).end(text),
+            (e: unknown) =>
+              res
+                .writeHead(500, { "content-type": "text/plain" })
+                .end(`metrics failed: ${(e as Error).message}\n`),
+          );
+      });
+      const { host, port } = splitHostPort(config.edge.metrics);
+      await new Promise<void>((ok, fail) => {
+        server.once("error", fail);
+        server.listen(port, host, () => {
+          server.off("error", fail);
+          ok();
+        });
+      });
+      metricsServer = server;
+      const a = server.address() as { address: string; port: number };
+      addresses.metrics = joinHostPort(a.address, a.port);
+    } catch (e) {
+      for (const w of workers) w.kill();
+      throw e;
+    }
+  }
+  opts.onReady?.(addresses);
   return {
     mode: "cluster",
     workers: n,
@@ -178,13 +219,18 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     resume: async () => {
       await everyWorker({ type: "resume" });
     },
-    // Each value is one worker's getMetricsAsJSON(); counters and histograms are summed.
-    metrics: async () =>
-      AggregatorRegistry.aggregate((await everyWorker({ type: "metrics" })) as object[]),
+    metrics,
     setCredential: async (credential: string) => {
       await everyWorker({ type: "credential", credential });
     },
     close: async () => {
+      if (metricsServer) {
+        const s = metricsServer;
+        await new Promise<void>((r) => {
+          s.close(() => r());
+          s.closeAllConnections();
+        });
+      }
       await Promise.all(
         workers.map(
           (w) =>

@@ -15,7 +15,7 @@ test("workers share the UDP port and all answer", async () => {
       locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
       lists: [],
       policies: [],
-      edge: { dns: { udp: ["127.0.0.1:0"] }, workers: 2 },
+      edge: { dns: { udp: ["127.0.0.1:0"] }, workers: 2, metrics: "127.0.0.1:0" },
     },
   });
   try {
@@ -65,8 +65,10 @@ test("workers share the UDP port and all answer", async () => {
     await h.resume();
     const back = await Promise.all(Array.from({ length: 16 }, () => udpQuery(port, "w.example")));
     assert.ok(back.every((m) => m?.answers[0]?.data === "0.0.0.0"));
-    // Metrics are summed over the workers: every query above is counted once.
-    const text = await (await h.metrics()).metrics();
+    // The primary's /metrics sums the workers: every query above is counted once.
+    const res = await fetch(`http://${h.addresses.metrics}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
     const total = [...text.matchAll(/^gatehouse_dns_queries_total\{[^}]*\} (\d+)/gm)].reduce(
       (t, m) => t + Number(m[1]),
       0,

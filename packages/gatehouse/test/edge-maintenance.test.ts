@@ -150,7 +150,13 @@ describe("synced edges: drain/activate and multi-core", () => {
   });
 
   test("--workers 2: every worker applies a published bundle and ships its query log", async () => {
-    const { edge, dnsPort, edgeId } = await startEdge(["--workers", "2"]);
+    const metricsPort = await freePort();
+    const { edge, dnsPort, edgeId } = await startEdge([
+      "--workers",
+      "2",
+      "--metrics",
+      `127.0.0.1:${metricsPort}`,
+    ]);
     await edge.waitFor(/with 2 workers/);
     const v = await block("multi.example");
     await edge.waitFor(new RegExp(`applied config v${v}\\b`));
@@ -187,6 +193,13 @@ describe("synced edges: drain/activate and multi-core", () => {
       10_000,
     );
     assert.ok(seen.body.counters["dns.blocked"]! >= 48);
+    // One /metrics for the whole edge: the workers' counters and the primary's sync gauges.
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(text, new RegExp(`^gatehouse_edge_config_version ${v}$`, "m"));
+    const blocked = [
+      ...text.matchAll(/^gatehouse_dns_queries_total\{[^}]*action="block"[^}]*\} (\d+)/gm),
+    ].reduce((t, m) => t + Number(m[1]), 0);
+    assert.equal(blocked, 48);
 
     // Drain and activate reach every worker.
     assert.equal((await call("POST", `/edges/${edgeId}/drain`)).status, 200);
