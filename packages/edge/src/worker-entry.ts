@@ -63,6 +63,16 @@ async function answer(m: Request, e: Edge): Promise<unknown> {
   }
 }
 
+let closing: Promise<void> | undefined;
+/** Close the listeners, then ship or spool the last queries' records, then exit. Once. */
+function closeAndExit(): Promise<void> {
+  closing ??= (async () => {
+    await edge?.close();
+    await shipper?.stop();
+  })().finally(() => process.exit(0));
+  return closing;
+}
+
 process.on("message", (m: Request) => {
   if (m.type === "config" && m.config && !edge) {
     start(m).then(
@@ -73,11 +83,7 @@ process.on("message", (m: Request) => {
       },
     );
   } else if (m.type === "close") {
-    (async () => {
-      await edge?.close();
-      // After the listeners closed, so the last queries' records are shipped or spooled.
-      await shipper?.stop();
-    })().finally(() => process.exit(0));
+    void closeAndExit();
   } else if (typeof m.id === "number" && edge) {
     const id = m.id;
     answer(m, edge).then(
@@ -87,5 +93,9 @@ process.on("message", (m: Request) => {
     );
   }
 });
+// systemd (KillMode=control-group) and a terminal's Ctrl-C signal every process of the group,
+// not only the primary: shut down gracefully here too rather than die mid-query.
+process.on("SIGTERM", () => void closeAndExit());
+process.on("SIGINT", () => void closeAndExit());
 // Without the primary there is nothing to serve for.
 process.on("disconnect", () => process.exit(0));
