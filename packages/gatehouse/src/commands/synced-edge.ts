@@ -131,10 +131,13 @@ export interface SyncedEdge {
   close(): Promise<void>;
 }
 
+/** The log callback for one part: its component's JSON lines with a logger, else opts.log. */
+function componentLog(opts: SyncedEdgeOptions, component: LogComponent): (line: string) => void {
+  return opts.logger ? lineSink(withComponent(opts.logger, component)) : opts.log;
+}
+
 export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEdge> {
-  const logger = opts.logger;
-  const logOf = (component: LogComponent) =>
-    logger ? lineSink(withComponent(logger, component)) : opts.log;
+  const logOf = (component: LogComponent) => componentLog(opts, component);
   const state = new EdgeState(opts.dataDir);
   const lastGood = await state.loadLastGood();
   const initial = lastGood ?? emptyBundle();
@@ -202,7 +205,8 @@ export interface SyncedWorkers {
 export async function startSyncedEdgeWorkers(
   opts: SyncedEdgeOptions & { readonly workers: number },
 ): Promise<SyncedWorkers> {
-  const log = opts.log;
+  const log = componentLog(opts, "workers");
+  const syncLog = componentLog(opts, "sync");
   const state = new EdgeState(opts.dataDir);
   const lastGood = await state.loadLastGood();
   const initial = lastGood ?? emptyBundle();
@@ -235,9 +239,9 @@ export async function startSyncedEdgeWorkers(
     opts,
     target,
     async () => heartbeatCounters(await handle.metrics()),
-    log,
+    syncLog,
     // Each worker flushes its own query log after draining.
-    maintenance(handle, async () => {}, log),
+    maintenance(handle, async () => {}, syncLog),
   );
   try {
     await sync.start();
