@@ -13,6 +13,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import { GatehouseError } from "@gatehouse/contract";
 import Fastify, {
+  type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyRequest,
   type FastifyServerOptions,
@@ -49,6 +50,11 @@ export interface AppOptions {
   readonly adminToken?: string;
   /** Pino logger options, or false. Default: info level with secrets redacted. */
   readonly logger?: FastifyServerOptions["logger"];
+  /**
+   * A pino logger to log through instead (the CLI's JSON operational logger); it must redact
+   * secrets itself. Takes precedence over `logger`.
+   */
+  readonly loggerInstance?: FastifyBaseLogger;
   /** JSON body limit in bytes; default 1 MiB. */
   readonly bodyLimit?: number;
   /** Limit for streamed list-item bodies and YAML imports; default 256 MiB. */
@@ -145,7 +151,11 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     throw err;
   }
   const app = Fastify({
-    logger: opts.logger ?? { level: "info", redact: { paths: REDACT, censor: "[redacted]" } },
+    ...(opts.loggerInstance
+      ? { loggerInstance: opts.loggerInstance }
+      : {
+          logger: opts.logger ?? { level: "info", redact: { paths: REDACT, censor: "[redacted]" } },
+        }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     // Long-polls hold requests for up to 30 s; keep sockets a little longer than that.
     keepAliveTimeout: 35_000,

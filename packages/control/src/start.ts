@@ -3,6 +3,7 @@
 
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { FastifyBaseLogger } from "fastify";
 import type { AnalyticsStore } from "./analytics/types.ts";
 import { buildApp } from "./app.ts";
 
@@ -14,6 +15,8 @@ export interface StartOptions {
   /** Use this admin token (GATEHOUSE_ADMIN_TOKEN) instead of generating one on first start. */
   readonly adminToken?: string;
   readonly logger?: boolean;
+  /** Log through this pino logger (see AppOptions.loggerInstance). */
+  readonly loggerInstance?: FastifyBaseLogger;
   readonly autoPublishDelayMs?: number;
   /**
    * Also serve GET /metrics without authentication on this address (for Prometheus; keep it
@@ -49,6 +52,9 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
     ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
     ...(opts.logger === false ? { logger: false } : {}),
+    ...(opts.loggerInstance && opts.logger !== false
+      ? { loggerInstance: opts.loggerInstance }
+      : {}),
     ...(opts.analytics ? { analytics: opts.analytics } : {}),
     ...(opts.autoPublishDelayMs !== undefined
       ? { autoPublishDelayMs: opts.autoPublishDelayMs }

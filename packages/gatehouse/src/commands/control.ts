@@ -56,8 +56,8 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
     return 2;
   }
   const adminToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
-  // Operational logs are JSON lines on stderr (the API's request logs come from Fastify's pino on
-  // stdout); the banner below stays plain text for people.
+  // Operational logs, the API's request logs included, are JSON lines on stderr; the banner
+  // below stays plain text for people.
   const logger = createOpLogger({ write: io.err, component: "control" });
   const analytics = await openAnalytics(dataDir, lineSink(withComponent(logger, "analytics")));
   let control: Awaited<ReturnType<typeof startControl>>;
@@ -68,6 +68,7 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
       ...(values.listen ? { listen: values.listen } : {}),
       ...(values.metrics ? { metricsListen: values.metrics } : {}),
       ...(adminToken ? { adminToken } : {}),
+      loggerInstance: withComponent(logger, "control"),
     });
   } catch (e) {
     await analytics.close();

@@ -132,7 +132,8 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       analytics: analytics.store,
       listen: values.api ?? "127.0.0.1:8787",
       ...(envToken ? { adminToken: envToken } : {}),
-      logger: false,
+      // Request logs at warn by default: at info every heartbeat and long-poll is a line.
+      loggerInstance: quietControlLogger(logger),
     });
   } catch (e) {
     await analytics.close();
@@ -215,4 +216,11 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
 function splitHostPort(a: string): [string, string] {
   const i = a.lastIndexOf(":");
   return [a.slice(0, i).replace(/^\[|\]$/g, ""), a.slice(i + 1)];
+}
+
+/** Control's request logger under `up`: warn unless GATEHOUSE_LOG_LEVEL asks for more. */
+function quietControlLogger(logger: ReturnType<typeof createOpLogger>) {
+  const l = withComponent(logger, "control");
+  if (process.env["GATEHOUSE_LOG_LEVEL"] === undefined) l.level = "warn";
+  return l;
 }
