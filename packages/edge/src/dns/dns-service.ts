@@ -7,7 +7,7 @@ import type { EdgeSnapshot } from "../snapshot.ts";
 import { countDnsQuery, dnsMetrics } from "../telemetry/metrics.ts";
 import type { QueryLog } from "../telemetry/query-log.ts";
 import { DnsCache } from "./cache/dns-cache.ts";
-import type { ClientInfo, DnsExchange } from "./exchange.ts";
+import { type ClientInfo, type DnsExchange, newExchange } from "./exchange.ts";
 import { fastRecord, findTtlOffsets, packetKey, parseFastQuery } from "./packet-cache.ts";
 import { DnsPipeline } from "./pipeline.ts";
 import { createRuntime, type DnsRuntime, type DnsShared } from "./runtime.ts";
@@ -157,29 +157,7 @@ export class DnsService implements Resolver {
 
   /** Handle one raw query; resolves to the response bytes or undefined (drop). Never rejects. */
   async handle(raw: Uint8Array, client: ClientInfo): Promise<Buffer | undefined> {
-    const ex: DnsExchange = {
-      rt: this.rt,
-      client,
-      raw,
-      ts: Date.now(),
-      t0: performance.now(),
-      query: undefined,
-      location: undefined,
-      lookupName: "",
-      prefix: [],
-      policy: undefined,
-      action: "allow",
-      answer: undefined,
-      stale: undefined,
-      cacheKey: undefined,
-      response: undefined,
-      ede: [],
-      cache: "none",
-      upstream: undefined,
-      reason: undefined,
-      out: undefined,
-      maxSize: 65535,
-    };
+    const ex = newExchange(this.rt, raw, client);
     const out = await this.pipeline.run(ex);
     if (out) this.remember(ex, out);
     return out;
@@ -218,29 +196,7 @@ export class DnsService implements Resolver {
   }
 
   private async handleInternal(raw: Buffer, clientIp: string): Promise<DnsExchange> {
-    const ex: DnsExchange = {
-      rt: this.rt,
-      client: { transport: "internal", ip: clientIp, port: 0 },
-      raw,
-      ts: Date.now(),
-      t0: performance.now(),
-      query: undefined,
-      location: undefined,
-      lookupName: "",
-      prefix: [],
-      policy: undefined,
-      action: "allow",
-      answer: undefined,
-      stale: undefined,
-      cacheKey: undefined,
-      response: undefined,
-      ede: [],
-      cache: "none",
-      upstream: undefined,
-      reason: undefined,
-      out: undefined,
-      maxSize: 65535,
-    };
+    const ex = newExchange(this.rt, raw, { transport: "internal", ip: clientIp, port: 0 });
     await this.pipeline.run(ex);
     return ex;
   }

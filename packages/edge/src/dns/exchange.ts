@@ -65,3 +65,30 @@ export interface Stage {
   readonly name: string;
   run(ex: DnsExchange): Outcome | Promise<Outcome>;
 }
+
+/** A fresh exchange for one query: every per-query field starts empty (one place to add one). */
+export function newExchange(rt: DnsRuntime, raw: Uint8Array, client: ClientInfo): DnsExchange {
+  return {
+    rt,
+    client,
+    raw,
+    ts: Date.now(),
+    t0: performance.now(),
+    query: undefined,
+    location: undefined,
+    lookupName: "",
+    prefix: [],
+    policy: undefined,
+    action: "allow",
+    answer: undefined,
+    stale: undefined,
+    cacheKey: undefined,
+    response: undefined,
+    ede: [],
+    cache: "none",
+    upstream: undefined,
+    reason: undefined,
+    out: undefined,
+    maxSize: 65535,
+  };
+}

@@ -7,7 +7,7 @@ import { buildQuery } from "../../../test/dns-helpers.ts";
 import { compileSnapshot } from "../../snapshot.ts";
 import { QueryLog } from "../../telemetry/query-log.ts";
 import { DnsCache } from "../cache/dns-cache.ts";
-import type { ClientInfo, DnsExchange } from "../exchange.ts";
+import { type ClientInfo, type DnsExchange, newExchange } from "../exchange.ts";
 import { createRuntime } from "../runtime.ts";
 import { Rcode, RRType } from "../wire/constants.ts";
 import { createAdmitStage } from "./admit.ts";
@@ -63,29 +63,7 @@ const rt = createRuntime(compileSnapshot(bundle), {
 });
 
 function exchange(raw: Uint8Array, client: Partial<ClientInfo> = {}): DnsExchange {
-  return {
-    rt,
-    client: { transport: "udp", ip: "10.1.1.1", port: 5353, ...client },
-    raw,
-    ts: Date.now(),
-    t0: performance.now(),
-    query: undefined,
-    location: undefined,
-    lookupName: "",
-    prefix: [],
-    policy: undefined,
-    action: "allow",
-    answer: undefined,
-    stale: undefined,
-    cacheKey: undefined,
-    response: undefined,
-    ede: [],
-    cache: "none",
-    upstream: undefined,
-    reason: undefined,
-    out: undefined,
-    maxSize: 65535,
-  };
+  return newExchange(rt, raw, { transport: "udp", ip: "10.1.1.1", port: 5353, ...client });
 }
 
 function decoded(raw: Uint8Array, client: Partial<ClientInfo> = {}): DnsExchange {
