@@ -3,7 +3,7 @@
  * patterns are Rust `&str`, so invalid UTF-8 is an error), a cursor, and errors that carry the
  * byte offset of the position they refer to.
  */
-import { MAX_CODEPOINT } from "./range-set.ts";
+import { decodeAt } from "./utf8.ts";
 
 export class RegexSyntaxError extends Error {}
 
@@ -48,39 +48,8 @@ export class PatternReader {
     while (i < pattern.length) {
       const b0 = pattern.charCodeAt(i);
       if (b0 > 0xff) throw new RegexSyntaxError(`pattern is not a byte string (code unit ${b0})`);
-      let n = 1;
-      let cp = b0;
-      if (b0 >= 0x80) {
-        let min = 0;
-        if (b0 >= 0xc2 && b0 <= 0xdf) {
-          n = 2;
-          cp = b0 & 0x1f;
-          min = 0x80;
-        } else if (b0 >= 0xe0 && b0 <= 0xef) {
-          n = 3;
-          cp = b0 & 0x0f;
-          min = 0x800;
-        } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-          n = 4;
-          cp = b0 & 0x07;
-          min = 0x10000;
-        } else {
-          throw new RegexSyntaxError(`pattern is not valid UTF-8 at byte offset ${i}`);
-        }
-        if (i + n > pattern.length) {
-          throw new RegexSyntaxError(`pattern is not valid UTF-8 at byte offset ${i}`);
-        }
-        for (let k = 1; k < n; k++) {
-          const b = pattern.charCodeAt(i + k);
-          if (b < 0x80 || b > 0xbf) {
-            throw new RegexSyntaxError(`pattern is not valid UTF-8 at byte offset ${i}`);
-          }
-          cp = (cp << 6) | (b & 0x3f);
-        }
-        if (cp < min || cp > MAX_CODEPOINT || (cp >= 0xd800 && cp <= 0xdfff)) {
-          throw new RegexSyntaxError(`pattern is not valid UTF-8 at byte offset ${i}`);
-        }
-      }
+      const [cp, n] = decodeAt(pattern, i);
+      if (cp < 0) throw new RegexSyntaxError(`pattern is not valid UTF-8 at byte offset ${i}`);
       this.cps.push(cp);
       this.offs.push(i);
       i += n;

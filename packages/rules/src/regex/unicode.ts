@@ -5,6 +5,7 @@
  * Everything here runs at regex compile time and is cached per property.
  */
 import { contains, fromPoints, normalize, type RangeSet, union } from "./range-set.ts";
+import { decodeAt } from "./utf8.ts";
 
 let allScalars: string | undefined;
 
@@ -311,33 +312,4 @@ export function codePointBefore(input: string, pos: number): number {
 export function codePointAt(input: string, pos: number): number {
   if (pos >= input.length) return -1;
   return decodeAt(input, pos)[0];
-}
-
-function decodeAt(input: string, pos: number): [number, number] {
-  const b0 = input.charCodeAt(pos);
-  if (b0 < 0x80) return [b0, 1];
-  let n: number;
-  let cp: number;
-  let min: number;
-  if (b0 >= 0xc2 && b0 <= 0xdf) {
-    n = 2;
-    cp = b0 & 0x1f;
-    min = 0x80;
-  } else if (b0 >= 0xe0 && b0 <= 0xef) {
-    n = 3;
-    cp = b0 & 0x0f;
-    min = 0x800;
-  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-    n = 4;
-    cp = b0 & 0x07;
-    min = 0x10000;
-  } else return [-1, 1];
-  if (pos + n > input.length) return [-1, 1];
-  for (let i = 1; i < n; i++) {
-    const b = input.charCodeAt(pos + i);
-    if (b < 0x80 || b > 0xbf) return [-1, 1];
-    cp = (cp << 6) | (b & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return [-1, 1];
-  return [cp, n];
 }
