@@ -54,6 +54,36 @@ export function matchesQuestion(reply: Uint8Array, q: ExpectedQuestion): boolean
   return q.exactCase ? rq.name === q.name : rq.name.toLowerCase() === q.name.toLowerCase();
 }
 
+/**
+ * The one settlement of an exchange: the first of answer, error, timeout (the upstream's
+ * `timeoutMs`) or abort wins; the timer and listener are removed and the socket released.
+ */
+function settleOnce(
+  t: UpstreamTarget,
+  signal: AbortSignal | undefined,
+  release: () => void,
+  resolve: (msg: Buffer) => void,
+  reject: (err: Error) => void,
+): (err: Error | undefined, msg?: Buffer) => void {
+  let done = false;
+  const finish = (err: Error | undefined, msg?: Buffer) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    release();
+    if (err) reject(err);
+    else resolve(msg!);
+  };
+  const onAbort = () => finish(new UpstreamError("timeout", "aborted"));
+  const timer = setTimeout(
+    () => finish(new UpstreamError("timeout", `${t.address}: no answer in ${t.timeoutMs} ms`)),
+    t.timeoutMs,
+  );
+  signal?.addEventListener("abort", onAbort, { once: true });
+  return finish;
+}
+
 export function udpExchange(
   t: UpstreamTarget,
   query: Uint8Array,
@@ -62,22 +92,7 @@ export function udpExchange(
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const sock: UdpSocket = createSocket(isIPv6(t.host) ? "udp6" : "udp4");
-    let done = false;
-    const finish = (err: Error | undefined, msg?: Buffer) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      sock.close();
-      if (err) reject(err);
-      else resolve(msg!);
-    };
-    const onAbort = () => finish(new UpstreamError("timeout", "aborted"));
-    const timer = setTimeout(
-      () => finish(new UpstreamError("timeout", `${t.address}: no answer in ${t.timeoutMs} ms`)),
-      t.timeoutMs,
-    );
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const finish = settleOnce(t, signal, () => sock.close(), resolve, reject);
     sock.on("error", (e) =>
       finish(new UpstreamError("network", `${t.address}: ${e.message}`, { cause: e })),
     );
@@ -106,23 +121,8 @@ function streamExchange(
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const sock = connect();
-    let done = false;
     let buf: Buffer = Buffer.alloc(0);
-    const finish = (err: Error | undefined, msg?: Buffer) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(msg!);
-    };
-    const onAbort = () => finish(new UpstreamError("timeout", "aborted"));
-    const timer = setTimeout(
-      () => finish(new UpstreamError("timeout", `${t.address}: no answer in ${t.timeoutMs} ms`)),
-      t.timeoutMs,
-    );
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const finish = settleOnce(t, signal, () => sock.destroy(), resolve, reject);
     sock.on("error", (e) =>
       finish(new UpstreamError("network", `${t.address}: ${e.message}`, { cause: e })),
     );
