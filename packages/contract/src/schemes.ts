@@ -140,3 +140,22 @@ export function domainsOf(name: string): string[] {
   }
   return out;
 }
+
+/**
+ * Names hosts files map for the machine itself (`127.0.0.1 localhost` …): never blocklist
+ * entries. Control's list uploads and the edge's list files both skip them.
+ */
+export const HOSTS_SELF_NAMES: ReadonlySet<string> = new Set([
+  "localhost",
+  "localhost.localdomain",
+  "local",
+  "broadcasthost",
+  "ip6-localhost",
+  "ip6-loopback",
+  "ip6-localnet",
+  "ip6-mcastprefix",
+  "ip6-allnodes",
+  "ip6-allrouters",
+  "ip6-allhosts",
+  "0.0.0.0",
+]);

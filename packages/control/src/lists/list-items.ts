@@ -4,7 +4,7 @@
 
 import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
-import type { ListKind } from "@gatehouse/contract";
+import { HOSTS_SELF_NAMES, type ListKind } from "@gatehouse/contract";
 
 export const ITEM_FORMATS = ["auto", "hosts", "adblock", "plain"] as const;
 export type ItemFormat = (typeof ITEM_FORMATS)[number];
@@ -89,22 +89,6 @@ export function normalizeItem(kind: ListKind, raw: unknown): ItemResult {
   }
 }
 
-/** Names hosts files map that are not blocklist entries. */
-const HOSTS_BOILERPLATE = new Set([
-  "localhost",
-  "localhost.localdomain",
-  "local",
-  "broadcasthost",
-  "ip6-localhost",
-  "ip6-loopback",
-  "ip6-localnet",
-  "ip6-mcastprefix",
-  "ip6-allnodes",
-  "ip6-allrouters",
-  "ip6-allhosts",
-  "0.0.0.0",
-]);
-
 /**
  * What one text line contributes. `skip` covers comments, blank lines, hosts boilerplate and
  * adblock rules a domain list cannot express (exceptions `@@`, rules with `$options`, paths).
@@ -141,7 +125,7 @@ export function parseLine(listKind: ListKind, format: ItemFormat, rawLine: strin
         return { kind: "invalid", reason: "expected `ADDRESS NAME...`" };
       const values: string[] = [];
       for (const name of parts.slice(1)) {
-        if (HOSTS_BOILERPLATE.has(name.toLowerCase())) continue;
+        if (HOSTS_SELF_NAMES.has(name.toLowerCase())) continue;
         const r = normalizeDomain(name);
         if (!r.ok) return { kind: "invalid", reason: r.reason };
         values.push(r.value);

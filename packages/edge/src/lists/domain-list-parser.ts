@@ -7,6 +7,7 @@
 // line. Adblock rules with modifiers other than `$important` do not describe a plain DNS block
 // (cosmetic, path or per-request options) and are skipped, as are regex and wildcard rules.
 
+import { HOSTS_SELF_NAMES } from "@gatehouse/contract";
 import type { DomainSetBuilder } from "./domain-set.ts";
 
 export type DomainListFormat = "auto" | "hosts" | "plain" | "adblock";
@@ -17,22 +18,6 @@ export interface DomainParseStats {
   /** Non-empty, non-comment lines that were not understood or held an invalid name. */
   rejected: number;
 }
-
-/** Names hosts files list for the machine itself; never meant as blocks. */
-const HOSTS_SELF = new Set([
-  "localhost",
-  "localhost.localdomain",
-  "local",
-  "broadcasthost",
-  "ip6-localhost",
-  "ip6-loopback",
-  "ip6-localnet",
-  "ip6-mcastprefix",
-  "ip6-allnodes",
-  "ip6-allrouters",
-  "ip6-allhosts",
-  "0.0.0.0",
-]);
 
 const SPACE = 0x20;
 const TAB = 0x09;
@@ -105,7 +90,7 @@ function isHostsSelf(buf: Uint8Array, start: number, end: number): boolean {
   if (end - start > 24) return false;
   let s = "";
   for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]!);
-  return HOSTS_SELF.has(s);
+  return HOSTS_SELF_NAMES.has(s);
 }
 
 /**
