@@ -82,21 +82,39 @@ export class ControlMetrics {
         .selectFrom("edges")
         .select(["id", "account_id", "status", "config_version", "config_status", "last_seen_at"])
         .execute();
-      const published = await fleet.db
+      // Bundle history grows with every publish: read only the newest version per account and
+      // the creation times of the versions edges last acknowledged.
+      const newest = await fleet.db
         .selectFrom("bundles")
-        .select(["account_id", "version", "created_at"])
+        .select(["account_id", (eb) => eb.fn.max("version").as("version")])
+        .groupBy("account_id")
         .execute();
+      const statusOf = (e: (typeof rows)[number]) =>
+        (typeof e.config_status === "string" ? JSON.parse(e.config_status) : e.config_status) as {
+          version?: number;
+          ok?: boolean;
+          at?: string;
+        } | null;
+      const acked = [
+        ...new Set(
+          rows.map((e) => statusOf(e)?.version).filter((v): v is number => typeof v === "number"),
+        ),
+      ];
+      const createdAt = new Map<string, number>();
+      if (acked.length > 0) {
+        const published = await fleet.db
+          .selectFrom("bundles")
+          .select(["account_id", "version", "created_at"])
+          .where("version", "in", acked)
+          .execute();
+        for (const b of published)
+          createdAt.set(`${b.account_id}/${b.version}`, new Date(b.created_at).getTime());
+      }
       edges.reset();
       edgeVersion.reset();
       applyLatency.reset();
       latest.reset();
-      const createdAt = new Map<string, number>();
-      const newest = new Map<string, number>();
-      for (const b of published) {
-        createdAt.set(`${b.account_id}/${b.version}`, new Date(b.created_at).getTime());
-        newest.set(b.account_id, Math.max(newest.get(b.account_id) ?? 0, b.version));
-      }
-      for (const [account, v] of newest) latest.set({ account_id: account }, v);
+      for (const b of newest) latest.set({ account_id: b.account_id }, Number(b.version));
       const now = Date.now();
       const counts: Record<string, number> = {
         active: 0,
@@ -111,13 +129,7 @@ export class ControlMetrics {
           counts["stale"]! += 1;
         if (e.status === "decommissioned") continue;
         if (e.config_version !== null) edgeVersion.set({ edge_id: e.id }, e.config_version);
-        const st = (
-          typeof e.config_status === "string" ? JSON.parse(e.config_status) : e.config_status
-        ) as {
-          version?: number;
-          ok?: boolean;
-          at?: string;
-        } | null;
+        const st = statusOf(e);
         const created =
           st?.ok && st.version !== undefined
             ? createdAt.get(`${e.account_id}/${st.version}`)
