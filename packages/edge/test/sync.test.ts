@@ -2,7 +2,7 @@
 // config-status): the edge enrols once, applies and persists good bundles, reports bad ones
 // and keeps serving what it has.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, stat } from "node:fs/promises";
+import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -173,6 +173,23 @@ describe("edge config sync", () => {
       log: () => {},
     });
     await assert.rejects(c.start(), /pass --join-token/);
+  });
+
+  test("a corrupt credential file is a clear error, not a crash", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gh-sync-bad-"));
+    await writeFile(join(dir, "credential.json"), "{not json");
+    const c = new SyncClient({
+      controlUrl: control.url,
+      dataDir: dir,
+      target: edge,
+      softwareVersion: "test",
+      registry: edgeRegistry(),
+      log: () => {},
+    });
+    await assert.rejects(
+      c.start(),
+      /credential\.json is not valid JSON: remove it and enrol again/,
+    );
   });
 
   test("a refused join token is an error, not a retry loop", async () => {

@@ -28,13 +28,22 @@ export class EdgeState {
   async loadCredential(): Promise<EdgeCredential | undefined> {
     const text = await readIfExists(this.credentialPath);
     if (text === undefined) return undefined;
-    const c = JSON.parse(text) as Partial<EdgeCredential>;
+    let c: Partial<EdgeCredential>;
+    try {
+      c = JSON.parse(text) as Partial<EdgeCredential>;
+    } catch {
+      throw new Error(
+        `${this.credentialPath} is not valid JSON: remove it and enrol again with --join-token`,
+      );
+    }
     if (
       typeof c.credential !== "string" ||
       typeof c.edgeId !== "string" ||
       typeof c.controlUrl !== "string"
     )
-      throw new Error(`${this.credentialPath} is not an edge credential file`);
+      throw new Error(
+        `${this.credentialPath} is not an edge credential file: remove it and enrol again with --join-token`,
+      );
     return c as EdgeCredential;
   }
 
