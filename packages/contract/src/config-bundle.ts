@@ -18,8 +18,15 @@ const Ttl = T.Integer({ minimum: 0, maximum: 604800 });
 /** Where an upstream resolver lives: `udp://1.1.1.1:53`, `tcp://…`, `tls://host:853`, `https://host/dns-query`. */
 export const Upstream = T.Object({
   address: T.String({ minLength: 1, maxLength: 512 }),
-  /** TLS server name for DoT/DoH when the address is an IP. */
+  /** TLS server name for DoT/DoH (sent as SNI and verified) when the address is an IP or differs. */
   serverName: T.Optional(HostName),
+  /**
+   * DoT/DoH: PEM certificate(s) of the CA(s) that sign this upstream's certificate, trusted
+   * instead of the system roots (a private resolver). Verification is never switched off.
+   */
+  ca: T.Optional(T.String({ minLength: 1, maxLength: 200_000 })),
+  /** `ca` from a PEM file (edge-local configs only, relative to the config file; control sends `ca`). */
+  caFile: T.Optional(T.String({ minLength: 1, maxLength: 4096 })),
   timeoutMs: T.Optional(T.Integer({ minimum: 50, maximum: 30000 })),
 });
 export type Upstream = Static<typeof Upstream>;

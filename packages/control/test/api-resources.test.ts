@@ -377,6 +377,21 @@ for (const b of BACKENDS) {
       assert.equal((await api("PUT", "/resolver", body, { "if-match": etag })).statusCode, 412);
       const bad = await api("PUT", "/resolver", { upstreams: [{ address: "ftp://x" }] });
       assert.equal(bad.statusCode, 422);
+      // Upstream trust: PEM text travels in the bundle; a path on the edges' disks does not.
+      const caFile = await api("PUT", "/resolver", {
+        upstreams: [{ address: "tls://10.0.0.53:853", caFile: "/etc/ca.pem" }],
+      });
+      assert.equal(caFile.statusCode, 422);
+      assert.match(caFile.body, /send the CA's PEM text as ca/);
+      const caOnUdp = await api("PUT", "/resolver", {
+        upstreams: [{ address: "udp://10.0.0.53:53", ca: "x" }],
+      });
+      assert.equal(caOnUdp.statusCode, 422);
+      const notPem = await api("PUT", "/resolver", {
+        upstreams: [{ address: "tls://10.0.0.53:853", ca: "not a certificate" }],
+      });
+      assert.equal(notPem.statusCode, 422);
+      assert.match(notPem.body, /no PEM certificate/);
       const s = await api("PUT", "/settings", {
         allowUnknownClients: true,
         proxy: { connectPorts: [443, 8443] },

@@ -1,11 +1,11 @@
 // Reading `gatehouse edge --config FILE.yaml`: YAML, validated against the contract's
 // EdgeConfigFile schema with messages that point at the offending path. Relative list `file:`
-// paths are made absolute against the config file's directory here, so the snapshot compiler
-// never depends on the process's working directory.
+// and upstream `caFile:` paths are made absolute against the config file's directory here, so
+// the snapshot compiler never depends on the process's working directory.
 
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { checkEdgeConfigFileShape, type EdgeConfigFile } from "@gatehouse/contract";
+import { checkEdgeConfigFileShape, type EdgeConfigFile, type Upstream } from "@gatehouse/contract";
 import { parse } from "yaml";
 
 export class EdgeConfigError extends Error {
@@ -26,8 +26,27 @@ export function parseEdgeConfig(value: unknown, origin: string, baseDir?: string
   }
   const file = value as EdgeConfigFile;
   if (baseDir === undefined) return file;
+  const upstreams = (list: readonly Upstream[]): Upstream[] =>
+    list.map((u) =>
+      u.caFile !== undefined && !isAbsolute(u.caFile)
+        ? { ...u, caFile: resolve(baseDir, u.caFile) }
+        : u,
+    );
+  const r = file.resolver;
   return {
     ...file,
+    resolver: {
+      ...r,
+      upstreams: upstreams(r.upstreams),
+      ...(r.conditionalForwarding
+        ? {
+            conditionalForwarding: r.conditionalForwarding.map((cf) => ({
+              ...cf,
+              upstreams: upstreams(cf.upstreams),
+            })),
+          }
+        : {}),
+    },
     lists: file.lists.map((l) =>
       l.file !== undefined && !isAbsolute(l.file) ? { ...l, file: resolve(baseDir, l.file) } : l,
     ),

@@ -63,7 +63,8 @@ function delayOf(zone: Map<string, FakeZoneEntry>, query: Buffer): number {
   }
 }
 
-function answerFor(
+/** The fake upstream's answer to `query` from `zone` (undefined: not a question, stay silent). */
+export function answerFor(
   zone: Map<string, FakeZoneEntry>,
   query: Buffer,
   udp: boolean,
@@ -109,6 +110,32 @@ function answerFor(
   return encodeMessage(m);
 }
 
+/**
+ * Serve length-prefixed DNS (RFC 1035 §4.2.2) on a stream socket (TCP or TLS): `answer` is called
+ * per message and its reply, if any, framed back.
+ */
+export function serveFramed(
+  s: import("node:net").Socket,
+  answer: (msg: Buffer) => Buffer | undefined,
+): void {
+  let buf = Buffer.alloc(0);
+  s.on("error", () => {});
+  s.on("data", (c: Buffer) => {
+    buf = Buffer.concat([buf, c]);
+    while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+      const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+      buf = buf.subarray(2 + msg.length);
+      const out = answer(msg);
+      if (out) {
+        const f = Buffer.alloc(2 + out.length);
+        f.writeUInt16BE(out.length);
+        out.copy(f, 2);
+        s.write(f);
+      }
+    }
+  });
+}
+
 export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promise<FakeUpstream> {
   const counts = new Map<string, number>();
   const count = (buf: Buffer) => {
@@ -131,23 +158,10 @@ export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promi
   const tcp: Server = createServer((s) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
-    let buf = Buffer.alloc(0);
-    s.on("error", () => {});
-    s.on("data", (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-        buf = buf.subarray(2 + msg.length);
-        if (state.down) continue;
-        count(msg);
-        const out = answerFor(zone, msg, false);
-        if (out) {
-          const f = Buffer.alloc(2 + out.length);
-          f.writeUInt16BE(out.length);
-          out.copy(f, 2);
-          s.write(f);
-        }
-      }
+    serveFramed(s, (msg) => {
+      if (state.down) return undefined;
+      count(msg);
+      return answerFor(zone, msg, false);
     });
   });
   await new Promise<void>((ok) => tcp.listen(port, "127.0.0.1", () => ok()));

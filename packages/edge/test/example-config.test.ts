@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { bundleOfEdgeConfig } from "@gatehouse/contract";
 import { EdgeConfigError, loadEdgeConfigFile } from "../src/config-file.ts";
+import { parseUpstream } from "../src/dns/upstream/pool.ts";
 import { Rcode } from "../src/dns/wire/constants.ts";
 import { startEdge } from "../src/main.ts";
 import { compileSnapshot } from "../src/snapshot.ts";
@@ -21,6 +22,10 @@ test("examples/edge.yaml loads and compiles; list files resolve next to it", asy
   assert.ok(snap.lists.bytes("ads")!.has("tracker.example.net"));
   assert.ok(snap.lists.bytes("ads.allow")!.has("good.ads.example.com"));
   assert.equal(snap.locations.byDohToken("office-token-0001")?.id, "office");
+  // The DoT upstream's private CA file resolves next to the config and loads.
+  const dot = cfg.resolver.upstreams.find((u) => u.address.startsWith("tls://"))!;
+  assert.equal(dot.caFile, new URL("../examples/certs/private-ca.pem", import.meta.url).pathname);
+  assert.ok(parseUpstream(dot).secureContext);
   // And it serves: same config on port 0, answering a blocked name.
   const edge = await startEdge({
     config: { ...cfg, edge: { dns: { udp: ["127.0.0.1:0"] } } },

@@ -26,24 +26,42 @@ const SettingsBody = T.Object(
 );
 
 const UPSTREAM = /^(udp|tcp|tls|https):\/\/\S+$/;
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
 
 function checkResolver(r: ResolverSettings): void {
   const all = [
-    ...r.upstreams.map((u, i) => ({ u, path: `/upstreams/${i}/address` })),
+    ...r.upstreams.map((u, i) => ({ u, path: `/upstreams/${i}` })),
     ...(r.conditionalForwarding ?? []).flatMap((c, i) =>
-      c.upstreams.map((u, j) => ({
-        u,
-        path: `/conditionalForwarding/${i}/upstreams/${j}/address`,
-      })),
+      c.upstreams.map((u, j) => ({ u, path: `/conditionalForwarding/${i}/upstreams/${j}` })),
     ),
   ];
-  for (const { u, path } of all)
+  for (const { u, path } of all) {
     if (!UPSTREAM.test(u.address))
       throw new GatehouseError(
         "GH_ERR_VALIDATION",
         `upstream "${u.address}" must be udp://, tcp://, tls:// or https://`,
-        { path },
+        { path: `${path}/address` },
       );
+    // A path would name a file on each edge's disk: bundles carry the CA itself.
+    if (u.caFile !== undefined)
+      throw new GatehouseError(
+        "GH_ERR_VALIDATION",
+        `upstream "${u.address}": caFile is for edge config files; send the CA's PEM text as ca`,
+        { path: `${path}/caFile` },
+      );
+    if (u.ca !== undefined && !/^(tls|https):/.test(u.address))
+      throw new GatehouseError(
+        "GH_ERR_VALIDATION",
+        `upstream "${u.address}": ca applies to tls:// and https:// upstreams only`,
+        { path: `${path}/ca` },
+      );
+    if (u.ca !== undefined && !PEM_CERT.test(u.ca))
+      throw new GatehouseError(
+        "GH_ERR_VALIDATION",
+        `upstream "${u.address}": ca holds no PEM certificate`,
+        { path: `${path}/ca` },
+      );
+  }
   const c = r.cache;
   if (c?.minTtl !== undefined && c.maxTtl !== undefined && c.minTtl > c.maxTtl)
     throw new GatehouseError("GH_ERR_VALIDATION", "cache.minTtl exceeds cache.maxTtl", {

@@ -7,11 +7,13 @@
 // (1 s doubling to 30 s) unless every upstream is down. SERVFAIL/REFUSED/NOTIMP replies count as
 // failures so the next upstream gets a chance.
 
+import { Agent as HttpsAgent } from "node:https";
 import { isIP } from "node:net";
 import type { ResolverSettings, Upstream } from "@gatehouse/contract";
 import { splitHostPort } from "../../net/host-port.ts";
 import { dnsMetrics } from "../../telemetry/metrics.ts";
 import { lowerName } from "../wire/name.ts";
+import { upstreamSecureContext } from "./tls-trust.ts";
 import {
   type ExpectedQuestion,
   exchange,
@@ -65,14 +67,21 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
   const rest = m ? m[2]! : u.address;
   if (scheme === "https") {
     const url = new URL(u.address);
+    const secureContext = upstreamSecureContext(u);
     return {
       protocol: "https",
       address: u.address,
-      host: url.hostname,
+      // WHATWG URLs keep IPv6 hosts in brackets; sockets want the bare address.
+      host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
       port: Number(url.port || 443),
       url: url.toString(),
+      path: `${url.pathname}${url.search}`,
       timeoutMs,
       ...(u.serverName ? { serverName: u.serverName } : {}),
+      ...(secureContext ? { secureContext } : {}),
+      // Idle connections close after 30 s and never hold the process open (the agent unrefs
+      // free sockets); 16 connections bound what one busy upstream costs.
+      agent: new HttpsAgent({ keepAlive: true, maxSockets: 16, timeout: 30_000 }),
     };
   }
   const protocols: Record<string, UpstreamProtocol> = {
@@ -84,6 +93,10 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
   const protocol = protocols[scheme];
   if (!protocol)
     throw new Error(`upstream "${u.address}": unknown scheme "${scheme}" (udp, tcp, tls, https)`);
+  if (protocol !== "tls" && (u.ca !== undefined || u.caFile !== undefined))
+    throw new Error(
+      `upstream "${u.address}": ca and caFile apply to tls:// and https:// upstreams only`,
+    );
   const hp = splitHostPort(rest.replace(/\/$/, ""), protocol === "tls" ? 853 : 53);
   // Plain DNS upstreams are addressed by IP: resolving their names would need a resolver, and
   // replies are matched against the address we sent to (RFC 5452 §4.1).
@@ -91,6 +104,7 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
     throw new Error(
       `upstream "${u.address}": ${protocol} upstreams need an IP address, not a host name`,
     );
+  const secureContext = protocol === "tls" ? upstreamSecureContext(u) : undefined;
   return {
     protocol,
     address: u.address,
@@ -98,6 +112,7 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
     port: hp.port,
     timeoutMs,
     ...(u.serverName ? { serverName: u.serverName } : {}),
+    ...(secureContext ? { secureContext } : {}),
   };
 }
 

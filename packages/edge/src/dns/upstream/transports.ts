@@ -3,11 +3,15 @@
 // source port and a random ID; a reply is accepted only from the upstream's address and port,
 // with our ID, QR set and the same question (case included when 0x20 is on); anything else is
 // ignored and the wait goes on until the timeout. A UDP reply with TC set is retried over TCP
-// (RFC 7766 §5).
+// (RFC 7766 §5). DoT and DoH verify the upstream's certificate against the system roots or the
+// upstream's own `ca` (tls-trust.ts); DoH reuses keep-alive connections through a per-upstream
+// agent.
 
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import type { IncomingMessage } from "node:http";
+import { type Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIPv6, connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
+import { type SecureContext, connect as tlsConnect } from "node:tls";
 import { readQuestion } from "../wire/query.ts";
 
 export type UpstreamProtocol = "udp" | "tcp" | "tls" | "https";
@@ -20,13 +24,19 @@ export interface UpstreamTarget {
   readonly port: number;
   /** DoH: the full URL. */
   readonly url?: string;
+  /** DoH: the URL's path and query, as sent. */
+  readonly path?: string;
   readonly serverName?: string;
   readonly timeoutMs: number;
+  /** DoT/DoH: trust anchors from the upstream's `ca`; absent = the system roots. */
+  readonly secureContext?: SecureContext;
+  /** DoH: keep-alive connections to this upstream, shared by its queries. */
+  readonly agent?: HttpsAgent;
 }
 
 export class UpstreamError extends Error {
   /** Low-cardinality reason for metrics. */
-  readonly reason: "timeout" | "network" | "malformed" | "mismatch" | "http" | "rcode";
+  readonly reason: "timeout" | "network" | "tls" | "malformed" | "mismatch" | "http" | "rcode";
   constructor(reason: UpstreamError["reason"], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "UpstreamError";
@@ -107,6 +117,38 @@ export function udpExchange(
   });
 }
 
+/**
+ * "tls" when the TLS handshake failed (certificate not trusted, name mismatch, expired …), so a
+ * misconfigured trust shows apart from an unreachable upstream; "network" otherwise.
+ */
+function socketErrorReason(e: Error): "tls" | "network" {
+  const code = (e as NodeJS.ErrnoException).code ?? "";
+  return TLS_VERIFY_CODES.has(code) || code.startsWith("ERR_TLS_") || code.startsWith("ERR_SSL_")
+    ? "tls"
+    : "network";
+}
+
+/** OpenSSL verification results as node:tls reports them. */
+const TLS_VERIFY_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "CERT_REVOKED",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "INVALID_CA",
+  "HOSTNAME_MISMATCH",
+]);
+
+function upstreamSocketError(t: UpstreamTarget, e: Error): UpstreamError {
+  return new UpstreamError(socketErrorReason(e), `${t.address}: ${e.message}`, { cause: e });
+}
+
 function normaliseAddr(a: string): string {
   return a.startsWith("::ffff:") ? a.slice(7) : a.toLowerCase();
 }
@@ -123,9 +165,7 @@ function streamExchange(
     const sock = connect();
     let buf: Buffer = Buffer.alloc(0);
     const finish = settleOnce(t, signal, () => sock.destroy(), resolve, reject);
-    sock.on("error", (e) =>
-      finish(new UpstreamError("network", `${t.address}: ${e.message}`, { cause: e })),
-    );
+    sock.on("error", (e) => finish(upstreamSocketError(t, e)));
     sock.on("close", () =>
       finish(new UpstreamError("network", `${t.address}: connection closed before the answer`)),
     );
@@ -169,6 +209,7 @@ export function tlsExchange(
         // RFC 7858 §3.2 / RFC 8310: authenticate the server by name when one is known.
         servername: t.serverName ?? (isIpLiteral(t.host) ? undefined : t.host),
         ALPNProtocols: ["dot"],
+        ...(t.secureContext ? { secureContext: t.secureContext } : {}),
       }),
     t,
     query,
@@ -181,32 +222,67 @@ function isIpLiteral(h: string): boolean {
   return /^[0-9.]+$/.test(h) || h.includes(":");
 }
 
-/** RFC 8484 §4.1: POST the wire message as application/dns-message. */
-export async function httpsExchange(
+/** The largest DNS message (RFC 1035 §4.2.2 framing, RFC 8484 §6). */
+const MAX_DNS_MESSAGE = 65_535;
+
+/**
+ * RFC 8484 §4.1: POST the wire message as application/dns-message, on the upstream's keep-alive
+ * agent (HTTP/1.1; TLS verified as for DoT).
+ */
+export function httpsExchange(
   t: UpstreamTarget,
   query: Uint8Array,
   q: ExpectedQuestion,
   signal?: AbortSignal,
 ): Promise<Buffer> {
-  const timeout = AbortSignal.timeout(t.timeoutMs);
-  const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
-  let res: Response;
-  try {
-    res = await fetch(t.url!, {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = httpsRequest({
+      host: t.host,
+      port: t.port,
+      path: t.path ?? "/dns-query",
       method: "POST",
-      headers: { "content-type": "application/dns-message", accept: "application/dns-message" },
-      body: new Uint8Array(query),
-      signal: both,
+      headers: {
+        "content-type": "application/dns-message",
+        accept: "application/dns-message",
+        "content-length": query.length,
+      },
+      ...(t.agent ? { agent: t.agent } : {}),
+      ...(t.serverName ? { servername: t.serverName } : {}),
+      ...(t.secureContext ? { secureContext: t.secureContext } : {}),
     });
-  } catch (e) {
-    const reason = timeout.aborted ? "timeout" : "network";
-    throw new UpstreamError(reason, `${t.address}: ${(e as Error).message}`, { cause: e });
-  }
-  if (res.status !== 200) throw new UpstreamError("http", `${t.address}: HTTP ${res.status}`);
-  const body = Buffer.from(await res.arrayBuffer());
-  if (!matchesQuestion(body, q))
-    throw new UpstreamError("mismatch", `${t.address}: answer does not match the question`);
-  return body;
+    // A failed or abandoned exchange closes its connection; an answered one leaves it to the agent.
+    const release = () => {
+      if (!answered) req.destroy();
+    };
+    const finish = settleOnce(t, signal, release, resolve, reject);
+    req.on("error", (e) => finish(upstreamSocketError(t, e)));
+    req.on("response", (res: IncomingMessage) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return finish(new UpstreamError("http", `${t.address}: HTTP ${res.statusCode}`));
+      }
+      const chunks: Buffer[] = [];
+      let length = 0;
+      res.on("data", (c: Buffer) => {
+        length += c.length;
+        if (length > MAX_DNS_MESSAGE)
+          finish(new UpstreamError("malformed", `${t.address}: answer longer than 65535 bytes`));
+        else chunks.push(c);
+      });
+      res.on("error", (e) => finish(upstreamSocketError(t, e)));
+      res.on("end", () => {
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        if (!matchesQuestion(body, q))
+          return finish(
+            new UpstreamError("mismatch", `${t.address}: answer does not match the question`),
+          );
+        answered = true;
+        finish(undefined, body);
+      });
+    });
+    req.end(query);
+  });
 }
 
 /** Exchange over the target's protocol; UDP falls back to TCP when the reply is truncated. */

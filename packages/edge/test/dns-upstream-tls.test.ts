@@ -1,0 +1,269 @@
+// DoT (RFC 7858) and DoH (RFC 8484) *upstreams* behind a private CA: the upstream's `ca` /
+// `caFile` is trusted instead of the system roots, a certificate the CA did not sign is refused
+// (SERVFAIL, gatehouse_dns_upstream_errors_total{reason="tls"}), and failover moves on to the next
+// upstream. Real TLS on loopback; the CA and certificates are generated here.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createSecureServer, type Http2SecureServer } from "node:http2";
+import type { Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
+import { generate } from "selfsigned";
+import { parseEdgeConfig } from "../src/config-file.ts";
+import { parseUpstream } from "../src/dns/upstream/pool.ts";
+import { Rcode } from "../src/dns/wire/constants.ts";
+import { type Edge, startEdge } from "../src/main.ts";
+import { a, answerFor, type FakeZoneEntry, serveFramed, udpQuery } from "./dns-helpers.ts";
+
+interface Pems {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Listen on loopback, counting TLS connections; close() also ends kept-alive ones. */
+async function listenTls(server: TlsServer | Http2SecureServer) {
+  const sockets = new Set<Socket>();
+  server.on("tlsClientError", () => {});
+  server.on("secureConnection", (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    state.connections++;
+  });
+  const state = { connections: 0 };
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    port: (server.address() as { port: number }).port,
+    get connections() {
+      return state.connections;
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((ok) => server.close(() => ok()));
+    },
+  };
+}
+
+/** A DNS-over-TLS server speaking length-prefixed DNS (RFC 7858 §3.3). */
+function startDot(zone: Map<string, FakeZoneEntry>, pems: Pems, counts: string[]) {
+  const server = createTlsServer({ ...pems, ALPNProtocols: ["dot"] }, (s) =>
+    serveFramed(s, (msg) => {
+      counts.push("dot");
+      return answerFor(zone, msg, false);
+    }),
+  );
+  return listenTls(server);
+}
+
+/** A DoH server (HTTP/2, HTTP/1.1 too) answering POST application/dns-message on /dns-query. */
+function startDoh(zone: Map<string, FakeZoneEntry>, pems: Pems, counts: string[]) {
+  const server = createSecureServer({ ...pems, allowHTTP1: true }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const out =
+        req.method === "POST" && req.url === "/dns-query"
+          ? answerFor(zone, Buffer.concat(chunks), false)
+          : undefined;
+      if (!out) {
+        res.writeHead(400).end();
+        return;
+      }
+      counts.push("doh");
+      res.writeHead(200, { "content-type": "application/dns-message" }).end(out);
+    });
+  });
+  return listenTls(server);
+}
+
+function counter(text: string, protocol: string, reason: string): number {
+  const m = new RegExp(
+    `gatehouse_dns_upstream_errors_total\\{protocol="${protocol}",reason="${reason}"\\} (\\d+)`,
+  ).exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+describe("DoT and DoH upstreams with a private CA", () => {
+  const zone = new Map<string, FakeZoneEntry>(
+    ["dot.test", "doh.test", "bad-dot.test", "bad-doh.test", "failover.test"].map((n, i) => [
+      `${n}/1`,
+      { answers: [a(n, `192.0.2.${i + 1}`)] },
+    ]),
+  );
+  const counts = { good: [] as string[], rogue: [] as string[] };
+  const servers: { close(): Promise<void> }[] = [];
+  let edge: Edge;
+  let port: number;
+  let doh: Awaited<ReturnType<typeof startDoh>>;
+
+  before(async () => {
+    const ca = await generate([{ name: "commonName", value: "Gatehouse Test CA" }], {
+      keyType: "ec",
+      algorithm: "sha256",
+      extensions: [
+        { name: "basicConstraints", cA: true, critical: true },
+        { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
+      ],
+    });
+    const names = {
+      name: "subjectAltName" as const,
+      altNames: [
+        { type: 2 as const, value: "resolver.test" },
+        { type: 7 as const, ip: "127.0.0.1" },
+      ],
+    };
+    const leaf = await generate([{ name: "commonName", value: "resolver.test" }], {
+      keyType: "ec",
+      algorithm: "sha256",
+      ca: { key: ca.private, cert: ca.cert },
+      extensions: [names],
+    });
+    // Same names, but self-signed: not from the configured CA.
+    const rogue = await generate([{ name: "commonName", value: "resolver.test" }], {
+      keyType: "ec",
+      algorithm: "sha256",
+      extensions: [names],
+    });
+    const good = { cert: leaf.cert, key: leaf.private };
+    const bad = { cert: rogue.cert, key: rogue.private };
+    const dot = await startDot(zone, good, counts.good);
+    doh = await startDoh(zone, good, counts.good);
+    const badDot = await startDot(zone, bad, counts.rogue);
+    const badDoh = await startDoh(zone, bad, counts.rogue);
+    servers.push(dot, doh, badDot, badDoh);
+
+    const dir = mkdtempSync(join(tmpdir(), "gh-upstream-ca-"));
+    writeFileSync(join(dir, "private-ca.pem"), ca.cert);
+    // DoT: PEM text and a server name; DoH: a file relative to the config, verified by IP.
+    const dotUp = (p: number) => ({
+      address: `tls://127.0.0.1:${p}`,
+      serverName: "resolver.test",
+      ca: ca.cert,
+    });
+    const dohUp = (p: number) => ({
+      address: `https://127.0.0.1:${p}/dns-query`,
+      caFile: "private-ca.pem",
+    });
+    const config = parseEdgeConfig(
+      {
+        resolver: {
+          upstreams: [dotUp(dot.port)],
+          conditionalForwarding: [
+            { suffix: "doh.test", upstreams: [dohUp(doh.port)] },
+            { suffix: "bad-dot.test", upstreams: [dotUp(badDot.port)] },
+            { suffix: "bad-doh.test", upstreams: [dohUp(badDoh.port)] },
+            { suffix: "failover.test", upstreams: [dotUp(badDot.port), dohUp(doh.port)] },
+          ],
+        },
+        locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
+        lists: [],
+        policies: [],
+        edge: { dns: { udp: ["127.0.0.1:0"] }, metrics: "127.0.0.1:0" },
+      },
+      "inline",
+      dir,
+    );
+    edge = await startEdge({ config, log: () => {} });
+    port = Number(edge.addresses.dns.udp[0]!.split(":").pop());
+  });
+
+  after(async () => {
+    await edge?.close();
+    for (const s of servers) await s.close();
+  });
+
+  const metrics = async () => (await fetch(`http://${edge.addresses.metrics}/metrics`)).text();
+
+  test("a DoT upstream signed by the configured CA answers (ca as PEM text, serverName)", async () => {
+    const r = await udpQuery(port, "dot.test");
+    assert.equal(r?.rcode, Rcode.NOERROR);
+    assert.equal(r?.answers[0]?.data, "192.0.2.1");
+    assert.ok(counts.good.includes("dot"));
+  });
+
+  test("a DoH upstream signed by the configured CA answers (caFile, IP address SAN)", async () => {
+    const r = await udpQuery(port, "doh.test");
+    assert.equal(r?.rcode, Rcode.NOERROR);
+    assert.equal(r?.answers[0]?.data, "192.0.2.2");
+    assert.ok(counts.good.includes("doh"));
+  });
+
+  test("the DoH upstream's connection is kept alive across queries", async () => {
+    const queries = counts.good.filter((c) => c === "doh").length;
+    const connections = doh.connections;
+    assert.ok(connections >= 1);
+    const names = ["a.doh.test", "b.doh.test", "c.doh.test"];
+    for (const n of names) zone.set(`${n}/1`, { answers: [a(n, "192.0.2.20")] });
+    for (const n of names) assert.equal((await udpQuery(port, n))?.answers[0]?.data, "192.0.2.20");
+    assert.equal(counts.good.filter((c) => c === "doh").length, queries + names.length);
+    assert.equal(doh.connections, connections, "no new TLS connection per query");
+  });
+
+  test("a DoT upstream whose certificate the CA did not sign is refused", async () => {
+    const r = await udpQuery(port, "bad-dot.test", { timeoutMs: 4000 });
+    assert.equal(r?.rcode, Rcode.SERVFAIL);
+    assert.ok(counter(await metrics(), "tls", "tls") >= 1);
+    assert.deepEqual(counts.rogue, [], "no query is sent over an untrusted connection");
+  });
+
+  test("a DoH upstream whose certificate the CA did not sign is refused", async () => {
+    const r = await udpQuery(port, "bad-doh.test", { timeoutMs: 4000 });
+    assert.equal(r?.rcode, Rcode.SERVFAIL);
+    assert.ok(counter(await metrics(), "https", "tls") >= 1);
+    assert.deepEqual(counts.rogue, []);
+  });
+
+  test("failover: an untrusted DoT upstream is skipped for the next (DoH) one", async () => {
+    const tlsErrors = counter(await metrics(), "tls", "tls");
+    const r = await udpQuery(port, "failover.test", { timeoutMs: 4000 });
+    assert.equal(r?.rcode, Rcode.NOERROR);
+    assert.equal(r?.answers[0]?.data, "192.0.2.5");
+    assert.equal(counter(await metrics(), "tls", "tls"), tlsErrors + 1);
+    assert.deepEqual(counts.rogue, []);
+  });
+});
+
+describe("upstream trust settings are checked when the config loads", () => {
+  test("ca must hold a PEM certificate", () => {
+    assert.throws(
+      () => parseUpstream({ address: "tls://127.0.0.1:853", ca: "not a certificate" }),
+      /upstream "tls:\/\/127\.0\.0\.1:853": ca holds no PEM certificate/,
+    );
+    assert.throws(
+      () =>
+        parseUpstream({
+          address: "tls://127.0.0.1:853",
+          ca: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        }),
+      /ca: certificate 1 is not valid/,
+    );
+  });
+
+  test("caFile must be readable; ca and caFile exclude each other", () => {
+    assert.throws(
+      () =>
+        parseUpstream({ address: "https://127.0.0.1/dns-query", caFile: "/nonexistent/ca.pem" }),
+      /cannot read caFile/,
+    );
+    assert.throws(
+      () => parseUpstream({ address: "tls://127.0.0.1", ca: "x", caFile: "/x.pem" }),
+      /not both/,
+    );
+  });
+
+  test("ca is refused on plain DNS upstreams", () => {
+    assert.throws(
+      () => parseUpstream({ address: "udp://127.0.0.1:53", ca: "x" }),
+      /apply to tls:\/\/ and https:\/\/ upstreams only/,
+    );
+  });
+
+  test("an IPv6 DoH address connects to the bare address", () => {
+    const t = parseUpstream({ address: "https://[::1]:8443/dns-query?x=1" });
+    assert.equal(t.host, "::1");
+    assert.equal(t.port, 8443);
+    assert.equal(t.path, "/dns-query?x=1");
+  });
+});
