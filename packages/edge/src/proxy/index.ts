@@ -14,7 +14,14 @@ import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts
 import { isClosing, markClosing, newExchange, nextRequestId, stripV4Mapped } from "./exchange.ts";
 import { DEFAULT_LIMITS, type ProxyLimits, resolveLimits } from "./limits.ts";
 import { isSafeAuthority, renderPac } from "./pac.ts";
-import { createHttpPipeline, createTunnelPipeline, type PipelineDeps } from "./pipeline.ts";
+import {
+  createHttpPipeline,
+  createTunnelPipeline,
+  createUpgradePipeline,
+  headCheckOf,
+  type Pipeline,
+  type PipelineDeps,
+} from "./pipeline.ts";
 import { createPolicyContexts } from "./policy-request.ts";
 import { proxyConfigOf } from "./proxy-config.ts";
 import { proxyMetrics } from "./proxy-metrics.ts";
@@ -46,6 +53,10 @@ export interface RunningProxy {
 const BAD_REQUEST = "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 const HEADERS_TOO_LARGE =
   "HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+const INTERNAL_ERROR =
+  "HTTP/1.1 500 Internal Server Error\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+const NOT_PROXY_BODY = "400: not a proxy request (send absolute-form URLs, or GET /proxy.pac)\n";
+const NOT_A_PROXY_REQUEST = `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: ${NOT_PROXY_BODY.length}\r\n\r\n${NOT_PROXY_BODY}`;
 const REQUEST_TIMEOUT =
   "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
@@ -66,13 +77,10 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     viaToken: `gatehouse-${randomBytes(4).toString("hex")}`,
     ...(opts.edgeId === undefined ? {} : { edgeId: opts.edgeId }),
   };
-  const headCheck = {
-    maxHeaderCount: limits.maxHeaderCount,
-    maxUrlLength: limits.maxUrlLength,
-    viaToken: deps.viaToken.toLowerCase(),
-  };
+  const headCheck = headCheckOf(deps);
   const httpPipeline = createHttpPipeline(deps);
   const tunnelPipeline = createTunnelPipeline(deps);
+  const upgradePipeline = createUpgradePipeline(deps);
 
   function onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     // Known from the request head (HTTP/1.0, Connection: close): this is the last answer.
@@ -110,7 +118,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     if (path !== "/proxy.pac" || (req.method !== "GET" && req.method !== "HEAD")) {
       markClosing(req.socket);
       res.writeHead(400, ["content-type", "text/plain; charset=utf-8", ...close]);
-      res.end("400: not a proxy request (send absolute-form URLs, or GET /proxy.pac)\n");
+      res.end(NOT_PROXY_BODY);
       return;
     }
     const client = stripV4Mapped(req.socket.remoteAddress ?? "");
@@ -147,18 +155,47 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     res.end(req.method === "HEAD" ? undefined : body);
   }
 
-  function onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    socket.on("error", () => socket.destroy());
+  /** Run a pipeline on a socket node:http handed over (CONNECT, upgrade). */
+  function runRaw(
+    pipeline: Pipeline,
+    transport: "http" | "connect",
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+  ): void {
     try {
-      const ex = newExchange(opts.getSnapshot(), "connect", req, undefined, socket);
+      const ex = newExchange(opts.getSnapshot(), transport, req, undefined, socket);
       if (head.length > 0) ex.firstFlight = head;
-      void tunnelPipeline.run(ex);
+      void pipeline.run(ex);
     } catch {
       metrics.error("internal");
-      socket.end(
-        "HTTP/1.1 500 Internal Server Error\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
-      );
+      socket.end(INTERNAL_ERROR);
     }
+  }
+
+  function onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on("error", () => socket.destroy());
+    runRaw(tunnelPipeline, "connect", req, socket, head);
+  }
+
+  // `Connection: upgrade` + `Upgrade` (WebSocket): node:http stops parsing the connection and
+  // hands over the socket with whatever followed the head.
+  function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on("error", () => socket.destroy());
+    if ((req.url ?? "").startsWith("/")) {
+      metrics.error("bad_target");
+      socket.end(NOT_A_PROXY_REQUEST);
+      return;
+    }
+    const run = () => runRaw(upgradePipeline, "http", req, socket, head);
+    // An earlier pipelined response may still be going out on this socket: answer after it.
+    const inflight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (inflight && !inflight.writableFinished && !inflight.destroyed) {
+      inflight.once("finish", run);
+      inflight.once("close", () => {
+        if (!inflight.writableFinished) socket.destroy();
+      });
+    } else run();
   }
 
   function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -244,6 +281,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       // Expect: 100-continue is answered by the proxy once the request passed its policies.
       server.on("checkContinue", (req, res) => onRequest(req, res, true));
       server.on("connect", onConnect);
+      server.on("upgrade", onUpgrade);
       server.on("clientError", onClientError);
       server.on("connection", (socket: Socket) => {
         metrics.activeConnections.inc();

@@ -19,6 +19,7 @@ import { createPolicyRequest, type PolicyContexts } from "./policy-request.ts";
 import { createPolicyResponse } from "./policy-response.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
 import { createRecord, type Recorder } from "./record.ts";
+import type { HeadCheckConfig } from "./request-head.ts";
 import { createResolvePeer } from "./resolve-peer.ts";
 import { createRespond } from "./respond.ts";
 import {
@@ -29,6 +30,12 @@ import {
   createSplice,
   createTunnelRespond,
 } from "./tunnel.ts";
+import {
+  createCheckUpgrade,
+  createForwardUpgrade,
+  createSwitchProtocols,
+  createUpgradeRespond,
+} from "./upgrade.ts";
 import { createUpstreamRequest } from "./upstream-request.ts";
 
 export interface PipelineDeps {
@@ -44,33 +51,52 @@ export interface PipelineDeps {
   readonly edgeId?: string;
 }
 
+/** The request-head checks every listener path applies (request-head.ts). */
+export function headCheckOf(d: PipelineDeps): HeadCheckConfig {
+  return {
+    maxHeaderCount: d.limits.maxHeaderCount,
+    maxUrlLength: d.limits.maxUrlLength,
+    viaToken: d.viaToken.toLowerCase(),
+  };
+}
+
 export interface Pipeline {
   readonly stages: readonly Stage[];
   run(ex: Exchange): Promise<void>;
+}
+
+/** From the request head to a checked peer address: shared by every pipeline. */
+function admissionStages(d: PipelineDeps): Stage[] {
+  return [
+    // Framing and target first: nothing may act on a request whose framing is doubtful.
+    createParseTarget(headCheckOf(d)),
+    // Location and credentials: admission and identity.* rule fields need them.
+    createIdentify(),
+    // Unknown clients (403) and missing auth (407) stop here, before any policy or DNS work.
+    createAdmit(),
+    // Network, then HTTP policies (spec §5.7); a block costs no lookup and no connection.
+    createPolicyRequest(d.contexts),
+    // Through the DNS pipeline; SSRF guard on the address that will be dialled.
+    createResolvePeer(d.resolver, d.guard),
+  ];
+}
+
+/** … then to the head the origin will see: shared by plain HTTP and upgrades. */
+function requestStages(d: PipelineDeps, via: string): Stage[] {
+  return [
+    ...admissionStages(d),
+    // A pooled connection to exactly that address.
+    createConnect(),
+    // The head the origin sees: hop-by-hop stripped, Host from the target, Via added.
+    createUpstreamRequest(via),
+  ];
 }
 
 export function createHttpPipeline(d: PipelineDeps): Pipeline {
   const via = `1.1 ${d.viaToken}`;
   return runner(
     [
-      // Framing and target first: nothing may act on a request whose framing is doubtful.
-      createParseTarget({
-        maxHeaderCount: d.limits.maxHeaderCount,
-        maxUrlLength: d.limits.maxUrlLength,
-        viaToken: d.viaToken.toLowerCase(),
-      }),
-      // Location and credentials: admission and identity.* rule fields need them.
-      createIdentify(),
-      // Unknown clients (403) and missing auth (407) stop here, before any policy or DNS work.
-      createAdmit(),
-      // Network, then HTTP policies (spec §5.7); a block costs no lookup and no connection.
-      createPolicyRequest(d.contexts),
-      // Through the DNS pipeline; SSRF guard on the address that will be dialled.
-      createResolvePeer(d.resolver, d.guard),
-      // A pooled connection to exactly that address.
-      createConnect(),
-      // The head the origin sees: hop-by-hop stripped, Host from the target, Via added.
-      createUpstreamRequest(via),
+      ...requestStages(d, via),
       // Send, stream the body, wait for the response head.
       createForward(d.pool),
       // Policies on response fields, while the answer can still be replaced.
@@ -82,20 +108,37 @@ export function createHttpPipeline(d: PipelineDeps): Pipeline {
   );
 }
 
+/**
+ * Plain-HTTP requests asking to switch protocols (WebSocket), whose socket node:http hands
+ * over: the same request stages and policies as any request (a block is a 403 and nothing is
+ * upgraded), then the upgrade asked of the origin and, on its 101, a relay.
+ */
+export function createUpgradePipeline(d: PipelineDeps): Pipeline {
+  const via = `1.1 ${d.viaToken}`;
+  return runner(
+    [
+      // A valid protocol list and no body: the raw socket leaves us no framing to rely on.
+      createCheckUpgrade(),
+      ...requestStages(d, via),
+      // Asks the origin to upgrade (fresh connection, taken out of the pool on a 101).
+      createForwardUpgrade(d.pool),
+      createPolicyResponse(d.contexts),
+      // 101 to the client, then bytes both ways until either side closes or goes idle.
+      createSwitchProtocols(via, d.limits, d.metrics),
+      // Our answer, or the origin's non-101 answer, then close.
+      createUpgradeRespond(via),
+    ],
+    d,
+  );
+}
+
 export function createTunnelPipeline(d: PipelineDeps): Pipeline {
   return runner(
     [
-      createParseTarget({
-        maxHeaderCount: d.limits.maxHeaderCount,
-        maxUrlLength: d.limits.maxUrlLength,
-        viaToken: d.viaToken.toLowerCase(),
-      }),
-      createIdentify(),
-      createAdmit(),
-      // Network policies on the CONNECT authority (SNI presumed to be that host): 403 possible.
-      createPolicyRequest(d.contexts),
-      // Resolve and check before the 200, so failures are still proper HTTP answers.
-      createResolvePeer(d.resolver, d.guard),
+      // Network policies run on the CONNECT authority (the SNI presumed to be that host: 403
+      // possible); resolution and the SSRF check come before the 200, so failures are still
+      // proper HTTP answers.
+      ...admissionStages(d),
       // 200: from here on the client speaks its own protocol (TLS).
       createEstablish(),
       // Read the ClientHello's SNI without terminating TLS.

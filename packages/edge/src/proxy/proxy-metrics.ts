@@ -77,7 +77,7 @@ export function proxyMetrics(registry: Registry): ProxyMetrics {
     () =>
       new Gauge({
         name: "gatehouse_proxy_active_tunnels",
-        help: "CONNECT tunnels open now",
+        help: "CONNECT tunnels and upgraded (WebSocket) connections open now",
         registers: [registry],
       }),
   );

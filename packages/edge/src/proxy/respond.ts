@@ -65,6 +65,21 @@ export function renderAnswer(ex: Exchange): RenderedAnswer {
   return { status, headers, body };
 }
 
+/** A response head for a raw client socket (CONNECT, upgrade), flat [name, value, …] headers. */
+export function rawHead(status: number, headers: readonly string[]): string {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return `${head}\r\n`;
+}
+
+/** The proxy's own answer written straight on the client socket, which it then closes. */
+export function endWithAnswer(ex: Exchange): void {
+  const r = renderAnswer(ex);
+  ex.status = r.status;
+  r.headers.push("connection", "close");
+  ex.socket.end(rawHead(r.status, r.headers) + (ex.method === "HEAD" ? "" : r.body));
+}
+
 /** The URL as logged or shown; the query string only when asked (it may carry secrets). */
 export function displayUrl(ex: Exchange, withQuery: boolean): string {
   if (ex.host === "") return ex.req.url?.slice(0, 2048) ?? "";
@@ -108,8 +123,9 @@ export function createRespond(via: string): Stage {
       const up = ex.upstream!;
       const headers = downstreamResponseHeaders(up.headers!, via);
       if (ex.req.headers.upgrade !== undefined) {
-        // We do not relay protocol upgrades (Upgrade is hop-by-hop and was stripped), and the
-        // parser reads nothing after an upgrade request: end the connection with this response.
+        // Upgrade without `Connection: upgrade` is not an upgrade request (those take the
+        // upgrade pipeline, upgrade.ts): it was stripped as hop-by-hop, and since a client that
+        // asked may still send the new protocol's bytes, end the connection with this response.
         headers.push("connection", "close");
         markClosing(ex.socket);
       }

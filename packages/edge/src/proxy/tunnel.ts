@@ -4,7 +4,6 @@
 // client actually sent, and only then dials the pinned address and splices the two sockets.
 // Peeking before dialling means an SNI-blocked tunnel never touches the destination.
 
-import { STATUS_CODES } from "node:http";
 import { connect as netConnect, type Socket } from "node:net";
 import {
   type ClientHelloResult,
@@ -15,7 +14,8 @@ import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
 import type { ProxyLimits } from "./limits.ts";
 import { decide, matchNet, type PolicyContexts } from "./policy-request.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
-import { renderAnswer } from "./respond.ts";
+import { relay } from "./relay.ts";
+import { endWithAnswer } from "./respond.ts";
 
 // RFC 8446 §6: an alert record (content type 21), fatal (2), access_denied (49). Sent in place
 // of a ServerHello so the client reports a refusal instead of a network error.
@@ -149,41 +149,14 @@ export function createDial(limits: ProxyLimits, metrics: ProxyMetrics): Stage {
 export function createSplice(limits: ProxyLimits, metrics: ProxyMetrics): Stage {
   return {
     name: "splice",
-    run(ex: Exchange): Promise<Outcome> {
-      const client = ex.socket;
+    async run(ex: Exchange): Promise<Outcome> {
       const up = ex.upstreamSocket!;
-      metrics.activeTunnels.inc();
-      return new Promise<Outcome>((resolve) => {
-        let open = 2;
-        const onClose = () => {
-          // Once one side is fully closed nothing more can be relayed: tear the other down.
-          client.destroy();
-          up.destroy();
-          if (--open === 0) {
-            metrics.activeTunnels.dec();
-            ex.bytesUp = up.bytesWritten;
-            ex.bytesDown = up.bytesRead;
-            resolve("next");
-          }
-        };
-        client.once("close", onClose);
-        up.once("close", onClose);
-        client.on("error", () => up.destroy());
-        up.on("error", () => client.destroy());
-        const idle = () => {
-          ex.reason ??= "upstream_timeout";
-          client.destroy();
-          up.destroy();
-        };
-        client.setTimeout(limits.upstreamIdleTimeoutMs, idle);
-        up.setTimeout(limits.upstreamIdleTimeoutMs, idle);
-        if (ex.firstFlight !== undefined && ex.firstFlight.length > 0) up.write(ex.firstFlight);
-        ex.firstFlight = undefined;
-        // pipe() applies backpressure both ways and forwards half-closes (FIN) in order.
-        client.pipe(up);
-        up.pipe(client);
-        client.resume();
-      });
+      const first = ex.firstFlight;
+      ex.firstFlight = undefined;
+      await relay(ex, ex.socket, up, first, limits, metrics);
+      ex.bytesUp = up.bytesWritten;
+      ex.bytesDown = up.bytesRead;
+      return "next";
     },
   };
 }
@@ -203,13 +176,7 @@ export function createTunnelRespond(): Stage {
         } else socket.destroy();
         return "next";
       }
-      const r = renderAnswer(ex);
-      ex.status = r.status;
-      let head = `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ""}\r\n`;
-      for (let i = 0; i < r.headers.length; i += 2)
-        head += `${r.headers[i]}: ${r.headers[i + 1]}\r\n`;
-      head += "connection: close\r\n\r\n";
-      socket.end(head + r.body);
+      endWithAnswer(ex);
       return "next";
     },
   };

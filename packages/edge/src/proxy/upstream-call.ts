@@ -3,8 +3,12 @@
 // ServerResponse, with backpressure (pause the upstream socket when the client's buffer is
 // full, resume on drain), and without a Readable, an AbortController or extra promises per
 // request. The head is awaited by forward; respond attaches the client and lets data flow.
+// An upgrade request (WebSocket) that the origin accepts ends with the origin's socket instead
+// of a body: `upgraded`, handed over by undici once the 101 head is parsed.
 
-import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
+import type { Socket } from "node:net";
+import type { Writable } from "node:stream";
 import type { Dispatcher } from "undici";
 
 type Controller = Dispatcher.DispatchController;
@@ -19,8 +23,10 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   /** Settles when the body has been relayed, or failed. */
   readonly done: Promise<void>;
   error: Error | undefined;
+  /** The origin's socket after a 101 to an upgrade request; the caller owns it from then on. */
+  upgraded: Socket | undefined;
   #controller: Controller | undefined;
-  #sink: ServerResponse | undefined;
+  #sink: Writable | undefined;
   /** Body bytes that arrived before respond attached the client (rare: we pause at the head). */
   #early: Buffer[] | undefined;
   #ended = false;
@@ -61,6 +67,24 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#resolveHead();
   }
 
+  onRequestUpgrade(
+    _controller: Controller,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    socket: Socket,
+  ): void {
+    this.statusCode = statusCode;
+    this.headers = headers;
+    this.upgraded = socket;
+    this.#headIn = true;
+    this.#ended = true;
+    // undici let go of the socket (and its listeners): an error before the relay takes over
+    // must not be unhandled.
+    socket.on("error", () => socket.destroy());
+    this.#resolveHead();
+    this.#resolveDone();
+  }
+
   onResponseData(controller: Controller, chunk: Buffer): void {
     const sink = this.#sink;
     if (sink === undefined) {
@@ -90,7 +114,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   /** Start relaying the body into `res` (after its head was written). */
-  attach(res: ServerResponse): Promise<void> {
+  attach(res: Writable): Promise<void> {
     this.#sink = res;
     const early = this.#early;
     this.#early = undefined;
@@ -104,6 +128,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   /** Give up on the response (blocked by policy-response, or the client left). */
   abort(): void {
+    this.upgraded?.destroy();
     if (this.#ended) return;
     this.#ended = true;
     this.#controller?.abort(ABORTED);

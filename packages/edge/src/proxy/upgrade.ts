@@ -1,0 +1,141 @@
+// The upgrade-only stages (RFC 9110 §7.8, WebSocket handshakes per RFC 6455 §4): a plain-HTTP
+// request carrying `Connection: upgrade` and `Upgrade: <protocols>` runs the same stages as any
+// request (target, identity, admission, policies, resolution, pinned origin, upstream head), is
+// sent to the origin with the upgrade asked for again (Connection and Upgrade are hop-by-hop,
+// so this hop re-states them), and only after the origin's 101 does the proxy answer 101 and
+// relay bytes both ways. Any other answer from the origin is relayed as a response that ends
+// the connection (node:http hands over the raw socket for upgrade requests: nothing after this
+// request on it is read as HTTP).
+
+import type { Writable } from "node:stream";
+import type { Agent, Dispatcher } from "undici";
+import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
+import { downstreamResponseHeaders } from "./hop-by-hop.ts";
+import type { ProxyLimits } from "./limits.ts";
+import type { ProxyMetrics } from "./proxy-metrics.ts";
+import { relay } from "./relay.ts";
+import { endWithAnswer, rawHead } from "./respond.ts";
+import { UpstreamCall } from "./upstream-call.ts";
+
+// RFC 9110 §7.8: Upgrade = #protocol, protocol = protocol-name ["/" protocol-version] (tokens).
+const UPGRADE_LIST =
+  /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(\/[!#$%&'*+.^_`|~0-9A-Za-z-]+)?(\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+(\/[!#$%&'*+.^_`|~0-9A-Za-z-]+)?)*$/;
+
+/** Before identify: an upgrade request whose framing we would have to guess is refused. */
+export function createCheckUpgrade(): Stage {
+  return {
+    name: "check-upgrade",
+    run(ex: Exchange): Outcome {
+      const h = ex.req.headers;
+      const value = h.upgrade?.trim() ?? "";
+      if (!UPGRADE_LIST.test(value)) {
+        return answer(ex, 400, "bad_request", "invalid Upgrade header");
+      }
+      // node:http hands over the raw socket right after the head, so a body would be ours to
+      // frame; handshakes carry none (RFC 6455 §4.1 is a GET), so refuse instead of guessing.
+      const cl = h["content-length"];
+      if ((cl !== undefined && cl.trim() !== "0") || h["transfer-encoding"] !== undefined) {
+        return answer(ex, 400, "bad_request", "an upgrade request with a body is not supported");
+      }
+      if (ex.req.httpVersionMinor !== 1) {
+        return answer(ex, 400, "bad_request", "Upgrade needs HTTP/1.1");
+      }
+      return "next";
+    },
+  };
+}
+
+/** Send the request with the upgrade asked for; wait for the 101 (or any final response). */
+export function createForwardUpgrade(pool: Agent): Stage {
+  return {
+    name: "forward",
+    async run(ex: Exchange): Promise<Outcome> {
+      const call = new UpstreamCall();
+      ex.socket.once("close", call.clientClosed);
+      pool.dispatch(
+        {
+          origin: ex.origin,
+          path: ex.query === "" ? ex.path : `${ex.path}?${ex.query}`,
+          method: ex.method as Dispatcher.HttpMethod,
+          headers: ex.upstreamHeaders ?? [],
+          body: null,
+          upgrade: ex.req.headers.upgrade!.trim(),
+        },
+        call,
+      );
+      try {
+        await call.head;
+      } finally {
+        ex.socket.off("close", call.clientClosed);
+      }
+      ex.upstream = call;
+      ex.status = call.statusCode;
+      return "next";
+    },
+  };
+}
+
+/** After policy-response: the origin switched protocols, so do we, then relay both ways. */
+export function createSwitchProtocols(
+  via: string,
+  limits: ProxyLimits,
+  metrics: ProxyMetrics,
+): Stage {
+  return {
+    name: "switch-protocols",
+    async run(ex: Exchange): Promise<Outcome> {
+      const call = ex.upstream;
+      const up = call?.upgraded;
+      if (call === undefined || up === undefined) return "next";
+      const headers = downstreamResponseHeaders(call.headers!, via);
+      // Connection and Upgrade are hop-by-hop: stated again for this hop (RFC 9110 §7.8).
+      const proto = call.headers!.upgrade;
+      headers.push(
+        "connection",
+        "upgrade",
+        "upgrade",
+        (Array.isArray(proto) ? proto.join(", ") : proto) ?? ex.req.headers.upgrade!,
+      );
+      ex.socket.write(rawHead(101, headers));
+      ex.established = true;
+      const first = ex.firstFlight;
+      ex.firstFlight = undefined;
+      await relay(ex, ex.socket, up, first, limits, metrics);
+      return "next";
+    },
+  };
+}
+
+/** Our own answer, or a non-101 answer from the origin, on the raw socket; then close. */
+export function createUpgradeRespond(via: string): Stage {
+  return {
+    name: "respond",
+    async run(ex: Exchange): Promise<Outcome> {
+      const socket = ex.socket;
+      if (socket.destroyed) return "next";
+      if (ex.established) {
+        // Past the 101 nothing can be said in HTTP any more.
+        if (ex.answer !== undefined) socket.destroy();
+        return "next";
+      }
+      if (ex.answer !== undefined) {
+        endWithAnswer(ex);
+        return "next";
+      }
+      const call = ex.upstream!;
+      const headers = downstreamResponseHeaders(call.headers!, via);
+      // The body is relayed as undici delivers it (de-chunked): Content-Length still holds when
+      // the origin sent one; otherwise the body ends with the connection (RFC 9112 §6.3).
+      headers.push("connection", "close");
+      socket.write(rawHead(call.statusCode, headers));
+      socket.once("close", call.clientClosed);
+      await call.attach(socket as Writable);
+      socket.off("close", call.clientClosed);
+      if (!socket.writableFinished) {
+        ex.reason ??= call.error === undefined ? "client_aborted" : "upstream_failed";
+        socket.destroy();
+      }
+      return "next";
+    },
+  };
+}
