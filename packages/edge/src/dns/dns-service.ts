@@ -4,11 +4,11 @@
 
 import type { ResolveOptions, ResolveResult, Resolver } from "../resolver.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
-import { countDnsQuery, dnsMetrics } from "../telemetry/metrics.ts";
-import type { QueryLog } from "../telemetry/query-log.ts";
+import { cacheTally, dnsMetrics, queryTally } from "../telemetry/metrics.ts";
+import type { QueryLog, RecordTemplate } from "../telemetry/query-log.ts";
 import { DnsCache } from "./cache/dns-cache.ts";
 import { type ClientInfo, type DnsExchange, newExchange } from "./exchange.ts";
-import { fastRecord, findTtlOffsets, packetKey, parseFastQuery } from "./packet-cache.ts";
+import { findTtlOffsets, parseFastQuery, questionName } from "./packet-cache.ts";
 import { DnsPipeline } from "./pipeline.ts";
 import { createRuntime, type DnsRuntime, type DnsShared } from "./runtime.ts";
 import { matchedList } from "./stages/record.ts";
@@ -81,24 +81,29 @@ export class DnsService implements Resolver {
     const loc =
       (serverName !== undefined ? locs.byServerName(serverName) : undefined) ?? locs.bySource(ip);
     if (!loc && !rt.allowUnknownClients) return undefined;
-    const e = rt.packets.get(packetKey(loc ? loc.id : "", q));
+    const packets = rt.packets;
+    const e = packets.get(packets.key(q, loc), raw, q, loc);
     if (!e) return undefined;
     const t0 = performance.now();
     const now = Date.now();
-    const out = rt.packets.answer(e, raw, q, now, transport === "udp");
+    const out = packets.answer(e, raw, q, now, transport === "udp");
     if (!out) return undefined;
     // Over the limit: let the pipeline refuse (or drop) and log it.
     if (rt.limiter && !rt.limiter.take(ip, now)) return undefined;
-    const ms = performance.now() - t0;
-    this.shared.log.push(
-      fastRecord(e, q, ip, transport, now, Math.round(ms * 1000) / 1000, this.shared.edgeId),
-    );
-    countDnsQuery(transport, e.action, e.rcode);
-    if (e.cache === "hit") this.cacheHits.inc();
+    const us = Math.round((performance.now() - t0) * 1000);
+    this.shared.log.pushCompact(e.template, ip, transport, now, us / 1000);
+    const ti = transport === "udp" ? 0 : transport === "tcp" ? 1 : 2;
+    let tally = e.tallies[ti];
+    if (!tally) {
+      tally = queryTally(transport, e.action, e.rcode);
+      e.tallies[ti] = tally;
+    }
+    tally.n++;
+    if (e.cache === "hit") this.cacheHits.n++;
     return out;
   }
 
-  private readonly cacheHits = dnsMetrics().cache.labels("hit");
+  private readonly cacheHits = cacheTally("hit");
 
   /** After a full pipeline run: keep the encoded answer for the fast path when it is reusable. */
   private remember(ex: DnsExchange, out: Buffer): void {
@@ -137,7 +142,27 @@ export class DnsService implements Resolver {
       // Synthesized by policy (constant TTLs): valid for this config.
       expiresAt = now + 300_000;
     }
-    rt.packets.set(packetKey(ex.location ? ex.location.id : "", q), {
+    const qtypeName = typeName(q.qtype);
+    const rcode = rcodeName(ex.response?.rcode ?? 0);
+    const cache = ex.cache === "none" ? "none" : "hit";
+    const list = matchedList(ex);
+    const template: RecordTemplate = {
+      kind: "dns",
+      action: ex.action,
+      qname: questionName(ex.raw),
+      qtype: qtypeName,
+      rcode,
+      cache,
+    };
+    if (ex.location) template.location = ex.location.id;
+    if (ex.policy) {
+      template.policyId = ex.policy.id;
+      template.policyName = ex.policy.name;
+      if (list) template.list = list;
+    }
+    if (rt.shared.edgeId) template.edgeId = rt.shared.edgeId;
+    const packets = rt.packets;
+    packets.set(packets.key(q, ex.location), {
       bytes: out,
       ttlOffsets: offsets,
       ttls,
@@ -145,13 +170,17 @@ export class DnsService implements Resolver {
       expiresAt,
       refreshAt,
       questionEnd: q.questionEnd,
+      question: lowerQuestion(ex.raw, q.questionEnd),
+      edns: q.edns,
       action: ex.action,
       policy: ex.policy,
       location: ex.location,
-      rcode: rcodeName(ex.response?.rcode ?? 0),
-      qtypeName: typeName(q.qtype),
-      cache: ex.cache === "none" ? "none" : "hit",
-      list: matchedList(ex),
+      rcode,
+      qtypeName,
+      cache,
+      list,
+      template,
+      tallies: [],
     });
   }
 
@@ -200,6 +229,13 @@ export class DnsService implements Resolver {
     await this.pipeline.run(ex);
     return ex;
   }
+}
+
+/** The question (name, type, class) of `raw`, lowercased, as the packet cache confirms it. */
+function lowerQuestion(raw: Uint8Array, questionEnd: number): Uint8Array {
+  const out = Uint8Array.from(raw.subarray(12, questionEnd));
+  for (let i = 0; i < out.length; i++) if (out[i]! >= 0x41 && out[i]! <= 0x5a) out[i]! |= 0x20;
+  return out;
 }
 
 function throttledStderr(): (e: unknown) => void {

@@ -11,7 +11,7 @@ test("fast query parser accepts plain queries only", () => {
   const q = parseFastQuery(buildQuery("WWW.Example.com", { do: true }));
   assert.deepEqual(
     { ...q },
-    { name: "www.example.com", qtype: 1, qclass: 1, edns: 2, udpSize: 1232, questionEnd: 33 },
+    { hash: q!.hash, qtype: 1, qclass: 1, edns: 2, udpSize: 1232, questionEnd: 33 },
   );
   assert.equal(parseFastQuery(buildQuery("a.example", { edns: false }))?.edns, 0);
   const resp = Buffer.from(buildQuery("a.example"));
@@ -59,7 +59,24 @@ test("repeat queries are answered from the packet cache with their own ID, case 
     assert.equal(m.id, 2);
     assert.equal(m.questions[0]!.name, "A.EXAMPLE");
     assert.equal(m.answers[0]!.data, "192.0.2.1");
-    assert.equal(log.peekNewest(1)[0]!.cache, "hit");
+    const rec = log.peekNewest(1)[0]!;
+    assert.deepEqual(
+      [rec.cache, rec.qname, rec.qtype, rec.client, rec.transport, rec.location],
+      ["hit", "a.example", "A", "127.0.0.1", "udp", "lo"],
+    );
+    // Another name is a miss, never the cached answer of a different question.
+    assert.equal(svc.tryFast(buildQuery("b.example", { id: 2 }), "127.0.0.1", "udp"), undefined);
+    assert.equal(
+      svc.tryFast(buildQuery("a.example", { id: 2, type: 28 }), "127.0.0.1", "udp"),
+      undefined,
+    );
+    // A hash collision is a miss: the entry is confirmed against the question's bytes.
+    const lo = svc.runtime.snapshot.locations.bySource("127.0.0.1");
+    const rawA = buildQuery("a.example", { id: 9 });
+    const keyA = svc.runtime.packets.key(parseFastQuery(rawA)!, lo);
+    assert.ok(svc.runtime.packets.get(keyA, rawA, parseFastQuery(rawA)!, lo));
+    const rawB = buildQuery("b.example", { id: 9 });
+    assert.equal(svc.runtime.packets.get(keyA, rawB, parseFastQuery(rawB)!, lo), undefined);
     // Unknown sources and other locations never get someone else's entry.
     assert.equal(svc.tryFast(q2, "127.0.0.9", "udp"), undefined);
     // Blocked answers are memoized too, EDE included.

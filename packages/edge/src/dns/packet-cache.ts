@@ -7,8 +7,10 @@
 // unusual (EDNS options other than none, version ≠ 0, compression in the question, a stale or
 // rewritten answer, an entry near expiry that should be prefetched) takes the full pipeline.
 
-import type { Location, LogAction, QueryLogRecord } from "@gatehouse/contract";
+import type { Location, LogAction } from "@gatehouse/contract";
 import type { CompiledPolicy } from "../policy/policy-set.ts";
+import type { Tally } from "../telemetry/metrics.ts";
+import type { RecordTemplate } from "../telemetry/query-log.ts";
 import { RRType } from "./wire/constants.ts";
 import { maxUdpResponse } from "./wire/edns.ts";
 import { skipName } from "./wire/name.ts";
@@ -23,6 +25,9 @@ export interface PacketEntry {
   /** When to leave the fast path so the pipeline can prefetch (0 = never). */
   readonly refreshAt: number;
   readonly questionEnd: number;
+  /** The lowercased question (name, type, class) as on the wire, to confirm a lookup. */
+  readonly question: Uint8Array;
+  readonly edns: 0 | 1 | 2;
   readonly action: LogAction;
   readonly policy: CompiledPolicy | undefined;
   readonly location: Location | undefined;
@@ -31,6 +36,10 @@ export interface PacketEntry {
   readonly cache: "hit" | "none";
   /** The list behind a block (query log). */
   readonly list: string | undefined;
+  /** The query-log fields this entry's answers share. */
+  readonly template: RecordTemplate;
+  /** Query counters by transport (udp, tcp, dot), resolved on first use. */
+  readonly tallies: (Tally | undefined)[];
 }
 
 /** Fields whose values are fixed for a given (location, qname, qtype, qclass) or answer. */
@@ -51,8 +60,8 @@ export const MEMOIZABLE_FIELDS: ReadonlySet<string> = new Set([
 
 /** What the fast path learns from a query without decoding it fully. */
 export interface FastQuery {
-  /** Lowercased name bytes as a binary string. */
-  name: string;
+  /** Hash of the lowercased question (name, type, class) and the EDNS state; a 30-bit SMI. */
+  hash: number;
   qtype: number;
   qclass: number;
   /** 0: no EDNS, 1: EDNS, 2: EDNS with DO. */
@@ -61,12 +70,16 @@ export interface FastQuery {
   questionEnd: number;
 }
 
-const fq: FastQuery = { name: "", qtype: 0, qclass: 0, edns: 0, udpSize: 0, questionEnd: 0 };
+const fq: FastQuery = { hash: 0, qtype: 0, qclass: 0, edns: 0, udpSize: 0, questionEnd: 0 };
+
+// A per-process seed, so nobody can precompute names that collide in the packet cache.
+const SEED = (Math.random() * 0x7fffffff) | 0;
 
 /**
  * Parse a plain query: QR=0, opcode 0, one question without compression, no answer/authority
  * records, at most an OPT (version 0) as the only additional. Returns a shared object (valid
- * until the next call) or undefined for anything else.
+ * until the next call) or undefined for anything else. Builds no strings: the question is
+ * hashed (FNV-1a over its lowercased wire bytes) as it is checked.
  */
 export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
   const n = b.length;
@@ -86,47 +99,63 @@ export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
   const ar = b[11]!;
   if (ar > 1) return undefined;
   let o = 12;
-  let name = "";
+  let h = 0x811c9dc5 ^ SEED;
   for (;;) {
     if (o >= n) return undefined;
     const len = b[o]!;
+    h = Math.imul(h ^ len, 0x01000193);
     if (len === 0) break;
     if (len > 63 || o + 1 + len >= n) return undefined;
-    if (name.length > 0) name += ".";
     for (let i = o + 1; i <= o + len; i++) {
       let c = b[i]!;
       if (c === 0x2e || c === 0x5c || c < 0x21 || c > 0x7e) return undefined; // escapes: slow path
       if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-      name += String.fromCharCode(c);
+      h = Math.imul(h ^ c, 0x01000193);
     }
     o += 1 + len;
     if (o - 12 > 255) return undefined;
   }
   o++;
   if (o + 4 > n) return undefined;
-  fq.name = name;
-  fq.qtype = (b[o]! << 8) | b[o + 1]!;
-  fq.qclass = (b[o + 2]! << 8) | b[o + 3]!;
+  const qtype = (b[o]! << 8) | b[o + 1]!;
+  const qclass = (b[o + 2]! << 8) | b[o + 3]!;
+  fq.qtype = qtype;
+  fq.qclass = qclass;
   o += 4;
   fq.questionEnd = o;
   if (ar === 0) {
     if (o !== n) return undefined;
     fq.edns = 0;
     fq.udpSize = 512;
-    return fq;
+  } else {
+    // OPT: root name, type 41, class = UDP size, TTL = ext-rcode/version/flags, RDLEN.
+    if (o + 11 > n || b[o] !== 0 || b[o + 1] !== 0 || b[o + 2] !== RRType.OPT) return undefined;
+    if (b[o + 5] !== 0 || b[o + 6] !== 0) return undefined; // ext rcode and version 0
+    const rdlen = (b[o + 9]! << 8) | b[o + 10]!;
+    if (o + 11 + rdlen !== n) return undefined;
+    fq.udpSize = (b[o + 3]! << 8) | b[o + 4]!;
+    fq.edns = b[o + 7]! & 0x80 ? 2 : 1;
   }
-  // OPT: root name, type 41, class = UDP size, TTL = ext-rcode/version/flags, RDLEN.
-  if (o + 11 > n || b[o] !== 0 || b[o + 1] !== 0 || b[o + 2] !== RRType.OPT) return undefined;
-  if (b[o + 5] !== 0 || b[o + 6] !== 0) return undefined; // ext rcode and version 0
-  const rdlen = (b[o + 9]! << 8) | b[o + 10]!;
-  if (o + 11 + rdlen !== n) return undefined;
-  fq.udpSize = (b[o + 3]! << 8) | b[o + 4]!;
-  fq.edns = b[o + 7]! & 0x80 ? 2 : 1;
+  h = Math.imul(h ^ qtype, 0x01000193);
+  h = Math.imul(h ^ qclass, 0x01000193);
+  h = Math.imul(h ^ fq.edns, 0x01000193);
+  fq.hash = h & 0x3fffffff;
   return fq;
 }
 
-export function packetKey(locId: string, q: FastQuery): string {
-  return `${locId}\u0000${q.qtype}\u0000${q.qclass}\u0000${q.edns}\u0000${q.name}`;
+/** The question's name, lowercased, in presentation form (for logs; not on the hot path). */
+export function questionName(b: Uint8Array): string {
+  let o = 12;
+  let name = "";
+  for (let len = b[o]!; len !== 0; len = b[o]!) {
+    if (name.length > 0) name += ".";
+    for (let i = o + 1; i <= o + len; i++) {
+      const c = b[i]!;
+      name += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+    }
+    o += 1 + len;
+  }
+  return name;
 }
 
 /** TTL field offsets of every record but OPT, from an encoded message. */
@@ -147,9 +176,16 @@ export function findTtlOffsets(buf: Buffer): { offsets: Uint16Array; ttls: Uint3
   return { offsets: Uint16Array.from(offs), ttls: Uint32Array.from(ttls) };
 }
 
+/**
+ * Encoded answers by (location, question, EDNS state). Keys are the 30-bit hash of those; the
+ * entry keeps the lowercased question bytes, so a lookup is confirmed byte by byte and a hash
+ * collision is only a miss (the newer entry replaces the older). Insertion-ordered, the oldest
+ * entry is dropped past `max`.
+ */
 export class PacketCache {
-  private readonly map = new Map<string, PacketEntry>();
+  private readonly map = new Map<number, PacketEntry>();
   private readonly max: number;
+  private readonly locIds = new Map<Location, number>();
 
   constructor(max: number) {
     this.max = max;
@@ -159,19 +195,45 @@ export class PacketCache {
     return this.map.size;
   }
 
-  get(key: string): PacketEntry | undefined {
-    return this.map.get(key);
+  /** The key of `q` (just parsed) asked from `loc`. */
+  key(q: FastQuery, loc: Location | undefined): number {
+    if (!loc) return q.hash;
+    let n = this.locIds.get(loc);
+    if (n === undefined) {
+      n = this.locIds.size + 1;
+      this.locIds.set(loc, n);
+    }
+    return (q.hash ^ Math.imul(n, 0x9e3779b1)) & 0x3fffffff;
   }
 
-  delete(key: string): void {
-    this.map.delete(key);
+  /** The entry for `q` (parsed from `raw`) asked from `loc`, if one is held. */
+  get(
+    key: number,
+    raw: Uint8Array,
+    q: FastQuery,
+    loc: Location | undefined,
+  ): PacketEntry | undefined {
+    const e = this.map.get(key);
+    if (!e || e.location !== loc || e.edns !== q.edns || e.questionEnd !== q.questionEnd)
+      return undefined;
+    const question = e.question;
+    for (let i = 0, o = 12; i < question.length; i++, o++) {
+      let c = raw[o]!;
+      if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+      if (c !== question[i]) return undefined;
+    }
+    return e;
   }
 
-  set(key: string, e: PacketEntry): void {
+  set(key: number, e: PacketEntry): void {
     if (this.max === 0) return;
     this.map.delete(key);
     this.map.set(key, e);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as number);
+  }
+
+  delete(key: number): void {
+    this.map.delete(key);
   }
 
   /**
@@ -187,9 +249,8 @@ export class PacketCache {
   ): Buffer | undefined {
     if (now >= e.expiresAt || (e.refreshAt !== 0 && now >= e.refreshAt)) return undefined;
     const bytes = e.bytes;
-    if (udp && bytes.length > maxUdpResponse(q.edns === 0 ? undefined : { udpSize: q.udpSize }))
-      return undefined;
-    if (q.questionEnd !== e.questionEnd) return undefined;
+    // Without EDNS, q.udpSize is 512: the same bound as no EDNS.
+    if (udp && bytes.length > maxUdpResponse(q)) return undefined;
     const out = Buffer.allocUnsafe(bytes.length);
     bytes.copy(out);
     out[0] = raw[0]!;
@@ -212,40 +273,4 @@ export class PacketCache {
     }
     return out;
   }
-}
-
-let seq = 0;
-const prefix = `f${Date.now().toString(36)}`;
-
-/** The query-log record of a fast-path answer. */
-export function fastRecord(
-  e: PacketEntry,
-  q: FastQuery,
-  ip: string,
-  transport: string,
-  ts: number,
-  durationMs: number,
-  edgeId?: string,
-): QueryLogRecord {
-  const rec: QueryLogRecord = {
-    ts,
-    kind: "dns",
-    id: `${prefix}-${(++seq).toString(36)}`,
-    client: ip,
-    action: e.action,
-    transport,
-    durationMs,
-    qname: q.name,
-    qtype: e.qtypeName,
-    rcode: e.rcode,
-    cache: e.cache,
-  };
-  if (e.location) rec.location = e.location.id;
-  if (e.policy) {
-    rec.policyId = e.policy.id;
-    rec.policyName = e.policy.name;
-    if (e.list) rec.list = e.list;
-  }
-  if (edgeId) rec.edgeId = edgeId;
-  return rec;
 }

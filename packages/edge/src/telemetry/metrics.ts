@@ -49,6 +49,9 @@ export function dnsMetrics(): DnsMetrics {
           help: "DNS queries answered, by transport, action and response code",
           labelNames: ["transport", "action", "rcode"] as const,
           registers: [r],
+          collect() {
+            flushTallies(this);
+          },
         }),
     ),
     cache: once(
@@ -59,6 +62,9 @@ export function dnsMetrics(): DnsMetrics {
           help: "DNS cache lookups by result (hit, miss, stale)",
           labelNames: ["result"] as const,
           registers: [r],
+          collect() {
+            flushTallies(this);
+          },
         }),
     ),
     cacheEvictions: once(
@@ -173,15 +179,52 @@ export async function serveMetrics(addr: string): Promise<MetricsServer> {
   };
 }
 
-const queryChildren = new Map<string, { inc(): void }>();
-
-/** Count one DNS query; label children are cached so the hot path skips label hashing. */
-export function countDnsQuery(transport: string, action: string, rcode: string): void {
-  const key = `${transport}|${action}|${rcode}`;
-  let c = queryChildren.get(key);
-  if (!c) {
-    c = dnsMetrics().queries.labels(transport, action, rcode);
-    queryChildren.set(key, c);
+/**
+ * A hot-path counter: a plain number bumped per event and folded into its Prometheus child
+ * whenever the metric is collected (scrape, worker report, `get()`), so answering a query costs
+ * one increment instead of prom-client's label hashing.
+ */
+export class Tally {
+  n = 0;
+  readonly counter: Counter<string>;
+  readonly labels: Readonly<Record<string, string>>;
+  constructor(counter: Counter<string>, labels: Readonly<Record<string, string>>) {
+    this.counter = counter;
+    this.labels = labels;
   }
-  c.inc();
+}
+
+const tallies = new Map<string, Tally>();
+
+function flushTallies(counter: Counter<string>): void {
+  for (const t of tallies.values())
+    if (t.counter === counter && t.n > 0) {
+      counter.inc(t.labels, t.n);
+      t.n = 0;
+    }
+}
+
+function tally(counter: Counter<string>, labels: Record<string, string>): Tally {
+  const key = `${(counter as unknown as { name: string }).name}|${Object.values(labels).join("|")}`;
+  let t = tallies.get(key);
+  if (!t || t.counter !== counter) {
+    t = new Tally(counter, labels);
+    tallies.set(key, t);
+  }
+  return t;
+}
+
+/** The tally of DNS queries answered with these labels (resolve once, bump per query). */
+export function queryTally(transport: string, action: string, rcode: string): Tally {
+  return tally(dnsMetrics().queries, { transport, action, rcode });
+}
+
+/** The tally of DNS cache lookups with this result. */
+export function cacheTally(result: "hit" | "miss" | "stale"): Tally {
+  return tally(dnsMetrics().cache, { result });
+}
+
+/** Count one DNS query (the pipeline's record stage; the fast path keeps its tallies). */
+export function countDnsQuery(transport: string, action: string, rcode: string): void {
+  queryTally(transport, action, rcode).n++;
 }

@@ -1,13 +1,34 @@
-// The query-log ring: a fixed array that answering code pushes into without ever waiting.
+// The query-log ring: fixed arrays that answering code pushes into without ever waiting.
 // When the shipper falls behind, the oldest records are overwritten and counted as dropped,
 // so a slow or absent consumer can never slow queries down or grow memory.
+//
+// A slot holds either a whole record (`push`) or, for the DNS fast path, a compact one
+// (`pushCompact`): a shared template with the fields that are fixed per cached answer, plus the
+// per-query client, transport, time, duration and sequence number in typed arrays. Compact
+// slots allocate nothing per query; they become whole records only when drained or peeked,
+// off the answering path.
 
 import type { QueryLogRecord } from "@gatehouse/contract";
 
+/** The fields of a record that do not change between repeats of one cached answer. */
+export type RecordTemplate = Omit<
+  QueryLogRecord,
+  "ts" | "id" | "client" | "transport" | "durationMs"
+>;
+
 export class QueryLog {
-  private readonly buf: (QueryLogRecord | undefined)[];
+  private readonly records: (QueryLogRecord | undefined)[];
+  private readonly templates: (RecordTemplate | undefined)[];
+  private readonly clients: (string | undefined)[];
+  private readonly transports: (string | undefined)[];
+  private readonly times: Float64Array;
+  private readonly durations: Float64Array;
+  private readonly seqs: Float64Array;
+  private readonly cap: number;
   private head = 0; // next write position
   private count = 0;
+  private seq = 0;
+  private readonly idPrefix = `f${Date.now().toString(36)}-`;
   /** Records overwritten before anyone drained them. */
   dropped = 0;
   /** Records ever pushed. */
@@ -16,34 +37,85 @@ export class QueryLog {
   constructor(capacity = 65_536) {
     if (!Number.isSafeInteger(capacity) || capacity < 1)
       throw new RangeError("query log capacity must be a positive integer");
-    this.buf = new Array(capacity);
+    this.cap = capacity;
+    this.records = new Array(capacity).fill(undefined);
+    this.templates = new Array(capacity).fill(undefined);
+    this.clients = new Array(capacity).fill(undefined);
+    this.transports = new Array(capacity).fill(undefined);
+    this.times = new Float64Array(capacity);
+    this.durations = new Float64Array(capacity);
+    this.seqs = new Float64Array(capacity);
   }
 
   get capacity(): number {
-    return this.buf.length;
+    return this.cap;
   }
   get size(): number {
     return this.count;
   }
 
   push(record: QueryLogRecord): void {
-    this.buf[this.head] = record;
-    this.head = (this.head + 1) % this.buf.length;
+    const i = this.advance();
+    this.records[i] = record;
+    this.templates[i] = undefined;
+    this.clients[i] = undefined;
+  }
+
+  /**
+   * Push a record made of `template` plus the per-query fields, without allocating. Its id is
+   * this ring's prefix and a sequence number, assigned now.
+   */
+  pushCompact(
+    template: RecordTemplate,
+    client: string,
+    transport: string,
+    ts: number,
+    durationMs: number,
+  ): void {
+    const i = this.advance();
+    this.records[i] = undefined;
+    this.templates[i] = template;
+    this.clients[i] = client;
+    this.transports[i] = transport;
+    this.times[i] = ts;
+    this.durations[i] = durationMs;
+    this.seqs[i] = ++this.seq;
+  }
+
+  private advance(): number {
+    const i = this.head;
+    this.head = i + 1 === this.cap ? 0 : i + 1;
     this.pushed++;
-    if (this.count === this.buf.length) this.dropped++;
+    if (this.count === this.cap) this.dropped++;
     else this.count++;
+    return i;
+  }
+
+  private at(i: number): QueryLogRecord {
+    const r = this.records[i];
+    if (r) return r;
+    return {
+      ...this.templates[i]!,
+      ts: this.times[i]!,
+      id: this.idPrefix + this.seqs[i]!.toString(36),
+      client: this.clients[i]!,
+      transport: this.transports[i]!,
+      durationMs: this.durations[i]!,
+    } as QueryLogRecord;
   }
 
   /** Remove and return up to `max` records, oldest first. */
-  drain(max = this.buf.length): QueryLogRecord[] {
+  drain(max = this.cap): QueryLogRecord[] {
     const n = Math.min(max, this.count);
     const out: QueryLogRecord[] = new Array(n);
-    const cap = this.buf.length;
+    const cap = this.cap;
     let tail = (this.head - this.count + cap) % cap;
     for (let i = 0; i < n; i++) {
-      out[i] = this.buf[tail]!;
-      this.buf[tail] = undefined;
-      tail = (tail + 1) % cap;
+      out[i] = this.at(tail);
+      this.records[tail] = undefined;
+      this.templates[tail] = undefined;
+      this.clients[tail] = undefined;
+      tail = tail + 1 === cap ? 0 : tail + 1;
     }
     this.count -= n;
     return out;
@@ -53,8 +125,8 @@ export class QueryLog {
   peekNewest(max = 100): QueryLogRecord[] {
     const n = Math.min(max, this.count);
     const out: QueryLogRecord[] = [];
-    const cap = this.buf.length;
-    for (let i = 1; i <= n; i++) out.push(this.buf[(this.head - i + cap) % cap]!);
+    const cap = this.cap;
+    for (let i = 1; i <= n; i++) out.push(this.at((this.head - i + cap) % cap));
     return out;
   }
 }
