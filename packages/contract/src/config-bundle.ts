@@ -247,6 +247,44 @@ export const ConfigBundle = T.Object({
 });
 export type ConfigBundle = Static<typeof ConfigBundle>;
 
+const Millis = (minimum: number) => T.Integer({ minimum, maximum: 86_400_000 });
+
+/**
+ * The edge's HTTP proxy limits (`edge.proxy.limits`). Bounds keep a typo from disabling a
+ * defence (a 0 ms head timeout, a 0-byte head); `requestTimeoutMs: 0` means no limit on the
+ * whole request, and the edge also checks `headersTimeoutMs` ≤ `requestTimeoutMs`.
+ */
+export const ProxyLimitSettings = T.Object(
+  {
+    /** Request line + header section, bytes; larger → 431. Default 16384. */
+    maxHeaderBytes: T.Optional(T.Integer({ minimum: 1024, maximum: 1_048_576 })),
+    /** Header field lines per request; more → 431. Default 100. */
+    maxHeaderCount: T.Optional(T.Integer({ minimum: 8, maximum: 10_000 })),
+    /** Request-target length; longer → 414. Default 8192. */
+    maxUrlLength: T.Optional(T.Integer({ minimum: 256, maximum: 1_048_576 })),
+    /** Client connections open at once per listener; more are refused. Default 10000. */
+    maxConnections: T.Optional(T.Integer({ minimum: 1, maximum: 1_000_000 })),
+    /** The request head must arrive within this (slow-loris cut-off, 408). Default 10000. */
+    headersTimeoutMs: T.Optional(Millis(100)),
+    /** The whole request from the client; 0 = unlimited. Default 300000. */
+    requestTimeoutMs: T.Optional(T.Union([T.Literal(0), Millis(100)])),
+    /** Idle keep-alive client connections close after this. Default 60000. */
+    idleTimeoutMs: T.Optional(Millis(100)),
+    /** TCP connect to an origin or CONNECT destination. Default 5000. */
+    connectTimeoutMs: T.Optional(Millis(100)),
+    /** From request sent to the origin's response head. Default 30000. */
+    upstreamResponseTimeoutMs: T.Optional(Millis(100)),
+    /** Silence on an origin body, a tunnel or an upgraded connection. Default 120000. */
+    upstreamIdleTimeoutMs: T.Optional(Millis(100)),
+    /** Time a CONNECT client gets to send its TLS ClientHello. Default 10000. */
+    clientHelloTimeoutMs: T.Optional(Millis(100)),
+    /** Pooled keep-alive connections per origin address. Default 64. */
+    upstreamConnectionsPerOrigin: T.Optional(T.Integer({ minimum: 1, maximum: 10_000 })),
+  },
+  { additionalProperties: false },
+);
+export type ProxyLimitSettings = Static<typeof ProxyLimitSettings>;
+
 /** Edge-local settings that control never sends: where to listen, certificates, limits. */
 export const EdgeLocalSettings = T.Object({
   /** Addresses as "host:port"; each listener is off when absent. */
@@ -258,7 +296,14 @@ export const EdgeLocalSettings = T.Object({
       doh: T.Optional(T.Array(T.String(), { maxItems: 16 })),
     }),
   ),
-  proxy: T.Optional(T.Object({ http: T.Optional(T.Array(T.String(), { maxItems: 16 })) })),
+  proxy: T.Optional(
+    T.Object({
+      /** HTTP proxy listen addresses. */
+      http: T.Optional(T.Array(T.String(), { maxItems: 16 })),
+      /** Resource limits and timeouts; each absent key keeps its default (limits.ts). */
+      limits: T.Optional(ProxyLimitSettings),
+    }),
+  ),
   metrics: T.Optional(T.String()),
   tls: T.Optional(T.Object({ certFile: T.String(), keyFile: T.String() })),
   dataDir: T.Optional(T.String()),

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { checkEdgeConfigFileShape, type EdgeConfigFile, type Upstream } from "@gatehouse/contract";
 import { parse } from "yaml";
+import { resolveLimits } from "./proxy/limits.ts";
 
 export class EdgeConfigError extends Error {
   readonly path: string;
@@ -25,6 +26,15 @@ export function parseEdgeConfig(value: unknown, origin: string, baseDir?: string
     throw new EdgeConfigError(origin, `invalid edge config:\n${lines}`);
   }
   const file = value as EdgeConfigFile;
+  try {
+    // Relations between limits the schema cannot state (head timeout within request timeout).
+    resolveLimits(file.edge?.proxy?.limits);
+  } catch (e) {
+    throw new EdgeConfigError(
+      origin,
+      `invalid edge config:\n  /edge/proxy/limits: ${(e as Error).message}`,
+    );
+  }
   if (baseDir === undefined) return file;
   const upstreams = (list: readonly Upstream[]): Upstream[] =>
     list.map((u) =>

@@ -136,6 +136,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
           resolver: dns,
           log: queryLog,
           registry: edgeRegistry(),
+          ...(local.proxy?.limits ? { limits: local.proxy.limits } : {}),
         });
         opened.push(proxy);
         for (const a of proxy.addresses) got.proxy.http.push(joinHostPort(a.address, a.port));

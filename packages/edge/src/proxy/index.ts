@@ -47,7 +47,11 @@ export interface StartProxyOptions {
 
 export interface RunningProxy {
   readonly addresses: AddressInfo[];
-  close(): Promise<void>;
+  /**
+   * Stop accepting, close idle keep-alive connections, give tunnels and upgraded connections
+   * (and requests in flight) up to `graceMs` to finish, then cut what is left.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 const BAD_REQUEST = "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
@@ -81,6 +85,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   const httpPipeline = createHttpPipeline(deps);
   const tunnelPipeline = createTunnelPipeline(deps);
   const upgradePipeline = createUpgradePipeline(deps);
+  const handedOver = new Set<Socket>();
 
   function onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     // Known from the request head (HTTP/1.0, Connection: close): this is the last answer.
@@ -163,6 +168,9 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     socket: Socket,
     head: Buffer,
   ): void {
+    // node:http no longer tracks it (closeAllConnections would not reach it): close() does.
+    handedOver.add(socket);
+    socket.once("close", () => handedOver.delete(socket));
     try {
       const ex = newExchange(opts.getSnapshot(), transport, req, undefined, socket);
       if (head.length > 0) ex.firstFlight = head;
@@ -307,16 +315,26 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
 
   return {
     addresses,
-    async close() {
-      await Promise.all(
+    async close(graceMs = 0) {
+      const closed = Promise.all(
         servers.map(
           (s) =>
             new Promise<void>((resolve) => {
               s.close(() => resolve());
-              s.closeAllConnections();
+              s.closeIdleConnections();
             }),
         ),
       );
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      });
+      await Promise.race([closed, grace]);
+      clearTimeout(timer);
+      // Whatever is still open after the grace: requests, tunnels, upgraded connections.
+      for (const s of servers) s.closeAllConnections();
+      for (const socket of handedOver) socket.destroy();
+      await closed;
       await pool.destroy();
     },
   };

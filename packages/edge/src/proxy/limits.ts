@@ -1,36 +1,16 @@
 // Resource limits of the proxy. Defaults are chosen so a hostile or slow client cannot hold
-// more than a bounded share of memory or sockets; every value can be overridden by startProxy.
+// more than a bounded share of memory or sockets; the edge config file overrides them per key
+// (`edge.proxy.limits`, whose schema in the contract documents each one), embedders through
+// startProxy({ limits }).
 
-export interface ProxyLimits {
-  /** Bytes of request line + header section (node:http `maxHeaderSize`); larger → 431. */
-  readonly maxHeaderBytes: number;
-  /** Header field lines per request; more → 431. */
-  readonly maxHeaderCount: number;
-  /** Request-target length; longer → 414 (RFC 9112 §3 recommends supporting ≥ 8000). */
-  readonly maxUrlLength: number;
-  /** Whole header section must arrive within this (slow-loris cut-off). */
-  readonly headersTimeoutMs: number;
-  /** Whole request (head + body) from the client must arrive within this; 0 = unlimited. */
-  readonly requestTimeoutMs: number;
-  /** Idle keep-alive client connections are closed after this. */
-  readonly idleTimeoutMs: number;
-  /** TCP connect to an origin. */
-  readonly connectTimeoutMs: number;
-  /** Time from request sent to response head from the origin. */
-  readonly upstreamResponseTimeoutMs: number;
-  /** Silence on an upstream body or a tunnel before it is torn down. */
-  readonly upstreamIdleTimeoutMs: number;
-  /** Time a CONNECT client gets to send its TLS ClientHello. */
-  readonly clientHelloTimeoutMs: number;
-  /** Client connections accepted at once per listener; further ones are dropped. */
-  readonly maxConnections: number;
-  /** Pooled keep-alive connections per origin. */
-  readonly upstreamConnectionsPerOrigin: number;
-}
+import type { ProxyLimitSettings } from "@gatehouse/contract";
+
+export type ProxyLimits = Readonly<Required<ProxyLimitSettings>>;
 
 export const DEFAULT_LIMITS: ProxyLimits = {
   maxHeaderBytes: 16 * 1024,
   maxHeaderCount: 100,
+  // RFC 9112 §3 recommends supporting request-targets of at least 8000 octets.
   maxUrlLength: 8192,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 300_000,
@@ -43,11 +23,37 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   upstreamConnectionsPerOrigin: 64,
 };
 
+const AT_LEAST_ONE = [
+  "maxHeaderBytes",
+  "maxHeaderCount",
+  "maxUrlLength",
+  "maxConnections",
+  "headersTimeoutMs",
+  "idleTimeoutMs",
+  "upstreamConnectionsPerOrigin",
+] as const;
+
+/** Defaults with `overrides` on top; a RangeError naming the key for a value that cannot work. */
 export function resolveLimits(overrides: Partial<ProxyLimits> | undefined): ProxyLimits {
-  const out = { ...DEFAULT_LIMITS, ...overrides };
-  for (const [k, v] of Object.entries(out)) {
-    if (!Number.isSafeInteger(v) || v < 0)
-      throw new RangeError(`proxy limit ${k} must be a non-negative integer, got ${v}`);
+  const out = { ...DEFAULT_LIMITS };
+  if (overrides !== undefined) {
+    for (const [k, v] of Object.entries(overrides)) {
+      if (!(k in DEFAULT_LIMITS)) throw new RangeError(`unknown proxy limit ${k}`);
+      if (v === undefined) continue;
+      if (!Number.isSafeInteger(v) || v < 0)
+        throw new RangeError(`proxy limit ${k} must be a non-negative integer, got ${v}`);
+      (out as Record<string, number>)[k] = v;
+    }
+  }
+  // Zero would refuse every request or disable a slow-loris defence (node reads 0 as "off").
+  for (const k of AT_LEAST_ONE) {
+    if (out[k] === 0) throw new RangeError(`proxy limit ${k} must be at least 1`);
+  }
+  // node:http refuses a head timeout longer than the whole-request timeout (0 = unlimited).
+  if (out.requestTimeoutMs !== 0 && out.headersTimeoutMs > out.requestTimeoutMs) {
+    throw new RangeError(
+      `proxy limit headersTimeoutMs (${out.headersTimeoutMs}) must not exceed requestTimeoutMs (${out.requestTimeoutMs})`,
+    );
   }
   return out;
 }

@@ -47,6 +47,7 @@ export function createPeekClientHello(limits: ProxyLimits): Stage {
           clearTimeout(timer);
           socket.off("data", onData);
           socket.off("close", onClose);
+          socket.off("end", onClose);
           socket.pause();
           ex.firstFlight = buf;
           resolve(o);
@@ -80,6 +81,9 @@ export function createPeekClientHello(limits: ProxyLimits): Stage {
         if (buf.length > 0 && judge(parseClientHello(buf))) return;
         socket.on("data", onData);
         socket.once("close", onClose);
+        // The listener keeps half-open sockets (allowHalfOpen): a client that ends before its
+        // ClientHello is complete will send nothing more to judge.
+        socket.once("end", onClose);
         socket.resume();
       });
     },
