@@ -1,22 +1,18 @@
 // The embedded analytics store: one DuckDB file in the data directory (or ":memory:"). Writes
 // go through one connection, serialised, each batch in one transaction with its batch id so a
-// retried batch is dropped atomically; records enter through DuckDB's appender (columnar
-// chunks, no SQL parsing per row). Reads open a short-lived connection each, so a long export
+// retried batch is dropped atomically; records enter through DuckDB's appender as column
+// chunks built in typed arrays (duckdb-chunks.ts), no SQL parsing and no native call per value. Reads open a short-lived connection each, so a long export
 // never blocks ingestion (DuckDB is MVCC: a reader sees a snapshot).
 
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  type DuckDBAppender,
-  type DuckDBConnection,
-  DuckDBInstance,
-  type DuckDBValue,
-} from "@duckdb/node-api";
+import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from "@duckdb/node-api";
 import type { QueryLogRecord } from "@gatehouse/contract";
 import { batchKey, checkBatchId } from "./batch-id.ts";
-import { COLUMNS, type ColumnType, recordToRow } from "./columns.ts";
+import { COLUMNS, type ColumnType } from "./columns.ts";
+import { ChunkAppender } from "./duckdb-chunks.ts";
 import { CONTENT_TYPES, encodeRows } from "./export-format.ts";
 import {
   BATCH_TABLE,
@@ -83,7 +79,20 @@ export interface DuckDbStoreOptions {
   path: string;
   /** DuckDB worker threads; default: DuckDB's (one per core). */
   threads?: number;
+  /**
+   * WAL size that triggers an automatic checkpoint (DuckDB's `checkpoint_threshold`); default
+   * {@link DEFAULT_CHECKPOINT_THRESHOLD}.
+   */
+  checkpointThreshold?: string;
 }
+
+/**
+ * DuckDB's own default (16 MB, about 100,000 query-log records) checkpoints so often during
+ * steady ingest that each checkpoint recompresses the same unfinished row group again: it
+ * made up over half of ingest CPU (docs/benchmarks.md, "Analytics"). 256 MB of WAL is about
+ * 1.5 million records between checkpoints; replaying it after a crash takes a few seconds.
+ */
+export const DEFAULT_CHECKPOINT_THRESHOLD = "256MB";
 
 export class DuckDbStore implements AnalyticsStore {
   readonly name = "duckdb" as const;
@@ -97,6 +106,8 @@ export class DuckDbStore implements AnalyticsStore {
   private readonly inMemory: boolean;
   /** Batches being written, by dedup key: a concurrent retry waits for the first attempt. */
   private readonly inflight = new Map<string, Promise<IngestResult>>();
+  /** Column buffers for the appends; appends are synchronous, so the lanes share it. */
+  private readonly chunks = new ChunkAppender();
   private closed = false;
 
   private constructor(instance: DuckDBInstance, lanes: WriteLane[], inMemory: boolean) {
@@ -106,7 +117,9 @@ export class DuckDbStore implements AnalyticsStore {
   }
 
   static async open(opts: DuckDbStoreOptions): Promise<DuckDbStore> {
-    const config: Record<string, string> = {};
+    const config: Record<string, string> = {
+      checkpoint_threshold: opts.checkpointThreshold ?? DEFAULT_CHECKPOINT_THRESHOLD,
+    };
     if (opts.threads !== undefined) config.threads = String(opts.threads);
     const instance = await DuckDBInstance.create(opts.path, config);
     const writer = await instance.connect();
@@ -180,7 +193,7 @@ export class DuckDbStore implements AnalyticsStore {
         }
         const appender = await c.createAppender(TABLE);
         try {
-          appendRecords(appender, records, accountId);
+          this.chunks.append(appender, records, accountId);
           appender.closeSync();
         } catch (e) {
           appender.clear();
@@ -401,39 +414,6 @@ class WriteLane {
 
   idle(): Promise<unknown> {
     return this.tail;
-  }
-}
-
-function appendRecords(
-  a: DuckDBAppender,
-  records: readonly QueryLogRecord[],
-  accountId: string,
-): void {
-  const row: unknown[] = new Array(COLUMNS.length);
-  for (const r of records) {
-    recordToRow(r, row, accountId);
-    for (let i = 0; i < COLUMNS.length; i++) {
-      const v = row[i];
-      if (v === null) {
-        a.appendNull();
-        continue;
-      }
-      switch (COLUMNS[i].type) {
-        case "text":
-          a.appendVarchar(v as string);
-          break;
-        case "int":
-          a.appendInteger(v as number);
-          break;
-        case "bigint":
-          a.appendBigInt(BigInt(v as number));
-          break;
-        case "double":
-          a.appendDouble(v as number);
-          break;
-      }
-    }
-    a.endRow();
   }
 }
 
