@@ -6,7 +6,7 @@
 // docs/benchmarks.md ("## Analytics").
 //
 //   node bench/analytics/ingest-paths.ts [--records=200000] [--batch=5000]
-//                                        [--paths=store,appender,ndjson,chunk]
+//                                        [--paths=store,appender,ndjson,chunk,columns]
 
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -23,6 +23,7 @@ import {
 } from "@duckdb/node-api";
 import type { QueryLogRecord } from "@gatehouse/contract";
 import { COLUMNS, recordToRow } from "../../packages/control/src/analytics/columns.ts";
+import { ChunkAppender } from "../../packages/control/src/analytics/duckdb-chunks.ts";
 import { DuckDbStore } from "../../packages/control/src/analytics/duckdb-store.ts";
 
 const args = new Map(
@@ -32,7 +33,7 @@ const args = new Map(
   }),
 );
 const N = Number(args.get("records") ?? 200_000);
-const PATHS = (args.get("paths") ?? "store,appender,ndjson,chunk").split(",");
+const PATHS = (args.get("paths") ?? "store,appender,ndjson,chunk,columns").split(",");
 const BATCH = Number(args.get("batch") ?? 5000);
 const SQL_TYPE = { text: "VARCHAR", int: "INTEGER", bigint: "BIGINT", double: "DOUBLE" } as const;
 const DUCK_TYPE = { text: VARCHAR, int: INTEGER, bigint: BIGINT, double: DOUBLE } as const;
@@ -146,7 +147,17 @@ const chunk: Writer = async (c, batch, p) => {
   p.insert += ms(t);
 };
 
-const WRITERS: Record<string, Writer> = { appender, ndjson, chunk };
+/** Typed-array columns copied into reused chunks (what the store does, `duckdb-chunks.ts`). */
+const chunkAppender = new ChunkAppender();
+const columns: Writer = async (c, batch, p) => {
+  const t = performance.now();
+  const a = await c.createAppender("query_log");
+  chunkAppender.append(a, batch, "");
+  a.closeSync();
+  p.insert += ms(t);
+};
+
+const WRITERS: Record<string, Writer> = { appender, ndjson, chunk, columns };
 
 async function run(path: string, batches: QueryLogRecord[][], dir: string): Promise<void> {
   const file = join(dir, `${path}.duckdb`);
