@@ -20,7 +20,9 @@ import {
   type EdgeSnapshot,
 } from "./snapshot.ts";
 import { edgeRegistry, type MetricsServer, serveMetrics } from "./telemetry/metrics.ts";
+import { type OpLogger, withComponent } from "./telemetry/op-log.ts";
 import { QueryLog } from "./telemetry/query-log.ts";
+import { RequestLog } from "./telemetry/request-log.ts";
 import { loadTlsMaterial, type TlsMaterial } from "./tls-material.ts";
 
 export interface EdgeAddresses {
@@ -62,6 +64,12 @@ export interface StartEdgeOptions {
   queryLogCapacity?: number;
   /** Progress lines (cert path, listeners); default stderr. */
   log?: (line: string) => void;
+  /**
+   * Operational logger: the DNS and proxy data planes log failures, refusals and (at debug)
+   * every request under components `dns` and `proxy` (telemetry/request-log.ts). Without it
+   * they write none.
+   */
+  logger?: OpLogger;
   /** Bind UDP with SO_REUSEPORT so several worker processes share the port (workers.ts). */
   reusePort?: boolean;
 }
@@ -85,7 +93,13 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   };
   let snapshot = compileSnapshot(bundleOfEdgeConfig(cfg), compileOpts);
   const queryLog = new QueryLog(opts.queryLogCapacity);
-  const dns = new DnsService(snapshot, { log: queryLog });
+  const dnsLog = opts.logger ? new RequestLog(withComponent(opts.logger, "dns")) : undefined;
+  const proxyLog = opts.logger ? new RequestLog(withComponent(opts.logger, "proxy")) : undefined;
+  const dns = new DnsService(snapshot, {
+    log: queryLog,
+    ...(dnsLog ? { onError: (e: unknown) => dnsLog.error("DNS query failed internally", e) } : {}),
+  });
+  if (dnsLog) dns.shared.requestLog = dnsLog;
   let listeners: Closable[] = [];
   let metrics: MetricsServer | undefined;
   const addresses: EdgeAddresses = {
@@ -137,6 +151,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
           log: queryLog,
           registry: edgeRegistry(),
           ...(local.proxy?.limits ? { limits: local.proxy.limits } : {}),
+          ...(proxyLog ? { requestLog: proxyLog } : {}),
         });
         opened.push(proxy);
         for (const a of proxy.addresses) got.proxy.http.push(joinHostPort(a.address, a.port));

@@ -7,6 +7,7 @@ import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import { type Edge, startEdge } from "./main.ts";
 import { LogShipper } from "./sync/log-shipper.ts";
 import { edgeRegistry } from "./telemetry/metrics.ts";
+import { createOpLogger } from "./telemetry/op-log.ts";
 import type { WorkerReply } from "./workers.ts";
 
 interface Request {
@@ -18,13 +19,16 @@ interface Request {
   credential?: string;
 }
 
+// Operational lines (JSON, telemetry/op-log.ts) go straight to this process's stderr, which it
+// shares with the primary: no IPC round trip per line.
+const logger = createOpLogger({ component: "edge" });
 let edge: Edge | undefined;
 let shipper: LogShipper | undefined;
 let credential: string | undefined;
 const log = (line: string) => process.send?.({ type: "log", line });
 
 async function start(m: Request): Promise<void> {
-  const e = await startEdge({ config: m.config!, reusePort: true, log });
+  const e = await startEdge({ config: m.config!, reusePort: true, log, logger });
   edge = e;
   if (m.ship) {
     shipper = new LogShipper({

@@ -2,7 +2,8 @@
 // that enrols with a join token, a publish, API tokens, proxy authentication with a device
 // credential, query-log shipping and shutdown. Every secret the run handled is then looked for in
 // all the output: only the admin token's one-time banner line may show it. The operational lines
-// must be JSON with a level and a component.
+// must be JSON with a level and a component. The edge runs at debug level, so its DNS and proxy
+// data planes write a line per request (with the query-log record's id) into that output too.
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, request, type Server } from "node:http";
@@ -118,19 +119,22 @@ test("an end-to-end run logs JSON lines and never a secret but the admin token b
   const forged = `ght_0123456789abcdef_${"Q".repeat(43)}`;
   assert.equal((await api(`http://127.0.0.1:${apiPort}`, forged)("GET", "/policies")).status, 401);
 
-  edge = runCli([
-    "edge",
-    "--control",
-    `http://127.0.0.1:${apiPort}`,
-    "--data-dir",
-    join(dir, "edge"),
-    "--dns",
-    `127.0.0.1:${dnsPort}`,
-    "--proxy",
-    `127.0.0.1:${proxyPort}`,
-    "--join-token",
-    joined.body.joinToken,
-  ]);
+  edge = runCli(
+    [
+      "edge",
+      "--control",
+      `http://127.0.0.1:${apiPort}`,
+      "--data-dir",
+      join(dir, "edge"),
+      "--dns",
+      `127.0.0.1:${dnsPort}`,
+      "--proxy",
+      `127.0.0.1:${proxyPort}`,
+      "--join-token",
+      joined.body.joinToken,
+    ],
+    { GATEHOUSE_LOG_LEVEL: "debug" },
+  );
   await edge.waitFor(/applied config v\d+/);
   const edgeCredential = (
     JSON.parse(await readFile(join(dir, "edge", "credential.json"), "utf8")) as {
@@ -154,8 +158,8 @@ test("an end-to-end run logs JSON lines and never a secret but the admin token b
   );
   // DNS, then the query log shipped to control with the edge credential.
   assert.equal((await queryDns(dnsPort, "seen.example")).rcode, "NOERROR");
-  await eventually(
-    () => admin<{ records: unknown[] }>("GET", "/analytics/logs?domainSuffix=seen.example"),
+  const shipped = await eventually(
+    () => admin<{ records: { id: string }[] }>("GET", "/analytics/logs?domainSuffix=seen.example"),
     (r) => r.status === 200 && r.body.records.length > 0,
     10_000,
   );
@@ -192,6 +196,24 @@ test("an end-to-end run logs JSON lines and never a secret but the admin token b
   }
   assert.ok(
     json.some((j) => j.component === "sync" && /applied config v\d+/.test(j.msg ?? "")),
+    edge.output(),
+  );
+  // Per-request lines: the DNS query at debug under the id its shipped record has; the proxy's
+  // refusals of a missing and a wrong credential at info, the allowed request at debug.
+  type RequestLine = { level: string; component: string; reqId?: string; reason?: string };
+  const requests = json as RequestLine[];
+  const dnsLine = requests.find(
+    (j) => j.component === "dns" && j.reqId === shipped.body.records[0]!.id,
+  );
+  assert.equal(dnsLine?.level, "debug", edge.output());
+  const proxyLines = requests.filter((j) => j.component === "proxy" && j.reqId !== undefined);
+  assert.deepEqual(
+    proxyLines.map((j) => [j.level, j.reason ?? null]),
+    [
+      ["info", "auth_required"],
+      ["debug", null],
+      ["info", "auth_failed"],
+    ],
     edge.output(),
   );
   // Control's request lines (Fastify's pino) carry a request id, and no headers.

@@ -5,6 +5,7 @@ import type { ExecutionContext } from "@gatehouse/rules";
 import { type CompiledPolicy, policySchemes } from "../policy/policy-set.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
 import type { QueryLog } from "../telemetry/query-log.ts";
+import type { RequestLog } from "../telemetry/request-log.ts";
 import {
   CACHE_DEFAULTS,
   type CachedAnswer,
@@ -27,6 +28,8 @@ export interface DnsShared {
   /** Singleflight: identical upstream queries in flight share one promise. */
   readonly inflight: Map<string, Promise<Resolved>>;
   readonly edgeId?: string;
+  /** Operational line per finished query (telemetry/request-log.ts); set by startEdge. */
+  requestLog?: RequestLog;
 }
 
 export interface DnsRuntime {

@@ -7,8 +7,10 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import type { QueryLogRecord } from "@gatehouse/contract";
 import type { Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
+import type { RequestLog } from "../telemetry/request-log.ts";
 import { AddressGuard } from "./address-guard.ts";
 import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts";
 import { isClosing, markClosing, newExchange, nextRequestId, stripV4Mapped } from "./exchange.ts";
@@ -43,6 +45,8 @@ export interface StartProxyOptions {
   readonly edgeId?: string;
   /** Let several processes listen on the same port (SO_REUSEPORT): one proxy per core. */
   readonly reusePort?: boolean;
+  /** Operational line per finished request (telemetry/request-log.ts); none when absent. */
+  readonly requestLog?: RequestLog;
 }
 
 export interface RunningProxy {
@@ -80,6 +84,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     // A per-process pseudonym: a request carrying it in Via has been through us already.
     viaToken: `gatehouse-${randomBytes(4).toString("hex")}`,
     ...(opts.edgeId === undefined ? {} : { edgeId: opts.edgeId }),
+    ...(opts.requestLog === undefined ? {} : { requestLog: opts.requestLog }),
   };
   const headCheck = headCheckOf(deps);
   const httpPipeline = createHttpPipeline(deps);
@@ -99,7 +104,8 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       const ex = newExchange(opts.getSnapshot(), "http", req, res, req.socket);
       ex.expectContinue = expectContinue;
       void httpPipeline.run(ex);
-    } catch {
+    } catch (e) {
+      opts.requestLog?.error("proxy request could not start", e);
       // No snapshot (or none we can read): never crash the listener, never forward blindly.
       metrics.error("internal");
       markClosing(req.socket);
@@ -175,7 +181,8 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       const ex = newExchange(opts.getSnapshot(), transport, req, undefined, socket);
       if (head.length > 0) ex.firstFlight = head;
       void pipeline.run(ex);
-    } catch {
+    } catch (e) {
+      opts.requestLog?.error("proxy connection could not start", e);
       metrics.error("internal");
       socket.end(INTERNAL_ERROR);
     }
@@ -224,7 +231,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
             : "bad_request";
     metrics.error(cause);
     if (cause !== "client_aborted") {
-      opts.log.push({
+      const rec: QueryLogRecord = {
         ts: Date.now(),
         kind: "http",
         id: nextRequestId(),
@@ -234,7 +241,9 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
         durationMs: 0,
         status: Number(answer.slice(9, 12)),
         reason: cause,
-      });
+      };
+      opts.log.push(rec);
+      opts.requestLog?.record(rec);
     }
     // A response already in flight (an earlier pipelined request) is finished first; the bad
     // request then gets its 400 and the connection closes, so nothing after it is read.

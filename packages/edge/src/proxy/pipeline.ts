@@ -5,6 +5,7 @@
 // `record` always runs, last.
 
 import type { Agent } from "undici";
+import type { RequestLog } from "../telemetry/request-log.ts";
 import type { AddressGuard } from "./address-guard.ts";
 import { createAdmit } from "./admit.ts";
 import { createConnect } from "./connect.ts";
@@ -49,6 +50,8 @@ export interface PipelineDeps {
   /** This proxy's Via pseudonym (RFC 9110 §7.6.3), e.g. "gatehouse-3f9a1c". */
   readonly viaToken: string;
   readonly edgeId?: string;
+  /** Operational line per finished request (telemetry/request-log.ts). */
+  readonly requestLog?: RequestLog;
 }
 
 /** The request-head checks every listener path applies (request-head.ts). */
@@ -159,7 +162,7 @@ export function createTunnelPipeline(d: PipelineDeps): Pipeline {
 function runner(stages: Stage[], d: PipelineDeps): Pipeline {
   const respondAt = stages.findIndex((s) => s.name === "respond");
   const respond = stages[respondAt]!;
-  const recorder: Recorder = createRecord(d.log, d.metrics, d.edgeId);
+  const recorder: Recorder = createRecord(d.log, d.metrics, d.edgeId, d.requestLog);
   return {
     stages,
     async run(ex: Exchange): Promise<void> {

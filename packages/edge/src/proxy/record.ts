@@ -3,6 +3,7 @@
 // get only low-cardinality labels.
 
 import type { LogAction, QueryLogRecord } from "@gatehouse/contract";
+import type { RequestLog } from "../telemetry/request-log.ts";
 import type { ProxyQueryLog } from "./edge-view.ts";
 import type { Exchange } from "./exchange.ts";
 import { proxyConfigOf } from "./proxy-config.ts";
@@ -49,6 +50,7 @@ export function createRecord(
   log: ProxyQueryLog,
   metrics: ProxyMetrics,
   edgeId: string | undefined,
+  requestLog?: RequestLog,
 ): Recorder {
   return {
     record(ex: Exchange): void {
@@ -92,6 +94,7 @@ export function createRecord(
           ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
       if (reason !== undefined) rec.reason = reason;
       log.push(rec);
+      requestLog?.record(rec);
       metrics.request(kind, action, ex.status);
       metrics.bytes(ex.bytesUp, ex.bytesDown);
       if (reason !== undefined && reason !== "policy") metrics.error(reason);

@@ -152,7 +152,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
     }
     await handle.close();
   }
-  const edge = await startEdge({ config, configPath: path, log });
+  const edge = await startEdge({ config, configPath: path, log, logger });
   io.err(`gatehouse edge: serving config ${path}`);
   for (const l of describeEdge(edge)) io.err(l);
   process.on(

@@ -148,6 +148,7 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
   const edge = await startEdge({
     config: { ...initial, edge: { ...opts.local, dataDir: opts.dataDir } },
     log: logOf("edge"),
+    ...(opts.logger ? { logger: opts.logger } : {}),
   });
   const registry = edgeRegistry();
   // Assigned right below; the hooks only run once the sync client heartbeats.
