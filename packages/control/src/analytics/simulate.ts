@@ -112,7 +112,13 @@ interface DraftPolicy {
   schedule: ScheduleWindow | undefined;
 }
 
-/** Domain lists hold lowercased names without a trailing dot (what `dns.domains` holds). */
+/** A domain list's adblock exception item as control stores it. */
+const EXCEPTION = /^@@\|\|(.+)\^$/;
+
+/**
+ * Domain lists hold lowercased names without a trailing dot (what `dns.domains` holds); their
+ * adblock exceptions (`@@||name^` items) form `<name>.allow`, as on the edge.
+ */
 export function buildLists(lists: readonly List[], warnings: string[]): ListRegistry {
   const reg = createListSet();
   for (const l of lists) {
@@ -121,15 +127,20 @@ export function buildLists(lists: readonly List[], warnings: string[]): ListRegi
       warnings.push(`list "${l.name}" has no inline items: it matches nothing`);
     try {
       switch (l.type) {
-        case "domain":
-          reg.addBytes(
-            l.name,
-            items.map((i) => {
-              const s = String(i).trim().toLowerCase();
-              return s.endsWith(".") ? s.slice(0, -1) : s;
-            }),
-          );
+        case "domain": {
+          const block: string[] = [];
+          const allow: string[] = [];
+          for (const i of items) {
+            let s = String(i).trim().toLowerCase();
+            const exception = EXCEPTION.exec(s);
+            if (exception) s = exception[1]!;
+            if (s.endsWith(".")) s = s.slice(0, -1);
+            (exception ? allow : block).push(s);
+          }
+          reg.addBytes(l.name, block);
+          reg.addBytes(`${l.name}.allow`, allow);
           break;
+        }
         case "string":
           reg.addBytes(
             l.name,
@@ -311,7 +322,10 @@ export async function simulate(
   const warnings: string[] = [];
   const lists = buildLists(req.lists ?? [], warnings);
   const listTypes = new Map<string, ListType>();
-  for (const l of req.lists ?? []) listTypes.set(l.name, LIST_RULE_TYPE[l.type]);
+  for (const l of req.lists ?? []) {
+    listTypes.set(l.name, LIST_RULE_TYPE[l.type]);
+    if (l.type === "domain") listTypes.set(`${l.name}.allow`, LIST_RULE_TYPE.domain);
+  }
   const kinds: LogKind[] = [
     ...new Set<LogKind>(req.kinds ?? req.policies.map((p) => p.type as LogKind)),
   ].filter((k) => (LOG_KINDS as readonly string[]).includes(k));

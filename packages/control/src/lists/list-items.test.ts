@@ -50,9 +50,21 @@ describe("list line formats", () => {
     assert.deepEqual(items("auto", "::1 ip6-localhost"), { kind: "skip" });
     assert.equal(items("hosts", "ads.example").kind, "invalid");
   });
-  it("adblock: ||name^ kept, exceptions and option rules skipped", () => {
+  it("adblock: ||name^ kept, exceptions kept as @@||name^, option rules skipped", () => {
     assert.deepEqual(items("auto", "||ads.example^"), { kind: "items", values: ["ads.example"] });
-    assert.deepEqual(items("adblock", "@@||good.example^"), { kind: "skip" });
+    // Exceptions are stored in the form the edge files under `<list>.allow`.
+    assert.deepEqual(items("adblock", "@@||Good.Example.^"), {
+      kind: "items",
+      values: ["@@||good.example^"],
+    });
+    assert.deepEqual(items("auto", "@@||good.example^"), {
+      kind: "items",
+      values: ["@@||good.example^"],
+    });
+    assert.deepEqual(items("adblock", "@@||good.example^$document"), { kind: "skip" });
+    assert.deepEqual(items("adblock", "@@||good.example/path"), { kind: "skip" });
+    assert.equal(items("adblock", "@@||*.good.example^").kind, "invalid");
+    assert.equal(items("adblock", "@@||bad..example^").kind, "invalid");
     assert.deepEqual(items("adblock", "||x.example^$third-party"), { kind: "skip" });
     assert.deepEqual(items("adblock", "! comment"), { kind: "skip" });
     assert.deepEqual(items("adblock", "||x.example/path"), { kind: "skip" });

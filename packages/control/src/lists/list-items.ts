@@ -70,6 +70,34 @@ export function normalizeString(raw: string): ItemResult {
   return { ok: true, value: raw };
 }
 
+/**
+ * Adblock exceptions (`@@||name^`) of a domain list are stored, and sent to edges, as items of
+ * that same form: the edge's list parser files them under `<list>.allow`, as it does for list
+ * files. The name is normalised like any domain; wildcards are refused (a listed name already
+ * covers its subdomains).
+ */
+export function normalizeException(raw: string): ItemResult {
+  const m = /^@@\|\|([^/^|$]+)\^?\|?$/.exec(raw.trim());
+  if (!m)
+    return {
+      ok: false,
+      reason: `not an adblock exception \`@@||name^\`: ${JSON.stringify(raw.slice(0, 300))}`,
+    };
+  const r = normalizeDomain(m[1]!);
+  if (!r.ok) return r;
+  if (r.value.startsWith("*."))
+    return {
+      ok: false,
+      reason: "exceptions name a domain, not a wildcard (subdomains are covered)",
+    };
+  return { ok: true, value: exceptionItem(r.value) };
+}
+
+/** The stored form of an exception for `name` (already normalised). */
+export function exceptionItem(name: string): string {
+  return `@@||${name}^`;
+}
+
 /** Normalise one item given as a JSON value. */
 export function normalizeItem(kind: ListKind, raw: unknown): ItemResult {
   if (kind === "int") {
@@ -81,7 +109,7 @@ export function normalizeItem(kind: ListKind, raw: unknown): ItemResult {
     return { ok: false, reason: `item longer than ${MAX_ITEM_LENGTH} characters` };
   switch (kind) {
     case "domain":
-      return normalizeDomain(raw);
+      return raw.trimStart().startsWith("@@") ? normalizeException(raw) : normalizeDomain(raw);
     case "ip":
       return normalizeIp(raw);
     case "string":
@@ -91,7 +119,8 @@ export function normalizeItem(kind: ListKind, raw: unknown): ItemResult {
 
 /**
  * What one text line contributes. `skip` covers comments, blank lines, hosts boilerplate and
- * adblock rules a domain list cannot express (exceptions `@@`, rules with `$options`, paths).
+ * adblock rules a domain list cannot express (rules with `$options`, paths). Exceptions
+ * (`@@||name^`) become exception items (normalizeException).
  */
 export type LineResult =
   | { kind: "items"; values: string[] }
@@ -133,7 +162,12 @@ export function parseLine(listKind: ListKind, format: ItemFormat, rawLine: strin
       return values.length ? { kind: "items", values } : SKIP;
     }
     case "adblock": {
-      if (line.startsWith("@@") || line.includes("$")) return SKIP;
+      if (line.includes("$")) return SKIP;
+      if (line.startsWith("@@")) {
+        if (!/^@@\|\|[^/^|]+\^?\|?$/.test(line)) return SKIP;
+        const r = normalizeException(line);
+        return r.ok ? { kind: "items", values: [r.value] } : { kind: "invalid", reason: r.reason };
+      }
       const m = /^\|\|([^/^|]+)\^?\|?$/.exec(line);
       if (!m) return SKIP;
       const r = normalizeDomain(m[1]!);
