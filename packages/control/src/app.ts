@@ -163,9 +163,15 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   });
   const notifier = new VersionNotifier();
+  const metrics = new ControlMetrics({
+    db: store.db,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
+    waitingLongPolls: () => notifier.waiting(),
+  });
   const publisher = new Publisher(store.db, notifier, {
     autoPublishDelayMs: opts.autoPublishDelayMs ?? 2000,
     log: app.log,
+    onPublish: (result, seconds) => metrics.observePublish(result, seconds),
     ...(store.postgres ? { notifyChannel: bundleChannel(store.postgres.schema) } : {}),
   });
   const fanout = store.postgres
@@ -203,11 +209,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
     },
     routes,
-    metrics: new ControlMetrics({
-      db: store.db,
-      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
-      waitingLongPolls: () => notifier.waiting(),
-    }),
+    metrics,
     systemAccountId: boot.accountId,
     ...(boot.adminToken ? { adminToken: boot.adminToken } : {}),
   };

@@ -1,7 +1,9 @@
 // Prometheus metrics for control: its HTTP API (requests by route template and status class,
 // latency) and the fleet as control sees it (edges by state, config version and last apply
 // latency per edge, latest published version per account, waiting long-polls), computed from the
-// database when scraped — nothing per request beyond one counter and one histogram observation.
+// database when scraped — nothing per request beyond one counter and one histogram observation —
+// and two histograms observed as things happen: how long a publish takes, and how long after a
+// publish each edge acknowledges applying the bundle.
 // Served at GET /metrics on the API listener to the system account's admins, and optionally on
 // a separate listener without auth (`metricsListen`, loopback by default) for Prometheus.
 
@@ -19,6 +21,8 @@ export class ControlMetrics {
   readonly registry = new Registry();
   readonly #requests: Counter<"method" | "route" | "status_class">;
   readonly #duration: Histogram<"route">;
+  readonly #publish: Histogram<"result">;
+  readonly #apply: Histogram;
 
   constructor(fleet: FleetSource) {
     const r = this.registry;
@@ -34,6 +38,19 @@ export class ControlMetrics {
       help: "API request latency by route template (long-polls included)",
       labelNames: ["route"] as const,
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 35],
+      registers: [r],
+    });
+    this.#publish = new Histogram({
+      name: "gatehouse_control_bundle_publish_duration_seconds",
+      help: "Time to publish a config bundle (compile, validate, store, notify) by result: published, unchanged (same content, no new version) or rejected (does not compile)",
+      labelNames: ["result"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [r],
+    });
+    this.#apply = new Histogram({
+      name: "gatehouse_control_bundle_apply_latency_seconds",
+      help: "Seconds from a bundle's publication to each edge acknowledging that it applied it (one observation per edge and version, on the replica the edge reported to)",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
       registers: [r],
     });
     const edges = new Gauge({
@@ -152,6 +169,16 @@ export class ControlMetrics {
   observe(method: string, route: string, status: number, seconds: number): void {
     this.#requests.inc({ method, route, status_class: `${Math.floor(status / 100)}xx` });
     this.#duration.observe({ route }, seconds);
+  }
+
+  /** One publish attempt and how long it took. */
+  observePublish(result: "published" | "unchanged" | "rejected", seconds: number): void {
+    this.#publish.observe({ result }, seconds);
+  }
+
+  /** An edge acknowledged applying a bundle `seconds` after it was published. */
+  observeApply(seconds: number): void {
+    this.#apply.observe(Math.max(0, seconds));
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

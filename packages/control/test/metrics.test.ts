@@ -1,6 +1,7 @@
 // Control's Prometheus metrics: API request counters by route template, fleet gauges from the
 // database (edges by state, per-edge config version and apply latency, latest version per
-// account); /metrics needs a system admin on the API listener, none on the metrics listener.
+// account), histograms of publish duration and publish-to-apply latency; /metrics needs a system
+// admin on the API listener, none on the metrics listener.
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -91,6 +92,26 @@ describe("control metrics", () => {
     assert.match(text, /^gatehouse_control_process_resident_memory_bytes \d+/m);
     // Labels are bounded: no raw URLs with ids or query strings.
     assert.doesNotMatch(text, /route="[^"]*\?/);
+
+    // Publish duration by result, and publish-to-apply latency once per edge and version: the
+    // edge reporting the same version again (as after a restart) is not a second apply.
+    assert.match(
+      text,
+      /^gatehouse_control_bundle_publish_duration_seconds_count\{result="published"\} 1$/m,
+    );
+    assert.match(text, /^gatehouse_control_bundle_apply_latency_seconds_count 1$/m);
+    assert.match(text, /^gatehouse_control_bundle_apply_latency_seconds_bucket\{le="\+Inf"\} 1$/m);
+    assert.equal((await api("POST", "/config/publish", {})).status, 200);
+    assert.equal(
+      (await api("POST", "/edge/config-status", { version, ok: true }, edgeAuth)).status,
+      204,
+    );
+    const again = await (await fetch(`http://${control.metricsAddress}/metrics`)).text();
+    assert.match(
+      again,
+      /^gatehouse_control_bundle_publish_duration_seconds_count\{result="unchanged"\} 1$/m,
+    );
+    assert.match(again, /^gatehouse_control_bundle_apply_latency_seconds_count 1$/m);
   });
 
   it("the metrics listener serves only /metrics", async () => {

@@ -56,6 +56,18 @@ describe("deploy/", () => {
     }
   });
 
+  test("the dashboard charts bundle publish duration and publish-to-apply latency", async () => {
+    const used = usedMetrics(readFileSync(join(deploy, "grafana/gatehouse.json"), "utf8"));
+    const exported = await exportedMetrics();
+    for (const name of [
+      "gatehouse_control_bundle_publish_duration_seconds",
+      "gatehouse_control_bundle_apply_latency_seconds",
+    ]) {
+      assert.ok(exported.has(name), `${name} is exported`);
+      assert.ok(used.has(name), `${name} is on the dashboard`);
+    }
+  });
+
   test("the Grafana dashboard is valid JSON with Prometheus targets", () => {
     const d = JSON.parse(readFileSync(join(deploy, "grafana/gatehouse.json"), "utf8")) as {
       panels: { targets: { expr: string }[] }[];

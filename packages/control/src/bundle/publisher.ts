@@ -99,6 +99,8 @@ export interface PublisherOptions {
   /** Debounce of auto-publish after a change, ms; 0 or negative disables auto-publish. */
   readonly autoPublishDelayMs: number;
   readonly log: FastifyBaseLogger;
+  /** Each publish attempt's outcome and duration (control's metrics). */
+  readonly onPublish?: (result: "published" | "unchanged" | "rejected", seconds: number) => void;
 }
 
 export class Publisher {
@@ -129,16 +131,29 @@ export class Publisher {
     opts: { force?: boolean } = {},
   ): Promise<PublishResult> {
     const prev = this.#chains.get(accountId) ?? Promise.resolve();
-    const run = prev.then(
-      () => this.#publish(accountId, actor, opts.force ?? false),
-      () => this.#publish(accountId, actor, opts.force ?? false),
-    );
+    const go = () => this.#timed(accountId, actor, opts.force ?? false);
+    const run = prev.then(go, go);
     const tail = run.catch(() => {});
     this.#chains.set(accountId, tail);
     void tail.then(() => {
       if (this.#chains.get(accountId) === tail) this.#chains.delete(accountId);
     });
     return run;
+  }
+
+  /** #publish, timed from when its turn in the account's chain comes. */
+  async #timed(accountId: string, actor: string, force: boolean): Promise<PublishResult> {
+    const t0 = performance.now();
+    const seconds = () => (performance.now() - t0) / 1000;
+    try {
+      const r = await this.#publish(accountId, actor, force);
+      this.#opts.onPublish?.(r.changed ? "published" : "unchanged", seconds());
+      return r;
+    } catch (e) {
+      if (e instanceof GatehouseError && e.code === "GH_ERR_CONFIG_REJECTED")
+        this.#opts.onPublish?.("rejected", seconds());
+      throw e;
+    }
   }
 
   async #publish(accountId: string, actor: string, force: boolean): Promise<PublishResult> {

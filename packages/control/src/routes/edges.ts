@@ -79,7 +79,7 @@ function edgeOf(req: FastifyRequest): EdgePrincipal {
 }
 
 export async function edgeRoutes(app: FastifyInstance): Promise<void> {
-  const { db, auth, publisher, notifier, options } = app.gatehouse;
+  const { db, auth, publisher, notifier, options, metrics } = app.gatehouse;
   const staleAfterMs = options.heartbeatIntervalMs * 3;
   const view = (e: Selectable<EdgesTable>, now: number) => ({
     id: e.id,
@@ -290,8 +290,19 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const edge = edgeOf(req);
       const b = req.body as Static<typeof ConfigStatusBody>;
-      const status = { ...b, at: new Date().toISOString() };
-      await db.transaction().execute(async (trx) => {
+      const at = new Date();
+      const status = { ...b, at: at.toISOString() };
+      const firstApply = await db.transaction().execute(async (trx) => {
+        const before = await trx
+          .selectFrom("edges")
+          .select(["config_status"])
+          .where("id", "=", edge.id)
+          .executeTakeFirst();
+        const prev = (
+          typeof before?.config_status === "string"
+            ? JSON.parse(before.config_status)
+            : before?.config_status
+        ) as { version?: number; ok?: boolean } | null | undefined;
         await trx
           .updateTable("edges")
           .set({ config_status: JSON.stringify(status), updated_at: new Date() })
@@ -306,7 +317,20 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
             action: "config-rejected",
             after: status,
           });
+        // An edge reports again what it already applied (a restart serving its last good
+        // bundle): that is not a new apply, and its latency would be the bundle's age.
+        return b.ok && !(prev?.ok === true && prev.version === b.version);
       });
+      if (firstApply) {
+        const published = await db
+          .selectFrom("bundles")
+          .select(["created_at"])
+          .where("account_id", "=", edge.accountId)
+          .where("version", "=", b.version)
+          .executeTakeFirst();
+        if (published)
+          metrics.observeApply((at.getTime() - new Date(published.created_at).getTime()) / 1000);
+      }
       if (!b.ok) req.log.warn({ edgeId: edge.id, version: b.version }, "edge rejected a bundle");
       return reply.status(204).send();
     },
