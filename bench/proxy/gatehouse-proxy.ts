@@ -4,12 +4,12 @@
 //   node bench/proxy/gatehouse-proxy.ts --port 3128 --connect-port 9000
 
 import { parseArgs } from "node:util";
-import type { ConfigBundle, Policy } from "@gatehouse/contract";
 import { Registry } from "prom-client";
 import { startProxy } from "../../packages/edge/src/proxy/index.ts";
 import type { ResolveResult } from "../../packages/edge/src/resolver.ts";
 import { compileSnapshot } from "../../packages/edge/src/snapshot.ts";
 import { QueryLog } from "../../packages/edge/src/telemetry/query-log.ts";
+import { benchBundle } from "./bench-bundle.ts";
 
 const { values } = parseArgs({
   options: { port: { type: "string" }, "connect-port": { type: "string" } },
@@ -17,47 +17,7 @@ const { values } = parseArgs({
 const port = Number(values.port ?? 0);
 const connectPort = Number(values["connect-port"] ?? 443);
 
-const HTTP_RULES = [
-  'http.conn.hostname in {"ads.example" "tracker.example"}',
-  'any(http.conn.domains[*] in {"gambling.example" "casino.example"})',
-  'http.request.uri.path matches "^/admin"',
-  'http.request.method == "DELETE" and http.conn.hostname == "api.example"',
-  'http.request.uri.query contains "token="',
-  'any(http.request.headers["user-agent"][*] contains "sqlmap")',
-  "http.conn.dst_port == 8081",
-  'http.request.uri.path contains "/wp-login"',
-  'identity.email == "blocked@example.com"',
-  'http.request.uri.path_and_query matches "[.](exe|msi)$"',
-];
-
-const policies: Policy[] = HTTP_RULES.map((expression, i) => ({
-  id: `bench-${i}`,
-  name: `Bench rule ${i}`,
-  type: "http",
-  enabled: true,
-  precedence: i + 1,
-  expression,
-  action: "block",
-}));
-policies.push({
-  id: "bench-origin",
-  name: "Benchmark origin on loopback",
-  type: "net",
-  enabled: true,
-  precedence: 1,
-  expression: "net.dst.ip == 127.0.0.1",
-  action: "allow",
-});
-
-const bundle: ConfigBundle = {
-  schemaVersion: 1,
-  version: 1,
-  resolver: { upstreams: [] },
-  locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8"] }],
-  lists: [],
-  policies,
-  proxy: { connectPorts: [connectPort] },
-};
+const bundle = benchBundle(connectPort);
 const snapshot = compileSnapshot(bundle);
 const resolver = {
   async resolve(): Promise<ResolveResult> {

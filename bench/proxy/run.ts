@@ -1,6 +1,8 @@
 // HTTP proxy benchmark: wrk with keep-alive through Gatehouse, squid (cache off), haproxy and
 // privoxy to one local origin serving 1 KiB (nginx when installed, else a node:http origin),
-// plus CONNECT tunnel throughput. Every proxy runs alone in turn, same origin, same load.
+// plus CONNECT tunnel throughput both ways (client → destination and back). Every proxy runs
+// alone in turn, same origin, same load. Gatehouse runs twice: the proxy alone in one process,
+// and the whole edge (`gatehouse edge --config`, `edge.workers: 2`).
 //   node bench/proxy/run.ts [--duration 10] [--connections 50] [--tunnel-mib 2048]
 // Prints a markdown table (ratios against squid) for docs/benchmarks.md.
 
@@ -19,6 +21,7 @@ import { type AddressInfo, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { benchBundle } from "./bench-bundle.ts";
 
 const { values } = parseArgs({
   options: {
@@ -199,6 +202,26 @@ async function startGatehouse(name: string, processes: number, sinkPort: number)
   return { name, procs, port, tunnel: true };
 }
 
+/** The whole edge as deployed: `gatehouse edge --config` with `edge.workers` processes sharing
+ * the proxy port (SO_REUSEPORT), same bundle as gatehouse-proxy.ts. */
+async function startGatehouseEdge(name: string, workers: number, sinkPort: number): Promise<Proxy> {
+  const port = await freePort();
+  const file = join(dir, `${name}.yaml`);
+  // JSON is YAML.
+  writeFileSync(
+    file,
+    JSON.stringify({
+      ...benchBundle(sinkPort),
+      edge: { workers, proxy: { http: [`127.0.0.1:${port}`] } },
+    }),
+  );
+  const cli = join(import.meta.dirname, "../../packages/gatehouse/src/cli.ts");
+  const proc = start(process.execPath, [cli, "edge", "--config", file], name);
+  await waitPort(port);
+  await new Promise((r) => setTimeout(r, 1000)); // let every worker finish listening
+  return { name, procs: [proc], port, tunnel: true };
+}
+
 async function startSquid(): Promise<Proxy> {
   const port = await freePort();
   writeFileSync(
@@ -333,8 +356,9 @@ function runWrk(p: Proxy): HttpResult {
   return { rps, p50ms: p50, p99ms: p99, cpuPerKReq: ((cpu1 - cpu0) / total) * 1000, errors };
 }
 
-/** Bytes/s through one CONNECT tunnel; sender and sink are their own processes. */
-function tunnelThroughput(proxyPort: number, sinkPort: number): number {
+/** Bytes/s through one CONNECT tunnel, client to sink (up) or sink to client (down); client
+ * and sink are their own processes. */
+function tunnelThroughput(proxyPort: number, sinkPort: number, direction: "up" | "down"): number {
   const out = execFileSync(
     process.execPath,
     [
@@ -342,6 +366,7 @@ function tunnelThroughput(proxyPort: number, sinkPort: number): number {
       String(proxyPort),
       String(sinkPort),
       String(TUNNEL_BYTES),
+      direction,
     ],
     { encoding: "utf8", timeout: 120_000 },
   );
@@ -376,14 +401,20 @@ console.log(
 const plan: [string, () => Promise<Proxy>][] = [
   ["squid", startSquid],
   ["gatehouse", () => startGatehouse("gatehouse", 1, sinkPort)],
-  ["gatehouse-2p", () => startGatehouse("gatehouse-2p", 2, sinkPort)],
+  ["gatehouse-edge-2w", () => startGatehouseEdge("gatehouse-edge-2w", 2, sinkPort)],
   ["haproxy", () => startHaproxy(origin.port)],
   ["privoxy", startPrivoxy],
 ];
-const results: { name: string; http?: HttpResult; tunnel?: number; note?: string }[] = [];
+const results: {
+  name: string;
+  http?: HttpResult;
+  tunnel?: number;
+  tunnelDown?: number;
+  note?: string;
+}[] = [];
 for (const [name, make] of plan) {
   if (ONLY && !ONLY.includes(name)) continue;
-  if (name !== "gatehouse" && name !== "gatehouse-2p" && !which(name)) {
+  if (!name.startsWith("gatehouse") && !which(name)) {
     results.push({ name, note: "not installed" });
     continue;
   }
@@ -409,10 +440,12 @@ for (const [name, make] of plan) {
   }
   const http = runWrk(p);
   let tunnel: number | undefined;
+  let tunnelDown: number | undefined;
   let note: string | undefined;
   if (p.tunnel) {
     try {
-      tunnel = tunnelThroughput(p.port, sinkPort);
+      tunnel = tunnelThroughput(p.port, sinkPort, "up");
+      tunnelDown = tunnelThroughput(p.port, sinkPort, "down");
     } catch (e) {
       note = (e as Error).message;
     }
@@ -421,11 +454,12 @@ for (const [name, make] of plan) {
     name,
     http,
     ...(tunnel === undefined ? {} : { tunnel }),
+    ...(tunnelDown === undefined ? {} : { tunnelDown }),
     ...(note ? { note } : {}),
   });
   for (const c of p.procs) await stop(c);
   console.error(
-    `${name}: ${http.rps.toFixed(0)} req/s, p50 ${http.p50ms} ms, p99 ${http.p99ms} ms${tunnel ? `, tunnel ${(tunnel / 1e9).toFixed(2)} GB/s` : ""}${http.errors ? ` (${http.errors})` : ""}`,
+    `${name}: ${http.rps.toFixed(0)} req/s, p50 ${http.p50ms} ms, p99 ${http.p99ms} ms${tunnel ? `, tunnel up ${(tunnel / 1e9).toFixed(2)} GB/s` : ""}${tunnelDown ? `, down ${(tunnelDown / 1e9).toFixed(2)} GB/s` : ""}${http.errors ? ` (${http.errors})` : ""}`,
   );
 }
 await stop(origin.proc);
@@ -435,12 +469,12 @@ const base = results.find((r) => r.name === "squid" && r.http);
 const ratio = (v: number | undefined, b: number | undefined) =>
   v && b ? `${(v / b).toFixed(2)}×` : "–";
 console.log(
-  "\n| proxy | req/s | vs squid | p50 ms | p99 ms | CPU ms / 1k req | CPU vs squid | tunnel GB/s | tunnel vs squid | note |",
+  "\n| proxy | req/s | vs squid | p50 ms | p99 ms | CPU ms / 1k req | CPU vs squid | tunnel up GB/s | vs squid | tunnel down GB/s | vs squid | note |",
 );
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
 for (const r of results) {
   const h = r.http;
   console.log(
-    `| ${r.name} | ${h ? h.rps.toFixed(0) : "–"} | ${ratio(h?.rps, base?.http?.rps)} | ${h ? h.p50ms.toFixed(2) : "–"} | ${h ? h.p99ms.toFixed(2) : "–"} | ${h ? (h.cpuPerKReq * 1000).toFixed(0) : "–"} | ${ratio(h?.cpuPerKReq, base?.http?.cpuPerKReq)} | ${r.tunnel ? (r.tunnel / 1e9).toFixed(2) : "–"} | ${ratio(r.tunnel, base?.tunnel)} | ${[r.note, h?.errors].filter(Boolean).join("; ")} |`,
+    `| ${r.name} | ${h ? h.rps.toFixed(0) : "–"} | ${ratio(h?.rps, base?.http?.rps)} | ${h ? h.p50ms.toFixed(2) : "–"} | ${h ? h.p99ms.toFixed(2) : "–"} | ${h ? (h.cpuPerKReq * 1000).toFixed(0) : "–"} | ${ratio(h?.cpuPerKReq, base?.http?.cpuPerKReq)} | ${r.tunnel ? (r.tunnel / 1e9).toFixed(2) : "–"} | ${ratio(r.tunnel, base?.tunnel)} | ${r.tunnelDown ? (r.tunnelDown / 1e9).toFixed(2) : "–"} | ${ratio(r.tunnelDown, base?.tunnelDown)} | ${[r.note, h?.errors].filter(Boolean).join("; ")} |`,
   );
 }

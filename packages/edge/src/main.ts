@@ -70,7 +70,7 @@ export interface StartEdgeOptions {
    * they write none.
    */
   logger?: OpLogger;
-  /** Bind UDP with SO_REUSEPORT so several worker processes share the port (workers.ts). */
+  /** Bind UDP and the proxy with SO_REUSEPORT so worker processes share the ports (workers.ts). */
   reusePort?: boolean;
 }
 
@@ -152,6 +152,10 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
           registry: edgeRegistry(),
           ...(local.proxy?.limits ? { limits: local.proxy.limits } : {}),
           ...(proxyLog ? { requestLog: proxyLog } : {}),
+          // Worker processes: each binds its own SO_REUSEPORT socket (node makes a reusePort
+          // listen exclusive in a cluster worker), so the kernel spreads connections across
+          // them instead of the primary accepting and handing each one over.
+          reusePort: opts.reusePort === true,
         });
         opened.push(proxy);
         for (const a of proxy.addresses) got.proxy.http.push(joinHostPort(a.address, a.port));

@@ -4,7 +4,7 @@
 // client actually sent, and only then dials the pinned address and splices the two sockets.
 // Peeking before dialling means an SNI-blocked tunnel never touches the destination.
 
-import { connect as netConnect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import {
   type ClientHelloResult,
   MAX_CLIENT_HELLO_BYTES,
@@ -14,7 +14,7 @@ import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
 import type { ProxyLimits } from "./limits.ts";
 import { decide, matchNet, type PolicyContexts } from "./policy-request.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
-import { relay } from "./relay.ts";
+import { connectForRelay, relay } from "./relay.ts";
 import { endWithAnswer } from "./respond.ts";
 
 // RFC 8446 §6: an alert record (content type 21), fatal (2), access_denied (49). Sent in place
@@ -112,7 +112,7 @@ export function createDial(limits: ProxyLimits, metrics: ProxyMetrics): Stage {
       return new Promise<Outcome>((resolve) => {
         const t0 = performance.now();
         // The pinned, checked address: never the name (resolve-peer).
-        const up = netConnect({
+        const up = connectForRelay({
           host: ex.peerIp,
           port: ex.port,
           family: ex.peerFamily || undefined,
