@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createSecureServer, type Http2SecureServer } from "node:http2";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,7 +25,7 @@ interface Pems {
 }
 
 /** Listen on loopback, counting TLS connections; close() also ends kept-alive ones. */
-async function listenTls(server: TlsServer | Http2SecureServer) {
+async function listenTls(server: TlsServer | Http2SecureServer | HttpsServer) {
   const sockets = new Set<Socket>();
   server.on("tlsClientError", () => {});
   server.on("secureConnection", (s: Socket) => {
@@ -78,6 +79,27 @@ function startDoh(zone: Map<string, FakeZoneEntry>, pems: Pems, counts: string[]
   return listenTls(server);
 }
 
+/**
+ * A DoH server over HTTP/1.1 that closes a kept-alive connection when a second request arrives
+ * on it, without answering: what a client sees when the server timed the connection out just
+ * as the client reused it.
+ */
+function startStaleDoh(zone: Map<string, FakeZoneEntry>, pems: Pems) {
+  const perSocket = new WeakMap<Socket, number>();
+  const server = createHttpsServer({ ...pems, keepAlive: true }, (req, res) => {
+    const n = (perSocket.get(req.socket) ?? 0) + 1;
+    perSocket.set(req.socket, n);
+    if (n > 1) return void req.socket.destroy();
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const out = answerFor(zone, Buffer.concat(chunks), false);
+      res.writeHead(200, { "content-type": "application/dns-message" }).end(out);
+    });
+  });
+  return listenTls(server);
+}
+
 function counter(text: string, protocol: string, reason: string): number {
   const m = new RegExp(
     `gatehouse_dns_upstream_errors_total\\{protocol="${protocol}",reason="${reason}"\\} (\\d+)`,
@@ -97,6 +119,7 @@ describe("DoT and DoH upstreams with a private CA", () => {
   let edge: Edge;
   let port: number;
   let doh: Awaited<ReturnType<typeof startDoh>>;
+  let stale: Awaited<ReturnType<typeof startDoh>>;
 
   before(async () => {
     const ca = await generate([{ name: "commonName", value: "Gatehouse Test CA" }], {
@@ -132,7 +155,8 @@ describe("DoT and DoH upstreams with a private CA", () => {
     doh = await startDoh(zone, good, counts.good);
     const badDot = await startDot(zone, bad, counts.rogue);
     const badDoh = await startDoh(zone, bad, counts.rogue);
-    servers.push(dot, doh, badDot, badDoh);
+    stale = await startStaleDoh(zone, good);
+    servers.push(dot, doh, badDot, badDoh, stale);
 
     const dir = mkdtempSync(join(tmpdir(), "gh-upstream-ca-"));
     writeFileSync(join(dir, "private-ca.pem"), ca.cert);
@@ -155,6 +179,7 @@ describe("DoT and DoH upstreams with a private CA", () => {
             { suffix: "bad-dot.test", upstreams: [dotUp(badDot.port)] },
             { suffix: "bad-doh.test", upstreams: [dohUp(badDoh.port)] },
             { suffix: "failover.test", upstreams: [dotUp(badDot.port), dohUp(doh.port)] },
+            { suffix: "stale.test", upstreams: [dohUp(stale.port)] },
           ],
         },
         locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
@@ -199,6 +224,18 @@ describe("DoT and DoH upstreams with a private CA", () => {
     for (const n of names) assert.equal((await udpQuery(port, n))?.answers[0]?.data, "192.0.2.20");
     assert.equal(counts.good.filter((c) => c === "doh").length, queries + names.length);
     assert.equal(doh.connections, connections, "no new TLS connection per query");
+  });
+
+  test("a kept-alive DoH connection the server closed is retried once on a new one", async () => {
+    const names = ["a.stale.test", "b.stale.test"];
+    for (const n of names) zone.set(`${n}/1`, { answers: [a(n, "192.0.2.30")] });
+    for (const n of names) {
+      const r = await udpQuery(port, n);
+      assert.equal(r?.rcode, Rcode.NOERROR, n);
+      assert.equal(r?.answers[0]?.data, "192.0.2.30");
+    }
+    // The second query found its reused connection closed and went out on a second one.
+    assert.equal(stale.connections, 2);
   });
 
   test("a DoT upstream whose certificate the CA did not sign is refused", async () => {

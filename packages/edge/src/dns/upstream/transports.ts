@@ -8,7 +8,7 @@
 // agent.
 
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
-import type { IncomingMessage } from "node:http";
+import type { ClientRequest, IncomingMessage } from "node:http";
 import { type Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIPv6, connect as netConnect, type Socket } from "node:net";
 import { type SecureContext, connect as tlsConnect } from "node:tls";
@@ -227,7 +227,8 @@ const MAX_DNS_MESSAGE = 65_535;
 
 /**
  * RFC 8484 §4.1: POST the wire message as application/dns-message, on the upstream's keep-alive
- * agent (HTTP/1.1; TLS verified as for DoT).
+ * agent (HTTP/1.1; TLS verified as for DoT). A kept-alive connection the server closed just as
+ * it was reused fails before any answer: that request is sent once more on a new connection.
  */
 export function httpsExchange(
   t: UpstreamTarget,
@@ -237,53 +238,70 @@ export function httpsExchange(
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let answered = false;
-    const req = httpsRequest({
-      host: t.host,
-      port: t.port,
-      path: t.path ?? "/dns-query",
-      method: "POST",
-      headers: {
-        "content-type": "application/dns-message",
-        accept: "application/dns-message",
-        "content-length": query.length,
-      },
-      ...(t.agent ? { agent: t.agent } : {}),
-      ...(t.serverName ? { servername: t.serverName } : {}),
-      ...(t.secureContext ? { secureContext: t.secureContext } : {}),
-    });
+    let retried = false;
+    let req: ClientRequest;
     // A failed or abandoned exchange closes its connection; an answered one leaves it to the agent.
     const release = () => {
       if (!answered) req.destroy();
     };
     const finish = settleOnce(t, signal, release, resolve, reject);
-    req.on("error", (e) => finish(upstreamSocketError(t, e)));
-    req.on("response", (res: IncomingMessage) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        return finish(new UpstreamError("http", `${t.address}: HTTP ${res.statusCode}`));
-      }
-      const chunks: Buffer[] = [];
-      let length = 0;
-      res.on("data", (c: Buffer) => {
-        length += c.length;
-        if (length > MAX_DNS_MESSAGE)
-          finish(new UpstreamError("malformed", `${t.address}: answer longer than 65535 bytes`));
-        else chunks.push(c);
+    const send = () => {
+      let responded = false;
+      req = httpsRequest({
+        host: t.host,
+        port: t.port,
+        path: t.path ?? "/dns-query",
+        method: "POST",
+        headers: {
+          "content-type": "application/dns-message",
+          accept: "application/dns-message",
+          "content-length": query.length,
+        },
+        ...(t.agent ? { agent: t.agent } : {}),
+        ...(t.serverName ? { servername: t.serverName } : {}),
+        ...(t.secureContext ? { secureContext: t.secureContext } : {}),
       });
-      res.on("error", (e) => finish(upstreamSocketError(t, e)));
-      res.on("end", () => {
-        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        if (!matchesQuestion(body, q))
-          return finish(
-            new UpstreamError("mismatch", `${t.address}: answer does not match the question`),
-          );
-        answered = true;
-        finish(undefined, body);
+      const sent = req;
+      sent.on("error", (e: NodeJS.ErrnoException) => {
+        if (!responded && !retried && sent.reusedSocket && STALE_SOCKET.has(e.code ?? "")) {
+          retried = true;
+          return send();
+        }
+        finish(upstreamSocketError(t, e));
       });
-    });
-    req.end(query);
+      sent.on("response", (res: IncomingMessage) => {
+        responded = true;
+        if (res.statusCode !== 200) {
+          res.resume();
+          return finish(new UpstreamError("http", `${t.address}: HTTP ${res.statusCode}`));
+        }
+        const chunks: Buffer[] = [];
+        let length = 0;
+        res.on("data", (c: Buffer) => {
+          length += c.length;
+          if (length > MAX_DNS_MESSAGE)
+            finish(new UpstreamError("malformed", `${t.address}: answer longer than 65535 bytes`));
+          else chunks.push(c);
+        });
+        res.on("error", (e) => finish(upstreamSocketError(t, e)));
+        res.on("end", () => {
+          const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+          if (!matchesQuestion(body, q))
+            return finish(
+              new UpstreamError("mismatch", `${t.address}: answer does not match the question`),
+            );
+          answered = true;
+          finish(undefined, body);
+        });
+      });
+      sent.end(query);
+    };
+    send();
   });
 }
+
+/** How a reused keep-alive connection that the server had already closed fails. */
+const STALE_SOCKET = new Set(["ECONNRESET", "EPIPE"]);
 
 /** Exchange over the target's protocol; UDP falls back to TCP when the reply is truncated. */
 export async function exchange(
