@@ -1,6 +1,8 @@
 // The proxy's Prometheus metrics, on the edge's shared registry. Labels are small fixed sets
 // (kind, action, status class, direction, cause); hosts, clients and policy ids go to the query
-// log only. Label children are resolved once and kept, so the hot path does no label lookups.
+// log only. The hot path only adds to plain numbers (one slot per label set, found without
+// building a key); they are handed to prom-client when the registry is read (`collect`), so no
+// request pays for prom-client's label hashing.
 
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
@@ -17,16 +19,51 @@ function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
 
-function statusClass(status: number): string {
-  if (status === 0) return "none";
-  if (status < 200) return "1xx";
-  if (status < 300) return "2xx";
-  if (status < 400) return "3xx";
-  if (status < 500) return "4xx";
-  return "5xx";
+const STATUS_CLASSES = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"] as const;
+
+function statusClassIndex(status: number): number {
+  if (status === 0) return 0;
+  if (status < 200) return 1;
+  if (status < 300) return 2;
+  if (status < 400) return 3;
+  if (status < 500) return 4;
+  return 5;
 }
 
+/** Counts not yet handed to their prom-client child. */
+interface Slot {
+  readonly child: { inc(value: number): void };
+  pending: number;
+}
+
+/** One instance per registry: a proxy restarted on the same registry (drain/resume) adds to the
+ * same slots, which the metrics' collect() flushes. */
+const perRegistry = new WeakMap<Registry, ProxyMetrics>();
+
 export function proxyMetrics(registry: Registry): ProxyMetrics {
+  let m = perRegistry.get(registry);
+  if (m === undefined) {
+    m = create(registry);
+    perRegistry.set(registry, m);
+  }
+  return m;
+}
+
+function create(registry: Registry): ProxyMetrics {
+  const slots: Slot[] = [];
+  const slot = (child: Slot["child"]): Slot => {
+    const s = { child, pending: 0 };
+    slots.push(s);
+    return s;
+  };
+  const flush = () => {
+    for (const s of slots) {
+      if (s.pending !== 0) {
+        s.child.inc(s.pending);
+        s.pending = 0;
+      }
+    }
+  };
   const requests = getOrCreate(
     registry,
     "gatehouse_proxy_requests_total",
@@ -36,6 +73,7 @@ export function proxyMetrics(registry: Registry): ProxyMetrics {
         help: "Proxied HTTP requests (kind=http) and CONNECT tunnels (kind=net) by action and status class",
         labelNames: ["kind", "action", "status_class"] as const,
         registers: [registry],
+        collect: flush,
       }),
   );
   const errors = getOrCreate(
@@ -47,6 +85,7 @@ export function proxyMetrics(registry: Registry): ProxyMetrics {
         help: "Requests and tunnels that failed or were refused, by cause",
         labelNames: ["cause"] as const,
         registers: [registry],
+        collect: flush,
       }),
   );
   const bytes = getOrCreate(
@@ -58,6 +97,7 @@ export function proxyMetrics(registry: Registry): ProxyMetrics {
         help: "Bytes relayed; up = client to origin, down = origin to client (wire bytes)",
         labelNames: ["direction"] as const,
         registers: [registry],
+        collect: flush,
       }),
   );
   const latency = getOrCreate(
@@ -91,32 +131,32 @@ export function proxyMetrics(registry: Registry): ProxyMetrics {
         registers: [registry],
       }),
   );
-  const up = bytes.labels("up");
-  const down = bytes.labels("down");
-  const children = new Map<string, ReturnType<typeof requests.labels>>();
-  const errorChildren = new Map<string, ReturnType<typeof errors.labels>>();
+  const up = slot(bytes.labels("up"));
+  const down = slot(bytes.labels("down"));
+  // kind → action → status class; actions and causes are small fixed sets met at run time.
+  const byKind = { http: new Map<string, Slot[]>(), net: new Map<string, Slot[]>() };
+  const byCause = new Map<string, Slot>();
   return {
     request(kind, action, status) {
-      const cls = statusClass(status);
-      const key = `${kind}|${action}|${cls}`;
-      let c = children.get(key);
-      if (c === undefined) {
-        c = requests.labels(kind, action, cls);
-        children.set(key, c);
+      const actions = byKind[kind];
+      let row = actions.get(action);
+      if (row === undefined) {
+        row = STATUS_CLASSES.map((cls) => slot(requests.labels(kind, action, cls)));
+        actions.set(action, row);
       }
-      c.inc();
+      row[statusClassIndex(status)]!.pending++;
     },
     error(cause) {
-      let c = errorChildren.get(cause);
+      let c = byCause.get(cause);
       if (c === undefined) {
-        c = errors.labels(cause);
-        errorChildren.set(cause, c);
+        c = slot(errors.labels(cause));
+        byCause.set(cause, c);
       }
-      c.inc();
+      c.pending++;
     },
     bytes(u, d) {
-      if (u > 0) up.inc(u);
-      if (d > 0) down.inc(d);
+      up.pending += u;
+      down.pending += d;
     },
     connectLatency(seconds) {
       latency.observe(seconds);
