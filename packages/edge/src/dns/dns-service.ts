@@ -8,7 +8,13 @@ import { cacheTally, dnsMetrics, queryTally } from "../telemetry/metrics.ts";
 import type { QueryLog, RecordTemplate } from "../telemetry/query-log.ts";
 import { DnsCache } from "./cache/dns-cache.ts";
 import { type ClientInfo, type DnsExchange, newExchange } from "./exchange.ts";
-import { findTtlOffsets, parseFastQuery, questionName } from "./packet-cache.ts";
+import {
+  type FastQuery,
+  findTtlOffsets,
+  type PacketEntry,
+  parseFastQuery,
+  questionName,
+} from "./packet-cache.ts";
 import { DnsPipeline } from "./pipeline.ts";
 import { createRuntime, type DnsRuntime, type DnsShared } from "./runtime.ts";
 import { matchedList } from "./stages/record.ts";
@@ -72,24 +78,63 @@ export class DnsService implements Resolver {
     transport: "udp" | "tcp" | "dot",
     serverName?: string,
   ): Buffer | undefined {
-    const rt = this.rt;
-    if (!rt.memoizable) return undefined;
     const q = parseFastQuery(raw);
     if (!q) return undefined;
+    const t0 = performance.now();
+    const e = this.lookupFast(q, raw, ip, serverName);
+    if (!e) return undefined;
+    const now = Date.now();
+    if (!this.admitFast(e, q, ip, now, transport === "udp")) return undefined;
+    const out = Buffer.allocUnsafe(e.bytes.length);
+    this.rt.packets.write(e, raw, q, now, out);
+    this.recordFast(e, ip, transport, now, t0);
+    return out;
+  }
+
+  /**
+   * The fast path for a UDP query, writing the answer into `out` (the batch socket's reply
+   * slot, at least 512 bytes and `maxLength` long). Returns the answer's length, or 0 when the
+   * full pipeline must run.
+   */
+  tryFastInto(raw: Uint8Array, ip: string, out: Buffer, maxLength: number): number {
+    const q = parseFastQuery(raw);
+    if (!q) return 0;
+    const t0 = performance.now();
+    const e = this.lookupFast(q, raw, ip, undefined);
+    if (!e || e.bytes.length > maxLength) return 0;
+    const now = Date.now();
+    if (!this.admitFast(e, q, ip, now, true)) return 0;
+    const n = this.rt.packets.write(e, raw, q, now, out);
+    this.recordFast(e, ip, "udp", now, t0);
+    return n;
+  }
+
+  private lookupFast(
+    q: FastQuery,
+    raw: Uint8Array,
+    ip: string,
+    serverName: string | undefined,
+  ): PacketEntry | undefined {
+    const rt = this.rt;
+    if (!rt.memoizable) return undefined;
     // Same precedence as the identify stage: DoT server name, then source network.
     const locs = rt.snapshot.locations;
     const loc =
       (serverName !== undefined ? locs.byServerName(serverName) : undefined) ?? locs.bySource(ip);
     if (!loc && !rt.allowUnknownClients) return undefined;
     const packets = rt.packets;
-    const e = packets.get(packets.key(q, loc), raw, q, loc);
-    if (!e) return undefined;
-    const t0 = performance.now();
-    const now = Date.now();
-    const out = packets.answer(e, raw, q, now, transport === "udp");
-    if (!out) return undefined;
+    return packets.get(packets.key(q, loc), raw, q, loc);
+  }
+
+  private admitFast(e: PacketEntry, q: FastQuery, ip: string, now: number, udp: boolean): boolean {
+    const rt = this.rt;
+    if (!rt.packets.usable(e, q, now, udp)) return false;
     // Over the limit: let the pipeline refuse (or drop) and log it.
-    if (rt.limiter && !rt.limiter.take(ip, now)) return undefined;
+    return !rt.limiter || rt.limiter.take(ip, now);
+  }
+
+  /** Log and count a fast-path answer like the pipeline's record stage, allocating nothing. */
+  private recordFast(e: PacketEntry, ip: string, transport: string, now: number, t0: number): void {
     const us = Math.round((performance.now() - t0) * 1000);
     this.shared.log.pushCompact(e.template, ip, transport, now, us / 1000);
     const ti = transport === "udp" ? 0 : transport === "tcp" ? 1 : 2;
@@ -100,7 +145,6 @@ export class DnsService implements Resolver {
     }
     tally.n++;
     if (e.cache === "hit") this.cacheHits.n++;
-    return out;
   }
 
   private readonly cacheHits = cacheTally("hit");

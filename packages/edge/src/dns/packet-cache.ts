@@ -236,30 +236,28 @@ export class PacketCache {
     this.map.delete(key);
   }
 
-  /**
-   * Build the answer for `q` (parsed from `raw`) from `e` at `now`, or undefined when the entry
-   * cannot serve it (expired, due for refresh, larger than the client accepts over UDP).
-   */
-  answer(
-    e: PacketEntry,
-    raw: Uint8Array,
-    q: FastQuery,
-    now: number,
-    udp: boolean,
-  ): Buffer | undefined {
-    if (now >= e.expiresAt || (e.refreshAt !== 0 && now >= e.refreshAt)) return undefined;
-    const bytes = e.bytes;
+  /** Whether `e` can answer `q` at `now` (not expired, not due for refresh, fits over UDP). */
+  usable(e: PacketEntry, q: FastQuery, now: number, udp: boolean): boolean {
+    if (now >= e.expiresAt || (e.refreshAt !== 0 && now >= e.refreshAt)) return false;
     // Without EDNS, q.udpSize is 512: the same bound as no EDNS.
-    if (udp && bytes.length > maxUdpResponse(q)) return undefined;
-    const out = Buffer.allocUnsafe(bytes.length);
-    bytes.copy(out);
+    return !udp || e.bytes.length <= maxUdpResponse(q);
+  }
+
+  /**
+   * Write the answer to `q` (parsed from `raw`) from a usable entry into `out` (at least
+   * `e.bytes.length` long): the stored bytes with the query's ID, RD/CD flags and question
+   * case, and TTLs aged since storage. Returns its length.
+   */
+  write(e: PacketEntry, raw: Uint8Array, q: FastQuery, now: number, out: Buffer): number {
+    const bytes = e.bytes;
+    out.set(bytes);
     out[0] = raw[0]!;
     out[1] = raw[1]!;
     // RD and CD are copied from the query (RFC 1035 §4.1.1, RFC 4035 §3.2.2).
     out[2] = (out[2]! & ~0x01) | (raw[2]! & 0x01);
     out[3] = (out[3]! & ~0x10) | (raw[3]! & 0x10);
     // The question as the client wrote it (case preserved; same length by construction).
-    out.set(raw.subarray(12, q.questionEnd - 4), 12);
+    for (let i = 12, end = q.questionEnd - 4; i < end; i++) out[i] = raw[i]!;
     const offs = e.ttlOffsets;
     if (offs.length > 0) {
       const age = Math.floor((now - e.storedAt) / 1000);
@@ -267,10 +265,10 @@ export class PacketCache {
         const ttls = e.ttls;
         for (let i = 0; i < offs.length; i++) {
           const t = ttls[i]! - age;
-          out.writeUInt32BE(Math.max(t, 0), offs[i]!);
+          out.writeUInt32BE(t > 0 ? t : 0, offs[i]!);
         }
       }
     }
-    return out;
+    return bytes.length;
   }
 }

@@ -1,16 +1,19 @@
 // Do53 over UDP (RFC 1035 §4.2.1). One socket per listen address; each datagram is handled
 // independently and errors never escape (a bad packet gets FORMERR or silence, the socket keeps
 // serving). `reusePort` lets several worker processes own a socket on the same port (Node 24).
+// Where the batch socket addon is built (udp-batch.ts), it serves instead of node:dgram.
 
-import { createSocket, type Socket } from "node:dgram";
+import { createSocket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { splitHostPort } from "../../net/host-port.ts";
 import type { DnsService } from "../dns-service.ts";
+import { batchAddon, listenUdpBatch } from "./udp-batch.ts";
 
 export interface UdpListener {
-  readonly socket: Socket;
   readonly host: string;
   readonly port: number;
+  /** "batch": the recvmmsg/sendmmsg socket of native/udp_batch.c; "dgram": node:dgram. */
+  readonly mode: "batch" | "dgram";
   /** Stop answering new queries, wait (up to graceMs) for those in flight, then unbind. */
   close(graceMs?: number): Promise<void>;
 }
@@ -27,9 +30,11 @@ const MAX_IN_FLIGHT = 20_000;
 export async function listenUdp(
   service: DnsService,
   addr: string,
-  opts: { reusePort?: boolean } = {},
+  opts: { reusePort?: boolean; batch?: boolean } = {},
 ): Promise<UdpListener> {
   const { host, port } = splitHostPort(addr);
+  const lib = opts.batch === false ? undefined : batchAddon();
+  if (lib) return listenUdpBatch(lib, service, host, port, opts.reusePort === true);
   const socket = createSocket({
     type: isIPv6(host) ? "udp6" : "udp4",
     reuseAddr: opts.reusePort === true,
@@ -75,8 +80,8 @@ export async function listenUdp(
   });
   const bound = socket.address();
   return {
-    socket,
     host: bound.address,
+    mode: "dgram",
     port: bound.port,
     close: async (graceMs = 0) => {
       if (!open) return;

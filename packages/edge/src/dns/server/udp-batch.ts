@@ -1,0 +1,184 @@
+// Do53 over UDP through the batch socket of `native/udp_batch.c`: the kernel hands over up to
+// 64 queued datagrams at once (recvmmsg), one JavaScript call answers every one the fast path
+// can answer straight into the shared reply slots, and one sendmmsg sends them. Misses copy
+// their query and source and go through the full pipeline; their answers go out one by one.
+// When the addon is not built (no C compiler at install time) `udp-server.ts` uses node:dgram.
+
+import { createRequire } from "node:module";
+import { formatIpv6 } from "../../net/ip-address.ts";
+import type { DnsService } from "../dns-service.ts";
+
+/** The addon's handle: shared buffers filled by `open`. */
+interface BatchHandle {
+  input: ArrayBuffer;
+  output: ArrayBuffer;
+  inputLengths: ArrayBuffer;
+  outputLengths: ArrayBuffer;
+  addresses: ArrayBuffer;
+}
+
+interface BatchAddon {
+  readonly BATCH: number;
+  readonly IN_SLOT: number;
+  readonly OUT_SLOT: number;
+  readonly ADDR_SLOT: number;
+  open(host: string, port: number, reusePort: boolean, handle: object): number;
+  start(handle: BatchHandle, onBatch: (count: number) => void): void;
+  sendTo(
+    handle: BatchHandle,
+    data: Uint8Array,
+    family: number,
+    addr: Uint8Array,
+    port: number,
+  ): boolean;
+  stats(handle: BatchHandle): number[];
+  close(handle: BatchHandle): void;
+}
+
+let addon: BatchAddon | null | undefined;
+
+/** The batch socket addon, or undefined when it is not built or turned off. */
+export function batchAddon(): BatchAddon | undefined {
+  if (addon === undefined) {
+    addon = null;
+    if (process.env.GATEHOUSE_UDP_BATCH !== "0" && process.platform === "linux") {
+      try {
+        const require = createRequire(import.meta.url);
+        addon = require("../../../native/build/udp_batch.node") as BatchAddon;
+      } catch {
+        addon = null;
+      }
+    }
+  }
+  return addon ?? undefined;
+}
+
+/** Queries being resolved at once per socket; beyond it new ones are dropped (memory bound). */
+const MAX_IN_FLIGHT = 20_000;
+/** Distinct IPv4 source strings kept; past it the cache starts again (bounded memory). */
+const MAX_CACHED_IPS = 65_536;
+
+export interface BatchUdpListener {
+  readonly host: string;
+  readonly port: number;
+  readonly mode: "batch";
+  /** Datagrams read, answers sent, send errors and oversized queries dropped, so far. */
+  stats(): {
+    batches: number;
+    received: number;
+    sent: number;
+    sendErrors: number;
+    truncated: number;
+  };
+  close(graceMs?: number): Promise<void>;
+}
+
+export function listenUdpBatch(
+  lib: BatchAddon,
+  service: DnsService,
+  host: string,
+  port: number,
+  reusePort: boolean,
+): BatchUdpListener {
+  const h = {} as BatchHandle;
+  const bound = lib.open(host, port, reusePort, h);
+  const N = lib.BATCH;
+  const IN = lib.IN_SLOT;
+  const OUT = lib.OUT_SLOT;
+  const AS = lib.ADDR_SLOT;
+  const inLens = new Int32Array(h.inputLengths);
+  const outLens = new Int32Array(h.outputLengths);
+  const addrs = new Uint8Array(h.addresses);
+  const addrView = new DataView(h.addresses);
+  // One view per slot, made once: a query is read and its answer written in place.
+  const inSlots: Buffer[] = [];
+  const outSlots: Buffer[] = [];
+  for (let i = 0; i < N; i++) {
+    inSlots.push(Buffer.from(h.input, i * IN, IN));
+    outSlots.push(Buffer.from(h.output, i * OUT, OUT));
+  }
+  const ips = new Map<number, string>();
+  const ipOf = (i: number): string => {
+    const o = i * AS;
+    if (addrs[o] === 4) {
+      const v = addrView.getUint32(o + 4);
+      let s = ips.get(v);
+      if (s === undefined) {
+        if (ips.size >= MAX_CACHED_IPS) ips.clear();
+        s = `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+        ips.set(v, s);
+      }
+      return s;
+    }
+    return formatIpv6([
+      addrView.getUint32(o + 4),
+      addrView.getUint32(o + 8),
+      addrView.getUint32(o + 12),
+      addrView.getUint32(o + 16),
+    ]);
+  };
+
+  let open = true;
+  let closed = false;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const done = () => {
+    if (--inFlight === 0) idle?.();
+  };
+
+  const slow = (i: number, len: number, ip: string) => {
+    // A client resending faster than upstreams answer must not grow memory without bound; UDP
+    // clients retry, so dropping here is the protocol's own back-pressure.
+    if (inFlight >= MAX_IN_FLIGHT) return;
+    const o = i * AS;
+    const family = addrs[o]!;
+    const clientPort = addrView.getUint16(o + 2);
+    // The slots are reused by the next batch: keep copies.
+    const query = Buffer.from(inSlots[i]!.subarray(0, len));
+    const addr = addrs.slice(o + 4, o + (family === 4 ? 8 : 20));
+    inFlight++;
+    service.handle(query, { transport: "udp", ip, port: clientPort }).then((out) => {
+      // A reply that comes after close() gave up waiting has no socket to go out on.
+      if (out && !closed) lib.sendTo(h, out, family, addr, clientPort);
+      done();
+    }, done);
+  };
+
+  lib.start(h, (count) => {
+    if (!open) return;
+    for (let i = 0; i < count; i++) {
+      const len = inLens[i]!;
+      // Empty or longer than a slot (no DNS query is): dropped, counted by the addon.
+      if (len <= 0) continue;
+      const raw = inSlots[i]!.subarray(0, len);
+      const ip = ipOf(i);
+      const n = service.tryFastInto(raw, ip, outSlots[i]!, OUT);
+      if (n > 0) outLens[i] = n;
+      else slow(i, len, ip);
+    }
+  });
+
+  return {
+    host,
+    port: bound,
+    mode: "batch",
+    stats: () => {
+      const [batches = 0, received = 0, sent = 0, sendErrors = 0, truncated = 0] = lib.stats(h);
+      return { batches, received, sent, sendErrors, truncated };
+    },
+    close: async (graceMs = 0) => {
+      if (!open) return;
+      open = false;
+      if (inFlight > 0 && graceMs > 0)
+        await new Promise<void>((ok) => {
+          const t = setTimeout(ok, graceMs);
+          idle = () => {
+            clearTimeout(t);
+            ok();
+          };
+        });
+      closed = true;
+      lib.close(h);
+    },
+  };
+}
