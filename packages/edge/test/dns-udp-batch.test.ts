@@ -10,6 +10,7 @@ import { batchAddon } from "../src/dns/server/udp-batch.ts";
 import { listenUdp, type UdpListener } from "../src/dns/server/udp-server.ts";
 import { decodeMessage } from "../src/dns/wire/message.ts";
 import { compileSnapshot } from "../src/snapshot.ts";
+import { edgeRegistry } from "../src/telemetry/metrics.ts";
 import { QueryLog } from "../src/telemetry/query-log.ts";
 import { a, buildQuery, startFakeUpstream, udpRaw } from "./dns-helpers.ts";
 
@@ -115,12 +116,14 @@ for (const mode of ["batch", "dgram"] as const) {
       else assert.equal(mode, "batch");
       const again = await udpRaw(u.port, buildQuery("h2.example", { id: 77 }));
       assert.equal(decodeMessage(again!).answers[0]!.data, "192.0.2.3");
-      if (u.mode === "batch" && "stats" in u) {
-        const st = (
-          u as { stats(): { truncated: number; received: number; sent: number } }
-        ).stats();
-        assert.equal(st.truncated, 1);
-        assert.ok(st.sent >= 100 && st.received >= st.sent, JSON.stringify(st));
+      if (u.mode === "batch") {
+        const text = await edgeRegistry().metrics();
+        const metric = (name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1]);
+        assert.equal(metric("gatehouse_dns_udp_oversized_total"), 1);
+        assert.ok(metric("gatehouse_dns_udp_sent_total") >= 100, text);
+        assert.ok(
+          metric("gatehouse_dns_udp_received_total") >= metric("gatehouse_dns_udp_sent_total"),
+        );
       }
     } finally {
       await u?.close(200);

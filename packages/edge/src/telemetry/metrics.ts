@@ -228,3 +228,88 @@ export function cacheTally(result: "hit" | "miss" | "stale"): Tally {
 export function countDnsQuery(transport: string, action: string, rcode: string): void {
   queryTally(transport, action, rcode).n++;
 }
+
+/** What a batch UDP socket (dns/server/udp-batch.ts) has done since it opened. */
+export interface UdpBatchStats {
+  batches: number;
+  received: number;
+  sent: number;
+  sendErrors: number;
+  truncated: number;
+}
+
+const udpSources = new Set<() => UdpBatchStats>();
+const udpRetired: UdpBatchStats = { batches: 0, received: 0, sent: 0, sendErrors: 0, truncated: 0 };
+
+function udpTotals(): UdpBatchStats {
+  const t = { ...udpRetired };
+  for (const read of udpSources) {
+    const s = read();
+    t.batches += s.batches;
+    t.received += s.received;
+    t.sent += s.sent;
+    t.sendErrors += s.sendErrors;
+    t.truncated += s.truncated;
+  }
+  return t;
+}
+
+/** A counter whose value is read from the batch sockets' own counts at collect time. */
+function udpCounter(name: string, help: string, pick: (t: UdpBatchStats) => number): void {
+  once(
+    name,
+    (r) =>
+      new Counter({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.reset();
+          const v = pick(udpTotals());
+          if (v > 0) this.inc(v);
+        },
+      }),
+  );
+}
+
+/**
+ * Report a batch UDP socket's counts as `gatehouse_dns_udp_*` metrics until the returned
+ * function is called (at close, which keeps its final counts).
+ */
+export function trackUdpBatch(read: () => UdpBatchStats): () => void {
+  udpCounter(
+    "gatehouse_dns_udp_batches_total",
+    "recvmmsg batches read by the batch UDP sockets",
+    (t) => t.batches,
+  );
+  udpCounter(
+    "gatehouse_dns_udp_received_total",
+    "Datagrams read by the batch UDP sockets",
+    (t) => t.received,
+  );
+  udpCounter(
+    "gatehouse_dns_udp_sent_total",
+    "Answers sent by the batch UDP sockets",
+    (t) => t.sent,
+  );
+  udpCounter(
+    "gatehouse_dns_udp_send_errors_total",
+    "Answers the batch UDP sockets could not send (full buffer, unreachable client)",
+    (t) => t.sendErrors,
+  );
+  udpCounter(
+    "gatehouse_dns_udp_oversized_total",
+    "Datagrams dropped for being longer than any DNS query (4096 bytes)",
+    (t) => t.truncated,
+  );
+  udpSources.add(read);
+  return () => {
+    if (!udpSources.delete(read)) return;
+    const s = read();
+    udpRetired.batches += s.batches;
+    udpRetired.received += s.received;
+    udpRetired.sent += s.sent;
+    udpRetired.sendErrors += s.sendErrors;
+    udpRetired.truncated += s.truncated;
+  };
+}

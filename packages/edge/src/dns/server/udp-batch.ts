@@ -6,7 +6,9 @@
 
 import { createRequire } from "node:module";
 import { formatIpv6 } from "../../net/ip-address.ts";
+import { trackUdpBatch, type UdpBatchStats } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
+import { InFlight } from "./in-flight.ts";
 
 /** The addon's handle: shared buffers filled by `open`. */
 interface BatchHandle {
@@ -53,8 +55,6 @@ export function batchAddon(): BatchAddon | undefined {
   return addon ?? undefined;
 }
 
-/** Queries being resolved at once per socket; beyond it new ones are dropped (memory bound). */
-const MAX_IN_FLIGHT = 20_000;
 /** Distinct IPv4 source strings kept; past it the cache starts again (bounded memory). */
 const MAX_CACHED_IPS = 65_536;
 
@@ -120,28 +120,21 @@ export function listenUdpBatch(
 
   let open = true;
   let closed = false;
-  let inFlight = 0;
-  let idle: (() => void) | undefined;
-  const done = () => {
-    if (--inFlight === 0) idle?.();
-  };
+  const inFlight = new InFlight();
 
   const slow = (i: number, len: number, ip: string) => {
-    // A client resending faster than upstreams answer must not grow memory without bound; UDP
-    // clients retry, so dropping here is the protocol's own back-pressure.
-    if (inFlight >= MAX_IN_FLIGHT) return;
+    if (!inFlight.enter()) return;
     const o = i * AS;
     const family = addrs[o]!;
     const clientPort = addrView.getUint16(o + 2);
     // The slots are reused by the next batch: keep copies.
     const query = Buffer.from(inSlots[i]!.subarray(0, len));
     const addr = addrs.slice(o + 4, o + (family === 4 ? 8 : 20));
-    inFlight++;
     service.handle(query, { transport: "udp", ip, port: clientPort }).then((out) => {
       // A reply that comes after close() gave up waiting has no socket to go out on.
       if (out && !closed) lib.sendTo(h, out, family, addr, clientPort);
-      done();
-    }, done);
+      inFlight.leave();
+    }, inFlight.leave);
   };
 
   lib.start(h, (count) => {
@@ -158,26 +151,23 @@ export function listenUdpBatch(
     }
   });
 
+  const stats = (): UdpBatchStats => {
+    const [batches = 0, received = 0, sent = 0, sendErrors = 0, truncated = 0] = lib.stats(h);
+    return { batches, received, sent, sendErrors, truncated };
+  };
+  const untrack = trackUdpBatch(stats);
+
   return {
     host,
     port: bound,
     mode: "batch",
-    stats: () => {
-      const [batches = 0, received = 0, sent = 0, sendErrors = 0, truncated = 0] = lib.stats(h);
-      return { batches, received, sent, sendErrors, truncated };
-    },
+    stats,
     close: async (graceMs = 0) => {
       if (!open) return;
       open = false;
-      if (inFlight > 0 && graceMs > 0)
-        await new Promise<void>((ok) => {
-          const t = setTimeout(ok, graceMs);
-          idle = () => {
-            clearTimeout(t);
-            ok();
-          };
-        });
+      await inFlight.settle(graceMs);
       closed = true;
+      untrack();
       lib.close(h);
     },
   };

@@ -7,6 +7,7 @@ import { createSocket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { splitHostPort } from "../../net/host-port.ts";
 import type { DnsService } from "../dns-service.ts";
+import { InFlight } from "./in-flight.ts";
 import { batchAddon, listenUdpBatch } from "./udp-batch.ts";
 
 export interface UdpListener {
@@ -24,9 +25,6 @@ function literalLookup(address: string, _opts: unknown, cb: LookupCallback): voi
   cb(null, address, address.includes(":") ? 6 : 4);
 }
 
-/** Queries being resolved at once per socket; beyond it new ones are dropped (memory bound). */
-const MAX_IN_FLIGHT = 20_000;
-
 export async function listenUdp(
   service: DnsService,
   addr: string,
@@ -43,13 +41,9 @@ export async function listenUdp(
     // (dns.lookup defers every send by a tick even for IP literals).
     lookup: literalLookup,
   });
-  let inFlight = 0;
+  const inFlight = new InFlight();
   let open = true;
   let closedSocket = false;
-  let idle: (() => void) | undefined;
-  const done = () => {
-    if (--inFlight === 0) idle?.();
-  };
   socket.on("message", (msg, rinfo) => {
     if (!open) return;
     const fast = service.tryFast(msg, rinfo.address, "udp");
@@ -57,15 +51,12 @@ export async function listenUdp(
       socket.send(fast, rinfo.port, rinfo.address);
       return;
     }
-    // A client resending faster than upstreams answer must not grow memory without bound; UDP
-    // clients retry, so dropping here is the protocol's own back-pressure.
-    if (inFlight >= MAX_IN_FLIGHT) return;
-    inFlight++;
+    if (!inFlight.enter()) return;
     service.handle(msg, { transport: "udp", ip: rinfo.address, port: rinfo.port }).then((out) => {
       // A reply that comes after close() gave up waiting has no socket to go out on.
       if (out && !closedSocket) socket.send(out, rinfo.port, rinfo.address);
-      done();
-    }, done);
+      inFlight.leave();
+    }, inFlight.leave);
   });
   // Per-datagram send errors (e.g. ICMP unreachable reported late) must not kill the listener.
   socket.on("error", () => {});
@@ -86,14 +77,7 @@ export async function listenUdp(
     close: async (graceMs = 0) => {
       if (!open) return;
       open = false;
-      if (inFlight > 0 && graceMs > 0)
-        await new Promise<void>((ok) => {
-          const t = setTimeout(ok, graceMs);
-          idle = () => {
-            clearTimeout(t);
-            ok();
-          };
-        });
+      await inFlight.settle(graceMs);
       closedSocket = true;
       await new Promise<void>((ok) => socket.close(() => ok()));
     },
