@@ -15,9 +15,18 @@ import { createServer as createTlsServer, type Server as TlsServer } from "node:
 import { generate } from "selfsigned";
 import { parseEdgeConfig } from "../src/config-file.ts";
 import { parseUpstream } from "../src/dns/upstream/pool.ts";
+import { tlsExchange } from "../src/dns/upstream/transports.ts";
 import { Rcode } from "../src/dns/wire/constants.ts";
+import { decodeMessage } from "../src/dns/wire/message.ts";
 import { type Edge, startEdge } from "../src/main.ts";
-import { a, answerFor, type FakeZoneEntry, serveFramed, udpQuery } from "./dns-helpers.ts";
+import {
+  a,
+  answerFor,
+  buildQuery,
+  type FakeZoneEntry,
+  serveFramed,
+  udpQuery,
+} from "./dns-helpers.ts";
 
 interface Pems {
   readonly cert: string;
@@ -48,13 +57,21 @@ async function listenTls(server: TlsServer | Http2SecureServer | HttpsServer) {
 }
 
 /** A DNS-over-TLS server speaking length-prefixed DNS (RFC 7858 §3.3). */
-function startDot(zone: Map<string, FakeZoneEntry>, pems: Pems, counts: string[]) {
-  const server = createTlsServer({ ...pems, ALPNProtocols: ["dot"] }, (s) =>
+function startDot(
+  zone: Map<string, FakeZoneEntry>,
+  pems: Pems,
+  counts: string[],
+  /** Close a connection, unanswered, when this many queries arrived on it (0: never). */
+  dropAt = 0,
+) {
+  const server = createTlsServer({ ...pems, ALPNProtocols: ["dot"] }, (s) => {
+    let n = 0;
     serveFramed(s, (msg) => {
+      if (++n === dropAt) return void s.destroy();
       counts.push("dot");
       return answerFor(zone, msg, false);
-    }),
-  );
+    });
+  });
   return listenTls(server);
 }
 
@@ -119,6 +136,9 @@ describe("DoT and DoH upstreams with a private CA", () => {
   let edge: Edge;
   let port: number;
   let doh: Awaited<ReturnType<typeof startDoh>>;
+  let dot: Awaited<ReturnType<typeof startDot>>;
+  let staleDot: Awaited<ReturnType<typeof startDot>>;
+  let caPem: string;
   let stale: Awaited<ReturnType<typeof startDoh>>;
 
   before(async () => {
@@ -149,14 +169,16 @@ describe("DoT and DoH upstreams with a private CA", () => {
       algorithm: "sha256",
       extensions: [names],
     });
+    caPem = ca.cert;
     const good = { cert: leaf.cert, key: leaf.private };
     const bad = { cert: rogue.cert, key: rogue.private };
-    const dot = await startDot(zone, good, counts.good);
+    dot = await startDot(zone, good, counts.good);
+    staleDot = await startDot(zone, good, counts.good, 2);
     doh = await startDoh(zone, good, counts.good);
     const badDot = await startDot(zone, bad, counts.rogue);
     const badDoh = await startDoh(zone, bad, counts.rogue);
     stale = await startStaleDoh(zone, good);
-    servers.push(dot, doh, badDot, badDoh, stale);
+    servers.push(dot, doh, badDot, badDoh, stale, staleDot);
 
     const dir = mkdtempSync(join(tmpdir(), "gh-upstream-ca-"));
     writeFileSync(join(dir, "private-ca.pem"), ca.cert);
@@ -180,6 +202,7 @@ describe("DoT and DoH upstreams with a private CA", () => {
             { suffix: "bad-doh.test", upstreams: [dohUp(badDoh.port)] },
             { suffix: "failover.test", upstreams: [dotUp(badDot.port), dohUp(doh.port)] },
             { suffix: "stale.test", upstreams: [dohUp(stale.port)] },
+            { suffix: "stale-dot.test", upstreams: [dotUp(staleDot.port)] },
           ],
         },
         locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
@@ -224,6 +247,44 @@ describe("DoT and DoH upstreams with a private CA", () => {
     for (const n of names) assert.equal((await udpQuery(port, n))?.answers[0]?.data, "192.0.2.20");
     assert.equal(counts.good.filter((c) => c === "doh").length, queries + names.length);
     assert.equal(doh.connections, connections, "no new TLS connection per query");
+  });
+
+  test("DoT queries share one kept-open connection, pipelined (RFC 7858 §3.4)", async () => {
+    const connections = dot.connections;
+    assert.equal(connections, 1);
+    const names = Array.from({ length: 12 }, (_, i) => `p${i}.dot.test`);
+    for (const n of names) zone.set(`${n}/1`, { answers: [a(n, "192.0.2.40")] });
+    // Sequential, then all at once: one connection carries them all.
+    assert.equal((await udpQuery(port, names[0]!))?.answers[0]?.data, "192.0.2.40");
+    const all = await Promise.all(names.slice(1).map((n) => udpQuery(port, n)));
+    assert.ok(all.every((m) => m?.answers[0]?.data === "192.0.2.40"));
+    assert.equal(dot.connections, connections);
+  });
+
+  test("a DoT query whose ID is in flight already goes out on a connection of its own", async () => {
+    const t = parseUpstream({
+      address: `tls://127.0.0.1:${dot.port}`,
+      serverName: "resolver.test",
+      ca: caPem,
+    });
+    const query = buildQuery("dot.test", { id: 4242, edns: false });
+    const expect = { id: 4242, name: "dot.test", type: 1, class: 1, exactCase: false };
+    const before = dot.connections;
+    const replies = await Promise.all([
+      tlsExchange(t, query, expect),
+      tlsExchange(t, query, expect),
+    ]);
+    for (const r of replies) assert.equal(decodeMessage(r).answers[0]?.data, "192.0.2.1");
+    assert.equal(t.dot?.connections, 1, "one shared connection");
+    assert.equal(dot.connections, before + 2, "and one of its own for the second");
+  });
+
+  test("a kept-open DoT connection the server closed is retried once on a new one", async () => {
+    const names = ["a.stale-dot.test", "b.stale-dot.test"];
+    for (const n of names) zone.set(`${n}/1`, { answers: [a(n, "192.0.2.41")] });
+    for (const n of names) assert.equal((await udpQuery(port, n))?.answers[0]?.data, "192.0.2.41");
+    // The server dropped the connection when the second query came: it went out again.
+    assert.equal(staleDot.connections, 2);
   });
 
   test("a kept-alive DoH connection the server closed is retried once on a new one", async () => {

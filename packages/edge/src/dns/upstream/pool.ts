@@ -13,10 +13,12 @@ import type { ResolverSettings, Upstream } from "@gatehouse/contract";
 import { splitHostPort } from "../../net/host-port.ts";
 import { dnsMetrics } from "../../telemetry/metrics.ts";
 import { lowerName } from "../wire/name.ts";
+import { DotSession } from "./dot-session.ts";
 import { upstreamSecureContext } from "./tls-trust.ts";
 import {
   type ExpectedQuestion,
   exchange,
+  tlsConnectFor,
   UpstreamError,
   type UpstreamProtocol,
   type UpstreamTarget,
@@ -105,7 +107,7 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
       `upstream "${u.address}": ${protocol} upstreams need an IP address, not a host name`,
     );
   const secureContext = protocol === "tls" ? upstreamSecureContext(u) : undefined;
-  return {
+  const target: { -readonly [K in keyof UpstreamTarget]: UpstreamTarget[K] } = {
     protocol,
     address: u.address,
     host: hp.host,
@@ -114,6 +116,8 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
     ...(u.serverName ? { serverName: u.serverName } : {}),
     ...(secureContext ? { secureContext } : {}),
   };
+  if (protocol === "tls") target.dot = new DotSession(target, () => tlsConnectFor(target));
+  return target;
 }
 
 export interface UpstreamAnswer {

@@ -11,8 +11,9 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import type { ClientRequest, IncomingMessage } from "node:http";
 import { type Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIPv6, connect as netConnect, type Socket } from "node:net";
-import { type SecureContext, connect as tlsConnect } from "node:tls";
+import { type SecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
 import { readQuestion } from "../wire/query.ts";
+import type { DotSession } from "./dot-session.ts";
 
 export type UpstreamProtocol = "udp" | "tcp" | "tls" | "https";
 
@@ -32,6 +33,8 @@ export interface UpstreamTarget {
   readonly secureContext?: SecureContext;
   /** DoH: keep-alive connections to this upstream, shared by its queries. */
   readonly agent?: HttpsAgent;
+  /** DoT: the kept-open connection its queries share (dot-session.ts). */
+  readonly dot?: DotSession;
 }
 
 export class UpstreamError extends Error {
@@ -68,7 +71,7 @@ export function matchesQuestion(reply: Uint8Array, q: ExpectedQuestion): boolean
  * The one settlement of an exchange: the first of answer, error, timeout (the upstream's
  * `timeoutMs`) or abort wins; the timer and listener are removed and the socket released.
  */
-function settleOnce(
+export function settleOnce(
   t: UpstreamTarget,
   signal: AbortSignal | undefined,
   release: () => void,
@@ -145,7 +148,7 @@ const TLS_VERIFY_CODES = new Set([
   "HOSTNAME_MISMATCH",
 ]);
 
-function upstreamSocketError(t: UpstreamTarget, e: Error): UpstreamError {
+export function upstreamSocketError(t: UpstreamTarget, e: Error): UpstreamError {
   return new UpstreamError(socketErrorReason(e), `${t.address}: ${e.message}`, { cause: e });
 }
 
@@ -195,26 +198,27 @@ export function tcpExchange(
   return streamExchange(() => netConnect({ host: t.host, port: t.port }), t, query, q, signal);
 }
 
+/** A TLS connection to a DoT upstream, verified as RFC 7858 §3.2 / RFC 8310 ask. */
+export function tlsConnectFor(t: UpstreamTarget): TLSSocket {
+  return tlsConnect({
+    host: t.host,
+    port: t.port,
+    // Authenticate the server by name when one is known (else by its IP address).
+    servername: t.serverName ?? (isIpLiteral(t.host) ? undefined : t.host),
+    ALPNProtocols: ["dot"],
+    ...(t.secureContext ? { secureContext: t.secureContext } : {}),
+  });
+}
+
+/** On the upstream's shared connection when it has one, else on a connection of its own. */
 export function tlsExchange(
   t: UpstreamTarget,
   query: Uint8Array,
   q: ExpectedQuestion,
   signal?: AbortSignal,
 ): Promise<Buffer> {
-  return streamExchange(
-    () =>
-      tlsConnect({
-        host: t.host,
-        port: t.port,
-        // RFC 7858 §3.2 / RFC 8310: authenticate the server by name when one is known.
-        servername: t.serverName ?? (isIpLiteral(t.host) ? undefined : t.host),
-        ALPNProtocols: ["dot"],
-        ...(t.secureContext ? { secureContext: t.secureContext } : {}),
-      }),
-    t,
-    query,
-    q,
-    signal,
+  return (
+    t.dot?.exchange(query, q, signal) ?? streamExchange(() => tlsConnectFor(t), t, query, q, signal)
   );
 }
 
