@@ -2,7 +2,7 @@
 // local authoritative server (nsd serving a generated 10,000-name zone), cache warm. Gatehouse
 // runs with a 1,000,000-domain blocklist and five policies. Reports cached-answer queries/s,
 // p50/p99 latency at a fixed 10,000 qps, and RSS, with ratios against dnsmasq.
-// Run: node bench/dns/run.ts [--seconds 10] [--only gatehouse]
+// Run: node bench/dns/run.ts [--seconds 10] [--only gatehouse] [--workers 1,2] [--dgram]
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -20,6 +20,7 @@ const NAMES = 10_000;
 const BLOCKLIST = Number(opt("blocklist", "1000000"));
 const dir = mkdtempSync(join(tmpdir(), "gh-bench-dns-"));
 const children: ChildProcess[] = [];
+const NSD = 25300;
 
 function need(bin: string): string {
   try {
@@ -29,8 +30,13 @@ function need(bin: string): string {
   }
 }
 
-function start(cmd: string, argv: string[], readyText?: string): Promise<ChildProcess> {
-  const p = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
+function start(
+  cmd: string,
+  argv: string[],
+  readyText?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ChildProcess> {
+  const p = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env });
   children.push(p);
   let out = "";
   return new Promise((resolve, reject) => {
@@ -108,6 +114,44 @@ function latency(port: number): { p50: number; p99: number } {
   return { p50: pct(50), p99: pct(99) };
 }
 
+function startGatehouse(workers: number, dgram = false): Promise<ChildProcess> {
+  const policies = [
+    ["ads", "any(dns.domains[*] in $ads) and not any(dns.domains[*] in $ads.allow)", "block"],
+    ["social", 'any(dns.domains[*] in {"social.example" "video.example"})', "block"],
+    ["nx", 'dns.fqdn == "blocked.bench.test"', "block"],
+    ["types", 'dns.query_rtype == "ANY"', "block"],
+    ["safe", 'any(dns.domains[*] == "google.com")', "safesearch"],
+  ];
+  const yaml = [
+    "resolver:",
+    `  upstreams: [{ address: "udp://127.0.0.1:${NSD}" }]`,
+    "  cache: { maxEntries: 100000 }",
+    "locations: [{ id: lo, name: Loopback, networks: [127.0.0.0/8] }]",
+    `lists: [{ id: ads, name: ads, type: domain, file: "${dir}/blocklist.txt" }]`,
+    "policies:",
+    ...policies.map(
+      ([id, expr, action], i) =>
+        `  - { id: ${id}, name: ${id}, type: dns, enabled: true, precedence: ${i + 1}, expression: '${expr}', action: ${action} }`,
+    ),
+    "edge:",
+    "  dns: { udp: [127.0.0.1:25303] }",
+    `  workers: ${workers}`,
+  ];
+  writeFileSync(join(dir, "gatehouse.yaml"), `${yaml.join("\n")}\n`);
+  const nodeArgs = opt("node-args", "").split(" ").filter(Boolean);
+  return start(
+    process.execPath,
+    [
+      ...nodeArgs,
+      new URL("./gatehouse-server.ts", import.meta.url).pathname,
+      join(dir, "gatehouse.yaml"),
+    ],
+    "ready",
+    // node:dgram instead of the batch socket addon, for comparison.
+    dgram ? { ...process.env, GATEHOUSE_UDP_BATCH: "0" } : process.env,
+  );
+}
+
 async function main() {
   for (const b of ["dnsperf", "nsd", "dnsmasq", "unbound"]) need(b);
   // Zone and queries.
@@ -130,7 +174,6 @@ async function main() {
   writeFileSync(join(dir, "blocklist.txt"), `${blocklist.join("\n")}\n`);
   blocklist.length = 0;
 
-  const NSD = 25300;
   writeFileSync(
     join(dir, "nsd.conf"),
     `server:\n  ip-address: 127.0.0.1@${NSD}\n  port: ${NSD}\n  username: ""\n  chroot: ""\n  zonesdir: "${dir}"\n  pidfile: "${dir}/nsd.pid"\n  xfrdfile: "${dir}/xfrd.state"\n  zonelistfile: "${dir}/zone.list"\n  logfile: "${dir}/nsd.log"\n  server-count: 1\n  verbosity: 0\nremote-control:\n  control-enable: no\nzone:\n  name: bench.test\n  zonefile: bench.test.zone\n`,
@@ -169,48 +212,26 @@ async function main() {
         return start("unbound", ["-d", "-c", join(dir, "unbound.conf")]);
       },
     },
-    {
-      name: "gatehouse",
-      port: 25303,
-      run: () => {
-        const policies = [
-          ["ads", "any(dns.domains[*] in $ads) and not any(dns.domains[*] in $ads.allow)", "block"],
-          ["social", 'any(dns.domains[*] in {"social.example" "video.example"})', "block"],
-          ["nx", 'dns.fqdn == "blocked.bench.test"', "block"],
-          ["types", 'dns.query_rtype == "ANY"', "block"],
-          ["safe", 'any(dns.domains[*] == "google.com")', "safesearch"],
-        ];
-        const yaml = [
-          "resolver:",
-          `  upstreams: [{ address: "udp://127.0.0.1:${NSD}" }]`,
-          "  cache: { maxEntries: 100000 }",
-          "locations: [{ id: lo, name: Loopback, networks: [127.0.0.0/8] }]",
-          `lists: [{ id: ads, name: ads, type: domain, file: "${dir}/blocklist.txt" }]`,
-          "policies:",
-          ...policies.map(
-            ([id, expr, action], i) =>
-              `  - { id: ${id}, name: ${id}, type: dns, enabled: true, precedence: ${i + 1}, expression: '${expr}', action: ${action} }`,
-          ),
-          "edge:",
-          "  dns: { udp: [127.0.0.1:25303] }",
-          `  workers: ${opt("workers", "2")}`,
-        ];
-        writeFileSync(join(dir, "gatehouse.yaml"), `${yaml.join("\n")}\n`);
-        const nodeArgs = opt("node-args", "").split(" ").filter(Boolean);
-        return start(
-          process.execPath,
-          [
-            ...nodeArgs,
-            new URL("./gatehouse-server.ts", import.meta.url).pathname,
-            join(dir, "gatehouse.yaml"),
-          ],
-          "ready",
-        );
-      },
-    },
+    ...opt("workers", "1,2")
+      .split(",")
+      .map((w) => ({
+        name: `gatehouse (${w} ${w === "1" ? "process" : "workers"})`,
+        port: 25303,
+        run: () => startGatehouse(Number(w)),
+      })),
+    ...(args.includes("--dgram")
+      ? [
+          {
+            name: "gatehouse (1 process, node:dgram)",
+            port: 25303,
+            run: () => startGatehouse(1, true),
+          },
+        ]
+      : []),
   ];
   for (const s of servers) {
-    if (ONLY && !ONLY.split(",").includes(s.name) && s.name !== "dnsmasq") continue;
+    if (ONLY && !ONLY.split(",").some((o) => s.name.startsWith(o)) && s.name !== "dnsmasq")
+      continue;
     const p = await s.run();
     const qps = maxQps(s.port);
     const { p50, p99 } = latency(s.port);
