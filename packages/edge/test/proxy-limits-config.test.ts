@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { EdgeConfigError, loadEdgeConfigFile } from "../src/config-file.ts";
 import { type Edge, startEdge } from "../src/main.ts";
-import { rawExchange } from "./proxy-harness.ts";
+import { parseResponses, rawExchange } from "./proxy-harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "gh-proxy-limits-"));
 
@@ -41,15 +41,19 @@ describe("proxy limits from the config file", () => {
   let silent: Server;
   let silentPort: number;
   before(async () => {
-    // An origin that accepts connections and never answers.
-    silent = createServer((s) => s.on("error", () => {}));
+    // An origin that accepts connections and never answers (it reads, so a client's FIN
+    // relayed through a tunnel ends the connection).
+    silent = createServer((s) => {
+      s.on("error", () => {});
+      s.resume();
+    });
     silent.listen(0, "127.0.0.1");
     await once(silent, "listening");
     silentPort = (silent.address() as AddressInfo).port;
     const cfg = await loadEdgeConfigFile(
       configFile(
         "edge.yaml",
-        "{maxUrlLength: 300, maxHeaderCount: 10, maxHeaderBytes: 2048, headersTimeoutMs: 300, requestTimeoutMs: 2000, upstreamResponseTimeoutMs: 300, maxConnections: 3}",
+        "{maxUrlLength: 300, maxHeaderCount: 10, maxHeaderBytes: 2048, headersTimeoutMs: 300, requestTimeoutMs: 2000, upstreamResponseTimeoutMs: 300, maxConnections: 3, idleTimeoutMs: 400, clientHelloTimeoutMs: 300}",
         `proxy: {connectPorts: [${silentPort}]}`,
       ),
     );
@@ -93,6 +97,37 @@ describe("proxy limits from the config file", () => {
     // Within 1.5 s of silence, so not the 30 s default.
     const r = await rawExchange(port, get("/"), 1500);
     assert.match(r.text, /^HTTP\/1\.1 504 /);
+  });
+
+  test("idleTimeoutMs: an idle keep-alive client connection is closed after it", async () => {
+    const t0 = Date.now();
+    // A refused (private) destination is answered without closing: the next request on the
+    // connection is answered too, then the connection idles out.
+    const r = await rawExchange(
+      port,
+      "GET http://10.1.2.3/ HTTP/1.1\r\nHost: 10.1.2.3\r\n\r\nGET /proxy.pac HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+      3000,
+    );
+    const { responses } = parseResponses(r.text);
+    assert.deepEqual(
+      responses.map((x) => x.status),
+      [403, 200],
+    );
+    assert.equal(responses[0]!.headers.get("connection"), "keep-alive");
+    assert.ok(r.closed);
+    assert.ok(Date.now() - t0 < 2500, "closed by the proxy, well before the 60 s default");
+  });
+
+  test("clientHelloTimeoutMs: a tunnel whose client never speaks is dialled after it", async () => {
+    const accepted = once(silent, "connection");
+    const t0 = Date.now();
+    const s = connect(port, "127.0.0.1");
+    s.on("error", () => {});
+    s.write(`CONNECT 127.0.0.1:${silentPort} HTTP/1.1\r\nHost: 127.0.0.1:${silentPort}\r\n\r\n`);
+    const [dialled] = (await accepted) as [Socket];
+    assert.ok(Date.now() - t0 < 5000, "well before the 10 s default");
+    s.destroy();
+    await once(dialled, "close"); // the proxy tore the tunnel down: no connection left over
   });
 
   test("maxConnections: connections beyond the configured number are dropped", async () => {

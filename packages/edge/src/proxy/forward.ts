@@ -5,6 +5,7 @@
 
 import type { Agent, Dispatcher } from "undici";
 import type { Exchange, Outcome, Stage } from "./exchange.ts";
+import { requestHasBody } from "./request-head.ts";
 import { UpstreamCall } from "./upstream-call.ts";
 
 export function createForward(pool: Agent): Stage {
@@ -12,10 +13,7 @@ export function createForward(pool: Agent): Stage {
     name: "forward",
     async run(ex: Exchange): Promise<Outcome> {
       const req = ex.req;
-      // RFC 9112 §6.3: a request has a body iff it carries Content-Length or Transfer-Encoding.
-      const cl = req.headers["content-length"];
-      const hasBody =
-        (cl !== undefined && cl !== "0") || req.headers["transfer-encoding"] !== undefined;
+      const hasBody = requestHasBody(req);
       if (hasBody && ex.expectContinue) {
         // RFC 9110 §10.1.1: the client waits for 100 before sending the body. The request passed
         // every policy, so we ask for it now; the origin gets the body without the expectation.

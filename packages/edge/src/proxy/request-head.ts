@@ -101,6 +101,13 @@ export function checkRequestHead(
   return undefined;
 }
 
+/** RFC 9112 §6.3: a request has a body iff it carries Content-Length (other than 0) or
+ * Transfer-Encoding (the head checks have already refused conflicting framings). */
+export function requestHasBody(req: IncomingMessage): boolean {
+  const cl = req.headers["content-length"];
+  return (cl !== undefined && cl.trim() !== "0") || req.headers["transfer-encoding"] !== undefined;
+}
+
 function bad(detail: string): HeadProblem {
   return { status: 400, reason: "bad_request", detail };
 }

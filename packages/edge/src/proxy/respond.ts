@@ -8,6 +8,7 @@ import { acceptsHtml, renderBlockHtml, renderBlockText } from "./block-page.ts";
 import { type Exchange, markClosing, type Outcome, type Stage } from "./exchange.ts";
 import { downstreamResponseHeaders } from "./hop-by-hop.ts";
 import { proxyConfigOf, themeFor } from "./proxy-config.ts";
+import { requestHasBody } from "./request-head.ts";
 
 /** RFC 9110 §11.7.1 challenge; RFC 7617 §2.1 charset parameter. */
 export const PROXY_CHALLENGE = 'Basic realm="Gatehouse proxy", charset="UTF-8"';
@@ -112,7 +113,9 @@ export function createRespond(via: string): Stage {
         ex.status = r.status;
         // Close when the framing is doubtful, or when a request body was not read: draining an
         // upload we refused would let the client hold the connection for nothing.
-        const unreadBody = !ex.req.complete && ex.upstream === undefined;
+        // (A bodiless request answered in the same tick it arrived is not complete yet either:
+        // that is no reason to close.)
+        const unreadBody = ex.upstream === undefined && !ex.req.complete && requestHasBody(ex.req);
         if (CLOSE_REASONS.has(ex.answer.reason) || unreadBody)
           r.headers.push("connection", "close");
         res.writeHead(r.status, r.headers);

@@ -14,6 +14,7 @@ import { downstreamResponseHeaders } from "./hop-by-hop.ts";
 import type { ProxyLimits } from "./limits.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
 import { relay } from "./relay.ts";
+import { requestHasBody } from "./request-head.ts";
 import { endWithAnswer, rawHead } from "./respond.ts";
 import { UpstreamCall } from "./upstream-call.ts";
 
@@ -33,8 +34,7 @@ export function createCheckUpgrade(): Stage {
       }
       // node:http hands over the raw socket right after the head, so a body would be ours to
       // frame; handshakes carry none (RFC 6455 §4.1 is a GET), so refuse instead of guessing.
-      const cl = h["content-length"];
-      if ((cl !== undefined && cl.trim() !== "0") || h["transfer-encoding"] !== undefined) {
+      if (requestHasBody(ex.req)) {
         return answer(ex, 400, "bad_request", "an upgrade request with a body is not supported");
       }
       if (ex.req.httpVersionMinor !== 1) {
