@@ -154,3 +154,54 @@ test("a batch socket on a port already taken fails with the errno code", { skip 
     taken.close();
   }
 });
+
+test("batch sockets serve IPv6 and dual-stack clients with node:dgram's address text", {
+  skip,
+}, async () => {
+  const up = await startFakeUpstream(
+    new Map([["six.example/1", { answers: [a("six.example", "192.0.2.6", 300)] }]]),
+  );
+  const log = new QueryLog(100);
+  const svc = new DnsService(
+    compileSnapshot({
+      schemaVersion: 1,
+      version: 1,
+      resolver: { upstreams: [{ address: up.address }] },
+      locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8", "::1/128"] }],
+      lists: [],
+      policies: [],
+    }),
+    { log },
+  );
+  const ask = (port: number, family: "udp4" | "udp6", to: string) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const s = createSocket(family);
+      const t = setTimeout(() => {
+        s.close();
+        reject(new Error(`no answer from ${to}`));
+      }, 2000);
+      s.on("message", (m) => {
+        clearTimeout(t);
+        s.close();
+        resolve(m);
+      });
+      s.send(buildQuery("six.example", { id: 6 }), port, to);
+    });
+  const v6 = await listenUdp(svc, "[::1]:0");
+  const dual = await listenUdp(svc, "[::ffff:127.0.0.1]:0");
+  try {
+    for (let i = 0; i < 2; i++) {
+      assert.equal(decodeMessage(await ask(v6.port, "udp6", "::1")).answers[0]!.data, "192.0.2.6");
+      assert.equal(log.peekNewest(1)[0]!.client, "::1");
+    }
+    assert.equal(
+      decodeMessage(await ask(dual.port, "udp4", "127.0.0.1")).answers[0]!.data,
+      "192.0.2.6",
+    );
+    assert.equal(log.peekNewest(1)[0]!.client, "::ffff:127.0.0.1");
+  } finally {
+    await v6.close();
+    await dual.close();
+    await up.close();
+  }
+});

@@ -110,12 +110,14 @@ export function listenUdpBatch(
       }
       return s;
     }
-    return formatIpv6([
-      addrView.getUint32(o + 4),
-      addrView.getUint32(o + 8),
-      addrView.getUint32(o + 12),
-      addrView.getUint32(o + 16),
-    ]);
+    const w0 = addrView.getUint32(o + 4);
+    const w1 = addrView.getUint32(o + 8);
+    const w2 = addrView.getUint32(o + 12);
+    const w3 = addrView.getUint32(o + 16);
+    // An IPv4 client of a dual-stack socket, written as node:dgram writes it.
+    if (w0 === 0 && w1 === 0 && w2 === 0xffff)
+      return `::ffff:${w3 >>> 24}.${(w3 >>> 16) & 255}.${(w3 >>> 8) & 255}.${w3 & 255}`;
+    return formatIpv6([w0, w1, w2, w3]);
   };
 
   let open = true;
