@@ -73,12 +73,14 @@ export function locationView(r: Row<LocationsTable>) {
   return { ...locationToBundle(r), ...stamps(r) };
 }
 
+/** Says whether a proxy password is set, never its hash. */
 export function userView(r: Row<IdentityUsersTable>) {
   return {
     id: r.id,
     email: r.email,
     ...(r.name !== null ? { name: r.name } : {}),
     groups: r.groups as string[],
+    hasCredential: r.credential_hash !== null,
     ...stamps(r),
   };
 }

@@ -46,6 +46,7 @@ for (const b of BACKENDS) {
       });
       assert.equal(u.statusCode, 201, u.body);
       userId = u.json().id;
+      assert.equal(u.json().hasCredential, false);
       const before = await published(api);
       assert.equal(before.identities?.users[0]?.credentialHash, undefined);
 
@@ -55,9 +56,11 @@ for (const b of BACKENDS) {
       assert.match(password, /^ghu_[A-Za-z0-9_-]{43}$/);
       assert.equal(c.json().email, "bob@example.com");
       assert.equal(c.json().credentialHash, undefined);
+      assert.equal(c.json().hasCredential, true);
       assert.ok(c.headers.etag);
 
       const g = await api("GET", `/identities/users/${userId}`);
+      assert.equal(g.json().hasCredential, true);
       assert.equal(g.json().credential, undefined);
       assert.equal(g.json().credentialHash, undefined);
       assert.ok(!g.body.includes("scrypt"));
@@ -216,6 +219,58 @@ for (const b of BACKENDS) {
       assert.equal(imp.statusCode, 200, imp.body);
       assert.equal((await api("GET", "/identities/devices")).json().items.length, 0);
       assert.equal((await published(api)).identities!.devices.length, 0);
+    });
+
+    it("removes a user's proxy password: gone from the bundle, audited, then issuable again", async () => {
+      const listed = await api("GET", "/identities/users");
+      assert.equal(listed.json().items[0].hasCredential, true);
+      const current = await api("GET", `/identities/users/${userId}`);
+      const stale = await api("DELETE", `/identities/users/${userId}/credential`, undefined, {
+        "if-match": `"${current.json().version + 1}"`,
+      });
+      assert.equal(stale.statusCode, 412, stale.body);
+      assert.equal(
+        await verifySecret(password, (await published(api)).identities!.users[0]!.credentialHash!),
+        true,
+      );
+
+      const r = await api("DELETE", `/identities/users/${userId}/credential`, undefined, {
+        "if-match": current.headers.etag as string,
+      });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(r.json().hasCredential, false);
+      assert.equal(r.json().email, "bob@example.com");
+      assert.equal(r.json().version, current.json().version + 1);
+      assert.ok(!r.body.includes("scrypt"));
+      assert.equal((await published(api)).identities!.users[0]!.credentialHash, undefined);
+      assert.equal((await api("GET", "/identities/users")).json().items[0].hasCredential, false);
+
+      const audit = await api("GET", "/audit?resource=user&action=remove-credential");
+      assert.equal(audit.statusCode, 200, audit.body);
+      const entries = audit.json().items;
+      assert.equal(entries.length, 1);
+      assert.equal(entries[0].resourceId, userId);
+      assert.equal(entries[0].before.hasCredential, true);
+      assert.equal(entries[0].after.hasCredential, false);
+      assert.ok(!audit.body.includes("scrypt"), "no hash in the audit log");
+
+      // Already without one: answered as is, nothing written.
+      const again = await api("DELETE", `/identities/users/${userId}/credential`);
+      assert.equal(again.statusCode, 200, again.body);
+      assert.equal(again.json().version, r.json().version);
+      assert.equal(
+        (await api("GET", "/audit?resource=user&action=remove-credential")).json().items.length,
+        1,
+      );
+      const missing = await api("DELETE", "/identities/users/usr_missing/credential");
+      assert.equal(missing.statusCode, 404, missing.body);
+
+      const c = await api("POST", `/identities/users/${userId}/credential`);
+      assert.equal(c.statusCode, 200, c.body);
+      assert.equal(c.json().hasCredential, true);
+      const hash = (await published(api)).identities!.users[0]!.credentialHash!;
+      assert.equal(await verifySecret(c.json().credential, hash), true);
+      assert.equal(await verifySecret(password, hash), false);
     });
   });
 }

@@ -10,7 +10,7 @@ import type { FastifyInstance } from "fastify";
 import { audit } from "../audit.ts";
 import { issueSecret } from "../auth/tokens.ts";
 import { actorOf, type Db } from "../context.ts";
-import { etagOf, idempotent, PageQuery } from "../http/conventions.ts";
+import { checkIfMatch, etagOf, idempotent, PageQuery } from "../http/conventions.ts";
 import { newId } from "../ids.ts";
 import { deviceView, userView } from "../views.ts";
 import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
@@ -39,6 +39,8 @@ const UserView = T.Object({
   email: T.String(),
   name: T.Optional(T.String()),
   groups: T.Array(T.String()),
+  /** A proxy password is set (POST …/credential); the hash itself is never shown. */
+  hasCredential: T.Boolean(),
   ...Stamps,
 });
 
@@ -207,6 +209,32 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       }));
       reply.header("etag", etagOf(row.version));
       return { ...userView(row), credential: secret };
+    },
+  );
+
+  app.delete(
+    "/identities/users/:id/credential",
+    {
+      config: { access: "editor", autoPublish: true },
+      schema: {
+        tags,
+        summary:
+          "Remove the user's proxy password: it stops working at the next publish (their devices keep theirs); a user without one is answered as is",
+        params: IdParams,
+        response: { 200: UserView },
+      },
+    },
+    async (req, reply) => {
+      const t = target(req);
+      const current = await loadOwned(db, USERS, t.accountId, t.id);
+      let row = current;
+      if (current.credential_hash === null) checkIfMatch(req, current.version);
+      else
+        row = await updateAudited(db, USERS, t, "remove-credential", () => ({
+          credential_hash: null,
+        }));
+      reply.header("etag", etagOf(row.version));
+      return userView(row);
     },
   );
 
