@@ -27,7 +27,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   upgraded: Socket | undefined;
   #controller: Controller | undefined;
   #sink: Writable | undefined;
-  /** Body bytes that arrived before respond attached the client (rare: we pause at the head). */
+  /** Body bytes that arrived before respond attached the client (at most one socket read). */
   #early: Buffer[] | undefined;
   #ended = false;
   #headIn = false;
@@ -56,14 +56,15 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#controller = controller;
   }
 
-  onResponseStart(controller: Controller, statusCode: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(_controller: Controller, statusCode: number, headers: IncomingHttpHeaders): void {
     // 1xx interim responses (RFC 9110 §15.2) are not relayed: we answered 100 ourselves.
     if (statusCode < 200) return;
     this.statusCode = statusCode;
     this.headers = headers;
     this.#headIn = true;
-    // Hold the body until the client side is ready (policy-response may still refuse it).
-    controller.pause();
+    // Not paused: until respond attaches the client (a few microtasks away, no I/O between),
+    // at most the rest of this socket read is kept aside, and a small response is then
+    // usually complete, so it goes out with its head in a single end().
     this.#resolveHead();
   }
 
@@ -118,7 +119,13 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#sink = res;
     const early = this.#early;
     this.#early = undefined;
-    if (early !== undefined) for (const c of early) res.write(c);
+    if (early !== undefined) {
+      if (early.length === 1 && this.#ended && this.error === undefined) {
+        res.end(early[0], this.#finish);
+        return this.done;
+      }
+      for (const c of early) res.write(c);
+    }
     if (this.#ended) {
       if (this.error === undefined) res.end(this.#finish);
       else res.destroy(this.error);
