@@ -280,6 +280,13 @@ export const ProxyLimitSettings = T.Object(
     clientHelloTimeoutMs: T.Optional(Millis(100)),
     /** Pooled keep-alive connections per origin address. Default 64. */
     upstreamConnectionsPerOrigin: T.Optional(T.Integer({ minimum: 1, maximum: 10_000 })),
+    /**
+     * Proxy credentials not verified yet (each costs a scrypt run) per client address (IPv6:
+     * per /64) and window; past it the client gets 429 until the window ends. Default 20.
+     */
+    authFailureLimit: T.Optional(T.Integer({ minimum: 1, maximum: 1_000_000 })),
+    /** The window of `authFailureLimit`. Default 60000. */
+    authFailureWindowMs: T.Optional(Millis(1000)),
   },
   { additionalProperties: false },
 );

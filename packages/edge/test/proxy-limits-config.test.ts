@@ -171,6 +171,8 @@ test("bad proxy limits are refused when the file is read, naming the key", async
     ["{idleTimeoutMs: 1.5}", /\/edge\/proxy\/limits\/idleTimeoutMs/],
     ['{connectTimeoutMs: "5s"}', /\/edge\/proxy\/limits\/connectTimeoutMs/],
     ["{maxHeaderBtyes: 4096}", /\/edge\/proxy\/limits/],
+    ["{authFailureLimit: 0}", /\/edge\/proxy\/limits\/authFailureLimit/],
+    ["{authFailureWindowMs: 10}", /\/edge\/proxy\/limits\/authFailureWindowMs/],
     [
       "{headersTimeoutMs: 20000, requestTimeoutMs: 10000}",
       /headersTimeoutMs \(20000\) must not exceed requestTimeoutMs \(10000\)/,

@@ -17,6 +17,7 @@ export type ReasonCode =
   | "unknown_client"
   | "auth_required"
   | "auth_failed"
+  | "auth_rate_limited"
   | "bad_request"
   | "bad_target"
   | "port_not_allowed"
@@ -41,6 +42,8 @@ export interface Answer {
   reason: ReasonCode;
   /** Human detail for the page body (never a metric label). */
   detail: string;
+  /** Sent as Retry-After (RFC 9110 §10.2.3), e.g. with a 429. */
+  retryAfterSeconds?: number;
 }
 
 export interface Exchange {

@@ -12,6 +12,7 @@ import type { Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
 import type { RequestLog } from "../telemetry/request-log.ts";
 import { AddressGuard } from "./address-guard.ts";
+import { AuthFailureLimiter } from "./auth-limiter.ts";
 import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts";
 import { isClosing, markClosing, newExchange, nextRequestId, stripV4Mapped } from "./exchange.ts";
 import { DEFAULT_LIMITS, type ProxyLimits, resolveLimits } from "./limits.ts";
@@ -77,6 +78,10 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     limits,
     resolver: opts.resolver,
     guard,
+    authLimiter: new AuthFailureLimiter({
+      maxFailures: limits.authFailureLimit,
+      windowMs: limits.authFailureWindowMs,
+    }),
     pool,
     contexts: createPolicyContexts(),
     metrics,

@@ -21,6 +21,8 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   clientHelloTimeoutMs: 10_000,
   maxConnections: 10_000,
   upstreamConnectionsPerOrigin: 64,
+  authFailureLimit: 20,
+  authFailureWindowMs: 60_000,
 };
 
 const AT_LEAST_ONE = [
@@ -31,6 +33,8 @@ const AT_LEAST_ONE = [
   "headersTimeoutMs",
   "idleTimeoutMs",
   "upstreamConnectionsPerOrigin",
+  "authFailureLimit",
+  "authFailureWindowMs",
 ] as const;
 
 /** Defaults with `overrides` on top; a RangeError naming the key for a value that cannot work. */

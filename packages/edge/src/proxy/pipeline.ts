@@ -8,6 +8,7 @@ import type { Agent } from "undici";
 import type { RequestLog } from "../telemetry/request-log.ts";
 import type { AddressGuard } from "./address-guard.ts";
 import { createAdmit } from "./admit.ts";
+import type { AuthFailureLimiter } from "./auth-limiter.ts";
 import { createConnect } from "./connect.ts";
 import type { ProxyQueryLog, ProxyResolver } from "./edge-view.ts";
 import { accountSocketBytes, type Exchange, type Outcome, type Stage } from "./exchange.ts";
@@ -43,6 +44,8 @@ export interface PipelineDeps {
   readonly limits: ProxyLimits;
   readonly resolver: ProxyResolver;
   readonly guard: AddressGuard;
+  /** Failed proxy authentication per client address, one for all pipelines. */
+  readonly authLimiter: AuthFailureLimiter;
   readonly pool: Agent;
   readonly contexts: PolicyContexts;
   readonly metrics: ProxyMetrics;
@@ -74,7 +77,7 @@ function admissionStages(d: PipelineDeps): Stage[] {
     // Framing and target first: nothing may act on a request whose framing is doubtful.
     createParseTarget(headCheckOf(d)),
     // Location and credentials: admission and identity.* rule fields need them.
-    createIdentify(),
+    createIdentify({ limiter: d.authLimiter, metrics: d.metrics }),
     // Unknown clients (403) and missing auth (407) stop here, before any policy or DNS work.
     createAdmit(),
     // Network, then HTTP policies (spec §5.7); a block costs no lookup and no connection.

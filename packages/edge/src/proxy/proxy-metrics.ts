@@ -11,6 +11,8 @@ export interface ProxyMetrics {
   error(cause: string): void;
   bytes(up: number, down: number): void;
   connectLatency(seconds: number): void;
+  /** A Basic credential checked and refused, or refused unchecked (client over its limit). */
+  authFailure(result: "rejected" | "limited"): void;
   readonly activeTunnels: Gauge;
   readonly activeConnections: Gauge;
 }
@@ -100,6 +102,18 @@ function create(registry: Registry): ProxyMetrics {
         collect: flush,
       }),
   );
+  const authFailures = getOrCreate(
+    registry,
+    "gatehouse_proxy_auth_failures_total",
+    () =>
+      new Counter({
+        name: "gatehouse_proxy_auth_failures_total",
+        help: "Proxy Basic credentials refused: rejected = checked and wrong (or unknown user), limited = not checked, the client address is over its failure limit",
+        labelNames: ["result"] as const,
+        registers: [registry],
+        collect: flush,
+      }),
+  );
   const latency = getOrCreate(
     registry,
     "gatehouse_proxy_upstream_connect_seconds",
@@ -131,6 +145,8 @@ function create(registry: Registry): ProxyMetrics {
         registers: [registry],
       }),
   );
+  const rejected = slot(authFailures.labels("rejected"));
+  const limited = slot(authFailures.labels("limited"));
   const up = slot(bytes.labels("up"));
   const down = slot(bytes.labels("down"));
   // kind → action → status class; actions and causes are small fixed sets met at run time.
@@ -157,6 +173,9 @@ function create(registry: Registry): ProxyMetrics {
     bytes(u, d) {
       up.pending += u;
       down.pending += d;
+    },
+    authFailure(result) {
+      (result === "rejected" ? rejected : limited).pending++;
     },
     connectLatency(seconds) {
       latency.observe(seconds);

@@ -15,6 +15,7 @@ const REFUSED: ReadonlySet<string> = new Set([
   "unknown_client",
   "auth_required",
   "auth_failed",
+  "auth_rate_limited",
   "bad_request",
   "bad_target",
   "port_not_allowed",

@@ -42,6 +42,7 @@ export function renderAnswer(ex: Exchange): RenderedAnswer {
   const status = a.status;
   const headers: string[] = ["cache-control", "no-store"];
   if (status === 407) headers.push("proxy-authenticate", PROXY_CHALLENGE);
+  if (a.retryAfterSeconds !== undefined) headers.push("retry-after", String(a.retryAfterSeconds));
   let body: string;
   let type = "text/plain; charset=utf-8";
   if (BLOCK_PAGE_REASONS.has(a.reason)) {

@@ -6,14 +6,18 @@ import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { test } from "node:test";
 import type { ConfigBundle, Policy } from "@gatehouse/contract";
+import { hashSecret } from "@gatehouse/contract/secrets";
+import { Registry } from "prom-client";
 import type { ResolveResult } from "../resolver.ts";
-import { compileSnapshot } from "../snapshot.ts";
+import { compileSnapshot, type EdgeSnapshot } from "../snapshot.ts";
 import { AddressGuard } from "./address-guard.ts";
 import { createAdmit } from "./admit.ts";
+import { AuthFailureLimiter } from "./auth-limiter.ts";
 import { type Exchange, newExchange } from "./exchange.ts";
 import { createIdentify } from "./identify.ts";
 import { createParseTarget } from "./parse-target.ts";
 import { createPolicyContexts, createPolicyRequest } from "./policy-request.ts";
+import { proxyMetrics } from "./proxy-metrics.ts";
 import { createResolvePeer } from "./resolve-peer.ts";
 
 function bundle(policies: Policy[], over: Partial<ConfigBundle> = {}): ConfigBundle {
@@ -46,7 +50,7 @@ function p(
 }
 
 function exchange(
-  b: ConfigBundle,
+  b: ConfigBundle | EdgeSnapshot,
   url: string,
   opts: { client?: string; headers?: string[]; method?: string } = {},
 ): Exchange {
@@ -69,7 +73,7 @@ function exchange(
     bytesWritten: 0,
   } as Socket;
   return newExchange(
-    compileSnapshot(b),
+    "bundle" in b ? b : compileSnapshot(b),
     opts.method === "CONNECT" ? "connect" : "http",
     req,
     undefined,
@@ -141,6 +145,73 @@ test("identify + admit: unknown clients 403, required auth 407, bad credentials 
   await identify.run(wrong);
   assert.equal(admit.run(wrong), "respond");
   assert.deepEqual([wrong.answer?.status, wrong.answer?.reason], [407, "auth_failed"]);
+});
+
+test("identify: one KDF per credential, 429 without the KDF past the failure limit, none for strangers", async () => {
+  const snap = compileSnapshot(
+    bundle([], {
+      locations: [{ id: "lan", name: "LAN", networks: ["10.0.0.0/8"], requireProxyAuth: true }],
+      identities: {
+        users: [{ id: "u1", email: "ann@example.com", credentialHash: await hashSecret("s3cret") }],
+        devices: [],
+      },
+    }),
+  );
+  let kdfRuns = 0;
+  const verify = snap.identities.verify.bind(snap.identities);
+  snap.identities.verify = (user, password) => {
+    if (user === "ann@example.com") kdfRuns++;
+    return verify(user, password);
+  };
+  const registry = new Registry();
+  const limited = createIdentify({
+    limiter: new AuthFailureLimiter({ maxFailures: 2, windowMs: 60_000 }),
+    metrics: proxyMetrics(registry),
+  });
+  const basic = (pw: string) => `Basic ${Buffer.from(`ann@example.com:${pw}`).toString("base64")}`;
+  const run = async (pw: string, client = "10.1.2.3") => {
+    const ex = exchange(snap, "http://a.example/", {
+      client,
+      headers: ["Host", "a", "Proxy-Authorization", basic(pw)],
+    });
+    const o = await limited.run(ex);
+    return { ex, outcome: o === "next" ? admit.run(ex) : o };
+  };
+
+  // A keep-alive connection (or any client) repeating good credentials: the KDF runs once.
+  const burst = await Promise.all([run("s3cret"), run("s3cret"), run("s3cret")]);
+  for (const { ex, outcome } of burst) {
+    assert.equal(outcome, "next");
+    assert.equal(ex.identity?.email, "ann@example.com");
+  }
+  assert.equal((await run("s3cret")).ex.identity?.email, "ann@example.com");
+  assert.equal(kdfRuns, 1);
+
+  // Two guesses (the success above took its own attempt back), then 429 without a KDF run.
+  for (const pw of ["guess-1", "guess-2"]) {
+    const { ex, outcome } = await run(pw);
+    assert.equal(outcome, "respond");
+    assert.deepEqual([ex.answer?.status, ex.answer?.reason], [407, "auth_failed"]);
+  }
+  assert.equal(kdfRuns, 3);
+  const over = await run("guess-3");
+  assert.equal(over.outcome, "respond");
+  assert.deepEqual([over.ex.answer?.status, over.ex.reason], [429, "auth_rate_limited"]);
+  assert.ok(over.ex.answer!.retryAfterSeconds! > 0 && over.ex.answer!.retryAfterSeconds! <= 60);
+  assert.equal(over.ex.identity, undefined);
+  assert.equal(kdfRuns, 3, "no KDF for a limited client");
+  // Verdicts already known still answer: a cached failure is 407, a cached success works.
+  assert.equal((await run("guess-1")).ex.answer?.status, 407);
+  assert.equal((await run("s3cret")).ex.identity?.email, "ann@example.com");
+  // Other addresses are not limited; strangers (admit's 403) are never checked.
+  assert.equal((await run("guess-4", "10.9.9.9")).ex.answer?.status, 407);
+  const stranger = await run("guess-5", "192.0.2.1");
+  assert.equal(stranger.ex.answer?.status, 403);
+  assert.equal(kdfRuns, 4);
+
+  const text = await registry.metrics();
+  assert.match(text, /gatehouse_proxy_auth_failures_total\{result="rejected"\} 3/);
+  assert.match(text, /gatehouse_proxy_auth_failures_total\{result="limited"\} 1/);
 });
 
 test("policy-request: network before HTTP, precedence, first match wins", () => {
