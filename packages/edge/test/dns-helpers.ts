@@ -1,7 +1,7 @@
 // Test helpers: a fake upstream DNS server (UDP + TCP on loopback, answers from a table, counts
 // queries, can be switched off) and small clients for UDP and TCP.
 
-import { createSocket } from "node:dgram";
+import { createSocket, type RemoteInfo } from "node:dgram";
 import { connect, createServer, type Server } from "node:net";
 import { RRType } from "../src/dns/wire/constants.ts";
 import {
@@ -145,17 +145,14 @@ export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promi
     } catch {}
   };
   const state = { down: false };
-  const udp = createSocket("udp4");
-  udp.on("message", (msg, rinfo) => {
+  const sockets = new Set<import("node:net").Socket>();
+  const onMessage = (udp: ReturnType<typeof createSocket>) => (msg: Buffer, rinfo: RemoteInfo) => {
     if (state.down) return;
     count(msg);
     const out = answerFor(zone, msg, true);
     if (out) setTimeout(() => udp.send(out, rinfo.port, rinfo.address), delayOf(zone, msg));
-  });
-  await new Promise<void>((ok) => udp.bind(0, "127.0.0.1", () => ok()));
-  const port = udp.address().port;
-  const sockets = new Set<import("node:net").Socket>();
-  const tcp: Server = createServer((s) => {
+  };
+  const onConnection = (s: import("node:net").Socket) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
     serveFramed(s, (msg) => {
@@ -163,8 +160,35 @@ export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promi
       count(msg);
       return answerFor(zone, msg, false);
     });
-  });
-  await new Promise<void>((ok) => tcp.listen(port, "127.0.0.1", () => ok()));
+  };
+  // UDP and TCP on one port number: the UDP port is picked by the kernel, and the same TCP
+  // port may be taken (another test's connection): then both are given up and tried again.
+  let udp: ReturnType<typeof createSocket> | undefined;
+  let tcp: Server | undefined;
+  let port = 0;
+  for (let attempt = 0; !tcp; attempt++) {
+    const u = createSocket("udp4");
+    u.on("message", onMessage(u));
+    await new Promise<void>((ok) => u.bind(0, "127.0.0.1", () => ok()));
+    port = u.address().port;
+    const t = createServer(onConnection);
+    const err = await new Promise<NodeJS.ErrnoException | undefined>((ok) => {
+      t.once("error", ok);
+      t.listen(port, "127.0.0.1", () => {
+        t.off("error", ok);
+        ok(undefined);
+      });
+    });
+    if (!err) {
+      udp = u;
+      tcp = t;
+    } else {
+      await new Promise<void>((ok) => u.close(() => ok()));
+      if (err.code !== "EADDRINUSE" || attempt >= 20) throw err;
+    }
+  }
+  const udpSocket = udp!;
+  const tcpServer = tcp;
   return {
     port,
     address: `udp://127.0.0.1:${port}`,
@@ -176,9 +200,9 @@ export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promi
       state.down = v;
     },
     close: async () => {
-      await new Promise<void>((ok) => udp.close(() => ok()));
+      await new Promise<void>((ok) => udpSocket.close(() => ok()));
       for (const s of sockets) s.destroy();
-      await new Promise<void>((ok) => tcp.close(() => ok()));
+      await new Promise<void>((ok) => tcpServer.close(() => ok()));
     },
   };
 }
