@@ -258,6 +258,39 @@ describe("protocol upgrades (WebSocket)", () => {
     }
   });
 
+  test("an unreachable origin gets 502 and nothing is upgraded", async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, "127.0.0.1", () => {
+        const p = (srv.address() as AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const c = new Client(h.port);
+    c.socket.write(handshake("127.0.0.1", closedPort, "/ws"));
+    await c.until(() => c.closed);
+    assert.match(c.text(), /^HTTP\/1\.1 502 /);
+    assert.equal(h.log.peekNewest(1)[0]!.reason, "connect_failed");
+  });
+
+  test("an upgrade after a keep-alive request on the same connection is answered in order", async () => {
+    const c = new Client(h.port);
+    // A plain request to the same origin (its 426 has a body), then the handshake, in one write.
+    c.socket.write(
+      `GET http://127.0.0.1:${ws.port}/plain HTTP/1.1\r\nHost: 127.0.0.1:${ws.port}\r\n\r\n` +
+        handshake("127.0.0.1", ws.port, "/ws"),
+    );
+    await c.until(() => c.text().includes("hello from origin"));
+    const text = c.text();
+    assert.match(text, /^HTTP\/1\.1 426 /);
+    const second = text.indexOf("HTTP/1.1 101 ");
+    assert.ok(second > 0, "the 101 follows the first response");
+    c.socket.write("ping");
+    await c.until(() => c.text().endsWith("ping"));
+    c.socket.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
   test("origin-form upgrade requests are not proxied", async () => {
     const c = new Client(h.port);
     c.socket.write(
