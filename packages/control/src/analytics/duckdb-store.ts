@@ -1,7 +1,12 @@
 // The embedded analytics store: one DuckDB file in the data directory (or ":memory:"). Writes
-// go through one connection, serialised, each batch in one transaction with its batch id so a
-// retried batch is dropped atomically; records enter through DuckDB's appender as column
-// chunks built in typed arrays (duckdb-chunks.ts), no SQL parsing and no native call per value. Reads open a short-lived connection each, so a long export
+// go through two writer connections ("lanes") with group commit: batches that arrive while a
+// lane is busy wait in a queue, and the next free lane writes everything queued in one
+// transaction, each batch id recorded with it, so a retried batch is dropped atomically.
+// DuckDB runs one commit at a time (it holds its WAL lock for the whole WAL write), and a
+// commit's cost per record falls as the transaction grows, so under load the groups grow by
+// themselves; one sender gets one batch per transaction, as before. Records enter through
+// DuckDB's appender as column chunks built in typed arrays (duckdb-chunks.ts), no SQL parsing
+// and no native call per value. Reads open a short-lived connection each, so a long export
 // never blocks ingestion (DuckDB is MVCC: a reader sees a snapshot).
 
 import { createReadStream } from "node:fs";
@@ -96,6 +101,23 @@ export interface DuckDbStoreOptions {
 export const CHECKPOINT_ROWS = 4 * 122_880;
 const BACKSTOP_CHECKPOINT_THRESHOLD = "1GB";
 
+/**
+ * Most records one group transaction takes. Commit cost per record falls with the group's size
+ * (docs/benchmarks.md, "Analytics"), but every batch in the group waits for the whole group;
+ * and it stays below DuckDB's row group (122,880 rows), above which the appender would write
+ * compressed row groups itself, synchronously, on the main thread.
+ */
+export const GROUP_MAX_RECORDS = 60_000;
+
+/** A batch waiting for a lane, and the promise its caller awaits. */
+interface QueuedBatch {
+  readonly key: string;
+  readonly records: readonly QueryLogRecord[];
+  readonly accountId: string;
+  readonly resolve: (r: IngestResult) => void;
+  readonly reject: (e: unknown) => void;
+}
+
 export class DuckDbStore implements AnalyticsStore {
   readonly name = "duckdb" as const;
   private readonly instance: DuckDBInstance;
@@ -108,6 +130,14 @@ export class DuckDbStore implements AnalyticsStore {
   private readonly inMemory: boolean;
   /** Batches being written, by dedup key: a concurrent retry waits for the first attempt. */
   private readonly inflight = new Map<string, Promise<IngestResult>>();
+  /** Batches waiting for a free lane; the next free lane takes them all as one group. */
+  private queue: QueuedBatch[] = [];
+  /**
+   * Write counts since open: transactions committed or failed (`groups`, each retry of a
+   * failed group's batch counting again), and groups of several batches that failed and were
+   * written again one batch at a time (`split`).
+   */
+  readonly writes = { groups: 0, split: 0 };
   /** Column buffers for the appends; appends are synchronous, so the lanes share it. */
   private readonly chunks = new ChunkAppender();
   private checkpointConn: DuckDBConnection | undefined;
@@ -171,11 +201,28 @@ export class DuckDbStore implements AnalyticsStore {
       });
   }
 
-  /** The least busy lane. */
-  private lane(): WriteLane {
-    let best = this.lanes[0];
-    for (const l of this.lanes) if (l.pending < best.pending) best = l;
-    return best;
+  /** Start a group on every free lane while batches are queued. */
+  private pump(): void {
+    while (this.queue.length > 0) {
+      const lane = this.lanes.find((l) => l.pending === 0);
+      if (lane === undefined) return;
+      const group = this.takeGroup();
+      void lane.run((c) => this.writeGroup(c, group)).finally(() => this.pump());
+    }
+  }
+
+  /** The queued batches up to GROUP_MAX_RECORDS (always at least one), oldest first. */
+  private takeGroup(): QueuedBatch[] {
+    let n = 0;
+    let take = 0;
+    while (take < this.queue.length) {
+      n += this.queue[take].records.length;
+      if (take > 0 && n > GROUP_MAX_RECORDS) break;
+      take++;
+    }
+    const group = this.queue.slice(0, take);
+    this.queue = this.queue.slice(take);
+    return group;
   }
 
   private async withReader<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -203,7 +250,10 @@ export class DuckDbStore implements AnalyticsStore {
       if (first !== undefined) return { accepted: 0, duplicate: true };
       return this.ingest(batchId, records, accountId);
     }
-    const attempt = this.writeBatch(key, records, accountId);
+    const attempt = new Promise<IngestResult>((resolve, reject) => {
+      this.queue.push({ key, records, accountId, resolve, reject });
+    });
+    this.pump();
     this.inflight.set(key, attempt);
     try {
       return await attempt;
@@ -212,39 +262,76 @@ export class DuckDbStore implements AnalyticsStore {
     }
   }
 
-  private writeBatch(
-    key: string,
-    records: readonly QueryLogRecord[],
-    accountId: string,
-  ): Promise<IngestResult> {
-    return this.lane().run(async (c) => {
-      await c.run("BEGIN TRANSACTION");
+  /**
+   * Write a group in one transaction and settle each batch after COMMIT (never before: an
+   * acknowledged batch is durable). When the transaction fails, every batch of a group of
+   * several is written again alone, so one bad batch fails only its own sender.
+   */
+  private async writeGroup(c: DuckDBConnection, group: QueuedBatch[]): Promise<void> {
+    let results: IngestResult[];
+    this.writes.groups++;
+    try {
+      results = await this.writeTransaction(c, group);
+    } catch (e) {
+      if (group.length === 1) {
+        group[0].reject(e);
+        return;
+      }
+      this.writes.split++;
+      for (const b of group) await this.writeGroup(c, [b]);
+      return;
+    }
+    for (let i = 0; i < group.length; i++) group[i].resolve(results[i]);
+  }
+
+  private async writeTransaction(
+    c: DuckDBConnection,
+    group: readonly QueuedBatch[],
+  ): Promise<IngestResult[]> {
+    await c.run("BEGIN TRANSACTION");
+    try {
+      // One statement records every batch id of the group; RETURNING names the new ones.
+      const values: Record<string, DuckDBValue> = { at: BigInt(Date.now()) };
+      const rows: string[] = [];
+      for (let i = 0; i < group.length; i++) {
+        values[`k${i}`] = group[i].key;
+        values[`n${i}`] = group[i].records.length;
+        rows.push(`($k${i}, $at, $n${i})`);
+      }
+      const seen = await c.runAndReadAll(
+        `INSERT INTO ${BATCH_TABLE} VALUES ${rows.join(", ")} ON CONFLICT DO NOTHING RETURNING batch_id`,
+        values,
+      );
+      const fresh = new Set(seen.getRows().map((r) => r[0] as string));
+      if (fresh.size === 0) {
+        await c.run("ROLLBACK");
+        return group.map(() => ({ accepted: 0, duplicate: true }));
+      }
+      const appender = await c.createAppender(TABLE);
+      let accepted = 0;
       try {
-        const seen = await c.runAndReadAll(
-          `INSERT INTO ${BATCH_TABLE} VALUES ($id, $at, $n) ON CONFLICT DO NOTHING RETURNING batch_id`,
-          { id: key, at: BigInt(Date.now()), n: records.length },
-        );
-        if (seen.currentRowCount === 0) {
-          await c.run("ROLLBACK");
-          return { accepted: 0, duplicate: true };
+        for (const b of group) {
+          if (!fresh.has(b.key)) continue;
+          this.chunks.append(appender, b.records, b.accountId);
+          accepted += b.records.length;
         }
-        const appender = await c.createAppender(TABLE);
-        try {
-          this.chunks.append(appender, records, accountId);
-          appender.closeSync();
-        } catch (e) {
-          appender.clear();
-          appender.closeSync();
-          throw e;
-        }
-        await c.run("COMMIT");
-        this.countIngested(records.length);
-        return { accepted: records.length, duplicate: false };
+        appender.closeSync();
       } catch (e) {
-        await c.run("ROLLBACK").catch(() => undefined);
+        appender.clear();
+        appender.closeSync();
         throw e;
       }
-    });
+      await c.run("COMMIT");
+      this.countIngested(accepted);
+      return group.map((b) =>
+        fresh.has(b.key)
+          ? { accepted: b.records.length, duplicate: false }
+          : { accepted: 0, duplicate: true },
+      );
+    } catch (e) {
+      await c.run("ROLLBACK").catch(() => undefined);
+      throw e;
+    }
   }
 
   async timeseries(q: TimeseriesQuery): Promise<TimeseriesResult> {
@@ -424,7 +511,11 @@ export class DuckDbStore implements AnalyticsStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const l of this.lanes) await l.idle();
+    // Queued batches still get written (their senders are waiting); then the lanes go quiet.
+    while (this.queue.length > 0 || this.lanes.some((l) => l.pending > 0)) {
+      this.pump();
+      await Promise.all(this.lanes.map((l) => l.idle()));
+    }
     await this.checkpointTail;
     this.checkpointConn?.closeSync();
     for (const l of this.lanes) l.conn.closeSync();
