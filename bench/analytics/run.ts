@@ -117,7 +117,8 @@ async function measureIngest(
   const what = `ingest ${n.toLocaleString("en")} records (5,000/batch, ${senders} sender${senders > 1 ? "s" : ""})`;
   const rate = (s: number, c: number) =>
     `${Math.round(n / s).toLocaleString("en")} records/s wall (this process used ${c.toFixed(2)} s CPU = ${Math.round(n / c).toLocaleString("en")} records per CPU-second)`;
-  report(name, what, rate(sec, cpu));
+  const groups = store instanceof DuckDbStore ? `; ${store.writes.groups} transactions` : "";
+  report(name, what, `${rate(sec, cpu)}${groups}`);
   if (settle !== undefined) {
     await settle();
     report(name, `${what} + final checkpoint`, rate(ms(t0) / 1000, cpuSeconds(cpu0)));
