@@ -291,9 +291,10 @@ export class DuckDbStore implements AnalyticsStore {
     await c.run("BEGIN TRANSACTION");
     try {
       // Which of the group's ids are stored already. A plain SELECT and a plain INSERT cost
-      // about 1 ms each, one INSERT … ON CONFLICT DO NOTHING RETURNING 2–3 ms and more while a
-      // checkpoint runs (docs/benchmarks.md, "Analytics"); no other transaction can hold one of these ids uncommitted, since
-      // `inflight` keeps a second attempt of an id waiting for the first.
+      // about 1 ms each; one INSERT … ON CONFLICT DO NOTHING RETURNING cost 2–3 ms, and more
+      // while a checkpoint ran (docs/benchmarks.md, "Analytics"). No other transaction can
+      // hold one of these ids uncommitted: `inflight` keeps a second attempt of an id waiting
+      // for the first.
       const keys: Record<string, DuckDBValue> = {};
       const names: string[] = [];
       for (let i = 0; i < group.length; i++) {
