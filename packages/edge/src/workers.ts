@@ -7,7 +7,9 @@
 // own command line is never re-executed. An edge following control (gatehouse edge --control
 // --workers N) keeps sync and heartbeats in the primary and drives the workers over IPC: apply,
 // drain/resume, and metrics (summed across workers for the heartbeat). Each such worker ships
-// its own query log with its own spool, with the credential the primary hands it.
+// its own query log with its own spool, with the credential the primary hands it. A worker that
+// dies is replaced (after 0.5 s, doubling to 30 s while it keeps dying within a minute of
+// starting) and brought to the others' state: the last bundle applied, the credential, drained.
 
 import cluster from "node:cluster";
 import { createSocket } from "node:dgram";
@@ -99,6 +101,13 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     silent: false,
   });
   const workers = Array.from({ length: n }, () => cluster.fork());
+  /** Slots whose worker has started and caught up with `current` (requests go only to these). */
+  const live = new Array<boolean>(n).fill(false);
+  /** What every worker runs now, for a replacement to catch up with. */
+  const current: { bundle?: ConfigBundle; credential?: string; drained: boolean } = {
+    drained: false,
+  };
+  let closing = false;
   let seq = 0;
   /** Send a request to one worker; its reply, or an error if it died first. */
   const ask = (w: (typeof workers)[number], msg: Record<string, unknown>) =>
@@ -122,18 +131,18 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       w.once("exit", onExit);
       w.send({ ...msg, id });
     });
-  /** The same request to every worker; rejects with the first failure. */
+  /** The same request to every running worker; rejects with the first failure. */
   const everyWorker = async (msg: Record<string, unknown>): Promise<unknown[]> => {
-    const replies = await Promise.all(workers.map((w) => ask(w, msg)));
+    const replies = await Promise.all(workers.filter((_, i) => live[i]).map((w) => ask(w, msg)));
     // Each worker compiles on its own; the same bundle fails the same way everywhere.
     const failed = replies.find((r) => r.error !== undefined);
     if (failed) throw new Error(failed.error);
     return replies.map((r) => r.value);
   };
-  const addresses = await new Promise<EdgeAddresses>((resolve, reject) => {
-    let ready = 0;
-    let first: EdgeAddresses | undefined;
-    workers.forEach((w, i) => {
+  /** Start slot i's worker: send it the config, resolve with its addresses once it listens. */
+  const boot = (i: number, restart = false) =>
+    new Promise<EdgeAddresses>((resolve, reject) => {
+      const w = workers[i]!;
       // The primary serves /metrics for all of them (below).
       const { metrics: _m, ...withoutMetrics } = config.edge ?? {};
       const ship = opts.shipLogs
@@ -142,6 +151,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
             spoolDir: join(opts.shipLogs.spoolRoot, `worker-${i}`),
           }
         : undefined;
+      let ready = false;
       w.on("online", () =>
         w.send({
           type: "config",
@@ -154,20 +164,68 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
         (m: { type?: string; addresses?: EdgeAddresses; error?: string; line?: string }) => {
           if (m.type === "log" && m.line) opts.log?.(m.line);
           else if (m.type === "ready") {
-            if (i === 0) first = m.addresses;
-            // Every worker binds the same addresses; the first one's stand for all.
-            if (++ready === n) resolve(first ?? m.addresses!);
+            ready = true;
+            resolve(m.addresses!);
           } else if (m.type === "failed") reject(new Error(m.error));
         },
       );
-      w.on("exit", (code) => {
-        if (ready < n) reject(new Error(`edge worker exited with ${code} during start`));
+      w.on("exit", (code, signal) => {
+        live[i] = false;
+        if (!ready) reject(new Error(`edge worker exited with ${code} during start`));
+        // A worker that was serving is replaced, and so is a replacement that failed to start.
+        if (!closing && (ready || restart)) replace(i, signal ?? code);
       });
     });
-  }).catch(async (e: unknown) => {
-    for (const w of workers) w.kill();
-    throw e;
-  });
+  const backoff = new Array<{ delayMs: number; startedAt: number }>(n);
+  /** A worker died: fork its replacement, bring it to `current`, then let requests reach it. */
+  const replace = (i: number, why: string | number | null) => {
+    const prev = backoff[i];
+    const delayMs =
+      prev && Date.now() - prev.startedAt < 60_000 ? Math.min(prev.delayMs * 2, 30_000) : 500;
+    opts.log?.(`edge worker ${i} exited (${why}); restarting it in ${delayMs} ms`);
+    setTimeout(async () => {
+      if (closing) return;
+      backoff[i] = { delayMs, startedAt: Date.now() };
+      workers[i] = cluster.fork();
+      try {
+        await boot(i, true);
+        const w = workers[i]!;
+        const check = (r: WorkerReply) => {
+          if (r.error !== undefined) throw new Error(r.error);
+        };
+        // Requests sent meanwhile skipped this slot: repeat until nothing changed under us.
+        let seen: typeof current;
+        do {
+          seen = { ...current };
+          if (seen.bundle) check(await ask(w, { type: "apply", bundle: seen.bundle }));
+          if (seen.credential !== undefined)
+            check(await ask(w, { type: "credential", credential: seen.credential }));
+          if (seen.drained) check(await ask(w, { type: "drain" }));
+        } while (
+          seen.bundle !== current.bundle ||
+          seen.credential !== current.credential ||
+          seen.drained !== current.drained
+        );
+        live[i] = true;
+        opts.log?.(`edge worker ${i} restarted`);
+      } catch (e) {
+        // Its exit schedules the next attempt.
+        opts.log?.(`edge worker ${i}: restart failed: ${(e as Error).message}`);
+        if (!workers[i]!.isDead()) workers[i]!.kill();
+      }
+    }, delayMs).unref();
+  };
+  const addresses = await Promise.all(workers.map((_, i) => boot(i)))
+    .then((all) => {
+      live.fill(true);
+      // Every worker binds the same addresses; the first one's stand for all.
+      return all[0]!;
+    })
+    .catch(async (e: unknown) => {
+      closing = true;
+      for (const w of workers) w.kill();
+      throw e;
+    });
   const metrics = async (): Promise<Registry> =>
     AggregatorRegistry.aggregate<PrometheusContentType>([
       await edgeRegistry().getMetricsAsJSON(),
@@ -201,6 +259,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       const a = server.address() as { address: string; port: number };
       addresses.metrics = joinHostPort(a.address, a.port);
     } catch (e) {
+      closing = true;
       for (const w of workers) w.kill();
       throw e;
     }
@@ -211,19 +270,31 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     workers: n,
     addresses,
     apply: async (bundle: ConfigBundle) => {
-      await everyWorker({ type: "apply", bundle });
+      // Recorded first so a worker catching up meanwhile takes it too; undone if refused.
+      const before = current.bundle;
+      current.bundle = bundle;
+      try {
+        await everyWorker({ type: "apply", bundle });
+      } catch (e) {
+        if (current.bundle === bundle) current.bundle = before;
+        throw e;
+      }
     },
     drain: async () => {
+      current.drained = true;
       await everyWorker({ type: "drain" });
     },
     resume: async () => {
+      current.drained = false;
       await everyWorker({ type: "resume" });
     },
     metrics,
     setCredential: async (credential: string) => {
+      current.credential = credential;
       await everyWorker({ type: "credential", credential });
     },
     close: async () => {
+      closing = true;
       if (metricsServer) {
         const s = metricsServer;
         await new Promise<void>((r) => {

@@ -1,0 +1,91 @@
+// An edge worker process that dies is replaced: the replacement starts with the config the
+// other workers run now (the last bundle applied, not the file's), answers on the shared port,
+// and the primary keeps serving meanwhile.
+
+import assert from "node:assert/strict";
+import cluster from "node:cluster";
+import { test } from "node:test";
+import { startEdgeWorkers } from "../src/workers.ts";
+import { a, startFakeUpstream, udpQuery } from "./dns-helpers.ts";
+
+const livePids = () =>
+  Object.values(cluster.workers ?? {})
+    .filter((w) => w && !w.isDead())
+    .map((w) => w!.process.pid!);
+
+async function until<T>(what: string, f: () => T | undefined, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test("a crashed edge worker is restarted with the current config", {
+  timeout: 60_000,
+}, async () => {
+  const up = await startFakeUpstream(
+    new Map([["r.example/1", { answers: [a("r.example", "192.0.2.8")] }]]),
+  );
+  const lines: string[] = [];
+  const base = {
+    resolver: { upstreams: [{ address: up.address }] },
+    locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
+    lists: [],
+  };
+  const h = await startEdgeWorkers({
+    config: { ...base, policies: [], edge: { dns: { udp: ["127.0.0.1:0"] }, workers: 2 } },
+    log: (l) => lines.push(l),
+  });
+  try {
+    if (h.mode !== "cluster") throw new Error("expected cluster mode");
+    const port = Number(h.addresses.dns.udp[0]!.split(":").pop());
+    // A bundle applied after start: the replacement must get this one, not the file's.
+    await h.apply({
+      ...base,
+      schemaVersion: 1,
+      version: 2,
+      policies: [
+        {
+          id: "b",
+          name: "Block r",
+          type: "dns",
+          enabled: true,
+          precedence: 1,
+          expression: 'dns.fqdn == "r.example"',
+          action: "block",
+        },
+      ],
+    });
+    const before = livePids();
+    assert.equal(before.length, 2);
+    process.kill(before[0]!, "SIGKILL");
+    const after = await until("a replacement worker", () => {
+      const now = livePids();
+      return now.length === 2 && !now.includes(before[0]!) ? now : undefined;
+    });
+    assert.ok(after.includes(before[1]!), "the other worker kept running");
+    await until("the restart to be logged", () =>
+      lines.some((l) => /edge worker \d+ exited/.test(l)) ? true : undefined,
+    );
+    // Once the replacement has applied the current bundle it says so; then every query,
+    // whichever worker's socket the kernel picks, is answered under that bundle.
+    await until("the replacement to be ready", () =>
+      lines.some((l) => /edge worker \d+ restarted/.test(l)) ? true : undefined,
+    );
+    const answers = await Promise.all(
+      Array.from({ length: 32 }, () => udpQuery(port, "r.example")),
+    );
+    assert.ok(
+      answers.every((m) => m?.answers[0]?.data === "0.0.0.0"),
+      JSON.stringify(answers.map((m) => m?.answers[0]?.data)),
+    );
+    // Requests to every worker still work (metrics, apply).
+    assert.ok((await (await h.metrics()).metrics()).includes("gatehouse_dns_queries_total"));
+  } finally {
+    await h.close();
+    await up.close();
+  }
+});
