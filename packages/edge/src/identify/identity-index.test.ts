@@ -24,3 +24,20 @@ test("verifies users and devices, caches successes, rejects wrong passwords", as
   const many = await Promise.all([1, 2, 3].map(() => idx.verify("laptop-1", "dev-pass")));
   assert.ok(many.every((x) => x?.id === "d1"));
 });
+
+test("an unknown name runs the KDF like a wrong password does", async () => {
+  const idx = new IdentityIndex({
+    users: [
+      { id: "u1", email: "ann@example.com", groups: [], credentialHash: await hashSecret("pw") },
+    ],
+    devices: [],
+  });
+  // Failing fast for names that do not exist would tell a guesser which names do.
+  assert.equal(await idx.verify("nobody@example.com", "guess"), undefined);
+  assert.equal(idx.kdfRuns, 1);
+  assert.equal(await idx.verify("ann@example.com", "guess"), undefined);
+  assert.equal(idx.kdfRuns, 2);
+  assert.ok(await idx.verify("ann@example.com", "pw"));
+  assert.ok(await idx.verify("ann@example.com", "pw"), "cached");
+  assert.equal(idx.kdfRuns, 3);
+});

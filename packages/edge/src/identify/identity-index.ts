@@ -6,7 +6,15 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Identities } from "@gatehouse/contract";
-import { verifySecret } from "@gatehouse/contract/secrets";
+import { hashSecret, verifySecret } from "@gatehouse/contract/secrets";
+
+let decoy: Promise<string> | undefined;
+
+/** A hash of a random secret with the usual KDF parameters, made once per process. */
+function decoyHash(): Promise<string> {
+  decoy ??= hashSecret(randomBytes(16).toString("base64"));
+  return decoy;
+}
 
 export interface Identity {
   readonly kind: "user" | "device";
@@ -80,10 +88,19 @@ export class IdentityIndex {
   }
 
   /** The identity for Basic credentials, or undefined (unknown user or wrong password). */
+  /** Password checks that ran the KDF (cache hits and joined in-flight checks do not). */
+  kdfRuns = 0;
+
   async verify(user: string, password: string): Promise<Identity | undefined> {
     const name = user.toLowerCase();
     const entry = this.byName.get(name);
-    if (!entry) return undefined;
+    // An unknown name costs the same KDF as a wrong password, so names cannot be told apart by
+    // how fast they fail.
+    if (!entry) {
+      this.kdfRuns++;
+      await verifySecret(password, await decoyHash());
+      return undefined;
+    }
     const mac = createHmac("sha256", this.key).update(name).update("\0").update(password).digest();
     const cached = this.cache.get(name);
     const now = Date.now();
@@ -91,6 +108,7 @@ export class IdentityIndex {
     const pkey = mac.toString("base64");
     const inflight = this.pending.get(pkey);
     if (inflight) return inflight;
+    this.kdfRuns++;
     const p = verifySecret(password, entry.hash)
       .then((ok) => {
         if (!ok) return undefined;
