@@ -21,11 +21,13 @@ export function normalizeDomain(raw: string): ItemResult {
   let s = raw.trim().toLowerCase();
   if (s.endsWith(".")) s = s.slice(0, -1);
   if (s.length === 0) return { ok: false, reason: "empty domain" };
-  let wildcard = false;
-  if (s.startsWith("*.")) {
-    wildcard = true;
-    s = s.slice(2);
-  }
+  // The edge matches a listed domain and all its subdomains, and has no wildcard items: a
+  // stored `*.x` would match nothing there, so it is refused with the fix instead.
+  if (s.startsWith("*."))
+    return {
+      ok: false,
+      reason: `wildcards are not list items: ${JSON.stringify(raw.slice(0, 300))} — list ${JSON.stringify(s.slice(2, 300))}, which covers its subdomains`,
+    };
   if (!/^[\x00-\x7f]*$/.test(s)) {
     const a = domainToASCII(s);
     if (a === "") return { ok: false, reason: `not a valid domain name: ${JSON.stringify(raw)}` };
@@ -36,7 +38,7 @@ export function normalizeDomain(raw: string): ItemResult {
     if (!LABEL.test(label))
       return { ok: false, reason: `not a valid domain name: ${JSON.stringify(raw.slice(0, 300))}` };
   }
-  return { ok: true, value: wildcard ? `*.${s}` : s };
+  return { ok: true, value: s };
 }
 
 /** An address or a CIDR block, prefix within the family's width. */
@@ -73,7 +75,7 @@ export function normalizeString(raw: string): ItemResult {
 /**
  * Adblock exceptions (`@@||name^`) of a domain list are stored, and sent to edges, as items of
  * that same form: the edge's list parser files them under `<list>.allow`, as it does for list
- * files. The name is normalised like any domain; wildcards are refused (a listed name already
+ * files. The name is normalised like any domain (wildcards are refused: a listed name already
  * covers its subdomains).
  */
 export function normalizeException(raw: string): ItemResult {
@@ -85,11 +87,6 @@ export function normalizeException(raw: string): ItemResult {
     };
   const r = normalizeDomain(m[1]!);
   if (!r.ok) return r;
-  if (r.value.startsWith("*."))
-    return {
-      ok: false,
-      reason: "exceptions name a domain, not a wildcard (subdomains are covered)",
-    };
   return { ok: true, value: exceptionItem(r.value) };
 }
 
