@@ -66,7 +66,8 @@ describe("list line formats", () => {
     });
     assert.deepEqual(items("adblock", "@@||good.example^$document"), { kind: "skip" });
     assert.deepEqual(items("adblock", "@@||good.example/path"), { kind: "skip" });
-    assert.equal(items("adblock", "@@||*.good.example^").kind, "invalid");
+    assert.equal(items("adblock", "@@||*.good.example^").kind, "skip");
+    assert.equal(items("adblock", "||*.ads.example^").kind, "skip", "wildcard rules are skipped");
     assert.equal(items("adblock", "@@||bad..example^").kind, "invalid");
     assert.deepEqual(items("adblock", "||x.example^$third-party"), { kind: "skip" });
     assert.deepEqual(items("adblock", "! comment"), { kind: "skip" });

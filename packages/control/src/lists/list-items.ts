@@ -159,7 +159,9 @@ export function parseLine(listKind: ListKind, format: ItemFormat, rawLine: strin
       return values.length ? { kind: "items", values } : SKIP;
     }
     case "adblock": {
-      if (line.includes("$")) return SKIP;
+      // Options, wildcards and paths are rules we do not match: skipped (and counted), as the
+      // edge's list-file parser skips them.
+      if (line.includes("$") || line.includes("*")) return SKIP;
       if (line.startsWith("@@")) {
         if (!/^@@\|\|[^/^|]+\^?\|?$/.test(line)) return SKIP;
         const r = normalizeException(line);
