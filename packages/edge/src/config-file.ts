@@ -5,7 +5,13 @@
 
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { checkEdgeConfigFileShape, type EdgeConfigFile, type Upstream } from "@gatehouse/contract";
+import {
+  checkEdgeConfigFileShape,
+  checkEdgeLocalShape,
+  type EdgeConfigFile,
+  type EdgeLocalSettings,
+  type Upstream,
+} from "@gatehouse/contract";
 import { parse } from "yaml";
 import { resolveLimits } from "./proxy/limits.ts";
 
@@ -75,6 +81,51 @@ export function parseEdgeConfig(value: unknown, origin: string, baseDir?: string
 }
 
 export async function loadEdgeConfigFile(path: string): Promise<EdgeConfigFile> {
+  return parseEdgeConfig(await readYamlMapping(path), path, dirname(resolve(path)));
+}
+
+/**
+ * Read the local settings of an edge that follows control (`gatehouse edge --control URL
+ * --local FILE.yaml`): a file with only the `edge` section of an edge config file (listeners,
+ * certificates, metrics, workers, limits, proxy limits), validated the same way.
+ */
+export async function loadEdgeLocalFile(path: string): Promise<EdgeLocalSettings> {
+  const value = await readYamlMapping(path);
+  const keys = Object.keys(value);
+  if (keys.length !== 1 || keys[0] !== "edge")
+    throw new EdgeConfigError(
+      path,
+      "expected only an `edge:` section (policies, lists and resolver come from control)",
+    );
+  const local = (value as { edge: unknown }).edge;
+  const found = checkEdgeLocalShape(local);
+  if (found.length > 0)
+    throw new EdgeConfigError(
+      path,
+      `invalid edge settings:\n${found.map((p) => `  ${p.path}: ${p.message}`).join("\n")}`,
+    );
+  const settings = local as EdgeLocalSettings;
+  try {
+    resolveLimits(settings.proxy?.limits);
+  } catch (e) {
+    throw new EdgeConfigError(
+      path,
+      `invalid edge settings:\n  /edge/proxy/limits: ${(e as Error).message}`,
+    );
+  }
+  const baseDir = dirname(resolve(path));
+  return settings.tls
+    ? {
+        ...settings,
+        tls: {
+          certFile: resolve(baseDir, settings.tls.certFile),
+          keyFile: resolve(baseDir, settings.tls.keyFile),
+        },
+      }
+    : settings;
+}
+
+async function readYamlMapping(path: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -89,5 +140,5 @@ export async function loadEdgeConfigFile(path: string): Promise<EdgeConfigFile> 
   }
   if (value === null || typeof value !== "object" || Array.isArray(value))
     throw new EdgeConfigError(path, "expected a mapping at the top level");
-  return parseEdgeConfig(value, path, dirname(resolve(path)));
+  return value as Record<string, unknown>;
 }

@@ -1,5 +1,10 @@
 // @gatehouse/edge: the data plane (DNS resolver + HTTP proxy), deployable alone.
-export { EdgeConfigError, loadEdgeConfigFile, parseEdgeConfig } from "./config-file.ts";
+export {
+  EdgeConfigError,
+  loadEdgeConfigFile,
+  loadEdgeLocalFile,
+  parseEdgeConfig,
+} from "./config-file.ts";
 export { DnsService } from "./dns/dns-service.ts";
 export type { ClientInfo, DnsTransport } from "./dns/exchange.ts";
 export { type Identity, IdentityIndex } from "./identify/identity-index.ts";

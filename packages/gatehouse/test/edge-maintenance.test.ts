@@ -2,7 +2,8 @@
 // syncing, and serves again when activated) and a synced edge with several worker processes.
 // The real `gatehouse control` and `gatehouse edge --control` commands, on loopback.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -104,6 +105,63 @@ describe("synced edges: drain/activate and multi-core", () => {
     await control?.stop();
     await upstream?.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  test("--local FILE gives a synced edge its own listeners and proxy limits", async () => {
+    const join_ = await call<{ joinToken: string }>("POST", "/edges/join-tokens", {});
+    const dnsPort = await freePort();
+    const proxyPort = await freePort();
+    const local = join(dir, "local.yaml");
+    await writeFile(
+      local,
+      [
+        "edge:",
+        `  dns: { udp: [127.0.0.1:${dnsPort}] }`,
+        `  proxy: { http: [127.0.0.1:${proxyPort}], limits: { maxUrlLength: 300 } }`,
+        "",
+      ].join("\n"),
+    );
+    const edge = runCli([
+      "edge",
+      "--control",
+      `http://127.0.0.1:${apiPort}`,
+      "--data-dir",
+      join(dir, "edge-local"),
+      "--local",
+      local,
+      "--join-token",
+      join_.body.joinToken,
+    ]);
+    edges.push(edge);
+    await edge.waitFor(/following \S+ as \S+/);
+    await eventually(
+      () => queryDns(dnsPort, "local.example"),
+      (x) => A(x)[0] === "192.0.2.30",
+      10_000,
+    );
+    // The file's proxy limit applies: a target longer than 300 characters gets 414.
+    const head = await new Promise<string>((resolve, reject) => {
+      const s = connect(proxyPort, "127.0.0.1", () =>
+        s.write(
+          `GET http://origin.example/${"a".repeat(400)} HTTP/1.1\r\nHost: origin.example\r\n\r\n`,
+        ),
+      );
+      let got = "";
+      s.on("data", (d) => {
+        got += d.toString("latin1");
+        if (got.includes("\r\n")) {
+          s.destroy();
+          resolve(got);
+        }
+      });
+      s.on("error", reject);
+    });
+    assert.match(head, /^HTTP\/1\.1 414 /);
+    // A file with more than the edge section is refused with the reason.
+    await writeFile(local, "edge: {}\npolicies: []\n");
+    const bad = runCli(["edge", "--control", `http://127.0.0.1:${apiPort}`, "--local", local]);
+    edges.push(bad);
+    await bad.waitFor(/expected only an `edge:` section/);
   });
 
   test("drain via the API: DNS stops being answered, the process stays up and keeps syncing; activate: answered again", async () => {

@@ -14,6 +14,7 @@ import {
   type EdgeAddresses,
   lineSink,
   loadEdgeConfigFile,
+  loadEdgeLocalFile,
   startEdge,
   startEdgeWorkers,
   withComponent,
@@ -25,13 +26,16 @@ import { startSyncedEdge, startSyncedEdgeWorkers } from "./synced-edge.ts";
 const USAGE = `usage:
   gatehouse edge --config FILE.yaml
   gatehouse edge --control URL [--join-token T] [--data-dir DIR] [--name NAME]
+                 [--local FILE.yaml]    this edge's own settings: the \`edge:\` section of a
+                                        config file (listeners, TLS, limits, proxy limits)
                  [--dns ADDR:PORT] [--proxy ADDR:PORT] [--metrics ADDR:PORT]
                  [--max-list-items N]   refuse bundles whose lists hold more items
                  [--workers N]          N processes sharing the ports (default 1)
                  [--heartbeat-interval SECONDS]   default 10
 
-With --control, listeners come from the flags (default DNS 127.0.0.1:10053 UDP+TCP, proxy
-127.0.0.1:3128) and the policies from control. SIGINT/SIGTERM shut down gracefully.`;
+With --control, the policies come from control; listeners from --local, else the flags (default
+DNS 127.0.0.1:10053 UDP+TCP, proxy 127.0.0.1:3128); a flag given overrides --local.
+SIGINT/SIGTERM shut down gracefully.`;
 
 export function describeEdge(edge: Edge): string[] {
   return describeAddresses(edge.addresses);
@@ -54,6 +58,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
     options: {
       config: { type: "string", short: "c" },
       control: { type: "string" },
+      local: { type: "string" },
       "join-token": { type: "string" },
       "data-dir": { type: "string" },
       name: { type: "string" },
@@ -74,18 +79,38 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
   const logger = createOpLogger({ write: io.err, component: "edge" });
   const log = lineSink(logger);
 
+  if (values.local !== undefined && values.control === undefined) {
+    io.err(
+      "gatehouse edge: --local goes with --control (a --config file has its own edge section)",
+    );
+    return 2;
+  }
   if (values.control !== undefined) {
-    const dns = values.dns ?? "127.0.0.1:10053";
+    const file: EdgeLocalSettings = values.local
+      ? await loadEdgeLocalFile(resolve(values.local))
+      : {};
+    const fileDns = file.dns?.udp || file.dns?.tcp || file.dns?.dot || file.dns?.doh;
+    const dns = values.dns ?? (fileDns ? undefined : "127.0.0.1:10053");
     const local: EdgeLocalSettings = {
-      dns: { udp: [dns], tcp: [dns] },
-      proxy: { http: [values.proxy ?? "127.0.0.1:3128"] },
+      ...file,
+      ...(dns ? { dns: { ...file.dns, udp: [dns], tcp: [dns] } } : {}),
+      ...(values.proxy || !file.proxy?.http
+        ? {
+            proxy: { ...file.proxy, http: [values.proxy ?? "127.0.0.1:3128"] },
+          }
+        : {}),
       ...(values.metrics ? { metrics: values.metrics } : {}),
       ...(values["max-list-items"]
-        ? { limits: { maxListItems: positiveInt(values["max-list-items"], "--max-list-items") } }
+        ? {
+            limits: {
+              ...file.limits,
+              maxListItems: positiveInt(values["max-list-items"], "--max-list-items"),
+            },
+          }
         : {}),
     };
     const joinToken = values["join-token"] ?? process.env["GATEHOUSE_JOIN_TOKEN"];
-    const workers = values.workers ? positiveInt(values.workers, "--workers") : 1;
+    const workers = values.workers ? positiveInt(values.workers, "--workers") : (file.workers ?? 1);
     const heartbeat = values["heartbeat-interval"]
       ? Number(values["heartbeat-interval"])
       : undefined;
