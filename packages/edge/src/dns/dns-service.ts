@@ -13,13 +13,11 @@ import {
   findTtlOffsets,
   type PacketEntry,
   parseFastQuery,
-  questionName,
 } from "./packet-cache.ts";
 import { DnsPipeline } from "./pipeline.ts";
 import { createRuntime, type DnsRuntime, type DnsShared } from "./runtime.ts";
-import { matchedList } from "./stages/record.ts";
 import { randomId } from "./upstream/query-id.ts";
-import { RRType, rcodeName, typeName } from "./wire/constants.ts";
+import { RRType, rcodeName } from "./wire/constants.ts";
 import { decodeMessage, emptyMessage, encodeMessage } from "./wire/message.ts";
 
 export interface DnsServiceOptions {
@@ -136,15 +134,16 @@ export class DnsService implements Resolver {
   /** Log and count a fast-path answer like the pipeline's record stage, allocating nothing. */
   private recordFast(e: PacketEntry, ip: string, transport: string, now: number, t0: number): void {
     const us = Math.round((performance.now() - t0) * 1000);
-    this.shared.log.pushCompact(e.template, ip, transport, now, us / 1000);
+    const t = e.template;
+    this.shared.log.pushCompact(t, ip, transport, now, us / 1000);
     const ti = transport === "udp" ? 0 : transport === "tcp" ? 1 : 2;
     let tally = e.tallies[ti];
     if (!tally) {
-      tally = queryTally(transport, e.action, e.rcode);
+      tally = queryTally(transport, t.action, t.rcode ?? "NOERROR");
       e.tallies[ti] = tally;
     }
     tally.n++;
-    if (e.cache === "hit") this.cacheHits.n++;
+    if (t.cache === "hit") this.cacheHits.n++;
   }
 
   private readonly cacheHits = cacheTally("hit");
@@ -186,25 +185,19 @@ export class DnsService implements Resolver {
       // Synthesized by policy (constant TTLs): valid for this config.
       expiresAt = now + 300_000;
     }
-    const qtypeName = typeName(q.qtype);
-    const rcode = rcodeName(ex.response?.rcode ?? 0);
-    const cache = ex.cache === "none" ? "none" : "hit";
-    const list = matchedList(ex);
-    const template: RecordTemplate = {
-      kind: "dns",
-      action: ex.action,
-      qname: questionName(ex.raw),
-      qtype: qtypeName,
-      rcode,
-      cache,
-    };
-    if (ex.location) template.location = ex.location.id;
-    if (ex.policy) {
-      template.policyId = ex.policy.id;
-      template.policyName = ex.policy.name;
-      if (list) template.list = list;
-    }
-    if (rt.shared.edgeId) template.edgeId = rt.shared.edgeId;
+    if (!ex.record) return;
+    // Repeats log what this answer logged, as cache hits, with their own time, id, client and
+    // duration; no upstream was asked for them.
+    const {
+      ts: _ts,
+      id: _id,
+      client: _client,
+      transport: _transport,
+      durationMs: _durationMs,
+      upstream: _upstream,
+      ...shared
+    } = ex.record;
+    const template: RecordTemplate = { ...shared, cache: ex.cache === "none" ? "none" : "hit" };
     const packets = rt.packets;
     packets.set(packets.key(q, ex.location), {
       bytes: out,
@@ -216,13 +209,7 @@ export class DnsService implements Resolver {
       questionEnd: q.questionEnd,
       question: lowerQuestion(ex.raw, q.questionEnd),
       edns: q.edns,
-      action: ex.action,
-      policy: ex.policy,
       location: ex.location,
-      rcode,
-      qtypeName,
-      cache,
-      list,
       template,
       tallies: [],
     });

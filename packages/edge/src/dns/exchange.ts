@@ -2,7 +2,7 @@
 // taken at arrival (a reload never changes the rules a query is judged by), filled in by the
 // stages, and read at the end by `record`.
 
-import type { Location, LogAction } from "@gatehouse/contract";
+import type { Location, LogAction, QueryLogRecord } from "@gatehouse/contract";
 import type { CompiledPolicy } from "../policy/policy-set.ts";
 import type { CachedAnswer, CacheEntry } from "./cache/dns-cache.ts";
 import type { DnsRuntime } from "./runtime.ts";
@@ -59,6 +59,8 @@ export interface DnsExchange {
   out: Buffer | undefined;
   /** Max response size for this transport and requester (UDP: EDNS size, else 65535). */
   maxSize: number;
+  /** The query-log record the record stage wrote (the packet cache derives its template). */
+  record: QueryLogRecord | undefined;
 }
 
 export interface Stage {
@@ -90,5 +92,6 @@ export function newExchange(rt: DnsRuntime, raw: Uint8Array, client: ClientInfo)
     reason: undefined,
     out: undefined,
     maxSize: 65535,
+    record: undefined,
   };
 }

@@ -7,8 +7,7 @@
 // unusual (EDNS options other than none, version ≠ 0, compression in the question, a stale or
 // rewritten answer, an entry near expiry that should be prefetched) takes the full pipeline.
 
-import type { Location, LogAction } from "@gatehouse/contract";
-import type { CompiledPolicy } from "../policy/policy-set.ts";
+import type { Location } from "@gatehouse/contract";
 import type { Tally } from "../telemetry/metrics.ts";
 import type { RecordTemplate } from "../telemetry/query-log.ts";
 import { RRType } from "./wire/constants.ts";
@@ -28,15 +27,8 @@ export interface PacketEntry {
   /** The lowercased question (name, type, class) as on the wire, to confirm a lookup. */
   readonly question: Uint8Array;
   readonly edns: 0 | 1 | 2;
-  readonly action: LogAction;
-  readonly policy: CompiledPolicy | undefined;
   readonly location: Location | undefined;
-  readonly rcode: string;
-  readonly qtypeName: string;
-  readonly cache: "hit" | "none";
-  /** The list behind a block (query log). */
-  readonly list: string | undefined;
-  /** The query-log fields this entry's answers share. */
+  /** The query-log fields this entry's answers share (the first answer's record, as a hit). */
   readonly template: RecordTemplate;
   /** Query counters by transport (udp, tcp, dot), resolved on first use. */
   readonly tallies: (Tally | undefined)[];
@@ -141,21 +133,6 @@ export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
   h = Math.imul(h ^ fq.edns, 0x01000193);
   fq.hash = h & 0x3fffffff;
   return fq;
-}
-
-/** The question's name, lowercased, in presentation form (for logs; not on the hot path). */
-export function questionName(b: Uint8Array): string {
-  let o = 12;
-  let name = "";
-  for (let len = b[o]!; len !== 0; len = b[o]!) {
-    if (name.length > 0) name += ".";
-    for (let i = o + 1; i <= o + len; i++) {
-      const c = b[i]!;
-      name += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
-    }
-    o += 1 + len;
-  }
-  return name;
 }
 
 /** TTL field offsets of every record but OPT, from an encoded message. */
