@@ -4,7 +4,7 @@
 
 import type { ResolveOptions, ResolveResult, Resolver } from "../resolver.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
-import { cacheTally, dnsMetrics, queryTally } from "../telemetry/metrics.ts";
+import { cacheCount, dnsMetrics, queryCount } from "../telemetry/metrics.ts";
 import type { QueryLog, RecordTemplate } from "../telemetry/query-log.ts";
 import { DnsCache } from "./cache/dns-cache.ts";
 import { type ClientInfo, type DnsExchange, newExchange } from "./exchange.ts";
@@ -139,14 +139,14 @@ export class DnsService implements Resolver {
     const ti = transport === "udp" ? 0 : transport === "tcp" ? 1 : 2;
     let tally = e.tallies[ti];
     if (!tally) {
-      tally = queryTally(transport, t.action, t.rcode ?? "NOERROR");
+      tally = queryCount(transport, t.action, t.rcode ?? "NOERROR");
       e.tallies[ti] = tally;
     }
     tally.n++;
     if (t.cache === "hit") this.cacheHits.n++;
   }
 
-  private readonly cacheHits = cacheTally("hit");
+  private readonly cacheHits = cacheCount("hit");
 
   /** After a full pipeline run: keep the encoded answer for the fast path when it is reusable. */
   private remember(ex: DnsExchange, out: Buffer): void {

@@ -8,7 +8,7 @@
 // rewritten answer, an entry near expiry that should be prefetched) takes the full pipeline.
 
 import type { Location } from "@gatehouse/contract";
-import type { Tally } from "../telemetry/metrics.ts";
+import type { PendingCount } from "../telemetry/pending-counts.ts";
 import type { RecordTemplate } from "../telemetry/query-log.ts";
 import { RRType } from "./wire/constants.ts";
 import { maxUdpResponse } from "./wire/edns.ts";
@@ -31,7 +31,7 @@ export interface PacketEntry {
   /** The query-log fields this entry's answers share (the first answer's record, as a hit). */
   readonly template: RecordTemplate;
   /** Query counters by transport (udp, tcp, dot), resolved on first use. */
-  readonly tallies: (Tally | undefined)[];
+  readonly tallies: (PendingCount | undefined)[];
 }
 
 /** Fields whose values are fixed for a given (location, qname, qtype, qclass) or answer. */

@@ -5,6 +5,7 @@
 // request pays for prom-client's label hashing.
 
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { type PendingCount, PendingCounts } from "../telemetry/pending-counts.ts";
 
 export interface ProxyMetrics {
   request(kind: "http" | "net", action: string, status: number): void;
@@ -32,12 +33,6 @@ function statusClassIndex(status: number): number {
   return 5;
 }
 
-/** Counts not yet handed to their prom-client child. */
-interface Slot {
-  readonly child: { inc(value: number): void };
-  pending: number;
-}
-
 /** One instance per registry: a proxy restarted on the same registry (drain/resume) adds to the
  * same slots, which the metrics' collect() flushes. */
 const perRegistry = new WeakMap<Registry, ProxyMetrics>();
@@ -52,20 +47,9 @@ export function proxyMetrics(registry: Registry): ProxyMetrics {
 }
 
 function create(registry: Registry): ProxyMetrics {
-  const slots: Slot[] = [];
-  const slot = (child: Slot["child"]): Slot => {
-    const s = { child, pending: 0 };
-    slots.push(s);
-    return s;
-  };
-  const flush = () => {
-    for (const s of slots) {
-      if (s.pending !== 0) {
-        s.child.inc(s.pending);
-        s.pending = 0;
-      }
-    }
-  };
+  const counts = new PendingCounts();
+  const slot = (child: { inc(value: number): void }) => counts.add(child);
+  const flush = counts.flush;
   const requests = getOrCreate(
     registry,
     "gatehouse_proxy_requests_total",
@@ -150,8 +134,11 @@ function create(registry: Registry): ProxyMetrics {
   const up = slot(bytes.labels("up"));
   const down = slot(bytes.labels("down"));
   // kind → action → status class; actions and causes are small fixed sets met at run time.
-  const byKind = { http: new Map<string, Slot[]>(), net: new Map<string, Slot[]>() };
-  const byCause = new Map<string, Slot>();
+  const byKind = {
+    http: new Map<string, PendingCount[]>(),
+    net: new Map<string, PendingCount[]>(),
+  };
+  const byCause = new Map<string, PendingCount>();
   return {
     request(kind, action, status) {
       const actions = byKind[kind];
@@ -160,7 +147,7 @@ function create(registry: Registry): ProxyMetrics {
         row = STATUS_CLASSES.map((cls) => slot(requests.labels(kind, action, cls)));
         actions.set(action, row);
       }
-      row[statusClassIndex(status)]!.pending++;
+      row[statusClassIndex(status)]!.n++;
     },
     error(cause) {
       let c = byCause.get(cause);
@@ -168,14 +155,14 @@ function create(registry: Registry): ProxyMetrics {
         c = slot(errors.labels(cause));
         byCause.set(cause, c);
       }
-      c.pending++;
+      c.n++;
     },
     bytes(u, d) {
-      up.pending += u;
-      down.pending += d;
+      up.n += u;
+      down.n += d;
     },
     authFailure(result) {
-      (result === "rejected" ? rejected : limited).pending++;
+      (result === "rejected" ? rejected : limited).n++;
     },
     connectLatency(seconds) {
       latency.observe(seconds);

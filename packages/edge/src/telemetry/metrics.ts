@@ -7,6 +7,10 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
+import { type PendingCount, PendingCounts } from "./pending-counts.ts";
+
+/** The DNS query and cache-lookup counts, bumped per query and flushed on collect. */
+const dnsCounts = new PendingCounts();
 
 let registry: Registry | undefined;
 
@@ -49,9 +53,7 @@ export function dnsMetrics(): DnsMetrics {
           help: "DNS queries answered, by transport, action and response code",
           labelNames: ["transport", "action", "rcode"] as const,
           registers: [r],
-          collect() {
-            flushTallies(this);
-          },
+          collect: dnsCounts.flush,
         }),
     ),
     cache: once(
@@ -62,9 +64,7 @@ export function dnsMetrics(): DnsMetrics {
           help: "DNS cache lookups by result (hit, miss, stale)",
           labelNames: ["result"] as const,
           registers: [r],
-          collect() {
-            flushTallies(this);
-          },
+          collect: dnsCounts.flush,
         }),
     ),
     cacheEvictions: once(
@@ -179,54 +179,21 @@ export async function serveMetrics(addr: string): Promise<MetricsServer> {
   };
 }
 
-/**
- * A hot-path counter: a plain number bumped per event and folded into its Prometheus child
- * whenever the metric is collected (scrape, worker report, `get()`), so answering a query costs
- * one increment instead of prom-client's label hashing.
- */
-export class Tally {
-  n = 0;
-  readonly counter: Counter<string>;
-  readonly labels: Readonly<Record<string, string>>;
-  constructor(counter: Counter<string>, labels: Readonly<Record<string, string>>) {
-    this.counter = counter;
-    this.labels = labels;
-  }
+/** The pending count of DNS queries answered with these labels (resolve once, bump per query). */
+export function queryCount(transport: string, action: string, rcode: string): PendingCount {
+  return dnsCounts.keyed(`${transport}|${action}|${rcode}`, () =>
+    dnsMetrics().queries.labels(transport, action, rcode),
+  );
 }
 
-const tallies = new Map<string, Tally>();
-
-function flushTallies(counter: Counter<string>): void {
-  for (const t of tallies.values())
-    if (t.counter === counter && t.n > 0) {
-      counter.inc(t.labels, t.n);
-      t.n = 0;
-    }
-}
-
-function tally(counter: Counter<string>, labels: Record<string, string>): Tally {
-  const key = `${(counter as unknown as { name: string }).name}|${Object.values(labels).join("|")}`;
-  let t = tallies.get(key);
-  if (!t || t.counter !== counter) {
-    t = new Tally(counter, labels);
-    tallies.set(key, t);
-  }
-  return t;
-}
-
-/** The tally of DNS queries answered with these labels (resolve once, bump per query). */
-export function queryTally(transport: string, action: string, rcode: string): Tally {
-  return tally(dnsMetrics().queries, { transport, action, rcode });
-}
-
-/** The tally of DNS cache lookups with this result. */
-export function cacheTally(result: "hit" | "miss" | "stale"): Tally {
-  return tally(dnsMetrics().cache, { result });
+/** The pending count of DNS cache lookups with this result. */
+export function cacheCount(result: "hit" | "miss" | "stale"): PendingCount {
+  return dnsCounts.keyed(result, () => dnsMetrics().cache.labels(result));
 }
 
 /** Count one DNS query (the pipeline's record stage; the fast path keeps its tallies). */
 export function countDnsQuery(transport: string, action: string, rcode: string): void {
-  queryTally(transport, action, rcode).n++;
+  queryCount(transport, action, rcode).n++;
 }
 
 /** What a batch UDP socket (dns/server/udp-batch.ts) has done since it opened. */
