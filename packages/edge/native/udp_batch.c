@@ -190,6 +190,14 @@ static Sock* unwrap(napi_env env, napi_value obj) {
   return s;
 }
 
+// The `want` arguments of a call whose first is a socket handle; the socket, or NULL when
+// arguments are missing or the handle is not (or no longer) a socket.
+static Sock* sock_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return argc >= want ? unwrap(env, argv[0]) : NULL;
+}
+
 static napi_value external_ab(napi_env env, Sock* s, int i, void* data, size_t len) {
   napi_value ab;
   // The memory is owned by the Sock; the buffers are handed out once and not used after close.
@@ -276,11 +284,26 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   s->in_len = calloc(BATCH, sizeof(int32_t));
   s->out_len = calloc(BATCH, sizeof(int32_t));
   s->addr = calloc(BATCH, ADDR_SLOT);
+  if (!s->in || !s->out || !s->in_len || !s->out_len || !s->addr) {
+    free(s->in);
+    free(s->out);
+    free(s->in_len);
+    free(s->out_len);
+    free(s->addr);
+    free(s);
+    close(fd);
+    return throw_errno(env, "allocating the batch buffers", ENOMEM);
+  }
   uv_loop_t* loop;
   napi_get_uv_event_loop(env, &loop);
   uv_poll_init(loop, &s->poll, fd);
   s->poll.data = s;
-  napi_wrap(env, argv[3], s, finalize_sock, NULL, NULL);
+  if (napi_wrap(env, argv[3], s, finalize_sock, NULL, NULL) != napi_ok) {
+    s->closing = 1;
+    uv_close((uv_handle_t*)&s->poll, on_poll_closed);  // frees s and closes fd
+    napi_throw_type_error(env, "EINVAL", "open: the handle must be a plain object");
+    return NULL;
+  }
   napi_value obj = argv[3], v;
   napi_set_named_property(env, obj, "input", external_ab(env, s, 0, s->in, (size_t)BATCH * IN_SLOT));
   napi_set_named_property(env, obj, "output",
@@ -296,10 +319,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
 // start(handle, onBatch)
 static napi_value js_start(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  Sock* s = argc == 2 ? unwrap(env, argv[0]) : NULL;
+  Sock* s = sock_args(env, info, 2, argv);
   if (!s || s->closing || s->polling) {
     napi_throw_error(env, "EINVAL", "start: closed or already started");
     return NULL;
@@ -316,10 +337,8 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
 
 // sendTo(handle, data: Uint8Array, family: 4|6, address: Uint8Array(4|16), port) -> bool
 static napi_value js_send_to(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  Sock* s = argc == 5 ? unwrap(env, argv[0]) : NULL;
+  Sock* s = sock_args(env, info, 5, argv);
   napi_value res;
   if (!s || s->closing) {
     napi_get_boolean(env, false, &res);
@@ -368,10 +387,8 @@ static napi_value js_send_to(napi_env env, napi_callback_info info) {
 
 // stats(handle) -> [batches, received, sent, sendErrors, truncated]
 static napi_value js_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1], arr, v;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  Sock* s = argc == 1 ? unwrap(env, argv[0]) : NULL;
+  Sock* s = sock_args(env, info, 1, argv);
   napi_create_array_with_length(env, 5, &arr);
   double vals[5] = {0, 0, 0, 0, 0};
   if (s) {
@@ -390,10 +407,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 
 // close(handle): stop reading, close the socket; the buffers must not be used afterwards.
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  Sock* s = argc == 1 ? unwrap(env, argv[0]) : NULL;
+  Sock* s = sock_args(env, info, 1, argv);
   if (!s || s->closing) return NULL;
   s->closing = 1;
   if (s->polling) {
