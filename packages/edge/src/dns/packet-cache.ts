@@ -162,10 +162,12 @@ export function findTtlOffsets(buf: Buffer): { offsets: Uint16Array; ttls: Uint3
 export class PacketCache {
   private readonly map = new Map<number, PacketEntry>();
   private readonly max: number;
-  private readonly locIds = new Map<Location, number>();
+  /** A number per location of the config, mixed into keys so locations do not share slots. */
+  private readonly locIds: ReadonlyMap<Location, number>;
 
-  constructor(max: number) {
+  constructor(max: number, locations: readonly Location[] = []) {
     this.max = max;
+    this.locIds = new Map(locations.map((l, i) => [l, i + 1]));
   }
 
   get size(): number {
@@ -174,13 +176,9 @@ export class PacketCache {
 
   /** The key of `q` (just parsed) asked from `loc`. */
   key(q: FastQuery, loc: Location | undefined): number {
-    if (!loc) return q.hash;
-    let n = this.locIds.get(loc);
-    if (n === undefined) {
-      n = this.locIds.size + 1;
-      this.locIds.set(loc, n);
-    }
-    return (q.hash ^ Math.imul(n, 0x9e3779b1)) & 0x3fffffff;
+    const n = loc ? this.locIds.get(loc) : undefined;
+    // A location outside the config's list would only share slots; lookups confirm it anyway.
+    return n === undefined ? q.hash : (q.hash ^ Math.imul(n, 0x9e3779b1)) & 0x3fffffff;
   }
 
   /** The entry for `q` (parsed from `raw`) asked from `loc`, if one is held. */

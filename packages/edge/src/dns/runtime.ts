@@ -113,7 +113,7 @@ export function createRuntime(
     use0x20: r.use0x20 ?? false,
     cacheSettings,
     memoizable,
-    packets: new PacketCache(Math.min(cacheSettings.maxEntries, 200_000)),
+    packets: new PacketCache(Math.min(cacheSettings.maxEntries, 200_000), snapshot.locations.all),
     decisions: new Map(),
   };
 }
