@@ -25,6 +25,7 @@ import type { QueryLogRecord } from "@gatehouse/contract";
 import { COLUMNS, recordToRow } from "../../packages/control/src/analytics/columns.ts";
 import { ChunkAppender } from "../../packages/control/src/analytics/duckdb-chunks.ts";
 import { DuckDbStore } from "../../packages/control/src/analytics/duckdb-store.ts";
+import { makeRecords } from "./records.ts";
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -38,33 +39,8 @@ const BATCH = Number(args.get("batch") ?? 5000);
 const SQL_TYPE = { text: "VARCHAR", int: "INTEGER", bigint: "BIGINT", double: "DOUBLE" } as const;
 const DUCK_TYPE = { text: VARCHAR, int: INTEGER, bigint: BIGINT, double: DOUBLE } as const;
 
-function makeRecords(count: number, offset: number): QueryLogRecord[] {
-  const out: QueryLogRecord[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const n = offset + i;
-    const d = (n * 7919) % 50_000;
-    const blocked = d % 17 === 0;
-    out[i] = {
-      ts: 1_790_000_000_000 + n * 60,
-      kind: "dns",
-      id: `i${n}`,
-      edgeId: "edge-1",
-      location: n % 3 === 0 ? "branch" : "hq",
-      client: `10.0.${(n % 1000) >> 8}.${n % 256}`,
-      action: blocked ? "block" : "allow",
-      ...(blocked
-        ? { policyId: `pol-${d % 100}`, policyName: `Policy ${d % 100}`, list: "ads" }
-        : {}),
-      transport: n % 5 === 0 ? "doh" : "udp",
-      durationMs: (n % 50) / 2,
-      qname: `host${d}.example${d % 97}.com`,
-      qtype: n % 4 === 0 ? "AAAA" : "A",
-      rcode: "NOERROR",
-      cache: n % 2 === 0 ? "hit" : "miss",
-      upstream: "udp://9.9.9.9:53",
-    };
-  }
-  return out;
+function records(count: number, offset: number): QueryLogRecord[] {
+  return makeRecords(count, offset, { start: 1_790_000_000_000 });
 }
 
 interface Phases {
@@ -198,7 +174,7 @@ async function run(path: string, batches: QueryLogRecord[][], dir: string): Prom
 }
 
 const batches: QueryLogRecord[][] = [];
-for (let off = 0; off < N; off += BATCH) batches.push(makeRecords(Math.min(BATCH, N - off), off));
+for (let off = 0; off < N; off += BATCH) batches.push(records(Math.min(BATCH, N - off), off));
 const dir = await mkdtemp(join(tmpdir(), "gh-ingest-paths-"));
 try {
   console.log(`${N.toLocaleString("en")} records, ${BATCH.toLocaleString("en")}/transaction`);

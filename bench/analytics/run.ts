@@ -21,6 +21,7 @@ import { DuckDbStore } from "../../packages/control/src/analytics/duckdb-store.t
 import { simulate } from "../../packages/control/src/analytics/simulate.ts";
 import type { AnalyticsStore } from "../../packages/control/src/analytics/types.ts";
 import { startClickHouse } from "../../packages/control/test/support/clickhouse.ts";
+import { makeRecords } from "./records.ts";
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -55,34 +56,13 @@ function ms(t0: bigint): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-/** Edge-like JS records for the ingest measurement. */
-function makeRecords(count: number, offset: number): QueryLogRecord[] {
-  const out: QueryLogRecord[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const n = offset + i;
-    const d = (n * 7919) % DOMAINS;
-    const blocked = d % 17 === 0;
-    out[i] = {
-      ts: START + n * STEP,
-      kind: "dns",
-      id: `i${n}`,
-      edgeId: "edge-1",
-      location: n % 3 === 0 ? "branch" : "hq",
-      client: `10.0.${(n % CLIENTS) >> 8}.${n % 256}`,
-      action: blocked ? "block" : "allow",
-      ...(blocked
-        ? { policyId: `pol-${d % 100}`, policyName: `Policy ${d % 100}`, list: "ads" }
-        : {}),
-      transport: n % 5 === 0 ? "doh" : "udp",
-      durationMs: (n % 50) / 2,
-      qname: `host${d}.example${d % 97}.com`,
-      qtype: n % 4 === 0 ? "AAAA" : "A",
-      rcode: "NOERROR",
-      cache: n % 2 === 0 ? "hit" : "miss",
-      upstream: "udp://9.9.9.9:53",
-    };
-  }
-  return out;
+function records(count: number, offset: number): QueryLogRecord[] {
+  return makeRecords(count, offset, {
+    start: START,
+    step: STEP,
+    domains: DOMAINS,
+    clients: CLIENTS,
+  });
 }
 
 /**
@@ -102,7 +82,7 @@ async function measureIngest(
   // ingesting control ever does would time the garbage collector, not the store.
   const all: QueryLogRecord[][] = [];
   const pool = Math.min(batches, 200);
-  for (let b = 0; b < pool; b++) all.push(makeRecords(BATCH, b * BATCH));
+  for (let b = 0; b < pool; b++) all.push(records(BATCH, b * BATCH));
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   // `senders` edges deliver at once, each waiting for its acknowledgement before the next.
