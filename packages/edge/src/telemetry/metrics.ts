@@ -208,16 +208,17 @@ export interface UdpBatchStats {
 const udpSources = new Set<() => UdpBatchStats>();
 const udpRetired: UdpBatchStats = { batches: 0, received: 0, sent: 0, sendErrors: 0, truncated: 0 };
 
+function addStats(into: UdpBatchStats, s: UdpBatchStats): void {
+  into.batches += s.batches;
+  into.received += s.received;
+  into.sent += s.sent;
+  into.sendErrors += s.sendErrors;
+  into.truncated += s.truncated;
+}
+
 function udpTotals(): UdpBatchStats {
   const t = { ...udpRetired };
-  for (const read of udpSources) {
-    const s = read();
-    t.batches += s.batches;
-    t.received += s.received;
-    t.sent += s.sent;
-    t.sendErrors += s.sendErrors;
-    t.truncated += s.truncated;
-  }
+  for (const read of udpSources) addStats(t, read());
   return t;
 }
 
@@ -271,12 +272,6 @@ export function trackUdpBatch(read: () => UdpBatchStats): () => void {
   );
   udpSources.add(read);
   return () => {
-    if (!udpSources.delete(read)) return;
-    const s = read();
-    udpRetired.batches += s.batches;
-    udpRetired.received += s.received;
-    udpRetired.sent += s.sent;
-    udpRetired.sendErrors += s.sendErrors;
-    udpRetired.truncated += s.truncated;
+    if (udpSources.delete(read)) addStats(udpRetired, read());
   };
 }

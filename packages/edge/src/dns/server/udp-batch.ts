@@ -63,13 +63,7 @@ export interface BatchUdpListener {
   readonly port: number;
   readonly mode: "batch";
   /** Datagrams read, answers sent, send errors and oversized queries dropped, so far. */
-  stats(): {
-    batches: number;
-    received: number;
-    sent: number;
-    sendErrors: number;
-    truncated: number;
-  };
+  stats(): UdpBatchStats;
   close(graceMs?: number): Promise<void>;
 }
 
