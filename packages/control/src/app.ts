@@ -26,6 +26,7 @@ import { Publisher } from "./bundle/publisher.ts";
 import { bundleChannel, ReplicaFanout } from "./bundle/replica-fanout.ts";
 import type { AccessLevel, Db } from "./context.ts";
 import { openStore, type Store } from "./db/open-store.ts";
+import { defaultDashboardDir, registerDashboard } from "./http/dashboard.ts";
 import { errorHandler } from "./http/errors.ts";
 import { parseJsonBody } from "./http/json-body.ts";
 import { ReadCache } from "./http/read-cache.ts";
@@ -78,6 +79,11 @@ export interface AppOptions {
    * credential), scoped to the caller's account. Absent → those routes do not exist.
    */
   readonly analytics?: AnalyticsStore;
+  /**
+   * The built web dashboard served at `/` (default: dist/ of @gatehouse/dashboard beside
+   * control). Missing files → `/` explains how to build them.
+   */
+  readonly dashboardDir?: string;
 }
 
 export interface RouteEntry {
@@ -345,6 +351,9 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
       }),
     );
   }
+
+  // Last: its `/*` only takes what no route above matched (and leaves /api/* to the 404).
+  registerDashboard(app, opts.dashboardDir ?? defaultDashboardDir());
 
   app.addHook("onClose", async () => {
     await fanout?.close();

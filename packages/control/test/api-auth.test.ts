@@ -98,6 +98,38 @@ for (const b of BACKENDS) {
       assert.ok(guarded().length >= 45, `only ${guarded().length} guarded routes`);
     });
 
+    it("public: the API's docs, health and enrolment, and the dashboard's files; nothing else", () => {
+      const open = t.app.gatehouse.routes
+        .filter((r) => r.access === "public" && r.method !== "HEAD")
+        .map((r) => `${r.method} ${r.url}`)
+        .filter((r) => !r.startsWith("GET /api/v1/docs"))
+        .sort();
+      assert.deepEqual(open, [
+        "GET /*",
+        "GET /api/v1/health",
+        "GET /api/v1/openapi.json",
+        "POST /api/v1/edge/enroll",
+      ]);
+    });
+
+    it("the dashboard's static route serves files but never an API answer without a token", async () => {
+      // The UI's page is public; every call it makes goes to a guarded /api route (above).
+      const page = await call(t.app, undefined, "GET", "/");
+      assert.notEqual(page.statusCode, 401);
+      assert.notEqual(page.statusCode, 403);
+      for (const url of [
+        "/api/v1/policies",
+        "/api/v1/lists",
+        "/api/v1/analytics/top",
+        "/api/v1/x",
+      ]) {
+        const res = await call(t.app, undefined, "GET", url);
+        assert.ok(res.statusCode === 401 || res.statusCode === 404, `${url}: ${res.statusCode}`);
+        assert.equal(res.headers["content-type"], "application/json; charset=utf-8", url);
+        assert.doesNotMatch(res.body, /<html/i, url);
+      }
+    });
+
     it("401 without a token, and with a malformed or unknown one", async () => {
       for (const r of guarded()) {
         const url = concrete(r.url);

@@ -1,0 +1,152 @@
+// The web dashboard's files (packages/dashboard/dist, built by `npm install`) at `/`. One public
+// GET route `/*`: a file of dist with its media type; any other path without a file extension
+// is a client-side route and gets index.html (SPA fallback). The route never shadows the API:
+// a path under /api/ that no API route matched gets the API's JSON 404. The files are public;
+// everything the app then does goes through the bearer-guarded API.
+
+import { readFile, stat } from "node:fs/promises";
+import { dirname, extname, join, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+
+/**
+ * The page may load only its own scripts, styles and images and call only its own origin; no
+ * inline script, no framing (Vite's build emits external files only).
+ */
+export const DASHBOARD_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "manifest-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const TYPES: Readonly<Record<string, string>> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json; charset=utf-8",
+  ".map": "application/json; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".webp": "image/webp",
+  ".woff2": "font/woff2",
+  ".txt": "text/plain; charset=utf-8",
+  ".webmanifest": "application/manifest+json",
+};
+
+/** Vite names built assets with a content hash: they never change under the same name. */
+const HASHED_PREFIX = "/assets/";
+const IMMUTABLE = "public, max-age=31536000, immutable";
+/** A file of dist larger than this is not ours; refuse rather than read it into memory. */
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/** dist/ of the @gatehouse/dashboard workspace package, when it is installed beside control. */
+export function defaultDashboardDir(): string | undefined {
+  try {
+    const pkg = fileURLToPath(import.meta.resolve("@gatehouse/dashboard/package.json"));
+    return join(dirname(pkg), "dist");
+  } catch {
+    return undefined;
+  }
+}
+
+const NOT_BUILT = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Gatehouse</title></head>
+<body><h1>The Gatehouse dashboard is not built</h1>
+<p>Build it from the repository root with <code>npm run build -w packages/dashboard</code>
+(<code>npm install</code> does this), then reload. The API is at <a href="/api/v1/docs">/api/v1/docs</a>.</p>
+</body></html>
+`;
+
+function isApiPath(path: string): boolean {
+  return path === "/api" || path.startsWith("/api/");
+}
+
+/** The decoded path relative to dist, or undefined when it could leave dist or is malformed. */
+function safeRelative(path: string): string | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+  if (decoded.includes("\0") || decoded.includes("\\")) return undefined;
+  const parts = decoded.split("/").filter((p) => p !== "");
+  if (parts.some((p) => p === "." || p === ".." || p.startsWith("."))) return undefined;
+  return parts.join("/");
+}
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    const s = await stat(path);
+    return s.isFile() ? s.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function securityHeaders(reply: FastifyReply): FastifyReply {
+  return reply
+    .header("content-security-policy", DASHBOARD_CSP)
+    .header("x-content-type-options", "nosniff")
+    .header("referrer-policy", "no-referrer")
+    .header("x-frame-options", "DENY");
+}
+
+function plainNotFound(reply: FastifyReply, path: string): FastifyReply {
+  return securityHeaders(reply)
+    .status(404)
+    .header("content-type", "text/plain; charset=utf-8")
+    .header("cache-control", "no-cache")
+    .send(`not found: ${path}\n`);
+}
+
+export function registerDashboard(app: FastifyInstance, dir: string | undefined): void {
+  const root = dir === undefined ? undefined : dir.endsWith(sep) ? dir : dir + sep;
+
+  const send = async (reply: FastifyReply, file: string, cache: string) => {
+    const body = await readFile(file);
+    return securityHeaders(reply)
+      .header("content-type", TYPES[extname(file).toLowerCase()] ?? "application/octet-stream")
+      .header("cache-control", cache)
+      .send(body);
+  };
+
+  app.get(
+    "/*",
+    { config: { access: "public" }, schema: { hide: true } },
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      const path = req.url.split("?")[0]!;
+      if (isApiPath(path)) return reply.callNotFound();
+      const rel = safeRelative(path);
+      if (rel === undefined) return plainNotFound(reply, path);
+      const index = `${root ?? ""}index.html`;
+      if (root === undefined || (await fileSize(index)) === undefined)
+        return securityHeaders(reply)
+          .status(503)
+          .header("content-type", "text/html; charset=utf-8")
+          .header("cache-control", "no-store")
+          .send(NOT_BUILT);
+      if (rel !== "" && rel !== "index.html") {
+        const file = root + rel;
+        const size = await fileSize(file);
+        if (size !== undefined && size <= MAX_FILE_BYTES)
+          return send(reply, file, path.startsWith(HASHED_PREFIX) ? IMMUTABLE : "no-cache");
+        // A missing file (an asset, anything with an extension) is a 404, never the app: a
+        // stale page asking for an old hashed script must not get HTML back as JavaScript.
+        if (size !== undefined || path.startsWith(HASHED_PREFIX) || extname(rel) !== "")
+          return plainNotFound(reply, path);
+      }
+      // `/`, index.html and client-side routes: the app decides what to show.
+      return send(reply, index, "no-cache");
+    },
+  );
+}
