@@ -1,7 +1,8 @@
-// Builds the batch UDP socket addon (udp_batch.c) with the system C compiler against the
-// Node-API headers of the Node that runs this script (npm runs it as the root postinstall, on
-// the pinned Node). Node-API is ABI-stable, so the result loads in any later Node. Without a
-// compiler the edge still works: it answers UDP through node:dgram instead, and says so.
+// Builds the native addons with the system C compiler against the Node-API headers of the Node
+// that runs this script (npm runs it as the root postinstall, on the pinned Node): the batch
+// UDP socket (udp_batch.c) and the zero-copy tunnel relay (tunnel_splice.c). Node-API is
+// ABI-stable, so the results load in any later Node. Without a compiler the edge still works:
+// it answers UDP through node:dgram and relays tunnels in JavaScript instead, and says so.
 // Run: node packages/edge/native/build.ts [--quiet]
 
 import { execFileSync } from "node:child_process";
@@ -9,7 +10,6 @@ import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 const here = dirname(new URL(import.meta.url).pathname);
-const out = join(here, "build", "udp_batch.node");
 const quiet = process.argv.includes("--quiet");
 
 function headers(): string | undefined {
@@ -27,41 +27,52 @@ function headers(): string | undefined {
       "include",
       "node",
     ),
+    // A distribution's Node headers: Node-API is the same ABI whatever the version.
+    "/usr/include/node",
   ];
   return candidates.find((d) => existsSync(join(d, "node_api.h")) && existsSync(join(d, "uv.h")));
 }
 
-if (process.platform !== "linux") {
-  if (!quiet) console.log("udp_batch: not Linux, skipped (node:dgram serves UDP)");
-  process.exit(0);
-}
-const inc = headers();
-if (!inc) {
-  console.warn("udp_batch: Node-API headers not found, skipped (node:dgram serves UDP)");
-  process.exit(0);
-}
-const cc = process.env.CC ?? "cc";
-mkdirSync(join(here, "build"), { recursive: true });
-const tmp = `${out}.${process.pid}.tmp`;
-try {
-  execFileSync(
-    cc,
-    [
-      "-O2",
-      "-Wall",
-      "-Wextra",
-      "-shared",
-      "-fPIC",
-      "-I",
-      inc,
-      "-o",
-      tmp,
-      join(here, "udp_batch.c"),
-    ],
-    { stdio: ["ignore", "inherit", "inherit"] },
-  );
-  renameSync(tmp, out);
-  if (!quiet) console.log(`udp_batch: built ${out}`);
-} catch (e) {
-  console.warn(`udp_batch: build failed (${(e as Error).message}); node:dgram serves UDP`);
+/** Each addon, and what serves in its place when it is not built. */
+const addons = [
+  { name: "udp_batch", fallback: "node:dgram serves UDP" },
+  { name: "tunnel_splice", fallback: "tunnels are relayed in JavaScript" },
+];
+
+const inc = process.platform === "linux" ? headers() : undefined;
+for (const { name, fallback } of addons) {
+  if (process.platform !== "linux") {
+    if (!quiet) console.log(`${name}: not Linux, skipped (${fallback})`);
+    continue;
+  }
+  if (!inc) {
+    console.warn(`${name}: Node-API headers not found, skipped (${fallback})`);
+    continue;
+  }
+  const out = join(here, "build", `${name}.node`);
+  const cc = process.env.CC ?? "cc";
+  mkdirSync(join(here, "build"), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  try {
+    execFileSync(
+      cc,
+      [
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-shared",
+        "-fPIC",
+        "-I",
+        inc,
+        "-o",
+        tmp,
+        join(here, `${name}.c`),
+      ],
+      { stdio: ["ignore", "inherit", "inherit"] },
+    );
+    renameSync(tmp, out);
+    if (!quiet) console.log(`${name}: built ${out}`);
+  } catch (e) {
+    console.warn(`${name}: build failed (${(e as Error).message}); ${fallback}`);
+  }
 }

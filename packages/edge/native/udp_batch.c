@@ -22,6 +22,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_errors.h"
+
 #define BATCH 64
 #define IN_SLOT 4096    // largest query read whole; longer datagrams are flagged truncated
 #define OUT_SLOT 4096   // largest answer written in place
@@ -52,14 +54,6 @@ typedef struct {
   // Counters read by JS for metrics.
   double batches, received, sent, send_errors, truncated;
 } Sock;
-
-static napi_value throw_errno(napi_env env, const char* what, int err) {
-  char msg[256];
-  const char* name = strerrorname_np(err);
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_throw_error(env, name ? name : "EIO", msg);
-  return NULL;
-}
 
 static void encode_addr(uint8_t* slot, const struct sockaddr_storage* ss) {
   memset(slot, 0, ADDR_SLOT);

@@ -33,6 +33,7 @@ import {
   createTunnelRespond,
 } from "./tunnel.ts";
 import {
+  addKernelRelayedBytes,
   createCheckUpgrade,
   createForwardUpgrade,
   createSwitchProtocols,
@@ -193,7 +194,10 @@ function runner(stages: Stage[], d: PipelineDeps): Pipeline {
         ex.socket.destroy();
       } finally {
         try {
-          if (ex.transport === "http") accountSocketBytes(ex);
+          if (ex.transport === "http") {
+            accountSocketBytes(ex);
+            addKernelRelayedBytes(ex);
+          }
           recorder.record(ex);
         } catch {
           // A record that cannot be built must not take the process down (run() is not

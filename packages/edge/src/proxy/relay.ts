@@ -2,27 +2,109 @@
 // speaks HTTP to us any more: a CONNECT tunnel after the ClientHello peek (tunnel.ts) and a
 // protocol upgrade (WebSocket) after the origin's 101 (upgrade.ts). No per-chunk processing:
 // buffers move as read, with backpressure both ways, and half-closes (FIN) follow in order.
+//
+// Two ways to do it. Where `native/tunnel_splice.c` is built (Linux), the kernel moves the
+// bytes: the addon splices them between the two sockets through a pipe per direction and no
+// JavaScript runs until the relay ends. Otherwise (or with GATEHOUSE_TUNNEL_SPLICE=0, or for a
+// socket without a descriptor of its own, e.g. TLS) Node reads and writes them.
 
+import { createRequire } from "node:module";
 import { type NetConnectOpts, connect as netConnect, type Socket } from "node:net";
 import type { Exchange } from "./exchange.ts";
 import type { ProxyLimits } from "./limits.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
 
-/**
- * Relay until either side is closed (then both are), or both were idle for
- * `upstreamIdleTimeoutMs`. `first` is written to the origin before anything else (bytes the
- * client sent ahead of the relay). Resolves once both sockets are closed.
- */
-export function relay(
+/** What a relay moved, in bytes. */
+export interface RelayBytes {
+  /** Client to origin, `first` included. */
+  up: number;
+  /** Origin to client. */
+  down: number;
+  /** Of `up` and `down`, what the kernel moved: the client socket's own counters miss it. */
+  kernelUp: number;
+  kernelDown: number;
+}
+
+/** The addon's handle is a plain object it wraps; it answers nothing once the relay ended. */
+interface SpliceAddon {
+  start(
+    handle: object,
+    clientFd: number,
+    upstreamFd: number,
+    onDone: (up: number, down: number, error: string | null) => void,
+  ): void;
+  /** Bytes delivered each way so far and ms since bytes last moved; undefined once ended. */
+  stats(handle: object): [number, number, number] | undefined;
+  /** Stop now; onDone follows (error "ECANCELED"). */
+  abort(handle: object): void;
+}
+
+let addon: SpliceAddon | null | undefined;
+
+/** The splice relay addon, or undefined when it is not built or turned off. */
+export function spliceAddon(): SpliceAddon | undefined {
+  if (process.env.GATEHOUSE_TUNNEL_SPLICE === "0") return undefined;
+  if (addon === undefined) {
+    addon = null;
+    if (process.platform === "linux") {
+      try {
+        const require = createRequire(import.meta.url);
+        addon = require("../../native/build/tunnel_splice.node") as SpliceAddon;
+      } catch {
+        addon = null;
+      }
+    }
+  }
+  return addon ?? undefined;
+}
+
+/** Node internals the handover needs: the handle's descriptor and its reading flag. */
+interface StreamHandle {
+  fd?: number;
+  reading?: boolean;
+  readStop?(): number;
+}
+
+function handleOf(socket: Socket): StreamHandle | null | undefined {
+  return (socket as Socket & { _handle?: StreamHandle | null })._handle;
+}
+
+/** A plain TCP socket with a descriptor of its own (not TLS, not closing). */
+function spliceable(socket: Socket): boolean {
+  const fd = handleOf(socket)?.fd;
+  return (
+    typeof fd === "number" &&
+    fd >= 0 &&
+    !socket.destroyed &&
+    !(socket as Socket & { encrypted?: boolean }).encrypted
+  );
+}
+
+/** A relay: `first` is written to the origin before anything else. */
+type Relay = (
   ex: Exchange,
   client: Socket,
   up: Socket,
   first: Buffer | undefined,
   limits: ProxyLimits,
   metrics: ProxyMetrics,
-): Promise<void> {
+) => Promise<RelayBytes>;
+
+/**
+ * Relay until either side is closed (then both are), or both were idle for
+ * `upstreamIdleTimeoutMs`. `first` is written to the origin before anything else (bytes the
+ * client sent ahead of the relay). Resolves once both sockets are closed, with the bytes moved.
+ */
+export const relay: Relay = (ex, client, up, first, limits, metrics) => {
+  const spliced = spliceAddon() !== undefined && spliceable(client) && spliceable(up);
+  return (spliced ? relaySpliced : relayInNode)(ex, client, up, first, limits, metrics);
+};
+
+const relayInNode: Relay = (ex, client, up, first, limits, metrics) => {
   metrics.activeTunnels.inc();
-  return new Promise<void>((resolve) => {
+  const written0 = up.bytesWritten;
+  const read0 = up.bytesRead;
+  return new Promise<RelayBytes>((resolve) => {
     let open = 2;
     const onClose = () => {
       // Once one side is fully closed nothing more can be relayed: tear the other down.
@@ -30,7 +112,12 @@ export function relay(
       up.destroy();
       if (--open === 0) {
         metrics.activeTunnels.dec();
-        resolve();
+        resolve({
+          up: up.bytesWritten - written0,
+          down: up.bytesRead - read0,
+          kernelUp: 0,
+          kernelDown: 0,
+        });
       }
     };
     // A side that closed while the relay was being set up has already fired its "close".
@@ -52,7 +139,116 @@ export function relay(
     forward(up, client);
     client.resume();
   });
+};
+
+/**
+ * Stop Node reading `socket` for good and take what it read but nobody consumed yet. The
+ * handle's `reading` flag stays set, so a later read() or resume() does not start it again:
+ * the descriptor belongs to the splice relay from now on.
+ */
+function takeOver(socket: Socket): Buffer[] {
+  socket.pause();
+  const h = handleOf(socket)!;
+  h.readStop?.();
+  h.reading = true;
+  // An EOF Node already saw must not end our writable side: the relay passes FINs on itself.
+  socket.allowHalfOpen = true;
+  socket.setTimeout(0);
+  const chunks: Buffer[] = [];
+  for (let c = socket.read() as Buffer | null; c !== null; c = socket.read() as Buffer | null) {
+    chunks.push(c);
+  }
+  return chunks;
 }
+
+/** Write `data` (possibly nothing) and call back once it and all before it reached the kernel. */
+function flush(socket: Socket, data: Buffer, done: (ok: boolean) => void): void {
+  if (socket.destroyed || !socket.writable) {
+    queueMicrotask(() => done(false));
+    return;
+  }
+  if (data.length === 0 && socket.writableLength === 0) {
+    queueMicrotask(() => done(true));
+    return;
+  }
+  socket.write(data, (err) => done(err == null));
+}
+
+const relaySpliced: Relay = (ex, client, up, first, limits, metrics) => {
+  const lib = spliceAddon()!;
+  metrics.activeTunnels.inc();
+  return new Promise<RelayBytes>((resolve) => {
+    // What Node had read from each side goes out first, through Node, before the handover.
+    const fromClient = takeOver(client);
+    const fromUp = takeOver(up);
+    if (first !== undefined && first.length > 0) fromClient.unshift(first);
+    const toUp = fromClient.length === 1 ? fromClient[0]! : Buffer.concat(fromClient);
+    const toClient = fromUp.length === 1 ? fromUp[0]! : Buffer.concat(fromUp);
+    let handle: object | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let ended = false;
+    const end = (kernelUp: number, kernelDown: number) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(timer);
+      client.off("close", cut);
+      up.off("close", cut);
+      // The relay closed its duplicates; these close the sockets themselves.
+      client.destroy();
+      up.destroy();
+      metrics.activeTunnels.dec();
+      resolve({
+        up: toUp.length + kernelUp,
+        down: toClient.length + kernelDown,
+        kernelUp,
+        kernelDown,
+      });
+    };
+    // Someone closed one of the sockets (the proxy shutting down, a write error while
+    // flushing): the relay holds duplicates that would keep the connection up, so stop it.
+    const cut = () => {
+      if (handle !== undefined) lib.abort(handle);
+      else end(0, 0);
+    };
+    client.once("close", cut);
+    up.once("close", cut);
+    const idleLimit = limits.upstreamIdleTimeoutMs;
+    const checkIdle = () => {
+      const s = lib.stats(handle!);
+      if (s === undefined) return;
+      if (s[2] >= idleLimit) {
+        ex.reason ??= "upstream_timeout";
+        lib.abort(handle!);
+      } else timer = setTimeout(checkIdle, Math.max(1, idleLimit - s[2]));
+    };
+    const start = () => {
+      if (ended) return;
+      if (client.destroyed || up.destroyed) {
+        end(0, 0);
+        return;
+      }
+      const h = {};
+      try {
+        lib.start(h, handleOf(client)!.fd!, handleOf(up)!.fd!, (u, d) => end(u, d));
+      } catch {
+        // Out of descriptors or pipes: nothing was handed over, and nothing can be relayed.
+        end(0, 0);
+        return;
+      }
+      handle = h;
+      timer = setTimeout(checkIdle, idleLimit);
+    };
+    let pending = 2;
+    const flushed = (ok: boolean) => {
+      if (!ok) {
+        client.destroy();
+        up.destroy();
+      } else if (--pending === 0) start();
+    };
+    flush(up, toUp, flushed);
+    flush(client, toClient, flushed);
+  });
+};
 
 /** Bytes per read for sockets we dial: what node reads per call anyway, but allocated once. */
 const READ_BUFFER_BYTES = 64 * 1024;

@@ -157,9 +157,9 @@ export function createSplice(limits: ProxyLimits, metrics: ProxyMetrics): Stage 
       const up = ex.upstreamSocket!;
       const first = ex.firstFlight;
       ex.firstFlight = undefined;
-      await relay(ex, ex.socket, up, first, limits, metrics);
-      ex.bytesUp = up.bytesWritten;
-      ex.bytesDown = up.bytesRead;
+      const moved = await relay(ex, ex.socket, up, first, limits, metrics);
+      ex.bytesUp = moved.up;
+      ex.bytesDown = moved.down;
       return "next";
     },
   };

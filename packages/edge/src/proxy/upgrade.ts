@@ -13,7 +13,7 @@ import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
 import { downstreamResponseHeaders } from "./hop-by-hop.ts";
 import type { ProxyLimits } from "./limits.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
-import { relay } from "./relay.ts";
+import { type RelayBytes, relay } from "./relay.ts";
 import { requestHasBody } from "./request-head.ts";
 import { endWithAnswer, rawHead } from "./respond.ts";
 import { UpstreamCall } from "./upstream-call.ts";
@@ -75,6 +75,20 @@ export function createForwardUpgrade(pool: Agent): Stage {
   };
 }
 
+/** Bytes a spliced relay moved past the client socket (its counters never saw them). */
+const kernelBytes = new WeakMap<Exchange, RelayBytes>();
+
+/**
+ * After the client socket's own bytes were attributed to an upgraded exchange: add what the
+ * kernel relayed on it.
+ */
+export function addKernelRelayedBytes(ex: Exchange): void {
+  const moved = kernelBytes.get(ex);
+  if (moved === undefined) return;
+  ex.bytesUp += moved.kernelUp;
+  ex.bytesDown += moved.kernelDown;
+}
+
 /** After policy-response: the origin switched protocols, so do we, then relay both ways. */
 export function createSwitchProtocols(
   via: string,
@@ -100,7 +114,8 @@ export function createSwitchProtocols(
       ex.established = true;
       const first = ex.firstFlight;
       ex.firstFlight = undefined;
-      await relay(ex, ex.socket, up, first, limits, metrics);
+      const moved = await relay(ex, ex.socket, up, first, limits, metrics);
+      if (moved.kernelUp > 0 || moved.kernelDown > 0) kernelBytes.set(ex, moved);
       return "next";
     },
   };
