@@ -1,0 +1,163 @@
+// Publish: check the configuration, publish it as a new bundle version, and see the published
+// versions with what changed between each and the one before.
+
+import { useState } from "react";
+import { api } from "../api.ts";
+import type { BundleDiff, ConfigVersion, Page, PublishResult } from "../types.ts";
+import {
+  CursorPager,
+  EmptyRow,
+  ErrorBanner,
+  formatTime,
+  Notice,
+  useAction,
+  useCursorPages,
+  useResource,
+} from "../ui.tsx";
+
+interface CheckResult {
+  ok: boolean;
+  problems: { path: string; message: string }[];
+}
+
+export function ConfigPage() {
+  const pages = useCursorPages("versions");
+  const [tick, setTick] = useState(0);
+  const versions = useResource(`versions|${pages.cursor ?? ""}|${tick}`, (signal) =>
+    api.get<Page<ConfigVersion>>("/config/versions", { limit: 20, cursor: pages.cursor }, signal),
+  );
+  const [checked, setChecked] = useState<CheckResult | undefined>(undefined);
+  const [published, setPublished] = useState<PublishResult | undefined>(undefined);
+  const [diff, setDiff] = useState<BundleDiff | undefined>(undefined);
+  const action = useAction();
+  const check = () =>
+    action.run(async () => {
+      setChecked(await api.get<CheckResult>("/config/check"));
+    });
+  const publish = (force: boolean) =>
+    action.run(async () => {
+      setPublished(await api.post<PublishResult>("/config/publish", force ? { force: true } : {}));
+      setTick((n) => n + 1);
+    });
+  const showDiff = (v: number) =>
+    action.run(async () => {
+      setDiff(await api.get<BundleDiff>(`/config/versions/${v - 1}/diff/${v}`));
+    });
+  return (
+    <section>
+      <h1>Publish</h1>
+      <p className="hint">
+        Changes made here are published automatically a moment later; publish now to send them at
+        once. Edges apply a new version within a second.
+      </p>
+      <div className="buttons">
+        <button type="button" onClick={check} disabled={action.busy}>
+          Check configuration
+        </button>
+        <button
+          type="button"
+          className="primary"
+          onClick={() => publish(false)}
+          disabled={action.busy}
+        >
+          Publish now
+        </button>
+        <button type="button" onClick={() => publish(true)} disabled={action.busy}>
+          Publish even if unchanged
+        </button>
+      </div>
+      <ErrorBanner error={action.error} />
+      {checked &&
+        (checked.ok ? (
+          <Notice>The configuration compiles.</Notice>
+        ) : (
+          <div className="error" role="alert">
+            The configuration does not compile:
+            <ul>
+              {checked.problems.map((p) => (
+                <li key={`${p.path}:${p.message}`}>
+                  <code>{p.path}</code>: {p.message}
+                </li>
+              ))}
+            </ul>
+          </div>
+        ))}
+      {published && (
+        <Notice>
+          {published.changed
+            ? `Published version ${published.version}.`
+            : `Nothing changed since version ${published.version}; nothing new was published.`}
+        </Notice>
+      )}
+      <h2>Versions</h2>
+      <ErrorBanner error={versions.error} />
+      <table aria-label="Versions">
+        <thead>
+          <tr>
+            <th className="num">Version</th>
+            <th>Published</th>
+            <th>By</th>
+            <th>Contents</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {(versions.data?.items ?? []).map((v) => (
+            <tr key={v.version}>
+              <td className="num">{v.version}</td>
+              <td>{formatTime(v.createdAt)}</td>
+              <td>{v.createdBy ?? "—"}</td>
+              <td>
+                {v.summary
+                  ? `${v.summary.policies} policies, ${v.summary.lists} lists (${v.summary.listItems} items), ${v.summary.locations} locations`
+                  : "—"}
+              </td>
+              <td className="actions">
+                {v.version > 1 && (
+                  <button type="button" onClick={() => showDiff(v.version)}>
+                    Changes
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+          <EmptyRow cols={5} show={versions.data?.items.length === 0}>
+            Nothing published yet.
+          </EmptyRow>
+        </tbody>
+      </table>
+      <CursorPager pages={pages} nextCursor={versions.data?.nextCursor} />
+      {diff && <DiffView diff={diff} onClose={() => setDiff(undefined)} />}
+    </section>
+  );
+}
+
+function DiffView({ diff, onClose }: { diff: BundleDiff; onClose: () => void }) {
+  const sections = [
+    ["Policies", diff.policies],
+    ["Lists", diff.lists],
+    ["Locations", diff.locations],
+  ] as const;
+  return (
+    <section className="card" aria-label="Changes">
+      <h2>
+        Changes from version {diff.from} to {diff.to}
+      </h2>
+      <ul>
+        {sections.map(([label, s]) => (
+          <li key={label}>
+            {label}: {s.added.length} added, {s.changed.length} changed, {s.removed.length} removed
+          </li>
+        ))}
+        {diff.lists.items.map((i) => (
+          <li key={i.id}>
+            Items of <code>${i.name}</code>: +{i.added} −{i.removed}
+          </li>
+        ))}
+      </ul>
+      <button type="button" onClick={onClose}>
+        Close
+      </button>
+    </section>
+  );
+}

@@ -1,0 +1,336 @@
+// Policies: the table (by type, in precedence order), create and edit with the API's own
+// validation (a 422 GH_ERR_INVALID_RULE's span is drawn under the expression), enable/disable
+// and delete.
+
+import { type FormEvent, useState } from "react";
+import { ApiError, api } from "../api.ts";
+import { type Page, POLICY_ACTIONS, type Policy, type PolicyType } from "../types.ts";
+import {
+  Badge,
+  ConfirmButton,
+  EditorSlot,
+  EmptyRow,
+  ErrorBanner,
+  FormButtons,
+  lines,
+  NewButton,
+  PageHead,
+  SelectField,
+  TextArea,
+  TextField,
+  useAction,
+  useEditor,
+  useResource,
+} from "../ui.tsx";
+
+const TYPES: readonly PolicyType[] = ["dns", "http", "net"];
+const TYPE_OPTIONS = [
+  ["dns", "DNS"],
+  ["http", "HTTP"],
+  ["net", "Network"],
+] as const;
+const BLOCK_MODES = [
+  ["", "default (0.0.0.0 / ::)"],
+  ["nxdomain", "NXDOMAIN"],
+  ["refused", "REFUSED"],
+  ["null", "0.0.0.0 / ::"],
+  ["ip", "the block page's address"],
+] as const;
+const EXAMPLES: Readonly<Record<PolicyType, string>> = {
+  dns: "any(dns.domains[*] in $my_list)",
+  http: 'http.request.uri.path matches "[.](exe|msi)$"',
+  net: "net.dst.port in {22 3389}",
+};
+
+export function PoliciesPage() {
+  const policies = useResource("policies", (signal) =>
+    api.get<Page<Policy>>("/policies", { limit: 1000 }, signal),
+  );
+  const editor = useEditor<Policy>(policies.reload);
+  const action = useAction();
+  const items = [...(policies.data?.items ?? [])].sort(
+    (a, b) => TYPES.indexOf(a.type) - TYPES.indexOf(b.type) || a.precedence - b.precedence,
+  );
+  const change = (p: Policy, fn: (path: string) => Promise<unknown>) =>
+    action.run(async () => {
+      await fn(`/policies/${encodeURIComponent(p.id)}`);
+      policies.reload();
+    });
+  return (
+    <section>
+      <PageHead title="Policies">
+        <NewButton editor={editor} label="New policy" />
+      </PageHead>
+      <p className="hint">
+        Lower precedence runs first within a type; the first matching policy decides. Changes are
+        published automatically after a short pause (or from <em>Publish</em>).
+      </p>
+      <EditorSlot
+        editor={editor}
+        render={(p, onDone) => <PolicyForm policy={p} onDone={onDone} />}
+      />
+      <ErrorBanner error={policies.error ?? action.error} />
+      <table aria-label="Policies">
+        <thead>
+          <tr>
+            <th>On</th>
+            <th>Type</th>
+            <th>#</th>
+            <th>Name</th>
+            <th>Action</th>
+            <th>Expression</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((p) => (
+            <tr key={p.id} className={p.enabled ? undefined : "muted"}>
+              <td>
+                <input
+                  type="checkbox"
+                  checked={p.enabled}
+                  disabled={action.busy}
+                  aria-label={`${p.enabled ? "Disable" : "Enable"} ${p.name}`}
+                  onChange={() => change(p, (path) => api.patch(path, { enabled: !p.enabled }))}
+                />
+              </td>
+              <td>{p.type}</td>
+              <td>{p.precedence}</td>
+              <td>
+                {p.name}
+                {p.description && <div className="hint">{p.description}</div>}
+              </td>
+              <td>
+                <Badge value={p.action} />
+              </td>
+              <td>
+                <code className="expr">{p.expression}</code>
+              </td>
+              <td className="actions">
+                <button type="button" onClick={() => editor.open(p)}>
+                  Edit
+                </button>
+                <ConfirmButton
+                  question={`Delete the policy "${p.name}"?`}
+                  onConfirm={() => change(p, api.del)}
+                >
+                  Delete
+                </ConfirmButton>
+              </td>
+            </tr>
+          ))}
+          <EmptyRow cols={7} show={!!policies.data && items.length === 0}>
+            No policies yet.
+          </EmptyRow>
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+interface Draft {
+  name: string;
+  description: string;
+  type: PolicyType;
+  action: string;
+  precedence: string;
+  expression: string;
+  overrideIps: string;
+  blockMode: string;
+}
+
+function draftOf(p: Policy | undefined): Draft {
+  return {
+    name: p?.name ?? "",
+    description: p?.description ?? "",
+    type: p?.type ?? "dns",
+    action: p?.action ?? "block",
+    precedence: p ? String(p.precedence) : "",
+    expression: p?.expression ?? "",
+    overrideIps: (p?.settings?.overrideIps ?? []).join("\n"),
+    blockMode: p?.settings?.blockMode ?? "",
+  };
+}
+
+function bodyOf(d: Draft, existing: Policy | undefined): Record<string, unknown> {
+  const settings: Record<string, unknown> = { ...(existing?.settings ?? {}) };
+  delete settings["overrideIps"];
+  delete settings["blockMode"];
+  if (d.action === "override" && lines(d.overrideIps).length)
+    settings["overrideIps"] = lines(d.overrideIps);
+  if (d.type === "dns" && d.action === "block" && d.blockMode) settings["blockMode"] = d.blockMode;
+  const body: Record<string, unknown> = {
+    name: d.name.trim(),
+    type: d.type,
+    action: d.action,
+    expression: d.expression,
+  };
+  if (existing) {
+    body["description"] = d.description.trim() || null;
+    body["settings"] = Object.keys(settings).length ? settings : null;
+  } else {
+    if (d.description.trim()) body["description"] = d.description.trim();
+    if (Object.keys(settings).length) body["settings"] = settings;
+  }
+  if (d.precedence.trim() !== "") body["precedence"] = Number(d.precedence);
+  return body;
+}
+
+function PolicyForm(props: { policy: Policy | undefined; onDone: (changed: boolean) => void }) {
+  const [d, setD] = useState<Draft>(() => draftOf(props.policy));
+  const [checked, setChecked] = useState<string | undefined>(undefined);
+  const save = useAction();
+  const check = useAction();
+  const set = <K extends keyof Draft>(k: K, v: Draft[K]) => {
+    setD((x) => ({ ...x, [k]: v }));
+    setChecked(undefined);
+    save.clear();
+    check.clear();
+  };
+  const onType = (type: PolicyType) => {
+    const actions: readonly string[] = POLICY_ACTIONS[type];
+    setD((x) => ({ ...x, type, action: actions.includes(x.action) ? x.action : actions[0]! }));
+  };
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const body = bodyOf(d, props.policy);
+    const ok = await save.run(async () => {
+      if (props.policy) await api.patch(`/policies/${encodeURIComponent(props.policy.id)}`, body);
+      else await api.post("/policies", body);
+    });
+    if (ok) props.onDone(true);
+  };
+  const validate = () =>
+    check.run(async () => {
+      await api.post("/policies/validate", {
+        type: d.type,
+        expression: d.expression,
+        action: d.action,
+      });
+      setChecked(d.expression);
+    });
+  const err = save.error ?? check.error;
+  const ruleError = err instanceof ApiError && err.code === "GH_ERR_INVALID_RULE" ? err : undefined;
+  const expressionError =
+    !ruleError && err instanceof ApiError && err.path?.startsWith("/expression")
+      ? err.message
+      : undefined;
+  return (
+    <form
+      className="card"
+      onSubmit={submit}
+      aria-label={props.policy ? "Edit policy" : "New policy"}
+    >
+      <h2>{props.policy ? `Edit “${props.policy.name}”` : "New policy"}</h2>
+      <div className="row">
+        <TextField
+          label="Name"
+          name="name"
+          required
+          maxLength={200}
+          value={d.name}
+          onChange={(v) => set("name", v)}
+        />
+        <SelectField
+          label="Type"
+          name="type"
+          value={d.type}
+          onChange={(v) => onType(v as PolicyType)}
+          options={TYPE_OPTIONS}
+        />
+        <SelectField
+          label="Action"
+          name="action"
+          value={d.action}
+          onChange={(v) => set("action", v)}
+          options={POLICY_ACTIONS[d.type]}
+        />
+        <TextField
+          label="Precedence"
+          name="precedence"
+          type="number"
+          min={0}
+          placeholder="last"
+          value={d.precedence}
+          onChange={(v) => set("precedence", v)}
+        />
+      </div>
+      <TextArea
+        label="Expression"
+        name="expression"
+        required
+        rows={3}
+        className={ruleError ? "invalid" : undefined}
+        aria-invalid={ruleError ? true : undefined}
+        placeholder={EXAMPLES[d.type]}
+        value={d.expression}
+        onChange={(v) => set("expression", v)}
+      />
+      {ruleError && <SpanError expression={d.expression} error={ruleError} />}
+      {expressionError && <div className="field-error">{expressionError}</div>}
+      {checked === d.expression && <div className="field-ok">The expression compiles.</div>}
+      {d.action === "override" && (
+        <TextArea
+          label="Answer with these IP addresses (one a line)"
+          name="overrideIps"
+          rows={2}
+          value={d.overrideIps}
+          onChange={(v) => set("overrideIps", v)}
+        />
+      )}
+      {d.type === "dns" && d.action === "block" && (
+        <SelectField
+          label="Blocked answer"
+          name="blockMode"
+          value={d.blockMode}
+          onChange={(v) => set("blockMode", v)}
+          options={BLOCK_MODES}
+        />
+      )}
+      <TextField
+        label="Description"
+        name="description"
+        maxLength={2000}
+        value={d.description}
+        onChange={(v) => set("description", v)}
+      />
+      {err !== undefined && !ruleError && !expressionError && <ErrorBanner error={err} />}
+      <FormButtons
+        submit={props.policy ? "Save" : "Create policy"}
+        busy={save.busy}
+        onCancel={() => props.onDone(false)}
+      >
+        <button type="button" onClick={validate} disabled={check.busy || !d.expression}>
+          Check expression
+        </button>
+      </FormButtons>
+    </form>
+  );
+}
+
+/** The rules engine's message with the expression's offending part marked under the field. */
+function SpanError({ expression, error }: { expression: string; error: ApiError }) {
+  const span = error.span;
+  const kind = (error.details as { kind?: string } | undefined)?.kind;
+  if (!span)
+    return (
+      <div className="field-error" role="alert">
+        {error.message}
+      </div>
+    );
+  const start = Math.min(span.start, expression.length);
+  const end = Math.min(start + Math.max(span.length, 0), expression.length);
+  return (
+    <div className="field-error span-error" role="alert">
+      <div>
+        {kind ? `${kind}: ` : ""}
+        {error.message} (at character {span.start + 1})
+      </div>
+      <pre className="span" data-span-start={span.start} data-span-length={span.length}>
+        {expression.slice(0, start)}
+        <mark>{end > start ? expression.slice(start, end) : " "}</mark>
+        {expression.slice(end)}
+      </pre>
+    </div>
+  );
+}

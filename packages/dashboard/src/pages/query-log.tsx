@@ -1,0 +1,216 @@
+// Query log: newest first, filtered by domain, client, action and kind, paged by cursor. The
+// filters live in the URL (the overview's top tables link here with one set).
+
+import { type FormEvent, useState } from "react";
+import { ApiError, api } from "../api.ts";
+import { navigate, useLocation } from "../router.tsx";
+import { ACTION_LABELS, type LogRecord, type SearchResult } from "../types.ts";
+import {
+  Badge,
+  CursorPager,
+  EmptyRow,
+  ErrorBanner,
+  formatTime,
+  Notice,
+  SelectField,
+  TextField,
+  useCursorPages,
+  useResource,
+} from "../ui.tsx";
+
+const FILTERS = ["domainSuffix", "domainPrefix", "client", "action", "kind", "from", "to"] as const;
+type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
+const TEXT_FILTERS = [
+  ["domainSuffix", "Domain (and subdomains)", "example.com"],
+  ["domainPrefix", "Domain starts with", "ads."],
+  ["client", "Client", "192.168.1.10"],
+] as const;
+const TIME_FILTERS = [
+  ["from", "From"],
+  ["to", "To"],
+] as const;
+const ACTION_OPTIONS: readonly (readonly [string, string])[] = [
+  ["", "any"],
+  ...Object.entries(ACTION_LABELS),
+];
+const KIND_OPTIONS = [
+  ["", "any"],
+  ["dns", "DNS"],
+  ["http", "HTTP"],
+  ["net", "Network"],
+] as const;
+const SELECT_FILTERS = [
+  ["action", "Action", ACTION_OPTIONS],
+  ["kind", "Kind", KIND_OPTIONS],
+] as const;
+const PAGE_SIZE = 50;
+const DEFAULT_RANGE_MS = 7 * 86_400_000;
+
+function filtersOf(q: URLSearchParams): Filters {
+  const f: Filters = {};
+  for (const k of FILTERS) {
+    const v = q.get(k);
+    if (v) f[k] = v;
+  }
+  return f;
+}
+
+function what(r: LogRecord): string {
+  if (r.kind === "dns") return r.qname ?? "";
+  if (r.kind === "http") return r.url ?? r.host ?? "";
+  return r.sni ?? r.host ?? "";
+}
+
+function outcome(r: LogRecord): string {
+  if (r.rcode) return r.rcode;
+  if (r.status !== undefined) return String(r.status);
+  return r.reason ?? "";
+}
+
+/** datetime-local value ↔ ms since the epoch (local time, as the user typed it). */
+const toLocalInput = (ms: string | undefined) => {
+  if (!ms) return "";
+  const d = new Date(Number(ms));
+  if (Number.isNaN(d.getTime())) return "";
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+};
+const fromLocalInput = (v: string) => (v ? String(new Date(v).getTime()) : "");
+
+export function QueryLogPage() {
+  const { query } = useLocation();
+  const filters = filtersOf(query);
+  const key = JSON.stringify(filters);
+  const pages = useCursorPages(key);
+  const [draft, setDraft] = useState<Filters>(filters);
+  const [draftKey, setDraftKey] = useState(key);
+  if (draftKey !== key) {
+    // The URL changed (a link, back/forward): the form follows it.
+    setDraft(filters);
+    setDraftKey(key);
+  }
+  const log = useResource(`logs|${key}|${pages.cursor ?? ""}`, (signal) => {
+    const from = filters.from ?? String(Date.now() - DEFAULT_RANGE_MS);
+    return api.get<SearchResult>(
+      "/analytics/logs",
+      { ...filters, from, limit: PAGE_SIZE, cursor: pages.cursor },
+      signal,
+    );
+  });
+  const apply = (e: FormEvent) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    for (const k of FILTERS) {
+      const v = draft[k]?.trim();
+      if (v) q.set(k, v);
+    }
+    const s = q.toString();
+    navigate(s ? `/logs?${s}` : "/logs");
+  };
+  const set = (k: keyof Filters, v: string) => setDraft((d) => ({ ...d, [k]: v }));
+  const notEnabled = log.error instanceof ApiError && log.error.status === 404;
+  const records = log.data?.records ?? [];
+  return (
+    <section>
+      <header className="page-head">
+        <h1>Query log</h1>
+        <button type="button" onClick={log.reload} disabled={log.loading}>
+          Refresh
+        </button>
+      </header>
+      <form className="filters" onSubmit={apply} aria-label="Filters">
+        {TEXT_FILTERS.map(([k, label, placeholder]) => (
+          <TextField
+            key={k}
+            label={label}
+            name={k}
+            type="search"
+            placeholder={placeholder}
+            value={draft[k] ?? ""}
+            onChange={(v) => set(k, v)}
+          />
+        ))}
+        {SELECT_FILTERS.map(([k, label, options]) => (
+          <SelectField
+            key={k}
+            label={label}
+            name={k}
+            value={draft[k] ?? ""}
+            onChange={(v) => set(k, v)}
+            options={options}
+          />
+        ))}
+        {TIME_FILTERS.map(([k, label]) => (
+          <TextField
+            key={k}
+            label={label}
+            type="datetime-local"
+            value={toLocalInput(draft[k])}
+            onChange={(v) => set(k, fromLocalInput(v))}
+          />
+        ))}
+        <div className="buttons">
+          <button type="submit" className="primary">
+            Search
+          </button>
+          <button type="button" onClick={() => navigate("/logs")}>
+            Clear
+          </button>
+        </div>
+      </form>
+      {!filters.from && <p className="hint">Showing the last 7 days unless you pick a range.</p>}
+      {notEnabled ? (
+        <Notice>This control has no query-log store.</Notice>
+      ) : (
+        <ErrorBanner error={log.error} />
+      )}
+      <table aria-label="Query log" className="log">
+        <thead>
+          <tr>
+            <th>Time</th>
+            <th>Client</th>
+            <th>Kind</th>
+            <th>Domain / URL</th>
+            <th>Type</th>
+            <th>Action</th>
+            <th>Policy</th>
+            <th>Result</th>
+            <th className="num">ms</th>
+          </tr>
+        </thead>
+        <tbody>
+          {records.map((r) => (
+            <tr key={`${r.edgeId ?? ""}:${r.id}:${r.ts}`}>
+              <td className="nowrap">{formatTime(r.ts)}</td>
+              <td>
+                {r.client}
+                {r.identity && <div className="hint">{r.identity}</div>}
+              </td>
+              <td>
+                {r.kind}
+                <div className="hint">{r.transport}</div>
+              </td>
+              <td className="wrap">{what(r)}</td>
+              <td>{r.qtype ?? r.method ?? ""}</td>
+              <td>
+                <Badge value={r.action} text={ACTION_LABELS[r.action]} />
+              </td>
+              <td>
+                {r.policyName ?? ""}
+                {r.list && <div className="hint">${r.list}</div>}
+              </td>
+              <td>
+                {outcome(r)}
+                {r.cache === "hit" && <div className="hint">cached</div>}
+              </td>
+              <td className="num">{r.durationMs.toFixed(1)}</td>
+            </tr>
+          ))}
+          <EmptyRow cols={9} show={!!log.data && records.length === 0}>
+            No queries match.
+          </EmptyRow>
+        </tbody>
+      </table>
+      <CursorPager pages={pages} nextCursor={log.data?.nextCursor} />
+    </section>
+  );
+}

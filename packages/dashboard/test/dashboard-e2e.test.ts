@@ -1,0 +1,223 @@
+// End to end in headless Chromium (playwright-core driving the system's /usr/bin/chromium):
+// control runs in-process on loopback (in-memory PGlite and DuckDB) and serves a dashboard
+// built from this package's source for this test. A person signs in with the admin token,
+// sees the overview and the query log, creates a list and a policy through the forms, gets
+// the API's 422 span drawn under a mistyped expression, and finds the policy listed — with no
+// Content-Security-Policy violation on the way.
+
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { QueryLogRecord } from "@gatehouse/contract";
+import { buildApp, DuckDbStore } from "@gatehouse/control";
+import type { FastifyInstance } from "fastify";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { build } from "vite";
+
+const CHROMIUM = "/usr/bin/chromium";
+const SKIP = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is missing: install Debian's chromium package (.ci/run does) to run the dashboard's browser test`;
+const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** Each step's wait; the whole flow takes a few seconds. */
+const STEP_MS = 15_000;
+
+function record(over: Partial<QueryLogRecord>): QueryLogRecord {
+  return {
+    ts: Date.now() - 60_000,
+    kind: "dns",
+    id: Math.random().toString(36).slice(2),
+    client: "192.168.1.20",
+    action: "allow",
+    transport: "udp",
+    durationMs: 1.5,
+    qname: "www.example.org",
+    qtype: "A",
+    rcode: "NOERROR",
+    ...over,
+  };
+}
+
+describe("dashboard in a browser", { skip: SKIP }, () => {
+  let tmp: string;
+  let app: FastifyInstance;
+  let analytics: DuckDbStore;
+  let context: BrowserContext;
+  let page: Page;
+  let base: string;
+  let token: string;
+  const problems: string[] = [];
+
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "gh-dashboard-e2e-"));
+    const dist = join(tmp, "dist");
+    await build({
+      root: PACKAGE_DIR,
+      logLevel: "warn",
+      build: { outDir: dist, emptyOutDir: true },
+    });
+    analytics = await DuckDbStore.open({ path: ":memory:", threads: 1 });
+    app = await buildApp({ logger: false, autoPublishDelayMs: 0, dashboardDir: dist, analytics });
+    token = app.gatehouse.adminToken!;
+    await analytics.ingest(
+      "e2e-1",
+      [
+        record({ qname: "www.example.org" }),
+        record({ qname: "www.example.org", client: "192.168.1.21" }),
+        record({
+          qname: "ads.example",
+          action: "block",
+          policyName: "Block the example list",
+          list: "example_blocklist",
+          rcode: "NOERROR",
+        }),
+      ],
+      app.gatehouse.systemAccountId,
+    );
+    base = await app.listen({ host: "127.0.0.1", port: 0 });
+    context = await chromium.launchPersistentContext(join(tmp, "profile"), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+      viewport: { width: 1280, height: 900 },
+    });
+    context.setDefaultTimeout(STEP_MS);
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on("console", (m) => {
+      if (m.type() === "error") problems.push(m.text());
+    });
+    page.on("pageerror", (e) => problems.push(String(e)));
+    // Only loopback: the page must not try to reach anything but control.
+    await context.route(/^(?!http:\/\/127\.0\.0\.1:)/, (route) => {
+      problems.push(`request outside control: ${route.request().url()}`);
+      return route.abort();
+    });
+  });
+
+  after(async () => {
+    await context?.close();
+    await app?.close();
+    await analytics?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const shot = async (name: string) => {
+    const dir = process.env["GATEHOUSE_E2E_SCREENSHOTS"];
+    if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+  };
+
+  /** Go to a page through the navigation and open its "New …" form. */
+  const openNewForm = async (nav: string, what: string) => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: nav }).click();
+    await page.getByRole("button", { name: `New ${what}` }).click();
+    return page.getByRole("form", { name: `New ${what}` });
+  };
+
+  it("refuses a wrong token with a clear 401 message, then signs in", async () => {
+    await page.goto(`${base}/`);
+    const form = page.getByRole("form", { name: "Sign in" });
+    await form.getByLabel("API token").fill("ght_wrong_token");
+    await form.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").filter({ hasText: "refused this token (401" }).waitFor();
+    await shot("signin-refused");
+    await form.getByLabel("API token").fill(token);
+    await form.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("gatehouse.apiToken")), token);
+  });
+
+  it("shows the overview from the query log", async () => {
+    const blocked = page.getByRole("table", { name: "Top blocked domains" });
+    await blocked.getByRole("link", { name: "ads.example" }).waitFor();
+    const domains = page.getByRole("table", { name: "Top domains" });
+    const row = domains.getByRole("row").filter({ hasText: "www.example.org" });
+    assert.equal((await row.getByRole("cell").last().textContent())?.trim(), "2");
+    await page.getByRole("img", { name: "Queries over time by action" }).waitFor();
+    await shot("overview");
+    // A top entry links to the query log filtered by it.
+    await blocked.getByRole("link", { name: "ads.example" }).click();
+    await page.getByRole("heading", { name: "Query log" }).waitFor();
+    assert.match(page.url(), /\/logs\?domainSuffix=ads\.example&action=block$/);
+    const log = page.getByRole("table", { name: "Query log" });
+    await log.getByRole("cell", { name: "ads.example" }).waitFor();
+    assert.equal(await log.getByRole("cell", { name: "www.example.org" }).count(), 0);
+    await shot("query-log");
+  });
+
+  it("creates a list through the form", async () => {
+    const form = await openNewForm("Lists", "list");
+    await form.getByLabel("Name").fill("social");
+    await form.getByLabel("Items, one a line").fill("facebook.com\ntiktok.com\n");
+    await form.getByRole("button", { name: "Create list" }).click();
+    const row = page
+      .getByRole("table", { name: "Lists" })
+      .getByRole("row")
+      .filter({ hasText: "social" });
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? "", /social\s*domain\s*2/);
+    await row.getByRole("link", { name: "social" }).click();
+    await page.getByRole("list", { name: "Items" }).getByText("tiktok.com").waitFor();
+    await shot("list");
+  });
+
+  it("shows the API's 422 span under a mistyped expression, then creates the policy", async () => {
+    const form = await openNewForm("Policies", "policy");
+    await form.getByLabel("Name").fill("No social media");
+    await form.getByLabel("Expression").fill("any(dns.domains[*] in $socail)");
+    await form.getByRole("button", { name: "Create policy" }).click();
+    const err = form.locator(".span-error");
+    await err.waitFor();
+    assert.match((await err.textContent()) ?? "", /unknown list \$socail/);
+    // The span the API returned (start 22, length 7) is the part marked under the field.
+    assert.equal(await err.locator("mark").textContent(), "$socail");
+    assert.equal(await err.locator("pre").getAttribute("data-span-start"), "22");
+    await shot("policy-span");
+
+    await form.getByLabel("Expression").fill("any(dns.domains[*] in $social)");
+    await form.getByRole("button", { name: "Check expression" }).click();
+    await form.getByText("The expression compiles.").waitFor();
+    await form.getByRole("button", { name: "Create policy" }).click();
+    await form.waitFor({ state: "detached" });
+    const row = page
+      .getByRole("table", { name: "Policies" })
+      .getByRole("row")
+      .filter({ hasText: "No social media" });
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? "", /any\(dns\.domains\[\*\] in \$social\)/);
+    await shot("policies");
+
+    const res = await fetch(`${base}/api/v1/policies`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const { items } = (await res.json()) as { items: { name: string; expression: string }[] };
+    assert.ok(items.some((p) => p.name === "No social media"));
+  });
+
+  it("a deep link reloads into the same page, still signed in; sign out forgets the token", async () => {
+    await page.goto(`${base}/policies`);
+    await page.getByRole("heading", { name: "Policies" }).waitFor();
+    await page.getByRole("table", { name: "Policies" }).getByText("No social media").waitFor();
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("form", { name: "Sign in" }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("gatehouse.apiToken")), null);
+  });
+
+  it("no console errors, CSP violations or requests outside control", () => {
+    // The wrong token (401) and the mistyped expression (422) log the browser's own resource
+    // errors; nothing else may.
+    const unexpected = problems.filter((p) => !/status of (401|422) /.test(p));
+    assert.deepEqual(unexpected, []);
+  });
+});
