@@ -100,8 +100,17 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
     assert.match(out, new RegExp(`DNS over UDP\\s+127\\.0\\.0\\.1:${ports.dns}`));
     assert.match(out, new RegExp(`HTTP proxy\\s+127\\.0\\.0\\.1:${ports.proxy}`));
     assert.match(out, new RegExp(`control API\\s+http://127\\.0\\.0\\.1:${ports.api}/api/v1`));
+    assert.match(out, new RegExp(`dashboard\\s+http://127\\.0\\.0\\.1:${ports.api}/ `));
     assert.match(out, /dig @127\.0\.0\.1 -p \d+ blocked\.example/);
     assert.match(out, /curl -x http:\/\/127\.0\.0\.1:\d+ /);
+  });
+
+  test("the dashboard printed in the banner is served at / without a token", async () => {
+    const r = await fetch(`http://127.0.0.1:${ports.api}/`);
+    assert.equal(r.status, 200, "is the dashboard built? npm run build -w packages/dashboard");
+    assert.match(r.headers.get("content-type") ?? "", /^text\/html/);
+    assert.match(r.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+    assert.match(await r.text(), /<div id="root">/);
   });
 
   test("the starter policy blocks the example list", async () => {

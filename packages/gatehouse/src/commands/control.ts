@@ -77,6 +77,7 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
   io.err(
     `gatehouse control: API on ${control.address}/api/v1 (docs at ${control.address}/api/v1/docs)`,
   );
+  io.err(`  dashboard: ${control.address}/ (sign in with an API token)`);
   io.err(
     `  storage: ${databaseUrl ? "PostgreSQL" : `PGlite in ${pgliteDir}`}; query logs: ${analytics.where}`,
   );

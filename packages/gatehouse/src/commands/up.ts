@@ -186,6 +186,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       "",
       "Gatehouse is running (loopback only):",
       ...describeEdge(edge),
+      `  dashboard       ${control.address}/   (sign in with the admin token)`,
       `  control API     ${control.address}/api/v1   (docs: ${control.address}/api/v1/docs)`,
       `  data            ${dataDir}`,
     ];
