@@ -205,6 +205,55 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     assert.ok(items.some((p) => p.name === "No social media"));
   });
 
+  it("creates a location; a bad network is named by its line", async () => {
+    const form = await openNewForm("Locations", "location");
+    await form.getByLabel("Name").fill("Office");
+    await form.getByLabel("Networks").fill("192.168.50.0/24\nnot-a-network\n");
+    await form.getByRole("button", { name: "Create location" }).click();
+    await form.getByRole("alert").filter({ hasText: "(line 2)" }).waitFor();
+    await form.getByLabel("Networks").fill("192.168.50.0/24\n2001:db8::/32\n");
+    await form.getByRole("button", { name: "Create location" }).click();
+    const row = page
+      .getByRole("table", { name: "Locations" })
+      .getByRole("row")
+      .filter({ hasText: "Office" });
+    await row.getByText("2001:db8::/32").waitFor();
+    assert.match((await row.textContent()) ?? "", /\/dns-query\/\S+/);
+  });
+
+  it("publishes, lists the version with its changes, and shows edges and every page without errors", async () => {
+    await page
+      .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: "Publish" })
+      .click();
+    await page.getByRole("button", { name: "Publish even if unchanged" }).click();
+    const notice = page.getByRole("status").filter({ hasText: /Published version \d+\./ });
+    await notice.waitFor();
+    const version = Number(/version (\d+)/.exec((await notice.textContent()) ?? "")![1]);
+    const versions = page.getByRole("table", { name: "Versions" });
+    await versions.getByRole("cell", { name: String(version), exact: true }).waitFor();
+    await page.getByRole("button", { name: "Check configuration" }).click();
+    await page.getByText("The configuration compiles.").waitFor();
+    await shot("publish");
+    for (const [nav, heading] of [
+      ["Edges", "Edges"],
+      ["Overview", "Overview"],
+      ["Query log", "Query log"],
+      ["Lists", "Lists"],
+      ["Locations", "Locations"],
+      ["Policies", "Policies"],
+    ] as const) {
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: nav }).click();
+      await page.getByRole("heading", { name: heading, exact: true }).waitFor();
+      await page.waitForLoadState("networkidle");
+      assert.equal(await page.locator(".error").count(), 0, `${nav}: an error is shown`);
+      if (nav === "Edges") {
+        await page.getByText("No edges enrolled.").waitFor();
+        await shot("edges");
+      }
+    }
+  });
+
   it("a deep link reloads into the same page, still signed in; sign out forgets the token", async () => {
     await page.goto(`${base}/policies`);
     await page.getByRole("heading", { name: "Policies" }).waitFor();
