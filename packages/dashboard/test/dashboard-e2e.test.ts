@@ -22,6 +22,8 @@ const SKIP = existsSync(CHROMIUM)
   ? false
   : `${CHROMIUM} is missing: install Debian's chromium package (.ci/run does) to run the dashboard's browser test`;
 const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** Records of paged.example: a full page of the query log (50) and a few more. */
+const PAGED = 57;
 /** Each step's wait; the whole flow takes a few seconds. */
 const STEP_MS = 15_000;
 
@@ -75,6 +77,14 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
           rcode: "NOERROR",
         }),
       ],
+      app.gatehouse.systemAccountId,
+    );
+    // More than one page (50) of one domain, for the query log's paging.
+    await analytics.ingest(
+      "e2e-2",
+      Array.from({ length: PAGED }, (_, i) =>
+        record({ qname: `n${i}.paged.example`, ts: Date.now() - 120_000 - i * 1000 }),
+      ),
       app.gatehouse.systemAccountId,
     );
     base = await app.listen({ host: "127.0.0.1", port: 0 });
@@ -154,6 +164,24 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     await log.getByRole("cell", { name: "ads.example" }).waitFor();
     assert.equal(await log.getByRole("cell", { name: "www.example.org" }).count(), 0);
     await shot("query-log");
+  });
+
+  it("pages through the query log", async () => {
+    // Clear the filters the overview's link set, then search one domain.
+    await page.getByRole("button", { name: "Clear" }).click();
+    await page.waitForURL(/\/logs$/);
+    await page.getByLabel("Domain (and subdomains)").fill("paged.example");
+    await page.getByRole("button", { name: "Search" }).click();
+    const rows = page.getByRole("table", { name: "Query log" }).locator("tbody tr");
+    await page.getByRole("cell", { name: "n0.paged.example", exact: true }).waitFor();
+    assert.equal(await rows.count(), 50);
+    await page.getByRole("button", { name: "Next →" }).click();
+    await page.getByRole("cell", { name: `n${PAGED - 1}.paged.example`, exact: true }).waitFor();
+    assert.equal(await rows.count(), PAGED - 50);
+    assert.equal(await page.getByRole("button", { name: "Next →" }).isDisabled(), true);
+    await page.getByRole("button", { name: "← Previous" }).click();
+    await page.getByRole("cell", { name: "n0.paged.example", exact: true }).waitFor();
+    assert.equal(await rows.count(), 50);
   });
 
   it("creates a list through the form", async () => {
@@ -260,6 +288,38 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     await page.getByRole("table", { name: "Policies" }).getByText("No social media").waitFor();
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("form", { name: "Sign in" }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("gatehouse.apiToken")), null);
+  });
+
+  it("a token revoked while signed in: the next call signs out with the reason", async () => {
+    const api = (method: string, path: string, body?: unknown) =>
+      fetch(`${base}/api/v1${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body ? { "content-type": "application/json" } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    const created = (await (
+      await api("POST", "/tokens", { name: "e2e", role: "viewer" })
+    ).json()) as {
+      id: string;
+      token: string;
+    };
+    const form = page.getByRole("form", { name: "Sign in" });
+    await form.getByLabel("API token").fill(created.token);
+    await form.getByRole("button", { name: "Sign in" }).click();
+    // Back on the page it was signed out from (/policies), as the viewer.
+    await page.getByRole("heading", { name: "Policies" }).waitFor();
+    await page.getByText("Role: viewer").waitFor();
+    assert.equal((await api("DELETE", `/tokens/${created.id}`)).status, 204);
+    await page
+      .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: "Lists" })
+      .click();
+    await form.waitFor();
+    await page.getByText(/Signed out: control refused the token \(401/).waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.getItem("gatehouse.apiToken")), null);
   });
 
