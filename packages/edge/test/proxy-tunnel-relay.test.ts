@@ -1,0 +1,476 @@
+// The tunnel relay (proxy/relay.ts) both ways it runs: spliced by the kernel through the addon
+// (native/tunnel_splice.c) and read and written by Node (GATEHOUSE_TUNNEL_SPLICE=0). Same
+// tests for both: large transfers each way at once with their hashes checked, the client's
+// end passed on while the origin still answers, resets from either side, the idle timeout,
+// the proxy shutting down mid-transfer, many tunnels at once, and no descriptor left behind.
+
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { readdirSync, readlinkSync } from "node:fs";
+import {
+  type AddressInfo,
+  createServer,
+  connect as netConnect,
+  type Server,
+  type Socket,
+} from "node:net";
+import { after, before, describe, test } from "node:test";
+import { spliceAddon } from "../src/proxy/relay.ts";
+import { bundle, type Harness, startHarness } from "./proxy-harness.ts";
+
+const lib = spliceAddon();
+const requireNative = process.env.GATEHOUSE_REQUIRE_NATIVE === "1";
+const nativeSkip =
+  lib || requireNative
+    ? false
+    : "tunnel_splice addon not built (no C compiler at install time): tunnels are relayed in JavaScript";
+
+test("the tunnel splice addon is built where CI requires it", {
+  skip: !requireNative && "GATEHOUSE_REQUIRE_NATIVE is not set",
+}, () => {
+  assert.ok(lib, "npm install builds packages/edge/native/build/tunnel_splice.node");
+});
+
+/** A stream of bytes that is not periodic at any chunk size a socket would use. */
+const PATTERN = randomBytes(1024 * 1024 + 7);
+
+/** `n` bytes of the pattern stream, starting at `offset`, in pieces of up to 256 KiB. */
+function* streamOf(n: number, offset = 0): Generator<Buffer> {
+  let pos = offset % PATTERN.length;
+  for (let left = n; left > 0; ) {
+    const len = Math.min(left, 256 * 1024, PATTERN.length - pos);
+    yield PATTERN.subarray(pos, pos + len);
+    left -= len;
+    pos = (pos + len) % PATTERN.length;
+  }
+}
+
+function hashOf(n: number, offset = 0): string {
+  const h = createHash("sha256");
+  for (const c of streamOf(n, offset)) h.update(c);
+  return h.digest("hex");
+}
+
+/** Resolves at the socket's next "drain", or once it is closed. */
+function drained(s: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      s.off("drain", done);
+      s.off("close", done);
+      resolve();
+    };
+    s.on("drain", done);
+    s.on("close", done);
+  });
+}
+
+/** Resolves once the socket closed (an error on the way does not reject). */
+function closedP(s: Socket): Promise<void> {
+  return s.closed ? Promise.resolve() : new Promise((resolve) => s.once("close", () => resolve()));
+}
+
+/** Resolves once the peer ended (our test clients keep half-open sockets) or the socket closed. */
+function endedP(s: Socket): Promise<void> {
+  if (s.closed || s.readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    s.once("end", () => resolve());
+    s.once("close", () => resolve());
+  });
+}
+
+/** Write every chunk with backpressure; resolves once the last one was taken. */
+async function writeAll(s: Socket, chunks: Iterable<Buffer>): Promise<void> {
+  for (const c of chunks) {
+    if (s.destroyed) return;
+    if (!s.write(c)) await drained(s);
+  }
+}
+
+/**
+ * The origin. A connection's first line says what to do:
+ * - `XFER <down> <offset>`: send <down> bytes of the pattern from <offset> at once, hash what
+ *   arrives after the line; at the client's end, answer `HASH <sha256> <count>` and end.
+ * - `HOLD`: read and discard, send nothing, end when the client ends (idle, shutdown and
+ *   reset tests).
+ * - `RESET`: reset the connection once 64 KiB arrived.
+ */
+interface TestOrigin {
+  server: Server;
+  port: number;
+  /** Connections accepted, and those closed. */
+  accepted: number;
+  closed: number;
+  sockets: Set<Socket>;
+}
+
+async function startTestOrigin(): Promise<TestOrigin> {
+  const o = { accepted: 0, closed: 0, sockets: new Set<Socket>() } as TestOrigin;
+  o.server = createServer({ allowHalfOpen: true }, (s) => {
+    o.accepted++;
+    o.sockets.add(s);
+    s.on("error", () => {});
+    s.once("close", () => {
+      o.closed++;
+      o.sockets.delete(s);
+    });
+    let line = "";
+    let pending: Buffer | undefined;
+    const onHead = (c: Buffer) => {
+      const i = c.indexOf(10);
+      if (i < 0) {
+        line += c.toString("latin1");
+        return;
+      }
+      line += c.subarray(0, i).toString("latin1");
+      pending = c.subarray(i + 1);
+      s.off("data", onHead);
+      const [cmd, a = "0", b = "0"] = line.split(" ");
+      if (cmd === "XFER") xfer(s, Number(a), Number(b), pending);
+      else if (cmd === "HOLD") {
+        s.resume();
+        s.once("end", () => s.end());
+      } else if (cmd === "RESET") {
+        let got = pending.length;
+        s.on("data", (d: Buffer) => {
+          got += d.length;
+          if (got >= 64 * 1024) s.resetAndDestroy();
+        });
+      } else s.destroy();
+    };
+    s.on("data", onHead);
+  });
+  o.server.listen(0, "127.0.0.1");
+  await once(o.server, "listening");
+  o.port = (o.server.address() as AddressInfo).port;
+  return o;
+}
+
+function xfer(s: Socket, down: number, offset: number, head: Buffer): void {
+  const h = createHash("sha256");
+  let count = 0;
+  const take = (c: Buffer) => {
+    h.update(c);
+    count += c.length;
+  };
+  take(head);
+  s.on("data", take);
+  const sent = writeAll(s, streamOf(down, offset));
+  s.once("end", async () => {
+    await sent;
+    s.end(`HASH ${h.digest("hex")} ${count}\n`);
+  });
+}
+
+/** Open a CONNECT tunnel through the proxy; resolves once the 200 arrived. */
+async function openTunnel(proxyPort: number, originPort: number): Promise<Socket> {
+  const s = netConnect({ port: proxyPort, host: "127.0.0.1", allowHalfOpen: true });
+  s.on("error", () => {});
+  s.write(`CONNECT 127.0.0.1:${originPort} HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\n\r\n`);
+  let head = Buffer.alloc(0);
+  while (head.indexOf("\r\n\r\n") < 0) {
+    const [c] = (await once(s, "data")) as [Buffer];
+    head = Buffer.concat([head, c]);
+  }
+  s.pause();
+  const end = head.indexOf("\r\n\r\n") + 4;
+  assert.match(head.subarray(0, end).toString("latin1"), /^HTTP\/1\.1 200 /);
+  // Nothing comes before the client speaks: the origin waits for its command line.
+  assert.equal(head.length, end);
+  return s;
+}
+
+interface XferResult {
+  downHash: string;
+  downCount: number;
+  trailer: string;
+  ended: boolean;
+}
+
+/**
+ * Through an open tunnel: send `up` bytes (pattern from `offset`) after the command line and
+ * end; the origin sends `down` bytes back at the same time and, after our end, its hash of
+ * what it got. Resolves when the tunnel ends.
+ */
+async function transfer(s: Socket, up: number, down: number, offset: number): Promise<XferResult> {
+  const h = createHash("sha256");
+  let count = 0;
+  let tail = Buffer.alloc(0);
+  s.on("data", (c: Buffer) => {
+    // The first `down` bytes are data, the rest the origin's trailer.
+    const data = c.subarray(0, Math.max(0, down - count));
+    h.update(data);
+    count += data.length;
+    if (data.length < c.length) tail = Buffer.concat([tail, c.subarray(data.length)]);
+  });
+  const ended = new Promise<boolean>((resolve) => {
+    s.once("end", () => resolve(true));
+    s.once("close", () => resolve(false));
+  });
+  s.resume();
+  s.write(`XFER ${down} ${offset + 13}\n`);
+  await writeAll(s, streamOf(up, offset));
+  s.end();
+  const e = await ended;
+  s.destroy();
+  return {
+    downHash: h.digest("hex"),
+    downCount: count,
+    trailer: tail.toString("latin1"),
+    ended: e,
+  };
+}
+
+/** Descriptors this process holds, by kind: pipes and sockets. */
+function fds(): { pipes: number; sockets: number } {
+  let pipes = 0;
+  let sockets = 0;
+  for (const name of readdirSync("/proc/self/fd")) {
+    let link: string;
+    try {
+      link = readlinkSync(`/proc/self/fd/${name}`);
+    } catch {
+      continue; // the descriptor readdir itself used
+    }
+    if (link.startsWith("pipe:")) pipes++;
+    else if (link.startsWith("socket:")) sockets++;
+  }
+  return { pipes, sockets };
+}
+
+/** `p`, or a rejection once `ms` passed without it settling. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function activeTunnels(h: Harness): Promise<number> {
+  const m = h.registry.getSingleMetric("gatehouse_proxy_active_tunnels")!;
+  return (await m.get()).values[0]?.value ?? 0;
+}
+
+async function bytesMetric(h: Harness): Promise<{ up: number; down: number }> {
+  const s = await h.registry.getSingleMetricAsString("gatehouse_proxy_bytes_total");
+  const get = (d: string) => Number(new RegExp(`direction="${d}"} (\\d+)`).exec(s)?.[1] ?? 0);
+  return { up: get("up"), down: get("down") };
+}
+
+for (const mode of ["splice", "node"] as const) {
+  describe(`tunnel relay (${mode})`, { skip: mode === "splice" && nativeSkip }, () => {
+    let origin: TestOrigin;
+    let h: Harness;
+    const saved = process.env.GATEHOUSE_TUNNEL_SPLICE;
+    const IDLE_MS = 600;
+    before(async () => {
+      if (mode === "node") process.env.GATEHOUSE_TUNNEL_SPLICE = "0";
+      else delete process.env.GATEHOUSE_TUNNEL_SPLICE;
+      origin = await startTestOrigin();
+      h = await startHarness(bundle({ proxy: { connectPorts: [origin.port] } }), {
+        upstreamIdleTimeoutMs: IDLE_MS,
+      });
+    });
+    after(async () => {
+      await h.close();
+      origin.server.close();
+      if (saved === undefined) delete process.env.GATEHOUSE_TUNNEL_SPLICE;
+      else process.env.GATEHOUSE_TUNNEL_SPLICE = saved;
+    });
+
+    test("large transfers both ways at once arrive whole and in order; the log and metrics count them", async () => {
+      const UP = 48 * 1024 * 1024 + 3;
+      const DOWN = 40 * 1024 * 1024 + 5;
+      const before = await bytesMetric(h);
+      const s = await openTunnel(h.port, origin.port);
+      const r = await transfer(s, UP, DOWN, 101);
+      assert.equal(r.downCount, DOWN);
+      assert.equal(r.downHash, hashOf(DOWN, 101 + 13));
+      // The client's end reached the origin after every byte, and the origin's answer to it
+      // still came back (half-close in order).
+      assert.equal(r.trailer, `HASH ${hashOf(UP, 101)} ${UP}\n`);
+      assert.ok(r.ended, "the tunnel ended with a FIN, not a reset");
+      await until(() => h.log.peekNewest(1)[0]?.transport === "connect");
+      await until(() => origin.closed === origin.accepted);
+      const rec = h.log.peekNewest(1)[0]!;
+      const line = `XFER ${DOWN} ${101 + 13}\n`.length;
+      assert.equal(rec.bytesUp, UP + line);
+      assert.equal(rec.bytesDown, DOWN + r.trailer.length);
+      assert.equal(rec.reason, undefined);
+      const after = await bytesMetric(h);
+      assert.equal(after.up - before.up, UP + line);
+      assert.equal(after.down - before.down, DOWN + r.trailer.length);
+      await until(() => h.log.peekNewest(1).length > 0);
+      assert.equal(await activeTunnels(h), 0);
+    });
+
+    test(`the relay runs ${mode === "splice" ? "in the kernel (a pipe per direction)" : "in Node (no pipes)"}`, async () => {
+      const pipes0 = fds().pipes;
+      const s = await openTunnel(h.port, origin.port);
+      s.write("HOLD\n");
+      await until(() => origin.sockets.size > 0);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(fds().pipes - pipes0, mode === "splice" ? 4 : 0);
+      s.destroy();
+      await until(() => origin.sockets.size === 0);
+    });
+
+    for (const side of ["client", "origin"] as const) {
+      test(`a reset from the ${side} mid-transfer closes both sides`, async () => {
+        const s = await openTunnel(h.port, origin.port);
+        const closed = endedP(s);
+        if (side === "client") {
+          s.write("HOLD\n");
+          await writeAll(s, streamOf(1024 * 1024));
+          await until(() => origin.sockets.size > 0);
+          const [o] = [...origin.sockets];
+          const originClosed = closedP(o!);
+          s.resetAndDestroy();
+          await originClosed;
+        } else {
+          s.write("RESET\n");
+          s.resume();
+          await writeAll(s, streamOf(4 * 1024 * 1024));
+          await closed;
+        }
+        await until(() => origin.sockets.size === 0);
+        await until(() => h.log.peekNewest(1)[0]?.transport === "connect");
+        await until(() => s.destroyed);
+        assert.equal(await activeTunnels(h), 0);
+      });
+    }
+
+    test("an idle tunnel is closed after the idle timeout; a busy one is not", async () => {
+      const busy = await openTunnel(h.port, origin.port);
+      busy.write("HOLD\n");
+      const idle = await openTunnel(h.port, origin.port);
+      idle.write("HOLD\n");
+      const t0 = Date.now();
+      const idleClosed = endedP(idle);
+      let busyClosed = false;
+      busy.once("end", () => {
+        busyClosed = true;
+      });
+      // The busy one sends something every 150 ms for twice the timeout.
+      for (let i = 0; i < 9; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        busy.write(`tick ${i}\n`);
+      }
+      await within(idleClosed, 3000, "the idle tunnel closing");
+      const took = Date.now() - t0;
+      assert.ok(took >= IDLE_MS - 20, `closed after ${took} ms`);
+      assert.ok(took < IDLE_MS + 1000, `closed after ${took} ms`);
+      assert.equal(busyClosed, false, "the busy tunnel is still open");
+      await until(() => h.log.peekNewest(1)[0]?.reason === "upstream_timeout");
+      busy.destroy();
+      await until(() => origin.sockets.size === 0);
+    });
+
+    test("many tunnels at once each carry their own bytes", async () => {
+      const N = 40;
+      const results = await Promise.all(
+        Array.from({ length: N }, async (_, i) => {
+          const s = await openTunnel(h.port, origin.port);
+          return transfer(s, 512 * 1024 + i, 256 * 1024 + i, i * 1009);
+        }),
+      );
+      results.forEach((r, i) => {
+        assert.equal(r.downCount, 256 * 1024 + i);
+        assert.equal(r.downHash, hashOf(256 * 1024 + i, i * 1009 + 13), `tunnel ${i} down`);
+        assert.equal(r.trailer, `HASH ${hashOf(512 * 1024 + i, i * 1009)} ${512 * 1024 + i}\n`);
+      });
+      await until(() => origin.sockets.size === 0);
+      assert.equal(await activeTunnels(h), 0);
+    });
+
+    test("no descriptor or pipe is left behind, whatever ended the tunnels", async () => {
+      await until(() => origin.sockets.size === 0);
+      await new Promise((r) => setTimeout(r, 50));
+      const before = fds();
+      const runs: Promise<unknown>[] = [];
+      for (let i = 0; i < 6; i++) {
+        runs.push(openTunnel(h.port, origin.port).then((s) => transfer(s, 300_000, 200_000, i)));
+        runs.push(
+          openTunnel(h.port, origin.port).then(async (s) => {
+            s.write("HOLD\n");
+            await new Promise((r) => setTimeout(r, 30));
+            s.resetAndDestroy();
+          }),
+        );
+        runs.push(
+          openTunnel(h.port, origin.port).then(async (s) => {
+            s.write("RESET\n");
+            s.resume();
+            await writeAll(s, streamOf(256 * 1024));
+            await endedP(s);
+            s.destroy();
+          }),
+        );
+      }
+      await Promise.all(runs);
+      await until(() => origin.sockets.size === 0);
+      await until(() => {
+        const now = fds();
+        return now.pipes === before.pipes && now.sockets === before.sockets;
+      }, 3000).catch(() => {});
+      assert.deepEqual(fds(), before);
+      assert.equal(await activeTunnels(h), 0);
+    });
+  });
+
+  describe(`tunnel relay (${mode}): the proxy shutting down`, {
+    skip: mode === "splice" && nativeSkip,
+  }, () => {
+    let origin: TestOrigin;
+    const saved = process.env.GATEHOUSE_TUNNEL_SPLICE;
+    before(async () => {
+      if (mode === "node") process.env.GATEHOUSE_TUNNEL_SPLICE = "0";
+      else delete process.env.GATEHOUSE_TUNNEL_SPLICE;
+      origin = await startTestOrigin();
+    });
+    after(() => {
+      origin.server.close();
+      if (saved === undefined) delete process.env.GATEHOUSE_TUNNEL_SPLICE;
+      else process.env.GATEHOUSE_TUNNEL_SPLICE = saved;
+    });
+
+    test("close(grace) cuts tunnels still transferring after the grace", async () => {
+      const h = await startHarness(bundle({ proxy: { connectPorts: [origin.port] } }));
+      const before = fds();
+      const s = await openTunnel(h.port, origin.port);
+      s.write("HOLD\n");
+      s.resume();
+      let stop = false;
+      const closed = endedP(s);
+      const pump = (async () => {
+        while (!stop && !s.destroyed) await writeAll(s, streamOf(1024 * 1024));
+      })();
+      await until(() => origin.sockets.size > 0);
+      await new Promise((r) => setTimeout(r, 100));
+      const t0 = Date.now();
+      await within(h.close(), 3000, "close()"); // grace 0
+      await within(closed, 3000, "the client's tunnel closing");
+      stop = true;
+      await pump;
+      assert.ok(Date.now() - t0 < 2000, "cut at once");
+      await until(() => origin.sockets.size === 0);
+      assert.equal(await activeTunnels(h), 0);
+      await until(() => h.log.peekNewest(1)[0]?.transport === "connect");
+      assert.ok(h.log.peekNewest(1)[0]!.bytesUp! > 0);
+      await new Promise((r) => setTimeout(r, 50));
+      // The proxy's listener is gone too: at most as many descriptors as before it.
+      const after = fds();
+      assert.ok(after.pipes <= before.pipes, `pipes ${before.pipes} -> ${after.pipes}`);
+      assert.ok(after.sockets < before.sockets, `sockets ${before.sockets} -> ${after.sockets}`);
+    });
+  });
+}
