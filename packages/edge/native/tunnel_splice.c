@@ -27,7 +27,9 @@
 
 #include "napi_errors.h"
 
+#ifndef PIPE_BYTES
 #define PIPE_BYTES (256 * 1024)  // asked for per pipe; the kernel may give less (user limits)
+#endif
 #define MAX_ROUNDS 16            // splice rounds per readiness event before yielding
 #define SPLICE_FLAGS (SPLICE_F_NONBLOCK | SPLICE_F_MOVE)
 

@@ -259,12 +259,18 @@ type Sink = (nread: number, buf: Buffer) => boolean;
 const sinkOf = new WeakMap<Socket, Sink | undefined>();
 
 /**
- * net.connect() for a socket whose data will be relayed: it reads into one buffer of its own,
- * reused for every read, instead of a fresh 64 KiB buffer per read (at tunnel speeds those
- * allocations, and the garbage collections they trigger, cost more than the copying). Paused
- * until relay() starts; reading before that is not possible.
+ * net.connect() for a socket whose data will be relayed, paused until relay() starts. When the
+ * kernel will move its bytes (the splice addon), that is all. Otherwise it reads into one
+ * buffer of its own, reused for every read, instead of a fresh 64 KiB buffer per read (at
+ * tunnel speeds those allocations, and the garbage collections they trigger, cost more than
+ * the copying); reading before relay() is not possible.
  */
 export function connectForRelay(opts: NetConnectOpts): Socket {
+  if (spliceAddon() !== undefined) {
+    const plain = netConnect(opts);
+    plain.pause();
+    return plain;
+  }
   const socket: Socket = netConnect({
     ...opts,
     onread: {
