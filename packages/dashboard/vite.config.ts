@@ -8,7 +8,7 @@ export default defineConfig({
   plugins: [react()],
   base: "/",
   build: {
-    outDir: process.env["GATEHOUSE_DASHBOARD_OUT"] ?? "dist",
+    outDir: "dist",
     emptyOutDir: true,
     // Every browser that runs the app has module preload; the polyfill would be dead code.
     modulePreload: { polyfill: false },

@@ -204,18 +204,28 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     const form = await openNewForm("Policies", "policy");
     await form.getByLabel("Name").fill("No social media");
     await form.getByLabel("Expression").fill("any(dns.domains[*] in $socail)");
-    await form.getByRole("button", { name: "Create policy" }).click();
     const err = form.locator(".span-error");
-    await err.waitFor();
-    assert.match((await err.textContent()) ?? "", /unknown list \$socail/);
-    // The span the API returned (start 22, length 7) is the part marked under the field.
-    assert.equal(await err.locator("mark").textContent(), "$socail");
-    assert.equal(await err.locator("pre").getAttribute("data-span-start"), "22");
+    const shown = async () => {
+      await err.waitFor();
+      assert.match((await err.textContent()) ?? "", /unknown list \$socail/);
+      // The span the API returned (start 22, length 7) is the part marked under the field.
+      assert.equal(await err.locator("mark").textContent(), "$socail");
+      assert.equal(await err.locator("pre").getAttribute("data-span-start"), "22");
+    };
+    // As typing pauses (POST /policies/validate), and again from the refused save.
+    await shown();
+    const refused = page.waitForResponse(
+      (r) => r.url().endsWith("/api/v1/policies") && r.request().method() === "POST",
+    );
+    await form.getByRole("button", { name: "Create policy" }).click();
+    assert.equal((await refused).status(), 422);
+    await shown();
     await shot("policy-span");
 
     await form.getByLabel("Expression").fill("any(dns.domains[*] in $social)");
-    await form.getByRole("button", { name: "Check expression" }).click();
+    // Checked by the API as soon as typing pauses, before anything is saved.
     await form.getByText("The expression compiles.").waitFor();
+    assert.equal(await err.count(), 0);
     await form.getByRole("button", { name: "Create policy" }).click();
     await form.waitFor({ state: "detached" });
     const row = page

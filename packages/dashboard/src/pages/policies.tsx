@@ -2,8 +2,8 @@
 // validation (a 422 GH_ERR_INVALID_RULE's span is drawn under the expression), enable/disable
 // and delete.
 
-import { type FormEvent, useState } from "react";
-import { ApiError, api } from "../api.ts";
+import { type FormEvent, useEffect, useState } from "react";
+import { ApiError, api, request } from "../api.ts";
 import { type Page, POLICY_ACTIONS, type Policy, type PolicyType } from "../types.ts";
 import {
   Badge,
@@ -178,14 +178,11 @@ function bodyOf(d: Draft, existing: Policy | undefined): Record<string, unknown>
 
 function PolicyForm(props: { policy: Policy | undefined; onDone: (changed: boolean) => void }) {
   const [d, setD] = useState<Draft>(() => draftOf(props.policy));
-  const [checked, setChecked] = useState<string | undefined>(undefined);
   const save = useAction();
-  const check = useAction();
+  const live = useExpressionCheck(d.type, d.expression);
   const set = <K extends keyof Draft>(k: K, v: Draft[K]) => {
     setD((x) => ({ ...x, [k]: v }));
-    setChecked(undefined);
     save.clear();
-    check.clear();
   };
   const onType = (type: PolicyType) => {
     const actions: readonly string[] = POLICY_ACTIONS[type];
@@ -200,17 +197,10 @@ function PolicyForm(props: { policy: Policy | undefined; onDone: (changed: boole
     });
     if (ok) props.onDone(true);
   };
-  const validate = () =>
-    check.run(async () => {
-      await api.post("/policies/validate", {
-        type: d.type,
-        expression: d.expression,
-        action: d.action,
-      });
-      setChecked(d.expression);
-    });
-  const err = save.error ?? check.error;
-  const ruleError = err instanceof ApiError && err.code === "GH_ERR_INVALID_RULE" ? err : undefined;
+  const err = save.error;
+  const ruleError =
+    (err instanceof ApiError && err.code === "GH_ERR_INVALID_RULE" ? err : undefined) ??
+    live?.error;
   const expressionError =
     !ruleError && err instanceof ApiError && err.path?.startsWith("/expression")
       ? err.message
@@ -268,7 +258,7 @@ function PolicyForm(props: { policy: Policy | undefined; onDone: (changed: boole
       />
       {ruleError && <SpanError expression={d.expression} error={ruleError} />}
       {expressionError && <div className="field-error">{expressionError}</div>}
-      {checked === d.expression && <div className="field-ok">The expression compiles.</div>}
+      {live && !ruleError && <div className="field-ok">The expression compiles.</div>}
       {d.action === "override" && (
         <TextArea
           label="Answer with these IP addresses (one a line)"
@@ -299,13 +289,51 @@ function PolicyForm(props: { policy: Policy | undefined; onDone: (changed: boole
         submit={props.policy ? "Save" : "Create policy"}
         busy={save.busy}
         onCancel={() => props.onDone(false)}
-      >
-        <button type="button" onClick={validate} disabled={check.busy || !d.expression}>
-          Check expression
-        </button>
-      </FormButtons>
+      />
     </form>
   );
+}
+
+/** How long typing pauses before the API checks the expression. */
+const CHECK_DELAY_MS = 400;
+
+/**
+ * The API's verdict on an expression (POST /policies/validate, the same check a save runs),
+ * asked once typing pauses; undefined until it answers for exactly this type and expression.
+ * Only a rule error counts here: the action and settings are checked when the form is saved.
+ */
+function useExpressionCheck(
+  type: PolicyType,
+  expression: string,
+): { type: PolicyType; expression: string; error?: ApiError } | undefined {
+  const [verdict, setVerdict] = useState<
+    { type: PolicyType; expression: string; error?: ApiError } | undefined
+  >(undefined);
+  useEffect(() => {
+    if (!expression.trim()) return;
+    const ctl = new AbortController();
+    const timer = setTimeout(() => {
+      request("POST", "/policies/validate", {
+        body: { type, expression },
+        signal: ctl.signal,
+      }).then(
+        () => setVerdict({ type, expression }),
+        (error: unknown) => {
+          if (
+            !ctl.signal.aborted &&
+            error instanceof ApiError &&
+            error.code === "GH_ERR_INVALID_RULE"
+          )
+            setVerdict({ type, expression, error });
+        },
+      );
+    }, CHECK_DELAY_MS);
+    return () => {
+      clearTimeout(timer);
+      ctl.abort();
+    };
+  }, [type, expression]);
+  return verdict?.type === type && verdict.expression === expression ? verdict : undefined;
 }
 
 /** The rules engine's message with the expression's offending part marked under the field. */
