@@ -288,8 +288,8 @@ for (const mode of ["splice", "node"] as const) {
     });
 
     test("large transfers both ways at once arrive whole and in order; the log and metrics count them", async () => {
-      const UP = 48 * 1024 * 1024 + 3;
-      const DOWN = 40 * 1024 * 1024 + 5;
+      const UP = 24 * 1024 * 1024 + 3;
+      const DOWN = 16 * 1024 * 1024 + 5;
       const before = await bytesMetric(h);
       const s = await openTunnel(h.port, origin.port);
       const r = await transfer(s, UP, DOWN, 101);
