@@ -10,6 +10,7 @@ import {
   setToken,
   setUnauthorizedHandler,
 } from "./api.ts";
+import { AuditPage } from "./pages/audit.tsx";
 import { ConfigPage } from "./pages/config.tsx";
 import { EdgesPage } from "./pages/edges.tsx";
 import { ListDetailPage, ListsPage } from "./pages/lists.tsx";
@@ -17,6 +18,7 @@ import { LocationsPage } from "./pages/locations.tsx";
 import { OverviewPage } from "./pages/overview.tsx";
 import { PoliciesPage } from "./pages/policies.tsx";
 import { QueryLogPage } from "./pages/query-log.tsx";
+import { ResolverPage } from "./pages/resolver.tsx";
 import { Link, useLocation } from "./router.tsx";
 import type { Whoami } from "./types.ts";
 import { TextField } from "./ui.tsx";
@@ -27,8 +29,10 @@ const NAV: readonly { to: string; label: string }[] = [
   { to: "/policies", label: "Policies" },
   { to: "/lists", label: "Lists" },
   { to: "/locations", label: "Locations" },
+  { to: "/resolver", label: "DNS settings" },
   { to: "/edges", label: "Edges" },
   { to: "/config", label: "Publish" },
+  { to: "/audit", label: "Audit log" },
 ];
 
 export function App() {
@@ -171,6 +175,8 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/locations": () => <LocationsPage />,
   "/edges": () => <EdgesPage />,
   "/config": () => <ConfigPage />,
+  "/resolver": () => <ResolverPage />,
+  "/audit": () => <AuditPage />,
 };
 
 function Page({ path }: { path: string }) {

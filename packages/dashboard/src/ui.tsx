@@ -12,7 +12,7 @@ import {
   useRef,
   useState,
 } from "react";
-import { describeError } from "./api.ts";
+import { ApiError, describeError } from "./api.ts";
 
 export interface Resource<T> {
   data: T | undefined;
@@ -64,6 +64,21 @@ export function ErrorBanner({ error }: { error: unknown }) {
   return (
     <div className="error" role="alert">
       {describeError(error)}
+    </div>
+  );
+}
+
+/**
+ * A form's error: under a one-a-line field, naming the line, when the API's validation names
+ * an item of `lineField` (`/networks/2` is line 3); else a banner.
+ */
+export function FormError({ error, lineField }: { error: unknown; lineField: string }) {
+  const m =
+    error instanceof ApiError ? new RegExp(`^/${lineField}/(\\d+)`).exec(error.path ?? "") : null;
+  if (!m) return <ErrorBanner error={error} />;
+  return (
+    <div className="field-error" role="alert">
+      {(error as ApiError).message} (line {Number(m[1]) + 1})
     </div>
   );
 }

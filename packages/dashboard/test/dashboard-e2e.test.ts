@@ -259,6 +259,42 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     assert.match((await row.textContent()) ?? "", /\/dns-query\/\S+/);
   });
 
+  it("sets the upstream resolvers (a bad one named by its line); the audit log shows the changes", async () => {
+    await page
+      .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: "DNS settings" })
+      .click();
+    const form = page.getByRole("form", { name: "DNS settings" });
+    const upstreams = form.getByLabel("Upstream resolvers");
+    await upstreams.waitFor();
+    await upstreams.fill("udp://127.0.0.1:5353\n192.0.2.1\n");
+    await form.getByRole("button", { name: "Save" }).click();
+    await form.getByRole("alert").filter({ hasText: "(line 2)" }).waitFor();
+    await upstreams.fill("udp://127.0.0.1:5353\ntls://127.0.0.1:853\n");
+    await form.getByLabel("Strategy").selectOption("parallel");
+    await form.getByRole("button", { name: "Save" }).click();
+    await page.getByText(/^Saved;/).waitFor();
+    const res = await fetch(`${base}/api/v1/resolver`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const resolver = (await res.json()) as { upstreams: { address: string }[]; strategy: string };
+    assert.deepEqual(
+      resolver.upstreams.map((u) => u.address),
+      ["udp://127.0.0.1:5353", "tls://127.0.0.1:853"],
+    );
+    assert.equal(resolver.strategy, "parallel");
+
+    await page
+      .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: "Audit log" })
+      .click();
+    await page.getByLabel("Show").selectOption("policy");
+    const audit = page.getByRole("table", { name: "Audit log" });
+    await audit.getByRole("cell", { name: /policy create/ }).waitFor();
+    assert.equal(await audit.getByRole("cell", { name: /resolver/ }).count(), 0);
+    await shot("audit");
+  });
+
   it("publishes, lists the version with its changes, and shows edges and every page without errors", async () => {
     await page
       .getByRole("navigation", { name: "Main" })
@@ -280,6 +316,8 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
       ["Lists", "Lists"],
       ["Locations", "Locations"],
       ["Policies", "Policies"],
+      ["DNS settings", "DNS settings"],
+      ["Audit log", "Audit log"],
     ] as const) {
       await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: nav }).click();
       await page.getByRole("heading", { name: heading, exact: true }).waitFor();

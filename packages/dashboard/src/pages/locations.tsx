@@ -1,7 +1,7 @@
 // Locations: where clients come from (source networks), with their DoH path and DoT label.
 
 import { type FormEvent, useState } from "react";
-import { ApiError, api } from "../api.ts";
+import { api } from "../api.ts";
 import type { Location, Page } from "../types.ts";
 import {
   ConfirmButton,
@@ -9,6 +9,7 @@ import {
   EmptyRow,
   ErrorBanner,
   FormButtons,
+  FormError,
   lines,
   NewButton,
   PageHead,
@@ -128,12 +129,6 @@ function LocationForm(props: {
     });
     if (ok) props.onDone(true);
   };
-  const err = save.error;
-  // A bad network names its index (`/networks/2`): say which line.
-  const networksError =
-    err instanceof ApiError && err.path?.startsWith("/networks/")
-      ? `${err.message} (line ${Number(err.path.split("/")[2]) + 1})`
-      : undefined;
   return (
     <form className="card" onSubmit={submit} aria-label={l ? "Edit location" : "New location"}>
       <h2>{l ? `Edit “${l.name}”` : "New location"}</h2>
@@ -169,13 +164,7 @@ function LocationForm(props: {
         value={networks}
         onChange={setNetworks}
       />
-      {networksError ? (
-        <div className="field-error" role="alert">
-          {networksError}
-        </div>
-      ) : (
-        <ErrorBanner error={err} />
-      )}
+      <FormError error={save.error} lineField="networks" />
       <FormButtons
         submit={l ? "Save" : "Create location"}
         busy={save.busy}

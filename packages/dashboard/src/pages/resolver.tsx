@@ -1,0 +1,126 @@
+// DNS settings: the upstream resolvers every edge forwards to, how it picks among them, and the
+// answer cache. PUT /resolver replaces the whole object, so fields this form does not show
+// (conditional forwarding, rate limit, an upstream's CA) are sent back as they were.
+
+import type { ResolverSettings, Upstream } from "@gatehouse/contract";
+import { type FormEvent, useState } from "react";
+import { api } from "../api.ts";
+import {
+  ErrorBanner,
+  FormError,
+  lines,
+  Notice,
+  PageHead,
+  SelectField,
+  TextArea,
+  TextField,
+  useAction,
+  useResource,
+} from "../ui.tsx";
+
+const STRATEGIES = [
+  ["failover", "failover: the first that answers, in order"],
+  ["fastest", "fastest: the one answering quickest lately"],
+  ["parallel", "parallel: ask all, take the first answer"],
+] as const;
+
+export function ResolverPage() {
+  const resolver = useResource("resolver", (signal) =>
+    api.get<ResolverSettings>("/resolver", undefined, signal),
+  );
+  return (
+    <section>
+      <PageHead title="DNS settings" />
+      <p className="hint">
+        Where edges send the queries no policy answers. Addresses are <code>udp://</code>,{" "}
+        <code>tcp://</code>, <code>tls://</code> (DNS over TLS) or <code>https://</code> (DNS over
+        HTTPS), e.g. <code>udp://192.168.1.1:53</code> or <code>https://dns.example/dns-query</code>
+        .
+      </p>
+      <ErrorBanner error={resolver.error} />
+      {resolver.data && (
+        <ResolverForm key={JSON.stringify(resolver.data)} current={resolver.data} />
+      )}
+    </section>
+  );
+}
+
+function ResolverForm({ current }: { current: ResolverSettings }) {
+  const [upstreams, setUpstreams] = useState(current.upstreams.map((u) => u.address).join("\n"));
+  const [strategy, setStrategy] = useState<string>(current.strategy ?? "failover");
+  const [maxEntries, setMaxEntries] = useState(String(current.cache?.maxEntries ?? ""));
+  const [serveStale, setServeStale] = useState(current.cache?.serveStale ?? false);
+  const [prefetch, setPrefetch] = useState(current.cache?.prefetch ?? false);
+  const [saved, setSaved] = useState(false);
+  const save = useAction();
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setSaved(false);
+    // Keep what the form does not edit: an upstream's server name, CA and timeout by address.
+    const before = new Map(current.upstreams.map((u) => [u.address, u]));
+    const cache: NonNullable<ResolverSettings["cache"]> = {
+      ...current.cache,
+      serveStale,
+      prefetch,
+    };
+    if (maxEntries.trim() === "") delete cache.maxEntries;
+    else cache.maxEntries = Number(maxEntries);
+    const body: ResolverSettings = {
+      ...current,
+      upstreams: lines(upstreams).map((address): Upstream => before.get(address) ?? { address }),
+      strategy: strategy as ResolverSettings["strategy"],
+      cache,
+    };
+    if (await save.run(() => api.put("/resolver", body).then(() => undefined))) setSaved(true);
+  };
+  return (
+    <form className="card" onSubmit={submit} aria-label="DNS settings">
+      <TextArea
+        label="Upstream resolvers, one a line"
+        name="upstreams"
+        rows={4}
+        value={upstreams}
+        onChange={(v) => {
+          setUpstreams(v);
+          save.clear();
+        }}
+      />
+      <FormError error={save.error} lineField="upstreams" />
+      <div className="row">
+        <SelectField
+          label="Strategy"
+          name="strategy"
+          value={strategy}
+          onChange={setStrategy}
+          options={STRATEGIES}
+        />
+        <TextField
+          label="Cache size (answers; empty: the edge's default)"
+          name="maxEntries"
+          type="number"
+          min={0}
+          value={maxEntries}
+          onChange={setMaxEntries}
+        />
+      </div>
+      <label className="inline">
+        <input
+          type="checkbox"
+          checked={serveStale}
+          onChange={(e) => setServeStale(e.target.checked)}
+        />
+        Answer from expired cache entries while upstreams fail (RFC 8767)
+      </label>
+      <label className="inline">
+        <input type="checkbox" checked={prefetch} onChange={(e) => setPrefetch(e.target.checked)} />
+        Refresh popular entries before they expire
+      </label>
+      {saved && <Notice>Saved; edges get it with the next publish (in a moment).</Notice>}
+      <div className="buttons">
+        <button type="submit" className="primary" disabled={save.busy}>
+          Save
+        </button>
+      </div>
+    </form>
+  );
+}
