@@ -330,10 +330,70 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     }
   });
 
+  it("edits, disables and deletes a policy; a list in use cannot be deleted until then", async () => {
+    const policies = async () => {
+      const res = await fetch(`${base}/api/v1/policies`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      return ((await res.json()) as { items: { name: string; enabled: boolean }[] }).items;
+    };
+    // Deletes ask first (window.confirm): accept.
+    const accept = (d: { accept: () => Promise<void> }) => void d.accept();
+    page.on("dialog", accept);
+    try {
+      await page
+        .getByRole("navigation", { name: "Main" })
+        .getByRole("link", { name: "Lists" })
+        .click();
+      await page
+        .getByRole("table", { name: "Lists" })
+        .getByRole("link", { name: "social" })
+        .click();
+      await page.getByRole("button", { name: "Delete list" }).click();
+      await page.getByRole("alert").filter({ hasText: "policies use $social" }).waitFor();
+
+      await page
+        .getByRole("navigation", { name: "Main" })
+        .getByRole("link", { name: "Policies" })
+        .click();
+      const table = page.getByRole("table", { name: "Policies" });
+      const row = table.getByRole("row").filter({ hasText: "No social media" });
+      await row.getByRole("button", { name: "Edit" }).click();
+      const form = page.getByRole("form", { name: "Edit policy" });
+      await form.getByLabel("Name").fill("No social networks");
+      await form.getByRole("button", { name: "Save" }).click();
+      const renamed = table.getByRole("row").filter({ hasText: "No social networks" });
+      await renamed.waitFor();
+      await renamed.getByRole("checkbox", { name: "Disable No social networks" }).click();
+      await renamed.getByRole("checkbox", { name: "Enable No social networks" }).waitFor();
+      assert.deepEqual(
+        (await policies()).map((p) => [p.name, p.enabled]),
+        [["No social networks", false]],
+      );
+      await renamed.getByRole("button", { name: "Delete" }).click();
+      await renamed.waitFor({ state: "detached" });
+      assert.deepEqual(await policies(), []);
+
+      await page
+        .getByRole("navigation", { name: "Main" })
+        .getByRole("link", { name: "Lists" })
+        .click();
+      await page
+        .getByRole("table", { name: "Lists" })
+        .getByRole("link", { name: "social" })
+        .click();
+      await page.getByRole("button", { name: "Delete list" }).click();
+      await page.getByRole("heading", { name: "Lists", exact: true }).waitFor();
+      await page.getByRole("table", { name: "Lists" }).getByText("No lists yet.").waitFor();
+    } finally {
+      page.off("dialog", accept);
+    }
+  });
+
   it("a deep link reloads into the same page, still signed in; sign out forgets the token", async () => {
-    await page.goto(`${base}/policies`);
-    await page.getByRole("heading", { name: "Policies" }).waitFor();
-    await page.getByRole("table", { name: "Policies" }).getByText("No social media").waitFor();
+    await page.goto(`${base}/locations`);
+    await page.getByRole("heading", { name: "Locations" }).waitFor();
+    await page.getByRole("table", { name: "Locations" }).getByText("Office").waitFor();
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("form", { name: "Sign in" }).waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.getItem("gatehouse.apiToken")), null);
@@ -358,8 +418,8 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     const form = page.getByRole("form", { name: "Sign in" });
     await form.getByLabel("API token").fill(created.token);
     await form.getByRole("button", { name: "Sign in" }).click();
-    // Back on the page it was signed out from (/policies), as the viewer.
-    await page.getByRole("heading", { name: "Policies" }).waitFor();
+    // Back on the page it was signed out from (/locations), as the viewer.
+    await page.getByRole("heading", { name: "Locations" }).waitFor();
     await page.getByText("Role: viewer").waitFor();
     assert.equal((await api("DELETE", `/tokens/${created.id}`)).status, 204);
     await page
@@ -372,9 +432,10 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
   });
 
   it("no console errors, CSP violations or requests outside control", () => {
-    // The wrong token (401) and the mistyped expression (422) log the browser's own resource
-    // errors; nothing else may.
-    const unexpected = problems.filter((p) => !/status of (401|422) /.test(p));
+    // Refusals the steps provoke — the wrong or revoked token (401), the mistyped expression and
+    // bad network (422), the list in use (409) — log the browser's own resource errors; nothing
+    // else may.
+    const unexpected = problems.filter((p) => !/status of (401|409|422) /.test(p));
     assert.deepEqual(unexpected, []);
   });
 });
