@@ -17,11 +17,11 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { type AddressInfo, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { benchBundle } from "./bench-bundle.ts";
+import { freePort, waitPort } from "./ports.ts";
 
 const { values } = parseArgs({
   options: {
@@ -51,32 +51,6 @@ function which(cmd: string): string | undefined {
     if (existsSync(join(d, cmd))) return join(d, cmd);
   }
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const { port } = s.address() as AddressInfo;
-  s.close();
-  return port;
-}
-
-async function waitPort(port: number, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = connect(port, "127.0.0.1");
-      c.once("connect", () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nothing listening on ${port}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function start(cmd: string, args: string[], label: string): ChildProcess {
