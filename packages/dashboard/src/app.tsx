@@ -19,6 +19,7 @@ import { OverviewPage } from "./pages/overview.tsx";
 import { PoliciesPage } from "./pages/policies.tsx";
 import { QueryLogPage } from "./pages/query-log.tsx";
 import { ResolverPage } from "./pages/resolver.tsx";
+import { TokensPage } from "./pages/tokens.tsx";
 import { Link, useLocation } from "./router.tsx";
 import type { Whoami } from "./types.ts";
 import { TextField } from "./ui.tsx";
@@ -33,6 +34,7 @@ const NAV: readonly { to: string; label: string }[] = [
   { to: "/edges", label: "Edges" },
   { to: "/config", label: "Publish" },
   { to: "/audit", label: "Audit log" },
+  { to: "/tokens", label: "API tokens" },
 ];
 
 export function App() {
@@ -177,6 +179,7 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/config": () => <ConfigPage />,
   "/resolver": () => <ResolverPage />,
   "/audit": () => <AuditPage />,
+  "/tokens": () => <TokensPage />,
 };
 
 function Page({ path }: { path: string }) {

@@ -51,6 +51,8 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
   let page: Page;
   let base: string;
   let token: string;
+  /** A viewer's token, made on the tokens page. */
+  let viewerToken = "";
   const problems: string[] = [];
 
   before(async () => {
@@ -318,6 +320,7 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
       ["Policies", "Policies"],
       ["DNS settings", "DNS settings"],
       ["Audit log", "Audit log"],
+      ["API tokens", "API tokens"],
     ] as const) {
       await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: nav }).click();
       await page.getByRole("heading", { name: heading, exact: true }).waitFor();
@@ -390,6 +393,23 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     }
   });
 
+  it("an admin makes a viewer token; its secret is shown once", async () => {
+    const form = await openNewForm("API tokens", "token");
+    await form.getByLabel("Name").fill("family");
+    await form.getByLabel("Role").selectOption("viewer");
+    await form.getByRole("button", { name: "Create token" }).click();
+    const secret = page.getByRole("status").locator("code.secret");
+    await secret.waitFor();
+    viewerToken = (await secret.textContent()) ?? "";
+    assert.match(viewerToken, /^ght_/);
+    const row = page
+      .getByRole("table", { name: "API tokens" })
+      .getByRole("row")
+      .filter({ hasText: "family" });
+    assert.match((await row.textContent()) ?? "", /viewer\s*active/);
+    await shot("tokens");
+  });
+
   it("a deep link reloads into the same page, still signed in; sign out forgets the token", async () => {
     await page.goto(`${base}/locations`);
     await page.getByRole("heading", { name: "Locations" }).waitFor();
@@ -399,29 +419,27 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     assert.equal(await page.evaluate(() => sessionStorage.getItem("gatehouse.apiToken")), null);
   });
 
-  it("a token revoked while signed in: the next call signs out with the reason", async () => {
-    const api = (method: string, path: string, body?: unknown) =>
-      fetch(`${base}/api/v1${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body ? { "content-type": "application/json" } : {}),
-        },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
-    const created = (await (
-      await api("POST", "/tokens", { name: "e2e", role: "viewer" })
-    ).json()) as {
-      id: string;
-      token: string;
-    };
+  it("the viewer sees but may not manage tokens; revoked while signed in, the next call signs out", async () => {
     const form = page.getByRole("form", { name: "Sign in" });
-    await form.getByLabel("API token").fill(created.token);
+    await form.getByLabel("API token").fill(viewerToken);
     await form.getByRole("button", { name: "Sign in" }).click();
     // Back on the page it was signed out from (/locations), as the viewer.
     await page.getByRole("heading", { name: "Locations" }).waitFor();
     await page.getByText("Role: viewer").waitFor();
-    assert.equal((await api("DELETE", `/tokens/${created.id}`)).status, 204);
+    await page
+      .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: "API tokens" })
+      .click();
+    await page.getByText("Only an admin token may see and manage tokens.").waitFor();
+    assert.equal(await page.getByRole("button", { name: "New token" }).count(), 0);
+
+    const auth = { authorization: `Bearer ${token}` };
+    const list = (await (await fetch(`${base}/api/v1/tokens`, { headers: auth })).json()) as {
+      items: { id: string; name: string }[];
+    };
+    const id = list.items.find((t) => t.name === "family")!.id;
+    const revoked = await fetch(`${base}/api/v1/tokens/${id}`, { method: "DELETE", headers: auth });
+    assert.equal(revoked.status, 204);
     await page
       .getByRole("navigation", { name: "Main" })
       .getByRole("link", { name: "Lists" })
@@ -432,10 +450,10 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
   });
 
   it("no console errors, CSP violations or requests outside control", () => {
-    // Refusals the steps provoke — the wrong or revoked token (401), the mistyped expression and
-    // bad network (422), the list in use (409) — log the browser's own resource errors; nothing
-    // else may.
-    const unexpected = problems.filter((p) => !/status of (401|409|422) /.test(p));
+    // Refusals the steps provoke — the wrong or revoked token (401), the viewer on the tokens
+    // page (403), the mistyped expression and bad network (422), the list in use (409) — log the
+    // browser's own resource errors; nothing else may.
+    const unexpected = problems.filter((p) => !/status of (401|403|409|422) /.test(p));
     assert.deepEqual(unexpected, []);
   });
 });
