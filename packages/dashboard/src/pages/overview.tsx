@@ -4,6 +4,7 @@
 import { useState } from "react";
 import { ApiError, api } from "../api.ts";
 import { Link } from "../router.tsx";
+import { type Bar, BUCKET_MS, bars } from "../series.ts";
 import type { TimeseriesResult, TopResult } from "../types.ts";
 import { ErrorBanner, Notice, useResource } from "../ui.tsx";
 
@@ -22,29 +23,6 @@ const SERIES = [
   { key: "block", label: "Blocked", className: "s-block" },
   { key: "other", label: "Other (override, refused, error…)", className: "s-other" },
 ] as const;
-
-interface Bar {
-  t: number;
-  allow: number;
-  block: number;
-  other: number;
-}
-
-function bars(ts: TimeseriesResult, from: number, to: number, bucketMs: number): Bar[] {
-  const byT = new Map<number, Bar>();
-  const start = Math.floor(from / bucketMs) * bucketMs;
-  for (let t = start; t < to; t += bucketMs) byT.set(t, { t, allow: 0, block: 0, other: 0 });
-  for (const p of ts.points) {
-    const b = byT.get(p.t) ?? { t: p.t, allow: 0, block: 0, other: 0 };
-    if (p.key === "allow") b.allow += p.count;
-    else if (p.key === "block") b.block += p.count;
-    else b.other += p.count;
-    byT.set(p.t, b);
-  }
-  return [...byT.values()].sort((a, b) => a.t - b.t);
-}
-
-const BUCKET_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 
 export function OverviewPage() {
   const [range, setRange] = useState<RangeKey>("24h");
