@@ -59,6 +59,41 @@ describe("dashboard files served by control", () => {
     assert.equal(h.headers["content-type"], "text/html; charset=utf-8");
   });
 
+  it("revalidates with a weak ETag: 304 when unchanged, the file when it changed", async () => {
+    const first = await get("/");
+    const etag = String(first.headers.etag);
+    assert.match(etag, /^W\/"[0-9a-f]+-[0-9a-f]+"$/);
+    const again = await t.app.inject({
+      method: "GET",
+      url: "/",
+      headers: { "if-none-match": etag },
+    });
+    assert.equal(again.statusCode, 304);
+    assert.equal(again.body, "");
+    assert.equal(again.headers.etag, etag);
+    assert.equal(again.headers["content-security-policy"], DASHBOARD_CSP);
+    const other = await t.app.inject({
+      method: "GET",
+      url: "/policies",
+      headers: { "if-none-match": '"something-else", W/"0-0"' },
+    });
+    assert.equal(other.statusCode, 200);
+    assert.equal(other.body, INDEX);
+    // A rebuilt index.html (another size) is sent again.
+    writeFileSync(join(dir.dist, "index.html"), `${INDEX}\n`);
+    try {
+      const changed = await t.app.inject({
+        method: "GET",
+        url: "/",
+        headers: { "if-none-match": etag },
+      });
+      assert.equal(changed.statusCode, 200);
+      assert.notEqual(changed.headers.etag, etag);
+    } finally {
+      writeFileSync(join(dir.dist, "index.html"), INDEX);
+    }
+  });
+
   it("answers client-side routes with index.html (SPA fallback)", async () => {
     for (const path of [
       "/policies",

@@ -84,13 +84,31 @@ function safeRelative(path: string): string | undefined {
   return parts.join("/");
 }
 
-async function fileSize(path: string): Promise<number | undefined> {
+interface FileInfo {
+  size: number;
+  /** Weak validator from size and modification time (RFC 9110 §8.8.1). */
+  etag: string;
+}
+
+async function fileInfo(path: string): Promise<FileInfo | undefined> {
   try {
     const s = await stat(path);
-    return s.isFile() ? s.size : undefined;
+    if (!s.isFile()) return undefined;
+    return {
+      size: s.size,
+      etag: `W/"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}"`,
+    };
   } catch {
     return undefined;
   }
+}
+
+/** RFC 9110 §13.1.2: If-None-Match compares weakly; `*` matches any current file. */
+function notModified(req: FastifyRequest, etag: string): boolean {
+  const h = req.headers["if-none-match"];
+  if (typeof h !== "string") return false;
+  const tags = h.split(",").map((t) => t.trim().replace(/^W\//, ""));
+  return tags.includes("*") || tags.includes(etag.replace(/^W\//, ""));
 }
 
 function securityHeaders(reply: FastifyReply): FastifyReply {
@@ -112,12 +130,19 @@ function plainNotFound(reply: FastifyReply, path: string): FastifyReply {
 export function registerDashboard(app: FastifyInstance, dir: string | undefined): void {
   const root = dir === undefined ? undefined : dir.endsWith(sep) ? dir : dir + sep;
 
-  const send = async (reply: FastifyReply, file: string, cache: string) => {
-    const body = await readFile(file);
-    return securityHeaders(reply)
+  const send = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    file: string,
+    info: FileInfo,
+    cache: string,
+  ) => {
+    securityHeaders(reply)
       .header("content-type", TYPES[extname(file).toLowerCase()] ?? "application/octet-stream")
       .header("cache-control", cache)
-      .send(body);
+      .header("etag", info.etag);
+    if (notModified(req, info.etag)) return reply.status(304).send();
+    return reply.send(await readFile(file));
   };
 
   app.get(
@@ -129,7 +154,8 @@ export function registerDashboard(app: FastifyInstance, dir: string | undefined)
       const rel = safeRelative(path);
       if (rel === undefined) return plainNotFound(reply, path);
       const index = `${root ?? ""}index.html`;
-      if (root === undefined || (await fileSize(index)) === undefined)
+      const indexInfo = root === undefined ? undefined : await fileInfo(index);
+      if (indexInfo === undefined)
         return securityHeaders(reply)
           .status(503)
           .header("content-type", "text/html; charset=utf-8")
@@ -137,16 +163,22 @@ export function registerDashboard(app: FastifyInstance, dir: string | undefined)
           .send(NOT_BUILT);
       if (rel !== "" && rel !== "index.html") {
         const file = root + rel;
-        const size = await fileSize(file);
-        if (size !== undefined && size <= MAX_FILE_BYTES)
-          return send(reply, file, path.startsWith(HASHED_PREFIX) ? IMMUTABLE : "no-cache");
+        const info = await fileInfo(file);
+        if (info !== undefined && info.size <= MAX_FILE_BYTES)
+          return send(
+            req,
+            reply,
+            file,
+            info,
+            path.startsWith(HASHED_PREFIX) ? IMMUTABLE : "no-cache",
+          );
         // A missing file (an asset, anything with an extension) is a 404, never the app: a
         // stale page asking for an old hashed script must not get HTML back as JavaScript.
-        if (size !== undefined || path.startsWith(HASHED_PREFIX) || extname(rel) !== "")
+        if (info !== undefined || path.startsWith(HASHED_PREFIX) || extname(rel) !== "")
           return plainNotFound(reply, path);
       }
       // `/`, index.html and client-side routes: the app decides what to show.
-      return send(reply, index, "no-cache");
+      return send(req, reply, index, indexInfo, "no-cache");
     },
   );
 }
