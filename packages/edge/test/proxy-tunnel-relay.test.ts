@@ -5,6 +5,7 @@
 // the proxy shutting down mid-transfer, many tunnels at once, and no descriptor left behind.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { readdirSync, readlinkSync } from "node:fs";
@@ -15,6 +16,7 @@ import {
   type Server,
   type Socket,
 } from "node:net";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { spliceAddon } from "../src/proxy/relay.ts";
 import { bundle, type Harness, startHarness } from "./proxy-harness.ts";
@@ -265,6 +267,34 @@ async function bytesMetric(h: Harness): Promise<{ up: number; down: number }> {
   const get = (d: string) => Number(new RegExp(`direction="${d}"} (\\d+)`).exec(s)?.[1] ?? 0);
   return { up: get("up"), down: get("down") };
 }
+
+test("out of descriptors for the splice relay: Node relays the tunnel instead", {
+  skip: nativeSkip,
+}, () => {
+  // The child leaves a handful of descriptors free: enough to accept and dial, not enough for
+  // the relay's duplicates and pipes (it needs six more).
+  const child = join(import.meta.dirname, "tunnel-out-of-fds.ts");
+  const env = { ...process.env };
+  delete env.GATEHOUSE_TUNNEL_SPLICE;
+  for (const free of [7, 8]) {
+    const out = execFileSync(
+      "sh",
+      ["-c", 'ulimit -n 256 && exec "$0" "$1" "$2"', process.execPath, child, String(free)],
+      { encoding: "utf8", env, timeout: 30_000 },
+    );
+    const r = JSON.parse(out.trim().split("\n").at(-1)!) as {
+      got: string;
+      pipesBefore: number;
+      pipesDuring: number;
+      record: { action: string; bytesUp: number; bytesDown: number };
+    };
+    assert.equal(r.got, "HTTP/1.1 200 Connection Established\r\n\r\necho me\n", `free ${free}`);
+    assert.equal(r.pipesDuring, r.pipesBefore, "no splice pipes: Node relayed it");
+    assert.equal(r.record.action, "allow");
+    assert.equal(r.record.bytesUp, 8);
+    assert.equal(r.record.bytesDown, 8);
+  }
+});
 
 for (const mode of ["splice", "node"] as const) {
   describe(`tunnel relay (${mode})`, { skip: mode === "splice" && nativeSkip }, () => {

@@ -62,6 +62,7 @@ export function spliceAddon(): SpliceAddon | undefined {
 interface StreamHandle {
   fd?: number;
   reading?: boolean;
+  readStart?(): number;
   readStop?(): number;
 }
 
@@ -152,6 +153,7 @@ function takeOver(socket: Socket): Buffer[] {
   h.readStop?.();
   h.reading = true;
   // An EOF Node already saw must not end our writable side: the relay passes FINs on itself.
+  halfOpenBefore.set(socket, socket.allowHalfOpen);
   socket.allowHalfOpen = true;
   socket.setTimeout(0);
   const chunks: Buffer[] = [];
@@ -159,6 +161,21 @@ function takeOver(socket: Socket): Buffer[] {
     chunks.push(c);
   }
   return chunks;
+}
+
+const halfOpenBefore = new WeakMap<Socket, boolean>();
+
+/**
+ * Undo takeOver() for a socket the splice relay could not take: Node reads it again. The read
+ * takeOver() left pending (the stream still waits for it) is the one started here.
+ */
+function giveBack(socket: Socket): void {
+  const h = handleOf(socket);
+  if (h?.readStart !== undefined) {
+    h.reading = true;
+    h.readStart();
+  }
+  socket.allowHalfOpen = halfOpenBefore.get(socket) ?? socket.allowHalfOpen;
 }
 
 /** Write `data` (possibly nothing) and call back once it and all before it reached the kernel. */
@@ -231,8 +248,17 @@ const relaySpliced: Relay = (ex, client, up, first, limits, metrics) => {
       try {
         lib.start(h, handleOf(client)!.fd!, handleOf(up)!.fd!, (u, d) => end(u, d));
       } catch {
-        // Out of descriptors or pipes: nothing was handed over, and nothing can be relayed.
-        end(0, 0);
+        // Out of descriptors or pipes: nothing was handed over, so Node relays this one (what
+        // was read before is already out).
+        ended = true;
+        client.off("close", cut);
+        up.off("close", cut);
+        metrics.activeTunnels.dec();
+        giveBack(client);
+        giveBack(up);
+        void relayInNode(ex, client, up, undefined, limits, metrics).then((m) =>
+          resolve({ ...m, up: toUp.length + m.up, down: toClient.length + m.down }),
+        );
         return;
       }
       handle = h;
@@ -317,4 +343,6 @@ function forward(from: Socket, to: Socket): void {
       to.once("drain", resume);
     }
   });
+  // A socket paused on purpose (connectForRelay) does not start flowing with a listener.
+  from.resume();
 }
