@@ -96,6 +96,8 @@ async function writeAll(s: Socket, chunks: Iterable<Buffer>): Promise<void> {
  * - `HOLD`: read and discard, send nothing, end when the client ends (idle, shutdown and
  *   reset tests).
  * - `RESET`: reset the connection once 64 KiB arrived.
+ * - `BYE`: send `bye\n` and end at once, then keep reading; at the client's end, the hash and
+ *   count of what arrived after the line go to `afterBye`.
  */
 interface TestOrigin {
   server: Server;
@@ -104,10 +106,16 @@ interface TestOrigin {
   accepted: number;
   closed: number;
   sockets: Set<Socket>;
+  afterBye: { hash: string; count: number }[];
 }
 
 async function startTestOrigin(): Promise<TestOrigin> {
-  const o = { accepted: 0, closed: 0, sockets: new Set<Socket>() } as TestOrigin;
+  const o = {
+    accepted: 0,
+    closed: 0,
+    sockets: new Set<Socket>(),
+    afterBye: [],
+  } as unknown as TestOrigin;
   o.server = createServer({ allowHalfOpen: true }, (s) => {
     o.accepted++;
     o.sockets.add(s);
@@ -138,6 +146,15 @@ async function startTestOrigin(): Promise<TestOrigin> {
           got += d.length;
           if (got >= 64 * 1024) s.resetAndDestroy();
         });
+      } else if (cmd === "BYE") {
+        s.end("bye\n");
+        const h = createHash("sha256").update(pending);
+        let count = pending.length;
+        s.on("data", (d: Buffer) => {
+          h.update(d);
+          count += d.length;
+        });
+        s.once("end", () => o.afterBye.push({ hash: h.digest("hex"), count }));
       } else s.destroy();
     };
     s.on("data", onHead);
@@ -352,6 +369,29 @@ for (const mode of ["splice", "node"] as const) {
       assert.equal(fds().pipes - pipes0, mode === "splice" ? 4 : 0);
       s.destroy();
       await until(() => origin.sockets.size === 0);
+    });
+
+    test("the origin ends first: the client still gets everything through, then its end closes the tunnel", async () => {
+      const s = await openTunnel(h.port, origin.port);
+      let got = "";
+      s.on("data", (c: Buffer) => {
+        got += c.toString("latin1");
+      });
+      const ended = endedP(s);
+      s.resume();
+      s.write("BYE\n");
+      await within(ended, 3000, "the origin's end reaching the client");
+      assert.equal(got, "bye\n");
+      const n = origin.afterBye.length;
+      // Half-closed: the other way still carries bytes.
+      const MORE = 3 * 1024 * 1024 + 1;
+      await writeAll(s, streamOf(MORE, 77));
+      s.end();
+      await until(() => origin.afterBye.length > n);
+      assert.deepEqual(origin.afterBye[n], { hash: hashOf(MORE, 77), count: MORE });
+      await within(closedP(s), 3000, "the tunnel closing");
+      await until(() => origin.sockets.size === 0);
+      assert.equal(await activeTunnels(h), 0);
     });
 
     for (const side of ["client", "origin"] as const) {

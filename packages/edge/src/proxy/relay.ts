@@ -285,7 +285,8 @@ type Sink = (nread: number, buf: Buffer) => boolean;
 const sinkOf = new WeakMap<Socket, Sink | undefined>();
 
 /**
- * net.connect() for a socket whose data will be relayed, paused until relay() starts. When the
+ * net.connect() for a socket whose data will be relayed, paused until relay() starts, and kept
+ * half-open when the destination ends first (the client may still be sending). When the
  * kernel will move its bytes (the splice addon), that is all. Otherwise it reads into one
  * buffer of its own, reused for every read, instead of a fresh 64 KiB buffer per read (at
  * tunnel speeds those allocations, and the garbage collections they trigger, cost more than
@@ -293,12 +294,13 @@ const sinkOf = new WeakMap<Socket, Sink | undefined>();
  */
 export function connectForRelay(opts: NetConnectOpts): Socket {
   if (spliceAddon() !== undefined) {
-    const plain = netConnect(opts);
+    const plain = netConnect({ ...opts, allowHalfOpen: true });
     plain.pause();
     return plain;
   }
   const socket: Socket = netConnect({
     ...opts,
+    allowHalfOpen: true,
     onread: {
       buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
       callback: (nread: number, buf: Uint8Array): boolean => {
