@@ -19,6 +19,7 @@ import { OverviewPage } from "./pages/overview.tsx";
 import { PoliciesPage } from "./pages/policies.tsx";
 import { QueryLogPage } from "./pages/query-log.tsx";
 import { ResolverPage } from "./pages/resolver.tsx";
+import { SettingsPage } from "./pages/settings.tsx";
 import { TokensPage } from "./pages/tokens.tsx";
 import { Link, useLocation } from "./router.tsx";
 import type { Whoami } from "./types.ts";
@@ -31,6 +32,7 @@ const NAV: readonly { to: string; label: string }[] = [
   { to: "/lists", label: "Lists" },
   { to: "/locations", label: "Locations" },
   { to: "/resolver", label: "DNS settings" },
+  { to: "/settings", label: "Settings" },
   { to: "/edges", label: "Edges" },
   { to: "/config", label: "Publish" },
   { to: "/audit", label: "Audit log" },
@@ -178,6 +180,7 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/edges": () => <EdgesPage />,
   "/config": () => <ConfigPage />,
   "/resolver": () => <ResolverPage />,
+  "/settings": () => <SettingsPage />,
   "/audit": () => <AuditPage />,
   "/tokens": () => <TokensPage />,
 };

@@ -132,7 +132,10 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
 
   /** Go to a page through the navigation and open its "New …" form. */
   const openNewForm = async (nav: string, what: string) => {
-    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: nav }).click();
+    await page
+      .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: nav, exact: true })
+      .click();
     await page.getByRole("button", { name: `New ${what}` }).click();
     return page.getByRole("form", { name: `New ${what}` });
   };
@@ -288,6 +291,29 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
 
     await page
       .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: "Settings", exact: true })
+      .click();
+    const settings = page.getByRole("form", { name: "Settings" });
+    await settings.getByLabel("Block page title").fill("Not here");
+    await settings.getByLabel("Ports CONNECT may reach").fill("443 70000");
+    await settings.getByRole("button", { name: "Save" }).click();
+    await settings.getByRole("alert").waitFor();
+    await settings.getByLabel("Ports CONNECT may reach").fill("443 8443");
+    await settings.getByRole("button", { name: "Save" }).click();
+    await page.getByText(/^Saved;/).waitFor();
+    const saved = (await (
+      await fetch(`${base}/api/v1/settings`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as {
+      allowUnknownClients: boolean;
+      blockPage: { title: string };
+      proxy: { connectPorts: number[] };
+    };
+    assert.equal(saved.allowUnknownClients, false);
+    assert.equal(saved.blockPage.title, "Not here");
+    assert.deepEqual(saved.proxy.connectPorts, [443, 8443]);
+
+    await page
+      .getByRole("navigation", { name: "Main" })
       .getByRole("link", { name: "Audit log" })
       .click();
     await page.getByLabel("Show").selectOption("policy");
@@ -319,10 +345,14 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
       ["Locations", "Locations"],
       ["Policies", "Policies"],
       ["DNS settings", "DNS settings"],
+      ["Settings", "Settings"],
       ["Audit log", "Audit log"],
       ["API tokens", "API tokens"],
     ] as const) {
-      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: nav }).click();
+      await page
+        .getByRole("navigation", { name: "Main" })
+        .getByRole("link", { name: nav, exact: true })
+        .click();
       await page.getByRole("heading", { name: heading, exact: true }).waitFor();
       await page.waitForLoadState("networkidle");
       assert.equal(await page.locator(".error").count(), 0, `${nav}: an error is shown`);
@@ -451,9 +481,9 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
 
   it("no console errors, CSP violations or requests outside control", () => {
     // Refusals the steps provoke — the wrong or revoked token (401), the viewer on the tokens
-    // page (403), the mistyped expression and bad network (422), the list in use (409) — log the
-    // browser's own resource errors; nothing else may.
-    const unexpected = problems.filter((p) => !/status of (401|403|409|422) /.test(p));
+    // page (403), the mistyped expression and bad network (422), the port out of range (400),
+    // the list in use (409) — log the browser's own resource errors; nothing else may.
+    const unexpected = problems.filter((p) => !/status of (400|401|403|409|422) /.test(p));
     assert.deepEqual(unexpected, []);
   });
 });

@@ -1,0 +1,112 @@
+// Settings: whether clients outside every location are answered, the block page people see,
+// and the proxy's CONNECT ports and logging. PUT /settings replaces the whole object, so what
+// the form does not show (the PAC file's bypass list, a logo) is sent back as it was.
+
+import type { BlockPageSettings, ProxySettings } from "@gatehouse/contract";
+import { type FormEvent, useState } from "react";
+import { api } from "../api.ts";
+import { ErrorBanner, Notice, PageHead, TextField, useAction, useResource } from "../ui.tsx";
+
+interface Settings {
+  allowUnknownClients: boolean;
+  proxy?: ProxySettings;
+  blockPage?: BlockPageSettings;
+}
+
+export function SettingsPage() {
+  const settings = useResource("settings", (signal) =>
+    api.get<Settings>("/settings", undefined, signal),
+  );
+  return (
+    <section>
+      <PageHead title="Settings" />
+      <ErrorBanner error={settings.error} />
+      {settings.data && (
+        <SettingsForm key={JSON.stringify(settings.data)} current={settings.data} />
+      )}
+    </section>
+  );
+}
+
+/** Text fields of the block page, in the order the form shows them. */
+const BLOCK_PAGE_FIELDS = [
+  ["title", "Block page title", "Blocked"],
+  ["message", "Block page message", "This site is blocked by your organisation's policy."],
+  ["color", "Header colour", "#b00020"],
+  ["ipv4", "Block page IPv4 (DNS answers with blockMode ip)", "192.168.1.2"],
+  ["ipv6", "Block page IPv6", "fd00::2"],
+] as const;
+type BlockField = (typeof BLOCK_PAGE_FIELDS)[number][0];
+
+function SettingsForm({ current }: { current: Settings }) {
+  const [open, setOpen] = useState(current.allowUnknownClients);
+  const [page, setPage] = useState<Record<BlockField, string>>(() => ({
+    title: current.blockPage?.title ?? "",
+    message: current.blockPage?.message ?? "",
+    color: current.blockPage?.color ?? "",
+    ipv4: current.blockPage?.ipv4 ?? "",
+    ipv6: current.blockPage?.ipv6 ?? "",
+  }));
+  const [ports, setPorts] = useState((current.proxy?.connectPorts ?? []).join(" "));
+  const [logQuery, setLogQuery] = useState(current.proxy?.logQueryStrings ?? false);
+  const [saved, setSaved] = useState(false);
+  const save = useAction();
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setSaved(false);
+    const blockPage: BlockPageSettings = { ...current.blockPage };
+    for (const [k] of BLOCK_PAGE_FIELDS) {
+      const v = page[k].trim();
+      if (v) blockPage[k] = v;
+      else delete blockPage[k];
+    }
+    const proxy: ProxySettings = { ...current.proxy, logQueryStrings: logQuery };
+    const portList = ports.split(/[\s,]+/).filter((p) => p !== "");
+    if (portList.length) proxy.connectPorts = portList.map(Number);
+    else delete proxy.connectPorts;
+    const body: Settings = { allowUnknownClients: open, proxy, blockPage };
+    if (await save.run(() => api.put("/settings", body).then(() => undefined))) setSaved(true);
+  };
+  return (
+    <form className="card" onSubmit={submit} aria-label="Settings">
+      <h2>Clients</h2>
+      <label className="inline">
+        <input type="checkbox" checked={open} onChange={(e) => setOpen(e.target.checked)} />
+        Answer clients outside every location (an open resolver and proxy if the edge is reachable
+        from the Internet)
+      </label>
+      <h2>Block page</h2>
+      <div className="row">
+        {BLOCK_PAGE_FIELDS.map(([k, label, placeholder]) => (
+          <TextField
+            key={k}
+            label={label}
+            name={k}
+            placeholder={placeholder}
+            value={page[k]}
+            onChange={(v) => setPage((p) => ({ ...p, [k]: v }))}
+          />
+        ))}
+      </div>
+      <h2>HTTP proxy</h2>
+      <TextField
+        label="Ports CONNECT may reach (empty: 443 only)"
+        name="connectPorts"
+        placeholder="443 8443"
+        value={ports}
+        onChange={setPorts}
+      />
+      <label className="inline">
+        <input type="checkbox" checked={logQuery} onChange={(e) => setLogQuery(e.target.checked)} />
+        Keep URLs' query strings in the query log (they may carry secrets)
+      </label>
+      <ErrorBanner error={save.error} />
+      {saved && <Notice>Saved; edges get it with the next publish (in a moment).</Notice>}
+      <div className="buttons">
+        <button type="submit" className="primary" disabled={save.busy}>
+          Save
+        </button>
+      </div>
+    </form>
+  );
+}
