@@ -22,15 +22,17 @@ export interface Resource<T> {
 }
 
 /**
- * Load `fetcher` when `key` changes (and on reload()); an answer to an older key is dropped.
- * `pollMs` reloads in the background while the page is open.
+ * Load `fetcher` when `key` changes (and on reload()); an answer to an older key is dropped,
+ * and so is the data of the key before (a new filter or page never shows the old rows as its
+ * own). A reload or a poll (`pollMs`) keeps showing the data until the new answer.
  */
 export function useResource<T>(
   key: string,
   fetcher: (signal: AbortSignal) => Promise<T>,
   pollMs?: number,
 ): Resource<T> {
-  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({
+  const [state, setState] = useState<{ key: string; data?: T; error?: unknown; loading: boolean }>({
+    key,
     loading: true,
   });
   const [tick, setTick] = useState(0);
@@ -39,13 +41,19 @@ export function useResource<T>(
   // biome-ignore lint/correctness/useExhaustiveDependencies: key and tick are the triggers; fetcher is read through a ref
   useEffect(() => {
     const ctl = new AbortController();
-    setState((s) => ({ ...s, loading: true }));
+    setState((s) => (s.key === key ? { ...s, loading: true } : { key, loading: true }));
     fetchRef.current(ctl.signal).then(
       (data) => {
-        if (!ctl.signal.aborted) setState({ data, loading: false });
+        if (!ctl.signal.aborted) setState({ key, data, loading: false });
       },
       (error: unknown) => {
-        if (!ctl.signal.aborted) setState((s) => ({ data: s.data, error, loading: false }));
+        if (!ctl.signal.aborted)
+          setState((s) => ({
+            key,
+            data: s.key === key ? s.data : undefined,
+            error,
+            loading: false,
+          }));
       },
     );
     return () => ctl.abort();
@@ -56,6 +64,7 @@ export function useResource<T>(
     return () => clearInterval(t);
   }, [pollMs]);
   const reload = useCallback(() => setTick((n) => n + 1), []);
+  if (state.key !== key) return { data: undefined, error: undefined, loading: true, reload };
   return { data: state.data, error: state.error, loading: state.loading, reload };
 }
 

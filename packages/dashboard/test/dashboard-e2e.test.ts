@@ -320,6 +320,7 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     const audit = page.getByRole("table", { name: "Audit log" });
     await audit.getByRole("cell", { name: /policy create/ }).waitFor();
     assert.equal(await audit.getByRole("cell", { name: /resolver/ }).count(), 0);
+    assert.equal(await audit.getByRole("cell", { name: /list create/ }).count(), 0);
     await shot("audit");
   });
 

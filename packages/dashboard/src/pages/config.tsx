@@ -22,8 +22,7 @@ interface CheckResult {
 
 export function ConfigPage() {
   const pages = useCursorPages("versions");
-  const [tick, setTick] = useState(0);
-  const versions = useResource(`versions|${pages.cursor ?? ""}|${tick}`, (signal) =>
+  const versions = useResource(`versions|${pages.cursor ?? ""}`, (signal) =>
     api.get<Page<ConfigVersion>>("/config/versions", { limit: 20, cursor: pages.cursor }, signal),
   );
   const [checked, setChecked] = useState<CheckResult | undefined>(undefined);
@@ -37,7 +36,7 @@ export function ConfigPage() {
   const publish = (force: boolean) =>
     action.run(async () => {
       setPublished(await api.post<PublishResult>("/config/publish", force ? { force: true } : {}));
-      setTick((n) => n + 1);
+      versions.reload();
     });
   const showDiff = (v: number) =>
     action.run(async () => {

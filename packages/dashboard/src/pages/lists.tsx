@@ -154,8 +154,7 @@ export function ListDetailPage({ id }: { id: string }) {
   );
   const [prefix, setPrefix] = useState("");
   const pages = useCursorPages(`${id}|${prefix}`);
-  const [itemsTick, setItemsTick] = useState(0);
-  const items = useResource(`items:${id}|${prefix}|${pages.cursor ?? ""}|${itemsTick}`, (signal) =>
+  const items = useResource(`items:${id}|${prefix}|${pages.cursor ?? ""}`, (signal) =>
     api.get<Page<string | number>>(
       `${listPath(id)}/items`,
       { limit: 100, prefix, cursor: pages.cursor },
@@ -168,7 +167,7 @@ export function ListDetailPage({ id }: { id: string }) {
   const [edit, setEdit] = useState<{ name: string; description: string } | undefined>(undefined);
   const refresh = () => {
     list.reload();
-    setItemsTick((n) => n + 1);
+    items.reload();
   };
   const bulk = (mode: "add" | "remove") =>
     change.run(async () => {

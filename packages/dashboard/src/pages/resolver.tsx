@@ -4,19 +4,8 @@
 
 import type { ResolverSettings, Upstream } from "@gatehouse/contract";
 import { type FormEvent, useState } from "react";
-import { api } from "../api.ts";
-import {
-  ErrorBanner,
-  FormError,
-  lines,
-  Notice,
-  PageHead,
-  SelectField,
-  TextArea,
-  TextField,
-  useAction,
-  useResource,
-} from "../ui.tsx";
+import { FormError, lines, SelectField, TextArea, TextField } from "../ui.tsx";
+import { SaveBar, useReplace, WholeObjectPage } from "../whole-object.tsx";
 
 const STRATEGIES = [
   ["failover", "failover: the first that answers, in order"],
@@ -25,23 +14,19 @@ const STRATEGIES = [
 ] as const;
 
 export function ResolverPage() {
-  const resolver = useResource("resolver", (signal) =>
-    api.get<ResolverSettings>("/resolver", undefined, signal),
-  );
   return (
-    <section>
-      <PageHead title="DNS settings" />
+    <WholeObjectPage<ResolverSettings>
+      title="DNS settings"
+      path="/resolver"
+      form={(current) => <ResolverForm current={current} />}
+    >
       <p className="hint">
         Where edges send the queries no policy answers. Addresses are <code>udp://</code>,{" "}
         <code>tcp://</code>, <code>tls://</code> (DNS over TLS) or <code>https://</code> (DNS over
         HTTPS), e.g. <code>udp://192.168.1.1:53</code> or <code>https://dns.example/dns-query</code>
         .
       </p>
-      <ErrorBanner error={resolver.error} />
-      {resolver.data && (
-        <ResolverForm key={JSON.stringify(resolver.data)} current={resolver.data} />
-      )}
-    </section>
+    </WholeObjectPage>
   );
 }
 
@@ -51,11 +36,9 @@ function ResolverForm({ current }: { current: ResolverSettings }) {
   const [maxEntries, setMaxEntries] = useState(String(current.cache?.maxEntries ?? ""));
   const [serveStale, setServeStale] = useState(current.cache?.serveStale ?? false);
   const [prefetch, setPrefetch] = useState(current.cache?.prefetch ?? false);
-  const [saved, setSaved] = useState(false);
-  const save = useAction();
+  const save = useReplace<ResolverSettings>("/resolver");
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setSaved(false);
     // Keep what the form does not edit: an upstream's server name, CA and timeout by address.
     const before = new Map(current.upstreams.map((u) => [u.address, u]));
     const cache: NonNullable<ResolverSettings["cache"]> = {
@@ -71,7 +54,7 @@ function ResolverForm({ current }: { current: ResolverSettings }) {
       strategy: strategy as ResolverSettings["strategy"],
       cache,
     };
-    if (await save.run(() => api.put("/resolver", body).then(() => undefined))) setSaved(true);
+    await save.put(body);
   };
   return (
     <form className="card" onSubmit={submit} aria-label="DNS settings">
@@ -115,12 +98,7 @@ function ResolverForm({ current }: { current: ResolverSettings }) {
         <input type="checkbox" checked={prefetch} onChange={(e) => setPrefetch(e.target.checked)} />
         Refresh popular entries before they expire
       </label>
-      {saved && <Notice>Saved; edges get it with the next publish (in a moment).</Notice>}
-      <div className="buttons">
-        <button type="submit" className="primary" disabled={save.busy}>
-          Save
-        </button>
-      </div>
+      <SaveBar busy={save.busy} saved={save.saved} />
     </form>
   );
 }

@@ -4,8 +4,8 @@
 
 import type { BlockPageSettings, ProxySettings } from "@gatehouse/contract";
 import { type FormEvent, useState } from "react";
-import { api } from "../api.ts";
-import { ErrorBanner, Notice, PageHead, TextField, useAction, useResource } from "../ui.tsx";
+import { ErrorBanner, TextField } from "../ui.tsx";
+import { SaveBar, useReplace, WholeObjectPage } from "../whole-object.tsx";
 
 interface Settings {
   allowUnknownClients: boolean;
@@ -14,17 +14,12 @@ interface Settings {
 }
 
 export function SettingsPage() {
-  const settings = useResource("settings", (signal) =>
-    api.get<Settings>("/settings", undefined, signal),
-  );
   return (
-    <section>
-      <PageHead title="Settings" />
-      <ErrorBanner error={settings.error} />
-      {settings.data && (
-        <SettingsForm key={JSON.stringify(settings.data)} current={settings.data} />
-      )}
-    </section>
+    <WholeObjectPage<Settings>
+      title="Settings"
+      path="/settings"
+      form={(current) => <SettingsForm current={current} />}
+    />
   );
 }
 
@@ -49,11 +44,9 @@ function SettingsForm({ current }: { current: Settings }) {
   }));
   const [ports, setPorts] = useState((current.proxy?.connectPorts ?? []).join(" "));
   const [logQuery, setLogQuery] = useState(current.proxy?.logQueryStrings ?? false);
-  const [saved, setSaved] = useState(false);
-  const save = useAction();
+  const save = useReplace<Settings>("/settings");
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setSaved(false);
     const blockPage: BlockPageSettings = { ...current.blockPage };
     for (const [k] of BLOCK_PAGE_FIELDS) {
       const v = page[k].trim();
@@ -65,7 +58,7 @@ function SettingsForm({ current }: { current: Settings }) {
     if (portList.length) proxy.connectPorts = portList.map(Number);
     else delete proxy.connectPorts;
     const body: Settings = { allowUnknownClients: open, proxy, blockPage };
-    if (await save.run(() => api.put("/settings", body).then(() => undefined))) setSaved(true);
+    await save.put(body);
   };
   return (
     <form className="card" onSubmit={submit} aria-label="Settings">
@@ -101,12 +94,7 @@ function SettingsForm({ current }: { current: Settings }) {
         Keep URLs' query strings in the query log (they may carry secrets)
       </label>
       <ErrorBanner error={save.error} />
-      {saved && <Notice>Saved; edges get it with the next publish (in a moment).</Notice>}
-      <div className="buttons">
-        <button type="submit" className="primary" disabled={save.busy}>
-          Save
-        </button>
-      </div>
+      <SaveBar busy={save.busy} saved={save.saved} />
     </form>
   );
 }
