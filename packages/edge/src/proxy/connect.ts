@@ -1,5 +1,5 @@
 // Stage connect: bind the request to a connection toward the checked address. Plain HTTP takes
-// a pooled keep-alive connection for `http://<ip>:<port>` (the pool dials lazily, only that IP).
+// a pooled keep-alive connection keyed `<ip>:<port>` (the pool dials lazily, only that IP).
 // After resolve-peer (needs the pinned IP), before upstream-request.
 
 import type { Exchange, Outcome, Stage } from "./exchange.ts";
@@ -8,8 +8,7 @@ export function createConnect(): Stage {
   return {
     name: "connect",
     run(ex: Exchange): Outcome {
-      ex.origin =
-        ex.peerFamily === 6 ? `http://[${ex.peerIp}]:${ex.port}` : `http://${ex.peerIp}:${ex.port}`;
+      ex.origin = ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
       return "next";
     },
   };

@@ -2,11 +2,11 @@
 // config snapshot taken at arrival (a reload never changes rules mid-request) and carries what
 // the stages learn. Stages write fields; nothing else is allocated per stage.
 
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Location, LogAction } from "@gatehouse/contract";
 import type { IdentityView, MatchedPolicy, ProxySnapshot } from "./edge-view.ts";
-import type { UpstreamCall } from "./upstream-call.ts";
+import type { ClientRequest, ClientResponse } from "./http1/message.ts";
+import type { OriginCall } from "./http1/origin-call.ts";
 
 /** What a stage decides: go on, answer now (`ex.answer` says how), or drop the connection. */
 export type Outcome = "next" | "respond" | "drop";
@@ -54,9 +54,9 @@ export interface Exchange {
   readonly t0: number;
   readonly snapshot: ProxySnapshot;
   readonly transport: "http" | "connect";
-  readonly req: IncomingMessage;
-  /** Present for ordinary requests; CONNECT hands over the raw socket instead. */
-  readonly res: ServerResponse | undefined;
+  readonly req: ClientRequest;
+  /** Present for ordinary requests; CONNECT and upgrades hand over the raw socket instead. */
+  readonly res: ClientResponse | undefined;
   readonly socket: Socket;
   readonly clientIp: string;
   readonly clientPort: number;
@@ -89,7 +89,7 @@ export interface Exchange {
   peerIp: string;
   peerFamily: 0 | 4 | 6;
   upstreamSocket: Socket | undefined;
-  /** Pool key for plain HTTP: `http://<checked ip>:<port>`. */
+  /** Pool key for plain HTTP: `<checked ip>:<port>` (IPv6 in brackets). */
   origin: string;
   /** Header list for the origin (upstream-request). */
   upstreamHeaders: string[] | undefined;
@@ -110,7 +110,7 @@ export interface Exchange {
   /** CONNECT: the 200 went out, so answers can no longer be HTTP responses. */
   established: boolean;
   /** The origin request, once its response head arrived (forward). */
-  upstream: UpstreamCall | undefined;
+  upstream: OriginCall | undefined;
 }
 
 let seq = 0;
@@ -125,8 +125,8 @@ export function nextRequestId(): string {
 export function newExchange(
   snapshot: ProxySnapshot,
   transport: "http" | "connect",
-  req: IncomingMessage,
-  res: ServerResponse | undefined,
+  req: ClientRequest,
+  res: ClientResponse | undefined,
   socket: Socket,
 ): Exchange {
   return {
@@ -140,7 +140,7 @@ export function newExchange(
     socket,
     clientIp: stripV4Mapped(socket.remoteAddress ?? ""),
     clientPort: socket.remotePort ?? 0,
-    method: req.method ?? "",
+    method: req.method,
     host: "",
     hostFamily: 0,
     port: 0,
@@ -209,15 +209,4 @@ export function accountSocketBytes(ex: Exchange): void {
   ex.bytesDown = s.bytesWritten - a.written;
   a.read = s.bytesRead;
   a.written = s.bytesWritten;
-}
-
-/** Client sockets whose last answer said `Connection: close`: nothing more is answered on them. */
-const closing = new WeakSet<Socket>();
-
-export function markClosing(socket: Socket): void {
-  closing.add(socket);
-}
-
-export function isClosing(socket: Socket): boolean {
-  return closing.has(socket);
 }

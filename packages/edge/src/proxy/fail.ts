@@ -11,7 +11,7 @@ export function classifyError(err: unknown): {
 } {
   const code = (err as { code?: unknown } | null)?.code;
   switch (code) {
-    case "UND_ERR_CONNECT_TIMEOUT":
+    case "ORIGIN_CONNECT_TIMEOUT":
     case "ETIMEDOUT":
       return {
         status: 504,
@@ -28,40 +28,28 @@ export function classifyError(err: unknown): {
         reason: "connect_failed",
         detail: `could not reach the origin (${code})`,
       };
-    case "UND_ERR_HEADERS_TIMEOUT":
-    case "UND_ERR_BODY_TIMEOUT":
+    case "ORIGIN_HEADERS_TIMEOUT":
+    case "ORIGIN_BODY_TIMEOUT":
       return {
         status: 504,
         reason: "upstream_timeout",
         detail: "the origin did not answer in time",
       };
-    case "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH":
-    case "UND_ERR_ABORTED":
-    case "ERR_STREAM_PREMATURE_CLOSE":
+    case "CLIENT_ABORTED":
       return { status: 400, reason: "client_aborted", detail: "the request body ended early" };
-    case "UND_ERR_SOCKET":
-    case "UND_ERR_HEADERS_OVERFLOW":
-    case "HPE_INVALID_CONSTANT":
-    case "UND_ERR_RESPONSE_STATUS_CODE":
+    case "CLIENT_BAD_BODY":
+      return { status: 400, reason: "bad_request", detail: "malformed request body" };
+    case "ORIGIN_BAD_RESPONSE":
+    case "ORIGIN_CLOSED":
+    case "EPIPE":
       return {
         status: 502,
         reason: "upstream_failed",
         detail: "the origin sent an invalid or broken response",
       };
+    case "ORIGIN_POOL_CLOSED":
+      return { status: 503, reason: "upstream_failed", detail: "the proxy is shutting down" };
     default:
-      // llhttp found the client's body malformed mid-stream (invalid chunk and the like).
-      if (
-        typeof code === "string" &&
-        code.startsWith("HPE_") &&
-        err !== null &&
-        typeof err === "object" &&
-        "bytesParsed" in err
-      ) {
-        return { status: 400, reason: "bad_request", detail: "malformed request body" };
-      }
-      if (typeof code === "string" && code.startsWith("UND_ERR")) {
-        return { status: 502, reason: "upstream_failed", detail: "the origin request failed" };
-      }
       return { status: 500, reason: "internal", detail: "internal proxy error" };
   }
 }

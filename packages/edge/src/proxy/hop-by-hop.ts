@@ -58,35 +58,29 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-/** Response headers for the client from undici's header object, same rules. */
-export function downstreamResponseHeaders(
-  headers: Record<string, string | string[] | undefined>,
-  via: string,
-): string[] {
-  let named: Set<string> | undefined;
-  const conn = headers.connection;
-  if (conn !== undefined) {
-    for (const v of Array.isArray(conn) ? conn : [conn]) {
-      for (const t of v.split(",")) {
-        const tok = t.trim().toLowerCase();
-        if (tok === "") continue;
-        named ??= new Set();
-        named.add(tok);
-      }
-    }
-  }
+/** Response headers for the client from the origin's flat field list, same rules. */
+export function downstreamResponseHeaders(raw: readonly string[], via: string): string[] {
+  const named = connectionTokens(raw);
   const out: string[] = [];
   let viaIn = "";
-  for (const name in headers) {
-    const v = headers[name];
-    if (v === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
-    if (name === "via") {
-      viaIn = Array.isArray(v) ? v.join(", ") : v;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    if (lower === "via") {
+      viaIn = viaIn === "" ? raw[i + 1]! : `${viaIn}, ${raw[i + 1]!}`;
       continue;
     }
-    if (Array.isArray(v)) for (const one of v) out.push(name, one);
-    else out.push(name, v);
+    out.push(name, raw[i + 1]!);
   }
   out.push("via", viaIn === "" ? via : `${viaIn}, ${via}`);
   return out;
+}
+
+/** The first value of field `lower` in a flat list, or undefined. */
+export function headerValue(raw: readonly string[], lower: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === lower.length && raw[i]!.toLowerCase() === lower) return raw[i + 1];
+  }
+  return undefined;
 }

@@ -63,7 +63,7 @@ export function createIdentify(
     name: "identify",
     run(ex: Exchange): Outcome | Promise<Outcome> {
       ex.location = ex.snapshot.locations.bySource(ex.clientIp);
-      const header = ex.req.headers["proxy-authorization"];
+      const header = ex.req.header("proxy-authorization");
       if (header === undefined) return "next";
       // admit answers 403 whatever the credentials: spend no KDF on a stranger.
       if (ex.location === undefined && !proxyConfigOf(ex.snapshot).allowUnknownClients)

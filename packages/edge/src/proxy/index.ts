@@ -1,11 +1,11 @@
-// startProxy: the edge's HTTP forward proxy listeners. node:http's strict parser (llhttp, no
-// lenient flags) reads request heads, with our own framing checks on top (request-head.ts);
+// startProxy: the edge's HTTP forward proxy listeners. Our own HTTP/1.1 connection loop
+// (http1/server.ts, strict parser in http1/syntax.ts) reads request heads, with the framing
+// checks a proxy needs on top (request-head.ts);
 // every absolute-form request runs the HTTP pipeline, every CONNECT the tunnel pipeline
 // (pipeline.ts); `GET /proxy.pac` serves the PAC file. Anything else sent in origin-form is not
 // a proxy request and gets 400.
 
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { QueryLogRecord } from "@gatehouse/contract";
 import type { Registry } from "prom-client";
@@ -14,7 +14,9 @@ import type { RequestLog } from "../telemetry/request-log.ts";
 import { AddressGuard } from "./address-guard.ts";
 import { AuthFailureLimiter } from "./auth-limiter.ts";
 import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts";
-import { isClosing, markClosing, newExchange, nextRequestId, stripV4Mapped } from "./exchange.ts";
+import { newExchange, nextRequestId, stripV4Mapped } from "./exchange.ts";
+import type { ClientRequest, ClientResponse } from "./http1/message.ts";
+import { type ClientFault, Http1Server } from "./http1/server.ts";
 import { DEFAULT_LIMITS, type ProxyLimits, resolveLimits } from "./limits.ts";
 import { isSafeAuthority, renderPac } from "./pac.ts";
 import {
@@ -62,12 +64,23 @@ export interface RunningProxy {
 const BAD_REQUEST = "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 const HEADERS_TOO_LARGE =
   "HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+const VERSION_NOT_SUPPORTED =
+  "HTTP/1.1 505 HTTP Version Not Supported\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 const INTERNAL_ERROR =
   "HTTP/1.1 500 Internal Server Error\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 const NOT_PROXY_BODY = "400: not a proxy request (send absolute-form URLs, or GET /proxy.pac)\n";
 const NOT_A_PROXY_REQUEST = `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: ${NOT_PROXY_BODY.length}\r\n\r\n${NOT_PROXY_BODY}`;
 const REQUEST_TIMEOUT =
   "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+const NOT_IMPLEMENTED =
+  "HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+const FAULT_ANSWERS = new Map([
+  [400, BAD_REQUEST],
+  [501, NOT_IMPLEMENTED],
+  [408, REQUEST_TIMEOUT],
+  [431, HEADERS_TOO_LARGE],
+  [505, VERSION_NOT_SUPPORTED],
+]);
 
 export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy> {
   const limits = resolveLimits(opts.limits);
@@ -97,57 +110,57 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   const upgradePipeline = createUpgradePipeline(deps);
   const handedOver = new Set<Socket>();
 
-  function onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
-    // Known from the request head (HTTP/1.0, Connection: close): this is the last answer.
-    if (!res.shouldKeepAlive) markClosing(req.socket);
-    const url = req.url ?? "";
-    if (url.startsWith("/")) {
+  const TEXT = "text/plain; charset=utf-8";
+  const CLOSE = ["connection", "close"];
+
+  function onRequest(req: ClientRequest, res: ClientResponse): void {
+    if (req.url.startsWith("/")) {
       servePac(req, res);
       return;
     }
     try {
       const ex = newExchange(opts.getSnapshot(), "http", req, res, req.socket);
-      ex.expectContinue = expectContinue;
+      ex.expectContinue = req.header("expect")?.toLowerCase() === "100-continue";
       void httpPipeline.run(ex);
     } catch (e) {
       opts.requestLog?.error("proxy request could not start", e);
       // No snapshot (or none we can read): never crash the listener, never forward blindly.
       metrics.error("internal");
-      markClosing(req.socket);
-      res.writeHead(500, ["content-type", "text/plain; charset=utf-8", "connection", "close"]);
-      res.end("500: proxy not ready\n");
+      res.respond(
+        500,
+        ["content-type", TEXT, ...CLOSE, "content-length", "21"],
+        "500: proxy not ready\n",
+      );
     }
   }
 
-  function servePac(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? "").split("?", 1)[0];
+  function plain(res: ClientResponse, status: number, body: string): void {
+    const length = String(Buffer.byteLength(body));
+    res.respond(status, ["content-type", TEXT, ...CLOSE, "content-length", length], body);
+  }
+
+  function servePac(req: ClientRequest, res: ClientResponse): void {
+    const path = req.url.split("?", 1)[0];
     const snapshot = opts.getSnapshot();
-    const close = ["connection", "close"];
     // Same framing checks as proxied requests: this connection may carry more requests.
     const problem = checkRequestHead(req, headCheck);
     if (problem !== undefined) {
-      markClosing(req.socket);
-      res.writeHead(problem.status, ["content-type", "text/plain; charset=utf-8", ...close]);
-      res.end(`${problem.status}: ${problem.detail}\n`);
+      plain(res, problem.status, `${problem.status}: ${problem.detail}\n`);
       return;
     }
     if (path !== "/proxy.pac" || (req.method !== "GET" && req.method !== "HEAD")) {
-      markClosing(req.socket);
-      res.writeHead(400, ["content-type", "text/plain; charset=utf-8", ...close]);
-      res.end(NOT_PROXY_BODY);
+      plain(res, 400, NOT_PROXY_BODY);
       return;
     }
     const client = stripV4Mapped(req.socket.remoteAddress ?? "");
     const location = snapshot.locations.bySource(client);
     if (location === undefined && !proxyConfigOf(snapshot).allowUnknownClients) {
-      markClosing(req.socket);
-      res.writeHead(403, ["content-type", "text/plain; charset=utf-8", ...close]);
-      res.end("403: this client is not in any location of the gateway\n");
+      plain(res, 403, "403: this client is not in any location of the gateway\n");
       return;
     }
     // The proxy address is the one the client reached us on (its Host), if it is a plain
     // authority; otherwise the local socket address.
-    const host = req.headers.host;
+    const host = req.header("host");
     const local = req.socket.localAddress ?? "127.0.0.1";
     const authority =
       host !== undefined && isSafeAuthority(host)
@@ -160,26 +173,29 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       if (cfg.pacByAuthority.size >= 64) cfg.pacByAuthority.clear();
       cfg.pacByAuthority.set(authority, body);
     }
-    res.writeHead(200, [
-      "content-type",
-      "application/x-ns-proxy-autoconfig",
-      "cache-control",
-      "max-age=300",
-      "content-length",
-      String(Buffer.byteLength(body)),
-    ]);
-    res.end(req.method === "HEAD" ? undefined : body);
+    res.respond(
+      200,
+      [
+        "content-type",
+        "application/x-ns-proxy-autoconfig",
+        "cache-control",
+        "max-age=300",
+        "content-length",
+        String(Buffer.byteLength(body)),
+      ],
+      req.method === "HEAD" ? undefined : body,
+    );
   }
 
-  /** Run a pipeline on a socket node:http handed over (CONNECT, upgrade). */
+  /** Run a pipeline on a socket the connection loop handed over (CONNECT, upgrade). */
   function runRaw(
     pipeline: Pipeline,
     transport: "http" | "connect",
-    req: IncomingMessage,
+    req: ClientRequest,
     socket: Socket,
     head: Buffer,
   ): void {
-    // node:http no longer tracks it (closeAllConnections would not reach it): close() does.
+    // The connection loop no longer tracks it: close() cuts it through this set.
     handedOver.add(socket);
     socket.once("close", () => handedOver.delete(socket));
     try {
@@ -193,49 +209,26 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     }
   }
 
-  function onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
+  function onConnect(req: ClientRequest, socket: Socket, head: Buffer): void {
     socket.on("error", () => socket.destroy());
     runRaw(tunnelPipeline, "connect", req, socket, head);
   }
 
-  // `Connection: upgrade` + `Upgrade` (WebSocket): node:http stops parsing the connection and
+  // `Connection: upgrade` + `Upgrade` (WebSocket): the loop stops parsing the connection and
   // hands over the socket with whatever followed the head.
-  function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+  function onUpgrade(req: ClientRequest, socket: Socket, head: Buffer): void {
     socket.on("error", () => socket.destroy());
-    if ((req.url ?? "").startsWith("/")) {
+    if (req.url.startsWith("/")) {
       metrics.error("bad_target");
       socket.end(NOT_A_PROXY_REQUEST);
       return;
     }
-    const run = () => runRaw(upgradePipeline, "http", req, socket, head);
-    // An earlier pipelined response may still be going out on this socket: answer after it.
-    const inflight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (inflight && !inflight.writableFinished && !inflight.destroyed) {
-      inflight.once("finish", run);
-      inflight.once("close", () => {
-        if (!inflight.writableFinished) socket.destroy();
-      });
-    } else run();
+    runRaw(upgradePipeline, "http", req, socket, head);
   }
 
-  function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    const code = err.code ?? "";
-    const answer =
-      code === "HPE_HEADER_OVERFLOW"
-        ? HEADERS_TOO_LARGE
-        : code === "ERR_HTTP_REQUEST_TIMEOUT"
-          ? REQUEST_TIMEOUT
-          : BAD_REQUEST;
-    const cause =
-      code === "HPE_HEADER_OVERFLOW"
-        ? "headers_too_large"
-        : code === "ERR_HTTP_REQUEST_TIMEOUT"
-          ? "request_timeout"
-          : code === "ECONNRESET"
-            ? "client_aborted"
-            : "bad_request";
-    metrics.error(cause);
-    if (cause !== "client_aborted") {
+  function onFault(fault: ClientFault, socket: Socket, answerable: boolean): void {
+    metrics.error(fault.cause);
+    if (fault.cause !== "client_aborted") {
       const rec: QueryLogRecord = {
         ts: Date.now(),
         kind: "http",
@@ -244,101 +237,64 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
         action: "refused",
         transport: "http",
         durationMs: 0,
-        status: Number(answer.slice(9, 12)),
-        reason: cause,
+        status: fault.status,
+        reason: fault.cause,
       };
       opts.log.push(rec);
       opts.requestLog?.record(rec);
     }
-    // A response already in flight (an earlier pipelined request) is finished first; the bad
-    // request then gets its 400 and the connection closes, so nothing after it is read.
-    const inflight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    // If an earlier answer already ends the connection, the bad bytes get no answer at all
-    // (two answers to one request would desynchronise the client).
-    const answerable =
-      cause !== "client_aborted" && !isClosing(socket) && inflight?.shouldKeepAlive !== false;
-    const send = () => {
-      if (!socket.writable) socket.destroy();
-      else if (answerable) socket.end(answer);
-      else socket.end(); // flush what is queued, then close
-    };
-    if (inflight && !inflight.writableFinished && !inflight.destroyed) {
-      // The bad bytes are inside this request's own body (e.g. an invalid chunk size): the
-      // request is broken, so abort it (and its upstream request); the pipeline answers 400.
-      if (inflight.req !== undefined && !inflight.req.complete) inflight.req.destroy(err);
-      inflight.once("finish", send);
-      inflight.once("close", () => socket.destroy());
-    } else send();
+    if (!socket.writable) socket.destroy();
+    else if (answerable && fault.cause !== "client_aborted") {
+      socket.end(FAULT_ANSWERS.get(fault.status) ?? BAD_REQUEST);
+    } else socket.end();
   }
 
-  const servers: Server[] = [];
+  const servers: Http1Server[] = [];
   const addresses: AddressInfo[] = [];
+  const serverLimits = {
+    maxHeadBytes: limits.maxHeaderBytes,
+    maxHeaderCount: limits.maxHeaderCount,
+    headersTimeoutMs: limits.headersTimeoutMs,
+    requestTimeoutMs: limits.requestTimeoutMs,
+    idleTimeoutMs: limits.idleTimeoutMs,
+    maxConnections: limits.maxConnections,
+  };
   try {
     for (const spec of opts.listen) {
       const { host, port } = splitHostPort(spec);
-      const server = createServer({
-        // llhttp strict mode: no obs-fold, no bare LF/CR, no invalid bytes (RFC 9112 §5).
-        insecureHTTPParser: false,
-        // Host is checked in request-head.ts (missing or repeated → 400 and close), so every
-        // refusal goes through our own answer path and marks the connection as closing.
-        requireHostHeader: false,
-        maxHeaderSize: limits.maxHeaderBytes,
-        joinDuplicateHeaders: false,
-        // Slow-loris: the head must arrive within headersTimeout, the whole request within
-        // requestTimeout; node checks both on a timer (connectionsCheckingInterval).
-        headersTimeout: limits.headersTimeoutMs,
-        requestTimeout: limits.requestTimeoutMs,
-        keepAliveTimeout: limits.idleTimeoutMs,
-        connectionsCheckingInterval: Math.max(
-          250,
-          Math.min(5000, Math.floor(limits.headersTimeoutMs / 4)),
-        ),
-        noDelay: true,
+      const http = new Http1Server(serverLimits, {
+        request: onRequest,
+        connect: onConnect,
+        upgrade: onUpgrade,
+        fault: onFault,
+        connection(socket) {
+          metrics.activeConnections.inc();
+          socket.once("close", () => metrics.activeConnections.dec());
+        },
       });
-      // One more than the limit, so the head check can see that the limit was exceeded (node
-      // would otherwise drop the excess silently).
-      server.maxHeadersCount = limits.maxHeaderCount + 1;
-      server.maxConnections = limits.maxConnections;
-      server.on("request", (req, res) => onRequest(req, res, false));
-      // Expect: 100-continue is answered by the proxy once the request passed its policies.
-      server.on("checkContinue", (req, res) => onRequest(req, res, true));
-      server.on("connect", onConnect);
-      server.on("upgrade", onUpgrade);
-      server.on("clientError", onClientError);
-      server.on("connection", (socket: Socket) => {
-        metrics.activeConnections.inc();
-        socket.once("close", () => metrics.activeConnections.dec());
-      });
+      servers.push(http);
       await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen({ host, port, reusePort: opts.reusePort === true }, () => {
-          server.off("error", reject);
+        http.server.once("error", reject);
+        http.server.listen({ host, port, reusePort: opts.reusePort === true }, () => {
+          http.server.off("error", reject);
           resolve();
         });
       });
-      servers.push(server);
-      const a = server.address() as AddressInfo;
+      const a = http.server.address() as AddressInfo;
       addresses.push(a);
       guard.addOwnEndpoint(a.address, a.port);
     }
   } catch (e) {
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    await pool.close();
+    await Promise.all(servers.map((s) => (s.server.listening ? s.stop() : undefined)));
+    for (const s of servers) s.destroyAll();
+    pool.destroy();
     throw e;
   }
 
   return {
     addresses,
     async close(graceMs = 0) {
-      const closed = Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeIdleConnections();
-            }),
-        ),
-      );
+      const closed = Promise.all(servers.map((s) => s.stop()));
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, graceMs);
@@ -346,10 +302,10 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       await Promise.race([closed, grace]);
       clearTimeout(timer);
       // Whatever is still open after the grace: requests, tunnels, upgraded connections.
-      for (const s of servers) s.closeAllConnections();
+      for (const s of servers) s.destroyAll();
       for (const socket of handedOver) socket.destroy();
       await closed;
-      await pool.destroy();
+      pool.destroy();
     },
   };
 }

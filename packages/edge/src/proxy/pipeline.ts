@@ -4,7 +4,6 @@
 // "drop" (close without an answer). Exceptions are failures: `fail` turns them into 5xx.
 // `record` always runs, last.
 
-import type { Agent } from "undici";
 import type { RequestLog } from "../telemetry/request-log.ts";
 import type { AddressGuard } from "./address-guard.ts";
 import { createAdmit } from "./admit.ts";
@@ -14,6 +13,7 @@ import type { ProxyQueryLog, ProxyResolver } from "./edge-view.ts";
 import { accountSocketBytes, type Exchange, type Outcome, type Stage } from "./exchange.ts";
 import { fail } from "./fail.ts";
 import { createForward } from "./forward.ts";
+import type { OriginPool } from "./http1/origin-pool.ts";
 import { createIdentify } from "./identify.ts";
 import type { ProxyLimits } from "./limits.ts";
 import { createParseTarget } from "./parse-target.ts";
@@ -47,7 +47,7 @@ export interface PipelineDeps {
   readonly guard: AddressGuard;
   /** Failed proxy authentication per client address, one for all pipelines. */
   readonly authLimiter: AuthFailureLimiter;
-  readonly pool: Agent;
+  readonly pool: OriginPool;
   readonly contexts: PolicyContexts;
   readonly metrics: ProxyMetrics;
   readonly log: ProxyQueryLog;
@@ -116,8 +116,8 @@ export function createHttpPipeline(d: PipelineDeps): Pipeline {
 }
 
 /**
- * Plain-HTTP requests asking to switch protocols (WebSocket), whose socket node:http hands
- * over: the same request stages and policies as any request (a block is a 403 and nothing is
+ * Plain-HTTP requests asking to switch protocols (WebSocket), whose socket the connection loop
+ * hands over: the same request stages and policies as any request (a block is a 403 and nothing is
  * upgraded), then the upgrade asked of the origin and, on its 101, a relay.
  */
 export function createUpgradePipeline(d: PipelineDeps): Pipeline {

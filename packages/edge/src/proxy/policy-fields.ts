@@ -78,7 +78,7 @@ export function fillHttp(ctx: ExecutionContext, ex: Exchange, fields: ReadonlySe
   const dst = ex.peerIp !== "" ? ex.peerIp : ex.hostFamily !== 0 ? ex.host : "";
   if (dst !== "" && fields.has("http.conn.dst_ip")) ctx.set("http.conn.dst_ip", dst);
   if (fields.has("http.conn.dst_port")) ctx.set("http.conn.dst_port", ex.port);
-  if (fields.has("http.request.uri")) ctx.set("http.request.uri", ex.req.url ?? "");
+  if (fields.has("http.request.uri")) ctx.set("http.request.uri", ex.req.url);
   if (fields.has("http.request.uri.path")) ctx.set("http.request.uri.path", ex.path);
   if (fields.has("http.request.uri.query")) ctx.set("http.request.uri.query", ex.query);
   if (fields.has("http.request.uri.path_and_query")) {

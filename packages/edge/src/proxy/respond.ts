@@ -5,10 +5,9 @@
 
 import { STATUS_CODES } from "node:http";
 import { acceptsHtml, renderBlockHtml, renderBlockText } from "./block-page.ts";
-import { type Exchange, markClosing, type Outcome, type Stage } from "./exchange.ts";
+import type { Exchange, Outcome, Stage } from "./exchange.ts";
 import { downstreamResponseHeaders } from "./hop-by-hop.ts";
 import { proxyConfigOf, themeFor } from "./proxy-config.ts";
-import { requestHasBody } from "./request-head.ts";
 
 /** RFC 9110 §11.7.1 challenge; RFC 7617 §2.1 charset parameter. */
 export const PROXY_CHALLENGE = 'Basic realm="Gatehouse proxy", charset="UTF-8"';
@@ -54,7 +53,7 @@ export function renderAnswer(ex: Exchange): RenderedAnswer {
       time: new Date(ex.ts),
       url: ex.transport === "connect" ? `${ex.host}:${ex.port}` : displayUrl(ex, true),
     };
-    if (ex.transport === "http" && acceptsHtml(ex.req.headers.accept)) {
+    if (ex.transport === "http" && acceptsHtml(ex.req.header("accept"))) {
       body = renderBlockHtml(themeFor(proxyConfigOf(ex.snapshot), ex.location), input);
       type = "text/html; charset=utf-8";
     } else {
@@ -84,19 +83,10 @@ export function endWithAnswer(ex: Exchange): void {
 
 /** The URL as logged or shown; the query string only when asked (it may carry secrets). */
 export function displayUrl(ex: Exchange, withQuery: boolean): string {
-  if (ex.host === "") return ex.req.url?.slice(0, 2048) ?? "";
+  if (ex.host === "") return ex.req.url.slice(0, 2048);
   const host = ex.hostFamily === 6 ? `[${ex.host}]` : ex.host;
   const port = ex.port === 80 ? "" : `:${ex.port}`;
   return `http://${host}${port}${ex.path}${withQuery && ex.query !== "" ? `?${ex.query}` : ""}`;
-}
-
-function finished(ex: Exchange): Promise<void> {
-  const res = ex.res!;
-  if (res.writableFinished || res.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    res.once("finish", resolve);
-    res.once("close", resolve);
-  });
 }
 
 export function createRespond(via: string): Stage {
@@ -116,24 +106,24 @@ export function createRespond(via: string): Stage {
         // upload we refused would let the client hold the connection for nothing.
         // (A bodiless request answered in the same tick it arrived is not complete yet either:
         // that is no reason to close.)
-        const unreadBody = ex.upstream === undefined && !ex.req.complete && requestHasBody(ex.req);
+        const unreadBody = ex.upstream === undefined && !ex.req.complete && ex.req.hasBody;
         if (CLOSE_REASONS.has(ex.answer.reason) || unreadBody)
           r.headers.push("connection", "close");
-        res.writeHead(r.status, r.headers);
-        res.end(ex.method === "HEAD" ? undefined : r.body);
-        await finished(ex);
+        await new Promise<void>((resolve) => {
+          res.onClientClose = resolve;
+          res.respond(r.status, r.headers, ex.method === "HEAD" ? undefined : r.body, resolve);
+        });
         return "next";
       }
       const up = ex.upstream!;
       const headers = downstreamResponseHeaders(up.headers!, via);
-      if (ex.req.headers.upgrade !== undefined) {
+      if (ex.req.header("upgrade") !== undefined) {
         // Upgrade without `Connection: upgrade` is not an upgrade request (those take the
         // upgrade pipeline, upgrade.ts): it was stripped as hop-by-hop, and since a client that
         // asked may still send the new protocol's bytes, end the connection with this response.
         headers.push("connection", "close");
-        markClosing(ex.socket);
       }
-      res.writeHead(up.statusCode, headers);
+      res.start(up.statusCode, headers, up.bodyLength, up.noBody);
       await up.attach(res);
       if (!res.writableFinished)
         ex.reason ??= up.error === undefined ? "client_aborted" : "upstream_failed";

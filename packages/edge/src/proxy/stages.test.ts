@@ -2,7 +2,6 @@
 // 403 or 407 is an outcome, never an exception).
 
 import assert from "node:assert/strict";
-import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { test } from "node:test";
 import type { ConfigBundle, Policy } from "@gatehouse/contract";
@@ -14,6 +13,8 @@ import { AddressGuard } from "./address-guard.ts";
 import { createAdmit } from "./admit.ts";
 import { AuthFailureLimiter } from "./auth-limiter.ts";
 import { type Exchange, newExchange } from "./exchange.ts";
+import { ClientRequest } from "./http1/message.ts";
+import { parseRequestHead } from "./http1/syntax.ts";
 import { createIdentify } from "./identify.ts";
 import { createParseTarget } from "./parse-target.ts";
 import { createPolicyContexts, createPolicyRequest } from "./policy-request.ts";
@@ -55,17 +56,10 @@ function exchange(
   opts: { client?: string; headers?: string[]; method?: string } = {},
 ): Exchange {
   const raw = opts.headers ?? ["Host", "x"];
-  const headers: Record<string, string> = {};
-  for (let i = 0; i < raw.length; i += 2) headers[raw[i]!.toLowerCase()] = raw[i + 1]!;
-  const req = {
-    url,
-    method: opts.method ?? "GET",
-    rawHeaders: raw,
-    headers,
-    httpVersion: "1.1",
-    httpVersionMajor: 1,
-    httpVersionMinor: 1,
-  } as unknown as IncomingMessage;
+  let head = `${opts.method ?? "GET"} ${url} HTTP/1.1\r\n`;
+  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  const buf = Buffer.from(`${head}\r\n`, "latin1");
+  const parsed = parseRequestHead(buf, buf.length, { maxHeadBytes: 1 << 16, maxHeaderCount: 1000 });
   const socket = {
     remoteAddress: opts.client ?? "10.1.2.3",
     remotePort: 40000,
@@ -75,7 +69,7 @@ function exchange(
   return newExchange(
     "bundle" in b ? b : compileSnapshot(b),
     opts.method === "CONNECT" ? "connect" : "http",
-    req,
+    new ClientRequest(parsed, socket, { attach() {}, resume() {} }, false),
     undefined,
     socket,
   );

@@ -7,16 +7,15 @@
 // the connection (node:http hands over the raw socket for upgrade requests: nothing after this
 // request on it is read as HTTP).
 
-import type { Writable } from "node:stream";
-import type { Agent, Dispatcher } from "undici";
 import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
-import { downstreamResponseHeaders } from "./hop-by-hop.ts";
+import { originRequest } from "./forward.ts";
+import { downstreamResponseHeaders, headerValue } from "./hop-by-hop.ts";
+import { OriginCall, socketWriter } from "./http1/origin-call.ts";
+import type { OriginPool } from "./http1/origin-pool.ts";
 import type { ProxyLimits } from "./limits.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
 import { type RelayBytes, relay } from "./relay.ts";
-import { requestHasBody } from "./request-head.ts";
 import { endWithAnswer, rawHead } from "./respond.ts";
-import { UpstreamCall } from "./upstream-call.ts";
 
 // RFC 9110 §7.8: Upgrade = #protocol, protocol = protocol-name ["/" protocol-version] (tokens).
 const UPGRADE_LIST =
@@ -27,14 +26,13 @@ export function createCheckUpgrade(): Stage {
   return {
     name: "check-upgrade",
     run(ex: Exchange): Outcome {
-      const h = ex.req.headers;
-      const value = h.upgrade?.trim() ?? "";
+      const value = ex.req.header("upgrade") ?? "";
       if (!UPGRADE_LIST.test(value)) {
         return answer(ex, 400, "bad_request", "invalid Upgrade header");
       }
-      // node:http hands over the raw socket right after the head, so a body would be ours to
-      // frame; handshakes carry none (RFC 6455 §4.1 is a GET), so refuse instead of guessing.
-      if (requestHasBody(ex.req)) {
+      // The connection loop hands over the raw socket right after the head, so a body would be
+      // ours to frame; handshakes carry none (RFC 6455 §4.1 is a GET), so refuse instead of guessing.
+      if (ex.req.hasBody) {
         return answer(ex, 400, "bad_request", "an upgrade request with a body is not supported");
       }
       if (ex.req.httpVersionMinor !== 1) {
@@ -46,23 +44,13 @@ export function createCheckUpgrade(): Stage {
 }
 
 /** Send the request with the upgrade asked for; wait for the 101 (or any final response). */
-export function createForwardUpgrade(pool: Agent): Stage {
+export function createForwardUpgrade(pool: OriginPool): Stage {
   return {
     name: "forward",
     async run(ex: Exchange): Promise<Outcome> {
-      const call = new UpstreamCall();
+      const call = new OriginCall();
       ex.socket.once("close", call.clientClosed);
-      pool.dispatch(
-        {
-          origin: ex.origin,
-          path: ex.query === "" ? ex.path : `${ex.path}?${ex.query}`,
-          method: ex.method as Dispatcher.HttpMethod,
-          headers: ex.upstreamHeaders ?? [],
-          body: null,
-          upgrade: ex.req.headers.upgrade!.trim(),
-        },
-        call,
-      );
+      pool.request(originRequest(ex, undefined, ex.req.header("upgrade")!), call);
       try {
         await call.head;
       } finally {
@@ -99,18 +87,20 @@ export function createSwitchProtocols(
     name: "switch-protocols",
     async run(ex: Exchange): Promise<Outcome> {
       const call = ex.upstream;
-      const up = call?.upgraded;
+      const up = call?.upgradedSocket;
       if (call === undefined || up === undefined) return "next";
       const headers = downstreamResponseHeaders(call.headers!, via);
       // Connection and Upgrade are hop-by-hop: stated again for this hop (RFC 9110 §7.8).
-      const proto = call.headers!.upgrade;
       headers.push(
         "connection",
         "upgrade",
         "upgrade",
-        (Array.isArray(proto) ? proto.join(", ") : proto) ?? ex.req.headers.upgrade!,
+        headerValue(call.headers!, "upgrade") ?? ex.req.header("upgrade")!,
       );
-      ex.socket.write(rawHead(101, headers));
+      ex.socket.write(rawHead(101, headers), "latin1");
+      // Bytes the origin sent right after its 101 go to the client first.
+      const early = call.upgradeHead;
+      if (early !== undefined && early.length > 0) ex.socket.write(early);
       ex.established = true;
       const first = ex.firstFlight;
       ex.firstFlight = undefined;
@@ -139,12 +129,12 @@ export function createUpgradeRespond(via: string): Stage {
       }
       const call = ex.upstream!;
       const headers = downstreamResponseHeaders(call.headers!, via);
-      // The body is relayed as undici delivers it (de-chunked): Content-Length still holds when
-      // the origin sent one; otherwise the body ends with the connection (RFC 9112 §6.3).
+      // The body is relayed de-chunked: Content-Length still holds when the origin sent one;
+      // otherwise the body ends with the connection (RFC 9112 §6.3).
       headers.push("connection", "close");
-      socket.write(rawHead(call.statusCode, headers));
+      socket.write(rawHead(call.statusCode, headers), "latin1");
       socket.once("close", call.clientClosed);
-      await call.attach(socket as Writable);
+      await call.attach(socketWriter(socket));
       socket.off("close", call.clientClosed);
       if (!socket.writableFinished) {
         ex.reason ??= call.error === undefined ? "client_aborted" : "upstream_failed";

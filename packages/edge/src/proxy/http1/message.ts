@@ -1,0 +1,298 @@
+// The request and response objects the proxy's stages see for one client request, made by the
+// connection loop (server.ts). A request is its parsed head plus a body that is handed to one
+// consumer with backpressure; a response writes to the client socket with the framing this hop
+// chooses (the origin's Content-Length, or chunked, or close-delimited for HTTP/1.0 clients).
+
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
+import { chunkHeader, LAST_CHUNK } from "./body.ts";
+import type { ParsedRequest } from "./syntax.ts";
+
+/** Where request body bytes go: `data` returns false to ask for a pause (resumeBody later). */
+export interface BodyConsumer {
+  data(chunk: Buffer): boolean;
+  end(): void;
+  /** The client's body turned out malformed, or the client went away mid-body. */
+  error(err: Error): void;
+}
+
+/** The connection-side operations a request's body needs (server.ts implements them). */
+export interface BodySource {
+  attach(consumer: BodyConsumer): void;
+  resume(): void;
+}
+
+export class ClientRequest {
+  readonly method: string;
+  /** The request-target as received. */
+  readonly url: string;
+  readonly httpVersionMinor: number;
+  readonly rawHeaders: readonly string[];
+  /** -1 none, -2 invalid or repeated (head checks refuse it), else the length. */
+  readonly contentLength: number;
+  readonly transferEncodingCount: number;
+  /** The client lets the connection persist after this exchange (RFC 9112 §9.3). */
+  readonly keepAlive: boolean;
+  /** `Connection: upgrade` was among the options. */
+  readonly connectionUpgrade: boolean;
+  readonly socket: Socket;
+  /** The whole body has been read (or there is none). */
+  complete: boolean;
+  readonly #source: BodySource;
+
+  constructor(p: ParsedRequest, socket: Socket, source: BodySource, hasBody: boolean) {
+    this.method = p.method;
+    this.url = p.target;
+    this.httpVersionMinor = p.versionMinor;
+    this.rawHeaders = p.rawHeaders;
+    this.contentLength = p.contentLength;
+    this.transferEncodingCount = p.teCount;
+    this.keepAlive = p.versionMinor === 0 ? p.connKeepAlive && !p.connClose : !p.connClose;
+    this.connectionUpgrade = p.connUpgrade;
+    this.socket = socket;
+    this.complete = !hasBody;
+    this.#source = source;
+  }
+
+  get httpVersion(): string {
+    return `1.${this.httpVersionMinor}`;
+  }
+
+  /** The first field named `lower` (lowercase), or undefined. */
+  header(lower: string): string | undefined {
+    const raw = this.rawHeaders;
+    const n = lower.length;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name.length === n && (name === lower || name.toLowerCase() === lower)) return raw[i + 1];
+    }
+    return undefined;
+  }
+
+  /** RFC 9112 §6.3: a body iff Content-Length (other than 0) or Transfer-Encoding. */
+  get hasBody(): boolean {
+    return this.contentLength > 0 || this.contentLength === -2 || this.transferEncodingCount > 0;
+  }
+
+  /** Start delivering the body to `consumer` (once). */
+  readBody(consumer: BodyConsumer): void {
+    this.#source.attach(consumer);
+  }
+
+  resumeBody(): void {
+    this.#source.resume();
+  }
+}
+
+/** The connection-side operations a response needs (server.ts implements them). */
+export interface ResponseSink {
+  /** The response is fully handed to the socket; `close` when the connection must end. */
+  finished(close: boolean): void;
+}
+
+const NO_BODY = 0;
+const LENGTH = 1;
+const CHUNKED = 2;
+const UNTIL_CLOSE = 3;
+
+export class ClientResponse {
+  readonly socket: Socket;
+  headersSent = false;
+  /** The last byte was handed to the socket and the socket took it. */
+  writableFinished = false;
+  destroyed = false;
+  /** Called once if the client goes away before the response finished. */
+  onClientClose: (() => void) | undefined;
+  readonly #req: ClientRequest;
+  readonly #sink: ResponseSink;
+  #framing = NO_BODY;
+  #close = false;
+  #ended = false;
+  #drain: (() => void) | undefined;
+  #finish: (() => void) | undefined;
+
+  constructor(req: ClientRequest, sink: ResponseSink) {
+    this.socket = req.socket;
+    this.#req = req;
+    this.#sink = sink;
+  }
+
+  /** Interim 100 (RFC 9110 §15.2.1): the client may send the body it is holding back. */
+  writeContinue(): void {
+    if (!this.headersSent && !this.destroyed) this.socket.write("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+
+  /**
+   * A complete response of our own: `headers` (flat) carry Content-Length; `body` may be
+   * omitted (HEAD, empty). One write.
+   */
+  respond(status: number, headers: string[], body?: string, onFinish?: () => void): void {
+    const bodyBytes = body === undefined ? 0 : Buffer.byteLength(body);
+    const head = this.#head(status, headers, bodyBytes);
+    this.#ended = true;
+    this.#finish = onFinish;
+    // The head is latin1 (field values may carry obs-text), the body UTF-8: one buffer.
+    const out = Buffer.allocUnsafe(head.length + bodyBytes);
+    out.write(head, 0, "latin1");
+    if (body !== undefined) out.write(body, head.length, "utf8");
+    this.#write(out, true);
+  }
+
+  /**
+   * Start a response whose body follows: `bodyLength` is the origin's Content-Length (-1 when
+   * unknown, chunked or until close) or 0 for a response without a body (HEAD, 1xx, 204, 304).
+   * The head goes out with the first data (`write`) or with `end`.
+   */
+  start(status: number, headers: string[], bodyLength: number, noBody: boolean): void {
+    this.#pendingHead = this.#head(status, headers, noBody ? 0 : bodyLength);
+    if (noBody) this.#framing = NO_BODY;
+  }
+  #pendingHead: string | undefined;
+
+  /** Body bytes; false when the socket's buffer is full (wait for onDrain). */
+  write(chunk: Buffer): boolean {
+    if (this.destroyed) return false;
+    const s = this.socket;
+    const head = this.#pendingHead;
+    this.#pendingHead = undefined;
+    if (this.#framing === CHUNKED) {
+      s.cork();
+      s.write(
+        head === undefined ? chunkHeader(chunk.length) : head + chunkHeader(chunk.length),
+        "latin1",
+      );
+      s.write(chunk);
+      const ok = s.write("\r\n");
+      s.uncork();
+      return ok;
+    }
+    if (head !== undefined) {
+      s.cork();
+      s.write(head, "latin1");
+      const ok = s.write(chunk);
+      s.uncork();
+      return ok;
+    }
+    return s.write(chunk);
+  }
+
+  /** Call `fn` once the socket can take more. */
+  onDrain(fn: () => void): void {
+    this.#drain = fn;
+    this.socket.once("drain", this.#onDrain);
+  }
+  readonly #onDrain = () => {
+    const fn = this.#drain;
+    this.#drain = undefined;
+    fn?.();
+  };
+
+  /** The body is complete (`last`, if given, is its final data: sent with the head in one write). */
+  end(last?: Buffer, onFinish?: () => void): void {
+    if (this.#ended || this.destroyed) return;
+    this.#ended = true;
+    this.#finish = onFinish;
+    const head = this.#pendingHead;
+    this.#pendingHead = undefined;
+    if (this.#framing === CHUNKED) {
+      let tail = LAST_CHUNK;
+      if (last !== undefined && last.length > 0) {
+        this.socket.cork();
+        this.socket.write((head ?? "") + chunkHeader(last.length), "latin1");
+        this.socket.write(last);
+        this.#write(`\r\n${tail}`, true);
+        this.socket.uncork();
+        return;
+      }
+      if (head !== undefined) tail = head + tail;
+      this.#write(tail, true);
+      return;
+    }
+    if (last !== undefined && last.length > 0) {
+      if (head !== undefined) {
+        // Head and body in one buffer, one write(2).
+        const out = Buffer.allocUnsafe(head.length + last.length);
+        out.write(head, 0, "latin1");
+        last.copy(out, head.length);
+        this.#write(out, true);
+      } else this.#write(last, true);
+      return;
+    }
+    this.#write(head ?? "", true);
+  }
+
+  /** Abort: the client gets a cut-off response (or nothing) and the connection closes. */
+  destroy(_err?: Error): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.socket.destroy();
+  }
+
+  /** The socket closed under us (server.ts). */
+  clientClosed(): void {
+    if (this.writableFinished) return;
+    this.destroyed = true;
+    const fn = this.onClientClose;
+    this.onClientClose = undefined;
+    fn?.();
+    const f = this.#finish;
+    this.#finish = undefined;
+    f?.();
+  }
+
+  /** Whether this connection ends after the response. */
+  get closing(): boolean {
+    return this.#close;
+  }
+
+  #head(status: number, headers: string[], bodyLength: number): string {
+    if (this.headersSent) throw new Error("response head already sent");
+    this.headersSent = true;
+    const req = this.#req;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n`;
+    let close = !req.keepAlive;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      const value = headers[i + 1]!;
+      if (name === "connection") {
+        if (value === "close") close = true;
+        continue; // stated once below
+      }
+      head += `${name}: ${value}\r\n`;
+    }
+    const noBody = req.method === "HEAD" || status === 204 || status === 304 || status < 200;
+    if (noBody) this.#framing = NO_BODY;
+    else if (bodyLength >= 0) this.#framing = LENGTH;
+    else if (req.httpVersionMinor >= 1) {
+      this.#framing = CHUNKED;
+      head += "transfer-encoding: chunked\r\n";
+    } else {
+      // An HTTP/1.0 client knows no chunked: the body ends with the connection.
+      this.#framing = UNTIL_CLOSE;
+      close = true;
+    }
+    this.#close = close;
+    // Said for HTTP/1.1 too, though it is the default there: clients and tests can see at a
+    // glance that a refusal left the connection open.
+    head += close ? "connection: close\r\n" : "connection: keep-alive\r\n";
+    return `${head}\r\n`;
+  }
+
+  #write(data: string | Buffer, last: boolean): void {
+    if (this.destroyed) return;
+    if (!last) {
+      this.socket.write(data, "latin1");
+      return;
+    }
+    this.socket.write(data, "latin1", this.#written);
+  }
+
+  readonly #written = (err?: Error | null) => {
+    if (err) return; // the socket's close path reports it
+    this.writableFinished = true;
+    const f = this.#finish;
+    this.#finish = undefined;
+    this.#sink.finished(this.#close);
+    f?.();
+  };
+}

@@ -1,0 +1,178 @@
+// One request to an origin, as the proxy's stages see it: `head` settles when the final response
+// head is in (forward awaits it), then `attach` relays the body into the client's response with
+// backpressure (pause the origin socket while the client's buffer is full). Body bytes that
+// arrive before the client is attached (usually the whole of a small response, read with its
+// head) are kept, so such a response goes out with its head in one write. An upgrade that the
+// origin accepts ends with its socket instead of a body (`upgraded`).
+
+import type { Socket } from "node:net";
+import type { OriginConnection } from "./origin-pool.ts";
+
+/** Where the response body goes: a ClientResponse, or a raw socket (socketWriter). */
+export interface BodyWriter {
+  /** False when the writer's buffer is full: wait for onDrain. */
+  write(chunk: Buffer): boolean;
+  onDrain(fn: () => void): void;
+  /** `last` is the final data, if any; `onFinish` runs once everything is written. */
+  end(last?: Buffer, onFinish?: () => void): void;
+  destroy(err?: Error): void;
+  readonly writableFinished: boolean;
+}
+
+const ABORTED = Object.assign(new Error("the client went away"), { code: "CLIENT_ABORTED" });
+
+export class OriginCall {
+  statusCode = 0;
+  /** The origin's response fields, flat [name, value, …] as received. */
+  headers: string[] | undefined;
+  /** Content-Length of the response body, -1 when unknown (chunked, until close). */
+  bodyLength = -1;
+  /** The response has no body (HEAD, 204, 304). */
+  noBody = false;
+  readonly head: Promise<void>;
+  /** Settles once the body has been relayed, or failed, or the client went away. */
+  readonly done: Promise<void>;
+  error: Error | undefined;
+  /** After a 101 to an upgrade request: the origin's socket and the bytes read after the head. */
+  upgradedSocket: Socket | undefined;
+  upgradeHead: Buffer | undefined;
+  /** Sent again once after a kept-alive connection turned out closed. */
+  retried = false;
+  aborted = false;
+  #conn: OriginConnection | undefined;
+  #sink: BodyWriter | undefined;
+  #early: Buffer[] | undefined;
+  #ended = false;
+  #headIn = false;
+  #resolveHead!: () => void;
+  #rejectHead!: (e: Error) => void;
+  #resolveDone!: () => void;
+  readonly #finish = () => this.#resolveDone();
+  readonly #resume = () => this.#conn?.resume();
+
+  constructor() {
+    this.head = new Promise<void>((resolve, reject) => {
+      this.#resolveHead = resolve;
+      this.#rejectHead = reject;
+    });
+    // A head that fails after nobody awaits it any more must not be an unhandled rejection.
+    this.head.catch(() => {});
+    this.done = new Promise<void>((resolve) => {
+      this.#resolveDone = resolve;
+    });
+  }
+
+  /** Listener for the client going away: abort the origin request. */
+  readonly clientClosed = () => {
+    if (!this.#ended) this.abort();
+    this.#resolveDone();
+  };
+
+  // --- from the pool (origin-pool.ts) ---
+
+  bind(conn: OriginConnection): void {
+    this.#conn = conn;
+  }
+
+  responseHead(status: number, headers: string[], bodyLength: number, noBody: boolean): void {
+    this.statusCode = status;
+    this.headers = headers;
+    this.bodyLength = bodyLength;
+    this.noBody = noBody;
+    this.#headIn = true;
+    this.#resolveHead();
+  }
+
+  data(chunk: Buffer): boolean {
+    const sink = this.#sink;
+    if (sink === undefined) {
+      this.#early ??= [];
+      this.#early.push(chunk);
+      return true;
+    }
+    if (sink.write(chunk)) return true;
+    sink.onDrain(this.#resume);
+    return false;
+  }
+
+  ended(): void {
+    this.#ended = true;
+    if (this.#sink !== undefined) this.#sink.end(undefined, this.#finish);
+  }
+
+  failed(err: Error): void {
+    if (this.#ended) return;
+    this.error = err;
+    this.#ended = true;
+    if (!this.#headIn) this.#rejectHead(err);
+    else if (this.#sink !== undefined && !this.#sink.writableFinished) this.#sink.destroy(err);
+    this.#resolveDone();
+  }
+
+  upgraded(status: number, headers: string[], socket: Socket, head: Buffer): void {
+    this.statusCode = status;
+    this.headers = headers;
+    this.upgradedSocket = socket;
+    this.upgradeHead = head;
+    this.#headIn = true;
+    this.#ended = true;
+    // The pool let go of the socket: an error before the relay takes over must not be unhandled.
+    socket.on("error", () => socket.destroy());
+    this.#resolveHead();
+    this.#resolveDone();
+  }
+
+  // --- from the stages ---
+
+  /** Relay the body into `sink` (its head is written by the caller or goes with the data). */
+  attach(sink: BodyWriter): Promise<void> {
+    this.#sink = sink;
+    const early = this.#early;
+    this.#early = undefined;
+    if (this.#ended) {
+      if (this.error !== undefined) sink.destroy(this.error);
+      else if (early === undefined) sink.end(undefined, this.#finish);
+      else if (early.length === 1) sink.end(early[0], this.#finish);
+      else sink.end(Buffer.concat(early), this.#finish);
+      return this.done;
+    }
+    if (early !== undefined) {
+      let ok = true;
+      for (const c of early) ok = sink.write(c);
+      if (!ok) {
+        sink.onDrain(this.#resume);
+        return this.done;
+      }
+    }
+    this.#conn?.resume();
+    return this.done;
+  }
+
+  /** Give up on the response (blocked by policy-response, or the client left). */
+  abort(): void {
+    this.aborted = true;
+    this.upgradedSocket?.destroy();
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#conn?.abort();
+    // forward may still await the head: it learns the exchange is off.
+    if (!this.#headIn) this.#rejectHead(ABORTED);
+    this.#resolveDone();
+  }
+}
+
+/** A raw socket as a BodyWriter (upgrade requests answered without switching). */
+export function socketWriter(socket: Socket): BodyWriter {
+  return {
+    write: (chunk) => socket.write(chunk),
+    onDrain: (fn) => socket.once("drain", fn),
+    end: (last, onFinish) => {
+      if (last === undefined) socket.end(onFinish);
+      else socket.end(last, onFinish);
+    },
+    destroy: () => socket.destroy(),
+    get writableFinished() {
+      return socket.writableFinished;
+    },
+  };
+}

@@ -1,0 +1,528 @@
+// The proxy's HTTP/1.1 client toward origins: keep-alive connections per checked origin address
+// (ip:port), reused across clients, at most `perOrigin` at a time with a queue behind them. It
+// writes each request head in one write, streams a request body with backpressure (re-framed:
+// Content-Length as received, chunked re-encoded), parses the response with the same strict
+// parser as client requests, and hands the body to the call (origin-call.ts) as slices of what
+// was read. A connection goes back to the pool only when its response was read to the end and
+// both sides said it may persist. Time limits are checked by one sweep, as on the client side.
+
+import { connect, type Socket } from "node:net";
+import {
+  type BodyDecoder,
+  BodyError,
+  ChunkedBody,
+  chunkHeader,
+  LAST_CHUNK,
+  LengthBody,
+} from "./body.ts";
+import type { ClientRequest } from "./message.ts";
+import type { OriginCall } from "./origin-call.ts";
+import { listen, type SocketListeners, Sweep, unlisten } from "./sweep.ts";
+import {
+  findHeadEnd,
+  HeadError,
+  type HeadLimits,
+  isChunkedOnly,
+  parseResponseHead,
+  resumeAt,
+} from "./syntax.ts";
+
+export interface OriginPoolLimits {
+  readonly connectTimeoutMs: number;
+  /** From the request's last byte to the response head. */
+  readonly responseTimeoutMs: number;
+  /** Between two reads of a response body. */
+  readonly bodyIdleTimeoutMs: number;
+  /** How long an unused connection stays in the pool. */
+  readonly keepAliveMs: number;
+  readonly perOrigin: number;
+  readonly head: HeadLimits;
+}
+
+export interface OriginRequest {
+  /** Pool key: the checked address and port, `ip:port` or `[ip]:port`. */
+  readonly key: string;
+  /** Checked address to dial (an IP literal) and port. */
+  readonly ip: string;
+  readonly port: number;
+  readonly family: 0 | 4 | 6;
+  readonly method: string;
+  /** Path and query, as the origin will see it. */
+  readonly path: string;
+  /** Flat [name, value, …], hop-by-hop fields already removed. */
+  readonly headers: readonly string[];
+  /** The client's request whose body is relayed, or undefined for none. */
+  readonly body: ClientRequest | undefined;
+  /** Protocols to ask the origin to switch to (a fresh connection, never pooled). */
+  readonly upgrade: string | undefined;
+}
+
+/** Errors of the origin exchange, named by code for fail.ts. */
+export function originError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+// Connection states.
+const CONNECTING = 0;
+const IDLE = 1;
+const HEAD = 2;
+const BODY = 3;
+const GONE = 4;
+
+class Slot {
+  readonly idle: OriginConnection[] = [];
+  active = 0;
+  readonly queue: { req: OriginRequest; call: OriginCall }[] = [];
+}
+
+class OriginConnection {
+  readonly socket: Socket;
+  readonly #pool: OriginPool;
+  readonly slot: Slot | undefined;
+  state = CONNECTING;
+  deadline = 0;
+  #deadlineKind = CONNECTING;
+  #call: OriginCall | undefined;
+  #req: OriginRequest | undefined;
+  #buf: Buffer | undefined;
+  #scanFrom = 0;
+  #decoder: BodyDecoder | undefined;
+  #untilClose = false;
+  #keepAlive = false;
+  #requestBodyDone = true;
+  #chunkedUp = false;
+  /** Requests served before this one: a failure with no response byte may be a stale socket. */
+  served = 0;
+  #gotBytes = false;
+  #t0 = 0;
+
+  constructor(pool: OriginPool, req: OriginRequest, slot: Slot | undefined) {
+    this.#pool = pool;
+    this.slot = slot;
+    this.#t0 = performance.now();
+    this.deadline = this.#t0 + pool.limits.connectTimeoutMs;
+    this.socket = connect({
+      host: req.ip,
+      port: req.port,
+      family: req.family === 0 ? undefined : req.family,
+      noDelay: true,
+      keepAlive: true,
+    });
+    listen(this.socket, this.#listeners);
+  }
+
+  onConnected(fn: () => void): void {
+    this.socket.once("connect", () => {
+      this.#pool.connectLatency((performance.now() - this.#t0) / 1000);
+      fn();
+    });
+  }
+
+  /** Send a request on this (connected, unused) connection. */
+  send(req: OriginRequest, call: OriginCall): void {
+    this.#req = req;
+    this.#call = call;
+    this.state = HEAD;
+    this.#gotBytes = false;
+    this.#buf = undefined;
+    this.#scanFrom = 0;
+    this.#decoder = undefined;
+    this.#untilClose = false;
+    call.bind(this);
+    const body = req.body?.hasBody === true ? req.body : undefined;
+    this.#chunkedUp = body !== undefined && body.transferEncodingCount > 0;
+    let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
+    const h = req.headers;
+    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+    if (this.#chunkedUp) head += "transfer-encoding: chunked\r\n";
+    if (req.upgrade !== undefined) head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
+    head += "\r\n";
+    this.socket.write(head, "latin1");
+    this.#requestBodyDone = body === undefined;
+    this.#setResponseDeadline();
+    body?.readBody(this.#bodyConsumer);
+  }
+
+  #setResponseDeadline(): void {
+    this.#deadlineKind = HEAD;
+    this.deadline = performance.now() + this.#pool.limits.responseTimeoutMs;
+  }
+
+  readonly #bodyConsumer = {
+    data: (chunk: Buffer): boolean => {
+      if (this.state === GONE) return true;
+      if (!this.#chunkedUp) return this.socket.write(chunk);
+      this.socket.cork();
+      this.socket.write(chunkHeader(chunk.length));
+      this.socket.write(chunk);
+      const ok = this.socket.write("\r\n");
+      this.socket.uncork();
+      if (!ok) this.socket.once("drain", this.#resumeBody);
+      return ok;
+    },
+    end: (): void => {
+      this.#requestBodyDone = true;
+      if (this.state === GONE) return;
+      if (this.#chunkedUp) this.socket.write(LAST_CHUNK);
+      if (this.state === HEAD) this.#setResponseDeadline();
+      // The response may have completed while the body was still going up.
+      if (this.state === IDLE) this.#release();
+    },
+    error: (err: Error): void => {
+      // The client's body is broken or gone: this request must not complete at the origin.
+      this.#fail(err);
+    },
+  };
+
+  readonly #resumeBody = () => this.#req?.body?.resumeBody();
+
+  readonly #onData = (chunk: Buffer) => {
+    this.#gotBytes = true;
+    if (this.state === BODY) {
+      this.deadline = performance.now() + this.#pool.limits.bodyIdleTimeoutMs;
+      if (this.#buf === undefined) {
+        this.#feedBody(chunk);
+        return;
+      }
+    }
+    if (this.state !== HEAD && this.state !== BODY) {
+      // Bytes nobody asked for (idle connection): it cannot be trusted for reuse.
+      this.socket.destroy();
+      return;
+    }
+    this.#buf = this.#buf === undefined ? chunk : Buffer.concat([this.#buf, chunk]);
+    try {
+      this.#readHead();
+    } catch (err) {
+      this.#fail(
+        err instanceof HeadError || err instanceof BodyError
+          ? originError("ORIGIN_BAD_RESPONSE", `invalid response from the origin: ${err.message}`)
+          : err,
+      );
+    }
+  };
+
+  #readHead(): void {
+    while (this.state === HEAD && this.#buf !== undefined) {
+      const buf = this.#buf;
+      const limits = this.#pool.limits.head;
+      const end = findHeadEnd(buf, this.#scanFrom, limits);
+      if (end < 0) {
+        this.#scanFrom = resumeAt(buf);
+        return;
+      }
+      const p = parseResponseHead(buf, end, limits);
+      this.#scanFrom = 0;
+      const rest = end === buf.length ? undefined : buf.subarray(end);
+      this.#buf = rest;
+      const req = this.#req!;
+      const call = this.#call!;
+      if (p.status < 200) {
+        if (p.status === 101 && req.upgrade !== undefined) {
+          this.state = GONE;
+          this.deadline = 0;
+          this.#detach();
+          call.upgraded(p.status, p.rawHeaders, this.socket, rest ?? Buffer.alloc(0));
+          return;
+        }
+        if (p.status === 101) throw new HeadError(502, "ORIGIN", "unrequested protocol switch");
+        continue; // interim (100, 103): the final response follows
+      }
+      const noBody = req.method === "HEAD" || p.status === 204 || p.status === 304;
+      let length = -1;
+      this.#untilClose = false;
+      if (noBody) {
+        this.#decoder = undefined;
+        length = 0;
+      } else if (p.teCount > 0) {
+        // RFC 9112 §6.1: with Transfer-Encoding, Content-Length must not be forwarded; one that
+        // carries both, or a coding we would have to undo, is not relayed.
+        if (p.contentLength !== -1 || !isChunkedOnly(p)) {
+          throw new HeadError(502, "ORIGIN", "unsupported response framing");
+        }
+        this.#decoder = new ChunkedBody();
+      } else if (p.contentLength === -2) {
+        throw new HeadError(502, "ORIGIN", "invalid Content-Length");
+      } else if (p.contentLength >= 0) {
+        length = p.contentLength;
+        this.#decoder = new LengthBody(length);
+      } else {
+        this.#untilClose = true;
+        this.#decoder = undefined;
+      }
+      this.#keepAlive =
+        !this.#untilClose &&
+        (p.versionMinor === 1 ? !p.connClose : p.connKeepAlive && !p.connClose);
+      this.state = BODY;
+      this.deadline = performance.now() + this.#pool.limits.bodyIdleTimeoutMs;
+      call.responseHead(p.status, p.rawHeaders, length, noBody);
+      if (noBody || length === 0) {
+        this.#bodyEnded(rest);
+        return;
+      }
+      this.#buf = undefined;
+      if (rest !== undefined) this.#feedBody(rest);
+      return;
+    }
+  }
+
+  #feedBody(chunk: Buffer): void {
+    if (this.#untilClose) {
+      this.#deliver(chunk);
+      return;
+    }
+    let end: number;
+    try {
+      end = this.#decoder!.feed(chunk, 0, this.#deliver);
+    } catch (err) {
+      this.#fail(
+        originError("ORIGIN_BAD_RESPONSE", `invalid response body: ${(err as Error).message}`),
+      );
+      return;
+    }
+    if (end >= 0) this.#bodyEnded(end === chunk.length ? undefined : chunk.subarray(end));
+  }
+
+  readonly #deliver = (chunk: Buffer) => {
+    if (!this.#call!.data(chunk)) this.socket.pause();
+  };
+
+  /** The call's client can take more (origin-call.ts). */
+  resume(): void {
+    if (this.state === BODY) {
+      this.deadline = performance.now() + this.#pool.limits.bodyIdleTimeoutMs;
+      this.socket.resume();
+    }
+  }
+
+  #bodyEnded(extra: Buffer | undefined): void {
+    const call = this.#call!;
+    this.#call = undefined;
+    this.#decoder = undefined;
+    this.state = IDLE;
+    this.deadline = 0;
+    // Bytes beyond the response: the origin is out of step with us; never reuse it.
+    if (extra !== undefined && extra.length > 0) this.#keepAlive = false;
+    call.ended();
+    if (this.#requestBodyDone) this.#release();
+    // else: released when the request body has gone up (bodyConsumer.end)
+  }
+
+  #release(): void {
+    this.served++;
+    this.#req = undefined;
+    this.socket.resume();
+    if (!this.#keepAlive || this.slot === undefined) {
+      this.#close();
+      return;
+    }
+    this.deadline = performance.now() + this.#pool.limits.keepAliveMs;
+    this.#deadlineKind = IDLE;
+    this.#pool.released(this);
+  }
+
+  /** Abort the exchange in progress (the client left, or a policy replaced the response). */
+  abort(): void {
+    if (this.state === CONNECTING) {
+      this.pending = undefined;
+      this.#close();
+      return;
+    }
+    if (this.state === GONE || this.state === IDLE) return;
+    this.#call = undefined;
+    this.#close(true);
+  }
+
+  #fail(err: unknown): void {
+    const call = this.#call;
+    this.#call = undefined;
+    this.#close(true);
+    call?.failed(err as Error);
+  }
+
+  /** `reset`: an exchange is abandoned mid-way; a RST tells the origin at once (RFC 9293 §3.6). */
+  #close(reset = false): void {
+    if (this.state === GONE) return;
+    this.state = GONE;
+    this.deadline = 0;
+    if (reset && !this.socket.connecting) this.socket.resetAndDestroy();
+    else this.socket.destroy();
+  }
+
+  /** The socket belongs to the upgrade relay now. */
+  #detach(): void {
+    unlisten(this.socket, this.#listeners);
+    this.#pool.gone(this);
+  }
+
+  timeout(): void {
+    const kind = this.#deadlineKind;
+    if (this.state === IDLE || kind === IDLE) {
+      this.#close();
+      return;
+    }
+    if (this.state === CONNECTING) {
+      this.#lastError = originError("ORIGIN_CONNECT_TIMEOUT", "connecting to the origin timed out");
+      this.socket.destroy(); // #onClose fails the waiting request
+      return;
+    }
+    this.#fail(
+      originError(
+        this.state === HEAD ? "ORIGIN_HEADERS_TIMEOUT" : "ORIGIN_BODY_TIMEOUT",
+        "the origin did not answer in time",
+      ),
+    );
+  }
+
+  /** Before connecting, the request waits here (CONNECTING's call). */
+  pending: { req: OriginRequest; call: OriginCall } | undefined;
+
+  readonly #onEnd = () => {
+    if (this.state === BODY && this.#untilClose) {
+      this.#keepAlive = false;
+      this.#bodyEnded(undefined);
+      return;
+    }
+    this.socket.destroy();
+  };
+
+  readonly #onError = (err: Error) => {
+    this.#lastError = err;
+    this.socket.destroy();
+  };
+  #lastError: Error | undefined;
+
+  readonly #listeners: SocketListeners = {
+    data: (chunk) => this.#onData(chunk),
+    end: () => this.#onEnd(),
+    error: (err) => this.#onError(err),
+    close: () => this.#onClose(),
+  };
+
+  readonly #onClose = () => {
+    const state = this.state;
+    this.state = GONE;
+    this.deadline = 0;
+    this.#pool.gone(this);
+    if (state === CONNECTING) {
+      const p = this.pending;
+      this.pending = undefined;
+      p?.call.failed(this.#lastError ?? originError("ECONNRESET", "connection closed"));
+      return;
+    }
+    if (state !== HEAD && state !== BODY) return;
+    const call = this.#call;
+    this.#call = undefined;
+    if (call === undefined) return;
+    const req = this.#req!;
+    // A kept-alive connection the origin closed just as we reused it: nothing was received,
+    // and a request without a body can be sent again on a new connection (once).
+    if (
+      state === HEAD &&
+      !this.#gotBytes &&
+      this.served > 0 &&
+      !call.retried &&
+      !req.body?.hasBody
+    ) {
+      call.retried = true;
+      this.#pool.request(req, call);
+      return;
+    }
+    call.failed(
+      state === HEAD
+        ? (this.#lastError ?? originError("ORIGIN_CLOSED", "the origin closed the connection"))
+        : originError("ORIGIN_BAD_RESPONSE", "the origin closed the connection mid-response"),
+    );
+  };
+}
+
+export class OriginPool {
+  readonly limits: OriginPoolLimits;
+  readonly connectLatency: (seconds: number) => void;
+  readonly #slots = new Map<string, Slot>();
+  readonly #sweep: Sweep<OriginConnection>;
+  #closed = false;
+
+  constructor(limits: OriginPoolLimits, connectLatency: (seconds: number) => void) {
+    this.limits = limits;
+    this.connectLatency = connectLatency;
+    this.#sweep = new Sweep(Math.min(limits.connectTimeoutMs, limits.responseTimeoutMs));
+  }
+
+  /** Send `req`; `call` hears the response. */
+  request(req: OriginRequest, call: OriginCall): void {
+    if (this.#closed) {
+      call.failed(originError("ORIGIN_POOL_CLOSED", "the proxy is shutting down"));
+      return;
+    }
+    if (req.upgrade !== undefined) {
+      this.#dial(req, call, undefined);
+      return;
+    }
+    const key = req.key;
+    let slot = this.#slots.get(key);
+    if (slot === undefined) {
+      slot = new Slot();
+      this.#slots.set(key, slot);
+    }
+    const idle = slot.idle.pop();
+    if (idle !== undefined) {
+      idle.send(req, call);
+      return;
+    }
+    if (slot.active < this.limits.perOrigin) {
+      slot.active++;
+      this.#dial(req, call, slot);
+      return;
+    }
+    slot.queue.push({ req, call });
+  }
+
+  #dial(req: OriginRequest, call: OriginCall, slot: Slot | undefined): void {
+    const c = new OriginConnection(this, req, slot);
+    this.#sweep.items.add(c);
+    c.pending = { req, call };
+    call.bind(c);
+    c.onConnected(() => {
+      const p = c.pending;
+      c.pending = undefined;
+      if (p !== undefined) c.send(p.req, p.call);
+    });
+  }
+
+  /** A connection is free for the next request of its origin. */
+  released(c: OriginConnection): void {
+    const slot = c.slot!;
+    const next = slot.queue.shift();
+    if (next !== undefined) {
+      c.send(next.req, next.call);
+      return;
+    }
+    slot.idle.push(c);
+  }
+
+  /** A connection closed (or was handed over): it no longer counts. */
+  gone(c: OriginConnection): void {
+    if (!this.#sweep.items.delete(c)) return;
+    const slot = c.slot;
+    if (slot === undefined) return;
+    slot.active--;
+    const i = slot.idle.indexOf(c);
+    if (i >= 0) slot.idle.splice(i, 1);
+    const next = slot.queue.shift();
+    if (next !== undefined) this.request(next.req, next.call);
+  }
+
+  /** Close every connection (shutdown). */
+  destroy(): void {
+    this.#closed = true;
+    this.#sweep.stop();
+    for (const c of this.#sweep.items) c.socket.destroy();
+    for (const slot of this.#slots.values()) {
+      for (const q of slot.queue) q.call.failed(originError("ORIGIN_POOL_CLOSED", "shutting down"));
+      slot.queue.length = 0;
+    }
+  }
+}
+
+export type { OriginConnection };
