@@ -53,7 +53,7 @@ export function resolveLimits(overrides: Partial<ProxyLimits> | undefined): Prox
   for (const k of AT_LEAST_ONE) {
     if (out[k] === 0) throw new RangeError(`proxy limit ${k} must be at least 1`);
   }
-  // node:http refuses a head timeout longer than the whole-request timeout (0 = unlimited).
+  // A head limit beyond the whole-request limit could never apply (0 = unlimited).
   if (out.requestTimeoutMs !== 0 && out.headersTimeoutMs > out.requestTimeoutMs) {
     throw new RangeError(
       `proxy limit headersTimeoutMs (${out.headersTimeoutMs}) must not exceed requestTimeoutMs (${out.requestTimeoutMs})`,
