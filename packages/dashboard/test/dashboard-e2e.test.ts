@@ -337,6 +337,27 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     await versions.getByRole("cell", { name: String(version), exact: true }).waitFor();
     await page.getByRole("button", { name: "Check configuration" }).click();
     await page.getByText("The configuration compiles.").waitFor();
+    await page.getByRole("button", { name: "Publish now" }).click();
+    await page
+      .getByText(`Nothing changed since version ${version}; nothing new was published.`)
+      .waitFor();
+    // A change made elsewhere (here through the API) is the next version; its changes are listed.
+    const extra = await fetch(`${base}/api/v1/lists`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "extra", type: "domain", items: ["x.example"] }),
+    });
+    assert.equal(extra.status, 201);
+    await page.getByRole("button", { name: "Publish now" }).click();
+    await page.getByText(`Published version ${version + 1}.`).waitFor();
+    const next = versions.getByRole("row").filter({
+      has: page.getByRole("cell", { name: String(version + 1), exact: true }),
+    });
+    await next.getByRole("button", { name: "Changes" }).click();
+    const changes = page.getByRole("region", { name: "Changes" });
+    await changes.getByText(`Changes from version ${version} to ${version + 1}`).waitFor();
+    assert.match((await changes.textContent()) ?? "", /Lists: 1 added, 0 changed, 0 removed/);
+    assert.match((await changes.textContent()) ?? "", /Items of \$extra: \+1 −0/);
     await shot("publish");
     for (const [nav, heading] of [
       ["Edges", "Edges"],
@@ -418,7 +439,9 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
         .click();
       await page.getByRole("button", { name: "Delete list" }).click();
       await page.getByRole("heading", { name: "Lists", exact: true }).waitFor();
-      await page.getByRole("table", { name: "Lists" }).getByText("No lists yet.").waitFor();
+      const lists = page.getByRole("table", { name: "Lists" });
+      await lists.getByRole("link", { name: "extra" }).waitFor();
+      assert.equal(await lists.getByRole("link", { name: "social" }).count(), 0);
     } finally {
       page.off("dialog", accept);
     }
