@@ -6,6 +6,7 @@
 import { STATUS_CODES } from "node:http";
 import { acceptsHtml, renderBlockHtml, renderBlockText } from "./block-page.ts";
 import type { Exchange, Outcome, Stage } from "./exchange.ts";
+import { fail } from "./fail.ts";
 import { downstreamResponseHeaders } from "./hop-by-hop.ts";
 import { proxyConfigOf, themeFor } from "./proxy-config.ts";
 
@@ -116,6 +117,11 @@ export function createRespond(via: string): Stage {
         return "next";
       }
       const up = ex.upstream!;
+      if (up.error !== undefined) {
+        // The origin's response broke before any of it went out: still a proper answer.
+        fail(ex, up.error);
+        return this.run(ex);
+      }
       const headers = downstreamResponseHeaders(up.headers!, via);
       if (ex.req.header("upgrade") !== undefined) {
         // Upgrade without `Connection: upgrade` is not an upgrade request (those take the
