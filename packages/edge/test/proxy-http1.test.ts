@@ -3,6 +3,7 @@
 // (reuse, a kept-alive connection the origin closed, the per-origin limit with its queue).
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
@@ -53,6 +54,41 @@ describe("HTTP/1.1 engine", () => {
       assert.doesNotMatch(head, /transfer-encoding/i);
       assert.match(head, /connection: close/i);
       assert.ok(r10.text.endsWith("\r\n\r\nfirst part, second part"));
+    } finally {
+      origin.close();
+    }
+  });
+
+  test("a large Content-Length upload flows with backpressure both sides, intact", async () => {
+    const total = 24 * 1024 * 1024;
+    let got = 0;
+    const hash = createHash("sha256");
+    const origin = createServer((req, res) => {
+      req.on("data", (c: Buffer) => {
+        got += c.length;
+        hash.update(c);
+        // A slow reader: the proxy must hold back, not buffer the upload.
+        req.pause();
+        setTimeout(() => req.resume(), 1);
+      });
+      req.on("end", () => res.end(`${got} ${hash.digest("hex")}`));
+    });
+    const port = await listen(origin);
+    try {
+      const body = Buffer.alloc(total);
+      for (let i = 0; i < total; i++) body[i] = (i * 7 + (i >> 12)) & 0xff;
+      const want = createHash("sha256").update(body).digest("hex");
+      const r = await rawExchange(
+        h.port,
+        Buffer.concat([
+          Buffer.from(
+            `PUT http://origin.test:${port}/up HTTP/1.1\r\nHost: origin.test\r\nContent-Length: ${total}\r\nConnection: close\r\n\r\n`,
+          ),
+          body,
+        ]),
+        10_000,
+      );
+      assert.equal(parseResponses(r.text).responses[0]?.body, `${total} ${want}`);
     } finally {
       origin.close();
     }

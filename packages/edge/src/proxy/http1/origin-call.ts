@@ -48,7 +48,11 @@ export class OriginCall {
   #rejectHead!: (e: Error) => void;
   #resolveDone!: () => void;
   readonly #finish = () => this.#resolveDone();
-  readonly #resume = () => this.#conn?.resume();
+  #waiting = false;
+  readonly #resume = () => {
+    this.#waiting = false;
+    this.#conn?.resume();
+  };
 
   constructor() {
     this.head = new Promise<void>((resolve, reject) => {
@@ -91,7 +95,10 @@ export class OriginCall {
       return true;
     }
     if (sink.write(chunk)) return true;
-    sink.onDrain(this.#resume);
+    if (!this.#waiting) {
+      this.#waiting = true;
+      sink.onDrain(this.#resume);
+    }
     return false;
   }
 
@@ -140,6 +147,7 @@ export class OriginCall {
       let ok = true;
       for (const c of early) ok = sink.write(c);
       if (!ok) {
+        this.#waiting = true;
         sink.onDrain(this.#resume);
         return this.done;
       }

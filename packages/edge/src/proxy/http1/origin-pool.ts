@@ -151,13 +151,19 @@ class OriginConnection {
   readonly #bodyConsumer = {
     data: (chunk: Buffer): boolean => {
       if (this.state === GONE) return true;
-      if (!this.#chunkedUp) return this.socket.write(chunk);
-      this.socket.cork();
-      this.socket.write(chunkHeader(chunk.length));
-      this.socket.write(chunk);
-      const ok = this.socket.write("\r\n");
-      this.socket.uncork();
-      if (!ok) this.socket.once("drain", this.#resumeBody);
+      let ok: boolean;
+      if (this.#chunkedUp) {
+        this.socket.cork();
+        this.socket.write(chunkHeader(chunk.length));
+        this.socket.write(chunk);
+        ok = this.socket.write("\r\n");
+        this.socket.uncork();
+      } else ok = this.socket.write(chunk);
+      if (!ok && !this.#bodyWaits) {
+        // The client connection pauses its socket; it reads again once ours has drained.
+        this.#bodyWaits = true;
+        this.socket.once("drain", this.#resumeBody);
+      }
       return ok;
     },
     end: (): void => {
@@ -174,7 +180,11 @@ class OriginConnection {
     },
   };
 
-  readonly #resumeBody = () => this.#req?.body?.resumeBody();
+  #bodyWaits = false;
+  readonly #resumeBody = () => {
+    this.#bodyWaits = false;
+    this.#req?.body?.resumeBody();
+  };
 
   readonly #onData = (chunk: Buffer) => {
     this.#gotBytes = true;
