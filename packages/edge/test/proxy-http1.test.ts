@@ -179,6 +179,11 @@ describe("HTTP/1.1 engine", () => {
       assert.equal((await get("/1")).body, "/1");
       assert.equal((await get("/2")).body, "/2");
       assert.equal(connections, 1, "the second request reused the pooled connection");
+      const metrics = await h.registry.getSingleMetricAsString(
+        "gatehouse_proxy_upstream_connections",
+      );
+      assert.match(metrics, /gatehouse_proxy_upstream_connections\{state="idle"\} [1-9]/);
+      assert.match(metrics, /gatehouse_proxy_upstream_connections\{state="queued"\} 0/);
       // The origin closes its idle connection; the pool notices (or retries) and answers.
       await originClosed;
       assert.equal((await get("/3")).body, "/3");

@@ -16,6 +16,17 @@ export interface ProxyMetrics {
   authFailure(result: "rejected" | "limited"): void;
   readonly activeTunnels: Gauge;
   readonly activeConnections: Gauge;
+  /** The origin pool whose connections the registry reports (read only when scraped). */
+  watchPool(stats: () => UpstreamPoolStats): void;
+}
+
+export interface UpstreamPoolStats {
+  /** Origin connections carrying (or dialling for) a request. */
+  readonly active: number;
+  /** Kept-alive origin connections waiting for a request. */
+  readonly idle: number;
+  /** Requests waiting for a connection (their origin is at its connection limit). */
+  readonly queued: number;
 }
 
 function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
@@ -129,6 +140,24 @@ function create(registry: Registry): ProxyMetrics {
         registers: [registry],
       }),
   );
+  let poolStats: (() => UpstreamPoolStats) | undefined;
+  getOrCreate(
+    registry,
+    "gatehouse_proxy_upstream_connections",
+    () =>
+      new Gauge({
+        name: "gatehouse_proxy_upstream_connections",
+        help: "Connections to origins now: active = carrying a request, idle = kept alive in the pool, queued = requests waiting for one",
+        labelNames: ["state"] as const,
+        registers: [registry],
+        collect() {
+          const s = poolStats?.() ?? { active: 0, idle: 0, queued: 0 };
+          this.set({ state: "active" }, s.active);
+          this.set({ state: "idle" }, s.idle);
+          this.set({ state: "queued" }, s.queued);
+        },
+      }),
+  );
   const rejected = slot(authFailures.labels("rejected"));
   const limited = slot(authFailures.labels("limited"));
   const up = slot(bytes.labels("up"));
@@ -169,5 +198,8 @@ function create(registry: Registry): ProxyMetrics {
     },
     activeTunnels,
     activeConnections,
+    watchPool(stats) {
+      poolStats = stats;
+    },
   };
 }

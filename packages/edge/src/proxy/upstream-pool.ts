@@ -10,7 +10,7 @@ import type { ProxyMetrics } from "./proxy-metrics.ts";
 const KEEP_ALIVE_MS = 30_000;
 
 export function createUpstreamPool(limits: ProxyLimits, metrics: ProxyMetrics): OriginPool {
-  return new OriginPool(
+  const pool = new OriginPool(
     {
       connectTimeoutMs: limits.connectTimeoutMs,
       responseTimeoutMs: limits.upstreamResponseTimeoutMs,
@@ -22,4 +22,6 @@ export function createUpstreamPool(limits: ProxyLimits, metrics: ProxyMetrics): 
     },
     (seconds) => metrics.connectLatency(seconds),
   );
+  metrics.watchPool(() => pool.stats());
+  return pool;
 }

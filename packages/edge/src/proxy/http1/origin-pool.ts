@@ -70,6 +70,10 @@ const BODY = 3;
 const GONE = 4;
 
 class Slot {
+  readonly key: string;
+  constructor(key: string) {
+    this.key = key;
+  }
   readonly idle: OriginConnection[] = [];
   active = 0;
   readonly queue: { req: OriginRequest; call: OriginCall }[] = [];
@@ -472,7 +476,7 @@ export class OriginPool {
     const key = req.key;
     let slot = this.#slots.get(key);
     if (slot === undefined) {
-      slot = new Slot();
+      slot = new Slot(key);
       this.#slots.set(key, slot);
     }
     const idle = slot.idle.pop();
@@ -521,6 +525,20 @@ export class OriginPool {
     if (i >= 0) slot.idle.splice(i, 1);
     const next = slot.queue.shift();
     if (next !== undefined) this.request(next.req, next.call);
+    // An origin with nothing open and nobody waiting is forgotten: the map stays bounded by
+    // the origins in use, not by every address ever dialled.
+    else if (slot.active === 0) this.#slots.delete(slot.key);
+  }
+
+  /** Connections and waiting requests now (for the metrics, read when scraped). */
+  stats(): { active: number; idle: number; queued: number } {
+    let idle = 0;
+    let queued = 0;
+    for (const slot of this.#slots.values()) {
+      idle += slot.idle.length;
+      queued += slot.queue.length;
+    }
+    return { active: this.#sweep.items.size - idle, idle, queued };
   }
 
   /** Close every connection (shutdown). */
