@@ -13,6 +13,7 @@ import {
 import { AuditPage } from "./pages/audit.tsx";
 import { ConfigPage } from "./pages/config.tsx";
 import { EdgesPage } from "./pages/edges.tsx";
+import { IdentitiesPage } from "./pages/identities.tsx";
 import { ListDetailPage, ListsPage } from "./pages/lists.tsx";
 import { LocationsPage } from "./pages/locations.tsx";
 import { OverviewPage } from "./pages/overview.tsx";
@@ -31,6 +32,7 @@ const NAV: readonly { to: string; label: string }[] = [
   { to: "/policies", label: "Policies" },
   { to: "/lists", label: "Lists" },
   { to: "/locations", label: "Locations" },
+  { to: "/identities", label: "Users and devices" },
   { to: "/resolver", label: "DNS settings" },
   { to: "/settings", label: "Settings" },
   { to: "/edges", label: "Edges" },
@@ -177,6 +179,7 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/policies": () => <PoliciesPage />,
   "/lists": () => <ListsPage />,
   "/locations": () => <LocationsPage />,
+  "/identities": () => <IdentitiesPage />,
   "/edges": () => <EdgesPage />,
   "/config": () => <ConfigPage />,
   "/resolver": () => <ResolverPage />,

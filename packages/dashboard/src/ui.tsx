@@ -92,6 +92,15 @@ export function FormError({ error, lineField }: { error: unknown; lineField: str
   );
 }
 
+/** A secret the API answers once (a token, a password): say so, and make it easy to copy. */
+export function SecretNotice(props: { what: ReactNode; secret: string }) {
+  return (
+    <Notice>
+      {props.what} (shown this once, copy it now): <code className="secret">{props.secret}</code>
+    </Notice>
+  );
+}
+
 export function Notice({ children }: { children: ReactNode }) {
   return (
     <div className="notice" role="status">

@@ -324,6 +324,37 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     await shot("audit");
   });
 
+  it("adds a user with a proxy password and a device of theirs; each secret is shown once", async () => {
+    const accept = (d: { accept: () => Promise<void> }) => void d.accept();
+    page.on("dialog", accept);
+    const userForm = await openNewForm("Users and devices", "user");
+    await userForm.getByLabel("Email").fill("ana@example.com");
+    await userForm.getByLabel("Groups").fill("staff, it");
+    await userForm.getByRole("button", { name: "Create user" }).click();
+    const users = page.getByRole("table", { name: "Users" });
+    const ana = users.getByRole("row").filter({ hasText: "ana@example.com" });
+    await ana.waitFor();
+    assert.match((await ana.textContent()) ?? "", /staff, it\s*none/);
+    await ana.getByRole("button", { name: "Set password" }).click();
+    const secret = page.getByRole("status").locator("code.secret");
+    assert.match((await secret.textContent()) ?? "", /^ghu_/);
+    await ana.getByRole("cell", { name: "set", exact: true }).waitFor();
+
+    await page.getByRole("button", { name: "New device" }).click();
+    const deviceForm = page.getByRole("form", { name: "New device" });
+    await deviceForm.getByLabel("Device name").fill("ana-laptop");
+    await deviceForm.getByLabel("User").selectOption({ label: "ana@example.com" });
+    await deviceForm.getByRole("button", { name: "Create device" }).click();
+    await page.getByRole("status").filter({ hasText: "The credential of ana-laptop" }).waitFor();
+    const laptop = page
+      .getByRole("table", { name: "Devices" })
+      .getByRole("row")
+      .filter({ hasText: "ana-laptop" });
+    assert.match((await laptop.textContent()) ?? "", /ana-laptop\s*ana@example\.com/);
+    await shot("identities");
+    page.off("dialog", accept);
+  });
+
   it("publishes, lists the version with its changes, and shows edges and every page without errors", async () => {
     await page
       .getByRole("navigation", { name: "Main" })
@@ -368,6 +399,7 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
       ["Policies", "Policies"],
       ["DNS settings", "DNS settings"],
       ["Settings", "Settings"],
+      ["Users and devices", "Users and devices"],
       ["Audit log", "Audit log"],
       ["API tokens", "API tokens"],
     ] as const) {

@@ -13,6 +13,7 @@ import {
   formatTime,
   Notice,
   PageHead,
+  SecretNotice,
   SelectField,
   TextField,
   useAction,
@@ -78,12 +79,7 @@ export function TokensPage() {
           }}
         />
       )}
-      {issued && (
-        <Notice>
-          The token “{issued.name}” (shown this once, copy it now):{" "}
-          <code className="secret">{issued.token}</code>
-        </Notice>
-      )}
+      {issued && <SecretNotice what={`The token “${issued.name}”`} secret={issued.token} />}
       {forbidden ? (
         <Notice>Only an admin token may see and manage tokens.</Notice>
       ) : (
