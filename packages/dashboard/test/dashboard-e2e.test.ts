@@ -187,6 +187,15 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     await page.getByRole("button", { name: "← Previous" }).click();
     await page.getByRole("cell", { name: "n0.paged.example", exact: true }).waitFor();
     assert.equal(await rows.count(), 50);
+    // Following new queries: one ingested now shows up on the first page by itself.
+    await page.getByLabel("Follow new queries").check();
+    await analytics.ingest(
+      "e2e-3",
+      [record({ qname: "fresh.paged.example", ts: Date.now() })],
+      app.gatehouse.systemAccountId,
+    );
+    await page.getByRole("cell", { name: "fresh.paged.example", exact: true }).waitFor();
+    await page.getByLabel("Follow new queries").uncheck();
   });
 
   it("creates a list through the form", async () => {

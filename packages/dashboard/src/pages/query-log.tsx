@@ -44,6 +44,8 @@ const SELECT_FILTERS = [
   ["kind", "Kind", KIND_OPTIONS],
 ] as const;
 const PAGE_SIZE = 50;
+/** How often "Follow new queries" asks for the newest page. */
+const LIVE_MS = 3000;
 const DEFAULT_RANGE_MS = 7 * 86_400_000;
 
 function filtersOf(q: URLSearchParams): Filters {
@@ -88,14 +90,21 @@ export function QueryLogPage() {
     setDraft(filters);
     setDraftKey(key);
   }
-  const log = useResource(`logs|${key}|${pages.cursor ?? ""}`, (signal) => {
-    const from = filters.from ?? String(Date.now() - DEFAULT_RANGE_MS);
-    return api.get<SearchResult>(
-      "/analytics/logs",
-      { ...filters, from, limit: PAGE_SIZE, cursor: pages.cursor },
-      signal,
-    );
-  });
+  const [live, setLive] = useState(false);
+  // Following new queries makes sense on the first page only (a later page is a fixed window).
+  const following = live && pages.page === 1;
+  const log = useResource(
+    `logs|${key}|${pages.cursor ?? ""}`,
+    (signal) => {
+      const from = filters.from ?? String(Date.now() - DEFAULT_RANGE_MS);
+      return api.get<SearchResult>(
+        "/analytics/logs",
+        { ...filters, from, limit: PAGE_SIZE, cursor: pages.cursor },
+        signal,
+      );
+    },
+    following ? LIVE_MS : undefined,
+  );
   const apply = (e: FormEvent) => {
     e.preventDefault();
     const q = new URLSearchParams();
@@ -113,9 +122,15 @@ export function QueryLogPage() {
     <section>
       <header className="page-head">
         <h1>Query log</h1>
-        <button type="button" onClick={log.reload} disabled={log.loading}>
-          Refresh
-        </button>
+        <div className="buttons">
+          <label className="inline">
+            <input type="checkbox" checked={live} onChange={(e) => setLive(e.target.checked)} />
+            Follow new queries
+          </label>
+          <button type="button" onClick={log.reload} disabled={log.loading}>
+            Refresh
+          </button>
+        </div>
       </header>
       <form className="filters" onSubmit={apply} aria-label="Filters">
         {TEXT_FILTERS.map(([k, label, placeholder]) => (
