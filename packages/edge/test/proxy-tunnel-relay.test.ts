@@ -90,7 +90,8 @@ async function writeAll(s: Socket, chunks: Iterable<Buffer>): Promise<void> {
 }
 
 /**
- * The origin. A connection's first line says what to do:
+ * The origin. A connection's first line says what to do (after an upgrade request, if it
+ * starts with one: that is answered 101 first):
  * - `XFER <down> <offset>`: send <down> bytes of the pattern from <offset> at once, hash what
  *   arrives after the line; at the client's end, answer `HASH <sha256> <count>` and end.
  * - `HOLD`: read and discard, send nothing, end when the client ends (idle, shutdown and
@@ -124,16 +125,24 @@ async function startTestOrigin(): Promise<TestOrigin> {
       o.closed++;
       o.sockets.delete(s);
     });
-    let line = "";
-    let pending: Buffer | undefined;
+    let buf: Buffer = Buffer.alloc(0);
+    let upgraded = false;
     const onHead = (c: Buffer) => {
-      const i = c.indexOf(10);
-      if (i < 0) {
-        line += c.toString("latin1");
-        return;
+      buf = buf.length === 0 ? c : Buffer.concat([buf, c]);
+      if (!upgraded && buf.subarray(0, 4).toString("latin1") === "GET ") {
+        // An upgrade request (through the proxy's HTTP side): switch, then the same commands.
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        upgraded = true;
+        s.write(
+          "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: testproto\r\n\r\n",
+        );
+        buf = buf.subarray(end + 4);
       }
-      line += c.subarray(0, i).toString("latin1");
-      pending = c.subarray(i + 1);
+      const i = buf.indexOf(10);
+      if (i < 0) return;
+      const line = buf.subarray(0, i).toString("latin1");
+      const pending = buf.subarray(i + 1);
       s.off("data", onHead);
       const [cmd, a = "0", b = "0"] = line.split(" ");
       if (cmd === "XFER") xfer(s, Number(a), Number(b), pending);
@@ -181,11 +190,15 @@ function xfer(s: Socket, down: number, offset: number, head: Buffer): void {
   });
 }
 
-/** Open a CONNECT tunnel through the proxy; resolves once the 200 arrived. */
-async function openTunnel(proxyPort: number, originPort: number): Promise<Socket> {
+/**
+ * Send `request` to the proxy; resolves once a response head matching `status` arrived, with
+ * the socket (paused) and the head's length. Nothing may follow the head: the origin waits for
+ * the client's command line.
+ */
+async function openVia(proxyPort: number, request: string, status: RegExp) {
   const s = netConnect({ port: proxyPort, host: "127.0.0.1", allowHalfOpen: true });
   s.on("error", () => {});
-  s.write(`CONNECT 127.0.0.1:${originPort} HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\n\r\n`);
+  s.write(request);
   let head = Buffer.alloc(0);
   while (head.indexOf("\r\n\r\n") < 0) {
     const [c] = (await once(s, "data")) as [Buffer];
@@ -193,10 +206,25 @@ async function openTunnel(proxyPort: number, originPort: number): Promise<Socket
   }
   s.pause();
   const end = head.indexOf("\r\n\r\n") + 4;
-  assert.match(head.subarray(0, end).toString("latin1"), /^HTTP\/1\.1 200 /);
-  // Nothing comes before the client speaks: the origin waits for its command line.
+  assert.match(head.subarray(0, end).toString("latin1"), status);
   assert.equal(head.length, end);
-  return s;
+  return { socket: s, requestBytes: request.length, responseBytes: end };
+}
+
+/** Open a CONNECT tunnel through the proxy; resolves once the 200 arrived. */
+async function openTunnel(proxyPort: number, originPort: number): Promise<Socket> {
+  const authority = `127.0.0.1:${originPort}`;
+  const request = `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`;
+  return (await openVia(proxyPort, request, /^HTTP\/1\.1 200 /)).socket;
+}
+
+/** Upgrade to `testproto` through the proxy; resolves once the 101 arrived. */
+function openUpgrade(proxyPort: number, originPort: number) {
+  const authority = `127.0.0.1:${originPort}`;
+  const request =
+    `GET http://${authority}/up HTTP/1.1\r\nHost: ${authority}\r\n` +
+    "Connection: Upgrade\r\nUpgrade: testproto\r\n\r\n";
+  return openVia(proxyPort, request, /^HTTP\/1\.1 101 /);
 }
 
 interface XferResult {
@@ -238,6 +266,16 @@ async function transfer(s: Socket, up: number, down: number, offset: number): Pr
     trailer: tail.toString("latin1"),
     ended: e,
   };
+}
+
+/**
+ * Both ways arrived whole and in order: what came down, and the origin's hash of what went up
+ * (sent after the client's end reached it, after every byte: half-close in order).
+ */
+function assertWhole(r: XferResult, up: number, down: number, offset: number, what = ""): void {
+  assert.equal(r.downCount, down, what);
+  assert.equal(r.downHash, hashOf(down, offset + 13), what);
+  assert.equal(r.trailer, `HASH ${hashOf(up, offset)} ${up}\n`, what);
 }
 
 /** Descriptors this process holds, by kind: pipes and sockets. */
@@ -307,6 +345,22 @@ async function bytesMetric(h: Harness): Promise<{ up: number; down: number }> {
   return { up: get("up"), down: get("down") };
 }
 
+/** The tunnel's record and the bytes metric both count `up` and `down` bytes; none open. */
+async function assertCounted(
+  h: Harness,
+  before: { up: number; down: number },
+  rec: { bytesUp?: number; bytesDown?: number },
+  up: number,
+  down: number,
+): Promise<void> {
+  assert.equal(rec.bytesUp, up);
+  assert.equal(rec.bytesDown, down);
+  const after = await bytesMetric(h);
+  assert.equal(after.up - before.up, up);
+  assert.equal(after.down - before.down, down);
+  await noActiveTunnels(h);
+}
+
 test("out of descriptors for the splice relay: Node relays the tunnel instead", {
   skip: nativeSkip,
 }, () => {
@@ -356,29 +410,42 @@ for (const mode of ["splice", "node"] as const) {
       else process.env.GATEHOUSE_TUNNEL_SPLICE = saved;
     });
 
+    /** Through a fresh connection: a transfer checked whole, and the record it left. */
+    async function checkedTransfer(open: () => Promise<Socket>, up: number, down: number) {
+      const before = await bytesMetric(h);
+      const prev = newestId(h);
+      const offset = up % 1000;
+      const r = await transfer(await open(), up, down, offset);
+      assertWhole(r, up, down, offset);
+      const rec = await nextRecord(h, prev);
+      return { r, rec, before, line: `XFER ${down} ${offset + 13}\n`.length };
+    }
+
     test("large transfers both ways at once arrive whole and in order; the log and metrics count them", async () => {
       const UP = 24 * 1024 * 1024 + 3;
       const DOWN = 16 * 1024 * 1024 + 5;
-      const before = await bytesMetric(h);
-      const prev = newestId(h);
-      const s = await openTunnel(h.port, origin.port);
-      const r = await transfer(s, UP, DOWN, 101);
-      assert.equal(r.downCount, DOWN);
-      assert.equal(r.downHash, hashOf(DOWN, 101 + 13));
-      // The client's end reached the origin after every byte, and the origin's answer to it
-      // still came back (half-close in order).
-      assert.equal(r.trailer, `HASH ${hashOf(UP, 101)} ${UP}\n`);
-      assert.ok(r.ended, "the tunnel ended with a FIN, not a reset");
-      const rec = await nextRecord(h, prev);
+      const t = await checkedTransfer(() => openTunnel(h.port, origin.port), UP, DOWN);
+      assert.ok(t.r.ended, "the tunnel ended with a FIN, not a reset");
+      assert.equal(t.rec.reason, undefined);
       await until(() => origin.closed === origin.accepted);
-      const line = `XFER ${DOWN} ${101 + 13}\n`.length;
-      assert.equal(rec.bytesUp, UP + line);
-      assert.equal(rec.bytesDown, DOWN + r.trailer.length);
-      assert.equal(rec.reason, undefined);
-      const after = await bytesMetric(h);
-      assert.equal(after.up - before.up, UP + line);
-      assert.equal(after.down - before.down, DOWN + r.trailer.length);
-      await noActiveTunnels(h);
+      await assertCounted(h, t.before, t.rec, UP + t.line, DOWN + t.r.trailer.length);
+    });
+
+    test("an upgraded connection: large transfers both ways, in order, every byte counted", async () => {
+      const UP = 8 * 1024 * 1024 + 11;
+      const DOWN = 6 * 1024 * 1024 + 13;
+      let heads = { requestBytes: 0, responseBytes: 0 };
+      const open = async () => {
+        const u = await openUpgrade(h.port, origin.port);
+        heads = u;
+        return u.socket;
+      };
+      const t = await checkedTransfer(open, UP, DOWN);
+      assert.equal(t.rec.status, 101);
+      // Wire bytes on the client's connection: the request and response heads included.
+      const up = heads.requestBytes + t.line + UP;
+      const down = heads.responseBytes + DOWN + t.r.trailer.length;
+      await assertCounted(h, t.before, t.rec, up, down);
     });
 
     test(`the relay runs ${mode === "splice" ? "in the kernel (a pipe per direction)" : "in Node (no pipes)"}`, async () => {
@@ -476,9 +543,7 @@ for (const mode of ["splice", "node"] as const) {
         }),
       );
       results.forEach((r, i) => {
-        assert.equal(r.downCount, 256 * 1024 + i);
-        assert.equal(r.downHash, hashOf(256 * 1024 + i, i * 1009 + 13), `tunnel ${i} down`);
-        assert.equal(r.trailer, `HASH ${hashOf(512 * 1024 + i, i * 1009)} ${512 * 1024 + i}\n`);
+        assertWhole(r, 512 * 1024 + i, 256 * 1024 + i, i * 1009, `tunnel ${i}`);
       });
       await until(() => origin.sockets.size === 0);
       await noActiveTunnels(h);
