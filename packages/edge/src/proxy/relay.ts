@@ -262,6 +262,7 @@ const relaySpliced: Relay = (ex, client, up, first, limits, metrics) => {
         return;
       }
       handle = h;
+      clearTimeout(timer);
       timer = setTimeout(checkIdle, idleLimit);
     };
     let pending = 2;
@@ -271,6 +272,12 @@ const relaySpliced: Relay = (ex, client, up, first, limits, metrics) => {
         up.destroy();
       } else if (--pending === 0) start();
     };
+    // A side that takes nothing while the first bytes go out is idle too.
+    timer = setTimeout(() => {
+      ex.reason ??= "upstream_timeout";
+      client.destroy();
+      up.destroy();
+    }, idleLimit);
     flush(up, toUp, flushed);
     flush(client, toClient, flushed);
   });
