@@ -31,6 +31,8 @@ test("framing problems are refused (table)", () => {
     ["gzip, chunked", ["Host", "a", "Transfer-Encoding", "gzip, chunked"], 501],
     ["no Host", [], 400],
     ["two Host", ["Host", "a", "Host", "b"], 400],
+    ["100-continue", ["Host", "a", "Expect", "100-Continue"], undefined],
+    ["other expectation", ["Host", "a", "Expect", "200-ok"], 417],
     ["our Via", ["Host", "a", "Via", "1.1 other, 1.1 Gatehouse-ABC"], 508],
     [
       "too many",

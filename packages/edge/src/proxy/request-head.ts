@@ -49,6 +49,13 @@ export function checkRequestHead(
       case 4:
         if (name.toLowerCase() === "host") host++;
         break;
+      case 6:
+        // RFC 9110 §10.1.1: 100-continue is the only expectation defined; we answer it
+        // ourselves (forward.ts). Any other one is refused rather than silently dropped.
+        if (name.toLowerCase() === "expect" && value.toLowerCase() !== "100-continue") {
+          return { status: 417, reason: "bad_request", detail: "unsupported expectation" };
+        }
+        break;
       case 3:
         if (name.toLowerCase() === "via" && value.toLowerCase().includes(cfg.viaToken)) {
           return {
