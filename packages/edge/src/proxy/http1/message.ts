@@ -110,6 +110,8 @@ export class ClientResponse {
   #ended = false;
   #drain: (() => void) | undefined;
   #finish: (() => void) | undefined;
+  /** A head from start(), sent with the first body bytes or at end(). */
+  #pendingHead: string | undefined;
 
   constructor(req: ClientRequest, sink: ResponseSink) {
     this.socket = req.socket;
@@ -147,7 +149,6 @@ export class ClientResponse {
     this.#pendingHead = this.#head(status, headers, noBody ? 0 : bodyLength);
     if (noBody) this.#framing = NO_BODY;
   }
-  #pendingHead: string | undefined;
 
   /** Body bytes; false when the socket's buffer is full (wait for onDrain). */
   write(chunk: Buffer): boolean {
