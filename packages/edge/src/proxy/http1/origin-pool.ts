@@ -111,6 +111,10 @@ class OriginConnection {
       family: req.family === 0 ? undefined : req.family,
       noDelay: true,
       keepAlive: true,
+      // An origin's FIN is handled below (end of a close-delimited body, or a dead connection);
+      // after an upgrade the relay decides, so a destination that ends first still gets the
+      // client's remaining bytes.
+      allowHalfOpen: true,
     });
     listen(this.socket, this.#listeners);
   }
