@@ -1,7 +1,9 @@
 // Publishing: compile → validate whole (checkBundle: a bundle that fails is never stored) →
-// assign the next version → hash → store → wake waiting edges. Publishes of one account are
-// serialised in-process; across replicas the (account, version) primary key refuses a
-// duplicate version. Auto-publish after changes is debounced per account.
+// assign the next version → hash → store → wake waiting edges. A rollback stores an earlier
+// version's content the same way, as the next version (versions only grow, so edges take it
+// like any publish). Publishes and rollbacks of one account are serialised in-process; across
+// replicas the (account, version) primary key refuses a duplicate version. Auto-publish after
+// changes is debounced per account.
 
 import { createHash } from "node:crypto";
 import { promisify } from "node:util";
@@ -16,7 +18,8 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
 import { sql } from "kysely";
 import { audit } from "../audit.ts";
 import type { Db } from "../context.ts";
-import { type BundleSummary, compileContent, summarize } from "./compile.ts";
+import { notFound } from "../http/errors.ts";
+import { type BundleContent, type BundleSummary, compileContent, summarize } from "./compile.ts";
 import { fastBundleHash } from "./fast-hash.ts";
 import type { VersionNotifier } from "./notifier.ts";
 
@@ -27,6 +30,18 @@ export interface PublishResult {
   /** False when nothing changed since the latest bundle (no new version). */
   readonly changed: boolean;
   readonly summary: BundleSummary;
+}
+
+export interface RollbackResult extends PublishResult {
+  /** The version whose content is now current. */
+  readonly rolledBackTo: number;
+}
+
+/** What #store writes besides the content: who, which audit action, and its extra fields. */
+interface StoreRecord {
+  readonly actor: string;
+  readonly action: "publish" | "rollback";
+  readonly auditExtra?: Record<string, unknown>;
 }
 
 const gzipAsync = promisify(gzip);
@@ -69,6 +84,24 @@ export function gzipBody(text: string): Promise<Buffer> {
 }
 
 export type LatestBundle = StoredBundle;
+
+interface LatestRow {
+  readonly version: number;
+  readonly hash: string;
+  readonly content_hash: string;
+  readonly created_at: Date;
+}
+
+/** The answer when the latest version already has the content: no new version. */
+function unchanged(latest: LatestRow, summary: BundleSummary): PublishResult {
+  return {
+    version: latest.version,
+    hash: latest.hash,
+    createdAt: latest.created_at.toISOString(),
+    changed: false,
+    summary,
+  };
+}
 
 /**
  * Send a bundle: the stored gzip bytes as they are when the client accepts gzip (RFC 9110
@@ -130,8 +163,22 @@ export class Publisher {
     actor: string,
     opts: { force?: boolean } = {},
   ): Promise<PublishResult> {
+    return this.#serial(accountId, () => this.#timed(accountId, actor, opts.force ?? false));
+  }
+
+  /**
+   * Make `version`'s content current again by storing it as the next version (audit action
+   * `rollback`). Nothing new is stored when the latest version already has that content
+   * (`changed: false`). 404 for a version the account does not have; 422 when the old bundle no
+   * longer passes the current validation.
+   */
+  rollback(accountId: string, actor: string, version: number): Promise<RollbackResult> {
+    return this.#serial(accountId, () => this.#rollback(accountId, actor, version));
+  }
+
+  /** Run `go` after the account's earlier publishes and rollbacks have finished. */
+  #serial<R>(accountId: string, go: () => Promise<R>): Promise<R> {
     const prev = this.#chains.get(accountId) ?? Promise.resolve();
-    const go = () => this.#timed(accountId, actor, opts.force ?? false);
     const run = prev.then(go, go);
     const tail = run.catch(() => {});
     this.#chains.set(accountId, tail);
@@ -166,22 +213,61 @@ export class Publisher {
         { problems: problems.slice(0, 50) },
       );
     const contentHash = createHash("sha256").update(JSON.stringify(content)).digest("hex");
-    const summary = summarize(content);
-    const latest = await this.#db
+    const latest = await this.#latestRow(accountId);
+    if (latest && latest.content_hash === contentHash && !force)
+      return unchanged(latest, summarize(content));
+    return this.#store(accountId, latest, content, contentHash, { actor, action: "publish" });
+  }
+
+  async #rollback(accountId: string, actor: string, target: number): Promise<RollbackResult> {
+    const row = await this.#db
+      .selectFrom("bundles")
+      .select(["version", "hash", "content_hash", "body", "body_gz", "body_gz_b64"])
+      .where("account_id", "=", accountId)
+      .where("version", "=", target)
+      .executeTakeFirst();
+    if (!row) throw notFound(`bundle version ${target}`);
+    const old = JSON.parse(await (await StoredBundle.fromRow(row)).text()) as ConfigBundle;
+    const { version: _v, hash: _h, createdAt: _c, ...content } = old;
+    // Bundles stored by an older control may not pass today's contract: never ship one that
+    // the edges would refuse.
+    const problems = checkBundle({ ...content, version: 0 });
+    if (problems.length > 0)
+      throw new GatehouseError(
+        "GH_ERR_CONFIG_REJECTED",
+        `version ${target} does not pass validation any more: ${problems[0]!.message}`,
+        { problems: problems.slice(0, 50) },
+      );
+    const latest = await this.#latestRow(accountId);
+    if (latest && latest.content_hash === row.content_hash)
+      return { ...unchanged(latest, summarize(content)), rolledBackTo: target };
+    const stored = await this.#store(accountId, latest, content, row.content_hash, {
+      actor,
+      action: "rollback",
+      auditExtra: { rolledBackTo: target, from: latest?.version ?? 0 },
+    });
+    return { ...stored, rolledBackTo: target };
+  }
+
+  #latestRow(accountId: string): Promise<LatestRow | undefined> {
+    return this.#db
       .selectFrom("bundles")
       .select(["version", "hash", "content_hash", "created_at"])
       .where("account_id", "=", accountId)
       .orderBy("version", "desc")
       .limit(1)
       .executeTakeFirst();
-    if (latest && latest.content_hash === contentHash && !force)
-      return {
-        version: latest.version,
-        hash: latest.hash,
-        createdAt: latest.created_at.toISOString(),
-        changed: false,
-        summary,
-      };
+  }
+
+  /** Store `content` as the version after `latest`, audit it and wake the edges. */
+  async #store(
+    accountId: string,
+    latest: LatestRow | undefined,
+    content: BundleContent,
+    contentHash: string,
+    rec: StoreRecord,
+  ): Promise<PublishResult> {
+    const summary = summarize(content);
     const version = (latest?.version ?? 0) + 1;
     const createdAt = new Date();
     const bundle: ConfigBundle = {
@@ -203,7 +289,7 @@ export class Publisher {
           body: null,
           body_gz_b64: gz.toString("base64"),
           summary: JSON.stringify(summary),
-          created_by: actor,
+          created_by: rec.actor,
           created_at: createdAt,
         })
         .execute();
@@ -213,11 +299,11 @@ export class Publisher {
         );
       await audit(trx, {
         accountId,
-        actor,
+        actor: rec.actor,
         resource: "bundle",
         resourceId: String(version),
-        action: "publish",
-        after: { version, hash: bundle.hash, summary },
+        action: rec.action,
+        after: { version, hash: bundle.hash, summary, ...rec.auditExtra },
       });
     });
     this.#latest.set(accountId, new StoredBundle(version, bundle.hash!, gz, body));

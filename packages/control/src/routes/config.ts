@@ -30,7 +30,9 @@ const DiffParams = T.Object(
   },
   { additionalProperties: false },
 );
+const VersionNumber = T.Integer({ minimum: 1, maximum: 2_000_000_000 });
 const PublishBody = T.Object({ force: T.Optional(T.Boolean()) }, { additionalProperties: false });
+const RollbackBody = T.Object({ version: VersionNumber }, { additionalProperties: false });
 const Summary = T.Object({
   policies: T.Integer(),
   lists: T.Integer(),
@@ -45,6 +47,10 @@ const PublishResult = T.Object({
   createdAt: T.String(),
   changed: T.Boolean(),
   summary: Summary,
+});
+const RollbackResult = T.Object({
+  ...PublishResult.properties,
+  rolledBackTo: T.Integer(),
 });
 const VersionsQuery = T.Object(
   {
@@ -86,6 +92,26 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
       const p = who(req);
       const b = (req.body ?? {}) as Static<typeof PublishBody>;
       return publisher.publish(p.accountId, actorOf(p), { force: b.force ?? false });
+    },
+  );
+
+  app.post(
+    "/config/rollback",
+    {
+      config: { access: "admin" },
+      schema: {
+        tags,
+        summary: "Make an earlier version current again, published as a new version",
+        description:
+          "Stores `version`'s content as the next version (versions only grow, so edges apply it like any publish) and records audit action `rollback`. The account's policies, lists and settings are not changed: the next publish ships them again. `changed: false` when the latest version already has that content. 404 for an unknown version; 422 GH_ERR_CONFIG_REJECTED when that bundle no longer passes validation.",
+        body: RollbackBody,
+        response: { 200: RollbackResult },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const b = req.body as Static<typeof RollbackBody>;
+      return publisher.rollback(p.accountId, actorOf(p), b.version);
     },
   );
 
