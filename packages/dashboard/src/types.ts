@@ -92,6 +92,11 @@ export interface PublishResult {
   summary: BundleSummary;
 }
 
+export interface RollbackResult extends PublishResult {
+  /** The version whose content is current again. */
+  rolledBackTo: number;
+}
+
 export interface DiffSection {
   added: string[];
   removed: string[];

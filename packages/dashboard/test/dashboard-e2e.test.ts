@@ -398,6 +398,42 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     await changes.getByText(`Changes from version ${version} to ${version + 1}`).waitFor();
     assert.match((await changes.textContent()) ?? "", /Lists: 1 added, 0 changed, 0 removed/);
     assert.match((await changes.textContent()) ?? "", /Items of \$extra: \+1 −0/);
+    await changes.getByRole("button", { name: "Close" }).click();
+    // Roll back to the version before the change: it asks first, then its content is the
+    // next version, and that version's changes undo the list added above.
+    const older = versions.getByRole("row").filter({
+      has: page.getByRole("cell", { name: String(version), exact: true }),
+    });
+    let asked = "";
+    page.once("dialog", (d) => {
+      asked = d.message();
+      void d.accept();
+    });
+    await older.getByRole("button", { name: "Roll back to this version" }).click();
+    await page
+      .getByRole("status")
+      .filter({
+        hasText: `Rolled back to version ${version}: its content is published as version ${version + 2}.`,
+      })
+      .waitFor();
+    assert.match(asked, new RegExp(`^Roll back to version ${version}\\?`));
+    const rolled = versions.getByRole("row").filter({
+      has: page.getByRole("cell", { name: String(version + 2), exact: true }),
+    });
+    await rolled.waitFor();
+    assert.equal(
+      await rolled.getByRole("button", { name: "Roll back to this version" }).count(),
+      0,
+      "the newest version is current already",
+    );
+    await rolled.getByRole("button", { name: "Changes" }).click();
+    await changes.getByText(`Changes from version ${version + 1} to ${version + 2}`).waitFor();
+    assert.match((await changes.textContent()) ?? "", /Lists: 0 added, 0 changed, 1 removed/);
+    const same = await fetch(`${base}/api/v1/config/versions/${version}/diff/${version + 2}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const sameDiff = (await same.json()) as { lists: { added: string[]; removed: string[] } };
+    assert.deepEqual([sameDiff.lists.added, sameDiff.lists.removed], [[], []]);
     await shot("publish");
     for (const [nav, heading] of [
       ["Edges", "Edges"],

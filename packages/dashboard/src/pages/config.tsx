@@ -1,10 +1,12 @@
-// Publish: check the configuration, publish it as a new bundle version, and see the published
-// versions with what changed between each and the one before.
+// Publish: check the configuration, publish it as a new bundle version, see the published
+// versions with what changed between each and the one before, and roll back to one of them
+// (admins; its content is published again as a new version).
 
 import { useState } from "react";
 import { api } from "../api.ts";
-import type { BundleDiff, ConfigVersion, Page, PublishResult } from "../types.ts";
+import type { BundleDiff, ConfigVersion, Page, PublishResult, RollbackResult } from "../types.ts";
 import {
+  ConfirmButton,
   CursorPager,
   EmptyRow,
   ErrorBanner,
@@ -28,14 +30,24 @@ export function ConfigPage() {
   const [checked, setChecked] = useState<CheckResult | undefined>(undefined);
   const [published, setPublished] = useState<PublishResult | undefined>(undefined);
   const [diff, setDiff] = useState<BundleDiff | undefined>(undefined);
+  const [rolledBack, setRolledBack] = useState<RollbackResult | undefined>(undefined);
   const action = useAction();
+  // The newest version is already current: no rollback offered for it.
+  const newest = pages.cursor === undefined ? versions.data?.items[0]?.version : undefined;
   const check = () =>
     action.run(async () => {
       setChecked(await api.get<CheckResult>("/config/check"));
     });
   const publish = (force: boolean) =>
     action.run(async () => {
+      setRolledBack(undefined);
       setPublished(await api.post<PublishResult>("/config/publish", force ? { force: true } : {}));
+      versions.reload();
+    });
+  const rollback = (version: number) =>
+    action.run(async () => {
+      setPublished(undefined);
+      setRolledBack(await api.post<RollbackResult>("/config/rollback", { version }));
       versions.reload();
     });
   const showDiff = (v: number) =>
@@ -88,6 +100,13 @@ export function ConfigPage() {
             : `Nothing changed since version ${published.version}; nothing new was published.`}
         </Notice>
       )}
+      {rolledBack && (
+        <Notice>
+          {rolledBack.changed
+            ? `Rolled back to version ${rolledBack.rolledBackTo}: its content is published as version ${rolledBack.version}. Policies, lists and settings are unchanged; the next publish ships them again.`
+            : `Version ${rolledBack.version} already has the content of version ${rolledBack.rolledBackTo}; nothing new was published.`}
+        </Notice>
+      )}
       <h2>Versions</h2>
       <ErrorBanner error={versions.error} />
       <table aria-label="Versions">
@@ -116,6 +135,16 @@ export function ConfigPage() {
                   <button type="button" onClick={() => showDiff(v.version)}>
                     Changes
                   </button>
+                )}
+                {v.version !== newest && (
+                  <ConfirmButton
+                    className="secondary"
+                    disabled={action.busy}
+                    question={`Roll back to version ${v.version}? Its content is published as a new version and every edge applies it. Policies, lists and settings stay as they are, so the next publish ships them again.`}
+                    onConfirm={() => rollback(v.version)}
+                  >
+                    Roll back to this version
+                  </ConfirmButton>
                 )}
               </td>
             </tr>
