@@ -184,7 +184,10 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     ? new ReplicaFanout(
         store.postgres.url,
         store.postgres.schema,
-        (accountId, version) => publisher.remotePublished(accountId, version),
+        (accountId, version, edgeId) =>
+          edgeId === undefined
+            ? publisher.remotePublished(accountId, version)
+            : notifier.wakeEdge(accountId, edgeId, version),
         app.log,
       )
     : undefined;
@@ -355,10 +358,14 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   // Last: its `/*` only takes what no route above matched (and leaves /api/* to the 404).
   registerDashboard(app, opts.dashboardDir ?? defaultDashboardDir());
 
+  // Before the listener closes, not after: a config long-poll in flight keeps its connection,
+  // and the server's close waits for it (up to the 30 s poll) unless the poll is answered now.
+  app.addHook("preClose", async () => {
+    notifier.closeAll();
+  });
   app.addHook("onClose", async () => {
     await fanout?.close();
     await subscriptions.close();
-    notifier.closeAll();
     await publisher.close();
     if (ownsStore) await store.close();
   });

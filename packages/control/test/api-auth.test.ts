@@ -21,6 +21,7 @@ const BODIES: Record<string, { body?: unknown; type?: string }> = {
   "PATCH /api/v1/identities/users/:id": { body: { name: "x" } },
   "PATCH /api/v1/identities/devices/:id": { body: { name: "x" } },
   "PUT /api/v1/lists/:id/subscription": { body: { url: "http://127.0.0.1:9/list.txt" } },
+  "PUT /api/v1/edges/:id/pin": { body: { version: 1 } },
 };
 
 const RANK = { viewer: 1, editor: 2, admin: 3 } as const;

@@ -2,17 +2,24 @@
 // closure and one timer; nothing polls the database while edges wait.
 
 export class VersionNotifier {
-  readonly #waiters = new Map<string, Set<(version: number) => void>>();
+  /** Per account: each waiter's wake function and the edge it waits for (if it said). */
+  readonly #waiters = new Map<string, Map<(version: number) => void, string | undefined>>();
 
   /**
-   * Resolves with the new version when `accountId` publishes, or undefined after `timeoutMs`
-   * or when `signal` aborts (the client went away).
+   * Resolves with the new version when `accountId` publishes (or, for a waiter that names its
+   * `edgeId`, when that edge's pin changes), or undefined after `timeoutMs` or when `signal`
+   * aborts (the client went away).
    */
-  wait(accountId: string, timeoutMs: number, signal?: AbortSignal): Promise<number | undefined> {
+  wait(
+    accountId: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    edgeId?: string,
+  ): Promise<number | undefined> {
     return new Promise((resolve) => {
       let set = this.#waiters.get(accountId);
       if (!set) {
-        set = new Set();
+        set = new Map();
         this.#waiters.set(accountId, set);
       }
       const waiters = set;
@@ -27,7 +34,7 @@ export class VersionNotifier {
       const wake = (v: number): void => done(v);
       const onAbort = (): void => done(undefined);
       const timer = setTimeout(() => done(undefined), timeoutMs);
-      waiters.add(wake);
+      waiters.set(wake, edgeId);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
@@ -35,12 +42,19 @@ export class VersionNotifier {
   publish(accountId: string, version: number): void {
     const set = this.#waiters.get(accountId);
     if (!set) return;
-    for (const wake of [...set]) wake(version);
+    for (const wake of [...set.keys()]) wake(version);
+  }
+
+  /** Wake only the polls of one edge (its pin changed); `version` is what it should run now. */
+  wakeEdge(accountId: string, edgeId: string, version: number): void {
+    const set = this.#waiters.get(accountId);
+    if (!set) return;
+    for (const [wake, id] of [...set]) if (id === edgeId) wake(version);
   }
 
   /** Wake everyone with "no news" (shutdown). */
   closeAll(): void {
-    for (const set of this.#waiters.values()) for (const wake of [...set]) wake(Number.NaN);
+    for (const set of this.#waiters.values()) for (const wake of [...set.keys()]) wake(Number.NaN);
   }
 
   waiting(accountId?: string): number {

@@ -44,6 +44,9 @@ interface StoreRecord {
   readonly auditExtra?: Record<string, unknown>;
 }
 
+/** How many earlier versions bundleAt keeps in memory. */
+const OLDER_CACHED = 4;
+
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
 
@@ -143,6 +146,8 @@ export class Publisher {
   /** Tail of each account's publish chain (serialises publishes per account). */
   readonly #chains = new Map<string, Promise<unknown>>();
   readonly #latest = new Map<string, LatestBundle>();
+  /** Recently read earlier versions (pinned edges poll them), oldest first; immutable. */
+  readonly #older = new Map<string, StoredBundle>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   #closed = false;
 
@@ -331,6 +336,30 @@ export class Publisher {
     return latest;
   }
 
+  /** One stored version of an account (cached: pinned edges ask for it on every poll). */
+  async bundleAt(accountId: string, version: number): Promise<StoredBundle | undefined> {
+    const latest = this.#latest.get(accountId);
+    if (latest?.version === version) return latest;
+    const key = `${accountId} ${version}`;
+    const hit = this.#older.get(key);
+    if (hit) {
+      this.#older.delete(key);
+      this.#older.set(key, hit);
+      return hit;
+    }
+    const row = await this.#db
+      .selectFrom("bundles")
+      .select(["version", "hash", "body", "body_gz", "body_gz_b64"])
+      .where("account_id", "=", accountId)
+      .where("version", "=", version)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const b = await StoredBundle.fromRow(row);
+    this.#older.set(key, b);
+    if (this.#older.size > OLDER_CACHED) this.#older.delete(this.#older.keys().next().value!);
+    return b;
+  }
+
   /** The newest version number without loading the body when it is not cached. */
   async latestVersion(accountId: string): Promise<number> {
     const hit = this.#latest.get(accountId);
@@ -341,6 +370,16 @@ export class Publisher {
       .where("account_id", "=", accountId)
       .executeTakeFirst();
     return row?.v ?? 0;
+  }
+
+  /**
+   * An edge's pin changed in `trx`: tell the other replicas (NOTIFY, delivered on commit) so a
+   * poll of that edge waiting on one of them wakes; `version` is what the edge should run now.
+   */
+  async notifyPin(trx: Db, accountId: string, edgeId: string, version: number): Promise<void> {
+    const channel = this.#opts.notifyChannel;
+    if (channel)
+      await sql`select pg_notify(${channel}, ${`${accountId} ${version} ${edgeId}`})`.execute(trx);
   }
 
   /** Another replica published `version`: forget a staler cached bundle and wake waiters. */

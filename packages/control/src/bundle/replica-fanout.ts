@@ -2,7 +2,8 @@
 // when replica A publishes. Every publish sends NOTIFY in its transaction (delivered on commit);
 // each replica LISTENs on one dedicated connection and feeds the in-process notifier, so
 // waiting stays free of database polling. The channel carries the schema name, so installs
-// (or test runs) sharing a database do not wake each other.
+// (or test runs) sharing a database do not wake each other. A payload is "<account> <version>"
+// for a publish, "<account> <version> <edge>" when that edge's pin changed.
 
 import type { FastifyBaseLogger } from "fastify";
 import pg from "pg";
@@ -14,7 +15,7 @@ export function bundleChannel(schema: string | undefined): string {
 export class ReplicaFanout {
   readonly #url: string;
   readonly #channel: string;
-  readonly #onPublish: (accountId: string, version: number) => void;
+  readonly #onPublish: (accountId: string, version: number, edgeId?: string) => void;
   readonly #log: FastifyBaseLogger;
   #client: pg.Client | undefined;
   #closed = false;
@@ -23,7 +24,7 @@ export class ReplicaFanout {
   constructor(
     url: string,
     schema: string | undefined,
-    onPublish: (accountId: string, version: number) => void,
+    onPublish: (accountId: string, version: number, edgeId?: string) => void,
     log: FastifyBaseLogger,
   ) {
     this.#url = url;
@@ -36,9 +37,10 @@ export class ReplicaFanout {
     const client = new pg.Client({ connectionString: this.#url });
     client.on("notification", (n) => {
       if (n.channel !== this.#channel || !n.payload) return;
-      const [accountId, v] = n.payload.split(" ");
+      const [accountId, v, edgeId] = n.payload.split(" ");
       const version = Number(v);
-      if (accountId && Number.isSafeInteger(version)) this.#onPublish(accountId, version);
+      if (accountId && Number.isSafeInteger(version))
+        this.#onPublish(accountId, version, edgeId || undefined);
     });
     const reconnect = () => {
       if (this.#closed || this.#client !== client) return;

@@ -227,6 +227,13 @@ const m0006: Migration = {
   },
 };
 
+/** Staged rollout: an edge may be pinned to one bundle version (null: it follows the latest). */
+const m0007: Migration = {
+  async up(db) {
+    await sql`alter table edges add column pinned_version integer`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -234,6 +241,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0004_list_subscriptions": m0004,
   "0005_bundles_gzip_text": m0005,
   "0006_user_credentials": m0006,
+  "0007_edge_pins": m0007,
 };
 
 const provider: MigrationProvider = {

@@ -181,6 +181,8 @@ export interface EdgesTable {
   uptime_seconds: number | null;
   counters: JsonNullable;
   config_status: JsonNullable;
+  /** The bundle version this edge is held at (staged rollout); null: the latest. */
+  pinned_version: ColumnType<number | null, number | null | undefined, number | null>;
   last_seen_at: Date | null;
   enrolled_at: CreatedAt;
   updated_at: UpdatedAt;

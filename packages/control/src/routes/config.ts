@@ -13,8 +13,8 @@ import {
   prepareImport,
   toYaml,
 } from "../bundle/export-import.ts";
-import { StoredBundle, sendBundle } from "../bundle/publisher.ts";
-import { actorOf, type Db } from "../context.ts";
+import { type Publisher, type StoredBundle, sendBundle } from "../bundle/publisher.ts";
+import { actorOf } from "../context.ts";
 import { decodeCursor, encodeCursor, iso } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
 import { who } from "./common.ts";
@@ -61,15 +61,10 @@ const VersionsQuery = T.Object(
 );
 const tags = ["config"];
 
-async function loadBundle(db: Db, accountId: string, version: number): Promise<ConfigBundle> {
-  const row = await db
-    .selectFrom("bundles")
-    .select(["version", "hash", "body", "body_gz", "body_gz_b64"])
-    .where("account_id", "=", accountId)
-    .where("version", "=", version)
-    .executeTakeFirst();
-  if (!row) throw notFound(`bundle version ${version}`);
-  return JSON.parse(await (await StoredBundle.fromRow(row)).text()) as ConfigBundle;
+async function loadBundle(publisher: Publisher, accountId: string, version: number) {
+  const b = await publisher.bundleAt(accountId, version);
+  if (!b) throw notFound(`bundle version ${version}`);
+  return b;
 }
 
 export async function configRoutes(app: FastifyInstance): Promise<void> {
@@ -177,14 +172,7 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const p = who(req);
       const { version } = req.params as Static<typeof VersionParams>;
-      const row = await db
-        .selectFrom("bundles")
-        .select(["version", "hash", "body", "body_gz", "body_gz_b64"])
-        .where("account_id", "=", p.accountId)
-        .where("version", "=", version)
-        .executeTakeFirst();
-      if (!row) throw notFound(`bundle version ${version}`);
-      return sendBundle(req, reply, await StoredBundle.fromRow(row));
+      return sendBundle(req, reply, await loadBundle(publisher, p.accountId, version));
     },
   );
 
@@ -198,10 +186,11 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
       const p = who(req);
       const { from, to } = req.params as Static<typeof DiffParams>;
       const [a, b] = await Promise.all([
-        loadBundle(db, p.accountId, from),
-        loadBundle(db, p.accountId, to),
+        loadBundle(publisher, p.accountId, from),
+        loadBundle(publisher, p.accountId, to),
       ]);
-      return diffBundles(a, b);
+      const parse = async (x: StoredBundle) => JSON.parse(await x.text()) as ConfigBundle;
+      return diffBundles(await parse(a), await parse(b));
     },
   );
 

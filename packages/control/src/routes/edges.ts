@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
 import { audit } from "../audit.ts";
 import { issueSecret, tokenId } from "../auth/tokens.ts";
-import { sendBundle } from "../bundle/publisher.ts";
+import { type StoredBundle, sendBundle } from "../bundle/publisher.ts";
 import { actorOf, type EdgePrincipal } from "../context.ts";
 import type { EdgesTable } from "../db/schema.ts";
 import { decodeCursor, iso, PageQuery, page } from "../http/conventions.ts";
@@ -66,6 +66,11 @@ const ConfigStatusBody = T.Object(
   { additionalProperties: false },
 );
 
+const PinBody = T.Object(
+  { version: T.Integer({ minimum: 1, maximum: 2_000_000_000 }) },
+  { additionalProperties: false },
+);
+
 /** The audit action for each status an admin can set. */
 const ACTION_OF_STATUS = {
   active: "activate",
@@ -81,6 +86,20 @@ function edgeOf(req: FastifyRequest): EdgePrincipal {
 export async function edgeRoutes(app: FastifyInstance): Promise<void> {
   const { db, auth, publisher, notifier, options, metrics } = app.gatehouse;
   const staleAfterMs = options.heartbeatIntervalMs * 3;
+  /** The bundle an edge should run when it has `after`: its pin, else the latest; or none. */
+  const due = async (edge: EdgePrincipal, after: number): Promise<StoredBundle | undefined> => {
+    const row = await db
+      .selectFrom("edges")
+      .select(["pinned_version"])
+      .where("id", "=", edge.id)
+      .executeTakeFirst();
+    const pin = row?.pinned_version ?? null;
+    const b =
+      pin === null
+        ? await publisher.latest(edge.accountId)
+        : await publisher.bundleAt(edge.accountId, pin);
+    return b && b.version > after ? b : undefined;
+  };
   const view = (e: Selectable<EdgesTable>, now: number) => ({
     id: e.id,
     name: e.name,
@@ -90,6 +109,8 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     uptimeSeconds: e.uptime_seconds,
     counters: e.counters ?? {},
     configStatus: e.config_status ?? null,
+    /** The version this edge is held at; null: it follows the latest. */
+    pinnedVersion: e.pinned_version,
     lastSeenAt: iso(e.last_seen_at),
     /** Three missed heartbeats. */
     stale:
@@ -213,32 +234,32 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
         tags: ["edge"],
         summary: "Long-poll for a bundle newer than `after`",
         description:
-          "200 with the bundle at once when a newer version exists; otherwise waits up to 30 s and answers 304.",
+          "200 with the bundle at once when a newer version is due (the version the edge is pinned to, else the latest); otherwise waits up to 30 s and answers 304.",
         querystring: ConfigQuery,
       },
     },
     async (req, reply) => {
       const edge = edgeOf(req);
       const after = (req.query as Static<typeof ConfigQuery>).after ?? 0;
-      // Wait first, read second: a publish that lands while the read is in flight must still
-      // wake this poll (otherwise the edge would sleep through it until the timeout).
+      // Wait first, read second: a publish (or a pin) that lands while the read is in flight
+      // must still wake this poll (otherwise the edge would sleep through it until the timeout).
       const abort = new AbortController();
       const onClose = () => abort.abort();
       req.raw.once("close", onClose);
-      const woken = notifier.wait(edge.accountId, options.longPollTimeoutMs, abort.signal);
-      let latest = await publisher.latest(edge.accountId);
-      if (!latest || latest.version <= after) {
+      const woken = notifier.wait(edge.accountId, options.longPollTimeoutMs, abort.signal, edge.id);
+      let bundle = await due(edge, after);
+      if (!bundle) {
         const v = await woken;
         req.raw.off("close", onClose);
         if (v === undefined || Number.isNaN(v) || v <= after) return reply.status(304).send();
-        latest = await publisher.latest(edge.accountId);
-        if (!latest || latest.version <= after) return reply.status(304).send();
+        bundle = await due(edge, after);
+        if (!bundle) return reply.status(304).send();
       } else {
         req.raw.off("close", onClose);
         abort.abort();
         await woken;
       }
-      return sendBundle(req, reply, latest);
+      return sendBundle(req, reply, bundle);
     },
   );
 
@@ -266,12 +287,13 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
           updated_at: new Date(),
         })
         .where("id", "=", edge.id)
-        .returning(["status"])
+        .returning(["status", "pinned_version"])
         .executeTakeFirst();
       if (!row) throw notFound("edge");
       return {
         status: row.status,
         latestVersion: await publisher.latestVersion(edge.accountId),
+        pinnedVersion: row.pinned_version,
         heartbeatIntervalSeconds: options.heartbeatIntervalMs / 1000,
       };
     },
@@ -421,6 +443,90 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     if (status === "decommissioned") auth.edgeCache.evict(id);
     return view(row, Date.now());
   };
+
+  /** Set or clear an edge's pin (audited), then wake its waiting poll. */
+  const setPin = async (req: FastifyRequest, version: number | null) => {
+    const p = who(req);
+    const { id } = req.params as Static<typeof IdParams>;
+    // What the edge should run once this commits (a publish meanwhile wakes it anyway).
+    const target = version ?? (await publisher.latestVersion(p.accountId));
+    const { row, changed } = await db.transaction().execute(async (trx) => {
+      const before = await trx
+        .selectFrom("edges")
+        .selectAll()
+        .where("account_id", "=", p.accountId)
+        .where("id", "=", id)
+        .executeTakeFirst();
+      if (!before) throw notFound("edge");
+      if (before.status === "decommissioned")
+        throw new GatehouseError("GH_ERR_CONFLICT", "the edge is decommissioned");
+      if (before.pinned_version === version) return { row: before, changed: false };
+      if (version !== null) {
+        const exists = await trx
+          .selectFrom("bundles")
+          .select(["version"])
+          .where("account_id", "=", p.accountId)
+          .where("version", "=", version)
+          .executeTakeFirst();
+        if (!exists) throw notFound(`bundle version ${version}`);
+        // Edges only ever move forward (they take a bundle newer than the one they run).
+        if (before.config_version !== null && before.config_version > version)
+          throw new GatehouseError(
+            "GH_ERR_CONFLICT",
+            `the edge already runs version ${before.config_version} and never goes back to an older one: pin it at ${before.config_version} or later, or roll back the configuration`,
+            { configVersion: before.config_version },
+          );
+      }
+      const after = await trx
+        .updateTable("edges")
+        .set({ pinned_version: version, updated_at: new Date() })
+        .where("id", "=", id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await audit(trx, {
+        accountId: p.accountId,
+        actor: actorOf(p),
+        resource: "edge",
+        resourceId: id,
+        action: version === null ? "unpin" : "pin",
+        before: { pinnedVersion: before.pinned_version },
+        after: { pinnedVersion: version },
+      });
+      await publisher.notifyPin(trx, p.accountId, id, target);
+      return { row: after, changed: true };
+    });
+    if (changed) notifier.wakeEdge(p.accountId, id, target);
+    return view(row, Date.now());
+  };
+
+  app.put(
+    "/edges/:id/pin",
+    {
+      config: { access: "admin" },
+      schema: {
+        tags: ["edges"],
+        summary: "Hold an edge at one bundle version (staged rollout); others follow the latest",
+        description:
+          "The edge gets `version` instead of the latest until it is unpinned. 404 for an unknown edge or version; 409 for a decommissioned edge or a version older than the one the edge reported running (edges never step back).",
+        params: IdParams,
+        body: PinBody,
+      },
+    },
+    async (req) => setPin(req, (req.body as Static<typeof PinBody>).version),
+  );
+
+  app.delete(
+    "/edges/:id/pin",
+    {
+      config: { access: "admin" },
+      schema: {
+        tags: ["edges"],
+        summary: "Let a pinned edge follow the latest version again",
+        params: IdParams,
+      },
+    },
+    async (req) => setPin(req, null),
+  );
 
   app.post(
     "/edges/:id/drain",
