@@ -9,7 +9,7 @@ import type { Selectable } from "kysely";
 import { audit } from "../audit.ts";
 import { issueSecret, tokenId } from "../auth/tokens.ts";
 import { type StoredBundle, sendBundle } from "../bundle/publisher.ts";
-import { actorOf, type EdgePrincipal } from "../context.ts";
+import { actorOf, type Db, type EdgePrincipal } from "../context.ts";
 import type { EdgesTable } from "../db/schema.ts";
 import { decodeCursor, iso, PageQuery, page } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
@@ -407,6 +407,20 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
+  /** An edge of the account that is not decommissioned (404 / 409 otherwise), read in `trx`. */
+  const serviceable = async (trx: Db, accountId: string, id: string) => {
+    const e = await trx
+      .selectFrom("edges")
+      .selectAll()
+      .where("account_id", "=", accountId)
+      .where("id", "=", id)
+      .executeTakeFirst();
+    if (!e) throw notFound("edge");
+    if (e.status === "decommissioned")
+      throw new GatehouseError("GH_ERR_CONFLICT", "the edge is decommissioned");
+    return e;
+  };
+
   const setStatus = async (
     req: FastifyRequest,
     status: "active" | "draining" | "decommissioned",
@@ -414,15 +428,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     const p = who(req);
     const { id } = req.params as Static<typeof IdParams>;
     const row = await db.transaction().execute(async (trx) => {
-      const before = await trx
-        .selectFrom("edges")
-        .selectAll()
-        .where("account_id", "=", p.accountId)
-        .where("id", "=", id)
-        .executeTakeFirst();
-      if (!before) throw notFound("edge");
-      if (before.status === "decommissioned")
-        throw new GatehouseError("GH_ERR_CONFLICT", "the edge is decommissioned");
+      const before = await serviceable(trx, p.accountId, id);
       const after = await trx
         .updateTable("edges")
         .set({ status, updated_at: new Date() })
@@ -451,15 +457,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     // What the edge should run once this commits (a publish meanwhile wakes it anyway).
     const target = version ?? (await publisher.latestVersion(p.accountId));
     const { row, changed } = await db.transaction().execute(async (trx) => {
-      const before = await trx
-        .selectFrom("edges")
-        .selectAll()
-        .where("account_id", "=", p.accountId)
-        .where("id", "=", id)
-        .executeTakeFirst();
-      if (!before) throw notFound("edge");
-      if (before.status === "decommissioned")
-        throw new GatehouseError("GH_ERR_CONFLICT", "the edge is decommissioned");
+      const before = await serviceable(trx, p.accountId, id);
       if (before.pinned_version === version) return { row: before, changed: false };
       if (version !== null) {
         const exists = await trx
