@@ -7,6 +7,9 @@ import type { FastifyBaseLogger } from "fastify";
 import type { AnalyticsStore } from "./analytics/types.ts";
 import { buildApp } from "./app.ts";
 
+/** How long control's close() lets requests in flight finish before cutting connections. */
+const CLOSE_GRACE_MS = 2000;
+
 export interface StartOptions {
   readonly dataDir?: string;
   readonly databaseUrl?: string;
@@ -105,7 +108,14 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
     ...(metricsAddress ? { metricsAddress } : {}),
     close: async () => {
       if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
-      await app.close();
+      // Requests in flight get CLOSE_GRACE_MS to finish; then every connection is cut, so a
+      // client that keeps one open (a kept-alive edge, a stuck upload) cannot hold shutdown.
+      const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
     },
   };
 }

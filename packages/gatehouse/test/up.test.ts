@@ -259,6 +259,14 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
     const tokens = out.match(/gh[tej]_[A-Za-z0-9_-]{20,}/g) ?? [];
     assert.equal(tokens.length, 1, `secrets in output: ${tokens.join(", ")}`);
   });
+
+  // Last: it stops the command. After serving DNS, proxy and API traffic (kept-alive edge
+  // connections to control, a config long-poll in flight), one Ctrl-C is enough.
+  test("one SIGINT stops everything and exits 0, without a second signal", async () => {
+    const code = await up.stop("SIGINT");
+    assert.equal(code, 0);
+    assert.doesNotMatch(up.output(), /again, exiting now/);
+  });
 });
 
 describe("gatehouse edge --control: fail-static when control is gone", () => {
