@@ -50,6 +50,8 @@ export interface Edge {
   configVersion: number | null;
   uptimeSeconds: number | null;
   configStatus: { version?: number; ok?: boolean; error?: { message: string } } | null;
+  /** The version the edge is held at (staged rollout); null: it follows the latest. */
+  pinnedVersion: number | null;
   lastSeenAt: string | null;
   stale: boolean;
   enrolledAt: string | null;

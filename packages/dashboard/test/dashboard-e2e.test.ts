@@ -462,6 +462,72 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     }
   });
 
+  it("holds an edge at its version and releases it (staged rollout)", async () => {
+    const A = (method: string, path: string, body?: unknown, auth = token) =>
+      fetch(`${base}/api/v1${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${auth}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const join = (
+      (await (await A("POST", "/edges/join-tokens", {})).json()) as { joinToken: string }
+    ).joinToken;
+    const enrolled = (await (
+      await fetch(`${base}/api/v1/edge/enroll`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ joinToken: join, name: "canary-e2e" }),
+      })
+    ).json()) as { edgeId: string; credential: string };
+    const latest = (
+      (await (await A("GET", "/config/versions?limit=1")).json()) as {
+        items: { version: number }[];
+      }
+    ).items[0]!.version;
+    const beat = await A(
+      "POST",
+      "/edge/heartbeat",
+      { version: "0.1.0", configVersion: latest, uptimeSeconds: 5 },
+      enrolled.credential,
+    );
+    assert.equal(beat.status, 200);
+    await page
+      .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: "Edges", exact: true })
+      .click();
+    const row = page
+      .getByRole("table", { name: "Edges" })
+      .getByRole("row")
+      .filter({ hasText: "canary-e2e" });
+    let asked = "";
+    page.once("dialog", (d) => {
+      asked = d.message();
+      void d.accept();
+    });
+    await row.getByRole("button", { name: `Hold at version ${latest}` }).click();
+    await row.getByText(`held at version ${latest}`).waitFor();
+    assert.match(asked, new RegExp(`^Hold "canary-e2e" at version ${latest}\\?`));
+    const pinned = (await (await A("GET", `/edges/${enrolled.edgeId}`)).json()) as {
+      pinnedVersion: number | null;
+    };
+    assert.equal(pinned.pinnedVersion, latest);
+    page.once("dialog", (d) => void d.accept());
+    await row.getByRole("button", { name: "Release" }).click();
+    await row.getByRole("button", { name: `Hold at version ${latest}` }).waitFor();
+    assert.equal(await row.getByText("held at version").count(), 0);
+    const audit = (await (await A("GET", "/audit?resource=edge")).json()) as {
+      items: { action: string }[];
+    };
+    assert.deepEqual(
+      audit.items.filter((x) => x.action === "pin" || x.action === "unpin").map((x) => x.action),
+      ["unpin", "pin"],
+    );
+    await shot("edges-pin");
+  });
+
   it("edits, disables and deletes a policy; a list in use cannot be deleted until then", async () => {
     const policies = async () => {
       const res = await fetch(`${base}/api/v1/policies`, {

@@ -1,5 +1,7 @@
 // Edges: each enrolled edge's health (stale after three missed heartbeats), software, and the
-// config version it applied against the latest published one. Refreshes every 5 s.
+// config version it applied against the one it should run (its pin, else the latest); hold an
+// edge at a version while others take a new one (staged rollout), and let it go again.
+// Refreshes every 5 s.
 
 import { api } from "../api.ts";
 import type { ConfigVersion, Edge, Page } from "../types.ts";
@@ -40,6 +42,12 @@ export function EdgesPage() {
       await api.post(`/edges/${encodeURIComponent(e.id)}/${to}`);
       edges.reload();
     });
+  const setPin = (e: Edge, version: number | null) =>
+    action.run(async () => {
+      const path = `/edges/${encodeURIComponent(e.id)}/pin`;
+      await (version === null ? api.del(path) : api.put(path, { version }));
+      edges.reload();
+    });
   const shown = (edges.data?.items ?? []).filter((e) => e.status !== "decommissioned");
   return (
     <section>
@@ -48,7 +56,8 @@ export function EdgesPage() {
         Latest published config:{" "}
         {latestVersion === undefined ? "none yet" : `version ${latestVersion}`}. Edges pull new
         versions within a second; enrol more with <code>gatehouse edge --control</code> and a join
-        token.
+        token. A held edge stays at its version while newer ones are published (staged rollout: hold
+        all but one, publish, watch the one that took it, then release the others).
       </p>
       <ErrorBanner error={edges.error ?? action.error} />
       <table aria-label="Edges">
@@ -66,8 +75,9 @@ export function EdgesPage() {
         <tbody>
           {shown.map((e) => {
             const applied = e.configVersion;
-            const behind =
-              latestVersion !== undefined && applied !== null && applied < latestVersion;
+            const due = e.pinnedVersion ?? latestVersion;
+            const behind = due !== undefined && applied !== null && applied < due;
+            const hold = applied ?? latestVersion;
             const rejected =
               e.configStatus && e.configStatus.ok === false ? e.configStatus : undefined;
             return (
@@ -81,7 +91,10 @@ export function EdgesPage() {
                 </td>
                 <td>
                   {applied === null ? "none" : `version ${applied}`}
-                  {behind && <span className="hint"> (behind {latestVersion})</span>}
+                  {behind && <span className="hint"> (behind {due})</span>}
+                  {e.pinnedVersion !== null && (
+                    <div className="hint">held at version {e.pinnedVersion}</div>
+                  )}
                   {rejected && (
                     <div className="field-error">
                       rejected version {rejected.version}:{" "}
@@ -105,6 +118,25 @@ export function EdgesPage() {
                     <button type="button" onClick={() => setStatus(e, "activate")}>
                       Activate
                     </button>
+                  )}
+                  {e.pinnedVersion !== null ? (
+                    <ConfirmButton
+                      className="secondary"
+                      question={`Let "${e.name}" follow the latest version${latestVersion === undefined ? "" : ` (${latestVersion})`} again?`}
+                      onConfirm={() => setPin(e, null)}
+                    >
+                      Release
+                    </ConfirmButton>
+                  ) : (
+                    hold !== undefined && (
+                      <ConfirmButton
+                        className="secondary"
+                        question={`Hold "${e.name}" at version ${hold}? It stays there while newer versions are published, until you release it.`}
+                        onConfirm={() => setPin(e, hold)}
+                      >
+                        Hold at version {hold}
+                      </ConfirmButton>
+                    )
                   )}
                 </td>
               </tr>
