@@ -21,6 +21,7 @@ import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import { AggregatorRegistry, type PrometheusContentType, type Registry } from "prom-client";
 import { type Edge, type EdgeAddresses, startEdge } from "./main.ts";
 import { joinHostPort, splitHostPort } from "./net/host-port.ts";
+import { DEFAULT_LIMITS } from "./proxy/limits.ts";
 import { edgeRegistry } from "./telemetry/metrics.ts";
 
 export interface StartWorkersOptions {
@@ -83,6 +84,26 @@ async function fixUdpPorts(addrs: readonly string[]): Promise<string[]> {
   return out;
 }
 
+/**
+ * Each worker counts failed proxy logins on its own (no round trip per attempt), and the kernel
+ * spreads a client's connections over the workers: so each one allows its share of the limit,
+ * and a client guessing across all of them gets about the configured number, not N times it.
+ */
+export function shareAuthFailureLimit(
+  edge: NonNullable<EdgeConfigFile["edge"]>,
+  workers: number,
+): NonNullable<EdgeConfigFile["edge"]> {
+  const limits = edge.proxy?.limits;
+  const total = limits?.authFailureLimit ?? DEFAULT_LIMITS.authFailureLimit;
+  return {
+    ...edge,
+    proxy: {
+      ...edge.proxy,
+      limits: { ...limits, authFailureLimit: Math.max(1, Math.ceil(total / workers)) },
+    },
+  };
+}
+
 export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<WorkersHandle> {
   const n = opts.config.edge?.workers ?? availableParallelism();
   if (n <= 1 || !cluster.isPrimary) {
@@ -94,7 +115,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
   const edgeLocal = opts.config.edge ?? {};
   const config: EdgeConfigFile = {
     ...opts.config,
-    edge: { ...edgeLocal, dns: { ...edgeLocal.dns, udp } },
+    edge: shareAuthFailureLimit({ ...edgeLocal, dns: { ...edgeLocal.dns, udp } }, n),
   };
   cluster.setupPrimary({
     exec: new URL("./worker-entry.ts", import.meta.url).pathname,
