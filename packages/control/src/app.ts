@@ -187,7 +187,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
         (accountId, version, edgeId) =>
           edgeId === undefined
             ? publisher.remotePublished(accountId, version)
-            : notifier.wakeEdge(accountId, edgeId, version),
+            : publisher.remotePinChanged(accountId, edgeId, version),
         app.log,
       )
     : undefined;

@@ -46,6 +46,13 @@ interface StoreRecord {
 
 /** How many earlier versions bundleAt keeps in memory. */
 const OLDER_CACHED = 4;
+/**
+ * How long an edge's pin is trusted from memory. Pin changes on this replica update it and on
+ * others arrive by NOTIFY; this bounds staleness should that connection drop.
+ */
+const PIN_TTL_MS = 60_000;
+/** Edges whose pin is remembered (the oldest are forgotten beyond this). */
+const PINS_CACHED = 100_000;
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -148,6 +155,10 @@ export class Publisher {
   readonly #latest = new Map<string, LatestBundle>();
   /** Recently read earlier versions (pinned edges poll them), oldest first; immutable. */
   readonly #older = new Map<string, StoredBundle>();
+  /** Each edge's pin as last read or set (null: follows the latest), oldest first. */
+  readonly #pins = new Map<string, { readonly pin: number | null; readonly at: number }>();
+  /** Bumped by every pin change: a read that started before one must not be remembered. */
+  #pinEpoch = 0;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   #closed = false;
 
@@ -370,6 +381,55 @@ export class Publisher {
       .where("account_id", "=", accountId)
       .executeTakeFirst();
     return row?.v ?? 0;
+  }
+
+  /**
+   * The bundle an edge should run when it has `after`: the version it is pinned to, else the
+   * latest; undefined when that is not newer than `after`. Edge polls call this on every start
+   * and wake, so the pin is read from memory when it can be.
+   */
+  async dueFor(
+    accountId: string,
+    edgeId: string,
+    after: number,
+  ): Promise<StoredBundle | undefined> {
+    const pin = await this.#pinOf(edgeId);
+    const b = pin === null ? await this.latest(accountId) : await this.bundleAt(accountId, pin);
+    return b && b.version > after ? b : undefined;
+  }
+
+  async #pinOf(edgeId: string): Promise<number | null> {
+    const hit = this.#pins.get(edgeId);
+    if (hit && performance.now() - hit.at < PIN_TTL_MS) return hit.pin;
+    const epoch = this.#pinEpoch;
+    const row = await this.#db
+      .selectFrom("edges")
+      .select(["pinned_version"])
+      .where("id", "=", edgeId)
+      .executeTakeFirst();
+    const pin = row?.pinned_version ?? null;
+    if (epoch === this.#pinEpoch) this.#rememberPin(edgeId, pin);
+    return pin;
+  }
+
+  #rememberPin(edgeId: string, pin: number | null): void {
+    this.#pins.delete(edgeId);
+    this.#pins.set(edgeId, { pin, at: performance.now() });
+    if (this.#pins.size > PINS_CACHED) this.#pins.delete(this.#pins.keys().next().value!);
+  }
+
+  /** This replica committed a pin change: remember it and wake that edge's poll. */
+  pinChanged(accountId: string, edgeId: string, pin: number | null, version: number): void {
+    this.#pinEpoch++;
+    this.#rememberPin(edgeId, pin);
+    this.#notifier.wakeEdge(accountId, edgeId, version);
+  }
+
+  /** Another replica changed an edge's pin: read it again on the next poll, and wake it. */
+  remotePinChanged(accountId: string, edgeId: string, version: number): void {
+    this.#pinEpoch++;
+    this.#pins.delete(edgeId);
+    this.#notifier.wakeEdge(accountId, edgeId, version);
   }
 
   /**

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
 import { audit } from "../audit.ts";
 import { issueSecret, tokenId } from "../auth/tokens.ts";
-import { type StoredBundle, sendBundle } from "../bundle/publisher.ts";
+import { sendBundle } from "../bundle/publisher.ts";
 import { actorOf, type Db, type EdgePrincipal } from "../context.ts";
 import type { EdgesTable } from "../db/schema.ts";
 import { decodeCursor, iso, PageQuery, page } from "../http/conventions.ts";
@@ -86,20 +86,6 @@ function edgeOf(req: FastifyRequest): EdgePrincipal {
 export async function edgeRoutes(app: FastifyInstance): Promise<void> {
   const { db, auth, publisher, notifier, options, metrics } = app.gatehouse;
   const staleAfterMs = options.heartbeatIntervalMs * 3;
-  /** The bundle an edge should run when it has `after`: its pin, else the latest; or none. */
-  const due = async (edge: EdgePrincipal, after: number): Promise<StoredBundle | undefined> => {
-    const row = await db
-      .selectFrom("edges")
-      .select(["pinned_version"])
-      .where("id", "=", edge.id)
-      .executeTakeFirst();
-    const pin = row?.pinned_version ?? null;
-    const b =
-      pin === null
-        ? await publisher.latest(edge.accountId)
-        : await publisher.bundleAt(edge.accountId, pin);
-    return b && b.version > after ? b : undefined;
-  };
   const view = (e: Selectable<EdgesTable>, now: number) => ({
     id: e.id,
     name: e.name,
@@ -247,12 +233,12 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
       const onClose = () => abort.abort();
       req.raw.once("close", onClose);
       const woken = notifier.wait(edge.accountId, options.longPollTimeoutMs, abort.signal, edge.id);
-      let bundle = await due(edge, after);
+      let bundle = await publisher.dueFor(edge.accountId, edge.id, after);
       if (!bundle) {
         const v = await woken;
         req.raw.off("close", onClose);
         if (v === undefined || Number.isNaN(v) || v <= after) return reply.status(304).send();
-        bundle = await due(edge, after);
+        bundle = await publisher.dueFor(edge.accountId, edge.id, after);
         if (!bundle) return reply.status(304).send();
       } else {
         req.raw.off("close", onClose);
@@ -493,7 +479,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
       await publisher.notifyPin(trx, p.accountId, id, target);
       return { row: after, changed: true };
     });
-    if (changed) notifier.wakeEdge(p.accountId, id, target);
+    if (changed) publisher.pinChanged(p.accountId, id, version, target);
     return view(row, Date.now());
   };
 
