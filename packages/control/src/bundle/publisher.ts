@@ -1,7 +1,8 @@
 // Publishing: compile → validate whole (checkBundle: a bundle that fails is never stored) →
 // assign the next version → hash → store → wake waiting edges. A rollback stores an earlier
 // version's content the same way, as the next version (versions only grow, so edges take it
-// like any publish). Publishes and rollbacks of one account are serialised in-process; across
+// like any publish). An edge is due its pinned version if an admin pinned it (staged rollout),
+// else the latest. Publishes and rollbacks of one account are serialised in-process; across
 // replicas the (account, version) primary key refuses a duplicate version. Auto-publish after
 // changes is debounced per account.
 
