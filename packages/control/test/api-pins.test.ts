@@ -171,6 +171,30 @@ for (const b of BACKENDS) {
       }
     });
 
+    it("a pin read that was in flight during a pin change does not overwrite it in memory", async () => {
+      const { publisher, db } = t.app.gatehouse;
+      const acc = (await api("GET", "/whoami")).json().accountId as string;
+      // The stored pin says 1; this replica then commits 3 while a poll's read of 1 is on its way.
+      await db
+        .updateTable("edges")
+        .set({ pinned_version: 1 })
+        .where("id", "=", edges.b.id)
+        .execute();
+      publisher.remotePinChanged(acc, edges.b.id, 1); // forget what memory had
+      const inFlight = publisher.dueFor(acc, edges.b.id, 0);
+      publisher.pinChanged(acc, edges.b.id, 3, 3);
+      assert.equal((await inFlight)?.version, 1, "that read saw the row as it was");
+      assert.equal((await publisher.dueFor(acc, edges.b.id, 0))?.version, 3);
+      await db
+        .updateTable("edges")
+        .set({ pinned_version: null })
+        .where("id", "=", edges.b.id)
+        .execute();
+      publisher.remotePinChanged(acc, edges.b.id, 0);
+      const latest = (await api("GET", "/config/versions?limit=1")).json().items[0].version;
+      assert.equal((await publisher.dueFor(acc, edges.b.id, 0))?.version, latest);
+    });
+
     it("refuses an unknown edge or version, an older version than the edge runs, a bad body", async () => {
       const unknown = await pin("b", 99);
       assert.equal(unknown.statusCode, 404, unknown.body);
