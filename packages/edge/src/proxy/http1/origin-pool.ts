@@ -84,8 +84,10 @@ class OriginConnection {
   readonly #pool: OriginPool;
   readonly slot: Slot | undefined;
   state = CONNECTING;
+  /** Performance-clock deadline for the sweep (0: none); its meaning follows `state`. */
   deadline = 0;
-  #deadlineKind = CONNECTING;
+  /** While CONNECTING: the request that will be sent once connected. */
+  pending: { req: OriginRequest; call: OriginCall } | undefined;
   #call: OriginCall | undefined;
   #req: OriginRequest | undefined;
   #buf: Buffer | undefined;
@@ -152,7 +154,6 @@ class OriginConnection {
   }
 
   #setResponseDeadline(): void {
-    this.#deadlineKind = HEAD;
     this.deadline = performance.now() + this.#pool.limits.responseTimeoutMs;
   }
 
@@ -335,7 +336,6 @@ class OriginConnection {
       return;
     }
     this.deadline = performance.now() + this.#pool.limits.keepAliveMs;
-    this.#deadlineKind = IDLE;
     this.#pool.released(this);
   }
 
@@ -374,8 +374,8 @@ class OriginConnection {
   }
 
   timeout(): void {
-    const kind = this.#deadlineKind;
-    if (this.state === IDLE || kind === IDLE) {
+    if (this.state === IDLE) {
+      // Unused for keepAliveMs: let it go.
       this.#close();
       return;
     }
@@ -391,9 +391,6 @@ class OriginConnection {
       ),
     );
   }
-
-  /** Before connecting, the request waits here (CONNECTING's call). */
-  pending: { req: OriginRequest; call: OriginCall } | undefined;
 
   readonly #onEnd = () => {
     if (this.state === BODY && this.#untilClose) {
