@@ -107,6 +107,15 @@ describe("HTTP/1.1 engine", () => {
       ["keep-alive", "close"],
     );
     assert.ok(r.closed);
+    // Old clients say it to their proxy with Proxy-Connection (curl -0 -x does).
+    const old = await rawExchange(
+      h.port,
+      `GET ${url} HTTP/1.0\r\nHost: origin.test\r\nProxy-Connection: Keep-Alive\r\n\r\nGET ${url} HTTP/1.0\r\nHost: origin.test\r\n\r\n`,
+      2000,
+    );
+    assert.equal(parseResponses(old.text).responses.length, 2);
+    const seen = h.origin.seen.at(-1)!;
+    assert.equal(seen.headers["proxy-connection"], undefined, "stripped toward the origin");
   });
 
   test("origins that frame a response two ways, or not at all, get 502", async () => {

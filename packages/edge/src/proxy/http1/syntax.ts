@@ -282,6 +282,17 @@ function noteFraming(name: string, value: string, f: Framing): void {
         }
       }
       break;
+    case 16:
+      // What old HTTP/1.0 clients send their proxy instead of Connection (never standardised,
+      // still common): honoured for persistence only, and stripped like Connection.
+      if (name.toLowerCase() === "proxy-connection") {
+        for (const t of value.split(",")) {
+          const tok = t.trim().toLowerCase();
+          if (tok === "close") f.connClose = true;
+          else if (tok === "keep-alive") f.connKeepAlive = true;
+        }
+      }
+      break;
   }
 }
 
