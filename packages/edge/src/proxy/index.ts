@@ -31,6 +31,7 @@ import { createPolicyContexts } from "./policy-request.ts";
 import { proxyConfigOf } from "./proxy-config.ts";
 import { proxyMetrics } from "./proxy-metrics.ts";
 import { checkRequestHead } from "./request-head.ts";
+import { rawHead } from "./respond.ts";
 import { createUpstreamPool } from "./upstream-pool.ts";
 
 export { AddressGuard } from "./address-guard.ts";
@@ -61,26 +62,17 @@ export interface RunningProxy {
   close(graceMs?: number): Promise<void>;
 }
 
-const BAD_REQUEST = "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-const HEADERS_TOO_LARGE =
-  "HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-const VERSION_NOT_SUPPORTED =
-  "HTTP/1.1 505 HTTP Version Not Supported\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-const INTERNAL_ERROR =
-  "HTTP/1.1 500 Internal Server Error\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+const TEXT = "text/plain; charset=utf-8";
+const CLOSE = ["connection", "close"];
 const NOT_PROXY_BODY = "400: not a proxy request (send absolute-form URLs, or GET /proxy.pac)\n";
-const NOT_A_PROXY_REQUEST = `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: ${NOT_PROXY_BODY.length}\r\n\r\n${NOT_PROXY_BODY}`;
-const REQUEST_TIMEOUT =
-  "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-const NOT_IMPLEMENTED =
-  "HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-const FAULT_ANSWERS = new Map([
-  [400, BAD_REQUEST],
-  [501, NOT_IMPLEMENTED],
-  [408, REQUEST_TIMEOUT],
-  [431, HEADERS_TOO_LARGE],
-  [505, VERSION_NOT_SUPPORTED],
-]);
+const NOT_A_PROXY_REQUEST =
+  rawHead(400, ["content-type", TEXT, ...CLOSE, "content-length", String(NOT_PROXY_BODY.length)]) +
+  NOT_PROXY_BODY;
+
+/** An empty answer that ends the connection (a head we would not parse, a slow client, …). */
+function closingAnswer(status: number): string {
+  return rawHead(status, [...CLOSE, "content-length", "0"]);
+}
 
 export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy> {
   const limits = resolveLimits(opts.limits);
@@ -110,9 +102,6 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   const upgradePipeline = createUpgradePipeline(deps);
   const handedOver = new Set<Socket>();
 
-  const TEXT = "text/plain; charset=utf-8";
-  const CLOSE = ["connection", "close"];
-
   function onRequest(req: ClientRequest, res: ClientResponse): void {
     if (req.url.startsWith("/")) {
       servePac(req, res);
@@ -128,11 +117,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       opts.requestLog?.error("proxy request could not start", e);
       // No snapshot (or none we can read): never crash the listener, never forward blindly.
       metrics.error("internal");
-      res.respond(
-        500,
-        ["content-type", TEXT, ...CLOSE, "content-length", "21"],
-        "500: proxy not ready\n",
-      );
+      plain(res, 500, "500: proxy not ready\n");
     }
   }
 
@@ -207,7 +192,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     } catch (e) {
       opts.requestLog?.error("proxy connection could not start", e);
       metrics.error("internal");
-      socket.end(INTERNAL_ERROR);
+      socket.end(closingAnswer(500));
     }
   }
 
@@ -230,25 +215,22 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
 
   function onFault(fault: ClientFault, socket: Socket, answerable: boolean): void {
     metrics.error(fault.cause);
-    if (fault.cause !== "client_aborted") {
-      const rec: QueryLogRecord = {
-        ts: Date.now(),
-        kind: "http",
-        id: nextRequestId(),
-        client: stripV4Mapped(socket.remoteAddress ?? ""),
-        action: "refused",
-        transport: "http",
-        durationMs: 0,
-        status: fault.status,
-        reason: fault.cause,
-      };
-      opts.log.push(rec);
-      opts.requestLog?.record(rec);
-    }
+    const rec: QueryLogRecord = {
+      ts: Date.now(),
+      kind: "http",
+      id: nextRequestId(),
+      client: stripV4Mapped(socket.remoteAddress ?? ""),
+      action: "refused",
+      transport: "http",
+      durationMs: 0,
+      status: fault.status,
+      reason: fault.cause,
+    };
+    opts.log.push(rec);
+    opts.requestLog?.record(rec);
     if (!socket.writable) socket.destroy();
-    else if (answerable && fault.cause !== "client_aborted") {
-      socket.end(FAULT_ANSWERS.get(fault.status) ?? BAD_REQUEST);
-    } else socket.end();
+    else if (answerable) socket.end(closingAnswer(fault.status));
+    else socket.end();
   }
 
   const servers: Http1Server[] = [];

@@ -37,7 +37,7 @@ export interface ServerLimits extends HeadLimits {
 export interface ClientFault {
   readonly status: number;
   /** Low-cardinality cause, as the proxy's metrics name it. */
-  readonly cause: "bad_request" | "headers_too_large" | "request_timeout" | "client_aborted";
+  readonly cause: "bad_request" | "headers_too_large" | "request_timeout";
   readonly detail: string;
 }
 

@@ -158,7 +158,7 @@ export function parseRequestHead(buf: Buffer, end: number, limits: HeadLimits): 
   while (TCHAR[buf[i]!] === 1) i++;
   if (i === 0 || buf[i] !== SP) throw bad("invalid method");
   const method = buf.toString("latin1", 0, i);
-  if (!METHODS.has(method)) throw new HeadError(501, "HEAD_METHOD", "method not implemented");
+  if (!METHODS.has(method)) throw new HeadError(501, "HEAD_METHOD", "unrecognised method");
   const t0 = ++i;
   while (TARGET[buf[i]!] === 1) i++;
   if (i === t0 || buf[i] !== SP) throw bad("invalid request-target");
