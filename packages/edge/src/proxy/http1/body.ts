@@ -6,6 +6,8 @@
 // syntax, trailer fields validated like header fields (and then dropped: this hop does not
 // forward trailers).
 
+import type { Socket } from "node:net";
+
 /** A body the next hop could frame differently from us: answered 400 (client) or 502 (origin). */
 export class BodyError extends Error {
   readonly code = "BODY_INVALID";
@@ -196,9 +198,29 @@ export class ChunkedBody implements BodyDecoder {
   }
 }
 
-/** The chunked framing of `data` for the next hop (one chunk per slice). */
-export function chunkHeader(length: number): string {
+/** The size line that frames `length` bytes as one chunk for the next hop. */
+function chunkHeader(length: number): string {
   return `${length.toString(16)}\r\n`;
 }
 
 export const LAST_CHUNK = "0\r\n\r\n";
+
+/**
+ * `data` as one chunk on `socket`, in one corked write: after `before` (a response head, or
+ * nothing) and followed by `after` (the chunk's CRLF, plus the last chunk when it ends the
+ * body). `onWritten` runs once it all went out. Returns false when the socket's buffer is full.
+ */
+export function writeChunk(
+  socket: Socket,
+  data: Buffer,
+  before = "",
+  after = "\r\n",
+  onWritten?: (err?: Error | null) => void,
+): boolean {
+  socket.cork();
+  socket.write(before + chunkHeader(data.length), "latin1");
+  socket.write(data);
+  const ok = socket.write(after, "latin1", onWritten);
+  socket.uncork();
+  return ok;
+}

@@ -5,7 +5,7 @@
 
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import { chunkHeader, LAST_CHUNK } from "./body.ts";
+import { LAST_CHUNK, writeChunk } from "./body.ts";
 import type { ParsedRequest } from "./syntax.ts";
 
 /** Where request body bytes go: `data` returns false to ask for a pause (resumeBody later). */
@@ -156,17 +156,7 @@ export class ClientResponse {
     const s = this.socket;
     const head = this.#pendingHead;
     this.#pendingHead = undefined;
-    if (this.#framing === CHUNKED) {
-      s.cork();
-      s.write(
-        head === undefined ? chunkHeader(chunk.length) : head + chunkHeader(chunk.length),
-        "latin1",
-      );
-      s.write(chunk);
-      const ok = s.write("\r\n");
-      s.uncork();
-      return ok;
-    }
+    if (this.#framing === CHUNKED) return writeChunk(s, chunk, head);
     if (head !== undefined) {
       s.cork();
       s.write(head, "latin1");
@@ -196,17 +186,9 @@ export class ClientResponse {
     const head = this.#pendingHead;
     this.#pendingHead = undefined;
     if (this.#framing === CHUNKED) {
-      let tail = LAST_CHUNK;
-      if (last !== undefined && last.length > 0) {
-        this.socket.cork();
-        this.socket.write((head ?? "") + chunkHeader(last.length), "latin1");
-        this.socket.write(last);
-        this.#write(`\r\n${tail}`, true);
-        this.socket.uncork();
-        return;
-      }
-      if (head !== undefined) tail = head + tail;
-      this.#write(tail, true);
+      if (last !== undefined && last.length > 0 && !this.destroyed) {
+        writeChunk(this.socket, last, head, `\r\n${LAST_CHUNK}`, this.#written);
+      } else this.#write((head ?? "") + LAST_CHUNK, true);
       return;
     }
     if (last !== undefined && last.length > 0) {

@@ -38,7 +38,6 @@ export class OriginCall {
   upgradeHead: Buffer | undefined;
   /** Sent again once after a kept-alive connection turned out closed. */
   retried = false;
-  aborted = false;
   #conn: OriginConnection | undefined;
   #sink: BodyWriter | undefined;
   #early: Buffer[] | undefined;
@@ -158,7 +157,6 @@ export class OriginCall {
 
   /** Give up on the response (blocked by policy-response, or the client left). */
   abort(): void {
-    this.aborted = true;
     this.upgradedSocket?.destroy();
     if (this.#ended) return;
     this.#ended = true;

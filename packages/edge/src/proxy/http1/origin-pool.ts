@@ -11,9 +11,9 @@ import {
   type BodyDecoder,
   BodyError,
   ChunkedBody,
-  chunkHeader,
   LAST_CHUNK,
   LengthBody,
+  writeChunk,
 } from "./body.ts";
 import type { ClientRequest } from "./message.ts";
 import type { OriginCall } from "./origin-call.ts";
@@ -160,14 +160,7 @@ class OriginConnection {
   readonly #bodyConsumer = {
     data: (chunk: Buffer): boolean => {
       if (this.state === GONE) return true;
-      let ok: boolean;
-      if (this.#chunkedUp) {
-        this.socket.cork();
-        this.socket.write(chunkHeader(chunk.length));
-        this.socket.write(chunk);
-        ok = this.socket.write("\r\n");
-        this.socket.uncork();
-      } else ok = this.socket.write(chunk);
+      const ok = this.#chunkedUp ? writeChunk(this.socket, chunk) : this.socket.write(chunk);
       if (!ok && !this.#bodyWaits) {
         // The client connection pauses its socket; it reads again once ours has drained.
         this.#bodyWaits = true;
