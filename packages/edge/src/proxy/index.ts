@@ -109,9 +109,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     }
     try {
       const ex = newExchange(opts.getSnapshot(), "http", req, res, req.socket);
-      // RFC 9110 §10.1.1: an HTTP/1.0 client's 100-continue is ignored (it knows no 1xx).
-      ex.expectContinue =
-        req.httpVersionMinor === 1 && req.header("expect")?.toLowerCase() === "100-continue";
+      ex.expectContinue = req.expectContinue;
       void httpPipeline.run(ex);
     } catch (e) {
       opts.requestLog?.error("proxy request could not start", e);

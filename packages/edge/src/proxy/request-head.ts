@@ -19,15 +19,16 @@ export interface HeadCheckConfig {
   readonly viaToken: string;
 }
 
-const DIGITS = /^[0-9]+$/;
-
-/** Undefined when the head is acceptable; otherwise the answer to give (and close after). */
+/**
+ * Undefined when the head is acceptable; otherwise the answer to give (and close after). The
+ * framing fields were gathered by the parser in its one pass (http1/syntax.ts); only Via is
+ * looked for here, since it needs this proxy's token.
+ */
 export function checkRequestHead(
   req: ClientRequest,
   cfg: HeadCheckConfig,
 ): HeadProblem | undefined {
-  const url = req.url;
-  if (url.length > cfg.maxUrlLength) {
+  if (req.url.length > cfg.maxUrlLength) {
     return { status: 414, reason: "url_too_long", detail: "request-target too long" };
   }
   // RFC 9112 §2.6: we speak HTTP/1.1 and accept 1.0 clients; anything else is 505.
@@ -38,61 +39,35 @@ export function checkRequestHead(
   if (raw.length / 2 > cfg.maxHeaderCount) {
     return { status: 431, reason: "headers_too_large", detail: "too many header fields" };
   }
-  let cl = 0;
-  let te = 0;
-  let host = 0;
-  let teValue = "";
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    const value = raw[i + 1]!;
-    switch (name.length) {
-      case 4:
-        if (name.toLowerCase() === "host") host++;
-        break;
-      case 6:
-        // RFC 9110 §10.1.1: 100-continue is the only expectation defined; we answer it
-        // ourselves (forward.ts). Any other one is refused rather than silently dropped.
-        if (name.toLowerCase() === "expect" && value.toLowerCase() !== "100-continue") {
-          return { status: 417, reason: "bad_request", detail: "unsupported expectation" };
-        }
-        break;
-      case 3:
-        if (name.toLowerCase() === "via" && value.toLowerCase().includes(cfg.viaToken)) {
-          return {
-            status: 508,
-            reason: "loop_detected",
-            detail: "request looped through this proxy",
-          };
-        }
-        break;
-      case 14:
-        if (name.toLowerCase() === "content-length") {
-          cl++;
-          // RFC 9110 §8.6: 1*DIGIT. A list of identical values is allowed to be merged by the
-          // RFC, but two framings for one message is exactly the smuggling shape: refuse.
-          if (!DIGITS.test(value.trim())) return bad("invalid Content-Length");
-        }
-        break;
-      case 17:
-        if (name.toLowerCase() === "transfer-encoding") {
-          te++;
-          teValue = value;
-        }
-        break;
+    if (
+      name.length === 3 &&
+      name.toLowerCase() === "via" &&
+      raw[i + 1]!.toLowerCase().includes(cfg.viaToken)
+    ) {
+      return { status: 508, reason: "loop_detected", detail: "request looped through this proxy" };
     }
   }
-  if (cl > 1) return bad("more than one Content-Length");
+  // RFC 9110 §8.6: 1*DIGIT, once. A list of identical values may be merged by the RFC, but two
+  // framings for one message is exactly the smuggling shape: refuse.
+  if (req.contentLength === -2) return bad("invalid or repeated Content-Length");
   // RFC 9112 §3.2: a request without Host, or with more than one, gets 400.
-  if (host !== 1) return bad(host === 0 ? "missing Host" : "more than one Host");
-  if (te > 0) {
+  if (req.hostCount !== 1) return bad(req.hostCount === 0 ? "missing Host" : "more than one Host");
+  // RFC 9110 §10.1.1: 100-continue is the only expectation defined, and we answer it ourselves
+  // (forward.ts). Any other one is refused rather than silently dropped.
+  if (req.expect !== "" && req.expect !== "100-continue") {
+    return { status: 417, reason: "bad_request", detail: "unsupported expectation" };
+  }
+  if (req.transferEncodingCount > 0) {
     // RFC 9112 §6.1: Transfer-Encoding with Content-Length is a smuggling attempt or a broken
     // client; a proxy must not forward both. We refuse instead of picking one.
-    if (cl > 0) return bad("both Content-Length and Transfer-Encoding");
-    if (te > 1) return bad("more than one Transfer-Encoding");
+    if (req.contentLength !== -1) return bad("both Content-Length and Transfer-Encoding");
+    if (req.transferEncodingCount > 1) return bad("more than one Transfer-Encoding");
     // Only `chunked`, alone: any other coding list (",chunked", "chunked, chunked", "gzip,
     // chunked") is a framing the next hop might read differently. RFC 9112 §6.1 allows 501 for
-    // codings we do not implement; we answer 400 for malformed lists as well.
-    if (teValue.trim().toLowerCase() !== "chunked") {
+    // codings we do not implement.
+    if (req.transferEncoding.toLowerCase() !== "chunked") {
       return { status: 501, reason: "bad_request", detail: "unsupported Transfer-Encoding" };
     }
     if (req.httpVersionMinor === 0) return bad("Transfer-Encoding in an HTTP/1.0 request");

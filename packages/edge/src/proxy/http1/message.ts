@@ -31,6 +31,11 @@ export class ClientRequest {
   /** -1 none, -2 invalid or repeated (head checks refuse it), else the length. */
   readonly contentLength: number;
   readonly transferEncodingCount: number;
+  /** The (last) Transfer-Encoding value as received. */
+  readonly transferEncoding: string;
+  readonly hostCount: number;
+  /** The Expect value, lowercased, or "". */
+  readonly expect: string;
   /** The client lets the connection persist after this exchange (RFC 9112 §9.3). */
   readonly keepAlive: boolean;
   /** `Connection: upgrade` was among the options. */
@@ -47,6 +52,9 @@ export class ClientRequest {
     this.rawHeaders = p.rawHeaders;
     this.contentLength = p.contentLength;
     this.transferEncodingCount = p.teCount;
+    this.transferEncoding = p.te;
+    this.hostCount = p.hostCount;
+    this.expect = p.expect;
     this.keepAlive = p.versionMinor === 0 ? p.connKeepAlive && !p.connClose : !p.connClose;
     this.connectionUpgrade = p.connUpgrade;
     this.socket = socket;
@@ -67,6 +75,11 @@ export class ClientRequest {
       if (name.length === n && (name === lower || name.toLowerCase() === lower)) return raw[i + 1];
     }
     return undefined;
+  }
+
+  /** RFC 9110 §10.1.1: the client waits for our 100 (an HTTP/1.0 client's expectation is ignored). */
+  get expectContinue(): boolean {
+    return this.httpVersionMinor === 1 && this.expect === "100-continue";
   }
 
   /** RFC 9112 §6.3: a body iff Content-Length (other than 0) or Transfer-Encoding. */

@@ -124,6 +124,10 @@ export interface Framing {
   connClose: boolean;
   connKeepAlive: boolean;
   connUpgrade: boolean;
+  /** Host field lines (a request needs exactly one). */
+  hostCount: number;
+  /** The Expect value, lowercased ("" for none); of several, one other than 100-continue. */
+  expect: string;
 }
 
 /** Before any field was seen. */
@@ -134,6 +138,8 @@ const NO_FRAMING: Readonly<Framing> = {
   connClose: false,
   connKeepAlive: false,
   connUpgrade: false,
+  hostCount: 0,
+  expect: "",
 };
 
 /** The start line and fields of a request, as received (names keep their case). */
@@ -260,6 +266,14 @@ const DIGITS = /^[0-9]{1,15}$/;
 
 function noteFraming(name: string, value: string, f: Framing): void {
   switch (name.length) {
+    case 4:
+      if (name.toLowerCase() === "host") f.hostCount++;
+      break;
+    case 6:
+      if (name.toLowerCase() === "expect" && (f.expect === "" || f.expect === "100-continue")) {
+        f.expect = value.toLowerCase();
+      }
+      break;
     case 14:
       if (name.toLowerCase() === "content-length") {
         // RFC 9110 §8.6: 1*DIGIT. Two of them (even equal) are two framings: refused.
