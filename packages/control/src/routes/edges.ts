@@ -407,6 +407,34 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     return e;
   };
 
+  /** Change one edge's row and audit it, inside the caller's transaction. */
+  const updateAudited = async (
+    trx: Db,
+    p: ReturnType<typeof who>,
+    id: string,
+    set: { status?: "active" | "draining" | "decommissioned"; pinned_version?: number | null },
+    action: string,
+    before: Record<string, unknown>,
+    after: Record<string, unknown> = set,
+  ) => {
+    const row = await trx
+      .updateTable("edges")
+      .set({ ...set, updated_at: new Date() })
+      .where("id", "=", id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await audit(trx, {
+      accountId: p.accountId,
+      actor: actorOf(p),
+      resource: "edge",
+      resourceId: id,
+      action,
+      before,
+      after,
+    });
+    return row;
+  };
+
   const setStatus = async (
     req: FastifyRequest,
     status: "active" | "draining" | "decommissioned",
@@ -415,22 +443,9 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     const { id } = req.params as Static<typeof IdParams>;
     const row = await db.transaction().execute(async (trx) => {
       const before = await serviceable(trx, p.accountId, id);
-      const after = await trx
-        .updateTable("edges")
-        .set({ status, updated_at: new Date() })
-        .where("id", "=", id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await audit(trx, {
-        accountId: p.accountId,
-        actor: actorOf(p),
-        resource: "edge",
-        resourceId: id,
-        action: ACTION_OF_STATUS[status],
-        before: { status: before.status },
-        after: { status },
+      return updateAudited(trx, p, id, { status }, ACTION_OF_STATUS[status], {
+        status: before.status,
       });
-      return after;
     });
     if (status === "decommissioned") auth.edgeCache.evict(id);
     return view(row, Date.now());
@@ -461,21 +476,15 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
             { configVersion: before.config_version },
           );
       }
-      const after = await trx
-        .updateTable("edges")
-        .set({ pinned_version: version, updated_at: new Date() })
-        .where("id", "=", id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await audit(trx, {
-        accountId: p.accountId,
-        actor: actorOf(p),
-        resource: "edge",
-        resourceId: id,
-        action: version === null ? "unpin" : "pin",
-        before: { pinnedVersion: before.pinned_version },
-        after: { pinnedVersion: version },
-      });
+      const after = await updateAudited(
+        trx,
+        p,
+        id,
+        { pinned_version: version },
+        version === null ? "unpin" : "pin",
+        { pinnedVersion: before.pinned_version },
+        { pinnedVersion: version },
+      );
       await publisher.notifyPin(trx, p.accountId, id, target);
       return { row: after, changed: true };
     });
