@@ -24,6 +24,23 @@ test("internal, special and own addresses are classified; public ones are not", 
     ["::ffff:7f00:1", "loopback"],
     ["::ffff:a9fe:a9fe", "link_local"],
     ["64:ff9b::10.0.0.1", "private"],
+    // Every IPv6 spelling that hands traffic to an internal IPv4 host is that host.
+    ["::7f00:1", "loopback"],
+    ["::127.0.0.1", "loopback"],
+    ["0:0:0:0:0:0:7f00:1", "loopback"],
+    ["::a00:1", "private"],
+    ["::ffff:0:a9fe:a9fe", "link_local"],
+    ["0:0:0:0:0:ffff:10.1.2.3", "private"],
+    ["64:ff9b::7f00:1", "loopback"],
+    ["64:ff9b:0:0:0:0:a9fe:a9fe", "link_local"],
+    ["64:ff9b:1::a00:1", "private"],
+    ["2002:7f00:1::1", "loopback"],
+    ["2002:c0a8:101::", "private"],
+    ["fe80::1%eth0", "link_local"],
+    ["::1%lo", "loopback"],
+    ["64:ff9b::808:808", undefined],
+    ["2002:808:808::1", undefined],
+    ["::ffff:8.8.8.8", undefined],
     ["8.8.8.8", undefined],
     ["2606:4700::1111", undefined],
     ["172.32.0.1", undefined],
@@ -35,4 +52,5 @@ test("internal, special and own addresses are classified; public ones are not", 
   assert.ok(g.isOwnEndpoint("127.0.0.1", 3128));
   assert.ok(g.isOwnEndpoint("::ffff:127.0.0.1", 3128));
   assert.ok(!g.isOwnEndpoint("127.0.0.1", 3129));
+  assert.ok(g.isOwnEndpoint("::7f00:1", 3128));
 });

@@ -4,6 +4,7 @@
 
 import { BlockList, isIP } from "node:net";
 import { networkInterfaces } from "node:os";
+import { formatIpv4, parseIpv6 } from "../net/ip-address.ts";
 
 /** Why an address is not a public unicast destination; undefined = public. */
 export type AddressClass =
@@ -33,6 +34,7 @@ const V6: ReadonlyArray<readonly [string, number, AddressClass]> = [
   ["::", 128, "unspecified"], // RFC 4291 §2.5.2
   ["::1", 128, "loopback"], // RFC 4291 §2.5.3
   ["fc00::", 7, "private"], // RFC 4193 unique local
+  ["64:ff9b:1::", 48, "private"], // RFC 8215 local-use NAT64 prefix: translated inside a site
   ["fe80::", 10, "link_local"], // RFC 4291 §2.5.6
   ["fec0::", 10, "private"], // deprecated site-local (RFC 3879), still routed internally
   ["ff00::", 8, "multicast"], // RFC 4291 §2.7
@@ -53,25 +55,24 @@ function listFor(cls: AddressClass): BlockList {
 }
 
 /**
- * IPv6 forms that embed an IPv4 address reach that IPv4 host: v4-mapped (RFC 4291 §2.5.5.2),
- * v4-compatible, NAT64 well-known prefix 64:ff9b::/96 (RFC 6052). Returns the dotted IPv4 or "".
+ * The IPv4 address an IPv6 address hands traffic to, as a dotted quad, or "" for none. Each form
+ * reaches (or is translated to) that IPv4 host, so it is classified as that host:
+ * v4-mapped ::ffff:0:0/96 (RFC 4291 §2.5.5.2), v4-compatible ::/96 (§2.5.5.1, deprecated but
+ * still routed by some stacks; :: and ::1 are themselves), SIIT's v4-translated
+ * ::ffff:0:0:0/96 (RFC 2765 §2.1), NAT64's well-known prefix 64:ff9b::/96 (RFC 6052 §2.1) and
+ * 6to4's 2002::/16 (RFC 3056 §2). Parsed numerically, so every spelling of one address
+ * (`::7f00:1`, `::127.0.0.1`, `0:0:0:0:0:0:7f00:1`) gives one answer.
  */
 function embeddedV4(ip: string): string {
-  const lower = ip.toLowerCase();
-  for (const p of ["::ffff:", "64:ff9b::", "::"]) {
-    if (lower.startsWith(p)) {
-      const rest = lower.slice(p.length);
-      if (isIP(rest) === 4) return rest;
-      // ::ffff:7f00:1 (hex form)
-      const m = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(rest);
-      if (m && p !== "::") {
-        const hi = Number.parseInt(m[1]!, 16);
-        const lo = Number.parseInt(m[2]!, 16);
-        return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-      }
-    }
-  }
-  return "";
+  const w = parseIpv6(ip);
+  if (w === undefined) return "";
+  let v4 = -1;
+  if (w[0] === 0 && w[1] === 0) {
+    if (w[2] === 0xffff || w[2] === 0xffff0000) v4 = w[3];
+    else if (w[2] === 0 && w[3] > 1) v4 = w[3];
+  } else if (w[0] === 0x0064ff9b && w[1] === 0 && w[2] === 0) v4 = w[3];
+  else if (w[0] >>> 16 === 0x2002) v4 = (((w[0] & 0xffff) << 16) | (w[1] >>> 16)) >>> 0;
+  return v4 < 0 ? "" : formatIpv4(v4);
 }
 
 export class AddressGuard {
@@ -120,6 +121,9 @@ export class AddressGuard {
   }
 
   #classify(ip: string): AddressClass | undefined {
+    // A zone id (fe80::1%eth0) names an interface, not another address.
+    const pct = ip.indexOf("%");
+    if (pct >= 0) ip = ip.slice(0, pct);
     let fam = isIP(ip);
     if (fam === 0) return "reserved";
     if (fam === 6) {
