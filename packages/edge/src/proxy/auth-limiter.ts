@@ -12,7 +12,7 @@
 // spraying more addresses than that within one window escapes the limit, which is why the
 // table is large; each worker process keeps its own.
 
-import { parseIpv6 } from "../net/ip-address.ts";
+import { sourceKey } from "../net/source-key.ts";
 
 interface Entry {
   count: number;
@@ -75,10 +75,5 @@ export class AuthFailureLimiter {
   }
 }
 
-/** The address a client is counted under: IPv4 as is, IPv6 by its /64. */
-export function clientKey(ip: string): string {
-  if (!ip.includes(":")) return ip;
-  const w = parseIpv6(ip);
-  if (w === undefined) return ip;
-  return `${w[0]!.toString(16)}:${w[1]!.toString(16)}::/64`;
-}
+/** The address a client is counted under: IPv4 as is (also when IPv4-mapped), IPv6 by its /64. */
+export const clientKey = sourceKey;
