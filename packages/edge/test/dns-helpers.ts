@@ -21,6 +21,11 @@ export interface FakeZoneEntry {
   truncateUdp?: boolean;
   /** Answer after this many milliseconds (slow upstream). */
   delayMs?: number;
+  /**
+   * A validating upstream holding bogus signatures: SERVFAIL unless the query set CD (checking
+   * disabled), then the records anyway (RFC 4035 §3.2.2).
+   */
+  servfailUnlessCd?: boolean;
 }
 
 export interface FakeUpstream {
@@ -97,9 +102,11 @@ export function answerFor(
     m.rcode = 3;
     m.authorities = [soa("example", 60)];
   } else {
-    m.rcode = e.rcode ?? 0;
-    if (udp && e.truncateUdp) m.tc = true;
-    else {
+    const failed = e.servfailUnlessCd === true && !q.cd;
+    m.rcode = failed ? 2 : (e.rcode ?? 0);
+    m.cd = q.cd;
+    if (udp && e.truncateUdp && !failed) m.tc = true;
+    else if (!failed) {
       m.answers = (e.answers ?? []).map((r) => ({
         ...r,
         name: r.name === qq.name.toLowerCase() ? qq.name : r.name,
@@ -213,6 +220,10 @@ export interface QueryOptions {
   do?: boolean;
   udpSize?: number;
   id?: number;
+  /** RD (default true), CD and AD header bits. */
+  rd?: boolean;
+  cd?: boolean;
+  ad?: boolean;
   /** Bind the client socket to this local address (e.g. 127.0.0.2 to be an unknown client). */
   from?: string;
   timeoutMs?: number;
@@ -220,7 +231,9 @@ export interface QueryOptions {
 
 export function buildQuery(name: string, o: QueryOptions = {}): Buffer {
   const m = emptyMessage(o.id ?? Math.floor(Math.random() * 65536));
-  m.rd = true;
+  m.rd = o.rd ?? true;
+  m.cd = o.cd ?? false;
+  m.ad = o.ad ?? false;
   m.questions.push({ name, type: o.type ?? RRType.A, class: 1 });
   if (o.edns !== false)
     m.edns = {

@@ -209,6 +209,7 @@ export class DnsService implements Resolver {
       questionEnd: q.questionEnd,
       question: lowerQuestion(ex.raw, q.questionEnd),
       edns: q.edns,
+      cd: q.cd,
       location: ex.location,
       template,
       tallies: [],

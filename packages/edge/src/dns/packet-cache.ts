@@ -1,8 +1,8 @@
 // The fast path. For a configuration whose DNS policies read only fields of the question and
 // the location (and answer fields, which are fixed for a cached answer's lifetime) and use no
-// schedules, the whole response to (location, qname, qtype, qclass, EDNS/DO) is a pure function
-// of the config and the cached answer. So the encoded response is kept, and a repeat query is
-// answered by copying it and patching the ID, the RD/CD flags, the question's letter case and
+// schedules, the whole response to (location, qname, qtype, qclass, EDNS/DO, CD) is a pure
+// function of the config and the cached answer. So the encoded response is kept, and a repeat
+// query is answered by copying it and patching the ID, the RD flag, the question's letter case and
 // the TTLs (aged since storage) — no full decode, no policy evaluation, no encode. Anything
 // unusual (EDNS options other than none, version ≠ 0, compression in the question, a stale or
 // rewritten answer, an entry near expiry that should be prefetched) takes the full pipeline.
@@ -27,6 +27,8 @@ export interface PacketEntry {
   /** The lowercased question (name, type, class) as on the wire, to confirm a lookup. */
   readonly question: Uint8Array;
   readonly edns: 0 | 1 | 2;
+  /** The CD bit of the query it answers (RFC 4035 §3.2.2: CD=1 answers are kept apart). */
+  readonly cd: 0 | 1;
   readonly location: Location | undefined;
   /** The query-log fields this entry's answers share (the first answer's record, as a hit). */
   readonly template: RecordTemplate;
@@ -52,17 +54,27 @@ export const MEMOIZABLE_FIELDS: ReadonlySet<string> = new Set([
 
 /** What the fast path learns from a query without decoding it fully. */
 export interface FastQuery {
-  /** Hash of the lowercased question (name, type, class) and the EDNS state; a 30-bit SMI. */
+  /** Hash of the lowercased question (name, type, class), EDNS state and CD; a 30-bit SMI. */
   hash: number;
   qtype: number;
   qclass: number;
   /** 0: no EDNS, 1: EDNS, 2: EDNS with DO. */
   edns: 0 | 1 | 2;
+  /** The CD (checking disabled) bit. */
+  cd: 0 | 1;
   udpSize: number;
   questionEnd: number;
 }
 
-const fq: FastQuery = { hash: 0, qtype: 0, qclass: 0, edns: 0, udpSize: 0, questionEnd: 0 };
+const fq: FastQuery = {
+  hash: 0,
+  qtype: 0,
+  qclass: 0,
+  edns: 0,
+  cd: 0,
+  udpSize: 0,
+  questionEnd: 0,
+};
 
 // A per-process seed, so nobody can precompute names that collide in the packet cache.
 const SEED = (Math.random() * 0x7fffffff) | 0;
@@ -131,6 +143,8 @@ export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
   h = Math.imul(h ^ qtype, 0x01000193);
   h = Math.imul(h ^ qclass, 0x01000193);
   h = Math.imul(h ^ fq.edns, 0x01000193);
+  fq.cd = b[3]! & 0x10 ? 1 : 0;
+  h = Math.imul(h ^ fq.cd, 0x01000193);
   fq.hash = h & 0x3fffffff;
   return fq;
 }
@@ -189,7 +203,13 @@ export class PacketCache {
     loc: Location | undefined,
   ): PacketEntry | undefined {
     const e = this.map.get(key);
-    if (!e || e.location !== loc || e.edns !== q.edns || e.questionEnd !== q.questionEnd)
+    if (
+      !e ||
+      e.location !== loc ||
+      e.edns !== q.edns ||
+      e.cd !== q.cd ||
+      e.questionEnd !== q.questionEnd
+    )
       return undefined;
     const question = e.question;
     for (let i = 0, o = 12; i < question.length; i++, o++) {
@@ -220,17 +240,17 @@ export class PacketCache {
 
   /**
    * Write the answer to `q` (parsed from `raw`) from a usable entry into `out` (at least
-   * `e.bytes.length` long): the stored bytes with the query's ID, RD/CD flags and question
-   * case, and TTLs aged since storage. Returns its length.
+   * `e.bytes.length` long): the stored bytes with the query's ID, RD flag and question case,
+   * and TTLs aged since storage (CD is the entry's own: it is part of the key). Returns its
+   * length.
    */
   write(e: PacketEntry, raw: Uint8Array, q: FastQuery, now: number, out: Buffer): number {
     const bytes = e.bytes;
     out.set(bytes);
     out[0] = raw[0]!;
     out[1] = raw[1]!;
-    // RD and CD are copied from the query (RFC 1035 §4.1.1, RFC 4035 §3.2.2).
+    // RD is copied from the query (RFC 1035 §4.1.1).
     out[2] = (out[2]! & ~0x01) | (raw[2]! & 0x01);
-    out[3] = (out[3]! & ~0x10) | (raw[3]! & 0x10);
     // The question as the client wrote it (case preserved; same length by construction).
     for (let i = 12, end = q.questionEnd - 4; i < end; i++) out[i] = raw[i]!;
     const offs = e.ttlOffsets;

@@ -1,4 +1,4 @@
-// Asking upstream for `ex.lookupName`: one query per (name, type, class, DO, view) in flight
+// Asking upstream for `ex.lookupName`: one query per (name, type, class, DO, CD, view) in flight
 // (singleflight — concurrent identical misses share it), the answer decoded, checked and cached.
 
 import { agedRecords, cacheKey } from "./cache/dns-cache.ts";
@@ -19,7 +19,7 @@ export interface LookupKey {
 }
 
 export function keyOf(rt: DnsRuntime, k: LookupKey): string {
-  return cacheKey(k.name, k.type, k.class, k.do, rt.router.route(k.name).view);
+  return cacheKey(k.name, k.type, k.class, k.do, k.cd, rt.router.route(k.name).view);
 }
 
 /** Query upstream (deduplicated) and cache the result. Throws UpstreamError. */

@@ -27,8 +27,12 @@ const pos = (ttl: number) => ({
 });
 
 test("key separates DO bit and view", () => {
-  assert.notEqual(cacheKey("a", 1, 1, false, "d"), cacheKey("a", 1, 1, true, "d"));
-  assert.notEqual(cacheKey("a", 1, 1, false, "d"), cacheKey("a", 1, 1, false, "cf:corp"));
+  assert.notEqual(cacheKey("a", 1, 1, false, false, "d"), cacheKey("a", 1, 1, true, false, "d"));
+  assert.notEqual(cacheKey("a", 1, 1, false, false, "d"), cacheKey("a", 1, 1, false, true, "d"));
+  assert.notEqual(
+    cacheKey("a", 1, 1, false, false, "d"),
+    cacheKey("a", 1, 1, false, false, "cf:corp"),
+  );
 });
 
 test("TTL clamps, negative TTL from SOA (RFC 2308), uncacheable answers", () => {

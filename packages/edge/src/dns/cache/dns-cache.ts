@@ -1,6 +1,8 @@
-// The answer cache. Keyed by (lowercased qname, qtype, qclass, DO bit, upstream view) so one
-// client's view is never served to another (a conditional-forwarding view or a DNSSEC-OK answer
-// stays separate). TTLs decrement as entries age (RFC 1035 §3.2.1 semantics), are clamped to
+// The answer cache. Keyed by (lowercased qname, qtype, qclass, DO bit, CD bit, upstream view) so
+// one client's view is never served to another (a conditional-forwarding view or a DNSSEC-OK
+// answer stays separate, and an answer fetched with checking disabled — which a validating
+// upstream hands out even when its signatures are bogus — never reaches a client that did not
+// set CD, RFC 4035 §3.2.2). TTLs decrement as entries age (RFC 1035 §3.2.1 semantics), are clamped to
 // [minTtl, maxTtl], negative answers are cached from the SOA (RFC 2308 §5: min(SOA TTL, SOA
 // MINIMUM)), expired entries stay usable as stale answers for `staleTtl` (RFC 8767), and the
 // entry count is bounded with least-recently-used eviction (a Map keeps recency order: a hit
@@ -62,9 +64,10 @@ export function cacheKey(
   qtype: number,
   qclass: number,
   doBit: boolean,
+  cdBit: boolean,
   view: string,
 ): string {
-  return `${qname}|${qtype}|${qclass}|${doBit ? 1 : 0}|${view}`;
+  return `${qname}|${qtype}|${qclass}|${doBit ? 1 : 0}${cdBit ? 1 : 0}|${view}`;
 }
 
 export interface CacheEvents {
