@@ -19,7 +19,12 @@ import {
   compileSnapshot,
   type EdgeSnapshot,
 } from "./snapshot.ts";
-import { edgeRegistry, type MetricsServer, serveMetrics } from "./telemetry/metrics.ts";
+import {
+  edgeRegistry,
+  type MetricsServer,
+  serveMetrics,
+  trackQueryLogDrops,
+} from "./telemetry/metrics.ts";
 import { type OpLogger, withComponent } from "./telemetry/op-log.ts";
 import { QueryLog } from "./telemetry/query-log.ts";
 import { RequestLog } from "./telemetry/request-log.ts";
@@ -93,6 +98,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   };
   let snapshot = compileSnapshot(bundleOfEdgeConfig(cfg), compileOpts);
   const queryLog = new QueryLog(opts.queryLogCapacity);
+  const untrackQueryLog = trackQueryLogDrops(queryLog);
   const dnsLog = opts.logger ? new RequestLog(withComponent(opts.logger, "dns")) : undefined;
   const proxyLog = opts.logger ? new RequestLog(withComponent(opts.logger, "proxy")) : undefined;
   const dns = new DnsService(snapshot, {
@@ -182,6 +188,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     }
   } catch (e) {
     await Promise.allSettled(listeners.map((c) => c.close(0)));
+    untrackQueryLog();
     throw e;
   }
 
@@ -250,6 +257,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
         const open = metrics ? [...listeners, metrics] : listeners;
         listeners = [];
         await Promise.allSettled(open.map((c) => c.close(CLOSE_GRACE_MS)));
+        untrackQueryLog();
       }),
   };
   return edge;

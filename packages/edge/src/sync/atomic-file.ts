@@ -13,17 +13,19 @@ export async function writeFileAtomic(
 ): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
-  const fh = await open(tmp, "w", mode);
+  // A failure anywhere (ENOSPC mid-write, a failed fsync or rename) removes the temporary file:
+  // a full disk must not be left fuller by partial files.
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    const fh = await open(tmp, "w", mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, path);
   } catch (e) {
-    await rm(tmp, { force: true });
+    await rm(tmp, { force: true }).catch(() => {});
     throw e;
   }
   // Persist the rename itself; not every platform lets a directory be opened for fsync.
@@ -38,6 +40,9 @@ export async function writeFileAtomic(
     // best effort
   }
 }
+
+/** The temporary files writeFileAtomic leaves when the process dies mid-write. */
+export const ATOMIC_TMP = /\.[0-9a-f]{12}\.tmp$/;
 
 /** The file's text, or undefined when it does not exist. */
 export async function readIfExists(path: string): Promise<string | undefined> {

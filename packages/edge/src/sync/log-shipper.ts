@@ -1,8 +1,16 @@
 // Ships query-log records from the edge's ring to control: at most every second or every 5,000
 // records, as one gzip NDJSON batch with an id (POST /api/v1/edge/logs). Delivery is
 // at-least-once: control drops a batch id it has seen. When control cannot be reached, batches
-// go to a bounded on-disk spool in the data directory and are sent in order once it returns;
-// nothing is lost until the spool is full, and then a counter says how many records were dropped.
+// go to a bounded on-disk spool in the data directory and are sent in order once it returns.
+//
+// When the spool cannot take a batch — it reached its size bound, or the disk is full (ENOSPC,
+// EDQUOT), or the write failed otherwise — the spool keeps what it holds (the oldest records,
+// from the start of the outage, delivered first when control returns) and the new batch is
+// dropped. Every record given up is counted in gatehouse_edge_log_records_dropped_total by
+// reason (every reason's series exists from the start, at 0) and said in the log (at most one
+// line per reason a minute, with the count since the last line). A failed write leaves no
+// partial file behind, and start() removes what a killed process left (temporary files, empty
+// batches).
 
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
@@ -11,7 +19,7 @@ import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { QueryLog } from "../telemetry/query-log.ts";
-import { writeFileAtomic } from "./atomic-file.ts";
+import { ATOMIC_TMP, writeFileAtomic } from "./atomic-file.ts";
 
 const gzipAsync = promisify(gzip);
 
@@ -27,7 +35,30 @@ export interface LogShipperOptions {
   readonly flushIntervalMs?: number;
   readonly maxBatchRecords?: number;
   readonly log?: (line: string) => void;
+  /**
+   * Writes one spool file (default: writeFileAtomic, mode 0600). Tests inject failures (ENOSPC)
+   * here; a writer that fails may leave a `*.tmp` file, which the shipper removes.
+   */
+  readonly writeSpoolFile?: (path: string, data: Uint8Array) => Promise<void>;
 }
+
+/** Why records were given up (the `reason` label of gatehouse_edge_log_records_dropped_total). */
+export const LOG_DROP_REASONS = [
+  /** The spool reached maxSpoolBytes. */
+  "spool_full",
+  /** The spool's filesystem is full (ENOSPC) or the quota is used up (EDQUOT). */
+  "disk_full",
+  /** Writing the spool file failed otherwise (permissions, I/O error). */
+  "spool_write_failed",
+  /** A spooled batch could not be read back, or was empty. */
+  "spool_corrupt",
+  /** Control refused the batch as malformed (400, 413, 422): resending cannot help. */
+  "rejected",
+] as const;
+export type LogDropReason = (typeof LOG_DROP_REASONS)[number];
+
+/** At most one log line per drop reason per this interval (the next one carries the count). */
+const DROP_LOG_INTERVAL_MS = 60_000;
 
 interface SpooledBatch {
   readonly file: string;
@@ -57,11 +88,15 @@ export class LogShipper {
   readonly #shipped: Counter;
   readonly #dropped: Counter<"reason">;
   readonly #spoolGauge: Gauge;
+  readonly #write: (path: string, data: Uint8Array) => Promise<void>;
+  /** Per reason: when it was last logged and the records dropped since. */
+  readonly #dropLog = new Map<LogDropReason, { at: number; since: number }>();
 
   constructor(opts: LogShipperOptions) {
     this.#o = opts;
     this.#maxSpool = opts.maxSpoolBytes ?? 256 * 1024 * 1024;
     this.#maxBatch = opts.maxBatchRecords ?? 5000;
+    this.#write = opts.writeSpoolFile ?? ((path, data) => writeFileAtomic(path, data, 0o600));
     const r = opts.registry;
     this.#shipped = metric(
       r,
@@ -79,11 +114,13 @@ export class LogShipper {
       () =>
         new Counter({
           name: "gatehouse_edge_log_records_dropped_total",
-          help: "Query-log records given up: spool full, or refused by control as malformed",
+          help: "Query-log records given up, by reason: spool_full, disk_full, spool_write_failed, spool_corrupt, rejected",
           labelNames: ["reason"] as const,
           registers: [r],
         }),
     );
+    // Every series exists from the start, so a dashboard or alert sees 0, not no data.
+    for (const reason of LOG_DROP_REASONS) this.#dropped.inc({ reason }, 0);
     this.#spoolGauge = metric(
       r,
       "gatehouse_edge_log_spool_bytes",
@@ -110,10 +147,18 @@ export class LogShipper {
   /** Pick up batches a previous run left in the spool, then ship every interval. */
   async start(): Promise<void> {
     await mkdir(this.#o.spoolDir, { recursive: true });
-    const names = (await readdir(this.#o.spoolDir)).filter((n) => SPOOL_FILE.test(n)).sort();
+    const all = await readdir(this.#o.spoolDir);
+    // Partial files of a process killed mid-write (or of a full disk before this version).
+    await this.#removeTemporaryFiles(all);
+    const names = all.filter((n) => SPOOL_FILE.test(n)).sort();
     for (const name of names) {
       const m = SPOOL_FILE.exec(name)!;
       const bytes = (await stat(join(this.#o.spoolDir, name))).size;
+      if (bytes === 0) {
+        this.#drop("spool_corrupt", Number(m[2]), `${name} is empty`);
+        await rm(join(this.#o.spoolDir, name), { force: true });
+        continue;
+      }
       this.#spool.push({ file: name, id: m[3]!, records: Number(m[2]), bytes });
       this.#spoolBytes += bytes;
       this.#seq = Math.max(this.#seq, Number(m[1]));
@@ -172,13 +217,28 @@ export class LogShipper {
     await this.#drainSpool(final);
   }
 
+  /** Spool a batch, or drop it (counted, logged) when the spool or its disk cannot take it. */
   async #toSpool(id: string, body: Buffer, records: number): Promise<void> {
     if (this.#spoolBytes + body.length > this.#maxSpool) {
-      this.#dropped.inc({ reason: "spool_full" }, records);
+      this.#drop(
+        "spool_full",
+        records,
+        `the spool holds ${this.#spoolBytes} of ${this.#maxSpool} bytes`,
+      );
       return;
     }
     const file = `${String(this.#seq).padStart(12, "0")}-${records}-${id}.ndjson.gz`;
-    await writeFileAtomic(join(this.#o.spoolDir, file), body, 0o600);
+    try {
+      await this.#write(join(this.#o.spoolDir, file), body);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      const full = err.code === "ENOSPC" || err.code === "EDQUOT";
+      this.#drop(full ? "disk_full" : "spool_write_failed", records, err.message);
+      // Whatever the failed write left (and a partial file of the target itself).
+      await rm(join(this.#o.spoolDir, file), { force: true }).catch(() => {});
+      await this.#removeTemporaryFiles();
+      return;
+    }
     this.#spool.push({ file, id, records, bytes: body.length });
     this.#spoolBytes += body.length;
     this.#spoolGauge.set(this.#spoolBytes);
@@ -196,7 +256,8 @@ export class LogShipper {
       }
       const outcome = body.length === 0 ? "dropped" : await this.#send(b.id, body, b.records);
       if (outcome === "retry") return;
-      if (body.length === 0) this.#dropped.inc({ reason: "spool_corrupt" }, b.records);
+      if (body.length === 0)
+        this.#drop("spool_corrupt", b.records, `${b.file} could not be read or is empty`);
       this.#spool.shift();
       this.#spoolBytes -= b.bytes;
       this.#spoolGauge.set(this.#spoolBytes);
@@ -227,16 +288,44 @@ export class LogShipper {
         return "sent";
       }
       if (res.status === 400 || res.status === 413 || res.status === 422) {
-        this.#dropped.inc({ reason: "rejected" }, records);
-        this.#o.log?.(
-          `gatehouse edge: control refused query-log batch ${id} (${res.status}); dropped ${records} records`,
-        );
+        this.#drop("rejected", records, `control answered ${res.status} to batch ${id}`);
         return "dropped";
       }
       return "retry";
     } catch {
       return "retry";
     }
+  }
+
+  /** Count a drop; log it at once, then at most once a minute per reason with the count since. */
+  #drop(reason: LogDropReason, records: number, detail: string): void {
+    this.#dropped.inc({ reason }, records);
+    const now = Date.now();
+    const last = this.#dropLog.get(reason);
+    if (last && now - last.at < DROP_LOG_INTERVAL_MS) {
+      last.since += records;
+      return;
+    }
+    const total = records + (last?.since ?? 0);
+    this.#dropLog.set(reason, { at: now, since: 0 });
+    this.#o.log?.(
+      `gatehouse edge: dropped ${total} query-log records (${reason}: ${detail})` +
+        (last ? ` since ${new Date(last.at).toISOString()}` : ""),
+    );
+  }
+
+  /** Remove writeFileAtomic's temporary files from the spool directory. */
+  async #removeTemporaryFiles(names?: readonly string[]): Promise<void> {
+    let list = names;
+    if (!list) {
+      try {
+        list = await readdir(this.#o.spoolDir);
+      } catch {
+        return;
+      }
+    }
+    for (const n of list)
+      if (ATOMIC_TMP.test(n)) await rm(join(this.#o.spoolDir, n), { force: true }).catch(() => {});
   }
 }
 

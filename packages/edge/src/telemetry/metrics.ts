@@ -43,6 +43,18 @@ export interface DnsMetrics {
 
 let dns: DnsMetrics | undefined;
 
+/** Query-log rings counted by gatehouse_edge_query_log_dropped_total, with what was reported. */
+const rings = new Map<{ readonly dropped: number }, number>();
+
+/** Count `ring`'s overwritten records in gatehouse_edge_query_log_dropped_total until untracked. */
+export function trackQueryLogDrops(ring: { readonly dropped: number }): () => void {
+  dnsMetrics();
+  rings.set(ring, ring.dropped);
+  return () => {
+    rings.delete(ring);
+  };
+}
+
 export function dnsMetrics(): DnsMetrics {
   dns ??= {
     queries: once(
@@ -134,6 +146,13 @@ export function dnsMetrics(): DnsMetrics {
           name: "gatehouse_edge_query_log_dropped_total",
           help: "Query-log records overwritten before they were shipped",
           registers: [r],
+          // Read from the rings at scrape time: DNS (both paths) and the proxy push into them.
+          collect() {
+            for (const [ring, reported] of rings) {
+              if (ring.dropped > reported) this.inc(ring.dropped - reported);
+              rings.set(ring, ring.dropped);
+            }
+          },
         }),
     ),
   };

@@ -33,7 +33,6 @@ export function createRecordStage(): Stage {
       countDnsQuery(ex.client.transport, ex.action, rcode);
       m.duration.observe({ transport: ex.client.transport }, durationMs / 1000);
       const log = ex.rt.shared.log;
-      const before = log.dropped;
       const rec: QueryLogRecord = {
         ts: ex.ts,
         kind: "dns",
@@ -64,7 +63,6 @@ export function createRecordStage(): Stage {
       ex.rt.shared.requestLog?.record(rec);
       // The gauge is sampled, not set per query: it only needs to be roughly current.
       if ((seq & 0xff) === 0) m.cacheEntries.set(ex.rt.shared.cache.size);
-      if (log.dropped !== before) m.logDropped.inc();
       return "next";
     },
   };
