@@ -1,5 +1,5 @@
 // DoH over HTTP/2 checked with h2spec (summerwind/h2spec 2.x; how to build it: docs/deployment.md)
-// with the flags of ../shared/peers/h2spec-node20-baseline.json (`-t -k -o 2`). That baseline
+// with the flags of test/fixtures/h2spec-node20-baseline.json (`-t -k -o 2`). That baseline
 // lists what a bare node:http2 server fails on Node 20, i.e. what nghttp2 inside Node fails, not
 // the application. The edge runs on a newer Node whose nghttp2 may differ, so the same bare server
 // is checked in the same run on this Node as the anchor: every case the edge's DoH listener fails
@@ -50,10 +50,7 @@ interface Baseline {
 }
 
 const baseline: Baseline = JSON.parse(
-  readFileSync(
-    new URL("../../../../shared/peers/h2spec-node20-baseline.json", import.meta.url),
-    "utf8",
-  ),
+  readFileSync(new URL("./fixtures/h2spec-node20-baseline.json", import.meta.url), "utf8"),
 );
 
 interface H2specRun {

@@ -1,5 +1,5 @@
 // End to end: `gatehouse edge --config FILE.yaml` queried with dig and kdig over UDP, TCP, DoT
-// and DoH, plus BIND's EDNS compliance checks (../shared/peers/bind9-ednscompliance-checks.json,
+// and DoH, plus BIND's EDNS compliance checks (test/fixtures/bind9-ednscompliance-checks.json,
 // run as a forwarder: a zone the upstream serves, RD=1). Skipped, with the reason printed, when
 // the tools are not installed.
 

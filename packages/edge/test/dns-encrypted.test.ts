@@ -15,7 +15,7 @@ import { type Edge, startEdge } from "../src/main.ts";
 import { a, buildQuery, type FakeUpstream, startFakeUpstream } from "./dns-helpers.ts";
 
 const vectors = JSON.parse(
-  readFileSync(new URL("../../../../shared/peers/dns-wire-vectors.json", import.meta.url), "utf8"),
+  readFileSync(new URL("./fixtures/dns-wire-vectors.json", import.meta.url), "utf8"),
 );
 
 describe("DoT and DoH", () => {

@@ -16,7 +16,7 @@ import {
   startHarness,
 } from "./proxy-harness.ts";
 
-const peers = new URL("../../../../shared/peers/", import.meta.url);
+const peers = new URL("./fixtures/", import.meta.url);
 const garden = JSON.parse(readFileSync(new URL("http-garden-payloads.json", peers), "utf8")) as {
   bugs: { category: string; number: number; title: string; payload_b64?: string[] }[];
 };

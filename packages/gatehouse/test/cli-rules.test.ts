@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { describe, test } from "node:test";
 
 const cli = resolve(import.meta.dirname, "../src/cli.ts");
-const casesPath = resolve(import.meta.dirname, "../../../../shared/spec/rules-cases.json");
+const casesPath = resolve(import.meta.dirname, "../../rules/spec/rules-cases.json");
 
 function run(args: string[], input?: string) {
   const r = spawnSync(process.execPath, [cli, ...args], { input, encoding: "utf8" });

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { format } from "./format.ts";
 import { Scheme } from "./scheme.ts";
 
-const file = join(import.meta.dirname, "../../../../shared/spec/rules-cases.json");
+const file = join(import.meta.dirname, "../spec/rules-cases.json");
 const data = JSON.parse(readFileSync(file, "utf8")) as {
   scheme: unknown;
   cases: { id: number; expression: string }[];

@@ -1,4 +1,4 @@
-// The shared conformance suite (spec §6, /work/shared/spec/rules-cases.json): every case, error
+// The shared conformance suite (spec §6, packages/rules/spec/rules-cases.json): every case, error
 // kinds included, plus the spans the brief pins down for cases 59 and 100.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -16,7 +16,7 @@ interface Case {
   note?: string;
 }
 
-const file = join(import.meta.dirname, "../../../../shared/spec/rules-cases.json");
+const file = join(import.meta.dirname, "../spec/rules-cases.json");
 const data = JSON.parse(readFileSync(file, "utf8")) as { scheme: unknown; cases: Case[] };
 const { scheme, lists } = Scheme.fromJSON(data.scheme);
 

@@ -18,7 +18,7 @@ function shape(node: unknown): unknown {
   return node;
 }
 
-const file = join(import.meta.dirname, "../../../../shared/spec/rules-cases.json");
+const file = join(import.meta.dirname, "../spec/rules-cases.json");
 const data = JSON.parse(readFileSync(file, "utf8")) as {
   scheme: unknown;
   cases: { expression: string; fields: Record<string, unknown> }[];

@@ -8,7 +8,7 @@ import { parseClientHello } from "./client-hello.ts";
 
 const vectors = JSON.parse(
   readFileSync(
-    new URL("../../../../../shared/peers/tls-clienthello-vectors.json", import.meta.url),
+    new URL("../../test/fixtures/tls-clienthello-vectors.json", import.meta.url),
     "utf8",
   ),
 ) as { vectors: { name: string; hex: string }[] };

@@ -9,10 +9,7 @@ import { readName, WireError } from "./name.ts";
 import { parseQuery } from "./query.ts";
 
 const vectors = JSON.parse(
-  readFileSync(
-    new URL("../../../../../../shared/peers/dns-wire-vectors.json", import.meta.url),
-    "utf8",
-  ),
+  readFileSync(new URL("../../../test/fixtures/dns-wire-vectors.json", import.meta.url), "utf8"),
 );
 
 function generate(desc: string): Uint8Array {
