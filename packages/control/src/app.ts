@@ -30,6 +30,7 @@ import { defaultDashboardDir, registerDashboard } from "./http/dashboard.ts";
 import { errorHandler } from "./http/errors.ts";
 import { parseJsonBody } from "./http/json-body.ts";
 import { ReadCache } from "./http/read-cache.ts";
+import { DOCS_CSP, registerSecurityHeaders } from "./http/security-headers.ts";
 import { SubscriptionRefresher } from "./lists/subscriptions.ts";
 import { ControlMetrics, registerMetrics } from "./metrics.ts";
 import { registerRoutes } from "./routes/index.ts";
@@ -252,6 +253,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     });
   });
   registerAuth(app, auth);
+  registerSecurityHeaders(app);
   if (cache) {
     // After auth (registered above): only an authorised principal reaches its account's pages.
     app.addHook("onRequest", async (req, reply) => {
@@ -307,7 +309,10 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
+  await app.register(swaggerUi, {
+    routePrefix: DOCS_PREFIX,
+    staticCSP: DOCS_CSP,
+  });
   app.get(
     `${API_PREFIX}/openapi.json`,
     { config: { access: "public" }, schema: { hide: true } },
