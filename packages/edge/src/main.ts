@@ -77,6 +77,11 @@ export interface StartEdgeOptions {
   logger?: OpLogger;
   /** Bind UDP and the proxy with SO_REUSEPORT so worker processes share the ports (workers.ts). */
   reusePort?: boolean;
+  /**
+   * Start drained: open no listener until resume(), which opens the configured addresses (they
+   * must be bound ports, not port 0). A replacement worker joins drained workers this way.
+   */
+  drained?: boolean;
 }
 
 /** A listener of any kind, as far as shutdown is concerned. */
@@ -175,13 +180,19 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
 
   try {
     const l = local.dns ?? {};
-    listeners = await openListeners(
-      {
-        dns: { udp: l.udp ?? [], tcp: l.tcp ?? [], dot: l.dot ?? [], doh: l.doh ?? [] },
-        proxy: local.proxy?.http ?? [],
-      },
-      addresses,
-    );
+    const want = {
+      dns: { udp: l.udp ?? [], tcp: l.tcp ?? [], dot: l.dot ?? [], doh: l.doh ?? [] },
+      proxy: local.proxy?.http ?? [],
+    };
+    if (opts.drained) {
+      addresses.dns = {
+        udp: [...want.dns.udp],
+        tcp: [...want.dns.tcp],
+        dot: [...want.dns.dot],
+        doh: [...want.dns.doh],
+      };
+      addresses.proxy.http = [...want.proxy];
+    } else listeners = await openListeners(want, addresses);
     if (local.metrics) {
       metrics = await serveMetrics(local.metrics);
       addresses.metrics = joinHostPort(metrics.address.address, metrics.address.port);
@@ -193,7 +204,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   }
 
   let closed = false;
-  let draining = false;
+  let draining = opts.drained === true;
   // drain/resume/close run one at a time, so a resume cannot race a drain still closing.
   let transition: Promise<void> = Promise.resolve();
   const serially = (step: () => Promise<void>): Promise<void> => {

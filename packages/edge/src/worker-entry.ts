@@ -15,6 +15,8 @@ interface Request {
   id?: number;
   config?: EdgeConfigFile;
   ship?: { controlUrl: string; spoolDir: string };
+  /** With `config`: start without listeners (the other workers are drained). */
+  drained?: boolean;
   bundle?: ConfigBundle;
   credential?: string;
 }
@@ -28,7 +30,16 @@ let credential: string | undefined;
 const log = (line: string) => process.send?.({ type: "log", line });
 
 async function start(m: Request): Promise<void> {
-  const e = await startEdge({ config: m.config!, reusePort: true, log, logger });
+  // The config is the one the other workers run now (a replacement gets the current bundle),
+  // so the listeners open only once it is compiled: nothing is answered under an older one.
+  if (m.credential !== undefined) credential = m.credential;
+  const e = await startEdge({
+    config: m.config!,
+    reusePort: true,
+    log,
+    logger,
+    ...(m.drained ? { drained: true } : {}),
+  });
   edge = e;
   if (m.ship) {
     shipper = new LogShipper({

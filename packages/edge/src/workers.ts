@@ -9,7 +9,9 @@
 // drain/resume, and metrics (summed across workers for the heartbeat). Each such worker ships
 // its own query log with its own spool, with the credential the primary hands it. A worker that
 // dies is replaced (after 0.5 s, doubling to 30 s while it keeps dying within a minute of
-// starting) and brought to the others' state: the last bundle applied, the credential, drained.
+// starting) and starts in the others' state — the last bundle applied (compiled before its
+// listeners open, so it never answers under the file's config), the credential, drained — on
+// the addresses the others are bound to; what changed while it started is applied after.
 
 import cluster from "node:cluster";
 import { createSocket } from "node:dgram";
@@ -130,6 +132,8 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
   };
   let closing = false;
   let seq = 0;
+  /** The addresses every worker bound (known once the first boot finished). */
+  let bound: EdgeAddresses | undefined;
   /** Send a request to one worker; its reply, or an error if it died first. */
   const ask = (w: (typeof workers)[number], msg: Record<string, unknown>) =>
     new Promise<WorkerReply>((resolve) => {
@@ -160,12 +164,31 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     if (failed) throw new Error(failed.error);
     return replies.map((r) => r.value);
   };
+  /**
+   * What a worker starts from: the bundle every worker runs now (the file's until one was
+   * applied) and the edge section, on the bound addresses once known; `current` as of now.
+   */
+  const startState = () => {
+    // The primary serves /metrics for all of them (below).
+    const { metrics: _m, ...local } = config.edge ?? {};
+    const edge: NonNullable<EdgeConfigFile["edge"]> = bound
+      ? {
+          ...local,
+          dns: { ...local.dns, ...bound.dns },
+          ...(bound.proxy.http.length > 0
+            ? { proxy: { ...local.proxy, http: bound.proxy.http } }
+            : {}),
+        }
+      : local;
+    return {
+      config: { ...(current.bundle ?? config), edge } satisfies EdgeConfigFile,
+      seen: { ...current },
+    };
+  };
   /** Start slot i's worker: send it the config, resolve with its addresses once it listens. */
-  const boot = (i: number, restart = false) =>
+  const boot = (i: number, restart = false, state = startState()) =>
     new Promise<EdgeAddresses>((resolve, reject) => {
       const w = workers[i]!;
-      // The primary serves /metrics for all of them (below).
-      const { metrics: _m, ...withoutMetrics } = config.edge ?? {};
       const ship = opts.shipLogs
         ? {
             controlUrl: opts.shipLogs.controlUrl,
@@ -176,8 +199,10 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       w.on("online", () =>
         w.send({
           type: "config",
-          config: { ...config, edge: withoutMetrics },
+          config: state.config,
           ...(ship ? { ship } : {}),
+          ...(state.seen.credential !== undefined ? { credential: state.seen.credential } : {}),
+          ...(state.seen.drained ? { drained: true } : {}),
         }),
       );
       w.on(
@@ -209,24 +234,29 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       backoff[i] = { delayMs, startedAt: Date.now() };
       workers[i] = cluster.fork();
       try {
-        await boot(i, true);
+        // It starts in the current state; only what changed while it started is sent after.
+        const state = startState();
+        await boot(i, true, state);
         const w = workers[i]!;
         const check = (r: WorkerReply) => {
           if (r.error !== undefined) throw new Error(r.error);
         };
         // Requests sent meanwhile skipped this slot: repeat until nothing changed under us.
-        let seen: typeof current;
-        do {
-          seen = { ...current };
-          if (seen.bundle) check(await ask(w, { type: "apply", bundle: seen.bundle }));
-          if (seen.credential !== undefined)
-            check(await ask(w, { type: "credential", credential: seen.credential }));
-          if (seen.drained) check(await ask(w, { type: "drain" }));
-        } while (
+        let seen = state.seen;
+        while (
           seen.bundle !== current.bundle ||
           seen.credential !== current.credential ||
           seen.drained !== current.drained
-        );
+        ) {
+          const was = seen;
+          seen = { ...current };
+          if (seen.bundle !== was.bundle && seen.bundle)
+            check(await ask(w, { type: "apply", bundle: seen.bundle }));
+          if (seen.credential !== was.credential && seen.credential !== undefined)
+            check(await ask(w, { type: "credential", credential: seen.credential }));
+          if (seen.drained !== was.drained)
+            check(await ask(w, { type: seen.drained ? "drain" : "resume" }));
+        }
         live[i] = true;
         opts.log?.(`edge worker ${i} restarted`);
       } catch (e) {
@@ -240,6 +270,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     .then((all) => {
       live.fill(true);
       // Every worker binds the same addresses; the first one's stand for all.
+      bound = all[0]!;
       return all[0]!;
     })
     .catch(async (e: unknown) => {

@@ -89,3 +89,85 @@ test("a crashed edge worker is restarted with the current config", {
     await up.close();
   }
 });
+
+test("a worker restarted after kill -9 never answers a known client REFUSED", {
+  timeout: 90_000,
+}, async () => {
+  const up = await startFakeUpstream(
+    new Map([["k.example/1", { answers: [a("k.example", "192.0.2.9")] }]]),
+  );
+  const lines: string[] = [];
+  // As a synced edge starts before its first bundle: no locations, so every client is refused.
+  const empty = {
+    resolver: { upstreams: [{ address: up.address }] },
+    locations: [],
+    lists: [],
+    policies: [],
+  };
+  const h = await startEdgeWorkers({
+    config: { ...empty, edge: { dns: { udp: ["127.0.0.1:0"] }, workers: 2 } },
+    log: (l) => lines.push(l),
+  });
+  let stop = false;
+  try {
+    if (h.mode !== "cluster") throw new Error("expected cluster mode");
+    const port = Number(h.addresses.dns.udp[0]!.split(":").pop());
+    // The current bundle knows 127.0.0.0/8; a large list makes it take a while to compile, the
+    // window in which a replacement that listened first answered under the file's config.
+    await h.apply({
+      ...empty,
+      schemaVersion: 1,
+      version: 2,
+      locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
+      lists: [
+        {
+          id: "big",
+          name: "big",
+          type: "domain",
+          items: Array.from({ length: 200_000 }, (_, i) => `d${i}.example`),
+        },
+      ],
+      policies: [
+        {
+          id: "p",
+          name: "Block the big list",
+          type: "dns",
+          enabled: true,
+          precedence: 1,
+          expression: "dns.fqdn in $big",
+          action: "block",
+        },
+      ],
+    });
+    const known = await udpQuery(port, "k.example");
+    assert.equal(known?.rcode, 0, "the known client is answered before the kill");
+    // Load from the known client for the whole restart: each query from a new source port, so
+    // the kernel spreads them over every worker's socket, the replacement's included.
+    const rcodes = new Map<number, number>();
+    const load = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        const m = await udpQuery(port, "k.example", { timeoutMs: 500 });
+        if (m) rcodes.set(m.rcode, (rcodes.get(m.rcode) ?? 0) + 1);
+      }
+    });
+    const before = livePids();
+    process.kill(before[0]!, "SIGKILL");
+    await until("the replacement to be ready", () =>
+      lines.some((l) => /edge worker \d+ restarted/.test(l)) ? true : undefined,
+    );
+    // And a while longer under load, with the replacement in the kernel's rotation.
+    const answeredBy = (rcodes.get(0) ?? 0) + 400;
+    await until("more answers after the restart", () =>
+      (rcodes.get(0) ?? 0) >= answeredBy ? true : undefined,
+    );
+    stop = true;
+    await Promise.all(load);
+    assert.equal(livePids().length, 2);
+    assert.equal(rcodes.get(5) ?? 0, 0, `answers by rcode: ${JSON.stringify([...rcodes])}`);
+    assert.ok((rcodes.get(0) ?? 0) > 0);
+  } finally {
+    stop = true;
+    await h.close();
+    await up.close();
+  }
+});

@@ -84,3 +84,39 @@ test("drain closes the listeners, keeps metrics and apply; resume reopens the sa
   await edge.resume();
   assert.equal(await accepts(edge.addresses.dns.tcp[0]!), false);
 });
+
+test("an edge started drained opens no listener until resume, then the configured addresses", async () => {
+  const up = await startFakeUpstream(
+    new Map([["d.example/1", { answers: [a("d.example", "192.0.2.7")] }]]),
+  );
+  const base: EdgeConfigFile = {
+    resolver: { upstreams: [{ address: up.address }] },
+    locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
+    lists: [],
+    policies: [],
+    edge: { dns: { udp: ["127.0.0.1:0"], tcp: ["127.0.0.1:0"] } },
+  };
+  // Bound ports to start the drained edge on (a replacement worker gets its siblings' ports).
+  const first = await startEdge({ config: base, log: () => {} });
+  const addrs = structuredClone(first.addresses);
+  await first.close();
+  const edge = await startEdge({
+    config: { ...base, edge: { dns: { udp: addrs.dns.udp, tcp: addrs.dns.tcp } } },
+    drained: true,
+    log: () => {},
+  });
+  try {
+    const udp = portOf(addrs.dns.udp[0]!);
+    assert.equal(edge.draining, true);
+    assert.equal(await udpQuery(udp, "d.example", { timeoutMs: 300 }), undefined);
+    assert.equal(await accepts(addrs.dns.tcp[0]!), false);
+    await edge.resume();
+    assert.equal(edge.draining, false);
+    assert.deepEqual(edge.addresses.dns, addrs.dns);
+    assert.equal((await udpQuery(udp, "d.example"))?.answers[0]?.data, "192.0.2.7");
+    assert.equal(await accepts(addrs.dns.tcp[0]!), true);
+  } finally {
+    await edge.close();
+    await up.close();
+  }
+});
