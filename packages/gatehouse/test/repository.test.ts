@@ -2,6 +2,8 @@
 // completely, so no tracked file may reach outside the checkout for data or documentation.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { repoFiles, repoRoot } from "./support/repo-files.ts";
 
@@ -19,4 +21,46 @@ test("no tracked file reads or links a directory outside the repository", () => 
     }
   }
   assert.deepEqual(offenders, [], `files reaching outside ${repoRoot}`);
+});
+
+/** Licences a dependency may carry: permissive ones that ask for notice only. */
+const PERMISSIVE = new Set([
+  "MIT",
+  "ISC",
+  "BSD-2-Clause",
+  "BSD-3-Clause",
+  "0BSD",
+  "Apache-2.0",
+  "BlueOak-1.0.0",
+  "MIT OR Apache-2.0",
+]);
+/** Allowed for build tools only (never part of what runs or ships): file-level copyleft. */
+const DEV_ONLY = new Set(["MPL-2.0"]);
+
+test("the repository is Apache-2.0: LICENSE and every package.json say so", () => {
+  const text = readFileSync(join(repoRoot, "LICENSE"), "utf8");
+  assert.match(text, /Apache License\s+Version 2\.0, January 2004/);
+  assert.match(text, /END OF TERMS AND CONDITIONS/);
+  const manifests = repoFiles()
+    .map((f) => f.path)
+    .filter((p) => p === "package.json" || /^packages\/[^/]+\/package\.json$/.test(p));
+  assert.ok(manifests.length > 1);
+  for (const p of manifests) {
+    const m = JSON.parse(readFileSync(join(repoRoot, p), "utf8")) as { license?: string };
+    assert.equal(m.license, "Apache-2.0", p);
+  }
+});
+
+test("every locked dependency carries a licence compatible with Apache-2.0", () => {
+  const lock = JSON.parse(readFileSync(join(repoRoot, "package-lock.json"), "utf8")) as {
+    packages: Record<string, { license?: string; dev?: boolean; link?: boolean }>;
+  };
+  const refused: string[] = [];
+  for (const [path, p] of Object.entries(lock.packages)) {
+    if (!path.includes("node_modules/") || p.link) continue;
+    const lic = p.license ?? "(none)";
+    if (PERMISSIVE.has(lic) || (p.dev === true && DEV_ONLY.has(lic))) continue;
+    refused.push(`${path}: ${lic}${p.dev ? " (dev)" : ""}`);
+  }
+  assert.deepEqual(refused, []);
 });
