@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import {
   type AddressInfo,
-  createServer as createNetServer,
   type Server as NetServer,
   connect as netConnect,
   type Socket,
@@ -14,7 +13,14 @@ import {
   connect as tlsConnect,
 } from "node:tls";
 import { generate } from "selfsigned";
-import { ALLOW_TEST_ORIGINS, bundle, type Harness, policy, startHarness } from "./proxy-harness.ts";
+import {
+  ALLOW_TEST_ORIGINS,
+  bundle,
+  type Harness,
+  policy,
+  startEchoServer,
+  startHarness,
+} from "./proxy-harness.ts";
 
 /** Open a CONNECT tunnel; resolves with the socket and the proxy's response head. */
 function openTunnel(
@@ -71,13 +77,7 @@ describe("CONNECT tunnels", () => {
     tls.listen(0, "127.0.0.1");
     await once(tls, "listening");
     tlsPort = (tls.address() as AddressInfo).port;
-    echo = createNetServer((s) => {
-      s.on("error", () => {});
-      s.pipe(s);
-    });
-    echo.listen(0, "127.0.0.1");
-    await once(echo, "listening");
-    echoPort = (echo.address() as AddressInfo).port;
+    ({ server: echo, port: echoPort } = await startEchoServer());
     h = await startHarness(
       bundle({
         proxy: { connectPorts: [tlsPort, echoPort] },

@@ -3,7 +3,13 @@
 
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import { type AddressInfo, connect, type Socket } from "node:net";
+import {
+  type AddressInfo,
+  connect,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from "node:net";
 import type { ConfigBundle, Policy } from "@gatehouse/contract";
 import { Registry } from "prom-client";
 import { type RunningProxy, startProxy } from "../src/proxy/index.ts";
@@ -76,6 +82,17 @@ export async function startOrigin(): Promise<Origin> {
       server.closeAllConnections();
     });
   return o;
+}
+
+/** A TCP server on loopback that sends back whatever it reads (a tunnel's far end). */
+export async function startEchoServer(): Promise<{ server: NetServer; port: number }> {
+  const server = createNetServer((s) => {
+    s.on("error", () => {});
+    s.pipe(s);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return { server, port: (server.address() as AddressInfo).port };
 }
 
 export class StaticResolver implements Resolver {

@@ -34,6 +34,7 @@ export type ReasonCode =
   | "client_aborted"
   | "sni_blocked"
   | "no_client_hello"
+  | "max_forwards"
   | "internal";
 
 /** An answer the proxy gives itself instead of an origin's response. */
@@ -44,6 +45,8 @@ export interface Answer {
   detail: string;
   /** Sent as Retry-After (RFC 9110 §10.2.3), e.g. with a 429. */
   retryAfterSeconds?: number;
+  /** Content of an answer that is not an error page (a TRACE echo). */
+  content?: { readonly type: string | undefined; readonly body: Buffer };
 }
 
 export interface Exchange {
@@ -95,6 +98,8 @@ export interface Exchange {
   upstreamHeaders: string[] | undefined;
   /** The client sent `Expect: 100-continue` and waits for our 100 before its body. */
   expectContinue: boolean;
+  /** TRACE/OPTIONS: the Max-Forwards value to send on (max-forwards.ts), -1 to leave it. */
+  maxForwards: number;
 
   // tunnel
   sni: string | undefined;
@@ -158,6 +163,7 @@ export function newExchange(
     origin: "",
     upstreamHeaders: undefined,
     expectContinue: false,
+    maxForwards: -1,
     sni: undefined,
     firstFlight: undefined,
     status: 0,

@@ -26,7 +26,9 @@ export function parseAuthority(s: string, defaultPort: number): ParsedAuthority 
     const end = s.indexOf("]");
     if (end < 0) return undefined;
     host = s.slice(1, end);
-    if (isIP(host) !== 6) return undefined;
+    // A zone id (RFC 6874 `[fe80::1%25eth0]`) names an interface of the sender's host: it means
+    // nothing to the proxy and is not part of an http URI's authority (RFC 9110 §4.2.1).
+    if (host.includes("%") || isIP(host) !== 6) return undefined;
     rest = s.slice(end + 1);
   } else {
     const colon = s.indexOf(":");

@@ -16,6 +16,7 @@ import { createForward } from "./forward.ts";
 import type { OriginPool } from "./http1/origin-pool.ts";
 import { createIdentify } from "./identify.ts";
 import type { ProxyLimits } from "./limits.ts";
+import { createMaxForwards } from "./max-forwards.ts";
 import { createParseTarget } from "./parse-target.ts";
 import { createPolicyRequest, type PolicyContexts } from "./policy-request.ts";
 import { createPolicyResponse } from "./policy-response.ts";
@@ -83,6 +84,8 @@ function admissionStages(d: PipelineDeps): Stage[] {
     createAdmit(),
     // Network, then HTTP policies (spec §5.7); a block costs no lookup and no connection.
     createPolicyRequest(d.contexts),
+    // TRACE/OPTIONS with Max-Forwards: 0 are ours to answer (RFC 9110 §7.6.2).
+    createMaxForwards(),
     // Through the DNS pipeline; SSRF guard on the address that will be dialled.
     createResolvePeer(d.resolver, d.guard),
   ];

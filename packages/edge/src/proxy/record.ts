@@ -57,7 +57,12 @@ export function createRecord(
     record(ex: Exchange): void {
       const reason = ex.reason;
       let action: LogAction = ex.action;
-      if (reason !== undefined && action !== "block" && action !== "error") {
+      if (
+        reason !== undefined &&
+        reason !== "max_forwards" &&
+        action !== "block" &&
+        action !== "error"
+      ) {
         if (REFUSED.has(reason)) action = "refused";
         else if (reason !== "client_aborted") action = "error";
       }
@@ -98,7 +103,8 @@ export function createRecord(
       requestLog?.record(rec);
       metrics.request(kind, action, ex.status);
       metrics.bytes(ex.bytesUp, ex.bytesDown);
-      if (reason !== undefined && reason !== "policy") metrics.error(reason);
+      if (reason !== undefined && reason !== "policy" && reason !== "max_forwards")
+        metrics.error(reason);
     },
   };
 }

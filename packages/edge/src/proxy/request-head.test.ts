@@ -52,6 +52,9 @@ test("framing problems are refused (table)", () => {
       ?.status,
     400,
   );
+  // HTTP/1.0 needs no Host (RFC 9112 §3.2 is about 1.1): the target carries the authority.
+  assert.equal(checkRequestHead(req([], "http://a/", 0), cfg), undefined);
+  assert.equal(checkRequestHead(req(["Host", "a", "Host", "a"], "http://a/", 0), cfg)?.status, 400);
 });
 
 test("authorities: names, IPv4, bracketed IPv6, ports; ambiguous forms refused", () => {
@@ -79,6 +82,9 @@ test("authorities: names, IPv4, bracketed IPv6, ports; ambiguous forms refused",
     "a..b",
     "-a.com",
     "a@b",
+    "[::1%25lo]:80",
+    "[fe80::1%25eth0]",
+    "[fe80::1%eth0]:443",
   ]) {
     assert.equal(parseAuthority(bad, 80), undefined, bad);
   }

@@ -52,8 +52,12 @@ export function checkRequestHead(
   // RFC 9110 §8.6: 1*DIGIT, once. A list of identical values may be merged by the RFC, but two
   // framings for one message is exactly the smuggling shape: refuse.
   if (req.contentLength === -2) return bad("invalid or repeated Content-Length");
-  // RFC 9112 §3.2: a request without Host, or with more than one, gets 400.
-  if (req.hostCount !== 1) return bad(req.hostCount === 0 ? "missing Host" : "more than one Host");
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host, or any request with more than one, gets
+  // 400. HTTP/1.0 has no Host requirement, and a proxy request carries its authority in the
+  // target anyway (absolute-form, or CONNECT's authority-form, RFC 9110 §9.3.6), which wins over
+  // any Host (RFC 9112 §3.2.2): `openssl s_client -proxy` sends an HTTP/1.0 CONNECT without one.
+  if (req.hostCount > 1) return bad("more than one Host");
+  if (req.hostCount === 0 && req.httpVersionMinor === 1) return bad("missing Host");
   // RFC 9110 §10.1.1: 100-continue is the only expectation defined, and we answer it ourselves
   // (forward.ts). Any other one is refused rather than silently dropped.
   if (req.expect !== "" && req.expect !== "100-continue") {

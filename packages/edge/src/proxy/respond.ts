@@ -34,7 +34,7 @@ const CLOSE_REASONS: ReadonlySet<string> = new Set([
 export interface RenderedAnswer {
   readonly status: number;
   readonly headers: string[];
-  readonly body: string;
+  readonly body: string | Buffer;
 }
 
 export function renderAnswer(ex: Exchange): RenderedAnswer {
@@ -43,9 +43,12 @@ export function renderAnswer(ex: Exchange): RenderedAnswer {
   const headers: string[] = ["cache-control", "no-store"];
   if (status === 407) headers.push("proxy-authenticate", PROXY_CHALLENGE);
   if (a.retryAfterSeconds !== undefined) headers.push("retry-after", String(a.retryAfterSeconds));
-  let body: string;
-  let type = "text/plain; charset=utf-8";
-  if (BLOCK_PAGE_REASONS.has(a.reason)) {
+  let body: string | Buffer;
+  let type: string | undefined = "text/plain; charset=utf-8";
+  if (a.content !== undefined) {
+    body = a.content.body;
+    type = a.content.type;
+  } else if (BLOCK_PAGE_REASONS.has(a.reason)) {
     const input = {
       status,
       policyName: a.reason === "policy" ? ex.policy?.name : undefined,
@@ -63,7 +66,8 @@ export function renderAnswer(ex: Exchange): RenderedAnswer {
   } else {
     body = `${status} ${STATUS_CODES[status] ?? ""}: ${a.detail}\nRequest ID: ${ex.id}\n`;
   }
-  headers.push("content-type", type, "content-length", String(Buffer.byteLength(body)));
+  if (type !== undefined) headers.push("content-type", type);
+  headers.push("content-length", String(Buffer.byteLength(body)));
   return { status, headers, body };
 }
 
@@ -79,7 +83,10 @@ export function endWithAnswer(ex: Exchange): void {
   const r = renderAnswer(ex);
   ex.status = r.status;
   r.headers.push("connection", "close");
-  ex.socket.end(rawHead(r.status, r.headers) + (ex.method === "HEAD" ? "" : r.body));
+  const head = rawHead(r.status, r.headers);
+  if (ex.method === "HEAD") ex.socket.end(head, "latin1");
+  else if (typeof r.body === "string") ex.socket.end(head + r.body);
+  else ex.socket.end(Buffer.concat([Buffer.from(head, "latin1"), r.body]));
 }
 
 /** The URL as logged or shown; the query string only when asked (it may carry secrets). */

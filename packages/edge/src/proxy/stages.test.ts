@@ -16,6 +16,7 @@ import { type Exchange, newExchange } from "./exchange.ts";
 import { ClientRequest } from "./http1/message.ts";
 import { parseRequestHead } from "./http1/syntax.ts";
 import { createIdentify } from "./identify.ts";
+import { traceEcho } from "./max-forwards.ts";
 import { createParseTarget } from "./parse-target.ts";
 import { createPolicyContexts, createPolicyRequest } from "./policy-request.ts";
 import { proxyMetrics } from "./proxy-metrics.ts";
@@ -286,4 +287,15 @@ test("resolve-peer: SSRF guard on every candidate, explicit allow, DNS outcomes"
   assert.equal(ex.allowPrivate, true);
   assert.equal(await allowed.run(ex), "next");
   assert.equal(ex.peerIp, "10.0.0.7");
+});
+
+test("a TRACE echo is the request head as received, without credentials or cookies", () => {
+  const ex = exchange(bundle([]), "http://a.example/p?q", {
+    method: "TRACE",
+    headers: ["Host", "a", "Proxy-Authorization", "Basic eA==", "COOKIE", "c", "X-A", "1"],
+  });
+  assert.equal(
+    traceEcho(ex).toString("latin1"),
+    "TRACE http://a.example/p?q HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n",
+  );
 });

@@ -1,5 +1,5 @@
 // Stage upstream-request: the request head the origin will see. Hop-by-hop fields stripped
-// (RFC 9110 §7.6.1), Host from the target, Via appended. After connect, before forward; it is
+// (RFC 9110 §7.6.1), Host from the target, Via appended, Max-Forwards decremented. After connect, before forward; it is
 // separate from forward so the head is complete (and loggable) before any byte leaves.
 
 import type { Exchange, Outcome, Stage } from "./exchange.ts";
@@ -11,11 +11,18 @@ export function createUpstreamRequest(via: string): Stage {
     run(ex: Exchange): Outcome {
       const defaultPort = ex.port === 80;
       const host = ex.hostFamily === 6 ? `[${ex.host}]` : ex.host;
-      ex.upstreamHeaders = upstreamRequestHeaders(
+      const headers = upstreamRequestHeaders(
         ex.req.rawHeaders,
         defaultPort ? host : `${host}:${ex.port}`,
         via,
       );
+      // RFC 9110 §7.6.2: a TRACE or OPTIONS goes on with its Max-Forwards decremented.
+      if (ex.maxForwards >= 0) {
+        for (let i = 0; i < headers.length; i += 2) {
+          if (headers[i]!.toLowerCase() === "max-forwards") headers[i + 1] = String(ex.maxForwards);
+        }
+      }
+      ex.upstreamHeaders = headers;
       return "next";
     },
   };

@@ -141,15 +141,16 @@ export class ClientResponse {
    * A complete response of our own: `headers` (flat) carry Content-Length; `body` may be
    * omitted (HEAD, empty). One write.
    */
-  respond(status: number, headers: string[], body?: string, onFinish?: () => void): void {
+  respond(status: number, headers: string[], body?: string | Buffer, onFinish?: () => void): void {
     const bodyBytes = body === undefined ? 0 : Buffer.byteLength(body);
     const head = this.#head(status, headers, bodyBytes);
     this.#ended = true;
     this.#finish = onFinish;
-    // The head is latin1 (field values may carry obs-text), the body UTF-8: one buffer.
+    // The head is latin1 (field values may carry obs-text), a string body UTF-8: one buffer.
     const out = Buffer.allocUnsafe(head.length + bodyBytes);
     out.write(head, 0, "latin1");
-    if (body !== undefined) out.write(body, head.length, "utf8");
+    if (typeof body === "string") out.write(body, head.length, "utf8");
+    else body?.copy(out, head.length);
     this.#write(out, true);
   }
 

@@ -178,7 +178,7 @@ export function parseRequestHead(buf: Buffer, end: number, limits: HeadLimits): 
     throw new HeadError(505, "HEAD_VERSION", "HTTP version not supported");
   }
   const out: ParsedRequest = { method, target, versionMinor: minor, rawHeaders: [], ...NO_FRAMING };
-  parseFields(buf, i + 2, end, limits, out, out.rawHeaders);
+  parseFields(buf, i + 2, end, limits, out, out.rawHeaders, true);
   return out;
 }
 
@@ -199,7 +199,7 @@ export function parseResponseHead(buf: Buffer, end: number, limits: HeadLimits):
   if (buf[i] !== CR) throw bad("invalid status line");
   const status = d0 * 100 + d1 * 10 + d2;
   const out: ParsedResponse = { status, versionMinor: minor, rawHeaders: [], ...NO_FRAMING };
-  parseFields(buf, i + 2, end, limits, out, out.rawHeaders);
+  parseFields(buf, i + 2, end, limits, out, out.rawHeaders, false);
   return out;
 }
 
@@ -232,6 +232,7 @@ function parseFields(
   limits: HeadLimits,
   f: Framing,
   raw: string[],
+  request: boolean,
 ): void {
   let i = start;
   const last = end - 2; // the empty line's CR
@@ -256,9 +257,34 @@ function parseFields(
       throw new HeadError(431, "HEAD_TOO_MANY", "too many header fields");
     }
     const name = buf.toString("latin1", n0, nameEnd);
+    if (request && name.indexOf("_") >= 0) refuseLookAlike(name);
     const value = buf.toString("latin1", v0, v1);
     raw.push(name, value);
     noteFraming(name, value, f);
+  }
+}
+
+/**
+ * Request fields whose meaning this hop acts on and whose name has a hyphen. An underscore in
+ * place of the hyphen (`Transfer_Encoding`, `Content_Length`) is a different field to us, but
+ * CGI-style origins and frameworks (PHP, Rack, WSGI) read both spellings as one variable: the
+ * origin would see a second framing or a hop-by-hop field we never stripped. Such a request is
+ * refused (400), as a message with two framings is; other names with underscores are forwarded
+ * as received (applications use them, and they are no field the proxy interprets).
+ */
+const LOOK_ALIKES: ReadonlySet<string> = new Set([
+  "content-length",
+  "transfer-encoding",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "max-forwards",
+]);
+
+function refuseLookAlike(name: string): void {
+  const hyphenated = name.toLowerCase().replaceAll("_", "-");
+  if (LOOK_ALIKES.has(hyphenated)) {
+    throw bad(`header field ${name} could be read as ${hyphenated} by the next hop`);
   }
 }
 
