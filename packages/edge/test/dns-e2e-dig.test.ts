@@ -4,21 +4,12 @@
 // the tools are not installed.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { a, type FakeUpstream, soa, startFakeUpstream } from "./dns-helpers.ts";
-
-function has(bin: string): boolean {
-  try {
-    execFileSync("sh", ["-c", `command -v ${bin}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { a, type FakeUpstream, has, soa, startFakeUpstream } from "./dns-helpers.ts";
 
 const missing = ["dig", "kdig"].filter((b) => !has(b));
 const skip =

@@ -1,6 +1,7 @@
 // Test helpers: a fake upstream DNS server (UDP + TCP on loopback, answers from a table, counts
 // queries, can be switched off) and small clients for UDP and TCP.
 
+import { execFileSync } from "node:child_process";
 import { createSocket, type RemoteInfo } from "node:dgram";
 import { connect, createServer, type Server } from "node:net";
 import { RRType } from "../src/dns/wire/constants.ts";
@@ -12,6 +13,16 @@ import {
   type Message,
   type ResourceRecord,
 } from "../src/dns/wire/message.ts";
+
+/** True when `bin` is on the PATH (tests that drive dig, kdig … skip without it). */
+export function has(bin: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${bin}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export interface FakeZoneEntry {
   rcode?: number;

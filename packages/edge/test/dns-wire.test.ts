@@ -3,6 +3,7 @@
 // does as a forwarder.
 
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import type { EdgeConfigFile } from "@gatehouse/contract";
 import { Rcode } from "../src/dns/wire/constants.ts";
@@ -13,10 +14,26 @@ import {
   buildQuery,
   type FakeUpstream,
   type FakeZoneEntry,
+  has,
   startFakeUpstream,
   tcpExchange,
   udpQuery,
+  udpRaw,
 } from "./dns-helpers.ts";
+
+/** A query with another opcode (RFC 1035 §4.1.1: bits 14–11 of the flags). */
+function withOpcode(q: Buffer, opcode: number): Buffer {
+  const b = Buffer.from(q);
+  b[2] = (b[2]! & 0x87) | (opcode << 3);
+  return b;
+}
+
+/** Ask over UDP and decode; fails the test on silence. */
+async function ask(port: number, bytes: Uint8Array, from?: string) {
+  const r = await udpRaw(port, bytes, { timeoutMs: 3000, ...(from ? { from } : {}) });
+  assert.ok(r, "no answer");
+  return decodeMessage(r);
+}
 
 function config(upstream: FakeUpstream, extra: Partial<EdgeConfigFile> = {}): EdgeConfigFile {
   return {
@@ -39,6 +56,24 @@ function portsOf(edge: Edge): { udp: number; tcp: number } {
   };
 }
 
+/** An edge on loopback forwarding to a fake upstream serving `zone`, for one describe block. */
+function edgeFixture(
+  zone: Map<string, FakeZoneEntry>,
+  extra: Partial<EdgeConfigFile> = {},
+): { up: FakeUpstream; edge: Edge; ports: { udp: number; tcp: number } } {
+  const f = {} as { up: FakeUpstream; edge: Edge; ports: { udp: number; tcp: number } };
+  before(async () => {
+    f.up = await startFakeUpstream(zone);
+    f.edge = await startEdge({ config: config(f.up, extra), log: () => {} });
+    f.ports = portsOf(f.edge);
+  });
+  after(async () => {
+    await f.edge.close();
+    await f.up.close();
+  });
+  return f;
+}
+
 describe("CD bit (RFC 4035 §3.2.2)", () => {
   const zone = new Map<string, FakeZoneEntry>([
     ["bogus.example/1", { servfailUnlessCd: true, answers: [a("bogus.example", "192.0.2.66")] }],
@@ -51,49 +86,129 @@ describe("CD bit (RFC 4035 §3.2.2)", () => {
       },
     ],
   ]);
-  let up: FakeUpstream;
-  let edge: Edge;
-  let ports: { udp: number; tcp: number };
-  before(async () => {
-    up = await startFakeUpstream(zone);
-    edge = await startEdge({ config: config(up), log: () => {} });
-    ports = portsOf(edge);
-  });
-  after(async () => {
-    await edge.close();
-    await up.close();
-  });
+  const f = edgeFixture(zone);
 
   test("an answer fetched with CD=1 is never served to a client that did not set CD", async () => {
     // Twice with CD=1: the second is answered by the packet cache's fast path.
     for (let i = 0; i < 2; i++) {
-      const r = await udpQuery(ports.udp, "bogus.example", { cd: true });
+      const r = await udpQuery(f.ports.udp, "bogus.example", { cd: true });
       assert.equal(r?.rcode, Rcode.NOERROR);
       assert.equal(r?.cd, true);
       assert.equal(r?.answers[0]?.data, "192.0.2.66");
     }
     // Without CD: not from the answer cache nor the packet cache — the upstream's SERVFAIL.
     for (let i = 0; i < 2; i++) {
-      const r = await udpQuery(ports.udp, "bogus.example");
+      const r = await udpQuery(f.ports.udp, "bogus.example");
       assert.equal(r?.rcode, Rcode.SERVFAIL);
       assert.equal(r?.cd, false);
       assert.equal(r?.answers.length, 0);
     }
-    const [tcp] = await tcpExchange(ports.tcp, [buildQuery("bogus.example")]);
+    const [tcp] = await tcpExchange(f.ports.tcp, [buildQuery("bogus.example")]);
     assert.equal(decodeMessage(tcp!).rcode, Rcode.SERVFAIL);
     // And CD=1 still gets its own cached answer.
-    const again = await udpQuery(ports.udp, "bogus.example", { cd: true });
+    const again = await udpQuery(f.ports.udp, "bogus.example", { cd: true });
     assert.equal(again?.answers[0]?.data, "192.0.2.66");
   });
 
   test("concurrent CD=1 and CD=0 misses are not merged into one upstream query", async () => {
     const [withCd, without] = await Promise.all([
-      udpQuery(ports.udp, "slow-bogus.example", { cd: true, timeoutMs: 3000 }),
-      udpQuery(ports.udp, "slow-bogus.example", { timeoutMs: 3000 }),
+      udpQuery(f.ports.udp, "slow-bogus.example", { cd: true, timeoutMs: 3000 }),
+      udpQuery(f.ports.udp, "slow-bogus.example", { timeoutMs: 3000 }),
     ]);
     assert.equal(withCd?.rcode, Rcode.NOERROR);
     assert.equal(withCd?.answers[0]?.data, "192.0.2.67");
     assert.equal(without?.rcode, Rcode.SERVFAIL);
-    assert.equal(up.counts.get("slow-bogus.example"), 2);
+    assert.equal(f.up.counts.get("slow-bogus.example"), 2);
+  });
+});
+
+describe("locally generated error answers echo the header (RFC 1035 §4.1.1)", () => {
+  const zone = new Map<string, FakeZoneEntry>([
+    ["a.example/1", { answers: [a("a.example", "192.0.2.1")] }],
+    ["fail.example/1", { rcode: Rcode.SERVFAIL }],
+  ]);
+  const f = edgeFixture(zone);
+
+  test("NOTIMP echoes the opcode, ID, RD, CD and question, with RA and EDNS", async () => {
+    for (const opcode of [15, 2, 5]) {
+      const q = withOpcode(buildQuery("a.example", { id: 0x4242, cd: true }), opcode);
+      const r = await ask(f.ports.udp, q);
+      assert.equal(r.rcode, Rcode.NOTIMP);
+      assert.equal(r.opcode, opcode);
+      assert.equal(r.id, 0x4242);
+      assert.deepEqual(
+        [r.qr, r.rd, r.cd, r.ra, r.ad, r.aa],
+        [true, true, true, true, false, false],
+      );
+      assert.deepEqual(r.questions, [{ name: "a.example", type: 1, class: 1 }]);
+      assert.equal(r.edns?.version, 0);
+    }
+    // RD=0 is echoed as 0; a body we cannot read still gets NOTIMP with the opcode.
+    const norec = withOpcode(buildQuery("a.example", { rd: false }), 15);
+    assert.equal((await ask(f.ports.udp, norec)).rd, false);
+    const garbage = withOpcode(Buffer.from("abcd0100000100000000000003", "hex"), 15);
+    const g = await ask(f.ports.udp, garbage);
+    assert.deepEqual([g.rcode, g.opcode, g.id, g.rd, g.ra], [Rcode.NOTIMP, 15, 0xabcd, true, true]);
+    assert.equal(g.questions.length, 0);
+  });
+
+  test("FORMERR echoes ID, opcode and RD when the header is readable", async () => {
+    // QDCOUNT 2.
+    const two = Buffer.from(buildQuery("a.example", { id: 0x1111, cd: true }));
+    two[5] = 2;
+    const r = await ask(f.ports.udp, two);
+    assert.deepEqual(
+      [r.rcode, r.id, r.opcode, r.qr, r.rd, r.cd, r.ra],
+      [Rcode.FORMERR, 0x1111, 0, true, true, true, true],
+    );
+  });
+
+  test("an OPT record in the answer or authority section, or two OPTs, is FORMERR (RFC 6891 §6.1.1)", async () => {
+    const q = buildQuery("a.example", { id: 0x2222 });
+    // Move the OPT (ARCOUNT 1) into the answer section, then into the authority section.
+    for (const at of [6, 8]) {
+      const b = Buffer.from(q);
+      b.writeUInt16BE(0, 10);
+      b.writeUInt16BE(1, at);
+      const r = await ask(f.ports.udp, b);
+      assert.equal(r.rcode, Rcode.FORMERR, `OPT counted at offset ${at}`);
+      assert.equal(r.id, 0x2222);
+    }
+    const opt = q.subarray(q.length - 11);
+    const twice = Buffer.concat([q, opt]);
+    twice.writeUInt16BE(2, 10);
+    assert.equal((await ask(f.ports.udp, twice)).rcode, Rcode.FORMERR);
+  });
+
+  test("REFUSED to an unknown client has RA clear; to a known client (RD=0 aside) RA set", async () => {
+    const r = await ask(f.ports.udp, buildQuery("a.example", { id: 7, cd: true }), "127.0.0.2");
+    assert.deepEqual([r.rcode, r.id, r.rd, r.cd, r.ra], [Rcode.REFUSED, 7, true, true, false]);
+    const n = await ask(f.ports.udp, withOpcode(buildQuery("a.example"), 15), "127.0.0.2");
+    assert.deepEqual([n.rcode, n.opcode, n.ra], [Rcode.NOTIMP, 15, false]);
+    // Zone transfers are refused locally (NOTIMP) to a known client: RA set.
+    const axfr = await ask(f.ports.udp, buildQuery("a.example", { type: 252 }));
+    assert.deepEqual([axfr.rcode, axfr.ra, axfr.rd], [Rcode.NOTIMP, true, true]);
+  });
+
+  test("SERVFAIL echoes RD and CD and sets RA", async () => {
+    const r = await ask(f.ports.udp, buildQuery("fail.example", { id: 9, cd: true }));
+    assert.deepEqual(
+      [r.rcode, r.id, r.opcode, r.rd, r.cd, r.ra],
+      [Rcode.SERVFAIL, 9, 0, true, true, true],
+    );
+  });
+
+  test("dig +opcode=15 gets its NOTIMP (no timeout on a mismatched opcode)", {
+    skip: has("dig") ? false : "dig not installed",
+  }, async () => {
+    const out = await new Promise<string>((resolve) =>
+      execFile(
+        "dig",
+        ["@127.0.0.1", "-p", String(f.ports.udp), "+opcode=15", "+tries=1", "+time=3", "a.example"],
+        (_e, stdout) => resolve(stdout),
+      ),
+    );
+    assert.match(out, /opcode: RESERVED15, status: NOTIMP/);
+    assert.match(out, /flags: qr rd ra;/);
   });
 });

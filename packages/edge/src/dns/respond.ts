@@ -10,14 +10,20 @@ import { emptyMessage, type Message, type ResourceRecord } from "./wire/message.
 
 export const DEFAULT_SYNTH_TTL = 60;
 
-/** A response to the exchange's query with `rcode` and no records yet. */
+/**
+ * A response to the exchange's query with `rcode` and no records yet: ID, opcode, RD and CD
+ * echoed (RFC 1035 §4.1.1, RFC 4035 §3.2.2) — from the raw header when the rest of the query
+ * could not be read. RA is decided by finalize.
+ */
 export function responseSkeleton(ex: DnsExchange, rcode: number): Message {
   const q = ex.query;
-  const m = emptyMessage(q ? q.id : ex.raw.length >= 2 ? (ex.raw[0]! << 8) | ex.raw[1]! : 0);
+  const raw = ex.raw;
+  const header = raw.length >= 4;
+  const m = emptyMessage(q ? q.id : raw.length >= 2 ? (raw[0]! << 8) | raw[1]! : 0);
   m.qr = true;
-  m.rd = q?.rd ?? false;
-  m.cd = q?.cd ?? false;
-  m.ra = true;
+  m.opcode = q ? q.opcode : header ? (raw[2]! >>> 3) & 0xf : 0;
+  m.rd = q ? q.rd : header && (raw[2]! & 0x01) !== 0;
+  m.cd = q ? q.cd : header && (raw[3]! & 0x10) !== 0;
   m.rcode = rcode;
   if (q) m.questions.push({ name: q.qnameRaw, type: q.qtype, class: q.qclass });
   return m;

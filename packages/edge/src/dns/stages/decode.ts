@@ -6,6 +6,7 @@ import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
 import { maxUdpResponse } from "../wire/edns.ts";
 import { parseQuery } from "../wire/query.ts";
+import { locate } from "./identify.ts";
 
 export function createDecodeStage(): Stage {
   return {
@@ -21,8 +22,10 @@ export function createDecodeStage(): Stage {
       ex.action = "error";
       ex.reason = p.reason;
       if (p.action === "drop") return "drop";
-      // BADVERS keeps the question (it was readable); FORMERR/NOTIMP answer with the header only.
+      // BADVERS and NOTIMP keep the question when it was readable; FORMERR answers with the
+      // header only. The client is located so RA says whether it may recurse here.
       if (p.query) ex.query = p.query;
+      locate(ex);
       ex.response = responseSkeleton(ex, p.rcode);
       return "respond";
     },

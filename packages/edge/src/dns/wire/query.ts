@@ -1,8 +1,9 @@
 // The hot-path query parser: header, the one question and the OPT record, without decoding
 // anything else. It classifies malformed input the way RFC 1035 §4.1.1 and RFC 6891 §7 ask:
 // too short to carry an ID or a response (QR=1) → drop (answering a response invites loops);
-// opcode other than QUERY → NOTIMP; QDCOUNT ≠ 1, bad names, truncated sections, several OPTs
-// → FORMERR; EDNS version ≠ 0 → BADVERS.
+// opcode other than QUERY → NOTIMP (with the question echoed when it is readable); QDCOUNT ≠ 1,
+// bad names, truncated sections, several OPTs or an OPT outside the additional section
+// (RFC 6891 §6.1.1) → FORMERR; EDNS version ≠ 0 → BADVERS.
 
 import { Opcode, Rcode, RRType } from "./constants.ts";
 import { lowerName, readName, skipName, WireError } from "./name.ts";
@@ -46,11 +47,10 @@ export function parseQuery(buf: Uint8Array): QueryParse {
   const flags = (buf[2]! << 8) | buf[3]!;
   if (flags & 0x8000) return { ok: false, action: "drop", rcode: 0, id, reason: "response" };
   const opcode = (flags >>> 11) & 0xf;
-  if (opcode !== Opcode.QUERY)
-    return { ok: false, action: "respond", rcode: Rcode.NOTIMP, id, reason: "opcode" };
+  // RFC 1035 §4.1.1: an opcode we do not implement is NOTIMP whatever else is wrong.
+  const notimp = opcode !== Opcode.QUERY;
   const qd = (buf[4]! << 8) | buf[5]!;
-  if (qd !== 1)
-    return { ok: false, action: "respond", rcode: Rcode.FORMERR, id, reason: "qdcount" };
+  if (qd !== 1) return notimp ? notImplemented(id) : malformed(id, "qdcount");
   const an = (buf[6]! << 8) | buf[7]!;
   const ns = (buf[8]! << 8) | buf[9]!;
   const ar = (buf[10]! << 8) | buf[11]!;
@@ -90,18 +90,30 @@ export function parseQuery(buf: Uint8Array): QueryParse {
       o += 10 + rdlen;
       if (o > buf.length) throw new WireError("RDATA overruns the message");
     }
+    if (notimp) return { ...notImplemented(id), query };
     if (query.edns && query.edns.version !== 0)
       return { ok: false, action: "respond", rcode: Rcode.BADVERS, id, reason: "badvers", query };
     return { ok: true, query };
   } catch (e) {
     if (!(e instanceof WireError)) throw e;
-    return { ok: false, action: "respond", rcode: Rcode.FORMERR, id, reason: "malformed" };
+    return notimp ? notImplemented(id) : malformed(id, "malformed");
   }
 }
 
+function notImplemented(id: number) {
+  return { ok: false, action: "respond", rcode: Rcode.NOTIMP, id, reason: "opcode" } as const;
+}
+
+function malformed(id: number, reason: string) {
+  return { ok: false, action: "respond", rcode: Rcode.FORMERR, id, reason } as const;
+}
+
+/** Skip an answer or authority record; an OPT there is malformed (RFC 6891 §6.1.1). */
 function skipRecord(buf: Uint8Array, offset: number): number {
   let o = skipName(buf, offset);
   if (o + 10 > buf.length) throw new WireError("truncated record");
+  if (((buf[o]! << 8) | buf[o + 1]!) === RRType.OPT)
+    throw new WireError("OPT outside the additional section");
   const rdlen = (buf[o + 8]! << 8) | buf[o + 9]!;
   o += 10 + rdlen;
   if (o > buf.length) throw new WireError("RDATA overruns the message");
