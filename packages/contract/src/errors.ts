@@ -41,6 +41,12 @@ export const ERROR_CODES = {
     retryable: false,
     summary: "conflicts with existing state",
   },
+  GH_ERR_EDGE_DECOMMISSIONED: {
+    status: 410,
+    source: "client",
+    retryable: false,
+    summary: "the edge was decommissioned: its credential is revoked for good",
+  },
   GH_ERR_PRECONDITION_FAILED: {
     status: 412,
     source: "client",

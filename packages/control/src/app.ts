@@ -31,6 +31,7 @@ import { errorHandler } from "./http/errors.ts";
 import { parseJsonBody } from "./http/json-body.ts";
 import { ReadCache } from "./http/read-cache.ts";
 import { DOCS_CSP, registerSecurityHeaders } from "./http/security-headers.ts";
+import { parseTrustedProxies } from "./http/trusted-proxies.ts";
 import { SubscriptionRefresher } from "./lists/subscriptions.ts";
 import { ControlMetrics, registerMetrics } from "./metrics.ts";
 import { registerRoutes } from "./routes/index.ts";
@@ -75,6 +76,11 @@ export interface AppOptions {
   /** How often due list subscriptions are fetched; default 60 s, 0 disables the loop. */
   readonly subscriptionTickMs?: number;
   readonly auth?: AuthOptions;
+  /**
+   * Reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client; from any
+   * other peer the header is ignored. Default: none.
+   */
+  readonly trustedProxies?: readonly string[];
   /**
    * Query-log store: mounts /api/v1/analytics/* (viewer) and POST /api/v1/edge/logs (edge
    * credential), scoped to the caller's account. Absent → those routes do not exist.
@@ -164,6 +170,10 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
           logger: opts.logger ?? { level: "info", redact: { paths: REDACT, censor: "[redacted]" } },
         }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    // X-Forwarded-For only from the configured proxies (http/trusted-proxies.ts).
+    ...(opts.trustedProxies?.length
+      ? { trustProxy: parseTrustedProxies(opts.trustedProxies.join(",")) }
+      : {}),
     // Long-polls hold requests for up to 30 s; keep sockets a little longer than that.
     keepAliveTimeout: 35_000,
     ajv: { customOptions: { allErrors: false, coerceTypes: "array", removeAdditional: false } },
@@ -192,7 +202,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
         app.log,
       )
     : undefined;
-  const auth = new Authenticator(store.db, opts.auth);
+  const auth = new Authenticator(store.db, opts.auth, metrics);
   const routes: RouteEntry[] = [];
   const cacheTtl = opts.readCacheTtlMs ?? (store.kind === "postgres" ? 1000 : 0);
   const cache = cacheTtl < 0 ? undefined : new ReadCache({ ttlMs: cacheTtl, maxBytes: 64 << 20 });

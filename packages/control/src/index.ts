@@ -10,5 +10,6 @@ export {
 export { type AppOptions, buildApp, type ControlState, type RouteEntry } from "./app.ts";
 export { MIGRATIONS, migrateToLatest } from "./db/migrations.ts";
 export { openStore, type Store, type StoreOptions } from "./db/open-store.ts";
+export { parseTrustedProxies } from "./http/trusted-proxies.ts";
 export { ControlMetrics } from "./metrics.ts";
 export { type StartedControl, type StartOptions, startControl } from "./start.ts";

@@ -9,6 +9,7 @@
 
 import type { FastifyInstance } from "fastify";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { AuthMetrics, CredentialKind, FailureReason } from "./auth/authenticate.ts";
 import type { Db } from "./context.ts";
 
 export interface FleetSource {
@@ -17,8 +18,10 @@ export interface FleetSource {
   waitingLongPolls(): number;
 }
 
-export class ControlMetrics {
+export class ControlMetrics implements AuthMetrics {
   readonly registry = new Registry();
+  readonly #authFailures: Counter<"credential" | "reason">;
+  readonly #authThrottled: Counter<"credential" | "by">;
   readonly #requests: Counter<"method" | "route" | "status_class">;
   readonly #duration: Histogram<"route">;
   readonly #publish: Histogram<"result">;
@@ -38,6 +41,18 @@ export class ControlMetrics {
       help: "API request latency by route template (long-polls included)",
       labelNames: ["route"] as const,
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 35],
+      registers: [r],
+    });
+    this.#authFailures = new Counter({
+      name: "gatehouse_control_auth_failures_total",
+      help: "Refused credentials by kind (api token, edge credential, join token) and reason (missing, malformed, unknown id, invalid secret, revoked, expired, used, decommissioned edge)",
+      labelNames: ["credential", "reason"] as const,
+      registers: [r],
+    });
+    this.#authThrottled = new Counter({
+      name: "gatehouse_control_auth_throttled_total",
+      help: "Requests answered 429 because their client address or credential id is over the failed-authentication limit",
+      labelNames: ["credential", "by"] as const,
       registers: [r],
     });
     this.#publish = new Histogram({
@@ -169,6 +184,14 @@ export class ControlMetrics {
   observe(method: string, route: string, status: number, seconds: number): void {
     this.#requests.inc({ method, route, status_class: `${Math.floor(status / 100)}xx` });
     this.#duration.observe({ route }, seconds);
+  }
+
+  failure(credential: CredentialKind, reason: FailureReason): void {
+    this.#authFailures.inc({ credential, reason });
+  }
+
+  throttled(credential: CredentialKind, by: "address" | "credential"): void {
+    this.#authThrottled.inc({ credential, by });
   }
 
   /** One publish attempt and how long it took. */

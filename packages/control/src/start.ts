@@ -28,6 +28,8 @@ export interface StartOptions {
   readonly metricsListen?: string;
   /** Mounts /api/v1/analytics/* and POST /api/v1/edge/logs over this store. */
   readonly analytics?: AnalyticsStore;
+  /** Reverse proxies whose X-Forwarded-For is believed (AppOptions.trustedProxies). */
+  readonly trustedProxies?: readonly string[];
 }
 
 export interface StartedControl {
@@ -59,6 +61,7 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
       ? { loggerInstance: opts.loggerInstance }
       : {}),
     ...(opts.analytics ? { analytics: opts.analytics } : {}),
+    ...(opts.trustedProxies ? { trustedProxies: opts.trustedProxies } : {}),
     ...(opts.autoPublishDelayMs !== undefined
       ? { autoPublishDelayMs: opts.autoPublishDelayMs }
       : {}),

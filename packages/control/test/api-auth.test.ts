@@ -268,7 +268,7 @@ for (const b of BACKENDS) {
       );
     });
 
-    it("rate-limits failed authentication per client with 429", async () => {
+    it("rate-limits failed authentication per client with 429, never the valid", async () => {
       const from = (remoteAddress: string, token: string) =>
         t.app.inject({
           method: "GET",
@@ -276,17 +276,213 @@ for (const b of BACKENDS) {
           remoteAddress,
           headers: { authorization: `Bearer ${token}` },
         });
-      for (let i = 0; i < 3; i++)
-        assert.equal(
-          (await from("127.0.0.5", `ght_0123456789abcdef_${"B".repeat(43)}`)).statusCode,
-          401,
-        );
-      const limited = await from("127.0.0.5", t.token);
+      const bad = `ght_0123456789abcdef_${"B".repeat(43)}`;
+      for (let i = 0; i < 3; i++) assert.equal((await from("127.0.0.5", bad)).statusCode, 401);
+      const limited = await from("127.0.0.5", bad);
       assert.equal(limited.statusCode, 429);
       assert.equal(limited.json().error.code, "GH_ERR_RATE_LIMITED");
       assert.ok(limited.json().error.details.retryAfterSeconds > 0);
-      const elsewhere = await from("127.0.0.9", t.token);
-      assert.equal(elsewhere.statusCode, 200, "other clients are not affected");
+      assert.equal(
+        limited.headers["retry-after"],
+        String(limited.json().error.details.retryAfterSeconds),
+      );
+      assert.equal((await from("127.0.0.5", t.token)).statusCode, 200, "the valid token is served");
+      assert.equal((await from("127.0.0.9", bad)).statusCode, 401, "other clients are not limited");
+    });
+  });
+
+  describe(`failed authentication never locks out the valid (${b.name})`, { skip: b.skip }, () => {
+    let t: TestApp;
+    let edgeCredential = "";
+    let edgeId = "";
+    before(async () => {
+      t = await openTestApp(b.name, {
+        auth: { maxFailures: 3, maxFailuresPerCredential: 3, failureWindowMs: 60_000 },
+        longPollTimeoutMs: 50,
+      });
+      await call(t.app, t.token, "POST", "/api/v1/config/publish", { force: true });
+      const join = (await call(t.app, t.token, "POST", "/api/v1/edges/join-tokens")).json();
+      const enrolled = (
+        await call(t.app, undefined, "POST", "/api/v1/edge/enroll", {
+          joinToken: join.joinToken,
+          name: "e1",
+        })
+      ).json();
+      edgeCredential = enrolled.credential;
+      edgeId = enrolled.edgeId;
+    });
+    after(async () => t?.close());
+
+    const from = (
+      remoteAddress: string,
+      token: string,
+      url = "/api/v1/policies",
+      headers: Record<string, string> = {},
+    ) =>
+      t.app.inject({
+        method: url.startsWith("/api/v1/edge/heartbeat") ? "POST" : "GET",
+        url,
+        remoteAddress,
+        headers: { authorization: `Bearer ${token}`, ...headers },
+        ...(url.startsWith("/api/v1/edge/heartbeat")
+          ? { payload: { version: "t", configVersion: 0, uptimeSeconds: 1 } }
+          : {}),
+      });
+    /** Forget every earlier verification: the next check of a valid credential is a full one. */
+    const forget = () => {
+      t.app.gatehouse.auth.apiCache.evictWhere(() => true);
+      t.app.gatehouse.auth.edgeCache.evictWhere(() => true);
+      t.app.gatehouse.auth.proven.clear();
+    };
+
+    it("a valid admin token and a valid edge's poll and heartbeat are served from an address over the limit", async () => {
+      const addr = "192.0.2.10";
+      // Unknown ids and a known id with a wrong secret: both are failures of this address.
+      await from(addr, `ght_0123456789abcdef_${"C".repeat(43)}`);
+      await from(addr, "not-a-token");
+      const wrongSecret = `${t.token.slice(0, 21)}${"D".repeat(43)}`;
+      assert.equal((await from(addr, wrongSecret)).statusCode, 401);
+      assert.equal((await from(addr, "not-a-token")).statusCode, 429, "the address is over");
+      forget();
+      const admin = await from(addr, t.token);
+      assert.equal(admin.statusCode, 200, admin.body);
+      const poll = await from(addr, edgeCredential, "/api/v1/edge/config?after=0");
+      assert.equal(poll.statusCode, 200, poll.body);
+      const beat = await from(addr, edgeCredential, "/api/v1/edge/heartbeat");
+      assert.equal(beat.statusCode, 200, beat.body);
+      // Proven once, they stay served without a new secret check.
+      assert.equal((await from(addr, t.token)).statusCode, 200);
+      assert.equal((await from(addr, "not-a-token")).statusCode, 429, "failures stay throttled");
+    });
+
+    it("failures are limited per credential id across addresses; its holder is still served", async () => {
+      const wrong = `ghe_${edgeId}_${"E".repeat(43)}`;
+      for (let i = 0; i < 3; i++)
+        assert.equal(
+          (await from(`198.51.100.${i + 1}`, wrong, "/api/v1/edge/config")).statusCode,
+          401,
+        );
+      const limited = await from("198.51.100.50", wrong, "/api/v1/edge/config");
+      assert.equal(limited.statusCode, 429, "a fresh address guessing at the same id");
+      assert.match(limited.json().error.message, /credential id/);
+      forget();
+      const poll = await from("198.51.100.51", edgeCredential, "/api/v1/edge/config?after=0");
+      assert.equal(poll.statusCode, 200, poll.body);
+    });
+
+    it("a decommissioned edge gets a final 410 GH_ERR_EDGE_DECOMMISSIONED, not counted as guessing", async () => {
+      const del = await call(t.app, t.token, "DELETE", `/api/v1/edges/${edgeId}`);
+      assert.equal(del.statusCode, 200, del.body);
+      const addr = "203.0.113.7";
+      for (const url of ["/api/v1/edge/config?after=0", "/api/v1/edge/heartbeat"])
+        for (let i = 0; i < 5; i++) {
+          const r = await from(addr, edgeCredential, url);
+          assert.equal(r.statusCode, 410, `${url}: ${r.body}`);
+          assert.equal(r.json().error.code, "GH_ERR_EDGE_DECOMMISSIONED");
+        }
+      // Ten refusals of its own credential did not put the address over the limit of 3.
+      assert.equal((await from(addr, "not-a-token")).statusCode, 401);
+      // Someone else's secret under that id is a failure, never the final answer
+      const forged = await from(
+        "203.0.113.8",
+        `ghe_${edgeId}_${"F".repeat(43)}`,
+        "/api/v1/edge/config",
+      );
+      // (429 here: the test above put this id over its limit).
+      assert.ok([401, 429].includes(forged.statusCode), forged.body);
+      assert.notEqual(forged.json().error.code, "GH_ERR_EDGE_DECOMMISSIONED");
+    });
+
+    it("failures and throttling are counted in /metrics", async () => {
+      const m = (await call(t.app, t.token, "GET", "/metrics")).body;
+      assert.match(
+        m,
+        /gatehouse_control_auth_failures_total\{credential="api",reason="invalid"\} [1-9]/,
+      );
+      assert.match(
+        m,
+        /gatehouse_control_auth_failures_total\{credential="api",reason="malformed"\} [1-9]/,
+      );
+      assert.match(
+        m,
+        /gatehouse_control_auth_failures_total\{credential="edge",reason="decommissioned"\} 10/,
+      );
+      assert.match(
+        m,
+        /gatehouse_control_auth_throttled_total\{credential="api",by="address"\} [1-9]/,
+      );
+      assert.match(
+        m,
+        /gatehouse_control_auth_throttled_total\{credential="edge",by="credential"\} [1-9]/,
+      );
+    });
+  });
+
+  describe(`trusted proxies (${b.name})`, { skip: b.skip }, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await openTestApp(b.name, {
+        auth: { maxFailures: 2, failureWindowMs: 60_000 },
+        trustedProxies: ["10.0.0.1", "fd00::/64"],
+      });
+    });
+    after(async () => t?.close());
+    const bad = (remoteAddress: string, xff?: string) =>
+      t.app.inject({
+        method: "GET",
+        url: "/api/v1/policies",
+        remoteAddress,
+        headers: { authorization: "Bearer nope", ...(xff ? { "x-forwarded-for": xff } : {}) },
+      });
+
+    it("honours X-Forwarded-For from a configured proxy: each client has its own limit", async () => {
+      for (let i = 0; i < 2; i++)
+        assert.equal((await bad("10.0.0.1", "192.0.2.1")).statusCode, 401);
+      assert.equal((await bad("10.0.0.1", "192.0.2.1")).statusCode, 429);
+      assert.equal(
+        (await bad("10.0.0.1", "192.0.2.2")).statusCode,
+        401,
+        "another client behind it",
+      );
+      assert.equal((await bad("fd00::5", "192.0.2.3")).statusCode, 401);
+      assert.equal((await bad("fd00::5", "192.0.2.3")).statusCode, 401);
+      assert.equal((await bad("fd00::6", "192.0.2.3")).statusCode, 429, "same client, other proxy");
+    });
+
+    it("ignores X-Forwarded-For from any other peer", async () => {
+      assert.equal((await bad("10.0.0.9", "192.0.2.50")).statusCode, 401);
+      assert.equal((await bad("10.0.0.9", "192.0.2.51")).statusCode, 401);
+      assert.equal(
+        (await bad("10.0.0.9", "192.0.2.52")).statusCode,
+        429,
+        "a forged header changes nothing",
+      );
+    });
+
+    it("a bad trusted-proxy entry is a clear error", async () => {
+      await assert.rejects(
+        openTestApp(b.name, { trustedProxies: ["10.0.0.0/33"] }),
+        /trusted proxy "10.0.0.0\/33" is not an IP address or CIDR/,
+      );
+    });
+  });
+
+  describe(`no trusted proxies (${b.name})`, { skip: b.skip }, () => {
+    it("X-Forwarded-For is ignored by default", async () => {
+      const t = await openTestApp(b.name, { auth: { maxFailures: 1, failureWindowMs: 60_000 } });
+      try {
+        const bad = (xff: string) =>
+          t.app.inject({
+            method: "GET",
+            url: "/api/v1/policies",
+            remoteAddress: "127.0.0.1",
+            headers: { authorization: "Bearer nope", "x-forwarded-for": xff },
+          });
+        assert.equal((await bad("192.0.2.1")).statusCode, 401);
+        assert.equal((await bad("192.0.2.2")).statusCode, 429);
+      } finally {
+        await t.close();
+      }
     });
   });
 

@@ -288,7 +288,12 @@ for (const b of BACKENDS) {
         configVersion: 4,
         uptimeSeconds: 14,
       });
-      assert.equal(after.statusCode, 401, "a decommissioned edge's credential stops working");
+      assert.equal(after.statusCode, 410, "a decommissioned edge's credential stops working");
+      assert.equal(
+        after.json().error.code,
+        "GH_ERR_EDGE_DECOMMISSIONED",
+        "and the edge is told so",
+      );
       const revive = await api("POST", `/edges/${edgeId}/activate`);
       assert.equal(revive.statusCode, 409, "a decommissioned edge cannot be activated");
     });

@@ -1,34 +1,65 @@
-// Failed-authentication limiter: after `max` failures from one client address inside `windowMs`,
-// that address gets 429 (with Retry-After) until the window ends, whatever it presents. This
-// bounds online guessing and the scrypt work an attacker can make us do.
+// Failed-authentication limits. A key (a client address, or a credential's non-secret id) with
+// `max` failures inside `windowMs` is over its limit until the window ends. Being over the limit
+// never refuses a credential that verifies: it only turns that key's further failures into 429
+// and bounds the verification work (scrypt) spent on its unproven credentials (WorkBudget).
 
 export class FailureLimiter {
   readonly #max: number;
   readonly #windowMs: number;
-  readonly #byClient = new Map<string, { count: number; resetAt: number }>();
+  readonly #byKey = new Map<string, { count: number; resetAt: number }>();
   constructor(max: number, windowMs: number) {
     this.#max = max;
     this.#windowMs = windowMs;
   }
-  /** Seconds until the client may try again, or 0 when it may now. */
-  blockedFor(client: string, now: number): number {
-    const e = this.#byClient.get(client);
+  /** Seconds until the key's window ends when it is over the limit, else 0. */
+  blockedFor(key: string, now: number): number {
+    const e = this.#byKey.get(key);
     if (!e) return 0;
     if (e.resetAt <= now) {
-      this.#byClient.delete(client);
+      this.#byKey.delete(key);
       return 0;
     }
     return e.count >= this.#max ? Math.ceil((e.resetAt - now) / 1000) : 0;
   }
-  fail(client: string, now: number): void {
-    const e = this.#byClient.get(client);
+  fail(key: string, now: number): void {
+    const e = this.#byKey.get(key);
     if (!e || e.resetAt <= now) {
-      // Bound memory under a spray of addresses: drop expired entries when the map grows.
-      if (this.#byClient.size > 100_000) this.#sweep(now);
-      this.#byClient.set(client, { count: 1, resetAt: now + this.#windowMs });
+      // Bound memory under a spray of addresses: drop expired entries when the map grows, and
+      // the oldest ones when that is not enough (they lose their count, never a valid client).
+      if (this.#byKey.size >= 100_000) this.#sweep(now);
+      this.#byKey.set(key, { count: 1, resetAt: now + this.#windowMs });
     } else e.count++;
   }
   #sweep(now: number): void {
-    for (const [k, e] of this.#byClient) if (e.resetAt <= now) this.#byClient.delete(k);
+    for (const [k, e] of this.#byKey) if (e.resetAt <= now) this.#byKey.delete(k);
+    for (const k of this.#byKey.keys()) {
+      if (this.#byKey.size < 90_000) break;
+      this.#byKey.delete(k);
+    }
+  }
+}
+
+/**
+ * A token bucket for the checks made for keys over their limit: a valid credential presented
+ * from a throttled address still gets verified, but attackers there cannot make control do
+ * more than `perSecond` lookups and scrypts a second between them.
+ */
+export class WorkBudget {
+  readonly #perSecond: number;
+  #tokens: number;
+  #at = 0;
+  constructor(perSecond: number) {
+    this.#perSecond = perSecond;
+    this.#tokens = perSecond;
+  }
+  take(now: number): boolean {
+    this.#tokens = Math.min(
+      this.#perSecond,
+      this.#tokens + ((now - this.#at) / 1000) * this.#perSecond,
+    );
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
   }
 }

@@ -94,3 +94,32 @@ export class VerificationCache<P extends { readonly id: string }> {
 }
 
 export { verifySecret };
+
+/**
+ * Presented secrets that passed scrypt once, by SHA-256 digest, with the stored hash they
+ * matched. A later presentation is proven by looking the row up (which still checks
+ * revocation, expiry and status) and comparing the hash: no scrypt, so a known credential is
+ * verified cheaply even from an address that other clients' failures put over its limit.
+ * Bounded; the oldest entries go first (they are re-proven with one scrypt).
+ */
+export class ProvenSecrets {
+  readonly #max: number;
+  readonly #hashOf = new Map<string, string>();
+  constructor(max = 10_000) {
+    this.#max = max;
+  }
+  get(digest: string): string | undefined {
+    return this.#hashOf.get(digest);
+  }
+  set(digest: string, hash: string): void {
+    if (this.#hashOf.get(digest) === hash) return;
+    if (this.#hashOf.size >= this.#max) {
+      const oldest = this.#hashOf.keys().next();
+      if (!oldest.done) this.#hashOf.delete(oldest.value);
+    }
+    this.#hashOf.set(digest, hash);
+  }
+  clear(): void {
+    this.#hashOf.clear();
+  }
+}

@@ -68,6 +68,10 @@ export function errorHandler(err: unknown, req: FastifyRequest, reply: FastifyRe
   const ge = toGatehouseError(err);
   if (ge) {
     if (ge.status >= 500) req.log.error({ err }, ge.message);
+    // RFC 9110 §10.2.3: tell a throttled client when to come back.
+    const wait = (ge.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+    if (ge.code === "GH_ERR_RATE_LIMITED" && typeof wait === "number")
+      void reply.header("retry-after", String(wait));
     void reply.status(ge.status).send(ge.toBody());
     return;
   }

@@ -2,7 +2,6 @@
 // heartbeats, config status) and the admin view (list, drain, activate, decommission).
 
 import { GatehouseError } from "@gatehouse/contract";
-import { verifySecret } from "@gatehouse/contract/secrets";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
@@ -160,18 +159,19 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const b = req.body as Static<typeof EnrollBody>;
       const id = tokenId("join", b.joinToken);
-      const row = id
-        ? await db.selectFrom("join_tokens").selectAll().where("id", "=", id).executeTakeFirst()
-        : undefined;
-      const valid =
-        row !== undefined &&
-        row.used_at === null &&
-        row.expires_at.getTime() > Date.now() &&
-        (await verifySecret(b.joinToken, row.secret_hash));
-      if (!valid || !row) {
-        auth.recordFailure(req.ip);
-        throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "invalid, used or expired join token");
-      }
+      if (id === undefined) return auth.malformed("join", req.ip);
+      // Failures count against the address and the join token's id like any credential's.
+      const row = await auth.prove("join", req.ip, b.joinToken, async () => {
+        const r = await db
+          .selectFrom("join_tokens")
+          .selectAll()
+          .where("id", "=", id)
+          .executeTakeFirst();
+        if (!r) return undefined;
+        const dead =
+          r.used_at !== null ? "used" : r.expires_at.getTime() <= Date.now() ? "expired" : null;
+        return { principal: r, key: `ghj:${id}`, hash: r.secret_hash, ...(dead ? { dead } : {}) };
+      });
       const issued = await issueSecret("edge");
       await db.transaction().execute(async (trx) => {
         // One use: the update only succeeds while used_at is still null.

@@ -4,7 +4,7 @@
 
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { openStore, startControl } from "@gatehouse/control";
+import { openStore, parseTrustedProxies, startControl } from "@gatehouse/control";
 import { createOpLogger, lineSink, withComponent } from "@gatehouse/edge";
 import { openAnalytics } from "./analytics-store.ts";
 import type { Io } from "./rules.ts";
@@ -16,6 +16,8 @@ const USAGE = `usage: gatehouse control [migrate] [--data-dir DIR | --database-u
   --database-url URL   PostgreSQL instead of PGlite (also DATABASE_URL)
   --listen ADDR:PORT   API address (default 127.0.0.1:8787)
   --metrics ADDR:PORT  also serve /metrics without auth here (for Prometheus)
+  --trusted-proxies LIST  reverse proxies (IPs or CIDRs, comma-separated) whose
+                       X-Forwarded-For names the client (also GATEHOUSE_TRUSTED_PROXIES)
 Query logs from edges go to DuckDB in the data directory, or ClickHouse at CLICKHOUSE_URL.
 The first start prints an admin token once (or takes GATEHOUSE_ADMIN_TOKEN).`;
 
@@ -28,6 +30,7 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
       "database-url": { type: "string" },
       listen: { type: "string" },
       metrics: { type: "string" },
+      "trusted-proxies": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -56,6 +59,9 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
     return 2;
   }
   const adminToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
+  const trustedProxies = parseTrustedProxies(
+    values["trusted-proxies"] ?? process.env["GATEHOUSE_TRUSTED_PROXIES"] ?? "",
+  );
   // Operational logs, the API's request logs included, are JSON lines on stderr; the banner
   // below stays plain text for people.
   const logger = createOpLogger({ write: io.err, component: "control" });
@@ -68,6 +74,7 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
       ...(values.listen ? { listen: values.listen } : {}),
       ...(values.metrics ? { metricsListen: values.metrics } : {}),
       ...(adminToken ? { adminToken } : {}),
+      ...(trustedProxies.length ? { trustedProxies } : {}),
       loggerInstance: withComponent(logger, "control"),
     });
   } catch (e) {
