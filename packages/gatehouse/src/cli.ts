@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `gatehouse` command: one binary for every role. Each subcommand lives in commands/.
 
+import { readFileSync } from "node:fs";
 // Commands load their packages on demand: `gatehouse rules` should not start a database engine.
 import { rulesCommand } from "./commands/rules.ts";
 
@@ -12,6 +13,7 @@ usage:
   gatehouse control [migrate] …      the control plane's REST API
   gatehouse rules check|fmt|eval …   check, format or evaluate a rules-language expression
   gatehouse help                     this text
+  gatehouse --version                the version, and the Node.js it runs on
 
 Run a subcommand with --help for its options.`;
 
@@ -20,6 +22,13 @@ const io = {
   out: (line: string) => process.stdout.write(`${line}\n`),
   err: (line: string) => process.stderr.write(`${line}\n`),
 };
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return `gatehouse ${pkg.version} (Node.js ${process.version})`;
+}
 
 async function main(argv: readonly string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -32,6 +41,11 @@ async function main(argv: readonly string[]): Promise<number> {
       return (await import("./commands/control.ts")).controlCommand(rest, io);
     case "up":
       return (await import("./commands/up.ts")).upCommand(rest, io);
+    case "--version":
+    case "-V":
+    case "version":
+      io.out(version());
+      return 0;
     case undefined:
     case "help":
     case "--help":

@@ -124,3 +124,25 @@ describe("gatehouse rules", () => {
     assert.equal(lines[spec.cases.length + 1]!.error?.kind, "InvalidInput");
   });
 });
+
+describe("gatehouse help and version", () => {
+  test("rules --help and rules -h print the rules usage with exit 0", () => {
+    for (const flag of ["--help", "-h"]) {
+      const r = run(["rules", flag]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /^usage:\n {2}gatehouse rules check /);
+      assert.equal(r.err, "");
+    }
+  });
+
+  test("--version prints the gatehouse package's version and the Node.js it runs on", () => {
+    const { version } = JSON.parse(
+      readFileSync(resolve(import.meta.dirname, "../package.json"), "utf8"),
+    ) as { version: string };
+    for (const flag of ["--version", "-V", "version"]) {
+      const r = run([flag]);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out, `gatehouse ${version} (Node.js ${process.version})\n`);
+    }
+  });
+});

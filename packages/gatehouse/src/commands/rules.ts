@@ -149,9 +149,9 @@ async function runBatch(loaded: LoadedScheme, io: Io): Promise<number> {
 }
 
 export async function rulesCommand(argv: readonly string[], io: Io): Promise<number> {
-  const [sub, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: [...rest],
+  // Options may come before the subcommand too (`gatehouse rules --help`).
+  const { values, positionals: words } = parseArgs({
+    args: [...argv],
     allowPositionals: true,
     options: {
       scheme: { type: "string" },
@@ -162,9 +162,10 @@ export async function rulesCommand(argv: readonly string[], io: Io): Promise<num
       help: { type: "boolean", short: "h" },
     },
   });
+  const [sub, ...positionals] = words;
   if (values.help || sub === undefined || sub === "help") {
     io.out(USAGE);
-    return sub === undefined ? 2 : 0;
+    return values.help || sub === "help" ? 0 : 2;
   }
   const loaded = await loadScheme(values.scheme);
   switch (sub) {
