@@ -22,8 +22,12 @@ export {
 export type { ResolveOptions, ResolveResult, Resolver } from "./resolver.ts";
 export { ConfigRejectedError, compileSnapshot, type EdgeSnapshot } from "./snapshot.ts";
 export {
+  DISK_BUNDLE_PROBLEMS,
+  type DiskBundleProblem,
+  diskBundleRejections,
   EdgeState,
   heartbeatCounters,
+  type LastGoodLoad,
   LogShipper,
   type LogShipperOptions,
   SyncClient,

@@ -1,9 +1,62 @@
 // What an enrolled edge keeps in its data directory: its credential (from enrolment) and the
-// last bundle it applied (fail-static: an edge restarted while control is down serves from it).
+// last bundle it applied (fail-static: an edge restarted while control is down serves from it),
+// plus the one applied before that, so one damaged file does not leave the edge with nothing.
+//
+// A bundle on disk is served only if it parses, has a bundle's shape and its sha256 `hash`
+// (control's, checked when it arrived) matches its content: a truncated file and a hand-edited
+// one are both refused, said in an error-level log line and counted
+// (gatehouse_edge_config_disk_rejected_total{reason}), and the file is moved aside
+// (`<name>.rejected`) for inspection; the previous good bundle serves instead. The hash is not a
+// signature: whoever can write the data directory can also write a matching hash (and could
+// replace a public key kept there), so the directory's permissions (0700, files 0600) are what
+// keep local users out; the hash catches damage and edits by hand.
 
+import { rename } from "node:fs/promises";
 import { join } from "node:path";
-import { type ConfigBundle, checkBundleShape } from "@gatehouse/contract";
+import { type ConfigBundle, checkBundleShape, verifyBundleHash } from "@gatehouse/contract";
+import { Counter, type Registry } from "prom-client";
 import { readIfExists, writeFileAtomic } from "./atomic-file.ts";
+
+/** Why a bundle file on disk was not served (the `reason` label). */
+export const DISK_BUNDLE_PROBLEMS = [
+  "unreadable",
+  "not_json",
+  "not_a_bundle",
+  "hash_mismatch",
+] as const;
+export type DiskBundleProblemReason = (typeof DISK_BUNDLE_PROBLEMS)[number];
+
+export interface DiskBundleProblem {
+  readonly path: string;
+  readonly reason: DiskBundleProblemReason;
+  readonly message: string;
+  /** Where the file was moved (undefined when it could not be moved). */
+  readonly movedTo?: string;
+}
+
+export interface LastGoodLoad {
+  /** The newest bundle on disk that passed every check, if any. */
+  readonly bundle?: ConfigBundle;
+  /** The file it came from. */
+  readonly path?: string;
+  /** Every file that was refused, newest first. */
+  readonly problems: readonly DiskBundleProblem[];
+}
+
+/** gatehouse_edge_config_disk_rejected_total: every reason's series exists from the start. */
+export function diskBundleRejections(registry: Registry): Counter<"reason"> {
+  const name = "gatehouse_edge_config_disk_rejected_total";
+  const existing = registry.getSingleMetric(name) as Counter<"reason"> | undefined;
+  if (existing) return existing;
+  const c = new Counter({
+    name,
+    help: "Config bundle files in the data directory refused at start-up (unreadable, not JSON, not a bundle, hash mismatch)",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  for (const reason of DISK_BUNDLE_PROBLEMS) c.inc({ reason }, 0);
+  return c;
+}
 
 export interface EdgeCredential {
   readonly controlUrl: string;
@@ -23,6 +76,10 @@ export class EdgeState {
   }
   get lastGoodPath(): string {
     return join(this.#dir, "last-good-bundle.json");
+  }
+  /** The good bundle applied before the last one. */
+  get previousGoodPath(): string {
+    return join(this.#dir, "previous-good-bundle.json");
   }
 
   async loadCredential(): Promise<EdgeCredential | undefined> {
@@ -51,20 +108,80 @@ export class EdgeState {
     return writeFileAtomic(this.credentialPath, `${JSON.stringify(c, null, 2)}\n`, 0o600);
   }
 
-  /** The last good bundle, or undefined when there is none or it does not parse. */
+  /** The last good bundle that passes every check, or undefined (see loadLastGoodChecked). */
   async loadLastGood(): Promise<ConfigBundle | undefined> {
-    const text = await readIfExists(this.lastGoodPath);
-    if (text === undefined) return undefined;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return undefined;
-    }
-    return checkBundleShape(value).length === 0 ? (value as ConfigBundle) : undefined;
+    return (await this.loadLastGoodChecked()).bundle;
   }
 
-  saveLastGood(bundle: ConfigBundle): Promise<void> {
-    return writeFileAtomic(this.lastGoodPath, JSON.stringify(bundle), 0o600);
+  /**
+   * The last good bundle, else the previous one, each served only if it parses, has a bundle's
+   * shape and matches its hash. A refused file is moved aside (`.rejected`), so the next save
+   * does not keep it as the previous bundle, and reported in `problems` for the caller to log.
+   */
+  async loadLastGoodChecked(): Promise<LastGoodLoad> {
+    const problems: DiskBundleProblem[] = [];
+    for (const path of [this.lastGoodPath, this.previousGoodPath]) {
+      const checked = await checkBundleFile(path);
+      if (checked === undefined) continue;
+      if ("bundle" in checked) return { bundle: checked.bundle, path, problems };
+      const movedTo = `${path}.rejected`;
+      const moved = await rename(path, movedTo).then(
+        () => true,
+        () => false,
+      );
+      problems.push({ path, ...checked, ...(moved ? { movedTo } : {}) });
+    }
+    return { problems };
   }
+
+  /** Write `bundle` as the last good one; the one it replaces becomes the previous good one. */
+  async saveLastGood(bundle: ConfigBundle): Promise<void> {
+    try {
+      await rename(this.lastGoodPath, this.previousGoodPath);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    // A crash between the rename and this write leaves the previous file, which start-up uses.
+    await writeFileAtomic(this.lastGoodPath, JSON.stringify(bundle), 0o600);
+  }
+}
+
+/** undefined: no such file; else the bundle, or why it cannot be served. */
+async function checkBundleFile(
+  path: string,
+): Promise<
+  { bundle: ConfigBundle } | { reason: DiskBundleProblemReason; message: string } | undefined
+> {
+  let text: string | undefined;
+  try {
+    text = await readIfExists(path);
+  } catch (e) {
+    return { reason: "unreadable", message: (e as Error).message };
+  }
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return { reason: "not_json", message: `${(e as Error).message} (${text.length} bytes)` };
+  }
+  const shape = checkBundleShape(value);
+  if (shape.length > 0)
+    return {
+      reason: "not_a_bundle",
+      message: shape
+        .slice(0, 3)
+        .map((p) => `${p.path}: ${p.message}`)
+        .join("; "),
+    };
+  const bundle = value as ConfigBundle;
+  if (!(await verifyBundleHash(bundle)))
+    return {
+      reason: "hash_mismatch",
+      message:
+        bundle.hash === undefined
+          ? "it carries no hash"
+          : "its content does not match its hash (edited or damaged since control published it)",
+    };
+  return { bundle };
 }

@@ -12,6 +12,7 @@ import {
   type EdgeLocalSettings,
 } from "@gatehouse/contract";
 import {
+  diskBundleRejections,
   type Edge,
   type EdgeAddresses,
   EdgeState,
@@ -40,6 +41,43 @@ export function emptyBundle(): ConfigBundle {
     lists: [],
     policies: [],
   };
+}
+
+/**
+ * The bundle to start from: the last good one on disk, else the previous good one, else the
+ * empty one. Every file refused (damaged, edited: its hash does not match) is said at error
+ * level and counted; so is starting with nothing.
+ */
+async function startingBundle(
+  opts: SyncedEdgeOptions,
+  log: (line: string) => void,
+): Promise<ConfigBundle> {
+  const state = new EdgeState(opts.dataDir);
+  const loaded = await state.loadLastGoodChecked();
+  const rejected = diskBundleRejections(edgeRegistry());
+  const error = opts.logger ? withComponent(opts.logger, "edge") : undefined;
+  const loud = (fields: Record<string, unknown>, msg: string) => {
+    if (error) error.error(fields, msg);
+    else log(`gatehouse edge: ERROR: ${msg}`);
+  };
+  for (const p of loaded.problems) {
+    rejected.inc({ reason: p.reason });
+    loud(
+      { path: p.path, reason: p.reason, ...(p.movedTo ? { movedTo: p.movedTo } : {}) },
+      `refused the config bundle in ${p.path} (${p.reason}: ${p.message})` +
+        (p.movedTo ? `; moved it to ${p.movedTo}` : ""),
+    );
+  }
+  if (loaded.bundle) {
+    log(`gatehouse edge: serving last good config v${loaded.bundle.version} from ${loaded.path}`);
+    return loaded.bundle;
+  }
+  if (loaded.problems.length > 0)
+    loud(
+      { path: state.lastGoodPath },
+      "no good config bundle on disk: every client is refused until control can be reached",
+    );
+  return emptyBundle();
 }
 
 export interface SyncedEdgeOptions {
@@ -138,13 +176,7 @@ function componentLog(opts: SyncedEdgeOptions, component: LogComponent): (line: 
 
 export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEdge> {
   const logOf = (component: LogComponent) => componentLog(opts, component);
-  const state = new EdgeState(opts.dataDir);
-  const lastGood = await state.loadLastGood();
-  const initial = lastGood ?? emptyBundle();
-  if (lastGood)
-    logOf("edge")(
-      `gatehouse edge: serving last good config v${lastGood.version} from ${state.lastGoodPath}`,
-    );
+  const initial = await startingBundle(opts, logOf("edge"));
   const edge = await startEdge({
     config: { ...initial, edge: { ...opts.local, dataDir: opts.dataDir } },
     log: logOf("edge"),
@@ -208,11 +240,7 @@ export async function startSyncedEdgeWorkers(
 ): Promise<SyncedWorkers> {
   const log = componentLog(opts, "workers");
   const syncLog = componentLog(opts, "sync");
-  const state = new EdgeState(opts.dataDir);
-  const lastGood = await state.loadLastGood();
-  const initial = lastGood ?? emptyBundle();
-  if (lastGood)
-    log(`gatehouse edge: serving last good config v${lastGood.version} from ${state.lastGoodPath}`);
+  const initial = await startingBundle(opts, log);
   const handle = await startEdgeWorkers({
     config: {
       ...initial,

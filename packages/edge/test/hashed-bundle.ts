@@ -1,0 +1,29 @@
+// A small bundle as control publishes it (with its content hash): the local location
+// 127.0.0.0/8 and one policy blocking bad.example. For tests of bundles kept on disk.
+import { BUNDLE_SCHEMA_VERSION, bundleHash, type ConfigBundle } from "@gatehouse/contract";
+
+export async function hashedBundle(
+  version: number,
+  upstream = "udp://192.0.2.53:53",
+): Promise<ConfigBundle> {
+  const b: ConfigBundle = {
+    schemaVersion: BUNDLE_SCHEMA_VERSION,
+    version,
+    resolver: { upstreams: [{ address: upstream }] },
+    locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
+    lists: [],
+    policies: [
+      {
+        id: "p",
+        name: "Block bad",
+        type: "dns",
+        enabled: true,
+        precedence: 1,
+        expression: 'dns.fqdn == "bad.example"',
+        action: "block",
+      },
+    ],
+  };
+  b.hash = await bundleHash(b);
+  return b;
+}
