@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import type { EdgeConfigFile } from "@gatehouse/contract";
-import { Rcode } from "../src/dns/wire/constants.ts";
+import { Ede, Rcode } from "../src/dns/wire/constants.ts";
+import { readEde } from "../src/dns/wire/edns.ts";
 import { decodeMessage } from "../src/dns/wire/message.ts";
 import { type Edge, startEdge } from "../src/main.ts";
 import {
@@ -210,5 +211,54 @@ describe("locally generated error answers echo the header (RFC 1035 §4.1.1)", (
     );
     assert.match(out, /opcode: RESERVED15, status: NOTIMP/);
     assert.match(out, /flags: qr rd ra;/);
+  });
+});
+
+describe("RD=0 (no recursion wanted)", () => {
+  const zone = new Map<string, FakeZoneEntry>([
+    ["cached.example/1", { answers: [a("cached.example", "192.0.2.10")] }],
+    ["never.example/1", { answers: [a("never.example", "192.0.2.11")] }],
+  ]);
+  const f = edgeFixture(zone, {
+    lists: [{ id: "l1", name: "ads", type: "domain", items: ["ads.example"] }],
+    policies: [
+      {
+        id: "p-ads",
+        name: "Block ads",
+        type: "dns",
+        enabled: true,
+        precedence: 10,
+        expression: "any(dns.domains[*] in $ads)",
+        action: "block",
+      },
+    ],
+  });
+
+  test("cache hits and misses are REFUSED with EDE 20, as unbound's default; upstream not asked", async () => {
+    // Cached (and in the packet cache) by two RD=1 queries first.
+    for (let i = 0; i < 2; i++)
+      assert.equal((await udpQuery(f.ports.udp, "cached.example"))?.rcode, Rcode.NOERROR);
+    for (const name of ["cached.example", "never.example"]) {
+      const r = await udpQuery(f.ports.udp, name, { rd: false, id: 77 });
+      assert.deepEqual([r?.rcode, r?.id, r?.rd, r?.ra], [Rcode.REFUSED, 77, false, true]);
+      assert.equal(r?.answers.length, 0);
+      assert.deepEqual(
+        readEde(r?.edns).map((e) => e.infoCode),
+        [Ede.NOT_AUTHORITATIVE],
+      );
+      const [tcp] = await tcpExchange(f.ports.tcp, [buildQuery(name, { rd: false })]);
+      assert.equal(decodeMessage(tcp!).rcode, Rcode.REFUSED);
+    }
+    assert.equal(f.up.counts.get("never.example"), undefined);
+    assert.equal(f.up.counts.get("cached.example"), 1);
+    assert.equal(f.edge.queryLog.peekNewest(1)[0]!.reason, "no_recursion");
+  });
+
+  test("local answers (special names, blocks) are still given", async () => {
+    const local = await udpQuery(f.ports.udp, "localhost", { rd: false });
+    assert.deepEqual([local?.rcode, local?.answers[0]?.data], [Rcode.NOERROR, "127.0.0.1"]);
+    const blocked = await udpQuery(f.ports.udp, "ads.example", { rd: false });
+    assert.deepEqual([blocked?.rcode, blocked?.answers[0]?.data], [Rcode.NOERROR, "0.0.0.0"]);
+    assert.equal(blocked?.rd, false);
   });
 });

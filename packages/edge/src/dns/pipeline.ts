@@ -13,6 +13,7 @@ import { createIdentifyStage } from "./stages/identify.ts";
 import { createPolicyQueryStage } from "./stages/policy-query.ts";
 import { createPolicyResponseStage } from "./stages/policy-response.ts";
 import { createRecordStage } from "./stages/record.ts";
+import { createRecursionStage } from "./stages/recursion.ts";
 import { createResolveStage } from "./stages/resolve.ts";
 import { createSpecialNamesStage } from "./stages/special-names.ts";
 import { createWriteStage } from "./stages/write.ts";
@@ -42,6 +43,8 @@ export class DnsPipeline {
       createSpecialNamesStage(),
       // Pre-resolution policies: blocks and overrides decided from the question alone.
       createPolicyQueryStage(),
+      // RD=0: nothing but local answers (above); the cache and upstreams are not consulted.
+      createRecursionStage(),
       // Fresh cached answer (after policy so a block always wins; before resolve to save a trip).
       createCacheStage(),
       // Upstreams with singleflight; serve-stale or SERVFAIL when they fail.
