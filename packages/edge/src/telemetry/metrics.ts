@@ -294,3 +294,89 @@ export function trackUdpBatch(read: () => UdpBatchStats): () => void {
     if (udpSources.delete(read)) addStats(udpRetired, read());
   };
 }
+
+/** What a DNS stream listener (TCP, DoT, DoH) holds right now, read at scrape time. */
+export interface DnsConnectionGauges {
+  /** Client connections open. */
+  open: number;
+  /** Answer bytes queued toward clients and not yet taken by the kernel. */
+  queuedBytes: number;
+}
+
+export interface DnsConnectionMetrics {
+  /** Connections refused at accept: `per_source` or `total` limit reached. */
+  readonly refused: Counter<"transport" | "reason">;
+  /** Connections the edge closed: `idle`, `backpressure`, `linger`, `malformed`. */
+  readonly closed: Counter<"transport" | "reason">;
+  /** Report a listener's gauges until the returned function is called (at close). */
+  track(transport: string, read: () => DnsConnectionGauges): () => void;
+}
+
+const connectionSources = new Set<{ transport: string; read: () => DnsConnectionGauges }>();
+
+function connectionGauge(name: string, help: string, pick: (g: DnsConnectionGauges) => number) {
+  once(
+    name,
+    (r) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["transport"] as const,
+        registers: [r],
+        collect() {
+          this.reset();
+          const by = new Map<string, number>();
+          for (const s of connectionSources)
+            by.set(s.transport, (by.get(s.transport) ?? 0) + pick(s.read()));
+          for (const [t, v] of by) this.labels(t).set(v);
+        },
+      }),
+  );
+}
+
+let connectionMetrics: DnsConnectionMetrics | undefined;
+
+/** Connection-level metrics of the DNS stream listeners (dns/server/tcp-server.ts, doh-server.ts). */
+export function dnsConnectionMetrics(): DnsConnectionMetrics {
+  if (connectionMetrics) return connectionMetrics;
+  connectionGauge(
+    "gatehouse_dns_connections_open",
+    "DNS client connections open now (TCP, DoT, DoH), by transport",
+    (g) => g.open,
+  );
+  connectionGauge(
+    "gatehouse_dns_connection_queued_bytes",
+    "DNS answer bytes queued toward clients and not yet sent, by transport",
+    (g) => g.queuedBytes,
+  );
+  connectionMetrics = {
+    refused: once(
+      "gatehouse_dns_connections_refused_total",
+      (r) =>
+        new Counter({
+          name: "gatehouse_dns_connections_refused_total",
+          help: "DNS client connections refused at accept, by transport and limit (per_source, total)",
+          labelNames: ["transport", "reason"] as const,
+          registers: [r],
+        }),
+    ),
+    closed: once(
+      "gatehouse_dns_connections_closed_total",
+      (r) =>
+        new Counter({
+          name: "gatehouse_dns_connections_closed_total",
+          help: "DNS client connections closed by the edge, by transport and reason (idle, backpressure, linger, malformed)",
+          labelNames: ["transport", "reason"] as const,
+          registers: [r],
+        }),
+    ),
+    track(transport, read) {
+      const s = { transport, read };
+      connectionSources.add(s);
+      return () => {
+        connectionSources.delete(s);
+      };
+    },
+  };
+  return connectionMetrics;
+}

@@ -1,0 +1,266 @@
+// Hostile DNS stream clients (TCP and DoT): a client that sends and never reads, one that holds
+// connections open, one that half-closes after its query. Each must cost the edge a bounded
+// amount, and other clients must keep being answered.
+
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { connect as tlsConnect } from "node:tls";
+import { bundleOfEdgeConfig, type EdgeConfigFile } from "@gatehouse/contract";
+import { DnsService } from "../src/dns/dns-service.ts";
+import { MAX_FRAME } from "../src/dns/server/stream-connection.ts";
+import {
+  listenStream,
+  type StreamListener,
+  type StreamListenerOptions,
+} from "../src/dns/server/tcp-server.ts";
+import { RRType } from "../src/dns/wire/constants.ts";
+import { decodeMessage } from "../src/dns/wire/message.ts";
+import { compileSnapshot } from "../src/snapshot.ts";
+import { edgeRegistry } from "../src/telemetry/metrics.ts";
+import { QueryLog } from "../src/telemetry/query-log.ts";
+import { loadTlsMaterial } from "../src/tls-material.ts";
+import { a, buildQuery, type FakeUpstream, startFakeUpstream } from "./dns-helpers.ts";
+
+const bigTxt = Array.from({ length: 30 }, () => ({
+  name: "big.example",
+  type: RRType.TXT,
+  class: 1,
+  ttl: 300,
+  data: [new Uint8Array(100).fill(0x62)],
+}));
+
+const zone = new Map([
+  ["a.example/1", { answers: [a("a.example", "192.0.2.1", 300)] }],
+  ["big.example/16", { answers: bigTxt }],
+  ["slow-tcp.example/1", { answers: [a("slow-tcp.example", "192.0.2.7", 300)], delayMs: 300 }],
+  ["slow-dot.example/1", { answers: [a("slow-dot.example", "192.0.2.7", 300)], delayMs: 300 }],
+]);
+
+function frame(m: Uint8Array): Buffer {
+  const f = Buffer.alloc(2 + m.length);
+  f.writeUInt16BE(m.length);
+  f.set(m, 2);
+  return f;
+}
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 6000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), `timed out waiting for: ${what}`);
+}
+
+/** Connect from `from` (a loopback address: each is its own source). */
+function open(port: number, from: string, tls?: { ca: string }): Promise<Socket> {
+  return new Promise((ok, fail) => {
+    const raw = connect({ port, host: "127.0.0.1", localAddress: from, allowHalfOpen: true });
+    const s: Socket = tls ? tlsConnect({ socket: raw, ca: tls.ca, servername: "localhost" }) : raw;
+    s.once(tls ? "secureConnect" : "connect", () => ok(s));
+    s.once("error", fail);
+  });
+}
+
+/** Resolves when the edge has closed `s` (it was refused at accept). */
+function refusedBy(s: Socket): Promise<void> {
+  return new Promise<void>((ok) => {
+    s.on("error", () => {});
+    s.on("end", () => ok());
+    s.on("close", () => ok());
+    s.resume();
+  });
+}
+
+/** One query on a new connection from `from`; resolves with the first answer. */
+async function ask(port: number, from: string, query: Uint8Array, tls?: { ca: string }) {
+  const s = await open(port, from, tls);
+  return new Promise<Buffer>((ok, fail) => {
+    let buf = Buffer.alloc(0);
+    s.on("data", (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        s.destroy();
+        ok(Buffer.from(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+      }
+    });
+    s.on("error", fail);
+    s.on("close", () => fail(new Error("closed without an answer")));
+    s.write(frame(query));
+  });
+}
+
+/** Read framed answers from `s` until it closes; resolves with them. */
+function readAll(s: Socket): Promise<Buffer[]> {
+  return new Promise((ok) => {
+    const out: Buffer[] = [];
+    let buf = Buffer.alloc(0);
+    s.on("data", (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        out.push(Buffer.from(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+        buf = buf.subarray(2 + out[out.length - 1]!.length);
+      }
+    });
+    s.on("error", () => {});
+    s.on("close", () => ok(out));
+  });
+}
+
+describe("DNS stream listeners under hostile clients", () => {
+  let up: FakeUpstream;
+  let service: DnsService;
+  let ca: string;
+  let cert: { cert: string; key: string };
+  const listeners: StreamListener[] = [];
+
+  before(async () => {
+    up = await startFakeUpstream(zone);
+    const cfg: EdgeConfigFile = {
+      resolver: { upstreams: [{ address: up.address, timeoutMs: 2000 }] },
+      locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8"] }],
+      lists: [],
+      policies: [],
+    };
+    service = new DnsService(compileSnapshot(bundleOfEdgeConfig(cfg)), { log: new QueryLog() });
+    const tls = await loadTlsMaterial({
+      dataDir: mkdtempSync(join(tmpdir(), "gh-stream-")),
+      log: () => {},
+    });
+    cert = { cert: tls.cert, key: tls.key };
+    ca = tls.cert;
+  });
+  after(async () => {
+    await Promise.all(listeners.map((l) => l.close(0)));
+    await up.close();
+  });
+
+  const listen = async (opts: StreamListenerOptions) => {
+    const l = await listenStream(service, "127.0.0.1:0", opts);
+    listeners.push(l);
+    return l;
+  };
+
+  for (const kind of ["tcp", "dot"] as const) {
+    test(`${kind}: a client that sends 50k queries and never reads is bounded and closed; others are served`, async () => {
+      const maxQueuedBytes = 16_384;
+      const l = await listen({
+        maxQueuedBytes,
+        drainTimeoutMs: 500,
+        ...(kind === "dot" ? { tls: cert } : {}),
+      });
+      const tls = kind === "dot" ? { ca } : undefined;
+      // Warm the cache so the flood is answered by the fast path as fast as it is read.
+      const warm = await ask(
+        l.port,
+        "127.0.0.1",
+        buildQuery("big.example", { type: RRType.TXT }),
+        tls,
+      );
+      assert.equal(decodeMessage(warm).answers.length, 30);
+
+      const flood = await open(l.port, "127.0.0.2", tls);
+      flood.on("error", () => {});
+      flood.pause(); // never reads
+      const q = frame(buildQuery("big.example", { type: RRType.TXT, id: 7 }));
+      const batch = Buffer.concat(Array.from({ length: 1000 }, () => q));
+      for (let i = 0; i < 50; i++) flood.write(batch);
+
+      // A normal client from another source is answered while the flood is on.
+      let served = 0;
+      while (l.stats().closed.backpressure === 0) {
+        const r = await ask(l.port, "127.0.0.3", buildQuery("a.example"), tls);
+        assert.equal(decodeMessage(r).answers[0]?.data, "192.0.2.1");
+        served++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(served > 0);
+      const st = l.stats();
+      assert.equal(st.closed.backpressure, 1);
+      assert.ok(
+        st.peakQueuedBytes >= maxQueuedBytes,
+        `queue reached the bound (${st.peakQueuedBytes})`,
+      );
+      assert.ok(
+        st.peakQueuedBytes <= maxQueuedBytes + MAX_FRAME,
+        `queued output stayed bounded: ${st.peakQueuedBytes}`,
+      );
+      await until("the flood connection is released", () => l.stats().open === 0);
+      assert.equal(l.stats().queuedBytes, 0);
+      flood.destroy();
+      assert.match(
+        await edgeRegistry().metrics(),
+        new RegExp(
+          `gatehouse_dns_connections_closed_total\\{transport="${kind}",reason="backpressure"\\} [1-9]`,
+        ),
+      );
+    });
+  }
+
+  test("tcp: one source holds its connection limit open and never closes; another source is answered; idle connections are destroyed after the grace", async () => {
+    const l = await listen({
+      maxConnectionsPerSource: 4,
+      maxConnections: 10,
+      idleTimeoutMs: 300,
+      closeGraceMs: 200,
+    });
+    // Connections that read (so they see the edge's FIN) but never close their side.
+    const held: Socket[] = [];
+    for (let i = 0; i < 4; i++) {
+      const s = await open(l.port, "127.0.0.2");
+      s.on("error", () => {});
+      s.resume();
+      held.push(s);
+    }
+    await until("four connections held", () => l.stats().open === 4);
+    const fifth = await open(l.port, "127.0.0.2");
+    await refusedBy(fifth);
+    assert.equal(l.stats().refused.per_source, 1);
+    assert.match(
+      await edgeRegistry().metrics(),
+      /gatehouse_dns_connections_refused_total\{transport="tcp",reason="per_source"\} [1-9]/,
+    );
+    const r = await ask(l.port, "127.0.0.3", buildQuery("a.example"));
+    assert.equal(decodeMessage(r).answers[0]?.data, "192.0.2.1");
+    // Idle: the edge ends them; they never close, so they are destroyed after the grace.
+    await until("held connections destroyed", () => l.stats().open === 0);
+    assert.equal(l.stats().closed.idle, 4);
+    assert.equal(l.stats().closed.linger, 4);
+    const again = await ask(l.port, "127.0.0.2", buildQuery("a.example"));
+    assert.equal(decodeMessage(again).answers[0]?.data, "192.0.2.1");
+    for (const s of held) s.destroy();
+  });
+
+  test("tcp: the per-listener total is a limit too", async () => {
+    const l = await listen({ maxConnectionsPerSource: 2, maxConnections: 3 });
+    const held = [
+      await open(l.port, "127.0.0.2"),
+      await open(l.port, "127.0.0.2"),
+      await open(l.port, "127.0.0.3"),
+    ];
+    await until("three held", () => l.stats().open === 3);
+    const s = await open(l.port, "127.0.0.4");
+    await refusedBy(s);
+    assert.equal(l.stats().refused.total, 1);
+    for (const h of held) h.destroy();
+  });
+
+  for (const kind of ["tcp", "dot"] as const) {
+    test(`${kind}: a client that half-closes after its query still gets the answer on a cache miss (RFC 7766)`, async () => {
+      const l = await listen(kind === "dot" ? { tls: cert } : {});
+      const s = await open(l.port, "127.0.0.4", kind === "dot" ? { ca } : undefined);
+      const answers = readAll(s);
+      // Query and FIN at once (`nc -q`): the upstream takes 300 ms to answer.
+      s.end(
+        Buffer.concat([
+          frame(buildQuery(`slow-${kind}.example`, { id: 1 })),
+          frame(buildQuery("a.example", { id: 2 })),
+        ]),
+      );
+      const got = await answers;
+      assert.deepEqual(got.map((m) => decodeMessage(m).id).sort(), [1, 2]);
+      for (const m of got) assert.equal(decodeMessage(m).rcode, 0);
+      await until("closed", () => l.stats().open === 0);
+    });
+  }
+});
