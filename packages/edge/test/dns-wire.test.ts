@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import type { EdgeConfigFile } from "@gatehouse/contract";
-import { Ede, Rcode } from "../src/dns/wire/constants.ts";
+import { Ede, Rcode, RRType } from "../src/dns/wire/constants.ts";
 import { readEde } from "../src/dns/wire/edns.ts";
 import { decodeMessage } from "../src/dns/wire/message.ts";
 import { type Edge, startEdge } from "../src/main.ts";
@@ -73,6 +73,25 @@ function edgeFixture(
     await f.up.close();
   });
   return f;
+}
+
+/** Config with one policy blocking the list `ads` (ads.example) in `mode`. */
+function blockAds(mode: "null" | "nxdomain" = "null"): Partial<EdgeConfigFile> {
+  return {
+    lists: [{ id: "l1", name: "ads", type: "domain", items: ["ads.example"] }],
+    policies: [
+      {
+        id: "p-ads",
+        name: "Block ads",
+        type: "dns",
+        enabled: true,
+        precedence: 10,
+        expression: "any(dns.domains[*] in $ads)",
+        action: "block",
+        settings: { blockMode: mode },
+      },
+    ],
+  };
 }
 
 describe("CD bit (RFC 4035 §3.2.2)", () => {
@@ -219,20 +238,7 @@ describe("RD=0 (no recursion wanted)", () => {
     ["cached.example/1", { answers: [a("cached.example", "192.0.2.10")] }],
     ["never.example/1", { answers: [a("never.example", "192.0.2.11")] }],
   ]);
-  const f = edgeFixture(zone, {
-    lists: [{ id: "l1", name: "ads", type: "domain", items: ["ads.example"] }],
-    policies: [
-      {
-        id: "p-ads",
-        name: "Block ads",
-        type: "dns",
-        enabled: true,
-        precedence: 10,
-        expression: "any(dns.domains[*] in $ads)",
-        action: "block",
-      },
-    ],
-  });
+  const f = edgeFixture(zone, blockAds());
 
   test("cache hits and misses are REFUSED with EDE 20, as unbound's default; upstream not asked", async () => {
     // Cached (and in the packet cache) by two RD=1 queries first.
@@ -260,5 +266,57 @@ describe("RD=0 (no recursion wanted)", () => {
     const blocked = await udpQuery(f.ports.udp, "ads.example", { rd: false });
     assert.deepEqual([blocked?.rcode, blocked?.answers[0]?.data], [Rcode.NOERROR, "0.0.0.0"]);
     assert.equal(blocked?.rd, false);
+  });
+});
+
+describe("ANY (RFC 8482)", () => {
+  const zone = new Map<string, FakeZoneEntry>([
+    [
+      "multi.example/*",
+      {
+        answers: [
+          a("multi.example", "192.0.2.5"),
+          ...Array.from({ length: 20 }, (_, i) => ({
+            name: "multi.example",
+            type: RRType.TXT,
+            class: 1,
+            ttl: 300,
+            data: [Buffer.alloc(200, 0x61 + i)],
+          })),
+        ],
+      },
+    ],
+  ]);
+  const f = edgeFixture(zone, blockAds("nxdomain"));
+
+  test("ANY gets one synthesized HINFO over UDP and TCP; the upstream is not asked", async () => {
+    const q = buildQuery("Multi.Example", { type: RRType.ANY, udpSize: 4096 });
+    const udp = await udpRaw(f.ports.udp, q);
+    const [tcp] = await tcpExchange(f.ports.tcp, [q]);
+    for (const raw of [udp!, tcp!]) {
+      const r = decodeMessage(raw);
+      assert.equal(r.rcode, Rcode.NOERROR);
+      assert.equal(r.tc, false);
+      assert.deepEqual(r.questions, [{ name: "Multi.Example", type: RRType.ANY, class: 1 }]);
+      assert.equal(r.answers.length, 1);
+      const rr = r.answers[0]!;
+      assert.deepEqual([rr.name, rr.type, rr.class], ["Multi.Example", RRType.HINFO, 1]);
+      assert.deepEqual(
+        Buffer.from(rr.data as Uint8Array),
+        Buffer.from("\x07RFC8482\x00", "latin1"),
+      );
+      // No amplification: the answer is about the size of the query.
+      assert.ok(raw.length < q.length + 40, `answer of ${raw.length} bytes`);
+    }
+    assert.equal(f.up.counts.get("multi.example"), undefined);
+    assert.equal(f.edge.queryLog.peekNewest(1)[0]!.reason, "rfc8482_any");
+    // Other types still resolve in full.
+    const txt = await udpQuery(f.ports.udp, "multi.example", { type: RRType.TXT, udpSize: 4096 });
+    assert.equal(txt?.rcode, Rcode.NOERROR);
+  });
+
+  test("a blocked name stays blocked for ANY", async () => {
+    const r = await udpQuery(f.ports.udp, "ads.example", { type: RRType.ANY });
+    assert.equal(r?.rcode, Rcode.NXDOMAIN);
   });
 });

@@ -6,6 +6,7 @@
 import type { DnsExchange, Outcome, Stage } from "./exchange.ts";
 import { responseSkeleton } from "./respond.ts";
 import { createAdmitStage } from "./stages/admit.ts";
+import { createAnyQueryStage } from "./stages/any-query.ts";
 import { createCacheStage } from "./stages/cache.ts";
 import { createDecodeStage } from "./stages/decode.ts";
 import { createFinalizeStage } from "./stages/finalize.ts";
@@ -43,6 +44,8 @@ export class DnsPipeline {
       createSpecialNamesStage(),
       // Pre-resolution policies: blocks and overrides decided from the question alone.
       createPolicyQueryStage(),
+      // ANY: one synthesized HINFO (RFC 8482), never a full answer from upstream.
+      createAnyQueryStage(),
       // RD=0: nothing but local answers (above); the cache and upstreams are not consulted.
       createRecursionStage(),
       // Fresh cached answer (after policy so a block always wins; before resolve to save a trip).

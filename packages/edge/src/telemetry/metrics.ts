@@ -37,6 +37,10 @@ export interface DnsMetrics {
   readonly upstreamLatency: Histogram<"protocol">;
   readonly upstreamErrors: Counter<"protocol" | "reason">;
   readonly policyMatches: Counter<"action" | "phase">;
+  /** Upstream recoveries: UDP retransmits, TCP after UDP, retries without EDNS or 0x20. */
+  readonly upstreamFallbacks: Counter<"kind">;
+  /** Queries for ANY answered with the RFC 8482 HINFO. */
+  readonly minimalAny: Counter;
   readonly duration: Histogram<"transport">;
   readonly logDropped: Counter;
 }
@@ -115,6 +119,25 @@ export function dnsMetrics(): DnsMetrics {
           name: "gatehouse_dns_upstream_errors_total",
           help: "Upstream DNS failures by protocol and reason",
           labelNames: ["protocol", "reason"] as const,
+          registers: [r],
+        }),
+    ),
+    upstreamFallbacks: once(
+      "gatehouse_dns_upstream_fallbacks_total",
+      (r) =>
+        new Counter({
+          name: "gatehouse_dns_upstream_fallbacks_total",
+          help: "Upstream recoveries: UDP retransmit, TCP after UDP, retry without EDNS or without 0x20",
+          labelNames: ["kind"] as const,
+          registers: [r],
+        }),
+    ),
+    minimalAny: once(
+      "gatehouse_dns_minimal_any_total",
+      (r) =>
+        new Counter({
+          name: "gatehouse_dns_minimal_any_total",
+          help: "Queries for ANY answered with the synthesized HINFO of RFC 8482",
           registers: [r],
         }),
     ),
