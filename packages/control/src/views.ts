@@ -19,7 +19,6 @@ import type {
   LocationsTable,
   PoliciesTable,
 } from "./db/schema.ts";
-import { iso } from "./http/conventions.ts";
 
 type Row<T> = Selectable<T>;
 
@@ -39,7 +38,11 @@ export function policyToBundle(r: Row<PoliciesTable>): Policy {
 }
 
 function stamps(r: { version: number; created_at: Date; updated_at: Date }) {
-  return { version: r.version, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) };
+  return {
+    version: r.version,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  };
 }
 
 export function policyView(r: Row<PoliciesTable>) {

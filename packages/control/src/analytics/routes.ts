@@ -7,6 +7,7 @@
 //
 // Register it without a prefix: the paths are absolute.
 
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { List, LOG_ACTIONS, LOG_KINDS, Policy } from "@gatehouse/contract";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
@@ -129,8 +130,9 @@ export function analyticsRoutes(
   store: AnalyticsStore,
   opts: AnalyticsRoutesOptions = {},
 ): FastifyPluginAsync {
-  return async (app: FastifyInstance) => {
-    installErrorHandler(app);
+  return async (fastify: FastifyInstance) => {
+    installErrorHandler(fastify);
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const config = opts.routeConfig ?? {};
     const onRequest = opts.preHandler ?? [];
     const scope = (req: FastifyRequest) => {
@@ -139,7 +141,7 @@ export function analyticsRoutes(
     };
     const tags = ["analytics"];
 
-    app.get<{ Querystring: Static<typeof TimeseriesQuery> }>(
+    app.get(
       `${ANALYTICS_PREFIX}/timeseries`,
       {
         config,
@@ -162,7 +164,7 @@ export function analyticsRoutes(
       },
     );
 
-    app.get<{ Querystring: Static<typeof TopQuery> }>(
+    app.get(
       `${ANALYTICS_PREFIX}/top`,
       {
         config,
@@ -185,7 +187,7 @@ export function analyticsRoutes(
       },
     );
 
-    app.get<{ Querystring: Static<typeof LogsQuery> }>(
+    app.get(
       `${ANALYTICS_PREFIX}/logs`,
       {
         config,
@@ -208,7 +210,7 @@ export function analyticsRoutes(
       },
     );
 
-    app.get<{ Querystring: Static<typeof ExportQuery> }>(
+    app.get(
       `${ANALYTICS_PREFIX}/export`,
       {
         config,
@@ -240,7 +242,7 @@ export function analyticsRoutes(
       },
     );
 
-    app.post<{ Body: SimulateBody }>(
+    app.post(
       `${ANALYTICS_PREFIX}/simulate`,
       {
         config,

@@ -94,13 +94,13 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
  * a retry with the same key and the same body gets the stored response; the same key with a
  * different body is 422 (the draft's "key reuse"). Without the header the create just runs.
  */
-export async function idempotent(
+export async function idempotent<B>(
   db: Db,
   req: FastifyRequest,
   reply: FastifyReply,
   accountId: string,
-  create: () => Promise<{ status: number; body: unknown }>,
-): Promise<unknown> {
+  create: () => Promise<{ status: number; body: B }>,
+): Promise<B> {
   const header = req.headers["idempotency-key"];
   if (header === undefined) {
     const r = await create();
@@ -126,7 +126,8 @@ export async function idempotent(
         "this Idempotency-Key was used with a different request",
       );
     reply.status(prior.status).header("idempotent-replayed", "true");
-    return prior.response;
+    // What this route answered before, stored as JSON by the create below.
+    return prior.response as B;
   }
   const r = await create();
   await db

@@ -1,7 +1,8 @@
 // /account, /accounts (system account only) and /tokens: tenants and their API tokens.
 
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { GatehouseError } from "@gatehouse/contract";
-import { type Static, Type as T } from "@sinclair/typebox";
+import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { audit } from "../audit.ts";
 import { issueSecret } from "../auth/tokens.ts";
@@ -49,7 +50,8 @@ function refuseReplayOfSecret(req: FastifyRequest): void {
     );
 }
 
-export async function accountRoutes(app: FastifyInstance): Promise<void> {
+export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db, auth } = app.gatehouse;
 
   app.get(
@@ -94,7 +96,7 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req) => {
-      const q = req.query as Static<typeof PageQuery>;
+      const q = req.query;
       const limit = q.limit ?? 100;
       const after = decodeCursor(q.cursor);
       let query = db.selectFrom("accounts").selectAll();
@@ -129,7 +131,7 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const b = req.body as Static<typeof AccountCreate>;
+      const b = req.body;
       refuseReplayOfSecret(req);
       const r = await createAccount(db, { name: b.name, actor: actorOf(p) });
       return reply.status(201).send({ id: r.accountId, name: b.name, adminToken: r.adminToken });
@@ -148,7 +150,7 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const q = req.query as Static<typeof PageQuery>;
+      const q = req.query;
       const limit = q.limit ?? 100;
       const after = decodeCursor(q.cursor);
       let query = db
@@ -190,7 +192,7 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const b = req.body as Static<typeof TokenCreate>;
+      const b = req.body;
       refuseReplayOfSecret(req);
       {
         const issued = await issueSecret("api");
@@ -236,7 +238,7 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
           expiresAt: iso(row.expires_at),
           revokedAt: null,
           createdBy: row.created_by,
-          createdAt: iso(row.created_at),
+          createdAt: row.created_at.toISOString(),
           token: issued.secret,
         });
       }
@@ -251,7 +253,7 @@ export async function accountRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
+      const { id } = req.params;
       await db.transaction().execute(async (trx) => {
         const r = await trx
           .updateTable("api_tokens")

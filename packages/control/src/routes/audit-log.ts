@@ -1,7 +1,8 @@
 // GET /audit: the account's change history, newest first, filtered by time, actor, resource.
 
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { GatehouseError } from "@gatehouse/contract";
-import { type Static, Type as T } from "@sinclair/typebox";
+import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { decodeCursor, encodeCursor, iso } from "../http/conventions.ts";
 import { who } from "./common.ts";
@@ -20,7 +21,8 @@ const AuditQuery = T.Object(
   { additionalProperties: false },
 );
 
-export async function auditRoutes(app: FastifyInstance): Promise<void> {
+export async function auditRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db } = app.gatehouse;
   app.get(
     "/audit",
@@ -34,7 +36,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const q = req.query as Static<typeof AuditQuery>;
+      const q = req.query;
       const limit = q.limit ?? 100;
       const cursor = decodeCursor(q.cursor);
       let query = db.selectFrom("audit_log").selectAll().where("account_id", "=", p.accountId);

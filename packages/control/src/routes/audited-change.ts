@@ -9,7 +9,7 @@ import type { FastifyRequest } from "fastify";
 import { audit } from "../audit.ts";
 import { actorOf, type Db } from "../context.ts";
 import { checkIfMatch } from "../http/conventions.ts";
-import { who } from "./common.ts";
+import { type IdRequest, who } from "./common.ts";
 import {
   type AuditedResource,
   type AuditedTable,
@@ -30,14 +30,14 @@ export interface Target {
 }
 
 /** The row a `/…/:id` route addresses, on behalf of its authenticated caller. */
-export function target(req: FastifyRequest): Target {
+export function target(req: IdRequest): Target {
   const p = who(req);
-  return { accountId: p.accountId, actor: actorOf(p), id: (req.params as { id: string }).id, req };
+  return { accountId: p.accountId, actor: actorOf(p), id: req.params.id, req };
 }
 
 async function loadForWrite<N extends AuditedTable>(
   trx: Db,
-  r: AuditedResource<N>,
+  r: AuditedResource<N, unknown>,
   t: Target,
 ): Promise<RowOf<N>> {
   const before = await loadOwned(trx, r, t.accountId, t.id);
@@ -51,7 +51,7 @@ async function loadForWrite<N extends AuditedTable>(
  */
 export async function updateAudited<N extends AuditedTable>(
   db: Db,
-  r: AuditedResource<N>,
+  r: AuditedResource<N, unknown>,
   t: Target,
   action: string,
   changes: (before: RowOf<N>) => Record<string, unknown>,
@@ -87,7 +87,7 @@ export async function updateAudited<N extends AuditedTable>(
 /** Delete the row; `check` may refuse (throw) after it is read and before it is deleted. */
 export async function deleteAudited<N extends AuditedTable>(
   db: Db,
-  r: AuditedResource<N>,
+  r: AuditedResource<N, unknown>,
   t: Target,
   check?: (before: RowOf<N>, trx: Db) => Promise<void>,
 ): Promise<void> {

@@ -24,6 +24,9 @@ export const ErrorResponse = T.Object({
   }),
 });
 
+/** A request to a `/…/:id` route (its params validated by IdParams). */
+export type IdRequest = FastifyRequest & { readonly params: { readonly id: string } };
+
 /** The principal of an authenticated API route (the hook guarantees it). */
 export function who(req: FastifyRequest): Principal {
   const p = req.principal;

@@ -1,9 +1,11 @@
 import { isUtf8 } from "node:buffer";
+
 // /config: publish bundles, list and diff versions, check without publishing, and export or
 // import the whole account configuration as YAML.
 
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { type ConfigBundle, GatehouseError } from "@gatehouse/contract";
-import { type Static, Type as T } from "@sinclair/typebox";
+import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { diffBundles } from "../bundle/diff.ts";
 import {
@@ -67,7 +69,8 @@ async function loadBundle(publisher: Publisher, accountId: string, version: numb
   return b;
 }
 
-export async function configRoutes(app: FastifyInstance): Promise<void> {
+export async function configRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db, publisher, options } = app.gatehouse;
 
   app.post(
@@ -85,7 +88,7 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const b = (req.body ?? {}) as Static<typeof PublishBody>;
+      const b = req.body;
       return publisher.publish(p.accountId, actorOf(p), { force: b.force ?? false });
     },
   );
@@ -105,7 +108,7 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const b = req.body as Static<typeof RollbackBody>;
+      const b = req.body;
       return publisher.rollback(p.accountId, actorOf(p), b.version);
     },
   );
@@ -134,7 +137,7 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const q = req.query as Static<typeof VersionsQuery>;
+      const q = req.query;
       const limit = q.limit ?? 50;
       const c = decodeCursor(q.cursor);
       if (c !== undefined && !/^\d{1,10}$/.test(c))
@@ -171,7 +174,7 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const { version } = req.params as Static<typeof VersionParams>;
+      const { version } = req.params;
       return sendBundle(req, reply, await loadBundle(publisher, p.accountId, version));
     },
   );
@@ -184,7 +187,7 @@ export async function configRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const { from, to } = req.params as Static<typeof DiffParams>;
+      const { from, to } = req.params;
       const [a, b] = await Promise.all([
         loadBundle(publisher, p.accountId, from),
         loadBundle(publisher, p.accountId, to),

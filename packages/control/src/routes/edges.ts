@@ -1,8 +1,9 @@
 // Edges: enrolment with a one-time join token, the edge-facing API (config long-poll,
 // heartbeats, config status) and the admin view (list, drain, activate, decommission).
 
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { GatehouseError } from "@gatehouse/contract";
-import { type Static, Type as T } from "@sinclair/typebox";
+import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
 import { audit } from "../audit.ts";
@@ -12,7 +13,7 @@ import { actorOf, type Db, type EdgePrincipal } from "../context.ts";
 import type { EdgesTable } from "../db/schema.ts";
 import { decodeCursor, iso, PageQuery, page } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
-import { IdParams, who } from "./common.ts";
+import { IdParams, type IdRequest, who } from "./common.ts";
 
 const JoinTokenCreate = T.Object(
   { ttlSeconds: T.Optional(T.Integer({ minimum: 60, maximum: 30 * 86400, default: 3600 })) },
@@ -82,7 +83,8 @@ function edgeOf(req: FastifyRequest): EdgePrincipal {
   return req.edge;
 }
 
-export async function edgeRoutes(app: FastifyInstance): Promise<void> {
+export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db, auth, publisher, notifier, options, metrics } = app.gatehouse;
   const staleAfterMs = options.heartbeatIntervalMs * 3;
   const view = (e: Selectable<EdgesTable>, now: number) => ({
@@ -116,7 +118,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const b = (req.body ?? {}) as Static<typeof JoinTokenCreate>;
+      const b = req.body;
       const issued = await issueSecret("join");
       const expiresAt = new Date(Date.now() + (b.ttlSeconds ?? 3600) * 1000);
       await db.transaction().execute(async (trx) => {
@@ -157,7 +159,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const b = req.body as Static<typeof EnrollBody>;
+      const b = req.body;
       const id = tokenId("join", b.joinToken);
       if (id === undefined) return auth.malformed("join", req.ip);
       // Failures count against the address and the join token's id like any credential's.
@@ -226,7 +228,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const edge = edgeOf(req);
-      const after = (req.query as Static<typeof ConfigQuery>).after ?? 0;
+      const after = req.query.after ?? 0;
       // Wait first, read second: a publish (or a pin) that lands while the read is in flight
       // must still wake this poll (otherwise the edge would sleep through it until the timeout).
       const abort = new AbortController();
@@ -261,7 +263,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const edge = edgeOf(req);
-      const b = req.body as Static<typeof HeartbeatBody>;
+      const b = req.body;
       const row = await db
         .updateTable("edges")
         .set({
@@ -297,7 +299,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const edge = edgeOf(req);
-      const b = req.body as Static<typeof ConfigStatusBody>;
+      const b = req.body;
       const at = new Date();
       const status = { ...b, at: at.toISOString() };
       const firstApply = await db.transaction().execute(async (trx) => {
@@ -356,7 +358,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const q = req.query as Static<typeof PageQuery>;
+      const q = req.query;
       const limit = q.limit ?? 100;
       const c = decodeCursor(q.cursor);
       let query = db.selectFrom("edges").selectAll().where("account_id", "=", p.accountId);
@@ -386,7 +388,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
         .selectFrom("edges")
         .selectAll()
         .where("account_id", "=", p.accountId)
-        .where("id", "=", (req.params as Static<typeof IdParams>).id)
+        .where("id", "=", req.params.id)
         .executeTakeFirst();
       if (!row) throw notFound("edge");
       return view(row, Date.now());
@@ -435,12 +437,9 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
     return row;
   };
 
-  const setStatus = async (
-    req: FastifyRequest,
-    status: "active" | "draining" | "decommissioned",
-  ) => {
+  const setStatus = async (req: IdRequest, status: "active" | "draining" | "decommissioned") => {
     const p = who(req);
-    const { id } = req.params as Static<typeof IdParams>;
+    const { id } = req.params;
     const row = await db.transaction().execute(async (trx) => {
       const before = await serviceable(trx, p.accountId, id);
       return updateAudited(trx, p, id, { status }, ACTION_OF_STATUS[status], {
@@ -452,9 +451,9 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
   };
 
   /** Set or clear an edge's pin (audited), then wake its waiting poll. */
-  const setPin = async (req: FastifyRequest, version: number | null) => {
+  const setPin = async (req: IdRequest, version: number | null) => {
     const p = who(req);
-    const { id } = req.params as Static<typeof IdParams>;
+    const { id } = req.params;
     // What the edge should run once this commits (a publish meanwhile wakes it anyway).
     const target = version ?? (await publisher.latestVersion(p.accountId));
     const { row, changed } = await db.transaction().execute(async (trx) => {
@@ -505,7 +504,7 @@ export async function edgeRoutes(app: FastifyInstance): Promise<void> {
         body: PinBody,
       },
     },
-    async (req) => setPin(req, (req.body as Static<typeof PinBody>).version),
+    async (req) => setPin(req, req.body.version),
   );
 
   app.delete(

@@ -3,9 +3,10 @@
 // stored as a scrypt hash; the edge checks Proxy-Authorization: Basic against it (RFC 7617),
 // with the device name or the user's email as the user-id.
 
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { GatehouseError } from "@gatehouse/contract";
 import { generateSecret, hashSecret } from "@gatehouse/contract/secrets";
-import { type Static, Type as T } from "@sinclair/typebox";
+import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { audit } from "../audit.ts";
 import { issueSecret } from "../auth/tokens.ts";
@@ -68,12 +69,12 @@ const UserWithCredential = T.Composite([UserView, T.Object({ credential: T.Strin
 const USER_CREDENTIAL_PREFIX = "ghu";
 
 const tags = ["identities"];
-const USERS: AuditedResource<"identity_users"> = {
+const USERS: AuditedResource<"identity_users", ReturnType<typeof userView>> = {
   table: "identity_users",
   resource: "user",
   view: userView,
 };
-const DEVICES: AuditedResource<"identity_devices"> = {
+const DEVICES: AuditedResource<"identity_devices", ReturnType<typeof deviceView>> = {
   table: "identity_devices",
   resource: "device",
   view: deviceView,
@@ -94,7 +95,8 @@ async function ownUser(
   if (!u) throw new GatehouseError("GH_ERR_VALIDATION", "no such user", { path: "/userId" });
 }
 
-export async function identityRoutes(app: FastifyInstance): Promise<void> {
+export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db } = app.gatehouse;
 
   app.get(
@@ -104,7 +106,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "List users", querystring: PageQuery },
     },
     async (req) => {
-      const q = req.query as Static<typeof PageQuery>;
+      const q = req.query;
       return pageOwned(db, USERS, who(req).accountId, q);
     },
   );
@@ -117,7 +119,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const b = req.body as Static<typeof UserCreate>;
+      const b = req.body;
       return idempotent(db, req, reply, p.accountId, async () => {
         const row = await db.transaction().execute(async (trx) => {
           const r = await trx
@@ -154,12 +156,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "Get a user", params: IdParams, response: { 200: UserView } },
     },
     async (req, reply) => {
-      const row = await loadOwned(
-        db,
-        USERS,
-        who(req).accountId,
-        (req.params as Static<typeof IdParams>).id,
-      );
+      const row = await loadOwned(db, USERS, who(req).accountId, req.params.id);
       reply.header("etag", etagOf(row.version));
       return userView(row);
     },
@@ -178,7 +175,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const b = req.body as Static<typeof UserPatch>;
+      const b = req.body;
       const row = await updateAudited(db, USERS, target(req), "update", () => ({
         ...(b.email !== undefined ? { email: b.email.toLowerCase() } : {}),
         ...(b.name !== undefined ? { name: b.name } : {}),
@@ -257,7 +254,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "List devices", querystring: PageQuery },
     },
     async (req) => {
-      const q = req.query as Static<typeof PageQuery>;
+      const q = req.query;
       return pageOwned(db, DEVICES, who(req).accountId, q);
     },
   );
@@ -275,7 +272,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const b = req.body as Static<typeof DeviceCreate>;
+      const b = req.body;
       // Not replayed under Idempotency-Key: a replay would have to store the credential.
       if (req.headers["idempotency-key"] !== undefined)
         throw new GatehouseError(
@@ -318,12 +315,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "Get a device", params: IdParams, response: { 200: DeviceView } },
     },
     async (req, reply) => {
-      const row = await loadOwned(
-        db,
-        DEVICES,
-        who(req).accountId,
-        (req.params as Static<typeof IdParams>).id,
-      );
+      const row = await loadOwned(db, DEVICES, who(req).accountId, req.params.id);
       reply.header("etag", etagOf(row.version));
       return deviceView(row);
     },
@@ -343,7 +335,7 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const b = req.body as Static<typeof DevicePatch>;
+      const b = req.body;
       await ownUser(db, p.accountId, b.userId);
       const row = await updateAudited(db, DEVICES, target(req), "update", () => ({
         ...(b.name !== undefined ? { name: b.name } : {}),

@@ -3,6 +3,7 @@
 // batches inside one transaction, so a million-item upload never sits in memory whole and a
 // bad item changes nothing.
 
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import {
   GatehouseError,
   gatewaySchemes,
@@ -29,7 +30,7 @@ import { ITEM_FORMATS, type ItemFormat, normalizeItem, parseLine } from "../list
 import { readJsonArray, readLines } from "../lists/stream-items.ts";
 import { listView } from "../views.ts";
 import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
-import { IdParams, Stamps, who } from "./common.ts";
+import { IdParams, type IdRequest, Stamps, who } from "./common.ts";
 import { loadOwned, pageOwned } from "./owned-rows.ts";
 
 /** Contract: up to 1,000,000 items per list. */
@@ -84,7 +85,11 @@ const BulkResult = T.Object({
 });
 
 const tags = ["lists"];
-const LISTS: AuditedResource<"lists"> = { table: "lists", resource: "list", view: listView };
+const LISTS: AuditedResource<"lists", ReturnType<typeof listView>> = {
+  table: "lists",
+  resource: "list",
+  view: listView,
+};
 
 /** Renaming or deleting a list policies use would break them: 409 naming those policies. */
 async function refuseWhileUsed(trx: Db, accountId: string, name: string): Promise<void> {
@@ -172,13 +177,13 @@ type BulkMode = "add" | "remove" | "replace";
 
 async function applyBulk(
   app: FastifyInstance,
-  req: FastifyRequest,
+  req: IdRequest & { readonly query: Static<typeof BulkQuery> },
   mode: BulkMode,
 ): Promise<Static<typeof BulkResult>> {
   const { db, options } = app.gatehouse;
   const p = who(req);
-  const { id } = req.params as Static<typeof IdParams>;
-  const { format = "auto" } = req.query as Static<typeof BulkQuery>;
+  const { id } = req.params;
+  const { format = "auto" } = req.query;
   return db.transaction().execute(async (trx) => {
     const list = await loadList(trx, p.accountId, id);
     checkIfMatch(req, list.version);
@@ -235,7 +240,8 @@ async function applyBulk(
   });
 }
 
-export async function listRoutes(app: FastifyInstance): Promise<void> {
+export async function listRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db } = app.gatehouse;
 
   app.get(
@@ -245,7 +251,7 @@ export async function listRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "List lists", querystring: ListQuery },
     },
     async (req) => {
-      const q = req.query as Static<typeof ListQuery>;
+      const q = req.query;
       return pageOwned(db, LISTS, who(req).accountId, q, { type: q.type });
     },
   );
@@ -263,7 +269,7 @@ export async function listRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const b = req.body as Static<typeof ListCreate>;
+      const b = req.body;
       return idempotent(db, req, reply, p.accountId, async () => {
         const values: string[] = [];
         (b.items ?? []).forEach((raw, i) => {
@@ -317,7 +323,7 @@ export async function listRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const row = await loadList(db, p.accountId, (req.params as Static<typeof IdParams>).id);
+      const row = await loadList(db, p.accountId, req.params.id);
       reply.header("etag", etagOf(row.version));
       return listView(row);
     },
@@ -336,7 +342,7 @@ export async function listRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const b = req.body as Static<typeof ListPatch>;
+      const b = req.body;
       const row = await updateAudited(
         db,
         LISTS,
@@ -383,8 +389,8 @@ export async function listRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
-      const q = req.query as Static<typeof ItemsQuery>;
+      const { id } = req.params;
+      const q = req.query;
       const list = await loadList(db, p.accountId, id);
       const limit = q.limit ?? 100;
       const after = decodeCursor(q.cursor);
@@ -406,7 +412,8 @@ export async function listRoutes(app: FastifyInstance): Promise<void> {
   );
 
   // Bulk item endpoints read the raw body stream: their own scope, their own parsers.
-  await app.register(async (scope) => {
+  await app.register(async (plain) => {
+    const scope = plain.withTypeProvider<TypeBoxTypeProvider>();
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser(["application/json", "text/plain"], (_req, payload, done) =>
       done(null, payload),

@@ -1,9 +1,10 @@
 // /locations: where clients come from (source networks, DoH path token, DoT label).
 
 import { randomBytes } from "node:crypto";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { BlockPageSettings, GatehouseError, Location } from "@gatehouse/contract";
-import { type Static, Type as T } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import { Type as T } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
 import { audit } from "../audit.ts";
 import { actorOf } from "../context.ts";
 import { etagOf, idempotent, PageQuery } from "../http/conventions.ts";
@@ -11,7 +12,7 @@ import { newId } from "../ids.ts";
 import { normalizeIp } from "../lists/list-items.ts";
 import { locationView } from "../views.ts";
 import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
-import { IdParams, jsonOrNull, Stamps, who } from "./common.ts";
+import { IdParams, type IdRequest, jsonOrNull, Stamps, who } from "./common.ts";
 import { loadOwned, pageOwned } from "./owned-rows.ts";
 
 const props = Location.properties;
@@ -38,7 +39,7 @@ const LocationPatch = T.Object(
 );
 const LocationView = T.Composite([Location, T.Object(Stamps)]);
 const tags = ["locations"];
-const LOCATIONS: AuditedResource<"locations"> = {
+const LOCATIONS: AuditedResource<"locations", ReturnType<typeof locationView>> = {
   table: "locations",
   resource: "location",
   view: locationView,
@@ -59,7 +60,8 @@ function normalizeNetworks(networks: readonly string[] | undefined): string[] {
   return out;
 }
 
-export async function locationRoutes(app: FastifyInstance): Promise<void> {
+export async function locationRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db } = app.gatehouse;
   const load = (accountId: string, id: string) => loadOwned(db, LOCATIONS, accountId, id);
 
@@ -70,7 +72,7 @@ export async function locationRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "List locations", querystring: PageQuery },
     },
     async (req) => {
-      const q = req.query as Static<typeof PageQuery>;
+      const q = req.query;
       return pageOwned(db, LOCATIONS, who(req).accountId, q);
     },
   );
@@ -88,7 +90,7 @@ export async function locationRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const b = req.body as Static<typeof LocationCreate>;
+      const b = req.body;
       return idempotent(db, req, reply, p.accountId, async () => {
         const networks = normalizeNetworks(b.networks);
         const row = await db.transaction().execute(async (trx) => {
@@ -134,14 +136,14 @@ export async function locationRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const row = await load(who(req).accountId, (req.params as Static<typeof IdParams>).id);
+      const row = await load(who(req).accountId, req.params.id);
       reply.header("etag", etagOf(row.version));
       return locationView(row);
     },
   );
 
   const update = async (
-    req: FastifyRequest,
+    req: IdRequest,
     changes: (before: Awaited<ReturnType<typeof load>>) => Record<string, unknown>,
     action: string,
   ) => {
@@ -161,7 +163,7 @@ export async function locationRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const b = req.body as Static<typeof LocationPatch>;
+      const b = req.body;
       const networks = b.networks === undefined ? undefined : normalizeNetworks(b.networks);
       const row = await update(
         req,

@@ -16,12 +16,12 @@ export type AuditedTable =
   | "identity_devices";
 export type RowOf<N extends AuditedTable> = Selectable<Database[N]>;
 
-export interface AuditedResource<N extends AuditedTable> {
+export interface AuditedResource<N extends AuditedTable, V = unknown> {
   readonly table: N;
   /** Audit-log resource name, also the noun of the 404 and 412 messages. */
   readonly resource: string;
   /** What the API shows and the audit log records (never a secret or a hash). */
-  readonly view: (row: RowOf<N>) => unknown;
+  readonly view: (row: RowOf<N>) => V;
 }
 
 /** The columns every audited table shares: enough to address and version a row. */
@@ -38,7 +38,7 @@ export type Shared = Kysely<{ audited: VersionedRow }>;
 /** The account's row with that id; 404 (naming the resource) when there is none. */
 export async function loadOwned<N extends AuditedTable>(
   db: Db,
-  r: AuditedResource<N>,
+  r: AuditedResource<N, unknown>,
   accountId: string,
   id: string,
 ): Promise<RowOf<N>> {
@@ -58,13 +58,13 @@ export type Filters<N extends AuditedTable> = {
 };
 
 /** One page of the account's rows in id order, as views, with the cursor of the next page. */
-export async function pageOwned<N extends AuditedTable>(
+export async function pageOwned<N extends AuditedTable, V>(
   db: Db,
-  r: AuditedResource<N>,
+  r: AuditedResource<N, V>,
   accountId: string,
   q: { readonly limit?: number; readonly cursor?: string },
   filters: Filters<N> = {},
-): Promise<{ items: unknown[]; nextCursor: string | null }> {
+): Promise<{ items: V[]; nextCursor: string | null }> {
   const limit = q.limit ?? 100;
   const after = decodeCursor(q.cursor);
   // Column names come from the route code (typed above), never from the request.

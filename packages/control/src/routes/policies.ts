@@ -1,7 +1,8 @@
 // /policies: DNS, HTTP and network policies of the caller's account.
 
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Policy } from "@gatehouse/contract";
-import { type Static, Type as T } from "@sinclair/typebox";
+import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
 import { audit } from "../audit.ts";
@@ -26,7 +27,6 @@ const PolicyCreate = T.Composite(
   ],
   { additionalProperties: false },
 );
-type PolicyCreate = Static<typeof PolicyCreate>;
 
 const PolicyPatch = T.Partial(
   T.Object({
@@ -42,7 +42,6 @@ const PolicyPatch = T.Partial(
   }),
   { additionalProperties: false, minProperties: 1 },
 );
-type PolicyPatch = Static<typeof PolicyPatch>;
 
 export const PolicyView = T.Composite([Policy, T.Object(Stamps)]);
 const PolicyPage = T.Object({
@@ -65,13 +64,14 @@ const ValidateBody = T.Object(
 );
 
 const tags = ["policies"];
-const POLICIES: AuditedResource<"policies"> = {
+const POLICIES: AuditedResource<"policies", ReturnType<typeof policyView>> = {
   table: "policies",
   resource: "policy",
   view: policyView,
 };
 
-export async function policyRoutes(app: FastifyInstance): Promise<void> {
+export async function policyRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db } = app.gatehouse;
 
   app.get(
@@ -86,7 +86,7 @@ export async function policyRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req) => {
-      const q = req.query as Static<typeof ListQuery>;
+      const q = req.query;
       return pageOwned(db, POLICIES, who(req).accountId, q, { type: q.type, enabled: q.enabled });
     },
   );
@@ -106,9 +106,9 @@ export async function policyRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const b = req.body as PolicyCreate;
+      const b = req.body;
       return idempotent(db, req, reply, p.accountId, async () => {
-        await validatePolicy(db, p.accountId, b as PolicyShape);
+        await validatePolicy(db, p.accountId, b);
         const row = await db.transaction().execute(async (trx) => {
           let precedence = b.precedence;
           if (precedence === undefined) {
@@ -165,7 +165,7 @@ export async function policyRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const b = req.body as Static<typeof ValidateBody>;
+      const b = req.body;
       await validatePolicy(db, p.accountId, {
         type: b.type,
         expression: b.expression,
@@ -182,12 +182,7 @@ export async function policyRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags, summary: "Get a policy", params: IdParams, response: { 200: PolicyView } },
     },
     async (req, reply) => {
-      const row = await loadOwned(
-        db,
-        POLICIES,
-        who(req).accountId,
-        (req.params as Static<typeof IdParams>).id,
-      );
+      const row = await loadOwned(db, POLICIES, who(req).accountId, req.params.id);
       reply.header("etag", etagOf(row.version));
       return policyView(row);
     },
@@ -206,7 +201,7 @@ export async function policyRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const b = req.body as PolicyPatch;
+      const b = req.body;
       const row = await updateAudited(
         db,
         POLICIES,

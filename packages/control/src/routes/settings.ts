@@ -1,13 +1,14 @@
 // /resolver (upstreams, strategy, cache, conditional forwarding) and /settings (unknown
 // clients, proxy, block page): one row per account, replaced whole with PUT under If-Match.
 
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import {
   BlockPageSettings,
   GatehouseError,
   ProxySettings,
   ResolverSettings,
 } from "@gatehouse/contract";
-import { type Static, Type as T } from "@sinclair/typebox";
+import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { audit } from "../audit.ts";
 import { actorOf, type Db } from "../context.ts";
@@ -91,7 +92,8 @@ async function ensureRow(db: Db, accountId: string) {
   return (await loadRow(db, accountId))!;
 }
 
-export async function settingsRoutes(app: FastifyInstance): Promise<void> {
+export async function settingsRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db } = app.gatehouse;
 
   app.get(
@@ -124,7 +126,7 @@ export async function settingsRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const b = req.body as ResolverSettings;
+      const b = req.body;
       checkResolver(b);
       const version = await db.transaction().execute(async (trx) => {
         const before = await ensureRow(trx, p.accountId);
@@ -180,7 +182,7 @@ export async function settingsRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const b = req.body as Static<typeof SettingsBody>;
+      const b = req.body;
       const version = await db.transaction().execute(async (trx) => {
         const before = await ensureRow(trx, p.accountId);
         checkIfMatch(req, before.version);

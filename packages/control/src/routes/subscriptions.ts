@@ -1,7 +1,8 @@
 // /lists/{id}/subscription: make a list follow a URL (see lists/subscriptions.ts).
 
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { GatehouseError } from "@gatehouse/contract";
-import { type Static, Type as T } from "@sinclair/typebox";
+import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Selectable } from "kysely";
 import { audit } from "../audit.ts";
@@ -42,7 +43,8 @@ function view(s: Selectable<ListSubscriptionsTable>) {
   };
 }
 
-export async function subscriptionRoutes(app: FastifyInstance): Promise<void> {
+export async function subscriptionRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db } = app.gatehouse;
   const ownList = async (accountId: string, id: string) => {
     const l = await db
@@ -67,7 +69,7 @@ export async function subscriptionRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
+      const { id } = req.params;
       await ownList(p.accountId, id);
       const s = await db
         .selectFrom("list_subscriptions")
@@ -92,8 +94,8 @@ export async function subscriptionRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
-      const b = req.body as Static<typeof SubscriptionBody>;
+      const { id } = req.params;
+      const b = req.body;
       await ownList(p.accountId, id);
       if (!URL.canParse(b.url))
         throw new GatehouseError("GH_ERR_VALIDATION", "not a URL", { path: "/url" });
@@ -139,7 +141,7 @@ export async function subscriptionRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
+      const { id } = req.params;
       await ownList(p.accountId, id);
       await db.transaction().execute(async (trx) => {
         const r = await trx
@@ -173,7 +175,7 @@ export async function subscriptionRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req) => {
       const p = who(req);
-      const { id } = req.params as Static<typeof IdParams>;
+      const { id } = req.params;
       await ownList(p.accountId, id);
       const exists = await db
         .selectFrom("list_subscriptions")
