@@ -35,6 +35,7 @@ policies.push({
   precedence: 1,
   expression: "net.dst.ip == 127.0.0.1",
   action: "allow",
+  settings: { allowPrivateDestinations: ["127.0.0.1"] },
 });
 
 export function benchBundle(connectPort: number): ConfigBundle {

@@ -138,6 +138,16 @@ export const PolicySettings = T.Object({
   overrideHost: T.Optional(HostName),
   /** Text shown on the block page for this policy. */
   blockReason: T.Optional(T.String({ maxLength: 2000 })),
+  /**
+   * Proxy `allow` policies (`net`, `http`) only: the internal addresses (IPs or CIDRs, e.g.
+   * `10.20.0.0/16`) this policy lets the proxy dial. The guard against loopback, private,
+   * link-local and other internal destinations is lifted only for an address inside one of
+   * these, and only when this policy decided the request; nothing else (not the fields an
+   * expression reads) lifts it. The proxy's own listener is refused whatever this says.
+   */
+  allowPrivateDestinations: T.Optional(
+    T.Array(T.String({ minLength: 2, maxLength: 64 }), { maxItems: 256 }),
+  ),
 });
 export type PolicySettings = Static<typeof PolicySettings>;
 

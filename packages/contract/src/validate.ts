@@ -3,9 +3,15 @@
 // bundle. Control runs it before publishing, the edge before applying: a bundle that fails here
 // is refused whole and the previous one keeps serving.
 
-import { type ListType, type RuleError, Scheme } from "@gatehouse/rules";
+import { type ListType, parseIp, type RuleError, Scheme } from "@gatehouse/rules";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import { ConfigBundle, type ListKind, POLICY_ACTIONS } from "./config-bundle.ts";
+import {
+  ConfigBundle,
+  type ListKind,
+  POLICY_ACTIONS,
+  type Policy,
+  type PolicySettings,
+} from "./config-bundle.ts";
 import { type PolicyType, SCHEMES } from "./schemes.ts";
 
 export interface BundleProblem {
@@ -85,9 +91,47 @@ export function checkBundle(value: unknown): BundleProblem[] {
         path: `/policies/${i}/action`,
         message: `action "${p.action}" is not valid for a ${p.type} policy (one of ${actions.join(", ")})`,
       });
+    problems.push(...checkPolicySettings(p, `/policies/${i}/settings`));
     problems.push(...checkExpression(s[p.type], p.expression, lists, `/policies/${i}/expression`));
   });
   return problems;
+}
+
+/** `a.b.c.d`, an IPv6 address, or either with `/prefix` inside the family's width. */
+export function isIpOrCidr(text: string): boolean {
+  const slash = text.indexOf("/");
+  const ip = parseIp(slash < 0 ? text : text.slice(0, slash));
+  if (ip === undefined) return false;
+  if (slash < 0) return true;
+  const len = text.slice(slash + 1);
+  return /^[0-9]{1,3}$/.test(len) && Number(len) <= (ip.family === 4 ? 32 : 128);
+}
+
+/**
+ * Settings that only some policies may carry. `allowPrivateDestinations` is the one way to let
+ * the proxy dial an internal address, so it is refused where it would mean nothing (a block, a
+ * DNS policy) rather than silently ignored, and every entry must be an address or CIDR.
+ */
+export function checkPolicySettings(
+  p: Pick<Policy, "type" | "action"> & { readonly settings?: PolicySettings | null },
+  path = "/settings",
+): BundleProblem[] {
+  const list = p.settings?.allowPrivateDestinations;
+  if (list === undefined) return [];
+  const at = `${path}/allowPrivateDestinations`;
+  if (p.type === "dns" || p.action !== "allow")
+    return [
+      {
+        path: at,
+        message: "allowPrivateDestinations is only for allow policies of type net or http",
+      },
+    ];
+  const out: BundleProblem[] = [];
+  list.forEach((cidr, i) => {
+    if (!isIpOrCidr(cidr))
+      out.push({ path: `${at}/${i}`, message: `"${cidr}" is not an IP address or CIDR` });
+  });
+  return out;
 }
 
 /** Compile one expression and check its list references against the declared lists. */

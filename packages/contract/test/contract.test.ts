@@ -137,6 +137,45 @@ describe("checkBundle", () => {
     );
   });
 
+  test("allowPrivateDestinations: only on net/http allow policies, only addresses and CIDRs", () => {
+    const pol = (id: string, precedence: number, extra: object) => ({
+      id,
+      name: id,
+      type: "net" as const,
+      enabled: true,
+      precedence,
+      expression: 'net.connect.host == "intranet.example"',
+      action: "allow" as const,
+      ...extra,
+    });
+    const ok = bundle({
+      policies: [
+        pol("ok", 1, {
+          settings: { allowPrivateDestinations: ["10.20.0.0/16", "::1", "fd00::/8"] },
+        }),
+      ],
+    });
+    assert.deepEqual(checkBundle(ok), []);
+    const bad = bundle({
+      policies: [
+        pol("cidr", 1, { settings: { allowPrivateDestinations: ["10.0.0.0/33", "intranet"] } }),
+        pol("block", 2, { action: "block", settings: { allowPrivateDestinations: ["10.0.0.1"] } }),
+        {
+          ...pol("dns", 3, { settings: { allowPrivateDestinations: ["10.0.0.1"] } }),
+          type: "dns" as const,
+          expression: 'dns.fqdn == "x"',
+        },
+      ],
+    });
+    const problems = checkBundle(bad).map((p) => `${p.path} ${p.message}`);
+    assert.deepEqual(problems, [
+      '/policies/0/settings/allowPrivateDestinations/0 "10.0.0.0/33" is not an IP address or CIDR',
+      '/policies/0/settings/allowPrivateDestinations/1 "intranet" is not an IP address or CIDR',
+      "/policies/1/settings/allowPrivateDestinations allowPrivateDestinations is only for allow policies of type net or http",
+      "/policies/2/settings/allowPrivateDestinations allowPrivateDestinations is only for allow policies of type net or http",
+    ]);
+  });
+
   test("adblock exception lists are declared with their domain list", () => {
     const b = bundle();
     b.policies[0]!.expression =

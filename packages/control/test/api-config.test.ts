@@ -170,6 +170,55 @@ for (const b of BACKENDS) {
       assert.ok(items2.json().items.includes("added-by-import.example"));
     });
 
+    it("a proxy policy's allowPrivateDestinations is checked, stored, published and round-trips through YAML", async () => {
+      const bad = await api("POST", "/policies", {
+        name: "no opt-in on a block",
+        type: "net",
+        expression: 'net.connect.host == "intranet.example"',
+        action: "block",
+        settings: { allowPrivateDestinations: ["10.0.0.0/8"] },
+      });
+      assert.equal(bad.statusCode, 422, bad.body);
+      assert.equal(bad.json().error.details.path, "/settings/allowPrivateDestinations");
+      const badCidr = await api("POST", "/policies", {
+        name: "bad cidr",
+        type: "http",
+        expression: 'http.conn.hostname == "intranet.example"',
+        action: "allow",
+        settings: { allowPrivateDestinations: ["10.0.0.0/40"] },
+      });
+      assert.equal(badCidr.statusCode, 422, badCidr.body);
+      const p = await api("POST", "/policies", {
+        name: "intranet",
+        type: "net",
+        expression: 'net.connect.host == "intranet.example"',
+        action: "allow",
+        settings: { allowPrivateDestinations: ["10.20.0.0/16"] },
+      });
+      assert.equal(p.statusCode, 201, p.body);
+      assert.deepEqual(p.json().settings, { allowPrivateDestinations: ["10.20.0.0/16"] });
+      const pub = await api("POST", "/config/publish");
+      assert.equal(pub.statusCode, 200, pub.body);
+      const bundle = (await api("GET", `/config/versions/${pub.json().version}`)).json();
+      const shipped = bundle.policies.find((x: { name: string }) => x.name === "intranet");
+      assert.deepEqual(shipped.settings, { allowPrivateDestinations: ["10.20.0.0/16"] });
+      const doc = YAML.parse((await api("GET", "/config/export")).body);
+      const exported = doc.policies.find((x: { name: string }) => x.name === "intranet");
+      assert.deepEqual(exported.settings, { allowPrivateDestinations: ["10.20.0.0/16"] });
+      const imp = await api("PUT", "/config/export", YAML.stringify(doc), {
+        "content-type": "application/yaml",
+      });
+      assert.equal(imp.statusCode, 200, imp.body);
+      assert.equal((await api("POST", "/config/publish")).json().changed, false);
+      // An import may not put the opt-in where it means nothing either.
+      exported.action = "block";
+      const refused = await api("PUT", "/config/export", YAML.stringify(doc), {
+        "content-type": "application/yaml",
+      });
+      assert.equal(refused.statusCode, 422, refused.body);
+      await api("DELETE", `/policies/${p.json().id}`);
+    });
+
     it("enrols an edge with a one-time join token", async () => {
       const j = await api("POST", "/edges/join-tokens", { ttlSeconds: 600 });
       assert.equal(j.statusCode, 201, j.body);

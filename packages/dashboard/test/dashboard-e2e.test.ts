@@ -590,6 +590,37 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     }
   });
 
+  it("a proxy allow policy's internal addresses are asked for in the form and shown in the table", async () => {
+    const form = await openNewForm("Policies", "policy");
+    await form.getByLabel("Name").fill("Intranet wiki");
+    await form.getByLabel("Type").selectOption("net");
+    await form.getByLabel("Action").selectOption("block");
+    assert.equal(await form.getByLabel(/Internal addresses this policy may reach/).count(), 0);
+    await form.getByLabel("Action").selectOption("allow");
+    await form.getByLabel("Expression").fill('net.connect.host == "wiki.corp.example"');
+    await form.getByLabel(/Internal addresses this policy may reach/).fill("10.20.0.0/16\n");
+    await form.getByRole("button", { name: "Create policy" }).click();
+    await form.waitFor({ state: "detached" });
+    const row = page
+      .getByRole("table", { name: "Policies" })
+      .getByRole("row")
+      .filter({ hasText: "Intranet wiki" });
+    await row.getByText("reaches internal addresses").waitFor();
+    assert.match((await row.textContent()) ?? "", /10\.20\.0\.0\/16/);
+    const res = await fetch(`${base}/api/v1/policies`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const { items } = (await res.json()) as {
+      items: { id: string; name: string; settings?: { allowPrivateDestinations?: string[] } }[];
+    };
+    const saved = items.find((p) => p.name === "Intranet wiki");
+    assert.deepEqual(saved?.settings?.allowPrivateDestinations, ["10.20.0.0/16"]);
+    await fetch(`${base}/api/v1/policies/${encodeURIComponent(saved!.id)}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${token}` },
+    });
+  });
+
   it("an admin makes a viewer token; its secret is shown once", async () => {
     const form = await openNewForm("API tokens", "token");
     await form.getByLabel("Name").fill("family");

@@ -35,6 +35,7 @@ test("startEdge serves the proxy; curl -x reaches an allowed origin and sees the
           precedence: 2,
           expression: "net.dst.ip == 127.0.0.1",
           action: "allow",
+          settings: { allowPrivateDestinations: ["127.0.0.1"] },
         },
       ],
       edge: { proxy: { http: ["127.0.0.1:0"] } },

@@ -146,6 +146,8 @@ export const ALLOW_TEST_ORIGINS = policy(
     name: "Allow test origins",
     // Last: tests put their own policies in front of it.
     precedence: 1_000_000,
+    // The origins listen on loopback: the explicit opt-in the private-address guard needs.
+    settings: { allowPrivateDestinations: ["127.0.0.1/32"] },
   },
 );
 

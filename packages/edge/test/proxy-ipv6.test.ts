@@ -32,6 +32,7 @@ test("IPv6 listener, client and origin; the guard sees ::1 as loopback", async (
           precedence: 1,
           expression: `net.dst.ip == ::1 and net.dst.port == ${originPort}`,
           action: "allow",
+          settings: { allowPrivateDestinations: ["::1"] },
         },
       ],
     }),

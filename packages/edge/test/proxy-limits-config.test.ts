@@ -24,7 +24,8 @@ locations: [{id: lo, name: Loopback, networks: [127.0.0.0/8]}]
 lists: []
 policies:
   - {id: allow-lo, name: Loopback origins, type: net, enabled: true, precedence: 1,
-     expression: "net.dst.ip == 127.0.0.1", action: allow}
+     expression: "net.dst.ip == 127.0.0.1", action: allow,
+     settings: {allowPrivateDestinations: [127.0.0.1]}}
 ${extra}
 edge:
   proxy:

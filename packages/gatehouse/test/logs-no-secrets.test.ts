@@ -98,6 +98,7 @@ test("an end-to-end run logs JSON lines and never a secret but the admin token b
     precedence: 10,
     expression: `net.dst.ip == 127.0.0.1 and net.dst.port == ${originPort}`,
     action: "allow",
+    settings: { allowPrivateDestinations: ["127.0.0.1"] },
   });
   assert.equal(allow.status, 201, JSON.stringify(allow.body));
   const apiToken = await admin<{ token: string }>("POST", "/tokens", {

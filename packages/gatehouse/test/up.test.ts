@@ -182,6 +182,7 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
       precedence: 10,
       expression: `net.dst.ip == 127.0.0.1 and net.dst.port == ${originPort}`,
       action: "allow",
+      settings: { allowPrivateDestinations: ["127.0.0.1"] },
     });
     assert.equal(allow.status, 201, JSON.stringify(allow.body));
     // The proxy resolves names through the edge's DNS pipeline: a DNS override points the

@@ -7,11 +7,13 @@ import { isIP } from "node:net";
 import {
   type BundleProblem,
   checkExpression,
+  checkPolicySettings,
   GatehouseError,
   gatewaySchemes,
   LIST_RULE_TYPE,
   type ListKind,
   POLICY_ACTIONS,
+  type Policy,
   type PolicySettings,
   type PolicyType,
   type Schedule,
@@ -84,6 +86,12 @@ export function checkPolicyShape(p: PolicyShape): void {
   s?.overrideIps?.forEach((ip, i) => {
     if (isIP(ip) === 0) throw invalid(`"${ip}" is not an IP address`, `/settings/overrideIps/${i}`);
   });
+  const settingsProblem = checkPolicySettings({
+    type: p.type,
+    action: p.action as Policy["action"],
+    settings: s,
+  })[0];
+  if (settingsProblem) throw invalid(settingsProblem.message, settingsProblem.path);
   const sch = p.schedule ?? undefined;
   if (sch && !validTimeZone(sch.timeZone))
     throw invalid(`unknown time zone "${sch.timeZone}"`, "/schedule/timeZone");

@@ -102,6 +102,7 @@ export function PoliciesPage() {
               </td>
               <td>
                 <Badge value={p.action} />
+                <PrivateDestinations policy={p} />
               </td>
               <td>
                 <code className="expr">{p.expression}</code>
@@ -137,6 +138,25 @@ interface Draft {
   expression: string;
   overrideIps: string;
   blockMode: string;
+  privateDestinations: string;
+}
+
+/** Proxy allow policies may list internal addresses the proxy may dial (the one way to lift
+ * its private-address guard): shown in the table so nobody has to open the form to see it. */
+function PrivateDestinations({ policy }: { policy: Policy }) {
+  const list = policy.settings?.allowPrivateDestinations;
+  if (!list?.length) return null;
+  return (
+    <div className="private-destinations">
+      <Badge value="warn" text="reaches internal addresses" />{" "}
+      <code title="settings.allowPrivateDestinations">{list.join(", ")}</code>
+    </div>
+  );
+}
+
+/** Where the private-address opt-in means something (the API refuses it elsewhere). */
+function takesPrivateDestinations(d: Pick<Draft, "type" | "action">): boolean {
+  return d.type !== "dns" && d.action === "allow";
 }
 
 function draftOf(p: Policy | undefined): Draft {
@@ -149,6 +169,7 @@ function draftOf(p: Policy | undefined): Draft {
     expression: p?.expression ?? "",
     overrideIps: (p?.settings?.overrideIps ?? []).join("\n"),
     blockMode: p?.settings?.blockMode ?? "",
+    privateDestinations: (p?.settings?.allowPrivateDestinations ?? []).join("\n"),
   };
 }
 
@@ -156,6 +177,9 @@ function bodyOf(d: Draft, existing: Policy | undefined): Record<string, unknown>
   const settings: Record<string, unknown> = { ...(existing?.settings ?? {}) };
   delete settings["overrideIps"];
   delete settings["blockMode"];
+  delete settings["allowPrivateDestinations"];
+  if (takesPrivateDestinations(d) && lines(d.privateDestinations).length)
+    settings["allowPrivateDestinations"] = lines(d.privateDestinations);
   if (d.action === "override" && lines(d.overrideIps).length)
     settings["overrideIps"] = lines(d.overrideIps);
   if (d.type === "dns" && d.action === "block" && d.blockMode) settings["blockMode"] = d.blockMode;
@@ -276,6 +300,23 @@ function PolicyForm(props: { policy: Policy | undefined; onDone: (changed: boole
           onChange={(v) => set("blockMode", v)}
           options={BLOCK_MODES}
         />
+      )}
+      {takesPrivateDestinations(d) && (
+        <>
+          <TextArea
+            label="Internal addresses this policy may reach (IPs or CIDRs, one a line)"
+            name="privateDestinations"
+            rows={2}
+            placeholder="10.20.0.0/16"
+            value={d.privateDestinations}
+            onChange={(v) => set("privateDestinations", v)}
+          />
+          <p className="hint">
+            The proxy refuses loopback, private, link-local and other internal destinations. Only
+            the addresses listed here are let through, and only for requests this policy allows;
+            leave it empty to keep the guard whole.
+          </p>
+        </>
       )}
       <TextField
         label="Description"

@@ -12,6 +12,8 @@ import {
   type PolicyType,
 } from "@gatehouse/contract";
 import type { ExecutionContext, Filter, Scheme } from "@gatehouse/rules";
+import { IpSet } from "../lists/ip-set.ts";
+import { parseCidr } from "../net/ip-address.ts";
 import { CompiledSchedule } from "./schedule.ts";
 
 export type PolicyPhase = "query" | "response";
@@ -29,6 +31,9 @@ export interface CompiledPolicy {
   readonly schedule: CompiledSchedule | undefined;
   /** Names of the lists the expression references. */
   readonly lists: readonly string[];
+  /** Proxy allow policies: `settings.allowPrivateDestinations`, the only thing that lets the
+   * proxy dial an internal address (resolve-peer). */
+  readonly privateDestinations: IpSet | undefined;
 }
 
 export class PolicyCompileError extends Error {
@@ -126,6 +131,19 @@ export function compilePolicySet(type: PolicyType, policies: readonly Policy[]):
         throw new PolicyCompileError(p.id, index, `schedule: ${(e as Error).message}`);
       }
     }
+    let privateDestinations: IpSet | undefined;
+    const opted = p.settings?.allowPrivateDestinations;
+    if (opted !== undefined && opted.length > 0) {
+      try {
+        privateDestinations = new IpSet(opted.map(parseCidr));
+      } catch (e) {
+        throw new PolicyCompileError(
+          p.id,
+          index,
+          `allowPrivateDestinations: ${(e as Error).message}`,
+        );
+      }
+    }
     const phase: PolicyPhase =
       type === "dns" && filter.fields.some((f) => DNS_RESPONSE_FIELDS.has(f))
         ? "response"
@@ -141,6 +159,7 @@ export function compilePolicySet(type: PolicyType, policies: readonly Policy[]):
       filter,
       schedule,
       lists: [...new Set(filter.lists.map((l) => l.name))],
+      privateDestinations,
     });
   });
   return new PolicySet(type, out);

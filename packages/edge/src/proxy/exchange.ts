@@ -85,8 +85,11 @@ export interface Exchange {
   // policy
   policy: MatchedPolicy | undefined;
   action: LogAction;
-  /** An allow policy naming the destination matched: private addresses may be dialled. */
-  allowPrivate: boolean;
+  /** The internal addresses the deciding allow policy opted in to
+   * (`settings.allowPrivateDestinations`); undefined: the private-address guard stays whole. */
+  privateAllowed: MatchedPolicy["privateDestinations"];
+  /** resolve-peer pinned an internal address under that opt-in. */
+  peerPrivate: boolean;
 
   // resolve-peer / connect
   peerIp: string;
@@ -156,7 +159,8 @@ export function newExchange(
     principal: undefined,
     policy: undefined,
     action: "allow",
-    allowPrivate: false,
+    privateAllowed: undefined,
+    peerPrivate: false,
     peerIp: "",
     peerFamily: 0,
     upstreamSocket: undefined,

@@ -5,28 +5,7 @@
 
 import { domainsOf } from "@gatehouse/contract";
 import type { ExecutionContext } from "@gatehouse/rules";
-import type { MatchedPolicy } from "./edge-view.ts";
 import type { Exchange } from "./exchange.ts";
-
-/** Fields that name the destination: an allow policy reading one of these is explicit about
- * where traffic may go, and so may lift the private-address guard (resolve-peer). */
-const DESTINATION_FIELDS: ReadonlySet<string> = new Set([
-  "net.dst.ip",
-  "net.connect.host",
-  "net.connect.domains",
-  "net.sni.host",
-  "net.sni.domains",
-  "http.conn.dst_ip",
-  "http.conn.hostname",
-  "http.conn.domains",
-  "http.request.uri",
-]);
-
-export function allowsPrivateDestination(p: MatchedPolicy | undefined): boolean {
-  if (p === undefined || p.action !== "allow") return false;
-  for (const f of p.filter.fields) if (DESTINATION_FIELDS.has(f)) return true;
-  return false;
-}
 
 function fillIdentity(ctx: ExecutionContext, ex: Exchange, fields: ReadonlySet<string>): void {
   if (fields.has("dns.location") && ex.location) ctx.setText("dns.location", ex.location.id);

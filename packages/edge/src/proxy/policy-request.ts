@@ -7,7 +7,7 @@ import type { ExecutionContext } from "@gatehouse/rules";
 import { policySchemes } from "../policy/index.ts";
 import type { MatchedPolicy } from "./edge-view.ts";
 import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
-import { allowsPrivateDestination, fillHttp, fillNet } from "./policy-fields.ts";
+import { fillHttp, fillNet } from "./policy-fields.ts";
 
 /** Evaluation contexts, one per scheme, reused: evaluation is synchronous, so never shared
  * between two exchanges at once. */
@@ -44,11 +44,16 @@ export function matchHttp(ctxs: PolicyContexts, ex: Exchange): MatchedPolicy | u
   return set.match(ctx, Date.now(), "query");
 }
 
-/** Record a decision on the exchange; "respond" with 403 for a block. */
+/**
+ * Record a decision on the exchange; "respond" with 403 for a block. An allow policy that lists
+ * internal addresses (settings.allowPrivateDestinations) opens exactly those to resolve-peer;
+ * what the expression reads never does (a URL or host test is not consent to reach loopback).
+ */
 export function decide(ex: Exchange, p: MatchedPolicy | undefined): Outcome {
   if (p === undefined) return "next";
   ex.policy = p;
-  if (allowsPrivateDestination(p)) ex.allowPrivate = true;
+  if (p.action === "allow" && p.privateDestinations !== undefined)
+    ex.privateAllowed = p.privateDestinations;
   if (p.action === "block") {
     ex.action = "block";
     return answer(ex, 403, "policy", p.settings.blockReason ?? `blocked by policy "${p.name}"`);

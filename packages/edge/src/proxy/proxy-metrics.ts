@@ -14,6 +14,9 @@ export interface ProxyMetrics {
   connectLatency(seconds: number): void;
   /** A Basic credential checked and refused, or refused unchecked (client over its limit). */
   authFailure(result: "rejected" | "limited"): void;
+  /** The private-address guard refused every address of a destination, or let one through
+   * because the deciding allow policy lists it (settings.allowPrivateDestinations). */
+  privateDestination(result: "refused" | "allowed"): void;
   readonly activeTunnels: Gauge;
   readonly activeConnections: Gauge;
   /** The origin pool whose connections the registry reports (read only when scraped). */
@@ -109,6 +112,18 @@ function create(registry: Registry): ProxyMetrics {
         collect: flush,
       }),
   );
+  const privateDestinations = getOrCreate(
+    registry,
+    "gatehouse_proxy_private_destinations_total",
+    () =>
+      new Counter({
+        name: "gatehouse_proxy_private_destinations_total",
+        help: "Requests and tunnels to internal addresses (loopback, private, link-local, …): refused = the guard stopped them, allowed = an allow policy's allowPrivateDestinations listed the address",
+        labelNames: ["result"] as const,
+        registers: [registry],
+        collect: flush,
+      }),
+  );
   const latency = getOrCreate(
     registry,
     "gatehouse_proxy_upstream_connect_seconds",
@@ -160,6 +175,8 @@ function create(registry: Registry): ProxyMetrics {
   );
   const rejected = slot(authFailures.labels("rejected"));
   const limited = slot(authFailures.labels("limited"));
+  const privateRefused = slot(privateDestinations.labels("refused"));
+  const privateAllowed = slot(privateDestinations.labels("allowed"));
   const up = slot(bytes.labels("up"));
   const down = slot(bytes.labels("down"));
   // kind → action → status class; actions and causes are small fixed sets met at run time.
@@ -192,6 +209,9 @@ function create(registry: Registry): ProxyMetrics {
     },
     authFailure(result) {
       (result === "rejected" ? rejected : limited).n++;
+    },
+    privateDestination(result) {
+      (result === "refused" ? privateRefused : privateAllowed).n++;
     },
     connectLatency(seconds) {
       latency.observe(seconds);

@@ -105,6 +105,8 @@ export function createRecord(
       metrics.bytes(ex.bytesUp, ex.bytesDown);
       if (reason !== undefined && reason !== "policy" && reason !== "max_forwards")
         metrics.error(reason);
+      if (reason === "private_target") metrics.privateDestination("refused");
+      else if (ex.peerPrivate) metrics.privateDestination("allowed");
     },
   };
 }

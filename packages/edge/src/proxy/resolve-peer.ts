@@ -3,12 +3,23 @@
 // checked by the SSRF guard and the first acceptable one is pinned on the exchange: connect
 // dials exactly that IP, never the name again, so a rebinding answer cannot change the target
 // between check and use. After the policy stages (a blocked request costs no lookup), before
-// connect.
+// connect. An internal address is dialled only when the allow policy that decided the request
+// lists it in settings.allowPrivateDestinations (policy-request's decide); nothing inferred
+// from an expression lifts the guard.
 
 import { isIP } from "node:net";
+import { parseIp } from "@gatehouse/rules";
 import type { AddressGuard } from "./address-guard.ts";
 import type { ProxyResolver } from "./edge-view.ts";
 import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
+
+/** The deciding allow policy opted in to this internal address. */
+export function privateAllowed(ex: Exchange, ip: string): boolean {
+  const set = ex.privateAllowed;
+  if (set === undefined) return false;
+  const v = parseIp(ip);
+  return v !== undefined && set.has(v);
+}
 
 export function createResolvePeer(resolver: ProxyResolver, guard: AddressGuard): Stage {
   function pick(ex: Exchange, addresses: readonly string[]): Outcome {
@@ -21,9 +32,12 @@ export function createResolvePeer(resolver: ProxyResolver, guard: AddressGuard):
         return answer(ex, 508, "loop_detected", "the target is this proxy");
       }
       const cls = guard.classify(ip);
-      if (cls !== undefined && !ex.allowPrivate) {
-        refused = cls;
-        continue;
+      if (cls !== undefined) {
+        if (!privateAllowed(ex, ip)) {
+          refused = cls;
+          continue;
+        }
+        ex.peerPrivate = true;
       }
       ex.peerIp = ip;
       ex.peerFamily = fam as 4 | 6;

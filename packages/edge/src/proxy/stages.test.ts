@@ -39,6 +39,7 @@ function p(
   action: Policy["action"],
   expression: string,
   precedence: number,
+  settings?: Policy["settings"],
 ): Policy {
   return {
     id: `${type}-${precedence}`,
@@ -48,6 +49,7 @@ function p(
     precedence,
     expression,
     action,
+    ...(settings ? { settings } : {}),
   };
 }
 
@@ -281,12 +283,34 @@ test("resolve-peer: SSRF guard on every candidate, explicit allow, DNS outcomes"
     resolverOf({ "allowed-inside.example": { addresses: ["10.0.0.7"], rcode: "NOERROR" } }),
     new AddressGuard(),
   );
-  const ex = exchange(b, "http://allowed-inside.example/");
+  // An allow policy that names the host is not consent to dial an internal address …
+  const named = exchange(b, "http://allowed-inside.example/");
+  parse.run(named);
+  policyRequest.run(named);
+  assert.equal(named.policy?.id, "net-1");
+  assert.equal(await allowed.run(named), "respond");
+  assert.equal(named.answer?.reason, "private_target");
+  // … only its allowPrivateDestinations is, and only for the addresses listed there.
+  const optIn = bundle([
+    p("net", "allow", 'net.connect.host == "allowed-inside.example"', 1, {
+      allowPrivateDestinations: ["10.0.0.0/29"],
+    }),
+  ]);
+  const ex = exchange(optIn, "http://allowed-inside.example/");
   parse.run(ex);
   policyRequest.run(ex);
-  assert.equal(ex.allowPrivate, true);
   assert.equal(await allowed.run(ex), "next");
   assert.equal(ex.peerIp, "10.0.0.7");
+  assert.equal(ex.peerPrivate, true);
+  const outside = createResolvePeer(
+    resolverOf({ "allowed-inside.example": { addresses: ["10.0.0.8"], rcode: "NOERROR" } }),
+    new AddressGuard(),
+  );
+  const ex2 = exchange(optIn, "http://allowed-inside.example/");
+  parse.run(ex2);
+  policyRequest.run(ex2);
+  assert.equal(await outside.run(ex2), "respond");
+  assert.equal(ex2.answer?.reason, "private_target");
 });
 
 test("a TRACE echo is the request head as received, without credentials or cookies", () => {

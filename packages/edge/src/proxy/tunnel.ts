@@ -15,6 +15,7 @@ import type { ProxyLimits } from "./limits.ts";
 import { decide, matchNet, type PolicyContexts } from "./policy-request.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
 import { connectForRelay, relay } from "./relay.ts";
+import { privateAllowed } from "./resolve-peer.ts";
 import { endWithAnswer } from "./respond.ts";
 
 // RFC 8446 §6: an alert record (content type 21), fatal (2), access_denied (49). Sent in place
@@ -97,9 +98,16 @@ export function createPolicySni(ctxs: PolicyContexts): Stage {
       // Same network policies, now with the SNI the client really sent (and net.sni.mismatch).
       const before = ex.policy;
       ex.policy = undefined;
+      ex.privateAllowed = undefined;
       const o = decide(ex, matchNet(ctxs, ex, true));
       if (o === "respond") ex.reason = "sni_blocked";
       else if (ex.policy === undefined) ex.policy = before;
+      // An internal destination was opened by the policy that matched the presumed SNI; the
+      // one that matches the real ClientHello must open it too, or the tunnel is refused.
+      if (o === "next" && ex.peerPrivate && !privateAllowed(ex, ex.peerIp)) {
+        ex.action = "block";
+        return answer(ex, 403, "private_target", "the destination is an internal address");
+      }
       return o;
     },
   };
