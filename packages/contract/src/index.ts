@@ -5,5 +5,6 @@ export * from "./config-bundle.ts";
 export * from "./edge-config.ts";
 export * from "./errors.ts";
 export * from "./query-log.ts";
+export * from "./schedule.ts";
 export * from "./schemes.ts";
 export * from "./validate.ts";

@@ -6,11 +6,15 @@ import {
   canonicalJson,
   checkBundle,
   checkBundleShape,
+  DAY_INDEX,
   domainsOf,
   ERROR_CODES,
   GatehouseError,
   gatewaySchemes,
+  MINUTES_PER_WEEK,
+  scheduleWeek,
   verifyBundleHash,
+  windowLength,
 } from "@gatehouse/contract";
 import { hashSecret, verifySecret } from "@gatehouse/contract/secrets";
 
@@ -181,6 +185,60 @@ describe("checkBundle", () => {
     b.policies[0]!.expression =
       "any(dns.domains[*] in $ads) and not any(dns.domains[*] in $ads.allow)";
     assert.deepEqual(checkBundle(b), []);
+  });
+});
+
+describe("schedules", () => {
+  test("a window past midnight belongs to its starting day; equal ends are 24 hours; 24:00 ends the day", () => {
+    const at = (day: keyof typeof DAY_INDEX, hhmm: string) =>
+      (DAY_INDEX[day] * 1440 + Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3))) %
+      MINUTES_PER_WEEK;
+    const week = scheduleWeek({
+      timeZone: "UTC",
+      windows: [
+        { days: ["fri"], start: "22:00", end: "06:00" },
+        { days: ["sun"], start: "23:00", end: "01:00" },
+        { days: ["tue"], start: "12:00", end: "12:00" },
+        { days: ["thu"], start: "18:00", end: "24:00" },
+      ],
+    });
+    const on = (day: keyof typeof DAY_INDEX, hhmm: string) => week[at(day, hhmm)] === 1;
+    assert.deepEqual(
+      [on("fri", "21:59"), on("fri", "22:00"), on("sat", "05:59"), on("sat", "06:00")],
+      [false, true, true, false],
+    );
+    assert.deepEqual(
+      [on("sun", "23:59"), on("mon", "00:59"), on("mon", "01:00")],
+      [true, true, false],
+    );
+    assert.deepEqual(
+      [on("tue", "11:59"), on("tue", "12:00"), on("wed", "11:59"), on("wed", "12:00")],
+      [false, true, true, false],
+    );
+    assert.deepEqual([on("thu", "23:59"), on("fri", "00:00")], [true, false]);
+    assert.equal(windowLength("22:00", "06:00"), 480);
+    assert.deepEqual(
+      checkBundle(
+        bundle({
+          policies: [
+            {
+              id: "n",
+              name: "n",
+              type: "dns",
+              enabled: true,
+              precedence: 1,
+              expression: 'dns.fqdn == "x"',
+              action: "block",
+              schedule: {
+                timeZone: "UTC",
+                windows: [{ days: ["fri"], start: "22:00", end: "06:00" }],
+              },
+            },
+          ],
+        }),
+      ),
+      [],
+    );
   });
 });
 

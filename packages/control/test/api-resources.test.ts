@@ -223,6 +223,28 @@ for (const b of BACKENDS) {
       });
       assert.equal(good.statusCode, 201, good.body);
       assert.equal(good.json().schedule.timeZone, "Europe/Berlin");
+      // Overnight windows (docs/configuration.md): past midnight, owned by the starting day.
+      const overnight = { days: ["fri", "sun"], start: "22:00", end: "06:00" };
+      const night = await api("POST", "/policies", {
+        name: "nights",
+        type: "dns",
+        expression: 'dns.fqdn == "night.example"',
+        action: "block",
+        schedule: { timeZone: "Europe/Berlin", windows: [overnight] },
+      });
+      assert.equal(night.statusCode, 201, night.body);
+      assert.deepEqual(night.json().schedule.windows, [overnight]);
+      const day = await api("POST", "/policies", {
+        name: "a whole day from 23:30",
+        type: "dns",
+        expression: 'dns.fqdn == "day.example"',
+        action: "block",
+        schedule: {
+          timeZone: "Europe/Berlin",
+          windows: [{ days: ["sat"], start: "23:30", end: "23:30" }],
+        },
+      });
+      assert.equal(day.statusCode, 201, day.body);
     });
 
     it("replays a create under the same Idempotency-Key and refuses reuse with another body", async () => {

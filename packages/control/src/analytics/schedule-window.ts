@@ -1,12 +1,9 @@
-// Whether a policy schedule is active at an instant, for replaying logged traffic. Semantics
-// match the edge's enforcement: windows are weekly, in the schedule's IANA time zone; a window
-// whose end is not after its start runs past midnight into the next day; equal start and end
-// is the whole day; "24:00" is the end of the day. Local time comes from Intl once per minute
-// and zone, cached.
+// Whether a policy schedule is active at an instant, for replaying logged traffic. The minutes a
+// schedule covers come from the contract's scheduleWeek, as on the edge (an overnight window
+// belongs to the day it starts on). Local time comes from Intl once per minute and zone, cached.
 
-import type { Schedule } from "@gatehouse/contract";
+import { type Schedule, scheduleWeek } from "@gatehouse/contract";
 
-const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
 const WEEKDAY_INDEX: Readonly<Record<string, number>> = {
   Mon: 0,
   Tue: 1,
@@ -16,15 +13,10 @@ const WEEKDAY_INDEX: Readonly<Record<string, number>> = {
   Sat: 5,
   Sun: 6,
 };
-const WEEK_MINUTES = 7 * 1440;
-
-function minutes(hhmm: string): number {
-  return Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
-}
 
 export class ScheduleWindow {
   /** One flag per minute of the local week, Monday 00:00 first. */
-  private readonly week = new Uint8Array(WEEK_MINUTES);
+  private readonly week: Uint8Array;
   private readonly fmt: Intl.DateTimeFormat;
   /** Minute → active, for the minutes seen so far (bounded; cleared when full). */
   private readonly seen = new Map<number, boolean>();
@@ -38,15 +30,7 @@ export class ScheduleWindow {
       minute: "numeric",
       hourCycle: "h23",
     });
-    for (const w of schedule.windows) {
-      const start = minutes(w.start);
-      const end = minutes(w.end);
-      const length = end > start ? end - start : end + 1440 - start;
-      for (const d of w.days) {
-        const base = DAYS.indexOf(d) * 1440 + start;
-        for (let i = 0; i < length; i++) this.week[(base + i) % WEEK_MINUTES] = 1;
-      }
-    }
+    this.week = scheduleWeek(schedule);
   }
 
   isActive(ts: number): boolean {

@@ -3,19 +3,13 @@
 // the offset is looked up through Intl only once per 15-minute bucket (UTC offsets change on
 // quarter-hour boundaries at most), so a query costs a division and an array read.
 
-import type { Schedule } from "@gatehouse/contract";
+import { MINUTES_PER_WEEK, type Schedule, scheduleWeek } from "@gatehouse/contract";
 
-const MINUTES_PER_WEEK = 7 * 24 * 60;
 const BUCKET_MS = 15 * 60_000;
-const DAY_INDEX = { mon: 0, tue: 1, wed: 2, thu: 3, fri: 4, sat: 5, sun: 6 } as const;
-
-function minutesOf(hhmm: string): number {
-  const [h, m] = hhmm.split(":");
-  return Number(h) * 60 + Number(m);
-}
 
 export class CompiledSchedule {
-  private readonly week = new Uint8Array(MINUTES_PER_WEEK);
+  /** The contract's week bitmap: overnight windows belong to the day they start on. */
+  private readonly week: Uint8Array;
   private readonly fmt: Intl.DateTimeFormat;
   private bucket = Number.NaN;
   private offsetMs = 0;
@@ -34,17 +28,7 @@ export class CompiledSchedule {
       minute: "numeric",
       second: "numeric",
     });
-    for (const w of schedule.windows) {
-      const start = minutesOf(w.start);
-      const end = minutesOf(w.end);
-      // A window whose end is not after its start runs past midnight into the next day
-      // (22:00–06:00); equal start and end means the whole day.
-      const length = end > start ? end - start : end + 1440 - start;
-      for (const d of w.days) {
-        const base = DAY_INDEX[d] * 1440 + start;
-        for (let i = 0; i < length; i++) this.week[(base + i) % MINUTES_PER_WEEK] = 1;
-      }
-    }
+    this.week = scheduleWeek(schedule);
   }
 
   /** UTC offset of the zone at `now`, ms (local = UTC + offset). */
