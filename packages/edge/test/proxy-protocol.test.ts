@@ -26,7 +26,11 @@ describe("proxy protocol corners", () => {
         policies: [
           // Lifts the private-address guard for loopback literals: without it a zone id would
           // only ever reach the guard's 403.
-          policy("net", "allow", "net.dst.ip in {127.0.0.1 ::1}", { id: "lo", name: "loopback" }),
+          policy("net", "allow", "net.dst.ip in {127.0.0.1 ::1}", {
+            id: "lo",
+            name: "loopback",
+            settings: { allowPrivateDestinations: ["127.0.0.1", "::1"] },
+          }),
         ],
       }),
     );
@@ -74,8 +78,8 @@ describe("proxy protocol corners", () => {
   });
 
   test("IPv6 literals that embed a loopback IPv4 address are refused like 127.0.0.1", async () => {
-    // The allow policy names 127.0.0.1 and ::1, not these spellings: the guard must see them
-    // as loopback (403) and dial nothing.
+    // The allow policy opts in to 127.0.0.1 and ::1, not these spellings: the guard must see
+    // them as loopback (403) and dial nothing.
     for (const host of ["[::7f00:1]", "[::127.0.0.1]", "[64:ff9b::7f00:1]", "[::ffff:0:7f00:1]"]) {
       const get = await rawExchange(
         h.port,
