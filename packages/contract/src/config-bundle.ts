@@ -304,6 +304,12 @@ export type ProxyLimitSettings = Static<typeof ProxyLimitSettings>;
 
 /** Edge-local settings that control never sends: where to listen, certificates, limits. */
 export const EdgeLocalSettings = T.Object({
+  /**
+   * This edge's id in its query-log records (`edgeId`); default the host name. An edge that
+   * follows control is known by its enrolled id instead (control stamps it on every record it
+   * ingests).
+   */
+  name: T.Optional(T.String({ minLength: 1, maxLength: 128 })),
   /** Addresses as "host:port"; each listener is off when absent. */
   dns: T.Optional(
     T.Object({

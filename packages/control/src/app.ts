@@ -366,6 +366,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
           if (!req.edge) throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "not authenticated");
           return req.edge.accountId;
         },
+        edgeOf: (req) => req.edge?.id,
       }),
     );
   }

@@ -256,6 +256,42 @@ export function conformance(open: StoreFactory, opts: { parquet: boolean }): voi
       await assert.rejects(s.top({ ...RANGE, dimension: "domain", limit: 0 }), AnalyticsInputError);
     }));
 
+  it("filters and groups by edge; a record without one is a null key, left out of top edges", () =>
+    seeded(async (s, data) => {
+      const day = Date.UTC(2026, 10, 20);
+      const byKey = (a: { key: string | null }, b: { key: string | null }) =>
+        String(a.key).localeCompare(String(b.key));
+      const series = await s.timeseries({ ...RANGE, bucket: "day", by: "edge" });
+      assert.deepEqual(
+        [...series.points].sort(byKey),
+        [
+          { t: day, key: "edge-1", count: data.filter((r) => r.edgeId === "edge-1").length },
+          { t: day, key: "edge-2", count: 1 },
+          { t: day, key: null, count: data.filter((r) => r.edgeId === undefined).length },
+        ].sort(byKey),
+      );
+      assert.deepEqual((await s.top({ ...RANGE, dimension: "edge", limit: 10 })).entries, [
+        { key: "edge-1", count: 30 },
+        { key: "edge-2", count: 1 },
+      ]);
+      const ids = async (edgeId: string) =>
+        (await s.search({ ...RANGE, limit: 1000, filter: { edgeId } })).records.map((r) => r.id);
+      assert.deepEqual(await ids("edge-2"), ["h1"]);
+      assert.equal((await ids("edge-1")).length, 30);
+      assert.deepEqual(await ids("edge-3"), []);
+      // The filter narrows every query: blocked domains on edge-1 only.
+      const blocked = await s.top({
+        ...RANGE,
+        dimension: "blocked_domain",
+        limit: 10,
+        filter: { edgeId: "edge-1" },
+      });
+      assert.deepEqual(blocked.entries, [
+        { key: "ads0.tracker.net", count: 3 },
+        { key: "ads1.tracker.net", count: 3 },
+      ]);
+    }));
+
   it("search filters", () =>
     seeded(async (s, data) => {
       const ids = async (filter: Parameters<AnalyticsStore["search"]>[0]["filter"]) =>

@@ -92,6 +92,29 @@ describe("analytics routes", () => {
     });
   });
 
+  it("GET timeseries and top by edge, and an edgeId filter", async () => {
+    const series = await get(`/api/v1/analytics/timeseries?${RANGE}&bucket=day&by=edge`);
+    assert.equal(series.statusCode, 200, series.body);
+    const day = Date.UTC(2026, 10, 20);
+    assert.deepEqual(series.json().points, [
+      { t: day, key: "edge-1", count: 30 },
+      { t: day, key: "edge-2", count: 1 },
+      { t: day, key: null, count: 1 },
+    ]);
+    const top = await get(`/api/v1/analytics/top?${RANGE}&dimension=edge`);
+    assert.equal(top.statusCode, 200, top.body);
+    assert.deepEqual(top.json().entries, [
+      { key: "edge-1", count: 30 },
+      { key: "edge-2", count: 1 },
+    ]);
+    const logs = await get(`/api/v1/analytics/logs?${RANGE}&edgeId=edge-2`);
+    assert.equal(logs.statusCode, 200, logs.body);
+    assert.deepEqual(
+      logs.json().records.map((r: { id: string }) => r.id),
+      ["h1"],
+    );
+  });
+
   it("GET top with a filter, ISO times accepted", async () => {
     const from = new Date(T0 - 3_600_000).toISOString();
     const to = new Date(T0 + 3_600_000).toISOString();

@@ -12,9 +12,11 @@ after(closeSharedPglite);
 describe("analytics routes in the control app (pglite)", () => {
   let t: TestApp;
   const seen: { op: string; accountId: string | undefined }[] = [];
+  const ingested: { edgeId?: string }[] = [];
   const stub = {
-    async ingest(_batch: string, records: readonly unknown[], accountId?: string) {
+    async ingest(_batch: string, records: readonly { edgeId?: string }[], accountId?: string) {
       seen.push({ op: "ingest", accountId });
+      ingested.push(...records);
       return { accepted: records.length, duplicate: false };
     },
     async top(q: { accountId?: string; dimension: string }) {
@@ -63,6 +65,8 @@ describe("analytics routes in the control app (pglite)", () => {
       ts: Date.now(),
       kind: "dns",
       id: "r1",
+      // Not this edge: control files the record under the edge that sent it.
+      edgeId: "someone-else",
       client: "192.0.2.1",
       action: "allow",
       transport: "udp",
@@ -81,5 +85,10 @@ describe("analytics routes in the control app (pglite)", () => {
     );
     assert.equal(r.statusCode, 200, r.body);
     assert.deepEqual(seen.at(-1), { op: "ingest", accountId: edge.accountId });
+    assert.equal(typeof edge.edgeId, "string");
+    assert.deepEqual(
+      ingested.map((r) => r.edgeId),
+      [edge.edgeId],
+    );
   });
 });

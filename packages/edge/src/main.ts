@@ -3,7 +3,7 @@
 // `close` stops accepting and drains connections within a bound; `drain` does the same but keeps
 // the process (metrics, config) alive, and `resume` reopens the listeners on the same addresses.
 
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { bundleOfEdgeConfig, type ConfigBundle, type EdgeConfigFile } from "@gatehouse/contract";
 import { DnsService } from "./dns/dns-service.ts";
@@ -39,6 +39,8 @@ export interface EdgeAddresses {
 export interface Edge {
   /** The snapshot queries and requests are judged by right now. */
   readonly snapshot: EdgeSnapshot;
+  /** What this edge's query-log records carry as `edgeId`: `edge.name`, else the host name. */
+  readonly edgeId: string;
   /** Actual bound addresses ("host:port"), for tests that listen on port 0. */
   readonly addresses: EdgeAddresses;
   readonly queryLog: QueryLog;
@@ -103,11 +105,13 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   };
   let snapshot = compileSnapshot(bundleOfEdgeConfig(cfg), compileOpts);
   const queryLog = new QueryLog(opts.queryLogCapacity);
+  const edgeId = local.name ?? (hostname().slice(0, 128) || "edge");
   const untrackQueryLog = trackQueryLogDrops(queryLog);
   const dnsLog = opts.logger ? new RequestLog(withComponent(opts.logger, "dns")) : undefined;
   const proxyLog = opts.logger ? new RequestLog(withComponent(opts.logger, "proxy")) : undefined;
   const dns = new DnsService(snapshot, {
     log: queryLog,
+    edgeId,
     ...(dnsLog ? { onError: (e: unknown) => dnsLog.error("DNS query failed internally", e) } : {}),
   });
   if (dnsLog) dns.shared.requestLog = dnsLog;
@@ -160,6 +164,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
           getSnapshot: () => snapshot,
           resolver: dns,
           log: queryLog,
+          edgeId,
           registry: edgeRegistry(),
           ...(local.proxy?.limits ? { limits: local.proxy.limits } : {}),
           ...(proxyLog ? { requestLog: proxyLog } : {}),
@@ -216,6 +221,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     get snapshot() {
       return snapshot;
     },
+    edgeId,
     addresses,
     queryLog,
     resolver: dns,

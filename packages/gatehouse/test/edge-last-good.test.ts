@@ -60,6 +60,7 @@ test("an edited last good bundle is refused loudly and the previous good one ser
   const { edge, lines, port } = await start(dir);
   try {
     assert.equal(edge.startedFrom, 3);
+    assert.equal(edge.edge.edgeId, "edge-1", "records carry the enrolled id");
     assert.equal(edge.edge.snapshot.version, 3);
     const error = lines.find((l) => l.level === "error" && l.reason === "hash_mismatch");
     assert.ok(error, JSON.stringify(lines));

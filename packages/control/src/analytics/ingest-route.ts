@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 import { GatehouseError, QueryLogRecord } from "@gatehouse/contract";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import type { FastifyInstance, FastifyPluginAsync } from "fastify";
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
 import { checkBatchId } from "./batch-id.ts";
 import { installErrorHandler, type RouteMountOptions } from "./http-common.ts";
 import type { AnalyticsStore } from "./types.ts";
@@ -25,6 +25,12 @@ export interface EdgeLogIngestOptions extends RouteMountOptions {
   maxInflatedBytes?: number;
   /** Most records in one batch; default 100,000 (edges send at most 5,000). */
   maxRecords?: number;
+  /**
+   * The authenticated edge's id: stamped as `edgeId` on every record of its batches, whatever
+   * the record says (an edge cannot write rows as another edge, and records an edge logged
+   * before it knew its id get it too).
+   */
+  edgeOf?: (req: FastifyRequest) => string | undefined;
 }
 
 /** Parse NDJSON into records; throws a 400 GatehouseError naming the first bad line. */
@@ -129,6 +135,8 @@ export function edgeLogIngestRoutes(
           throw new GatehouseError("GH_ERR_BAD_REQUEST", "body is not valid UTF-8");
         }
         const records = parseNdjson(body, maxRecords);
+        const edgeId = opts.edgeOf?.(req);
+        if (edgeId !== undefined) for (const r of records) r.edgeId = edgeId;
         const result = await store.ingest(batchId, records, opts.accountOf?.(req) ?? "");
         return { batchId, ...result };
       },

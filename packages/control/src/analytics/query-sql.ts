@@ -55,6 +55,8 @@ const SERIES_COLUMN: Readonly<Record<SeriesBy, string>> = {
   location: "location",
   policy: "policy_id",
   transport: "transport",
+  // Stored as "" when a record had none (it is in the sort key): no edge is null here.
+  edge: "NULLIF(edge_id, '')",
 };
 
 const TOP_COLUMN: Readonly<Record<TopDimension, string>> = {
@@ -64,6 +66,7 @@ const TOP_COLUMN: Readonly<Record<TopDimension, string>> = {
   policy: "policy_id",
   list: "list",
   upstream: "upstream",
+  edge: "NULLIF(edge_id, '')",
 };
 
 /** Throws AnalyticsInputError unless `from` < `to` are integer milliseconds. */
@@ -112,6 +115,7 @@ export function whereClause(
     eq("status", filter.status, "int");
     eq("transport", filter.transport, "text");
     eq("kind", filter.kind, "text");
+    eq("edge_id", filter.edgeId, "text");
   }
   return parts.join(" AND ");
 }

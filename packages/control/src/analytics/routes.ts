@@ -45,6 +45,7 @@ const FilterQuery = {
   status: T.Optional(T.Integer({ minimum: 0, maximum: 999 })),
   transport: T.Optional(T.String({ minLength: 1, maxLength: 16 })),
   kind: T.Optional(literals(LOG_KINDS)),
+  edgeId: T.Optional(T.String({ minLength: 1, maxLength: 128 })),
 };
 
 const TimeseriesQuery = T.Object(
@@ -108,6 +109,7 @@ type FilterQ = {
   status?: number;
   transport?: string;
   kind?: LogFilter["kind"];
+  edgeId?: string;
 };
 
 function filterOf(q: FilterQ): LogFilter {
@@ -122,6 +124,7 @@ function filterOf(q: FilterQ): LogFilter {
   if (q.status !== undefined) f.status = q.status;
   if (q.transport !== undefined) f.transport = q.transport;
   if (q.kind !== undefined) f.kind = q.kind;
+  if (q.edgeId !== undefined) f.edgeId = q.edgeId;
   return f;
 }
 

@@ -15,7 +15,7 @@ export const BUCKET_MS: Readonly<Record<Bucket, number>> = {
 };
 
 /** What a time series is split by. `kind` is the issue's "by type" (dns, http, net). */
-export const SERIES_BY = ["action", "kind", "location", "policy", "transport"] as const;
+export const SERIES_BY = ["action", "kind", "location", "policy", "transport", "edge"] as const;
 export type SeriesBy = (typeof SERIES_BY)[number];
 
 /** Top-N dimensions. `blocked_domain` is `domain` restricted to action = block. */
@@ -26,6 +26,7 @@ export const TOP_DIMENSIONS = [
   "policy",
   "list",
   "upstream",
+  "edge",
 ] as const;
 export type TopDimension = (typeof TOP_DIMENSIONS)[number];
 
@@ -46,6 +47,8 @@ export interface LogFilter {
   status?: number;
   transport?: string;
   kind?: LogKind;
+  /** The edge that handled it (its enrolled id; a standalone edge's name). */
+  edgeId?: string;
 }
 
 /** A time range in milliseconds since the Unix epoch: `from` inclusive, `to` exclusive. */

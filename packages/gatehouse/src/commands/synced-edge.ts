@@ -80,6 +80,17 @@ async function startingBundle(
   return emptyBundle();
 }
 
+/**
+ * The edge section: the local settings, the data directory, and once enrolled the edge's id as
+ * its name, so its query-log records carry the id control knows it by (control stamps that id
+ * at ingest anyway, which covers the records of a first start, before enrolment).
+ */
+async function localSettings(opts: SyncedEdgeOptions): Promise<EdgeLocalSettings> {
+  // A damaged credential file is reported by the sync client's start, with what to do.
+  const cred = await new EdgeState(opts.dataDir).loadCredential().catch(() => undefined);
+  return { ...opts.local, dataDir: opts.dataDir, ...(cred ? { name: cred.edgeId } : {}) };
+}
+
 export interface SyncedEdgeOptions {
   readonly controlUrl: string;
   readonly dataDir: string;
@@ -178,7 +189,7 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
   const logOf = (component: LogComponent) => componentLog(opts, component);
   const initial = await startingBundle(opts, logOf("edge"));
   const edge = await startEdge({
-    config: { ...initial, edge: { ...opts.local, dataDir: opts.dataDir } },
+    config: { ...initial, edge: await localSettings(opts) },
     log: logOf("edge"),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
@@ -244,7 +255,7 @@ export async function startSyncedEdgeWorkers(
   const handle = await startEdgeWorkers({
     config: {
       ...initial,
-      edge: { ...opts.local, dataDir: opts.dataDir, workers: opts.workers },
+      edge: { ...(await localSettings(opts)), workers: opts.workers },
     },
     log,
     shipLogs: { controlUrl: opts.controlUrl, spoolRoot: join(opts.dataDir, "log-spool") },
