@@ -37,7 +37,7 @@ export const QueryLogRecord = T.Object({
   policyName: T.Optional(T.String({ maxLength: 200 })),
   /** The list that matched, when a policy matched through `in $list`. */
   list: T.Optional(T.String({ maxLength: 128 })),
-  /** Transport: udp, tcp, dot, doh (DNS); http, connect (proxy). */
+  /** Transport: udp, tcp, dot, doh (DNS); http, connect (proxy); internal (the proxy's own lookups). */
   transport: T.String({ maxLength: 16 }),
   durationMs: T.Number(),
   // DNS

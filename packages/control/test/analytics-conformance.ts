@@ -292,6 +292,63 @@ export function conformance(open: StoreFactory, opts: { parquet: boolean }): voi
       ]);
     }));
 
+  it("the proxy's own lookups (transport internal) stay out of totals and top lists unless asked for", () =>
+    withStore(async (s) => {
+      const data = dataset();
+      // A proxied request logs two lookups (A, AAAA) with the requesting client's address.
+      const internal = (i: number, qtype: string) =>
+        dns(i, {
+          id: `i${i}${qtype}`,
+          transport: "internal",
+          qtype,
+          client: "10.0.1.7",
+          qname: "upload.example.com",
+        });
+      await s.ingest("seed", [...data, internal(5, "A"), internal(5, "AAAA")]);
+      const day = Date.UTC(2026, 10, 20);
+      const series = await s.timeseries({ ...RANGE, bucket: "day", by: "kind" });
+      assert.deepEqual(
+        series.points.map((p) => [p.key, p.count]),
+        [
+          ["dns", 30],
+          ["http", 1],
+          ["net", 1],
+        ],
+      );
+      const top = async (dimension: "client" | "domain", filter?: { transport: string }) =>
+        (await s.top({ ...RANGE, dimension, limit: 10, ...(filter ? { filter } : {}) })).entries;
+      assert.deepEqual(
+        (await top("client")).find((e) => e.key === "10.0.1.7"),
+        { key: "10.0.1.7", count: 1 },
+        "only the proxied request itself counts for its client",
+      );
+      assert.deepEqual(
+        (await top("domain")).find((e) => e.key === "upload.example.com"),
+        { key: "upload.example.com", count: 1 },
+      );
+      // Asked for by transport: there they are.
+      assert.deepEqual(await top("client", { transport: "internal" }), [
+        { key: "10.0.1.7", count: 2 },
+      ]);
+      const byTransport = await s.timeseries({
+        ...RANGE,
+        bucket: "day",
+        by: "transport",
+        filter: { transport: "internal" },
+      });
+      assert.deepEqual(byTransport.points, [{ t: day, key: "internal", count: 2 }]);
+      // The records themselves are kept and searchable, labelled with their transport.
+      const found = await s.search({ ...RANGE, limit: 1000 });
+      assert.equal(found.records.length, data.length + 2);
+      assert.deepEqual(
+        found.records
+          .filter((r) => r.transport === "internal")
+          .map((r) => r.id)
+          .sort(),
+        ["i5A", "i5AAAA"],
+      );
+    }));
+
   it("search filters", () =>
     seeded(async (s, data) => {
       const ids = async (filter: Parameters<AnalyticsStore["search"]>[0]["filter"]) =>

@@ -81,12 +81,24 @@ function bind(d: Dialect, p: Params, value: string | number, type: ParamType): s
   return d.placeholder(p.add(value, type), type);
 }
 
-/** WHERE conditions for a range and a filter, joined with AND. */
+/**
+ * The transport of the DNS lookups the edge's proxy makes for the requests it forwards (one
+ * record per address family). Not client queries: totals and top lists leave them out unless
+ * the filter asks for this transport.
+ */
+export const INTERNAL_TRANSPORT = "internal";
+
+/**
+ * WHERE conditions for a range and a filter, joined with AND. `clientTotals`: aggregates of
+ * what clients asked (time series, top lists) leave out the proxy's own lookups unless the
+ * filter names a transport.
+ */
 export function whereClause(
   d: Dialect,
   p: Params,
   range: TimeRange,
   filter: LogFilter | undefined,
+  clientTotals = false,
 ): string {
   checkRange(range);
   const parts = [`ts >= ${bind(d, p, range.from, "int")}`, `ts < ${bind(d, p, range.to, "int")}`];
@@ -117,6 +129,8 @@ export function whereClause(
     eq("kind", filter.kind, "text");
     eq("edge_id", filter.edgeId, "text");
   }
+  if (clientTotals && filter?.transport === undefined)
+    parts.push(`transport <> ${bind(d, p, INTERNAL_TRANSPORT, "text")}`);
   return parts.join(" AND ");
 }
 
@@ -132,7 +146,7 @@ export function timeseriesSql(d: Dialect, q: TimeseriesQuery): Statement {
   if (width === undefined || col === undefined) {
     throw new AnalyticsInputError("unknown bucket or grouping");
   }
-  const where = whereClause(d, p, q, q.filter);
+  const where = whereClause(d, p, q, q.filter, true);
   const sql =
     `SELECT ${d.bucket("ts", width)} AS t, ${col} AS k, count(*) AS n FROM ${TABLE} ` +
     `WHERE ${where} GROUP BY t, k ORDER BY t, k`;
@@ -148,7 +162,7 @@ export function topSql(d: Dialect, q: TopQuery): Statement {
   if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > MAX_TOP_LIMIT) {
     throw new AnalyticsInputError(`limit must be 1..${MAX_TOP_LIMIT}`);
   }
-  let where = `${whereClause(d, p, q, q.filter)} AND ${col} IS NOT NULL`;
+  let where = `${whereClause(d, p, q, q.filter, true)} AND ${col} IS NOT NULL`;
   if (q.dimension === "blocked_domain") where += ` AND action = ${bind(d, p, "block", "text")}`;
   const label = q.dimension === "policy" ? `, ${d.argMax("policy_name", "ts")} AS label` : "";
   const sql =
