@@ -282,9 +282,13 @@ export const ProxyLimitSettings = T.Object(
     idleTimeoutMs: T.Optional(Millis(100)),
     /** TCP connect to an origin or CONNECT destination. Default 5000. */
     connectTimeoutMs: T.Optional(Millis(100)),
-    /** From request sent to the origin's response head. Default 30000. */
+    /** From the request's last byte sent to the origin's response head. Default 30000. */
     upstreamResponseTimeoutMs: T.Optional(Millis(100)),
-    /** Silence on an origin body, a tunnel or an upgraded connection. Default 120000. */
+    /**
+     * No progress on an upload to an origin (408 when the client stopped sending, 504 when the
+     * origin stopped reading), silence on an origin's response body, a tunnel or an upgraded
+     * connection. Default 120000.
+     */
     upstreamIdleTimeoutMs: T.Optional(Millis(100)),
     /** Time a CONNECT client gets to send its TLS ClientHello. Default 10000. */
     clientHelloTimeoutMs: T.Optional(Millis(100)),

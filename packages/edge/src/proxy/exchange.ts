@@ -32,6 +32,7 @@ export type ReasonCode =
   | "upstream_timeout"
   | "upstream_failed"
   | "client_aborted"
+  | "request_timeout"
   | "sni_blocked"
   | "no_client_hello"
   | "max_forwards"

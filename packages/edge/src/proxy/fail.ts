@@ -35,6 +35,8 @@ export function classifyError(err: unknown): {
         reason: "upstream_timeout",
         detail: "the origin did not answer in time",
       };
+    case "CLIENT_BODY_TIMEOUT":
+      return { status: 408, reason: "request_timeout", detail: "the request body stalled" };
     case "CLIENT_ABORTED":
       return { status: 400, reason: "client_aborted", detail: "the request body ended early" };
     case "CLIENT_BAD_BODY":

@@ -22,6 +22,7 @@ const REFUSED: ReadonlySet<string> = new Set([
   "url_too_long",
   "headers_too_large",
   "loop_detected",
+  "request_timeout",
 ]);
 
 /** Which list made the policy match: the domain list holding the host (or SNI), else the

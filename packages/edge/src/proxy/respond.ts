@@ -28,6 +28,7 @@ const CLOSE_REASONS: ReadonlySet<string> = new Set([
   "headers_too_large",
   "loop_detected",
   "client_aborted",
+  "request_timeout",
   "internal",
 ]);
 

@@ -31,7 +31,10 @@ export interface OriginPoolLimits {
   readonly connectTimeoutMs: number;
   /** From the request's last byte to the response head. */
   readonly responseTimeoutMs: number;
-  /** Between two reads of a response body. */
+  /**
+   * Without progress while a body is relayed: between two reads of a response body, and while
+   * a request body goes up, between two chunks handed on (or the origin taking them in).
+   */
   readonly bodyIdleTimeoutMs: number;
   /** How long an unused connection stays in the pool. */
   readonly keepAliveMs: number;
@@ -149,7 +152,10 @@ class OriginConnection {
     head += "\r\n";
     this.socket.write(head, "latin1");
     this.#requestBodyDone = body === undefined;
-    this.#setResponseDeadline();
+    // The response timeout runs from the request's last byte: an upload of any length is
+    // limited by its progress instead (the client side bounds the whole request).
+    if (body === undefined) this.#setResponseDeadline();
+    else this.#uploadProgress();
     body?.readBody(this.#bodyConsumer);
   }
 
@@ -157,9 +163,16 @@ class OriginConnection {
     this.deadline = performance.now() + this.#pool.limits.responseTimeoutMs;
   }
 
+  /** A request body chunk went on, or the origin took in what was queued. */
+  #uploadProgress(): void {
+    if (this.state === HEAD)
+      this.deadline = performance.now() + this.#pool.limits.bodyIdleTimeoutMs;
+  }
+
   readonly #bodyConsumer = {
     data: (chunk: Buffer): boolean => {
       if (this.state === GONE) return true;
+      this.#uploadProgress();
       const ok = this.#chunkedUp ? writeChunk(this.socket, chunk) : this.socket.write(chunk);
       if (!ok && !this.#bodyWaits) {
         // The client connection pauses its socket; it reads again once ours has drained.
@@ -185,6 +198,7 @@ class OriginConnection {
   #bodyWaits = false;
   readonly #resumeBody = () => {
     this.#bodyWaits = false;
+    this.#uploadProgress();
     this.#req?.body?.resumeBody();
   };
 
@@ -377,6 +391,11 @@ class OriginConnection {
       this.socket.destroy(); // #onClose fails the waiting request
       return;
     }
+    if (this.state === HEAD && !this.#requestBodyDone && !this.#bodyWaits) {
+      // Mid-upload, and the origin is keeping up: it is the client that stopped sending.
+      this.#fail(originError("CLIENT_BODY_TIMEOUT", "the request body stalled"));
+      return;
+    }
     this.#fail(
       originError(
         this.state === HEAD ? "ORIGIN_HEADERS_TIMEOUT" : "ORIGIN_BODY_TIMEOUT",
@@ -454,7 +473,9 @@ export class OriginPool {
   constructor(limits: OriginPoolLimits, connectLatency: (seconds: number) => void) {
     this.limits = limits;
     this.connectLatency = connectLatency;
-    this.#sweep = new Sweep(Math.min(limits.connectTimeoutMs, limits.responseTimeoutMs));
+    this.#sweep = new Sweep(
+      Math.min(limits.connectTimeoutMs, limits.responseTimeoutMs, limits.bodyIdleTimeoutMs),
+    );
   }
 
   /** Send `req`; `call` hears the response. */
