@@ -54,3 +54,33 @@ test("internal, special and own addresses are classified; public ones are not", 
   assert.ok(!g.isOwnEndpoint("127.0.0.1", 3129));
   assert.ok(g.isOwnEndpoint("::7f00:1", 3128));
 });
+
+test("interface addresses become own_address; a listing that fails (no AF_NETLINK) is survived", () => {
+  const listed = new AddressGuard(() => ({
+    eth0: [
+      {
+        address: "203.0.113.7",
+        netmask: "255.255.255.0",
+        family: "IPv4",
+        mac: "00:00:00:00:00:00",
+        internal: false,
+        cidr: "203.0.113.7/24",
+      },
+    ],
+  }));
+  assert.equal(listed.interfacesError, undefined);
+  assert.equal(listed.ownAddressCount, 1);
+  assert.equal(listed.classify("203.0.113.7"), "own_address");
+
+  const denied = new AddressGuard(() => {
+    throw new Error("uv_interface_addresses returned Unknown system error 97");
+  });
+  assert.match(denied.interfacesError?.message ?? "", /uv_interface_addresses/);
+  assert.equal(denied.ownAddressCount, 0);
+  // Everything that does not need the listing is still refused.
+  assert.equal(denied.classify("127.0.0.1"), "loopback");
+  assert.equal(denied.classify("169.254.169.254"), "link_local");
+  assert.equal(denied.classify("203.0.113.7"), undefined);
+  denied.addOwnAddress("198.51.100.9");
+  assert.equal(denied.classify("198.51.100.9"), "own_address");
+});

@@ -77,20 +77,42 @@ function embeddedV4(ip: string): string {
 
 export class AddressGuard {
   readonly #own = new BlockList();
+  #ownCount = 0;
   readonly #ownEndpoints = new Set<string>();
   /** Verdicts by address string: a proxy dials the same few origins over and over. */
   readonly #verdicts = new Map<string, AddressClass | null>();
+  /**
+   * Why this machine's interface addresses could not be listed, or undefined. Listing them needs
+   * a netlink socket (AF_NETLINK): under a sandbox that refuses one (systemd's
+   * RestrictAddressFamilies= without it) the guard still refuses every special-purpose range
+   * and the proxy's own endpoints, but not the machine's own public addresses.
+   */
+  readonly interfacesError: Error | undefined;
 
-  constructor() {
-    for (const addrs of Object.values(networkInterfaces())) {
+  constructor(interfaces: () => ReturnType<typeof networkInterfaces> = networkInterfaces) {
+    let found: ReturnType<typeof networkInterfaces>;
+    try {
+      found = interfaces();
+    } catch (e) {
+      this.interfacesError = e instanceof Error ? e : new Error(String(e));
+      return;
+    }
+    for (const addrs of Object.values(found)) {
       for (const a of addrs ?? []) this.addOwnAddress(a.address);
     }
+  }
+
+  /** How many addresses are refused as this machine's own (interface addresses and added). */
+  get ownAddressCount(): number {
+    return this.#ownCount;
   }
 
   addOwnAddress(ip: string): void {
     this.#verdicts.clear();
     const fam = isIP(ip);
-    if (fam !== 0) this.#own.addAddress(ip, fam === 4 ? "ipv4" : "ipv6");
+    if (fam === 0) return;
+    this.#own.addAddress(ip, fam === 4 ? "ipv4" : "ipv6");
+    this.#ownCount++;
   }
 
   /** The proxy's own listening endpoints: dialling one is a forwarding loop, always refused. */

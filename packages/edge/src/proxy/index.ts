@@ -78,6 +78,15 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   const limits = resolveLimits(opts.limits);
   const metrics = proxyMetrics(opts.registry);
   const guard = new AddressGuard();
+  metrics.ownAddresses.set(guard.ownAddressCount);
+  if (guard.interfacesError !== undefined) {
+    // The edge keeps serving: every special-purpose range and our own endpoints stay refused.
+    const what =
+      "proxy: cannot list this machine's interface addresses, so its own public addresses are " +
+      "not refused as own_address (a sandbox without AF_NETLINK? the systemd unit allows it)";
+    if (opts.requestLog) opts.requestLog.error(what, guard.interfacesError);
+    else console.error(`${what}: ${guard.interfacesError.message}`);
+  }
   const pool = createUpstreamPool(limits, metrics);
   const deps: PipelineDeps = {
     limits,

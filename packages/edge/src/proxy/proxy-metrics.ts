@@ -19,6 +19,8 @@ export interface ProxyMetrics {
   privateDestination(result: "refused" | "allowed"): void;
   readonly activeTunnels: Gauge;
   readonly activeConnections: Gauge;
+  /** This machine's addresses the address guard refuses as its own (0: none could be listed). */
+  readonly ownAddresses: Gauge;
   /** The origin pool whose connections the registry reports (read only when scraped). */
   watchPool(stats: () => UpstreamPoolStats): void;
 }
@@ -155,6 +157,16 @@ function create(registry: Registry): ProxyMetrics {
         registers: [registry],
       }),
   );
+  const ownAddresses = getOrCreate(
+    registry,
+    "gatehouse_proxy_own_addresses",
+    () =>
+      new Gauge({
+        name: "gatehouse_proxy_own_addresses",
+        help: "This machine's interface addresses the proxy refuses to dial as its own; 0 when they could not be listed (a sandbox without AF_NETLINK)",
+        registers: [registry],
+      }),
+  );
   let poolStats: (() => UpstreamPoolStats) | undefined;
   getOrCreate(
     registry,
@@ -218,6 +230,7 @@ function create(registry: Registry): ProxyMetrics {
     },
     activeTunnels,
     activeConnections,
+    ownAddresses,
     watchPool(stats) {
       poolStats = stats;
     },
