@@ -32,6 +32,14 @@ export interface FakeZoneEntry {
   truncateUdp?: boolean;
   /** Answer after this many milliseconds (slow upstream). */
   delayMs?: number;
+  /** Over UDP, ignore the first this-many queries for the name (lost packets). */
+  dropUdp?: number;
+  /** Over UDP, never answer (a path that loses UDP); TCP answers. */
+  udpSilent?: boolean;
+  /** An old server: FORMERR without OPT to any query with EDNS (RFC 6891 §7). */
+  formerrOnEdns?: boolean;
+  /** The question echoed in lowercase (does not keep the 0x20 letter case). */
+  lowercaseEcho?: boolean;
   /**
    * A validating upstream holding bogus signatures: SERVFAIL unless the query set CD (checking
    * disabled), then the records anyway (RFC 4035 §3.2.2).
@@ -70,12 +78,18 @@ export function a(name: string, ip: string, ttl = 300): ResourceRecord {
   return { name, type: RRType.A, class: 1, ttl, data: ip };
 }
 
-function delayOf(zone: Map<string, FakeZoneEntry>, query: Buffer): number {
+/** The zone entry a query asks for, and its key. */
+function entryOf(
+  zone: Map<string, FakeZoneEntry>,
+  query: Buffer,
+): { key: string; entry: FakeZoneEntry | undefined } {
   try {
     const q = decodeMessage(query).questions[0];
-    return (q && zone.get(`${q.name.toLowerCase()}/${q.type}`)?.delayMs) ?? 0;
+    if (!q) return { key: "", entry: undefined };
+    const key = `${q.name.toLowerCase()}/${q.type}`;
+    return { key, entry: zone.get(key) ?? zone.get(`${q.name.toLowerCase()}/*`) };
   } catch {
-    return 0;
+    return { key: "", entry: undefined };
   }
 }
 
@@ -91,15 +105,19 @@ export function answerFor(
   } catch {
     return undefined;
   }
-  const qq = q.questions[0];
-  if (!qq) return undefined;
-  const key = `${qq.name.toLowerCase()}/${qq.type}`;
-  const e = zone.get(key) ?? zone.get(`${qq.name.toLowerCase()}/*`);
+  const asked = q.questions[0];
+  if (!asked) return undefined;
+  const { entry: e } = entryOf(zone, query);
+  const qq = e?.lowercaseEcho ? { ...asked, name: asked.name.toLowerCase() } : asked;
   const m = emptyMessage(q.id);
   m.qr = true;
   m.rd = q.rd;
   m.ra = true;
-  m.questions = q.questions;
+  m.questions = [qq];
+  if (e?.formerrOnEdns && q.edns) {
+    m.rcode = 1;
+    return encodeMessage(m);
+  }
   if (q.edns)
     m.edns = {
       udpSize: 1232,
@@ -164,11 +182,16 @@ export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promi
   };
   const state = { down: false };
   const sockets = new Set<import("node:net").Socket>();
+  const udpSeen = new Map<string, number>();
   const onMessage = (udp: ReturnType<typeof createSocket>) => (msg: Buffer, rinfo: RemoteInfo) => {
     if (state.down) return;
     count(msg);
+    const { key, entry } = entryOf(zone, msg);
+    const seen = (udpSeen.get(key) ?? 0) + 1;
+    udpSeen.set(key, seen);
+    if (entry?.udpSilent || seen <= (entry?.dropUdp ?? 0)) return;
     const out = answerFor(zone, msg, true);
-    if (out) setTimeout(() => udp.send(out, rinfo.port, rinfo.address), delayOf(zone, msg));
+    if (out) setTimeout(() => udp.send(out, rinfo.port, rinfo.address), entry?.delayMs ?? 0);
   };
   const onConnection = (s: import("node:net").Socket) => {
     sockets.add(s);

@@ -16,7 +16,8 @@ import { generate } from "selfsigned";
 import { parseEdgeConfig } from "../src/config-file.ts";
 import { parseUpstream } from "../src/dns/upstream/pool.ts";
 import { tlsExchange } from "../src/dns/upstream/transports.ts";
-import { Rcode } from "../src/dns/wire/constants.ts";
+import { Ede, Rcode } from "../src/dns/wire/constants.ts";
+import { readEde } from "../src/dns/wire/edns.ts";
 import { decodeMessage } from "../src/dns/wire/message.ts";
 import { type Edge, startEdge } from "../src/main.ts";
 import {
@@ -302,6 +303,18 @@ describe("DoT and DoH upstreams with a private CA", () => {
   test("a DoT upstream whose certificate the CA did not sign is refused", async () => {
     const r = await udpQuery(port, "bad-dot.test", { timeoutMs: 4000 });
     assert.equal(r?.rcode, Rcode.SERVFAIL);
+    // The client learns it was a network error, not which upstream nor the TLS details: those
+    // are in the query log (and the operational log).
+    const ede = readEde(r?.edns);
+    assert.deepEqual(
+      ede.map((e) => e.infoCode),
+      [Ede.NETWORK_ERROR],
+    );
+    for (const e of ede)
+      assert.doesNotMatch(e.extraText, /127\.0\.0\.1|tls:|\d{4,5}|certificate|verify|self.signed/i);
+    const rec = edge.queryLog.peekNewest(1)[0]!;
+    assert.equal(rec.reason, "upstream_tls");
+    assert.match(rec.upstream ?? "", /^tls:\/\/127\.0\.0\.1:\d+$/);
     assert.ok(counter(await metrics(), "tls", "tls") >= 1);
     assert.deepEqual(counts.rogue, [], "no query is sent over an untrusted connection");
   });

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import type { EdgeConfigFile } from "@gatehouse/contract";
+import type { EdgeConfigFile, ResolverSettings } from "@gatehouse/contract";
 import { Ede, Rcode, RRType } from "../src/dns/wire/constants.ts";
 import { readEde } from "../src/dns/wire/edns.ts";
 import { decodeMessage } from "../src/dns/wire/message.ts";
@@ -36,11 +36,16 @@ async function ask(port: number, bytes: Uint8Array, from?: string) {
   return decodeMessage(r);
 }
 
-function config(upstream: FakeUpstream, extra: Partial<EdgeConfigFile> = {}): EdgeConfigFile {
+function config(
+  upstream: FakeUpstream,
+  extra: Partial<EdgeConfigFile> = {},
+  resolver: Partial<ResolverSettings> = {},
+): EdgeConfigFile {
   return {
     resolver: {
       upstreams: [{ address: upstream.address, timeoutMs: 1000 }],
       cache: { serveStale: false, prefetch: false },
+      ...resolver,
     },
     locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.1", "::1"] }],
     lists: [],
@@ -61,11 +66,12 @@ function portsOf(edge: Edge): { udp: number; tcp: number } {
 function edgeFixture(
   zone: Map<string, FakeZoneEntry>,
   extra: Partial<EdgeConfigFile> = {},
+  resolver: Partial<ResolverSettings> = {},
 ): { up: FakeUpstream; edge: Edge; ports: { udp: number; tcp: number } } {
   const f = {} as { up: FakeUpstream; edge: Edge; ports: { udp: number; tcp: number } };
   before(async () => {
     f.up = await startFakeUpstream(zone);
-    f.edge = await startEdge({ config: config(f.up, extra), log: () => {} });
+    f.edge = await startEdge({ config: config(f.up, extra, resolver), log: () => {} });
     f.ports = portsOf(f.edge);
   });
   after(async () => {
@@ -318,5 +324,82 @@ describe("ANY (RFC 8482)", () => {
   test("a blocked name stays blocked for ANY", async () => {
     const r = await udpQuery(f.ports.udp, "ads.example", { type: RRType.ANY });
     assert.equal(r?.rcode, Rcode.NXDOMAIN);
+  });
+});
+
+describe("upstream UDP loss (RFC 1035 §7.2)", () => {
+  const zone = new Map<string, FakeZoneEntry>([
+    ["lost.example/1", { dropUdp: 1, answers: [a("lost.example", "192.0.2.20")] }],
+    [
+      "udp-blocked.example/1",
+      { udpSilent: true, answers: [a("udp-blocked.example", "192.0.2.21")] },
+    ],
+  ]);
+  const f = edgeFixture(zone);
+
+  test("a lost UDP packet is sent again: answered before the deadline, not SERVFAIL", async () => {
+    const r = await udpQuery(f.ports.udp, "lost.example", { timeoutMs: 3000 });
+    assert.equal(r?.rcode, Rcode.NOERROR);
+    assert.equal(r?.answers[0]?.data, "192.0.2.20");
+    assert.equal(f.up.counts.get("lost.example"), 2, "the first datagram and one retransmission");
+  });
+
+  test("an upstream that never answers over UDP is asked over TCP before SERVFAIL", async () => {
+    const r = await udpQuery(f.ports.udp, "udp-blocked.example", { timeoutMs: 4000 });
+    assert.equal(r?.rcode, Rcode.NOERROR);
+    assert.equal(r?.answers[0]?.data, "192.0.2.21");
+  });
+});
+
+describe("upstream without EDNS (RFC 6891 §6.2.2)", () => {
+  const zone = new Map<string, FakeZoneEntry>([
+    ["old.example/1", { formerrOnEdns: true, answers: [a("old.example", "192.0.2.30")] }],
+    ["old2.example/1", { formerrOnEdns: true, answers: [a("old2.example", "192.0.2.31")] }],
+    ["broken.example/1", { rcode: Rcode.FORMERR }],
+  ]);
+  const f = edgeFixture(zone);
+
+  test("FORMERR to EDNS: asked again without it, remembered for the upstream; the client keeps EDNS", async () => {
+    const r = await udpQuery(f.ports.udp, "old.example", { do: true });
+    assert.equal(r?.rcode, Rcode.NOERROR);
+    assert.equal(r?.answers[0]?.data, "192.0.2.30");
+    assert.equal(r?.edns?.version, 0);
+    assert.equal(r?.edns?.do, true);
+    assert.equal(f.up.counts.get("old.example"), 2, "with EDNS, then without");
+    // Remembered: the next question to this upstream goes without EDNS at once.
+    const r2 = await udpQuery(f.ports.udp, "old2.example");
+    assert.equal(r2?.answers[0]?.data, "192.0.2.31");
+    assert.equal(f.up.counts.get("old2.example"), 1);
+  });
+
+  test("FORMERR without EDNS too is SERVFAIL, never passed to the client", async () => {
+    const r = await udpQuery(f.ports.udp, "broken.example");
+    assert.equal(r?.rcode, Rcode.SERVFAIL);
+    assert.equal(f.edge.queryLog.peekNewest(1)[0]!.reason, "upstream_rcode");
+  });
+});
+
+describe("0x20 toward an upstream that does not echo the case", () => {
+  const zone = new Map<string, FakeZoneEntry>([
+    [
+      "lowercase-echo.example/1",
+      { lowercaseEcho: true, answers: [a("lowercase-echo.example", "192.0.2.40")] },
+    ],
+    [
+      "another-lowercase.example/1",
+      { lowercaseEcho: true, answers: [a("another-lowercase.example", "192.0.2.41")] },
+    ],
+  ]);
+  const f = edgeFixture(zone, {}, { use0x20: true });
+
+  test("asked again in plain case at once, then in plain case; the client's case is echoed", async () => {
+    const r = await udpQuery(f.ports.udp, "LowerCase-Echo.example", { timeoutMs: 3000 });
+    assert.equal(r?.rcode, Rcode.NOERROR);
+    assert.equal(r?.answers[0]?.data, "192.0.2.40");
+    assert.equal(r?.questions[0]?.name, "LowerCase-Echo.example");
+    assert.equal(f.up.counts.get("lowercase-echo.example"), 2, "mixed case, then plain");
+    const r2 = await udpQuery(f.ports.udp, "another-lowercase.example");
+    assert.equal(r2?.answers[0]?.data, "192.0.2.41");
+    assert.equal(f.up.counts.get("another-lowercase.example"), 1);
   });
 });

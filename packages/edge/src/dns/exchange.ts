@@ -55,6 +55,11 @@ export interface DnsExchange {
   upstream: string | undefined;
   /** Low-cardinality cause for errors/refusals. */
   reason: string | undefined;
+  /**
+   * What went wrong upstream, in full (addresses, TLS errors): for the operational log only,
+   * never for the client.
+   */
+  errorDetail: string | undefined;
   /** Encoded bytes to send (set by write). */
   out: Buffer | undefined;
   /** Max response size for this transport and requester (UDP: EDNS size, else 65535). */
@@ -90,6 +95,7 @@ export function newExchange(rt: DnsRuntime, raw: Uint8Array, client: ClientInfo)
     cache: "none",
     upstream: undefined,
     reason: undefined,
+    errorDetail: undefined,
     out: undefined,
     maxSize: 65535,
     record: undefined,

@@ -4,19 +4,13 @@
 import { agedRecords, cacheKey } from "./cache/dns-cache.ts";
 import type { DnsExchange } from "./exchange.ts";
 import type { DnsRuntime, Resolved } from "./runtime.ts";
-import { randomCase, randomId } from "./upstream/query-id.ts";
 import { UpstreamError } from "./upstream/transports.ts";
-import { OUR_UDP_SIZE } from "./wire/edns.ts";
-import { decodeMessage, emptyMessage, encodeMessage } from "./wire/message.ts";
+import type { UpstreamQuestion } from "./upstream/upstream-query.ts";
+import { decodeMessage } from "./wire/message.ts";
 import { WireError } from "./wire/name.ts";
 
-export interface LookupKey {
-  readonly name: string;
-  readonly type: number;
-  readonly class: number;
-  readonly do: boolean;
-  readonly cd: boolean;
-}
+/** What is looked up: the cache key's parts and what is asked upstream. */
+export type LookupKey = UpstreamQuestion;
 
 export function keyOf(rt: DnsRuntime, k: LookupKey): string {
   return cacheKey(k.name, k.type, k.class, k.do, k.cd, rt.router.route(k.name).view);
@@ -43,27 +37,16 @@ export function fetchUpstream(rt: DnsRuntime, k: LookupKey, key: string): Promis
 
 async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
   const { group } = rt.router.route(k.name);
-  const id = randomId();
-  const sentName = rt.use0x20 ? randomCase(k.name) : k.name;
-  const m = emptyMessage(id);
-  m.rd = true;
-  m.cd = k.cd;
-  m.questions.push({ name: sentName, type: k.type, class: k.class });
-  m.edns = { udpSize: OUR_UDP_SIZE, version: 0, extRcode: 0, do: k.do, z: 0, options: [] };
-  const wire = encodeMessage(m);
-  const r = await group.query(wire, {
-    id,
-    name: sentName,
-    type: k.type,
-    class: k.class,
-    exactCase: rt.use0x20,
-  });
+  const r = await group.query(k, rt.use0x20);
   let msg: ReturnType<typeof decodeMessage>;
   try {
     msg = decodeMessage(r.wire);
   } catch (e) {
-    if (e instanceof WireError)
-      throw new UpstreamError("malformed", `${r.upstream}: ${e.message}`, { cause: e });
+    if (e instanceof WireError) {
+      const err = new UpstreamError("malformed", `${r.upstream}: ${e.message}`, { cause: e });
+      err.upstream = r.upstream;
+      throw err;
+    }
     throw e;
   }
   return {

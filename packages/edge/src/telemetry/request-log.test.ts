@@ -68,6 +68,18 @@ test("a failure is one warn line with the record's id as reqId and the upstream 
   assert.doesNotMatch(JSON.stringify(line), /pw|acct-1234/);
 });
 
+test("an upstream failure's detail is in the line (not told to the client), its URL cut to host and port", () => {
+  const c = capture("info");
+  const upstream = "https://user:pw@doh.example:8443/dns-query/acct-1234";
+  new RequestLog(c.logger).record(
+    { ...dns, action: "error", rcode: "SERVFAIL", reason: "upstream_tls", upstream },
+    `${upstream}: unable to verify the first certificate`,
+  );
+  const line = c.lines[0]!;
+  assert.equal(line.detail, "https://doh.example:8443: unable to verify the first certificate");
+  assert.doesNotMatch(JSON.stringify(line), /pw|acct-1234/);
+});
+
 test("proxy lines carry method, host and status, never the URL or the identity", () => {
   const c = capture("debug");
   new RequestLog(c.logger).record({

@@ -98,8 +98,11 @@ export class RequestLog {
     this.now = opts.now ?? Date.now;
   }
 
-  /** The record just pushed to the query log. */
-  record(rec: QueryLogRecord): void {
+  /**
+   * The record just pushed to the query log, and what went wrong in detail when the client was
+   * told less (an upstream's error: upstream URLs in it are cut to `scheme://host:port`).
+   */
+  record(rec: QueryLogRecord, detail?: string): void {
     const level = levelOf(rec);
     if (!this.logger.isLevelEnabled(level)) return;
     let suppressed = 0;
@@ -113,7 +116,13 @@ export class RequestLog {
       suppressed = w.suppressed;
       w.suppressed = 0;
     }
-    this.logger[level](fieldsOf(rec, suppressed), MESSAGES[level] as string);
+    const fields = fieldsOf(rec, suppressed);
+    if (detail !== undefined)
+      fields.detail =
+        rec.upstream === undefined
+          ? detail
+          : detail.replaceAll(rec.upstream, fields.upstream as string);
+    this.logger[level](fields, MESSAGES[level] as string);
   }
 
   /** An error outside any request's record (a listener, a pipeline bug): error level, limited. */

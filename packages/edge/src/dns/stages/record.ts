@@ -60,7 +60,7 @@ export function createRecordStage(): Stage {
       if (ex.reason) rec.reason = ex.reason;
       log.push(rec);
       ex.record = rec;
-      ex.rt.shared.requestLog?.record(rec);
+      ex.rt.shared.requestLog?.record(rec, ex.errorDetail);
       // The gauge is sampled, not set per query: it only needs to be roughly current.
       if ((seq & 0xff) === 0) m.cacheEntries.set(ex.rt.shared.cache.size);
       return "next";

@@ -14,6 +14,9 @@ import { edeOption } from "../wire/edns.ts";
 
 /** RFC 8767 §4: TTL of stale answers. */
 const STALE_TTL = 30;
+/** RFC 8914 §4.23 and §4.24, with fixed texts. */
+const NO_ANSWER = edeOption(Ede.NO_REACHABLE_AUTHORITY, "no upstream answered in time");
+const UNREACHABLE = edeOption(Ede.NETWORK_ERROR, "no upstream gave a usable answer");
 
 export function createResolveStage(): Stage {
   return {
@@ -26,6 +29,8 @@ export function createResolveStage(): Stage {
       } catch (e) {
         if (!(e instanceof UpstreamError)) throw e;
         ex.reason = `upstream_${e.reason}`;
+        if (e.upstream !== undefined) ex.upstream = e.upstream;
+        ex.errorDetail = e.message;
         const stale = ex.stale;
         if (stale) {
           ex.answer = {
@@ -47,12 +52,10 @@ export function createResolveStage(): Stage {
           return "next";
         }
         ex.action = "error";
-        ex.ede.push(
-          edeOption(
-            e.reason === "timeout" ? Ede.NO_REACHABLE_AUTHORITY : Ede.NETWORK_ERROR,
-            e.message.slice(0, 200),
-          ),
-        );
+        // The client learns what kind of failure it was, never which upstream or why in detail
+        // (addresses, certificate errors): those go to the query log (`upstream`, `reason`)
+        // and the operational log.
+        ex.ede.push(e.reason === "timeout" ? NO_ANSWER : UNREACHABLE);
         ex.response = responseSkeleton(ex, Rcode.SERVFAIL);
         return "respond";
       }

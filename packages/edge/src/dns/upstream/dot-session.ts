@@ -9,6 +9,8 @@
 
 import type { TLSSocket } from "node:tls";
 import {
+  caseError,
+  caseOnlyMismatch,
   type ExpectedQuestion,
   matchesQuestion,
   settleOnce,
@@ -120,10 +122,11 @@ export class DotSession {
       conn.buf = conn.buf.subarray(2 + len);
       if (msg.length < 2) continue;
       const entry = this.#pending.get(msg.readUInt16BE(0));
-      if (entry && matchesQuestion(msg, entry.q)) {
+      if (!entry) continue;
+      if (matchesQuestion(msg, entry.q)) {
         conn.answered++;
         entry.finish(undefined, Buffer.from(msg));
-      }
+      } else if (caseOnlyMismatch(msg, entry.q)) entry.finish(caseError(this.#t));
     }
   }
 

@@ -6,6 +6,13 @@
 // takes the first good answer. An upstream that fails 3 times in a row is skipped for a backoff
 // (1 s doubling to 30 s) unless every upstream is down. SERVFAIL/REFUSED/NOTIMP replies count as
 // failures so the next upstream gets a chance.
+//
+// Per upstream, the pool remembers for REMEMBER_MS what it learnt about it: an upstream that
+// answered FORMERR to a query with EDNS is asked again at once without it and then asked without
+// EDNS (RFC 6891 §6.2.2; FORMERR to the plain query too is a failure, so the client gets
+// SERVFAIL); an upstream that does not echo the 0x20 letter case is asked again at once in plain
+// case and then in plain case. When every upstream failed and a UDP upstream timed out, that
+// upstream is asked once more over TCP (RFC 1035 §7.2: a path that loses UDP may carry TCP).
 
 import { Agent as HttpsAgent } from "node:https";
 import { isIP } from "node:net";
@@ -16,18 +23,21 @@ import { lowerName } from "../wire/name.ts";
 import { DotSession } from "./dot-session.ts";
 import { upstreamSecureContext } from "./tls-trust.ts";
 import {
-  type ExpectedQuestion,
   exchange,
+  tcpExchange,
   tlsConnectFor,
   UpstreamError,
   type UpstreamProtocol,
   type UpstreamTarget,
 } from "./transports.ts";
+import { buildUpstreamQuery, type UpstreamQuestion } from "./upstream-query.ts";
 
 export type Strategy = "failover" | "fastest" | "parallel";
 
 const DEFAULT_TIMEOUT_MS = 2000;
 const FAILS_BEFORE_DOWN = 3;
+/** How long an upstream's lack of EDNS or 0x20 is remembered (unbound keeps such facts 900 s). */
+export const REMEMBER_MS = 15 * 60_000;
 
 export class UpstreamState {
   readonly target: UpstreamTarget;
@@ -36,6 +46,10 @@ export class UpstreamState {
   consecutiveFailures = 0;
   downUntil = 0;
   backoffMs = 1000;
+  /** Until then, queries to it go without EDNS (it answered FORMERR to EDNS). */
+  noEdnsUntil = 0;
+  /** Until then, queries to it keep the name's case (it did not echo 0x20). */
+  plainCaseUntil = 0;
 
   constructor(target: UpstreamTarget) {
     this.target = target;
@@ -125,10 +139,9 @@ export interface UpstreamAnswer {
   readonly upstream: string;
 }
 
-/** Failure rcodes that mean "ask someone else". */
-function isBadRcode(wire: Buffer): boolean {
-  const rcode = wire[3]! & 0xf;
-  return rcode === 2 || rcode === 4 || rcode === 5;
+/** Failure rcodes that mean "ask someone else": FORMERR, SERVFAIL, NOTIMP, REFUSED. */
+function isBadRcode(rcode: number): boolean {
+  return rcode === 1 || rcode === 2 || rcode === 4 || rcode === 5;
 }
 
 export class UpstreamGroup {
@@ -149,61 +162,104 @@ export class UpstreamGroup {
     return list;
   }
 
+  /** Ask `s`, over TCP instead of its own protocol when `viaTcp`. */
   private async one(
     s: UpstreamState,
-    query: Uint8Array,
-    q: ExpectedQuestion,
+    question: UpstreamQuestion,
+    use0x20: boolean,
     signal?: AbortSignal,
+    viaTcp = false,
   ): Promise<UpstreamAnswer> {
     const m = dnsMetrics();
-    const t0 = performance.now();
-    let wire: Buffer;
-    try {
-      wire = await exchange(s.target, query, q, signal);
-    } catch (e) {
-      // A race lost to the other parallel upstream is not this upstream's failure.
-      if (!signal?.aborted) {
-        s.failure(Date.now());
-        const reason = e instanceof UpstreamError ? e.reason : "network";
-        m.upstreamErrors.inc({ protocol: s.target.protocol, reason });
+    const protocol = viaTcp ? "tcp" : s.target.protocol;
+    const now = Date.now();
+    let edns = now >= s.noEdnsUntil;
+    let mixedCase = use0x20 && now >= s.plainCaseUntil;
+    for (;;) {
+      const { wire: query, expect } = buildUpstreamQuery(question, edns, mixedCase);
+      const t0 = performance.now();
+      let wire: Buffer;
+      try {
+        wire = viaTcp
+          ? await tcpExchange(s.target, query, expect, signal)
+          : await exchange(s.target, query, expect, signal);
+      } catch (e) {
+        // A race lost to the other parallel upstream is not this upstream's failure.
+        if (!signal?.aborted) {
+          if (e instanceof UpstreamError && e.reason === "case" && mixedCase) {
+            s.plainCaseUntil = Date.now() + REMEMBER_MS;
+            mixedCase = false;
+            m.upstreamFallbacks.inc({ kind: "no_0x20" });
+            continue;
+          }
+          s.failure(Date.now());
+          const reason = e instanceof UpstreamError ? e.reason : "network";
+          m.upstreamErrors.inc({ protocol, reason });
+        }
+        if (e instanceof UpstreamError) e.upstream = s.target.address;
+        throw e;
       }
-      throw e;
+      const ms = performance.now() - t0;
+      m.upstreamLatency.observe({ protocol }, ms / 1000);
+      const rcode = wire[3]! & 0xf;
+      if (rcode === 1 && edns) {
+        // RFC 6891 §6.2.2: a server that does not understand EDNS answers FORMERR; ask again
+        // without it, and keep asking it so for a while.
+        s.noEdnsUntil = Date.now() + REMEMBER_MS;
+        edns = false;
+        m.upstreamFallbacks.inc({ kind: "no_edns" });
+        continue;
+      }
+      if (isBadRcode(rcode)) {
+        s.failure(Date.now());
+        m.upstreamErrors.inc({ protocol, reason: "rcode" });
+        const e = new UpstreamError("rcode", `${s.target.address} answered rcode ${rcode}`);
+        e.upstream = s.target.address;
+        throw e;
+      }
+      s.success(ms);
+      return { wire, upstream: s.target.address };
     }
-    const ms = performance.now() - t0;
-    m.upstreamLatency.observe({ protocol: s.target.protocol }, ms / 1000);
-    if (isBadRcode(wire)) {
-      s.failure(Date.now());
-      m.upstreamErrors.inc({ protocol: s.target.protocol, reason: "rcode" });
-      throw new UpstreamError("rcode", `${s.target.address} answered rcode ${wire[3]! & 0xf}`);
-    }
-    s.success(ms);
-    return { wire, upstream: s.target.address };
   }
 
-  async query(query: Uint8Array, q: ExpectedQuestion): Promise<UpstreamAnswer> {
+  async query(question: UpstreamQuestion, use0x20: boolean): Promise<UpstreamAnswer> {
     const list = this.order(Date.now());
     if (list.length === 0) throw new UpstreamError("network", "no upstreams configured");
     let lastError: unknown;
+    let udpTimedOut: UpstreamState | undefined;
+    const noteTimeout = (s: UpstreamState, e: unknown) => {
+      if (s.target.protocol === "udp" && e instanceof UpstreamError && e.reason === "timeout")
+        udpTimedOut ??= s;
+    };
     let i = 0;
     if (this.strategy === "parallel" && list.length >= 2) {
       const ac = new AbortController();
+      const two = [list[0]!, list[1]!];
       try {
-        const r = await Promise.any([
-          this.one(list[0]!, query, q, ac.signal),
-          this.one(list[1]!, query, q, ac.signal),
-        ]);
+        const r = await Promise.any(two.map((s) => this.one(s, question, use0x20, ac.signal)));
         ac.abort();
         return r;
       } catch (e) {
-        lastError = (e as AggregateError).errors?.[0] ?? e;
+        const errors = (e as AggregateError).errors ?? [e];
+        for (const [k, err] of errors.entries()) noteTimeout(two[k]!, err);
+        lastError = errors[0];
       }
       i = 2;
     }
     for (; i < list.length; i++) {
       try {
-        return await this.one(list[i]!, query, q);
+        return await this.one(list[i]!, question, use0x20);
       } catch (e) {
         lastError = e;
+        noteTimeout(list[i]!, e);
+      }
+    }
+    if (udpTimedOut) {
+      dnsMetrics().upstreamFallbacks.inc({ kind: "tcp" });
+      try {
+        return await this.one(udpTimedOut, question, use0x20, undefined, true);
+      } catch {
+        // The UDP timeout is what the client hears about.
       }
     }
     throw lastError instanceof Error ? lastError : new UpstreamError("network", String(lastError));

@@ -2,8 +2,11 @@
 // Anti-spoofing (RFC 5452): every UDP query uses a fresh socket on an OS-chosen (randomised)
 // source port and a random ID; a reply is accepted only from the upstream's address and port,
 // with our ID, QR set and the same question (case included when 0x20 is on); anything else is
-// ignored and the wait goes on until the timeout. A UDP reply with TC set is retried over TCP
-// (RFC 7766 §5). DoT and DoH verify the upstream's certificate against the system roots or the
+// ignored and the wait goes on until the timeout — except a reply that differs from the question
+// only in letter case, which ends the exchange with reason "case" (the upstream does not echo
+// 0x20; the pool then asks it in plain case). A UDP query without an answer is sent again
+// (RFC 1035 §4.2.1, §7.2) after 400 ms, then after doubling intervals, within the upstream's
+// timeout. A UDP reply with TC set is retried over TCP (RFC 7766 §5). DoT and DoH verify the upstream's certificate against the system roots or the
 // upstream's own `ca` (tls-trust.ts); DoH reuses keep-alive connections through a per-upstream
 // agent.
 
@@ -12,6 +15,7 @@ import type { ClientRequest, IncomingMessage } from "node:http";
 import { type Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIPv6, connect as netConnect, type Socket } from "node:net";
 import { type SecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
+import { dnsMetrics } from "../../telemetry/metrics.ts";
 import { readQuestion } from "../wire/query.ts";
 import type { DotSession } from "./dot-session.ts";
 
@@ -39,11 +43,22 @@ export interface UpstreamTarget {
 
 export class UpstreamError extends Error {
   /** Low-cardinality reason for metrics. */
-  readonly reason: "timeout" | "network" | "tls" | "malformed" | "mismatch" | "http" | "rcode";
+  readonly reason:
+    | "timeout"
+    | "network"
+    | "tls"
+    | "malformed"
+    | "mismatch"
+    | "case"
+    | "http"
+    | "rcode";
+  /** The upstream (as configured) that failed, for the query log; set by the pool. */
+  upstream: string | undefined;
   constructor(reason: UpstreamError["reason"], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "UpstreamError";
     this.reason = reason;
+    this.upstream = undefined;
   }
 }
 
@@ -66,6 +81,21 @@ export function matchesQuestion(reply: Uint8Array, q: ExpectedQuestion): boolean
   if (rq.type !== q.type || rq.class !== q.class) return false;
   return q.exactCase ? rq.name === q.name : rq.name.toLowerCase() === q.name.toLowerCase();
 }
+
+/**
+ * True when `reply` would answer `q` but for the letter case of the name (0x20 is on and the
+ * upstream did not echo it). Only called for replies `matchesQuestion` refused.
+ */
+export function caseOnlyMismatch(reply: Uint8Array, q: ExpectedQuestion): boolean {
+  return q.exactCase && matchesQuestion(reply, { ...q, exactCase: false });
+}
+
+export function caseError(t: UpstreamTarget): UpstreamError {
+  return new UpstreamError("case", `${t.address}: answer does not echo the question's letter case`);
+}
+
+/** First UDP retransmission (RFC 1035 §7.2: resend, backing off, within the time allowed). */
+export const RETRANSMIT_MS = 400;
 
 /**
  * The one settlement of an exchange: the first of answer, error, timeout (the upstream's
@@ -105,18 +135,41 @@ export function udpExchange(
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const sock: UdpSocket = createSocket(isIPv6(t.host) ? "udp6" : "udp4");
-    const finish = settleOnce(t, signal, () => sock.close(), resolve, reject);
+    let resend: ReturnType<typeof setTimeout> | undefined;
+    const finish = settleOnce(
+      t,
+      signal,
+      () => {
+        clearTimeout(resend);
+        sock.close();
+      },
+      resolve,
+      reject,
+    );
     sock.on("error", (e) =>
       finish(new UpstreamError("network", `${t.address}: ${e.message}`, { cause: e })),
     );
     sock.on("message", (msg, rinfo) => {
       if (rinfo.port !== t.port || normaliseAddr(rinfo.address) !== normaliseAddr(t.host)) return;
-      if (!matchesQuestion(msg, q)) return;
-      finish(undefined, msg);
+      if (matchesQuestion(msg, q)) finish(undefined, msg);
+      else if (caseOnlyMismatch(msg, q)) finish(caseError(t));
     });
-    sock.send(query, t.port, t.host, (e) => {
-      if (e) finish(new UpstreamError("network", `${t.address}: ${e.message}`, { cause: e }));
-    });
+    const send = () =>
+      sock.send(query, t.port, t.host, (e) => {
+        if (e) finish(new UpstreamError("network", `${t.address}: ${e.message}`, { cause: e }));
+      });
+    // The same bytes (same ID) each time: a late answer to any of them is the answer.
+    const t0 = Date.now();
+    const schedule = (interval: number) => {
+      if (Date.now() - t0 + interval >= t.timeoutMs) return;
+      resend = setTimeout(() => {
+        dnsMetrics().upstreamFallbacks.inc({ kind: "retransmit" });
+        send();
+        schedule(interval * 2);
+      }, interval);
+    };
+    send();
+    schedule(RETRANSMIT_MS);
   });
 }
 
@@ -180,6 +233,7 @@ function streamExchange(
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
         if (matchesQuestion(msg, q)) return finish(undefined, Buffer.from(msg));
+        if (caseOnlyMismatch(msg, q)) return finish(caseError(t));
       }
     });
     const framed = Buffer.allocUnsafe(2 + query.length);
@@ -290,6 +344,7 @@ export function httpsExchange(
         res.on("error", (e) => finish(upstreamSocketError(t, e)));
         res.on("end", () => {
           const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+          if (caseOnlyMismatch(body, q)) return finish(caseError(t));
           if (!matchesQuestion(body, q))
             return finish(
               new UpstreamError("mismatch", `${t.address}: answer does not match the question`),
