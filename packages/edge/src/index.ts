@@ -22,9 +22,11 @@ export {
 export type { ResolveOptions, ResolveResult, Resolver } from "./resolver.ts";
 export { ConfigRejectedError, compileSnapshot, type EdgeSnapshot } from "./snapshot.ts";
 export {
+  backoffDelay,
   DISK_BUNDLE_PROBLEMS,
   type DiskBundleProblem,
   diskBundleRejections,
+  EdgeDecommissionedError,
   EdgeState,
   heartbeatCounters,
   type LastGoodLoad,

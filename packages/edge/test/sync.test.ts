@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { BUNDLE_SCHEMA_VERSION, bundleHash, type ConfigBundle } from "@gatehouse/contract";
 import {
+  backoffDelay,
   type Edge,
   EdgeState,
   edgeRegistry,
@@ -17,6 +18,7 @@ import {
   SyncClient,
   startEdge,
 } from "@gatehouse/edge";
+import { Registry } from "prom-client";
 
 interface FakeControl {
   url: string;
@@ -26,6 +28,10 @@ interface FakeControl {
   enrolments: number;
   /** What the heartbeat answer says: control's admin status of the edge. */
   status: "active" | "draining";
+  /** Refuse every credentialed request with these answers, in turn (empty: serve normally). */
+  refuse: { status: number; code?: string; retryAfter?: number }[];
+  /** Credentialed requests seen, by path. */
+  requests: string[];
   publish(b: ConfigBundle, opts?: { corruptHash?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
@@ -47,6 +53,8 @@ async function fakeControl(): Promise<FakeControl> {
     statuses: [],
     enrolments: 0,
     status: "active",
+    refuse: [],
+    requests: [],
     async publish(b, opts) {
       b.hash = await bundleHash(b);
       if (opts?.corruptHash) b.hash = "0".repeat(64);
@@ -70,6 +78,16 @@ async function fakeControl(): Promise<FakeControl> {
     }
     if (req.headers.authorization !== `Bearer ${CREDENTIAL}`)
       return json(401, { error: { code: "GH_ERR_UNAUTHENTICATED", message: "no" } });
+    state.requests.push(url.pathname);
+    if (state.refuse.length > 0) {
+      // In turn per path, so interleaved heartbeats do not decide what the polls get.
+      const nth = state.requests.filter((p) => p === url.pathname).length;
+      const r = state.refuse[nth % state.refuse.length]!;
+      if (r.retryAfter !== undefined) res.setHeader("retry-after", String(r.retryAfter));
+      return json(r.status, {
+        error: { code: r.code ?? "GH_ERR_UNAVAILABLE", message: `refused with ${r.status}` },
+      });
+    }
     if (url.pathname === "/api/v1/edge/config") {
       const afterV = Number(url.searchParams.get("after") ?? 0);
       const ready = () => state.bundle !== undefined && state.bundle.version > afterV;
@@ -137,6 +155,14 @@ function bundle(version: number, expression = 'dns.fqdn == "blocked.example"'): 
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function untilAsync(cond: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -312,5 +338,149 @@ describe("edge config sync", () => {
     assert.match(lines.find((l) => l.includes("control unreachable"))!, /serving config v7/);
     assert.equal(edge.snapshot.version, 7);
     assert.ok(client.staleMs >= 0);
+  });
+});
+
+describe("edge config sync when control refuses", () => {
+  let control: FakeControl;
+  let edge: Edge;
+  const clients: SyncClient[] = [];
+
+  before(async () => {
+    control = await fakeControl();
+    edge = await startEdge({
+      config: { resolver: { upstreams: [] }, locations: [], lists: [], policies: [], edge: {} },
+      log: () => {},
+    });
+  });
+  after(async () => {
+    for (const c of clients) await c.stop();
+    await edge.close();
+    await control.close();
+  });
+
+  /** A client with a credential already in its data directory, on its own registry. */
+  const enrolled = async (extra: Partial<ConstructorParameters<typeof SyncClient>[0]> = {}) => {
+    const dataDir = await mkdtemp(join(tmpdir(), "gh-sync-refused-"));
+    await new EdgeState(dataDir).saveCredential({
+      controlUrl: control.url,
+      edgeId: "edge1",
+      accountId: "acct1",
+      credential: CREDENTIAL,
+    });
+    const registry = new Registry();
+    const lines: string[] = [];
+    const client = new SyncClient({
+      controlUrl: control.url,
+      dataDir,
+      target: edge,
+      softwareVersion: "test",
+      registry,
+      heartbeatIntervalMs: 20,
+      backoff: { minMs: 10, maxMs: 80 },
+      log: (l) => lines.push(l),
+      ...extra,
+    });
+    clients.push(client);
+    const gauge = async (name: string) =>
+      (await registry.getSingleMetric(name)!.get()).values[0]?.value ?? 0;
+    const failures = async (reason: string) =>
+      (await registry.getSingleMetric("gatehouse_edge_sync_failures_total")!.get()).values.find(
+        (v) => v.labels["reason"] === reason,
+      )?.value ?? 0;
+    return { client, dataDir, registry, lines, gauge, failures };
+  };
+
+  test("the backoff delay grows exponentially with jitter up to its cap", () => {
+    for (const r of [0, 0.5, 1]) {
+      const d = [1, 2, 3, 4, 5, 10, 60].map((n) => backoffDelay(n, 500, 30_000, r));
+      assert.deepEqual(
+        d.map((x) => x / (1 + r)),
+        [250, 500, 1000, 2000, 4000, 15_000, 15_000],
+      );
+    }
+  });
+
+  test("401, 429 and 5xx grow the backoff and never refresh the last-sync time; a success resets both", async () => {
+    control.refuse = [];
+    const { client, gauge, failures, lines } = await enrolled();
+    await client.start();
+    await until(() => client.consecutiveFailures === 0 && control.requests.length > 0, "a poll");
+    const lastSync = "gatehouse_edge_config_last_sync_timestamp_seconds";
+    // The first poll is a 304 after the fake's 300 ms wait: a successful sync.
+    await untilAsync(async () => (await gauge(lastSync)) > 0, "a first successful sync");
+    control.refuse = [{ status: 401 }, { status: 429 }, { status: 500 }, { status: 503 }];
+    // A long-poll in flight may still end in a 304 (a sync); from the first failure on, none.
+    await until(() => client.consecutiveFailures >= 1, "a first failure", 10_000);
+    const before = await gauge(lastSync);
+    assert.ok(before > Date.now() / 1000 - 60);
+    await until(() => client.consecutiveFailures >= 8, "eight failures in a row", 10_000);
+    assert.equal(await gauge(lastSync), before, "refusals are not syncs");
+    assert.ok(
+      (await gauge("gatehouse_edge_sync_backoff_seconds")) >= 0.04,
+      "at the cap (80 ms ± jitter)",
+    );
+    assert.ok((await failures("unauthorized")) >= 1);
+    assert.ok((await failures("rate_limited")) >= 1);
+    assert.ok((await failures("server_error")) >= 2);
+    assert.ok(
+      lines.some((l) =>
+        /control refused the config sync \(control answered (401|429|500|503) /.test(l),
+      ),
+    );
+    assert.ok(client.staleMs >= 0);
+    control.refuse = [];
+    await until(() => client.consecutiveFailures === 0, "a successful sync again", 10_000);
+    assert.ok((await gauge(lastSync)) > before, "a success refreshes it");
+    assert.equal(await gauge("gatehouse_edge_sync_backoff_seconds"), 0);
+    await client.stop();
+  });
+
+  test("a 429's Retry-After is the least the edge waits", async () => {
+    control.refuse = [{ status: 429, code: "GH_ERR_RATE_LIMITED", retryAfter: 7 }];
+    const { client, gauge } = await enrolled();
+    await client.start();
+    await until(() => client.consecutiveFailures >= 1, "a refused poll");
+    assert.ok((await gauge("gatehouse_edge_sync_backoff_seconds")) >= 7);
+    await client.stop();
+    control.refuse = [];
+  });
+
+  test("told it is decommissioned, the edge stops polling and heartbeating, says so and remembers it", async () => {
+    control.refuse = [{ status: 410, code: "GH_ERR_EDGE_DECOMMISSIONED" }];
+    const told: string[] = [];
+    const { client, dataDir, lines, gauge, failures } = await enrolled({
+      onDecommissioned: (m) => told.push(m),
+    });
+    control.requests.length = 0;
+    await client.start();
+    await until(() => told.length === 1, "onDecommissioned");
+    assert.equal(client.decommissioned, true);
+    assert.match(told[0]!, /refused with 410/);
+    assert.ok(lines.some((l) => /DECOMMISSIONED by control/.test(l)));
+    assert.equal(await gauge("gatehouse_edge_decommissioned"), 1);
+    assert.equal(await failures("decommissioned"), 1);
+    assert.equal(await gauge("gatehouse_edge_config_last_sync_timestamp_seconds"), 0);
+    // Both loops have stopped: nothing more reaches control (heartbeats were every 20 ms).
+    await client.stop();
+    const seen = control.requests.length;
+    assert.ok(seen <= 2, `one poll and at most one heartbeat, not ${seen}`);
+    const marker = JSON.parse(await readFile(join(dataDir, "decommissioned.json"), "utf8"));
+    assert.equal(marker.edgeId, "edge1");
+    // A restart on that data directory refuses to start.
+    const again = new SyncClient({
+      controlUrl: control.url,
+      dataDir,
+      target: edge,
+      softwareVersion: "test",
+      registry: new Registry(),
+      log: () => {},
+    });
+    await assert.rejects(
+      again.start(),
+      /this edge was decommissioned by control at .* \(edge edge1\) and does not serve: to bring it back, remove .*credential\.json and .*decommissioned\.json/,
+    );
+    assert.equal(control.requests.length, seen, "the restarted client asked control nothing");
+    control.refuse = [];
   });
 });

@@ -2,6 +2,7 @@
 // syncing, and serves again when activated) and a synced edge with several worker processes.
 // The real `gatehouse control` and `gatehouse edge --control` commands, on loopback.
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -27,6 +28,10 @@ const probe = (port: number, name: string) =>
     () => "silent",
   );
 
+/** The status a process exits with by itself. */
+const exitCode = async (r: Running): Promise<number | null> =>
+  r.child.exitCode ?? (await once(r.child, "exit"))[0];
+
 describe("synced edges: drain/activate and multi-core", () => {
   let dir: string;
   let control: Running;
@@ -34,6 +39,7 @@ describe("synced edges: drain/activate and multi-core", () => {
   let upstream: Awaited<ReturnType<typeof fakeUpstream>>;
   let apiPort: number;
   let call: ReturnType<typeof api>;
+  let adminToken = "";
 
   const startEdge = async (extra: string[]) => {
     const join_ = await call<{ joinToken: string }>("POST", "/edges/join-tokens", {});
@@ -88,6 +94,7 @@ describe("synced edges: drain/activate and multi-core", () => {
       `127.0.0.1:${apiPort}`,
     ]);
     const [, token] = await control.waitFor(/admin token \(shown once, keep it\): (\S+)/);
+    adminToken = token!;
     call = api(`http://127.0.0.1:${apiPort}`, token!);
     const r = await call("PUT", "/resolver", {
       upstreams: [{ address: `udp://127.0.0.1:${upstream.port}` }],
@@ -205,6 +212,48 @@ describe("synced edges: drain/activate and multi-core", () => {
     assert.deepEqual(A(r), ["0.0.0.0"], "answered again, by the config published while drained");
     assert.deepEqual(A(await queryDns(dnsPort, "up.example")), ["192.0.2.30"]);
     assert.equal(edge.child.exitCode, null);
+  });
+
+  test("decommission via the API: the edge stops polling at once, stops serving after --decommission-grace, and a restart refuses", async () => {
+    const { edge, dnsPort, edgeId } = await startEdge(["--decommission-grace", "1"]);
+    await eventually(
+      () => queryDns(dnsPort, "bye.example"),
+      (x) => A(x)[0] === "192.0.2.30",
+      10_000,
+    );
+    const del = await call<{ status: string }>("DELETE", `/edges/${edgeId}`);
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    await edge.waitFor(/DECOMMISSIONED by control/, 10_000);
+    // After the grace it closes its listeners and exits with 78, which the systemd unit does
+    // not restart.
+    await edge.waitFor(/decommissioned: listeners closed, not serving/, 10_000);
+    assert.equal(await exitCode(edge), 78);
+    assert.equal(await probe(dnsPort, "bye.example"), "silent");
+    // Control answered its own credential 410 (counted apart from failed guesses).
+    const res = await fetch(`http://127.0.0.1:${apiPort}/metrics`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    assert.match(
+      await res.text(),
+      /gatehouse_control_auth_failures_total\{credential="edge",reason="decommissioned"\} [1-9]/,
+    );
+    // Restarted on the same data directory, it refuses to serve and says how to come back.
+    const again = runCli([
+      "edge",
+      "--control",
+      `http://127.0.0.1:${apiPort}`,
+      "--data-dir",
+      join(dir, `edge-${edges.indexOf(edge)}`),
+      "--dns",
+      `127.0.0.1:${dnsPort}`,
+      "--proxy",
+      `127.0.0.1:${await freePort()}`,
+    ]);
+    edges.push(again);
+    await again.waitFor(
+      /this edge was decommissioned by control at \S+ \(edge \S+\) and does not serve/,
+    );
+    assert.equal(await exitCode(again), 78);
   });
 
   test("--workers 2: every worker applies a published bundle and ships its query log", async () => {

@@ -10,6 +10,9 @@
 // signature: whoever can write the data directory can also write a matching hash (and could
 // replace a public key kept there), so the directory's permissions (0700, files 0600) are what
 // keep local users out; the hash catches damage and edits by hand.
+//
+// Once control decommissioned the edge, a marker (`decommissioned.json`) keeps a restarted edge
+// from serving.
 
 import { rename } from "node:fs/promises";
 import { join } from "node:path";
@@ -65,6 +68,18 @@ export interface EdgeCredential {
   readonly credential: string;
 }
 
+export interface EdgeDecommissioned {
+  readonly edgeId: string;
+  /** When control answered GH_ERR_EDGE_DECOMMISSIONED (RFC 3339). */
+  readonly at: string;
+  readonly message: string;
+}
+
+/** Start refused: control decommissioned this edge (see EdgeState.decommissionedError). */
+export class EdgeDecommissionedError extends Error {
+  override name = "EdgeDecommissionedError";
+}
+
 export class EdgeState {
   readonly #dir: string;
   constructor(dataDir: string) {
@@ -106,6 +121,32 @@ export class EdgeState {
 
   saveCredential(c: EdgeCredential): Promise<void> {
     return writeFileAtomic(this.credentialPath, `${JSON.stringify(c, null, 2)}\n`, 0o600);
+  }
+
+  get decommissionedPath(): string {
+    return join(this.#dir, "decommissioned.json");
+  }
+
+  /** Control's word that this edge is decommissioned, kept so a restart does not serve again. */
+  saveDecommissioned(d: EdgeDecommissioned): Promise<void> {
+    return writeFileAtomic(this.decommissionedPath, `${JSON.stringify(d, null, 2)}\n`, 0o600);
+  }
+
+  /** Why start refuses: the edge was decommissioned (undefined when it was not). */
+  async decommissionedError(): Promise<EdgeDecommissionedError | undefined> {
+    const text = await readIfExists(this.decommissionedPath);
+    if (text === undefined) return undefined;
+    let d: Partial<EdgeDecommissioned> = {};
+    try {
+      d = JSON.parse(text) as Partial<EdgeDecommissioned>;
+    } catch {
+      // Unreadable is still a marker: refusing to serve is the safe reading.
+    }
+    return new EdgeDecommissionedError(
+      `this edge was decommissioned by control${typeof d.at === "string" ? ` at ${d.at}` : ""}` +
+        `${typeof d.edgeId === "string" ? ` (edge ${d.edgeId})` : ""} and does not serve: to bring it back, ` +
+        `remove ${this.credentialPath} and ${this.decommissionedPath} and enrol again with a new --join-token`,
+    );
   }
 
   /** The last good bundle that passes every check, or undefined (see loadLastGoodChecked). */

@@ -4,9 +4,11 @@ export {
   type DiskBundleProblem,
   diskBundleRejections,
   type EdgeCredential,
+  type EdgeDecommissioned,
+  EdgeDecommissionedError,
   EdgeState,
   type LastGoodLoad,
 } from "./edge-state.ts";
 export { heartbeatCounters, histogramQuantile } from "./heartbeat-counters.ts";
 export { LogShipper, type LogShipperOptions } from "./log-shipper.ts";
-export { SyncClient, type SyncOptions, type SyncTarget } from "./sync-client.ts";
+export { backoffDelay, SyncClient, type SyncOptions, type SyncTarget } from "./sync-client.ts";

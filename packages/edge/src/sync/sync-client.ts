@@ -2,12 +2,15 @@
 // data directory), then long-poll control for bundles newer than the one applied. A bundle is
 // checked (hash), compiled and swapped in by the target edge, then persisted as last-good and
 // acknowledged; a bundle that does not compile is reported to control and the running one
-// stays. While control is unreachable the edge keeps serving (fail-static), retrying with
-// exponential backoff and jitter; a gauge and log lines say how stale its config is.
+// stays. While control is unreachable or refuses the edge (401, 429, 5xx) the edge keeps serving
+// (fail-static), retrying with exponential backoff and jitter that only a successful sync resets;
+// a gauge and log lines say how stale its config is. Control's 410 GH_ERR_EDGE_DECOMMISSIONED is
+// final: the edge stops polling and heartbeating, keeps a marker so a restart does not serve,
+// and tells its owner (onDecommissioned), who stops serving after a grace.
 
 import { hostname } from "node:os";
 import { type ConfigBundle, GatehouseError, verifyBundleHash } from "@gatehouse/contract";
-import { Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import { type EdgeCredential, EdgeState } from "./edge-state.ts";
 
 export interface SyncTarget {
@@ -33,12 +36,55 @@ export interface SyncOptions {
   readonly onDrain?: () => void;
   /** Called on every heartbeat answer `active` (so an edge drained before resumes). */
   readonly onActive?: () => void;
+  /**
+   * Called once when control answers that this edge is decommissioned: polling and heartbeats
+   * have stopped; the owner stops serving (after its grace).
+   */
+  readonly onDecommissioned?: (message: string) => void;
+  /** Retry delays: the first failure waits about minMs, each next one twice as long, up to maxMs. */
+  readonly backoff?: { readonly minMs: number; readonly maxMs: number };
 }
 
 const LONG_POLL_CLIENT_TIMEOUT_MS = 45_000; // control answers 304 after 30 s
 const REQUEST_TIMEOUT_MS = 10_000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+/** Longest Retry-After honoured (a larger one from a confused server is cut to this). */
+const RETRY_AFTER_MAX_MS = 300_000;
+
+/** Why a sync attempt failed: the `reason` label of gatehouse_edge_sync_failures_total. */
+type SyncFailure = "network" | "unauthorized" | "rate_limited" | "server_error" | "bad_answer";
+
+/** A refused sync: control answered, but not with a bundle or "nothing newer". */
+class SyncRefused extends Error {
+  readonly reason: SyncFailure;
+  readonly retryAfterMs: number;
+  constructor(reason: SyncFailure, message: string, retryAfterMs = 0) {
+    super(message);
+    this.reason = reason;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** Retry-After in seconds (RFC 9110 §10.2.3) as milliseconds, capped; 0 when absent or a date. */
+function retryAfterMs(res: Response): number {
+  const s = Number(res.headers.get("retry-after"));
+  return Number.isFinite(s) && s > 0 ? Math.min(s * 1000, RETRY_AFTER_MAX_MS) : 0;
+}
+
+/** Control's final answer to a decommissioned edge. */
+class Decommissioned extends Error {}
+
+/** The delay before retry number `failures` (1-based): exponential, "equal jitter", capped. */
+export function backoffDelay(
+  failures: number,
+  minMs: number,
+  maxMs: number,
+  random: number,
+): number {
+  const base = Math.min(maxMs, minMs * 2 ** Math.min(failures - 1, 30));
+  return base / 2 + random * (base / 2);
+}
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
@@ -53,11 +99,15 @@ export class SyncClient {
   #cred: EdgeCredential | undefined;
   /** Newest version seen: applied, or rejected (so a bad bundle is not fetched in a loop). */
   #after = 0;
-  #lastContact = 0;
+  #lastSuccess = 0;
   #failures = 0;
+  #decommissioned = false;
   #loops: Promise<void>[] = [];
   readonly #lastSync: Gauge;
   readonly #version: Gauge;
+  readonly #failuresTotal: Counter<"reason">;
+  readonly #backoffGauge: Gauge;
+  readonly #decommissionedGauge: Gauge;
 
   constructor(opts: SyncOptions) {
     this.#o = opts;
@@ -73,7 +123,38 @@ export class SyncClient {
       () =>
         new Gauge({
           name: "gatehouse_edge_config_last_sync_timestamp_seconds",
-          help: "Unix time the edge last heard from control; time() minus this is how stale its config may be",
+          help: "Unix time of the edge's last successful config sync (control answered a poll with a bundle or with 'nothing newer'); 0 before the first; time() minus this is how stale its config may be",
+          registers: [registry],
+        }),
+    );
+    this.#failuresTotal = metric(
+      registry,
+      "gatehouse_edge_sync_failures_total",
+      () =>
+        new Counter({
+          name: "gatehouse_edge_sync_failures_total",
+          help: "Failed config polls by reason: network, unauthorized (401/403), rate_limited (429), server_error (5xx), bad_answer (anything else), decommissioned (final)",
+          labelNames: ["reason"] as const,
+          registers: [registry],
+        }),
+    );
+    this.#backoffGauge = metric(
+      registry,
+      "gatehouse_edge_sync_backoff_seconds",
+      () =>
+        new Gauge({
+          name: "gatehouse_edge_sync_backoff_seconds",
+          help: "Delay before the edge's next config poll after consecutive failures; 0 while syncing normally",
+          registers: [registry],
+        }),
+    );
+    this.#decommissionedGauge = metric(
+      registry,
+      "gatehouse_edge_decommissioned",
+      () =>
+        new Gauge({
+          name: "gatehouse_edge_decommissioned",
+          help: "1 once control answered that this edge is decommissioned (it stops syncing and, after its grace, serving)",
           registers: [registry],
         }),
     );
@@ -92,6 +173,8 @@ export class SyncClient {
 
   /** Enrol if needed, then run the long-poll and heartbeat loops until stop(). */
   async start(): Promise<void> {
+    const decommissioned = await this.#state.decommissionedError();
+    if (decommissioned) throw decommissioned;
     this.#cred = await this.#state.loadCredential();
     // The credential belongs to control's database, not to its URL: an edge keeps it when
     // control moves to another address.
@@ -108,9 +191,19 @@ export class SyncClient {
     return this.#cred?.credential;
   }
 
-  /** Milliseconds since the last answer from control (since start when none yet). */
+  /** Milliseconds since the last successful sync (since start when none yet). */
   get staleMs(): number {
-    return Date.now() - (this.#lastContact || this.#startedAt);
+    return Date.now() - (this.#lastSuccess || this.#startedAt);
+  }
+
+  /** Failed attempts since the last successful sync. */
+  get consecutiveFailures(): number {
+    return this.#failures;
+  }
+
+  /** True once control answered that this edge is decommissioned. */
+  get decommissioned(): boolean {
+    return this.#decommissioned;
   }
 
   async stop(): Promise<void> {
@@ -130,19 +223,73 @@ export class SyncClient {
     const headers = new Headers(init.headers);
     if (this.#cred) headers.set("authorization", `Bearer ${this.#cred.credential}`);
     if (init.body !== undefined) headers.set("content-type", "application/json");
-    const res = await fetch(`${this.#base()}/api/v1${path}`, { ...init, headers, signal });
-    this.#contact();
-    return res;
+    return fetch(`${this.#base()}/api/v1${path}`, { ...init, headers, signal });
   }
 
-  #contact(): void {
+  /** A poll answered with a bundle or "nothing newer": the only thing that resets the backoff. */
+  #synced(): void {
     if (this.#failures > 0)
       this.#log(
-        `gatehouse edge: control reachable again after ${this.#failures} failed attempt(s)`,
+        `gatehouse edge: config sync works again after ${this.#failures} failed attempt(s)`,
       );
     this.#failures = 0;
-    this.#lastContact = Date.now();
-    this.#lastSync.set(this.#lastContact / 1000);
+    this.#backoffGauge.set(0);
+    this.#lastSuccess = Date.now();
+    this.#lastSync.set(this.#lastSuccess / 1000);
+  }
+
+  /** Turn a refusal into the error the loops act on (410 decommissioned is final). */
+  async #refusal(res: Response, what: string): Promise<Error> {
+    const text = (await res.text()).slice(0, 2000);
+    let code: string | undefined;
+    let message = text.slice(0, 200);
+    try {
+      const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+      if (typeof body.error?.code === "string") code = body.error.code;
+      if (typeof body.error?.message === "string") message = body.error.message.slice(0, 500);
+    } catch {
+      // Not our error body (a proxy's page): the status says enough.
+    }
+    if (res.status === 410 && code === "GH_ERR_EDGE_DECOMMISSIONED")
+      return new Decommissioned(message);
+    const reason: SyncFailure =
+      res.status === 401 || res.status === 403
+        ? "unauthorized"
+        : res.status === 429
+          ? "rate_limited"
+          : res.status >= 500
+            ? "server_error"
+            : "bad_answer";
+    return new SyncRefused(
+      reason,
+      `control answered ${res.status}${code ? ` ${code}` : ""} to the ${what}: ${message}`,
+      retryAfterMs(res),
+    );
+  }
+
+  /** Control says this edge is decommissioned: stop syncing for good, keep a marker, tell the owner. */
+  async #decommission(message: string): Promise<void> {
+    if (this.#decommissioned) return;
+    this.#decommissioned = true;
+    this.#failuresTotal.inc({ reason: "decommissioned" });
+    this.#decommissionedGauge.set(1);
+    this.#stop.abort();
+    this.#log(
+      `gatehouse edge: DECOMMISSIONED by control (${message}); stopped polling and heartbeating; ` +
+        `this edge will not serve after its grace, nor after a restart`,
+    );
+    try {
+      await this.#state.saveDecommissioned({
+        edgeId: this.#cred?.edgeId ?? "",
+        at: new Date().toISOString(),
+        message,
+      });
+    } catch (e) {
+      this.#log(
+        `gatehouse edge: could not write ${this.#state.decommissionedPath}: ${(e as Error).message}`,
+      );
+    }
+    this.#o.onDecommissioned?.(message);
   }
 
   async #enrol(): Promise<EdgeCredential> {
@@ -166,6 +313,12 @@ export class SyncClient {
           credential?: string;
           error?: { message: string };
         };
+        if (res.status === 429 || res.status >= 500)
+          throw new SyncRefused(
+            res.status === 429 ? "rate_limited" : "server_error",
+            `enrolment answered ${res.status}: ${body.error?.message ?? ""}`,
+            retryAfterMs(res),
+          );
         if (res.status !== 201 || !body.credential || !body.edgeId || !body.accountId)
           throw new GatehouseError(
             "GH_ERR_UNAUTHENTICATED",
@@ -196,15 +349,24 @@ export class SyncClient {
         const res = await this.#request(`/edge/config?after=${this.#after}`, {
           timeoutMs: LONG_POLL_CLIENT_TIMEOUT_MS,
         });
-        if (res.status === 304) continue;
-        if (res.status !== 200) {
-          const text = await res.text();
-          throw new Error(
-            `control answered ${res.status} to the config poll: ${text.slice(0, 200)}`,
+        if (res.status === 304) {
+          this.#synced();
+          continue;
+        }
+        if (res.status !== 200) throw await this.#refusal(res, "config poll");
+        let bundle: ConfigBundle;
+        try {
+          bundle = (await res.json()) as ConfigBundle;
+        } catch (e) {
+          throw new SyncRefused(
+            "bad_answer",
+            `the config poll's answer is not JSON: ${(e as Error).message}`,
           );
         }
-        await this.#receive((await res.json()) as ConfigBundle);
+        this.#synced();
+        await this.#receive(bundle);
       } catch (e) {
+        if (e instanceof Decommissioned) return this.#decommission(e.message);
         if (this.#stop.signal.aborted) return;
         await this.#backoff(e);
       }
@@ -281,7 +443,10 @@ export class SyncClient {
           const body = (await res.json()) as { status?: string };
           if (body.status === "draining") this.#o.onDrain?.();
           else if (body.status === "active") this.#o.onActive?.();
-        } else await res.body?.cancel();
+        } else {
+          const refused = await this.#refusal(res, "heartbeat");
+          if (refused instanceof Decommissioned) return this.#decommission(refused.message);
+        }
       } catch {
         // The poll loop logs reachability; a missed beat is what control measures.
       }
@@ -291,12 +456,20 @@ export class SyncClient {
 
   async #backoff(e: unknown): Promise<void> {
     this.#failures++;
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.#failures - 1, 16));
-    const wait = base / 2 + Math.random() * (base / 2); // "equal jitter"
+    this.#failuresTotal.inc({ reason: e instanceof SyncRefused ? e.reason : "network" });
+    const min = this.#o.backoff?.minMs ?? BACKOFF_MIN_MS;
+    const max = this.#o.backoff?.maxMs ?? BACKOFF_MAX_MS;
+    // A Retry-After (429, 503) is a floor: never sooner than control asked.
+    const wait = Math.max(
+      backoffDelay(this.#failures, min, max, Math.random()),
+      e instanceof SyncRefused ? e.retryAfterMs : 0,
+    );
+    this.#backoffGauge.set(wait / 1000);
     if (this.#failures === 1 || this.#failures % 10 === 0)
       this.#log(
-        `gatehouse edge: control unreachable (${(e as Error).message}); serving config v${this.#o.target.snapshot.version}, ` +
-          `${Math.round(this.staleMs / 1000)} s since last contact; retrying`,
+        `gatehouse edge: ${e instanceof SyncRefused ? "control refused the config sync" : "control unreachable"} (${(e as Error).message}); serving config v${this.#o.target.snapshot.version}, ` +
+          `${Math.round(this.staleMs / 1000)} s since the last successful sync; ` +
+          `attempt ${this.#failures}, retrying in ${(wait / 1000).toFixed(1)} s`,
       );
     await sleep(wait, this.#stop.signal);
   }

@@ -12,6 +12,7 @@ import {
   createOpLogger,
   type Edge,
   type EdgeAddresses,
+  EdgeDecommissionedError,
   lineSink,
   loadEdgeConfigFile,
   loadEdgeLocalFile,
@@ -32,6 +33,8 @@ const USAGE = `usage:
                  [--max-list-items N]   refuse bundles whose lists hold more items
                  [--workers N]          N processes sharing the ports (default 1)
                  [--heartbeat-interval SECONDS]   default 10
+                 [--decommission-grace SECONDS]   serving time left once control
+                                        says the edge is decommissioned (default 60)
 
 With --control, the policies come from control; listeners from --local, else the flags (default
 DNS 127.0.0.1:10053 UDP+TCP, proxy 127.0.0.1:3128); a flag given overrides --local.
@@ -68,6 +71,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       "max-list-items": { type: "string" },
       workers: { type: "string" },
       "heartbeat-interval": { type: "string" },
+      "decommission-grace": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -118,6 +122,11 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       throw new Error(
         `--heartbeat-interval must be seconds between 0.05 and 3600, got ${values["heartbeat-interval"]}`,
       );
+    const grace = values["decommission-grace"];
+    if (grace !== undefined && !(Number(grace) >= 0 && Number(grace) <= 86400))
+      throw new Error(
+        `--decommission-grace must be seconds between 0 and 86400, got ${JSON.stringify(grace)}`,
+      );
     const syncOpts = {
       controlUrl: values.control,
       dataDir: resolve(values["data-dir"] ?? "gatehouse-data/edge"),
@@ -127,22 +136,27 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       ...(joinToken ? { joinToken } : {}),
       ...(values.name ? { name: values.name } : {}),
       ...(heartbeat !== undefined ? { heartbeatIntervalMs: heartbeat * 1000 } : {}),
+      ...(grace !== undefined ? { decommissionGraceMs: Number(grace) * 1000 } : {}),
     };
-    if (workers > 1) {
-      // The primary syncs and heartbeats; the workers serve (see synced-edge.ts).
-      const cluster = await startSyncedEdgeWorkers({ ...syncOpts, workers });
-      io.err(
-        `gatehouse edge: following ${values.control} as ${cluster.sync.edgeId} with ${cluster.workers} workers`,
-      );
-      for (const l of describeAddresses(cluster.addresses)) io.err(l);
-      await onShutdown(() => cluster.close(), log);
-      return 0;
+    try {
+      if (workers > 1) {
+        // The primary syncs and heartbeats; the workers serve (see synced-edge.ts).
+        const cluster = await startSyncedEdgeWorkers({ ...syncOpts, workers });
+        io.err(
+          `gatehouse edge: following ${values.control} as ${cluster.sync.edgeId} with ${cluster.workers} workers`,
+        );
+        for (const l of describeAddresses(cluster.addresses)) io.err(l);
+        return await serveUntilDone(cluster, log);
+      }
+      const synced = await startSyncedEdge(syncOpts);
+      io.err(`gatehouse edge: following ${values.control} as ${synced.sync.edgeId}`);
+      for (const l of describeEdge(synced.edge)) io.err(l);
+      return await serveUntilDone(synced, log);
+    } catch (e) {
+      if (!(e instanceof EdgeDecommissionedError)) throw e;
+      io.err(`gatehouse edge: ${e.message}`);
+      return EXIT_DECOMMISSIONED;
     }
-    const synced = await startSyncedEdge(syncOpts);
-    io.err(`gatehouse edge: following ${values.control} as ${synced.sync.edgeId}`);
-    for (const l of describeEdge(synced.edge)) io.err(l);
-    await onShutdown(() => synced.close(), log);
-    return 0;
   }
 
   const path = resolve(values.config!);
@@ -186,6 +200,25 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
   );
   await onShutdown(() => edge.close(), log);
   return 0;
+}
+
+/**
+ * The exit status of an edge that control decommissioned (sysexits EX_CONFIG): the shipped unit
+ * lists it in RestartPreventExitStatus, so systemd does not restart it into a refusal loop.
+ */
+export const EXIT_DECOMMISSIONED = 78;
+
+/** Serve until SIGINT/SIGTERM (exit 0) or until a decommissioned edge's grace ends (78). */
+async function serveUntilDone(
+  running: { close(): Promise<void>; readonly decommissioned: Promise<void> },
+  log: (line: string) => void,
+): Promise<number> {
+  const code = await Promise.race([
+    onShutdown(() => running.close(), log).then(() => 0),
+    running.decommissioned.then(() => EXIT_DECOMMISSIONED),
+  ]);
+  if (code === EXIT_DECOMMISSIONED) await running.close();
+  return code;
 }
 
 function positiveInt(v: string, flag: string): number {

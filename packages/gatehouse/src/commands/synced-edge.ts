@@ -3,7 +3,9 @@
 // — then enrols (first run only) and follows control's bundles. With several workers the
 // primary process syncs and heartbeats and the workers (one edge each) serve and ship logs.
 // When control marks the edge `draining` it closes its listeners (clients and load balancers
-// move to another edge), flushes its query log and keeps syncing; `active` reopens them.
+// move to another edge), flushes its query log and keeps syncing; `active` reopens them. When
+// control answers that the edge is decommissioned, syncing stops at once and the listeners
+// close after a grace (`decommissionGraceMs`); a restart then refuses to serve.
 
 import { join } from "node:path";
 import {
@@ -53,6 +55,9 @@ async function startingBundle(
   log: (line: string) => void,
 ): Promise<ConfigBundle> {
   const state = new EdgeState(opts.dataDir);
+  // A decommissioned edge never serves again from this data directory.
+  const refused = await state.decommissionedError();
+  if (refused) throw refused;
   const loaded = await state.loadLastGoodChecked();
   const rejected = diskBundleRejections(edgeRegistry());
   const error = opts.logger ? withComponent(opts.logger, "edge") : undefined;
@@ -101,6 +106,48 @@ export interface SyncedEdgeOptions {
   /** Structured logs: when given, the edge, sync and shipper each log under their component. */
   readonly logger?: OpLogger;
   readonly heartbeatIntervalMs?: number;
+  /** How long a decommissioned edge keeps serving before it closes its listeners; default 60 s. */
+  readonly decommissionGraceMs?: number;
+}
+
+export const DEFAULT_DECOMMISSION_GRACE_MS = 60_000;
+
+/**
+ * Once control says the edge is decommissioned (syncing has stopped by then), keep serving for
+ * the grace, so clients can move to another edge, then stop serving for good.
+ */
+function decommissioning(
+  opts: SyncedEdgeOptions,
+  stopServing: () => Promise<void>,
+  log: (line: string) => void,
+): { onDecommissioned: () => void; cancel: () => void; stopped: Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped!: () => void;
+  const done = new Promise<void>((resolve) => {
+    stopped = resolve;
+  });
+  const grace = opts.decommissionGraceMs ?? DEFAULT_DECOMMISSION_GRACE_MS;
+  return {
+    onDecommissioned: () => {
+      if (timer) return;
+      log(
+        `gatehouse edge: decommissioned: serving the current config for ${grace / 1000} s more, then closing the listeners`,
+      );
+      timer = setTimeout(() => {
+        stopServing()
+          .then(
+            () =>
+              log(
+                "gatehouse edge: decommissioned: listeners closed, not serving; remove the credential and enrol again to bring this machine back",
+              ),
+            (e: unknown) => log(`gatehouse edge: decommissioned: closing: ${(e as Error).message}`),
+          )
+          .finally(stopped);
+      }, grace);
+    },
+    cancel: () => clearTimeout(timer),
+    stopped: done,
+  };
 }
 
 /** Follow control's drain/activate requests (sent on every heartbeat answer) at most once each. */
@@ -154,7 +201,7 @@ function syncClient(
   target: SyncTarget,
   counters: () => Promise<Record<string, number>>,
   log: (line: string) => void,
-  hooks: { onDrain: () => void; onActive: () => void },
+  hooks: { onDrain: () => void; onActive: () => void; onDecommissioned: () => void },
 ): SyncClient {
   return new SyncClient({
     controlUrl: opts.controlUrl,
@@ -177,6 +224,8 @@ export interface SyncedEdge {
   readonly shipper: LogShipper;
   /** The version served at start: from disk (fail-static), or 0. */
   readonly startedFrom: number;
+  /** Resolves once control decommissioned the edge and its grace ended (it no longer serves). */
+  readonly decommissioned: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -196,13 +245,18 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
   const registry = edgeRegistry();
   // Assigned right below; the hooks only run once the sync client heartbeats.
   let shipper: LogShipper | undefined;
-  const sync = syncClient(
+  const decommission = decommissioning(
     opts,
-    edge,
-    () => heartbeatCounters(registry),
+    async () => {
+      await edge.drain();
+      await shipper?.stop();
+    },
     logOf("sync"),
-    maintenance(edge, async () => shipper?.flush(false), logOf("sync")),
   );
+  const sync = syncClient(opts, edge, () => heartbeatCounters(registry), logOf("sync"), {
+    ...maintenance(edge, async () => shipper?.flush(false), logOf("sync")),
+    onDecommissioned: decommission.onDecommissioned,
+  });
   shipper = new LogShipper({
     controlUrl: opts.controlUrl,
     credential: () => sync.credential,
@@ -224,7 +278,9 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
     sync,
     shipper,
     startedFrom: initial.version,
+    decommissioned: decommission.stopped,
     async close() {
+      decommission.cancel();
       await sync.stop();
       await edge.close();
       // After the listeners closed, so the last queries' records are shipped or spooled.
@@ -238,6 +294,8 @@ export interface SyncedWorkers {
   readonly addresses: EdgeAddresses;
   readonly sync: SyncClient;
   readonly startedFrom: number;
+  /** Resolves once control decommissioned the edge and its grace ended (it no longer serves). */
+  readonly decommissioned: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -275,13 +333,17 @@ export async function startSyncedEdgeWorkers(
       version = bundle.version;
     },
   };
+  // Each worker flushes its own query log after draining.
+  const decommission = decommissioning(opts, () => handle.drain(), syncLog);
   const sync = syncClient(
     opts,
     target,
     async () => heartbeatCounters(await handle.metrics()),
     syncLog,
-    // Each worker flushes its own query log after draining.
-    maintenance(handle, async () => {}, syncLog),
+    {
+      ...maintenance(handle, async () => {}, syncLog),
+      onDecommissioned: decommission.onDecommissioned,
+    },
   );
   try {
     await sync.start();
@@ -296,7 +358,9 @@ export async function startSyncedEdgeWorkers(
     addresses: handle.addresses,
     sync,
     startedFrom: initial.version,
+    decommissioned: decommission.stopped,
     async close() {
+      decommission.cancel();
       await sync.stop();
       // Each worker closes its listeners, then ships or spools its last records.
       await handle.close();
