@@ -40,6 +40,8 @@ export interface FakeZoneEntry {
   formerrOnEdns?: boolean;
   /** The question echoed in lowercase (does not keep the 0x20 letter case). */
   lowercaseEcho?: boolean;
+  /** Set AD (a validating upstream vouching for the data). */
+  ad?: boolean;
   /**
    * A validating upstream holding bogus signatures: SERVFAIL unless the query set CD (checking
    * disabled), then the records anyway (RFC 4035 §3.2.2).
@@ -134,6 +136,7 @@ export function answerFor(
     const failed = e.servfailUnlessCd === true && !q.cd;
     m.rcode = failed ? 2 : (e.rcode ?? 0);
     m.cd = q.cd;
+    m.ad = e.ad === true && !failed;
     if (udp && e.truncateUdp && !failed) m.tc = true;
     else if (!failed) {
       m.answers = (e.answers ?? []).map((r) => ({

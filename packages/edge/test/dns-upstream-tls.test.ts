@@ -132,6 +132,7 @@ describe("DoT and DoH upstreams with a private CA", () => {
       { answers: [a(n, `192.0.2.${i + 1}`)] },
     ]),
   );
+  zone.set("signed.test/1", { ad: true, answers: [a("signed.test", "192.0.2.50")] });
   const counts = { good: [] as string[], rogue: [] as string[] };
   const servers: { close(): Promise<void> }[] = [];
   let edge: Edge;
@@ -298,6 +299,22 @@ describe("DoT and DoH upstreams with a private CA", () => {
     }
     // The second query found its reused connection closed and went out on a second one.
     assert.equal(stale.connections, 2);
+  });
+
+  test("AD from an authenticated (DoT) upstream reaches clients that set AD or DO, never with CD (RFC 6840 §5.7–5.8)", async () => {
+    // Twice: the second round is answered by the packet cache.
+    for (let round = 0; round < 2; round++) {
+      const ad = (o: Parameters<typeof udpQuery>[2]) =>
+        udpQuery(port, "signed.test", o).then((r) => {
+          assert.equal(r?.answers[0]?.data, "192.0.2.50");
+          return r?.ad;
+        });
+      assert.equal(await ad({ ad: true }), true, "AD=1 without DO");
+      assert.equal(await ad({}), false, "neither AD nor DO");
+      assert.equal(await ad({ do: true }), true, "DO=1");
+      assert.equal(await ad({ ad: true, edns: false }), true, "AD=1 without EDNS");
+      assert.equal(await ad({ ad: true, cd: true }), false, "CD=1: the upstream did not check");
+    }
   });
 
   test("a DoT upstream whose certificate the CA did not sign is refused", async () => {

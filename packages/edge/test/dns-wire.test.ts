@@ -403,3 +403,38 @@ describe("0x20 toward an upstream that does not echo the case", () => {
     assert.equal(f.up.counts.get("another-lowercase.example"), 1);
   });
 });
+
+describe("AD bit (RFC 6840 §5.7–5.8): the edge does not validate", () => {
+  const zone = new Map<string, FakeZoneEntry>([
+    ["signed.example/1", { ad: true, answers: [a("signed.example", "192.0.2.60")] }],
+  ]);
+  const f = edgeFixture(zone, {
+    policies: [
+      {
+        id: "p-alias",
+        name: "Alias",
+        type: "dns",
+        enabled: true,
+        precedence: 10,
+        expression: 'dns.fqdn == "alias.example"',
+        action: "override",
+        settings: { overrideHost: "signed.example" },
+      },
+    ],
+  });
+
+  test("an unauthenticated (UDP) upstream's AD is not passed on, whatever the client asks", async () => {
+    for (const o of [{ ad: true }, { do: true }, { ad: true, do: true }, {}]) {
+      const r = await udpQuery(f.ports.udp, "signed.example", o);
+      assert.equal(r?.answers[0]?.data, "192.0.2.60");
+      assert.equal(r?.ad, false, JSON.stringify(o));
+    }
+  });
+
+  test("synthesized answers (blocks, rewrites, special names) never carry AD", async () => {
+    for (const name of ["alias.example", "localhost", "x.invalid"]) {
+      const r = await udpQuery(f.ports.udp, name, { ad: true, do: true });
+      assert.equal(r?.ad, false, name);
+    }
+  });
+});

@@ -163,8 +163,6 @@ export class DnsService implements Resolver {
       return;
     if (ex.action !== "allow" && ex.action !== "block" && ex.action !== "override") return;
     if (ex.response && ex.response.rcode > 15) return;
-    // Without DO, AD depends on the query's own AD bit, which the packet key does not hold.
-    if (ex.answer?.ad && ex.query.edns?.do !== true) return;
     const q = parseFastQuery(ex.raw);
     if (!q) return;
     const now = Date.now();
@@ -209,7 +207,7 @@ export class DnsService implements Resolver {
       questionEnd: q.questionEnd,
       question: lowerQuestion(ex.raw, q.questionEnd),
       edns: q.edns,
-      cd: q.cd,
+      adcd: q.adcd,
       location: ex.location,
       template,
       tallies: [],

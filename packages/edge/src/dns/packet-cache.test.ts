@@ -11,13 +11,17 @@ test("fast query parser accepts plain queries only", () => {
   const q = parseFastQuery(buildQuery("WWW.Example.com", { do: true }));
   assert.deepEqual(
     { ...q },
-    { hash: q!.hash, qtype: 1, qclass: 1, edns: 2, cd: 0, udpSize: 1232, questionEnd: 33 },
+    { hash: q!.hash, qtype: 1, qclass: 1, edns: 2, adcd: 0, udpSize: 1232, questionEnd: 33 },
   );
-  // CD=1 is another key (RFC 4035 §3.2.2): its answers must not reach CD=0 clients.
+  // CD=1 is another key (RFC 4035 §3.2.2): its answers must not reach CD=0 clients; so is AD=1
+  // (without DO, the query's AD decides whether the answer's may be set, RFC 6840 §5.8).
   const hash = q!.hash;
   const cd = parseFastQuery(buildQuery("WWW.Example.com", { do: true, cd: true }));
-  assert.equal(cd?.cd, 1);
+  assert.equal(cd?.adcd, 0x10);
   assert.notEqual(cd?.hash, hash);
+  const ad = parseFastQuery(buildQuery("WWW.Example.com", { do: true, ad: true }));
+  assert.equal(ad?.adcd, 0x20);
+  assert.notEqual(ad?.hash, hash);
   assert.equal(parseFastQuery(buildQuery("a.example", { edns: false }))?.edns, 0);
   const resp = Buffer.from(buildQuery("a.example"));
   resp[2]! |= 0x80;

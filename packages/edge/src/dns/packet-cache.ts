@@ -1,6 +1,6 @@
 // The fast path. For a configuration whose DNS policies read only fields of the question and
 // the location (and answer fields, which are fixed for a cached answer's lifetime) and use no
-// schedules, the whole response to (location, qname, qtype, qclass, EDNS/DO, CD) is a pure
+// schedules, the whole response to (location, qname, qtype, qclass, EDNS/DO, AD, CD) is a pure
 // function of the config and the cached answer. So the encoded response is kept, and a repeat
 // query is answered by copying it and patching the ID, the RD flag, the question's letter case and
 // the TTLs (aged since storage) — no full decode, no policy evaluation, no encode. Anything
@@ -27,8 +27,11 @@ export interface PacketEntry {
   /** The lowercased question (name, type, class) as on the wire, to confirm a lookup. */
   readonly question: Uint8Array;
   readonly edns: 0 | 1 | 2;
-  /** The CD bit of the query it answers (RFC 4035 §3.2.2: CD=1 answers are kept apart). */
-  readonly cd: 0 | 1;
+  /**
+   * The AD and CD bits of the query it answers (header byte 3 & 0x30): CD=1 answers are kept
+   * apart (RFC 4035 §3.2.2), and without DO the query's AD decides the answer's (RFC 6840 §5.8).
+   */
+  readonly adcd: number;
   readonly location: Location | undefined;
   /** The query-log fields this entry's answers share (the first answer's record, as a hit). */
   readonly template: RecordTemplate;
@@ -54,14 +57,14 @@ export const MEMOIZABLE_FIELDS: ReadonlySet<string> = new Set([
 
 /** What the fast path learns from a query without decoding it fully. */
 export interface FastQuery {
-  /** Hash of the lowercased question (name, type, class), EDNS state and CD; a 30-bit SMI. */
+  /** Hash of the lowercased question (name, type, class), EDNS state, AD and CD; a 30-bit SMI. */
   hash: number;
   qtype: number;
   qclass: number;
   /** 0: no EDNS, 1: EDNS, 2: EDNS with DO. */
   edns: 0 | 1 | 2;
-  /** The CD (checking disabled) bit. */
-  cd: 0 | 1;
+  /** The AD and CD bits (0x20, 0x10 of the header's fourth byte). */
+  adcd: number;
   udpSize: number;
   questionEnd: number;
 }
@@ -71,7 +74,7 @@ const fq: FastQuery = {
   qtype: 0,
   qclass: 0,
   edns: 0,
-  cd: 0,
+  adcd: 0,
   udpSize: 0,
   questionEnd: 0,
 };
@@ -144,8 +147,8 @@ export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
   h = Math.imul(h ^ qtype, 0x01000193);
   h = Math.imul(h ^ qclass, 0x01000193);
   h = Math.imul(h ^ fq.edns, 0x01000193);
-  fq.cd = b[3]! & 0x10 ? 1 : 0;
-  h = Math.imul(h ^ fq.cd, 0x01000193);
+  fq.adcd = b[3]! & 0x30;
+  h = Math.imul(h ^ fq.adcd, 0x01000193);
   fq.hash = h & 0x3fffffff;
   return fq;
 }
@@ -208,7 +211,7 @@ export class PacketCache {
       !e ||
       e.location !== loc ||
       e.edns !== q.edns ||
-      e.cd !== q.cd ||
+      e.adcd !== q.adcd ||
       e.questionEnd !== q.questionEnd
     )
       return undefined;
@@ -242,8 +245,8 @@ export class PacketCache {
   /**
    * Write the answer to `q` (parsed from `raw`) from a usable entry into `out` (at least
    * `e.bytes.length` long): the stored bytes with the query's ID, RD flag and question case,
-   * and TTLs aged since storage (CD is the entry's own: it is part of the key). Returns its
-   * length.
+   * and TTLs aged since storage (AD and CD are the entry's own: they are part of the key).
+   * Returns its length.
    */
   write(e: PacketEntry, raw: Uint8Array, q: FastQuery, now: number, out: Buffer): number {
     const bytes = e.bytes;

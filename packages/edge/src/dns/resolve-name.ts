@@ -53,7 +53,10 @@ async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
     upstream: r.upstream,
     answer: {
       rcode: msg.rcode,
-      ad: msg.ad,
+      // The edge does not validate DNSSEC itself: the upstream's AD is believed only when the
+      // upstream was authenticated (DoT/DoH) and checking was not disabled (CD=1 asks the
+      // upstream not to validate, so its AD says nothing about this answer).
+      ad: msg.ad && r.authenticated && !k.cd,
       answers: msg.answers,
       authorities: msg.authorities,
       additionals: msg.additionals,

@@ -24,7 +24,10 @@ export function createFinalizeStage(): Stage {
             ex.prefix.length > 0 ? [...ex.prefix, ...a.answers] : (a.answers as typeof m.answers);
           m.authorities = a.authorities as typeof m.authorities;
           m.additionals = a.additionals as typeof m.additionals;
-          m.ad = a.ad && (q?.ad === true || q?.edns?.do === true);
+          // RFC 6840 §5.7–5.8: AD only for data considered authentic (none of ours: a
+          // rewrite's CNAME is not), and only to a client that showed it understands AD by
+          // setting it or DO.
+          m.ad = a.ad && ex.prefix.length === 0 && (q?.ad === true || q?.edns?.do === true);
         }
         ex.response = m;
       }

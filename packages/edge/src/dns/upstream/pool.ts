@@ -137,6 +137,11 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
 export interface UpstreamAnswer {
   readonly wire: Buffer;
   readonly upstream: string;
+  /**
+   * Reached over a channel that authenticates the upstream (DoT or DoH, certificate verified):
+   * only then is its AD bit believed (RFC 4035 §4.9.3, RFC 6840 §5.7).
+   */
+  readonly authenticated: boolean;
 }
 
 /** Failure rcodes that mean "ask someone else": FORMERR, SERVFAIL, NOTIMP, REFUSED. */
@@ -218,7 +223,8 @@ export class UpstreamGroup {
         throw e;
       }
       s.success(ms);
-      return { wire, upstream: s.target.address };
+      const authenticated = !viaTcp && (protocol === "tls" || protocol === "https");
+      return { wire, upstream: s.target.address, authenticated };
     }
   }
 
