@@ -8,11 +8,15 @@ import { hashSecret } from "@gatehouse/contract/secrets";
 import {
   ALLOW_TEST_ORIGINS,
   bundle,
+  exchangeResponses,
   type Harness,
-  parseResponses,
-  rawExchange,
+  logMark,
+  recordAfter,
   startHarness,
 } from "./proxy-harness.ts";
+
+/** A password check as slow as on a loaded machine (scrypt competing for two cores). */
+const SLOW_KDF_MS = 500;
 
 const basic = (user: string, pw: string) =>
   `Basic ${Buffer.from(`${user}:${pw}`).toString("base64")}`;
@@ -38,8 +42,11 @@ describe("proxy authentication", () => {
     );
     const ids = h.snapshot.identities;
     const verify = ids.verify.bind(ids);
-    ids.verify = (user, password) => {
+    // Every KDF run takes as long as it can on a loaded machine: longer than any pause a
+    // client might take for the end of an answer. The tests must not depend on it being quick.
+    ids.verify = async (user, password) => {
       kdfRuns++;
+      await new Promise((r) => setTimeout(r, SLOW_KDF_MS));
       return verify(user, password);
     };
   });
@@ -47,16 +54,18 @@ describe("proxy authentication", () => {
 
   const get = (auth: string, path = "/") =>
     `GET http://origin.test:${h.origin.port}${path} HTTP/1.1\r\nHost: origin.test\r\nProxy-Authorization: ${auth}\r\n\r\n`;
-  const send = async (data: string) => parseResponses((await rawExchange(h.port, data)).text);
+  // Each exchange ends when its responses have arrived (a KDF on a loaded machine can be slow).
+  const send = (data: string, responses = 1) => exchangeResponses(h.port, data, responses);
 
   test("a keep-alive connection repeating good credentials runs the KDF once", async () => {
     const good = basic("ann@example.com", "s3cret");
-    const { responses } = await send(get(good, "/a") + get(good, "/b") + get(good, "/c"));
+    const mark = logMark(h);
+    const { responses } = await send(get(good, "/a") + get(good, "/b") + get(good, "/c"), 3);
     assert.deepEqual(
       responses.map((r) => r.status),
       [200, 200, 200],
     );
-    assert.equal(h.log.peekNewest(1)[0]!.identity, "ann@example.com");
+    assert.equal((await recordAfter(h, mark, 3)).identity, "ann@example.com");
     assert.equal(kdfRuns, 1);
   });
 
@@ -68,12 +77,13 @@ describe("proxy authentication", () => {
     }
     assert.equal(kdfRuns, 3);
 
+    const mark = logMark(h);
     const limited = (await send(get(basic("ann@example.com", "guess-3")))).responses[0]!;
     assert.equal(limited.status, 429);
     const retry = Number(limited.headers.get("retry-after"));
     assert.ok(retry >= 1 && retry <= 60, `Retry-After ${retry}`);
     assert.match(limited.body, /too many failed proxy authentications/);
-    const rec = h.log.peekNewest(1)[0]!;
+    const rec = await recordAfter(h, mark);
     assert.deepEqual(
       [rec.status, rec.action, rec.reason, rec.identity],
       [429, "refused", "auth_rate_limited", undefined],
@@ -89,8 +99,10 @@ describe("proxy authentication", () => {
     assert.equal(unchecked.responses[0]?.status, 429);
     assert.equal(kdfRuns, 3, "no KDF while the client is limited");
     // ...while credentials verified before keep working.
+    const before = logMark(h);
     const known = await send(get(basic("ann@example.com", "s3cret")));
     assert.equal(known.responses[0]?.status, 200);
+    await recordAfter(h, before); // the metrics below are counted with each record
 
     const text = await h.registry.metrics();
     assert.match(text, /gatehouse_proxy_auth_failures_total\{result="rejected"\} 2/);

@@ -17,7 +17,9 @@ import {
   ALLOW_TEST_ORIGINS,
   bundle,
   type Harness,
+  logMark,
   policy,
+  recordAfter,
   startEchoServer,
   startHarness,
 } from "./proxy-harness.ts";
@@ -99,12 +101,13 @@ describe("CONNECT tunnels", () => {
   });
 
   test("tunnel to an allowed port carries TLS end to end; SNI is logged", async () => {
+    const mark = logMark(h);
     const { socket, head } = await openTunnel(h.port, `tls.test:${tlsPort}`);
     assert.match(head, /^HTTP\/1\.1 200 Connection Established\r\n\r\n$/);
     assert.equal(await tlsThrough(socket, "tls.test"), "pong tls.test 5\n");
     await once(socket, "close");
-    await new Promise((r) => setTimeout(r, 20));
-    const rec = h.log.peekNewest(1)[0]!;
+    // The tunnel's record is written once both sides have closed: wait for it.
+    const rec = await recordAfter(h, mark);
     assert.equal(rec.kind, "net");
     assert.equal(rec.transport, "connect");
     assert.equal(rec.sni, "tls.test");
@@ -114,6 +117,7 @@ describe("CONNECT tunnels", () => {
   });
 
   test("a client that does not speak TLS first is relayed without an SNI", async () => {
+    const mark = logMark(h);
     const { socket, head } = await openTunnel(h.port, `origin.test:${echoPort}`);
     assert.match(head, /^HTTP\/1\.1 200 /);
     socket.resume();
@@ -125,30 +129,32 @@ describe("CONNECT tunnels", () => {
     }
     assert.equal(got, "hello through the tunnel\n");
     socket.destroy();
-    await new Promise((r) => setTimeout(r, 20));
-    const rec = h.log.peekNewest(1)[0]!;
+    // The tunnel's record is written once both sides have closed: wait for it.
+    const rec = await recordAfter(h, mark);
     assert.equal(rec.sni, undefined);
     assert.equal(rec.action, "allow");
   });
 
   test("a malformed ClientHello closes the tunnel before the destination is dialled", async () => {
+    const mark = logMark(h);
     const { socket, head } = await openTunnel(h.port, `tls.test:${tlsPort}`);
     assert.match(head, /^HTTP\/1\.1 200 /);
     socket.resume();
     // A handshake record whose body is not a ClientHello (type 2 = ServerHello).
     socket.write(Buffer.from([22, 3, 1, 0, 4, 2, 0, 0, 0]));
     await once(socket, "close");
-    await new Promise((r) => setTimeout(r, 20));
-    const rec = h.log.peekNewest(1)[0]!;
+    // The tunnel's record is written once both sides have closed: wait for it.
+    const rec = await recordAfter(h, mark);
     assert.equal(rec.reason, "no_client_hello");
     assert.equal(rec.upstreamAddr, `127.0.0.1:${tlsPort}`);
     assert.equal(rec.bytesUp, 0);
   });
 
   test("a port outside connectPorts gets 403", async () => {
+    const mark = logMark(h);
     const { head } = await openTunnel(h.port, `tls.test:${h.origin.port}`);
     assert.match(head, /^HTTP\/1\.1 403 /);
-    assert.equal(h.log.peekNewest(1)[0]!.reason, "port_not_allowed");
+    assert.equal((await recordAfter(h, mark)).reason, "port_not_allowed");
   });
 
   test("CONNECT authority matching an SNI block rule gets 403 before any tunnel", async () => {
@@ -157,14 +163,15 @@ describe("CONNECT tunnels", () => {
   });
 
   test("the real ClientHello decides: SNI disagreeing with the authority is blocked by policy", async () => {
+    const mark = logMark(h);
     const { socket, head } = await openTunnel(h.port, `tls.test:${tlsPort}`);
     assert.match(head, /^HTTP\/1\.1 200 /);
     await assert.rejects(
       tlsThrough(socket, "other.test"),
       /alert access denied|ECONNRESET|socket disconnected/i,
     );
-    await new Promise((r) => setTimeout(r, 20));
-    const rec = h.log.peekNewest(1)[0]!;
+    // The tunnel's record is written once both sides have closed: wait for it.
+    const rec = await recordAfter(h, mark);
     assert.equal(rec.action, "block");
     assert.equal(rec.reason, "sni_blocked");
     assert.equal(rec.policyId, "mismatch");

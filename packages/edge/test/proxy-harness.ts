@@ -10,7 +10,7 @@ import {
   type Server as NetServer,
   type Socket,
 } from "node:net";
-import type { ConfigBundle, Policy } from "@gatehouse/contract";
+import type { ConfigBundle, Policy, QueryLogRecord } from "@gatehouse/contract";
 import { Registry } from "prom-client";
 import { type RunningProxy, startProxy } from "../src/proxy/index.ts";
 import type { ProxyLimits } from "../src/proxy/limits.ts";
@@ -258,8 +258,15 @@ export interface ParsedResponse {
   body: string;
 }
 
-/** Split a byte stream of HTTP/1.1 responses (Content-Length or chunked framing only). */
-export function parseResponses(text: string): { responses: ParsedResponse[]; rest: string } {
+/**
+ * Split a byte stream of HTTP/1.1 responses (Content-Length or chunked framing only). With
+ * `wholeOnly`, a response whose body has not fully arrived is left in `rest` instead of being
+ * returned cut short (for readers that are still receiving).
+ */
+export function parseResponses(
+  text: string,
+  wholeOnly = false,
+): { responses: ParsedResponse[]; rest: string } {
   const responses: ParsedResponse[] = [];
   let s = text;
   while (s.startsWith("HTTP/1.")) {
@@ -278,6 +285,7 @@ export function parseResponses(text: string): { responses: ParsedResponse[]; res
       s = rest;
       continue;
     }
+    if (wholeOnly && !wholeBody(headers, rest)) break;
     if (headers.get("transfer-encoding") === "chunked") {
       for (;;) {
         const le = rest.indexOf("\r\n");
@@ -299,4 +307,81 @@ export function parseResponses(text: string): { responses: ParsedResponse[]; res
     s = rest;
   }
   return { responses, rest: s };
+}
+
+/** Whether `rest` holds the whole body that `headers` announce. */
+function wholeBody(headers: Map<string, string>, rest: string): boolean {
+  if (headers.get("transfer-encoding") !== "chunked") {
+    return rest.length >= Number(headers.get("content-length") ?? 0);
+  }
+  for (let at = 0; ; ) {
+    const le = rest.indexOf("\r\n", at);
+    if (le < 0) return false;
+    const size = Number.parseInt(rest.slice(at, le), 16);
+    if (size === 0) return rest.indexOf("\r\n", le + 2) >= 0;
+    at = le + 2 + size + 2;
+    if (at > rest.length) return false;
+  }
+}
+
+/**
+ * Send raw bytes on a fresh connection and read until `count` whole responses have arrived or
+ * the server closes. The end is decided by what arrived, never by a silence, so a proxy slowed
+ * down (a password KDF on a loaded machine) cannot cut the exchange short. `boundMs` only keeps
+ * a broken build from hanging: it resolves with what arrived so the assertions say what failed.
+ */
+export function exchangeResponses(
+  port: number,
+  data: Buffer | string,
+  count: number,
+  boundMs = 30_000,
+): Promise<{ responses: ParsedResponse[]; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s: Socket = connect(port, "127.0.0.1");
+    let text = "";
+    let settled = false;
+    const done = (closed: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(bound);
+      s.destroy();
+      resolve({ responses: parseResponses(text, true).responses, closed });
+    };
+    const bound = setTimeout(() => done(false), boundMs);
+    s.on("data", (c: Buffer) => {
+      text += c.toString("latin1");
+      if (parseResponses(text, true).responses.length >= count) done(false);
+    });
+    s.on("close", () => done(true));
+    s.on("error", () => {});
+    s.write(data);
+  });
+}
+
+/** Poll until `cond()` holds. `boundMs` only keeps a broken build from hanging. */
+export async function until(
+  cond: () => boolean,
+  what = "a condition",
+  boundMs = 30_000,
+): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > boundMs) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** How many records the harness's query log has taken so far: a mark for `recordAfter`. */
+export function logMark(h: Harness): number {
+  return h.log.pushed;
+}
+
+/**
+ * The newest query-log record once `n` records have been written since `mark`. A record is
+ * written when its request or tunnel is over, which can be after the client has seen the answer
+ * or the close: wait for it instead of sleeping and hoping.
+ */
+export async function recordAfter(h: Harness, mark: number, n = 1): Promise<QueryLogRecord> {
+  await until(() => h.log.pushed >= mark + n, `query-log record ${mark + n}`);
+  return h.log.peekNewest(1)[0]!;
 }

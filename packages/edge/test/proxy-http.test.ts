@@ -19,6 +19,7 @@ import {
   policy,
   rawExchange,
   startHarness,
+  until,
 } from "./proxy-harness.ts";
 
 interface Got {
@@ -181,13 +182,10 @@ describe("HTTP forwarding", () => {
       await once(silent, "connection");
       c.destroy();
       await closed; // the pooled upstream connection was torn down, not left waiting
-      for (
-        let i = 0;
-        i < 50 && h.log.peekNewest(1)[0]?.url !== `http://origin.test:${port}/slow`;
-        i++
-      ) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await until(
+        () => h.log.peekNewest(1)[0]?.url === `http://origin.test:${port}/slow`,
+        "the aborted request's record",
+      );
       assert.equal(h.log.peekNewest(1)[0]!.reason, "client_aborted");
     } finally {
       silent.close();

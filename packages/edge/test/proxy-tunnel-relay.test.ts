@@ -19,7 +19,14 @@ import {
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { spliceAddon } from "../src/proxy/relay.ts";
-import { bundle, type Harness, startHarness } from "./proxy-harness.ts";
+import {
+  bundle,
+  type Harness,
+  logMark,
+  recordAfter,
+  startHarness,
+  until,
+} from "./proxy-harness.ts";
 
 const lib = spliceAddon();
 const requireNative = process.env.GATEHOUSE_REQUIRE_NATIVE === "1";
@@ -304,25 +311,6 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** The id of the newest query-log record, to wait for the next one. */
-function newestId(h: Harness): string | undefined {
-  return h.log.peekNewest(1)[0]?.id;
-}
-
-/** Wait for a record newer than `prevId` (a tunnel's record is written once it closed). */
-async function nextRecord(h: Harness, prevId: string | undefined) {
-  await until(() => newestId(h) !== prevId);
-  return h.log.peekNewest(1)[0]!;
-}
-
 async function activeTunnels(h: Harness): Promise<number> {
   const m = h.registry.getSingleMetric("gatehouse_proxy_active_tunnels")!;
   return (await m.get()).values[0]?.value ?? 0;
@@ -413,11 +401,11 @@ for (const mode of ["splice", "node"] as const) {
     /** Through a fresh connection: a transfer checked whole, and the record it left. */
     async function checkedTransfer(open: () => Promise<Socket>, up: number, down: number) {
       const before = await bytesMetric(h);
-      const prev = newestId(h);
+      const mark = logMark(h);
       const offset = up % 1000;
       const r = await transfer(await open(), up, down, offset);
       assertWhole(r, up, down, offset);
-      const rec = await nextRecord(h, prev);
+      const rec = await recordAfter(h, mark);
       return { r, rec, before, line: `XFER ${down} ${offset + 13}\n`.length };
     }
 
@@ -484,7 +472,7 @@ for (const mode of ["splice", "node"] as const) {
 
     for (const side of ["client", "origin"] as const) {
       test(`a reset from the ${side} mid-transfer closes both sides`, async () => {
-        const prev = newestId(h);
+        const mark = logMark(h);
         const s = await openTunnel(h.port, origin.port);
         const closed = endedP(s);
         if (side === "client") {
@@ -502,7 +490,7 @@ for (const mode of ["splice", "node"] as const) {
           await closed;
         }
         await until(() => origin.sockets.size === 0);
-        assert.equal((await nextRecord(h, prev)).transport, "connect");
+        assert.equal((await recordAfter(h, mark)).transport, "connect");
         s.destroy();
         await noActiveTunnels(h);
       });
@@ -575,10 +563,14 @@ for (const mode of ["splice", "node"] as const) {
       }
       await Promise.all(runs);
       await until(() => origin.sockets.size === 0);
-      await until(() => {
-        const now = fds();
-        return now.pipes === before.pipes && now.sockets === before.sockets;
-      }, 3000).catch(() => {});
+      await until(
+        () => {
+          const now = fds();
+          return now.pipes === before.pipes && now.sockets === before.sockets;
+        },
+        "the descriptors to be released",
+        3000,
+      ).catch(() => {});
       assert.deepEqual(fds(), before);
       await noActiveTunnels(h);
     });
@@ -620,7 +612,7 @@ for (const mode of ["splice", "node"] as const) {
       await pump;
       assert.ok(Date.now() - t0 < 2000, "cut at once");
       await until(() => origin.sockets.size === 0);
-      assert.ok(((await nextRecord(h, undefined)).bytesUp ?? 0) > 0);
+      assert.ok(((await recordAfter(h, 0)).bytesUp ?? 0) > 0);
       await noActiveTunnels(h);
       await new Promise((r) => setTimeout(r, 50));
       // The proxy's listener is gone too: at most as many descriptors as before it.

@@ -7,7 +7,15 @@ import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { type AddressInfo, connect, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { ALLOW_TEST_ORIGINS, bundle, type Harness, policy, startHarness } from "./proxy-harness.ts";
+import {
+  ALLOW_TEST_ORIGINS,
+  bundle,
+  type Harness,
+  logMark,
+  policy,
+  recordAfter,
+  startHarness,
+} from "./proxy-harness.ts";
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -144,6 +152,7 @@ describe("protocol upgrades (WebSocket)", () => {
   });
 
   test("101 from the origin switches the client; bytes flow both ways and are logged", async () => {
+    const mark = logMark(h);
     const bytesBefore = await h.registry.getSingleMetricAsString("gatehouse_proxy_bytes_total");
     const c = new Client(h.port);
     // The handshake and the first frame in one write: bytes after the head reach the origin.
@@ -177,8 +186,8 @@ describe("protocol upgrades (WebSocket)", () => {
 
     c.socket.end();
     await c.until(() => c.closed);
-    await new Promise((r) => setTimeout(r, 50));
-    const rec = h.log.peekNewest(1)[0]!;
+    // The record is written once both sides have closed: wait for it.
+    const rec = await recordAfter(h, mark);
     assert.equal(rec.status, 101);
     assert.equal(rec.action, "allow");
     assert.equal(rec.method, "GET");
@@ -195,6 +204,7 @@ describe("protocol upgrades (WebSocket)", () => {
   });
 
   test("a busy upgraded connection outlives the request timeouts", async () => {
+    const mark = logMark(h);
     const c = new Client(h.port);
     c.socket.write(handshake("127.0.0.1", ws.port, "/ws"));
     await c.until(() => c.text().includes("hello from origin"));
@@ -206,10 +216,11 @@ describe("protocol upgrades (WebSocket)", () => {
       assert.ok(!c.closed, `closed after ${(i + 1) * 200} ms`);
     }
     c.socket.destroy();
-    await new Promise((r) => setTimeout(r, 50)); // its record is written once both sides closed
+    await recordAfter(h, mark); // written once both sides closed; later tests read the newest
   });
 
   test("a blocked host gets 403 and the origin never sees an upgrade", async () => {
+    const mark = logMark(h);
     const n = ws.upgrades.length;
     const c = new Client(h.port);
     c.socket.write(handshake("origin.test", ws.port, "/ws", "Accept: text/html\r\n"));
@@ -220,21 +231,24 @@ describe("protocol upgrades (WebSocket)", () => {
     // No 101 status line (the block page's request id and time may contain the digits "101").
     assert.doesNotMatch(c.text(), /^HTTP\/1\.1 101/m);
     assert.equal(ws.upgrades.length, n);
+    await recordAfter(h, mark);
     const rec = h.log.peekNewest(5).find((r) => r.host === "origin.test")!;
     assert.equal(rec.action, "block");
     assert.equal(rec.status, 403);
   });
 
   test("an origin that refuses the upgrade: its answer is relayed and the connection closes", async () => {
+    const mark = logMark(h);
     const c = new Client(h.port);
     c.socket.write(handshake("127.0.0.1", ws.port, "/refuse"));
     await c.until(() => c.closed);
     assert.match(c.text(), /^HTTP\/1\.1 403 Forbidden\r\n/);
     assert.match(c.text(), /\r\n\r\nnot for you\n$/);
-    assert.equal(h.log.peekNewest(1)[0]!.status, 403);
+    assert.equal((await recordAfter(h, mark)).status, 403);
   });
 
   test("an idle upgraded connection is closed after the idle timeout", async () => {
+    const mark = logMark(h);
     const c = new Client(h.port);
     c.socket.write(handshake("127.0.0.1", ws.port, "/ws"));
     await c.until(() => c.text().includes("hello from origin"));
@@ -242,11 +256,11 @@ describe("protocol upgrades (WebSocket)", () => {
     await c.until(() => c.closed, 5000);
     assert.ok(c.closed);
     assert.ok(Date.now() - t0 >= 1000, "not before the idle timeout");
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(h.log.peekNewest(1)[0]!.reason, "upstream_timeout");
+    assert.equal((await recordAfter(h, mark)).reason, "upstream_timeout");
   });
 
   test("an upgrade request with a body or a bad Upgrade value is refused", async () => {
+    const mark = logMark(h);
     for (const extra of ["Content-Length: 5\r\n", ""]) {
       const c = new Client(h.port);
       const req =
@@ -257,9 +271,11 @@ describe("protocol upgrades (WebSocket)", () => {
       await c.until(() => c.closed);
       assert.match(c.text(), /^HTTP\/1\.1 400 /);
     }
+    await recordAfter(h, mark, 2); // both refusals are logged before the next test reads the log
   });
 
   test("an unreachable origin gets 502 and nothing is upgraded", async () => {
+    const mark = logMark(h);
     const closedPort = await new Promise<number>((resolve) => {
       const srv = createServer();
       srv.listen(0, "127.0.0.1", () => {
@@ -271,10 +287,11 @@ describe("protocol upgrades (WebSocket)", () => {
     c.socket.write(handshake("127.0.0.1", closedPort, "/ws"));
     await c.until(() => c.closed);
     assert.match(c.text(), /^HTTP\/1\.1 502 /);
-    assert.equal(h.log.peekNewest(1)[0]!.reason, "connect_failed");
+    assert.equal((await recordAfter(h, mark)).reason, "connect_failed");
   });
 
   test("an upgrade after a keep-alive request on the same connection is answered in order", async () => {
+    const mark = logMark(h);
     const c = new Client(h.port);
     // A plain request to the same origin (its 426 has a body), then the handshake, in one write.
     c.socket.write(
@@ -289,7 +306,7 @@ describe("protocol upgrades (WebSocket)", () => {
     c.socket.write("ping");
     await c.until(() => c.text().endsWith("ping"));
     c.socket.destroy();
-    await new Promise((r) => setTimeout(r, 50));
+    await recordAfter(h, mark, 2); // the 426's and the tunnel's, written once it closed
   });
 
   test("origin-form upgrade requests are not proxied", async () => {
