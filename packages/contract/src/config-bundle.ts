@@ -306,6 +306,33 @@ export const ProxyLimitSettings = T.Object(
 );
 export type ProxyLimitSettings = Static<typeof ProxyLimitSettings>;
 
+/**
+ * The edge's DNS connection limits (`edge.dns.limits`) for its TCP, DoT and DoH listeners, each
+ * per listener and per worker process; meanings and defaults in docs/configuration.md.
+ */
+export const DnsConnectionLimitSettings = T.Object(
+  {
+    /** No traffic on a connection for this long: the edge ends it (RFC 7766 §6.2.3). Default 10000. */
+    idleTimeoutMs: T.Optional(Millis(100)),
+    /** After the edge ends a connection, the client has this long to close it before it is destroyed. Default 2000. */
+    closeGraceMs: T.Optional(Millis(100)),
+    /** Client connections open at once per listener; more are refused. Default 1000. */
+    maxConnections: T.Optional(T.Integer({ minimum: 1, maximum: 1_000_000 })),
+    /** Client connections open at once per source (IPv4 address, IPv6 /64) per listener. Default 100. */
+    maxConnectionsPerSource: T.Optional(T.Integer({ minimum: 1, maximum: 1_000_000 })),
+    /** TCP/DoT: queries being resolved at once per connection; at the limit reading pauses. Default 32. */
+    maxInFlightPerConnection: T.Optional(T.Integer({ minimum: 1, maximum: 10_000 })),
+    /** DoH: concurrent HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS). Default 100. */
+    dohMaxStreams: T.Optional(T.Integer({ minimum: 1, maximum: 10_000 })),
+    /** TCP/DoT: answer bytes queued toward one client at which the edge stops reading it. Default 65536. */
+    maxQueuedBytes: T.Optional(T.Integer({ minimum: 16_384, maximum: 16_777_216 })),
+    /** A connection whose answers do not drain within this is closed. Default 10000. */
+    drainTimeoutMs: T.Optional(Millis(100)),
+  },
+  { additionalProperties: false },
+);
+export type DnsConnectionLimitSettings = Static<typeof DnsConnectionLimitSettings>;
+
 /** Edge-local settings that control never sends: where to listen, certificates, limits. */
 export const EdgeLocalSettings = T.Object({
   /**
@@ -321,6 +348,8 @@ export const EdgeLocalSettings = T.Object({
       tcp: T.Optional(T.Array(T.String(), { maxItems: 16 })),
       dot: T.Optional(T.Array(T.String(), { maxItems: 16 })),
       doh: T.Optional(T.Array(T.String(), { maxItems: 16 })),
+      /** Connection limits and timeouts of the TCP, DoT and DoH listeners. */
+      limits: T.Optional(DnsConnectionLimitSettings),
     }),
   ),
   proxy: T.Optional(

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { bundleOfEdgeConfig, type ConfigBundle, type EdgeConfigFile } from "@gatehouse/contract";
 import { DnsService } from "./dns/dns-service.ts";
 import { listenDoh } from "./dns/server/doh-server.ts";
-import { listenStream } from "./dns/server/tcp-server.ts";
+import { listenStream, streamListenerOptions } from "./dns/server/tcp-server.ts";
 import { listenUdp } from "./dns/server/udp-server.ts";
 import { joinHostPort } from "./net/host-port.ts";
 import { startProxy } from "./proxy/index.ts";
@@ -122,6 +122,8 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     proxy: { http: [] },
   };
   let tls: TlsMaterial | undefined;
+  // TCP, DoT and DoH connection limits and timeouts (edge.dns.limits).
+  const streamLimits = streamListenerOptions(local.dns?.limits);
 
   /** Open the DNS and proxy listeners on `want`; fills `got` with the bound addresses. */
   const openListeners = async (
@@ -136,7 +138,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
         got.dns.udp.push(joinHostPort(u.host, u.port));
       }
       for (const a of want.dns.tcp) {
-        const t = await listenStream(dns, a);
+        const t = await listenStream(dns, a, streamLimits);
         opened.push(t);
         got.dns.tcp.push(joinHostPort(t.host, t.port));
       }
@@ -148,12 +150,12 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
         });
       }
       for (const a of want.dns.dot) {
-        const t = await listenStream(dns, a, { tls: tls! });
+        const t = await listenStream(dns, a, { ...streamLimits, tls: tls! });
         opened.push(t);
         got.dns.dot.push(joinHostPort(t.host, t.port));
       }
       for (const a of want.dns.doh) {
-        const d = await listenDoh(dns, a, tls!);
+        const d = await listenDoh(dns, a, tls!, streamLimits);
         opened.push(d);
         got.dns.doh.push(joinHostPort(d.host, d.port));
       }

@@ -3,22 +3,22 @@
 // amount, and other clients must keep being answered.
 
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { type ClientHttp2Session, connect as h2connect } from "node:http2";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { bundleOfEdgeConfig, type EdgeConfigFile } from "@gatehouse/contract";
+import { EdgeConfigError, loadEdgeConfigFile } from "../src/config-file.ts";
 import { DnsService } from "../src/dns/dns-service.ts";
+import { listenDoh } from "../src/dns/server/doh-server.ts";
 import { MAX_FRAME } from "../src/dns/server/stream-connection.ts";
-import {
-  listenStream,
-  type StreamListener,
-  type StreamListenerOptions,
-} from "../src/dns/server/tcp-server.ts";
+import { listenStream, type StreamListenerOptions } from "../src/dns/server/tcp-server.ts";
 import { RRType } from "../src/dns/wire/constants.ts";
 import { decodeMessage } from "../src/dns/wire/message.ts";
+import { startEdge } from "../src/main.ts";
 import { compileSnapshot } from "../src/snapshot.ts";
 import { edgeRegistry } from "../src/telemetry/metrics.ts";
 import { QueryLog } from "../src/telemetry/query-log.ts";
@@ -112,7 +112,7 @@ describe("DNS stream listeners under hostile clients", () => {
   let service: DnsService;
   let ca: string;
   let cert: { cert: string; key: string };
-  const listeners: StreamListener[] = [];
+  const listeners: { close(graceMs?: number): Promise<void> }[] = [];
 
   before(async () => {
     up = await startFakeUpstream(zone);
@@ -263,4 +263,110 @@ describe("DNS stream listeners under hostile clients", () => {
       await until("closed", () => l.stats().open === 0);
     });
   }
+
+  const listenDohAt = async (opts: StreamListenerOptions) => {
+    const l = await listenDoh(service, "127.0.0.1:0", cert, opts);
+    listeners.push(l);
+    return l;
+  };
+
+  /** An HTTP/2 DoH client connecting from `from`. */
+  const h2From = (port: number, from: string): Promise<ClientHttp2Session> =>
+    new Promise((ok, fail) => {
+      const c = h2connect(`https://localhost:${port}`, {
+        createConnection: () => {
+          const raw = connect({ port, host: "127.0.0.1", localAddress: from });
+          raw.on("error", () => {});
+          const t = tlsConnect({
+            socket: raw,
+            ca,
+            servername: "localhost",
+            ALPNProtocols: ["h2"],
+          });
+          // A reset reaches the session too (and fails its requests).
+          t.on("error", () => {});
+          return t;
+        },
+      });
+      c.once("connect", () => ok(c));
+      c.once("error", fail);
+    });
+
+  const dohGet = (c: ClientHttp2Session, query: Buffer): Promise<Buffer> =>
+    new Promise((ok, fail) => {
+      const r = c.request({ ":path": `/dns-query?dns=${query.toString("base64url")}` });
+      const chunks: Buffer[] = [];
+      r.on("data", (d: Buffer) => chunks.push(d));
+      r.on("response", (h) => {
+        if (h[":status"] !== 200) fail(new Error(`DoH answered ${h[":status"]}`));
+      });
+      r.on("end", () => ok(Buffer.concat(chunks)));
+      r.on("error", fail);
+    });
+
+  test("doh: per-source connection limit; another source is answered; idle sessions are closed", async () => {
+    const l = await listenDohAt({ maxConnectionsPerSource: 2, idleTimeoutMs: 400 });
+    const held = [await h2From(l.port, "127.0.0.2"), await h2From(l.port, "127.0.0.2")];
+    for (const c of held) c.on("error", () => {});
+    await until("two held", () => l.stats().open === 2);
+    await assert.rejects(
+      h2From(l.port, "127.0.0.2").then((c) => dohGet(c, buildQuery("a.example"))),
+    );
+    assert.equal(l.stats().refused.per_source, 1);
+    const other = await h2From(l.port, "127.0.0.3");
+    const r = await dohGet(other, buildQuery("a.example", { id: 0 }));
+    assert.equal(decodeMessage(r).answers[0]?.data, "192.0.2.1");
+    other.close();
+    await until("idle sessions closed", () => l.stats().open === 0);
+    assert.ok(l.stats().closed.idle >= 2);
+  });
+});
+
+describe("edge.dns.limits from the config file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "gh-dns-limits-"));
+  const file = (name: string, limits: string) => {
+    const f = join(dir, name);
+    writeFileSync(
+      f,
+      `resolver: {upstreams: []}
+locations: [{id: lo, name: Loopback, networks: [127.0.0.0/8]}]
+lists: []
+policies: []
+edge:
+  dns:
+    tcp: ["127.0.0.1:0"]
+    limits: ${limits}
+`,
+    );
+    return f;
+  };
+
+  test("configured limits are what the TCP listener enforces", async () => {
+    const cfg = await loadEdgeConfigFile(
+      file("ok.yaml", "{maxConnectionsPerSource: 1, idleTimeoutMs: 60000, maxQueuedBytes: 32768}"),
+    );
+    const edge = await startEdge({ config: cfg, log: () => {} });
+    try {
+      const port = Number(edge.addresses.dns.tcp[0]!.split(":").pop());
+      const first = await open(port, "127.0.0.5");
+      first.on("error", () => {});
+      await new Promise((r) => setTimeout(r, 50));
+      const second = await open(port, "127.0.0.5");
+      await refusedBy(second);
+      assert.ok(!first.destroyed, "the first connection is still open (60 s idle timeout)");
+      first.destroy();
+    } finally {
+      await edge.close();
+    }
+  });
+
+  test("out-of-range and unknown keys are refused when the file is read", async () => {
+    for (const bad of [
+      "{maxQueuedBytes: 100}",
+      "{idleTimeoutMs: 5}",
+      "{maxConnections: 0}",
+      "{idle: 5000}",
+    ])
+      await assert.rejects(loadEdgeConfigFile(file("bad.yaml", bad)), EdgeConfigError, bad);
+  });
 });

@@ -403,3 +403,19 @@ export function dnsConnectionMetrics(): DnsConnectionMetrics {
   };
   return connectionMetrics;
 }
+
+/**
+ * Answers the node:dgram UDP socket dropped because its send queue (libuv's, unbounded by
+ * itself) already held `MAX_UDP_SEND_QUEUE` answers the kernel had not taken.
+ */
+export function udpSendQueueDrops(): Counter {
+  return once(
+    "gatehouse_dns_udp_send_queue_dropped_total",
+    (r) =>
+      new Counter({
+        name: "gatehouse_dns_udp_send_queue_dropped_total",
+        help: "UDP answers dropped because the node:dgram socket's send queue was full",
+        registers: [r],
+      }),
+  );
+}

@@ -14,7 +14,10 @@ import {
   type ServerHttp2Session,
 } from "node:http2";
 import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { ConnectionLimiter } from "../../net/connection-limiter.ts";
 import { splitHostPort } from "../../net/host-port.ts";
+import { dnsConnectionMetrics } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import { RRType, typeNumber } from "../wire/constants.ts";
 import {
@@ -24,15 +27,24 @@ import {
   type Message,
   type ResourceRecord,
 } from "../wire/message.ts";
+import { STREAM_DEFAULTS, type StreamCloseReason } from "./stream-connection.ts";
+import {
+  CONNECTION_DEFAULTS,
+  type StreamListenerOptions,
+  type StreamListenerStats,
+} from "./tcp-server.ts";
 
 const MEDIA = "application/dns-message";
 const JSON_MEDIA = "application/dns-json";
 const MAX_BODY = 65535;
+/** Concurrent HTTP/2 streams per connection: RFC 9113 §6.5.2 recommends no fewer than 100. */
+export const DOH_MAX_STREAMS = 100;
 
 export interface DohListener {
   readonly server: Http2SecureServer;
   readonly host: string;
   readonly port: number;
+  stats(): StreamListenerStats;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -96,13 +108,72 @@ export async function listenDoh(
   service: DnsService,
   addr: string,
   tls: { readonly cert: string | Buffer; readonly key: string | Buffer },
+  opts: StreamListenerOptions = {},
 ): Promise<DohListener> {
   const { host, port } = splitHostPort(addr);
-  const sessions = new Set<ServerHttp2Session>();
-  const h1 = new Set<Socket>();
+  const idleTimeoutMs = opts.idleTimeoutMs ?? STREAM_DEFAULTS.idleTimeoutMs;
+  const closeGraceMs = opts.closeGraceMs ?? STREAM_DEFAULTS.closeGraceMs;
+  const slots = new ConnectionLimiter({
+    total: opts.maxConnections ?? CONNECTION_DEFAULTS.maxConnections,
+    perSource: opts.maxConnectionsPerSource ?? CONNECTION_DEFAULTS.maxConnectionsPerSource,
+  });
+  const metrics = dnsConnectionMetrics();
+  const counts = {
+    refused: { per_source: 0, total: 0 },
+    closed: { idle: 0, backpressure: 0, linger: 0, malformed: 0 },
+  };
+  /** Every TLS connection past its handshake, HTTP/2 or HTTP/1.1. */
+  const conns = new Set<TLSSocket>();
+  /** HTTP/2 sessions, their connection and their open streams. */
+  const sessions = new Map<ServerHttp2Session, { sock: TLSSocket; streams: number }>();
+  const h2 = new WeakSet<TLSSocket>();
+  /** Queries being resolved, per HTTP/2 session or HTTP/1.1 socket. */
+  const resolving = new WeakMap<object, number>();
+  /** The connection whose HTTP/2 session is being set up (see "secureConnection" below). */
+  let accepting: TLSSocket | undefined;
 
   const handler = (req: Http2ServerRequest, res: Http2ServerResponse) => {
-    handle(req, res).catch(() => fail(res, 500, "internal error"));
+    // HTTP/2: per session; HTTP/1.1 (no stream): per socket.
+    const owner: object = (req.stream as typeof req.stream | undefined)?.session ?? req.socket;
+    resolving.set(owner, (resolving.get(owner) ?? 0) + 1);
+    handle(req, res)
+      .catch(() => fail(res, 500, "internal error"))
+      .finally(() => resolving.set(owner, (resolving.get(owner) ?? 1) - 1));
+  };
+
+  const close = (sock: TLSSocket, reason: StreamCloseReason, session?: ServerHttp2Session) => {
+    counts.closed[reason]++;
+    metrics.closed.labels("doh", reason).inc();
+    session?.destroy();
+    if (reason !== "idle" || !session) sock.destroy();
+    // HTTP/2 ends the socket and waits for the client to finish: not longer than the grace.
+    else
+      setTimeout(() => {
+        if (!sock.destroyed) {
+          counts.closed.linger++;
+          metrics.closed.labels("doh", "linger").inc();
+          sock.destroy();
+        }
+      }, closeGraceMs).unref();
+  };
+
+  /**
+   * No traffic either way for `idleTimeoutMs` (server.timeout; Node measures it per HTTP/2
+   * session and per HTTP/1.1 socket). Still resolving: look again later. Answers written but
+   * not taken by the client: it does not read, close it. Otherwise idle: close it.
+   */
+  const onTimeout = (x: ServerHttp2Session | Socket) => {
+    const s = sessions.get(x as ServerHttp2Session);
+    if (s) {
+      if (x.destroyed) return;
+      if ((resolving.get(x) ?? 0) > 0) x.setTimeout(idleTimeoutMs);
+      else close(s.sock, s.streams > 0 ? "backpressure" : "idle", x as ServerHttp2Session);
+      return;
+    }
+    const sock = x as TLSSocket;
+    if (sock.destroyed) return;
+    if ((resolving.get(sock) ?? 0) > 0) sock.setTimeout(idleTimeoutMs);
+    else close(sock, sock.writableLength > 0 ? "backpressure" : "idle");
   };
 
   const handle = async (req: Http2ServerRequest, res: Http2ServerResponse) => {
@@ -153,6 +224,7 @@ export async function listenDoh(
       return fail(res, 405, "method not allowed");
     }
     const sock = req.socket;
+    if (sock.destroyed) return;
     const out = await service.handle(wire, {
       transport: "doh",
       ip: sock.remoteAddress ?? "",
@@ -176,19 +248,50 @@ export async function listenDoh(
   };
 
   const server = createSecureServer(
-    { cert: tls.cert, key: tls.key, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] },
+    {
+      cert: tls.cert,
+      key: tls.key,
+      allowHTTP1: true,
+      ALPNProtocols: ["h2", "http/1.1"],
+      // Bounded concurrent streams, so bounded answers pending per connection; HTTP/2 flow
+      // control (nghttp2) holds the rest of an answer the client does not read.
+      settings: { maxConcurrentStreams: opts.dohMaxStreams ?? DOH_MAX_STREAMS },
+      handshakeTimeout: idleTimeoutMs,
+    },
     handler,
   );
-  server.on("session", (s) => {
-    sessions.add(s);
-    s.on("close", () => sessions.delete(s));
-    s.on("error", () => {});
+  server.setTimeout(idleTimeoutMs);
+  // node:http2 types the listener without its argument (the session, or the HTTP/1.1 socket).
+  (server as NodeJS.EventEmitter).on("timeout", onTimeout);
+  // HTTP/1.1 (node:http's fields, which allowHTTP1 uses): a request's head and body must
+  // arrive within the idle timeout too.
+  Object.assign(server, { headersTimeout: idleTimeoutMs, requestTimeout: idleTimeoutMs });
+  // The raw connection takes its slot before the handshake costs anything.
+  server.on("connection", (raw: Socket) => {
+    const refused = slots.admit(raw);
+    if (refused === undefined) return;
+    counts.refused[refused]++;
+    metrics.refused.labels("doh", refused).inc();
+    raw.destroy();
   });
-  server.on("secureConnection", (s: Socket & { alpnProtocol?: string | false }) => {
-    if (s.alpnProtocol !== "h2") {
-      h1.add(s);
-      s.on("close", () => h1.delete(s));
-    }
+  // Runs before node:http2's own listener, which creates the session ("session" below).
+  server.prependListener("secureConnection", (s: TLSSocket) => {
+    accepting = s;
+    conns.add(s);
+    s.on("close", () => conns.delete(s));
+  });
+  server.on("session", (session) => {
+    const sock = accepting;
+    if (!sock) return;
+    const s = { sock, streams: 0 };
+    sessions.set(session, s);
+    h2.add(sock);
+    session.on("stream", (stream) => {
+      s.streams++;
+      stream.on("close", () => s.streams--);
+    });
+    session.on("close", () => sessions.delete(session));
+    session.on("error", () => {});
   });
   server.on("tlsClientError", () => {});
   server.on("error", () => {});
@@ -199,22 +302,35 @@ export async function listenDoh(
       ok();
     });
   });
+  const queuedBytes = () => {
+    let n = 0;
+    for (const s of conns) n += s.writableLength;
+    return n;
+  };
+  const untrack = metrics.track("doh", () => ({ open: conns.size, queuedBytes: queuedBytes() }));
   const a = server.address() as { address: string; port: number };
   return {
     server,
     host: a.address,
     port: a.port,
+    stats: () => ({
+      open: conns.size,
+      queuedBytes: queuedBytes(),
+      peakQueuedBytes: 0,
+      refused: { ...counts.refused },
+      closed: { ...counts.closed },
+    }),
     close: async (graceMs = 2000) => {
       const done = new Promise<void>((ok) => server.close(() => ok()));
       // HTTP/2: GOAWAY, letting open streams finish; HTTP/1.1: end idle keep-alive sockets.
-      for (const s of sessions) s.close();
-      for (const s of h1) s.end();
+      for (const s of sessions.keys()) s.close();
+      for (const s of conns) if (!h2.has(s)) s.end();
       const timer = setTimeout(() => {
-        for (const s of sessions) s.destroy();
-        for (const s of h1) s.destroy();
+        for (const s of conns) s.destroy();
       }, graceMs);
       await done;
       clearTimeout(timer);
+      untrack();
     },
   };
 }

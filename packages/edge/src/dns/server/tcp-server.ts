@@ -6,6 +6,7 @@
 
 import { createServer as createTcpServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import type { DnsConnectionLimitSettings } from "@gatehouse/contract";
 import { ConnectionLimiter } from "../../net/connection-limiter.ts";
 import { splitHostPort } from "../../net/host-port.ts";
 import { dnsConnectionMetrics } from "../../telemetry/metrics.ts";
@@ -50,9 +51,25 @@ export interface StreamListener {
   close(graceMs?: number): Promise<void>;
 }
 
+/** The listener options of `edge.dns.limits` (an absent key keeps its default). */
+export function streamListenerOptions(s: DnsConnectionLimitSettings = {}): StreamListenerOptions {
+  return {
+    idleTimeoutMs: s.idleTimeoutMs,
+    closeGraceMs: s.closeGraceMs,
+    maxConnections: s.maxConnections,
+    maxConnectionsPerSource: s.maxConnectionsPerSource,
+    maxInFlight: s.maxInFlightPerConnection,
+    maxQueuedBytes: s.maxQueuedBytes,
+    drainTimeoutMs: s.drainTimeoutMs,
+    dohMaxStreams: s.dohMaxStreams,
+  };
+}
+
 export interface StreamListenerOptions
   extends Partial<StreamLimits>,
     Partial<ConnectionSlotLimits> {
+  /** DoH: concurrent HTTP/2 streams per connection. */
+  readonly dohMaxStreams?: number | undefined;
   /** DoT: PEM certificate and key. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }

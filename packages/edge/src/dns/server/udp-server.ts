@@ -6,6 +6,7 @@
 import { createSocket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { splitHostPort } from "../../net/host-port.ts";
+import { udpSendQueueDrops } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import { InFlight } from "./in-flight.ts";
 import { batchAddon, listenUdpBatch } from "./udp-batch.ts";
@@ -18,6 +19,9 @@ export interface UdpListener {
   /** Stop answering new queries, wait (up to graceMs) for those in flight, then unbind. */
   close(graceMs?: number): Promise<void>;
 }
+
+/** Answers queued in the node:dgram socket (not yet taken by the kernel) before more are dropped. */
+export const MAX_UDP_SEND_QUEUE = 4096;
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
 
@@ -44,17 +48,24 @@ export async function listenUdp(
   const inFlight = new InFlight();
   let open = true;
   let closedSocket = false;
+  const drops = udpSendQueueDrops();
+  // libuv queues a datagram the kernel cannot take yet, without a bound: past this many queued
+  // answers, drop (UDP clients retry; the batch socket drops at once with MSG_DONTWAIT).
+  const send = (out: Buffer, port: number, address: string) => {
+    if (socket.getSendQueueCount() >= MAX_UDP_SEND_QUEUE) drops.inc();
+    else socket.send(out, port, address);
+  };
   socket.on("message", (msg, rinfo) => {
     if (!open) return;
     const fast = service.tryFast(msg, rinfo.address, "udp");
     if (fast) {
-      socket.send(fast, rinfo.port, rinfo.address);
+      send(fast, rinfo.port, rinfo.address);
       return;
     }
     if (!inFlight.enter()) return;
     service.handle(msg, { transport: "udp", ip: rinfo.address, port: rinfo.port }).then((out) => {
       // A reply that comes after close() gave up waiting has no socket to go out on.
-      if (out && !closedSocket) socket.send(out, rinfo.port, rinfo.address);
+      if (out && !closedSocket) send(out, rinfo.port, rinfo.address);
       inFlight.leave();
     }, inFlight.leave);
   });
