@@ -7,4 +7,5 @@ export * from "./errors.ts";
 export * from "./query-log.ts";
 export * from "./schedule.ts";
 export * from "./schemes.ts";
+export * from "./shadowing.ts";
 export * from "./validate.ts";

@@ -217,6 +217,45 @@ for (const b of BACKENDS) {
       });
       assert.equal(refused.statusCode, 422, refused.body);
       await api("DELETE", `/policies/${p.json().id}`);
+      await api("POST", "/config/publish");
+    });
+
+    it("GET /config/check warns about a policy an earlier one always beats, without failing", async () => {
+      const catchAll = await api("POST", "/policies", {
+        name: "safe search on everything",
+        type: "dns",
+        precedence: 500,
+        expression: 'dns.query_rtype == "A" or dns.query_rtype == "AAAA"',
+        action: "safesearch",
+      });
+      assert.equal(catchAll.statusCode, 201, catchAll.body);
+      const answers = await api("POST", "/policies", {
+        name: "bad answers",
+        type: "dns",
+        precedence: 600,
+        expression: "any(dns.resolved_ips[*] in {203.0.113.0/24})",
+        action: "block",
+      });
+      assert.equal(answers.statusCode, 201, answers.body);
+      const check = await api("GET", "/config/check");
+      assert.equal(check.statusCode, 200, check.body);
+      const body = check.json();
+      assert.equal(body.ok, true);
+      assert.deepEqual(body.problems, []);
+      assert.deepEqual(
+        body.warnings.map((w: { policyId: string; shadowedBy: string }) => [
+          w.policyId,
+          w.shadowedBy,
+        ]),
+        [[answers.json().id, catchAll.json().id]],
+      );
+      assert.match(body.warnings[0].message, /"bad answers" .* can never match/);
+      assert.equal((await api("POST", "/config/publish")).statusCode, 200, "warnings never block");
+      await api("DELETE", `/policies/${answers.json().id}`);
+      await api("DELETE", `/policies/${catchAll.json().id}`);
+      assert.deepEqual((await api("GET", "/config/check")).json().warnings, []);
+      // Published now, so no debounced auto-publish of the deletes lands in a later test.
+      await api("POST", "/config/publish");
     });
 
     it("enrols an edge with a one-time join token", async () => {

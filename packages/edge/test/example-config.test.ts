@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { bundleOfEdgeConfig } from "@gatehouse/contract";
+import { bundleOfEdgeConfig, shadowedPolicies } from "@gatehouse/contract";
 import { EdgeConfigError, loadEdgeConfigFile } from "../src/config-file.ts";
 import { parseUpstream } from "../src/dns/upstream/pool.ts";
 import { Rcode } from "../src/dns/wire/constants.ts";
@@ -19,6 +19,8 @@ test("examples/edge.yaml loads and compiles; list files resolve next to it", asy
   const cfg = await loadEdgeConfigFile(example);
   const snap = compileSnapshot(bundleOfEdgeConfig(cfg));
   assert.equal(snap.policies.dns.size, 6);
+  // The example (docs/configuration.md shows the same policies) shadows none of its policies.
+  assert.deepEqual(shadowedPolicies(bundleOfEdgeConfig(cfg)), []);
   assert.ok(snap.lists.bytes("ads")!.has("tracker.example.net"));
   assert.ok(snap.lists.bytes("ads.allow")!.has("good.ads.example.com"));
   assert.equal(snap.locations.byDohToken("office-token-0001")?.id, "office");

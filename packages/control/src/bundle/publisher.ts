@@ -14,6 +14,8 @@ import {
   type ConfigBundle,
   checkBundle,
   GatehouseError,
+  type PolicyWarning,
+  shadowedPolicies,
 } from "@gatehouse/contract";
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
 import { sql } from "kysely";
@@ -170,9 +172,13 @@ export class Publisher {
   }
 
   /** Validate without publishing: the problems a publish would report. */
-  async check(accountId: string): Promise<BundleProblem[]> {
+  /** What a publish would refuse (`problems`) and policies that can never match (`warnings`). */
+  async check(
+    accountId: string,
+  ): Promise<{ problems: BundleProblem[]; warnings: PolicyWarning[] }> {
     const content = await compileContent(this.#db, accountId);
-    return checkBundle({ ...content, version: 0 });
+    const problems = checkBundle({ ...content, version: 0 });
+    return { problems, warnings: problems.length === 0 ? shadowedPolicies(content) : [] };
   }
 
   publish(

@@ -117,11 +117,20 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
     "/config/check",
     {
       config: { access: "viewer" },
-      schema: { tags, summary: "Validate the current configuration without publishing" },
+      schema: {
+        tags,
+        summary: "Validate the current configuration without publishing",
+        description:
+          "`problems` would make a publish fail (`ok: false`). `warnings` never do: each names an enabled policy that can never match because one evaluated before it (first match wins; DNS query-phase policies before response-phase ones, HTTP `do_not_inspect` first, network before HTTP) always matches first.",
+      },
     },
     async (req) => {
-      const problems = await publisher.check(who(req).accountId);
-      return { ok: problems.length === 0, problems: problems.slice(0, 100) };
+      const { problems, warnings } = await publisher.check(who(req).accountId);
+      return {
+        ok: problems.length === 0,
+        problems: problems.slice(0, 100),
+        warnings: warnings.slice(0, 100),
+      };
     },
   );
 
