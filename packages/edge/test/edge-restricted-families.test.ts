@@ -4,7 +4,8 @@
 // socket(2) and socketpair(2) for unlisted families with EAFNOSUPPORT, as systemd does, and execs
 // the edge. With the unit's own list the edge must start, serve DNS and the proxy, and list its
 // interface addresses; with AF_NETLINK taken away (a stricter unit) it must still start and
-// serve, and say in its log what it cannot do. What this does not prove: the rest of the unit's
+// serve, and say in its log what it cannot do. Control runs under its own unit's list too.
+// What this does not prove: the rest of the unit's
 // sandbox (ProtectSystem=, capabilities, …), which needs systemd itself.
 
 import assert from "node:assert/strict";
@@ -18,12 +19,11 @@ import { a, type FakeUpstream, has, startFakeUpstream, udpQuery } from "./dns-he
 
 const cli = new URL("../../gatehouse/src/cli.ts", import.meta.url).pathname;
 const helperSource = new URL("./support/restrict-address-families.c", import.meta.url).pathname;
-const unitFile = new URL("../../../deploy/systemd/gatehouse-edge.service", import.meta.url);
-
-/** The families the shipped unit allows, as the helper's comma-separated list. */
-function unitFamilies(): string {
-  const line = /^RestrictAddressFamilies=(.+)$/m.exec(readFileSync(unitFile, "utf8"));
-  assert.ok(line, "the edge unit sets RestrictAddressFamilies=");
+/** The families a shipped unit allows, as the helper's comma-separated list. */
+function unitFamilies(unit: "gatehouse-edge" | "gatehouse-control"): string {
+  const file = new URL(`../../../deploy/systemd/${unit}.service`, import.meta.url);
+  const line = /^RestrictAddressFamilies=(.+)$/m.exec(readFileSync(file, "utf8"));
+  assert.ok(line, `${unit}.service sets RestrictAddressFamilies=`);
   return line[1]!.trim().split(/\s+/).join(",");
 }
 
@@ -143,7 +143,7 @@ describe("the edge under RestrictAddressFamilies (seccomp)", { skip }, () => {
   });
 
   test("with the shipped unit's families the edge starts, serves, and lists its addresses", async () => {
-    const families = unitFamilies();
+    const families = unitFamilies("gatehouse-edge");
     let edge: RunningEdge | undefined;
     try {
       edge = await startRestricted(families, config);
@@ -166,6 +166,38 @@ describe("the edge under RestrictAddressFamilies (seccomp)", { skip }, () => {
       assert.match(edge.output(), /cannot list this machine's interface addresses/);
     } finally {
       await stop(edge);
+    }
+  });
+
+  test("control starts and answers under its own unit's families", async () => {
+    const proc = spawn(
+      helper,
+      [unitFamilies("gatehouse-control"), "--", process.execPath, cli, "control"].concat([
+        "--data-dir",
+        join(dir, "control"),
+        "--listen",
+        "127.0.0.1:0",
+      ]),
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    try {
+      let out = "";
+      const api = await new Promise<string>((resolve, reject) => {
+        proc.stderr!.on("data", (d: Buffer) => {
+          out += d.toString();
+          const m = /API on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        proc.on("exit", (code) => reject(new Error(`control exited ${code}:\n${out}`)));
+      });
+      const health = await fetch(`${api}/api/v1/health`);
+      assert.equal(health.status, 200);
+    } finally {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once("exit", r));
+        proc.kill("SIGTERM");
+        await exited;
+      }
     }
   });
 });
