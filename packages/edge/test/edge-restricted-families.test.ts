@@ -5,8 +5,8 @@
 // the edge. With the unit's own list the edge must start, serve DNS and the proxy, and list its
 // interface addresses; with AF_NETLINK taken away (a stricter unit) it must still start and
 // serve, and say in its log what it cannot do. Control runs under its own unit's list too.
-// What this does not prove: the rest of the unit's
-// sandbox (ProtectSystem=, capabilities, …), which needs systemd itself.
+// What this does not prove: the rest of the units' sandbox (ProtectSystem=, capabilities, …),
+// which needs systemd itself.
 
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
