@@ -274,6 +274,16 @@ export const ProxyLimitSettings = T.Object(
     maxUrlLength: T.Optional(T.Integer({ minimum: 256, maximum: 1_048_576 })),
     /** Client connections open at once per listener; more are refused. Default 10000. */
     maxConnections: T.Optional(T.Integer({ minimum: 1, maximum: 1_000_000 })),
+    /**
+     * Client connections open at once per listener from one source (IPv4 address, IPv6 /64);
+     * more from that source are refused while others are still served. Default 1000.
+     */
+    maxConnectionsPerSource: T.Optional(T.Integer({ minimum: 1, maximum: 1_000_000 })),
+    /**
+     * Once the proxy has closed its side of a client connection (after `connection: close`, a
+     * refusal, an idle timeout), the client's time to close its own before it is cut. Default 5000.
+     */
+    closeGraceMs: T.Optional(Millis(100)),
     /** The request head must arrive within this (slow-loris cut-off, 408). Default 10000. */
     headersTimeoutMs: T.Optional(Millis(100)),
     /** The whole request from the client; 0 = unlimited. Default 300000. */

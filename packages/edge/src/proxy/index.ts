@@ -17,6 +17,7 @@ import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts
 import { newExchange, nextRequestId, stripV4Mapped } from "./exchange.ts";
 import type { ClientRequest, ClientResponse } from "./http1/message.ts";
 import { type ClientFault, Http1Server } from "./http1/server.ts";
+import { cutAfter } from "./http1/sweep.ts";
 import { DEFAULT_LIMITS, type ProxyLimits, resolveLimits } from "./limits.ts";
 import { isSafeAuthority, renderPac } from "./pac.ts";
 import {
@@ -195,13 +196,17 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     try {
       const ex = newExchange(opts.getSnapshot(), transport, req, undefined, socket);
       if (head.length > 0) ex.firstFlight = head;
-      void pipeline.run(ex);
+      // Refused, answered or relayed: a client that does not close after us loses the socket.
+      void pipeline.run(ex).then(() => cutAfter(socket, limits.closeGraceMs, cut));
     } catch (e) {
       opts.requestLog?.error("proxy connection could not start", e);
       metrics.error("internal");
       socket.end(closingAnswer(500));
+      cutAfter(socket, limits.closeGraceMs, cut);
     }
   }
+
+  const cut = () => metrics.connectionDestroyed("close_grace");
 
   function onConnect(req: ClientRequest, socket: Socket, head: Buffer): void {
     socket.on("error", () => socket.destroy());
@@ -215,6 +220,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     if (req.url.startsWith("/")) {
       metrics.error("bad_target");
       socket.end(NOT_A_PROXY_REQUEST);
+      cutAfter(socket, limits.closeGraceMs, cut);
       return;
     }
     runRaw(upgradePipeline, "http", req, socket, head);
@@ -249,6 +255,8 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     requestTimeoutMs: limits.requestTimeoutMs,
     idleTimeoutMs: limits.idleTimeoutMs,
     maxConnections: limits.maxConnections,
+    maxConnectionsPerSource: limits.maxConnectionsPerSource,
+    closeGraceMs: limits.closeGraceMs,
   };
   try {
     for (const spec of opts.listen) {
@@ -262,6 +270,8 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
           metrics.activeConnections.inc();
           socket.once("close", () => metrics.activeConnections.dec());
         },
+        refused: (reason) => metrics.connectionRefused(reason),
+        cut,
       });
       servers.push(http);
       await new Promise<void>((resolve, reject) => {

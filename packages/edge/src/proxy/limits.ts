@@ -20,6 +20,12 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   upstreamIdleTimeoutMs: 120_000,
   clientHelloTimeoutMs: 10_000,
   maxConnections: 10_000,
+  // One source (IPv4 address, IPv6 /64) may hold a tenth of the slots: a client that opens
+  // connections and never closes them runs out of its own share, not everyone's.
+  maxConnectionsPerSource: 1_000,
+  // After the proxy closes its side (a response with `connection: close`, a refusal, an idle
+  // keep-alive connection), the client has this long to close its own before the socket is cut.
+  closeGraceMs: 5_000,
   upstreamConnectionsPerOrigin: 64,
   authFailureLimit: 20,
   authFailureWindowMs: 60_000,
@@ -30,6 +36,8 @@ const AT_LEAST_ONE = [
   "maxHeaderCount",
   "maxUrlLength",
   "maxConnections",
+  "maxConnectionsPerSource",
+  "closeGraceMs",
   "headersTimeoutMs",
   "idleTimeoutMs",
   "upstreamConnectionsPerOrigin",

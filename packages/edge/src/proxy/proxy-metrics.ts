@@ -5,7 +5,15 @@
 // request pays for prom-client's label hashing.
 
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { ConnectionRefusal } from "../net/connection-limiter.ts";
 import { type PendingCount, PendingCounts } from "../telemetry/pending-counts.ts";
+
+/**
+ * Why the proxy destroyed a client connection: close_grace = it did not close within
+ * `closeGraceMs` of ours (after a response with `connection: close`, a refusal or an idle
+ * timeout).
+ */
+export type DestroyReason = "close_grace";
 
 export interface ProxyMetrics {
   request(kind: "http" | "net", action: string, status: number): void;
@@ -17,6 +25,10 @@ export interface ProxyMetrics {
   /** The private-address guard refused every address of a destination, or let one through
    * because the deciding allow policy lists it (settings.allowPrivateDestinations). */
   privateDestination(result: "refused" | "allowed"): void;
+  /** A client connection refused at accept: its source, or the listener, is at its limit. */
+  connectionRefused(reason: ConnectionRefusal): void;
+  /** A client connection cut by the proxy: it did not close after our FIN. */
+  connectionDestroyed(reason: DestroyReason): void;
   readonly activeTunnels: Gauge;
   readonly activeConnections: Gauge;
   /** This machine's addresses the address guard refuses as its own (0: none could be listed). */
@@ -66,6 +78,13 @@ function create(registry: Registry): ProxyMetrics {
   const counts = new PendingCounts();
   const slot = (child: { inc(value: number): void }) => counts.add(child);
   const flush = counts.flush;
+  /** A counter with one label, fed by pending counts. */
+  const counter = (name: string, help: string, label: string) =>
+    getOrCreate(
+      registry,
+      name,
+      () => new Counter({ name, help, labelNames: [label], registers: [registry], collect: flush }),
+    );
   const requests = getOrCreate(
     registry,
     "gatehouse_proxy_requests_total",
@@ -78,53 +97,25 @@ function create(registry: Registry): ProxyMetrics {
         collect: flush,
       }),
   );
-  const errors = getOrCreate(
-    registry,
+  const errors = counter(
     "gatehouse_proxy_errors_total",
-    () =>
-      new Counter({
-        name: "gatehouse_proxy_errors_total",
-        help: "Requests and tunnels that failed or were refused, by cause",
-        labelNames: ["cause"] as const,
-        registers: [registry],
-        collect: flush,
-      }),
+    "Requests and tunnels that failed or were refused, by cause",
+    "cause",
   );
-  const bytes = getOrCreate(
-    registry,
+  const bytes = counter(
     "gatehouse_proxy_bytes_total",
-    () =>
-      new Counter({
-        name: "gatehouse_proxy_bytes_total",
-        help: "Bytes relayed; up = client to origin, down = origin to client (wire bytes)",
-        labelNames: ["direction"] as const,
-        registers: [registry],
-        collect: flush,
-      }),
+    "Bytes relayed; up = client to origin, down = origin to client (wire bytes)",
+    "direction",
   );
-  const authFailures = getOrCreate(
-    registry,
+  const authFailures = counter(
     "gatehouse_proxy_auth_failures_total",
-    () =>
-      new Counter({
-        name: "gatehouse_proxy_auth_failures_total",
-        help: "Proxy Basic credentials refused: rejected = checked and wrong (or unknown user), limited = not checked, the client address is over its failure limit",
-        labelNames: ["result"] as const,
-        registers: [registry],
-        collect: flush,
-      }),
+    "Proxy Basic credentials refused: rejected = checked and wrong (or unknown user), limited = not checked, the client address is over its failure limit",
+    "result",
   );
-  const privateDestinations = getOrCreate(
-    registry,
+  const privateDestinations = counter(
     "gatehouse_proxy_private_destinations_total",
-    () =>
-      new Counter({
-        name: "gatehouse_proxy_private_destinations_total",
-        help: "Requests and tunnels to internal addresses (loopback, private, link-local, …): refused = the guard stopped them, allowed = an allow policy's allowPrivateDestinations listed the address",
-        labelNames: ["result"] as const,
-        registers: [registry],
-        collect: flush,
-      }),
+    "Requests and tunnels to internal addresses (loopback, private, link-local, …): refused = the guard stopped them, allowed = an allow policy's allowPrivateDestinations listed the address",
+    "result",
   );
   const latency = getOrCreate(
     registry,
@@ -185,6 +176,23 @@ function create(registry: Registry): ProxyMetrics {
         },
       }),
   );
+  const refusedConnections = counter(
+    "gatehouse_proxy_connections_refused_total",
+    "Client connections refused when accepted: per_source = that source (IPv4 address, IPv6 /64) holds maxConnectionsPerSource, total = the listener holds maxConnections",
+    "reason",
+  );
+  const destroyedConnections = counter(
+    "gatehouse_proxy_connections_destroyed_total",
+    "Client connections the proxy cut: close_grace = not closed within closeGraceMs of the proxy's close",
+    "reason",
+  );
+  const refusedBy = {
+    per_source: slot(refusedConnections.labels("per_source")),
+    total: slot(refusedConnections.labels("total")),
+  };
+  const destroyedBy = {
+    close_grace: slot(destroyedConnections.labels("close_grace")),
+  };
   const rejected = slot(authFailures.labels("rejected"));
   const limited = slot(authFailures.labels("limited"));
   const privateRefused = slot(privateDestinations.labels("refused"));
@@ -227,6 +235,12 @@ function create(registry: Registry): ProxyMetrics {
     },
     connectLatency(seconds) {
       latency.observe(seconds);
+    },
+    connectionRefused(reason) {
+      refusedBy[reason].n++;
+    },
+    connectionDestroyed(reason) {
+      destroyedBy[reason].n++;
     },
     activeTunnels,
     activeConnections,

@@ -6,6 +6,7 @@
 // the head. Time limits are checked by one sweep per server, not a timer per request.
 
 import { createServer, type Server, type Socket } from "node:net";
+import { ConnectionLimiter, type ConnectionRefusal } from "../../net/connection-limiter.ts";
 import { type BodyDecoder, BodyError, ChunkedBody, LengthBody } from "./body.ts";
 import {
   type BodyConsumer,
@@ -31,6 +32,10 @@ export interface ServerLimits extends HeadLimits {
   /** Between requests on a kept-alive connection. */
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
+  /** Connections at once from one source (IPv4 address, IPv6 /64). */
+  readonly maxConnectionsPerSource: number;
+  /** After our side is closed, the client's time to close its own before the socket is cut. */
+  readonly closeGraceMs: number;
 }
 
 /** Why a connection is answered without a request: the head or body was bad, or too slow. */
@@ -50,6 +55,10 @@ export interface ServerHandlers {
   /** A bad or slow client; `answer` is whether it may still be answered (with `fault.status`). */
   fault(fault: ClientFault, socket: Socket, answerable: boolean): void;
   connection?(socket: Socket): void;
+  /** A connection refused at accept (and destroyed): its source or the listener is full. */
+  refused?(reason: ConnectionRefusal): void;
+  /** A connection cut because it did not close within closeGraceMs of ours. */
+  cut?(): void;
 }
 
 /** Pipelined bytes kept while a response is in progress before the socket is paused. */
@@ -87,6 +96,11 @@ class Connection implements BodySource, ResponseSink {
     listen(socket, this.#listeners);
     // A new connection must show a request head in time, like one that started sending it.
     this.deadline = performance.now() + server.limits.headersTimeoutMs;
+  }
+
+  /** Shutdown: close a connection waiting between requests (cut if the client stays). */
+  closeIdle(): void {
+    this.#end();
   }
 
   /** Waiting between requests with nothing read: may be closed at once on shutdown. */
@@ -292,9 +306,14 @@ class Connection implements BodySource, ResponseSink {
 
   #end(): void {
     this.#state = GONE;
-    this.deadline = 0;
     this.#buf = undefined;
     this.socket.end();
+    this.#graceDeadline();
+  }
+
+  /** Our side is closed: the client gets closeGraceMs to close its own, then it is cut. */
+  #graceDeadline(): void {
+    this.deadline = performance.now() + this.#server.limits.closeGraceMs;
   }
 
   #handOver(): void {
@@ -348,11 +367,19 @@ class Connection implements BodySource, ResponseSink {
       res.onClientClose = undefined;
     }
     this.#server.handlers.fault(fault, this.socket, req === undefined || this.#responseDone);
+    this.#graceDeadline();
   }
 
   /** Called by the sweep when `deadline` passed. */
   timeout(): void {
     this.deadline = 0;
+    if (this.#state === GONE) {
+      // We closed our side closeGraceMs ago and the client has not closed its own (it may not
+      // even read): a socket that looks closed must not keep its slot.
+      this.socket.destroy();
+      this.#server.handlers.cut?.();
+      return;
+    }
     if (this.#deadlineIsIdle) {
       // Nothing of a next request arrived: a quiet close, no answer owed.
       this.#end();
@@ -371,6 +398,7 @@ class Connection implements BodySource, ResponseSink {
         this.socket,
         true,
       );
+      this.#graceDeadline();
     } else this.socket.destroy();
   }
 
@@ -421,18 +449,32 @@ export class Http1Server {
   readonly server: Server;
   closing = false;
   readonly #sweep: Sweep<Connection>;
+  /** Slots in total and per source; a connection's slot is freed when it closes (even handed over). */
+  readonly #slots: ConnectionLimiter;
 
   constructor(limits: ServerLimits, handlers: ServerHandlers) {
     this.limits = limits;
     this.handlers = handlers;
+    this.#slots = new ConnectionLimiter({
+      total: limits.maxConnections,
+      perSource: limits.maxConnectionsPerSource,
+    });
     // allowHalfOpen: a client that sends FIN after its request still gets the answer, and a
     // tunnel's half-close is relayed in order.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      const refused = this.#slots.admit(socket);
+      if (refused !== undefined) {
+        // Nothing was read: an answer would meet the request's unread bytes and be reset.
+        socket.destroy();
+        handlers.refused?.(refused);
+        return;
+      }
       this.#sweep.items.add(new Connection(socket, this));
       handlers.connection?.(socket);
     });
-    this.server.maxConnections = limits.maxConnections;
-    this.#sweep = new Sweep(Math.min(limits.headersTimeoutMs, limits.idleTimeoutMs));
+    this.#sweep = new Sweep(
+      Math.min(limits.headersTimeoutMs, limits.idleTimeoutMs, limits.closeGraceMs),
+    );
   }
 
   forget(c: Connection): void {
@@ -443,7 +485,7 @@ export class Http1Server {
   stop(): Promise<void> {
     this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const c of this.#sweep.items) if (c.idle) c.socket.end();
+    for (const c of this.#sweep.items) if (c.idle) c.closeIdle();
     return closed;
   }
 

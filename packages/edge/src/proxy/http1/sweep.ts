@@ -51,3 +51,19 @@ export function unlisten(s: import("node:net").Socket, l: SocketListeners): void
   s.off("close", l.close);
   s.pause();
 }
+
+/**
+ * A socket no connection object watches any more (handed over, then answered or relayed): once
+ * its exchange is over it is destroyed after `ms` unless it closed by then (`onCut` says it was
+ * cut). One timer per such socket; plain requests use their connection's sweep deadline.
+ */
+export function cutAfter(s: import("node:net").Socket, ms: number, onCut: () => void): void {
+  if (s.destroyed) return;
+  const t = setTimeout(() => {
+    if (s.destroyed) return;
+    s.destroy();
+    onCut();
+  }, ms);
+  t.unref();
+  s.once("close", () => clearTimeout(t));
+}
