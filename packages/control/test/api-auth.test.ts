@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { RouteEntry } from "../src/app.ts";
+import type { AccessLevel } from "../src/context.ts";
 import { BACKENDS, call, closeSharedPglite, openTestApp, type TestApp } from "./helpers.ts";
 
 after(closeSharedPglite);
@@ -26,10 +27,109 @@ const BODIES: Record<string, { body?: unknown; type?: string }> = {
 
 const RANK = { viewer: 1, editor: 2, admin: 3 } as const;
 
+/**
+ * Who may call each guarded route (docs/api.md, "Roles"): a route whose level changes, or a new
+ * route, must change this table too. `system`: admins of the system account; `edge`: an edge
+ * credential. Secrets, proxy credential hashes included, are for admins only: the YAML export
+ * and whole bundles carry them, so both are `admin`.
+ */
+const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly string[]>> = {
+  viewer: [
+    "GET /api/v1/account",
+    "GET /api/v1/audit",
+    "GET /api/v1/config/check",
+    "GET /api/v1/config/versions",
+    "GET /api/v1/config/versions/:from/diff/:to",
+    "GET /api/v1/edges",
+    "GET /api/v1/edges/:id",
+    "GET /api/v1/identities/devices",
+    "GET /api/v1/identities/devices/:id",
+    "GET /api/v1/identities/users",
+    "GET /api/v1/identities/users/:id",
+    "GET /api/v1/lists",
+    "GET /api/v1/lists/:id",
+    "GET /api/v1/lists/:id/items",
+    "GET /api/v1/lists/:id/subscription",
+    "GET /api/v1/locations",
+    "GET /api/v1/locations/:id",
+    "GET /api/v1/policies",
+    "GET /api/v1/policies/:id",
+    "GET /api/v1/resolver",
+    "GET /api/v1/settings",
+    "GET /api/v1/whoami",
+    "POST /api/v1/policies/validate",
+  ],
+  editor: [
+    "DELETE /api/v1/identities/devices/:id",
+    "DELETE /api/v1/identities/users/:id",
+    "DELETE /api/v1/identities/users/:id/credential",
+    "DELETE /api/v1/lists/:id",
+    "DELETE /api/v1/lists/:id/subscription",
+    "DELETE /api/v1/locations/:id",
+    "DELETE /api/v1/policies/:id",
+    "PATCH /api/v1/identities/devices/:id",
+    "PATCH /api/v1/identities/users/:id",
+    "PATCH /api/v1/lists/:id",
+    "PATCH /api/v1/locations/:id",
+    "PATCH /api/v1/policies/:id",
+    "POST /api/v1/config/publish",
+    "POST /api/v1/identities/devices",
+    "POST /api/v1/identities/devices/:id/credential",
+    "POST /api/v1/identities/users",
+    "POST /api/v1/identities/users/:id/credential",
+    "POST /api/v1/lists",
+    "POST /api/v1/lists/:id/items",
+    "POST /api/v1/lists/:id/items/remove",
+    "POST /api/v1/lists/:id/subscription/refresh",
+    "POST /api/v1/locations",
+    "POST /api/v1/locations/:id/rotate-doh-token",
+    "POST /api/v1/policies",
+    "PUT /api/v1/lists/:id/items",
+    "PUT /api/v1/lists/:id/subscription",
+    "PUT /api/v1/resolver",
+    "PUT /api/v1/settings",
+  ],
+  admin: [
+    "DELETE /api/v1/edges/:id",
+    "DELETE /api/v1/edges/:id/pin",
+    "DELETE /api/v1/tokens/:id",
+    "GET /api/v1/config/export",
+    "GET /api/v1/config/versions/:version",
+    "GET /api/v1/tokens",
+    "POST /api/v1/config/rollback",
+    "POST /api/v1/edges/:id/activate",
+    "POST /api/v1/edges/:id/drain",
+    "POST /api/v1/edges/join-tokens",
+    "POST /api/v1/tokens",
+    "PUT /api/v1/config/export",
+    "PUT /api/v1/edges/:id/pin",
+  ],
+  system: ["GET /api/v1/accounts", "GET /metrics", "POST /api/v1/accounts"],
+  edge: [
+    "GET /api/v1/edge/config",
+    "POST /api/v1/edge/config-status",
+    "POST /api/v1/edge/heartbeat",
+  ],
+};
+
+type Caller = "none" | "viewer" | "editor" | "admin" | "other account's admin" | "edge";
+
+/** The answer a caller gets from a route of that access level: allowed, or 401 / 403. */
+function expectedAnswer(access: AccessLevel, who: Caller): "allow" | 401 | 403 {
+  if (who === "none") return 401;
+  if (access === "edge") return who === "edge" ? "allow" : 401;
+  if (who === "edge") return 401; // an edge credential is no API token
+  if (access === "system") return who === "admin" ? "allow" : 403;
+  const role = who === "other account's admin" ? "admin" : who;
+  if (access === "public") return "allow";
+  return RANK[role] >= RANK[access] ? "allow" : 403;
+}
+
 for (const b of BACKENDS) {
   describe(`auth on every route (${b.name})`, { skip: b.skip }, () => {
     let t: TestApp;
     let otherAdmin = "";
+    let edgeCredential = "";
     let tokens: Record<"viewer" | "editor" | "admin", string>;
     const ids: Record<string, string> = {};
     const api = (
@@ -63,12 +163,17 @@ for (const b of BACKENDS) {
       ids.token = (await A("GET", "/tokens"))
         .json()
         .items.find((x: { name: string }) => x.name === "viewer").id;
+      // A user with a proxy password too: bundles and the export then hold credential hashes.
+      const cred = await A("POST", `/identities/users/${ids.user}/credential`);
+      assert.equal(cred.statusCode, 200, cred.body);
       await A("POST", "/config/publish");
       await A("POST", "/config/publish", { force: true });
       const join = (await A("POST", "/edges/join-tokens")).json().joinToken;
-      ids.edge = (
+      const enrolled = (
         await call(t.app, undefined, "POST", "/api/v1/edge/enroll", { joinToken: join, name: "e1" })
-      ).json().edgeId;
+      ).json();
+      ids.edge = enrolled.edgeId;
+      edgeCredential = enrolled.credential;
       const acc = await A("POST", "/accounts", { name: "other" });
       assert.equal(acc.statusCode, 201, acc.body);
       otherAdmin = acc.json().adminToken;
@@ -203,6 +308,78 @@ for (const b of BACKENDS) {
       for (const r of guarded().filter((x) => x.access === "edge")) {
         const res = await api(t.token, r.method, r.url);
         assert.equal(res.statusCode, 401, `${r.method} ${r.url}`);
+      }
+    });
+
+    it("the role table: every guarded route has exactly the access level listed in ROLE_TABLE", () => {
+      const actual: Record<string, string[]> = {};
+      for (const r of guarded()) {
+        actual[r.access] ??= [];
+        actual[r.access]!.push(`${r.method} ${r.url}`);
+      }
+      const sorted = (t: Record<string, readonly string[]>) =>
+        Object.fromEntries(
+          Object.entries(t)
+            .map(([k, v]) => [k, [...v].sort()] as const)
+            .sort(([a], [b]) => a.localeCompare(b)),
+        );
+      assert.deepEqual(sorted(actual), sorted(ROLE_TABLE));
+    });
+
+    it("every route × every caller: allowed callers pass authorization, the others get 401 or 403", async () => {
+      const callers = {
+        none: undefined,
+        viewer: tokens.viewer,
+        editor: tokens.editor,
+        admin: t.token,
+        "other account's admin": otherAdmin,
+        edge: edgeCredential,
+      } as const;
+      let allowed = 0;
+      let denied = 0;
+      for (const r of guarded()) {
+        // Ids that do not exist: an allowed call ends in 404 or 400, and changes nothing.
+        const url = r.url
+          .replace(/:(from|to|version)\b/g, "999999")
+          .replace(/:id\b/g, "missing-id")
+          .replace(/\/edge\/config$/, "/edge/config?after=0");
+        for (const [who, token] of Object.entries(callers)) {
+          const expected = expectedAnswer(r.access, who as keyof typeof callers);
+          const res = await call(t.app, token, r.method as "GET", url);
+          const cell = `${r.method} ${r.url} as ${who}: ${res.statusCode} ${res.body.slice(0, 200)}`;
+          if (expected === "allow") {
+            assert.ok(![401, 403, 429].includes(res.statusCode), cell);
+            allowed++;
+          } else {
+            assert.equal(res.statusCode, expected, cell);
+            denied++;
+          }
+        }
+      }
+      assert.ok(allowed >= 150 && denied >= 200, `${allowed} allowed, ${denied} denied cells`);
+    });
+
+    it("no route a viewer or editor may call answers with a secret; admins get the hashes", async () => {
+      const secret = /scrypt\$|credentialHash|ght_|ghe_|ghj_|ghd_/;
+      let checked = 0;
+      for (const r of guarded()) {
+        if (r.method !== "GET" || (r.access !== "viewer" && r.access !== "editor")) continue;
+        for (const role of ["viewer", "editor"] as const) {
+          if (RANK[role] < RANK[r.access]) continue;
+          const res = await api(tokens[role], r.method, concrete(r.url));
+          assert.ok(res.statusCode < 500, `${r.url}: ${res.body}`);
+          assert.doesNotMatch(res.body, secret, `${r.method} ${r.url} as ${role}`);
+          checked++;
+        }
+      }
+      assert.ok(checked >= 40, `only ${checked} reads checked`);
+      // The documents that do hold hashes are the admin's only.
+      for (const url of ["/api/v1/config/export", "/api/v1/config/versions/2"]) {
+        for (const role of ["viewer", "editor"] as const)
+          assert.equal((await api(tokens[role], "GET", url)).statusCode, 403, `${url} as ${role}`);
+        const res = await api(t.token, "GET", url);
+        assert.equal(res.statusCode, 200, res.body);
+        assert.match(res.body, /credentialHash/, `${url} as admin carries the hashes`);
       }
     });
   });

@@ -178,8 +178,13 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
   app.get(
     "/config/versions/:version",
     {
-      config: { access: "editor" },
-      schema: { tags, summary: "One published bundle, as edges receive it", params: VersionParams },
+      // A bundle carries the proxy credential hashes: secrets are for admins only.
+      config: { access: "admin" },
+      schema: {
+        tags,
+        summary: "One published bundle, as edges receive it (admin: it holds credential hashes)",
+        params: VersionParams,
+      },
     },
     async (req, reply) => {
       const p = who(req);
@@ -209,8 +214,12 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
   app.get(
     "/config/export",
     {
-      config: { access: "viewer" },
-      schema: { tags, summary: "The whole account configuration as YAML" },
+      // The document carries the proxy credential hashes: secrets are for admins only.
+      config: { access: "admin" },
+      schema: {
+        tags,
+        summary: "The whole account configuration as YAML (admin: it holds credential hashes)",
+      },
     },
     async (req, reply) => {
       const doc = await exportDocument(db, who(req).accountId);
