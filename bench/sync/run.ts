@@ -5,15 +5,14 @@
 //
 //   node bench/sync/run.ts [--edges 100] [--publishes 20]
 
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { ConfigBundle } from "@gatehouse/contract";
 import { SyncClient } from "@gatehouse/edge";
 import { Registry } from "prom-client";
+import { startControlProcess } from "../control/control-process.ts";
 
 const { values } = parseArgs({
   options: { edges: { type: "string" }, publishes: { type: "string" } },
@@ -21,58 +20,9 @@ const { values } = parseArgs({
 const EDGES = Number(values.edges ?? 100);
 const PUBLISHES = Number(values.publishes ?? 20);
 
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
 const dir = await mkdtemp(join(tmpdir(), "gh-bench-sync-"));
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const control = spawn(
-  process.execPath,
-  [
-    resolve(import.meta.dirname, "../../packages/gatehouse/src/cli.ts"),
-    "control",
-    "--data-dir",
-    join(dir, "control"),
-    "--listen",
-    `127.0.0.1:${port}`,
-  ],
-  { stdio: ["ignore", "ignore", "pipe"] },
-);
-let err = "";
-control.stderr.on("data", (d: Buffer) => {
-  err += d.toString();
-});
-const token = await new Promise<string>((res, rej) => {
-  const t = setInterval(() => {
-    const m = /admin token \(shown once, keep it\): (\S+)/.exec(err);
-    if (m) {
-      clearInterval(t);
-      res(m[1]!);
-    } else if (control.exitCode !== null) rej(new Error(err));
-  }, 20);
-});
-
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const r = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-  const text = await r.text();
-  return (text ? JSON.parse(text) : undefined) as T;
-}
+const control = await startControlProcess({ dataDir: join(dir, "control") });
+const { base, call } = control;
 
 await call("POST", "/locations", { name: "lo", networks: ["127.0.0.0/8"] });
 await call("POST", "/config/publish", {});
@@ -150,6 +100,5 @@ console.log(
 console.log(`client process RSS: ${rss.toFixed(0)} MiB`);
 
 await Promise.all(clients.map((c) => c.stop()));
-control.kill("SIGTERM");
-await new Promise((r) => control.once("exit", r));
+await control.stop();
 await rm(dir, { recursive: true, force: true });

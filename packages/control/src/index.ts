@@ -5,6 +5,7 @@ export {
   type AnalyticsStore,
   ClickHouseStore,
   DuckDbStore,
+  isMemorySize,
   scheduleRetention,
 } from "./analytics/index.ts";
 export { type AppOptions, buildApp, type ControlState, type RouteEntry } from "./app.ts";

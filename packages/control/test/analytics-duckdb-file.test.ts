@@ -82,4 +82,18 @@ describe("analytics store: duckdb file", () => {
     assert.ok((await store.count()) < 5001);
     await store.close();
   });
+
+  it("bounds DuckDB's memory: 256MB by default (not 80% of the machine), or as configured", async () => {
+    const file = join(dir, "limits.duckdb");
+    const byDefault = await DuckDbStore.open({ path: file });
+    assert.deepEqual((await byDefault.limits()).memoryLimit, "244.1 MiB");
+    await byDefault.close();
+    const set = await DuckDbStore.open({ path: file, memoryLimit: "1GB", threads: 1 });
+    assert.deepEqual(await set.limits(), { memoryLimit: "953.6 MiB", threads: 1 });
+    await set.close();
+    await assert.rejects(
+      DuckDbStore.open({ path: file, memoryLimit: "lots" }),
+      /memory limit "lots" is not a size/,
+    );
+  });
 });

@@ -84,6 +84,14 @@ export interface DuckDbStoreOptions {
   path: string;
   /** DuckDB worker threads; default: DuckDB's (one per core). */
   threads?: number;
+  /**
+   * DuckDB's memory_limit, e.g. "256MB" (default {@link DEFAULT_MEMORY_LIMIT}). Without it
+   * DuckDB takes 80% of the machine's RAM and keeps every block it has read or written cached
+   * up to that: control's RSS then grows with the query log (docs/benchmarks.md, "Control
+   * memory soak"). Past the limit DuckDB evicts blocks (they are on disk) and spills large
+   * aggregations to its temp directory.
+   */
+  memoryLimit?: string;
   /** Records ingested between two background checkpoints; default {@link CHECKPOINT_ROWS}. */
   checkpointRows?: number;
 }
@@ -99,6 +107,20 @@ export interface DuckDbStoreOptions {
  * a backstop, far above it.
  */
 export const CHECKPOINT_ROWS = 4 * 122_880;
+
+/** DuckDB's buffer pool (memory_limit) unless the caller says otherwise. */
+export const DEFAULT_MEMORY_LIMIT = "256MB";
+/**
+ * After a task whose peak allocation passed this, DuckDB hands freed memory back to the system
+ * (default 128 MB, as much again as the buffer pool we allow): RSS then follows what DuckDB uses.
+ */
+const ALLOCATOR_FLUSH_THRESHOLD = "32MB";
+const MEMORY_SIZE = /^\d{1,7}(\.\d{1,3})?\s?(KB|MB|GB|KiB|MiB|GiB)$/i;
+
+/** Whether `s` is a size DuckDB's memory_limit takes ("256MB", "1GiB"). */
+export function isMemorySize(s: string): boolean {
+  return MEMORY_SIZE.test(s);
+}
 const BACKSTOP_CHECKPOINT_THRESHOLD = "1GB";
 
 /**
@@ -154,8 +176,15 @@ export class DuckDbStore implements AnalyticsStore {
   }
 
   static async open(opts: DuckDbStoreOptions): Promise<DuckDbStore> {
+    const memoryLimit = opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT;
+    if (!isMemorySize(memoryLimit))
+      throw new Error(
+        `DuckDB memory limit ${JSON.stringify(memoryLimit)} is not a size like "256MB"`,
+      );
     const config: Record<string, string> = {
       checkpoint_threshold: BACKSTOP_CHECKPOINT_THRESHOLD,
+      memory_limit: memoryLimit,
+      allocator_flush_threshold: ALLOCATOR_FLUSH_THRESHOLD,
     };
     if (opts.threads !== undefined) config.threads = String(opts.threads);
     const instance = await DuckDBInstance.create(opts.path, config);
@@ -517,6 +546,17 @@ export class DuckDbStore implements AnalyticsStore {
       { ts, id, e },
     );
     return del.rowsChanged;
+  }
+
+  /** DuckDB's memory limit (as DuckDB prints it, e.g. "244.1 MiB") and worker threads. */
+  limits(): Promise<{ memoryLimit: string; threads: number }> {
+    return this.withReader(async (c) => {
+      const r = await c.runAndReadAll(
+        "SELECT current_setting('memory_limit'), current_setting('threads')",
+      );
+      const [limit, threads] = r.getRows()[0]!;
+      return { memoryLimit: String(limit), threads: Number(threads) };
+    });
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,8 @@
 // The query-log store control writes edge logs into: ClickHouse when CLICKHOUSE_URL is set
-// (for fleets that outgrow one machine), else a DuckDB file in the data directory. Retention by
-// age (30 days by default) runs hourly.
+// (for fleets that outgrow one machine), else a DuckDB file in the data directory, its memory
+// bounded by GATEHOUSE_DUCKDB_MEMORY_LIMIT (default 256MB) and its worker threads by
+// GATEHOUSE_DUCKDB_THREADS (default: one per core). Retention by age (30 days by default) runs
+// hourly.
 
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -8,6 +10,7 @@ import {
   type AnalyticsStore,
   ClickHouseStore,
   DuckDbStore,
+  isMemorySize,
   scheduleRetention,
 } from "@gatehouse/control";
 
@@ -15,6 +18,28 @@ export interface OpenedAnalytics {
   readonly store: AnalyticsStore;
   readonly where: string;
   close(): Promise<void>;
+}
+
+/** DuckDB's memory limit and threads from the environment; a clear error for bad values. */
+export function duckDbLimits(env: NodeJS.ProcessEnv): { memoryLimit?: string; threads?: number } {
+  const out: { memoryLimit?: string; threads?: number } = {};
+  const limit = env["GATEHOUSE_DUCKDB_MEMORY_LIMIT"];
+  if (limit !== undefined && limit !== "") {
+    if (!isMemorySize(limit))
+      throw new Error(
+        `GATEHOUSE_DUCKDB_MEMORY_LIMIT=${JSON.stringify(limit)}: expected a size such as 256MB or 1GB`,
+      );
+    out.memoryLimit = limit;
+  }
+  const threads = env["GATEHOUSE_DUCKDB_THREADS"];
+  if (threads !== undefined && threads !== "") {
+    if (!/^[1-9][0-9]{0,2}$/.test(threads))
+      throw new Error(
+        `GATEHOUSE_DUCKDB_THREADS=${JSON.stringify(threads)}: expected a whole number from 1 to 999`,
+      );
+    out.threads = Number(threads);
+  }
+  return out;
 }
 
 export async function openAnalytics(
@@ -30,8 +55,10 @@ export async function openAnalytics(
   } else {
     await mkdir(dataDir, { recursive: true });
     const path = join(dataDir, "analytics.duckdb");
-    store = await DuckDbStore.open({ path });
-    where = `DuckDB in ${path}`;
+    const duck = await DuckDbStore.open({ path, ...duckDbLimits(process.env) });
+    const limits = await duck.limits();
+    store = duck;
+    where = `DuckDB in ${path} (memory limit ${limits.memoryLimit}, ${limits.threads} threads)`;
   }
   const stop = scheduleRetention(store, {
     onError: (e) => log(`gatehouse control: query-log retention failed: ${(e as Error).message}`),

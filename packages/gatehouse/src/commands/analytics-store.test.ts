@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { duckDbLimits, openAnalytics } from "./analytics-store.ts";
+
+test("DuckDB limits come from GATEHOUSE_DUCKDB_MEMORY_LIMIT / _THREADS, bad values refused by name", () => {
+  assert.deepEqual(duckDbLimits({}), {});
+  assert.deepEqual(
+    duckDbLimits({ GATEHOUSE_DUCKDB_MEMORY_LIMIT: "512MB", GATEHOUSE_DUCKDB_THREADS: "2" }),
+    { memoryLimit: "512MB", threads: 2 },
+  );
+  assert.throws(
+    () => duckDbLimits({ GATEHOUSE_DUCKDB_MEMORY_LIMIT: "80%" }),
+    /GATEHOUSE_DUCKDB_MEMORY_LIMIT="80%": expected a size/,
+  );
+  assert.throws(
+    () => duckDbLimits({ GATEHOUSE_DUCKDB_THREADS: "0" }),
+    /GATEHOUSE_DUCKDB_THREADS="0"/,
+  );
+});
+
+test("control's DuckDB store opens with a bounded memory limit and says so", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "gh-analytics-store-"));
+  const saved = process.env["CLICKHOUSE_URL"];
+  delete process.env["CLICKHOUSE_URL"];
+  try {
+    const a = await openAnalytics(dir, () => {});
+    assert.match(a.where, /\(memory limit 244\.1 MiB, \d+ threads\)$/);
+    await a.close();
+  } finally {
+    if (saved !== undefined) process.env["CLICKHOUSE_URL"] = saved;
+    await rm(dir, { recursive: true, force: true });
+  }
+});
