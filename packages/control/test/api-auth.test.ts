@@ -570,6 +570,13 @@ for (const b of BACKENDS) {
       assert.notEqual(forged.json().error.code, "GH_ERR_EDGE_DECOMMISSIONED");
     });
 
+    it("an IPv6 client is one client for its whole /64", async () => {
+      for (let i = 1; i <= 3; i++)
+        assert.equal((await from(`2001:db8:7:7::${i}`, "not-a-token")).statusCode, 401);
+      assert.equal((await from("2001:db8:7:7:ffff::9", "not-a-token")).statusCode, 429);
+      assert.equal((await from("2001:db8:7:8::1", "not-a-token")).statusCode, 401, "next /64");
+    });
+
     it("failures and throttling are counted in /metrics", async () => {
       const m = (await call(t.app, t.token, "GET", "/metrics")).body;
       assert.match(

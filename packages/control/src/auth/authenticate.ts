@@ -15,7 +15,7 @@ import { GatehouseError } from "@gatehouse/contract";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { AccessLevel, Db, EdgePrincipal, Principal } from "../context.ts";
 import type { Role } from "../db/schema.ts";
-import { FailureLimiter, WorkBudget } from "./rate-limit.ts";
+import { addressKey, FailureLimiter, WorkBudget } from "./rate-limit.ts";
 import {
   apiTokenLookupId,
   ProvenSecrets,
@@ -109,14 +109,17 @@ export class Authenticator {
     presented: string,
     find: () => Promise<StoredCredential<P> | undefined>,
   ): Promise<P> {
+    const address = addressKey(client);
     const now = Date.now();
     const digest = VerificationCache.key(presented);
     const proven = this.proven.get(digest);
-    const addressWait = this.#byAddress.blockedFor(client, now);
+    const addressWait = this.#byAddress.blockedFor(address, now);
+    // Out of budget: come back in a second (it refills then), not at the window's end — this
+    // may well be a valid credential.
     if (addressWait > 0 && proven === undefined && !this.#budget.take(now))
-      throw this.#throttled(kind, "address", addressWait);
+      throw this.#throttled(kind, "address", 1);
     const stored = await find();
-    if (!stored) return this.#fail(kind, "unknown", client, undefined, now);
+    if (!stored) return this.#fail(kind, "unknown", address, undefined, now);
     if (stored.dead) {
       // The id names a row that can never authenticate again: no secret check, no count (a
       // client still using its revoked token is not guessing).
@@ -126,9 +129,9 @@ export class Authenticator {
     if (proven !== stored.hash) {
       const credentialWait = this.#byCredential.blockedFor(stored.key, now);
       if (credentialWait > 0 && addressWait === 0 && !this.#budget.take(now))
-        throw this.#throttled(kind, "credential", credentialWait);
+        throw this.#throttled(kind, "credential", 1);
       if (!(await verifySecret(presented, stored.hash)))
-        return this.#fail(kind, "invalid", client, stored.key, now);
+        return this.#fail(kind, "invalid", address, stored.key, now);
       this.proven.set(digest, stored.hash);
     }
     if (stored.decommissioned) {
@@ -170,7 +173,7 @@ export class Authenticator {
 
   /** A join token presented at enrolment that does not even have our shape. */
   malformed(kind: CredentialKind, client: string): never {
-    return this.#fail(kind, "malformed", client, undefined, Date.now());
+    return this.#fail(kind, "malformed", addressKey(client), undefined, Date.now());
   }
 
   /** Resolve an API token to its principal; throws 401/429 (see prove). */

@@ -3,6 +3,23 @@
 // never refuses a credential that verifies: it only turns that key's further failures into 429
 // and bounds the verification work (scrypt) spent on its unproven credentials (WorkBudget).
 
+import { formatIp, parseIp } from "@gatehouse/rules";
+
+/**
+ * The key a client address is counted under: IPv4 as is (also IPv4-mapped, what a dual-stack
+ * socket reports), IPv6 by its /64 — the prefix one host or LAN usually holds whole (RFC 4291
+ * §2.5.4, RFC 7421), so rotating interface identifiers does not escape the limit. The edge's
+ * per-source limits count the same way.
+ */
+export function addressKey(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  const a = parseIp(ip);
+  if (a?.family !== 6) return ip;
+  const [w0, w1, w2, w3] = a.w;
+  if (w0 === 0 && w1 === 0 && w2 === 0xffff) return formatIp({ family: 4, v4: w3 });
+  return `${w0.toString(16)}:${w1.toString(16)}::/64`;
+}
+
 export class FailureLimiter {
   readonly #max: number;
   readonly #windowMs: number;
