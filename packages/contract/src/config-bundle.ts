@@ -288,7 +288,10 @@ export const ProxyLimitSettings = T.Object(
     headersTimeoutMs: T.Optional(Millis(100)),
     /** The whole request from the client; 0 = unlimited. Default 300000. */
     requestTimeoutMs: T.Optional(T.Union([T.Literal(0), Millis(100)])),
-    /** Idle keep-alive client connections close after this. Default 60000. */
+    /**
+     * Idle keep-alive client connections close after this; a client that takes no byte of a
+     * response queued for it this long is cut. Default 60000.
+     */
     idleTimeoutMs: T.Optional(Millis(100)),
     /** TCP connect to an origin or CONNECT destination. Default 5000. */
     connectTimeoutMs: T.Optional(Millis(100)),

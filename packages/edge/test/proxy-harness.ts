@@ -84,6 +84,34 @@ export async function startOrigin(): Promise<Origin> {
   return o;
 }
 
+/**
+ * An origin that answers every request with `total` bytes (Content-Length), written with
+ * backpressure; `done()` says whether it has written them all.
+ */
+export async function startBulkOrigin(
+  total: number,
+): Promise<{ server: Server; port: number; done(): boolean }> {
+  let finished = false;
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { "content-length": total });
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    let sent = 0;
+    const pump = () => {
+      while (sent < total) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once("drain", pump);
+      }
+      res.end(() => {
+        finished = true;
+      });
+    };
+    pump();
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return { server, port: (server.address() as AddressInfo).port, done: () => finished };
+}
+
 /** A TCP server on loopback that sends back whatever it reads (a tunnel's far end). */
 export async function startEchoServer(): Promise<{ server: NetServer; port: number }> {
   const server = createNetServer((s) => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { once } from "node:events";
-import { createServer, request } from "node:http";
+import { request } from "node:http";
 import {
   type AddressInfo,
   createServer as createNetServer,
@@ -18,6 +18,7 @@ import {
   parseResponses,
   policy,
   rawExchange,
+  startBulkOrigin,
   startHarness,
   until,
 } from "./proxy-harness.ts";
@@ -194,25 +195,7 @@ describe("HTTP forwarding", () => {
 
   test("response bodies stream with backpressure: a client that stops reading stalls the origin", async () => {
     const total = 64 * 1024 * 1024;
-    let originDone = false;
-    const big = createServer((_req, res) => {
-      res.writeHead(200, { "content-length": total });
-      const chunk = Buffer.alloc(64 * 1024, 1);
-      let sent = 0;
-      const pump = () => {
-        while (sent < total) {
-          sent += chunk.length;
-          if (!res.write(chunk)) return void res.once("drain", pump);
-        }
-        res.end(() => {
-          originDone = true;
-        });
-      };
-      pump();
-    });
-    big.listen(0, "127.0.0.1");
-    await once(big, "listening");
-    const port = (big.address() as AddressInfo).port;
+    const { server: big, port, done } = await startBulkOrigin(total);
     try {
       const c = netConnect(h.port, "127.0.0.1");
       c.write(
@@ -222,14 +205,14 @@ describe("HTTP forwarding", () => {
       c.pause();
       // Socket buffers hold a few MiB at most; 64 MiB cannot all be in flight.
       await new Promise((r) => setTimeout(r, 300));
-      assert.equal(originDone, false, "the origin was paused, not drained into proxy memory");
+      assert.equal(done(), false, "the origin was paused, not drained into proxy memory");
       let received = first.length;
       c.on("data", (d: Buffer) => {
         received += d.length;
       });
       c.resume();
       await once(c, "close");
-      assert.ok(originDone);
+      assert.ok(done());
       assert.ok(received > total, `got ${received} bytes`);
     } finally {
       big.close();

@@ -30,7 +30,7 @@ import {
 } from "./pipeline.ts";
 import { createPolicyContexts } from "./policy-request.ts";
 import { proxyConfigOf } from "./proxy-config.ts";
-import { proxyMetrics } from "./proxy-metrics.ts";
+import { type DestroyReason, proxyMetrics } from "./proxy-metrics.ts";
 import { checkRequestHead } from "./request-head.ts";
 import { rawHead } from "./respond.ts";
 import { createUpstreamPool } from "./upstream-pool.ts";
@@ -206,7 +206,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     }
   }
 
-  const cut = () => metrics.connectionDestroyed("close_grace");
+  const cut = (reason: DestroyReason = "close_grace") => metrics.connectionDestroyed(reason);
 
   function onConnect(req: ClientRequest, socket: Socket, head: Buffer): void {
     socket.on("error", () => socket.destroy());
@@ -248,6 +248,11 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
 
   const servers: Http1Server[] = [];
   const addresses: AddressInfo[] = [];
+  metrics.watchClientQueue(() => {
+    let n = 0;
+    for (const s of servers) n += s.queuedBytes();
+    return n;
+  });
   const serverLimits = {
     maxHeadBytes: limits.maxHeaderBytes,
     maxHeaderCount: limits.maxHeaderCount,

@@ -11,9 +11,9 @@ import { type PendingCount, PendingCounts } from "../telemetry/pending-counts.ts
 /**
  * Why the proxy destroyed a client connection: close_grace = it did not close within
  * `closeGraceMs` of ours (after a response with `connection: close`, a refusal or an idle
- * timeout).
+ * timeout); not_reading = it took no byte of the output queued for it for `idleTimeoutMs`.
  */
-export type DestroyReason = "close_grace";
+export type DestroyReason = "close_grace" | "not_reading";
 
 export interface ProxyMetrics {
   request(kind: "http" | "net", action: string, status: number): void;
@@ -27,7 +27,7 @@ export interface ProxyMetrics {
   privateDestination(result: "refused" | "allowed"): void;
   /** A client connection refused at accept: its source, or the listener, is at its limit. */
   connectionRefused(reason: ConnectionRefusal): void;
-  /** A client connection cut by the proxy: it did not close after our FIN. */
+  /** A client connection cut by the proxy: it did not close after our FIN, or never read. */
   connectionDestroyed(reason: DestroyReason): void;
   readonly activeTunnels: Gauge;
   readonly activeConnections: Gauge;
@@ -35,6 +35,8 @@ export interface ProxyMetrics {
   readonly ownAddresses: Gauge;
   /** The origin pool whose connections the registry reports (read only when scraped). */
   watchPool(stats: () => UpstreamPoolStats): void;
+  /** Response bytes queued in the proxy toward clients, not yet taken by their sockets (scraped). */
+  watchClientQueue(bytes: () => number): void;
 }
 
 export interface UpstreamPoolStats {
@@ -158,6 +160,20 @@ function create(registry: Registry): ProxyMetrics {
         registers: [registry],
       }),
   );
+  let clientQueue: (() => number) | undefined;
+  getOrCreate(
+    registry,
+    "gatehouse_proxy_client_queued_bytes",
+    () =>
+      new Gauge({
+        name: "gatehouse_proxy_client_queued_bytes",
+        help: "Response bytes the proxy holds for client connections that their sockets have not taken yet",
+        registers: [registry],
+        collect() {
+          this.set(clientQueue?.() ?? 0);
+        },
+      }),
+  );
   let poolStats: (() => UpstreamPoolStats) | undefined;
   getOrCreate(
     registry,
@@ -183,7 +199,7 @@ function create(registry: Registry): ProxyMetrics {
   );
   const destroyedConnections = counter(
     "gatehouse_proxy_connections_destroyed_total",
-    "Client connections the proxy cut: close_grace = not closed within closeGraceMs of the proxy's close",
+    "Client connections the proxy cut: close_grace = not closed within closeGraceMs of the proxy's close, not_reading = took no byte of its queued response for idleTimeoutMs",
     "reason",
   );
   const refusedBy = {
@@ -192,6 +208,7 @@ function create(registry: Registry): ProxyMetrics {
   };
   const destroyedBy = {
     close_grace: slot(destroyedConnections.labels("close_grace")),
+    not_reading: slot(destroyedConnections.labels("not_reading")),
   };
   const rejected = slot(authFailures.labels("rejected"));
   const limited = slot(authFailures.labels("limited"));
@@ -247,6 +264,9 @@ function create(registry: Registry): ProxyMetrics {
     ownAddresses,
     watchPool(stats) {
       poolStats = stats;
+    },
+    watchClientQueue(bytes) {
+      clientQueue = bytes;
     },
   };
 }

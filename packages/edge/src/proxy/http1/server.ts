@@ -57,8 +57,11 @@ export interface ServerHandlers {
   connection?(socket: Socket): void;
   /** A connection refused at accept (and destroyed): its source or the listener is full. */
   refused?(reason: ConnectionRefusal): void;
-  /** A connection cut because it did not close within closeGraceMs of ours. */
-  cut?(): void;
+  /**
+   * A connection cut: close_grace = it did not close within closeGraceMs of ours; not_reading =
+   * it took no byte of its response for idleTimeoutMs while output was queued for it.
+   */
+  cut?(reason: "close_grace" | "not_reading"): void;
 }
 
 /** Pipelined bytes kept while a response is in progress before the socket is paused. */
@@ -89,6 +92,8 @@ class Connection implements BodySource, ResponseSink {
   #deadlineIsIdle = false;
   /** The current request's first byte (for the whole-request limit). */
   #requestStart = 0;
+  /** Response bytes the socket had handed on at the last send check (-1: none yet). */
+  #sentAtCheck = -1;
 
   constructor(socket: Socket, server: Http1Server) {
     this.socket = socket;
@@ -201,7 +206,35 @@ class Connection implements BodySource, ResponseSink {
 
   #wholeRequestDeadline(): number {
     const t = this.#server.limits.requestTimeoutMs;
-    return t === 0 || this.#decoder === undefined ? 0 : this.#requestStart + t;
+    if (this.#decoder === undefined) return this.#sendWatch(this.#requestStart);
+    return t === 0 ? 0 : this.#requestStart + t;
+  }
+
+  /**
+   * While a response is on its way (the body, if any, is read): every idleTimeoutMs the sweep
+   * checks that the client took some of what is queued for it (#checkSending).
+   */
+  #sendWatch(from: number): number {
+    this.#sentAtCheck = -1;
+    return from + this.#server.limits.idleTimeoutMs;
+  }
+
+  /**
+   * A client that reads nothing holds at most one response in our buffers (the next request is
+   * parsed only after it went out, an origin body is paused), but it would hold its connection
+   * and slot for good: output queued and not one byte of it taken since the last check → cut.
+   */
+  #checkSending(): void {
+    const s = this.socket;
+    const sent = s.bytesWritten - s.writableLength;
+    if (s.writableLength > 0 && sent === this.#sentAtCheck) {
+      this.#state = GONE;
+      s.destroy();
+      this.#server.handlers.cut?.("not_reading");
+      return;
+    }
+    this.#sentAtCheck = sent;
+    this.deadline = performance.now() + this.#server.limits.idleTimeoutMs;
   }
 
   /** Feed buffered body bytes to the consumer; false when more are needed or it paused. */
@@ -234,7 +267,7 @@ class Connection implements BodySource, ResponseSink {
   #bodyComplete(): void {
     this.#req!.complete = true;
     this.#state = WAIT;
-    this.deadline = 0;
+    this.deadline = this.#sendWatch(performance.now());
     this.#consumer!.end();
     if (this.#responseDone) this.#next(this.#res!.closing);
   }
@@ -377,7 +410,11 @@ class Connection implements BodySource, ResponseSink {
       // We closed our side closeGraceMs ago and the client has not closed its own (it may not
       // even read): a socket that looks closed must not keep its slot.
       this.socket.destroy();
-      this.#server.handlers.cut?.();
+      this.#server.handlers.cut?.("close_grace");
+      return;
+    }
+    if (this.#state === WAIT) {
+      this.#checkSending();
       return;
     }
     if (this.#deadlineIsIdle) {
@@ -487,6 +524,13 @@ export class Http1Server {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.#sweep.items) if (c.idle) c.closeIdle();
     return closed;
+  }
+
+  /** Bytes written to client sockets that they have not taken yet (a gauge, when scraped). */
+  queuedBytes(): number {
+    let n = 0;
+    for (const c of this.#sweep.items) n += c.socket.writableLength;
+    return n;
   }
 
   /** Cut every connection still open (after the grace period). */
