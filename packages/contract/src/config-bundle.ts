@@ -363,6 +363,11 @@ export const EdgeLocalSettings = T.Object({
       doh: T.Optional(T.Array(T.String(), { maxItems: 16 })),
       /** Connection limits and timeouts of the TCP, DoT and DoH listeners. */
       limits: T.Optional(DnsConnectionLimitSettings),
+      /**
+       * RFC 5001 name server identifier: sent (as these UTF-8 bytes) in the OPT of answers to
+       * queries that ask for it with an empty NSID option; off when absent.
+       */
+      nsid: T.Optional(T.String({ minLength: 1, maxLength: 128 })),
     }),
   ),
   proxy: T.Optional(

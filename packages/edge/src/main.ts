@@ -112,6 +112,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   const dns = new DnsService(snapshot, {
     log: queryLog,
     edgeId,
+    ...(local.dns?.nsid ? { nsid: local.dns.nsid } : {}),
     ...(dnsLog ? { onError: (e: unknown) => dnsLog.error("DNS query failed internally", e) } : {}),
   });
   if (dnsLog) dns.shared.requestLog = dnsLog;

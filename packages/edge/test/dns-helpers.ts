@@ -3,7 +3,9 @@
 
 import { execFileSync } from "node:child_process";
 import { createSocket, type RemoteInfo } from "node:dgram";
+import { request as httpsRequest } from "node:https";
 import { connect, createServer, type Server } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { RRType } from "../src/dns/wire/constants.ts";
 import {
   decodeMessage,
@@ -261,6 +263,8 @@ export interface QueryOptions {
   rd?: boolean;
   cd?: boolean;
   ad?: boolean;
+  /** EDNS options to send (with `edns`). */
+  ednsOptions?: { code: number; data: Uint8Array }[];
   /** Bind the client socket to this local address (e.g. 127.0.0.2 to be an unknown client). */
   from?: string;
   timeoutMs?: number;
@@ -279,9 +283,53 @@ export function buildQuery(name: string, o: QueryOptions = {}): Buffer {
       extRcode: 0,
       do: o.do ?? false,
       z: 0,
-      options: [],
+      options: o.ednsOptions ?? [],
     };
   return encodeMessage(m);
+}
+
+/** One query over DoT (RFC 7858) to the edge on loopback; resolves with the answer's bytes. */
+export function dotQuery(port: number, ca: string, q: Uint8Array): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: "127.0.0.1", port, ca, servername: "localhost" });
+    let buf = Buffer.alloc(0);
+    s.on("error", reject);
+    s.on("data", (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        resolve(Buffer.from(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+        s.end();
+      }
+    });
+    const f = Buffer.alloc(2 + q.length);
+    f.writeUInt16BE(q.length);
+    f.set(q, 2);
+    s.write(f);
+  });
+}
+
+/** One RFC 8484 POST over HTTPS (HTTP/1.1) to the edge on loopback; resolves with the body. */
+export function dohQuery(port: number, ca: string, q: Uint8Array): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/dns-query",
+        method: "POST",
+        ca,
+        servername: "localhost",
+        headers: { "content-type": "application/dns-message", accept: "application/dns-message" },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve(Buffer.concat(chunks)));
+      },
+    );
+    req.on("error", reject);
+    req.end(q);
+  });
 }
 
 /** Send raw bytes over UDP; resolves with the reply or undefined on timeout. */

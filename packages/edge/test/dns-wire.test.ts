@@ -4,15 +4,20 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { EdgeConfigFile, ResolverSettings } from "@gatehouse/contract";
-import { Ede, Rcode, RRType } from "../src/dns/wire/constants.ts";
+import { Ede, EdnsOption, Rcode, RRType } from "../src/dns/wire/constants.ts";
 import { readEde } from "../src/dns/wire/edns.ts";
 import { decodeMessage } from "../src/dns/wire/message.ts";
 import { type Edge, startEdge } from "../src/main.ts";
 import {
   a,
   buildQuery,
+  dohQuery,
+  dotQuery,
   type FakeUpstream,
   type FakeZoneEntry,
   has,
@@ -436,5 +441,75 @@ describe("AD bit (RFC 6840 §5.7–5.8): the edge does not validate", () => {
       const r = await udpQuery(f.ports.udp, name, { ad: true, do: true });
       assert.equal(r?.ad, false, name);
     }
+  });
+});
+
+describe("EDNS padding (RFC 7830, RFC 8467) and NSID (RFC 5001)", () => {
+  const zone = new Map<string, FakeZoneEntry>([
+    ["a.example/1", { answers: [a("a.example", "192.0.2.1")] }],
+  ]);
+  const f = edgeFixture(zone, {
+    edge: {
+      dns: {
+        udp: ["127.0.0.1:0"],
+        tcp: ["127.0.0.1:0"],
+        dot: ["127.0.0.1:0"],
+        doh: ["127.0.0.1:0"],
+        nsid: "edge-7.test",
+      },
+      dataDir: mkdtempSync(join(tmpdir(), "gh-edge-wire-")),
+    },
+  });
+  const unnamed = edgeFixture(zone);
+  const padding = (n = 0) => ({ code: EdnsOption.PADDING, data: new Uint8Array(n) });
+  const nsid = { code: EdnsOption.NSID, data: new Uint8Array(0) };
+  const optionCodes = (raw: Buffer) => (decodeMessage(raw).edns?.options ?? []).map((o) => o.code);
+  const tls = () => {
+    const ca = readFileSync(f.edge.tlsCertFile!, "utf8");
+    const port = (k: "dot" | "doh") => Number(f.edge.addresses.dns[k][0]!.split(":").pop());
+    return {
+      dot: (q: Buffer) => dotQuery(port("dot"), ca, q),
+      doh: (q: Buffer) => dohQuery(port("doh"), ca, q),
+    };
+  };
+
+  test("DoT and DoH answers to padded queries are padded to 468-octet blocks", async () => {
+    const { dot, doh } = tls();
+    // Unpadded first (twice: the packet cache then holds the answer), then padded.
+    for (let i = 0; i < 2; i++) {
+      const plain = await dot(buildQuery("a.example"));
+      assert.deepEqual(optionCodes(plain), []);
+    }
+    for (const ask of [dot, doh]) {
+      for (let i = 0; i < 2; i++) {
+        const raw = await ask(buildQuery("a.example", { ednsOptions: [padding(40)] }));
+        const m = decodeMessage(raw);
+        assert.equal(m.answers[0]?.data, "192.0.2.1");
+        assert.equal(raw.length % 468, 0, `padded answer of ${raw.length} octets`);
+        assert.deepEqual(optionCodes(raw), [EdnsOption.PADDING]);
+        assert.ok(m.edns!.options[0]!.data.every((b) => b === 0));
+      }
+    }
+  });
+
+  test("answers over UDP and TCP, and to unpadded queries, are not padded", async () => {
+    const q = buildQuery("a.example", { ednsOptions: [padding(40)] });
+    const udp = await udpRaw(f.ports.udp, q);
+    const [tcp] = await tcpExchange(f.ports.tcp, [q]);
+    for (const raw of [udp!, tcp!]) assert.deepEqual(optionCodes(raw), []);
+    assert.deepEqual(optionCodes(await tls().doh(buildQuery("a.example"))), []);
+  });
+
+  test("NSID is sent only when asked for and configured", async () => {
+    for (let i = 0; i < 2; i++) {
+      const raw = await udpRaw(f.ports.udp, buildQuery("a.example", { ednsOptions: [nsid] }));
+      const m = decodeMessage(raw!);
+      assert.equal(m.answers[0]?.data, "192.0.2.1");
+      const o = m.edns?.options.find((x) => x.code === EdnsOption.NSID);
+      assert.equal(Buffer.from(o!.data).toString("utf8"), "edge-7.test");
+    }
+    assert.deepEqual(optionCodes((await udpRaw(f.ports.udp, buildQuery("a.example")))!), []);
+    const other = await udpRaw(unnamed.ports.udp, buildQuery("a.example", { ednsOptions: [nsid] }));
+    assert.deepEqual(optionCodes(other!), []);
   });
 });

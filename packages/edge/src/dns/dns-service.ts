@@ -23,6 +23,8 @@ import { decodeMessage, emptyMessage, encodeMessage } from "./wire/message.ts";
 export interface DnsServiceOptions {
   readonly log: QueryLog;
   readonly edgeId?: string;
+  /** RFC 5001 name server identifier to answer NSID requests with. */
+  readonly nsid?: string;
   /** Where unexpected errors go; default: stderr, at most a few per second. */
   readonly onError?: (error: unknown) => void;
 }
@@ -39,6 +41,7 @@ export class DnsService implements Resolver {
       log: opts.log,
       inflight: new Map(),
       ...(opts.edgeId ? { edgeId: opts.edgeId } : {}),
+      ...(opts.nsid ? { nsid: Buffer.from(opts.nsid, "utf8") } : {}),
     };
     const report = opts.onError ?? throttledStderr();
     this.pipeline = new DnsPipeline((e) => report(e));

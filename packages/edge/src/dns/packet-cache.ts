@@ -4,13 +4,13 @@
 // function of the config and the cached answer. So the encoded response is kept, and a repeat
 // query is answered by copying it and patching the ID, the RD flag, the question's letter case and
 // the TTLs (aged since storage) — no full decode, no policy evaluation, no encode. Anything
-// unusual (EDNS options other than none, version ≠ 0, compression in the question, a stale or
+// unusual (an NSID or Padding option, EDNS version ≠ 0, compression in the question, a stale or
 // rewritten answer, an entry near expiry that should be prefetched) takes the full pipeline.
 
 import type { Location } from "@gatehouse/contract";
 import type { PendingCount } from "../telemetry/pending-counts.ts";
 import type { RecordTemplate } from "../telemetry/query-log.ts";
-import { RRType } from "./wire/constants.ts";
+import { EdnsOption, RRType } from "./wire/constants.ts";
 import { maxUdpResponse } from "./wire/edns.ts";
 import { skipName } from "./wire/name.ts";
 
@@ -141,6 +141,15 @@ export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
     if (b[o + 5] !== 0 || b[o + 6] !== 0) return undefined; // ext rcode and version 0
     const rdlen = (b[o + 9]! << 8) | b[o + 10]!;
     if (o + 11 + rdlen !== n) return undefined;
+    // Options that change the answer (NSID, Padding) take the pipeline; others are ignored.
+    let p = o + 11;
+    while (p < n) {
+      if (p + 4 > n) return undefined;
+      const code = (b[p]! << 8) | b[p + 1]!;
+      if (code === EdnsOption.NSID || code === EdnsOption.PADDING) return undefined;
+      p += 4 + ((b[p + 2]! << 8) | b[p + 3]!);
+    }
+    if (p !== n) return undefined;
     fq.udpSize = (b[o + 3]! << 8) | b[o + 4]!;
     fq.edns = b[o + 7]! & 0x80 ? 2 : 1;
   }

@@ -28,6 +28,8 @@ export interface DnsShared {
   /** Singleflight: identical upstream queries in flight share one promise. */
   readonly inflight: Map<string, Promise<Resolved>>;
   readonly edgeId?: string;
+  /** RFC 5001 NSID payload, when configured (`edge.dns.nsid`). */
+  readonly nsid?: Uint8Array;
   /** Operational line per finished query (telemetry/request-log.ts); set by startEdge. */
   requestLog?: RequestLog;
 }

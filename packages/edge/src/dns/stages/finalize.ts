@@ -1,12 +1,12 @@
 // finalize: turn the exchange's answer into the response message — question echoed with the
 // client's case, RA set for clients this resolver serves (RFC 1035 §4.1.1), rewrite CNAMEs
 // prepended, AD only for clients that asked for DNSSEC data (RFC 6840 §5.8), and an OPT record
-// only when the query had one (RFC 6891 §7), carrying our UDP size, the client's DO bit and any
-// Extended DNS Errors (RFC 8914). Runs for every answer, whichever stage produced it.
+// only when the query had one (RFC 6891 §7), carrying our UDP size, the client's DO bit, the
+// NSID when asked for and configured (RFC 5001) and any Extended DNS Errors (RFC 8914). Runs for every answer, whichever stage produced it.
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
-import { Rcode } from "../wire/constants.ts";
+import { EdnsOption, Rcode } from "../wire/constants.ts";
 import { responseEdns } from "../wire/edns.ts";
 import { recursionAvailable } from "./identify.ts";
 
@@ -32,7 +32,14 @@ export function createFinalizeStage(): Stage {
         ex.response = m;
       }
       m.ra = recursionAvailable(ex);
-      if (q?.edns) m.edns = responseEdns(q.edns.do, ex.ede);
+      if (q?.edns) {
+        // RFC 5001 §2.3: the identifier only to a query that asked for it.
+        const nsid = q.edns.nsid ? ex.rt.shared.nsid : undefined;
+        m.edns = responseEdns(
+          q.edns.do,
+          nsid ? [{ code: EdnsOption.NSID, data: nsid }, ...ex.ede] : ex.ede,
+        );
+      }
       return "next";
     },
   };

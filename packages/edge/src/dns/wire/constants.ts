@@ -58,7 +58,7 @@ export const Ede = {
 } as const;
 
 /** EDNS option codes (IANA "DNS EDNS0 Option Codes"). */
-export const EdnsOption = { COOKIE: 10, PADDING: 12, EDE: 15 } as const;
+export const EdnsOption = { NSID: 3, COOKIE: 10, PADDING: 12, EDE: 15 } as const;
 
 const typeNames = new Map<number, string>();
 for (const [k, v] of Object.entries(RRType)) typeNames.set(v, k);

@@ -5,13 +5,17 @@
 // bad names, truncated sections, several OPTs or an OPT outside the additional section
 // (RFC 6891 §6.1.1) → FORMERR; EDNS version ≠ 0 → BADVERS.
 
-import { Opcode, Rcode, RRType } from "./constants.ts";
+import { EdnsOption, Opcode, Rcode, RRType } from "./constants.ts";
 import { lowerName, readName, skipName, WireError } from "./name.ts";
 
 export interface QueryEdns {
   udpSize: number;
   version: number;
   do: boolean;
+  /** The query carried a Padding option (RFC 7830): answers over DoT/DoH are padded. */
+  padding: boolean;
+  /** The query asked for the name server identifier (RFC 5001 §2.3). */
+  nsid: boolean;
 }
 
 export interface ParsedQuery {
@@ -84,9 +88,10 @@ export function parseQuery(buf: Uint8Array): QueryParse {
         const udpSize = (buf[o + 2]! << 8) | buf[o + 3]!;
         const version = buf[o + 5]!;
         const doBit = (buf[o + 6]! & 0x80) !== 0;
-        query.edns = { udpSize, version, do: doBit };
+        query.edns = { udpSize, version, do: doBit, padding: false, nsid: false };
       }
       const rdlen = (buf[o + 8]! << 8) | buf[o + 9]!;
+      if (type === RRType.OPT) readOptions(buf, o + 10, o + 10 + rdlen, query.edns!);
       o += 10 + rdlen;
       if (o > buf.length) throw new WireError("RDATA overruns the message");
     }
@@ -97,6 +102,21 @@ export function parseQuery(buf: Uint8Array): QueryParse {
   } catch (e) {
     if (!(e instanceof WireError)) throw e;
     return notimp ? notImplemented(id) : malformed(id, "malformed");
+  }
+}
+
+/** Note the options of an OPT's RDATA the edge acts on; a truncated option is malformed. */
+function readOptions(buf: Uint8Array, start: number, end: number, edns: QueryEdns): void {
+  if (end > buf.length) throw new WireError("RDATA overruns the message");
+  let p = start;
+  while (p < end) {
+    if (p + 4 > end) throw new WireError("truncated EDNS option");
+    const code = (buf[p]! << 8) | buf[p + 1]!;
+    const len = (buf[p + 2]! << 8) | buf[p + 3]!;
+    p += 4 + len;
+    if (p > end) throw new WireError("EDNS option overruns OPT RDATA");
+    if (code === EdnsOption.PADDING) edns.padding = true;
+    else if (code === EdnsOption.NSID) edns.nsid = true;
   }
 }
 
