@@ -30,6 +30,7 @@ import { defaultDashboardDir, registerDashboard } from "./http/dashboard.ts";
 import { errorHandler } from "./http/errors.ts";
 import { parseJsonBody } from "./http/json-body.ts";
 import { ReadCache } from "./http/read-cache.ts";
+import { addErrorResponses, registerErrorSchemas } from "./http/responses.ts";
 import { DOCS_CSP, registerSecurityHeaders } from "./http/security-headers.ts";
 import { parseTrustedProxies } from "./http/trusted-proxies.ts";
 import { SubscriptionRefresher } from "./lists/subscriptions.ts";
@@ -239,6 +240,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     route.config ??= {};
     if (route.config.access === undefined && route.url.startsWith(DOCS_PREFIX))
       route.config.access = "public";
+    addErrorResponses(route);
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (method === "HEAD" && route.url.startsWith(DOCS_PREFIX)) continue;
@@ -253,6 +255,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
       done(err as Error, undefined);
     }
   });
+  registerErrorSchemas(app);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({
@@ -299,6 +302,11 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   });
 
   await app.register(swagger, {
+    // Shared schemas (the error bodies) keep their $id as their name under components.schemas.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === "string" ? json.$id : `def-${i}`,
+    },
     openapi: {
       openapi: "3.1.0",
       info: {

@@ -29,6 +29,11 @@ declare module "fastify" {
     autoPublish?: boolean;
     /** A collection GET whose serialized page may be cached until the account changes. */
     cacheable?: boolean;
+    /**
+     * Error statuses only this route answers with (409, 412, 422, …); those that follow from
+     * its access level and schema are added to its response schema for it (http/responses.ts).
+     */
+    errors?: readonly number[];
   }
   interface FastifyRequest {
     principal: Principal | null;

@@ -11,6 +11,7 @@ import type { FastifyInstance } from "fastify";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { AuthMetrics, CredentialKind, FailureReason } from "./auth/authenticate.ts";
 import type { Db } from "./context.ts";
+import { MetricsText } from "./http/responses.ts";
 
 export interface FleetSource {
   readonly db: Db;
@@ -224,6 +225,7 @@ export function registerMetrics(app: FastifyInstance, metrics: ControlMetrics): 
         tags: ["metrics"],
         summary: "Prometheus metrics (system account admins)",
         hide: false,
+        response: { 200: MetricsText },
       },
     },
     async (_req, reply) => {

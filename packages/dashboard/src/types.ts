@@ -1,17 +1,28 @@
-// The API objects the dashboard shows, as control's routes return them (see
-// /api/v1/openapi.json): the contract's types where the API returns them as they are (type
-// imports only: nothing of the contract is bundled), plus the API's own views.
+// The API objects the dashboard shows: the types of the very schemas control's routes answer
+// with (contract/src/api.ts, also in /api/v1/openapi.json), so a change to an answer is a type
+// error here. Type imports only: nothing of the contract is bundled.
 
 import type {
+  BundleDiff as ApiBundleDiff,
+  BundleSummary as ApiBundleSummary,
+  ConfigVersion as ApiConfigVersion,
+  Page as ApiPage,
+  PublishResult as ApiPublishResult,
+  RollbackResult as ApiRollbackResult,
+  SearchResult as ApiSearchResult,
+  Stamped as ApiStamped,
+  TimeseriesResult as ApiTimeseriesResult,
+  TopResult as ApiTopResult,
+  Whoami as ApiWhoami,
   POLICY_ACTIONS as CONTRACT_POLICY_ACTIONS,
-  List as ContractList,
-  Location as ContractLocation,
-  Policy as ContractPolicy,
+  EdgeView,
+  ListView,
+  LocationView,
   LogAction,
-  QueryLogRecord,
+  PolicyView,
 } from "@gatehouse/contract";
 
-export type PolicyType = ContractPolicy["type"];
+export type PolicyType = PolicyView["type"];
 
 /** The actions each policy type accepts (checked against the contract's POLICY_ACTIONS). */
 export const POLICY_ACTIONS = {
@@ -20,15 +31,11 @@ export const POLICY_ACTIONS = {
   net: ["allow", "block"],
 } as const satisfies typeof CONTRACT_POLICY_ACTIONS;
 
-export interface Stamped {
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-}
+export type Stamped = ApiStamped;
 
-export type Policy = ContractPolicy & Stamped;
-export type Location = ContractLocation & Stamped;
-export type ListType = ContractList["type"];
+export type Policy = PolicyView;
+export type Location = LocationView;
+export type ListType = ListView["type"];
 
 /** Every list type, as the create form offers them. */
 export const LIST_TYPE_LABELS: Readonly<Record<ListType, string>> = {
@@ -38,81 +45,20 @@ export const LIST_TYPE_LABELS: Readonly<Record<ListType, string>> = {
   int: "integers (ports)",
 };
 
-export interface List extends Omit<ContractList, "items">, Stamped {
-  itemCount: number;
-}
+export type List = ListView;
 
-export interface Edge {
-  id: string;
-  name: string;
-  status: "active" | "draining" | "decommissioned";
-  softwareVersion: string | null;
-  configVersion: number | null;
-  uptimeSeconds: number | null;
-  configStatus: { version?: number; ok?: boolean; error?: { message: string } } | null;
-  /** The version the edge is held at (staged rollout); null: it follows the latest. */
-  pinnedVersion: number | null;
-  lastSeenAt: string | null;
-  stale: boolean;
-  enrolledAt: string | null;
-}
+export type Edge = EdgeView;
 
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
-}
+export type Page<T> = ApiPage<T>;
 
-export interface Whoami {
-  tokenId: string;
-  accountId: string;
-  role: "viewer" | "editor" | "admin";
-  expiresAt: string | null;
-}
+export type Whoami = ApiWhoami;
 
-export interface BundleSummary {
-  policies: number;
-  lists: number;
-  listItems: number;
-  locations: number;
-  users: number;
-  devices: number;
-}
-
-export interface ConfigVersion {
-  version: number;
-  hash: string;
-  createdAt: string;
-  createdBy: string | null;
-  summary: BundleSummary | null;
-}
-
-export interface PublishResult {
-  version: number;
-  hash: string;
-  createdAt: string;
-  changed: boolean;
-  summary: BundleSummary;
-}
-
-export interface RollbackResult extends PublishResult {
-  /** The version whose content is current again. */
-  rolledBackTo: number;
-}
-
-export interface DiffSection {
-  added: string[];
-  removed: string[];
-  changed: string[];
-}
-
-export interface BundleDiff {
-  from: number;
-  to: number;
-  policies: DiffSection;
-  lists: DiffSection & { items: { id: string; name: string; added: number; removed: number }[] };
-  locations: DiffSection;
-  [other: string]: unknown;
-}
+export type BundleSummary = ApiBundleSummary;
+export type ConfigVersion = ApiConfigVersion;
+export type PublishResult = ApiPublishResult;
+export type RollbackResult = ApiRollbackResult;
+export type DiffSection = ApiBundleDiff["policies"];
+export type BundleDiff = ApiBundleDiff;
 
 /** Every query-log action with the word the log shows for it. */
 export const ACTION_LABELS: Readonly<Record<LogAction, string>> = {
@@ -127,20 +73,8 @@ export const ACTION_LABELS: Readonly<Record<LogAction, string>> = {
   error: "error",
 };
 
-export type LogRecord = QueryLogRecord;
+export type LogRecord = ApiSearchResult["records"][number];
 
-export interface SearchResult {
-  records: LogRecord[];
-  nextCursor?: string;
-}
-
-export interface TimeseriesResult {
-  bucket: "minute" | "hour" | "day";
-  by: string;
-  points: { t: number; key: string | null; count: number }[];
-}
-
-export interface TopResult {
-  dimension: string;
-  entries: { key: string; count: number; label?: string }[];
-}
+export type SearchResult = ApiSearchResult;
+export type TimeseriesResult = ApiTimeseriesResult;
+export type TopResult = ApiTopResult;

@@ -7,7 +7,7 @@
 
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
-import { GatehouseError, QueryLogRecord } from "@gatehouse/contract";
+import { GatehouseError, IngestResult, QueryLogRecord } from "@gatehouse/contract";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
 import { checkBatchId } from "./batch-id.ts";
@@ -101,6 +101,7 @@ export function edgeLogIngestRoutes(
             properties: { "x-batch-id": { type: "string", minLength: 1, maxLength: 128 } },
             required: ["x-batch-id"],
           },
+          response: { 200: IngestResult },
         },
       },
       async (req) => {

@@ -8,9 +8,19 @@
 // Register it without a prefix: the paths are absolute.
 
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { List, LOG_ACTIONS, LOG_KINDS, Policy } from "@gatehouse/contract";
+import {
+  List,
+  LOG_ACTIONS,
+  LOG_KINDS,
+  Policy,
+  SearchResult,
+  SimulateResult,
+  TimeseriesResult,
+  TopResult,
+} from "@gatehouse/contract";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
+import { CONTENT_TYPES } from "./export-format.ts";
 import { installErrorHandler, parseRange, type RouteMountOptions } from "./http-common.ts";
 import { MAX_SEARCH_LIMIT, MAX_TOP_LIMIT } from "./query-sql.ts";
 import { MAX_SIMULATION_LIMIT, simulate } from "./simulate.ts";
@@ -25,6 +35,14 @@ import {
 } from "./types.ts";
 
 export const ANALYTICS_PREFIX = "/api/v1/analytics";
+
+/** An export's body: the records in the format asked for, streamed. */
+const EXPORT_BODY = {
+  description: "The records, streamed",
+  content: Object.fromEntries(
+    Object.values(CONTENT_TYPES).map((t) => [t.split(";")[0]!, { schema: { type: "string" } }]),
+  ),
+};
 
 const literals = <S extends string>(xs: readonly S[]) => T.Union(xs.map((x) => T.Literal(x)));
 const Instant = T.String({
@@ -153,6 +171,7 @@ export function analyticsRoutes(
           tags,
           summary: "Record counts per minute, hour or day, split by one dimension",
           querystring: TimeseriesQuery,
+          response: { 200: TimeseriesResult },
         },
       },
       async (req) => {
@@ -176,6 +195,7 @@ export function analyticsRoutes(
           tags,
           summary: "Top N domains, blocked domains, clients, policies, lists or upstreams",
           querystring: TopQuery,
+          response: { 200: TopResult },
         },
       },
       async (req) => {
@@ -199,6 +219,7 @@ export function analyticsRoutes(
           tags,
           summary: "Search the query log, newest first, with cursor pagination",
           querystring: LogsQuery,
+          response: { 200: SearchResult },
         },
       },
       async (req) => {
@@ -222,6 +243,7 @@ export function analyticsRoutes(
           tags,
           summary: "Stream the records of a range as NDJSON, CSV or Parquet (DuckDB store)",
           querystring: ExportQuery,
+          response: { 200: EXPORT_BODY },
         },
       },
       async (req, reply) => {
@@ -254,6 +276,7 @@ export function analyticsRoutes(
           tags,
           summary: "Replay logged traffic through draft policies and report what would change",
           body: SimulateBody,
+          response: { 200: SimulateResult },
         },
       },
       async (req) => {

@@ -1,7 +1,15 @@
 // /account, /accounts (system account only) and /tokens: tenants and their API tokens.
 
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { GatehouseError } from "@gatehouse/contract";
+import {
+  AccountCreated,
+  AccountView,
+  GatehouseError,
+  Page,
+  TokenCreated,
+  TokenView,
+  Whoami,
+} from "@gatehouse/contract";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { audit } from "../audit.ts";
@@ -11,6 +19,7 @@ import { actorOf } from "../context.ts";
 import { ROLES } from "../db/schema.ts";
 import { decodeCursor, iso, PageQuery, page } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
+import { NoContent } from "../http/responses.ts";
 import { IdParams, who } from "./common.ts";
 
 const Role = T.Union(ROLES.map((r) => T.Literal(r)));
@@ -27,16 +36,6 @@ const AccountCreate = T.Object(
   { name: T.String({ minLength: 1, maxLength: 200 }) },
   { additionalProperties: false },
 );
-
-const TokenView = T.Object({
-  id: T.String(),
-  name: T.String(),
-  role: Role,
-  expiresAt: T.Union([T.String(), T.Null()]),
-  revokedAt: T.Union([T.String(), T.Null()]),
-  createdBy: T.Union([T.String(), T.Null()]),
-  createdAt: T.String(),
-});
 
 /**
  * Responses carrying a secret are never stored for Idempotency-Key replay (the store would then
@@ -56,7 +55,10 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
 
   app.get(
     "/whoami",
-    { config: { access: "viewer" }, schema: { tags: ["tokens"], summary: "The caller's token" } },
+    {
+      config: { access: "viewer" },
+      schema: { tags: ["tokens"], summary: "The caller's token", response: { 200: Whoami } },
+    },
     async (req) => {
       const p = who(req);
       return {
@@ -72,7 +74,11 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
     "/account",
     {
       config: { access: "viewer" },
-      schema: { tags: ["accounts"], summary: "The caller's account" },
+      schema: {
+        tags: ["accounts"],
+        summary: "The caller's account",
+        response: { 200: AccountView },
+      },
     },
     async (req) => {
       const p = who(req);
@@ -81,7 +87,7 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
         .selectAll()
         .where("id", "=", p.accountId)
         .executeTakeFirstOrThrow();
-      return { id: a.id, name: a.name, system: a.is_system, createdAt: iso(a.created_at) };
+      return { id: a.id, name: a.name, system: a.is_system, createdAt: a.created_at.toISOString() };
     },
   );
 
@@ -93,6 +99,7 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
         tags: ["accounts"],
         summary: "List accounts (system account admins)",
         querystring: PageQuery,
+        response: { 200: Page(AccountView) },
       },
     },
     async (req) => {
@@ -113,7 +120,7 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
           id: a.id,
           name: a.name,
           system: a.is_system,
-          createdAt: iso(a.created_at),
+          createdAt: a.created_at.toISOString(),
         }),
       );
     },
@@ -127,6 +134,7 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
         tags: ["accounts"],
         summary: "Create an account; answers its first admin token once",
         body: AccountCreate,
+        response: { 201: AccountCreated },
       },
     },
     async (req, reply) => {
@@ -146,6 +154,7 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
         tags: ["tokens"],
         summary: "List API tokens (never their secrets)",
         querystring: PageQuery,
+        response: { 200: Page(TokenView) },
       },
     },
     async (req) => {
@@ -173,7 +182,7 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
           expiresAt: iso(t.expires_at),
           revokedAt: iso(t.revoked_at),
           createdBy: t.created_by,
-          createdAt: iso(t.created_at),
+          createdAt: t.created_at.toISOString(),
         }),
       );
     },
@@ -187,7 +196,7 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
         tags: ["tokens"],
         summary: "Create an API token; the secret is in this response only",
         body: TokenCreate,
-        response: { 201: T.Composite([TokenView, T.Object({ token: T.String() })]) },
+        response: { 201: TokenCreated },
       },
     },
     async (req, reply) => {
@@ -249,7 +258,12 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
     "/tokens/:id",
     {
       config: { access: "admin" },
-      schema: { tags: ["tokens"], summary: "Revoke an API token", params: IdParams },
+      schema: {
+        tags: ["tokens"],
+        summary: "Revoke an API token",
+        params: IdParams,
+        response: { 204: NoContent },
+      },
     },
     async (req, reply) => {
       const p = who(req);

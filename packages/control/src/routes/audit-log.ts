@@ -1,10 +1,10 @@
 // GET /audit: the account's change history, newest first, filtered by time, actor, resource.
 
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { GatehouseError } from "@gatehouse/contract";
+import { AuditEntry, GatehouseError, Page } from "@gatehouse/contract";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { decodeCursor, encodeCursor, iso } from "../http/conventions.ts";
+import { decodeCursor, encodeCursor } from "../http/conventions.ts";
 import { who } from "./common.ts";
 
 const AuditQuery = T.Object(
@@ -32,6 +32,7 @@ export async function auditRoutes(fastify: FastifyInstance): Promise<void> {
         tags: ["audit"],
         summary: "Audit log, newest first (who, when, what, before/after)",
         querystring: AuditQuery,
+        response: { 200: Page(AuditEntry) },
       },
     },
     async (req) => {
@@ -60,7 +61,7 @@ export async function auditRoutes(fastify: FastifyInstance): Promise<void> {
       return {
         items: shown.map((r) => ({
           id: String(r.id),
-          at: iso(r.at),
+          at: r.at.toISOString(),
           actor: r.actor,
           resource: r.resource,
           resourceId: r.resource_id,

@@ -4,7 +4,18 @@ import { isUtf8 } from "node:buffer";
 // import the whole account configuration as YAML.
 
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { type ConfigBundle, GatehouseError } from "@gatehouse/contract";
+import {
+  BundleDiff,
+  type BundleSummary,
+  ConfigBundle,
+  ConfigCheck,
+  ConfigVersion,
+  GatehouseError,
+  ImportResult,
+  Page,
+  PublishResult,
+  RollbackResult,
+} from "@gatehouse/contract";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { diffBundles } from "../bundle/diff.ts";
@@ -17,8 +28,9 @@ import {
 } from "../bundle/export-import.ts";
 import { type Publisher, type StoredBundle, sendBundle } from "../bundle/publisher.ts";
 import { actorOf } from "../context.ts";
-import { decodeCursor, encodeCursor, iso } from "../http/conventions.ts";
+import { decodeCursor, encodeCursor } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
+import { YamlDocument } from "../http/responses.ts";
 import { who } from "./common.ts";
 
 const VersionParams = T.Object(
@@ -35,25 +47,6 @@ const DiffParams = T.Object(
 const VersionNumber = T.Integer({ minimum: 1, maximum: 2_000_000_000 });
 const PublishBody = T.Object({ force: T.Optional(T.Boolean()) }, { additionalProperties: false });
 const RollbackBody = T.Object({ version: VersionNumber }, { additionalProperties: false });
-const Summary = T.Object({
-  policies: T.Integer(),
-  lists: T.Integer(),
-  listItems: T.Integer(),
-  locations: T.Integer(),
-  users: T.Integer(),
-  devices: T.Integer(),
-});
-const PublishResult = T.Object({
-  version: T.Integer(),
-  hash: T.String(),
-  createdAt: T.String(),
-  changed: T.Boolean(),
-  summary: Summary,
-});
-const RollbackResult = T.Object({
-  ...PublishResult.properties,
-  rolledBackTo: T.Integer(),
-});
 const VersionsQuery = T.Object(
   {
     limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000, default: 50 })),
@@ -76,7 +69,7 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/config/publish",
     {
-      config: { access: "editor" },
+      config: { access: "editor", errors: [422] },
       schema: {
         tags,
         summary: "Compile and publish the account's configuration as a new bundle version",
@@ -96,7 +89,7 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/config/rollback",
     {
-      config: { access: "admin" },
+      config: { access: "admin", errors: [404, 422] },
       schema: {
         tags,
         summary: "Make an earlier version current again, published as a new version",
@@ -122,6 +115,7 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         summary: "Validate the current configuration without publishing",
         description:
           "`problems` would make a publish fail (`ok: false`). `warnings` never do: each names an enabled policy that can never match because one evaluated before it (first match wins; DNS query-phase policies before response-phase ones, HTTP `do_not_inspect` first, network before HTTP) always matches first.",
+        response: { 200: ConfigCheck },
       },
     },
     async (req) => {
@@ -142,6 +136,7 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         tags,
         summary: "Published bundle versions, newest first",
         querystring: VersionsQuery,
+        response: { 200: Page(ConfigVersion) },
       },
     },
     async (req) => {
@@ -166,9 +161,9 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         items: shown.map((r) => ({
           version: r.version,
           hash: r.hash,
-          createdAt: iso(r.created_at),
+          createdAt: r.created_at.toISOString(),
           createdBy: r.created_by,
-          summary: r.summary,
+          summary: r.summary as BundleSummary | null,
         })),
         nextCursor: more ? encodeCursor(String(shown[shown.length - 1]!.version)) : null,
       };
@@ -184,6 +179,7 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         tags,
         summary: "One published bundle, as edges receive it (admin: it holds credential hashes)",
         params: VersionParams,
+        response: { 200: ConfigBundle },
       },
     },
     async (req, reply) => {
@@ -197,7 +193,12 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
     "/config/versions/:from/diff/:to",
     {
       config: { access: "viewer" },
-      schema: { tags, summary: "What changed between two versions", params: DiffParams },
+      schema: {
+        tags,
+        summary: "What changed between two versions",
+        params: DiffParams,
+        response: { 200: BundleDiff },
+      },
     },
     async (req) => {
       const p = who(req);
@@ -219,6 +220,7 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
       schema: {
         tags,
         summary: "The whole account configuration as YAML (admin: it holds credential hashes)",
+        response: { 200: YamlDocument },
       },
     },
     async (req, reply) => {
@@ -246,12 +248,13 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
     scope.put(
       "/config/export",
       {
-        config: { access: "admin", autoPublish: true },
+        config: { access: "admin", autoPublish: true, errors: [422] },
         schema: {
           tags,
           summary: "Replace the account configuration with a YAML document (validated whole first)",
           description:
             "Policies, lists, locations, users, devices, resolver and settings are replaced in one transaction. Credentials travel as their scrypt hashes. A document without a devices key keeps the account's devices.",
+          response: { 200: ImportResult },
         },
       },
       async (req) => {

@@ -2,7 +2,15 @@
 // heartbeats, config status) and the admin view (list, drain, activate, decommission).
 
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { GatehouseError } from "@gatehouse/contract";
+import {
+  ConfigBundle,
+  EdgeEnrolled,
+  EdgeView,
+  GatehouseError,
+  HeartbeatAnswer,
+  JoinTokenCreated,
+  Page,
+} from "@gatehouse/contract";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Selectable } from "kysely";
@@ -13,6 +21,7 @@ import { actorOf, type Db, type EdgePrincipal } from "../context.ts";
 import type { EdgesTable } from "../db/schema.ts";
 import { decodeCursor, iso, PageQuery, page } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
+import { NoContent, NotModified } from "../http/responses.ts";
 import { IdParams, type IdRequest, who } from "./common.ts";
 
 const JoinTokenCreate = T.Object(
@@ -94,8 +103,8 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
     softwareVersion: e.software_version,
     configVersion: e.config_version,
     uptimeSeconds: e.uptime_seconds,
-    counters: e.counters ?? {},
-    configStatus: e.config_status ?? null,
+    counters: (e.counters ?? {}) as EdgeView["counters"],
+    configStatus: (e.config_status ?? null) as EdgeView["configStatus"],
     /** The version this edge is held at; null: it follows the latest. */
     pinnedVersion: e.pinned_version,
     lastSeenAt: iso(e.last_seen_at),
@@ -114,6 +123,7 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
         tags: ["edges"],
         summary: "A one-time join token for enrolling an edge (shown once)",
         body: JoinTokenCreate,
+        response: { 201: JoinTokenCreated },
       },
     },
     async (req, reply) => {
@@ -150,12 +160,13 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/edge/enroll",
     {
-      config: { access: "public" },
+      config: { access: "public", errors: [401, 429] },
       schema: {
         tags: ["edge"],
         summary: "Exchange a join token for an edge credential (shown once)",
         body: EnrollBody,
         security: [],
+        response: { 201: EdgeEnrolled },
       },
     },
     async (req, reply) => {
@@ -224,6 +235,7 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
         description:
           "200 with the bundle at once when a newer version is due (the version the edge is pinned to, else the latest); otherwise waits up to 30 s and answers 304.",
         querystring: ConfigQuery,
+        response: { 200: ConfigBundle, 304: NotModified },
       },
     },
     async (req, reply) => {
@@ -254,11 +266,12 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/edge/heartbeat",
     {
-      config: { access: "edge" },
+      config: { access: "edge", errors: [404] },
       schema: {
         tags: ["edge"],
         summary: "Report liveness, versions and counters",
         body: HeartbeatBody,
+        response: { 200: HeartbeatAnswer },
       },
     },
     async (req) => {
@@ -295,6 +308,7 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
         tags: ["edge"],
         summary: "Report that a bundle was applied or rejected",
         body: ConfigStatusBody,
+        response: { 204: NoContent },
       },
     },
     async (req, reply) => {
@@ -354,6 +368,7 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
         tags: ["edges"],
         summary: "Enrolled edges with health (stale after 3 missed heartbeats)",
         querystring: PageQuery,
+        response: { 200: Page(EdgeView) },
       },
     },
     async (req) => {
@@ -380,7 +395,12 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
     "/edges/:id",
     {
       config: { access: "viewer" },
-      schema: { tags: ["edges"], summary: "One edge", params: IdParams },
+      schema: {
+        tags: ["edges"],
+        summary: "One edge",
+        params: IdParams,
+        response: { 200: EdgeView },
+      },
     },
     async (req) => {
       const p = who(req);
@@ -494,7 +514,7 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
   app.put(
     "/edges/:id/pin",
     {
-      config: { access: "admin" },
+      config: { access: "admin", errors: [409, 422] },
       schema: {
         tags: ["edges"],
         summary: "Hold an edge at one bundle version (staged rollout); others follow the latest",
@@ -502,6 +522,7 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
           "The edge gets `version` instead of the latest until it is unpinned. 404 for an unknown edge or version; 409 for a decommissioned edge or a version older than the one the edge reported running (edges never step back).",
         params: IdParams,
         body: PinBody,
+        response: { 200: EdgeView },
       },
     },
     async (req) => setPin(req, req.body.version),
@@ -510,11 +531,12 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
   app.delete(
     "/edges/:id/pin",
     {
-      config: { access: "admin" },
+      config: { access: "admin", errors: [409] },
       schema: {
         tags: ["edges"],
         summary: "Let a pinned edge follow the latest version again",
         params: IdParams,
+        response: { 200: EdgeView },
       },
     },
     async (req) => setPin(req, null),
@@ -523,11 +545,12 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/edges/:id/drain",
     {
-      config: { access: "admin" },
+      config: { access: "admin", errors: [409] },
       schema: {
         tags: ["edges"],
         summary: "Ask an edge to drain (it sees `draining` in its heartbeat answer)",
         params: IdParams,
+        response: { 200: EdgeView },
       },
     },
     async (req) => setStatus(req, "draining"),
@@ -536,11 +559,12 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/edges/:id/activate",
     {
-      config: { access: "admin" },
+      config: { access: "admin", errors: [409] },
       schema: {
         tags: ["edges"],
         summary: "Put a drained edge back in service (it sees `active` in its heartbeat answer)",
         params: IdParams,
+        response: { 200: EdgeView },
       },
     },
     async (req) => setStatus(req, "active"),
@@ -549,11 +573,12 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
   app.delete(
     "/edges/:id",
     {
-      config: { access: "admin" },
+      config: { access: "admin", errors: [409] },
       schema: {
         tags: ["edges"],
         summary: "Decommission an edge: its credential stops working",
         params: IdParams,
+        response: { 200: EdgeView },
       },
     },
     async (req) => setStatus(req, "decommissioned"),

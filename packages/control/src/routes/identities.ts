@@ -4,7 +4,14 @@
 // with the device name or the user's email as the user-id.
 
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { GatehouseError } from "@gatehouse/contract";
+import {
+  DeviceView,
+  DeviceWithCredential,
+  GatehouseError,
+  Page,
+  UserView,
+  UserWithCredential,
+} from "@gatehouse/contract";
 import { generateSecret, hashSecret } from "@gatehouse/contract/secrets";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
@@ -12,10 +19,11 @@ import { audit } from "../audit.ts";
 import { issueSecret } from "../auth/tokens.ts";
 import { actorOf, type Db } from "../context.ts";
 import { checkIfMatch, etagOf, idempotent, PageQuery } from "../http/conventions.ts";
+import { NoContent } from "../http/responses.ts";
 import { newId } from "../ids.ts";
 import { deviceView, userView } from "../views.ts";
 import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
-import { IdParams, Stamps, who } from "./common.ts";
+import { IdParams, who } from "./common.ts";
 import { loadOwned, pageOwned } from "./owned-rows.ts";
 
 const Email = T.String({ minLength: 3, maxLength: 320, pattern: "^[^\\s@]+@[^\\s@]+$" });
@@ -35,15 +43,6 @@ const UserPatch = T.Object(
   },
   { additionalProperties: false, minProperties: 1 },
 );
-const UserView = T.Object({
-  id: T.String(),
-  email: T.String(),
-  name: T.Optional(T.String()),
-  groups: T.Array(T.String()),
-  /** A proxy password is set (POST …/credential); the hash itself is never shown. */
-  hasCredential: T.Boolean(),
-  ...Stamps,
-});
 
 /** Device names are the Basic-auth user name: no colon (RFC 7617 §2). */
 const DeviceName = T.String({ minLength: 1, maxLength: 200, pattern: "^[^:\\s]+$" });
@@ -55,15 +54,6 @@ const DevicePatch = T.Object(
   { name: T.Optional(DeviceName), userId: T.Optional(T.Union([Id, T.Null()])) },
   { additionalProperties: false, minProperties: 1 },
 );
-const DeviceView = T.Object({
-  id: T.String(),
-  name: T.String(),
-  userId: T.Union([T.String(), T.Null()]),
-  ...Stamps,
-});
-const DeviceWithCredential = T.Composite([DeviceView, T.Object({ credential: T.String() })]);
-
-const UserWithCredential = T.Composite([UserView, T.Object({ credential: T.String() })]);
 
 /** Prefix of user proxy passwords: recognisable in a leak scan, not parsed by anything. */
 const USER_CREDENTIAL_PREFIX = "ghu";
@@ -103,7 +93,12 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
     "/identities/users",
     {
       config: { access: "viewer", cacheable: true },
-      schema: { tags, summary: "List users", querystring: PageQuery },
+      schema: {
+        tags,
+        summary: "List users",
+        querystring: PageQuery,
+        response: { 200: Page(UserView) },
+      },
     },
     async (req) => {
       const q = req.query;
@@ -114,7 +109,7 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/identities/users",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [409, 422] },
       schema: { tags, summary: "Create a user", body: UserCreate, response: { 201: UserView } },
     },
     async (req, reply) => {
@@ -165,7 +160,7 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
   app.patch(
     "/identities/users/:id",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [409, 412, 422] },
       schema: {
         tags,
         summary: "Change a user",
@@ -189,7 +184,7 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/identities/users/:id/credential",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [412] },
       schema: {
         tags,
         summary:
@@ -212,7 +207,7 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
   app.delete(
     "/identities/users/:id/credential",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [412] },
       schema: {
         tags,
         summary:
@@ -238,8 +233,13 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
   app.delete(
     "/identities/users/:id",
     {
-      config: { access: "editor", autoPublish: true },
-      schema: { tags, summary: "Delete a user (their devices stay, unassigned)", params: IdParams },
+      config: { access: "editor", autoPublish: true, errors: [412] },
+      schema: {
+        tags,
+        summary: "Delete a user (their devices stay, unassigned)",
+        params: IdParams,
+        response: { 204: NoContent },
+      },
     },
     async (req, reply) => {
       await deleteAudited(db, USERS, target(req));
@@ -251,7 +251,12 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
     "/identities/devices",
     {
       config: { access: "viewer", cacheable: true },
-      schema: { tags, summary: "List devices", querystring: PageQuery },
+      schema: {
+        tags,
+        summary: "List devices",
+        querystring: PageQuery,
+        response: { 200: Page(DeviceView) },
+      },
     },
     async (req) => {
       const q = req.query;
@@ -262,7 +267,7 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/identities/devices",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [409, 422] },
       schema: {
         tags,
         summary: "Create a device; its proxy credential is in this response only",
@@ -324,7 +329,7 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
   app.patch(
     "/identities/devices/:id",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [409, 412, 422] },
       schema: {
         tags,
         summary: "Change a device",
@@ -349,7 +354,7 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/identities/devices/:id/credential",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [412] },
       schema: {
         tags,
         summary: "Issue a new credential (the old one stops working at the next publish)",
@@ -370,8 +375,8 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
   app.delete(
     "/identities/devices/:id",
     {
-      config: { access: "editor", autoPublish: true },
-      schema: { tags, summary: "Delete a device", params: IdParams },
+      config: { access: "editor", autoPublish: true, errors: [412] },
+      schema: { tags, summary: "Delete a device", params: IdParams, response: { 204: NoContent } },
     },
     async (req, reply) => {
       await deleteAudited(db, DEVICES, target(req));

@@ -5,11 +5,15 @@
 
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import {
+  BulkItemsResult,
   GatehouseError,
   gatewaySchemes,
   LIST_NAME_PATTERN,
   LIST_TYPES,
+  ListItemsPage,
   type ListKind,
+  ListView,
+  Page,
   type PolicyType,
 } from "@gatehouse/contract";
 import { type Static, Type as T } from "@sinclair/typebox";
@@ -25,12 +29,13 @@ import {
   idempotent,
   PageQuery,
 } from "../http/conventions.ts";
+import { NoContent } from "../http/responses.ts";
 import { newId } from "../ids.ts";
 import { ITEM_FORMATS, type ItemFormat, normalizeItem, parseLine } from "../lists/list-items.ts";
 import { readJsonArray, readLines } from "../lists/stream-items.ts";
 import { listView } from "../views.ts";
 import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
-import { IdParams, type IdRequest, Stamps, who } from "./common.ts";
+import { IdParams, type IdRequest, who } from "./common.ts";
 import { loadOwned, pageOwned } from "./owned-rows.ts";
 
 /** Contract: up to 1,000,000 items per list. */
@@ -57,14 +62,6 @@ const ListPatch = T.Object(
   { name: T.Optional(ListName), description: T.Optional(T.Union([Description, T.Null()])) },
   { additionalProperties: false, minProperties: 1 },
 );
-const ListView = T.Object({
-  id: T.String(),
-  name: T.String(),
-  type: ListType,
-  description: T.Optional(T.String()),
-  itemCount: T.Integer(),
-  ...Stamps,
-});
 const ListQuery = T.Composite([PageQuery, T.Object({ type: T.Optional(ListType) })], {
   additionalProperties: false,
 });
@@ -76,13 +73,6 @@ const BulkQuery = T.Object(
   { format: T.Optional(T.Union(ITEM_FORMATS.map((f) => T.Literal(f)))) },
   { additionalProperties: false },
 );
-const BulkResult = T.Object({
-  /** Items that were not in the list before (add) / were in it (remove). */
-  changed: T.Integer(),
-  /** Lines skipped: comments, blanks, hosts boilerplate, adblock rules a list cannot express. */
-  skipped: T.Integer(),
-  itemCount: T.Integer(),
-});
 
 const tags = ["lists"];
 const LISTS: AuditedResource<"lists", ReturnType<typeof listView>> = {
@@ -179,7 +169,7 @@ async function applyBulk(
   app: FastifyInstance,
   req: IdRequest & { readonly query: Static<typeof BulkQuery> },
   mode: BulkMode,
-): Promise<Static<typeof BulkResult>> {
+): Promise<BulkItemsResult> {
   const { db, options } = app.gatehouse;
   const p = who(req);
   const { id } = req.params;
@@ -248,7 +238,12 @@ export async function listRoutes(fastify: FastifyInstance): Promise<void> {
     "/lists",
     {
       config: { access: "viewer", cacheable: true },
-      schema: { tags, summary: "List lists", querystring: ListQuery },
+      schema: {
+        tags,
+        summary: "List lists",
+        querystring: ListQuery,
+        response: { 200: Page(ListView) },
+      },
     },
     async (req) => {
       const q = req.query;
@@ -259,7 +254,7 @@ export async function listRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/lists",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [409, 422] },
       schema: {
         tags,
         summary: "Create a list (optionally with up to 10,000 items inline)",
@@ -332,7 +327,7 @@ export async function listRoutes(fastify: FastifyInstance): Promise<void> {
   app.patch(
     "/lists/:id",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [409, 412, 422] },
       schema: {
         tags,
         summary: "Rename or describe a list (409 when renaming a list policies use)",
@@ -365,8 +360,13 @@ export async function listRoutes(fastify: FastifyInstance): Promise<void> {
   app.delete(
     "/lists/:id",
     {
-      config: { access: "editor", autoPublish: true },
-      schema: { tags, summary: "Delete a list (409 while policies use it)", params: IdParams },
+      config: { access: "editor", autoPublish: true, errors: [409, 412] },
+      schema: {
+        tags,
+        summary: "Delete a list (409 while policies use it)",
+        params: IdParams,
+        response: { 204: NoContent },
+      },
     },
     async (req, reply) => {
       await deleteAudited(db, LISTS, target(req), (before, trx) =>
@@ -385,6 +385,7 @@ export async function listRoutes(fastify: FastifyInstance): Promise<void> {
         summary: "Items of a list, in order, paginated",
         params: IdParams,
         querystring: ItemsQuery,
+        response: { 200: ListItemsPage },
       },
     },
     async (req) => {
@@ -419,14 +420,14 @@ export async function listRoutes(fastify: FastifyInstance): Promise<void> {
       done(null, payload),
     );
     const bulk = (summary: string) => ({
-      config: { access: "editor" as const, autoPublish: true },
+      config: { access: "editor" as const, autoPublish: true, errors: [412, 422] },
       schema: {
         tags,
         summary,
         description: BULK_DESCRIPTION,
         params: IdParams,
         querystring: BulkQuery,
-        response: { 200: BulkResult },
+        response: { 200: BulkItemsResult },
       },
     });
     scope.post("/lists/:id/items", bulk("Add items in bulk"), (req) => applyBulk(app, req, "add"));

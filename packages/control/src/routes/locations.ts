@@ -2,17 +2,24 @@
 
 import { randomBytes } from "node:crypto";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { BlockPageSettings, GatehouseError, Location } from "@gatehouse/contract";
+import {
+  BlockPageSettings,
+  GatehouseError,
+  Location,
+  LocationView,
+  Page,
+} from "@gatehouse/contract";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { audit } from "../audit.ts";
 import { actorOf } from "../context.ts";
 import { etagOf, idempotent, PageQuery } from "../http/conventions.ts";
+import { NoContent } from "../http/responses.ts";
 import { newId } from "../ids.ts";
 import { normalizeIp } from "../lists/list-items.ts";
 import { locationView } from "../views.ts";
 import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
-import { IdParams, type IdRequest, jsonOrNull, Stamps, who } from "./common.ts";
+import { IdParams, type IdRequest, jsonOrNull, who } from "./common.ts";
 import { loadOwned, pageOwned } from "./owned-rows.ts";
 
 const props = Location.properties;
@@ -37,7 +44,6 @@ const LocationPatch = T.Object(
   },
   { additionalProperties: false, minProperties: 1 },
 );
-const LocationView = T.Composite([Location, T.Object(Stamps)]);
 const tags = ["locations"];
 const LOCATIONS: AuditedResource<"locations", ReturnType<typeof locationView>> = {
   table: "locations",
@@ -69,7 +75,12 @@ export async function locationRoutes(fastify: FastifyInstance): Promise<void> {
     "/locations",
     {
       config: { access: "viewer", cacheable: true },
-      schema: { tags, summary: "List locations", querystring: PageQuery },
+      schema: {
+        tags,
+        summary: "List locations",
+        querystring: PageQuery,
+        response: { 200: Page(LocationView) },
+      },
     },
     async (req) => {
       const q = req.query;
@@ -80,7 +91,7 @@ export async function locationRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/locations",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [409, 422] },
       schema: {
         tags,
         summary: "Create a location (a DoH token is generated unless given)",
@@ -153,7 +164,7 @@ export async function locationRoutes(fastify: FastifyInstance): Promise<void> {
   app.patch(
     "/locations/:id",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [409, 412, 422] },
       schema: {
         tags,
         summary: "Change a location",
@@ -184,7 +195,7 @@ export async function locationRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/locations/:id/rotate-doh-token",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [409, 412] },
       schema: {
         tags,
         summary: "Replace the DoH token (the old path stops working)",
@@ -202,8 +213,13 @@ export async function locationRoutes(fastify: FastifyInstance): Promise<void> {
   app.delete(
     "/locations/:id",
     {
-      config: { access: "editor", autoPublish: true },
-      schema: { tags, summary: "Delete a location", params: IdParams },
+      config: { access: "editor", autoPublish: true, errors: [412] },
+      schema: {
+        tags,
+        summary: "Delete a location",
+        params: IdParams,
+        response: { 204: NoContent },
+      },
     },
     async (req, reply) => {
       await deleteAudited(db, LOCATIONS, target(req));

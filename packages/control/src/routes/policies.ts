@@ -1,17 +1,18 @@
 // /policies: DNS, HTTP and network policies of the caller's account.
 
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { Policy } from "@gatehouse/contract";
+import { Ok, Page, Policy, PolicyView } from "@gatehouse/contract";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
 import { audit } from "../audit.ts";
 import { actorOf } from "../context.ts";
 import { etagOf, idempotent, PageQuery } from "../http/conventions.ts";
+import { NoContent } from "../http/responses.ts";
 import { newId } from "../ids.ts";
 import { policyView } from "../views.ts";
 import { type AuditedResource, deleteAudited, target, updateAudited } from "./audited-change.ts";
-import { IdParams, jsonOrNull, Stamps, who } from "./common.ts";
+import { IdParams, jsonOrNull, who } from "./common.ts";
 import { loadOwned, pageOwned } from "./owned-rows.ts";
 import { type PolicyShape, validatePolicy } from "./policy-validation.ts";
 
@@ -42,12 +43,6 @@ const PolicyPatch = T.Partial(
   }),
   { additionalProperties: false, minProperties: 1 },
 );
-
-export const PolicyView = T.Composite([Policy, T.Object(Stamps)]);
-const PolicyPage = T.Object({
-  items: T.Array(PolicyView),
-  nextCursor: T.Union([T.String(), T.Null()]),
-});
 
 const ListQuery = T.Composite(
   [PageQuery, T.Object({ type: T.Optional(PolicyType), enabled: T.Optional(T.Boolean()) })],
@@ -82,7 +77,7 @@ export async function policyRoutes(fastify: FastifyInstance): Promise<void> {
         tags,
         summary: "List policies",
         querystring: ListQuery,
-        response: { 200: PolicyPage },
+        response: { 200: Page(PolicyView) },
       },
     },
     async (req) => {
@@ -94,7 +89,7 @@ export async function policyRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/policies",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [409, 422] },
       schema: {
         tags,
         summary: "Create a policy",
@@ -156,11 +151,12 @@ export async function policyRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/policies/validate",
     {
-      config: { access: "viewer" },
+      config: { access: "viewer", errors: [422] },
       schema: {
         tags,
         summary: "Check an expression (and action) without storing anything",
         body: ValidateBody,
+        response: { 200: Ok },
       },
     },
     async (req) => {
@@ -171,7 +167,7 @@ export async function policyRoutes(fastify: FastifyInstance): Promise<void> {
         expression: b.expression,
         action: b.action ?? "block",
       });
-      return { ok: true };
+      return { ok: true as const };
     },
   );
 
@@ -191,7 +187,7 @@ export async function policyRoutes(fastify: FastifyInstance): Promise<void> {
   app.patch(
     "/policies/:id",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [409, 412, 422] },
       schema: {
         tags,
         summary: "Change a policy (If-Match: the ETag you read; 412 when stale)",
@@ -240,8 +236,8 @@ export async function policyRoutes(fastify: FastifyInstance): Promise<void> {
   app.delete(
     "/policies/:id",
     {
-      config: { access: "editor", autoPublish: true },
-      schema: { tags, summary: "Delete a policy", params: IdParams },
+      config: { access: "editor", autoPublish: true, errors: [412] },
+      schema: { tags, summary: "Delete a policy", params: IdParams, response: { 204: NoContent } },
     },
     async (req, reply) => {
       await deleteAudited(db, POLICIES, target(req));

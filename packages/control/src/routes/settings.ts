@@ -116,7 +116,7 @@ export async function settingsRoutes(fastify: FastifyInstance): Promise<void> {
   app.put(
     "/resolver",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [412, 422] },
       schema: {
         tags: ["settings"],
         summary: "Replace resolver settings",
@@ -172,7 +172,7 @@ export async function settingsRoutes(fastify: FastifyInstance): Promise<void> {
   app.put(
     "/settings",
     {
-      config: { access: "editor", autoPublish: true },
+      config: { access: "editor", autoPublish: true, errors: [412, 422] },
       schema: {
         tags: ["settings"],
         summary: "Replace account-wide settings",

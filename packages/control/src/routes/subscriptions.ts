@@ -1,7 +1,7 @@
 // /lists/{id}/subscription: make a list follow a URL (see lists/subscriptions.ts).
 
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { GatehouseError } from "@gatehouse/contract";
+import { GatehouseError, SubscriptionRefresh, SubscriptionView } from "@gatehouse/contract";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Selectable } from "kysely";
@@ -10,6 +10,7 @@ import { actorOf } from "../context.ts";
 import type { ListSubscriptionsTable } from "../db/schema.ts";
 import { iso } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
+import { NoContent } from "../http/responses.ts";
 import { ITEM_FORMATS } from "../lists/list-items.ts";
 import { IdParams, who } from "./common.ts";
 
@@ -39,7 +40,7 @@ function view(s: Selectable<ListSubscriptionsTable>) {
     lastFetchAt: iso(s.last_fetch_at),
     lastSuccessAt: iso(s.last_success_at),
     lastError: s.last_error,
-    lastStatus: s.last_status ?? null,
+    lastStatus: (s.last_status ?? null) as SubscriptionView["lastStatus"],
   };
 }
 
@@ -65,6 +66,7 @@ export async function subscriptionRoutes(fastify: FastifyInstance): Promise<void
         tags,
         summary: "The URL a list follows, and how the last fetch went",
         params: IdParams,
+        response: { 200: SubscriptionView },
       },
     },
     async (req) => {
@@ -84,12 +86,13 @@ export async function subscriptionRoutes(fastify: FastifyInstance): Promise<void
   app.put(
     "/lists/:id/subscription",
     {
-      config: { access: "editor" },
+      config: { access: "editor", errors: [422] },
       schema: {
         tags,
         summary: "Make a list follow a URL (fetched by control, replacing its items)",
         params: IdParams,
         body: SubscriptionBody,
+        response: { 200: SubscriptionView },
       },
     },
     async (req) => {
@@ -137,7 +140,12 @@ export async function subscriptionRoutes(fastify: FastifyInstance): Promise<void
     "/lists/:id/subscription",
     {
       config: { access: "editor" },
-      schema: { tags, summary: "Stop following the URL (the items stay)", params: IdParams },
+      schema: {
+        tags,
+        summary: "Stop following the URL (the items stay)",
+        params: IdParams,
+        response: { 204: NoContent },
+      },
     },
     async (req, reply) => {
       const p = who(req);
@@ -166,11 +174,12 @@ export async function subscriptionRoutes(fastify: FastifyInstance): Promise<void
   app.post(
     "/lists/:id/subscription/refresh",
     {
-      config: { access: "editor" },
+      config: { access: "editor", errors: [502] },
       schema: {
         tags,
         summary: "Fetch the URL now (502 when the fetch or parse failed; the last good items stay)",
         params: IdParams,
+        response: { 200: SubscriptionRefresh },
       },
     },
     async (req) => {

@@ -1,0 +1,449 @@
+// The control API's answers, as JSON Schemas (TypeBox): control's routes declare them as their
+// response schemas (so the OpenAPI document describes them and Fastify serializes by them), and
+// the dashboard takes its types from them. Request bodies stay beside the routes that read them.
+// Also the error model: every failure answers `{ error: { code, message, details? } }` with a
+// code of the catalogue (errors.ts) whose status is the HTTP status.
+
+import { type Static, Type as T, type TSchema } from "@sinclair/typebox";
+import { List, Location, Policy } from "./config-bundle.ts";
+import { ERROR_CODES, type ErrorCode } from "./errors.ts";
+import { QueryLogRecord } from "./query-log.ts";
+
+const Instant = T.String({ format: "date-time" });
+const Nullable = <S extends TSchema>(s: S) => T.Union([s, T.Null()]);
+
+/** A page of a collection: `nextCursor` is null on the last page. */
+export const Page = <S extends TSchema>(item: S) =>
+  T.Object({ items: T.Array(item), nextCursor: Nullable(T.String()) });
+export interface Page<I> {
+  items: I[];
+  nextCursor: string | null;
+}
+
+/** What every stored resource carries besides its own fields (`version` is also its ETag). */
+export const Stamps = { version: T.Integer(), createdAt: Instant, updatedAt: Instant };
+export const Stamped = T.Object(Stamps);
+export type Stamped = Static<typeof Stamped>;
+
+export const PolicyView = T.Composite([Policy, Stamped]);
+export type PolicyView = Static<typeof PolicyView>;
+
+export const ListView = T.Composite([
+  T.Omit(List, ["items", "file", "format"]),
+  T.Object({ itemCount: T.Integer({ minimum: 0 }) }),
+  Stamped,
+]);
+export type ListView = Static<typeof ListView>;
+
+export const ListItemsPage = Page(T.Union([T.String(), T.Integer()]));
+export type ListItemsPage = Static<typeof ListItemsPage>;
+
+export const BulkItemsResult = T.Object({
+  /** Items that were not in the list before (add) / were in it (remove). */
+  changed: T.Integer(),
+  /** Lines skipped: comments, blanks, hosts boilerplate, adblock rules a list cannot express. */
+  skipped: T.Integer(),
+  itemCount: T.Integer(),
+});
+export type BulkItemsResult = Static<typeof BulkItemsResult>;
+
+/** How a subscription fetch went. */
+export const SubscriptionRefresh = T.Object({
+  status: T.Union([T.Literal("updated"), T.Literal("not-modified"), T.Literal("failed")]),
+  itemCount: T.Optional(T.Integer()),
+  skipped: T.Optional(T.Integer()),
+  invalid: T.Optional(T.Integer()),
+  error: T.Optional(T.String()),
+  httpStatus: T.Optional(T.Integer()),
+});
+export type SubscriptionRefresh = Static<typeof SubscriptionRefresh>;
+
+export const SubscriptionView = T.Object({
+  listId: T.String(),
+  url: T.String(),
+  format: T.String(),
+  refreshSeconds: T.Integer(),
+  maxBytes: T.Integer(),
+  etag: Nullable(T.String()),
+  nextFetchAt: Nullable(Instant),
+  lastFetchAt: Nullable(Instant),
+  lastSuccessAt: Nullable(Instant),
+  lastError: Nullable(T.String()),
+  /** The last fetch's outcome. */
+  lastStatus: Nullable(SubscriptionRefresh),
+});
+export type SubscriptionView = Static<typeof SubscriptionView>;
+
+export const LocationView = T.Composite([Location, Stamped]);
+export type LocationView = Static<typeof LocationView>;
+
+export const UserView = T.Object({
+  id: T.String(),
+  email: T.String(),
+  name: T.Optional(T.String()),
+  groups: T.Array(T.String()),
+  /** A proxy password is set (POST …/credential); the hash itself is never shown. */
+  hasCredential: T.Boolean(),
+  ...Stamps,
+});
+export type UserView = Static<typeof UserView>;
+/** The proxy password is in this answer only. */
+export const UserWithCredential = T.Composite([UserView, T.Object({ credential: T.String() })]);
+
+export const DeviceView = T.Object({
+  id: T.String(),
+  name: T.String(),
+  userId: Nullable(T.String()),
+  ...Stamps,
+});
+export type DeviceView = Static<typeof DeviceView>;
+/** The device's credential is in this answer only. */
+export const DeviceWithCredential = T.Composite([DeviceView, T.Object({ credential: T.String() })]);
+
+export const ROLE_NAMES = ["viewer", "editor", "admin"] as const;
+export const RoleName = T.Union(ROLE_NAMES.map((r) => T.Literal(r)));
+export type RoleName = Static<typeof RoleName>;
+
+export const Whoami = T.Object({
+  tokenId: T.String(),
+  accountId: T.String(),
+  role: RoleName,
+  expiresAt: Nullable(Instant),
+});
+export type Whoami = Static<typeof Whoami>;
+
+export const AccountView = T.Object({
+  id: T.String(),
+  name: T.String(),
+  system: T.Boolean(),
+  createdAt: Instant,
+});
+export type AccountView = Static<typeof AccountView>;
+/** A new account's first admin token is in this answer only. */
+export const AccountCreated = T.Object({
+  id: T.String(),
+  name: T.String(),
+  adminToken: T.String(),
+});
+
+export const TokenView = T.Object({
+  id: T.String(),
+  name: T.String(),
+  role: RoleName,
+  expiresAt: Nullable(Instant),
+  revokedAt: Nullable(Instant),
+  createdBy: Nullable(T.String()),
+  createdAt: Instant,
+});
+export type TokenView = Static<typeof TokenView>;
+/** The token's secret is in this answer only. */
+export const TokenCreated = T.Composite([TokenView, T.Object({ token: T.String() })]);
+
+export const EDGE_STATUSES = ["active", "draining", "decommissioned"] as const;
+export const EdgeView = T.Object(
+  {
+    id: T.String(),
+    name: T.String(),
+    status: T.Union(EDGE_STATUSES.map((s) => T.Literal(s))),
+    softwareVersion: Nullable(T.String()),
+    configVersion: Nullable(T.Integer()),
+    uptimeSeconds: Nullable(T.Integer()),
+    counters: T.Record(T.String(), T.Integer()),
+    /** The edge's last report on applying a bundle. */
+    configStatus: Nullable(
+      T.Object({
+        version: T.Integer(),
+        ok: T.Boolean(),
+        at: T.Optional(Instant),
+        error: T.Optional(
+          T.Object({
+            message: T.String(),
+            problems: T.Optional(T.Array(T.Object({ path: T.String(), message: T.String() }))),
+          }),
+        ),
+      }),
+    ),
+    /** The version the edge is held at (staged rollout); null: it follows the latest. */
+    pinnedVersion: Nullable(T.Integer()),
+    lastSeenAt: Nullable(Instant),
+    /** Three missed heartbeats. */
+    stale: T.Boolean(),
+    enrolledAt: Nullable(Instant),
+  },
+  { additionalProperties: true },
+);
+export type EdgeView = Static<typeof EdgeView>;
+
+/** The join token is in this answer only. */
+export const JoinTokenCreated = T.Object({
+  id: T.String(),
+  joinToken: T.String(),
+  expiresAt: Instant,
+});
+/** The edge credential is in this answer only. */
+export const EdgeEnrolled = T.Object({
+  edgeId: T.String(),
+  accountId: T.String(),
+  credential: T.String(),
+});
+export const HeartbeatAnswer = T.Object(
+  {
+    status: T.Union(EDGE_STATUSES.map((s) => T.Literal(s))),
+    latestVersion: T.Integer(),
+    pinnedVersion: Nullable(T.Integer()),
+    heartbeatIntervalSeconds: T.Number(),
+  },
+  { additionalProperties: true },
+);
+export type HeartbeatAnswer = Static<typeof HeartbeatAnswer>;
+
+export const BundleSummary = T.Object({
+  policies: T.Integer(),
+  lists: T.Integer(),
+  listItems: T.Integer(),
+  locations: T.Integer(),
+  users: T.Integer(),
+  devices: T.Integer(),
+});
+export type BundleSummary = Static<typeof BundleSummary>;
+
+export const ConfigVersion = T.Object({
+  version: T.Integer(),
+  hash: T.String(),
+  createdAt: Instant,
+  createdBy: Nullable(T.String()),
+  summary: Nullable(BundleSummary),
+});
+export type ConfigVersion = Static<typeof ConfigVersion>;
+
+export const PublishResult = T.Object({
+  version: T.Integer(),
+  hash: T.String(),
+  createdAt: Instant,
+  /** False when nothing changed since the latest version (no new version then). */
+  changed: T.Boolean(),
+  summary: BundleSummary,
+});
+export type PublishResult = Static<typeof PublishResult>;
+
+export const RollbackResult = T.Composite([
+  PublishResult,
+  /** The version whose content is current again. */
+  T.Object({ rolledBackTo: T.Integer() }),
+]);
+export type RollbackResult = Static<typeof RollbackResult>;
+
+/** A rule error's place in its expression, in UTF-16 code units. */
+export const RuleSpan = T.Object({ start: T.Integer(), length: T.Integer() });
+
+export const ConfigProblem = T.Object({
+  /** JSON pointer into the bundle, e.g. `/policies/3/expression`. */
+  path: T.String(),
+  message: T.String(),
+  /** Set for expression errors: the rules engine's kind, message and span [start, length]. */
+  rule: T.Optional(
+    T.Object({
+      kind: T.String(),
+      message: T.String(),
+      span: T.Tuple([T.Integer(), T.Integer()]),
+    }),
+  ),
+});
+/** An enabled policy that can never match: one evaluated before it always matches first. */
+export const ConfigWarning = T.Object({
+  /** JSON pointer of the shadowed policy, e.g. `/policies/5`. */
+  path: T.String(),
+  policyId: T.String(),
+  /** The policy that always matches first. */
+  shadowedBy: T.String(),
+  message: T.String(),
+});
+/** `problems` would make a publish fail (`ok: false`); `warnings` never do. */
+export const ConfigCheck = T.Object({
+  ok: T.Boolean(),
+  problems: T.Array(ConfigProblem),
+  warnings: T.Array(ConfigWarning),
+});
+export type ConfigCheck = Static<typeof ConfigCheck>;
+
+const DiffSection = {
+  added: T.Array(T.String()),
+  removed: T.Array(T.String()),
+  changed: T.Array(T.String()),
+};
+export const BundleDiff = T.Object({
+  from: T.Integer(),
+  to: T.Integer(),
+  policies: T.Object(DiffSection),
+  lists: T.Object({
+    ...DiffSection,
+    items: T.Array(
+      T.Object({ id: T.String(), name: T.String(), added: T.Integer(), removed: T.Integer() }),
+    ),
+  }),
+  locations: T.Object(DiffSection),
+  users: T.Object(DiffSection),
+  devices: T.Object(DiffSection),
+  resolverChanged: T.Boolean(),
+  settingsChanged: T.Boolean(),
+});
+export type BundleDiff = Static<typeof BundleDiff>;
+
+export const ImportResult = T.Object({
+  imported: T.Record(T.String(), T.Integer()),
+});
+
+export const AuditEntry = T.Object({
+  id: T.String(),
+  at: Instant,
+  actor: T.String(),
+  resource: T.String(),
+  resourceId: Nullable(T.String()),
+  action: T.String(),
+  before: T.Unknown(),
+  after: T.Unknown(),
+});
+export type AuditEntry = Static<typeof AuditEntry>;
+
+export const Ok = T.Object({ ok: T.Literal(true) });
+
+// Analytics. Dimension names are strings here: the store's lists of them are control's.
+export const TimeseriesResult = T.Object({
+  bucket: T.Union([T.Literal("minute"), T.Literal("hour"), T.Literal("day")]),
+  by: T.String(),
+  points: T.Array(
+    T.Object({
+      /** Bucket start, ms since the epoch (UTC-aligned). */
+      t: T.Number(),
+      /** Value of the `by` column; null when the record had none. */
+      key: Nullable(T.String()),
+      count: T.Integer(),
+    }),
+  ),
+});
+export type TimeseriesResult = Static<typeof TimeseriesResult>;
+
+export const TopResult = T.Object({
+  dimension: T.String(),
+  entries: T.Array(
+    T.Object({
+      key: T.String(),
+      count: T.Integer(),
+      /** For `policy`: the policy name seen most recently in the range's records. */
+      label: T.Optional(T.String()),
+    }),
+  ),
+});
+export type TopResult = Static<typeof TopResult>;
+
+export const SearchResult = T.Object({
+  records: T.Array(QueryLogRecord),
+  /** Present when more records may follow. */
+  nextCursor: T.Optional(T.String()),
+});
+export type SearchResult = Static<typeof SearchResult>;
+
+const CountEntry = T.Object({ key: T.String(), count: T.Integer() });
+const ChangeBreakdown = T.Object({
+  count: T.Integer(),
+  byDomain: T.Array(CountEntry),
+  byClient: T.Array(CountEntry),
+  examples: T.Array(
+    T.Object({
+      kind: T.String(),
+      domain: Nullable(T.String()),
+      client: T.String(),
+      lastSeen: T.Number(),
+      count: T.Integer(),
+      loggedAction: T.String(),
+      loggedPolicyId: Nullable(T.String()),
+      simulatedAction: T.String(),
+      simulatedPolicyId: Nullable(T.String()),
+    }),
+  ),
+});
+export const SimulateResult = T.Object({
+  from: T.Number(),
+  to: T.Number(),
+  kinds: T.Array(T.String()),
+  replayed: T.Integer(),
+  combinations: T.Integer(),
+  skipped: T.Integer(),
+  unchanged: T.Integer(),
+  newlyBlocked: ChangeBreakdown,
+  newlyAllowed: ChangeBreakdown,
+  otherChanges: T.Array(T.Object({ from: T.String(), to: T.String(), count: T.Integer() })),
+  warnings: T.Array(T.String()),
+});
+export type SimulateResult = Static<typeof SimulateResult>;
+
+export const IngestResult = T.Object({
+  batchId: T.String(),
+  /** Records written by this call (0 for a duplicate batch). */
+  accepted: T.Integer(),
+  /** True when the batch id had been ingested before: nothing was written. */
+  duplicate: T.Boolean(),
+});
+
+// The error model.
+
+/** The catalogue's codes answered with `status` ("5xx": with any 5xx status). */
+export function errorCodesOf(status: number | "5xx"): ErrorCode[] {
+  return (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) =>
+    status === "5xx" ? ERROR_CODES[c].status >= 500 : ERROR_CODES[c].status === status,
+  );
+}
+
+/**
+ * `details` of a 422: for GH_ERR_INVALID_RULE the rule error's kind and span (UTF-16 code units)
+ * and every problem; for the other 422 codes where the body was wrong (path, index or line).
+ * Open: a code may carry more.
+ */
+export const UnprocessableDetails = T.Object(
+  {
+    kind: T.Optional(T.String()),
+    span: T.Optional(RuleSpan),
+    path: T.Optional(T.String()),
+    problems: T.Optional(
+      T.Array(
+        T.Object(
+          {
+            path: T.String(),
+            message: T.String(),
+            kind: T.Optional(T.String()),
+            span: T.Optional(RuleSpan),
+          },
+          { additionalProperties: true },
+        ),
+      ),
+    ),
+  },
+  { additionalProperties: true },
+);
+
+/**
+ * The error body answered with `status` ("5xx": any server-side failure): its code is one of
+ * the catalogue's for that status. `$id` `Error<status>` names it in the OpenAPI document.
+ */
+export function ErrorBodyOf(status: number | "5xx") {
+  const codes = errorCodesOf(status);
+  if (codes.length === 0) throw new Error(`no error code answers ${status}`);
+  return T.Object(
+    {
+      error: T.Object({
+        code: T.Union(codes.map((c) => T.Literal(c))),
+        message: T.String(),
+        details: T.Optional(status === 422 ? UnprocessableDetails : T.Unknown()),
+      }),
+    },
+    {
+      $id: `Error${status}`,
+      description: codes.map((c) => `${c}: ${ERROR_CODES[c].summary}`).join("; "),
+    },
+  );
+}
+
+/** Every status the catalogue answers with (each has its ErrorBodyOf). */
+export const ERROR_STATUSES: readonly number[] = [
+  ...new Set(Object.values(ERROR_CODES).map((i) => i.status)),
+].sort((a, b) => a - b);

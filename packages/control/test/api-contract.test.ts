@@ -1,0 +1,434 @@
+// The API answers what its OpenAPI document says. Every response this file provokes — the
+// success of every operation in the document and its failures (no credential, a role too low,
+// an unknown id, a malformed request, a stale If-Match, a rule that does not compile) — is
+// checked against the document: its status must be documented for that operation, and its
+// body must validate against the schema documented for that status (ajv, over the document
+// itself). At the end, every operation must have answered at least one success and one error.
+
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import { after, before, describe, it } from "node:test";
+import { Ajv, type ValidateFunction } from "ajv";
+import addFormats from "ajv-formats";
+import type { LightMyRequestResponse } from "fastify";
+import { DuckDbStore } from "../src/analytics/duckdb-store.ts";
+import { call, closeSharedPglite, openTestApp, type TestApp } from "./helpers.ts";
+
+after(closeSharedPglite);
+
+interface Operation {
+  readonly key: string;
+  readonly method: string;
+  readonly path: string;
+  readonly pattern: RegExp;
+  readonly responses: Record<string, { content?: Record<string, { schema?: unknown }> }>;
+  readonly op: { security?: unknown[] };
+}
+
+const PREFIX = "/api/v1";
+const MISSING_ID = "nope_000000";
+
+function escapeJsonPointer(s: string): string {
+  return s.replaceAll("~", "~0").replaceAll("/", "~1");
+}
+
+describe("every operation answers as the OpenAPI document says (pglite)", () => {
+  let t: TestApp;
+  let store: DuckDbStore;
+  let listServer: Server;
+  let listUrl = "";
+  let doc: {
+    paths: Record<string, Record<string, Operation["op"] & { responses: Operation["responses"] }>>;
+  };
+  let ops: Operation[] = [];
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats.default(ajv);
+  const validators = new Map<string, ValidateFunction>();
+  const seen = new Map<string, Set<number>>();
+  const problems: string[] = [];
+  const tokens: Record<"viewer" | "editor" | "admin", string> = {
+    viewer: "",
+    editor: "",
+    admin: "",
+  };
+
+  function operationOf(method: string, url: string): Operation | undefined {
+    const path = url.split("?")[0]!;
+    return ops.find((o) => o.method === method && o.pattern.test(path));
+  }
+
+  /** Check one response against the document; record what went wrong instead of throwing. */
+  function check(method: string, url: string, r: LightMyRequestResponse): void {
+    const o = operationOf(method, url);
+    const what = `${method} ${url} → ${r.statusCode}`;
+    if (!o) {
+      problems.push(`${what}: no operation in the document`);
+      return;
+    }
+    const s = seen.get(o.key) ?? new Set<number>();
+    seen.set(o.key, s.add(r.statusCode));
+    const status = String(r.statusCode);
+    const range = `${status[0]}XX`;
+    const documented = o.responses[status] ? status : o.responses[range] ? range : undefined;
+    if (documented === undefined) {
+      problems.push(`${what}: status not documented (${Object.keys(o.responses).join(", ")})`);
+      return;
+    }
+    const content = o.responses[documented]!.content;
+    if (!content) {
+      if (r.body !== "") problems.push(`${what}: documented without a body, got ${r.body}`);
+      return;
+    }
+    const ctype = String(r.headers["content-type"] ?? "").split(";")[0]!;
+    if (!(ctype in content)) {
+      problems.push(`${what}: content type ${ctype} not documented (${Object.keys(content)})`);
+      return;
+    }
+    if (ctype !== "application/json") return;
+    const ref = `doc#/paths/${escapeJsonPointer(o.path)}/${o.method.toLowerCase()}/responses/${documented}/content/application~1json/schema`;
+    let v = validators.get(ref);
+    if (!v) {
+      v = ajv.getSchema(ref);
+      if (!v) throw new Error(`no schema at ${ref}`);
+      validators.set(ref, v);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(r.body);
+    } catch {
+      problems.push(`${what}: body is not JSON: ${r.body.slice(0, 200)}`);
+      return;
+    }
+    if (!v(body))
+      problems.push(
+        `${what}: body does not match the documented schema: ${ajv.errorsText(v.errors)}; body ${r.body.slice(0, 300)}`,
+      );
+  }
+
+  async function req(
+    token: string | undefined,
+    method: string,
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<LightMyRequestResponse> {
+    const full = url.startsWith("/api/") || url.startsWith("/metrics") ? url : PREFIX + url;
+    const r = await call(t.app, token, method as "GET", full, body, headers);
+    check(method, full, r);
+    return r;
+  }
+  const admin = (method: string, url: string, body?: unknown, headers?: Record<string, string>) =>
+    req(tokens.admin, method, url, body, headers);
+  const ok = async (r: Promise<LightMyRequestResponse>, status: number) => {
+    const x = await r;
+    assert.equal(x.statusCode, status, x.body);
+    return x;
+  };
+
+  before(async () => {
+    listServer = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("0.0.0.0 ads.example\n0.0.0.0 tracker.example\n");
+    });
+    await new Promise<void>((r) => listServer.listen(0, "127.0.0.1", r));
+    listUrl = `http://127.0.0.1:${(listServer.address() as { port: number }).port}/hosts.txt`;
+    store = await DuckDbStore.open({ path: ":memory:", threads: 1 });
+    t = await openTestApp("pglite", {
+      analytics: store,
+      longPollTimeoutMs: 200,
+      auth: { maxFailures: 1_000_000 },
+    });
+    tokens.admin = t.token;
+    doc = (await call(t.app, undefined, "GET", `${PREFIX}/openapi.json`)).json();
+    ajv.addSchema(doc, "doc");
+    ops = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({
+        key: `${method.toUpperCase()} ${path}`,
+        method: method.toUpperCase(),
+        path,
+        pattern: new RegExp(`^${path.replace(/\{[^}]+\}/g, "[^/]+")}$`),
+        responses: op.responses,
+        op,
+      })),
+    );
+    for (const role of ["viewer", "editor"] as const)
+      tokens[role] = (await ok(admin("POST", "/tokens", { name: role, role }), 201)).json().token;
+  });
+  after(async () => {
+    await t?.close();
+    await store?.close();
+    listServer?.close();
+  });
+
+  it("documents success and error responses for every operation, DELETEs as what they answer", () => {
+    assert.ok(ops.length >= 70, `${ops.length} operations`);
+    for (const o of ops) {
+      const codes = Object.keys(o.responses);
+      assert.ok(
+        codes.some((c) => c.startsWith("2")),
+        `${o.key}: no success response (${codes})`,
+      );
+      assert.ok(codes.includes("5XX"), `${o.key}: no 5XX`);
+      if (o.op.security === undefined || o.op.security.length > 0)
+        for (const c of ["401", "403", "429"])
+          assert.ok(codes.includes(c), `${o.key}: guarded but ${c} undocumented`);
+      if (o.path.includes("{")) assert.ok(codes.includes("404"), `${o.key}: no 404`);
+      for (const c of codes.filter((x) => /^[45]/.test(x)))
+        assert.ok(
+          o.responses[c]!.content?.["application/json"],
+          `${o.key} ${c}: no error body schema`,
+        );
+    }
+    for (const k of [
+      "DELETE /api/v1/policies/{id}",
+      "DELETE /api/v1/lists/{id}",
+      "DELETE /api/v1/tokens/{id}",
+    ]) {
+      const o = ops.find((x) => x.key === k)!;
+      assert.ok(o.responses["204"], `${k}: 204 undocumented`);
+      assert.equal(o.responses["200"], undefined, `${k}: documented as 200`);
+    }
+  });
+
+  it("every success answers as documented", async () => {
+    // Accounts and tokens.
+    await ok(admin("GET", "/whoami"), 200);
+    await ok(admin("GET", "/account"), 200);
+    await ok(admin("GET", "/accounts"), 200);
+    await ok(admin("POST", "/accounts", { name: "other" }), 201);
+    const tokenList = await ok(admin("GET", "/tokens"), 200);
+    const viewerId = tokenList.json().items.find((x: { name: string }) => x.name === "viewer").id;
+    const spare = (
+      await ok(admin("POST", "/tokens", { name: "spare", role: "viewer" }), 201)
+    ).json();
+    await ok(admin("DELETE", `/tokens/${spare.id}`), 204);
+    assert.ok(viewerId);
+
+    // Lists, items, subscriptions.
+    const list = (
+      await ok(admin("POST", "/lists", { name: "ads", type: "domain", items: ["a.example"] }), 201)
+    ).json();
+    await ok(admin("GET", "/lists"), 200);
+    await ok(admin("GET", `/lists/${list.id}`), 200);
+    await ok(admin("PATCH", `/lists/${list.id}`, { description: "ads" }), 200);
+    await ok(admin("GET", `/lists/${list.id}/items`), 200);
+    const text = { "content-type": "text/plain" };
+    await ok(admin("POST", `/lists/${list.id}/items`, "b.example\n", text), 200);
+    await ok(admin("POST", `/lists/${list.id}/items/remove`, "b.example\n", text), 200);
+    await ok(
+      admin("PUT", `/lists/${list.id}/items`, '["a.example","c.example"]', {
+        "content-type": "application/json",
+      }),
+      200,
+    );
+    const feed = (await ok(admin("POST", "/lists", { name: "feed", type: "domain" }), 201)).json();
+    await ok(admin("PUT", `/lists/${feed.id}/subscription`, { url: listUrl }), 200);
+    await ok(admin("POST", `/lists/${feed.id}/subscription/refresh`), 200);
+    await ok(admin("GET", `/lists/${feed.id}/subscription`), 200);
+    await ok(admin("DELETE", `/lists/${feed.id}/subscription`), 204);
+    const spareList = (
+      await ok(admin("POST", "/lists", { name: "spare", type: "ip" }), 201)
+    ).json();
+    await ok(admin("DELETE", `/lists/${spareList.id}`), 204);
+
+    // Policies.
+    const policy = (
+      await ok(
+        admin("POST", "/policies", {
+          name: "block ads",
+          type: "dns",
+          expression: "dns.fqdn in $ads",
+          action: "block",
+        }),
+        201,
+      )
+    ).json();
+    await ok(admin("GET", "/policies"), 200);
+    await ok(admin("GET", `/policies/${policy.id}`), 200);
+    await ok(admin("PATCH", `/policies/${policy.id}`, { description: "ads" }), 200);
+    await ok(
+      admin("POST", "/policies/validate", { type: "dns", expression: 'dns.fqdn == "x"' }),
+      200,
+    );
+    const sparePolicy = (
+      await ok(
+        admin("POST", "/policies", {
+          name: "s",
+          type: "http",
+          expression: "http.conn.dst_port == 443",
+          action: "allow",
+        }),
+        201,
+      )
+    ).json();
+    await ok(admin("DELETE", `/policies/${sparePolicy.id}`), 204);
+
+    // Locations.
+    const loc = (
+      await ok(admin("POST", "/locations", { name: "office", networks: ["192.0.2.0/24"] }), 201)
+    ).json();
+    await ok(admin("GET", "/locations"), 200);
+    await ok(admin("GET", `/locations/${loc.id}`), 200);
+    await ok(admin("PATCH", `/locations/${loc.id}`, { name: "hq" }), 200);
+    await ok(admin("POST", `/locations/${loc.id}/rotate-doh-token`), 200);
+    const spareLoc = (await ok(admin("POST", "/locations", { name: "spare" }), 201)).json();
+    await ok(admin("DELETE", `/locations/${spareLoc.id}`), 204);
+
+    // Identities.
+    const user = (
+      await ok(admin("POST", "/identities/users", { email: "a@example.com" }), 201)
+    ).json();
+    await ok(admin("GET", "/identities/users"), 200);
+    await ok(admin("GET", `/identities/users/${user.id}`), 200);
+    await ok(admin("PATCH", `/identities/users/${user.id}`, { name: "A" }), 200);
+    await ok(admin("POST", `/identities/users/${user.id}/credential`), 200);
+    await ok(admin("DELETE", `/identities/users/${user.id}/credential`), 200);
+    const dev = (
+      await ok(admin("POST", "/identities/devices", { name: "laptop", userId: user.id }), 201)
+    ).json();
+    await ok(admin("GET", "/identities/devices"), 200);
+    await ok(admin("GET", `/identities/devices/${dev.id}`), 200);
+    await ok(admin("PATCH", `/identities/devices/${dev.id}`, { name: "laptop2" }), 200);
+    await ok(admin("POST", `/identities/devices/${dev.id}/credential`), 200);
+    await ok(admin("DELETE", `/identities/devices/${dev.id}`), 204);
+    await ok(admin("DELETE", `/identities/users/${user.id}`), 204);
+
+    // Settings.
+    const resolver = (await ok(admin("GET", "/resolver"), 200)).json();
+    await ok(admin("PUT", "/resolver", resolver), 200);
+    const settings = (await ok(admin("GET", "/settings"), 200)).json();
+    await ok(admin("PUT", "/settings", settings), 200);
+
+    // Config.
+    const first = (await ok(admin("POST", "/config/publish"), 200)).json();
+    await ok(admin("POST", "/config/publish", { force: true }), 200);
+    await ok(admin("GET", "/config/check"), 200);
+    await ok(admin("GET", "/config/versions"), 200);
+    await ok(admin("GET", `/config/versions/${first.version}`), 200);
+    await ok(admin("GET", `/config/versions/${first.version}/diff/${first.version + 1}`), 200);
+    await ok(admin("POST", "/config/rollback", { version: first.version }), 200);
+    const yaml = await ok(admin("GET", "/config/export"), 200);
+    await ok(
+      admin("PUT", "/config/export", yaml.body, { "content-type": "application/yaml" }),
+      200,
+    );
+    await ok(admin("GET", "/audit"), 200);
+
+    // Edges and the edge-facing API.
+    const join = (await ok(admin("POST", "/edges/join-tokens"), 201)).json().joinToken;
+    const edge = (
+      await ok(req(undefined, "POST", "/edge/enroll", { joinToken: join, name: "e1" }), 201)
+    ).json();
+    const cred = edge.credential as string;
+    await ok(
+      req(cred, "POST", "/edge/heartbeat", {
+        version: "1.0.0",
+        configVersion: 0,
+        uptimeSeconds: 1,
+      }),
+      200,
+    );
+    const bundle = (await ok(req(cred, "GET", "/edge/config?after=0"), 200)).json();
+    await ok(req(cred, "GET", `/edge/config?after=${bundle.version}`), 304);
+    await ok(req(cred, "POST", "/edge/config-status", { version: bundle.version, ok: true }), 204);
+    const record = {
+      ts: Date.now(),
+      kind: "dns",
+      id: "r1",
+      client: "192.0.2.1",
+      action: "block",
+      transport: "udp",
+      durationMs: 1,
+      qname: "a.example",
+    };
+    await ok(
+      req(cred, "POST", "/edge/logs", `${JSON.stringify(record)}\n`, {
+        "content-type": "application/x-ndjson",
+        "x-batch-id": "batch-1",
+      }),
+      200,
+    );
+    await ok(admin("GET", "/edges"), 200);
+    await ok(admin("GET", `/edges/${edge.edgeId}`), 200);
+    await ok(admin("PUT", `/edges/${edge.edgeId}/pin`, { version: first.version }), 200);
+    await ok(admin("DELETE", `/edges/${edge.edgeId}/pin`), 200);
+    await ok(admin("POST", `/edges/${edge.edgeId}/drain`), 200);
+    await ok(admin("POST", `/edges/${edge.edgeId}/activate`), 200);
+    await ok(admin("DELETE", `/edges/${edge.edgeId}`), 200);
+    // A decommissioned edge is told so for good (410), on every edge route.
+    await req(cred, "POST", "/edge/heartbeat", {
+      version: "1.0.0",
+      configVersion: 0,
+      uptimeSeconds: 2,
+    });
+
+    // Analytics.
+    const range = `from=${Date.now() - 3_600_000}&to=${Date.now() + 60_000}`;
+    await ok(admin("GET", `/analytics/timeseries?${range}`), 200);
+    await ok(admin("GET", `/analytics/top?dimension=domain&${range}`), 200);
+    await ok(admin("GET", `/analytics/logs?${range}`), 200);
+    await ok(admin("GET", `/analytics/export?format=ndjson&${range}`), 200);
+    await ok(admin("POST", "/analytics/simulate", { policies: [] }), 200);
+    await ok(admin("GET", "/metrics"), 200);
+    assert.deepEqual(problems, []);
+  });
+
+  it("every failure answers as documented: 401, 403, 404, 400, 412, 422", async () => {
+    const concrete = (path: string) =>
+      path.replace(/\{(id|from|to|version)\}/g, (_m, p) => (p === "id" ? MISSING_ID : "999999"));
+    for (const o of ops) {
+      const url = concrete(o.path);
+      const body = ["POST", "PUT", "PATCH"].includes(o.method) ? {} : undefined;
+      // No credential: 401 on every guarded operation; a bad join token on enrolment.
+      const anon = await req(undefined, o.method, url, body);
+      if (o.key === "POST /api/v1/edge/enroll") assert.equal(anon.statusCode, 400, anon.body);
+      else assert.equal(anon.statusCode, 401, `${o.key}: ${anon.body}`);
+      // A role too low: the viewer token on everything above viewer (edge routes: a token is
+      // not an edge credential).
+      await req(tokens.viewer, o.method, url, body);
+      // The admin on an id that does not exist (404), with an empty body (400 where one is
+      // required); a bogus query parameter on GETs (400 where the query is described).
+      if (o.path.includes("{")) await req(tokens.admin, o.method, url, body);
+      if (o.method === "GET") await req(tokens.admin, o.method, `${url}?bogus=1`);
+    }
+    await req(undefined, "POST", "/edge/enroll", { joinToken: "ghj_nope_nope", name: "x" });
+    // Bodies that fail validation, a stale If-Match, expressions that do not compile.
+    const list = (await req(tokens.admin, "GET", "/lists")).json().items[0];
+    await req(
+      tokens.admin,
+      "PATCH",
+      `/lists/${list.id}`,
+      { description: "x" },
+      { "if-match": '"999"' },
+    );
+    await req(tokens.admin, "POST", "/lists", { name: "Bad Name", type: "domain" });
+    await req(tokens.admin, "POST", "/lists", { name: "ads", type: "domain" });
+    await req(tokens.admin, "POST", `/lists/${list.id}/items`, "*.wild.example\n", {
+      "content-type": "text/plain",
+    });
+    const bad = await req(tokens.admin, "POST", "/policies", {
+      name: "bad",
+      type: "dns",
+      expression: "dns.fqdn ==",
+      action: "block",
+    });
+    assert.equal(bad.statusCode, 422, bad.body);
+    assert.equal(bad.json().error.code, "GH_ERR_INVALID_RULE");
+    assert.equal(typeof bad.json().error.details.span.start, "number");
+    await req(tokens.admin, "POST", "/policies/validate", { type: "dns", expression: "nope(" });
+    await req(tokens.admin, "POST", "/policies", "{", { "content-type": "application/json" });
+    await req(tokens.admin, "POST", "/policies", "x", { "content-type": "text/csv" });
+    await req(tokens.admin, "POST", "/config/rollback", { version: 999999 });
+    assert.deepEqual(problems, []);
+  });
+
+  it("every operation answered at least one success and one error", () => {
+    const missing: string[] = [];
+    for (const o of ops) {
+      const s = [...(seen.get(o.key) ?? [])];
+      if (!s.some((c) => c >= 200 && c < 400)) missing.push(`${o.key}: no success (${s})`);
+      if (!s.some((c) => c >= 400)) missing.push(`${o.key}: no error (${s})`);
+    }
+    assert.deepEqual(missing, []);
+  });
+});
