@@ -126,6 +126,8 @@ function startGatehouse(workers: number, dgram = false): Promise<ChildProcess> {
     "resolver:",
     `  upstreams: [{ address: "udp://127.0.0.1:${NSD}" }]`,
     "  cache: { maxEntries: 100000 }",
+    // One load generator is one source: no per-source rate limit (on by default).
+    "  rateLimit: false",
     "locations: [{ id: lo, name: Loopback, networks: [127.0.0.0/8] }]",
     `lists: [{ id: ads, name: ads, type: domain, file: "${dir}/blocklist.txt" }]`,
     "policies:",

@@ -58,13 +58,19 @@ export const ResolverSettings = T.Object({
       prefetch: T.Optional(T.Boolean()),
     }),
   ),
-  /** Per-source token bucket. */
+  /**
+   * Per-source token bucket. Absent: the default (50 queries a second, bursts of 500, refuse);
+   * `false`: no limit.
+   */
   rateLimit: T.Optional(
-    T.Object({
-      queriesPerSecond: T.Integer({ minimum: 1, maximum: 10_000_000 }),
-      burst: T.Optional(T.Integer({ minimum: 1, maximum: 10_000_000 })),
-      action: T.Optional(T.Union([T.Literal("refuse"), T.Literal("drop")])),
-    }),
+    T.Union([
+      T.Literal(false),
+      T.Object({
+        queriesPerSecond: T.Integer({ minimum: 1, maximum: 10_000_000 }),
+        burst: T.Optional(T.Integer({ minimum: 1, maximum: 10_000_000 })),
+        action: T.Optional(T.Union([T.Literal("refuse"), T.Literal("drop")])),
+      }),
+    ]),
   ),
   /** Randomise query-name case toward upstreams (draft-vixie-dnsext-dns0x20). */
   use0x20: T.Optional(T.Boolean()),

@@ -117,7 +117,8 @@ describe("DNS stream listeners under hostile clients", () => {
   before(async () => {
     up = await startFakeUpstream(zone);
     const cfg: EdgeConfigFile = {
-      resolver: { upstreams: [{ address: up.address, timeoutMs: 2000 }] },
+      // The flood must be answered in full: no per-source rate limit.
+      resolver: { upstreams: [{ address: up.address, timeoutMs: 2000 }], rateLimit: false },
       locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8"] }],
       lists: [],
       policies: [],

@@ -1,6 +1,7 @@
 // Everything the DNS stages read, compiled once per config snapshot (DnsRuntime) plus the state
 // that outlives a reload (DnsShared: cache, query log, rate-limit buckets, in-flight table).
 
+import type { ResolverSettings } from "@gatehouse/contract";
 import type { ExecutionContext } from "@gatehouse/rules";
 import { type CompiledPolicy, policySchemes } from "../policy/policy-set.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
@@ -72,6 +73,23 @@ export function cacheSettingsOf(snapshot: EdgeSnapshot): CacheSettings {
   };
 }
 
+/**
+ * The per-source limit when the config says nothing: far above what one device asks (a page
+ * load is tens of names; a busy host averages well under one query a second) and low enough
+ * that one source cannot keep the edge busy or use it to flood a spoofed address. Like
+ * Pi-hole's 1000 queries a minute, with room for bursts; a site whose clients all reach the
+ * edge through one NAT address may need more (docs/configuration.md).
+ */
+export const RATE_LIMIT_DEFAULT = { queriesPerSecond: 50, burst: 500 } as const;
+
+/** The configured limit: absent is the default, `false` is none. */
+function rateLimitOf(
+  rl: ResolverSettings["rateLimit"],
+): Exclude<ResolverSettings["rateLimit"], false> {
+  if (rl === false) return undefined;
+  return rl ?? RATE_LIMIT_DEFAULT;
+}
+
 /** Compile the DNS side of a snapshot. Throws on bad upstream addresses (config rejected). */
 export function createRuntime(
   snapshot: EdgeSnapshot,
@@ -83,8 +101,8 @@ export function createRuntime(
   const dns = snapshot.policies.dns;
   const fields = new Set([...dns.queryFields, ...dns.responseFields]);
   const ctx = policySchemes().dns.context(snapshot.lists);
-  const rl = r.rateLimit;
-  const prevRl = previous?.snapshot.bundle.resolver.rateLimit;
+  const rl = rateLimitOf(r.rateLimit);
+  const prevRl = previous ? rateLimitOf(previous.snapshot.bundle.resolver.rateLimit) : undefined;
   // Keep the buckets across reloads when the limit did not change.
   const limiter =
     rl === undefined
