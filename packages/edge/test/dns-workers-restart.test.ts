@@ -99,7 +99,9 @@ test("a worker restarted after kill -9 never answers a known client REFUSED", {
   const lines: string[] = [];
   // As a synced edge starts before its first bundle: no locations, so every client is refused.
   const empty = {
-    resolver: { upstreams: [{ address: up.address }] },
+    // One test client sends the whole load: no per-source rate limit (REFUSED is what this
+    // test looks for, and the default limit would answer it).
+    resolver: { upstreams: [{ address: up.address }], rateLimit: false as const },
     locations: [],
     lists: [],
     policies: [],
