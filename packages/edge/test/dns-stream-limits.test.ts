@@ -305,6 +305,65 @@ describe("DNS stream listeners under hostile clients", () => {
       r.on("error", fail);
     });
 
+  test("doh h2: a client that opens streams with a zero flow-control window and never reads is closed; others are served", async () => {
+    const l = await listenDohAt({ idleTimeoutMs: 500 });
+    const frameH2 = (type: number, flags: number, stream: number, payload: Buffer) => {
+      const h = Buffer.alloc(9);
+      h.writeUIntBE(payload.length, 0, 3);
+      h[3] = type;
+      h[4] = flags;
+      h.writeUInt32BE(stream, 5);
+      return Buffer.concat([h, payload]);
+    };
+    // HPACK literal header field without indexing, new name, no Huffman (RFC 7541 §6.2.2).
+    const literal = (name: string, value: string) =>
+      Buffer.concat([
+        Buffer.from([0, name.length]),
+        Buffer.from(name),
+        Buffer.from([value.length]),
+        Buffer.from(value),
+      ]);
+    const q = buildQuery("big.example", { type: RRType.TXT, id: 0 }).toString("base64url");
+    const block = Buffer.concat([
+      literal(":method", "GET"),
+      literal(":scheme", "https"),
+      literal(":authority", "localhost"),
+      literal(":path", `/dns-query?dns=${q}`),
+    ]);
+    const flood = await new Promise<Socket>((ok) => {
+      const raw = connect({ port: l.port, host: "127.0.0.1", localAddress: "127.0.0.2" });
+      raw.on("error", () => {});
+      const t = tlsConnect({ socket: raw, ca, servername: "localhost", ALPNProtocols: ["h2"] });
+      t.on("error", () => {});
+      t.once("secureConnect", () => ok(t));
+    });
+    flood.pause(); // never reads
+    // SETTINGS_INITIAL_WINDOW_SIZE = 0: the edge may send answer heads but no answer bytes.
+    const settings = Buffer.alloc(6);
+    settings.writeUInt16BE(0x4, 0);
+    settings.writeUInt32BE(0, 2);
+    const frames = [Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), frameH2(4, 0, 0, settings)];
+    // END_STREAM | END_HEADERS on streams 1, 3, 5, …
+    for (let i = 0; i < 50; i++) frames.push(frameH2(1, 0x5, 2 * i + 1, block));
+    flood.write(Buffer.concat(frames));
+    await until("the flood is accepted", () => l.stats().open >= 1);
+    let served = 0;
+    do {
+      const c = await h2From(l.port, "127.0.0.3");
+      const r = await dohGet(c, buildQuery("a.example", { id: 0 }));
+      assert.equal(decodeMessage(r).answers[0]?.data, "192.0.2.1");
+      c.close();
+      served++;
+      await new Promise((r) => setTimeout(r, 20));
+    } while (l.stats().closed.backpressure === 0);
+    assert.ok(served > 0);
+    await until(
+      "the flood connection is released",
+      () => !flood.readable || flood.destroyed || l.stats().open <= 1,
+    );
+    flood.destroy();
+  });
+
   test("doh: per-source connection limit; another source is answered; idle sessions are closed", async () => {
     const l = await listenDohAt({ maxConnectionsPerSource: 2, idleTimeoutMs: 400 });
     const held = [await h2From(l.port, "127.0.0.2"), await h2From(l.port, "127.0.0.2")];
