@@ -314,6 +314,12 @@ export const ProxyLimitSettings = T.Object(
     /** Pooled keep-alive connections per origin address. Default 64. */
     upstreamConnectionsPerOrigin: T.Optional(T.Integer({ minimum: 1, maximum: 10_000 })),
     /**
+     * Of one origin's connections, how many one client (IPv4 address, IPv6 /64) may hold at
+     * once; its further requests wait, and a freed connection goes to the waiting client holding
+     * the fewest. Default 16.
+     */
+    upstreamConnectionsPerClient: T.Optional(T.Integer({ minimum: 1, maximum: 10_000 })),
+    /**
      * Proxy credentials not verified yet (each costs a scrypt run) per client address (IPv6:
      * per /64) and window; past it the client gets 429 until the window ends. Default 20.
      */

@@ -4,6 +4,7 @@
 // upstream-request, before policy-response (which may still replace the answer once the status
 // is known).
 
+import { sourceKey } from "../net/source-key.ts";
 import type { Exchange, Outcome, Stage } from "./exchange.ts";
 import type { ClientRequest } from "./http1/message.ts";
 import { OriginCall } from "./http1/origin-call.ts";
@@ -17,6 +18,7 @@ export function originRequest(
 ): OriginRequest {
   return {
     key: ex.origin,
+    client: sourceKey(ex.clientIp),
     ip: ex.peerIp,
     port: ex.port,
     family: ex.peerFamily,

@@ -27,6 +27,9 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   // keep-alive connection), the client has this long to close its own before the socket is cut.
   closeGraceMs: 5_000,
   upstreamConnectionsPerOrigin: 64,
+  // One client (source) may hold a quarter of an origin's connections: a few slow exchanges
+  // (uploads, long polls) cannot take them all from everyone else using that origin.
+  upstreamConnectionsPerClient: 16,
   authFailureLimit: 20,
   authFailureWindowMs: 60_000,
 };
@@ -41,6 +44,7 @@ const AT_LEAST_ONE = [
   "headersTimeoutMs",
   "idleTimeoutMs",
   "upstreamConnectionsPerOrigin",
+  "upstreamConnectionsPerClient",
   "authFailureLimit",
   "authFailureWindowMs",
 ] as const;

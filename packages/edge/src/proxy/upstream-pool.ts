@@ -17,6 +17,7 @@ export function createUpstreamPool(limits: ProxyLimits, metrics: ProxyMetrics): 
       bodyIdleTimeoutMs: limits.upstreamIdleTimeoutMs,
       keepAliveMs: KEEP_ALIVE_MS,
       perOrigin: limits.upstreamConnectionsPerOrigin,
+      perClient: limits.upstreamConnectionsPerClient,
       // Response heads larger than what we accept from clients are refused too.
       head: { maxHeadBytes: limits.maxHeaderBytes * 4, maxHeaderCount: limits.maxHeaderCount * 2 },
     },

@@ -73,6 +73,11 @@ export class OriginCall {
 
   // --- from the pool (origin-pool.ts) ---
 
+  /** Answered, failed or abandoned: a request still waiting for a connection is not sent. */
+  get over(): boolean {
+    return this.#ended;
+  }
+
   bind(conn: OriginConnection): void {
     this.#conn = conn;
   }

@@ -39,12 +39,16 @@ export interface OriginPoolLimits {
   /** How long an unused connection stays in the pool. */
   readonly keepAliveMs: number;
   readonly perOrigin: number;
+  /** Of those, how many one client (source key) may hold at once. */
+  readonly perClient: number;
   readonly head: HeadLimits;
 }
 
 export interface OriginRequest {
   /** Pool key: the checked address and port, `ip:port` or `[ip]:port`. */
   readonly key: string;
+  /** Who asks (net/source-key.ts: IPv4 address, IPv6 /64): the unit of fairness per origin. */
+  readonly client: string;
   /** Checked address to dial (an IP literal) and port. */
   readonly ip: string;
   readonly port: number;
@@ -72,6 +76,28 @@ const HEAD = 2;
 const BODY = 3;
 const GONE = 4;
 
+interface Waiting {
+  readonly req: OriginRequest;
+  readonly call: OriginCall;
+}
+
+/** One client's share of one origin: connections it holds now, and its requests waiting. */
+class ClientShare {
+  readonly key: string;
+  busy = 0;
+  readonly queue: Waiting[] = [];
+  constructor(key: string) {
+    this.key = key;
+  }
+}
+
+/**
+ * One origin address: its connections (idle ones kept for reuse) and the clients using it. A
+ * client holds at most `perClient` of the origin's `perOrigin` connections; requests beyond
+ * either wait in their client's queue, and a connection that comes free goes to the waiting
+ * client holding the fewest (ties in turn), so a few slow exchanges of one client never starve
+ * the others.
+ */
 class Slot {
   readonly key: string;
   constructor(key: string) {
@@ -79,13 +105,56 @@ class Slot {
   }
   readonly idle: OriginConnection[] = [];
   active = 0;
-  readonly queue: { req: OriginRequest; call: OriginCall }[] = [];
+  readonly clients = new Map<string, ClientShare>();
+  /** Clients with requests waiting, in turn order (each at most once). */
+  readonly waiting: ClientShare[] = [];
+  queued = 0;
+
+  share(client: string): ClientShare {
+    let s = this.clients.get(client);
+    if (s === undefined) {
+      s = new ClientShare(client);
+      this.clients.set(client, s);
+    }
+    return s;
+  }
+
+  enqueue(share: ClientShare, w: Waiting): void {
+    if (share.queue.length === 0) this.waiting.push(share);
+    share.queue.push(w);
+    this.queued++;
+  }
+
+  /** The next request to give a free connection to, by fair share; undefined: none may go. */
+  next(perClient: number): { share: ClientShare; w: Waiting } | undefined {
+    let best = -1;
+    for (let i = 0; i < this.waiting.length; i++) {
+      const s = this.waiting[i]!;
+      if (s.busy < perClient && (best < 0 || s.busy < this.waiting[best]!.busy)) best = i;
+    }
+    if (best < 0) return undefined;
+    const share = this.waiting[best]!;
+    const w = share.queue.shift()!;
+    this.queued--;
+    // Served: to the back of the turn order, or out of it with nothing left waiting.
+    this.waiting.splice(best, 1);
+    if (share.queue.length > 0) this.waiting.push(share);
+    return { share, w };
+  }
+
+  /** A client holds one connection fewer; forgotten when it holds none and waits for none. */
+  free(share: ClientShare): void {
+    share.busy--;
+    if (share.busy === 0 && share.queue.length === 0) this.clients.delete(share.key);
+  }
 }
 
 class OriginConnection {
   readonly socket: Socket;
   readonly #pool: OriginPool;
   readonly slot: Slot | undefined;
+  /** The client whose exchange this connection carries now (counted in its share). */
+  share: ClientShare | undefined;
   state = CONNECTING;
   /** Performance-clock deadline for the sweep (0: none); its meaning follows `state`. */
   deadline = 0;
@@ -494,20 +563,48 @@ export class OriginPool {
       slot = new Slot(key);
       this.#slots.set(key, slot);
     }
-    const idle = slot.idle.pop();
-    if (idle !== undefined) {
-      idle.send(req, call);
+    const share = slot.share(req.client);
+    const w = { req, call };
+    // Behind others of the same client, or at its own bound: wait in its queue.
+    if (share.queue.length > 0 || share.busy >= this.limits.perClient) {
+      slot.enqueue(share, w);
       return;
     }
-    if (slot.active < this.limits.perOrigin) {
-      slot.active++;
-      this.#dial(req, call, slot);
-      return;
-    }
-    slot.queue.push({ req, call });
+    if (!this.#dispatch(slot, share, w)) slot.enqueue(share, w);
   }
 
-  #dial(req: OriginRequest, call: OriginCall, slot: Slot | undefined): void {
+  /** Give `w` an idle connection or a new one; false when the origin is at its limit. */
+  #dispatch(slot: Slot, share: ClientShare, w: Waiting): boolean {
+    const idle = slot.idle.pop();
+    if (idle !== undefined) {
+      share.busy++;
+      idle.share = share;
+      idle.send(w.req, w.call);
+      return true;
+    }
+    if (slot.active >= this.limits.perOrigin) return false;
+    slot.active++;
+    share.busy++;
+    this.#dial(w.req, w.call, slot).share = share;
+    return true;
+  }
+
+  /** Connections came free (or room to dial): hand them to waiting clients, fairest first. */
+  #serveWaiting(slot: Slot): void {
+    while (slot.queued > 0) {
+      if (slot.idle.length === 0 && slot.active >= this.limits.perOrigin) return;
+      const n = slot.next(this.limits.perClient);
+      if (n === undefined) return;
+      // A request whose client went away while it waited is dropped, not sent.
+      if (n.w.call.over) {
+        if (n.share.busy === 0 && n.share.queue.length === 0) slot.clients.delete(n.share.key);
+        continue;
+      }
+      this.#dispatch(slot, n.share, n.w);
+    }
+  }
+
+  #dial(req: OriginRequest, call: OriginCall, slot: Slot | undefined): OriginConnection {
     const c = new OriginConnection(this, req, slot);
     this.#sweep.items.add(c);
     c.pending = { req, call };
@@ -517,17 +614,16 @@ export class OriginPool {
       c.pending = undefined;
       if (p !== undefined) c.send(p.req, p.call);
     });
+    return c;
   }
 
   /** A connection is free for the next request of its origin. */
   released(c: OriginConnection): void {
     const slot = c.slot!;
-    const next = slot.queue.shift();
-    if (next !== undefined) {
-      c.send(next.req, next.call);
-      return;
-    }
+    if (c.share !== undefined) slot.free(c.share);
+    c.share = undefined;
     slot.idle.push(c);
+    this.#serveWaiting(slot);
   }
 
   /** A connection closed (or was handed over): it no longer counts. */
@@ -536,13 +632,14 @@ export class OriginPool {
     const slot = c.slot;
     if (slot === undefined) return;
     slot.active--;
+    if (c.share !== undefined) slot.free(c.share);
+    c.share = undefined;
     const i = slot.idle.indexOf(c);
     if (i >= 0) slot.idle.splice(i, 1);
-    const next = slot.queue.shift();
-    if (next !== undefined) this.request(next.req, next.call);
+    this.#serveWaiting(slot);
     // An origin with nothing open and nobody waiting is forgotten: the map stays bounded by
     // the origins in use, not by every address ever dialled.
-    else if (slot.active === 0) this.#slots.delete(slot.key);
+    if (slot.active === 0 && slot.queued === 0) this.#slots.delete(slot.key);
   }
 
   /** Connections and waiting requests now (for the metrics, read when scraped). */
@@ -551,7 +648,7 @@ export class OriginPool {
     let queued = 0;
     for (const slot of this.#slots.values()) {
       idle += slot.idle.length;
-      queued += slot.queue.length;
+      queued += slot.queued;
     }
     return { active: this.#sweep.items.size - idle, idle, queued };
   }
@@ -562,8 +659,14 @@ export class OriginPool {
     this.#sweep.stop();
     for (const c of this.#sweep.items) c.socket.destroy();
     for (const slot of this.#slots.values()) {
-      for (const q of slot.queue) q.call.failed(originError("ORIGIN_POOL_CLOSED", "shutting down"));
-      slot.queue.length = 0;
+      for (const share of slot.waiting) {
+        for (const q of share.queue) {
+          q.call.failed(originError("ORIGIN_POOL_CLOSED", "shutting down"));
+        }
+        share.queue.length = 0;
+      }
+      slot.waiting.length = 0;
+      slot.queued = 0;
     }
   }
 }
