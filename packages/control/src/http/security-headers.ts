@@ -8,10 +8,19 @@ import type { FastifyInstance } from "fastify";
 import { DASHBOARD_CSP } from "./dashboard.ts";
 
 /**
- * The Swagger UI page under /api/v1/docs: like the dashboard, its own files and this origin's
- * JSON only (Swagger UI's page has no inline script).
+ * One inline style Swagger UI applies as it renders (the browser test in
+ * dashboard/test/dashboard-e2e.test.ts reports its hash if a new Swagger UI changes it).
  */
-export const DOCS_CSP = DASHBOARD_CSP;
+const SWAGGER_UI_INLINE_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='";
+
+/**
+ * The Swagger UI page under /api/v1/docs: like the dashboard, its own files and this origin's
+ * JSON only (its page has no inline script), plus that one inline style, allowed by its hash.
+ */
+export const DOCS_CSP = DASHBOARD_CSP.replace(
+  "style-src 'self'",
+  `style-src 'self' 'unsafe-hashes' ${SWAGGER_UI_INLINE_STYLE}`,
+);
 
 export function registerSecurityHeaders(app: FastifyInstance): void {
   app.addHook("onSend", async (req, reply, payload) => {
