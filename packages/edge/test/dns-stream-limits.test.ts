@@ -52,11 +52,20 @@ async function until(what: string, cond: () => boolean): Promise<void> {
   assert.ok(cond(), `timed out waiting for: ${what}`);
 }
 
-/** Connect from `from` (a loopback address: each is its own source). */
-function open(port: number, from: string, tls?: { ca: string }): Promise<Socket> {
+/** Connect from `from` (a loopback address: each is its own source), over TLS when `tls`. */
+function open(port: number, from: string, tls?: { ca: string; alpn?: string[] }): Promise<Socket> {
   return new Promise((ok, fail) => {
     const raw = connect({ port, host: "127.0.0.1", localAddress: from, allowHalfOpen: true });
-    const s: Socket = tls ? tlsConnect({ socket: raw, ca: tls.ca, servername: "localhost" }) : raw;
+    const s: Socket = tls
+      ? tlsConnect({
+          socket: raw,
+          ca: tls.ca,
+          servername: "localhost",
+          ...(tls.alpn ? { ALPNProtocols: tls.alpn } : {}),
+        })
+      : raw;
+    // The TLS socket reports a reset too.
+    if (tls) raw.on("error", () => {});
     s.once(tls ? "secureConnect" : "connect", () => ok(s));
     s.once("error", fail);
   });
@@ -330,13 +339,8 @@ describe("DNS stream listeners under hostile clients", () => {
       literal(":authority", "localhost"),
       literal(":path", `/dns-query?dns=${q}`),
     ]);
-    const flood = await new Promise<Socket>((ok) => {
-      const raw = connect({ port: l.port, host: "127.0.0.1", localAddress: "127.0.0.2" });
-      raw.on("error", () => {});
-      const t = tlsConnect({ socket: raw, ca, servername: "localhost", ALPNProtocols: ["h2"] });
-      t.on("error", () => {});
-      t.once("secureConnect", () => ok(t));
-    });
+    const flood = await open(l.port, "127.0.0.2", { ca, alpn: ["h2"] });
+    flood.on("error", () => {});
     flood.pause(); // never reads
     // SETTINGS_INITIAL_WINDOW_SIZE = 0: the edge may send answer heads but no answer bytes.
     const settings = Buffer.alloc(6);
@@ -361,6 +365,26 @@ describe("DNS stream listeners under hostile clients", () => {
       "the flood connection is released",
       () => !flood.readable || flood.destroyed || l.stats().open <= 1,
     );
+    flood.destroy();
+  });
+
+  test("doh http/1.1: a client that pipelines 5,000 queries and never reads is closed; others are served", async () => {
+    const l = await listenDohAt({ idleTimeoutMs: 500 });
+    const q = buildQuery("big.example", { type: RRType.TXT, id: 0 }).toString("base64url");
+    const flood = await open(l.port, "127.0.0.2", { ca, alpn: ["http/1.1"] });
+    flood.on("error", () => {});
+    flood.pause(); // never reads
+    flood.write(`GET /dns-query?dns=${q} HTTP/1.1\r\nHost: localhost\r\n\r\n`.repeat(5000));
+    // Every other client's query is answered, while the flood is on and after it is cut.
+    for (let i = 0; i < 10 || l.stats().closed.backpressure === 0; i++) {
+      const c = await h2From(l.port, "127.0.0.3");
+      const r = await dohGet(c, buildQuery("a.example", { id: 0 }));
+      assert.equal(decodeMessage(r).answers[0]?.data, "192.0.2.1");
+      c.close();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(l.stats().closed.backpressure, 1);
+    await until("released", () => l.stats().open === 0);
     flood.destroy();
   });
 

@@ -127,14 +127,32 @@ export async function listenDoh(
   /** HTTP/2 sessions, their connection and their open streams. */
   const sessions = new Map<ServerHttp2Session, { sock: TLSSocket; streams: number }>();
   const h2 = new WeakSet<TLSSocket>();
+  /** HTTP/1.1: requests whose answer has not been sent yet, per socket. */
+  const unanswered = new WeakMap<TLSSocket, number>();
+  const maxPipelined = opts.maxInFlight ?? STREAM_DEFAULTS.maxInFlight;
   /** Queries being resolved, per HTTP/2 session or HTTP/1.1 socket. */
   const resolving = new WeakMap<object, number>();
   /** The connection whose HTTP/2 session is being set up (see "secureConnection" below). */
   let accepting: TLSSocket | undefined;
 
   const handler = (req: Http2ServerRequest, res: Http2ServerResponse) => {
+    if (req.socket.destroyed) return;
     // HTTP/2: per session; HTTP/1.1 (no stream): per socket.
-    const owner: object = (req.stream as typeof req.stream | undefined)?.session ?? req.socket;
+    const session = (req.stream as typeof req.stream | undefined)?.session;
+    const owner: object = session ?? req.socket;
+    if (!session) {
+      // HTTP/1.1 pipelining: node:http hands over every request it has parsed at once and
+      // queues the answers; a client that sends many and reads none would make that queue,
+      // and the work behind it, unbounded. Past the limit the connection is closed.
+      const sock = req.socket as TLSSocket;
+      const n = (unanswered.get(sock) ?? 0) + 1;
+      if (n > maxPipelined) {
+        close(sock, "backpressure");
+        return;
+      }
+      unanswered.set(sock, n);
+      res.on("close", () => unanswered.set(sock, (unanswered.get(sock) ?? 1) - 1));
+    }
     resolving.set(owner, (resolving.get(owner) ?? 0) + 1);
     handle(req, res)
       .catch(() => fail(res, 500, "internal error"))
