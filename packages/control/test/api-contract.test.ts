@@ -419,6 +419,14 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await req(tokens.admin, "POST", "/policies", "{", { "content-type": "application/json" });
     await req(tokens.admin, "POST", "/policies", "x", { "content-type": "text/csv" });
     await req(tokens.admin, "POST", "/config/rollback", { version: 999999 });
+    // Guessing one token's secret: its id is throttled (429) after the failure limit.
+    const target = (
+      await req(tokens.admin, "POST", "/tokens", { name: "target", role: "viewer" })
+    ).json();
+    const statuses = new Set<number>();
+    for (let i = 0; i < 25; i++)
+      statuses.add((await req(`ght_${target.id}_${"x".repeat(43)}`, "GET", "/whoami")).statusCode);
+    assert.ok(statuses.has(429), `statuses ${[...statuses]}`);
     assert.deepEqual(problems, []);
   });
 
