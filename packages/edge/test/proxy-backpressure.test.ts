@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { connect, type Socket } from "node:net";
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { bundle, type Harness, policy, startBulkOrigin, startHarness } from "./proxy-harness.ts";
 
@@ -53,7 +53,7 @@ describe("clients that do not read", () => {
         ],
       }),
       // A client that takes nothing of its response for this long is cut.
-      { idleTimeoutMs: 400 },
+      { idleTimeoutMs: 1500 },
     );
   });
   after(() => h.close());
@@ -66,7 +66,8 @@ describe("clients that do not read", () => {
     const many = Buffer.from(one.repeat(20_000));
     c.write(many);
     const cut = await counter(h, "not_reading");
-    const peak = await peakQueued(h, 300);
+    const peak = await peakQueued(h, 1000);
+    assert.ok(peak > 0, "answers backed up toward the client");
     assert.ok(peak < BOUND, `queued ${peak} bytes for a client that reads nothing`);
     // It reads nothing for good: the proxy gives up on it and frees its slot.
     await cutAndGone(h, cut + 1);
@@ -82,13 +83,66 @@ describe("clients that do not read", () => {
       await once(c, "readable");
       c.pause();
       const cut = await counter(h, "not_reading");
-      const peak = await peakQueued(h, 300);
+      const peak = await peakQueued(h, 1000);
+      assert.ok(peak > 0, "the body backed up toward the client");
       assert.ok(peak < BOUND, `queued ${peak} bytes for a client that stopped reading`);
       await cutAndGone(h, cut + 1);
     } finally {
       c.destroy();
       big.close();
       big.closeAllConnections();
+    }
+  });
+});
+
+describe("a tunnel whose client stops reading (relayed in Node)", () => {
+  let h: Harness;
+  let splice: string | undefined;
+  before(async () => {
+    splice = process.env.GATEHOUSE_TUNNEL_SPLICE;
+    process.env.GATEHOUSE_TUNNEL_SPLICE = "0";
+    h = await startHarness(bundle({ proxy: { connectPorts: [] } }), {
+      clientHelloTimeoutMs: 200,
+      upstreamIdleTimeoutMs: 500,
+    });
+  });
+  after(async () => {
+    if (splice === undefined) delete process.env.GATEHOUSE_TUNNEL_SPLICE;
+    else process.env.GATEHOUSE_TUNNEL_SPLICE = splice;
+    await h.close();
+  });
+
+  test("holds one read's worth, and ends after the idle limit", async () => {
+    // A destination that sends without end as fast as it is taken.
+    const flood = createNetServer((s) => {
+      s.on("error", () => {});
+      const chunk = Buffer.alloc(256 * 1024, 7);
+      const pump = () => {
+        while (!s.destroyed && s.write(chunk));
+        if (!s.destroyed) s.once("drain", pump);
+      };
+      pump();
+    });
+    flood.listen(0, "127.0.0.1");
+    await once(flood, "listening");
+    const port = (flood.address() as AddressInfo).port;
+    h.setBundle(bundle({ proxy: { connectPorts: [port] } }));
+    const c = connect(h.port, "127.0.0.1");
+    c.on("error", () => {});
+    try {
+      c.write(`CONNECT origin.test:${port} HTTP/1.1\r\nHost: origin.test:${port}\r\n\r\n`);
+      await once(c, "readable"); // the 200 (and, after the ClientHello wait, the flood)
+      c.pause();
+      const peak = await peakQueued(h, 1000);
+      assert.ok(peak > 0, "the destination's bytes reached the client's socket");
+      assert.ok(peak < BOUND, `queued ${peak} bytes for a tunnel client that reads nothing`);
+      // Neither side moves: the relay gives up on the tunnel.
+      while ((await gauge(h, "gatehouse_proxy_active_tunnels")) !== 0) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      c.destroy();
+      flood.close();
     }
   });
 });

@@ -251,6 +251,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   metrics.watchClientQueue(() => {
     let n = 0;
     for (const s of servers) n += s.queuedBytes();
+    for (const s of handedOver) n += s.writableLength;
     return n;
   });
   const serverLimits = {

@@ -167,7 +167,7 @@ function create(registry: Registry): ProxyMetrics {
     () =>
       new Gauge({
         name: "gatehouse_proxy_client_queued_bytes",
-        help: "Response bytes the proxy holds for client connections that their sockets have not taken yet",
+        help: "Bytes the proxy holds for client connections (responses, tunnels relayed in Node) that their sockets have not taken yet",
         registers: [registry],
         collect() {
           this.set(clientQueue?.() ?? 0);
