@@ -246,11 +246,18 @@ interface XferResult {
  * end; the origin sends `down` bytes back at the same time and, after our end, its hash of
  * what it got. Resolves when the tunnel ends.
  */
-async function transfer(s: Socket, up: number, down: number, offset: number): Promise<XferResult> {
+async function transfer(
+  s: Socket,
+  up: number,
+  down: number,
+  offset: number,
+  onDown?: (count: number) => void,
+): Promise<XferResult> {
   const h = createHash("sha256");
   let count = 0;
   let tail = Buffer.alloc(0);
   s.on("data", (c: Buffer) => {
+    onDown?.(count);
     // The first `down` bytes are data, the rest the origin's trailer.
     const data = c.subarray(0, Math.max(0, down - count));
     h.update(data);
@@ -417,6 +424,26 @@ for (const mode of ["splice", "node"] as const) {
       assert.equal(t.rec.reason, undefined);
       await until(() => origin.closed === origin.accepted);
       await assertCounted(h, t.before, t.rec, UP + t.line, DOWN + t.r.trailer.length);
+    });
+
+    test("a stall of the proxy's process longer than the idle timeout does not cut a busy tunnel", async () => {
+      // The proxy runs in this process: blocking it in the middle of a transfer is the stall a
+      // starved or pausing process has. Bytes wait in the kernel meanwhile; none is idle.
+      const UP = 6 * 1024 * 1024 + 1;
+      const DOWN = 6 * 1024 * 1024 + 3;
+      const mark = logMark(h);
+      let stalled = false;
+      const stall = (count: number) => {
+        if (stalled || count < 1024 * 1024) return;
+        stalled = true;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2 * IDLE_MS);
+      };
+      const r = await transfer(await openTunnel(h.port, origin.port), UP, DOWN, 5, stall);
+      assert.ok(stalled);
+      assertWhole(r, UP, DOWN, 5);
+      assert.ok(r.ended, "the tunnel ended with a FIN, not a reset");
+      assert.equal((await recordAfter(h, mark)).reason, undefined);
+      await noActiveTunnels(h);
     });
 
     test("an upgraded connection: large transfers both ways, in order, every byte counted", async () => {

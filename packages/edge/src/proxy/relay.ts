@@ -128,10 +128,28 @@ const relayInNode: Relay = (ex, client, up, first, limits, metrics) => {
     else up.once("close", onClose);
     client.on("error", () => up.destroy());
     up.on("error", () => client.destroy());
+    // Bytes read from either socket, and written ones the kernel took: any of them is traffic.
+    const moved = () =>
+      client.bytesRead +
+      up.bytesRead +
+      client.bytesWritten +
+      up.bytesWritten -
+      client.writableLength -
+      up.writableLength;
+    let confirming = false;
     const idle = () => {
-      ex.reason ??= "upstream_timeout";
-      client.destroy();
-      up.destroy();
+      if (confirming) return;
+      confirming = true;
+      const before = moved();
+      // After a stall of this process the sockets' timers fire before their waiting bytes are
+      // read (afterLoopTurns); traffic since then re-arms the timers by itself.
+      afterLoopTurns(() => {
+        confirming = false;
+        if (moved() !== before || client.destroyed) return;
+        ex.reason ??= "upstream_timeout";
+        client.destroy();
+        up.destroy();
+      });
     };
     client.setTimeout(limits.upstreamIdleTimeoutMs, idle);
     up.setTimeout(limits.upstreamIdleTimeoutMs, idle);
@@ -141,6 +159,17 @@ const relayInNode: Relay = (ex, client, up, first, limits, metrics) => {
     client.resume();
   });
 };
+
+/**
+ * Calls `fn` once the event loop has polled for I/O twice. An idle verdict must wait for that:
+ * timers run before the loop polls, so after this process stalled (a long callback, starved of
+ * CPU) a tunnel's idle time counts the stall, while its bytes waited in the kernel all along.
+ * The first poll moves what waited; the second what the first freed (a peer in this process
+ * that read its share). A tunnel still without traffic after both is idle.
+ */
+function afterLoopTurns(fn: () => void): void {
+  setImmediate(() => setImmediate(fn));
+}
 
 /**
  * Stop Node reading `socket` for good and take what it read but nobody consumed yet. The
@@ -230,13 +259,15 @@ const relaySpliced: Relay = (ex, client, up, first, limits, metrics) => {
     client.once("close", cut);
     up.once("close", cut);
     const idleLimit = limits.upstreamIdleTimeoutMs;
-    const checkIdle = () => {
+    const checkIdle = (confirmed = false) => {
       const s = lib.stats(handle!);
       if (s === undefined) return;
-      if (s[2] >= idleLimit) {
+      if (s[2] < idleLimit) timer = setTimeout(checkIdle, Math.max(1, idleLimit - s[2]));
+      else if (!confirmed) afterLoopTurns(() => checkIdle(true));
+      else {
         ex.reason ??= "upstream_timeout";
         lib.abort(handle!);
-      } else timer = setTimeout(checkIdle, Math.max(1, idleLimit - s[2]));
+      }
     };
     const start = () => {
       if (ended) return;
