@@ -357,13 +357,14 @@ function wholeBody(headers: Map<string, string>, rest: string): boolean {
  * the server closes. The end is decided by what arrived, never by a silence, so a proxy slowed
  * down (a password KDF on a loaded machine) cannot cut the exchange short. `boundMs` only keeps
  * a broken build from hanging: it resolves with what arrived so the assertions say what failed.
+ * `text` is every byte that arrived, as latin1.
  */
 export function exchangeResponses(
   port: number,
   data: Buffer | string,
   count: number,
   boundMs = 30_000,
-): Promise<{ responses: ParsedResponse[]; closed: boolean }> {
+): Promise<{ responses: ParsedResponse[]; closed: boolean; text: string }> {
   return new Promise((resolve) => {
     const s: Socket = connect(port, "127.0.0.1");
     let text = "";
@@ -373,7 +374,7 @@ export function exchangeResponses(
       settled = true;
       clearTimeout(bound);
       s.destroy();
-      resolve({ responses: parseResponses(text, true).responses, closed });
+      resolve({ responses: parseResponses(text, true).responses, closed, text });
     };
     const bound = setTimeout(() => done(false), boundMs);
     s.on("data", (c: Buffer) => {
