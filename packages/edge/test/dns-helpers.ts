@@ -36,6 +36,8 @@ export interface FakeZoneEntry {
   delayMs?: number;
   /** Over UDP, ignore the first this-many queries for the name (lost packets). */
   dropUdp?: number;
+  /** Over UDP, answer only once this settles (an upstream held back deterministically). */
+  holdUdp?: Promise<void>;
   /** Over UDP, never answer (a path that loses UDP); TCP answers. */
   udpSilent?: boolean;
   /** An old server: FORMERR without OPT to any query with EDNS (RFC 6891 §7). */
@@ -185,7 +187,7 @@ export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promi
       if (q) counts.set(q.name.toLowerCase(), (counts.get(q.name.toLowerCase()) ?? 0) + 1);
     } catch {}
   };
-  const state = { down: false };
+  const state = { down: false, closed: false };
   const sockets = new Set<import("node:net").Socket>();
   const udpSeen = new Map<string, number>();
   const onMessage = (udp: ReturnType<typeof createSocket>) => (msg: Buffer, rinfo: RemoteInfo) => {
@@ -196,7 +198,13 @@ export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promi
     udpSeen.set(key, seen);
     if (entry?.udpSilent || seen <= (entry?.dropUdp ?? 0)) return;
     const out = answerFor(zone, msg, true);
-    if (out) setTimeout(() => udp.send(out, rinfo.port, rinfo.address), entry?.delayMs ?? 0);
+    if (!out) return;
+    const send = () =>
+      setTimeout(() => {
+        if (!state.closed) udp.send(out, rinfo.port, rinfo.address);
+      }, entry?.delayMs ?? 0);
+    if (entry?.holdUdp) void entry.holdUdp.then(send);
+    else send();
   };
   const onConnection = (s: import("node:net").Socket) => {
     sockets.add(s);
@@ -246,6 +254,7 @@ export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promi
       state.down = v;
     },
     close: async () => {
+      state.closed = true;
       await new Promise<void>((ok) => udpSocket.close(() => ok()));
       for (const s of sockets) s.destroy();
       await new Promise<void>((ok) => tcpServer.close(() => ok()));

@@ -83,7 +83,7 @@ const fq: FastQuery = {
 const SEED = (Math.random() * 0x7fffffff) | 0;
 
 /**
- * Parse a plain query: QR=0, opcode 0, RD=1, one question without compression, no answer/authority
+ * Parse a plain query: QR=0, opcode 0, TC=0, RD=1, one question without compression, no answer/authority
  * records, at most an OPT (version 0) as the only additional. Returns a shared object (valid
  * until the next call) or undefined for anything else. Builds no strings: the question is
  * hashed (FNV-1a over its lowercased wire bytes) as it is checked.
@@ -91,10 +91,11 @@ const SEED = (Math.random() * 0x7fffffff) | 0;
 export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
   const n = b.length;
   if (n < 17 || n > 512) return undefined;
-  // QR=0, opcode=0 (byte 2 bits 7..3), RD=1 (RD=0 may not be answered from the cache: the
-  // recursion stage refuses it), QDCOUNT=1, ANCOUNT=NSCOUNT=0, ARCOUNT ≤ 1.
+  // QR=0, opcode=0 (byte 2 bits 7..3), TC=0 (a truncated query is FORMERR), RD=1 (RD=0 may
+  // not be answered from the cache: the recursion stage refuses it), QDCOUNT=1,
+  // ANCOUNT=NSCOUNT=0, ARCOUNT ≤ 1.
   if (
-    (b[2]! & 0xf9) !== 0x01 ||
+    (b[2]! & 0xfb) !== 0x01 ||
     b[4] !== 0 ||
     b[5] !== 1 ||
     b[6] !== 0 ||

@@ -40,6 +40,9 @@ const MALFORMED_REASONS: ReadonlySet<string> = new Set([
   "qdcount",
   "badvers",
   "malformed",
+  "records",
+  "truncated",
+  "meta_type",
   // proxy: a TLS tunnel that never sent a ClientHello
   "no_client_hello",
 ]);

@@ -4,7 +4,7 @@
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
-import { maxUdpResponse } from "../wire/edns.ts";
+import { maxUdpResponse, responseEdns } from "../wire/edns.ts";
 import { parseQuery } from "../wire/query.ts";
 import { locate } from "./identify.ts";
 
@@ -22,11 +22,13 @@ export function createDecodeStage(): Stage {
       ex.action = "error";
       ex.reason = p.reason;
       if (p.action === "drop") return "drop";
-      // BADVERS and NOTIMP keep the question when it was readable; FORMERR answers with the
-      // header only. The client is located so RA says whether it may recurse here.
+      // BADVERS, NOTIMP and FORMERR keep the question when it was readable (FORMERR to a
+      // QDCOUNT other than 1 answers with the header and OPT only). The client is located so RA says whether it may recurse here.
       if (p.query) ex.query = p.query;
       locate(ex);
       ex.response = responseSkeleton(ex, p.rcode);
+      // No question to echo (QDCOUNT ≠ 1), but the query's OPT gets one back (RFC 6891 §6.1.1).
+      if (p.edns) ex.response.edns = responseEdns(p.edns.do);
       return "respond";
     },
   };

@@ -5,7 +5,8 @@
 //    1.0.0.127.in-addr.arpa PTR → localhost.
 //  - `use-application-dns.net` → NXDOMAIN: the canary that tells browsers not to switch to
 //    their own DoH resolver and bypass this one (Mozilla's documented mechanism).
-//  - non-IN classes and zone transfers are not served by a filtering resolver.
+//  - non-IN classes and zone transfers (AXFR, IXFR) are REFUSED, as unbound refuses them: a
+//    filtering resolver serves no zones to transfer.
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
@@ -36,7 +37,7 @@ export function createSpecialNamesStage(): Stage {
       const q = ex.query!;
       const name = q.qname;
       if (q.qclass !== RRClass.IN) return refuse(ex, Rcode.REFUSED, "class");
-      if (q.qtype === 251 || q.qtype === 252) return refuse(ex, Rcode.NOTIMP, "zone_transfer");
+      if (q.qtype === 251 || q.qtype === 252) return refuse(ex, Rcode.REFUSED, "zone_transfer");
       if (isSubdomainOf(name, "localhost")) {
         const m = responseSkeleton(ex, Rcode.NOERROR);
         m.aa = true;

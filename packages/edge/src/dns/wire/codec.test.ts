@@ -158,7 +158,13 @@ test("round trip with dns-packet as an independent decoder and encoder", () => {
   assert.ok(p.ok);
   assert.equal(p.query.qname, "example.org");
   assert.equal(p.query.qnameRaw, "Example.ORG");
-  assert.deepEqual(p.query.edns, { udpSize: 4096, version: 0, do: true });
+  assert.deepEqual(p.query.edns, {
+    udpSize: 4096,
+    version: 0,
+    do: true,
+    padding: false,
+    nsid: false,
+  });
 });
 
 test("query parse classification", () => {
@@ -181,6 +187,51 @@ test("query parse classification", () => {
     ["label > 63", mutate((b) => (b[12] = 0x40)), `respond ${Rcode.FORMERR}`],
     ["arcount without record", mutate((b) => (b[11] = 1)), `respond ${Rcode.FORMERR}`],
   ];
+  // Like unbound: TC set, records beside the OPT, meta-TYPEs → FORMERR with the question echoed.
+  const a = "c00c000100010000012c0004c0000201"; // www.example.com A 192.0.2.1, name compressed
+  const opt = "0000290200000000000000";
+  const echoed: [string, Uint8Array, string][] = [
+    ["tc set", mutate((b) => (b[2]! |= 0x02)), "truncated"],
+    ["qtype OPT", mutate((b) => (b[b.length - 3] = 41)), "meta_type"],
+    ["qtype TSIG", mutate((b) => (b[b.length - 3] = 250)), "meta_type"],
+    ["qtype 128", mutate((b) => (b[b.length - 3] = 128)), "meta_type"],
+    [
+      "an answer record",
+      Buffer.concat([mutate((b) => (b[7] = 1)), Buffer.from(a, "hex")]),
+      "records",
+    ],
+    [
+      "an additional record besides the OPT",
+      Buffer.concat([mutate((b) => (b[11] = 2)), Buffer.from(opt + a, "hex")]),
+      "records",
+    ],
+  ];
+  for (const [name, buf, reason] of echoed) {
+    const p = parseQuery(buf);
+    assert.ok(!p.ok && p.action === "respond", name);
+    assert.deepEqual(
+      [p.rcode, p.reason, p.query?.qname],
+      [Rcode.FORMERR, reason, "www.example.com"],
+    );
+  }
+  const single = parseQuery(Buffer.concat([mutate((b) => (b[11] = 1)), Buffer.from(opt, "hex")]));
+  assert.ok(single.ok && single.query.edns?.udpSize === 512, "one OPT alone is fine");
+  for (const qd of [0, 2]) {
+    // FORMERR to QDCOUNT ≠ 1 still reads the OPT, so the answer carries one (RFC 6891 §6.1.1).
+    const withOpt = Buffer.concat([
+      mutate((b) => {
+        b[5] = qd;
+        b[11] = 1;
+      }),
+      ...(qd === 2 ? [base.subarray(12)] : []),
+      Buffer.from(opt, "hex"),
+    ]);
+    const p = parseQuery(
+      qd === 0 ? Buffer.concat([withOpt.subarray(0, 12), withOpt.subarray(base.length)]) : withOpt,
+    );
+    assert.ok(!p.ok, `qdcount ${qd}`);
+    assert.deepEqual([p.rcode, p.edns?.udpSize], [Rcode.FORMERR, 512], `qdcount ${qd}`);
+  }
   for (const [name, buf, want] of cases) {
     const p = parseQuery(buf);
     assert.ok(!p.ok, name);

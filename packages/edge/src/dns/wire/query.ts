@@ -3,7 +3,11 @@
 // too short to carry an ID or a response (QR=1) → drop (answering a response invites loops);
 // opcode other than QUERY → NOTIMP (with the question echoed when it is readable); QDCOUNT ≠ 1,
 // bad names, truncated sections, several OPTs or an OPT outside the additional section
-// (RFC 6891 §6.1.1) → FORMERR; EDNS version ≠ 0 → BADVERS.
+// (RFC 6891 §6.1.1) → FORMERR; EDNS version ≠ 0 → BADVERS. Like unbound, a query is also
+// FORMERR when it is marked truncated (TC), carries answer or authority records or any
+// additional record besides its OPT, or asks for a meta-TYPE that only has meaning inside a
+// transaction (OPT, TKEY, TSIG, MAILA, MAILB, 128–248; RFC 6895 §3.1). The OPT of a query that
+// is FORMERR or NOTIMP is still read, so the answer carries one (RFC 6891 §6.1.1).
 
 import { EdnsOption, Opcode, Rcode, RRType } from "./constants.ts";
 import { lowerName, readName, skipName, WireError } from "./name.ts";
@@ -43,6 +47,8 @@ export type QueryParse =
       readonly id: number;
       readonly reason: string;
       readonly query?: ParsedQuery;
+      /** The query's OPT when the question could not be echoed (QDCOUNT ≠ 1). */
+      readonly edns?: QueryEdns;
     };
 
 export function parseQuery(buf: Uint8Array): QueryParse {
@@ -54,10 +60,14 @@ export function parseQuery(buf: Uint8Array): QueryParse {
   // RFC 1035 §4.1.1: an opcode we do not implement is NOTIMP whatever else is wrong.
   const notimp = opcode !== Opcode.QUERY;
   const qd = (buf[4]! << 8) | buf[5]!;
-  if (qd !== 1) return notimp ? notImplemented(id) : malformed(id, "qdcount");
   const an = (buf[6]! << 8) | buf[7]!;
   const ns = (buf[8]! << 8) | buf[9]!;
   const ar = (buf[10]! << 8) | buf[11]!;
+  if (qd !== 1) {
+    const edns = ednsBeyondQuestions(buf, qd, an + ns, ar);
+    const r = notimp ? notImplemented(id) : malformed(id, "qdcount");
+    return edns ? { ...r, edns } : r;
+  }
   try {
     const n = readName(buf, 12);
     let o = n.end;
@@ -75,27 +85,12 @@ export function parseQuery(buf: Uint8Array): QueryParse {
       edns: undefined,
     };
     o += 4;
-    // Queries normally carry no answer/authority records; skip any without decoding them.
-    for (let i = 0; i < an + ns; i++) o = skipRecord(buf, o);
-    for (let i = 0; i < ar; i++) {
-      const start = o;
-      o = skipName(buf, o);
-      if (o + 10 > buf.length) throw new WireError("truncated record");
-      const type = (buf[o]! << 8) | buf[o + 1]!;
-      if (type === RRType.OPT) {
-        if (query.edns) throw new WireError("more than one OPT record");
-        if (buf[start] !== 0) throw new WireError("OPT owner is not the root");
-        const udpSize = (buf[o + 2]! << 8) | buf[o + 3]!;
-        const version = buf[o + 5]!;
-        const doBit = (buf[o + 6]! & 0x80) !== 0;
-        query.edns = { udpSize, version, do: doBit, padding: false, nsid: false };
-      }
-      const rdlen = (buf[o + 8]! << 8) | buf[o + 9]!;
-      if (type === RRType.OPT) readOptions(buf, o + 10, o + 10 + rdlen, query.edns!);
-      o += 10 + rdlen;
-      if (o > buf.length) throw new WireError("RDATA overruns the message");
-    }
+    query.edns = readRecords(buf, o, an + ns, ar);
     if (notimp) return { ...notImplemented(id), query };
+    // Records a query has no use for, a truncated query, a meta-TYPE as the question.
+    if (an + ns > 0 || ar > (query.edns ? 1 : 0)) return { ...malformed(id, "records"), query };
+    if (flags & 0x0200) return { ...malformed(id, "truncated"), query };
+    if (isMetaType(query.qtype)) return { ...malformed(id, "meta_type"), query };
     if (query.edns && query.edns.version !== 0)
       return { ok: false, action: "respond", rcode: Rcode.BADVERS, id, reason: "badvers", query };
     return { ok: true, query };
@@ -103,6 +98,68 @@ export function parseQuery(buf: Uint8Array): QueryParse {
     if (!(e instanceof WireError)) throw e;
     return notimp ? notImplemented(id) : malformed(id, "malformed");
   }
+}
+
+/**
+ * Skip `records` answer/authority records from `offset` (an OPT there is malformed) and read
+ * the `ar` additional ones; returns the OPT's EDNS, if any. Throws WireError when malformed.
+ */
+function readRecords(
+  buf: Uint8Array,
+  offset: number,
+  records: number,
+  ar: number,
+): QueryEdns | undefined {
+  let o = offset;
+  let edns: QueryEdns | undefined;
+  for (let i = 0; i < records; i++) o = skipRecord(buf, o);
+  for (let i = 0; i < ar; i++) {
+    const start = o;
+    o = skipName(buf, o);
+    if (o + 10 > buf.length) throw new WireError("truncated record");
+    const type = (buf[o]! << 8) | buf[o + 1]!;
+    if (type === RRType.OPT) {
+      if (edns) throw new WireError("more than one OPT record");
+      if (buf[start] !== 0) throw new WireError("OPT owner is not the root");
+      const udpSize = (buf[o + 2]! << 8) | buf[o + 3]!;
+      const version = buf[o + 5]!;
+      const doBit = (buf[o + 6]! & 0x80) !== 0;
+      edns = { udpSize, version, do: doBit, padding: false, nsid: false };
+    }
+    const rdlen = (buf[o + 8]! << 8) | buf[o + 9]!;
+    if (type === RRType.OPT) readOptions(buf, o + 10, o + 10 + rdlen, edns!);
+    o += 10 + rdlen;
+    if (o > buf.length) throw new WireError("RDATA overruns the message");
+  }
+  return edns;
+}
+
+/** The OPT of a query whose question count is not 1, when the message can be read. */
+function ednsBeyondQuestions(
+  buf: Uint8Array,
+  qd: number,
+  records: number,
+  ar: number,
+): QueryEdns | undefined {
+  try {
+    let o = 12;
+    for (let i = 0; i < qd; i++) {
+      o = skipName(buf, o) + 4;
+      if (o > buf.length) return undefined;
+    }
+    return readRecords(buf, o, records, ar);
+  } catch (e) {
+    if (e instanceof WireError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * QTYPEs that are not data a resolver can look up (RFC 6895 §3.1): OPT, the meta- and
+ * Q-TYPEs 128–254 except the zone transfers (refused elsewhere), and ANY (answered locally).
+ */
+function isMetaType(t: number): boolean {
+  return t === RRType.OPT || (t >= 128 && t <= 254 && t !== 251 && t !== 252);
 }
 
 /** Note the options of an OPT's RDATA the edge acts on; a truncated option is malformed. */
