@@ -605,7 +605,8 @@ async function startUnbound(
 
 function edgeConfig(up: FakeUpstream): EdgeConfigFile {
   return {
-    resolver: { upstreams: [{ address: up.address }] },
+    // unbound has no per-source rate limit by default either.
+    resolver: { upstreams: [{ address: up.address }], rateLimit: false },
     locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8"] }],
     lists: [],
     policies: [],
