@@ -45,8 +45,14 @@ export async function startControlProcess(opts: {
     ],
     { stdio: ["ignore", "ignore", "pipe"], env: opts.env ?? process.env },
   );
-  // Never leave the child behind when the benchmark fails.
+  // Never leave the child behind when the benchmark fails or is stopped (it would also keep
+  // holding an inherited `flock` on the benchmark lock).
   process.on("exit", () => child.kill("SIGTERM"));
+  for (const sig of ["SIGINT", "SIGTERM"] as const)
+    process.once(sig, () => {
+      child.kill("SIGTERM");
+      process.exit(130);
+    });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => {
     // The banner and the last few KB of log lines (for a crash report), not everything.
