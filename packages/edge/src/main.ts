@@ -17,6 +17,7 @@ import {
   type CompileOptions,
   ConfigRejectedError,
   compileSnapshot,
+  compileSnapshotSliced,
   type EdgeSnapshot,
 } from "./snapshot.ts";
 import {
@@ -214,10 +215,25 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   let closed = false;
   let draining = opts.drained === true;
   // drain/resume/close run one at a time, so a resume cannot race a drain still closing.
-  let transition: Promise<void> = Promise.resolve();
-  const serially = (step: () => Promise<void>): Promise<void> => {
-    const next = transition.then(step);
-    transition = next.catch(() => {});
+  const serially = oneAtATime();
+  // So do applies: a compile in slices must not let an older bundle that finishes later
+  // replace a newer one.
+  const applies = oneAtATime();
+  /** Compile in slices (snapshot.ts), so queries keep being answered; then swap. */
+  const applyNow = async (bundle: ConfigBundle): Promise<EdgeSnapshot> => {
+    let next: EdgeSnapshot;
+    let rt: ReturnType<DnsService["prepare"]>;
+    try {
+      next = await compileSnapshotSliced(bundle, compileOpts);
+      rt = dns.prepare(next);
+    } catch (e) {
+      if (e instanceof ConfigRejectedError) throw e;
+      throw new ConfigRejectedError([{ path: "/resolver", message: (e as Error).message }], {
+        cause: e,
+      });
+    }
+    snapshot = next;
+    dns.activate(rt);
     return next;
   };
   const edge: Edge = {
@@ -230,24 +246,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     resolver: dns,
     dns,
     ...(tls ? { tlsCertFile: tls.certFile } : {}),
-    async apply(bundle: ConfigBundle): Promise<EdgeSnapshot> {
-      // Yield first so a burst of queries already queued is answered before the compile.
-      await new Promise((r) => setImmediate(r));
-      let next: EdgeSnapshot;
-      let rt: ReturnType<DnsService["prepare"]>;
-      try {
-        next = compileSnapshot(bundle, compileOpts);
-        rt = dns.prepare(next);
-      } catch (e) {
-        if (e instanceof ConfigRejectedError) throw e;
-        throw new ConfigRejectedError([{ path: "/resolver", message: (e as Error).message }], {
-          cause: e,
-        });
-      }
-      snapshot = next;
-      dns.activate(rt);
-      return next;
-    },
+    apply: (bundle: ConfigBundle) => applies(() => applyNow(bundle)),
     get draining() {
       return draining;
     },
@@ -281,4 +280,14 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
       }),
   };
   return edge;
+}
+
+/** Run async steps one at a time, in the order they were asked for. */
+function oneAtATime(): <T>(step: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (step) => {
+    const next = tail.then(step);
+    tail = next.catch(() => {});
+    return next;
+  };
 }

@@ -8,15 +8,22 @@ import {
   type ConfigBundle,
   checkBundle,
   GatehouseError,
+  List,
 } from "@gatehouse/contract";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { IdentityIndex } from "./identify/identity-index.ts";
 import { LocationMatcher } from "./identify/location-matcher.ts";
-import { buildListSet, type EdgeListSet } from "./lists/list-set.ts";
+import { buildListSetSteps, type EdgeListSet } from "./lists/list-set.ts";
 import { compilePolicySet, PolicyCompileError, type PolicySet } from "./policy/policy-set.ts";
+import { runSliced, runSync, type Steps } from "./slices.ts";
 
 export interface EdgeSnapshot {
   readonly version: number;
   readonly hash?: string;
+  /**
+   * The bundle compiled, without the items of its domain lists: those live compactly in
+   * `lists` only, so a bundle with millions of names is not held twice.
+   */
   readonly bundle: ConfigBundle;
   readonly lists: EdgeListSet;
   readonly policies: { readonly dns: PolicySet; readonly http: PolicySet; readonly net: PolicySet };
@@ -54,8 +61,69 @@ export interface CompileOptions {
 
 let generation = 0;
 
+/** Compile a bundle in one go (start-up, tests). */
 export function compileSnapshot(bundle: ConfigBundle, opts: CompileOptions = {}): EdgeSnapshot {
-  const problems = checkBundle(bundle);
+  return runSync(compileSteps(bundle, opts));
+}
+
+/**
+ * Compile a bundle in slices of a few milliseconds, giving the event loop back in between, so
+ * queries keep being answered while a bundle with millions of list items is built.
+ */
+export function compileSnapshotSliced(
+  bundle: ConfigBundle,
+  opts: CompileOptions = {},
+): Promise<EdgeSnapshot> {
+  return runSliced(compileSteps(bundle, opts));
+}
+
+// The schema of one list item and the most a list may hold, from the contract.
+const LIST_ITEMS = List.properties.items;
+const itemChecker = TypeCompiler.Compile(LIST_ITEMS.items);
+
+/**
+ * checkBundle() without walking list items in one go: the bundle is checked with its lists'
+ * items left out, then the items against the contract's item schema, pausing between chunks.
+ */
+function* checkSteps(bundle: ConfigBundle): Steps<BundleProblem[]> {
+  const lists = Array.isArray(bundle?.lists) ? bundle.lists : undefined;
+  const lite = lists
+    ? { ...bundle, lists: lists.map((l) => (Array.isArray(l?.items) ? { ...l, items: [] } : l)) }
+    : bundle;
+  const problems = checkBundle(lite);
+  if (problems.length > 0 || !lists) return problems;
+  const max = LIST_ITEMS.maxItems ?? Number.POSITIVE_INFINITY;
+  for (let i = 0; i < lists.length; i++) {
+    const items = lists[i]!.items;
+    if (!Array.isArray(items)) continue;
+    if (items.length > max)
+      return [{ path: `/lists/${i}/items`, message: `must hold at most ${max} items` }];
+    for (let j = 0; j < items.length; j++) {
+      if ((j & 0x3fff) === 0x3fff) yield;
+      if (!itemChecker.Check(items[j])) {
+        const e = itemChecker.Errors(items[j]).First();
+        return [{ path: `/lists/${i}/items/${j}`, message: e?.message ?? "invalid list item" }];
+      }
+    }
+  }
+  return [];
+}
+
+/** The bundle a snapshot keeps: domain lists without their items (compiled into `lists`). */
+function withoutDomainItems(bundle: ConfigBundle): ConfigBundle {
+  if (!bundle.lists.some((l) => l.type === "domain" && l.items !== undefined)) return bundle;
+  return {
+    ...bundle,
+    lists: bundle.lists.map((l) => {
+      if (l.type !== "domain" || l.items === undefined) return l;
+      const { items: _compiled, ...rest } = l;
+      return rest;
+    }),
+  };
+}
+
+function* compileSteps(bundle: ConfigBundle, opts: CompileOptions): Steps<EdgeSnapshot> {
+  const problems = yield* checkSteps(bundle);
   if (problems.length > 0) throw new ConfigRejectedError(problems);
   if (opts.maxListItems !== undefined) {
     const items = bundle.lists.reduce((n, l) => n + (l.items?.length ?? 0), 0);
@@ -68,7 +136,8 @@ export function compileSnapshot(bundle: ConfigBundle, opts: CompileOptions = {})
       ]);
   }
   try {
-    const lists = buildListSet(bundle.lists, { baseDir: opts.baseDir });
+    const lists = yield* buildListSetSteps(bundle.lists, { baseDir: opts.baseDir });
+    yield;
     const policies = {
       dns: compilePolicySet("dns", bundle.policies),
       http: compilePolicySet("http", bundle.policies),
@@ -79,7 +148,7 @@ export function compileSnapshot(bundle: ConfigBundle, opts: CompileOptions = {})
     return {
       version: bundle.version,
       ...(bundle.hash === undefined ? {} : { hash: bundle.hash }),
-      bundle,
+      bundle: withoutDomainItems(bundle),
       lists,
       policies,
       locations,

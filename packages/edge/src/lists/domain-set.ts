@@ -8,6 +8,7 @@
 // (contract `domainsOf`), so `any(dns.domains[*] in $list)` is an exact test per parent.
 
 import type { BytesValue, ListMatcher } from "@gatehouse/rules";
+import { runSync, type Steps } from "../slices.ts";
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -67,6 +68,11 @@ export class DomainSetBuilder {
 
   /** Build the immutable set; duplicates collapse. The builder must not be reused. */
   build(): DomainSet {
+    return runSync(this.buildSteps());
+  }
+
+  /** build() as steps (slices.ts), pausing every 16,384 names. */
+  *buildSteps(): Steps<DomainSet> {
     const n = this.count;
     let cap = 16;
     while (cap < n * 2) cap *= 2;
@@ -77,6 +83,7 @@ export class DomainSetBuilder {
     const lengths = this.lengths;
     let unique = 0;
     for (let i = 0; i < n; i++) {
+      if ((i & 0x3fff) === 0x3fff) yield;
       const off = offsets[i]!;
       const len = lengths[i]!;
       let h = FNV_OFFSET;

@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from "node:path";
 import type { List } from "@gatehouse/contract";
 import type { BytesValue, IntValue, IpValue, ListMatcher, ListSet } from "@gatehouse/rules";
 import { parseCidr } from "../net/ip-address.ts";
+import { runSync, type Steps } from "../slices.ts";
 import {
   type DomainListFormat,
   type DomainParseStats,
@@ -70,6 +71,19 @@ export interface BuildListsOptions {
 
 /** Build every list of a bundle. Throws ListError on unreadable files or bad items. */
 export function buildListSet(lists: readonly List[], opts: BuildListsOptions = {}): EdgeListSet {
+  return runSync(buildListSetSteps(lists, opts));
+}
+
+/** Inline domain items parsed per chunk of this many (one item = one line). */
+const ITEM_CHUNK = 8192;
+/** A list file's bytes parsed per chunk of about this many (cut at a line end). */
+const FILE_CHUNK = 256 * 1024;
+
+/** buildListSet as steps (slices.ts): pauses between chunks of items, lines and entries. */
+export function* buildListSetSteps(
+  lists: readonly List[],
+  opts: BuildListsOptions = {},
+): Steps<EdgeListSet> {
   const set = new EdgeListSet();
   for (const list of lists) {
     switch (list.type) {
@@ -78,18 +92,31 @@ export function buildListSet(lists: readonly List[], opts: BuildListsOptions = {
         const allow = new DomainSetBuilder();
         const stats: DomainParseStats = { accepted: 0, rejected: 0 };
         const format: DomainListFormat = list.format ?? "auto";
-        if (list.items) {
+        const items = list.items;
+        if (items) {
           // Inline items use the same parser (one item = one line) so they follow the same rules.
-          const text = list.items.map(String).join("\n");
-          add(stats, parseDomainList(Buffer.from(text, "latin1"), format, block, allow));
+          for (let i = 0; i < items.length; i += ITEM_CHUNK) {
+            const text = items
+              .slice(i, i + ITEM_CHUNK)
+              .map(String)
+              .join("\n");
+            add(stats, parseDomainList(Buffer.from(text, "latin1"), format, block, allow));
+            yield;
+          }
         }
         if (list.file) {
           const data = readListFile(list, opts);
-          add(stats, parseDomainList(data, format, block, allow));
+          for (let start = 0; start < data.length; ) {
+            let end = Math.min(data.length, start + FILE_CHUNK);
+            while (end < data.length && data[end - 1] !== 0x0a) end++;
+            add(stats, parseDomainList(data.subarray(start, end), format, block, allow));
+            start = end;
+            yield;
+          }
         }
-        const blockSet = block.build();
+        const blockSet = yield* block.buildSteps();
         set.addBytes(list.name, blockSet);
-        set.addBytes(`${list.name}.allow`, allow.build());
+        set.addBytes(`${list.name}.allow`, yield* allow.buildSteps());
         set.stats.push({
           name: list.name,
           type: list.type,
@@ -100,14 +127,20 @@ export function buildListSet(lists: readonly List[], opts: BuildListsOptions = {
       }
       case "string": {
         const s = new Set<string>();
-        for (const item of itemsOf(list, opts)) s.add(Buffer.from(String(item)).toString("latin1"));
+        let n = 0;
+        for (const item of itemsOf(list, opts)) {
+          s.add(Buffer.from(String(item)).toString("latin1"));
+          if ((++n & 0xfff) === 0) yield;
+        }
         set.addBytes(list.name, s);
         set.stats.push({ name: list.name, type: list.type, size: s.size, rejected: 0 });
         break;
       }
       case "int": {
         const s = new Set<number>();
+        let n = 0;
         for (const item of itemsOf(list, opts)) {
+          if ((++n & 0xfff) === 0) yield;
           const v = typeof item === "number" ? item : Number(String(item).trim());
           if (!Number.isSafeInteger(v))
             throw new ListError(list.name, `"${item}" is not an integer`);

@@ -3,12 +3,21 @@
 // rename(2) is atomic within one filesystem, so a crash leaves the old file or the new one.
 
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 
-export async function writeFileAtomic(
+export function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
+  mode = 0o600,
+): Promise<void> {
+  return writeFileAtomicWith(path, (fh) => fh.writeFile(data), mode);
+}
+
+/** writeFileAtomic with the content written by `write` (e.g. in chunks, as it is produced). */
+export async function writeFileAtomicWith(
+  path: string,
+  write: (fh: FileHandle) => Promise<void>,
   mode = 0o600,
 ): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
@@ -18,7 +27,7 @@ export async function writeFileAtomic(
   try {
     const fh = await open(tmp, "w", mode);
     try {
-      await fh.writeFile(data);
+      await write(fh);
       await fh.sync();
     } finally {
       await fh.close();

@@ -16,9 +16,10 @@
 
 import { rename } from "node:fs/promises";
 import { join } from "node:path";
-import { type ConfigBundle, checkBundleShape, verifyBundleHash } from "@gatehouse/contract";
+import { type ConfigBundle, checkBundleShape } from "@gatehouse/contract";
 import { Counter, type Registry } from "prom-client";
-import { readIfExists, writeFileAtomic } from "./atomic-file.ts";
+import { readIfExists, writeFileAtomic, writeFileAtomicWith } from "./atomic-file.ts";
+import { streamCanonicalJson, verifyBundleHashSliced } from "./bundle-digest.ts";
 
 /** Why a bundle file on disk was not served (the `reason` label). */
 export const DISK_BUNDLE_PROBLEMS = [
@@ -183,7 +184,16 @@ export class EdgeState {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }
     // A crash between the rename and this write leaves the previous file, which start-up uses.
-    await writeFileAtomic(this.lastGoodPath, JSON.stringify(bundle), 0o600);
+    // Written as canonical JSON in chunks, in slices: a large bundle neither stalls answering
+    // nor exists as one string.
+    await writeFileAtomicWith(
+      this.lastGoodPath,
+      (fh) =>
+        streamCanonicalJson(bundle, async (chunk) => {
+          await fh.write(chunk, null, "utf8");
+        }),
+      0o600,
+    );
   }
 }
 
@@ -216,7 +226,7 @@ async function checkBundleFile(
         .join("; "),
     };
   const bundle = value as ConfigBundle;
-  if (!(await verifyBundleHash(bundle)))
+  if (!(await verifyBundleHashSliced(bundle)))
     return {
       reason: "hash_mismatch",
       message:

@@ -9,8 +9,9 @@
 // and tells its owner (onDecommissioned), who stops serving after a grace.
 
 import { hostname } from "node:os";
-import { type ConfigBundle, GatehouseError, verifyBundleHash } from "@gatehouse/contract";
+import { type ConfigBundle, GatehouseError } from "@gatehouse/contract";
 import { Counter, Gauge, type Registry } from "prom-client";
+import { verifyBundleHashSliced } from "./bundle-digest.ts";
 import { type EdgeCredential, EdgeState } from "./edge-state.ts";
 
 export interface SyncTarget {
@@ -376,7 +377,7 @@ export class SyncClient {
   async #receive(bundle: ConfigBundle): Promise<void> {
     if (typeof bundle?.version !== "number" || bundle.version <= this.#after) return;
     const version = bundle.version;
-    if (!(await verifyBundleHash(bundle))) {
+    if (!(await verifyBundleHashSliced(bundle))) {
       this.#after = version;
       await this.#report(version, false, "bundle hash does not match its content");
       this.#log(`gatehouse edge: refused bundle v${version}: hash mismatch`);

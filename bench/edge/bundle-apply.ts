@@ -1,0 +1,190 @@
+// Applying a large config bundle while the edge answers DNS: what a synced edge does with a
+// bundle from control (parse the JSON body, check its hash as sync-client.ts does, compile and
+// swap, write it as the last good bundle), timed step by step, with the event loop's longest stall while it runs, the
+// DNS answers a client got meanwhile, and the RSS it adds.
+// Run: node --expose-gc bench/edge/bundle-apply.ts [items=2200000]
+
+import { fork } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { bundleHash, type ConfigBundle } from "@gatehouse/contract";
+import { startEdge } from "../../packages/edge/src/main.ts";
+import { verifyBundleHashSliced } from "../../packages/edge/src/sync/bundle-digest.ts";
+import { EdgeState } from "../../packages/edge/src/sync/edge-state.ts";
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const MB = (n: number) => Math.round(n / 104857.6) / 10;
+
+// The DNS client runs in its own process so the stall it sees is the edge's, not its own.
+if (process.argv[2] === "--client") {
+  const { createSocket } = await import("node:dgram");
+  const port = Number(process.argv[3]);
+  const s = createSocket("udp4");
+  // "a.example" A from 127.0.0.1: answered (SERVFAIL, the upstream is a discard port, or a
+  // block once the big list applies); sent every 2 ms, the largest gap between answers is kept.
+  const q = Buffer.from("abcd010000010000000000000161076578616d706c650000010001", "hex");
+  let answered = 0;
+  let last = performance.now();
+  let maxGap = 0;
+  s.on("message", () => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+    answered++;
+  });
+  const t = setInterval(() => s.send(q, port, "127.0.0.1"), 2);
+  process.on("message", (m) => {
+    if (m === "reset") {
+      answered = 0;
+      maxGap = 0;
+      last = performance.now();
+    } else if (m === "report") {
+      clearInterval(t);
+      process.send?.({ answered, maxGapMs: Math.round(maxGap) });
+      s.close();
+      process.disconnect();
+    }
+  });
+  process.send?.("ready");
+} else {
+  await main();
+}
+
+function name(i: number): string {
+  let x = (i * 2654435761) >>> 0;
+  let s = "";
+  for (let l = 0; l < 2; l++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const len = 4 + (x % 9);
+    for (let k = 0; k < len; k++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      s += String.fromCharCode(97 + (x % 26));
+    }
+    s += ".";
+  }
+  return `${s}d${i}.example`;
+}
+
+async function main(): Promise<void> {
+  if (!gc) throw new Error("run with --expose-gc");
+  const items = Number(process.argv[2] ?? 2_200_000);
+  const base: ConfigBundle = {
+    schemaVersion: 1,
+    version: 1,
+    resolver: { upstreams: [{ address: "udp://127.0.0.1:9" }] },
+    locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
+    lists: [],
+    policies: [],
+  };
+  const edge = await startEdge({
+    config: { ...base, edge: { dns: { udp: ["127.0.0.1:0"] } } },
+    log: () => {},
+  });
+  const port = Number(edge.addresses.dns.udp[0]!.split(":").pop());
+  // The bundle as control sends it: JSON text with its hash.
+  const big: ConfigBundle = {
+    ...base,
+    version: 2,
+    lists: [
+      {
+        id: "big",
+        name: "big",
+        type: "domain",
+        items: Array.from({ length: items }, (_, i) => name(i)),
+      },
+    ],
+    policies: [
+      {
+        id: "p",
+        name: "p",
+        type: "dns",
+        enabled: true,
+        precedence: 1,
+        expression: "any(dns.domains[*] in $big)",
+        action: "block",
+      },
+    ],
+  };
+  big.hash = await bundleHash(big);
+  let body: string | undefined = JSON.stringify(big);
+  const bodyMB = MB(body.length);
+  big.lists = [];
+  gc();
+  gc();
+  const state = new EdgeState(mkdtempSync(join(tmpdir(), "gh-bench-apply-")));
+
+  const client = fork(new URL(import.meta.url).pathname, ["--client", String(port)]);
+  await new Promise((r) => client.once("message", r));
+  await new Promise((r) => setTimeout(r, 300));
+  gc();
+  const rssBefore = process.memoryUsage().rss;
+  const held = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const heldBefore = held();
+  let rssPeak = rssBefore;
+  const sample = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  }, 20);
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  client.send("reset");
+  loop.enable();
+  const steps: Record<string, number> = {};
+  const step = async <T>(label: string, f: () => T | Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const v = await f();
+    steps[label] = Math.round(performance.now() - t0);
+    console.error(`${label}: ${steps[label]} ms`);
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    return v;
+  };
+  const t0 = performance.now();
+  // In a function of its own, so nothing here holds the bundle object once it returns.
+  const receive = async (text: string): Promise<void> => {
+    const bundle = await step("parse", () => JSON.parse(text) as ConfigBundle);
+    if (!(await step("hash", () => verifyBundleHashSliced(bundle))))
+      throw new Error("hash mismatch");
+    await step("apply", () => edge.apply(bundle));
+    await step("save", () => state.saveLastGood(bundle));
+  };
+  const text = body;
+  body = undefined;
+  await receive(text);
+  const totalMs = Math.round(performance.now() - t0);
+  loop.disable();
+  // A little more of the client's traffic after the apply, so its last gap is measured too.
+  await new Promise((r) => setTimeout(r, 200));
+  client.send("report");
+  const dnsSeen = (await new Promise((r) => client.once("message", r))) as {
+    answered: number;
+    maxGapMs: number;
+  };
+  clearInterval(sample);
+  gc();
+  gc();
+  const rssAfter = process.memoryUsage().rss;
+  // What the edge holds for the new config once the bundle object is gone (JS heap + buffers).
+  const heldAfterMB = MB(held() - heldBefore);
+  console.log(
+    JSON.stringify({
+      items,
+      bodyMB,
+      steps,
+      totalMs,
+      eventLoopMaxDelayMs: Math.round(loop.max / 1e6),
+      eventLoopP99Ms: Math.round(loop.percentile(99) / 1e6),
+      dnsAnsweredDuring: dnsSeen.answered,
+      dnsMaxGapMs: dnsSeen.maxGapMs,
+      rssBeforeMB: MB(rssBefore),
+      rssPeakMB: MB(rssPeak),
+      rssAfterMB: MB(rssAfter),
+      heldAfterMB,
+      version: edge.snapshot.version,
+      node: process.version,
+    }),
+  );
+  await edge.close();
+}
