@@ -44,6 +44,14 @@ export interface FakeZoneEntry {
   formerrOnEdns?: boolean;
   /** The question echoed in lowercase (does not keep the 0x20 letter case). */
   lowercaseEcho?: boolean;
+  /** Additional-section records of the answer. */
+  additionals?: ResourceRecord[];
+  /** Set AA (an authoritative server's answer). */
+  aa?: boolean;
+  /** EDNS options the upstream puts in its OPT (EDE, NSID, …; to queries with EDNS). */
+  ednsOptions?: { code: number; data: Uint8Array }[];
+  /** Echo this name in the question instead of the one asked (a mismatched answer). */
+  echoName?: string;
   /** Set AD (a validating upstream vouching for the data). */
   ad?: boolean;
   /**
@@ -114,7 +122,11 @@ export function answerFor(
   const asked = q.questions[0];
   if (!asked) return undefined;
   const { entry: e } = entryOf(zone, query);
-  const qq = e?.lowercaseEcho ? { ...asked, name: asked.name.toLowerCase() } : asked;
+  const qq = e?.echoName
+    ? { ...asked, name: e.echoName }
+    : e?.lowercaseEcho
+      ? { ...asked, name: asked.name.toLowerCase() }
+      : asked;
   const m = emptyMessage(q.id);
   m.qr = true;
   m.rd = q.rd;
@@ -131,7 +143,7 @@ export function answerFor(
       extRcode: 0,
       do: q.edns.do,
       z: 0,
-      options: [],
+      options: e?.ednsOptions ?? [],
     } satisfies Edns;
   if (!e) {
     m.rcode = 3;
@@ -140,6 +152,7 @@ export function answerFor(
     const failed = e.servfailUnlessCd === true && !q.cd;
     m.rcode = failed ? 2 : (e.rcode ?? 0);
     m.cd = q.cd;
+    m.aa = e.aa === true;
     m.ad = e.ad === true && !failed;
     if (udp && e.truncateUdp && !failed) m.tc = true;
     else if (!failed) {
@@ -148,6 +161,7 @@ export function answerFor(
         name: r.name === qq.name.toLowerCase() ? qq.name : r.name,
       }));
       m.authorities = e.authorities ?? [];
+      m.additionals = e.additionals ?? [];
     }
   }
   return encodeMessage(m);

@@ -1,9 +1,11 @@
 // Asking upstream for `ex.lookupName`: one query per (name, type, class, DO, CD, view) in flight
 // (singleflight — concurrent identical misses share it), the answer decoded, checked and cached.
 
+import { dnsMetrics } from "../telemetry/metrics.ts";
 import { agedRecords, cacheKey } from "./cache/dns-cache.ts";
 import type { DnsExchange } from "./exchange.ts";
 import type { DnsRuntime, Resolved } from "./runtime.ts";
+import { type ScrubDropReason, scrubAnswer } from "./scrub.ts";
 import { UpstreamError } from "./upstream/transports.ts";
 import type { UpstreamQuestion } from "./upstream/upstream-query.ts";
 import { decodeMessage } from "./wire/message.ts";
@@ -35,6 +37,9 @@ export function fetchUpstream(rt: DnsRuntime, k: LookupKey, key: string): Promis
   return p;
 }
 
+const countDropped = (reason: ScrubDropReason, n: number) =>
+  dnsMetrics().upstreamRecordsDropped.inc({ reason }, n);
+
 async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
   const { group } = rt.router.route(k.name);
   const r = await group.query(k, rt.use0x20);
@@ -49,6 +54,13 @@ async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
     }
     throw e;
   }
+  // Only what answers the question is kept (scrub.ts); a looping CNAME chain is no answer.
+  const s = scrubAnswer(msg, k, countDropped);
+  if (s.loop) {
+    const err = new UpstreamError("malformed", `${r.upstream}: CNAME chain loops`);
+    err.upstream = r.upstream;
+    throw err;
+  }
   return {
     upstream: r.upstream,
     answer: {
@@ -57,9 +69,9 @@ async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
       // upstream was authenticated (DoT/DoH) and checking was not disabled (CD=1 asks the
       // upstream not to validate, so its AD says nothing about this answer).
       ad: msg.ad && r.authenticated && !k.cd,
-      answers: msg.answers,
-      authorities: msg.authorities,
-      additionals: msg.additionals,
+      answers: s.answers,
+      authorities: s.authorities,
+      additionals: s.additionals,
     },
   };
 }

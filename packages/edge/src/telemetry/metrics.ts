@@ -41,6 +41,8 @@ export interface DnsMetrics {
   readonly upstreamFallbacks: Counter<"kind">;
   /** Queries for ANY answered with the RFC 8482 HINFO. */
   readonly minimalAny: Counter;
+  /** Records of upstream answers not kept (dns/scrub.ts), by reason. */
+  readonly upstreamRecordsDropped: Counter<"reason">;
   readonly duration: Histogram<"transport">;
   readonly logDropped: Counter;
 }
@@ -132,6 +134,16 @@ export function dnsMetrics(): DnsMetrics {
           registers: [r],
         }),
     ),
+    upstreamRecordsDropped: once("gatehouse_dns_upstream_records_dropped_total", (r) => {
+      const c = new Counter({
+        name: "gatehouse_dns_upstream_records_dropped_total",
+        help: "Records of upstream answers the edge did not keep: unrelated to the question's chain, authority or additional records an answer does not need, DNSSEC records for clients without DO",
+        labelNames: ["reason"] as const,
+        registers: [r],
+      });
+      for (const reason of ["unrelated", "authority", "additional", "dnssec"]) c.inc({ reason }, 0);
+      return c;
+    }),
     minimalAny: once(
       "gatehouse_dns_minimal_any_total",
       (r) =>

@@ -1,0 +1,110 @@
+// scrub: what of an upstream's answer the edge keeps, before it is cached or shown to a policy.
+// An upstream (or whoever spoofs it) decides what it sends; the edge passes on only what answers
+// the question, as unbound does:
+//  - answer section: records of the question's class on the chain from the question name —
+//    records of the question's type, CNAMEs followed to their targets, DNAMEs owned by an
+//    ancestor of a name on the chain (RFC 6672 §2.3), and RRSIGs there for DO=1 clients;
+//    anything else (an unrelated name, another class) is dropped ("unrelated");
+//  - authority section: nothing when the answer holds the data (minimal responses); otherwise
+//    (NXDOMAIN, NODATA) the SOA, plus NSEC, NSEC3 and RRSIG records for DO=1 clients (RFC 2308
+//    §3, RFC 4035 §3.1.3); NS records and the rest are dropped. Like unbound forwarding ".",
+//    the SOA's owner is not checked against the name: every zone is the upstream's bailiwick;
+//  - additional section: dropped (glue from a forwarder is not needed by a stub, and an
+//    attacker's glue is where poisoning starts);
+//  - DNSSEC records (RRSIG, NSEC, NSEC3) only to clients that set DO (RFC 4035 §3.2.1), unless
+//    the question asks for that type.
+// A CNAME chain that loops, or is longer than MAX_CHAIN, is no answer: the caller fails it.
+// Every dropped record is counted in gatehouse_dns_upstream_records_dropped_total by reason.
+
+import { RRType } from "./wire/constants.ts";
+import type { ResourceRecord } from "./wire/message.ts";
+import { isSubdomainOf, lowerName } from "./wire/name.ts";
+
+/** CNAME/DNAME hops followed within one upstream answer (unbound: 8 restarts, BIND 16). */
+export const MAX_CHAIN = 16;
+
+export type ScrubDropReason = "unrelated" | "authority" | "additional" | "dnssec";
+
+export interface ScrubInput {
+  rcode: number;
+  answers: readonly ResourceRecord[];
+  authorities: readonly ResourceRecord[];
+  additionals: readonly ResourceRecord[];
+}
+
+export interface ScrubQuestion {
+  name: string;
+  type: number;
+  class: number;
+  do: boolean;
+}
+
+export interface Scrubbed {
+  answers: ResourceRecord[];
+  authorities: ResourceRecord[];
+  additionals: ResourceRecord[];
+  /** The CNAME chain loops or is too long. */
+  loop: boolean;
+  /** The name the chain ends at (the question name when there is no CNAME). */
+  last: string;
+}
+
+const isDnssec = (t: number) => t === RRType.RRSIG || t === RRType.NSEC || t === RRType.NSEC3;
+
+export function scrubAnswer(
+  m: ScrubInput,
+  q: ScrubQuestion,
+  dropped: (reason: ScrubDropReason, n: number) => void,
+): Scrubbed {
+  const dnssecOk = q.do || isDnssec(q.type);
+  const kept = new Set<ResourceRecord>();
+  const seen = new Set<string>();
+  let current = lowerName(q.name);
+  let loop = false;
+  let hasData = false;
+  let unsigned = 0;
+  seen.add(current);
+  for (let hops = 0; ; hops++) {
+    let next: string | undefined;
+    for (const r of m.answers) {
+      if (r.class !== q.class) continue;
+      const owner = lowerName(r.name);
+      if (owner !== current) {
+        // A DNAME above a name on the chain (its synthesized CNAME follows).
+        if (r.type === RRType.DNAME && isSubdomainOf(current, owner)) kept.add(r);
+        continue;
+      }
+      if (r.type === q.type) {
+        kept.add(r);
+        hasData = true;
+      } else if (r.type === RRType.CNAME) {
+        kept.add(r);
+        next ??= lowerName(r.data as string);
+      } else if (r.type === RRType.RRSIG) {
+        if (dnssecOk) kept.add(r);
+        else unsigned++;
+      }
+    }
+    if (next === undefined) break;
+    if (seen.has(next) || hops >= MAX_CHAIN) {
+      loop = true;
+      break;
+    }
+    seen.add(next);
+    current = next;
+  }
+  const answers = m.answers.filter((r) => kept.has(r));
+  if (unsigned > 0) dropped("dnssec", unsigned);
+  if (answers.length + unsigned < m.answers.length)
+    dropped("unrelated", m.answers.length - answers.length - unsigned);
+
+  let authorities: ResourceRecord[] = [];
+  if (!(m.rcode === 0 && hasData))
+    authorities = m.authorities.filter(
+      (r) => r.class === q.class && (r.type === RRType.SOA || (dnssecOk && isDnssec(r.type))),
+    );
+  if (authorities.length < m.authorities.length)
+    dropped("authority", m.authorities.length - authorities.length);
+  if (m.additionals.length > 0) dropped("additional", m.additionals.length);
+  return { answers, authorities, additionals: [], loop, last: current };
+}
