@@ -571,6 +571,15 @@ function addRa(n: Normalised): Normalised {
   return { ...n, flags: order.filter((f) => set.has(f)).join(" ") };
 }
 
+/** Unbound's answer with one Extended DNS Error added. */
+const withEde =
+  (code: number) =>
+  (u: Normalised): Normalised => ({
+    ...u,
+    ede: [code],
+    opt: u.opt ? { ...u.opt, options: [EdnsOption.EDE] } : u.opt,
+  });
+
 const RA_ON_ERRORS =
   "RA is set for every client the edge serves, error answers included (RFC 1035 §4.1.1: RA says " +
   "recursion is available to this client; docs/architecture.md 'DNS on the wire'); unbound " +
@@ -630,11 +639,7 @@ for (const id of ["upstream SERVFAIL", "upstream REFUSED", "upstream NOTIMP", "C
     reason:
       "the SERVFAIL for a failing upstream carries EDE 23 'Network Error' (RFC 8914 §4.24; no " +
       "upstream address in its text); unbound 1.17 sends no EDE for a forwarder's failure",
-    expect: (u) => ({
-      ...u,
-      ede: [Ede.NETWORK_ERROR],
-      opt: u.opt ? { ...u.opt, options: [EdnsOption.EDE] } : u.opt,
-    }),
+    expect: withEde(Ede.NETWORK_ERROR),
   });
 ALLOWED.set("private reverse (10/8) PTR", {
   reason:
@@ -657,11 +662,7 @@ ALLOWED.set("upstream echoes another question", {
   reason:
     "an answer to another question is discarded (both) and the SERVFAIL carries EDE 22 " +
     "'No Reachable Authority' (RFC 8914 §4.23: no usable answer in time); unbound sends no EDE",
-  expect: (u) => ({
-    ...u,
-    ede: [Ede.NO_REACHABLE_AUTHORITY],
-    opt: u.opt ? { ...u.opt, options: [EdnsOption.EDE] } : u.opt,
-  }),
+  expect: withEde(Ede.NO_REACHABLE_AUTHORITY),
 });
 ALLOWED.set("class ANY", {
   reason:
