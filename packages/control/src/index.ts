@@ -12,5 +12,17 @@ export { type AppOptions, buildApp, type ControlState, type RouteEntry } from ".
 export { MIGRATIONS, migrateToLatest } from "./db/migrations.ts";
 export { openStore, type Store, type StoreOptions } from "./db/open-store.ts";
 export { parseTrustedProxies } from "./http/trusted-proxies.ts";
+export {
+  type ApiCall,
+  applyPlan,
+  formatReport,
+  IMPORT_PRODUCTS,
+  ImportInputError,
+  type ImportPlan,
+  type ImportProduct,
+  type ImportReport,
+  MAX_IMPORT_BYTES,
+  planImport,
+} from "./import/index.ts";
 export { ControlMetrics } from "./metrics.ts";
 export { type StartedControl, type StartOptions, startControl } from "./start.ts";

@@ -12,6 +12,8 @@ usage:
   gatehouse edge --config FILE.yaml  the data plane (DNS resolver, HTTP proxy) from a config file
   gatehouse control [migrate] …      the control plane's REST API
   gatehouse rules check|fmt|eval …   check, format or evaluate a rules-language expression
+  gatehouse import pihole FILE [--dry-run]
+                                     move in from another DNS filter (token in GATEHOUSE_TOKEN)
   gatehouse help                     this text
   gatehouse --version                the version, and the Node.js it runs on
 
@@ -41,6 +43,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return (await import("./commands/control.ts")).controlCommand(rest, io);
     case "up":
       return (await import("./commands/up.ts")).upCommand(rest, io);
+    case "import":
+      return (await import("./commands/import.ts")).importCommand(rest, io);
     case "--version":
     case "-V":
     case "version":
