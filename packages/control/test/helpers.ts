@@ -3,10 +3,11 @@
 // PostgreSQL (a fresh schema per group, dropped afterwards).
 
 import { randomBytes } from "node:crypto";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
 import pg from "pg";
 import { type AppOptions, buildApp } from "../src/app.ts";
+import { createPglite } from "../src/db/pglite-template.ts";
 
 export const PG_URL = process.env.GATEHOUSE_TEST_DATABASE_URL;
 export const PG_SKIP = PG_URL
@@ -21,9 +22,9 @@ export const BACKENDS: readonly { name: BackendName; skip: string | false }[] = 
 ];
 
 let shared: Promise<PGlite> | undefined;
-/** One PGlite per test file (process): start-up costs seconds. */
+/** One PGlite per test file (process): start-up costs seconds, initdb far more (unpacked). */
 export function sharedPglite(): Promise<PGlite> {
-  shared ??= PGlite.create();
+  shared ??= createPglite();
   return shared;
 }
 

@@ -1,12 +1,12 @@
 // Opens control's store: PGlite in the data directory by default (or in memory), PostgreSQL when
 // a URL is given. Either way one schema and one set of migrations, applied on open.
 
-import { mkdirSync } from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import { type DatabaseIntrospector, Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { migrateToLatest } from "./migrations.ts";
 import { PgliteDialect, SCHEMA_NAME } from "./pglite-dialect.ts";
+import { createPglite } from "./pglite-template.ts";
 import type { Database } from "./schema.ts";
 import { CurrentSchemaIntrospector } from "./schema-introspector.ts";
 
@@ -71,8 +71,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     let pglite = opts.pglite;
     let onClose: (() => Promise<void>) | undefined;
     if (!pglite) {
-      if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-      const own = await PGlite.create(opts.dataDir);
+      const own = await createPglite(opts.dataDir);
       pglite = own;
       onClose = () => own.close();
     }

@@ -1,0 +1,74 @@
+// Opening PGlite without running initdb each time. A fresh PGlite database runs initdb inside
+// WebAssembly: about 15 s of CPU, a minute on a loaded machine, nearly all of control's first
+// start. What initdb writes depends only on the PGlite build, so the first fresh database keeps
+// a copy (PGlite's own data-directory dump, before any migration) in
+// packages/control/build/, and every later fresh database, on disk or in memory, is unpacked
+// from it in about 2 s. The copy is named by PGlite's version: an upgrade makes a new one. Where
+// that directory is not writable (a read-only install) databases start the slow way.
+
+import {
+  existsSync,
+  mkdirSync,
+  openAsBlob,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PGlite } from "@electric-sql/pglite";
+
+const TEMPLATE_DIR = join(import.meta.dirname, "..", "..", "build");
+
+/** PGlite's version, read from its package.json (next to its dist/). */
+function pgliteVersion(): string {
+  const entry = fileURLToPath(import.meta.resolve("@electric-sql/pglite"));
+  const pkg = JSON.parse(readFileSync(join(dirname(entry), "..", "package.json"), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** Where the template for the installed PGlite lives (or would). */
+export function pgliteTemplatePath(dir = TEMPLATE_DIR): string {
+  return join(dir, `pglite-${pgliteVersion()}-initdb.tar.gz`);
+}
+
+/**
+ * PGlite in `dataDir` (created when missing), or in memory without one. A database that does
+ * not exist yet is unpacked from the template when there is one; else initdb runs and its result
+ * becomes the template.
+ */
+export async function createPglite(dataDir?: string, templateDir = TEMPLATE_DIR): Promise<PGlite> {
+  if (dataDir !== undefined) {
+    mkdirSync(dataDir, { recursive: true });
+    if (existsSync(join(dataDir, "PG_VERSION"))) return PGlite.create(dataDir);
+  }
+  const path = pgliteTemplatePath(templateDir);
+  let template: Blob | undefined;
+  try {
+    template = await openAsBlob(path);
+  } catch {
+    template = undefined;
+  }
+  if (template !== undefined) {
+    return PGlite.create({ ...(dataDir !== undefined ? { dataDir } : {}), loadDataDir: template });
+  }
+  const db = await PGlite.create(dataDir !== undefined ? { dataDir } : {});
+  await saveTemplate(db, path);
+  return db;
+}
+
+/** Keep what initdb wrote as the template; a directory we may not write is no error. */
+async function saveTemplate(db: PGlite, path: string): Promise<void> {
+  const dump = Buffer.from(await (await db.dumpDataDir("gzip")).arrayBuffer());
+  // Written aside and renamed: a process reading it meanwhile sees all of it or nothing.
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(tmp, dump);
+    renameSync(tmp, path);
+  } catch {
+    // Read-only install: every fresh database runs initdb.
+  }
+}
