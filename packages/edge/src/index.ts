@@ -37,6 +37,7 @@ export {
   type SyncTarget,
   writeFileAtomic,
 } from "./sync/index.ts";
+export { registerEdgeMetrics } from "./telemetry/all-metrics.ts";
 export { dnsMetrics, edgeRegistry, type MetricsServer, serveMetrics } from "./telemetry/metrics.ts";
 export {
   createOpLogger,

@@ -73,6 +73,59 @@ function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
 
+/** The log shipper's metrics on `registry` (created once per registry). */
+export function logShipperMetrics(r: Registry): {
+  readonly shipped: Counter;
+  readonly dropped: Counter<"reason">;
+  readonly spool: Gauge;
+  readonly maxSpool: Gauge;
+} {
+  const shipped = metric(
+    r,
+    "gatehouse_edge_log_records_shipped_total",
+    () =>
+      new Counter({
+        name: "gatehouse_edge_log_records_shipped_total",
+        help: "Query-log records acknowledged by control",
+        registers: [r],
+      }),
+  );
+  const dropped = metric(
+    r,
+    "gatehouse_edge_log_records_dropped_total",
+    () =>
+      new Counter({
+        name: "gatehouse_edge_log_records_dropped_total",
+        help: "Query-log records given up, by reason: spool_full, disk_full, spool_write_failed, spool_corrupt, rejected",
+        labelNames: ["reason"] as const,
+        registers: [r],
+      }),
+  );
+  // Every series exists from the start, so a dashboard or alert sees 0, not no data.
+  for (const reason of LOG_DROP_REASONS) dropped.inc({ reason }, 0);
+  const spool = metric(
+    r,
+    "gatehouse_edge_log_spool_bytes",
+    () =>
+      new Gauge({
+        name: "gatehouse_edge_log_spool_bytes",
+        help: "Bytes of query-log batches waiting on disk",
+        registers: [r],
+      }),
+  );
+  const maxSpool = metric(
+    r,
+    "gatehouse_edge_log_spool_max_bytes",
+    () =>
+      new Gauge({
+        name: "gatehouse_edge_log_spool_max_bytes",
+        help: "Size bound of the query-log spool",
+        registers: [r],
+      }),
+  );
+  return { shipped, dropped, spool, maxSpool };
+}
+
 export class LogShipper {
   readonly #o: LogShipperOptions;
   readonly #maxSpool: number;
@@ -97,51 +150,11 @@ export class LogShipper {
     this.#maxSpool = opts.maxSpoolBytes ?? 256 * 1024 * 1024;
     this.#maxBatch = opts.maxBatchRecords ?? 5000;
     this.#write = opts.writeSpoolFile ?? ((path, data) => writeFileAtomic(path, data, 0o600));
-    const r = opts.registry;
-    this.#shipped = metric(
-      r,
-      "gatehouse_edge_log_records_shipped_total",
-      () =>
-        new Counter({
-          name: "gatehouse_edge_log_records_shipped_total",
-          help: "Query-log records acknowledged by control",
-          registers: [r],
-        }),
-    );
-    this.#dropped = metric(
-      r,
-      "gatehouse_edge_log_records_dropped_total",
-      () =>
-        new Counter({
-          name: "gatehouse_edge_log_records_dropped_total",
-          help: "Query-log records given up, by reason: spool_full, disk_full, spool_write_failed, spool_corrupt, rejected",
-          labelNames: ["reason"] as const,
-          registers: [r],
-        }),
-    );
-    // Every series exists from the start, so a dashboard or alert sees 0, not no data.
-    for (const reason of LOG_DROP_REASONS) this.#dropped.inc({ reason }, 0);
-    this.#spoolGauge = metric(
-      r,
-      "gatehouse_edge_log_spool_bytes",
-      () =>
-        new Gauge({
-          name: "gatehouse_edge_log_spool_bytes",
-          help: "Bytes of query-log batches waiting on disk",
-          registers: [r],
-        }),
-    );
-    const maxGauge = metric(
-      r,
-      "gatehouse_edge_log_spool_max_bytes",
-      () =>
-        new Gauge({
-          name: "gatehouse_edge_log_spool_max_bytes",
-          help: "Size bound of the query-log spool",
-          registers: [r],
-        }),
-    );
-    maxGauge.set(this.#maxSpool);
+    const m = logShipperMetrics(opts.registry);
+    this.#shipped = m.shipped;
+    this.#dropped = m.dropped;
+    this.#spoolGauge = m.spool;
+    m.maxSpool.set(this.#maxSpool);
   }
 
   /** Pick up batches a previous run left in the spool, then ship every interval. */

@@ -91,6 +91,71 @@ function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
 
+/** The sync client's metrics on `registry` (created once per registry). */
+export function syncMetrics(registry: Registry): {
+  readonly lastSync: Gauge;
+  readonly failures: Counter<"reason">;
+  readonly backoff: Gauge;
+  readonly decommissioned: Gauge;
+  readonly version: Gauge;
+} {
+  return {
+    // A timestamp, not an age: staleness is `time() - this` at query time, so the gauge is
+    // right even when nothing updates it (which is exactly when control is gone).
+    lastSync: metric(
+      registry,
+      "gatehouse_edge_config_last_sync_timestamp_seconds",
+      () =>
+        new Gauge({
+          name: "gatehouse_edge_config_last_sync_timestamp_seconds",
+          help: "Unix time of the edge's last successful config sync (control answered a poll with a bundle or with 'nothing newer'); 0 before the first; time() minus this is how stale its config may be",
+          registers: [registry],
+        }),
+    ),
+    failures: metric(
+      registry,
+      "gatehouse_edge_sync_failures_total",
+      () =>
+        new Counter({
+          name: "gatehouse_edge_sync_failures_total",
+          help: "Failed config polls by reason: network, unauthorized (401/403), rate_limited (429), server_error (5xx), bad_answer (anything else), decommissioned (final)",
+          labelNames: ["reason"] as const,
+          registers: [registry],
+        }),
+    ),
+    backoff: metric(
+      registry,
+      "gatehouse_edge_sync_backoff_seconds",
+      () =>
+        new Gauge({
+          name: "gatehouse_edge_sync_backoff_seconds",
+          help: "Delay before the edge's next config poll after consecutive failures; 0 while syncing normally",
+          registers: [registry],
+        }),
+    ),
+    decommissioned: metric(
+      registry,
+      "gatehouse_edge_decommissioned",
+      () =>
+        new Gauge({
+          name: "gatehouse_edge_decommissioned",
+          help: "1 once control answered that this edge is decommissioned (it stops syncing and, after its grace, serving)",
+          registers: [registry],
+        }),
+    ),
+    version: metric(
+      registry,
+      "gatehouse_edge_config_version",
+      () =>
+        new Gauge({
+          name: "gatehouse_edge_config_version",
+          help: "Version of the config bundle the edge serves",
+          registers: [registry],
+        }),
+    ),
+  };
+}
+
 export class SyncClient {
   readonly #o: SyncOptions;
   readonly #log: (line: string) => void;
@@ -115,60 +180,12 @@ export class SyncClient {
     this.#log = opts.log ?? ((l) => console.error(l));
     this.#state = new EdgeState(opts.dataDir);
     this.#after = opts.target.snapshot.version;
-    const registry = opts.registry;
-    // A timestamp, not an age: staleness is `time() - this` at query time, so the gauge is
-    // right even when nothing updates it (which is exactly when control is gone).
-    this.#lastSync = metric(
-      registry,
-      "gatehouse_edge_config_last_sync_timestamp_seconds",
-      () =>
-        new Gauge({
-          name: "gatehouse_edge_config_last_sync_timestamp_seconds",
-          help: "Unix time of the edge's last successful config sync (control answered a poll with a bundle or with 'nothing newer'); 0 before the first; time() minus this is how stale its config may be",
-          registers: [registry],
-        }),
-    );
-    this.#failuresTotal = metric(
-      registry,
-      "gatehouse_edge_sync_failures_total",
-      () =>
-        new Counter({
-          name: "gatehouse_edge_sync_failures_total",
-          help: "Failed config polls by reason: network, unauthorized (401/403), rate_limited (429), server_error (5xx), bad_answer (anything else), decommissioned (final)",
-          labelNames: ["reason"] as const,
-          registers: [registry],
-        }),
-    );
-    this.#backoffGauge = metric(
-      registry,
-      "gatehouse_edge_sync_backoff_seconds",
-      () =>
-        new Gauge({
-          name: "gatehouse_edge_sync_backoff_seconds",
-          help: "Delay before the edge's next config poll after consecutive failures; 0 while syncing normally",
-          registers: [registry],
-        }),
-    );
-    this.#decommissionedGauge = metric(
-      registry,
-      "gatehouse_edge_decommissioned",
-      () =>
-        new Gauge({
-          name: "gatehouse_edge_decommissioned",
-          help: "1 once control answered that this edge is decommissioned (it stops syncing and, after its grace, serving)",
-          registers: [registry],
-        }),
-    );
-    this.#version = metric(
-      registry,
-      "gatehouse_edge_config_version",
-      () =>
-        new Gauge({
-          name: "gatehouse_edge_config_version",
-          help: "Version of the config bundle the edge serves",
-          registers: [registry],
-        }),
-    );
+    const m = syncMetrics(opts.registry);
+    this.#lastSync = m.lastSync;
+    this.#failuresTotal = m.failures;
+    this.#backoffGauge = m.backoff;
+    this.#decommissionedGauge = m.decommissioned;
+    this.#version = m.version;
     this.#version.set(opts.target.snapshot.version);
   }
 
