@@ -12,7 +12,7 @@ usage:
   gatehouse edge --config FILE.yaml  the data plane (DNS resolver, HTTP proxy) from a config file
   gatehouse control [migrate] …      the control plane's REST API
   gatehouse rules check|fmt|eval …   check, format or evaluate a rules-language expression
-  gatehouse import pihole FILE [--dry-run]
+  gatehouse import pihole|adguardhome|blocky FILE [--dry-run]
                                      move in from another DNS filter (token in GATEHOUSE_TOKEN)
   gatehouse help                     this text
   gatehouse --version                the version, and the Node.js it runs on

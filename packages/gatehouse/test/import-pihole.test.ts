@@ -4,25 +4,22 @@
 // up`: import, publish, and a query the imported rules block is blocked.
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ImportInputError, type ImportPlan, planImport } from "@gatehouse/control";
+import { ImportInputError, planImport } from "@gatehouse/control";
 import { FIXTURES, gravityDb, tarGz, zip } from "./support/archives.ts";
-import { api, eventually, freePort, queryDns, type Running, runCli } from "./support/processes.ts";
-
-const policy = (plan: ImportPlan, name: string) => {
-  const p = plan.policies.find((x) => x.name === name);
-  assert.ok(p, `no policy ${name} in ${plan.policies.map((x) => x.name).join(" | ")}`);
-  return p;
-};
-const notMapped = (plan: ImportPlan, item: RegExp) => {
-  const n = plan.notMapped.find((x) => item.test(x.item));
-  assert.ok(n, `nothing not-mapped matches ${item}: ${JSON.stringify(plan.notMapped)}`);
-  return n.reason;
-};
+import { answer } from "./support/dns-answer.ts";
+import {
+  refreshSubscriptions,
+  runImport,
+  serveText,
+  startUp,
+  type Up,
+} from "./support/gatehouse-up.ts";
+import { notMapped, policy } from "./support/import-plan.ts";
+import { runCli } from "./support/processes.ts";
 
 async function teleporterV6(extraSql = ""): Promise<Buffer> {
   return zip({
@@ -149,69 +146,34 @@ describe("gatehouse import pihole: the mapping", () => {
 
 describe("gatehouse import pihole: against gatehouse up", () => {
   let dir: string;
-  let up: Running;
+  let u: Up;
   let lists: Server;
-  let ports: { dns: number; api: number };
-  let token: string;
-  let call: ReturnType<typeof api>;
   let backup: string;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "gh-import-"));
     // The adlist is served locally (the fixture's URL is on the internet).
-    lists = createServer((_req, res) => {
-      res.writeHead(200, { "content-type": "text/plain" });
-      res.end("# a hosts list\n0.0.0.0 ads.example.biz\n0.0.0.0 tracker.example.biz\n");
-    });
-    await new Promise<void>((r) => lists.listen(0, "127.0.0.1", r));
-    const listUrl = `http://127.0.0.1:${(lists.address() as AddressInfo).port}/hosts`;
+    const served = await serveText(
+      "# a hosts list\n0.0.0.0 ads.example.biz\n0.0.0.0 tracker.example.biz\n",
+    );
+    lists = served.server;
     backup = join(dir, "pi-hole_teleporter.zip");
     await writeFile(
       backup,
-      await teleporterV6(`UPDATE adlist SET address = '${listUrl}' WHERE id = 1;`),
+      await teleporterV6(`UPDATE adlist SET address = '${served.url}/hosts' WHERE id = 1;`),
     );
-    ports = { dns: await freePort(), api: await freePort() };
-    up = runCli([
-      "up",
-      "--data-dir",
-      join(dir, "data"),
-      "--dns",
-      `127.0.0.1:${ports.dns}`,
-      "--proxy",
-      `127.0.0.1:${await freePort()}`,
-      "--api",
-      `127.0.0.1:${ports.api}`,
-      "--metrics",
-      `127.0.0.1:${await freePort()}`,
-    ]);
-    [, token] = (await up.waitFor(/Admin token \(shown once, keep it\): (\S+)/)) as unknown as [
-      string,
-      string,
-    ];
-    await up.waitFor(/Ctrl-C stops everything/);
-    call = api(`http://127.0.0.1:${ports.api}`, token);
+    u = await startUp(dir);
   });
 
   after(async () => {
-    await up?.stop();
+    await u?.up.stop();
     lists?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
-  const runImport = async (...extra: string[]) => {
-    const p = runCli(
-      ["import", "pihole", backup, "--control", `http://127.0.0.1:${ports.api}`, ...extra],
-      {
-        GATEHOUSE_TOKEN: token,
-      },
-    );
-    const code = await p.stop("SIGCONT");
-    return { code, out: p.output() };
-  };
-
   test("--dry-run prints what it would create and what it cannot map, and changes nothing", async () => {
-    const before = await call<{ items: unknown[] }>("GET", "/policies");
-    const r = await runImport("--dry-run");
+    const before = await u.call<{ items: unknown[] }>("GET", "/policies");
+    const r = await runImport(u, "pihole", backup, "--dry-run");
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /Would create:/);
     assert.match(r.out, /\+ block policy "pihole: denied domains"/);
@@ -222,40 +184,35 @@ describe("gatehouse import pihole: against gatehouse up", () => {
       /Not mapped:\n(.*\n)*\s+- client 12:34:56:78:9a:bc \(the TV, by MAC\): .*MAC addresses/,
     );
     assert.match(r.out, /Dry run: nothing was changed\./);
-    const afterRun = await call<{ items: unknown[] }>("GET", "/policies");
+    const afterRun = await u.call<{ items: unknown[] }>("GET", "/policies");
     assert.equal(afterRun.body.items.length, before.body.items.length);
   });
 
   test("the import creates and publishes; the imported rules block; a second run skips everything", async () => {
-    const r = await runImport();
+    const r = await runImport(u, "pihole", backup);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /Published as version \d+\./);
-    // Fetch the subscribed adlist now rather than at control's next minute tick.
-    const all = await call<{ items: { id: string; name: string }[] }>("GET", "/lists?limit=1000");
-    const adlist = all.body.items.find((l) => l.name === "pihole_adlist_1");
-    assert.ok(adlist);
-    const refresh = await call<{ status: string }>(
-      "POST",
-      `/lists/${adlist.id}/subscription/refresh`,
+    assert.deepEqual(await refreshSubscriptions(u, "pihole_"), ["pihole_adlist_1: updated"]);
+
+    assert.deepEqual(
+      await answer(u, "telemetry.example.com", ["0.0.0.0"]),
+      ["0.0.0.0"],
+      "exact deny",
     );
-    assert.equal(refresh.body.status, "updated", JSON.stringify(refresh.body));
-    await call("POST", "/config/publish", {});
+    assert.deepEqual(await answer(u, "ad42.example.com", ["0.0.0.0"]), ["0.0.0.0"], "regex deny");
+    assert.deepEqual(
+      await answer(u, "stats.g.doubleclick.net", ["0.0.0.0"]),
+      ["0.0.0.0"],
+      "regex deny",
+    );
+    assert.deepEqual(await answer(u, "ads.example.biz", ["0.0.0.0"]), ["0.0.0.0"], "the adlist");
+    assert.deepEqual(
+      await answer(u, "nas.home.arpa", ["192.168.1.2"]),
+      ["192.168.1.2"],
+      "local DNS record",
+    );
 
-    const A = (x: { answers: { type: string; data: unknown }[] }) =>
-      x.answers.filter((a) => a.type === "A").map((a) => a.data);
-    const blocked = async (name: string) =>
-      eventually(
-        () => queryDns(ports.dns, name),
-        (x) => A(x).length > 0,
-        10_000,
-      );
-    assert.deepEqual(A(await blocked("telemetry.example.com")), ["0.0.0.0"], "exact deny");
-    assert.deepEqual(A(await blocked("ad42.example.com")), ["0.0.0.0"], "regex deny");
-    assert.deepEqual(A(await blocked("stats.g.doubleclick.net")), ["0.0.0.0"], "regex deny");
-    assert.deepEqual(A(await blocked("ads.example.biz")), ["0.0.0.0"], "the adlist");
-    assert.deepEqual(A(await blocked("nas.home.arpa")), ["192.168.1.2"], "local DNS record");
-
-    const resolver = await call<{ conditionalForwarding?: { suffix: string }[] }>(
+    const resolver = await u.call<{ conditionalForwarding?: { suffix: string }[] }>(
       "GET",
       "/resolver",
     );
@@ -264,7 +221,7 @@ describe("gatehouse import pihole: against gatehouse up", () => {
       ["fritz.box", "1.168.192.in-addr.arpa"],
     );
 
-    const again = await runImport();
+    const again = await runImport(u, "pihole", backup);
     assert.equal(again.code, 0, again.out);
     assert.match(again.out, /pihole: created 0, already there \d+/);
     assert.doesNotMatch(again.out, /Published as version/);

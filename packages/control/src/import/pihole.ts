@@ -7,6 +7,7 @@ import { rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArchiveError, isGzip, isZip, readTarGz, readZip } from "./archive.ts";
+import { ImportInputError } from "./errors.ts";
 import {
   clientNetwork,
   cnamePolicy,
@@ -184,8 +185,6 @@ function readSetupVars(text: string, d: PiholeData): void {
   if (on === "true" && target) d.revServers.push(`true,${cidr ?? ""},${target},${domain ?? ""}`);
   d.settingsSource = "setupVars.conf";
 }
-
-export class ImportInputError extends Error {}
 
 /** Read a gravity.db or a Teleporter backup (v6 ZIP, v5 tar.gz) into the model. */
 export async function readPihole(bytes: Buffer): Promise<{ data: PiholeData; notes: string[] }> {

@@ -11,10 +11,10 @@ import {
   gatewaySchemes,
   type Upstream,
 } from "@gatehouse/contract";
-import type { ListType } from "@gatehouse/rules";
+import { formatIp, type IpValue, type ListType, parseIp } from "@gatehouse/rules";
 import { normalizeDomain, normalizeIp } from "../lists/list-items.ts";
 
-export const IMPORT_PRODUCTS = ["pihole"] as const;
+export const IMPORT_PRODUCTS = ["pihole", "adguardhome", "blocky"] as const;
 export type ImportProduct = (typeof IMPORT_PRODUCTS)[number];
 
 /** The largest configuration file an import reads (a Teleporter backup with its gravity.db). */
@@ -129,10 +129,32 @@ export function regexExpression(re: string): string {
   return `dns.fqdn matches ${rawString(re.startsWith("(?i)") ? re : `(?i)${re}`)}`;
 }
 
-/** An address or CIDR a `dns.src_ip in {…}` set accepts, or undefined (MAC, host name, …). */
+/**
+ * An address or CIDR a `dns.src_ip in {…}` set accepts, or undefined (MAC, host name, …). Host
+ * bits are cleared (`192.168.178.1/24` → `192.168.178.0/24`): the rules language refuses them.
+ */
 export function clientNetwork(raw: string): string | undefined {
   const r = normalizeIp(raw);
-  return r.ok ? r.value : undefined;
+  if (!r.ok) return undefined;
+  const [addr, len] = r.value.split("/");
+  if (len === undefined) return r.value;
+  const ip = parseIp(addr!);
+  if (!ip) return undefined;
+  const bits = Number(len);
+  const mask = (n: number) => (n <= 0 ? 0 : n >= 32 ? 0xffffffff : (0xffffffff << (32 - n)) >>> 0);
+  const net: IpValue =
+    ip.family === 4
+      ? { family: 4, v4: (ip.v4 & mask(bits)) >>> 0 }
+      : {
+          family: 6,
+          w: ip.w.map((w, i) => (w & mask(bits - 32 * i)) >>> 0) as [
+            number,
+            number,
+            number,
+            number,
+          ],
+        };
+  return `${formatIp(net)}/${bits}`;
 }
 
 export function domainOrUndefined(raw: string): string | undefined {

@@ -1,4 +1,4 @@
-// `gatehouse import pihole FILE [--dry-run] [--control URL]`: another DNS
+// `gatehouse import pihole|adguardhome|blocky FILE [--dry-run] [--control URL]`: another DNS
 // filter's configuration into Gatehouse through control's REST API (token in GATEHOUSE_TOKEN).
 // The mapping is control's (`planImport`), shared with POST /api/v1/import/{product}.
 
@@ -19,9 +19,11 @@ import type { Io } from "./rules.ts";
 /** Where `gatehouse up` and `gatehouse control` listen by default. */
 export const DEFAULT_CONTROL_URL = "http://127.0.0.1:8787";
 
-const USAGE = `usage: gatehouse import pihole FILE [--dry-run] [--control URL]
+const USAGE = `usage: gatehouse import pihole|adguardhome|blocky FILE [--dry-run] [--control URL]
 
   pihole FILE        a gravity.db, or a Teleporter backup (.zip from Pi-hole v6, .tar.gz from v5)
+  adguardhome FILE   AdGuardHome.yaml
+  blocky FILE        Blocky's config.yml
   --dry-run          print what would be created and what cannot be mapped; change nothing
                      (without GATEHOUSE_TOKEN it does not ask control what exists already)
   --control URL      control's address (default ${DEFAULT_CONTROL_URL})
