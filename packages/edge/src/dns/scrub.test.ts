@@ -98,3 +98,9 @@ test("scrub: negative answers keep the SOA (and NSEC only for DO), DNAME, loops"
   );
   assert.deepEqual([c.s.answers.length, c.s.loop], [1, false]);
 });
+
+test("scrub: a TTL with the top bit set is zero (RFC 2181 §8)", () => {
+  const big = { ...rr("a.example", RRType.A, "192.0.2.1"), ttl: 0x80000000 };
+  const { s } = run({ rcode: 0, answers: [big], authorities: [], additionals: [] }, "a.example");
+  assert.equal(s.answers[0]?.ttl, 0);
+});

@@ -13,6 +13,7 @@
 //    attacker's glue is where poisoning starts);
 //  - DNSSEC records (RRSIG, NSEC, NSEC3) only to clients that set DO (RFC 4035 §3.2.1), unless
 //    the question asks for that type.
+// A TTL with its top bit set counts as 0 (RFC 2181 §8), as in unbound.
 // A CNAME chain that loops, or is longer than MAX_CHAIN, is no answer: the caller fails it.
 // Every dropped record is counted in gatehouse_dns_upstream_records_dropped_total by reason.
 
@@ -106,5 +107,16 @@ export function scrubAnswer(
   if (authorities.length < m.authorities.length)
     dropped("authority", m.authorities.length - authorities.length);
   if (m.additionals.length > 0) dropped("additional", m.additionals.length);
-  return { answers, authorities, additionals: [], loop, last: current };
+  return {
+    answers: answers.map(signedTtl),
+    authorities: authorities.map(signedTtl),
+    additionals: [],
+    loop,
+    last: current,
+  };
+}
+
+/** RFC 2181 §8: a TTL with the most significant bit set is taken as zero. */
+function signedTtl(r: ResourceRecord): ResourceRecord {
+  return r.ttl > 0x7fffffff ? { ...r, ttl: 0 } : r;
 }

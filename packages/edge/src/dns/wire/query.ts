@@ -68,11 +68,13 @@ export function parseQuery(buf: Uint8Array): QueryParse {
     const r = notimp ? notImplemented(id) : malformed(id, "qdcount");
     return edns ? { ...r, edns } : r;
   }
+  // Set once the question is read: a FORMERR later on still echoes it, and the OPT once seen.
+  let query: ParsedQuery | undefined;
   try {
     const n = readName(buf, 12);
     let o = n.end;
     if (o + 4 > buf.length) throw new WireError("truncated question");
-    const query: ParsedQuery = {
+    query = {
       id,
       rd: (flags & 0x0100) !== 0,
       ad: (flags & 0x0020) !== 0,
@@ -85,7 +87,7 @@ export function parseQuery(buf: Uint8Array): QueryParse {
       edns: undefined,
     };
     o += 4;
-    query.edns = readRecords(buf, o, an + ns, ar);
+    readRecords(buf, o, an + ns, ar, query);
     if (notimp) return { ...notImplemented(id), query };
     // Records a query has no use for, a truncated query, a meta-TYPE as the question.
     if (an + ns > 0 || ar > (query.edns ? 1 : 0)) return { ...malformed(id, "records"), query };
@@ -96,20 +98,24 @@ export function parseQuery(buf: Uint8Array): QueryParse {
     return { ok: true, query };
   } catch (e) {
     if (!(e instanceof WireError)) throw e;
-    return notimp ? notImplemented(id) : malformed(id, "malformed");
+    const r = notimp ? notImplemented(id) : malformed(id, "malformed");
+    return query ? { ...r, query } : r;
   }
 }
 
 /**
  * Skip `records` answer/authority records from `offset` (an OPT there is malformed) and read
- * the `ar` additional ones; returns the OPT's EDNS, if any. Throws WireError when malformed.
+ * the `ar` additional ones; the first OPT's EDNS goes into `into.edns` as soon as its fixed
+ * part is read (so a FORMERR for what follows still answers with an OPT, as RFC 6891 §6.1.1
+ * asks). Throws WireError when malformed.
  */
 function readRecords(
   buf: Uint8Array,
   offset: number,
   records: number,
   ar: number,
-): QueryEdns | undefined {
+  into: { edns: QueryEdns | undefined },
+): void {
   let o = offset;
   let edns: QueryEdns | undefined;
   for (let i = 0; i < records; i++) o = skipRecord(buf, o);
@@ -120,18 +126,18 @@ function readRecords(
     const type = (buf[o]! << 8) | buf[o + 1]!;
     if (type === RRType.OPT) {
       if (edns) throw new WireError("more than one OPT record");
-      if (buf[start] !== 0) throw new WireError("OPT owner is not the root");
       const udpSize = (buf[o + 2]! << 8) | buf[o + 3]!;
       const version = buf[o + 5]!;
       const doBit = (buf[o + 6]! & 0x80) !== 0;
       edns = { udpSize, version, do: doBit, padding: false, nsid: false };
+      into.edns = edns;
+      if (buf[start] !== 0) throw new WireError("OPT owner is not the root");
     }
     const rdlen = (buf[o + 8]! << 8) | buf[o + 9]!;
     if (type === RRType.OPT) readOptions(buf, o + 10, o + 10 + rdlen, edns!);
     o += 10 + rdlen;
     if (o > buf.length) throw new WireError("RDATA overruns the message");
   }
-  return edns;
 }
 
 /** The OPT of a query whose question count is not 1, when the message can be read. */
@@ -141,15 +147,17 @@ function ednsBeyondQuestions(
   records: number,
   ar: number,
 ): QueryEdns | undefined {
+  const into: { edns: QueryEdns | undefined } = { edns: undefined };
   try {
     let o = 12;
     for (let i = 0; i < qd; i++) {
       o = skipName(buf, o) + 4;
       if (o > buf.length) return undefined;
     }
-    return readRecords(buf, o, records, ar);
+    readRecords(buf, o, records, ar, into);
+    return into.edns;
   } catch (e) {
-    if (e instanceof WireError) return undefined;
+    if (e instanceof WireError) return into.edns;
     throw e;
   }
 }
