@@ -214,6 +214,7 @@ function zone(hold: Promise<void>): Map<string, FakeZoneEntry> {
     ["nodata-nosoa.example/28", {}],
     ["xa.example/1", { answers: [rr("xa.example", RRType.CNAME, "xb.example")] }],
     ["xb.example/1", { answers: [rr("xb.example", RRType.CNAME, "xa.example")] }],
+    ["fresh.example/1", { answers: [a("fresh.example", "192.0.2.18", 7200)] }],
     ["ttl0.example/1", { answers: [a("ttl0.example", "192.0.2.15", 0)] }],
     ["ttlhuge.example/1", { answers: [a("ttlhuge.example", "192.0.2.16", 0x80000000)] }],
     ["bogus.example/1", { servfailUnlessCd: true, answers: [a("bogus.example", "192.0.2.17")] }],
@@ -230,7 +231,11 @@ function zone(hold: Promise<void>): Map<string, FakeZoneEntry> {
 interface QuerySpec {
   /** Send these bytes instead (the ID is written into the first two). */
   raw?: Buffer;
-  /** Compare TTL values too (for answers whose TTL cannot age between the two resolvers). */
+  /**
+   * Compare TTL values too, over UDP (the first query: over TCP the answer comes from caches
+   * that age in whole seconds at different moments). unbound shares one RRset cache across
+   * names, so only answers with records nothing else asked for are compared this way.
+   */
   ttls?: boolean;
   name?: string;
   type?: number;
@@ -529,6 +534,7 @@ function corpus(): Case[] {
   add("NODATA without SOA", { name: "nodata-nosoa.example", type: RRType.AAAA });
   add("answer record of another class", { name: "ch-class.example" });
   add("CNAME loop across answers", { name: "xa.example" });
+  add("TTL of a fresh positive answer", { name: "fresh.example", ttls: true });
   add("TTL 0", { name: "ttl0.example", ttls: true });
   add("TTL 0 again (not cached)", { name: "ttl0.example", ttls: true });
   add("TTL 2^31 (RFC 2181 §8: zero)", { name: "ttlhuge.example", ttls: true });
@@ -949,11 +955,11 @@ describe("Gatehouse and unbound give the same answers", { skip }, () => {
         if (process.env.GATEHOUSE_DIFF_DUMP)
           appendFileSync(
             process.env.GATEHOUSE_DIFF_DUMP,
-            `${JSON.stringify({ k: `${transport} ${c.id}`, g: normalise(g, qid, c.q.ttls), u: normalise(u, qid, c.q.ttls) })}\n`,
+            `${JSON.stringify({ k: `${transport} ${c.id}`, g: normalise(g, qid, c.q.ttls && transport === "udp"), u: normalise(u, qid, c.q.ttls && transport === "udp") })}\n`,
           );
         results.set(`${transport} ${c.id}`, {
-          gatehouse: normalise(g, qid, c.q.ttls),
-          unbound: normalise(u, qid, c.q.ttls),
+          gatehouse: normalise(g, qid, c.q.ttls && transport === "udp"),
+          unbound: normalise(u, qid, c.q.ttls && transport === "udp"),
         });
       }
   });
