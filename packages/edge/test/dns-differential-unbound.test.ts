@@ -36,6 +36,7 @@ import {
 import { type Edge, startEdge } from "../src/main.ts";
 import {
   a,
+  dotQuery,
   type FakeUpstream,
   type FakeZoneEntry,
   has,
@@ -834,16 +835,22 @@ const IDLE_MS = 1000;
 
 async function startUnbound(
   upstreamPort: number,
-): Promise<{ port: number; proc: ChildProcess; dir: string }> {
+  tls: { certFile: string; keyFile: string },
+): Promise<{ port: number; tlsPort: number; proc: ChildProcess; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), "gh-unbound-"));
   const port = await freePort();
+  const tlsPort = await freePort();
   const conf = join(dir, "unbound.conf");
   writeFileSync(
     conf,
     [
       "server:",
       "  interface: 127.0.0.1",
+      `  interface: 127.0.0.1@${tlsPort}`,
       `  port: ${port}`,
+      `  tls-port: ${tlsPort}`,
+      `  tls-service-pem: "${tls.certFile}"`,
+      `  tls-service-key: "${tls.keyFile}"`,
       "  do-ip6: no",
       "  do-daemonize: no",
       '  chroot: ""',
@@ -882,10 +889,10 @@ async function startUnbound(
     if (r) break;
     if (i > 100) throw new Error(`unbound did not answer:\n${out}`);
   }
-  return { port, proc, dir };
+  return { port, tlsPort, proc, dir };
 }
 
-function edgeConfig(up: FakeUpstream): EdgeConfigFile {
+function edgeConfig(up: FakeUpstream, dataDir: string): EdgeConfigFile {
   return {
     // unbound has no per-source rate limit by default either.
     resolver: { upstreams: [{ address: up.address }], rateLimit: false },
@@ -896,8 +903,11 @@ function edgeConfig(up: FakeUpstream): EdgeConfigFile {
       dns: {
         udp: ["127.0.0.1:0"],
         tcp: ["127.0.0.1:0"],
+        dot: ["127.0.0.1:0"],
         limits: { idleTimeoutMs: IDLE_MS },
       },
+      // The edge writes its self-signed certificate here; unbound serves DoT with it too.
+      dataDir,
     },
   };
 }
@@ -908,6 +918,7 @@ interface Target {
   name: "gatehouse" | "unbound";
   udp: number;
   tcp: number;
+  dot: number;
 }
 
 async function ask(
@@ -927,22 +938,30 @@ describe("Gatehouse and unbound give the same answers", { skip }, () => {
   });
   const ups: FakeUpstream[] = [];
   let edge: Edge;
-  let ub: { port: number; proc: ChildProcess; dir: string };
+  let ub: { port: number; tlsPort: number; proc: ChildProcess; dir: string };
+  let dataDir: string;
+  let ca: string;
   const targets = {} as Record<Target["name"], Target>;
   const results = new Map<string, { gatehouse: Normalised; unbound: Normalised }>();
   const cases = corpus();
 
   before(async () => {
     ups.push(await startFakeUpstream(zone(hold)), await startFakeUpstream(zone(hold)));
-    edge = await startEdge({ config: edgeConfig(ups[0]!), log: () => {} });
-    ub = await startUnbound(ups[1]!.port);
+    dataDir = mkdtempSync(join(tmpdir(), "gh-diff-edge-"));
+    edge = await startEdge({ config: edgeConfig(ups[0]!, dataDir), log: () => {} });
+    ca = readFileSync(edge.tlsCertFile!, "utf8");
+    ub = await startUnbound(ups[1]!.port, {
+      certFile: edge.tlsCertFile!,
+      keyFile: join(dataDir, "edge-selfsigned-key.pem"),
+    });
     const portOf = (s: string) => Number(s.split(":").pop());
     targets.gatehouse = {
       name: "gatehouse",
       udp: portOf(edge.addresses.dns.udp[0]!),
       tcp: portOf(edge.addresses.dns.tcp[0]!),
+      dot: portOf(edge.addresses.dns.dot[0]!),
     };
-    targets.unbound = { name: "unbound", udp: ub.port, tcp: ub.port };
+    targets.unbound = { name: "unbound", udp: ub.port, tcp: ub.port, dot: ub.tlsPort };
     let id = 0x1000;
     for (const transport of ["udp", "tcp"] as const)
       for (const c of cases) {
@@ -973,6 +992,7 @@ describe("Gatehouse and unbound give the same answers", { skip }, () => {
     }
     if (ub) rmSync(ub.dir, { recursive: true, force: true });
     await edge?.close();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     for (const u of ups) await u.close();
   });
 
@@ -1014,6 +1034,32 @@ describe("Gatehouse and unbound give the same answers", { skip }, () => {
         !badvers,
         b.name,
       );
+    }
+  });
+
+  test("DoT: the same answers, padded to 468-octet blocks alike (RFC 7830, RFC 8467)", async () => {
+    const padding = { code: EdnsOption.PADDING, data: new Uint8Array(0) };
+    const specs: [string, QuerySpec][] = [
+      ["A", { name: "www.example" }],
+      ["CNAME chain", { name: "cname.example" }],
+      ["NXDOMAIN", { name: "nope-dot.example" }],
+      ["medium TXT", { name: "medium.example", type: RRType.TXT }],
+      ["no EDNS", { name: "www.example", edns: false }],
+      ["padded query", { name: "www.example", edns: { options: [padding] } }],
+      ["padded query, NXDOMAIN", { name: "nope-dot2.example", edns: { options: [padding] } }],
+    ];
+    let id = 0x7000;
+    for (const [label, spec] of specs) {
+      const qid = id++;
+      const bytes = buildRaw(spec, qid);
+      const [g, u] = await Promise.all([
+        dotQuery(targets.gatehouse.dot, ca, bytes),
+        dotQuery(targets.unbound.dot, ca, bytes),
+      ]);
+      assert.deepEqual(normalise(g, qid), normalise(u, qid), `DoT ${label}`);
+      assert.equal(g.length % 468 === 0, u.length % 468 === 0, `DoT ${label}: padded alike`);
+      if (label.startsWith("padded"))
+        assert.equal(g.length % 468, 0, `DoT ${label}: padded (${g.length} octets)`);
     }
   });
 
