@@ -447,3 +447,18 @@ export function ErrorBodyOf(status: number | "5xx") {
 export const ERROR_STATUSES: readonly number[] = [
   ...new Set(Object.values(ERROR_CODES).map((i) => i.status)),
 ].sort((a, b) => a - b);
+
+/** POST /import/{product}: what an import of another product's configuration did (or would do). */
+export const ImportReportView = T.Object({
+  product: T.String(),
+  dryRun: T.Boolean(),
+  /** What was (in a dry run: would be) created or changed, one line each. */
+  created: T.Array(T.String()),
+  /** Already there from an earlier import (found by name) and left alone. */
+  skipped: T.Array(T.String()),
+  /** What the file holds that has no Gatehouse equivalent, with the reason. */
+  notMapped: T.Array(T.Object({ item: T.String(), reason: T.String() })),
+  /** The version published at the end, when something changed. */
+  publishedVersion: T.Optional(T.Integer()),
+});
+export type ImportReportView = Static<typeof ImportReportView>;

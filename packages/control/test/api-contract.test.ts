@@ -6,7 +6,11 @@
 // itself). At the end, every operation must have answered at least one success and one error.
 
 import assert from "node:assert/strict";
+import { readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, it } from "node:test";
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
@@ -26,6 +30,21 @@ interface Operation {
 }
 
 const PREFIX = "/api/v1";
+
+/** The smallest Pi-hole gravity.db: its adlist and domainlist tables with one row each. */
+async function gravityDb(): Promise<Buffer> {
+  const path = join(tmpdir(), `gh-contract-gravity-${process.pid}.db`);
+  const db = new DatabaseSync(path);
+  db.exec(`CREATE TABLE adlist (id INTEGER PRIMARY KEY, address TEXT NOT NULL, enabled BOOLEAN NOT NULL DEFAULT 1, comment TEXT);
+    CREATE TABLE domainlist (id INTEGER PRIMARY KEY, type INTEGER NOT NULL DEFAULT 0, domain TEXT NOT NULL, enabled BOOLEAN NOT NULL DEFAULT 1, comment TEXT);
+    INSERT INTO domainlist (type, domain) VALUES (1, 'ads.example.org');`);
+  db.close();
+  try {
+    return await readFile(path);
+  } finally {
+    await rm(path, { force: true });
+  }
+}
 const MISSING_ID = "nope_000000";
 
 function escapeJsonPointer(s: string): string {
@@ -314,6 +333,27 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     );
     await ok(admin("GET", "/audit"), 200);
 
+    // Import of another product's configuration (a dry run, then for real).
+    const blocky = `upstreams:\n  groups:\n    default: [1.1.1.1]\nblocking:\n  denylists:\n    ads:\n      - |\n        ads.example.org\n  clientGroupsBlock:\n    default: [ads]\n`;
+    const yamlType = { "content-type": "application/yaml" };
+    await ok(admin("POST", "/import/blocky?dryRun=true", blocky, yamlType), 200);
+    await ok(admin("POST", "/import/blocky", blocky, yamlType), 200);
+    await ok(
+      admin("POST", "/import/pihole?dryRun=true", await gravityDb(), {
+        "content-type": "application/octet-stream",
+      }),
+      200,
+    );
+    await ok(
+      admin(
+        "POST",
+        "/import/adguardhome?dryRun=true",
+        "dns:\n  upstream_dns: [9.9.9.9]\n",
+        yamlType,
+      ),
+      200,
+    );
+
     // Edges and the edge-facing API.
     const join = (await ok(admin("POST", "/edges/join-tokens"), 201)).json().joinToken;
     const edge = (
@@ -419,6 +459,13 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await req(tokens.admin, "POST", "/policies", "{", { "content-type": "application/json" });
     await req(tokens.admin, "POST", "/policies", "x", { "content-type": "text/csv" });
     await req(tokens.admin, "POST", "/config/rollback", { version: 999999 });
+    await req(tokens.admin, "POST", "/import/blocky", "just: text\n", {
+      "content-type": "application/yaml",
+    });
+    await req(tokens.admin, "POST", "/import/pihole", "not a backup", {
+      "content-type": "application/octet-stream",
+    });
+    await req(tokens.editor, "POST", "/import/adguardhome", "x", { "content-type": "text/plain" });
     // Guessing one token's secret: its id is throttled (429) after the failure limit.
     const target = (
       await req(tokens.admin, "POST", "/tokens", { name: "target", role: "viewer" })

@@ -200,10 +200,21 @@ describe("gatehouse import adguardhome and blocky: against gatehouse up", () => 
     assert.match(again.out, /adguardhome: created 0, already there \d+/);
   });
 
-  test("Blocky: import, publish, and the imported rules block and answer", async () => {
-    const r = await runImport(u, "blocky", blockyFile);
-    assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /Published as version \d+\./);
+  test("Blocky through POST /api/v1/import/blocky: import, publish, the rules block and answer; the CLI then finds it all there", async () => {
+    const res = await fetch(`${u.apiUrl}/api/v1/import/blocky`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${u.token}`, "content-type": "application/yaml" },
+      body: await readFile(blockyFile),
+    });
+    const report = (await res.json()) as {
+      created: string[];
+      notMapped: { item: string; reason: string }[];
+      publishedVersion?: number;
+    };
+    assert.equal(res.status, 200, JSON.stringify(report));
+    assert.ok(report.created.some((c) => c.startsWith('block policy "blocky: denylist ads"')));
+    assert.ok(report.notMapped.some((n) => n.item === "clientGroupsBlock laptop*"));
+    assert.equal(typeof report.publishedVersion, "number");
     await refreshSubscriptions(u, "blocky_");
     for (const name of [
       "www.someadsdomain.com", // inline entry, subdomains too
@@ -214,5 +225,9 @@ describe("gatehouse import adguardhome and blocky: against gatehouse up", () => 
       assert.deepEqual(await answer(u, name, ["0.0.0.0"]), ["0.0.0.0"], name);
     assert.deepEqual(await answer(u, "printer.lan", ["192.168.178.3"]), ["192.168.178.3"]);
     assert.deepEqual(await answer(u, "sub.printer.lan", ["192.168.178.3"]), ["192.168.178.3"]);
+
+    const again = await runImport(u, "blocky", blockyFile);
+    assert.equal(again.code, 0, again.out);
+    assert.match(again.out, /blocky: created 0, already there \d+/);
   });
 });

@@ -6,6 +6,7 @@ import { auditRoutes } from "./audit-log.ts";
 import { configRoutes } from "./config.ts";
 import { edgeRoutes } from "./edges.ts";
 import { identityRoutes } from "./identities.ts";
+import { importRoutes } from "./import.ts";
 import { listRoutes } from "./lists.ts";
 import { locationRoutes } from "./locations.ts";
 import { policyRoutes } from "./policies.ts";
@@ -23,4 +24,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(auditRoutes);
   await app.register(configRoutes);
   await app.register(edgeRoutes);
+  await app.register(importRoutes);
 }
