@@ -215,6 +215,18 @@ function zone(hold: Promise<void>): Map<string, FakeZoneEntry> {
     ["nodata-nosoa.example/28", {}],
     ["xa.example/1", { answers: [rr("xa.example", RRType.CNAME, "xb.example")] }],
     ["xb.example/1", { answers: [rr("xb.example", RRType.CNAME, "xa.example")] }],
+    ["fresh2.example/1", { answers: [a("fresh2.example", "192.0.2.19", 7200)] }],
+    [
+      "cname3.example/1",
+      {
+        answers: [
+          rr("cname3.example", RRType.CNAME, "Fresh3.example"),
+          a("fresh3.example", "192.0.2.20"),
+        ],
+      },
+    ],
+    // unbound asks for a CNAME's target itself (it keeps only the CNAME of a forwarded answer).
+    ["fresh3.example/1", { answers: [a("fresh3.example", "192.0.2.20")] }],
     ["fresh.example/1", { answers: [a("fresh.example", "192.0.2.18", 7200)] }],
     ["ttl0.example/1", { answers: [a("ttl0.example", "192.0.2.15", 0)] }],
     ["ttlhuge.example/1", { answers: [a("ttlhuge.example", "192.0.2.16", 0x80000000)] }],
@@ -233,7 +245,7 @@ interface QuerySpec {
   /** Send these bytes instead (the ID is written into the first two). */
   raw?: Buffer;
   /**
-   * Compare TTL values too, over UDP (the first query: over TCP the answer comes from caches
+   * Compare TTL values and the owner names' letter case too, over UDP (the first query: over TCP the answer comes from caches
    * that age in whole seconds at different moments). unbound shares one RRset cache across
    * names, so only answers with records nothing else asked for are compared this way.
    */
@@ -332,7 +344,7 @@ function rdataText(r: ResourceRecord): string {
   return JSON.stringify(d).toLowerCase();
 }
 const rrText = (r: ResourceRecord, ttls = false) =>
-  `${r.name.toLowerCase() || "."} ${r.class} ${r.type} ${rdataText(r)}${ttls ? ` ttl=${r.ttl}` : ""}`;
+  `${(ttls ? r.name : r.name.toLowerCase()) || "."} ${r.class} ${r.type} ${rdataText(r)}${ttls ? ` ttl=${r.ttl}` : ""}`;
 
 /** What is compared: everything but TTL values, record order and the EDNS UDP size. */
 function normalise(reply: Buffer | undefined, id: number, ttls = false): Normalised {
@@ -398,6 +410,8 @@ function corpus(): Case[] {
   // Plain answers and negative answers.
   add("A", { name: "www.example" });
   add("A mixed case (question echoed as sent)", { name: "WwW.ExAmPlE" });
+  add("A mixed case, fresh (owner names' case)", { name: "FrEsH2.ExAmPlE", ttls: true });
+  add("CNAME chain mixed case, fresh", { name: "CnAmE3.ExAmPlE", ttls: true });
   add("AAAA", { name: "www.example", type: RRType.AAAA });
   add("TXT", { name: "txt.example", type: RRType.TXT });
   add("MX", { name: "mx.example", type: RRType.MX });
