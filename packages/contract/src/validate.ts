@@ -7,6 +7,7 @@ import { type ListType, parseIp, type RuleError, Scheme } from "@gatehouse/rules
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import {
   ConfigBundle,
+  List,
   type ListKind,
   POLICY_ACTIONS,
   type Policy,
@@ -23,6 +24,13 @@ export interface BundleProblem {
 }
 
 const bundleChecker = TypeCompiler.Compile(ConfigBundle);
+const listItemChecker = TypeCompiler.Compile(List.properties.items.items);
+
+/** Why one list item does not fit the bundle's item schema; undefined when it does. */
+export function listItemProblem(item: unknown): string | undefined {
+  if (listItemChecker.Check(item)) return undefined;
+  return listItemChecker.Errors(item).First()?.message ?? "invalid list item";
+}
 
 /** The rules type a list of each kind holds. */
 export const LIST_RULE_TYPE: Readonly<Record<ListKind, ListType>> = {

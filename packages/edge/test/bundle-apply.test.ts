@@ -10,8 +10,10 @@ import {
   bundleHash,
   type ConfigBundle,
   canonicalJson,
+  checkBundle,
 } from "@gatehouse/contract";
-import { EdgeState, startEdge } from "@gatehouse/edge";
+import { ConfigRejectedError, compileSnapshot, EdgeState, startEdge } from "@gatehouse/edge";
+import { compileSnapshotSliced } from "../src/snapshot.ts";
 import { bundleHashSliced } from "../src/sync/bundle-digest.ts";
 import { a, startFakeUpstream, udpQuery } from "./dns-helpers.ts";
 
@@ -114,4 +116,21 @@ test("the sliced hash and the last good file match the one-go canonical form", a
   assert.equal(text, canonicalJson(b));
   assert.notEqual(canonicalJson(rest), text);
   assert.equal((await state.loadLastGood())?.hash, b.hash);
+});
+
+test("a list item outside the contract's item schema refuses the bundle, sliced or not", async () => {
+  const b = bigBundle(20_000);
+  b.lists[0]!.items![17_000] = "x".repeat(1025);
+  for (const compile of [
+    async (x: ConfigBundle) => compileSnapshot(x),
+    (x: ConfigBundle) => compileSnapshotSliced(x),
+  ]) {
+    await assert.rejects(compile(b), (e: unknown) => {
+      assert.ok(e instanceof ConfigRejectedError);
+      // The same problem the contract's one-go check reports.
+      assert.deepEqual(e.problems, checkBundle(b));
+      assert.equal(e.problems[0]!.path, "/lists/0/items/17000");
+      return true;
+    });
+  }
 });
