@@ -131,6 +131,40 @@ describe("gatehouse import pihole: the mapping", () => {
     assert.match(notMapped(plan, /\(\?!www/), /look-around|not supported|unrecognized/i);
   });
 
+  test("a gravity.db without group tables puts everything in the Default group; list names stay unique", async () => {
+    const plan = await planImport(
+      "pihole",
+      await gravityDb(`DROP TABLE domainlist_by_group; DROP TABLE adlist_by_group;
+        INSERT INTO "group" (id, enabled, name) VALUES (3, 1, 'kids!');`),
+    );
+    // No assignment table: the Kids-only domain applies to everyone (but the Kids clients, who
+    // are still outside Default).
+    assert.deepEqual(plan.lists.find((l) => l.name === "pihole_denied")?.items, [
+      "telemetry.example.com",
+      "ads.example.org",
+      "games.example.com",
+    ]);
+    assert.ok(plan.lists.some((l) => l.name === "pihole_adlist_1"));
+
+    const twoKids = await planImport(
+      "pihole",
+      await gravityDb(`INSERT INTO "group" (id, enabled, name) VALUES (3, 1, 'kids!');
+        INSERT INTO client (id, ip) VALUES (4, '192.168.1.99');
+        INSERT INTO client_by_group VALUES (4, 3);
+        INSERT INTO domainlist (id, type, domain) VALUES (20, 1, 'other.example.com');
+        DELETE FROM domainlist_by_group WHERE domainlist_id = 20;
+        INSERT INTO domainlist_by_group VALUES (20, 3);`),
+    );
+    const names = twoKids.lists
+      .map((l) => l.name)
+      .filter((n) => n.startsWith("pihole_denied_kids"));
+    assert.deepEqual(names, ["pihole_denied_kids", "pihole_denied_kids_2"]);
+    assert.match(
+      policy(twoKids, "pihole: denied domains (kids!)").expression,
+      /^dns\.src_ip in \{192\.168\.1\.99\} and \(dns\.fqdn in \$pihole_denied_kids_2\)$/,
+    );
+  });
+
   test("a file that is none of these is a clear error", async () => {
     await assert.rejects(planImport("pihole", Buffer.from("hello")), (e: unknown) => {
       assert.ok(e instanceof ImportInputError);

@@ -209,7 +209,7 @@ export function planAdGuardHome(bytes: Buffer): ImportPlan {
     what: string,
   ) => {
     if (items.length === 0) return;
-    const name = listName("adguardhome", suffix);
+    const name = listName(plan, suffix);
     plan.lists.push({
       name,
       description: `AdGuard Home's user rules: ${what}`,
@@ -256,7 +256,7 @@ export function planAdGuardHome(bytes: Buffer): ImportPlan {
         continue;
       }
       const name = listName(
-        "adguardhome",
+        plan,
         key === "filters" ? "filter" : "allowlist",
         str(f["id"]) || String(plan.lists.length),
       );

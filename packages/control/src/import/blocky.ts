@@ -113,7 +113,7 @@ export function planBlocky(bytes: Buffer): ImportPlan {
       const extra: string[] = [];
       for (const [i, src] of arr(sources).map(str).entries()) {
         if (/^https?:\/\//i.test(src.trim()) && !src.trim().includes("\n")) {
-          const name = listName("blocky", kind, group, String(i + 1));
+          const name = listName(plan, kind, group, String(i + 1));
           plan.lists.push({
             name,
             description: src.trim(),
@@ -162,7 +162,7 @@ export function planBlocky(bytes: Buffer): ImportPlan {
         }
       }
       if (inline.length > 0) {
-        const name = listName("blocky", kind, group, "inline");
+        const name = listName(plan, kind, group, "inline");
         plan.lists.push({
           name,
           description: `Blocky's inline ${kind}list entries of group ${group}`,

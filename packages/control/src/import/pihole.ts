@@ -111,9 +111,14 @@ function fromRows(
   }));
   const pairs = (rows: Row[] | undefined, a: string) =>
     (rows ?? []).map((r) => [num(r[a]), num(r["group_id"])] as [number, number]);
-  d.clientGroups = pairs(t.client_by_group, "client_id");
-  d.adlistGroups = pairs(t.adlist_by_group, "adlist_id");
-  d.domainGroups = pairs(t.domainlist_by_group, "domainlist_id");
+  // Without a group-assignment table (a gravity.db or backup from before groups) everything is
+  // in the Default group, as Pi-hole's own migration puts it.
+  const inDefault = (rows: { id: number }[]) => rows.map((r) => [r.id, 0] as [number, number]);
+  d.clientGroups = t.client_by_group ? pairs(t.client_by_group, "client_id") : inDefault(d.clients);
+  d.adlistGroups = t.adlist_by_group ? pairs(t.adlist_by_group, "adlist_id") : inDefault(d.adlists);
+  d.domainGroups = t.domainlist_by_group
+    ? pairs(t.domainlist_by_group, "domainlist_id")
+    : inDefault(d.domains);
 }
 
 async function readGravity(bytes: Buffer, d: PiholeData): Promise<void> {
@@ -438,7 +443,7 @@ export function planPihole(d: PiholeData, notes: readonly string[] = []): Import
     for (const g of exact.values()) {
       if (g.type !== type) continue;
       const verb = type === 0 ? "allowed" : "denied";
-      const name = listName("pihole", verb, g.groups);
+      const name = listName(plan, verb, g.groups);
       plan.lists.push({
         name,
         description: `Pi-hole's exact ${verb} domains${g.groups ? ` for groups ${g.groups}` : ""}`,
@@ -479,7 +484,7 @@ export function planPihole(d: PiholeData, notes: readonly string[] = []): Import
       }
       const scope = scopeOf(d.adlistGroups, a.id, label);
       if (!scope) continue;
-      const name = listName("pihole", a.type === 1 ? "allowlist" : "adlist", String(a.id));
+      const name = listName(plan, a.type === 1 ? "allowlist" : "adlist", String(a.id));
       plan.lists.push({
         name,
         description: (a.comment || a.address).slice(0, 2000),

@@ -68,14 +68,21 @@ export function emptyPlan(product: ImportProduct): ImportPlan {
   };
 }
 
-/** A list name from free text: lower-case letters, digits, `_` (the contract's pattern). */
-export function listName(product: ImportProduct, ...parts: string[]): string {
+/**
+ * A list name from free text: lower-case letters, digits, `_` (the contract's pattern), prefixed
+ * with the product; `_2`, `_3`, … when the plan already has a list of that name (group names
+ * that differ only in case or punctuation).
+ */
+export function listName(plan: ImportPlan, ...parts: string[]): string {
   const tail = parts
     .join("_")
     .toLowerCase()
     .replace(/[^a-z0-9_]+/g, "_")
     .replace(/^_+|_+$/g, "");
-  return `${product}_${tail}`.slice(0, 128).replace(/_+$/, "");
+  const base = `${plan.product}_${tail}`.slice(0, 120).replace(/_+$/, "");
+  let name = base;
+  for (let n = 2; plan.lists.some((l) => l.name === name); n++) name = `${base}_${n}`;
+  return name;
 }
 
 /** A string literal of the rules language (only `"` and `\` need escaping; bytes as \xHH). */
