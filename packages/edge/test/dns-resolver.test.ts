@@ -368,10 +368,14 @@ describe("edge DNS over UDP/TCP", () => {
   });
 
   test("Resolver interface applies DNS policy", async () => {
+    // The running snapshot keeps its bundle without the list items (they live in the compiled
+    // matchers), so the lists come from the configuration, not from the snapshot.
+    const full = config(up);
     await edge.apply({
       ...edge.snapshot.bundle,
       version: 4,
-      policies: config(up).policies.map((p) => ({ ...p })) as never,
+      lists: full.lists,
+      policies: full.policies,
     });
     const ok = await edge.resolver.resolve("a.example", { client: "127.0.0.1", family: 4 });
     assert.deepEqual(ok, { addresses: ["192.0.2.1"], rcode: "NOERROR" });
