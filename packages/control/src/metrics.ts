@@ -27,6 +27,8 @@ export class ControlMetrics implements AuthMetrics {
   readonly #duration: Histogram<"route">;
   readonly #publish: Histogram<"result">;
   readonly #apply: Histogram;
+  readonly #imports: Counter<"product" | "result">;
+  readonly #importUnmapped: Counter<"product">;
 
   constructor(fleet: FleetSource) {
     const r = this.registry;
@@ -54,6 +56,18 @@ export class ControlMetrics implements AuthMetrics {
       name: "gatehouse_control_auth_throttled_total",
       help: "Requests answered 429 because their client address or credential id is over the failed-authentication limit",
       labelNames: ["credential", "by"] as const,
+      registers: [r],
+    });
+    this.#imports = new Counter({
+      name: "gatehouse_control_imports_total",
+      help: "Imports of another product's configuration (POST /import/…) by product and result: created, dry_run, refused (not the product's file), failed (a step the API refused)",
+      labelNames: ["product", "result"] as const,
+      registers: [r],
+    });
+    this.#importUnmapped = new Counter({
+      name: "gatehouse_control_import_unmapped_items_total",
+      help: "Items of imported configurations that have no Gatehouse equivalent (listed with reasons in the import's answer), by product",
+      labelNames: ["product"] as const,
       registers: [r],
     });
     this.#publish = new Histogram({
@@ -193,6 +207,16 @@ export class ControlMetrics implements AuthMetrics {
 
   throttled(credential: CredentialKind, by: "address" | "credential"): void {
     this.#authThrottled.inc({ credential, by });
+  }
+
+  /** One import through the API, and how many of its items could not be mapped. */
+  observeImport(
+    product: string,
+    result: "created" | "dry_run" | "refused" | "failed",
+    unmapped = 0,
+  ): void {
+    this.#imports.inc({ product, result });
+    if (unmapped > 0) this.#importUnmapped.inc({ product }, unmapped);
   }
 
   /** One publish attempt and how long it took. */

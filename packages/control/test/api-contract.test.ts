@@ -338,6 +338,9 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     const yamlType = { "content-type": "application/yaml" };
     await ok(admin("POST", "/import/blocky?dryRun=true", blocky, yamlType), 200);
     await ok(admin("POST", "/import/blocky", blocky, yamlType), 200);
+    const metrics = (await ok(admin("GET", "/metrics"), 200)).body;
+    assert.match(metrics, /gatehouse_control_imports_total\{product="blocky",result="dry_run"\} 1/);
+    assert.match(metrics, /gatehouse_control_imports_total\{product="blocky",result="created"\} 1/);
     await ok(
       admin("POST", "/import/pihole?dryRun=true", await gravityDb(), {
         "content-type": "application/octet-stream",

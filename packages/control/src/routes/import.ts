@@ -39,6 +39,7 @@ const FILE_TYPES = [
 ];
 
 export async function importRoutes(fastify: FastifyInstance): Promise<void> {
+  const { metrics } = fastify.gatehouse;
   await fastify.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser(
@@ -72,6 +73,7 @@ export async function importRoutes(fastify: FastifyInstance): Promise<void> {
           try {
             plan = await planImport(product, body);
           } catch (e) {
+            metrics.observeImport(product, e instanceof ImportInputError ? "refused" : "failed");
             if (e instanceof ImportInputError)
               throw new GatehouseError("GH_ERR_VALIDATION", e.message);
             throw e;
@@ -81,7 +83,8 @@ export async function importRoutes(fastify: FastifyInstance): Promise<void> {
             const v = req.headers[h];
             if (typeof v === "string") headers[h] = v;
           }
-          return applyPlan(
+          const dryRun = req.query.dryRun === true;
+          const report = await applyPlan(
             plan,
             async (method, path, payload) => {
               const r = await scope.inject({
@@ -110,8 +113,13 @@ export async function importRoutes(fastify: FastifyInstance): Promise<void> {
               }
               return json;
             },
-            req.query.dryRun === true,
-          );
+            dryRun,
+          ).catch((e: unknown) => {
+            metrics.observeImport(product, "failed", plan.notMapped.length);
+            throw e;
+          });
+          metrics.observeImport(product, dryRun ? "dry_run" : "created", plan.notMapped.length);
+          return report;
         },
       );
   });
