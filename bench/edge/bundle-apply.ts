@@ -132,6 +132,8 @@ async function main(): Promise<void> {
   const loop = monitorEventLoopDelay({ resolution: 5 });
   client.send("reset");
   loop.enable();
+  // Let the monitor's timer run once first, so a stall in the very first step is measured.
+  await new Promise((r) => setTimeout(r, 20));
   const steps: Record<string, number> = {};
   const step = async <T>(label: string, f: () => T | Promise<T>): Promise<T> => {
     const t0 = performance.now();
