@@ -3,17 +3,16 @@
 // configuration and enrols the edge; re-running keeps the database, the edge's credential and
 // its last good bundle.
 
-import { createSocket } from "node:dgram";
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startControl } from "@gatehouse/control";
-import { createOpLogger, EdgeState, lineSink, withComponent } from "@gatehouse/edge";
+import { createOpLogger, EdgeState, lineSink, splitHostPort, withComponent } from "@gatehouse/edge";
 import { openAnalytics } from "./analytics-store.ts";
 import { ControlClient } from "./control-client.ts";
 import { describeEdge } from "./edge.ts";
+import { checkChosen, type ListenerSpec, listenScope, pickDefault } from "./ports.ts";
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
 import { startSyncedEdge } from "./synced-edge.ts";
@@ -21,8 +20,49 @@ import { startSyncedEdge } from "./synced-edge.ts";
 const USAGE = `usage: gatehouse up [--data-dir DIR] [--dns ADDR:PORT] [--proxy ADDR:PORT] [--api ADDR:PORT] [--metrics ADDR:PORT]
 
 Runs control and an edge on loopback. Defaults: data in ./gatehouse-data, DNS on 127.0.0.1:53
-when it may bind there (else 127.0.0.1:10053), the proxy on 127.0.0.1:3128, the API on
-127.0.0.1:8787, the edge's metrics on 127.0.0.1:9153 when free. Ctrl-C stops everything cleanly.`;
+when it may bind there (else 127.0.0.1:10053), the proxy on 127.0.0.1:3128, the API and the
+dashboard on 127.0.0.1:8787, the edge's metrics on 127.0.0.1:9153. A default port that is taken
+falls back to the next free port above it, and a line says which; a port given with a flag is
+used as given or the start stops with an error. Ctrl-C stops everything cleanly.`;
+
+const DNS: ListenerSpec = { what: "DNS server", flag: "--dns", udp: true };
+const PROXY: ListenerSpec = { what: "HTTP proxy", flag: "--proxy" };
+const API: ListenerSpec = { what: "dashboard and API", flag: "--api" };
+const METRICS: ListenerSpec = { what: "edge metrics", flag: "--metrics" };
+
+/**
+ * The listen addresses: each flag given is checked (a clear error when it cannot bind), each
+ * default that is taken falls back to a free port, with a note saying so.
+ */
+async function chooseListeners(values: {
+  dns?: string | undefined;
+  proxy?: string | undefined;
+  api?: string | undefined;
+  metrics?: string | undefined;
+}): Promise<{ dns: string; proxy: string; api: string; metrics: string; notes: string[] }> {
+  const wanted: [ListenerSpec, string | undefined, number[]][] = [
+    [API, values.api, [8787]],
+    [DNS, values.dns, [53, 10053]],
+    [PROXY, values.proxy, [3128]],
+    [METRICS, values.metrics, [9153]],
+  ];
+  const avoid = new Set<number>();
+  for (const [spec, chosen] of wanted)
+    if (chosen !== undefined) avoid.add(splitHostPort(await checkChosen(spec, chosen)).port);
+  const notes: string[] = [];
+  const out: string[] = [];
+  for (const [spec, chosen, ports] of wanted) {
+    if (chosen !== undefined) {
+      out.push(chosen);
+      continue;
+    }
+    const picked = await pickDefault(spec, "127.0.0.1", ports, avoid);
+    if (picked.note) notes.push(picked.note);
+    out.push(picked.address);
+  }
+  const [api, dns, proxy, metrics] = out as [string, string, string, string];
+  return { api, dns, proxy, metrics, notes };
+}
 
 /** Nameservers from resolv.conf (the machine's own resolver becomes the upstream). */
 export async function systemNameservers(path = "/etc/resolv.conf"): Promise<string[]> {
@@ -38,24 +78,6 @@ export async function systemNameservers(path = "/etc/resolv.conf"): Promise<stri
     if (m) out.push(m[1]!);
   }
   return out;
-}
-
-/** True when both UDP and TCP may bind host:port right now (port 53 needs privileges). */
-async function canBind(host: string, port: number, udp = true): Promise<boolean> {
-  const tcp = await new Promise<boolean>((res) => {
-    const s = createServer();
-    s.once("error", () => res(false));
-    s.listen({ host, port, exclusive: true }, () => s.close(() => res(true)));
-  });
-  if (!tcp || !udp) return tcp;
-  return new Promise<boolean>((res) => {
-    const u = createSocket("udp4");
-    u.once("error", () => {
-      u.close();
-      res(false);
-    });
-    u.bind({ address: host, port, exclusive: true }, () => u.close(() => res(true)));
-  });
 }
 
 /**
@@ -114,6 +136,8 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     io.out(USAGE);
     return 0;
   }
+  // Every port is settled before anything starts: a chosen port that is taken stops here.
+  const listen = await chooseListeners(values);
   const dataDir = resolve(values["data-dir"] ?? "gatehouse-data");
   await mkdir(dataDir, { recursive: true });
   const envToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
@@ -130,7 +154,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     control = await startControl({
       dataDir: join(dataDir, "control", "pglite"),
       analytics: analytics.store,
-      listen: values.api ?? "127.0.0.1:8787",
+      listen: listen.api,
       ...(envToken ? { adminToken: envToken } : {}),
       // Request logs at warn by default: at info every heartbeat and long-poll is a line.
       loggerInstance: quietControlLogger(logger),
@@ -159,18 +183,13 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
         joinToken: string;
       }>("POST", "/edges/join-tokens", { ttlSeconds: 600 }));
     }
-    const dns =
-      values.dns ?? ((await canBind("127.0.0.1", 53)) ? "127.0.0.1:53" : "127.0.0.1:10053");
-    // Metrics on 9153 unless that port is taken (then only when asked for).
-    const metrics =
-      values.metrics ?? ((await canBind("127.0.0.1", 9153, false)) ? "127.0.0.1:9153" : undefined);
     const synced = await startSyncedEdge({
       controlUrl: control.address,
       dataDir: edgeDir,
       local: {
-        dns: { udp: [dns], tcp: [dns] },
-        proxy: { http: [values.proxy ?? "127.0.0.1:3128"] },
-        ...(metrics ? { metrics } : {}),
+        dns: { udp: [listen.dns], tcp: [listen.dns] },
+        proxy: { http: [listen.proxy] },
+        metrics: listen.metrics,
       },
       log: lineSink(withComponent(logger, "edge")),
       logger,
@@ -182,19 +201,30 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
 
     const dnsAddr = edge.addresses.dns.udp[0];
     const proxyAddr = edge.addresses.proxy.http[0];
+    const a = edge.addresses;
+    const bound = [
+      ...a.dns.udp,
+      ...a.dns.tcp,
+      ...a.dns.dot,
+      ...a.dns.doh,
+      ...a.proxy.http,
+      ...(a.metrics ? [a.metrics] : []),
+      control.address,
+    ];
     const lines = [
       "",
-      "Gatehouse is running (loopback only):",
+      ...listenScope(bound),
       ...describeEdge(edge),
       `  dashboard       ${control.address}/   (sign in with the admin token)`,
       `  control API     ${control.address}/api/v1   (docs: ${control.address}/api/v1/docs)`,
       `  data            ${dataDir}`,
+      ...(listen.notes.length ? ["", ...listen.notes] : []),
     ];
     if (control.adminToken)
       lines.push("", `Admin token (shown once, keep it): ${control.adminToken}`);
     lines.push("", "Try:");
     if (dnsAddr) {
-      const [host, port] = splitHostPort(dnsAddr);
+      const { host, port } = splitHostPort(dnsAddr);
       lines.push(
         `  dig @${host} -p ${port} blocked.example      # 0.0.0.0, from the example policy`,
       );
@@ -212,11 +242,6 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   }
   await onShutdown(closeAll, lineSink(logger));
   return 0;
-}
-
-function splitHostPort(a: string): [string, string] {
-  const i = a.lastIndexOf(":");
-  return [a.slice(0, i).replace(/^\[|\]$/g, ""), a.slice(i + 1)];
 }
 
 /** Control's request logger under `up`: warn unless GATEHOUSE_LOG_LEVEL asks for more. */
