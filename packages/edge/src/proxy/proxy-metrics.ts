@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { ConnectionRefusal } from "../net/connection-limiter.ts";
 import { type PendingCount, PendingCounts } from "../telemetry/pending-counts.ts";
+import { registryMetric } from "../telemetry/registry-metric.ts";
 
 /**
  * Why the proxy destroyed a client connection: close_grace = it did not close within
@@ -48,10 +49,6 @@ export interface UpstreamPoolStats {
   readonly queued: number;
 }
 
-function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
-
 const STATUS_CLASSES = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"] as const;
 
 function statusClassIndex(status: number): number {
@@ -82,12 +79,12 @@ function create(registry: Registry): ProxyMetrics {
   const flush = counts.flush;
   /** A counter with one label, fed by pending counts. */
   const counter = (name: string, help: string, label: string) =>
-    getOrCreate(
+    registryMetric(
       registry,
       name,
       () => new Counter({ name, help, labelNames: [label], registers: [registry], collect: flush }),
     );
-  const requests = getOrCreate(
+  const requests = registryMetric(
     registry,
     "gatehouse_proxy_requests_total",
     () =>
@@ -119,7 +116,7 @@ function create(registry: Registry): ProxyMetrics {
     "Requests and tunnels to internal addresses (loopback, private, link-local, …): refused = the guard stopped them, allowed = an allow policy's allowPrivateDestinations listed the address",
     "result",
   );
-  const latency = getOrCreate(
+  const latency = registryMetric(
     registry,
     "gatehouse_proxy_upstream_connect_seconds",
     () =>
@@ -130,7 +127,7 @@ function create(registry: Registry): ProxyMetrics {
         registers: [registry],
       }),
   );
-  const activeTunnels = getOrCreate(
+  const activeTunnels = registryMetric(
     registry,
     "gatehouse_proxy_active_tunnels",
     () =>
@@ -140,7 +137,7 @@ function create(registry: Registry): ProxyMetrics {
         registers: [registry],
       }),
   );
-  const activeConnections = getOrCreate(
+  const activeConnections = registryMetric(
     registry,
     "gatehouse_proxy_active_connections",
     () =>
@@ -150,7 +147,7 @@ function create(registry: Registry): ProxyMetrics {
         registers: [registry],
       }),
   );
-  const ownAddresses = getOrCreate(
+  const ownAddresses = registryMetric(
     registry,
     "gatehouse_proxy_own_addresses",
     () =>
@@ -161,7 +158,7 @@ function create(registry: Registry): ProxyMetrics {
       }),
   );
   let clientQueue: (() => number) | undefined;
-  getOrCreate(
+  registryMetric(
     registry,
     "gatehouse_proxy_client_queued_bytes",
     () =>
@@ -175,7 +172,7 @@ function create(registry: Registry): ProxyMetrics {
       }),
   );
   let poolStats: (() => UpstreamPoolStats) | undefined;
-  getOrCreate(
+  registryMetric(
     registry,
     "gatehouse_proxy_upstream_connections",
     () =>

@@ -18,6 +18,7 @@ import { rename } from "node:fs/promises";
 import { join } from "node:path";
 import { type ConfigBundle, checkBundleShape } from "@gatehouse/contract";
 import { Counter, type Registry } from "prom-client";
+import { registryMetric } from "../telemetry/registry-metric.ts";
 import { readIfExists, writeFileAtomic, writeFileAtomicWith } from "./atomic-file.ts";
 import { streamCanonicalJson, verifyBundleHashSliced } from "./bundle-digest.ts";
 
@@ -50,16 +51,16 @@ export interface LastGoodLoad {
 /** gatehouse_edge_config_disk_rejected_total: every reason's series exists from the start. */
 export function diskBundleRejections(registry: Registry): Counter<"reason"> {
   const name = "gatehouse_edge_config_disk_rejected_total";
-  const existing = registry.getSingleMetric(name) as Counter<"reason"> | undefined;
-  if (existing) return existing;
-  const c = new Counter({
-    name,
-    help: "Config bundle files in the data directory refused at start-up (unreadable, not JSON, not a bundle, hash mismatch)",
-    labelNames: ["reason"] as const,
-    registers: [registry],
+  return registryMetric(registry, name, () => {
+    const c = new Counter({
+      name,
+      help: "Config bundle files in the data directory refused at start-up (unreadable, not JSON, not a bundle, hash mismatch)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    });
+    for (const reason of DISK_BUNDLE_PROBLEMS) c.inc({ reason }, 0);
+    return c;
   });
-  for (const reason of DISK_BUNDLE_PROBLEMS) c.inc({ reason }, 0);
-  return c;
 }
 
 export interface EdgeCredential {

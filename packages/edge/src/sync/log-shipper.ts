@@ -19,6 +19,7 @@ import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { QueryLog } from "../telemetry/query-log.ts";
+import { registryMetric } from "../telemetry/registry-metric.ts";
 import { ATOMIC_TMP, writeFileAtomic } from "./atomic-file.ts";
 
 const gzipAsync = promisify(gzip);
@@ -69,10 +70,6 @@ interface SpooledBatch {
 
 const SPOOL_FILE = /^(\d{12})-(\d+)-([A-Za-z0-9_.:-]+)\.ndjson\.gz$/;
 
-function metric<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
-
 /** The log shipper's metrics on `registry` (created once per registry). */
 export function logShipperMetrics(r: Registry): {
   readonly shipped: Counter;
@@ -80,7 +77,7 @@ export function logShipperMetrics(r: Registry): {
   readonly spool: Gauge;
   readonly maxSpool: Gauge;
 } {
-  const shipped = metric(
+  const shipped = registryMetric(
     r,
     "gatehouse_edge_log_records_shipped_total",
     () =>
@@ -90,7 +87,7 @@ export function logShipperMetrics(r: Registry): {
         registers: [r],
       }),
   );
-  const dropped = metric(
+  const dropped = registryMetric(
     r,
     "gatehouse_edge_log_records_dropped_total",
     () =>
@@ -103,7 +100,7 @@ export function logShipperMetrics(r: Registry): {
   );
   // Every series exists from the start, so a dashboard or alert sees 0, not no data.
   for (const reason of LOG_DROP_REASONS) dropped.inc({ reason }, 0);
-  const spool = metric(
+  const spool = registryMetric(
     r,
     "gatehouse_edge_log_spool_bytes",
     () =>
@@ -113,7 +110,7 @@ export function logShipperMetrics(r: Registry): {
         registers: [r],
       }),
   );
-  const maxSpool = metric(
+  const maxSpool = registryMetric(
     r,
     "gatehouse_edge_log_spool_max_bytes",
     () =>

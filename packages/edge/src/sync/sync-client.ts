@@ -11,6 +11,7 @@
 import { hostname } from "node:os";
 import { type ConfigBundle, GatehouseError } from "@gatehouse/contract";
 import { Counter, Gauge, type Registry } from "prom-client";
+import { registryMetric } from "../telemetry/registry-metric.ts";
 import { verifyBundleHashSliced } from "./bundle-digest.ts";
 import { type EdgeCredential, EdgeState } from "./edge-state.ts";
 
@@ -87,10 +88,6 @@ export function backoffDelay(
   return base / 2 + random * (base / 2);
 }
 
-function metric<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
-
 /** The sync client's metrics on `registry` (created once per registry). */
 export function syncMetrics(registry: Registry): {
   readonly lastSync: Gauge;
@@ -102,7 +99,7 @@ export function syncMetrics(registry: Registry): {
   return {
     // A timestamp, not an age: staleness is `time() - this` at query time, so the gauge is
     // right even when nothing updates it (which is exactly when control is gone).
-    lastSync: metric(
+    lastSync: registryMetric(
       registry,
       "gatehouse_edge_config_last_sync_timestamp_seconds",
       () =>
@@ -112,7 +109,7 @@ export function syncMetrics(registry: Registry): {
           registers: [registry],
         }),
     ),
-    failures: metric(
+    failures: registryMetric(
       registry,
       "gatehouse_edge_sync_failures_total",
       () =>
@@ -123,7 +120,7 @@ export function syncMetrics(registry: Registry): {
           registers: [registry],
         }),
     ),
-    backoff: metric(
+    backoff: registryMetric(
       registry,
       "gatehouse_edge_sync_backoff_seconds",
       () =>
@@ -133,7 +130,7 @@ export function syncMetrics(registry: Registry): {
           registers: [registry],
         }),
     ),
-    decommissioned: metric(
+    decommissioned: registryMetric(
       registry,
       "gatehouse_edge_decommissioned",
       () =>
@@ -143,7 +140,7 @@ export function syncMetrics(registry: Registry): {
           registers: [registry],
         }),
     ),
-    version: metric(
+    version: registryMetric(
       registry,
       "gatehouse_edge_config_version",
       () =>

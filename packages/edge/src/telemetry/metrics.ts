@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
 import { type PendingCount, PendingCounts } from "./pending-counts.ts";
+import { registryMetric } from "./registry-metric.ts";
 
 /** The DNS query and cache-lookup counts, bumped per query and flushed on collect. */
 const dnsCounts = new PendingCounts();
@@ -26,7 +27,7 @@ export function edgeRegistry(): Registry {
 /** Get a metric already registered under `name`, or create it (tests start many edges). */
 function once<T>(name: string, make: (r: Registry) => T): T {
   const r = edgeRegistry();
-  return (r.getSingleMetric(name) as T | undefined) ?? make(r);
+  return registryMetric(r, name, () => make(r));
 }
 
 export interface DnsMetrics {
