@@ -15,6 +15,7 @@ import {
 import { ConfigRejectedError, compileSnapshot, EdgeState, startEdge } from "@gatehouse/edge";
 import { compileSnapshotSliced } from "../src/snapshot.ts";
 import { bundleHashSliced } from "../src/sync/bundle-digest.ts";
+import { OFF_THREAD_BYTES, type ParsedBundle, parseBundleBody } from "../src/sync/bundle-parse.ts";
 import { a, startFakeUpstream, udpQuery } from "./dns-helpers.ts";
 
 function bigBundle(items: number): ConfigBundle {
@@ -132,5 +133,81 @@ test("a list item outside the contract's item schema refuses the bundle, sliced 
       assert.equal(e.problems[0]!.path, "/lists/0/items/17000");
       return true;
     });
+  }
+});
+
+/** Run `f` while a 1 ms timer ping keeps going; the pings served and the longest gap. */
+async function whilePinging<T>(
+  f: () => Promise<T>,
+): Promise<{ value: T; pings: number; maxGapMs: number }> {
+  let pings = 0;
+  let maxGapMs = 0;
+  let last = performance.now();
+  let running = true;
+  const ping = (): void => {
+    const now = performance.now();
+    maxGapMs = Math.max(maxGapMs, now - last);
+    last = now;
+    pings++;
+    if (running) setTimeout(ping, 1);
+  };
+  setTimeout(ping, 1);
+  try {
+    return { value: await f(), pings, maxGapMs };
+  } finally {
+    running = false;
+  }
+}
+
+test("a large bundle's body is parsed and hash-checked off the event loop", {
+  timeout: 120_000,
+}, async () => {
+  const b = bigBundle(1_000_000);
+  b.hash = await bundleHash(b);
+  const body = Buffer.from(JSON.stringify(b));
+  const last = b.lists[0]!.items!.at(-1);
+  b.lists = [];
+  // The main thread never runs JSON.parse over the body (one block of 0.05-2 s for tens of MB,
+  // longer the fuller the heap), and keeps serving timers while the worker parses and hashes.
+  const parse = JSON.parse;
+  let largestParsed = 0;
+  JSON.parse = (text: string, ...rest) => {
+    largestParsed = Math.max(largestParsed, text.length);
+    return parse(text, ...rest);
+  };
+  let got: Awaited<ReturnType<typeof whilePinging<ParsedBundle>>>;
+  try {
+    got = await whilePinging(() => parseBundleBody(body));
+  } finally {
+    JSON.parse = parse;
+  }
+  assert.ok(largestParsed < OFF_THREAD_BYTES, `the main thread parsed ${largestParsed} bytes`);
+  assert.ok(got.pings > 10, `${got.pings} pings answered`);
+  assert.equal(got.value.hashOk, true);
+  assert.equal(got.value.bundle.lists[0]?.items?.length, 1_000_000);
+  assert.equal(got.value.bundle.lists[0]?.items?.at(-1), last);
+});
+
+test("parsed bodies, inline or off-thread, keep items and check hashes as JSON.parse does", async () => {
+  const odd: ConfigBundle = {
+    ...bigBundle(3),
+    lists: [
+      { id: "a", name: "a", type: "domain", items: ["x.example", "", "y\nz", "ü.example"] },
+      { id: "n", name: "n", type: "domain", items: ["has\nnewline", "ok.example"] },
+      { id: "e", name: "e", type: "domain", items: [] },
+      { id: "one", name: "one", type: "domain", items: ["only.example"] },
+    ],
+  };
+  odd.hash = await bundleHash(odd);
+  const big = bigBundle(Math.ceil(OFF_THREAD_BYTES / 20));
+  big.hash = await bundleHash(big);
+  for (const b of [odd, big, { ...odd, version: 9 }, { ...big, version: 9 }]) {
+    const text = JSON.stringify(b);
+    const got = await parseBundleBody(Buffer.from(text));
+    assert.deepEqual(got.bundle, JSON.parse(text));
+    assert.equal(got.hashOk, b.version !== 9, `version ${b.version}, ${text.length} bytes`);
+  }
+  for (const text of ["{", "x".repeat(OFF_THREAD_BYTES + 1)]) {
+    await assert.rejects(parseBundleBody(Buffer.from(text)), SyntaxError);
   }
 });

@@ -12,7 +12,7 @@ import { hostname } from "node:os";
 import { type ConfigBundle, GatehouseError } from "@gatehouse/contract";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { registryMetric } from "../telemetry/registry-metric.ts";
-import { verifyBundleHashSliced } from "./bundle-digest.ts";
+import { type ParsedBundle, parseBundleBody } from "./bundle-parse.ts";
 import { type EdgeCredential, EdgeState } from "./edge-state.ts";
 
 export interface SyncTarget {
@@ -369,9 +369,10 @@ export class SyncClient {
           continue;
         }
         if (res.status !== 200) throw await this.#refusal(res, "config poll");
-        let bundle: ConfigBundle;
+        let parsed: ParsedBundle;
         try {
-          bundle = (await res.json()) as ConfigBundle;
+          // Parsed and hash-checked off the event loop (a large body would stall answering).
+          parsed = await parseBundleBody(new Uint8Array(await res.arrayBuffer()));
         } catch (e) {
           throw new SyncRefused(
             "bad_answer",
@@ -379,7 +380,7 @@ export class SyncClient {
           );
         }
         this.#synced();
-        await this.#receive(bundle);
+        await this.#receive(parsed);
       } catch (e) {
         if (e instanceof Decommissioned) return this.#decommission(e.message);
         if (this.#stop.signal.aborted) return;
@@ -388,10 +389,10 @@ export class SyncClient {
     }
   }
 
-  async #receive(bundle: ConfigBundle): Promise<void> {
+  async #receive({ bundle, hashOk }: ParsedBundle): Promise<void> {
     if (typeof bundle?.version !== "number" || bundle.version <= this.#after) return;
     const version = bundle.version;
-    if (!(await verifyBundleHashSliced(bundle))) {
+    if (!hashOk) {
       this.#after = version;
       await this.#report(version, false, "bundle hash does not match its content");
       this.#log(`gatehouse edge: refused bundle v${version}: hash mismatch`);

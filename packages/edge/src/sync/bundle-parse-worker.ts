@@ -1,0 +1,11 @@
+// The worker thread of bundle-parse.ts: one body in, one packed bundle (or the parse error) out.
+
+import { parentPort } from "node:worker_threads";
+import { parseAndPack } from "./bundle-parse.ts";
+
+parentPort?.once("message", (body: Uint8Array) => {
+  parseAndPack(body).then(
+    (result) => parentPort?.postMessage({ ok: true, result }),
+    (e: unknown) => parentPort?.postMessage({ ok: false, message: (e as Error).message }),
+  );
+});

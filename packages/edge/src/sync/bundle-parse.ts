@@ -1,0 +1,103 @@
+// A config bundle's body (tens of MB for millions of list items) parsed and hash-checked off the
+// event loop: a worker thread runs JSON.parse and the contract's verifyBundleHash, then hands
+// back the bundle with each list's items packed into one "\n"-joined string (copying a string
+// between threads is one memcpy; a million-string array would be deserialized item by item, one
+// block again). The main thread unpacks the items in slices. Small bodies are parsed inline by
+// the same code: a worker's start-up costs more than they do.
+
+import { Worker } from "node:worker_threads";
+import { type ConfigBundle, verifyBundleHash } from "@gatehouse/contract";
+import { runSliced, type Steps } from "../slices.ts";
+
+/** Bodies from this size on are parsed in a worker thread. */
+export const OFF_THREAD_BYTES = 1 << 20;
+
+/** A bundle with the items of some lists moved into `packed`. */
+export interface PackedBundle {
+  readonly bundle: ConfigBundle;
+  /** lists[list].items = text.split("\n") (count items). */
+  readonly packed: { list: number; text: string; count: number }[];
+  /** The bundle carries a hash and it matches its content (contract verifyBundleHash). */
+  readonly hashOk: boolean;
+}
+
+export interface ParsedBundle {
+  readonly bundle: ConfigBundle;
+  readonly hashOk: boolean;
+}
+
+type WorkerAnswer = { ok: true; result: PackedBundle } | { ok: false; message: string };
+
+/** Parse and hash-check a body, then pack its list items (runs in the worker, or inline). */
+export async function parseAndPack(body: Uint8Array): Promise<PackedBundle> {
+  const bundle = JSON.parse(new TextDecoder().decode(body)) as ConfigBundle;
+  const hashOk = await verifyBundleHash(bundle);
+  const packed: { list: number; text: string; count: number }[] = [];
+  const lists: unknown = bundle?.lists;
+  if (Array.isArray(lists)) {
+    lists.forEach((l: { items?: unknown }, i) => {
+      const items = l?.items;
+      // Only plain string items without a newline pack; anything else travels as it is and is
+      // refused (or accepted) by the compile exactly as before.
+      if (!Array.isArray(items) || items.length < 2) return;
+      for (const x of items) if (typeof x !== "string" || x.includes("\n")) return;
+      packed.push({ list: i, text: items.join("\n"), count: items.length });
+      l.items = [];
+    });
+  }
+  return { bundle, packed, hashOk };
+}
+
+function* unpackSteps(p: PackedBundle): Steps<ConfigBundle> {
+  for (const { list, text, count } of p.packed) {
+    const items: string[] = new Array(count);
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const end = i === count - 1 ? text.length : text.indexOf("\n", at);
+      if (end < 0) throw new Error("packed bundle items are short");
+      items[i] = text.slice(at, end);
+      at = end + 1;
+      if ((i & 0xfff) === 0xfff) yield;
+    }
+    (p.bundle.lists[list] as { items?: string[] }).items = items;
+  }
+  return p.bundle;
+}
+
+function parseInWorker(body: Uint8Array): Promise<PackedBundle> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL("./bundle-parse-worker.ts", import.meta.url));
+    let settled = false;
+    w.once("message", (m: WorkerAnswer) => {
+      settled = true;
+      void w.terminate();
+      if (m.ok) resolve(m.result);
+      else reject(new SyntaxError(m.message));
+    });
+    w.once("error", (e) => {
+      settled = true;
+      reject(e);
+    });
+    w.once("exit", (code) => {
+      if (!settled) reject(new Error(`the bundle parser thread exited (${code})`));
+    });
+    // The body's bytes move to the worker (transferred when they own their buffer).
+    const own =
+      body.buffer instanceof ArrayBuffer &&
+      body.byteOffset === 0 &&
+      body.byteLength === body.buffer.byteLength;
+    const buf = own ? body : body.slice();
+    w.postMessage(buf, [buf.buffer as ArrayBuffer]);
+  });
+}
+
+/**
+ * A config bundle from its body, with its hash checked; a large body is parsed off the event
+ * loop and handed to the worker (a body that owns its ArrayBuffer is transferred: the caller's
+ * view is left empty). Throws (SyntaxError) when the body is not JSON.
+ */
+export async function parseBundleBody(body: Uint8Array): Promise<ParsedBundle> {
+  const p =
+    body.byteLength >= OFF_THREAD_BYTES ? await parseInWorker(body) : await parseAndPack(body);
+  return { bundle: await runSliced(unpackSteps(p)), hashOk: p.hashOk };
+}
