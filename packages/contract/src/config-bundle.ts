@@ -400,6 +400,10 @@ export const EdgeLocalSettings = T.Object({
     T.Object({
       /** Items across all lists (memory guard for small edges); default unlimited. */
       maxListItems: T.Optional(T.Integer({ minimum: 0 })),
+      /** Largest config poll answer read from control, in bytes; default 256 MiB. */
+      maxBundleBytes: T.Optional(T.Integer({ minimum: 1024 })),
+      /** Heap limit (MiB) of the thread that parses a large bundle; default 1024. */
+      bundleParseMemoryMb: T.Optional(T.Integer({ minimum: 16, maximum: 65536 })),
     }),
   ),
 });

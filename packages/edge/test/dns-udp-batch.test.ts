@@ -1,13 +1,14 @@
 // The batch UDP socket (native/udp_batch.c through dns/server/udp-batch.ts) against node:dgram:
 // the same answers on both, misses through the pipeline, repeats through the fast path, bursts
-// answered in full, bad datagrams dropped or answered while the socket keeps serving.
+// answered in full, bad datagrams dropped or answered while the socket keeps serving; node:dgram's
+// bounded send queue.
 
 import assert from "node:assert/strict";
-import { createSocket } from "node:dgram";
+import { createSocket, Socket as DgramSocket } from "node:dgram";
 import { test } from "node:test";
 import { DnsService } from "../src/dns/dns-service.ts";
 import { batchAddon } from "../src/dns/server/udp-batch.ts";
-import { listenUdp, type UdpListener } from "../src/dns/server/udp-server.ts";
+import { listenUdp, MAX_UDP_SEND_QUEUE, type UdpListener } from "../src/dns/server/udp-server.ts";
 import { decodeMessage } from "../src/dns/wire/message.ts";
 import { compileSnapshot } from "../src/snapshot.ts";
 import { edgeRegistry } from "../src/telemetry/metrics.ts";
@@ -203,5 +204,60 @@ test("batch sockets serve IPv6 and dual-stack clients with node:dgram's address 
     await v6.close();
     await dual.close();
     await up.close();
+  }
+});
+
+test("node:dgram: answers past MAX_UDP_SEND_QUEUE queued datagrams are dropped and counted, serving goes on", async () => {
+  const svc = new DnsService(
+    compileSnapshot({
+      schemaVersion: 1,
+      version: 1,
+      resolver: { upstreams: [] },
+      locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
+      lists: [],
+      policies: [
+        {
+          id: "p",
+          name: "Block all",
+          type: "dns",
+          enabled: true,
+          precedence: 1,
+          expression: 'dns.fqdn ne ""',
+          action: "block",
+        },
+      ],
+    }),
+    { log: new QueryLog(100) },
+  );
+  const u = await listenUdp(svc, "127.0.0.1:0", { batch: false });
+  // The kernel takes loopback datagrams at once, so libuv's queue never fills here: the count
+  // the listener reads is set instead, as a socket whose kernel buffer is full would report it.
+  const real = DgramSocket.prototype.getSendQueueCount;
+  let queued: number | undefined;
+  DgramSocket.prototype.getSendQueueCount = function (this: DgramSocket) {
+    return queued ?? real.call(this);
+  };
+  const dropped = async () =>
+    (await edgeRegistry().getSingleMetric("gatehouse_dns_udp_send_queue_dropped_total")!.get())
+      .values[0]?.value ?? 0;
+  // Fresh names (the pipeline) and repeats (the fast path) both go through the bound.
+  const queries = (round: number) =>
+    Array.from({ length: 20 }, (_, i) => buildQuery(`q${i % 10}.example`, { id: round * 100 + i }));
+  try {
+    assert.equal(u.mode, "dgram");
+    queued = MAX_UDP_SEND_QUEUE - 1;
+    const below = await burst(u.port, queries(1));
+    assert.equal(below.size, 20, "one below the bound: every query answered");
+    const before = await dropped();
+    queued = MAX_UDP_SEND_QUEUE;
+    const full = await burst(u.port, queries(2), 600);
+    assert.equal(full.size, 0, "at the bound: nothing sent");
+    assert.equal((await dropped()) - before, 20, "every dropped answer counted");
+    queued = undefined;
+    const after = await burst(u.port, queries(3));
+    assert.equal(after.size, 20, "once the queue drains, answering goes on");
+  } finally {
+    DgramSocket.prototype.getSendQueueCount = real;
+    await u.close(200);
   }
 });

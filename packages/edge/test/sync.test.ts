@@ -32,6 +32,8 @@ interface FakeControl {
   refuse: { status: number; code?: string; retryAfter?: number }[];
   /** Credentialed requests seen, by path. */
   requests: string[];
+  /** Send bundles without a Content-Length (chunked, in two writes). */
+  chunked: boolean;
   publish(b: ConfigBundle, opts?: { corruptHash?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
@@ -55,6 +57,7 @@ async function fakeControl(): Promise<FakeControl> {
     status: "active",
     refuse: [],
     requests: [],
+    chunked: false,
     async publish(b, opts) {
       b.hash = await bundleHash(b);
       if (opts?.corruptHash) b.hash = "0".repeat(64);
@@ -102,7 +105,12 @@ async function fakeControl(): Promise<FakeControl> {
           waiters.add(done);
         });
       }
-      return ready() ? json(200, state.bundle) : json(304);
+      if (!ready()) return json(304);
+      if (!state.chunked) return json(200, state.bundle);
+      const text = JSON.stringify(state.bundle);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write(text.slice(0, text.length >> 1));
+      return res.end(text.slice(text.length >> 1));
     }
     if (url.pathname === "/api/v1/edge/heartbeat") {
       state.heartbeats.push((await body(req)) as FakeControl["heartbeats"][number]);
@@ -150,6 +158,20 @@ function bundle(version: number, expression = 'dns.fqdn == "blocked.example"'): 
       },
     ],
   };
+}
+
+/** bundle(version) with a domain list of `names` names (n0.example …). */
+function bundleWithList(version: number, names: number): ConfigBundle {
+  const b = bundle(version, "any(dns.domains[*] in $big)");
+  b.lists = [
+    {
+      id: "big",
+      name: "big",
+      type: "domain",
+      items: Array.from({ length: names }, (_, i) => `n${i}.example`),
+    },
+  ];
+  return b;
 }
 
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
@@ -434,6 +456,69 @@ describe("edge config sync when control refuses", () => {
     assert.ok((await gauge(lastSync)) > before, "a success refreshes it");
     assert.equal(await gauge("gatehouse_edge_sync_backoff_seconds"), 0);
     await client.stop();
+  });
+
+  test("an answer over maxBundleBytes is not read: logged, counted, the config keeps serving", async () => {
+    const { client, lines, failures } = await enrolled({ maxBundleBytes: 64 * 1024 });
+    await client.start();
+    await control.publish(bundleWithList(11, 100));
+    await until(() => edge.snapshot.version === 11, "v11 (small) applied");
+    // 5,000 names make about 80 KB: over the limit, by its Content-Length, then without one.
+    for (const [version, chunked] of [
+      [12, false],
+      [13, true],
+    ] as const) {
+      control.chunked = chunked;
+      const seen = await failures("too_large");
+      await control.publish(bundleWithList(version, 5000));
+      await untilAsync(async () => (await failures("too_large")) > seen, `v${version} refused`);
+      assert.equal(edge.snapshot.version, 11, "the running config stays");
+      assert.ok(
+        lines.some((l) =>
+          /ERROR: the config poll's answer is .* bytes, more than this edge accepts \(edge\.limits\.maxBundleBytes = 65536\); not read; keeping config v11/.test(
+            l,
+          ),
+        ),
+        lines.join("\n"),
+      );
+    }
+    control.chunked = false;
+    // A bundle within the limit is taken again.
+    await control.publish(bundleWithList(14, 100));
+    await until(() => edge.snapshot.version === 14, "v14 applied", 10_000);
+    await client.stop();
+  });
+
+  test("an answer whose parse outgrows the parser thread's heap is refused, counted, logged", async () => {
+    // 400,000 names (7 MB, parsed in the thread) need well over 16 MiB of heap to parse.
+    const { client, lines, failures } = await enrolled({ parseMemoryMb: 16 });
+    await client.start();
+    const before = edge.snapshot.version;
+    await control.publish(bundleWithList(before + 1, 400_000));
+    await untilAsync(
+      async () => (await failures("parser_out_of_memory")) > 0,
+      "the parse refused",
+      30_000,
+    );
+    assert.equal(edge.snapshot.version, before, "the running config stays");
+    assert.ok(
+      lines.some((l) =>
+        /ERROR: refused the config poll's answer: parsing the bundle needs more than the parser thread's 16 MiB heap \(edge\.limits\.bundleParseMemoryMb\); keeping config v/.test(
+          l,
+        ),
+      ),
+      lines.join("\n"),
+    );
+    await client.stop();
+    // The same bundle parses within the default limit.
+    const { client: roomy } = await enrolled();
+    await roomy.start();
+    await until(
+      () => edge.snapshot.version === before + 1,
+      "applied with the default limit",
+      60_000,
+    );
+    await roomy.stop();
   });
 
   test("a 429's Retry-After is the least the edge waits", async () => {

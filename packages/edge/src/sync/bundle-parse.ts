@@ -12,6 +12,29 @@ import { runSliced, type Steps } from "../slices.ts";
 /** Bodies from this size on are parsed in a worker thread. */
 export const OFF_THREAD_BYTES = 1 << 20;
 
+/**
+ * The largest config poll answer an edge reads (edge.limits.maxBundleBytes): 256 MiB, room for
+ * about 7 million names of typical length (2.2 million make 77 MB of JSON).
+ */
+export const DEFAULT_MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The parser thread's heap limit in MiB (edge.limits.bundleParseMemoryMb). Parsing a 77 MB body
+ * with 2.2 million names takes about 300 MB; a body whose parsed form outgrows this (deeply
+ * nested, millions of tiny objects) stops the thread, not the edge.
+ */
+export const DEFAULT_PARSE_MEMORY_MB = 1024;
+
+/** The parser thread ran out of its heap (resourceLimits): the body is refused. */
+export class BundleParseMemoryError extends Error {
+  override name = "BundleParseMemoryError";
+}
+
+export interface ParseOptions {
+  /** The parser thread's heap limit (MiB); default DEFAULT_PARSE_MEMORY_MB. */
+  readonly memoryMb?: number;
+}
+
 /** A bundle with the items of some lists moved into `packed`. */
 export interface PackedBundle {
   readonly bundle: ConfigBundle;
@@ -64,9 +87,11 @@ function* unpackSteps(p: PackedBundle): Steps<ConfigBundle> {
   return p.bundle;
 }
 
-function parseInWorker(body: Uint8Array): Promise<PackedBundle> {
+function parseInWorker(body: Uint8Array, memoryMb: number): Promise<PackedBundle> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL("./bundle-parse-worker.ts", import.meta.url));
+    const w = new Worker(new URL("./bundle-parse-worker.ts", import.meta.url), {
+      resourceLimits: { maxOldGenerationSizeMb: memoryMb },
+    });
     let settled = false;
     w.once("message", (m: WorkerAnswer) => {
       settled = true;
@@ -74,9 +99,16 @@ function parseInWorker(body: Uint8Array): Promise<PackedBundle> {
       if (m.ok) resolve(m.result);
       else reject(new SyntaxError(m.message));
     });
-    w.once("error", (e) => {
+    w.once("error", (e: Error & { code?: string }) => {
       settled = true;
-      reject(e);
+      reject(
+        e.code === "ERR_WORKER_OUT_OF_MEMORY"
+          ? new BundleParseMemoryError(
+              `parsing the bundle needs more than the parser thread's ${memoryMb} MiB heap (edge.limits.bundleParseMemoryMb)`,
+              { cause: e },
+            )
+          : e,
+      );
     });
     w.once("exit", (code) => {
       if (!settled) reject(new Error(`the bundle parser thread exited (${code})`));
@@ -94,10 +126,16 @@ function parseInWorker(body: Uint8Array): Promise<PackedBundle> {
 /**
  * A config bundle from its body, with its hash checked; a large body is parsed off the event
  * loop and handed to the worker (a body that owns its ArrayBuffer is transferred: the caller's
- * view is left empty). Throws (SyntaxError) when the body is not JSON.
+ * view is left empty). Throws SyntaxError when the body is not JSON, BundleParseMemoryError when
+ * the parser thread outgrows its heap limit.
  */
-export async function parseBundleBody(body: Uint8Array): Promise<ParsedBundle> {
+export async function parseBundleBody(
+  body: Uint8Array,
+  opts: ParseOptions = {},
+): Promise<ParsedBundle> {
   const p =
-    body.byteLength >= OFF_THREAD_BYTES ? await parseInWorker(body) : await parseAndPack(body);
+    body.byteLength >= OFF_THREAD_BYTES
+      ? await parseInWorker(body, opts.memoryMb ?? DEFAULT_PARSE_MEMORY_MB)
+      : await parseAndPack(body);
   return { bundle: await runSliced(unpackSteps(p)), hashOk: p.hashOk };
 }

@@ -12,7 +12,12 @@ import { hostname } from "node:os";
 import { type ConfigBundle, GatehouseError } from "@gatehouse/contract";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { registryMetric } from "../telemetry/registry-metric.ts";
-import { type ParsedBundle, parseBundleBody } from "./bundle-parse.ts";
+import {
+  BundleParseMemoryError,
+  DEFAULT_MAX_BUNDLE_BYTES,
+  type ParsedBundle,
+  parseBundleBody,
+} from "./bundle-parse.ts";
 import { type EdgeCredential, EdgeState } from "./edge-state.ts";
 
 export interface SyncTarget {
@@ -45,6 +50,10 @@ export interface SyncOptions {
   readonly onDecommissioned?: (message: string) => void;
   /** Retry delays: the first failure waits about minMs, each next one twice as long, up to maxMs. */
   readonly backoff?: { readonly minMs: number; readonly maxMs: number };
+  /** The largest config poll answer read, in bytes (edge.limits.maxBundleBytes). */
+  readonly maxBundleBytes?: number;
+  /** Heap limit of the thread parsing a large answer, MiB (edge.limits.bundleParseMemoryMb). */
+  readonly parseMemoryMb?: number;
 }
 
 const LONG_POLL_CLIENT_TIMEOUT_MS = 45_000; // control answers 304 after 30 s
@@ -55,7 +64,14 @@ const BACKOFF_MAX_MS = 30_000;
 const RETRY_AFTER_MAX_MS = 300_000;
 
 /** Why a sync attempt failed: the `reason` label of gatehouse_edge_sync_failures_total. */
-type SyncFailure = "network" | "unauthorized" | "rate_limited" | "server_error" | "bad_answer";
+type SyncFailure =
+  | "network"
+  | "unauthorized"
+  | "rate_limited"
+  | "server_error"
+  | "bad_answer"
+  | "too_large"
+  | "parser_out_of_memory";
 
 /** A refused sync: control answered, but not with a bundle or "nothing newer". */
 class SyncRefused extends Error {
@@ -72,6 +88,46 @@ class SyncRefused extends Error {
 function retryAfterMs(res: Response): number {
   const s = Number(res.headers.get("retry-after"));
   return Number.isFinite(s) && s > 0 ? Math.min(s * 1000, RETRY_AFTER_MAX_MS) : 0;
+}
+
+/**
+ * A response body as bytes, refused (SyncRefused too_large) past `max` bytes: by its
+ * Content-Length before reading, else as soon as what arrived passes it.
+ */
+async function readBodyLimited(res: Response, max: number): Promise<Uint8Array> {
+  const tooLarge = (n: string) =>
+    new SyncRefused(
+      "too_large",
+      `the config poll's answer is ${n} bytes, more than this edge accepts (edge.limits.maxBundleBytes = ${max}); not read`,
+    );
+  const declared = Number(res.headers.get("content-length") ?? Number.NaN);
+  if (declared > max) {
+    await res.body?.cancel();
+    throw tooLarge(String(declared));
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (res.body) {
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > max) {
+        await reader.cancel();
+        throw tooLarge(`over ${max}`);
+      }
+      chunks.push(value);
+    }
+  }
+  // One buffer of its own, so the parser thread can take it without a copy.
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
 }
 
 /** Control's final answer to a decommissioned edge. */
@@ -115,7 +171,7 @@ export function syncMetrics(registry: Registry): {
       () =>
         new Counter({
           name: "gatehouse_edge_sync_failures_total",
-          help: "Failed config polls by reason: network, unauthorized (401/403), rate_limited (429), server_error (5xx), bad_answer (anything else), decommissioned (final)",
+          help: "Failed config polls by reason: network, unauthorized (401/403), rate_limited (429), server_error (5xx), bad_answer (anything else), too_large (answer over edge.limits.maxBundleBytes), parser_out_of_memory (parsing it outgrew edge.limits.bundleParseMemoryMb), decommissioned (final)",
           labelNames: ["reason"] as const,
           registers: [registry],
         }),
@@ -369,11 +425,19 @@ export class SyncClient {
           continue;
         }
         if (res.status !== 200) throw await this.#refusal(res, "config poll");
+        const body = await readBodyLimited(res, this.#o.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES);
         let parsed: ParsedBundle;
         try {
           // Parsed and hash-checked off the event loop (a large body would stall answering).
-          parsed = await parseBundleBody(new Uint8Array(await res.arrayBuffer()));
+          parsed = await parseBundleBody(body, {
+            ...(this.#o.parseMemoryMb !== undefined ? { memoryMb: this.#o.parseMemoryMb } : {}),
+          });
         } catch (e) {
+          if (e instanceof BundleParseMemoryError)
+            throw new SyncRefused(
+              "parser_out_of_memory",
+              `refused the config poll's answer: ${e.message}`,
+            );
           throw new SyncRefused(
             "bad_answer",
             `the config poll's answer is not JSON: ${(e as Error).message}`,
@@ -384,6 +448,14 @@ export class SyncClient {
       } catch (e) {
         if (e instanceof Decommissioned) return this.#decommission(e.message);
         if (this.#stop.signal.aborted) return;
+        // A bundle this edge will never take: said every time, not only on every tenth failure.
+        if (
+          e instanceof SyncRefused &&
+          (e.reason === "too_large" || e.reason === "parser_out_of_memory")
+        )
+          this.#log(
+            `gatehouse edge: ERROR: ${e.message}; keeping config v${this.#o.target.snapshot.version}`,
+          );
         await this.#backoff(e);
       }
     }

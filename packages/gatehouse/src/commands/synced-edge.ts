@@ -214,6 +214,12 @@ function syncClient(
     ...(opts.joinToken ? { joinToken: opts.joinToken } : {}),
     ...(opts.name ? { name: opts.name } : {}),
     ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
+    ...(opts.local.limits?.maxBundleBytes !== undefined
+      ? { maxBundleBytes: opts.local.limits.maxBundleBytes }
+      : {}),
+    ...(opts.local.limits?.bundleParseMemoryMb !== undefined
+      ? { parseMemoryMb: opts.local.limits.bundleParseMemoryMb }
+      : {}),
     ...hooks,
   });
 }
