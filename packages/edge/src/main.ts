@@ -114,9 +114,13 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     log: queryLog,
     edgeId,
     ...(local.dns?.nsid ? { nsid: local.dns.nsid } : {}),
-    ...(dnsLog ? { onError: (e: unknown) => dnsLog.error("DNS query failed internally", e) } : {}),
+    ...(dnsLog
+      ? {
+          requestLog: dnsLog,
+          onError: (e: unknown) => dnsLog.error("DNS query failed internally", e),
+        }
+      : {}),
   });
-  if (dnsLog) dns.shared.requestLog = dnsLog;
   let listeners: Closable[] = [];
   let metrics: MetricsServer | undefined;
   const addresses: EdgeAddresses = {
@@ -208,6 +212,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     }
   } catch (e) {
     await Promise.allSettled(listeners.map((c) => c.close(0)));
+    dns.close();
     untrackQueryLog();
     throw e;
   }
@@ -276,6 +281,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
         const open = metrics ? [...listeners, metrics] : listeners;
         listeners = [];
         await Promise.allSettled(open.map((c) => c.close(CLOSE_GRACE_MS)));
+        dns.close();
         untrackQueryLog();
       }),
   };

@@ -4,24 +4,26 @@
 
 import type { ResolveOptions, ResolveResult, Resolver } from "../resolver.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
-import { cacheCount, dnsMetrics, queryCount } from "../telemetry/metrics.ts";
-import type { QueryLog, RecordTemplate } from "../telemetry/query-log.ts";
+import { dnsMetrics, subscribeDnsMetrics, trackDnsCache } from "../telemetry/metrics.ts";
+import { type QueryLog, subscribeQueryLog } from "../telemetry/query-log.ts";
+import { type RequestLog, subscribeRequestLog } from "../telemetry/request-log.ts";
 import { DnsCache } from "./cache/dns-cache.ts";
 import { type ClientInfo, type DnsExchange, newExchange } from "./exchange.ts";
-import {
-  type FastQuery,
-  findTtlOffsets,
-  type PacketEntry,
-  parseFastQuery,
-} from "./packet-cache.ts";
+import { type FastQuery, type PacketEntry, parseFastQuery } from "./packet-cache.ts";
 import { DnsPipeline } from "./pipeline.ts";
 import { createRuntime, type DnsRuntime, type DnsShared } from "./runtime.ts";
+import { admits } from "./stages/admit.ts";
+import { identify, UNKNOWN_CLIENT } from "./stages/identify.ts";
+import { recordFast } from "./stages/record.ts";
 import { randomId } from "./upstream/query-id.ts";
 import { RRType, rcodeName } from "./wire/constants.ts";
 import { decodeMessage, emptyMessage, encodeMessage } from "./wire/message.ts";
 
 export interface DnsServiceOptions {
+  /** Where this service's queries are logged (subscribed to its events until `close`). */
   readonly log: QueryLog;
+  /** The operational line per finished query, when the edge has a logger. */
+  readonly requestLog?: RequestLog;
   readonly edgeId?: string;
   /** RFC 5001 name server identifier to answer NSID requests with. */
   readonly nsid?: string;
@@ -33,12 +35,13 @@ export class DnsService implements Resolver {
   private rt: DnsRuntime;
   readonly shared: DnsShared;
   readonly pipeline: DnsPipeline;
+  /** Undo what the constructor subscribed and tracked. */
+  private readonly unsubscribe: (() => void)[];
 
   constructor(snapshot: EdgeSnapshot, opts: DnsServiceOptions) {
     const metrics = dnsMetrics();
     this.shared = {
       cache: new DnsCache(undefined, { onEvict: () => metrics.cacheEvictions.inc() }),
-      log: opts.log,
       inflight: new Map(),
       ...(opts.edgeId ? { edgeId: opts.edgeId } : {}),
       ...(opts.nsid ? { nsid: Buffer.from(opts.nsid, "utf8") } : {}),
@@ -46,6 +49,16 @@ export class DnsService implements Resolver {
     const report = opts.onError ?? throttledStderr();
     this.pipeline = new DnsPipeline((e) => report(e));
     this.rt = createRuntime(snapshot, this.shared);
+    // The sinks of this service's query events (telemetry/events.ts); the shared state is the
+    // events' origin.
+    subscribeDnsMetrics();
+    this.unsubscribe = [trackDnsCache(this.shared.cache), subscribeQueryLog(opts.log, this.shared)];
+    if (opts.requestLog) this.unsubscribe.push(subscribeRequestLog(opts.requestLog, this.shared));
+  }
+
+  /** Stop logging this service's queries (the edge is closing). Idempotent. */
+  close(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
   }
 
   get runtime(): DnsRuntime {
@@ -71,7 +84,7 @@ export class DnsService implements Resolver {
 
   /**
    * The fast path (packet-cache.ts): the answer to a repeat query, synchronously, or undefined
-   * when the full pipeline must run. Logs and counts like the pipeline's record stage.
+   * when the full pipeline must run. Identifies, admits and records with the stages' code.
    */
   tryFast(
     raw: Uint8Array,
@@ -82,10 +95,9 @@ export class DnsService implements Resolver {
     const q = parseFastQuery(raw);
     if (!q) return undefined;
     const t0 = performance.now();
-    const e = this.lookupFast(q, raw, ip, serverName);
-    if (!e) return undefined;
     const now = Date.now();
-    if (!this.admitFast(e, q, ip, now, transport === "udp")) return undefined;
+    const e = this.lookupFast(q, raw, ip, transport, serverName, now);
+    if (!e) return undefined;
     const out = Buffer.allocUnsafe(e.bytes.length);
     this.rt.packets.write(e, raw, q, now, out);
     this.recordFast(e, ip, transport, now, t0);
@@ -101,128 +113,54 @@ export class DnsService implements Resolver {
     const q = parseFastQuery(raw);
     if (!q) return 0;
     const t0 = performance.now();
-    const e = this.lookupFast(q, raw, ip, undefined);
-    if (!e || e.bytes.length > maxLength) return 0;
     const now = Date.now();
-    if (!this.admitFast(e, q, ip, now, true)) return 0;
+    const e = this.lookupFast(q, raw, ip, "udp", undefined, now, maxLength);
+    if (!e) return 0;
     const n = this.rt.packets.write(e, raw, q, now, out);
     this.recordFast(e, ip, "udp", now, t0);
     return n;
   }
 
+  /** The usable entry answering `q` for this client (identified and admitted), if any. */
   private lookupFast(
     q: FastQuery,
     raw: Uint8Array,
     ip: string,
+    transport: "udp" | "tcp" | "dot",
     serverName: string | undefined,
+    now: number,
+    maxLength = 65535,
   ): PacketEntry | undefined {
     const rt = this.rt;
     if (!rt.memoizable) return undefined;
-    // Same precedence as the identify stage: DoT server name, then source network.
-    const locs = rt.snapshot.locations;
-    const loc =
-      (serverName !== undefined ? locs.byServerName(serverName) : undefined) ?? locs.bySource(ip);
-    if (!loc && !rt.allowUnknownClients) return undefined;
+    // An unknown client takes the pipeline, which refuses it and logs why.
+    const loc = identify(rt, transport, ip, undefined, serverName);
+    if (loc === UNKNOWN_CLIENT) return undefined;
     const packets = rt.packets;
-    return packets.get(packets.key(q, loc), raw, q, loc);
+    const e = packets.get(packets.key(q, loc), raw, q, loc);
+    if (!e || e.bytes.length > maxLength || !packets.usable(e, q, now, transport === "udp"))
+      return undefined;
+    // Over the limit: the pipeline refuses (or drops) and logs it.
+    return admits(rt, transport, ip, now) ? e : undefined;
   }
 
-  private admitFast(e: PacketEntry, q: FastQuery, ip: string, now: number, udp: boolean): boolean {
-    const rt = this.rt;
-    if (!rt.packets.usable(e, q, now, udp)) return false;
-    // Over the limit: let the pipeline refuse (or drop) and log it.
-    return !rt.limiter || rt.limiter.take(ip, now);
-  }
-
-  /** Log and count a fast-path answer like the pipeline's record stage, allocating nothing. */
+  /** Record a fast-path answer: a hit on its cache entry, and the query's event. */
   private recordFast(e: PacketEntry, ip: string, transport: string, now: number, t0: number): void {
-    const us = Math.round((performance.now() - t0) * 1000);
-    const t = e.template;
-    this.shared.log.pushCompact(t, ip, transport, now, us / 1000);
-    const ti = transport === "udp" ? 0 : transport === "tcp" ? 1 : 2;
-    let tally = e.tallies[ti];
-    if (!tally) {
-      tally = queryCount(transport, t.action, t.rcode ?? "NOERROR");
-      e.tallies[ti] = tally;
-    }
-    tally.n++;
-    if (t.cache === "hit") this.cacheHits.n++;
-  }
-
-  private readonly cacheHits = cacheCount("hit");
-
-  /** After a full pipeline run: keep the encoded answer for the fast path when it is reusable. */
-  private remember(ex: DnsExchange, out: Buffer): void {
-    const rt = ex.rt;
-    const t = ex.client.transport;
-    if (!rt.memoizable || (t !== "udp" && t !== "tcp" && t !== "dot")) return;
-    if (
-      !ex.query ||
-      ex.prefix.length > 0 ||
-      ex.reason !== undefined ||
-      ex.cache === "stale" ||
-      out[2]! & 0x02
-    )
-      return;
-    if (ex.action !== "allow" && ex.action !== "block" && ex.action !== "override") return;
-    if (ex.response && ex.response.rcode > 15) return;
-    const q = parseFastQuery(ex.raw);
-    if (!q) return;
-    const now = Date.now();
-    let expiresAt: number;
-    let refreshAt = 0;
-    let offsets: Uint16Array = new Uint16Array(0);
-    let ttls: Uint32Array = new Uint32Array(0);
-    if (ex.cache === "hit" || ex.cache === "miss") {
-      const entry = ex.cacheKey === undefined ? undefined : rt.shared.cache.peek(ex.cacheKey);
-      if (!entry || entry.expiresAt <= now) return;
-      expiresAt = entry.expiresAt;
-      if (rt.cacheSettings.prefetch && entry.ttl >= 10)
-        refreshAt = entry.expiresAt - entry.ttl * 100;
-      const f = findTtlOffsets(out);
-      offsets = f.offsets;
-      ttls = f.ttls;
-    } else {
-      // Synthesized by policy (constant TTLs): valid for this config.
-      expiresAt = now + 300_000;
-    }
-    if (!ex.record) return;
-    // Repeats log what this answer logged, as cache hits, with their own time, id, client and
-    // duration; no upstream was asked for them.
-    const {
-      ts: _ts,
-      id: _id,
-      client: _client,
-      transport: _transport,
-      durationMs: _durationMs,
-      upstream: _upstream,
-      ...shared
-    } = ex.record;
-    const template: RecordTemplate = { ...shared, cache: ex.cache === "none" ? "none" : "hit" };
-    const packets = rt.packets;
-    packets.set(packets.key(q, ex.location), {
-      bytes: out,
-      ttlOffsets: offsets,
-      ttls,
-      storedAt: now,
-      expiresAt,
-      refreshAt,
-      questionEnd: q.questionEnd,
-      question: lowerQuestion(ex.raw, q.questionEnd),
-      edns: q.edns,
-      adcd: q.adcd,
-      location: ex.location,
-      template,
-      tallies: [],
-    });
+    if (e.source !== undefined) e.source.hits++;
+    recordFast(
+      this.shared,
+      e,
+      ip,
+      transport,
+      now,
+      Math.round((performance.now() - t0) * 1000) / 1000,
+    );
   }
 
   /** Handle one raw query; resolves to the response bytes or undefined (drop). Never rejects. */
   async handle(raw: Uint8Array, client: ClientInfo): Promise<Buffer | undefined> {
     const ex = newExchange(this.rt, raw, client);
-    const out = await this.pipeline.run(ex);
-    if (out) this.remember(ex, out);
-    return out;
+    return this.pipeline.run(ex);
   }
 
   /** Resolver for the HTTP proxy: A and/or AAAA (in parallel) through the full pipeline. */
@@ -262,13 +200,6 @@ export class DnsService implements Resolver {
     await this.pipeline.run(ex);
     return ex;
   }
-}
-
-/** The question (name, type, class) of `raw`, lowercased, as the packet cache confirms it. */
-function lowerQuestion(raw: Uint8Array, questionEnd: number): Uint8Array {
-  const out = Uint8Array.from(raw.subarray(12, questionEnd));
-  for (let i = 0; i < out.length; i++) if (out[i]! >= 0x41 && out[i]! <= 0x5a) out[i]! |= 0x20;
-  return out;
 }
 
 function throttledStderr(): (e: unknown) => void {

@@ -3,7 +3,7 @@
 // stages, and read at the end by `record`.
 
 import type { Location, LogAction, QueryLogRecord } from "@gatehouse/contract";
-import type { CompiledPolicy } from "../policy/policy-set.ts";
+import type { CompiledPolicy, PolicyPhase } from "../policy/policy-set.ts";
 import type { CachedAnswer, CacheEntry } from "./cache/dns-cache.ts";
 import type { DnsRuntime } from "./runtime.ts";
 import type { EdnsOptionData, Message, ResourceRecord } from "./wire/message.ts";
@@ -41,12 +41,16 @@ export interface DnsExchange {
   /** CNAME records synthesized by a rewrite (override host, safe search), prepended to answers. */
   prefix: ResourceRecord[];
   policy: CompiledPolicy | undefined;
+  /** The phase `policy` matched in. */
+  policyPhase: PolicyPhase | undefined;
   action: LogAction;
   /** Upstream or cached answer for `lookupName` (TTLs already aged). */
   answer: CachedAnswer | undefined;
   /** An expired cache entry kept for serve-stale if the upstreams fail (RFC 8767). */
   stale: CacheEntry | undefined;
-  /** Cache key of `lookupName` (set by the cache stage). */
+  /** The fresh cache entry `answer` came from, until resolve has considered prefetching it. */
+  hit: CacheEntry | undefined;
+  /** Cache key of `lookupName`, set when the cache was looked up for it (stages/cache.ts). */
   cacheKey: string | undefined;
   /** The answer being built; stages that respond set it; finalize completes it. */
   response: Message | undefined;
@@ -86,9 +90,11 @@ export function newExchange(rt: DnsRuntime, raw: Uint8Array, client: ClientInfo)
     lookupName: "",
     prefix: [],
     policy: undefined,
+    policyPhase: undefined,
     action: "allow",
     answer: undefined,
     stale: undefined,
+    hit: undefined,
     cacheKey: undefined,
     response: undefined,
     ede: [],

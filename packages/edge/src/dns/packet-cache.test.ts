@@ -1,11 +1,36 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { mock, test } from "node:test";
 import { a, buildQuery, startFakeUpstream } from "../../test/dns-helpers.ts";
 import { compileSnapshot } from "../snapshot.ts";
+import { dnsMetrics } from "../telemetry/metrics.ts";
+import { createOpLogger } from "../telemetry/op-log.ts";
 import { QueryLog } from "../telemetry/query-log.ts";
+import { RequestLog } from "../telemetry/request-log.ts";
 import { DnsService } from "./dns-service.ts";
 import { parseFastQuery } from "./packet-cache.ts";
 import { decodeMessage } from "./wire/message.ts";
+
+/** A config with one location (127.0.0.1) and a policy blocking the names on list "ads". */
+function adsSnapshot(upstream: string) {
+  return compileSnapshot({
+    schemaVersion: 1,
+    version: 1,
+    resolver: { upstreams: [{ address: upstream }] },
+    locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
+    lists: [{ id: "l", name: "ads", type: "domain", items: ["ads.example"] }],
+    policies: [
+      {
+        id: "p",
+        name: "Ads",
+        type: "dns",
+        enabled: true,
+        precedence: 1,
+        expression: "any(dns.domains[*] in $ads)",
+        action: "block",
+      },
+    ],
+  });
+}
 
 test("fast query parser accepts plain queries only", () => {
   const q = parseFastQuery(buildQuery("WWW.Example.com", { do: true }));
@@ -34,24 +59,7 @@ test("repeat queries are answered from the packet cache with their own ID, case 
     new Map([["a.example/1", { answers: [a("a.example", "192.0.2.1", 300)] }]]),
   );
   try {
-    const snap = compileSnapshot({
-      schemaVersion: 1,
-      version: 1,
-      resolver: { upstreams: [{ address: up.address }] },
-      locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
-      lists: [{ id: "l", name: "ads", type: "domain", items: ["ads.example"] }],
-      policies: [
-        {
-          id: "p",
-          name: "Ads",
-          type: "dns",
-          enabled: true,
-          precedence: 1,
-          expression: "any(dns.domains[*] in $ads)",
-          action: "block",
-        },
-      ],
-    });
+    const snap = adsSnapshot(up.address);
     const log = new QueryLog(100);
     const svc = new DnsService(snap, { log });
     assert.equal(svc.runtime.memoizable, true);
@@ -103,6 +111,96 @@ test("repeat queries are answered from the packet cache with their own ID, case 
     svc.activate(svc.prepare(compileSnapshot({ ...snap.bundle, version: 2, policies: [] })));
     assert.equal(svc.tryFast(buildQuery("ads.example", { id: 5 }), "127.0.0.1", "udp"), undefined);
   } finally {
+    await up.close();
+  }
+});
+
+const client = { transport: "udp", ip: "127.0.0.1", port: 5353 } as const;
+
+async function counterValue(
+  metric: { get(): Promise<{ values: { labels: object; value: number }[] }> },
+  labels: Record<string, string>,
+): Promise<number> {
+  const { values } = await metric.get();
+  const v = values.find((x) =>
+    Object.entries(labels).every(([k, want]) => (x.labels as Record<string, string>)[k] === want),
+  );
+  return v?.value ?? 0;
+}
+
+test("ten blocked queries, nine of them on the fast path: ten records, ten log lines, ten counts", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createOpLogger({
+    write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>),
+    level: "debug",
+    component: "dns",
+  });
+  const log = new QueryLog(100);
+  const svc = new DnsService(adsSnapshot("127.0.0.1:9"), {
+    log,
+    requestLog: new RequestLog(logger),
+  });
+  const m = dnsMetrics();
+  const blocked = { transport: "udp", action: "block", rcode: "NOERROR" };
+  const queriesBefore = await counterValue(m.queries, blocked);
+  const matchesBefore = await counterValue(m.policyMatches, { action: "block", phase: "query" });
+  try {
+    assert.ok(await svc.handle(buildQuery("ads.example", { id: 1 }), client));
+    for (let id = 2; id <= 10; id++)
+      assert.ok(svc.tryFast(buildQuery("ads.example", { id }), "127.0.0.1", "udp"), `query ${id}`);
+    const records = log.drain();
+    assert.equal(records.length, 10);
+    assert.ok(records.every((r) => r.action === "block" && r.qname === "ads.example"));
+    const dnsLines = lines.filter((l) => l.qname === "ads.example");
+    assert.equal(dnsLines.length, 10, "one debug line per query, whichever path answered");
+    assert.ok(dnsLines.every((l) => l.level === "debug" && l.action === "block"));
+    // The line and the record of a query carry one id; every query has its own.
+    assert.deepEqual(
+      dnsLines.map((l) => l.reqId),
+      records.map((r) => r.id),
+    );
+    assert.equal(new Set(records.map((r) => r.id)).size, 10);
+    assert.equal((await counterValue(m.queries, blocked)) - queriesBefore, 10);
+    assert.equal(
+      (await counterValue(m.policyMatches, { action: "block", phase: "query" })) - matchesBefore,
+      10,
+      "a fast-path block is a policy match too",
+    );
+  } finally {
+    svc.close();
+  }
+  // Closed: its queries reach neither its log nor its logger.
+  await svc.handle(buildQuery("ads.example", { id: 11 }), client);
+  assert.equal(log.size, 0);
+  assert.equal(lines.filter((l) => l.qname === "ads.example").length, 10);
+});
+
+test("an entry still asked near expiry is prefetched, fast-path repeats counting as hits", async (t) => {
+  const up = await startFakeUpstream(
+    new Map([["p.example/1", { answers: [a("p.example", "192.0.2.7", 100)] }]]),
+  );
+  t.mock.timers.enable({ apis: ["Date"], now: Date.now() });
+  const svc = new DnsService(adsSnapshot(up.address), {
+    log: new QueryLog(100),
+  });
+  try {
+    const q = (id: number) => buildQuery("p.example", { id });
+    assert.ok(await svc.handle(q(1), client));
+    assert.equal(up.counts.get("p.example"), 1);
+    // Asked again while fresh: the fast path answers.
+    t.mock.timers.tick(50_000);
+    assert.ok(svc.tryFast(q(2), "127.0.0.1", "udp"));
+    // In the last tenth of the TTL the repeat takes the pipeline, which refreshes the entry in
+    // the background and answers from the cache meanwhile.
+    t.mock.timers.tick(45_000);
+    assert.equal(svc.tryFast(q(3), "127.0.0.1", "udp"), undefined);
+    assert.ok(await svc.handle(q(3), client));
+    for (let i = 0; i < 50 && up.counts.get("p.example") === 1; i++)
+      await new Promise((r) => setImmediate(r));
+    assert.equal(up.counts.get("p.example"), 2, "prefetched on the first query near expiry");
+  } finally {
+    svc.close();
+    mock.timers.reset();
     await up.close();
   }
 });

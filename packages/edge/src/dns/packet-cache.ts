@@ -8,8 +8,10 @@
 // rewritten answer, an entry near expiry that should be prefetched) takes the full pipeline.
 
 import type { Location } from "@gatehouse/contract";
+import type { PolicyPhase } from "../policy/policy-set.ts";
 import type { PendingCount } from "../telemetry/pending-counts.ts";
 import type { RecordTemplate } from "../telemetry/query-log.ts";
+import type { CacheEntry } from "./cache/dns-cache.ts";
 import { EdnsOption, RRType } from "./wire/constants.ts";
 import { maxUdpResponse } from "./wire/edns.ts";
 import { skipName } from "./wire/name.ts";
@@ -33,9 +35,17 @@ export interface PacketEntry {
    */
   readonly adcd: number;
   readonly location: Location | undefined;
+  /**
+   * The DNS cache entry the answer came from (undefined for a policy's synthesized answer): a
+   * repeat counts as a hit on it, so a popular entry is prefetched when it nears expiry.
+   */
+  readonly source: CacheEntry | undefined;
   /** The query-log fields this entry's answers share (the first answer's record, as a hit). */
   readonly template: RecordTemplate;
-  /** Query counters by transport (udp, tcp, dot), resolved on first use. */
+  /** The matched policy's action and phase, for the policy-match counter. */
+  readonly policyAction: string | undefined;
+  readonly policyPhase: PolicyPhase | undefined;
+  /** Counters the metrics resolve once for this answer (DnsQueryEvent.memo). */
   readonly tallies: (PendingCount | undefined)[];
 }
 

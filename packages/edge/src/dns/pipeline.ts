@@ -1,7 +1,9 @@
 // The DNS pipeline: the one place the stage order is written down. Each stage is built once per
 // config (its factory does any parsing) and its `run` only reads. A stage returns "next",
 // "respond" (ex.response is set: skip to finalize) or "drop" (say nothing). An exception is a
-// failure, mapped to SERVFAIL by `fail`; `record` runs for every query whatever happened.
+// failure, mapped to SERVFAIL by `fail`; `record` runs for every query whatever happened, then
+// `remember` keeps a reusable answer for the fast path. The fast path (dns-service.ts) answers a
+// repeat from what `remember` kept with the same identify, admit and record code as the stages.
 
 import type { DnsExchange, Outcome, Stage } from "./exchange.ts";
 import { responseSkeleton } from "./respond.ts";
@@ -15,6 +17,7 @@ import { createPolicyQueryStage } from "./stages/policy-query.ts";
 import { createPolicyResponseStage } from "./stages/policy-response.ts";
 import { createRecordStage } from "./stages/record.ts";
 import { createRecursionStage } from "./stages/recursion.ts";
+import { createRememberStage } from "./stages/remember.ts";
 import { createResolveStage } from "./stages/resolve.ts";
 import { createSpecialNamesStage } from "./stages/special-names.ts";
 import { createWriteStage } from "./stages/write.ts";
@@ -29,10 +32,12 @@ export class DnsPipeline {
   /** Stages that turn a decided answer into bytes. */
   readonly tail: readonly Stage[];
   readonly record: Stage;
+  readonly remember: Stage;
   private readonly onError: PipelineErrorSink;
 
   constructor(onError: PipelineErrorSink) {
     this.onError = onError;
+    const resolve = createResolveStage();
     this.main = [
       // Parse header, question and OPT; malformed input is answered or dropped here.
       createDecodeStage(),
@@ -50,10 +55,12 @@ export class DnsPipeline {
       createRecursionStage(),
       // Fresh cached answer (after policy so a block always wins; before resolve to save a trip).
       createCacheStage(),
-      // Upstreams with singleflight; serve-stale or SERVFAIL when they fail.
-      createResolveStage(),
+      // Upstreams with singleflight, CNAME targets, prefetch; serve-stale or SERVFAIL on failure.
+      resolve,
       // Post-resolution policies on the answer's addresses and names.
       createPolicyResponseStage(),
+      // Again, for the target of a rewrite policy-response decided (else nothing to do).
+      resolve,
     ];
     this.tail = [
       // Complete the message: question echo, CNAME prefix, AD, OPT and EDE.
@@ -61,8 +68,10 @@ export class DnsPipeline {
       // Encode, truncating to the requester's UDP size.
       createWriteStage(),
     ];
-    // Query log and metrics, for every query.
+    // The query's record and its event (query log, metrics, operational log), for every query.
     this.record = createRecordStage();
+    // Keep the bytes of a reusable answer in the packet cache for the fast path.
+    this.remember = createRememberStage();
   }
 
   /** Run one exchange; resolves to the bytes to send, or undefined to stay silent. */
@@ -80,6 +89,7 @@ export class DnsPipeline {
     } finally {
       try {
         this.record.run(ex);
+        this.remember.run(ex);
       } catch (e) {
         this.onError(e, ex);
       }

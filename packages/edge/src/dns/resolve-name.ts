@@ -2,8 +2,7 @@
 // (singleflight — concurrent identical misses share it), the answer decoded, checked and cached.
 
 import { dnsMetrics } from "../telemetry/metrics.ts";
-import { agedRecords, cacheKey } from "./cache/dns-cache.ts";
-import type { DnsExchange } from "./exchange.ts";
+import { cacheKey } from "./cache/dns-cache.ts";
 import type { DnsRuntime, Resolved } from "./runtime.ts";
 import { type ScrubDropReason, scrubAnswer } from "./scrub.ts";
 import { UpstreamError } from "./upstream/transports.ts";
@@ -74,30 +73,4 @@ async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
       additionals: s.additionals,
     },
   };
-}
-
-/** Resolve the exchange's lookup name into `ex.answer` (used by resolve and policy-response). */
-export async function resolveInto(ex: DnsExchange): Promise<void> {
-  const q = ex.query!;
-  const k: LookupKey = {
-    name: ex.lookupName,
-    type: q.qtype,
-    class: q.qclass,
-    do: q.edns?.do ?? false,
-    cd: q.cd,
-  };
-  const key = ex.cacheKey ?? keyOf(ex.rt, k);
-  const hit = ex.rt.shared.cache.lookup(key, Date.now());
-  if (hit.kind === "hit") {
-    ex.answer = {
-      ...hit.entry,
-      answers: agedRecords(hit.entry.answers, hit.age),
-      authorities: agedRecords(hit.entry.authorities, hit.age),
-    };
-    ex.cache = "hit";
-    return;
-  }
-  const r = await fetchUpstream(ex.rt, k, key);
-  ex.answer = r.answer;
-  ex.upstream = r.upstream;
 }

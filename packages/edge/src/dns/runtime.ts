@@ -1,12 +1,11 @@
 // Everything the DNS stages read, compiled once per config snapshot (DnsRuntime) plus the state
-// that outlives a reload (DnsShared: cache, query log, rate-limit buckets, in-flight table).
+// that outlives a reload (DnsShared: cache, in-flight table; also the origin of the service's
+// query events).
 
 import type { ResolverSettings } from "@gatehouse/contract";
 import type { ExecutionContext } from "@gatehouse/rules";
 import { type CompiledPolicy, policySchemes } from "../policy/policy-set.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
-import type { QueryLog } from "../telemetry/query-log.ts";
-import type { RequestLog } from "../telemetry/request-log.ts";
 import {
   CACHE_DEFAULTS,
   type CachedAnswer,
@@ -25,14 +24,11 @@ export interface Resolved {
 
 export interface DnsShared {
   readonly cache: DnsCache;
-  readonly log: QueryLog;
   /** Singleflight: identical upstream queries in flight share one promise. */
   readonly inflight: Map<string, Promise<Resolved>>;
   readonly edgeId?: string;
   /** RFC 5001 NSID payload, when configured (`edge.dns.nsid`). */
   readonly nsid?: Uint8Array;
-  /** Operational line per finished query (telemetry/request-log.ts); set by startEdge. */
-  requestLog?: RequestLog;
 }
 
 export interface DnsRuntime {

@@ -48,7 +48,13 @@ export interface DnsQueryEvent {
   fields: RecordTemplate;
   /** The whole query-log record, when the pipeline built one; undefined on the fast path. */
   record: QueryLogRecord | undefined;
-  /** The phase a matched policy matched in (`fields.policyId` set), else undefined. */
+  /**
+   * The sequence number of the query on this thread: with `queryId` (query-log.ts) the id of
+   * its record (`fields.id` when `record` is set) and of its operational log line.
+   */
+  seq: number;
+  /** The matched policy's action and the phase it matched in; undefined when none matched. */
+  policyAction: string | undefined;
   policyPhase: "query" | "response" | undefined;
   /** What went wrong in full (upstream addresses, TLS errors): operational log only. */
   errorDetail: string | undefined;
@@ -85,6 +91,8 @@ export function newDnsQueryEvent(origin: object): DnsQueryEvent {
     durationMs: 0,
     fields: EMPTY_FIELDS,
     record: undefined,
+    seq: 0,
+    policyAction: undefined,
     policyPhase: undefined,
     errorDetail: undefined,
     memo: undefined,

@@ -31,7 +31,8 @@ test("records overwritten in a query-log ring are counted whichever path pushed 
   const before = await value();
   // The DNS fast path's compact records and whole records (pipeline, proxy) alike.
   const template = { kind: "dns", action: "allow", rcode: "NOERROR", cache: "hit" } as const;
-  for (let i = 0; i < 3; i++) ring.pushCompact(template, "192.0.2.1", "udp", Date.now(), 0.1);
+  for (let i = 0; i < 3; i++)
+    ring.pushCompact(template, "192.0.2.1", "udp", Date.now(), 0.1, i + 1);
   ring.push({
     ...template,
     ts: Date.now(),

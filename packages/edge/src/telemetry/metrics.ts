@@ -7,6 +7,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
+import { DNS_QUERY_CHANNEL, type DnsQueryEvent, subscribe } from "./events.ts";
 import { type PendingCount, PendingCounts } from "./pending-counts.ts";
 import { registryMetric } from "./registry-metric.ts";
 
@@ -49,6 +50,18 @@ export interface DnsMetrics {
 }
 
 let dns: DnsMetrics | undefined;
+
+/** The DNS caches gatehouse_dns_cache_entries adds up at scrape time. */
+const caches = new Set<{ readonly size: number }>();
+
+/** Report `cache`'s size in gatehouse_dns_cache_entries until the returned function is called. */
+export function trackDnsCache(cache: { readonly size: number }): () => void {
+  dnsMetrics();
+  caches.add(cache);
+  return () => {
+    caches.delete(cache);
+  };
+}
 
 /** Query-log rings counted by gatehouse_edge_query_log_dropped_total, with what was reported. */
 const rings = new Map<{ readonly dropped: number }, number>();
@@ -102,6 +115,11 @@ export function dnsMetrics(): DnsMetrics {
           name: "gatehouse_dns_cache_entries",
           help: "DNS cache entries held",
           registers: [r],
+          collect() {
+            let n = 0;
+            for (const c of caches) n += c.size;
+            this.set(n);
+          },
         }),
     ),
     upstreamLatency: once(
@@ -162,6 +180,7 @@ export function dnsMetrics(): DnsMetrics {
           help: "DNS policy matches by action and phase",
           labelNames: ["action", "phase"] as const,
           registers: [r],
+          collect: dnsCounts.flush,
         }),
     ),
     duration: once(
@@ -235,20 +254,79 @@ export async function serveMetrics(addr: string): Promise<MetricsServer> {
 }
 
 /** The pending count of DNS queries answered with these labels (resolve once, bump per query). */
-export function queryCount(transport: string, action: string, rcode: string): PendingCount {
+function queryCount(transport: string, action: string, rcode: string): PendingCount {
   return dnsCounts.keyed(`${transport}|${action}|${rcode}`, () =>
     dnsMetrics().queries.labels(transport, action, rcode),
   );
 }
 
 /** The pending count of DNS cache lookups with this result. */
-export function cacheCount(result: "hit" | "miss" | "stale"): PendingCount {
+function cacheCount(result: "hit" | "miss" | "stale"): PendingCount {
   return dnsCounts.keyed(result, () => dnsMetrics().cache.labels(result));
 }
 
-/** Count one DNS query (the pipeline's record stage; the fast path keeps its tallies). */
-export function countDnsQuery(transport: string, action: string, rcode: string): void {
-  queryCount(transport, action, rcode).n++;
+/** The pending count of DNS policy matches with this action and phase. */
+function policyCount(action: string, phase: string): PendingCount {
+  return dnsCounts.keyed(`policy|${action}|${phase}`, () =>
+    dnsMetrics().policyMatches.labels(action, phase),
+  );
+}
+
+/** Slots of a fast-path answer's memo (DnsQueryEvent.memo): query counts by transport, policy. */
+const MEMO_POLICY = 3;
+
+let dnsSubscribed = false;
+
+/**
+ * Count every finished DNS query of this thread (telemetry/events.ts) in the gatehouse_dns_*
+ * metrics; idempotent, for the life of the thread. Queries, cache results and policy matches
+ * add to plain numbers; a fast-path answer's counters are resolved once per answer and kept in
+ * its memo, so a repeat costs a few increments. The duration histogram observes pipeline runs;
+ * fast-path answers (microseconds) are counted, their durations are in the query log.
+ */
+export function subscribeDnsMetrics(): void {
+  if (dnsSubscribed) return;
+  dnsSubscribed = true;
+  const m = dnsMetrics();
+  const hit = cacheCount("hit");
+  const miss = cacheCount("miss");
+  const stale = cacheCount("stale");
+  subscribe<DnsQueryEvent>(DNS_QUERY_CHANNEL, (ev) => {
+    const f = ev.fields;
+    const memo = ev.memo;
+    const phase = ev.policyPhase;
+    if (memo === undefined) {
+      queryCount(ev.transport, f.action, f.rcode ?? "NONE").n++;
+      m.duration.observe({ transport: ev.transport }, ev.durationMs / 1000);
+      if (phase !== undefined) policyCount(ev.policyAction ?? f.action, phase).n++;
+      if (f.reason === "rfc8482_any") m.minimalAny.inc();
+    } else {
+      const t = ev.transport;
+      const ti = t === "udp" ? 0 : t === "tcp" ? 1 : 2;
+      let c = memo[ti];
+      if (c === undefined) {
+        c = queryCount(t, f.action, f.rcode ?? "NOERROR");
+        memo[ti] = c;
+      }
+      c.n++;
+      if (phase !== undefined) {
+        let p = memo[MEMO_POLICY];
+        if (p === undefined) {
+          p = policyCount(ev.policyAction ?? f.action, phase);
+          memo[MEMO_POLICY] = p;
+        }
+        p.n++;
+      }
+    }
+    const cache = f.cache;
+    if (cache === "hit") hit.n++;
+    else if (cache === "miss") miss.n++;
+    else if (cache === "stale") {
+      // The lookup found an expired entry (a miss), which was then served.
+      miss.n++;
+      stale.n++;
+    }
+  });
 }
 
 /** What a batch UDP socket (dns/server/udp-batch.ts) has done since it opened. */

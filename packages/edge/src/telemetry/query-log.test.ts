@@ -40,8 +40,8 @@ test("compact records share a template and become whole records when drained", (
   const log = new QueryLog(4);
   const tpl = { kind: "dns", action: "block", qname: "ads.example", policyId: "p" } as const;
   log.push(rec(0));
-  log.pushCompact(tpl, "192.0.2.7", "udp", 1000, 0.004);
-  log.pushCompact(tpl, "192.0.2.8", "tcp", 1001, 0.005);
+  log.pushCompact(tpl, "192.0.2.7", "udp", 1000, 0.004, 1);
+  log.pushCompact(tpl, "192.0.2.8", "tcp", 1001, 0.005, 2);
   const [newest] = log.peekNewest(1);
   assert.equal(newest!.client, "192.0.2.8");
   const all = log.drain();
@@ -56,7 +56,7 @@ test("compact records share a template and become whole records when drained", (
   assert.equal(all[1]!.durationMs, 0.004);
   assert.notEqual(all[1]!.id, all[2]!.id, "every compact record gets its own id");
   // Compact and whole records overwrite each other in one ring.
-  for (let i = 0; i < 5; i++) log.pushCompact(tpl, "192.0.2.9", "udp", i, 0);
+  for (let i = 0; i < 5; i++) log.pushCompact(tpl, "192.0.2.9", "udp", i, 0, 3 + i);
   log.push(rec(9));
   assert.equal(log.size, 4);
   assert.deepEqual(

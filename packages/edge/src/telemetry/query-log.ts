@@ -9,12 +9,21 @@
 // off the answering path.
 
 import type { QueryLogRecord } from "@gatehouse/contract";
+import { DNS_QUERY_CHANNEL, type DnsQueryEvent, subscribe } from "./events.ts";
 
 /** The fields of a record that do not change between repeats of one cached answer. */
 export type RecordTemplate = Omit<
   QueryLogRecord,
   "ts" | "id" | "client" | "transport" | "durationMs"
 >;
+
+/** This thread's DNS record ids: a per-start prefix and the query's sequence number. */
+const ID_PREFIX = `${Date.now().toString(36)}-`;
+
+/** The id of the DNS query numbered `seq` (its record's, its operational line's). */
+export function queryId(seq: number): string {
+  return ID_PREFIX + seq.toString(36);
+}
 
 export class QueryLog {
   private readonly records: (QueryLogRecord | undefined)[];
@@ -27,8 +36,6 @@ export class QueryLog {
   private readonly cap: number;
   private head = 0; // next write position
   private count = 0;
-  private seq = 0;
-  private readonly idPrefix = `f${Date.now().toString(36)}-`;
   /** Records overwritten before anyone drained them. */
   dropped = 0;
   /** Records ever pushed. */
@@ -63,7 +70,7 @@ export class QueryLog {
 
   /**
    * Push a record made of `template` plus the per-query fields, without allocating. Its id is
-   * this ring's prefix and a sequence number, assigned now.
+   * `queryId(seq)`, made when the record is read.
    */
   pushCompact(
     template: RecordTemplate,
@@ -71,6 +78,7 @@ export class QueryLog {
     transport: string,
     ts: number,
     durationMs: number,
+    seq: number,
   ): void {
     const i = this.advance();
     this.records[i] = undefined;
@@ -79,7 +87,7 @@ export class QueryLog {
     this.transports[i] = transport;
     this.times[i] = ts;
     this.durations[i] = durationMs;
-    this.seqs[i] = ++this.seq;
+    this.seqs[i] = seq;
   }
 
   private advance(): number {
@@ -97,7 +105,7 @@ export class QueryLog {
     return {
       ...this.templates[i]!,
       ts: this.times[i]!,
-      id: this.idPrefix + this.seqs[i]!.toString(36),
+      id: queryId(this.seqs[i]!),
       client: this.clients[i]!,
       transport: this.transports[i]!,
       durationMs: this.durations[i]!,
@@ -129,4 +137,16 @@ export class QueryLog {
     for (let i = 1; i <= n; i++) out.push(this.at((this.head - i + cap) % cap));
     return out;
   }
+}
+
+/**
+ * Keep `origin`'s finished DNS queries (telemetry/events.ts) in `log` until the returned function
+ * is called: the pipeline's whole records as they are, fast-path answers as compact slots.
+ */
+export function subscribeQueryLog(log: QueryLog, origin: object): () => void {
+  return subscribe<DnsQueryEvent>(DNS_QUERY_CHANNEL, (ev) => {
+    if (ev.origin !== origin) return;
+    if (ev.record !== undefined) log.push(ev.record);
+    else log.pushCompact(ev.fields, ev.client, ev.transport, ev.ts, ev.durationMs, ev.seq);
+  });
 }

@@ -15,7 +15,9 @@
 // (DoH paths can be account ids).
 
 import type { QueryLogRecord } from "@gatehouse/contract";
+import { DNS_QUERY_CHANNEL, type DnsQueryEvent, subscribe } from "./events.ts";
 import type { OpLogger } from "./op-log.ts";
+import { queryId, type RecordTemplate } from "./query-log.ts";
 
 type Level = "warn" | "info" | "debug";
 
@@ -47,8 +49,8 @@ const MALFORMED_REASONS: ReadonlySet<string> = new Set([
   "no_client_hello",
 ]);
 
-/** The level a record is logged at. */
-export function levelOf(rec: QueryLogRecord): Level {
+/** The level a record (or a fast-path answer's shared fields) is logged at. */
+export function levelOf(rec: RecordTemplate): Level {
   const r = rec.reason;
   if (r === undefined) return "debug";
   if (r.startsWith("upstream_") || WARN_REASONS.has(r)) return "warn";
@@ -128,6 +130,26 @@ export class RequestLog {
     this.logger[level](fields, MESSAGES[level] as string);
   }
 
+  /**
+   * A DNS query's line (telemetry/events.ts): the pipeline's record, or a fast-path answer's
+   * shared fields made into one only when its level is on.
+   */
+  dnsQuery(ev: DnsQueryEvent): void {
+    if (ev.record !== undefined) {
+      this.record(ev.record, ev.errorDetail);
+      return;
+    }
+    if (!this.logger.isLevelEnabled(levelOf(ev.fields))) return;
+    this.record({
+      ...ev.fields,
+      ts: ev.ts,
+      id: queryId(ev.seq),
+      client: ev.client,
+      transport: ev.transport,
+      durationMs: ev.durationMs,
+    } as QueryLogRecord);
+  }
+
   /** An error outside any request's record (a listener, a pipeline bug): error level, limited. */
   error(what: string, e: unknown): void {
     const w = this.window("error");
@@ -180,4 +202,11 @@ function fieldsOf(rec: QueryLogRecord, suppressed: number): Record<string, unkno
   f.durationMs = rec.durationMs;
   if (suppressed > 0) f.suppressed = suppressed;
   return f;
+}
+
+/** Write the operational lines of `origin`'s DNS queries to `log` until the returned function is called. */
+export function subscribeRequestLog(log: RequestLog, origin: object): () => void {
+  return subscribe<DnsQueryEvent>(DNS_QUERY_CHANNEL, (ev) => {
+    if (ev.origin === origin) log.dnsQuery(ev);
+  });
 }

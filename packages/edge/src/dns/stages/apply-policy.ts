@@ -1,7 +1,6 @@
 // What a matched DNS policy does to the exchange, shared by the query and response phases.
 
 import type { CompiledPolicy, PolicyPhase } from "../../policy/policy-set.ts";
-import { dnsMetrics } from "../../telemetry/metrics.ts";
 import type { DnsExchange, Outcome } from "../exchange.ts";
 import {
   addressAnswers,
@@ -19,7 +18,7 @@ import { Rcode } from "../wire/constants.ts";
  */
 export function applyPolicy(ex: DnsExchange, p: CompiledPolicy, phase: PolicyPhase): Outcome {
   ex.policy = p;
-  dnsMetrics().policyMatches.inc({ action: p.action, phase });
+  ex.policyPhase = phase;
   const ttl = p.settings.ttl ?? DEFAULT_SYNTH_TTL;
   switch (p.action) {
     case "block":

@@ -1,18 +1,17 @@
 // policy-response: policies reading answer fields (`dns.resolved_ips`, `dns.response.cname`, …)
 // run once an answer exists, cached or fresh — after resolve by necessity, and only when no
 // query-phase policy matched (first match wins, and pre-resolution policies come first, rules
-// spec §5.7 item 3). A rewrite decided here (override host, safe search) resolves the new
-// target before the answer is finalized.
+// spec §5.7 item 3). A rewrite decided here (override host, safe search) clears the answer and
+// the pipeline's second resolve resolves the new target before the answer is finalized.
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
-import { resolveInto } from "../resolve-name.ts";
 import { applyPolicy } from "./apply-policy.ts";
 import { setQueryFields, setResponseFields } from "./rule-fields.ts";
 
 export function createPolicyResponseStage(): Stage {
   return {
     name: "policy-response",
-    run(ex: DnsExchange): Outcome | Promise<Outcome> {
+    run(ex: DnsExchange): Outcome {
       const rt = ex.rt;
       const set = rt.snapshot.policies.dns;
       if (ex.policy || !ex.answer || !set.hasPhase("response")) return "next";
@@ -27,7 +26,8 @@ export function createPolicyResponseStage(): Stage {
       if (outcome !== "next" || ex.lookupName === before) return outcome;
       ex.answer = undefined;
       ex.cacheKey = undefined;
-      return resolveInto(ex).then(() => "next" as const);
+      ex.hit = undefined;
+      return "next";
     },
   };
 }

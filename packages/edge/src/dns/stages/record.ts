@@ -1,14 +1,24 @@
-// record: one query-log record into the ring (never blocks) and the gatehouse_dns_* counters.
-// Always runs — for answers, refusals, drops and failures alike — so the log and metrics account
-// for every query the edge received.
+// record: the query's query-log record and one event on `gatehouse:dns.query`
+// (telemetry/events.ts), which the metrics, the query log and the operational log subscribe to.
+// Always runs — for answers, refusals, drops and failures alike — so every query the edge
+// received is accounted for. `publishQuery` is the one implementation of recording: the stage
+// and the fast path (`recordFast`, for a packet-cache answer) both end in it, with one event
+// object reused for every query, so the fast path allocates nothing.
 
 import type { QueryLogRecord } from "@gatehouse/contract";
-import { countDnsQuery, dnsMetrics } from "../../telemetry/metrics.ts";
+import type { PolicyPhase } from "../../policy/policy-set.ts";
+import { dnsQueryChannel, newDnsQueryEvent } from "../../telemetry/events.ts";
+import type { PendingCount } from "../../telemetry/pending-counts.ts";
+import { queryId, type RecordTemplate } from "../../telemetry/query-log.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
+import type { PacketEntry } from "../packet-cache.ts";
 import { rcodeName, typeName } from "../wire/constants.ts";
 
+/** Queries of this thread, numbered for their record ids. */
 let seq = 0;
-const prefix = Date.now().toString(36);
+
+/** The event every query is published as; valid only during `publish` (events.ts). */
+const event = newDnsQueryEvent({});
 
 /** The list behind a block: the first referenced list that holds the name or a parent. */
 export function matchedList(ex: DnsExchange): string | undefined {
@@ -22,29 +32,84 @@ export function matchedList(ex: DnsExchange): string | undefined {
   return p.lists[0];
 }
 
+/** Publish one finished query (when anything listens). */
+function publishQuery(
+  origin: object,
+  ts: number,
+  client: string,
+  transport: string,
+  durationMs: number,
+  fields: RecordTemplate,
+  record: QueryLogRecord | undefined,
+  n: number,
+  policyAction: string | undefined,
+  policyPhase: PolicyPhase | undefined,
+  errorDetail: string | undefined,
+  memo: (PendingCount | undefined)[] | undefined,
+): void {
+  if (!dnsQueryChannel.hasSubscribers) return;
+  const ev = event;
+  ev.origin = origin;
+  ev.ts = ts;
+  ev.client = client;
+  ev.transport = transport;
+  ev.durationMs = durationMs;
+  ev.fields = fields;
+  ev.record = record;
+  ev.seq = n;
+  ev.policyAction = policyAction;
+  ev.policyPhase = policyPhase;
+  ev.errorDetail = errorDetail;
+  ev.memo = memo;
+  dnsQueryChannel.publish(ev);
+}
+
+/** Record a fast-path answer from `e` as the pipeline would have recorded it, allocating nothing. */
+export function recordFast(
+  origin: object,
+  e: PacketEntry,
+  ip: string,
+  transport: string,
+  ts: number,
+  durationMs: number,
+): void {
+  if (!dnsQueryChannel.hasSubscribers) return;
+  publishQuery(
+    origin,
+    ts,
+    ip,
+    transport,
+    durationMs,
+    e.template,
+    undefined,
+    ++seq,
+    e.policyAction,
+    e.policyPhase,
+    undefined,
+    e.tallies,
+  );
+}
+
 export function createRecordStage(): Stage {
   return {
     name: "record",
     run(ex: DnsExchange): Outcome {
-      const durationMs = performance.now() - ex.t0;
+      const durationMs = Math.round((performance.now() - ex.t0) * 1000) / 1000;
       const q = ex.query;
-      const rcode = ex.out ? rcodeName(ex.response?.rcode ?? 0) : "NONE";
-      const m = dnsMetrics();
-      countDnsQuery(ex.client.transport, ex.action, rcode);
-      m.duration.observe({ transport: ex.client.transport }, durationMs / 1000);
-      const log = ex.rt.shared.log;
+      const n = ++seq;
       const rec: QueryLogRecord = {
         ts: ex.ts,
         kind: "dns",
-        id: `${prefix}-${(++seq).toString(36)}`,
+        id: queryId(n),
         client: ex.client.ip,
         action: ex.action,
         transport: ex.client.transport,
-        durationMs: Math.round(durationMs * 1000) / 1000,
-        rcode,
+        durationMs,
+        rcode: ex.out ? rcodeName(ex.response?.rcode ?? 0) : "NONE",
         cache: ex.cache,
       };
-      if (ex.rt.shared.edgeId) rec.edgeId = ex.rt.shared.edgeId;
+      const shared = ex.rt.shared;
+      if (shared.edgeId) rec.edgeId = shared.edgeId;
       if (ex.location) rec.location = ex.location.id;
       if (q) {
         rec.qname = q.qname.slice(0, 255);
@@ -58,11 +123,21 @@ export function createRecordStage(): Stage {
       }
       if (ex.upstream) rec.upstream = ex.upstream;
       if (ex.reason) rec.reason = ex.reason;
-      log.push(rec);
       ex.record = rec;
-      ex.rt.shared.requestLog?.record(rec, ex.errorDetail);
-      // The gauge is sampled, not set per query: it only needs to be roughly current.
-      if ((seq & 0xff) === 0) m.cacheEntries.set(ex.rt.shared.cache.size);
+      publishQuery(
+        shared,
+        ex.ts,
+        ex.client.ip,
+        ex.client.transport,
+        durationMs,
+        rec,
+        rec,
+        n,
+        ex.policy?.action,
+        ex.policyPhase,
+        ex.errorDetail,
+        undefined,
+      );
       return "next";
     },
   };

@@ -1,14 +1,16 @@
 // resolve: ask the upstreams (singleflight, conditional forwarding, strategy) when the cache had
-// nothing fresh. When every upstream fails, an expired entry is served with TTL 30 and EDE 3
+// nothing fresh. The one place a name is resolved: the question, a CNAME target, and the target
+// of a rewrite decided by a response-phase policy (the pipeline runs this stage again after
+// policy-response). A popular cached entry near expiry is refreshed in the background
+// (prefetch), whichever path answered its repeats. When every upstream fails, an expired entry is served with TTL 30 and EDE 3
 // "Stale Answer" (RFC 8767 §4–5); without one the answer is SERVFAIL with EDE 22 "No Reachable
 // Authority" or 23 "Network Error" (RFC 8914 §4). An answer (cached or fresh) that ends at a
 // CNAME without the target's records is continued at the target, as unbound does (RFC 1034
 // §4.3.2 step 3a): the chain so far goes into `ex.prefix`, up to MAX_CHAIN names.
 
-import { dnsMetrics } from "../../telemetry/metrics.ts";
 import { agedRecords } from "../cache/dns-cache.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
-import { resolveInto } from "../resolve-name.ts";
+import { fetchUpstream } from "../resolve-name.ts";
 import { responseSkeleton } from "../respond.ts";
 import { MAX_CHAIN } from "../scrub.ts";
 import { UpstreamError } from "../upstream/transports.ts";
@@ -16,6 +18,7 @@ import { Ede, Rcode, RRType } from "../wire/constants.ts";
 import { edeOption } from "../wire/edns.ts";
 import type { ResourceRecord } from "../wire/message.ts";
 import { lowerName } from "../wire/name.ts";
+import { lookupCache, lookupKey } from "./cache.ts";
 
 /** RFC 8767 §4: TTL of stale answers. */
 const STALE_TTL = 30;
@@ -28,7 +31,8 @@ export function createResolveStage(): Stage {
     name: "resolve",
     async run(ex: DnsExchange): Promise<Outcome> {
       try {
-        if (!ex.answer) await resolveInto(ex);
+        if (ex.answer === undefined) await resolveInto(ex);
+        else prefetchIfDue(ex);
         await continueChain(ex);
         return "next";
       } catch (e) {
@@ -51,9 +55,9 @@ export function createResolveStage(): Stage {
             ),
             additionals: [],
           };
+          // Counted in gatehouse_dns_cache_lookups_total{result="stale"} by this status.
           ex.cache = "stale";
           ex.ede.push(edeOption(Ede.STALE_ANSWER));
-          dnsMetrics().cache.inc({ result: "stale" });
           return "next";
         }
         ex.action = "error";
@@ -109,4 +113,35 @@ async function continueChain(ex: DnsExchange): Promise<void> {
     ex.cacheKey = undefined;
     await resolveInto(ex);
   }
+}
+
+/**
+ * Resolve `ex.lookupName` into `ex.answer`: the cache (unless the cache stage just looked this
+ * name up and missed), then the upstreams. Throws UpstreamError.
+ */
+async function resolveInto(ex: DnsExchange): Promise<void> {
+  const k = lookupKey(ex);
+  if (ex.cacheKey === undefined && lookupCache(ex, k)) {
+    prefetchIfDue(ex);
+    return;
+  }
+  const r = await fetchUpstream(ex.rt, k, ex.cacheKey!);
+  ex.answer = r.answer;
+  ex.upstream = r.upstream;
+}
+
+/**
+ * Refresh the entry the answer came from in the background when it is popular and near expiry
+ * (DnsCache.shouldPrefetch; its hits count fast-path answers too). Considered once per entry.
+ */
+function prefetchIfDue(ex: DnsExchange): void {
+  const e = ex.hit;
+  if (e === undefined) return;
+  ex.hit = undefined;
+  const rt = ex.rt;
+  if (!rt.shared.cache.shouldPrefetch(e, Date.now())) return;
+  e.prefetching = true;
+  fetchUpstream(rt, lookupKey(ex), ex.cacheKey!).catch(() => {
+    e.prefetching = false;
+  });
 }

@@ -5,7 +5,6 @@ import { test } from "node:test";
 import type { ConfigBundle } from "@gatehouse/contract";
 import { buildQuery } from "../../../test/dns-helpers.ts";
 import { compileSnapshot } from "../../snapshot.ts";
-import { QueryLog } from "../../telemetry/query-log.ts";
 import { DnsCache } from "../cache/dns-cache.ts";
 import { type ClientInfo, type DnsExchange, newExchange } from "../exchange.ts";
 import { createRuntime } from "../runtime.ts";
@@ -58,7 +57,6 @@ const bundle: ConfigBundle = {
 };
 const rt = createRuntime(compileSnapshot(bundle), {
   cache: new DnsCache(),
-  log: new QueryLog(10),
   inflight: new Map(),
 });
 
@@ -91,6 +89,12 @@ test("identify: token, DoT label, source network, unknown", () => {
       "next",
     ],
     ["unknown", { ip: "192.0.2.1" }, undefined, "respond"],
+    [
+      "DoH token naming no location, from a known network",
+      { transport: "doh", ip: "10.1.1.1", dohToken: "no-such-token" },
+      undefined,
+      "respond",
+    ],
   ];
   for (const [name, client, loc, outcome] of cases) {
     const ex = decoded(buildQuery("a.example"), client);
