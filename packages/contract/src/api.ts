@@ -462,3 +462,26 @@ export const ImportReportView = T.Object({
   publishedVersion: T.Optional(T.Integer()),
 });
 export type ImportReportView = Static<typeof ImportReportView>;
+
+/** The two managed lists that one-click Block and Allow (the query log's) write to. */
+export const QUICK_RULE_ACTIONS = ["block", "allow"] as const;
+export type QuickRuleAction = (typeof QUICK_RULE_ACTIONS)[number];
+
+/** POST /quick-rules and /quick-rules/remove: what changed and which version now serves it. */
+export const QuickRuleResult = T.Object({
+  /** The name as stored (lowercase, A-labels); it and its subdomains are matched. */
+  domain: T.String(),
+  action: T.Union(QUICK_RULE_ACTIONS.map((a) => T.Literal(a))),
+  /** False when the name was already in (add) or not in (remove) the list. */
+  changed: T.Boolean(),
+  /** Adding to one list takes the name out of the other; this says it did (for an undo). */
+  removedFrom: Nullable(T.Union(QUICK_RULE_ACTIONS.map((a) => T.Literal(a)))),
+  listId: T.String(),
+  /** The managed policy (null after a remove when an admin deleted it). */
+  policyId: Nullable(T.String()),
+  /** The version published with the change (null when the configuration did not compile). */
+  publishedVersion: Nullable(T.Integer()),
+  /** Why nothing was published, when publishedVersion is null. */
+  publishError: T.Optional(T.String()),
+});
+export type QuickRuleResult = Static<typeof QuickRuleResult>;

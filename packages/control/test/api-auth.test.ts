@@ -84,6 +84,8 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "POST /api/v1/locations",
     "POST /api/v1/locations/:id/rotate-doh-token",
     "POST /api/v1/policies",
+    "POST /api/v1/quick-rules",
+    "POST /api/v1/quick-rules/remove",
     "PUT /api/v1/lists/:id/items",
     "PUT /api/v1/lists/:id/subscription",
     "PUT /api/v1/resolver",

@@ -281,6 +281,12 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
       )
     ).json();
     await ok(admin("DELETE", `/policies/${sparePolicy.id}`), 204);
+    // The query log's one-click Block and its undo.
+    await ok(admin("POST", "/quick-rules", { domain: "quick.example", action: "block" }), 200);
+    await ok(
+      admin("POST", "/quick-rules/remove", { domain: "quick.example", action: "block" }),
+      200,
+    );
 
     // Locations.
     const loc = (
@@ -462,6 +468,11 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await req(tokens.admin, "POST", "/policies", "{", { "content-type": "application/json" });
     await req(tokens.admin, "POST", "/policies", "x", { "content-type": "text/csv" });
     await req(tokens.admin, "POST", "/config/rollback", { version: 999999 });
+    await req(tokens.admin, "POST", "/quick-rules", { domain: "*.x.example", action: "block" });
+    await req(tokens.admin, "POST", "/quick-rules/remove", {
+      domain: "a.example",
+      action: "allow",
+    });
     await req(tokens.admin, "POST", "/import/blocky", "just: text\n", {
       "content-type": "application/yaml",
     });

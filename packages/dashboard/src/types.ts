@@ -8,6 +8,7 @@ import type {
   ConfigVersion as ApiConfigVersion,
   Page as ApiPage,
   PublishResult as ApiPublishResult,
+  QuickRuleResult as ApiQuickRuleResult,
   RollbackResult as ApiRollbackResult,
   SearchResult as ApiSearchResult,
   Stamped as ApiStamped,
@@ -78,3 +79,5 @@ export type LogRecord = ApiSearchResult["records"][number];
 export type SearchResult = ApiSearchResult;
 export type TimeseriesResult = ApiTimeseriesResult;
 export type TopResult = ApiTopResult;
+
+export type QuickRuleResult = ApiQuickRuleResult;

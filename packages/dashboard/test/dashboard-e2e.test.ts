@@ -6,26 +6,18 @@
 // Content-Security-Policy violation on the way.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { QueryLogRecord } from "@gatehouse/contract";
 import { buildApp, DuckDbStore } from "@gatehouse/control";
 import type { FastifyInstance } from "fastify";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { build } from "vite";
+import type { BrowserContext, Page } from "playwright-core";
+import { buildDashboard, launchBrowser, SKIP, screenshot } from "./browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const SKIP = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} is missing: install Debian's chromium package (.ci/run does) to run the dashboard's browser test`;
-const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** Records of paged.example: a full page of the query log (50) and a few more. */
 const PAGED = 57;
-/** Each step's wait; the whole flow takes a few seconds. */
-const STEP_MS = 15_000;
 
 function record(over: Partial<QueryLogRecord>): QueryLogRecord {
   return {
@@ -53,16 +45,12 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
   let token: string;
   /** A viewer's token, made on the tokens page. */
   let viewerToken = "";
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), "gh-dashboard-e2e-"));
     const dist = join(tmp, "dist");
-    await build({
-      root: PACKAGE_DIR,
-      logLevel: "warn",
-      build: { outDir: dist, emptyOutDir: true },
-    });
+    await buildDashboard(dist);
     analytics = await DuckDbStore.open({ path: ":memory:", threads: 1 });
     app = await buildApp({ logger: false, autoPublishDelayMs: 0, dashboardDir: dist, analytics });
     token = app.gatehouse.adminToken!;
@@ -90,32 +78,7 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
       app.gatehouse.systemAccountId,
     );
     base = await app.listen({ host: "127.0.0.1", port: 0 });
-    context = await chromium.launchPersistentContext(join(tmp, "profile"), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
-    context.setDefaultTimeout(STEP_MS);
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on("console", (m) => {
-      if (m.type() === "error") problems.push(m.text());
-    });
-    page.on("pageerror", (e) => problems.push(String(e)));
-    // Only loopback: the page must not try to reach anything but control.
-    await context.route(/^(?!http:\/\/127\.0\.0\.1:)/, (route) => {
-      problems.push(`request outside control: ${route.request().url()}`);
-      return route.abort();
-    });
+    ({ context, page, problems } = await launchBrowser(join(tmp, "profile")));
   });
 
   after(async () => {
@@ -125,10 +88,7 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  const shot = async (name: string) => {
-    const dir = process.env["GATEHOUSE_E2E_SCREENSHOTS"];
-    if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
-  };
+  const shot = (name: string) => screenshot(page, name);
 
   /** Go to a page through the navigation and open its "New …" form. */
   const openNewForm = async (nav: string, what: string) => {

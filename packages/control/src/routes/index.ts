@@ -10,6 +10,7 @@ import { importRoutes } from "./import.ts";
 import { listRoutes } from "./lists.ts";
 import { locationRoutes } from "./locations.ts";
 import { policyRoutes } from "./policies.ts";
+import { quickRuleRoutes } from "./quick-rules.ts";
 import { settingsRoutes } from "./settings.ts";
 import { subscriptionRoutes } from "./subscriptions.ts";
 
@@ -25,4 +26,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(configRoutes);
   await app.register(edgeRoutes);
   await app.register(importRoutes);
+  await app.register(quickRuleRoutes);
 }

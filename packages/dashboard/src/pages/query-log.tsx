@@ -3,7 +3,7 @@
 
 import { type FormEvent, useState } from "react";
 import { ApiError, api } from "../api.ts";
-import { navigate, useLocation } from "../router.tsx";
+import { Link, navigate, useLocation } from "../router.tsx";
 import { ACTION_LABELS, type LogRecord, type SearchResult } from "../types.ts";
 import {
   Badge,
@@ -17,6 +17,7 @@ import {
   useCursorPages,
   useResource,
 } from "../ui.tsx";
+import { clientLink, domainLink, domainOf, QueryDetails } from "./query-details.tsx";
 
 const FILTERS = ["domainSuffix", "domainPrefix", "client", "action", "kind", "from", "to"] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
@@ -118,6 +119,8 @@ export function QueryLogPage() {
   const set = (k: keyof Filters, v: string) => setDraft((d) => ({ ...d, [k]: v }));
   const notEnabled = log.error instanceof ApiError && log.error.status === 404;
   const records = log.data?.records ?? [];
+  const keyOf = (r: LogRecord) => `${r.edgeId ?? ""}:${r.id}:${r.ts}`;
+  const [open, setOpen] = useState<LogRecord | undefined>(undefined);
   return (
     <section>
       <header className="page-head">
@@ -178,6 +181,7 @@ export function QueryLogPage() {
       ) : (
         <ErrorBanner error={log.error} />
       )}
+      {open && <QueryDetails key={keyOf(open)} record={open} onClose={() => setOpen(undefined)} />}
       <table aria-label="Query log" className="log">
         <thead>
           <tr>
@@ -190,21 +194,27 @@ export function QueryLogPage() {
             <th>Policy</th>
             <th>Result</th>
             <th className="num">ms</th>
+            <th />
           </tr>
         </thead>
         <tbody>
           {records.map((r) => (
-            <tr key={`${r.edgeId ?? ""}:${r.id}:${r.ts}`}>
+            <tr
+              key={keyOf(r)}
+              className={open && keyOf(open) === keyOf(r) ? "selected" : undefined}
+            >
               <td className="nowrap">{formatTime(r.ts)}</td>
               <td>
-                {r.client}
+                <Link to={clientLink(r.client)}>{r.client}</Link>
                 {r.identity && <div className="hint">{r.identity}</div>}
               </td>
               <td>
                 {r.kind}
                 <div className="hint">{r.transport}</div>
               </td>
-              <td className="wrap">{what(r)}</td>
+              <td className="wrap">
+                {domainOf(r) ? <Link to={domainLink(domainOf(r)!)}>{what(r)}</Link> : what(r)}
+              </td>
               <td>{r.qtype ?? r.method ?? ""}</td>
               <td>
                 <Badge value={r.action} text={ACTION_LABELS[r.action]} />
@@ -218,9 +228,18 @@ export function QueryLogPage() {
                 {r.cache === "hit" && <div className="hint">cached</div>}
               </td>
               <td className="num">{r.durationMs.toFixed(1)}</td>
+              <td className="actions">
+                <button
+                  type="button"
+                  title={`Details of ${what(r) || r.id}`}
+                  onClick={() => setOpen(r)}
+                >
+                  Details
+                </button>
+              </td>
             </tr>
           ))}
-          <EmptyRow cols={9} show={!!log.data && records.length === 0}>
+          <EmptyRow cols={10} show={!!log.data && records.length === 0}>
             No queries match.
           </EmptyRow>
         </tbody>

@@ -1,0 +1,83 @@
+// What the dashboard's browser tests share: a fresh build of this package's source, and headless
+// Chromium (the system's /usr/bin/chromium, Debian's `chromium`, driven by playwright-core) that
+// may reach only loopback and collects console errors, page errors and CSP violations.
+
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { build } from "vite";
+
+export const CHROMIUM = "/usr/bin/chromium";
+export const SKIP = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is missing: install Debian's chromium package (.ci/run does) to run the dashboard's browser test`;
+const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** Each step's wait; a whole flow takes a few seconds. */
+export const STEP_MS = 15_000;
+
+/** Build the dashboard from source into `outDir`. */
+export async function buildDashboard(outDir: string): Promise<void> {
+  await build({
+    root: PACKAGE_DIR,
+    logLevel: "warn",
+    build: { outDir, emptyOutDir: true },
+  });
+}
+
+export interface Browser {
+  readonly context: BrowserContext;
+  readonly page: Page;
+  /** Console errors, page errors and requests outside loopback, as they happened. */
+  readonly problems: string[];
+}
+
+/** Headless Chromium with a profile in `profileDir`; only http://127.0.0.1 may be reached. */
+export async function launchBrowser(
+  profileDir: string,
+  viewport = { width: 1280, height: 900 },
+): Promise<Browser> {
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    viewport,
+  });
+  context.setDefaultTimeout(STEP_MS);
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(m.text());
+  });
+  page.on("pageerror", (e) => problems.push(String(e)));
+  // Only loopback: the page must not try to reach anything but control.
+  await context.route(/^(?!http:\/\/127\.0\.0\.1:)/, (route) => {
+    problems.push(`request outside control: ${route.request().url()}`);
+    return route.abort();
+  });
+  return { context, page, problems };
+}
+
+/** Save a full-page screenshot as `name`.png when GATEHOUSE_E2E_SCREENSHOTS names a folder. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  const dir = process.env["GATEHOUSE_E2E_SCREENSHOTS"];
+  if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+}
+
+/** Sign in on the token form with `token`; resolves once the overview shows. */
+export async function signIn(page: Page, base: string, token: string): Promise<void> {
+  await page.goto(`${base}/`);
+  const form = page.getByRole("form", { name: "Sign in" });
+  await form.getByLabel("API token").fill(token);
+  await form.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Overview" }).waitFor();
+}
