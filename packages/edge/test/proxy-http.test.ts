@@ -389,6 +389,22 @@ describe("policies, SSRF guard, admission", () => {
     assert.equal(responses[0]!.headers.get("content-type"), "application/x-ns-proxy-autoconfig");
     assert.ok(responses[0]!.body.includes('"intranet.example":1'));
     assert.ok(responses[0]!.body.includes('return "PROXY gw.example:3128"'));
+    assert.equal(responses[0]!.headers.get("cache-control"), "max-age=300");
+    // Served through the PAC pipeline: recorded like any request.
+    const rec = h.log.peekNewest(1)[0]!;
+    assert.equal(rec.url, "/proxy.pac");
+    assert.equal(rec.status, 200);
+    assert.equal(rec.action, "allow");
+    assert.equal(rec.reason, undefined);
+  });
+
+  test("an origin-form request other than the PAC file is 400 and recorded", async () => {
+    const { text } = await rawExchange(h.port, "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.match(text, /^HTTP\/1\.1 400 /);
+    const rec = h.log.peekNewest(1)[0]!;
+    assert.equal(rec.url, "/index.html");
+    assert.equal(rec.reason, "bad_target");
+    assert.equal(rec.action, "refused");
   });
 });
 

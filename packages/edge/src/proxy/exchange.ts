@@ -41,12 +41,15 @@ export type ReasonCode =
 /** An answer the proxy gives itself instead of an origin's response. */
 export interface Answer {
   status: number;
-  reason: ReasonCode;
+  /** Undefined for an answer that reports nothing (the PAC file). */
+  reason: ReasonCode | undefined;
   /** Human detail for the page body (never a metric label). */
   detail: string;
   /** Sent as Retry-After (RFC 9110 §10.2.3), e.g. with a 429. */
   retryAfterSeconds?: number;
-  /** Content of an answer that is not an error page (a TRACE echo). */
+  /** Sent as `Cache-Control: max-age` (the PAC file); otherwise answers are `no-store`. */
+  maxAgeSeconds?: number;
+  /** Content of an answer that is not an error page (a TRACE echo, the PAC file). */
   content?: { readonly type: string | undefined; readonly body: Buffer };
 }
 
@@ -116,6 +119,10 @@ export interface Exchange {
   reason: ReasonCode | undefined;
   bytesUp: number;
   bytesDown: number;
+  /** Bytes the kernel relayed past the client socket (a spliced upgrade): its counters never
+   * saw them. */
+  splicedUp: number;
+  splicedDown: number;
   /** CONNECT: the 200 went out, so answers can no longer be HTTP responses. */
   established: boolean;
   /** The origin request, once its response head arrived (forward). */
@@ -176,6 +183,8 @@ export function newExchange(
     reason: undefined,
     bytesUp: 0,
     bytesDown: 0,
+    splicedUp: 0,
+    splicedDown: 0,
     established: false,
     upstream: undefined,
   };
@@ -208,7 +217,10 @@ export function discardUpstream(ex: Exchange): void {
 /** Bytes of each keep-alive client socket already attributed to earlier exchanges. */
 const accounted = new WeakMap<Socket, { read: number; written: number }>();
 
-/** Attribute the client socket's wire bytes since the previous exchange on it to this one. */
+/**
+ * Attribute the client socket's wire bytes since the previous exchange on it to this one, and
+ * what the kernel relayed past it.
+ */
 export function accountSocketBytes(ex: Exchange): void {
   const s = ex.socket;
   let a = accounted.get(s);
@@ -216,8 +228,8 @@ export function accountSocketBytes(ex: Exchange): void {
     a = { read: 0, written: 0 };
     accounted.set(s, a);
   }
-  ex.bytesUp = s.bytesRead - a.read;
-  ex.bytesDown = s.bytesWritten - a.written;
+  ex.bytesUp = s.bytesRead - a.read + ex.splicedUp;
+  ex.bytesDown = s.bytesWritten - a.written + ex.splicedDown;
   a.read = s.bytesRead;
   a.written = s.bytesWritten;
 }

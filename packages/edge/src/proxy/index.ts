@@ -1,38 +1,35 @@
 // startProxy: the edge's HTTP forward proxy listeners. Our own HTTP/1.1 connection loop
 // (http1/server.ts, strict parser in http1/syntax.ts) reads request heads, with the framing
-// checks a proxy needs on top (request-head.ts);
-// every absolute-form request runs the HTTP pipeline, every CONNECT the tunnel pipeline
-// (pipeline.ts); `GET /proxy.pac` serves the PAC file. Anything else sent in origin-form is not
-// a proxy request and gets 400.
+// checks a proxy needs on top (request-head.ts). Every absolute-form request runs the HTTP
+// pipeline, every CONNECT the tunnel pipeline, every upgrade request the upgrade pipeline, and
+// every request in origin-form the PAC pipeline (`GET /proxy.pac`; anything else there is not a
+// proxy request and gets 400). The pipelines are written down in pipeline.ts.
 
 import { randomBytes } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
-import type { QueryLogRecord } from "@gatehouse/contract";
 import type { Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
 import type { RequestLog } from "../telemetry/request-log.ts";
 import { AddressGuard } from "./address-guard.ts";
 import { AuthFailureLimiter } from "./auth-limiter.ts";
 import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts";
-import { newExchange, nextRequestId, stripV4Mapped } from "./exchange.ts";
+import { newExchange } from "./exchange.ts";
 import type { ClientRequest, ClientResponse } from "./http1/message.ts";
 import { type ClientFault, Http1Server } from "./http1/server.ts";
 import { cutAfter } from "./http1/sweep.ts";
 import { DEFAULT_LIMITS, type ProxyLimits, resolveLimits } from "./limits.ts";
-import { isSafeAuthority, renderPac } from "./pac.ts";
 import {
   createHttpPipeline,
+  createPacPipeline,
   createTunnelPipeline,
   createUpgradePipeline,
-  headCheckOf,
   type Pipeline,
   type PipelineDeps,
 } from "./pipeline.ts";
-import { createPolicyContexts } from "./policy-request.ts";
-import { proxyConfigOf } from "./proxy-config.ts";
 import { type DestroyReason, proxyMetrics } from "./proxy-metrics.ts";
-import { checkRequestHead } from "./request-head.ts";
-import { rawHead } from "./respond.ts";
+import { createPolicyContexts } from "./stages/policy-request.ts";
+import { recordFault } from "./stages/record.ts";
+import { rawHead } from "./stages/respond.ts";
 import { createUpstreamPool } from "./upstream-pool.ts";
 
 export { AddressGuard } from "./address-guard.ts";
@@ -65,10 +62,6 @@ export interface RunningProxy {
 
 const TEXT = "text/plain; charset=utf-8";
 const CLOSE = ["connection", "close"];
-const NOT_PROXY_BODY = "400: not a proxy request (send absolute-form URLs, or GET /proxy.pac)\n";
-const NOT_A_PROXY_REQUEST =
-  rawHead(400, ["content-type", TEXT, ...CLOSE, "content-length", String(NOT_PROXY_BODY.length)]) +
-  NOT_PROXY_BODY;
 
 /** An empty answer that ends the connection (a head we would not parse, a slow client, …). */
 function closingAnswer(status: number): string {
@@ -106,19 +99,19 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     ...(opts.edgeId === undefined ? {} : { edgeId: opts.edgeId }),
     ...(opts.requestLog === undefined ? {} : { requestLog: opts.requestLog }),
   };
-  const headCheck = headCheckOf(deps);
   const httpPipeline = createHttpPipeline(deps);
   const tunnelPipeline = createTunnelPipeline(deps);
   const upgradePipeline = createUpgradePipeline(deps);
+  const pacPipeline = createPacPipeline(deps);
   const handedOver = new Set<Socket>();
 
   function onRequest(req: ClientRequest, res: ClientResponse): void {
-    if (req.url.startsWith("/")) {
-      servePac(req, res);
-      return;
-    }
     try {
       const ex = newExchange(opts.getSnapshot(), "http", req, res, req.socket);
+      if (req.url.startsWith("/")) {
+        void pacPipeline.run(ex);
+        return;
+      }
       ex.expectContinue = req.expectContinue;
       void httpPipeline.run(ex);
     } catch (e) {
@@ -132,54 +125,6 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   function plain(res: ClientResponse, status: number, body: string): void {
     const length = String(Buffer.byteLength(body));
     res.respond(status, ["content-type", TEXT, ...CLOSE, "content-length", length], body);
-  }
-
-  function servePac(req: ClientRequest, res: ClientResponse): void {
-    const path = req.url.split("?", 1)[0];
-    const snapshot = opts.getSnapshot();
-    // Same framing checks as proxied requests: this connection may carry more requests.
-    const problem = checkRequestHead(req, headCheck);
-    if (problem !== undefined) {
-      plain(res, problem.status, `${problem.status}: ${problem.detail}\n`);
-      return;
-    }
-    if (path !== "/proxy.pac" || (req.method !== "GET" && req.method !== "HEAD")) {
-      plain(res, 400, NOT_PROXY_BODY);
-      return;
-    }
-    const client = stripV4Mapped(req.socket.remoteAddress ?? "");
-    const location = snapshot.locations.bySource(client);
-    if (location === undefined && !proxyConfigOf(snapshot).allowUnknownClients) {
-      plain(res, 403, "403: this client is not in any location of the gateway\n");
-      return;
-    }
-    // The proxy address is the one the client reached us on (its Host), if it is a plain
-    // authority; otherwise the local socket address.
-    const host = req.header("host");
-    const local = req.socket.localAddress ?? "127.0.0.1";
-    const authority =
-      host !== undefined && isSafeAuthority(host)
-        ? host
-        : `${local.includes(":") ? `[${local}]` : local}:${req.socket.localPort}`;
-    const cfg = proxyConfigOf(snapshot);
-    let body = cfg.pacByAuthority.get(authority);
-    if (body === undefined) {
-      body = renderPac(cfg.bypassDomains, authority);
-      if (cfg.pacByAuthority.size >= 64) cfg.pacByAuthority.clear();
-      cfg.pacByAuthority.set(authority, body);
-    }
-    res.respond(
-      200,
-      [
-        "content-type",
-        "application/x-ns-proxy-autoconfig",
-        "cache-control",
-        "max-age=300",
-        "content-length",
-        String(Buffer.byteLength(body)),
-      ],
-      req.method === "HEAD" ? undefined : body,
-    );
   }
 
   /** Run a pipeline on a socket the connection loop handed over (CONNECT, upgrade). */
@@ -214,33 +159,15 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   }
 
   // `Connection: upgrade` + `Upgrade` (WebSocket): the loop stops parsing the connection and
-  // hands over the socket with whatever followed the head.
+  // hands over the socket with whatever followed the head (one in origin-form is refused by
+  // parse-target like any request that is not a proxy request).
   function onUpgrade(req: ClientRequest, socket: Socket, head: Buffer): void {
     socket.on("error", () => socket.destroy());
-    if (req.url.startsWith("/")) {
-      metrics.error("bad_target");
-      socket.end(NOT_A_PROXY_REQUEST);
-      cutAfter(socket, limits.closeGraceMs, cut);
-      return;
-    }
     runRaw(upgradePipeline, "http", req, socket, head);
   }
 
   function onFault(fault: ClientFault, socket: Socket, answerable: boolean): void {
-    metrics.error(fault.cause);
-    const rec: QueryLogRecord = {
-      ts: Date.now(),
-      kind: "http",
-      id: nextRequestId(),
-      client: stripV4Mapped(socket.remoteAddress ?? ""),
-      action: "refused",
-      transport: "http",
-      durationMs: 0,
-      status: fault.status,
-      reason: fault.cause,
-    };
-    opts.log.push(rec);
-    opts.requestLog?.record(rec);
+    recordFault(deps, fault, socket);
     if (!socket.writable) socket.destroy();
     else if (answerable) socket.end(closingAnswer(fault.status));
     else socket.end();

@@ -1,46 +1,45 @@
-// The proxy's stage order, named once. Each stage is built by its factory at startup (all
-// parsing and allocation there) and only reads config per request. A stage returns an outcome:
-// "next", "respond" (an answer such as 403 or 407 is on the exchange: skip to respond) or
-// "drop" (close without an answer). Exceptions are failures: `fail` turns them into 5xx.
-// `record` always runs, last.
+// The proxy's pipelines, each written down once: plain HTTP, the CONNECT tunnel, the upgrade
+// (WebSocket) and PAC serving. Every stage lives in `stages/`, one file each, named for what it
+// does; a pipeline is the stages that decide and carry out the exchange, the stage that writes
+// its answer, and `record`. Each stage is built by its factory at startup (all parsing and
+// allocation there) and only reads config per request. A stage returns an outcome: "next",
+// "respond" (an answer such as 403 or 407 is on the exchange: skip to the pipeline's respond
+// stage) or "drop" (close without an answer). Exceptions are failures: `fail` turns them into
+// an answer, which the respond stage writes. `record` always runs, last.
 
 import type { RequestLog } from "../telemetry/request-log.ts";
 import type { AddressGuard } from "./address-guard.ts";
-import { createAdmit } from "./admit.ts";
 import type { AuthFailureLimiter } from "./auth-limiter.ts";
-import { createConnect } from "./connect.ts";
 import type { ProxyQueryLog, ProxyResolver } from "./edge-view.ts";
-import { accountSocketBytes, type Exchange, type Outcome, type Stage } from "./exchange.ts";
+import type { Exchange, Outcome, Stage } from "./exchange.ts";
 import { fail } from "./fail.ts";
-import { createForward } from "./forward.ts";
 import type { OriginPool } from "./http1/origin-pool.ts";
-import { createIdentify } from "./identify.ts";
 import type { ProxyLimits } from "./limits.ts";
-import { createMaxForwards } from "./max-forwards.ts";
-import { createParseTarget } from "./parse-target.ts";
-import { createPolicyRequest, type PolicyContexts } from "./policy-request.ts";
-import { createPolicyResponse } from "./policy-response.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
-import { createRecord, type Recorder } from "./record.ts";
 import type { HeadCheckConfig } from "./request-head.ts";
-import { createResolvePeer } from "./resolve-peer.ts";
-import { createRespond } from "./respond.ts";
-import {
-  createDial,
-  createEstablish,
-  createPeekClientHello,
-  createPolicySni,
-  createSplice,
-  createTunnelRespond,
-} from "./tunnel.ts";
-import {
-  addKernelRelayedBytes,
-  createCheckUpgrade,
-  createForwardUpgrade,
-  createSwitchProtocols,
-  createUpgradeRespond,
-} from "./upgrade.ts";
-import { createUpstreamRequest } from "./upstream-request.ts";
+import { createAdmit } from "./stages/admit.ts";
+import { createCheckUpgrade } from "./stages/check-upgrade.ts";
+import { createConnectDestination } from "./stages/connect-destination.ts";
+import { createConnectOrigin } from "./stages/connect-origin.ts";
+import { createEstablishTunnel } from "./stages/establish-tunnel.ts";
+import { createForward } from "./stages/forward.ts";
+import { createForwardUpgrade } from "./stages/forward-upgrade.ts";
+import { createIdentify } from "./stages/identify.ts";
+import { createMaxForwards } from "./stages/max-forwards.ts";
+import { createParseTarget } from "./stages/parse-target.ts";
+import { createPeekClientHello } from "./stages/peek-client-hello.ts";
+import { createPolicyRequest, type PolicyContexts } from "./stages/policy-request.ts";
+import { createPolicyResponse } from "./stages/policy-response.ts";
+import { createPolicySni } from "./stages/policy-sni.ts";
+import { createRecord } from "./stages/record.ts";
+import { createRelayTunnel } from "./stages/relay-tunnel.ts";
+import { createResolvePeer } from "./stages/resolve-peer.ts";
+import { createRespond } from "./stages/respond.ts";
+import { createRespondTunnel } from "./stages/respond-tunnel.ts";
+import { createRespondUpgrade } from "./stages/respond-upgrade.ts";
+import { createServePac } from "./stages/serve-pac.ts";
+import { createSwitchProtocols } from "./stages/switch-protocols.ts";
+import { createUpstreamRequest } from "./stages/upstream-request.ts";
 
 export interface PipelineDeps {
   readonly limits: ProxyLimits;
@@ -68,13 +67,24 @@ export function headCheckOf(d: PipelineDeps): HeadCheckConfig {
   };
 }
 
-export interface Pipeline {
+/** A pipeline as written down: what runs, what answers, what records. */
+export interface PipelineSpec {
+  readonly name: string;
+  /** Stages that decide and carry out the exchange, in order. */
   readonly stages: readonly Stage[];
+  /** Writes the answer (the origin's or ours); reached after the stages, on "respond", and
+   * after a failure. */
+  readonly respond: Stage;
+  /** Query log, metrics, events: for every exchange whatever happened. */
+  readonly record: Stage;
+}
+
+export interface Pipeline extends PipelineSpec {
   run(ex: Exchange): Promise<void>;
 }
 
 /** From the request head to a checked peer address: shared by every pipeline. */
-function admissionStages(d: PipelineDeps): Stage[] {
+export function admissionStages(d: PipelineDeps): Stage[] {
   return [
     // Framing and target first: nothing may act on a request whose framing is doubtful.
     createParseTarget(headCheckOf(d)),
@@ -91,31 +101,32 @@ function admissionStages(d: PipelineDeps): Stage[] {
   ];
 }
 
-/** … then to the head the origin will see: shared by plain HTTP and upgrades. */
-function requestStages(d: PipelineDeps, via: string): Stage[] {
+/** … then a connection to the origin and the head it will see: plain HTTP and upgrades. */
+export function originStages(d: PipelineDeps, via: string): Stage[] {
   return [
     ...admissionStages(d),
-    // A pooled connection to exactly that address.
-    createConnect(),
+    // A connection to exactly that address: pooled keep-alive, or dialled now.
+    createConnectOrigin(),
     // The head the origin sees: hop-by-hop stripped, Host from the target, Via added.
     createUpstreamRequest(via),
   ];
 }
 
-export function createHttpPipeline(d: PipelineDeps): Pipeline {
+export function httpPipelineSpec(d: PipelineDeps): PipelineSpec {
   const via = `1.1 ${d.viaToken}`;
-  return runner(
-    [
-      ...requestStages(d, via),
+  return {
+    name: "http",
+    stages: [
+      ...originStages(d, via),
       // Send, stream the body, wait for the response head.
       createForward(d.pool),
       // Policies on response fields, while the answer can still be replaced.
       createPolicyResponse(d.contexts),
-      // Write the origin's response or our own answer.
-      createRespond(via),
     ],
-    d,
-  );
+    // Write the origin's response or our own answer.
+    respond: createRespond(via),
+    record: createRecord(d, "client-socket"),
+  };
 }
 
 /**
@@ -123,71 +134,86 @@ export function createHttpPipeline(d: PipelineDeps): Pipeline {
  * hands over: the same request stages and policies as any request (a block is a 403 and nothing is
  * upgraded), then the upgrade asked of the origin and, on its 101, a relay.
  */
-export function createUpgradePipeline(d: PipelineDeps): Pipeline {
+export function upgradePipelineSpec(d: PipelineDeps): PipelineSpec {
   const via = `1.1 ${d.viaToken}`;
-  return runner(
-    [
+  return {
+    name: "upgrade",
+    stages: [
       // A valid protocol list and no body: the raw socket leaves us no framing to rely on.
       createCheckUpgrade(),
-      ...requestStages(d, via),
+      ...originStages(d, via),
       // Asks the origin to upgrade (fresh connection, taken out of the pool on a 101).
       createForwardUpgrade(d.pool),
       createPolicyResponse(d.contexts),
       // 101 to the client, then bytes both ways until either side closes or goes idle.
       createSwitchProtocols(via, d.limits, d.metrics),
-      // Our answer, or the origin's non-101 answer, then close.
-      createUpgradeRespond(via),
     ],
-    d,
-  );
+    // Our answer, or the origin's non-101 answer, then close.
+    respond: createRespondUpgrade(via),
+    record: createRecord(d, "client-socket"),
+  };
 }
 
-export function createTunnelPipeline(d: PipelineDeps): Pipeline {
-  return runner(
-    [
+export function tunnelPipelineSpec(d: PipelineDeps): PipelineSpec {
+  return {
+    name: "tunnel",
+    stages: [
       // Network policies run on the CONNECT authority (the SNI presumed to be that host: 403
       // possible); resolution and the SSRF check come before the 200, so failures are still
       // proper HTTP answers.
       ...admissionStages(d),
       // 200: from here on the client speaks its own protocol (TLS).
-      createEstablish(),
+      createEstablishTunnel(),
       // Read the ClientHello's SNI without terminating TLS.
       createPeekClientHello(d.limits),
       // Network policies again with the real SNI; a block ends the tunnel with a TLS alert.
       createPolicySni(d.contexts),
       // Only now touch the destination: dial the pinned address.
-      createDial(d.limits, d.metrics),
+      createConnectDestination(d.limits, d.metrics),
       // Relay both ways with backpressure until either side closes.
-      createSplice(d.limits, d.metrics),
-      // An HTTP answer before the 200, a TLS alert or close after it.
-      createTunnelRespond(),
+      createRelayTunnel(d.limits, d.metrics),
     ],
-    d,
-  );
+    // An HTTP answer before the 200, a TLS alert or close after it.
+    respond: createRespondTunnel(),
+    record: createRecord(d, "relay"),
+  };
 }
 
-function runner(stages: Stage[], d: PipelineDeps): Pipeline {
-  const respondAt = stages.findIndex((s) => s.name === "respond");
-  const respond = stages[respondAt]!;
-  const recorder: Recorder = createRecord(d.log, d.metrics, d.edgeId, d.requestLog);
+/** `GET /proxy.pac` (and anything else sent in origin-form): served by the proxy itself. */
+export function pacPipelineSpec(d: PipelineDeps): PipelineSpec {
   return {
-    stages,
+    name: "pac",
+    stages: [
+      // The same framing checks as proxied requests, the location, the PAC file.
+      createServePac(headCheckOf(d)),
+    ],
+    respond: createRespond(""),
+    record: createRecord(d, "client-socket"),
+  };
+}
+
+export const createHttpPipeline = (d: PipelineDeps): Pipeline => runner(httpPipelineSpec(d), d);
+export const createUpgradePipeline = (d: PipelineDeps): Pipeline =>
+  runner(upgradePipelineSpec(d), d);
+export const createTunnelPipeline = (d: PipelineDeps): Pipeline => runner(tunnelPipelineSpec(d), d);
+export const createPacPipeline = (d: PipelineDeps): Pipeline => runner(pacPipelineSpec(d), d);
+
+/** Run a pipeline as written down; the one runner for every proxy pipeline. */
+export function runner(spec: PipelineSpec, d: PipelineDeps): Pipeline {
+  const { stages, respond, record } = spec;
+  return {
+    ...spec,
     async run(ex: Exchange): Promise<void> {
       try {
         try {
-          let i = 0;
-          while (i < stages.length) {
-            let o: Outcome | Promise<Outcome> = stages[i]!.run(ex);
+          let o: Outcome | Promise<Outcome> = "next";
+          for (let i = 0; i < stages.length; i++) {
+            o = stages[i]!.run(ex);
             if (typeof o !== "string") o = await o;
-            if (o === "next") i++;
-            else if (o === "respond") {
-              if (i >= respondAt) break;
-              i = respondAt;
-            } else {
-              ex.socket.destroy();
-              break;
-            }
+            if (o !== "next") break;
           }
+          if (o === "drop") ex.socket.destroy();
+          else await respond.run(ex);
         } catch (err) {
           fail(ex, err);
           await respond.run(ex);
@@ -197,11 +223,7 @@ function runner(stages: Stage[], d: PipelineDeps): Pipeline {
         ex.socket.destroy();
       } finally {
         try {
-          if (ex.transport === "http") {
-            accountSocketBytes(ex);
-            addKernelRelayedBytes(ex);
-          }
-          recorder.record(ex);
+          record.run(ex);
         } catch {
           // A record that cannot be built must not take the process down (run() is not
           // awaited by anyone); count it and go on.

@@ -13,7 +13,7 @@ export interface ProxyConfig {
   readonly defaultTheme: BlockTheme;
   readonly themes: ReadonlyMap<string, BlockTheme>;
   /** Rendered PAC files by the proxy authority clients use (a handful per deployment). */
-  readonly pacByAuthority: Map<string, string>;
+  readonly pacByAuthority: Map<string, Buffer>;
 }
 
 const cache = new WeakMap<ProxySnapshot, ProxyConfig>();

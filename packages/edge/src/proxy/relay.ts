@@ -1,7 +1,8 @@
 // Relaying bytes both ways between a client socket and an origin socket, once neither side
-// speaks HTTP to us any more: a CONNECT tunnel after the ClientHello peek (tunnel.ts) and a
-// protocol upgrade (WebSocket) after the origin's 101 (upgrade.ts). No per-chunk processing:
-// buffers move as read, with backpressure both ways, and half-closes (FIN) follow in order.
+// speaks HTTP to us any more: a CONNECT tunnel after the ClientHello peek
+// (stages/relay-tunnel.ts) and a protocol upgrade (WebSocket) after the origin's 101
+// (stages/switch-protocols.ts). No per-chunk processing: buffers move as read, with
+// backpressure both ways, and half-closes (FIN) follow in order.
 //
 // Two ways to do it. Where `native/tunnel_splice.c` is built (Linux), the kernel moves the
 // bytes: the addon splices them between the two sockets through a pipe per direction and no
@@ -100,6 +101,18 @@ export const relay: Relay = (ex, client, up, first, limits, metrics) => {
   const spliced = spliceAddon() !== undefined && spliceable(client) && spliceable(up);
   return (spliced ? relaySpliced : relayInNode)(ex, client, up, first, limits, metrics);
 };
+
+/** Relay between the exchange's client socket and `up`, the bytes read ahead of it first. */
+export function relayExchange(
+  ex: Exchange,
+  up: Socket,
+  limits: ProxyLimits,
+  metrics: ProxyMetrics,
+): Promise<RelayBytes> {
+  const first = ex.firstFlight;
+  ex.firstFlight = undefined;
+  return relay(ex, ex.socket, up, first, limits, metrics);
+}
 
 const relayInNode: Relay = (ex, client, up, first, limits, metrics) => {
   metrics.activeTunnels.inc();

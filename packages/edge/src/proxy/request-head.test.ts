@@ -3,8 +3,8 @@ import type { Socket } from "node:net";
 import { test } from "node:test";
 import { ClientRequest } from "./http1/message.ts";
 import { parseRequestHead } from "./http1/syntax.ts";
-import { parseAuthority } from "./parse-target.ts";
 import { checkRequestHead } from "./request-head.ts";
+import { parseAuthority } from "./stages/parse-target.ts";
 
 const cfg = { maxHeaderCount: 10, maxUrlLength: 100, viaToken: "gatehouse-abc" };
 

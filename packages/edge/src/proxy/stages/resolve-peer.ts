@@ -9,9 +9,9 @@
 
 import { isIP } from "node:net";
 import { parseIp } from "@gatehouse/rules";
-import type { AddressGuard } from "./address-guard.ts";
-import type { ProxyResolver } from "./edge-view.ts";
-import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
+import type { AddressGuard } from "../address-guard.ts";
+import type { ProxyResolver } from "../edge-view.ts";
+import { answer, type Exchange, type Outcome, type Stage } from "../exchange.ts";
 
 /** The deciding allow policy opted in to this internal address. */
 export function privateAllowed(ex: Exchange, ip: string): boolean {

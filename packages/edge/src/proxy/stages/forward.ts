@@ -4,11 +4,11 @@
 // upstream-request, before policy-response (which may still replace the answer once the status
 // is known).
 
-import { sourceKey } from "../net/source-key.ts";
-import type { Exchange, Outcome, Stage } from "./exchange.ts";
-import type { ClientRequest } from "./http1/message.ts";
-import { OriginCall } from "./http1/origin-call.ts";
-import type { OriginPool, OriginRequest } from "./http1/origin-pool.ts";
+import { sourceKey } from "../../net/source-key.ts";
+import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import type { ClientRequest } from "../http1/message.ts";
+import { OriginCall } from "../http1/origin-call.ts";
+import type { OriginPool, OriginRequest } from "../http1/origin-pool.ts";
 
 /** The request for the pinned origin, from what the earlier stages decided. */
 export function originRequest(

@@ -4,10 +4,10 @@
 // resolve-peer (a blocked request must not even cause a DNS lookup or a connection).
 
 import type { ExecutionContext } from "@gatehouse/rules";
-import { policySchemes } from "../policy/index.ts";
-import type { MatchedPolicy } from "./edge-view.ts";
-import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
-import { fillHttp, fillNet } from "./policy-fields.ts";
+import { policySchemes } from "../../policy/index.ts";
+import type { MatchedPolicy } from "../edge-view.ts";
+import { answer, type Exchange, type Outcome, type Stage } from "../exchange.ts";
+import { fillHttp, fillNet } from "../policy-fields.ts";
 
 /** Evaluation contexts, one per scheme, reused: evaluation is synchronous, so never shared
  * between two exchanges at once. */

@@ -2,8 +2,8 @@
 // (RFC 9110 §7.6.1), Host from the target, Via appended, Max-Forwards decremented. After connect, before forward; it is
 // separate from forward so the head is complete (and loggable) before any byte leaves.
 
-import type { Exchange, Outcome, Stage } from "./exchange.ts";
-import { upstreamRequestHeaders } from "./hop-by-hop.ts";
+import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { upstreamRequestHeaders } from "../hop-by-hop.ts";
 
 export function createUpstreamRequest(via: string): Stage {
   return {

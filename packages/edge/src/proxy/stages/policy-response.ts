@@ -3,8 +3,8 @@
 // before respond: the head has not been written to the client yet, so a block can still replace
 // it with the block page. Skipped entirely when no policy reads response fields.
 
-import { answer, discardUpstream, type Exchange, type Outcome, type Stage } from "./exchange.ts";
-import { fillHttp } from "./policy-fields.ts";
+import { answer, discardUpstream, type Exchange, type Outcome, type Stage } from "../exchange.ts";
+import { fillHttp } from "../policy-fields.ts";
 import type { PolicyContexts } from "./policy-request.ts";
 
 const STATUS_FIELD = "http.response.status_code";

@@ -3,8 +3,8 @@
 // never open: a client outside every location gets 403 unless the bundle says otherwise, and a
 // location that requires authentication gets 407 with a Basic challenge.
 
-import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
-import { proxyConfigOf } from "./proxy-config.ts";
+import { answer, type Exchange, type Outcome, type Stage } from "../exchange.ts";
+import { proxyConfigOf } from "../proxy-config.ts";
 
 export function createAdmit(): Stage {
   return {

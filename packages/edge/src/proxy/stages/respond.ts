@@ -4,11 +4,11 @@
 // written or the client went away, so record sees final byte counts.
 
 import { STATUS_CODES } from "node:http";
-import { acceptsHtml, renderBlockHtml, renderBlockText } from "./block-page.ts";
-import type { Exchange, Outcome, Stage } from "./exchange.ts";
-import { fail } from "./fail.ts";
-import { downstreamResponseHeaders } from "./hop-by-hop.ts";
-import { proxyConfigOf, themeFor } from "./proxy-config.ts";
+import { acceptsHtml, renderBlockHtml, renderBlockText } from "../block-page.ts";
+import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { fail } from "../fail.ts";
+import { downstreamResponseHeaders } from "../hop-by-hop.ts";
+import { proxyConfigOf, themeFor } from "../proxy-config.ts";
 
 /** RFC 9110 §11.7.1 challenge; RFC 7617 §2.1 charset parameter. */
 export const PROXY_CHALLENGE = 'Basic realm="Gatehouse proxy", charset="UTF-8"';
@@ -41,7 +41,10 @@ export interface RenderedAnswer {
 export function renderAnswer(ex: Exchange): RenderedAnswer {
   const a = ex.answer!;
   const status = a.status;
-  const headers: string[] = ["cache-control", "no-store"];
+  const headers: string[] = [
+    "cache-control",
+    a.maxAgeSeconds === undefined ? "no-store" : `max-age=${a.maxAgeSeconds}`,
+  ];
   if (status === 407) headers.push("proxy-authenticate", PROXY_CHALLENGE);
   if (a.retryAfterSeconds !== undefined) headers.push("retry-after", String(a.retryAfterSeconds));
   let body: string | Buffer;
@@ -49,7 +52,7 @@ export function renderAnswer(ex: Exchange): RenderedAnswer {
   if (a.content !== undefined) {
     body = a.content.body;
     type = a.content.type;
-  } else if (BLOCK_PAGE_REASONS.has(a.reason)) {
+  } else if (a.reason !== undefined && BLOCK_PAGE_REASONS.has(a.reason)) {
     const input = {
       status,
       policyName: a.reason === "policy" ? ex.policy?.name : undefined,
@@ -103,7 +106,7 @@ export function createRespond(via: string): Stage {
     name: "respond",
     async run(ex: Exchange): Promise<Outcome> {
       const res = ex.res;
-      if (res === undefined) return "next"; // tunnels answer on the raw socket (tunnel.ts)
+      if (res === undefined) return "next"; // raw sockets answer in respond-tunnel / respond-upgrade
       if (res.headersSent || res.destroyed) {
         res.destroy();
         return "next";
@@ -116,7 +119,7 @@ export function createRespond(via: string): Stage {
         // (A bodiless request answered in the same tick it arrived is not complete yet either:
         // that is no reason to close.)
         const unreadBody = ex.upstream === undefined && !ex.req.complete && ex.req.hasBody;
-        if (CLOSE_REASONS.has(ex.answer.reason) || unreadBody)
+        if ((ex.answer.reason !== undefined && CLOSE_REASONS.has(ex.answer.reason)) || unreadBody)
           r.headers.push("connection", "close");
         await new Promise<void>((resolve) => {
           res.onClientClose = resolve;
@@ -133,7 +136,7 @@ export function createRespond(via: string): Stage {
       const headers = downstreamResponseHeaders(up.headers!, via);
       if (ex.req.header("upgrade") !== undefined) {
         // Upgrade without `Connection: upgrade` is not an upgrade request (those take the
-        // upgrade pipeline, upgrade.ts): it was stripped as hop-by-hop, and since a client that
+        // upgrade pipeline, pipeline.ts): it was stripped as hop-by-hop, and since a client that
         // asked may still send the new protocol's bytes, end the connection with this response.
         headers.push("connection", "close");
       }

@@ -1,13 +1,23 @@
-// Stage record: one query-log record and the metrics for every request or tunnel, whatever
-// happened before (it runs in the pipeline's `finally`). Full detail goes to the log; metrics
-// get only low-cardinality labels.
+// Stage record: one query-log record and the metrics for every request, tunnel, PAC request and
+// client fault, whatever happened before (it runs in the pipeline's `finally`; faults the
+// connection loop answers itself come through `recordFault`). Full detail goes to the log;
+// metrics get only low-cardinality labels.
 
+import type { Socket } from "node:net";
 import type { LogAction, QueryLogRecord } from "@gatehouse/contract";
-import type { RequestLog } from "../telemetry/request-log.ts";
-import type { ProxyQueryLog } from "./edge-view.ts";
-import type { Exchange } from "./exchange.ts";
-import { proxyConfigOf } from "./proxy-config.ts";
-import type { ProxyMetrics } from "./proxy-metrics.ts";
+import type { RequestLog } from "../../telemetry/request-log.ts";
+import type { ProxyQueryLog } from "../edge-view.ts";
+import {
+  accountSocketBytes,
+  type Exchange,
+  nextRequestId,
+  type Outcome,
+  type Stage,
+  stripV4Mapped,
+} from "../exchange.ts";
+import type { ClientFault } from "../http1/server.ts";
+import { proxyConfigOf } from "../proxy-config.ts";
+import type { ProxyMetrics } from "../proxy-metrics.ts";
 import { displayUrl } from "./respond.ts";
 
 /** Refusals that are about the client, not the destination. */
@@ -44,18 +54,26 @@ function matchedList(ex: Exchange): string | undefined {
   return names[0];
 }
 
-export interface Recorder {
-  record(ex: Exchange): void;
+/** What record writes to. */
+export interface RecordSinks {
+  readonly log: ProxyQueryLog;
+  readonly metrics: ProxyMetrics;
+  readonly edgeId?: string;
+  readonly requestLog?: RequestLog;
 }
 
-export function createRecord(
-  log: ProxyQueryLog,
-  metrics: ProxyMetrics,
-  edgeId: string | undefined,
-  requestLog?: RequestLog,
-): Recorder {
+/**
+ * Where an exchange's byte counts come from: the client socket's counters since the previous
+ * exchange on it (plain HTTP, upgrades, PAC), or what the relay stage counted (tunnels).
+ */
+export type ByteSource = "client-socket" | "relay";
+
+export function createRecord(sinks: RecordSinks, bytes: ByteSource): Stage {
+  const { log, metrics, edgeId, requestLog } = sinks;
   return {
-    record(ex: Exchange): void {
+    name: "record",
+    run(ex: Exchange): Outcome {
+      if (bytes === "client-socket") accountSocketBytes(ex);
       const reason = ex.reason;
       let action: LogAction = ex.action;
       if (
@@ -108,6 +126,26 @@ export function createRecord(
         metrics.error(reason);
       if (reason === "private_target") metrics.privateDestination("refused");
       else if (ex.peerPrivate) metrics.privateDestination("allowed");
+      return "next";
     },
   };
+}
+
+/** A request the connection loop refused before any pipeline could take it (http1/server.ts). */
+export function recordFault(sinks: RecordSinks, fault: ClientFault, socket: Socket): void {
+  sinks.metrics.error(fault.cause);
+  const rec: QueryLogRecord = {
+    ts: Date.now(),
+    kind: "http",
+    id: nextRequestId(),
+    client: stripV4Mapped(socket.remoteAddress ?? ""),
+    action: "refused",
+    transport: "http",
+    durationMs: 0,
+    status: fault.status,
+    reason: fault.cause,
+  };
+  if (sinks.edgeId !== undefined) rec.edgeId = sinks.edgeId;
+  sinks.log.push(rec);
+  sinks.requestLog?.record(rec);
 }

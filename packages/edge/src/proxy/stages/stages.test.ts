@@ -7,19 +7,19 @@ import { test } from "node:test";
 import type { ConfigBundle, Policy } from "@gatehouse/contract";
 import { hashSecret } from "@gatehouse/contract/secrets";
 import { Registry } from "prom-client";
-import type { ResolveResult } from "../resolver.ts";
-import { compileSnapshot, type EdgeSnapshot } from "../snapshot.ts";
-import { AddressGuard } from "./address-guard.ts";
+import type { ResolveResult } from "../../resolver.ts";
+import { compileSnapshot, type EdgeSnapshot } from "../../snapshot.ts";
+import { AddressGuard } from "../address-guard.ts";
+import { AuthFailureLimiter } from "../auth-limiter.ts";
+import { type Exchange, newExchange } from "../exchange.ts";
+import { ClientRequest } from "../http1/message.ts";
+import { parseRequestHead } from "../http1/syntax.ts";
+import { proxyMetrics } from "../proxy-metrics.ts";
 import { createAdmit } from "./admit.ts";
-import { AuthFailureLimiter } from "./auth-limiter.ts";
-import { type Exchange, newExchange } from "./exchange.ts";
-import { ClientRequest } from "./http1/message.ts";
-import { parseRequestHead } from "./http1/syntax.ts";
 import { createIdentify } from "./identify.ts";
 import { traceEcho } from "./max-forwards.ts";
 import { createParseTarget } from "./parse-target.ts";
 import { createPolicyContexts, createPolicyRequest } from "./policy-request.ts";
-import { proxyMetrics } from "./proxy-metrics.ts";
 import { createResolvePeer } from "./resolve-peer.ts";
 
 function bundle(policies: Policy[], over: Partial<ConfigBundle> = {}): ConfigBundle {

@@ -9,12 +9,12 @@
 // admit will refuse anyway (outside every location) are not verified at all.
 
 import { createHash } from "node:crypto";
-import { AuthFailureLimiter } from "./auth-limiter.ts";
-import type { IdentityView, ProxySnapshot } from "./edge-view.ts";
-import type { Exchange, Outcome, Stage } from "./exchange.ts";
-import { DEFAULT_LIMITS } from "./limits.ts";
-import { proxyConfigOf } from "./proxy-config.ts";
-import type { ProxyMetrics } from "./proxy-metrics.ts";
+import { AuthFailureLimiter } from "../auth-limiter.ts";
+import type { IdentityView, ProxySnapshot } from "../edge-view.ts";
+import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { DEFAULT_LIMITS } from "../limits.ts";
+import { proxyConfigOf } from "../proxy-config.ts";
+import type { ProxyMetrics } from "../proxy-metrics.ts";
 
 interface Verdict {
   readonly identity: IdentityView | undefined;

@@ -6,7 +6,7 @@
 // answer of our own needs no lookup and no connection). Other methods' Max-Forwards is not
 // ours to act on (§7.6.2: a recipient MAY ignore it) and passes through unchanged.
 
-import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
+import { answer, type Exchange, type Outcome, type Stage } from "../exchange.ts";
 
 /** The largest Max-Forwards we forward (RFC 9110 §7.6.2: "the recipient's maximum supported"). */
 const MAX_SUPPORTED = 255;

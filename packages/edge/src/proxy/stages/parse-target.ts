@@ -4,9 +4,9 @@
 // framing or target is doubtful must be refused before anything acts on it.
 
 import { isIP } from "node:net";
-import { answer, type Exchange, type Outcome, type Stage } from "./exchange.ts";
-import { proxyConfigOf } from "./proxy-config.ts";
-import { checkRequestHead, type HeadCheckConfig } from "./request-head.ts";
+import { answer, type Exchange, type Outcome, type Stage } from "../exchange.ts";
+import { proxyConfigOf } from "../proxy-config.ts";
+import { checkRequestHead, type HeadCheckConfig } from "../request-head.ts";
 
 export interface ParsedAuthority {
   host: string;

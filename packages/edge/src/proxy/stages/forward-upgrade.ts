@@ -1,0 +1,29 @@
+// Stage forward-upgrade: send the request on the fresh origin connection (connect-origin) with
+// the upgrade asked for again (Connection and Upgrade are hop-by-hop, so this hop re-states
+// them) and wait for the 101, or any final response. After upstream-request, before
+// policy-response.
+
+import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { OriginCall } from "../http1/origin-call.ts";
+import type { OriginPool } from "../http1/origin-pool.ts";
+import { originRequest } from "./forward.ts";
+
+/** Send the request with the upgrade asked for; wait for the 101 (or any final response). */
+export function createForwardUpgrade(pool: OriginPool): Stage {
+  return {
+    name: "forward",
+    async run(ex: Exchange): Promise<Outcome> {
+      const call = new OriginCall();
+      ex.socket.once("close", call.clientClosed);
+      pool.request(originRequest(ex, undefined, ex.req.header("upgrade")!), call);
+      try {
+        await call.head;
+      } finally {
+        ex.socket.off("close", call.clientClosed);
+      }
+      ex.upstream = call;
+      ex.status = call.statusCode;
+      return "next";
+    },
+  };
+}
