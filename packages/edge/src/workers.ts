@@ -23,6 +23,7 @@ import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import { AggregatorRegistry, type PrometheusContentType, type Registry } from "prom-client";
 import { type Edge, type EdgeAddresses, startEdge } from "./main.ts";
 import { joinHostPort, splitHostPort } from "./net/host-port.ts";
+import { listen } from "./net/listen.ts";
 import { DEFAULT_LIMITS } from "./proxy/limits.ts";
 import { edgeRegistry } from "./telemetry/metrics.ts";
 
@@ -300,15 +301,8 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
           );
       });
       const { host, port } = splitHostPort(config.edge.metrics);
-      await new Promise<void>((ok, fail) => {
-        server.once("error", fail);
-        server.listen(port, host, () => {
-          server.off("error", fail);
-          ok();
-        });
-      });
+      const a = await listen(server, { port, host });
       metricsServer = server;
-      const a = server.address() as { address: string; port: number };
       addresses.metrics = joinHostPort(a.address, a.port);
     } catch (e) {
       closing = true;

@@ -7,6 +7,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
+import { closeServer, listen } from "../net/listen.ts";
 import { DNS_QUERY_CHANNEL, type DnsQueryEvent, subscribe } from "./events.ts";
 import { type PendingCount, PendingCounts } from "./pending-counts.ts";
 import { registryMetric } from "./registry-metric.ts";
@@ -235,21 +236,11 @@ export async function serveMetrics(addr: string): Promise<MetricsServer> {
         res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${String(e)}\n`),
     );
   });
-  await new Promise<void>((ok, fail) => {
-    server.once("error", fail);
-    server.listen(port, host, () => {
-      server.off("error", fail);
-      ok();
-    });
-  });
+  const address = await listen(server, { port, host });
   return {
     server,
-    address: server.address() as AddressInfo,
-    close: () =>
-      new Promise<void>((ok) => {
-        server.close(() => ok());
-        server.closeAllConnections();
-      }),
+    address,
+    close: () => closeServer(server, 0, () => server.closeAllConnections()),
   };
 }
 

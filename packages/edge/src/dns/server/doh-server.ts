@@ -17,6 +17,7 @@ import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { ConnectionLimiter } from "../../net/connection-limiter.ts";
 import { splitHostPort } from "../../net/host-port.ts";
+import { closeServer, listen } from "../../net/listen.ts";
 import { dnsConnectionMetrics } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import { RRType, typeNumber } from "../wire/constants.ts";
@@ -313,20 +314,13 @@ export async function listenDoh(
   });
   server.on("tlsClientError", () => {});
   server.on("error", () => {});
-  await new Promise<void>((ok, fail) => {
-    server.once("error", fail);
-    server.listen(port, host, () => {
-      server.off("error", fail);
-      ok();
-    });
-  });
+  const a = await listen(server, { port, host });
   const queuedBytes = () => {
     let n = 0;
     for (const s of conns) n += s.writableLength;
     return n;
   };
   const untrack = metrics.track("doh", () => ({ open: conns.size, queuedBytes: queuedBytes() }));
-  const a = server.address() as { address: string; port: number };
   return {
     server,
     host: a.address,
@@ -339,15 +333,18 @@ export async function listenDoh(
       closed: { ...counts.closed },
     }),
     close: async (graceMs = 2000) => {
-      const done = new Promise<void>((ok) => server.close(() => ok()));
-      // HTTP/2: GOAWAY, letting open streams finish; HTTP/1.1: end idle keep-alive sockets.
-      for (const s of sessions.keys()) s.close();
-      for (const s of conns) if (!h2.has(s)) s.end();
-      const timer = setTimeout(() => {
-        for (const s of conns) s.destroy();
-      }, graceMs);
-      await done;
-      clearTimeout(timer);
+      await closeServer(
+        server,
+        graceMs,
+        () => {
+          // HTTP/2: GOAWAY, letting open streams finish; HTTP/1.1: end idle keep-alive sockets.
+          for (const s of sessions.keys()) s.close();
+          for (const s of conns) if (!h2.has(s)) s.end();
+        },
+        () => {
+          for (const s of conns) s.destroy();
+        },
+      );
       untrack();
     },
   };

@@ -9,6 +9,7 @@ import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import type { DnsConnectionLimitSettings } from "@gatehouse/contract";
 import { ConnectionLimiter } from "../../net/connection-limiter.ts";
 import { splitHostPort } from "../../net/host-port.ts";
+import { closeServer, listen } from "../../net/listen.ts";
 import { dnsConnectionMetrics } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import {
@@ -152,13 +153,7 @@ export async function listenStream(
     server.on("tlsClientError", (_e: Error, s: Socket) => s.destroy());
   }
   server.on("error", () => {});
-  await new Promise<void>((ok, fail) => {
-    server.once("error", fail);
-    server.listen(port, host, () => {
-      server.off("error", fail);
-      ok();
-    });
-  });
+  const a = await listen(server, { port, host });
   const queuedBytes = () => {
     let n = 0;
     for (const c of conns.values()) n += c.queuedBytes();
@@ -168,7 +163,6 @@ export async function listenStream(
     open: conns.size,
     queuedBytes: queuedBytes(),
   }));
-  const a = server.address() as { address: string; port: number };
   return {
     server,
     host: a.address,
@@ -186,13 +180,16 @@ export async function listenStream(
     },
     close: async (graceMs = 2000) => {
       closing = true;
-      const done = new Promise<void>((ok) => server.close(() => ok()));
-      for (const c of conns.values()) c.shutdown();
-      const timer = setTimeout(() => {
-        for (const sock of conns.keys()) sock.destroy();
-      }, graceMs);
-      await done;
-      clearTimeout(timer);
+      await closeServer(
+        server,
+        graceMs,
+        () => {
+          for (const c of conns.values()) c.shutdown();
+        },
+        () => {
+          for (const sock of conns.keys()) sock.destroy();
+        },
+      );
       untrack();
     },
   };

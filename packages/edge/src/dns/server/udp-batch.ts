@@ -114,8 +114,6 @@ export function listenUdpBatch(
     return formatIpv6([w0, w1, w2, w3]);
   };
 
-  let open = true;
-  let closed = false;
   const inFlight = new InFlight();
 
   const slow = (i: number, len: number, ip: string) => {
@@ -128,13 +126,13 @@ export function listenUdpBatch(
     const addr = addrs.slice(o + 4, o + (family === 4 ? 8 : 20));
     service.handle(query, { transport: "udp", ip, port: clientPort }).then((out) => {
       // A reply that comes after close() gave up waiting has no socket to go out on.
-      if (out && !closed) lib.sendTo(h, out, family, addr, clientPort);
+      if (out && !inFlight.released) lib.sendTo(h, out, family, addr, clientPort);
       inFlight.leave();
     }, inFlight.leave);
   };
 
   lib.start(h, (count) => {
-    if (!open) return;
+    if (!inFlight.accepting) return;
     for (let i = 0; i < count; i++) {
       const len = inLens[i]!;
       // Empty or longer than a slot (no DNS query is): dropped, counted by the addon.
@@ -158,13 +156,10 @@ export function listenUdpBatch(
     port: bound,
     mode: "batch",
     stats,
-    close: async (graceMs = 0) => {
-      if (!open) return;
-      open = false;
-      await inFlight.settle(graceMs);
-      closed = true;
-      untrack();
-      lib.close(h);
-    },
+    close: (graceMs = 0) =>
+      inFlight.close(graceMs, () => {
+        untrack();
+        lib.close(h);
+      }),
   };
 }

@@ -46,8 +46,6 @@ export async function listenUdp(
     lookup: literalLookup,
   });
   const inFlight = new InFlight();
-  let open = true;
-  let closedSocket = false;
   const drops = udpSendQueueDrops();
   // libuv queues a datagram the kernel cannot take yet, without a bound: past this many queued
   // answers, drop (UDP clients retry; the batch socket drops at once with MSG_DONTWAIT).
@@ -56,7 +54,7 @@ export async function listenUdp(
     else socket.send(out, port, address);
   };
   socket.on("message", (msg, rinfo) => {
-    if (!open) return;
+    if (!inFlight.accepting) return;
     const fast = service.tryFast(msg, rinfo.address, "udp");
     if (fast) {
       send(fast, rinfo.port, rinfo.address);
@@ -65,7 +63,7 @@ export async function listenUdp(
     if (!inFlight.enter()) return;
     service.handle(msg, { transport: "udp", ip: rinfo.address, port: rinfo.port }).then((out) => {
       // A reply that comes after close() gave up waiting has no socket to go out on.
-      if (out && !closedSocket) send(out, rinfo.port, rinfo.address);
+      if (out && !inFlight.released) send(out, rinfo.port, rinfo.address);
       inFlight.leave();
     }, inFlight.leave);
   });
@@ -85,12 +83,7 @@ export async function listenUdp(
     host: bound.address,
     mode: "dgram",
     port: bound.port,
-    close: async (graceMs = 0) => {
-      if (!open) return;
-      open = false;
-      await inFlight.settle(graceMs);
-      closedSocket = true;
-      await new Promise<void>((ok) => socket.close(() => ok()));
-    },
+    close: (graceMs = 0) =>
+      inFlight.close(graceMs, () => new Promise<void>((ok) => socket.close(() => ok()))),
   };
 }
