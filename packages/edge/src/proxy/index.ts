@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
 import type { Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
+import { listen } from "../net/listen.ts";
 import type { RequestLog } from "../telemetry/request-log.ts";
 import { AddressGuard } from "./address-guard.ts";
 import { AuthFailureLimiter } from "./auth-limiter.ts";
@@ -207,14 +208,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
         cut,
       });
       servers.push(http);
-      await new Promise<void>((resolve, reject) => {
-        http.server.once("error", reject);
-        http.server.listen({ host, port, reusePort: opts.reusePort === true }, () => {
-          http.server.off("error", reject);
-          resolve();
-        });
-      });
-      const a = http.server.address() as AddressInfo;
+      const a = await listen(http.server, { host, port, reusePort: opts.reusePort === true });
       addresses.push(a);
       guard.addOwnEndpoint(a.address, a.port);
     }
