@@ -74,6 +74,20 @@ export const ResolverSettings = T.Object({
   ),
   /** Randomise query-name case toward upstreams (draft-vixie-dnsext-dns0x20). */
   use0x20: T.Optional(T.Boolean()),
+  /** DNSSEC validation (docs/dns.md). */
+  dnssec: T.Optional(
+    T.Object({
+      /** Validate answers (default true): secure ones get AD, bogus ones become SERVFAIL. */
+      validate: T.Optional(T.Boolean()),
+      /**
+       * DS or DNSKEY records in zone-file presentation, one per line (`;` comments), replacing
+       * the built-in root anchors (IANA KSK-2017 and KSK-2024) when given.
+       */
+      trustAnchors: T.Optional(T.String({ maxLength: 100_000 })),
+      /** Domains (and everything below) not validated (RFC 7646 negative trust anchors). */
+      negativeTrustAnchors: T.Optional(T.Array(HostName, { maxItems: 10_000 })),
+    }),
+  ),
 });
 export type ResolverSettings = Static<typeof ResolverSettings>;
 
@@ -101,6 +115,8 @@ export const Location = T.Object({
   /** Proxy clients of this location must authenticate (407 otherwise). */
   requireProxyAuth: T.Optional(T.Boolean()),
   blockPage: T.Optional(BlockPageSettings),
+  /** `validate: false` turns DNSSEC validation off for this location's clients. */
+  dnssec: T.Optional(T.Object({ validate: T.Optional(T.Boolean()) })),
 });
 export type Location = Static<typeof Location>;
 

@@ -48,6 +48,10 @@ export const QueryLogRecord = T.Object({
     T.Union([T.Literal("hit"), T.Literal("miss"), T.Literal("stale"), T.Literal("none")]),
   ),
   upstream: T.Optional(T.String({ maxLength: 512 })),
+  /** DNSSEC validation state of the answer (absent: not validated). */
+  dnssec: T.Optional(T.Union([T.Literal("secure"), T.Literal("insecure"), T.Literal("bogus")])),
+  /** The RFC 8914 Extended DNS Error code the answer carried, if any. */
+  ede: T.Optional(T.Integer({ minimum: 0, maximum: 65535 })),
   // HTTP / network
   method: T.Optional(T.String({ maxLength: 32 })),
   host: T.Optional(T.String({ maxLength: 255 })),

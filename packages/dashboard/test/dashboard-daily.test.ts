@@ -61,7 +61,15 @@ describe("daily tasks in the dashboard, against a real edge", { skip: SKIP }, ()
     call = api(base, token);
     upstream = await fakeUpstream(UPSTREAM_ANSWER);
     const setup: [string, string, unknown][] = [
-      ["PUT", "/resolver", { upstreams: [{ address: `udp://127.0.0.1:${upstream.port}` }] }],
+      [
+        "PUT",
+        "/resolver",
+        // The fake upstream signs nothing.
+        {
+          upstreams: [{ address: `udp://127.0.0.1:${upstream.port}` }],
+          dnssec: { validate: false },
+        },
+      ],
       ["POST", "/locations", { name: "lo", networks: ["127.0.0.0/8"] }],
       ["POST", "/lists", { name: "ads", type: "domain", items: ["ads.daily.example"] }],
       [

@@ -38,6 +38,7 @@ describe("gatehouse edge --config with dig and kdig", { skip }, () => {
       [
         "resolver:",
         `  upstreams: [{ address: "${up.address}" }]`,
+        "  dnssec: { validate: false }",
         "locations: [{ id: lo, name: Loopback, networks: [127.0.0.0/8] }]",
         "lists: [{ id: ads, name: ads, type: domain, items: [ads.example] }]",
         "policies:",

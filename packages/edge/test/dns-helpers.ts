@@ -1,7 +1,7 @@
 // Test helpers: a fake upstream DNS server (UDP + TCP on loopback, answers from a table, counts
 // queries, can be switched off) and small clients for UDP and TCP.
 
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createSocket, type RemoteInfo } from "node:dgram";
 import { request as httpsRequest } from "node:https";
 import { connect, createServer, type Server } from "node:net";
@@ -272,6 +272,78 @@ export async function startFakeUpstream(zone: Map<string, FakeZoneEntry>): Promi
       await new Promise<void>((ok) => udpSocket.close(() => ok()));
       for (const s of sockets) s.destroy();
       await new Promise<void>((ok) => tcpServer.close(() => ok()));
+    },
+  };
+}
+
+/** A port free for both UDP and TCP on 127.0.0.1 (for servers the tests spawn). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const u = createSocket("udp4");
+    await new Promise<void>((ok) => u.bind(0, "127.0.0.1", () => ok()));
+    const port = u.address().port;
+    const t = createServer();
+    const ok = await new Promise<boolean>((res) => {
+      t.once("error", () => res(false));
+      t.listen(port, "127.0.0.1", () => res(true));
+    });
+    await new Promise<void>((res) => u.close(() => res()));
+    if (ok) {
+      await new Promise<void>((res) => t.close(() => res()));
+      return port;
+    }
+  }
+}
+
+/** The `server:` lines every unbound the tests start shares (loopback, foreground, no files). */
+export function unboundServerLines(dir: string, port: number): string[] {
+  return [
+    "server:",
+    "  interface: 127.0.0.1",
+    `  port: ${port}`,
+    "  do-ip6: no",
+    "  do-daemonize: no",
+    '  chroot: ""',
+    '  username: ""',
+    `  directory: "${dir}"`,
+    '  pidfile: ""',
+    '  logfile: ""',
+    "  use-syslog: no",
+    "  verbosity: 0",
+    "  num-threads: 1",
+  ];
+}
+
+/**
+ * Start a DNS server the test spawns (nsd, unbound) in the foreground and wait until it answers
+ * `probe` on `port`; its output is in the error if it exits or never answers.
+ */
+export async function spawnDnsServer(
+  cmd: string,
+  args: string[],
+  port: number,
+  probe: (m: Message | undefined) => boolean,
+  probeName = "localhost",
+): Promise<{ proc: ChildProcess; stop(): Promise<void> }> {
+  const proc = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout!.on("data", (d: Buffer) => (out += d));
+  proc.stderr!.on("data", (d: Buffer) => (out += d));
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null) throw new Error(`${cmd} exited ${proc.exitCode}:\n${out}`);
+    if (probe(await udpQuery(port, probeName, { timeoutMs: 200 }))) break;
+    if (i > 100) {
+      proc.kill("SIGTERM");
+      throw new Error(`${cmd} did not answer:\n${out}`);
+    }
+  }
+  return {
+    proc,
+    stop: async () => {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((ok) => proc.once("exit", ok));
+      proc.kill("SIGTERM");
+      await exited;
     },
   };
 }

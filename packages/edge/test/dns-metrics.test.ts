@@ -11,7 +11,7 @@ test("gatehouse_dns_* metrics on the edge's /metrics", async () => {
   );
   const edge = await startEdge({
     config: {
-      resolver: { upstreams: [{ address: up.address }] },
+      resolver: { upstreams: [{ address: up.address }], dnssec: { validate: false } },
       locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
       lists: [{ id: "l", name: "bad", type: "domain", items: ["bad.example"] }],
       policies: [

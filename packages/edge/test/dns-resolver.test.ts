@@ -47,6 +47,8 @@ function config(upstream: FakeUpstream, extra: Partial<EdgeConfigFile> = {}): Ed
     resolver: {
       upstreams: [{ address: upstream.address, timeoutMs: 300 }],
       cache: { serveStale: true, prefetch: false },
+      // The fake upstream signs nothing (validation: dns-dnssec.test.ts).
+      dnssec: { validate: false },
     },
     locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.1", "::1"] }],
     lists: [
@@ -393,6 +395,7 @@ describe("rate limit", () => {
         resolver: {
           upstreams: [{ address: up.address }],
           rateLimit: { queriesPerSecond: 1, burst: 3 },
+          dnssec: { validate: false },
         },
       }),
       log: () => {},

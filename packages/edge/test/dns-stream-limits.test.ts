@@ -127,7 +127,11 @@ describe("DNS stream listeners under hostile clients", () => {
     up = await startFakeUpstream(zone);
     const cfg: EdgeConfigFile = {
       // The flood must be answered in full: no per-source rate limit.
-      resolver: { upstreams: [{ address: up.address, timeoutMs: 2000 }], rateLimit: false },
+      resolver: {
+        upstreams: [{ address: up.address, timeoutMs: 2000 }],
+        rateLimit: false,
+        dnssec: { validate: false },
+      },
       locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8"] }],
       lists: [],
       policies: [],

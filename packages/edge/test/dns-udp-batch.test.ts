@@ -64,7 +64,7 @@ for (const mode of ["batch", "dgram"] as const) {
       compileSnapshot({
         schemaVersion: 1,
         version: 1,
-        resolver: { upstreams: [{ address: up.address }] },
+        resolver: { upstreams: [{ address: up.address }], dnssec: { validate: false } },
         locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
         lists: [],
         policies: [
@@ -140,7 +140,7 @@ test("a batch socket on a port already taken fails with the errno code", { skip 
     compileSnapshot({
       schemaVersion: 1,
       version: 1,
-      resolver: { upstreams: [{ address: "udp://127.0.0.1:9" }] },
+      resolver: { upstreams: [{ address: "udp://127.0.0.1:9" }], dnssec: { validate: false } },
       locations: [],
       lists: [],
       policies: [],
@@ -167,7 +167,7 @@ test("batch sockets serve IPv6 and dual-stack clients with node:dgram's address 
     compileSnapshot({
       schemaVersion: 1,
       version: 1,
-      resolver: { upstreams: [{ address: up.address }] },
+      resolver: { upstreams: [{ address: up.address }], dnssec: { validate: false } },
       locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8", "::1/128"] }],
       lists: [],
       policies: [],

@@ -31,7 +31,7 @@ test("a crashed edge worker is restarted with the current config", {
   );
   const lines: string[] = [];
   const base = {
-    resolver: { upstreams: [{ address: up.address }] },
+    resolver: { upstreams: [{ address: up.address }], dnssec: { validate: false } },
     locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
     lists: [],
   };
@@ -101,7 +101,11 @@ test("a worker restarted after kill -9 never answers a known client REFUSED", {
   const empty = {
     // One test client sends the whole load: no per-source rate limit (REFUSED is what this
     // test looks for, and the default limit would answer it).
-    resolver: { upstreams: [{ address: up.address }], rateLimit: false as const },
+    resolver: {
+      upstreams: [{ address: up.address }],
+      rateLimit: false as const,
+      dnssec: { validate: false },
+    },
     locations: [],
     lists: [],
     policies: [],

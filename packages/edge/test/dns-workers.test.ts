@@ -11,7 +11,7 @@ test("workers share the UDP port and all answer", async () => {
   );
   const h = await startEdgeWorkers({
     config: {
-      resolver: { upstreams: [{ address: up.address }] },
+      resolver: { upstreams: [{ address: up.address }], dnssec: { validate: false } },
       locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
       lists: [],
       policies: [],
@@ -31,7 +31,7 @@ test("workers share the UDP port and all answer", async () => {
     const bundle = {
       schemaVersion: 1 as const,
       version: 2,
-      resolver: { upstreams: [{ address: up.address }] },
+      resolver: { upstreams: [{ address: up.address }], dnssec: { validate: false } },
       locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
       lists: [],
       policies: [

@@ -29,7 +29,7 @@ test("drain closes the listeners, keeps metrics and apply; resume reopens the sa
     new Map([["d.example/1", { answers: [a("d.example", "192.0.2.7")] }]]),
   );
   const config = (blocked: string[]): EdgeConfigFile => ({
-    resolver: { upstreams: [{ address: up.address }] },
+    resolver: { upstreams: [{ address: up.address }], dnssec: { validate: false } },
     locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
     lists: [{ id: "l", name: "bad", type: "domain", items: blocked }],
     policies: [
@@ -90,7 +90,7 @@ test("an edge started drained opens no listener until resume, then the configure
     new Map([["d.example/1", { answers: [a("d.example", "192.0.2.7")] }]]),
   );
   const base: EdgeConfigFile = {
-    resolver: { upstreams: [{ address: up.address }] },
+    resolver: { upstreams: [{ address: up.address }], dnssec: { validate: false } },
     locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
     lists: [],
     policies: [],

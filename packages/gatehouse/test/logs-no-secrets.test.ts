@@ -77,6 +77,7 @@ test("an end-to-end run logs JSON lines and never a secret but the admin token b
     (
       await admin("PUT", "/resolver", {
         upstreams: [{ address: `udp://127.0.0.1:${upstream.port}` }],
+        dnssec: { validate: false },
       })
     ).status,
     200,

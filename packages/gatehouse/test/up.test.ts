@@ -83,6 +83,7 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
     // Point the resolver at the local fake upstream before any name is resolved.
     const r = await call("PUT", "/resolver", {
       upstreams: [{ address: `udp://127.0.0.1:${upstream.port}` }],
+      dnssec: { validate: false },
     });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     await call("POST", "/config/publish", {});
@@ -303,6 +304,7 @@ describe("gatehouse edge --control: fail-static when control is gone", () => {
       (
         await call("PUT", "/resolver", {
           upstreams: [{ address: `udp://127.0.0.1:${upstream.port}` }],
+          dnssec: { validate: false },
         })
       ).status,
       200,

@@ -70,6 +70,27 @@ export interface DnsExchange {
   maxSize: number;
   /** The query-log record the record stage wrote (the packet cache derives its template). */
   record: QueryLogRecord | undefined;
+  /** DNSSEC state of the answer for the log (set by resolve on bogus, by finalize otherwise). */
+  dnssec: DnssecState | undefined;
+  /**
+   * How many records at the end of `prefix` are CNAMEs of a chain resolved across upstream
+   * answers (the rest were synthesized by a rewrite), and the worst DNSSEC state among those
+   * answers (undefined: no such chain, or not validated).
+   */
+  chainRecords: number;
+  chainDnssec: DnssecState | undefined;
+}
+
+export type DnssecState = "secure" | "insecure" | "bogus";
+
+/** The weaker of two validation states (undefined = not validated, weaker than insecure). */
+export function worstState(
+  a: DnssecState | undefined,
+  b: DnssecState | undefined,
+): DnssecState | undefined {
+  if (a === "bogus" || b === "bogus") return "bogus";
+  if (a === undefined || b === undefined) return undefined;
+  return a === "insecure" || b === "insecure" ? "insecure" : "secure";
 }
 
 export interface Stage {
@@ -105,5 +126,8 @@ export function newExchange(rt: DnsRuntime, raw: Uint8Array, client: ClientInfo)
     out: undefined,
     maxSize: 65535,
     record: undefined,
+    dnssec: undefined,
+    chainRecords: 0,
+    chainDnssec: undefined,
   };
 }

@@ -15,7 +15,7 @@ function adsSnapshot(upstream: string) {
   return compileSnapshot({
     schemaVersion: 1,
     version: 1,
-    resolver: { upstreams: [{ address: upstream }] },
+    resolver: { upstreams: [{ address: upstream }], dnssec: { validate: false } },
     locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
     lists: [{ id: "l", name: "ads", type: "domain", items: ["ads.example"] }],
     policies: [

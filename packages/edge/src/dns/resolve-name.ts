@@ -1,8 +1,10 @@
 // Asking upstream for `ex.lookupName`: one query per (name, type, class, DO, CD, view) in flight
 // (singleflight — concurrent identical misses share it), the answer decoded, checked and cached.
 
-import { dnsMetrics } from "../telemetry/metrics.ts";
+import { countValidation, dnsMetrics } from "../telemetry/metrics.ts";
 import { cacheKey } from "./cache/dns-cache.ts";
+import type { Verdict } from "./dnssec/validator.ts";
+import type { DnsExchange } from "./exchange.ts";
 import type { DnsRuntime, Resolved } from "./runtime.ts";
 import { type ScrubDropReason, scrubAnswer } from "./scrub.ts";
 import { UpstreamError } from "./upstream/transports.ts";
@@ -11,10 +13,35 @@ import { decodeMessage } from "./wire/message.ts";
 import { WireError } from "./wire/name.ts";
 
 /** What is looked up: the cache key's parts and what is asked upstream. */
-export type LookupKey = UpstreamQuestion;
+export interface LookupKey extends UpstreamQuestion {
+  /** The answer is DNSSEC-validated (validator on, client CD=0, location not opted out). */
+  readonly validate: boolean;
+}
 
 export function keyOf(rt: DnsRuntime, k: LookupKey): string {
-  return cacheKey(k.name, k.type, k.class, k.do, k.cd, rt.router.route(k.name).view);
+  // Validated and unvalidated answers never share an entry ("v" in the view).
+  const view = rt.router.route(k.name).view;
+  return cacheKey(k.name, k.type, k.class, k.do, k.cd, k.validate ? `${view}v` : view);
+}
+
+/** Whether this exchange's lookups are validated (see LookupKey.validate). */
+export function validates(ex: DnsExchange): boolean {
+  return (
+    ex.rt.validator !== undefined &&
+    ex.query?.cd !== true &&
+    !(ex.location !== undefined && ex.rt.dnssecOff.has(ex.location.id))
+  );
+}
+
+/** An upstream answer that failed DNSSEC validation: the client gets SERVFAIL and the EDE. */
+export class BogusAnswerError extends Error {
+  readonly verdict: Verdict;
+  readonly upstream: string;
+  constructor(verdict: Verdict, upstream: string) {
+    super(verdict.why ?? "DNSSEC validation failed");
+    this.verdict = verdict;
+    this.upstream = upstream;
+  }
 }
 
 /** Query upstream (deduplicated) and cache the result. Throws UpstreamError. */
@@ -41,7 +68,10 @@ const countDropped = (reason: ScrubDropReason, n: number) =>
 
 async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
   const { group } = rt.router.route(k.name);
-  const r = await group.query(k, rt.use0x20);
+  const validator = k.validate ? rt.validator : undefined;
+  // Validating: ask with DO (the signatures) and CD (a validating upstream hands over what it
+  // has, and the verdict and its EDE are ours).
+  const r = await group.query(validator ? { ...k, do: true, cd: true } : k, rt.use0x20);
   let msg: ReturnType<typeof decodeMessage>;
   try {
     msg = decodeMessage(r.wire);
@@ -52,6 +82,12 @@ async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
       throw err;
     }
     throw e;
+  }
+  let verdict: Verdict | undefined;
+  if (validator) {
+    verdict = await validator.validate(msg, k.name, k.type);
+    countValidation(verdict);
+    if (verdict.security === "bogus") throw new BogusAnswerError(verdict, r.upstream);
   }
   // Only what answers the question is kept (scrub.ts); a looping CNAME chain is no answer.
   const s = scrubAnswer(msg, k, countDropped);
@@ -64,10 +100,16 @@ async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
     upstream: r.upstream,
     answer: {
       rcode: msg.rcode,
-      // The edge does not validate DNSSEC itself: the upstream's AD is believed only when the
-      // upstream was authenticated (DoT/DoH) and checking was not disabled (CD=1 asks the
-      // upstream not to validate, so its AD says nothing about this answer).
-      ad: msg.ad && r.authenticated && !k.cd,
+      // Validated: AD is our verdict. Not validated (validation off): the upstream's AD is
+      // believed only when the upstream was authenticated (DoT/DoH) and checking was not
+      // disabled (CD=1 asks the upstream not to validate, so its AD says nothing).
+      ad: verdict ? verdict.security === "secure" : msg.ad && r.authenticated && !k.cd,
+      ...(verdict
+        ? {
+            dnssec: verdict.security as "secure" | "insecure",
+            ...(verdict.ede !== undefined ? { ede: verdict.ede } : {}),
+          }
+        : {}),
       answers: s.answers,
       authorities: s.authorities,
       additionals: s.additionals,

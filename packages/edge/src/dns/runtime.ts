@@ -12,9 +12,13 @@ import {
   type CacheSettings,
   type DnsCache,
 } from "./cache/dns-cache.ts";
+import { dnssecSetup } from "./dnssec/setup.ts";
+import type { Validator } from "./dnssec/validator.ts";
 import { MEMOIZABLE_FIELDS, PacketCache } from "./packet-cache.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 import { UpstreamRouter } from "./upstream/pool.ts";
+import { RRClass } from "./wire/constants.ts";
+import { decodeMessage } from "./wire/message.ts";
 
 /** An upstream answer, decoded and checked. */
 export interface Resolved {
@@ -54,6 +58,10 @@ export interface DnsRuntime {
   readonly packets: PacketCache;
   /** Query-phase decisions per (location, qtype, qname) when memoizable; null = no match. */
   readonly decisions: Map<string, CompiledPolicy | null>;
+  /** The DNSSEC validator (dnssec/), undefined when `resolver.dnssec.validate` is false. */
+  readonly validator: Validator | undefined;
+  /** Locations whose clients get no DNSSEC validation. */
+  readonly dnssecOff: ReadonlySet<string>;
 }
 
 export function cacheSettingsOf(snapshot: EdgeSnapshot): CacheSettings {
@@ -117,6 +125,19 @@ export function createRuntime(
     (p) => p.schedule === undefined && p.filter.fields.every((f) => MEMOIZABLE_FIELDS.has(f)),
   );
   shared.cache.settings = cacheSettings;
+  const use0x20 = r.use0x20 ?? false;
+  // The validator asks the same upstreams, with DO and CD set, for the DS and DNSKEY records
+  // it needs.
+  const dnssec = dnssecSetup(
+    r,
+    snapshot.bundle.locations,
+    async (name, type) => {
+      const q = { name, type, class: RRClass.IN, do: true, cd: true };
+      const a = await router.route(name).group.query(q, use0x20);
+      return decodeMessage(a.wire);
+    },
+    previous?.validator,
+  );
   return {
     snapshot,
     shared,
@@ -126,10 +147,12 @@ export function createRuntime(
     limiter,
     limitAction: rl?.action ?? "refuse",
     allowUnknownClients: snapshot.bundle.allowUnknownClients ?? false,
-    use0x20: r.use0x20 ?? false,
+    use0x20,
     cacheSettings,
     memoizable,
     packets: new PacketCache(Math.min(cacheSettings.maxEntries, 200_000), snapshot.locations.all),
     decisions: new Map(),
+    validator: dnssec.validator,
+    dnssecOff: dnssec.offLocations,
   };
 }

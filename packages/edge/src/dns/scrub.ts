@@ -5,9 +5,10 @@
 //    records of the question's type, CNAMEs followed to their targets, DNAMEs owned by an
 //    ancestor of a name on the chain (RFC 6672 §2.3), and RRSIGs there for DO=1 clients;
 //    anything else (an unrelated name, another class) is dropped ("unrelated");
-//  - authority section: nothing when the answer holds the data (minimal responses); otherwise
-//    (NXDOMAIN, NODATA) the SOA, plus NSEC, NSEC3 and RRSIG records for DO=1 clients (RFC 2308
-//    §3, RFC 4035 §3.1.3); NS records and the rest are dropped. Like unbound forwarding ".",
+//  - authority section: when the answer holds the data, only NSEC, NSEC3 and RRSIG records for
+//    DO=1 clients (the proof a wildcard answer needs, RFC 4035 §3.1.3.3; minimal responses
+//    otherwise); for NXDOMAIN and NODATA the SOA, plus NSEC, NSEC3 and RRSIG records for DO=1
+//    clients (RFC 2308 §3, RFC 4035 §3.1.3); NS records and the rest are dropped. Like unbound forwarding ".",
 //    the SOA's owner is not checked against the name: every zone is the upstream's bailiwick;
 //  - additional section: dropped (glue from a forwarder is not needed by a stub, and an
 //    attacker's glue is where poisoning starts);
@@ -99,11 +100,13 @@ export function scrubAnswer(
   if (answers.length + unsigned < m.answers.length)
     dropped("unrelated", m.answers.length - answers.length - unsigned);
 
-  let authorities: ResourceRecord[] = [];
-  if (!(m.rcode === 0 && hasData))
-    authorities = m.authorities.filter(
-      (r) => r.class === q.class && (r.type === RRType.SOA || (dnssecOk && isDnssec(r.type))),
-    );
+  // With the data: only the NSEC/NSEC3 proof of a wildcard expansion (and its signatures), for
+  // DO=1 clients that validate it (RFC 4035 §3.1.3.3). Without: the SOA and the denial proof.
+  const keepSoa = !(m.rcode === 0 && hasData);
+  const authorities = m.authorities.filter(
+    (r) =>
+      r.class === q.class && ((keepSoa && r.type === RRType.SOA) || (dnssecOk && isDnssec(r.type))),
+  );
   if (authorities.length < m.authorities.length)
     dropped("authority", m.authorities.length - authorities.length);
   if (m.additionals.length > 0) dropped("additional", m.additionals.length);

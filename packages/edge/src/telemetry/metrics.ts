@@ -46,6 +46,8 @@ export interface DnsMetrics {
   readonly minimalAny: Counter;
   /** Records of upstream answers not kept (dns/scrub.ts), by reason. */
   readonly upstreamRecordsDropped: Counter<"reason">;
+  /** DNSSEC validations of upstream answers (cache misses), by result and reason. */
+  readonly dnssecValidations: Counter<"result" | "reason">;
   readonly duration: Histogram<"transport">;
   readonly logDropped: Counter;
 }
@@ -154,6 +156,18 @@ export function dnsMetrics(): DnsMetrics {
           registers: [r],
         }),
     ),
+    dnssecValidations: once("gatehouse_dns_dnssec_validations_total", (r) => {
+      const c = new Counter({
+        name: "gatehouse_dns_dnssec_validations_total",
+        help: "DNSSEC validations of upstream answers (one per cache miss) by result (secure, insecure, bogus) and reason (the RFC 8914 cause for bogus answers, why an insecure one is)",
+        labelNames: ["result", "reason"] as const,
+        registers: [r],
+      });
+      c.inc({ result: "secure", reason: "signed" }, 0);
+      c.inc({ result: "insecure", reason: "unsigned" }, 0);
+      c.inc({ result: "bogus", reason: "dnssec_bogus" }, 0);
+      return c;
+    }),
     upstreamRecordsDropped: once("gatehouse_dns_upstream_records_dropped_total", (r) => {
       const c = new Counter({
         name: "gatehouse_dns_upstream_records_dropped_total",
@@ -500,4 +514,33 @@ export function udpSendQueueDrops(): Counter {
         registers: [r],
       }),
   );
+}
+
+/** RFC 8914 info codes a validation can end in, as metric reasons. */
+const BOGUS_REASONS = new Map<number, string>([
+  [6, "dnssec_bogus"],
+  [7, "signature_expired"],
+  [8, "signature_not_yet_valid"],
+  [9, "dnskey_missing"],
+  [10, "rrsigs_missing"],
+  [12, "nsec_missing"],
+  [23, "network_error"],
+  [27, "nsec3_iterations"],
+]);
+
+/** Count one DNSSEC verdict (dns/dnssec/validator.ts) by result and a bounded reason. */
+export function countValidation(v: {
+  security: "secure" | "insecure" | "bogus";
+  ede?: number;
+  why?: string;
+}): void {
+  let reason: string;
+  if (v.security === "secure") reason = "signed";
+  else if (v.security === "bogus") reason = BOGUS_REASONS.get(v.ede ?? 6) ?? "dnssec_bogus";
+  else if (v.ede !== undefined) reason = BOGUS_REASONS.get(v.ede) ?? "other";
+  else if (v.why === "negative trust anchor") reason = "negative_trust_anchor";
+  else if (v.why === "no trust anchor") reason = "no_trust_anchor";
+  else if (v.why === "NSEC3 opt-out") reason = "nsec3_opt_out";
+  else reason = "unsigned";
+  dnsMetrics().dnssecValidations.inc({ result: v.security, reason });
 }

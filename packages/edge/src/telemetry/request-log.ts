@@ -28,6 +28,8 @@ const WARN_REASONS: ReadonlySet<string> = new Set([
   "connect_timeout",
   "dns_failed",
   "internal",
+  // DNS: an answer that failed DNSSEC validation (the detail says why).
+  "dnssec_bogus",
 ]);
 
 /**
@@ -198,6 +200,8 @@ function fieldsOf(rec: QueryLogRecord, suppressed: number): Record<string, unkno
   if (rec.status !== undefined) f.status = rec.status;
   if (rec.upstream !== undefined) f.upstream = safeUpstream(rec.upstream);
   if (rec.upstreamAddr !== undefined) f.upstreamAddr = rec.upstreamAddr;
+  if (rec.dnssec !== undefined) f.dnssec = rec.dnssec;
+  if (rec.ede !== undefined) f.ede = rec.ede;
   if (rec.policyId !== undefined) f.policyId = rec.policyId;
   f.durationMs = rec.durationMs;
   if (suppressed > 0) f.suppressed = suppressed;

@@ -14,6 +14,13 @@ import type { ResourceRecord, SoaData } from "../wire/message.ts";
 export interface CachedAnswer {
   readonly rcode: number;
   readonly ad: boolean;
+  /**
+   * The DNSSEC verdict when the answer was validated (dnssec/validator.ts); kept with the entry,
+   * so a cached answer is never validated again.
+   */
+  readonly dnssec?: "secure" | "insecure";
+  /** An EDE code that goes with the verdict (27: NSEC3 iterations above the limit). */
+  readonly ede?: number;
   readonly answers: readonly ResourceRecord[];
   readonly authorities: readonly ResourceRecord[];
   readonly additionals: readonly ResourceRecord[];
@@ -152,6 +159,8 @@ export class DnsCache {
     const entry: CacheEntry = {
       rcode: a.rcode,
       ad: a.ad,
+      ...(a.dnssec ? { dnssec: a.dnssec } : {}),
+      ...(a.ede !== undefined ? { ede: a.ede } : {}),
       answers: clampAll(a.answers),
       authorities:
         a.rcode === 0 && a.answers.length > 0

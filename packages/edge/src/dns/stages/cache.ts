@@ -6,7 +6,7 @@
 
 import { agedRecords } from "../cache/dns-cache.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
-import { keyOf, type LookupKey } from "../resolve-name.ts";
+import { keyOf, type LookupKey, validates } from "../resolve-name.ts";
 
 /** What `ex.lookupName` is looked up (and asked upstream) as. */
 export function lookupKey(ex: DnsExchange): LookupKey {
@@ -17,6 +17,7 @@ export function lookupKey(ex: DnsExchange): LookupKey {
     class: q.qclass,
     do: q.edns?.do ?? false,
     cd: q.cd,
+    validate: validates(ex),
   };
 }
 
@@ -36,6 +37,8 @@ export function lookupCache(ex: DnsExchange, k: LookupKey): boolean {
     ex.answer = {
       rcode: e.rcode,
       ad: e.ad,
+      ...(e.dnssec ? { dnssec: e.dnssec } : {}),
+      ...(e.ede !== undefined ? { ede: e.ede } : {}),
       answers: age === 0 ? e.answers : agedRecords(e.answers, age),
       authorities: age === 0 ? e.authorities : agedRecords(e.authorities, age),
       additionals: age === 0 ? e.additionals : agedRecords(e.additionals, age),

@@ -4,10 +4,10 @@
 // only when the query had one (RFC 6891 §7), carrying our UDP size, the client's DO bit, the
 // NSID when asked for and configured (RFC 5001) and any Extended DNS Errors (RFC 8914). Runs for every answer, whichever stage produced it.
 
-import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
+import { type DnsExchange, type Outcome, type Stage, worstState } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
 import { EdnsOption, Rcode } from "../wire/constants.ts";
-import { responseEdns } from "../wire/edns.ts";
+import { edeOption, responseEdns } from "../wire/edns.ts";
 import { recursionAvailable } from "./identify.ts";
 
 export function createFinalizeStage(): Stage {
@@ -25,9 +25,19 @@ export function createFinalizeStage(): Stage {
           m.authorities = a.authorities as typeof m.authorities;
           m.additionals = a.additionals as typeof m.additionals;
           // RFC 6840 §5.7–5.8: AD only for data considered authentic (none of ours: a
-          // rewrite's CNAME is not), and only to a client that showed it understands AD by
-          // setting it or DO.
-          m.ad = a.ad && ex.prefix.length === 0 && (q?.ad === true || q?.edns?.do === true);
+          // rewrite's CNAME is not; a chain followed across answers only when every answer on
+          // it was), and only to a client that showed it understands AD by setting it or DO.
+          const chainOk =
+            ex.prefix.length === 0 ||
+            (ex.prefix.length === ex.chainRecords && ex.chainDnssec === "secure");
+          m.ad = a.ad && chainOk && (q?.ad === true || q?.edns?.do === true);
+          if (a.dnssec)
+            ex.dnssec = ex.chainRecords > 0 ? worstState(a.dnssec, ex.chainDnssec) : a.dnssec;
+          if (
+            a.ede !== undefined &&
+            !ex.ede.some((o) => o.data[0] === a.ede! >>> 8 && o.data[1] === (a.ede! & 0xff))
+          )
+            ex.ede.push(edeOption(a.ede));
         }
         ex.response = m;
       }

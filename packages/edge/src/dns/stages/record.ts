@@ -122,6 +122,9 @@ export function createRecordStage(): Stage {
         if (list) rec.list = list;
       }
       if (ex.upstream) rec.upstream = ex.upstream;
+      if (ex.dnssec) rec.dnssec = ex.dnssec;
+      const ede = ex.ede[0];
+      if (ede && ede.data.length >= 2) rec.ede = (ede.data[0]! << 8) | ede.data[1]!;
       if (ex.reason) rec.reason = ex.reason;
       ex.record = rec;
       publishQuery(

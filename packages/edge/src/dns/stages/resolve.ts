@@ -6,11 +6,12 @@
 // "Stale Answer" (RFC 8767 §4–5); without one the answer is SERVFAIL with EDE 22 "No Reachable
 // Authority" or 23 "Network Error" (RFC 8914 §4). An answer (cached or fresh) that ends at a
 // CNAME without the target's records is continued at the target, as unbound does (RFC 1034
-// §4.3.2 step 3a): the chain so far goes into `ex.prefix`, up to MAX_CHAIN names.
+// §4.3.2 step 3a): the chain so far goes into `ex.prefix`, up to MAX_CHAIN names. An answer that
+// fails DNSSEC validation (dnssec/) is SERVFAIL with the RFC 8914 code of its cause.
 
 import { agedRecords } from "../cache/dns-cache.ts";
-import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
-import { fetchUpstream } from "../resolve-name.ts";
+import { type DnsExchange, type Outcome, type Stage, worstState } from "../exchange.ts";
+import { BogusAnswerError, fetchUpstream } from "../resolve-name.ts";
 import { responseSkeleton } from "../respond.ts";
 import { MAX_CHAIN } from "../scrub.ts";
 import { UpstreamError } from "../upstream/transports.ts";
@@ -36,6 +37,18 @@ export function createResolveStage(): Stage {
         await continueChain(ex);
         return "next";
       } catch (e) {
+        if (e instanceof BogusAnswerError) {
+          // RFC 4035 §5.5: bogus data is never handed out; RFC 8914 says why.
+          ex.action = "error";
+          ex.reason = "dnssec_bogus";
+          ex.upstream = e.upstream;
+          ex.errorDetail = e.message;
+          ex.dnssec = "bogus";
+          ex.answer = undefined;
+          ex.ede.push(edeOption(e.verdict.ede ?? Ede.DNSSEC_BOGUS, e.message.slice(0, 200)));
+          ex.response = responseSkeleton(ex, Rcode.SERVFAIL);
+          return "respond";
+        }
         if (!(e instanceof UpstreamError)) throw e;
         ex.reason = `upstream_${e.reason}`;
         if (e.upstream !== undefined) ex.upstream = e.upstream;
@@ -45,6 +58,7 @@ export function createResolveStage(): Stage {
           ex.answer = {
             rcode: stale.rcode,
             ad: stale.ad,
+            ...(stale.dnssec ? { dnssec: stale.dnssec } : {}),
             answers: agedRecords(
               stale.answers.map((r) => ({ ...r, ttl: STALE_TTL })),
               0,
@@ -106,8 +120,16 @@ async function continueChain(ex: DnsExchange): Promise<void> {
       ex.answer = undefined;
       throw new UpstreamError("malformed", "CNAME chain too long");
     }
+    // The chain so far is authentic only if every piece was (finalize sets AD from this).
+    ex.chainDnssec = worstState(
+      ex.chainDnssec ?? "secure",
+      ex.answer.ad ? "secure" : ex.answer.dnssec,
+    );
     for (const r of ex.answer.answers)
-      if (r.type === RRType.CNAME || r.type === RRType.DNAME) ex.prefix.push(r);
+      if (r.type === RRType.CNAME || r.type === RRType.DNAME) {
+        ex.prefix.push(r);
+        ex.chainRecords++;
+      }
     ex.lookupName = target;
     ex.answer = undefined;
     ex.cacheKey = undefined;
