@@ -6,6 +6,8 @@ export {
   parseEdgeConfig,
 } from "./config-file.ts";
 export { DnsService } from "./dns/dns-service.ts";
+export { type DnssecProbe, probeUpstreamDnssec } from "./dns/dnssec/probe.ts";
+export { parseAnchors as parseTrustAnchors } from "./dns/dnssec/records.ts";
 export type { ClientInfo, DnsTransport } from "./dns/exchange.ts";
 export { type Identity, IdentityIndex } from "./identify/identity-index.ts";
 export { LocationMatcher } from "./identify/location-matcher.ts";

@@ -23,9 +23,12 @@ import {
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
 import { startSyncedEdge, startSyncedEdgeWorkers } from "./synced-edge.ts";
+import { readTrustAnchorFile, withTrustAnchors } from "./trust-anchor.ts";
 
 const USAGE = `usage:
-  gatehouse edge --config FILE.yaml
+  gatehouse edge --config FILE.yaml [--trust-anchor FILE]
+                 --trust-anchor FILE    DNSSEC trust anchors (DS or DNSKEY lines) replacing the
+                                        built-in root keys (resolver.dnssec.trustAnchors)
   gatehouse edge --control URL [--join-token T] [--data-dir DIR] [--name NAME]
                  [--local FILE.yaml]    this edge's own settings: the \`edge:\` section of a
                                         config file (listeners, TLS, limits, proxy limits)
@@ -72,6 +75,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       workers: { type: "string" },
       "heartbeat-interval": { type: "string" },
       "decommission-grace": { type: "string" },
+      "trust-anchor": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -89,6 +93,16 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
     );
     return 2;
   }
+  if (values["trust-anchor"] !== undefined && values.control !== undefined) {
+    io.err(
+      "gatehouse edge: --trust-anchor goes with --config (with --control the trust anchors are control's resolver.dnssec.trustAnchors)",
+    );
+    return 2;
+  }
+  const anchors =
+    values["trust-anchor"] !== undefined
+      ? await readTrustAnchorFile(values["trust-anchor"])
+      : undefined;
   if (values.control !== undefined) {
     const file: EdgeLocalSettings = values.local
       ? await loadEdgeLocalFile(resolve(values.local))
@@ -160,9 +174,14 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
   }
 
   const path = resolve(values.config!);
-  const config = await loadEdgeConfigFile(path);
+  // The file's config, with --trust-anchor's anchors when given (on every reload too).
+  const load = async () => {
+    const c = await loadEdgeConfigFile(path);
+    return anchors === undefined ? c : { ...c, resolver: withTrustAnchors(c.resolver, anchors) };
+  };
+  const config = await load();
   const reload = (apply: (b: ReturnType<typeof bundleOfEdgeConfig>) => Promise<unknown>) => () => {
-    loadEdgeConfigFile(path)
+    load()
       .then((c) => apply(bundleOfEdgeConfig(c)))
       .then(
         () => log(`gatehouse edge: reloaded ${path}`),

@@ -7,8 +7,16 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import type { ResolverSettings } from "@gatehouse/contract";
 import { startControl } from "@gatehouse/control";
-import { createOpLogger, EdgeState, lineSink, splitHostPort, withComponent } from "@gatehouse/edge";
+import {
+  createOpLogger,
+  EdgeState,
+  lineSink,
+  probeUpstreamDnssec,
+  splitHostPort,
+  withComponent,
+} from "@gatehouse/edge";
 import { openAnalytics } from "./analytics-store.ts";
 import { ControlClient } from "./control-client.ts";
 import { describeEdge } from "./edge.ts";
@@ -16,14 +24,18 @@ import { checkChosen, type ListenerSpec, listenScope, pickDefault } from "./port
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
 import { startSyncedEdge } from "./synced-edge.ts";
+import { readTrustAnchorFile, withTrustAnchors } from "./trust-anchor.ts";
 
-const USAGE = `usage: gatehouse up [--data-dir DIR] [--dns ADDR:PORT] [--proxy ADDR:PORT] [--api ADDR:PORT] [--metrics ADDR:PORT]
+const USAGE = `usage: gatehouse up [--data-dir DIR] [--dns ADDR:PORT] [--proxy ADDR:PORT] [--api ADDR:PORT] [--metrics ADDR:PORT] [--trust-anchor FILE]
 
 Runs control and an edge on loopback. Defaults: data in ./gatehouse-data, DNS on 127.0.0.1:53
 when it may bind there (else 127.0.0.1:10053), the proxy on 127.0.0.1:3128, the API and the
 dashboard on 127.0.0.1:8787, the edge's metrics on 127.0.0.1:9153. A default port that is taken
 falls back to the next free port above it, and a line says which; a port given with a flag is
-used as given or the start stops with an error. Ctrl-C stops everything cleanly.`;
+used as given or the start stops with an error. --trust-anchor FILE sets the DNSSEC trust anchors
+(DS or DNSKEY lines, replacing the built-in root keys) in control's resolver settings. The first
+run asks the machine's nameservers whether they pass DNSSEC records and, when they strip them,
+seeds the resolver with validation off and says so. Ctrl-C stops everything cleanly.`;
 
 const DNS: ListenerSpec = { what: "DNS server", flag: "--dns", udp: true };
 const PROXY: ListenerSpec = { what: "HTTP proxy", flag: "--proxy" };
@@ -80,18 +92,33 @@ export async function systemNameservers(path = "/etc/resolv.conf"): Promise<stri
   return out;
 }
 
+const upstreamOf = (ip: string) => `udp://${ip.includes(":") ? `[${ip}]` : ip}:53`;
+
+/**
+ * Whether DNSSEC validation can work behind these nameservers: false when one answered the
+ * root's DNSKEY without its signature (it strips DNSSEC records, so every signed answer would be
+ * bogus); true when they pass them or could not be asked (validation stays on, the default).
+ */
+export async function upstreamsPassDnssec(nameservers: readonly string[]): Promise<boolean> {
+  const results = await Promise.all(nameservers.map((ip) => probeUpstreamDnssec(upstreamOf(ip))));
+  return !results.includes("strips");
+}
+
 /**
  * The starter configuration a first run puts into control: one location for loopback and the
  * local networks, the machine's nameservers as upstreams, and an example blocklist with a policy
  * that shows how blocking looks.
  */
-export async function seedStarter(api: ControlClient, upstreams: readonly string[]): Promise<void> {
+export async function seedStarter(
+  api: ControlClient,
+  upstreams: readonly string[],
+  dnssecValidate = true,
+): Promise<void> {
   await api.call("PUT", "/resolver", {
-    upstreams: upstreams.map((ip) => ({
-      address: `udp://${ip.includes(":") ? `[${ip}]` : ip}:53`,
-    })),
+    upstreams: upstreams.map((ip) => ({ address: upstreamOf(ip) })),
     strategy: "failover",
     cache: { maxEntries: 100_000, serveStale: true, prefetch: true },
+    ...(dnssecValidate ? {} : { dnssec: { validate: false } }),
   });
   await api.call("POST", "/locations", {
     name: "This machine and local networks",
@@ -129,6 +156,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       proxy: { type: "string" },
       api: { type: "string" },
       metrics: { type: "string" },
+      "trust-anchor": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -138,6 +166,11 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   }
   // Every port is settled before anything starts: a chosen port that is taken stops here.
   const listen = await chooseListeners(values);
+  const anchors =
+    values["trust-anchor"] !== undefined
+      ? await readTrustAnchorFile(values["trust-anchor"])
+      : undefined;
+  const notes = [...listen.notes];
   const dataDir = resolve(values["data-dir"] ?? "gatehouse-data");
   await mkdir(dataDir, { recursive: true });
   const envToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
@@ -169,8 +202,23 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   };
   try {
     const adminToken = control.adminToken ?? envToken;
-    if (firstRun && adminToken)
-      await seedStarter(new ControlClient(control.address, adminToken), await systemNameservers());
+    if (firstRun && adminToken) {
+      const nameservers = await systemNameservers();
+      const validate = await upstreamsPassDnssec(nameservers);
+      if (!validate)
+        notes.push(
+          `DNSSEC validation is off: the nameservers of this machine (${nameservers.join(", ")}) strip DNSSEC records. Point the resolver at upstreams that pass them and turn validation on (dashboard: Resolver).`,
+        );
+      await seedStarter(new ControlClient(control.address, adminToken), nameservers, validate);
+    }
+    if (anchors !== undefined) {
+      if (!adminToken)
+        throw new Error("--trust-anchor needs control's admin token: set GATEHOUSE_ADMIN_TOKEN");
+      const api = new ControlClient(control.address, adminToken);
+      const current = await api.call<ResolverSettings>("GET", "/resolver");
+      await api.call("PUT", "/resolver", withTrustAnchors(current, anchors));
+      await api.call("POST", "/config/publish", {});
+    }
 
     const edgeDir = join(dataDir, "edge");
     let joinToken: string | undefined;
@@ -218,7 +266,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       `  dashboard       ${control.address}/   (sign in with the admin token)`,
       `  control API     ${control.address}/api/v1   (docs: ${control.address}/api/v1/docs)`,
       `  data            ${dataDir}`,
-      ...(listen.notes.length ? ["", ...listen.notes] : []),
+      ...(notes.length ? ["", ...notes] : []),
     ];
     if (control.adminToken)
       lines.push("", `Admin token (shown once, keep it): ${control.adminToken}`);
