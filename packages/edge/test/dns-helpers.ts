@@ -4,8 +4,9 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createSocket, type RemoteInfo } from "node:dgram";
 import { request as httpsRequest } from "node:https";
-import { connect, createServer, type Server } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
+import type { ConfigBundle } from "@gatehouse/contract";
 import { RRType } from "../src/dns/wire/constants.ts";
 import {
   decodeMessage,
@@ -91,6 +92,39 @@ export function soa(zone: string, minimum: number): ResourceRecord {
 export function a(name: string, ip: string, ttl = 300): ResourceRecord {
   return { name, type: RRType.A, class: 1, ttl, data: ip };
 }
+
+/**
+ * A TXT answer of about 3.3 kB (30 records of 100 bytes): past 512 bytes, and past the
+ * upstream's UDP answer (TC there; the edge asks again over TCP).
+ */
+export function bigTxt(name: string): FakeZoneEntry {
+  return {
+    truncateUdp: true,
+    answers: Array.from({ length: 30 }, () => ({
+      name,
+      type: RRType.TXT,
+      class: 1,
+      ttl: 60,
+      data: [new Uint8Array(100).fill(0x62)],
+    })),
+  };
+}
+
+/** List "ads" (ads.example) and a policy blocking its names: the block most DNS tests use. */
+export const ADS_BLOCK = {
+  lists: [{ id: "l", name: "ads", type: "domain", items: ["ads.example"] }],
+  policies: [
+    {
+      id: "p",
+      name: "Ads",
+      type: "dns",
+      enabled: true,
+      precedence: 1,
+      expression: "any(dns.domains[*] in $ads)",
+      action: "block",
+    },
+  ],
+} as const satisfies Pick<ConfigBundle, "lists" | "policies">;
 
 /** The zone entry a query asks for, and its key. */
 function entryOf(
@@ -385,8 +419,12 @@ export function buildQuery(name: string, o: QueryOptions = {}): Buffer {
 
 /** One query over DoT (RFC 7858) to the edge on loopback; resolves with the answer's bytes. */
 export function dotQuery(port: number, ca: string, q: Uint8Array): Promise<Buffer> {
+  return framedQuery(tlsConnect({ host: "127.0.0.1", port, ca, servername: "localhost" }), q);
+}
+
+/** One length-prefixed query on a new stream (TCP, TLS); resolves with the answer, then ends it. */
+export function framedQuery(s: Socket, q: Uint8Array): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host: "127.0.0.1", port, ca, servername: "localhost" });
     let buf = Buffer.alloc(0);
     s.on("error", reject);
     s.on("data", (c: Buffer) => {
@@ -396,6 +434,7 @@ export function dotQuery(port: number, ca: string, q: Uint8Array): Promise<Buffe
         s.end();
       }
     });
+    s.on("close", () => reject(new Error("closed without an answer")));
     const f = Buffer.alloc(2 + q.length);
     f.writeUInt16BE(q.length);
     f.set(q, 2);

@@ -9,6 +9,7 @@ import { decodeMessage } from "../src/dns/wire/message.ts";
 import { type Edge, startEdge } from "../src/main.ts";
 import {
   a,
+  bigTxt,
   buildQuery,
   type FakeUpstream,
   soa,
@@ -27,19 +28,7 @@ const zone = new Map([
   ],
   ["bad-ip.example/1", { answers: [a("bad-ip.example", "203.0.113.5")] }],
   ["nodata.example/28", { authorities: [soa("example", 30)] }],
-  [
-    "big.example/16",
-    {
-      truncateUdp: true,
-      answers: Array.from({ length: 30 }, () => ({
-        name: "big.example",
-        type: RRType.TXT,
-        class: 1,
-        ttl: 60,
-        data: [new Uint8Array(100).fill(0x62)],
-      })),
-    },
-  ],
+  ["big.example/16", bigTxt("big.example")],
 ]);
 
 function config(upstream: FakeUpstream, extra: Partial<EdgeConfigFile> = {}): EdgeConfigFile {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mock, test } from "node:test";
-import { a, buildQuery, startFakeUpstream } from "../../test/dns-helpers.ts";
+import { ADS_BLOCK, a, buildQuery, startFakeUpstream } from "../../test/dns-helpers.ts";
 import { compileSnapshot } from "../snapshot.ts";
 import { dnsMetrics } from "../telemetry/metrics.ts";
 import { createOpLogger } from "../telemetry/op-log.ts";
@@ -17,18 +17,7 @@ function adsSnapshot(upstream: string) {
     version: 1,
     resolver: { upstreams: [{ address: upstream }], dnssec: { validate: false } },
     locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1"] }],
-    lists: [{ id: "l", name: "ads", type: "domain", items: ["ads.example"] }],
-    policies: [
-      {
-        id: "p",
-        name: "Ads",
-        type: "dns",
-        enabled: true,
-        precedence: 1,
-        expression: "any(dns.domains[*] in $ads)",
-        action: "block",
-      },
-    ],
+    ...ADS_BLOCK,
   });
 }
 
