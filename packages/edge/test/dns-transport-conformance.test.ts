@@ -69,7 +69,7 @@ describe("DNS transport conformance", () => {
     );
     edge = await startEdge({
       config: {
-        resolver: { upstreams: [{ address: up.address }] },
+        resolver: { upstreams: [{ address: up.address }], dnssec: { validate: false } },
         locations: [
           { id: "lo", name: "Loopback", networks: ["127.0.0.1/32"] },
           { id: "tok", name: "Token", networks: [], dohToken: "office-token-1" },
