@@ -485,3 +485,42 @@ export const QuickRuleResult = T.Object({
   publishError: T.Optional(T.String()),
 });
 export type QuickRuleResult = Static<typeof QuickRuleResult>;
+
+/**
+ * GET /locations/{id}/connect: how a device joins a location — the addresses it is given, the
+ * certificate it sees, and setup steps per platform (the dashboard's Connect page and
+ * `gatehouse connect` show the same).
+ */
+export const ConnectInfoView = T.Object({
+  location: T.Object({ id: T.String(), name: T.String() }),
+  /** Where Gatehouse listens: this machine only, or the local network too. */
+  scope: T.Union([T.Literal("loopback"), T.Literal("lan")]),
+  /** Who may use it: sources inside these networks (and DoH with the location's URL). */
+  networks: T.Array(T.String()),
+  /** Plain DNS over UDP and TCP. */
+  dns: T.Array(T.Object({ address: T.String(), port: T.Integer() })),
+  /** DNS over HTTPS: the URL carries the location's token. */
+  doh: T.Optional(T.Object({ url: T.String(), host: T.String(), port: T.Integer() })),
+  /** DNS over TLS: the name to give a device (Android's Private DNS, systemd-resolved). */
+  dot: T.Optional(T.Object({ hostname: T.String(), address: T.String(), port: T.Integer() })),
+  proxy: T.Optional(T.Object({ address: T.String(), pacUrl: T.String() })),
+  dashboardUrl: T.Optional(T.String()),
+  /** The certificate DoT and DoH present. */
+  certificate: T.Optional(
+    T.Object({
+      source: T.Union([T.Literal("files"), T.Literal("acme"), T.Literal("self-signed")]),
+      sha256: T.String(),
+      subject: T.String(),
+      notAfter: T.String(),
+      names: T.Array(T.String()),
+      pem: T.String(),
+    }),
+  ),
+  /** API paths of the Apple configuration profiles for this location. */
+  profiles: T.Object({ doh: T.Optional(T.String()), dot: T.Optional(T.String()) }),
+  /** What a device will trip over (a port other than 53, a certificate it will not trust). */
+  warnings: T.Array(T.String()),
+  /** Setup, step by step, per platform. */
+  guides: T.Array(T.Object({ id: T.String(), title: T.String(), steps: T.Array(T.String()) })),
+});
+export type ConnectInfoView = Static<typeof ConnectInfoView>;

@@ -24,6 +24,7 @@ import { bootstrap } from "./bootstrap.ts";
 import { VersionNotifier } from "./bundle/notifier.ts";
 import { Publisher } from "./bundle/publisher.ts";
 import { bundleChannel, ReplicaFanout } from "./bundle/replica-fanout.ts";
+import type { ServingEndpointsSource } from "./connect/connect-info.ts";
 import type { AccessLevel, Db } from "./context.ts";
 import { openStore, type Store } from "./db/open-store.ts";
 import { defaultDashboardDir, registerDashboard } from "./http/dashboard.ts";
@@ -92,6 +93,11 @@ export interface AppOptions {
    * control). Missing files → `/` explains how to build them.
    */
   readonly dashboardDir?: string;
+  /**
+   * Where the DNS, DoT, DoH and proxy listeners serve, for GET /locations/{id}/connect (set by
+   * `gatehouse up`, which opens them); absent → that route answers 409.
+   */
+  readonly serving?: ServingEndpointsSource;
 }
 
 export interface RouteEntry {
@@ -123,6 +129,8 @@ export interface ControlState {
   readonly adminToken?: string;
   /** Prometheus registry of this app (GET /metrics, or a separate listener). */
   readonly metrics: ControlMetrics;
+  /** AppOptions.serving. */
+  readonly serving?: ServingEndpointsSource;
 }
 
 declare module "fastify" {
@@ -233,6 +241,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     metrics,
     systemAccountId: boot.accountId,
     ...(boot.adminToken ? { adminToken: boot.adminToken } : {}),
+    ...(opts.serving ? { serving: opts.serving } : {}),
   };
   app.decorate("gatehouse", state);
 

@@ -9,6 +9,10 @@ export {
   scheduleRetention,
 } from "./analytics/index.ts";
 export { type AppOptions, buildApp, type ControlState, type RouteEntry } from "./app.ts";
+export type {
+  ServingEndpoints,
+  ServingEndpointsSource,
+} from "./connect/connect-info.ts";
 export { MIGRATIONS, migrateToLatest } from "./db/migrations.ts";
 export { openStore, type Store, type StoreOptions } from "./db/open-store.ts";
 export { parseTrustedProxies } from "./http/trusted-proxies.ts";

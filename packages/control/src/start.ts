@@ -2,10 +2,12 @@
 // told otherwise.
 
 import { createServer, type Server } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { FastifyBaseLogger } from "fastify";
 import type { AnalyticsStore } from "./analytics/types.ts";
 import { buildApp } from "./app.ts";
+import type { ServingEndpointsSource } from "./connect/connect-info.ts";
 
 /** How long control's close() lets requests in flight finish before cutting connections. */
 const CLOSE_GRACE_MS = 2000;
@@ -30,6 +32,17 @@ export interface StartOptions {
   readonly analytics?: AnalyticsStore;
   /** Reverse proxies whose X-Forwarded-For is believed (AppOptions.trustedProxies). */
   readonly trustedProxies?: readonly string[];
+  /** AppOptions.serving: where the listeners devices use are (GET /locations/{id}/connect). */
+  readonly serving?: ServingEndpointsSource;
+  /**
+   * The same API and dashboard over HTTPS on more addresses ("host:port" each), e.g. the
+   * machine's LAN addresses under `gatehouse up --listen lan`, with this certificate.
+   */
+  readonly https?: {
+    readonly listen: readonly string[];
+    readonly cert: string;
+    readonly key: string;
+  };
 }
 
 export interface StartedControl {
@@ -39,6 +52,10 @@ export interface StartedControl {
   readonly metricsAddress?: string;
   /** Set only on the first start when a token was generated: print it once. */
   readonly adminToken?: string;
+  /** Base URLs of the HTTPS listeners (StartOptions.https), e.g. https://192.168.1.5:8787 */
+  readonly httpsAddresses: readonly string[];
+  /** Present a new certificate on the HTTPS listeners (a renewal); open connections keep theirs. */
+  setCertificate(cert: string, key: string): void;
   close(): Promise<void>;
 }
 
@@ -65,6 +82,7 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
     ...(opts.autoPublishDelayMs !== undefined
       ? { autoPublishDelayMs: opts.autoPublishDelayMs }
       : {}),
+    ...(opts.serving ? { serving: opts.serving } : {}),
   });
   try {
     await app.listen({ host, port });
@@ -78,6 +96,17 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
       ? `http://${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`
       : `http://${host}:${port}`;
   const adminToken = app.gatehouse.adminToken;
+  let secure: HttpsServer[];
+  try {
+    secure = await listenHttps(app.server, opts.https);
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  const httpsAddresses = secure.map((srv) => {
+    const x = srv.address() as AddressInfo;
+    return `https://${x.family === "IPv6" ? `[${x.address}]` : x.address}:${x.port}`;
+  });
   let metricsServer: Server | undefined;
   let metricsAddress: string | undefined;
   if (opts.metricsListen) {
@@ -99,6 +128,7 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
         metricsServer!.listen(m.port, m.host, () => resolve());
       });
     } catch (err) {
+      await closeHttps(secure);
       await app.close();
       throw err;
     }
@@ -109,7 +139,12 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
     address,
     ...(adminToken ? { adminToken } : {}),
     ...(metricsAddress ? { metricsAddress } : {}),
+    httpsAddresses,
+    setCertificate: (cert, key) => {
+      for (const srv of secure) srv.setSecureContext({ cert, key });
+    },
     close: async () => {
+      await closeHttps(secure);
       if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
       // Requests in flight get CLOSE_GRACE_MS to finish; then every connection is cut, so a
       // client that keeps one open (a kept-alive edge, a stuck upload) cannot hold shutdown.
@@ -121,4 +156,45 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
       }
     },
   };
+}
+
+/**
+ * HTTPS listeners that hand every request to the API server's own handler (Fastify's), so the
+ * routes, hooks and limits are the same as on the main listener.
+ */
+async function listenHttps(main: Server, https: StartOptions["https"]): Promise<HttpsServer[]> {
+  const out: HttpsServer[] = [];
+  if (!https) return out;
+  try {
+    for (const addr of https.listen) {
+      const { host, port } = parseListen(addr);
+      const srv = createHttpsServer(
+        { cert: https.cert, key: https.key, keepAliveTimeout: main.keepAliveTimeout },
+        (req, res) => main.emit("request", req, res),
+      );
+      srv.headersTimeout = main.headersTimeout;
+      srv.requestTimeout = main.requestTimeout;
+      await new Promise<void>((resolve, reject) => {
+        srv.once("error", reject);
+        srv.listen(port, host, () => {
+          srv.off("error", reject);
+          resolve();
+        });
+      });
+      out.push(srv);
+    }
+  } catch (err) {
+    await closeHttps(out);
+    throw err;
+  }
+  return out;
+}
+
+async function closeHttps(servers: readonly HttpsServer[]): Promise<void> {
+  await Promise.all(
+    servers.map((srv) => {
+      const cut = setTimeout(() => srv.closeAllConnections(), CLOSE_GRACE_MS);
+      return new Promise<void>((r) => srv.close(() => r())).finally(() => clearTimeout(cut));
+    }),
+  );
 }

@@ -52,6 +52,8 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "GET /api/v1/lists/:id/subscription",
     "GET /api/v1/locations",
     "GET /api/v1/locations/:id",
+    "GET /api/v1/locations/:id/connect",
+    "GET /api/v1/locations/:id/connect/apple-profile",
     "GET /api/v1/policies",
     "GET /api/v1/policies/:id",
     "GET /api/v1/resolver",

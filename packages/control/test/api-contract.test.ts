@@ -6,6 +6,7 @@
 // itself). At the end, every operation must have answered at least one success and one error.
 
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -46,6 +47,22 @@ async function gravityDb(): Promise<Buffer> {
   }
 }
 const MISSING_ID = "nope_000000";
+/** A certificate for the Connect answers (test/fixtures/connect-certificate.pem says its origin). */
+const CERT = await (async () => {
+  const pem = await readFile(
+    new URL("./fixtures/connect-certificate.pem", import.meta.url),
+    "utf8",
+  );
+  const x = new X509Certificate(pem);
+  return {
+    source: "self-signed" as const,
+    pem: pem.slice(pem.indexOf("-----BEGIN")),
+    sha256: x.fingerprint256,
+    subject: x.subject,
+    notAfter: new Date(x.validTo).toISOString(),
+    names: ["gatehouse.home.arpa"],
+  };
+})();
 
 function escapeJsonPointer(s: string): string {
   return s.replaceAll("~", "~0").replaceAll("/", "~1");
@@ -154,6 +171,15 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     store = await DuckDbStore.open({ path: ":memory:", threads: 1 });
     t = await openTestApp("pglite", {
       analytics: store,
+      serving: () => ({
+        scope: "lan",
+        host: "gatehouse.home.arpa",
+        dns: ["192.0.2.53:53"],
+        dohPort: 443,
+        dotPort: 853,
+        proxyPort: 3128,
+        certificate: CERT,
+      }),
       longPollTimeoutMs: 200,
       auth: { maxFailures: 1_000_000 },
     });
@@ -296,6 +322,10 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await ok(admin("GET", `/locations/${loc.id}`), 200);
     await ok(admin("PATCH", `/locations/${loc.id}`, { name: "hq" }), 200);
     await ok(admin("POST", `/locations/${loc.id}/rotate-doh-token`), 200);
+    await ok(admin("GET", `/locations/${loc.id}/connect`), 200);
+    await ok(admin("GET", `/locations/${MISSING_ID}/connect`), 404);
+    await ok(admin("GET", `/locations/${loc.id}/connect/apple-profile?transport=dot`), 200);
+    await ok(admin("GET", `/locations/${loc.id}/connect/apple-profile?transport=ftp`), 400);
     const spareLoc = (await ok(admin("POST", "/locations", { name: "spare" }), 201)).json();
     await ok(admin("DELETE", `/locations/${spareLoc.id}`), 204);
 

@@ -53,4 +53,10 @@ export {
   withComponent,
 } from "./telemetry/op-log.ts";
 export { QueryLog } from "./telemetry/query-log.ts";
+export {
+  type CertificateSummary,
+  certificateCovers,
+  ensureSelfSigned,
+  summarizeCertificate,
+} from "./tls-material.ts";
 export { type StartWorkersOptions, startEdgeWorkers, type WorkersHandle } from "./workers.ts";

@@ -2,6 +2,7 @@
 // self-signed certificate generated once into the data directory and reused afterwards (its path
 // is printed so a client can be told to trust it).
 
+import { X509Certificate } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { generate } from "selfsigned";
@@ -58,4 +59,92 @@ export async function loadTlsMaterial(opts: {
     `gatehouse edge: generated a self-signed certificate for DoT/DoH: ${certFile}`,
   );
   return { cert: pems.cert, key: pems.private, certFile, generated: true };
+}
+
+/** What a banner or a Connect page says about a certificate. */
+export interface CertificateSummary {
+  /** SHA-256 of the DER certificate, upper-case hex pairs joined by ":" (as browsers show it). */
+  readonly sha256: string;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly notAfter: string;
+  /** DNS names and IP addresses it is valid for. */
+  readonly names: string[];
+  readonly selfSigned: boolean;
+}
+
+export function summarizeCertificate(pem: string): CertificateSummary {
+  const x = new X509Certificate(pem);
+  const names = (x.subjectAltName ?? "")
+    .split(/,\s*/)
+    .map((n) => /^(?:DNS|IP Address):(.+)$/.exec(n)?.[1])
+    .filter((n): n is string => n !== undefined);
+  return {
+    sha256: x.fingerprint256,
+    subject: x.subject.replace(/\n/g, ", "),
+    issuer: x.issuer.replace(/\n/g, ", "),
+    notAfter: new Date(x.validTo).toISOString(),
+    names,
+    selfSigned: x.subject === x.issuer && x.verify(x.publicKey),
+  };
+}
+
+/** True when the certificate is valid for every name and address and for `minDays` more. */
+export function certificateCovers(
+  pem: string,
+  want: { names: readonly string[]; ips: readonly string[] },
+  minDays = 30,
+): boolean {
+  const x = new X509Certificate(pem);
+  if (new Date(x.validTo).getTime() < Date.now() + minDays * 86_400_000) return false;
+  return (
+    want.names.every((n) => x.checkHost(n) !== undefined) &&
+    want.ips.every((ip) => x.checkIP(ip) !== undefined)
+  );
+}
+
+/**
+ * A self-signed certificate in `dir` (cert.pem, key.pem) for these names and addresses: the one
+ * there when it covers them all and is valid for 30 days more, else a new one (825 days). The
+ * first name is the subject's common name.
+ */
+export async function ensureSelfSigned(opts: {
+  dir: string;
+  names: readonly string[];
+  ips: readonly string[];
+  log?: (line: string) => void;
+}): Promise<{ certFile: string; keyFile: string; cert: string; key: string; generated: boolean }> {
+  const certFile = join(opts.dir, "cert.pem");
+  const keyFile = join(opts.dir, "key.pem");
+  try {
+    const [cert, key] = await Promise.all([readFile(certFile, "utf8"), readFile(keyFile, "utf8")]);
+    if (certificateCovers(cert, opts) && summarizeCertificate(cert).selfSigned)
+      return { certFile, keyFile, cert, key, generated: false };
+  } catch {
+    // Not there yet (or unreadable): make one.
+  }
+  await mkdir(opts.dir, { recursive: true, mode: 0o700 });
+  const pems = await generate([{ name: "commonName", value: opts.names[0] ?? "gatehouse" }], {
+    keySize: 2048,
+    algorithm: "sha256",
+    notAfterDate: new Date(Date.now() + 825 * 86_400_000),
+    extensions: [
+      { name: "basicConstraints", cA: false, critical: true },
+      { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: "extKeyUsage", serverAuth: true },
+      {
+        name: "subjectAltName",
+        altNames: [
+          ...opts.names.map((value) => ({ type: 2 as const, value })),
+          ...opts.ips.map((ip) => ({ type: 7 as const, ip })),
+        ],
+      },
+    ],
+  });
+  await writeFile(keyFile, pems.private, { mode: 0o600 });
+  await writeFile(certFile, pems.cert);
+  opts.log?.(
+    `generated a self-signed certificate for ${[...opts.names, ...opts.ips].join(", ")}: ${certFile}`,
+  );
+  return { certFile, keyFile, cert: pems.cert, key: pems.private, generated: true };
 }

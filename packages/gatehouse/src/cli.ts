@@ -14,6 +14,7 @@ usage:
   gatehouse rules check|fmt|eval …   check, format or evaluate a rules-language expression
   gatehouse import pihole|adguardhome|blocky FILE [--dry-run]
                                      move in from another DNS filter (token in GATEHOUSE_TOKEN)
+  gatehouse connect [--location NAME] how to point a phone, a laptop or a router at it
   gatehouse help                     this text
   gatehouse --version                the version, and the Node.js it runs on
 
@@ -43,6 +44,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return (await import("./commands/control.ts")).controlCommand(rest, io);
     case "up":
       return (await import("./commands/up.ts")).upCommand(rest, io);
+    case "connect":
+      return (await import("./commands/connect.ts")).connectCommand(rest, io);
     case "import":
       return (await import("./commands/import.ts")).importCommand(rest, io);
     case "--version":

@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { accountRoutes } from "./accounts.ts";
 import { auditRoutes } from "./audit-log.ts";
 import { configRoutes } from "./config.ts";
+import { connectRoutes } from "./connect.ts";
 import { edgeRoutes } from "./edges.ts";
 import { identityRoutes } from "./identities.ts";
 import { importRoutes } from "./import.ts";
@@ -19,6 +20,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(policyRoutes);
   await app.register(listRoutes);
   await app.register(locationRoutes);
+  await app.register(connectRoutes);
   await app.register(identityRoutes);
   await app.register(settingsRoutes);
   await app.register(subscriptionRoutes);

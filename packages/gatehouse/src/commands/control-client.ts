@@ -10,6 +10,16 @@ export class ControlClient {
   }
 
   async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const text = await this.#send(method, path, body);
+    return (text === "" ? undefined : JSON.parse(text)) as T;
+  }
+
+  /** A GET whose answer is not JSON (a profile, a YAML export): its text. */
+  async text(path: string): Promise<string> {
+    return this.#send("GET", path, undefined);
+  }
+
+  async #send(method: string, path: string, body: unknown): Promise<string> {
     const res = await fetch(`${this.#base}${path}`, {
       method,
       headers: {
@@ -20,13 +30,18 @@ export class ControlClient {
       signal: AbortSignal.timeout(30_000),
     });
     const text = await res.text();
-    const json: unknown = text === "" ? undefined : JSON.parse(text);
     if (!res.ok) {
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        // not JSON: the text is shown
+      }
       const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
       throw new Error(
         `${method} ${path}: ${res.status} ${err?.code ?? ""} ${err?.message ?? text.slice(0, 200)}`.trim(),
       );
     }
-    return json as T;
+    return text;
   }
 }

@@ -63,51 +63,77 @@ export async function checkChosen(spec: ListenerSpec, address: string): Promise<
   return address;
 }
 
+/** Why `port` cannot be bound on one of `hosts` right now, or undefined when it binds on all. */
+async function bindProblemOnAll(
+  hosts: readonly string[],
+  port: number,
+  udp: boolean | undefined,
+): Promise<string | undefined> {
+  for (const h of hosts) {
+    const code = await bindProblem(h, port, udp);
+    if (code !== undefined) return code;
+  }
+  return undefined;
+}
+
 /**
- * A default address: the first of `ports` that binds; else the next free port above the last
- * (up to 100 tried), else an ephemeral one. `note` says why the first was not used and which
- * address was, with the flag to choose one. `avoid` holds ports already given to other listeners.
+ * A default address: the first of `ports` that binds (on every one of `host`, when several
+ * addresses are given: one port for all of them); else the next free port above the last (up to
+ * 100 tried), else an ephemeral one. `note` says why the first was not used and which port was,
+ * with the flag to choose one. `avoid` holds ports already given to other listeners. `address`
+ * is on the first host; `addresses` on each.
  */
 export async function pickDefault(
   spec: ListenerSpec,
-  host: string,
+  host: string | readonly string[],
   ports: readonly number[],
   avoid: Set<number>,
-): Promise<{ address: string; note?: string }> {
+): Promise<{ address: string; addresses: string[]; note?: string }> {
+  const hosts = typeof host === "string" ? [host] : host;
   const first = ports[0]!;
-  const firstCode = avoid.has(first) ? "EADDRINUSE" : await bindProblem(host, first, spec.udp);
+  const firstCode = avoid.has(first)
+    ? "EADDRINUSE"
+    : await bindProblemOnAll(hosts, first, spec.udp);
   let found: number | undefined = firstCode === undefined ? first : undefined;
   const candidates = [...ports.slice(1)];
   const last = ports[ports.length - 1]!;
   for (let p = last + 1; p <= Math.min(65535, last + FALLBACK_TRIES); p++) candidates.push(p);
   for (const p of candidates) {
     if (found !== undefined) break;
-    if (!avoid.has(p) && (await bindProblem(host, p, spec.udp)) === undefined) found = p;
+    if (!avoid.has(p) && (await bindProblemOnAll(hosts, p, spec.udp)) === undefined) found = p;
   }
-  found ??= await ephemeralPort(host, spec.udp ?? false, avoid);
+  found ??= await ephemeralPort(hosts, spec.udp ?? false, avoid);
   avoid.add(found);
-  const address = joinHostPort(host, found);
-  if (firstCode === undefined) return { address };
+  const port = found;
+  const addresses = hosts.map((h) => joinHostPort(h, port));
+  const address = addresses[0]!;
+  if (firstCode === undefined) return { address, addresses };
+  const shown = addresses.length > 1 ? `port ${port}` : address;
+  const tried = hosts.length > 1 ? `port ${first}` : joinHostPort(hosts[0]!, first);
   return {
     address,
-    note: `${joinHostPort(host, first)} ${reason(firstCode, first)}: using ${address} for the ${spec.what} instead (choose one with ${spec.flag} ADDR:PORT)`,
+    addresses,
+    note: `${tried} ${reason(firstCode, first)}: using ${shown} for the ${spec.what} instead (choose one with ${spec.flag} ADDR:PORT)`,
   };
 }
 
-async function ephemeralPort(host: string, udp: boolean, avoid: Set<number>): Promise<number> {
+async function ephemeralPort(
+  hosts: readonly string[],
+  udp: boolean,
+  avoid: Set<number>,
+): Promise<number> {
   for (let i = 0; i < FALLBACK_TRIES; i++) {
     const port = await new Promise<number>((res, rej) => {
       const s = createServer();
       s.once("error", rej);
-      s.listen({ host, port: 0, exclusive: true }, () => {
+      s.listen({ host: hosts[0], port: 0, exclusive: true }, () => {
         const p = (s.address() as { port: number }).port;
         s.close(() => res(p));
       });
     });
-    if (!avoid.has(port) && (!udp || (await bindProblem(host, port, true)) === undefined))
-      return port;
+    if (!avoid.has(port) && (await bindProblemOnAll(hosts, port, udp)) === undefined) return port;
   }
-  throw new Error(`no free port on ${host}`);
+  throw new Error(`no free port on ${hosts.join(", ")}`);
 }
 
 const LOOPBACK = new BlockList();

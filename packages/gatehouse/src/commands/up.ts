@@ -1,79 +1,196 @@
-// `gatehouse up`: the one-command product on loopback — control (PGlite in the data directory)
-// and one edge enrolled to it, in one process. The first run seeds control with a starter
+// `gatehouse up`: the one-command product — control (PGlite in the data directory) and one edge
+// enrolled to it, in one process, on loopback or (--listen lan) on the local network too. The first run seeds control with a starter
 // configuration and enrols the edge; re-running keeps the database, the edge's credential and
 // its last good bundle.
 
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { BlockList, isIP } from "node:net";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { ResolverSettings } from "@gatehouse/contract";
-import { startControl } from "@gatehouse/control";
+import { type ServingEndpoints, startControl } from "@gatehouse/control";
 import {
   createOpLogger,
+  type Edge,
+  type EdgeAddresses,
   EdgeState,
+  joinHostPort,
   lineSink,
   probeUpstreamDnssec,
   splitHostPort,
   withComponent,
 } from "@gatehouse/edge";
+import { parse as parseYaml } from "yaml";
 import { openAnalytics } from "./analytics-store.ts";
 import { ControlClient } from "./control-client.ts";
 import { describeEdge } from "./edge.ts";
+import { DEFAULT_CONTROL_URL } from "./import.ts";
+import { type ListenMode, lanNetworks, listenHosts } from "./listen-scope.ts";
 import { checkChosen, type ListenerSpec, listenScope, pickDefault } from "./ports.ts";
 import type { Io } from "./rules.ts";
+import {
+  certificateFromFiles,
+  type ServingCertificate,
+  selfSignedCertificate,
+} from "./serving-tls.ts";
 import { onShutdown } from "./signals.ts";
 import { startSyncedEdge } from "./synced-edge.ts";
 import { readTrustAnchorFile, withTrustAnchors } from "./trust-anchor.ts";
 
-const USAGE = `usage: gatehouse up [--data-dir DIR] [--dns ADDR:PORT] [--proxy ADDR:PORT] [--api ADDR:PORT] [--metrics ADDR:PORT] [--trust-anchor FILE]
+const USAGE = `usage: gatehouse up [--listen loopback|lan|ADDR[,ADDR…]] [--data-dir DIR] [--config FILE]
+                    [--dns ADDR:PORT] [--dot ADDR:PORT] [--doh ADDR:PORT] [--proxy ADDR:PORT]
+                    [--api ADDR:PORT] [--metrics ADDR:PORT]
+                    [--hostname NAME] [--tls-cert FILE --tls-key FILE] [--trust-anchor FILE]
 
-Runs control and an edge on loopback. Defaults: data in ./gatehouse-data, DNS on 127.0.0.1:53
-when it may bind there (else 127.0.0.1:10053), the proxy on 127.0.0.1:3128, the API and the
-dashboard on 127.0.0.1:8787, the edge's metrics on 127.0.0.1:9153. A default port that is taken
-falls back to the next free port above it, and a line says which; a port given with a flag is
-used as given or the start stops with an error. --trust-anchor FILE sets the DNSSEC trust anchors
-(DS or DNSKEY lines, replacing the built-in root keys) in control's resolver settings. The first
-run asks the machine's nameservers whether they pass DNSSEC records and, when they strip them,
-seeds the resolver with validation off and says so. Ctrl-C stops everything cleanly.`;
+Runs control and an edge. --listen says where: loopback (the default: this machine only), lan
+(loopback and this machine's addresses on its local networks), or the addresses given. DNS
+(UDP and TCP) defaults to port 53 when it may bind there (else 10053), DNS over TLS to 853
+(else 8853), DNS over HTTPS to 443 (else 8443), the proxy to 3128, the dashboard and API to 8787
+(plain HTTP on 127.0.0.1, HTTPS on the other addresses), the edge's metrics to 127.0.0.1:9153.
+A default port that is taken falls back to the next free port above it, and a line says which;
+a port given with a flag is used as given or the start stops with an error.
+
+Only clients inside a location's networks are answered (the starter location covers loopback
+and the local networks); Gatehouse never becomes an open resolver or proxy.
+
+DoT, DoH and the HTTPS dashboard present the certificate from --tls-cert/--tls-key, else a
+self-signed one kept in DIR/tls (its SHA-256 fingerprint is in the banner). --hostname is the
+name devices use for DoT and DoH (default: the first address served).
+
+--config FILE (default DIR/gatehouse.yaml when it exists) holds the same settings as YAML:
+listen, hostname, dns, dot, doh, proxy, api, metrics, tls: {certFile, keyFile}; a flag wins.
+
+--trust-anchor FILE sets the DNSSEC trust anchors (DS or DNSKEY lines, replacing the built-in
+root keys) in control's resolver settings. The first run asks the machine's nameservers whether
+they pass DNSSEC records and, when they strip them, seeds the resolver with validation off and
+says so. Ctrl-C stops everything cleanly.`;
 
 const DNS: ListenerSpec = { what: "DNS server", flag: "--dns", udp: true };
+const DOT: ListenerSpec = { what: "DNS-over-TLS server", flag: "--dot" };
+const DOH: ListenerSpec = { what: "DNS-over-HTTPS server", flag: "--doh" };
 const PROXY: ListenerSpec = { what: "HTTP proxy", flag: "--proxy" };
 const API: ListenerSpec = { what: "dashboard and API", flag: "--api" };
 const METRICS: ListenerSpec = { what: "edge metrics", flag: "--metrics" };
 
-/**
- * The listen addresses: each flag given is checked (a clear error when it cannot bind), each
- * default that is taken falls back to a free port, with a note saying so.
- */
-async function chooseListeners(values: {
+/** The settings `up` takes from flags and from its config file. */
+export interface UpSettings {
+  listen?: string | undefined;
+  hostname?: string | undefined;
   dns?: string | undefined;
+  dot?: string | undefined;
+  doh?: string | undefined;
   proxy?: string | undefined;
   api?: string | undefined;
   metrics?: string | undefined;
-}): Promise<{ dns: string; proxy: string; api: string; metrics: string; notes: string[] }> {
-  const wanted: [ListenerSpec, string | undefined, number[]][] = [
-    [API, values.api, [8787]],
-    [DNS, values.dns, [53, 10053]],
-    [PROXY, values.proxy, [3128]],
-    [METRICS, values.metrics, [9153]],
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+}
+
+interface Listeners {
+  dns: string[];
+  dot: string[];
+  doh: string[];
+  proxy: string[];
+  /** Plain HTTP on loopback: the edge, the CLI and this machine's browser use it. */
+  api: string;
+  /** HTTPS on the other addresses served. */
+  apiHttps: string[];
+  metrics: string;
+  notes: string[];
+}
+
+/**
+ * The listen addresses: each flag given is checked (a clear error when it cannot bind), each
+ * default that is taken falls back to a free port, the same on every host, with a note saying so.
+ */
+async function chooseListeners(values: UpSettings, hosts: readonly string[]): Promise<Listeners> {
+  const local = ["127.0.0.1"];
+  const apiHosts = [...local, ...hosts.filter((h) => h !== "127.0.0.1")];
+  const wanted: [ListenerSpec, string | undefined, number[], readonly string[]][] = [
+    [API, values.api, [8787], apiHosts],
+    [DNS, values.dns, [53, 10053], hosts],
+    [DOT, values.dot, [853, 8853], hosts],
+    [DOH, values.doh, [443, 8443], hosts],
+    [PROXY, values.proxy, [3128], hosts],
+    [METRICS, values.metrics, [9153], local],
   ];
   const avoid = new Set<number>();
   for (const [spec, chosen] of wanted)
     if (chosen !== undefined) avoid.add(splitHostPort(await checkChosen(spec, chosen)).port);
   const notes: string[] = [];
-  const out: string[] = [];
-  for (const [spec, chosen, ports] of wanted) {
+  const out: string[][] = [];
+  for (const [spec, chosen, ports, on] of wanted) {
     if (chosen !== undefined) {
-      out.push(chosen);
+      out.push([chosen]);
       continue;
     }
-    const picked = await pickDefault(spec, "127.0.0.1", ports, avoid);
+    const picked = await pickDefault(spec, on, ports, avoid);
     if (picked.note) notes.push(picked.note);
-    out.push(picked.address);
+    out.push(picked.addresses);
   }
-  const [api, dns, proxy, metrics] = out as [string, string, string, string];
-  return { api, dns, proxy, metrics, notes };
+  const [api, dns, dot, doh, proxy, metrics] = out as [
+    string[],
+    string[],
+    string[],
+    string[],
+    string[],
+    string[],
+  ];
+  // The dashboard's HTTPS listeners: the API's port on every other address served.
+  const apiPort = splitHostPort(api[0]!).port;
+  const apiHttps =
+    values.api === undefined
+      ? api.slice(1)
+      : apiHosts.slice(1).map((h) => joinHostPort(h, apiPort));
+  for (const a of values.api === undefined ? [] : apiHttps) await checkChosen(API, a);
+  return { api: api[0]!, apiHttps, dns, dot, doh, proxy, metrics: metrics[0]!, notes };
+}
+
+const SETTING_KEYS = [
+  "listen",
+  "hostname",
+  "dns",
+  "dot",
+  "doh",
+  "proxy",
+  "api",
+  "metrics",
+] as const;
+
+/** `up`'s YAML config file: the flags' settings, `tls: {certFile, keyFile}` for the two files. */
+export async function loadUpConfig(path: string): Promise<UpSettings> {
+  const doc: unknown = parseYaml(await readFile(path, "utf8"));
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== "object" || Array.isArray(doc))
+    throw new Error(`${path}: expected a mapping of settings`);
+  const out: UpSettings = {};
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    if (k === "tls") {
+      const t = v as { certFile?: unknown; keyFile?: unknown } | null;
+      if (
+        !t ||
+        typeof t.certFile !== "string" ||
+        typeof t.keyFile !== "string" ||
+        Object.keys(t).length !== 2
+      )
+        throw new Error(`${path}: tls must be {certFile: FILE, keyFile: FILE}`);
+      out.tlsCert = resolve(dirname(path), t.certFile);
+      out.tlsKey = resolve(dirname(path), t.keyFile);
+      continue;
+    }
+    if (k === "listen" && Array.isArray(v) && v.every((x) => typeof x === "string")) {
+      out.listen = v.join(",");
+      continue;
+    }
+    if (!(SETTING_KEYS as readonly string[]).includes(k))
+      throw new Error(
+        `${path}: unknown setting ${JSON.stringify(k)} (known: ${[...SETTING_KEYS, "tls"].join(", ")})`,
+      );
+    if (typeof v !== "string") throw new Error(`${path}: ${k} must be a string`);
+    out[k as (typeof SETTING_KEYS)[number]] = v;
+  }
+  return out;
 }
 
 /** Nameservers from resolv.conf (the machine's own resolver becomes the upstream). */
@@ -113,6 +230,7 @@ export async function seedStarter(
   api: ControlClient,
   upstreams: readonly string[],
   dnssecValidate = true,
+  localNetworks: readonly string[] = lanNetworks(),
 ): Promise<void> {
   await api.call("PUT", "/resolver", {
     upstreams: upstreams.map((ip) => ({ address: upstreamOf(ip) })),
@@ -122,14 +240,7 @@ export async function seedStarter(
   });
   await api.call("POST", "/locations", {
     name: "This machine and local networks",
-    networks: [
-      "127.0.0.0/8",
-      "::1/128",
-      "10.0.0.0/8",
-      "172.16.0.0/12",
-      "192.168.0.0/16",
-      "fc00::/7",
-    ],
+    networks: starterNetworks(localNetworks),
   });
   await api.call("POST", "/lists", {
     name: "example_blocklist",
@@ -147,15 +258,45 @@ export async function seedStarter(
   await api.call("POST", "/config/publish", {});
 }
 
+const PRIVATE_NETWORKS = [
+  "127.0.0.0/8",
+  "::1/128",
+  "10.0.0.0/8",
+  "172.16.0.0/12",
+  "192.168.0.0/16",
+  "fc00::/7",
+];
+
+/** Loopback, the private ranges, and the networks of this machine's own interfaces. */
+export function starterNetworks(localNetworks: readonly string[]): string[] {
+  const known = new BlockList();
+  for (const n of PRIVATE_NETWORKS) {
+    const [a, bits] = n.split("/") as [string, string];
+    known.addSubnet(a, Number(bits), isIP(a) === 6 ? "ipv6" : "ipv4");
+  }
+  const extra = localNetworks.filter((n) => {
+    const a = n.split("/")[0]!;
+    return !known.check(a, isIP(a) === 6 ? "ipv6" : "ipv4");
+  });
+  return [...PRIVATE_NETWORKS, ...extra];
+}
+
 export async function upCommand(argv: readonly string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
     options: {
       "data-dir": { type: "string" },
+      config: { type: "string" },
+      listen: { type: "string" },
+      hostname: { type: "string" },
       dns: { type: "string" },
+      dot: { type: "string" },
+      doh: { type: "string" },
       proxy: { type: "string" },
       api: { type: "string" },
       metrics: { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
       "trust-anchor": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -164,30 +305,76 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     io.out(USAGE);
     return 0;
   }
+  const dataDir = resolve(values["data-dir"] ?? "gatehouse-data");
+  const configPath = values.config ?? join(dataDir, "gatehouse.yaml");
+  const file =
+    values.config !== undefined || existsSync(configPath) ? await loadUpConfig(configPath) : {};
+  const flags: UpSettings = {
+    listen: values.listen,
+    hostname: values.hostname,
+    dns: values.dns,
+    dot: values.dot,
+    doh: values.doh,
+    proxy: values.proxy,
+    api: values.api,
+    metrics: values.metrics,
+    tlsCert: values["tls-cert"],
+    tlsKey: values["tls-key"],
+  };
+  const settings: UpSettings = { ...file };
+  for (const [k, v] of Object.entries(flags))
+    if (v !== undefined) settings[k as keyof UpSettings] = v;
+  if ((settings.tlsCert === undefined) !== (settings.tlsKey === undefined))
+    throw new Error("--tls-cert and --tls-key go together");
+  const { mode, hosts } = listenHosts(settings.listen ?? "loopback");
   // Every port is settled before anything starts: a chosen port that is taken stops here.
-  const listen = await chooseListeners(values);
+  const listen = await chooseListeners(settings, hosts);
   const anchors =
     values["trust-anchor"] !== undefined
       ? await readTrustAnchorFile(values["trust-anchor"])
       : undefined;
   const notes = [...listen.notes];
-  const dataDir = resolve(values["data-dir"] ?? "gatehouse-data");
   await mkdir(dataDir, { recursive: true });
+  // Operational logs are JSON lines on stderr; the banner below stays plain text for people.
+  const logger = createOpLogger({ write: io.err, component: "cli" });
+  const served = [
+    ...new Set([
+      ...hosts,
+      ...[...listen.dns, ...listen.dot, ...listen.doh].map((a) => splitHostPort(a).host),
+    ]),
+  ];
+  const deviceHost = settings.hostname ?? served.find((h) => !isLoopback(h)) ?? served[0]!;
+  const certificate =
+    settings.tlsCert !== undefined
+      ? await certificateFromFiles(settings.tlsCert, settings.tlsKey!)
+      : await selfSignedCertificate({
+          dir: join(dataDir, "tls"),
+          names: [
+            ...(settings.hostname ? [settings.hostname, `*.${settings.hostname}`] : []),
+            "localhost",
+          ],
+          ips: [...new Set(["127.0.0.1", "::1", ...served])],
+          log: (l) => logger.info(l),
+        });
   const envToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
   // A fresh data directory is a first run: seed it. Re-runs keep whatever the user changed.
   const firstRun = !existsSync(join(dataDir, "control"));
-  // Operational logs are JSON lines on stderr; the banner below stays plain text for people.
-  const logger = createOpLogger({ write: io.err, component: "cli" });
   const analytics = await openAnalytics(
     join(dataDir, "control"),
     lineSink(withComponent(logger, "analytics")),
   );
+  // Filled in once the edge's listeners are open; until then the Connect route answers 409.
+  let serving: ServingEndpoints | undefined;
   let control: Awaited<ReturnType<typeof startControl>>;
   try {
     control = await startControl({
       dataDir: join(dataDir, "control", "pglite"),
       analytics: analytics.store,
       listen: listen.api,
+      serving: () => serving,
+      ...(listen.apiHttps.length
+        ? { https: { listen: listen.apiHttps, cert: certificate.cert, key: certificate.key } }
+        : {}),
       ...(envToken ? { adminToken: envToken } : {}),
       // Request logs at warn by default: at info every heartbeat and long-poll is a line.
       loggerInstance: quietControlLogger(logger),
@@ -235,9 +422,10 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       controlUrl: control.address,
       dataDir: edgeDir,
       local: {
-        dns: { udp: [listen.dns], tcp: [listen.dns] },
-        proxy: { http: [listen.proxy] },
+        dns: { udp: listen.dns, tcp: listen.dns, dot: listen.dot, doh: listen.doh },
+        proxy: { http: listen.proxy },
         metrics: listen.metrics,
+        tls: { certFile: certificate.certFile, keyFile: certificate.keyFile },
       },
       log: lineSink(withComponent(logger, "edge")),
       logger,
@@ -246,26 +434,43 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     });
     closers.push(() => synced.close());
     const edge = synced.edge;
-
-    const dnsAddr = edge.addresses.dns.udp[0];
-    const proxyAddr = edge.addresses.proxy.http[0];
+    // A first run: the banner says who may use it once the edge has its first config.
+    for (let i = 0; i < 200 && edge.snapshot.bundle.version === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
     const a = edge.addresses;
+    serving = servingEndpoints({
+      scope: served.every(isLoopback) ? "loopback" : "lan",
+      host: deviceHost,
+      addresses: a,
+      dashboardUrl:
+        control.httpsAddresses.find((u) => !isLoopback(hostOfUrl(u))) ?? control.address,
+      certificate,
+    });
+
+    const dnsAddr = a.dns.udp[0];
+    const proxyAddr = a.proxy.http[0];
     const bound = [
       ...a.dns.udp,
       ...a.dns.tcp,
       ...a.dns.dot,
       ...a.dns.doh,
       ...a.proxy.http,
-      ...(a.metrics ? [a.metrics] : []),
       control.address,
+      ...control.httpsAddresses,
     ];
+    const c = certificate.summary;
     const lines = [
       "",
       ...listenScope(bound),
       ...describeEdge(edge),
       `  dashboard       ${control.address}/   (sign in with the admin token)`,
+      ...control.httpsAddresses.map((u) => `  dashboard       ${u}/   (HTTPS)`),
       `  control API     ${control.address}/api/v1   (docs: ${control.address}/api/v1/docs)`,
+      `  certificate     ${certificate.source === "self-signed" ? "self-signed" : certificate.source === "acme" ? "from the ACME CA" : `from ${certificate.certFile}`}, SHA-256 ${c.sha256}`,
+      `                  for ${c.names.join(", ")}; until ${c.notAfter.slice(0, 10)}`,
       `  data            ${dataDir}`,
+      "",
+      ...whoMayUse(edge, mode),
       ...(notes.length ? ["", ...notes] : []),
     ];
     if (control.adminToken)
@@ -280,6 +485,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     if (proxyAddr) lines.push(`  curl -x http://${proxyAddr} http://example.com/`);
     lines.push(
       `  curl -H "Authorization: Bearer $TOKEN" ${control.address}/api/v1/policies`,
+      `  GATEHOUSE_TOKEN=$TOKEN gatehouse connect${control.address === DEFAULT_CONTROL_URL ? "" : ` --control ${control.address}`}   # how to set up a phone, a laptop, a router`,
       "",
       "Ctrl-C stops everything.",
     );
@@ -290,6 +496,80 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   }
   await onShutdown(closeAll, lineSink(logger));
   return 0;
+}
+
+const LOOPBACK_HOSTS = new BlockList();
+LOOPBACK_HOSTS.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK_HOSTS.addAddress("::1", "ipv6");
+
+function isLoopback(host: string): boolean {
+  const fam = isIP(host);
+  return fam !== 0 && LOOPBACK_HOSTS.check(host, fam === 4 ? "ipv4" : "ipv6");
+}
+
+function hostOfUrl(url: string): string {
+  return new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
+}
+
+/** What the Connect page is told: the listeners as a device on the network reaches them. */
+export function servingEndpoints(x: {
+  scope: "loopback" | "lan";
+  host: string;
+  addresses: EdgeAddresses;
+  dashboardUrl: string;
+  certificate: ServingCertificate;
+}): ServingEndpoints {
+  const a = x.addresses;
+  // Devices are told the LAN addresses first; loopback only when nothing else is served.
+  const lanFirst = (list: readonly string[]) => {
+    const lan = list.filter((l) => !isLoopback(splitHostPort(l).host));
+    return lan.length ? lan : [...list];
+  };
+  const portOf = (list: readonly string[]) =>
+    list.length ? splitHostPort(lanFirst(list)[0]!).port : undefined;
+  const dohPort = portOf(a.dns.doh);
+  const dotPort = portOf(a.dns.dot);
+  const proxyPort = portOf(a.proxy.http);
+  const c = x.certificate;
+  return {
+    scope: x.scope,
+    host: x.host,
+    dns: lanFirst(a.dns.udp),
+    ...(dohPort !== undefined ? { dohPort } : {}),
+    ...(dotPort !== undefined ? { dotPort } : {}),
+    ...(proxyPort !== undefined ? { proxyPort } : {}),
+    dashboardUrl: x.dashboardUrl,
+    certificate: {
+      source: c.source,
+      pem: c.cert,
+      sha256: c.summary.sha256,
+      subject: c.summary.subject,
+      notAfter: c.summary.notAfter,
+      names: c.summary.names,
+    },
+  };
+}
+
+/** Who may use what: the networks of the locations the edge serves now. */
+function whoMayUse(edge: Edge, mode: ListenMode): string[] {
+  const locs = edge.snapshot.bundle.locations;
+  const nets = locs.flatMap((l) => l.networks);
+  const open = edge.snapshot.bundle.allowUnknownClients === true;
+  const lines = [
+    open
+      ? "Who may use DNS and the proxy: ANY client (allowUnknownClients is on: an open resolver if reachable)."
+      : nets.length
+        ? `Who may use DNS and the proxy: clients in ${nets.join(", ")}`
+        : "Who may use DNS and the proxy: no one yet (no location has networks; the config arrives from control).",
+  ];
+  if (!open)
+    lines.push(
+      "  (any other source gets REFUSED over DNS and 403 from the proxy; a location's DoH URL works from anywhere)",
+    );
+  lines.push(
+    `The dashboard and the API need a token${mode === "loopback" ? "" : "; on the local network they are served over HTTPS"}.`,
+  );
+  return lines;
 }
 
 /** Control's request logger under `up`: warn unless GATEHOUSE_LOG_LEVEL asks for more. */

@@ -1,0 +1,153 @@
+// `gatehouse connect [--location NAME] [--control URL] [--json] [--profile doh|dot]`: what the
+// dashboard's Connect page shows for a location — plain DNS addresses, the DoH URL, the DoT
+// host name, the PAC URL and proxy address (each with a QR code in the terminal), the
+// certificate's fingerprint and the setup steps per platform — from control's
+// GET /locations/{id}/connect. --profile prints the Apple configuration profile instead.
+
+import { parseArgs } from "node:util";
+import type { ConnectInfoView, LocationView } from "@gatehouse/contract";
+import QRCode from "qrcode";
+import { ControlClient } from "./control-client.ts";
+import { DEFAULT_CONTROL_URL } from "./import.ts";
+import type { Io } from "./rules.ts";
+
+const USAGE = `usage: gatehouse connect [--location NAME] [--control URL] [--json] [--no-qr]
+       gatehouse connect [--location NAME] --profile doh|dot > gatehouse.mobileconfig
+
+How to point a device at Gatehouse: DNS addresses, the DoH URL, the DoT host name, the PAC URL
+and the proxy, with QR codes and setup steps for Windows, macOS/iOS, Android, ChromeOS,
+Firefox, Chrome, Linux and a home router — what the dashboard's Connect page shows.
+
+  --location NAME    the location (default: the first one)
+  --control URL      control's address (default ${DEFAULT_CONTROL_URL})
+  --json             the API's answer as JSON
+  --no-qr            no QR codes
+  --profile doh|dot  print the Apple configuration profile (.mobileconfig) for DoH or DoT
+
+The API token (viewer or above) comes from GATEHOUSE_TOKEN.`;
+
+export async function connectCommand(argv: readonly string[], io: Io): Promise<number> {
+  let values: ReturnType<typeof parse>["values"];
+  try {
+    ({ values } = parse(argv));
+  } catch (e) {
+    io.err(`${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const profile = values.profile;
+  if (profile !== undefined && profile !== "doh" && profile !== "dot") {
+    io.err(`--profile takes doh or dot, got ${JSON.stringify(profile)}\n\n${USAGE}`);
+    return 2;
+  }
+  const token = process.env["GATEHOUSE_TOKEN"];
+  if (!token) {
+    io.err("gatehouse connect: set GATEHOUSE_TOKEN to an API token (viewer or above)");
+    return 2;
+  }
+  const base = values.control ?? DEFAULT_CONTROL_URL;
+  const client = new ControlClient(base, token);
+  const locs = await client.call<{ items: LocationView[] }>("GET", "/locations?limit=1000");
+  const want = values.location;
+  const loc =
+    want === undefined
+      ? locs.items[0]
+      : (locs.items.find((l) => l.name === want) ??
+        locs.items.find((l) => l.name.toLowerCase() === want.toLowerCase()));
+  if (!loc) {
+    io.err(
+      want === undefined
+        ? "gatehouse connect: there is no location yet"
+        : `gatehouse connect: no location named ${JSON.stringify(want)} (there are: ${locs.items.map((l) => JSON.stringify(l.name)).join(", ")})`,
+    );
+    return 1;
+  }
+  const info = await client.call<ConnectInfoView>(
+    "GET",
+    `/locations/${encodeURIComponent(loc.id)}/connect`,
+  );
+  if (profile !== undefined) {
+    const path = info.profiles[profile];
+    if (!path) {
+      io.err(`gatehouse connect: no ${profile === "doh" ? "DoH" : "DoT"} listener is open`);
+      return 1;
+    }
+    io.out((await client.text(path.replace(/^\/api\/v1/, ""))).trimEnd());
+    return 0;
+  }
+  if (values.json) {
+    io.out(JSON.stringify(info, null, 2));
+    return 0;
+  }
+  for (const line of await formatConnect(info, base, values["no-qr"] !== true)) io.out(line);
+  return 0;
+}
+
+/** The text `gatehouse connect` prints (QR codes as terminal blocks when `qr`). */
+export async function formatConnect(
+  info: ConnectInfoView,
+  controlUrl: string,
+  qr: boolean,
+): Promise<string[]> {
+  const out: string[] = [`Connect a device to "${info.location.name}"`, ""];
+  const item = async (label: string, value: string) => {
+    out.push(`${label.padEnd(16)}${value}`);
+    if (qr)
+      out.push(
+        ...(await QRCode.toString(value, { type: "terminal", small: true })).trimEnd().split("\n"),
+      );
+  };
+  if (info.dns.length)
+    await item(
+      "DNS servers",
+      info.dns.map((d) => (d.port === 53 ? d.address : `${d.address} port ${d.port}`)).join(", "),
+    );
+  if (info.doh) await item("DoH URL", info.doh.url);
+  if (info.dot)
+    await item(
+      "DoT host name",
+      info.dot.port === 853 ? info.dot.hostname : `${info.dot.hostname} (port ${info.dot.port})`,
+    );
+  if (info.proxy) {
+    await item("PAC URL", info.proxy.pacUrl);
+    await item("HTTP proxy", info.proxy.address);
+  }
+  if (info.certificate)
+    out.push(
+      `${"certificate".padEnd(16)}${info.certificate.source}, SHA-256 ${info.certificate.sha256}`,
+    );
+  out.push(
+    `${"who may use it".padEnd(16)}${info.networks.join(", ") || "(no networks: DoH URL only)"}`,
+  );
+  const base = controlUrl.replace(/\/+$/, "");
+  for (const [t, path] of Object.entries(info.profiles))
+    out.push(
+      `${`${t.toUpperCase()} profile`.padEnd(16)}${base}${path}   (Apple devices; needs the token)`,
+    );
+  if (info.warnings.length) out.push("", "Note:", ...info.warnings.map((w) => `  - ${w}`));
+  for (const g of info.guides) {
+    out.push("", `${g.title}:`);
+    g.steps.forEach((s, i) => {
+      const [first, ...rest] = s.split("\n");
+      out.push(`  ${i + 1}. ${first}`, ...rest.map((r) => `       ${r}`));
+    });
+  }
+  return out;
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    options: {
+      location: { type: "string" },
+      control: { type: "string" },
+      json: { type: "boolean" },
+      "no-qr": { type: "boolean" },
+      profile: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
