@@ -524,3 +524,22 @@ export const ConnectInfoView = T.Object({
   guides: T.Array(T.Object({ id: T.String(), title: T.String(), steps: T.Array(T.String()) })),
 });
 export type ConnectInfoView = Static<typeof ConnectInfoView>;
+
+/** GET /pause, and the answer of POST /pause and /pause/resume: blocking paused now, and where. */
+export const PauseState = T.Object({
+  pauses: T.Array(
+    T.Object({
+      /** The location paused; null: every client. */
+      locationId: Nullable(T.String()),
+      locationName: Nullable(T.String()),
+      /** When blocking resumes by itself; null: until resumed. */
+      until: Nullable(Instant),
+      pausedBy: T.String(),
+      pausedAt: Instant,
+    }),
+  ),
+  /** After a change: the version that carries it to the edges (null when none was published). */
+  publishedVersion: T.Optional(Nullable(T.Integer())),
+  publishError: T.Optional(T.String()),
+});
+export type PauseState = Static<typeof PauseState>;

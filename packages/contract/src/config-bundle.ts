@@ -257,6 +257,20 @@ export const ProxySettings = T.Object({
 });
 export type ProxySettings = Static<typeof ProxySettings>;
 
+/**
+ * Blocking paused (the dashboard's "Pause blocking"): while a pause applies, a DNS policy whose
+ * action is `block` does not block — the query is answered as allowed and logged with reason
+ * `blocking_paused`. The end time travels in the bundle, so a pause ends on time on an edge
+ * that can no longer reach control.
+ */
+export const BlockingPause = T.Object({
+  /** Milliseconds since the Unix epoch when blocking resumes; absent: until resumed. */
+  until: T.Optional(T.Integer({ minimum: 0 })),
+  /** The location whose clients it applies to; absent: every client. */
+  locationId: T.Optional(Id),
+});
+export type BlockingPause = Static<typeof BlockingPause>;
+
 export const BUNDLE_SCHEMA_VERSION = 1;
 
 export const ConfigBundle = T.Object({
@@ -276,6 +290,7 @@ export const ConfigBundle = T.Object({
   identities: T.Optional(Identities),
   proxy: T.Optional(ProxySettings),
   blockPage: T.Optional(BlockPageSettings),
+  pauses: T.Optional(T.Array(BlockingPause, { maxItems: 10000 })),
 });
 export type ConfigBundle = Static<typeof ConfigBundle>;
 

@@ -348,6 +348,13 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await ok(admin("DELETE", `/identities/devices/${dev.id}`), 204);
     await ok(admin("DELETE", `/identities/users/${user.id}`), 204);
 
+    // Pausing blocking, everywhere and in one location, and resuming.
+    await ok(admin("POST", "/pause", { minutes: 5 }), 200);
+    await ok(admin("POST", "/pause", { locationId: loc.id }), 200);
+    await ok(admin("GET", "/pause"), 200);
+    await ok(admin("POST", "/pause/resume", { locationId: loc.id }), 200);
+    await ok(admin("POST", "/pause/resume", {}), 200);
+
     // Settings.
     const resolver = (await ok(admin("GET", "/resolver"), 200)).json();
     await ok(admin("PUT", "/resolver", resolver), 200);
@@ -499,6 +506,8 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await req(tokens.admin, "POST", "/policies", "x", { "content-type": "text/csv" });
     await req(tokens.admin, "POST", "/config/rollback", { version: 999999 });
     await req(tokens.admin, "POST", "/quick-rules", { domain: "*.x.example", action: "block" });
+    await req(tokens.admin, "POST", "/pause", { locationId: MISSING_ID });
+    await req(tokens.admin, "POST", "/pause", { minutes: 0 });
     await req(tokens.admin, "POST", "/quick-rules/remove", {
       domain: "a.example",
       action: "allow",

@@ -22,6 +22,7 @@ import { QueryLogPage } from "./pages/query-log.tsx";
 import { ResolverPage } from "./pages/resolver.tsx";
 import { SettingsPage } from "./pages/settings.tsx";
 import { TokensPage } from "./pages/tokens.tsx";
+import { PauseBar } from "./pause-bar.tsx";
 import { Link, useLocation } from "./router.tsx";
 import type { Whoami } from "./types.ts";
 import { TextField } from "./ui.tsx";
@@ -166,6 +167,7 @@ function Shell(props: { onSignOut: () => void }) {
         </div>
       </nav>
       <main className="content">
+        {me && <PauseBar canChange={me.role !== "viewer"} />}
         <Page path={path} />
       </main>
     </div>

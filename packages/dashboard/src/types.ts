@@ -7,6 +7,7 @@ import type {
   BundleSummary as ApiBundleSummary,
   ConfigVersion as ApiConfigVersion,
   Page as ApiPage,
+  PauseState as ApiPauseState,
   PublishResult as ApiPublishResult,
   QuickRuleResult as ApiQuickRuleResult,
   RollbackResult as ApiRollbackResult,
@@ -81,3 +82,4 @@ export type TimeseriesResult = ApiTimeseriesResult;
 export type TopResult = ApiTopResult;
 
 export type QuickRuleResult = ApiQuickRuleResult;
+export type PauseState = ApiPauseState;

@@ -197,6 +197,50 @@ describe("daily tasks in the dashboard, against a real edge", { skip: SKIP }, ()
     assert.deepEqual(await answers(name, "0.0.0.0"), ["0.0.0.0"]);
   });
 
+  it("pauses blocking for 5 minutes with a banner; Resume blocks again; a location's pause too", async () => {
+    const name = "ads.daily.example";
+    assert.deepEqual(await answers(name, "0.0.0.0"), ["0.0.0.0"]);
+    await page.goto(`${base}/`);
+    await page.getByRole("button", { name: "Pause blocking…" }).click();
+    const form = page.getByRole("form", { name: "Pause blocking" });
+    await form.getByRole("button", { name: "5 min" }).click();
+    const banner = page
+      .getByRole("status")
+      .filter({ hasText: "Blocking is paused for every client" });
+    await banner.waitFor();
+    assert.match(
+      (await banner.textContent()) ?? "",
+      /until \d?\d:\d\d( [AP]M)? \((4|5) min left\), by token:/,
+    );
+    await screenshot(page, "pause");
+    assert.deepEqual(
+      await answers(name, UPSTREAM_ANSWER),
+      [UPSTREAM_ANSWER],
+      "paused: not blocked",
+    );
+    await banner.getByRole("button", { name: "Resume" }).click();
+    await banner.waitFor({ state: "detached" });
+    assert.deepEqual(await answers(name, "0.0.0.0"), ["0.0.0.0"], "resumed: blocked again");
+
+    // One location (the edge's clients are all in "lo"), until resumed.
+    await page.getByRole("button", { name: "Pause blocking…" }).click();
+    await form.getByLabel("Pause blocking for").selectOption({ label: "location lo" });
+    await form.getByRole("button", { name: "Until resumed" }).click();
+    const lo = page
+      .getByRole("status")
+      .filter({ hasText: "Blocking is paused in lo until resumed" });
+    await lo.waitFor();
+    assert.deepEqual(await answers(name, UPSTREAM_ANSWER), [UPSTREAM_ANSWER]);
+    await lo.getByRole("button", { name: "Resume in lo" }).click();
+    await lo.waitFor({ state: "detached" });
+    assert.deepEqual(await answers(name, "0.0.0.0"), ["0.0.0.0"]);
+    const audit = await call<{ items: { action: string }[] }>("GET", "/audit?resource=pause");
+    assert.deepEqual(
+      audit.body.items.map((i) => i.action),
+      ["resume", "pause", "resume", "pause"],
+    );
+  });
+
   it("no console errors, CSP violations or requests outside control", () => {
     assert.deepEqual(problems, []);
   });

@@ -4,6 +4,7 @@
 // one per item), which keeps a million-item publish to a few seconds.
 
 import {
+  type BlockingPause,
   BUNDLE_SCHEMA_VERSION,
   type ConfigBundle,
   type Identities,
@@ -17,7 +18,7 @@ import { locationToBundle, policyToBundle, resolverOf, settingsView } from "../v
 export type BundleContent = Omit<ConfigBundle, "version" | "hash" | "createdAt">;
 
 export async function compileContent(db: Db, accountId: string): Promise<BundleContent> {
-  const [settings, locations, lists, policies, users, devices] = await Promise.all([
+  const [settings, locations, lists, policies, users, devices, pauses] = await Promise.all([
     db
       .selectFrom("account_settings")
       .selectAll()
@@ -59,6 +60,7 @@ export async function compileContent(db: Db, accountId: string): Promise<BundleC
       .where("account_id", "=", accountId)
       .orderBy("id")
       .execute(),
+    activePauses(db, accountId),
   ]);
   const s = settingsView(settings);
   const bundleLists: List[] = lists.map((l) => {
@@ -98,6 +100,35 @@ export async function compileContent(db: Db, accountId: string): Promise<BundleC
     identities,
     ...(s.proxy ? { proxy: s.proxy } : {}),
     ...(s.blockPage ? { blockPage: s.blockPage } : {}),
+    ...(pauses.length > 0 ? { pauses: pauses.map(pauseToBundle) } : {}),
+  };
+}
+
+/** The account's pauses that have not ended, every client's first, of locations that exist. */
+export function activePauses(db: Db, accountId: string) {
+  return db
+    .selectFrom("blocking_pauses")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .where((eb) => eb.or([eb("until", "is", null), eb("until", ">", new Date())]))
+    .where((eb) =>
+      eb.or([
+        eb("scope", "=", ""),
+        eb(
+          "scope",
+          "in",
+          eb.selectFrom("locations").select("id").where("account_id", "=", accountId),
+        ),
+      ]),
+    )
+    .orderBy("scope")
+    .execute();
+}
+
+function pauseToBundle(p: { scope: string; until: Date | null }): BlockingPause {
+  return {
+    ...(p.until !== null ? { until: p.until.getTime() } : {}),
+    ...(p.scope !== "" ? { locationId: p.scope } : {}),
   };
 }
 

@@ -234,6 +234,22 @@ const m0007: Migration = {
   },
 };
 
+/**
+ * Blocking paused (dashboard "Pause blocking"): one row per account and scope — "" for every
+ * client, else a location id — with its end time (null: until resumed).
+ */
+const m0008: Migration = {
+  async up(db) {
+    await sql`create table blocking_pauses (
+      account_id text not null references accounts(id) on delete cascade,
+      scope text not null,
+      until timestamptz,
+      created_by text not null,
+      created_at timestamptz not null default now(),
+      primary key (account_id, scope))`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -242,6 +258,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0005_bundles_gzip_text": m0005,
   "0006_user_credentials": m0006,
   "0007_edge_pins": m0007,
+  "0008_blocking_pauses": m0008,
 };
 
 const provider: MigrationProvider = {

@@ -118,6 +118,15 @@ export interface AccountSettingsTable {
   updated_at: UpdatedAt;
 }
 
+export interface BlockingPausesTable {
+  account_id: string;
+  /** "" for every client, else a location id. */
+  scope: string;
+  until: Date | null;
+  created_by: string;
+  created_at: CreatedAt;
+}
+
 export interface AuditLogTable {
   id: Generated<string>;
   account_id: string;
@@ -217,6 +226,7 @@ export interface Database {
   identity_devices: IdentityDevicesTable;
   account_settings: AccountSettingsTable;
   audit_log: AuditLogTable;
+  blocking_pauses: BlockingPausesTable;
   bundles: BundlesTable;
   idempotency_keys: IdempotencyKeysTable;
   join_tokens: JoinTokensTable;

@@ -10,6 +10,7 @@ import { identityRoutes } from "./identities.ts";
 import { importRoutes } from "./import.ts";
 import { listRoutes } from "./lists.ts";
 import { locationRoutes } from "./locations.ts";
+import { pauseRoutes } from "./pause.ts";
 import { policyRoutes } from "./policies.ts";
 import { quickRuleRoutes } from "./quick-rules.ts";
 import { settingsRoutes } from "./settings.ts";
@@ -29,4 +30,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(edgeRoutes);
   await app.register(importRoutes);
   await app.register(quickRuleRoutes);
+  await app.register(pauseRoutes);
 }

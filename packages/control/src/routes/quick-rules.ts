@@ -20,6 +20,7 @@ import { newId } from "../ids.ts";
 import { normalizeDomain } from "../lists/list-items.ts";
 import { policyView } from "../views.ts";
 import { who } from "./common.ts";
+import { publishNow } from "./publish-now.ts";
 
 interface Managed {
   readonly list: string;
@@ -225,17 +226,6 @@ export async function quickRuleRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db, publisher } = app.gatehouse;
 
-  /** Publish now; a configuration that does not compile is reported, not thrown (the change stays). */
-  const publishNow = async (accountId: string, actor: string) => {
-    try {
-      return { publishedVersion: (await publisher.publish(accountId, actor)).version };
-    } catch (err) {
-      if (err instanceof GatehouseError && err.code === "GH_ERR_CONFIG_REJECTED")
-        return { publishedVersion: null, publishError: err.message };
-      throw err;
-    }
-  };
-
   const domainOf = (raw: string): string => {
     const d = normalizeDomain(raw);
     if (!d.ok) throw new GatehouseError("GH_ERR_VALIDATION", d.reason, { path: "/domain" });
@@ -258,7 +248,7 @@ export async function quickRuleRoutes(fastify: FastifyInstance): Promise<void> {
       const done = await db
         .transaction()
         .execute((trx) => fn({ ...c0, trx }, domain, req.body.action));
-      return { ...done, ...(await publishNow(p.accountId, c0.actor)) };
+      return { ...done, ...(await publishNow(publisher, p.accountId, c0.actor)) };
     };
 
   app.post(

@@ -4,6 +4,7 @@
 
 import type { ResolverSettings } from "@gatehouse/contract";
 import type { ExecutionContext } from "@gatehouse/rules";
+import { BlockingPauses } from "../policy/pauses.ts";
 import { type CompiledPolicy, policySchemes } from "../policy/policy-set.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
 import {
@@ -54,6 +55,8 @@ export interface DnsRuntime {
    * packet cache and the decision memo may serve it.
    */
   readonly memoizable: boolean;
+  /** Blocking paused for everyone or some locations (bundle `pauses`); undefined: never. */
+  readonly pauses: BlockingPauses | undefined;
   /** Encoded responses for the fast path; a new (empty) one per config. */
   readonly packets: PacketCache;
   /** Query-phase decisions per (location, qtype, qname) when memoizable; null = no match. */
@@ -121,9 +124,13 @@ export function createRuntime(
             burst: rl.burst ?? rl.queriesPerSecond,
           });
   const cacheSettings = cacheSettingsOf(snapshot);
-  const memoizable = dns.all.every(
-    (p) => p.schedule === undefined && p.filter.fields.every((f) => MEMOIZABLE_FIELDS.has(f)),
-  );
+  const pauses = BlockingPauses.of(snapshot.bundle.pauses);
+  // A pause makes a block depend on the time: no memo, no packet cache (as with schedules).
+  const memoizable =
+    pauses === undefined &&
+    dns.all.every(
+      (p) => p.schedule === undefined && p.filter.fields.every((f) => MEMOIZABLE_FIELDS.has(f)),
+    );
   shared.cache.settings = cacheSettings;
   const use0x20 = r.use0x20 ?? false;
   // The validator asks the same upstreams, with DO and CD set, for the DS and DNSKEY records
@@ -150,6 +157,7 @@ export function createRuntime(
     use0x20,
     cacheSettings,
     memoizable,
+    pauses,
     packets: new PacketCache(Math.min(cacheSettings.maxEntries, 200_000), snapshot.locations.all),
     decisions: new Map(),
     validator: dnssec.validator,

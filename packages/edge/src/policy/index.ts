@@ -1,3 +1,4 @@
+export { BlockingPauses } from "./pauses.ts";
 export {
   type CompiledPolicy,
   compilePolicySet,

@@ -22,6 +22,12 @@ export function applyPolicy(ex: DnsExchange, p: CompiledPolicy, phase: PolicyPha
   const ttl = p.settings.ttl ?? DEFAULT_SYNTH_TTL;
   switch (p.action) {
     case "block":
+      // Blocking paused for this client: answered as if allowed, and logged with the reason.
+      if (ex.rt.pauses?.isPaused(ex.location?.id, ex.ts)) {
+        ex.action = "allow";
+        ex.reason = "blocking_paused";
+        return "next";
+      }
       ex.action = "block";
       ex.response = blockResponse(ex, p);
       return "respond";

@@ -157,3 +157,48 @@ test("policy-query: location- and type-dependent decisions, memoized per locatio
   assert.equal(rt.memoizable, true);
   assert.ok(rt.decisions.size >= 3);
 });
+
+test("policy-query: blocking paused for a location lets its clients through until the pause ends", () => {
+  const until = Date.now() + 60_000;
+  const paused = createRuntime(
+    compileSnapshot({ ...bundle, pauses: [{ locationId: "lab", until }] }),
+    {
+      cache: new DnsCache(),
+      inflight: new Map(),
+    },
+  );
+  // The answer now depends on the time: no memo, no packet cache.
+  assert.equal(paused.memoizable, false);
+  const identify = createIdentifyStage();
+  const stage = createPolicyQueryStage();
+  const run = (ip: string, name: string, type: number, at: number) => {
+    const ex = {
+      ...newExchange(paused, buildQuery(name, { type }), { transport: "udp", ip, port: 5353 }),
+      ts: at,
+    };
+    assert.equal(createDecodeStage().run(ex), "next");
+    identify.run(ex);
+    return [stage.run(ex), ex.action, ex.reason, ex.policy?.id];
+  };
+  // The lab's clients: the block matches but does not block, and the log says why.
+  assert.deepEqual(run("10.9.1.1", "x.example", RRType.A, until - 1), [
+    "next",
+    "allow",
+    "blocking_paused",
+    "lab-only",
+  ]);
+  // The office is not paused.
+  assert.deepEqual(run("10.1.1.1", "y.example", RRType.MX, until - 1), [
+    "respond",
+    "block",
+    undefined,
+    "mx",
+  ]);
+  // Once the end time has passed, blocking is back without a new bundle.
+  assert.deepEqual(run("10.9.1.1", "x.example", RRType.A, until), [
+    "respond",
+    "block",
+    undefined,
+    "lab-only",
+  ]);
+});
