@@ -144,3 +144,141 @@ export class GatehouseError extends Error {
     };
   }
 }
+
+// ---- The edge's failures -----------------------------------------------------------------
+// One typed error for the data plane (the DNS and proxy pipelines), as `GatehouseError` is for
+// the API: what kind of failure, who caused it, whether a retry may help, and its cause. Each
+// pipeline has one `fail` that turns it into its protocol's answer from this catalogue (an HTTP
+// status for the proxy; SERVFAIL with an Extended DNS Error for DNS), so a kind gets the same
+// answer on every path. `reason` is the query log's public `reason` field: it never changes.
+
+export interface EdgeErrorInfo {
+  readonly source: ErrorSource;
+  /** Asking again (another connection, another upstream, later) may succeed. */
+  readonly retryable: boolean;
+  /** The proxy's answer. */
+  readonly status: number;
+  /** The DNS answer is SERVFAIL with this Extended DNS Error info code (RFC 8914 §4). */
+  readonly ede: number;
+  /** The query log's `reason` and the metrics' cause label. */
+  readonly reason: string;
+  /** What a proxy client is told (never an address or a cause); DNS answers carry a fixed text
+   * per EDE code. */
+  readonly summary: string;
+}
+
+/** RFC 8914 §4.1, §4.23, §4.24. */
+const EDE_OTHER = 0;
+const EDE_NO_REACHABLE_AUTHORITY = 22;
+const EDE_NETWORK_ERROR = 23;
+
+function upstream(reason: string, timeout: boolean, summary: string): EdgeErrorInfo {
+  return {
+    source: "upstream",
+    retryable: true,
+    status: timeout ? 504 : 502,
+    ede: timeout ? EDE_NO_REACHABLE_AUTHORITY : EDE_NETWORK_ERROR,
+    reason,
+    summary,
+  };
+}
+
+function client(reason: string, status: number, summary: string): EdgeErrorInfo {
+  return { source: "client", retryable: false, status, ede: EDE_OTHER, reason, summary };
+}
+
+export const EDGE_ERRORS = {
+  // Reaching the other side (the proxy's origin or tunnel destination).
+  connect_timeout: upstream("connect_timeout", true, "connecting to the origin timed out"),
+  connect_failed: upstream("connect_failed", false, "could not reach the origin"),
+  // The other side's answer.
+  upstream_timeout: upstream("upstream_timeout", true, "the origin did not answer in time"),
+  upstream_failed: upstream(
+    "upstream_failed",
+    false,
+    "the origin sent an invalid or broken response",
+  ),
+  /** The proxy's own name resolution gave no usable address. */
+  dns_failed: upstream("dns_failed", false, "the name did not resolve"),
+  // DNS upstreams: what went wrong with the last one asked.
+  upstream_network: upstream("upstream_network", false, "no upstream gave a usable answer"),
+  upstream_tls: upstream("upstream_tls", false, "no upstream gave a usable answer"),
+  upstream_malformed: upstream("upstream_malformed", false, "no upstream gave a usable answer"),
+  upstream_mismatch: upstream("upstream_mismatch", false, "no upstream gave a usable answer"),
+  upstream_case: upstream("upstream_case", false, "no upstream gave a usable answer"),
+  upstream_http: upstream("upstream_http", false, "no upstream gave a usable answer"),
+  upstream_rcode: upstream("upstream_rcode", false, "no upstream gave a usable answer"),
+  // The client's side of an exchange.
+  request_timeout: client("request_timeout", 408, "the request body stalled"),
+  client_aborted: client("client_aborted", 400, "the request body ended early"),
+  bad_request: client("bad_request", 400, "malformed request body"),
+  // Ours.
+  /** Shutting down: the exchange could not start. Logged as before (`upstream_failed`). */
+  unavailable: {
+    source: "internal",
+    retryable: true,
+    status: 503,
+    ede: EDE_OTHER,
+    reason: "upstream_failed",
+    summary: "the proxy is shutting down",
+  },
+  internal: {
+    source: "internal",
+    retryable: false,
+    status: 500,
+    ede: EDE_OTHER,
+    reason: "internal",
+    summary: "internal error",
+  },
+} as const satisfies Record<string, EdgeErrorInfo>;
+
+export type EdgeErrorKind = keyof typeof EDGE_ERRORS;
+/** The query-log reasons an edge failure can leave. */
+export type EdgeErrorReason = (typeof EDGE_ERRORS)[EdgeErrorKind]["reason"];
+
+export class EdgeError extends Error {
+  readonly kind: EdgeErrorKind;
+  /**
+   * Where it arose, more precisely than `source`: the upstream or origin address, or the stage.
+   * For the logs; never shown to a client.
+   */
+  where: string | undefined;
+  /** What a client may be told instead of the catalogue's summary (no address, no cause). */
+  readonly detail: string | undefined;
+  /** `message` is for the logs: it may name addresses and causes. */
+  constructor(
+    kind: EdgeErrorKind,
+    message: string,
+    options?: {
+      readonly cause?: unknown;
+      readonly where?: string | undefined;
+      readonly detail?: string | undefined;
+    },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "EdgeError";
+    this.kind = kind;
+    this.where = options?.where;
+    this.detail = options?.detail;
+  }
+  get info(): EdgeErrorInfo {
+    return EDGE_ERRORS[this.kind];
+  }
+  get source(): ErrorSource {
+    return EDGE_ERRORS[this.kind].source;
+  }
+  get retryable(): boolean {
+    return EDGE_ERRORS[this.kind].retryable;
+  }
+  get reason(): EdgeErrorReason {
+    return EDGE_ERRORS[this.kind].reason;
+  }
+}
+
+/** Anything thrown, as an edge error: one already is; anything else is an internal error. */
+export function asEdgeError(err: unknown): EdgeError {
+  if (err instanceof EdgeError) return err;
+  return new EdgeError("internal", err instanceof Error ? err.message : String(err), {
+    cause: err,
+  });
+}

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import {
   type AddressInfo,
+  createServer,
   type Server as NetServer,
   connect as netConnect,
   type Socket,
@@ -70,6 +71,8 @@ describe("CONNECT tunnels", () => {
   let tlsPort: number;
   let echo: NetServer;
   let echoPort: number;
+  /** Listed in connectPorts, nothing listening there. */
+  let closedPort: number;
   before(async () => {
     const pems = await generate([{ name: "commonName", value: "tls.test" }], { keySize: 2048 });
     tls = createTlsServer({ key: pems.private, cert: pems.cert }, (s) => {
@@ -80,9 +83,16 @@ describe("CONNECT tunnels", () => {
     await once(tls, "listening");
     tlsPort = (tls.address() as AddressInfo).port;
     ({ server: echo, port: echoPort } = await startEchoServer());
+    closedPort = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, "127.0.0.1", () => {
+        const p = (srv.address() as AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
     h = await startHarness(
       bundle({
-        proxy: { connectPorts: [tlsPort, echoPort] },
+        proxy: { connectPorts: [tlsPort, echoPort, closedPort] },
         policies: [
           policy("net", "block", 'net.sni.host == "sni-blocked.test"', {
             id: "sni-block",
@@ -148,6 +158,25 @@ describe("CONNECT tunnels", () => {
     assert.equal(rec.reason, "no_client_hello");
     assert.equal(rec.upstreamAddr, `127.0.0.1:${tlsPort}`);
     assert.equal(rec.bytesUp, 0);
+  });
+
+  test("failures are answered as on every other path: DNS before the 200, dialling after", async () => {
+    // The name does not resolve: 502 dns_failed, as a plain-HTTP request gets.
+    let mark = logMark(h);
+    const { head } = await openTunnel(h.port, `nowhere.test:${tlsPort}`);
+    assert.match(head, /^HTTP\/1\.1 502 /);
+    let rec = await recordAfter(h, mark);
+    assert.deepEqual([rec.reason, rec.action], ["dns_failed", "error"]);
+    // Nothing listens at the destination: the tunnel closes and the log says connect_failed,
+    // the reason an HTTP request or an upgrade to it is logged with (their answer is 502).
+    mark = logMark(h);
+    const t = await openTunnel(h.port, `origin.test:${closedPort}`);
+    assert.match(t.head, /^HTTP\/1\.1 200 /);
+    t.socket.resume();
+    t.socket.write("not TLS\n");
+    await once(t.socket, "close");
+    rec = await recordAfter(h, mark);
+    assert.deepEqual([rec.reason, rec.action], ["connect_failed", "error"]);
   });
 
   test("a port outside connectPorts gets 403", async () => {

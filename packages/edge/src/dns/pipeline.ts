@@ -1,12 +1,12 @@
 // The DNS pipeline: the one place the stage order is written down. Each stage is built once per
 // config (its factory does any parsing) and its `run` only reads. A stage returns "next",
 // "respond" (ex.response is set: skip to finalize) or "drop" (say nothing). An exception is a
-// failure, mapped to SERVFAIL by `fail`; `record` runs for every query whatever happened, then
+// failure, mapped to SERVFAIL by `fail` (fail.ts); `record` runs for every query whatever happened, then
 // `remember` keeps a reusable answer for the fast path. The fast path (dns-service.ts) answers a
 // repeat from what `remember` kept with the same identify, admit and record code as the stages.
 
 import type { DnsExchange, Outcome, Stage } from "./exchange.ts";
-import { responseSkeleton } from "./respond.ts";
+import { fail } from "./fail.ts";
 import { createAdmitStage } from "./stages/admit.ts";
 import { createAnyQueryStage } from "./stages/any-query.ts";
 import { createCacheStage } from "./stages/cache.ts";
@@ -21,8 +21,6 @@ import { createRememberStage } from "./stages/remember.ts";
 import { createResolveStage } from "./stages/resolve.ts";
 import { createSpecialNamesStage } from "./stages/special-names.ts";
 import { createWriteStage } from "./stages/write.ts";
-import { Ede, Rcode } from "./wire/constants.ts";
-import { edeOption } from "./wire/edns.ts";
 
 export type PipelineErrorSink = (error: unknown, ex: DnsExchange) => void;
 
@@ -97,16 +95,10 @@ export class DnsPipeline {
     return ex.out;
   }
 
-  /** The single failure path: SERVFAIL with EDE 0 "Other", finalized and written. */
+  /** The single failure path: SERVFAIL with the failure's EDE (fail.ts), finalized and written. */
   private fail(ex: DnsExchange, error: unknown): void {
     this.onError(error, ex);
-    ex.action = "error";
-    ex.reason = "internal";
-    ex.out = undefined;
-    ex.ede = [edeOption(Ede.OTHER, "internal error")];
-    ex.prefix = [];
-    ex.answer = undefined;
-    ex.response = responseSkeleton(ex, Rcode.SERVFAIL);
+    fail(ex, error);
     try {
       for (const stage of this.tail) stage.run(ex);
     } catch (e) {

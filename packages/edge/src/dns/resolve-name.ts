@@ -7,7 +7,7 @@ import type { Verdict } from "./dnssec/validator.ts";
 import type { DnsExchange } from "./exchange.ts";
 import type { DnsRuntime, Resolved } from "./runtime.ts";
 import { type ScrubDropReason, scrubAnswer } from "./scrub.ts";
-import { UpstreamError } from "./upstream/transports.ts";
+import { upstreamError } from "./upstream/transports.ts";
 import type { UpstreamQuestion } from "./upstream/upstream-query.ts";
 import { decodeMessage } from "./wire/message.ts";
 import { WireError } from "./wire/name.ts";
@@ -44,7 +44,7 @@ export class BogusAnswerError extends Error {
   }
 }
 
-/** Query upstream (deduplicated) and cache the result. Throws UpstreamError. */
+/** Query upstream (deduplicated) and cache the result. Throws an upstream EdgeError. */
 export function fetchUpstream(rt: DnsRuntime, k: LookupKey, key: string): Promise<Resolved> {
   const inflight = rt.shared.inflight;
   const existing = inflight.get(key);
@@ -77,8 +77,8 @@ async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
     msg = decodeMessage(r.wire);
   } catch (e) {
     if (e instanceof WireError) {
-      const err = new UpstreamError("malformed", `${r.upstream}: ${e.message}`, { cause: e });
-      err.upstream = r.upstream;
+      const err = upstreamError("upstream_malformed", `${r.upstream}: ${e.message}`, { cause: e });
+      err.where = r.upstream;
       throw err;
     }
     throw e;
@@ -92,8 +92,8 @@ async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
   // Only what answers the question is kept (scrub.ts); a looping CNAME chain is no answer.
   const s = scrubAnswer(msg, k, countDropped);
   if (s.loop) {
-    const err = new UpstreamError("malformed", `${r.upstream}: CNAME chain loops`);
-    err.upstream = r.upstream;
+    const err = upstreamError("upstream_malformed", `${r.upstream}: CNAME chain loops`);
+    err.where = r.upstream;
     throw err;
   }
   return {

@@ -3,7 +3,7 @@
 // the stages learn. Stages write fields; nothing else is allocated per stage.
 
 import type { Socket } from "node:net";
-import type { Location, LogAction } from "@gatehouse/contract";
+import type { EdgeError, EdgeErrorReason, Location, LogAction } from "@gatehouse/contract";
 import type { IdentityView, MatchedPolicy, ProxySnapshot } from "./edge-view.ts";
 import type { ClientRequest, ClientResponse } from "./http1/message.ts";
 import type { OriginCall } from "./http1/origin-call.ts";
@@ -11,7 +11,11 @@ import type { OriginCall } from "./http1/origin-call.ts";
 /** What a stage decides: go on, answer now (`ex.answer` says how), or drop the connection. */
 export type Outcome = "next" | "respond" | "drop";
 
-/** Low-cardinality reason codes: metric labels and the query log's `reason`. */
+/**
+ * Low-cardinality reason codes: metric labels and the query log's `reason`. The proxy's own
+ * decisions (refusals, blocks, answers it gives itself), and the reasons of failures, which come
+ * from the edge's error catalogue (`EDGE_ERRORS`, turned into answers by fail.ts).
+ */
 export type ReasonCode =
   | "policy"
   | "unknown_client"
@@ -26,17 +30,10 @@ export type ReasonCode =
   | "loop_detected"
   | "private_target"
   | "dns_blocked"
-  | "dns_failed"
-  | "connect_failed"
-  | "connect_timeout"
-  | "upstream_timeout"
-  | "upstream_failed"
-  | "client_aborted"
-  | "request_timeout"
   | "sni_blocked"
   | "no_client_hello"
   | "max_forwards"
-  | "internal";
+  | EdgeErrorReason;
 
 /** An answer the proxy gives itself instead of an origin's response. */
 export interface Answer {
@@ -117,6 +114,8 @@ export interface Exchange {
   status: number;
   answer: Answer | undefined;
   reason: ReasonCode | undefined;
+  /** The failure fail.ts answered, in full (operational log only). */
+  error: EdgeError | undefined;
   bytesUp: number;
   bytesDown: number;
   /** Bytes the kernel relayed past the client socket (a spliced upgrade): its counters never
@@ -181,6 +180,7 @@ export function newExchange(
     status: 0,
     answer: undefined,
     reason: undefined,
+    error: undefined,
     bytesUp: 0,
     bytesDown: 0,
     splicedUp: 0,

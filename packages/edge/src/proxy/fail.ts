@@ -1,64 +1,47 @@
-// The one place exceptions become answers: a thrown error in any stage is a failure (not a
-// policy answer), mapped to 502/504 by cause and logged with a low-cardinality reason.
+// The proxy's one failure path: a thrown error in any stage of any pipeline (or one a stage
+// hands over) becomes an answer here, from the edge's error catalogue (`EDGE_ERRORS` in
+// @gatehouse/contract): its HTTP status, its query-log reason, its text. Failures arrive as
+// `EdgeError`s: the origin pool and the dialling stages wrap what the network reports
+// (`socketFailure`); anything else is an internal error, which shows nothing of itself.
 
-import { answer, discardUpstream, type Exchange, type ReasonCode } from "./exchange.ts";
+import { asEdgeError, EdgeError } from "@gatehouse/contract";
+import { answer, discardUpstream, type Exchange } from "./exchange.ts";
 
-/** Map a failure to a status and reason code. */
-export function classifyError(err: unknown): {
-  status: number;
-  reason: ReasonCode;
-  detail: string;
-} {
-  const code = (err as { code?: unknown } | null)?.code;
-  switch (code) {
-    case "ORIGIN_CONNECT_TIMEOUT":
-    case "ETIMEDOUT":
-      return {
-        status: 504,
-        reason: "connect_timeout",
-        detail: "connecting to the origin timed out",
-      };
-    case "ECONNREFUSED":
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-    case "ECONNRESET":
-    case "EADDRNOTAVAIL":
-      return {
-        status: 502,
-        reason: "connect_failed",
-        detail: `could not reach the origin (${code})`,
-      };
-    case "ORIGIN_HEADERS_TIMEOUT":
-    case "ORIGIN_BODY_TIMEOUT":
-      return {
-        status: 504,
-        reason: "upstream_timeout",
-        detail: "the origin did not answer in time",
-      };
-    case "CLIENT_BODY_TIMEOUT":
-      return { status: 408, reason: "request_timeout", detail: "the request body stalled" };
-    case "CLIENT_ABORTED":
-      return { status: 400, reason: "client_aborted", detail: "the request body ended early" };
-    case "CLIENT_BAD_BODY":
-      return { status: 400, reason: "bad_request", detail: "malformed request body" };
-    case "ORIGIN_BAD_RESPONSE":
-    case "ORIGIN_CLOSED":
-    case "EPIPE":
-      return {
-        status: 502,
-        reason: "upstream_failed",
-        detail: "the origin sent an invalid or broken response",
-      };
-    case "ORIGIN_POOL_CLOSED":
-      return { status: 503, reason: "upstream_failed", detail: "the proxy is shutting down" };
-    default:
-      return { status: 500, reason: "internal", detail: "internal proxy error" };
+/** Socket errors that mean the other side could not be reached. */
+const UNREACHABLE: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNRESET",
+  "EADDRNOTAVAIL",
+]);
+
+/**
+ * What the network reported about an origin or tunnel destination, as an edge error: a timeout
+ * is `connect_timeout`, an unreachable peer `connect_failed`; any other error is `connect_failed`
+ * while connecting and `upstream_failed` after. The same for every pipeline.
+ */
+export function socketFailure(err: unknown, connecting: boolean, where?: string): EdgeError {
+  if (err instanceof EdgeError) return err;
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  const c = typeof code === "string" ? code : "ECONNRESET";
+  const message = `${where ?? "origin"}: ${err instanceof Error ? err.message : c}`;
+  if (c === "ETIMEDOUT") return new EdgeError("connect_timeout", message, { cause: err, where });
+  if (err === undefined || UNREACHABLE.has(c) || connecting) {
+    const detail = `could not reach the origin (${c})`;
+    return new EdgeError("connect_failed", message, { cause: err, where, detail });
   }
+  return new EdgeError("upstream_failed", message, { cause: err, where });
 }
 
+/** Turn a failure into the exchange's answer (the pipeline's respond stage writes it). */
 export function fail(ex: Exchange, err: unknown): void {
-  const c = classifyError(err);
+  const e = asEdgeError(err);
+  const info = e.info;
   ex.action = "error";
+  ex.error = e;
   discardUpstream(ex);
-  answer(ex, c.status, c.reason, c.detail);
+  // The catalogue's text, or the more precise one the proxy wrote for the client; never the
+  // message (addresses, causes: for the logs).
+  answer(ex, info.status, info.reason, e.detail ?? info.summary);
 }

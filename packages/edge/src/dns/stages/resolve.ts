@@ -3,18 +3,20 @@
 // of a rewrite decided by a response-phase policy (the pipeline runs this stage again after
 // policy-response). A popular cached entry near expiry is refreshed in the background
 // (prefetch), whichever path answered its repeats. When every upstream fails, an expired entry is served with TTL 30 and EDE 3
-// "Stale Answer" (RFC 8767 §4–5); without one the answer is SERVFAIL with EDE 22 "No Reachable
-// Authority" or 23 "Network Error" (RFC 8914 §4). An answer (cached or fresh) that ends at a
+// "Stale Answer" (RFC 8767 §4–5); without one the failure goes to dns/fail.ts: SERVFAIL with the
+// EDE the error catalogue gives its kind (22 "No Reachable Authority" for a timeout, else 23
+// "Network Error"; RFC 8914 §4). An answer (cached or fresh) that ends at a
 // CNAME without the target's records is continued at the target, as unbound does (RFC 1034
 // §4.3.2 step 3a): the chain so far goes into `ex.prefix`, up to MAX_CHAIN names. An answer that
 // fails DNSSEC validation (dnssec/) is SERVFAIL with the RFC 8914 code of its cause.
 
+import { EdgeError } from "@gatehouse/contract";
 import { agedRecords } from "../cache/dns-cache.ts";
 import { type DnsExchange, type Outcome, type Stage, worstState } from "../exchange.ts";
+import { fail } from "../fail.ts";
 import { BogusAnswerError, fetchUpstream } from "../resolve-name.ts";
 import { responseSkeleton } from "../respond.ts";
 import { MAX_CHAIN } from "../scrub.ts";
-import { UpstreamError } from "../upstream/transports.ts";
 import { Ede, Rcode, RRType } from "../wire/constants.ts";
 import { edeOption } from "../wire/edns.ts";
 import type { ResourceRecord } from "../wire/message.ts";
@@ -23,9 +25,6 @@ import { lookupCache, lookupKey } from "./cache.ts";
 
 /** RFC 8767 §4: TTL of stale answers. */
 const STALE_TTL = 30;
-/** RFC 8914 §4.23 and §4.24, with fixed texts. */
-const NO_ANSWER = edeOption(Ede.NO_REACHABLE_AUTHORITY, "no upstream answered in time");
-const UNREACHABLE = edeOption(Ede.NETWORK_ERROR, "no upstream gave a usable answer");
 
 export function createResolveStage(): Stage {
   return {
@@ -49,38 +48,34 @@ export function createResolveStage(): Stage {
           ex.response = responseSkeleton(ex, Rcode.SERVFAIL);
           return "respond";
         }
-        if (!(e instanceof UpstreamError)) throw e;
-        ex.reason = `upstream_${e.reason}`;
-        if (e.upstream !== undefined) ex.upstream = e.upstream;
-        ex.errorDetail = e.message;
+        if (!(e instanceof EdgeError) || e.source !== "upstream") throw e;
         const stale = ex.stale;
-        if (stale) {
-          ex.answer = {
-            rcode: stale.rcode,
-            ad: stale.ad,
-            ...(stale.dnssec ? { dnssec: stale.dnssec } : {}),
-            answers: agedRecords(
-              stale.answers.map((r) => ({ ...r, ttl: STALE_TTL })),
-              0,
-            ),
-            authorities: agedRecords(
-              stale.authorities.map((r) => ({ ...r, ttl: STALE_TTL })),
-              0,
-            ),
-            additionals: [],
-          };
-          // Counted in gatehouse_dns_cache_lookups_total{result="stale"} by this status.
-          ex.cache = "stale";
-          ex.ede.push(edeOption(Ede.STALE_ANSWER));
-          return "next";
+        // No stale answer to stand in: SERVFAIL with the failure's EDE (dns/fail.ts).
+        if (!stale) {
+          fail(ex, e);
+          return "respond";
         }
-        ex.action = "error";
-        // The client learns what kind of failure it was, never which upstream or why in detail
-        // (addresses, certificate errors): those go to the query log (`upstream`, `reason`)
-        // and the operational log.
-        ex.ede.push(e.reason === "timeout" ? NO_ANSWER : UNREACHABLE);
-        ex.response = responseSkeleton(ex, Rcode.SERVFAIL);
-        return "respond";
+        ex.reason = e.reason;
+        if (e.where !== undefined) ex.upstream = e.where;
+        ex.errorDetail = e.message;
+        ex.answer = {
+          rcode: stale.rcode,
+          ad: stale.ad,
+          ...(stale.dnssec ? { dnssec: stale.dnssec } : {}),
+          answers: agedRecords(
+            stale.answers.map((r) => ({ ...r, ttl: STALE_TTL })),
+            0,
+          ),
+          authorities: agedRecords(
+            stale.authorities.map((r) => ({ ...r, ttl: STALE_TTL })),
+            0,
+          ),
+          additionals: [],
+        };
+        // Counted in gatehouse_dns_cache_lookups_total{result="stale"} by this status.
+        ex.cache = "stale";
+        ex.ede.push(edeOption(Ede.STALE_ANSWER));
+        return "next";
       }
     },
   };
@@ -118,7 +113,7 @@ async function continueChain(ex: DnsExchange): Promise<void> {
     if (target === undefined) return;
     if (hops >= MAX_CHAIN || ex.prefix.length > MAX_CHAIN) {
       ex.answer = undefined;
-      throw new UpstreamError("malformed", "CNAME chain too long");
+      throw new EdgeError("upstream_malformed", "CNAME chain too long");
     }
     // The chain so far is authentic only if every piece was (finalize sets AD from this).
     ex.chainDnssec = worstState(
@@ -139,7 +134,7 @@ async function continueChain(ex: DnsExchange): Promise<void> {
 
 /**
  * Resolve `ex.lookupName` into `ex.answer`: the cache (unless the cache stage just looked this
- * name up and missed), then the upstreams. Throws UpstreamError.
+ * name up and missed), then the upstreams. Throws an upstream EdgeError.
  */
 async function resolveInto(ex: DnsExchange): Promise<void> {
   const k = lookupKey(ex);

@@ -14,8 +14,8 @@ import {
   type ExpectedQuestion,
   matchesQuestion,
   settleOnce,
-  UpstreamError,
   type UpstreamTarget,
+  upstreamError,
   upstreamSocketError,
 } from "./transports.ts";
 
@@ -138,7 +138,7 @@ export class DotSession {
     }
     const err =
       failure ??
-      new UpstreamError("network", `${this.#t.address}: connection closed before the answer`);
+      upstreamError("upstream_network", `${this.#t.address}: connection closed before the answer`);
     for (const entry of [...this.#pending.values()]) {
       if (entry.reused && !entry.retried) {
         entry.retried = true;

@@ -17,6 +17,7 @@
 import { Agent as HttpsAgent } from "node:https";
 import { isIP } from "node:net";
 import type { ResolverSettings, Upstream } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract";
 import { splitHostPort } from "../../net/host-port.ts";
 import { dnsMetrics } from "../../telemetry/metrics.ts";
 import { lowerName } from "../wire/name.ts";
@@ -26,9 +27,10 @@ import {
   exchange,
   tcpExchange,
   tlsConnectFor,
-  UpstreamError,
   type UpstreamProtocol,
   type UpstreamTarget,
+  upstreamError,
+  upstreamErrorLabel,
 } from "./transports.ts";
 import { buildUpstreamQuery, type UpstreamQuestion } from "./upstream-query.ts";
 
@@ -191,17 +193,17 @@ export class UpstreamGroup {
       } catch (e) {
         // A race lost to the other parallel upstream is not this upstream's failure.
         if (!signal?.aborted) {
-          if (e instanceof UpstreamError && e.reason === "case" && mixedCase) {
+          if (e instanceof EdgeError && e.kind === "upstream_case" && mixedCase) {
             s.plainCaseUntil = Date.now() + REMEMBER_MS;
             mixedCase = false;
             m.upstreamFallbacks.inc({ kind: "no_0x20" });
             continue;
           }
           s.failure(Date.now());
-          const reason = e instanceof UpstreamError ? e.reason : "network";
+          const reason = upstreamErrorLabel(e);
           m.upstreamErrors.inc({ protocol, reason });
         }
-        if (e instanceof UpstreamError) e.upstream = s.target.address;
+        if (e instanceof EdgeError) e.where = s.target.address;
         throw e;
       }
       const ms = performance.now() - t0;
@@ -218,8 +220,8 @@ export class UpstreamGroup {
       if (isBadRcode(rcode)) {
         s.failure(Date.now());
         m.upstreamErrors.inc({ protocol, reason: "rcode" });
-        const e = new UpstreamError("rcode", `${s.target.address} answered rcode ${rcode}`);
-        e.upstream = s.target.address;
+        const e = upstreamError("upstream_rcode", `${s.target.address} answered rcode ${rcode}`);
+        e.where = s.target.address;
         throw e;
       }
       s.success(ms);
@@ -230,11 +232,11 @@ export class UpstreamGroup {
 
   async query(question: UpstreamQuestion, use0x20: boolean): Promise<UpstreamAnswer> {
     const list = this.order(Date.now());
-    if (list.length === 0) throw new UpstreamError("network", "no upstreams configured");
+    if (list.length === 0) throw upstreamError("upstream_network", "no upstreams configured");
     let lastError: unknown;
     let udpTimedOut: UpstreamState | undefined;
     const noteTimeout = (s: UpstreamState, e: unknown) => {
-      if (s.target.protocol === "udp" && e instanceof UpstreamError && e.reason === "timeout")
+      if (s.target.protocol === "udp" && e instanceof EdgeError && e.kind === "upstream_timeout")
         udpTimedOut ??= s;
     };
     let i = 0;
@@ -268,7 +270,9 @@ export class UpstreamGroup {
         // The UDP timeout is what the client hears about.
       }
     }
-    throw lastError instanceof Error ? lastError : new UpstreamError("network", String(lastError));
+    throw lastError instanceof Error
+      ? lastError
+      : upstreamError("upstream_network", String(lastError));
   }
 }
 

@@ -15,6 +15,7 @@ import type { ClientRequest, IncomingMessage } from "node:http";
 import { type Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIPv6, connect as netConnect, type Socket } from "node:net";
 import { type SecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
+import { EdgeError, type EdgeErrorKind } from "@gatehouse/contract";
 import { dnsMetrics } from "../../telemetry/metrics.ts";
 import { readQuestion } from "../wire/query.ts";
 import type { DotSession } from "./dot-session.ts";
@@ -41,25 +42,21 @@ export interface UpstreamTarget {
   readonly dot?: DotSession;
 }
 
-export class UpstreamError extends Error {
-  /** Low-cardinality reason for metrics. */
-  readonly reason:
-    | "timeout"
-    | "network"
-    | "tls"
-    | "malformed"
-    | "mismatch"
-    | "case"
-    | "http"
-    | "rcode";
-  /** The upstream (as configured) that failed, for the query log; set by the pool. */
-  upstream: string | undefined;
-  constructor(reason: UpstreamError["reason"], message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "UpstreamError";
-    this.reason = reason;
-    this.upstream = undefined;
-  }
+/** The DNS upstream failure kinds of the edge's error catalogue (`EDGE_ERRORS`). */
+export type UpstreamErrorKind = Extract<EdgeErrorKind, `upstream_${string}`>;
+
+/** A DNS upstream's failure: an upstream edge error; the pool sets `where` to the upstream. */
+export function upstreamError(
+  kind: UpstreamErrorKind,
+  message: string,
+  options?: { cause?: unknown },
+): EdgeError {
+  return new EdgeError(kind, message, options);
+}
+
+/** The low-cardinality label of an upstream failure in gatehouse_dns_upstream_errors_total. */
+export function upstreamErrorLabel(e: unknown): string {
+  return e instanceof EdgeError && e.kind.startsWith("upstream_") ? e.kind.slice(9) : "network";
 }
 
 export interface ExpectedQuestion {
@@ -90,8 +87,11 @@ export function caseOnlyMismatch(reply: Uint8Array, q: ExpectedQuestion): boolea
   return q.exactCase && matchesQuestion(reply, { ...q, exactCase: false });
 }
 
-export function caseError(t: UpstreamTarget): UpstreamError {
-  return new UpstreamError("case", `${t.address}: answer does not echo the question's letter case`);
+export function caseError(t: UpstreamTarget): EdgeError {
+  return upstreamError(
+    "upstream_case",
+    `${t.address}: answer does not echo the question's letter case`,
+  );
 }
 
 /** First UDP retransmission (RFC 1035 §7.2: resend, backing off, within the time allowed). */
@@ -118,9 +118,9 @@ export function settleOnce(
     if (err) reject(err);
     else resolve(msg!);
   };
-  const onAbort = () => finish(new UpstreamError("timeout", "aborted"));
+  const onAbort = () => finish(upstreamError("upstream_timeout", "aborted"));
   const timer = setTimeout(
-    () => finish(new UpstreamError("timeout", `${t.address}: no answer in ${t.timeoutMs} ms`)),
+    () => finish(upstreamError("upstream_timeout", `${t.address}: no answer in ${t.timeoutMs} ms`)),
     t.timeoutMs,
   );
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -147,7 +147,7 @@ export function udpExchange(
       reject,
     );
     sock.on("error", (e) =>
-      finish(new UpstreamError("network", `${t.address}: ${e.message}`, { cause: e })),
+      finish(upstreamError("upstream_network", `${t.address}: ${e.message}`, { cause: e })),
     );
     sock.on("message", (msg, rinfo) => {
       if (rinfo.port !== t.port || normaliseAddr(rinfo.address) !== normaliseAddr(t.host)) return;
@@ -156,7 +156,8 @@ export function udpExchange(
     });
     const send = () =>
       sock.send(query, t.port, t.host, (e) => {
-        if (e) finish(new UpstreamError("network", `${t.address}: ${e.message}`, { cause: e }));
+        if (e)
+          finish(upstreamError("upstream_network", `${t.address}: ${e.message}`, { cause: e }));
       });
     // The same bytes (same ID) each time: a late answer to any of them is the answer.
     const t0 = Date.now();
@@ -174,14 +175,14 @@ export function udpExchange(
 }
 
 /**
- * "tls" when the TLS handshake failed (certificate not trusted, name mismatch, expired …), so a
- * misconfigured trust shows apart from an unreachable upstream; "network" otherwise.
+ * upstream_tls when the TLS handshake failed (certificate not trusted, name mismatch, expired …), so a
+ * misconfigured trust shows apart from an unreachable upstream; upstream_network otherwise.
  */
-function socketErrorReason(e: Error): "tls" | "network" {
+function socketErrorKind(e: Error): "upstream_tls" | "upstream_network" {
   const code = (e as NodeJS.ErrnoException).code ?? "";
   return TLS_VERIFY_CODES.has(code) || code.startsWith("ERR_TLS_") || code.startsWith("ERR_SSL_")
-    ? "tls"
-    : "network";
+    ? "upstream_tls"
+    : "upstream_network";
 }
 
 /** OpenSSL verification results as node:tls reports them. */
@@ -201,8 +202,8 @@ const TLS_VERIFY_CODES = new Set([
   "HOSTNAME_MISMATCH",
 ]);
 
-export function upstreamSocketError(t: UpstreamTarget, e: Error): UpstreamError {
-  return new UpstreamError(socketErrorReason(e), `${t.address}: ${e.message}`, { cause: e });
+export function upstreamSocketError(t: UpstreamTarget, e: Error): EdgeError {
+  return upstreamError(socketErrorKind(e), `${t.address}: ${e.message}`, { cause: e });
 }
 
 function normaliseAddr(a: string): string {
@@ -223,7 +224,9 @@ function streamExchange(
     const finish = settleOnce(t, signal, () => sock.destroy(), resolve, reject);
     sock.on("error", (e) => finish(upstreamSocketError(t, e)));
     sock.on("close", () =>
-      finish(new UpstreamError("network", `${t.address}: connection closed before the answer`)),
+      finish(
+        upstreamError("upstream_network", `${t.address}: connection closed before the answer`),
+      ),
     );
     sock.on("data", (chunk: Buffer) => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
@@ -331,14 +334,16 @@ export function httpsExchange(
         responded = true;
         if (res.statusCode !== 200) {
           res.resume();
-          return finish(new UpstreamError("http", `${t.address}: HTTP ${res.statusCode}`));
+          return finish(upstreamError("upstream_http", `${t.address}: HTTP ${res.statusCode}`));
         }
         const chunks: Buffer[] = [];
         let length = 0;
         res.on("data", (c: Buffer) => {
           length += c.length;
           if (length > MAX_DNS_MESSAGE)
-            finish(new UpstreamError("malformed", `${t.address}: answer longer than 65535 bytes`));
+            finish(
+              upstreamError("upstream_malformed", `${t.address}: answer longer than 65535 bytes`),
+            );
           else chunks.push(c);
         });
         res.on("error", (e) => finish(upstreamSocketError(t, e)));
@@ -347,7 +352,10 @@ export function httpsExchange(
           if (caseOnlyMismatch(body, q)) return finish(caseError(t));
           if (!matchesQuestion(body, q))
             return finish(
-              new UpstreamError("mismatch", `${t.address}: answer does not match the question`),
+              upstreamError(
+                "upstream_mismatch",
+                `${t.address}: answer does not match the question`,
+              ),
             );
           answered = true;
           finish(undefined, body);

@@ -6,6 +6,7 @@
 // origin accepts ends with its socket instead of a body (`upgraded`).
 
 import type { Socket } from "node:net";
+import { EdgeError } from "@gatehouse/contract";
 import type { OriginConnection } from "./origin-pool.ts";
 
 /** Where the response body goes: a ClientResponse, or a raw socket (socketWriter). */
@@ -19,7 +20,7 @@ export interface BodyWriter {
   readonly writableFinished: boolean;
 }
 
-const ABORTED = Object.assign(new Error("the client went away"), { code: "CLIENT_ABORTED" });
+const ABORTED = new EdgeError("client_aborted", "the client went away");
 
 export class OriginCall {
   statusCode = 0;

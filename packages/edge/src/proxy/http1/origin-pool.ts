@@ -7,6 +7,8 @@
 // both sides said it may persist. Time limits are checked by one sweep, as on the client side.
 
 import { connect, type Socket } from "node:net";
+import { asEdgeError, EdgeError } from "@gatehouse/contract";
+import { socketFailure } from "../fail.ts";
 import {
   type BodyDecoder,
   BodyError,
@@ -62,11 +64,6 @@ export interface OriginRequest {
   readonly body: ClientRequest | undefined;
   /** Protocols to ask the origin to switch to (a fresh connection, never pooled). */
   readonly upgrade: string | undefined;
-}
-
-/** Errors of the origin exchange, named by code for fail.ts. */
-export function originError(code: string, message: string): Error {
-  return Object.assign(new Error(message), { code });
 }
 
 // Connection states.
@@ -291,7 +288,9 @@ class OriginConnection {
     } catch (err) {
       this.#fail(
         err instanceof HeadError || err instanceof BodyError
-          ? originError("ORIGIN_BAD_RESPONSE", `invalid response from the origin: ${err.message}`)
+          ? new EdgeError("upstream_failed", `invalid response from the origin: ${err.message}`, {
+              cause: err,
+            })
           : err,
       );
     }
@@ -371,7 +370,9 @@ class OriginConnection {
       end = this.#decoder!.feed(chunk, 0, this.#deliver);
     } catch (err) {
       this.#fail(
-        originError("ORIGIN_BAD_RESPONSE", `invalid response body: ${(err as Error).message}`),
+        new EdgeError("upstream_failed", `invalid response body: ${(err as Error).message}`, {
+          cause: err,
+        }),
       );
       return;
     }
@@ -431,7 +432,7 @@ class OriginConnection {
     const call = this.#call;
     this.#call = undefined;
     this.#close(true);
-    call?.failed(err as Error);
+    call?.failed(asEdgeError(err));
   }
 
   /** `reset`: an exchange is abandoned mid-way; a RST tells the origin at once (RFC 9293 §3.6). */
@@ -456,21 +457,16 @@ class OriginConnection {
       return;
     }
     if (this.state === CONNECTING) {
-      this.#lastError = originError("ORIGIN_CONNECT_TIMEOUT", "connecting to the origin timed out");
+      this.#lastError = new EdgeError("connect_timeout", "connecting to the origin timed out");
       this.socket.destroy(); // #onClose fails the waiting request
       return;
     }
     if (this.state === HEAD && !this.#requestBodyDone && !this.#bodyWaits) {
       // Mid-upload, and the origin is keeping up: it is the client that stopped sending.
-      this.#fail(originError("CLIENT_BODY_TIMEOUT", "the request body stalled"));
+      this.#fail(new EdgeError("request_timeout", "the request body stalled"));
       return;
     }
-    this.#fail(
-      originError(
-        this.state === HEAD ? "ORIGIN_HEADERS_TIMEOUT" : "ORIGIN_BODY_TIMEOUT",
-        "the origin did not answer in time",
-      ),
-    );
+    this.#fail(new EdgeError("upstream_timeout", "the origin did not answer in time"));
   }
 
   readonly #onEnd = () => {
@@ -503,7 +499,7 @@ class OriginConnection {
     if (state === CONNECTING) {
       const p = this.pending;
       this.pending = undefined;
-      p?.call.failed(this.#lastError ?? originError("ECONNRESET", "connection closed"));
+      p?.call.failed(socketFailure(this.#lastError, true));
       return;
     }
     if (state !== HEAD && state !== BODY) return;
@@ -526,8 +522,10 @@ class OriginConnection {
     }
     call.failed(
       state === HEAD
-        ? (this.#lastError ?? originError("ORIGIN_CLOSED", "the origin closed the connection"))
-        : originError("ORIGIN_BAD_RESPONSE", "the origin closed the connection mid-response"),
+        ? this.#lastError === undefined
+          ? new EdgeError("upstream_failed", "the origin closed the connection")
+          : socketFailure(this.#lastError, false)
+        : new EdgeError("upstream_failed", "the origin closed the connection mid-response"),
     );
   };
 }
@@ -550,7 +548,7 @@ export class OriginPool {
   /** Send `req`; `call` hears the response. */
   request(req: OriginRequest, call: OriginCall): void {
     if (this.#closed) {
-      call.failed(originError("ORIGIN_POOL_CLOSED", "the proxy is shutting down"));
+      call.failed(new EdgeError("unavailable", "the proxy is shutting down"));
       return;
     }
     if (req.upgrade !== undefined) {
@@ -661,7 +659,7 @@ export class OriginPool {
     for (const slot of this.#slots.values()) {
       for (const share of slot.waiting) {
         for (const q of share.queue) {
-          q.call.failed(originError("ORIGIN_POOL_CLOSED", "shutting down"));
+          q.call.failed(new EdgeError("unavailable", "the proxy is shutting down"));
         }
         share.queue.length = 0;
       }

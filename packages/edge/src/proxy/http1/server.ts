@@ -6,6 +6,7 @@
 // the head. Time limits are checked by one sweep per server, not a timer per request.
 
 import { createServer, type Server, type Socket } from "node:net";
+import { EdgeError } from "@gatehouse/contract";
 import { ConnectionLimiter, type ConnectionRefusal } from "../../net/connection-limiter.ts";
 import { type BodyDecoder, BodyError, ChunkedBody, LengthBody } from "./body.ts";
 import {
@@ -391,7 +392,9 @@ class Connection implements BodySource, ResponseSink {
     this.socket.pause();
     if (state === BODY && this.#consumer !== undefined) {
       // The body's consumer (the origin request) must not complete it: abort it.
-      this.#consumer.error(Object.assign(new Error(fault.detail), { code: "CLIENT_BAD_BODY" }));
+      this.#consumer.error(
+        new EdgeError("bad_request", "malformed request body", { cause: fault }),
+      );
     }
     if (req !== undefined && res !== undefined && !this.#responseDone) {
       // A request in progress: its own answer (the pipeline's) must come first, if any. If the
@@ -477,7 +480,7 @@ class Connection implements BodySource, ResponseSink {
 }
 
 function aborted(message: string): Error {
-  return Object.assign(new Error(message), { code: "CLIENT_ABORTED" });
+  return new EdgeError("client_aborted", message);
 }
 
 export class Http1Server {

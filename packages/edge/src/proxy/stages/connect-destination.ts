@@ -1,9 +1,12 @@
 // Stage connect-destination: dial the tunnel's pinned, checked address (resolve-peer), never the
 // name. After policy-sni (only a tunnel every policy let through touches the destination), before
-// relay-tunnel.
+// relay-tunnel. A failure is thrown as an edge error (fail.ts's `socketFailure`, the same mapping
+// as the origin pool's), so a timeout or an unreachable destination gets the same answer here as
+// on every other path.
 
+import { EdgeError } from "@gatehouse/contract";
 import type { Exchange, Outcome, Stage } from "../exchange.ts";
-import { answer } from "../exchange.ts";
+import { socketFailure } from "../fail.ts";
 import type { ProxyLimits } from "../limits.ts";
 import type { ProxyMetrics } from "../proxy-metrics.ts";
 import { connectForRelay } from "../relay.ts";
@@ -12,9 +15,9 @@ export function createConnectDestination(limits: ProxyLimits, metrics: ProxyMetr
   return {
     name: "connect-destination",
     run(ex: Exchange): Promise<Outcome> {
-      return new Promise<Outcome>((resolve) => {
+      return new Promise<Outcome>((resolve, reject) => {
         const t0 = performance.now();
-        // The pinned, checked address: never the name (resolve-peer).
+        const where = ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
         const up = connectForRelay({
           host: ex.peerIp,
           port: ex.port,
@@ -23,7 +26,7 @@ export function createConnectDestination(limits: ProxyLimits, metrics: ProxyMetr
         });
         const timer = setTimeout(() => {
           up.destroy();
-          resolve(answer(ex, 504, "connect_timeout", "connecting to the destination timed out"));
+          reject(new EdgeError("connect_timeout", `${where}: connecting timed out`, { where }));
         }, limits.connectTimeoutMs);
         let connected = false;
         up.once("connect", () => {
@@ -34,20 +37,12 @@ export function createConnectDestination(limits: ProxyLimits, metrics: ProxyMetr
           resolve("next");
         });
         // Stays registered after connecting (a no-op then), so an error between this stage and
-        // splice never finds the socket without a listener.
-        const onError = (err: NodeJS.ErrnoException) => {
+        // relay-tunnel never finds the socket without a listener.
+        up.on("error", (err: NodeJS.ErrnoException) => {
           if (connected) return;
           clearTimeout(timer);
-          resolve(
-            answer(
-              ex,
-              502,
-              "connect_failed",
-              `could not reach the destination (${err.code ?? "error"})`,
-            ),
-          );
-        };
-        up.on("error", onError);
+          reject(socketFailure(err, true, where));
+        });
       });
     },
   };

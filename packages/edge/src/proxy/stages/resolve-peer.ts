@@ -8,10 +8,12 @@
 // from an expression lifts the guard.
 
 import { isIP } from "node:net";
+import { EdgeError } from "@gatehouse/contract";
 import { parseIp } from "@gatehouse/rules";
 import type { AddressGuard } from "../address-guard.ts";
 import type { ProxyResolver } from "../edge-view.ts";
 import { answer, type Exchange, type Outcome, type Stage } from "../exchange.ts";
+import { fail } from "../fail.ts";
 
 /** The deciding allow policy opted in to this internal address. */
 export function privateAllowed(ex: Exchange, ip: string): boolean {
@@ -52,7 +54,7 @@ export function createResolvePeer(resolver: ProxyResolver, guard: AddressGuard):
         `the destination is a ${refused.replace("_", "-")} address`,
       );
     }
-    return answer(ex, 502, "dns_failed", `${ex.host} has no usable address`);
+    return failed(ex, `${ex.host} has no usable address`);
   }
 
   return {
@@ -70,10 +72,8 @@ export function createResolvePeer(resolver: ProxyResolver, guard: AddressGuard):
           );
         }
         if (r.rcode !== "NOERROR" || r.addresses.length === 0) {
-          return answer(
+          return failed(
             ex,
-            502,
-            "dns_failed",
             r.rcode === "NOERROR" ? `${ex.host} has no address` : `${ex.host}: DNS ${r.rcode}`,
           );
         }
@@ -81,4 +81,10 @@ export function createResolvePeer(resolver: ProxyResolver, guard: AddressGuard):
       });
     },
   };
+}
+
+/** The name gave no usable address: a failure (fail.ts), answered without a throw. */
+function failed(ex: Exchange, detail: string): Outcome {
+  fail(ex, new EdgeError("dns_failed", detail, { detail, where: "resolve-peer" }));
+  return "respond";
 }
