@@ -28,9 +28,33 @@ export type Stamped = Static<typeof Stamped>;
 export const PolicyView = T.Composite([Policy, Stamped]);
 export type PolicyView = Static<typeof PolicyView>;
 
+/** A line of a list body that could not be used: its 1-based number (item index + 1 for JSON). */
+export const RejectedLine = T.Object({
+  line: T.Integer({ minimum: 1 }),
+  text: T.String(),
+  reason: T.String(),
+});
+export type RejectedLine = Static<typeof RejectedLine>;
+
+/** How a list body went: lines skipped and why, and the first rejected ones. */
+export const ImportStatus = T.Object({
+  at: Instant,
+  /** Lines that do not parse (bad names, unknown modifiers, regexes that do not compile). */
+  invalid: T.Integer({ minimum: 0 }),
+  /** Well-formed rules a DNS filter cannot apply ($third-party, URL paths, cosmetic rules). */
+  unsupported: T.Integer({ minimum: 0 }),
+  /** The first few invalid lines (at most 10). */
+  rejected: T.Array(RejectedLine, { maxItems: 10 }),
+});
+export type ImportStatus = Static<typeof ImportStatus>;
+
 export const ListView = T.Composite([
   T.Omit(List, ["items", "file", "format"]),
-  T.Object({ itemCount: T.Integer({ minimum: 0 }) }),
+  T.Object({
+    itemCount: T.Integer({ minimum: 0 }),
+    /** Domain lists: how the last bulk upload went (absent before one). */
+    importStatus: T.Optional(ImportStatus),
+  }),
   Stamped,
 ]);
 export type ListView = Static<typeof ListView>;
@@ -41,9 +65,14 @@ export type ListItemsPage = Static<typeof ListItemsPage>;
 export const BulkItemsResult = T.Object({
   /** Items that were not in the list before (add) / were in it (remove). */
   changed: T.Integer(),
-  /** Lines skipped: comments, blanks, hosts boilerplate, adblock rules a list cannot express. */
+  /** Lines skipped: comments, blanks, hosts boilerplate, and every invalid or unsupported line. */
   skipped: T.Integer(),
   itemCount: T.Integer(),
+  /** Domain lists: lines that do not parse (skipped, counted; the first few in `rejected`). */
+  invalid: T.Optional(T.Integer()),
+  /** Domain lists: rules a DNS filter cannot apply ($third-party, paths), skipped. */
+  unsupported: T.Optional(T.Integer()),
+  rejected: T.Optional(T.Array(RejectedLine, { maxItems: 10 })),
 });
 export type BulkItemsResult = Static<typeof BulkItemsResult>;
 
@@ -53,6 +82,9 @@ export const SubscriptionRefresh = T.Object({
   itemCount: T.Optional(T.Integer()),
   skipped: T.Optional(T.Integer()),
   invalid: T.Optional(T.Integer()),
+  unsupported: T.Optional(T.Integer()),
+  /** The first few lines that do not parse, with their line numbers. */
+  rejected: T.Optional(T.Array(RejectedLine, { maxItems: 10 })),
   error: T.Optional(T.String()),
   httpStatus: T.Optional(T.Integer()),
 });

@@ -5,6 +5,7 @@
 // validates the edge's file, control's API bodies and the dashboard's forms.
 
 import { type Static, Type as T, type TSchema } from "@sinclair/typebox";
+import { DOMAIN_LIST_FORMATS } from "./domain-rules.ts";
 
 const Id = T.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$" });
 const Name = T.String({ minLength: 1, maxLength: 200 });
@@ -134,14 +135,12 @@ export const List = T.Object({
     T.Array(T.Union([T.String({ maxLength: 1024 }), T.Integer()]), { maxItems: 5_000_000 }),
   ),
   /**
-   * Items from a file (edge-local configs only; control inlines items). Domain formats:
-   * hosts (`0.0.0.0 name`), plain (one name a line), adblock (`||name^`, `@@||name^` → the
-   * exceptions list `<name>.allow`), auto (detect per line). `#` and `!` start comments.
+   * Items from a file (edge-local configs only; control inlines items). Domain formats
+   * (domain-rules.ts): hosts, plain, adblock (AdGuard Home's DNS syntax; `@@` exceptions apply
+   * to the list and are also `<name>.allow`), dnsmasq, regex (Pi-hole), auto (per line).
    */
   file: T.Optional(T.String({ maxLength: 4096 })),
-  format: T.Optional(
-    T.Union([T.Literal("auto"), T.Literal("hosts"), T.Literal("plain"), T.Literal("adblock")]),
-  ),
+  format: T.Optional(T.Union(DOMAIN_LIST_FORMATS.map((f) => T.Literal(f)))),
 });
 export type List = Static<typeof List>;
 
@@ -160,6 +159,11 @@ export const PolicySettings = T.Object({
   overrideHost: T.Optional(HostName),
   /** Text shown on the block page for this policy. */
   blockReason: T.Optional(T.String({ maxLength: 2000 })),
+  /**
+   * DNS block policies: also block an answer when a name of its CNAME chain matches (CNAME
+   * cloaking: `trk.shop.example CNAME trk.adnet.test` caught by `adnet.test`). Default true.
+   */
+  cnameCloaking: T.Optional(T.Boolean()),
   /**
    * Proxy `allow` policies (`net`, `http`) only: the internal addresses (IPs or CIDRs, e.g.
    * `10.20.0.0/16`) this policy lets the proxy dial. The guard against loopback, private,

@@ -37,6 +37,13 @@ export const QueryLogRecord = T.Object({
   policyName: T.Optional(T.String({ maxLength: 200 })),
   /** The list that matched, when a policy matched through `in $list`. */
   list: T.Optional(T.String({ maxLength: 128 })),
+  /** The list entry that matched: a rule's canonical text, or the listed name. */
+  rule: T.Optional(T.String({ maxLength: 512 })),
+  /**
+   * The name the list entry matched when it is not the question: a name of the answer's CNAME
+   * chain (CNAME cloaking).
+   */
+  matchedName: T.Optional(T.String({ maxLength: 255 })),
   /** Transport: udp, tcp, dot, doh (DNS); http, connect (proxy); internal (the proxy's own lookups). */
   transport: T.String({ maxLength: 16 }),
   durationMs: T.Number(),

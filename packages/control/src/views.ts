@@ -3,6 +3,7 @@
 
 import type {
   BlockPageSettings,
+  ImportStatus,
   Location,
   Policy,
   PolicySettings,
@@ -56,6 +57,7 @@ export function listView(r: Row<ListsTable>) {
     type: r.type,
     ...(r.description !== null ? { description: r.description } : {}),
     itemCount: r.item_count,
+    ...(r.import_status ? { importStatus: r.import_status as ImportStatus } : {}),
     ...stamps(r),
   };
 }

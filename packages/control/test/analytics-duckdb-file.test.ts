@@ -8,6 +8,8 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { ADDED_COLUMNS, COLUMNS } from "../src/analytics/columns.ts";
 import { DuckDbStore } from "../src/analytics/duckdb-store.ts";
 import { dns } from "./analytics-conformance.ts";
 
@@ -95,5 +97,25 @@ describe("analytics store: duckdb file", () => {
       DuckDbStore.open({ path: file, memoryLimit: "lots" }),
       /memory limit "lots" is not a size/,
     );
+  });
+
+  it("a file made before the rule/matched_name columns gets them on open", async () => {
+    const file = join(dir, "old.duckdb");
+    const old = await DuckDBInstance.create(file);
+    const c = await old.connect();
+    const types = { text: "VARCHAR", int: "INTEGER", bigint: "BIGINT", double: "DOUBLE" };
+    const cols = COLUMNS.filter((col) => !ADDED_COLUMNS.includes(col)).map(
+      (col) => `${col.name} ${types[col.type]}${col.required ? " NOT NULL" : ""}`,
+    );
+    await c.run(`CREATE TABLE query_log (${cols.join(", ")})`);
+    c.closeSync();
+    old.closeSync();
+    const store = await DuckDbStore.open({ path: file });
+    const rec = { ...dns(1), rule: "||ad*.example^", matchedName: "trk.adnet.test" };
+    await store.ingest("new", [rec]);
+    const found = await store.search({ from: 0, to: Date.now() + 86_400_000, limit: 10 });
+    assert.equal(found.records[0]?.rule, "||ad*.example^");
+    assert.equal(found.records[0]?.matchedName, "trk.adnet.test");
+    await store.close();
   });
 });

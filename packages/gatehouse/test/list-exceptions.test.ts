@@ -47,7 +47,14 @@ test("@@ exceptions uploaded to control become the edge's $name.allow", async ()
   );
   assert.equal(upload.statusCode, 200, upload.body);
   // Two rules taken (one exception among them), the comment and the `$document` rule skipped.
-  assert.deepEqual(upload.json(), { changed: 2, skipped: 2, itemCount: 4 });
+  assert.deepEqual(upload.json(), {
+    changed: 2,
+    skipped: 2,
+    itemCount: 4,
+    invalid: 0,
+    unsupported: 1,
+    rejected: [],
+  });
 
   const policy = await api("POST", "/policies", {
     name: "ads but not the exceptions",
@@ -79,21 +86,28 @@ test("@@ exceptions uploaded to control become the edge's $name.allow", async ()
   }
 });
 
-test("bad exceptions are refused with the line named", async () => {
+test("a bad line never fails an upload: skipped, counted, named with its line number", async () => {
   const created = await api("POST", "/lists", { name: "more", type: "domain" });
   const id = created.json().id as string;
-  const bad = await api(
+  const up = await api(
     "POST",
     `/lists/${id}/items`,
     "||ok.example^\n@@||bad..example^\n",
     "text/plain",
   );
-  assert.equal(bad.statusCode, 422, bad.body);
-  assert.match(bad.body, /line 2/);
+  assert.equal(up.statusCode, 200, up.body);
+  assert.equal(up.json().itemCount, 1);
+  assert.equal(up.json().invalid, 1);
+  assert.equal(up.json().rejected[0].line, 2);
+  assert.match(up.json().rejected[0].reason, /not a valid domain name/);
+  const view = await api("GET", `/lists/${id}`);
+  assert.equal(view.json().importStatus.invalid, 1);
+  assert.equal(view.json().importStatus.rejected[0].line, 2);
+  // A wildcard exception is a rule of its own now.
   const wildcard = await api("POST", "/lists", {
     name: "wild",
     type: "domain",
     items: ["@@||*.example^"],
   });
-  assert.equal(wildcard.statusCode, 422, wildcard.body);
+  assert.equal(wildcard.statusCode, 201, wildcard.body);
 });

@@ -100,6 +100,12 @@ export type IpValue =
 /** Membership test for `in $name`, supplied by the embedder at execute time (spec §3.10). */
 export interface ListMatcher<V> {
   has(value: V): boolean;
+  /**
+   * `any(field[*] in $list)` in one call, when the list implements it: true when the list
+   * matches the array as a whole. A domain list reads an array holding a name and its parents
+   * (`dns.domains`) as that one name, so its own exceptions can outrank a parent's entry.
+   */
+  hasAny?(values: readonly V[]): boolean;
 }
 
 export interface ListSet {

@@ -141,7 +141,21 @@ function compileQuantifier(op: "any" | "all", arg: FuncArg, env: CompileEnv): Bo
     // any/all(x[*] op v): loop over the elements directly, no intermediate Array<Bool>.
     // A missing x gives no elements: any → false, all → true (vacuous truth, §3.8).
     const each = compileEach(inner.lhs, env);
-    const pred = compilePred(inner.cmp);
+    const cmp = inner.cmp;
+    if (op === "any" && cmp.op === "in_list" && cmp.listType === "Bytes") {
+      // A list that reads the array as a whole (ListMatcher.hasAny) gets it in one call.
+      const name = cmp.list;
+      return (c) => {
+        const xs = each(c);
+        if (xs === undefined || c.lists === undefined) return false;
+        const m = c.lists.bytes(name);
+        if (m === undefined) return false;
+        if (m.hasAny !== undefined) return m.hasAny(xs as string[]);
+        for (let i = 0; i < xs.length; i++) if (m.has(xs[i] as string)) return true;
+        return false;
+      };
+    }
+    const pred = compilePred(cmp);
     if (op === "any") {
       return (c) => {
         const xs = each(c);

@@ -9,5 +9,6 @@ export { format, quoteBytes } from "./format.ts";
 export { BUILTIN_FUNCTIONS } from "./functions.ts";
 export { compareIp, formatIp, parseIp } from "./ip.ts";
 export { BytesList, createListSet, IntList, IpList, ListRegistry } from "./lists.ts";
+export { type CompiledRegex, compileRegex } from "./regex/index.ts";
 export { type CompileOptions, type ParseOptions, Scheme } from "./scheme.ts";
 export { parseType, typeToString } from "./types.ts";

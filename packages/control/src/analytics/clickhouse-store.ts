@@ -8,7 +8,7 @@ import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import type { QueryLogRecord } from "@gatehouse/contract";
 import { batchKey, checkBatchId } from "./batch-id.ts";
 import { bindClickHouse } from "./clickhouse-literal.ts";
-import { COLUMN_NAMES, COLUMNS, type ColumnType, recordToRow } from "./columns.ts";
+import { ADDED_COLUMNS, COLUMN_NAMES, COLUMNS, type ColumnType, recordToRow } from "./columns.ts";
 import { CONTENT_TYPES, encodeRows } from "./export-format.ts";
 import {
   BATCH_TABLE,
@@ -114,6 +114,18 @@ export class ClickHouseStore implements AnalyticsStore {
         `CREATE TABLE IF NOT EXISTS ${TABLE} (${cols}) ENGINE = MergeTree ` +
         `PARTITION BY ${DAY_PARTITION("ts")} ORDER BY (account_id, ts, id, edge_id)`,
     });
+    // Columns added after the table was first created (ClickHouse 18.16 has no ADD COLUMN IF
+    // NOT EXISTS): add the ones the table lacks.
+    const have = await client.query({
+      query: `SELECT name FROM system.columns WHERE database = currentDatabase() AND table = '${TABLE}'`,
+      format: "JSONEachRow",
+    });
+    const present = new Set(((await have.json()) as { name: string }[]).map((r) => r.name));
+    for (const c of ADDED_COLUMNS)
+      if (!present.has(c.name))
+        await client.command({
+          query: `ALTER TABLE ${TABLE} ADD COLUMN ${c.name} Nullable(${CH_TYPE[c.type]})`,
+        });
     await client.command({
       query:
         `CREATE TABLE IF NOT EXISTS ${BATCH_TABLE} (batch_id String, received_at Int64, records UInt32) ` +

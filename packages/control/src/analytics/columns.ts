@@ -58,7 +58,15 @@ export const COLUMNS: readonly Column[] = [
   c("bytes_down", "bytesDown", "bigint"),
   c("upstream_addr", "upstreamAddr", "text"),
   c("reason", "reason", "text"),
+  // Added after the first release: stores created before them get them with ADDED_COLUMNS.
+  c("rule", "rule", "text"),
+  c("matched_name", "matchedName", "text"),
 ];
+
+/** Columns later than the original table: added (nullable, at the end) when a store opens. */
+export const ADDED_COLUMNS: readonly Column[] = COLUMNS.slice(
+  COLUMNS.findIndex((col) => col.name === "rule"),
+);
 
 export const COLUMN_NAMES: readonly string[] = COLUMNS.map((col) => col.name);
 const DOMAIN_INDEX = COLUMN_NAMES.indexOf("domain");

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from "@duckdb/node-api";
 import type { QueryLogRecord } from "@gatehouse/contract";
 import { batchKey, checkBatchId } from "./batch-id.ts";
-import { COLUMNS, type ColumnType } from "./columns.ts";
+import { ADDED_COLUMNS, COLUMNS, type ColumnType } from "./columns.ts";
 import { ChunkAppender } from "./duckdb-chunks.ts";
 import { CONTENT_TYPES, encodeRows } from "./export-format.ts";
 import {
@@ -193,6 +193,10 @@ export class DuckDbStore implements AnalyticsStore {
       (c) => `${c.name} ${DUCK_TYPE[c.type]}${c.required ? " NOT NULL" : ""}`,
     ).join(", ");
     await writer.run(`CREATE TABLE IF NOT EXISTS ${TABLE} (${cols})`);
+    for (const c of ADDED_COLUMNS)
+      await writer.run(
+        `ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS ${c.name} ${DUCK_TYPE[c.type]}`,
+      );
     await writer.run(
       `CREATE TABLE IF NOT EXISTS ${BATCH_TABLE} (batch_id VARCHAR PRIMARY KEY, received_at BIGINT NOT NULL, records INTEGER NOT NULL)`,
     );

@@ -250,6 +250,13 @@ const m0008: Migration = {
   },
 };
 
+/** A domain list's last upload: lines skipped and the first rejected ones, with line numbers. */
+const m0009: Migration = {
+  async up(db) {
+    await sql`alter table lists add column import_status jsonb`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -259,6 +266,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0006_user_credentials": m0006,
   "0007_edge_pins": m0007,
   "0008_blocking_pauses": m0008,
+  "0009_list_import_status": m0009,
 };
 
 const provider: MigrationProvider = {

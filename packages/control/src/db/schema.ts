@@ -60,6 +60,8 @@ export interface ListsTable {
   type: "domain" | "ip" | "string" | "int";
   description: string | null;
   item_count: ColumnType<number, number | undefined, number>;
+  /** How the last bulk upload went (lines skipped, the first rejected ones); null before one. */
+  import_status: JsonNullable;
   version: Version;
   created_at: CreatedAt;
   updated_at: UpdatedAt;

@@ -42,7 +42,7 @@ describe("list item normalisation", () => {
 });
 
 describe("list line formats", () => {
-  const items = (format: "auto" | "hosts" | "adblock" | "plain", line: string) =>
+  const items = (format: "auto" | "hosts" | "adblock" | "plain" | "regex", line: string) =>
     parseLine("domain", format, line);
   it("hosts files: address then names, boilerplate and comments skipped", () => {
     assert.deepEqual(items("auto", "0.0.0.0 ads.example tracker.example # comment"), {
@@ -53,7 +53,7 @@ describe("list line formats", () => {
     assert.deepEqual(items("auto", "::1 ip6-localhost"), { kind: "skip" });
     assert.equal(items("hosts", "ads.example").kind, "invalid");
   });
-  it("adblock: ||name^ kept, exceptions kept as @@||name^, option rules skipped", () => {
+  it("adblock: ||name^ kept, exceptions and rules kept in canonical form, browser rules unsupported", () => {
     assert.deepEqual(items("auto", "||ads.example^"), { kind: "items", values: ["ads.example"] });
     // Exceptions are stored in the form the edge files under `<list>.allow`.
     assert.deepEqual(items("adblock", "@@||Good.Example.^"), {
@@ -64,14 +64,39 @@ describe("list line formats", () => {
       kind: "items",
       values: ["@@||good.example^"],
     });
-    assert.deepEqual(items("adblock", "@@||good.example^$document"), { kind: "skip" });
-    assert.deepEqual(items("adblock", "@@||good.example/path"), { kind: "skip" });
-    assert.equal(items("adblock", "@@||*.good.example^").kind, "skip");
-    assert.equal(items("adblock", "||*.ads.example^").kind, "skip", "wildcard rules are skipped");
+    assert.equal(items("adblock", "@@||good.example^$document").kind, "unsupported");
+    assert.equal(items("adblock", "@@||good.example/path").kind, "unsupported");
+    assert.deepEqual(items("adblock", "@@||*.Good.example^"), {
+      kind: "items",
+      values: ["@@||*.good.example^"],
+    });
+    assert.deepEqual(items("adblock", "||*.ads.example^"), {
+      kind: "items",
+      values: ["||*.ads.example^"],
+    });
+    assert.deepEqual(items("auto", "||AD*.example^$Important,dnstype=aaaa|~A"), {
+      kind: "items",
+      values: ["||ad*.example^$important,dnstype=AAAA|~A"],
+    });
+    assert.deepEqual(items("auto", "/^ads?[0-9]*\\./"), {
+      kind: "items",
+      values: ["/^ads?[0-9]*\\./"],
+    });
+    assert.deepEqual(items("regex", "(^|\\.)ads\\.example$"), {
+      kind: "items",
+      values: ["/(^|\\.)ads\\.example$/"],
+    });
+    assert.equal(items("auto", "/(unclosed/").kind, "invalid");
+    assert.deepEqual(items("auto", "address=/dm.example/0.0.0.0"), {
+      kind: "items",
+      values: ["dm.example"],
+    });
+    assert.equal(items("auto", "server=/fw.example/192.0.2.1").kind, "unsupported");
     assert.equal(items("adblock", "@@||bad..example^").kind, "invalid");
-    assert.deepEqual(items("adblock", "||x.example^$third-party"), { kind: "skip" });
+    assert.equal(items("adblock", "||x.example^$nonsense").kind, "invalid");
+    assert.equal(items("adblock", "||x.example^$third-party").kind, "unsupported");
     assert.deepEqual(items("adblock", "! comment"), { kind: "skip" });
-    assert.deepEqual(items("adblock", "||x.example/path"), { kind: "skip" });
+    assert.equal(items("adblock", "||x.example/path").kind, "unsupported");
   });
   it("plain: one name a line", () => {
     assert.deepEqual(items("plain", "  Plain.Example  "), {

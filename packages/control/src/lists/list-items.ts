@@ -1,12 +1,20 @@
 // Validation and normalisation of list items, and the line formats domain lists arrive in
-// (hosts files, adblock filter lists, plain one-name-a-line). Items are stored in canonical
-// form so duplicates collapse and the edge sees exactly what it matches.
+// (contract/domain-rules.ts: plain, hosts, adblock, dnsmasq, Pi-hole regex). Items are stored
+// in canonical form (a name, or a rule's canonical text) so duplicates collapse and the edge
+// reads back exactly what was checked here.
 
 import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
-import { HOSTS_SELF_NAMES, type ListKind } from "@gatehouse/contract";
+import {
+  DOMAIN_LIST_FORMATS,
+  type DomainLine,
+  type ListKind,
+  parseDomainLine,
+  ruleText,
+} from "@gatehouse/contract";
+import { compileRegex } from "@gatehouse/rules";
 
-export const ITEM_FORMATS = ["auto", "hosts", "adblock", "plain"] as const;
+export const ITEM_FORMATS = DOMAIN_LIST_FORMATS;
 export type ItemFormat = (typeof ITEM_FORMATS)[number];
 
 /** Longest accepted item (and line): names are ≤ 253, strings ≤ 1024 (contract). */
@@ -106,7 +114,7 @@ export function normalizeItem(kind: ListKind, raw: unknown): ItemResult {
     return { ok: false, reason: `item longer than ${MAX_ITEM_LENGTH} characters` };
   switch (kind) {
     case "domain":
-      return raw.trimStart().startsWith("@@") ? normalizeException(raw) : normalizeDomain(raw);
+      return normalizeDomainItem(raw);
     case "ip":
       return normalizeIp(raw);
     case "string":
@@ -115,66 +123,75 @@ export function normalizeItem(kind: ListKind, raw: unknown): ItemResult {
 }
 
 /**
- * What one text line contributes. `skip` covers comments, blank lines, hosts boilerplate and
- * adblock rules a domain list cannot express (rules with `$options`, paths). Exceptions
- * (`@@||name^`) become exception items (normalizeException).
+ * One domain-list item given alone (JSON bodies, inline items): a name (IDNs to A-labels) or a
+ * rule in any syntax parseDomainLine reads, stored as its canonical text.
+ */
+export function normalizeDomainItem(raw: string): ItemResult {
+  const t = raw.trim();
+  if (/^[^\s|@/$^*]+$/.test(t) && !t.startsWith("*")) return normalizeDomain(t);
+  const r = domainLineItems(parseDomainLine(t, "auto"));
+  if (r.kind === "items") {
+    if (r.values.length !== 1) return { ok: false, reason: "one item is one name or one rule" };
+    return { ok: true, value: r.values[0]! };
+  }
+  if (r.kind === "skip")
+    return { ok: false, reason: `not a list item: ${JSON.stringify(t.slice(0, 300))}` };
+  return { ok: false, reason: r.reason };
+}
+
+/**
+ * What one text line contributes. `skip` covers comments, blank lines and hosts boilerplate;
+ * `unsupported` rules a DNS filter cannot apply ($third-party, URL paths); `invalid` lines that
+ * do not parse (a bulk upload skips and counts both, naming the first few invalid ones).
  */
 export type LineResult =
   | { kind: "items"; values: string[] }
   | { kind: "skip" }
+  | { kind: "unsupported"; reason: string }
   | { kind: "invalid"; reason: string };
 
 const SKIP: LineResult = { kind: "skip" };
 
+function domainLineItems(r: DomainLine): LineResult {
+  switch (r.kind) {
+    case "names":
+      return { kind: "items", values: [...r.names] };
+    case "rule": {
+      const p = r.rule.pattern;
+      // The edge compiles regexes with the same engine: refuse here what it would refuse there.
+      if (p.kind === "regex") {
+        const c = compileRegex(p.source, { sizeLimit: 20_000 });
+        if (!c.ok) return { kind: "invalid", reason: `regular expression: ${c.message}` };
+      }
+      return { kind: "items", values: [ruleText(r.rule)] };
+    }
+    case "skip":
+      return SKIP;
+    default:
+      return r;
+  }
+}
+
 export function parseLine(listKind: ListKind, format: ItemFormat, rawLine: string): LineResult {
   let line = rawLine.trim();
   if (line === "" || line.startsWith("#") || line.startsWith("!")) return SKIP;
-  if (listKind !== "domain") {
-    // Non-domain lists: one item a line; `#` comments after whitespace.
-    const hash = line.search(/\s#/);
-    if (hash >= 0) line = line.slice(0, hash).trim();
-    const r = listKind === "string" ? normalizeString(line) : normalizeItem(listKind, line);
-    return r.ok ? { kind: "items", values: [r.value] } : { kind: "invalid", reason: r.reason };
-  }
-  const hash = line.search(/\s#/);
-  if (hash >= 0) line = line.slice(0, hash).trim();
-  let f = format;
-  if (f === "auto") {
-    if (line.startsWith("||") || line.startsWith("@@") || line.startsWith("|")) f = "adblock";
-    else if (/\s/.test(line) && isIP(line.split(/\s+/, 1)[0]!) !== 0) f = "hosts";
-    else f = "plain";
-  }
-  switch (f) {
-    case "hosts": {
-      const parts = line.split(/\s+/);
-      if (parts.length < 2 || isIP(parts[0]!) === 0)
-        return { kind: "invalid", reason: "expected `ADDRESS NAME...`" };
-      const values: string[] = [];
-      for (const name of parts.slice(1)) {
-        if (HOSTS_SELF_NAMES.has(name.toLowerCase())) continue;
-        const r = normalizeDomain(name);
-        if (!r.ok) return { kind: "invalid", reason: r.reason };
-        values.push(r.value);
-      }
-      return values.length ? { kind: "items", values } : SKIP;
-    }
-    case "adblock": {
-      // Options, wildcards and paths are rules we do not match: skipped (and counted), as the
-      // edge's list-file parser skips them.
-      if (line.includes("$") || line.includes("*")) return SKIP;
-      if (line.startsWith("@@")) {
-        if (!/^@@\|\|[^/^|]+\^?\|?$/.test(line)) return SKIP;
-        const r = normalizeException(line);
-        return r.ok ? { kind: "items", values: [r.value] } : { kind: "invalid", reason: r.reason };
-      }
-      const m = /^\|\|([^/^|]+)\^?\|?$/.exec(line);
-      if (!m) return SKIP;
-      const r = normalizeDomain(m[1]!);
-      return r.ok ? { kind: "items", values: [r.value] } : { kind: "invalid", reason: r.reason };
-    }
-    default: {
+  if (listKind === "domain") {
+    if (line.length > MAX_ITEM_LENGTH)
+      return { kind: "invalid", reason: `line longer than ${MAX_ITEM_LENGTH} characters` };
+    // Internationalised names in plain and hosts lines become A-labels first.
+    if (
+      /[^\x00-\x7f]/.test(line) &&
+      (format === "plain" || format === "auto") &&
+      !/\s/.test(line)
+    ) {
       const r = normalizeDomain(line);
       return r.ok ? { kind: "items", values: [r.value] } : { kind: "invalid", reason: r.reason };
     }
+    return domainLineItems(parseDomainLine(line, format));
   }
+  // Non-domain lists: one item a line; `#` comments after whitespace.
+  const hash = line.search(/\s#/);
+  if (hash >= 0) line = line.slice(0, hash).trim();
+  const r = listKind === "string" ? normalizeString(line) : normalizeItem(listKind, line);
+  return r.ok ? { kind: "items", values: [r.value] } : { kind: "invalid", reason: r.reason };
 }

@@ -3,7 +3,7 @@
 // bodies over `max_bytes`, and replaces the items only when the new copy parses; a failed fetch
 // or a copy that is empty or mostly unparseable keeps the last good items.
 
-import type { ListKind } from "@gatehouse/contract";
+import type { ListKind, RejectedLine } from "@gatehouse/contract";
 import type { FastifyBaseLogger } from "fastify";
 import { sql } from "kysely";
 import { audit } from "../audit.ts";
@@ -20,6 +20,8 @@ export interface RefreshResult {
   readonly itemCount?: number;
   readonly skipped?: number;
   readonly invalid?: number;
+  readonly unsupported?: number;
+  readonly rejected?: RejectedLine[];
   readonly error?: string;
   readonly httpStatus?: number;
 }
@@ -129,6 +131,8 @@ export class SubscriptionRefresher {
           itemCount,
           skipped: items.skipped,
           invalid: items.invalid,
+          unsupported: items.unsupported,
+          rejected: items.rejected,
         };
       }
     } catch (err) {
@@ -156,16 +160,30 @@ export class SubscriptionRefresher {
     kind: ListKind,
     format: ItemFormat,
     maxBytes: number,
-  ): Promise<{ values: Set<string>; skipped: number; invalid: number }> {
+  ): Promise<{
+    values: Set<string>;
+    skipped: number;
+    invalid: number;
+    unsupported: number;
+    rejected: RejectedLine[];
+  }> {
     const values = new Set<string>();
     let skipped = 0;
     let invalid = 0;
+    let unsupported = 0;
+    const rejected: RejectedLine[] = [];
     try {
-      for await (const { line } of readLines(body, maxBytes)) {
+      for await (const { line, no } of readLines(body, maxBytes)) {
         const r = parseLine(kind, format, line);
         if (r.kind === "skip") skipped++;
-        else if (r.kind === "invalid") invalid++;
-        else for (const v of r.values) values.add(v);
+        else if (r.kind === "unsupported") {
+          skipped++;
+          unsupported++;
+        } else if (r.kind === "invalid") {
+          invalid++;
+          if (rejected.length < 10)
+            rejected.push({ line: no, text: line.slice(0, 200), reason: r.reason.slice(0, 300) });
+        } else for (const v of r.values) values.add(v);
         if (values.size > MAX_SUBSCRIPTION_ITEMS)
           throw new ParseFailure(`more than ${MAX_SUBSCRIPTION_ITEMS} items`);
       }
@@ -173,10 +191,11 @@ export class SubscriptionRefresher {
       throw new ParseFailure((err as Error).message);
     }
     // A list that suddenly parses as nothing, or as mostly garbage, is a broken copy (an error
-    // page served with 200, a format change): keep the last good items.
+    // page served with 200, a format change): keep the last good items. Lines that cannot be
+    // used are otherwise skipped and counted, never fatal.
     if (values.size === 0) throw new ParseFailure("the copy holds no items");
     if (invalid > values.size) throw new ParseFailure(`${invalid} of the lines do not parse`);
-    return { values, skipped, invalid };
+    return { values, skipped, invalid, unsupported, rejected };
   }
 
   async #apply(listId: string, accountId: string, values: Set<string>): Promise<number> {

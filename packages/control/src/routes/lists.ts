@@ -15,6 +15,7 @@ import {
   ListView,
   Page,
   type PolicyType,
+  type RejectedLine,
 } from "@gatehouse/contract";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -43,6 +44,8 @@ export const MAX_LIST_ITEMS = 1_000_000;
 /** Items inlined in a create body (bigger sets go through the streamed items endpoint). */
 const MAX_INLINE_ITEMS = 10_000;
 const BATCH = 10_000;
+/** Rejected lines named in an upload's answer and the list's status. */
+const MAX_REJECTED_SHOWN = 10;
 
 const ListType = T.Union(LIST_TYPES.map((t) => T.Literal(t)));
 const ListName = T.String({ minLength: 1, maxLength: 128, pattern: LIST_NAME_PATTERN });
@@ -91,8 +94,11 @@ async function refuseWhileUsed(trx: Db, accountId: string, name: string): Promis
 }
 const BULK_DESCRIPTION =
   "Body: a JSON array of items (`application/json`), or `text/plain` with one item a line " +
-  "(domain lists also take hosts-file and adblock `||name^` lines; `?format=auto|hosts|adblock|plain`). " +
-  "Streamed; the whole body is applied in one transaction or not at all (422 names the bad line or index).";
+  "(domain lists also take hosts files, adblock rules, dnsmasq lines and Pi-hole regexes; " +
+  "`?format=auto|hosts|adblock|plain|dnsmasq|regex`). Streamed; the whole body is applied in one " +
+  "transaction or not at all. Domain lists skip lines they cannot use (counted; the first few " +
+  "named with line numbers in the answer and the list's `importStatus`); other lists answer " +
+  "422 naming the bad line or index.";
 
 function loadList(db: Db, accountId: string, id: string) {
   return loadOwned(db, LISTS, accountId, id);
@@ -134,13 +140,23 @@ async function deleteBatch(db: Db, listId: string, values: string[]): Promise<nu
   return Number(r.numAffectedRows ?? 0n);
 }
 
-/** Items of a bulk body, normalised; a bad item throws 422 naming where it is. */
+/** A body item or line a domain list skips: counted, the first few kept with their numbers. */
+type Skipped =
+  | { kind: "skip" }
+  | { kind: "unsupported" }
+  | { kind: "invalid"; no: number; text: string; reason: string };
+
+/**
+ * Items of a bulk body, normalised. Domain lists skip what they cannot use (counted, never
+ * fatal: a subscribed filter list always holds some such lines); other lists answer 422 naming
+ * the bad line or index.
+ */
 async function* bulkItems(
   req: FastifyRequest,
   kind: ListKind,
   format: ItemFormat,
   maxBytes: number,
-): AsyncGenerator<string[] | "skip"> {
+): AsyncGenerator<string[] | Skipped> {
   const ctype = String(req.headers["content-type"] ?? "")
     .split(";")[0]!
     .trim()
@@ -149,17 +165,19 @@ async function* bulkItems(
   if (ctype === "application/json") {
     for await (const { value, index } of readJsonArray(body, maxBytes)) {
       const r = normalizeItem(kind, value);
-      if (!r.ok)
-        throw new GatehouseError("GH_ERR_VALIDATION", `item ${index}: ${r.reason}`, { index });
-      yield [r.value];
+      if (r.ok) yield [r.value];
+      else if (kind === "domain")
+        yield { kind: "invalid", no: index + 1, text: String(value), reason: r.reason };
+      else throw new GatehouseError("GH_ERR_VALIDATION", `item ${index}: ${r.reason}`, { index });
     }
     return;
   }
   for await (const { line, no } of readLines(body, maxBytes)) {
     const r = parseLine(kind, format, line);
-    if (r.kind === "invalid")
-      throw new GatehouseError("GH_ERR_VALIDATION", `line ${no}: ${r.reason}`, { line: no });
-    yield r.kind === "skip" ? "skip" : r.values;
+    if (r.kind === "items") yield r.values;
+    else if (r.kind === "skip" || r.kind === "unsupported") yield { kind: r.kind };
+    else if (kind === "domain") yield { kind: "invalid", no, text: line, reason: r.reason };
+    else throw new GatehouseError("GH_ERR_VALIDATION", `line ${no}: ${r.reason}`, { line: no });
   }
 }
 
@@ -180,6 +198,9 @@ async function applyBulk(
     if (mode === "replace") await trx.deleteFrom("list_items").where("list_id", "=", id).execute();
     let changed = 0;
     let skipped = 0;
+    let invalid = 0;
+    let unsupported = 0;
+    const rejected: RejectedLine[] = [];
     let seen = 0;
     let batch: string[] = [];
     const flush = async (): Promise<void> => {
@@ -188,8 +209,18 @@ async function applyBulk(
       batch = [];
     };
     for await (const item of bulkItems(req, list.type, format, options.bulkBodyLimit)) {
-      if (item === "skip") {
+      if (!Array.isArray(item)) {
         skipped++;
+        if (item.kind === "unsupported") unsupported++;
+        else if (item.kind === "invalid") {
+          invalid++;
+          if (rejected.length < MAX_REJECTED_SHOWN)
+            rejected.push({
+              line: item.no,
+              text: item.text.slice(0, 200),
+              reason: item.reason.slice(0, 300),
+            });
+        }
         continue;
       }
       for (const v of item) batch.push(v);
@@ -212,9 +243,18 @@ async function applyBulk(
           itemCount: count.n,
         },
       );
+    const importStatus =
+      list.type === "domain" && mode !== "remove"
+        ? { at: new Date().toISOString(), invalid, unsupported, rejected }
+        : undefined;
     await trx
       .updateTable("lists")
-      .set({ item_count: count.n, version: list.version + 1, updated_at: new Date() })
+      .set({
+        item_count: count.n,
+        version: list.version + 1,
+        updated_at: new Date(),
+        ...(importStatus ? { import_status: JSON.stringify(importStatus) } : {}),
+      })
       .where("id", "=", id)
       .execute();
     await audit(trx, {
@@ -224,9 +264,11 @@ async function applyBulk(
       resourceId: id,
       action: `items.${mode}`,
       before: { itemCount: list.item_count },
-      after: { itemCount: count.n, changed, skipped },
+      after: { itemCount: count.n, changed, skipped, invalid, unsupported },
     });
-    return { changed, skipped, itemCount: count.n };
+    return list.type === "domain"
+      ? { changed, skipped, itemCount: count.n, invalid, unsupported, rejected }
+      : { changed, skipped, itemCount: count.n };
   });
 }
 

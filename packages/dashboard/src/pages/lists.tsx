@@ -171,12 +171,15 @@ export function ListDetailPage({ id }: { id: string }) {
   };
   const bulk = (mode: "add" | "remove") =>
     change.run(async () => {
-      const r = await api.postText<{ changed: number; skipped: number; itemCount: number }>(
-        `${listPath(id)}/items${mode === "remove" ? "/remove" : ""}`,
-        text,
-      );
+      const r = await api.postText<{
+        changed: number;
+        skipped: number;
+        itemCount: number;
+        invalid?: number;
+      }>(`${listPath(id)}/items${mode === "remove" ? "/remove" : ""}`, text);
+      const bad = r.invalid ? ` (${r.invalid} could not be read, listed below)` : "";
       setResult(
-        `${mode === "add" ? "Added" : "Removed"} ${r.changed}; skipped ${r.skipped} line(s); the list now holds ${r.itemCount}.`,
+        `${mode === "add" ? "Added" : "Removed"} ${r.changed}; skipped ${r.skipped} line(s)${bad}; the list now holds ${r.itemCount}.`,
       );
       setText("");
       refresh();
@@ -231,6 +234,7 @@ export function ListDetailPage({ id }: { id: string }) {
             </div>
           </PageHead>
           {l.description && <p>{l.description}</p>}
+          {l.importStatus && <ImportStatusCard status={l.importStatus} />}
           {edit && (
             <form className="card" onSubmit={saveEdit} aria-label="Edit list">
               <div className="row">
@@ -273,7 +277,9 @@ export function ListDetailPage({ id }: { id: string }) {
           <TextArea
             label={
               <>
-                One a line (hosts-file and adblock <code>||name^</code> lines work for domain lists)
+                One a line (domain lists read hosts files, adblock rules such as{" "}
+                <code>||ad*.example^</code>, <code>/regex/</code> and <code>@@</code> exceptions,
+                dnsmasq lines and Pi-hole regexes; lines that cannot be read are skipped)
               </>
             }
             name="bulk"
@@ -300,6 +306,41 @@ export function ListDetailPage({ id }: { id: string }) {
           </div>
         </div>
       </div>
+    </section>
+  );
+}
+
+/** How the last upload of a domain list went: lines skipped, and the first ones rejected. */
+function ImportStatusCard({ status }: { status: NonNullable<List["importStatus"]> }) {
+  if (status.invalid === 0 && status.unsupported === 0) return null;
+  return (
+    <section className="card" aria-label="Last upload">
+      <p>
+        Last upload ({new Date(status.at).toLocaleString()}): {status.invalid} line(s) could not be
+        read, {status.unsupported} rule(s) mean nothing to DNS (skipped).
+      </p>
+      {status.rejected.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th>Line</th>
+              <th>Text</th>
+              <th>Why</th>
+            </tr>
+          </thead>
+          <tbody>
+            {status.rejected.map((r) => (
+              <tr key={r.line}>
+                <td className="num">{r.line}</td>
+                <td>
+                  <code>{r.text}</code>
+                </td>
+                <td>{r.reason}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </section>
   );
 }

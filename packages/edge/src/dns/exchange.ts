@@ -6,6 +6,7 @@ import type { Location, LogAction, QueryLogRecord } from "@gatehouse/contract";
 import type { CompiledPolicy, PolicyPhase } from "../policy/policy-set.ts";
 import type { CachedAnswer, CacheEntry } from "./cache/dns-cache.ts";
 import type { DnsRuntime } from "./runtime.ts";
+import type { ListMatch } from "./stages/list-match.ts";
 import type { EdnsOptionData, Message, ResourceRecord } from "./wire/message.ts";
 import type { ParsedQuery } from "./wire/query.ts";
 
@@ -43,6 +44,10 @@ export interface DnsExchange {
   policy: CompiledPolicy | undefined;
   /** The phase `policy` matched in. */
   policyPhase: PolicyPhase | undefined;
+  /** The list entry behind the matched policy, once worked out (stages/list-match.ts). */
+  listMatch: ListMatch | undefined;
+  /** The CNAME chain name a block policy matched (CNAME cloaking), when not the question. */
+  chainName: string | undefined;
   action: LogAction;
   /** Upstream or cached answer for `lookupName` (TTLs already aged). */
   answer: CachedAnswer | undefined;
@@ -112,6 +117,8 @@ export function newExchange(rt: DnsRuntime, raw: Uint8Array, client: ClientInfo)
     prefix: [],
     policy: undefined,
     policyPhase: undefined,
+    listMatch: undefined,
+    chainName: undefined,
     action: "allow",
     answer: undefined,
     stale: undefined,

@@ -10,6 +10,7 @@ import { fail } from "./fail.ts";
 import { createAdmitStage } from "./stages/admit.ts";
 import { createAnyQueryStage } from "./stages/any-query.ts";
 import { createCacheStage } from "./stages/cache.ts";
+import { createCnameCloakStage } from "./stages/cname-cloak.ts";
 import { createDecodeStage } from "./stages/decode.ts";
 import { createFinalizeStage } from "./stages/finalize.ts";
 import { createIdentifyStage } from "./stages/identify.ts";
@@ -55,6 +56,8 @@ export class DnsPipeline {
       createCacheStage(),
       // Upstreams with singleflight, CNAME targets, prefetch; serve-stale or SERVFAIL on failure.
       resolve,
+      // CNAME cloaking: every name of the answer's CNAME chain judged like the question.
+      createCnameCloakStage(),
       // Post-resolution policies on the answer's addresses and names.
       createPolicyResponseStage(),
       // Again, for the target of a rewrite policy-response decided (else nothing to do).

@@ -65,6 +65,8 @@ export interface DnsRuntime {
   readonly validator: Validator | undefined;
   /** Locations whose clients get no DNSSEC validation. */
   readonly dnssecOff: ReadonlySet<string>;
+  /** Some query-phase block policy judges CNAME chain names too (settings.cnameCloaking). */
+  readonly cnameCloaking: boolean;
 }
 
 export function cacheSettingsOf(snapshot: EdgeSnapshot): CacheSettings {
@@ -125,11 +127,15 @@ export function createRuntime(
           });
   const cacheSettings = cacheSettingsOf(snapshot);
   const pauses = BlockingPauses.of(snapshot.bundle.pauses);
-  // A pause makes a block depend on the time: no memo, no packet cache (as with schedules).
+  // A pause makes a block depend on the time: no memo, no packet cache (as with schedules). A
+  // list rule limited to client addresses ($client) makes the answer depend on the client.
   const memoizable =
     pauses === undefined &&
     dns.all.every(
-      (p) => p.schedule === undefined && p.filter.fields.every((f) => MEMOIZABLE_FIELDS.has(f)),
+      (p) =>
+        p.schedule === undefined &&
+        p.filter.fields.every((f) => MEMOIZABLE_FIELDS.has(f)) &&
+        !snapshot.lists.readsClient(p.lists),
     );
   shared.cache.settings = cacheSettings;
   const use0x20 = r.use0x20 ?? false;
@@ -162,5 +168,8 @@ export function createRuntime(
     decisions: new Map(),
     validator: dnssec.validator,
     dnssecOff: dnssec.offLocations,
+    cnameCloaking: dns.all.some(
+      (p) => p.action === "block" && p.phase === "query" && p.settings.cnameCloaking !== false,
+    ),
   };
 }

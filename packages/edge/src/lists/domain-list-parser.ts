@@ -1,23 +1,14 @@
-// Domain list text formats, parsed straight from the file's bytes (no per-line strings, so a
-// million-line list loads in well under a second):
-//   hosts    `0.0.0.0 ads.example.com other.example`   (address, then one or more names)
-//   plain    `ads.example.com`                          (one name a line)
-//   adblock  `||ads.example.com^`  `@@||good.example^`  (exceptions go to `<list>.allow`)
-// `#` and `!` start comments (also after whitespace, as in hosts files); `auto` decides per
-// line. Adblock rules with modifiers other than `$important` do not describe a plain DNS block
-// (cosmetic, path or per-request options) and are skipped, as are regex and wildcard rules.
+// Domain list text formats, parsed straight from the file's bytes: the common lines (a plain
+// name, a hosts line, `||name^`) go into the hash sets without making a string per line, so a
+// million-line list loads in well under a second; every other line (wildcards, regexes,
+// exceptions, modifiers, dnsmasq lines, Pi-hole regexes) is decoded and read by the contract's
+// line parser (contract/domain-rules.ts), which control uses too. A line that cannot be used is
+// skipped and counted, never fatal.
 
-import { HOSTS_SELF_NAMES } from "@gatehouse/contract";
-import type { DomainSetBuilder } from "./domain-set.ts";
+import { type DomainListFormat, HOSTS_SELF_NAMES, parseDomainLine } from "@gatehouse/contract";
+import { type DomainListBuilder, type DomainParseStats, noteRejected } from "./domain-list.ts";
 
-export type DomainListFormat = "auto" | "hosts" | "plain" | "adblock";
-
-export interface DomainParseStats {
-  /** Lines that produced a name (block or allow). */
-  accepted: number;
-  /** Non-empty, non-comment lines that were not understood or held an invalid name. */
-  rejected: number;
-}
+export type { DomainListFormat } from "@gatehouse/contract";
 
 const SPACE = 0x20;
 const TAB = 0x09;
@@ -27,9 +18,7 @@ const HASH = 0x23;
 const BANG = 0x21;
 const DOT = 0x2e;
 const PIPE = 0x7c;
-const AT = 0x40;
 const CARET = 0x5e;
-const DOLLAR = 0x24;
 const LBRACKET = 0x5b;
 
 function isSpace(c: number): boolean {
@@ -80,12 +69,6 @@ function looksLikeAddress(buf: Uint8Array, start: number, end: number): boolean 
   return colon || (onlyV4 && dots === 3);
 }
 
-function equalsAscii(buf: Uint8Array, start: number, end: number, s: string): boolean {
-  if (end - start !== s.length) return false;
-  for (let i = 0; i < s.length; i++) if (buf[start + i] !== s.charCodeAt(i)) return false;
-  return true;
-}
-
 function isHostsSelf(buf: Uint8Array, start: number, end: number): boolean {
   if (end - start > 24) return false;
   let s = "";
@@ -94,27 +77,29 @@ function isHostsSelf(buf: Uint8Array, start: number, end: number): boolean {
 }
 
 /**
- * Parse a domain list. `block` receives listed names, `allow` the adblock exceptions. The
- * buffer is modified (lowercased in place): pass a private copy.
+ * Parse a domain list into `into`. The buffer is modified (lowercased in place): pass a private
+ * copy. `firstLine` numbers the buffer's first line (for the rejected-line samples); returns the
+ * number after the last line read.
  */
 export function parseDomainList(
   buf: Uint8Array,
   format: DomainListFormat,
-  block: DomainSetBuilder,
-  allow: DomainSetBuilder,
-): DomainParseStats {
-  const stats: DomainParseStats = { accepted: 0, rejected: 0 };
+  into: DomainListBuilder,
+  stats: DomainParseStats,
+  firstLine = 1,
+): number {
   const n = buf.length;
   let pos = 0;
+  let line = firstLine;
   // A UTF-8 byte-order mark is not part of the first line.
   if (n >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) pos = 3;
   while (pos < n) {
     let lineEnd = pos;
     while (lineEnd < n && buf[lineEnd] !== LF) lineEnd++;
-    parseLine(buf, pos, lineEnd, format, block, allow, stats);
+    parseLine(buf, pos, lineEnd, format, into, stats, line++);
     pos = lineEnd + 1;
   }
-  return stats;
+  return line;
 }
 
 function parseLine(
@@ -122,9 +107,9 @@ function parseLine(
   start: number,
   end: number,
   format: DomainListFormat,
-  block: DomainSetBuilder,
-  allow: DomainSetBuilder,
+  into: DomainListBuilder,
   stats: DomainParseStats,
+  lineNo: number,
 ): void {
   while (start < end && isSpace(buf[start]!)) start++;
   while (end > start && isSpace(buf[end - 1]!)) end--;
@@ -133,90 +118,87 @@ function parseLine(
   if (first === HASH || first === BANG) return;
   // `[Adblock Plus 2.0]` style headers.
   if (first === LBRACKET && buf[end - 1] === 0x5d) return;
-
-  let kind = format;
-  if (kind === "auto") {
-    if (first === PIPE || first === AT) kind = "adblock";
-    else {
-      let t = start;
-      while (t < end && !isSpace(buf[t]!)) t++;
-      kind = t < end && looksLikeAddress(buf, start, t) ? "hosts" : "plain";
-    }
-  }
-
-  if (kind === "adblock") {
-    let p = start;
-    let target = block;
-    if (buf[p] === AT && buf[p + 1] === AT) {
-      target = allow;
-      p += 2;
-    }
-    if (buf[p] !== PIPE || buf[p + 1] !== PIPE) {
-      stats.rejected++;
-      return;
-    }
-    p += 2;
-    let q = p;
-    while (q < end && buf[q] !== CARET && buf[q] !== DOLLAR) q++;
-    const nameEnd = q;
-    if (q < end && buf[q] === CARET) q++;
-    if (q < end) {
-      // Only `$important` leaves the rule a plain DNS block.
-      if (!(buf[q] === DOLLAR && equalsAscii(buf, q + 1, end, "important"))) {
-        stats.rejected++;
-        return;
-      }
-    }
-    const e = normaliseNameBytes(buf, p, nameEnd);
-    if (e < 0) {
-      stats.rejected++;
-      return;
-    }
-    target.addBytes(buf, p, e);
+  if (fastLine(buf, start, end, format, into)) {
     stats.accepted++;
     return;
   }
-
-  if (kind === "hosts") {
-    let t = start;
-    while (t < end && !isSpace(buf[t]!)) t++;
-    if (!looksLikeAddress(buf, start, t)) {
-      stats.rejected++;
+  // Anything else: decoded and read by the shared line parser.
+  const text = Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString("utf8");
+  const r = parseDomainLine(text, format);
+  switch (r.kind) {
+    case "names":
+      for (const name of r.names) into.block.addString(name);
+      stats.accepted++;
       return;
+    case "rule":
+      into.addRule(r.rule, lineNo);
+      stats.accepted++;
+      return;
+    case "skip":
+      return;
+    case "unsupported":
+      stats.unsupported++;
+      return;
+    case "invalid":
+      noteRejected(stats, lineNo, text, r.reason);
+      return;
+  }
+}
+
+/**
+ * The lines that need no string: a plain name, `||name^`, a hosts line of valid names. Returns
+ * false (nothing added) for anything else, which the slow path then reads.
+ */
+function fastLine(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  format: DomainListFormat,
+  into: DomainListBuilder,
+): boolean {
+  const first = buf[start]!;
+  if (format === "regex" || format === "dnsmasq") return false;
+  if (first === PIPE) {
+    if (format !== "auto" && format !== "adblock") return false;
+    if (buf[start + 1] !== PIPE || buf[end - 1] !== CARET) return false;
+    const e = normaliseNameBytes(buf, start + 2, end - 1);
+    if (e < 0) return false;
+    into.block.addBytes(buf, start + 2, e);
+    return true;
+  }
+  let t = start;
+  while (t < end && !isSpace(buf[t]!)) t++;
+  if (t < end) {
+    // hosts: ADDRESS NAME... [# comment]
+    if (format !== "auto" && format !== "hosts") return false;
+    if (!looksLikeAddress(buf, start, t)) return false;
+    // Validate every name first so a bad one leaves the line to the slow path whole.
+    let p = t;
+    while (p < end) {
+      while (p < end && isSpace(buf[p]!)) p++;
+      if (p >= end || buf[p] === HASH) break;
+      const s = p;
+      while (p < end && !isSpace(buf[p]!)) p++;
+      if (normaliseNameBytes(buf, s, p) < 0) return false;
     }
     let any = false;
-    let bad = false;
-    while (t < end) {
-      while (t < end && isSpace(buf[t]!)) t++;
-      if (t >= end || buf[t] === HASH) break;
-      const s = t;
-      while (t < end && !isSpace(buf[t]!)) t++;
-      const e = normaliseNameBytes(buf, s, t);
-      if (e < 0) bad = true;
-      else if (!isHostsSelf(buf, s, e)) {
-        block.addBytes(buf, s, e);
+    p = t;
+    while (p < end) {
+      while (p < end && isSpace(buf[p]!)) p++;
+      if (p >= end || buf[p] === HASH) break;
+      const s = p;
+      while (p < end && !isSpace(buf[p]!)) p++;
+      const e = normaliseNameBytes(buf, s, p);
+      if (!isHostsSelf(buf, s, e)) {
+        into.block.addBytes(buf, s, e);
         any = true;
       }
     }
-    if (any) stats.accepted++;
-    else if (bad) stats.rejected++;
-    return;
+    return any;
   }
-
-  // plain: the first token; anything after it must be a comment.
-  let t = start;
-  while (t < end && !isSpace(buf[t]!)) t++;
-  let rest = t;
-  while (rest < end && isSpace(buf[rest]!)) rest++;
-  if (rest < end && buf[rest] !== HASH && buf[rest] !== BANG) {
-    stats.rejected++;
-    return;
-  }
-  const e = normaliseNameBytes(buf, start, t);
-  if (e < 0) {
-    stats.rejected++;
-    return;
-  }
-  block.addBytes(buf, start, e);
-  stats.accepted++;
+  if (format === "hosts" || format === "adblock") return false;
+  const e = normaliseNameBytes(buf, start, end);
+  if (e < 0) return false;
+  into.block.addBytes(buf, start, e);
+  return true;
 }

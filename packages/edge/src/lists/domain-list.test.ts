@@ -1,82 +1,279 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type DomainListFormat, parseDomainList } from "./domain-list-parser.ts";
+import { type DomainListFormat, domainsOf } from "@gatehouse/contract";
 import { DomainSetBuilder } from "./domain-set.ts";
+import { buildListSet } from "./list-set.ts";
 
-function parse(text: string, format: DomainListFormat = "auto") {
-  const block = new DomainSetBuilder();
-  const allow = new DomainSetBuilder();
-  const stats = parseDomainList(Buffer.from(text, "latin1"), format, block, allow);
-  return { block: block.build(), allow: allow.build(), stats };
+function build(text: string, format: DomainListFormat = "auto") {
+  const set = buildListSet([
+    { id: "l1", name: "l", type: "domain", items: text.split("\n"), format },
+  ]);
+  const list = set.domains("l")!;
+  const stats = set.stats[0]!;
+  /** `any(dns.domains[*] in $l)` for a query of `qtype` from `client`. */
+  const blocks = (name: string, qtype = "A", client = "192.0.2.10") => {
+    set.query.begin(qtype === "AAAA" ? 28 : 1, qtype, client);
+    try {
+      return list.hasAny(domainsOf(name));
+    } finally {
+      set.query.end();
+    }
+  };
+  return { set, list, stats, blocks };
 }
 
-test("formats: hosts, plain, adblock, comments, auto-detect per line", () => {
-  const cases: {
-    name: string;
-    text: string;
-    format?: DomainListFormat;
-    block: string[];
-    allow?: string[];
-    not?: string[];
-    rejected?: number;
-  }[] = [
-    {
-      name: "hosts",
-      text: "0.0.0.0 ads.example.com tracker.example\n127.0.0.1 localhost\n::1 ip6-localhost\n",
-      format: "hosts",
-      block: ["ads.example.com", "tracker.example"],
-      not: ["localhost", "ip6-localhost"],
-    },
-    {
-      name: "hosts inline comment",
-      text: "0.0.0.0 a.example # comment here\n",
-      block: ["a.example"],
-      not: ["comment", "here"],
-    },
-    {
-      name: "plain with CRLF and case",
-      text: "Ads.Example.COM\r\nx.example.\r\n",
-      format: "plain",
-      block: ["ads.example.com", "x.example"],
-    },
-    {
-      name: "comments",
-      text: "# hash\n! bang\n   \n[Adblock Plus 2.0]\nok.example\n",
-      block: ["ok.example"],
-      rejected: 0,
-    },
-    {
-      name: "adblock",
-      text: "||ads.example^\n@@||good.example^\n||imp.example^$important\n||third.example^$third-party\n/regex/\nexample.com##.banner\n",
-      format: "adblock",
-      block: ["ads.example", "imp.example"],
-      allow: ["good.example"],
-      not: ["third.example"],
-      rejected: 3,
-    },
-    {
-      name: "auto mix",
-      text: "||a.example^\n0.0.0.0 b.example\nc.example\n@@||d.example^\n",
-      block: ["a.example", "b.example", "c.example"],
-      allow: ["d.example"],
-    },
-    {
-      name: "invalid names rejected",
-      text: "bad..example\n-ok_.example\n" + "x".repeat(64) + ".example\nwith space here\n",
-      format: "plain",
-      block: ["-ok_.example"],
-      rejected: 3,
-    },
-    { name: "BOM", text: "\xef\xbb\xbfbom.example\n", block: ["bom.example"] },
-  ];
-  for (const c of cases) {
-    const r = parse(c.text, c.format);
-    for (const d of c.block) assert.ok(r.block.has(d), `${c.name}: ${d} listed`);
-    for (const d of c.allow ?? []) assert.ok(r.allow.has(d), `${c.name}: ${d} in allow`);
-    for (const d of c.not ?? []) assert.ok(!r.block.has(d), `${c.name}: ${d} not listed`);
-    assert.equal(r.block.size, c.block.length, `${c.name}: size`);
-    if (c.rejected !== undefined) assert.equal(r.stats.rejected, c.rejected, `${c.name}: rejected`);
+// Each rule form: the list text, then names the list must block and names it must not.
+const FORMS: {
+  form: string;
+  text: string;
+  format?: DomainListFormat;
+  yes: string[];
+  no: string[];
+}[] = [
+  {
+    form: "plain name",
+    text: "ads.example",
+    yes: ["ads.example", "x.ads.example"],
+    no: ["example", "bads.example"],
+  },
+  {
+    form: "||name^",
+    text: "||ads.example^",
+    yes: ["ads.example", "a.b.ads.example"],
+    no: ["xads.example"],
+  },
+  { form: "|name^ (exact)", text: "|ads.example^", yes: ["ads.example"], no: ["x.ads.example"] },
+  {
+    form: "adblock bare name (exact)",
+    text: "ads.example",
+    format: "adblock",
+    yes: ["ads.example"],
+    no: ["x.ads.example"],
+  },
+  {
+    form: "||ad*.name^",
+    text: "||ad*.example.org^",
+    yes: ["ad.example.org", "ad1.example.org", "x.ads.example.org"],
+    no: ["bad.example.org", "example.org", "ad.example.org.evil"],
+  },
+  {
+    form: "||*.name^",
+    text: "||*.example.org^",
+    yes: ["a.example.org", "a.b.example.org"],
+    no: ["example.org", "example.org.x"],
+  },
+  { form: "plain *.name", text: "*.example.org", yes: ["www.example.org"], no: ["example.org"] },
+  {
+    form: "unanchored wildcard",
+    text: "*track*",
+    format: "adblock",
+    yes: ["mytracker.example", "track.x"],
+    no: ["tra.ck"],
+  },
+  {
+    form: ".name (subdomains)",
+    text: ".example.org",
+    yes: ["www.example.org"],
+    no: ["example.org"],
+  },
+  {
+    form: "/regex/",
+    text: "/^ad[0-9]+\\./",
+    yes: ["ad12.example"],
+    no: ["adx.example", "x.ad1.example"],
+  },
+  {
+    form: "regex with $ inside /…/",
+    text: "/example\\.(com|net)$/",
+    yes: ["a.example.com"],
+    no: ["example.org"],
+  },
+  {
+    form: "Pi-hole regex line",
+    text: "(^|\\.)doubleclick\\.net$",
+    yes: ["doubleclick.net", "ad.doubleclick.net"],
+    no: ["notdoubleclick.net"],
+  },
+  {
+    form: "regex format",
+    text: "^tel(emetry)?\\.",
+    format: "regex",
+    yes: ["telemetry.x", "tel.y"],
+    no: ["hotel.x"],
+  },
+  {
+    form: "hosts several names + comment",
+    text: "0.0.0.0 a.example b.example # c.example",
+    yes: ["a.example", "b.example", "x.b.example"],
+    no: ["c.example"],
+  },
+  { form: "hosts IPv6", text: "::1 v6.example", yes: ["v6.example"], no: ["example"] },
+  {
+    form: "dnsmasq address",
+    text: "address=/dm.example/0.0.0.0",
+    yes: ["dm.example", "x.dm.example"],
+    no: ["example"],
+  },
+  { form: "dnsmasq address #", text: "address=/dm2.example/#", yes: ["dm2.example"], no: [] },
+  { form: "dnsmasq server empty", text: "server=/srv.example/", yes: ["x.srv.example"], no: [] },
+  {
+    form: "dnsmasq local, two names",
+    text: "local=/l1.example/l2.example/",
+    yes: ["l1.example", "l2.example"],
+    no: [],
+  },
+  {
+    form: "exception wins",
+    text: "||example.org^\n@@||good.example.org^",
+    yes: ["example.org", "bad.example.org"],
+    no: ["good.example.org", "x.good.example.org"],
+  },
+  {
+    form: "wildcard exception",
+    text: "||example.org^\n@@||cdn*.example.org^",
+    yes: ["www.example.org"],
+    no: ["cdn1.example.org"],
+  },
+  {
+    form: "regex exception",
+    text: "||example.org^\n@@/^safe/",
+    yes: ["x.example.org"],
+    no: ["safe.example.org"],
+  },
+  {
+    form: "$important beats exception",
+    text: "||example.org^$important\n@@||example.org^",
+    yes: ["example.org"],
+    no: [],
+  },
+  {
+    form: "important exception beats important",
+    text: "||example.org^$important\n@@||example.org^$important",
+    yes: [],
+    no: ["example.org"],
+  },
+  {
+    form: "$badfilter disables a rule",
+    text: "||bf.example^\n||bf.example^$badfilter\n||kept.example^",
+    yes: ["kept.example"],
+    no: ["bf.example"],
+  },
+  {
+    form: "$badfilter on a wildcard",
+    text: "||ad*.x.example^\n||ad*.x.example^$badfilter",
+    yes: [],
+    no: ["ad1.x.example"],
+  },
+  { form: "$dnstype", text: "||v6only.example^$dnstype=AAAA", yes: [], no: ["v6only.example"] },
+  { form: "$dnstype negated", text: "||nota.example^$dnstype=~A", yes: [], no: ["nota.example"] },
+  { form: "$client", text: "||kid.example^$client=192.0.2.0/24", yes: ["kid.example"], no: [] },
+  {
+    form: "$client other",
+    text: "||kid2.example^$client=198.51.100.7",
+    yes: [],
+    no: ["kid2.example"],
+  },
+  {
+    form: "$client excluded",
+    text: "||kid3.example^$client=~192.0.2.10",
+    yes: [],
+    no: ["kid3.example"],
+  },
+  {
+    form: "$denyallow",
+    text: "||example.com^$denyallow=ok.example.com",
+    yes: ["example.com", "x.example.com"],
+    no: ["ok.example.com", "a.ok.example.com"],
+  },
+  {
+    form: "*$denyallow",
+    text: "*$denyallow=com|net",
+    yes: ["example.org"],
+    no: ["example.com", "a.net"],
+  },
+  {
+    form: "$dnsrewrite blocks (answer rewritten)",
+    text: "||rw.example^$dnsrewrite=10.0.0.1",
+    yes: ["rw.example"],
+    no: [],
+  },
+  { form: "$third-party skipped", text: "||tp.example^$third-party", yes: [], no: ["tp.example"] },
+  { form: "path rule skipped", text: "||path.example/ads/*", yes: [], no: ["path.example"] },
+  { form: "cosmetic rule skipped", text: "example.com##.banner", yes: [], no: ["example.com"] },
+];
+
+test("rule forms: each blocks what it should and nothing else (table)", () => {
+  for (const f of FORMS) {
+    const { blocks } = build(f.text, f.format);
+    for (const n of f.yes) assert.equal(blocks(n), true, `${f.form}: ${n} blocked`);
+    for (const n of f.no) assert.equal(blocks(n), false, `${f.form}: ${n} not blocked`);
   }
+});
+
+test("$dnstype and $client read the query", () => {
+  const { blocks } = build("||v6.example^$dnstype=AAAA\n||lan.example^$client=10.0.0.0/8");
+  assert.equal(blocks("v6.example", "AAAA"), true);
+  assert.equal(blocks("v6.example", "A"), false);
+  assert.equal(blocks("lan.example", "A", "10.1.2.3"), true);
+  assert.equal(blocks("lan.example", "A", "192.0.2.1"), false);
+  const { set } = build("||lan.example^$client=10.0.0.0/8");
+  assert.equal(set.readsClient(["l"]), true);
+  assert.equal(build("||a.example^").set.readsClient(["l"]), false);
+});
+
+test("the match says which rule and which name, and carries a rewrite", () => {
+  const { set, list } = build("||rw.example^$dnsrewrite=NOERROR;A;10.0.0.1\nads.example");
+  set.query.begin(1, "A", "192.0.2.1");
+  assert.equal(list.hasAny(domainsOf("x.ads.example")), true);
+  assert.equal(set.query.matchRule, "ads.example");
+  assert.equal(set.query.matchName, "x.ads.example");
+  assert.equal(list.hasAny(domainsOf("rw.example")), true);
+  assert.equal(set.query.matchRule, "||rw.example^$dnsrewrite=NOERROR;A;10.0.0.1");
+  assert.deepEqual(set.query.matchRewrite, { rcode: "NOERROR", type: "A", value: "10.0.0.1" });
+  set.query.end();
+});
+
+test("dns.fqdn in $list: a name on its own; .allow still holds the exceptions", () => {
+  const { list, set } = build("ads.example\n@@||ok.ads.example^");
+  assert.equal(list.has("ads.example"), true);
+  assert.equal(list.has("x.ads.example"), false);
+  assert.equal(set.bytes("l.allow")!.has("ok.ads.example"), true);
+  assert.equal(list.hasAny(domainsOf("ok.ads.example")), false);
+  // An array that is not a name with its parents is tested element by element.
+  assert.equal(list.hasAny(["x.example", "ads.example"]), true);
+});
+
+test("unparseable lines are skipped and counted, the first few with line numbers", () => {
+  const text = [
+    "good.example",
+    "bad..example",
+    "||ok.example^",
+    "||tp.example^$third-party",
+    "||x.example^$nosuchmodifier",
+    "/(unclosed/",
+    "0.0.0.0 fine.example",
+    "with space here",
+  ].join("\n");
+  const { stats, blocks } = build(text);
+  assert.equal(stats.rejected, 4);
+  assert.equal(stats.unsupported, 1);
+  assert.deepEqual(
+    stats.samples!.map((s) => s.line),
+    [2, 5, 8, 6],
+  );
+  assert.match(stats.samples![3]!.reason, /regular expression/);
+  assert.equal(blocks("good.example"), true);
+  assert.equal(blocks("fine.example"), true);
+  assert.equal(stats.size, 3);
+});
+
+test("comments, headers, BOM and CRLF", () => {
+  const { blocks, stats } = build(
+    "\ufeffbom.example\r\n# hash\n! bang\n[Adblock Plus 2.0]\nCase.EXAMPLE.\r\n",
+  );
+  assert.equal(blocks("bom.example"), true);
+  assert.equal(blocks("case.example"), true);
+  assert.equal(stats.rejected, 0);
 });
 
 test("domain set: duplicates collapse, exact match only, parents via hasOrParent", () => {

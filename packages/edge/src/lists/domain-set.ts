@@ -67,12 +67,12 @@ export class DomainSetBuilder {
   }
 
   /** Build the immutable set; duplicates collapse. The builder must not be reused. */
-  build(): DomainSet {
-    return runSync(this.buildSteps());
+  build(exclude?: ReadonlySet<string>): DomainSet {
+    return runSync(this.buildSteps(exclude));
   }
 
   /** build() as steps (slices.ts), pausing every 16,384 names. */
-  *buildSteps(): Steps<DomainSet> {
+  *buildSteps(exclude?: ReadonlySet<string>): Steps<DomainSet> {
     const n = this.count;
     let cap = 16;
     while (cap < n * 2) cap *= 2;
@@ -86,6 +86,7 @@ export class DomainSetBuilder {
       if ((i & 0x3fff) === 0x3fff) yield;
       const off = offsets[i]!;
       const len = lengths[i]!;
+      if (exclude?.has(latin1(arena, off, len))) continue;
       let h = FNV_OFFSET;
       for (let j = 0; j < len; j++) h = Math.imul(h ^ arena[off + j]!, FNV_PRIME);
       let slot = (h >>> 0) & mask;
@@ -116,6 +117,12 @@ export class DomainSetBuilder {
     this.used = 0;
     return set;
   }
+}
+
+function latin1(a: Uint8Array, off: number, len: number): string {
+  let s = "";
+  for (let k = 0; k < len; k++) s += String.fromCharCode(a[off + k]!);
+  return s;
 }
 
 function bytesEqual(a: Uint8Array, x: number, y: number, len: number): boolean {
@@ -153,10 +160,16 @@ export class DomainSet implements ListMatcher<BytesValue> {
 
   /** Exact membership of a lowercased name without trailing dot (binary string). */
   has(value: BytesValue): boolean {
-    const len = value.length;
-    if (len === 0 || len > 255) return false;
+    return this.hasFrom(value, 0);
+  }
+
+  /** Exact membership of `value.slice(start)`, without making that string. */
+  hasFrom(value: BytesValue, start: number): boolean {
+    const len = value.length - start;
+    if (len <= 0 || len > 255 || this.size === 0) return false;
     let h = FNV_OFFSET;
-    for (let j = 0; j < len; j++) h = Math.imul(h ^ (value.charCodeAt(j) & 0xff), FNV_PRIME);
+    for (let j = start; j < value.length; j++)
+      h = Math.imul(h ^ (value.charCodeAt(j) & 0xff), FNV_PRIME);
     let slot = (h >>> 0) & this.mask;
     const table = this.table;
     const arena = this.arena;
@@ -167,7 +180,7 @@ export class DomainSet implements ListMatcher<BytesValue> {
         const off = this.offsets[e - 1]!;
         let same = true;
         for (let k = 0; k < len; k++) {
-          if (arena[off + k] !== value.charCodeAt(k)) {
+          if (arena[off + k] !== value.charCodeAt(start + k)) {
             same = false;
             break;
           }
@@ -178,15 +191,20 @@ export class DomainSet implements ListMatcher<BytesValue> {
     }
   }
 
-  /** True when the name or one of its parents is in the set (for callers outside the rules). */
-  hasOrParent(name: string): boolean {
-    let i = 0;
-    for (;;) {
-      if (this.has(i === 0 ? name : name.slice(i))) return true;
+  /** Where the listed part of `name` starts (the name itself or a parent), or -1. */
+  suffixAt(name: BytesValue): number {
+    if (this.size === 0) return -1;
+    for (let i = 0; ; ) {
+      if (this.hasFrom(name, i)) return i;
       const dot = name.indexOf(".", i);
-      if (dot === -1) return false;
+      if (dot === -1) return -1;
       i = dot + 1;
     }
+  }
+
+  /** True when the name or one of its parents is in the set (for callers outside the rules). */
+  hasOrParent(name: string): boolean {
+    return this.suffixAt(name) >= 0;
   }
 
   /** Approximate bytes held (arena + index), for reporting. */

@@ -1,6 +1,8 @@
 // Build the rules engine's ListSet from a bundle's lists, once per config. Domain lists become
-// DomainSets (plus `<name>.allow` for adblock exceptions), string lists Sets of UTF-8 binary
-// strings, int lists Sets of numbers, ip lists IpSets. Errors name the list and the item.
+// DomainLists (hash sets of names plus compiled rules; the exceptions also as `<name>.allow`),
+// string lists Sets of UTF-8 binary strings, int lists Sets of numbers, ip lists IpSets. A
+// domain list's unusable lines are counted (ListStats), never fatal; errors in other lists name
+// the list and the item.
 
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
@@ -9,11 +11,13 @@ import type { BytesValue, IntValue, IpValue, ListMatcher, ListSet } from "@gateh
 import { parseCidr } from "../net/ip-address.ts";
 import { runSync, type Steps } from "../slices.ts";
 import {
-  type DomainListFormat,
+  type DomainList,
+  DomainListBuilder,
   type DomainParseStats,
-  parseDomainList,
-} from "./domain-list-parser.ts";
-import { DomainSet, DomainSetBuilder } from "./domain-set.ts";
+  newParseStats,
+} from "./domain-list.ts";
+import { type DomainListFormat, parseDomainList } from "./domain-list-parser.ts";
+import { ListQueryState } from "./domain-rules.ts";
 import { IpSet } from "./ip-set.ts";
 
 export class ListError extends Error {
@@ -30,6 +34,9 @@ export interface ListStats {
   readonly type: List["type"];
   readonly size: number;
   readonly rejected: number;
+  /** Domain lists: rules that mean nothing to DNS (skipped), and the first rejected lines. */
+  readonly unsupported?: number;
+  readonly samples?: DomainParseStats["samples"];
 }
 
 export class EdgeListSet implements ListSet {
@@ -37,6 +44,9 @@ export class EdgeListSet implements ListSet {
   private readonly intLists = new Map<string, ListMatcher<IntValue>>();
   private readonly ipLists = new Map<string, ListMatcher<IpValue>>();
   readonly stats: ListStats[] = [];
+  /** Per-query facts (query type, client) every domain list of this set reads; see DNS stages. */
+  readonly query = new ListQueryState();
+  private readonly domainLists = new Map<string, DomainList>();
 
   bytes(name: string): ListMatcher<BytesValue> | undefined {
     return this.bytesLists.get(name);
@@ -47,10 +57,20 @@ export class EdgeListSet implements ListSet {
   ip(name: string): ListMatcher<IpValue> | undefined {
     return this.ipLists.get(name);
   }
-  /** The domain set of a list (for callers that match outside the rules, e.g. PAC bypass). */
-  domains(name: string): DomainSet | undefined {
-    const m = this.bytesLists.get(name);
-    return m instanceof DomainSet ? m : undefined;
+  /** The domain list of that name (for callers that match outside the rules, e.g. PAC bypass). */
+  domains(name: string): DomainList | undefined {
+    return this.domainLists.get(name);
+  }
+
+  /** Some of these lists has a rule limited to client addresses (`$client`). */
+  readsClient(names: readonly string[]): boolean {
+    return names.some((n) => this.domainLists.get(n)?.readsClient === true);
+  }
+
+  addDomains(list: DomainList): void {
+    this.domainLists.set(list.name, list);
+    this.bytesLists.set(list.name, list);
+    this.bytesLists.set(`${list.name}.allow`, list.allow);
   }
 
   addBytes(name: string, m: ListMatcher<BytesValue>): void {
@@ -88,11 +108,11 @@ export function* buildListSetSteps(
   for (const list of lists) {
     switch (list.type) {
       case "domain": {
-        const block = new DomainSetBuilder();
-        const allow = new DomainSetBuilder();
-        const stats: DomainParseStats = { accepted: 0, rejected: 0 };
+        const into = new DomainListBuilder();
+        const stats = newParseStats();
         const format: DomainListFormat = list.format ?? "auto";
         const items = list.items;
+        let line = 1;
         if (items) {
           // Inline items use the same parser (one item = one line) so they follow the same rules.
           for (let i = 0; i < items.length; i += ITEM_CHUNK) {
@@ -100,28 +120,30 @@ export function* buildListSetSteps(
               .slice(i, i + ITEM_CHUNK)
               .map(String)
               .join("\n");
-            add(stats, parseDomainList(Buffer.from(text, "latin1"), format, block, allow));
+            line = parseDomainList(Buffer.from(text, "utf8"), format, into, stats, line);
             yield;
           }
         }
         if (list.file) {
           const data = readListFile(list, opts);
+          line = 1;
           for (let start = 0; start < data.length; ) {
             let end = Math.min(data.length, start + FILE_CHUNK);
             while (end < data.length && data[end - 1] !== 0x0a) end++;
-            add(stats, parseDomainList(data.subarray(start, end), format, block, allow));
+            line = parseDomainList(data.subarray(start, end), format, into, stats, line);
             start = end;
             yield;
           }
         }
-        const blockSet = yield* block.buildSteps();
-        set.addBytes(list.name, blockSet);
-        set.addBytes(`${list.name}.allow`, yield* allow.buildSteps());
+        const domains = yield* into.buildSteps(list.name, set.query, stats);
+        set.addDomains(domains);
         set.stats.push({
           name: list.name,
           type: list.type,
-          size: blockSet.size,
+          size: domains.size,
           rejected: stats.rejected,
+          unsupported: stats.unsupported,
+          samples: stats.samples,
         });
         break;
       }
@@ -166,11 +188,6 @@ export function* buildListSetSteps(
     }
   }
   return set;
-}
-
-function add(into: DomainParseStats, from: DomainParseStats): void {
-  into.accepted += from.accepted;
-  into.rejected += from.rejected;
 }
 
 function readListFile(list: List, opts: BuildListsOptions): Buffer {

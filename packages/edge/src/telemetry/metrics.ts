@@ -44,6 +44,8 @@ export interface DnsMetrics {
   readonly upstreamFallbacks: Counter<"kind">;
   /** Queries for ANY answered with the RFC 8482 HINFO. */
   readonly minimalAny: Counter;
+  /** Answers blocked because a name of their CNAME chain matched a block policy. */
+  readonly cnameCloakBlocks: Counter;
   /** Records of upstream answers not kept (dns/scrub.ts), by reason. */
   readonly upstreamRecordsDropped: Counter<"reason">;
   /** DNSSEC validations of upstream answers (cache misses), by result and reason. */
@@ -184,6 +186,15 @@ export function dnsMetrics(): DnsMetrics {
         new Counter({
           name: "gatehouse_dns_minimal_any_total",
           help: "Queries for ANY answered with the synthesized HINFO of RFC 8482",
+          registers: [r],
+        }),
+    ),
+    cnameCloakBlocks: once(
+      "gatehouse_dns_cname_cloaking_blocks_total",
+      (r) =>
+        new Counter({
+          name: "gatehouse_dns_cname_cloaking_blocks_total",
+          help: "Answers blocked because a name of their CNAME chain matched a block policy",
           registers: [r],
         }),
     ),

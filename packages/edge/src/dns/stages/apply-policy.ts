@@ -11,6 +11,7 @@ import {
   startRewrite,
 } from "../respond.ts";
 import { Rcode } from "../wire/constants.ts";
+import { explainListMatch } from "./list-match.ts";
 
 /**
  * Apply `p`. Returns "respond" when the answer is complete (block, override by address),
@@ -21,7 +22,7 @@ export function applyPolicy(ex: DnsExchange, p: CompiledPolicy, phase: PolicyPha
   ex.policyPhase = phase;
   const ttl = p.settings.ttl ?? DEFAULT_SYNTH_TTL;
   switch (p.action) {
-    case "block":
+    case "block": {
       // Blocking paused for this client: answered as if allowed, and logged with the reason.
       if (ex.rt.pauses?.isPaused(ex.location?.id, ex.ts)) {
         ex.action = "allow";
@@ -29,8 +30,28 @@ export function applyPolicy(ex: DnsExchange, p: CompiledPolicy, phase: PolicyPha
         return "next";
       }
       ex.action = "block";
+      if (p.lists.length > 0) {
+        ex.listMatch ??= explainListMatch(ex, ex.query!.qname);
+        const rw = ex.listMatch?.rewrite;
+        // A `$dnsrewrite` rule of the list answers instead of the block answer.
+        if (rw) {
+          const m = responseSkeleton(ex, Rcode[rw.rcode]);
+          if (rw.type === "CNAME" && rw.rcode === "NOERROR") {
+            ex.action = "override";
+            startRewrite(ex, rw.value!, ttl);
+            return "next";
+          }
+          if (rw.type) {
+            ex.action = "override";
+            m.answers = addressAnswers(ex, [rw.value!], ttl);
+          }
+          ex.response = m;
+          return "respond";
+        }
+      }
       ex.response = blockResponse(ex, p);
       return "respond";
+    }
     case "override": {
       ex.action = "override";
       const ips = p.settings.overrideIps;

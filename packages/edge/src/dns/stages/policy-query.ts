@@ -5,6 +5,7 @@
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { applyPolicy } from "./apply-policy.ts";
+import { endListQuery } from "./list-match.ts";
 import { setQueryFields } from "./rule-fields.ts";
 
 /** Bound on memoized decisions; the memo is simply restarted when full. */
@@ -28,6 +29,7 @@ export function createPolicyQueryStage(): Stage {
         ctx.reset();
         setQueryFields(ctx, ex, rt.fields);
         p = set.match(ctx, ex.ts, "query") ?? null;
+        endListQuery(ex);
         if (key !== undefined) {
           if (rt.decisions.size >= DECISION_MEMO_MAX) rt.decisions.clear();
           rt.decisions.set(key, p);

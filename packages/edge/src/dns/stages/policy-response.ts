@@ -6,6 +6,7 @@
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { applyPolicy } from "./apply-policy.ts";
+import { endListQuery } from "./list-match.ts";
 import { setQueryFields, setResponseFields } from "./rule-fields.ts";
 
 export function createPolicyResponseStage(): Stage {
@@ -20,6 +21,7 @@ export function createPolicyResponseStage(): Stage {
       setQueryFields(ctx, ex, rt.fields);
       setResponseFields(ctx, ex, ex.answer, rt.fields);
       const p = set.match(ctx, ex.ts, "response");
+      endListQuery(ex);
       if (!p) return "next";
       const before = ex.lookupName;
       const outcome = applyPolicy(ex, p, "response");

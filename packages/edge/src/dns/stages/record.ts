@@ -13,6 +13,7 @@ import { queryId, type RecordTemplate } from "../../telemetry/query-log.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import type { PacketEntry } from "../packet-cache.ts";
 import { rcodeName, typeName } from "../wire/constants.ts";
+import { explainListMatch } from "./list-match.ts";
 
 /** Queries of this thread, numbered for their record ids. */
 let seq = 0;
@@ -20,16 +21,12 @@ let seq = 0;
 /** The event every query is published as; valid only during `publish` (events.ts). */
 const event = newDnsQueryEvent({});
 
-/** The list behind a block: the first referenced list that holds the name or a parent. */
+/** The list behind a match: the first referenced list whose verdict for the name is a match. */
 export function matchedList(ex: DnsExchange): string | undefined {
   const p = ex.policy;
-  const q = ex.query;
-  if (!p || !q || p.lists.length === 0) return undefined;
-  for (const name of p.lists) {
-    const set = ex.rt.snapshot.lists.domains(name);
-    if (set?.hasOrParent(q.qname)) return name;
-  }
-  return p.lists[0];
+  if (!p || !ex.query || p.lists.length === 0) return undefined;
+  ex.listMatch ??= explainListMatch(ex, ex.query.qname);
+  return ex.listMatch?.list ?? p.lists[0];
 }
 
 /** Publish one finished query (when anything listens). */
@@ -120,6 +117,9 @@ export function createRecordStage(): Stage {
         rec.policyName = ex.policy.name;
         const list = matchedList(ex);
         if (list) rec.list = list;
+        const m = ex.listMatch;
+        if (m) rec.rule = m.rule.slice(0, 512);
+        if (ex.chainName) rec.matchedName = ex.chainName.slice(0, 255);
       }
       if (ex.upstream) rec.upstream = ex.upstream;
       if (ex.dnssec) rec.dnssec = ex.dnssec;

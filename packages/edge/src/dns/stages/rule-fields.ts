@@ -8,16 +8,22 @@ import type { CachedAnswer } from "../cache/dns-cache.ts";
 import type { DnsExchange } from "../exchange.ts";
 import { className, RRType, rcodeName, typeName } from "../wire/constants.ts";
 import type { MxData } from "../wire/message.ts";
+import { beginListQuery } from "./list-match.ts";
 
+/** The question's fields; `name` stands in for the question name (a CNAME chain name). */
 export function setQueryFields(
   ctx: ExecutionContext,
   ex: DnsExchange,
   fields: ReadonlySet<string>,
+  name?: string,
 ): void {
   const q = ex.query!;
   const loc = ex.location;
-  if (fields.has("dns.fqdn")) ctx.set("dns.fqdn", q.qname);
-  if (fields.has("dns.domains")) ctx.set("dns.domains", domainsOf(q.qname));
+  const qname = name ?? q.qname;
+  // Lists read the query type and client ($dnstype, $client); the stage ends it after matching.
+  beginListQuery(ex);
+  if (fields.has("dns.fqdn")) ctx.set("dns.fqdn", qname);
+  if (fields.has("dns.domains")) ctx.set("dns.domains", domainsOf(qname));
   if (fields.has("dns.query_rtype")) ctx.set("dns.query_rtype", typeName(q.qtype));
   if (fields.has("dns.query_class")) ctx.set("dns.query_class", className(q.qclass));
   if (loc && fields.has("dns.location")) ctx.set("dns.location", loc.id);

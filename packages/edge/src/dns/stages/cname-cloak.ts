@@ -1,0 +1,56 @@
+// cname-cloak: a tracker hidden behind a CNAME (`trk.shop.example CNAME trk.adnet.test`) is
+// judged by every name of the answer's chain, with the question's semantics (`adnet.test` on a
+// list catches `trk.adnet.test`). Runs once an answer exists and only when no query-phase
+// policy decided the question: each CNAME target goes through the query-phase policies as if
+// it had been asked; the first whose match is a block policy with `settings.cnameCloaking` not
+// false blocks the whole answer, and the query log names the chain name (`matchedName`). An
+// allow policy matching a chain name does not stop the names after it from being judged.
+
+import { dnsMetrics } from "../../telemetry/metrics.ts";
+import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
+import { RRType } from "../wire/constants.ts";
+import { applyPolicy } from "./apply-policy.ts";
+import { endListQuery, explainListMatch } from "./list-match.ts";
+import { setQueryFields } from "./rule-fields.ts";
+
+/** CNAME names judged per answer, at most (a chain longer than this is judged up to here). */
+const MAX_CHAIN = 16;
+
+export function createCnameCloakStage(): Stage {
+  return {
+    name: "cname-cloak",
+    run(ex: DnsExchange): Outcome {
+      const rt = ex.rt;
+      const a = ex.answer;
+      if (ex.policy || !a || !rt.cnameCloaking) return "next";
+      const set = rt.snapshot.policies.dns;
+      const q = ex.query!;
+      let judged = 0;
+      for (const rr of a.answers) {
+        if (rr.type !== RRType.CNAME) continue;
+        if (++judged > MAX_CHAIN) break;
+        const target = (rr.data as string).toLowerCase().replace(/\.$/, "");
+        if (target === q.qname) continue;
+        const key = rt.memoizable
+          ? `${ex.location?.id ?? ""}\u0000${q.qtype}\u0000${target}`
+          : undefined;
+        let p = key === undefined ? undefined : rt.decisions.get(key);
+        if (p === undefined) {
+          const ctx = rt.ctx;
+          ctx.reset();
+          setQueryFields(ctx, ex, rt.fields, target);
+          p = set.match(ctx, ex.ts, "query") ?? null;
+          endListQuery(ex);
+          if (key !== undefined && rt.decisions.size < 100_000) rt.decisions.set(key, p);
+        }
+        if (p?.action !== "block" || p.settings.cnameCloaking === false) continue;
+        ex.policy = p;
+        ex.chainName = target;
+        ex.listMatch = explainListMatch(ex, target);
+        dnsMetrics().cnameCloakBlocks.inc();
+        return applyPolicy(ex, p, "response");
+      }
+      return "next";
+    },
+  };
+}

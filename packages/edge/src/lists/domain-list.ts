@@ -1,0 +1,227 @@
+// A domain list as the rules see it (`$name`): names in a compact hash set (domain-set.ts), the
+// list's own `@@` exceptions in a second one (also served as `$name.allow`), and any rule a hash
+// set cannot answer in compiled rule groups (domain-rules.ts), consulted only when the list
+// has them. The verdict follows AdGuard Home: an important exception beats an important block,
+// which beats an exception, which beats a block.
+
+import type { DomainRule } from "@gatehouse/contract";
+import { badfilterTarget, ruleText } from "@gatehouse/contract";
+import type { BytesValue, ListMatcher } from "@gatehouse/rules";
+import type { Steps } from "../slices.ts";
+import { type CompiledRule, compileRule, type ListQueryState, RuleIndex } from "./domain-rules.ts";
+import { type DomainSet, DomainSetBuilder } from "./domain-set.ts";
+
+/** What a list's lines amounted to, with the first few that could not be used. */
+export interface DomainParseStats {
+  /** Lines that produced a name or a rule. */
+  accepted: number;
+  /** Lines that do not parse (or hold an invalid name, or a regex our engine refuses). */
+  rejected: number;
+  /** Well-formed rules a DNS filter cannot apply (`$third-party`, URL paths, …). */
+  unsupported: number;
+  /** The first rejected lines: 1-based line number (item number for inline items), reason. */
+  samples: { line: number; text: string; reason: string }[];
+}
+
+export const MAX_SAMPLES = 10;
+
+export function newParseStats(): DomainParseStats {
+  return { accepted: 0, rejected: 0, unsupported: 0, samples: [] };
+}
+
+export function noteRejected(
+  stats: DomainParseStats,
+  line: number,
+  text: string,
+  reason: string,
+): void {
+  stats.rejected++;
+  if (stats.samples.length < MAX_SAMPLES)
+    stats.samples.push({ line, text: text.slice(0, 200), reason: reason.slice(0, 300) });
+}
+
+/** Collects a list's names and rules while its lines are parsed. */
+export class DomainListBuilder {
+  readonly block = new DomainSetBuilder();
+  readonly allow = new DomainSetBuilder();
+  private readonly rules: { rule: DomainRule; text: string; line: number }[] = [];
+  private readonly badfilter = new Set<string>();
+
+  /** A rule that is not a plain name; an `@@||name^` exception goes to the allow set. */
+  addRule(rule: DomainRule, line: number): void {
+    if (rule.badfilter) {
+      this.badfilter.add(badfilterTarget(rule));
+      return;
+    }
+    const p = rule.pattern;
+    if (
+      rule.exception &&
+      p.kind === "suffix" &&
+      !rule.important &&
+      !rule.dnstype &&
+      !rule.client &&
+      !rule.denyallow &&
+      !rule.rewrite
+    ) {
+      this.allow.addString(p.name);
+      return;
+    }
+    this.rules.push({ rule, text: ruleText(rule), line });
+  }
+
+  /** Build the list; rules our engine refuses (a regex too large) are counted as rejected. */
+  *buildSteps(name: string, state: ListQueryState, stats: DomainParseStats): Steps<DomainList> {
+    const off = this.badfilter.size > 0 ? this.badfilter : undefined;
+    // `||x^$badfilter` disables the plain name x too (its text is `||x^`).
+    const plainOff =
+      off && new Set([...off].filter((t) => /^\|\|[^*^$]+\^$/.test(t)).map((t) => t.slice(2, -1)));
+    const plainAllowOff =
+      off &&
+      new Set([...off].filter((t) => /^@@\|\|[^*^$]+\^$/.test(t)).map((t) => t.slice(4, -1)));
+    const block = yield* this.block.buildSteps(plainOff);
+    const allow = yield* this.allow.buildSteps(plainAllowOff);
+    const groups = {
+      block: new RuleIndex(),
+      exception: new RuleIndex(),
+      importantBlock: new RuleIndex(),
+      importantException: new RuleIndex(),
+    };
+    let n = 0;
+    for (const { rule, text, line } of this.rules) {
+      if ((++n & 0x3ff) === 0) yield;
+      if (off?.has(text)) continue;
+      const c = compileRule(rule, text);
+      if (typeof c === "string") {
+        stats.accepted--;
+        noteRejected(stats, line, text, c);
+        continue;
+      }
+      const g = rule.exception
+        ? rule.important
+          ? groups.importantException
+          : groups.exception
+        : rule.important
+          ? groups.importantBlock
+          : groups.block;
+      g.add(c);
+    }
+    this.rules.length = 0;
+    return new DomainList(name, block, allow, groups, state);
+  }
+}
+
+const DOT = 46;
+
+/** True when `values` is a name followed by each of its parents (what `domainsOf` returns). */
+function isNameChain(values: readonly string[]): boolean {
+  const n = values.length;
+  if (n === 0 || values[n - 1]!.indexOf(".") >= 0) return false;
+  for (let i = 0; i + 1 < n; i++) {
+    const a = values[i]!;
+    const b = values[i + 1]!;
+    const cut = a.length - b.length - 1;
+    if (cut < 1 || a.charCodeAt(cut) !== DOT || a.indexOf(".") !== cut || !a.endsWith(b))
+      return false;
+  }
+  return true;
+}
+
+export class DomainList implements ListMatcher<BytesValue> {
+  readonly name: string;
+  /** Names listed with their subdomains (plain, hosts, `||x^`). */
+  readonly block: DomainSet;
+  /** The list's `@@||x^` exceptions (also `$name.allow`). */
+  readonly allow: DomainSet;
+  private readonly blockRules: RuleIndex;
+  private readonly exceptionRules: RuleIndex;
+  private readonly importantBlock: RuleIndex;
+  private readonly importantException: RuleIndex;
+  private readonly state: ListQueryState;
+  /** Rules that only a compiled matcher can answer (counted in the list's size). */
+  readonly ruleCount: number;
+  /** Some rule depends on the client's address ($client): answers are per client. */
+  readonly readsClient: boolean;
+
+  constructor(
+    name: string,
+    block: DomainSet,
+    allow: DomainSet,
+    groups: {
+      block: RuleIndex;
+      exception: RuleIndex;
+      importantBlock: RuleIndex;
+      importantException: RuleIndex;
+    },
+    state: ListQueryState,
+  ) {
+    this.name = name;
+    this.block = block;
+    this.allow = allow;
+    this.blockRules = groups.block;
+    this.exceptionRules = groups.exception;
+    this.importantBlock = groups.importantBlock;
+    this.importantException = groups.importantException;
+    this.state = state;
+    const all = [groups.block, groups.exception, groups.importantBlock, groups.importantException];
+    this.ruleCount = all.reduce((a, g) => a + g.size, 0);
+    this.readsClient = all.some((g) => g.readsClient);
+  }
+
+  /** Blocking entries: names plus blocking rules. */
+  get size(): number {
+    return this.block.size + this.blockRules.size + this.importantBlock.size;
+  }
+
+  get byteLength(): number {
+    return this.block.byteLength + this.allow.byteLength;
+  }
+
+  /** `field in $list`: the value as a name on its own (a listed parent does not count). */
+  has(value: BytesValue): boolean {
+    return this.verdict(value, false);
+  }
+
+  /** `any(dns.domains[*] in $list)`: the name with its parents, exceptions applied. */
+  hasAny(values: readonly BytesValue[]): boolean {
+    if (values.length === 0) return false;
+    if (isNameChain(values)) return this.verdict(values[0]!, true);
+    for (let i = 0; i < values.length; i++) if (this.verdict(values[i]!, false)) return true;
+    return false;
+  }
+
+  /** The list's verdict for a name and its parents (callers outside the rules engine). */
+  hasOrParent(name: string): boolean {
+    return this.verdict(name, true);
+  }
+
+  private verdict(name: string, parents: boolean): boolean {
+    const q = this.state;
+    if (this.ruleCount === 0) {
+      // Only names: the common, fast case.
+      const at = parents ? this.block.suffixAt(name) : this.block.has(name) ? 0 : -1;
+      if (at < 0) return false;
+      if (this.allow.size > 0 && this.allow.suffixAt(name) >= 0) return false;
+      return this.matched(name, at, undefined);
+    }
+    if (this.importantException.size > 0 && this.importantException.find(name, q)) return false;
+    let rule: CompiledRule | undefined =
+      this.importantBlock.size > 0 ? this.importantBlock.find(name, q) : undefined;
+    if (rule) return this.matched(name, -1, rule);
+    const at = parents ? this.block.suffixAt(name) : this.block.has(name) ? 0 : -1;
+    if (at < 0) {
+      rule = this.blockRules.find(name, q);
+      if (!rule) return false;
+    }
+    if (this.allow.size > 0 && this.allow.suffixAt(name) >= 0) return false;
+    if (this.exceptionRules.size > 0 && this.exceptionRules.find(name, q)) return false;
+    return this.matched(name, at, rule);
+  }
+
+  private matched(name: string, at: number, rule: CompiledRule | undefined): boolean {
+    const q = this.state;
+    q.matchName = name;
+    q.matchRule = rule ? rule.text : at === 0 ? name : name.slice(at);
+    q.matchRewrite = rule?.rewrite;
+    return true;
+  }
+}

@@ -1,0 +1,231 @@
+// The rules of a domain list that a hash set cannot answer: exact-only names, wildcards,
+// regular expressions, exceptions, `$important`, and rules limited by `$dnstype`, `$client` or
+// `$denyallow` (contract/domain-rules.ts reads them). Compiled once per config; at query time
+// a list consults them only when it has some (domain-list.ts), and only the rules whose fixed
+// part the name can contain: suffix and exact rules are found by the name and its parents, a
+// wildcard ending in a fixed domain (`||ad*.example.org^`) by that domain, and only the rest
+// (regexes, free-standing wildcards) is tried one by one.
+
+import type { DnsRewrite, DomainPattern, DomainRule, TypeFilter } from "@gatehouse/contract";
+import { type CompiledRegex, compileRegex, parseIp } from "@gatehouse/rules";
+import { parseCidr } from "../net/ip-address.ts";
+import { IpSet } from "./ip-set.ts";
+
+/**
+ * Per-query facts the rules of every list of a config read, and what the last match was. Set
+ * by the DNS stages around an evaluation (rule-fields.ts); the engine evaluates synchronously,
+ * so one object per config serves every query. `qtype` -1: not a DNS query (e.g. the proxy).
+ */
+export class ListQueryState {
+  qtype = -1;
+  qtypeName = "";
+  clientText: string | undefined = undefined;
+  #client: ReturnType<typeof parseIp> | null = null;
+  /** The last list verdict that matched: the rule (or listed name) and the name it matched. */
+  matchRule = "";
+  matchName = "";
+  matchRewrite: DnsRewrite | undefined = undefined;
+
+  begin(qtype: number, qtypeName: string, client: string | undefined): void {
+    this.qtype = qtype;
+    this.qtypeName = qtypeName;
+    this.clientText = client;
+    this.#client = null;
+    this.clearMatch();
+  }
+
+  end(): void {
+    this.qtype = -1;
+    this.qtypeName = "";
+    this.clientText = undefined;
+    this.#client = null;
+  }
+
+  clearMatch(): void {
+    this.matchRule = "";
+    this.matchName = "";
+    this.matchRewrite = undefined;
+  }
+
+  client(): ReturnType<typeof parseIp> {
+    if (this.#client === null)
+      this.#client = this.clientText ? parseIp(this.clientText) : undefined;
+    return this.#client;
+  }
+}
+
+/** A rule ready to test; `text` is its canonical form, for the query log. */
+export interface CompiledRule {
+  readonly text: string;
+  readonly pattern: DomainPattern;
+  readonly regex: CompiledRegex | undefined;
+  readonly dnstype: TypeFilter | undefined;
+  readonly client:
+    | { readonly include: IpSet | undefined; readonly exclude: IpSet | undefined }
+    | undefined;
+  readonly denyallow: readonly string[] | undefined;
+  readonly rewrite: DnsRewrite | undefined;
+}
+
+/** Compile one parsed rule; a regex our engine refuses, or a bad CIDR, is an error string. */
+export function compileRule(rule: DomainRule, text: string): CompiledRule | string {
+  let regex: CompiledRegex | undefined;
+  if (rule.pattern.kind === "regex") {
+    const r = compileRegex(rule.pattern.source, { sizeLimit: 20_000 });
+    if (!r.ok) return `regular expression: ${r.message}`;
+    regex = r.value;
+  }
+  let client: CompiledRule["client"];
+  if (rule.client) {
+    try {
+      const set = (xs: readonly string[]) =>
+        xs.length > 0 ? new IpSet(xs.map(parseCidr)) : undefined;
+      client = { include: set(rule.client.include), exclude: set(rule.client.exclude) };
+    } catch (e) {
+      return `$client: ${(e as Error).message}`;
+    }
+  }
+  return {
+    text,
+    pattern: rule.pattern,
+    regex,
+    dnstype: rule.dnstype,
+    client,
+    denyallow: rule.denyallow,
+    rewrite: rule.rewrite,
+  };
+}
+
+/** Full-string glob match: `*` is any run of characters. Iterative, O(|p|·|s|) at worst. */
+export function globMatch(p: string, s: string, sFrom = 0, prefixOnly = false): boolean {
+  let pi = 0;
+  let si = sFrom;
+  let star = -1;
+  let mark = 0;
+  const pn = p.length;
+  const sn = s.length;
+  while (si < sn) {
+    if (pi < pn && p.charCodeAt(pi) === 42) {
+      star = pi++;
+      mark = si;
+    } else if (pi < pn && p.charCodeAt(pi) === s.charCodeAt(si)) {
+      pi++;
+      si++;
+    } else if (pi === pn && prefixOnly) {
+      return true;
+    } else if (star >= 0) {
+      pi = star + 1;
+      si = ++mark;
+    } else return false;
+  }
+  while (pi < pn && p.charCodeAt(pi) === 42) pi++;
+  return pi === pn;
+}
+
+function isSubdomainOrSelf(name: string, of: string): boolean {
+  return (
+    name === of ||
+    (name.length > of.length &&
+      name.charCodeAt(name.length - of.length - 1) === 46 &&
+      name.endsWith(of))
+  );
+}
+
+function patternMatches(r: CompiledRule, name: string): boolean {
+  const p = r.pattern;
+  switch (p.kind) {
+    case "suffix":
+      return isSubdomainOrSelf(name, p.name);
+    case "exact":
+      return name === p.name;
+    case "regex":
+      return r.regex!.test(name);
+    case "wildcard": {
+      if (p.anchor === "start") return globMatch(p.glob, name, 0, !p.end);
+      if (p.anchor === "domain") {
+        for (let i = 0; ; ) {
+          if (globMatch(p.glob, name, i, !p.end)) return true;
+          const dot = name.indexOf(".", i);
+          if (dot < 0) return false;
+          i = dot + 1;
+        }
+      }
+      // Unanchored: anywhere in the name (a leading `*`), up to its end only with `end`.
+      for (let i = 0; i <= name.length; i++) if (globMatch(p.glob, name, i, !p.end)) return true;
+      return false;
+    }
+  }
+}
+
+function conditionsHold(r: CompiledRule, name: string, q: ListQueryState): boolean {
+  if (r.dnstype) {
+    const t = q.qtypeName;
+    if (r.dnstype.include.length > 0 && !r.dnstype.include.includes(t)) return false;
+    if (t !== "" && r.dnstype.exclude.includes(t)) return false;
+  }
+  if (r.client) {
+    const ip = q.client();
+    if (r.client.include && !(ip && r.client.include.has(ip))) return false;
+    if (r.client.exclude && ip && r.client.exclude.has(ip)) return false;
+  }
+  if (r.denyallow) for (const d of r.denyallow) if (isSubdomainOrSelf(name, d)) return false;
+  return true;
+}
+
+/** The longest fixed domain a wildcard's match must end with (`ad*.example.org` → example.org). */
+function fixedTail(p: DomainPattern): string | undefined {
+  if (p.kind !== "wildcard" || !p.end) return undefined;
+  const star = p.glob.lastIndexOf("*");
+  const tail = p.glob.slice(star + 1);
+  const dot = tail.indexOf(".");
+  if (dot < 0 || dot === tail.length - 1) return undefined;
+  return tail.slice(dot + 1);
+}
+
+/** One group of rules (say, the important exceptions), indexed for lookup by name. */
+export class RuleIndex {
+  /** suffix and exact rules by their name; wildcards by the fixed domain they end with. */
+  private readonly byName = new Map<string, CompiledRule[]>();
+  private readonly general: CompiledRule[] = [];
+  size = 0;
+
+  add(r: CompiledRule): void {
+    this.size++;
+    const p = r.pattern;
+    const key = p.kind === "suffix" || p.kind === "exact" ? p.name : fixedTail(p);
+    if (key === undefined) {
+      this.general.push(r);
+      return;
+    }
+    const at = this.byName.get(key);
+    if (at) at.push(r);
+    else this.byName.set(key, [r]);
+  }
+
+  /** The first rule matching `name` whose conditions hold, or undefined. */
+  find(name: string, q: ListQueryState): CompiledRule | undefined {
+    if (this.size === 0) return undefined;
+    if (this.byName.size > 0) {
+      for (let i = 0; ; ) {
+        const rules = this.byName.get(i === 0 ? name : name.slice(i));
+        if (rules) {
+          for (const r of rules)
+            if (patternMatches(r, name) && conditionsHold(r, name, q)) return r;
+        }
+        const dot = name.indexOf(".", i);
+        if (dot < 0) break;
+        i = dot + 1;
+      }
+    }
+    for (const r of this.general)
+      if (patternMatches(r, name) && conditionsHold(r, name, q)) return r;
+    return undefined;
+  }
+
+  /** Whether some rule depends on the client's address (then answers are per client). */
+  get readsClient(): boolean {
+    for (const rules of [...this.byName.values(), this.general])
+      for (const r of rules) if (r.client) return true;
+    return false;
+  }
+}
