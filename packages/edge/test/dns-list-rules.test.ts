@@ -32,6 +32,9 @@ const zone = new Map([
       ],
     },
   ],
+  // The upstream gives only the CNAME; the edge follows it to the target itself.
+  ["split.shop.example/1", { answers: [cname("split.shop.example", "s.adnet.test")] }],
+  ["s.adnet.test/1", { answers: [a("s.adnet.test", "192.0.2.54")] }],
   // Same chain, but the question is under a policy with cloaking off.
   [
     "trk.off.example/1",
@@ -115,6 +118,7 @@ describe("list rules on the wire", () => {
     for (const [q, chain] of [
       ["trk.shop.example", "trk.adnet.test"],
       ["cdn.shop.example", "x.metrics.adnet.test"],
+      ["split.shop.example", "s.adnet.test"],
     ] as const) {
       const r = await udpQuery(port, q);
       assert.equal(r?.rcode, Rcode.NOERROR, q);

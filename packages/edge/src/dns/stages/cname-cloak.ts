@@ -6,7 +6,7 @@
 // false blocks the whole answer, and the query log names the chain name (`matchedName`). An
 // allow policy matching a chain name does not stop the names after it from being judged.
 
-import { dnsMetrics } from "../../telemetry/metrics.ts";
+import type { CompiledPolicy } from "../../policy/policy-set.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { RRType } from "../wire/constants.ts";
 import { applyPolicy } from "./apply-policy.ts";
@@ -16,6 +16,23 @@ import { setQueryFields } from "./rule-fields.ts";
 /** CNAME names judged per answer, at most (a chain longer than this is judged up to here). */
 const MAX_CHAIN = 16;
 
+/** The query-phase decision for `name` asked with the question's type, location and client. */
+function decide(ex: DnsExchange, name: string): CompiledPolicy | null {
+  const rt = ex.rt;
+  const q = ex.query!;
+  const key = rt.memoizable ? `${ex.location?.id ?? ""}\u0000${q.qtype}\u0000${name}` : undefined;
+  let p = key === undefined ? undefined : rt.decisions.get(key);
+  if (p === undefined) {
+    const ctx = rt.ctx;
+    ctx.reset();
+    setQueryFields(ctx, ex, rt.fields, name);
+    p = rt.snapshot.policies.dns.match(ctx, ex.ts, "query") ?? null;
+    endListQuery(ex);
+    if (key !== undefined && rt.decisions.size < 100_000) rt.decisions.set(key, p);
+  }
+  return p;
+}
+
 export function createCnameCloakStage(): Stage {
   return {
     name: "cname-cloak",
@@ -23,32 +40,24 @@ export function createCnameCloakStage(): Stage {
       const rt = ex.rt;
       const a = ex.answer;
       if (ex.policy || !a || !rt.cnameCloaking) return "next";
-      const set = rt.snapshot.policies.dns;
       const q = ex.query!;
+      // The chain: CNAMEs resolve already followed (ex.prefix), then those of the answer.
       let judged = 0;
-      for (const rr of a.answers) {
-        if (rr.type !== RRType.CNAME) continue;
-        if (++judged > MAX_CHAIN) break;
-        const target = (rr.data as string).toLowerCase().replace(/\.$/, "");
-        if (target === q.qname) continue;
-        const key = rt.memoizable
-          ? `${ex.location?.id ?? ""}\u0000${q.qtype}\u0000${target}`
-          : undefined;
-        let p = key === undefined ? undefined : rt.decisions.get(key);
-        if (p === undefined) {
-          const ctx = rt.ctx;
-          ctx.reset();
-          setQueryFields(ctx, ex, rt.fields, target);
-          p = set.match(ctx, ex.ts, "query") ?? null;
-          endListQuery(ex);
-          if (key !== undefined && rt.decisions.size < 100_000) rt.decisions.set(key, p);
+      for (const records of [ex.prefix, a.answers]) {
+        for (const rr of records) {
+          if (rr.type !== RRType.CNAME) continue;
+          if (++judged > MAX_CHAIN) return "next";
+          const target = (rr.data as string).toLowerCase().replace(/\.$/, "");
+          if (target === q.qname) continue;
+          const p = decide(ex, target);
+          if (p?.action !== "block" || p.settings.cnameCloaking === false) continue;
+          ex.policy = p;
+          ex.chainName = target;
+          ex.listMatch = explainListMatch(ex, target);
+          // The block answers the question itself, without the chain that led to it.
+          ex.prefix = [];
+          return applyPolicy(ex, p, "response");
         }
-        if (p?.action !== "block" || p.settings.cnameCloaking === false) continue;
-        ex.policy = p;
-        ex.chainName = target;
-        ex.listMatch = explainListMatch(ex, target);
-        dnsMetrics().cnameCloakBlocks.inc();
-        return applyPolicy(ex, p, "response");
       }
       return "next";
     },
