@@ -1,8 +1,8 @@
 // special-names: names that must never leave the resolver. Before policy so no rule can send
 // them upstream, after admit so they are rate limited like anything else.
 //  - `localhost` and below → loopback (RFC 6761 §6.3); `invalid` → NXDOMAIN (§6.4).
-//  - reverse zones of private, loopback and link-local space → answered locally (RFC 6303 §4);
-//    1.0.0.127.in-addr.arpa PTR → localhost.
+//  - reverse zones of private, loopback and link-local space → answered locally (RFC 6303 §4),
+//    unless a conditional forwarder covers the name; 1.0.0.127.in-addr.arpa PTR → localhost.
 //  - `use-application-dns.net` → NXDOMAIN: the canary that tells browsers not to switch to
 //    their own DoH resolver and bypass this one (Mozilla's documented mechanism).
 //  - non-IN classes and zone transfers (AXFR, IXFR) are REFUSED, as unbound refuses them: a
@@ -76,8 +76,12 @@ export function createSpecialNamesStage(): Stage {
             });
           return local(ex, m);
         }
+        // A conditional forwarder the admin configured for the name (Pi-hole's "conditional
+        // forwarding" of 168.192.in-addr.arpa to the router) wins over the built-in empty zone.
+        const router = ex.rt.router;
+        const forwarded = router.route(name).group !== router.defaultGroup;
         for (const zone of PRIVATE_REVERSE) {
-          if (isSubdomainOf(name, zone)) {
+          if (!forwarded && isSubdomainOf(name, zone)) {
             const m = responseSkeleton(ex, name === zone ? Rcode.NOERROR : Rcode.NXDOMAIN);
             m.aa = true;
             // RFC 6303 §3: the empty zone's SOA lets clients cache the negative answer.
