@@ -334,7 +334,7 @@ export function subscribeDnsMetrics(): void {
         p.n++;
       }
     }
-    if (f.matchedName !== undefined) m.cnameCloakBlocks.inc();
+    if (f.matchedName !== undefined && f.action !== "allow") m.cnameCloakBlocks.inc();
     const cache = f.cache;
     if (cache === "hit") hit.n++;
     else if (cache === "miss") miss.n++;

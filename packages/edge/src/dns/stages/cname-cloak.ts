@@ -54,9 +54,13 @@ export function createCnameCloakStage(): Stage {
           ex.policy = p;
           ex.chainName = target;
           ex.listMatch = explainListMatch(ex, target);
-          // The block answers the question itself, without the chain that led to it.
+          // The block answers the question itself, without the chain that led to it (kept
+          // when blocking is paused and the answer goes out as it is).
+          const chain = ex.prefix;
           ex.prefix = [];
-          return applyPolicy(ex, p, "response");
+          const outcome = applyPolicy(ex, p, "response");
+          if (outcome === "next") ex.prefix = chain;
+          return outcome;
         }
       }
       return "next";
