@@ -275,6 +275,23 @@ export const BlockingPause = T.Object({
 });
 export type BlockingPause = Static<typeof BlockingPause>;
 
+/**
+ * A local zone: names the edge answers itself, authoritatively (AA; NXDOMAIN and NODATA with the
+ * zone's SOA), before forwarding. `zone` is RFC 1035 master-file text relative to `name`
+ * (zone-file.ts: A, AAAA, CNAME, MX, TXT, SRV, PTR, CAA, NS, SOA; `*` wildcards); without an
+ * SOA one is made up. `locations` limits it to those locations' clients (absent: everyone).
+ */
+export const LocalZone = T.Object({
+  id: Id,
+  /** The zone's apex, e.g. `home.arpa` or `lan.example`. */
+  name: HostName,
+  zone: T.String({ maxLength: 8_000_000 }),
+  locations: T.Optional(T.Array(Id, { maxItems: 10000 })),
+  /** AXFR over TCP to these addresses/CIDRs (secondaries); absent or empty: refused. */
+  transferTo: T.Optional(T.Array(T.String({ minLength: 2, maxLength: 64 }), { maxItems: 256 })),
+});
+export type LocalZone = Static<typeof LocalZone>;
+
 export const BUNDLE_SCHEMA_VERSION = 1;
 
 export const ConfigBundle = T.Object({
@@ -295,6 +312,8 @@ export const ConfigBundle = T.Object({
   proxy: T.Optional(ProxySettings),
   blockPage: T.Optional(BlockPageSettings),
   pauses: T.Optional(T.Array(BlockingPause, { maxItems: 10000 })),
+  /** "Local DNS records": zones the edge answers authoritatively. */
+  localZones: T.Optional(T.Array(LocalZone, { maxItems: 1000 })),
 });
 export type ConfigBundle = Static<typeof ConfigBundle>;
 

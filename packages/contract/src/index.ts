@@ -11,3 +11,4 @@ export * from "./schedule.ts";
 export * from "./schemes.ts";
 export * from "./shadowing.ts";
 export * from "./validate.ts";
+export * from "./zone-file.ts";

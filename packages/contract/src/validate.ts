@@ -14,6 +14,7 @@ import {
   type PolicySettings,
 } from "./config-bundle.ts";
 import { type PolicyType, SCHEMES } from "./schemes.ts";
+import { parseZoneFile } from "./zone-file.ts";
 
 export interface BundleProblem {
   /** JSON pointer into the bundle, e.g. `/policies/3/expression`. */
@@ -101,6 +102,25 @@ export function checkBundle(value: unknown): BundleProblem[] {
       });
     problems.push(...checkPolicySettings(p, `/policies/${i}/settings`));
     problems.push(...checkExpression(s[p.type], p.expression, lists, `/policies/${i}/expression`));
+  });
+  const zoneNames = new Set<string>();
+  (bundle.localZones ?? []).forEach((z, i) => {
+    const apex = z.name.toLowerCase().replace(/\.$/, "");
+    if (zoneNames.has(apex))
+      problems.push({ path: `/localZones/${i}/name`, message: `duplicate local zone "${apex}"` });
+    zoneNames.add(apex);
+    try {
+      parseZoneFile(z.zone, apex);
+    } catch (e) {
+      problems.push({ path: `/localZones/${i}/zone`, message: (e as Error).message });
+    }
+    (z.transferTo ?? []).forEach((a, j) => {
+      if (!isIpOrCidr(a))
+        problems.push({
+          path: `/localZones/${i}/transferTo/${j}`,
+          message: `not an address or CIDR: "${a}"`,
+        });
+    });
   });
   return problems;
 }

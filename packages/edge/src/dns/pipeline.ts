@@ -14,6 +14,7 @@ import { createCnameCloakStage } from "./stages/cname-cloak.ts";
 import { createDecodeStage } from "./stages/decode.ts";
 import { createFinalizeStage } from "./stages/finalize.ts";
 import { createIdentifyStage } from "./stages/identify.ts";
+import { createLocalZoneStage } from "./stages/local-zone.ts";
 import { createPolicyQueryStage } from "./stages/policy-query.ts";
 import { createPolicyResponseStage } from "./stages/policy-response.ts";
 import { createRecordStage } from "./stages/record.ts";
@@ -50,6 +51,8 @@ export class DnsPipeline {
       createPolicyQueryStage(),
       // ANY: one synthesized HINFO (RFC 8482), never a full answer from upstream.
       createAnyQueryStage(),
+      // Local zones: authoritative answers for the config's own names, never forwarded.
+      createLocalZoneStage(),
       // RD=0: nothing but local answers (above); the cache and upstreams are not consulted.
       createRecursionStage(),
       // Fresh cached answer (after policy so a block always wins; before resolve to save a trip).

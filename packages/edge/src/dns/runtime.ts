@@ -15,6 +15,7 @@ import {
 } from "./cache/dns-cache.ts";
 import { dnssecSetup } from "./dnssec/setup.ts";
 import type { Validator } from "./dnssec/validator.ts";
+import { LocalZones } from "./local-zones.ts";
 import { MEMOIZABLE_FIELDS, PacketCache } from "./packet-cache.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 import { UpstreamRouter } from "./upstream/pool.ts";
@@ -67,6 +68,8 @@ export interface DnsRuntime {
   readonly dnssecOff: ReadonlySet<string>;
   /** Some query-phase block policy judges CNAME chain names too (settings.cnameCloaking). */
   readonly cnameCloaking: boolean;
+  /** The config's local zones, indexed (local-zones.ts). */
+  readonly localZones: LocalZones;
 }
 
 export function cacheSettingsOf(snapshot: EdgeSnapshot): CacheSettings {
@@ -168,6 +171,7 @@ export function createRuntime(
     decisions: new Map(),
     validator: dnssec.validator,
     dnssecOff: dnssec.offLocations,
+    localZones: new LocalZones(snapshot.bundle.localZones ?? [], snapshot.bundle.version),
     cnameCloaking: dns.all.some(
       (p) => p.action === "block" && p.phase === "query" && p.settings.cnameCloaking !== false,
     ),

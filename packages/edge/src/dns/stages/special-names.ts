@@ -5,13 +5,14 @@
 //    unless a conditional forwarder covers the name; 1.0.0.127.in-addr.arpa PTR → localhost.
 //  - `use-application-dns.net` → NXDOMAIN: the canary that tells browsers not to switch to
 //    their own DoH resolver and bypass this one (Mozilla's documented mechanism).
-//  - non-IN classes and zone transfers (AXFR, IXFR) are REFUSED, as unbound refuses them: a
-//    filtering resolver serves no zones to transfer.
+//  - non-IN classes and zone transfers (AXFR, IXFR) are REFUSED, as unbound refuses them,
+//    except AXFR of a local zone to the secondaries it names (local-zone.ts).
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
 import { Rcode, RRClass, RRType } from "../wire/constants.ts";
 import { isSubdomainOf } from "../wire/name.ts";
+import { transferZone } from "./local-zone.ts";
 
 const LOCAL_TTL = 3600;
 
@@ -37,6 +38,11 @@ export function createSpecialNamesStage(): Stage {
       const q = ex.query!;
       const name = q.qname;
       if (q.qclass !== RRClass.IN) return refuse(ex, Rcode.REFUSED, "class");
+      if (q.qtype === 252) {
+        // AXFR of a local zone to a secondary it names; every other transfer is refused.
+        const sent = transferZone(ex);
+        if (sent) return sent;
+      }
       if (q.qtype === 251 || q.qtype === 252) return refuse(ex, Rcode.REFUSED, "zone_transfer");
       if (isSubdomainOf(name, "localhost")) {
         const m = responseSkeleton(ex, Rcode.NOERROR);
@@ -78,8 +84,11 @@ export function createSpecialNamesStage(): Stage {
         }
         // A conditional forwarder the admin configured for the name (Pi-hole's "conditional
         // forwarding" of 168.192.in-addr.arpa to the router) wins over the built-in empty zone.
+        // A local zone for the name (a LAN's own reverse zone) wins too.
         const router = ex.rt.router;
-        const forwarded = router.route(name).group !== router.defaultGroup;
+        const forwarded =
+          router.route(name).group !== router.defaultGroup ||
+          ex.rt.localZones.find(name, ex.location?.id) !== undefined;
         for (const zone of PRIVATE_REVERSE) {
           if (!forwarded && isSubdomainOf(name, zone)) {
             const m = responseSkeleton(ex, name === zone ? Rcode.NOERROR : Rcode.NXDOMAIN);
