@@ -10,5 +10,6 @@ export * from "./query-log.ts";
 export * from "./schedule.ts";
 export * from "./schemes.ts";
 export * from "./shadowing.ts";
+export * from "./trust-anchors.ts";
 export * from "./validate.ts";
 export * from "./zone-file.ts";

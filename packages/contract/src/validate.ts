@@ -14,6 +14,7 @@ import {
   type PolicySettings,
 } from "./config-bundle.ts";
 import { type PolicyType, SCHEMES } from "./schemes.ts";
+import { trustAnchorLines } from "./trust-anchors.ts";
 import { parseZoneFile } from "./zone-file.ts";
 
 export interface BundleProblem {
@@ -122,6 +123,18 @@ export function checkBundle(value: unknown): BundleProblem[] {
         });
     });
   });
+  const anchors = bundle.resolver.dnssec?.trustAnchors;
+  if (anchors !== undefined) {
+    try {
+      if (trustAnchorLines(anchors).length === 0)
+        problems.push({
+          path: "/resolver/dnssec/trustAnchors",
+          message: "holds no DS or DNSKEY record (leave it out for the built-in root anchors)",
+        });
+    } catch (e) {
+      problems.push({ path: "/resolver/dnssec/trustAnchors", message: (e as Error).message });
+    }
+  }
   return problems;
 }
 

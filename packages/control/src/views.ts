@@ -71,6 +71,7 @@ export function locationToBundle(r: Row<LocationsTable>): Location {
     ...(r.dot_label !== null ? { dotLabel: r.dot_label } : {}),
     requireProxyAuth: r.require_proxy_auth,
     ...(r.block_page ? { blockPage: r.block_page as BlockPageSettings } : {}),
+    ...(r.dnssec_validate === false ? { dnssec: { validate: false } } : {}),
   };
 }
 

@@ -394,6 +394,46 @@ for (const b of BACKENDS) {
       assert.equal(badUser.statusCode, 422);
     });
 
+    it("DNSSEC: resolver trust anchors are checked (the line named), a location may turn validation off; both reach the bundle", async () => {
+      const anchors =
+        ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n";
+      const bad = await api("PUT", "/resolver", {
+        upstreams: [],
+        dnssec: { trustAnchors: `${anchors}example. IN A 192.0.2.1\n` },
+      });
+      assert.equal(bad.statusCode, 422);
+      assert.match(bad.body, /trust anchor line 2: only DS and DNSKEY/);
+      assert.match(bad.body, /\/dnssec\/trustAnchors/);
+      const empty = await api("PUT", "/resolver", {
+        upstreams: [],
+        dnssec: { trustAnchors: "; none\n" },
+      });
+      assert.equal(empty.statusCode, 422);
+      const dnssec = {
+        validate: true,
+        trustAnchors: anchors,
+        negativeTrustAnchors: ["corp.example"],
+      };
+      const ok = await api("PUT", "/resolver", { upstreams: [], dnssec });
+      assert.equal(ok.statusCode, 200, ok.body);
+      assert.deepEqual((await api("GET", "/resolver")).json().dnssec, dnssec);
+      const loc = await api("POST", "/locations", { name: "lab", dnssec: { validate: false } });
+      assert.equal(loc.statusCode, 201, loc.body);
+      assert.deepEqual(loc.json().dnssec, { validate: false });
+      const pub = await api("POST", "/config/publish", {});
+      assert.equal(pub.statusCode, 200, pub.body);
+      const bundle = (await api("GET", `/config/versions/${pub.json().version}`)).json();
+      assert.deepEqual(bundle.resolver.dnssec, dnssec);
+      assert.deepEqual(
+        bundle.locations.find((l: { id: string }) => l.id === loc.json().id).dnssec,
+        { validate: false },
+      );
+      const on = await api("PATCH", `/locations/${loc.json().id}`, { dnssec: { validate: true } });
+      assert.equal(on.statusCode, 200, on.body);
+      assert.equal(on.json().dnssec, undefined, "validating is the default, not shown");
+      assert.equal((await api("DELETE", `/locations/${loc.json().id}`)).statusCode, 204);
+    });
+
     it("replaces resolver settings and account settings under If-Match", async () => {
       const g = await api("GET", "/resolver");
       assert.equal(g.statusCode, 200);

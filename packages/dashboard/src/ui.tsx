@@ -372,6 +372,26 @@ export function TextArea({
   );
 }
 
+/** A checkbox with its label after it, on one line. */
+export function Checkbox(props: {
+  label: ReactNode;
+  name: string;
+  checked: boolean;
+  onChange: (checked: boolean) => void;
+}) {
+  return (
+    <label className="inline">
+      <input
+        type="checkbox"
+        name={props.name}
+        checked={props.checked}
+        onChange={(e) => props.onChange(e.target.checked)}
+      />
+      {props.label}
+    </label>
+  );
+}
+
 /** A select of `options`: values, or [value, label] pairs. */
 export function SelectField({
   label,

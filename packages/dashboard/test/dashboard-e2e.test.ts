@@ -246,17 +246,29 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     await form.getByRole("alert").filter({ hasText: "(line 2)" }).waitFor();
     await upstreams.fill("udp://127.0.0.1:5353\ntls://127.0.0.1:853\n");
     await form.getByLabel("Strategy").selectOption("parallel");
+    // DNSSEC: a trust anchor that is not a DS/DNSKEY line is refused with its line number.
+    const anchors = form.getByLabel(/^Trust anchors/);
+    await anchors.fill("example. IN A 192.0.2.1");
+    await form.getByRole("button", { name: "Save" }).click();
+    await form.getByRole("alert").filter({ hasText: "trust anchor line 1" }).waitFor();
+    await anchors.fill("");
+    await form.getByLabel(/^Not validated/).fill("broken.example\n");
     await form.getByRole("button", { name: "Save" }).click();
     await page.getByText(/^Saved;/).waitFor();
     const res = await fetch(`${base}/api/v1/resolver`, {
       headers: { authorization: `Bearer ${token}` },
     });
-    const resolver = (await res.json()) as { upstreams: { address: string }[]; strategy: string };
+    const resolver = (await res.json()) as {
+      upstreams: { address: string }[];
+      strategy: string;
+      dnssec: unknown;
+    };
     assert.deepEqual(
       resolver.upstreams.map((u) => u.address),
       ["udp://127.0.0.1:5353", "tls://127.0.0.1:853"],
     );
     assert.equal(resolver.strategy, "parallel");
+    assert.deepEqual(resolver.dnssec, { validate: true, negativeTrustAnchors: ["broken.example"] });
 
     await page
       .getByRole("navigation", { name: "Main" })

@@ -132,8 +132,18 @@ function zoneText(name: string, records: string[]): string {
   ].join("\n");
 }
 
-export async function buildHierarchy(): Promise<Hierarchy> {
+/** `names`: this many extra A records `h<i>.secure.gh` and `h<i>.n3.gh` (bench/dns/dnssec.ts). */
+export async function buildHierarchy(opts: { names?: number } = {}): Promise<Hierarchy> {
   const dir = mkdtempSync(join(tmpdir(), "gh-dnssec-"));
+  const extra = Array.from(
+    { length: opts.names ?? 0 },
+    (_, i) => `h${i} A 198.51.${(i >> 8) & 0xff}.${i & 0xff}`,
+  );
+  const leaves = LEAVES.map((z) =>
+    extra.length > 0 && (z.name === "secure.gh" || z.name === "n3.gh")
+      ? { ...z, records: [...z.records, ...extra] }
+      : z,
+  );
   const run = (cmd: string, args: string[]) =>
     execFileSync(cmd, args, {
       cwd: dir,
@@ -178,7 +188,7 @@ export async function buildHierarchy(): Promise<Hierarchy> {
   };
   const keys = new Map<string, string>();
   const delegations: string[] = [];
-  for (const z of LEAVES) {
+  for (const z of leaves) {
     sign(z);
     const label = z.name.replace(/\.gh$/, "");
     delegations.push(`${label} NS ${NS}`);
@@ -207,7 +217,7 @@ export async function buildHierarchy(): Promise<Hierarchy> {
   const anchor = dsOf(keys.get(".")!);
 
   const port = await freePort();
-  const zones = [root, gh, plain, ...LEAVES];
+  const zones = [root, gh, plain, ...leaves];
   const conf = [
     "server:",
     `  ip-address: 127.0.0.1@${port}`,

@@ -407,6 +407,7 @@ export async function applyImport(
           dot_label: x.l.dotLabel ?? null,
           require_proxy_auth: x.l.requireProxyAuth ?? false,
           block_page: x.l.blockPage ? JSON.stringify(x.l.blockPage) : null,
+          dnssec_validate: x.l.dnssec?.validate ?? true,
         })
         .execute();
     }

@@ -257,6 +257,15 @@ const m0009: Migration = {
   },
 };
 
+/** DNSSEC validation may be turned off per location (true: validated, the default). */
+const m0010: Migration = {
+  async up(db) {
+    await sql`alter table locations add column dnssec_validate boolean not null default true`.execute(
+      db,
+    );
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -267,6 +276,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0007_edge_pins": m0007,
   "0008_blocking_pauses": m0008,
   "0009_list_import_status": m0009,
+  "0010_location_dnssec": m0010,
 };
 
 const provider: MigrationProvider = {

@@ -81,6 +81,8 @@ export interface LocationsTable {
   dot_label: string | null;
   require_proxy_auth: boolean;
   block_page: JsonNullable;
+  /** DNSSEC validation for this location's clients (migration 0010). */
+  dnssec_validate: Generated<boolean>;
   version: Version;
   created_at: CreatedAt;
   updated_at: UpdatedAt;

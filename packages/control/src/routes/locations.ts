@@ -31,6 +31,7 @@ const LocationCreate = T.Object(
     dotLabel: T.Optional(T.Unsafe<string>(props.dotLabel)),
     requireProxyAuth: T.Optional(T.Boolean()),
     blockPage: T.Optional(BlockPageSettings),
+    dnssec: T.Optional(props.dnssec),
   },
   { additionalProperties: false },
 );
@@ -41,6 +42,7 @@ const LocationPatch = T.Object(
     dotLabel: T.Optional(T.Union([T.Unsafe<string>(props.dotLabel), T.Null()])),
     requireProxyAuth: T.Optional(T.Boolean()),
     blockPage: T.Optional(T.Union([BlockPageSettings, T.Null()])),
+    dnssec: T.Optional(props.dnssec),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -116,6 +118,7 @@ export async function locationRoutes(fastify: FastifyInstance): Promise<void> {
               dot_label: b.dotLabel ?? null,
               require_proxy_auth: b.requireProxyAuth ?? false,
               block_page: jsonOrNull(b.blockPage),
+              dnssec_validate: b.dnssec?.validate ?? true,
             })
             .returningAll()
             .executeTakeFirstOrThrow();
@@ -184,6 +187,7 @@ export async function locationRoutes(fastify: FastifyInstance): Promise<void> {
           ...(b.dotLabel !== undefined ? { dot_label: b.dotLabel } : {}),
           ...(b.requireProxyAuth !== undefined ? { require_proxy_auth: b.requireProxyAuth } : {}),
           ...(b.blockPage !== undefined ? { block_page: jsonOrNull(b.blockPage) } : {}),
+          ...(b.dnssec !== undefined ? { dnssec_validate: b.dnssec.validate ?? true } : {}),
         }),
         "update",
       );

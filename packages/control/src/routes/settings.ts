@@ -7,6 +7,7 @@ import {
   GatehouseError,
   ProxySettings,
   ResolverSettings,
+  trustAnchorLines,
 } from "@gatehouse/contract";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
@@ -61,6 +62,23 @@ function checkResolver(r: ResolverSettings): void {
         "GH_ERR_VALIDATION",
         `upstream "${u.address}": ca holds no PEM certificate`,
         { path: `${path}/ca` },
+      );
+  }
+  const anchors = r.dnssec?.trustAnchors;
+  if (anchors !== undefined) {
+    let n: number;
+    try {
+      n = trustAnchorLines(anchors).length;
+    } catch (e) {
+      throw new GatehouseError("GH_ERR_VALIDATION", (e as Error).message, {
+        path: "/dnssec/trustAnchors",
+      });
+    }
+    if (n === 0)
+      throw new GatehouseError(
+        "GH_ERR_VALIDATION",
+        "trustAnchors holds no DS or DNSKEY record (leave it out for the built-in root anchors)",
+        { path: "/dnssec/trustAnchors" },
       );
   }
   const c = r.cache;

@@ -4,6 +4,7 @@ import { type FormEvent, useState } from "react";
 import { api } from "../api.ts";
 import type { Location, Page } from "../types.ts";
 import {
+  Checkbox,
   ConfirmButton,
   EditorSlot,
   EmptyRow,
@@ -54,6 +55,7 @@ export function LocationsPage() {
             <th>DoH path</th>
             <th>DoT label</th>
             <th>Proxy sign-in</th>
+            <th>DNSSEC</th>
             <th />
           </tr>
         </thead>
@@ -75,6 +77,7 @@ export function LocationsPage() {
               </td>
               <td>{l.dotLabel ?? "—"}</td>
               <td>{l.requireProxyAuth ? "required" : "no"}</td>
+              <td>{l.dnssec?.validate === false ? "not validated" : "validated"}</td>
               <td className="actions">
                 <button type="button" onClick={() => editor.open(l)}>
                   Edit
@@ -95,7 +98,7 @@ export function LocationsPage() {
               </td>
             </tr>
           ))}
-          <EmptyRow cols={6} show={!!locations.data && items.length === 0}>
+          <EmptyRow cols={7} show={!!locations.data && items.length === 0}>
             No locations yet.
           </EmptyRow>
         </tbody>
@@ -113,6 +116,7 @@ function LocationForm(props: {
   const [networks, setNetworks] = useState((l?.networks ?? []).join("\n"));
   const [dotLabel, setDotLabel] = useState(l?.dotLabel ?? "");
   const [requireProxyAuth, setRequireProxyAuth] = useState(l?.requireProxyAuth ?? false);
+  const [validate, setValidate] = useState(l?.dnssec?.validate ?? true);
   const save = useAction();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -120,6 +124,7 @@ function LocationForm(props: {
       name: name.trim(),
       networks: lines(networks),
       requireProxyAuth,
+      dnssec: { validate },
     };
     if (dotLabel.trim()) body["dotLabel"] = dotLabel.trim();
     else if (l?.dotLabel) body["dotLabel"] = null;
@@ -155,6 +160,12 @@ function LocationForm(props: {
           />
           Require proxy sign-in
         </label>
+        <Checkbox
+          label="Validate DNSSEC"
+          name="dnssecValidate"
+          checked={validate}
+          onChange={setValidate}
+        />
       </div>
       <TextArea
         label="Networks (CIDR or address, one a line)"

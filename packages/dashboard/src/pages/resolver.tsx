@@ -1,10 +1,10 @@
-// DNS settings: the upstream resolvers every edge forwards to, how it picks among them, and the
-// answer cache. PUT /resolver replaces the whole object, so fields this form does not show
+// DNS settings: the upstream resolvers every edge forwards to, how it picks among them, the
+// answer cache and DNSSEC validation (docs/dns.md). PUT /resolver replaces the whole object, so fields this form does not show
 // (conditional forwarding, rate limit, an upstream's CA) are sent back as they were.
 
 import type { ResolverSettings, Upstream } from "@gatehouse/contract";
 import { type FormEvent, useState } from "react";
-import { FormError, lines, SelectField, TextArea, TextField } from "../ui.tsx";
+import { Checkbox, FormError, lines, SelectField, TextArea, TextField } from "../ui.tsx";
 import { SaveBar, useReplace, WholeObjectPage } from "../whole-object.tsx";
 
 const STRATEGIES = [
@@ -36,7 +36,15 @@ function ResolverForm({ current }: { current: ResolverSettings }) {
   const [maxEntries, setMaxEntries] = useState(String(current.cache?.maxEntries ?? ""));
   const [serveStale, setServeStale] = useState(current.cache?.serveStale ?? false);
   const [prefetch, setPrefetch] = useState(current.cache?.prefetch ?? false);
+  const [validate, setValidate] = useState(current.dnssec?.validate ?? true);
+  const [anchors, setAnchors] = useState(current.dnssec?.trustAnchors ?? "");
+  const [negative, setNegative] = useState((current.dnssec?.negativeTrustAnchors ?? []).join("\n"));
   const save = useReplace<ResolverSettings>("/resolver");
+  /** A text field's change clears the last save's result. */
+  const edited = (set: (v: string) => void) => (v: string) => {
+    set(v);
+    save.clear();
+  };
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     // Keep what the form does not edit: an upstream's server name, CA and timeout by address.
@@ -48,11 +56,16 @@ function ResolverForm({ current }: { current: ResolverSettings }) {
     };
     if (maxEntries.trim() === "") delete cache.maxEntries;
     else cache.maxEntries = Number(maxEntries);
+    const dnssec: NonNullable<ResolverSettings["dnssec"]> = { validate };
+    if (anchors.trim() !== "") dnssec.trustAnchors = anchors;
+    const nta = lines(negative);
+    if (nta.length > 0) dnssec.negativeTrustAnchors = nta;
     const body: ResolverSettings = {
       ...current,
       upstreams: lines(upstreams).map((address): Upstream => before.get(address) ?? { address }),
       strategy: strategy as ResolverSettings["strategy"],
       cache,
+      dnssec,
     };
     await save.put(body);
   };
@@ -98,6 +111,31 @@ function ResolverForm({ current }: { current: ResolverSettings }) {
         <input type="checkbox" checked={prefetch} onChange={(e) => setPrefetch(e.target.checked)} />
         Refresh popular entries before they expire
       </label>
+      <fieldset>
+        <legend>DNSSEC</legend>
+        <Checkbox
+          label="Validate answers: signed ones get AD, forged or broken ones are refused (SERVFAIL)"
+          name="dnssecValidate"
+          checked={validate}
+          onChange={setValidate}
+        />
+        <TextArea
+          label="Trust anchors (DS or DNSKEY records, one a line; empty: IANA's root keys)"
+          name="trustAnchors"
+          rows={3}
+          placeholder=". IN DS 20326 8 2 E06D44B8…"
+          value={anchors}
+          onChange={edited(setAnchors)}
+        />
+        <TextArea
+          label="Not validated (negative trust anchors: domains, one a line)"
+          name="negativeTrustAnchors"
+          rows={2}
+          placeholder="broken.example.org"
+          value={negative}
+          onChange={edited(setNegative)}
+        />
+      </fieldset>
       <SaveBar busy={save.busy} saved={save.saved} />
     </form>
   );

@@ -2,6 +2,7 @@
 // for these types, canonical forms (RFC 4034 §6: names, ordering, RR wire form) and the
 // presentation form of trust anchors (DS and DNSKEY lines as in a zone file).
 
+import { trustAnchorLines } from "@gatehouse/contract";
 import { parseIpv4, parseIpv6 } from "../../net/ip-address.ts";
 import { RRType } from "../wire/constants.ts";
 import type { MxData, ResourceRecord, SoaData, SrvData } from "../wire/message.ts";
@@ -351,81 +352,28 @@ export interface AnchorRecord {
 }
 
 /**
- * Parse trust anchors: DS or DNSKEY records in zone-file presentation, one per line
- * (`. IN DS 20326 8 2 E06D…`, TTL and class optional; `;` and `#` start comments; blank lines
- * skipped). Throws an Error naming the line on anything else.
+ * Trust anchors from their config text (contract's trustAnchorLines checks the syntax and names
+ * the line at fault): DS records as they are, DNSKEY records as RDATA.
  */
 export function parseAnchors(text: string): AnchorRecord[] {
-  const out: AnchorRecord[] = [];
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.replace(/[;#].*$/, "").trim();
-    if (line === "") continue;
-    const where = `trust anchor line ${i + 1}`;
-    const f = line.split(/\s+/);
-    const ownerText = f.shift()!;
-    if (!ownerText.endsWith("."))
-      throw new Error(
-        `${where}: the owner "${ownerText}" must be a fully qualified name ending in "."`,
-      );
-    const owner = lowerName(ownerText === "." ? "" : ownerText.slice(0, -1));
+  return trustAnchorLines(text).map((l): AnchorRecord => {
     try {
-      nameWire(owner);
+      nameWire(l.owner);
     } catch (e) {
-      throw new Error(`${where}: ${(e as Error).message}`);
+      throw new Error(`trust anchor line ${l.line}: ${(e as Error).message}`);
     }
-    if (/^[0-9]+$/.test(f[0] ?? "")) f.shift();
-    if ((f[0] ?? "").toUpperCase() === "IN") f.shift();
-    const type = (f.shift() ?? "").toUpperCase();
-    if (type === "DS") {
-      const [tag, alg, dt, ...hex] = f;
-      const digest = hex.join("");
-      if (!/^[0-9]+$/.test(tag ?? "") || !/^[0-9]+$/.test(alg ?? "") || !/^[0-9]+$/.test(dt ?? ""))
-        throw new Error(
-          `${where}: a DS record is "<owner> DS <key tag> <algorithm> <digest type> <hex digest>"`,
-        );
-      if (!/^([0-9a-fA-F]{2})+$/.test(digest))
-        throw new Error(`${where}: the DS digest is not hex`);
-      const nums = [Number(tag), Number(alg), Number(dt)];
-      if (nums[0]! > 65535 || nums[1]! > 255 || nums[2]! > 255)
-        throw new Error(`${where}: a DS field is out of range`);
-      out.push({
-        owner,
+    const [a, b, c] = l.numbers;
+    if (l.type === "DS")
+      return {
+        owner: l.owner,
         type: RRType.DS,
-        ds: {
-          keyTag: nums[0]!,
-          algorithm: nums[1]!,
-          digestType: nums[2]!,
-          digest: Buffer.from(digest, "hex"),
-        },
-      });
-    } else if (type === "DNSKEY") {
-      const [flags, proto, alg, ...b64] = f;
-      const key = b64.join("");
-      if (!/^[0-9]+$/.test(flags ?? "") || proto !== "3" || !/^[0-9]+$/.test(alg ?? ""))
-        throw new Error(
-          `${where}: a DNSKEY record is "<owner> DNSKEY <flags> 3 <algorithm> <base64 key>"`,
-        );
-      if (!/^[A-Za-z0-9+/]+=*$/.test(key))
-        throw new Error(`${where}: the DNSKEY key is not base64`);
-      if (Number(flags) > 65535 || Number(alg) > 255)
-        throw new Error(`${where}: a DNSKEY field is out of range`);
-      const pk = Buffer.from(key, "base64");
-      const rdata = concat([be16(Number(flags)), Uint8Array.of(3, Number(alg)), pk]);
-      out.push({
-        owner,
-        type: RRType.DNSKEY,
-        dnskey: {
-          flags: Number(flags),
-          protocol: 3,
-          algorithm: Number(alg),
-          publicKey: rdata.subarray(4),
-          rdata,
-        },
-      });
-    } else {
-      throw new Error(`${where}: only DS and DNSKEY records are trust anchors (found "${type}")`);
-    }
-  }
-  return out;
+        ds: { keyTag: a, algorithm: b, digestType: c, digest: Buffer.from(l.data, "hex") },
+      };
+    const rdata = concat([be16(a), Uint8Array.of(b, c), Buffer.from(l.data, "base64")]);
+    return {
+      owner: l.owner,
+      type: RRType.DNSKEY,
+      dnskey: { flags: a, protocol: b, algorithm: c, publicKey: rdata.subarray(4), rdata },
+    };
+  });
 }
