@@ -286,6 +286,25 @@ describe("DNSSEC validation against a signed tree on nsd", { skip }, () => {
     assert.match(text, /result="insecure",reason="nsec3_iterations"\} [1-9]/);
   });
 
+  test("a bogus answer is remembered for 60 s: repeats are SERVFAIL without validating again", async () => {
+    const count = async () => {
+      const text = await edgeRegistry().getSingleMetricAsString(
+        "gatehouse_dns_dnssec_validations_total",
+      );
+      return Number(/result="bogus",reason="signature_expired"\} (\d+)/.exec(text)?.[1] ?? 0);
+    };
+    const before = await count();
+    for (let i = 0; i < 3; i++) {
+      const r = await ask(port, "www.expired.gh", { type: RRType.TXT });
+      assert.equal(r.rcode, Rcode.SERVFAIL);
+      assert.deepEqual(
+        readEde(r.edns).map((e) => e.infoCode),
+        [Ede.SIGNATURE_EXPIRED],
+      );
+    }
+    assert.equal(await count(), before + 1, "validated once, then remembered");
+  });
+
   describe("a negative trust anchor (RFC 7646)", () => {
     let e2: Edge;
     before(async () => {

@@ -49,12 +49,23 @@ export function fetchUpstream(rt: DnsRuntime, k: LookupKey, key: string): Promis
   const inflight = rt.shared.inflight;
   const existing = inflight.get(key);
   if (existing) return existing;
-  const p = queryUpstream(rt, k).then((r) => {
-    // Answer with what the cache holds (clamped TTLs, negative TTL on the SOA) so the first
-    // client sees the same answer as the next ones.
-    const e = rt.shared.cache.store(key, r.answer, Date.now());
-    return e ? { answer: e, upstream: r.upstream } : r;
-  });
+  // A bogus answer is remembered for a while (dnssec/validator.ts BOGUS_TTL): repeats are
+  // SERVFAIL without asking upstream or checking signatures again.
+  const validator = k.validate ? rt.validator : undefined;
+  const bogus = validator?.bogusAnswer(key);
+  if (bogus) return Promise.reject(new BogusAnswerError(bogus.verdict, bogus.upstream));
+  const p = queryUpstream(rt, k).then(
+    (r) => {
+      // Answer with what the cache holds (clamped TTLs, negative TTL on the SOA) so the first
+      // client sees the same answer as the next ones.
+      const e = rt.shared.cache.store(key, r.answer, Date.now());
+      return e ? { answer: e, upstream: r.upstream } : r;
+    },
+    (e: unknown) => {
+      if (e instanceof BogusAnswerError) validator?.rememberBogus(key, e.verdict, e.upstream);
+      throw e;
+    },
+  );
   inflight.set(key, p);
   const clear = () => {
     if (inflight.get(key) === p) inflight.delete(key);

@@ -11,7 +11,8 @@
 // down to its owner, where an unsigned delegation must be found or the answer is bogus.
 // Results are cached per name (ZONE_CACHE_MAX entries, TTLs from the records, at most
 // MAX_ZONE_TTL s; bogus results BOGUS_TTL s), so a warm validator asks nothing for a zone it
-// knows; concurrent walks of one name share one fetch. Every query has a budget of upstream
+// knows; concurrent walks of one name share one fetch. Bogus answers are remembered by cache key
+// for BOGUS_TTL s (resolve-name.ts asks before going upstream). Every query has a budget of upstream
 // fetches and signature checks.
 
 import type { KeyObject } from "node:crypto";
@@ -138,6 +139,8 @@ export class Validator {
   private readonly zones = new Map<string, Cached>();
   private readonly walking = new Map<string, Promise<ZoneState>>();
   private readonly keyObjects = new Map<string, KeyObject | null>();
+  /** Answers found bogus, by cache key, for BOGUS_TTL s (RFC 4035 §4.7). */
+  private readonly bogus = new Map<string, { verdict: Verdict; upstream: string; until: number }>();
 
   constructor(config: ValidatorConfig, fetch: ValidatorFetch) {
     this.config = config;
@@ -152,6 +155,22 @@ export class Validator {
   /** Number of names whose chain state is cached (for tests and metrics). */
   get cachedZones(): number {
     return this.zones.size;
+  }
+
+  /** A bogus verdict remembered for this lookup (its cache key), if still fresh. */
+  bogusAnswer(key: string): { verdict: Verdict; upstream: string } | undefined {
+    const b = this.bogus.get(key);
+    if (b === undefined) return undefined;
+    if (b.until > Date.now()) return b;
+    this.bogus.delete(key);
+    return undefined;
+  }
+
+  rememberBogus(key: string, verdict: Verdict, upstream: string): void {
+    this.bogus.delete(key);
+    this.bogus.set(key, { verdict, upstream, until: Date.now() + BOGUS_TTL * 1000 });
+    if (this.bogus.size > ZONE_CACHE_MAX)
+      this.bogus.delete(this.bogus.keys().next().value as string);
   }
 
   /** True when `name` is at or below a negative trust anchor. */
