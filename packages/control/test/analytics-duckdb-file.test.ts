@@ -99,7 +99,7 @@ describe("analytics store: duckdb file", () => {
     );
   });
 
-  it("a file made before the rule/matched_name columns gets them on open", async () => {
+  it("a file made before the rule/matched_name/dnssec/ede columns gets them on open", async () => {
     const file = join(dir, "old.duckdb");
     const old = await DuckDBInstance.create(file);
     const c = await old.connect();
@@ -111,11 +111,19 @@ describe("analytics store: duckdb file", () => {
     c.closeSync();
     old.closeSync();
     const store = await DuckDbStore.open({ path: file });
-    const rec = { ...dns(1), rule: "||ad*.example^", matchedName: "trk.adnet.test" };
+    const rec = {
+      ...dns(1),
+      rule: "||ad*.example^",
+      matchedName: "trk.adnet.test",
+      dnssec: "bogus" as const,
+      ede: 7,
+    };
     await store.ingest("new", [rec]);
     const found = await store.search({ from: 0, to: Date.now() + 86_400_000, limit: 10 });
     assert.equal(found.records[0]?.rule, "||ad*.example^");
     assert.equal(found.records[0]?.matchedName, "trk.adnet.test");
+    assert.equal(found.records[0]?.dnssec, "bogus");
+    assert.equal(found.records[0]?.ede, 7);
     await store.close();
   });
 });

@@ -61,6 +61,8 @@ export const COLUMNS: readonly Column[] = [
   // Added after the first release: stores created before them get them with ADDED_COLUMNS.
   c("rule", "rule", "text"),
   c("matched_name", "matchedName", "text"),
+  c("dnssec", "dnssec", "text"),
+  c("ede", "ede", "int"),
 ];
 
 /** Columns later than the original table: added (nullable, at the end) when a store opens. */
