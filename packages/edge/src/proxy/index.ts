@@ -10,7 +10,8 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
 import { listen } from "../net/listen.ts";
-import type { RequestLog } from "../telemetry/request-log.ts";
+import { subscribeProxyQueryLog } from "../telemetry/query-log.ts";
+import { type RequestLog, subscribeProxyRequestLog } from "../telemetry/request-log.ts";
 import { AddressGuard } from "./address-guard.ts";
 import { AuthFailureLimiter } from "./auth-limiter.ts";
 import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts";
@@ -27,7 +28,7 @@ import {
   type Pipeline,
   type PipelineDeps,
 } from "./pipeline.ts";
-import { type DestroyReason, proxyMetrics } from "./proxy-metrics.ts";
+import { type DestroyReason, proxyMetrics, subscribeProxyMetrics } from "./proxy-metrics.ts";
 import { createPolicyContexts } from "./stages/policy-request.ts";
 import { recordFault } from "./stages/record.ts";
 import { rawHead } from "./stages/respond.ts";
@@ -62,6 +63,8 @@ export interface RunningProxy {
 }
 
 const TEXT = "text/plain; charset=utf-8";
+/** After close(), how long this proxy's sinks keep listening for the last exchanges' events. */
+const EVENTS_LINGER_MS = 1000;
 const CLOSE = ["connection", "close"];
 
 /** An empty answer that ends the connection (a head we would not parse, a slow client, …). */
@@ -83,6 +86,16 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     else console.error(`${what}: ${guard.interfacesError.message}`);
   }
   const pool = createUpstreamPool(limits, metrics);
+  // What the record stage publishes (telemetry/events.ts), this proxy's sinks take.
+  const origin = {};
+  const unsubscribe = [
+    subscribeProxyMetrics(metrics, origin),
+    subscribeProxyQueryLog(opts.log, origin),
+  ];
+  if (opts.requestLog) unsubscribe.push(subscribeProxyRequestLog(opts.requestLog, origin));
+  const stopEvents = () => {
+    for (const u of unsubscribe.splice(0)) u();
+  };
   const deps: PipelineDeps = {
     limits,
     resolver: opts.resolver,
@@ -94,11 +107,10 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     pool,
     contexts: createPolicyContexts(),
     metrics,
-    log: opts.log,
+    origin,
     // A per-process pseudonym: a request carrying it in Via has been through us already.
     viaToken: `gatehouse-${randomBytes(4).toString("hex")}`,
     ...(opts.edgeId === undefined ? {} : { edgeId: opts.edgeId }),
-    ...(opts.requestLog === undefined ? {} : { requestLog: opts.requestLog }),
   };
   const httpPipeline = createHttpPipeline(deps);
   const tunnelPipeline = createTunnelPipeline(deps);
@@ -216,6 +228,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     await Promise.all(servers.map((s) => (s.server.listening ? s.stop() : undefined)));
     for (const s of servers) s.destroyAll();
     pool.destroy();
+    stopEvents();
     throw e;
   }
 
@@ -234,6 +247,9 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       for (const socket of handedOver) socket.destroy();
       await closed;
       pool.destroy();
+      // The exchanges cut above still record (their pipelines finish on the sockets' close):
+      // their events reach the sinks before these let go.
+      setTimeout(stopEvents, EVENTS_LINGER_MS).unref();
     },
   };
 }

@@ -5,12 +5,12 @@
 // allocation there) and only reads config per request. A stage returns an outcome: "next",
 // "respond" (an answer such as 403 or 407 is on the exchange: skip to the pipeline's respond
 // stage) or "drop" (close without an answer). Exceptions are failures: `fail` turns them into
-// an answer, which the respond stage writes. `record` always runs, last.
+// an answer, which the respond stage writes. `record` always runs, last: it publishes the exchange's event, which the
+// query log, the operational log and the metrics subscribe to (index.ts).
 
-import type { RequestLog } from "../telemetry/request-log.ts";
 import type { AddressGuard } from "./address-guard.ts";
 import type { AuthFailureLimiter } from "./auth-limiter.ts";
-import type { ProxyQueryLog, ProxyResolver } from "./edge-view.ts";
+import type { ProxyResolver } from "./edge-view.ts";
 import type { Exchange, Outcome, Stage } from "./exchange.ts";
 import { fail } from "./fail.ts";
 import type { OriginPool } from "./http1/origin-pool.ts";
@@ -49,13 +49,13 @@ export interface PipelineDeps {
   readonly authLimiter: AuthFailureLimiter;
   readonly pool: OriginPool;
   readonly contexts: PolicyContexts;
+  /** Gauges and counters of the proxy's machinery (per-request counts come from its events). */
   readonly metrics: ProxyMetrics;
-  readonly log: ProxyQueryLog;
+  /** This proxy, as its telemetry events name it (stages/record.ts). */
+  readonly origin: object;
   /** This proxy's Via pseudonym (RFC 9110 §7.6.3), e.g. "gatehouse-3f9a1c". */
   readonly viaToken: string;
   readonly edgeId?: string;
-  /** Operational line per finished request (telemetry/request-log.ts). */
-  readonly requestLog?: RequestLog;
 }
 
 /** The request-head checks every listener path applies (request-head.ts). */

@@ -6,6 +6,7 @@
 
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { ConnectionRefusal } from "../net/connection-limiter.ts";
+import { subscribeProxyEvents } from "../telemetry/events.ts";
 import { type PendingCount, PendingCounts } from "../telemetry/pending-counts.ts";
 import { registryMetric } from "../telemetry/registry-metric.ts";
 
@@ -266,4 +267,22 @@ function create(registry: Registry): ProxyMetrics {
       clientQueue = bytes;
     },
   };
+}
+
+/**
+ * Count `origin`'s finished requests and tunnels (telemetry/events.ts) in `m` until the returned
+ * function is called: requests by kind, action and status class, bytes, error causes (a policy
+ * block or a Max-Forwards answer is not an error) and private destinations.
+ */
+export function subscribeProxyMetrics(m: ProxyMetrics, origin: object): () => void {
+  return subscribeProxyEvents((ev) => {
+    if (ev.origin !== origin) return;
+    const r = ev.record;
+    const reason = r.reason;
+    m.request(r.kind === "net" ? "net" : "http", r.action, r.status ?? 0);
+    if (r.bytesUp !== undefined) m.bytes(r.bytesUp, r.bytesDown ?? 0);
+    if (reason !== undefined && reason !== "policy" && reason !== "max_forwards") m.error(reason);
+    if (reason === "private_target") m.privateDestination("refused");
+    else if (ev.peerPrivate) m.privateDestination("allowed");
+  });
 }

@@ -20,7 +20,8 @@ import type { RecordTemplate } from "./query-log.ts";
 export const DNS_QUERY_CHANNEL = "gatehouse:dns.query";
 /** A proxied HTTP request finished (forwarded, blocked, refused or failed). */
 export const HTTP_REQUEST_CHANNEL = "gatehouse:http.request";
-/** A CONNECT tunnel (or an upgraded connection) closed, or was refused before it opened. */
+/** A CONNECT tunnel closed, or was refused before it opened (an upgraded connection is an HTTP
+ * request: HTTP_REQUEST_CHANNEL). */
 export const PROXY_TUNNEL_CHANNEL = "gatehouse:proxy.tunnel";
 
 export const dnsQueryChannel = diagnosticsChannel.channel(DNS_QUERY_CHANNEL);
@@ -110,5 +111,16 @@ export function subscribe<E>(name: string, sink: (event: E) => void): () => void
   diagnosticsChannel.subscribe(name, fn);
   return () => {
     diagnosticsChannel.unsubscribe(name, fn);
+  };
+}
+
+/** Subscribe `sink` to both proxy channels (requests and tunnels) until the returned function is
+ * called. */
+export function subscribeProxyEvents(sink: (event: ProxyEvent) => void): () => void {
+  const http = subscribe(HTTP_REQUEST_CHANNEL, sink);
+  const tunnel = subscribe(PROXY_TUNNEL_CHANNEL, sink);
+  return () => {
+    http();
+    tunnel();
   };
 }

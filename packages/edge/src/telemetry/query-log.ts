@@ -9,7 +9,12 @@
 // off the answering path.
 
 import type { QueryLogRecord } from "@gatehouse/contract";
-import { DNS_QUERY_CHANNEL, type DnsQueryEvent, subscribe } from "./events.ts";
+import {
+  DNS_QUERY_CHANNEL,
+  type DnsQueryEvent,
+  subscribe,
+  subscribeProxyEvents,
+} from "./events.ts";
 
 /** The fields of a record that do not change between repeats of one cached answer. */
 export type RecordTemplate = Omit<
@@ -148,5 +153,13 @@ export function subscribeQueryLog(log: QueryLog, origin: object): () => void {
     if (ev.origin !== origin) return;
     if (ev.record !== undefined) log.push(ev.record);
     else log.pushCompact(ev.fields, ev.client, ev.transport, ev.ts, ev.durationMs, ev.seq);
+  });
+}
+
+/** Keep `origin`'s finished proxy requests and tunnels (telemetry/events.ts) in `log` until the
+ * returned function is called. */
+export function subscribeProxyQueryLog(log: QueryLog, origin: object): () => void {
+  return subscribeProxyEvents((ev) => {
+    if (ev.origin === origin) log.push(ev.record);
   });
 }

@@ -15,7 +15,12 @@
 // (DoH paths can be account ids).
 
 import type { QueryLogRecord } from "@gatehouse/contract";
-import { DNS_QUERY_CHANNEL, type DnsQueryEvent, subscribe } from "./events.ts";
+import {
+  DNS_QUERY_CHANNEL,
+  type DnsQueryEvent,
+  subscribe,
+  subscribeProxyEvents,
+} from "./events.ts";
 import type { OpLogger } from "./op-log.ts";
 import { queryId, type RecordTemplate } from "./query-log.ts";
 
@@ -212,5 +217,13 @@ function fieldsOf(rec: QueryLogRecord, suppressed: number): Record<string, unkno
 export function subscribeRequestLog(log: RequestLog, origin: object): () => void {
   return subscribe<DnsQueryEvent>(DNS_QUERY_CHANNEL, (ev) => {
     if (ev.origin === origin) log.dnsQuery(ev);
+  });
+}
+
+/** Write the operational lines of `origin`'s proxy requests and tunnels to `log` until the
+ * returned function is called. */
+export function subscribeProxyRequestLog(log: RequestLog, origin: object): () => void {
+  return subscribeProxyEvents((ev) => {
+    if (ev.origin === origin) log.record(ev.record, ev.errorDetail);
   });
 }

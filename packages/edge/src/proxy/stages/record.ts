@@ -1,12 +1,13 @@
-// Stage record: one query-log record and the metrics for every request, tunnel, PAC request and
-// client fault, whatever happened before (it runs in the pipeline's `finally`; faults the
-// connection loop answers itself come through `recordFault`). Full detail goes to the log;
-// metrics get only low-cardinality labels.
+// Stage record: one event for every request, tunnel, PAC request and client fault, whatever
+// happened before (it runs in the pipeline's `finally`; faults the connection loop answers itself
+// come through `recordFault`): its query-log record, published on `gatehouse:http.request` or
+// `gatehouse:proxy.tunnel` (telemetry/events.ts). The query log, the operational log and the
+// proxy's metrics subscribe (index.ts); no record is built when nothing listens.
 
+import type { Channel } from "node:diagnostics_channel";
 import type { Socket } from "node:net";
 import type { LogAction, QueryLogRecord } from "@gatehouse/contract";
-import type { RequestLog } from "../../telemetry/request-log.ts";
-import type { ProxyQueryLog } from "../edge-view.ts";
+import { httpRequestChannel, type ProxyEvent, proxyTunnelChannel } from "../../telemetry/events.ts";
 import {
   accountSocketBytes,
   type Exchange,
@@ -17,7 +18,6 @@ import {
 } from "../exchange.ts";
 import type { ClientFault } from "../http1/server.ts";
 import { proxyConfigOf } from "../proxy-config.ts";
-import type { ProxyMetrics } from "../proxy-metrics.ts";
 import { displayUrl } from "./respond.ts";
 
 /** Refusals that are about the client, not the destination. */
@@ -54,12 +54,11 @@ function matchedList(ex: Exchange): string | undefined {
   return names[0];
 }
 
-/** What record writes to. */
-export interface RecordSinks {
-  readonly log: ProxyQueryLog;
-  readonly metrics: ProxyMetrics;
+/** What record's events say about where they come from. */
+export interface RecordSource {
+  /** This proxy, as its events name it: its own sinks keep only its events. */
+  readonly origin: object;
   readonly edgeId?: string;
-  readonly requestLog?: RequestLog;
 }
 
 /**
@@ -68,12 +67,16 @@ export interface RecordSinks {
  */
 export type ByteSource = "client-socket" | "relay";
 
-export function createRecord(sinks: RecordSinks, bytes: ByteSource): Stage {
-  const { log, metrics, edgeId, requestLog } = sinks;
+export function createRecord(source: RecordSource, bytes: ByteSource): Stage {
+  const { edgeId } = source;
+  const event = newProxyEvent(source.origin);
   return {
     name: "record",
     run(ex: Exchange): Outcome {
       if (bytes === "client-socket") accountSocketBytes(ex);
+      const kind = ex.transport === "connect" ? "net" : "http";
+      const channel = kind === "net" ? proxyTunnelChannel : httpRequestChannel;
+      if (!channel.hasSubscribers) return "next";
       const reason = ex.reason;
       let action: LogAction = ex.action;
       if (
@@ -85,7 +88,6 @@ export function createRecord(sinks: RecordSinks, bytes: ByteSource): Stage {
         if (REFUSED.has(reason)) action = "refused";
         else if (reason !== "client_aborted") action = "error";
       }
-      const kind = ex.transport === "connect" ? "net" : "http";
       const rec: QueryLogRecord = {
         ts: ex.ts,
         kind,
@@ -118,22 +120,15 @@ export function createRecord(sinks: RecordSinks, bytes: ByteSource): Stage {
         rec.upstreamAddr =
           ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
       if (reason !== undefined) rec.reason = reason;
-      log.push(rec);
-      requestLog?.record(rec);
-      metrics.request(kind, action, ex.status);
-      metrics.bytes(ex.bytesUp, ex.bytesDown);
-      if (reason !== undefined && reason !== "policy" && reason !== "max_forwards")
-        metrics.error(reason);
-      if (reason === "private_target") metrics.privateDestination("refused");
-      else if (ex.peerPrivate) metrics.privateDestination("allowed");
+      publish(channel, event, rec, ex.peerPrivate, ex.error?.message);
       return "next";
     },
   };
 }
 
 /** A request the connection loop refused before any pipeline could take it (http1/server.ts). */
-export function recordFault(sinks: RecordSinks, fault: ClientFault, socket: Socket): void {
-  sinks.metrics.error(fault.cause);
+export function recordFault(source: RecordSource, fault: ClientFault, socket: Socket): void {
+  if (!httpRequestChannel.hasSubscribers) return;
   const rec: QueryLogRecord = {
     ts: Date.now(),
     kind: "http",
@@ -145,7 +140,35 @@ export function recordFault(sinks: RecordSinks, fault: ClientFault, socket: Sock
     status: fault.status,
     reason: fault.cause,
   };
-  if (sinks.edgeId !== undefined) rec.edgeId = sinks.edgeId;
-  sinks.log.push(rec);
-  sinks.requestLog?.record(rec);
+  if (source.edgeId !== undefined) rec.edgeId = source.edgeId;
+  publish(httpRequestChannel, newProxyEvent(source.origin), rec, false, fault.detail);
+}
+
+function newProxyEvent(origin: object): ProxyEvent {
+  return { origin, record: FILLER, peerPrivate: false, errorDetail: undefined };
+}
+
+const FILLER: QueryLogRecord = {
+  ts: 0,
+  kind: "http",
+  id: "",
+  client: "",
+  action: "allow",
+  transport: "http",
+  durationMs: 0,
+};
+
+/** Publish `rec` in the stage's own event object (valid only during the call, events.ts). */
+function publish(
+  channel: Channel,
+  event: ProxyEvent,
+  rec: QueryLogRecord,
+  peerPrivate: boolean,
+  errorDetail: string | undefined,
+): void {
+  event.record = rec;
+  event.peerPrivate = peerPrivate;
+  event.errorDetail = errorDetail;
+  channel.publish(event);
+  event.record = FILLER;
 }
