@@ -43,6 +43,8 @@ const FIELDS: readonly (readonly [keyof LogRecord, string])[] = [
   ["rcode", "Response code"],
   ["status", "HTTP status"],
   ["cache", "Cache"],
+  ["dnssec", "DNSSEC"],
+  ["ede", "Extended DNS error"],
   ["upstream", "Upstream"],
   ["upstreamAddr", "Upstream address"],
   ["bytesUp", "Bytes sent"],
