@@ -12,6 +12,7 @@ import {
 } from "./api.ts";
 import { AuditPage } from "./pages/audit.tsx";
 import { ConfigPage } from "./pages/config.tsx";
+import { ConnectPage } from "./pages/connect.tsx";
 import { EdgesPage } from "./pages/edges.tsx";
 import { IdentitiesPage } from "./pages/identities.tsx";
 import { ListDetailPage, ListsPage } from "./pages/lists.tsx";
@@ -33,6 +34,7 @@ const NAV: readonly { to: string; label: string }[] = [
   { to: "/policies", label: "Policies" },
   { to: "/lists", label: "Lists" },
   { to: "/locations", label: "Locations" },
+  { to: "/connect", label: "Connect a device" },
   { to: "/identities", label: "Users and devices" },
   { to: "/resolver", label: "DNS settings" },
   { to: "/settings", label: "Settings" },
@@ -181,6 +183,7 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/policies": () => <PoliciesPage />,
   "/lists": () => <ListsPage />,
   "/locations": () => <LocationsPage />,
+  "/connect": () => <ConnectPage />,
   "/identities": () => <IdentitiesPage />,
   "/edges": () => <EdgesPage />,
   "/config": () => <ConfigPage />,

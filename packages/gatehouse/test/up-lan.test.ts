@@ -5,7 +5,6 @@
 // (DoH URL, DoT name, certificate) answers with kdig; the Apple profile parses as a plist with
 // the DNS and certificate payloads; `gatehouse connect` prints the same.
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
 import { createHash, X509Certificate } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
@@ -14,26 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parse as parsePlist } from "plist";
+import { KDIG_MISSING, kdig } from "./support/kdig.ts";
 import { api, eventually, freePort, type Running, runCli } from "./support/processes.ts";
 
-function has(bin: string): boolean {
-  try {
-    execFileSync("sh", ["-c", `command -v ${bin}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const skip = has("kdig") ? false : "kdig not installed (knot-dnsutils)";
+const skip = KDIG_MISSING;
 if (skip) console.log(`# skipping the LAN end-to-end test: ${skip}`);
-
-function kdig(args: string[]): Promise<string> {
-  return new Promise((res) => {
-    execFile("kdig", ["+time=3", "+retry=0", ...args], { timeout: 15_000 }, (_e, out, err) =>
-      res(`${out}${err}`),
-    );
-  });
-}
 
 const LAN = "127.0.0.2";
 const OUTSIDE = "127.0.0.9";

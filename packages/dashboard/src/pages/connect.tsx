@@ -1,0 +1,250 @@
+// Connect a device: for one location, the plain DNS addresses, the DoH URL, the DoT host name,
+// the PAC URL and the proxy — each with a copy button and a QR code — the certificate to trust,
+// Apple configuration profiles, and setup steps per platform (GET /locations/{id}/connect; the
+// CLI's `gatehouse connect` prints the same). The DoH URL is the location's credential:
+// replacing it revokes the old one.
+
+import type { ConnectInfoView } from "@gatehouse/contract";
+import QRCode from "qrcode";
+import { useEffect, useState } from "react";
+import { API_BASE, api, getToken } from "../api.ts";
+import { navigate, useLocation } from "../router.tsx";
+import type { Location, Page } from "../types.ts";
+import {
+  ConfirmButton,
+  ErrorBanner,
+  Notice,
+  PageHead,
+  SelectField,
+  useAction,
+  useResource,
+} from "../ui.tsx";
+
+/** A QR code of `text` as an image (drawn in the page: nothing leaves it). */
+function QrImage({ text, label }: { text: string; label: string }) {
+  const [src, setSrc] = useState<string | undefined>(undefined);
+  useEffect(() => {
+    let live = true;
+    QRCode.toDataURL(text, { margin: 1, width: 144, errorCorrectionLevel: "M" }).then(
+      (url) => live && setSrc(url),
+      () => live && setSrc(undefined),
+    );
+    return () => {
+      live = false;
+    };
+  }, [text]);
+  return src ? (
+    <img className="qr" src={src} alt={`QR code: ${label}`} width={144} height={144} />
+  ) : null;
+}
+
+/** Copy to the clipboard (the Clipboard API on HTTPS and localhost, a selection elsewhere). */
+async function copyText(text: string): Promise<void> {
+  if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  document.body.append(area);
+  area.select();
+  try {
+    if (!document.execCommand("copy")) throw new Error("the browser refused to copy");
+  } finally {
+    area.remove();
+  }
+}
+
+function CopyButton({ text, label }: { text: string; label: string }) {
+  const [state, setState] = useState<"idle" | "copied" | "failed">("idle");
+  return (
+    <button
+      type="button"
+      aria-label={`Copy ${label}`}
+      onClick={() =>
+        copyText(text).then(
+          () => setState("copied"),
+          () => setState("failed"),
+        )
+      }
+    >
+      {state === "copied" ? "Copied" : state === "failed" ? "Copy failed: select it" : "Copy"}
+    </button>
+  );
+}
+
+/** One value a device is given: the text, a copy button, a QR code. */
+function Endpoint({ label, value, note }: { label: string; value: string; note?: string }) {
+  return (
+    <section className="endpoint" aria-label={label}>
+      <div className="endpoint-text">
+        <div className="endpoint-label">{label}</div>
+        <code data-testid={label}>{value}</code>
+        {note && <div className="hint">{note}</div>}
+        <CopyButton text={value} label={label} />
+      </div>
+      <QrImage text={value} label={label} />
+    </section>
+  );
+}
+
+/** Save `body` as a file (a download of a blob made in the page). */
+function saveFile(name: string, type: string, body: string): void {
+  const url = URL.createObjectURL(new Blob([body], { type }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** GET a profile with the signed-in token (a plain link could not send it). */
+async function fetchProfile(path: string): Promise<{ name: string; body: string }> {
+  const res = await fetch(path, {
+    headers: { authorization: `Bearer ${getToken() ?? ""}` },
+    credentials: "omit",
+  });
+  if (!res.ok) throw new Error(`the profile could not be made (${res.status})`);
+  const cd = res.headers.get("content-disposition") ?? "";
+  const name = /filename="([^"]+)"/.exec(cd)?.[1] ?? "gatehouse.mobileconfig";
+  return { name, body: await res.text() };
+}
+
+export function ConnectPage() {
+  const { query } = useLocation();
+  const locations = useResource("connect-locations", (signal) =>
+    api.get<Page<Location>>("/locations", { limit: 1000 }, signal),
+  );
+  const items = locations.data?.items ?? [];
+  const chosen = query.get("location") ?? items[0]?.id;
+  const info = useResource(`connect-${chosen ?? ""}`, (signal) =>
+    chosen
+      ? api.get<ConnectInfoView>(`/locations/${encodeURIComponent(chosen)}/connect`, {}, signal)
+      : Promise.resolve(undefined),
+  );
+  const action = useAction();
+  const c = info.data;
+  const download = (path: string) =>
+    action.run(async () => {
+      const p = await fetchProfile(path.startsWith(API_BASE) ? path : API_BASE + path);
+      saveFile(p.name, "application/x-apple-aspen-config", p.body);
+    });
+  const rotate = (id: string) =>
+    action.run(async () => {
+      await api.post(`/locations/${encodeURIComponent(id)}/rotate-doh-token`);
+      info.reload();
+    });
+  return (
+    <section>
+      <PageHead title="Connect a device" />
+      <p className="hint">
+        Point a phone, a laptop, a browser or the whole network at Gatehouse. Only devices inside
+        the location's networks are answered over plain DNS, DoT and the proxy; the DoH URL carries
+        the location's token and works from anywhere it reaches.
+      </p>
+      <ErrorBanner error={locations.error ?? info.error ?? action.error} />
+      {items.length > 1 && chosen && (
+        <SelectField
+          label="Location"
+          value={chosen}
+          onChange={(id) => navigate(`/connect?location=${encodeURIComponent(id)}`)}
+          options={items.map((l) => [l.id, l.name] as const)}
+        />
+      )}
+      {locations.data && items.length === 0 && (
+        <Notice>There is no location yet: create one on the Locations page.</Notice>
+      )}
+      {c && (
+        <>
+          <h2>{c.location.name}</h2>
+          {c.warnings.map((w) => (
+            <Notice key={w}>{w}</Notice>
+          ))}
+          <p>
+            Who may use it: <code>{c.networks.join(", ") || "only its DoH URL"}</code>
+          </p>
+          <div className="endpoints">
+            {c.dns.length > 0 && (
+              <Endpoint
+                label="DNS servers"
+                value={c.dns.map((d) => d.address).join(", ")}
+                {...(c.dns.some((d) => d.port !== 53)
+                  ? { note: `port ${c.dns.map((d) => d.port).join(", ")}` }
+                  : {})}
+              />
+            )}
+            {c.doh && <Endpoint label="DoH URL" value={c.doh.url} />}
+            {c.dot && (
+              <Endpoint
+                label="DoT host name"
+                value={c.dot.hostname}
+                note={`address ${c.dot.address}, port ${c.dot.port}`}
+              />
+            )}
+            {c.proxy && <Endpoint label="PAC URL" value={c.proxy.pacUrl} />}
+            {c.proxy && <Endpoint label="HTTP proxy" value={c.proxy.address} />}
+          </div>
+          <div className="actions">
+            {c.profiles.doh && (
+              <button
+                type="button"
+                disabled={action.busy}
+                onClick={() => download(c.profiles.doh!)}
+              >
+                Download Apple profile (DoH)
+              </button>
+            )}
+            {c.profiles.dot && (
+              <button
+                type="button"
+                disabled={action.busy}
+                onClick={() => download(c.profiles.dot!)}
+              >
+                Download Apple profile (DoT)
+              </button>
+            )}
+            {c.certificate && (
+              <button
+                type="button"
+                onClick={() =>
+                  saveFile("gatehouse.crt", "application/x-x509-ca-cert", c.certificate!.pem)
+                }
+              >
+                Download certificate
+              </button>
+            )}
+            {c.doh && (
+              <ConfirmButton
+                question="Replace the DoH URL? Devices set up with the current one stop being answered."
+                onConfirm={() => rotate(c.location.id)}
+                disabled={action.busy}
+              >
+                Replace the DoH URL
+              </ConfirmButton>
+            )}
+          </div>
+          {c.certificate && (
+            <p className="hint">
+              Certificate ({c.certificate.source}) for {c.certificate.names.join(", ")}, valid until{" "}
+              {c.certificate.notAfter.slice(0, 10)}. SHA-256 fingerprint:{" "}
+              <code data-testid="certificate fingerprint">{c.certificate.sha256}</code>
+            </p>
+          )}
+          <h2>Step by step</h2>
+          {c.guides.map((g) => (
+            <details key={g.id} className="guide">
+              <summary>{g.title}</summary>
+              <ol>
+                {g.steps.map((s) => (
+                  <li key={s}>{s.includes("\n") ? <pre>{s}</pre> : s}</li>
+                ))}
+              </ol>
+            </details>
+          ))}
+        </>
+      )}
+    </section>
+  );
+}
