@@ -49,6 +49,11 @@ export interface Edge {
   readonly dns: DnsService;
   /** Where the generated DoT/DoH certificate lives, when one was generated or reused. */
   readonly tlsCertFile?: string;
+  /**
+   * Present this certificate on the DoT and DoH listeners from now on (a renewal): new
+   * connections get it, open ones keep theirs; a resume() reopens with it.
+   */
+  setCertificate(cert: string, key: string): void;
   /** Compile and swap in a bundle; throws ConfigRejectedError and keeps the old one on failure. */
   apply(bundle: ConfigBundle): Promise<EdgeSnapshot>;
   /** True between drain() and a successful resume(). */
@@ -128,6 +133,8 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     proxy: { http: [] },
   };
   let tls: TlsMaterial | undefined;
+  /** The DoT and DoH servers open now (a renewed certificate goes to them). */
+  let secureServers: { setSecureContext(o: { cert: string; key: string }): void }[] = [];
   // TCP, DoT and DoH connection limits and timeouts (edge.dns.limits).
   const streamLimits = streamListenerOptions(local.dns?.limits);
 
@@ -137,6 +144,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     got: EdgeAddresses,
   ): Promise<Closable[]> => {
     const opened: Closable[] = [];
+    const secure: typeof secureServers = [];
     try {
       for (const a of want.dns.udp) {
         const u = await listenUdp(dns, a, { reusePort: opts.reusePort === true });
@@ -158,11 +166,13 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
       for (const a of want.dns.dot) {
         const t = await listenStream(dns, a, { ...streamLimits, tls: tls! });
         opened.push(t);
+        secure.push(t.server as unknown as (typeof secure)[number]);
         got.dns.dot.push(joinHostPort(t.host, t.port));
       }
       for (const a of want.dns.doh) {
         const d = await listenDoh(dns, a, tls!, streamLimits);
         opened.push(d);
+        secure.push(d.server);
         got.dns.doh.push(joinHostPort(d.host, d.port));
       }
       // HTTP proxy: names resolve through `dns`, so DNS policy applies to proxied traffic.
@@ -184,6 +194,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
         opened.push(proxy);
         for (const a of proxy.addresses) got.proxy.http.push(joinHostPort(a.address, a.port));
       }
+      secureServers = secure;
       return opened;
     } catch (e) {
       await Promise.allSettled(opened.map((c) => c.close(0)));
@@ -251,6 +262,10 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     resolver: dns,
     dns,
     ...(tls ? { tlsCertFile: tls.certFile } : {}),
+    setCertificate: (cert: string, key: string) => {
+      if (tls) tls = { ...tls, cert, key };
+      for (const srv of secureServers) srv.setSecureContext({ cert, key });
+    },
     apply: (bundle: ConfigBundle) => applies(() => applyNow(bundle)),
     get draining() {
       return draining;

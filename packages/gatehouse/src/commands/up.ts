@@ -22,6 +22,7 @@ import {
   withComponent,
 } from "@gatehouse/edge";
 import { parse as parseYaml } from "yaml";
+import { type AcmeOptions, acmeCertificate, renewLoop } from "./acme.ts";
 import { openAnalytics } from "./analytics-store.ts";
 import { ControlClient } from "./control-client.ts";
 import { describeEdge } from "./edge.ts";
@@ -42,6 +43,7 @@ const USAGE = `usage: gatehouse up [--listen loopback|lan|ADDR[,ADDR…]] [--dat
                     [--dns ADDR:PORT] [--dot ADDR:PORT] [--doh ADDR:PORT] [--proxy ADDR:PORT]
                     [--api ADDR:PORT] [--metrics ADDR:PORT]
                     [--hostname NAME] [--tls-cert FILE --tls-key FILE] [--trust-anchor FILE]
+                    [--acme-directory URL [--acme-email ADDR] [--acme-http ADDR:PORT] [--acme-ca FILE]]
 
 Runs control and an edge. --listen says where: loopback (the default: this machine only), lan
 (loopback and this machine's addresses on its local networks), or the addresses given. DNS
@@ -54,12 +56,16 @@ a port given with a flag is used as given or the start stops with an error.
 Only clients inside a location's networks are answered (the starter location covers loopback
 and the local networks); Gatehouse never becomes an open resolver or proxy.
 
-DoT, DoH and the HTTPS dashboard present the certificate from --tls-cert/--tls-key, else a
-self-signed one kept in DIR/tls (its SHA-256 fingerprint is in the banner). --hostname is the
+DoT, DoH and the HTTPS dashboard present the certificate from --tls-cert/--tls-key, or one from
+the ACME CA at --acme-directory for --hostname (HTTP-01 answered on port 80 of the addresses
+served, or --acme-http; renewed with a third of its lifetime left; --acme-ca trusts a private
+CA's directory), else a self-signed one kept in DIR/tls (its SHA-256 fingerprint is in the
+banner). --hostname is the
 name devices use for DoT and DoH (default: the first address served).
 
 --config FILE (default DIR/gatehouse.yaml when it exists) holds the same settings as YAML:
-listen, hostname, dns, dot, doh, proxy, api, metrics, tls: {certFile, keyFile}; a flag wins.
+listen, hostname, dns, dot, doh, proxy, api, metrics, tls: {certFile, keyFile},
+acme: {directory, email, http, ca}; a flag wins.
 
 --trust-anchor FILE sets the DNSSEC trust anchors (DS or DNSKEY lines, replacing the built-in
 root keys) in control's resolver settings. The first run asks the machine's nameservers whether
@@ -85,6 +91,10 @@ export interface UpSettings {
   metrics?: string | undefined;
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
+  acmeDirectory?: string | undefined;
+  acmeEmail?: string | undefined;
+  acmeHttp?: string | undefined;
+  acmeCa?: string | undefined;
 }
 
 interface Listeners {
@@ -179,13 +189,30 @@ export async function loadUpConfig(path: string): Promise<UpSettings> {
       out.tlsKey = resolve(dirname(path), t.keyFile);
       continue;
     }
+    if (k === "acme") {
+      const x = (v ?? {}) as Record<string, unknown>;
+      const keys = {
+        directory: "acmeDirectory",
+        email: "acmeEmail",
+        http: "acmeHttp",
+        ca: "acmeCa",
+      };
+      for (const [ak, av] of Object.entries(x)) {
+        const to = keys[ak as keyof typeof keys];
+        if (!to || typeof av !== "string")
+          throw new Error(`${path}: acme takes directory, email, http and ca, as strings`);
+        out[to as "acmeDirectory"] = to === "acmeCa" ? resolve(dirname(path), av) : av;
+      }
+      if (!out.acmeDirectory) throw new Error(`${path}: acme needs directory (the CA's URL)`);
+      continue;
+    }
     if (k === "listen" && Array.isArray(v) && v.every((x) => typeof x === "string")) {
       out.listen = v.join(",");
       continue;
     }
     if (!(SETTING_KEYS as readonly string[]).includes(k))
       throw new Error(
-        `${path}: unknown setting ${JSON.stringify(k)} (known: ${[...SETTING_KEYS, "tls"].join(", ")})`,
+        `${path}: unknown setting ${JSON.stringify(k)} (known: ${[...SETTING_KEYS, "tls", "acme"].join(", ")})`,
       );
     if (typeof v !== "string") throw new Error(`${path}: ${k} must be a string`);
     out[k as (typeof SETTING_KEYS)[number]] = v;
@@ -297,6 +324,10 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       metrics: { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
+      "acme-directory": { type: "string" },
+      "acme-email": { type: "string" },
+      "acme-http": { type: "string" },
+      "acme-ca": { type: "string" },
       "trust-anchor": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -320,6 +351,10 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     metrics: values.metrics,
     tlsCert: values["tls-cert"],
     tlsKey: values["tls-key"],
+    acmeDirectory: values["acme-directory"],
+    acmeEmail: values["acme-email"],
+    acmeHttp: values["acme-http"],
+    acmeCa: values["acme-ca"],
   };
   const settings: UpSettings = { ...file };
   for (const [k, v] of Object.entries(flags))
@@ -344,18 +379,23 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     ]),
   ];
   const deviceHost = settings.hostname ?? served.find((h) => !isLoopback(h)) ?? served[0]!;
-  const certificate =
+  const acmeOpts = acmeSettings(settings, hosts, dataDir, (l) => logger.info(l));
+  let certificate =
     settings.tlsCert !== undefined
       ? await certificateFromFiles(settings.tlsCert, settings.tlsKey!)
-      : await selfSignedCertificate({
-          dir: join(dataDir, "tls"),
-          names: [
-            ...(settings.hostname ? [settings.hostname, `*.${settings.hostname}`] : []),
-            "localhost",
-          ],
-          ips: [...new Set(["127.0.0.1", "::1", ...served])],
-          log: (l) => logger.info(l),
-        });
+      : acmeOpts
+        ? await acmeCertificate(acmeOpts).then((c) =>
+            certificateFromFiles(c.certFile, c.keyFile, "acme"),
+          )
+        : await selfSignedCertificate({
+            dir: join(dataDir, "tls"),
+            names: [
+              ...(settings.hostname ? [settings.hostname, `*.${settings.hostname}`] : []),
+              "localhost",
+            ],
+            ips: [...new Set(["127.0.0.1", "::1", ...served])],
+            log: (l) => logger.info(l),
+          });
   const envToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
   // A fresh data directory is a first run: seed it. Re-runs keep whatever the user changed.
   const firstRun = !existsSync(join(dataDir, "control"));
@@ -438,14 +478,34 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     for (let i = 0; i < 200 && edge.snapshot.bundle.version === 0; i++)
       await new Promise((r) => setTimeout(r, 50));
     const a = edge.addresses;
-    serving = servingEndpoints({
-      scope: served.every(isLoopback) ? "loopback" : "lan",
-      host: deviceHost,
-      addresses: a,
-      dashboardUrl:
-        control.httpsAddresses.find((u) => !isLoopback(hostOfUrl(u))) ?? control.address,
-      certificate,
-    });
+    const describeServing = () =>
+      servingEndpoints({
+        scope: served.every(isLoopback) ? "loopback" : "lan",
+        host: deviceHost,
+        addresses: a,
+        dashboardUrl:
+          control.httpsAddresses.find((u) => !isLoopback(hostOfUrl(u))) ?? control.address,
+        certificate,
+      });
+    serving = describeServing();
+    if (acmeOpts)
+      closers.push(
+        stopAfter(
+          renewLoop(acmeOpts, (c) => {
+            certificateFromFiles(c.certFile, c.keyFile, "acme").then(
+              (renewed) => {
+                certificate = renewed;
+                edge.setCertificate(renewed.cert, renewed.key);
+                control.setCertificate(renewed.cert, renewed.key);
+                serving = describeServing();
+                logger.info(`ACME: renewed certificate in use, SHA-256 ${renewed.summary.sha256}`);
+              },
+              (e: unknown) =>
+                logger.error(`ACME: the renewed certificate is unusable: ${(e as Error).message}`),
+            );
+          }),
+        ),
+      );
 
     const dnsAddr = a.dns.udp[0];
     const proxyAddr = a.proxy.http[0];
@@ -496,6 +556,35 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   }
   await onShutdown(closeAll, lineSink(logger));
   return 0;
+}
+
+/** The ACME settings, when a CA is configured (it needs the name to certify). */
+function acmeSettings(
+  s: UpSettings,
+  hosts: readonly string[],
+  dataDir: string,
+  log: (line: string) => void,
+): AcmeOptions | undefined {
+  if (s.acmeDirectory === undefined) return undefined;
+  if (s.tlsCert !== undefined)
+    throw new Error("--acme-directory and --tls-cert exclude each other: choose one source");
+  if (!s.hostname)
+    throw new Error("--acme-directory needs --hostname NAME: the name the CA certifies");
+  return {
+    directoryUrl: s.acmeDirectory,
+    names: [s.hostname],
+    email: s.acmeEmail,
+    httpListen: s.acmeHttp
+      ? s.acmeHttp.split(",").map((x) => x.trim())
+      : hosts.map((h) => joinHostPort(h, 80)),
+    dir: join(dataDir, "tls", "acme"),
+    caFile: s.acmeCa,
+    log,
+  };
+}
+
+function stopAfter(stop: () => void): () => Promise<void> {
+  return async () => stop();
 }
 
 const LOOPBACK_HOSTS = new BlockList();
