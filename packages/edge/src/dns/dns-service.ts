@@ -4,9 +4,10 @@
 
 import type { ResolveOptions, ResolveResult, Resolver } from "../resolver.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
+import { DNS_QUERY_CHANNEL, type DnsQueryEvent, subscribe } from "../telemetry/events.ts";
 import { dnsMetrics, subscribeDnsMetrics, trackDnsCache } from "../telemetry/metrics.ts";
-import { type QueryLog, subscribeQueryLog } from "../telemetry/query-log.ts";
-import { type RequestLog, subscribeRequestLog } from "../telemetry/request-log.ts";
+import type { QueryLog } from "../telemetry/query-log.ts";
+import type { RequestLog } from "../telemetry/request-log.ts";
 import { DnsCache } from "./cache/dns-cache.ts";
 import { type ClientInfo, type DnsExchange, newExchange } from "./exchange.ts";
 import { type FastQuery, type PacketEntry, parseFastQuery } from "./packet-cache.ts";
@@ -49,11 +50,24 @@ export class DnsService implements Resolver {
     const report = opts.onError ?? throttledStderr();
     this.pipeline = new DnsPipeline((e) => report(e));
     this.rt = createRuntime(snapshot, this.shared);
-    // The sinks of this service's query events (telemetry/events.ts); the shared state is the
-    // events' origin.
+    // The sinks of this service's query events (telemetry/events.ts): the process's metrics,
+    // and this edge's query log and request log, subscribed together (one dispatch per query)
+    // and keeping only the events whose origin is this service's shared state.
     subscribeDnsMetrics();
-    this.unsubscribe = [trackDnsCache(this.shared.cache), subscribeQueryLog(opts.log, this.shared)];
-    if (opts.requestLog) this.unsubscribe.push(subscribeRequestLog(opts.requestLog, this.shared));
+    const shared = this.shared;
+    const log = opts.log;
+    const lines = opts.requestLog;
+    const sink =
+      lines === undefined
+        ? (ev: DnsQueryEvent) => {
+            if (ev.origin === shared) log.dnsQuery(ev);
+          }
+        : (ev: DnsQueryEvent) => {
+            if (ev.origin !== shared) return;
+            log.dnsQuery(ev);
+            lines.dnsQuery(ev);
+          };
+    this.unsubscribe = [trackDnsCache(shared.cache), subscribe(DNS_QUERY_CHANNEL, sink)];
   }
 
   /** Stop logging this service's queries (the edge is closing). Idempotent. */

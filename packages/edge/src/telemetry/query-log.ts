@@ -9,12 +9,7 @@
 // off the answering path.
 
 import type { QueryLogRecord } from "@gatehouse/contract";
-import {
-  DNS_QUERY_CHANNEL,
-  type DnsQueryEvent,
-  subscribe,
-  subscribeProxyEvents,
-} from "./events.ts";
+import { type DnsQueryEvent, subscribeProxyEvents } from "./events.ts";
 
 /** The fields of a record that do not change between repeats of one cached answer. */
 export type RecordTemplate = Omit<
@@ -95,6 +90,12 @@ export class QueryLog {
     this.seqs[i] = seq;
   }
 
+  /** Keep a finished DNS query (events.ts): a whole record, or a fast-path answer's compact slot. */
+  dnsQuery(ev: DnsQueryEvent): void {
+    if (ev.record !== undefined) this.push(ev.record);
+    else this.pushCompact(ev.fields, ev.client, ev.transport, ev.ts, ev.durationMs, ev.seq);
+  }
+
   private advance(): number {
     const i = this.head;
     this.head = i + 1 === this.cap ? 0 : i + 1;
@@ -142,18 +143,6 @@ export class QueryLog {
     for (let i = 1; i <= n; i++) out.push(this.at((this.head - i + cap) % cap));
     return out;
   }
-}
-
-/**
- * Keep `origin`'s finished DNS queries (telemetry/events.ts) in `log` until the returned function
- * is called: the pipeline's whole records as they are, fast-path answers as compact slots.
- */
-export function subscribeQueryLog(log: QueryLog, origin: object): () => void {
-  return subscribe<DnsQueryEvent>(DNS_QUERY_CHANNEL, (ev) => {
-    if (ev.origin !== origin) return;
-    if (ev.record !== undefined) log.push(ev.record);
-    else log.pushCompact(ev.fields, ev.client, ev.transport, ev.ts, ev.durationMs, ev.seq);
-  });
 }
 
 /** Keep `origin`'s finished proxy requests and tunnels (telemetry/events.ts) in `log` until the

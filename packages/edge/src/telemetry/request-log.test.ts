@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { QueryLogRecord } from "@gatehouse/contract";
+import { type DnsQueryEvent, newDnsQueryEvent } from "./events.ts";
 import { createOpLogger } from "./op-log.ts";
+import { queryId } from "./query-log.ts";
 import { levelOf, RequestLog, safeUpstream } from "./request-log.ts";
 
 function capture(level: string) {
@@ -119,6 +121,31 @@ test("every request at debug; nothing is formatted when debug is off", () => {
   new RequestLog(off.logger).record(counted);
   assert.equal(off.lines.length, 0);
   assert.equal(reads, 0, "the record's fields were read although no line is written");
+});
+
+test("a fast-path answer's line follows the logger's level as it changes", () => {
+  const c = capture("info");
+  const log = new RequestLog(c.logger);
+  const { ts, id: _id, client, transport, durationMs, ...fields } = dns;
+  const ev: DnsQueryEvent = {
+    ...newDnsQueryEvent({}),
+    ts,
+    client,
+    transport,
+    durationMs,
+    fields,
+    seq: 7,
+  };
+  log.dnsQuery(ev);
+  assert.equal(c.lines.length, 0, "debug is off");
+  c.logger.level = "debug";
+  log.dnsQuery(ev);
+  assert.equal(c.lines.length, 1);
+  assert.equal(c.lines[0]!.reqId, queryId(7));
+  assert.equal(c.lines[0]!.qname, "example.com");
+  c.logger.level = "info";
+  log.dnsQuery(ev);
+  assert.equal(c.lines.length, 1, "off again");
 });
 
 test("a flood of one cause is limited per second, then the next line counts what was suppressed", () => {

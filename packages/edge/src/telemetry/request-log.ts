@@ -15,12 +15,7 @@
 // (DoH paths can be account ids).
 
 import type { QueryLogRecord } from "@gatehouse/contract";
-import {
-  DNS_QUERY_CHANNEL,
-  type DnsQueryEvent,
-  subscribe,
-  subscribeProxyEvents,
-} from "./events.ts";
+import { type DnsQueryEvent, subscribeProxyEvents } from "./events.ts";
 import type { OpLogger } from "./op-log.ts";
 import { queryId, type RecordTemplate } from "./query-log.ts";
 
@@ -103,11 +98,20 @@ export class RequestLog {
   private readonly now: () => number;
   /** By cause; causes are the fixed reason codes above, so the map stays small. */
   private readonly windows = new Map<string, Window>();
+  /**
+   * Whether debug lines are on, kept current through the logger's level-change event: every
+   * fast-path answer asks, and pino's isLevelEnabled costs more than the rest of its recording.
+   */
+  private debugOn: boolean;
 
   constructor(logger: OpLogger, opts: RequestLogOptions = {}) {
     this.logger = logger;
     this.perSecond = opts.perSecond ?? 20;
     this.now = opts.now ?? Date.now;
+    this.debugOn = logger.isLevelEnabled("debug");
+    logger.on("level-change", () => {
+      this.debugOn = logger.isLevelEnabled("debug");
+    });
   }
 
   /**
@@ -146,7 +150,8 @@ export class RequestLog {
       this.record(ev.record, ev.errorDetail);
       return;
     }
-    if (!this.logger.isLevelEnabled(levelOf(ev.fields))) return;
+    const level = levelOf(ev.fields);
+    if (level === "debug" ? !this.debugOn : !this.logger.isLevelEnabled(level)) return;
     this.record({
       ...ev.fields,
       ts: ev.ts,
@@ -211,13 +216,6 @@ function fieldsOf(rec: QueryLogRecord, suppressed: number): Record<string, unkno
   f.durationMs = rec.durationMs;
   if (suppressed > 0) f.suppressed = suppressed;
   return f;
-}
-
-/** Write the operational lines of `origin`'s DNS queries to `log` until the returned function is called. */
-export function subscribeRequestLog(log: RequestLog, origin: object): () => void {
-  return subscribe<DnsQueryEvent>(DNS_QUERY_CHANNEL, (ev) => {
-    if (ev.origin === origin) log.dnsQuery(ev);
-  });
 }
 
 /** Write the operational lines of `origin`'s proxy requests and tunnels to `log` until the
