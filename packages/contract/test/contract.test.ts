@@ -17,6 +17,7 @@ import {
   windowLength,
 } from "@gatehouse/contract";
 import { hashSecret, verifySecret } from "@gatehouse/contract/secrets";
+import fc from "fast-check";
 
 function bundle(over: Partial<ConfigBundle> = {}): ConfigBundle {
   return {
@@ -251,6 +252,38 @@ describe("bundle hash", () => {
     assert.equal(await verifyBundleHash(b), true);
     b.version = 2;
     assert.equal(await verifyBundleHash(b), false);
+  });
+
+  test("canonical JSON is JSON.stringify with keys sorted, also across runs of array items", () => {
+    // The definition, written plainly: what canonicalJson's batched and streamed form must equal.
+    const plain = (v: unknown): string => {
+      if (v === null || typeof v !== "object") return JSON.stringify(v) ?? "null";
+      if (Array.isArray(v)) return `[${v.map((x) => plain(x === undefined ? null : x)).join(",")}]`;
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o).filter((k) => o[k] !== undefined);
+      return `{${keys
+        .sort()
+        .map((k) => `${JSON.stringify(k)}:${plain(o[k])}`)
+        .join(",")}}`;
+    };
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        assert.equal(canonicalJson(v), plain(v));
+      }),
+      { numRuns: 500 },
+    );
+    const odd = {
+      b: [1, undefined, "x", null, Number.NaN, () => 1],
+      a: undefined,
+      c: [{ z: 1, y: [true] }],
+    };
+    assert.equal(canonicalJson(odd), plain(odd));
+    // Longer than one run (4,096 items), primitives and objects mixed between runs.
+    const long = Array.from({ length: 10_000 }, (_, i) =>
+      i % 5000 === 4999 ? { k: i, a: undefined } : i % 3 ? `n${i}` : i,
+    );
+    assert.equal(canonicalJson(long), plain(long));
+    assert.equal(canonicalJson({ l: long.slice(0, 8192) }), plain({ l: long.slice(0, 8192) }));
   });
 });
 

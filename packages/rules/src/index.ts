@@ -7,7 +7,16 @@ export { Context, MapValue } from "./context.ts";
 export { RuleErrorImpl } from "./errors.ts";
 export { format, quoteBytes } from "./format.ts";
 export { BUILTIN_FUNCTIONS } from "./functions.ts";
-export { compareIp, formatIp, parseIp } from "./ip.ts";
+export {
+  compareIp,
+  formatIp,
+  formatIpv4,
+  formatIpv6,
+  parseIp,
+  parseIpv4,
+  parseIpv6,
+  v4Mask,
+} from "./ip.ts";
 export { BytesList, createListSet, IntList, IpList, ListRegistry } from "./lists.ts";
 export { type CompiledRegex, compileRegex } from "./regex/index.ts";
 export { type CompileOptions, type ParseOptions, Scheme } from "./scheme.ts";

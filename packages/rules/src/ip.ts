@@ -1,25 +1,32 @@
 // IP addresses as the engine reads them: IPv4 as one uint32, IPv6 as four uint32 words, most
 // significant first. The text syntax is Rust's std `IpAddr` (what wirefilter parses), with IPv4
-// octets that have leading zeros rejected (Decision 6: ambiguous, never read as octal).
+// octets that have leading zeros rejected (Decision 6: ambiguous, never read as octal). The one
+// IP parser of the project: the edge reads client addresses, networks and answers with it too
+// (edge/src/net/ip-address.ts adds zone ids and IPv4-mapped networks on top).
 import type { IpValue } from "./api.ts";
 
+/** Dotted quad → uint32; undefined when not a strict IPv4 address. Allocates nothing. */
 export function parseIpv4(s: string): number | undefined {
-  const parts = s.split(".");
-  if (parts.length !== 4) return undefined;
-  let v = 0;
-  for (const p of parts) {
-    if (p.length === 0 || p.length > 3) return undefined;
-    if (p.length > 1 && p.charCodeAt(0) === 48) return undefined;
-    let n = 0;
-    for (let i = 0; i < p.length; i++) {
-      const c = p.charCodeAt(i) - 48;
-      if (c < 0 || c > 9) return undefined;
-      n = n * 10 + c;
-    }
-    if (n > 255) return undefined;
-    v = v * 256 + n;
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || part > 255) return undefined;
+      value = value * 256 + part;
+      parts++;
+      part = 0;
+      digits = 0;
+      if (parts > 4) return undefined;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && part === 0) return undefined;
+      part = part * 10 + (c - 0x30);
+      if (++digits > 3) return undefined;
+    } else return undefined;
   }
-  return v;
+  return parts === 4 ? value >>> 0 : undefined;
 }
 
 /** RFC 4291 §2.2 text forms: groups of 1-4 hex digits, one "::", optional dotted IPv4 tail. */
@@ -90,12 +97,17 @@ export function parseIp(str: string): IpValue | undefined {
 }
 
 export function formatIp(ip: IpValue): string {
-  if (ip.family === 4) {
-    const v = ip.v4;
-    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-  }
+  return ip.family === 4 ? formatIpv4(ip.v4) : formatIpv6(ip.w);
+}
+
+export function formatIpv4(v: number): string {
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+/** Four words as RFC 5952 text (lowercase, the longest run of zero groups compressed). */
+export function formatIpv6(w: ArrayLike<number>): string {
   const g: number[] = [];
-  for (const w of ip.w) g.push(w >>> 16, w & 0xffff);
+  for (let i = 0; i < 4; i++) g.push(w[i]! >>> 16, w[i]! & 0xffff);
   // RFC 5952 §4.2: compress the longest run (≥ 2) of zero groups, the first one on ties.
   let bestStart = -1;
   let bestLen = 1;
@@ -134,16 +146,12 @@ export function compareWords(a: ArrayLike<number>, b: ArrayLike<number>): number
   return 0;
 }
 
-export function ipEquals(a: IpValue, b: IpValue): boolean {
-  return compareIp(a, b) === 0;
-}
-
-/** Network mask helpers for CIDRs. */
+/** The mask of a word's top `prefix` bits; below 0 is none, above 32 all (for CIDRs). */
 export function v4Mask(prefix: number): number {
-  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return prefix <= 0 ? 0 : prefix >= 32 ? 0xffffffff : (0xffffffff << (32 - prefix)) >>> 0;
 }
 
-export function v6Mask(prefix: number): [number, number, number, number] {
+function v6Mask(prefix: number): [number, number, number, number] {
   const m: [number, number, number, number] = [0, 0, 0, 0];
   for (let i = 0; i < 4; i++) {
     const bits = Math.max(0, Math.min(32, prefix - i * 32));
@@ -152,7 +160,7 @@ export function v6Mask(prefix: number): [number, number, number, number] {
   return m;
 }
 
-export type CidrParse =
+type CidrParse =
   | { ok: true; start: IpValue; end: IpValue; prefix: number }
   | { ok: false; message: string; part: "addr" | "len" | "all" };
 

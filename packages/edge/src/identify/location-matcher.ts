@@ -3,7 +3,8 @@
 // are a handful of Map probes (one per distinct prefix length in use).
 
 import type { Location } from "@gatehouse/contract";
-import { isV4Mapped, parseCidr, parseIpv4, parseIpv6, topMask } from "../net/ip-address.ts";
+import { parseIpv4, v4Mask } from "@gatehouse/rules";
+import { ipv6Words, isV4Mapped, parseCidr } from "../net/ip-address.ts";
 
 export class LocationMatcher {
   /** Prefix lengths in use, longest first, each with masked network → location. */
@@ -63,7 +64,7 @@ export class LocationMatcher {
       }
     }
     for (const [prefix, nets] of [...v4].sort((a, b) => b[0] - a[0]))
-      this.v4.push({ prefix, mask: topMask(prefix), nets });
+      this.v4.push({ prefix, mask: v4Mask(prefix), nets });
     for (const [prefix, nets] of [...v6].sort((a, b) => b[0] - a[0]))
       this.v6.push({ prefix, nets });
   }
@@ -71,12 +72,12 @@ export class LocationMatcher {
   /** The location of a source address; v4-mapped IPv6 is matched as IPv4. */
   bySource(ip: string): Location | undefined {
     const v4 = parseIpv4(ip);
-    if (v4 >= 0) return this.byV4(v4);
-    const w = parseIpv6(ip);
+    if (v4 !== undefined) return this.byV4(v4);
+    const w = ipv6Words(ip);
     if (!w) return undefined;
     if (isV4Mapped(w)) return this.byV4(w[3]);
     for (const { prefix, nets } of this.v6) {
-      const key = w.map((x, i) => (x & topMask(prefix - i * 32)) >>> 0).join(",");
+      const key = w.map((x, i) => (x & v4Mask(prefix - i * 32)) >>> 0).join(",");
       const loc = nets.get(key);
       if (loc) return loc;
     }

@@ -2,8 +2,8 @@
 // list of many CIDRs costs two numbers (IPv4) or eight (IPv6) per range and a lookup allocates
 // nothing.
 
-import type { IpValue, ListMatcher } from "@gatehouse/rules";
-import { type Cidr, topMask } from "../net/ip-address.ts";
+import { type IpValue, type ListMatcher, v4Mask } from "@gatehouse/rules";
+import type { Cidr } from "../net/ip-address.ts";
 
 type Range6 = { lo: readonly number[]; hi: readonly number[] };
 
@@ -25,7 +25,7 @@ export class IpSet implements ListMatcher<IpValue> {
         const lo = c.words[0]!;
         r4.push([lo, lo + 2 ** (32 - c.prefix) - 1]);
       } else {
-        const hi = c.words.map((x, i) => (x | ~topMask(c.prefix - i * 32)) >>> 0);
+        const hi = c.words.map((x, i) => (x | ~v4Mask(c.prefix - i * 32)) >>> 0);
         r6.push({ lo: c.words, hi });
       }
     }

@@ -4,11 +4,11 @@
 // address by its /64 — the prefix one host or one LAN usually holds whole (RFC 4291 §2.5.4,
 // RFC 7421), so a host cannot escape a limit by rotating through its interface identifiers.
 
-import { isV4Mapped, parseIpv6 } from "./ip-address.ts";
+import { ipv6Words, isV4Mapped } from "./ip-address.ts";
 
 export function sourceKey(ip: string): string {
   if (!ip.includes(":")) return ip;
-  const w = parseIpv6(ip);
+  const w = ipv6Words(ip);
   if (w === undefined) return ip;
   if (isV4Mapped(w)) {
     const v = w[3];

@@ -4,7 +4,8 @@
 
 import { BlockList, isIP } from "node:net";
 import { networkInterfaces } from "node:os";
-import { formatIpv4, parseIpv6 } from "../net/ip-address.ts";
+import { formatIpv4 } from "@gatehouse/rules";
+import { ipv6Words } from "../net/ip-address.ts";
 
 /** Why an address is not a public unicast destination; undefined = public. */
 export type AddressClass =
@@ -64,7 +65,7 @@ function listFor(cls: AddressClass): BlockList {
  * (`::7f00:1`, `::127.0.0.1`, `0:0:0:0:0:0:7f00:1`) gives one answer.
  */
 function embeddedV4(ip: string): string {
-  const w = parseIpv6(ip);
+  const w = ipv6Words(ip);
   if (w === undefined) return "";
   let v4 = -1;
   if (w[0] === 0 && w[1] === 0) {

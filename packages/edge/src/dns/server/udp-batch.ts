@@ -5,7 +5,7 @@
 // When the addon is not built (no C compiler at install time) `udp-server.ts` uses node:dgram.
 
 import { createRequire } from "node:module";
-import { formatIpv6 } from "../../net/ip-address.ts";
+import { formatIpv6 } from "@gatehouse/rules";
 import { trackUdpBatch, type UdpBatchStats } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import { InFlight } from "./in-flight.ts";

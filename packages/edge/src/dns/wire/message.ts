@@ -5,7 +5,8 @@
 // pseudo-record (RFC 6891 §6.1) is lifted out of the additional section into `edns`.
 
 import { isIPv4, isIPv6 } from "node:net";
-import { formatIpv6, parseIpv4, parseIpv6 } from "../../net/ip-address.ts";
+import { formatIpv6, parseIpv4 } from "@gatehouse/rules";
+import { ipv6Words } from "../../net/ip-address.ts";
 import { RRType } from "./constants.ts";
 import { lowerName, nameToLabels, readName, WireError } from "./name.ts";
 
@@ -364,13 +365,14 @@ function writeRData(w: WireWriter, rr: ResourceRecord): void {
   const d = rr.data;
   switch (rr.type) {
     case RRType.A: {
-      const v = typeof d === "string" ? parseIpv4(d) : -1;
-      if (v < 0 || !isIPv4(d as string)) throw new WireError(`bad A address "${String(d)}"`);
+      const v = typeof d === "string" ? parseIpv4(d) : undefined;
+      if (v === undefined || !isIPv4(d as string))
+        throw new WireError(`bad A address "${String(d)}"`);
       w.u32(v);
       return;
     }
     case RRType.AAAA: {
-      const words = typeof d === "string" && isIPv6(d) ? parseIpv6(d) : undefined;
+      const words = typeof d === "string" && isIPv6(d) ? ipv6Words(d) : undefined;
       if (!words) throw new WireError(`bad AAAA address "${String(d)}"`);
       for (const x of words) w.u32(x);
       return;
