@@ -1,18 +1,25 @@
 // Applying a large config bundle while the edge answers DNS: what a synced edge does with a
 // bundle from control (parse the JSON body and check its hash, in a worker thread, as
-// sync-client.ts does; compile and swap, write it as the last good bundle), timed step by step, with the event loop's longest stall while it runs, the
-// DNS answers a client got meanwhile, and the RSS it adds.
-// Run: node --expose-gc bench/edge/bundle-apply.ts [items=2200000]
+// sync-client.ts does; compile and swap, write it as the last good bundle), timed step by step,
+// with the event loop's longest stall while it runs, the DNS answers a client got meanwhile, and
+// the RSS it adds.
+// Run: node --expose-gc bench/edge/bundle-apply.ts [items=2200000] [mode=packed]
+// mode: packed (what the edge does: domain lists compiled from their joined text, the body
+// written as received), split (the way before: every name split into its own string on the
+// main thread, the bundle written out as canonical JSON), workers-file / workers-ipc (two
+// worker processes, `--workers 2`: the body handed over as a file, or the bundle object sent
+// over IPC as before; only what the client sees is measured there).
 
 import { fork } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { bundleHash, type ConfigBundle } from "@gatehouse/contract";
 import { startEdge } from "../../packages/edge/src/main.ts";
-import { parseBundleBody } from "../../packages/edge/src/sync/bundle-parse.ts";
+import { parseBundleBody, unpackBundle } from "../../packages/edge/src/sync/bundle-parse.ts";
 import { EdgeState } from "../../packages/edge/src/sync/edge-state.ts";
+import { startEdgeWorkers } from "../../packages/edge/src/workers.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const MB = (n: number) => Math.round(n / 104857.6) / 10;
@@ -70,6 +77,10 @@ function name(i: number): string {
 async function main(): Promise<void> {
   if (!gc) throw new Error("run with --expose-gc");
   const items = Number(process.argv[2] ?? 2_200_000);
+  const mode = process.argv[3] ?? "packed";
+  if (!["packed", "split", "workers-file", "workers-ipc"].includes(mode))
+    throw new Error(`unknown mode ${mode}`);
+  const workers = mode.startsWith("workers-");
   const base: ConfigBundle = {
     schemaVersion: 1,
     version: 1,
@@ -78,11 +89,12 @@ async function main(): Promise<void> {
     lists: [],
     policies: [],
   };
-  const edge = await startEdge({
-    config: { ...base, edge: { dns: { udp: ["127.0.0.1:0"] } } },
-    log: () => {},
-  });
-  const port = Number(edge.addresses.dns.udp[0]!.split(":").pop());
+  const config = { ...base, edge: { dns: { udp: ["127.0.0.1:0"] }, workers: 2 } };
+  const cluster = workers ? await startEdgeWorkers({ config, log: () => {} }) : undefined;
+  if (cluster && cluster.mode !== "cluster") throw new Error("expected two worker processes");
+  const edge = cluster ? undefined : await startEdge({ config, log: () => {} });
+  const addresses = cluster?.addresses ?? edge!.addresses;
+  const port = Number(addresses.dns.udp[0]!.split(":").pop());
   // The bundle as control sends it: JSON text with its hash.
   const big: ConfigBundle = {
     ...base,
@@ -130,32 +142,74 @@ async function main(): Promise<void> {
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
   }, 20);
   const loop = monitorEventLoopDelay({ resolution: 5 });
+  // The same, reset at each step: which step the longest stall fell in.
+  const stepLoop = monitorEventLoopDelay({ resolution: 5 });
+  const stepStallMs: Record<string, number> = {};
+  // The main thread's garbage-collector pauses while the bundle applies (the parser thread's
+  // are its own and do not stall answering).
+  const gcPauses: number[] = [];
+  const gcSeen = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcPauses.push(e.duration);
+  });
   client.send("reset");
   loop.enable();
+  stepLoop.enable();
   // Let the monitor's timer run once first, so a stall in the very first step is measured.
   await new Promise((r) => setTimeout(r, 20));
   const steps: Record<string, number> = {};
   const step = async <T>(label: string, f: () => T | Promise<T>): Promise<T> => {
     const t0 = performance.now();
+    stepLoop.reset();
     const v = await f();
     steps[label] = Math.round(performance.now() - t0);
+    stepStallMs[label] = Math.round(stepLoop.max / 1e6);
     console.error(`${label}: ${steps[label]} ms`);
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
     return v;
   };
+  gcSeen.observe({ entryTypes: ["gc"] });
+  // The main thread's CPU time between two turns of a 1 ms timer: the longest is the longest
+  // block of work that held the event loop, measured in CPU time so that waiting for a core on
+  // a busy machine does not count (the wall-clock stall above does count it).
+  let cpuBlockMaxMs = 0;
+  let cpuMark = process.threadCpuUsage();
+  let cpuWatch = true;
+  const cpuTick = () => {
+    const d = process.threadCpuUsage(cpuMark);
+    cpuMark = process.threadCpuUsage();
+    cpuBlockMaxMs = Math.max(cpuBlockMaxMs, (d.user + d.system) / 1000);
+    if (cpuWatch) setTimeout(cpuTick, 1);
+  };
+  setTimeout(cpuTick, 1);
   const t0 = performance.now();
   // In a function of its own, so nothing here holds the bundle object once it returns.
   const receive = async (bytes: Uint8Array): Promise<void> => {
-    const { bundle, hashOk } = await step("parse+hash", () => parseBundleBody(bytes));
-    if (!hashOk) throw new Error("hash mismatch");
-    await step("apply", () => edge.apply(bundle));
-    await step("save", () => state.saveLastGood(bundle));
+    const parsed = await step("parse+hash", () => parseBundleBody(bytes));
+    if (!parsed.hashOk) throw new Error("hash mismatch");
+    if (cluster?.mode === "cluster") {
+      if (mode === "workers-file") await step("apply", () => cluster.applyBody(parsed.body));
+      else {
+        const bundle = await step("split", () => unpackBundle(parsed));
+        await step("apply", () => cluster.apply(bundle));
+      }
+      await step("save", () => state.saveLastGoodBody(parsed.body));
+    } else if (mode === "split") {
+      const bundle = await step("split", () => unpackBundle(parsed));
+      await step("apply", () => edge!.apply(bundle));
+      await step("save", () => state.saveLastGood(bundle));
+    } else {
+      await step("apply", () => edge!.apply(parsed.bundle, parsed.packed));
+      await step("save", () => state.saveLastGoodBody(parsed.body));
+    }
   };
   const bytes = body;
   body = undefined;
   await receive(bytes);
   const totalMs = Math.round(performance.now() - t0);
+  gcSeen.disconnect();
+  cpuWatch = false;
   loop.disable();
+  stepLoop.disable();
   // A little more of the client's traffic after the apply, so its last gap is measured too.
   await new Promise((r) => setTimeout(r, 200));
   client.send("report");
@@ -172,10 +226,16 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({
       items,
+      mode,
       bodyMB,
       steps,
       totalMs,
       eventLoopMaxDelayMs: Math.round(loop.max / 1e6),
+      stepStallMs,
+      cpuBlockMaxMs: Math.round(cpuBlockMaxMs),
+      gcMaxPauseMs: Math.round(Math.max(0, ...gcPauses)),
+      gcTotalMs: Math.round(gcPauses.reduce((a, b) => a + b, 0)),
+      gcCount: gcPauses.length,
       eventLoopP99Ms: Math.round(loop.percentile(99) / 1e6),
       dnsAnsweredDuring: dnsSeen.answered,
       dnsMaxGapMs: dnsSeen.maxGapMs,
@@ -183,9 +243,10 @@ async function main(): Promise<void> {
       rssPeakMB: MB(rssPeak),
       rssAfterMB: MB(rssAfter),
       heldAfterMB,
-      version: edge.snapshot.version,
+      ...(edge ? { version: edge.snapshot.version } : {}),
       node: process.version,
+      load: (await import("node:os")).loadavg().map((x) => Math.round(x * 10) / 10),
     }),
   );
-  await edge.close();
+  await (cluster ?? edge!).close();
 }

@@ -20,6 +20,7 @@ import {
   compileSnapshotSliced,
   type EdgeSnapshot,
 } from "./snapshot.ts";
+import type { PackedLists } from "./sync/bundle-parse.ts";
 import {
   edgeRegistry,
   type MetricsServer,
@@ -54,8 +55,11 @@ export interface Edge {
    * connections get it, open ones keep theirs; a resume() reopens with it.
    */
   setCertificate(cert: string, key: string): void;
-  /** Compile and swap in a bundle; throws ConfigRejectedError and keeps the old one on failure. */
-  apply(bundle: ConfigBundle): Promise<EdgeSnapshot>;
+  /**
+   * Compile and swap in a bundle; throws ConfigRejectedError and keeps the old one on failure.
+   * `packed`: lists whose items are "\n"-joined text (sync/bundle-parse.ts), read as such.
+   */
+  apply(bundle: ConfigBundle, packed?: PackedLists): Promise<EdgeSnapshot>;
   /** True between drain() and a successful resume(). */
   readonly draining: boolean;
   /**
@@ -90,6 +94,8 @@ export interface StartEdgeOptions {
    * must be bound ports, not port 0). A replacement worker joins drained workers this way.
    */
   drained?: boolean;
+  /** Lists of `config` whose items are "\n"-joined text (sync/bundle-parse.ts). */
+  packed?: PackedLists;
 }
 
 /** A listener of any kind, as far as shutdown is concerned. */
@@ -109,7 +115,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
       ? { maxListItems: local.limits.maxListItems }
       : {}),
   };
-  let snapshot = compileSnapshot(bundleOfEdgeConfig(cfg), compileOpts);
+  let snapshot = compileSnapshot(bundleOfEdgeConfig(cfg), compileOpts, opts.packed);
   const queryLog = new QueryLog(opts.queryLogCapacity);
   const edgeId = local.name ?? (hostname().slice(0, 128) || "edge");
   const untrackQueryLog = trackQueryLogDrops(queryLog);
@@ -236,11 +242,11 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   // replace a newer one.
   const applies = oneAtATime();
   /** Compile in slices (snapshot.ts), so queries keep being answered; then swap. */
-  const applyNow = async (bundle: ConfigBundle): Promise<EdgeSnapshot> => {
+  const applyNow = async (bundle: ConfigBundle, packed?: PackedLists): Promise<EdgeSnapshot> => {
     let next: EdgeSnapshot;
     let rt: ReturnType<DnsService["prepare"]>;
     try {
-      next = await compileSnapshotSliced(bundle, compileOpts);
+      next = await compileSnapshotSliced(bundle, compileOpts, packed);
       rt = dns.prepare(next);
     } catch (e) {
       if (e instanceof ConfigRejectedError) throw e;
@@ -266,7 +272,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
       if (tls) tls = { ...tls, cert, key };
       for (const srv of secureServers) srv.setSecureContext({ cert, key });
     },
-    apply: (bundle: ConfigBundle) => applies(() => applyNow(bundle)),
+    apply: (bundle: ConfigBundle, packed?: PackedLists) => applies(() => applyNow(bundle, packed)),
     get draining() {
       return draining;
     },

@@ -16,6 +16,7 @@ import { LocationMatcher } from "./identify/location-matcher.ts";
 import { buildListSetSteps, type EdgeListSet } from "./lists/list-set.ts";
 import { compilePolicySet, PolicyCompileError, type PolicySet } from "./policy/policy-set.ts";
 import { runSliced, runSync, type Steps } from "./slices.ts";
+import type { PackedItems, PackedLists } from "./sync/bundle-parse.ts";
 
 export interface EdgeSnapshot {
   readonly version: number;
@@ -61,30 +62,63 @@ export interface CompileOptions {
 
 let generation = 0;
 
+const NONE_PACKED: PackedLists = new Map();
+
 /** Compile a bundle in one go (start-up, tests). */
-export function compileSnapshot(bundle: ConfigBundle, opts: CompileOptions = {}): EdgeSnapshot {
-  return runSync(compileSteps(bundle, opts));
+export function compileSnapshot(
+  bundle: ConfigBundle,
+  opts: CompileOptions = {},
+  packed: PackedLists = NONE_PACKED,
+): EdgeSnapshot {
+  return runSync(compileSteps(bundle, opts, packed));
 }
 
 /**
  * Compile a bundle in slices of a few milliseconds, giving the event loop back in between, so
- * queries keep being answered while a bundle with millions of list items is built.
+ * queries keep being answered while a bundle with millions of list items is built. Lists in
+ * `packed` (sync/bundle-parse.ts) are read from their joined text: no string per item.
  */
 export function compileSnapshotSliced(
   bundle: ConfigBundle,
   opts: CompileOptions = {},
+  packed: PackedLists = NONE_PACKED,
 ): Promise<EdgeSnapshot> {
-  return runSliced(compileSteps(bundle, opts));
+  return runSliced(compileSteps(bundle, opts, packed));
 }
 
 // The most a list may hold, from the contract.
 const LIST_ITEMS = List.properties.items;
+// The longest string item, when a length is all the contract asks of one: then packed items are
+// checked by their lengths alone, without a string each.
+const STRING_ITEM: { type?: string; maxLength?: number } | undefined = LIST_ITEMS.items.anyOf.find(
+  (s: { type?: unknown }) => s.type === "string",
+);
+const PACKED_MAX_LENGTH =
+  STRING_ITEM && Object.keys(STRING_ITEM).every((k) => k === "type" || k === "maxLength")
+    ? (STRING_ITEM.maxLength ?? Number.POSITIVE_INFINITY)
+    : undefined;
+
+/** The first packed item outside the contract's item schema: its index and problem. */
+function* packedItemProblem({ text, count }: PackedItems): Steps<[number, string] | undefined> {
+  let at = 0;
+  for (let j = 0; j < count; j++) {
+    if ((j & 0x3fff) === 0x3fff) yield;
+    const nl = j === count - 1 ? text.length : text.indexOf("\n", at);
+    const end = nl < 0 ? text.length : nl;
+    if (PACKED_MAX_LENGTH === undefined || end - at > PACKED_MAX_LENGTH) {
+      const problem = listItemProblem(text.slice(at, end));
+      if (problem !== undefined) return [j, problem];
+    }
+    at = end + 1;
+  }
+  return undefined;
+}
 
 /**
  * checkBundle() without walking list items in one go: the bundle is checked with its lists'
  * items left out, then the items against the contract's item schema, pausing between chunks.
  */
-function* checkSteps(bundle: ConfigBundle): Steps<BundleProblem[]> {
+function* checkSteps(bundle: ConfigBundle, packed: PackedLists): Steps<BundleProblem[]> {
   const lists = Array.isArray(bundle?.lists) ? bundle.lists : undefined;
   const lite = lists
     ? { ...bundle, lists: lists.map((l) => (Array.isArray(l?.items) ? { ...l, items: [] } : l)) }
@@ -93,6 +127,14 @@ function* checkSteps(bundle: ConfigBundle): Steps<BundleProblem[]> {
   if (problems.length > 0 || !lists) return problems;
   const max = LIST_ITEMS.maxItems ?? Number.POSITIVE_INFINITY;
   for (let i = 0; i < lists.length; i++) {
+    const p = packed.get(i);
+    if (p) {
+      if (p.count > max)
+        return [{ path: `/lists/${i}/items`, message: `must hold at most ${max} items` }];
+      const bad = yield* packedItemProblem(p);
+      if (bad) return [{ path: `/lists/${i}/items/${bad[0]}`, message: bad[1] }];
+      continue;
+    }
     const items = lists[i]!.items;
     if (!Array.isArray(items)) continue;
     if (items.length > max)
@@ -119,11 +161,18 @@ function withoutDomainItems(bundle: ConfigBundle): ConfigBundle {
   };
 }
 
-function* compileSteps(bundle: ConfigBundle, opts: CompileOptions): Steps<EdgeSnapshot> {
-  const problems = yield* checkSteps(bundle);
+function* compileSteps(
+  bundle: ConfigBundle,
+  opts: CompileOptions,
+  packed: PackedLists = NONE_PACKED,
+): Steps<EdgeSnapshot> {
+  const problems = yield* checkSteps(bundle, packed);
   if (problems.length > 0) throw new ConfigRejectedError(problems);
   if (opts.maxListItems !== undefined) {
-    const items = bundle.lists.reduce((n, l) => n + (l.items?.length ?? 0), 0);
+    const items = bundle.lists.reduce(
+      (n, l, i) => n + (packed.get(i)?.count ?? l.items?.length ?? 0),
+      0,
+    );
     if (items > opts.maxListItems)
       throw new ConfigRejectedError([
         {
@@ -133,7 +182,7 @@ function* compileSteps(bundle: ConfigBundle, opts: CompileOptions): Steps<EdgeSn
       ]);
   }
   try {
-    const lists = yield* buildListSetSteps(bundle.lists, { baseDir: opts.baseDir });
+    const lists = yield* buildListSetSteps(bundle.lists, { baseDir: opts.baseDir }, packed);
     yield;
     const policies = {
       dns: compilePolicySet("dns", bundle.policies),

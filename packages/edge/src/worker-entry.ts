@@ -1,10 +1,13 @@
 // An edge worker process (see workers.ts): waits for its config over IPC, starts an edge with
 // SO_REUSEPORT UDP sockets, reports ready, answers the primary's requests (apply, drain, resume,
 // metrics, credential) and closes gracefully when told to. When the primary follows control,
-// the worker ships its own query log with its own spool directory.
+// the worker ships its own query log with its own spool directory. A bundle from control comes
+// as a file to read (workers.ts applyBody), parsed and compiled as the sync client does.
 
+import { readFile } from "node:fs/promises";
 import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import { type Edge, startEdge } from "./main.ts";
+import { type ParsedBundle, parseBundleBody } from "./sync/bundle-parse.ts";
 import { LogShipper } from "./sync/log-shipper.ts";
 import { edgeRegistry } from "./telemetry/metrics.ts";
 import { createOpLogger } from "./telemetry/op-log.ts";
@@ -18,6 +21,12 @@ interface Request {
   /** With `config`: start without listeners (the other workers are drained). */
   drained?: boolean;
   bundle?: ConfigBundle;
+  /** apply-file: the bundle's JSON as control sent it (hash checked here). */
+  file?: string;
+  /** With `config`: start from this bundle file (the edge section stays the config's). */
+  bundleFile?: string;
+  /** Heap limit of the bundle parser thread, MiB. */
+  parseMemoryMb?: number;
   credential?: string;
 }
 
@@ -29,12 +38,23 @@ let shipper: LogShipper | undefined;
 let credential: string | undefined;
 const log = (line: string) => process.send?.({ type: "log", line });
 
+/** A bundle file written by the primary, parsed off the event loop, its hash checked. */
+async function readBundleFile(file: string, parseMemoryMb?: number): Promise<ParsedBundle> {
+  const parsed = await parseBundleBody(await readFile(file), {
+    ...(parseMemoryMb !== undefined ? { memoryMb: parseMemoryMb } : {}),
+  });
+  if (!parsed.hashOk) throw new Error(`${file}: the bundle's hash does not match its content`);
+  return parsed;
+}
+
 async function start(m: Request): Promise<void> {
   // The config is the one the other workers run now (a replacement gets the current bundle),
   // so the listeners open only once it is compiled: nothing is answered under an older one.
   if (m.credential !== undefined) credential = m.credential;
+  const from = m.bundleFile ? await readBundleFile(m.bundleFile, m.parseMemoryMb) : undefined;
   const e = await startEdge({
-    config: m.config!,
+    config: from ? { ...from.bundle, edge: m.config!.edge } : m.config!,
+    ...(from ? { packed: from.packed } : {}),
     reusePort: true,
     log,
     logger,
@@ -60,6 +80,11 @@ async function answer(m: Request, e: Edge): Promise<unknown> {
     case "apply":
       await e.apply(m.bundle!);
       return undefined;
+    case "apply-file": {
+      const { bundle, packed } = await readBundleFile(m.file!, m.parseMemoryMb);
+      await e.apply(bundle, packed);
+      return undefined;
+    }
     case "drain":
       await e.drain();
       // Telemetry out before maintenance starts, as on shutdown.

@@ -12,12 +12,18 @@
 // starting) and starts in the others' state — the last bundle applied (compiled before its
 // listeners open, so it never answers under the file's config), the credential, drained — on
 // the addresses the others are bound to; what changed while it started is applied after.
+// A bundle from control reaches the workers as a file, not over IPC: the primary writes the
+// body it received (applyBody) into `bundleDir`, and each worker reads it and parses it as the
+// sync client does (a parser thread, domain lists compiled from their joined text in slices), so
+// no worker deserializes millions of names in one block and the primary keeps no bundle object
+// for replacements, only the file's path.
 
 import cluster from "node:cluster";
 import { createSocket } from "node:dgram";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import { isIPv6 } from "node:net";
-import { availableParallelism } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import { AggregatorRegistry, type PrometheusContentType, type Registry } from "prom-client";
@@ -25,6 +31,7 @@ import { type Edge, type EdgeAddresses, startEdge } from "./main.ts";
 import { joinHostPort, splitHostPort } from "./net/host-port.ts";
 import { listen } from "./net/listen.ts";
 import { DEFAULT_LIMITS } from "./proxy/limits.ts";
+import { writeFileAtomic } from "./sync/atomic-file.ts";
 import { edgeRegistry } from "./telemetry/metrics.ts";
 
 export interface StartWorkersOptions {
@@ -38,6 +45,13 @@ export interface StartWorkersOptions {
    * setCredential() gave it the edge credential.
    */
   shipLogs?: { controlUrl: string; spoolRoot: string };
+  /**
+   * Where applyBody() writes the bundle the workers read (`workers-bundle.<n>.json`, 0600);
+   * default a new directory under the system's temporary directory.
+   */
+  bundleDir?: string;
+  /** Heap limit (MiB) of each worker's bundle parser thread (edge.limits.bundleParseMemoryMb). */
+  parseMemoryMb?: number;
 }
 
 /** What a worker answers to a request (see worker-entry.ts). */
@@ -56,6 +70,11 @@ export type WorkersHandle =
       readonly addresses: EdgeAddresses;
       /** Apply a bundle in every worker; rejects (naming the failure) if any worker refused it. */
       apply(bundle: ConfigBundle): Promise<void>;
+      /**
+       * apply() for a bundle given as its JSON (as control sent it, carrying its hash): written
+       * to a file each worker reads, parses off its event loop and checks against the hash.
+       */
+      applyBody(body: Uint8Array): Promise<void>;
       /** Edge.drain() in every worker, then each flushes its query log. */
       drain(): Promise<void>;
       /** Edge.resume() in every worker. */
@@ -107,6 +126,11 @@ export function shareAuthFailureLimit(
   };
 }
 
+/** What the workers run: a bundle sent over IPC, or the file applyBody wrote. */
+type BundleSource = { readonly bundle: ConfigBundle } | { readonly file: string };
+
+const BUNDLE_FILE = /^workers-bundle\.\d+\.json$/;
+
 export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<WorkersHandle> {
   const n = opts.config.edge?.workers ?? availableParallelism();
   if (n <= 1 || !cluster.isPrimary) {
@@ -128,7 +152,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
   /** Slots whose worker has started and caught up with `current` (requests go only to these). */
   const live = new Array<boolean>(n).fill(false);
   /** What every worker runs now, for a replacement to catch up with. */
-  const current: { bundle?: ConfigBundle; credential?: string; drained: boolean } = {
+  const current: { bundle?: BundleSource; credential?: string; drained: boolean } = {
     drained: false,
   };
   let closing = false;
@@ -181,8 +205,10 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
             : {}),
         }
       : local;
+    const b = current.bundle;
     return {
-      config: { ...(current.bundle ?? config), edge } satisfies EdgeConfigFile,
+      config: { ...(b && "bundle" in b ? b.bundle : config), edge } satisfies EdgeConfigFile,
+      ...(b && "file" in b ? { bundleFile: b.file } : {}),
       seen: { ...current },
     };
   };
@@ -201,6 +227,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
         w.send({
           type: "config",
           config: state.config,
+          ...(state.bundleFile !== undefined ? { bundleFile: state.bundleFile, ...memory } : {}),
           ...(ship ? { ship } : {}),
           ...(state.seen.credential !== undefined ? { credential: state.seen.credential } : {}),
           ...(state.seen.drained ? { drained: true } : {}),
@@ -252,7 +279,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
           const was = seen;
           seen = { ...current };
           if (seen.bundle !== was.bundle && seen.bundle)
-            check(await ask(w, { type: "apply", bundle: seen.bundle }));
+            check(await ask(w, applyRequest(seen.bundle)));
           if (seen.credential !== was.credential && seen.credential !== undefined)
             check(await ask(w, { type: "credential", credential: seen.credential }));
           if (seen.drained !== was.drained)
@@ -266,6 +293,33 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
         if (!workers[i]!.isDead()) workers[i]!.kill();
       }
     }, delayMs).unref();
+  };
+  const memory = opts.parseMemoryMb !== undefined ? { parseMemoryMb: opts.parseMemoryMb } : {};
+  /** The request that makes a worker apply `b`. */
+  const applyRequest = (b: BundleSource): Record<string, unknown> =>
+    "file" in b
+      ? { type: "apply-file", file: b.file, ...memory }
+      : { type: "apply", bundle: b.bundle };
+  let bundleDir: string | undefined = opts.bundleDir;
+  let fileSeq = 0;
+  /** Files applyBody wrote; the newest is `current`'s, one before it kept for a replacement booting. */
+  const files: string[] = [];
+  if (bundleDir) {
+    // Left by an edge that did not close: not anyone's current bundle.
+    for (const f of await readdir(bundleDir).catch(() => []))
+      if (BUNDLE_FILE.test(f)) await rm(join(bundleDir, f), { force: true });
+  }
+  /** Record `b` as what every worker runs and ask them all; undone if any refuses. */
+  const applyEverywhere = async (b: BundleSource): Promise<void> => {
+    // Recorded first so a worker catching up meanwhile takes it too.
+    const before = current.bundle;
+    current.bundle = b;
+    try {
+      await everyWorker(applyRequest(b));
+    } catch (e) {
+      if (current.bundle === b) current.bundle = before;
+      throw e;
+    }
   };
   const addresses = await Promise.all(workers.map((_, i) => boot(i)))
     .then((all) => {
@@ -315,16 +369,20 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     mode: "cluster",
     workers: n,
     addresses,
-    apply: async (bundle: ConfigBundle) => {
-      // Recorded first so a worker catching up meanwhile takes it too; undone if refused.
-      const before = current.bundle;
-      current.bundle = bundle;
+    apply: (bundle: ConfigBundle) => applyEverywhere({ bundle }),
+    applyBody: async (body: Uint8Array) => {
+      bundleDir ??= await mkdtemp(join(tmpdir(), "gatehouse-workers-"));
+      const file = join(bundleDir, `workers-bundle.${++fileSeq}.json`);
+      await writeFileAtomic(file, body, 0o600);
       try {
-        await everyWorker({ type: "apply", bundle });
+        await applyEverywhere({ file });
       } catch (e) {
-        if (current.bundle === bundle) current.bundle = before;
+        await rm(file, { force: true });
         throw e;
       }
+      files.push(file);
+      // The one before stays until the next apply: a replacement may be reading it.
+      while (files.length > 2) await rm(files.shift()!, { force: true });
     },
     drain: async () => {
       current.drained = true;
@@ -341,6 +399,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     },
     close: async () => {
       closing = true;
+      await Promise.all(files.map((f) => rm(f, { force: true })));
       if (metricsServer) {
         const s = metricsServer;
         await new Promise<void>((r) => {

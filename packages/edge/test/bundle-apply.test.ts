@@ -1,50 +1,25 @@
 // A large bundle is compiled, hashed and written in slices: DNS keeps answering while it
 // applies, and the sliced hash and file are the same as the one-go ones.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import {
-  BUNDLE_SCHEMA_VERSION,
-  bundleHash,
-  type ConfigBundle,
-  canonicalJson,
-  checkBundle,
-} from "@gatehouse/contract";
+import { bundleHash, type ConfigBundle, canonicalJson, checkBundle } from "@gatehouse/contract";
 import { ConfigRejectedError, compileSnapshot, EdgeState, startEdge } from "@gatehouse/edge";
 import { compileSnapshotSliced } from "../src/snapshot.ts";
 import { bundleHashSliced } from "../src/sync/bundle-digest.ts";
-import { OFF_THREAD_BYTES, type ParsedBundle, parseBundleBody } from "../src/sync/bundle-parse.ts";
+import {
+  OFF_THREAD_BYTES,
+  type ParsedBundle,
+  parseBundleBody,
+  unpackBundle,
+} from "../src/sync/bundle-parse.ts";
 import { a, startFakeUpstream, udpQuery } from "./dns-helpers.ts";
+import { bigListBundle } from "./hashed-bundle.ts";
 
-function bigBundle(items: number): ConfigBundle {
-  return {
-    schemaVersion: BUNDLE_SCHEMA_VERSION,
-    version: 2,
-    resolver: { upstreams: [{ address: "udp://127.0.0.1:9" }], dnssec: { validate: false } },
-    locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
-    lists: [
-      {
-        id: "big",
-        name: "big",
-        type: "domain",
-        items: Array.from({ length: items }, (_, i) => `n${i}.blocked.example`),
-      },
-    ],
-    policies: [
-      {
-        id: "p",
-        name: "Block the big list",
-        type: "dns",
-        enabled: true,
-        precedence: 1,
-        expression: "dns.fqdn in $big",
-        action: "block",
-      },
-    ],
-  };
-}
+const bigBundle = (items: number): ConfigBundle => bigListBundle(items);
 
 test("DNS queries keep being answered while a large bundle applies", {
   timeout: 120_000,
@@ -165,6 +140,8 @@ test("a large bundle's body is parsed and hash-checked off the event loop", {
   const b = bigBundle(1_000_000);
   b.hash = await bundleHash(b);
   const body = Buffer.from(JSON.stringify(b));
+  // The body is handed to the parser thread (moved, not copied): its digest, to compare after.
+  const sent = createHash("sha256").update(body).digest("hex");
   const last = b.lists[0]!.items!.at(-1);
   b.lists = [];
   // The main thread never runs JSON.parse over the body (one block of 0.05-2 s for tens of MB,
@@ -184,8 +161,12 @@ test("a large bundle's body is parsed and hash-checked off the event loop", {
   assert.ok(largestParsed < OFF_THREAD_BYTES, `the main thread parsed ${largestParsed} bytes`);
   assert.ok(got.pings > 10, `${got.pings} pings answered`);
   assert.equal(got.value.hashOk, true);
-  assert.equal(got.value.bundle.lists[0]?.items?.length, 1_000_000);
-  assert.equal(got.value.bundle.lists[0]?.items?.at(-1), last);
+  assert.equal(got.value.packed.get(0)?.count, 1_000_000, "the domain list comes packed");
+  const items = (await unpackBundle(got.value)).lists[0]?.items;
+  assert.equal(items?.length, 1_000_000);
+  assert.equal(items?.at(-1), last);
+  assert.equal(body.byteLength, 0, "the body was moved to the parser thread");
+  assert.equal(createHash("sha256").update(got.value.body).digest("hex"), sent, "and back");
 });
 
 test("parsed bodies, inline or off-thread, keep items and check hashes as JSON.parse does", async () => {
@@ -204,10 +185,91 @@ test("parsed bodies, inline or off-thread, keep items and check hashes as JSON.p
   for (const b of [odd, big, { ...odd, version: 9 }, { ...big, version: 9 }]) {
     const text = JSON.stringify(b);
     const got = await parseBundleBody(Buffer.from(text));
-    assert.deepEqual(got.bundle, JSON.parse(text));
+    assert.deepEqual(await unpackBundle(got), JSON.parse(text));
+    assert.equal(Buffer.from(got.body).toString(), text);
     assert.equal(got.hashOk, b.version !== 9, `version ${b.version}, ${text.length} bytes`);
   }
   for (const text of ["{", "x".repeat(OFF_THREAD_BYTES + 1)]) {
     await assert.rejects(parseBundleBody(Buffer.from(text)), SyntaxError);
+  }
+});
+
+test("a packed domain list compiles as its items do and is refused for the same problems", async () => {
+  const b = bigBundle(20_000);
+  const items = b.lists[0]!.items!;
+  items.push("", "ü.example", "UPPER.Example", "bad name!", "n7.blocked.example");
+  b.hash = await bundleHash(b);
+  const parse = () => parseBundleBody(Buffer.from(JSON.stringify(b)));
+  const p = await parse();
+  assert.equal(p.packed.get(0)?.count, items.length);
+  assert.deepEqual(p.bundle.lists[0]?.items, [], "the items travel packed only");
+  const one = compileSnapshot(b);
+  for (const snap of [
+    await compileSnapshotSliced(p.bundle, {}, p.packed),
+    compileSnapshot(p.bundle, {}, p.packed),
+  ]) {
+    assert.deepEqual(snap.lists.stats, one.lists.stats);
+    const set = snap.lists.domains("big")!;
+    assert.equal(set.size, one.lists.domains("big")!.size);
+    for (const name of ["n0.blocked.example", "n19999.blocked.example", "upper.example"])
+      assert.equal(set.has(name), true, name);
+    assert.equal(snap.bundle.lists[0]?.items, undefined);
+  }
+  // Over edge.limits.maxListItems, counted from the packed list.
+  await assert.rejects(
+    compileSnapshotSliced(p.bundle, { maxListItems: 100 }, p.packed),
+    /lists hold 20005 items; this edge accepts at most 100/,
+  );
+  // An item over the contract's length: the problem checkBundle reports for the items.
+  items[17_000] = "x".repeat(1025);
+  b.hash = await bundleHash(b);
+  const bad = await parse();
+  await assert.rejects(compileSnapshotSliced(bad.bundle, {}, bad.packed), (e: unknown) => {
+    assert.ok(e instanceof ConfigRejectedError);
+    assert.deepEqual(e.problems, checkBundle(b));
+    assert.equal(e.problems[0]!.path, "/lists/0/items/17000");
+    return true;
+  });
+});
+
+test("a large body is parsed and applied without one string per name on the main thread", {
+  timeout: 120_000,
+}, async () => {
+  const edge = await startEdge({
+    config: { resolver: { upstreams: [] }, locations: [], lists: [], policies: [] },
+    log: () => {},
+  });
+  const b = bigBundle(150_000);
+  b.hash = await bundleHash(b);
+  const body = Buffer.from(JSON.stringify(b));
+  assert.ok(body.byteLength >= OFF_THREAD_BYTES);
+  // Every way the main thread could cut the joined text into names, counted (the parser
+  // thread has its own String.prototype).
+  const proto = String.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const cuts = ["slice", "substring", "split", "substr"] as const;
+  const real = cuts.map((k) => proto[k]!);
+  let made = 0;
+  cuts.forEach((k, i) => {
+    proto[k] = function (this: string, ...args: unknown[]) {
+      made++;
+      return real[i]!.apply(this, args);
+    };
+  });
+  try {
+    const p = await parseBundleBody(body);
+    assert.equal(p.hashOk, true);
+    await edge.apply(p.bundle, p.packed);
+  } finally {
+    cuts.forEach((k, i) => {
+      proto[k] = real[i]!;
+    });
+  }
+  try {
+    assert.ok(made < 2_000, `${made} strings cut on the main thread for 150,000 names`);
+    assert.equal(edge.snapshot.version, 2);
+    assert.equal(edge.snapshot.lists.domains("big")?.size, 150_000);
+    assert.equal(edge.snapshot.lists.domains("big")?.has("n149999.blocked.example"), true);
+  } finally {
+    await edge.close();
   }
 });

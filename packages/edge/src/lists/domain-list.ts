@@ -42,10 +42,15 @@ export function noteRejected(
 
 /** Collects a list's names and rules while its lines are parsed. */
 export class DomainListBuilder {
-  readonly block = new DomainSetBuilder();
+  readonly block: DomainSetBuilder;
   readonly allow = new DomainSetBuilder();
   private readonly rules: { rule: DomainRule; text: string; line: number }[] = [];
   private readonly badfilter = new Set<string>();
+
+  /** `expect`: about how many bytes and names the list holds (DomainSetBuilder). */
+  constructor(expect?: { readonly bytes: number; readonly names: number }) {
+    this.block = new DomainSetBuilder(expect);
+  }
 
   /** A rule that is not a plain name; an `@@||name^` exception goes to the allow set. */
   addRule(rule: DomainRule, line: number): void {

@@ -15,11 +15,22 @@ const FNV_PRIME = 0x01000193;
 
 /** Incrementally collects names (bytes already lowercased and validated by the parser). */
 export class DomainSetBuilder {
-  private arena: Uint8Array = new Uint8Array(1 << 16);
+  private arena: Uint8Array;
   private used = 0;
-  private offsets: Uint32Array = new Uint32Array(1 << 12);
-  private lengths: Uint8Array = new Uint8Array(1 << 12);
+  private offsets: Uint32Array;
+  private lengths: Uint8Array;
   private count = 0;
+
+  /**
+   * `expect`: about how many bytes and names will come (a list's text length and line count),
+   * so the buffers are allocated once instead of doubled and copied as they fill.
+   */
+  constructor(expect?: { readonly bytes: number; readonly names: number }) {
+    this.arena = new Uint8Array(Math.max(1 << 16, expect?.bytes ?? 0));
+    const names = Math.max(1 << 12, expect?.names ?? 0);
+    this.offsets = new Uint32Array(names);
+    this.lengths = new Uint8Array(names);
+  }
 
   get size(): number {
     return this.count;
@@ -102,11 +113,14 @@ export class DomainSetBuilder {
         slot = (slot + 1) & mask;
       }
     }
-    // Trim the growth slack so the set holds only what it needs.
+    // Trim the growth slack so the set holds only what it needs; a buffer nearly full is kept
+    // as it is rather than copied (a copy of tens of MB would be one more block of work).
+    const trim = <T extends Uint8Array | Uint32Array>(a: T, used: number): T =>
+      (used >= a.length - (a.length >> 3) ? a.subarray(0, used) : a.slice(0, used)) as T;
     const set = new DomainSet(
-      arena.slice(0, this.used),
-      offsets.slice(0, n),
-      lengths.slice(0, n),
+      trim(arena, this.used),
+      trim(offsets, n),
+      trim(lengths, n),
       table,
       unique,
     );

@@ -10,6 +10,7 @@ import type { List } from "@gatehouse/contract";
 import type { BytesValue, IntValue, IpValue, ListMatcher, ListSet } from "@gatehouse/rules";
 import { parseCidr } from "../net/ip-address.ts";
 import { runSync, type Steps } from "../slices.ts";
+import type { PackedLists } from "../sync/bundle-parse.ts";
 import {
   type DomainList,
   DomainListBuilder,
@@ -99,21 +100,51 @@ const ITEM_CHUNK = 8192;
 /** A list file's bytes parsed per chunk of about this many (cut at a line end). */
 const FILE_CHUNK = 256 * 1024;
 
-/** buildListSet as steps (slices.ts): pauses between chunks of items, lines and entries. */
+/** [start, end) spans of about FILE_CHUNK, each ending after a newline (or at `length`). */
+function* lineChunks(
+  length: number,
+  newlineFrom: (from: number) => number,
+): Generator<[number, number], void, void> {
+  for (let start = 0; start < length; ) {
+    const cut = start + FILE_CHUNK >= length ? -1 : newlineFrom(start + FILE_CHUNK - 1);
+    const end = cut < 0 ? length : cut + 1;
+    yield [start, end];
+    start = end;
+  }
+}
+
+/**
+ * buildListSet as steps (slices.ts): pauses between chunks of items, lines and entries. A domain
+ * list in `packed` (its items "\n"-joined, sync/bundle-parse.ts) is read from that text, chunk
+ * by chunk, as a list file is: no string per name.
+ */
 export function* buildListSetSteps(
   lists: readonly List[],
   opts: BuildListsOptions = {},
+  packed?: PackedLists,
 ): Steps<EdgeListSet> {
   const set = new EdgeListSet();
-  for (const list of lists) {
+  for (const [index, list] of lists.entries()) {
     switch (list.type) {
       case "domain": {
-        const into = new DomainListBuilder();
+        const pack = packed?.get(index);
+        // A packed list's size is known: its names' buffer is allocated once.
+        const into = new DomainListBuilder(
+          pack ? { bytes: pack.text.length, names: pack.count } : undefined,
+        );
         const stats = newParseStats();
         const format: DomainListFormat = list.format ?? "auto";
         const items = list.items;
         let line = 1;
-        if (items) {
+        const joined = pack?.text;
+        if (joined !== undefined) {
+          // The same bytes the item-by-item path below makes (UTF-8, "\n" between items).
+          for (const [start, end] of lineChunks(joined.length, (i) => joined.indexOf("\n", i))) {
+            const chunk = Buffer.from(joined.slice(start, end), "utf8");
+            line = parseDomainList(chunk, format, into, stats, line);
+            yield;
+          }
+        } else if (items) {
           // Inline items use the same parser (one item = one line) so they follow the same rules.
           for (let i = 0; i < items.length; i += ITEM_CHUNK) {
             const text = items
@@ -127,11 +158,8 @@ export function* buildListSetSteps(
         if (list.file) {
           const data = readListFile(list, opts);
           line = 1;
-          for (let start = 0; start < data.length; ) {
-            let end = Math.min(data.length, start + FILE_CHUNK);
-            while (end < data.length && data[end - 1] !== 0x0a) end++;
+          for (const [start, end] of lineChunks(data.length, (i) => data.indexOf(0x0a, i))) {
             line = parseDomainList(data.subarray(start, end), format, into, stats, line);
-            start = end;
             yield;
           }
         }

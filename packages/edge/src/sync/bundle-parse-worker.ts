@@ -1,11 +1,12 @@
-// The worker thread of bundle-parse.ts: one body in, one packed bundle (or the parse error) out.
+// The worker thread of bundle-parse.ts: one body in, one packed bundle (or the parse error) out,
+// with the body's bytes handed back (transferred, not copied).
 
 import { parentPort } from "node:worker_threads";
 import { parseAndPack } from "./bundle-parse.ts";
 
 parentPort?.once("message", (body: Uint8Array) => {
   parseAndPack(body).then(
-    (result) => parentPort?.postMessage({ ok: true, result }),
+    (result) => parentPort?.postMessage({ ok: true, result, body }, [body.buffer as ArrayBuffer]),
     (e: unknown) => parentPort?.postMessage({ ok: false, message: (e as Error).message }),
   );
 });

@@ -2,8 +2,12 @@
 // event loop: a worker thread runs JSON.parse and the contract's verifyBundleHash, then hands
 // back the bundle with each list's items packed into one "\n"-joined string (copying a string
 // between threads is one memcpy; a million-string array would be deserialized item by item, one
-// block again). The main thread unpacks the items in slices. Small bodies are parsed inline by
-// the same code: a worker's start-up costs more than they do.
+// block again), and the body's bytes (transferred back: they are what is written as the last
+// good bundle). Domain lists stay packed: the compile reads the joined string in slices
+// (snapshot.ts, lists/list-set.ts), so the main thread never creates one string per name (2.2
+// million of them cost a collector pause of about half a second). Other lists are split into
+// their item arrays in slices. Small bodies are parsed inline by the same code: a worker's
+// start-up costs more than they do.
 
 import { Worker } from "node:worker_threads";
 import { type ConfigBundle, verifyBundleHash } from "@gatehouse/contract";
@@ -35,6 +39,15 @@ export interface ParseOptions {
   readonly memoryMb?: number;
 }
 
+/** A list's items as one "\n"-joined string: `count` items, none holding a "\n". */
+export interface PackedItems {
+  readonly text: string;
+  readonly count: number;
+}
+
+/** Packed items by list index; each such list's `items` in the bundle is left empty. */
+export type PackedLists = ReadonlyMap<number, PackedItems>;
+
 /** A bundle with the items of some lists moved into `packed`. */
 export interface PackedBundle {
   readonly bundle: ConfigBundle;
@@ -45,11 +58,18 @@ export interface PackedBundle {
 }
 
 export interface ParsedBundle {
+  /** The bundle; the items of the lists in `packed` are left out (an empty array). */
   readonly bundle: ConfigBundle;
+  /** Domain lists' items, packed: compile with Edge.apply(bundle, packed). */
+  readonly packed: PackedLists;
   readonly hashOk: boolean;
+  /** The body as received: the bundle's JSON, to write as the last good bundle. */
+  readonly body: Uint8Array;
 }
 
-type WorkerAnswer = { ok: true; result: PackedBundle } | { ok: false; message: string };
+type WorkerAnswer =
+  | { ok: true; result: PackedBundle; body: Uint8Array }
+  | { ok: false; message: string };
 
 /** Parse and hash-check a body, then pack its list items (runs in the worker, or inline). */
 export async function parseAndPack(body: Uint8Array): Promise<PackedBundle> {
@@ -71,23 +91,42 @@ export async function parseAndPack(body: Uint8Array): Promise<PackedBundle> {
   return { bundle, packed, hashOk };
 }
 
-function* unpackSteps(p: PackedBundle): Steps<ConfigBundle> {
-  for (const { list, text, count } of p.packed) {
-    const items: string[] = new Array(count);
-    let at = 0;
-    for (let i = 0; i < count; i++) {
-      const end = i === count - 1 ? text.length : text.indexOf("\n", at);
-      if (end < 0) throw new Error("packed bundle items are short");
-      items[i] = text.slice(at, end);
-      at = end + 1;
-      if ((i & 0xfff) === 0xfff) yield;
-    }
-    (p.bundle.lists[list] as { items?: string[] }).items = items;
+/** `items` split into its strings, pausing every 4,096. */
+function* splitSteps({ text, count }: PackedItems): Steps<string[]> {
+  const items: string[] = new Array(count);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const end = i === count - 1 ? text.length : text.indexOf("\n", at);
+    if (end < 0) throw new Error("packed bundle items are short");
+    items[i] = text.slice(at, end);
+    at = end + 1;
+    if ((i & 0xfff) === 0xfff) yield;
   }
-  return p.bundle;
+  return items;
 }
 
-function parseInWorker(body: Uint8Array, memoryMb: number): Promise<PackedBundle> {
+/** Split the given packed lists back into the bundle's item arrays. */
+function* unpackSteps(
+  bundle: ConfigBundle,
+  packed: Iterable<readonly [number, PackedItems]>,
+): Steps<ConfigBundle> {
+  for (const [list, items] of packed)
+    (bundle.lists[list] as { items?: string[] }).items = yield* splitSteps(items);
+  return bundle;
+}
+
+/**
+ * The bundle with every packed list split back into its items (in slices): one string per
+ * item, as JSON.parse would have made them (tests, and a compile that cannot take packed lists).
+ */
+export function unpackBundle(p: Pick<ParsedBundle, "bundle" | "packed">): Promise<ConfigBundle> {
+  return runSliced(unpackSteps(p.bundle, p.packed));
+}
+
+function parseInWorker(
+  body: Uint8Array,
+  memoryMb: number,
+): Promise<PackedBundle & { body: Uint8Array }> {
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL("./bundle-parse-worker.ts", import.meta.url), {
       resourceLimits: { maxOldGenerationSizeMb: memoryMb },
@@ -96,7 +135,7 @@ function parseInWorker(body: Uint8Array, memoryMb: number): Promise<PackedBundle
     w.once("message", (m: WorkerAnswer) => {
       settled = true;
       void w.terminate();
-      if (m.ok) resolve(m.result);
+      if (m.ok) resolve({ ...m.result, body: m.body });
       else reject(new SyntaxError(m.message));
     });
     w.once("error", (e: Error & { code?: string }) => {
@@ -126,8 +165,9 @@ function parseInWorker(body: Uint8Array, memoryMb: number): Promise<PackedBundle
 /**
  * A config bundle from its body, with its hash checked; a large body is parsed off the event
  * loop and handed to the worker (a body that owns its ArrayBuffer is transferred: the caller's
- * view is left empty). Throws SyntaxError when the body is not JSON, BundleParseMemoryError when
- * the parser thread outgrows its heap limit.
+ * view is left empty; `body` in the answer holds the bytes). Domain lists' items come back in
+ * `packed`, other lists' as arrays. Throws SyntaxError when the body is not JSON,
+ * BundleParseMemoryError when the parser thread outgrows its heap limit.
  */
 export async function parseBundleBody(
   body: Uint8Array,
@@ -136,6 +176,13 @@ export async function parseBundleBody(
   const p =
     body.byteLength >= OFF_THREAD_BYTES
       ? await parseInWorker(body, opts.memoryMb ?? DEFAULT_PARSE_MEMORY_MB)
-      : await parseAndPack(body);
-  return { bundle: await runSliced(unpackSteps(p)), hashOk: p.hashOk };
+      : { ...(await parseAndPack(body)), body };
+  const packed = new Map<number, PackedItems>();
+  const split: [number, PackedItems][] = [];
+  for (const { list, text, count } of p.packed) {
+    if (p.bundle.lists[list]?.type === "domain") packed.set(list, { text, count });
+    else split.push([list, { text, count }]);
+  }
+  const bundle = await runSliced(unpackSteps(p.bundle, split));
+  return { bundle, packed, hashOk: p.hashOk, body: p.body };
 }

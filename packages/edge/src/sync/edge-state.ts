@@ -14,7 +14,7 @@
 // Once control decommissioned the edge, a marker (`decommissioned.json`) keeps a restarted edge
 // from serving.
 
-import { rename } from "node:fs/promises";
+import { type FileHandle, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { type ConfigBundle, checkBundleShape } from "@gatehouse/contract";
 import { Counter, type Registry } from "prom-client";
@@ -179,22 +179,31 @@ export class EdgeState {
 
   /** Write `bundle` as the last good one; the one it replaces becomes the previous good one. */
   async saveLastGood(bundle: ConfigBundle): Promise<void> {
+    // Written as canonical JSON in chunks, in slices: a large bundle neither stalls answering
+    // nor exists as one string.
+    await this.#replaceLastGood((fh) =>
+      streamCanonicalJson(bundle, async (chunk) => {
+        await fh.write(chunk, null, "utf8");
+      }),
+    );
+  }
+
+  /**
+   * saveLastGood with the bundle's JSON as received from control (its hash checked): the bytes
+   * are written as they are, in one write that does not touch the event loop.
+   */
+  async saveLastGoodBody(body: Uint8Array): Promise<void> {
+    await this.#replaceLastGood((fh) => fh.writeFile(body));
+  }
+
+  async #replaceLastGood(write: (fh: FileHandle) => Promise<void>): Promise<void> {
     try {
       await rename(this.lastGoodPath, this.previousGoodPath);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }
     // A crash between the rename and this write leaves the previous file, which start-up uses.
-    // Written as canonical JSON in chunks, in slices: a large bundle neither stalls answering
-    // nor exists as one string.
-    await writeFileAtomicWith(
-      this.lastGoodPath,
-      (fh) =>
-        streamCanonicalJson(bundle, async (chunk) => {
-          await fh.write(chunk, null, "utf8");
-        }),
-      0o600,
-    );
+    await writeFileAtomicWith(this.lastGoodPath, write, 0o600);
   }
 }
 

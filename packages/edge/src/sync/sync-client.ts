@@ -15,14 +15,19 @@ import { registryMetric } from "../telemetry/registry-metric.ts";
 import {
   BundleParseMemoryError,
   DEFAULT_MAX_BUNDLE_BYTES,
+  type PackedLists,
   type ParsedBundle,
   parseBundleBody,
 } from "./bundle-parse.ts";
 import { type EdgeCredential, EdgeState } from "./edge-state.ts";
 
 export interface SyncTarget {
-  /** Compile and swap in; throws (ConfigRejectedError) and keeps the old config on failure. */
-  apply(bundle: ConfigBundle): Promise<unknown>;
+  /**
+   * Compile and swap in; throws (ConfigRejectedError) and keeps the old config on failure.
+   * `packed`: the domain lists' items, "\n"-joined (the bundle's arrays for them are empty);
+   * `body`: the bundle's JSON as control sent it (hash checked).
+   */
+  apply(bundle: ConfigBundle, packed: PackedLists, body: Uint8Array): Promise<unknown>;
   readonly snapshot: { readonly version: number };
 }
 
@@ -461,7 +466,7 @@ export class SyncClient {
     }
   }
 
-  async #receive({ bundle, hashOk }: ParsedBundle): Promise<void> {
+  async #receive({ bundle, packed, hashOk, body }: ParsedBundle): Promise<void> {
     if (typeof bundle?.version !== "number" || bundle.version <= this.#after) return;
     const version = bundle.version;
     if (!hashOk) {
@@ -471,7 +476,7 @@ export class SyncClient {
       return;
     }
     try {
-      await this.#o.target.apply(bundle);
+      await this.#o.target.apply(bundle, packed, body);
     } catch (e) {
       this.#after = version;
       const problems =
@@ -489,7 +494,8 @@ export class SyncClient {
     }
     this.#after = version;
     this.#version.set(version);
-    await this.#state.saveLastGood(bundle);
+    // The body as received, hash checked: its bytes, not the bundle written out again.
+    await this.#state.saveLastGoodBody(body);
     this.#log(`gatehouse edge: applied config v${version}`);
     await this.#report(version, true);
   }

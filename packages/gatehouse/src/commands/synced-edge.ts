@@ -323,6 +323,10 @@ export async function startSyncedEdgeWorkers(
     },
     log,
     shipLogs: { controlUrl: opts.controlUrl, spoolRoot: join(opts.dataDir, "log-spool") },
+    bundleDir: opts.dataDir,
+    ...(opts.local.limits?.bundleParseMemoryMb !== undefined
+      ? { parseMemoryMb: opts.local.limits.bundleParseMemoryMb }
+      : {}),
   });
   if (handle.mode !== "cluster") {
     await handle.close();
@@ -334,8 +338,9 @@ export async function startSyncedEdgeWorkers(
     get snapshot() {
       return { version };
     },
-    async apply(bundle: ConfigBundle) {
-      await handle.apply(bundle);
+    // The workers read the body from a file, each parsing it off its own event loop.
+    async apply(bundle: ConfigBundle, _packed, body: Uint8Array) {
+      await handle.applyBody(body);
       version = bundle.version;
     },
   };
