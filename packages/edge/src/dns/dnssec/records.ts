@@ -3,7 +3,8 @@
 // presentation form of trust anchors (DS and DNSKEY lines as in a zone file).
 
 import { trustAnchorLines } from "@gatehouse/contract";
-import { parseIpv4, parseIpv6 } from "../../net/ip-address.ts";
+import { parseIpv4 } from "@gatehouse/rules";
+import { ipv6Words } from "../../net/ip-address.ts";
 import { RRType } from "../wire/constants.ts";
 import type { MxData, ResourceRecord, SoaData, SrvData } from "../wire/message.ts";
 import { lowerName, nameToLabels, readName, WireError } from "../wire/name.ts";
@@ -274,11 +275,11 @@ export function canonicalRdata(rr: ResourceRecord): Uint8Array {
   switch (rr.type) {
     case RRType.A: {
       const v = parseIpv4(d as string);
-      if (v < 0) throw new WireError("bad A address");
+      if (v === undefined) throw new WireError("bad A address");
       return be32(v);
     }
     case RRType.AAAA: {
-      const w = parseIpv6(d as string);
+      const w = ipv6Words(d as string);
       if (!w) throw new WireError("bad AAAA address");
       return concat(w.map(be32));
     }
