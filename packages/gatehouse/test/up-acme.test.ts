@@ -1,6 +1,6 @@
 // Issue 17: DoT, DoH and the HTTPS dashboard with a certificate from an ACME CA — Debian's
 // `pebble` test CA on loopback. Pebble resolves the name through a fake DNS server (every A is
-// 127.0.0.2, the address `gatehouse up --listen 127.0.0.2` serves) and checks the HTTP-01
+// 127.0.0.3, the address `gatehouse up --listen 127.0.0.3` serves) and checks the HTTP-01
 // challenge there; kdig then verifies the DoT certificate against pebble's root for that name.
 // Skipped, saying why, without pebble or kdig.
 import assert from "node:assert/strict";
@@ -19,7 +19,8 @@ import { api, fakeUpstream, freePort, type Running, runCli } from "./support/pro
 const skip = has("pebble") ? KDIG_MISSING : "pebble not installed (Debian's pebble package)";
 if (skip) console.log(`# skipping the ACME test: ${skip}`);
 
-const LAN = "127.0.0.2";
+// Not 127.0.0.2, which the --listen test takes with the default ports.
+const LAN = "127.0.0.3";
 const NAME = "gatehouse.acme.test";
 
 function getText(url: string, ca: string): Promise<string> {
@@ -126,6 +127,12 @@ describe("gatehouse up with a certificate from an ACME CA (pebble)", { skip }, (
       `${LAN}:${await freePort()}`,
       "--metrics",
       `127.0.0.1:${await freePort()}`,
+      "--api",
+      `127.0.0.1:${await freePort()}`,
+      "--dot",
+      `${LAN}:${await freePort()}`,
+      "--doh",
+      `${LAN}:${await freePort()}`,
     ]);
     await up.waitFor(/Ctrl-C stops everything/, 180_000);
     banner = up.output();
@@ -147,7 +154,7 @@ describe("gatehouse up with a certificate from an ACME CA (pebble)", { skip }, (
     assert.match(root, /BEGIN CERTIFICATE/);
     const rootFile = join(dir, "pebble-root.pem");
     await writeFile(rootFile, root);
-    const dotPort = /DNS over TLS\s+127\.0\.0\.2:(\d+)/.exec(banner)?.[1];
+    const dotPort = /DNS over TLS\s+127\.0\.0\.3:(\d+)/.exec(banner)?.[1];
     assert.ok(dotPort, banner);
     const out = await kdig([
       `@${LAN}`,

@@ -76,6 +76,10 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
       `127.0.0.1:${ports.api}`,
       "--metrics",
       `127.0.0.1:${ports.metrics}`,
+      "--dot",
+      `127.0.0.1:${await freePort()}`,
+      "--doh",
+      `127.0.0.1:${await freePort()}`,
     ]);
     const [, token] = await up.waitFor(/Admin token \(shown once, keep it\): (\S+)/);
     await up.waitFor(/Ctrl-C stops everything/);

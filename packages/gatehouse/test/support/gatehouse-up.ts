@@ -28,6 +28,11 @@ export async function startUp(dir: string): Promise<Up> {
     `127.0.0.1:${apiPort}`,
     "--metrics",
     `127.0.0.1:${await freePort()}`,
+    // Not 853 and 443: tests that run at the same time would race for them.
+    "--dot",
+    `127.0.0.1:${await freePort()}`,
+    "--doh",
+    `127.0.0.1:${await freePort()}`,
   ]);
   const [, token] = await up.waitFor(/Admin token \(shown once, keep it\): (\S+)/);
   await up.waitFor(/Ctrl-C stops everything/);
