@@ -54,10 +54,25 @@ export const ListView = T.Composite([
     itemCount: T.Integer({ minimum: 0 }),
     /** Domain lists: how the last bulk upload went (absent before one). */
     importStatus: T.Optional(ImportStatus),
+    /** Whether the list follows a URL (GET /lists/{id} only; see /lists/{id}/subscription). */
+    subscribed: T.Optional(T.Boolean()),
   }),
   Stamped,
 ]);
 export type ListView = Static<typeof ListView>;
+
+/** GET /lists/{id}/policies: the policies whose expressions use the list. */
+export const ListUsers = T.Object({
+  policies: T.Array(
+    T.Object({
+      id: T.String(),
+      name: T.String(),
+      type: T.Union([T.Literal("dns"), T.Literal("http"), T.Literal("net")]),
+      enabled: T.Boolean(),
+    }),
+  ),
+});
+export type ListUsers = Static<typeof ListUsers>;
 
 export const ListItemsPage = Page(T.Union([T.String(), T.Integer()]));
 export type ListItemsPage = Static<typeof ListItemsPage>;

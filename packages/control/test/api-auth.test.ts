@@ -49,6 +49,7 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "GET /api/v1/lists",
     "GET /api/v1/lists/:id",
     "GET /api/v1/lists/:id/items",
+    "GET /api/v1/lists/:id/policies",
     "GET /api/v1/lists/:id/subscription",
     "GET /api/v1/locations",
     "GET /api/v1/locations/:id",

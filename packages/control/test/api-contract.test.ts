@@ -290,6 +290,11 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     ).json();
     await ok(admin("GET", "/policies"), 200);
     await ok(admin("GET", `/policies/${policy.id}`), 200);
+    const users = (await ok(admin("GET", `/lists/${list.id}/policies`), 200)).json();
+    assert.deepEqual(
+      users.policies.map((p: { name: string }) => p.name),
+      ["block ads"],
+    );
     await ok(admin("PATCH", `/policies/${policy.id}`, { description: "ads" }), 200);
     await ok(
       admin("POST", "/policies/validate", { type: "dns", expression: 'dns.fqdn == "x"' }),

@@ -107,6 +107,23 @@ for (const b of BACKENDS) {
       assert.equal(none.changed, false);
     });
 
+    it("each managed list names the policy that uses it; an unused list names none", async () => {
+      const lists = (await api("GET", "/lists")).json().items as { id: string; name: string }[];
+      const usersOf = async (name: string) =>
+        (await api("GET", `/lists/${lists.find((l) => l.name === name)!.id}/policies`)).json()
+          .policies as { name: string; type: string; enabled: boolean }[];
+      assert.deepEqual(
+        (await usersOf("blocked_by_admin")).map((p) => [p.name, p.type, p.enabled]),
+        [["Blocked by admin", "dns", true]],
+      );
+      const unused = await api("POST", "/lists", { name: "unused", type: "domain" });
+      assert.equal(unused.statusCode, 201, unused.body);
+      assert.equal((await api("GET", `/lists/${unused.json().id}`)).json().subscribed, false);
+      assert.deepEqual((await api("GET", `/lists/${unused.json().id}/policies`)).json(), {
+        policies: [],
+      });
+    });
+
     it("each change is in the audit log with who made it", async () => {
       const items = (await api("GET", "/audit?resource=list&limit=100")).json().items as {
         action: string;

@@ -56,6 +56,7 @@ for (const b of BACKENDS) {
         refreshSeconds: 3600,
       });
       assert.equal(s.statusCode, 200, s.body);
+      assert.equal((await api("GET", `/lists/${listId}`)).json().subscribed, true);
       const r = await api("POST", `/lists/${listId}/subscription/refresh`);
       assert.equal(r.statusCode, 200, r.body);
       assert.equal(r.json().status, "updated");

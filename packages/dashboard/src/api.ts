@@ -77,6 +77,8 @@ export interface RequestOptions {
   /** A JSON-serialisable body, or text sent as text/plain (list items). */
   body?: unknown;
   text?: string;
+  /** Bytes sent as they are (a file), as application/octet-stream. */
+  bytes?: Blob;
   signal?: AbortSignal;
   /** Use this token instead of the stored one (sign-in checks a token before keeping it). */
   token?: string;
@@ -90,8 +92,11 @@ export async function request<T>(
   const token = opts.token ?? getToken();
   const headers: Record<string, string> = { accept: "application/json" };
   if (token) headers["authorization"] = `Bearer ${token}`;
-  let body: string | undefined;
-  if (opts.text !== undefined) {
+  let body: string | Blob | undefined;
+  if (opts.bytes !== undefined) {
+    headers["content-type"] = "application/octet-stream";
+    body = opts.bytes;
+  } else if (opts.text !== undefined) {
     headers["content-type"] = "text/plain; charset=utf-8";
     body = opts.text;
   } else if (opts.body !== undefined) {
@@ -140,6 +145,7 @@ export const api = {
   post: <T>(path: string, body?: unknown) =>
     request<T>("POST", path, body === undefined ? {} : { body }),
   postText: <T>(path: string, text: string) => request<T>("POST", path, { text }),
+  postBytes: <T>(path: string, bytes: Blob) => request<T>("POST", path, { bytes }),
   patch: <T>(path: string, body: unknown) => request<T>("PATCH", path, { body }),
   put: <T>(path: string, body: unknown) => request<T>("PUT", path, { body }),
   del: (path: string) => request<void>("DELETE", path),

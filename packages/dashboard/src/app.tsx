@@ -15,6 +15,7 @@ import { ConfigPage } from "./pages/config.tsx";
 import { ConnectPage } from "./pages/connect.tsx";
 import { EdgesPage } from "./pages/edges.tsx";
 import { IdentitiesPage } from "./pages/identities.tsx";
+import { ImportPage } from "./pages/import.tsx";
 import { ListDetailPage, ListsPage } from "./pages/lists.tsx";
 import { LocationsPage } from "./pages/locations.tsx";
 import { OverviewPage } from "./pages/overview.tsx";
@@ -41,6 +42,7 @@ const NAV: readonly { to: string; label: string }[] = [
   { to: "/edges", label: "Edges" },
   { to: "/config", label: "Publish" },
   { to: "/audit", label: "Audit log" },
+  { to: "/import", label: "Import" },
   { to: "/tokens", label: "API tokens" },
 ];
 
@@ -190,6 +192,7 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/resolver": () => <ResolverPage />,
   "/settings": () => <SettingsPage />,
   "/audit": () => <AuditPage />,
+  "/import": () => <ImportPage />,
   "/tokens": () => <TokensPage />,
 };
 

@@ -3,9 +3,12 @@
 // error here. Type imports only: nothing of the contract is bundled.
 
 import type {
+  BulkItemsResult as ApiBulkItemsResult,
   BundleDiff as ApiBundleDiff,
   BundleSummary as ApiBundleSummary,
   ConfigVersion as ApiConfigVersion,
+  ImportReportView as ApiImportReport,
+  ListUsers as ApiListUsers,
   Page as ApiPage,
   PauseState as ApiPauseState,
   PublishResult as ApiPublishResult,
@@ -13,6 +16,8 @@ import type {
   RollbackResult as ApiRollbackResult,
   SearchResult as ApiSearchResult,
   Stamped as ApiStamped,
+  SubscriptionRefresh as ApiSubscriptionRefresh,
+  SubscriptionView as ApiSubscriptionView,
   TimeseriesResult as ApiTimeseriesResult,
   TopResult as ApiTopResult,
   Whoami as ApiWhoami,
@@ -83,3 +88,16 @@ export type TopResult = ApiTopResult;
 
 export type QuickRuleResult = ApiQuickRuleResult;
 export type PauseState = ApiPauseState;
+export type ListUsers = ApiListUsers;
+export type Subscription = ApiSubscriptionView;
+export type SubscriptionRefresh = ApiSubscriptionRefresh;
+
+/** The line formats list uploads and subscriptions take (control parses them). */
+export const ITEM_FORMAT_LABELS: Readonly<Record<string, string>> = {
+  auto: "detect (hosts file, adblock or plain)",
+  hosts: "hosts file (0.0.0.0 name)",
+  adblock: "adblock (||name^)",
+  plain: "one item a line",
+};
+export type BulkItemsResult = ApiBulkItemsResult;
+export type ImportReport = ApiImportReport;

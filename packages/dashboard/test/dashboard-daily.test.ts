@@ -13,6 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { buildApp, DuckDbStore } from "@gatehouse/control";
 import type { FastifyInstance } from "fastify";
 import type { BrowserContext, Page } from "playwright-core";
+import { serveText } from "../../gatehouse/test/support/gatehouse-up.ts";
 import {
   api,
   eventually,
@@ -241,7 +242,153 @@ describe("daily tasks in the dashboard, against a real edge", { skip: SKIP }, ()
     );
   });
 
+  /** The Lists page's New list form. */
+  const newList = async (name: string) => {
+    await page.goto(`${base}/lists`);
+    await page.getByRole("button", { name: "New list" }).click();
+    const form = page.getByRole("form", { name: "New list" });
+    await form.getByLabel("Name").fill(name);
+    return form;
+  };
+  const listRow = (name: string) =>
+    page
+      .getByRole("table", { name: "Lists" })
+      .getByRole("row")
+      .filter({ has: page.getByRole("link", { name, exact: true }) });
+
+  it("New list takes a pasted hosts file and an uploaded adblock list; a bad line is named and nothing is kept", async () => {
+    const pasted = await newList("pasted");
+    await pasted
+      .getByLabel("Items, one a line")
+      .fill(
+        "# my hosts\n127.0.0.1 localhost\n0.0.0.0 one.pasted.example\n0.0.0.0 two.pasted.example\n",
+      );
+    await pasted.getByRole("button", { name: "Create list" }).click();
+    await listRow("pasted").waitFor();
+    assert.match((await listRow("pasted").textContent()) ?? "", /pasted\s*domain\s*2/);
+
+    const uploaded = await newList("uploaded");
+    await uploaded.getByLabel("Line format").selectOption("adblock");
+    await uploaded.getByLabel("Or upload a file").setInputFiles({
+      name: "filters.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from("! an adblock list\n||a.upload.example^\n||b.upload.example^\n"),
+    });
+    await uploaded.getByRole("button", { name: "Create list" }).click();
+    await listRow("uploaded").waitFor();
+    assert.match((await listRow("uploaded").textContent()) ?? "", /uploaded\s*domain\s*2/);
+
+    const bad = await newList("badpaste");
+    await bad.getByLabel("Items, one a line").fill("0.0.0.0 ok.example\n*.wild.example\n");
+    await bad.getByRole("button", { name: "Create list" }).click();
+    await bad
+      .getByRole("alert")
+      .filter({ hasText: "line 2: wildcards are not list items" })
+      .waitFor();
+    const lists = await call<{ items: { name: string }[] }>("GET", "/lists?limit=1000");
+    assert.ok(!lists.body.items.some((l) => l.name === "badpaste"), "the refused list is gone");
+
+    await listRow("pasted").getByRole("link").click();
+    await page.getByText("No policy uses this list").waitFor();
+  });
+
+  it("a list follows a URL: status, entries, Update now; a list in use names its policy", async () => {
+    let body = "# feed\n0.0.0.0 a.feed.example\n0.0.0.0 b.feed.example\n";
+    const served = await serveText(() => body);
+    try {
+      const form = await newList("feed");
+      await form.getByLabel("Or follow a URL").fill(`${served.url}/hosts.txt`);
+      await form.getByLabel("Refresh").selectOption({ label: "every 6 hours" });
+      await form.getByRole("button", { name: "Create list" }).click();
+      const card = page.getByRole("region", { name: "Subscription" });
+      await card.getByText("updated: 2 entries").waitFor();
+      assert.match((await card.textContent()) ?? "", /every 6 h 0 min/);
+      assert.match((await card.textContent()) ?? "", new RegExp(`${served.url}/hosts\\.txt`));
+      await page.getByRole("list", { name: "Items" }).getByText("b.feed.example").waitFor();
+      await screenshot(page, "list-subscription");
+      body += "0.0.0.0 c.feed.example\n";
+      await card.getByRole("button", { name: "Update now" }).click();
+      await card.getByText("updated: 3 entries").waitFor();
+      await page.getByRole("list", { name: "Items" }).getByText("c.feed.example").waitFor();
+    } finally {
+      served.server.close();
+    }
+    await page.goto(`${base}/lists`);
+    await listRow("blocked_by_admin").getByRole("link").click();
+    await page.getByRole("region", { name: "Used by" }).getByText("Blocked by admin").waitFor();
+    assert.match(
+      (await page.getByRole("region", { name: "Used by" }).textContent()) ?? "",
+      /Used by Blocked by admin \(dns\)\./,
+    );
+  });
+
+  it("imports a Blocky config: the preview changes nothing, the import publishes and its rules block", async () => {
+    const name = "ads.import.example";
+    const config = [
+      "upstreams:",
+      "  groups:",
+      `    default: [127.0.0.1:${upstream.port}]`,
+      "blocking:",
+      "  denylists:",
+      "    ads:",
+      "      - |",
+      `        ${name}`,
+      "  clientGroupsBlock:",
+      "    default: [ads]",
+      "",
+    ].join("\n");
+    assert.deepEqual(await answers(name, UPSTREAM_ANSWER), [UPSTREAM_ANSWER]);
+    await page.goto(`${base}/import`);
+    const form = page.getByRole("form", { name: "Import a file" });
+    await form.getByLabel("From").selectOption("blocky");
+    await form.getByLabel("File").setInputFiles({
+      name: "config.yml",
+      mimeType: "application/yaml",
+      buffer: Buffer.from(config),
+    });
+    await form.getByRole("button", { name: "Preview (dry run)" }).click();
+    const preview = page.getByRole("region", { name: "Preview" });
+    await preview.getByText("Dry run: nothing was changed.").waitFor();
+    assert.match((await preview.textContent()) ?? "", /list \$blocky_\S+ with 1 item/);
+    const before = await call<{ items: { name: string }[] }>("GET", "/lists?limit=1000");
+    assert.ok(
+      !before.body.items.some((l) => l.name.startsWith("blocky_")),
+      "the preview wrote nothing",
+    );
+    await form.getByRole("button", { name: "Import", exact: true }).click();
+    const done = page.getByRole("region", { name: "Imported" });
+    await done.getByText(/Published as version \d+\./).waitFor();
+    await screenshot(page, "import");
+    assert.deepEqual(await answers(name, "0.0.0.0"), ["0.0.0.0"]);
+  });
+
+  it("follows the system's dark mode and fits a phone's width", async () => {
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      for (const path of ["/logs", "/lists", "/policies", "/import"]) {
+        await page.goto(`${base}${path}`);
+        await page.getByRole("heading", { level: 1 }).first().waitFor();
+        await page.waitForLoadState("networkidle");
+        const { width, bg } = await page.evaluate(() => ({
+          width: document.documentElement.scrollWidth,
+          bg: getComputedStyle(document.documentElement).backgroundColor,
+        }));
+        assert.ok(width <= 390, `${path}: the page is ${width} px wide on a 390 px screen`);
+        const [r, g, b] = (bg.match(/\d+/g) ?? []).map(Number);
+        assert.ok(r! + g! + b! < 150, `${path}: background ${bg} is not dark`);
+        if (path === "/logs") await screenshot(page, "phone-dark");
+      }
+    } finally {
+      await page.emulateMedia({ colorScheme: "light" });
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  });
+
   it("no console errors, CSP violations or requests outside control", () => {
-    assert.deepEqual(problems, []);
+    // The refusal a step provokes (the pasted wildcard, 422) logs the browser's own resource
+    // error; nothing else may.
+    const unexpected = problems.filter((p) => !/status of 422 /.test(p));
+    assert.deepEqual(unexpected, []);
   });
 });

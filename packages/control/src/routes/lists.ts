@@ -12,6 +12,7 @@ import {
   LIST_TYPES,
   ListItemsPage,
   type ListKind,
+  ListUsers,
   ListView,
   Page,
   type PolicyType,
@@ -361,8 +362,41 @@ export async function listRoutes(fastify: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const p = who(req);
       const row = await loadList(db, p.accountId, req.params.id);
+      const sub = await db
+        .selectFrom("list_subscriptions")
+        .select("list_id")
+        .where("list_id", "=", row.id)
+        .executeTakeFirst();
       reply.header("etag", etagOf(row.version));
-      return listView(row);
+      return { ...listView(row), subscribed: sub !== undefined };
+    },
+  );
+
+  app.get(
+    "/lists/:id/policies",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags,
+        summary: "The policies whose expressions use the list (enabled or not)",
+        params: IdParams,
+        response: { 200: ListUsers },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const list = await loadList(db, p.accountId, req.params.id);
+      const ids = await policiesReferencing(db, p.accountId, list.name);
+      if (ids.length === 0) return { policies: [] };
+      const rows = await db
+        .selectFrom("policies")
+        .select(["id", "name", "type", "enabled", "precedence"])
+        .where("account_id", "=", p.accountId)
+        .where("id", "in", ids)
+        .orderBy("type")
+        .orderBy("precedence")
+        .execute();
+      return { policies: rows.map(({ precedence: _p, ...r }) => r) };
     },
   );
 
