@@ -278,16 +278,25 @@ describe("daily tasks in the dashboard, against a real edge", { skip: SKIP }, ()
     await listRow("uploaded").waitFor();
     assert.match((await listRow("uploaded").textContent()) ?? "", /uploaded\s*domain\s*2/);
 
+    // A domain list skips a line it cannot read and names it on the list's page.
+    const skipped = await newList("skipped");
+    await skipped.getByLabel("Items, one a line").fill("0.0.0.0 ok.example\nnot a name !!\n");
+    await skipped.getByRole("button", { name: "Create list" }).click();
+    await listRow("skipped").getByRole("link").click();
+    const upload = page.getByRole("region", { name: "Last upload" });
+    await upload.getByRole("cell", { name: "not a name !!" }).waitFor();
+    assert.match((await upload.textContent()) ?? "", /1 line\(s\) could not be read/);
+
+    // Another type refuses the upload at its bad line, and the list is not kept.
     const bad = await newList("badpaste");
-    await bad.getByLabel("Items, one a line").fill("0.0.0.0 ok.example\n*.wild.example\n");
+    await bad.getByLabel("Type").selectOption("ip");
+    await bad.getByLabel("Items, one a line").fill("192.0.2.1\nnot-an-address\n");
     await bad.getByRole("button", { name: "Create list" }).click();
-    await bad
-      .getByRole("alert")
-      .filter({ hasText: "line 2: wildcards are not list items" })
-      .waitFor();
+    await bad.getByRole("alert").filter({ hasText: "line 2" }).waitFor();
     const lists = await call<{ items: { name: string }[] }>("GET", "/lists?limit=1000");
     assert.ok(!lists.body.items.some((l) => l.name === "badpaste"), "the refused list is gone");
 
+    await page.goto(`${base}/lists`);
     await listRow("pasted").getByRole("link").click();
     await page.getByText("No policy uses this list").waitFor();
   });
