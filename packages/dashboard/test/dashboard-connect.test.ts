@@ -302,6 +302,21 @@ describe("the Connect a device page, against a real edge", { skip }, () => {
     assert.match(ok, /status: NOERROR/);
   });
 
+  it("each location links to its Connect page (the DoH path alone has no host or port)", async () => {
+    await page
+      .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: "Locations", exact: true })
+      .click();
+    const row = page
+      .getByRole("table", { name: "Locations" })
+      .getByRole("row")
+      .filter({ hasText: "Home" });
+    await row.getByRole("link", { name: "Connect a device" }).click();
+    await page.waitForURL(/\/connect\?location=/);
+    await page.getByRole("heading", { name: "Home" }).waitFor();
+    assert.match(await shown("DoH URL"), /^https:\/\/127\.0\.0\.1:\d+\/dns-query\//);
+  });
+
   it("had no console error, page error, CSP violation or request outside loopback", () => {
     assert.deepEqual(problems, []);
   });

@@ -2,6 +2,7 @@
 
 import { type FormEvent, useState } from "react";
 import { api } from "../api.ts";
+import { Link } from "../router.tsx";
 import type { Location, Page } from "../types.ts";
 import {
   Checkbox,
@@ -74,6 +75,9 @@ export function LocationsPage() {
               </td>
               <td>
                 <code>/dns-query/{l.dohToken}</code>
+                <div>
+                  <Link to={`/connect?location=${encodeURIComponent(l.id)}`}>Connect a device</Link>
+                </div>
               </td>
               <td>{l.dotLabel ?? "—"}</td>
               <td>{l.requireProxyAuth ? "required" : "no"}</td>
