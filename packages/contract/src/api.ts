@@ -5,7 +5,7 @@
 // code of the catalogue (errors.ts) whose status is the HTTP status.
 
 import { type Static, Type as T, type TSchema } from "@sinclair/typebox";
-import { List, Location, Policy } from "./config-bundle.ts";
+import { List, LocalZone, Location, Policy } from "./config-bundle.ts";
 import { ERROR_CODES, type ErrorCode } from "./errors.ts";
 import { QueryLogRecord } from "./query-log.ts";
 
@@ -120,6 +120,9 @@ export const SubscriptionView = T.Object({
   lastStatus: Nullable(SubscriptionRefresh),
 });
 export type SubscriptionView = Static<typeof SubscriptionView>;
+
+export const LocalZoneView = T.Composite([LocalZone, Stamped]);
+export type LocalZoneView = Static<typeof LocalZoneView>;
 
 export const LocationView = T.Composite([Location, Stamped]);
 export type LocationView = Static<typeof LocationView>;

@@ -4,6 +4,7 @@
 import type {
   BlockPageSettings,
   ImportStatus,
+  LocalZone,
   Location,
   Policy,
   PolicySettings,
@@ -17,6 +18,7 @@ import type {
   IdentityDevicesTable,
   IdentityUsersTable,
   ListsTable,
+  LocalZonesTable,
   LocationsTable,
   PoliciesTable,
 } from "./db/schema.ts";
@@ -77,6 +79,20 @@ export function locationToBundle(r: Row<LocationsTable>): Location {
 
 export function locationView(r: Row<LocationsTable>) {
   return { ...locationToBundle(r), ...stamps(r) };
+}
+
+export function localZoneToBundle(r: Row<LocalZonesTable>): LocalZone {
+  return {
+    id: r.id,
+    name: r.name,
+    zone: r.zone,
+    ...(r.locations !== null ? { locations: r.locations as string[] } : {}),
+    ...(r.transfer_to !== null ? { transferTo: r.transfer_to as string[] } : {}),
+  };
+}
+
+export function localZoneView(r: Row<LocalZonesTable>) {
+  return { ...localZoneToBundle(r), ...stamps(r) };
 }
 
 /** Says whether a proxy password is set, never its hash. */

@@ -19,6 +19,7 @@ const BODIES: Record<string, { body?: unknown; type?: string }> = {
   "POST /api/v1/lists/:id/items/remove": { body: "x.example\n", type: "text/plain" },
   "PUT /api/v1/lists/:id/items": { body: "x.example\n", type: "text/plain" },
   "PATCH /api/v1/locations/:id": { body: { name: "x" } },
+  "PUT /api/v1/local-zones/:id": { body: { name: "lan.test", zone: "a A 192.0.2.1" } },
   "PATCH /api/v1/identities/users/:id": { body: { name: "x" } },
   "PATCH /api/v1/identities/devices/:id": { body: { name: "x" } },
   "PUT /api/v1/lists/:id/subscription": { body: { url: "http://127.0.0.1:9/list.txt" } },
@@ -51,6 +52,8 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "GET /api/v1/lists/:id/items",
     "GET /api/v1/lists/:id/policies",
     "GET /api/v1/lists/:id/subscription",
+    "GET /api/v1/local-zones",
+    "GET /api/v1/local-zones/:id",
     "GET /api/v1/locations",
     "GET /api/v1/locations/:id",
     "GET /api/v1/locations/:id/connect",
@@ -69,6 +72,7 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "DELETE /api/v1/identities/users/:id/credential",
     "DELETE /api/v1/lists/:id",
     "DELETE /api/v1/lists/:id/subscription",
+    "DELETE /api/v1/local-zones/:id",
     "DELETE /api/v1/locations/:id",
     "DELETE /api/v1/policies/:id",
     "PATCH /api/v1/identities/devices/:id",
@@ -85,6 +89,7 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "POST /api/v1/lists/:id/items",
     "POST /api/v1/lists/:id/items/remove",
     "POST /api/v1/lists/:id/subscription/refresh",
+    "POST /api/v1/local-zones",
     "POST /api/v1/locations",
     "POST /api/v1/locations/:id/rotate-doh-token",
     "POST /api/v1/pause",
@@ -94,6 +99,7 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "POST /api/v1/quick-rules/remove",
     "PUT /api/v1/lists/:id/items",
     "PUT /api/v1/lists/:id/subscription",
+    "PUT /api/v1/local-zones/:id",
     "PUT /api/v1/resolver",
     "PUT /api/v1/settings",
   ],
@@ -169,6 +175,9 @@ for (const b of BACKENDS) {
         })
       ).json().id;
       ids.location = (await A("POST", "/locations", { name: "loc" })).json().id;
+      ids.zone = (
+        await A("POST", "/local-zones", { name: "lan.test", zone: "a A 192.0.2.1" })
+      ).json().id;
       ids.user = (await A("POST", "/identities/users", { email: "a@example.com" })).json().id;
       ids.device = (await A("POST", "/identities/devices", { name: "dev" })).json().id;
       ids.token = (await A("GET", "/tokens"))
@@ -196,6 +205,7 @@ for (const b of BACKENDS) {
         .replace("/policies/:id", `/policies/${ids.policy}`)
         .replace("/lists/:id", `/lists/${ids.list}`)
         .replace("/locations/:id", `/locations/${ids.location}`)
+        .replace("/local-zones/:id", `/local-zones/${ids.zone}`)
         .replace("/identities/users/:id", `/identities/users/${ids.user}`)
         .replace("/identities/devices/:id", `/identities/devices/${ids.device}`)
         .replace("/tokens/:id", `/tokens/${ids.token}`)

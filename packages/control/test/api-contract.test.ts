@@ -331,6 +331,21 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await ok(admin("GET", `/locations/${MISSING_ID}/connect`), 404);
     await ok(admin("GET", `/locations/${loc.id}/connect/apple-profile?transport=dot`), 200);
     await ok(admin("GET", `/locations/${loc.id}/connect/apple-profile?transport=ftp`), 400);
+    const zone = (
+      await ok(admin("POST", "/local-zones", { name: "lan.test", zone: "nas A 192.0.2.10" }), 201)
+    ).json();
+    await ok(admin("POST", "/local-zones", { name: "bad.test", zone: "nas A 999.1.1.1" }), 422);
+    await ok(admin("POST", "/local-zones", { name: "lan.test", zone: "" }), 409);
+    await ok(admin("GET", "/local-zones"), 200);
+    await ok(admin("GET", `/local-zones/${zone.id}`), 200);
+    await ok(admin("GET", `/local-zones/${MISSING_ID}`), 404);
+    await ok(
+      admin("PUT", `/local-zones/${zone.id}`, { name: "lan.test", zone: "nas A 192.0.2.11" }),
+      200,
+    );
+    await ok(admin("PUT", `/local-zones/${zone.id}`, { name: "lan.test", zone: "x MX" }), 422);
+    await ok(admin("DELETE", `/local-zones/${zone.id}`), 204);
+    await ok(admin("DELETE", `/local-zones/${zone.id}`), 404);
     const spareLoc = (await ok(admin("POST", "/locations", { name: "spare" }), 201)).json();
     await ok(admin("DELETE", `/locations/${spareLoc.id}`), 204);
 

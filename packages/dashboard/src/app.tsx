@@ -17,6 +17,7 @@ import { EdgesPage } from "./pages/edges.tsx";
 import { IdentitiesPage } from "./pages/identities.tsx";
 import { ImportPage } from "./pages/import.tsx";
 import { ListDetailPage, ListsPage } from "./pages/lists.tsx";
+import { LocalDnsPage } from "./pages/local-dns.tsx";
 import { LocationsPage } from "./pages/locations.tsx";
 import { OverviewPage } from "./pages/overview.tsx";
 import { PoliciesPage } from "./pages/policies.tsx";
@@ -36,6 +37,7 @@ const NAV: readonly { to: string; label: string }[] = [
   { to: "/lists", label: "Lists" },
   { to: "/locations", label: "Locations" },
   { to: "/connect", label: "Connect a device" },
+  { to: "/local-dns", label: "Local DNS" },
   { to: "/identities", label: "Users and devices" },
   { to: "/resolver", label: "DNS settings" },
   { to: "/settings", label: "Settings" },
@@ -186,6 +188,7 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/lists": () => <ListsPage />,
   "/locations": () => <LocationsPage />,
   "/connect": () => <ConnectPage />,
+  "/local-dns": () => <LocalDnsPage />,
   "/identities": () => <IdentitiesPage />,
   "/edges": () => <EdgesPage />,
   "/config": () => <ConfigPage />,

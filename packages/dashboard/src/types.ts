@@ -24,6 +24,7 @@ import type {
   POLICY_ACTIONS as CONTRACT_POLICY_ACTIONS,
   EdgeView,
   ListView,
+  LocalZoneView,
   LocationView,
   LogAction,
   PolicyView,
@@ -42,6 +43,7 @@ export type Stamped = ApiStamped;
 
 export type Policy = PolicyView;
 export type Location = LocationView;
+export type LocalZone = LocalZoneView;
 export type ListType = ListView["type"];
 
 /** Every list type, as the create form offers them. */

@@ -12,13 +12,19 @@ import {
 } from "@gatehouse/contract";
 import { sql } from "kysely";
 import type { Db } from "../context.ts";
-import { locationToBundle, policyToBundle, resolverOf, settingsView } from "../views.ts";
+import {
+  localZoneToBundle,
+  locationToBundle,
+  policyToBundle,
+  resolverOf,
+  settingsView,
+} from "../views.ts";
 
 /** The bundle without version, hash and timestamp: what a publish would ship. */
 export type BundleContent = Omit<ConfigBundle, "version" | "hash" | "createdAt">;
 
 export async function compileContent(db: Db, accountId: string): Promise<BundleContent> {
-  const [settings, locations, lists, policies, users, devices, pauses] = await Promise.all([
+  const [settings, locations, lists, policies, users, devices, pauses, zones] = await Promise.all([
     db
       .selectFrom("account_settings")
       .selectAll()
@@ -61,6 +67,12 @@ export async function compileContent(db: Db, accountId: string): Promise<BundleC
       .orderBy("id")
       .execute(),
     activePauses(db, accountId),
+    db
+      .selectFrom("local_zones")
+      .selectAll()
+      .where("account_id", "=", accountId)
+      .orderBy("name")
+      .execute(),
   ]);
   const s = settingsView(settings);
   const bundleLists: List[] = lists.map((l) => {
@@ -101,6 +113,7 @@ export async function compileContent(db: Db, accountId: string): Promise<BundleC
     ...(s.proxy ? { proxy: s.proxy } : {}),
     ...(s.blockPage ? { blockPage: s.blockPage } : {}),
     ...(pauses.length > 0 ? { pauses: pauses.map(pauseToBundle) } : {}),
+    ...(zones.length > 0 ? { localZones: zones.map(localZoneToBundle) } : {}),
   };
 }
 

@@ -19,6 +19,7 @@ import {
   Identities,
   LIST_NAME_PATTERN,
   LIST_TYPES,
+  LocalZone,
   Location,
   Policy,
   ProxySettings,
@@ -78,6 +79,12 @@ export const ConfigDocument = T.Object(
         { maxItems: 10000 },
       ),
     ),
+    /** Local zones; absent in an import: the account's zones stay as they are. */
+    localZones: opt(
+      T.Array(T.Composite([T.Omit(LocalZone, ["id"]), T.Object({ id: T.Optional(Id) })]), {
+        maxItems: 1000,
+      }),
+    ),
     policies: opt(
       T.Array(T.Composite([T.Omit(Policy, ["id"]), T.Object({ id: T.Optional(Id) })]), {
         maxItems: 100000,
@@ -134,6 +141,7 @@ export async function exportDocument(db: Db, accountId: string): Promise<ConfigD
     },
     resolver: c.resolver,
     locations: c.locations,
+    ...(c.localZones ? { localZones: c.localZones } : {}),
     lists: c.lists,
     // Disabled policies too: the export is the whole configuration, not what is published.
     policies: policies.map((r) => ({
@@ -254,6 +262,11 @@ export function prepareImport(doc: ConfigDocument, accountId: string): Prepared 
   checkIdentities(users, devices, problems);
   if (problems.length) fail(problems);
   const policies = (doc.policies ?? []).map((p) => ({ ...p, id: p.id ?? newId("pol") }));
+  const localZones = doc.localZones?.map((z) => ({
+    ...z,
+    id: z.id ?? newId("lzn"),
+    name: z.name.toLowerCase().replace(/\.$/, ""),
+  }));
   const candidate = {
     schemaVersion: 1,
     version: 0,
@@ -275,11 +288,18 @@ export function prepareImport(doc: ConfigDocument, accountId: string): Prepared 
     // Disabled policies are checked too: an import must not store what cannot be enabled.
     policies,
     identities: { users, devices },
+    ...(localZones ? { localZones } : {}),
   };
   const bundleProblems = checkBundle(candidate);
   if (bundleProblems.length) fail(bundleProblems);
   return {
-    doc: { ...doc, policies, users, ...(doc.devices !== undefined ? { devices } : {}) },
+    doc: {
+      ...doc,
+      policies,
+      users,
+      ...(doc.devices !== undefined ? { devices } : {}),
+      ...(localZones ? { localZones } : {}),
+    },
     lists,
     locations,
   };
@@ -395,6 +415,21 @@ export async function applyImport(
         );
       }
     }
+    if (doc.localZones !== undefined) {
+      await trx.deleteFrom("local_zones").where("account_id", "=", accountId).execute();
+      for (const z of doc.localZones)
+        await trx
+          .insertInto("local_zones")
+          .values({
+            id: z.id!,
+            account_id: accountId,
+            name: z.name,
+            zone: z.zone,
+            locations: z.locations ? JSON.stringify(z.locations) : null,
+            transfer_to: z.transferTo ? JSON.stringify(z.transferTo) : null,
+          })
+          .execute();
+    }
     for (const x of prepared.locations) {
       await trx
         .insertInto("locations")
@@ -468,6 +503,7 @@ export async function applyImport(
       lists: prepared.lists.length,
       listItems: prepared.lists.reduce((n, l) => n + l.items.length, 0),
       locations: prepared.locations.length,
+      ...(doc.localZones !== undefined ? { localZones: doc.localZones.length } : {}),
       users: doc.users?.length ?? 0,
       ...(doc.devices !== undefined ? { devices: doc.devices.length } : {}),
     };

@@ -266,6 +266,23 @@ const m0010: Migration = {
   },
 };
 
+/** Local zones ("local DNS records"), one row per zone. */
+const m0011: Migration = {
+  async up(db) {
+    await sql`create table local_zones (
+      id text primary key,
+      account_id text not null references accounts(id) on delete cascade,
+      name text not null,
+      zone text not null,
+      locations jsonb,
+      transfer_to jsonb,
+      version integer not null default 1,
+      created_at timestamptz not null default now(),
+      updated_at timestamptz not null default now(),
+      unique (account_id, name))`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -277,6 +294,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0008_blocking_pauses": m0008,
   "0009_list_import_status": m0009,
   "0010_location_dnssec": m0010,
+  "0011_local_zones": m0011,
 };
 
 const provider: MigrationProvider = {

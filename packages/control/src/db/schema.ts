@@ -88,6 +88,19 @@ export interface LocationsTable {
   updated_at: UpdatedAt;
 }
 
+/** A local zone: records the edges answer authoritatively (contract LocalZone). */
+export interface LocalZonesTable {
+  id: string;
+  account_id: string;
+  name: string;
+  zone: string;
+  locations: JsonNullable;
+  transfer_to: JsonNullable;
+  version: Version;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
 export interface IdentityUsersTable {
   id: string;
   account_id: string;
@@ -226,6 +239,7 @@ export interface Database {
   lists: ListsTable;
   list_items: ListItemsTable;
   locations: LocationsTable;
+  local_zones: LocalZonesTable;
   identity_users: IdentityUsersTable;
   identity_devices: IdentityDevicesTable;
   account_settings: AccountSettingsTable;

@@ -9,6 +9,7 @@ import { edgeRoutes } from "./edges.ts";
 import { identityRoutes } from "./identities.ts";
 import { importRoutes } from "./import.ts";
 import { listRoutes } from "./lists.ts";
+import { localZoneRoutes } from "./local-zones.ts";
 import { locationRoutes } from "./locations.ts";
 import { pauseRoutes } from "./pause.ts";
 import { policyRoutes } from "./policies.ts";
@@ -21,6 +22,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(policyRoutes);
   await app.register(listRoutes);
   await app.register(locationRoutes);
+  await app.register(localZoneRoutes);
   await app.register(connectRoutes);
   await app.register(identityRoutes);
   await app.register(settingsRoutes);

@@ -12,6 +12,7 @@ export type AuditedTable =
   | "policies"
   | "lists"
   | "locations"
+  | "local_zones"
   | "identity_users"
   | "identity_devices";
 export type RowOf<N extends AuditedTable> = Selectable<Database[N]>;
