@@ -126,6 +126,8 @@ export interface Exchange {
   established: boolean;
   /** The origin request, once its response head arrived (forward). */
   upstream: OriginCall | undefined;
+  /** The origin request from connect-origin on (its connection), before any answer. */
+  originCall: OriginCall | undefined;
 }
 
 let seq = 0;
@@ -187,6 +189,7 @@ export function newExchange(
     splicedDown: 0,
     established: false,
     upstream: undefined,
+    originCall: undefined,
   };
 }
 
@@ -210,7 +213,7 @@ export interface Stage {
 
 /** Throw away the origin's response (the client gets another answer). */
 export function discardUpstream(ex: Exchange): void {
-  ex.upstream?.abort();
+  ex.originCall?.abort();
   ex.upstream = undefined;
 }
 

@@ -101,12 +101,15 @@ export function admissionStages(d: PipelineDeps): Stage[] {
   ];
 }
 
-/** … then a connection to the origin and the head it will see: plain HTTP and upgrades. */
-export function originStages(d: PipelineDeps, via: string): Stage[] {
+/**
+ * … then a connection to the origin and the head it will see: plain HTTP and upgrades (`fresh`:
+ * a connection of its own, never pooled).
+ */
+export function originStages(d: PipelineDeps, via: string, fresh: boolean): Stage[] {
   return [
     ...admissionStages(d),
     // A connection to exactly that address: pooled keep-alive, or dialled now.
-    createConnectOrigin(),
+    createConnectOrigin(d.pool, fresh),
     // The head the origin sees: hop-by-hop stripped, Host from the target, Via added.
     createUpstreamRequest(via),
   ];
@@ -117,7 +120,7 @@ export function httpPipelineSpec(d: PipelineDeps): PipelineSpec {
   return {
     name: "http",
     stages: [
-      ...originStages(d, via),
+      ...originStages(d, via, false),
       // Send, stream the body, wait for the response head.
       createForward(d.pool),
       // Policies on response fields, while the answer can still be replaced.
@@ -141,7 +144,7 @@ export function upgradePipelineSpec(d: PipelineDeps): PipelineSpec {
     stages: [
       // A valid protocol list and no body: the raw socket leaves us no framing to rely on.
       createCheckUpgrade(),
-      ...originStages(d, via),
+      ...originStages(d, via, true),
       // Asks the origin to upgrade (fresh connection, taken out of the pool on a 101).
       createForwardUpgrade(d.pool),
       createPolicyResponse(d.contexts),

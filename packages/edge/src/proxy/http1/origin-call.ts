@@ -40,6 +40,9 @@ export class OriginCall {
   /** Sent again once after a kept-alive connection turned out closed. */
   retried = false;
   #conn: OriginConnection | undefined;
+  /** A connection is open and this call's (connect-origin is done). */
+  #connected = false;
+  #settleConnect: ((err: Error | undefined) => void) | undefined;
   #sink: BodyWriter | undefined;
   #early: Buffer[] | undefined;
   #ended = false;
@@ -83,6 +86,15 @@ export class OriginCall {
     this.#conn = conn;
   }
 
+  /** The connection is open and this call's to use (connect-origin may go on). */
+  connected(conn: OriginConnection): void {
+    this.#conn = conn;
+    this.#connected = true;
+    const settle = this.#settleConnect;
+    this.#settleConnect = undefined;
+    settle?.(undefined);
+  }
+
   responseHead(status: number, headers: string[], bodyLength: number, noBody: boolean): void {
     this.statusCode = status;
     this.headers = headers;
@@ -116,6 +128,7 @@ export class OriginCall {
     if (this.#ended) return;
     this.error = err;
     this.#ended = true;
+    this.#failConnect(err);
     if (!this.#headIn) this.#rejectHead(err);
     else if (this.#sink !== undefined && !this.#sink.writableFinished) this.#sink.destroy(err);
     this.#resolveDone();
@@ -135,6 +148,29 @@ export class OriginCall {
   }
 
   // --- from the stages ---
+
+  /**
+   * Undefined once a connection is this call's; otherwise settles when one is (connect-origin
+   * awaits it), or rejects with the reason there will be none.
+   */
+  whenConnected(): Promise<void> | undefined {
+    if (this.#connected) return undefined;
+    if (this.#ended) return Promise.reject(this.error ?? ABORTED);
+    return new Promise<void>((resolve, reject) => {
+      this.#settleConnect = (err) => (err === undefined ? resolve() : reject(err));
+    });
+  }
+
+  /** The connection connect-origin got (forward sends on it). */
+  get connection(): OriginConnection | undefined {
+    return this.#connected ? this.#conn : undefined;
+  }
+
+  #failConnect(err: Error): void {
+    const settle = this.#settleConnect;
+    this.#settleConnect = undefined;
+    settle?.(err);
+  }
 
   /** Relay the body into `sink` (its head is written by the caller or goes with the data). */
   attach(sink: BodyWriter): Promise<void> {
@@ -167,7 +203,8 @@ export class OriginCall {
     if (this.#ended) return;
     this.#ended = true;
     this.#conn?.abort();
-    // forward may still await the head: it learns the exchange is off.
+    // connect-origin or forward may still wait: they learn the exchange is off.
+    this.#failConnect(ABORTED);
     if (!this.#headIn) this.#rejectHead(ABORTED);
     this.#resolveDone();
   }

@@ -46,6 +46,20 @@ export interface OriginPoolLimits {
   readonly head: HeadLimits;
 }
 
+/** Where a request goes: what connect-origin asks the pool for. */
+export interface OriginTarget {
+  /** Pool key: the checked address and port, `ip:port` or `[ip]:port`. */
+  readonly key: string;
+  /** Who asks (net/source-key.ts: IPv4 address, IPv6 /64): the unit of fairness per origin. */
+  readonly client: string;
+  /** Checked address to dial (an IP literal) and port. */
+  readonly ip: string;
+  readonly port: number;
+  readonly family: 0 | 4 | 6;
+  /** A connection of its own, never pooled (an upgrade). */
+  readonly fresh: boolean;
+}
+
 export interface OriginRequest {
   /** Pool key: the checked address and port, `ip:port` or `[ip]:port`. */
   readonly key: string;
@@ -72,9 +86,13 @@ const IDLE = 1;
 const HEAD = 2;
 const BODY = 3;
 const GONE = 4;
+/** Connected and given to a call by connect-origin; its request not sent yet (forward). */
+const READY = 5;
 
 interface Waiting {
-  readonly req: OriginRequest;
+  readonly target: OriginTarget;
+  /** Sent as soon as a connection is given; undefined: only connect (connect-origin). */
+  readonly req: OriginRequest | undefined;
   readonly call: OriginCall;
 }
 
@@ -156,7 +174,7 @@ class OriginConnection {
   /** Performance-clock deadline for the sweep (0: none); its meaning follows `state`. */
   deadline = 0;
   /** While CONNECTING: the request that will be sent once connected. */
-  pending: { req: OriginRequest; call: OriginCall } | undefined;
+  pending: { req: OriginRequest | undefined; call: OriginCall } | undefined;
   #call: OriginCall | undefined;
   #req: OriginRequest | undefined;
   #buf: Buffer | undefined;
@@ -171,7 +189,7 @@ class OriginConnection {
   #gotBytes = false;
   #t0 = 0;
 
-  constructor(pool: OriginPool, req: OriginRequest, slot: Slot | undefined) {
+  constructor(pool: OriginPool, req: OriginTarget, slot: Slot | undefined) {
     this.#pool = pool;
     this.slot = slot;
     this.#t0 = performance.now();
@@ -197,7 +215,16 @@ class OriginConnection {
     });
   }
 
-  /** Send a request on this (connected, unused) connection. */
+  /** Give this (connected, unused) connection to `call`, whose request forward sends. */
+  reserve(call: OriginCall): void {
+    this.#call = call;
+    this.state = READY;
+    // Forward follows at once; a connection left unused this long is not waited for.
+    this.deadline = performance.now() + this.#pool.limits.responseTimeoutMs;
+    call.connected(this);
+  }
+
+  /** Send a request on this (connected, unused or reserved) connection. */
   send(req: OriginRequest, call: OriginCall): void {
     this.#req = req;
     this.#call = call;
@@ -418,8 +445,9 @@ class OriginConnection {
 
   /** Abort the exchange in progress (the client left, or a policy replaced the response). */
   abort(): void {
-    if (this.state === CONNECTING) {
+    if (this.state === CONNECTING || this.state === READY) {
       this.pending = undefined;
+      this.#call = undefined;
       this.#close();
       return;
     }
@@ -454,6 +482,10 @@ class OriginConnection {
     if (this.state === IDLE) {
       // Unused for keepAliveMs: let it go.
       this.#close();
+      return;
+    }
+    if (this.state === READY) {
+      this.#fail(new EdgeError("internal", "a reserved origin connection was never used"));
       return;
     }
     if (this.state === CONNECTING) {
@@ -502,6 +534,12 @@ class OriginConnection {
       p?.call.failed(socketFailure(this.#lastError, true));
       return;
     }
+    if (state === READY) {
+      const call = this.#call;
+      this.#call = undefined;
+      call?.failed(new EdgeError("upstream_failed", "the origin closed the connection"));
+      return;
+    }
     if (state !== HEAD && state !== BODY) return;
     const call = this.#call;
     this.#call = undefined;
@@ -545,24 +583,54 @@ export class OriginPool {
     );
   }
 
-  /** Send `req`; `call` hears the response. */
+  /**
+   * Get `call` a connection to `target`: an idle kept-alive one now, a new one (dialled only to
+   * that address), or one that comes free after those of other clients (fair share). The call
+   * hears `connected` (or `failed`); forward then sends on it with `send`.
+   */
+  connect(target: OriginTarget, call: OriginCall): void {
+    this.#acquire({ target, req: undefined, call });
+  }
+
+  /** Send `req` on the connection `call` got from `connect`; `call` hears the response. */
+  send(req: OriginRequest, call: OriginCall): void {
+    const c = call.connection;
+    if (c === undefined) {
+      call.failed(new EdgeError("internal", "no origin connection to send on"));
+      return;
+    }
+    c.send(req, call);
+  }
+
+  /** Connect and send at once (a request sent again after a stale kept-alive connection). */
   request(req: OriginRequest, call: OriginCall): void {
+    const target: OriginTarget = {
+      key: req.key,
+      client: req.client,
+      ip: req.ip,
+      port: req.port,
+      family: req.family,
+      fresh: req.upgrade !== undefined,
+    };
+    this.#acquire({ target, req, call });
+  }
+
+  #acquire(w: Waiting): void {
     if (this.#closed) {
-      call.failed(new EdgeError("unavailable", "the proxy is shutting down"));
+      w.call.failed(new EdgeError("unavailable", "the proxy is shutting down"));
       return;
     }
-    if (req.upgrade !== undefined) {
-      this.#dial(req, call, undefined);
+    if (w.target.fresh) {
+      this.#dial(w, undefined);
       return;
     }
-    const key = req.key;
+    const key = w.target.key;
     let slot = this.#slots.get(key);
     if (slot === undefined) {
       slot = new Slot(key);
       this.#slots.set(key, slot);
     }
-    const share = slot.share(req.client);
-    const w = { req, call };
+    const share = slot.share(w.target.client);
     // Behind others of the same client, or at its own bound: wait in its queue.
     if (share.queue.length > 0 || share.busy >= this.limits.perClient) {
       slot.enqueue(share, w);
@@ -577,13 +645,14 @@ export class OriginPool {
     if (idle !== undefined) {
       share.busy++;
       idle.share = share;
-      idle.send(w.req, w.call);
+      if (w.req === undefined) idle.reserve(w.call);
+      else idle.send(w.req, w.call);
       return true;
     }
     if (slot.active >= this.limits.perOrigin) return false;
     slot.active++;
     share.busy++;
-    this.#dial(w.req, w.call, slot).share = share;
+    this.#dial(w, slot).share = share;
     return true;
   }
 
@@ -602,15 +671,17 @@ export class OriginPool {
     }
   }
 
-  #dial(req: OriginRequest, call: OriginCall, slot: Slot | undefined): OriginConnection {
-    const c = new OriginConnection(this, req, slot);
+  #dial(w: Waiting, slot: Slot | undefined): OriginConnection {
+    const c = new OriginConnection(this, w.target, slot);
     this.#sweep.items.add(c);
-    c.pending = { req, call };
-    call.bind(c);
+    c.pending = { req: w.req, call: w.call };
+    w.call.bind(c);
     c.onConnected(() => {
       const p = c.pending;
       c.pending = undefined;
-      if (p !== undefined) c.send(p.req, p.call);
+      if (p === undefined) return;
+      if (p.req === undefined) c.reserve(p.call);
+      else c.send(p.req, p.call);
     });
     return c;
   }

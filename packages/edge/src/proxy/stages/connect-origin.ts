@@ -1,15 +1,43 @@
-// Stage connect-origin: bind the request to a connection toward the checked address. Plain HTTP takes
-// a pooled keep-alive connection keyed `<ip>:<port>` (the pool dials lazily, only that IP).
-// After resolve-peer (needs the pinned IP), before upstream-request.
+// Stage connect-origin: a connection to exactly the checked address resolve-peer pinned (the
+// pool dials only that IP literal, never the name). Plain HTTP takes a kept-alive connection
+// from the pool keyed `<ip>:<port>` or dials a new one, waiting its turn when the origin or this
+// client is at its limit (fair share, http1/origin-pool.ts); an upgrade gets a fresh connection
+// of its own. A failure to connect is thrown as an edge error (fail.ts answers it). After
+// resolve-peer, before upstream-request; forward then sends on the connection.
 
+import { sourceKey } from "../../net/source-key.ts";
 import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { OriginCall } from "../http1/origin-call.ts";
+import type { OriginPool } from "../http1/origin-pool.ts";
 
-export function createConnectOrigin(): Stage {
+const NEXT = (): Outcome => "next";
+
+/** `fresh`: a connection of its own, never pooled (the upgrade pipeline). */
+export function createConnectOrigin(pool: OriginPool, fresh: boolean): Stage {
   return {
     name: "connect-origin",
-    run(ex: Exchange): Outcome {
-      ex.origin = ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
-      return "next";
+    run(ex: Exchange): Outcome | Promise<Outcome> {
+      const key = ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
+      ex.origin = key;
+      const call = new OriginCall();
+      ex.originCall = call;
+      // A client that goes away (even while waiting for a connection) cancels the origin
+      // request; an upgrade's raw socket is watched until the origin's answer is in.
+      if (ex.res !== undefined) ex.res.onClientClose = call.clientClosed;
+      else ex.socket.once("close", call.clientClosed);
+      pool.connect(
+        {
+          key,
+          client: sourceKey(ex.clientIp),
+          ip: ex.peerIp,
+          port: ex.port,
+          family: ex.peerFamily,
+          fresh,
+        },
+        call,
+      );
+      const waiting = call.whenConnected();
+      return waiting === undefined ? "next" : waiting.then(NEXT);
     },
   };
 }

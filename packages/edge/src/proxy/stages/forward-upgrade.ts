@@ -4,7 +4,6 @@
 // policy-response.
 
 import type { Exchange, Outcome, Stage } from "../exchange.ts";
-import { OriginCall } from "../http1/origin-call.ts";
 import type { OriginPool } from "../http1/origin-pool.ts";
 import { originRequest } from "./forward.ts";
 
@@ -13,9 +12,8 @@ export function createForwardUpgrade(pool: OriginPool): Stage {
   return {
     name: "forward",
     async run(ex: Exchange): Promise<Outcome> {
-      const call = new OriginCall();
-      ex.socket.once("close", call.clientClosed);
-      pool.request(originRequest(ex, undefined, ex.req.header("upgrade")!), call);
+      const call = ex.originCall!;
+      pool.send(originRequest(ex, undefined, ex.req.header("upgrade")!), call);
       try {
         await call.head;
       } finally {

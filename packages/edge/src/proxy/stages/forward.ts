@@ -1,4 +1,5 @@
-// Stage forward: send the request to the origin and wait for its response head. The client's
+// Stage forward: send the request on the connection connect-origin got and wait for the
+// response head. The client's
 // body is streamed as it arrives (the origin pool reads it from the client connection with
 // backpressure, re-framed with Content-Length or chunked), never buffered whole. After
 // upstream-request, before policy-response (which may still replace the answer once the status
@@ -7,7 +8,6 @@
 import { sourceKey } from "../../net/source-key.ts";
 import type { Exchange, Outcome, Stage } from "../exchange.ts";
 import type { ClientRequest } from "../http1/message.ts";
-import { OriginCall } from "../http1/origin-call.ts";
 import type { OriginPool, OriginRequest } from "../http1/origin-pool.ts";
 
 /** The request for the pinned origin, from what the earlier stages decided. */
@@ -41,10 +41,8 @@ export function createForward(pool: OriginPool): Stage {
         // every policy, so we ask for it now; the origin gets the body without the expectation.
         ex.res?.writeContinue();
       }
-      const call = new OriginCall();
-      // A client that goes away (even before the origin answers) cancels the origin request.
-      if (ex.res !== undefined) ex.res.onClientClose = call.clientClosed;
-      pool.request(originRequest(ex, hasBody ? req : undefined, undefined), call);
+      const call = ex.originCall!;
+      pool.send(originRequest(ex, hasBody ? req : undefined, undefined), call);
       await call.head;
       ex.upstream = call;
       ex.status = call.statusCode;
