@@ -150,9 +150,8 @@ export type DeviceView = Static<typeof DeviceView>;
 /** The device's credential is in this answer only. */
 export const DeviceWithCredential = T.Composite([DeviceView, T.Object({ credential: T.String() })]);
 
-export const ROLE_NAMES = ["viewer", "editor", "admin"] as const;
-export const RoleName = T.Union(ROLE_NAMES.map((r) => T.Literal(r)));
-export type RoleName = Static<typeof RoleName>;
+const ROLE_NAMES = ["viewer", "editor", "admin"] as const;
+const RoleName = T.Union(ROLE_NAMES.map((r) => T.Literal(r)));
 
 export const Whoami = T.Object({
   tokenId: T.String(),
@@ -286,7 +285,7 @@ export type RollbackResult = Static<typeof RollbackResult>;
 /** A rule error's place in its expression, in UTF-16 code units. */
 export const RuleSpan = T.Object({ start: T.Integer(), length: T.Integer() });
 
-export const ConfigProblem = T.Object({
+const ConfigProblem = T.Object({
   /** JSON pointer into the bundle, e.g. `/policies/3/expression`. */
   path: T.String(),
   message: T.String(),
@@ -300,7 +299,7 @@ export const ConfigProblem = T.Object({
   ),
 });
 /** An enabled policy that can never match: one evaluated before it always matches first. */
-export const ConfigWarning = T.Object({
+const ConfigWarning = T.Object({
   /** JSON pointer of the shadowed policy, e.g. `/policies/5`. */
   path: T.String(),
   policyId: T.String(),
@@ -438,7 +437,7 @@ export const IngestResult = T.Object({
 // The error model.
 
 /** The catalogue's codes answered with `status` ("5xx": with any 5xx status). */
-export function errorCodesOf(status: number | "5xx"): ErrorCode[] {
+function errorCodesOf(status: number | "5xx"): ErrorCode[] {
   return (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) =>
     status === "5xx" ? ERROR_CODES[c].status >= 500 : ERROR_CODES[c].status === status,
   );
@@ -449,7 +448,7 @@ export function errorCodesOf(status: number | "5xx"): ErrorCode[] {
  * and every problem; for the other 422 codes where the body was wrong (path, index or line).
  * Open: a code may carry more.
  */
-export const UnprocessableDetails = T.Object(
+const UnprocessableDetails = T.Object(
   {
     kind: T.Optional(T.String()),
     span: T.Optional(RuleSpan),

@@ -146,7 +146,6 @@ export type List = Static<typeof List>;
 
 /** DNS block answer modes. */
 export const BLOCK_MODES = ["null", "nxdomain", "refused", "ip"] as const;
-export type BlockMode = (typeof BLOCK_MODES)[number];
 
 export const PolicySettings = T.Object({
   /** DNS block: `null` answers 0.0.0.0 / :: (default), or NXDOMAIN, REFUSED, or the block-page IP. */
@@ -200,7 +199,6 @@ export const POLICY_ACTIONS = {
   http: ["allow", "block", "do_not_inspect"],
   net: ["allow", "block"],
 } as const;
-export type PolicyAction = (typeof POLICY_ACTIONS)[keyof typeof POLICY_ACTIONS][number];
 
 export const Policy = T.Object({
   id: Id,

@@ -87,7 +87,7 @@ const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$|^[a-z0-9_]$/;
 /** Letters a wildcard pattern may hold besides `*`. */
 const GLOB_CHARS = /^[a-z0-9_.*-]+$/;
 /** Longest regular expression accepted from a list. */
-export const MAX_LIST_REGEX = 1024;
+const MAX_LIST_REGEX = 1024;
 const RR_TYPES = new Set([
   "A",
   "AAAA",
@@ -173,7 +173,7 @@ const BROWSER_MODIFIERS = new Set([
 ]);
 
 /** Lowercase, drop one trailing dot, IDN-free check (labels of [a-z0-9_-], ≤ 63, name ≤ 253). */
-export function normalizeListName(raw: string): string | undefined {
+function normalizeListName(raw: string): string | undefined {
   let s = raw.toLowerCase();
   if (s.endsWith(".")) s = s.slice(0, -1);
   if (s.length === 0 || s.length > 253) return undefined;

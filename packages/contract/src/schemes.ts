@@ -6,7 +6,7 @@
 import type { SchemeDefinition } from "@gatehouse/rules";
 
 /** The policy types Gatehouse evaluates, one scheme each. */
-export const POLICY_TYPES = ["dns", "http", "net"] as const;
+const POLICY_TYPES = ["dns", "http", "net"] as const;
 export type PolicyType = (typeof POLICY_TYPES)[number];
 
 /** Identity and device-posture selectors, shared by every policy type (spec §5.5). */
@@ -28,7 +28,7 @@ const identityAliases = {
 } as const;
 
 /** DNS policy fields (spec §5.2). */
-export const dnsFields = {
+const dnsFields = {
   "dns.fqdn": "Bytes",
   "dns.domains": "Array<Bytes>",
   "dns.query_rtype": "Bytes",
@@ -63,7 +63,7 @@ export const DNS_RESPONSE_FIELDS: ReadonlySet<string> = new Set([
 ]);
 
 /** HTTP policy fields (spec §5.3). `http.request.host` is the API-era name of the host. */
-export const httpFields = {
+const httpFields = {
   "http.conn.hostname": "Bytes",
   "http.conn.domains": "Array<Bytes>",
   "http.conn.src_ip": "Ip",
@@ -86,7 +86,7 @@ export const httpFields = {
 } as const;
 
 /** Network (layer 4) policy fields (spec §5.4), plus what a CONNECT proxy learns. */
-export const netFields = {
+const netFields = {
   "net.src.ip": "Ip",
   "net.src.port": "Int",
   "net.dst.ip": "Ip",
@@ -105,8 +105,8 @@ export const netFields = {
   ...identityFields,
 } as const;
 
-export const dnsScheme: SchemeDefinition = { fields: dnsFields, aliases: identityAliases };
-export const httpScheme: SchemeDefinition = {
+const dnsScheme: SchemeDefinition = { fields: dnsFields, aliases: identityAliases };
+const httpScheme: SchemeDefinition = {
   fields: httpFields,
   aliases: {
     ...identityAliases,
@@ -114,7 +114,7 @@ export const httpScheme: SchemeDefinition = {
     "http.request.domains": "http.conn.domains",
   },
 };
-export const netScheme: SchemeDefinition = { fields: netFields, aliases: identityAliases };
+const netScheme: SchemeDefinition = { fields: netFields, aliases: identityAliases };
 
 export const SCHEMES: Readonly<Record<PolicyType, SchemeDefinition>> = {
   dns: dnsScheme,

@@ -4,7 +4,7 @@
 // the line at fault named in every error; control checks a PUT with it, checkBundle a bundle, and
 // the edge's validator builds its keys from the fields (edge/src/dns/dnssec/records.ts).
 
-export interface TrustAnchorLine {
+interface TrustAnchorLine {
   /** 1-based line number in the text. */
   readonly line: number;
   /** Lowercased, without the trailing dot ("" for the root). */

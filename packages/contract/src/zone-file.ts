@@ -5,7 +5,7 @@
 // names the line. Browser-safe (no Node imports); control validates with it, the edge serves
 // what it returns.
 
-export const LOCAL_RECORD_TYPES = [
+const LOCAL_RECORD_TYPES = [
   "A",
   "AAAA",
   "CNAME",
@@ -17,9 +17,9 @@ export const LOCAL_RECORD_TYPES = [
   "NS",
   "SOA",
 ] as const;
-export type LocalRecordType = (typeof LOCAL_RECORD_TYPES)[number];
+type LocalRecordType = (typeof LOCAL_RECORD_TYPES)[number];
 
-export type ZoneRecordData =
+type ZoneRecordData =
   | string // A, AAAA (address), CNAME, NS, PTR (absolute name, no trailing dot)
   | { preference: number; exchange: string } // MX
   | { priority: number; weight: number; port: number; target: string } // SRV
@@ -55,7 +55,7 @@ export class ZoneFileError extends Error {
 }
 
 /** Limits: a local zone is hand-made data, not a TLD. */
-export const MAX_ZONE_RECORDS = 100_000;
+const MAX_ZONE_RECORDS = 100_000;
 const MAX_TTL = 2_147_483_647;
 const DEFAULT_TTL = 3600;
 

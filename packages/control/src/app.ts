@@ -39,7 +39,7 @@ import { ControlMetrics, registerMetrics } from "./metrics.ts";
 import { registerRoutes } from "./routes/index.ts";
 
 export const API_PREFIX = "/api/v1";
-export const DOCS_PREFIX = `${API_PREFIX}/docs`;
+const DOCS_PREFIX = `${API_PREFIX}/docs`;
 
 export interface AppOptions {
   /** PGlite data directory (default: in-memory when neither this nor databaseUrl is given). */

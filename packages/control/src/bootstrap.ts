@@ -8,9 +8,9 @@ import type { Db } from "./context.ts";
 import { newId } from "./ids.ts";
 import { DEFAULT_RESOLVER } from "./views.ts";
 
-export const DEFAULT_ACCOUNT_ID = "acc_default";
+const DEFAULT_ACCOUNT_ID = "acc_default";
 
-export interface BootstrapResult {
+interface BootstrapResult {
   readonly accountId: string;
   /** Set only when this call generated a new admin token. */
   readonly adminToken?: string;

@@ -13,7 +13,7 @@ import type { AuthMetrics, CredentialKind, FailureReason } from "./auth/authenti
 import type { Db } from "./context.ts";
 import { MetricsText } from "./http/responses.ts";
 
-export interface FleetSource {
+interface FleetSource {
   readonly db: Db;
   readonly heartbeatIntervalMs: number;
   waitingLongPolls(): number;

@@ -117,7 +117,7 @@ export const DEFAULT_RESOLVER: ResolverSettings = {
   strategy: "failover",
 };
 
-export interface AccountSettingsView {
+interface AccountSettingsView {
   allowUnknownClients: boolean;
   proxy?: ProxySettings;
   blockPage?: BlockPageSettings;

@@ -73,7 +73,7 @@ export function withQuery(path: string, q: Query = {}): string {
   return s ? `${path}?${s}` : path;
 }
 
-export interface RequestOptions {
+interface RequestOptions {
   /** A JSON-serialisable body, or text sent as text/plain (list items). */
   body?: unknown;
   text?: string;

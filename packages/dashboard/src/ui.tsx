@@ -259,9 +259,9 @@ export function EmptyRow(props: { cols: number; show: boolean; children: ReactNo
 }
 
 /** What a page's create/edit form is open for: a new item, an existing one, or nothing. */
-export type Editing<T> = T | "new" | undefined;
+type Editing<T> = T | "new" | undefined;
 
-export interface Editor<T> {
+interface Editor<T> {
   editing: Editing<T>;
   open: (what: T | "new") => void;
   /** Close the form; reload the page's data when it changed something. */

@@ -16,7 +16,7 @@ export function toBytes(text: string): string {
   return bytesFromArray(encoder.encode(text));
 }
 
-export function bytesFromArray(arr: Uint8Array): string {
+function bytesFromArray(arr: Uint8Array): string {
   let out = "";
   const CHUNK = 0x2000;
   for (let i = 0; i < arr.length; i += CHUNK) {

@@ -14,12 +14,12 @@ import { parseWildcard, wildcardMatch } from "./wildcard.ts";
 
 export type BoolFn = (c: Context) => boolean;
 /** Array<Bool>; undefined = a missing direct Array<Bool> value (spec §3.8). */
-export type VecFn = (c: Context) => readonly boolean[] | undefined;
-export type ValFn = (c: Context) => unknown;
-export type EachFn = (c: Context) => readonly unknown[] | undefined;
+type VecFn = (c: Context) => readonly boolean[] | undefined;
+type ValFn = (c: Context) => unknown;
+type EachFn = (c: Context) => readonly unknown[] | undefined;
 type Pred = (x: unknown, c: Context) => boolean;
 
-export interface CompileEnv {
+interface CompileEnv {
   readonly fieldId: (name: string) => number;
   readonly functions: ReadonlyMap<string, FunctionDef>;
   readonly missing: MissingMode;
@@ -196,7 +196,7 @@ function compileQuantifier(op: "any" | "all", arg: FuncArg, env: CompileEnv): Bo
 }
 
 /** Array<Bool> expressions: element-wise, truncated to the shorter operand (spec §1.5). */
-export function compileVec(e: Expr, env: CompileEnv): VecFn {
+function compileVec(e: Expr, env: CompileEnv): VecFn {
   switch (e.kind) {
     case "paren":
       return compileVec(e.expr, env);
@@ -396,7 +396,7 @@ function ipOrdering(op: "eq" | "ne" | "lt" | "le" | "gt" | "ge", lit: IpValue): 
 }
 
 /** A non-mapped value expression: base, then index steps; undefined = missing. */
-export function compileValue(v: ValueExpr, env: CompileEnv): ValFn {
+function compileValue(v: ValueExpr, env: CompileEnv): ValFn {
   let get: ValFn;
   if (v.base.kind === "field") {
     const id = env.fieldId(v.base.name);
@@ -437,7 +437,7 @@ function elementsOf(v: unknown): readonly unknown[] {
  * A mapped value expression (`x[*]...`): the elements it yields. `x[*]` alone returns the stored
  * array itself (no copy); later index steps drop elements that lack the index (§3.9).
  */
-export function compileEach(v: ValueExpr, env: CompileEnv): EachFn {
+function compileEach(v: ValueExpr, env: CompileEnv): EachFn {
   const first = v.indexes.findIndex((i) => i.kind === "each");
   let get: ValFn;
   if (v.base.kind === "field") {

@@ -23,7 +23,7 @@ export interface FieldSlot {
   readonly type: Type;
 }
 
-export interface ContextOwner {
+interface ContextOwner {
   readonly slots: ReadonlyMap<string, FieldSlot>;
   readonly fieldCount: number;
 }

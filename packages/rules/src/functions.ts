@@ -8,7 +8,7 @@ import { compileRegex, parseReplacement } from "./regex/index.ts";
 import { BOOL, BYTES, INT, typeEquals, typeToString } from "./types.ts";
 import { expandTemplate, parseTemplate, parseWildcard, wildcardMatch } from "./wildcard.ts";
 
-export type ArgKind = "Field" | "Literal";
+type ArgKind = "Field" | "Literal";
 
 /** What the checker knows about one argument. */
 export interface ArgInfo {
@@ -18,7 +18,7 @@ export interface ArgInfo {
   readonly literal?: string | number | IpValue;
 }
 
-export interface ParamSpec {
+interface ParamSpec {
   /** undefined = either kind */
   readonly kind?: ArgKind;
   readonly accepts: (t: Type) => boolean;
@@ -26,7 +26,7 @@ export interface ParamSpec {
   readonly expected: string;
 }
 
-export type Impl = (args: unknown[]) => unknown;
+type Impl = (args: unknown[]) => unknown;
 
 export interface FunctionDef {
   readonly name: string;

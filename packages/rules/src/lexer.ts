@@ -46,7 +46,7 @@ export function lexIdentifier(src: string, pos: number): number {
   return p;
 }
 
-export interface Lexed<T> {
+interface Lexed<T> {
   value: T;
   end: number;
 }
@@ -267,7 +267,7 @@ export function lexIpAddr(src: string, pos: number): Lexed<IpValue> {
   return { value: ip, end };
 }
 
-export type IpRangeLexed =
+type IpRangeLexed =
   | { kind: "addr"; addr: IpValue }
   | { kind: "cidr"; addr: IpValue; prefix: number; end: IpValue }
   | { kind: "range"; start: IpValue; end: IpValue };

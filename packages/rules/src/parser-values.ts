@@ -53,7 +53,7 @@ export interface ParserConfig {
   readonly maxLength: number;
 }
 
-export type CmpToken =
+type CmpToken =
   | OrderingOp
   | "in"
   | "bitand"

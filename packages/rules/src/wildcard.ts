@@ -8,7 +8,7 @@ export interface Wildcard {
   readonly caseInsensitive: boolean;
 }
 
-export type WildcardParse = { ok: true; value: Wildcard } | { ok: false; message: string };
+type WildcardParse = { ok: true; value: Wildcard } | { ok: false; message: string };
 
 /** Validates and splits a pattern (bytes); errors use the texts wirefilter's crate produces. */
 export function parseWildcard(
@@ -123,7 +123,7 @@ export function wildcardMatch(w: Wildcard, s: string, caps?: number[]): boolean 
 }
 
 /** A parsed `${1}`..`${n}` / `$$` replacement template for wildcard_replace. */
-export type Template = readonly (string | number)[];
+type Template = readonly (string | number)[];
 
 export function parseTemplate(
   text: string,

@@ -7,7 +7,7 @@
 import type { Params } from "./query-sql.ts";
 
 /** ClickHouse string literal: backslash escapes for quote, backslash and control bytes. */
-export function stringLiteral(s: string): string {
+function stringLiteral(s: string): string {
   let out = "'";
   for (let i = 0; i < s.length; i++) {
     const ch = s[i];

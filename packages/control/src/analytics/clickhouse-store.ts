@@ -50,7 +50,7 @@ const CH_TYPE: Readonly<Record<ColumnType, string>> = {
   double: "Float64",
 };
 
-export const clickHouseDialect: Dialect = {
+const clickHouseDialect: Dialect = {
   placeholder: (name, type) => `{${name}:${type === "int" ? "Int64" : "String"}}`,
   bucket: (expr, width) => `(intDiv(${expr}, ${width}) * ${width})`,
   startsWith: (expr, v) => `startsWith(${expr}, ${v})`,
@@ -61,7 +61,7 @@ export const clickHouseDialect: Dialect = {
 const DAY_PARTITION = (col: string) => `toYYYYMMDD(toDateTime(intDiv(${col}, 1000), 'UTC'))`;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
-export interface ClickHouseStoreOptions {
+interface ClickHouseStoreOptions {
   /** e.g. http://127.0.0.1:8123 (CLICKHOUSE_URL); user and password may be in the URL. */
   url: string;
   /** Database to use; created when missing. Default "default". */
@@ -372,7 +372,7 @@ interface PartitionInfo {
 }
 
 /** YYYYMMDD of a UTC instant, as a number comparable with partition ids. */
-export function utcDayNumber(ms: number): number {
+function utcDayNumber(ms: number): number {
   const d = new Date(ms);
   return d.getUTCFullYear() * 10000 + (d.getUTCMonth() + 1) * 100 + d.getUTCDate();
 }

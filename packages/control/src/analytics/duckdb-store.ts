@@ -58,7 +58,7 @@ const DUCK_TYPE: Readonly<Record<ColumnType, string>> = {
   double: "DOUBLE",
 };
 
-export const duckDialect: Dialect = {
+const duckDialect: Dialect = {
   placeholder: (name) => `$${name}`,
   bucket: (expr, width) => `((${expr} // ${width}) * ${width})`,
   startsWith: (expr, v) => `starts_with(${expr}, ${v})`,
@@ -79,7 +79,7 @@ function num(v: DuckDBValue): number {
   return typeof v === "bigint" ? Number(v) : (v as number);
 }
 
-export interface DuckDbStoreOptions {
+interface DuckDbStoreOptions {
   /** A file path (created when missing) or ":memory:". */
   path: string;
   /** DuckDB worker threads; default: DuckDB's (one per core). */
@@ -106,10 +106,10 @@ export interface DuckDbStoreOptions {
  * which runs on DuckDB's threads while batches keep committing. DuckDB's own threshold stays as
  * a backstop, far above it.
  */
-export const CHECKPOINT_ROWS = 4 * 122_880;
+const CHECKPOINT_ROWS = 4 * 122_880;
 
 /** DuckDB's buffer pool (memory_limit) unless the caller says otherwise. */
-export const DEFAULT_MEMORY_LIMIT = "256MB";
+const DEFAULT_MEMORY_LIMIT = "256MB";
 /**
  * After a task whose peak allocation passed this, DuckDB hands freed memory back to the system
  * (default 128 MB, as much again as the buffer pool we allow): RSS then follows what DuckDB uses.
@@ -129,7 +129,7 @@ const BACKSTOP_CHECKPOINT_THRESHOLD = "1GB";
  * and it stays below DuckDB's row group (122,880 rows), above which the appender would write
  * compressed row groups itself, synchronously, on the main thread.
  */
-export const GROUP_MAX_RECORDS = 60_000;
+const GROUP_MAX_RECORDS = 60_000;
 
 /** A batch waiting for a lane, and the promise its caller awaits. */
 interface QueuedBatch {

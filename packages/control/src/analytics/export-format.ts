@@ -15,11 +15,11 @@ function csvField(v: unknown): string {
   return s;
 }
 
-export function csvHeader(): string {
+function csvHeader(): string {
   return `${COLUMN_NAMES.join(",")}\r\n`;
 }
 
-export function csvLine(row: readonly unknown[]): string {
+function csvLine(row: readonly unknown[]): string {
   let out = "";
   for (let i = 0; i < row.length; i++) {
     if (i > 0) out += ",";
@@ -28,7 +28,7 @@ export function csvLine(row: readonly unknown[]): string {
   return `${out}\r\n`;
 }
 
-export function ndjsonLine(row: readonly unknown[]): string {
+function ndjsonLine(row: readonly unknown[]): string {
   return `${JSON.stringify(rowToRecord(row))}\n`;
 }
 

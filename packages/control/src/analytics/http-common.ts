@@ -6,7 +6,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { AnalyticsInputError } from "./types.ts";
 
 /** An auth hook: replies 401/403 itself (or throws) when the request may not proceed. */
-export type AuthHook = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+type AuthHook = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
 export interface RouteMountOptions {
   /**

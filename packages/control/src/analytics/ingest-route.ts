@@ -18,7 +18,7 @@ export const EDGE_LOGS_PATH = "/api/v1/edge/logs";
 const gunzipAsync = promisify(gunzip);
 const recordChecker = TypeCompiler.Compile(QueryLogRecord);
 
-export interface EdgeLogIngestOptions extends RouteMountOptions {
+interface EdgeLogIngestOptions extends RouteMountOptions {
   /** Largest request body on the wire (compressed), bytes; default 16 MiB. */
   maxBodyBytes?: number;
   /** Largest inflated body, bytes; default 128 MiB. */
@@ -34,7 +34,7 @@ export interface EdgeLogIngestOptions extends RouteMountOptions {
 }
 
 /** Parse NDJSON into records; throws a 400 GatehouseError naming the first bad line. */
-export function parseNdjson(text: string, maxRecords: number): QueryLogRecord[] {
+function parseNdjson(text: string, maxRecords: number): QueryLogRecord[] {
   const records: QueryLogRecord[] = [];
   let line = 0;
   let start = 0;

@@ -86,14 +86,14 @@ function bind(d: Dialect, p: Params, value: string | number, type: ParamType): s
  * record per address family). Not client queries: totals and top lists leave them out unless
  * the filter asks for this transport.
  */
-export const INTERNAL_TRANSPORT = "internal";
+const INTERNAL_TRANSPORT = "internal";
 
 /**
  * WHERE conditions for a range and a filter, joined with AND. `clientTotals`: aggregates of
  * what clients asked (time series, top lists) leave out the proxy's own lookups unless the
  * filter names a transport.
  */
-export function whereClause(
+function whereClause(
   d: Dialect,
   p: Params,
   range: TimeRange,
@@ -174,7 +174,7 @@ export function topSql(d: Dialect, q: TopQuery): Statement {
 export const MAX_SEARCH_LIMIT = 1000;
 
 /** Position after the last record of a page: (ts, id, edge_id). */
-export type CursorKey = readonly [number, string, string];
+type CursorKey = readonly [number, string, string];
 
 export function encodeCursor(key: CursorKey): string {
   return Buffer.from(JSON.stringify(key)).toString("base64url");

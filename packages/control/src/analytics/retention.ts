@@ -9,7 +9,7 @@ import {
   type RetentionResult,
 } from "./types.ts";
 
-export interface RetentionScheduleOptions {
+interface RetentionScheduleOptions {
   policy?: RetentionPolicy;
   /** Default: hourly. */
   intervalMs?: number;

@@ -18,7 +18,7 @@ import {
   TimeseriesResult,
   TopResult,
 } from "@gatehouse/contract";
-import { type Static, Type as T } from "@sinclair/typebox";
+import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
 import { CONTENT_TYPES } from "./export-format.ts";
 import { installErrorHandler, parseRange, type RouteMountOptions } from "./http-common.ts";
@@ -34,7 +34,7 @@ import {
   TOP_DIMENSIONS,
 } from "./types.ts";
 
-export const ANALYTICS_PREFIX = "/api/v1/analytics";
+const ANALYTICS_PREFIX = "/api/v1/analytics";
 
 /** An export's body: the records in the format asked for, streamed. */
 const EXPORT_BODY = {
@@ -90,7 +90,7 @@ const ExportQuery = T.Object(
   { ...FilterQuery, format: T.Optional(literals(EXPORT_FORMATS)) },
   { additionalProperties: false },
 );
-export const SimulateBody = T.Object(
+const SimulateBody = T.Object(
   {
     /** The whole draft of the types to simulate … */
     policies: T.Optional(T.Array(Policy, { maxItems: 10_000 })),
@@ -106,9 +106,8 @@ export const SimulateBody = T.Object(
   },
   { additionalProperties: false },
 );
-export type SimulateBody = Static<typeof SimulateBody>;
 
-export interface AnalyticsRoutesOptions extends RouteMountOptions {
+interface AnalyticsRoutesOptions extends RouteMountOptions {
   /**
    * The account's current policies and lists, for a simulation that sends one changed
    * `policy` instead of a whole draft.

@@ -33,7 +33,7 @@ import {
   type ReplayRow,
 } from "./types.ts";
 
-export interface SimulateRequest {
+interface SimulateRequest {
   /** The draft: every policy of the types to simulate (disabled ones are ignored). */
   policies: readonly Policy[];
   /** Lists the draft references, with inline items. */
@@ -53,7 +53,7 @@ export interface CountEntry {
   count: number;
 }
 
-export interface SimulationExample {
+interface SimulationExample {
   kind: LogKind;
   domain: string | null;
   client: string;

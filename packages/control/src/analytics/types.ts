@@ -31,7 +31,7 @@ export const TOP_DIMENSIONS = [
 export type TopDimension = (typeof TOP_DIMENSIONS)[number];
 
 export const EXPORT_FORMATS = ["ndjson", "csv", "parquet"] as const;
-export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** Filters shared by every query; all optional, combined with AND. */
 export interface LogFilter {
@@ -65,7 +65,7 @@ export interface TimeseriesQuery extends TimeRange {
   filter?: LogFilter;
 }
 
-export interface TimeseriesPoint {
+interface TimeseriesPoint {
   /** Bucket start, ms since the epoch (UTC-aligned). */
   t: number;
   /** Value of the `by` column; null when the record had none (e.g. no policy matched). */
@@ -85,7 +85,7 @@ export interface TopQuery extends TimeRange {
   filter?: LogFilter;
 }
 
-export interface TopEntry {
+interface TopEntry {
   key: string;
   count: number;
   /** For `policy`: the policy name seen most recently in the range's records. */

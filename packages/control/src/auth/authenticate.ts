@@ -61,7 +61,7 @@ export interface AuthOptions {
 }
 
 /** A stored credential found by the id in a presented one, and whom it authenticates. */
-export interface StoredCredential<P> {
+interface StoredCredential<P> {
   readonly principal: P;
   /** Limit key of the credential id, e.g. `ght:0123456789abcdef`. */
   readonly key: string;

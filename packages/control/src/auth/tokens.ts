@@ -7,17 +7,17 @@ import { createHash } from "node:crypto";
 import { generateSecret, hashSecret, verifySecret } from "@gatehouse/contract/secrets";
 import { newTokenId } from "../ids.ts";
 
-export const TOKEN_KINDS = {
+const TOKEN_KINDS = {
   api: "ght",
   edge: "ghe",
   join: "ghj",
   device: "ghd",
 } as const;
-export type TokenKind = keyof typeof TOKEN_KINDS;
+type TokenKind = keyof typeof TOKEN_KINDS;
 
 const TOKEN_SHAPE = /^(gh[tejd])_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
-export interface IssuedSecret {
+interface IssuedSecret {
   readonly id: string;
   /** Shown to the caller once; never stored. */
   readonly secret: string;

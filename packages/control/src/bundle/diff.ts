@@ -3,13 +3,13 @@
 
 import { type ConfigBundle, canonicalJson } from "@gatehouse/contract";
 
-export interface SectionDiff {
+interface SectionDiff {
   readonly added: string[];
   readonly removed: string[];
   readonly changed: string[];
 }
 
-export interface ListItemsDiff {
+interface ListItemsDiff {
   readonly id: string;
   readonly name: string;
   readonly added: number;

@@ -36,7 +36,7 @@ import { normalizeIp, normalizeItem } from "../lists/list-items.ts";
 import { checkPolicyShape } from "../routes/policy-validation.ts";
 import { compileContent } from "./compile.ts";
 
-export const EXPORT_KIND = "gatehouse/account-config";
+const EXPORT_KIND = "gatehouse/account-config";
 
 const Id = T.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$" });
 const CredentialHash = Identities.properties.devices.items.properties.credentialHash;
@@ -44,7 +44,7 @@ const CredentialHash = Identities.properties.devices.items.properties.credential
 const DeviceName = T.String({ minLength: 1, maxLength: 200, pattern: "^[^:\\s]+$" });
 const opt = <S extends Parameters<typeof T.Optional>[0]>(s: S) => T.Optional(s);
 
-export const ConfigDocument = T.Object(
+const ConfigDocument = T.Object(
   {
     kind: T.Literal(EXPORT_KIND),
     version: T.Literal(1),
@@ -119,7 +119,7 @@ export const ConfigDocument = T.Object(
   },
   { additionalProperties: false },
 );
-export type ConfigDocument = Static<typeof ConfigDocument>;
+type ConfigDocument = Static<typeof ConfigDocument>;
 const documentChecker = TypeCompiler.Compile(ConfigDocument);
 
 export async function exportDocument(db: Db, accountId: string): Promise<ConfigDocument> {

@@ -92,11 +92,11 @@ export class StoredBundle {
 }
 
 /** Level 1: most of the size win at a fraction of the time (bundles are mostly names). */
-export function gzipBody(text: string): Promise<Buffer> {
+function gzipBody(text: string): Promise<Buffer> {
   return gzipAsync(text, { level: constants.Z_BEST_SPEED });
 }
 
-export type LatestBundle = StoredBundle;
+type LatestBundle = StoredBundle;
 
 interface LatestRow {
   readonly version: number;
@@ -139,7 +139,7 @@ export async function sendBundle(
   return reply.send(await b.text());
 }
 
-export interface PublisherOptions {
+interface PublisherOptions {
   /** NOTIFY channel for other replicas (PostgreSQL); absent → no NOTIFY. */
   readonly notifyChannel?: string;
   /** Debounce of auto-publish after a change, ms; 0 or negative disables auto-publish. */

@@ -37,7 +37,7 @@ function stableUuid(...parts: string[]): string {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
-export type ProfileTransport = "doh" | "dot";
+type ProfileTransport = "doh" | "dot";
 
 /** The profile's XML text; undefined when the location has no listener for that transport. */
 export function appleProfile(

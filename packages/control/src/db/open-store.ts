@@ -2,7 +2,7 @@
 // a URL is given. Either way one schema and one set of migrations, applied on open.
 
 import type { PGlite } from "@electric-sql/pglite";
-import { type DatabaseIntrospector, Kysely, PostgresDialect, sql } from "kysely";
+import { type DatabaseIntrospector, Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { migrateToLatest } from "./migrations.ts";
 import { PgliteDialect, SCHEMA_NAME } from "./pglite-dialect.ts";
@@ -97,10 +97,4 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     ...(opts.databaseUrl ? { postgres: { url: opts.databaseUrl, schema: opts.schema } } : {}),
     close: () => db.destroy(),
   };
-}
-
-/** Drop a schema and everything in it (test clean-up). */
-export async function dropSchema(db: Kysely<Database>, schema: string): Promise<void> {
-  if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
-  await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(db);
 }

@@ -129,7 +129,7 @@ class PgliteDriver implements Driver {
   }
 }
 
-export interface PgliteDialectOptions {
+interface PgliteDialectOptions {
   readonly pglite: PGlite;
   /** Work inside this schema (created when missing); default `public`. */
   readonly schema?: string;

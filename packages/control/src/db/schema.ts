@@ -5,17 +5,17 @@
 import type { ColumnType, Generated } from "kysely";
 
 /** jsonb: read as a parsed value, written as JSON text. */
-export type Json = ColumnType<unknown, string, string>;
-export type JsonNullable = ColumnType<unknown, string | null | undefined, string | null>;
+type Json = ColumnType<unknown, string, string>;
+type JsonNullable = ColumnType<unknown, string | null | undefined, string | null>;
 /** timestamptz with a database default. */
-export type CreatedAt = ColumnType<Date, Date | undefined, never>;
-export type UpdatedAt = ColumnType<Date, Date | undefined, Date>;
+type CreatedAt = ColumnType<Date, Date | undefined, never>;
+type UpdatedAt = ColumnType<Date, Date | undefined, Date>;
 export type Version = ColumnType<number, number | undefined, number>;
 
 export const ROLES = ["admin", "editor", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
 
-export interface AccountsTable {
+interface AccountsTable {
   id: string;
   name: string;
   is_system: ColumnType<boolean, boolean | undefined, boolean>;
@@ -23,7 +23,7 @@ export interface AccountsTable {
   updated_at: UpdatedAt;
 }
 
-export interface ApiTokensTable {
+interface ApiTokensTable {
   id: string;
   account_id: string;
   name: string;
@@ -67,7 +67,7 @@ export interface ListsTable {
   updated_at: UpdatedAt;
 }
 
-export interface ListItemsTable {
+interface ListItemsTable {
   list_id: string;
   value: string;
 }
@@ -135,7 +135,7 @@ export interface AccountSettingsTable {
   updated_at: UpdatedAt;
 }
 
-export interface BlockingPausesTable {
+interface BlockingPausesTable {
   account_id: string;
   /** "" for every client, else a location id. */
   scope: string;
@@ -144,7 +144,7 @@ export interface BlockingPausesTable {
   created_at: CreatedAt;
 }
 
-export interface AuditLogTable {
+interface AuditLogTable {
   id: Generated<string>;
   account_id: string;
   actor: string;
@@ -156,7 +156,7 @@ export interface AuditLogTable {
   after: JsonNullable;
 }
 
-export interface BundlesTable {
+interface BundlesTable {
   account_id: string;
   version: number;
   hash: string;
@@ -173,7 +173,7 @@ export interface BundlesTable {
   created_at: CreatedAt;
 }
 
-export interface IdempotencyKeysTable {
+interface IdempotencyKeysTable {
   account_id: string;
   key: string;
   request_hash: string;
@@ -182,7 +182,7 @@ export interface IdempotencyKeysTable {
   created_at: CreatedAt;
 }
 
-export interface JoinTokensTable {
+interface JoinTokensTable {
   id: string;
   account_id: string;
   secret_hash: string;
@@ -194,7 +194,7 @@ export interface JoinTokensTable {
 }
 
 export const EDGE_STATUSES = ["active", "draining", "decommissioned"] as const;
-export type EdgeStatus = (typeof EDGE_STATUSES)[number];
+type EdgeStatus = (typeof EDGE_STATUSES)[number];
 
 export interface EdgesTable {
   id: string;

@@ -75,14 +75,6 @@ export function checkIfMatch(req: FastifyRequest, version: number): void {
     );
 }
 
-/** The version an If-Match header pins, when it names exactly one strong tag. */
-export function ifMatchVersion(req: FastifyRequest): number | undefined {
-  const h = req.headers["if-match"];
-  if (typeof h !== "string") return undefined;
-  const m = /^\s*"(\d{1,9})"\s*$/.exec(h);
-  return m ? Number(m[1]) : undefined;
-}
-
 export function iso(d: Date | null | undefined): string | null {
   return d ? d.toISOString() : null;
 }

@@ -19,7 +19,7 @@ const CONSTRAINT_MESSAGES: Readonly<Record<string, string>> = {
   identity_devices_name_unique: "a device with this name already exists",
 };
 
-export function toGatehouseError(err: unknown): GatehouseError | undefined {
+function toGatehouseError(err: unknown): GatehouseError | undefined {
   if (err instanceof GatehouseError) return err;
   const e = err as Partial<FastifyError> & { constraint?: string; routine?: string };
   if (e && typeof e === "object") {

@@ -6,7 +6,7 @@ import { isUtf8 } from "node:buffer";
 import { GatehouseError } from "@gatehouse/contract";
 
 /** Deeper than any document of ours; bounds the recursion of every later consumer. */
-export const MAX_JSON_DEPTH = 64;
+const MAX_JSON_DEPTH = 64;
 
 /** Depth of brackets outside strings; stops counting at the first excess. */
 export function jsonDepthExceeds(text: string, max: number): boolean {
@@ -55,7 +55,7 @@ export function parseJsonBody(body: Buffer): unknown {
  * NUL: both are refused here rather than silently mangled or failing deep in the store.
  * Returns the JSON pointer of the first offender. Depth is already bounded.
  */
-export function findUnstorableString(v: unknown, path: string): string | undefined {
+function findUnstorableString(v: unknown, path: string): string | undefined {
   if (typeof v === "string") return storable(v) ? undefined : path || "/";
   if (v === null || typeof v !== "object") return undefined;
   if (Array.isArray(v)) {

@@ -5,7 +5,7 @@
 // another replica may write too, so there entries also expire after `ttlMs` — the staleness a
 // reader can see from another replica's write is bounded by it; on one replica it is zero.
 
-export interface ReadCacheOptions {
+interface ReadCacheOptions {
   /** 0 = no expiry (single process owns the data: PGlite). */
   readonly ttlMs: number;
   /** Upper bound on cached bytes (UTF-16 length ≈ bytes for JSON). */

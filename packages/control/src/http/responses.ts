@@ -48,7 +48,7 @@ function hasProperties(schema: unknown): boolean {
 }
 
 /** The error statuses a route can answer with, by the rule above plus `config.errors`. */
-export function errorStatusesOf(route: RouteOptions): ErrorKey[] {
+function errorStatusesOf(route: RouteOptions): ErrorKey[] {
   const out = new Set<ErrorKey>(route.config?.errors ?? []);
   const access = route.config?.access;
   if (access !== undefined && access !== "public") for (const s of [401, 403, 429]) out.add(s);

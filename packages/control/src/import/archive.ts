@@ -5,7 +5,7 @@
 import { gunzipSync, inflateRawSync } from "node:zlib";
 
 /** The most an import unpacks in all (a gravity.db with several million domains fits). */
-export const MAX_UNPACKED_BYTES = 1024 * 1024 * 1024;
+const MAX_UNPACKED_BYTES = 1024 * 1024 * 1024;
 
 export class ArchiveError extends Error {}
 

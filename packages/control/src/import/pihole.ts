@@ -31,7 +31,7 @@ interface Row {
 }
 
 /** Pi-hole's configuration, whatever file it came from. */
-export interface PiholeData {
+interface PiholeData {
   adlists: { id: number; address: string; enabled: boolean; comment: string; type: number }[];
   /** type 0 exact allow, 1 exact deny, 2 regex allow, 3 regex deny (gravity.db's domainlist). */
   domains: { id: number; type: number; domain: string; enabled: boolean; comment: string }[];

@@ -20,7 +20,7 @@ export type ImportProduct = (typeof IMPORT_PRODUCTS)[number];
 /** The largest configuration file an import reads (a Teleporter backup with its gravity.db). */
 export const MAX_IMPORT_BYTES = 256 * 1024 * 1024;
 
-export interface PlannedList {
+interface PlannedList {
   /** The `$name` rules use; prefixed with the product (`pihole_…`). */
   readonly name: string;
   readonly description: string;

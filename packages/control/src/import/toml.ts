@@ -3,10 +3,10 @@
 // (across lines, with comments). Other values (inline tables, dates, multi-line strings) are
 // read as absent, which the importer reports as it reports any missing setting.
 
-export type TomlValue = string | number | boolean | TomlValue[];
+type TomlValue = string | number | boolean | TomlValue[];
 export type TomlTable = { [key: string]: TomlValue | TomlTable };
 
-export class TomlError extends Error {}
+class TomlError extends Error {}
 
 export function parseToml(text: string): TomlTable {
   const root: TomlTable = {};

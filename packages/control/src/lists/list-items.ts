@@ -20,7 +20,7 @@ export type ItemFormat = (typeof ITEM_FORMATS)[number];
 /** Longest accepted item (and line): names are ≤ 253, strings ≤ 1024 (contract). */
 export const MAX_ITEM_LENGTH = 1024;
 
-export type ItemResult = { ok: true; value: string } | { ok: false; reason: string };
+type ItemResult = { ok: true; value: string } | { ok: false; reason: string };
 
 const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
@@ -72,35 +72,12 @@ export function normalizeInt(raw: string | number): ItemResult {
   return { ok: true, value: String(n) };
 }
 
-export function normalizeString(raw: string): ItemResult {
+function normalizeString(raw: string): ItemResult {
   if (raw.length > MAX_ITEM_LENGTH)
     return { ok: false, reason: `item longer than ${MAX_ITEM_LENGTH} characters` };
   if (!raw.isWellFormed() || raw.includes("\0"))
     return { ok: false, reason: "item is not storable text" };
   return { ok: true, value: raw };
-}
-
-/**
- * Adblock exceptions (`@@||name^`) of a domain list are stored, and sent to edges, as items of
- * that same form: the edge's list parser files them under `<list>.allow`, as it does for list
- * files. The name is normalised like any domain (wildcards are refused: a listed name already
- * covers its subdomains).
- */
-export function normalizeException(raw: string): ItemResult {
-  const m = /^@@\|\|([^/^|$]+)\^?\|?$/.exec(raw.trim());
-  if (!m)
-    return {
-      ok: false,
-      reason: `not an adblock exception \`@@||name^\`: ${JSON.stringify(raw.slice(0, 300))}`,
-    };
-  const r = normalizeDomain(m[1]!);
-  if (!r.ok) return r;
-  return { ok: true, value: exceptionItem(r.value) };
-}
-
-/** The stored form of an exception for `name` (already normalised). */
-export function exceptionItem(name: string): string {
-  return `@@||${name}^`;
 }
 
 /** Normalise one item given as a JSON value. */
@@ -126,7 +103,7 @@ export function normalizeItem(kind: ListKind, raw: unknown): ItemResult {
  * One domain-list item given alone (JSON bodies, inline items): a name (IDNs to A-labels) or a
  * rule in any syntax parseDomainLine reads, stored as its canonical text.
  */
-export function normalizeDomainItem(raw: string): ItemResult {
+function normalizeDomainItem(raw: string): ItemResult {
   const t = raw.trim();
   if (/^[^\s|@/$^*]+$/.test(t) && !t.startsWith("*")) return normalizeDomain(t);
   const r = domainLineItems(parseDomainLine(t, "auto"));
@@ -144,7 +121,7 @@ export function normalizeDomainItem(raw: string): ItemResult {
  * `unsupported` rules a DNS filter cannot apply ($third-party, URL paths); `invalid` lines that
  * do not parse (a bulk upload skips and counts both, naming the first few invalid ones).
  */
-export type LineResult =
+type LineResult =
   | { kind: "items"; values: string[] }
   | { kind: "skip" }
   | { kind: "unsupported"; reason: string }

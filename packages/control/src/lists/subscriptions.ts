@@ -11,11 +11,11 @@ import type { Db } from "../context.ts";
 import { type ItemFormat, parseLine } from "./list-items.ts";
 import { readLines } from "./stream-items.ts";
 
-export const MAX_SUBSCRIPTION_ITEMS = 1_000_000;
+const MAX_SUBSCRIPTION_ITEMS = 1_000_000;
 const FETCH_TIMEOUT_MS = 60_000;
 const BATCH = 10_000;
 
-export interface RefreshResult {
+interface RefreshResult {
   readonly status: "updated" | "not-modified" | "failed";
   readonly itemCount?: number;
   readonly skipped?: number;
@@ -26,7 +26,7 @@ export interface RefreshResult {
   readonly httpStatus?: number;
 }
 
-export interface RefresherOptions {
+interface RefresherOptions {
   readonly log: FastifyBaseLogger;
   /** Called after a list's items changed (auto-publish, cache). */
   readonly onChanged: (accountId: string) => void;

@@ -16,14 +16,6 @@ export const Stamps = {
   updatedAt: T.String({ format: "date-time" }),
 };
 
-export const ErrorResponse = T.Object({
-  error: T.Object({
-    code: T.String(),
-    message: T.String(),
-    details: T.Optional(T.Unknown()),
-  }),
-});
-
 /** A request to a `/…/:id` route (its params validated by IdParams). */
 export type IdRequest = FastifyRequest & { readonly params: { readonly id: string } };
 

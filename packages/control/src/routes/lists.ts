@@ -41,7 +41,7 @@ import { IdParams, type IdRequest, who } from "./common.ts";
 import { loadOwned, pageOwned } from "./owned-rows.ts";
 
 /** Contract: up to 1,000,000 items per list. */
-export const MAX_LIST_ITEMS = 1_000_000;
+const MAX_LIST_ITEMS = 1_000_000;
 /** Items inlined in a create body (bigger sets go through the streamed items endpoint). */
 const MAX_INLINE_ITEMS = 10_000;
 const BATCH = 10_000;
@@ -106,11 +106,7 @@ function loadList(db: Db, accountId: string, id: string) {
 }
 
 /** Policies (of any state) whose expressions reference `$name` (or its `.allow` twin). */
-export async function policiesReferencing(
-  db: Db,
-  accountId: string,
-  name: string,
-): Promise<string[]> {
+async function policiesReferencing(db: Db, accountId: string, name: string): Promise<string[]> {
   const rows = await db
     .selectFrom("policies")
     .select(["id", "type", "expression"])

@@ -21,7 +21,7 @@ import {
 import type { ListType } from "@gatehouse/rules";
 import type { Db } from "../context.ts";
 
-export async function accountListTypes(db: Db, accountId: string): Promise<Map<string, ListType>> {
+async function accountListTypes(db: Db, accountId: string): Promise<Map<string, ListType>> {
   const rows = await db
     .selectFrom("lists")
     .select(["name", "type"])
@@ -64,7 +64,7 @@ function invalid(message: string, path: string): GatehouseError {
   return new GatehouseError("GH_ERR_VALIDATION", message, { path });
 }
 
-export function validTimeZone(tz: string): boolean {
+function validTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat("en", { timeZone: tz });
     return true;

@@ -29,7 +29,7 @@ interface Managed {
 }
 
 /** The managed list and policy of each action. */
-export const MANAGED: Readonly<Record<QuickRuleAction, Managed>> = {
+const MANAGED: Readonly<Record<QuickRuleAction, Managed>> = {
   allow: {
     list: "allowed_by_admin",
     policy: "Allowed by admin",

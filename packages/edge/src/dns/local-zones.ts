@@ -50,7 +50,7 @@ function toRData(r: ZoneRecord): RData {
   }
 }
 
-export class LocalZoneIndex {
+class LocalZoneIndex {
   readonly apex: string;
   readonly soa: ResourceRecord;
   /** Owner → type → records. */

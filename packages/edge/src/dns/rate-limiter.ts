@@ -3,7 +3,7 @@
 // (a full bucket carries no state worth keeping), so a spoofed-source flood cannot grow memory
 // without limit.
 
-export interface RateLimitSettings {
+interface RateLimitSettings {
   readonly queriesPerSecond: number;
   readonly burst: number;
 }

@@ -72,7 +72,7 @@ export interface DnsRuntime {
   readonly localZones: LocalZones;
 }
 
-export function cacheSettingsOf(snapshot: EdgeSnapshot): CacheSettings {
+function cacheSettingsOf(snapshot: EdgeSnapshot): CacheSettings {
   const c = snapshot.bundle.resolver.cache ?? {};
   return {
     maxEntries: c.maxEntries ?? CACHE_DEFAULTS.maxEntries,

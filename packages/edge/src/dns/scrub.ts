@@ -27,21 +27,21 @@ export const MAX_CHAIN = 16;
 
 export type ScrubDropReason = "unrelated" | "authority" | "additional" | "dnssec";
 
-export interface ScrubInput {
+interface ScrubInput {
   rcode: number;
   answers: readonly ResourceRecord[];
   authorities: readonly ResourceRecord[];
   additionals: readonly ResourceRecord[];
 }
 
-export interface ScrubQuestion {
+interface ScrubQuestion {
   name: string;
   type: number;
   class: number;
   do: boolean;
 }
 
-export interface Scrubbed {
+interface Scrubbed {
   answers: ResourceRecord[];
   authorities: ResourceRecord[];
   additionals: ResourceRecord[];

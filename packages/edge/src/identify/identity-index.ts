@@ -38,7 +38,7 @@ interface Cached {
   readonly identity: Identity;
 }
 
-export interface IdentityIndexOptions {
+interface IdentityIndexOptions {
   /** How long a successful verification is remembered, ms; default 60 s. */
   cacheTtlMs?: number;
   /** Bound on remembered verifications; default 10,000 (oldest dropped first). */

@@ -30,7 +30,7 @@ function isSpace(c: number): boolean {
  * own copy). Letters, digits, `-`, `_` (seen in real lists), dots between non-empty labels,
  * labels ≤ 63, name ≤ 253; one trailing dot is dropped. Returns the end, or -1 when invalid.
  */
-export function normaliseNameBytes(buf: Uint8Array, start: number, end: number): number {
+function normaliseNameBytes(buf: Uint8Array, start: number, end: number): number {
   if (end > start && buf[end - 1] === DOT) end--;
   const len = end - start;
   if (len <= 0 || len > 253) return -1;

@@ -23,7 +23,7 @@ export interface DomainParseStats {
   samples: { line: number; text: string; reason: string }[];
 }
 
-export const MAX_SAMPLES = 10;
+const MAX_SAMPLES = 10;
 
 export function newParseStats(): DomainParseStats {
   return { accepted: 0, rejected: 0, unsupported: 0, samples: [] };

@@ -97,7 +97,7 @@ export function compileRule(rule: DomainRule, text: string): CompiledRule | stri
 }
 
 /** Full-string glob match: `*` is any run of characters. Iterative, O(|p|·|s|) at worst. */
-export function globMatch(p: string, s: string, sFrom = 0, prefixOnly = false): boolean {
+function globMatch(p: string, s: string, sFrom = 0, prefixOnly = false): boolean {
   let pi = 0;
   let si = sFrom;
   let star = -1;

@@ -30,7 +30,7 @@ export class ListError extends Error {
   }
 }
 
-export interface ListStats {
+interface ListStats {
   readonly name: string;
   readonly type: List["type"];
   readonly size: number;
@@ -85,7 +85,7 @@ export class EdgeListSet implements ListSet {
   }
 }
 
-export interface BuildListsOptions {
+interface BuildListsOptions {
   /** Directory relative `file:` paths resolve against (the config file's directory). */
   baseDir?: string;
 }

@@ -8,7 +8,7 @@
 import type { Socket } from "node:net";
 import { sourceKey } from "./source-key.ts";
 
-export interface ConnectionLimits {
+interface ConnectionLimits {
   /** Connections open at once from one source (IPv4 address, IPv6 /64). */
   readonly perSource: number;
   /** Connections open at once in total. */

@@ -8,7 +8,7 @@
 
 import { type IpValue, parseIpv4, parseIpv6, v4Mask } from "@gatehouse/rules";
 
-export type IpWords = [number, number, number, number];
+type IpWords = [number, number, number, number];
 
 /** IPv6 text → four words, or undefined; a zone id (`%…`) is accepted and dropped. */
 export function ipv6Words(text: string): IpWords | undefined {

@@ -27,7 +27,7 @@ export const DEFAULT_MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
  * with 2.2 million names takes about 300 MB; a body whose parsed form outgrows this (deeply
  * nested, millions of tiny objects) stops the thread, not the edge.
  */
-export const DEFAULT_PARSE_MEMORY_MB = 1024;
+const DEFAULT_PARSE_MEMORY_MB = 1024;
 
 /** The parser thread ran out of its heap (resourceLimits): the body is refused. */
 export class BundleParseMemoryError extends Error {
@@ -49,7 +49,7 @@ export interface PackedItems {
 export type PackedLists = ReadonlyMap<number, PackedItems>;
 
 /** A bundle with the items of some lists moved into `packed`. */
-export interface PackedBundle {
+interface PackedBundle {
   readonly bundle: ConfigBundle;
   /** lists[list].items = text.split("\n") (count items). */
   readonly packed: { list: number; text: string; count: number }[];

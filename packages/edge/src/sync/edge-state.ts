@@ -29,7 +29,7 @@ export const DISK_BUNDLE_PROBLEMS = [
   "not_a_bundle",
   "hash_mismatch",
 ] as const;
-export type DiskBundleProblemReason = (typeof DISK_BUNDLE_PROBLEMS)[number];
+type DiskBundleProblemReason = (typeof DISK_BUNDLE_PROBLEMS)[number];
 
 export interface DiskBundleProblem {
   readonly path: string;

@@ -56,7 +56,7 @@ export const LOG_DROP_REASONS = [
   /** Control refused the batch as malformed (400, 413, 422): resending cannot help. */
   "rejected",
 ] as const;
-export type LogDropReason = (typeof LOG_DROP_REASONS)[number];
+type LogDropReason = (typeof LOG_DROP_REASONS)[number];
 
 /** At most one log line per drop reason per this interval (the next one carries the count). */
 const DROP_LOG_INTERVAL_MS = 60_000;

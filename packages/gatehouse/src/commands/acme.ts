@@ -29,7 +29,7 @@ export interface AcmeOptions {
   readonly log: (line: string) => void;
 }
 
-export interface AcmeCertificate {
+interface AcmeCertificate {
   readonly certFile: string;
   readonly keyFile: string;
   readonly cert: string;

@@ -14,7 +14,7 @@ import {
   scheduleRetention,
 } from "@gatehouse/control";
 
-export interface OpenedAnalytics {
+interface OpenedAnalytics {
   readonly store: AnalyticsStore;
   readonly where: string;
   close(): Promise<void>;

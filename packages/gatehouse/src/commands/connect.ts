@@ -87,7 +87,7 @@ export async function connectCommand(argv: readonly string[], io: Io): Promise<n
 }
 
 /** The text `gatehouse connect` prints (QR codes as terminal blocks when `qr`). */
-export async function formatConnect(
+async function formatConnect(
   info: ConnectInfoView,
   controlUrl: string,
   qr: boolean,

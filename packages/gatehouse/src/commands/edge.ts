@@ -225,7 +225,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
  * The exit status of an edge that control decommissioned (sysexits EX_CONFIG): the shipped unit
  * lists it in RestartPreventExitStatus, so systemd does not restart it into a refusal loop.
  */
-export const EXIT_DECOMMISSIONED = 78;
+const EXIT_DECOMMISSIONED = 78;
 
 /** Serve until SIGINT/SIGTERM (exit 0) or until a decommissioned edge's grace ends (78). */
 async function serveUntilDone(

@@ -17,11 +17,7 @@ export interface ListenerSpec {
 const FALLBACK_TRIES = 100;
 
 /** Why host:port cannot be bound right now (an errno code such as EADDRINUSE), or undefined. */
-export async function bindProblem(
-  host: string,
-  port: number,
-  udp = false,
-): Promise<string | undefined> {
+async function bindProblem(host: string, port: number, udp = false): Promise<string | undefined> {
   const tcp = await new Promise<string | undefined>((res) => {
     const s = createServer();
     s.once("error", (e: NodeJS.ErrnoException) => res(e.code ?? "EINVAL"));
@@ -47,7 +43,7 @@ function reason(code: string, port: number): string {
 }
 
 /** The one-line error for an address the user chose that cannot be bound. */
-export function chosenAddressError(spec: ListenerSpec, address: string, code: string): Error {
+function chosenAddressError(spec: ListenerSpec, address: string, code: string): Error {
   const { port } = splitHostPort(address);
   return new Error(
     `${address} for the ${spec.what} (${spec.flag}) ${reason(code, port)}; choose another port with ${spec.flag} ADDR:PORT`,

@@ -31,10 +31,10 @@ import {
   withComponent,
 } from "@gatehouse/edge";
 
-export const SOFTWARE_VERSION = "0.1.0";
+const SOFTWARE_VERSION = "0.1.0";
 
 /** Before the first sync: no locations (every client refused), no upstreams, no policies. */
-export function emptyBundle(): ConfigBundle {
+function emptyBundle(): ConfigBundle {
   return {
     schemaVersion: BUNDLE_SCHEMA_VERSION,
     version: 0,
@@ -96,7 +96,7 @@ async function localSettings(opts: SyncedEdgeOptions): Promise<EdgeLocalSettings
   return { ...opts.local, dataDir: opts.dataDir, ...(cred ? { name: cred.edgeId } : {}) };
 }
 
-export interface SyncedEdgeOptions {
+interface SyncedEdgeOptions {
   readonly controlUrl: string;
   readonly dataDir: string;
   readonly joinToken?: string;
@@ -110,7 +110,7 @@ export interface SyncedEdgeOptions {
   readonly decommissionGraceMs?: number;
 }
 
-export const DEFAULT_DECOMMISSION_GRACE_MS = 60_000;
+const DEFAULT_DECOMMISSION_GRACE_MS = 60_000;
 
 /**
  * Once control says the edge is decommissioned (syncing has stopped by then), keep serving for
@@ -224,7 +224,7 @@ function syncClient(
   });
 }
 
-export interface SyncedEdge {
+interface SyncedEdge {
   readonly edge: Edge;
   readonly sync: SyncClient;
   readonly shipper: LogShipper;
@@ -295,7 +295,7 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
   };
 }
 
-export interface SyncedWorkers {
+interface SyncedWorkers {
   readonly workers: number;
   readonly addresses: EdgeAddresses;
   readonly sync: SyncClient;

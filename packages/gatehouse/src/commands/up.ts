@@ -80,7 +80,7 @@ const API: ListenerSpec = { what: "dashboard and API", flag: "--api" };
 const METRICS: ListenerSpec = { what: "edge metrics", flag: "--metrics" };
 
 /** The settings `up` takes from flags and from its config file. */
-export interface UpSettings {
+interface UpSettings {
   listen?: string | undefined;
   hostname?: string | undefined;
   dns?: string | undefined;
@@ -169,7 +169,7 @@ const SETTING_KEYS = [
 ] as const;
 
 /** `up`'s YAML config file: the flags' settings, `tls: {certFile, keyFile}` for the two files. */
-export async function loadUpConfig(path: string): Promise<UpSettings> {
+async function loadUpConfig(path: string): Promise<UpSettings> {
   const doc: unknown = parseYaml(await readFile(path, "utf8"));
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== "object" || Array.isArray(doc))
@@ -221,7 +221,7 @@ export async function loadUpConfig(path: string): Promise<UpSettings> {
 }
 
 /** Nameservers from resolv.conf (the machine's own resolver becomes the upstream). */
-export async function systemNameservers(path = "/etc/resolv.conf"): Promise<string[]> {
+async function systemNameservers(path = "/etc/resolv.conf"): Promise<string[]> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -253,7 +253,7 @@ export async function upstreamsPassDnssec(nameservers: readonly string[]): Promi
  * local networks, the machine's nameservers as upstreams, and an example blocklist with a policy
  * that shows how blocking looks.
  */
-export async function seedStarter(
+async function seedStarter(
   api: ControlClient,
   upstreams: readonly string[],
   dnssecValidate = true,
@@ -601,7 +601,7 @@ function hostOfUrl(url: string): string {
 }
 
 /** What the Connect page is told: the listeners as a device on the network reaches them. */
-export function servingEndpoints(x: {
+function servingEndpoints(x: {
   scope: "loopback" | "lan";
   host: string;
   addresses: EdgeAddresses;

@@ -159,7 +159,7 @@ function literalOf(h: Hir): string | undefined {
 }
 
 /** A literal every match starts with; `ci`: compare ASCII letters case-insensitively. */
-export interface LiteralPrefix {
+interface LiteralPrefix {
   text: string;
   ci: boolean;
 }

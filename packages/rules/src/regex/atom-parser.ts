@@ -63,7 +63,7 @@ const ASCII_CLASSES: Record<string, RangeSet> = {
 /** Characters with a meaning in the syntax, escapable everywhere (regex-syntax). */
 const META = new Set("\\.+*?()|[]{}^$#&-~");
 
-export type Escape =
+type Escape =
   | { t: "lit"; cp: number; byte: boolean }
   | { t: "class"; set: RangeSet }
   | { t: "look"; look: Look };

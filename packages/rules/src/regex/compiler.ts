@@ -249,7 +249,7 @@ function compileRepeat(bld: Builder, sub: Hir, min: number, max: number, greedy:
 }
 
 /** Whether `h` can match the empty string (assertions are empty). */
-export function canMatchEmpty(h: Hir): boolean {
+function canMatchEmpty(h: Hir): boolean {
   switch (h.type) {
     case "empty":
     case "look":

@@ -96,7 +96,7 @@ export function lookHoldsAt(kind: number, input: string, pos: number): boolean {
 }
 
 /** A code unit of a binary string as a byte, or OTHER (-2) when it is not a byte. */
-export function byteAt(input: string, i: number): number {
+function byteAt(input: string, i: number): number {
   const c = input.charCodeAt(i);
   return c < 256 ? c : -2;
 }

@@ -133,10 +133,6 @@ export function contains(a: RangeSet, value: number): boolean {
   return false;
 }
 
-export function isEmpty(a: RangeSet): boolean {
-  return a.length === 0;
-}
-
 /** ASCII-only simple case folding (what Rust applies when Unicode mode is off). */
 export function foldAscii(a: RangeSet): RangeSet {
   const extra: number[] = [];

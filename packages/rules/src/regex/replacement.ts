@@ -27,7 +27,7 @@ export class ParsedReplacement implements Replacement {
 }
 
 /** Highest capture reference the template syntax allows. */
-export const MAX_REFERENCE = 8;
+const MAX_REFERENCE = 8;
 
 export function parseReplacement(
   template: string,

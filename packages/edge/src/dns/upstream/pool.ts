@@ -39,9 +39,9 @@ export type Strategy = "failover" | "fastest" | "parallel";
 const DEFAULT_TIMEOUT_MS = 2000;
 const FAILS_BEFORE_DOWN = 3;
 /** How long an upstream's lack of EDNS or 0x20 is remembered (unbound keeps such facts 900 s). */
-export const REMEMBER_MS = 15 * 60_000;
+const REMEMBER_MS = 15 * 60_000;
 
-export class UpstreamState {
+class UpstreamState {
   readonly target: UpstreamTarget;
   ewmaMs = 0;
   samples = 0;
@@ -136,7 +136,7 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
   return target;
 }
 
-export interface UpstreamAnswer {
+interface UpstreamAnswer {
   readonly wire: Buffer;
   readonly upstream: string;
   /**

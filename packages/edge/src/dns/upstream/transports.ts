@@ -43,7 +43,7 @@ export interface UpstreamTarget {
 }
 
 /** The DNS upstream failure kinds of the edge's error catalogue (`EDGE_ERRORS`). */
-export type UpstreamErrorKind = Extract<EdgeErrorKind, `upstream_${string}`>;
+type UpstreamErrorKind = Extract<EdgeErrorKind, `upstream_${string}`>;
 
 /** A DNS upstream's failure: an upstream edge error; the pool sets `where` to the upstream. */
 export function upstreamError(
@@ -95,7 +95,7 @@ export function caseError(t: UpstreamTarget): EdgeError {
 }
 
 /** First UDP retransmission (RFC 1035 §7.2: resend, backing off, within the time allowed). */
-export const RETRANSMIT_MS = 400;
+const RETRANSMIT_MS = 400;
 
 /**
  * The one settlement of an exchange: the first of answer, error, timeout (the upstream's
@@ -127,7 +127,7 @@ export function settleOnce(
   return finish;
 }
 
-export function udpExchange(
+function udpExchange(
   t: UpstreamTarget,
   query: Uint8Array,
   q: ExpectedQuestion,
@@ -291,7 +291,7 @@ const MAX_DNS_MESSAGE = 65_535;
  * agent (HTTP/1.1; TLS verified as for DoT). A kept-alive connection the server closed just as
  * it was reused fails before any answer: that request is sent once more on a new connection.
  */
-export function httpsExchange(
+function httpsExchange(
   t: UpstreamTarget,
   query: Uint8Array,
   q: ExpectedQuestion,

@@ -19,7 +19,7 @@ export interface UpstreamQuestion {
   readonly cd: boolean;
 }
 
-export interface UpstreamQuery {
+interface UpstreamQuery {
   readonly wire: Buffer;
   readonly expect: ExpectedQuestion;
 }

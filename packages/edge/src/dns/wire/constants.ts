@@ -40,7 +40,6 @@ export const Rcode = {
   /** RFC 6891 §9: 12-bit extended code 16 (needs OPT). */
   BADVERS: 16,
 } as const;
-export type RcodeName = keyof typeof Rcode;
 
 /** RFC 8914 §4 Extended DNS Error info codes used by the edge. */
 export const Ede = {

@@ -275,7 +275,7 @@ export function decodeMessage(buf: Uint8Array): Message {
 // ---------------------------------------------------------------- encode
 
 /** A growable output buffer with name compression (RFC 1035 §4.1.4). */
-export class WireWriter {
+class WireWriter {
   buf: Buffer;
   len = 0;
   private readonly names = new Map<string, number>();
@@ -453,7 +453,7 @@ function writeOpt(w: WireWriter, edns: Edns, rcode: number): void {
   w.patch16(at, w.len - at - 2);
 }
 
-export interface EncodeOptions {
+interface EncodeOptions {
   /**
    * Maximum size (UDP): when the message is larger, records are dropped and TC is set
    * (RFC 1035 §4.2.1, RFC 6891 §7: header, question and OPT are always kept).

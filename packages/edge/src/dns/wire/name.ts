@@ -15,7 +15,7 @@ export class WireError extends Error {
   }
 }
 
-export interface NameRead {
+interface NameRead {
   /** Name as written (case preserved). */
   name: string;
   /** Offset just past the name at the starting position (not at a jump target). */

@@ -12,7 +12,7 @@
 import { EdnsOption, Opcode, Rcode, RRType } from "./constants.ts";
 import { lowerName, readName, skipName, WireError } from "./name.ts";
 
-export interface QueryEdns {
+interface QueryEdns {
   udpSize: number;
   version: number;
   do: boolean;
@@ -37,7 +37,7 @@ export interface ParsedQuery {
   edns: QueryEdns | undefined;
 }
 
-export type QueryParse =
+type QueryParse =
   | { readonly ok: true; readonly query: ParsedQuery }
   /** `rcode` to answer with, or "drop". `id`/`question` are known when they could be read. */
   | {
