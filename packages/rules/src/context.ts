@@ -96,7 +96,7 @@ export function convert(value: unknown, type: Type, text: boolean, field: string
       }
       if (value instanceof Uint8Array) {
         let s = "";
-        for (let i = 0; i < value.length; i++) s += String.fromCharCode(value[i]);
+        for (const b of value) s += String.fromCharCode(b);
         return s;
       }
       return bad(field, type, value);

@@ -310,7 +310,9 @@ export function lexIpRange(src: string, pos: number): Lexed<IpRangeLexed> {
 function compareSameFamily(a: IpValue, b: IpValue): number {
   if (a.family === 4 && b.family === 4) return a.v4 - b.v4;
   if (a.family === 6 && b.family === 6) {
-    for (let i = 0; i < 4; i++) if (a.w[i] !== b.w[i]) return a.w[i] - b.w[i];
+    const [a0, a1, a2, a3] = a.w;
+    const [b0, b1, b2, b3] = b.w;
+    return a0 - b0 || a1 - b1 || a2 - b2 || a3 - b3;
   }
   return 0;
 }

@@ -74,7 +74,8 @@ function parseIntItem(
 export class IpList implements ListMatcher<IpValue> {
   /** byPrefix[len] = set of masked IPv4 networks of that length */
   readonly #v4ByPrefix: (Set<number> | undefined)[] = new Array(33).fill(undefined);
-  #v4Lengths: number[] = [];
+  /** The non-empty sets of #v4ByPrefix, longest prefix first, with their masks alongside. */
+  #v4Sets: Set<number>[] = [];
   #v4Masks: number[] = [];
   readonly #v6: Ipv6RangeSet;
 
@@ -122,8 +123,9 @@ export class IpList implements ListMatcher<IpValue> {
     }
     // Longest prefixes first: most lookups that hit, hit a host or a long prefix.
     for (let len = 32; len >= 0; len--) {
-      if (this.#v4ByPrefix[len]) {
-        this.#v4Lengths.push(len);
+      const set = this.#v4ByPrefix[len];
+      if (set) {
+        this.#v4Sets.push(set);
         this.#v4Masks.push(v4Mask(len));
       }
     }
@@ -132,11 +134,10 @@ export class IpList implements ListMatcher<IpValue> {
 
   has(ip: IpValue): boolean {
     if (ip.family === 6) return this.#v6.has(ip.w);
-    const lens = this.#v4Lengths;
     const masks = this.#v4Masks;
-    const byPrefix = this.#v4ByPrefix;
-    for (let i = 0; i < lens.length; i++) {
-      if (byPrefix[lens[i]]!.has((ip.v4 & masks[i]) >>> 0)) return true;
+    let i = 0;
+    for (const set of this.#v4Sets) {
+      if (set.has((ip.v4 & (masks[i++] ?? 0)) >>> 0)) return true;
     }
     return false;
   }

@@ -339,7 +339,8 @@ export abstract class ValueParser {
     }
     this.expectLiteral(")");
     this.depth--;
-    const mapped = args.length > 0 && args[0].kind === "value" && args[0].expr.mapEach;
+    const first = args[0];
+    const mapped = first !== undefined && first.kind === "value" && first.expr.mapEach;
     const ret = def.returnType(infos);
     return {
       kind: "call",

@@ -108,13 +108,14 @@ export class Scheme {
    */
   #parseAlias(text: string, target: string): Alias {
     const m = /^([A-Za-z0-9_.]+)((?:\[(?:\*|[0-9]+|"[^"\\]*")\])*)$/.exec(target);
-    const slot = m ? this.#slots.get(m[1]) : undefined;
-    if (!m || !slot)
+    const [, field, indexText] = m ?? [];
+    const slot = field === undefined ? undefined : this.#slots.get(field);
+    if (indexText === undefined || !slot)
       throw new Error(
         `alias ${JSON.stringify(text)}: target ${JSON.stringify(target)} is not a field with indexes`,
       );
     const indexes: Index[] = [];
-    for (const [, inner] of m[2].matchAll(/\[([^\]]*)\]/g)) {
+    for (const [, inner = ""] of indexText.matchAll(/\[([^\]]*)\]/g)) {
       if (inner === "*") indexes.push({ kind: "each" });
       else if (inner.startsWith('"')) indexes.push({ kind: "key", key: inner.slice(1, -1) });
       else indexes.push({ kind: "index", n: Number(inner) });

@@ -71,7 +71,8 @@ class Parser extends AtomParser {
       this.pos++;
       branches.push(this.parseConcat());
     }
-    return branches.length === 1 ? branches[0] : { type: "alt", subs: branches };
+    const [only] = branches;
+    return branches.length === 1 && only ? only : { type: "alt", subs: branches };
   }
 
   private parseConcat(): Hir {
@@ -137,7 +138,8 @@ class Parser extends AtomParser {
       }
     }
     if (items.length === 0) return EMPTY;
-    return items.length === 1 ? items[0] : { type: "concat", subs: items };
+    const [only] = items;
+    return items.length === 1 && only ? only : { type: "concat", subs: items };
   }
 
   /** At `*`, `+`, `?` or `{`: parse the operator and its optional lazy `?`. */
@@ -336,7 +338,7 @@ class Parser extends AtomParser {
   private classHir(set: RangeSet): Hir {
     if (!this.flags.u) return { type: "bytes", set };
     // A class within ASCII is one byte in UTF-8 too.
-    if (set.length === 0 || set[set.length - 1] <= 0x7f) return { type: "bytes", set };
+    if ((set.at(-1) ?? 0) <= 0x7f) return { type: "bytes", set };
     const lowered = lowerUnicodeClass(set);
     // Every occurrence compiles to at least this many NFA states: fail before building a huge
     // HIR (e.g. thousands of `\pL`) that the compiler would reject anyway.

@@ -68,7 +68,7 @@ export class PatternReader {
 
   protected peek(ahead = 0): number {
     const i = this.pos + ahead;
-    return i < this.cps.length ? this.cps[i] : -1;
+    return this.cps[i] ?? -1;
   }
 
   protected skipAllSpace(): void {
