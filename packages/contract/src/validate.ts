@@ -139,7 +139,7 @@ export function checkBundle(value: unknown): BundleProblem[] {
 }
 
 /** `a.b.c.d`, an IPv6 address, or either with `/prefix` inside the family's width. */
-function isIpOrCidr(text: string): boolean {
+export function isIpOrCidr(text: string): boolean {
   const slash = text.indexOf("/");
   const ip = parseIp(slash < 0 ? text : text.slice(0, slash));
   if (ip === undefined) return false;
