@@ -214,6 +214,8 @@ export const EdgeView = T.Object(
     ),
     /** The version the edge is held at (staged rollout); null: it follows the latest. */
     pinnedVersion: Nullable(T.Integer()),
+    /** Labels (site, role, …) that rollout stages select edges by. */
+    labels: T.Optional(T.Record(T.String(), T.String())),
     lastSeenAt: Nullable(Instant),
     /** Three missed heartbeats. */
     stale: T.Boolean(),
@@ -592,3 +594,113 @@ export const PauseState = T.Object({
   publishError: T.Optional(T.String()),
 });
 export type PauseState = Static<typeof PauseState>;
+
+/** Edge labels: stages of a rollout select edges by them. */
+export const EdgeLabels = T.Record(
+  T.String({ pattern: "^[a-z0-9_.-]{1,40}$" }),
+  T.String({ minLength: 1, maxLength: 100 }),
+  { maxProperties: 20 },
+);
+export type EdgeLabels = Static<typeof EdgeLabels>;
+
+/**
+ * Gate thresholds. A ratio gate fails when the stage's edges exceed both `…Max` (absolute) and
+ * the reference (edges still on the old version, else the stage's own pre-rollout rate) by more
+ * than `…Delta`.
+ */
+export const RolloutGates = T.Object(
+  {
+    /** Queries the stage's edges must answer during the bake for ratio gates to judge. */
+    minQueries: T.Optional(T.Integer({ minimum: 1, maximum: 1_000_000, default: 100 })),
+    servfailRatioMax: T.Optional(T.Number({ minimum: 0, maximum: 1, default: 0.05 })),
+    servfailRatioDelta: T.Optional(T.Number({ minimum: 0, maximum: 1, default: 0.02 })),
+    blockedRatioMax: T.Optional(T.Number({ minimum: 0, maximum: 1, default: 0.5 })),
+    blockedRatioDelta: T.Optional(T.Number({ minimum: 0, maximum: 1, default: 0.2 })),
+    upstreamErrorRatioMax: T.Optional(T.Number({ minimum: 0, maximum: 1, default: 0.05 })),
+    upstreamErrorRatioDelta: T.Optional(T.Number({ minimum: 0, maximum: 1, default: 0.02 })),
+    proxyErrorRatioMax: T.Optional(T.Number({ minimum: 0, maximum: 1, default: 0.05 })),
+    proxyErrorRatioDelta: T.Optional(T.Number({ minimum: 0, maximum: 1, default: 0.02 })),
+    minProxyRequests: T.Optional(T.Integer({ minimum: 1, maximum: 1_000_000, default: 100 })),
+    /** p99 answer latency: fails above this many ms and this factor of the reference. */
+    p99LatencyMsMax: T.Optional(T.Integer({ minimum: 1, maximum: 60_000, default: 500 })),
+    p99LatencyFactor: T.Optional(T.Number({ minimum: 1, maximum: 100, default: 2 })),
+  },
+  { additionalProperties: false },
+);
+export type RolloutGates = Static<typeof RolloutGates>;
+
+export const RolloutStage = T.Object(
+  {
+    name: T.String({ minLength: 1, maxLength: 60 }),
+    /** Edges whose labels include all of these. */
+    labels: T.Optional(EdgeLabels),
+    /** Edges by id. */
+    edgeIds: T.Optional(T.Array(T.String({ minLength: 1, maxLength: 200 }), { maxItems: 1000 })),
+    /** This share of all the rollout's edges in total (cumulative, rounded up). */
+    percent: T.Optional(T.Integer({ minimum: 1, maximum: 100 })),
+    /** How long the stage's edges run the new version before the gates judge them. */
+    bakeSeconds: T.Number({ minimum: 0, maximum: 7 * 86400 }),
+  },
+  { additionalProperties: false },
+);
+export type RolloutStage = Static<typeof RolloutStage>;
+
+export const RolloutPlan = T.Object(
+  {
+    stages: T.Array(RolloutStage, { minItems: 1, maxItems: 20 }),
+    gates: T.Optional(RolloutGates),
+  },
+  { additionalProperties: false },
+);
+export type RolloutPlan = Static<typeof RolloutPlan>;
+
+export const ROLLOUT_STATES = [
+  "baking",
+  "paused",
+  "completed",
+  "failed",
+  "aborted",
+  "superseded",
+] as const;
+export type RolloutState = (typeof ROLLOUT_STATES)[number];
+
+export const GateResult = T.Object({
+  gate: T.String(),
+  ok: T.Boolean(),
+  /** The stage's edges on the new version. */
+  value: Nullable(T.Number()),
+  /** What it was compared with (old-version edges or the baseline). */
+  reference: Nullable(T.Number()),
+  threshold: T.Number(),
+  detail: T.String(),
+});
+export type GateResult = Static<typeof GateResult>;
+
+export const RolloutView = T.Object({
+  id: T.String(),
+  version: T.Integer(),
+  previousVersion: T.Integer(),
+  state: T.Union(ROLLOUT_STATES.map((s) => T.Literal(s))),
+  /** Index of the current (or last) stage. */
+  stage: T.Integer(),
+  plan: RolloutPlan,
+  stages: T.Array(
+    T.Object({
+      name: T.String(),
+      edgeIds: T.Array(T.String()),
+      startedAt: Nullable(Instant),
+      bakeStartedAt: Nullable(Instant),
+      finishedAt: Nullable(Instant),
+      gates: T.Array(GateResult),
+    }),
+  ),
+  /** Edges still held at the previous version. */
+  heldEdgeIds: T.Array(T.String()),
+  failure: Nullable(
+    T.Object({ gate: T.String(), message: T.String(), rollbackVersion: Nullable(T.Integer()) }),
+  ),
+  createdBy: T.String(),
+  createdAt: Instant,
+  updatedAt: Instant,
+});
+export type RolloutView = Static<typeof RolloutView>;

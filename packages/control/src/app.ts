@@ -24,6 +24,7 @@ import { bootstrap } from "./bootstrap.ts";
 import { VersionNotifier } from "./bundle/notifier.ts";
 import { Publisher } from "./bundle/publisher.ts";
 import { bundleChannel, ReplicaFanout } from "./bundle/replica-fanout.ts";
+import { RolloutManager } from "./bundle/rollout.ts";
 import type { ServingEndpointsSource } from "./connect/connect-info.ts";
 import type { AccessLevel, Db } from "./context.ts";
 import { openStore, type Store } from "./db/open-store.ts";
@@ -75,6 +76,8 @@ export interface AppOptions {
   readonly readCacheTtlMs?: number;
   /** Expected edge heartbeat interval; an edge is stale after 3 missed beats. Default 10 s. */
   readonly heartbeatIntervalMs?: number;
+  /** How often running rollouts are looked at (gates, bake times); default 500 ms. */
+  readonly rolloutTickMs?: number;
   /** How often due list subscriptions are fetched; default 60 s, 0 disables the loop. */
   readonly subscriptionTickMs?: number;
   readonly auth?: AuthOptions;
@@ -112,6 +115,7 @@ export interface ControlState {
   readonly auth: Authenticator;
   readonly notifier: VersionNotifier;
   readonly publisher: Publisher;
+  readonly rollouts: RolloutManager;
   readonly options: Required<
     Pick<
       AppOptions,
@@ -211,6 +215,14 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
         app.log,
       )
     : undefined;
+  const rollouts = new RolloutManager(store.db, publisher, {
+    log: app.log,
+    metrics,
+    staleAfterMs: (opts.heartbeatIntervalMs ?? 10_000) * 3,
+    ...(opts.rolloutTickMs !== undefined ? { tickMs: opts.rolloutTickMs } : {}),
+  });
+  publisher.useStager(rollouts);
+  await rollouts.load();
   const auth = new Authenticator(store.db, opts.auth, metrics);
   const routes: RouteEntry[] = [];
   const cacheTtl = opts.readCacheTtlMs ?? (store.kind === "postgres" ? 1000 : 0);
@@ -231,6 +243,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     auth,
     notifier,
     publisher,
+    rollouts,
     options: {
       bulkBodyLimit: opts.bulkBodyLimit ?? 256 * 1024 * 1024,
       autoPublishDelayMs: opts.autoPublishDelayMs ?? 2000,
@@ -399,6 +412,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   app.addHook("onClose", async () => {
     await fanout?.close();
     await subscriptions.close();
+    rollouts.close();
     await publisher.close();
     if (ownsStore) await store.close();
   });

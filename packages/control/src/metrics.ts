@@ -29,6 +29,9 @@ export class ControlMetrics implements AuthMetrics {
   readonly #apply: Histogram;
   readonly #imports: Counter<"product" | "result">;
   readonly #importUnmapped: Counter<"product">;
+  readonly #rollouts: Counter<"outcome">;
+  readonly #gateFailures: Counter<"gate">;
+  readonly #rolloutStage: Gauge<"account">;
 
   constructor(fleet: FleetSource) {
     const r = this.registry;
@@ -68,6 +71,24 @@ export class ControlMetrics implements AuthMetrics {
       name: "gatehouse_control_import_unmapped_items_total",
       help: "Items of imported configurations that have no Gatehouse equivalent (listed with reasons in the import's answer), by product",
       labelNames: ["product"] as const,
+      registers: [r],
+    });
+    this.#rollouts = new Counter({
+      name: "gatehouse_control_rollouts_total",
+      help: "Staged rollouts that ended, by outcome: completed, failed (a health gate stopped it and rolled back), aborted (by hand), superseded (by an emergency publish)",
+      labelNames: ["outcome"] as const,
+      registers: [r],
+    });
+    this.#gateFailures = new Counter({
+      name: "gatehouse_control_rollout_gate_failures_total",
+      help: "Rollouts stopped by a failed health gate, by gate (servfail_ratio, blocked_ratio, upstream_error_ratio, proxy_error_ratio, p99_latency, config_apply, crash; manual for an abort)",
+      labelNames: ["gate"] as const,
+      registers: [r],
+    });
+    this.#rolloutStage = new Gauge({
+      name: "gatehouse_control_rollout_stage",
+      help: "Index of the stage the account's latest rollout started (0 = the first)",
+      labelNames: ["account"] as const,
       registers: [r],
     });
     this.#publish = new Histogram({
@@ -222,6 +243,18 @@ export class ControlMetrics implements AuthMetrics {
   /** One publish attempt and how long it took. */
   observePublish(result: "published" | "unchanged" | "rejected", seconds: number): void {
     this.#publish.observe({ result }, seconds);
+  }
+
+  rolloutFinished(outcome: string): void {
+    this.#rollouts.inc({ outcome });
+  }
+
+  gateFailed(gate: string): void {
+    this.#gateFailures.inc({ gate });
+  }
+
+  stageStarted(accountId: string, stage: number): void {
+    this.#rolloutStage.set({ account: accountId }, stage);
   }
 
   /** An edge acknowledged applying a bundle `seconds` after it was published. */

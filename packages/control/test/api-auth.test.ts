@@ -24,6 +24,8 @@ const BODIES: Record<string, { body?: unknown; type?: string }> = {
   "PATCH /api/v1/identities/devices/:id": { body: { name: "x" } },
   "PUT /api/v1/lists/:id/subscription": { body: { url: "http://127.0.0.1:9/list.txt" } },
   "PUT /api/v1/edges/:id/pin": { body: { version: 1 } },
+  "PUT /api/v1/edges/:id/labels": { body: { labels: { site: "a" } } },
+  "PUT /api/v1/rollout-plan": { body: { stages: [{ name: "all", bakeSeconds: 0 }] } },
 };
 
 const RANK = { viewer: 1, editor: 2, admin: 3 } as const;
@@ -43,6 +45,9 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "GET /api/v1/config/versions/:from/diff/:to",
     "GET /api/v1/edges",
     "GET /api/v1/edges/:id",
+    "GET /api/v1/rollout-plan",
+    "GET /api/v1/rollouts",
+    "GET /api/v1/rollouts/:id",
     "GET /api/v1/identities/devices",
     "GET /api/v1/identities/devices/:id",
     "GET /api/v1/identities/users",
@@ -106,6 +111,13 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
   admin: [
     "DELETE /api/v1/edges/:id",
     "DELETE /api/v1/edges/:id/pin",
+    "DELETE /api/v1/rollout-plan",
+    "POST /api/v1/rollouts/:id/abort",
+    "POST /api/v1/rollouts/:id/pause",
+    "POST /api/v1/rollouts/:id/promote",
+    "POST /api/v1/rollouts/:id/resume",
+    "PUT /api/v1/edges/:id/labels",
+    "PUT /api/v1/rollout-plan",
     "DELETE /api/v1/tokens/:id",
     "GET /api/v1/config/export",
     "GET /api/v1/config/versions/:version",

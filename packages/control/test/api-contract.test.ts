@@ -458,6 +458,42 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await ok(admin("GET", `/edges/${edge.edgeId}`), 200);
     await ok(admin("PUT", `/edges/${edge.edgeId}/pin`, { version: first.version }), 200);
     await ok(admin("DELETE", `/edges/${edge.edgeId}/pin`), 200);
+    // Rollouts: labels, a plan, a publish that starts a rollout, and every hand action.
+    await ok(admin("PUT", `/edges/${edge.edgeId}/labels`, { labels: { role: "canary" } }), 200);
+    await ok(
+      admin("PUT", "/rollout-plan", {
+        stages: [
+          { name: "canary", labels: { role: "canary" }, bakeSeconds: 3600 },
+          { name: "all", bakeSeconds: 3600 },
+        ],
+      }),
+      200,
+    );
+    await ok(admin("GET", "/rollout-plan"), 200);
+    await ok(
+      admin("POST", "/policies", {
+        name: "rollout contract",
+        type: "dns",
+        precedence: 4242,
+        expression: 'dns.fqdn == "rollout.example"',
+        action: "block",
+      }),
+      201,
+    );
+    await ok(admin("POST", "/config/publish", {}), 200);
+    const ro = (await ok(admin("GET", "/rollouts"), 200)).json().items[0];
+    assert.equal(ro.state, "baking");
+    assert.deepEqual(ro.stages[0].edgeIds, [edge.edgeId]);
+    await ok(admin("GET", `/rollouts/${ro.id}`), 200);
+    await ok(admin("POST", `/rollouts/${ro.id}/pause`), 200);
+    await ok(admin("POST", `/rollouts/${ro.id}/resume`), 200);
+    await ok(admin("POST", `/rollouts/${ro.id}/promote`), 200);
+    assert.equal(
+      (await ok(admin("POST", `/rollouts/${ro.id}/abort`), 200)).json().state,
+      "aborted",
+    );
+    await ok(admin("POST", `/rollouts/${ro.id}/abort`), 409);
+    await ok(admin("DELETE", "/rollout-plan"), 204);
     await ok(admin("POST", `/edges/${edge.edgeId}/drain`), 200);
     await ok(admin("POST", `/edges/${edge.edgeId}/activate`), 200);
     await ok(admin("DELETE", `/edges/${edge.edgeId}`), 200);

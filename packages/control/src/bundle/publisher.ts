@@ -25,6 +25,7 @@ import { notFound } from "../http/errors.ts";
 import { type BundleContent, type BundleSummary, compileContent, summarize } from "./compile.ts";
 import { fastBundleHash } from "./fast-hash.ts";
 import type { VersionNotifier } from "./notifier.ts";
+import type { Stager } from "./rollout.ts";
 
 export interface PublishResult {
   readonly version: number;
@@ -43,7 +44,7 @@ export interface RollbackResult extends PublishResult {
 /** What #store writes besides the content: who, which audit action, and its extra fields. */
 interface StoreRecord {
   readonly actor: string;
-  readonly action: "publish" | "rollback";
+  readonly action: "publish" | "publish-emergency" | "rollback";
   readonly auditExtra?: Record<string, unknown>;
 }
 
@@ -164,6 +165,8 @@ export class Publisher {
   #pinEpoch = 0;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   #closed = false;
+  /** Staged rollouts (absent: every publish goes to every edge at once). */
+  #stager: Stager | undefined;
 
   constructor(db: Db, notifier: VersionNotifier, opts: PublisherOptions) {
     this.#db = db;
@@ -171,7 +174,11 @@ export class Publisher {
     this.#opts = opts;
   }
 
-  /** Validate without publishing: the problems a publish would report. */
+  /** Publishes start a staged rollout when the account has a plan. */
+  useStager(stager: Stager): void {
+    this.#stager = stager;
+  }
+
   /** What a publish would refuse (`problems`) and policies that can never match (`warnings`). */
   async check(
     accountId: string,
@@ -184,9 +191,11 @@ export class Publisher {
   publish(
     accountId: string,
     actor: string,
-    opts: { force?: boolean } = {},
+    opts: { force?: boolean; emergency?: boolean } = {},
   ): Promise<PublishResult> {
-    return this.#serial(accountId, () => this.#timed(accountId, actor, opts.force ?? false));
+    return this.#serial(accountId, () =>
+      this.#timed(accountId, actor, opts.force ?? false, opts.emergency ?? false),
+    );
   }
 
   /**
@@ -212,11 +221,16 @@ export class Publisher {
   }
 
   /** #publish, timed from when its turn in the account's chain comes. */
-  async #timed(accountId: string, actor: string, force: boolean): Promise<PublishResult> {
+  async #timed(
+    accountId: string,
+    actor: string,
+    force: boolean,
+    emergency: boolean,
+  ): Promise<PublishResult> {
     const t0 = performance.now();
     const seconds = () => (performance.now() - t0) / 1000;
     try {
-      const r = await this.#publish(accountId, actor, force);
+      const r = await this.#publish(accountId, actor, force, emergency);
       this.#opts.onPublish?.(r.changed ? "published" : "unchanged", seconds());
       return r;
     } catch (e) {
@@ -226,7 +240,12 @@ export class Publisher {
     }
   }
 
-  async #publish(accountId: string, actor: string, force: boolean): Promise<PublishResult> {
+  async #publish(
+    accountId: string,
+    actor: string,
+    force: boolean,
+    emergency: boolean,
+  ): Promise<PublishResult> {
     const content = await compileContent(this.#db, accountId);
     const problems = checkBundle({ ...content, version: 0 });
     if (problems.length > 0)
@@ -239,7 +258,30 @@ export class Publisher {
     const latest = await this.#latestRow(accountId);
     if (latest && latest.content_hash === contentHash && !force)
       return unchanged(latest, summarize(content));
-    return this.#store(accountId, latest, content, contentHash, { actor, action: "publish" });
+    const stager = this.#stager;
+    if (!stager || !latest)
+      return this.#store(accountId, latest, content, contentHash, { actor, action: "publish" });
+    if (emergency) {
+      await stager.supersede(accountId, actor);
+      return this.#store(accountId, latest, content, contentHash, {
+        actor,
+        action: "publish-emergency",
+      });
+    }
+    // Hold the edges at the version they run before the new one exists, then stage it.
+    const held = await stager.hold(accountId, latest.version);
+    let stored: PublishResult;
+    try {
+      stored = await this.#store(accountId, latest, content, contentHash, {
+        actor,
+        action: "publish",
+      });
+    } catch (e) {
+      if (held) await stager.release(accountId, latest.version, held, latest.version);
+      throw e;
+    }
+    if (held) await stager.start(accountId, latest.version, stored.version, actor, held);
+    return stored;
   }
 
   async #rollback(accountId: string, actor: string, target: number): Promise<RollbackResult> {

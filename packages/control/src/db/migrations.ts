@@ -283,6 +283,37 @@ const m0011: Migration = {
   },
 };
 
+/**
+ * Staged rollouts: labels on edges (stages pick edges by label), one rollout plan per account,
+ * and the rollouts themselves (state, stage, the edges held at the previous version, and the
+ * gate that failed with its numbers).
+ */
+const m0012: Migration = {
+  async up(db) {
+    await sql`alter table edges add column labels jsonb not null default '{}'::jsonb`.execute(db);
+    await sql`create table rollout_plans (
+      account_id text primary key references accounts(id) on delete cascade,
+      plan jsonb not null,
+      updated_by text not null,
+      updated_at timestamptz not null default now())`.execute(db);
+    await sql`create table rollouts (
+      id text primary key,
+      account_id text not null references accounts(id) on delete cascade,
+      version integer not null,
+      previous_version integer not null,
+      state text not null,
+      stage integer not null,
+      plan jsonb not null,
+      held jsonb not null,
+      stages jsonb not null,
+      failure jsonb,
+      created_by text not null,
+      created_at timestamptz not null default now(),
+      updated_at timestamptz not null default now())`.execute(db);
+    await sql`create index rollouts_account on rollouts (account_id, created_at desc)`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -295,6 +326,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0009_list_import_status": m0009,
   "0010_location_dnssec": m0010,
   "0011_local_zones": m0011,
+  "0012_rollouts": m0012,
 };
 
 const provider: MigrationProvider = {

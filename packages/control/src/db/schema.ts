@@ -209,6 +209,8 @@ export interface EdgesTable {
   config_status: JsonNullable;
   /** The bundle version this edge is held at (staged rollout); null: the latest. */
   pinned_version: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Free labels (site, role, …) that rollout stages select edges by. */
+  labels: ColumnType<unknown, string | undefined, string>;
   last_seen_at: Date | null;
   enrolled_at: CreatedAt;
   updated_at: UpdatedAt;
@@ -249,4 +251,31 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   join_tokens: JoinTokensTable;
   edges: EdgesTable;
+  rollout_plans: RolloutPlansTable;
+  rollouts: RolloutsTable;
+}
+
+export interface RolloutPlansTable {
+  account_id: string;
+  plan: ColumnType<unknown, string, string>;
+  updated_by: string;
+  updated_at: UpdatedAt;
+}
+
+export interface RolloutsTable {
+  id: string;
+  account_id: string;
+  version: number;
+  previous_version: number;
+  state: string;
+  stage: number;
+  plan: ColumnType<unknown, string, string>;
+  /** Edge ids pinned at previous_version by this rollout and not yet released. */
+  held: ColumnType<unknown, string, string>;
+  /** Per stage: its edges, when its bake started, the gate results. */
+  stages: ColumnType<unknown, string, string>;
+  failure: ColumnType<unknown, string | null | undefined, string | null>;
+  created_by: string;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
 }

@@ -45,7 +45,14 @@ const DiffParams = T.Object(
   { additionalProperties: false },
 );
 const VersionNumber = T.Integer({ minimum: 1, maximum: 2_000_000_000 });
-const PublishBody = T.Object({ force: T.Optional(T.Boolean()) }, { additionalProperties: false });
+const PublishBody = T.Object(
+  {
+    force: T.Optional(T.Boolean()),
+    /** Skip the rollout plan: every edge at once (audited as publish-emergency). */
+    emergency: T.Optional(T.Boolean()),
+  },
+  { additionalProperties: false },
+);
 const RollbackBody = T.Object({ version: VersionNumber }, { additionalProperties: false });
 const VersionsQuery = T.Object(
   {
@@ -74,7 +81,7 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         tags,
         summary: "Compile and publish the account's configuration as a new bundle version",
         description:
-          "422 GH_ERR_CONFIG_REJECTED (with problems) when it does not compile; nothing is published then. `changed: false` when nothing changed since the latest version (unless force).",
+          "422 GH_ERR_CONFIG_REJECTED (with problems) when it does not compile; nothing is published then. `changed: false` when nothing changed since the latest version (unless force). With a rollout plan the new version starts a staged rollout (GET /rollouts); 409 while one is running, unless `emergency: true`, which sends it to every edge at once (audited as publish-emergency).",
         body: PublishBody,
         response: { 200: PublishResult },
       },
@@ -82,7 +89,10 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
     async (req) => {
       const p = who(req);
       const b = req.body;
-      return publisher.publish(p.accountId, actorOf(p), { force: b.force ?? false });
+      return publisher.publish(p.accountId, actorOf(p), {
+        force: b.force ?? false,
+        emergency: b.emergency ?? false,
+      });
     },
   );
 

@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import {
   ConfigBundle,
   EdgeEnrolled,
+  EdgeLabels,
   EdgeView,
   GatehouseError,
   HeartbeatAnswer,
@@ -107,6 +108,10 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
     configStatus: (e.config_status ?? null) as EdgeView["configStatus"],
     /** The version this edge is held at; null: it follows the latest. */
     pinnedVersion: e.pinned_version,
+    labels: (typeof e.labels === "string" ? JSON.parse(e.labels) : (e.labels ?? {})) as Record<
+      string,
+      string
+    >,
     lastSeenAt: iso(e.last_seen_at),
     /** Three missed heartbeats. */
     stale:
@@ -540,6 +545,44 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
       },
     },
     async (req) => setPin(req, null),
+  );
+
+  app.put(
+    "/edges/:id/labels",
+    {
+      config: { access: "admin", errors: [409] },
+      schema: {
+        tags: ["edges"],
+        summary: "Set an edge's labels (site, role, …): rollout stages select edges by them",
+        params: IdParams,
+        body: T.Object({ labels: EdgeLabels }, { additionalProperties: false }),
+        response: { 200: EdgeView },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const { id } = req.params;
+      const row = await db.transaction().execute(async (trx) => {
+        const before = await serviceable(trx, p.accountId, id);
+        const r = await trx
+          .updateTable("edges")
+          .set({ labels: JSON.stringify(req.body.labels), updated_at: new Date() })
+          .where("id", "=", id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "edge",
+          resourceId: id,
+          action: "label",
+          before: { labels: before.labels },
+          after: { labels: req.body.labels },
+        });
+        return r;
+      });
+      return view(row, Date.now());
+    },
   );
 
   app.post(

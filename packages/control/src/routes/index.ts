@@ -14,6 +14,7 @@ import { locationRoutes } from "./locations.ts";
 import { pauseRoutes } from "./pause.ts";
 import { policyRoutes } from "./policies.ts";
 import { quickRuleRoutes } from "./quick-rules.ts";
+import { rolloutRoutes } from "./rollouts.ts";
 import { settingsRoutes } from "./settings.ts";
 import { subscriptionRoutes } from "./subscriptions.ts";
 
@@ -33,4 +34,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(importRoutes);
   await app.register(quickRuleRoutes);
   await app.register(pauseRoutes);
+  await app.register(rolloutRoutes);
 }
