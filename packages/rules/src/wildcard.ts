@@ -105,17 +105,20 @@ export function wildcardMatch(w: Wildcard, s: string, caps?: number[]): boolean 
   const seg = w.segments;
   const ci = w.caseInsensitive;
   const n = seg.length;
-  if (n === 1) return s.length === seg[0].length && matchAt(s, 0, seg[0], ci);
-  if (!matchAt(s, 0, seg[0], ci)) return false;
-  let pos = seg[0].length;
-  const lastSeg = seg[n - 1];
+  // A pattern splits into at least one segment (the empty pattern is one empty segment).
+  const first = seg[0] ?? "";
+  if (n === 1) return s.length === first.length && matchAt(s, 0, first, ci);
+  if (!matchAt(s, 0, first, ci)) return false;
+  let pos = first.length;
+  const lastSeg = seg[n - 1] ?? "";
   const tailStart = s.length - lastSeg.length;
   if (tailStart < pos) return false;
   for (let k = 1; k < n - 1; k++) {
-    const at = find(s, pos, seg[k], ci);
-    if (at < 0 || at + seg[k].length > tailStart) return false;
+    const part = seg[k] ?? "";
+    const at = find(s, pos, part, ci);
+    if (at < 0 || at + part.length > tailStart) return false;
     if (caps) caps.push(pos, at);
-    pos = at + seg[k].length;
+    pos = at + part.length;
   }
   if (!matchAt(s, tailStart, lastSeg, ci)) return false;
   if (caps) caps.push(pos, tailStart);
