@@ -237,6 +237,28 @@ export const EdgeEnrolled = T.Object({
   accountId: T.String(),
   credential: T.String(),
 });
+/** The organisation's root CA (GET /tls/ca): the certificate's facts, never its key. */
+export const TlsCaView = T.Object({
+  subject: T.String(),
+  serialNumber: T.String(),
+  notBefore: Instant,
+  notAfter: Instant,
+  /** SHA-256 of the DER certificate, colon-separated hex (what OS dialogs show). */
+  sha256Fingerprint: T.String(),
+  /** `generated` by control on first use, or `imported` through PUT /tls/ca. */
+  source: T.Union([T.Literal("generated"), T.Literal("imported")]),
+  certificate: T.String(),
+});
+export type TlsCaView = Static<typeof TlsCaView>;
+/** An edge's intermediate CA certificate, signed by the organisation's root. */
+export const EdgeIntermediateIssued = T.Object({
+  certificate: T.String(),
+  /** The root the intermediate chains to. */
+  rootCa: T.String(),
+  serialNumber: T.String(),
+  notAfter: Instant,
+});
+export type EdgeIntermediateIssued = Static<typeof EdgeIntermediateIssued>;
 export const HeartbeatAnswer = T.Object(
   {
     status: T.Union(EDGE_STATUSES.map((s) => T.Literal(s))),

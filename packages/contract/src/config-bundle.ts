@@ -115,6 +115,12 @@ export const Location = T.Object({
   dotLabel: T.Optional(T.String({ minLength: 1, maxLength: 63, pattern: "^[a-z0-9-]+$" })),
   /** Proxy clients of this location must authenticate (407 otherwise). */
   requireProxyAuth: T.Optional(T.Boolean()),
+  /**
+   * HTTPS through the proxy from this location is decrypted with a certificate the edge mints
+   * (its intermediate CA under the organisation's root) so HTTP policies see the request;
+   * off when absent. Clients must trust the root (docs/tls-inspection.md).
+   */
+  tlsInspection: T.Optional(T.Boolean()),
   blockPage: T.Optional(BlockPageSettings),
   /** `validate: false` turns DNSSEC validation off for this location's clients. */
   dnssec: T.Optional(T.Object({ validate: T.Optional(T.Boolean()) })),
@@ -249,6 +255,25 @@ export const Identities = T.Object({
 });
 export type Identities = Static<typeof Identities>;
 
+/** One PEM certificate or a chain of them; 64 KiB at most. */
+export const PemCertificate = T.String({
+  minLength: 50,
+  maxLength: 65536,
+  pattern: "-----BEGIN CERTIFICATE-----",
+});
+
+/**
+ * What an edge needs for TLS inspection, present in a bundle only when a location inspects:
+ * the organisation's root CA certificate (edges ask control to sign their intermediate under
+ * it; a different root means a new intermediate) and the serial numbers of intermediates
+ * control revoked (decommissioned edges), which no edge serves a chain through.
+ */
+export const TlsInspectionSettings = T.Object({
+  rootCa: PemCertificate,
+  revokedIntermediates: T.Array(T.String({ pattern: "^[0-9a-f]{1,64}$" }), { maxItems: 100000 }),
+});
+export type TlsInspectionSettings = Static<typeof TlsInspectionSettings>;
+
 export const ProxySettings = T.Object({
   /** Ports CONNECT may reach; default [443]. */
   connectPorts: T.Optional(T.Array(T.Integer({ minimum: 1, maximum: 65535 }), { maxItems: 100 })),
@@ -256,6 +281,11 @@ export const ProxySettings = T.Object({
   bypassDomains: T.Optional(T.Array(HostName, { maxItems: 10000 })),
   /** Log the query string of URLs (off by default: it may carry secrets). */
   logQueryStrings: T.Optional(T.Boolean()),
+  /**
+   * Extra CAs (PEM text) the edge trusts, besides the system store, when it verifies an
+   * origin's certificate on an inspected connection (private origins).
+   */
+  originCas: T.Optional(T.Array(PemCertificate, { maxItems: 32 })),
 });
 export type ProxySettings = Static<typeof ProxySettings>;
 
@@ -312,6 +342,7 @@ export const ConfigBundle = T.Object({
   pauses: T.Optional(T.Array(BlockingPause, { maxItems: 10000 })),
   /** "Local DNS records": zones the edge answers authoritatively. */
   localZones: T.Optional(T.Array(LocalZone, { maxItems: 1000 })),
+  tls: T.Optional(TlsInspectionSettings),
 });
 export type ConfigBundle = Static<typeof ConfigBundle>;
 

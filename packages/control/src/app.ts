@@ -8,6 +8,7 @@
 //   onResponse — a successful change to the configuration schedules a debounced auto-publish.
 // Errors of every stage become `{ error: { code, message, details } }` (http/errors.ts).
 
+import { randomBytes } from "node:crypto";
 import type { PGlite } from "@electric-sql/pglite";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -38,6 +39,8 @@ import { parseTrustedProxies } from "./http/trusted-proxies.ts";
 import { SubscriptionRefresher } from "./lists/subscriptions.ts";
 import { ControlMetrics, registerMetrics } from "./metrics.ts";
 import { registerRoutes } from "./routes/index.ts";
+import { MAX_INTERMEDIATE_VALIDITY_MS } from "./tls/intermediate.ts";
+import { kekFromEnv, loadOrCreateKek, RootCaStore } from "./tls/root-ca.ts";
 
 export const API_PREFIX = "/api/v1";
 const DOCS_PREFIX = `${API_PREFIX}/docs`;
@@ -101,6 +104,16 @@ export interface AppOptions {
    * `gatehouse up`, which opens them); absent → that route answers 409.
    */
   readonly serving?: ServingEndpointsSource;
+  /**
+   * File holding the 32-byte key that encrypts the root CA's private key in the database
+   * (created 0600 on first start). GATEHOUSE_CA_KEK (base64) takes precedence; with neither, a
+   * key lives in memory only (fine for an in-memory store: the root dies with it).
+   */
+  readonly caKekFile?: string;
+  /** The key-encryption key itself (tests). */
+  readonly caKek?: Buffer;
+  /** Validity of the intermediates signed for edges; default and maximum 30 days. */
+  readonly intermediateValidityMs?: number;
 }
 
 export interface RouteEntry {
@@ -119,9 +132,15 @@ export interface ControlState {
   readonly options: Required<
     Pick<
       AppOptions,
-      "bulkBodyLimit" | "autoPublishDelayMs" | "longPollTimeoutMs" | "heartbeatIntervalMs"
+      | "bulkBodyLimit"
+      | "autoPublishDelayMs"
+      | "longPollTimeoutMs"
+      | "heartbeatIntervalMs"
+      | "intermediateValidityMs"
     >
   >;
+  /** The organisation root CAs (TLS inspection). */
+  readonly roots: RootCaStore;
   /** Every route with its access level, for generated tests and docs. */
   readonly routes: RouteEntry[];
   readonly subscriptions: SubscriptionRefresher;
@@ -170,8 +189,18 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     }));
   const ownsStore = opts.store === undefined;
   let boot: Awaited<ReturnType<typeof bootstrap>>;
+  let roots: RootCaStore;
+  let kekIsEphemeral = false;
   try {
+    const kek =
+      opts.caKek ??
+      kekFromEnv(process.env["GATEHOUSE_CA_KEK"]) ??
+      (opts.caKekFile ? await loadOrCreateKek(opts.caKekFile) : undefined);
+    kekIsEphemeral = kek === undefined;
+    roots = new RootCaStore(store.db, kek ?? randomBytes(32));
     boot = await bootstrap(store.db, opts.adminToken);
+    // First start: the system account's root CA exists from now on (GET /tls/ca.pem).
+    await roots.get(boot.accountId);
   } catch (err) {
     if (ownsStore) await store.close();
     throw err;
@@ -192,6 +221,10 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     ajv: { customOptions: { allErrors: false, coerceTypes: "array", removeAdditional: false } },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   });
+  if (kekIsEphemeral && (opts.dataDir || opts.databaseUrl))
+    app.log.warn(
+      "no CA key-encryption key (caKekFile or GATEHOUSE_CA_KEK): the root CA's key will not decrypt after a restart",
+    );
   const notifier = new VersionNotifier();
   const metrics = new ControlMetrics({
     db: store.db,
@@ -202,6 +235,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     autoPublishDelayMs: opts.autoPublishDelayMs ?? 2000,
     log: app.log,
     onPublish: (result, seconds) => metrics.observePublish(result, seconds),
+    roots,
     ...(store.postgres ? { notifyChannel: bundleChannel(store.postgres.schema) } : {}),
   });
   const fanout = store.postgres
@@ -249,9 +283,11 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
       autoPublishDelayMs: opts.autoPublishDelayMs ?? 2000,
       longPollTimeoutMs: opts.longPollTimeoutMs ?? 30_000,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
+      intermediateValidityMs: opts.intermediateValidityMs ?? MAX_INTERMEDIATE_VALIDITY_MS,
     },
     routes,
     metrics,
+    roots,
     systemAccountId: boot.accountId,
     ...(boot.adminToken ? { adminToken: boot.adminToken } : {}),
     ...(opts.serving ? { serving: opts.serving } : {}),

@@ -43,6 +43,8 @@ export interface StartOptions {
     readonly cert: string;
     readonly key: string;
   };
+  /** The root CA key's key-encryption key file (AppOptions.caKekFile). */
+  readonly caKekFile?: string;
 }
 
 export interface StartedControl {
@@ -79,6 +81,7 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
       : {}),
     ...(opts.analytics ? { analytics: opts.analytics } : {}),
     ...(opts.trustedProxies ? { trustedProxies: opts.trustedProxies } : {}),
+    ...(opts.caKekFile ? { caKekFile: opts.caKekFile } : {}),
     ...(opts.autoPublishDelayMs !== undefined
       ? { autoPublishDelayMs: opts.autoPublishDelayMs }
       : {}),

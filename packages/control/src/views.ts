@@ -72,13 +72,15 @@ export function locationToBundle(r: Row<LocationsTable>): Location {
     dohToken: r.doh_token,
     ...(r.dot_label !== null ? { dotLabel: r.dot_label } : {}),
     requireProxyAuth: r.require_proxy_auth,
+    // Only when on: bundles of accounts that never inspect stay as they were.
+    ...(r.tls_inspection ? { tlsInspection: true } : {}),
     ...(r.block_page ? { blockPage: r.block_page as BlockPageSettings } : {}),
     ...(r.dnssec_validate === false ? { dnssec: { validate: false } } : {}),
   };
 }
 
 export function locationView(r: Row<LocationsTable>) {
-  return { ...locationToBundle(r), ...stamps(r) };
+  return { ...locationToBundle(r), tlsInspection: r.tls_inspection, ...stamps(r) };
 }
 
 export function localZoneToBundle(r: Row<LocalZonesTable>): LocalZone {

@@ -68,6 +68,7 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "GET /api/v1/policies/:id",
     "GET /api/v1/resolver",
     "GET /api/v1/settings",
+    "GET /api/v1/tls/ca",
     "GET /api/v1/whoami",
     "POST /api/v1/policies/validate",
   ],
@@ -132,12 +133,14 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "POST /api/v1/tokens",
     "PUT /api/v1/config/export",
     "PUT /api/v1/edges/:id/pin",
+    "PUT /api/v1/tls/ca",
   ],
   system: ["GET /api/v1/accounts", "GET /metrics", "POST /api/v1/accounts"],
   edge: [
     "GET /api/v1/edge/config",
     "POST /api/v1/edge/config-status",
     "POST /api/v1/edge/heartbeat",
+    "POST /api/v1/edge/tls/intermediate",
   ],
 };
 
@@ -237,7 +240,7 @@ for (const b of BACKENDS) {
       assert.ok(guarded().length >= 45, `only ${guarded().length} guarded routes`);
     });
 
-    it("public: the API's docs, health and enrolment, and the dashboard's files; nothing else", () => {
+    it("public: the API's docs, health, enrolment, the root CA certificate, and the dashboard's files; nothing else", () => {
       const open = t.app.gatehouse.routes
         .filter((r) => r.access === "public" && r.method !== "HEAD")
         .map((r) => `${r.method} ${r.url}`)
@@ -247,6 +250,8 @@ for (const b of BACKENDS) {
         "GET /*",
         "GET /api/v1/health",
         "GET /api/v1/openapi.json",
+        "GET /api/v1/tls/ca.der",
+        "GET /api/v1/tls/ca.pem",
         "POST /api/v1/edge/enroll",
       ]);
     });

@@ -6,13 +6,14 @@
 // itself). At the end, every operation must have answered at least one success and one error.
 
 import assert from "node:assert/strict";
-import { X509Certificate } from "node:crypto";
+import { createPrivateKey, webcrypto, X509Certificate } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, it } from "node:test";
+import * as x509 from "@peculiar/x509";
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import type { LightMyRequestResponse } from "fastify";
@@ -63,6 +64,13 @@ const CERT = await (async () => {
     names: ["gatehouse.home.arpa"],
   };
 })();
+
+function p256Keys(): Promise<CryptoKeyPair> {
+  return webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
+    "verify",
+  ]) as Promise<CryptoKeyPair>;
+}
 
 function escapeJsonPointer(s: string): string {
   return s.replaceAll("~", "~0").replaceAll("/", "~1");
@@ -381,6 +389,31 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     const settings = (await ok(admin("GET", "/settings"), 200)).json();
     await ok(admin("PUT", "/settings", settings), 200);
 
+    // The root CA for TLS inspection: public downloads, the admin's view and import.
+    await ok(req(undefined, "GET", "/tls/ca.pem"), 200);
+    await ok(req(undefined, "GET", "/tls/ca.der"), 200);
+    const ca = (await ok(admin("GET", "/tls/ca"), 200)).json();
+    assert.equal(ca.source, "generated");
+    const rootKeys = await p256Keys();
+    const rootCert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: "01",
+      name: "CN=Contract Root",
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 86_400_000),
+      keys: rootKeys,
+      signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+      extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+    });
+    const rootKey = createPrivateKey({
+      key: Buffer.from(await webcrypto.subtle.exportKey("pkcs8", rootKeys.privateKey)),
+      format: "der",
+      type: "pkcs8",
+    }).export({ format: "pem", type: "pkcs8" });
+    await ok(
+      admin("PUT", "/tls/ca", { certificate: rootCert.toString("pem"), privateKey: rootKey }),
+      200,
+    );
+
     // Config.
     const first = (await ok(admin("POST", "/config/publish"), 200)).json();
     await ok(admin("POST", "/config/publish", { force: true }), 200);
@@ -437,6 +470,13 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     const bundle = (await ok(req(cred, "GET", "/edge/config?after=0"), 200)).json();
     await ok(req(cred, "GET", `/edge/config?after=${bundle.version}`), 304);
     await ok(req(cred, "POST", "/edge/config-status", { version: bundle.version, ok: true }), 204);
+    const edgeKeys = await p256Keys();
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+      name: "CN=e1",
+      keys: edgeKeys,
+      signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+    });
+    await ok(req(cred, "POST", "/edge/tls/intermediate", { csr: csr.toString("pem") }), 200);
     const record = {
       ts: Date.now(),
       kind: "dns",
@@ -524,6 +564,8 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
       // No credential: 401 on every guarded operation; a bad join token on enrolment.
       const anon = await req(undefined, o.method, url, body);
       if (o.key === "POST /api/v1/edge/enroll") assert.equal(anon.statusCode, 400, anon.body);
+      else if (o.key === "GET /api/v1/tls/ca.pem" || o.key === "GET /api/v1/tls/ca.der")
+        assert.equal(anon.statusCode, 200, anon.body); // public: devices download the root
       else assert.equal(anon.statusCode, 401, `${o.key}: ${anon.body}`);
       // A role too low: the viewer token on everything above viewer (edge routes: a token is
       // not an edge credential).

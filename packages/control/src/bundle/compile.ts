@@ -12,6 +12,8 @@ import {
 } from "@gatehouse/contract";
 import { sql } from "kysely";
 import type { Db } from "../context.ts";
+import { revokedSerials } from "../tls/intermediate.ts";
+import type { RootCaStore } from "../tls/root-ca.ts";
 import {
   localZoneToBundle,
   locationToBundle,
@@ -23,7 +25,25 @@ import {
 /** The bundle without version, hash and timestamp: what a publish would ship. */
 export type BundleContent = Omit<ConfigBundle, "version" | "hash" | "createdAt">;
 
-export async function compileContent(db: Db, accountId: string): Promise<BundleContent> {
+/**
+ * The bundle's `tls` section when any location inspects: the root edges chain to, and the
+ * intermediates control revoked. Generating the root here (first use) is what lets an account
+ * created after the first start inspect without a separate step.
+ */
+async function tlsSection(
+  db: Db,
+  accountId: string,
+  roots: RootCaStore,
+): Promise<NonNullable<ConfigBundle["tls"]>> {
+  const root = await roots.get(accountId);
+  return { rootCa: root.certPem, revokedIntermediates: await revokedSerials(db, accountId) };
+}
+
+export async function compileContent(
+  db: Db,
+  accountId: string,
+  roots?: RootCaStore,
+): Promise<BundleContent> {
   const [settings, locations, lists, policies, users, devices, pauses, zones] = await Promise.all([
     db
       .selectFrom("account_settings")
@@ -114,6 +134,9 @@ export async function compileContent(db: Db, accountId: string): Promise<BundleC
     ...(s.blockPage ? { blockPage: s.blockPage } : {}),
     ...(pauses.length > 0 ? { pauses: pauses.map(pauseToBundle) } : {}),
     ...(zones.length > 0 ? { localZones: zones.map(localZoneToBundle) } : {}),
+    ...(roots && locations.some((l) => l.tls_inspection)
+      ? { tls: await tlsSection(db, accountId, roots) }
+      : {}),
   };
 }
 

@@ -441,6 +441,7 @@ export async function applyImport(
           doh_token: x.dohToken,
           dot_label: x.l.dotLabel ?? null,
           require_proxy_auth: x.l.requireProxyAuth ?? false,
+          tls_inspection: x.l.tlsInspection ?? false,
           block_page: x.l.blockPage ? JSON.stringify(x.l.blockPage) : null,
           dnssec_validate: x.l.dnssec?.validate ?? true,
         })

@@ -22,6 +22,7 @@ import { sql } from "kysely";
 import { audit } from "../audit.ts";
 import type { Db } from "../context.ts";
 import { notFound } from "../http/errors.ts";
+import type { RootCaStore } from "../tls/root-ca.ts";
 import { type BundleContent, type BundleSummary, compileContent, summarize } from "./compile.ts";
 import { fastBundleHash } from "./fast-hash.ts";
 import type { VersionNotifier } from "./notifier.ts";
@@ -148,6 +149,8 @@ interface PublisherOptions {
   readonly log: FastifyBaseLogger;
   /** Each publish attempt's outcome and duration (control's metrics). */
   readonly onPublish?: (result: "published" | "unchanged" | "rejected", seconds: number) => void;
+  /** Root CAs: a bundle whose locations inspect TLS carries its account's root. */
+  readonly roots?: RootCaStore;
 }
 
 export class Publisher {
@@ -183,7 +186,7 @@ export class Publisher {
   async check(
     accountId: string,
   ): Promise<{ problems: BundleProblem[]; warnings: PolicyWarning[] }> {
-    const content = await compileContent(this.#db, accountId);
+    const content = await compileContent(this.#db, accountId, this.#opts.roots);
     const problems = checkBundle({ ...content, version: 0 });
     return { problems, warnings: problems.length === 0 ? shadowedPolicies(content) : [] };
   }
@@ -246,7 +249,7 @@ export class Publisher {
     force: boolean,
     emergency: boolean,
   ): Promise<PublishResult> {
-    const content = await compileContent(this.#db, accountId);
+    const content = await compileContent(this.#db, accountId, this.#opts.roots);
     const problems = checkBundle({ ...content, version: 0 });
     if (problems.length > 0)
       throw new GatehouseError(

@@ -314,6 +314,36 @@ const m0012: Migration = {
   },
 };
 
+/**
+ * TLS inspection: the organisation's root CA (key encrypted), the intermediates signed for
+ * edges, and the per-location switch (off by default).
+ */
+const m0013: Migration = {
+  async up(db) {
+    await sql`create table tls_root_cas (
+      account_id text primary key references accounts(id) on delete cascade,
+      cert_pem text not null,
+      key_enc text not null,
+      source text not null check (source in ('generated', 'imported')),
+      created_at timestamptz not null default now(),
+      updated_at timestamptz not null default now())`.execute(db);
+    await sql`create table edge_intermediates (
+      serial text primary key,
+      account_id text not null references accounts(id) on delete cascade,
+      edge_id text not null references edges(id) on delete cascade,
+      cert_pem text not null,
+      not_after timestamptz not null,
+      revoked_at timestamptz,
+      created_at timestamptz not null default now())`.execute(db);
+    await sql`create index edge_intermediates_account on edge_intermediates (account_id, not_after)`.execute(
+      db,
+    );
+    await sql`alter table locations add column tls_inspection boolean not null default false`.execute(
+      db,
+    );
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -327,6 +357,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0010_location_dnssec": m0010,
   "0011_local_zones": m0011,
   "0012_rollouts": m0012,
+  "0013_tls_inspection": m0013,
 };
 
 const provider: MigrationProvider = {

@@ -80,6 +80,7 @@ export interface LocationsTable {
   doh_token: string;
   dot_label: string | null;
   require_proxy_auth: boolean;
+  tls_inspection: ColumnType<boolean, boolean | undefined, boolean>;
   block_page: JsonNullable;
   /** DNSSEC validation for this location's clients (migration 0010). */
   dnssec_validate: Generated<boolean>;
@@ -216,6 +217,32 @@ export interface EdgesTable {
   updated_at: UpdatedAt;
 }
 
+/**
+ * The organisation's root CA: the certificate, and its private key encrypted with AES-256-GCM
+ * under the key-encryption key of control's data directory (tls/root-ca.ts).
+ */
+export interface TlsRootCasTable {
+  account_id: string;
+  cert_pem: string;
+  /** base64 of iv (12) ‖ tag (16) ‖ ciphertext of the PKCS#8 PEM key. */
+  key_enc: string;
+  source: "generated" | "imported";
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+/** Intermediate CAs signed for edges; revoked when the edge is decommissioned. */
+export interface EdgeIntermediatesTable {
+  /** Lowercase hex, no leading zeros stripped. */
+  serial: string;
+  account_id: string;
+  edge_id: string;
+  cert_pem: string;
+  not_after: Date;
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  created_at: CreatedAt;
+}
+
 export interface ListSubscriptionsTable {
   list_id: string;
   account_id: string;
@@ -253,6 +280,8 @@ export interface Database {
   edges: EdgesTable;
   rollout_plans: RolloutPlansTable;
   rollouts: RolloutsTable;
+  tls_root_cas: TlsRootCasTable;
+  edge_intermediates: EdgeIntermediatesTable;
 }
 
 export interface RolloutPlansTable {

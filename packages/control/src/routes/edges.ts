@@ -23,6 +23,7 @@ import type { EdgesTable } from "../db/schema.ts";
 import { decodeCursor, iso, PageQuery, page } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
 import { NoContent, NotModified } from "../http/responses.ts";
+import { revokeIntermediates } from "../tls/intermediate.ts";
 import { IdParams, type IdRequest, who } from "./common.ts";
 
 const JoinTokenCreate = T.Object(
@@ -467,11 +468,16 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
     const { id } = req.params;
     const row = await db.transaction().execute(async (trx) => {
       const before = await serviceable(trx, p.accountId, id);
+      // Its intermediate CAs are revoked with it: listed in the next bundles, never renewed.
+      if (status === "decommissioned") await revokeIntermediates(trx, id);
       return updateAudited(trx, p, id, { status }, ACTION_OF_STATUS[status], {
         status: before.status,
       });
     });
-    if (status === "decommissioned") auth.edgeCache.evict(id);
+    if (status === "decommissioned") {
+      auth.edgeCache.evict(id);
+      publisher.changed(p.accountId, actorOf(p));
+    }
     return view(row, Date.now());
   };
 

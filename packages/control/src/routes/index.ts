@@ -17,6 +17,7 @@ import { quickRuleRoutes } from "./quick-rules.ts";
 import { rolloutRoutes } from "./rollouts.ts";
 import { settingsRoutes } from "./settings.ts";
 import { subscriptionRoutes } from "./subscriptions.ts";
+import { tlsRoutes } from "./tls.ts";
 
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(accountRoutes);
@@ -35,4 +36,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(quickRuleRoutes);
   await app.register(pauseRoutes);
   await app.register(rolloutRoutes);
+  await app.register(tlsRoutes);
 }

@@ -1,6 +1,7 @@
 // /resolver (upstreams, strategy, cache, conditional forwarding) and /settings (unknown
 // clients, proxy, block page): one row per account, replaced whole with PUT under If-Match.
 
+import { X509Certificate } from "node:crypto";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import {
   BlockPageSettings,
@@ -86,6 +87,23 @@ function checkResolver(r: ResolverSettings): void {
     throw new GatehouseError("GH_ERR_VALIDATION", "cache.minTtl exceeds cache.maxTtl", {
       path: "/cache",
     });
+}
+
+/** Each origin CA must parse as PEM certificates (the edge builds its trust store from them). */
+function checkOriginCas(cas: readonly string[] | undefined): void {
+  (cas ?? []).forEach((pem, i) => {
+    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    try {
+      if (blocks.length === 0) throw new Error("no PEM certificate");
+      for (const b of blocks) new X509Certificate(b);
+    } catch (e) {
+      throw new GatehouseError(
+        "GH_ERR_VALIDATION",
+        `proxy.originCas[${i}] is not a PEM certificate: ${(e as Error).message}`,
+        { path: `/proxy/originCas/${i}` },
+      );
+    }
+  });
 }
 
 async function loadRow(db: Db, accountId: string) {
@@ -201,6 +219,7 @@ export async function settingsRoutes(fastify: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const p = who(req);
       const b = req.body;
+      checkOriginCas(b.proxy?.originCas);
       const version = await db.transaction().execute(async (trx) => {
         const before = await ensureRow(trx, p.accountId);
         checkIfMatch(req, before.version);

@@ -1,0 +1,301 @@
+// Leaf certificates for inspected hosts: one per name (or IP), ECDSA P-256 with its own key,
+// SAN = the name, a random 128-bit serial, valid 7 days at most (and never past the issuing
+// intermediate), served with the intermediate. Two caches, both least-recently-used:
+//   leaves   — the certificate and key per name (about 1.5 KB each; 10,000 by default);
+//   contexts — the tls.SecureContext built from a leaf (OpenSSL's SSL_CTX, tens of KB each; a
+//              few hundred for the names in use right now), rebuilt from the leaf on a miss.
+// Concurrent requests for one name share one mint (the in-flight map); the key pair and the
+// signature are made on libuv's thread pool, not on the event loop. A new intermediate
+// (rotation) or a revocation empties both caches: the next handshakes mint under the new one,
+// while connections already up keep the context they have.
+
+import { generateKeyPair, type KeyObject, randomBytes, sign } from "node:crypto";
+import { createSecureContext, type SecureContext } from "node:tls";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { registryMetric } from "../telemetry/registry-metric.ts";
+import {
+  derToPem,
+  type LeafTemplate,
+  leafCertificate,
+  leafTbs,
+  leafTemplate,
+  mintableName,
+} from "./leaf-der.ts";
+
+export const LEAF_VALIDITY_MS = 7 * 86_400_000;
+/** Leaves start this much in the past: clients' clocks drift. */
+const LEAF_BACKDATE_MS = 60 * 60_000;
+/** A cached leaf this close to its end is minted again. */
+const LEAF_RENEW_MARGIN_MS = 60 * 60_000;
+
+/** The intermediate that signs leaves: its certificate (PEM) and private key. */
+export interface LeafIssuer {
+  readonly certPem: string;
+  readonly key: KeyObject;
+  /** Lowercase hex serial of the intermediate (matched against revocations). */
+  readonly serial: string;
+}
+
+export interface Leaf {
+  readonly host: string;
+  /** The leaf, PEM. */
+  readonly certPem: string;
+  /** The intermediate that signed it, PEM (shared by every leaf it signed). */
+  readonly issuerPem: string;
+  readonly keyPem: string;
+  readonly notAfter: number;
+  readonly issuerSerial: string;
+}
+
+export interface LeafMinterOptions {
+  /** Leaves kept (by name); default 10,000. */
+  readonly maxLeaves?: number;
+  /** SecureContexts kept; default 512. */
+  readonly maxContexts?: number;
+  /** Leaf validity; default and maximum 7 days. */
+  readonly leafValidityMs?: number;
+  readonly registry?: Registry;
+  readonly now?: () => number;
+}
+
+export interface LeafMinterMetrics {
+  readonly lookups: Counter<"result">;
+  readonly mints: Counter<"result">;
+  readonly mintSeconds: Histogram;
+  readonly cached: Gauge<"cache">;
+}
+
+export function leafMinterMetrics(registry: Registry): LeafMinterMetrics {
+  return {
+    lookups: registryMetric(
+      registry,
+      "gatehouse_proxy_tls_leaf_lookups_total",
+      () =>
+        new Counter({
+          name: "gatehouse_proxy_tls_leaf_lookups_total",
+          help: "Leaf certificate lookups for inspected hosts: hit (cached leaf), miss (minted or joined a mint in flight)",
+          labelNames: ["result"],
+          registers: [registry],
+        }),
+    ),
+    mints: registryMetric(
+      registry,
+      "gatehouse_proxy_tls_leaf_mints_total",
+      () =>
+        new Counter({
+          name: "gatehouse_proxy_tls_leaf_mints_total",
+          help: "Leaf certificates minted, by result (ok, error, no_issuer, bad_name)",
+          labelNames: ["result"],
+          registers: [registry],
+        }),
+    ),
+    mintSeconds: registryMetric(
+      registry,
+      "gatehouse_proxy_tls_leaf_mint_seconds",
+      () =>
+        new Histogram({
+          name: "gatehouse_proxy_tls_leaf_mint_seconds",
+          help: "Time to mint one leaf certificate (key pair, signature, TLS context)",
+          buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1],
+          registers: [registry],
+        }),
+    ),
+    cached: registryMetric(
+      registry,
+      "gatehouse_proxy_tls_leaf_cache_entries",
+      () =>
+        new Gauge({
+          name: "gatehouse_proxy_tls_leaf_cache_entries",
+          help: "Entries in the leaf caches: leaf (certificate and key per name), context (TLS contexts built from them)",
+          labelNames: ["cache"],
+          registers: [registry],
+        }),
+    ),
+  };
+}
+
+/** Why no leaf: no intermediate yet (or it was revoked), or a name that cannot be certified. */
+export class LeafUnavailable extends Error {
+  readonly reason: "no_issuer" | "bad_name";
+  constructor(reason: "no_issuer" | "bad_name", message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** A Map used as an LRU: get() moves the entry to the newest end; set() evicts the oldest. */
+class Lru<V> {
+  readonly #max: number;
+  readonly #m = new Map<string, V>();
+  constructor(max: number) {
+    this.#max = Math.max(1, max);
+  }
+  get size(): number {
+    return this.#m.size;
+  }
+  get(k: string): V | undefined {
+    const v = this.#m.get(k);
+    if (v !== undefined) {
+      this.#m.delete(k);
+      this.#m.set(k, v);
+    }
+    return v;
+  }
+  set(k: string, v: V): void {
+    this.#m.delete(k);
+    this.#m.set(k, v);
+    if (this.#m.size > this.#max) this.#m.delete(this.#m.keys().next().value!);
+  }
+  delete(k: string): void {
+    this.#m.delete(k);
+  }
+  clear(): void {
+    this.#m.clear();
+  }
+}
+
+function newKeyPair(): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
+  return new Promise((resolve, reject) =>
+    generateKeyPair("ec", { namedCurve: "P-256" }, (err, publicKey, privateKey) =>
+      err ? reject(err) : resolve({ publicKey, privateKey }),
+    ),
+  );
+}
+
+function signAsync(data: Buffer, key: KeyObject): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    sign("sha256", data, key, (err, sig) => (err ? reject(err) : resolve(sig))),
+  );
+}
+
+export class LeafMinter {
+  readonly #leaves: Lru<Leaf>;
+  readonly #contexts: Lru<SecureContext>;
+  readonly #inFlight = new Map<string, Promise<Leaf>>();
+  readonly #validity: number;
+  readonly #now: () => number;
+  readonly #m: LeafMinterMetrics | undefined;
+  #issuer: (LeafIssuer & { readonly template: LeafTemplate }) | undefined;
+  /** Bumped with each issuer change: a mint that started under the previous one is not cached. */
+  #epoch = 0;
+
+  constructor(opts: LeafMinterOptions = {}) {
+    this.#leaves = new Lru(opts.maxLeaves ?? 10_000);
+    this.#contexts = new Lru(opts.maxContexts ?? 512);
+    this.#validity = Math.min(opts.leafValidityMs ?? LEAF_VALIDITY_MS, LEAF_VALIDITY_MS);
+    this.#now = opts.now ?? Date.now;
+    this.#m = opts.registry ? leafMinterMetrics(opts.registry) : undefined;
+  }
+
+  /** The caches' sizes, set where they change (mints and context builds, not lookups). */
+  #gauge(): void {
+    this.#m?.cached.set({ cache: "leaf" }, this.#leaves.size);
+    this.#m?.cached.set({ cache: "context" }, this.#contexts.size);
+  }
+
+  /** Sign leaves with this intermediate from now on (enrolment, rotation); undefined stops. */
+  setIssuer(issuer: LeafIssuer | undefined): void {
+    this.#issuer = issuer ? { ...issuer, template: leafTemplate(issuer.certPem) } : undefined;
+    this.#epoch++;
+    this.#leaves.clear();
+    this.#contexts.clear();
+    this.#gauge();
+  }
+
+  get issuerSerial(): string | undefined {
+    return this.#issuer?.serial;
+  }
+
+  /** Stop using the intermediate when control lists it as revoked. */
+  revoke(serials: ReadonlySet<string>): boolean {
+    if (this.#issuer && serials.has(this.#issuer.serial)) {
+      this.setIssuer(undefined);
+      return true;
+    }
+    return false;
+  }
+
+  get leafCount(): number {
+    return this.#leaves.size;
+  }
+
+  /** The leaf for `host` (lowercase name or IP), cached or minted once. */
+  leaf(host: string): Promise<Leaf> {
+    const cached = this.#leaves.get(host);
+    if (cached !== undefined && cached.notAfter - LEAF_RENEW_MARGIN_MS > this.#now()) {
+      this.#m?.lookups.inc({ result: "hit" });
+      return Promise.resolve(cached);
+    }
+    this.#m?.lookups.inc({ result: "miss" });
+    const pending = this.#inFlight.get(host);
+    if (pending) return pending;
+    const p = this.#mint(host).finally(() => this.#inFlight.delete(host));
+    this.#inFlight.set(host, p);
+    return p;
+  }
+
+  /** A TLS context serving the leaf for `host` with its chain. */
+  async secureContext(host: string): Promise<SecureContext> {
+    const leaf = await this.leaf(host);
+    const ctx = this.#contexts.get(host);
+    if (ctx !== undefined && (ctx as SecureContext & { leaf?: Leaf }).leaf === leaf) return ctx;
+    const made = createSecureContext({
+      // Served with the intermediate: clients hold only the root.
+      cert: leaf.certPem + leaf.issuerPem,
+      key: leaf.keyPem,
+      minVersion: "TLSv1.2",
+    });
+    (made as SecureContext & { leaf?: Leaf }).leaf = leaf;
+    this.#contexts.set(host, made);
+    this.#gauge();
+    return made;
+  }
+
+  async #mint(host: string): Promise<Leaf> {
+    const issuer = this.#issuer;
+    if (!issuer) {
+      this.#m?.mints.inc({ result: "no_issuer" });
+      throw new LeafUnavailable("no_issuer", "no intermediate CA yet: this edge cannot inspect");
+    }
+    if (!mintableName(host)) {
+      this.#m?.mints.inc({ result: "bad_name" });
+      throw new LeafUnavailable("bad_name", `cannot certify ${JSON.stringify(host.slice(0, 80))}`);
+    }
+    const epoch = this.#epoch;
+    const started = performance.now();
+    try {
+      const { publicKey, privateKey } = await newKeyPair();
+      const now = this.#now();
+      const serial = randomBytes(16);
+      serial[0] = (serial[0]! & 0x7f) | 0x01; // positive, no leading zero octet
+      const notAfter = Math.min(now + this.#validity, issuer.template.issuerNotAfter);
+      const tbs = leafTbs(
+        issuer.template,
+        host,
+        serial,
+        now - LEAF_BACKDATE_MS,
+        notAfter,
+        publicKey.export({ format: "der", type: "spki" }),
+      );
+      const der = leafCertificate(tbs, await signAsync(tbs, issuer.key));
+      const leaf: Leaf = {
+        host,
+        certPem: derToPem(der),
+        issuerPem: issuer.certPem,
+        keyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+        notAfter,
+        issuerSerial: issuer.serial,
+      };
+      if (epoch === this.#epoch) {
+        this.#leaves.set(host, leaf);
+        this.#gauge();
+      }
+      this.#m?.mints.inc({ result: "ok" });
+      this.#m?.mintSeconds.observe((performance.now() - started) / 1000);
+      return leaf;
+    } catch (e) {
+      this.#m?.mints.inc({ result: "error" });
+      throw e;
+    }
+  }
+}
