@@ -20,6 +20,41 @@ async function keyObject(k: CryptoKey): Promise<KeyObject> {
   });
 }
 
+/** Signs an edge's CSR as control would (pathLen 0), for `days` days from `from`. */
+export async function signCsr(
+  pki: TestPki,
+  csrPem: string,
+  opts: { days?: number; from?: number } = {},
+): Promise<{ certificate: string; rootCa: string; serialNumber: string; notAfter: string }> {
+  const csr = new x509.Pkcs10CertificateRequest(csrPem);
+  const root = new x509.X509Certificate(pki.root);
+  const from = opts.from ?? Date.now();
+  const notAfter = new Date(from + (opts.days ?? 30) * 86_400_000);
+  const serial = `6${webcrypto.getRandomValues(new Uint8Array(8)).reduce((s, b) => s + b.toString(16).padStart(2, "0"), "")}`;
+  const publicKey = await csr.publicKey.export(P256, ["verify"]);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial,
+    subject: "CN=Signed Intermediate",
+    issuer: root.subject,
+    notBefore: new Date(from - 60_000),
+    notAfter,
+    publicKey,
+    signingKey: pki.rootKey.toCryptoKey(P256, false, ["sign"]) as CryptoKey,
+    signingAlgorithm: P256,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+    ],
+  });
+  return {
+    certificate: `${cert.toString("pem")}\n`,
+    rootCa: pki.root,
+    serialNumber: serial,
+    notAfter: notAfter.toISOString(),
+  };
+}
+
 export interface TestPki {
   /** The root's certificate, PEM: what clients trust. */
   readonly root: string;

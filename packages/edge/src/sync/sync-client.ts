@@ -9,9 +9,16 @@
 // and tells its owner (onDecommissioned), who stops serving after a grace.
 
 import { hostname } from "node:os";
-import { type ConfigBundle, GatehouseError } from "@gatehouse/contract";
+import {
+  type ConfigBundle,
+  type EdgeIntermediateIssued,
+  GatehouseError,
+  type TlsInspectionSettings,
+} from "@gatehouse/contract";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { registryMetric } from "../telemetry/registry-metric.ts";
+import { EdgeIntermediate } from "../tls/edge-intermediate.ts";
+import type { LeafMinter } from "../tls/leaf-minter.ts";
 import {
   BundleParseMemoryError,
   DEFAULT_MAX_BUNDLE_BYTES,
@@ -28,7 +35,10 @@ export interface SyncTarget {
    * `body`: the bundle's JSON as control sent it (hash checked).
    */
   apply(bundle: ConfigBundle, packed: PackedLists, body: Uint8Array): Promise<unknown>;
-  readonly snapshot: { readonly version: number };
+  readonly snapshot: {
+    readonly version: number;
+    readonly bundle?: { readonly tls?: TlsInspectionSettings | undefined };
+  };
 }
 
 export interface SyncOptions {
@@ -53,6 +63,11 @@ export interface SyncOptions {
    * have stopped; the owner stops serving (after its grace).
    */
   readonly onDecommissioned?: (message: string) => void;
+  /**
+   * The proxy's leaf minter: when a bundle says a location inspects TLS, this edge gets its
+   * intermediate CA signed by control and hands it to the minter (tls/edge-intermediate.ts).
+   */
+  readonly minter?: LeafMinter;
   /** Retry delays: the first failure waits about minMs, each next one twice as long, up to maxMs. */
   readonly backoff?: { readonly minMs: number; readonly maxMs: number };
   /** The largest config poll answer read, in bytes (edge.limits.maxBundleBytes). */
@@ -227,6 +242,7 @@ export class SyncClient {
   #failures = 0;
   #decommissioned = false;
   #loops: Promise<void>[] = [];
+  readonly #intermediate: EdgeIntermediate | undefined;
   readonly #lastSync: Gauge;
   readonly #version: Gauge;
   readonly #failuresTotal: Counter<"reason">;
@@ -245,6 +261,26 @@ export class SyncClient {
     this.#decommissionedGauge = m.decommissioned;
     this.#version = m.version;
     this.#version.set(opts.target.snapshot.version);
+    this.#intermediate = opts.minter
+      ? new EdgeIntermediate({
+          dataDir: opts.dataDir,
+          minter: opts.minter,
+          log: this.#log,
+          request: (csr) => this.#signIntermediate(csr),
+        })
+      : undefined;
+  }
+
+  /** POST /edge/tls/intermediate; a 410 decommissions this edge as on every edge route. */
+  async #signIntermediate(csr: string): Promise<EdgeIntermediateIssued> {
+    const res = await this.#request("/edge/tls/intermediate", {
+      method: "POST",
+      body: JSON.stringify({ csr }),
+    });
+    if (res.status === 200) return (await res.json()) as EdgeIntermediateIssued;
+    const refused = await this.#refusal(res, "intermediate CA request");
+    if (refused instanceof Decommissioned) void this.#decommission(refused.message);
+    throw refused;
   }
 
   /** Enrol if needed, then run the long-poll and heartbeat loops until stop(). */
@@ -256,6 +292,8 @@ export class SyncClient {
     // control moves to another address.
     if (!this.#cred) this.#cred = await this.#enrol();
     this.#loops = [this.#pollLoop(), this.#heartbeatLoop()];
+    // The config served from disk may inspect: its intermediate (on disk, or signed now).
+    void this.#intermediate?.onBundle(this.#o.target.snapshot.bundle?.tls);
   }
 
   get edgeId(): string | undefined {
@@ -284,6 +322,7 @@ export class SyncClient {
 
   async stop(): Promise<void> {
     this.#stop.abort();
+    this.#intermediate?.stop();
     await Promise.allSettled(this.#loops);
   }
 
@@ -350,6 +389,7 @@ export class SyncClient {
     this.#failuresTotal.inc({ reason: "decommissioned" });
     this.#decommissionedGauge.set(1);
     this.#stop.abort();
+    this.#intermediate?.stop();
     this.#log(
       `gatehouse edge: DECOMMISSIONED by control (${message}); stopped polling and heartbeating; ` +
         `this edge will not serve after its grace, nor after a restart`,
@@ -494,6 +534,7 @@ export class SyncClient {
     }
     this.#after = version;
     this.#version.set(version);
+    void this.#intermediate?.onBundle(bundle.tls);
     // The body as received, hash checked: its bytes, not the bundle written out again.
     await this.#state.saveLastGoodBody(body);
     this.#log(`gatehouse edge: applied config v${version}`);

@@ -114,6 +114,11 @@ export function leafMinterMetrics(registry: Registry): LeafMinterMetrics {
   };
 }
 
+/** A serial number as revocation lists compare it: lowercase hex without leading zeros. */
+export function serialKey(hex: string): string {
+  return hex.toLowerCase().replace(/^0+(?=.)/, "");
+}
+
 /** Why no leaf: no intermediate yet (or it was revoked), or a name that cannot be certified. */
 export class LeafUnavailable extends Error {
   readonly reason: "no_issuer" | "bad_name";
@@ -206,9 +211,9 @@ export class LeafMinter {
     return this.#issuer?.serial;
   }
 
-  /** Stop using the intermediate when control lists it as revoked. */
+  /** Stop using the intermediate when control lists it as revoked (serials as serialKey()). */
   revoke(serials: ReadonlySet<string>): boolean {
-    if (this.#issuer && serials.has(this.#issuer.serial)) {
+    if (this.#issuer && serials.has(serialKey(this.#issuer.serial))) {
       this.setIssuer(undefined);
       return true;
     }
