@@ -394,6 +394,13 @@ export const ProxyLimitSettings = T.Object(
     upstreamIdleTimeoutMs: T.Optional(Millis(100)),
     /** Time a CONNECT client gets to send its TLS ClientHello. Default 10000. */
     clientHelloTimeoutMs: T.Optional(Millis(100)),
+    /** TLS inspection: time a client gets to finish its handshake with us. Default 10000. */
+    tlsHandshakeTimeoutMs: T.Optional(Millis(100)),
+    /**
+     * TLS inspection: handshakes in progress at once (each costs a signature, and a mint for a
+     * new host); a CONNECT over the bound is closed and counted. Default 512.
+     */
+    maxConcurrentTlsHandshakes: T.Optional(T.Integer({ minimum: 1, maximum: 100_000 })),
     /** Pooled keep-alive connections per origin address. Default 64. */
     upstreamConnectionsPerOrigin: T.Optional(T.Integer({ minimum: 1, maximum: 10_000 })),
     /**

@@ -198,6 +198,12 @@ export const EDGE_ERRORS = {
     false,
     "the origin sent an invalid or broken response",
   ),
+  /** TLS inspection: the origin's certificate did not verify (expired, self-signed, …). */
+  origin_cert_invalid: upstream(
+    "origin_cert_invalid",
+    false,
+    "the site's certificate cannot be trusted",
+  ),
   /** The proxy's own name resolution gave no usable address. */
   dns_failed: upstream("dns_failed", false, "the name did not resolve"),
   // DNS upstreams: what went wrong with the last one asked.

@@ -65,6 +65,14 @@ export const QueryLogRecord = T.Object({
   /** URL without the query string unless the config says otherwise. */
   url: T.Optional(T.String({ maxLength: 8192 })),
   sni: T.Optional(T.String({ maxLength: 255 })),
+  /** TLS inspection: the request was read from a decrypted connection (or the CONNECT was). */
+  inspected: T.Optional(T.Boolean()),
+  /** Inspected: TLS version agreed with the client ("TLSv1.3"). */
+  tlsVersion: T.Optional(T.String({ maxLength: 16 })),
+  /** Inspected: ALPN protocol agreed with the client ("http/1.1"), "" when none. */
+  alpn: T.Optional(T.String({ maxLength: 32 })),
+  /** Inspected: the origin certificate's verdict, "valid" or the verification error's code. */
+  originCert: T.Optional(T.String({ maxLength: 64 })),
   status: T.Optional(T.Integer()),
   bytesUp: T.Optional(T.Integer({ minimum: 0 })),
   bytesDown: T.Optional(T.Integer({ minimum: 0 })),

@@ -30,6 +30,7 @@ import {
 import { type OpLogger, withComponent } from "./telemetry/op-log.ts";
 import { QueryLog } from "./telemetry/query-log.ts";
 import { RequestLog } from "./telemetry/request-log.ts";
+import { LeafMinter } from "./tls/leaf-minter.ts";
 import { loadTlsMaterial, type TlsMaterial } from "./tls-material.ts";
 
 export interface EdgeAddresses {
@@ -55,6 +56,11 @@ export interface Edge {
    * connections get it, open ones keep theirs; a resume() reopens with it.
    */
   setCertificate(cert: string, key: string): void;
+  /**
+   * Leaf certificates for TLS inspection; it mints only once given an intermediate CA
+   * (tls/edge-intermediate.ts, or setIssuer directly).
+   */
+  readonly minter: LeafMinter;
   /**
    * Compile and swap in a bundle; throws ConfigRejectedError and keeps the old one on failure.
    * `packed`: lists whose items are "\n"-joined text (sync/bundle-parse.ts), read as such.
@@ -117,6 +123,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   };
   let snapshot = compileSnapshot(bundleOfEdgeConfig(cfg), compileOpts, opts.packed);
   const queryLog = new QueryLog(opts.queryLogCapacity);
+  const minter = new LeafMinter({ registry: edgeRegistry() });
   const edgeId = local.name ?? (hostname().slice(0, 128) || "edge");
   const untrackQueryLog = trackQueryLogDrops(queryLog);
   const dnsLog = opts.logger ? new RequestLog(withComponent(opts.logger, "dns")) : undefined;
@@ -192,6 +199,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
           registry: edgeRegistry(),
           ...(local.proxy?.limits ? { limits: local.proxy.limits } : {}),
           ...(proxyLog ? { requestLog: proxyLog } : {}),
+          minter,
           // Worker processes: each binds its own SO_REUSEPORT socket (node makes a reusePort
           // listen exclusive in a cluster worker), so the kernel spreads connections across
           // them instead of the primary accepting and handing each one over.
@@ -268,6 +276,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     resolver: dns,
     dns,
     ...(tls ? { tlsCertFile: tls.certFile } : {}),
+    minter,
     setCertificate: (cert: string, key: string) => {
       if (tls) tls = { ...tls, cert, key };
       for (const srv of secureServers) srv.setSecureContext({ cert, key });

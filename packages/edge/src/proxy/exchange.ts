@@ -33,7 +33,8 @@ export type ReasonCode =
   | "sni_blocked"
   | "no_client_hello"
   | "max_forwards"
-  | EdgeErrorReason;
+  | EdgeErrorReason
+  | "tls_handshake_failed";
 
 /** An answer the proxy gives itself instead of an origin's response. */
 export interface Answer {
@@ -48,6 +49,24 @@ export interface Answer {
   maxAgeSeconds?: number;
   /** Content of an answer that is not an error page (a TRACE echo, the PAC file). */
   content?: { readonly type: string | undefined; readonly body: Buffer };
+}
+
+/**
+ * The decrypted side of an inspected CONNECT: what every request read from it inherits. The
+ * tunnel's authority (checked by its network policies) is the only host its requests may name.
+ */
+export interface Inspection {
+  readonly host: string;
+  readonly hostFamily: 0 | 4 | 6;
+  readonly port: number;
+  readonly sni: string | undefined;
+  readonly location: Location | undefined;
+  readonly identity: IdentityView | undefined;
+  readonly principal: string | undefined;
+  /** Negotiated with the client: "TLSv1.3", … */
+  tlsVersion: string;
+  /** ALPN protocol agreed with the client, or "" (none offered). */
+  alpn: string;
 }
 
 export interface Exchange {
@@ -109,6 +128,12 @@ export interface Exchange {
   sni: string | undefined;
   /** Bytes read from the client before the tunnel was spliced (the ClientHello). */
   firstFlight: Buffer | undefined;
+  /** The first flight parsed as a TLS ClientHello (with or without an SNI). */
+  tlsHello: boolean;
+  /** Set on a CONNECT that was inspected, and on each request read from its decrypted side. */
+  inspection: Inspection | undefined;
+  /** Inspected requests: the origin certificate's verdict ("valid" or why not). */
+  originCert: string | undefined;
 
   // response
   status: number;
@@ -179,6 +204,9 @@ export function newExchange(
     maxForwards: -1,
     sni: undefined,
     firstFlight: undefined,
+    tlsHello: false,
+    inspection: undefined,
+    originCert: undefined,
     status: 0,
     answer: undefined,
     reason: undefined,

@@ -34,12 +34,41 @@ export function socketFailure(err: unknown, connecting: boolean, where?: string)
   return new EdgeError("upstream_failed", message, { cause: err, where });
 }
 
+/** OpenSSL's and Node's verification codes, in words for the block page. */
+const CERT_PROBLEMS: Readonly<Record<string, string>> = {
+  CERT_HAS_EXPIRED: "it has expired",
+  CERT_NOT_YET_VALID: "it is not valid yet",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "it is self-signed",
+  SELF_SIGNED_CERT_IN_CHAIN: "its chain ends in a self-signed certificate that is not trusted",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "it was issued by an authority that is not trusted",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "it was issued by an authority that is not trusted",
+  ERR_TLS_CERT_ALTNAME_INVALID: "it was issued for another name",
+  CERT_REVOKED: "it has been revoked",
+};
+
+/**
+ * An inspected origin's certificate did not verify (`code`: OpenSSL's or Node's verification
+ * error): an edge error whose detail tells the user why, for the block page.
+ */
+export function originCertFailure(code: string, where: string): EdgeError {
+  const why = `${CERT_PROBLEMS[code] ?? "it does not verify"} (${code})`;
+  return Object.assign(
+    new EdgeError("origin_cert_invalid", `${where}: origin certificate: ${code}`, {
+      where,
+      detail: `the site's certificate cannot be trusted: ${why}`,
+    }),
+    { certError: code },
+  );
+}
+
 /** Turn a failure into the exchange's answer (the pipeline's respond stage writes it). */
 export function fail(ex: Exchange, err: unknown): void {
   const e = asEdgeError(err);
   const info = e.info;
   ex.action = "error";
   ex.error = e;
+  if (e.kind === "origin_cert_invalid")
+    ex.originCert = (e as EdgeError & { certError?: string }).certError ?? "UNKNOWN";
   discardUpstream(ex);
   // The catalogue's text, or the more precise one the proxy wrote for the client; never the
   // message (addresses, causes: for the logs).

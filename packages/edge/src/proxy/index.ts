@@ -7,15 +7,17 @@
 
 import { randomBytes } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import type { Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
 import { listen } from "../net/listen.ts";
 import { subscribeProxyQueryLog } from "../telemetry/query-log.ts";
 import { type RequestLog, subscribeProxyRequestLog } from "../telemetry/request-log.ts";
+import type { LeafMinter } from "../tls/leaf-minter.ts";
 import { AddressGuard } from "./address-guard.ts";
 import { AuthFailureLimiter } from "./auth-limiter.ts";
 import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts";
-import { newExchange } from "./exchange.ts";
+import { type Inspection, newExchange } from "./exchange.ts";
 import type { ClientRequest, ClientResponse } from "./http1/message.ts";
 import { type ClientFault, Http1Server } from "./http1/server.ts";
 import { cutAfter } from "./http1/sweep.ts";
@@ -28,7 +30,13 @@ import {
   type Pipeline,
   type PipelineDeps,
 } from "./pipeline.ts";
-import { type DestroyReason, proxyMetrics, subscribeProxyMetrics } from "./proxy-metrics.ts";
+import {
+  type DestroyReason,
+  inspectionMetrics,
+  proxyMetrics,
+  subscribeInspectionMetrics,
+  subscribeProxyMetrics,
+} from "./proxy-metrics.ts";
 import { createPolicyContexts } from "./stages/policy-request.ts";
 import { recordFault } from "./stages/record.ts";
 import { rawHead } from "./stages/respond.ts";
@@ -51,6 +59,11 @@ export interface StartProxyOptions {
   readonly reusePort?: boolean;
   /** Operational line per finished request (telemetry/request-log.ts); none when absent. */
   readonly requestLog?: RequestLog;
+  /**
+   * Leaf certificates for TLS inspection (the edge's intermediate signs them). Absent, or
+   * without an intermediate yet: CONNECTs are tunnelled whatever the location says.
+   */
+  readonly minter?: LeafMinter;
 }
 
 export interface RunningProxy {
@@ -85,13 +98,25 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     if (opts.requestLog) opts.requestLog.error(what, guard.interfacesError);
     else console.error(`${what}: ${guard.interfacesError.message}`);
   }
+  const serverLimits = {
+    maxHeadBytes: limits.maxHeaderBytes,
+    maxHeaderCount: limits.maxHeaderCount,
+    headersTimeoutMs: limits.headersTimeoutMs,
+    requestTimeoutMs: limits.requestTimeoutMs,
+    idleTimeoutMs: limits.idleTimeoutMs,
+    maxConnections: limits.maxConnections,
+    maxConnectionsPerSource: limits.maxConnectionsPerSource,
+    closeGraceMs: limits.closeGraceMs,
+  };
   const pool = createUpstreamPool(limits, metrics);
   // What the record stage publishes (telemetry/events.ts), this proxy's sinks take.
   const origin = {};
+  const tlsMetrics = inspectionMetrics(opts.registry);
   const unsubscribe = [
     subscribeProxyMetrics(metrics, origin),
     subscribeProxyQueryLog(opts.log, origin),
   ];
+  if (opts.minter !== undefined) unsubscribe.push(subscribeInspectionMetrics(tlsMetrics, origin));
   if (opts.requestLog) unsubscribe.push(subscribeProxyRequestLog(opts.requestLog, origin));
   const stopEvents = () => {
     for (const u of unsubscribe.splice(0)) u();
@@ -112,16 +137,59 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     viaToken: `gatehouse-${randomBytes(4).toString("hex")}`,
     ...(opts.edgeId === undefined ? {} : { edgeId: opts.edgeId }),
   };
+  // The decrypted sides of inspected CONNECTs: requests read by the same HTTP/1.1 engine (not
+  // listening itself), run through the same HTTP pipeline.
+  const inspections = new WeakMap<Socket, Inspection>();
+  const inner = new Http1Server(serverLimits, {
+    request: (req, res) => onRequest(req, res, inspections.get(req.socket)),
+    // CONNECT inside a decrypted session is nonsense; WebSocket over an inspected connection
+    // (wss) is not relayed yet: both are refused, and the session closes.
+    connect: (_req, socket) => socket.end(closingAnswer(405)),
+    upgrade: (_req, socket) => socket.end(closingAnswer(501)),
+    fault: (fault, socket, answerable) => onFault(fault, socket, answerable),
+    cut: (reason) => cut(reason),
+  });
+  const handshakes = { active: 0, max: limits.maxConcurrentTlsHandshakes };
+  if (opts.minter !== undefined) {
+    const minter = opts.minter;
+    deps.inspector = {
+      handshakes,
+      handshakeTimeoutMs: limits.tlsHandshakeTimeoutMs,
+      handshakeResult: (result) => tlsMetrics.handshakes.inc({ result }),
+      async accept(ex, name) {
+        const secureContext = await minter.secureContext(name);
+        // The ClientHello the peek read goes back in front of the socket's next bytes.
+        if (ex.firstFlight !== undefined && ex.firstFlight.length > 0)
+          ex.socket.unshift(ex.firstFlight);
+        ex.firstFlight = undefined;
+        return new TLSSocket(ex.socket, {
+          isServer: true,
+          secureContext,
+          ALPNProtocols: ["http/1.1"],
+        });
+      },
+      serve(socket, inspection) {
+        inspections.set(socket, inspection);
+        socket.on("error", () => socket.destroy());
+        return new Promise<void>((resolve) => {
+          socket.once("close", () => resolve());
+          inner.adopt(socket);
+        });
+      },
+    };
+  }
   const httpPipeline = createHttpPipeline(deps);
   const tunnelPipeline = createTunnelPipeline(deps);
   const upgradePipeline = createUpgradePipeline(deps);
   const pacPipeline = createPacPipeline(deps);
   const handedOver = new Set<Socket>();
 
-  function onRequest(req: ClientRequest, res: ClientResponse): void {
+  /** A request read from a listener, or from the decrypted side of an inspected CONNECT. */
+  function onRequest(req: ClientRequest, res: ClientResponse, inspection?: Inspection): void {
     try {
       const ex = newExchange(opts.getSnapshot(), "http", req, res, req.socket);
-      if (req.url.startsWith("/")) {
+      ex.inspection = inspection;
+      if (inspection === undefined && req.url.startsWith("/")) {
         void pacPipeline.run(ex);
         return;
       }
@@ -194,16 +262,6 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     for (const s of handedOver) n += s.writableLength;
     return n;
   });
-  const serverLimits = {
-    maxHeadBytes: limits.maxHeaderBytes,
-    maxHeaderCount: limits.maxHeaderCount,
-    headersTimeoutMs: limits.headersTimeoutMs,
-    requestTimeoutMs: limits.requestTimeoutMs,
-    idleTimeoutMs: limits.idleTimeoutMs,
-    maxConnections: limits.maxConnections,
-    maxConnectionsPerSource: limits.maxConnectionsPerSource,
-    closeGraceMs: limits.closeGraceMs,
-  };
   try {
     for (const spec of opts.listen) {
       const { host, port } = splitHostPort(spec);
@@ -244,6 +302,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       clearTimeout(timer);
       // Whatever is still open after the grace: requests, tunnels, upgraded connections.
       for (const s of servers) s.destroyAll();
+      inner.destroyAll();
       for (const socket of handedOver) socket.destroy();
       await closed;
       pool.destroy();

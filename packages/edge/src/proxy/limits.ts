@@ -19,6 +19,8 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   upstreamResponseTimeoutMs: 30_000,
   upstreamIdleTimeoutMs: 120_000,
   clientHelloTimeoutMs: 10_000,
+  tlsHandshakeTimeoutMs: 10_000,
+  maxConcurrentTlsHandshakes: 512,
   maxConnections: 10_000,
   // One source (IPv4 address, IPv6 /64) may hold a tenth of the slots: a client that opens
   // connections and never closes them runs out of its own share, not everyone's.
@@ -47,6 +49,8 @@ const AT_LEAST_ONE = [
   "upstreamConnectionsPerClient",
   "authFailureLimit",
   "authFailureWindowMs",
+  "tlsHandshakeTimeoutMs",
+  "maxConcurrentTlsHandshakes",
 ] as const;
 
 /** Defaults with `overrides` on top; a RangeError naming the key for a value that cannot work. */

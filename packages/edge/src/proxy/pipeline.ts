@@ -25,6 +25,7 @@ import { createEstablishTunnel } from "./stages/establish-tunnel.ts";
 import { createForward } from "./stages/forward.ts";
 import { createForwardUpgrade } from "./stages/forward-upgrade.ts";
 import { createIdentify } from "./stages/identify.ts";
+import { createInspectTls, type Inspector } from "./stages/inspect-tls.ts";
 import { createMaxForwards } from "./stages/max-forwards.ts";
 import { createParseTarget } from "./stages/parse-target.ts";
 import { createPeekClientHello } from "./stages/peek-client-hello.ts";
@@ -56,6 +57,8 @@ export interface PipelineDeps {
   /** This proxy's Via pseudonym (RFC 9110 §7.6.3), e.g. "gatehouse-3f9a1c". */
   readonly viaToken: string;
   readonly edgeId?: string;
+  /** TLS inspection (stages/inspect-tls.ts); absent: CONNECTs are always tunnelled. */
+  inspector?: Inspector;
 }
 
 /** The request-head checks every listener path applies (request-head.ts). */
@@ -171,6 +174,9 @@ export function tunnelPipelineSpec(d: PipelineDeps): PipelineSpec {
       createPeekClientHello(d.limits),
       // Network policies again with the real SNI; a block ends the tunnel with a TLS alert.
       createPolicySni(d.contexts),
+      // The location inspects: do_not_inspect policies, then decrypt and run the HTTP pipeline
+      // on every request inside (the next two stages then have nothing to do).
+      createInspectTls(d.contexts, d.inspector),
       // Only now touch the destination: dial the pinned address.
       createConnectDestination(d.limits, d.metrics),
       // Relay both ways with backpressure until either side closes.

@@ -286,3 +286,51 @@ export function subscribeProxyMetrics(m: ProxyMetrics, origin: object): () => vo
     else if (ev.peerPrivate) m.privateDestination("allowed");
   });
 }
+
+/** TLS inspection's own counters (stages/inspect-tls.ts, stages/record.ts). */
+export interface InspectionMetrics {
+  /** Client handshakes on minted leaves: ok, failed, refused_busy, no_issuer, bad_name, … */
+  readonly handshakes: Counter<"result">;
+  /** Requests read from inspected connections, by action. */
+  readonly requests: Counter<"action">;
+  /** Origins whose certificate did not verify, by the verification error. */
+  readonly originCertErrors: Counter<"reason">;
+}
+
+export function inspectionMetrics(registry: Registry): InspectionMetrics {
+  const counter = <L extends string>(name: string, help: string, label: L) =>
+    registryMetric(
+      registry,
+      name,
+      () => new Counter<L>({ name, help, labelNames: [label], registers: [registry] }),
+    );
+  return {
+    handshakes: counter(
+      "gatehouse_proxy_tls_handshakes_total",
+      "TLS handshakes with clients of inspected connections, by result",
+      "result",
+    ),
+    requests: counter(
+      "gatehouse_proxy_inspected_requests_total",
+      "Requests read from inspected (decrypted) connections, by action",
+      "action",
+    ),
+    originCertErrors: counter(
+      "gatehouse_proxy_origin_cert_errors_total",
+      "Inspected requests refused because the origin's certificate did not verify, by reason",
+      "reason",
+    ),
+  };
+}
+
+/** Count `origin`'s inspected requests and origin certificate failures (from its events). */
+export function subscribeInspectionMetrics(m: InspectionMetrics, origin: object): () => void {
+  return subscribeProxyEvents((ev) => {
+    if (ev.origin !== origin) return;
+    const r = ev.record;
+    if (r.inspected !== true || r.kind !== "http") return;
+    m.requests.inc({ action: r.action });
+    if (r.originCert !== undefined && r.originCert !== "valid")
+      m.originCertErrors.inc({ reason: r.originCert.slice(0, 64) });
+  });
+}

@@ -7,7 +7,7 @@
 // node:crypto's X509Certificate and by OpenSSL's chain verification in the tests.
 
 import { X509Certificate } from "node:crypto";
-import { parseIpv4, parseIpv6 } from "../net/ip-address.ts";
+import { parseIpv4, parseIpv6 } from "@gatehouse/rules";
 
 /** Tag, length (definite form), value. */
 function tlv(tag: number, ...parts: Uint8Array[]): Buffer {
@@ -131,7 +131,7 @@ function time(ms: number): Buffer {
 /** The GeneralName for a host: iPAddress [7] for an IP, dNSName [2] otherwise. */
 function generalName(host: string): Buffer {
   const v4 = parseIpv4(host);
-  if (v4 >= 0)
+  if (v4 !== undefined)
     return tlv(0x87, Uint8Array.of(v4 >>> 24, (v4 >> 16) & 0xff, (v4 >> 8) & 0xff, v4 & 0xff));
   const v6 = parseIpv6(host);
   if (v6) {
@@ -144,7 +144,7 @@ function generalName(host: string): Buffer {
 
 /** A host the minter accepts: an IP address, or an LDH name of 253 characters at most. */
 export function mintableName(host: string): boolean {
-  if (parseIpv4(host) >= 0 || parseIpv6(host) !== undefined) return !host.includes("%");
+  if (parseIpv4(host) !== undefined || parseIpv6(host) !== undefined) return true;
   return (
     host.length > 0 &&
     host.length <= 253 &&

@@ -70,6 +70,8 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
   try {
     control = await startControl({
       ...storage,
+      // Encrypts the TLS-inspection root CA's key in the database (GATEHOUSE_CA_KEK overrides).
+      caKekFile: join(dataDir, "ca-kek"),
       analytics: analytics.store,
       ...(values.listen ? { listen: values.listen } : {}),
       ...(values.metrics ? { metricsListen: values.metrics } : {}),

@@ -20,6 +20,7 @@ import {
   startEdgeWorkers,
   withComponent,
 } from "@gatehouse/edge";
+import { trustOriginCaFiles } from "./origin-ca.ts";
 import type { Io } from "./rules.ts";
 import { onShutdown } from "./signals.ts";
 import { startSyncedEdge, startSyncedEdgeWorkers } from "./synced-edge.ts";
@@ -38,6 +39,8 @@ const USAGE = `usage:
                  [--heartbeat-interval SECONDS]   default 10
                  [--decommission-grace SECONDS]   serving time left once control
                                         says the edge is decommissioned (default 60)
+  either form:   [--origin-ca FILE]     (repeatable) also trust this CA when verifying origins
+                                        of inspected HTTPS (private origins)
 
 With --control, the policies come from control; listeners from --local, else the flags (default
 DNS 127.0.0.1:10053 UDP+TCP, proxy 127.0.0.1:3128); a flag given overrides --local.
@@ -76,12 +79,19 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       "heartbeat-interval": { type: "string" },
       "decommission-grace": { type: "string" },
       "trust-anchor": { type: "string" },
+      "origin-ca": { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help || (values.config === undefined) === (values.control === undefined)) {
     (values.help ? io.out : io.err)(USAGE);
     return values.help ? 0 : 2;
+  }
+  try {
+    await trustOriginCaFiles(values["origin-ca"]);
+  } catch (e) {
+    io.err(`gatehouse edge: ${(e as Error).message}`);
+    return 2;
   }
   // Operational logs are JSON lines on stderr; the banner (what listens where) stays plain text.
   const logger = createOpLogger({ write: io.err, component: "edge" });

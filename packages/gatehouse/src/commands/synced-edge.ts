@@ -20,6 +20,7 @@ import {
   EdgeState,
   edgeRegistry,
   heartbeatCounters,
+  type LeafMinter,
   type LogComponent,
   LogShipper,
   lineSink,
@@ -202,6 +203,7 @@ function syncClient(
   counters: () => Promise<Record<string, number>>,
   log: (line: string) => void,
   hooks: { onDrain: () => void; onActive: () => void; onDecommissioned: () => void },
+  minter?: LeafMinter,
 ): SyncClient {
   return new SyncClient({
     controlUrl: opts.controlUrl,
@@ -209,6 +211,9 @@ function syncClient(
     target,
     softwareVersion: SOFTWARE_VERSION,
     registry: edgeRegistry(),
+    // TLS inspection: this edge's intermediate CA, signed by control, for the proxy's leaves.
+    // (Worker processes have a minter each and no intermediate yet: they tunnel.)
+    ...(minter ? { minter } : {}),
     counters,
     log,
     ...(opts.joinToken ? { joinToken: opts.joinToken } : {}),
@@ -259,10 +264,17 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
     },
     logOf("sync"),
   );
-  const sync = syncClient(opts, edge, () => heartbeatCounters(registry), logOf("sync"), {
-    ...maintenance(edge, async () => shipper?.flush(false), logOf("sync")),
-    onDecommissioned: decommission.onDecommissioned,
-  });
+  const sync = syncClient(
+    opts,
+    edge,
+    () => heartbeatCounters(registry),
+    logOf("sync"),
+    {
+      ...maintenance(edge, async () => shipper?.flush(false), logOf("sync")),
+      onDecommissioned: decommission.onDecommissioned,
+    },
+    edge.minter,
+  );
   shipper = new LogShipper({
     controlUrl: opts.controlUrl,
     credential: () => sync.credential,

@@ -28,6 +28,7 @@ import { ControlClient } from "./control-client.ts";
 import { describeEdge } from "./edge.ts";
 import { DEFAULT_CONTROL_URL } from "./import.ts";
 import { type ListenMode, lanNetworks, listenHosts } from "./listen-scope.ts";
+import { trustOriginCaFiles } from "./origin-ca.ts";
 import { checkChosen, type ListenerSpec, listenScope, pickDefault } from "./ports.ts";
 import type { Io } from "./rules.ts";
 import {
@@ -44,6 +45,7 @@ const USAGE = `usage: gatehouse up [--listen loopback|lan|ADDR[,ADDR…]] [--dat
                     [--api ADDR:PORT] [--metrics ADDR:PORT]
                     [--hostname NAME] [--tls-cert FILE --tls-key FILE] [--trust-anchor FILE]
                     [--acme-directory URL [--acme-email ADDR] [--acme-http ADDR:PORT] [--acme-ca FILE]]
+                    [--tls-inspection] [--origin-ca FILE]…
 
 Runs control and an edge. --listen says where: loopback (the default: this machine only), lan
 (loopback and this machine's addresses on its local networks), or the addresses given. DNS
@@ -70,7 +72,10 @@ acme: {directory, email, http, ca}; a flag wins.
 --trust-anchor FILE sets the DNSSEC trust anchors (DS or DNSKEY lines, replacing the built-in
 root keys) in control's resolver settings. The first run asks the machine's nameservers whether
 they pass DNSSEC records and, when they strip them, seeds the resolver with validation off and
-says so. Ctrl-C stops everything cleanly.`;
+says so. --tls-inspection turns TLS inspection on for the starter location: the proxy decrypts
+HTTPS so HTTP policies see paths; devices must trust the root CA served at
+/api/v1/tls/ca.pem (docs/tls-inspection.md). --origin-ca FILE (repeatable) also trusts that CA
+when verifying origins of inspected connections. Ctrl-C stops everything cleanly.`;
 
 const DNS: ListenerSpec = { what: "DNS server", flag: "--dns", udp: true };
 const DOT: ListenerSpec = { what: "DNS-over-TLS server", flag: "--dot" };
@@ -266,7 +271,7 @@ async function seedStarter(
     ...(dnssecValidate ? {} : { dnssec: { validate: false } }),
   });
   await api.call("POST", "/locations", {
-    name: "This machine and local networks",
+    name: STARTER_LOCATION,
     networks: starterNetworks(localNetworks),
   });
   await api.call("POST", "/lists", {
@@ -282,6 +287,24 @@ async function seedStarter(
     expression: "any(dns.domains[*] in $example_blocklist)",
     action: "block",
   });
+  await api.call("POST", "/config/publish", {});
+}
+
+const STARTER_LOCATION = "This machine and local networks";
+
+/** `--tls-inspection`: the starter location inspects HTTPS from now on (publishes). */
+export async function inspectStarterLocation(api: ControlClient): Promise<void> {
+  const page = await api.call<{ items: { id: string; name: string; tlsInspection?: boolean }[] }>(
+    "GET",
+    "/locations?limit=500",
+  );
+  const starter = page.items.find((l) => l.name === STARTER_LOCATION);
+  if (!starter)
+    throw new Error(
+      `--tls-inspection: no location named "${STARTER_LOCATION}" (turn inspection on per location in the dashboard)`,
+    );
+  if (starter.tlsInspection === true) return;
+  await api.call("PATCH", `/locations/${starter.id}`, { tlsInspection: true });
   await api.call("POST", "/config/publish", {});
 }
 
@@ -329,6 +352,8 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       "acme-http": { type: "string" },
       "acme-ca": { type: "string" },
       "trust-anchor": { type: "string" },
+      "tls-inspection": { type: "boolean" },
+      "origin-ca": { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -369,6 +394,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       ? await readTrustAnchorFile(values["trust-anchor"])
       : undefined;
   const notes = [...listen.notes];
+  await trustOriginCaFiles(values["origin-ca"]);
   await mkdir(dataDir, { recursive: true });
   // Operational logs are JSON lines on stderr; the banner below stays plain text for people.
   const logger = createOpLogger({ write: io.err, component: "cli" });
@@ -409,6 +435,8 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   try {
     control = await startControl({
       dataDir: join(dataDir, "control", "pglite"),
+      // The key that encrypts the TLS-inspection root CA's key in the database.
+      caKekFile: join(dataDir, "control", "ca-kek"),
       analytics: analytics.store,
       listen: listen.api,
       serving: () => serving,
@@ -437,6 +465,14 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
           `DNSSEC validation is off: the nameservers of this machine (${nameservers.join(", ")}) strip DNSSEC records. Point the resolver at upstreams that pass them and turn validation on (dashboard: Resolver).`,
         );
       await seedStarter(new ControlClient(control.address, adminToken), nameservers, validate);
+    }
+    if (values["tls-inspection"]) {
+      if (!adminToken)
+        throw new Error("--tls-inspection needs control's admin token: set GATEHOUSE_ADMIN_TOKEN");
+      await inspectStarterLocation(new ControlClient(control.address, adminToken));
+      notes.push(
+        `TLS inspection is on for "${STARTER_LOCATION}": devices must trust the root CA at ${control.address}/api/v1/tls/ca.pem (docs/tls-inspection.md).`,
+      );
     }
     if (anchors !== undefined) {
       if (!adminToken)

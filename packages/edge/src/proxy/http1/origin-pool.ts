@@ -7,8 +7,9 @@
 // both sides said it may persist. Time limits are checked by one sweep, as on the client side.
 
 import { connect, type Socket } from "node:net";
+import { type SecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
 import { asEdgeError, EdgeError } from "@gatehouse/contract";
-import { socketFailure } from "../fail.ts";
+import { originCertFailure, socketFailure } from "../fail.ts";
 import {
   type BodyDecoder,
   BodyError,
@@ -58,6 +59,12 @@ export interface OriginTarget {
   readonly family: 0 | 4 | 6;
   /** A connection of its own, never pooled (an upgrade). */
   readonly fresh: boolean;
+  /**
+   * TLS toward the origin (inspected connections): SNI `servername` (absent for an IP literal,
+   * which is then what the certificate must name), verified against `trust`. A certificate
+   * that does not verify fails the call with ORIGIN_CERT_INVALID and `certError` (its code).
+   */
+  readonly tls?: { readonly servername: string | undefined; readonly trust: SecureContext };
 }
 
 export interface OriginRequest {
@@ -194,7 +201,7 @@ class OriginConnection {
     this.slot = slot;
     this.#t0 = performance.now();
     this.deadline = this.#t0 + pool.limits.connectTimeoutMs;
-    this.socket = connect({
+    const options = {
       host: req.ip,
       port: req.port,
       family: req.family === 0 ? undefined : req.family,
@@ -204,11 +211,38 @@ class OriginConnection {
       // after an upgrade the relay decides, so a destination that ends first still gets the
       // client's remaining bytes.
       allowHalfOpen: true,
-    });
+    };
+    this.#tls = req.tls !== undefined;
+    this.socket = req.tls
+      ? tlsConnect({
+          ...options,
+          ...(req.tls.servername === undefined ? {} : { servername: req.tls.servername }),
+          secureContext: req.tls.trust,
+          ALPNProtocols: ["http/1.1"],
+          // Verified below, so the failure can be answered with a page that says why.
+          rejectUnauthorized: false,
+        })
+      : connect(options);
     listen(this.socket, this.#listeners);
   }
 
+  readonly #tls: boolean;
+
   onConnected(fn: () => void): void {
+    if (this.#tls) {
+      this.socket.once("secureConnect", () => {
+        const s = this.socket as TLSSocket;
+        if (!s.authorized) {
+          // Chain (expired, self-signed, untrusted) or name (Node's checkServerIdentity).
+          const code = String(s.authorizationError ?? "UNKNOWN");
+          s.destroy(originCertFailure(code, `${s.remoteAddress}:${s.remotePort}`));
+          return;
+        }
+        this.#pool.connectLatency((performance.now() - this.#t0) / 1000);
+        fn();
+      });
+      return;
+    }
     this.socket.once("connect", () => {
       this.#pool.connectLatency((performance.now() - this.#t0) / 1000);
       fn();

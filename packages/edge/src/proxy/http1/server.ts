@@ -517,6 +517,14 @@ export class Http1Server {
     );
   }
 
+  /**
+   * Serve a socket accepted elsewhere: the decrypted side of an inspected CONNECT. Its slot was
+   * taken when the client connected to the listener; the same head, body and time limits apply.
+   */
+  adopt(socket: Socket): void {
+    this.#sweep.items.add(new Connection(socket, this));
+  }
+
   forget(c: Connection): void {
     this.#sweep.items.delete(c);
   }

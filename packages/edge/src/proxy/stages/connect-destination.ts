@@ -15,6 +15,7 @@ export function createConnectDestination(limits: ProxyLimits, metrics: ProxyMetr
   return {
     name: "connect-destination",
     run(ex: Exchange): Promise<Outcome> {
+      if (ex.inspection !== undefined) return Promise.resolve("next"); // inspect-tls served it
       return new Promise<Outcome>((resolve, reject) => {
         const t0 = performance.now();
         const where = ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;

@@ -6,6 +6,7 @@
 // resolve-peer, before upstream-request; forward then sends on the connection.
 
 import { sourceKey } from "../../net/source-key.ts";
+import { originTrustOf } from "../../tls/origin-trust.ts";
 import type { Exchange, Outcome, Stage } from "../exchange.ts";
 import { OriginCall } from "../http1/origin-call.ts";
 import type { OriginPool } from "../http1/origin-pool.ts";
@@ -17,7 +18,9 @@ export function createConnectOrigin(pool: OriginPool, fresh: boolean): Stage {
   return {
     name: "connect-origin",
     run(ex: Exchange): Outcome | Promise<Outcome> {
-      const key = ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
+      const addr = ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
+      // Inspected: TLS toward the origin, pooled apart per name it is verified for.
+      const key = ex.inspection === undefined ? addr : `tls:${ex.host}@${addr}`;
       ex.origin = key;
       const call = new OriginCall();
       ex.originCall = call;
@@ -33,6 +36,14 @@ export function createConnectOrigin(pool: OriginPool, fresh: boolean): Stage {
           port: ex.port,
           family: ex.peerFamily,
           fresh,
+          ...(ex.inspection === undefined
+            ? {}
+            : {
+                tls: {
+                  servername: ex.hostFamily === 0 ? ex.host : undefined,
+                  trust: originTrustOf(ex.snapshot),
+                },
+              }),
         },
         call,
       );

@@ -44,6 +44,7 @@ export function createForward(pool: OriginPool): Stage {
       const call = ex.originCall!;
       pool.send(originRequest(ex, hasBody ? req : undefined, undefined), call);
       await call.head;
+      if (ex.inspection !== undefined) ex.originCert = "valid";
       ex.upstream = call;
       ex.status = call.statusCode;
       return "next";

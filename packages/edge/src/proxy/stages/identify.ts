@@ -62,6 +62,15 @@ export function createIdentify(
   return {
     name: "identify",
     run(ex: Exchange): Outcome | Promise<Outcome> {
+      const inspected = ex.inspection;
+      if (inspected !== undefined) {
+        // A request from an inspected tunnel is the tunnel's client: its CONNECT carried the
+        // credentials (none travel inside the TLS session).
+        ex.location = inspected.location;
+        ex.identity = inspected.identity;
+        ex.principal = inspected.principal;
+        return "next";
+      }
       ex.location = ex.snapshot.locations.bySource(ex.clientIp);
       const header = ex.req.header("proxy-authorization");
       if (header === undefined) return "next";

@@ -66,6 +66,7 @@ export function createParseTarget(cfg: HeadCheckConfig): Stage {
       if (problem) return answer(ex, problem.status, problem.reason, problem.detail);
       const target = ex.req.url ?? "";
       if (ex.transport === "connect") return parseConnect(ex, target);
+      if (ex.inspection !== undefined) return parseInspected(ex, target);
       // RFC 9112 §3.2.2: a proxy is sent absolute-form; the scheme is case-insensitive.
       if (target.length < 8 || target.slice(0, 7).toLowerCase() !== "http://") {
         if (target.slice(0, 8).toLowerCase() === "https://") {
@@ -111,5 +112,28 @@ function parseConnect(ex: Exchange, target: string): Outcome {
   if (!proxyConfigOf(ex.snapshot).connectPorts.has(a.port)) {
     return answer(ex, 403, "port_not_allowed", `CONNECT to port ${a.port} is not allowed`);
   }
+  return "next";
+}
+
+/**
+ * A request read from an inspected tunnel: origin-form (RFC 9112 §3.2.1), for the tunnel's own
+ * host. A Host naming anything else is 421 (RFC 9110 §15.5.20): the tunnel's network policies
+ * judged its authority, and a request may not reuse it for another host (domain fronting).
+ */
+function parseInspected(ex: Exchange, target: string): Outcome {
+  const t = ex.inspection!;
+  if (!target.startsWith("/") || !PATH_AND_QUERY.test(target))
+    return answer(ex, 400, "bad_target", "an inspected request needs an origin-form target");
+  const hostHeader = ex.req.header("host");
+  const h = hostHeader === undefined ? undefined : parseAuthority(hostHeader, t.port);
+  if (h === undefined || h.host !== t.host || h.port !== t.port)
+    return answer(ex, 421, "bad_target", `this connection serves ${t.host} only`);
+  const q = target.indexOf("?");
+  ex.host = t.host;
+  ex.hostFamily = t.hostFamily;
+  ex.port = t.port;
+  ex.sni = t.sni;
+  ex.path = q < 0 ? target : target.slice(0, q) || "/";
+  ex.query = q < 0 ? "" : target.slice(q + 1);
   return "next";
 }

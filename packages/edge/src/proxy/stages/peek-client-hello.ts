@@ -34,7 +34,10 @@ export function createPeekClientHello(limits: ProxyLimits): Stage {
             finish(answer(ex, 0, "no_client_hello", "ClientHello too large"));
             return true;
           }
-          if (r.status === "ok") ex.sni = r.sni;
+          if (r.status === "ok") {
+            ex.sni = r.sni;
+            ex.tlsHello = true;
+          }
           if (r.status === "malformed") {
             // A hello we cannot read might still be accepted by the origin with an SNI our
             // policies never saw: refuse rather than let it through unchecked.

@@ -116,6 +116,13 @@ export function createRecord(source: RecordSource, bytes: ByteSource): Stage {
         rec.url = displayUrl(ex, proxyConfigOf(ex.snapshot).logQueryStrings).slice(0, 8192);
       }
       if (ex.sni !== undefined) rec.sni = ex.sni;
+      const inspected = ex.inspection;
+      if (inspected !== undefined) {
+        rec.inspected = true;
+        rec.tlsVersion = inspected.tlsVersion;
+        rec.alpn = inspected.alpn;
+        if (ex.originCert !== undefined) rec.originCert = ex.originCert;
+      }
       if (ex.peerIp !== "")
         rec.upstreamAddr =
           ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;

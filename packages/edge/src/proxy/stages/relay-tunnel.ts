@@ -11,6 +11,7 @@ export function createRelayTunnel(limits: ProxyLimits, metrics: ProxyMetrics): S
   return {
     name: "relay-tunnel",
     async run(ex: Exchange): Promise<Outcome> {
+      if (ex.inspection !== undefined) return "next"; // inspect-tls served it
       const up = ex.upstreamSocket!;
       const moved = await relayExchange(ex, up, limits, metrics);
       ex.bytesUp = moved.up;

@@ -18,6 +18,8 @@ const BLOCK_PAGE_REASONS: ReadonlySet<string> = new Set([
   "policy",
   "private_target",
   "dns_blocked",
+  // Inspected: the origin's certificate did not verify; the page says why.
+  "origin_cert_invalid",
 ]);
 
 /** Reasons after which the connection's framing cannot be trusted: always close. */
@@ -97,8 +99,10 @@ export function endWithAnswer(ex: Exchange): void {
 export function displayUrl(ex: Exchange, withQuery: boolean): string {
   if (ex.host === "") return ex.req.url.slice(0, 2048);
   const host = ex.hostFamily === 6 ? `[${ex.host}]` : ex.host;
-  const port = ex.port === 80 ? "" : `:${ex.port}`;
-  return `http://${host}${port}${ex.path}${withQuery && ex.query !== "" ? `?${ex.query}` : ""}`;
+  // Requests read from an inspected tunnel were https.
+  const https = ex.inspection !== undefined && ex.transport === "http";
+  const port = ex.port === (https ? 443 : 80) ? "" : `:${ex.port}`;
+  return `${https ? "https" : "http"}://${host}${port}${ex.path}${withQuery && ex.query !== "" ? `?${ex.query}` : ""}`;
 }
 
 export function createRespond(via: string): Stage {
