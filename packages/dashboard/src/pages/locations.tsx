@@ -41,7 +41,12 @@ export function LocationsPage() {
       </PageHead>
       <p className="hint">
         A query belongs to the location whose networks contain the client's address (Do53, the
-        proxy), or whose DoH path token or DoT label it used.
+        proxy), or whose DoH path token or DoT label it used. HTTPS of a location that inspects is
+        decrypted so HTTP policies see paths; its devices must trust the organisation's{" "}
+        <a href="/api/v1/tls/ca.pem" download>
+          root CA
+        </a>{" "}
+        (<a href="/api/v1/tls/ca.der">DER</a> for Windows and Android).
       </p>
       <EditorSlot
         editor={editor}
@@ -57,6 +62,7 @@ export function LocationsPage() {
             <th>DoT label</th>
             <th>Proxy sign-in</th>
             <th>DNSSEC</th>
+            <th>HTTPS</th>
             <th />
           </tr>
         </thead>
@@ -82,6 +88,7 @@ export function LocationsPage() {
               <td>{l.dotLabel ?? "—"}</td>
               <td>{l.requireProxyAuth ? "required" : "no"}</td>
               <td>{l.dnssec?.validate === false ? "not validated" : "validated"}</td>
+              <td>{l.tlsInspection ? "inspected" : "no"}</td>
               <td className="actions">
                 <button type="button" onClick={() => editor.open(l)}>
                   Edit
@@ -121,6 +128,7 @@ function LocationForm(props: {
   const [dotLabel, setDotLabel] = useState(l?.dotLabel ?? "");
   const [requireProxyAuth, setRequireProxyAuth] = useState(l?.requireProxyAuth ?? false);
   const [validate, setValidate] = useState(l?.dnssec?.validate ?? true);
+  const [tlsInspection, setTlsInspection] = useState(l?.tlsInspection ?? false);
   const save = useAction();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -129,6 +137,7 @@ function LocationForm(props: {
       networks: lines(networks),
       requireProxyAuth,
       dnssec: { validate },
+      tlsInspection,
     };
     if (dotLabel.trim()) body["dotLabel"] = dotLabel.trim();
     else if (l?.dotLabel) body["dotLabel"] = null;
@@ -169,6 +178,12 @@ function LocationForm(props: {
           name="dnssecValidate"
           checked={validate}
           onChange={setValidate}
+        />
+        <Checkbox
+          label="Inspect HTTPS (devices must trust the root CA)"
+          name="tlsInspection"
+          checked={tlsInspection}
+          onChange={setTlsInspection}
         />
       </div>
       <TextArea
