@@ -153,9 +153,9 @@ class Regex implements CompiledRegex {
     for (let i = 0; i < rep.groups.length; i++) {
       out += rep.pieces[i];
       const g = rep.groups[i];
-      if (g <= this.captureCount) {
-        const s = slots[2 * g];
-        const e = slots[2 * g + 1];
+      if (g !== undefined && g <= this.captureCount) {
+        const s = slots[2 * g] ?? -1;
+        const e = slots[2 * g + 1] ?? -1;
         if (s >= 0 && e >= 0) out += input.slice(s, e);
       }
     }
