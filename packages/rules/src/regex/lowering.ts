@@ -70,19 +70,24 @@ function utf8Trie(seqs: number[][], depth: number): Hir {
   for (const seq of seqs) {
     const lo = seq[depth * 2];
     const hi = seq[depth * 2 + 1];
+    if (lo === undefined || hi === undefined)
+      throw new Error(`internal: UTF-8 range sequence has no byte pair at depth ${depth}`);
     const last = groups[groups.length - 1];
     if (last !== undefined && last.lo === lo && last.hi === hi) last.rest.push(seq);
     else groups.push({ lo, hi, rest: [seq] });
   }
   const subs: Hir[] = groups.map((g) => {
     const head: Hir = { type: "bytes", set: [g.lo, g.hi] };
-    if (g.rest[0].length <= (depth + 1) * 2) return head;
+    const [first] = g.rest;
+    if (first === undefined || first.length <= (depth + 1) * 2) return head;
     return { type: "concat", subs: [head, utf8Trie(g.rest, depth + 1)] };
   });
-  return subs.length === 1 ? subs[0] : { type: "alt", subs };
+  const [only] = subs;
+  return subs.length === 1 && only ? only : { type: "alt", subs };
 }
 
 export function bytesHir(bytes: number[]): Hir {
   const subs: Hir[] = bytes.map((b) => ({ type: "bytes", set: [b, b] }));
-  return subs.length === 1 ? subs[0] : { type: "concat", subs };
+  const [only] = subs;
+  return subs.length === 1 && only ? only : { type: "concat", subs };
 }
