@@ -12,6 +12,8 @@ import { runSync, type Steps } from "../slices.ts";
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
+/** Slots written per slice when a new table's pages are faulted in (1 MiB). */
+const TOUCH_SLOTS = 1 << 18;
 
 /** Incrementally collects names (bytes already lowercased and validated by the parser). */
 export class DomainSetBuilder {
@@ -88,6 +90,13 @@ export class DomainSetBuilder {
     let cap = 16;
     while (cap < n * 2) cap *= 2;
     const table = new Uint32Array(cap); // entry index + 1; 0 = empty
+    // A large table's pages are mapped on first write. Inserting touches them in random order,
+    // so the first slice would fault in nearly all of them at once (228 ms for 32 MB in a
+    // microVM); writing the table front to back first faults them in order, 1 MiB a slice.
+    for (let at = 0; at < cap; at += TOUCH_SLOTS) {
+      table.fill(0, at, Math.min(cap, at + TOUCH_SLOTS));
+      if (cap > TOUCH_SLOTS) yield;
+    }
     const mask = cap - 1;
     const arena = this.arena;
     const offsets = this.offsets;
