@@ -51,6 +51,32 @@ test("the repository is Apache-2.0: LICENSE and every package.json say so", () =
   }
 });
 
+/**
+ * Whether a package's SPDX licence expression may be used: one licence from the lists above, or
+ * a disjunction ("A OR B", "(A OR B)") of which one alternative is — the user picks that one
+ * (node-forge, under acme-client: "(BSD-3-Clause OR GPL-2.0)"). Conjunctions, exceptions and
+ * nested expressions are refused, to be judged by a person.
+ */
+function licenceAllows(expression: string, dev: boolean): boolean {
+  const bare = /^\(([^()]*)\)$/.exec(expression)?.[1] ?? expression;
+  if (/[()]|\bAND\b|\bWITH\b/.test(bare)) return false;
+  return bare
+    .split(/\s+OR\s+/)
+    .some((lic) => PERMISSIVE.has(lic) || (dev && DEV_ONLY.has(lic)));
+}
+
+test("a licence expression is allowed when one of its alternatives is", () => {
+  assert.equal(licenceAllows("MIT", false), true);
+  assert.equal(licenceAllows("(BSD-3-Clause OR GPL-2.0)", false), true);
+  assert.equal(licenceAllows("MIT OR Apache-2.0", false), true);
+  assert.equal(licenceAllows("GPL-2.0", false), false);
+  assert.equal(licenceAllows("(GPL-2.0 OR AGPL-3.0)", false), false);
+  assert.equal(licenceAllows("MIT AND GPL-2.0", false), false);
+  assert.equal(licenceAllows("(MIT OR GPL-2.0) AND LGPL-3.0", false), false);
+  assert.equal(licenceAllows("MPL-2.0", false), false);
+  assert.equal(licenceAllows("(MPL-2.0 OR GPL-2.0)", true), true);
+});
+
 test("every locked dependency carries a licence compatible with Apache-2.0", () => {
   const lock = JSON.parse(readFileSync(join(repoRoot, "package-lock.json"), "utf8")) as {
     packages: Record<string, { license?: string; dev?: boolean; link?: boolean }>;
@@ -59,7 +85,7 @@ test("every locked dependency carries a licence compatible with Apache-2.0", () 
   for (const [path, p] of Object.entries(lock.packages)) {
     if (!path.includes("node_modules/") || p.link) continue;
     const lic = p.license ?? "(none)";
-    if (PERMISSIVE.has(lic) || (p.dev === true && DEV_ONLY.has(lic))) continue;
+    if (licenceAllows(lic, p.dev === true)) continue;
     refused.push(`${path}: ${lic}${p.dev ? " (dev)" : ""}`);
   }
   assert.deepEqual(refused, []);
