@@ -9,13 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
-  api,
+  type api,
   eventually,
   fakeUpstream,
   freePort,
   queryDns,
   type Running,
   runCli,
+  startControlProcess,
 } from "./support/processes.ts";
 
 const A = (r: { answers: { type: string; data: unknown }[] }) =>
@@ -85,17 +86,11 @@ describe("synced edges: drain/activate and multi-core", () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "gh-maint-"));
     upstream = await fakeUpstream("192.0.2.30");
-    apiPort = await freePort();
-    control = runCli([
-      "control",
-      "--data-dir",
-      join(dir, "control"),
-      "--listen",
-      `127.0.0.1:${apiPort}`,
-    ]);
-    const [, token] = await control.waitFor(/admin token \(shown once, keep it\): (\S+)/);
-    adminToken = token!;
-    call = api(`http://127.0.0.1:${apiPort}`, token!);
+    const started = await startControlProcess(join(dir, "control"));
+    control = started.proc;
+    apiPort = started.port;
+    adminToken = started.token;
+    call = started.call;
     const r = await call("PUT", "/resolver", {
       upstreams: [{ address: `udp://127.0.0.1:${upstream.port}` }],
       dnssec: { validate: false },

@@ -9,13 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
-  api,
+  type api,
   eventually,
   fakeUpstream,
   freePort,
   queryDns,
   type Running,
   runCli,
+  startControlProcess,
 } from "./support/processes.ts";
 
 interface Edge {
@@ -67,17 +68,11 @@ describe("staged rollout with health gates (3 edges)", () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "gh-rollout-"));
     upstream = await fakeUpstream("192.0.2.40");
-    apiPort = await freePort();
-    control = runCli([
-      "control",
-      "--data-dir",
-      join(dir, "control"),
-      "--listen",
-      `127.0.0.1:${apiPort}`,
-    ]);
-    const [, token] = await control.waitFor(/admin token \(shown once, keep it\): (\S+)/);
-    adminToken = token!;
-    call = api(`http://127.0.0.1:${apiPort}`, token!);
+    const started = await startControlProcess(join(dir, "control"));
+    control = started.proc;
+    apiPort = started.port;
+    adminToken = started.token;
+    call = started.call;
     assert.equal(
       (
         await call("PUT", "/resolver", {

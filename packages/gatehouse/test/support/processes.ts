@@ -191,3 +191,19 @@ export function api(base: string, token: string) {
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
   };
 }
+
+export interface ControlProcess {
+  proc: Running;
+  port: number;
+  token: string;
+  call: ReturnType<typeof api>;
+}
+
+/** `gatehouse control` on a free loopback port with its data in `dataDir`: its admin token and an API caller. */
+export async function startControlProcess(dataDir: string): Promise<ControlProcess> {
+  const port = await freePort();
+  const proc = runCli(["control", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`]);
+  const [, token] = await proc.waitFor(/admin token \(shown once, keep it\): (\S+)/);
+  if (!token) throw new Error("control printed no admin token");
+  return { proc, port, token, call: api(`http://127.0.0.1:${port}`, token) };
+}
