@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import type { EdgeConfigFile } from "@gatehouse/contract";
@@ -44,6 +45,56 @@ x.y         A     192.168.1.77 ; y.lan.test exists only as an empty non-terminal
 
 const REVERSE = `10 PTR nas.lan.test.`;
 
+/** A zone of about 300 KB on the wire: an AXFR of it takes several messages (RFC 5936 §2.2). */
+const BIG_RECORDS = 6000;
+function bigZone(): string {
+  const lines = ["$TTL 3600", "@ IN SOA ns1 hostmaster ( 7 3600 600 86400 300 )", "@ NS ns1"];
+  for (let i = 0; i < BIG_RECORDS - 1; i++) {
+    const h = `host-${String(i).padStart(5, "0")}`;
+    if (i % 3 === 0) lines.push(`${h} A 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    else if (i % 3 === 1) lines.push(`${h} AAAA fd00::${i.toString(16)}`);
+    else lines.push(`${h} TXT "inventory tag ${i}, rack ${i % 40}, row ${i % 7}"`);
+  }
+  return lines.join("\n");
+}
+const BIG = bigZone();
+
+/** The messages of one AXFR over TCP: until the closing SOA (or an error, or 5 s). */
+function axfr(port: number, zone: string): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, "127.0.0.1");
+    const out: Buffer[] = [];
+    let buf = Buffer.alloc(0);
+    let soas = 0;
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`AXFR incomplete after 5 s: ${out.length} messages`));
+    }, 5000);
+    const finish = () => {
+      clearTimeout(timer);
+      s.end();
+      resolve(out);
+    };
+    s.on("error", reject);
+    s.on("data", (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const msg = Buffer.from(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + msg.length);
+        out.push(msg);
+        const m = decodeMessage(msg);
+        soas += m.answers.filter((r) => r.type === RRType.SOA).length;
+        if (soas >= 2 || m.rcode !== Rcode.NOERROR) return finish();
+      }
+    });
+    const q = buildQuery(zone, { type: 252 });
+    const f = Buffer.alloc(2 + q.length);
+    f.writeUInt16BE(q.length);
+    f.set(q, 2);
+    s.write(f);
+  });
+}
+
 function config(up: FakeUpstream): EdgeConfigFile {
   return {
     resolver: {
@@ -72,6 +123,7 @@ function config(up: FakeUpstream): EdgeConfigFile {
       { id: "z1", name: "lan.test", zone: ZONE, transferTo: ["127.0.0.1/32"] },
       { id: "z2", name: "1.168.192.in-addr.arpa", zone: REVERSE },
       { id: "z3", name: "office.test", zone: "printer A 10.1.0.5", locations: ["office"] },
+      { id: "z4", name: "big.test", zone: BIG, transferTo: ["127.0.0.1"] },
     ],
     edge: { dns: { udp: ["127.0.0.1:0"], tcp: ["127.0.0.1:0"] } },
   };
@@ -219,4 +271,54 @@ describe("local zones", () => {
       `${r.name} ${r.type} ${JSON.stringify(r.data)}`;
     assert.deepEqual(again.map(key).sort(), mine.map(key).sort());
   });
+
+  test("AXFR of a zone larger than a message: several messages, SOA first and last", async () => {
+    const msgs = await axfr(tcpPort, "big.test");
+    assert.ok(msgs.length >= 5, `${msgs.length} messages`);
+    const decoded = msgs.map((b) => decodeMessage(b));
+    const id = decoded[0]!.id;
+    const records = decoded.flatMap((m) => m.answers);
+    for (const [i, m] of decoded.entries()) {
+      assert.ok(msgs[i]!.length <= 65_535);
+      assert.equal(m.id, id, "every message answers the same query");
+      assert.equal(m.rcode, Rcode.NOERROR);
+      assert.equal(m.aa, true);
+      // RFC 5936 §2.2.1: the question in the first message; later ones may leave it out.
+      assert.equal(m.questions.length, i === 0 ? 1 : 0);
+    }
+    assert.equal(records.length, BIG_RECORDS + 2, "SOA, every record, SOA");
+    assert.equal(records[0]!.type, RRType.SOA);
+    assert.equal(records.at(-1)!.type, RRType.SOA);
+    assert.equal(records.slice(1, -1).filter((r) => r.type === RRType.SOA).length, 0);
+    const names = new Set(records.map((r) => r.name));
+    assert.ok(names.has("host-05998.big.test") && names.has("host-00000.big.test"));
+    // The small zone still fits one message.
+    const small = await axfr(tcpPort, "lan.test");
+    assert.equal(small.length, 1);
+  });
+
+  for (const tool of ["dig", "kdig"] as const) {
+    test(`${tool} AXFR of a zone larger than 64 KB receives every record`, {
+      skip: has(tool) ? false : `${tool} is not installed`,
+    }, async () => {
+      const args =
+        tool === "dig"
+          ? ["+nocmd", "+nocomments", "-p", String(tcpPort), "@127.0.0.1", "big.test", "AXFR"]
+          : ["-p", String(tcpPort), "@127.0.0.1", "big.test", "AXFR"];
+      const { stdout } = await run(tool, args, { maxBuffer: 64 * 1024 * 1024 });
+      const lines = stdout.split("\n").filter((l) => l.trim() !== "" && !l.startsWith(";"));
+      assert.equal(lines.length, BIG_RECORDS + 2, stdout.slice(-500));
+      // Each tool counts the messages it read: more than one.
+      const messages =
+        tool === "dig"
+          ? /XFR size: \d+ records \(messages (\d+)/.exec(stdout)?.[1]
+          : /Received \d+ B \((\d+) messages/.exec(stdout)?.[1];
+      assert.ok(Number(messages) > 1, stdout.slice(-500));
+      // Read back as a zone file (SOA twice: drop the closing one), the same records.
+      const again = parseZoneFile(lines.slice(0, -1).join("\n"), "big.test");
+      const key = (r: { name: string; type: string; data: unknown }) =>
+        `${r.name} ${r.type} ${JSON.stringify(r.data)}`;
+      assert.deepEqual(again.map(key).sort(), parseZoneFile(BIG, "big.test").map(key).sort());
+    });
+  }
 });

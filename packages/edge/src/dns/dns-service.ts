@@ -177,6 +177,19 @@ export class DnsService implements Resolver {
     return this.pipeline.run(ex);
   }
 
+  /**
+   * Handle one raw query over a stream: the response bytes (undefined: drop) and, for a zone
+   * transfer, the messages after them, encoded as they are taken. Never rejects.
+   */
+  async handleStream(
+    raw: Uint8Array,
+    client: ClientInfo,
+  ): Promise<{ out: Buffer | undefined; more: Iterator<Buffer> | undefined }> {
+    const ex = newExchange(this.rt, raw, client);
+    const out = await this.pipeline.run(ex);
+    return { out, more: out ? ex.more : undefined };
+  }
+
   /** Resolver for the HTTP proxy: A and/or AAAA (in parallel) through the full pipeline. */
   async resolve(name: string, opts: ResolveOptions): Promise<ResolveResult> {
     const families: (4 | 6)[] = opts.family ? [opts.family] : [4, 6];

@@ -71,6 +71,13 @@ export interface DnsExchange {
   errorDetail: string | undefined;
   /** Encoded bytes to send (set by write). */
   out: Buffer | undefined;
+  /**
+   * A zone transfer's records (stages/local-zone.ts): write streams them over several messages
+   * after `out`, through `more` (RFC 5936 §2.2), so a zone may be larger than one message.
+   */
+  transfer: readonly ResourceRecord[] | undefined;
+  /** The messages after `out`, encoded one at a time as the connection takes them (AXFR). */
+  more: Iterator<Buffer> | undefined;
   /** Max response size for this transport and requester (UDP: EDNS size, else 65535). */
   maxSize: number;
   /** The query-log record the record stage wrote (the packet cache derives its template). */
@@ -131,6 +138,8 @@ export function newExchange(rt: DnsRuntime, raw: Uint8Array, client: ClientInfo)
     reason: undefined,
     errorDetail: undefined,
     out: undefined,
+    transfer: undefined,
+    more: undefined,
     maxSize: 65535,
     record: undefined,
     dnssec: undefined,

@@ -142,6 +142,32 @@ export function serveStream(
     }
   };
 
+  /**
+   * The rest of a multi-message answer (AXFR): one message at a time, waiting for the queue to
+   * drain whenever it reaches the soft bound, so a large zone never sits encoded in memory. The
+   * query stays in flight until the last message is queued; a client that stops reading is cut
+   * off by the drain timeout like any other.
+   */
+  const writeMore = async (more: Iterator<Buffer>) => {
+    for (;;) {
+      if (closed || ending) return;
+      if (drainTimer !== undefined)
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            sock.off("drain", done);
+            sock.off("close", done);
+            resolve();
+          };
+          sock.on("drain", done);
+          sock.on("close", done);
+        });
+      if (closed || ending) return;
+      const next = more.next();
+      if (next.done) return;
+      write(next.value);
+    }
+  };
+
   const blocked = () =>
     closed || ending || shuttingDown || drainTimer !== undefined || inFlight >= limits.maxInFlight;
 
@@ -170,10 +196,13 @@ export function serveStream(
       }
       inFlight++;
       service
-        .handle(msg, client)
-        .then((out) => {
+        .handleStream(msg, client)
+        .then(async ({ out, more }) => {
           if (out) write(out);
+          if (more) await writeMore(more);
         })
+        // A transfer message that cannot be encoded: the rest of the zone cannot follow.
+        .catch(() => sock.destroy())
         .finally(settled);
     }
     if (closed || ending) return;

@@ -43,7 +43,8 @@ export function createLocalZoneStage(): Stage {
 
 /**
  * AXFR (RFC 5936) of a local zone to an allowed secondary over TCP or DoT: SOA, every record,
- * SOA, in one message. Undefined when the query is not such a transfer (then it is refused).
+ * SOA, as many messages as it takes (the write stage packs and streams them). Undefined when the
+ * query is not such a transfer (then it is refused).
  */
 export function transferZone(ex: DnsExchange): Outcome | undefined {
   const q = ex.query!;
@@ -53,7 +54,7 @@ export function transferZone(ex: DnsExchange): Outcome | undefined {
   if (!z?.servesLocation(ex.location?.id) || !z.transferAllowed(ex.client.ip)) return undefined;
   const m = responseSkeleton(ex, Rcode.NOERROR);
   m.aa = true;
-  m.answers = [z.soa, ...z.records, z.soa];
+  ex.transfer = [z.soa, ...z.records, z.soa];
   ex.response = m;
   ex.action = "allow";
   ex.reason = "zone_transfer";
