@@ -8,6 +8,7 @@ import { ipv6Words } from "../../net/ip-address.ts";
 import { RRType } from "../wire/constants.ts";
 import type { MxData, ResourceRecord, SoaData, SrvData } from "../wire/message.ts";
 import { lowerName, nameToLabels, readName, WireError } from "../wire/name.ts";
+import { canonicalNames } from "../wire/rdata-names.ts";
 
 export interface RrsigData {
   readonly typeCovered: number;
@@ -245,7 +246,7 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 // ---------------------------------------------------------------- canonical RR form
 
-/** Types whose RDATA names are lowercased in canonical form (RFC 4034 §6.2, RFC 6840 §5.1). */
+/** A name of a decoded record's RDATA in canonical form: uncompressed and lowercased. */
 function pushName(parts: Uint8Array[], name: string): void {
   parts.push(nameWire(lowerName(name)));
 }
@@ -314,7 +315,8 @@ export function canonicalRdata(rr: ResourceRecord): Uint8Array {
       return concat(parts);
     }
     default:
-      return bytesOf(d);
+      // The rarer types that hold names (MINFO, RP, AFSDB, NAPTR, KX, A6, …): rdata-names.ts.
+      return canonicalNames(rr.type, bytesOf(d));
   }
 }
 

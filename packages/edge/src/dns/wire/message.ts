@@ -9,6 +9,7 @@ import { formatIpv6, parseIpv4 } from "@gatehouse/rules";
 import { ipv6Words } from "../../net/ip-address.ts";
 import { RRType } from "./constants.ts";
 import { lowerName, nameToLabels, readName, WireError } from "./name.ts";
+import { expandRData } from "./rdata-names.ts";
 
 export interface Question {
   name: string;
@@ -183,7 +184,8 @@ function decodeRData(buf: Uint8Array, type: number, start: number, len: number):
       return out;
     }
     default:
-      return buf.slice(start, end);
+      // Names in rarer types (MINFO, RP, NAPTR, …) written out in full: rdata-names.ts.
+      return expandRData(buf, type, start, len) ?? buf.slice(start, end);
   }
 }
 
