@@ -114,9 +114,9 @@ rows.push([
   "",
 ]);
 
-const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
 for (const [i, r] of rows.entries()) {
-  console.log(`| ${r.map((cell, j) => cell.padEnd(widths[j])).join(" | ")} |`);
+  console.log(`| ${r.map((cell, j) => cell.padEnd(widths[j] ?? 0)).join(" | ")} |`);
   if (i === 0) console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
 }
 console.log(`\nnode ${process.version}, ${process.arch}`);

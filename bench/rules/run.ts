@@ -55,7 +55,7 @@ jexl.addTransform("inBig", (v) => bigSet.has(v as string));
 
 const ipNum = (s: string) => s.split(".").reduce((a, o) => a * 256 + Number(o), 0);
 const cidrRange = (c: string): [number, number] => {
-  const [a, l] = c.split("/");
+  const [a = "", l = ""] = c.split("/");
   const size = 2 ** (32 - Number(l));
   return [ipNum(a), ipNum(a) + size - 1];
 };
@@ -211,17 +211,21 @@ for (const p of policies) {
   });
   const plains = p.inputs.map((i) => i.plain);
   // All three engines must agree on every input before we time them.
-  for (let i = 0; i < p.inputs.length; i++) {
-    const a = filter.execute(contexts[i]);
-    const b = Boolean(jx.evalSync(plains[i]));
-    const c = fx(plains[i]) === true;
+  for (const [i, ctx] of contexts.entries()) {
+    const plain = plains[i] ?? {};
+    const a = filter.execute(ctx);
+    const b = Boolean(jx.evalSync(plain));
+    const c = fx(plain) === true;
     if (a !== b || a !== c)
       throw new Error(`${p.name}: engines disagree on input ${i}: ${a} ${b} ${c}`);
   }
   const n = contexts.length;
-  const ours = measure((i) => filter.execute(contexts[i % n]), 2_000_000);
-  const j = measure((i) => jx.evalSync(plains[i % n]), 50_000);
-  const f = measure((i) => fx(plains[i % n]), 500_000);
+  const [ctx0] = contexts;
+  if (ctx0 === undefined) throw new Error(`${p.name}: no inputs`);
+  // i % n is below both lengths (one context and one plain object per input).
+  const ours = measure((i) => filter.execute(contexts[i % n] ?? ctx0), 2_000_000);
+  const j = measure((i) => jx.evalSync(plains[i % n] ?? {}), 50_000);
+  const f = measure((i) => fx(plains[i % n] ?? {}), 500_000);
   console.log(
     `| ${p.name} | ${fmt(ours)} | ${fmt(j)} | ${fmt(f)} | ${(j / ours).toFixed(0)}× | ${(f / ours).toFixed(1)}× |`,
   );

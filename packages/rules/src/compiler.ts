@@ -94,38 +94,27 @@ function compareField(id: number, cmp: Comparison, pred: Pred, onMissing: boolea
 }
 
 function compileCombine(op: "and" | "or" | "xor", fs: BoolFn[]): BoolFn {
+  const [a, b, d] = fs;
   if (op === "and") {
-    if (fs.length === 2) {
-      const [a, b] = fs;
-      return (c) => a(c) && b(c);
-    }
-    if (fs.length === 3) {
-      const [a, b, d] = fs;
-      return (c) => a(c) && b(c) && d(c);
-    }
+    if (fs.length === 2 && a && b) return (c) => a(c) && b(c);
+    if (fs.length === 3 && a && b && d) return (c) => a(c) && b(c) && d(c);
     return (c) => {
-      for (let i = 0; i < fs.length; i++) if (!fs[i](c)) return false;
+      for (const f of fs) if (!f(c)) return false;
       return true;
     };
   }
   if (op === "or") {
-    if (fs.length === 2) {
-      const [a, b] = fs;
-      return (c) => a(c) || b(c);
-    }
-    if (fs.length === 3) {
-      const [a, b, d] = fs;
-      return (c) => a(c) || b(c) || d(c);
-    }
+    if (fs.length === 2 && a && b) return (c) => a(c) || b(c);
+    if (fs.length === 3 && a && b && d) return (c) => a(c) || b(c) || d(c);
     return (c) => {
-      for (let i = 0; i < fs.length; i++) if (fs[i](c)) return true;
+      for (const f of fs) if (f(c)) return true;
       return false;
     };
   }
   // xor: parity of all operands, no short-circuit (spec §1.5).
   return (c) => {
     let r = false;
-    for (let i = 0; i < fs.length; i++) if (fs[i](c)) r = !r;
+    for (const f of fs) if (f(c)) r = !r;
     return r;
   };
 }
@@ -221,7 +210,10 @@ function compileVec(e: Expr, env: CompileEnv): VecFn {
           const n = Math.min(acc.length, v.length);
           acc.length = n;
           for (let i = 0; i < n; i++) {
-            acc[i] = op === "and" ? acc[i] && v[i] : op === "or" ? acc[i] || v[i] : acc[i] !== v[i];
+            // i < n ≤ both lengths: both entries are booleans.
+            const x = acc[i] === true;
+            const y = v[i] === true;
+            acc[i] = op === "and" ? x && y : op === "or" ? x || y : x !== y;
           }
         }
         return acc ?? [];
@@ -315,9 +307,9 @@ function compilePred(cmp: Comparison): Pred {
       }
       if (set.type === "Int") {
         const r = new IntRangeSet(set.items.map((i) => [i.start, i.end] as const));
-        if (r.size === 1) {
-          const lo = r.starts[0];
-          const hi = r.ends[0];
+        const lo = r.starts[0];
+        const hi = r.ends[0];
+        if (r.size === 1 && lo !== undefined && hi !== undefined) {
           return (x) => (x as number) >= lo && (x as number) <= hi;
         }
         return (x) => r.has(x as number);
@@ -446,14 +438,13 @@ function compileEach(v: ValueExpr, env: CompileEnv): EachFn {
   } else {
     get = compileCall(v.base.name, v.base.args, v.base.mapped, env);
   }
-  for (let i = 0; i < first; i++) get = indexStep(get, v.indexes[i]);
+  for (const idx of v.indexes.slice(0, first)) get = indexStep(get, idx);
   const prefix = get;
   let each: EachFn = (c) => {
     const x = prefix(c);
     return x === undefined ? undefined : elementsOf(x);
   };
-  for (let i = first + 1; i < v.indexes.length; i++) {
-    const idx = v.indexes[i];
+  for (const idx of v.indexes.slice(first + 1)) {
     const prev = each;
     if (idx.kind === "each") {
       each = (c) => {
@@ -525,16 +516,18 @@ function compileCall(
   }));
   const impl = def.build(infos);
   const scratch: unknown[] = new Array(args.length).fill(undefined);
-  if (mapped && args[0].kind === "value") {
-    const each = compileEach(args[0].expr, env);
+  const [arg0] = args;
+  if (mapped && arg0?.kind === "value") {
+    const each = compileEach(arg0.expr, env);
     const rest = args.slice(1).map((a) => compileArg(a, env));
     return (c) => {
       const xs = each(c);
       if (xs === undefined) return undefined;
-      for (let i = 0; i < rest.length; i++) scratch[i + 1] = rest[i](c);
+      let i = 1;
+      for (const f of rest) scratch[i++] = f(c);
       const out: unknown[] = [];
-      for (let i = 0; i < xs.length; i++) {
-        scratch[0] = xs[i];
+      for (const x of xs) {
+        scratch[0] = x;
         const r = impl(scratch);
         if (r !== undefined) out.push(r);
       }
@@ -542,15 +535,16 @@ function compileCall(
     };
   }
   const fs = args.map((a) => compileArg(a, env));
-  if (fs.length === 1) {
-    const f0 = fs[0];
+  const [f0] = fs;
+  if (fs.length === 1 && f0) {
     return (c) => {
       scratch[0] = f0(c);
       return impl(scratch);
     };
   }
   return (c) => {
-    for (let i = 0; i < fs.length; i++) scratch[i] = fs[i](c);
+    let i = 0;
+    for (const f of fs) scratch[i++] = f(c);
     return impl(scratch);
   };
 }

@@ -28,6 +28,17 @@ interface ParamSpec {
 
 type Impl = (args: unknown[]) => unknown;
 
+/**
+ * Argument `i` of a call: the checker enforces each function's min/max before param(),
+ * validate(), returnType() and build() run, so a missing one is an internal error.
+ */
+function argAt(args: readonly ArgInfo[], i: number): ArgInfo {
+  const a = args[i];
+  if (a === undefined)
+    throw new Error(`internal: function argument ${i + 1} of ${args.length} missing`);
+  return a;
+}
+
 export interface FunctionDef {
   readonly name: string;
   readonly min: number;
@@ -111,12 +122,12 @@ const concat: FunctionDef = {
         expected: "Bytes or Array<_>",
       };
     }
-    const first = prev[0].type;
+    const first = argAt(prev, 0).type;
     return { accepts: (t) => typeEquals(t, first), expected: typeToString(first) };
   },
-  returnType: (args) => args[0].type,
+  returnType: (args) => argAt(args, 0).type,
   build: (args) => {
-    if (args[0].type.kind === "Bytes") {
+    if (argAt(args, 0).type.kind === "Bytes") {
       return (a) => {
         let out: string | undefined;
         for (let i = 0; i < a.length; i++) {
@@ -218,14 +229,14 @@ const urlDecode: FunctionDef = {
   returnType: () => BYTES,
   validate: (index, args) => {
     if (index !== 1) return undefined;
-    for (const ch of args[1].literal as string) {
+    for (const ch of argAt(args, 1).literal as string) {
       if (ch !== "r" && ch !== "u")
         return `unknown option ${JSON.stringify(ch)} (expected "r" or "u")`;
     }
     return undefined;
   },
   build: (args) => {
-    const opts = args.length > 1 ? (args[1].literal as string) : "";
+    const opts = args.length > 1 ? (argAt(args, 1).literal as string) : "";
     const recursive = opts.includes("r");
     const unicode = opts.includes("u");
     return (a) => {
@@ -250,7 +261,7 @@ const removeBytes: FunctionDef = {
   returnType: () => BYTES,
   build: (args) => {
     const drop = new Uint8Array(256);
-    for (const ch of args[1].literal as string) drop[ch.charCodeAt(0)] = 1;
+    for (const ch of argAt(args, 1).literal as string) drop[ch.charCodeAt(0)] = 1;
     return (a) => {
       const s = a[0] as string | undefined;
       if (s === undefined) return undefined;
@@ -275,8 +286,8 @@ const substring: FunctionDef = {
   param: (i) => (i === 0 ? FIELD_BYTES : LITERAL_INT),
   returnType: () => BYTES,
   build: (args) => {
-    const start = args[1].literal as number;
-    const end = args.length > 2 ? (args[2].literal as number) : undefined;
+    const start = argAt(args, 1).literal as number;
+    const end = args.length > 2 ? (argAt(args, 2).literal as number) : undefined;
     return (a) => {
       const s = a[0] as string | undefined;
       if (s === undefined) return undefined;
@@ -301,7 +312,7 @@ const toStringFn: FunctionDef = {
   }),
   returnType: () => BYTES,
   build: (args) => {
-    const k = args[0].type.kind;
+    const k = argAt(args, 0).type.kind;
     if (k === "Ip") return (a) => (a[0] === undefined ? undefined : formatIp(a[0] as IpValue));
     return (a) => (a[0] === undefined ? undefined : String(a[0]));
   },
@@ -315,18 +326,18 @@ const regexReplace: FunctionDef = {
   returnType: () => BYTES,
   validate: (index, args) => {
     if (index === 1) {
-      const re = compileRegex(args[1].literal as string);
+      const re = compileRegex(argAt(args, 1).literal as string);
       return re.ok ? undefined : re.message;
     }
     if (index === 2) {
-      const rep = parseReplacement(args[2].literal as string);
+      const rep = parseReplacement(argAt(args, 2).literal as string);
       return rep.ok ? undefined : rep.message;
     }
     return undefined;
   },
   build: (args) => {
-    const re = compileRegex(args[1].literal as string);
-    const rep = parseReplacement(args[2].literal as string);
+    const re = compileRegex(argAt(args, 1).literal as string);
+    const rep = parseReplacement(argAt(args, 2).literal as string);
     if (!re.ok || !rep.ok) throw new Error("regex_replace arguments were not validated");
     const regex = re.value;
     const replacement = rep.value;
@@ -343,27 +354,27 @@ const wildcardReplace: FunctionDef = {
   returnType: () => BYTES,
   validate: (index, args) => {
     if (index === 1) {
-      const w = parseWildcard(args[1].literal as string, true);
+      const w = parseWildcard(argAt(args, 1).literal as string, true);
       return w.ok ? undefined : w.message;
     }
     if (index === 2) {
-      const w = parseWildcard(args[1].literal as string, true);
+      const w = parseWildcard(argAt(args, 1).literal as string, true);
       if (!w.ok) return w.message;
-      const t = parseTemplate(args[2].literal as string, w.value.segments.length - 1);
+      const t = parseTemplate(argAt(args, 2).literal as string, w.value.segments.length - 1);
       return t.ok ? undefined : t.message;
     }
     if (index === 3) {
-      const flags = args[3].literal as string;
+      const flags = argAt(args, 3).literal as string;
       if (flags !== "" && flags !== "s")
         return `unknown flags ${JSON.stringify(flags)} (expected "s")`;
     }
     return undefined;
   },
   build: (args) => {
-    const caseSensitive = args.length > 3 && args[3].literal === "s";
-    const w = parseWildcard(args[1].literal as string, !caseSensitive);
+    const caseSensitive = args.length > 3 && argAt(args, 3).literal === "s";
+    const w = parseWildcard(argAt(args, 1).literal as string, !caseSensitive);
     if (!w.ok) throw new Error("wildcard_replace arguments were not validated");
-    const t = parseTemplate(args[2].literal as string, w.value.segments.length - 1);
+    const t = parseTemplate(argAt(args, 2).literal as string, w.value.segments.length - 1);
     if (!t.ok) throw new Error("wildcard_replace arguments were not validated");
     const pattern = w.value;
     const template = t.value;

@@ -78,11 +78,13 @@ export function parseIpv6(s: string): [number, number, number, number] | undefin
   } else if (groups.length !== 8) {
     return undefined;
   }
+  // Exactly eight groups by now: the defaults never apply.
+  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = groups;
   return [
-    ((groups[0] << 16) | groups[1]) >>> 0,
-    ((groups[2] << 16) | groups[3]) >>> 0,
-    ((groups[4] << 16) | groups[5]) >>> 0,
-    ((groups[6] << 16) | groups[7]) >>> 0,
+    ((g0 << 16) | g1) >>> 0,
+    ((g2 << 16) | g3) >>> 0,
+    ((g4 << 16) | g5) >>> 0,
+    ((g6 << 16) | g7) >>> 0,
   ];
 }
 
@@ -139,9 +141,12 @@ export function compareIp(a: IpValue, b: IpValue): number | undefined {
   return compareWords(a.w, b.w);
 }
 
+/** Compares two IPv6 values as four big-endian words (the callers pass 4-word values). */
 export function compareWords(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < 4; i++) {
-    if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (x !== y) return x < y ? -1 : 1;
   }
   return 0;
 }
@@ -194,12 +199,14 @@ export function parseCidr(addr: string, prefixText: string): CidrParse {
   }
   if (prefix > 128) return { ok: false, message: `network length ${prefix} too long`, part: "all" };
   const m = v6Mask(prefix);
-  const end: [number, number, number, number] = [0, 0, 0, 0];
-  for (let i = 0; i < 4; i++) {
-    if ((ip.w[i] & ~m[i]) >>> 0 !== 0) {
-      return { ok: false, message: "host part of address was not zero", part: "addr" };
-    }
-    end[i] = (ip.w[i] | ~m[i]) >>> 0;
+  const [w0, w1, w2, w3] = ip.w;
+  const [m0, m1, m2, m3] = m;
+  if (((w0 & ~m0) | (w1 & ~m1) | (w2 & ~m2) | (w3 & ~m3)) !== 0) {
+    return { ok: false, message: "host part of address was not zero", part: "addr" };
   }
-  return { ok: true, start: ip, end: { family: 6, w: end }, prefix };
+  const end = {
+    family: 6,
+    w: [(w0 | ~m0) >>> 0, (w1 | ~m1) >>> 0, (w2 | ~m2) >>> 0, (w3 | ~m3) >>> 0],
+  } as const;
+  return { ok: true, start: ip, end, prefix };
 }

@@ -14,10 +14,10 @@ export class IntRangeSet {
     const s: number[] = [];
     const e: number[] = [];
     for (const [a, b] of list) {
-      const n = s.length;
+      const last = e.at(-1);
       // Adjacent ranges merge too (integers: [1,2] + [3,4] = [1,4]).
-      if (n > 0 && a <= e[n - 1] + 1) {
-        if (b > e[n - 1]) e[n - 1] = b;
+      if (last !== undefined && a <= last + 1) {
+        if (b > last) e[e.length - 1] = b;
       } else {
         s.push(a);
         e.push(b);
@@ -35,13 +35,14 @@ export class IntRangeSet {
     const starts = this.starts;
     let lo = 0;
     let hi = starts.length - 1;
-    // Find the last range whose start <= v.
+    // Find the last range whose start <= v (mid stays in [0, length): the fallback never applies).
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      if (starts[mid] <= v) lo = mid + 1;
+      if ((starts[mid] ?? Number.POSITIVE_INFINITY) <= v) lo = mid + 1;
       else hi = mid - 1;
     }
-    return hi >= 0 && v <= this.ends[hi];
+    const end = this.ends[hi]; // undefined when hi is -1: v is below every range
+    return end !== undefined && v <= end;
   }
 }
 
@@ -56,9 +57,11 @@ export class Ipv6RangeSet {
     const s: ArrayLike<number>[] = [];
     const e: ArrayLike<number>[] = [];
     for (const [a, b] of list) {
-      const n = s.length;
-      if (n > 0 && (compareWords(a, e[n - 1]) <= 0 || isSuccessor(e[n - 1], a))) {
-        if (compareWords(b, e[n - 1]) > 0) e[n - 1] = b;
+      checkWords(a);
+      checkWords(b);
+      const last = e.at(-1);
+      if (last !== undefined && (compareWords(a, last) <= 0 || isSuccessor(last, a))) {
+        if (compareWords(b, last) > 0) e[e.length - 1] = b;
       } else {
         s.push(a);
         e.push(b);
@@ -67,15 +70,13 @@ export class Ipv6RangeSet {
     this.count = s.length;
     this.starts = new Uint32Array(s.length * 4);
     this.ends = new Uint32Array(s.length * 4);
-    for (let i = 0; i < s.length; i++) {
-      for (let k = 0; k < 4; k++) {
-        this.starts[i * 4 + k] = s[i][k];
-        this.ends[i * 4 + k] = e[i][k];
-      }
-    }
+    for (const [i, start] of s.entries()) this.starts.set(start, i * 4);
+    for (const [i, end] of e.entries()) this.ends.set(end, i * 4);
   }
 
   has(w: ArrayLike<number>): boolean {
+    // Checked once per probe; cmpAt then reads the words without a check per step.
+    checkWords(w);
     const starts = this.starts;
     let lo = 0;
     let hi = this.count - 1;
@@ -88,12 +89,20 @@ export class Ipv6RangeSet {
   }
 }
 
-/** Compares the tuple at `arr[i*4..]` with `w`. */
+/** An IPv6 value is four 32-bit words; anything else is a caller's bug. */
+function checkWords(w: ArrayLike<number>): void {
+  if (w.length !== 4) throw new Error(`internal: an IPv6 value has 4 words, not ${w.length}`);
+}
+
+/**
+ * Compares the tuple at `arr[i*4..]` with `w` (four words, checked by the caller; i is below
+ * the set's count, so no read misses and the fallbacks never apply).
+ */
 function cmpAt(arr: Uint32Array, i: number, w: ArrayLike<number>): number {
   const o = i * 4;
   for (let k = 0; k < 4; k++) {
-    const a = arr[o + k];
-    const b = w[k];
+    const a = arr[o + k] ?? 0;
+    const b = w[k] ?? 0;
     if (a !== b) return a < b ? -1 : 1;
   }
   return 0;
@@ -101,12 +110,12 @@ function cmpAt(arr: Uint32Array, i: number, w: ArrayLike<number>): number {
 
 /** True when b == a + 1 (so the ranges ending at a and starting at b are contiguous). */
 function isSuccessor(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
-  const sum = [a[0], a[1], a[2], a[3]];
+  const sum = Uint32Array.from(a);
   for (let k = 3; k >= 0; k--) {
     if (sum[k] === 0xffffffff) {
       sum[k] = 0;
     } else {
-      sum[k]++;
+      sum[k] = (sum[k] ?? 0) + 1;
       return compareWords(sum, b) === 0;
     }
   }

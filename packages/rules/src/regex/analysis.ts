@@ -3,6 +3,13 @@
  * reversal (for patterns anchored at the end of text) and required literals (prefilter).
  */
 import { type Hir, Look } from "./hir.ts";
+import type { RangeSet } from "./range-set.ts";
+
+/** The byte a set holds when it holds exactly one. */
+function singleByte(set: RangeSet): number | undefined {
+  const [lo, hi] = set;
+  return set.length === 2 && lo === hi ? lo : undefined;
+}
 
 /** True only when every match provably ends at the end of the text (`$` without m, `\z`). */
 export function isAnchoredEnd(h: Hir): boolean {
@@ -11,8 +18,10 @@ export function isAnchoredEnd(h: Hir): boolean {
       return h.look === Look.EndText;
     case "capture":
       return isAnchoredEnd(h.sub);
-    case "concat":
-      return h.subs.length > 0 && isAnchoredEnd(h.subs[h.subs.length - 1]);
+    case "concat": {
+      const last = h.subs.at(-1);
+      return last !== undefined && isAnchoredEnd(last);
+    }
     case "alt":
       return h.subs.length > 0 && h.subs.every(isAnchoredEnd);
     case "repeat":
@@ -94,11 +103,11 @@ export function requiredLiteral(h: Hir): string {
   };
   const visit = (node: Hir): void => {
     switch (node.type) {
-      case "bytes":
-        if (node.set.length === 2 && node.set[0] === node.set[1]) {
-          consider(String.fromCharCode(node.set[0]));
-        }
+      case "bytes": {
+        const b = singleByte(node.set);
+        if (b !== undefined) consider(String.fromCharCode(b));
         return;
+      }
       case "capture":
         visit(node.sub);
         return;
@@ -133,10 +142,10 @@ export function requiredLiteral(h: Hir): string {
 /** The exact string a node matches, when it matches exactly one string. */
 function literalOf(h: Hir): string | undefined {
   switch (h.type) {
-    case "bytes":
-      return h.set.length === 2 && h.set[0] === h.set[1]
-        ? String.fromCharCode(h.set[0])
-        : undefined;
+    case "bytes": {
+      const b = singleByte(h.set);
+      return b === undefined ? undefined : String.fromCharCode(b);
+    }
     case "capture":
       return literalOf(h.sub);
     case "concat": {
@@ -178,19 +187,23 @@ export function literalPrefix(h: Hir): LiteralPrefix | undefined {
         return true;
       case "bytes": {
         const set = node.set;
-        if (set.length === 2 && set[0] === set[1]) {
-          chars.push(set[0]);
+        const b = singleByte(set);
+        if (b !== undefined) {
+          chars.push(b);
           return true;
         }
+        const [upLo, upHi, lowLo, lowHi] = set;
         const isFoldedLetter =
           set.length === 4 &&
-          set[0] === set[1] &&
-          set[2] === set[3] &&
-          set[0] >= 0x41 &&
-          set[0] <= 0x5a &&
-          set[2] === set[0] + 32;
+          upLo !== undefined &&
+          upLo === upHi &&
+          lowLo !== undefined &&
+          lowLo === lowHi &&
+          upLo >= 0x41 &&
+          upLo <= 0x5a &&
+          lowLo === upLo + 32;
         if (isFoldedLetter) {
-          chars.push(set[2]);
+          chars.push(lowLo);
           ci = true;
           return true;
         }

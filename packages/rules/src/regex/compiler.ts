@@ -3,7 +3,7 @@
  * memory. Counted repetition is expanded, which is what the size limit bounds.
  */
 import { type Hir, Look } from "./hir.ts";
-import type { RangeSet } from "./range-set.ts";
+import { bound, type RangeSet } from "./range-set.ts";
 
 export const Op = {
   /** Accept. */
@@ -81,7 +81,7 @@ class Builder {
     let id = this.setIndex.get(key);
     if (id === undefined) {
       const table = new Uint8Array(256);
-      for (let i = 0; i < set.length; i += 2) table.fill(1, set[i], set[i + 1] + 1);
+      for (let i = 0; i < set.length; i += 2) table.fill(1, bound(set, i), bound(set, i + 1) + 1);
       id = this.sets.length;
       this.sets.push(table);
       this.setRanges.push(set);
@@ -104,7 +104,7 @@ export function compileProgram(hir: Hir, captureCount: number, sizeLimit: number
   const body = compileNode(bld, { type: "capture", index: 0, sub: hir });
   const match = bld.emit(Op.Match, 0, 0);
   bld.patch(body.outs, match);
-  return {
+  const prog: Program = {
     op: Uint8Array.from(bld.op),
     a: Int32Array.from(bld.a),
     b: Int32Array.from(bld.b),
@@ -115,6 +115,49 @@ export function compileProgram(hir: Hir, captureCount: number, sizeLimit: number
     anchoredStart: isAnchoredStart(hir),
     lookMask: bld.lookMask,
   };
+  checkProgram(prog);
+  return prog;
+}
+
+/**
+ * Every jump target, set id and capture slot of the program is in range. The matchers read the
+ * program's typed arrays in their inner loops with a fallback (`?? Op.Fail`, `?? NO_PC`) instead
+ * of a check per step; this check, once per compiled pattern, is what makes those fallbacks
+ * unreachable. A failure is a compiler bug, reported as such.
+ */
+function checkProgram(prog: Program): void {
+  const n = prog.op.length;
+  const bad = (pc: number, what: string): never => {
+    throw new Error(`internal: regex program instruction ${pc} has ${what}`);
+  };
+  if (prog.start < 0 || prog.start >= n) bad(prog.start, "the start out of range");
+  for (const [pc, op] of prog.op.entries()) {
+    const a = prog.a[pc] ?? bad(pc, "no operand a");
+    const b = prog.b[pc] ?? bad(pc, "no operand b");
+    const target = (t: number) => t >= 0 && t < n;
+    switch (op) {
+      case Op.Bytes:
+        if (prog.sets[a]?.length !== 256) bad(pc, `set ${a} missing`);
+        if (!target(b)) bad(pc, `target ${b} out of range`);
+        break;
+      case Op.Split:
+        if (!target(a) || !target(b)) bad(pc, `targets ${a}/${b} out of range`);
+        break;
+      case Op.Save:
+        if (a < 0) bad(pc, `slot ${a}`);
+        if (!target(b)) bad(pc, `target ${b} out of range`);
+        break;
+      case Op.Look:
+      case Op.Jump:
+        if (!target(b)) bad(pc, `target ${b} out of range`);
+        break;
+      case Op.Match:
+      case Op.Fail:
+        break;
+      default:
+        bad(pc, `unknown op ${op}`);
+    }
+  }
 }
 
 function compileNode(bld: Builder, h: Hir): Frag {
@@ -155,15 +198,16 @@ function compileNode(bld: Builder, h: Hir): Frag {
     }
     case "alt": {
       if (h.subs.length === 0) return { start: bld.emit(Op.Fail, 0, 0), outs: [] };
-      if (h.subs.length === 1) return compileNode(bld, h.subs[0]);
+      const [only] = h.subs;
+      if (h.subs.length === 1 && only !== undefined) return compileNode(bld, only);
       // A chain of splits: split(b1, split(b2, ... bn)); earlier branches are preferred.
       const outs: number[] = [];
       let start = -1;
       let prevSplit = -1;
-      for (let i = 0; i < h.subs.length; i++) {
+      for (const [i, sub] of h.subs.entries()) {
         const last = i === h.subs.length - 1;
         const split = last ? -1 : bld.emit(Op.Split, -1, -1);
-        const f = compileNode(bld, h.subs[i]);
+        const f = compileNode(bld, sub);
         outs.push(...f.outs);
         const entry = last ? f.start : split;
         if (!last) bld.a[split] = f.start;
@@ -234,18 +278,27 @@ function compileRepeat(bld: Builder, sub: Hir, min: number, max: number, greedy:
     for (let i = min; i < max; i++) {
       const f = optional(bld, sub, greedy);
       // The skip branch of this level is the last entry of outs (see optional()).
-      const skip = f.outs[f.outs.length - 1];
+      const skip = f.outs.at(-1);
+      if (skip === undefined) throw new Error("internal: optional() fragment has no skip exit");
       exits.push(skip);
       if (prev === undefined) first = f;
       else bld.patch(prev.outs.slice(0, -1), f.start);
       prev = f;
     }
-    exits.push(...prev!.outs.slice(0, -1));
-    parts.push({ start: first!.start, outs: exits });
+    // max > min: the loop ran at least once, so first and prev are set.
+    if (first !== undefined && prev !== undefined) {
+      exits.push(...prev.outs.slice(0, -1));
+      parts.push({ start: first.start, outs: exits });
+    }
   }
-  if (parts.length === 0) return compileNode(bld, { type: "empty" });
-  for (let i = 1; i < parts.length; i++) bld.patch(parts[i - 1].outs, parts[i].start);
-  return { start: parts[0].start, outs: parts[parts.length - 1].outs };
+  const [head] = parts;
+  if (head === undefined) return compileNode(bld, { type: "empty" });
+  let tail = head;
+  for (const part of parts) {
+    if (part !== head) bld.patch(tail.outs, part.start);
+    tail = part;
+  }
+  return { start: head.start, outs: tail.outs };
 }
 
 /** Whether `h` can match the empty string (assertions are empty). */
@@ -275,7 +328,7 @@ function isAnchoredStart(h: Hir): boolean {
     case "capture":
       return isAnchoredStart(h.sub);
     case "concat":
-      return h.subs.length > 0 && isAnchoredStart(h.subs[0]);
+      return h.subs[0] !== undefined && isAnchoredStart(h.subs[0]);
     case "alt":
       return h.subs.length > 0 && h.subs.every(isAnchoredStart);
     case "repeat":

@@ -13,6 +13,7 @@
 import { Op, type Program } from "./compiler.ts";
 import { Look } from "./hir.ts";
 import { isWordByte, lookHoldsBytes, NONE } from "./look.ts";
+import { bound } from "./range-set.ts";
 
 /** Transition not computed yet. */
 const UNKNOWN = -1;
@@ -21,14 +22,18 @@ const MATCHED = -2;
 /** No match is possible any more (anchored search with no live NFA state). */
 const DEAD = -3;
 
-/** Previous-byte categories. */
-const CTX_START = 0;
-const CTX_LF = 1;
-const CTX_CR = 2;
-const CTX_WORD = 3;
-const CTX_OTHER = 4;
-/** A byte representative of each category, for evaluating looks (-1 = start of text). */
-const CTX_BYTE = [NONE, 0x0a, 0x0d, 0x61, 0x20];
+/**
+ * Previous-byte categories, each named by a byte representative of it (what looks are evaluated
+ * with): start of text, `\n`, `\r`, ASCII word byte, other.
+ */
+const CTX_START = NONE;
+const CTX_LF = 0x0a;
+const CTX_CR = 0x0d;
+const CTX_WORD = 0x61;
+const CTX_OTHER = 0x20;
+
+/** Fallback of a read the program check (compiler.ts) makes unreachable: no instruction. */
+const NO_PC = -1;
 
 /** `next` value meaning "not known yet": a look that depends on the next byte fails. */
 const NEXT_UNKNOWN = -4;
@@ -50,7 +55,8 @@ export class LazyDfa {
   private readonly stride: number;
   /** A representative byte per class (-2 for the non-byte class). */
   private readonly classByte: Int32Array;
-  private readonly classCtx: Uint8Array;
+  /** The previous-byte category (CTX_*) a class leaves behind. */
+  private readonly classCtx: Int32Array;
   private readonly maxStates: number;
   /** Cache budget in bytes, and the estimated bytes used by the current states. */
   private readonly budget: number;
@@ -90,8 +96,8 @@ export class LazyDfa {
     const boundary = new Uint8Array(257);
     for (const ranges of prog.setRanges) {
       for (let i = 0; i < ranges.length; i += 2) {
-        boundary[ranges[i]] = 1;
-        boundary[ranges[i + 1] + 1] = 1;
+        boundary[bound(ranges, i)] = 1;
+        boundary[bound(ranges, i + 1) + 1] = 1;
       }
     }
     const hasLook = prog.lookMask !== 0;
@@ -113,9 +119,8 @@ export class LazyDfa {
     reps.push(-2);
     this.stride = cls + 2;
     this.classByte = Int32Array.from(reps);
-    this.classCtx = new Uint8Array(this.stride);
-    for (let k = 0; k < this.stride; k++) {
-      const b = reps[k];
+    this.classCtx = new Int32Array(this.stride);
+    for (const [k, b] of reps.entries()) {
       this.classCtx[k] = !hasLook
         ? CTX_START
         : b === 0x0a
@@ -149,10 +154,14 @@ export class LazyDfa {
     const len = input.length;
     for (let i = from; i < len; i++) {
       const c = input.charCodeAt(i);
-      let t = trans[s + (c < 256 ? classOf[c] : nonByte)];
+      // classOf has 256 entries and every state row `stride` columns, so both reads are in
+      // range; the fallbacks only keep a per-byte check out of this loop (a row past the table
+      // would go to transition(), which checks the state and throws).
+      const k = c < 256 ? (classOf[c] ?? nonByte) : nonByte;
+      let t = trans[s + k] ?? UNKNOWN;
       if (t < 0) {
         if (t === UNKNOWN) {
-          t = this.transition(s, c < 256 ? classOf[c] : nonByte);
+          t = this.transition(s, k);
           trans = this.trans;
         }
         if (t === MATCHED) return true;
@@ -177,10 +186,12 @@ export class LazyDfa {
     if (s === UNKNOWN) s = this.start();
     for (let i = input.length - 1; i >= 0; i--) {
       const c = input.charCodeAt(i);
-      let t = trans[s + (c < 256 ? classOf[c] : nonByte)];
+      // In range as in isMatch; the fallbacks keep the check in transition().
+      const k = c < 256 ? (classOf[c] ?? nonByte) : nonByte;
+      let t = trans[s + k] ?? UNKNOWN;
       if (t < 0) {
         if (t === UNKNOWN) {
-          t = this.transition(s, c < 256 ? classOf[c] : nonByte);
+          t = this.transition(s, k);
           trans = this.trans;
         }
         if (t === MATCHED) return true;
@@ -199,9 +210,9 @@ export class LazyDfa {
     const len = input.length;
     for (let j = 0; j < len; j++) {
       const c = input.charCodeAt(reverse ? len - 1 - j : j);
-      const k = c < 256 ? this.classOf[c] : this.nonByteClass;
+      const k = c < 256 ? (this.classOf[c] ?? this.nonByteClass) : this.nonByteClass;
       this.steps++;
-      let t = this.trans[s + k];
+      let t = this.trans[s + k] ?? UNKNOWN;
       if (t === UNKNOWN) t = this.transition(s, k);
       if (t === MATCHED) return true;
       if (t === DEAD) return false;
@@ -220,7 +231,7 @@ export class LazyDfa {
   private startMatchesNow(): boolean {
     if (this.startNow === 0) {
       const kernel = Int32Array.of(this.prog.start);
-      this.startNow = this.closure(kernel, CTX_BYTE[CTX_START], NEXT_UNKNOWN) ? 2 : 1;
+      this.startNow = this.closure(kernel, CTX_START, NEXT_UNKNOWN) ? 2 : 1;
     }
     return this.startNow === 2;
   }
@@ -229,26 +240,44 @@ export class LazyDfa {
     const id = s / this.stride;
     let v = this.eoi[id];
     if (v === 0) {
-      v = this.closure(this.kernels[id], CTX_BYTE[this.ctxs[id]], NONE) ? 2 : 1;
+      const state = this.state(id);
+      v = this.closure(state.kernel, state.ctx, NONE) ? 2 : 1;
       this.eoi[id] = v;
     }
     return v === 2;
+  }
+
+  /** The kernel and context of cached state `id` (a state id comes from intern()). */
+  private state(id: number): { kernel: Int32Array; ctx: number } {
+    const kernel = this.kernels[id];
+    const ctx = this.ctxs[id];
+    if (kernel === undefined || ctx === undefined) {
+      throw new Error(
+        `internal: lazy DFA state ${id} is not cached (${this.kernels.length} states)`,
+      );
+    }
+    return { kernel, ctx };
   }
 
   /** Compute (and cache) the transition from state `s` (premultiplied) on byte class `k`. */
   private transition(s: number, k: number): number {
     const prog = this.prog;
     const b = this.classByte[k];
-    const id = s / this.stride;
-    if (this.closure(this.kernels[id], CTX_BYTE[this.ctxs[id]], b)) {
+    const ctx = this.classCtx[k];
+    if (b === undefined || ctx === undefined)
+      throw new Error(`internal: lazy DFA has no byte class ${k}`);
+    const from = this.state(s / this.stride);
+    if (this.closure(from.kernel, from.ctx, b)) {
       this.trans[s + k] = MATCHED;
       return MATCHED;
     }
     const next: number[] = [];
     if (b >= 0) {
+      const found = this.found;
       for (let j = 0; j < this.foundCount; j++) {
-        const pc = this.found[j];
-        if (prog.sets[prog.a[pc]][b] === 1) next.push(prog.b[pc]);
+        // `found` holds Bytes instructions, whose set and target the program check verified.
+        const pc = found[j] ?? NO_PC;
+        if (prog.sets[prog.a[pc] ?? NO_PC]?.[b] === 1) next.push(prog.b[pc] ?? NO_PC);
       }
     }
     if (!this.anchored) next.push(prog.start);
@@ -257,15 +286,14 @@ export class LazyDfa {
       return DEAD;
     }
     next.sort((x, y) => x - y);
-    let w = 1;
-    for (let j = 1; j < next.length; j++) if (next[j] !== next[w - 1]) next[w++] = next[j];
+    let w = 0;
+    for (const pc of next) if (w === 0 || pc !== next[w - 1]) next[w++] = pc;
     next.length = w;
     const clearsBefore = this.clears;
     const kernel = Int32Array.from(next);
-    const ctx = this.classCtx[k];
     // If the new state's closure reaches Match whatever byte comes next, is_match is decided
     // now: record the transition as MATCHED instead of stepping into that state.
-    if (this.closure(kernel, CTX_BYTE[ctx], NEXT_UNKNOWN)) {
+    if (this.closure(kernel, ctx, NEXT_UNKNOWN)) {
       this.trans[s + k] = MATCHED;
       return MATCHED;
     }
@@ -332,29 +360,32 @@ export class LazyDfa {
     }
     const gen = this.gen;
     this.foundCount = 0;
+    // Kernel entries and the program's targets are in range (the program check in compiler.ts),
+    // so the `?? NO_PC` fallbacks never fire; an out-of-range pc would read op `undefined` and
+    // end its thread at the final `else break`.
     for (let j = kernel.length - 1; j >= 0; j--) {
       let sp = 0;
-      stack[sp++] = kernel[j];
+      stack[sp++] = kernel[j] ?? NO_PC;
       while (sp > 0) {
-        let pc = stack[--sp];
+        let pc = stack[--sp] ?? NO_PC;
         for (;;) {
           if (mark[pc] === gen) break;
           mark[pc] = gen;
           this.steps++;
           const o = op[pc];
-          if (o === Op.Jump || o === Op.Save) pc = pb[pc];
+          if (o === Op.Jump || o === Op.Save) pc = pb[pc] ?? NO_PC;
           else if (o === Op.Split) {
-            stack[sp++] = pb[pc];
-            pc = pa[pc];
+            stack[sp++] = pb[pc] ?? NO_PC;
+            pc = pa[pc] ?? NO_PC;
           } else if (o === Op.Look) {
-            const look = pa[pc];
+            const look = pa[pc] ?? NO_PC;
             // With the next byte unknown only looks decided by the previous byte can hold.
             const holds =
               next === NEXT_UNKNOWN
                 ? !needsNext(look) && lookHoldsBytes(look, prev, NONE)
                 : lookHoldsBytes(look, prev, next);
             if (!holds) break;
-            pc = pb[pc];
+            pc = pb[pc] ?? NO_PC;
           } else if (o === Op.Bytes) {
             this.found[this.foundCount++] = pc;
             break;

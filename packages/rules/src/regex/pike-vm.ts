@@ -7,6 +7,14 @@
 import { Op, type Program } from "./compiler.ts";
 import { lookHoldsAt } from "./look.ts";
 
+/**
+ * Fallback of a read that cannot miss: pcs come from the program, whose targets the program
+ * check (compiler.ts) verified once, and every list, stack and slot array is sized from the
+ * program. The fallbacks keep per-step checks out of the search loops; an out-of-range pc would
+ * read op `undefined` and end its thread.
+ */
+const NO_PC = -1;
+
 /** Sparse set of pcs with per-thread capture slots. */
 class ThreadList {
   readonly dense: Int32Array;
@@ -21,7 +29,7 @@ class ThreadList {
   }
 
   has(pc: number): boolean {
-    const i = this.sparse[pc];
+    const i = this.sparse[pc] ?? this.size;
     return i < this.size && this.dense[i] === pc;
   }
 
@@ -81,17 +89,20 @@ export class PikeVm {
       if (clist.size === 0) break;
       nlist.size = 0;
       const c = pos < len ? input.charCodeAt(pos) : -1;
+      const dense = clist.dense;
+      const caps = clist.caps;
       for (let i = 0; i < clist.size; i++) {
-        const pc = clist.dense[i];
+        const pc = dense[i] ?? NO_PC;
         this.steps++;
-        if (op[pc] === Op.Bytes) {
-          if (c >= 0 && c < 256 && sets[pa[pc]][c] === 1) {
-            this.addThread(nlist, pb[pc], pos + 1, input, clist.caps, pc * slots, slots);
+        const o = op[pc];
+        if (o === Op.Bytes) {
+          if (c >= 0 && c < 256 && sets[pa[pc] ?? NO_PC]?.[c] === 1) {
+            this.addThread(nlist, pb[pc] ?? NO_PC, pos + 1, input, caps, pc * slots, slots);
           }
-        } else if (op[pc] === Op.Match) {
+        } else if (o === Op.Match) {
           if (out === undefined) return true;
           matched = true;
-          for (let k = 0; k < slots; k++) out[k] = clist.caps[pc * slots + k];
+          for (let k = 0; k < slots; k++) out[k] = caps[pc * slots + k] ?? -1;
           // Lower-priority threads can no longer win: cut them off.
           break;
         }
@@ -121,13 +132,14 @@ export class PikeVm {
     const pb = prog.b;
     const stack = this.stack;
     const cur = this.scratch;
-    for (let k = 0; k < slots; k++) cur[k] = srcCaps[srcOff + k];
+    for (let k = 0; k < slots; k++) cur[k] = srcCaps[srcOff + k] ?? -1;
     let sp = 0;
     stack[sp++] = pc0;
     stack[sp++] = -1;
     while (sp > 0) {
-      const second = stack[--sp];
-      const first = stack[--sp];
+      // Frames are pushed in pairs, so both reads are below the stack pointer.
+      const second = stack[--sp] ?? -1;
+      const first = stack[--sp] ?? NO_PC;
       if (second !== -1) {
         cur[first] = second === -2 ? -1 : second - 3;
         continue;
@@ -139,28 +151,29 @@ export class PikeVm {
         this.steps++;
         const o = op[pc];
         if (o === Op.Jump) {
-          pc = pb[pc];
+          pc = pb[pc] ?? NO_PC;
         } else if (o === Op.Split) {
-          stack[sp++] = pb[pc];
+          stack[sp++] = pb[pc] ?? NO_PC;
           stack[sp++] = -1;
-          pc = pa[pc];
+          pc = pa[pc] ?? NO_PC;
         } else if (o === Op.Save) {
-          const slot = pa[pc];
+          const slot = pa[pc] ?? slots;
           if (slot < slots) {
             // Restore frames encode the old value v as v + 3 (so -1 stays distinct from markers).
-            const old = cur[slot];
+            // slot < slots = cur.length, so the read is in range.
+            const old = cur[slot] ?? -1;
             stack[sp++] = slot;
             stack[sp++] = old === -1 ? -2 : old + 3;
             cur[slot] = pos;
           }
-          pc = pb[pc];
+          pc = pb[pc] ?? NO_PC;
         } else if (o === Op.Look) {
-          if (!lookHoldsAt(pa[pc], input, pos)) break;
-          pc = pb[pc];
+          if (!lookHoldsAt(pa[pc] ?? NO_PC, input, pos)) break;
+          pc = pb[pc] ?? NO_PC;
         } else {
           if (slots > 0 && (o === Op.Bytes || o === Op.Match)) {
             const off = pc * slots;
-            for (let k = 0; k < slots; k++) list.caps[off + k] = cur[k];
+            for (let k = 0; k < slots; k++) list.caps[off + k] = cur[k] ?? -1;
           }
           break;
         }

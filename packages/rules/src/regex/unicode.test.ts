@@ -10,7 +10,7 @@ function seqMatches(seqs: number[][], bytes: number[]): boolean {
   return seqs.some(
     (seq) =>
       seq.length === bytes.length * 2 &&
-      bytes.every((b, i) => b >= seq[2 * i] && b <= seq[2 * i + 1]),
+      bytes.every((b, i) => b >= (seq[2 * i] ?? 256) && b <= (seq[2 * i + 1] ?? -1)),
   );
 }
 

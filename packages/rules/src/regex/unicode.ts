@@ -4,7 +4,7 @@
  * therefore the one of the running Node.js, which can differ slightly from the Rust crate's.
  * Everything here runs at regex compile time and is cached per property.
  */
-import { contains, fromPoints, normalize, type RangeSet, union } from "./range-set.ts";
+import { bound, contains, fromPoints, normalize, type RangeSet, union } from "./range-set.ts";
 import { decodeAt } from "./utf8.ts";
 
 let allScalars: string | undefined;
@@ -82,9 +82,9 @@ const propertyKeys: Record<string, string> = {
 function candidates(value: string): string[] {
   const trimmed = value.trim();
   const words = trimmed.split(/[\s_-]+/).filter((w) => w.length > 0);
-  const title = words.map((w) => w[0].toUpperCase() + w.slice(1).toLowerCase()).join("_");
+  const title = words.map((w) => w.charAt(0).toUpperCase() + w.slice(1).toLowerCase()).join("_");
   const out = [trimmed, title];
-  if (trimmed.length > 0) out.push(trimmed[0].toUpperCase() + trimmed.slice(1));
+  if (trimmed.length > 0) out.push(trimmed.charAt(0).toUpperCase() + trimmed.slice(1));
   return [...new Set(out)];
 }
 
@@ -180,7 +180,7 @@ function orbits(): Map<number, number[]> {
   // Only code points that change under case mapping can be in a non-trivial class.
   const cased = rangesOfJsProperty("Changes_When_Casemapped") ?? [];
   for (let r = 0; r < cased.length; r += 2) {
-    for (let cp = cased[r]; cp <= cased[r + 1]; cp++) addMappings(cp);
+    for (let cp = bound(cased, r); cp <= bound(cased, r + 1); cp++) addMappings(cp);
   }
   const groups = new Map<number, number[]>();
   for (const cp of parent.keys()) {
@@ -205,11 +205,11 @@ export function foldUnicode(set: RangeSet): RangeSet {
   const all = orbits();
   const extra: number[] = [];
   let size = 0;
-  for (let i = 0; i < set.length; i += 2) size += set[i + 1] - set[i] + 1;
+  for (let i = 0; i < set.length; i += 2) size += bound(set, i + 1) - bound(set, i) + 1;
   if (size < all.size) {
     // Small sets (literals, short ranges): look each member up.
     for (let i = 0; i < set.length; i += 2) {
-      for (let cp = set[i]; cp <= set[i + 1]; cp++) {
+      for (let cp = bound(set, i), hi = bound(set, i + 1); cp <= hi; cp++) {
         const group = all.get(cp);
         if (group !== undefined) for (const other of group) extra.push(other);
       }
@@ -276,13 +276,18 @@ export function utf8Sequences(set: RangeSet): number[][] {
     const a = encodeUtf8(lo);
     const z = encodeUtf8(hi);
     const seq: number[] = [];
-    for (let i = 0; i < a.length; i++) seq.push(a[i], z[i]);
+    for (const [i, byte] of a.entries()) {
+      const last = z[i];
+      if (last === undefined)
+        throw new Error(`internal: U+${hi.toString(16)} encodes shorter than U+${lo.toString(16)}`);
+      seq.push(byte, last);
+    }
     out.push(seq);
   };
   for (let i = 0; i < set.length; i += 2) {
     // Surrogates are not scalar values and have no UTF-8 encoding.
-    const lo = set[i];
-    const hi = set[i + 1];
+    const lo = bound(set, i);
+    const hi = bound(set, i + 1);
     if (hi < 0xd800 || lo > 0xdfff) emit(lo, hi);
     else {
       if (lo < 0xd800) emit(lo, 0xd7ff);
