@@ -98,15 +98,20 @@ const PACKED_MAX_LENGTH =
     ? (STRING_ITEM.maxLength ?? Number.POSITIVE_INFINITY)
     : undefined;
 
-/** The first packed item outside the contract's item schema: its index and problem. */
-function* packedItemProblem({ text, count }: PackedItems): Steps<[number, string] | undefined> {
+/**
+ * The first packed item outside the contract's item schema: its index and problem. Items are
+ * measured by their UTF-8 bytes, never fewer than their characters: only an item longer in
+ * bytes than the limit is decoded to a string and checked by the contract.
+ */
+function* packedItemProblem({ bytes, count }: PackedItems): Steps<[number, string] | undefined> {
+  const all = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   for (let j = 0; j < count; j++) {
     if ((j & 0x3fff) === 0x3fff) yield;
-    const nl = j === count - 1 ? text.length : text.indexOf("\n", at);
-    const end = nl < 0 ? text.length : nl;
+    const nl = j === count - 1 ? all.length : all.indexOf(0x0a, at);
+    const end = nl < 0 ? all.length : nl;
     if (PACKED_MAX_LENGTH === undefined || end - at > PACKED_MAX_LENGTH) {
-      const problem = listItemProblem(text.slice(at, end));
+      const problem = listItemProblem(all.toString("utf8", at, end));
       if (problem !== undefined) return [j, problem];
     }
     at = end + 1;

@@ -276,6 +276,24 @@ test("comments, headers, BOM and CRLF", () => {
   assert.equal(stats.rejected, 0);
 });
 
+test("domain set: buffers sized for more than they get, on reused memory, hold only the names added", () => {
+  // The builder's buffers and the table are allocated uninitialised: fill freed memory with
+  // bytes that would read as names and table entries, so a read of anything never written fails.
+  for (let i = 0; i < 8; i++) Buffer.allocUnsafeSlow(1 << 20).fill(0x61);
+  for (const expect of [{ bytes: 1 << 20, names: 1 << 16 }, { bytes: 64, names: 2 }, undefined]) {
+    const b = new DomainSetBuilder(expect);
+    for (let i = 0; i < 3000; i++) b.addString(`host${i % 1500}.example`);
+    const s = b.build();
+    assert.equal(s.size, 1500);
+    for (let i = 0; i < 1500; i++) assert.ok(s.has(`host${i}.example`), `host${i}.example`);
+    assert.ok(!s.has("host1500.example"));
+    assert.ok(!s.has("a".repeat(12)));
+    assert.ok(!s.hasOrParent("aaaa.aaaa"));
+    // Trimmed to what it holds (1500 distinct of 3000 names): the arena is not the 1 MiB asked.
+    assert.ok(s.byteLength < 200_000, `${s.byteLength} bytes held`);
+  }
+});
+
 test("domain set: duplicates collapse, exact match only, parents via hasOrParent", () => {
   const b = new DomainSetBuilder();
   for (let i = 0; i < 5000; i++) b.addString(`host${i % 2500}.example`);

@@ -14,6 +14,44 @@ const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 /** Slots written per slice when a new table's pages are faulted in (1 MiB). */
 const TOUCH_SLOTS = 1 << 18;
+/** Bytes copied per slice when a buffer is trimmed to what it holds. */
+const COPY_BYTES = 1 << 20;
+
+// The builder's buffers are allocated uninitialised (malloc, not calloc): a zeroed buffer of
+// tens of MB taken from the heap is cleared in one go when it is allocated, faulting in all its
+// pages at once (8.8 MB of offsets for 2.2M names: a step of 85-150 ms), while an uninitialised
+// one is faulted in as it is written, a chunk per slice. Only what has been written is ever
+// read: the arena below `used`, offsets and lengths below `count`, and the table after it is
+// cleared (in slices) in buildSteps.
+
+function bytesUninit(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+function u32Uninit(n: number): Uint32Array {
+  const b = Buffer.allocUnsafeSlow(n * 4);
+  return new Uint32Array(b.buffer, b.byteOffset, n);
+}
+
+/**
+ * `a[0, used)` on its own buffer, copied 1 MiB a slice; a buffer nearly full is kept as it is
+ * (a view of its first `used` elements) rather than copied.
+ */
+function* trimSteps<T extends Uint8Array | Uint32Array>(
+  a: T,
+  used: number,
+  make: (n: number) => T,
+): Steps<T> {
+  if (used >= a.length - (a.length >> 3)) return a.subarray(0, used) as T;
+  const out = make(used);
+  const step = COPY_BYTES / a.BYTES_PER_ELEMENT;
+  for (let at = 0; at < used; at += step) {
+    out.set(a.subarray(at, Math.min(used, at + step)), at);
+    if (used > step) yield;
+  }
+  return out;
+}
 
 /** Incrementally collects names (bytes already lowercased and validated by the parser). */
 export class DomainSetBuilder {
@@ -28,10 +66,10 @@ export class DomainSetBuilder {
    * so the buffers are allocated once instead of doubled and copied as they fill.
    */
   constructor(expect?: { readonly bytes: number; readonly names: number }) {
-    this.arena = new Uint8Array(Math.max(1 << 16, expect?.bytes ?? 0));
+    this.arena = bytesUninit(Math.max(1 << 16, expect?.bytes ?? 0));
     const names = Math.max(1 << 12, expect?.names ?? 0);
-    this.offsets = new Uint32Array(names);
-    this.lengths = new Uint8Array(names);
+    this.offsets = u32Uninit(names);
+    this.lengths = bytesUninit(names);
   }
 
   get size(): number {
@@ -58,15 +96,15 @@ export class DomainSetBuilder {
     if (this.used + len > this.arena.length) {
       let cap = this.arena.length * 2;
       while (cap < this.used + len) cap *= 2;
-      const next = new Uint8Array(cap);
+      const next = bytesUninit(cap);
       next.set(this.arena.subarray(0, this.used));
       this.arena = next;
     }
     if (this.count === this.offsets.length) {
-      const o = new Uint32Array(this.offsets.length * 2);
+      const o = u32Uninit(this.offsets.length * 2);
       o.set(this.offsets);
       this.offsets = o;
-      const l = new Uint8Array(this.lengths.length * 2);
+      const l = bytesUninit(this.lengths.length * 2);
       l.set(this.lengths);
       this.lengths = l;
     }
@@ -89,10 +127,10 @@ export class DomainSetBuilder {
     const n = this.count;
     let cap = 16;
     while (cap < n * 2) cap *= 2;
-    const table = new Uint32Array(cap); // entry index + 1; 0 = empty
+    const table = u32Uninit(cap); // entry index + 1; 0 = empty
     // A large table's pages are mapped on first write. Inserting touches them in random order,
     // so the first slice would fault in nearly all of them at once (228 ms for 32 MB in a
-    // microVM); writing the table front to back first faults them in order, 1 MiB a slice.
+    // microVM); clearing the table front to back first faults them in order, 1 MiB a slice.
     for (let at = 0; at < cap; at += TOUCH_SLOTS) {
       table.fill(0, at, Math.min(cap, at + TOUCH_SLOTS));
       if (cap > TOUCH_SLOTS) yield;
@@ -122,14 +160,12 @@ export class DomainSetBuilder {
         slot = (slot + 1) & mask;
       }
     }
-    // Trim the growth slack so the set holds only what it needs; a buffer nearly full is kept
-    // as it is rather than copied (a copy of tens of MB would be one more block of work).
-    const trim = <T extends Uint8Array | Uint32Array>(a: T, used: number): T =>
-      (used >= a.length - (a.length >> 3) ? a.subarray(0, used) : a.slice(0, used)) as T;
+    // Trim the growth slack (or the room for lines that held no name) so the set holds only
+    // what it needs.
     const set = new DomainSet(
-      trim(arena, this.used),
-      trim(offsets, n),
-      trim(lengths, n),
+      yield* trimSteps(arena, this.used, bytesUninit),
+      yield* trimSteps(offsets, n, u32Uninit),
+      yield* trimSteps(lengths, n, bytesUninit),
       table,
       unique,
     );

@@ -115,8 +115,8 @@ function* lineChunks(
 
 /**
  * buildListSet as steps (slices.ts): pauses between chunks of items, lines and entries. A domain
- * list in `packed` (its items "\n"-joined, sync/bundle-parse.ts) is read from that text, chunk
- * by chunk, as a list file is: no string per name.
+ * list in `packed` (its items' UTF-8 bytes, "\n" between them, sync/bundle-parse.ts) is read
+ * from those bytes, chunk by chunk, as a list file is: no string per name.
  */
 export function* buildListSetSteps(
   lists: readonly List[],
@@ -130,18 +130,18 @@ export function* buildListSetSteps(
         const pack = packed?.get(index);
         // A packed list's size is known: its names' buffer is allocated once.
         const into = new DomainListBuilder(
-          pack ? { bytes: pack.text.length, names: pack.count } : undefined,
+          pack ? { bytes: pack.bytes.length, names: pack.count } : undefined,
         );
         const stats = newParseStats();
         const format: DomainListFormat = list.format ?? "auto";
         const items = list.items;
         let line = 1;
-        const joined = pack?.text;
-        if (joined !== undefined) {
+        if (pack) {
           // The same bytes the item-by-item path below makes (UTF-8, "\n" between items).
-          for (const [start, end] of lineChunks(joined.length, (i) => joined.indexOf("\n", i))) {
-            const chunk = Buffer.from(joined.slice(start, end), "utf8");
-            line = parseDomainList(chunk, format, into, stats, line);
+          const b = pack.bytes;
+          const data = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+          for (const [start, end] of lineChunks(data.length, (i) => data.indexOf(0x0a, i))) {
+            line = parseDomainList(data.subarray(start, end), format, into, stats, line);
             yield;
           }
         } else if (items) {
