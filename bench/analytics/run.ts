@@ -88,7 +88,8 @@ async function measureIngest(
   // `senders` edges deliver at once, each waiting for its acknowledgement before the next.
   let next = 0;
   const sender = async () => {
-    for (let b = next++; b < batches; b = next++) await store.ingest(`bench-${b}`, all[b % pool]);
+    for (let b = next++; b < batches; b = next++)
+      await store.ingest(`bench-${b}`, all[b % pool] ?? []);
   };
   await Promise.all(Array.from({ length: senders }, sender));
   const sec = ms(t0) / 1000;

@@ -484,10 +484,10 @@ export function conformance(open: StoreFactory, opts: { parquet: boolean }): voi
       const csv = await s.export({ ...RANGE, format: "csv", filter: { kind: "http" } });
       const text = (await drain(csv.stream)).toString("utf8");
       const rows = text.split("\r\n");
-      assert.ok(rows[0].startsWith("account_id,ts,id,edge_id,kind,action,client"));
+      assert.ok(rows[0]?.startsWith("account_id,ts,id,edge_id,kind,action,client"));
       assert.equal(rows.length, 3); // header, one record, trailing empty string
-      assert.ok(rows[1].includes(",POST,upload.example.com:8080,"));
-      assert.ok(rows[1].includes(",upload.example.com,"));
+      assert.ok(rows[1]?.includes(",POST,upload.example.com:8080,"));
+      assert.ok(rows[1]?.includes(",upload.example.com,"));
     }));
 
   it("CSV quotes fields with commas, quotes and newlines", () =>

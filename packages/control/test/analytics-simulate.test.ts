@@ -52,9 +52,9 @@ describe("policy simulation", () => {
       { key: "10.0.0.2", count: 4 },
     ]);
     const ex = r.newlyBlocked.examples[0];
-    assert.equal(ex.loggedAction, "allow");
-    assert.equal(ex.simulatedAction, "block");
-    assert.equal(ex.simulatedPolicyId, "host0");
+    assert.equal(ex?.loggedAction, "allow");
+    assert.equal(ex?.simulatedAction, "block");
+    assert.equal(ex?.simulatedPolicyId, "host0");
     assert.equal(r.newlyAllowed.count, 0);
     assert.equal(r.replayed, 30);
     assert.equal(r.skipped, 1);
@@ -69,7 +69,7 @@ describe("policy simulation", () => {
       { key: "ads0.tracker.net", count: 3 },
       { key: "ads1.tracker.net", count: 3 },
     ]);
-    assert.equal(r.newlyAllowed.examples[0].loggedPolicyId, "pol-ads");
+    assert.equal(r.newlyAllowed.examples[0]?.loggedPolicyId, "pol-ads");
     assert.equal(r.newlyBlocked.count, 0);
   });
 
@@ -172,7 +172,7 @@ describe("policy simulation", () => {
       ],
     });
     assert.equal(looser.newlyAllowed.count, 1);
-    assert.equal(looser.newlyAllowed.examples[0].domain, "upload.example.com");
+    assert.equal(looser.newlyAllowed.examples[0]?.domain, "upload.example.com");
   });
 
   it("warns about fields the log does not record", async () => {
@@ -181,7 +181,7 @@ describe("policy simulation", () => {
       policies: [policy({ id: "ips", expression: "any(dns.resolved_ips[*] in {10.0.0.0/8})" })],
     });
     assert.equal(r.warnings.length, 1);
-    assert.match(r.warnings[0], /dns\.resolved_ips/);
+    assert.match(r.warnings[0] ?? "", /dns\.resolved_ips/);
   });
 
   it("rejects drafts that do not compile, with the policy id", async () => {

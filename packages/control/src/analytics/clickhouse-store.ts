@@ -172,7 +172,7 @@ export class ClickHouseStore implements AnalyticsStore {
         const values = records.map((r) => {
           recordToRow(r, row, accountId);
           const o: Row = {};
-          for (let i = 0; i < COLUMN_NAMES.length; i++) o[COLUMN_NAMES[i]] = row[i];
+          for (const [i, name] of COLUMN_NAMES.entries()) o[name] = row[i];
           return o;
         });
         await this.client.insert({ table: TABLE, values, format: "JSONEachRow" });
@@ -310,16 +310,16 @@ export class ClickHouseStore implements AnalyticsStore {
     // Size: drop the oldest days until under the limits; the newest day always stays.
     let rows = keep.reduce((s, p) => s + p.rows, 0);
     let bytes = keep.reduce((s, p) => s + p.bytes, 0);
-    for (let i = 0; i < keep.length - 1; i++) {
+    for (const part of keep.slice(0, -1)) {
       const over =
         (policy.maxRows !== undefined && rows > policy.maxRows) ||
         (policy.maxBytes !== undefined && bytes > policy.maxBytes);
       if (!over) break;
-      await this.dropPartition(TABLE, keep[i].partition);
-      dropped.push(keep[i].partition);
-      removed += keep[i].rows;
-      rows -= keep[i].rows;
-      bytes -= keep[i].bytes;
+      await this.dropPartition(TABLE, part.partition);
+      dropped.push(part.partition);
+      removed += part.rows;
+      rows -= part.rows;
+      bytes -= part.bytes;
     }
     for (const part of await this.partitions(BATCH_TABLE)) {
       if (Number(part.partition) < cutoffDay) await this.dropPartition(BATCH_TABLE, part.partition);

@@ -100,8 +100,7 @@ export function domainOf(r: QueryLogRecord): string | null {
 
 /** One record as row values in COLUMNS order (null = absent). */
 export function recordToRow(r: QueryLogRecord, out: unknown[], accountId = ""): unknown[] {
-  for (let i = 0; i < COLUMNS.length; i++) {
-    const field = COLUMNS[i].field;
+  for (const [i, { field }] of COLUMNS.entries()) {
     if (field === undefined) {
       out[i] = i === DOMAIN_INDEX ? domainOf(r) : i === ACCOUNT_INDEX ? accountId : null;
       continue;
@@ -115,8 +114,7 @@ export function recordToRow(r: QueryLogRecord, out: unknown[], accountId = ""): 
 /** A row read back (values in COLUMNS order) as a record; absent values are omitted. */
 export function rowToRecord(row: readonly unknown[]): QueryLogRecord {
   const out: Record<string, unknown> = {};
-  for (let i = 0; i < COLUMNS.length; i++) {
-    const col = COLUMNS[i];
+  for (const [i, col] of COLUMNS.entries()) {
     const v = row[i];
     if (col.field === undefined || v === null || v === undefined) continue;
     if (col.field === "edgeId" && v === "") continue;

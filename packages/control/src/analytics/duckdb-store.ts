@@ -75,8 +75,16 @@ function duckValues(p: Params): Record<string, DuckDBValue> {
   return out;
 }
 
-function num(v: DuckDBValue): number {
+/** A numeric cell; a missing one means the query selected fewer columns than read (a bug). */
+function num(v: DuckDBValue | undefined): number {
+  if (v === undefined) throw new Error("internal: DuckDB result row is missing a selected column");
   return typeof v === "bigint" ? Number(v) : (v as number);
+}
+
+/** The single number a `SELECT count(*)`-style query returns. */
+function scalar(rows: DuckDBValue[][]): number {
+  const [row] = rows;
+  return num(row?.[0]);
 }
 
 interface DuckDbStoreOptions {
@@ -148,7 +156,7 @@ export class DuckDbStore implements AnalyticsStore {
    * appends run on the main thread while another batch commits (WAL write) on DuckDB's
    * threads; their transactions append to the same table without conflicting.
    */
-  private readonly lanes: WriteLane[];
+  private readonly lanes: readonly [WriteLane, ...WriteLane[]];
   private readonly inMemory: boolean;
   /** Batches being written, by dedup key: a concurrent retry waits for the first attempt. */
   private readonly inflight = new Map<string, Promise<IngestResult>>();
@@ -169,7 +177,11 @@ export class DuckDbStore implements AnalyticsStore {
   private checkpointTail: Promise<void> = Promise.resolve();
   private closed = false;
 
-  private constructor(instance: DuckDBInstance, lanes: WriteLane[], inMemory: boolean) {
+  private constructor(
+    instance: DuckDBInstance,
+    lanes: readonly [WriteLane, ...WriteLane[]],
+    inMemory: boolean,
+  ) {
     this.instance = instance;
     this.lanes = lanes;
     this.inMemory = inMemory;
@@ -200,7 +212,10 @@ export class DuckDbStore implements AnalyticsStore {
     await writer.run(
       `CREATE TABLE IF NOT EXISTS ${BATCH_TABLE} (batch_id VARCHAR PRIMARY KEY, received_at BIGINT NOT NULL, records INTEGER NOT NULL)`,
     );
-    const lanes = [new WriteLane(writer), new WriteLane(await instance.connect())];
+    const lanes: [WriteLane, WriteLane] = [
+      new WriteLane(writer),
+      new WriteLane(await instance.connect()),
+    ];
     const store = new DuckDbStore(instance, lanes, opts.path === ":memory:");
     store.checkpointConn = await instance.connect();
     if (opts.checkpointRows !== undefined) store.checkpointRows = opts.checkpointRows;
@@ -248,8 +263,8 @@ export class DuckDbStore implements AnalyticsStore {
   private takeGroup(): QueuedBatch[] {
     let n = 0;
     let take = 0;
-    while (take < this.queue.length) {
-      n += this.queue[take].records.length;
+    for (const batch of this.queue) {
+      n += batch.records.length;
       if (take > 0 && n > GROUP_MAX_RECORDS) break;
       take++;
     }
@@ -306,15 +321,21 @@ export class DuckDbStore implements AnalyticsStore {
     try {
       results = await this.writeTransaction(c, group);
     } catch (e) {
-      if (group.length === 1) {
-        group[0].reject(e);
+      const [only] = group;
+      if (group.length === 1 && only !== undefined) {
+        only.reject(e);
         return;
       }
       this.writes.split++;
       for (const b of group) await this.writeGroup(c, [b]);
       return;
     }
-    for (let i = 0; i < group.length; i++) group[i].resolve(results[i]);
+    for (const [i, b] of group.entries()) {
+      const result = results[i];
+      if (result === undefined)
+        b.reject(new Error(`internal: no ingest result for batch ${i} of ${group.length}`));
+      else b.resolve(result);
+    }
   }
 
   private async writeTransaction(
@@ -330,8 +351,8 @@ export class DuckDbStore implements AnalyticsStore {
       // for the first.
       const keys: Record<string, DuckDBValue> = {};
       const names: string[] = [];
-      for (let i = 0; i < group.length; i++) {
-        keys[`k${i}`] = group[i].key;
+      for (const [i, b] of group.entries()) {
+        keys[`k${i}`] = b.key;
         names.push(`$k${i}`);
       }
       const seen = await c.runAndReadAll(
@@ -346,9 +367,9 @@ export class DuckDbStore implements AnalyticsStore {
       }
       const values: Record<string, DuckDBValue> = { at: BigInt(Date.now()) };
       const rows: string[] = [];
-      for (let i = 0; i < fresh.length; i++) {
-        values[`k${i}`] = fresh[i].key;
-        values[`n${i}`] = fresh[i].records.length;
+      for (const [i, b] of fresh.entries()) {
+        values[`k${i}`] = b.key;
+        values[`n${i}`] = b.records.length;
         rows.push(`($k${i}, $at, $n${i})`);
       }
       await c.run(`INSERT INTO ${BATCH_TABLE} VALUES ${rows.join(", ")}`, values);
@@ -500,7 +521,7 @@ export class DuckDbStore implements AnalyticsStore {
   async count(): Promise<number> {
     return this.withReader(async (c) => {
       const r = await c.runAndReadAll(`SELECT count(*) FROM ${TABLE}`);
-      return num(r.getRows()[0][0]);
+      return scalar(r.getRows());
     });
   }
 
@@ -531,8 +552,8 @@ export class DuckDbStore implements AnalyticsStore {
     const size = await c.runAndReadAll(
       "SELECT used_blocks * block_size FROM pragma_database_size()",
     );
-    const bytes = num(size.getRows()[0][0]);
-    const rows = num((await c.runAndReadAll(`SELECT count(*) FROM ${TABLE}`)).getRows()[0][0]);
+    const bytes = scalar(size.getRows());
+    const rows = scalar((await c.runAndReadAll(`SELECT count(*) FROM ${TABLE}`)).getRows());
     if (rows === 0 || bytes <= maxBytes) return undefined;
     return Math.floor(maxBytes / (bytes / rows));
   }
@@ -543,8 +564,9 @@ export class DuckDbStore implements AnalyticsStore {
       `SELECT ts, id, edge_id FROM ${TABLE} ORDER BY ts DESC, id DESC, edge_id DESC LIMIT 1 OFFSET $n`,
       { n: BigInt(Math.max(0, Math.floor(maxRows))) },
     );
-    if (edge.currentRowCount === 0) return 0;
-    const [ts, id, e] = edge.getRows()[0];
+    const [row] = edge.getRows();
+    if (row === undefined) return 0;
+    const [ts = null, id = null, e = null] = row;
     const del = await c.run(
       `DELETE FROM ${TABLE} WHERE ts < $ts OR (ts = $ts AND (id < $id OR (id = $id AND edge_id <= $e)))`,
       { ts, id, e },

@@ -274,7 +274,7 @@ export function pageOf(rows: readonly (readonly unknown[])[], limit: number): Se
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
   const records = page.map((row) => rowToRecord(row));
-  if (!more) return { records };
-  const last = records[records.length - 1];
+  const last = records.at(-1);
+  if (!more || last === undefined) return { records };
   return { records, nextCursor: encodeCursor([last.ts, last.id, last.edgeId ?? ""]) };
 }

@@ -175,9 +175,9 @@ function compileDraft(
   for (const p of policies) {
     if (p.type !== type || !p.enabled) continue;
     const problems = checkExpression(scheme, p.expression, listTypes);
-    if (problems.length > 0) {
-      throw new AnalyticsInputError(`policy "${p.id}": ${problems[0].message}`);
-    }
+    const [problem] = problems;
+    if (problem !== undefined)
+      throw new AnalyticsInputError(`policy "${p.id}": ${problem.message}`);
     const r = scheme.compile(p.expression);
     if (!r.ok) throw new AnalyticsInputError(`policy "${p.id}": ${r.error.render()}`);
     let schedule: ScheduleWindow | undefined;
@@ -227,7 +227,7 @@ class Breakdown {
   wants(count: number, lastSeen: number): boolean {
     if (this.examples.length < this.limit) return true;
     const w = this.examples[this.weakest];
-    return w.count < count || (w.count === count && w.lastSeen < lastSeen);
+    return w === undefined || w.count < count || (w.count === count && w.lastSeen < lastSeen);
   }
 
   /** Keep the `limit` combinations with the most records (ties: the newest). */
@@ -239,8 +239,12 @@ class Breakdown {
 
   private findWeakest(): void {
     let min = 0;
-    for (let i = 1; i < this.examples.length; i++) {
-      if (worse(this.examples[i], this.examples[min])) min = i;
+    let weakest: SimulationExample | undefined;
+    for (const [i, ex] of this.examples.entries()) {
+      if (weakest === undefined || worse(ex, weakest)) {
+        min = i;
+        weakest = ex;
+      }
     }
     this.weakest = min;
   }
@@ -268,7 +272,8 @@ function topEntries(m: ReadonlyMap<string, number>, limit: number): CountEntry[]
 
 /** Cached verdicts of the policies that read the same columns, by those columns' values. */
 class VerdictGroup {
-  readonly members: number[] = [];
+  /** The policies of the group, with their position in the draft (their verdict's index). */
+  readonly members: { i: number; p: DraftPolicy }[] = [];
   fills: [string, FieldSource][] = [];
   private readonly cols: readonly number[];
   private readonly size: number;
@@ -289,11 +294,13 @@ class VerdictGroup {
   ): Uint8Array {
     if (row === this.row && this.last !== undefined) return this.last;
     let key = "";
-    for (let i = 0; i < this.cols.length; i++) {
-      const v = values[this.cols[i]];
+    let first = true;
+    for (const col of this.cols) {
+      const v = values[col];
       // \u0001 separates, \u0002 marks null: neither occurs in logged text.
-      key += i === 0 ? "" : "\u0001";
+      key += first ? "" : "\u0001";
       key += v === null || v === undefined ? "\u0002" : String(v);
+      first = false;
     }
     this.row = row;
     if (key === this.lastKey && this.last !== undefined) return this.last;
@@ -380,10 +387,10 @@ export async function simulate(
     // the log lacks are missing on every row, so they add no column. Rows arrive sorted by
     // domain, so the previous tuple is checked before the cache.
     const groups: VerdictGroup[] = [];
-    const groupOf: VerdictGroup[] = [];
+    /** Each draft policy (in order) with the group that caches its verdict. */
+    const plan: { i: number; p: DraftPolicy; g: VerdictGroup }[] = [];
     const bySignature = new Map<string, VerdictGroup>();
-    for (let pi = 0; pi < draft.length; pi++) {
-      const p = draft[pi];
+    for (const [pi, p] of draft.entries()) {
       const cols = new Set<ReplayColumn>();
       for (const f of p.filter.fields) for (const c of sources[f]?.columns ?? []) cols.add(c);
       const sorted = [...cols].sort();
@@ -397,17 +404,17 @@ export async function simulate(
         bySignature.set(sig, g);
         groups.push(g);
       }
-      g.members.push(pi);
-      groupOf.push(g);
+      g.members.push({ i: pi, p });
+      plan.push({ i: pi, p, g });
     }
     for (const g of groups) {
-      const fields = new Set(g.members.flatMap((i) => draft[i].filter.fields));
+      const fields = new Set(g.members.flatMap(({ p }) => p.filter.fields));
       g.fills = fills.filter(([f]) => fields.has(f));
     }
     const evaluate = (g: VerdictGroup, v: Uint8Array) => {
       ctx.reset();
-      for (let j = 0; j < g.fills.length; j++) g.fills[j][1].fill(ctx, g.fills[j][0], get);
-      for (const i of g.members) v[i] = draft[i].filter.execute(ctx) ? 1 : 0;
+      for (const [field, source] of g.fills) source.fill(ctx, field, get);
+      for (const { i, p } of g.members) v[i] = p.filter.execute(ctx) ? 1 : 0;
     };
     let rowNo = 0;
 
@@ -433,10 +440,9 @@ export async function simulate(
         rowNo++;
         let match: DraftPolicy | undefined;
         const at = r.minute ?? r.lastTs;
-        for (let i = 0; i < draft.length; i++) {
-          const p = draft[i];
+        for (const { i, p, g } of plan) {
           if (p.schedule !== undefined && !p.schedule.isActive(at)) continue;
-          if (groupOf[i].verdicts(r.values, rowNo, evaluate)[i] === 1) {
+          if (g.verdicts(r.values, rowNo, evaluate)[i] === 1) {
             match = p;
             break;
           }
@@ -485,7 +491,7 @@ export async function simulate(
     newlyAllowed: allowed.result(),
     otherChanges: [...transitions]
       .map(([k, count]) => {
-        const [from, to] = k.split("\u0000");
+        const [from = "", to = ""] = k.split("\u0000");
         return { from, to, count };
       })
       .sort((a, b) => b.count - a.count),
