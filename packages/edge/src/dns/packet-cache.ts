@@ -12,6 +12,7 @@ import type { PolicyPhase } from "../policy/policy-set.ts";
 import type { PendingCount } from "../telemetry/pending-counts.ts";
 import type { RecordTemplate } from "../telemetry/query-log.ts";
 import type { CacheEntry } from "./cache/dns-cache.ts";
+import { LruMap } from "./cache/lru-map.ts";
 import { EdnsOption, RRType } from "./wire/constants.ts";
 import { maxUdpResponse } from "./wire/edns.ts";
 import { skipName } from "./wire/name.ts";
@@ -194,11 +195,11 @@ export function findTtlOffsets(buf: Buffer): { offsets: Uint16Array; ttls: Uint3
 /**
  * Encoded answers by (location, question, EDNS state). Keys are the 30-bit hash of those; the
  * entry keeps the lowercased question bytes, so a lookup is confirmed byte by byte and a hash
- * collision is only a miss (the newer entry replaces the older). Insertion-ordered, the oldest
- * entry is dropped past `max`.
+ * collision is only a miss (the newer entry replaces the older). Past `max`, the entry stored
+ * longest ago is dropped (lru-map.ts; a lookup does not refresh it).
  */
 export class PacketCache {
-  private readonly map = new Map<number, PacketEntry>();
+  private readonly map = new LruMap<number, PacketEntry>();
   private readonly max: number;
   /** A number per location of the config, mixed into keys so locations do not share slots. */
   private readonly locIds: ReadonlyMap<Location, number>;
@@ -246,9 +247,8 @@ export class PacketCache {
 
   set(key: number, e: PacketEntry): void {
     if (this.max === 0) return;
-    this.map.delete(key);
     this.map.set(key, e);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as number);
+    if (this.map.size > this.max) this.map.evictOldest();
   }
 
   delete(key: number): void {

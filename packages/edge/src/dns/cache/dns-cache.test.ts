@@ -83,3 +83,22 @@ test("prefetch: popular entries near expiry", () => {
   assert.equal(c.shouldPrefetch(e, 50_000), false);
   assert.equal(c.shouldPrefetch(e, 95_000), true);
 });
+
+test("a full cache that keeps storing evicts the least recently used, one per store", () => {
+  const max = 1000;
+  const c = new DnsCache({ ...CACHE_DEFAULTS, maxEntries: max });
+  for (let i = 0; i < max; i++) c.store(`n${i}`, pos(60), 0);
+  // n0..n99 asked again: now the most recent, so the next 100 stores evict n100..n199.
+  for (let i = 0; i < 100; i++) assert.equal(c.lookup(`n${i}`, 1).kind, "hit");
+  for (let i = 0; i < 100; i++) c.store(`m${i}`, pos(60), 1);
+  assert.equal(c.size, max);
+  assert.equal(c.evictions, 100);
+  for (let i = 0; i < 100; i++) assert.equal(c.peek(`n${i}`)?.key, `n${i}`);
+  for (let i = 100; i < 200; i++) assert.equal(c.peek(`n${i}`), undefined, `n${i} evicted`);
+  for (let i = 200; i < max; i++) assert.ok(c.peek(`n${i}`));
+  // Storing a key again replaces it in place: no eviction, the size stays.
+  c.store("n500", pos(30), 2);
+  assert.equal(c.size, max);
+  assert.equal(c.evictions, 100);
+  assert.equal(c.peek("n500")?.ttl, 30);
+});

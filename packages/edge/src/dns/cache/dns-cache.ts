@@ -5,11 +5,12 @@
 // set CD, RFC 4035 §3.2.2). TTLs decrement as entries age (RFC 1035 §3.2.1 semantics), are clamped to
 // [minTtl, maxTtl], negative answers are cached from the SOA (RFC 2308 §5: min(SOA TTL, SOA
 // MINIMUM)), expired entries stay usable as stale answers for `staleTtl` (RFC 8767), and the
-// entry count is bounded with least-recently-used eviction (a Map keeps recency order: a hit
-// re-inserts the entry at the end).
+// entry count is bounded with least-recently-used eviction (lru-map.ts: a hit makes the entry
+// the most recent, a store past `maxEntries` drops the least recent in constant time).
 
 import { RRType } from "../wire/constants.ts";
 import type { ResourceRecord, SoaData } from "../wire/message.ts";
+import { LruMap } from "./lru-map.ts";
 
 export interface CachedAnswer {
   readonly rcode: number;
@@ -82,7 +83,7 @@ export interface CacheEvents {
 }
 
 export class DnsCache {
-  private readonly map = new Map<string, CacheEntry>();
+  private readonly map = new LruMap<string, CacheEntry>();
   settings: CacheSettings;
   private readonly events: CacheEvents;
   evictions = 0;
@@ -110,9 +111,7 @@ export class DnsCache {
     if (!e) return MISS;
     const age = Math.floor((now - e.storedAt) / 1000);
     if (now < e.expiresAt) {
-      // Refresh recency.
-      this.map.delete(key);
-      this.map.set(key, e);
+      this.map.touch(key);
       e.hits++;
       return { kind: "hit", entry: e, age };
     }
@@ -177,11 +176,9 @@ export class DnsCache {
       hits: 0,
       prefetching: false,
     };
-    this.map.delete(key);
     this.map.set(key, entry);
     while (this.map.size > this.settings.maxEntries) {
-      const oldest = this.map.keys().next().value as string;
-      this.map.delete(oldest);
+      this.map.evictOldest();
       this.evictions++;
       this.events.onEvict?.();
     }
