@@ -1,24 +1,24 @@
 // One DNS exchange with one upstream over UDP, TCP, TLS (RFC 7858) or HTTPS (RFC 8484).
-// Anti-spoofing (RFC 5452): every UDP query uses a fresh socket on an OS-chosen (randomised)
-// source port and a random ID; a reply is accepted only from the upstream's address and port,
-// with our ID, QR set and the same question (case included when 0x20 is on); anything else is
-// ignored and the wait goes on until the timeout — except a reply that differs from the question
-// only in letter case, which ends the exchange with reason "case" (the upstream does not echo
-// 0x20; the pool then asks it in plain case). A UDP query without an answer is sent again
-// (RFC 1035 §4.2.1, §7.2) after 400 ms, then after doubling intervals, within the upstream's
-// timeout. A UDP reply with TC set is retried over TCP (RFC 7766 §5). DoT and DoH verify the upstream's certificate against the system roots or the
+// Anti-spoofing (RFC 5452): a UDP query goes out with a random ID on one of a few sockets
+// connected to the upstream, each on an OS-chosen (randomised) source port and retired after a
+// few hundred queries (udp-ports.ts); a reply is accepted only from the upstream's address and
+// port, with our ID, QR set and the same question (case included when 0x20 is on); anything
+// else is ignored and the wait goes on until the timeout — except a reply that differs from the
+// question only in letter case, which ends the exchange with reason "case" (the upstream does
+// not echo 0x20; the pool then asks it in plain case). A UDP query without an answer is sent
+// again (RFC 1035 §4.2.1, §7.2) after 400 ms, then after doubling intervals, within the
+// upstream's timeout. A UDP reply with TC set is retried over TCP (RFC 7766 §5). DoT and DoH verify the upstream's certificate against the system roots or the
 // upstream's own `ca` (tls-trust.ts); DoH reuses keep-alive connections through a per-upstream
 // agent.
 
-import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import type { ClientRequest, IncomingMessage } from "node:http";
 import { type Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { isIPv6, connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect, type Socket } from "node:net";
 import { type SecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
 import { EdgeError, type EdgeErrorKind } from "@gatehouse/contract";
-import { dnsMetrics } from "../../telemetry/metrics.ts";
 import { readQuestion } from "../wire/query.ts";
 import type { DotSession } from "./dot-session.ts";
+import { udpPortsOf } from "./udp-ports.ts";
 
 export type UpstreamProtocol = "udp" | "tcp" | "tls" | "https";
 
@@ -94,9 +94,6 @@ export function caseError(t: UpstreamTarget): EdgeError {
   );
 }
 
-/** First UDP retransmission (RFC 1035 §7.2: resend, backing off, within the time allowed). */
-const RETRANSMIT_MS = 400;
-
 /**
  * The one settlement of an exchange: the first of answer, error, timeout (the upstream's
  * `timeoutMs`) or abort wins; the timer and listener are removed and the socket released.
@@ -133,45 +130,7 @@ function udpExchange(
   q: ExpectedQuestion,
   signal?: AbortSignal,
 ): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const sock: UdpSocket = createSocket(isIPv6(t.host) ? "udp6" : "udp4");
-    let resend: ReturnType<typeof setTimeout> | undefined;
-    const finish = settleOnce(
-      t,
-      signal,
-      () => {
-        clearTimeout(resend);
-        sock.close();
-      },
-      resolve,
-      reject,
-    );
-    sock.on("error", (e) =>
-      finish(upstreamError("upstream_network", `${t.address}: ${e.message}`, { cause: e })),
-    );
-    sock.on("message", (msg, rinfo) => {
-      if (rinfo.port !== t.port || normaliseAddr(rinfo.address) !== normaliseAddr(t.host)) return;
-      if (matchesQuestion(msg, q)) finish(undefined, msg);
-      else if (caseOnlyMismatch(msg, q)) finish(caseError(t));
-    });
-    const send = () =>
-      sock.send(query, t.port, t.host, (e) => {
-        if (e)
-          finish(upstreamError("upstream_network", `${t.address}: ${e.message}`, { cause: e }));
-      });
-    // The same bytes (same ID) each time: a late answer to any of them is the answer.
-    const t0 = Date.now();
-    const schedule = (interval: number) => {
-      if (Date.now() - t0 + interval >= t.timeoutMs) return;
-      resend = setTimeout(() => {
-        dnsMetrics().upstreamFallbacks.inc({ kind: "retransmit" });
-        send();
-        schedule(interval * 2);
-      }, interval);
-    };
-    send();
-    schedule(RETRANSMIT_MS);
-  });
+  return udpPortsOf(t).exchange(query, q, signal);
 }
 
 /**
@@ -204,10 +163,6 @@ const TLS_VERIFY_CODES = new Set([
 
 export function upstreamSocketError(t: UpstreamTarget, e: Error): EdgeError {
   return upstreamError(socketErrorKind(e), `${t.address}: ${e.message}`, { cause: e });
-}
-
-function normaliseAddr(a: string): string {
-  return a.startsWith("::ffff:") ? a.slice(7) : a.toLowerCase();
 }
 
 /** Length-prefixed exchange on a stream socket (RFC 1035 §4.2.2, RFC 7766 §8). */

@@ -1,0 +1,371 @@
+// Upstream queries over UDP on a few shared sockets per upstream instead of a socket per query.
+// A socket per query cost more than the rest of a cache miss together (create, bind, a lookup of
+// the address on every send, close: docs/benchmarks.md, "The DNS cache-miss path"). Here each
+// upstream has PORTS sockets (more during a burst: MAX_IN_FLIGHT), each `connect`ed to the upstream (the kernel delivers only
+// the upstream's datagrams, so a reply from any other address or port never reaches us) and
+// bound to its own OS-chosen random source port; a query goes out on one picked at random, and a
+// reply is matched to its query by ID, then checked as before (QR, question, 0x20 case; RFC 5452
+// §4.3). Source ports stay unpredictable (RFC 5452 §9.2): a socket is retired after
+// MAX_USES queries or MAX_AGE_MS, whichever comes first, and closed when its last query settles;
+// every socket of an upstream idle for IDLE_MS is closed. Two queries in flight on one socket
+// never share an ID (another socket is picked, or a new one opened).
+//
+// Retransmissions (RFC 1035 §4.2.1, §7.2: 400 ms, then doubling within the upstream's timeout)
+// and timeouts run on one timer wheel for the whole process (TICK_MS slots) instead of two
+// timers per query.
+
+import { createSocket, type Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
+import { dnsMetrics } from "../../telemetry/metrics.ts";
+import {
+  caseError,
+  caseOnlyMismatch,
+  type ExpectedQuestion,
+  matchesQuestion,
+  type UpstreamTarget,
+  upstreamError,
+} from "./transports.ts";
+
+/** Sockets per upstream. */
+export const PORTS = 8;
+/**
+ * Queries in flight on one socket at most; past it (a burst) another socket is opened. Bounds
+ * what its replies need of the socket's receive buffer (about 200 KB by default on Linux, a
+ * few hundred small datagrams on loopback), so a burst loses nothing to a full buffer.
+ */
+export const MAX_IN_FLIGHT = 32;
+/** Queries a socket carries before it is retired. */
+export const MAX_USES = 256;
+/** Age after which a socket takes no new queries. */
+const MAX_AGE_MS = 5_000;
+/** An upstream's sockets are closed after this long without queries. */
+const IDLE_MS = 5_000;
+/** First UDP retransmission. */
+const RETRANSMIT_MS = 400;
+
+interface Call {
+  readonly port: Port;
+  readonly id: number;
+  readonly query: Uint8Array;
+  readonly q: ExpectedQuestion;
+  readonly t0: number;
+  readonly timeoutAt: number;
+  /** Next retransmission (ms timestamp), Infinity when none is left before the timeout. */
+  nextSend: number;
+  interval: number;
+  /** When the wheel next looks at it. */
+  due: number;
+  settled: boolean;
+  readonly resolve: (msg: Buffer) => void;
+  readonly reject: (err: Error) => void;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+class Port {
+  readonly sock: Socket;
+  readonly calls = new Map<number, Call>();
+  readonly born = Date.now();
+  uses = 0;
+  retired = false;
+  closed = false;
+  connected = false;
+  /** Queries sent before the socket finished connecting. */
+  private waiting: Call[] = [];
+  readonly ports: UdpPorts;
+
+  constructor(ports: UdpPorts) {
+    this.ports = ports;
+    const t = ports.target;
+    const sock = createSocket({
+      type: isIPv6(t.host) ? "udp6" : "udp4",
+      // Room for a burst of replies (the kernel caps it at net.core.rmem_max).
+      recvBufferSize: 1 << 20,
+    });
+    this.sock = sock;
+    sock.unref();
+    sock.on("message", (msg: Buffer) => {
+      if (msg.length < 12) return;
+      const call = this.calls.get((msg[0]! << 8) | msg[1]!);
+      if (call === undefined) return;
+      if (matchesQuestion(msg, call.q)) settle(call, undefined, msg);
+      else if (caseOnlyMismatch(msg, call.q)) settle(call, caseError(t));
+    });
+    sock.on("error", (e: NodeJS.ErrnoException) => {
+      // An ICMP port unreachable (nothing listening upstream) reported on a connected socket:
+      // as with an unconnected one, the query waits for its retransmissions and timeout.
+      if (e.code === "ECONNREFUSED") return;
+      this.retire();
+      for (const call of [...this.calls.values()])
+        settle(call, upstreamError("upstream_network", `${t.address}: ${e.message}`, { cause: e }));
+    });
+    sock.connect(t.port, t.host, () => {
+      this.connected = true;
+      const waiting = this.waiting;
+      this.waiting = [];
+      for (const call of waiting) if (!call.settled) this.send(call);
+    });
+  }
+
+  /** Whether it takes a new query with ID `id` now. */
+  takes(id: number, now: number): boolean {
+    return (
+      !this.retired &&
+      this.calls.size < MAX_IN_FLIGHT &&
+      !this.calls.has(id) &&
+      now - this.born < MAX_AGE_MS
+    );
+  }
+
+  add(call: Call): void {
+    this.calls.set(call.id, call);
+    if (++this.uses >= MAX_USES) this.retire();
+  }
+
+  send(call: Call): void {
+    if (this.closed) return;
+    if (!this.connected) {
+      this.waiting.push(call);
+      return;
+    }
+    this.sock.send(call.query, (e) => {
+      if (e)
+        settle(
+          call,
+          upstreamError("upstream_network", `${this.ports.target.address}: ${e.message}`, {
+            cause: e,
+          }),
+        );
+    });
+  }
+
+  /** Take no new queries; close once the last one settles. */
+  retire(): void {
+    if (this.retired) return;
+    this.retired = true;
+    this.ports.dropPort(this);
+    if (this.calls.size === 0) this.close();
+  }
+
+  /** A query on it settled. */
+  release(id: number): void {
+    this.calls.delete(id);
+    if (this.retired && this.calls.size === 0) this.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.sock.close();
+    } catch {
+      // Already closed after an error.
+    }
+  }
+}
+
+/** The UDP sockets of one upstream. */
+export class UdpPorts {
+  readonly target: UpstreamTarget;
+  private readonly ports: Port[] = [];
+  lastUsed = 0;
+
+  constructor(target: UpstreamTarget) {
+    this.target = target;
+  }
+
+  /** Sockets open now (in use or retired and waiting for their queries), for tests. */
+  get open(): number {
+    return this.ports.length;
+  }
+
+  /** One exchange: `query` (whose ID is `q.id`) sent, the matching reply or an error. */
+  exchange(query: Uint8Array, q: ExpectedQuestion, signal?: AbortSignal): Promise<Buffer> {
+    if (signal?.aborted) return Promise.reject(upstreamError("upstream_timeout", "aborted"));
+    const now = Date.now();
+    this.lastUsed = now;
+    watchIdle(this);
+    const port = this.pick(q.id, now);
+    return new Promise<Buffer>((resolve, reject) => {
+      const t = this.target;
+      const call: Call = {
+        port,
+        id: q.id,
+        query,
+        q,
+        t0: now,
+        timeoutAt: now + t.timeoutMs,
+        nextSend: RETRANSMIT_MS < t.timeoutMs ? now + RETRANSMIT_MS : Number.POSITIVE_INFINITY,
+        interval: RETRANSMIT_MS,
+        due: 0,
+        settled: false,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+      };
+      call.due = Math.min(call.nextSend, call.timeoutAt);
+      started();
+      port.add(call);
+      if (signal) {
+        call.onAbort = () => settle(call, upstreamError("upstream_timeout", "aborted"));
+        signal.addEventListener("abort", call.onAbort, { once: true });
+      }
+      port.send(call);
+      schedule(call);
+    });
+  }
+
+  /**
+   * A socket for a query with ID `id`: a random one of the pool, topped up to PORTS; one more
+   * when every one is at MAX_IN_FLIGHT or has that ID in flight.
+   */
+  private pick(id: number, now: number): Port {
+    const ports = this.ports;
+    // Retire the ones too old to take queries.
+    for (let i = ports.length - 1; i >= 0; i--)
+      if (now - ports[i]!.born >= MAX_AGE_MS) ports[i]!.retire();
+    if (ports.length < PORTS) {
+      const p = new Port(this);
+      ports.push(p);
+      return p;
+    }
+    const start = (Math.random() * ports.length) | 0;
+    for (let k = 0; k < ports.length; k++) {
+      const p = ports[(start + k) % ports.length]!;
+      if (p.takes(id, now)) return p;
+    }
+    const p = new Port(this);
+    ports.push(p);
+    return p;
+  }
+
+  /** Forget a retired socket (it closes once its queries settle). */
+  dropPort(p: Port): void {
+    const i = this.ports.indexOf(p);
+    if (i !== -1) this.ports.splice(i, 1);
+  }
+
+  /** Close every socket (idle, or the upstream is gone). */
+  closeAll(): void {
+    for (const p of [...this.ports]) p.retire();
+  }
+}
+
+const byTarget = new WeakMap<UpstreamTarget, UdpPorts>();
+
+/** The UDP sockets of `t`. */
+export function udpPortsOf(t: UpstreamTarget): UdpPorts {
+  let p = byTarget.get(t);
+  if (p === undefined) {
+    p = new UdpPorts(t);
+    byTarget.set(t, p);
+  }
+  return p;
+}
+
+function settle(call: Call, err: Error | undefined, msg?: Buffer): void {
+  if (call.settled) return;
+  call.settled = true;
+  // Nothing in flight: the wheel's timer no longer holds the process open.
+  if (--live === 0) wheelTimer?.unref();
+  if (call.onAbort) call.signal!.removeEventListener("abort", call.onAbort);
+  call.port.release(call.id);
+  if (err) call.reject(err);
+  else call.resolve(msg!);
+}
+
+// The timer wheel: slot `tick % SLOTS` holds the calls due in that TICK_MS tick (and those due a
+// whole turn or more later, which are put back when their slot comes round).
+const TICK_MS = 20;
+const SLOTS = 128;
+const wheel: Call[][] = Array.from({ length: SLOTS }, () => []);
+let queued = 0;
+/** Calls not yet settled (the wheel also holds settled ones until their slot comes round). */
+let live = 0;
+let processed = 0;
+let wheelTimer: ReturnType<typeof setInterval> | undefined;
+
+function schedule(call: Call): void {
+  const tick = Math.max(Math.ceil(call.due / TICK_MS), processed + 1);
+  wheel[tick % SLOTS]!.push(call);
+  queued++;
+  if (wheelTimer === undefined) {
+    processed = Math.floor(Date.now() / TICK_MS) - 1;
+    wheelTimer = setInterval(turn, TICK_MS);
+    if (live === 0) wheelTimer.unref();
+  }
+}
+
+/** A new call is in flight: it keeps the process alive, as its own socket used to. */
+function started(): void {
+  if (++live === 1) wheelTimer?.ref();
+}
+
+function turn(): void {
+  const now = Date.now();
+  const last = Math.floor(now / TICK_MS);
+  // After a long stall, one pass over every slot covers every tick missed.
+  const first = Math.max(processed + 1, last - SLOTS + 1);
+  processed = last;
+  for (let tick = first; tick <= last; tick++) {
+    const i = tick % SLOTS;
+    const slot = wheel[i]!;
+    if (slot.length === 0) continue;
+    wheel[i] = [];
+    queued -= slot.length;
+    for (const call of slot) {
+      if (call.settled) continue;
+      if (call.due > now) schedule(call);
+      else fire(call, now);
+    }
+  }
+  if (queued === 0) {
+    clearInterval(wheelTimer);
+    wheelTimer = undefined;
+  }
+}
+
+function fire(call: Call, now: number): void {
+  if (now >= call.timeoutAt) {
+    const t = call.port.ports.target;
+    settle(call, upstreamError("upstream_timeout", `${t.address}: no answer in ${t.timeoutMs} ms`));
+    return;
+  }
+  if (now >= call.nextSend) {
+    // The same bytes (same ID) each time: a late answer to any of them is the answer.
+    dnsMetrics().upstreamFallbacks.inc({ kind: "retransmit" });
+    call.port.send(call);
+    call.interval *= 2;
+    const next = now + call.interval;
+    call.nextSend = next < call.timeoutAt ? next : Number.POSITIVE_INFINITY;
+  }
+  call.due = Math.min(call.nextSend, call.timeoutAt);
+  schedule(call);
+}
+
+// Idle upstreams' sockets are closed by one unreferenced sweep, not a timer per query.
+const watched = new Set<UdpPorts>();
+let idleTimer: ReturnType<typeof setInterval> | undefined;
+
+function watchIdle(p: UdpPorts): void {
+  if (watched.has(p)) return;
+  watched.add(p);
+  if (idleTimer === undefined) {
+    idleTimer = setInterval(sweepIdle, IDLE_MS);
+    idleTimer.unref();
+  }
+}
+
+function sweepIdle(): void {
+  const now = Date.now();
+  for (const p of watched) {
+    if (now - p.lastUsed < IDLE_MS) continue;
+    p.closeAll();
+    watched.delete(p);
+  }
+  if (watched.size === 0) {
+    clearInterval(idleTimer);
+    idleTimer = undefined;
+  }
+}
