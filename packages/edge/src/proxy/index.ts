@@ -6,6 +6,7 @@
 // proxy request and gets 400). The pipelines are written down in pipeline.ts.
 
 import { randomBytes } from "node:crypto";
+import type { ServerHttp2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import type { Registry } from "prom-client";
@@ -18,6 +19,7 @@ import { AddressGuard } from "./address-guard.ts";
 import { AuthFailureLimiter } from "./auth-limiter.ts";
 import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts";
 import { type Inspection, newExchange } from "./exchange.ts";
+import { serveH2 } from "./h2/client-session.ts";
 import type { ClientRequest, ClientResponse } from "./http1/message.ts";
 import { type ClientFault, Http1Server } from "./http1/server.ts";
 import { cutAfter } from "./http1/sweep.ts";
@@ -150,6 +152,13 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     cut: (reason) => cut(reason),
   });
   const handshakes = { active: 0, max: limits.maxConcurrentTlsHandshakes };
+  // The decrypted sides that chose h2 (ALPN): streams run the same HTTP pipeline.
+  const h2Sessions = new Set<ServerHttp2Session>();
+  const h2Limits = {
+    maxHeaderBytes: limits.maxHeaderBytes,
+    maxHeaderCount: limits.maxHeaderCount,
+    idleTimeoutMs: limits.idleTimeoutMs,
+  };
   if (opts.minter !== undefined) {
     const minter = opts.minter;
     deps.inspector = {
@@ -165,12 +174,17 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
         return new TLSSocket(ex.socket, {
           isServer: true,
           secureContext,
-          ALPNProtocols: ["http/1.1"],
+          ALPNProtocols: ["h2", "http/1.1"],
         });
       },
       serve(socket, inspection) {
         inspections.set(socket, inspection);
         socket.on("error", () => socket.destroy());
+        if (socket.alpnProtocol === "h2") {
+          const onStream = (req: ClientRequest, res: ClientResponse) =>
+            onRequest(req, res, inspection);
+          return serveH2(socket, h2Limits, onStream, h2Sessions);
+        }
         return new Promise<void>((resolve) => {
           socket.once("close", () => resolve());
           inner.adopt(socket);
@@ -294,6 +308,8 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     addresses,
     async close(graceMs = 0) {
       const closed = Promise.all(servers.map((s) => s.stop()));
+      // h2 clients are told with GOAWAY: no new streams, those in flight finish.
+      for (const s of h2Sessions) s.close();
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, graceMs);
@@ -303,6 +319,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       // Whatever is still open after the grace: requests, tunnels, upgraded connections.
       for (const s of servers) s.destroyAll();
       inner.destroyAll();
+      for (const s of h2Sessions) s.destroy();
       for (const socket of handedOver) socket.destroy();
       await closed;
       pool.destroy();

@@ -221,15 +221,19 @@ export function runner(spec: PipelineSpec, d: PipelineDeps): Pipeline {
             if (typeof o !== "string") o = await o;
             if (o !== "next") break;
           }
-          if (o === "drop") ex.socket.destroy();
-          else await respond.run(ex);
+          // An HTTP/2 stream's response resets only its stream; HTTP/1.1's closes the socket.
+          if (o === "drop") {
+            if (ex.res !== undefined) ex.res.destroy();
+            else ex.socket.destroy();
+          } else await respond.run(ex);
         } catch (err) {
           fail(ex, err);
           await respond.run(ex);
         }
       } catch {
         // Even the error answer failed (socket gone): nothing left to say to the client.
-        ex.socket.destroy();
+        if (ex.res !== undefined) ex.res.destroy();
+        else ex.socket.destroy();
       } finally {
         try {
           record.run(ex);

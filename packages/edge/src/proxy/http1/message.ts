@@ -41,11 +41,19 @@ export class ClientRequest {
   /** `Connection: upgrade` was among the options. */
   readonly connectionUpgrade: boolean;
   readonly socket: Socket;
+  /** Read from an HTTP/2 stream (h2/client-session.ts): its head was translated to these fields. */
+  readonly http2: boolean;
   /** The whole body has been read (or there is none). */
   complete: boolean;
   readonly #source: BodySource;
 
-  constructor(p: ParsedRequest, socket: Socket, source: BodySource, hasBody: boolean) {
+  constructor(
+    p: ParsedRequest,
+    socket: Socket,
+    source: BodySource,
+    hasBody: boolean,
+    http2 = false,
+  ) {
     this.method = p.method;
     this.url = p.target;
     this.httpVersionMinor = p.versionMinor;
@@ -58,12 +66,13 @@ export class ClientRequest {
     this.keepAlive = p.versionMinor === 0 ? p.connKeepAlive && !p.connClose : !p.connClose;
     this.connectionUpgrade = p.connUpgrade;
     this.socket = socket;
+    this.http2 = http2;
     this.complete = !hasBody;
     this.#source = source;
   }
 
   get httpVersion(): string {
-    return `1.${this.httpVersionMinor}`;
+    return this.http2 ? "2" : `1.${this.httpVersionMinor}`;
   }
 
   /** The first field named `lower` (lowercase), or undefined. */
@@ -97,6 +106,31 @@ export class ClientRequest {
   }
 }
 
+/**
+ * What the stages see of the response to one client request: HTTP/1.1 on a connection
+ * (Http1Response below) or an HTTP/2 stream (h2/client-session.ts).
+ */
+export interface ClientResponse {
+  headersSent: boolean;
+  /** The last byte was handed to the transport and it took it. */
+  readonly writableFinished: boolean;
+  readonly destroyed: boolean;
+  /** Called once if the client goes away before the response finished. */
+  onClientClose: (() => void) | undefined;
+  /** Interim 100 (RFC 9110 §15.2.1): the client may send the body it is holding back. */
+  writeContinue(): void;
+  /** A complete response of our own; `headers` (flat) carry Content-Length. */
+  respond(status: number, headers: string[], body?: string | Buffer, onFinish?: () => void): void;
+  /** Start a response whose body follows (`bodyLength` -1 when unknown). */
+  start(status: number, headers: string[], bodyLength: number, noBody: boolean): void;
+  /** Body bytes; false when the transport's buffer is full (wait for onDrain). */
+  write(chunk: Buffer): boolean;
+  onDrain(fn: () => void): void;
+  end(last?: Buffer, onFinish?: () => void): void;
+  /** Abort: the client gets a cut-off response (or nothing). */
+  destroy(err?: Error): void;
+}
+
 /** The connection-side operations a response needs (server.ts implements them). */
 export interface ResponseSink {
   /** The response is fully handed to the socket; `close` when the connection must end. */
@@ -108,7 +142,7 @@ const LENGTH = 1;
 const CHUNKED = 2;
 const UNTIL_CLOSE = 3;
 
-export class ClientResponse {
+export class Http1Response implements ClientResponse {
   readonly socket: Socket;
   headersSent = false;
   /** The last byte was handed to the socket and the socket took it. */

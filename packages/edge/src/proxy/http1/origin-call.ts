@@ -7,7 +7,19 @@
 
 import type { Socket } from "node:net";
 import { EdgeError } from "@gatehouse/contract";
-import type { OriginConnection } from "./origin-pool.ts";
+import type { OriginRequest } from "./origin-pool.ts";
+
+/**
+ * What carries one request to the origin: an HTTP/1.1 connection of the pool (origin-pool.ts)
+ * or a stream of an h2 session (h2/origin-session.ts).
+ */
+export interface OriginLink {
+  send(req: OriginRequest, call: OriginCall): void;
+  /** The client can take more of the response body. */
+  resume(): void;
+  /** Give up on the exchange in progress. */
+  abort(): void;
+}
 
 /** Where the response body goes: a ClientResponse, or a raw socket (socketWriter). */
 export interface BodyWriter {
@@ -39,7 +51,7 @@ export class OriginCall {
   upgradeHead: Buffer | undefined;
   /** Sent again once after a kept-alive connection turned out closed. */
   retried = false;
-  #conn: OriginConnection | undefined;
+  #conn: OriginLink | undefined;
   /** A connection is open and this call's (connect-origin is done). */
   #connected = false;
   #settleConnect: ((err: Error | undefined) => void) | undefined;
@@ -82,12 +94,12 @@ export class OriginCall {
     return this.#ended;
   }
 
-  bind(conn: OriginConnection): void {
+  bind(conn: OriginLink): void {
     this.#conn = conn;
   }
 
   /** The connection is open and this call's to use (connect-origin may go on). */
-  connected(conn: OriginConnection): void {
+  connected(conn: OriginLink): void {
     this.#conn = conn;
     this.#connected = true;
     const settle = this.#settleConnect;
@@ -162,7 +174,7 @@ export class OriginCall {
   }
 
   /** The connection connect-origin got (forward sends on it). */
-  get connection(): OriginConnection | undefined {
+  get connection(): OriginLink | undefined {
     return this.#connected ? this.#conn : undefined;
   }
 

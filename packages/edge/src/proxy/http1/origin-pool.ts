@@ -10,6 +10,7 @@ import { connect, type Socket } from "node:net";
 import { type SecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
 import { asEdgeError, EdgeError } from "@gatehouse/contract";
 import { originCertFailure, socketFailure } from "../fail.ts";
+import { H2Link, H2Origin, type H2OriginLimits } from "../h2/origin-session.ts";
 import {
   type BodyDecoder,
   BodyError,
@@ -19,7 +20,7 @@ import {
   writeChunk,
 } from "./body.ts";
 import type { ClientRequest } from "./message.ts";
-import type { OriginCall } from "./origin-call.ts";
+import type { OriginCall, OriginLink } from "./origin-call.ts";
 import { listen, type SocketListeners, Sweep, unlisten } from "./sweep.ts";
 import {
   findHeadEnd,
@@ -171,8 +172,10 @@ class Slot {
   }
 }
 
-class OriginConnection {
+class OriginConnection implements OriginLink {
   readonly socket: Socket;
+  /** What it was dialled for (a request sent again after a stale connection goes there too). */
+  readonly target: OriginTarget;
   readonly #pool: OriginPool;
   readonly slot: Slot | undefined;
   /** The client whose exchange this connection carries now (counted in its share). */
@@ -198,6 +201,7 @@ class OriginConnection {
 
   constructor(pool: OriginPool, req: OriginTarget, slot: Slot | undefined) {
     this.#pool = pool;
+    this.target = req;
     this.slot = slot;
     this.#t0 = performance.now();
     this.deadline = this.#t0 + pool.limits.connectTimeoutMs;
@@ -218,7 +222,9 @@ class OriginConnection {
           ...options,
           ...(req.tls.servername === undefined ? {} : { servername: req.tls.servername }),
           secureContext: req.tls.trust,
-          ALPNProtocols: ["http/1.1"],
+          // A pooled connection may become an h2 session (h2/origin-session.ts); an upgrade
+          // needs HTTP/1.1's 101.
+          ALPNProtocols: req.fresh ? ["http/1.1"] : ["h2", "http/1.1"],
           // Verified below, so the failure can be answered with a page that says why.
           rejectUnauthorized: false,
         })
@@ -239,6 +245,13 @@ class OriginConnection {
           return;
         }
         this.#pool.connectLatency((performance.now() - this.#t0) / 1000);
+        if (s.alpnProtocol === "h2") {
+          this.state = GONE;
+          this.deadline = 0;
+          unlisten(this.socket, this.#listeners);
+          this.#pool.h2Ready(this, s);
+          return;
+        }
         fn();
       });
       return;
@@ -502,7 +515,9 @@ class OriginConnection {
     if (this.state === GONE) return;
     this.state = GONE;
     this.deadline = 0;
-    if (reset && !this.socket.connecting) this.socket.resetAndDestroy();
+    // A TLS socket has no TCP handle of its own to reset (resetAndDestroy throws
+    // ERR_INVALID_HANDLE_TYPE on it): it is closed.
+    if (reset && !this.socket.connecting && !this.#tls) this.socket.resetAndDestroy();
     else this.socket.destroy();
   }
 
@@ -589,7 +604,7 @@ class OriginConnection {
       !req.body?.hasBody
     ) {
       call.retried = true;
-      this.#pool.request(req, call);
+      this.#pool.request(this.target, req, call);
       return;
     }
     call.failed(
@@ -606,12 +621,26 @@ export class OriginPool {
   readonly limits: OriginPoolLimits;
   readonly connectLatency: (seconds: number) => void;
   readonly #slots = new Map<string, Slot>();
+  /** Origins that spoke h2 (ALPN): their shared session, by pool key. */
+  readonly #h2 = new Map<string, H2Origin>();
+  /** Every h2 session open (a second one to a key serves its first request, then closes). */
+  readonly #h2All = new Set<H2Origin>();
   readonly #sweep: Sweep<OriginConnection>;
   #closed = false;
+
+  /** The same limits, as h2 sessions to origins apply them. */
+  readonly h2Limits: H2OriginLimits;
 
   constructor(limits: OriginPoolLimits, connectLatency: (seconds: number) => void) {
     this.limits = limits;
     this.connectLatency = connectLatency;
+    this.h2Limits = {
+      responseTimeoutMs: limits.responseTimeoutMs,
+      bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs,
+      keepAliveMs: limits.keepAliveMs,
+      maxHeaderBytes: limits.head.maxHeadBytes,
+      maxHeaderCount: limits.head.maxHeaderCount,
+    };
     this.#sweep = new Sweep(
       Math.min(limits.connectTimeoutMs, limits.responseTimeoutMs, limits.bodyIdleTimeoutMs),
     );
@@ -637,16 +666,45 @@ export class OriginPool {
   }
 
   /** Connect and send at once (a request sent again after a stale kept-alive connection). */
-  request(req: OriginRequest, call: OriginCall): void {
-    const target: OriginTarget = {
-      key: req.key,
-      client: req.client,
-      ip: req.ip,
-      port: req.port,
-      family: req.family,
-      fresh: req.upgrade !== undefined,
-    };
+  request(target: OriginTarget, req: OriginRequest, call: OriginCall): void {
     this.#acquire({ target, req, call });
+  }
+
+  /** An h2 session to `w`'s origin with room for a stream: the request goes there. */
+  #viaH2(w: Waiting): boolean {
+    if (w.target.tls === undefined || w.target.fresh) return false;
+    const h2 = this.#h2.get(w.target.key);
+    if (h2 === undefined || !h2.usable) return false;
+    const link = new H2Link(h2);
+    if (w.req === undefined) w.call.connected(link);
+    else link.send(w.req, w.call);
+    return true;
+  }
+
+  /**
+   * A new TLS connection's origin chose h2 (its certificate verified): it becomes the key's
+   * session, unless one with room is open already (then it serves the request it was dialled
+   * for and closes). Requests waiting for that origin go to it.
+   */
+  h2Ready(c: OriginConnection, socket: TLSSocket): void {
+    const key = c.target.key;
+    const authority = `https://${c.target.tls?.servername ?? c.target.ip}:${c.target.port}`;
+    const origin: H2Origin = new H2Origin(socket, authority, this.h2Limits, () => {
+      this.#h2All.delete(origin);
+      if (this.#h2.get(key) === origin) this.#h2.delete(key);
+    });
+    this.#h2All.add(origin);
+    const current = this.#h2.get(key);
+    if (current === undefined || !current.usable) this.#h2.set(key, origin);
+    else origin.session.close();
+    const p = c.pending;
+    c.pending = undefined;
+    if (p !== undefined && !p.call.over) {
+      const link = new H2Link(origin);
+      if (p.req === undefined) p.call.connected(link);
+      else link.send(p.req, p.call);
+    }
+    this.gone(c);
   }
 
   #acquire(w: Waiting): void {
@@ -658,6 +716,7 @@ export class OriginPool {
       this.#dial(w, undefined);
       return;
     }
+    if (this.#viaH2(w)) return;
     const key = w.target.key;
     let slot = this.#slots.get(key);
     if (slot === undefined) {
@@ -675,6 +734,7 @@ export class OriginPool {
 
   /** Give `w` an idle connection or a new one; false when the origin is at its limit. */
   #dispatch(slot: Slot, share: ClientShare, w: Waiting): boolean {
+    if (this.#viaH2(w)) return true;
     const idle = slot.idle.pop();
     if (idle !== undefined) {
       share.busy++;
@@ -753,7 +813,7 @@ export class OriginPool {
       idle += slot.idle.length;
       queued += slot.queued;
     }
-    return { active: this.#sweep.items.size - idle, idle, queued };
+    return { active: this.#sweep.items.size - idle + this.#h2All.size, idle, queued };
   }
 
   /** Close every connection (shutdown). */
@@ -761,6 +821,7 @@ export class OriginPool {
     this.#closed = true;
     this.#sweep.stop();
     for (const c of this.#sweep.items) c.socket.destroy();
+    for (const h of this.#h2All) h.destroy();
     for (const slot of this.#slots.values()) {
       for (const share of slot.waiting) {
         for (const q of share.queue) {

@@ -13,7 +13,8 @@ import {
   type BodyConsumer,
   type BodySource,
   ClientRequest,
-  ClientResponse,
+  type ClientResponse,
+  Http1Response,
   type ResponseSink,
 } from "./message.ts";
 import { listen, type SocketListeners, Sweep, unlisten } from "./sweep.ts";
@@ -85,7 +86,7 @@ class Connection implements BodySource, ResponseSink {
   #consumer: BodyConsumer | undefined;
   #consumerPaused = false;
   #req: ClientRequest | undefined;
-  #res: ClientResponse | undefined;
+  #res: Http1Response | undefined;
   #responseDone = false;
   #clientEnded = false;
   /** Performance-clock deadline the sweep enforces (0: none) and what it means. */
@@ -193,7 +194,7 @@ class Connection implements BodySource, ResponseSink {
     }
     this.#state = decoder === undefined ? WAIT : BODY;
     if (!framable) this.#state = WAIT; // never read past a head we cannot frame
-    const res = new ClientResponse(req, this);
+    const res = new Http1Response(req, this);
     this.#res = res;
     handlers.request(req, res);
     return this.#state !== GONE;
