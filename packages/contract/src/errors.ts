@@ -167,8 +167,9 @@ export interface EdgeErrorInfo {
   readonly summary: string;
 }
 
-/** RFC 8914 §4.1, §4.23, §4.24. */
+/** RFC 8914 §4.1, §4.7, §4.23, §4.24. */
 const EDE_OTHER = 0;
+const EDE_DNSSEC_BOGUS = 6;
 const EDE_NO_REACHABLE_AUTHORITY = 22;
 const EDE_NETWORK_ERROR = 23;
 
@@ -214,6 +215,20 @@ export const EDGE_ERRORS = {
   upstream_case: upstream("upstream_case", false, "no upstream gave a usable answer"),
   upstream_http: upstream("upstream_http", false, "no upstream gave a usable answer"),
   upstream_rcode: upstream("upstream_rcode", false, "no upstream gave a usable answer"),
+  /**
+   * The upstream's answer failed DNSSEC validation (RFC 4035 §5.5: never handed out). The error
+   * carries the RFC 8914 code of the cause (`EdgeError.ede`: 7 signature expired, 9 DNSKEY
+   * missing, …; 6 when there is none more precise) and its short text (`detail`). No stale
+   * answer stands in, and asking again gets the same answer (remembered for BOGUS_TTL).
+   */
+  dnssec_bogus: {
+    source: "upstream",
+    retryable: false,
+    status: 502,
+    ede: EDE_DNSSEC_BOGUS,
+    reason: "dnssec_bogus",
+    summary: "the answer failed DNSSEC validation",
+  },
   // The client's side of an exchange.
   request_timeout: client("request_timeout", 408, "the request body stalled"),
   client_aborted: client("client_aborted", 400, "the request body ended early"),
@@ -251,6 +266,8 @@ export class EdgeError extends Error {
   where: string | undefined;
   /** What a client may be told instead of the catalogue's summary (no address, no cause). */
   readonly detail: string | undefined;
+  /** A more precise RFC 8914 code than the kind's (a DNSSEC failure's cause); DNS only. */
+  readonly ede: number | undefined;
   /** `message` is for the logs: it may name addresses and causes. */
   constructor(
     kind: EdgeErrorKind,
@@ -259,6 +276,7 @@ export class EdgeError extends Error {
       readonly cause?: unknown;
       readonly where?: string | undefined;
       readonly detail?: string | undefined;
+      readonly ede?: number | undefined;
     },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
@@ -266,6 +284,7 @@ export class EdgeError extends Error {
     this.kind = kind;
     this.where = options?.where;
     this.detail = options?.detail;
+    this.ede = options?.ede;
   }
   get info(): EdgeErrorInfo {
     return EDGE_ERRORS[this.kind];

@@ -74,3 +74,30 @@ test("a pipeline whose upstream fails answers what the catalogue says for the re
   );
   assert.equal(ex.upstream, "udp://127.0.0.1:9");
 });
+
+test("a DNSSEC-bogus answer is an edge error: SERVFAIL with its cause's EDE and text, nothing of the answer kept", () => {
+  const ex = newExchange(rt, buildQuery("bogus.example"), client);
+  assert.equal(createDecodeStage().run(ex), "next");
+  ex.answer = { rcode: Rcode.NOERROR, ad: false, answers: [], authorities: [], additionals: [] };
+  // RFC 8914 §4.8: 7 "Signature Expired", the verdict's cause.
+  const err = new EdgeError("dnssec_bogus", "RRSIG expired", {
+    where: "192.0.2.1:53",
+    ede: 7,
+    detail: "RRSIG expired",
+  });
+  assert.equal(err.source, "upstream");
+  assert.equal(err.retryable, false);
+  fail(ex, err);
+  assert.equal(ex.response?.rcode, Rcode.SERVFAIL);
+  assert.equal(ex.action, "error");
+  assert.equal(ex.reason, "dnssec_bogus");
+  assert.equal(ex.dnssec, "bogus");
+  assert.equal(ex.answer, undefined);
+  assert.equal(ex.upstream, "192.0.2.1:53");
+  assert.equal(ex.errorDetail, "RRSIG expired");
+  const ede = readEde({ udpSize: 0, version: 0, extRcode: 0, do: false, z: 0, options: ex.ede });
+  assert.deepEqual(
+    ede.map((e) => [e.infoCode, e.extraText]),
+    [[7, "RRSIG expired"]],
+  );
+});

@@ -32,7 +32,15 @@ export function fail(ex: DnsExchange, error: unknown): void {
   ex.action = "error";
   ex.reason = info.reason;
   ex.out = undefined;
-  const ede = EDE_TEXT.get(info.ede) ?? edeOption(info.ede);
+  const ede =
+    e.ede !== undefined || e.detail !== undefined
+      ? edeOption(e.ede ?? info.ede, e.detail)
+      : (EDE_TEXT.get(info.ede) ?? edeOption(info.ede));
+  if (e.kind === "dnssec_bogus") {
+    // RFC 4035 §5.5: nothing of a bogus answer is handed out; RFC 8914 says why.
+    ex.dnssec = "bogus";
+    ex.answer = undefined;
+  }
   if (info.source === "upstream") {
     if (e.where !== undefined) ex.upstream = e.where;
     ex.errorDetail = e.message;

@@ -1,6 +1,7 @@
 // Asking upstream for `ex.lookupName`: one query per (name, type, class, DO, CD, view) in flight
 // (singleflight — concurrent identical misses share it), the answer decoded, checked and cached.
 
+import { EdgeError } from "@gatehouse/contract";
 import { countValidation, dnsMetrics } from "../telemetry/metrics.ts";
 import { cacheKey } from "./cache/dns-cache.ts";
 import type { Verdict } from "./dnssec/validator.ts";
@@ -33,15 +34,17 @@ export function validates(ex: DnsExchange): boolean {
   );
 }
 
-/** An upstream answer that failed DNSSEC validation: the client gets SERVFAIL and the EDE. */
-export class BogusAnswerError extends Error {
-  readonly verdict: Verdict;
-  readonly upstream: string;
-  constructor(verdict: Verdict, upstream: string) {
-    super(verdict.why ?? "DNSSEC validation failed");
-    this.verdict = verdict;
-    this.upstream = upstream;
-  }
+/**
+ * An upstream answer that failed DNSSEC validation, as the edge's one error: SERVFAIL with the
+ * RFC 8914 code of the verdict's cause and its short text (dns/fail.ts).
+ */
+export function bogusAnswerError(verdict: Verdict, upstream: string): EdgeError {
+  const why = verdict.why ?? "DNSSEC validation failed";
+  return new EdgeError("dnssec_bogus", why, {
+    where: upstream,
+    ede: verdict.ede,
+    detail: why.slice(0, 200),
+  });
 }
 
 /** Query upstream (deduplicated) and cache the result. Throws an upstream EdgeError. */
@@ -53,7 +56,7 @@ export function fetchUpstream(rt: DnsRuntime, k: LookupKey, key: string): Promis
   // SERVFAIL without asking upstream or checking signatures again.
   const validator = k.validate ? rt.validator : undefined;
   const bogus = validator?.bogusAnswer(key);
-  if (bogus) return Promise.reject(new BogusAnswerError(bogus.verdict, bogus.upstream));
+  if (bogus) return Promise.reject(bogusAnswerError(bogus.verdict, bogus.upstream));
   const p = queryUpstream(rt, k).then(
     (r) => {
       // Answer with what the cache holds (clamped TTLs, negative TTL on the SOA) so the first
@@ -62,7 +65,10 @@ export function fetchUpstream(rt: DnsRuntime, k: LookupKey, key: string): Promis
       return e ? { answer: e, upstream: r.upstream } : r;
     },
     (e: unknown) => {
-      if (e instanceof BogusAnswerError) validator?.rememberBogus(key, e.verdict, e.upstream);
+      if (e instanceof EdgeError && e.kind === "dnssec_bogus") {
+        const verdict: Verdict = { security: "bogus", ede: e.ede, why: e.message };
+        validator?.rememberBogus(key, verdict, e.where ?? "");
+      }
       throw e;
     },
   );
@@ -98,7 +104,7 @@ async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
   if (validator) {
     verdict = await validator.validate(msg, k.name, k.type);
     countValidation(verdict);
-    if (verdict.security === "bogus") throw new BogusAnswerError(verdict, r.upstream);
+    if (verdict.security === "bogus") throw bogusAnswerError(verdict, r.upstream);
   }
   // Only what answers the question is kept (scrub.ts); a looping CNAME chain is no answer.
   const s = scrubAnswer(msg, k, countDropped);

@@ -14,8 +14,7 @@ import { EdgeError } from "@gatehouse/contract";
 import { agedRecords } from "../cache/dns-cache.ts";
 import { type DnsExchange, type Outcome, type Stage, worstState } from "../exchange.ts";
 import { fail } from "../fail.ts";
-import { BogusAnswerError, fetchUpstream } from "../resolve-name.ts";
-import { responseSkeleton } from "../respond.ts";
+import { fetchUpstream } from "../resolve-name.ts";
 import { MAX_CHAIN } from "../scrub.ts";
 import { Ede, Rcode, RRType } from "../wire/constants.ts";
 import { edeOption } from "../wire/edns.ts";
@@ -36,22 +35,11 @@ export function createResolveStage(): Stage {
         await continueChain(ex);
         return "next";
       } catch (e) {
-        if (e instanceof BogusAnswerError) {
-          // RFC 4035 §5.5: bogus data is never handed out; RFC 8914 says why.
-          ex.action = "error";
-          ex.reason = "dnssec_bogus";
-          ex.upstream = e.upstream;
-          ex.errorDetail = e.message;
-          ex.dnssec = "bogus";
-          ex.answer = undefined;
-          ex.ede.push(edeOption(e.verdict.ede ?? Ede.DNSSEC_BOGUS, e.message.slice(0, 200)));
-          ex.response = responseSkeleton(ex, Rcode.SERVFAIL);
-          return "respond";
-        }
         if (!(e instanceof EdgeError) || e.source !== "upstream") throw e;
         const stale = ex.stale;
-        // No stale answer to stand in: SERVFAIL with the failure's EDE (dns/fail.ts).
-        if (!stale) {
+        // No stale answer to stand in (and none ever for a bogus answer: RFC 4035 §5.5 says
+        // bogus data is never handed out): SERVFAIL with the failure's EDE (dns/fail.ts).
+        if (!stale || e.kind === "dnssec_bogus") {
           fail(ex, e);
           return "respond";
         }
