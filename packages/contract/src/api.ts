@@ -726,3 +726,126 @@ export const RolloutView = T.Object({
   updatedAt: Instant,
 });
 export type RolloutView = Static<typeof RolloutView>;
+
+// Policy tests: cases stored with the configuration ("a query for ads.example.com from
+// location Office is blocked by policy Block ads"), run by POST /config/check, by
+// `gatehouse config test FILE.yaml` and before every publish (a failing case refuses it).
+
+const TestName = T.String({ minLength: 1, maxLength: 200 });
+const TestIp = T.String({ minLength: 2, maxLength: 64, description: "an IP address" });
+
+/** What a case expects: the action, and optionally the deciding policy (name or id). */
+const PolicyTestExpect = T.Object(
+  {
+    action: T.Union(
+      ["allow", "block", "override", "safesearch", "ytrestricted", "do_not_inspect"].map((a) =>
+        T.Literal(a),
+      ),
+    ),
+    /** The policy that decides, by name or id; `null`: no policy matches (the default allow). */
+    policy: T.Optional(T.Union([T.String({ minLength: 1, maxLength: 200 }), T.Null()])),
+  },
+  { additionalProperties: false },
+);
+
+export const PolicyTestCase = T.Object(
+  {
+    name: TestName,
+    /** A DNS query: the edge's DNS policies (query phase; response phase when `answer` is given). */
+    dns: T.Optional(
+      T.Object(
+        {
+          query: T.String({ minLength: 1, maxLength: 253 }),
+          /** Query type; default A. */
+          type: T.Optional(T.String({ minLength: 1, maxLength: 16, pattern: "^[A-Za-z0-9]+$" })),
+          /** Location by name; default: the one whose networks hold `sourceIp`. */
+          location: T.Optional(T.String({ minLength: 1, maxLength: 200 })),
+          sourceIp: T.Optional(TestIp),
+          transport: T.Optional(T.Union(["udp", "tcp", "dot", "doh"].map((t) => T.Literal(t)))),
+          /** The upstream's answer, for response-phase policies (resolved IPs, CNAMEs, rcode). */
+          answer: T.Optional(
+            T.Object(
+              {
+                ips: T.Optional(T.Array(TestIp, { maxItems: 64 })),
+                cnames: T.Optional(T.Array(T.String({ maxLength: 253 }), { maxItems: 64 })),
+                rcode: T.Optional(T.String({ maxLength: 16 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
+     * A proxied HTTP request: network policies, then HTTP policies (plain HTTP), as the edge's
+     * proxy runs them. `request` is "METHOD URL" ("GET http://intranet/") or "CONNECT host:port".
+     */
+    http: T.Optional(
+      T.Object(
+        {
+          request: T.String({ minLength: 3, maxLength: 4096 }),
+          location: T.Optional(T.String({ minLength: 1, maxLength: 200 })),
+          sourceIp: T.Optional(TestIp),
+          /** The authenticated user, by email (their name and groups come from the config). */
+          user: T.Optional(T.String({ minLength: 3, maxLength: 320 })),
+          /** Group names; default: the user's groups. */
+          groups: T.Optional(T.Array(T.String({ maxLength: 200 }), { maxItems: 100 })),
+          headers: T.Optional(
+            T.Record(T.String({ maxLength: 200 }), T.String({ maxLength: 8192 }), {
+              maxProperties: 100,
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Evaluate schedules at this time (ISO 8601); default now. */
+    at: T.Optional(T.String({ minLength: 10, maxLength: 40 })),
+    expect: PolicyTestExpect,
+  },
+  { additionalProperties: false },
+);
+export type PolicyTestCase = Static<typeof PolicyTestCase>;
+
+export const PolicyTests = T.Array(PolicyTestCase, { maxItems: 1000 });
+
+export const PolicyTestResult = T.Object({
+  name: T.String(),
+  /** JSON pointer of the case, e.g. `/tests/2`. */
+  path: T.String(),
+  /** Where the case starts in the YAML sent, 1-based; absent for stored cases. */
+  line: T.Optional(T.Integer()),
+  column: T.Optional(T.Integer()),
+  passed: T.Boolean(),
+  expected: T.Object({ action: T.String(), policy: T.Optional(Nullable(T.String())) }),
+  /** What the configuration decides, and the deciding policy (null: none matched). */
+  actual: T.Object({
+    action: T.String(),
+    policyId: Nullable(T.String()),
+    policyName: Nullable(T.String()),
+  }),
+  /** Why it failed, or why the case cannot run (an unknown location, a malformed request). */
+  message: T.Optional(T.String()),
+});
+export type PolicyTestResult = Static<typeof PolicyTestResult>;
+
+export const PolicyTestReport = T.Object({
+  passed: T.Integer(),
+  failed: T.Integer(),
+  results: T.Array(PolicyTestResult),
+});
+export type PolicyTestReport = Static<typeof PolicyTestReport>;
+
+/** POST /config/check: the validation of GET /config/check, plus the policy tests' results. */
+export const ConfigCheckWithTests = T.Composite([
+  ConfigCheck,
+  T.Object({
+    tests: PolicyTestReport,
+    /** Problems of a sent document, with their place in its YAML (1-based line and column). */
+    spans: T.Optional(
+      T.Array(T.Object({ path: T.String(), line: T.Integer(), column: T.Integer() })),
+    ),
+  }),
+]);
+export type ConfigCheckWithTests = Static<typeof ConfigCheckWithTests>;

@@ -235,6 +235,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     autoPublishDelayMs: opts.autoPublishDelayMs ?? 2000,
     log: app.log,
     onPublish: (result, seconds) => metrics.observePublish(result, seconds),
+    onPolicyTests: (run, r) => metrics.countPolicyTests(run, r.passed, r.failed),
     roots,
     ...(store.postgres ? { notifyChannel: bundleChannel(store.postgres.schema) } : {}),
   });

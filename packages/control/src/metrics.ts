@@ -32,6 +32,7 @@ export class ControlMetrics implements AuthMetrics {
   readonly #rollouts: Counter<"outcome">;
   readonly #gateFailures: Counter<"gate">;
   readonly #rolloutStage: Gauge<"account">;
+  readonly #policyTests: Counter<"run" | "result">;
 
   constructor(fleet: FleetSource) {
     const r = this.registry;
@@ -89,6 +90,12 @@ export class ControlMetrics implements AuthMetrics {
       name: "gatehouse_control_rollout_stage",
       help: "Index of the stage the account's latest rollout started (0 = the first)",
       labelNames: ["account"] as const,
+      registers: [r],
+    });
+    this.#policyTests = new Counter({
+      name: "gatehouse_control_policy_tests_total",
+      help: "Policy test cases run, by run (publish: before a publish; check: POST /config/check on the draft; document: on a sent YAML document) and result (passed, failed)",
+      labelNames: ["run", "result"] as const,
       registers: [r],
     });
     this.#publish = new Histogram({
@@ -241,6 +248,11 @@ export class ControlMetrics implements AuthMetrics {
   }
 
   /** One publish attempt and how long it took. */
+  countPolicyTests(run: "publish" | "check" | "document", passed: number, failed: number): void {
+    if (passed > 0) this.#policyTests.inc({ run, result: "passed" }, passed);
+    if (failed > 0) this.#policyTests.inc({ run, result: "failed" }, failed);
+  }
+
   observePublish(result: "published" | "unchanged" | "rejected", seconds: number): void {
     this.#publish.observe({ result }, seconds);
   }

@@ -25,6 +25,7 @@ const BODIES: Record<string, { body?: unknown; type?: string }> = {
   "PUT /api/v1/lists/:id/subscription": { body: { url: "http://127.0.0.1:9/list.txt" } },
   "PUT /api/v1/edges/:id/pin": { body: { version: 1 } },
   "PUT /api/v1/edges/:id/labels": { body: { labels: { site: "a" } } },
+  "PUT /api/v1/config/tests": { body: { tests: [] } },
   "PUT /api/v1/rollout-plan": { body: { stages: [{ name: "all", bakeSeconds: 0 }] } },
 };
 
@@ -41,6 +42,8 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "GET /api/v1/account",
     "GET /api/v1/audit",
     "GET /api/v1/config/check",
+    "GET /api/v1/config/tests",
+    "POST /api/v1/config/check",
     "GET /api/v1/config/versions",
     "GET /api/v1/config/versions/:from/diff/:to",
     "GET /api/v1/edges",
@@ -87,6 +90,7 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "PATCH /api/v1/locations/:id",
     "PATCH /api/v1/policies/:id",
     "POST /api/v1/config/publish",
+    "PUT /api/v1/config/tests",
     "POST /api/v1/identities/devices",
     "POST /api/v1/identities/devices/:id/credential",
     "POST /api/v1/identities/users",

@@ -418,6 +418,15 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     const first = (await ok(admin("POST", "/config/publish"), 200)).json();
     await ok(admin("POST", "/config/publish", { force: true }), 200);
     await ok(admin("GET", "/config/check"), 200);
+    await ok(
+      admin("PUT", "/config/tests", {
+        tests: [{ name: "a", dns: { query: "a.example" }, expect: { action: "allow" } }],
+      }),
+      200,
+    );
+    await ok(admin("GET", "/config/tests"), 200);
+    await ok(admin("POST", "/config/check"), 200);
+    await ok(admin("PUT", "/config/tests", { tests: [] }), 200);
     await ok(admin("GET", "/config/versions"), 200);
     await ok(admin("GET", `/config/versions/${first.version}`), 200);
     await ok(admin("GET", `/config/versions/${first.version}/diff/${first.version + 1}`), 200);
@@ -425,6 +434,10 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     const yaml = await ok(admin("GET", "/config/export"), 200);
     await ok(
       admin("PUT", "/config/export", yaml.body, { "content-type": "application/yaml" }),
+      200,
+    );
+    await ok(
+      admin("POST", "/config/check", yaml.body, { "content-type": "application/yaml" }),
       200,
     );
     await ok(admin("GET", "/audit"), 200);

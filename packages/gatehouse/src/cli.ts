@@ -15,6 +15,7 @@ usage:
   gatehouse import pihole|adguardhome|blocky FILE [--dry-run]
                                      move in from another DNS filter (token in GATEHOUSE_TOKEN)
   gatehouse connect [--location NAME] how to point a phone, a laptop or a router at it
+  gatehouse config test FILE.yaml    run a configuration's policy tests (token in GATEHOUSE_TOKEN)
   gatehouse help                     this text
   gatehouse --version                the version, and the Node.js it runs on
 
@@ -46,6 +47,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return (await import("./commands/up.ts")).upCommand(rest, io);
     case "connect":
       return (await import("./commands/connect.ts")).connectCommand(rest, io);
+    case "config":
+      return (await import("./commands/config.ts")).configCommand(rest, io);
     case "import":
       return (await import("./commands/import.ts")).importCommand(rest, io);
     case "--version":

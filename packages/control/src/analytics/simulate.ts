@@ -105,11 +105,13 @@ const DECISIONS: ReadonlySet<string> = new Set([
   "do_not_inspect",
 ]);
 
-interface DraftPolicy {
+export interface DraftPolicy {
   id: string;
   action: string;
   filter: Filter;
   schedule: ScheduleWindow | undefined;
+  /** A DNS policy that reads the answer (runs after resolution). */
+  responsePhase: boolean;
 }
 
 /** A domain list's adblock exception item as control stores it. */
@@ -164,8 +166,18 @@ export function buildLists(lists: readonly List[], warnings: string[]): ListRegi
   return reg;
 }
 
-/** Compile the enabled policies of one type in enforcement order. */
-function compileDraft(
+/** The rules' list types, adblock exception lists (`<name>.allow`) included. */
+export function listTypesOf(lists: readonly List[]): Map<string, ListType> {
+  const m = new Map<string, ListType>();
+  for (const l of lists) {
+    m.set(l.name, LIST_RULE_TYPE[l.type]);
+    if (l.type === "domain") m.set(`${l.name}.allow`, LIST_RULE_TYPE.domain);
+  }
+  return m;
+}
+
+/** Compile the enabled policies of one type in enforcement order (phase, then precedence). */
+export function compileDraft(
   type: PolicyType,
   policies: readonly Policy[],
   listTypes: ReadonlyMap<string, ListType>,
@@ -195,6 +207,7 @@ function compileDraft(
       action: p.action,
       filter: r.value,
       schedule,
+      responsePhase,
       precedence: p.precedence,
       phase: first ? 0 : responsePhase ? 2 : 1,
     });
@@ -328,11 +341,7 @@ export async function simulate(
   }
   const warnings: string[] = [];
   const lists = buildLists(req.lists ?? [], warnings);
-  const listTypes = new Map<string, ListType>();
-  for (const l of req.lists ?? []) {
-    listTypes.set(l.name, LIST_RULE_TYPE[l.type]);
-    if (l.type === "domain") listTypes.set(`${l.name}.allow`, LIST_RULE_TYPE.domain);
-  }
+  const listTypes = listTypesOf(req.lists ?? []);
   const kinds: LogKind[] = [
     ...new Set<LogKind>(req.kinds ?? req.policies.map((p) => p.type as LogKind)),
   ].filter((k) => (LOG_KINDS as readonly string[]).includes(k));

@@ -22,6 +22,7 @@ import {
   LocalZone,
   Location,
   Policy,
+  PolicyTests,
   ProxySettings,
   ResolverSettings,
 } from "@gatehouse/contract";
@@ -29,12 +30,14 @@ import { type Static, Type as T } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { sql } from "kysely";
 import YAML from "yaml";
+import { ACCOUNT_DOCUMENTS, replaceAccountDocument } from "../account-documents.ts";
 import { audit } from "../audit.ts";
 import type { Db } from "../context.ts";
 import { newId } from "../ids.ts";
 import { normalizeIp, normalizeItem } from "../lists/list-items.ts";
 import { checkPolicyShape } from "../routes/policy-validation.ts";
-import { compileContent } from "./compile.ts";
+import { type BundleContent, compileContent } from "./compile.ts";
+import { storedPolicyTests } from "./policy-tests.ts";
 
 const EXPORT_KIND = "gatehouse/account-config";
 
@@ -116,10 +119,12 @@ const ConfigDocument = T.Object(
         { maxItems: 1_000_000 },
       ),
     ),
+    /** Policy tests (cases and what they expect); absent in an import: the stored ones stay. */
+    tests: opt(PolicyTests),
   },
   { additionalProperties: false },
 );
-type ConfigDocument = Static<typeof ConfigDocument>;
+export type ConfigDocument = Static<typeof ConfigDocument>;
 const documentChecker = TypeCompiler.Compile(ConfigDocument);
 
 export async function exportDocument(db: Db, accountId: string): Promise<ConfigDocument> {
@@ -158,6 +163,7 @@ export async function exportDocument(db: Db, accountId: string): Promise<ConfigD
     })),
     users: c.identities?.users ?? [],
     devices: c.identities?.devices ?? [],
+    tests: await storedPolicyTests(db, accountId),
   };
 }
 
@@ -192,6 +198,8 @@ export function parseDocument(text: string): ConfigDocument {
 
 interface Prepared {
   readonly doc: ConfigDocument;
+  /** The document as a bundle would carry it (what policy tests run against). */
+  readonly candidate: Pick<BundleContent, "policies" | "lists" | "locations" | "identities">;
   readonly lists: {
     id: string;
     name: string;
@@ -300,6 +308,7 @@ export function prepareImport(doc: ConfigDocument, accountId: string): Prepared 
       ...(doc.devices !== undefined ? { devices } : {}),
       ...(localZones ? { localZones } : {}),
     },
+    candidate,
     lists,
     locations,
   };
@@ -478,6 +487,8 @@ export async function applyImport(
         })
         .execute();
     }
+    if (doc.tests !== undefined)
+      await replaceAccountDocument(trx, ACCOUNT_DOCUMENTS.policyTests, accountId, actor, doc.tests);
     for (const d of doc.devices ?? []) {
       await trx
         .insertInto("identity_devices")
@@ -507,6 +518,7 @@ export async function applyImport(
       ...(doc.localZones !== undefined ? { localZones: doc.localZones.length } : {}),
       users: doc.users?.length ?? 0,
       ...(doc.devices !== undefined ? { devices: doc.devices.length } : {}),
+      ...(doc.tests !== undefined ? { tests: doc.tests.length } : {}),
     };
     await audit(trx, {
       accountId,

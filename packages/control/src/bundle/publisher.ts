@@ -14,6 +14,7 @@ import {
   type ConfigBundle,
   checkBundle,
   GatehouseError,
+  type PolicyTestReport,
   type PolicyWarning,
   shadowedPolicies,
 } from "@gatehouse/contract";
@@ -26,6 +27,7 @@ import type { RootCaStore } from "../tls/root-ca.ts";
 import { type BundleContent, type BundleSummary, compileContent, summarize } from "./compile.ts";
 import { fastBundleHash } from "./fast-hash.ts";
 import type { VersionNotifier } from "./notifier.ts";
+import { failureSummary, runPolicyTests, storedPolicyTests } from "./policy-tests.ts";
 import type { Stager } from "./rollout.ts";
 
 export interface PublishResult {
@@ -149,6 +151,11 @@ interface PublisherOptions {
   readonly log: FastifyBaseLogger;
   /** Each publish attempt's outcome and duration (control's metrics). */
   readonly onPublish?: (result: "published" | "unchanged" | "rejected", seconds: number) => void;
+  /** Each run of policy tests (control's metrics). */
+  readonly onPolicyTests?: (
+    run: "publish" | "check" | "document",
+    report: PolicyTestReport,
+  ) => void;
   /** Root CAs: a bundle whose locations inspect TLS carries its account's root. */
   readonly roots?: RootCaStore;
 }
@@ -182,13 +189,30 @@ export class Publisher {
     this.#stager = stager;
   }
 
-  /** What a publish would refuse (`problems`) and policies that can never match (`warnings`). */
-  async check(
-    accountId: string,
-  ): Promise<{ problems: BundleProblem[]; warnings: PolicyWarning[] }> {
-    const content = await compileContent(this.#db, accountId, this.#opts.roots);
+  /**
+   * What a publish would refuse (`problems`), policies that can never match (`warnings`) and
+   * the stored policy tests' results (not run while the configuration does not compile).
+   */
+  async check(accountId: string): Promise<{
+    problems: BundleProblem[];
+    warnings: PolicyWarning[];
+    tests: PolicyTestReport;
+  }> {
+    const [content, cases] = await Promise.all([
+      compileContent(this.#db, accountId, this.#opts.roots),
+      storedPolicyTests(this.#db, accountId),
+    ]);
     const problems = checkBundle({ ...content, version: 0 });
-    return { problems, warnings: problems.length === 0 ? shadowedPolicies(content) : [] };
+    if (problems.length > 0)
+      return { problems, warnings: [], tests: { passed: 0, failed: 0, results: [] } };
+    const tests = runPolicyTests(content, cases);
+    this.countTests("check", tests);
+    return { problems, warnings: shadowedPolicies(content), tests };
+  }
+
+  /** Count a run of policy tests in control's metrics. */
+  countTests(run: "publish" | "check" | "document", report: PolicyTestReport): void {
+    if (report.results.length > 0) this.#opts.onPolicyTests?.(run, report);
   }
 
   publish(
@@ -257,6 +281,15 @@ export class Publisher {
         `the configuration does not compile: ${problems[0]!.message}`,
         { problems: problems.slice(0, 50) },
       );
+    // Policy tests run before every publish: a failing case refuses it, naming the case and the
+    // policy that decided.
+    const tests = runPolicyTests(content, await storedPolicyTests(this.#db, accountId));
+    this.countTests("publish", tests);
+    if (tests.failed > 0)
+      throw new GatehouseError("GH_ERR_CONFIG_REJECTED", failureSummary(tests), {
+        problems: [],
+        tests: tests.results.filter((r) => !r.passed).slice(0, 50),
+      });
     const contentHash = createHash("sha256").update(JSON.stringify(content)).digest("hex");
     const latest = await this.#latestRow(accountId);
     if (latest && latest.content_hash === contentHash && !force)

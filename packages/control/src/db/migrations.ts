@@ -344,6 +344,17 @@ const m0013: Migration = {
   },
 };
 
+/** Policy tests: the account's cases (a query or request and what it expects), one document. */
+const m0014: Migration = {
+  async up(db) {
+    await sql`create table policy_tests (
+      account_id text primary key references accounts(id) on delete cascade,
+      tests jsonb not null,
+      updated_by text not null,
+      updated_at timestamptz not null default now())`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -358,6 +369,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0011_local_zones": m0011,
   "0012_rollouts": m0012,
   "0013_tls_inspection": m0013,
+  "0014_policy_tests": m0014,
 };
 
 const provider: MigrationProvider = {

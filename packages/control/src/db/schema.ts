@@ -280,8 +280,16 @@ export interface Database {
   edges: EdgesTable;
   rollout_plans: RolloutPlansTable;
   rollouts: RolloutsTable;
+  policy_tests: PolicyTestsTable;
   tls_root_cas: TlsRootCasTable;
   edge_intermediates: EdgeIntermediatesTable;
+}
+
+export interface PolicyTestsTable {
+  account_id: string;
+  tests: ColumnType<unknown, string, string>;
+  updated_by: string;
+  updated_at: UpdatedAt;
 }
 
 export interface RolloutPlansTable {

@@ -9,15 +9,20 @@ import {
   type BundleSummary,
   ConfigBundle,
   ConfigCheck,
+  ConfigCheckWithTests,
   ConfigVersion,
   GatehouseError,
   ImportResult,
   Page,
+  PolicyTests,
   PublishResult,
   RollbackResult,
+  shadowedPolicies,
 } from "@gatehouse/contract";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import { ACCOUNT_DOCUMENTS, replaceAccountDocument } from "../account-documents.ts";
+import { audit } from "../audit.ts";
 import { diffBundles } from "../bundle/diff.ts";
 import {
   applyImport,
@@ -26,7 +31,9 @@ import {
   prepareImport,
   toYaml,
 } from "../bundle/export-import.ts";
+import { runPolicyTests, storedPolicyTests } from "../bundle/policy-tests.ts";
 import { type Publisher, type StoredBundle, sendBundle } from "../bundle/publisher.ts";
+import { withYamlSpans, yamlSpans } from "../bundle/yaml-spans.ts";
 import { actorOf } from "../context.ts";
 import { decodeCursor, encodeCursor } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
@@ -62,6 +69,7 @@ const VersionsQuery = T.Object(
   { additionalProperties: false },
 );
 const tags = ["config"];
+const TestsBody = T.Object({ tests: PolicyTests }, { additionalProperties: false });
 
 async function loadBundle(publisher: Publisher, accountId: string, version: number) {
   const b = await publisher.bundleAt(accountId, version);
@@ -135,6 +143,57 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         problems: problems.slice(0, 100),
         warnings: warnings.slice(0, 100),
       };
+    },
+  );
+
+  app.get(
+    "/config/tests",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags,
+        summary: "The account's policy tests (cases and what each expects)",
+        response: { 200: TestsBody },
+      },
+    },
+    async (req) => ({ tests: await storedPolicyTests(db, who(req).accountId) }),
+  );
+
+  app.put(
+    "/config/tests",
+    {
+      config: { access: "editor" },
+      schema: {
+        tags,
+        summary: "Replace the account's policy tests",
+        description:
+          "Every publish runs them first: a failing case refuses the publish (422 GH_ERR_CONFIG_REJECTED naming the case and the deciding policy). Stored even when a case fails now; POST /config/check shows the results.",
+        body: TestsBody,
+        response: { 200: TestsBody },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const tests = req.body.tests;
+      await db.transaction().execute(async (trx) => {
+        const before = await replaceAccountDocument(
+          trx,
+          ACCOUNT_DOCUMENTS.policyTests,
+          p.accountId,
+          actorOf(p),
+          tests,
+        );
+        await audit(trx, {
+          accountId: p.accountId,
+          actor: actorOf(p),
+          resource: "policy-tests",
+          resourceId: null,
+          action: "update",
+          ...(Array.isArray(before) ? { before: { tests: before.length } } : {}),
+          after: { tests: tests.length },
+        });
+      });
+      return { tests };
     },
   );
 
@@ -255,6 +314,64 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         done(null, buf.toString("utf8"));
       },
     );
+    scope.post(
+      "/config/check",
+      {
+        config: { access: "viewer", errors: [422] },
+        schema: {
+          tags,
+          summary:
+            "Validate and run the policy tests, on the account's draft or on a sent YAML document",
+          description:
+            "Without a body: the configuration a publish would ship now and the account's stored tests. With a YAML (or JSON) document as GET /config/export writes it: that document and its `tests`, nothing stored. `ok` is false when the configuration does not compile or a test fails. Each test result names the deciding policy; with a document, results, problems and `spans` carry 1-based line and column in the YAML. A document that is not a configuration answers 422 with the problems located the same way.",
+          response: { 200: ConfigCheckWithTests },
+        },
+      },
+      async (req) => {
+        const p = who(req);
+        const text = typeof req.body === "string" ? req.body : "";
+        // No document (or an empty JSON object, as a plain API call sends): the account's draft.
+        if (text.trim() === "" || text.trim() === "{}") {
+          const { problems, warnings, tests } = await publisher.check(p.accountId);
+          return {
+            ok: problems.length === 0 && tests.failed === 0,
+            problems: problems.slice(0, 100),
+            warnings: warnings.slice(0, 100),
+            tests,
+          };
+        }
+        const spanOf = yamlSpans(text);
+        let prepared: ReturnType<typeof prepareImport>;
+        try {
+          prepared = prepareImport(parseDocument(text), p.accountId);
+        } catch (err) {
+          if (err instanceof GatehouseError && err.code === "GH_ERR_VALIDATION") {
+            const located = withYamlSpans(err, spanOf) as GatehouseError;
+            const problems = (located.details as { problems: { path: string; message: string }[] })
+              .problems;
+            return {
+              ok: false,
+              problems: problems.slice(0, 100).map((x) => ({ path: x.path, message: x.message })),
+              warnings: [],
+              tests: { passed: 0, failed: 0, results: [] },
+              spans: spansOf(problems, spanOf),
+            };
+          }
+          throw err;
+        }
+        const tests = runPolicyTests(prepared.candidate, prepared.doc.tests ?? [], { spanOf });
+        publisher.countTests("document", tests);
+        const warnings = shadowedPolicies(prepared.candidate);
+        return {
+          ok: tests.failed === 0,
+          problems: [],
+          warnings: warnings.slice(0, 100),
+          tests,
+          spans: spansOf(warnings, spanOf),
+        };
+      },
+    );
+
     scope.put(
       "/config/export",
       {
@@ -271,11 +388,28 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         const p = who(req);
         if (typeof req.body !== "string" || req.body.length === 0)
           throw new GatehouseError("GH_ERR_BAD_REQUEST", "send the YAML document as the body");
-        const doc = parseDocument(req.body);
-        const prepared = prepareImport(doc, p.accountId);
+        let prepared: ReturnType<typeof prepareImport>;
+        try {
+          prepared = prepareImport(parseDocument(req.body), p.accountId);
+        } catch (err) {
+          throw withYamlSpans(err, yamlSpans(req.body));
+        }
         const counts = await applyImport(db, p.accountId, actorOf(p), prepared);
         return { imported: counts };
       },
     );
   });
+}
+
+/** The YAML place of each problem or warning that has one. */
+function spansOf(
+  items: readonly { path: string }[],
+  spanOf: (path: string) => { line: number; column: number } | undefined,
+): { path: string; line: number; column: number }[] {
+  const out: { path: string; line: number; column: number }[] = [];
+  for (const x of items.slice(0, 100)) {
+    const s = spanOf(x.path);
+    if (s) out.push({ path: x.path, ...s });
+  }
+  return out;
 }

@@ -5,6 +5,11 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { RolloutPlan, RolloutView } from "@gatehouse/contract";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import {
+  ACCOUNT_DOCUMENTS,
+  removeAccountDocument,
+  replaceAccountDocument,
+} from "../account-documents.ts";
 import { audit } from "../audit.ts";
 import { actorOf } from "../context.ts";
 import { notFound } from "../http/errors.ts";
@@ -51,33 +56,20 @@ export async function rolloutRoutes(fastify: FastifyInstance): Promise<void> {
     async (req) => {
       const p = who(req);
       await db.transaction().execute(async (trx) => {
-        const before = await trx
-          .selectFrom("rollout_plans")
-          .select(["plan"])
-          .where("account_id", "=", p.accountId)
-          .executeTakeFirst();
-        await trx
-          .insertInto("rollout_plans")
-          .values({
-            account_id: p.accountId,
-            plan: JSON.stringify(req.body),
-            updated_by: actorOf(p),
-          })
-          .onConflict((oc) =>
-            oc.column("account_id").doUpdateSet({
-              plan: JSON.stringify(req.body),
-              updated_by: actorOf(p),
-              updated_at: new Date(),
-            }),
-          )
-          .execute();
+        const before = await replaceAccountDocument(
+          trx,
+          ACCOUNT_DOCUMENTS.rolloutPlan,
+          p.accountId,
+          actorOf(p),
+          req.body,
+        );
         await audit(trx, {
           accountId: p.accountId,
           actor: actorOf(p),
           resource: "rollout-plan",
           resourceId: null,
           action: "update",
-          ...(before ? { before: before.plan } : {}),
+          ...(before !== undefined ? { before } : {}),
           after: req.body,
         });
       });
@@ -98,19 +90,15 @@ export async function rolloutRoutes(fastify: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const p = who(req);
       await db.transaction().execute(async (trx) => {
-        const gone = await trx
-          .deleteFrom("rollout_plans")
-          .where("account_id", "=", p.accountId)
-          .returning(["plan"])
-          .executeTakeFirst();
-        if (gone)
+        const gone = await removeAccountDocument(trx, ACCOUNT_DOCUMENTS.rolloutPlan, p.accountId);
+        if (gone !== undefined)
           await audit(trx, {
             accountId: p.accountId,
             actor: actorOf(p),
             resource: "rollout-plan",
             resourceId: null,
             action: "delete",
-            before: gone.plan,
+            before: gone,
           });
       });
       return reply.status(204).send();

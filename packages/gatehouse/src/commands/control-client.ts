@@ -14,19 +14,25 @@ export class ControlClient {
     return (text === "" ? undefined : JSON.parse(text)) as T;
   }
 
+  /** Send a YAML document; the JSON answer. */
+  async yaml<T = unknown>(method: string, path: string, yaml: string): Promise<T> {
+    const text = await this.#send(method, path, yaml, "application/yaml");
+    return (text === "" ? undefined : JSON.parse(text)) as T;
+  }
+
   /** A GET whose answer is not JSON (a profile, a YAML export): its text. */
   async text(path: string): Promise<string> {
     return this.#send("GET", path, undefined);
   }
 
-  async #send(method: string, path: string, body: unknown): Promise<string> {
+  async #send(method: string, path: string, body: unknown, type?: string): Promise<string> {
     const res = await fetch(`${this.#base}${path}`, {
       method,
       headers: {
         authorization: `Bearer ${this.#token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...(body === undefined ? {} : { "content-type": type ?? "application/json" }),
       },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(body === undefined ? {} : { body: type ? String(body) : JSON.stringify(body) }),
       signal: AbortSignal.timeout(30_000),
     });
     const text = await res.text();
@@ -37,11 +43,27 @@ export class ControlClient {
       } catch {
         // not JSON: the text is shown
       }
-      const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new Error(
+      const err = (
+        json as { error?: { code?: string; message?: string; details?: unknown } } | undefined
+      )?.error;
+      throw new ControlError(
         `${method} ${path}: ${res.status} ${err?.code ?? ""} ${err?.message ?? text.slice(0, 200)}`.trim(),
+        res.status,
+        err?.details,
       );
     }
     return text;
+  }
+}
+
+/** An error answer from control: its status and the error's details (problems, tests). */
+export class ControlError extends Error {
+  readonly status: number;
+  readonly details: unknown;
+  constructor(message: string, status: number, details: unknown) {
+    super(message);
+    this.name = "ControlError";
+    this.status = status;
+    this.details = details;
   }
 }
