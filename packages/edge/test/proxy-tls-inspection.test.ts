@@ -21,7 +21,13 @@ import {
   type IncomingHttpHeaders,
 } from "node:http2";
 import { createServer, type Server } from "node:https";
-import type { AddressInfo, Server as NetServer, Socket } from "node:net";
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  connect as netConnect,
+  type Socket,
+} from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -35,6 +41,7 @@ import { startProxy } from "../src/proxy/index.ts";
 import { compileSnapshot } from "../src/snapshot.ts";
 import { QueryLog } from "../src/telemetry/query-log.ts";
 import { LeafMinter } from "../src/tls/leaf-minter.ts";
+import { assertNoFailuresBeyondNode, skip as h2specSkip } from "./h2spec.ts";
 import { bundle, policy, StaticResolver, until } from "./proxy-harness.ts";
 import { type TestPki, testPki } from "./tls-pki.ts";
 
@@ -89,6 +96,7 @@ async function inspectingProxy(
   policies: ConfigBundle["policies"],
   log: QueryLog,
   registry: Registry,
+  originIp = "127.0.0.1",
 ): Promise<{ proxy: RunningProxy; curlMissing: boolean }> {
   const names = Object.keys(origins);
   const snapshot = compileSnapshot(
@@ -99,7 +107,7 @@ async function inspectingProxy(
         ...policies,
         policy("net", "allow", `net.connect.host in {${names.map((n) => `"${n}"`).join(" ")}}`, {
           name: "Test origins",
-          settings: { allowPrivateDestinations: ["127.0.0.1/32"] },
+          settings: { allowPrivateDestinations: [`${originIp}/32`] },
         }),
       ],
     }),
@@ -109,7 +117,7 @@ async function inspectingProxy(
   const proxy = await startProxy({
     listen: ["127.0.0.1:0"],
     getSnapshot: () => snapshot,
-    resolver: new StaticResolver(Object.fromEntries(names.map((n) => [n, ["127.0.0.1"]]))),
+    resolver: new StaticResolver(Object.fromEntries(names.map((n) => [n, [originIp]]))),
     log,
     registry,
     minter,
@@ -572,5 +580,66 @@ describe("TLS inspection over HTTP/2", () => {
     assert.equal(await rawStream([["content-length", "10"]], Buffer.from("short")), "rst:1");
     // A well-formed raw stream gets a response (the harness itself is sound).
     assert.equal(await rawStream([["x-fine", "yes"]]), "response:200");
+  });
+
+  it("h2spec on the decrypted side fails no case beyond node:http2's own", {
+    skip: h2specSkip,
+    timeout: 180_000,
+  }, async (t) => {
+    // h2spec cannot ask a proxy, so a shim on 127.0.0.1:P sends each of its connections through
+    // a CONNECT to localhost:P, and h2spec is pointed at localhost:P: its :authority is then the
+    // tunnel's (no 421). The proxy resolves localhost to 127.0.0.2, where the origin listens on
+    // the same port P.
+    const shim = createNetServer((client) => {
+      const up = netConnect(shimProxy.addresses[0]!.port, "127.0.0.1");
+      up.write(`CONNECT localhost:${port} HTTP/1.1\r\nhost: localhost:${port}\r\n\r\n`);
+      let head = Buffer.alloc(0);
+      const onHead = (c: Buffer) => {
+        head = Buffer.concat([head, c]);
+        const end = head.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        up.off("data", onHead);
+        if (!head.subarray(0, end).toString().startsWith("HTTP/1.1 200")) {
+          client.destroy();
+          up.destroy();
+          return;
+        }
+        if (head.length > end + 4) client.write(head.subarray(end + 4));
+        client.pipe(up).pipe(client);
+      };
+      up.on("data", onHead);
+      client.on("error", () => up.destroy());
+      up.on("error", () => client.destroy());
+    });
+    await new Promise<void>((r) => shim.listen(0, "127.0.0.1", r));
+    const port = (shim.address() as AddressInfo).port;
+    const originPki = await testPki();
+    const m = new LeafMinter();
+    m.setIssuer(originPki.issuer);
+    const leaf = await m.leaf("localhost");
+    const o = createSecureServer(
+      { cert: leaf.certPem + leaf.issuerPem, key: leaf.keyPem },
+      (q, r) => {
+        if (q.method === "HEAD") r.end();
+        else r.end("ok");
+      },
+    );
+    await new Promise<void>((r) => o.listen(port, "127.0.0.2", r));
+    const { proxy: shimProxy } = await inspectingProxy(
+      { localhost: { port } },
+      originPki.root,
+      gatehouse,
+      [],
+      new QueryLog(100),
+      new Registry(),
+      "127.0.0.2",
+    );
+    try {
+      await assertNoFailuresBeyondNode(t, "inspected h2 (through CONNECT)", port, "/", "localhost");
+    } finally {
+      shim.close();
+      o.close();
+      await shimProxy.close();
+    }
   });
 });
