@@ -6,117 +6,46 @@
 // blocked, Undo unblocks it; Allow lets a name a list blocks through.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { buildApp, DuckDbStore } from "@gatehouse/control";
-import type { FastifyInstance } from "fastify";
-import type { BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { serveText } from "../../gatehouse/test/support/gatehouse-up.ts";
-import {
-  api,
-  eventually,
-  fakeUpstream,
-  freePort,
-  queryDns,
-  type Running,
-  runCli,
-} from "../../gatehouse/test/support/processes.ts";
-import { buildDashboard, launchBrowser, SKIP, screenshot, signIn } from "./browser.ts";
+import { SKIP, screenshot } from "./browser.ts";
+import { type Stack, startStack } from "./stack.ts";
 
 const UPSTREAM_ANSWER = "192.0.2.80";
 
 describe("daily tasks in the dashboard, against a real edge", { skip: SKIP }, () => {
-  let tmp: string;
-  let app: FastifyInstance;
-  let analytics: DuckDbStore;
-  let upstream: Awaited<ReturnType<typeof fakeUpstream>>;
-  let edge: Running;
-  let dnsPort = 0;
-  let context: BrowserContext;
+  let stack: Stack;
   let page: Page;
-  let problems: string[] = [];
   let base: string;
-  let call: ReturnType<typeof api>;
-
-  /** The A answers the edge gives for `name` now. */
-  const resolve = async (name: string) =>
-    (await queryDns(dnsPort, name)).answers.filter((a) => a.type === "A").map((a) => a.data);
-  /** Poll until the edge answers `name` with `expected` (a publish takes a moment to arrive). */
-  const answers = (name: string, expected: string) =>
-    eventually(
-      () => resolve(name),
-      (a) => a.length === 1 && a[0] === expected,
-      10_000,
-    );
+  let call: Stack["call"];
+  let upstream: Stack["upstream"];
+  const answers = (name: string, expected: string) => stack.answers(name, expected);
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "gh-dashboard-daily-"));
-    const dist = join(tmp, "dist");
-    await buildDashboard(dist);
-    analytics = await DuckDbStore.open({ path: ":memory:", threads: 1 });
-    app = await buildApp({ logger: false, autoPublishDelayMs: 0, dashboardDir: dist, analytics });
-    base = await app.listen({ host: "127.0.0.1", port: 0 });
-    const token = app.gatehouse.adminToken!;
-    call = api(base, token);
-    upstream = await fakeUpstream(UPSTREAM_ANSWER);
-    const setup: [string, string, unknown][] = [
-      [
-        "PUT",
-        "/resolver",
-        // The fake upstream signs nothing.
-        {
-          upstreams: [{ address: `udp://127.0.0.1:${upstream.port}` }],
-          dnssec: { validate: false },
-        },
+    stack = await startStack({
+      name: "gh-dashboard-daily",
+      upstreamAnswer: UPSTREAM_ANSWER,
+      autoPublishDelayMs: 0,
+      setup: [
+        ["POST", "/locations", { name: "lo", networks: ["127.0.0.0/8"] }],
+        ["POST", "/lists", { name: "ads", type: "domain", items: ["ads.daily.example"] }],
+        [
+          "POST",
+          "/policies",
+          {
+            name: "Block ads",
+            type: "dns",
+            expression: "any(dns.domains[*] in $ads)",
+            action: "block",
+          },
+        ],
       ],
-      ["POST", "/locations", { name: "lo", networks: ["127.0.0.0/8"] }],
-      ["POST", "/lists", { name: "ads", type: "domain", items: ["ads.daily.example"] }],
-      [
-        "POST",
-        "/policies",
-        {
-          name: "Block ads",
-          type: "dns",
-          expression: "any(dns.domains[*] in $ads)",
-          action: "block",
-        },
-      ],
-      ["POST", "/config/publish", {}],
-    ];
-    for (const [method, path, body] of setup) {
-      const r = await call(method, path, body);
-      assert.ok(r.status < 300, `${method} ${path}: ${JSON.stringify(r.body)}`);
-    }
-    const join_ = await call<{ joinToken: string }>("POST", "/edges/join-tokens", {});
-    dnsPort = await freePort();
-    edge = runCli([
-      "edge",
-      "--control",
-      base,
-      "--data-dir",
-      join(tmp, "edge"),
-      "--dns",
-      `127.0.0.1:${dnsPort}`,
-      "--proxy",
-      `127.0.0.1:${await freePort()}`,
-      "--join-token",
-      join_.body.joinToken,
-    ]);
-    await edge.waitFor(/following \S+ as \S+/);
-    ({ context, page, problems } = await launchBrowser(join(tmp, "profile")));
-    await signIn(page, base, token);
+    });
+    ({ page, base, call, upstream } = stack);
   });
 
-  after(async () => {
-    await context?.close();
-    await edge?.stop();
-    await app?.close();
-    await analytics?.close();
-    await upstream?.close();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  after(async () => stack?.close());
 
   /** Open the query log filtered to `name`, wait for its (shipped) record, open its details. */
   const openDetails = async (name: string, action: string) => {
@@ -397,7 +326,7 @@ describe("daily tasks in the dashboard, against a real edge", { skip: SKIP }, ()
   it("no console errors, CSP violations or requests outside control", () => {
     // The refusal a step provokes (the pasted wildcard, 422) logs the browser's own resource
     // error; nothing else may.
-    const unexpected = problems.filter((p) => !/status of 422 /.test(p));
+    const unexpected = stack.problems.filter((p) => !/status of 422 /.test(p));
     assert.deepEqual(unexpected, []);
   });
 });

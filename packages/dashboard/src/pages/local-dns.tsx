@@ -1,11 +1,12 @@
 // Local DNS: zones the edges answer themselves ("local DNS records"), written as zone-file text
-// or imported whole; AXFR to the secondaries listed. A zone that does not parse is refused by
-// control with the line named.
+// or imported whole; limited to some locations' clients if wanted; AXFR to the secondaries
+// listed. A zone that does not parse is refused by control with the line named.
 
 import { type FormEvent, useState } from "react";
 import { api } from "../api.ts";
-import type { LocalZone, Page } from "../types.ts";
+import type { LocalZone, Location, Page } from "../types.ts";
 import {
+  Checkbox,
   ConfirmButton,
   EditorSlot,
   EmptyRow,
@@ -31,9 +32,14 @@ export function LocalDnsPage() {
   const zones = useResource("local-zones", (signal) =>
     api.get<Page<LocalZone>>("/local-zones", { limit: 1000 }, signal),
   );
+  const locations = useResource("local-zone-locations", (signal) =>
+    api.get<Page<Location>>("/locations", { limit: 1000 }, signal),
+  );
   const editor = useEditor<LocalZone>(zones.reload);
   const action = useAction();
   const items = zones.data?.items ?? [];
+  const places = locations.data?.items ?? [];
+  const placeName = (id: string) => places.find((l) => l.id === id)?.name ?? id;
   return (
     <section>
       <PageHead title="Local DNS">
@@ -43,13 +49,17 @@ export function LocalDnsPage() {
         Names the edges answer themselves, authoritatively, never forwarded: A, AAAA, CNAME, MX,
         TXT, SRV, PTR, CAA and NS records in zone-file form, <code>*</code> wildcards included.
       </p>
-      <EditorSlot editor={editor} render={(z, onDone) => <ZoneForm zone={z} onDone={onDone} />} />
-      <ErrorBanner error={zones.error ?? action.error} />
+      <EditorSlot
+        editor={editor}
+        render={(z, onDone) => <ZoneForm zone={z} locations={places} onDone={onDone} />}
+      />
+      <ErrorBanner error={zones.error ?? locations.error ?? action.error} />
       <table aria-label="Local zones">
         <thead>
           <tr>
             <th>Zone</th>
             <th>Lines</th>
+            <th>Served to</th>
             <th>Transfers to</th>
             <th />
           </tr>
@@ -61,6 +71,9 @@ export function LocalDnsPage() {
                 <code>{z.name}</code>
               </td>
               <td className="num">{recordCount(z.zone)}</td>
+              <td>
+                {z.locations?.length ? z.locations.map(placeName).join(", ") : "every location"}
+              </td>
               <td>{z.transferTo?.length ? z.transferTo.join(", ") : "—"}</td>
               <td className="actions">
                 <button type="button" onClick={() => editor.open(z)}>
@@ -80,7 +93,7 @@ export function LocalDnsPage() {
               </td>
             </tr>
           ))}
-          <EmptyRow cols={4} show={!!zones.data && items.length === 0}>
+          <EmptyRow cols={5} show={!!zones.data && items.length === 0}>
             No local zones yet.
           </EmptyRow>
         </tbody>
@@ -89,8 +102,13 @@ export function LocalDnsPage() {
   );
 }
 
-function ZoneForm(props: { zone: LocalZone | undefined; onDone: (changed: boolean) => void }) {
+function ZoneForm(props: {
+  zone: LocalZone | undefined;
+  locations: readonly Location[];
+  onDone: (changed: boolean) => void;
+}) {
   const z = props.zone;
+  const [served, setServed] = useState<readonly string[]>(z?.locations ?? []);
   const [name, setName] = useState(z?.name ?? "");
   const [zone, setZone] = useState(z?.zone ?? "");
   const [transferTo, setTransferTo] = useState((z?.transferTo ?? []).join("\n"));
@@ -98,7 +116,12 @@ function ZoneForm(props: { zone: LocalZone | undefined; onDone: (changed: boolea
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const to = lines(transferTo);
-    const body = { name: name.trim(), zone, transferTo: to.length ? to : null };
+    const body = {
+      name: name.trim(),
+      zone,
+      locations: served.length ? served : null,
+      transferTo: to.length ? to : null,
+    };
     const ok = await save.run(async () => {
       if (z) await api.put(`/local-zones/${encodeURIComponent(z.id)}`, body);
       else await api.post("/local-zones", body);
@@ -123,6 +146,22 @@ function ZoneForm(props: { zone: LocalZone | undefined; onDone: (changed: boolea
         value={zone}
         onChange={setZone}
       />
+      {props.locations.length > 0 && (
+        <fieldset>
+          <legend>Served to (none ticked: every location)</legend>
+          {props.locations.map((l) => (
+            <Checkbox
+              key={l.id}
+              label={l.name}
+              name={`location-${l.id}`}
+              checked={served.includes(l.id)}
+              onChange={(on) =>
+                setServed(on ? [...served, l.id] : served.filter((id) => id !== l.id))
+              }
+            />
+          ))}
+        </fieldset>
+      )}
       <TextArea
         label="Secondaries allowed to transfer it (AXFR), one address or CIDR a line"
         name="transferTo"
