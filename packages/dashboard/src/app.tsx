@@ -201,8 +201,8 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
 
 function Page({ path }: { path: string }) {
   const clean = path.length > 1 ? path.replace(/\/+$/, "") : path;
-  const list = /^\/lists\/([^/]+)$/.exec(clean);
-  if (list) return <ListDetailPage id={decodeURIComponent(list[1]!)} />;
+  const listId = /^\/lists\/([^/]+)$/.exec(clean)?.[1];
+  if (listId !== undefined) return <ListDetailPage id={decodeURIComponent(listId)} />;
   const page = Object.hasOwn(PAGES, clean) ? PAGES[clean] : undefined;
   if (page) return page();
   return (

@@ -210,7 +210,12 @@ function PolicyForm(props: { policy: Policy | undefined; onDone: (changed: boole
   };
   const onType = (type: PolicyType) => {
     const actions: readonly string[] = POLICY_ACTIONS[type];
-    setD((x) => ({ ...x, type, action: actions.includes(x.action) ? x.action : actions[0]! }));
+    // Every policy type has at least one action; keep the current one when the type allows it.
+    setD((x) => ({
+      ...x,
+      type,
+      action: actions.includes(x.action) ? x.action : (actions[0] ?? x.action),
+    }));
   };
   const submit = async (e: FormEvent) => {
     e.preventDefault();
