@@ -11,6 +11,8 @@ import { ConfigRejectedError, compileSnapshot, EdgeState, startEdge } from "@gat
 import { compileSnapshotSliced } from "../src/snapshot.ts";
 import { bundleHashSliced } from "../src/sync/bundle-digest.ts";
 import {
+  BundleParseMemoryError,
+  bundleParserThreadId,
   OFF_THREAD_BYTES,
   type ParsedBundle,
   parseBundleBody,
@@ -212,6 +214,46 @@ test("the parser thread hands list items over as moved bytes, never as one long 
   assert.equal(packed.count, names.length);
   assert.equal(Buffer.from(packed.bytes).toString("utf8"), names.join("\n"));
   assert.deepEqual(p.bundle.lists[1]?.items, strings);
+});
+
+test("one parser thread parses body after body; one out of its heap is replaced", {
+  timeout: 120_000,
+}, async () => {
+  // A thread that exits leaves its pooled heap pages to the main thread to unmap, in one task.
+  const b = bigBundle(Math.ceil(OFF_THREAD_BYTES / 20));
+  b.hash = await bundleHash(b);
+  const text = JSON.stringify(b);
+  const both = await Promise.all([
+    parseBundleBody(Buffer.from(text)),
+    parseBundleBody(Buffer.from(text)),
+  ]);
+  const first = bundleParserThreadId();
+  assert.notEqual(first, undefined, "the thread is kept");
+  assert.deepEqual(
+    both.map((p) => [p.hashOk, p.packed.get(0)?.count]),
+    [
+      [true, b.lists[0]!.items!.length],
+      [true, b.lists[0]!.items!.length],
+    ],
+  );
+  await assert.rejects(
+    parseBundleBody(Buffer.from(`{${" ".repeat(OFF_THREAD_BYTES)}`)),
+    SyntaxError,
+  );
+  assert.equal(bundleParserThreadId(), first, "a body that is not JSON leaves it running");
+  // 400,000 names need well over 16 MiB of heap to parse: that thread dies, the next parse
+  // (default limit) runs in a new one.
+  const big = bigBundle(400_000);
+  big.hash = await bundleHash(big);
+  await assert.rejects(
+    parseBundleBody(Buffer.from(JSON.stringify(big)), { memoryMb: 16 }),
+    BundleParseMemoryError,
+  );
+  assert.equal(bundleParserThreadId(), undefined);
+  const again = await parseBundleBody(Buffer.from(text));
+  assert.equal(again.hashOk, true);
+  assert.notEqual(bundleParserThreadId(), undefined);
+  assert.notEqual(bundleParserThreadId(), first);
 });
 
 test("parsed bodies, inline or off-thread, keep items and check hashes as JSON.parse does", async () => {

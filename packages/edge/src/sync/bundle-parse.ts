@@ -141,23 +141,64 @@ export function unpackBundle(p: Pick<ParsedBundle, "bundle" | "packed">): Promis
   return runSliced(unpackSteps(p.bundle, p.packed));
 }
 
+// The parser thread is kept between bodies (unref'd: it never holds the process open while
+// idle). A thread that exits hands the heap pages V8 pooled for it to the main thread, which
+// unmaps them 8 s later in one task: 100-330 ms of munmap for a 77 MB body's parse, a stall as
+// long as the one the thread was there to avoid. A thread kept alive frees them itself, in its
+// own garbage collections. It is replaced when it dies (out of its heap) or the heap limit
+// changes; bodies are parsed one at a time.
+let parser: { worker: Worker; memoryMb: number } | undefined;
+let parsing: Promise<unknown> = Promise.resolve();
+
+/** The parser thread's id while one is running (tests, diagnostics). */
+export function bundleParserThreadId(): number | undefined {
+  return parser?.worker.threadId;
+}
+
+function parserThread(memoryMb: number): Worker {
+  if (parser?.memoryMb === memoryMb) return parser.worker;
+  if (parser) void parser.worker.terminate();
+  const worker = new Worker(new URL("./bundle-parse-worker.ts", import.meta.url), {
+    resourceLimits: { maxOldGenerationSizeMb: memoryMb },
+  });
+  worker.unref();
+  parser = { worker, memoryMb };
+  return worker;
+}
+
 function parseInWorker(
   body: Uint8Array,
   memoryMb: number,
 ): Promise<PackedBundle & { body: Uint8Array }> {
+  const run = parsing.then(() => parseOnce(body, memoryMb));
+  // Settled with nothing: the chain must not keep the last bundle and its bytes.
+  parsing = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  return run;
+}
+
+function parseOnce(
+  body: Uint8Array,
+  memoryMb: number,
+): Promise<PackedBundle & { body: Uint8Array }> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL("./bundle-parse-worker.ts", import.meta.url), {
-      resourceLimits: { maxOldGenerationSizeMb: memoryMb },
-    });
-    let settled = false;
-    w.once("message", (m: WorkerAnswer) => {
-      settled = true;
-      void w.terminate();
+    const w = parserThread(memoryMb);
+    const done = (dead: boolean) => {
+      w.off("message", onMessage);
+      w.off("error", onError);
+      w.off("exit", onExit);
+      w.unref();
+      if (dead && parser?.worker === w) parser = undefined;
+    };
+    const onMessage = (m: WorkerAnswer) => {
+      done(false);
       if (m.ok) resolve({ ...m.result, body: m.body });
       else reject(new SyntaxError(m.message));
-    });
-    w.once("error", (e: Error & { code?: string }) => {
-      settled = true;
+    };
+    const onError = (e: Error & { code?: string }) => {
+      done(true);
       reject(
         e.code === "ERR_WORKER_OUT_OF_MEMORY"
           ? new BundleParseMemoryError(
@@ -166,10 +207,16 @@ function parseInWorker(
             )
           : e,
       );
-    });
-    w.once("exit", (code) => {
-      if (!settled) reject(new Error(`the bundle parser thread exited (${code})`));
-    });
+    };
+    const onExit = (code: number) => {
+      done(true);
+      reject(new Error(`the bundle parser thread exited (${code})`));
+    };
+    w.on("message", onMessage);
+    w.on("error", onError);
+    w.on("exit", onExit);
+    // Held open while it parses, so an answer awaited with nothing else pending arrives.
+    w.ref();
     // The body's bytes move to the worker (transferred when they own their buffer).
     const own =
       body.buffer instanceof ArrayBuffer &&
