@@ -182,8 +182,12 @@ describe("canonical RDATA of the types that hold names", {
 
   for (const alg of ["ECDSAP256SHA256", "ED25519"]) {
     for (const [name, type] of Object.entries(NAMED_TYPES)) {
-      test(`${alg}: ${name} verifies with its RDATA names in the case served`, () => {
-        const r = check(signed.get(alg)!, OWNER[name] ?? `${name.toLowerCase()}.rare.test`, type);
+      test(`${alg}: ${name} verifies with its RDATA names in the case served`, async () => {
+        const r = await check(
+          signed.get(alg)!,
+          OWNER[name] ?? `${name.toLowerCase()}.rare.test`,
+          type,
+        );
         assert.ok(r.ok, r.ok ? "" : r.why);
       });
     }
@@ -230,7 +234,7 @@ describe("canonical RDATA of the types that hold names", {
     );
   });
 
-  test("a changed name in the RDATA no longer verifies", () => {
+  test("a changed name in the RDATA no longer verifies", async () => {
     const s = signed.get("ECDSAP256SHA256")!;
     const set = s.sets.get("minfo.rare.test/14")!;
     const bytes = Uint8Array.from(set.rrset[0]!.data as Uint8Array);
@@ -242,7 +246,7 @@ describe("canonical RDATA of the types that hold names", {
         ["minfo.rare.test/14", { ...set, rrset: [{ ...set.rrset[0]!, data: bytes }] }],
       ]),
     };
-    assert.equal(check(tampered, "minfo.rare.test", 14).ok, false);
+    assert.equal((await check(tampered, "minfo.rare.test", 14)).ok, false);
   });
 });
 

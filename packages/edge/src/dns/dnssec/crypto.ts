@@ -119,38 +119,62 @@ export function importKey(key: DnskeyData): KeyObject | undefined {
   }
 }
 
-/** Check one signature over `data` made with `key` (imported by importKey) for `algorithm`. */
+/**
+ * Check one signature over `data` made with `key` (imported by importKey) for `algorithm`, on
+ * libuv's thread pool (`crypto.verify` with a callback): the event loop goes on answering while
+ * OpenSSL works, and concurrent misses' checks run on the pool's threads side by side. Node's
+ * synchronous `verify` was also several times slower per signature than the pooled one for
+ * ECDSA in our measurements (docs/benchmarks.md). Never rejects: a malformed key or signature
+ * is false.
+ */
 export function verifySignature(
   algorithm: number,
   key: KeyObject,
   data: Uint8Array,
   signature: Uint8Array,
-): boolean {
-  try {
-    switch (algorithm) {
-      case Algorithm.RSASHA1:
-      case Algorithm.RSASHA1_NSEC3_SHA1:
-        return verify("sha1", data, key, signature);
-      case Algorithm.RSASHA256:
-        return verify("sha256", data, key, signature);
-      case Algorithm.RSASHA512:
-        return verify("sha512", data, key, signature);
-      case Algorithm.ECDSAP256SHA256:
-        if (signature.length !== 64) return false;
-        return verify("sha256", data, { key, dsaEncoding: "ieee-p1363" }, signature);
-      case Algorithm.ECDSAP384SHA384:
-        if (signature.length !== 96) return false;
-        return verify("sha384", data, { key, dsaEncoding: "ieee-p1363" }, signature);
-      case Algorithm.ED25519:
-        if (signature.length !== 64) return false;
-        return verify(null, data, key, signature);
-      default:
-        return false;
-    }
-  } catch {
-    return false;
+): Promise<boolean> {
+  let digest: string | null;
+  let ecdsa = false;
+  switch (algorithm) {
+    case Algorithm.RSASHA1:
+    case Algorithm.RSASHA1_NSEC3_SHA1:
+      digest = "sha1";
+      break;
+    case Algorithm.RSASHA256:
+      digest = "sha256";
+      break;
+    case Algorithm.RSASHA512:
+      digest = "sha512";
+      break;
+    case Algorithm.ECDSAP256SHA256:
+      if (signature.length !== 64) return FALSE;
+      digest = "sha256";
+      ecdsa = true;
+      break;
+    case Algorithm.ECDSAP384SHA384:
+      if (signature.length !== 96) return FALSE;
+      digest = "sha384";
+      ecdsa = true;
+      break;
+    case Algorithm.ED25519:
+      if (signature.length !== 64) return FALSE;
+      digest = null;
+      break;
+    default:
+      return FALSE;
   }
+  return new Promise((resolve) => {
+    try {
+      verify(digest, data, ecdsa ? { key, dsaEncoding: "ieee-p1363" } : key, signature, (err, ok) =>
+        resolve(!err && ok),
+      );
+    } catch {
+      resolve(false);
+    }
+  });
 }
+
+const FALSE = Promise.resolve(false);
 
 /** RFC 5155 §5: IH(salt, owner, iterations) with SHA-1 (hash algorithm 1). */
 export function nsec3Hash(name: string, salt: Uint8Array, iterations: number): Uint8Array {

@@ -272,13 +272,13 @@ export class Validator {
       // signatures are forged; the owner's own state decides.
       throw new Bogus(Ede.DNSSEC_BOGUS, `${signer || "."} is not a signed zone`);
     }
-    const r = verifyRrset(g.rrs, g.sigs, signer, st.keys, this.now(), budget);
+    const r = await verifyRrset(g.rrs, g.sigs, signer, st.keys, this.now(), budget);
     if (!r.ok) throw new Bogus(r.ede, r.why);
     // A wildcard expansion needs proof that the name itself does not exist.
     const ownerLabels = labelCount(g.owner.startsWith("*.") ? g.owner.slice(2) : g.owner);
     if (r.sig.labels < ownerLabels) {
       const ce = ancestorWithLabels(g.owner, r.sig.labels);
-      const denial = this.denialOf(msg, st, budget);
+      const denial = await this.denialOf(msg, st, budget);
       const p = denial.wildcardAnswer(g.owner, ce);
       if (p === "missing")
         throw new Bogus(Ede.NSEC_MISSING, `no proof for the wildcard answer at ${g.owner}`);
@@ -324,7 +324,7 @@ export class Validator {
         Ede.DNSSEC_BOGUS,
         `SOA of ${soaOwner || "."} in a denial signed by ${signer}`,
       );
-    const denial = this.denialOf(msg, st, budget);
+    const denial = await this.denialOf(msg, st, budget);
     const p = msg.rcode === Rcode.NXDOMAIN ? denial.nxdomain(name) : denial.nodata(name, qtype);
     if (p === "missing")
       throw new Bogus(
@@ -349,13 +349,17 @@ export class Validator {
    * The zone's NSEC/NSEC3 records of the authority section, each RRset's signature checked with
    * the zone's keys (a record that does not verify makes the answer bogus).
    */
-  private denialOf(msg: Message, st: ZoneState & { kind: "secure" }, budget: Budget): Denial {
+  private async denialOf(
+    msg: Message,
+    st: ZoneState & { kind: "secure" },
+    budget: Budget,
+  ): Promise<Denial> {
     const sets = groupRrsets(msg.authorities);
     const ok: ResourceRecord[] = [];
     for (const g of sets.values()) {
       if (g.type !== RRType.NSEC && g.type !== RRType.NSEC3 && g.type !== RRType.SOA) continue;
       if (g.rrs.length === 0 || !isSubdomainOf(g.owner, st.zone)) continue;
-      const r = verifyRrset(g.rrs, g.sigs, st.zone, st.keys, this.now(), budget);
+      const r = await verifyRrset(g.rrs, g.sigs, st.zone, st.keys, this.now(), budget);
       if (!r.ok) throw new Bogus(r.ede, r.why);
       if (g.type !== RRType.SOA) ok.push(...g.rrs);
     }
@@ -427,20 +431,20 @@ export class Validator {
     const sets = groupRrsets(m.answers);
     const ds = sets.get(`${name}|${RRType.DS}`);
     if (m.rcode === Rcode.NOERROR && ds && ds.rrs.length > 0) {
-      const r = verifyRrset(ds.rrs, ds.sigs, up.zone, up.keys, this.now(), budget);
+      const r = await verifyRrset(ds.rrs, ds.sigs, up.zone, up.keys, this.now(), budget);
       if (!r.ok) throw new Bogus(r.ede, `DS of ${name}: ${r.why}`);
       return this.fromDs(name, ds.rrs.map(parseDs), minTtl(ds.rrs, MAX_ZONE_TTL), budget);
     }
     const cname = sets.get(`${name}|${RRType.CNAME}`);
     if (m.rcode === Rcode.NOERROR && cname && cname.rrs.length > 0) {
       // An alias is never a zone cut; its signature must still come from the parent zone.
-      const r = verifyRrset(cname.rrs, cname.sigs, up.zone, up.keys, this.now(), budget);
+      const r = await verifyRrset(cname.rrs, cname.sigs, up.zone, up.keys, this.now(), budget);
       if (!r.ok) throw new Bogus(r.ede, `CNAME at ${name}: ${r.why}`);
       return { state: up, ttl: minTtl(cname.rrs, MAX_ZONE_TTL) };
     }
     if (m.rcode !== Rcode.NOERROR && m.rcode !== Rcode.NXDOMAIN)
       throw new Bogus(Ede.NETWORK_ERROR, `DS of ${name}: rcode ${m.rcode}`);
-    const denial = this.denialOf(m, up, budget);
+    const denial = await this.denialOf(m, up, budget);
     const ttl = minTtl(m.authorities, MAX_ZONE_TTL);
     switch (denial.dsDenial(name)) {
       case "no-cut":
@@ -518,7 +522,7 @@ export class Validator {
     }
     if (entry.length === 0)
       throw new Bogus(Ede.DNSKEY_MISSING, `no DNSKEY of ${zone || "."} matches its DS`);
-    const r = verifyRrset(g.rrs, g.sigs, zone, entry, this.now(), budget);
+    const r = await verifyRrset(g.rrs, g.sigs, zone, entry, this.now(), budget);
     if (!r.ok) throw new Bogus(r.ede, `DNSKEY of ${zone || "."}: ${r.why}`);
     return {
       state: { kind: "secure", zone, keys },

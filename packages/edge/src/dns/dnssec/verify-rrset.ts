@@ -4,6 +4,7 @@
 // and algorithm. The work is bounded: at most MAX_SIGS_PER_RRSET signatures and
 // MAX_KEYS_PER_TAG keys per signature are tried, and every verification counts against the
 // query's budget (the KeyTrap attacks, CVE-2023-50387, send many keys sharing a tag).
+// Signatures are checked on the thread pool (crypto.ts), one at a time per RRset.
 
 import type { KeyObject } from "node:crypto";
 import { Ede } from "../wire/constants.ts";
@@ -44,14 +45,14 @@ function serialDiff(a: number, b: number): number {
   return ((a - b) | 0) as number;
 }
 
-export function verifyRrset(
+export async function verifyRrset(
   rrset: readonly ResourceRecord[],
   sigs: readonly RrsigData[],
   zone: string,
   keys: readonly TrustedKey[],
   now: number,
   budget: Budget,
-): RrsetCheck {
+): Promise<RrsetCheck> {
   const first = rrset[0]!;
   const owner = lowerName(first.name);
   const ownerLabels = labelCount(owner.startsWith("*.") ? owner.slice(2) : owner);
@@ -82,7 +83,8 @@ export function verifyRrset(
         throw new WorkLimitError("too many signatures to check");
       tried++;
       data ??= signedData(sig, rrset);
-      if (verifySignature(sig.algorithm, k.key, data, sig.signature)) return { ok: true, sig };
+      if (await verifySignature(sig.algorithm, k.key, data, sig.signature))
+        return { ok: true, sig };
     }
     if (matched === 0) noKey = true;
   }
