@@ -5,7 +5,8 @@
 // fetched from nsd and, when validating, has its signature checked with keys already known:
 // the steady-state cost. Then the same names again (cache hits) through dnsperf, Gatehouse
 // validating and not, to show the cached path does not change.
-// Run: node bench/dns/dnssec.ts [--names 3000] [--concurrency 4] [--seconds 5]
+// Run: node bench/dns/dnssec.ts [--names 3000] [--concurrency 4] [--seconds 5] [--cpu-prof DIR]
+// (--cpu-prof: the Gatehouse edges write V8 CPU profiles into DIR when they stop.)
 
 import { execFileSync } from "node:child_process";
 import { createSocket } from "node:dgram";
@@ -28,6 +29,7 @@ const opt = (name: string, def: string) => {
 const NAMES = Number(opt("names", "3000"));
 const CONCURRENCY = Number(opt("concurrency", "4"));
 const SECONDS = Number(opt("seconds", "5"));
+const CPU_PROF = opt("cpu-prof", "");
 const CLI = join(import.meta.dirname, "../../packages/gatehouse/src/cli.ts");
 const dir = mkdtempSync(join(tmpdir(), "gh-bench-dnssec-"));
 const stops: (() => Promise<void>)[] = [];
@@ -109,7 +111,7 @@ async function gatehouse(nsdPort: number, anchor: string, validate: boolean): Pr
   );
   const s = await spawnDnsServer(
     process.execPath,
-    [CLI, "edge", "--config", cfg],
+    [...(CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", CPU_PROF] : []), CLI, "edge", "--config", cfg],
     port,
     (m) => m !== undefined,
   );
