@@ -849,3 +849,28 @@ export const ConfigCheckWithTests = T.Composite([
   }),
 ]);
 export type ConfigCheckWithTests = Static<typeof ConfigCheckWithTests>;
+
+/** POST /config/plan: what applying a YAML document would change, and its policy tests. */
+export const ConfigPlanResult = T.Object({
+  changes: T.Array(
+    T.Object({
+      kind: T.Union(
+        ["policy", "list", "location", "localZone", "user", "device", "test"].map((k) =>
+          T.Literal(k),
+        ),
+      ),
+      op: T.Union([T.Literal("add"), T.Literal("remove"), T.Literal("change")]),
+      name: T.String(),
+      fields: T.Optional(T.Array(T.String())),
+      items: T.Optional(T.Object({ added: T.Integer(), removed: T.Integer() })),
+    }),
+  ),
+  /** Whole sections that differ: settings, resolver, rolloutPlan. */
+  sections: T.Array(T.String()),
+  add: T.Integer(),
+  change: T.Integer(),
+  remove: T.Integer(),
+  /** The document's tests (the stored ones when it has no `tests`) against the document. */
+  tests: PolicyTestReport,
+});
+export type ConfigPlanResult = Static<typeof ConfigPlanResult>;

@@ -114,6 +114,7 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "PUT /api/v1/settings",
   ],
   admin: [
+    "POST /api/v1/config/plan",
     "DELETE /api/v1/edges/:id",
     "DELETE /api/v1/edges/:id/pin",
     "DELETE /api/v1/rollout-plan",

@@ -440,6 +440,7 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
       admin("POST", "/config/check", yaml.body, { "content-type": "application/yaml" }),
       200,
     );
+    await ok(admin("POST", "/config/plan", yaml.body, { "content-type": "application/yaml" }), 200);
     await ok(admin("GET", "/audit"), 200);
 
     // Import of another product's configuration (a dry run, then for real).

@@ -1,12 +1,15 @@
 // Configuration as code against a real `gatehouse control` on loopback: `gatehouse config test
 // FILE.yaml` runs a document's policy tests (exit 0 when they pass, 1 with the failing case
-// and its FILE:LINE when one fails or the document does not validate, 2 for usage).
+// and its FILE:LINE when one fails or the document does not validate, 2 for usage); `pull`
+// writes the configuration (subscribed lists by reference, the rollout plan), `plan` shows
+// what a file would change, `apply` applies and publishes it and is idempotent.
 
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import YAML from "yaml";
 import { type ControlProcess, runCli, startControlProcess } from "./support/processes.ts";
 
 /** Run the CLI to its end: exit code and everything it printed. */
@@ -101,5 +104,99 @@ describe("gatehouse config", () => {
     assert.match(noToken.out, /GATEHOUSE_TOKEN/);
     const wrong = await gatehouse(["config", "frobnicate"], env);
     assert.equal(wrong.code, 2, wrong.out);
+  });
+
+  it("pull, plan, apply: a subscription by reference, the rollout plan, idempotent", async () => {
+    const list = await control.call<{ id: string }>("POST", "/lists", {
+      name: "feed",
+      type: "domain",
+      items: ["feed-item.example"],
+    });
+    assert.equal(list.status, 201);
+    const sub = await control.call("PUT", `/lists/${list.body.id}/subscription`, {
+      url: "http://127.0.0.1:9/feed.txt",
+      refreshSeconds: 3600,
+    });
+    assert.equal(sub.status, 200, JSON.stringify(sub.body));
+    const file = join(dir, "gatehouse.yaml");
+    const pulled = await gatehouse(["config", "pull", "-o", file, "--control", url], env);
+    assert.equal(pulled.code, 0, pulled.out);
+    const doc = YAML.parse(await readFile(file, "utf8"));
+    const feed = doc.lists.find((l: { name: string }) => l.name === "feed");
+    assert.deepEqual(feed.subscription, {
+      url: "http://127.0.0.1:9/feed.txt",
+      refreshSeconds: 3600,
+      format: "auto",
+      maxBytes: 67108864,
+    });
+    assert.equal(feed.items, undefined, "a subscribed list is exported by reference");
+    assert.equal(doc.rolloutPlan, null);
+
+    const unchanged = await gatehouse(["config", "plan", file, "--control", url], env);
+    assert.equal(unchanged.code, 0, unchanged.out);
+    assert.match(unchanged.out, /^No changes\.$/m);
+
+    // Written by hand: no ids, a new policy, a rollout plan, a test.
+    doc.policies = [
+      {
+        name: "Block games",
+        type: "dns",
+        enabled: true,
+        precedence: 5,
+        expression: 'dns.fqdn == "games.example"',
+        action: "block",
+      },
+    ];
+    doc.rolloutPlan = { stages: [{ name: "all", bakeSeconds: 0 }] };
+    doc.tests = [
+      { name: "games blocked", dns: { query: "games.example" }, expect: { action: "block" } },
+    ];
+    await writeFile(file, YAML.stringify(doc));
+    const plan = await gatehouse(["config", "plan", file, "--control", url], env);
+    assert.equal(plan.code, 0, plan.out);
+    assert.match(plan.out, /^\+ policy "Block games"$/m);
+    assert.match(plan.out, /^~ rolloutPlan$/m);
+    assert.match(plan.out, /Policy tests: 1 passed, 0 failed/);
+
+    const applied = await gatehouse(["config", "apply", file, "--control", url], env);
+    assert.equal(applied.code, 0, applied.out);
+    assert.match(applied.out, /Applied and published version (\d+)/);
+    const plan2 = await control.call<{ plan: unknown }>("GET", "/rollout-plan");
+    assert.deepEqual(plan2.body.plan, { stages: [{ name: "all", bakeSeconds: 0 }] });
+    const items = await control.call<{ items: string[] }>("GET", `/lists/${list.body.id}/items`);
+    assert.ok(JSON.stringify(items.body).includes("feed-item.example"), "the items stayed");
+    const subAfter = await control.call<{ url: string }>(
+      "GET",
+      `/lists/${list.body.id}/subscription`,
+    );
+    assert.equal(subAfter.body.url, "http://127.0.0.1:9/feed.txt");
+
+    const again = await gatehouse(["config", "apply", file, "--control", url], env);
+    assert.equal(again.code, 0, again.out);
+    assert.match(again.out, /^No changes\.$/m);
+    assert.match(again.out, /nothing new to publish/);
+  });
+
+  it("apply refuses a file whose test fails, and one control refuses, with the line", async () => {
+    const file = join(dir, "gatehouse.yaml");
+    const doc = YAML.parse(await readFile(file, "utf8"));
+    doc.tests[0].expect.action = "allow";
+    await writeFile(file, YAML.stringify(doc));
+    const failing = await gatehouse(["config", "apply", file, "--control", url], env);
+    assert.equal(failing.code, 1, failing.out);
+    assert.match(failing.out, /not applied: 1 policy test\(s\) fail/);
+    const before = await control.call<{ items: { name: string }[] }>("GET", "/policies");
+    assert.deepEqual(
+      before.body.items.map((p) => p.name),
+      ["Block games"],
+    );
+    doc.tests[0].expect.action = "block";
+    doc.policies[0].expression = "dns.fqdn ==";
+    const text = YAML.stringify(doc);
+    await writeFile(file, text);
+    const line = text.split("\n").findIndex((l) => l.includes("dns.fqdn ==")) + 1;
+    const broken = await gatehouse(["config", "apply", file, "--control", url], env);
+    assert.equal(broken.code, 1, broken.out);
+    assert.match(broken.out, new RegExp(`${file}:${line}:\\d+: /policies/0/expression: `));
   });
 });

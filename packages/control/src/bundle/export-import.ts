@@ -25,17 +25,24 @@ import {
   PolicyTests,
   ProxySettings,
   ResolverSettings,
+  RolloutPlan,
 } from "@gatehouse/contract";
 import { type Static, Type as T } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { sql } from "kysely";
 import YAML from "yaml";
-import { ACCOUNT_DOCUMENTS, replaceAccountDocument } from "../account-documents.ts";
+import {
+  ACCOUNT_DOCUMENTS,
+  readAccountDocument,
+  removeAccountDocument,
+  replaceAccountDocument,
+} from "../account-documents.ts";
 import { audit } from "../audit.ts";
 import type { Db } from "../context.ts";
 import { newId } from "../ids.ts";
 import { normalizeIp, normalizeItem } from "../lists/list-items.ts";
 import { checkPolicyShape } from "../routes/policy-validation.ts";
+import { SubscriptionBody } from "../routes/subscriptions.ts";
 import { type BundleContent, compileContent } from "./compile.ts";
 import { storedPolicyTests } from "./policy-tests.ts";
 
@@ -78,6 +85,12 @@ const ConfigDocument = T.Object(
           items: T.Optional(
             T.Array(T.Union([T.String({ maxLength: 1024 }), T.Integer()]), { maxItems: 1_000_000 }),
           ),
+          /**
+           * The URL the list follows. Without `items` the list is included by reference: an
+           * import keeps the items the account's list of that id (or name) has, else the list
+           * starts empty and is fetched within a minute.
+           */
+          subscription: T.Optional(SubscriptionBody),
         }),
         { maxItems: 10000 },
       ),
@@ -121,6 +134,8 @@ const ConfigDocument = T.Object(
     ),
     /** Policy tests (cases and what they expect); absent in an import: the stored ones stay. */
     tests: opt(PolicyTests),
+    /** The staged-rollout plan; null: none (every edge at once); absent: the stored one stays. */
+    rolloutPlan: opt(T.Union([RolloutPlan, T.Null()])),
   },
   { additionalProperties: false },
 );
@@ -129,6 +144,15 @@ const documentChecker = TypeCompiler.Compile(ConfigDocument);
 
 export async function exportDocument(db: Db, accountId: string): Promise<ConfigDocument> {
   const c = await compileContent(db, accountId);
+  const subs = new Map(
+    (
+      await db
+        .selectFrom("list_subscriptions")
+        .select(["list_id", "url", "format", "refresh_seconds", "max_bytes"])
+        .where("account_id", "=", accountId)
+        .execute()
+    ).map((r) => [r.list_id, r]),
+  );
   const policies = await db
     .selectFrom("policies")
     .selectAll()
@@ -147,7 +171,21 @@ export async function exportDocument(db: Db, accountId: string): Promise<ConfigD
     resolver: c.resolver,
     locations: c.locations,
     ...(c.localZones ? { localZones: c.localZones } : {}),
-    lists: c.lists,
+    // A list that follows a URL is exported by reference: its subscription, not its items.
+    lists: c.lists.map((l) => {
+      const sub = subs.get(l.id);
+      if (!sub) return l;
+      const { items: _items, ...rest } = l;
+      return {
+        ...rest,
+        subscription: {
+          url: sub.url,
+          refreshSeconds: sub.refresh_seconds,
+          format: sub.format as Static<typeof SubscriptionBody>["format"],
+          maxBytes: sub.max_bytes,
+        },
+      };
+    }),
     // Disabled policies too: the export is the whole configuration, not what is published.
     policies: policies.map((r) => ({
       id: r.id,
@@ -164,6 +202,10 @@ export async function exportDocument(db: Db, accountId: string): Promise<ConfigD
     users: c.identities?.users ?? [],
     devices: c.identities?.devices ?? [],
     tests: await storedPolicyTests(db, accountId),
+    rolloutPlan:
+      ((await readAccountDocument(db, ACCOUNT_DOCUMENTS.rolloutPlan, accountId)) as
+        | RolloutPlan
+        | undefined) ?? null,
   };
 }
 
@@ -206,6 +248,9 @@ interface Prepared {
     type: (typeof LIST_TYPES)[number];
     description: string | null;
     items: string[];
+    subscription: Static<typeof SubscriptionBody> | undefined;
+    /** Followed by URL and without items in the document: the stored items stay. */
+    byReference: boolean;
   }[];
   readonly locations: {
     id: string;
@@ -234,12 +279,16 @@ export function prepareImport(doc: ConfigDocument, accountId: string): Prepared 
       else if (problems.length < 50)
         problems.push({ path: `/lists/${i}/items/${j}`, message: r.reason });
     });
+    if (l.subscription !== undefined && !URL.canParse(l.subscription.url))
+      problems.push({ path: `/lists/${i}/subscription/url`, message: "not a URL" });
     return {
       id: l.id ?? newId("lst"),
       name: l.name,
       type: l.type,
       description: l.description ?? null,
       items: [...new Set(items)],
+      subscription: l.subscription,
+      byReference: l.subscription !== undefined && l.items === undefined,
     };
   });
   const locations = (doc.locations ?? []).map((l, i) => {
@@ -368,7 +417,22 @@ export async function applyImport(
       .where("account_id", "=", accountId)
       .executeTakeFirstOrThrow();
     await trx.deleteFrom("policies").where("account_id", "=", accountId).execute();
-    await trx.deleteFrom("lists").where("account_id", "=", accountId).execute();
+    // Lists included by reference keep their rows and items when the account has them (same
+    // id and type); every other list is replaced.
+    const existing = await trx
+      .selectFrom("lists")
+      .select(["id", "type"])
+      .where("account_id", "=", accountId)
+      .execute();
+    const typeOf = new Map(existing.map((l) => [l.id, l.type]));
+    const kept = new Set(
+      prepared.lists.filter((l) => l.byReference && typeOf.get(l.id) === l.type).map((l) => l.id),
+    );
+    await trx
+      .deleteFrom("lists")
+      .where("account_id", "=", accountId)
+      .$if(kept.size > 0, (q) => q.where("id", "not in", [...kept]))
+      .execute();
     await trx.deleteFrom("locations").where("account_id", "=", accountId).execute();
     // Devices the document does not describe stay; remember whom they belong to, because
     // deleting the users below unassigns them (on delete set null).
@@ -405,7 +469,20 @@ export async function applyImport(
         }),
       )
       .execute();
+    // Kept lists are renamed after the others are gone, so a swap of names cannot collide.
     for (const l of prepared.lists) {
+      if (!kept.has(l.id)) continue;
+      await trx
+        .updateTable("lists")
+        .set({ name: l.name, description: l.description, updated_at: new Date() })
+        .where("id", "=", l.id)
+        .execute();
+    }
+    for (const l of prepared.lists) {
+      if (kept.has(l.id)) {
+        await syncSubscription(trx, accountId, l.id, l.subscription);
+        continue;
+      }
       await trx
         .insertInto("lists")
         .values({
@@ -423,6 +500,7 @@ export async function applyImport(
           trx,
         );
       }
+      await syncSubscription(trx, accountId, l.id, l.subscription);
     }
     if (doc.localZones !== undefined) {
       await trx.deleteFrom("local_zones").where("account_id", "=", accountId).execute();
@@ -510,6 +588,16 @@ export async function applyImport(
         .where("id", "=", d.id)
         .execute();
     }
+    if (doc.rolloutPlan === null)
+      await removeAccountDocument(trx, ACCOUNT_DOCUMENTS.rolloutPlan, accountId);
+    else if (doc.rolloutPlan !== undefined)
+      await replaceAccountDocument(
+        trx,
+        ACCOUNT_DOCUMENTS.rolloutPlan,
+        accountId,
+        actor,
+        doc.rolloutPlan,
+      );
     const counts = {
       policies: doc.policies?.length ?? 0,
       lists: prepared.lists.length,
@@ -531,4 +619,48 @@ export async function applyImport(
     });
     return counts;
   });
+}
+
+/**
+ * Make a list follow the document's subscription: a new or changed URL (or format) is fetched
+ * within a minute; an unchanged one keeps its state (ETag, last fetch); none removes it.
+ */
+async function syncSubscription(
+  trx: Db,
+  accountId: string,
+  listId: string,
+  sub: Static<typeof SubscriptionBody> | undefined,
+): Promise<void> {
+  if (sub === undefined) {
+    await trx.deleteFrom("list_subscriptions").where("list_id", "=", listId).execute();
+    return;
+  }
+  const values = {
+    url: sub.url,
+    format: sub.format ?? "auto",
+    refresh_seconds: sub.refreshSeconds ?? 86400,
+    max_bytes: sub.maxBytes ?? 64 * 1024 * 1024,
+  };
+  const before = await trx
+    .selectFrom("list_subscriptions")
+    .select(["url", "format"])
+    .where("list_id", "=", listId)
+    .executeTakeFirst();
+  if (before === undefined) {
+    await trx
+      .insertInto("list_subscriptions")
+      .values({ list_id: listId, account_id: accountId, ...values })
+      .execute();
+    return;
+  }
+  const refetch = before.url !== values.url || before.format !== values.format;
+  await trx
+    .updateTable("list_subscriptions")
+    .set({
+      ...values,
+      ...(refetch ? { etag: null, next_fetch_at: new Date() } : {}),
+      updated_at: new Date(),
+    })
+    .where("list_id", "=", listId)
+    .execute();
 }

@@ -10,6 +10,7 @@ import {
   ConfigBundle,
   ConfigCheck,
   ConfigCheckWithTests,
+  ConfigPlanResult,
   ConfigVersion,
   GatehouseError,
   ImportResult,
@@ -23,6 +24,7 @@ import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { ACCOUNT_DOCUMENTS, replaceAccountDocument } from "../account-documents.ts";
 import { audit } from "../audit.ts";
+import { adoptIds, planDocument } from "../bundle/config-plan.ts";
 import { diffBundles } from "../bundle/diff.ts";
 import {
   applyImport,
@@ -34,7 +36,7 @@ import {
 import { runPolicyTests, storedPolicyTests } from "../bundle/policy-tests.ts";
 import { type Publisher, type StoredBundle, sendBundle } from "../bundle/publisher.ts";
 import { withYamlSpans, yamlSpans } from "../bundle/yaml-spans.ts";
-import { actorOf } from "../context.ts";
+import { actorOf, type Db } from "../context.ts";
 import { decodeCursor, encodeCursor } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
 import { YamlDocument } from "../http/responses.ts";
@@ -372,6 +374,36 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
       },
     );
 
+    scope.post(
+      "/config/plan",
+      {
+        config: { access: "admin", errors: [422] },
+        schema: {
+          tags,
+          summary:
+            "What applying a YAML document (PUT /config/export) would change, and its policy tests",
+          description:
+            "Things are matched by id; those the document names without an id take the id of the account's thing of the same name (policies by type and name, lists, locations and local zones by name, users by email, devices by name), so a hand-written document applied twice changes nothing the second time. Sections the document leaves out are not compared. `tests` runs the document's tests (the stored ones when it has none) against the document. A document that does not validate is a 422 whose problems carry their YAML line and column. Admin, as the import it previews.",
+          response: { 200: ConfigPlanResult },
+        },
+      },
+      async (req) => {
+        const p = who(req);
+        if (typeof req.body !== "string" || req.body.trim() === "")
+          throw new GatehouseError("GH_ERR_BAD_REQUEST", "send the YAML document as the body");
+        const { current, prepared, spanOf } = await prepareYaml(db, p.accountId, req.body);
+        const plan = planDocument(current, prepared.doc);
+        const own = prepared.doc.tests !== undefined;
+        const tests = runPolicyTests(
+          prepared.candidate,
+          prepared.doc.tests ?? current.tests ?? [],
+          own ? { spanOf } : {},
+        );
+        publisher.countTests("document", tests);
+        return { ...plan, tests };
+      },
+    );
+
     scope.put(
       "/config/export",
       {
@@ -388,12 +420,7 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         const p = who(req);
         if (typeof req.body !== "string" || req.body.length === 0)
           throw new GatehouseError("GH_ERR_BAD_REQUEST", "send the YAML document as the body");
-        let prepared: ReturnType<typeof prepareImport>;
-        try {
-          prepared = prepareImport(parseDocument(req.body), p.accountId);
-        } catch (err) {
-          throw withYamlSpans(err, yamlSpans(req.body));
-        }
+        const { prepared } = await prepareYaml(db, p.accountId, req.body);
         const counts = await applyImport(db, p.accountId, actorOf(p), prepared);
         return { imported: counts };
       },
@@ -412,4 +439,22 @@ function spansOf(
     if (s) out.push({ path: x.path, ...s });
   }
   return out;
+}
+
+/**
+ * A YAML document checked as an import would check it, with the ids of the account's things of
+ * the same name adopted; a 422's problems carry their line and column in the YAML.
+ */
+async function prepareYaml(db: Db, accountId: string, text: string) {
+  const spanOf = yamlSpans(text);
+  const current = await exportDocument(db, accountId);
+  try {
+    return {
+      current,
+      prepared: prepareImport(adoptIds(current, parseDocument(text)), accountId),
+      spanOf,
+    };
+  } catch (err) {
+    throw withYamlSpans(err, spanOf);
+  }
 }

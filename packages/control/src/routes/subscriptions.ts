@@ -14,7 +14,7 @@ import { NoContent } from "../http/responses.ts";
 import { ITEM_FORMATS } from "../lists/list-items.ts";
 import { IdParams, who } from "./common.ts";
 
-const SubscriptionBody = T.Object(
+export const SubscriptionBody = T.Object(
   {
     url: T.String({ minLength: 8, maxLength: 2048, pattern: "^https?://" }),
     /** Between 5 minutes and a week; default a day. */
