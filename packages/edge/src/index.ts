@@ -53,7 +53,7 @@ export {
   withComponent,
 } from "./telemetry/op-log.ts";
 export { QueryLog } from "./telemetry/query-log.ts";
-export type { LeafMinter } from "./tls/leaf-minter.ts";
+export { LeafMinter } from "./tls/leaf-minter.ts";
 export { setLocalOriginCas } from "./tls/origin-trust.ts";
 export {
   type CertificateSummary,

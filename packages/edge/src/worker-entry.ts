@@ -1,9 +1,10 @@
 // An edge worker process (see workers.ts): waits for its config over IPC, starts an edge with
 // SO_REUSEPORT UDP sockets, reports ready, answers the primary's requests (apply, drain, resume,
-// metrics, credential) and closes gracefully when told to. When the primary follows control,
+// metrics, credential, the intermediate CA for TLS inspection) and closes gracefully when told to. When the primary follows control,
 // the worker ships its own query log with its own spool directory. A bundle from control comes
 // as a file to read (workers.ts applyBody), parsed and compiled as the sync client does.
 
+import { createPrivateKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import { type Edge, startEdge } from "./main.ts";
@@ -11,7 +12,7 @@ import { type ParsedBundle, parseBundleBody } from "./sync/bundle-parse.ts";
 import { LogShipper } from "./sync/log-shipper.ts";
 import { edgeRegistry } from "./telemetry/metrics.ts";
 import { createOpLogger } from "./telemetry/op-log.ts";
-import type { WorkerReply } from "./workers.ts";
+import type { WireIssuer, WorkerReply } from "./workers.ts";
 
 interface Request {
   type?: string;
@@ -28,6 +29,8 @@ interface Request {
   /** Heap limit of the bundle parser thread, MiB. */
   parseMemoryMb?: number;
   credential?: string;
+  /** The intermediate CA for inspected leaves (null: none, stop inspecting). */
+  issuer?: WireIssuer | null;
 }
 
 // Operational lines (JSON, telemetry/op-log.ts) go straight to this process's stderr, which it
@@ -61,6 +64,7 @@ async function start(m: Request): Promise<void> {
     ...(m.drained ? { drained: true } : {}),
   });
   edge = e;
+  if (m.issuer) setIssuer(e, m.issuer);
   if (m.ship) {
     shipper = new LogShipper({
       controlUrl: m.ship.controlUrl,
@@ -72,6 +76,15 @@ async function start(m: Request): Promise<void> {
     });
     await shipper.start();
   }
+}
+
+/** The primary's intermediate CA (its sync client has it signed): this worker's leaves. */
+function setIssuer(e: Edge, w: WireIssuer | null): void {
+  e.minter.setIssuer(
+    w === null
+      ? undefined
+      : { certPem: w.certPem, key: createPrivateKey(w.keyPem), serial: w.serial },
+  );
 }
 
 /** The answer to one request from the primary. */
@@ -97,6 +110,9 @@ async function answer(m: Request, e: Edge): Promise<unknown> {
       return edgeRegistry().getMetricsAsJSON();
     case "credential":
       credential = m.credential;
+      return undefined;
+    case "issuer":
+      setIssuer(e, m.issuer ?? null);
       return undefined;
     default:
       throw new Error(`unknown request ${JSON.stringify(m.type)}`);

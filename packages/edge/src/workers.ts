@@ -83,8 +83,20 @@ export type WorkersHandle =
       metrics(): Promise<Registry>;
       /** Hand the edge credential to the workers' log shippers (shipLogs). */
       setCredential(credential: string): Promise<void>;
+      /**
+       * The intermediate CA every worker's proxy mints inspected leaves with (the primary's
+       * sync client got it signed), or undefined to stop inspecting.
+       */
+      setIssuer(issuer: WireIssuer | undefined): Promise<void>;
       close(): Promise<void>;
     };
+
+/** An intermediate CA as it crosses to a worker (IPC to our own child: the key as PEM). */
+export interface WireIssuer {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly serial: string;
+}
 
 /** SO_REUSEPORT sockets bound to port 0 would each get their own port: pick one up front. */
 async function fixUdpPorts(addrs: readonly string[]): Promise<string[]> {
@@ -152,7 +164,12 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
   /** Slots whose worker has started and caught up with `current` (requests go only to these). */
   const live = new Array<boolean>(n).fill(false);
   /** What every worker runs now, for a replacement to catch up with. */
-  const current: { bundle?: BundleSource; credential?: string; drained: boolean } = {
+  const current: {
+    bundle?: BundleSource;
+    credential?: string;
+    issuer?: WireIssuer | null;
+    drained: boolean;
+  } = {
     drained: false,
   };
   let closing = false;
@@ -230,6 +247,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
           ...(state.bundleFile !== undefined ? { bundleFile: state.bundleFile, ...memory } : {}),
           ...(ship ? { ship } : {}),
           ...(state.seen.credential !== undefined ? { credential: state.seen.credential } : {}),
+          ...(state.seen.issuer ? { issuer: state.seen.issuer } : {}),
           ...(state.seen.drained ? { drained: true } : {}),
         }),
       );
@@ -274,6 +292,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
         while (
           seen.bundle !== current.bundle ||
           seen.credential !== current.credential ||
+          seen.issuer !== current.issuer ||
           seen.drained !== current.drained
         ) {
           const was = seen;
@@ -282,6 +301,8 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
             check(await ask(w, applyRequest(seen.bundle)));
           if (seen.credential !== was.credential && seen.credential !== undefined)
             check(await ask(w, { type: "credential", credential: seen.credential }));
+          if (seen.issuer !== was.issuer)
+            check(await ask(w, { type: "issuer", issuer: seen.issuer ?? null }));
           if (seen.drained !== was.drained)
             check(await ask(w, { type: seen.drained ? "drain" : "resume" }));
         }
@@ -396,6 +417,10 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     setCredential: async (credential: string) => {
       current.credential = credential;
       await everyWorker({ type: "credential", credential });
+    },
+    setIssuer: async (issuer: WireIssuer | undefined) => {
+      current.issuer = issuer ?? null;
+      await everyWorker({ type: "issuer", issuer: issuer ?? null });
     },
     close: async () => {
       closing = true;

@@ -56,6 +56,8 @@ export interface LeafMinterOptions {
   readonly leafValidityMs?: number;
   readonly registry?: Registry;
   readonly now?: () => number;
+  /** Told of every new (or withdrawn) intermediate: a primary hands it on to its workers. */
+  readonly onIssuer?: (issuer: LeafIssuer | undefined) => void;
 }
 
 export interface LeafMinterMetrics {
@@ -190,7 +192,10 @@ export class LeafMinter {
     this.#validity = Math.min(opts.leafValidityMs ?? LEAF_VALIDITY_MS, LEAF_VALIDITY_MS);
     this.#now = opts.now ?? Date.now;
     this.#m = opts.registry ? leafMinterMetrics(opts.registry) : undefined;
+    this.#onIssuer = opts.onIssuer;
   }
+
+  readonly #onIssuer: ((issuer: LeafIssuer | undefined) => void) | undefined;
 
   /** The caches' sizes, set where they change (mints and context builds, not lookups). */
   #gauge(): void {
@@ -205,6 +210,7 @@ export class LeafMinter {
     this.#leaves.clear();
     this.#contexts.clear();
     this.#gauge();
+    this.#onIssuer?.(issuer);
   }
 
   get issuerSerial(): string | undefined {

@@ -20,7 +20,7 @@ import {
   EdgeState,
   edgeRegistry,
   heartbeatCounters,
-  type LeafMinter,
+  LeafMinter,
   type LogComponent,
   LogShipper,
   lineSink,
@@ -212,7 +212,7 @@ function syncClient(
     softwareVersion: SOFTWARE_VERSION,
     registry: edgeRegistry(),
     // TLS inspection: this edge's intermediate CA, signed by control, for the proxy's leaves.
-    // (Worker processes have a minter each and no intermediate yet: they tunnel.)
+    // (With workers, the primary's minter hands it to every worker.)
     ...(minter ? { minter } : {}),
     counters,
     log,
@@ -358,6 +358,20 @@ export async function startSyncedEdgeWorkers(
   };
   // Each worker flushes its own query log after draining.
   const decommission = decommissioning(opts, () => handle.drain(), syncLog);
+  // TLS inspection: the primary's sync client has the intermediate signed and renewed; every
+  // worker's proxy mints with it (handed over IPC, key included, to our own children).
+  const minter = new LeafMinter({
+    onIssuer: (issuer) => {
+      const wire = issuer && {
+        certPem: issuer.certPem,
+        keyPem: String(issuer.key.export({ format: "pem", type: "pkcs8" })),
+        serial: issuer.serial,
+      };
+      handle
+        .setIssuer(wire)
+        .catch((e: Error) => syncLog(`workers: intermediate CA not applied: ${e.message}`));
+    },
+  });
   const sync = syncClient(
     opts,
     target,
@@ -367,6 +381,7 @@ export async function startSyncedEdgeWorkers(
       ...maintenance(handle, async () => {}, syncLog),
       onDecommissioned: decommission.onDecommissioned,
     },
+    minter,
   );
   try {
     await sync.start();
