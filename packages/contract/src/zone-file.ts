@@ -92,7 +92,7 @@ function tokenize(src: string, line: number): Token[] {
   const out: Token[] = [];
   let i = 0;
   while (i < src.length) {
-    const c = src[i]!;
+    const c = src.charAt(i);
     if (c === " " || c === "\t") {
       i++;
       continue;
@@ -102,7 +102,7 @@ function tokenize(src: string, line: number): Token[] {
       i++;
       for (;;) {
         if (i >= src.length) throw new ZoneFileError(line, "unterminated quoted string");
-        const d = src[i]!;
+        const d = src.charAt(i);
         if (d === '"') {
           i++;
           break;
@@ -140,7 +140,7 @@ function readEscape(src: string, i: number, line: number): { text: string; next:
     return { text: String.fromCharCode(n), next: i + 4 };
   }
   if (i + 1 >= src.length) throw new ZoneFileError(line, "escape at the end of the line");
-  return { text: src[i + 1]!, next: i + 2 };
+  return { text: src.charAt(i + 1), next: i + 2 };
 }
 
 /** Join the file into logical records: comments stripped, parentheses spanning lines. */
@@ -151,12 +151,11 @@ function logicalLines(text: string): { src: string; line: number; ownerBlank: bo
   let cur = "";
   let start = 0;
   let ownerBlank = false;
-  for (let n = 0; n < lines.length; n++) {
-    const raw = lines[n]!;
+  for (const [n, raw] of lines.entries()) {
     let inQuote = false;
     let piece = "";
     for (let i = 0; i < raw.length; i++) {
-      const c = raw[i]!;
+      const c = raw.charAt(i);
       if (c === "\\" && i + 1 < raw.length) {
         piece += c + raw[i + 1];
         i++;
@@ -208,8 +207,11 @@ function ttlOf(text: string): number | undefined {
   if (!m) return undefined;
   const mult: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
   let t = 0;
-  for (const part of text.toLowerCase().match(/\d+[smhdw]/g)!)
-    t += Number(part.slice(0, -1)) * mult[part.slice(-1)]!;
+  for (const part of text.toLowerCase().match(/\d+[smhdw]/g) ?? []) {
+    const unit = mult[part.slice(-1)];
+    if (unit === undefined) return undefined;
+    t += Number(part.slice(0, -1)) * unit;
+  }
   return t <= MAX_TTL ? t : undefined;
 }
 
@@ -222,8 +224,9 @@ function isIpv6(s: string): boolean {
   if (!/^[0-9a-f:.]+$/i.test(s) || s.length > 45) return false;
   const dbl = s.split("::");
   if (dbl.length > 2) return false;
+  const [head = "", tail] = dbl;
   const groups = (x: string) => (x === "" ? [] : x.split(":"));
-  const parts = [...groups(dbl[0]!), ...(dbl.length === 2 ? groups(dbl[1]!) : [])];
+  const parts = [...groups(head), ...(tail !== undefined ? groups(tail) : [])];
   let n = 0;
   for (const [i, g] of parts.entries()) {
     if (i === parts.length - 1 && g.includes(".")) {
@@ -252,7 +255,8 @@ export function parseZoneFile(
   for (const { src, line, ownerBlank } of logicalLines(text)) {
     const toks = tokenize(src, line);
     if (toks.length === 0) continue;
-    const first = toks[0]!;
+    const [first] = toks;
+    if (first === undefined) continue;
     if (!first.quoted && first.text.startsWith("$")) {
       const dir = first.text.toUpperCase();
       if (dir === "$ORIGIN") {
@@ -272,13 +276,14 @@ export function parseZoneFile(
     let i = 0;
     let owner = last;
     if (!ownerBlank) {
-      owner = absName(toks[0]!.text, org, line, true);
+      owner = absName(first.text, org, line, true);
       i = 1;
     }
     // [TTL] [class] type, or [class] [TTL] type.
     let recTtl: number | undefined;
-    for (let k = 0; k < 2 && i < toks.length; k++) {
-      const t = toks[i]!.text;
+    for (let k = 0; k < 2; k++) {
+      const t = toks[i]?.text;
+      if (t === undefined) break;
       if (recTtl === undefined && ttlOf(t) !== undefined) {
         recTtl = ttlOf(t);
         i++;
@@ -310,27 +315,33 @@ function rdata(type: LocalRecordType, rd: Token[], origin: string, line: number)
         `${type} takes ${n} field${n > 1 ? "s" : ""}, got ${rd.length}`,
       );
   };
+  /** Field `i` of the record data; count() has checked how many there are. */
+  const field = (i: number): string => {
+    const t = rd[i];
+    if (t === undefined) throw new ZoneFileError(line, `${type} field ${i + 1} missing`);
+    return t.text;
+  };
   switch (type) {
     case "A":
       count(1);
-      if (!isIpv4(rd[0]!.text))
-        throw new ZoneFileError(line, `not an IPv4 address: ${clip(rd[0]!.text)}`);
-      return rd[0]!.text;
+      if (!isIpv4(field(0)))
+        throw new ZoneFileError(line, `not an IPv4 address: ${clip(field(0))}`);
+      return field(0);
     case "AAAA":
       count(1);
-      if (!isIpv6(rd[0]!.text))
-        throw new ZoneFileError(line, `not an IPv6 address: ${clip(rd[0]!.text)}`);
-      return rd[0]!.text.toLowerCase();
+      if (!isIpv6(field(0)))
+        throw new ZoneFileError(line, `not an IPv6 address: ${clip(field(0))}`);
+      return field(0).toLowerCase();
     case "CNAME":
     case "NS":
     case "PTR":
       count(1);
-      return absName(rd[0]!.text, origin, line);
+      return absName(field(0), origin, line);
     case "MX":
       count(2);
       return {
         preference: u(rd[0], 65535, "MX preference", line),
-        exchange: absName(rd[1]!.text, origin, line),
+        exchange: absName(field(1), origin, line),
       };
     case "SRV":
       count(4);
@@ -338,16 +349,16 @@ function rdata(type: LocalRecordType, rd: Token[], origin: string, line: number)
         priority: u(rd[0], 65535, "SRV priority", line),
         weight: u(rd[1], 65535, "SRV weight", line),
         port: u(rd[2], 65535, "SRV port", line),
-        target: absName(rd[3]!.text, origin, line),
+        target: absName(field(3), origin, line),
       };
     case "CAA": {
       count(3);
-      const tag = rd[1]!.text;
+      const tag = field(1);
       if (!/^[a-z0-9]{1,15}$/i.test(tag)) throw new ZoneFileError(line, `bad CAA tag ${clip(tag)}`);
       return {
         flags: u(rd[0], 255, "CAA flags", line),
         tag: tag.toLowerCase(),
-        value: rd[2]!.text,
+        value: field(2),
       };
     }
     case "TXT": {
@@ -360,20 +371,20 @@ function rdata(type: LocalRecordType, rd: Token[], origin: string, line: number)
     case "SOA": {
       count(7);
       return {
-        mname: absName(rd[0]!.text, origin, line),
-        rname: absName(rd[1]!.text, origin, line),
+        mname: absName(field(0), origin, line),
+        rname: absName(field(1), origin, line),
         serial: u(rd[2], 4294967295, "SOA serial", line),
-        refresh: ttlOrThrow(rd[3]!, line),
-        retry: ttlOrThrow(rd[4]!, line),
-        expire: ttlOrThrow(rd[5]!, line),
-        minimum: ttlOrThrow(rd[6]!, line),
+        refresh: ttlOrThrow(field(3), line),
+        retry: ttlOrThrow(field(4), line),
+        expire: ttlOrThrow(field(5), line),
+        minimum: ttlOrThrow(field(6), line),
       };
     }
   }
 }
 
-function ttlOrThrow(t: Token, line: number): number {
-  const v = ttlOf(t.text);
-  if (v === undefined) throw new ZoneFileError(line, `not a time value: ${clip(t.text)}`);
+function ttlOrThrow(text: string, line: number): number {
+  const v = ttlOf(text);
+  if (v === undefined) throw new ZoneFileError(line, `not a time value: ${clip(text)}`);
   return v;
 }
