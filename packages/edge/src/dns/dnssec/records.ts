@@ -66,14 +66,13 @@ const bytesOf = (d: unknown): Uint8Array => {
   return d;
 };
 
-const u16 = (b: Uint8Array, o: number): number => {
-  if (o + 2 > b.length) throw new WireError("DNSSEC RDATA too short");
-  return (b[o]! << 8) | b[o + 1]!;
+const u8 = (b: Uint8Array, o: number): number => {
+  const v = b[o];
+  if (v === undefined) throw new WireError("DNSSEC RDATA too short");
+  return v;
 };
-const u32 = (b: Uint8Array, o: number): number => {
-  if (o + 4 > b.length) throw new WireError("DNSSEC RDATA too short");
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-};
+const u16 = (b: Uint8Array, o: number): number => (u8(b, o) << 8) | u8(b, o + 1);
+const u32 = (b: Uint8Array, o: number): number => ((u16(b, o) << 16) | u16(b, o + 2)) >>> 0;
 
 /** Type bitmap (RFC 4034 §4.1.2): window blocks, checked for order and size. */
 export class TypeBitmap {
@@ -83,9 +82,9 @@ export class TypeBitmap {
     let o = start;
     let last = -1;
     while (o < b.length) {
-      if (o + 2 > b.length) throw new WireError("type bitmap truncated");
-      const win = b[o]!;
-      const len = b[o + 1]!;
+      const win = b[o];
+      const len = b[o + 1];
+      if (win === undefined || len === undefined) throw new WireError("type bitmap truncated");
       if (win <= last || len === 0 || len > 32 || o + 2 + len > b.length)
         throw new WireError("bad type bitmap window");
       this.windows.set(win, b.subarray(o + 2, o + 2 + len));
@@ -99,7 +98,8 @@ export class TypeBitmap {
     if (!w) return false;
     const bit = type & 0xff;
     const byte = bit >>> 3;
-    return byte < w.length && (w[byte]! & (0x80 >>> (bit & 7))) !== 0;
+    const bits = w[byte];
+    return bits !== undefined && (bits & (0x80 >>> (bit & 7))) !== 0;
   }
 }
 
@@ -114,8 +114,8 @@ export function parseRrsig(rr: ResourceRecord): RrsigData {
   signedPrefix.set(signerWire, 18);
   return {
     typeCovered: u16(b, 0),
-    algorithm: b[2]!,
-    labels: b[3]!,
+    algorithm: u8(b, 2),
+    labels: u8(b, 3),
     originalTtl: u32(b, 4),
     expiration: u32(b, 8),
     inception: u32(b, 12),
@@ -131,8 +131,8 @@ export function parseDnskey(rr: ResourceRecord): DnskeyData {
   if (b.length < 5) throw new WireError("DNSKEY RDATA too short");
   return {
     flags: u16(b, 0),
-    protocol: b[2]!,
-    algorithm: b[3]!,
+    protocol: u8(b, 2),
+    algorithm: u8(b, 3),
     publicKey: b.subarray(4),
     rdata: b,
   };
@@ -141,7 +141,7 @@ export function parseDnskey(rr: ResourceRecord): DnskeyData {
 export function parseDs(rr: ResourceRecord): DsData {
   const b = bytesOf(rr.data);
   if (b.length < 5) throw new WireError("DS RDATA too short");
-  return { keyTag: u16(b, 0), algorithm: b[2]!, digestType: b[3]!, digest: b.subarray(4) };
+  return { keyTag: u16(b, 0), algorithm: u8(b, 2), digestType: u8(b, 3), digest: b.subarray(4) };
 }
 
 export function parseNsec(rr: ResourceRecord): NsecData {
@@ -153,15 +153,15 @@ export function parseNsec(rr: ResourceRecord): NsecData {
 export function parseNsec3(rr: ResourceRecord): Nsec3Data {
   const b = bytesOf(rr.data);
   if (b.length < 6) throw new WireError("NSEC3 RDATA too short");
-  const saltLen = b[4]!;
+  const saltLen = u8(b, 4);
   const hashAt = 5 + saltLen;
   if (hashAt >= b.length) throw new WireError("NSEC3 RDATA too short");
-  const hashLen = b[hashAt]!;
+  const hashLen = u8(b, hashAt);
   const typesAt = hashAt + 1 + hashLen;
   if (hashLen === 0 || typesAt > b.length) throw new WireError("NSEC3 hash overruns RDATA");
   return {
-    hashAlgorithm: b[0]!,
-    flags: b[1]!,
+    hashAlgorithm: u8(b, 0),
+    flags: u8(b, 1),
     iterations: u16(b, 2),
     salt: b.subarray(5, hashAt),
     nextHash: b.subarray(hashAt + 1, typesAt),
@@ -232,7 +232,10 @@ export function compareNames(a: string, b: string): number {
   let i = la.length - 1;
   let j = lb.length - 1;
   for (; i >= 0 && j >= 0; i--, j--) {
-    const c = compareBytes(la[i]!, lb[j]!);
+    const x = la[i];
+    const y = lb[j];
+    if (x === undefined || y === undefined) break; // i, j stay within both label lists
+    const c = compareBytes(x, y);
     if (c !== 0) return c;
   }
   return la.length - lb.length;
@@ -240,7 +243,12 @@ export function compareNames(a: string, b: string): number {
 
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  for (let i = 0; i < n; i++) {
+    // i < n ≤ both lengths: the fallbacks never apply.
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (x !== y) return x - y;
+  }
   return a.length - b.length;
 }
 
@@ -327,7 +335,8 @@ export function canonicalRdata(rr: ResourceRecord): Uint8Array {
  * labels field says the RRset was expanded from a wildcard.
  */
 export function signedData(sig: RrsigData, rrset: readonly ResourceRecord[]): Uint8Array {
-  const first = rrset[0]!;
+  const [first] = rrset;
+  if (first === undefined) throw new Error("internal: signedData of an empty RRset");
   let owner = lowerName(first.name);
   const n = labelCount(owner);
   if (sig.labels < n) owner = `*.${ancestorWithLabels(owner, sig.labels)}`.replace(/\.$/, "");
