@@ -161,6 +161,38 @@ export const Whoami = T.Object({
 });
 export type Whoami = Static<typeof Whoami>;
 
+/**
+ * Who is signed in (GET /auth/session, POST /auth/login): a dashboard user with a session
+ * cookie, or an API token. `csrfToken` goes in X-CSRF-Token on every change made with the
+ * cookie; it is null for tokens (a bearer token is not sent by the browser on its own).
+ */
+export const SessionView = T.Object({
+  via: T.Union([T.Literal("password"), T.Literal("token")]),
+  username: Nullable(T.String()),
+  accountId: T.String(),
+  role: RoleName,
+  csrfToken: Nullable(T.String()),
+  expiresAt: Nullable(Instant),
+});
+export type SessionView = Static<typeof SessionView>;
+
+/** A dashboard user (never the password or its hash). */
+export const DashboardUserView = T.Object({
+  id: T.String(),
+  username: T.String(),
+  role: RoleName,
+  passwordChangedAt: Instant,
+  createdBy: T.String(),
+  createdAt: Instant,
+});
+export type DashboardUserView = Static<typeof DashboardUserView>;
+/** A generated password is in this answer only (null when the caller chose it). */
+export const DashboardUserCreated = T.Composite([
+  DashboardUserView,
+  T.Object({ password: Nullable(T.String()) }),
+]);
+export type DashboardUserCreated = Static<typeof DashboardUserCreated>;
+
 export const AccountView = T.Object({
   id: T.String(),
   name: T.String(),

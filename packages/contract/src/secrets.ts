@@ -3,7 +3,21 @@
 
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:crypto";
 
-const PARAMS = { N: 16384, r: 8, p: 1 } as const;
+/** scrypt cost parameters: N (CPU/memory cost, a power of two), r (block size), p (parallelism). */
+export interface ScryptParams {
+  readonly N: number;
+  readonly r: number;
+  readonly p: number;
+}
+
+/** For random tokens and credentials (256 bits of entropy: the KDF only has to be slow-ish). */
+const PARAMS: ScryptParams = { N: 16384, r: 8, p: 1 };
+/**
+ * For passwords people choose: OWASP's scrypt minimum (N=2^17, r=8, p=1: 128 MiB, a few hundred
+ * milliseconds a hash). The parameters are stored with each hash, so raising them later only
+ * affects new hashes.
+ */
+export const PASSWORD_SCRYPT: ScryptParams = { N: 131072, r: 8, p: 1 };
 const KEYLEN = 32;
 
 function scryptAsync(
@@ -18,10 +32,16 @@ function scryptAsync(
 }
 
 /** `scrypt$N$r$p$<salt b64>$<hash b64>` */
-export async function hashSecret(secret: string): Promise<string> {
+export async function hashSecret(secret: string, params: ScryptParams = PARAMS): Promise<string> {
   const salt = randomBytes(16);
-  const key = await scryptAsync(secret, salt, KEYLEN, { ...PARAMS, maxmem: 64 * 1024 * 1024 });
-  return `scrypt$${PARAMS.N}$${PARAMS.r}$${PARAMS.p}$${salt.toString("base64")}$${key.toString("base64")}`;
+  const { N, r, p } = params;
+  const key = await scryptAsync(secret, salt, KEYLEN, {
+    N,
+    r,
+    p,
+    maxmem: 256 * N * r + 1024 * 1024,
+  });
+  return `scrypt$${N}$${r}$${p}$${salt.toString("base64")}$${key.toString("base64")}`;
 }
 
 /** Verify a secret against a stored hash; false for malformed hashes. */

@@ -21,6 +21,7 @@ import Fastify, {
 } from "fastify";
 import type { AnalyticsStore } from "./analytics/types.ts";
 import { Authenticator, type AuthOptions, registerAuth } from "./auth/authenticate.ts";
+import { PasswordSignIn } from "./auth/password-sign-in.ts";
 import { bootstrap } from "./bootstrap.ts";
 import { VersionNotifier } from "./bundle/notifier.ts";
 import { Publisher } from "./bundle/publisher.ts";
@@ -57,6 +58,8 @@ export interface AppOptions {
   readonly store?: Store;
   /** GATEHOUSE_ADMIN_TOKEN. */
   readonly adminToken?: string;
+  /** GATEHOUSE_ADMIN_PASSWORD: the first dashboard user's password instead of a generated one. */
+  readonly adminPassword?: string;
   /** Pino logger options, or false. Default: info level with secrets redacted. */
   readonly logger?: FastifyServerOptions["logger"];
   /**
@@ -150,6 +153,8 @@ export interface ControlState {
   readonly systemAccountId: string;
   /** Set when this start generated the first admin token (print it once). */
   readonly adminToken?: string;
+  /** Set when this start created the dashboard user "admin" with a generated password. */
+  readonly adminPassword?: string;
   /** Prometheus registry of this app (GET /metrics, or a separate listener). */
   readonly metrics: ControlMetrics;
   /** AppOptions.serving. */
@@ -176,6 +181,11 @@ const REDACT = [
   // Proxy credential hashes allow offline guessing: in bundles and exports, never in logs.
   "credentialHash",
   "*.credentialHash",
+  "password",
+  "*.password",
+  "*.currentPassword",
+  "*.newPassword",
+  'res.headers["set-cookie"]',
 ];
 
 export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> {
@@ -198,7 +208,11 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
       (opts.caKekFile ? await loadOrCreateKek(opts.caKekFile) : undefined);
     kekIsEphemeral = kek === undefined;
     roots = new RootCaStore(store.db, kek ?? randomBytes(32));
-    boot = await bootstrap(store.db, opts.adminToken);
+    const passwords = new PasswordSignIn(store.db, opts.auth);
+    boot = await bootstrap(store.db, opts.adminToken, {
+      hashPassword: (pw) => passwords.hashPassword(pw),
+      ...(opts.adminPassword !== undefined ? { password: opts.adminPassword } : {}),
+    });
     // First start: the system account's root CA exists from now on (GET /tls/ca.pem).
     await roots.get(boot.accountId);
   } catch (err) {
@@ -291,6 +305,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     roots,
     systemAccountId: boot.accountId,
     ...(boot.adminToken ? { adminToken: boot.adminToken } : {}),
+    ...(boot.adminPassword ? { adminPassword: boot.adminPassword } : {}),
     ...(opts.serving ? { serving: opts.serving } : {}),
   };
   app.decorate("gatehouse", state);

@@ -1,10 +1,16 @@
 // First start: a fresh install gets the system ("default") account and an admin token, either
-// generated (returned once, for the caller to print) or taken from GATEHOUSE_ADMIN_TOKEN.
+// generated (returned once, for the caller to print) or taken from GATEHOUSE_ADMIN_TOKEN; and a
+// dashboard user "admin" whose password is generated (returned once) or taken from
+// GATEHOUSE_ADMIN_PASSWORD. An install from before dashboard users gets its "admin" on the first
+// start that knows them. With an operator token and no operator password no user is made
+// (`gatehouse admin password` makes one).
 
-import { hashSecret } from "@gatehouse/contract/secrets";
+import { randomBytes } from "node:crypto";
+import { hashSecret, PASSWORD_SCRYPT, type ScryptParams } from "@gatehouse/contract/secrets";
 import { audit } from "./audit.ts";
 import { apiTokenLookupId, issueSecret, MIN_OPERATOR_TOKEN_LENGTH } from "./auth/tokens.ts";
 import type { Db } from "./context.ts";
+import type { Role } from "./db/schema.ts";
 import { newId } from "./ids.ts";
 import { DEFAULT_RESOLVER } from "./views.ts";
 
@@ -14,6 +20,22 @@ interface BootstrapResult {
   readonly accountId: string;
   /** Set only when this call generated a new admin token. */
   readonly adminToken?: string;
+  /** Set only when this call created the dashboard user "admin" with a generated password. */
+  readonly adminPassword?: string;
+}
+
+/** How bootstrap makes the first dashboard user. */
+export interface FirstUserOptions {
+  readonly hashPassword: (password: string) => Promise<string>;
+  /** GATEHOUSE_ADMIN_PASSWORD. */
+  readonly password?: string;
+}
+
+export const FIRST_USERNAME = "admin";
+
+/** A password to show once: 24 characters of base64url (144 bits). */
+export function generatePassword(): string {
+  return randomBytes(18).toString("base64url");
 }
 
 export async function createAccount(
@@ -59,7 +81,11 @@ export async function createAccount(
   return { accountId: id, adminToken: issued.secret, tokenId: issued.id };
 }
 
-export async function bootstrap(db: Db, operatorToken?: string): Promise<BootstrapResult> {
+export async function bootstrap(
+  db: Db,
+  operatorToken?: string,
+  firstUser?: FirstUserOptions,
+): Promise<BootstrapResult> {
   if (operatorToken !== undefined && operatorToken.length < MIN_OPERATOR_TOKEN_LENGTH)
     throw new Error(
       `GATEHOUSE_ADMIN_TOKEN must be at least ${MIN_OPERATOR_TOKEN_LENGTH} characters`,
@@ -109,5 +135,104 @@ export async function bootstrap(db: Db, operatorToken?: string): Promise<Bootstr
         })
         .execute();
   }
-  return adminToken === undefined ? { accountId } : { accountId, adminToken };
+  let adminPassword: string | undefined;
+  if (firstUser && (operatorToken === undefined || firstUser.password !== undefined)) {
+    const anyUser = await db
+      .selectFrom("dashboard_users")
+      .select("id")
+      .where("account_id", "=", accountId)
+      .executeTakeFirst();
+    if (!anyUser) {
+      const password = firstUser.password ?? generatePassword();
+      await db
+        .insertInto("dashboard_users")
+        .values({
+          id: newId("usr"),
+          account_id: accountId,
+          username: FIRST_USERNAME,
+          role: "admin",
+          password_hash: await firstUser.hashPassword(password),
+          created_by: "system:bootstrap",
+        })
+        .onConflict((oc) => oc.column("username").doNothing())
+        .execute();
+      if (firstUser.password === undefined) adminPassword = password;
+    }
+  }
+  return {
+    accountId,
+    ...(adminToken === undefined ? {} : { adminToken }),
+    ...(adminPassword === undefined ? {} : { adminPassword }),
+  };
+}
+
+/**
+ * Set a dashboard user's password in the system account straight in the database (`gatehouse
+ * admin password --data-dir`, for when no admin token is at hand; control must be stopped for
+ * PGlite). Makes the user with `role` when there is none; ends the user's sessions.
+ */
+export async function setDashboardPassword(
+  db: Db,
+  opts: {
+    readonly username: string;
+    readonly password: string;
+    readonly role: Role;
+    readonly actor: string;
+    readonly scrypt?: ScryptParams;
+  },
+): Promise<{ readonly created: boolean }> {
+  const username = opts.username.toLowerCase();
+  const hash = await hashSecret(opts.password, opts.scrypt ?? PASSWORD_SCRYPT);
+  return db.transaction().execute(async (trx) => {
+    const account = await trx
+      .selectFrom("accounts")
+      .select("id")
+      .where("is_system", "=", true)
+      .executeTakeFirst();
+    if (!account) throw new Error("no system account yet: start control once first");
+    const existing = await trx
+      .selectFrom("dashboard_users")
+      .select(["id", "account_id"])
+      .where("username", "=", username)
+      .executeTakeFirst();
+    if (existing && existing.account_id !== account.id)
+      throw new Error(`the user ${username} belongs to another account`);
+    let id: string;
+    if (existing) {
+      id = existing.id;
+      await trx
+        .updateTable("dashboard_users")
+        .set({ password_hash: hash, password_changed_at: new Date() })
+        .where("id", "=", id)
+        .execute();
+      await trx
+        .updateTable("dashboard_sessions")
+        .set({ revoked_at: new Date() })
+        .where("user_id", "=", id)
+        .where("revoked_at", "is", null)
+        .execute();
+    } else {
+      id = newId("usr");
+      await trx
+        .insertInto("dashboard_users")
+        .values({
+          id,
+          account_id: account.id,
+          username,
+          role: opts.role,
+          password_hash: hash,
+          created_by: opts.actor,
+        })
+        .execute();
+    }
+    await audit(trx, {
+      accountId: account.id,
+      actor: opts.actor,
+      resource: "user",
+      resourceId: id,
+      action: existing ? "set-password" : "create",
+      after: { username, ...(existing ? {} : { role: opts.role }) },
+    });
+    return { created: !existing };
+  });
 }

@@ -8,12 +8,18 @@ import type { Database, Role } from "./db/schema.ts";
 export type AccessLevel = "public" | "viewer" | "editor" | "admin" | "system" | "edge";
 
 export interface Principal {
-  /** The API token id (also the audit actor). */
+  /** The API token id, or the dashboard user's id for a session (the audit actor). */
   readonly id: string;
   readonly accountId: string;
   readonly role: Role;
   readonly isSystemAccount: boolean;
   readonly expiresAt: number | null;
+  /** Present when the caller signed in with a password (a session cookie). */
+  readonly session?: {
+    readonly id: string;
+    readonly username: string;
+    readonly csrfToken: string;
+  };
 }
 
 export interface EdgePrincipal {
@@ -45,5 +51,6 @@ export type Db = Kysely<Database>;
 
 /** The audit actor string for a principal. */
 export function actorOf(p: Principal | EdgePrincipal): string {
-  return "role" in p ? `token:${p.id}` : `edge:${p.id}`;
+  if (!("role" in p)) return `edge:${p.id}`;
+  return p.session ? `user:${p.session.username}` : `token:${p.id}`;
 }

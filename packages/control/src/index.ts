@@ -9,6 +9,7 @@ export {
   scheduleRetention,
 } from "./analytics/index.ts";
 export { type AppOptions, buildApp, type ControlState, type RouteEntry } from "./app.ts";
+export { generatePassword, setDashboardPassword } from "./bootstrap.ts";
 export { formatPlan } from "./bundle/config-plan.ts";
 export type {
   ServingEndpoints,

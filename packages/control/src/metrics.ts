@@ -52,7 +52,7 @@ export class ControlMetrics implements AuthMetrics {
     });
     this.#authFailures = new Counter({
       name: "gatehouse_control_auth_failures_total",
-      help: "Refused credentials by kind (api token, edge credential, join token) and reason (missing, malformed, unknown id, invalid secret, revoked, expired, used, decommissioned edge)",
+      help: "Refused credentials by kind (api token, edge credential, join token, dashboard password, dashboard session) and reason (missing, malformed, unknown id, invalid secret, revoked, expired, used, decommissioned edge)",
       labelNames: ["credential", "reason"] as const,
       registers: [r],
     });

@@ -19,6 +19,8 @@ export interface StartOptions {
   readonly listen?: string;
   /** Use this admin token (GATEHOUSE_ADMIN_TOKEN) instead of generating one on first start. */
   readonly adminToken?: string;
+  /** GATEHOUSE_ADMIN_PASSWORD: the first dashboard user's password instead of a generated one. */
+  readonly adminPassword?: string;
   readonly logger?: boolean;
   /** Log through this pino logger (see AppOptions.loggerInstance). */
   readonly loggerInstance?: FastifyBaseLogger;
@@ -54,6 +56,8 @@ export interface StartedControl {
   readonly metricsAddress?: string;
   /** Set only on the first start when a token was generated: print it once. */
   readonly adminToken?: string;
+  /** Set only when the dashboard user "admin" was made with a generated password: print it once. */
+  readonly adminPassword?: string;
   /** Base URLs of the HTTPS listeners (StartOptions.https), e.g. https://192.168.1.5:8787 */
   readonly httpsAddresses: readonly string[];
   /** Present a new certificate on the HTTPS listeners (a renewal); open connections keep theirs. */
@@ -75,6 +79,7 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
+    ...(opts.adminPassword ? { adminPassword: opts.adminPassword } : {}),
     ...(opts.logger === false ? { logger: false } : {}),
     ...(opts.loggerInstance && opts.logger !== false
       ? { loggerInstance: opts.loggerInstance }
@@ -98,7 +103,7 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
     a && typeof a === "object"
       ? `http://${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`
       : `http://${host}:${port}`;
-  const adminToken = app.gatehouse.adminToken;
+  const { adminToken, adminPassword } = app.gatehouse;
   let secure: HttpsServer[];
   try {
     secure = await listenHttps(app.server, opts.https);
@@ -141,6 +146,7 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
   return {
     address,
     ...(adminToken ? { adminToken } : {}),
+    ...(adminPassword ? { adminPassword } : {}),
     ...(metricsAddress ? { metricsAddress } : {}),
     httpsAddresses,
     setCertificate: (cert, key) => {

@@ -27,6 +27,7 @@ const BODIES: Record<string, { body?: unknown; type?: string }> = {
   "PUT /api/v1/edges/:id/labels": { body: { labels: { site: "a" } } },
   "PUT /api/v1/config/tests": { body: { tests: [] } },
   "PUT /api/v1/rollout-plan": { body: { stages: [{ name: "all", bakeSeconds: 0 }] } },
+  "PUT /api/v1/users/:id/password": { body: { password: "long enough password" } },
 };
 
 const RANK = { viewer: 1, editor: 2, admin: 3 } as const;
@@ -41,6 +42,9 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
   viewer: [
     "GET /api/v1/account",
     "GET /api/v1/audit",
+    "GET /api/v1/auth/session",
+    "POST /api/v1/auth/logout",
+    "PUT /api/v1/auth/password",
     "GET /api/v1/config/check",
     "GET /api/v1/config/tests",
     "POST /api/v1/config/check",
@@ -139,6 +143,10 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "PUT /api/v1/config/export",
     "PUT /api/v1/edges/:id/pin",
     "PUT /api/v1/tls/ca",
+    "GET /api/v1/users",
+    "POST /api/v1/users",
+    "PUT /api/v1/users/:id/password",
+    "DELETE /api/v1/users/:id",
   ],
   system: ["GET /api/v1/accounts", "GET /metrics", "POST /api/v1/accounts"],
   edge: [
@@ -168,6 +176,7 @@ for (const b of BACKENDS) {
     let otherAdmin = "";
     let edgeCredential = "";
     let tokens: Record<"viewer" | "editor" | "admin", string>;
+    let sessions: Record<"viewer" | "admin", { cookie: string; csrf: string }>;
     const ids: Record<string, string> = {};
     const api = (
       token: string,
@@ -217,6 +226,28 @@ for (const b of BACKENDS) {
       const acc = await A("POST", "/accounts", { name: "other" });
       assert.equal(acc.statusCode, 201, acc.body);
       otherAdmin = acc.json().adminToken;
+      // Dashboard sessions: the first admin, and a viewer an admin added.
+      const viewerUser = await A("POST", "/users", {
+        username: "viewer",
+        role: "viewer",
+        password: "viewer password",
+      });
+      assert.equal(viewerUser.statusCode, 201, viewerUser.body);
+      ids.dashboardUser = viewerUser.json().id;
+      const signIn = async (username: string, password: string) => {
+        const r = await call(t.app, undefined, "POST", "/api/v1/auth/login", {
+          username,
+          password,
+        });
+        assert.equal(r.statusCode, 200, r.body);
+        const set = ([] as string[]).concat(r.headers["set-cookie"] ?? []);
+        const cookie = set.find((c) => c.startsWith("gh_session="))!.split(";")[0]!;
+        return { cookie, csrf: r.json().csrfToken as string };
+      };
+      sessions = {
+        admin: await signIn("admin", t.app.gatehouse.adminPassword!),
+        viewer: await signIn("viewer", "viewer password"),
+      };
     });
     after(async () => t?.close());
 
@@ -229,6 +260,7 @@ for (const b of BACKENDS) {
         .replace("/identities/users/:id", `/identities/users/${ids.user}`)
         .replace("/identities/devices/:id", `/identities/devices/${ids.device}`)
         .replace("/tokens/:id", `/tokens/${ids.token}`)
+        .replace(/^\/api\/v1\/users\/:id/, `/api/v1/users/${ids.dashboardUser}`)
         .replace("/edges/:id", `/edges/${ids.edge}`)
         // Version 2 exists only in the first account (the other may publish its own version 1).
         .replace("/config/versions/:from/diff/:to", "/config/versions/1/diff/2")
@@ -257,6 +289,7 @@ for (const b of BACKENDS) {
         "GET /api/v1/openapi.json",
         "GET /api/v1/tls/ca.der",
         "GET /api/v1/tls/ca.pem",
+        "POST /api/v1/auth/login",
         "POST /api/v1/edge/enroll",
       ]);
     });
@@ -400,6 +433,41 @@ for (const b of BACKENDS) {
         }
       }
       assert.ok(allowed >= 150 && denied >= 200, `${allowed} allowed, ${denied} denied cells`);
+    });
+
+    it("every route × dashboard sessions: a session has its user's role, never reaches edge routes, and changes nothing without its CSRF token", async () => {
+      let allowed = 0;
+      let denied = 0;
+      for (const r of guarded()) {
+        // Sign-out would end the session this test goes on with (api-sign-in.test.ts has it).
+        if (r.url === "/api/v1/auth/logout") continue;
+        const url = r.url
+          .replace(/:(from|to|version)\b/g, "999999")
+          .replace(/:id\b/g, "missing-id")
+          .replace(/\/edge\/config$/, "/edge/config?after=0");
+        const change = r.method !== "GET";
+        for (const [who, s, withCsrf] of [
+          ["admin", sessions.admin, true],
+          ["viewer", sessions.viewer, true],
+          ["admin", sessions.admin, false],
+        ] as const) {
+          const res = await call(t.app, undefined, r.method as "GET", url, undefined, {
+            cookie: s.cookie,
+            ...(withCsrf ? { "x-csrf-token": s.csrf } : {}),
+          });
+          const cell = `${r.method} ${r.url} as ${who}'s session${withCsrf ? "" : " without CSRF"}: ${res.statusCode} ${res.body.slice(0, 200)}`;
+          const expected =
+            r.access === "edge" ? 401 : change && !withCsrf ? 403 : expectedAnswer(r.access, who);
+          if (expected === "allow") {
+            assert.ok(![401, 403, 429].includes(res.statusCode), cell);
+            allowed++;
+          } else {
+            assert.equal(res.statusCode, expected, cell);
+            denied++;
+          }
+        }
+      }
+      assert.ok(allowed >= 100 && denied >= 100, `${allowed} allowed, ${denied} denied cells`);
     });
 
     it("no route a viewer or editor may call answers with a secret; admins get the hashes", async () => {

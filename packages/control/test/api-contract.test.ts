@@ -257,6 +257,44 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await ok(admin("DELETE", `/tokens/${spare.id}`), 204);
     assert.ok(viewerId);
 
+    // Dashboard users and password sign-in.
+    const ops = (
+      await ok(admin("POST", "/users", { username: "ops", role: "editor" }), 201)
+    ).json();
+    await ok(admin("GET", "/users"), 200);
+    await ok(admin("PUT", `/users/${ops.id}/password`, { password: "ops password 1" }), 200);
+    const signed = await ok(
+      req(undefined, "POST", "/auth/login", { username: "ops", password: "ops password 1" }),
+      200,
+    );
+    const sessionCookie = ([] as string[])
+      .concat(signed.headers["set-cookie"] ?? [])
+      .find((c) => c.startsWith("gh_session="))!
+      .split(";")[0]!;
+    const withSession = { cookie: sessionCookie, "x-csrf-token": signed.json().csrfToken };
+    await ok(req(undefined, "GET", "/auth/session", undefined, withSession), 200);
+    await ok(
+      req(
+        undefined,
+        "PUT",
+        "/auth/password",
+        { currentPassword: "ops password 1", newPassword: "ops password 2" },
+        withSession,
+      ),
+      204,
+    );
+    await ok(req(undefined, "POST", "/auth/logout", undefined, withSession), 204);
+    await ok(
+      req(undefined, "POST", "/auth/login", { username: "ops", password: "wrong one" }),
+      401,
+    );
+    await ok(
+      admin("PUT", "/auth/password", { currentPassword: "x", newPassword: "0123456789" }),
+      409,
+    );
+    await ok(admin("POST", "/users", { username: "OPS", role: "viewer" }), 409);
+    await ok(admin("DELETE", `/users/${ops.id}`), 204);
+
     // Lists, items, subscriptions.
     const list = (
       await ok(admin("POST", "/lists", { name: "ads", type: "domain", items: ["a.example"] }), 201)
@@ -577,7 +615,8 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
       const body = ["POST", "PUT", "PATCH"].includes(o.method) ? {} : undefined;
       // No credential: 401 on every guarded operation; a bad join token on enrolment.
       const anon = await req(undefined, o.method, url, body);
-      if (o.key === "POST /api/v1/edge/enroll") assert.equal(anon.statusCode, 400, anon.body);
+      if (o.key === "POST /api/v1/edge/enroll" || o.key === "POST /api/v1/auth/login")
+        assert.equal(anon.statusCode, 400, anon.body);
       else if (o.key === "GET /api/v1/tls/ca.pem" || o.key === "GET /api/v1/tls/ca.der")
         assert.equal(anon.statusCode, 200, anon.body); // public: devices download the root
       else assert.equal(anon.statusCode, 401, `${o.key}: ${anon.body}`);

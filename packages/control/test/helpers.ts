@@ -32,6 +32,9 @@ export function freshSchemaName(): string {
   return `t_${randomBytes(6).toString("hex")}`;
 }
 
+/** scrypt parameters for test passwords (production: PASSWORD_SCRYPT, 2^17). */
+export const TEST_PASSWORD_SCRYPT = { N: 1024, r: 8, p: 1 } as const;
+
 export interface TestApp {
   readonly app: FastifyInstance;
   /** Admin token of the system account. */
@@ -51,7 +54,14 @@ export async function openTestApp(
       : { databaseUrl: PG_URL!, schema };
   let app: FastifyInstance;
   try {
-    app = await buildApp({ logger: false, autoPublishDelayMs: 0, ...base, ...extra });
+    app = await buildApp({
+      logger: false,
+      autoPublishDelayMs: 0,
+      ...base,
+      ...extra,
+      // Tests hash passwords cheaply; the password tests check the production parameters.
+      auth: { passwordScrypt: TEST_PASSWORD_SCRYPT, ...extra.auth },
+    });
   } catch (err) {
     await dropTestSchema(backend, schema);
     throw err;

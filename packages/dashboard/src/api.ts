@@ -1,6 +1,8 @@
-// The control API as the dashboard uses it: same origin, `/api/v1`, the API token from
-// sessionStorage as a bearer token. Every failure becomes an ApiError with the API's stable
-// `GH_ERR_*` code; a 401 also signs the user out (the token was refused or has expired).
+// The control API as the dashboard uses it: same origin, `/api/v1`, either the session cookie of
+// a password sign-in (HttpOnly: this code never sees it; changes carry the session's CSRF token
+// in X-CSRF-Token) or an API token from sessionStorage as a bearer token. Every failure becomes
+// an ApiError with the API's stable `GH_ERR_*` code; a 401 also signs the user out (the session
+// or token was refused or has expired).
 
 export const API_BASE = "/api/v1";
 const TOKEN_KEY = "gatehouse.apiToken";
@@ -17,6 +19,13 @@ export function setToken(token: string): void {
 
 export function clearToken(): void {
   sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** The CSRF token of the password session (from sign-in or GET /auth/session); memory only. */
+let csrfToken: string | null = null;
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
 }
 
 export interface RuleSpan {
@@ -82,6 +91,8 @@ interface RequestOptions {
   signal?: AbortSignal;
   /** Use this token instead of the stored one (sign-in checks a token before keeping it). */
   token?: string;
+  /** A 401 is this request's answer, not a sign-out (the sign-in form, the session check). */
+  noSignOut?: boolean;
 }
 
 export async function request<T>(
@@ -92,6 +103,7 @@ export async function request<T>(
   const token = opts.token ?? getToken();
   const headers: Record<string, string> = { accept: "application/json" };
   if (token) headers["authorization"] = `Bearer ${token}`;
+  else if (csrfToken && method !== "GET" && method !== "HEAD") headers["x-csrf-token"] = csrfToken;
   let body: string | Blob | undefined;
   if (opts.bytes !== undefined) {
     headers["content-type"] = "application/octet-stream";
@@ -107,7 +119,14 @@ export async function request<T>(
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
   let res: Response;
   try {
-    res = await fetch(API_BASE + path, { method, headers, body, signal, credentials: "omit" });
+    // The session cookie goes along only when no token is used.
+    res = await fetch(API_BASE + path, {
+      method,
+      headers,
+      body,
+      signal,
+      credentials: token ? "omit" : "same-origin",
+    });
   } catch (err) {
     if (opts.signal?.aborted) throw err;
     const why = timeout.aborted
@@ -133,7 +152,8 @@ export async function request<T>(
       e?.message ?? `${res.status} ${res.statusText}`,
       e?.details,
     );
-    if (res.status === 401 && opts.token === undefined) onUnauthorized(err.message);
+    if (res.status === 401 && opts.token === undefined && !opts.noSignOut)
+      onUnauthorized(err.message);
     throw err;
   }
   return json as T;

@@ -1,12 +1,13 @@
 // The shell: sign-in gate, navigation and the page for the current path.
 
-import { type FormEvent, type ReactNode, useEffect, useState } from "react";
+import { type FormEvent, type ReactNode, useEffect, useRef, useState } from "react";
 import {
   ApiError,
   clearToken,
   describeError,
   getToken,
   request,
+  setCsrfToken,
   setToken,
   setUnauthorizedHandler,
 } from "./api.ts";
@@ -25,9 +26,10 @@ import { QueryLogPage } from "./pages/query-log.tsx";
 import { ResolverPage } from "./pages/resolver.tsx";
 import { SettingsPage } from "./pages/settings.tsx";
 import { TokensPage } from "./pages/tokens.tsx";
+import { UsersPage } from "./pages/users.tsx";
 import { PauseBar } from "./pause-bar.tsx";
 import { Link, useLocation } from "./router.tsx";
-import type { Whoami } from "./types.ts";
+import type { SessionView, Whoami } from "./types.ts";
 import { TextField } from "./ui.tsx";
 
 const NAV: readonly { to: string; label: string }[] = [
@@ -45,45 +47,117 @@ const NAV: readonly { to: string; label: string }[] = [
   { to: "/config", label: "Publish" },
   { to: "/audit", label: "Audit log" },
   { to: "/import", label: "Import" },
+  { to: "/users", label: "Sign-in users" },
   { to: "/tokens", label: "API tokens" },
 ];
 
+type SignedIn = "checking" | "no" | "token" | "password";
+
+/** Control sets gh_signed_in=1 (no secret; the session cookie itself is HttpOnly) at sign-in. */
+function mayHaveSession(): boolean {
+  return document.cookie.split("; ").includes("gh_signed_in=1");
+}
+
+function forgetSessionHint(): void {
+  // biome-ignore lint/suspicious/noDocumentCookie: clears a hint cookie, no secret in it
+  document.cookie = "gh_signed_in=; Max-Age=0; Path=/; SameSite=Strict";
+}
+
 export function App() {
-  const [signedIn, setSignedIn] = useState(getToken() !== null);
+  const [signedIn, setSignedIn] = useState<SignedIn>(
+    getToken() !== null ? "token" : mayHaveSession() ? "checking" : "no",
+  );
   const [reason, setReason] = useState<string | undefined>(undefined);
+  // How the user is signed in, for the handler below (several requests may be refused at once).
+  const mode = useRef(signedIn);
+  if (signedIn === "token" || signedIn === "password") mode.current = signedIn;
   useEffect(() => {
     setUnauthorizedHandler((message) => {
+      const what = mode.current === "password" ? "the session" : "the token";
       clearToken();
-      setReason(`Signed out: control refused the token (401: ${message}). Sign in again.`);
-      setSignedIn(false);
+      setCsrfToken(null);
+      forgetSessionHint();
+      setReason(`Signed out: control refused ${what} (401: ${message}). Sign in again.`);
+      setSignedIn("no");
     });
   }, []);
-  if (!signedIn)
+  // A password session lives in an HttpOnly cookie: ask control whether there is one.
+  useEffect(() => {
+    if (signedIn !== "checking") return;
+    request<SessionView>("GET", "/auth/session", { noSignOut: true }).then(
+      (s) => {
+        setCsrfToken(s.csrfToken);
+        setSignedIn(s.via === "password" ? "password" : "no");
+      },
+      () => {
+        forgetSessionHint();
+        setSignedIn("no");
+      },
+    );
+  }, [signedIn]);
+  if (signedIn === "checking") return <main className="signin" aria-busy="true" />;
+  if (signedIn === "no")
     return (
       <SignIn
         reason={reason}
-        onSignedIn={() => {
+        onSignedIn={(via) => {
           setReason(undefined);
-          setSignedIn(true);
+          setSignedIn(via);
         }}
       />
     );
   return (
     <Shell
-      onSignOut={() => {
+      onSignOut={async () => {
+        if (signedIn === "password")
+          await request("POST", "/auth/logout", { noSignOut: true }).catch(() => {});
         clearToken();
+        setCsrfToken(null);
         setReason(undefined);
-        setSignedIn(false);
+        setSignedIn("no");
       }}
     />
   );
 }
 
-function SignIn(props: { reason: string | undefined; onSignedIn: () => void }) {
+function SignIn(props: {
+  reason: string | undefined;
+  onSignedIn: (via: "token" | "password") => void;
+}) {
+  const [withToken, setWithToken] = useState(false);
   const [token, setTokenText] = useState("");
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent) => {
+  const submitPassword = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!username.trim() || !password) {
+      setError("Enter your username and password.");
+      return;
+    }
+    setBusy(true);
+    setError(undefined);
+    try {
+      const s = await request<SessionView>("POST", "/auth/login", {
+        body: { username: username.trim(), password },
+        noSignOut: true,
+      });
+      setCsrfToken(s.csrfToken);
+      props.onSignedIn("password");
+    } catch (err) {
+      setError(
+        err instanceof ApiError && err.status === 401
+          ? "Wrong username or password."
+          : err instanceof ApiError && err.status === 429
+            ? `${err.message}. Wait a moment and try again.`
+            : describeError(err),
+      );
+    } finally {
+      setBusy(false);
+    }
+  };
+  const submitToken = async (e: FormEvent) => {
     e.preventDefault();
     const t = token.trim();
     if (!t) {
@@ -95,7 +169,7 @@ function SignIn(props: { reason: string | undefined; onSignedIn: () => void }) {
     try {
       await request<Whoami>("GET", "/whoami", { token: t });
       setToken(t);
-      props.onSignedIn();
+      props.onSignedIn("token");
     } catch (err) {
       setError(
         err instanceof ApiError && err.status === 401
@@ -106,34 +180,78 @@ function SignIn(props: { reason: string | undefined; onSignedIn: () => void }) {
       setBusy(false);
     }
   };
+  const errorBox = error && (
+    <div className="error" role="alert">
+      {error}
+    </div>
+  );
+  const switchTo = (toToken: boolean) => () => {
+    setError(undefined);
+    setWithToken(toToken);
+  };
+  if (withToken)
+    return (
+      <main className="signin">
+        <form onSubmit={submitToken} aria-label="Sign in with an API token">
+          <h1>Gatehouse</h1>
+          <p>
+            Sign in with an API token. <code>npm start</code> prints the admin token on its first
+            run; more tokens come from the API tokens page.
+          </p>
+          {props.reason && <div className="notice">{props.reason}</div>}
+          <TextField
+            label="API token"
+            type="password"
+            name="token"
+            autoComplete="off"
+            spellCheck={false}
+            value={token}
+            onChange={setTokenText}
+            placeholder="ght_…"
+          />
+          {errorBox}
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? "Checking…" : "Sign in"}
+          </button>
+          <p className="hint">The token stays in this tab only (session storage).</p>
+          <button type="button" className="link" onClick={switchTo(false)}>
+            Use a username and password instead
+          </button>
+        </form>
+      </main>
+    );
   return (
     <main className="signin">
-      <form onSubmit={submit} aria-label="Sign in">
+      <form onSubmit={submitPassword} aria-label="Sign in">
         <h1>Gatehouse</h1>
         <p>
-          Sign in with an API token. <code>npm start</code> prints the admin token on its first run;
-          more tokens come from <code>POST /api/v1/tokens</code>.
+          Sign in as <code>admin</code> with the password <code>npm start</code> printed on its
+          first run (or set one with <code>gatehouse admin password</code>).
         </p>
         {props.reason && <div className="notice">{props.reason}</div>}
         <TextField
-          label="API token"
-          type="password"
-          name="token"
-          autoComplete="off"
+          label="Username"
+          name="username"
+          autoComplete="username"
           spellCheck={false}
-          value={token}
-          onChange={setTokenText}
-          placeholder="ght_…"
+          value={username}
+          onChange={setUsername}
         />
-        {error && (
-          <div className="error" role="alert">
-            {error}
-          </div>
-        )}
+        <TextField
+          label="Password"
+          type="password"
+          name="password"
+          autoComplete="current-password"
+          value={password}
+          onChange={setPassword}
+        />
+        {errorBox}
         <button type="submit" className="primary" disabled={busy}>
-          {busy ? "Checking…" : "Sign in"}
+          {busy ? "Signing in…" : "Sign in"}
         </button>
-        <p className="hint">The token stays in this tab only (session storage).</p>
+        <button type="button" className="link" onClick={switchTo(true)}>
+          Use an API token instead
+        </button>
       </form>
     </main>
   );
@@ -141,9 +259,9 @@ function SignIn(props: { reason: string | undefined; onSignedIn: () => void }) {
 
 function Shell(props: { onSignOut: () => void }) {
   const { path } = useLocation();
-  const [me, setMe] = useState<Whoami | undefined>(undefined);
+  const [me, setMe] = useState<SessionView | undefined>(undefined);
   useEffect(() => {
-    request<Whoami>("GET", "/whoami").then(setMe, () => {});
+    request<SessionView>("GET", "/auth/session").then(setMe, () => {});
   }, []);
   const active = (to: string) =>
     to === "/" ? path === "/" : path === to || path.startsWith(`${to}/`);
@@ -162,7 +280,9 @@ function Shell(props: { onSignOut: () => void }) {
         </ul>
         <div className="who">
           {me && (
-            <span title={`account ${me.accountId}, token ${me.tokenId}`}>Role: {me.role}</span>
+            <span title={`account ${me.accountId}`}>
+              {me.username ? `${me.username} (${me.role})` : `API token, role: ${me.role}`}
+            </span>
           )}
           <button type="button" onClick={props.onSignOut}>
             Sign out
@@ -197,6 +317,7 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/audit": () => <AuditPage />,
   "/import": () => <ImportPage />,
   "/tokens": () => <TokensPage />,
+  "/users": () => <UsersPage />,
 };
 
 function Page({ path }: { path: string }) {

@@ -7,6 +7,8 @@ import type {
   BundleDiff as ApiBundleDiff,
   BundleSummary as ApiBundleSummary,
   ConfigVersion as ApiConfigVersion,
+  DashboardUserCreated as ApiDashboardUserCreated,
+  DashboardUserView as ApiDashboardUserView,
   ImportReportView as ApiImportReport,
   ListUsers as ApiListUsers,
   Page as ApiPage,
@@ -15,6 +17,7 @@ import type {
   QuickRuleResult as ApiQuickRuleResult,
   RollbackResult as ApiRollbackResult,
   SearchResult as ApiSearchResult,
+  SessionView as ApiSessionView,
   Stamped as ApiStamped,
   SubscriptionRefresh as ApiSubscriptionRefresh,
   SubscriptionView as ApiSubscriptionView,
@@ -61,6 +64,10 @@ export type Edge = EdgeView;
 export type Page<T> = ApiPage<T>;
 
 export type Whoami = ApiWhoami;
+/** Who is signed in: a dashboard user (session cookie) or an API token. */
+export type SessionView = ApiSessionView;
+export type DashboardUser = ApiDashboardUserView;
+export type DashboardUserCreated = ApiDashboardUserCreated;
 
 export type BundleSummary = ApiBundleSummary;
 export type ConfigVersion = ApiConfigVersion;

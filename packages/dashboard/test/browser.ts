@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { build } from "vite";
 
 export const CHROMIUM = "/usr/bin/chromium";
@@ -73,10 +73,16 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
 }
 
+/** From the sign-in page (username and password), to the API token form. */
+export async function tokenForm(page: Page): Promise<Locator> {
+  await page.getByRole("button", { name: "Use an API token instead" }).click();
+  return page.getByRole("form", { name: "Sign in with an API token" });
+}
+
 /** Sign in on the token form with `token`; resolves once the overview shows. */
 export async function signIn(page: Page, base: string, token: string): Promise<void> {
   await page.goto(`${base}/`);
-  const form = page.getByRole("form", { name: "Sign in" });
+  const form = await tokenForm(page);
   await form.getByLabel("API token").fill(token);
   await form.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Overview" }).waitFor();

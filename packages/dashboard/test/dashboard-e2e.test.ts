@@ -14,7 +14,7 @@ import type { QueryLogRecord } from "@gatehouse/contract";
 import { buildApp, DuckDbStore } from "@gatehouse/control";
 import type { FastifyInstance } from "fastify";
 import type { BrowserContext, Page } from "playwright-core";
-import { buildDashboard, launchBrowser, SKIP, screenshot } from "./browser.ts";
+import { buildDashboard, launchBrowser, SKIP, screenshot, tokenForm } from "./browser.ts";
 
 /** Records of paged.example: a full page of the query log (50) and a few more. */
 const PAGED = 57;
@@ -102,7 +102,7 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
 
   it("refuses a wrong token with a clear 401 message, then signs in", async () => {
     await page.goto(`${base}/`);
-    const form = page.getByRole("form", { name: "Sign in" });
+    const form = await tokenForm(page);
     await form.getByLabel("API token").fill("ght_wrong_token");
     await form.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("alert").filter({ hasText: "refused this token (401" }).waitFor();
@@ -620,7 +620,7 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
   });
 
   it("the viewer sees but may not manage tokens; revoked while signed in, the next call signs out", async () => {
-    const form = page.getByRole("form", { name: "Sign in" });
+    const form = await tokenForm(page);
     await form.getByLabel("API token").fill(viewerToken);
     await form.getByRole("button", { name: "Sign in" }).click();
     // Back on the page it was signed out from (/locations), as the viewer.
@@ -644,7 +644,7 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
       .getByRole("navigation", { name: "Main" })
       .getByRole("link", { name: "Lists" })
       .click();
-    await form.waitFor();
+    await page.getByRole("form", { name: "Sign in" }).waitFor();
     await page.getByText(/Signed out: control refused the token \(401/).waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.getItem("gatehouse.apiToken")), null);
   });

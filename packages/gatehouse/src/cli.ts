@@ -16,6 +16,7 @@ usage:
                                      move in from another DNS filter (token in GATEHOUSE_TOKEN)
   gatehouse connect [--location NAME] how to point a phone, a laptop or a router at it
   gatehouse config test FILE.yaml    run a configuration's policy tests (token in GATEHOUSE_TOKEN)
+  gatehouse admin password [USER]    set a dashboard user's password (token in GATEHOUSE_TOKEN)
   gatehouse help                     this text
   gatehouse --version                the version, and the Node.js it runs on
 
@@ -49,6 +50,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return (await import("./commands/connect.ts")).connectCommand(rest, io);
     case "config":
       return (await import("./commands/config.ts")).configCommand(rest, io);
+    case "admin":
+      return (await import("./commands/admin.ts")).adminCommand(rest, io);
     case "import":
       return (await import("./commands/import.ts")).importCommand(rest, io);
     case "--version":

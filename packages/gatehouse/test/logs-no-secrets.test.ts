@@ -184,6 +184,13 @@ test("an end-to-end run logs JSON lines and never a secret but the admin token b
   assert.deepEqual(adminLines, [`  admin token (shown once, keep it): ${adminToken}`]);
   const shaped = out.match(/gh[a-z]_[0-9a-f]{16}_[A-Za-z0-9_-]{43}/g) ?? [];
   assert.deepEqual(shaped, [adminToken]);
+  // The dashboard password of the first admin: printed once, on its own line, nowhere else.
+  const pw = /dashboard user admin, password \(shown once, keep it\): (\S+)/.exec(out)?.[1];
+  assert.ok(pw, out);
+  assert.deepEqual(
+    out.split("\n").filter((l) => l.includes(pw)),
+    [`  dashboard user admin, password (shown once, keep it): ${pw}`],
+  );
 
   // Operational lines are JSON with a level and a component; the edge's sync says what it applied.
   const json = edge

@@ -15,6 +15,13 @@ import { GatehouseError } from "@gatehouse/contract";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { AccessLevel, Db, EdgePrincipal, Principal } from "../context.ts";
 import type { Role } from "../db/schema.ts";
+import {
+  type PasswordOptions,
+  PasswordSignIn,
+  readCookie,
+  SESSION_COOKIE,
+  sameString,
+} from "./password-sign-in.ts";
 import { addressKey, FailureLimiter, WorkBudget } from "./rate-limit.ts";
 import {
   apiTokenLookupId,
@@ -26,8 +33,11 @@ import {
 
 const RANK: Readonly<Record<Role, number>> = { viewer: 1, editor: 2, admin: 3 };
 
-/** What was presented: an API token, an edge credential or an edge join token. */
-export type CredentialKind = "api" | "edge" | "join";
+/**
+ * What was presented: an API token, an edge credential, an edge join token, a dashboard
+ * password (sign-in) or a dashboard session cookie.
+ */
+export type CredentialKind = "api" | "edge" | "join" | "password" | "session";
 /** Why a presented credential was refused (the `reason` label of the failure metric). */
 export type FailureReason =
   | "missing"
@@ -45,7 +55,7 @@ export interface AuthMetrics {
   throttled(kind: CredentialKind, by: "address" | "credential"): void;
 }
 
-export interface AuthOptions {
+export interface AuthOptions extends PasswordOptions {
   /** How long a successful verification is remembered; default 30 s. */
   readonly cacheTtlMs?: number;
   /** Failed attempts per client address per window before 429; default 20 per 60 s. */
@@ -72,7 +82,7 @@ interface StoredCredential<P> {
   readonly decommissioned?: boolean;
 }
 
-const MESSAGES: Readonly<Record<CredentialKind, string>> = {
+const MESSAGES: Readonly<Record<"api" | "edge" | "join", string>> = {
   api: "invalid, expired or revoked token",
   edge: "invalid edge credential",
   join: "invalid, used or expired join token",
@@ -83,6 +93,8 @@ export class Authenticator {
   readonly apiCache: VerificationCache<Principal>;
   readonly edgeCache: VerificationCache<EdgePrincipal>;
   readonly proven = new ProvenSecrets();
+  /** Dashboard users' sign-in and sessions. */
+  readonly passwords: PasswordSignIn;
   readonly #byAddress: FailureLimiter;
   readonly #byCredential: FailureLimiter;
   readonly #budget: WorkBudget;
@@ -96,6 +108,7 @@ export class Authenticator {
     this.#byCredential = new FailureLimiter(opts.maxFailuresPerCredential ?? 20, windowMs);
     this.#budget = new WorkBudget(opts.throttledChecksPerSecond ?? 10);
     this.#metrics = metrics;
+    this.passwords = new PasswordSignIn(db, opts, metrics);
   }
 
   /**
@@ -104,7 +117,7 @@ export class Authenticator {
    * decommissioned edge) otherwise. The caller checks its verification cache first.
    */
   async prove<P>(
-    kind: CredentialKind,
+    kind: "api" | "edge" | "join",
     client: string,
     presented: string,
     find: () => Promise<StoredCredential<P> | undefined>,
@@ -146,7 +159,7 @@ export class Authenticator {
 
   /** Count a failure; 429 when the address or credential id was already over its limit. */
   #fail(
-    kind: CredentialKind,
+    kind: "api" | "edge" | "join",
     reason: FailureReason,
     client: string,
     key: string | undefined,
@@ -172,7 +185,7 @@ export class Authenticator {
   }
 
   /** A join token presented at enrolment that does not even have our shape. */
-  malformed(kind: CredentialKind, client: string): never {
+  malformed(kind: "api" | "edge" | "join", client: string): never {
     return this.#fail(kind, "malformed", addressKey(client), undefined, Date.now());
   }
 
@@ -258,15 +271,36 @@ export class Authenticator {
       throw new GatehouseError("GH_ERR_FORBIDDEN", "route has no access declaration");
     }
     const presented = bearer(req);
-    if (presented === undefined) {
-      this.#metrics?.failure(access === "edge" ? "edge" : "api", "missing");
-      throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "missing bearer token");
-    }
     if (access === "edge") {
+      if (presented === undefined) {
+        this.#metrics?.failure("edge", "missing");
+        throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "missing bearer token");
+      }
       req.edge = await this.verifyEdgeCredential(presented, req.ip);
       return;
     }
-    const p = await this.verifyApiToken(presented, req.ip);
+    let p: Principal;
+    if (presented !== undefined) p = await this.verifyApiToken(presented, req.ip);
+    else {
+      // No bearer token: the dashboard's session cookie, if any.
+      const session = readCookie(req.headers.cookie, SESSION_COOKIE);
+      if (session === undefined) {
+        this.#metrics?.failure("api", "missing");
+        throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "missing bearer token");
+      }
+      p = await this.passwords.verifySession(session);
+      // A cookie rides along on any request the browser makes to us: a change also needs the
+      // session's CSRF token, which only our own pages read (GET /auth/session).
+      const csrf = p.session?.csrfToken;
+      if (!SAFE_METHODS.has(req.method)) {
+        const sent = req.headers["x-csrf-token"];
+        if (typeof sent !== "string" || csrf === undefined || !sameString(sent, csrf))
+          throw new GatehouseError(
+            "GH_ERR_FORBIDDEN",
+            "a change made with a session cookie needs its CSRF token in X-CSRF-Token",
+          );
+      }
+    }
     req.principal = p;
     const need: Role = access === "system" ? "admin" : access;
     if (RANK[p.role] < RANK[need])
@@ -275,6 +309,8 @@ export class Authenticator {
       throw new GatehouseError("GH_ERR_FORBIDDEN", "only the system account may do this");
   }
 }
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;

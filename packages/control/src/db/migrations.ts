@@ -355,6 +355,36 @@ const m0014: Migration = {
   },
 };
 
+/**
+ * Dashboard sign-in: people with a username and a password (scrypt hash with its parameters)
+ * and a role in one account, and their sessions (the cookie's secret stored as SHA-256: it is
+ * 256 random bits, not a password).
+ */
+const m0015: Migration = {
+  async up(db) {
+    await sql`create table dashboard_users (
+      id text primary key,
+      account_id text not null references accounts(id) on delete cascade,
+      username text not null unique,
+      role text not null check (role in ('admin', 'editor', 'viewer')),
+      password_hash text not null,
+      password_changed_at timestamptz not null default now(),
+      created_by text not null,
+      created_at timestamptz not null default now())`.execute(db);
+    await sql`create index dashboard_users_account on dashboard_users (account_id, id)`.execute(db);
+    await sql`create table dashboard_sessions (
+      id text primary key,
+      user_id text not null references dashboard_users(id) on delete cascade,
+      secret_sha256 text not null,
+      csrf_token text not null,
+      client text not null,
+      expires_at timestamptz not null,
+      revoked_at timestamptz,
+      created_at timestamptz not null default now())`.execute(db);
+    await sql`create index dashboard_sessions_user on dashboard_sessions (user_id)`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -370,6 +400,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0012_rollouts": m0012,
   "0013_tls_inspection": m0013,
   "0014_policy_tests": m0014,
+  "0015_dashboard_users": m0015,
 };
 
 const provider: MigrationProvider = {

@@ -260,7 +260,32 @@ export interface ListSubscriptionsTable {
   updated_at: UpdatedAt;
 }
 
+export interface DashboardUsersTable {
+  id: string;
+  account_id: string;
+  username: string;
+  role: Role;
+  password_hash: string;
+  password_changed_at: UpdatedAt;
+  created_by: string;
+  created_at: CreatedAt;
+}
+
+export interface DashboardSessionsTable {
+  id: string;
+  user_id: string;
+  secret_sha256: string;
+  csrf_token: string;
+  /** The address the session signed in from (shown to the user, never checked). */
+  client: string;
+  expires_at: Date;
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  created_at: CreatedAt;
+}
+
 export interface Database {
+  dashboard_users: DashboardUsersTable;
+  dashboard_sessions: DashboardSessionsTable;
   list_subscriptions: ListSubscriptionsTable;
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;

@@ -41,7 +41,7 @@ const AccountCreate = T.Object(
  * Responses carrying a secret are never stored for Idempotency-Key replay (the store would then
  * hold the secret in clear), so the header is refused on those creates.
  */
-function refuseReplayOfSecret(req: FastifyRequest): void {
+export function refuseReplayOfSecret(req: FastifyRequest): void {
   if (req.headers["idempotency-key"] !== undefined)
     throw new GatehouseError(
       "GH_ERR_BAD_REQUEST",

@@ -18,6 +18,7 @@ import { rolloutRoutes } from "./rollouts.ts";
 import { settingsRoutes } from "./settings.ts";
 import { subscriptionRoutes } from "./subscriptions.ts";
 import { tlsRoutes } from "./tls.ts";
+import { userRoutes } from "./users.ts";
 
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(accountRoutes);
@@ -37,4 +38,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(pauseRoutes);
   await app.register(rolloutRoutes);
   await app.register(tlsRoutes);
+  await app.register(userRoutes);
 }

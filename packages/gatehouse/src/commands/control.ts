@@ -19,7 +19,8 @@ const USAGE = `usage: gatehouse control [migrate] [--data-dir DIR | --database-u
   --trusted-proxies LIST  reverse proxies (IPs or CIDRs, comma-separated) whose
                        X-Forwarded-For names the client (also GATEHOUSE_TRUSTED_PROXIES)
 Query logs from edges go to DuckDB in the data directory, or ClickHouse at CLICKHOUSE_URL.
-The first start prints an admin token once (or takes GATEHOUSE_ADMIN_TOKEN).`;
+The first start prints an admin token once (or takes GATEHOUSE_ADMIN_TOKEN) and the dashboard
+user admin's password once (or takes GATEHOUSE_ADMIN_PASSWORD).`;
 
 export async function controlCommand(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -59,6 +60,7 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
     return 2;
   }
   const adminToken = process.env["GATEHOUSE_ADMIN_TOKEN"];
+  const adminPassword = process.env["GATEHOUSE_ADMIN_PASSWORD"];
   const trustedProxies = parseTrustedProxies(
     values["trusted-proxies"] ?? process.env["GATEHOUSE_TRUSTED_PROXIES"] ?? "",
   );
@@ -76,6 +78,7 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
       ...(values.listen ? { listen: values.listen } : {}),
       ...(values.metrics ? { metricsListen: values.metrics } : {}),
       ...(adminToken ? { adminToken } : {}),
+      ...(adminPassword ? { adminPassword } : {}),
       ...(trustedProxies.length ? { trustedProxies } : {}),
       loggerInstance: withComponent(logger, "control"),
     });
@@ -86,12 +89,16 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
   io.err(
     `gatehouse control: API on ${control.address}/api/v1 (docs at ${control.address}/api/v1/docs)`,
   );
-  io.err(`  dashboard: ${control.address}/ (sign in with an API token)`);
+  io.err(
+    `  dashboard: ${control.address}/ (sign in with a username and password, or an API token)`,
+  );
   io.err(
     `  storage: ${databaseUrl ? "PostgreSQL" : `PGlite in ${pgliteDir}`}; query logs: ${analytics.where}`,
   );
   if (control.metricsAddress) io.err(`  metrics: http://${control.metricsAddress}/metrics`);
   if (control.adminToken) io.err(`  admin token (shown once, keep it): ${control.adminToken}`);
+  if (control.adminPassword)
+    io.err(`  dashboard user admin, password (shown once, keep it): ${control.adminPassword}`);
   await onShutdown(async () => {
     await control.close();
     await analytics.close();

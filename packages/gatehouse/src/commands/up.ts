@@ -444,6 +444,9 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
         ? { https: { listen: listen.apiHttps, cert: certificate.cert, key: certificate.key } }
         : {}),
       ...(envToken ? { adminToken: envToken } : {}),
+      ...(process.env["GATEHOUSE_ADMIN_PASSWORD"]
+        ? { adminPassword: process.env["GATEHOUSE_ADMIN_PASSWORD"] }
+        : {}),
       // Request logs at warn by default: at info every heartbeat and long-poll is a line.
       loggerInstance: quietControlLogger(logger),
     });
@@ -559,7 +562,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       "",
       ...listenScope(bound),
       ...describeEdge(edge),
-      `  dashboard       ${control.address}/   (sign in with the admin token)`,
+      `  dashboard       ${control.address}/   (sign in as admin with its password, or with the admin token)`,
       ...control.httpsAddresses.map((u) => `  dashboard       ${u}/   (HTTPS)`),
       `  control API     ${control.address}/api/v1   (docs: ${control.address}/api/v1/docs)`,
       `  certificate     ${certificate.source === "self-signed" ? "self-signed" : certificate.source === "acme" ? "from the ACME CA" : `from ${certificate.certFile}`}, SHA-256 ${c.sha256}`,
@@ -571,6 +574,11 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     ];
     if (control.adminToken)
       lines.push("", `Admin token (shown once, keep it): ${control.adminToken}`);
+    if (control.adminPassword)
+      lines.push(
+        `Dashboard sign-in (shown once, keep it): user admin, password ${control.adminPassword}`,
+        "  (change it in the dashboard, or: GATEHOUSE_TOKEN=… gatehouse admin password)",
+      );
     lines.push("", "Try:");
     if (dnsAddr) {
       const { host, port } = splitHostPort(dnsAddr);

@@ -1,0 +1,135 @@
+// Password sign-in end to end in headless Chromium: the first admin signs in with the password
+// control generated, stays signed in across a reload (HttpOnly session cookie, never readable by
+// the page), adds a viewer on the Sign-in users page (a change: the session's CSRF token goes
+// with it), signs out (the old session no longer works), and the viewer signs in with the
+// generated password and may not manage users. A wrong password gets a clear message; a page
+// load while signed out makes no failing request.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { buildApp, DuckDbStore } from "@gatehouse/control";
+import type { FastifyInstance } from "fastify";
+import type { BrowserContext, Page } from "playwright-core";
+import { buildDashboard, launchBrowser, SKIP, screenshot } from "./browser.ts";
+
+describe("dashboard password sign-in in a browser", { skip: SKIP }, () => {
+  let tmp: string;
+  let app: FastifyInstance;
+  let analytics: DuckDbStore;
+  let context: BrowserContext;
+  let page: Page;
+  let base: string;
+  let password: string;
+  let viewerPassword = "";
+  let problems: string[] = [];
+
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "gh-dashboard-sign-in-"));
+    const dist = join(tmp, "dist");
+    await buildDashboard(dist);
+    // The overview reads the query log.
+    analytics = await DuckDbStore.open({ path: ":memory:", threads: 1 });
+    app = await buildApp({
+      analytics,
+      logger: false,
+      autoPublishDelayMs: 0,
+      dashboardDir: dist,
+      // Cheap hashes for the test; the production parameters are checked in control's tests.
+      auth: { passwordScrypt: { N: 1024, r: 8, p: 1 } },
+    });
+    password = app.gatehouse.adminPassword!;
+    base = await app.listen({ host: "127.0.0.1", port: 0 });
+    ({ context, page, problems } = await launchBrowser(join(tmp, "profile")));
+  });
+
+  after(async () => {
+    await context?.close();
+    await app?.close();
+    await analytics?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const form = () => page.getByRole("form", { name: "Sign in", exact: true });
+  const signInAs = async (username: string, pw: string) => {
+    await form().getByLabel("Username").fill(username);
+    await form().getByLabel("Password").fill(pw);
+    await form().getByRole("button", { name: "Sign in" }).click();
+  };
+  const nav = (name: string) =>
+    page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true }).click();
+
+  it("a signed-out page asks for a username and password, and makes no failing request", async () => {
+    await page.goto(`${base}/`);
+    await form().waitFor();
+    assert.deepEqual(problems, []);
+    await screenshot(page, "signin");
+  });
+
+  it("a wrong password is refused with a clear message", async () => {
+    await signInAs("admin", "not the password");
+    await page.getByRole("alert").filter({ hasText: "Wrong username or password." }).waitFor();
+  });
+
+  it("the first admin signs in with the generated password; the session survives a reload and the page cannot read it", async () => {
+    await signInAs("admin", password);
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+    await page.getByText("admin (admin)").waitFor();
+    const cookies = await page.evaluate(() => document.cookie);
+    assert.doesNotMatch(cookies, /gh_session/, "HttpOnly: not readable by the page");
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("gatehouse.apiToken")), null);
+    await page.goto(`${base}/locations`);
+    await page.getByRole("heading", { name: "Locations" }).waitFor();
+  });
+
+  it("the admin adds a viewer; the generated password is shown once", async () => {
+    await nav("Sign-in users");
+    await page.getByRole("button", { name: "New user" }).click();
+    const f = page.getByRole("form", { name: "New user" });
+    await f.getByLabel("Username").fill("family");
+    await f.getByLabel("Role").selectOption("viewer");
+    await f.getByRole("button", { name: "Create user" }).click();
+    const secret = page.getByRole("status").locator("code.secret");
+    await secret.waitFor();
+    viewerPassword = (await secret.textContent()) ?? "";
+    assert.match(viewerPassword, /^[A-Za-z0-9_-]{24}$/);
+    await page
+      .getByRole("table", { name: "Sign-in users" })
+      .getByRole("row")
+      .filter({ hasText: "family" })
+      .waitFor();
+    await screenshot(page, "sign-in-users");
+  });
+
+  it("sign-out ends the session: the old cookie no longer works", async () => {
+    const before = (await context.cookies()).find((c) => c.name === "gh_session");
+    assert.ok(before?.httpOnly, "the session cookie is HttpOnly");
+    assert.equal(before.sameSite, "Strict");
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await form().waitFor();
+    const res = await fetch(`${base}/api/v1/policies`, {
+      headers: { cookie: `gh_session=${before.value}` },
+    });
+    assert.equal(res.status, 401);
+    await page.reload();
+    await form().waitFor();
+  });
+
+  it("the viewer signs in with the generated password and may not manage users", async () => {
+    await signInAs("family", viewerPassword);
+    // Back on the page it was signed out from.
+    await page.getByRole("heading", { name: "Sign-in users" }).waitFor();
+    await page.getByText("family (viewer)").waitFor();
+    await page.getByText("Only an admin may see and manage sign-in users.").waitFor();
+    assert.equal(await page.getByRole("button", { name: "New user" }).count(), 0);
+  });
+
+  it("no console errors, CSP violations or requests outside control", () => {
+    // The wrong password (401) and the viewer on the users page (403) log the browser's own
+    // resource errors; nothing else may.
+    const unexpected = problems.filter((p) => !/status of (401|403) /.test(p));
+    assert.deepEqual(unexpected, []);
+  });
+});
