@@ -349,7 +349,11 @@ describe("TLS inspection over HTTP/2", () => {
   });
 
   /** A TLS connection to `name` through a CONNECT tunnel, ALPN `alpn`, verified against our root. */
-  async function tunnel(name: string, alpn: string[]): Promise<TLSSocket> {
+  async function tunnel(
+    name: string,
+    alpn: string[],
+    more: { maxVersion?: "TLSv1.2" } = {},
+  ): Promise<TLSSocket> {
     const port = origins[name]!.port;
     const raw = await new Promise<Socket>((resolve, reject) => {
       const req = httpRequest({
@@ -370,6 +374,7 @@ describe("TLS inspection over HTTP/2", () => {
       servername: name,
       ca: gatehouse.root,
       ALPNProtocols: alpn,
+      ...more,
     });
     await new Promise<void>((resolve, reject) => {
       tls.once("secureConnect", resolve);
@@ -580,6 +585,48 @@ describe("TLS inspection over HTTP/2", () => {
     assert.equal(await rawStream([["content-length", "10"]], Buffer.from("short")), "rst:1");
     // A well-formed raw stream gets a response (the harness itself is sound).
     assert.equal(await rawStream([["x-fine", "yes"]]), "response:200");
+  });
+
+  it("an oversize ClientHello closes the tunnel before any handshake, logged", async () => {
+    const mark = log.pushed;
+    const port = origins["h1.test"]!.port;
+    const raw = netConnect(proxy.addresses[0]!.port, "127.0.0.1");
+    raw.write(`CONNECT h1.test:${port} HTTP/1.1\r\nhost: h1.test:${port}\r\n\r\n`);
+    // A ClientHello announcing 1 MiB, in full-size records: more than the 64 KiB we hold.
+    const records: Buffer[] = [];
+    for (let i = 0; i < 5; i++) {
+      const body = Buffer.alloc(16_384, 0x41);
+      if (i === 0) body.set([1, 0x10, 0, 0, 3, 3]);
+      records.push(Buffer.from([0x16, 3, 1, 0x40, 0]), body);
+    }
+    raw.write(Buffer.concat(records));
+    raw.on("error", () => {});
+    const got: Buffer[] = [];
+    raw.on("data", (c: Buffer) => got.push(c));
+    await new Promise<void>((resolve) => raw.once("close", () => resolve()));
+    assert.match(String(Buffer.concat(got)), /^HTTP\/1.1 200/, "only the CONNECT's 200, no TLS");
+    await until(() => log.pushed > mark, "record");
+    const rec = log.peekNewest(log.pushed - mark).find((x) => x.kind === "net")!;
+    assert.equal(rec.reason, "no_client_hello");
+    assert.equal(rec.inspected, undefined);
+  });
+
+  it("refuses TLS renegotiation on the decrypted side", async () => {
+    const tls = await tunnel("h1.test", ["http/1.1"], { maxVersion: "TLSv1.2" });
+    assert.equal(tls.getProtocol(), "TLSv1.2");
+    const outcome = await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve("no answer"), 5000);
+      tls.once("close", () => resolve("closed"));
+      tls.once("error", (e) => resolve(`error: ${e.message}`));
+      const asked = tls.renegotiate({ rejectUnauthorized: false }, (err) => {
+        clearTimeout(timer);
+        resolve(err ? `error: ${err.message}` : "renegotiated");
+      });
+      if (!asked) resolve("not asked");
+    });
+    tls.destroy();
+    // The server's no_renegotiation alert (RFC 5246 §7.2.2), as OpenSSL reports it.
+    assert.match(outcome, /^error: .*no renegotiation/);
   });
 
   it("h2spec on the decrypted side fails no case beyond node:http2's own", {
