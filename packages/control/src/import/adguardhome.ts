@@ -157,9 +157,9 @@ export function planAdGuardHome(bytes: Buffer): ImportPlan {
     const label = `user rule ${line}`;
     const exception = line.startsWith("@@");
     const body = exception ? line.slice(2) : line;
-    const re = /^\/(.+)\/$/.exec(body);
-    if (re) {
-      const expr = regexExpression(re[1]!);
+    const pattern = /^\/(.+)\/$/.exec(body)?.[1];
+    if (pattern !== undefined) {
+      const expr = regexExpression(pattern);
       const problem = regexProblem(expr);
       if (problem) plan.notMapped.push({ item: label, reason: `not mappable: ${problem}` });
       else
@@ -178,18 +178,18 @@ export function planAdGuardHome(bytes: Buffer): ImportPlan {
       });
       continue;
     }
-    const hosts = /^(\S+)\s+(.+)$/.exec(body);
-    if (!exception && hosts && isIP(hosts[1]!)) {
-      for (const n of hosts[2]!.split(/\s+/)) {
+    const [, address, hostNames] = /^(\S+)\s+(.+)$/.exec(body) ?? [];
+    if (!exception && address !== undefined && hostNames !== undefined && isIP(address)) {
+      for (const n of hostNames.split(/\s+/)) {
         const d = domainOrUndefined(n);
         if (!d) plan.notMapped.push({ item: `${label} (${n})`, reason: "not a valid domain name" });
-        else if (BLOCKING_ADDRESSES.has(hosts[1]!)) hostsBlock.push(d);
-        else hostsOverride.set(d, [...(hostsOverride.get(d) ?? []), hosts[1]!]);
+        else if (BLOCKING_ADDRESSES.has(address)) hostsBlock.push(d);
+        else hostsOverride.set(d, [...(hostsOverride.get(d) ?? []), address]);
       }
       continue;
     }
-    const m = /^\|\|([^/^|*]+)\^?$/.exec(body) ?? /^([a-z0-9_.-]+)$/i.exec(body);
-    const d = m ? domainOrUndefined(m[1]!) : undefined;
+    const name = (/^\|\|([^/^|*]+)\^?$/.exec(body) ?? /^([a-z0-9_.-]+)$/i.exec(body))?.[1];
+    const d = name !== undefined ? domainOrUndefined(name) : undefined;
     if (!d) {
       plan.notMapped.push({
         item: label,
@@ -302,8 +302,8 @@ export function planAdGuardHome(bytes: Buffer): ImportPlan {
   for (const raw of arr(dns["upstream_dns"]).map(str)) {
     const line = raw.trim();
     if (!line || line.startsWith("#")) continue;
-    const m = /^\[\/(.*)\/\](.*)$/.exec(line);
-    if (!m) {
+    const [, domains, upstreams] = /^\[\/(.*)\/\](.*)$/.exec(line) ?? [];
+    if (domains === undefined || upstreams === undefined) {
       for (const u of line.split(/\s+/)) {
         const r = parseUpstream(u);
         if (r.ok) plan.upstreams.push(r.value);
@@ -311,8 +311,8 @@ export function planAdGuardHome(bytes: Buffer): ImportPlan {
       }
       continue;
     }
-    const ups = m[2]!.trim().split(/\s+/).filter(Boolean);
-    for (const dom of m[1]!.split("/")) {
+    const ups = upstreams.trim().split(/\s+/).filter(Boolean);
+    for (const dom of domains.split("/")) {
       if (!dom) continue;
       const suffix = domainOrUndefined(dom);
       if (!suffix) {

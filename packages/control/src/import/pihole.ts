@@ -176,8 +176,10 @@ function readToml(text: string, d: PiholeData): void {
 function readSetupVars(text: string, d: PiholeData): void {
   const vars = new Map<string, string>();
   for (const line of text.split("\n")) {
-    const m = /^\s*([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) vars.set(m[1]!, m[2]!.trim().replace(/^"(.*)"$/, "$1"));
+    const [, name, value] = /^\s*([A-Z0-9_]+)=(.*)$/.exec(line) ?? [];
+    if (name !== undefined && value !== undefined) {
+      vars.set(name, value.trim().replace(/^"(.*)"$/, "$1"));
+    }
   }
   for (let i = 1; i <= 32; i++) {
     const v = vars.get(`PIHOLE_DNS_${i}`);
@@ -263,8 +265,8 @@ export async function readPihole(bytes: Buffer): Promise<{ data: PiholeData; not
     const cname = find("05-pihole-custom-cname.conf");
     if (cname)
       for (const line of cname.toString("utf8").split("\n")) {
-        const m = /^\s*cname=(.+)$/.exec(line);
-        if (m) d.cnames.push(m[1]!.trim());
+        const target = /^\s*cname=(.+)$/.exec(line)?.[1];
+        if (target !== undefined) d.cnames.push(target.trim());
       }
   }
   if (!d.settingsSource)
