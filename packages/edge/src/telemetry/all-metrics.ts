@@ -4,10 +4,11 @@
 // against what the code really registers (packages/gatehouse/test/deploy.test.ts).
 
 import type { Registry } from "prom-client";
-import { proxyMetrics } from "../proxy/proxy-metrics.ts";
+import { inspectionMetrics, proxyMetrics } from "../proxy/proxy-metrics.ts";
 import { diskBundleRejections } from "../sync/edge-state.ts";
 import { logShipperMetrics } from "../sync/log-shipper.ts";
 import { syncMetrics } from "../sync/sync-client.ts";
+import { leafMinterMetrics } from "../tls/leaf-minter.ts";
 import {
   dnsConnectionMetrics,
   dnsMetrics,
@@ -25,6 +26,8 @@ export function registerEdgeMetrics(): Registry {
   // Registers the gatehouse_dns_udp_* counters; a source reporting nothing, untracked at once.
   trackUdpBatch(() => ({ batches: 0, received: 0, sent: 0, sendErrors: 0, truncated: 0 }))();
   proxyMetrics(r);
+  inspectionMetrics(r);
+  leafMinterMetrics(r);
   syncMetrics(r);
   logShipperMetrics(r);
   diskBundleRejections(r);
