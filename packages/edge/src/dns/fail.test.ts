@@ -101,3 +101,19 @@ test("a DNSSEC-bogus answer is an edge error: SERVFAIL with its cause's EDE and 
     [[7, "RRSIG expired"]],
   );
 });
+
+test("a zone transfer that fails is one SERVFAIL message, not the zone's records", () => {
+  const ex = newExchange(rt, buildQuery("lan.test", { type: 252 }), {
+    transport: "tcp",
+    ip: "127.0.0.1",
+    port: 5353,
+  });
+  createDecodeStage().run(ex);
+  ex.transfer = [{ name: "lan.test", type: 1, class: 1, ttl: 60, data: "192.0.2.1" }];
+  fail(ex, new TypeError("a record too large for a message"));
+  for (const stage of new DnsPipeline(() => {}).tail) stage.run(ex);
+  assert.equal(ex.more, undefined, "nothing follows");
+  const m = decodeMessage(ex.out!);
+  assert.equal(m.rcode, Rcode.SERVFAIL);
+  assert.equal(m.answers.length, 0);
+});

@@ -32,6 +32,9 @@ export function fail(ex: DnsExchange, error: unknown): void {
   ex.action = "error";
   ex.reason = info.reason;
   ex.out = undefined;
+  // A zone transfer that failed is one SERVFAIL message, not the zone.
+  ex.transfer = undefined;
+  ex.more = undefined;
   const ede =
     e.ede !== undefined || e.detail !== undefined
       ? edeOption(e.ede ?? info.ede, e.detail)
