@@ -906,3 +906,49 @@ export const ConfigPlanResult = T.Object({
   tests: PolicyTestReport,
 });
 export type ConfigPlanResult = Static<typeof ConfigPlanResult>;
+
+const NamedChanges = T.Object({
+  added: T.Array(T.String()),
+  removed: T.Array(T.String()),
+  changed: T.Array(T.String()),
+});
+
+/** GET /config/preview: what the next publish changes against the live bundle, in names. */
+export const PublishPreview = T.Object({
+  /** The latest published version compared with (null: nothing published yet). */
+  liveVersion: Nullable(T.Integer()),
+  /** False when the draft does not compile (`problems`): a publish would be refused. */
+  ok: T.Boolean(),
+  problems: T.Array(T.Object({ path: T.String(), message: T.String() })),
+  policies: NamedChanges,
+  lists: T.Composite([
+    NamedChanges,
+    T.Object({
+      items: T.Array(
+        T.Object({
+          name: T.String(),
+          added: T.Integer(),
+          removed: T.Integer(),
+          /** Up to 10 of the items added and removed. */
+          addedSample: T.Array(T.String()),
+          removedSample: T.Array(T.String()),
+        }),
+      ),
+    }),
+  ]),
+  locations: NamedChanges,
+  users: NamedChanges,
+  devices: NamedChanges,
+  resolverChanged: T.Boolean(),
+  settingsChanged: T.Boolean(),
+  /** The stored policy tests against the draft (a failing one refuses the publish). */
+  tests: PolicyTestReport,
+  /**
+   * The draft's policies replayed over the last 24 hours of logged traffic: queries and
+   * requests it would newly block or unblock, top 10 domains and clients. Null when control
+   * keeps no query log, or nothing would be replayed (`simulationNote` says why).
+   */
+  simulation: Nullable(SimulateResult),
+  simulationNote: T.Optional(T.String()),
+});
+export type PublishPreview = Static<typeof PublishPreview>;

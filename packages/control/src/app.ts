@@ -151,6 +151,8 @@ export interface ControlState {
   readonly invalidate: (accountId: string) => void;
   /** The system account id. */
   readonly systemAccountId: string;
+  /** The query-log store, when control keeps one (publish preview's traffic simulation). */
+  readonly analytics?: AnalyticsStore;
   /** Set when this start generated the first admin token (print it once). */
   readonly adminToken?: string;
   /** Set when this start created the dashboard user "admin" with a generated password. */
@@ -304,6 +306,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     metrics,
     roots,
     systemAccountId: boot.accountId,
+    ...(opts.analytics ? { analytics: opts.analytics } : {}),
     ...(boot.adminToken ? { adminToken: boot.adminToken } : {}),
     ...(boot.adminPassword ? { adminPassword: boot.adminPassword } : {}),
     ...(opts.serving ? { serving: opts.serving } : {}),

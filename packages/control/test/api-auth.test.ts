@@ -46,6 +46,7 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "POST /api/v1/auth/logout",
     "PUT /api/v1/auth/password",
     "GET /api/v1/config/check",
+    "GET /api/v1/config/preview",
     "GET /api/v1/config/tests",
     "POST /api/v1/config/check",
     "GET /api/v1/config/versions",

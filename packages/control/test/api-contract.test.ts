@@ -463,6 +463,7 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
       200,
     );
     await ok(admin("GET", "/config/tests"), 200);
+    await ok(admin("GET", "/config/preview"), 200);
     await ok(admin("POST", "/config/check"), 200);
     await ok(admin("PUT", "/config/tests", { tests: [] }), 200);
     await ok(admin("GET", "/config/versions"), 200);

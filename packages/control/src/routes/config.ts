@@ -12,10 +12,12 @@ import {
   ConfigCheckWithTests,
   ConfigPlanResult,
   ConfigVersion,
+  checkBundle,
   GatehouseError,
   ImportResult,
   Page,
   PolicyTests,
+  PublishPreview,
   PublishResult,
   RollbackResult,
   shadowedPolicies,
@@ -23,7 +25,10 @@ import {
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { ACCOUNT_DOCUMENTS, replaceAccountDocument } from "../account-documents.ts";
+import { simulate } from "../analytics/simulate.ts";
+import { AnalyticsInputError } from "../analytics/types.ts";
 import { audit } from "../audit.ts";
+import { compileContent } from "../bundle/compile.ts";
 import { adoptIds, planDocument } from "../bundle/config-plan.ts";
 import { diffBundles } from "../bundle/diff.ts";
 import {
@@ -34,6 +39,7 @@ import {
   toYaml,
 } from "../bundle/export-import.ts";
 import { runPolicyTests, storedPolicyTests } from "../bundle/policy-tests.ts";
+import { previewPublish } from "../bundle/preview.ts";
 import { type Publisher, type StoredBundle, sendBundle } from "../bundle/publisher.ts";
 import { withYamlSpans, yamlSpans } from "../bundle/yaml-spans.ts";
 import { actorOf, type Db } from "../context.ts";
@@ -144,6 +150,64 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         ok: problems.length === 0,
         problems: problems.slice(0, 100),
         warnings: warnings.slice(0, 100),
+      };
+    },
+  );
+
+  app.get(
+    "/config/preview",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags,
+        summary:
+          "What the next publish would change against the live bundle, in names, with its effect on the last 24 hours of traffic",
+        description:
+          "Policies, lists, locations, users and devices added, removed and changed (by name), the items each list gains and loses (counts and up to 10 of each), the stored policy tests' results, and `simulation`: the draft's policies replayed over the last 24 hours of the account's logged traffic (`newlyBlocked` and `newlyAllowed` with their top 10 domains and clients), null without a query log. Nothing is published.",
+        response: { 200: PublishPreview },
+      },
+    },
+    async (req) => {
+      const accountId = who(req).accountId;
+      const [content, live, cases] = await Promise.all([
+        compileContent(db, accountId, app.gatehouse.roots),
+        publisher.latest(accountId),
+        storedPolicyTests(db, accountId),
+      ]);
+      const problems = checkBundle({ ...content, version: 0 });
+      const liveBundle = live ? (JSON.parse(await live.text()) as ConfigBundle) : undefined;
+      const names = previewPublish(liveBundle, content);
+      const ok = problems.length === 0;
+      const tests = ok ? runPolicyTests(content, cases) : { passed: 0, failed: 0, results: [] };
+      let simulation: Awaited<ReturnType<typeof simulate>> | null = null;
+      let simulationNote: string | undefined;
+      const store = app.gatehouse.analytics;
+      if (!store) simulationNote = "control keeps no query log: no traffic to replay";
+      else if (!ok) simulationNote = "the draft does not compile";
+      else {
+        const to = Date.now();
+        try {
+          simulation = await simulate(store, {
+            from: to - 24 * 3600_000,
+            to,
+            accountId,
+            policies: content.policies,
+            lists: content.lists,
+            limit: 10,
+            kinds: ["dns", "http", "net"],
+          });
+        } catch (e) {
+          if (!(e instanceof AnalyticsInputError)) throw e;
+          simulationNote = e.message;
+        }
+      }
+      return {
+        ...names,
+        ok,
+        problems: problems.slice(0, 100).map((x) => ({ path: x.path, message: x.message })),
+        tests,
+        simulation,
+        ...(simulationNote !== undefined ? { simulationNote } : {}),
       };
     },
   );
