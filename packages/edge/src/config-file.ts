@@ -12,7 +12,6 @@ import {
   type EdgeLocalSettings,
   type Upstream,
 } from "@gatehouse/contract";
-import { parse } from "yaml";
 import { resolveLimits } from "./proxy/limits.ts";
 
 export class EdgeConfigError extends Error {
@@ -132,6 +131,8 @@ async function readYamlMapping(path: string): Promise<Record<string, unknown>> {
   } catch (e) {
     throw new EdgeConfigError(path, `cannot read: ${(e as Error).message}`, { cause: e });
   }
+  // yaml loads with the first file read: a synced edge never reads one.
+  const { parse } = await import("yaml");
   let value: unknown;
   try {
     value = parse(text, { prettyErrors: true });

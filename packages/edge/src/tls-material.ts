@@ -5,7 +5,14 @@
 import { X509Certificate } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { generate } from "selfsigned";
+
+/**
+ * selfsigned (and the ASN.1 libraries under it, about 10 MB of RSS) loads when a certificate is
+ * made, not with the edge.
+ */
+async function loadSelfsigned(): Promise<typeof import("selfsigned").generate> {
+  return (await import("selfsigned")).generate;
+}
 
 export interface TlsMaterial {
   readonly cert: string;
@@ -37,6 +44,7 @@ export async function loadTlsMaterial(opts: {
     // Not generated yet.
   }
   await mkdir(opts.dataDir, { recursive: true });
+  const generate = await loadSelfsigned();
   const pems = await generate([{ name: "commonName", value: "gatehouse-edge.local" }], {
     keySize: 2048,
     algorithm: "sha256",
@@ -124,6 +132,7 @@ export async function ensureSelfSigned(opts: {
     // Not there yet (or unreadable): make one.
   }
   await mkdir(opts.dir, { recursive: true, mode: 0o700 });
+  const generate = await loadSelfsigned();
   const pems = await generate([{ name: "commonName", value: opts.names[0] ?? "gatehouse" }], {
     keySize: 2048,
     algorithm: "sha256",

@@ -21,7 +21,6 @@
 import cluster from "node:cluster";
 import { createSocket } from "node:dgram";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:http";
 import { isIPv6 } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +29,7 @@ import { AggregatorRegistry, type PrometheusContentType, type Registry } from "p
 import { type Edge, type EdgeAddresses, startEdge } from "./main.ts";
 import { joinHostPort, splitHostPort } from "./net/host-port.ts";
 import { listen } from "./net/listen.ts";
+import { http } from "./net/node-http.ts";
 import { DEFAULT_LIMITS } from "./proxy/limits.ts";
 import { writeFileAtomic } from "./sync/atomic-file.ts";
 import { edgeRegistry } from "./telemetry/metrics.ts";
@@ -359,10 +359,10 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       await edgeRegistry().getMetricsAsJSON(),
       ...((await everyWorker({ type: "metrics" })) as object[]),
     ]);
-  let metricsServer: ReturnType<typeof createServer> | undefined;
+  let metricsServer: ReturnType<typeof http.createServer> | undefined;
   if (config.edge?.metrics) {
     try {
-      const server = createServer((req, res) => {
+      const server = http.createServer((req, res) => {
         if (req.method !== "GET" || (req.url !== "/metrics" && !req.url?.startsWith("/metrics?")))
           return void res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
         metrics()

@@ -3,11 +3,12 @@
 // transport, rcode, cache result, upstream protocol) — never a domain, client or policy id,
 // which belong in the query log.
 
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
 import { closeServer, listen } from "../net/listen.ts";
+import { http } from "../net/node-http.ts";
 import { DNS_QUERY_CHANNEL, type DnsQueryEvent, subscribe } from "./events.ts";
 import { type PendingCount, PendingCounts } from "./pending-counts.ts";
 import { registryMetric } from "./registry-metric.ts";
@@ -250,7 +251,7 @@ export interface MetricsServer {
 export async function serveMetrics(addr: string): Promise<MetricsServer> {
   const { host, port } = splitHostPort(addr);
   const reg = edgeRegistry();
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     if (req.method !== "GET" || (req.url !== "/metrics" && !req.url?.startsWith("/metrics?"))) {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;

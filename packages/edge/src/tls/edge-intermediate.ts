@@ -11,17 +11,27 @@ import { createPrivateKey, type KeyObject, webcrypto, X509Certificate } from "no
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { EdgeIntermediateIssued, TlsInspectionSettings } from "@gatehouse/contract";
-import * as x509 from "@peculiar/x509";
 import { writeFileAtomic } from "../sync/atomic-file.ts";
 import { type LeafMinter, serialKey } from "./leaf-minter.ts";
-
-x509.cryptoProvider.set(webcrypto as Crypto);
 
 const P256 = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const RETRY_MIN_MS = 30_000;
 const RETRY_MAX_MS = 3_600_000;
 /** setTimeout's ceiling (about 24.8 days); longer waits are taken in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * @peculiar/x509 (and asn1js, tsyringe, reflect-metadata under it) loads when a CSR is made, not
+ * with the edge: an edge that never inspects TLS does not hold it (about 10 MB of RSS).
+ */
+let x509Module: Promise<typeof import("@peculiar/x509")> | undefined;
+function loadX509(): Promise<typeof import("@peculiar/x509")> {
+  x509Module ??= import("@peculiar/x509").then((m) => {
+    m.cryptoProvider.set(webcrypto as Crypto);
+    return m;
+  });
+  return x509Module;
+}
 
 export interface EdgeIntermediateOptions {
   readonly dataDir: string;
@@ -173,6 +183,7 @@ export class EdgeIntermediate {
       "sign",
       "verify",
     ])) as CryptoKeyPair;
+    const x509 = await loadX509();
     const csr = await x509.Pkcs10CertificateRequestGenerator.create({
       name: "CN=gatehouse-edge",
       keys,

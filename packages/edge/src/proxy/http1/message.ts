@@ -3,8 +3,8 @@
 // consumer with backpressure; a response writes to the client socket with the framing this hop
 // chooses (the origin's Content-Length, or chunked, or close-delimited for HTTP/1.0 clients).
 
-import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
+import { http } from "../../net/node-http.ts";
 import { LAST_CHUNK, writeChunk } from "./body.ts";
 import type { ParsedRequest } from "./syntax.ts";
 
@@ -280,7 +280,7 @@ export class Http1Response implements ClientResponse {
     if (this.headersSent) throw new Error("response head already sent");
     this.headersSent = true;
     const req = this.#req;
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n`;
+    let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n`;
     let close = !req.keepAlive;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;

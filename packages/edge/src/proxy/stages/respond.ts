@@ -3,7 +3,7 @@
 // (block page, 407 challenge, error). Last before record; it resolves once the response is fully
 // written or the client went away, so record sees final byte counts.
 
-import { STATUS_CODES } from "node:http";
+import { http } from "../../net/node-http.ts";
 import { acceptsHtml, renderBlockHtml, renderBlockText } from "../block-page.ts";
 import type { Exchange, Outcome, Stage } from "../exchange.ts";
 import { fail } from "../fail.ts";
@@ -70,7 +70,7 @@ export function renderAnswer(ex: Exchange): RenderedAnswer {
       body = renderBlockText(input);
     }
   } else {
-    body = `${status} ${STATUS_CODES[status] ?? ""}: ${a.detail}\nRequest ID: ${ex.id}\n`;
+    body = `${status} ${http.STATUS_CODES[status] ?? ""}: ${a.detail}\nRequest ID: ${ex.id}\n`;
   }
   if (type !== undefined) headers.push("content-type", type);
   headers.push("content-length", String(Buffer.byteLength(body)));
@@ -79,7 +79,7 @@ export function renderAnswer(ex: Exchange): RenderedAnswer {
 
 /** A response head for a raw client socket (CONNECT, upgrade), flat [name, value, …] headers. */
 export function rawHead(status: number, headers: readonly string[]): string {
-  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n`;
+  let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n`;
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
   return `${head}\r\n`;
 }

@@ -1,0 +1,273 @@
+// `gatehouse up` on a small machine: the RSS of the one process that runs control, the edge and
+// the embedded stores (PGlite, DuckDB), started as users start it (the bin script, a fresh data
+// directory, the starter configuration), idle, then with a --blocklist N list added through the
+// API (optional), then sampled every --sample seconds while dnsperf asks --qps queries a second
+// of --names distinct names (an nsd wildcard zone on loopback is the upstream, set through the
+// API) for --seconds. Each sample is broken down from /proc/PID/smaps and a probe in the process
+// (bench/footprint/probe.ts, SIGUSR2): code (file-backed pages: the node binary, DuckDB's and the
+// other native libraries), V8's resident heap, WebAssembly memory (PGlite's Postgres: the anonymous
+// mappings of 1 GiB or more V8 reserves for it) and the rest of the anonymous memory (native
+// allocations: DuckDB, OpenSSL, Node's buffers).
+// Run: flock /tmp/bench.lock node bench/footprint/run.ts [--seconds 1800] [--qps 1000]
+//        [--names 150000] [--blocklist 0] [--sample 30] [--root DIR]
+
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { startWildcardUpstream } from "../dns/wildcard-upstream.ts";
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "1800" },
+    qps: { type: "string", default: "1000" },
+    names: { type: "string", default: "150000" },
+    blocklist: { type: "string", default: "0" },
+    sample: { type: "string", default: "30" },
+    root: { type: "string" },
+  },
+});
+const SECONDS = Number(values.seconds);
+const SAMPLE_S = Number(values.sample);
+const BLOCKLIST = Number(values.blocklist);
+const ROOT = resolve(values.root ?? new URL("../..", import.meta.url).pathname);
+const dir = mkdtempSync(join(tmpdir(), "gh-bench-footprint-"));
+const PORTS = { nsd: 25700, dns: 25701, proxy: 25702, api: 25703, metrics: 25704 };
+const TOKEN = `bench-${randomBytes(24).toString("hex")}`;
+const PROBE = join(dir, "probe.jsonl");
+const owned: ChildProcess[] = [];
+const MB = (kb: number) => Math.round(kb / 102.4) / 10;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resident kB of the process by kind of mapping. */
+function smaps(pid: number): { rss: number; file: number; wasm: number; anon: number } {
+  const out = { rss: 0, file: 0, wasm: 0, anon: 0 };
+  let kind: "file" | "wasm" | "anon" = "anon";
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (head) {
+      const size = Number.parseInt(head[2]!, 16) - Number.parseInt(head[1]!, 16);
+      const path = head[4]!;
+      kind = path.startsWith("/")
+        ? "file"
+        : path === "" && size >= 2 ** 30
+          ? "wasm" // V8 reserves WebAssembly memories with guard regions: 1 GiB and more
+          : "anon";
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) {
+      out.rss += Number(rss[1]);
+      out[kind] += Number(rss[1]);
+    }
+  }
+  return out;
+}
+
+interface Probe {
+  heapUsed: number;
+  heapPhysical: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+async function probe(pid: number): Promise<Probe | undefined> {
+  const before = existsSync(PROBE) ? readFileSync(PROBE, "utf8").length : 0;
+  process.kill(pid, "SIGUSR2");
+  for (let i = 0; i < 50; i++) {
+    await sleep(100);
+    const text = existsSync(PROBE) ? readFileSync(PROBE, "utf8") : "";
+    if (text.length > before) return JSON.parse(text.slice(before).trim().split("\n")[0]!);
+  }
+  return undefined;
+}
+
+const rows: string[] = [];
+async function sample(pid: number, phase: string): Promise<number> {
+  const m = smaps(pid);
+  const p = await probe(pid);
+  const heap = p ? p.heapPhysical / 1024 : Number.NaN;
+  const native = m.anon - heap;
+  const row = {
+    phase,
+    rss: MB(m.rss),
+    code: MB(m.file),
+    v8Heap: MB(heap),
+    v8HeapUsed: p ? MB(p.heapUsed / 1024) : Number.NaN,
+    pgliteWasm: MB(m.wasm),
+    native: MB(native),
+  };
+  console.error(JSON.stringify(row));
+  rows.push(
+    `| ${phase} | ${row.rss} | ${row.code} | ${row.v8Heap} (${row.v8HeapUsed} used) | ${row.pgliteWasm} | ${row.native} |`,
+  );
+  return m.rss;
+}
+
+async function api(method: string, path: string, body?: unknown, type = "application/json") {
+  const res = await fetch(`http://127.0.0.1:${PORTS.api}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": type },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 500)}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+function dig(name: string): string {
+  try {
+    return execFileSync(
+      "dig",
+      ["+short", "+tries=1", "+time=2", "-p", String(PORTS.dns), "@127.0.0.1", name],
+      { encoding: "utf8" },
+    ).trim();
+  } catch {
+    return "";
+  }
+}
+
+async function until(what: string, ok: () => boolean, seconds = 300): Promise<number> {
+  const t0 = performance.now();
+  while (!ok()) {
+    if (performance.now() - t0 > seconds * 1000) throw new Error(`timed out: ${what}`);
+    await sleep(500);
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+async function main() {
+  for (const bin of ["dnsperf", "nsd", "dig"])
+    execFileSync("sh", [
+      "-c",
+      `command -v ${bin} >/dev/null || { echo "${bin} missing"; exit 1; }`,
+    ]);
+  const names = Number(values.names);
+  owned.push(startWildcardUpstream(dir, PORTS.nsd, names));
+
+  const t0 = performance.now();
+  const up = spawn(
+    join(ROOT, "packages/gatehouse/bin/gatehouse"),
+    [
+      "up",
+      "--data-dir",
+      join(dir, "data"),
+      "--dns",
+      `127.0.0.1:${PORTS.dns}`,
+      "--proxy",
+      `127.0.0.1:${PORTS.proxy}`,
+      "--api",
+      `127.0.0.1:${PORTS.api}`,
+      "--metrics",
+      `127.0.0.1:${PORTS.metrics}`,
+      "--dot",
+      "127.0.0.1:25705",
+      "--doh",
+      "127.0.0.1:25706",
+    ],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: {
+        ...process.env,
+        GATEHOUSE_ADMIN_TOKEN: TOKEN,
+        GH_FOOTPRINT_PROBE: PROBE,
+        NODE_OPTIONS: `--import ${new URL("./probe.ts", import.meta.url).pathname}`,
+      },
+    },
+  );
+  owned.push(up);
+  let banner = "";
+  up.stderr!.on("data", (d: Buffer) => {
+    banner = (banner + d.toString()).slice(-20_000);
+  });
+  await until("gatehouse up to start", () => banner.includes("Ctrl-C stops everything"), 600);
+  const startS = (performance.now() - t0) / 1000;
+  const pid = up.pid!;
+  await sleep(10_000);
+  console.error(
+    `load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")}`,
+  );
+  const idle = await sample(pid, "idle, starter configuration");
+
+  // The load's upstream: the nsd wildcard zone (one API call; control publishes, the edge applies).
+  await api("PUT", "/resolver", {
+    upstreams: [{ address: `udp://127.0.0.1:${PORTS.nsd}` }],
+    dnssec: { validate: false },
+    rateLimit: false,
+  });
+  await until("the edge to use nsd", () => dig("probe.load.test") === "10.0.0.1");
+
+  if (BLOCKLIST) {
+    const list = (await api("POST", "/lists", { name: "bench_ads", type: "domain" })) as {
+      id: string;
+    };
+    const lines: string[] = [];
+    for (let i = 0; i < BLOCKLIST; i++) lines.push(`ad${i}.tracker${i % 997}.example`);
+    const t1 = performance.now();
+    await api("PUT", `/lists/${list.id}/items`, `${lines.join("\n")}\n`, "text/plain");
+    await api("POST", "/policies", {
+      name: "bench ads",
+      type: "dns",
+      enabled: true,
+      expression: "any(dns.domains[*] in $bench_ads)",
+      action: "block",
+    });
+    const listed = `ad${BLOCKLIST - 1}.tracker${(BLOCKLIST - 1) % 997}.example`;
+    await until("the list to block", () => ["0.0.0.0", ""].includes(dig(listed)), 600);
+    console.error(
+      `list of ${BLOCKLIST} applied in ${((performance.now() - t1) / 1000).toFixed(1)} s`,
+    );
+    await sleep(10_000);
+    await sample(pid, `with a ${BLOCKLIST.toLocaleString("en")}-name list`);
+  }
+
+  const perf = spawn(
+    "dnsperf",
+    ["-s", "127.0.0.1", "-p", String(PORTS.dns), "-d", join(dir, "load.txt")].concat([
+      "-l",
+      String(SECONDS),
+      "-Q",
+      String(values.qps),
+    ]),
+    { stdio: ["ignore", "pipe", "ignore"] },
+  );
+  owned.push(perf);
+  let perfOut = "";
+  perf.stdout!.on("data", (d: Buffer) => {
+    perfOut += d.toString();
+  });
+  const done = new Promise<void>((r) => perf.once("exit", () => r()));
+  let max = 0;
+  const series: number[] = [];
+  for (let s = SAMPLE_S; s <= SECONDS; s += SAMPLE_S) {
+    await sleep(SAMPLE_S * 1000);
+    const rss = smaps(pid).rss;
+    series.push(MB(rss));
+    max = Math.max(max, rss);
+    if (s === SAMPLE_S || s + SAMPLE_S > SECONDS) await sample(pid, `load, ${s} s`);
+  }
+  await done;
+  await sleep(5_000);
+  await sample(pid, "after the load");
+  const sent = /Queries sent:\s+(\d+)/.exec(perfOut)?.[1];
+  const lost = /Queries lost:\s+(\d+)/.exec(perfOut)?.[1];
+  console.log(
+    [
+      `gatehouse up (${ROOT}), start ${startS.toFixed(1)} s, idle ${MB(idle)} MB; ${SECONDS} s at ${values.qps} qps over ${names} names: sent ${sent}, lost ${lost}; max RSS under load ${MB(max)} MB; load average after ${loadavg()[0]!.toFixed(1)}`,
+      `RSS every ${SAMPLE_S} s (MB): ${series.join(" ")}`,
+      "| phase | RSS (MB) | code, file-backed (MB) | V8 heap, resident (MB) | PGlite WASM (MB) | other anonymous: DuckDB, malloc, ArrayBuffers (MB) |",
+      "|---|---:|---:|---:|---:|---:|",
+      ...rows,
+    ].join("\n"),
+  );
+}
+
+try {
+  await main();
+} finally {
+  for (const c of owned.reverse()) c.kill("SIGTERM");
+}
