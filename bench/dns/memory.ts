@@ -105,7 +105,7 @@ function dnsperfRun(port: number, extra: string[]): { sent: number; lost: number
   const out = execFileSync(
     "dnsperf",
     ["-s", "127.0.0.1", "-p", String(port), "-d", join(dir, "load.txt"), ...extra],
-    { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+    { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, stdio: ["ignore", "pipe", "ignore"] },
   );
   const sent = Number(/Queries sent:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const lost = Number(/Queries lost:\s+(\d+)/.exec(out)?.[1] ?? 0);

@@ -17,6 +17,7 @@ import type { TLSSocket } from "node:tls";
 import { ConnectionLimiter } from "../../net/connection-limiter.ts";
 import { splitHostPort } from "../../net/host-port.ts";
 import { closeServer, listen } from "../../net/listen.ts";
+import { http2 } from "../../net/node-http.ts";
 import { dnsConnectionMetrics } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import { RRType, typeNumber } from "../wire/constants.ts";
@@ -265,9 +266,8 @@ export async function listenDoh(
     res.end(out);
   };
 
-  // node:http2 is loaded when a DoH listener starts (about 8 MB of RSS an edge without one
-  // does not pay).
-  const server = process.getBuiltinModule("node:http2").createSecureServer(
+  // node:http2 loads with the first DoH listener (net/node-http.ts).
+  const server = http2().createSecureServer(
     {
       cert: tls.cert,
       key: tls.key,

@@ -11,16 +11,15 @@
 // another authority counts as a second Host: 400), Cookie fields are joined with "; " (§8.2.3),
 // and a body without Content-Length is framed chunked toward an HTTP/1.1 origin.
 
-import {
-  constants,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-  performServerHandshake,
-  type ServerHttp2Session,
-  type ServerHttp2Stream,
+import type {
+  IncomingHttpHeaders,
+  OutgoingHttpHeaders,
+  ServerHttp2Session,
+  ServerHttp2Stream,
 } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { EdgeError } from "@gatehouse/contract";
+import { http2 } from "../../net/node-http.ts";
 import {
   type BodyConsumer,
   type BodySource,
@@ -170,7 +169,7 @@ export class H2Response implements ClientResponse {
       // client to stop sending it (RFC 9113 §8.1).
       if (!this.#req.complete) {
         this.#body.cut("answered before the request body was read");
-        this.#stream.close(constants.NGHTTP2_NO_ERROR);
+        this.#stream.close(http2().constants.NGHTTP2_NO_ERROR);
       }
       const f = this.#finish;
       this.#finish = undefined;
@@ -183,7 +182,7 @@ export class H2Response implements ClientResponse {
   destroy(_err?: Error): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    if (!this.#stream.closed) this.#stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    if (!this.#stream.closed) this.#stream.close(http2().constants.NGHTTP2_INTERNAL_ERROR);
   }
 
   readonly #closed = () => {
@@ -273,7 +272,7 @@ export function serveH2(
   // after its handshake (tls.Server's own path clears it just before `secureConnection`), and
   // node:http2 would wait for a `secureConnect` that never comes. The handshake is done here.
   (socket as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
-  const session = performServerHandshake(socket, {
+  const session = http2().performServerHandshake(socket, {
     settings: {
       enablePush: false,
       maxConcurrentStreams: H2_CLIENT_MAX_STREAMS,
@@ -298,7 +297,7 @@ export function serveH2(
       stream.respond({ ":status": method === "CONNECT" ? 405 : 400 }, { endStream: true });
       return;
     }
-    const endStream = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    const endStream = (flags & http2().constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     const raw = Array.isArray(rawHeaders) ? rawHeaders : rawOf(headers);
     const head = requestHead(headers, raw, endStream);
     const body = new H2Body(stream);

@@ -7,16 +7,15 @@
 // frames and messages: an invalid response resets its stream, which the call hears as
 // `upstream_failed`.
 
-import {
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-  connect,
-  constants,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
+import type {
+  ClientHttp2Session,
+  ClientHttp2Stream,
+  IncomingHttpHeaders,
+  OutgoingHttpHeaders,
 } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { asEdgeError, EdgeError } from "@gatehouse/contract";
+import { http2 } from "../../net/node-http.ts";
 import type { BodyConsumer } from "../http1/message.ts";
 import type { OriginCall } from "../http1/origin-call.ts";
 
@@ -198,7 +197,7 @@ export class H2Link {
   #fail(call: OriginCall, err: Error): void {
     if (this.#done) return;
     this.#finish();
-    this.#stream?.close(constants.NGHTTP2_CANCEL);
+    this.#stream?.close(http2().constants.NGHTTP2_CANCEL);
     call.failed(err);
   }
 
@@ -211,7 +210,7 @@ export class H2Link {
   abort(): void {
     if (this.#done) return;
     this.#finish();
-    this.#stream?.close(constants.NGHTTP2_CANCEL);
+    this.#stream?.close(http2().constants.NGHTTP2_CANCEL);
   }
 }
 
@@ -225,7 +224,7 @@ export class H2Origin {
 
   constructor(socket: TLSSocket, authority: string, limits: H2OriginLimits, onGone: () => void) {
     this.limits = limits;
-    this.session = connect(authority, {
+    this.session = http2().connect(authority, {
       createConnection: () => socket,
       settings: { enablePush: false, maxHeaderListSize: limits.maxHeaderBytes },
       maxHeaderListPairs: limits.maxHeaderCount + 8,
