@@ -176,6 +176,15 @@ export const SessionView = T.Object({
 });
 export type SessionView = Static<typeof SessionView>;
 
+/** A name an admin gave a client (by its IP address, as the query log records it). */
+export const ClientNameView = T.Object({
+  client: T.String(),
+  name: T.String(),
+  updatedBy: T.String(),
+  updatedAt: Instant,
+});
+export type ClientNameView = Static<typeof ClientNameView>;
+
 /** A dashboard user (never the password or its hash). */
 export const DashboardUserView = T.Object({
   id: T.String(),

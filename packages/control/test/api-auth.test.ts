@@ -43,6 +43,7 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "GET /api/v1/account",
     "GET /api/v1/audit",
     "GET /api/v1/auth/session",
+    "GET /api/v1/client-names",
     "POST /api/v1/auth/logout",
     "PUT /api/v1/auth/password",
     "GET /api/v1/config/check",
@@ -81,6 +82,8 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "POST /api/v1/policies/validate",
   ],
   editor: [
+    "POST /api/v1/client-names",
+    "DELETE /api/v1/client-names/:id",
     "DELETE /api/v1/identities/devices/:id",
     "DELETE /api/v1/identities/users/:id",
     "DELETE /api/v1/identities/users/:id/credential",
@@ -235,6 +238,9 @@ for (const b of BACKENDS) {
       });
       assert.equal(viewerUser.statusCode, 201, viewerUser.body);
       ids.dashboardUser = viewerUser.json().id;
+      const named = await A("POST", "/client-names", { client: "192.0.2.77", name: "kitchen" });
+      assert.equal(named.statusCode, 200, named.body);
+      ids.clientName = named.json().client;
       const signIn = async (username: string, password: string) => {
         const r = await call(t.app, undefined, "POST", "/api/v1/auth/login", {
           username,
@@ -262,6 +268,7 @@ for (const b of BACKENDS) {
         .replace("/identities/devices/:id", `/identities/devices/${ids.device}`)
         .replace("/tokens/:id", `/tokens/${ids.token}`)
         .replace(/^\/api\/v1\/users\/:id/, `/api/v1/users/${ids.dashboardUser}`)
+        .replace("/client-names/:id", `/client-names/${ids.clientName}`)
         .replace("/edges/:id", `/edges/${ids.edge}`)
         // Version 2 exists only in the first account (the other may publish its own version 1).
         .replace("/config/versions/:from/diff/:to", "/config/versions/1/diff/2")

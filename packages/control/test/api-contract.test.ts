@@ -295,6 +295,17 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await ok(admin("POST", "/users", { username: "OPS", role: "viewer" }), 409);
     await ok(admin("DELETE", `/users/${ops.id}`), 204);
 
+    // Client names.
+    const named = await ok(
+      admin("POST", "/client-names", { client: "::ffff:192.168.1.23", name: "Kitchen iPad" }),
+      200,
+    );
+    assert.equal(named.json().client, "192.168.1.23", "stored as the query log records it");
+    await ok(admin("POST", "/client-names", { client: "not an ip", name: "x" }), 422);
+    await ok(admin("GET", "/client-names"), 200);
+    await ok(admin("DELETE", "/client-names/192.168.1.23"), 204);
+    await ok(admin("DELETE", "/client-names/192.168.1.23"), 404);
+
     // Lists, items, subscriptions.
     const list = (
       await ok(admin("POST", "/lists", { name: "ads", type: "domain", items: ["a.example"] }), 201)

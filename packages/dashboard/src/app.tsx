@@ -12,6 +12,7 @@ import {
   setUnauthorizedHandler,
 } from "./api.ts";
 import { AuditPage } from "./pages/audit.tsx";
+import { ClientsPage } from "./pages/clients.tsx";
 import { ConfigPage } from "./pages/config.tsx";
 import { ConnectPage } from "./pages/connect.tsx";
 import { EdgesPage } from "./pages/edges.tsx";
@@ -40,6 +41,7 @@ const NAV: readonly { to: string; label: string }[] = [
   { to: "/locations", label: "Locations" },
   { to: "/connect", label: "Connect a device" },
   { to: "/local-dns", label: "Local DNS" },
+  { to: "/clients", label: "Clients" },
   { to: "/identities", label: "Users and devices" },
   { to: "/resolver", label: "DNS settings" },
   { to: "/settings", label: "Settings" },
@@ -318,6 +320,7 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/import": () => <ImportPage />,
   "/tokens": () => <TokensPage />,
   "/users": () => <UsersPage />,
+  "/clients": () => <ClientsPage />,
 };
 
 function Page({ path }: { path: string }) {

@@ -6,6 +6,7 @@ import type {
   BulkItemsResult as ApiBulkItemsResult,
   BundleDiff as ApiBundleDiff,
   BundleSummary as ApiBundleSummary,
+  ClientNameView as ApiClientNameView,
   ConfigVersion as ApiConfigVersion,
   DashboardUserCreated as ApiDashboardUserCreated,
   DashboardUserView as ApiDashboardUserView,
@@ -67,6 +68,8 @@ export type Whoami = ApiWhoami;
 /** Who is signed in: a dashboard user (session cookie) or an API token. */
 export type SessionView = ApiSessionView;
 export type DashboardUser = ApiDashboardUserView;
+/** A name given to a client by its IP address. */
+export type ClientName = ApiClientNameView;
 export type DashboardUserCreated = ApiDashboardUserCreated;
 
 export type BundleSummary = ApiBundleSummary;

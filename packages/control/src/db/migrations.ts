@@ -385,6 +385,19 @@ const m0015: Migration = {
   },
 };
 
+/** Names an admin gives clients (by IP address), shown in the query log and analytics. */
+const m0016: Migration = {
+  async up(db) {
+    await sql`create table client_names (
+      account_id text not null references accounts(id) on delete cascade,
+      client text not null,
+      name text not null,
+      updated_by text not null,
+      updated_at timestamptz not null default now(),
+      primary key (account_id, client))`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -401,6 +414,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0013_tls_inspection": m0013,
   "0014_policy_tests": m0014,
   "0015_dashboard_users": m0015,
+  "0016_client_names": m0016,
 };
 
 const provider: MigrationProvider = {

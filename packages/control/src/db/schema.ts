@@ -283,7 +283,17 @@ export interface DashboardSessionsTable {
   created_at: CreatedAt;
 }
 
+export interface ClientNamesTable {
+  account_id: string;
+  /** The client's IP address, as the query log records it. */
+  client: string;
+  name: string;
+  updated_by: string;
+  updated_at: UpdatedAt;
+}
+
 export interface Database {
+  client_names: ClientNamesTable;
   dashboard_users: DashboardUsersTable;
   dashboard_sessions: DashboardSessionsTable;
   list_subscriptions: ListSubscriptionsTable;

@@ -17,6 +17,7 @@ import {
   useCursorPages,
   useResource,
 } from "../ui.tsx";
+import { useClientNames } from "./clients.tsx";
 import { clientLink, domainLink, domainOf, QueryDetails } from "./query-details.tsx";
 
 const FILTERS = ["domainSuffix", "domainPrefix", "client", "action", "kind", "from", "to"] as const;
@@ -94,6 +95,7 @@ export function QueryLogPage() {
   const [live, setLive] = useState(false);
   // Following new queries makes sense on the first page only (a later page is a fixed window).
   const following = live && pages.page === 1;
+  const clients = useClientNames();
   const log = useResource(
     `logs|${key}|${pages.cursor ?? ""}`,
     (signal) => {
@@ -205,7 +207,8 @@ export function QueryLogPage() {
             >
               <td className="nowrap">{formatTime(r.ts)}</td>
               <td>
-                <Link to={clientLink(r.client)}>{r.client}</Link>
+                <Link to={clientLink(r.client)}>{clients.nameOf(r.client) ?? r.client}</Link>
+                {clients.nameOf(r.client) !== undefined && <div className="hint">{r.client}</div>}
                 {r.identity && <div className="hint">{r.identity}</div>}
               </td>
               <td>

@@ -1,0 +1,131 @@
+// Clients: names for clients by IP address ("Kitchen iPad" for 192.168.1.23), shown in the query
+// log. Editors add, rename and forget names; everyone sees them.
+
+import { type FormEvent, useState } from "react";
+import { api } from "../api.ts";
+import type { ClientName, Page } from "../types.ts";
+import {
+  ConfirmButton,
+  EmptyRow,
+  ErrorBanner,
+  FormButtons,
+  formatTime,
+  PageHead,
+  type Resource,
+  TextField,
+  useAction,
+  useResource,
+} from "../ui.tsx";
+
+/** The account's client names, by IP address (empty until loaded or when refused). */
+export function useClientNames(): Resource<Page<ClientName>> & {
+  nameOf: (ip: string) => string | undefined;
+} {
+  const r = useResource("client-names", (signal) =>
+    api.get<Page<ClientName>>("/client-names", undefined, signal),
+  );
+  const byIp = new Map((r.data?.items ?? []).map((c) => [c.client, c.name] as const));
+  return { ...r, nameOf: (ip) => byIp.get(ip) };
+}
+
+export function ClientsPage() {
+  const names = useClientNames();
+  const [adding, setAdding] = useState(false);
+  const action = useAction();
+  const items = names.data?.items ?? [];
+  return (
+    <section>
+      <PageHead title="Clients">
+        {!adding && (
+          <button type="button" className="primary" onClick={() => setAdding(true)}>
+            Name a client
+          </button>
+        )}
+      </PageHead>
+      {adding && (
+        <NameForm
+          onDone={(saved) => {
+            setAdding(false);
+            if (saved) names.reload();
+          }}
+        />
+      )}
+      <ErrorBanner error={names.error ?? action.error} />
+      <table aria-label="Client names">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Address</th>
+            <th>Named</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((c) => (
+            <tr key={c.client}>
+              <td>{c.name}</td>
+              <td>{c.client}</td>
+              <td>
+                {formatTime(c.updatedAt)}
+                <div className="hint">by {c.updatedBy}</div>
+              </td>
+              <td className="actions">
+                <ConfirmButton
+                  question={`Forget the name "${c.name}" of ${c.client}?`}
+                  onConfirm={() =>
+                    action.run(async () => {
+                      await api.del(`/client-names/${encodeURIComponent(c.client)}`);
+                      names.reload();
+                    })
+                  }
+                >
+                  Forget
+                </ConfirmButton>
+              </td>
+            </tr>
+          ))}
+          <EmptyRow cols={4} show={!!names.data && items.length === 0}>
+            No client has a name yet.
+          </EmptyRow>
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function NameForm(props: { onDone: (saved: boolean) => void }) {
+  const [client, setClient] = useState("");
+  const [name, setName] = useState("");
+  const save = useAction();
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const ok = await save.run(() =>
+      api.post("/client-names", { client: client.trim(), name: name.trim() }),
+    );
+    if (ok) props.onDone(true);
+  };
+  return (
+    <form className="card" onSubmit={submit} aria-label="Name a client">
+      <div className="row">
+        <TextField
+          label="IP address"
+          name="client"
+          required
+          placeholder="192.168.1.23"
+          value={client}
+          onChange={setClient}
+        />
+        <TextField
+          label="Name"
+          name="name"
+          required
+          maxLength={100}
+          value={name}
+          onChange={setName}
+        />
+      </div>
+      <ErrorBanner error={save.error} />
+      <FormButtons submit="Save" busy={save.busy} onCancel={() => props.onDone(false)} />
+    </form>
+  );
+}
