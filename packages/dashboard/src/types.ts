@@ -14,6 +14,7 @@ import type {
   ListUsers as ApiListUsers,
   Page as ApiPage,
   PauseState as ApiPauseState,
+  PublishPreview as ApiPublishPreview,
   PublishResult as ApiPublishResult,
   QuickRuleResult as ApiQuickRuleResult,
   RollbackResult as ApiRollbackResult,
@@ -75,6 +76,7 @@ export type DashboardUserCreated = ApiDashboardUserCreated;
 export type BundleSummary = ApiBundleSummary;
 export type ConfigVersion = ApiConfigVersion;
 export type PublishResult = ApiPublishResult;
+export type PublishPreview = ApiPublishPreview;
 export type RollbackResult = ApiRollbackResult;
 export type DiffSection = ApiBundleDiff["policies"];
 export type BundleDiff = ApiBundleDiff;

@@ -360,6 +360,17 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
       body: JSON.stringify({ name: "extra", type: "domain", items: ["x.example"] }),
     });
     assert.equal(extra.status, 201);
+    // The preview names it before it is published, with the items it brings.
+    await page.getByRole("button", { name: "Preview the next publish" }).click();
+    const preview = page.getByRole("region", { name: "Preview" });
+    await preview.getByText(`Next publish against version ${version}`).waitFor();
+    assert.match((await preview.textContent()) ?? "", /Lists: added "extra"/);
+    assert.match(
+      (await preview.textContent()) ?? "",
+      /Items of \$extra: \+1 −0 \(added: x\.example\)/,
+    );
+    assert.match((await preview.textContent()) ?? "", /Would newly block 0 of \d+ queries/);
+    await preview.getByRole("button", { name: "Close" }).click();
     await page.getByRole("button", { name: "Publish now" }).click();
     await page.getByText(`Published version ${version + 1}.`).waitFor();
     const next = versions.getByRole("row").filter({

@@ -1,10 +1,19 @@
 // Publish: check the configuration, publish it as a new bundle version, see the published
 // versions with what changed between each and the one before, and roll back to one of them
-// (admins; its content is published again as a new version).
+// (admins; its content is published again as a new version). The preview names what the next
+// publish changes against the live version, runs the policy tests and replays the last 24 hours
+// of traffic through the draft.
 
 import { useState } from "react";
 import { api } from "../api.ts";
-import type { BundleDiff, ConfigVersion, Page, PublishResult, RollbackResult } from "../types.ts";
+import type {
+  BundleDiff,
+  ConfigVersion,
+  Page,
+  PublishPreview,
+  PublishResult,
+  RollbackResult,
+} from "../types.ts";
 import {
   ConfirmButton,
   CursorPager,
@@ -31,12 +40,17 @@ export function ConfigPage() {
   const [published, setPublished] = useState<PublishResult | undefined>(undefined);
   const [diff, setDiff] = useState<BundleDiff | undefined>(undefined);
   const [rolledBack, setRolledBack] = useState<RollbackResult | undefined>(undefined);
+  const [preview, setPreview] = useState<PublishPreview | undefined>(undefined);
   const action = useAction();
   // The newest version is already current: no rollback offered for it.
   const newest = pages.cursor === undefined ? versions.data?.items[0]?.version : undefined;
   const check = () =>
     action.run(async () => {
       setChecked(await api.get<CheckResult>("/config/check"));
+    });
+  const showPreview = () =>
+    action.run(async () => {
+      setPreview(await api.get<PublishPreview>("/config/preview"));
     });
   const publish = (force: boolean) =>
     action.run(async () => {
@@ -65,6 +79,9 @@ export function ConfigPage() {
         <button type="button" onClick={check} disabled={action.busy}>
           Check configuration
         </button>
+        <button type="button" onClick={showPreview} disabled={action.busy}>
+          Preview the next publish
+        </button>
         <button
           type="button"
           className="primary"
@@ -78,6 +95,7 @@ export function ConfigPage() {
         </button>
       </div>
       <ErrorBanner error={action.error} />
+      {preview && <PreviewView preview={preview} onClose={() => setPreview(undefined)} />}
       {checked &&
         (checked.ok ? (
           <Notice>The configuration compiles.</Notice>
@@ -183,6 +201,102 @@ function DiffView({ diff, onClose }: { diff: BundleDiff; onClose: () => void }) 
           </li>
         ))}
       </ul>
+      <button type="button" onClick={onClose}>
+        Close
+      </button>
+    </section>
+  );
+}
+
+function Names({ label, s }: { label: string; s: PublishPreview["policies"] }) {
+  if (s.added.length + s.removed.length + s.changed.length === 0) return null;
+  const part = (sign: string, names: string[]) =>
+    names.length > 0 ? `${sign} ${names.map((n) => JSON.stringify(n)).join(", ")}` : "";
+  return (
+    <li>
+      {label}:{" "}
+      {[part("added", s.added), part("changed", s.changed), part("removed", s.removed)]
+        .filter((x) => x !== "")
+        .join("; ")}
+    </li>
+  );
+}
+
+function PreviewView({ preview, onClose }: { preview: PublishPreview; onClose: () => void }) {
+  const sim = preview.simulation;
+  const failed = preview.tests.results.filter((r) => !r.passed);
+  const top = (entries: { key: string; count: number }[]) =>
+    entries.map((e) => `${e.key} (${e.count})`).join(", ");
+  return (
+    <section className="card" aria-label="Preview">
+      <h2>
+        Next publish
+        {preview.liveVersion !== null ? ` against version ${preview.liveVersion}` : ""}
+      </h2>
+      {!preview.ok && (
+        <div className="error" role="alert">
+          The configuration does not compile; a publish would be refused:
+          <ul>
+            {preview.problems.map((p) => (
+              <li key={`${p.path}:${p.message}`}>
+                <code>{p.path}</code>: {p.message}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      <ul>
+        <Names label="Policies" s={preview.policies} />
+        <Names label="Lists" s={preview.lists} />
+        {preview.lists.items.map((i) => (
+          <li key={i.name}>
+            Items of <code>${i.name}</code>: +{i.added} −{i.removed}
+            {i.addedSample.length > 0 &&
+              ` (added: ${i.addedSample.join(", ")}${i.added > i.addedSample.length ? ", …" : ""})`}
+            {i.removedSample.length > 0 &&
+              ` (removed: ${i.removedSample.join(", ")}${i.removed > i.removedSample.length ? ", …" : ""})`}
+          </li>
+        ))}
+        <Names label="Locations" s={preview.locations} />
+        <Names label="Users" s={preview.users} />
+        <Names label="Devices" s={preview.devices} />
+        {preview.resolverChanged && <li>Resolver settings changed</li>}
+        {preview.settingsChanged && <li>Settings changed</li>}
+      </ul>
+      <h3>Policy tests</h3>
+      {preview.tests.results.length === 0 ? (
+        <p className="hint">No policy tests (PUT /api/v1/config/tests, or tests: in the YAML).</p>
+      ) : failed.length === 0 ? (
+        <Notice>All {preview.tests.passed} policy tests pass.</Notice>
+      ) : (
+        <div className="error" role="alert">
+          {failed.length} policy test(s) fail; a publish would be refused:
+          <ul>
+            {failed.map((r) => (
+              <li key={r.path}>
+                {r.name}: {r.message}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      <h3>Last 24 hours of traffic, replayed</h3>
+      {sim === null ? (
+        <p className="hint">{preview.simulationNote ?? "No simulation."}</p>
+      ) : (
+        <ul>
+          <li>
+            Would newly block {sim.newlyBlocked.count} of {sim.replayed} queries and requests
+            {sim.newlyBlocked.count > 0 &&
+              `: ${top(sim.newlyBlocked.byDomain)}; clients ${top(sim.newlyBlocked.byClient)}`}
+          </li>
+          <li>
+            Would unblock {sim.newlyAllowed.count}
+            {sim.newlyAllowed.count > 0 &&
+              `: ${top(sim.newlyAllowed.byDomain)}; clients ${top(sim.newlyAllowed.byClient)}`}
+          </li>
+        </ul>
+      )}
       <button type="button" onClick={onClose}>
         Close
       </button>
