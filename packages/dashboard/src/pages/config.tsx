@@ -100,16 +100,7 @@ export function ConfigPage() {
         (checked.ok ? (
           <Notice>The configuration compiles.</Notice>
         ) : (
-          <div className="error" role="alert">
-            The configuration does not compile:
-            <ul>
-              {checked.problems.map((p) => (
-                <li key={`${p.path}:${p.message}`}>
-                  <code>{p.path}</code>: {p.message}
-                </li>
-              ))}
-            </ul>
-          </div>
+          <Problems lead="The configuration does not compile:" problems={checked.problems} />
         ))}
       {published && (
         <Notice>
@@ -234,16 +225,10 @@ function PreviewView({ preview, onClose }: { preview: PublishPreview; onClose: (
         {preview.liveVersion !== null ? ` against version ${preview.liveVersion}` : ""}
       </h2>
       {!preview.ok && (
-        <div className="error" role="alert">
-          The configuration does not compile; a publish would be refused:
-          <ul>
-            {preview.problems.map((p) => (
-              <li key={`${p.path}:${p.message}`}>
-                <code>{p.path}</code>: {p.message}
-              </li>
-            ))}
-          </ul>
-        </div>
+        <Problems
+          lead="The configuration does not compile; a publish would be refused:"
+          problems={preview.problems}
+        />
       )}
       <ul>
         <Names label="Policies" s={preview.policies} />
@@ -301,5 +286,26 @@ function PreviewView({ preview, onClose }: { preview: PublishPreview; onClose: (
         Close
       </button>
     </section>
+  );
+}
+
+function Problems({
+  lead,
+  problems,
+}: {
+  lead: string;
+  problems: readonly { path: string; message: string }[];
+}) {
+  return (
+    <div className="error" role="alert">
+      {lead}
+      <ul>
+        {problems.map((p) => (
+          <li key={`${p.path}:${p.message}`}>
+            <code>{p.path}</code>: {p.message}
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }
