@@ -6,12 +6,14 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { runInNewContext } from "node:vm";
 import { bundleHash, type ConfigBundle, canonicalJson, checkBundle } from "@gatehouse/contract";
 import { ConfigRejectedError, compileSnapshot, EdgeState, startEdge } from "@gatehouse/edge";
 import { compileSnapshotSliced } from "../src/snapshot.ts";
 import { bundleHashSliced } from "../src/sync/bundle-digest.ts";
 import {
   BundleParseMemoryError,
+  bundleParserHeapBytes,
   bundleParserThreadId,
   OFF_THREAD_BYTES,
   type ParsedBundle,
@@ -254,6 +256,29 @@ test("one parser thread parses body after body; one out of its heap is replaced"
   assert.equal(again.hashOk, true);
   assert.notEqual(bundleParserThreadId(), undefined);
   assert.notEqual(bundleParserThreadId(), first);
+});
+
+test("the kept parser thread gives back the heap a large parse grew", {
+  timeout: 120_000,
+}, async () => {
+  // Idle, the thread allocates nothing and V8 would never collect it: 2.2M names left about
+  // 290 MB resident for good.
+  const big = bigBundle(400_000);
+  big.hash = await bundleHash(big);
+  const parsed = await parseBundleBody(Buffer.from(JSON.stringify(big)));
+  assert.equal(parsed.hashOk, true);
+  const MiB = 1024 * 1024;
+  let heap = await bundleParserHeapBytes();
+  for (let i = 0; i < 50 && (heap ?? 0) >= 24 * MiB; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    heap = await bundleParserHeapBytes();
+  }
+  assert.ok(
+    heap !== undefined && heap < 24 * MiB,
+    `parser heap ${((heap ?? 0) / MiB).toFixed(1)} MiB`,
+  );
+  // The collector was borrowed for that thread only: no context is given `gc`.
+  assert.equal(runInNewContext("typeof gc"), "undefined");
 });
 
 test("parsed bodies, inline or off-thread, keep items and check hashes as JSON.parse does", async () => {

@@ -145,14 +145,20 @@ export function unpackBundle(p: Pick<ParsedBundle, "bundle" | "packed">): Promis
 // idle). A thread that exits hands the heap pages V8 pooled for it to the main thread, which
 // unmaps them 8 s later in one task: 100-330 ms of munmap for a 77 MB body's parse, a stall as
 // long as the one the thread was there to avoid. A thread kept alive frees them itself, in its
-// own garbage collections. It is replaced when it dies (out of its heap) or the heap limit
-// changes; bodies are parsed one at a time.
+// own garbage collection (one after each body: bundle-parse-worker.ts). It is replaced when it
+// dies (out of its heap) or the heap limit changes; bodies are parsed one at a time.
 let parser: { worker: Worker; memoryMb: number } | undefined;
 let parsing: Promise<unknown> = Promise.resolve();
 
 /** The parser thread's id while one is running (tests, diagnostics). */
 export function bundleParserThreadId(): number | undefined {
   return parser?.worker.threadId;
+}
+
+/** The parser thread's heap in use, bytes, while one is running (tests, diagnostics). */
+export async function bundleParserHeapBytes(): Promise<number | undefined> {
+  const w = parser?.worker;
+  return w ? (await w.getHeapStatistics()).used_heap_size : undefined;
 }
 
 function parserThread(memoryMb: number): Worker {
