@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { DashboardUserCreated, DashboardUserView } from "@gatehouse/contract";
+import { commandLine } from "./command-line.ts";
 import { ControlClient } from "./control-client.ts";
 import { DEFAULT_CONTROL_URL } from "./import.ts";
 import type { Io } from "./rules.ts";
@@ -29,18 +30,9 @@ const ROLES = ["admin", "editor", "viewer"] as const;
 type Role = (typeof ROLES)[number];
 
 export async function adminCommand(argv: readonly string[], io: Io): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (e) {
-    io.err(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = commandLine(() => parse(argv), USAGE, io);
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.out(USAGE);
-    return 0;
-  }
   const [sub, username = "admin", ...extra] = positionals;
   if (sub !== "password" || extra.length > 0) {
     io.err(USAGE);

@@ -22,6 +22,7 @@ import type {
   RolloutView,
 } from "@gatehouse/contract";
 import { formatPlan } from "@gatehouse/control";
+import { commandLine } from "./command-line.ts";
 import { ControlClient, ControlError } from "./control-client.ts";
 import { DEFAULT_CONTROL_URL } from "./import.ts";
 import type { Io } from "./rules.ts";
@@ -43,18 +44,9 @@ The API token comes from GATEHOUSE_TOKEN (admin for pull and apply: the document
 credential hashes). Exit codes: 0 done, 1 a test failed or control refused FILE, 2 usage.`;
 
 export async function configCommand(argv: readonly string[], io: Io): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (e) {
-    io.err(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = commandLine(() => parse(argv), USAGE, io);
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.out(USAGE);
-    return 0;
-  }
   const [sub, file, ...extra] = positionals;
   const needsFile = sub === "plan" || sub === "apply" || sub === "test";
   if (

@@ -13,6 +13,7 @@ import {
   MAX_IMPORT_BYTES,
   planImport,
 } from "@gatehouse/control";
+import { commandLine } from "./command-line.ts";
 import { ControlClient } from "./control-client.ts";
 import type { Io } from "./rules.ts";
 
@@ -33,18 +34,9 @@ The API token (editor or admin) comes from GATEHOUSE_TOKEN. Items are named afte
 when it is done.`;
 
 export async function importCommand(argv: readonly string[], io: Io): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (e) {
-    io.err(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = commandLine(() => parse(argv), USAGE, io);
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.out(USAGE);
-    return 0;
-  }
   const [product, file, ...extra] = positionals;
   if (
     !product ||
