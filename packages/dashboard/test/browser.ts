@@ -2,9 +2,12 @@
 // Chromium (the system's /usr/bin/chromium, Debian's `chromium`, driven by playwright-core) that
 // may reach only loopback and collects console errors, page errors and CSP violations.
 
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type AppOptions, buildApp, DuckDbStore } from "@gatehouse/control";
+import type { FastifyInstance } from "fastify";
 import { type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { build } from "vite";
 
@@ -65,6 +68,57 @@ export async function launchBrowser(
     return route.abort();
   });
   return { context, page, problems };
+}
+
+export interface DashboardApp extends Browser {
+  /** Control, in-process with in-memory PGlite, serving a dashboard built for this test. */
+  readonly app: FastifyInstance;
+  /** Its query log (in-memory DuckDB). */
+  readonly analytics: DuckDbStore;
+  /** Where control listens (http://127.0.0.1:port). */
+  readonly base: string;
+  /** Close the browser, control and the store; remove the build and the profile. */
+  close(): Promise<void>;
+}
+
+/**
+ * Control on loopback with a dashboard built from source and an in-memory query log, and a
+ * browser for it. `seed` runs before control listens.
+ */
+export async function startDashboardApp(
+  name: string,
+  options: Partial<AppOptions> = {},
+  seed?: (app: FastifyInstance, analytics: DuckDbStore) => Promise<void>,
+): Promise<DashboardApp> {
+  const tmp = mkdtempSync(join(tmpdir(), `gh-dashboard-${name}-`));
+  let app: FastifyInstance | undefined;
+  let analytics: DuckDbStore | undefined;
+  let browser: Browser | undefined;
+  const close = async () => {
+    await browser?.context.close();
+    await app?.close();
+    await analytics?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  try {
+    const dist = join(tmp, "dist");
+    await buildDashboard(dist);
+    analytics = await DuckDbStore.open({ path: ":memory:", threads: 1 });
+    app = await buildApp({
+      logger: false,
+      autoPublishDelayMs: 0,
+      ...options,
+      dashboardDir: dist,
+      analytics,
+    });
+    await seed?.(app, analytics);
+    const base = await app.listen({ host: "127.0.0.1", port: 0 });
+    browser = await launchBrowser(join(tmp, "profile"));
+    return { ...browser, app, analytics, base, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
 }
 
 /** Save a full-page screenshot as `name`.png when GATEHOUSE_E2E_SCREENSHOTS names a folder. */

@@ -6,15 +6,12 @@
 // Content-Security-Policy violation on the way.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { QueryLogRecord } from "@gatehouse/contract";
-import { buildApp, DuckDbStore } from "@gatehouse/control";
+import type { DuckDbStore } from "@gatehouse/control";
 import type { FastifyInstance } from "fastify";
-import type { BrowserContext, Page } from "playwright-core";
-import { buildDashboard, launchBrowser, SKIP, screenshot, tokenForm } from "./browser.ts";
+import type { Page } from "playwright-core";
+import { type DashboardApp, SKIP, screenshot, startDashboardApp, tokenForm } from "./browser.ts";
 
 /** Records of paged.example: a full page of the query log (50) and a few more. */
 const PAGED = 57;
@@ -36,10 +33,9 @@ function record(over: Partial<QueryLogRecord>): QueryLogRecord {
 }
 
 describe("dashboard in a browser", { skip: SKIP }, () => {
-  let tmp: string;
+  let d: DashboardApp | undefined;
   let app: FastifyInstance;
   let analytics: DuckDbStore;
-  let context: BrowserContext;
   let page: Page;
   let base: string;
   let token: string;
@@ -48,44 +44,37 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
   let problems: string[] = [];
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "gh-dashboard-e2e-"));
-    const dist = join(tmp, "dist");
-    await buildDashboard(dist);
-    analytics = await DuckDbStore.open({ path: ":memory:", threads: 1 });
-    app = await buildApp({ logger: false, autoPublishDelayMs: 0, dashboardDir: dist, analytics });
+    d = await startDashboardApp("e2e", {}, async (a, store) => {
+      await store.ingest(
+        "e2e-1",
+        [
+          record({ qname: "www.example.org" }),
+          record({ qname: "www.example.org", client: "192.168.1.21" }),
+          record({
+            qname: "ads.example",
+            action: "block",
+            policyName: "Block the example list",
+            list: "example_blocklist",
+            rcode: "NOERROR",
+          }),
+        ],
+        a.gatehouse.systemAccountId,
+      );
+      // More than one page (50) of one domain, for the query log's paging.
+      await store.ingest(
+        "e2e-2",
+        Array.from({ length: PAGED }, (_, i) =>
+          record({ qname: `n${i}.paged.example`, ts: Date.now() - 120_000 - i * 1000 }),
+        ),
+        a.gatehouse.systemAccountId,
+      );
+    });
+    ({ app, analytics, page, problems, base } = d);
     token = app.gatehouse.adminToken!;
-    await analytics.ingest(
-      "e2e-1",
-      [
-        record({ qname: "www.example.org" }),
-        record({ qname: "www.example.org", client: "192.168.1.21" }),
-        record({
-          qname: "ads.example",
-          action: "block",
-          policyName: "Block the example list",
-          list: "example_blocklist",
-          rcode: "NOERROR",
-        }),
-      ],
-      app.gatehouse.systemAccountId,
-    );
-    // More than one page (50) of one domain, for the query log's paging.
-    await analytics.ingest(
-      "e2e-2",
-      Array.from({ length: PAGED }, (_, i) =>
-        record({ qname: `n${i}.paged.example`, ts: Date.now() - 120_000 - i * 1000 }),
-      ),
-      app.gatehouse.systemAccountId,
-    );
-    base = await app.listen({ host: "127.0.0.1", port: 0 });
-    ({ context, page, problems } = await launchBrowser(join(tmp, "profile")));
   });
 
   after(async () => {
-    await context?.close();
-    await app?.close();
-    await analytics?.close();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await d?.close();
   });
 
   const shot = (name: string) => screenshot(page, name);

@@ -6,19 +6,14 @@
 // load while signed out makes no failing request.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { buildApp, DuckDbStore } from "@gatehouse/control";
 import type { FastifyInstance } from "fastify";
 import type { BrowserContext, Page } from "playwright-core";
-import { buildDashboard, launchBrowser, SKIP, screenshot } from "./browser.ts";
+import { type DashboardApp, SKIP, screenshot, startDashboardApp } from "./browser.ts";
 
 describe("dashboard password sign-in in a browser", { skip: SKIP }, () => {
-  let tmp: string;
+  let d: DashboardApp | undefined;
   let app: FastifyInstance;
-  let analytics: DuckDbStore;
   let context: BrowserContext;
   let page: Page;
   let base: string;
@@ -27,29 +22,16 @@ describe("dashboard password sign-in in a browser", { skip: SKIP }, () => {
   let problems: string[] = [];
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "gh-dashboard-sign-in-"));
-    const dist = join(tmp, "dist");
-    await buildDashboard(dist);
-    // The overview reads the query log.
-    analytics = await DuckDbStore.open({ path: ":memory:", threads: 1 });
-    app = await buildApp({
-      analytics,
-      logger: false,
-      autoPublishDelayMs: 0,
-      dashboardDir: dist,
+    d = await startDashboardApp("sign-in", {
       // Cheap hashes for the test; the production parameters are checked in control's tests.
       auth: { passwordScrypt: { N: 1024, r: 8, p: 1 } },
     });
+    ({ app, context, page, problems, base } = d);
     password = app.gatehouse.adminPassword!;
-    base = await app.listen({ host: "127.0.0.1", port: 0 });
-    ({ context, page, problems } = await launchBrowser(join(tmp, "profile")));
   });
 
   after(async () => {
-    await context?.close();
-    await app?.close();
-    await analytics?.close();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await d?.close();
   });
 
   const form = () => page.getByRole("form", { name: "Sign in", exact: true });
