@@ -144,10 +144,15 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   const inspections = new WeakMap<Socket, Inspection>();
   const inner = new Http1Server(serverLimits, {
     request: (req, res) => onRequest(req, res, inspections.get(req.socket)),
-    // CONNECT inside a decrypted session is nonsense; WebSocket over an inspected connection
-    // (wss) is not relayed yet: both are refused, and the session closes.
+    // CONNECT inside a decrypted session is nonsense: refused, and the session closes.
     connect: (_req, socket) => socket.end(closingAnswer(405)),
-    upgrade: (_req, socket) => socket.end(closingAnswer(501)),
+    // WebSocket over an inspected connection (wss): the upgrade pipeline, as for ws://, with TLS
+    // toward the origin; the decrypted socket is the relay's once the origin answers 101.
+    upgrade: (req, socket, head) => {
+      const inspection = inspections.get(socket);
+      if (inspection === undefined) socket.destroy();
+      else runRaw(upgradePipeline, "http", req, socket, head, inspection);
+    },
     fault: (fault, socket, answerable) => onFault(fault, socket, answerable),
     cut: (reason) => cut(reason),
   });
@@ -229,12 +234,14 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     req: ClientRequest,
     socket: Socket,
     head: Buffer,
+    inspection?: Inspection,
   ): void {
     // The connection loop no longer tracks it: close() cuts it through this set.
     handedOver.add(socket);
     socket.once("close", () => handedOver.delete(socket));
     try {
       const ex = newExchange(opts.getSnapshot(), transport, req, undefined, socket);
+      ex.inspection = inspection;
       if (head.length > 0) ex.firstFlight = head;
       // Refused, answered or relayed: a client that does not close after us loses the socket.
       void pipeline.run(ex).then(() => cutAfter(socket, limits.closeGraceMs, cut));

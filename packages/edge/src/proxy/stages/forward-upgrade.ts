@@ -19,6 +19,8 @@ export function createForwardUpgrade(pool: OriginPool): Stage {
       } finally {
         ex.socket.off("close", call.clientClosed);
       }
+      // Inspected (wss): the TLS connection to the origin verified its certificate.
+      if (ex.inspection !== undefined) ex.originCert = "valid";
       ex.upstream = call;
       ex.status = call.statusCode;
       return "next";
