@@ -65,7 +65,7 @@ async function wssOrigin(cert: string, key: string): Promise<{ server: Server; p
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
         `Sec-WebSocket-Accept: ${accept}\r\nX-Seen-Path: ${req.url}\r\n\r\n`,
     );
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     socket.on("data", (c: Buffer) => {
       const r = readFrames(Buffer.concat([buf, c]));
       buf = r.rest;
@@ -153,7 +153,7 @@ describe("TLS inspection: WebSocket over TLS (wss)", () => {
 
   /** Send the WebSocket handshake for `path`; read until the head (and `more`) arrived. */
   async function handshake(tls: TLSSocket, path: string) {
-    let data = Buffer.alloc(0);
+    let data: Buffer = Buffer.alloc(0);
     let closed = false;
     tls.on("data", (c: Buffer) => {
       data = Buffer.concat([data, c]);
