@@ -47,6 +47,43 @@ export interface StartOptions {
   };
   /** The root CA key's key-encryption key file (AppOptions.caKekFile). */
   readonly caKekFile?: string;
+  /**
+   * Dashboard session limits; default from GATEHOUSE_SESSION_IDLE and GATEHOUSE_SESSION_MAX
+   * (durations such as `30m`, `12h`, `7d`), else 12 h idle and 7 days in all.
+   */
+  readonly session?: { readonly idleMs?: number; readonly maxMs?: number };
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  s: 1000,
+  m: 60_000,
+  h: 3600_000,
+  d: 86_400_000,
+};
+
+/** A duration as `90s`, `30m`, `12h` or `7d` in milliseconds; throws with the value otherwise. */
+export function parseDuration(text: string, what: string): number {
+  const m = /^\s*(\d{1,6})\s*([smhd])\s*$/.exec(text);
+  const n = m ? Number(m[1]) : 0;
+  const unit = m?.[2] === undefined ? undefined : DURATION_UNITS[m[2]];
+  if (unit === undefined || n <= 0)
+    throw new Error(
+      `${what} must be a duration such as 30m, 12h or 7d, got ${JSON.stringify(text)}`,
+    );
+  return n * unit;
+}
+
+/** Session limits from GATEHOUSE_SESSION_IDLE / GATEHOUSE_SESSION_MAX (absent: defaults). */
+export function sessionLimitsFromEnv(env: Readonly<Record<string, string | undefined>>): {
+  idleMs?: number;
+  maxMs?: number;
+} {
+  const idle = env["GATEHOUSE_SESSION_IDLE"];
+  const max = env["GATEHOUSE_SESSION_MAX"];
+  return {
+    ...(idle ? { idleMs: parseDuration(idle, "GATEHOUSE_SESSION_IDLE") } : {}),
+    ...(max ? { maxMs: parseDuration(max, "GATEHOUSE_SESSION_MAX") } : {}),
+  };
 }
 
 export interface StartedControl {
@@ -75,7 +112,12 @@ export function parseListen(listen: string): { host: string; port: number } {
 
 export async function startControl(opts: StartOptions = {}): Promise<StartedControl> {
   const { host, port } = parseListen(opts.listen ?? "127.0.0.1:8787");
+  const session = opts.session ?? sessionLimitsFromEnv(process.env);
   const app = await buildApp({
+    auth: {
+      ...(session.idleMs !== undefined ? { sessionIdleMs: session.idleMs } : {}),
+      ...(session.maxMs !== undefined ? { sessionMaxMs: session.maxMs } : {}),
+    },
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),

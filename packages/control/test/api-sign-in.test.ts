@@ -251,31 +251,59 @@ for (const b of BACKENDS) {
         assert.equal((await withCookie(junk, "GET", "/policies")).statusCode, 401, junk);
     });
 
-    it("a session expires", async () => {
+    it("a session ends when idle (use slides it, background polling does not) and at its absolute end", async () => {
       let clock = Date.now();
       const short = await openTestApp(b.name, {
-        auth: { sessionTtlMs: 60_000, clock: () => clock },
+        auth: { sessionIdleMs: 60_000, sessionMaxMs: 300_000, clock: () => clock },
       });
       try {
-        const res = await short.app.inject({
-          method: "POST",
-          url: "/api/v1/auth/login",
-          headers: { "content-type": "application/json" },
-          payload: JSON.stringify({
-            username: "admin",
-            password: short.app.gatehouse.adminPassword,
-          }),
-        });
-        assert.equal(res.statusCode, 200, res.body);
-        const c = cookie(res, "gh_session");
-        assert.ok(c.attrs.includes("Max-Age=60"), c.attrs.join());
-        const get = () =>
-          call(short.app, undefined, "GET", "/api/v1/policies", undefined, { cookie: c.pair });
-        assert.equal((await get()).statusCode, 200);
-        clock += 59_000;
-        assert.equal((await get()).statusCode, 200);
-        clock += 1_000;
-        assert.equal((await get()).statusCode, 401);
+        const signIn = async () => {
+          const res = await short.app.inject({
+            method: "POST",
+            url: "/api/v1/auth/login",
+            headers: { "content-type": "application/json" },
+            payload: JSON.stringify({
+              username: "admin",
+              password: short.app.gatehouse.adminPassword,
+            }),
+          });
+          assert.equal(res.statusCode, 200, res.body);
+          assert.equal(Date.parse(res.json().expiresAt), clock + 60_000, "the idle end");
+          return cookie(res, "gh_session");
+        };
+        const c = await signIn();
+        assert.ok(c.attrs.includes("Max-Age=300"), "the cookie lives to the absolute end");
+        const get = (background = false) =>
+          call(short.app, undefined, "GET", "/api/v1/auth/session", undefined, {
+            cookie: c.pair,
+            ...(background ? { "x-gatehouse-background": "1" } : {}),
+          });
+        // Use within the idle timeout slides it: 4 × 50 s is past the first idle end.
+        for (let i = 0; i < 4; i++) {
+          clock += 50_000;
+          const r = await get();
+          assert.equal(r.statusCode, 200, `use ${i}`);
+          assert.equal(Date.parse(r.json().expiresAt), clock + 60_000, "renewed");
+        }
+        // Polling alone does not keep it alive.
+        clock += 30_000;
+        assert.equal((await get(true)).statusCode, 200);
+        clock += 30_000;
+        assert.equal((await get(true)).statusCode, 401, "idle for 60 s, polled or not");
+        assert.equal((await get()).statusCode, 401, "an ended session stays ended");
+
+        // However busy, a session ends at sign-in + 300 s.
+        const d = await signIn();
+        const use = () =>
+          call(short.app, undefined, "GET", "/api/v1/policies", undefined, { cookie: d.pair });
+        for (let t = 0; t < 290_000; t += 40_000) {
+          clock += 40_000;
+          assert.equal((await use()).statusCode, t + 40_000 < 300_000 ? 200 : 401, `at ${t}`);
+        }
+        clock += 20_000;
+        const late = await use();
+        assert.equal(late.statusCode, 401);
+        assert.equal(late.json().error.code, "GH_ERR_UNAUTHENTICATED");
       } finally {
         await short.close();
       }

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { parseListen, startControl } from "../src/start.ts";
+import { parseDuration, parseListen, sessionLimitsFromEnv, startControl } from "../src/start.ts";
 
 describe("startControl with a PGlite data directory", () => {
   const dir = mkdtempSync(join(tmpdir(), "gh-control-"));
@@ -53,5 +53,21 @@ describe("startControl with a PGlite data directory", () => {
     assert.deepEqual(parseListen("[::1]:0"), { host: "::1", port: 0 });
     assert.throws(() => parseListen("8787"));
     assert.throws(() => parseListen("host:99999"));
+  });
+
+  it("reads session limits from GATEHOUSE_SESSION_IDLE / GATEHOUSE_SESSION_MAX", () => {
+    assert.equal(parseDuration("90s", "x"), 90_000);
+    assert.equal(parseDuration("30m", "x"), 1_800_000);
+    assert.equal(parseDuration("7d", "x"), 604_800_000);
+    assert.deepEqual(sessionLimitsFromEnv({}), {});
+    assert.deepEqual(
+      sessionLimitsFromEnv({ GATEHOUSE_SESSION_IDLE: "2h", GATEHOUSE_SESSION_MAX: "1d" }),
+      { idleMs: 7_200_000, maxMs: 86_400_000 },
+    );
+    for (const bad of ["", "12", "0h", "1w", "-1h", "1.5h"])
+      assert.throws(
+        () => parseDuration(bad, "GATEHOUSE_SESSION_IDLE"),
+        /GATEHOUSE_SESSION_IDLE must be a duration/,
+      );
   });
 });

@@ -28,6 +28,19 @@ export function setCsrfToken(token: string | null): void {
   csrfToken = token;
 }
 
+/**
+ * Requests made when the user has not touched the page for this long are the page's own
+ * polling: they say so (X-Gatehouse-Background), and control does not count them as use of
+ * the session, so an idle tab signs out when the session's idle timeout says.
+ */
+const IDLE_AFTER_MS = 60_000;
+let lastInput = Date.now();
+
+/** Note that the user did something (main.tsx calls this on key presses and clicks). */
+export function noteUserInput(): void {
+  lastInput = Date.now();
+}
+
 export interface RuleSpan {
   /** Offset into the expression in UTF-16 code units (as JavaScript strings index). */
   start: number;
@@ -102,6 +115,7 @@ export async function request<T>(
 ): Promise<T> {
   const token = opts.token ?? getToken();
   const headers: Record<string, string> = { accept: "application/json" };
+  if (Date.now() - lastInput > IDLE_AFTER_MS) headers["x-gatehouse-background"] = "1";
   if (token) headers["authorization"] = `Bearer ${token}`;
   else if (csrfToken && method !== "GET" && method !== "HEAD") headers["x-csrf-token"] = csrfToken;
   let body: string | Blob | undefined;

@@ -3,7 +3,8 @@
 // the page), adds a viewer on the Sign-in users page (a change: the session's CSRF token goes
 // with it), signs out (the old session no longer works), and the viewer signs in with the
 // generated password and may not manage users. A wrong password gets a clear message; a page
-// load while signed out makes no failing request.
+// load while signed out makes no failing request. A session idle past its timeout ends, and the
+// page goes back to the sign-in form.
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -20,11 +21,13 @@ describe("dashboard password sign-in in a browser", { skip: SKIP }, () => {
   let password: string;
   let viewerPassword = "";
   let problems: string[] = [];
+  /** Moves control's clock for sessions (the idle timeout is 12 h by default). */
+  let later = 0;
 
   before(async () => {
     d = await startDashboardApp("sign-in", {
       // Cheap hashes for the test; the production parameters are checked in control's tests.
-      auth: { passwordScrypt: { N: 1024, r: 8, p: 1 } },
+      auth: { passwordScrypt: { N: 1024, r: 8, p: 1 }, clock: () => Date.now() + later },
     });
     ({ app, context, page, problems, base } = d);
     password = app.gatehouse.adminPassword!;
@@ -106,6 +109,16 @@ describe("dashboard password sign-in in a browser", { skip: SKIP }, () => {
     await page.getByText("family (viewer)").waitFor();
     await page.getByText("Only an admin may see and manage sign-in users.").waitFor();
     assert.equal(await page.getByRole("button", { name: "New user" }).count(), 0);
+  });
+
+  it("a session idle past its timeout ends: the next action goes to the sign-in form with the reason", async () => {
+    later += 12 * 3600_000 + 1000;
+    await nav("Locations");
+    await form().waitFor();
+    await page.getByText(/Signed out: control refused the session \(401/).waitFor();
+    // Signing in again opens a new session, back where the user was.
+    await signInAs("family", viewerPassword);
+    await page.getByRole("heading", { name: "Locations" }).waitFor();
   });
 
   it("no console errors, CSP violations or requests outside control", () => {

@@ -288,7 +288,11 @@ export class Authenticator {
         this.#metrics?.failure("api", "missing");
         throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "missing bearer token");
       }
-      p = await this.passwords.verifySession(session);
+      // The dashboard's background polling says so; it keeps no idle session alive.
+      p = await this.passwords.verifySession(
+        session,
+        req.headers["x-gatehouse-background"] !== "1",
+      );
       // A cookie rides along on any request the browser makes to us: a change also needs the
       // session's CSRF token, which only our own pages read (GET /auth/session).
       const csrf = p.session?.csrfToken;

@@ -6,6 +6,12 @@
 // SameSite=Strict, Secure over HTTPS, Path=/) whose secret is stored as SHA-256 (it is 256
 // random bits); changes made with a session also need its CSRF token in X-CSRF-Token.
 //
+// A session ends after `sessionIdleMs` without use (default 12 h) and, however busy, after
+// `sessionMaxMs` from sign-in (default 7 days). Use slides the idle end forward (sliding renewal:
+// one row update per session per `renewEveryMs` at most, not per request); a request that says
+// it is the dashboard's background polling (X-Gatehouse-Background: 1) does not, so a tab left
+// open still signs out. The cookie itself lives until the absolute end; control decides.
+//
 // Failed sign-ins are counted per client address (addressKey: IPv6 by /64) and per username.
 // Being over a limit never refuses a password that verifies: the attempt is still checked, only
 // its failure is answered 429, and the checks spent on over-limit attempts are bounded by a
@@ -46,8 +52,10 @@ export const MAX_PASSWORD_LENGTH = 1024;
 export interface PasswordOptions {
   /** scrypt parameters for new password hashes; default PASSWORD_SCRYPT. */
   readonly passwordScrypt?: ScryptParams;
-  /** Session lifetime; default 12 h. */
-  readonly sessionTtlMs?: number;
+  /** A session unused this long ends; default 12 h (GATEHOUSE_SESSION_IDLE). */
+  readonly sessionIdleMs?: number;
+  /** A session ends this long after sign-in, however used; default 7 days (GATEHOUSE_SESSION_MAX). */
+  readonly sessionMaxMs?: number;
   /** Failed sign-ins per client address per window before 429; default 10. */
   readonly maxSignInFailures?: number;
   /** Failed sign-ins per username per window (from anywhere) before 429; default 10. */
@@ -125,7 +133,10 @@ const INVALID = "wrong username or password";
 export class PasswordSignIn {
   readonly #db: Db;
   readonly #params: ScryptParams;
-  readonly #ttlMs: number;
+  readonly #idleMs: number;
+  readonly #maxMs: number;
+  /** The idle end is moved (a row update) when it is at least this much older than it could be. */
+  readonly #renewEveryMs: number;
   readonly #byAddress: FailureLimiter;
   readonly #byUser: FailureLimiter;
   readonly #byDevice: FailureLimiter;
@@ -141,7 +152,9 @@ export class PasswordSignIn {
   constructor(db: Db, opts: PasswordOptions = {}, metrics?: AuthMetrics) {
     this.#db = db;
     this.#params = opts.passwordScrypt ?? PASSWORD_SCRYPT;
-    this.#ttlMs = opts.sessionTtlMs ?? 12 * 3600_000;
+    this.#maxMs = opts.sessionMaxMs ?? 7 * 86_400_000;
+    this.#idleMs = Math.min(opts.sessionIdleMs ?? 12 * 3600_000, this.#maxMs);
+    this.#renewEveryMs = Math.min(60_000, Math.floor(this.#idleMs / 10));
     const windowMs = opts.signInWindowMs ?? 15 * 60_000;
     this.#byAddress = new FailureLimiter(opts.maxSignInFailures ?? 10, windowMs);
     this.#byUser = new FailureLimiter(opts.maxSignInFailuresPerUser ?? 10, windowMs);
@@ -152,8 +165,13 @@ export class PasswordSignIn {
     this.#now = opts.clock ?? Date.now;
   }
 
-  get sessionTtlMs(): number {
-    return this.#ttlMs;
+  /** The session cookie's lifetime: the absolute end (control enforces the idle one). */
+  get sessionMaxMs(): number {
+    return this.#maxMs;
+  }
+
+  get sessionIdleMs(): number {
+    return this.#idleMs;
   }
 
   /** A new password's hash (scrypt with this install's parameters, stored with the hash). */
@@ -255,7 +273,7 @@ export class PasswordSignIn {
     const id = randomBytes(8).toString("hex");
     const secret = randomBytes(32).toString("base64url");
     const csrfToken = randomBytes(32).toString("base64url");
-    const expiresAt = new Date(now + this.#ttlMs);
+    const expiresAt = new Date(now + this.#idleMs);
     await this.#db
       .insertInto("dashboard_sessions")
       .values({
@@ -265,6 +283,7 @@ export class PasswordSignIn {
         csrf_token: csrfToken,
         client: client.slice(0, 64),
         expires_at: expiresAt,
+        created_at: new Date(now),
       })
       .execute();
     return {
@@ -280,8 +299,12 @@ export class PasswordSignIn {
     };
   }
 
-  /** The principal of a session cookie; throws 401 when it is unknown, revoked or expired. */
-  async verifySession(cookie: string): Promise<Principal> {
+  /**
+   * The principal of a session cookie; throws 401 when it is unknown, revoked or expired (idle
+   * too long, or past its absolute end). `renew` (a request made by the user, not background
+   * polling) slides the idle end forward.
+   */
+  async verifySession(cookie: string, renew = true): Promise<Principal> {
     const m = SESSION_SHAPE.exec(cookie);
     if (!m?.[1] || !m[2]) return this.#refused("malformed");
     const row = await this.#db
@@ -293,6 +316,7 @@ export class PasswordSignIn {
         "dashboard_sessions.csrf_token",
         "dashboard_sessions.expires_at",
         "dashboard_sessions.revoked_at",
+        "dashboard_sessions.created_at",
         "dashboard_users.id as user_id",
         "dashboard_users.username",
         "dashboard_users.role",
@@ -304,13 +328,27 @@ export class PasswordSignIn {
     if (!row) return this.#refused("unknown");
     if (!sameString(sha256(m[2]), row.secret_sha256)) return this.#refused("invalid");
     if (row.revoked_at !== null) return this.#refused("revoked");
-    if (row.expires_at.getTime() <= this.#now()) return this.#refused("expired");
+    const now = this.#now();
+    const hardEnd = row.created_at.getTime() + this.#maxMs;
+    let end = Math.min(row.expires_at.getTime(), hardEnd);
+    if (end <= now) return this.#refused("expired");
+    const renewed = Math.min(now + this.#idleMs, hardEnd);
+    if (renew && renewed - end >= this.#renewEveryMs) {
+      // Only a still-live row moves (a sign-out racing this request wins).
+      await this.#db
+        .updateTable("dashboard_sessions")
+        .set({ expires_at: new Date(renewed) })
+        .where("id", "=", m[1])
+        .where("revoked_at", "is", null)
+        .execute();
+      end = renewed;
+    }
     return {
       id: row.user_id,
       accountId: row.account_id,
       role: row.role,
       isSystemAccount: row.is_system,
-      expiresAt: row.expires_at.getTime(),
+      expiresAt: end,
       session: { id: m[1], username: row.username, csrfToken: row.csrf_token },
     };
   }

@@ -135,7 +135,7 @@ export async function userRoutes(fastify: FastifyInstance): Promise<void> {
       );
       const tls = secure(req);
       void reply.header("set-cookie", [
-        ...sessionCookies(s.session, Math.floor(passwords.sessionTtlMs / 1000), tls),
+        ...sessionCookies(s.session, Math.floor(passwords.sessionMaxMs / 1000), tls),
         deviceCookie(s.device, tls),
       ]);
       void reply.header("cache-control", "no-store");

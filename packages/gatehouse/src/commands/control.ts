@@ -20,7 +20,8 @@ const USAGE = `usage: gatehouse control [migrate] [--data-dir DIR | --database-u
                        X-Forwarded-For names the client (also GATEHOUSE_TRUSTED_PROXIES)
 Query logs from edges go to DuckDB in the data directory, or ClickHouse at CLICKHOUSE_URL.
 The first start prints an admin token once (or takes GATEHOUSE_ADMIN_TOKEN) and the dashboard
-user admin's password once (or takes GATEHOUSE_ADMIN_PASSWORD).`;
+user admin's password once (or takes GATEHOUSE_ADMIN_PASSWORD). Dashboard sessions end after
+GATEHOUSE_SESSION_IDLE without use (default 12h) and GATEHOUSE_SESSION_MAX after sign-in (7d).`;
 
 export async function controlCommand(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
