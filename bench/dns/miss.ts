@@ -1,7 +1,9 @@
 // The DNS cache-miss path: every query a name nobody asked before. nsd serves a wildcard zone
 // (`*.miss.test`) on loopback; unbound (two threads, iterator only — or validator + iterator with
 // --validate) and Gatehouse (one process, `resolver.dnssec.validate: false` unless --validate)
-// forward to it. Each server, started fresh, gets:
+// forward to it. Each server, started fresh, first answers `--warmup` new names (not measured:
+// a Node process runs its first few thousand queries in the interpreter before the JIT has
+// compiled the path, which the light-load latency would otherwise measure), then gets:
 //   1. light load: `dnsperf -Q 500` for 5 s of new names, p50/p99 — the relay's own latency;
 //   2. closed loop, `--rounds` rounds of `--names` new names each (`-n 1 -q 200`): the first
 //      round fills Gatehouse's 100,000-entry cache, later ones run with it full and evicting;
@@ -11,7 +13,7 @@
 // (the DS lookup), as for most of the real internet's names.
 // `--compare DIR` also runs the Gatehouse of another checkout (e.g. a `git archive` of the commit
 // before a change, node_modules linked in) in the same run, as "gatehouse (before)".
-// Run: node bench/dns/miss.ts [--names 100000] [--rounds 3] [--rate 5000] [--seconds 10]
+// Run: node bench/dns/miss.ts [--names 100000] [--rounds 3] [--rate 5000] [--seconds 10] [--warmup 20000]
 //   [--only unbound,gatehouse] [--validate] [--compare DIR]
 //   [--node-args "--cpu-prof --cpu-prof-dir=/tmp/p"]
 
@@ -21,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   children,
-  cpuSeconds,
+  cpuSplit,
   dnsperf,
   dnsperfTotals,
   need,
@@ -45,6 +47,7 @@ const SECONDS = Number(opt("seconds", "10"));
 const ONLY = opt("only", "unbound,gatehouse").split(",");
 const VALIDATE = args.includes("--validate");
 const COMPARE = opt("compare", "");
+const WARMUP = Number(opt("warmup", "20000"));
 const NSD = 25310;
 const dir = mkdtempSync(join(tmpdir(), "gh-bench-miss-"));
 
@@ -65,15 +68,29 @@ interface Phase {
   lost: number;
   sent: number;
   cpuUsPerQuery: number;
+  /** The kernel's share of that CPU time (system calls, page faults, softirq work). */
+  sysShare: number;
 }
 
 function measure(pid: number, phase: string, run: () => string): Phase {
-  const cpu0 = cpuSeconds(pid);
+  const cpu0 = cpuSplit(pid);
   const out = run();
-  const cpu = cpuSeconds(pid) - cpu0;
+  const cpu1 = cpuSplit(pid);
+  const user = cpu1.user - cpu0.user;
+  const system = cpu1.system - cpu0.system;
+  const cpu = user + system;
   const { qps, lost, sent } = dnsperfTotals(out);
   const { p50, p99 } = percentiles(out);
-  return { phase, qps, p50, p99, lost, sent, cpuUsPerQuery: (cpu * 1e6) / Math.max(1, sent) };
+  return {
+    phase,
+    qps,
+    p50,
+    p99,
+    lost,
+    sent,
+    cpuUsPerQuery: (cpu * 1e6) / Math.max(1, sent),
+    sysShare: cpu > 0 ? system / cpu : 0,
+  };
 }
 
 async function main() {
@@ -91,6 +108,7 @@ async function main() {
     ].join("\n"),
   );
   await startNsd(dir, NSD, { "miss.test": "miss.test.zone" });
+  const warm = WARMUP > 0 ? queryFile("w", WARMUP) : undefined;
   const light = queryFile("l", 500 * 5 + 1000);
   const rounds = Array.from({ length: ROUNDS }, (_, r) => queryFile(`r${r}x`, NAMES));
   const fixed = queryFile("f", Math.ceil(RATE * SECONDS * 1.2));
@@ -133,9 +151,10 @@ async function main() {
     const note = (ph: Phase) => {
       phases.push(ph);
       console.error(
-        `${s.name} ${ph.phase}: ${Math.round(ph.qps)} qps, p50 ${ph.p50.toFixed(3)} ms, p99 ${ph.p99.toFixed(3)} ms, lost ${ph.lost}/${ph.sent}, ${ph.cpuUsPerQuery.toFixed(1)} µs CPU/query`,
+        `${s.name} ${ph.phase}: ${Math.round(ph.qps)} qps, p50 ${ph.p50.toFixed(3)} ms, p99 ${ph.p99.toFixed(3)} ms, lost ${ph.lost}/${ph.sent}, ${ph.cpuUsPerQuery.toFixed(1)} µs CPU/query (${Math.round(ph.sysShare * 100)} % kernel)`,
       );
     };
+    if (warm) dnsperf(s.port, warm, ["-n", "1", "-q", "50"]);
     note(
       measure(pid, "light (500 qps)", () => dnsperf(s.port, light, ["-Q", "500", "-l", "5", "-v"])),
     );
@@ -155,14 +174,14 @@ async function main() {
   }
   const anchor = results[0]!;
   const lines = [
-    `| server | phase | qps | vs ${anchor.name} | p50 (ms) | p99 (ms) | lost | CPU µs/query |`,
-    "|---|---|---:|---:|---:|---:|---:|---:|",
+    `| server | phase | qps | vs ${anchor.name} | p50 (ms) | p99 (ms) | lost | CPU µs/query | kernel |`,
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of results)
     r.phases.forEach((ph, i) => {
       const a = anchor.phases[i]!;
       lines.push(
-        `| ${r.name} | ${ph.phase} | ${Math.round(ph.qps)} | ${(ph.qps / a.qps).toFixed(2)}× | ${ph.p50.toFixed(3)} | ${ph.p99.toFixed(3)} | ${ph.lost}/${ph.sent} | ${ph.cpuUsPerQuery.toFixed(1)} |`,
+        `| ${r.name} | ${ph.phase} | ${Math.round(ph.qps)} | ${(ph.qps / a.qps).toFixed(2)}× | ${ph.p50.toFixed(3)} | ${ph.p99.toFixed(3)} | ${ph.lost}/${ph.sent} | ${ph.cpuUsPerQuery.toFixed(1)} | ${Math.round(ph.sysShare * 100)} % |`,
       );
     });
   lines.push("", ...results.map((r) => `${r.name}: RSS ${r.rss} MB after`));

@@ -78,6 +78,12 @@ export function rssMB(pid: number): number {
 
 /** CPU seconds (user + system) a process and its children have used so far. */
 export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuSplit(pid);
+  return user + system;
+}
+
+/** User and kernel CPU seconds of `pid` and its children so far (/proc stat utime, stime). */
+export function cpuSplit(pid: number): { user: number; system: number } {
   const pids = [pid];
   try {
     pids.push(
@@ -87,15 +93,17 @@ export function cpuSeconds(pid: number): number {
         .map(Number),
     );
   } catch {}
-  let ticks = 0;
+  let user = 0;
+  let system = 0;
   for (const p of pids) {
     try {
       const f = readFileSync(`/proc/${p}/stat`, "utf8");
       const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(rest[11]) + Number(rest[12]); // utime, stime (fields 14, 15)
+      user += Number(rest[11]); // utime (field 14)
+      system += Number(rest[12]); // stime (field 15)
     } catch {}
   }
-  return ticks / 100;
+  return { user: user / 100, system: system / 100 };
 }
 
 export function dnsperf(port: number, queryFile: string, extra: string[]): string {
