@@ -8,6 +8,7 @@
 // rewritten answer, an entry near expiry that should be prefetched) takes the full pipeline.
 
 import type { Location } from "@gatehouse/contract";
+import { at, u8, u16 } from "../net/bytes.ts";
 import type { PolicyPhase } from "../policy/policy-set.ts";
 import type { PendingCount } from "../telemetry/pending-counts.ts";
 import type { RecordTemplate } from "../telemetry/query-log.ts";
@@ -106,7 +107,7 @@ export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
   // not be answered from the cache: the recursion stage refuses it), QDCOUNT=1,
   // ANCOUNT=NSCOUNT=0, ARCOUNT ≤ 1.
   if (
-    (b[2]! & 0xfb) !== 0x01 ||
+    (u8(b, 2) & 0xfb) !== 0x01 ||
     b[4] !== 0 ||
     b[5] !== 1 ||
     b[6] !== 0 ||
@@ -116,18 +117,18 @@ export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
     b[10] !== 0
   )
     return undefined;
-  const ar = b[11]!;
+  const ar = u8(b, 11);
   if (ar > 1) return undefined;
   let o = 12;
   let h = 0x811c9dc5 ^ SEED;
   for (;;) {
     if (o >= n) return undefined;
-    const len = b[o]!;
+    const len = u8(b, o);
     h = Math.imul(h ^ len, 0x01000193);
     if (len === 0) break;
     if (len > 63 || o + 1 + len >= n) return undefined;
     for (let i = o + 1; i <= o + len; i++) {
-      let c = b[i]!;
+      let c = u8(b, i);
       if (c === 0x2e || c === 0x5c || c < 0x21 || c > 0x7e) return undefined; // escapes: slow path
       if (c >= 0x41 && c <= 0x5a) c |= 0x20;
       h = Math.imul(h ^ c, 0x01000193);
@@ -137,8 +138,8 @@ export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
   }
   o++;
   if (o + 4 > n) return undefined;
-  const qtype = (b[o]! << 8) | b[o + 1]!;
-  const qclass = (b[o + 2]! << 8) | b[o + 3]!;
+  const qtype = u16(b, o);
+  const qclass = u16(b, o + 2);
   fq.qtype = qtype;
   fq.qclass = qclass;
   o += 4;
@@ -151,24 +152,24 @@ export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
     // OPT: root name, type 41, class = UDP size, TTL = ext-rcode/version/flags, RDLEN.
     if (o + 11 > n || b[o] !== 0 || b[o + 1] !== 0 || b[o + 2] !== RRType.OPT) return undefined;
     if (b[o + 5] !== 0 || b[o + 6] !== 0) return undefined; // ext rcode and version 0
-    const rdlen = (b[o + 9]! << 8) | b[o + 10]!;
+    const rdlen = u16(b, o + 9);
     if (o + 11 + rdlen !== n) return undefined;
     // Options that change the answer (NSID, Padding) take the pipeline; others are ignored.
     let p = o + 11;
     while (p < n) {
       if (p + 4 > n) return undefined;
-      const code = (b[p]! << 8) | b[p + 1]!;
+      const code = u16(b, p);
       if (code === EdnsOption.NSID || code === EdnsOption.PADDING) return undefined;
-      p += 4 + ((b[p + 2]! << 8) | b[p + 3]!);
+      p += 4 + u16(b, p + 2);
     }
     if (p !== n) return undefined;
-    fq.udpSize = (b[o + 3]! << 8) | b[o + 4]!;
-    fq.edns = b[o + 7]! & 0x80 ? 2 : 1;
+    fq.udpSize = u16(b, o + 3);
+    fq.edns = u8(b, o + 7) & 0x80 ? 2 : 1;
   }
   h = Math.imul(h ^ qtype, 0x01000193);
   h = Math.imul(h ^ qclass, 0x01000193);
   h = Math.imul(h ^ fq.edns, 0x01000193);
-  fq.adcd = b[3]! & 0x30;
+  fq.adcd = u8(b, 3) & 0x30;
   h = Math.imul(h ^ fq.adcd, 0x01000193);
   fq.hash = h & 0x3fffffff;
   return fq;
@@ -238,7 +239,7 @@ export class PacketCache {
       return undefined;
     const question = e.question;
     for (let i = 0, o = 12; i < question.length; i++, o++) {
-      let c = raw[o]!;
+      let c = u8(raw, o);
       if (c >= 0x41 && c <= 0x5a) c |= 0x20;
       if (c !== question[i]) return undefined;
     }
@@ -271,20 +272,20 @@ export class PacketCache {
   write(e: PacketEntry, raw: Uint8Array, q: FastQuery, now: number, out: Buffer): number {
     const bytes = e.bytes;
     out.set(bytes);
-    out[0] = raw[0]!;
-    out[1] = raw[1]!;
+    out[0] = u8(raw, 0);
+    out[1] = u8(raw, 1);
     // RD is copied from the query (RFC 1035 §4.1.1).
-    out[2] = (out[2]! & ~0x01) | (raw[2]! & 0x01);
+    out[2] = (u8(out, 2) & ~0x01) | (u8(raw, 2) & 0x01);
     // The question as the client wrote it (case preserved; same length by construction).
-    for (let i = 12, end = q.questionEnd - 4; i < end; i++) out[i] = raw[i]!;
+    for (let i = 12, end = q.questionEnd - 4; i < end; i++) out[i] = u8(raw, i);
     const offs = e.ttlOffsets;
     if (offs.length > 0) {
       const age = Math.floor((now - e.storedAt) / 1000);
       if (age > 0) {
         const ttls = e.ttls;
         for (let i = 0; i < offs.length; i++) {
-          const t = ttls[i]! - age;
-          out.writeUInt32BE(t > 0 ? t : 0, offs[i]!);
+          const t = at(ttls, i) - age;
+          out.writeUInt32BE(t > 0 ? t : 0, at(offs, i));
         }
       }
     }

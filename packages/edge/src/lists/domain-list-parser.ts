@@ -6,6 +6,7 @@
 // skipped and counted, never fatal.
 
 import { type DomainListFormat, HOSTS_SELF_NAMES, parseDomainLine } from "@gatehouse/contract";
+import { u8 } from "../net/bytes.ts";
 import { type DomainListBuilder, type DomainParseStats, noteRejected } from "./domain-list.ts";
 
 export type { DomainListFormat } from "@gatehouse/contract";
@@ -36,7 +37,7 @@ function normaliseNameBytes(buf: Uint8Array, start: number, end: number): number
   if (len <= 0 || len > 253) return -1;
   let labelLen = 0;
   for (let i = start; i < end; i++) {
-    let c = buf[i]!;
+    let c = u8(buf, i);
     if (c === DOT) {
       if (labelLen === 0) return -1;
       labelLen = 0;
@@ -61,7 +62,7 @@ function looksLikeAddress(buf: Uint8Array, start: number, end: number): boolean 
   let onlyV4 = true;
   let dots = 0;
   for (let i = start; i < end; i++) {
-    const c = buf[i]!;
+    const c = u8(buf, i);
     if (c === 0x3a) colon = true;
     else if (c === DOT) dots++;
     else if (!(c >= 0x30 && c <= 0x39)) onlyV4 = false;
@@ -72,7 +73,7 @@ function looksLikeAddress(buf: Uint8Array, start: number, end: number): boolean 
 function isHostsSelf(buf: Uint8Array, start: number, end: number): boolean {
   if (end - start > 24) return false;
   let s = "";
-  for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]!);
+  for (let i = start; i < end; i++) s += String.fromCharCode(u8(buf, i));
   return HOSTS_SELF_NAMES.has(s);
 }
 
@@ -111,10 +112,10 @@ function parseLine(
   stats: DomainParseStats,
   lineNo: number,
 ): void {
-  while (start < end && isSpace(buf[start]!)) start++;
-  while (end > start && isSpace(buf[end - 1]!)) end--;
+  while (start < end && isSpace(u8(buf, start))) start++;
+  while (end > start && isSpace(u8(buf, end - 1))) end--;
   if (start === end) return;
-  const first = buf[start]!;
+  const first = u8(buf, start);
   if (first === HASH || first === BANG) return;
   // `[Adblock Plus 2.0]` style headers.
   if (first === LBRACKET && buf[end - 1] === 0x5d) return;
@@ -156,7 +157,7 @@ function fastLine(
   format: DomainListFormat,
   into: DomainListBuilder,
 ): boolean {
-  const first = buf[start]!;
+  const first = u8(buf, start);
   if (format === "regex" || format === "dnsmasq") return false;
   if (first === PIPE) {
     if (format !== "auto" && format !== "adblock") return false;
@@ -167,7 +168,7 @@ function fastLine(
     return true;
   }
   let t = start;
-  while (t < end && !isSpace(buf[t]!)) t++;
+  while (t < end && !isSpace(u8(buf, t))) t++;
   if (t < end) {
     // hosts: ADDRESS NAME... [# comment]
     if (format !== "auto" && format !== "hosts") return false;
@@ -175,19 +176,19 @@ function fastLine(
     // Validate every name first so a bad one leaves the line to the slow path whole.
     let p = t;
     while (p < end) {
-      while (p < end && isSpace(buf[p]!)) p++;
+      while (p < end && isSpace(u8(buf, p))) p++;
       if (p >= end || buf[p] === HASH) break;
       const s = p;
-      while (p < end && !isSpace(buf[p]!)) p++;
+      while (p < end && !isSpace(u8(buf, p))) p++;
       if (normaliseNameBytes(buf, s, p) < 0) return false;
     }
     let any = false;
     p = t;
     while (p < end) {
-      while (p < end && isSpace(buf[p]!)) p++;
+      while (p < end && isSpace(u8(buf, p))) p++;
       if (p >= end || buf[p] === HASH) break;
       const s = p;
-      while (p < end && !isSpace(buf[p]!)) p++;
+      while (p < end && !isSpace(u8(buf, p))) p++;
       const e = normaliseNameBytes(buf, s, p);
       if (!isHostsSelf(buf, s, e)) {
         into.block.addBytes(buf, s, e);

@@ -8,6 +8,7 @@
 // (contract `domainsOf`), so `any(dns.domains[*] in $list)` is an exact test per parent.
 
 import type { BytesValue, ListMatcher } from "@gatehouse/rules";
+import { at, u8 } from "../net/bytes.ts";
 import { runSync, type Steps } from "../slices.ts";
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -142,20 +143,20 @@ export class DomainSetBuilder {
     let unique = 0;
     for (let i = 0; i < n; i++) {
       if ((i & 0x3fff) === 0x3fff) yield;
-      const off = offsets[i]!;
-      const len = lengths[i]!;
+      const off = at(offsets, i);
+      const len = u8(lengths, i);
       if (exclude?.has(latin1(arena, off, len))) continue;
       let h = FNV_OFFSET;
-      for (let j = 0; j < len; j++) h = Math.imul(h ^ arena[off + j]!, FNV_PRIME);
+      for (let j = 0; j < len; j++) h = Math.imul(h ^ u8(arena, off + j), FNV_PRIME);
       let slot = (h >>> 0) & mask;
       for (;;) {
-        const e = table[slot]!;
+        const e = at(table, slot);
         if (e === 0) {
           table[slot] = i + 1;
           unique++;
           break;
         }
-        const eo = offsets[e - 1]!;
+        const eo = at(offsets, e - 1);
         if (lengths[e - 1] === len && bytesEqual(arena, eo, off, len)) break;
         slot = (slot + 1) & mask;
       }
@@ -180,7 +181,7 @@ export class DomainSetBuilder {
 
 function latin1(a: Uint8Array, off: number, len: number): string {
   let s = "";
-  for (let k = 0; k < len; k++) s += String.fromCharCode(a[off + k]!);
+  for (let k = 0; k < len; k++) s += String.fromCharCode(u8(a, off + k));
   return s;
 }
 
@@ -233,10 +234,10 @@ export class DomainSet implements ListMatcher<BytesValue> {
     const table = this.table;
     const arena = this.arena;
     for (;;) {
-      const e = table[slot]!;
+      const e = at(table, slot);
       if (e === 0) return false;
       if (this.lengths[e - 1] === len) {
-        const off = this.offsets[e - 1]!;
+        const off = at(this.offsets, e - 1);
         let same = true;
         for (let k = 0; k < len; k++) {
           if (arena[off + k] !== value.charCodeAt(start + k)) {

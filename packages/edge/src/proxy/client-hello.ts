@@ -2,6 +2,8 @@
 // policies can match `net.sni.host` on CONNECT tunnels. Only parses; the bytes are forwarded
 // unchanged to the origin afterwards.
 
+import { MalformedBytes, u8, u16, u24 } from "../net/bytes.ts";
+
 export type ClientHelloResult =
   /** Not enough bytes yet; read more (the ClientHello may span TLS records). */
   | { readonly status: "incomplete" }
@@ -31,6 +33,17 @@ function malformed(detail: string): ClientHelloResult {
 
 /** Parse the first flight of a TLS client. Call again with more bytes on "incomplete". */
 export function parseClientHello(buf: Uint8Array): ClientHelloResult {
+  // Every read below follows a length check; a read past the end would be a gap in those
+  // checks, and is still answered as a malformed ClientHello, never thrown at the tunnel.
+  try {
+    return parseFlight(buf);
+  } catch (e) {
+    if (e instanceof MalformedBytes) return malformed(e.message);
+    throw e;
+  }
+}
+
+function parseFlight(buf: Uint8Array): ClientHelloResult {
   if (buf.length === 0) return INCOMPLETE;
   if (buf[0] !== CONTENT_HANDSHAKE) return NOT_TLS;
   // Reassemble the handshake message from consecutive handshake records (RFC 8446 §5.1:
@@ -45,7 +58,7 @@ export function parseClientHello(buf: Uint8Array): ClientHelloResult {
     if (buf[off] !== CONTENT_HANDSHAKE)
       return malformed("non-handshake record before ClientHello end");
     if (buf[off + 1] !== 3) return off === 0 ? NOT_TLS : malformed("bad record version");
-    const len = (buf[off + 3]! << 8) | buf[off + 4]!;
+    const len = u16(buf, off + 3);
     if (len === 0 || len > MAX_RECORD) return malformed("bad record length");
     if (off + 5 + len > buf.length) return INCOMPLETE;
     const frag = buf.subarray(off + 5, off + 5 + len);
@@ -53,7 +66,7 @@ export function parseClientHello(buf: Uint8Array): ClientHelloResult {
     if (hsLen < 0 && have === 0 && frag.length >= 4) {
       if (frag[0] !== HANDSHAKE_CLIENT_HELLO)
         return malformed("first handshake is not ClientHello");
-      hsLen = (frag[1]! << 16) | (frag[2]! << 8) | frag[3]!;
+      hsLen = u24(frag, 1);
       if (hsLen + 4 > MAX_CLIENT_HELLO_BYTES) return malformed("ClientHello too large");
     }
     if (parts === undefined && hsLen >= 0 && frag.length >= hsLen + 4) {
@@ -67,7 +80,7 @@ export function parseClientHello(buf: Uint8Array): ClientHelloResult {
       const head = concat(parts, 4);
       if (head[0] !== HANDSHAKE_CLIENT_HELLO)
         return malformed("first handshake is not ClientHello");
-      hsLen = (head[1]! << 16) | (head[2]! << 8) | head[3]!;
+      hsLen = u24(head, 1);
       if (hsLen + 4 > MAX_CLIENT_HELLO_BYTES) return malformed("ClientHello too large");
     }
     if (hsLen >= 0 && have >= hsLen + 4) {
@@ -95,21 +108,21 @@ function concat(parts: Uint8Array[], n: number): Uint8Array {
 function parseBody(b: Uint8Array): ClientHelloResult {
   let p = 2 + 32; // legacy_version, random
   if (p + 1 > b.length) return malformed("truncated before session id");
-  p += 1 + b[p]!; // legacy_session_id
+  p += 1 + u8(b, p); // legacy_session_id
   if (p + 2 > b.length) return malformed("truncated before cipher suites");
-  p += 2 + ((b[p]! << 8) | b[p + 1]!);
+  p += 2 + u16(b, p);
   if (p + 1 > b.length) return malformed("truncated before compression methods");
-  p += 1 + b[p]!;
+  p += 1 + u8(b, p);
   if (p === b.length) return { status: "ok", sni: undefined }; // no extensions (SSLv3-style)
   if (p + 2 > b.length) return malformed("truncated before extensions");
-  const extEnd = p + 2 + ((b[p]! << 8) | b[p + 1]!);
+  const extEnd = p + 2 + u16(b, p);
   if (extEnd > b.length) return malformed("extensions overrun the ClientHello");
   p += 2;
   let sni: string | undefined;
   while (p < extEnd) {
     if (p + 4 > extEnd) return malformed("truncated extension header");
-    const type = (b[p]! << 8) | b[p + 1]!;
-    const len = (b[p + 2]! << 8) | b[p + 3]!;
+    const type = u16(b, p);
+    const len = u16(b, p + 2);
     p += 4;
     if (p + len > extEnd) return malformed("extension overruns the list");
     if (type === EXT_SERVER_NAME) {
@@ -127,13 +140,13 @@ function parseBody(b: Uint8Array): ClientHelloResult {
 /** RFC 6066 §3 ServerNameList; returns the host_name, lowercased. */
 function parseServerName(b: Uint8Array, p: number, end: number): string | ClientHelloResult {
   if (p + 2 > end) return malformed("truncated server_name list");
-  const listEnd = p + 2 + ((b[p]! << 8) | b[p + 1]!);
+  const listEnd = p + 2 + u16(b, p);
   if (listEnd > end) return malformed("server_name list overruns");
   p += 2;
   while (p < listEnd) {
     if (p + 3 > listEnd) return malformed("truncated server name entry");
-    const kind = b[p]!;
-    const len = (b[p + 1]! << 8) | b[p + 2]!;
+    const kind = u8(b, p);
+    const len = u16(b, p + 1);
     p += 3;
     if (p + len > listEnd) return malformed("server name overruns");
     if (kind === NAME_TYPE_HOST) {
@@ -141,7 +154,7 @@ function parseServerName(b: Uint8Array, p: number, end: number): string | Client
       if (len === 0 || len > 255) return malformed("bad host_name length");
       let s = "";
       for (let i = p; i < p + len; i++) {
-        let c = b[i]!;
+        let c = u8(b, i);
         if (c >= 0x41 && c <= 0x5a) c += 0x20;
         const ok =
           (c >= 0x61 && c <= 0x7a) ||

@@ -8,6 +8,7 @@
 
 import { X509Certificate } from "node:crypto";
 import { parseIpv4, parseIpv6 } from "@gatehouse/rules";
+import { u8 } from "../net/bytes.ts";
 
 /** Tag, length (definite form), value. */
 function tlv(tag: number, ...parts: Uint8Array[]): Buffer {
@@ -35,9 +36,11 @@ const seq = (...p: Uint8Array[]) => tlv(SEQ, ...p);
 
 /** An OBJECT IDENTIFIER from dotted text. */
 function oid(dotted: string): Buffer {
-  const arcs = dotted.split(".").map(Number);
-  const out: number[] = [arcs[0]! * 40 + arcs[1]!];
-  for (const a of arcs.slice(2)) {
+  const [first, second, ...rest] = dotted.split(".").map(Number);
+  if (first === undefined || second === undefined)
+    throw new Error(`OID "${dotted}" has under two arcs`);
+  const out: number[] = [first * 40 + second];
+  for (const a of rest) {
     const b: number[] = [a & 0x7f];
     for (let v = Math.floor(a / 128); v > 0; v = Math.floor(v / 128)) b.unshift((v & 0x7f) | 0x80);
     out.push(...b);
@@ -74,16 +77,16 @@ export function leafTemplate(issuerPem: string): LeafTemplate {
   const cert = new X509Certificate(issuerPem);
   const der = cert.raw;
   // Certificate → tbsCertificate → [version, serial, sigAlg, issuer, validity, subject, …]
-  const tbs = children(children(children(der)[0]!.value)[0]!.value);
-  const subject = tbs[tbs[0]!.tag === 0xa0 ? 5 : 4]!;
+  const tbs = children(child(child(der, 0, "Certificate").value, 0, "tbsCertificate").value);
+  const subject = child(tbs, tbs[0]?.tag === 0xa0 ? 5 : 4, "subject");
   let aki: Buffer | undefined;
   const extsWrapper = tbs.find((c) => c.tag === 0xa3);
   if (extsWrapper) {
-    for (const ext of children(children(extsWrapper.value)[0]!.value)) {
+    for (const ext of children(child(extsWrapper.value, 0, "extensions").value)) {
       const parts = children(ext.value);
-      if (parts[0]!.whole.equals(oid("2.5.29.14"))) {
-        const ski = children(parts[parts.length - 1]!.value)[0]!.value;
-        aki = extension("2.5.29.35", false, seq(tlv(0x80, ski)));
+      if (child(parts, 0, "extnID").whole.equals(oid("2.5.29.14"))) {
+        const ski = child(child(parts, parts.length - 1, "extnValue").value, 0, "keyIdentifier");
+        aki = extension("2.5.29.35", false, seq(tlv(0x80, ski.value)));
       }
     }
   }
@@ -96,19 +99,28 @@ interface Node {
   readonly whole: Buffer;
 }
 
+/** Child `i` of a constructed value (or of its children, already split); `what` names it. */
+function child(of: Buffer | readonly Node[], i: number, what: string): Node {
+  const node = (Array.isArray(of) ? of : children(of as Buffer))[i];
+  if (node === undefined) throw new Error(`certificate DER: no ${what}`);
+  return node;
+}
+
 /** The TLVs inside a constructed value (definite lengths, as DER requires). */
 function children(buf: Buffer): Node[] {
   const out: Node[] = [];
   let i = 0;
   while (i < buf.length) {
     const start = i;
-    const tag = buf[i++]!;
-    let len = buf[i++]!;
+    if (i + 2 > buf.length) throw new Error("certificate DER: truncated");
+    const tag = u8(buf, i++);
+    let len = u8(buf, i++);
     if (len & 0x80) {
       const n = len & 0x7f;
       if (n === 0 || n > 3) throw new Error("certificate DER: unsupported length");
+      if (i + n > buf.length) throw new Error("certificate DER: truncated");
       len = 0;
-      for (let k = 0; k < n; k++) len = (len << 8) | buf[i++]!;
+      for (let k = 0; k < n; k++) len = (len << 8) | u8(buf, i++);
     }
     if (i + len > buf.length) throw new Error("certificate DER: truncated");
     out.push({ tag, value: buf.subarray(i, i + len), whole: buf.subarray(start, i + len) });
@@ -136,7 +148,7 @@ function generalName(host: string): Buffer {
   const v6 = parseIpv6(host);
   if (v6) {
     const b = Buffer.alloc(16);
-    for (let i = 0; i < 4; i++) b.writeUInt32BE(v6[i]!, i * 4);
+    for (const [i, word] of v6.entries()) b.writeUInt32BE(word, i * 4);
     return tlv(0x87, b);
   }
   return tlv(0x82, Buffer.from(host, "latin1"));

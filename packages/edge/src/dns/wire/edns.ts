@@ -1,5 +1,6 @@
 // EDNS(0) helpers (RFC 6891) and Extended DNS Errors (RFC 8914).
 
+import { u16 } from "../../net/bytes.ts";
 import { EdnsOption } from "./constants.ts";
 import type { Edns, EdnsOptionData } from "./message.ts";
 
@@ -30,7 +31,7 @@ export function readEde(edns: Edns | undefined): { infoCode: number; extraText: 
   for (const o of edns?.options ?? []) {
     if (o.code !== EdnsOption.EDE || o.data.length < 2) continue;
     out.push({
-      infoCode: (o.data[0]! << 8) | o.data[1]!,
+      infoCode: u16(o.data, 0),
       extraText: Buffer.from(o.data.subarray(2)).toString("utf8"),
     });
   }

@@ -6,6 +6,7 @@
 
 import { isIPv4, isIPv6 } from "node:net";
 import { formatIpv6, parseIpv4 } from "@gatehouse/rules";
+import { u16 as readU16, u32 as readU32, u8 } from "../../net/bytes.ts";
 import { ipv6Words } from "../../net/ip-address.ts";
 import { RRType } from "./constants.ts";
 import { lowerName, nameToLabels, readName, WireError } from "./name.ts";
@@ -110,11 +111,11 @@ export function emptyMessage(id = 0): Message {
 
 function u16(buf: Uint8Array, o: number): number {
   if (o + 2 > buf.length) throw new WireError("buffer overflow");
-  return (buf[o]! << 8) | buf[o + 1]!;
+  return readU16(buf, o);
 }
 function u32(buf: Uint8Array, o: number): number {
   if (o + 4 > buf.length) throw new WireError("buffer overflow");
-  return ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
+  return readU32(buf, o);
 }
 
 function decodeRData(buf: Uint8Array, type: number, start: number, len: number): RData {
@@ -176,7 +177,7 @@ function decodeRData(buf: Uint8Array, type: number, start: number, len: number):
       const out: Uint8Array[] = [];
       let o = start;
       while (o < end) {
-        const l = buf[o]!;
+        const l = u8(buf, o);
         if (o + 1 + l > end) throw new WireError("TXT string overruns RDATA");
         out.push(buf.slice(o + 1, o + 1 + l));
         o += 1 + l;
@@ -325,7 +326,7 @@ class WireWriter {
     // Suffix keys are the lowercased text of the remaining labels (case-insensitive match).
     const lower = compress ? lowerName(name.endsWith(".") ? name.slice(0, -1) : name) : "";
     let keyPos = 0;
-    for (let i = 0; i < labels.length; i++) {
+    for (const [i, l] of labels.entries()) {
       if (compress) {
         const key = i === 0 ? lower : lower.slice(keyPos);
         const at = this.names.get(key);
@@ -336,7 +337,6 @@ class WireWriter {
         if (this.len < 0x4000) this.names.set(key, this.len);
         keyPos += labelTextLength(lower, keyPos) + 1;
       }
-      const l = labels[i]!;
       this.u8(l.length);
       this.bytes(l);
     }

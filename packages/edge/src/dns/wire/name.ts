@@ -8,7 +8,10 @@
 // point strictly backwards — which also makes loops impossible — and the total wire length,
 // counted across jumps, is ≤ 255 octets (§2.3.4).
 
-export class WireError extends Error {
+import { MalformedBytes, u8 } from "../../net/bytes.ts";
+
+/** A malformed DNS message (a `MalformedBytes`, so one catch covers short reads too). */
+export class WireError extends MalformedBytes {
   constructor(message: string) {
     super(message);
     this.name = "WireError";
@@ -30,11 +33,11 @@ export function readName(buf: Uint8Array, offset: number): NameRead {
   let name = "";
   for (;;) {
     if (pos >= buf.length) throw new WireError("buffer overflow");
-    const len = buf[pos]!;
+    const len = u8(buf, pos);
     const top = len & 0xc0;
     if (top === 0xc0) {
       if (pos + 1 >= buf.length) throw new WireError("buffer overflow (half pointer)");
-      const target = ((len & 0x3f) << 8) | buf[pos + 1]!;
+      const target = ((len & 0x3f) << 8) | u8(buf, pos + 1);
       if (target >= pos)
         throw new WireError(
           target === pos ? "bad pointer (pointer to itself)" : "bad pointer (forward pointer)",
@@ -53,7 +56,7 @@ export function readName(buf: Uint8Array, offset: number): NameRead {
     if (pos + 1 + len > buf.length) throw new WireError("buffer overflow");
     if (name.length > 0) name += ".";
     for (let i = pos + 1; i <= pos + len; i++) {
-      const c = buf[i]!;
+      const c = u8(buf, i);
       if (c === 0x2e || c === 0x5c) name += c === 0x2e ? "\\." : "\\\\";
       else name += String.fromCharCode(c);
     }
@@ -67,11 +70,11 @@ export function skipName(buf: Uint8Array, offset: number): number {
   let wireLen = 0;
   for (;;) {
     if (pos >= buf.length) throw new WireError("buffer overflow");
-    const len = buf[pos]!;
+    const len = u8(buf, pos);
     const top = len & 0xc0;
     if (top === 0xc0) {
       if (pos + 1 >= buf.length) throw new WireError("buffer overflow (half pointer)");
-      const target = ((len & 0x3f) << 8) | buf[pos + 1]!;
+      const target = ((len & 0x3f) << 8) | u8(buf, pos + 1);
       // Validate the target too, so a message the hot path accepts decodes fully later.
       if (target >= pos) throw new WireError("bad pointer");
       readNameLength(buf, target, wireLen);
@@ -91,11 +94,11 @@ function readNameLength(buf: Uint8Array, offset: number, already: number): void 
   let wireLen = already;
   for (;;) {
     if (pos >= buf.length) throw new WireError("buffer overflow");
-    const len = buf[pos]!;
+    const len = u8(buf, pos);
     const top = len & 0xc0;
     if (top === 0xc0) {
       if (pos + 1 >= buf.length) throw new WireError("buffer overflow (half pointer)");
-      const target = ((len & 0x3f) << 8) | buf[pos + 1]!;
+      const target = ((len & 0x3f) << 8) | u8(buf, pos + 1);
       if (target >= pos) throw new WireError("bad pointer");
       pos = target;
       continue;

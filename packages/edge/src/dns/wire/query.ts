@@ -9,6 +9,7 @@
 // transaction (OPT, TKEY, TSIG, MAILA, MAILB, 128–248; RFC 6895 §3.1). The OPT of a query that
 // is FORMERR or NOTIMP is still read, so the answer carries one (RFC 6891 §6.1.1).
 
+import { MalformedBytes, u8, u16 } from "../../net/bytes.ts";
 import { EdnsOption, Opcode, Rcode, RRType } from "./constants.ts";
 import { lowerName, readName, skipName, WireError } from "./name.ts";
 
@@ -53,16 +54,16 @@ type QueryParse =
 
 export function parseQuery(buf: Uint8Array): QueryParse {
   if (buf.length < 12) return { ok: false, action: "drop", rcode: 0, id: 0, reason: "short" };
-  const id = (buf[0]! << 8) | buf[1]!;
-  const flags = (buf[2]! << 8) | buf[3]!;
+  const id = u16(buf, 0);
+  const flags = u16(buf, 2);
   if (flags & 0x8000) return { ok: false, action: "drop", rcode: 0, id, reason: "response" };
   const opcode = (flags >>> 11) & 0xf;
   // RFC 1035 §4.1.1: an opcode we do not implement is NOTIMP whatever else is wrong.
   const notimp = opcode !== Opcode.QUERY;
-  const qd = (buf[4]! << 8) | buf[5]!;
-  const an = (buf[6]! << 8) | buf[7]!;
-  const ns = (buf[8]! << 8) | buf[9]!;
-  const ar = (buf[10]! << 8) | buf[11]!;
+  const qd = u16(buf, 4);
+  const an = u16(buf, 6);
+  const ns = u16(buf, 8);
+  const ar = u16(buf, 10);
   if (qd !== 1) {
     const edns = ednsBeyondQuestions(buf, qd, an + ns, ar);
     const r = notimp ? notImplemented(id) : malformed(id, "qdcount");
@@ -82,8 +83,8 @@ export function parseQuery(buf: Uint8Array): QueryParse {
       opcode,
       qnameRaw: n.name,
       qname: lowerName(n.name),
-      qtype: (buf[o]! << 8) | buf[o + 1]!,
-      qclass: (buf[o + 2]! << 8) | buf[o + 3]!,
+      qtype: u16(buf, o),
+      qclass: u16(buf, o + 2),
       edns: undefined,
     };
     o += 4;
@@ -97,7 +98,7 @@ export function parseQuery(buf: Uint8Array): QueryParse {
       return { ok: false, action: "respond", rcode: Rcode.BADVERS, id, reason: "badvers", query };
     return { ok: true, query };
   } catch (e) {
-    if (!(e instanceof WireError)) throw e;
+    if (!(e instanceof MalformedBytes)) throw e;
     const r = notimp ? notImplemented(id) : malformed(id, "malformed");
     return query ? { ...r, query } : r;
   }
@@ -123,18 +124,18 @@ function readRecords(
     const start = o;
     o = skipName(buf, o);
     if (o + 10 > buf.length) throw new WireError("truncated record");
-    const type = (buf[o]! << 8) | buf[o + 1]!;
+    const type = u16(buf, o);
     if (type === RRType.OPT) {
       if (edns) throw new WireError("more than one OPT record");
-      const udpSize = (buf[o + 2]! << 8) | buf[o + 3]!;
-      const version = buf[o + 5]!;
-      const doBit = (buf[o + 6]! & 0x80) !== 0;
+      const udpSize = u16(buf, o + 2);
+      const version = u8(buf, o + 5);
+      const doBit = (u8(buf, o + 6) & 0x80) !== 0;
       edns = { udpSize, version, do: doBit, padding: false, nsid: false };
       into.edns = edns;
       if (buf[start] !== 0) throw new WireError("OPT owner is not the root");
+      readOptions(buf, o + 10, o + 10 + u16(buf, o + 8), edns);
     }
-    const rdlen = (buf[o + 8]! << 8) | buf[o + 9]!;
-    if (type === RRType.OPT) readOptions(buf, o + 10, o + 10 + rdlen, edns!);
+    const rdlen = u16(buf, o + 8);
     o += 10 + rdlen;
     if (o > buf.length) throw new WireError("RDATA overruns the message");
   }
@@ -157,7 +158,7 @@ function ednsBeyondQuestions(
     readRecords(buf, o, records, ar, into);
     return into.edns;
   } catch (e) {
-    if (e instanceof WireError) return into.edns;
+    if (e instanceof MalformedBytes) return into.edns;
     throw e;
   }
 }
@@ -176,8 +177,8 @@ function readOptions(buf: Uint8Array, start: number, end: number, edns: QueryEdn
   let p = start;
   while (p < end) {
     if (p + 4 > end) throw new WireError("truncated EDNS option");
-    const code = (buf[p]! << 8) | buf[p + 1]!;
-    const len = (buf[p + 2]! << 8) | buf[p + 3]!;
+    const code = u16(buf, p);
+    const len = u16(buf, p + 2);
     p += 4 + len;
     if (p > end) throw new WireError("EDNS option overruns OPT RDATA");
     if (code === EdnsOption.PADDING) edns.padding = true;
@@ -197,9 +198,8 @@ function malformed(id: number, reason: string) {
 function skipRecord(buf: Uint8Array, offset: number): number {
   let o = skipName(buf, offset);
   if (o + 10 > buf.length) throw new WireError("truncated record");
-  if (((buf[o]! << 8) | buf[o + 1]!) === RRType.OPT)
-    throw new WireError("OPT outside the additional section");
-  const rdlen = (buf[o + 8]! << 8) | buf[o + 9]!;
+  if (u16(buf, o) === RRType.OPT) throw new WireError("OPT outside the additional section");
+  const rdlen = u16(buf, o + 8);
   o += 10 + rdlen;
   if (o > buf.length) throw new WireError("RDATA overruns the message");
   return o;
@@ -209,14 +209,14 @@ function skipRecord(buf: Uint8Array, offset: number): number {
 export function readQuestion(
   buf: Uint8Array,
 ): { name: string; type: number; class: number } | undefined {
-  if (buf.length < 12 || ((buf[4]! << 8) | buf[5]!) !== 1) return undefined;
+  if (buf.length < 12 || u16(buf, 4) !== 1) return undefined;
   try {
     const n = readName(buf, 12);
     if (n.end + 4 > buf.length) return undefined;
     return {
       name: n.name,
-      type: (buf[n.end]! << 8) | buf[n.end + 1]!,
-      class: (buf[n.end + 2]! << 8) | buf[n.end + 3]!,
+      type: u16(buf, n.end),
+      class: u16(buf, n.end + 2),
     };
   } catch {
     return undefined;

@@ -10,6 +10,7 @@
 //    (HINFO, also listed, holds no names). The types decoded into fields are lowercased where
 //    they are decoded (dnssec/records.ts); this covers the rest.
 
+import { u8 } from "../../net/bytes.ts";
 import { WireError } from "./name.ts";
 
 /** A run of fixed octets, a domain name, a <character-string>, A6's prefix and suffix, the rest. */
@@ -47,8 +48,8 @@ export function expandRData(
   start: number,
   len: number,
 ): Uint8Array | undefined {
-  if (!DECOMPRESSED.has(type)) return undefined;
-  return walk(buf, start, start + len, LAYOUTS.get(type)!, false);
+  const layout = DECOMPRESSED.has(type) ? LAYOUTS.get(type) : undefined;
+  return layout === undefined ? undefined : walk(buf, start, start + len, layout, false);
 }
 
 /**
@@ -80,10 +81,10 @@ function walk(
   for (const f of layout) {
     if (typeof f === "number") copy(f);
     else if (f === "rest") copy(end - o);
-    else if (f === "string") copy(1 + (o < end ? buf[o]! : 0));
+    else if (f === "string") copy(1 + (o < end ? u8(buf, o) : 0));
     else if (f === "a6") {
       // RFC 2874 §3.1.1: prefix length, the address suffix's octets, a name only for prefix > 0.
-      const prefix = o < end ? buf[o]! : 0;
+      const prefix = o < end ? u8(buf, o) : 0;
       if (prefix > 128) throw new WireError("A6 prefix length over 128");
       copy(1 + Math.ceil((128 - prefix) / 8));
       if (prefix > 0) n = copyName(buf, o, end, out, n, lower, (next) => (o = next));
@@ -108,11 +109,11 @@ function copyName(
   let wire = 0;
   for (;;) {
     if (pos >= (after === -1 ? end : buf.length)) throw new WireError("name overruns RDATA");
-    const len = buf[pos]!;
+    const len = u8(buf, pos);
     if ((len & 0xc0) === 0xc0) {
       if (lower) throw new WireError("compressed name in canonical RDATA");
       if (pos + 1 >= end && after === -1) throw new WireError("name overruns RDATA");
-      const target = ((len & 0x3f) << 8) | buf[pos + 1]!;
+      const target = ((len & 0x3f) << 8) | u8(buf, pos + 1);
       if (target >= pos) throw new WireError("bad pointer (forward pointer)");
       if (after === -1) after = pos + 2;
       pos = target;
@@ -125,7 +126,7 @@ function copyName(
       throw new WireError("name overruns RDATA");
     out[n++] = len;
     for (let i = pos + 1; i <= pos + len; i++) {
-      const c = buf[i]!;
+      const c = u8(buf, i);
       out[n++] = lower && c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
     }
     if (len === 0) {
