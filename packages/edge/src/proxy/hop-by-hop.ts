@@ -2,6 +2,8 @@
 // before a message is forwarded, together with every field the Connection header names. Via is
 // added (RFC 9110 §7.6.3) with this proxy's pseudonym, which is also how loops are detected.
 
+import { fieldName, fieldValue } from "./field-list.ts";
+
 /** Always connection-specific, whether or not Connection lists them. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "connection",
@@ -19,8 +21,9 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   let out: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length !== 10 || raw[i]!.toLowerCase() !== "connection") continue;
-    for (const t of raw[i + 1]!.split(",")) {
+    const name = fieldName(raw, i);
+    if (name.length !== 10 || name.toLowerCase() !== "connection") continue;
+    for (const t of fieldValue(raw, i).split(",")) {
       const tok = t.trim().toLowerCase();
       if (tok === "") continue;
       out ??= new Set();
@@ -44,15 +47,16 @@ export function upstreamRequestHeaders(
   const out: string[] = ["host", authority];
   let viaIn = "";
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
+    const name = fieldName(raw, i);
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || lower === "host" || lower === "expect") continue;
     if (named?.has(lower)) continue;
     if (lower === "via") {
-      viaIn = viaIn === "" ? raw[i + 1]! : `${viaIn}, ${raw[i + 1]!}`;
+      const value = fieldValue(raw, i);
+      viaIn = viaIn === "" ? value : `${viaIn}, ${value}`;
       continue;
     }
-    out.push(name, raw[i + 1]!);
+    out.push(name, fieldValue(raw, i));
   }
   out.push("via", viaIn === "" ? via : `${viaIn}, ${via}`);
   return out;
@@ -64,14 +68,15 @@ export function downstreamResponseHeaders(raw: readonly string[], via: string): 
   const out: string[] = [];
   let viaIn = "";
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
+    const name = fieldName(raw, i);
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
     if (lower === "via") {
-      viaIn = viaIn === "" ? raw[i + 1]! : `${viaIn}, ${raw[i + 1]!}`;
+      const value = fieldValue(raw, i);
+      viaIn = viaIn === "" ? value : `${viaIn}, ${value}`;
       continue;
     }
-    out.push(name, raw[i + 1]!);
+    out.push(name, fieldValue(raw, i));
   }
   out.push("via", viaIn === "" ? via : `${viaIn}, ${via}`);
   return out;
@@ -80,7 +85,8 @@ export function downstreamResponseHeaders(raw: readonly string[], via: string): 
 /** The first value of field `lower` in a flat list, or undefined. */
 export function headerValue(raw: readonly string[], lower: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === lower.length && raw[i]!.toLowerCase() === lower) return raw[i + 1];
+    const name = fieldName(raw, i);
+    if (name.length === lower.length && name.toLowerCase() === lower) return fieldValue(raw, i);
   }
   return undefined;
 }

@@ -23,6 +23,18 @@ for (let c = 0x80; c <= 0xff; c++) VALUE[c] = 1;
 const TARGET = new Uint8Array(256);
 for (let c = 0x21; c <= 0x7e; c++) TARGET[c] = 1;
 
+/** Whether the byte at `i` is in the class `table` marks; a byte past the end is in none. */
+function inClass(table: Uint8Array, buf: Buffer, i: number): boolean {
+  const c = buf[i];
+  return c !== undefined && table[c] === 1;
+}
+
+/** The decimal digit at `i`, or -1 when it is not one (or past the end). */
+function digit(buf: Buffer, i: number): number {
+  const c = buf[i];
+  return c !== undefined && c >= 0x30 && c <= 0x39 ? c - 0x30 : -1;
+}
+
 /**
  * Methods we relay: those of RFC 9110 and the registered extensions (WebDAV, PATCH, …) that
  * origins implement. Methods are case-sensitive; anything else is 501 (RFC 9110 §9.1), never
@@ -161,12 +173,12 @@ export interface ParsedResponse extends Framing {
 export function parseRequestHead(buf: Buffer, end: number, limits: HeadLimits): ParsedRequest {
   // request-line = method SP request-target SP HTTP-version CRLF
   let i = 0;
-  while (TCHAR[buf[i]!] === 1) i++;
+  while (inClass(TCHAR, buf, i)) i++;
   if (i === 0 || buf[i] !== SP) throw bad("invalid method");
   const method = buf.toString("latin1", 0, i);
   if (!METHODS.has(method)) throw new HeadError(501, "HEAD_METHOD", "unrecognised method");
   const t0 = ++i;
-  while (TARGET[buf[i]!] === 1) i++;
+  while (inClass(TARGET, buf, i)) i++;
   if (i === t0 || buf[i] !== SP) throw bad("invalid request-target");
   const target = buf.toString("latin1", t0, i);
   i++;
@@ -187,14 +199,14 @@ export function parseResponseHead(buf: Buffer, end: number, limits: HeadLimits):
   // status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF
   const minor = parseVersion(buf, 0);
   if (minor < 0 || minor > 9 || buf[8] !== SP) throw bad("invalid status line");
-  const d0 = buf[9]! - 48;
-  const d1 = buf[10]! - 48;
-  const d2 = buf[11]! - 48;
+  const d0 = digit(buf, 9);
+  const d1 = digit(buf, 10);
+  const d2 = digit(buf, 11);
   if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) throw bad("invalid status code");
   let i = 12;
   if (buf[i] === SP) {
     i++;
-    while (VALUE[buf[i]!] === 1) i++;
+    while (inClass(VALUE, buf, i)) i++;
   }
   if (buf[i] !== CR) throw bad("invalid status line");
   const status = d0 * 100 + d1 * 10 + d2;
@@ -215,8 +227,8 @@ function parseVersion(buf: Buffer, i: number): number {
   ) {
     return -1;
   }
-  const major = buf[i + 5]! - 48;
-  const minor = buf[i + 7]! - 48;
+  const major = digit(buf, i + 5);
+  const minor = digit(buf, i + 7);
   if (minor < 0 || minor > 9) return -1;
   // HTTP/2.0 and friends in an HTTP/1 start line: a version we do not speak (505).
   if (major === 1) return minor;
@@ -239,7 +251,7 @@ function parseFields(
   let count = 0;
   while (i < last) {
     const n0 = i;
-    while (TCHAR[buf[i]!] === 1) i++;
+    while (inClass(TCHAR, buf, i)) i++;
     if (i === n0) {
       const c = buf[i];
       throw bad(c === SP || c === HTAB ? "obsolete line folding" : "invalid header name");
@@ -248,7 +260,7 @@ function parseFields(
     const nameEnd = i++;
     while (buf[i] === SP || buf[i] === HTAB) i++;
     const v0 = i;
-    while (VALUE[buf[i]!] === 1) i++;
+    while (inClass(VALUE, buf, i)) i++;
     if (buf[i] !== CR || buf[i + 1] !== LF) throw bad("invalid character in a header value");
     let v1 = i;
     while (v1 > v0 && (buf[v1 - 1] === SP || buf[v1 - 1] === HTAB)) v1--;
