@@ -2,7 +2,7 @@
 // taken at arrival (a reload never changes the rules a query is judged by), filled in by the
 // stages, and read at the end by `record`.
 
-import type { Location, LogAction, QueryLogRecord } from "@gatehouse/contract";
+import { EdgeError, type Location, type LogAction, type QueryLogRecord } from "@gatehouse/contract";
 import type { CompiledPolicy, PolicyPhase } from "../policy/policy-set.ts";
 import type { CachedAnswer, CacheEntry } from "./cache/dns-cache.ts";
 import type { DnsRuntime } from "./runtime.ts";
@@ -146,4 +146,17 @@ export function newExchange(rt: DnsRuntime, raw: Uint8Array, client: ClientInfo)
     chainRecords: 0,
     chainDnssec: undefined,
   };
+}
+
+/**
+ * The exchange's parsed query. Every stage after decode has one (decode answers or drops a query
+ * it cannot read), so its absence is a bug in the pipeline: an internal error (SERVFAIL).
+ */
+export function parsedQuery(ex: DnsExchange): ParsedQuery {
+  const q = ex.query;
+  if (q === undefined)
+    throw new EdgeError("internal", "a stage after decode ran without a parsed query", {
+      where: "dns pipeline",
+    });
+  return q;
 }

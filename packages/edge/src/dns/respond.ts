@@ -2,11 +2,14 @@
 // answers policies synthesize (block modes, overrides, rewrites).
 
 import { isIPv4, isIPv6 } from "node:net";
+import { u8, u16 } from "../net/bytes.ts";
 import type { CompiledPolicy } from "../policy/policy-set.ts";
 import type { DnsExchange } from "./exchange.ts";
+import { parsedQuery } from "./exchange.ts";
 import { Ede, Rcode, RRClass, RRType } from "./wire/constants.ts";
 import { edeOption } from "./wire/edns.ts";
 import { emptyMessage, type Message, type ResourceRecord } from "./wire/message.ts";
+import type { ParsedQuery } from "./wire/query.ts";
 
 export const DEFAULT_SYNTH_TTL = 60;
 
@@ -19,14 +22,22 @@ export function responseSkeleton(ex: DnsExchange, rcode: number): Message {
   const q = ex.query;
   const raw = ex.raw;
   const header = raw.length >= 4;
-  const m = emptyMessage(q ? q.id : raw.length >= 2 ? (raw[0]! << 8) | raw[1]! : 0);
+  const m = emptyMessage(q ? q.id : raw.length >= 2 ? u16(raw, 0) : 0);
   m.qr = true;
-  m.opcode = q ? q.opcode : header ? (raw[2]! >>> 3) & 0xf : 0;
-  m.rd = q ? q.rd : header && (raw[2]! & 0x01) !== 0;
-  m.cd = q ? q.cd : header && (raw[3]! & 0x10) !== 0;
+  m.opcode = q ? q.opcode : header ? (u8(raw, 2) >>> 3) & 0xf : 0;
+  m.rd = q ? q.rd : header && (u8(raw, 2) & 0x01) !== 0;
+  m.cd = q ? q.cd : header && (u8(raw, 3) & 0x10) !== 0;
   m.rcode = rcode;
   if (q) m.questions.push({ name: q.qnameRaw, type: q.qtype, class: q.qclass });
   return m;
+}
+
+/** The owner of the answer's next record: the last rewrite's target, else the question. */
+function ownerName(ex: DnsExchange, q: ParsedQuery): string {
+  const last = ex.prefix.at(-1);
+  if (last === undefined) return q.qnameRaw;
+  if (typeof last.data !== "string") throw new Error("a rewrite's CNAME has no target name");
+  return last.data;
 }
 
 function rr(name: string, type: number, ttl: number, data: string): ResourceRecord {
@@ -39,10 +50,9 @@ export function addressAnswers(
   ips: readonly string[],
   ttl: number,
 ): ResourceRecord[] {
-  const q = ex.query!;
+  const q = parsedQuery(ex);
   const out: ResourceRecord[] = [];
-  const owner =
-    ex.prefix.length > 0 ? (ex.prefix[ex.prefix.length - 1]!.data as string) : q.qnameRaw;
+  const owner = ownerName(ex, q);
   for (const ip of ips) {
     if (q.qtype === RRType.A && isIPv4(ip)) out.push(rr(owner, RRType.A, ttl, ip));
     else if (q.qtype === RRType.AAAA && isIPv6(ip)) out.push(rr(owner, RRType.AAAA, ttl, ip));
@@ -98,9 +108,8 @@ export function rewriteTarget(
 
 /** Start a CNAME rewrite of the exchange to `target` (resolved further by later stages). */
 export function startRewrite(ex: DnsExchange, target: string, ttl: number): void {
-  const q = ex.query!;
-  const owner =
-    ex.prefix.length > 0 ? (ex.prefix[ex.prefix.length - 1]!.data as string) : q.qnameRaw;
+  const q = parsedQuery(ex);
+  const owner = ownerName(ex, q);
   ex.prefix.push(rr(owner, RRType.CNAME, ttl, target));
   ex.lookupName = target.toLowerCase();
 }

@@ -6,6 +6,7 @@
 // blocked name stays blocked; before recursion, because the answer is local.
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
+import { parsedQuery } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
 import { Rcode, RRClass, RRType } from "../wire/constants.ts";
 
@@ -18,7 +19,7 @@ export function createAnyQueryStage(): Stage {
   return {
     name: "any-query",
     run(ex: DnsExchange): Outcome {
-      const q = ex.query!;
+      const q = parsedQuery(ex);
       if (q.qtype !== RRType.ANY) return "next";
       const m = responseSkeleton(ex, Rcode.NOERROR);
       // The owner is the name being answered: after a rewrite, the end of the CNAME chain.

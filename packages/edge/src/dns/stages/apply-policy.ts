@@ -2,6 +2,7 @@
 
 import type { CompiledPolicy, PolicyPhase } from "../../policy/policy-set.ts";
 import type { DnsExchange, Outcome } from "../exchange.ts";
+import { parsedQuery } from "../exchange.ts";
 import {
   addressAnswers,
   blockResponse,
@@ -31,7 +32,7 @@ export function applyPolicy(ex: DnsExchange, p: CompiledPolicy, phase: PolicyPha
       }
       ex.action = "block";
       if (p.lists.length > 0) {
-        ex.listMatch ??= explainListMatch(ex, ex.query!.qname);
+        ex.listMatch ??= explainListMatch(ex, parsedQuery(ex).qname);
         const rw = ex.listMatch?.rewrite;
         // A `$dnsrewrite` rule of the list answers instead of the block answer.
         if (rw) {
@@ -67,7 +68,7 @@ export function applyPolicy(ex: DnsExchange, p: CompiledPolicy, phase: PolicyPha
     case "safesearch":
     case "ytrestricted": {
       ex.action = p.action;
-      const target = rewriteTarget(p.action, ex.query!.qname);
+      const target = rewriteTarget(p.action, parsedQuery(ex).qname);
       if (target) startRewrite(ex, target, ttl);
       return "next";
     }

@@ -6,11 +6,12 @@
 
 import { agedRecords } from "../cache/dns-cache.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
+import { parsedQuery } from "../exchange.ts";
 import { keyOf, type LookupKey, validates } from "../resolve-name.ts";
 
 /** What `ex.lookupName` is looked up (and asked upstream) as. */
 export function lookupKey(ex: DnsExchange): LookupKey {
-  const q = ex.query!;
+  const q = parsedQuery(ex);
   return {
     name: ex.lookupName,
     type: q.qtype,

@@ -8,6 +8,7 @@
 
 import type { CompiledPolicy } from "../../policy/policy-set.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
+import { parsedQuery } from "../exchange.ts";
 import { RRType } from "../wire/constants.ts";
 import { applyPolicy } from "./apply-policy.ts";
 import { endListQuery, explainListMatch } from "./list-match.ts";
@@ -19,7 +20,7 @@ const MAX_CHAIN = 16;
 /** The query-phase decision for `name` asked with the question's type, location and client. */
 function decide(ex: DnsExchange, name: string): CompiledPolicy | null {
   const rt = ex.rt;
-  const q = ex.query!;
+  const q = parsedQuery(ex);
   const key = rt.memoizable ? `${ex.location?.id ?? ""}\u0000${q.qtype}\u0000${name}` : undefined;
   let p = key === undefined ? undefined : rt.decisions.get(key);
   if (p === undefined) {
@@ -40,7 +41,7 @@ export function createCnameCloakStage(): Stage {
       const rt = ex.rt;
       const a = ex.answer;
       if (ex.policy || !a || !rt.cnameCloaking) return "next";
-      const q = ex.query!;
+      const q = parsedQuery(ex);
       // The chain: CNAMEs resolve already followed (ex.prefix), then those of the answer.
       let judged = 0;
       for (const records of [ex.prefix, a.answers]) {

@@ -5,6 +5,7 @@
 
 import type { DnsRewrite } from "@gatehouse/contract";
 import type { DnsExchange } from "../exchange.ts";
+import { parsedQuery } from "../exchange.ts";
 import { typeName } from "../wire/constants.ts";
 
 export interface ListMatch {
@@ -18,7 +19,7 @@ export interface ListMatch {
 
 /** Start a list evaluation for this query (query type and client for `$dnstype`/`$client`). */
 export function beginListQuery(ex: DnsExchange): void {
-  const q = ex.query!;
+  const q = parsedQuery(ex);
   ex.rt.snapshot.lists.query.begin(q.qtype, typeName(q.qtype), ex.client.ip);
 }
 

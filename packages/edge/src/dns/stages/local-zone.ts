@@ -6,6 +6,7 @@
 // its `transferTo` lists, called by special-names, which refuses every other zone transfer.
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
+import { parsedQuery } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
 import { Rcode } from "../wire/constants.ts";
 
@@ -18,7 +19,7 @@ export function createLocalZoneStage(): Stage {
     run(ex: DnsExchange): Outcome {
       const zones = ex.rt.localZones;
       if (zones.size === 0 || ex.prefix.length > 0) return "next";
-      const q = ex.query!;
+      const q = parsedQuery(ex);
       const z = zones.find(q.qname, ex.location?.id);
       if (!z) return "next";
       const r = z.lookup(q.qname, q.qnameRaw, q.qtype);
@@ -47,7 +48,7 @@ export function createLocalZoneStage(): Stage {
  * query is not such a transfer (then it is refused).
  */
 export function transferZone(ex: DnsExchange): Outcome | undefined {
-  const q = ex.query!;
+  const q = parsedQuery(ex);
   const t = ex.client.transport;
   if (q.qtype !== AXFR || (t !== "tcp" && t !== "dot")) return undefined;
   const z = ex.rt.localZones.byApex(q.qname);

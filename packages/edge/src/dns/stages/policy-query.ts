@@ -4,6 +4,7 @@
 // traffic.
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
+import { parsedQuery } from "../exchange.ts";
 import { applyPolicy } from "./apply-policy.ts";
 import { endListQuery } from "./list-match.ts";
 import { setQueryFields } from "./rule-fields.ts";
@@ -18,7 +19,7 @@ export function createPolicyQueryStage(): Stage {
       const rt = ex.rt;
       const set = rt.snapshot.policies.dns;
       if (!set.hasPhase("query")) return "next";
-      const q = ex.query!;
+      const q = parsedQuery(ex);
       // Decision memo: with memoizable rules the outcome depends only on these three.
       const key = rt.memoizable
         ? `${ex.location?.id ?? ""}\u0000${q.qtype}\u0000${q.qname}`

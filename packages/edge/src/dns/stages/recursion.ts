@@ -6,6 +6,7 @@
 // answering them would let one client see what others have looked up (cache snooping).
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
+import { parsedQuery } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
 import { Ede, Rcode } from "../wire/constants.ts";
 import { edeOption } from "../wire/edns.ts";
@@ -16,7 +17,7 @@ export function createRecursionStage(): Stage {
   return {
     name: "recursion",
     run(ex: DnsExchange): Outcome {
-      if (ex.query!.rd || ex.client.transport === "internal") return "next";
+      if (parsedQuery(ex).rd || ex.client.transport === "internal") return "next";
       ex.action = "refused";
       ex.reason = "no_recursion";
       ex.ede.push(NOT_AUTHORITATIVE);

@@ -12,7 +12,13 @@
 
 import { EdgeError } from "@gatehouse/contract";
 import { agedRecords } from "../cache/dns-cache.ts";
-import { type DnsExchange, type Outcome, type Stage, worstState } from "../exchange.ts";
+import {
+  type DnsExchange,
+  type Outcome,
+  parsedQuery,
+  type Stage,
+  worstState,
+} from "../exchange.ts";
 import { fail } from "../fail.ts";
 import { fetchUpstream } from "../resolve-name.ts";
 import { MAX_CHAIN } from "../scrub.ts";
@@ -94,7 +100,7 @@ export function danglingTarget(
 
 /** Resolve on from a CNAME whose target's records the answer lacks (see the header). */
 async function continueChain(ex: DnsExchange): Promise<void> {
-  const type = ex.query!.qtype;
+  const type = parsedQuery(ex).qtype;
   if (type === RRType.CNAME) return;
   for (let hops = 0; ex.answer && ex.answer.rcode === Rcode.NOERROR; hops++) {
     const target = danglingTarget(ex.answer.answers, ex.lookupName, type);

@@ -6,6 +6,7 @@ import { domainsOf } from "@gatehouse/contract";
 import type { ExecutionContext } from "@gatehouse/rules";
 import type { CachedAnswer } from "../cache/dns-cache.ts";
 import type { DnsExchange } from "../exchange.ts";
+import { parsedQuery } from "../exchange.ts";
 import { className, RRType, rcodeName, typeName } from "../wire/constants.ts";
 import type { MxData } from "../wire/message.ts";
 import { beginListQuery } from "./list-match.ts";
@@ -17,7 +18,7 @@ export function setQueryFields(
   fields: ReadonlySet<string>,
   name?: string,
 ): void {
-  const q = ex.query!;
+  const q = parsedQuery(ex);
   const loc = ex.location;
   const qname = name ?? q.qname;
   // Lists read the query type and client ($dnstype, $client); the stage ends it after matching.

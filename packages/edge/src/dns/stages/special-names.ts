@@ -9,6 +9,7 @@
 //    except AXFR of a local zone to the secondaries it names (local-zone.ts).
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
+import { parsedQuery } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
 import { Rcode, RRClass, RRType } from "../wire/constants.ts";
 import { isSubdomainOf } from "../wire/name.ts";
@@ -35,7 +36,7 @@ export function createSpecialNamesStage(): Stage {
   return {
     name: "special-names",
     run(ex: DnsExchange): Outcome {
-      const q = ex.query!;
+      const q = parsedQuery(ex);
       const name = q.qname;
       if (q.qclass !== RRClass.IN) return refuse(ex, Rcode.REFUSED, "class");
       if (q.qtype === 252) {
