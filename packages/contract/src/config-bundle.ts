@@ -153,6 +153,11 @@ export type List = Static<typeof List>;
 /** DNS block answer modes. */
 export const BLOCK_MODES = ["null", "nxdomain", "refused", "ip"] as const;
 
+/** Actions for an origin certificate that does not verify on an inspected connection. */
+export const UNTRUSTED_ORIGIN_CERT_ACTIONS = ["block", "pass_through", "inspect"] as const;
+export type UntrustedOriginCertAction = (typeof UNTRUSTED_ORIGIN_CERT_ACTIONS)[number];
+export const UntrustedOriginCert = T.Union(UNTRUSTED_ORIGIN_CERT_ACTIONS.map((a) => T.Literal(a)));
+
 export const PolicySettings = T.Object({
   /** DNS block: `null` answers 0.0.0.0 / :: (default), or NXDOMAIN, REFUSED, or the block-page IP. */
   blockMode: T.Optional(T.Union(BLOCK_MODES.map((m) => T.Literal(m)))),
@@ -179,6 +184,13 @@ export const PolicySettings = T.Object({
   allowPrivateDestinations: T.Optional(
     T.Array(T.String({ minLength: 2, maxLength: 64 }), { maxItems: 256 }),
   ),
+  /**
+   * HTTP `allow` policies only: what an inspected request this policy decides does with an
+   * origin certificate that does not verify, instead of the organisation's
+   * `proxy.untrustedOriginCert`. `pass_through` applies when the policy matches on what is
+   * known before decryption (host, identity, location), like `do_not_inspect`.
+   */
+  untrustedOriginCert: T.Optional(UntrustedOriginCert),
 });
 export type PolicySettings = Static<typeof PolicySettings>;
 
@@ -286,6 +298,14 @@ export const ProxySettings = T.Object({
    * origin's certificate on an inspected connection (private origins).
    */
   originCas: T.Optional(T.Array(PemCertificate, { maxItems: 32 })),
+  /**
+   * What an inspected connection does with an origin whose certificate does not verify
+   * (expired, self-signed, untrusted chain, wrong name): `block` (default) answers 502 with a
+   * block page that says why; `pass_through` tunnels the connection untouched, uninspected (the
+   * edge checks the origin's certificate before the client's handshake); `inspect` inspects it
+   * anyway and logs the verdict. An HTTP `allow` policy's `untrustedOriginCert` overrides it.
+   */
+  untrustedOriginCert: T.Optional(UntrustedOriginCert),
 });
 export type ProxySettings = Static<typeof ProxySettings>;
 

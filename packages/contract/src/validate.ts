@@ -152,22 +152,29 @@ export function isIpOrCidr(text: string): boolean {
  * Settings that only some policies may carry. `allowPrivateDestinations` is the one way to let
  * the proxy dial an internal address, so it is refused where it would mean nothing (a block, a
  * DNS policy) rather than silently ignored, and every entry must be an address or CIDR.
+ * `untrustedOriginCert` is for HTTP allow policies only.
  */
 export function checkPolicySettings(
   p: Pick<Policy, "type" | "action"> & { readonly settings?: PolicySettings | null },
   path = "/settings",
 ): BundleProblem[] {
-  const list = p.settings?.allowPrivateDestinations;
-  if (list === undefined) return [];
-  const at = `${path}/allowPrivateDestinations`;
-  if (p.type === "dns" || p.action !== "allow")
-    return [
-      {
-        path: at,
-        message: "allowPrivateDestinations is only for allow policies of type net or http",
-      },
-    ];
   const out: BundleProblem[] = [];
+  // Only an HTTP allow policy decides inspected requests whose origin may fail verification.
+  if (p.settings?.untrustedOriginCert !== undefined && (p.type !== "http" || p.action !== "allow"))
+    out.push({
+      path: `${path}/untrustedOriginCert`,
+      message: "untrustedOriginCert is only for allow policies of type http",
+    });
+  const list = p.settings?.allowPrivateDestinations;
+  if (list === undefined) return out;
+  const at = `${path}/allowPrivateDestinations`;
+  if (p.type === "dns" || p.action !== "allow") {
+    out.push({
+      path: at,
+      message: "allowPrivateDestinations is only for allow policies of type net or http",
+    });
+    return out;
+  }
   list.forEach((cidr, i) => {
     if (!isIpOrCidr(cidr))
       out.push({ path: `${at}/${i}`, message: `"${cidr}" is not an IP address or CIDR` });

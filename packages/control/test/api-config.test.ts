@@ -220,6 +220,70 @@ for (const b of BACKENDS) {
       await api("POST", "/config/publish");
     });
 
+    it("untrustedOriginCert: an organisation setting and an HTTP allow policy's, checked, published, round-tripped through YAML; editors only", async () => {
+      const before = (await api("GET", "/settings")).json();
+      assert.equal(before.proxy?.untrustedOriginCert, undefined, "block is the default");
+      const setAction = (action: string) =>
+        api("PUT", "/settings", {
+          ...before,
+          proxy: { ...before.proxy, untrustedOriginCert: action },
+        });
+      const badValue = await setAction("ignore");
+      assert.equal(badValue.statusCode, 400, badValue.body);
+      assert.match(badValue.body, /proxy\/untrustedOriginCert/);
+      const viewer = (
+        await api("POST", "/tokens", { name: "viewer-untrusted", role: "viewer" })
+      ).json().token as string;
+      const denied = await call(t.app, viewer, "PUT", "/api/v1/settings", {
+        ...before,
+        proxy: { untrustedOriginCert: "inspect" },
+      });
+      assert.equal(denied.statusCode, 403, denied.body);
+      for (const action of ["inspect", "block", "pass_through"]) {
+        const put = await setAction(action);
+        assert.equal(put.statusCode, 200, put.body);
+        assert.equal((await api("GET", "/settings")).json().proxy.untrustedOriginCert, action);
+      }
+      const onBlock = await api("POST", "/policies", {
+        name: "untrusted on a block",
+        type: "http",
+        expression: 'http.request.host == "legacy.example"',
+        action: "block",
+        settings: { untrustedOriginCert: "inspect" },
+      });
+      assert.equal(onBlock.statusCode, 422, onBlock.body);
+      assert.equal(onBlock.json().error.details.path, "/settings/untrustedOriginCert");
+      const p = await api("POST", "/policies", {
+        name: "legacy appliance",
+        type: "http",
+        expression: 'http.request.host == "legacy.example"',
+        action: "allow",
+        settings: { untrustedOriginCert: "inspect" },
+      });
+      assert.equal(p.statusCode, 201, p.body);
+      const pub = await api("POST", "/config/publish");
+      const bundle = (await api("GET", `/config/versions/${pub.json().version}`)).json();
+      assert.equal(bundle.proxy.untrustedOriginCert, "pass_through");
+      const shipped = bundle.policies.find((x: { name: string }) => x.name === "legacy appliance");
+      assert.deepEqual(shipped.settings, { untrustedOriginCert: "inspect" });
+      const doc = YAML.parse((await api("GET", "/config/export")).body);
+      assert.equal(doc.settings.proxy.untrustedOriginCert, "pass_through");
+      const imp = await api("PUT", "/config/export", YAML.stringify(doc), {
+        "content-type": "application/yaml",
+      });
+      assert.equal(imp.statusCode, 200, imp.body);
+      assert.equal((await api("POST", "/config/publish")).json().changed, false);
+      doc.settings.proxy.untrustedOriginCert = "inspect";
+      const changed = await api("PUT", "/config/export", YAML.stringify(doc), {
+        "content-type": "application/yaml",
+      });
+      assert.equal(changed.statusCode, 200, changed.body);
+      assert.equal((await api("GET", "/settings")).json().proxy.untrustedOriginCert, "inspect");
+      await api("DELETE", `/policies/${p.json().id}`);
+      await api("PUT", "/settings", { ...before, proxy: before.proxy });
+      await api("POST", "/config/publish");
+    });
+
     it("GET /config/check warns about a policy an earlier one always beats, without failing", async () => {
       const catchAll = await api("POST", "/policies", {
         name: "safe search on everything",

@@ -115,3 +115,10 @@ export const ITEM_FORMAT_LABELS: Readonly<Record<string, string>> = {
 };
 export type BulkItemsResult = ApiBulkItemsResult;
 export type ImportReport = ApiImportReport;
+
+/** What an inspected origin whose certificate does not verify gets (settings, HTTP allow policies). */
+export const UNTRUSTED_ORIGIN_OPTIONS = [
+  ["block", "block with a page that says why"],
+  ["pass_through", "pass through, uninspected"],
+  ["inspect", "inspect anyway (verdict logged)"],
+] as const;

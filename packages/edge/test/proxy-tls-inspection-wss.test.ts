@@ -6,18 +6,15 @@
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { request as httpRequest, type IncomingMessage } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { type TLSSocket, connect as tlsConnect } from "node:tls";
-import { Registry } from "prom-client";
-import type { RunningProxy } from "../src/proxy/index.ts";
-import { startProxy } from "../src/proxy/index.ts";
-import { compileSnapshot } from "../src/snapshot.ts";
-import { QueryLog } from "../src/telemetry/query-log.ts";
+import type { TLSSocket } from "node:tls";
+import type { QueryLog } from "../src/telemetry/query-log.ts";
 import { LeafMinter } from "../src/tls/leaf-minter.ts";
-import { bundle, policy, StaticResolver, until } from "./proxy-harness.ts";
+import { type InspectingProxy, startInspectingProxy, tlsThrough } from "./inspection-client.ts";
+import { policy, until } from "./proxy-harness.ts";
 import { type TestPki, testPki } from "./tls-pki.ts";
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -81,7 +78,7 @@ async function wssOrigin(cert: string, key: string): Promise<{ server: Server; p
 
 describe("TLS inspection: WebSocket over TLS (wss)", () => {
   let gatehouse: TestPki;
-  let proxy: RunningProxy;
+  let edge: InspectingProxy;
   let log: QueryLog;
   let ws: { server: Server; port: number };
   const NAME = "chat.test";
@@ -93,63 +90,26 @@ describe("TLS inspection: WebSocket over TLS (wss)", () => {
     m.setIssuer(originPki.issuer);
     const leaf = await m.leaf(NAME);
     ws = await wssOrigin(leaf.certPem + leaf.issuerPem, leaf.keyPem);
-    log = new QueryLog(1000);
-    const registry = new Registry();
-    const snapshot = compileSnapshot(
-      bundle({
-        locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8"], tlsInspection: true }],
-        proxy: { connectPorts: [ws.port], originCas: [originPki.root] },
-        policies: [
-          policy("http", "block", 'http.request.uri.path == "/forbidden"', {
-            name: "No forbidden chat",
-            settings: { blockReason: "this room is closed" },
-          }),
-          policy("net", "allow", `net.connect.host == "${NAME}"`, {
-            name: "Test origins",
-            settings: { allowPrivateDestinations: ["127.0.0.1/32"] },
-          }),
-        ],
-      }),
-    );
-    const minter = new LeafMinter({ registry });
-    minter.setIssuer(gatehouse.issuer);
-    proxy = await startProxy({
-      listen: ["127.0.0.1:0"],
-      getSnapshot: () => snapshot,
-      resolver: new StaticResolver({ [NAME]: ["127.0.0.1"] }),
-      log,
-      registry,
-      minter,
+    edge = await startInspectingProxy({
+      origins: { [NAME]: ws.port },
+      originCa: originPki.root,
+      pki: gatehouse,
+      policies: [
+        policy("http", "block", 'http.request.uri.path == "/forbidden"', {
+          name: "No forbidden chat",
+          settings: { blockReason: "this room is closed" },
+        }),
+      ],
     });
+    log = edge.log;
   });
   after(async () => {
-    await proxy?.close();
+    await edge?.proxy.close();
     ws?.server.close();
   });
 
   /** CONNECT, then TLS to the proxy's leaf for NAME (verified against the Gatehouse root). */
-  async function tunnel(): Promise<TLSSocket> {
-    const raw = await new Promise<Socket>((resolve, reject) => {
-      const req = httpRequest({
-        host: "127.0.0.1",
-        port: proxy.addresses[0]!.port,
-        method: "CONNECT",
-        path: `${NAME}:${ws.port}`,
-      });
-      req.once("connect", (res, socket) => {
-        if (res.statusCode === 200) resolve(socket);
-        else reject(new Error(`CONNECT ${res.statusCode}`));
-      });
-      req.once("error", reject);
-      req.end();
-    });
-    const tls = tlsConnect({ socket: raw, servername: NAME, ca: gatehouse.root });
-    await new Promise<void>((resolve, reject) => {
-      tls.once("secureConnect", resolve);
-      tls.once("error", reject);
-    });
-    return tls;
-  }
+  const tunnel = () => tlsThrough(edge.port, NAME, ws.port, { ca: gatehouse.root });
 
   /** Send the WebSocket handshake for `path`; read until the head (and `more`) arrived. */
   async function handshake(tls: TLSSocket, path: string) {

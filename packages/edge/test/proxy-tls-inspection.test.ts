@@ -42,6 +42,7 @@ import { compileSnapshot } from "../src/snapshot.ts";
 import { QueryLog } from "../src/telemetry/query-log.ts";
 import { LeafMinter } from "../src/tls/leaf-minter.ts";
 import { assertNoFailuresBeyondNode, skip as h2specSkip } from "./h2spec.ts";
+import { tlsThrough } from "./inspection-client.ts";
 import { bundle, policy, StaticResolver, until } from "./proxy-harness.ts";
 import { type TestPki, testPki } from "./tls-pki.ts";
 
@@ -354,33 +355,11 @@ describe("TLS inspection over HTTP/2", () => {
     alpn: string[],
     more: { maxVersion?: "TLSv1.2" } = {},
   ): Promise<TLSSocket> {
-    const port = origins[name]!.port;
-    const raw = await new Promise<Socket>((resolve, reject) => {
-      const req = httpRequest({
-        host: "127.0.0.1",
-        port: proxy.addresses[0]!.port,
-        method: "CONNECT",
-        path: `${name}:${port}`,
-      });
-      req.once("connect", (res, socket) => {
-        if (res.statusCode === 200) resolve(socket);
-        else reject(new Error(`CONNECT ${res.statusCode}`));
-      });
-      req.once("error", reject);
-      req.end();
-    });
-    const tls = tlsConnect({
-      socket: raw,
-      servername: name,
+    return tlsThrough(proxy.addresses[0]!.port, name, origins[name]!.port, {
       ca: gatehouse.root,
       ALPNProtocols: alpn,
       ...more,
     });
-    await new Promise<void>((resolve, reject) => {
-      tls.once("secureConnect", resolve);
-      tls.once("error", reject);
-    });
-    return tls;
   }
 
   async function h2session(name: string): Promise<ClientHttp2Session> {

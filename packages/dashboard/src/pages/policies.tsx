@@ -4,7 +4,13 @@
 
 import { type FormEvent, useEffect, useState } from "react";
 import { ApiError, api, request } from "../api.ts";
-import { type Page, POLICY_ACTIONS, type Policy, type PolicyType } from "../types.ts";
+import {
+  type Page,
+  POLICY_ACTIONS,
+  type Policy,
+  type PolicyType,
+  UNTRUSTED_ORIGIN_OPTIONS,
+} from "../types.ts";
 import {
   Badge,
   ConfirmButton,
@@ -36,6 +42,11 @@ const BLOCK_MODES = [
   ["null", "0.0.0.0 / ::"],
   ["ip", "the block page's address"],
 ] as const;
+const POLICY_UNTRUSTED_OPTIONS = [
+  ["", "the organisation's setting"],
+  ...UNTRUSTED_ORIGIN_OPTIONS,
+] as const;
+
 const EXAMPLES: Readonly<Record<PolicyType, string>> = {
   dns: "any(dns.domains[*] in $my_list)",
   http: 'http.request.uri.path matches "[.](exe|msi)$"',
@@ -139,6 +150,7 @@ interface Draft {
   overrideIps: string;
   blockMode: string;
   privateDestinations: string;
+  untrustedOriginCert: string;
 }
 
 /** Proxy allow policies may list internal addresses the proxy may dial (the one way to lift
@@ -170,6 +182,7 @@ function draftOf(p: Policy | undefined): Draft {
     overrideIps: (p?.settings?.overrideIps ?? []).join("\n"),
     blockMode: p?.settings?.blockMode ?? "",
     privateDestinations: (p?.settings?.allowPrivateDestinations ?? []).join("\n"),
+    untrustedOriginCert: p?.settings?.untrustedOriginCert ?? "",
   };
 }
 
@@ -178,6 +191,9 @@ function bodyOf(d: Draft, existing: Policy | undefined): Record<string, unknown>
   delete settings["overrideIps"];
   delete settings["blockMode"];
   delete settings["allowPrivateDestinations"];
+  delete settings["untrustedOriginCert"];
+  if (d.type === "http" && d.action === "allow" && d.untrustedOriginCert)
+    settings["untrustedOriginCert"] = d.untrustedOriginCert;
   if (takesPrivateDestinations(d) && lines(d.privateDestinations).length)
     settings["allowPrivateDestinations"] = lines(d.privateDestinations);
   if (d.action === "override" && lines(d.overrideIps).length)
@@ -304,6 +320,15 @@ function PolicyForm(props: { policy: Policy | undefined; onDone: (changed: boole
           value={d.blockMode}
           onChange={(v) => set("blockMode", v)}
           options={BLOCK_MODES}
+        />
+      )}
+      {d.type === "http" && d.action === "allow" && (
+        <SelectField
+          label="Origin certificate that does not verify (inspected requests)"
+          name="untrustedOriginCert"
+          value={d.untrustedOriginCert}
+          onChange={(v) => set("untrustedOriginCert", v)}
+          options={POLICY_UNTRUSTED_OPTIONS}
         />
       )}
       {takesPrivateDestinations(d) && (

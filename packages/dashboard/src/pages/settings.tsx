@@ -2,9 +2,14 @@
 // and the proxy's CONNECT ports and logging. PUT /settings replaces the whole object, so what
 // the form does not show (the PAC file's bypass list, a logo) is sent back as it was.
 
-import type { BlockPageSettings, ProxySettings } from "@gatehouse/contract";
+import type {
+  BlockPageSettings,
+  ProxySettings,
+  UntrustedOriginCertAction,
+} from "@gatehouse/contract";
 import { type FormEvent, useState } from "react";
-import { ErrorBanner, TextField } from "../ui.tsx";
+import { UNTRUSTED_ORIGIN_OPTIONS } from "../types.ts";
+import { ErrorBanner, SelectField, TextField } from "../ui.tsx";
 import { SaveBar, useReplace, WholeObjectPage } from "../whole-object.tsx";
 
 interface Settings {
@@ -44,6 +49,9 @@ function SettingsForm({ current }: { current: Settings }) {
   }));
   const [ports, setPorts] = useState((current.proxy?.connectPorts ?? []).join(" "));
   const [logQuery, setLogQuery] = useState(current.proxy?.logQueryStrings ?? false);
+  const [untrusted, setUntrusted] = useState<UntrustedOriginCertAction>(
+    current.proxy?.untrustedOriginCert ?? "block",
+  );
   const save = useReplace<Settings>("/settings");
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -54,6 +62,8 @@ function SettingsForm({ current }: { current: Settings }) {
       else delete blockPage[k];
     }
     const proxy: ProxySettings = { ...current.proxy, logQueryStrings: logQuery };
+    if (untrusted === "block") delete proxy.untrustedOriginCert;
+    else proxy.untrustedOriginCert = untrusted;
     const portList = ports.split(/[\s,]+/).filter((p) => p !== "");
     if (portList.length) proxy.connectPorts = portList.map(Number);
     else delete proxy.connectPorts;
@@ -93,6 +103,13 @@ function SettingsForm({ current }: { current: Settings }) {
         <input type="checkbox" checked={logQuery} onChange={(e) => setLogQuery(e.target.checked)} />
         Keep URLs' query strings in the query log (they may carry secrets)
       </label>
+      <SelectField
+        label="Inspected origins whose certificate does not verify (expired, self-signed, untrusted, wrong name)"
+        name="untrustedOriginCert"
+        value={untrusted}
+        onChange={(v) => setUntrusted(v as UntrustedOriginCertAction)}
+        options={UNTRUSTED_ORIGIN_OPTIONS}
+      />
       <ErrorBanner error={save.error} />
       <SaveBar busy={save.busy} saved={save.saved} />
     </form>

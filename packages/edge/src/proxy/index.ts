@@ -15,6 +15,8 @@ import { listen } from "../net/listen.ts";
 import { subscribeProxyQueryLog } from "../telemetry/query-log.ts";
 import { type RequestLog, subscribeProxyRequestLog } from "../telemetry/request-log.ts";
 import type { LeafMinter } from "../tls/leaf-minter.ts";
+import { OriginProbe } from "../tls/origin-probe.ts";
+import { originTrustOf } from "../tls/origin-trust.ts";
 import { AddressGuard } from "./address-guard.ts";
 import { AuthFailureLimiter } from "./auth-limiter.ts";
 import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts";
@@ -166,7 +168,19 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   };
   if (opts.minter !== undefined) {
     const minter = opts.minter;
+    const probe = new OriginProbe({
+      timeoutMs: limits.connectTimeoutMs,
+      onResult: (result, verdict) =>
+        tlsMetrics.originProbes.inc({ result, verdict: verdict === "valid" ? "valid" : "invalid" }),
+    });
     deps.inspector = {
+      originVerdict: (ex) =>
+        probe.verdict({
+          ip: ex.peerIp,
+          port: ex.port,
+          servername: ex.hostFamily === 0 ? (ex.sni ?? ex.host) : undefined,
+          trust: originTrustOf(ex.snapshot),
+        }),
       handshakes,
       handshakeTimeoutMs: limits.tlsHandshakeTimeoutMs,
       handshakeResult: (result) => tlsMetrics.handshakes.inc({ result }),

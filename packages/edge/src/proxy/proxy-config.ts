@@ -1,9 +1,9 @@
 // What the proxy derives from a config snapshot, computed once per snapshot (on first use after
 // a reload) and cached by identity: requests only read it.
 
-import type { Location } from "@gatehouse/contract";
+import type { Location, UntrustedOriginCertAction } from "@gatehouse/contract";
 import { type BlockTheme, resolveTheme } from "./block-page.ts";
-import type { ProxySnapshot } from "./edge-view.ts";
+import type { MatchedPolicy, ProxySnapshot } from "./edge-view.ts";
 
 export interface ProxyConfig {
   readonly connectPorts: ReadonlySet<number>;
@@ -12,6 +12,8 @@ export interface ProxyConfig {
   readonly bypassDomains: readonly string[];
   readonly defaultTheme: BlockTheme;
   readonly themes: ReadonlyMap<string, BlockTheme>;
+  /** Inspected origins whose certificate does not verify: block, pass through or inspect. */
+  readonly untrustedOriginCert: UntrustedOriginCertAction;
   /** Rendered PAC files by the proxy authority clients use (a handful per deployment). */
   readonly pacByAuthority: Map<string, Buffer>;
 }
@@ -37,10 +39,22 @@ function build(snapshot: ProxySnapshot): ProxyConfig {
     logQueryStrings: b.proxy?.logQueryStrings ?? false,
     allowUnknownClients: b.allowUnknownClients ?? false,
     bypassDomains: b.proxy?.bypassDomains ?? [],
+    untrustedOriginCert: b.proxy?.untrustedOriginCert ?? "block",
     defaultTheme: resolveTheme(b.blockPage, undefined),
     themes,
     pacByAuthority: new Map(),
   };
+}
+
+/**
+ * What to do with an inspected origin whose certificate does not verify: the deciding HTTP allow
+ * policy's `untrustedOriginCert`, else the organisation's.
+ */
+export function untrustedOriginCertOf(
+  snapshot: ProxySnapshot,
+  policy: MatchedPolicy | undefined,
+): UntrustedOriginCertAction {
+  return policy?.settings.untrustedOriginCert ?? proxyConfigOf(snapshot).untrustedOriginCert;
 }
 
 export function themeFor(cfg: ProxyConfig, location: Location | undefined): BlockTheme {

@@ -295,6 +295,8 @@ export interface InspectionMetrics {
   readonly requests: Counter<"action">;
   /** Origins whose certificate did not verify, by the verification error. */
   readonly originCertErrors: Counter<"reason">;
+  /** Origin certificate checks before the client's handshake (untrustedOriginCert: pass_through). */
+  readonly originProbes: Counter<"result" | "verdict">;
 }
 
 export function inspectionMetrics(registry: Registry): InspectionMetrics {
@@ -317,8 +319,19 @@ export function inspectionMetrics(registry: Registry): InspectionMetrics {
     ),
     originCertErrors: counter(
       "gatehouse_proxy_origin_cert_errors_total",
-      "Inspected requests refused because the origin's certificate did not verify, by reason",
+      "Inspected requests whose origin's certificate did not verify (refused, or let through by untrustedOriginCert: inspect), by reason",
       "reason",
+    ),
+    originProbes: registryMetric(
+      registry,
+      "gatehouse_proxy_origin_cert_probes_total",
+      () =>
+        new Counter<"result" | "verdict">({
+          name: "gatehouse_proxy_origin_cert_probes_total",
+          help: "Origin certificate checks before an inspected client's handshake (untrustedOriginCert: pass_through), by result (probed, cached, failed) and verdict",
+          labelNames: ["result", "verdict"],
+          registers: [registry],
+        }),
     ),
   };
 }

@@ -107,6 +107,10 @@ export class H2Link {
     this.#origin = origin;
   }
 
+  get certVerdict(): string {
+    return this.#origin.certVerdict;
+  }
+
   send(req: H2Request, call: OriginCall): void {
     call.bind(this);
     const o = this.#origin;
@@ -215,15 +219,23 @@ export class H2Link {
 }
 
 /** One h2 session to an origin, over a TLS socket whose certificate verified. */
+/** A verified TLS socket's verdict on its peer's certificate: "valid", or the error's code. */
+export function certVerdictOf(s: TLSSocket): string {
+  return s.authorized ? "valid" : String(s.authorizationError ?? "UNKNOWN");
+}
+
 export class H2Origin {
   readonly session: ClientHttp2Session;
   readonly limits: H2OriginLimits;
   /** Streams open now. */
   streams = 0;
+  /** The origin certificate's verdict: "valid", or why not when it was accepted anyway. */
+  readonly certVerdict: string;
   #gone = false;
 
   constructor(socket: TLSSocket, authority: string, limits: H2OriginLimits, onGone: () => void) {
     this.limits = limits;
+    this.certVerdict = certVerdictOf(socket);
     this.session = http2().connect(authority, {
       createConnection: () => socket,
       settings: { enablePush: false, maxHeaderListSize: limits.maxHeaderBytes },

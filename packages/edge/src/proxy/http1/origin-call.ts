@@ -19,6 +19,8 @@ export interface OriginLink {
   resume(): void;
   /** Give up on the exchange in progress. */
   abort(): void;
+  /** TLS to the origin: its certificate's verdict ("valid" or why not); plain: undefined. */
+  readonly certVerdict: string | undefined;
 }
 
 /** Where the response body goes: a ClientResponse, or a raw socket (socketWriter). */
@@ -92,6 +94,11 @@ export class OriginCall {
   /** Answered, failed or abandoned: a request still waiting for a connection is not sent. */
   get over(): boolean {
     return this.#ended;
+  }
+
+  /** The origin certificate's verdict on the connection carrying this call (TLS only). */
+  get certVerdict(): string | undefined {
+    return this.#conn?.certVerdict;
   }
 
   bind(conn: OriginLink): void {

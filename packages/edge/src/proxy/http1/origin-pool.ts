@@ -10,7 +10,7 @@ import { connect, type Socket } from "node:net";
 import { type SecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
 import { asEdgeError, EdgeError } from "@gatehouse/contract";
 import { originCertFailure, socketFailure } from "../fail.ts";
-import { H2Link, H2Origin, type H2OriginLimits } from "../h2/origin-session.ts";
+import { certVerdictOf, H2Link, H2Origin, type H2OriginLimits } from "../h2/origin-session.ts";
 import {
   type BodyDecoder,
   BodyError,
@@ -65,7 +65,16 @@ export interface OriginTarget {
    * which is then what the certificate must name), verified against `trust`. A certificate
    * that does not verify fails the call with ORIGIN_CERT_INVALID and `certError` (its code).
    */
-  readonly tls?: { readonly servername: string | undefined; readonly trust: SecureContext };
+  readonly tls?: {
+    readonly servername: string | undefined;
+    readonly trust: SecureContext;
+    /**
+     * `untrustedOriginCert: inspect`: a certificate that does not verify is used anyway (its
+     * verdict is the connection's `certVerdict`); such connections are pooled under keys of
+     * their own, never lent to a request that needs verification.
+     */
+    readonly acceptUntrusted?: boolean;
+  };
 }
 
 export interface OriginRequest {
@@ -234,11 +243,15 @@ class OriginConnection implements OriginLink {
 
   readonly #tls: boolean;
 
+  get certVerdict(): string | undefined {
+    return this.#tls ? certVerdictOf(this.socket as TLSSocket) : undefined;
+  }
+
   onConnected(fn: () => void): void {
     if (this.#tls) {
       this.socket.once("secureConnect", () => {
         const s = this.socket as TLSSocket;
-        if (!s.authorized) {
+        if (!s.authorized && this.target.tls?.acceptUntrusted !== true) {
           // Chain (expired, self-signed, untrusted) or name (Node's checkServerIdentity).
           const code = String(s.authorizationError ?? "UNKNOWN");
           s.destroy(originCertFailure(code, `${s.remoteAddress}:${s.remotePort}`));

@@ -10,6 +10,7 @@ import { originTrustOf } from "../../tls/origin-trust.ts";
 import type { Exchange, Outcome, Stage } from "../exchange.ts";
 import { OriginCall } from "../http1/origin-call.ts";
 import type { OriginPool } from "../http1/origin-pool.ts";
+import { untrustedOriginCertOf } from "../proxy-config.ts";
 
 const NEXT = (): Outcome => "next";
 
@@ -20,7 +21,12 @@ export function createConnectOrigin(pool: OriginPool, fresh: boolean): Stage {
     run(ex: Exchange): Outcome | Promise<Outcome> {
       const addr = ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
       // Inspected: TLS toward the origin, pooled apart per name it is verified for.
-      const key = ex.inspection === undefined ? addr : `tls:${ex.host}@${addr}`;
+      // `untrustedOriginCert: inspect` connections accept any certificate: a key space of their
+      // own, so a request that needs a verified origin never gets one of them.
+      const anyCert =
+        ex.inspection !== undefined && untrustedOriginCertOf(ex.snapshot, ex.policy) === "inspect";
+      const key =
+        ex.inspection === undefined ? addr : `${anyCert ? "tls-any" : "tls"}:${ex.host}@${addr}`;
       ex.origin = key;
       const call = new OriginCall();
       ex.originCall = call;
@@ -42,6 +48,7 @@ export function createConnectOrigin(pool: OriginPool, fresh: boolean): Stage {
                 tls: {
                   servername: ex.hostFamily === 0 ? ex.host : undefined,
                   trust: originTrustOf(ex.snapshot),
+                  acceptUntrusted: anyCert,
                 },
               }),
         },

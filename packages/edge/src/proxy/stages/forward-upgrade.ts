@@ -20,7 +20,7 @@ export function createForwardUpgrade(pool: OriginPool): Stage {
         ex.socket.off("close", call.clientClosed);
       }
       // Inspected (wss): the TLS connection to the origin verified its certificate.
-      if (ex.inspection !== undefined) ex.originCert = "valid";
+      if (ex.inspection !== undefined) ex.originCert = call.certVerdict ?? "valid";
       ex.upstream = call;
       ex.status = call.statusCode;
       return "next";

@@ -44,7 +44,7 @@ export function createForward(pool: OriginPool): Stage {
       const call = ex.originCall!;
       pool.send(originRequest(ex, hasBody ? req : undefined, undefined), call);
       await call.head;
-      if (ex.inspection !== undefined) ex.originCert = "valid";
+      if (ex.inspection !== undefined) ex.originCert = call.certVerdict ?? "valid";
       ex.upstream = call;
       ex.status = call.statusCode;
       return "next";

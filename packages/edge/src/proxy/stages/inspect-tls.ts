@@ -6,12 +6,15 @@
 // handshake with the client, on a leaf minted for the name → the HTTP pipeline on every
 // decrypted request, exactly as for plain HTTP (inspected.ts hands the session to it), with TLS
 // toward the origin. Not inspected, and tunnelled as before: a client that did not send a TLS
-// ClientHello, a location without `tlsInspection`, a `do_not_inspect` match, an edge without an
-// intermediate CA yet. The stage waits until the decrypted session ends.
+// ClientHello, a location without `tlsInspection`, a `do_not_inspect` match, an origin whose
+// certificate does not verify when `untrustedOriginCert` is `pass_through` (checked first with a
+// probe of the origin), an edge without an intermediate CA yet. The stage waits until the
+// decrypted session ends.
 
 import type { TLSSocket } from "node:tls";
 import { LeafUnavailable } from "../../tls/leaf-minter.ts";
 import { answer, type Exchange, type Inspection, type Outcome, type Stage } from "../exchange.ts";
+import { untrustedOriginCertOf } from "../proxy-config.ts";
 import { matchHttp, type PolicyContexts } from "./policy-request.ts";
 
 /** What the stage needs from the proxy: the minter, and where decrypted sessions go. */
@@ -24,6 +27,12 @@ export interface Inspector {
   readonly handshakes: { active: number; readonly max: number };
   readonly handshakeTimeoutMs: number;
   handshakeResult(result: string): void;
+  /**
+   * The origin's certificate verdict before any decryption ("valid" or the verification code;
+   * undefined when it could not be had): asked only when an untrusted origin is to be passed
+   * through (tls/origin-probe.ts).
+   */
+  originVerdict(ex: Exchange): Promise<string | undefined>;
 }
 
 export function createInspectTls(ctxs: PolicyContexts, inspector: Inspector | undefined): Stage {
@@ -38,6 +47,17 @@ export function createInspectTls(ctxs: PolicyContexts, inspector: Inspector | un
         ex.policy = p;
         ex.action = "do_not_inspect";
         return "next";
+      }
+      // An origin whose certificate does not verify, to be passed through: it must be known
+      // now, while the client's TLS can still go to the origin untouched.
+      if (untrustedOriginCertOf(ex.snapshot, p) === "pass_through") {
+        const verdict = await inspector.originVerdict(ex);
+        if (verdict !== undefined && verdict !== "valid") {
+          if (p !== undefined) ex.policy = p;
+          ex.originCert = verdict;
+          ex.reason = "origin_cert_passed_through";
+          return "next";
+        }
       }
       const hs = inspector.handshakes;
       if (hs.active >= hs.max) {

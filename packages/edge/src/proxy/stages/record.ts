@@ -122,6 +122,9 @@ export function createRecord(source: RecordSource, bytes: ByteSource): Stage {
         rec.tlsVersion = inspected.tlsVersion;
         rec.alpn = inspected.alpn;
         if (ex.originCert !== undefined) rec.originCert = ex.originCert;
+      } else if (ex.originCert !== undefined) {
+        // A tunnel passed through uninspected because the origin's certificate did not verify.
+        rec.originCert = ex.originCert;
       }
       if (ex.peerIp !== "")
         rec.upstreamAddr =
