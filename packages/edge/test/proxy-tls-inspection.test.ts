@@ -13,7 +13,6 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { request as httpRequest } from "node:http";
 import {
   type ClientHttp2Session,
   createSecureServer,
@@ -26,12 +25,11 @@ import {
   createServer as createNetServer,
   type Server as NetServer,
   connect as netConnect,
-  type Socket,
 } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type TLSSocket, connect as tlsConnect } from "node:tls";
+import type { TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import type { ConfigBundle } from "@gatehouse/contract";
 import { Registry } from "prom-client";
