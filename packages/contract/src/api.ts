@@ -230,6 +230,7 @@ export type TokenView = Static<typeof TokenView>;
 export const TokenCreated = T.Composite([TokenView, T.Object({ token: T.String() })]);
 
 export const EDGE_STATUSES = ["active", "draining", "decommissioned"] as const;
+export const EDGE_SERVING = ["serving", "draining", "drained"] as const;
 export const EdgeView = T.Object(
   {
     id: T.String(),
@@ -257,6 +258,15 @@ export const EdgeView = T.Object(
     pinnedVersion: Nullable(T.Integer()),
     /** Labels (site, role, …) that rollout stages select edges by. */
     labels: T.Optional(T.Record(T.String(), T.String())),
+    /**
+     * As the edge reports it: `serving`, `draining` (closing its listeners) or `drained` (listeners
+     * closed, open connections finished); null before its first report.
+     */
+    serving: T.Optional(Nullable(T.Union(EDGE_SERVING.map((s) => T.Literal(s))))),
+    /** Its software is older than control's minimumEdgeVersion: control refuses it. */
+    tooOld: T.Optional(T.Boolean()),
+    /** The decommissioned edge whose name and labels this one took over. */
+    replaces: T.Optional(Nullable(T.String())),
     lastSeenAt: Nullable(Instant),
     /** Three missed heartbeats. */
     stale: T.Boolean(),
@@ -271,7 +281,29 @@ export const JoinTokenCreated = T.Object({
   id: T.String(),
   joinToken: T.String(),
   expiresAt: Instant,
+  /** Enrolments it allows. */
+  uses: T.Integer(),
+  /** Labels every edge enrolled with it gets. */
+  labels: T.Record(T.String(), T.String()),
+  /** The decommissioned edge whose name and labels the enrolled edge takes over. */
+  replaces: Nullable(T.String()),
 });
+/** GET /edges/versions: the software versions of the fleet (version skew). */
+export const EdgeVersionsView = T.Object({
+  /** Control refuses edges older than this; null: none refused. */
+  minimumEdgeVersion: Nullable(T.String()),
+  /** Newest first; edges that are not decommissioned. */
+  versions: T.Array(
+    T.Object({
+      /** null: the edge has not reported one yet. */
+      version: Nullable(T.String()),
+      edges: T.Integer(),
+      /** Older than minimumEdgeVersion (refused). */
+      tooOld: T.Boolean(),
+    }),
+  ),
+});
+export type EdgeVersionsView = Static<typeof EdgeVersionsView>;
 /** The edge credential is in this answer only. */
 export const EdgeEnrolled = T.Object({
   edgeId: T.String(),
@@ -662,7 +694,7 @@ export type PauseState = Static<typeof PauseState>;
 export const EdgeLabels = T.Record(
   T.String({ pattern: "^[a-z0-9_.-]{1,40}$" }),
   T.String({ minLength: 1, maxLength: 100 }),
-  { maxProperties: 20 },
+  { maxProperties: 20, additionalProperties: false },
 );
 export type EdgeLabels = Static<typeof EdgeLabels>;
 

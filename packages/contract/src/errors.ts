@@ -47,6 +47,12 @@ export const ERROR_CODES = {
     retryable: false,
     summary: "the edge was decommissioned: its credential is revoked for good",
   },
+  GH_ERR_EDGE_TOO_OLD: {
+    status: 426,
+    source: "client",
+    retryable: false,
+    summary: "the edge's software is older than control's minimum edge version: upgrade it",
+  },
   GH_ERR_PRECONDITION_FAILED: {
     status: 412,
     source: "client",

@@ -5,6 +5,7 @@ export * from "./bundle-hash.ts";
 export * from "./config-bundle.ts";
 export * from "./domain-rules.ts";
 export * from "./edge-config.ts";
+export * from "./edge-version.ts";
 export * from "./errors.ts";
 export * from "./query-log.ts";
 export * from "./schedule.ts";

@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import type { PGlite } from "@electric-sql/pglite";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import { GatehouseError } from "@gatehouse/contract";
+import { GatehouseError, parseVersion } from "@gatehouse/contract";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -83,6 +83,11 @@ export interface AppOptions {
   readonly readCacheTtlMs?: number;
   /** Expected edge heartbeat interval; an edge is stale after 3 missed beats. Default 10 s. */
   readonly heartbeatIntervalMs?: number;
+  /**
+   * Edges reporting an older software version are refused (426 GH_ERR_EDGE_TOO_OLD on enrolment,
+   * heartbeats and config polls); absent: every version is served.
+   */
+  readonly minimumEdgeVersion?: string;
   /** How often running rollouts are looked at (gates, bake times); default 500 ms. */
   readonly rolloutTickMs?: number;
   /** How often due list subscriptions are fetched; default 60 s, 0 disables the loop. */
@@ -142,7 +147,7 @@ export interface ControlState {
       | "heartbeatIntervalMs"
       | "intermediateValidityMs"
     >
-  >;
+  > & { readonly minimumEdgeVersion?: string };
   /** The organisation root CAs (TLS inspection). */
   readonly roots: RootCaStore;
   /** Every route with its access level, for generated tests and docs. */
@@ -194,6 +199,10 @@ const REDACT = [
 ];
 
 export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> {
+  if (opts.minimumEdgeVersion !== undefined && !parseVersion(opts.minimumEdgeVersion))
+    throw new Error(
+      `minimumEdgeVersion must be a version like 1.4.0, got ${JSON.stringify(opts.minimumEdgeVersion)}`,
+    );
   const store =
     opts.store ??
     (await openStore({
@@ -306,6 +315,9 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
       longPollTimeoutMs: opts.longPollTimeoutMs ?? 30_000,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
       intermediateValidityMs: opts.intermediateValidityMs ?? MAX_INTERMEDIATE_VALIDITY_MS,
+      ...(opts.minimumEdgeVersion !== undefined
+        ? { minimumEdgeVersion: opts.minimumEdgeVersion }
+        : {}),
     },
     routes,
     metrics,

@@ -33,6 +33,7 @@ export class ControlMetrics implements AuthMetrics {
   readonly #gateFailures: Counter<"gate">;
   readonly #rolloutStage: Gauge<"account">;
   readonly #policyTests: Counter<"run" | "result">;
+  readonly #edgesRefused: Counter<"reason">;
 
   constructor(fleet: FleetSource) {
     const r = this.registry;
@@ -98,6 +99,12 @@ export class ControlMetrics implements AuthMetrics {
       labelNames: ["run", "result"] as const,
       registers: [r],
     });
+    this.#edgesRefused = new Counter({
+      name: "gatehouse_control_edge_requests_refused_total",
+      help: "Edge requests (enrolment, heartbeat, config poll) refused by reason: too_old (software older than minimumEdgeVersion)",
+      labelNames: ["reason"] as const,
+      registers: [r],
+    });
     this.#publish = new Histogram({
       name: "gatehouse_control_bundle_publish_duration_seconds",
       help: "Time to publish a config bundle (compile, validate, store, notify) by result: published, unchanged (same content, no new version) or rejected (does not compile)",
@@ -121,6 +128,12 @@ export class ControlMetrics implements AuthMetrics {
       name: "gatehouse_control_edge_config_version",
       help: "Config bundle version each edge reports serving",
       labelNames: ["edge_id"] as const,
+      registers: [r],
+    });
+    const byVersion = new Gauge({
+      name: "gatehouse_control_edges_by_version",
+      help: "Edges that are not decommissioned by the software version they last reported (unknown: none yet); more than one series per account is version skew",
+      labelNames: ["account_id", "version"] as const,
       registers: [r],
     });
     const applyLatency = new Gauge({
@@ -155,7 +168,15 @@ export class ControlMetrics implements AuthMetrics {
     const refresh = async () => {
       const rows = await fleet.db
         .selectFrom("edges")
-        .select(["id", "account_id", "status", "config_version", "config_status", "last_seen_at"])
+        .select([
+          "id",
+          "account_id",
+          "status",
+          "software_version",
+          "config_version",
+          "config_status",
+          "last_seen_at",
+        ])
         .execute();
       // Bundle history grows with every publish: read only the newest version per account and
       // the creation times of the versions edges last acknowledged.
@@ -187,6 +208,7 @@ export class ControlMetrics implements AuthMetrics {
       }
       edges.reset();
       edgeVersion.reset();
+      byVersion.reset();
       applyLatency.reset();
       latest.reset();
       for (const b of newest) latest.set({ account_id: b.account_id }, Number(b.version));
@@ -203,6 +225,7 @@ export class ControlMetrics implements AuthMetrics {
         if (e.status !== "decommissioned" && now - seen > fleet.heartbeatIntervalMs * 3)
           counts["stale"]! += 1;
         if (e.status === "decommissioned") continue;
+        byVersion.inc({ account_id: e.account_id, version: e.software_version ?? "unknown" });
         if (e.config_version !== null) edgeVersion.set({ edge_id: e.id }, e.config_version);
         const st = statusOf(e);
         const created =
@@ -255,6 +278,11 @@ export class ControlMetrics implements AuthMetrics {
 
   observePublish(result: "published" | "unchanged" | "rejected", seconds: number): void {
     this.#publish.observe({ result }, seconds);
+  }
+
+  /** An edge request refused for what the edge is (too old), not for its credential. */
+  edgeRefused(reason: "too_old"): void {
+    this.#edgesRefused.inc({ reason });
   }
 
   rolloutFinished(outcome: string): void {

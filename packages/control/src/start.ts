@@ -36,6 +36,8 @@ export interface StartOptions {
   readonly trustedProxies?: readonly string[];
   /** AppOptions.serving: where the listeners devices use are (GET /locations/{id}/connect). */
   readonly serving?: ServingEndpointsSource;
+  /** AppOptions.minimumEdgeVersion: refuse edges older than this. */
+  readonly minimumEdgeVersion?: string;
   /**
    * The same API and dashboard over HTTPS on more addresses ("host:port" each), e.g. the
    * machine's LAN addresses under `gatehouse up --listen lan`, with this certificate.
@@ -133,6 +135,7 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
       ? { autoPublishDelayMs: opts.autoPublishDelayMs }
       : {}),
     ...(opts.serving ? { serving: opts.serving } : {}),
+    ...(opts.minimumEdgeVersion ? { minimumEdgeVersion: opts.minimumEdgeVersion } : {}),
   });
   try {
     await app.listen({ host, port });

@@ -54,6 +54,7 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "GET /api/v1/config/versions/:from/diff/:to",
     "GET /api/v1/edges",
     "GET /api/v1/edges/:id",
+    "GET /api/v1/edges/versions",
     "GET /api/v1/rollout-plan",
     "GET /api/v1/rollouts",
     "GET /api/v1/rollouts/:id",

@@ -18,6 +18,8 @@ import type {
   PublishResult as ApiPublishResult,
   QuickRuleResult as ApiQuickRuleResult,
   RollbackResult as ApiRollbackResult,
+  RolloutPlan as ApiRolloutPlan,
+  RolloutView as ApiRolloutView,
   SearchResult as ApiSearchResult,
   SessionView as ApiSessionView,
   Stamped as ApiStamped,
@@ -27,6 +29,7 @@ import type {
   TopResult as ApiTopResult,
   Whoami as ApiWhoami,
   POLICY_ACTIONS as CONTRACT_POLICY_ACTIONS,
+  EdgeVersionsView,
   EdgeView,
   ListView,
   LocalZoneView,
@@ -62,6 +65,9 @@ export const LIST_TYPE_LABELS: Readonly<Record<ListType, string>> = {
 export type List = ListView;
 
 export type Edge = EdgeView;
+export type EdgeVersions = EdgeVersionsView;
+export type RolloutPlan = ApiRolloutPlan;
+export type Rollout = ApiRolloutView;
 
 export type Page<T> = ApiPage<T>;
 

@@ -34,6 +34,10 @@ interface FakeControl {
   requests: string[];
   /** Send bundles without a Content-Length (chunked, in two writes). */
   chunked: boolean;
+  /** Answer the next waiting config poll at once, 304 with this X-Gatehouse-Edge-Status. */
+  wakeWithStatus(status: "draining" | "active"): void;
+  /** The X-Gatehouse-Edge-Version of every credentialed request. */
+  versionHeaders: string[];
   publish(b: ConfigBundle, opts?: { corruptHash?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
@@ -48,6 +52,7 @@ async function body(req: IncomingMessage): Promise<unknown> {
 
 async function fakeControl(): Promise<FakeControl> {
   const waiters = new Set<() => void>();
+  let pollStatus: string | undefined;
   const state: FakeControl = {
     url: "",
     bundle: undefined,
@@ -58,6 +63,11 @@ async function fakeControl(): Promise<FakeControl> {
     refuse: [],
     requests: [],
     chunked: false,
+    versionHeaders: [],
+    wakeWithStatus(status) {
+      pollStatus = status;
+      for (const w of waiters) w();
+    },
     async publish(b, opts) {
       b.hash = await bundleHash(b);
       if (opts?.corruptHash) b.hash = "0".repeat(64);
@@ -82,6 +92,7 @@ async function fakeControl(): Promise<FakeControl> {
     if (req.headers.authorization !== `Bearer ${CREDENTIAL}`)
       return json(401, { error: { code: "GH_ERR_UNAUTHENTICATED", message: "no" } });
     state.requests.push(url.pathname);
+    state.versionHeaders.push(String(req.headers["x-gatehouse-edge-version"]));
     if (state.refuse.length > 0) {
       // In turn per path, so interleaved heartbeats do not decide what the polls get.
       const nth = state.requests.filter((p) => p === url.pathname).length;
@@ -105,7 +116,11 @@ async function fakeControl(): Promise<FakeControl> {
           waiters.add(done);
         });
       }
-      if (!ready()) return json(304);
+      if (!ready()) {
+        if (pollStatus !== undefined) res.setHeader("x-gatehouse-edge-status", pollStatus);
+        pollStatus = undefined;
+        return json(304);
+      }
       if (!state.chunked) return json(200, state.bundle);
       const text = JSON.stringify(state.bundle);
       res.writeHead(200, { "content-type": "application/json" });
@@ -519,6 +534,59 @@ describe("edge config sync when control refuses", () => {
       60_000,
     );
     await roomy.stop();
+  });
+
+  test("a config poll woken with a status (drain, activate) acts at once, and beatNow reports it at once", async () => {
+    control.refuse = [];
+    const seen: string[] = [];
+    let serving: "serving" | "draining" | "drained" = "serving";
+    let beatNow = () => {};
+    const { client } = await enrolled({
+      softwareVersion: "9.9.9",
+      // Far longer than the test: only the wake and beatNow can bring what is asserted.
+      heartbeatIntervalMs: 3_600_000,
+      serving: () => serving,
+      onDrain: () => {
+        seen.push("draining");
+        serving = "drained";
+        beatNow();
+      },
+      onActive: () => seen.push("active"),
+    });
+    beatNow = () => client.beatNow();
+    const beatsBefore = control.heartbeats.length;
+    await client.start();
+    await until(() => control.heartbeats.length > beatsBefore, "the first heartbeat");
+    const beats = control.heartbeats.length;
+    await until(() => control.requests.at(-1) === "/api/v1/edge/config", "a waiting poll");
+    control.wakeWithStatus("draining");
+    await until(() => seen.includes("draining"), "onDrain from the woken poll");
+    await until(() => control.heartbeats.length > beats, "the heartbeat beatNow sent");
+    assert.equal((control.heartbeats.at(-1) as unknown as { serving?: string }).serving, "drained");
+    await until(() => control.requests.at(-1) === "/api/v1/edge/config", "a waiting poll");
+    control.wakeWithStatus("active");
+    await until(() => seen.includes("active"), "onActive from the woken poll");
+    assert.equal(control.heartbeats.length, beats + 1, "no other heartbeat meanwhile");
+    assert.ok(control.versionHeaders.includes("9.9.9"), "every request says the version");
+    await client.stop();
+  });
+
+  test("426 GH_ERR_EDGE_TOO_OLD: logged as an error with control's reason every time, counted too_old; the config keeps serving", async () => {
+    control.refuse = [{ status: 426, code: "GH_ERR_EDGE_TOO_OLD" }];
+    const served = edge.snapshot.version;
+    const { client, lines, failures } = await enrolled();
+    await client.start();
+    await until(() => client.consecutiveFailures >= 2, "two refusals", 10_000);
+    assert.ok((await failures("too_old")) >= 2);
+    assert.ok(
+      lines.filter((l) =>
+        /ERROR: control answered 426 GH_ERR_EDGE_TOO_OLD to the config poll/.test(l),
+      ).length >= 2,
+      lines.join("\n"),
+    );
+    assert.equal(edge.snapshot.version, served);
+    await client.stop();
+    control.refuse = [];
   });
 
   test("a 429's Retry-After is the least the edge waits", async () => {

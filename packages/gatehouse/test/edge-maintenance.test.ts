@@ -210,6 +210,42 @@ describe("synced edges: drain/activate and multi-core", () => {
     assert.equal(edge.child.exitCode, null);
   });
 
+  test("drain is woken like a config change, not left to the next heartbeat: with a one-hour heartbeat interval the edge drains, reports drained, and activates", async () => {
+    const { edge, dnsPort, edgeId } = await startEdge(["--heartbeat-interval", "3600"]);
+    await eventually(
+      () => queryDns(dnsPort, "soon.example"),
+      (x) => A(x)[0] === "192.0.2.30",
+      10_000,
+    );
+    // Its one heartbeat so far (at start) said it serves.
+    const first = await eventually(
+      () => call<{ serving: string | null; softwareVersion: string }>("GET", `/edges/${edgeId}`),
+      (x) => x.body.serving === "serving",
+      10_000,
+    );
+    assert.match(first.body.softwareVersion, /^\d+\.\d+\.\d+/);
+    assert.equal((await call("POST", `/edges/${edgeId}/drain`)).status, 200);
+    await edge.waitFor(/drained; still syncing config/, 10_000);
+    assert.equal(await probe(dnsPort, "soon.example"), "silent");
+    // Empty: the edge said so at once, an hour before its next heartbeat was due.
+    await eventually(
+      () => call<{ serving: string | null }>("GET", `/edges/${edgeId}`),
+      (x) => x.body.serving === "drained",
+      10_000,
+    );
+    assert.equal((await call("POST", `/edges/${edgeId}/activate`)).status, 200);
+    await eventually(
+      () => probe(dnsPort, "soon.example"),
+      (x) => x === "answered",
+      10_000,
+    );
+    await eventually(
+      () => call<{ serving: string | null }>("GET", `/edges/${edgeId}`),
+      (x) => x.body.serving === "serving",
+      10_000,
+    );
+  });
+
   test("decommission via the API: the edge stops polling at once, stops serving after --decommission-grace, and a restart refuses", async () => {
     const { edge, dnsPort, edgeId } = await startEdge(["--decommission-grace", "1"]);
     await eventually(

@@ -169,8 +169,14 @@ export class Publisher {
   readonly #latest = new Map<string, LatestBundle>();
   /** Recently read earlier versions (pinned edges poll them), oldest first; immutable. */
   readonly #older = new Map<string, StoredBundle>();
-  /** Each edge's pin as last read or set (null: follows the latest), oldest first. */
-  readonly #pins = new Map<string, { readonly pin: number | null; readonly at: number }>();
+  /**
+   * Each edge's pin as last read or set (null: follows the latest) and its admin status (active,
+   * draining, decommissioned), oldest first.
+   */
+  readonly #pins = new Map<
+    string,
+    { readonly pin: number | null; readonly status: string | undefined; readonly at: number }
+  >();
   /** Bumped by every pin change: a read that started before one must not be remembered. */
   #pinEpoch = 0;
   readonly #timers = new Map<string, NodeJS.Timeout>();
@@ -483,31 +489,57 @@ export class Publisher {
     return b && b.version > after ? b : undefined;
   }
 
-  async #pinOf(edgeId: string): Promise<number | null> {
+  /** The edge's remembered pin and status, while fresh. */
+  #fresh(edgeId: string) {
     const hit = this.#pins.get(edgeId);
-    if (hit && performance.now() - hit.at < PIN_TTL_MS) return hit.pin;
+    return hit && performance.now() - hit.at < PIN_TTL_MS ? hit : undefined;
+  }
+
+  async #pinOf(edgeId: string): Promise<number | null> {
+    const hit = this.#fresh(edgeId);
+    return hit ? hit.pin : (await this.#readEdge(edgeId)).pin;
+  }
+
+  /** An edge's admin status (active, draining, decommissioned), read and kept as its pin is. */
+  async edgeStatus(edgeId: string): Promise<string> {
+    const status = this.#fresh(edgeId)?.status;
+    return status ?? (await this.#readEdge(edgeId)).status;
+  }
+
+  async #readEdge(edgeId: string): Promise<{ pin: number | null; status: string }> {
     const epoch = this.#pinEpoch;
     const row = await this.#db
       .selectFrom("edges")
-      .select(["pinned_version"])
+      .select(["pinned_version", "status"])
       .where("id", "=", edgeId)
       .executeTakeFirst();
-    const pin = row?.pinned_version ?? null;
-    if (epoch === this.#pinEpoch) this.#rememberPin(edgeId, pin);
-    return pin;
+    const got = { pin: row?.pinned_version ?? null, status: row?.status ?? "decommissioned" };
+    if (epoch === this.#pinEpoch) this.#remember(edgeId, got.pin, got.status);
+    return got;
   }
 
-  #rememberPin(edgeId: string, pin: number | null): void {
+  #remember(edgeId: string, pin: number | null, status: string | undefined): void {
     this.#pins.delete(edgeId);
-    this.#pins.set(edgeId, { pin, at: performance.now() });
+    this.#pins.set(edgeId, { pin, status, at: performance.now() });
     if (this.#pins.size > PINS_CACHED) this.#pins.delete(this.#pins.keys().next().value!);
   }
 
   /** This replica committed a pin change: remember it and wake that edge's poll. */
   pinChanged(accountId: string, edgeId: string, pin: number | null, version: number): void {
     this.#pinEpoch++;
-    this.#rememberPin(edgeId, pin);
+    this.#remember(edgeId, pin, this.#pins.get(edgeId)?.status);
     this.#notifier.wakeEdge(accountId, edgeId, version);
+  }
+
+  /**
+   * This replica committed an edge's status change (drain, activate, decommission): remember it
+   * and wake that edge's poll, which answers with the status at once.
+   */
+  statusChanged(accountId: string, edgeId: string, status: string): void {
+    this.#pinEpoch++;
+    const hit = this.#pins.get(edgeId);
+    if (hit) this.#remember(edgeId, hit.pin, status);
+    this.#notifier.wakeEdge(accountId, edgeId, 0);
   }
 
   /** Another replica changed an edge's pin: read it again on the next poll, and wake it. */

@@ -398,6 +398,24 @@ const m0016: Migration = {
   },
 };
 
+/**
+ * The edge life cycle: join tokens scoped to labels, a number of uses, or the replacement of a
+ * decommissioned edge (whose name and labels the new machine takes); each edge's serving state
+ * as it reports it (serving, draining, drained: listeners closed and connections finished) and
+ * which decommissioned edge it replaced.
+ */
+const m0017: Migration = {
+  async up(db) {
+    await sql`alter table join_tokens add column labels jsonb`.execute(db);
+    await sql`alter table join_tokens add column max_uses integer not null default 1`.execute(db);
+    await sql`alter table join_tokens add column uses integer not null default 0`.execute(db);
+    await sql`alter table join_tokens add column replaces text`.execute(db);
+    await sql`update join_tokens set uses = 1 where used_at is not null`.execute(db);
+    await sql`alter table edges add column serving text`.execute(db);
+    await sql`alter table edges add column replaces text`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -415,6 +433,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0014_policy_tests": m0014,
   "0015_dashboard_users": m0015,
   "0016_client_names": m0016,
+  "0017_edge_life_cycle": m0017,
 };
 
 const provider: MigrationProvider = {

@@ -190,6 +190,13 @@ interface JoinTokensTable {
   expires_at: Date;
   used_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   edge_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Labels every edge enrolled with this token gets (null: none). */
+  labels: ColumnType<unknown, string | null | undefined, string | null>;
+  /** Enrolments this token allows, and how many it has had. */
+  max_uses: ColumnType<number, number | undefined, number>;
+  uses: ColumnType<number, number | undefined, number>;
+  /** A decommissioned edge whose name and labels the enrolled edge takes over. */
+  replaces: ColumnType<string | null, string | null | undefined, string | null>;
   created_by: string;
   created_at: CreatedAt;
 }
@@ -212,6 +219,10 @@ export interface EdgesTable {
   pinned_version: ColumnType<number | null, number | null | undefined, number | null>;
   /** Free labels (site, role, …) that rollout stages select edges by. */
   labels: ColumnType<unknown, string | undefined, string>;
+  /** As the edge last reported: serving, draining (closing its listeners) or drained. */
+  serving: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The decommissioned edge this one took over (its name and labels). */
+  replaces: ColumnType<string | null, string | null | undefined, string | null>;
   last_seen_at: Date | null;
   enrolled_at: CreatedAt;
   updated_at: UpdatedAt;

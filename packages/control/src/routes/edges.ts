@@ -4,8 +4,14 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import {
   ConfigBundle,
+  compareVersions,
+  EDGE_FOLLOWING_HEADER,
+  EDGE_SERVING,
+  EDGE_STATUS_HEADER,
+  EDGE_VERSION_HEADER,
   EdgeEnrolled,
   EdgeLabels,
+  EdgeVersionsView,
   EdgeView,
   GatehouseError,
   HeartbeatAnswer,
@@ -27,13 +33,27 @@ import { revokeIntermediates } from "../tls/intermediate.ts";
 import { IdParams, type IdRequest, who } from "./common.ts";
 
 const JoinTokenCreate = T.Object(
-  { ttlSeconds: T.Optional(T.Integer({ minimum: 60, maximum: 30 * 86400, default: 3600 })) },
+  {
+    ttlSeconds: T.Optional(T.Integer({ minimum: 60, maximum: 30 * 86400, default: 3600 })),
+    /** Labels every edge enrolled with the token gets (rollout stages select by them). */
+    labels: T.Optional(EdgeLabels),
+    /** How many edges may enrol with it (a fleet of identical machines: one token). */
+    uses: T.Optional(T.Integer({ minimum: 1, maximum: 10_000, default: 1 })),
+    /**
+     * A decommissioned edge's id: the machine that enrols with this token takes over its name
+     * and labels (one use).
+     */
+    replaces: T.Optional(T.String({ minLength: 1, maxLength: 200 })),
+  },
   { additionalProperties: false },
 );
+const Version = T.String({ minLength: 1, maxLength: 64 });
 const EnrollBody = T.Object(
   {
     joinToken: T.String({ minLength: 1, maxLength: 200 }),
     name: T.String({ minLength: 1, maxLength: 200, pattern: "^[A-Za-z0-9_.:-]+$" }),
+    /** The edge's software version (refused below control's minimumEdgeVersion). */
+    version: T.Optional(Version),
   },
   { additionalProperties: false },
 );
@@ -45,7 +65,9 @@ const Counter = T.Integer({ minimum: 0 });
 const HeartbeatBody = T.Object(
   {
     /** The edge's software version. */
-    version: T.String({ minLength: 1, maxLength: 64 }),
+    version: Version,
+    /** serving, draining (closing its listeners) or drained (closed, connections finished). */
+    serving: T.Optional(T.Union(EDGE_SERVING.map((x) => T.Literal(x)))),
     /** Bundle version the edge is serving (0 = none yet). */
     configVersion: T.Integer({ minimum: 0 }),
     uptimeSeconds: T.Integer({ minimum: 0 }),
@@ -89,6 +111,12 @@ const ACTION_OF_STATUS = {
   decommissioned: "decommission",
 } as const;
 
+/** A jsonb labels column as an object ({} when null). */
+function parseLabels(v: unknown): Record<string, string> {
+  const o = typeof v === "string" ? JSON.parse(v) : v;
+  return o && typeof o === "object" ? (o as Record<string, string>) : {};
+}
+
 function edgeOf(req: FastifyRequest): EdgePrincipal {
   if (!req.edge) throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "not authenticated");
   return req.edge;
@@ -98,6 +126,32 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { db, auth, publisher, notifier, options, metrics } = app.gatehouse;
   const staleAfterMs = options.heartbeatIntervalMs * 3;
+  const minimum = options.minimumEdgeVersion;
+  /** Below control's minimumEdgeVersion (false without one, or before the edge reported one). */
+  const tooOld = (version: string | null | undefined): boolean =>
+    minimum !== undefined && version != null && compareVersions(version, minimum) < 0;
+  /** Refuse (426, counted) an edge whose software is older than minimumEdgeVersion. */
+  const refuseOld = (version: string | null | undefined): void => {
+    if (!tooOld(version)) return;
+    metrics.edgeRefused("too_old");
+    throw new GatehouseError(
+      "GH_ERR_EDGE_TOO_OLD",
+      `this edge runs gatehouse ${version}; control serves edges at ${minimum} or later (minimumEdgeVersion): upgrade it`,
+      { version, minimumEdgeVersion: minimum },
+    );
+  };
+  /** The version an edge request says (header), else the one it last reported (heartbeat). */
+  const versionOf = async (req: FastifyRequest, edgeId: string) => {
+    const h = req.headers[EDGE_VERSION_HEADER];
+    if (typeof h === "string" && h.length > 0 && h.length <= 64) return h;
+    if (minimum === undefined) return undefined;
+    const row = await db
+      .selectFrom("edges")
+      .select(["software_version"])
+      .where("id", "=", edgeId)
+      .executeTakeFirst();
+    return row?.software_version ?? undefined;
+  };
   const view = (e: Selectable<EdgesTable>, now: number) => ({
     id: e.id,
     name: e.name,
@@ -109,10 +163,10 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
     configStatus: (e.config_status ?? null) as EdgeView["configStatus"],
     /** The version this edge is held at; null: it follows the latest. */
     pinnedVersion: e.pinned_version,
-    labels: (typeof e.labels === "string" ? JSON.parse(e.labels) : (e.labels ?? {})) as Record<
-      string,
-      string
-    >,
+    labels: parseLabels(e.labels),
+    serving: (e.serving ?? null) as EdgeView["serving"],
+    tooOld: tooOld(e.software_version),
+    replaces: e.replaces,
     lastSeenAt: iso(e.last_seen_at),
     /** Three missed heartbeats. */
     stale:
@@ -135,9 +189,31 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const p = who(req);
       const b = req.body;
+      if (b.replaces !== undefined && (b.uses ?? 1) !== 1)
+        throw new GatehouseError(
+          "GH_ERR_VALIDATION",
+          "a join token that replaces an edge has one use",
+          { path: "/uses" },
+        );
       const issued = await issueSecret("join");
       const expiresAt = new Date(Date.now() + (b.ttlSeconds ?? 3600) * 1000);
+      const uses = b.uses ?? 1;
+      const labels = b.labels ?? {};
       await db.transaction().execute(async (trx) => {
+        if (b.replaces !== undefined) {
+          const old = await trx
+            .selectFrom("edges")
+            .select(["status"])
+            .where("account_id", "=", p.accountId)
+            .where("id", "=", b.replaces)
+            .executeTakeFirst();
+          if (!old) throw notFound("edge");
+          if (old.status !== "decommissioned")
+            throw new GatehouseError(
+              "GH_ERR_CONFLICT",
+              "only a decommissioned edge can be replaced: decommission it first (DELETE /edges/{id})",
+            );
+        }
         await trx
           .insertInto("join_tokens")
           .values({
@@ -146,6 +222,9 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
             secret_hash: issued.hash,
             expires_at: expiresAt,
             created_by: actorOf(p),
+            max_uses: uses,
+            labels: b.labels ? JSON.stringify(b.labels) : null,
+            replaces: b.replaces ?? null,
           })
           .execute();
         await audit(trx, {
@@ -154,19 +233,29 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
           resource: "join-token",
           resourceId: issued.id,
           action: "create",
-          after: { expiresAt: expiresAt.toISOString() },
+          after: {
+            expiresAt: expiresAt.toISOString(),
+            uses,
+            labels,
+            ...(b.replaces !== undefined ? { replaces: b.replaces } : {}),
+          },
         });
       });
-      return reply
-        .status(201)
-        .send({ id: issued.id, joinToken: issued.secret, expiresAt: expiresAt.toISOString() });
+      return reply.status(201).send({
+        id: issued.id,
+        joinToken: issued.secret,
+        expiresAt: expiresAt.toISOString(),
+        uses,
+        labels,
+        replaces: b.replaces ?? null,
+      });
     },
   );
 
   app.post(
     "/edge/enroll",
     {
-      config: { access: "public", errors: [401, 429] },
+      config: { access: "public", errors: [401, 426, 429] },
       schema: {
         tags: ["edge"],
         summary: "Exchange a join token for an edge credential (shown once)",
@@ -188,32 +277,50 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
           .executeTakeFirst();
         if (!r) return undefined;
         const dead =
-          r.used_at !== null ? "used" : r.expires_at.getTime() <= Date.now() ? "expired" : null;
+          r.uses >= r.max_uses ? "used" : r.expires_at.getTime() <= Date.now() ? "expired" : null;
         return { principal: r, key: `ghj:${id}`, hash: r.secret_hash, ...(dead ? { dead } : {}) };
       });
+      // After the token is proven: an unknown caller learns nothing about control's minimum.
+      refuseOld(b.version ?? req.headers[EDGE_VERSION_HEADER]?.toString());
       const issued = await issueSecret("edge");
       await db.transaction().execute(async (trx) => {
-        // One use: the update only succeeds while used_at is still null.
+        // Counted uses: the update only succeeds while one is left.
         const claimed = await trx
           .updateTable("join_tokens")
-          .set({ used_at: new Date(), edge_id: issued.id })
+          .set((eb) => ({ used_at: new Date(), edge_id: issued.id, uses: eb("uses", "+", 1) }))
           .where("id", "=", row.id)
-          .where("used_at", "is", null)
+          .where((eb) => eb("uses", "<", eb.ref("max_uses")))
           .returning("id")
           .executeTakeFirst();
         if (!claimed)
           throw new GatehouseError("GH_ERR_UNAUTHENTICATED", "invalid, used or expired join token");
+        let name = b.name;
+        let labels = parseLabels(row.labels);
+        if (row.replaces !== null) {
+          // The new machine takes over the decommissioned edge's name and labels.
+          const old = await trx
+            .selectFrom("edges")
+            .select(["name", "labels", "status"])
+            .where("id", "=", row.replaces)
+            .executeTakeFirst();
+          if (old?.status === "decommissioned") {
+            name = old.name;
+            labels = { ...parseLabels(old.labels), ...labels };
+          }
+        }
         await trx
           .insertInto("edges")
           .values({
             id: issued.id,
             account_id: row.account_id,
-            name: b.name,
+            name,
             credential_hash: issued.hash,
-            software_version: null,
+            software_version: b.version ?? null,
             config_version: null,
             uptime_seconds: null,
             last_seen_at: null,
+            labels: JSON.stringify(labels),
+            replaces: row.replaces,
           })
           .execute();
         await audit(trx, {
@@ -221,8 +328,12 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
           actor: `join-token:${row.id}`,
           resource: "edge",
           resourceId: issued.id,
-          action: "enroll",
-          after: { name: b.name },
+          action: row.replaces !== null ? "replace" : "enroll",
+          after: {
+            name,
+            labels,
+            ...(row.replaces !== null ? { replaces: row.replaces } : {}),
+          },
         });
       });
       return reply
@@ -234,12 +345,12 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
   app.get(
     "/edge/config",
     {
-      config: { access: "edge" },
+      config: { access: "edge", errors: [426] },
       schema: {
         tags: ["edge"],
         summary: "Long-poll for a bundle newer than `after`",
         description:
-          "200 with the bundle at once when a newer version is due (the version the edge is pinned to, else the latest); otherwise waits up to 30 s and answers 304.",
+          "200 with the bundle at once when a newer version is due (the version the edge is pinned to, else the latest); otherwise waits up to 30 s and answers 304. A 304 that comes early because an admin drained or activated the edge carries `X-Gatehouse-Edge-Status` (`draining`, `active`): the edge follows it at once instead of at its next heartbeat. A poll whose `X-Gatehouse-Edge-Following` (the status the edge follows) differs from control's is answered so at once. 426 `GH_ERR_EDGE_TOO_OLD` when the edge's software (`X-Gatehouse-Edge-Version`, else its last heartbeat's) is older than control's minimumEdgeVersion.",
         querystring: ConfigQuery,
         response: { 200: ConfigBundle, 304: NotModified },
       },
@@ -247,6 +358,7 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const edge = edgeOf(req);
       const after = req.query.after ?? 0;
+      refuseOld(await versionOf(req, edge.id));
       // Wait first, read second: a publish (or a pin) that lands while the read is in flight
       // must still wake this poll (otherwise the edge would sleep through it until the timeout).
       const abort = new AbortController();
@@ -254,12 +366,30 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
       req.raw.once("close", onClose);
       const woken = notifier.wait(edge.accountId, options.longPollTimeoutMs, abort.signal, edge.id);
       let bundle = await publisher.dueFor(edge.accountId, edge.id, after);
+      // The edge follows another status than control's (a drain that landed between two of its
+      // polls): tell it now rather than at its next heartbeat.
+      const following = req.headers[EDGE_FOLLOWING_HEADER];
+      if (!bundle && typeof following === "string") {
+        const status = await publisher.edgeStatus(edge.id);
+        if (status !== following && status !== "decommissioned") {
+          req.raw.off("close", onClose);
+          abort.abort();
+          await woken;
+          return reply.header(EDGE_STATUS_HEADER, status).status(304).send();
+        }
+      }
       if (!bundle) {
         const v = await woken;
         req.raw.off("close", onClose);
-        if (v === undefined || Number.isNaN(v) || v <= after) return reply.status(304).send();
-        bundle = await publisher.dueFor(edge.accountId, edge.id, after);
-        if (!bundle) return reply.status(304).send();
+        if (v === undefined || Number.isNaN(v)) return reply.status(304).send();
+        if (v > after) bundle = await publisher.dueFor(edge.accountId, edge.id, after);
+        if (!bundle) {
+          // Woken early with nothing newer to run: a status change (drain, activate) or a pin
+          // back. The status goes with the answer, so the edge acts now, not at its heartbeat.
+          const status = await publisher.edgeStatus(edge.id);
+          if (status !== "decommissioned") reply.header(EDGE_STATUS_HEADER, status);
+          return reply.status(304).send();
+        }
       } else {
         req.raw.off("close", onClose);
         abort.abort();
@@ -272,10 +402,12 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     "/edge/heartbeat",
     {
-      config: { access: "edge", errors: [404] },
+      config: { access: "edge", errors: [404, 426] },
       schema: {
         tags: ["edge"],
         summary: "Report liveness, versions and counters",
+        description:
+          "Answers the edge's status (active, draining, decommissioned) and the version it should run. The heartbeat of an edge older than control's minimumEdgeVersion is recorded (the Edges page shows it) and answered 426 `GH_ERR_EDGE_TOO_OLD`.",
         body: HeartbeatBody,
         response: { 200: HeartbeatAnswer },
       },
@@ -290,6 +422,7 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
           config_version: b.configVersion,
           uptime_seconds: b.uptimeSeconds,
           counters: JSON.stringify(b.counters ?? {}),
+          ...(b.serving !== undefined ? { serving: b.serving } : {}),
           last_seen_at: new Date(),
           updated_at: new Date(),
         })
@@ -297,6 +430,7 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
         .returning(["status", "pinned_version"])
         .executeTakeFirst();
       if (!row) throw notFound("edge");
+      refuseOld(b.version);
       return {
         status: row.status,
         latestVersion: await publisher.latestVersion(edge.accountId),
@@ -398,6 +532,38 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
   );
 
   app.get(
+    "/edges/versions",
+    {
+      config: { access: "viewer" },
+      schema: {
+        tags: ["edges"],
+        summary: "The fleet's software versions (version skew) and control's minimum edge version",
+        response: { 200: EdgeVersionsView },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const rows = await db
+        .selectFrom("edges")
+        .select(["software_version", (eb) => eb.fn.countAll<string>().as("n")])
+        .where("account_id", "=", p.accountId)
+        .where("status", "!=", "decommissioned")
+        .groupBy("software_version")
+        .execute();
+      const versions = rows
+        .map((r) => ({
+          version: r.software_version,
+          edges: Number(r.n),
+          tooOld: tooOld(r.software_version),
+        }))
+        .sort((a, b) =>
+          a.version === null ? 1 : b.version === null ? -1 : compareVersions(b.version, a.version),
+        );
+      return { minimumEdgeVersion: minimum ?? null, versions };
+    },
+  );
+
+  app.get(
     "/edges/:id",
     {
       config: { access: "viewer" },
@@ -470,14 +636,20 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
       const before = await serviceable(trx, p.accountId, id);
       // Its intermediate CAs are revoked with it: listed in the next bundles, never renewed.
       if (status === "decommissioned") await revokeIntermediates(trx, id);
-      return updateAudited(trx, p, id, { status }, ACTION_OF_STATUS[status], {
+      const r = await updateAudited(trx, p, id, { status }, ACTION_OF_STATUS[status], {
         status: before.status,
       });
+      // Other replicas wake this edge's poll too (NOTIFY, delivered on commit).
+      await publisher.notifyPin(trx, p.accountId, id, 0);
+      return r;
     });
     if (status === "decommissioned") {
       auth.edgeCache.evict(id);
       publisher.changed(p.accountId, actorOf(p));
     }
+    // Wake the edge's waiting config poll like a publish would: it answers with the new status
+    // (or, decommissioned, the edge's next poll gets 410), well before the next heartbeat.
+    publisher.statusChanged(p.accountId, id, status);
     return view(row, Date.now());
   };
 

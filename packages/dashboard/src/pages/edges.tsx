@@ -4,7 +4,7 @@
 // Refreshes every 5 s.
 
 import { api } from "../api.ts";
-import type { ConfigVersion, Edge, Page } from "../types.ts";
+import type { ConfigVersion, Edge, EdgeVersions, Page } from "../types.ts";
 import {
   Badge,
   ConfirmButton,
@@ -21,7 +21,18 @@ const POLL_MS = 5000;
 function health(e: Edge): string {
   if (e.status === "decommissioned") return "decommissioned";
   if (e.stale) return "stale";
-  return e.status === "draining" ? "draining" : "healthy";
+  if (e.status === "draining") return e.serving === "drained" ? "drained" : "draining";
+  return "healthy";
+}
+
+/** "2 versions: 0.2.0 (3 edges), 0.1.0 (1 edge, refused)". */
+function skewLine(v: EdgeVersions): string {
+  const known = v.versions.filter((x) => x.version !== null);
+  const parts = known.map(
+    (x) =>
+      `${x.version} (${x.edges} edge${x.edges === 1 ? "" : "s"}${x.tooOld ? ", refused: older than the minimum" : ""})`,
+  );
+  return `${known.length} version${known.length === 1 ? "" : "s"} in the fleet: ${parts.join(", ")}`;
 }
 
 export function EdgesPage() {
@@ -35,6 +46,12 @@ export function EdgesPage() {
     (signal) => api.get<Page<ConfigVersion>>("/config/versions", { limit: 1 }, signal),
     POLL_MS,
   );
+  const versions = useResource(
+    "edge-versions",
+    (signal) => api.get<EdgeVersions>("/edges/versions", {}, signal),
+    POLL_MS,
+  );
+  const newest = versions.data?.versions.find((x) => x.version !== null)?.version ?? null;
   const action = useAction();
   const latestVersion = latest.data?.items[0]?.version;
   const setStatus = (e: Edge, to: "drain" | "activate") =>
@@ -59,6 +76,14 @@ export function EdgesPage() {
         token. A held edge stays at its version while newer ones are published (staged rollout: hold
         all but one, publish, watch the one that took it, then release the others).
       </p>
+      {versions.data && (
+        <p className="hint" data-testid="version-skew">
+          Software: {skewLine(versions.data)}.{" "}
+          {versions.data.minimumEdgeVersion
+            ? `Control refuses edges older than ${versions.data.minimumEdgeVersion}.`
+            : "No minimum edge version is set."}
+        </p>
+      )}
       <ErrorBanner error={edges.error ?? action.error} />
       <table aria-label="Edges">
         <thead>
@@ -104,7 +129,17 @@ export function EdgesPage() {
                 </td>
                 <td>{formatAgo(e.lastSeenAt)}</td>
                 <td>{formatDuration(e.uptimeSeconds)}</td>
-                <td>{e.softwareVersion ?? "—"}</td>
+                <td>
+                  {e.softwareVersion ?? "—"}
+                  {e.tooOld ? (
+                    <div className="field-error">too old: refused by control</div>
+                  ) : (
+                    e.softwareVersion !== null &&
+                    newest !== null &&
+                    e.softwareVersion !== newest && <div className="hint">behind {newest}</div>
+                  )}
+                  {e.replaces && <div className="hint">replaced {e.replaces}</div>}
+                </td>
                 <td className="actions">
                   {e.status === "active" ? (
                     <ConfirmButton

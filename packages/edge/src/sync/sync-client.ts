@@ -11,6 +11,9 @@
 import { hostname } from "node:os";
 import {
   type ConfigBundle,
+  EDGE_FOLLOWING_HEADER,
+  EDGE_STATUS_HEADER,
+  EDGE_VERSION_HEADER,
   type EdgeIntermediateIssued,
   GatehouseError,
   type TlsInspectionSettings,
@@ -54,10 +57,15 @@ export interface SyncOptions {
   readonly counters?: () => Promise<Record<string, number>>;
   readonly log?: (line: string) => void;
   readonly heartbeatIntervalMs?: number;
-  /** Called on every heartbeat answer `draining`: control asks this edge to drain. */
+  /**
+   * Called on every heartbeat answer `draining`, and at once when control wakes the config poll
+   * to say so (an admin drained the edge): control asks this edge to drain.
+   */
   readonly onDrain?: () => void;
-  /** Called on every heartbeat answer `active` (so an edge drained before resumes). */
+  /** Called on every heartbeat answer `active`, and on such a wake (an edge drained before resumes). */
   readonly onActive?: () => void;
+  /** What the edge's listeners are doing, for the heartbeat: serving, draining or drained. */
+  readonly serving?: () => "serving" | "draining" | "drained";
   /**
    * Called once when control answers that this edge is decommissioned: polling and heartbeats
    * have stopped; the owner stops serving (after its grace).
@@ -85,6 +93,7 @@ const RETRY_AFTER_MAX_MS = 300_000;
 
 /** Why a sync attempt failed: the `reason` label of gatehouse_edge_sync_failures_total. */
 type SyncFailure =
+  | "too_old"
   | "network"
   | "unauthorized"
   | "rate_limited"
@@ -191,7 +200,7 @@ export function syncMetrics(registry: Registry): {
       () =>
         new Counter({
           name: "gatehouse_edge_sync_failures_total",
-          help: "Failed config polls by reason: network, unauthorized (401/403), rate_limited (429), server_error (5xx), bad_answer (anything else), too_large (answer over edge.limits.maxBundleBytes), parser_out_of_memory (parsing it outgrew edge.limits.bundleParseMemoryMb), decommissioned (final)",
+          help: "Failed config polls by reason: network, unauthorized (401/403), rate_limited (429), server_error (5xx), bad_answer (anything else), too_large (answer over edge.limits.maxBundleBytes), parser_out_of_memory (parsing it outgrew edge.limits.bundleParseMemoryMb), too_old (control's minimumEdgeVersion is newer than this edge: upgrade it), decommissioned (final)",
           labelNames: ["reason"] as const,
           registers: [registry],
         }),
@@ -242,6 +251,12 @@ export class SyncClient {
   #failures = 0;
   #decommissioned = false;
   #loops: Promise<void>[] = [];
+  /** Ends the heartbeat loop's current wait (beatNow). */
+  #kick: (() => void) | undefined;
+  /** beatNow() came while a heartbeat was in flight: send the next one without waiting. */
+  #kickPending = false;
+  /** The admin status last passed on (onDrain / onActive); every poll tells control. */
+  #following: "active" | "draining" = "active";
   readonly #intermediate: EdgeIntermediate | undefined;
   readonly #lastSync: Gauge;
   readonly #version: Gauge;
@@ -320,6 +335,23 @@ export class SyncClient {
     return this.#decommissioned;
   }
 
+  /** Pass control's status of this edge on to the owner (heartbeat answer or woken poll). */
+  #follow(status: unknown): void {
+    if (status === "draining") {
+      this.#following = "draining";
+      this.#o.onDrain?.();
+    } else if (status === "active") {
+      this.#following = "active";
+      this.#o.onActive?.();
+    }
+  }
+
+  /** Send a heartbeat now instead of at the next interval (the edge finished draining). */
+  beatNow(): void {
+    if (this.#kick) this.#kick();
+    else this.#kickPending = true;
+  }
+
   async stop(): Promise<void> {
     this.#stop.abort();
     this.#intermediate?.stop();
@@ -336,6 +368,7 @@ export class SyncClient {
       AbortSignal.timeout(init.timeoutMs ?? REQUEST_TIMEOUT_MS),
     ]);
     const headers = new Headers(init.headers);
+    headers.set(EDGE_VERSION_HEADER, this.#o.softwareVersion);
     if (this.#cred) headers.set("authorization", `Bearer ${this.#cred.credential}`);
     if (init.body !== undefined) headers.set("content-type", "application/json");
     return fetch(`${this.#base()}/api/v1${path}`, { ...init, headers, signal });
@@ -368,13 +401,15 @@ export class SyncClient {
     if (res.status === 410 && code === "GH_ERR_EDGE_DECOMMISSIONED")
       return new Decommissioned(message);
     const reason: SyncFailure =
-      res.status === 401 || res.status === 403
-        ? "unauthorized"
-        : res.status === 429
-          ? "rate_limited"
-          : res.status >= 500
-            ? "server_error"
-            : "bad_answer";
+      code === "GH_ERR_EDGE_TOO_OLD"
+        ? "too_old"
+        : res.status === 401 || res.status === 403
+          ? "unauthorized"
+          : res.status === 429
+            ? "rate_limited"
+            : res.status >= 500
+              ? "server_error"
+              : "bad_answer";
     return new SyncRefused(
       reason,
       `control answered ${res.status}${code ? ` ${code}` : ""} to the ${what}: ${message}`,
@@ -421,14 +456,19 @@ export class SyncClient {
           body: JSON.stringify({
             joinToken,
             name: this.#o.name ?? hostname().replace(/[^A-Za-z0-9_.:-]/g, "-"),
+            version: this.#o.softwareVersion,
           }),
         });
         const body = (await res.json()) as {
           edgeId?: string;
           accountId?: string;
           credential?: string;
-          error?: { message: string };
+          error?: { code?: string; message: string };
         };
+        if (body.error?.code === "GH_ERR_EDGE_TOO_OLD") {
+          this.#failuresTotal.inc({ reason: "too_old" });
+          this.#log(`gatehouse edge: ERROR: control refuses this edge: ${body.error.message}`);
+        }
         if (res.status === 429 || res.status >= 500)
           throw new SyncRefused(
             res.status === 429 ? "rate_limited" : "server_error",
@@ -464,9 +504,12 @@ export class SyncClient {
       try {
         const res = await this.#request(`/edge/config?after=${this.#after}`, {
           timeoutMs: LONG_POLL_CLIENT_TIMEOUT_MS,
+          headers: { [EDGE_FOLLOWING_HEADER]: this.#following },
         });
         if (res.status === 304) {
           this.#synced();
+          // Woken early by an admin's drain or activate: act now, not at the next heartbeat.
+          this.#follow(res.headers.get(EDGE_STATUS_HEADER));
           continue;
         }
         if (res.status !== 200) throw await this.#refusal(res, "config poll");
@@ -496,7 +539,9 @@ export class SyncClient {
         // A bundle this edge will never take: said every time, not only on every tenth failure.
         if (
           e instanceof SyncRefused &&
-          (e.reason === "too_large" || e.reason === "parser_out_of_memory")
+          (e.reason === "too_large" ||
+            e.reason === "parser_out_of_memory" ||
+            e.reason === "too_old")
         )
           this.#log(
             `gatehouse edge: ERROR: ${e.message}; keeping config v${this.#o.target.snapshot.version}`,
@@ -563,6 +608,7 @@ export class SyncClient {
   async #heartbeatLoop(): Promise<void> {
     const interval = this.#o.heartbeatIntervalMs ?? 10_000;
     while (!this.#stop.signal.aborted) {
+      this.#kickPending = false;
       try {
         const counters = this.#o.counters ? await this.#o.counters() : {};
         const res = await this.#request("/edge/heartbeat", {
@@ -572,12 +618,11 @@ export class SyncClient {
             configVersion: this.#o.target.snapshot.version,
             uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
             counters,
+            ...(this.#o.serving ? { serving: this.#o.serving() } : {}),
           }),
         });
         if (res.ok) {
-          const body = (await res.json()) as { status?: string };
-          if (body.status === "draining") this.#o.onDrain?.();
-          else if (body.status === "active") this.#o.onActive?.();
+          this.#follow(((await res.json()) as { status?: string }).status);
         } else {
           const refused = await this.#refusal(res, "heartbeat");
           if (refused instanceof Decommissioned) return this.#decommission(refused.message);
@@ -585,7 +630,11 @@ export class SyncClient {
       } catch {
         // The poll loop logs reachability; a missed beat is what control measures.
       }
-      await sleep(interval, this.#stop.signal);
+      if (this.#kickPending) continue;
+      const kicked = new AbortController();
+      this.#kick = () => kicked.abort();
+      await sleep(interval, AbortSignal.any([this.#stop.signal, kicked.signal]));
+      this.#kick = undefined;
     }
   }
 

@@ -4,6 +4,7 @@
 
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { parseVersion } from "@gatehouse/contract";
 import { openStore, parseTrustedProxies, startControl } from "@gatehouse/control";
 import { createOpLogger, lineSink, withComponent } from "@gatehouse/edge";
 import { openAnalytics } from "./analytics-store.ts";
@@ -18,6 +19,8 @@ const USAGE = `usage: gatehouse control [migrate] [--data-dir DIR | --database-u
   --metrics ADDR:PORT  also serve /metrics without auth here (for Prometheus)
   --trusted-proxies LIST  reverse proxies (IPs or CIDRs, comma-separated) whose
                        X-Forwarded-For names the client (also GATEHOUSE_TRUSTED_PROXIES)
+  --minimum-edge-version V  refuse edges whose software is older than V (426
+                       GH_ERR_EDGE_TOO_OLD; also GATEHOUSE_MINIMUM_EDGE_VERSION)
 Query logs from edges go to DuckDB in the data directory, or ClickHouse at CLICKHOUSE_URL.
 The first start prints an admin token once (or takes GATEHOUSE_ADMIN_TOKEN) and the dashboard
 user admin's password once (or takes GATEHOUSE_ADMIN_PASSWORD). Dashboard sessions end after
@@ -33,6 +36,7 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
       listen: { type: "string" },
       metrics: { type: "string" },
       "trusted-proxies": { type: "string" },
+      "minimum-edge-version": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -65,6 +69,14 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
   const trustedProxies = parseTrustedProxies(
     values["trusted-proxies"] ?? process.env["GATEHOUSE_TRUSTED_PROXIES"] ?? "",
   );
+  const minimumEdgeVersion =
+    values["minimum-edge-version"] ?? process.env["GATEHOUSE_MINIMUM_EDGE_VERSION"];
+  if (minimumEdgeVersion !== undefined && !parseVersion(minimumEdgeVersion)) {
+    io.err(
+      `gatehouse control: --minimum-edge-version must be a version like 1.4.0, got ${JSON.stringify(minimumEdgeVersion)}`,
+    );
+    return 2;
+  }
   // Operational logs, the API's request logs included, are JSON lines on stderr; the banner
   // below stays plain text for people.
   const logger = createOpLogger({ write: io.err, component: "control" });
@@ -81,6 +93,7 @@ export async function controlCommand(argv: readonly string[], io: Io): Promise<n
       ...(adminToken ? { adminToken } : {}),
       ...(adminPassword ? { adminPassword } : {}),
       ...(trustedProxies.length ? { trustedProxies } : {}),
+      ...(minimumEdgeVersion ? { minimumEdgeVersion } : {}),
       loggerInstance: withComponent(logger, "control"),
     });
   } catch (e) {

@@ -7,6 +7,7 @@
 // control answers that the edge is decommissioned, syncing stops at once and the listeners
 // close after a grace (`decommissionGraceMs`); a restart then refuses to serve.
 
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   BUNDLE_SCHEMA_VERSION,
@@ -32,7 +33,12 @@ import {
   withComponent,
 } from "@gatehouse/edge";
 
-const SOFTWARE_VERSION = "0.1.0";
+/** This release's version (package.json), reported to control on enrolment and every request. */
+export const SOFTWARE_VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
 
 /** Before the first sync: no locations (every client refused), no upstreams, no policies. */
 function emptyBundle(): ConfigBundle {
@@ -151,25 +157,40 @@ function decommissioning(
   };
 }
 
-/** Follow control's drain/activate requests (sent on every heartbeat answer) at most once each. */
+type Serving = "serving" | "draining" | "drained";
+
+/**
+ * Follow control's drain/activate requests (on every heartbeat answer, and at once when control
+ * wakes the config poll for them) at most once each. `report` runs when the state changes — the
+ * edge finished draining (listeners closed, open connections done) or serves again — so control
+ * hears it at once, not at the next heartbeat.
+ */
 function maintenance(
   target: { drain(): Promise<void>; resume(): Promise<void> },
   flush: () => Promise<void>,
   log: (line: string) => void,
-): { onDrain: () => void; onActive: () => void } {
+  report: () => void,
+): { onDrain: () => void; onActive: () => void; serving: () => Serving } {
   let drained = false;
   let busy = false;
+  let serving: Serving = "serving";
   return {
+    serving: () => serving,
     onDrain: () => {
       if (drained || busy) return;
       busy = true;
       drained = true;
+      serving = "draining";
       log("gatehouse edge: control asks this edge to drain: closing its listeners");
       target
         .drain()
         .then(flush)
         .then(
-          () => log("gatehouse edge: drained; still syncing config, not serving clients"),
+          () => {
+            serving = "drained";
+            log("gatehouse edge: drained; still syncing config, not serving clients");
+            report();
+          },
           (e: unknown) => log(`gatehouse edge: drain: ${(e as Error).message}`),
         )
         .finally(() => {
@@ -184,7 +205,9 @@ function maintenance(
         .then(
           () => {
             drained = false;
+            serving = "serving";
             log("gatehouse edge: control set this edge active again: serving");
+            report();
           },
           // Still drained: the next heartbeat answer tries again.
           (e: unknown) =>
@@ -202,7 +225,12 @@ function syncClient(
   target: SyncTarget,
   counters: () => Promise<Record<string, number>>,
   log: (line: string) => void,
-  hooks: { onDrain: () => void; onActive: () => void; onDecommissioned: () => void },
+  hooks: {
+    onDrain: () => void;
+    onActive: () => void;
+    onDecommissioned: () => void;
+    serving: () => Serving;
+  },
   minter?: LeafMinter,
 ): SyncClient {
   return new SyncClient({
@@ -270,7 +298,12 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
     () => heartbeatCounters(registry),
     logOf("sync"),
     {
-      ...maintenance(edge, async () => shipper?.flush(false), logOf("sync")),
+      ...maintenance(
+        edge,
+        async () => shipper?.flush(false),
+        logOf("sync"),
+        () => sync.beatNow(),
+      ),
       onDecommissioned: decommission.onDecommissioned,
     },
     edge.minter,
@@ -378,7 +411,12 @@ export async function startSyncedEdgeWorkers(
     async () => heartbeatCounters(await handle.metrics()),
     syncLog,
     {
-      ...maintenance(handle, async () => {}, syncLog),
+      ...maintenance(
+        handle,
+        async () => {},
+        syncLog,
+        () => sync.beatNow(),
+      ),
       onDecommissioned: decommission.onDecommissioned,
     },
     minter,
