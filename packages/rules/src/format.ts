@@ -65,21 +65,22 @@ function formatComparison(c: Comparison): string {
 }
 
 function formatSet(s: SetLiteral): string {
-  let items: string[];
+  const items = formatSetItems(s);
+  return items.length === 0 ? "{}" : `{ ${items.join(" ")} }`;
+}
+
+/** Each item of a set as it is written between the braces. */
+export function formatSetItems(s: SetLiteral): string[] {
   switch (s.type) {
     case "Bytes":
-      items = s.items.map(quoteBytes);
-      break;
+      return s.items.map(quoteBytes);
     case "Int":
-      items = s.items.map((i) =>
+      return s.items.map((i) =>
         i.range ? `${formatInt(i.start)}..${formatInt(i.end)}` : formatInt(i.start),
       );
-      break;
     case "Ip":
-      items = s.items.map(formatIpElement);
-      break;
+      return s.items.map(formatIpElement);
   }
-  return items.length === 0 ? "{}" : `{ ${items.join(" ")} }`;
 }
 
 function formatIpElement(e: IpElement): string {
@@ -93,7 +94,7 @@ function formatIpElement(e: IpElement): string {
   }
 }
 
-function formatLiteral(l: Literal): string {
+export function formatLiteral(l: Literal): string {
   switch (l.kind) {
     case "bytes":
       return quoteBytes(l.value);
@@ -165,7 +166,7 @@ export function quoteBytes(bytes: string): string {
 }
 
 /** Regex patterns print as raw strings (no escaping layer): r"…", r#"…"#, … as needed. */
-function rawString(pattern: string): string {
+export function rawString(pattern: string): string {
   const text = fromBytes(pattern) ?? pattern;
   let hashes = 0;
   while (text.includes(`"${"#".repeat(hashes)}`)) hashes++;

@@ -2,9 +2,11 @@
 // validation (a 422 GH_ERR_INVALID_RULE's span is drawn under the expression), enable/disable
 // and delete.
 
-import { type FormEvent, useEffect, useState } from "react";
+import { type FormEvent, lazy, Suspense, useEffect, useMemo, useState } from "react";
 import { ApiError, api, request } from "../api.ts";
+import type { ExpressionProblem } from "../expression/field.tsx";
 import {
+  type List,
   type Page,
   POLICY_ACTIONS,
   type Policy,
@@ -28,6 +30,9 @@ import {
   useEditor,
   useResource,
 } from "../ui.tsx";
+
+/** The editor (CodeMirror and the rules parser) is a chunk of its own, fetched by this form only. */
+const ExpressionField = lazy(() => import("../expression/field.tsx"));
 
 const TYPES: readonly PolicyType[] = ["dns", "http", "net"];
 const TYPE_OPTIONS = [
@@ -220,6 +225,13 @@ function PolicyForm(props: { policy: Policy | undefined; onDone: (changed: boole
   const [d, setD] = useState<Draft>(() => draftOf(props.policy));
   const save = useAction();
   const live = useExpressionCheck(d.type, d.expression);
+  const lists = useResource("policy-form-lists", (signal) =>
+    api.get<Page<List>>("/lists", { limit: 1000 }, signal),
+  );
+  const listNames = useMemo(
+    () => (lists.data?.items ?? []).map((l) => ({ name: l.name, type: l.type })),
+    [lists.data],
+  );
   const set = <K extends keyof Draft>(k: K, v: Draft[K]) => {
     setD((x) => ({ ...x, [k]: v }));
     save.clear();
@@ -290,17 +302,30 @@ function PolicyForm(props: { policy: Policy | undefined; onDone: (changed: boole
           onChange={(v) => set("precedence", v)}
         />
       </div>
-      <TextArea
-        label="Expression"
-        name="expression"
-        required
-        rows={3}
-        className={ruleError ? "invalid" : undefined}
-        aria-invalid={ruleError ? true : undefined}
-        placeholder={EXAMPLES[d.type]}
-        value={d.expression}
-        onChange={(v) => set("expression", v)}
-      />
+      <Suspense
+        fallback={
+          <TextArea
+            label="Expression"
+            name="expression"
+            required
+            rows={3}
+            className={ruleError ? "invalid" : undefined}
+            aria-invalid={ruleError ? true : undefined}
+            placeholder={EXAMPLES[d.type]}
+            value={d.expression}
+            onChange={(v) => set("expression", v)}
+          />
+        }
+      >
+        <ExpressionField
+          type={d.type}
+          value={d.expression}
+          onChange={(v) => set("expression", v)}
+          problems={problemsOf(ruleError)}
+          placeholder={EXAMPLES[d.type]}
+          lists={listNames}
+        />
+      </Suspense>
       {ruleError && <SpanError expression={d.expression} error={ruleError} />}
       {expressionError && <div className="field-error">{expressionError}</div>}
       {live && !ruleError && <div className="field-ok">The expression compiles.</div>}
@@ -405,6 +430,34 @@ function useExpressionCheck(
     };
   }, [type, expression]);
   return verdict?.type === type && verdict.expression === expression ? verdict : undefined;
+}
+
+const NO_PROBLEMS: readonly ExpressionProblem[] = [];
+const problemCache = new WeakMap<ApiError, readonly ExpressionProblem[]>();
+
+/** Every problem of a 422 GH_ERR_INVALID_RULE that has a span, for the editor to draw. */
+function problemsOf(error: ApiError | undefined): readonly ExpressionProblem[] {
+  if (!error) return NO_PROBLEMS;
+  const cached = problemCache.get(error);
+  if (cached) return cached;
+  const listed = (error.details as { problems?: unknown } | undefined)?.problems;
+  const out: ExpressionProblem[] = [];
+  for (const p of Array.isArray(listed) ? listed : [error.details]) {
+    const q = p as {
+      message?: unknown;
+      kind?: unknown;
+      span?: { start?: unknown; length?: unknown };
+    };
+    if (typeof q?.span?.start !== "number" || typeof q.span.length !== "number") continue;
+    out.push({
+      message: typeof q.message === "string" ? q.message : error.message,
+      ...(typeof q.kind === "string" ? { kind: q.kind } : {}),
+      start: q.span.start,
+      length: q.span.length,
+    });
+  }
+  problemCache.set(error, out);
+  return out;
 }
 
 /** The rules engine's message with the expression's offending part marked under the field. */

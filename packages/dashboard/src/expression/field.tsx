@@ -1,0 +1,415 @@
+// The policy form's expression: a CodeMirror 6 editor (highlighting, completion of the scheme's
+// fields and functions and the account's `$lists`, the API's diagnostics drawn at their spans)
+// and a builder (field, operator and value rows joined by and/or) that writes the expression and
+// reads it back when it is a flat list of comparisons. Loaded on demand (React.lazy): the editor
+// and the rules parser are a chunk of their own that only the policy form fetches.
+
+import {
+  autocompletion,
+  closeBrackets,
+  closeBracketsKeymap,
+  completionKeymap,
+} from "@codemirror/autocomplete";
+import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
+import { HighlightStyle, syntaxHighlighting } from "@codemirror/language";
+import { type Diagnostic, setDiagnostics } from "@codemirror/lint";
+import { Compartment, EditorState } from "@codemirror/state";
+import { EditorView, keymap, placeholder as placeholderText } from "@codemirror/view";
+import { SCHEMES } from "@gatehouse/contract/schemes";
+import { Scheme } from "@gatehouse/rules";
+import { tags } from "@lezer/highlight";
+import { useEffect, useMemo, useRef, useState } from "react";
+import type { PolicyType } from "../types.ts";
+import {
+  builderFields,
+  expressionFromRows,
+  type Join,
+  operatorsFor,
+  type Row,
+  type Rows,
+  rowForField,
+  rowsFromExpression,
+  valueKind,
+} from "./builder.ts";
+import { type ListName, rulesCompletion, rulesLanguage } from "./language.ts";
+
+/** One problem the API found in the expression, at its span (UTF-16 offsets). */
+export interface ExpressionProblem {
+  readonly message: string;
+  readonly kind?: string;
+  readonly start: number;
+  readonly length: number;
+}
+
+export interface ExpressionFieldProps {
+  readonly type: PolicyType;
+  readonly value: string;
+  readonly onChange: (value: string) => void;
+  readonly problems: readonly ExpressionProblem[];
+  readonly placeholder: string;
+  readonly lists: readonly ListName[];
+}
+
+const schemes = new Map<PolicyType, Scheme>();
+function schemeOf(type: PolicyType): Scheme {
+  let s = schemes.get(type);
+  if (!s) {
+    s = new Scheme(SCHEMES[type]);
+    schemes.set(type, s);
+  }
+  return s;
+}
+
+/** Which list types a field of each kind may be compared with (contract's LIST_RULE_TYPE). */
+const LIST_TYPES_FOR: Readonly<Record<string, readonly string[]>> = {
+  Bytes: ["domain", "string"],
+  Ip: ["ip"],
+  Int: ["int"],
+};
+
+export default function ExpressionField(props: ExpressionFieldProps) {
+  const [mode, setMode] = useState<"text" | "builder">("text");
+  const [rows, setRows] = useState<Rows>({ join: "and", rows: [] });
+  const [refused, setRefused] = useState<string | undefined>(undefined);
+  const scheme = schemeOf(props.type);
+  const toBuilder = () => {
+    const r = rowsFromExpression(scheme, props.value);
+    if (!r.ok) {
+      setRefused(r.reason);
+      return;
+    }
+    setRefused(undefined);
+    setRows(
+      r.value.rows.length ? r.value : { join: "and", rows: [{ field: "", op: "eq", value: "" }] },
+    );
+    setMode("builder");
+  };
+  const changeRows = (next: Rows) => {
+    setRows(next);
+    props.onChange(expressionFromRows(scheme, next));
+  };
+  return (
+    <div className="field expression-field">
+      <div className="expression-head">
+        <span className="label">Expression</span>
+        <div className="tabs">
+          <button
+            type="button"
+            aria-pressed={mode === "text"}
+            onClick={() => {
+              setMode("text");
+              setRefused(undefined);
+            }}
+          >
+            Text
+          </button>
+          <button type="button" aria-pressed={mode === "builder"} onClick={toBuilder}>
+            Builder
+          </button>
+        </div>
+      </div>
+      {refused && (
+        <div className="notice" role="status">
+          The builder cannot show this expression as rows: {refused}. Edit it as text, or clear it
+          to start with the builder.
+        </div>
+      )}
+      {mode === "text" ? (
+        <CodeEditor {...props} scheme={scheme} />
+      ) : (
+        <Builder
+          scheme={scheme}
+          rows={rows}
+          onChange={changeRows}
+          lists={props.lists}
+          expression={props.value}
+        />
+      )}
+    </div>
+  );
+}
+
+function CodeEditor(props: ExpressionFieldProps & { scheme: Scheme }) {
+  const host = useRef<HTMLDivElement>(null);
+  const view = useRef<EditorView | null>(null);
+  const onChange = useRef(props.onChange);
+  onChange.current = props.onChange;
+  const lists = useRef(props.lists);
+  lists.current = props.lists;
+  const language = useMemo(() => new Compartment(), []);
+  const invalid = useMemo(() => new Compartment(), []);
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: made once; later changes are dispatched below.
+  useEffect(() => {
+    const el = host.current;
+    if (!el) return;
+    // A shadow root: CodeMirror then puts its styles in an adopted style sheet, which the
+    // dashboard's Content-Security-Policy (style-src 'self', no inline <style>) allows.
+    const root = el.shadowRoot ?? el.attachShadow({ mode: "open" });
+    const v = new EditorView({
+      root,
+      parent: root,
+      state: EditorState.create({
+        doc: props.value,
+        extensions: [
+          history(),
+          closeBrackets(),
+          keymap.of([
+            ...closeBracketsKeymap,
+            ...defaultKeymap,
+            ...historyKeymap,
+            ...completionKeymap,
+          ]),
+          EditorView.lineWrapping,
+          placeholderText(props.placeholder),
+          EditorView.contentAttributes.of({
+            "aria-label": "Expression",
+            spellcheck: "false",
+            autocapitalize: "off",
+            autocorrect: "off",
+          }),
+          invalid.of(invalidAttrs(props.problems.length > 0)),
+          language.of(languageOf(props.type, props.scheme, lists)),
+          syntaxHighlighting(highlight),
+          theme,
+          EditorView.updateListener.of((u) => {
+            if (u.docChanged) onChange.current(u.state.doc.toString());
+          }),
+        ],
+      }),
+    });
+    view.current = v;
+    return () => {
+      v.destroy();
+      view.current = null;
+    };
+  }, []);
+
+  // The value changed from outside (the builder, a reset): replace the text.
+  useEffect(() => {
+    const v = view.current;
+    if (v && v.state.doc.toString() !== props.value)
+      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: props.value } });
+  }, [props.value]);
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the scheme follows the type.
+  useEffect(() => {
+    view.current?.dispatch({
+      effects: language.reconfigure(languageOf(props.type, props.scheme, lists)),
+    });
+  }, [props.type]);
+
+  useEffect(() => {
+    const v = view.current;
+    if (!v) return;
+    const len = v.state.doc.length;
+    const diagnostics: Diagnostic[] = props.problems.map((p) => {
+      const from = Math.min(Math.max(p.start, 0), len);
+      return {
+        from,
+        to: Math.min(from + Math.max(p.length, 0), len),
+        severity: "error",
+        message: p.kind ? `${p.kind}: ${p.message}` : p.message,
+      };
+    });
+    v.dispatch(setDiagnostics(v.state, diagnostics));
+    v.dispatch({ effects: invalid.reconfigure(invalidAttrs(diagnostics.length > 0)) });
+  }, [props.problems, invalid]);
+
+  return <div ref={host} className="code-editor" />;
+}
+
+/** Highlighting and completion for a policy type; `lists` is read when completion runs. */
+function languageOf(
+  type: PolicyType,
+  scheme: Scheme,
+  lists: { readonly current: readonly ListName[] },
+) {
+  return [
+    rulesLanguage(scheme),
+    autocompletion({
+      override: [
+        rulesCompletion(scheme, () => lists.current, Object.keys(SCHEMES[type].aliases ?? {})),
+      ],
+      icons: false,
+    }),
+  ];
+}
+
+function invalidAttrs(bad: boolean) {
+  return EditorView.contentAttributes.of(bad ? { "aria-invalid": "true" } : {});
+}
+
+function Builder(props: {
+  scheme: Scheme;
+  rows: Rows;
+  onChange: (rows: Rows) => void;
+  lists: readonly ListName[];
+  expression: string;
+}) {
+  const fields = builderFields(props.scheme);
+  const set = (i: number, row: Row) =>
+    props.onChange({ ...props.rows, rows: props.rows.rows.map((r, j) => (j === i ? row : r)) });
+  return (
+    <div className="builder">
+      <label className="inline">
+        Match
+        <select
+          aria-label="Join the conditions with"
+          value={props.rows.join}
+          onChange={(e) => props.onChange({ ...props.rows, join: e.target.value as Join })}
+        >
+          <option value="and">all of these (and)</option>
+          <option value="or">any of these (or)</option>
+        </select>
+      </label>
+      {props.rows.rows.map((row, i) => {
+        const field = fields.find((f) => f.name === row.field);
+        const ops = field ? operatorsFor(field) : [];
+        const kind = valueKind(row.op);
+        const n = i + 1;
+        const listTypes = field ? (LIST_TYPES_FOR[field.kind] ?? []) : [];
+        return (
+          // biome-ignore lint/suspicious/noArrayIndexKey: rows have no identity but their place.
+          <div className="builder-row" key={i}>
+            {i > 0 && <span className="join">{props.rows.join}</span>}
+            <select
+              aria-label={`Field ${n}`}
+              value={row.field}
+              onChange={(e) => set(i, rowForField(props.scheme, row, e.target.value))}
+            >
+              <option value="">Field…</option>
+              {fields.map((f) => (
+                <option key={f.name} value={f.name}>
+                  {f.name}
+                </option>
+              ))}
+            </select>
+            <select
+              aria-label={`Operator ${n}`}
+              value={row.op}
+              disabled={!field}
+              onChange={(e) => {
+                const op = e.target.value as Row["op"];
+                set(i, { ...row, op, value: valueKind(op) === kind ? row.value : "" });
+              }}
+            >
+              {ops.map((o) => (
+                <option key={o.id} value={o.id}>
+                  {o.label}
+                </option>
+              ))}
+            </select>
+            {kind === "list" ? (
+              <select
+                aria-label={`Value ${n}`}
+                value={row.value}
+                onChange={(e) => set(i, { ...row, value: e.target.value })}
+              >
+                <option value="">List…</option>
+                {props.lists
+                  .filter((l) => listTypes.includes(l.type) || l.name === row.value)
+                  .map((l) => (
+                    <option key={l.name} value={l.name}>
+                      ${l.name}
+                    </option>
+                  ))}
+                {row.value && !props.lists.some((l) => l.name === row.value) && (
+                  <option value={row.value}>${row.value} (no such list)</option>
+                )}
+              </select>
+            ) : kind === "none" ? null : (
+              <input
+                aria-label={`Value ${n}`}
+                value={row.value}
+                spellCheck={false}
+                placeholder={
+                  kind === "set" ? "values separated by spaces" : valuePlaceholder(field?.kind)
+                }
+                onChange={(e) => set(i, { ...row, value: e.target.value })}
+              />
+            )}
+            <button
+              type="button"
+              aria-label={`Remove condition ${n}`}
+              onClick={() =>
+                props.onChange({ ...props.rows, rows: props.rows.rows.filter((_, j) => j !== i) })
+              }
+            >
+              ✕
+            </button>
+          </div>
+        );
+      })}
+      <div className="buttons">
+        <button
+          type="button"
+          onClick={() =>
+            props.onChange({
+              ...props.rows,
+              rows: [...props.rows.rows, { field: "", op: "eq", value: "" }],
+            })
+          }
+        >
+          Add condition
+        </button>
+      </div>
+      <div className="hint">
+        Writes: <code className="expr">{props.expression || "(nothing yet)"}</code>
+      </div>
+    </div>
+  );
+}
+
+function valuePlaceholder(kind: string | undefined): string {
+  if (kind === "Ip") return "192.168.1.0/24";
+  if (kind === "Int") return "443";
+  return "text (quoted for you)";
+}
+
+const highlight = HighlightStyle.define([
+  { tag: tags.keyword, color: "var(--accent)", fontWeight: "600" },
+  { tag: tags.operator, color: "var(--accent)" },
+  { tag: tags.propertyName, color: "var(--text)" },
+  { tag: tags.function(tags.variableName), color: "var(--warn)" },
+  { tag: tags.special(tags.variableName), color: "var(--allow)", fontWeight: "600" },
+  { tag: tags.string, color: "var(--block)" },
+  { tag: tags.number, color: "var(--warn)" },
+  { tag: tags.invalid, textDecoration: "underline dotted" },
+]);
+
+const theme = EditorView.theme({
+  "&": {
+    color: "var(--text)",
+    backgroundColor: "var(--input-bg, #fff)",
+    border: "1px solid var(--line)",
+    borderRadius: "4px",
+    fontSize: "0.9em",
+  },
+  "&.cm-focused": { outline: "2px solid var(--accent)", outlineOffset: "-1px" },
+  ".cm-content": {
+    fontFamily: "ui-monospace, Menlo, Consolas, monospace",
+    minHeight: "4.2em",
+    padding: "0.35rem 0",
+    caretColor: "var(--text)",
+  },
+  ".cm-line": { padding: "0 0.5rem" },
+  ".cm-placeholder": { color: "var(--muted)" },
+  ".cm-cursor": { borderLeftColor: "var(--text)" },
+  ".cm-tooltip": {
+    backgroundColor: "var(--panel)",
+    color: "var(--text)",
+    border: "1px solid var(--line)",
+  },
+  ".cm-tooltip-autocomplete > ul > li[aria-selected]": {
+    backgroundColor: "var(--accent)",
+    color: "var(--accent-text)",
+  },
+  ".cm-completionDetail": { color: "var(--muted)", marginLeft: "0.8em", fontStyle: "normal" },
+  ".cm-diagnostic-error": { borderLeftColor: "var(--block)" },
+  ".cm-lintRange-error": {
+    backgroundImage: "none",
+    textDecoration: "underline wavy var(--block)",
+    backgroundColor: "color-mix(in srgb, var(--block) 18%, transparent)",
+  },
+});
