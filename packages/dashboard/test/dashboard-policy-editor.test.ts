@@ -54,6 +54,9 @@ describe("policy editor and builder, against a real edge", { skip: SKIP }, () =>
     const options = page.getByRole("listbox").getByRole("option");
     await options.filter({ hasText: "dns.fqdn" }).first().waitFor();
     assert.match((await options.first().textContent()) ?? "", /^dns\.fqdnBytes$/);
+    // CodeMirror ignores Enter for its interactionDelay (75 ms) after the list opens, so that a
+    // list popping up under a typist's Enter does not swallow it; a loaded machine can be faster.
+    await page.waitForTimeout(300);
     await page.keyboard.press("Enter");
     assert.equal(await text(editor), "dns.fqdn");
     // After a field the completion offers operators.
@@ -137,6 +140,9 @@ describe("policy editor and builder, against a real edge", { skip: SKIP }, () =>
     const fieldBox = await form.getByLabel("Field 1").boundingBox();
     const valueBox = await form.getByLabel("Value 1").boundingBox();
     assert.ok(fieldBox && valueBox && valueBox.y > fieldBox.y, "the row's boxes stack");
+    assert.ok(valueBox.height < 60, `a stacked box keeps its height (${valueBox.height} px)`);
+    const nameBox = await form.getByLabel("Name").boundingBox();
+    assert.ok(nameBox && nameBox.height < 60, `the form's fields too (${nameBox?.height} px)`);
     assert.ok(
       await page.evaluate(() => document.documentElement.scrollWidth <= 390),
       "no sideways scrolling",
