@@ -108,14 +108,23 @@ export class QueryLog {
   private at(i: number): QueryLogRecord {
     const r = this.records[i];
     if (r) return r;
-    return {
-      ...this.templates[i]!,
-      ts: this.times[i]!,
-      id: queryId(this.seqs[i]!),
-      client: this.clients[i]!,
-      transport: this.transports[i]!,
-      durationMs: this.durations[i]!,
-    } as QueryLogRecord;
+    // A compact slot: the fields pushCompact wrote. A slot with neither is a ring bug.
+    const template = this.templates[i];
+    const client = this.clients[i];
+    const transport = this.transports[i];
+    const ts = this.times[i];
+    const seq = this.seqs[i];
+    const durationMs = this.durations[i];
+    if (
+      template === undefined ||
+      client === undefined ||
+      transport === undefined ||
+      ts === undefined ||
+      seq === undefined ||
+      durationMs === undefined
+    )
+      throw new RangeError(`query log slot ${i} holds no record`);
+    return { ...template, ts, id: queryId(seq), client, transport, durationMs } as QueryLogRecord;
   }
 
   /** Remove and return up to `max` records, oldest first. */

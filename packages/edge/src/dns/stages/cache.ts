@@ -27,9 +27,8 @@ export function lookupKey(ex: DnsExchange): LookupKey {
  * the entry for prefetch); an expired one is kept in `ex.stale` for serve-stale. Sets
  * `ex.cacheKey` and `ex.cache` (a later hit overrides an earlier miss). True on a hit.
  */
-export function lookupCache(ex: DnsExchange, k: LookupKey): boolean {
+export function lookupCache(ex: DnsExchange, k: LookupKey, key = keyOf(ex.rt, k)): boolean {
   const rt = ex.rt;
-  const key = keyOf(rt, k);
   ex.cacheKey = key;
   const r = rt.shared.cache.lookup(key, Date.now());
   if (r.kind === "hit") {

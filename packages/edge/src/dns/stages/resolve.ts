@@ -20,7 +20,7 @@ import {
   worstState,
 } from "../exchange.ts";
 import { fail } from "../fail.ts";
-import { fetchUpstream } from "../resolve-name.ts";
+import { fetchUpstream, keyOf } from "../resolve-name.ts";
 import { MAX_CHAIN } from "../scrub.ts";
 import { Ede, Rcode, RRType } from "../wire/constants.ts";
 import { edeOption } from "../wire/edns.ts";
@@ -132,11 +132,13 @@ async function continueChain(ex: DnsExchange): Promise<void> {
  */
 async function resolveInto(ex: DnsExchange): Promise<void> {
   const k = lookupKey(ex);
-  if (ex.cacheKey === undefined && lookupCache(ex, k)) {
+  const looked = ex.cacheKey;
+  const key = looked ?? keyOf(ex.rt, k);
+  if (looked === undefined && lookupCache(ex, k, key)) {
     prefetchIfDue(ex);
     return;
   }
-  const r = await fetchUpstream(ex.rt, k, ex.cacheKey!);
+  const r = await fetchUpstream(ex.rt, k, key);
   ex.answer = r.answer;
   ex.upstream = r.upstream;
 }
@@ -152,7 +154,8 @@ function prefetchIfDue(ex: DnsExchange): void {
   const rt = ex.rt;
   if (!rt.shared.cache.shouldPrefetch(e, Date.now())) return;
   e.prefetching = true;
-  fetchUpstream(rt, lookupKey(ex), ex.cacheKey!).catch(() => {
+  // The entry's own key: the refresh replaces exactly the entry that answered.
+  fetchUpstream(rt, lookupKey(ex), e.key).catch(() => {
     e.prefetching = false;
   });
 }

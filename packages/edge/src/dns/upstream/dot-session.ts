@@ -24,7 +24,7 @@ const IDLE_MS = 10_000;
 interface Pending {
   readonly q: ExpectedQuestion;
   readonly framed: Buffer;
-  readonly finish: (err: Error | undefined, msg?: Buffer) => void;
+  readonly finish: (outcome: Error | Buffer) => void;
   /** Sent on a connection that had already answered: a close may just be the server's timeout. */
   reused: boolean;
   retried: boolean;
@@ -125,7 +125,7 @@ export class DotSession {
       if (!entry) continue;
       if (matchesQuestion(msg, entry.q)) {
         conn.answered++;
-        entry.finish(undefined, Buffer.from(msg));
+        entry.finish(Buffer.from(msg));
       } else if (caseOnlyMismatch(msg, entry.q)) entry.finish(caseError(this.#t));
     }
   }

@@ -18,6 +18,8 @@ import { Agent as HttpsAgent } from "node:https";
 import { isIP } from "node:net";
 import type { ResolverSettings, Upstream } from "@gatehouse/contract";
 import { EdgeError } from "@gatehouse/contract";
+import { nth } from "../../indexed.ts";
+import { u8 } from "../../net/bytes.ts";
 import { splitHostPort } from "../../net/host-port.ts";
 import { dnsMetrics } from "../../telemetry/metrics.ts";
 import { lowerName } from "../wire/name.ts";
@@ -82,7 +84,7 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
   const timeoutMs = u.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const m = /^([a-z]+):\/\/(.*)$/.exec(u.address);
   const scheme = (m?.[1] ?? "udp") as string;
-  const rest = m ? m[2]! : u.address;
+  const rest = m?.[2] ?? u.address;
   if (scheme === "https") {
     const url = new URL(u.address);
     const secureContext = upstreamSecureContext(u);
@@ -208,7 +210,7 @@ export class UpstreamGroup {
       }
       const ms = performance.now() - t0;
       m.upstreamLatency.observe({ protocol }, ms / 1000);
-      const rcode = wire[3]! & 0xf;
+      const rcode = u8(wire, 3) & 0xf;
       if (rcode === 1 && edns) {
         // RFC 6891 §6.2.2: a server that does not understand EDNS answers FORMERR; ask again
         // without it, and keep asking it so for a while.
@@ -242,24 +244,24 @@ export class UpstreamGroup {
     let i = 0;
     if (this.strategy === "parallel" && list.length >= 2) {
       const ac = new AbortController();
-      const two = [list[0]!, list[1]!];
+      const two = list.slice(0, 2);
       try {
         const r = await Promise.any(two.map((s) => this.one(s, question, use0x20, ac.signal)));
         ac.abort();
         return r;
       } catch (e) {
         const errors = (e as AggregateError).errors ?? [e];
-        for (const [k, err] of errors.entries()) noteTimeout(two[k]!, err);
+        for (const [k, err] of errors.entries()) noteTimeout(nth(two, k), err);
         lastError = errors[0];
       }
       i = 2;
     }
     for (; i < list.length; i++) {
       try {
-        return await this.one(list[i]!, question, use0x20);
+        return await this.one(nth(list, i), question, use0x20);
       } catch (e) {
         lastError = e;
-        noteTimeout(list[i]!, e);
+        noteTimeout(nth(list, i), e);
       }
     }
     if (udpTimedOut) {

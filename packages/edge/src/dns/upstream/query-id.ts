@@ -2,6 +2,7 @@
 // batches so the per-query cost is an array read.
 
 import { randomFillSync } from "node:crypto";
+import { at } from "../../net/bytes.ts";
 
 const pool = new Uint16Array(4096);
 let next = pool.length;
@@ -11,7 +12,7 @@ export function randomId(): number {
     randomFillSync(pool);
     next = 0;
   }
-  return pool[next++]!;
+  return at(pool, next++);
 }
 
 /** Randomise the case of ASCII letters (draft-vixie-dnsext-dns0x20) for extra entropy. */

@@ -13,18 +13,20 @@ const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
 
 /** The upstream's trust anchors as a TLS context, or undefined for the system roots. */
 export function upstreamSecureContext(u: Upstream): SecureContext | undefined {
-  if (u.ca === undefined && u.caFile === undefined) return undefined;
   const where = `upstream "${u.address}"`;
   if (u.ca !== undefined && u.caFile !== undefined)
     throw new Error(`${where}: give ca (PEM text) or caFile (a path), not both`);
   let pem: string;
-  if (u.caFile !== undefined) {
+  if (u.caFile === undefined) {
+    if (u.ca === undefined) return undefined;
+    pem = u.ca;
+  } else {
     try {
       pem = readFileSync(u.caFile, "utf8");
     } catch (e) {
       throw new Error(`${where}: cannot read caFile: ${(e as Error).message}`, { cause: e });
     }
-  } else pem = u.ca!;
+  }
   const source = u.caFile !== undefined ? `caFile ${u.caFile}` : "ca";
   const certs = pem.match(PEM_CERT);
   // node:tls ignores text that is not a certificate, which would leave the upstream trusting

@@ -16,6 +16,8 @@ import { type Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { connect as netConnect, type Socket } from "node:net";
 import { type SecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
 import { EdgeError, type EdgeErrorKind } from "@gatehouse/contract";
+import { nth } from "../../indexed.ts";
+import { u8, u16 } from "../../net/bytes.ts";
 import { readQuestion } from "../wire/query.ts";
 import type { DotSession } from "./dot-session.ts";
 import { udpPortsOf } from "./udp-ports.ts";
@@ -71,8 +73,8 @@ export interface ExpectedQuestion {
 /** True when `reply` answers `q` (RFC 5452 §4.3). */
 export function matchesQuestion(reply: Uint8Array, q: ExpectedQuestion): boolean {
   if (reply.length < 12) return false;
-  if (((reply[0]! << 8) | reply[1]!) !== q.id) return false;
-  if ((reply[2]! & 0x80) === 0) return false;
+  if (u16(reply, 0) !== q.id) return false;
+  if ((u8(reply, 2) & 0x80) === 0) return false;
   const rq = readQuestion(reply);
   if (!rq) return false;
   if (rq.type !== q.type || rq.class !== q.class) return false;
@@ -104,16 +106,16 @@ export function settleOnce(
   release: () => void,
   resolve: (msg: Buffer) => void,
   reject: (err: Error) => void,
-): (err: Error | undefined, msg?: Buffer) => void {
+): (outcome: Error | Buffer) => void {
   let done = false;
-  const finish = (err: Error | undefined, msg?: Buffer) => {
+  const finish = (outcome: Error | Buffer) => {
     if (done) return;
     done = true;
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
     release();
-    if (err) reject(err);
-    else resolve(msg!);
+    if (outcome instanceof Error) reject(outcome);
+    else resolve(outcome);
   };
   const onAbort = () => finish(upstreamError("upstream_timeout", "aborted"));
   const timer = setTimeout(
@@ -190,7 +192,7 @@ function streamExchange(
         if (buf.length < 2 + len) return;
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
-        if (matchesQuestion(msg, q)) return finish(undefined, Buffer.from(msg));
+        if (matchesQuestion(msg, q)) return finish(Buffer.from(msg));
         if (caseOnlyMismatch(msg, q)) return finish(caseError(t));
       }
     });
@@ -303,7 +305,7 @@ function httpsExchange(
         });
         res.on("error", (e) => finish(upstreamSocketError(t, e)));
         res.on("end", () => {
-          const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+          const body = chunks.length === 1 ? nth(chunks, 0) : Buffer.concat(chunks);
           if (caseOnlyMismatch(body, q)) return finish(caseError(t));
           if (!matchesQuestion(body, q))
             return finish(
@@ -313,7 +315,7 @@ function httpsExchange(
               ),
             );
           answered = true;
-          finish(undefined, body);
+          finish(body);
         });
       });
       sent.end(query);
@@ -335,7 +337,7 @@ export async function exchange(
   switch (t.protocol) {
     case "udp": {
       const r = await udpExchange(t, query, q, signal);
-      if (r[2]! & 0x02) return tcpExchange(t, query, q, signal);
+      if (r.length >= 12 && u8(r, 2) & 0x02) return tcpExchange(t, query, q, signal);
       return r;
     }
     case "tcp":

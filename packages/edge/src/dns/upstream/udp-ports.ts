@@ -16,6 +16,7 @@
 
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
+import { nth } from "../../indexed.ts";
 import { dnsMetrics } from "../../telemetry/metrics.ts";
 import {
   caseError,
@@ -86,9 +87,9 @@ class Port {
     sock.unref();
     sock.on("message", (msg: Buffer) => {
       if (msg.length < 12) return;
-      const call = this.calls.get((msg[0]! << 8) | msg[1]!);
+      const call = this.calls.get(msg.readUInt16BE(0));
       if (call === undefined) return;
-      if (matchesQuestion(msg, call.q)) settle(call, undefined, msg);
+      if (matchesQuestion(msg, call.q)) settle(call, msg);
       else if (caseOnlyMismatch(msg, call.q)) settle(call, caseError(t));
     });
     sock.on("error", (e: NodeJS.ErrnoException) => {
@@ -223,8 +224,10 @@ export class UdpPorts {
   private pick(id: number, now: number): Port {
     const ports = this.ports;
     // Retire the ones too old to take queries.
-    for (let i = ports.length - 1; i >= 0; i--)
-      if (now - ports[i]!.born >= MAX_AGE_MS) ports[i]!.retire();
+    for (let i = ports.length - 1; i >= 0; i--) {
+      const p = nth(ports, i);
+      if (now - p.born >= MAX_AGE_MS) p.retire();
+    }
     if (ports.length < PORTS) {
       const p = new Port(this);
       ports.push(p);
@@ -232,7 +235,7 @@ export class UdpPorts {
     }
     const start = (Math.random() * ports.length) | 0;
     for (let k = 0; k < ports.length; k++) {
-      const p = ports[(start + k) % ports.length]!;
+      const p = nth(ports, (start + k) % ports.length);
       if (p.takes(id, now)) return p;
     }
     const p = new Port(this);
@@ -264,15 +267,16 @@ export function udpPortsOf(t: UpstreamTarget): UdpPorts {
   return p;
 }
 
-function settle(call: Call, err: Error | undefined, msg?: Buffer): void {
+/** Settle `call` once: with the answer, or with the error that ended it. */
+function settle(call: Call, outcome: Error | Buffer): void {
   if (call.settled) return;
   call.settled = true;
   // Nothing in flight: the wheel's timer no longer holds the process open.
   if (--live === 0) wheelTimer?.unref();
-  if (call.onAbort) call.signal!.removeEventListener("abort", call.onAbort);
+  if (call.onAbort) call.signal?.removeEventListener("abort", call.onAbort);
   call.port.release(call.id);
-  if (err) call.reject(err);
-  else call.resolve(msg!);
+  if (outcome instanceof Error) call.reject(outcome);
+  else call.resolve(outcome);
 }
 
 // The timer wheel: slot `tick % SLOTS` holds the calls due in that TICK_MS tick (and those due a
@@ -288,7 +292,7 @@ let wheelTimer: ReturnType<typeof setInterval> | undefined;
 
 function schedule(call: Call): void {
   const tick = Math.max(Math.ceil(call.due / TICK_MS), processed + 1);
-  wheel[tick % SLOTS]!.push(call);
+  nth(wheel, tick % SLOTS).push(call);
   queued++;
   if (wheelTimer === undefined) {
     processed = Math.floor(Date.now() / TICK_MS) - 1;
@@ -310,7 +314,7 @@ function turn(): void {
   processed = last;
   for (let tick = first; tick <= last; tick++) {
     const i = tick % SLOTS;
-    const slot = wheel[i]!;
+    const slot = nth(wheel, i);
     if (slot.length === 0) continue;
     wheel[i] = [];
     queued -= slot.length;
