@@ -4,7 +4,7 @@
 import { EdgeError } from "@gatehouse/contract";
 import { countValidation, dnsMetrics } from "../telemetry/metrics.ts";
 import { cacheKey } from "./cache/dns-cache.ts";
-import type { Verdict } from "./dnssec/validator.ts";
+import type { Validator, Verdict } from "./dnssec/validator.ts";
 import type { DnsExchange } from "./exchange.ts";
 import type { DnsRuntime, Resolved } from "./runtime.ts";
 import { type ScrubDropReason, scrubAnswer } from "./scrub.ts";
@@ -57,27 +57,37 @@ export function fetchUpstream(rt: DnsRuntime, k: LookupKey, key: string): Promis
   const validator = k.validate ? rt.validator : undefined;
   const bogus = validator?.bogusAnswer(key);
   if (bogus) return Promise.reject(bogusAnswerError(bogus.verdict, bogus.upstream));
-  const p = queryUpstream(rt, k).then(
-    (r) => {
-      // Answer with what the cache holds (clamped TTLs, negative TTL on the SOA) so the first
-      // client sees the same answer as the next ones.
-      const e = rt.shared.cache.store(key, r.answer, Date.now());
-      return e ? { answer: e, upstream: r.upstream } : r;
-    },
-    (e: unknown) => {
-      if (e instanceof EdgeError && e.kind === "dnssec_bogus") {
-        const verdict: Verdict = { security: "bogus", ede: e.ede, why: e.message };
-        validator?.rememberBogus(key, verdict, e.where ?? "");
-      }
-      throw e;
-    },
-  );
+  const p = queryAndStore(rt, k, key, validator);
   inflight.set(key, p);
-  const clear = () => {
-    if (inflight.get(key) === p) inflight.delete(key);
-  };
-  p.then(clear, clear);
   return p;
+}
+
+/**
+ * One upstream lookup of fetchUpstream: the answer cached, and the key out of the in-flight
+ * table once settled. The table's entry for `key` is this call's: fetchUpstream sets it right
+ * after this returns (before any await here ends) and sets none for a key already in it.
+ */
+async function queryAndStore(
+  rt: DnsRuntime,
+  k: LookupKey,
+  key: string,
+  validator: Validator | undefined,
+): Promise<Resolved> {
+  try {
+    const r = await queryUpstream(rt, k);
+    // Answer with what the cache holds (clamped TTLs, negative TTL on the SOA) so the first
+    // client sees the same answer as the next ones.
+    const e = rt.shared.cache.store(key, r.answer, Date.now());
+    return e ? { answer: e, upstream: r.upstream } : r;
+  } catch (e) {
+    if (e instanceof EdgeError && e.kind === "dnssec_bogus") {
+      const verdict: Verdict = { security: "bogus", ede: e.ede, why: e.message };
+      validator?.rememberBogus(key, verdict, e.where ?? "");
+    }
+    throw e;
+  } finally {
+    rt.shared.inflight.delete(key);
+  }
 }
 
 const countDropped = (reason: ScrubDropReason, n: number) =>

@@ -34,45 +34,66 @@ const STALE_TTL = 30;
 export function createResolveStage(): Stage {
   return {
     name: "resolve",
-    async run(ex: DnsExchange): Promise<Outcome> {
-      try {
-        if (ex.answer === undefined) await resolveInto(ex);
-        else prefetchIfDue(ex);
-        await continueChain(ex);
-        return "next";
-      } catch (e) {
-        if (!(e instanceof EdgeError) || e.source !== "upstream") throw e;
-        const stale = ex.stale;
-        // No stale answer to stand in (and none ever for a bogus answer: RFC 4035 §5.5 says
-        // bogus data is never handed out): SERVFAIL with the failure's EDE (dns/fail.ts).
-        if (!stale || e.kind === "dnssec_bogus") {
-          fail(ex, e);
-          return "respond";
-        }
-        ex.reason = e.reason;
-        if (e.where !== undefined) ex.upstream = e.where;
-        ex.errorDetail = e.message;
-        ex.answer = {
-          rcode: stale.rcode,
-          ad: stale.ad,
-          ...(stale.dnssec ? { dnssec: stale.dnssec } : {}),
-          answers: agedRecords(
-            stale.answers.map((r) => ({ ...r, ttl: STALE_TTL })),
-            0,
-          ),
-          authorities: agedRecords(
-            stale.authorities.map((r) => ({ ...r, ttl: STALE_TTL })),
-            0,
-          ),
-          additionals: [],
-        };
-        // Counted in gatehouse_dns_cache_lookups_total{result="stale"} by this status.
-        ex.cache = "stale";
-        ex.ede.push(edeOption(Ede.STALE_ANSWER));
-        return "next";
+    run(ex: DnsExchange): Outcome | Promise<Outcome> {
+      // An answer that needs nothing more (a cache hit, or this stage's second run after
+      // policy-response) goes on without a promise; only a lookup or a chain to follow awaits.
+      if (ex.answer !== undefined) {
+        prefetchIfDue(ex);
+        if (!chainDangles(ex)) return "next";
       }
+      return resolveAsync(ex);
     },
   };
+}
+
+async function resolveAsync(ex: DnsExchange): Promise<Outcome> {
+  try {
+    if (ex.answer === undefined) await resolveInto(ex);
+    if (chainDangles(ex)) await continueChain(ex);
+    return "next";
+  } catch (e) {
+    if (!(e instanceof EdgeError) || e.source !== "upstream") throw e;
+    const stale = ex.stale;
+    // No stale answer to stand in (and none ever for a bogus answer: RFC 4035 §5.5 says
+    // bogus data is never handed out): SERVFAIL with the failure's EDE (dns/fail.ts).
+    if (!stale || e.kind === "dnssec_bogus") {
+      fail(ex, e);
+      return "respond";
+    }
+    ex.reason = e.reason;
+    if (e.where !== undefined) ex.upstream = e.where;
+    ex.errorDetail = e.message;
+    ex.answer = {
+      rcode: stale.rcode,
+      ad: stale.ad,
+      ...(stale.dnssec ? { dnssec: stale.dnssec } : {}),
+      answers: agedRecords(
+        stale.answers.map((r) => ({ ...r, ttl: STALE_TTL })),
+        0,
+      ),
+      authorities: agedRecords(
+        stale.authorities.map((r) => ({ ...r, ttl: STALE_TTL })),
+        0,
+      ),
+      additionals: [],
+    };
+    // Counted in gatehouse_dns_cache_lookups_total{result="stale"} by this status.
+    ex.cache = "stale";
+    ex.ede.push(edeOption(Ede.STALE_ANSWER));
+    return "next";
+  }
+}
+
+/** Whether `ex.answer` ends at a CNAME whose target's records it lacks (continueChain's work). */
+function chainDangles(ex: DnsExchange): boolean {
+  const a = ex.answer;
+  const type = ex.query!.qtype;
+  return (
+    a !== undefined &&
+    a.rcode === Rcode.NOERROR &&
+    type !== RRType.CNAME &&
+    danglingTarget(a.answers, ex.lookupName, type) !== undefined
+  );
 }
 
 /**

@@ -322,23 +322,72 @@ class WireWriter {
 
   /** Write a name, compressing against names already written when `compress`. */
   name(name: string, compress = true): void {
+    // Almost every name has no escapes: written straight from its text, no label arrays.
+    if (name.indexOf("\\") === -1) {
+      this.plainName(name, compress);
+      return;
+    }
     const labels = nameToLabels(name);
     // Suffix keys are the lowercased text of the remaining labels (case-insensitive match).
     const lower = compress ? lowerName(name.endsWith(".") ? name.slice(0, -1) : name) : "";
     let keyPos = 0;
     for (const [i, l] of labels.entries()) {
       if (compress) {
-        const key = i === 0 ? lower : lower.slice(keyPos);
-        const at = this.names.get(key);
-        if (at !== undefined) {
-          this.u16(0xc000 | at);
-          return;
-        }
-        if (this.len < 0x4000) this.names.set(key, this.len);
+        if (this.pointer(i === 0 ? lower : lower.slice(keyPos))) return;
         keyPos += labelTextLength(lower, keyPos) + 1;
       }
       this.u8(l.length);
       this.bytes(l);
+    }
+    this.u8(0);
+  }
+
+  /**
+   * Write a pointer to the suffix `key` (lowercased text) when it was written before (true);
+   * else note that it starts here (false).
+   */
+  private pointer(key: string): boolean {
+    const at = this.names.get(key);
+    if (at !== undefined) {
+      this.u16(0xc000 | at);
+      return true;
+    }
+    if (this.len < 0x4000) this.names.set(key, this.len);
+    return false;
+  }
+
+  /**
+   * `name` without escapes: the same octets, checks and compression keys as the general path.
+   * Labels before a compression pointer are checked as they are written; the suffix a pointer
+   * stands for was checked when it was first written.
+   */
+  private plainName(name: string, compress: boolean): void {
+    const n = name.endsWith(".") ? name.length - 1 : name.length;
+    if (n === 0) {
+      this.u8(0);
+      return;
+    }
+    if (n + 2 > 255) throw new WireError(`name longer than 255 octets: "${name.slice(0, 40)}…"`);
+    const lower = compress ? lowerName(n === name.length ? name : name.slice(0, n)) : "";
+    let start = 0;
+    while (start <= n) {
+      if (compress && this.pointer(start === 0 ? lower : lower.slice(start))) return;
+      let end = name.indexOf(".", start);
+      if (end === -1 || end > n) end = n;
+      const len = end - start;
+      if (len === 0) throw new WireError(`empty label in name "${name}"`);
+      if (len > 63) throw new WireError(`label longer than 63 octets in "${name}"`);
+      this.ensure(len + 1);
+      const buf = this.buf;
+      let o = this.len;
+      buf[o++] = len;
+      for (let i = start; i < end; i++) {
+        const c = name.charCodeAt(i);
+        if (c > 255) throw new WireError(`name "${name}" has a non-byte character`);
+        buf[o++] = c;
+      }
+      this.len = o;
+      start = end + 1;
     }
     this.u8(0);
   }
