@@ -7,17 +7,20 @@
 // query. Reports CPU nanoseconds per answer for N = 0, 10 and 100, the per-policy cost, and the
 // fast path (the same 100 policies without the `dns.src_ip` one: packet-cache answers) as the
 // anchor. Alternates short slices of each setup (medians) so a loaded machine slows all alike.
-// Run: node bench/dns/policy-path.ts [--seconds 6]
+// `--compare DIR` adds the pipeline setups (no fast path) of another checkout (a `git archive`
+// of the commit before a change, node_modules linked in), alternated with this one's.
+// Run: node bench/dns/policy-path.ts [--seconds 6] [--compare DIR]
 
+import { fileURLToPath } from "node:url";
 import { bundleOfEdgeConfig, type EdgeConfigFile } from "@gatehouse/contract";
-import { DnsService } from "../../packages/edge/src/dns/dns-service.ts";
-import { compileSnapshot } from "../../packages/edge/src/snapshot.ts";
-import { QueryLog } from "../../packages/edge/src/telemetry/query-log.ts";
+import type { DnsService } from "../../packages/edge/src/dns/dns-service.ts";
 import { a, buildQuery, startFakeUpstream } from "../../packages/edge/test/dns-helpers.ts";
 
 const args = process.argv.slice(2);
 const i = args.indexOf("--seconds");
 const SECONDS = i === -1 ? 6 : Number(args[i + 1]);
+const c = args.indexOf("--compare");
+const COMPARE = c === -1 ? "" : (args[c + 1] ?? "");
 const NAMES = 2_000;
 
 const zone = new Map<string, { answers: ReturnType<typeof a>[] }>();
@@ -74,8 +77,14 @@ interface Setup {
   fast: boolean;
 }
 
-async function setup(name: string, n: number, slow: boolean): Promise<Setup> {
-  const svc = new DnsService(compileSnapshot(bundleOfEdgeConfig(config(n, slow))), {
+const here = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
+
+async function setup(name: string, n: number, slow: boolean, root = here): Promise<Setup> {
+  const src = `${root}/packages/edge/src`;
+  const { DnsService } = await import(`${src}/dns/dns-service.ts`);
+  const { compileSnapshot } = await import(`${src}/snapshot.ts`);
+  const { QueryLog } = await import(`${src}/telemetry/query-log.ts`);
+  const svc: DnsService = new DnsService(compileSnapshot(bundleOfEdgeConfig(config(n, slow))), {
     log: new QueryLog(),
   });
   for (const q of queries) await svc.handle(q, client); // fill the DNS cache
@@ -114,6 +123,12 @@ const setups = [
   await setup("pipeline, src_ip policy only", 0, true),
   await setup("pipeline, + 10 policies", 10, true),
   await setup("pipeline, + 100 policies", 100, true),
+  ...(COMPARE
+    ? [
+        await setup("before: pipeline, src_ip policy only", 0, true, COMPARE),
+        await setup("before: pipeline, + 100 policies", 100, true, COMPARE),
+      ]
+    : []),
 ];
 for (const s of setups) await slice(s, 300); // optimize before measuring
 const rounds = Math.max(1, Math.round((SECONDS * 1000) / (250 * setups.length)));
