@@ -9,14 +9,23 @@
 // --node-args FLAGS adds a run of this checkout's edge with GATEHOUSE_NODE_ARGS=FLAGS.
 // Each Gatehouse edge is started once before it is measured, so Node's compile cache is warm
 // (as on every start but the first after an install).
+// --synced adds, per --workers count, an edge following a control (`gatehouse edge --control`)
+// that is given the same list as a bundle's items over the sync protocol: a stand-in control in
+// this process answers enrolment, heartbeats and the config poll with the bundle's JSON (its
+// hash included), so what is measured is the edge's own transport and decoding of the list.
+// Once it applied the list, the stand-in publishes a second bundle with as many other names and
+// the swap's peak (VmHWM, reset through /proc/PID/clear_refs before the swap) is set against the
+// RSS once it settled (peak ÷ steady). --passes 0 skips the load phase.
 // Run: flock /tmp/bench.lock node bench/dns/memory.ts [--passes 2] [--qps 5000]
 //        [--names 150000] [--blocklist 0] [--workers 1] [--only gatehouse] [--root DIR …]
-//        [--node-args FLAGS …]
+//        [--node-args FLAGS …] [--synced]
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { bundleHash, type ConfigBundle } from "@gatehouse/contract";
 import { startWildcardUpstream } from "./wildcard-upstream.ts";
 
 const argv = process.argv.slice(2);
@@ -33,6 +42,10 @@ const NAMES = Number(flag("names", "150000"));
 const BLOCKLIST = Number(flag("blocklist", "0"));
 const WORKERS = flag("workers", "1").split(",").map(Number);
 const ONLY = flag("only", "");
+const SYNCED = argv.includes("--synced");
+const BREAKDOWN = argv.includes("--breakdown");
+/** With --only: leave dnsmasq and unbound out too (a diagnosis run, not a comparison). */
+const NO_ANCHORS = argv.includes("--no-anchors");
 const HERE = resolve(new URL("../..", import.meta.url).pathname);
 const ROOTS = [HERE, ...flags("root").map((r) => resolve(r))];
 const dir = mkdtempSync(join(tmpdir(), "gh-bench-mem-"));
@@ -184,8 +197,190 @@ function gatehouseServer(root: string, port: number, workers: number, nodeArgs?:
     ["edge", "--config", file],
     "DNS over UDP",
     0,
-    nodeArgs === undefined ? process.env : { ...process.env, GATEHOUSE_NODE_ARGS: nodeArgs },
+    gatehouseEnv(nodeArgs),
   );
+}
+
+/** The bundle a stand-in control publishes: the blocklist's names from `from`, as items. */
+async function syncedBundle(version: number, from: number): Promise<Buffer> {
+  const items: string[] = [];
+  for (let i = 0; i < BLOCKLIST; i++) items.push(listed(from + i));
+  const b: ConfigBundle = {
+    schemaVersion: 1,
+    version,
+    resolver: {
+      upstreams: [{ address: `udp://127.0.0.1:${NSD_PORT}` }],
+      dnssec: { validate: false },
+      rateLimit: false,
+    },
+    locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8"] }],
+    lists: BLOCKLIST ? [{ id: "ads", name: "ads", type: "domain", items }] : [],
+    policies: BLOCKLIST
+      ? [
+          {
+            id: "ads",
+            name: "ads",
+            type: "dns",
+            enabled: true,
+            precedence: 1,
+            expression: "any(dns.domains[*] in $ads)",
+            action: "block",
+          },
+        ]
+      : [],
+  };
+  b.hash = await bundleHash(b);
+  return Buffer.from(JSON.stringify(b));
+}
+
+/**
+ * A stand-in for control's edge API: enrolment, heartbeats, config-status, log batches, and the
+ * config poll, answered with `bodies[i]` to a poll after version i (held 20 s, then 304, when
+ * there is nothing newer). publish() makes the next body visible and wakes held polls.
+ */
+function standInControl(bodies: Buffer[]) {
+  let visible = 1;
+  const held = new Set<() => void>();
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    req.resume();
+    const json = (status: number, v: unknown) =>
+      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(v));
+    if (url.pathname === "/api/v1/edge/enroll")
+      return json(201, { edgeId: "e1", accountId: "a1", credential: "bench-credential" });
+    if (url.pathname === "/api/v1/edge/heartbeat") return json(200, { status: "active" });
+    if (url.pathname === "/api/v1/edge/config") {
+      const after = Number(url.searchParams.get("after") ?? 0);
+      const answer = () => {
+        if (after < visible) {
+          const body = bodies[Math.min(after, visible - 1)]!;
+          res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
+          res.end(body);
+          return true;
+        }
+        return false;
+      };
+      if (answer()) return;
+      const wake = () => {
+        if (answer()) {
+          held.delete(wake);
+          clearTimeout(t);
+        }
+      };
+      const t = setTimeout(() => {
+        held.delete(wake);
+        res.writeHead(304).end();
+      }, 20_000);
+      held.add(wake);
+      res.on("close", () => {
+        held.delete(wake);
+        clearTimeout(t);
+      });
+      return;
+    }
+    res.writeHead(204).end();
+  });
+  return {
+    server,
+    listen: () =>
+      new Promise<number>((r) =>
+        server.listen(0, "127.0.0.1", () => r((server.address() as { port: number }).port)),
+      ),
+    reset: () => {
+      visible = 1;
+    },
+    publish: () => {
+      visible++;
+      for (const w of [...held]) w();
+    },
+  };
+}
+
+let dataDirs = 0;
+
+const PROBE_FILE = join(dir, "probe.jsonl");
+
+/** The environment of a measured edge: with --breakdown, memory-probe.ts loaded into it. */
+function gatehouseEnv(nodeArgs?: string): NodeJS.ProcessEnv {
+  const args = nodeArgs ?? process.env["GATEHOUSE_NODE_ARGS"] ?? "--max-semi-space-size=1";
+  if (!BREAKDOWN)
+    return nodeArgs === undefined ? process.env : { ...process.env, GATEHOUSE_NODE_ARGS: args };
+  const probe = join(HERE, "bench/dns/memory-probe.ts");
+  return {
+    ...process.env,
+    GATEHOUSE_NODE_ARGS: `${args} --import ${probe}`,
+    GH_MEMORY_PROBE: PROBE_FILE,
+  };
+}
+
+/** With --breakdown: every process of the tree reports (memory-probe.ts); their lines. */
+async function breakdown(pid: number, label: string): Promise<void> {
+  if (!BREAKDOWN) return;
+  writeFileSync(PROBE_FILE, "");
+  for (const p of tree(pid)) {
+    try {
+      process.kill(p, "SIGUSR2");
+    } catch {}
+  }
+  await sleep(3000);
+  for (const l of readFileSync(PROBE_FILE, "utf8").split("\n").filter(Boolean))
+    console.error(`breakdown ${label}: ${l}`);
+}
+
+function syncedGatehouse(root: string, controlPort: number, port: number, workers: number) {
+  const data = join(dir, `synced-${port}-${++dataDirs}`);
+  return launch(
+    join(root, "packages/gatehouse/bin/gatehouse"),
+    [
+      "edge",
+      "--control",
+      `http://127.0.0.1:${controlPort}`,
+      "--join-token",
+      "bench",
+      "--data-dir",
+      data,
+      "--dns",
+      `127.0.0.1:${port}`,
+      "--proxy",
+      `127.0.0.1:${port + 1000}`,
+      "--workers",
+      String(workers),
+    ],
+    "applied config v1",
+    0,
+    gatehouseEnv(),
+  );
+}
+
+/** Resolves once `text` appears in what the process writes from now on. */
+function seen(p: ChildProcess, text: string, timeoutMs = 300_000): Promise<void> {
+  let out = "";
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(
+      () => fail(new Error(`no "${text}" after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const read = (c: Buffer) => {
+      out = (out + c.toString()).slice(-4000);
+      if (out.includes(text)) {
+        clearTimeout(timer);
+        p.stdout!.off("data", read);
+        p.stderr!.off("data", read);
+        ok();
+      }
+    };
+    p.stdout!.on("data", read);
+    p.stderr!.on("data", read);
+  });
+}
+
+/** Reset VmHWM to the current RSS for the process tree (Linux clear_refs 5). */
+function resetPeak(pid: number): void {
+  for (const p of tree(pid)) {
+    try {
+      writeFileSync(`/proc/${p}/clear_refs`, "5");
+    } catch {}
+  }
 }
 
 async function main() {
@@ -202,7 +397,12 @@ async function main() {
   }
   await sleep(1500);
 
-  const servers: { name: string; port: number; run: () => Promise<ChildProcess> }[] = [
+  const servers: {
+    name: string;
+    port: number;
+    synced?: boolean;
+    run: () => Promise<ChildProcess>;
+  }[] = [
     { name: "dnsmasq", port: 25401, run: () => dnsmasqServer(25401) },
     { name: "unbound", port: 25402, run: () => unboundServer(25402) },
   ];
@@ -221,14 +421,36 @@ async function main() {
         port: 25503 + i * 10 + w,
         run: () => gatehouseServer(HERE, 25503 + i * 10 + w, w, a),
       });
+  const control = SYNCED
+    ? standInControl([await syncedBundle(1, 0), await syncedBundle(2, BLOCKLIST)])
+    : undefined;
+  const controlPort = control ? await control.listen() : 0;
+  if (control)
+    for (const [r, root] of ROOTS.entries())
+      for (const w of WORKERS)
+        servers.push({
+          name: `gatehouse${r ? ` (${root})` : ""} synced from control, ${w} ${w === 1 ? "process" : "workers"}`,
+          port: 25603 + r * 10 + w,
+          synced: true,
+          run: () => {
+            control.reset();
+            return syncedGatehouse(root, controlPort, 25603 + r * 10 + w, w);
+          },
+        });
   const rows: string[] = [];
+  const swaps: string[] = [];
   console.error(
     `load average ${loadavg()
       .map((x) => x.toFixed(1))
       .join(" ")}`,
   );
   for (const s of servers) {
-    if (ONLY && !s.name.startsWith(ONLY) && !["dnsmasq", "unbound"].includes(s.name)) continue;
+    if (
+      ONLY &&
+      !s.name.startsWith(ONLY) &&
+      (NO_ANCHORS || !["dnsmasq", "unbound"].includes(s.name))
+    )
+      continue;
     if (s.name.startsWith("gatehouse")) {
       await stop(await s.run()); // fills the compile cache
     }
@@ -237,15 +459,11 @@ async function main() {
     const startS = (performance.now() - t0) / 1000;
     await sleep(5000);
     const idle = statusMB(p.pid!, "VmRSS");
-    const { sent, lost } = dnsperfRun(s.port, [
-      "-n",
-      String(PASSES),
-      "-Q",
-      String(QPS),
-      "-q",
-      "500",
-    ]);
-    await sleep(2000);
+    if (s.name.startsWith("gatehouse")) await breakdown(p.pid!, `${s.name} idle`);
+    const { sent, lost } = PASSES
+      ? dnsperfRun(s.port, ["-n", String(PASSES), "-Q", String(QPS), "-q", "500"])
+      : { sent: 0, lost: 0 };
+    if (PASSES) await sleep(2000);
     const loaded = statusMB(p.pid!, "VmRSS");
     const peak = statusMB(p.pid!, "VmHWM");
     const row = { name: s.name, startS, idle, loaded, peak, sent, lost };
@@ -253,14 +471,44 @@ async function main() {
     rows.push(
       `| ${s.name} | ${startS.toFixed(1)} | ${idle} | ${loaded} | ${peak} | ${sent} | ${lost} |`,
     );
+    if (s.synced && control) {
+      // A config swap: the same number of other names; its peak against the RSS after it.
+      resetPeak(p.pid!);
+      const before = statusMB(p.pid!, "VmRSS");
+      const applied = seen(p, "applied config v2");
+      const t1 = performance.now();
+      control.publish();
+      await applied;
+      const swapS = (performance.now() - t1) / 1000;
+      const swapPeak = statusMB(p.pid!, "VmHWM");
+      await sleep(10_000);
+      const after = statusMB(p.pid!, "VmRSS");
+      await breakdown(p.pid!, `${s.name} after the swap`);
+      const row = { name: s.name, before, swapS, swapPeak, after, ratio: swapPeak / after };
+      console.error(JSON.stringify(row));
+      swaps.push(
+        `| ${s.name} | ${before} | ${swapS.toFixed(1)} | ${swapPeak} | ${after} | ${(swapPeak / after).toFixed(2)} |`,
+      );
+    }
     await stop(p);
   }
+  control?.server.close();
+  control?.server.closeAllConnections();
   console.log(
     [
       `blocklist ${BLOCKLIST}, ${PASSES} passes over ${NAMES} names at most ${QPS} qps; load average after: ${loadavg()[0]!.toFixed(1)}`,
       "| server | start, s | idle RSS (MB) | RSS after load (MB) | peak RSS (MB) | queries sent | lost |",
       "|---|---:|---:|---:|---:|---:|---:|",
       ...rows,
+      ...(swaps.length
+        ? [
+            "",
+            "config swap (a second bundle, as many other names): peak while it applies vs RSS 10 s after",
+            "| server | RSS before (MB) | swap, s | peak (MB) | RSS after (MB) | peak ÷ after |",
+            "|---|---:|---:|---:|---:|---:|",
+            ...swaps,
+          ]
+        : []),
     ].join("\n"),
   );
 }

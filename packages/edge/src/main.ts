@@ -10,6 +10,7 @@ import { DnsService } from "./dns/dns-service.ts";
 import { listenDoh } from "./dns/server/doh-server.ts";
 import { listenStream, streamListenerOptions } from "./dns/server/tcp-server.ts";
 import { listenUdp } from "./dns/server/udp-server.ts";
+import { fullCollectionSoon } from "./full-collection.ts";
 import { joinHostPort } from "./net/host-port.ts";
 import { startProxy } from "./proxy/index.ts";
 import type { Resolver } from "./resolver.ts";
@@ -108,6 +109,9 @@ export interface StartEdgeOptions {
 interface Closable {
   close(graceMs?: number): Promise<void>;
 }
+
+/** A swap whose old and new lists hold this many bytes is followed by a full collection. */
+const COLLECT_AFTER_SWAP_BYTES = 8 * 1024 * 1024;
 
 /** How long closing listeners waits for in-flight queries and requests. */
 const CLOSE_GRACE_MS = 2000;
@@ -262,10 +266,15 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
         cause: e,
       });
     }
+    const dropped = snapshot.lists.byteLength;
     snapshot = next;
     dns.activate(rt);
+    // The old lists' buffers, and the body and packed items the apply came with, are garbage
+    // outside the JS heap, which V8 would keep until some later full collection.
+    if (dropped + next.lists.byteLength >= COLLECT_AFTER_SWAP_BYTES) fullCollectionSoon();
     return next;
   };
+
   const edge: Edge = {
     get snapshot() {
       return snapshot;

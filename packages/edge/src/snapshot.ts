@@ -64,7 +64,7 @@ let generation = 0;
 
 const NONE_PACKED: PackedLists = new Map();
 
-/** Compile a bundle in one go (start-up, tests). */
+/** Compile a bundle in one go (start-up, tests); consumes `packed` (compileSnapshotSliced). */
 export function compileSnapshot(
   bundle: ConfigBundle,
   opts: CompileOptions = {},
@@ -76,7 +76,9 @@ export function compileSnapshot(
 /**
  * Compile a bundle in slices of a few milliseconds, giving the event loop back in between, so
  * queries keep being answered while a bundle with millions of list items is built. Lists in
- * `packed` (sync/bundle-parse.ts) are read from their joined text: no string per item.
+ * `packed` (sync/bundle-parse.ts) are read from their joined text: no string per item. A
+ * compile consumes `packed`: each list's bytes become its names' arena (the names are compacted
+ * in place, DomainSetBuilder.adopt), so the same PackedLists is never compiled twice.
  */
 export function compileSnapshotSliced(
   bundle: ConfigBundle,

@@ -26,6 +26,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import { AggregatorRegistry, type PrometheusContentType, type Registry } from "prom-client";
+import { fullCollectionSoon } from "./full-collection.ts";
 import { type Edge, type EdgeAddresses, startEdge } from "./main.ts";
 import { joinHostPort, splitHostPort } from "./net/host-port.ts";
 import { listen } from "./net/listen.ts";
@@ -142,6 +143,9 @@ export function shareAuthFailureLimit(
 type BundleSource = { readonly bundle: ConfigBundle } | { readonly file: string };
 
 const BUNDLE_FILE = /^workers-bundle\.\d+\.json$/;
+
+/** A body this large applied is followed by a full collection in the primary. */
+const COLLECT_AFTER_BYTES = 8 * 1024 * 1024;
 
 export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<WorkersHandle> {
   const n = opts.config.edge?.workers ?? availableParallelism();
@@ -404,6 +408,9 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       files.push(file);
       // The one before stays until the next apply: a replacement may be reading it.
       while (files.length > 2) await rm(files.shift()!, { force: true });
+      // The primary's own copy of a large body (and what its sync client parsed from it) is
+      // garbage outside the JS heap now, which V8 would otherwise keep for a long time.
+      if (body.byteLength >= COLLECT_AFTER_BYTES) fullCollectionSoon();
     },
     drain: async () => {
       current.drained = true;

@@ -128,6 +128,8 @@ function parseLine(
   const r = parseDomainLine(text, format);
   switch (r.kind) {
     case "names":
+      // The line is decoded: its bytes may be overwritten (an adopted arena, DomainSetBuilder).
+      into.block.consumed(buf, end);
       for (const name of r.names) into.block.addString(name);
       stats.accepted++;
       return;

@@ -306,3 +306,69 @@ test("domain set: duplicates collapse, exact match only, parents via hasOrParent
   assert.ok(s.hasOrParent("a.b.host7.example"));
   assert.ok(!s.hasOrParent("a.b.host7.examples"));
 });
+
+test("domain set: an adopted source holds its names in place, and a name that would overtake the unread bytes moves them out first", () => {
+  const text = "aa.example\nbb.example\ncc.example\n";
+  const src = Buffer.from(text);
+  const b = new DomainSetBuilder();
+  b.adopt(src);
+  b.addBytes(src, 0, 10);
+  // Read only up to the end of line one: a long name written now would reach "bb.example".
+  b.consumed(src, 10);
+  b.addString("a-much-longer-name.example");
+  b.addBytes(src, 11, 21);
+  b.addBytes(src.subarray(22), 0, 10);
+  const s = b.build();
+  for (const n of ["aa.example", "bb.example", "cc.example", "a-much-longer-name.example"])
+    assert.ok(s.has(n), n);
+  assert.equal(s.size, 4);
+});
+
+test("a list file adopted as the arena matches the same lines given as items", async () => {
+  const { mkdtempSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const lines: string[] = ["# header", "[Adblock Plus 2.0]"];
+  for (let i = 0; i < 6000; i++) {
+    switch (i % 6) {
+      case 0:
+        lines.push(`Host${i}.Example.`);
+        break;
+      case 1:
+        lines.push(`0.0.0.0 a${i}.example b${i}.example # two names`);
+        break;
+      case 2:
+        lines.push(`||ads${i}.example^`);
+        break;
+      case 3:
+        lines.push(`@@||ok${i}.example^`);
+        break;
+      case 4:
+        lines.push(`||w${i}*.example^`);
+        break;
+      default:
+        lines.push(`  t${i}.example  `);
+    }
+  }
+  const text = lines.join("\n");
+  assert.ok(text.length > 64 * 1024);
+  const file = join(mkdtempSync(join(tmpdir(), "gh-adopt-")), "list.txt");
+  writeFileSync(file, text);
+  const fromFile = buildListSet([{ id: "l1", name: "l", type: "domain", file }]);
+  const fromItems = build(text);
+  assert.deepEqual(fromFile.stats, fromItems.set.stats);
+  const a = fromFile.domains("l")!;
+  for (let i = 0; i < 6000; i++)
+    for (const n of [
+      `host${i}.example`,
+      `a${i}.example`,
+      `b${i}.example`,
+      `ads${i}.example`,
+      `ok${i}.example`,
+      `w${i}x.example`,
+      `t${i}.example`,
+      `x.ads${i}.example`,
+    ])
+      assert.equal(a.hasOrParent(n), fromItems.list.hasOrParent(n), n);
+  assert.equal(a.block.size, fromItems.list.block.size);
+});

@@ -54,13 +54,25 @@ function* trimSteps<T extends Uint8Array | Uint32Array>(
   return out;
 }
 
-/** Incrementally collects names (bytes already lowercased and validated by the parser). */
+/**
+ * Incrementally collects names (bytes already lowercased and validated by the parser).
+ *
+ * A list read from one buffer of its own (a list file's bytes, a bundle's packed items) can be
+ * adopted as the arena (adopt()): each name is moved down to the end of the names before it,
+ * inside the same buffer, instead of being copied into a second one. A name is never longer
+ * than the line it came from, so the names written never reach a line not read yet; a name
+ * made from a decoded line (addString, e.g. an IDN turned into punycode) is written in place
+ * only below `floor`, what the parser said it has read (consumed()), else the names so far move
+ * to a buffer of their own first.
+ */
 export class DomainSetBuilder {
   private arena: Uint8Array;
   private used = 0;
   private offsets: Uint32Array;
   private lengths: Uint8Array;
   private count = 0;
+  /** Adopted arena: bytes from here on are the source's, not read yet (else arena.length). */
+  private floor: number;
 
   /**
    * `expect`: about how many bytes and names will come (a list's text length and line count),
@@ -71,15 +83,44 @@ export class DomainSetBuilder {
     const names = Math.max(1 << 12, expect?.names ?? 0);
     this.offsets = u32Uninit(names);
     this.lengths = bytesUninit(names);
+    this.floor = this.arena.length;
   }
 
   get size(): number {
     return this.count;
   }
 
+  /**
+   * Take `source` (the caller's own bytes, about to be parsed into this builder and not used
+   * after) as the arena, so its names are compacted in place. Only into an empty builder.
+   */
+  adopt(source: Uint8Array): void {
+    if (this.used !== 0 || this.count !== 0) throw new Error("adopt() into a builder in use");
+    this.arena = source;
+    this.floor = 0;
+  }
+
+  /** The parser has read `src` up to `end` (a view of the adopted source, or anything else). */
+  consumed(src: Uint8Array, end: number): void {
+    if (src.buffer !== this.arena.buffer) return;
+    const at = src.byteOffset - this.arena.byteOffset + end;
+    if (at > this.floor) this.floor = Math.min(at, this.arena.length);
+  }
+
   /** Append `src[start, end)` as one name; the caller guarantees 1..253 bytes. */
   addBytes(src: Uint8Array, start: number, end: number): void {
     const len = end - start;
+    const arena = this.arena;
+    if (src.buffer === arena.buffer) {
+      const from = src.byteOffset - arena.byteOffset + start;
+      // Within the adopted source: moved down, never over bytes not read yet.
+      if (from >= this.used && from + len <= arena.length) {
+        if (from !== this.used) arena.copyWithin(this.used, from, from + len);
+        if (from + len > this.floor) this.floor = from + len;
+        this.push(len);
+        return;
+      }
+    }
     this.reserve(len);
     this.arena.set(src.subarray(start, end), this.used);
     this.push(len);
@@ -93,13 +134,18 @@ export class DomainSetBuilder {
     this.push(len);
   }
 
+  /** Room for `len` more bytes below `floor` (moving the names to a larger buffer if needed). */
   private reserve(len: number): void {
-    if (this.used + len > this.arena.length) {
-      let cap = this.arena.length * 2;
+    if (this.used + len > this.floor) {
+      const adopted = this.floor < this.arena.length;
+      let cap = Math.max(this.arena.length, 1 << 16);
+      // An adopted source still being read keeps its buffer: the names move to one as large.
+      if (!adopted) cap *= 2;
       while (cap < this.used + len) cap *= 2;
       const next = bytesUninit(cap);
       next.set(this.arena.subarray(0, this.used));
       this.arena = next;
+      this.floor = cap;
     }
     if (this.count === this.offsets.length) {
       const o = u32Uninit(this.offsets.length * 2);
@@ -171,6 +217,7 @@ export class DomainSetBuilder {
       unique,
     );
     this.arena = new Uint8Array(0);
+    this.floor = 0;
     this.offsets = new Uint32Array(0);
     this.lengths = new Uint8Array(0);
     this.count = 0;

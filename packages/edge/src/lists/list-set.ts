@@ -63,6 +63,13 @@ export class EdgeListSet implements ListSet {
     return this.domainLists.get(name);
   }
 
+  /** Bytes the domain lists' hash sets hold (outside the JS heap). */
+  get byteLength(): number {
+    let n = 0;
+    for (const l of this.domainLists.values()) n += l.byteLength;
+    return n;
+  }
+
   /** Some of these lists has a rule limited to client addresses (`$client`). */
   readsClient(names: readonly string[]): boolean {
     return names.some((n) => this.domainLists.get(n)?.readsClient === true);
@@ -113,6 +120,34 @@ function* lineChunks(
   }
 }
 
+/** A list file this large is adopted as its names' arena (smaller ones are copied). */
+const ADOPT_BYTES = 64 * 1024;
+
+/** Lines in `data` (an upper bound on the names a plain list holds). */
+function countLines(data: Buffer): number {
+  let n = 1;
+  for (let i = data.indexOf(0x0a); i >= 0; i = data.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
+
+/** A domain list's bytes parsed chunk by chunk; the next line number. */
+function* parseBytes(
+  data: Buffer,
+  format: DomainListFormat,
+  into: DomainListBuilder,
+  stats: DomainParseStats,
+  firstLine: number,
+): Steps<number> {
+  let line = firstLine;
+  for (const [start, end] of lineChunks(data.length, (i) => data.indexOf(0x0a, i))) {
+    line = parseDomainList(data.subarray(start, end), format, into, stats, line);
+    yield;
+  }
+  // All read: the rest of an adopted buffer is free for the names of a next source.
+  into.block.consumed(data, data.length);
+  return line;
+}
+
 /**
  * buildListSet as steps (slices.ts): pauses between chunks of items, lines and entries. A domain
  * list in `packed` (its items' UTF-8 bytes, "\n" between them, sync/bundle-parse.ts) is read
@@ -128,22 +163,25 @@ export function* buildListSetSteps(
     switch (list.type) {
       case "domain": {
         const pack = packed?.get(index);
-        // A packed list's size is known: its names' buffer is allocated once.
+        const items = list.items;
+        // The list's bytes, read into this process for this compile only, become the names'
+        // arena (DomainSetBuilder.adopt): packed items, else a list file given on its own.
+        const file = list.file ? readListFile(list, opts) : undefined;
+        const own = pack
+          ? Buffer.from(pack.bytes.buffer, pack.bytes.byteOffset, pack.bytes.byteLength)
+          : file && !items?.length && file.length >= ADOPT_BYTES
+            ? file
+            : undefined;
         const into = new DomainListBuilder(
-          pack ? { bytes: pack.bytes.length, names: pack.count } : undefined,
+          own ? { bytes: 0, names: pack ? pack.count : countLines(own) } : undefined,
         );
+        if (own) into.block.adopt(own);
         const stats = newParseStats();
         const format: DomainListFormat = list.format ?? "auto";
-        const items = list.items;
         let line = 1;
         if (pack) {
           // The same bytes the item-by-item path below makes (UTF-8, "\n" between items).
-          const b = pack.bytes;
-          const data = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-          for (const [start, end] of lineChunks(data.length, (i) => data.indexOf(0x0a, i))) {
-            line = parseDomainList(data.subarray(start, end), format, into, stats, line);
-            yield;
-          }
+          line = yield* parseBytes(own!, format, into, stats, line);
         } else if (items) {
           // Inline items use the same parser (one item = one line) so they follow the same rules.
           for (let i = 0; i < items.length; i += ITEM_CHUNK) {
@@ -155,14 +193,7 @@ export function* buildListSetSteps(
             yield;
           }
         }
-        if (list.file) {
-          const data = readListFile(list, opts);
-          line = 1;
-          for (const [start, end] of lineChunks(data.length, (i) => data.indexOf(0x0a, i))) {
-            line = parseDomainList(data.subarray(start, end), format, into, stats, line);
-            yield;
-          }
-        }
+        if (file) yield* parseBytes(file, format, into, stats, 1);
         const domains = yield* into.buildSteps(list.name, set.query, stats);
         set.addDomains(domains);
         set.stats.push({
