@@ -167,21 +167,36 @@ export function* buildListSetSteps(
         // The list's bytes, read into this process for this compile only, become the names'
         // arena (DomainSetBuilder.adopt): packed items, else a list file given on its own.
         const file = list.file ? readListFile(list, opts) : undefined;
-        const own = pack
-          ? Buffer.from(pack.bytes.buffer, pack.bytes.byteOffset, pack.bytes.byteLength)
-          : file && !items?.length && file.length >= ADOPT_BYTES
-            ? file
-            : undefined;
-        const into = new DomainListBuilder(
-          own ? { bytes: 0, names: pack ? pack.count : countLines(own) } : undefined,
-        );
+        const own =
+          pack && !file
+            ? Buffer.from(pack.bytes.buffer, pack.bytes.byteOffset, pack.bytes.byteLength)
+            : file && !pack && !items?.length && file.length >= ADOPT_BYTES
+              ? file
+              : undefined;
+        // Otherwise the arena is sized once for every source (DomainSetBuilder grows a buffer
+        // that fills by copying it whole into one twice as large, in one step): a name is
+        // never longer than its line or item.
+        let bytes = own ? 0 : (pack?.bytes.length ?? 0) + (file?.length ?? 0);
+        let names = own ? (pack ? pack.count : countLines(own)) : (pack?.count ?? 0);
+        if (!own && items) {
+          for (const item of items) bytes += String(item).length;
+          names += items.length;
+        }
+        if (!own && file) names += countLines(file);
+        const into = new DomainListBuilder({ bytes, names });
         if (own) into.block.adopt(own);
         const stats = newParseStats();
         const format: DomainListFormat = list.format ?? "auto";
         let line = 1;
         if (pack) {
           // The same bytes the item-by-item path below makes (UTF-8, "\n" between items).
-          line = yield* parseBytes(own!, format, into, stats, line);
+          line = yield* parseBytes(
+            own ?? Buffer.from(pack.bytes.buffer, pack.bytes.byteOffset, pack.bytes.byteLength),
+            format,
+            into,
+            stats,
+            line,
+          );
         } else if (items) {
           // Inline items use the same parser (one item = one line) so they follow the same rules.
           for (let i = 0; i < items.length; i += ITEM_CHUNK) {
