@@ -3,6 +3,7 @@
 export * from "./api.ts";
 export * from "./bundle-hash.ts";
 export * from "./config-bundle.ts";
+export * from "./do-not-inspect.ts";
 export * from "./domain-rules.ts";
 export * from "./edge-config.ts";
 export * from "./edge-version.ts";

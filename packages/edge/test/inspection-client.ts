@@ -30,6 +30,7 @@ export async function startInspectingProxy(opts: {
   readonly originCa: string;
   readonly pki: TestPki;
   readonly policies?: ConfigBundle["policies"];
+  readonly lists?: ConfigBundle["lists"];
   readonly proxy?: ProxySettings;
 }): Promise<InspectingProxy> {
   const names = Object.keys(opts.origins);
@@ -41,6 +42,7 @@ export async function startInspectingProxy(opts: {
         originCas: [opts.originCa],
         ...opts.proxy,
       },
+      lists: opts.lists ?? [],
       policies: [
         ...(opts.policies ?? []),
         policy("net", "allow", `net.connect.host in {${names.map((n) => `"${n}"`).join(" ")}}`, {

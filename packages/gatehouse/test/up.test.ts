@@ -8,6 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  BUILTIN_DO_NOT_INSPECT,
+  BUILTIN_DO_NOT_INSPECT_ITEMS,
+  BUILTIN_DO_NOT_INSPECT_LIST,
+} from "@gatehouse/contract";
+import {
   api,
   eventually,
   fakeUpstream,
@@ -125,6 +130,25 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
       5000,
     );
     assert.deepEqual(A(r), ["0.0.0.0"]);
+  });
+
+  test("the starter has the built-in do-not-inspect list and its policy, editable like any", async () => {
+    const lists = await call<{ items: { id: string; name: string; itemCount: number }[] }>(
+      "GET",
+      "/lists?limit=500",
+    );
+    const builtin = lists.body.items.find((l) => l.name === BUILTIN_DO_NOT_INSPECT_LIST);
+    assert.ok(builtin, JSON.stringify(lists.body));
+    assert.equal(builtin.itemCount, BUILTIN_DO_NOT_INSPECT_ITEMS.length);
+    const policies = await call<{ items: { name: string; action: string; type: string }[] }>(
+      "GET",
+      "/policies?limit=500",
+    );
+    const p = policies.body.items.find((x) => x.name === BUILTIN_DO_NOT_INSPECT.policy.name);
+    assert.equal(p?.action, "do_not_inspect");
+    assert.equal(p?.type, "http");
+    const add = await call("POST", `/lists/${builtin.id}/items`, ["pinned-app.test"]);
+    assert.ok(add.status < 300, JSON.stringify(add.body));
   });
 
   test("a list and a DNS block policy made through the API are enforced within 2 s, and undone", async () => {

@@ -8,7 +8,11 @@ import { mkdir, readFile } from "node:fs/promises";
 import { BlockList, isIP } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { ResolverSettings } from "@gatehouse/contract";
+import {
+  BUILTIN_DO_NOT_INSPECT,
+  BUILTIN_DO_NOT_INSPECT_LIST,
+  type ResolverSettings,
+} from "@gatehouse/contract";
 import { type ServingEndpoints, startControl } from "@gatehouse/control";
 import {
   createOpLogger,
@@ -287,7 +291,28 @@ async function seedStarter(
     expression: "any(dns.domains[*] in $example_blocklist)",
     action: "block",
   });
+  await ensureBuiltinDoNotInspect(api);
   await api.call("POST", "/config/publish", {});
+}
+
+/**
+ * The built-in do-not-inspect list (certificate-pinned apps, OS and browser updates) and its
+ * do_not_inspect HTTP policy, unless a list of that name exists already. Called on the first run
+ * and when --tls-inspection turns inspection on for the starter location.
+ */
+export async function ensureBuiltinDoNotInspect(api: ControlClient): Promise<boolean> {
+  let cursor: string | undefined;
+  do {
+    const page: { items: { name: string }[]; nextCursor?: string } = await api.call(
+      "GET",
+      `/lists?limit=500&type=domain${cursor === undefined ? "" : `&cursor=${encodeURIComponent(cursor)}`}`,
+    );
+    if (page.items.some((l) => l.name === BUILTIN_DO_NOT_INSPECT_LIST)) return false;
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  await api.call("POST", "/lists", BUILTIN_DO_NOT_INSPECT.list);
+  await api.call("POST", "/policies", BUILTIN_DO_NOT_INSPECT.policy);
+  return true;
 }
 
 const STARTER_LOCATION = "This machine and local networks";
@@ -304,6 +329,8 @@ export async function inspectStarterLocation(api: ControlClient): Promise<void> 
       `--tls-inspection: no location named "${STARTER_LOCATION}" (turn inspection on per location in the dashboard)`,
     );
   if (starter.tlsInspection === true) return;
+  // An install seeded before the built-in list existed gets it now, before anything is decrypted.
+  await ensureBuiltinDoNotInspect(api);
   await api.call("PATCH", `/locations/${starter.id}`, { tlsInspection: true });
   await api.call("POST", "/config/publish", {});
 }
