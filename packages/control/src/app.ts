@@ -33,7 +33,7 @@ import { openStore, type Store } from "./db/open-store.ts";
 import { defaultDashboardDir, registerDashboard } from "./http/dashboard.ts";
 import { errorHandler } from "./http/errors.ts";
 import { parseJsonBody } from "./http/json-body.ts";
-import { lazySerializers } from "./http/lazy-serializers.ts";
+import { lazyCompilers } from "./http/lazy-compilers.ts";
 import { ReadCache } from "./http/read-cache.ts";
 import { addErrorResponses, registerErrorSchemas } from "./http/responses.ts";
 import { DOCS_CSP, registerSecurityHeaders } from "./http/security-headers.ts";
@@ -167,8 +167,8 @@ export interface ControlState {
   readonly metrics: ControlMetrics;
   /** AppOptions.serving. */
   readonly serving?: ServingEndpointsSource;
-  /** Compile the response serializers no request has needed yet (http/lazy-serializers.ts). */
-  readonly compileAllSerializers: () => number;
+  /** Compile the validators and serializers no request has needed yet (http/lazy-compilers.ts). */
+  readonly compileAllSchemas: () => number;
 }
 
 declare module "fastify" {
@@ -233,9 +233,9 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     if (ownsStore) await store.close();
     throw err;
   }
-  const serializers = lazySerializers();
+  const compilers = lazyCompilers();
   const app = Fastify({
-    schemaController: { compilersFactory: { buildSerializer: serializers.buildSerializer } },
+    schemaController: { compilersFactory: compilers.compilersFactory },
     ...(opts.loggerInstance
       ? { loggerInstance: opts.loggerInstance }
       : {
@@ -327,7 +327,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     ...(boot.adminToken ? { adminToken: boot.adminToken } : {}),
     ...(boot.adminPassword ? { adminPassword: boot.adminPassword } : {}),
     ...(opts.serving ? { serving: opts.serving } : {}),
-    compileAllSerializers: serializers.compileAllSerializers,
+    compileAllSchemas: compilers.compileAll,
   };
   app.decorate("gatehouse", state);
 
