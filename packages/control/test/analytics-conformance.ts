@@ -398,6 +398,75 @@ export function conformance(open: StoreFactory, opts: { parquet: boolean }): voi
       assert.equal(await s.count(), data.length);
     }));
 
+  it("TLS inspection fields (inspected, TLS version, ALPN, origin certificate) round-trip and filter", () =>
+    withStore(async (s) => {
+      const base = dataset();
+      const inspected: QueryLogRecord[] = [
+        {
+          ts: T0 + 9000,
+          kind: "http",
+          id: "i1",
+          client: "10.0.1.9",
+          action: "allow",
+          transport: "http",
+          durationMs: 8,
+          method: "GET",
+          host: "shop.example.com",
+          url: "https://shop.example.com/cart",
+          status: 200,
+          inspected: true,
+          tlsVersion: "TLSv1.3",
+          alpn: "h2",
+          originCert: "valid",
+        },
+        {
+          ts: T0 + 9500,
+          kind: "http",
+          id: "i2",
+          client: "10.0.1.9",
+          action: "error",
+          transport: "http",
+          durationMs: 3,
+          host: "old.example.com",
+          url: "https://old.example.com/",
+          status: 502,
+          inspected: true,
+          tlsVersion: "TLSv1.2",
+          alpn: "http/1.1",
+          originCert: "CERT_HAS_EXPIRED",
+          reason: "origin_cert_invalid",
+        },
+        {
+          ts: T0 + 9700,
+          kind: "net",
+          id: "i3",
+          client: "10.0.1.9",
+          action: "allow",
+          transport: "connect",
+          durationMs: 40,
+          host: "appliance.example.com",
+          originCert: "DEPTH_ZERO_SELF_SIGNED_CERT",
+          reason: "origin_cert_passed_through",
+        },
+      ];
+      const data = [...base, ...inspected];
+      await s.ingest("tls-1", data);
+      const page = await s.search({ ...RANGE, limit: 1000 });
+      const byId = new Map(page.records.map((r) => [r.id, r]));
+      for (const r of inspected) assert.deepEqual(byId.get(r.id), r);
+      const ids = async (filter: Parameters<AnalyticsStore["search"]>[0]["filter"]) =>
+        (await s.search({ ...RANGE, limit: 1000, filter })).records.map((r) => r.id).sort();
+      assert.deepEqual(await ids({ inspected: true }), ["i1", "i2"]);
+      assert.equal((await ids({ inspected: false })).length, data.length - 2);
+      assert.deepEqual(await ids({ tlsVersion: "TLSv1.3" }), ["i1"]);
+      assert.deepEqual(await ids({ alpn: "http/1.1" }), ["i2"]);
+      assert.deepEqual(await ids({ originCert: "CERT_HAS_EXPIRED" }), ["i2"]);
+      assert.deepEqual(await ids({ originCert: "DEPTH_ZERO_SELF_SIGNED_CERT", kind: "net" }), [
+        "i3",
+      ]);
+      assert.deepEqual(await ids({ originCert: "' OR 1=1 --" }), []);
+    }));
+
   it("search pages newest first with a keyset cursor, ties included", () =>
     withStore(async (s) => {
       // 25 records, five sharing each timestamp, from two edges reusing ids.

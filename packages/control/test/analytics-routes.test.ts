@@ -144,6 +144,20 @@ describe("analytics routes", () => {
     assert.equal(filtered.json().records.length, 6);
   });
 
+  it("GET logs filters on the TLS inspection fields", async () => {
+    const all = (await get(`/api/v1/analytics/logs?${RANGE}&limit=1000`)).json().records.length;
+    const none = await get(`/api/v1/analytics/logs?${RANGE}&inspected=true&alpn=h2`);
+    assert.equal(none.statusCode, 200, none.body);
+    assert.deepEqual(none.json().records, [], "nothing in the data set was inspected");
+    const plain = await get(`/api/v1/analytics/logs?${RANGE}&inspected=false&limit=1000`);
+    assert.equal(plain.json().records.length, all);
+    const cert = await get(
+      `/api/v1/analytics/logs?${RANGE}&originCert=CERT_HAS_EXPIRED&tlsVersion=TLSv1.3`,
+    );
+    assert.equal(cert.statusCode, 200, cert.body);
+    assert.equal((await get(`/api/v1/analytics/logs?${RANGE}&inspected=maybe`)).statusCode, 400);
+  });
+
   it("rejects bad input with 400 and the error body", async () => {
     const cases = [
       `/api/v1/analytics/top?${RANGE}&dimension=nope`,

@@ -63,6 +63,11 @@ export const COLUMNS: readonly Column[] = [
   c("matched_name", "matchedName", "text"),
   c("dnssec", "dnssec", "text"),
   c("ede", "ede", "int"),
+  // TLS inspection: inspected is stored as 0/1 (read back as a boolean), the rest as text.
+  c("inspected", "inspected", "int"),
+  c("tls_version", "tlsVersion", "text"),
+  c("alpn", "alpn", "text"),
+  c("origin_cert", "originCert", "text"),
 ];
 
 /** Columns later than the original table: added (nullable, at the end) when a store opens. */
@@ -106,7 +111,8 @@ export function recordToRow(r: QueryLogRecord, out: unknown[], accountId = ""): 
       continue;
     }
     const v = r[field];
-    out[i] = v === undefined ? (field === "edgeId" ? "" : null) : v;
+    out[i] =
+      v === undefined ? (field === "edgeId" ? "" : null) : typeof v === "boolean" ? (v ? 1 : 0) : v;
   }
   return out;
 }
@@ -118,7 +124,8 @@ export function rowToRecord(row: readonly unknown[]): QueryLogRecord {
     const v = row[i];
     if (col.field === undefined || v === null || v === undefined) continue;
     if (col.field === "edgeId" && v === "") continue;
-    out[col.field] = col.type === "text" ? v : Number(v);
+    out[col.field] =
+      col.type === "text" ? v : col.field === "inspected" ? Number(v) !== 0 : Number(v);
   }
   return out as QueryLogRecord;
 }

@@ -128,6 +128,12 @@ function whereClause(
     eq("transport", filter.transport, "text");
     eq("kind", filter.kind, "text");
     eq("edge_id", filter.edgeId, "text");
+    // Records from before the column (and every uninspected one) hold NULL: not inspected.
+    if (filter.inspected === true) parts.push("inspected = 1");
+    else if (filter.inspected === false) parts.push("(inspected IS NULL OR inspected = 0)");
+    eq("tls_version", filter.tlsVersion, "text");
+    eq("alpn", filter.alpn, "text");
+    eq("origin_cert", filter.originCert, "text");
   }
   if (clientTotals && filter?.transport === undefined)
     parts.push(`transport <> ${bind(d, p, INTERNAL_TRANSPORT, "text")}`);

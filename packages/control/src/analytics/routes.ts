@@ -64,6 +64,10 @@ const FilterQuery = {
   transport: T.Optional(T.String({ minLength: 1, maxLength: 16 })),
   kind: T.Optional(literals(LOG_KINDS)),
   edgeId: T.Optional(T.String({ minLength: 1, maxLength: 128 })),
+  inspected: T.Optional(T.Boolean()),
+  tlsVersion: T.Optional(T.String({ minLength: 1, maxLength: 16 })),
+  alpn: T.Optional(T.String({ minLength: 1, maxLength: 32 })),
+  originCert: T.Optional(T.String({ minLength: 1, maxLength: 64 })),
 };
 
 const TimeseriesQuery = T.Object(
@@ -127,6 +131,10 @@ type FilterQ = {
   transport?: string;
   kind?: LogFilter["kind"];
   edgeId?: string;
+  inspected?: boolean;
+  tlsVersion?: string;
+  alpn?: string;
+  originCert?: string;
 };
 
 function filterOf(q: FilterQ): LogFilter {
@@ -142,6 +150,10 @@ function filterOf(q: FilterQ): LogFilter {
   if (q.transport !== undefined) f.transport = q.transport;
   if (q.kind !== undefined) f.kind = q.kind;
   if (q.edgeId !== undefined) f.edgeId = q.edgeId;
+  if (q.inspected !== undefined) f.inspected = q.inspected;
+  if (q.tlsVersion !== undefined) f.tlsVersion = q.tlsVersion;
+  if (q.alpn !== undefined) f.alpn = q.alpn;
+  if (q.originCert !== undefined) f.originCert = q.originCert;
   return f;
 }
 

@@ -49,6 +49,14 @@ export interface LogFilter {
   kind?: LogKind;
   /** The edge that handled it (its enrolled id; a standalone edge's name). */
   edgeId?: string;
+  /** TLS inspection: read from a decrypted connection (true) or not (false: everything else). */
+  inspected?: boolean;
+  /** Inspected: the TLS version agreed with the client ("TLSv1.3"). */
+  tlsVersion?: string;
+  /** Inspected: the ALPN protocol agreed with the client ("h2", "http/1.1"). */
+  alpn?: string;
+  /** The origin certificate's verdict: "valid" or the verification code. */
+  originCert?: string;
 }
 
 /** A time range in milliseconds since the Unix epoch: `from` inclusive, `to` exclusive. */
