@@ -25,6 +25,7 @@ import { OverviewPage } from "./pages/overview.tsx";
 import { PoliciesPage } from "./pages/policies.tsx";
 import { QueryLogPage } from "./pages/query-log.tsx";
 import { ResolverPage } from "./pages/resolver.tsx";
+import { RolloutsPage } from "./pages/rollouts.tsx";
 import { SettingsPage } from "./pages/settings.tsx";
 import { TokensPage } from "./pages/tokens.tsx";
 import { UsersPage } from "./pages/users.tsx";
@@ -46,6 +47,7 @@ const NAV: readonly { to: string; label: string }[] = [
   { to: "/resolver", label: "DNS settings" },
   { to: "/settings", label: "Settings" },
   { to: "/edges", label: "Edges" },
+  { to: "/rollouts", label: "Rollouts" },
   { to: "/config", label: "Publish" },
   { to: "/audit", label: "Audit log" },
   { to: "/import", label: "Import" },
@@ -313,6 +315,7 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/local-dns": () => <LocalDnsPage />,
   "/identities": () => <IdentitiesPage />,
   "/edges": () => <EdgesPage />,
+  "/rollouts": () => <RolloutsPage />,
   "/config": () => <ConfigPage />,
   "/resolver": () => <ResolverPage />,
   "/settings": () => <SettingsPage />,

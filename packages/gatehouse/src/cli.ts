@@ -10,6 +10,8 @@ const HELP = `gatehouse — a self-hosted secure web gateway
 usage:
   gatehouse up [--data-dir DIR] …    control + edge on loopback, the one-command product
   gatehouse edge --config FILE.yaml  the data plane (DNS resolver, HTTP proxy) from a config file
+  gatehouse edge install --control URL --join-token T [--dry-run]
+                                     make this machine an edge under systemd
   gatehouse control [migrate] …      the control plane's REST API
   gatehouse rules check|fmt|eval …   check, format or evaluate a rules-language expression
   gatehouse import pihole|adguardhome|blocky FILE [--dry-run]

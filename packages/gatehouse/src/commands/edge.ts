@@ -39,6 +39,9 @@ const USAGE = `usage:
                  [--heartbeat-interval SECONDS]   default 10
                  [--decommission-grace SECONDS]   serving time left once control
                                         says the edge is decommissioned (default 60)
+  gatehouse edge install --control URL --join-token T [--dry-run] …
+                                        install this machine as an edge under systemd
+                                        (\`gatehouse edge install --help\`)
   either form:   [--origin-ca FILE]     (repeatable) also trust this CA when verifying origins
                                         of inspected HTTPS (private origins)
 
@@ -62,6 +65,8 @@ function describeAddresses(a: EdgeAddresses): string[] {
 }
 
 export async function edgeCommand(argv: readonly string[], io: Io): Promise<number> {
+  if (argv[0] === "install")
+    return (await import("./edge-install.ts")).edgeInstallCommand(argv.slice(1), io);
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -158,7 +163,9 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       log,
       logger,
       ...(joinToken ? { joinToken } : {}),
-      ...(values.name ? { name: values.name } : {}),
+      ...((values.name ?? process.env["GATEHOUSE_EDGE_NAME"])
+        ? { name: values.name ?? process.env["GATEHOUSE_EDGE_NAME"] }
+        : {}),
       ...(heartbeat !== undefined ? { heartbeatIntervalMs: heartbeat * 1000 } : {}),
       ...(grace !== undefined ? { decommissionGraceMs: Number(grace) * 1000 } : {}),
     };

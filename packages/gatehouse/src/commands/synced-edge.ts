@@ -34,7 +34,7 @@ import {
 } from "@gatehouse/edge";
 
 /** This release's version (package.json), reported to control on enrolment and every request. */
-export const SOFTWARE_VERSION = (
+const SOFTWARE_VERSION = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
     version: string;
   }
