@@ -52,11 +52,15 @@ export interface TypeFilter {
 }
 
 /** `$dnsrewrite`, simple forms only: an rcode, or an rcode with one A/AAAA/CNAME record. */
-export interface DnsRewrite {
-  readonly rcode: "NOERROR" | "NXDOMAIN" | "REFUSED" | "SERVFAIL";
-  readonly type?: "A" | "AAAA" | "CNAME";
-  readonly value?: string;
-}
+export type DnsRewrite =
+  | { readonly rcode: DnsRewriteRcode; readonly type?: undefined; readonly value?: undefined }
+  | {
+      readonly rcode: DnsRewriteRcode;
+      readonly type: "A" | "AAAA" | "CNAME";
+      readonly value: string;
+    };
+
+type DnsRewriteRcode = "NOERROR" | "NXDOMAIN" | "REFUSED" | "SERVFAIL";
 
 export interface DomainRule {
   readonly pattern: DomainPattern;

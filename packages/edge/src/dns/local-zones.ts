@@ -121,8 +121,9 @@ class LocalZoneIndex {
 
   /** AXFR is allowed to this client address. */
   transferAllowed(ip: string): boolean {
-    const v = this.transfer ? parseIp(ip) : undefined;
-    return v !== undefined && this.transfer!.has(v);
+    const transfer = this.transfer;
+    const v = transfer ? parseIp(ip) : undefined;
+    return v !== undefined && transfer !== undefined && transfer.has(v);
   }
 
   /** RFC 2308 §5: the negative-answer SOA's TTL. */

@@ -33,7 +33,7 @@ export function responseSkeleton(ex: DnsExchange, rcode: number): Message {
 }
 
 /** The owner of the answer's next record: the last rewrite's target, else the question. */
-function ownerName(ex: DnsExchange, q: ParsedQuery): string {
+export function ownerName(ex: DnsExchange, q: ParsedQuery): string {
   const last = ex.prefix.at(-1);
   if (last === undefined) return q.qnameRaw;
   if (typeof last.data !== "string") throw new Error("a rewrite's CNAME has no target name");

@@ -46,7 +46,7 @@ export function u32(b: Uint8Array, o: number): number {
 }
 
 /** Element `i` of a typed array of numbers whose length the caller has checked. */
-export function at(a: Uint16Array | Uint32Array, i: number): number {
+export function at(a: Uint16Array | Uint32Array | Int32Array, i: number): number {
   const v = a[i];
   if (v === undefined) throw new RangeError(`index ${i} past the end (${a.length})`);
   return v;

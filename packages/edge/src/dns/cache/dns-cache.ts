@@ -199,16 +199,11 @@ export function agedRecords(
   age: number,
   floor = 0,
 ): ResourceRecord[] {
-  const out: ResourceRecord[] = new Array(rrs.length);
-  for (let i = 0; i < rrs.length; i++) {
-    const rr = rrs[i]!;
-    out[i] = {
-      name: rr.name,
-      type: rr.type,
-      class: rr.class,
-      ttl: Math.max(rr.ttl - age, floor),
-      data: rr.data,
-    };
-  }
-  return out;
+  return rrs.map((rr) => ({
+    name: rr.name,
+    type: rr.type,
+    class: rr.class,
+    ttl: Math.max(rr.ttl - age, floor),
+    data: rr.data,
+  }));
 }

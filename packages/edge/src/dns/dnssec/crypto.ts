@@ -4,6 +4,7 @@
 // owner hashes (RFC 5155 §5) with base32hex (RFC 4648 §7).
 
 import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
+import { u8, u16 } from "../../net/bytes.ts";
 import type { DnskeyData, DsData } from "./records.ts";
 import { nameWire } from "./records.ts";
 
@@ -41,7 +42,7 @@ export const MAX_RSA_BITS = 4096;
 /** RFC 4034 Appendix B key tag over the DNSKEY RDATA. */
 export function keyTag(rdata: Uint8Array): number {
   let ac = 0;
-  for (let i = 0; i < rdata.length; i++) ac += i & 1 ? rdata[i]! : rdata[i]! << 8;
+  for (let i = 0; i < rdata.length; i++) ac += i & 1 ? u8(rdata, i) : u8(rdata, i) << 8;
   ac += (ac >>> 16) & 0xffff;
   return ac & 0xffff;
 }
@@ -76,10 +77,10 @@ export function importKey(key: DnskeyData): KeyObject | undefined {
       case Algorithm.RSASHA256:
       case Algorithm.RSASHA512: {
         if (pk.length < 3) return undefined;
-        let expLen = pk[0]!;
+        let expLen = u8(pk, 0);
         let at = 1;
         if (expLen === 0) {
-          expLen = (pk[1]! << 8) | pk[2]!;
+          expLen = u16(pk, 1);
           at = 3;
         }
         const exp = pk.subarray(at, at + expLen);

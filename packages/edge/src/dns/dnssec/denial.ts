@@ -49,8 +49,9 @@ export function commonAncestor(a: string, b: string): string {
   const lb = splitLabels(b);
   const out: string[] = [];
   for (let i = la.length - 1, j = lb.length - 1; i >= 0 && j >= 0; i--, j--) {
-    if (la[i] !== lb[j]) break;
-    out.unshift(la[i]!);
+    const label = la[i];
+    if (label === undefined || label !== lb[j]) break;
+    out.unshift(label);
   }
   return out.join(".");
 }
@@ -83,7 +84,9 @@ export class Denial {
         this.params ??= d;
         if (d.iterations !== this.params.iterations || compareBytes(d.salt, this.params.salt) !== 0)
           continue;
-        this.nsec3.push({ hash: splitLabels(owner)[0]!, d });
+        // The owner's first label is the hash; an NSEC3 at the root has none and proves nothing.
+        const [hash] = splitLabels(owner);
+        if (hash !== undefined) this.nsec3.push({ hash, d });
       }
     }
   }
@@ -128,10 +131,12 @@ export class Denial {
 
   // ------------------------------------------------------------ NSEC3 (RFC 5155 §8)
 
-  private h(name: string): string {
+  /** The NSEC3 hash of `name`; undefined when the answer has no NSEC3 (nothing can match). */
+  private h(name: string): string | undefined {
     let v = this.hashes.get(name);
     if (v === undefined) {
-      const p = this.params!;
+      const p = this.params;
+      if (p === undefined) return undefined;
       v = base32hex(nsec3Hash(name, p.salt, p.iterations));
       this.hashes.set(name, v);
     }
@@ -145,6 +150,7 @@ export class Denial {
 
   private nsec3Covering(name: string): Nsec3Rr | undefined {
     const h = this.h(name);
+    if (h === undefined) return undefined;
     for (const n of this.nsec3) {
       const next = base32hex(n.d.nextHash);
       const last = next <= n.hash;

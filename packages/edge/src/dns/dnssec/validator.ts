@@ -16,6 +16,7 @@
 // fetches and signature checks.
 
 import type { KeyObject } from "node:crypto";
+import { nth } from "../../indexed.ts";
 import { Ede, Rcode, RRType } from "../wire/constants.ts";
 import type { Message, ResourceRecord } from "../wire/message.ts";
 import { isSubdomainOf, lowerName } from "../wire/name.ts";
@@ -120,6 +121,14 @@ function groupRrsets(records: readonly ResourceRecord[]): Map<string, RrsetGroup
     } else get(owner, r.type).rrs.push(r);
   }
   return out;
+}
+
+/** The target of a CNAME or DNAME RRset: its first record's name (one without any is bogus). */
+function firstName(g: RrsetGroup): string {
+  const data = g.rrs[0]?.data;
+  if (typeof data !== "string")
+    throw new Bogus(Ede.DNSSEC_BOGUS, `${g.owner || "."}/${g.type} names no target`);
+  return data;
 }
 
 function minTtl(rrs: readonly ResourceRecord[], cap: number): number {
@@ -228,12 +237,12 @@ export class Validator {
       if (cname.sigs.length === 0 && dname) {
         // RFC 6672 §5.3.3: the synthesized CNAME is unsigned; the DNAME vouches for it.
         note(await this.checkRrset(dname, msg, budget));
-        const target = lowerName(cname.rrs[0]!.data as string);
-        const expect = `${current.slice(0, current.length - dname.owner.length)}${lowerName(dname.rrs[0]!.data as string)}`;
+        const target = lowerName(firstName(cname));
+        const expect = `${current.slice(0, current.length - dname.owner.length)}${lowerName(firstName(dname))}`;
         if (target !== expect.replace(/\.$/, ""))
           throw new Bogus(Ede.DNSSEC_BOGUS, `CNAME at ${current} does not follow its DNAME`);
       } else note(await this.checkRrset(cname, msg, budget));
-      current = lowerName(cname.rrs[0]!.data as string);
+      current = lowerName(firstName(cname));
     }
     if (!hasData && (msg.rcode === Rcode.NOERROR || msg.rcode === Rcode.NXDOMAIN))
       note(await this.checkDenial(msg, current, qtype, budget));
@@ -262,7 +271,7 @@ export class Validator {
     }
     // The signer named by the signatures; the walk goes down to it.
     const signer =
-      g.sigs.find((s) => isSubdomainOf(g.owner, s.signer))?.signer ?? g.sigs[0]!.signer;
+      g.sigs.find((s) => isSubdomainOf(g.owner, s.signer))?.signer ?? nth(g.sigs, 0).signer;
     if (!isSubdomainOf(g.owner, signer))
       throw new Bogus(Ede.DNSSEC_BOGUS, `${g.owner} signed by ${signer || "."}, not an ancestor`);
     const st = await this.stateOf(signer, budget);

@@ -53,7 +53,8 @@ export async function verifyRrset(
   now: number,
   budget: Budget,
 ): Promise<RrsetCheck> {
-  const first = rrset[0]!;
+  const first = rrset[0];
+  if (first === undefined) return { ok: false, ede: Ede.DNSSEC_BOGUS, why: "an empty RRset" };
   const owner = lowerName(first.name);
   const ownerLabels = labelCount(owner.startsWith("*.") ? owner.slice(2) : owner);
   let expired = false;

@@ -224,10 +224,8 @@ export async function listenDoh(
         }
       } else return fail(res, 400, "missing dns or name parameter");
     } else if (req.method === "POST") {
-      const ct = String(req.headers["content-type"] ?? "")
-        .split(";")[0]!
-        .trim()
-        .toLowerCase();
+      const [mediaType = ""] = String(req.headers["content-type"] ?? "").split(";");
+      const ct = mediaType.trim().toLowerCase();
       if (ct !== MEDIA) return fail(res, 415, `expected ${MEDIA}`);
       const chunks: Buffer[] = [];
       let size = 0;

@@ -6,6 +6,8 @@
 
 import { createRequire } from "node:module";
 import { formatIpv6 } from "@gatehouse/rules";
+import { nth } from "../../indexed.ts";
+import { at, u8 } from "../../net/bytes.ts";
 import { trackUdpBatch, type UdpBatchStats } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import { InFlight } from "./in-flight.ts";
@@ -119,10 +121,10 @@ export function listenUdpBatch(
   const slow = (i: number, len: number, ip: string) => {
     if (!inFlight.enter()) return;
     const o = i * AS;
-    const family = addrs[o]!;
+    const family = u8(addrs, o);
     const clientPort = addrView.getUint16(o + 2);
     // The slots are reused by the next batch: keep copies.
-    const query = Buffer.from(inSlots[i]!.subarray(0, len));
+    const query = Buffer.from(nth(inSlots, i).subarray(0, len));
     const addr = addrs.slice(o + 4, o + (family === 4 ? 8 : 20));
     service.handle(query, { transport: "udp", ip, port: clientPort }).then((out) => {
       // A reply that comes after close() gave up waiting has no socket to go out on.
@@ -134,12 +136,12 @@ export function listenUdpBatch(
   lib.start(h, (count) => {
     if (!inFlight.accepting) return;
     for (let i = 0; i < count; i++) {
-      const len = inLens[i]!;
+      const len = at(inLens, i);
       // Empty or longer than a slot (no DNS query is): dropped, counted by the addon.
       if (len <= 0) continue;
-      const raw = inSlots[i]!.subarray(0, len);
+      const raw = nth(inSlots, i).subarray(0, len);
       const ip = ipOf(i);
-      const n = service.tryFastInto(raw, ip, outSlots[i]!, OUT);
+      const n = service.tryFastInto(raw, ip, nth(outSlots, i), OUT);
       if (n > 0) outLens[i] = n;
       else slow(i, len, ip);
     }

@@ -7,7 +7,7 @@
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { parsedQuery } from "../exchange.ts";
-import { responseSkeleton } from "../respond.ts";
+import { ownerName, responseSkeleton } from "../respond.ts";
 import { Rcode, RRClass, RRType } from "../wire/constants.ts";
 
 /** The HINFO RDATA: character-strings "RFC8482" and "". */
@@ -23,8 +23,7 @@ export function createAnyQueryStage(): Stage {
       if (q.qtype !== RRType.ANY) return "next";
       const m = responseSkeleton(ex, Rcode.NOERROR);
       // The owner is the name being answered: after a rewrite, the end of the CNAME chain.
-      const owner =
-        ex.prefix.length > 0 ? (ex.prefix[ex.prefix.length - 1]!.data as string) : q.qnameRaw;
+      const owner = ownerName(ex, q);
       m.answers = [
         ...ex.prefix,
         { name: owner, type: RRType.HINFO, class: RRClass.IN, ttl: HINFO_TTL, data: HINFO_RDATA },

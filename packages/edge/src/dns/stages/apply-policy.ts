@@ -39,12 +39,12 @@ export function applyPolicy(ex: DnsExchange, p: CompiledPolicy, phase: PolicyPha
           const m = responseSkeleton(ex, Rcode[rw.rcode]);
           if (rw.type === "CNAME" && rw.rcode === "NOERROR") {
             ex.action = "override";
-            startRewrite(ex, rw.value!, ttl);
+            startRewrite(ex, rw.value, ttl);
             return "next";
           }
           if (rw.type) {
             ex.action = "override";
-            m.answers = addressAnswers(ex, [rw.value!], ttl);
+            m.answers = addressAnswers(ex, [rw.value], ttl);
           }
           ex.response = m;
           return "respond";

@@ -4,6 +4,7 @@
 // only when the query had one (RFC 6891 §7), carrying our UDP size, the client's DO bit, the
 // NSID when asked for and configured (RFC 5001) and any Extended DNS Errors (RFC 8914). Runs for every answer, whichever stage produced it.
 
+import { u16 } from "../../net/bytes.ts";
 import { type DnsExchange, type Outcome, type Stage, worstState } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
 import { EdnsOption, Rcode } from "../wire/constants.ts";
@@ -33,11 +34,12 @@ export function createFinalizeStage(): Stage {
           m.ad = a.ad && chainOk && (q?.ad === true || q?.edns?.do === true);
           if (a.dnssec)
             ex.dnssec = ex.chainRecords > 0 ? worstState(a.dnssec, ex.chainDnssec) : a.dnssec;
+          const code = a.ede;
           if (
-            a.ede !== undefined &&
-            !ex.ede.some((o) => o.data[0] === a.ede! >>> 8 && o.data[1] === (a.ede! & 0xff))
+            code !== undefined &&
+            !ex.ede.some((o) => o.data.length >= 2 && u16(o.data, 0) === code)
           )
-            ex.ede.push(edeOption(a.ede));
+            ex.ede.push(edeOption(code));
         }
         ex.response = m;
       }

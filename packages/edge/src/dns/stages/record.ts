@@ -6,6 +6,7 @@
 // object reused for every query, so the fast path allocates nothing.
 
 import type { QueryLogRecord } from "@gatehouse/contract";
+import { u16 } from "../../net/bytes.ts";
 import type { PolicyPhase } from "../../policy/policy-set.ts";
 import { dnsQueryChannel, newDnsQueryEvent } from "../../telemetry/events.ts";
 import type { PendingCount } from "../../telemetry/pending-counts.ts";
@@ -124,7 +125,7 @@ export function createRecordStage(): Stage {
       if (ex.upstream) rec.upstream = ex.upstream;
       if (ex.dnssec) rec.dnssec = ex.dnssec;
       const ede = ex.ede[0];
-      if (ede && ede.data.length >= 2) rec.ede = (ede.data[0]! << 8) | ede.data[1]!;
+      if (ede && ede.data.length >= 2) rec.ede = u16(ede.data, 0);
       if (ex.reason) rec.reason = ex.reason;
       ex.record = rec;
       publishQuery(

@@ -5,6 +5,7 @@
 // truncation). After record: the entry keeps the record's fields as the template its repeats
 // are logged with.
 
+import { u8 } from "../../net/bytes.ts";
 import type { RecordTemplate } from "../../telemetry/query-log.ts";
 import type { CacheEntry } from "../cache/dns-cache.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
@@ -24,7 +25,7 @@ export function createRememberStage(): Stage {
         ex.prefix.length > 0 ||
         ex.reason !== undefined ||
         ex.cache === "stale" ||
-        out[2]! & 0x02
+        u8(out, 2) & 0x02
       )
         return "next";
       if (ex.action !== "allow" && ex.action !== "block" && ex.action !== "override") return "next";
@@ -91,6 +92,9 @@ export function createRememberStage(): Stage {
 /** The question (name, type, class) of `raw`, lowercased, as the packet cache confirms it. */
 function lowerQuestion(raw: Uint8Array, questionEnd: number): Uint8Array {
   const out = Uint8Array.from(raw.subarray(12, questionEnd));
-  for (let i = 0; i < out.length; i++) if (out[i]! >= 0x41 && out[i]! <= 0x5a) out[i]! |= 0x20;
+  for (let i = 0; i < out.length; i++) {
+    const c = u8(out, i);
+    if (c >= 0x41 && c <= 0x5a) out[i] = c | 0x20;
+  }
   return out;
 }

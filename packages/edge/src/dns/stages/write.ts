@@ -71,8 +71,9 @@ export function* transferMessages(
         : { ...m, questions: [], answers, authorities: [], additionals: [] };
     const out = encodeMessage(msg);
     if (out.length > MAX_MESSAGE) {
-      if (answers.length === 1)
-        throw new Error(`a record of ${records[i]!.name} exceeds a message`);
+      const [only] = answers;
+      if (answers.length === 1 && only)
+        throw new Error(`a record of ${only.name} exceeds a message`);
       count = answers.length >> 1;
       continue;
     }
