@@ -144,11 +144,26 @@ export const DeviceView = T.Object({
   id: T.String(),
   name: T.String(),
   userId: Nullable(T.String()),
+  /** The location its DoH token's queries belong to. */
+  locationId: Nullable(T.String()),
+  /** When its DoH token was issued; null: it has none. */
+  dohTokenIssuedAt: Nullable(Instant),
   ...Stamps,
 });
 export type DeviceView = Static<typeof DeviceView>;
 /** The device's credential is in this answer only. */
-export const DeviceWithCredential = T.Composite([DeviceView, T.Object({ credential: T.String() })]);
+export const DeviceWithCredential = T.Composite([
+  DeviceView,
+  T.Object({
+    credential: T.String(),
+    /** Present when the device was created with a DoH token (`dohToken: true`): shown once. */
+    dohToken: T.Optional(T.String()),
+  }),
+]);
+export type DeviceWithCredential = Static<typeof DeviceWithCredential>;
+/** A device's new DoH token, in this answer only: the DoH URL path is `/dns-query/<dohToken>`. */
+export const DeviceWithDohToken = T.Composite([DeviceView, T.Object({ dohToken: T.String() })]);
+export type DeviceWithDohToken = Static<typeof DeviceWithDohToken>;
 
 const ROLE_NAMES = ["viewer", "editor", "admin"] as const;
 const RoleName = T.Union(ROLE_NAMES.map((r) => T.Literal(r)));

@@ -261,6 +261,13 @@ export const Identities = T.Object({
       credentialHash: CredentialHash,
       /** The user this device belongs to, for identity fields. */
       userId: T.Optional(Id),
+      /** With `dohTokenSha256`: the location its DoH queries belong to. */
+      locationId: T.Optional(Id),
+      /**
+       * SHA-256 (base64url) of the device's DoH URL token (`/dns-query/<token>`): the edge hashes
+       * the token a query comes with and finds the device, never holding the token itself.
+       */
+      dohTokenSha256: T.Optional(T.String({ pattern: "^[A-Za-z0-9_-]{43}$" })),
     }),
     { maxItems: 1_000_000 },
   ),

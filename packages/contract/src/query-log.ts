@@ -32,6 +32,8 @@ export const QueryLogRecord = T.Object({
   location: T.Optional(T.String({ maxLength: 128 })),
   client: T.String({ maxLength: 64 }),
   identity: T.Optional(T.String({ maxLength: 320 })),
+  /** DNS over a device's DoH token: the device's name. */
+  device: T.Optional(T.String({ maxLength: 200 })),
   action: T.Union(LOG_ACTIONS.map((a) => T.Literal(a))),
   policyId: T.Optional(T.String({ maxLength: 128 })),
   policyName: T.Optional(T.String({ maxLength: 200 })),

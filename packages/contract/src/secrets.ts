@@ -1,7 +1,7 @@
 // Secrets (API tokens, edge credentials, proxy passwords) are stored only as slow-KDF hashes
 // and compared in constant time. Node-only: import from "@gatehouse/contract/secrets".
 
-import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:crypto";
 
 /** scrypt cost parameters: N (CPU/memory cost, a power of two), r (block size), p (parallelism). */
 export interface ScryptParams {
@@ -66,4 +66,18 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
 /** A random secret for tokens and credentials: `<prefix>_<43 chars base64url>`. */
 export function generateSecret(prefix: string): string {
   return `${prefix}_${randomBytes(32).toString("base64url")}`;
+}
+
+/**
+ * A per-device DoH URL token (`/dns-query/<token>`): 256 random bits, base64url. It is a bearer
+ * secret with full entropy, so it is stored as SHA-256 (dohTokenDigest), not a slow hash: the
+ * edge hashes the token of every DoH query that carries one.
+ */
+export function newDohToken(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/** SHA-256 of a DoH token, base64url (43 characters): what control stores and bundles carry. */
+export function dohTokenDigest(token: string): string {
+  return createHash("sha256").update(token).digest("base64url");
 }

@@ -111,7 +111,14 @@ export function userView(r: Row<IdentityUsersTable>) {
 
 /** Never shows the credential hash. */
 export function deviceView(r: Row<IdentityDevicesTable>) {
-  return { id: r.id, name: r.name, userId: r.user_id, ...stamps(r) };
+  return {
+    id: r.id,
+    name: r.name,
+    userId: r.user_id,
+    locationId: r.location_id,
+    dohTokenIssuedAt: r.doh_token_issued_at?.toISOString() ?? null,
+    ...stamps(r),
+  };
 }
 
 export const DEFAULT_RESOLVER: ResolverSettings = {

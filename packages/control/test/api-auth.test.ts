@@ -102,6 +102,8 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "PUT /api/v1/config/tests",
     "POST /api/v1/identities/devices",
     "POST /api/v1/identities/devices/:id/credential",
+    "POST /api/v1/identities/devices/:id/doh-token",
+    "DELETE /api/v1/identities/devices/:id/doh-token",
     "POST /api/v1/identities/users",
     "POST /api/v1/identities/users/:id/credential",
     "POST /api/v1/lists",

@@ -422,7 +422,15 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await ok(admin("GET", `/identities/devices/${dev.id}`), 200);
     await ok(admin("PATCH", `/identities/devices/${dev.id}`, { name: "laptop2" }), 200);
     await ok(admin("POST", `/identities/devices/${dev.id}/credential`), 200);
+    await ok(admin("POST", `/identities/devices/${dev.id}/doh-token`, {}), 422);
+    const devLoc = (await ok(admin("POST", "/locations", { name: "devloc" }), 201)).json();
+    await ok(
+      admin("POST", `/identities/devices/${dev.id}/doh-token`, { locationId: devLoc.id }),
+      200,
+    );
+    await ok(admin("DELETE", `/identities/devices/${dev.id}/doh-token`), 200);
     await ok(admin("DELETE", `/identities/devices/${dev.id}`), 204);
+    await ok(admin("DELETE", `/locations/${devLoc.id}`), 204);
     await ok(admin("DELETE", `/identities/users/${user.id}`), 204);
 
     // Pausing blocking, everywhere and in one location, and resuming.

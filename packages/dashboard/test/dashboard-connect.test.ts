@@ -4,7 +4,8 @@
 // Connect page shows the DNS address, DoH URL, DoT name, PAC URL and proxy with copy buttons and
 // QR codes; what it shows answers (kdig over DoH and DoT, checking the certificate the page
 // offers); its Apple profile parses as a plist with the DoH URL it shows; replacing the DoH URL
-// revokes the old one.
+// revokes the old one; a device's own DoH URL answers, names the device in the log and is
+// refused once revoked.
 
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
@@ -300,6 +301,65 @@ describe("the Connect a device page, against a real edge", { skip }, () => {
       15_000,
     );
     assert.match(ok, /status: NOERROR/);
+  });
+
+  it("a device gets its own DoH URL, shown once: it answers, the log names the device, and revoking it refuses it", async () => {
+    const form = page.getByRole("form", { name: "New device DoH URL" });
+    await form.getByLabel("Device name").fill("kims-phone");
+    await form.getByRole("button", { name: "Add a device URL" }).click();
+    const label = "DoH URL for kims-phone";
+    await page.getByTestId(label).waitFor();
+    const url = new URL(await shown(label));
+    const location = new URL(await shown("DoH URL"));
+    assert.equal(url.host, location.host, "the same host and port as the location's");
+    assert.notEqual(url.pathname, location.pathname);
+    assert.match(url.pathname, /^\/dns-query\/[A-Za-z0-9_-]{43}$/);
+    await page
+      .getByRole("table", { name: "Device DoH URLs" })
+      .getByRole("row")
+      .filter({ hasText: "kims-phone" })
+      .waitFor();
+    await screenshot(page, "connect-device-url");
+    // From an address outside the location's networks: the token is the credential.
+    const query = () =>
+      kdig([
+        "@127.0.0.1",
+        "-p",
+        url.port,
+        `+https=${url.pathname}`,
+        "-b",
+        "127.0.0.9",
+        "device.connect.example",
+      ]);
+    const answered = await eventually(query, (o) => /status: NOERROR/.test(o), 15_000);
+    assert.ok(answered.includes(UPSTREAM_ANSWER), answered);
+    const token = app.gatehouse.adminToken!;
+    const logged = await eventually(
+      async () =>
+        (
+          await api(base, token)<{ records: { qname?: string; device?: string }[] }>(
+            "GET",
+            `/analytics/logs?domainPrefix=device.connect.example&from=${Date.now() - 600_000}`,
+          )
+        ).body.records,
+      (rs) => rs.some((r) => r.device === "kims-phone"),
+      20_000,
+    );
+    assert.ok(logged.length > 0);
+    // Shown once: a reload shows the device but not its URL.
+    await page.reload();
+    await page.getByRole("table", { name: "Device DoH URLs" }).waitFor();
+    assert.equal(await page.getByTestId(label).count(), 0);
+    page.once("dialog", (d) => d.accept());
+    await page
+      .getByRole("table", { name: "Device DoH URLs" })
+      .getByRole("row")
+      .filter({ hasText: "kims-phone" })
+      .getByRole("button", { name: "Revoke" })
+      .click();
+    await page.getByRole("table", { name: "Device DoH URLs" }).waitFor({ state: "detached" });
+    const refused = await eventually(query, (o) => /status: REFUSED/.test(o), 15_000);
+    assert.match(refused, /status: REFUSED/);
   });
 
   it("each location links to its Connect page (the DoH path alone has no host or port)", async () => {

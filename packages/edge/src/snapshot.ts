@@ -11,6 +11,7 @@ import {
   List,
   listItemProblem,
 } from "@gatehouse/contract";
+import { DohDeviceIndex } from "./identify/doh-devices.ts";
 import { IdentityIndex } from "./identify/identity-index.ts";
 import { LocationMatcher } from "./identify/location-matcher.ts";
 import { buildListSetSteps, type EdgeListSet } from "./lists/list-set.ts";
@@ -30,6 +31,8 @@ export interface EdgeSnapshot {
   readonly policies: { readonly dns: PolicySet; readonly http: PolicySet; readonly net: PolicySet };
   readonly locations: LocationMatcher;
   readonly identities: IdentityIndex;
+  /** Devices by their DoH token's hash. */
+  readonly dohDevices: DohDeviceIndex;
   /** Date.now() when compiled. */
   readonly compiledAt: number;
   /** Distinguishes snapshots with equal versions (edge-local files reloaded); grows per compile. */
@@ -198,6 +201,7 @@ function* compileSteps(
     };
     const locations = new LocationMatcher(bundle.locations);
     const identities = new IdentityIndex(bundle.identities);
+    const dohDevices = new DohDeviceIndex(bundle.identities, bundle.locations);
     return {
       version: bundle.version,
       ...(bundle.hash === undefined ? {} : { hash: bundle.hash }),
@@ -206,6 +210,7 @@ function* compileSteps(
       policies,
       locations,
       identities,
+      dohDevices,
       compiledAt: Date.now(),
       generation: ++generation,
     };

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
+import { dohTokenDigest } from "@gatehouse/contract/secrets";
 import { Rcode } from "../src/dns/wire/constants.ts";
 import { decodeMessage } from "../src/dns/wire/message.ts";
 import { type Edge, startEdge } from "../src/main.ts";
@@ -17,6 +18,9 @@ import { a, buildQuery, type FakeUpstream, startFakeUpstream } from "./dns-helpe
 const vectors = JSON.parse(
   readFileSync(new URL("./fixtures/dns-wire-vectors.json", import.meta.url), "utf8"),
 );
+
+/** A device's DoH token: the bundle carries only its SHA-256. */
+const DEVICE_TOKEN = "Zk9vYmFyYmF6cXV4LWRldmljZS10b2tlbi0wMDAwMDE";
 
 describe("DoT and DoH", () => {
   let up: FakeUpstream;
@@ -43,6 +47,19 @@ describe("DoT and DoH", () => {
           },
         ],
         lists: [],
+        identities: {
+          users: [{ id: "u1", email: "kim@example.com" }],
+          devices: [
+            {
+              id: "dev1",
+              name: "kims-phone",
+              credentialHash: "scrypt$16384$8$1$AAAA$AAAA",
+              userId: "u1",
+              locationId: "tok",
+              dohTokenSha256: dohTokenDigest(DEVICE_TOKEN),
+            },
+          ],
+        },
         policies: [
           {
             id: "p1",
@@ -168,6 +185,23 @@ describe("DoT and DoH", () => {
       `/dns-query/secret-token-1?dns=${buildQuery("www.example.com", { edns: false, id: 0 }).toString("base64url")}`,
     );
     assert.equal(decodeMessage(tok.body).answers[0]?.data, "0.0.0.0", "token selects the location");
+  });
+
+  test("DoH with a device's token: the device's location applies and the log names the device", async () => {
+    const q = buildQuery("www.example.com", { edns: false, id: 0 }).toString("base64url");
+    const res = await h1(`/dns-query/${DEVICE_TOKEN}?dns=${q}`);
+    assert.equal(res.status, 200);
+    assert.equal(decodeMessage(res.body).answers[0]?.data, "0.0.0.0", "the device's location");
+    const rec = edge.queryLog.peekNewest(10).find((r) => r.transport === "doh" && r.device);
+    assert.equal(rec?.device, "kims-phone");
+    assert.equal(rec?.identity, "kim@example.com", "the owner");
+    assert.equal(rec?.location, "tok");
+    // A token no location or device has is refused whatever the source network.
+    const wrong = await h1(`/dns-query/${DEVICE_TOKEN.slice(0, -1)}A?dns=${q}`);
+    assert.equal(decodeMessage(wrong.body).rcode, Rcode.REFUSED);
+    // The digest itself is not a token.
+    const digest = await h1(`/dns-query/${dohTokenDigest(DEVICE_TOKEN)}?dns=${q}`);
+    assert.equal(decodeMessage(digest.body).rcode, Rcode.REFUSED);
   });
 
   test("DoH over HTTP/2 POST", async () => {

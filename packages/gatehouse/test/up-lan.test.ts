@@ -322,6 +322,36 @@ describe("gatehouse up --listen (a LAN address) and Connect a device", { skip },
     });
     assert.equal(await unknown.stop("SIGCONT"), 1);
     assert.match(unknown.output(), /no location named "nowhere"/);
+    // --device: the device's own DoH URL (printed once) in place of the location's; it answers
+    // from outside the location's networks with the location's policies.
+    const dev = runCli(["connect", "--control", apiUrl, "--no-qr", "--device", "kims-laptop"], {
+      GATEHOUSE_TOKEN: token,
+    });
+    assert.equal(await dev.stop("SIGCONT"), 0, dev.output());
+    const devUrl = /DoH URL\s+(https:\/\/\S+)/.exec(dev.output())?.[1];
+    assert.ok(devUrl && devUrl !== info.doh.url, dev.output());
+    assert.match(devUrl, /\/dns-query\/[A-Za-z0-9_-]{43}$/);
+    assert.match(dev.output(), /shown this once/);
+    const u = new URL(devUrl);
+    const ca = join(dir, "gatehouse.pem");
+    const viaDevice = await eventually(
+      () =>
+        kdig([
+          "-b",
+          OUTSIDE,
+          `@${u.hostname}`,
+          "-p",
+          u.port,
+          `+https=${u.pathname}`,
+          `+tls-ca=${ca}`,
+          `+tls-hostname=${u.hostname}`,
+          "blocked.example",
+          "A",
+        ]),
+      (o) => /status: NOERROR/.test(o),
+      15_000,
+    );
+    assert.match(viaDevice, /blocked\.example\.\s+\d+\s+IN\s+A\s+0\.0\.0\.0/);
     const prof = runCli(["connect", "--control", apiUrl, "--profile", "dot"], {
       GATEHOUSE_TOKEN: token,
     });

@@ -68,6 +68,7 @@ export const COLUMNS: readonly Column[] = [
   c("tls_version", "tlsVersion", "text"),
   c("alpn", "alpn", "text"),
   c("origin_cert", "originCert", "text"),
+  c("device", "device", "text"),
 ];
 
 /** Columns later than the original table: added (nullable, at the end) when a store opens. */

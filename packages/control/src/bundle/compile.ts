@@ -95,6 +95,7 @@ export async function compileContent(
       .execute(),
   ]);
   const s = settingsView(settings);
+  const locationIds = new Set(locations.map((l) => l.id));
   const bundleLists: List[] = lists.map((l) => {
     const raw = JSON.parse(l.items_json) as string[];
     return {
@@ -119,6 +120,10 @@ export async function compileContent(
       name: d.name,
       credentialHash: d.credential_hash,
       ...(d.user_id !== null ? { userId: d.user_id } : {}),
+      // A DoH token goes out only with a location that exists (a removed one ends its use).
+      ...(d.doh_token_sha256 !== null && d.location_id !== null && locationIds.has(d.location_id)
+        ? { locationId: d.location_id, dohTokenSha256: d.doh_token_sha256 }
+        : {}),
     })),
   };
   return {

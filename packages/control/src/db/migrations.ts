@@ -416,6 +416,22 @@ const m0017: Migration = {
   },
 };
 
+/**
+ * Per-device DoH tokens: a device's location (whose policies its queries get) and the SHA-256 of
+ * its DoH URL token (256 random bits, shown once; the edge finds the device by the hash). No
+ * foreign key on the location: a YAML apply re-creates locations; the bundle leaves out a
+ * device whose location is gone.
+ */
+const m0018: Migration = {
+  async up(db) {
+    await sql`alter table identity_devices add column location_id text`.execute(db);
+    await sql`alter table identity_devices add column doh_token_sha256 text`.execute(db);
+    await sql`alter table identity_devices add column doh_token_issued_at timestamptz`.execute(db);
+    await sql`create unique index identity_devices_doh_token on identity_devices (doh_token_sha256)
+      where doh_token_sha256 is not null`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -434,6 +450,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0015_dashboard_users": m0015,
   "0016_client_names": m0016,
   "0017_edge_life_cycle": m0017,
+  "0018_device_doh_tokens": m0018,
 };
 
 const provider: MigrationProvider = {

@@ -121,6 +121,11 @@ export interface IdentityDevicesTable {
   name: string;
   user_id: string | null;
   credential_hash: string;
+  /** The location a DoH token's queries belong to. */
+  location_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** SHA-256 (base64url) of the device's DoH URL token; null: none. */
+  doh_token_sha256: ColumnType<string | null, string | null | undefined, string | null>;
+  doh_token_issued_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   version: Version;
   created_at: CreatedAt;
   updated_at: UpdatedAt;

@@ -7,12 +7,18 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import {
   DeviceView,
   DeviceWithCredential,
+  DeviceWithDohToken,
   GatehouseError,
   Page,
   UserView,
   UserWithCredential,
 } from "@gatehouse/contract";
-import { generateSecret, hashSecret } from "@gatehouse/contract/secrets";
+import {
+  dohTokenDigest,
+  generateSecret,
+  hashSecret,
+  newDohToken,
+} from "@gatehouse/contract/secrets";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { audit } from "../audit.ts";
@@ -47,13 +53,25 @@ const UserPatch = T.Object(
 /** Device names are the Basic-auth user name: no colon (RFC 7617 §2). */
 const DeviceName = T.String({ minLength: 1, maxLength: 200, pattern: "^[^:\\s]+$" });
 const DeviceCreate = T.Object(
-  { name: DeviceName, userId: T.Optional(Id) },
+  {
+    name: DeviceName,
+    userId: T.Optional(Id),
+    /** The location its DoH token's queries belong to. */
+    locationId: T.Optional(Id),
+    /** Also issue a DoH token (needs locationId); it is in this answer only. */
+    dohToken: T.Optional(T.Boolean()),
+  },
   { additionalProperties: false },
 );
 const DevicePatch = T.Object(
-  { name: T.Optional(DeviceName), userId: T.Optional(T.Union([Id, T.Null()])) },
+  {
+    name: T.Optional(DeviceName),
+    userId: T.Optional(T.Union([Id, T.Null()])),
+    locationId: T.Optional(T.Union([Id, T.Null()])),
+  },
   { additionalProperties: false, minProperties: 1 },
 );
+const DohTokenIssue = T.Object({ locationId: T.Optional(Id) }, { additionalProperties: false });
 
 /** Prefix of user proxy passwords: recognisable in a leak scan, not parsed by anything. */
 const USER_CREDENTIAL_PREFIX = "ghu";
@@ -84,6 +102,24 @@ async function ownUser(
     .executeTakeFirst();
   if (!u) throw new GatehouseError("GH_ERR_VALIDATION", "no such user", { path: "/userId" });
 }
+
+async function ownLocation(
+  db: Db,
+  accountId: string,
+  locationId: string | null | undefined,
+): Promise<void> {
+  if (locationId === undefined || locationId === null) return;
+  const l = await db
+    .selectFrom("locations")
+    .select("id")
+    .where("account_id", "=", accountId)
+    .where("id", "=", locationId)
+    .executeTakeFirst();
+  if (!l)
+    throw new GatehouseError("GH_ERR_VALIDATION", "no such location", { path: "/locationId" });
+}
+
+const NEEDS_LOCATION = "a DoH token needs the device's location (locationId)";
 
 export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -285,7 +321,11 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
           "device creation returns a secret and cannot be replayed; omit Idempotency-Key",
         );
       await ownUser(db, p.accountId, b.userId);
+      await ownLocation(db, p.accountId, b.locationId);
+      if (b.dohToken === true && b.locationId === undefined)
+        throw new GatehouseError("GH_ERR_VALIDATION", NEEDS_LOCATION, { path: "/locationId" });
       const issued = await issueSecret("device");
+      const doh = b.dohToken === true ? newDohToken() : undefined;
       const row = await db.transaction().execute(async (trx) => {
         const r = await trx
           .insertInto("identity_devices")
@@ -295,6 +335,10 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
             name: b.name,
             user_id: b.userId ?? null,
             credential_hash: issued.hash,
+            location_id: b.locationId ?? null,
+            ...(doh !== undefined
+              ? { doh_token_sha256: dohTokenDigest(doh), doh_token_issued_at: new Date() }
+              : {}),
           })
           .returningAll()
           .executeTakeFirstOrThrow();
@@ -309,7 +353,11 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
         return r;
       });
       reply.header("etag", etagOf(row.version)).status(201);
-      return { ...deviceView(row), credential: issued.secret };
+      return {
+        ...deviceView(row),
+        credential: issued.secret,
+        ...(doh !== undefined ? { dohToken: doh } : {}),
+      };
     },
   );
 
@@ -342,10 +390,27 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
       const p = who(req);
       const b = req.body;
       await ownUser(db, p.accountId, b.userId);
-      const row = await updateAudited(db, DEVICES, target(req), "update", () => ({
-        ...(b.name !== undefined ? { name: b.name } : {}),
-        ...(b.userId !== undefined ? { user_id: b.userId } : {}),
-      }));
+      await ownLocation(db, p.accountId, b.locationId);
+      const row = await updateAudited(
+        db,
+        DEVICES,
+        target(req),
+        "update",
+        () => ({
+          ...(b.name !== undefined ? { name: b.name } : {}),
+          ...(b.userId !== undefined ? { user_id: b.userId } : {}),
+          ...(b.locationId !== undefined ? { location_id: b.locationId } : {}),
+        }),
+        async (before) => {
+          // A token without a location would name no one's policies.
+          if (b.locationId === null && before.doh_token_sha256 !== null)
+            throw new GatehouseError(
+              "GH_ERR_VALIDATION",
+              "the device has a DoH token: revoke it before removing the location",
+              { path: "/locationId" },
+            );
+        },
+      );
       reply.header("etag", etagOf(row.version));
       return deviceView(row);
     },
@@ -369,6 +434,67 @@ export async function identityRoutes(fastify: FastifyInstance): Promise<void> {
       }));
       reply.header("etag", etagOf(row.version));
       return { ...deviceView(row), credential: issued.secret };
+    },
+  );
+
+  app.post(
+    "/identities/devices/:id/doh-token",
+    {
+      config: { access: "editor", autoPublish: true, errors: [412, 422] },
+      schema: {
+        tags,
+        summary:
+          "Issue the device's DoH URL token (in this answer only; a previous token stops working at the next publish)",
+        params: IdParams,
+        body: DohTokenIssue,
+        response: { 200: DeviceWithDohToken },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const locationId = req.body.locationId;
+      await ownLocation(db, p.accountId, locationId);
+      const token = newDohToken();
+      const row = await updateAudited(
+        db,
+        DEVICES,
+        target(req),
+        "issue-doh-token",
+        () => ({
+          ...(locationId !== undefined ? { location_id: locationId } : {}),
+          doh_token_sha256: dohTokenDigest(token),
+          doh_token_issued_at: new Date(),
+        }),
+        async (before) => {
+          if (locationId === undefined && before.location_id === null)
+            throw new GatehouseError("GH_ERR_VALIDATION", NEEDS_LOCATION, {
+              path: "/locationId",
+            });
+        },
+      );
+      reply.header("etag", etagOf(row.version));
+      return { ...deviceView(row), dohToken: token };
+    },
+  );
+
+  app.delete(
+    "/identities/devices/:id/doh-token",
+    {
+      config: { access: "editor", autoPublish: true, errors: [412] },
+      schema: {
+        tags,
+        summary: "Revoke the device's DoH token (it stops working at the next publish)",
+        params: IdParams,
+        response: { 200: DeviceView },
+      },
+    },
+    async (req, reply) => {
+      const row = await updateAudited(db, DEVICES, target(req), "revoke-doh-token", () => ({
+        doh_token_sha256: null,
+        doh_token_issued_at: null,
+      }));
+      reply.header("etag", etagOf(row.version));
+      return deviceView(row);
     },
   );
 

@@ -2,11 +2,12 @@
 // the PAC URL and the proxy — each with a copy button and a QR code — the certificate to trust,
 // Apple configuration profiles, and setup steps per platform (GET /locations/{id}/connect; the
 // CLI's `gatehouse connect` prints the same). The DoH URL is the location's credential:
-// replacing it revokes the old one.
+// replacing it revokes the old one. A device may also get its own DoH URL (a per-device token,
+// shown once, revocable): its queries are logged under its name.
 
-import type { ConnectInfoView } from "@gatehouse/contract";
+import type { ConnectInfoView, DeviceView, DeviceWithCredential } from "@gatehouse/contract";
 import QRCode from "qrcode";
-import { useEffect, useState } from "react";
+import { type FormEvent, useEffect, useState } from "react";
 import { API_BASE, api, getToken } from "../api.ts";
 import { navigate, useLocation } from "../router.tsx";
 import type { Location, Page } from "../types.ts";
@@ -16,6 +17,7 @@ import {
   Notice,
   PageHead,
   SelectField,
+  TextField,
   useAction,
   useResource,
 } from "../ui.tsx";
@@ -100,16 +102,122 @@ function saveFile(name: string, type: string, body: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-/** GET a profile with the signed-in token (a plain link could not send it). */
+/** GET a profile with the signed-in token or session (a plain link could not send a token). */
 async function fetchProfile(path: string): Promise<{ name: string; body: string }> {
+  const token = getToken();
   const res = await fetch(path, {
-    headers: { authorization: `Bearer ${getToken() ?? ""}` },
-    credentials: "omit",
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+    credentials: token ? "omit" : "same-origin",
   });
   if (!res.ok) throw new Error(`the profile could not be made (${res.status})`);
   const cd = res.headers.get("content-disposition") ?? "";
   const name = /filename="([^"]+)"/.exec(cd)?.[1] ?? "gatehouse.mobileconfig";
   return { name, body: await res.text() };
+}
+
+/** The DoH URL with `token` in place of the location's. */
+function dohUrlWith(locationUrl: string, token: string): string {
+  return locationUrl.replace(/\/dns-query(?:\/[^/?#]*)?$/, `/dns-query/${token}`);
+}
+
+/**
+ * Devices of this location with their own DoH URL: add one (the URL is shown once, with a QR
+ * code) or revoke one. Each token is the device's credential; its queries carry its name.
+ */
+function DeviceUrls({ locationId, dohUrl }: { locationId: string; dohUrl: string }) {
+  const devices = useResource("connect-devices", (signal) =>
+    api.get<Page<DeviceView>>("/identities/devices", { limit: 1000 }, signal),
+  );
+  const action = useAction();
+  const [name, setName] = useState("");
+  const [issued, setIssued] = useState<{ name: string; url: string } | undefined>(undefined);
+  const mine = (devices.data?.items ?? []).filter(
+    (d) => d.locationId === locationId && d.dohTokenIssuedAt !== null,
+  );
+  const add = (e: FormEvent) => {
+    e.preventDefault();
+    void action.run(async () => {
+      const d = await api.post<DeviceWithCredential>("/identities/devices", {
+        name: name.trim(),
+        locationId,
+        dohToken: true,
+      });
+      if (d.dohToken === undefined) throw new Error("control sent no DoH token");
+      setIssued({ name: d.name, url: dohUrlWith(dohUrl, d.dohToken) });
+      setName("");
+      devices.reload();
+    });
+  };
+  const revoke = (id: string) =>
+    action.run(async () => {
+      await api.del(`/identities/devices/${encodeURIComponent(id)}/doh-token`);
+      setIssued(undefined);
+      devices.reload();
+    });
+  return (
+    <>
+      <h2>A DoH URL per device</h2>
+      <p className="hint">
+        A device with its own DoH URL is answered with this location's policies from anywhere, and
+        its queries show its name in the query log. The URL is shown once; revoke it when the device
+        is lost or given away.
+      </p>
+      <ErrorBanner error={devices.error ?? action.error} />
+      {issued && (
+        <>
+          <Notice>
+            DoH URL for {issued.name} (shown this once: set it up now, or copy it somewhere safe).
+          </Notice>
+          <div className="endpoints">
+            <Endpoint label={`DoH URL for ${issued.name}`} value={issued.url} />
+          </div>
+        </>
+      )}
+      <form className="inline-form" aria-label="New device DoH URL" onSubmit={add}>
+        <TextField
+          label="Device name"
+          value={name}
+          onChange={setName}
+          required
+          maxLength={200}
+          pattern="[^:\s]+"
+          title="No spaces or colons, e.g. kims-phone"
+          placeholder="kims-phone"
+        />
+        <button type="submit" disabled={action.busy || name.trim() === ""}>
+          Add a device URL
+        </button>
+      </form>
+      {mine.length > 0 && (
+        <table aria-label="Device DoH URLs">
+          <thead>
+            <tr>
+              <th>Device</th>
+              <th>Issued</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {mine.map((d) => (
+              <tr key={d.id}>
+                <td>{d.name}</td>
+                <td>{d.dohTokenIssuedAt?.slice(0, 16).replace("T", " ")}</td>
+                <td>
+                  <ConfirmButton
+                    question={`Revoke the DoH URL of ${d.name}? It stops being answered.`}
+                    onConfirm={() => void revoke(d.id)}
+                    disabled={action.busy}
+                  >
+                    Revoke
+                  </ConfirmButton>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
 }
 
 export function ConnectPage() {
@@ -232,6 +340,7 @@ export function ConnectPage() {
               <code data-testid="certificate fingerprint">{c.certificate.sha256}</code>
             </p>
           )}
+          {c.doh && <DeviceUrls locationId={c.location.id} dohUrl={c.doh.url} />}
           <h2>Step by step</h2>
           {c.guides.map((g) => (
             <details key={g.id} className="guide">

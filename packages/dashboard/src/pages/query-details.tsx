@@ -27,6 +27,7 @@ const FIELDS: readonly (readonly [keyof LogRecord, string])[] = [
   ["kind", "Kind"],
   ["transport", "Transport"],
   ["client", "Client"],
+  ["device", "Device"],
   ["identity", "Identity"],
   ["location", "Location"],
   ["qname", "Name"],

@@ -207,8 +207,12 @@ export function QueryLogPage() {
             >
               <td className="nowrap">{formatTime(r.ts)}</td>
               <td>
-                <Link to={clientLink(r.client)}>{clients.nameOf(r.client) ?? r.client}</Link>
-                {clients.nameOf(r.client) !== undefined && <div className="hint">{r.client}</div>}
+                <Link to={clientLink(r.client)}>
+                  {r.device ?? clients.nameOf(r.client) ?? r.client}
+                </Link>
+                {(r.device ?? clients.nameOf(r.client)) !== undefined && (
+                  <div className="hint">{r.client}</div>
+                )}
                 {r.identity && <div className="hint">{r.identity}</div>}
               </td>
               <td>

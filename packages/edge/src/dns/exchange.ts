@@ -3,6 +3,7 @@
 // stages, and read at the end by `record`.
 
 import { EdgeError, type Location, type LogAction, type QueryLogRecord } from "@gatehouse/contract";
+import type { DohDevice } from "../identify/doh-devices.ts";
 import type { CompiledPolicy, PolicyPhase } from "../policy/policy-set.ts";
 import type { CachedAnswer, CacheEntry } from "./cache/dns-cache.ts";
 import type { DnsRuntime } from "./runtime.ts";
@@ -37,6 +38,8 @@ export interface DnsExchange {
   readonly t0: number;
   query: ParsedQuery | undefined;
   location: Location | undefined;
+  /** The device whose DoH token the query came with (its location is `location`). */
+  device: DohDevice | undefined;
   /** The name the resolve stage looks up (differs from the question after a rewrite). */
   lookupName: string;
   /** CNAME records synthesized by a rewrite (override host, safe search), prepended to answers. */
@@ -120,6 +123,7 @@ export function newExchange(rt: DnsRuntime, raw: Uint8Array, client: ClientInfo)
     t0: performance.now(),
     query: undefined,
     location: undefined,
+    device: undefined,
     lookupName: "",
     prefix: [],
     policy: undefined,

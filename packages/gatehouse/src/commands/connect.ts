@@ -3,15 +3,22 @@
 // host name, the PAC URL and proxy address (each with a QR code in the terminal), the
 // certificate's fingerprint and the setup steps per platform — from control's
 // GET /locations/{id}/connect. --profile prints the Apple configuration profile instead.
+// --device NAME gives that device its own DoH URL (a per-device token, printed once) and shows
+// it in place of the location's.
 
 import { parseArgs } from "node:util";
-import type { ConnectInfoView, LocationView } from "@gatehouse/contract";
+import type {
+  ConnectInfoView,
+  DeviceView,
+  DeviceWithDohToken,
+  LocationView,
+} from "@gatehouse/contract";
 import QRCode from "qrcode";
 import { ControlClient } from "./control-client.ts";
 import { DEFAULT_CONTROL_URL } from "./import.ts";
 import type { Io } from "./rules.ts";
 
-const USAGE = `usage: gatehouse connect [--location NAME] [--control URL] [--json] [--no-qr]
+const USAGE = `usage: gatehouse connect [--location NAME] [--device NAME] [--control URL] [--json] [--no-qr]
        gatehouse connect [--location NAME] --profile doh|dot > gatehouse.mobileconfig
 
 How to point a device at Gatehouse: DNS addresses, the DoH URL, the DoT host name, the PAC URL
@@ -19,6 +26,9 @@ and the proxy, with QR codes and setup steps for Windows, macOS/iOS, Android, Ch
 Firefox, Chrome, Linux and a home router — what the dashboard's Connect page shows.
 
   --location NAME    the location (default: the first one)
+  --device NAME      give this device its own DoH URL in the location (shown once; made if
+                     there is no device of that name, a new URL replaces its old one); its
+                     queries are logged under its name. Needs an editor token.
   --control URL      control's address (default ${DEFAULT_CONTROL_URL})
   --json             the API's answer as JSON
   --no-qr            no QR codes
@@ -65,10 +75,28 @@ export async function connectCommand(argv: readonly string[], io: Io): Promise<n
     );
     return 1;
   }
-  const info = await client.call<ConnectInfoView>(
+  let info = await client.call<ConnectInfoView>(
     "GET",
     `/locations/${encodeURIComponent(loc.id)}/connect`,
   );
+  const device = values.device;
+  if (device !== undefined && profile === undefined) {
+    if (!info.doh) {
+      io.err("gatehouse connect: no DoH listener is open, so a device URL would not be answered");
+      return 1;
+    }
+    const token = await deviceToken(client, device, loc.id);
+    info = {
+      ...info,
+      doh: {
+        ...info.doh,
+        url: info.doh.url.replace(/\/dns-query(?:\/[^/?#]*)?$/, `/dns-query/${token}`),
+      },
+    };
+    io.err(
+      `DoH URL for device ${JSON.stringify(device)}: shown this once; revoke it in the dashboard or with DELETE /identities/devices/{id}/doh-token`,
+    );
+  }
   if (profile !== undefined) {
     const path = info.profiles[profile];
     if (!path) {
@@ -84,6 +112,31 @@ export async function connectCommand(argv: readonly string[], io: Io): Promise<n
   }
   for (const line of await formatConnect(info, base, values["no-qr"] !== true)) io.out(line);
   return 0;
+}
+
+/** A new DoH token for the device named `name` in location `locationId` (made if missing). */
+async function deviceToken(
+  client: ControlClient,
+  name: string,
+  locationId: string,
+): Promise<string> {
+  const devices = await client.call<{ items: DeviceView[] }>(
+    "GET",
+    "/identities/devices?limit=1000",
+  );
+  const found = devices.items.find((d) => d.name.toLowerCase() === name.toLowerCase());
+  const made = found
+    ? await client.call<DeviceWithDohToken>(
+        "POST",
+        `/identities/devices/${encodeURIComponent(found.id)}/doh-token`,
+        { locationId },
+      )
+    : await client.call<DeviceWithDohToken>("POST", "/identities/devices", {
+        name,
+        locationId,
+        dohToken: true,
+      });
+  return made.dohToken;
 }
 
 /** The text `gatehouse connect` prints (QR codes as terminal blocks when `qr`). */
@@ -143,6 +196,7 @@ function parse(argv: readonly string[]) {
     args: [...argv],
     options: {
       location: { type: "string" },
+      device: { type: "string" },
       control: { type: "string" },
       json: { type: "boolean" },
       "no-qr": { type: "boolean" },

@@ -1,4 +1,5 @@
-// identify: which location the query belongs to — DoH path token, then DoT server-name label,
+// identify: which location the query belongs to — DoH path token (a location's, else a device's:
+// the device's location, and the device is remembered for the log), then DoT server-name label,
 // then source network. Before admit so that refused unknown clients do not consume rate-limit
 // state, and before policy so `dns.location` is known. Unknown clients are REFUSED unless the
 // config opts into being an open resolver; a DoH token that names no location is refused
@@ -6,6 +7,7 @@
 // `identify` is the one implementation: the stage and the fast path (dns-service.ts) call it.
 
 import type { Location } from "@gatehouse/contract";
+import type { DohDevice } from "../../identify/doh-devices.ts";
 import type { DnsExchange, DnsTransport, Outcome, Stage } from "../exchange.ts";
 import { responseSkeleton } from "../respond.ts";
 import type { DnsRuntime } from "../runtime.ts";
@@ -28,7 +30,7 @@ export function identify(
   const locs = rt.snapshot.locations;
   let loc: Location | undefined;
   if (dohToken !== undefined) {
-    loc = locs.byDohToken(dohToken);
+    loc = locs.byDohToken(dohToken) ?? rt.snapshot.dohDevices.byToken(dohToken)?.location;
     if (loc === undefined) return UNKNOWN_CLIENT;
   } else if (transport === "dot" && serverName) loc = locs.byServerName(serverName);
   loc ??= locs.bySource(ip);
@@ -39,6 +41,14 @@ export function identify(
 /** Set `ex.location` from the client; true when the client may use this resolver. */
 export function locate(ex: DnsExchange): boolean {
   const c = ex.client;
+  if (c.dohToken !== undefined) {
+    const loc = ex.rt.snapshot.locations.byDohToken(c.dohToken);
+    const device: DohDevice | undefined =
+      loc === undefined ? ex.rt.snapshot.dohDevices.byToken(c.dohToken) : undefined;
+    ex.device = device;
+    ex.location = loc ?? device?.location;
+    return ex.location !== undefined;
+  }
   const loc = identify(ex.rt, c.transport, c.ip, c.dohToken, c.serverName);
   ex.location = loc ?? undefined;
   return loc !== UNKNOWN_CLIENT;

@@ -109,6 +109,11 @@ export function createRecordStage(): Stage {
       const shared = ex.rt.shared;
       if (shared.edgeId) rec.edgeId = shared.edgeId;
       if (ex.location) rec.location = ex.location.id;
+      const device = ex.device;
+      if (device) {
+        rec.device = device.name;
+        if (device.email !== undefined) rec.identity = device.email;
+      }
       if (q) {
         rec.qname = q.qname.slice(0, 255);
         rec.qtype = typeName(q.qtype);
