@@ -32,6 +32,10 @@ export const QueryLogRecord = T.Object({
   location: T.Optional(T.String({ maxLength: 128 })),
   client: T.String({ maxLength: 64 }),
   identity: T.Optional(T.String({ maxLength: 320 })),
+  /** DNS: the answer section's records other than CNAMEs, `TYPE data, …` (bounded). */
+  answer: T.Optional(T.String({ maxLength: 1024 })),
+  /** DNS: the CNAME chain's targets in order, space-separated (`b.example. c.example.`). */
+  cnames: T.Optional(T.String({ maxLength: 1024 })),
   /** DNS over a device's DoH token: the device's name. */
   device: T.Optional(T.String({ maxLength: 200 })),
   action: T.Union(LOG_ACTIONS.map((a) => T.Literal(a))),

@@ -154,6 +154,16 @@ describe("list rules on the wire", () => {
       ["t.adnet2.test", "192.0.2.52"],
     );
     assert.equal(logOf("trk.off.example")?.action, "allow");
+    // The log keeps the answer and the CNAME chain it followed; the packet cache's repeat too.
+    const first = logOf("trk.off.example");
+    assert.equal(first?.cnames, "t.adnet2.test.");
+    assert.equal(first?.answer, "A 192.0.2.52");
+    await udpQuery(port, "trk.off.example");
+    const repeat = edge.queryLog
+      .peekNewest(5)
+      .find((r) => r.qname === "trk.off.example" && r.cache === "hit");
+    assert.equal(repeat?.answer, "A 192.0.2.52");
+    assert.equal(repeat?.cnames, "t.adnet2.test.");
     const clean = await udpQuery(port, "clean.shop.example");
     assert.equal(clean?.answers.at(-1)?.data, "192.0.2.53");
     assert.equal(logOf("clean.shop.example")?.matchedName, undefined);

@@ -69,6 +69,8 @@ export const COLUMNS: readonly Column[] = [
   c("alpn", "alpn", "text"),
   c("origin_cert", "originCert", "text"),
   c("device", "device", "text"),
+  c("answer", "answer", "text"),
+  c("cnames", "cnames", "text"),
 ];
 
 /** Columns later than the original table: added (nullable, at the end) when a store opens. */

@@ -42,6 +42,8 @@ const FIELDS: readonly (readonly [keyof LogRecord, string])[] = [
   ["list", "Matched list"],
   ["reason", "Reason"],
   ["rcode", "Response code"],
+  ["cnames", "CNAME chain"],
+  ["answer", "Answer"],
   ["status", "HTTP status"],
   ["cache", "Cache"],
   ["dnssec", "DNSSEC"],
@@ -65,6 +67,19 @@ function shown(r: LogRecord, k: keyof LogRecord) {
   if ((k === "qname" || k === "host" || k === "sni") && typeof v === "string")
     return <Link to={domainLink(v.replace(/\.$/, ""))}>{v}</Link>;
   if (k === "durationMs") return r.durationMs.toFixed(2);
+  if (k === "cnames" && typeof v === "string")
+    return <code>{[r.qname ?? "", ...v.split(" ")].join(" → ")}</code>;
+  if (k === "answer" && typeof v === "string")
+    return (
+      <ul className="plain">
+        {v.split(", ").map((a, i) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: the answer's records in order
+          <li key={i}>
+            <code>{a}</code>
+          </li>
+        ))}
+      </ul>
+    );
   return String(v);
 }
 

@@ -20,7 +20,7 @@ import { closeServer, listen } from "../../net/listen.ts";
 import { http2 } from "../../net/node-http.ts";
 import { dnsConnectionMetrics } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
-import { RRType, typeNumber } from "../wire/constants.ts";
+import { typeNumber } from "../wire/constants.ts";
 import {
   decodeMessage,
   emptyMessage,
@@ -28,6 +28,7 @@ import {
   type Message,
   type ResourceRecord,
 } from "../wire/message.ts";
+import { rdataText } from "../wire/rdata-text.ts";
 import { STREAM_DEFAULTS, type StreamCloseReason } from "./stream-connection.ts";
 import {
   CONNECTION_DEFAULTS,
@@ -69,20 +70,6 @@ function minTtl(m: Message): number | undefined {
   for (const rr of [...m.answers, ...m.authorities])
     if (min === undefined || rr.ttl < min) min = rr.ttl;
   return min;
-}
-
-function rdataText(rr: ResourceRecord): string {
-  const d = rr.data;
-  if (typeof d === "string")
-    return rr.type === RRType.CNAME || rr.type === RRType.NS || rr.type === RRType.PTR
-      ? `${d}.`
-      : d;
-  if (Array.isArray(d))
-    return d.map((b) => JSON.stringify(Buffer.from(b).toString("utf8"))).join(" ");
-  if (d instanceof Uint8Array) return `\\# ${d.length} ${Buffer.from(d).toString("hex")}`;
-  if ("exchange" in d) return `${d.preference} ${d.exchange}.`;
-  if ("target" in d) return `${d.priority} ${d.weight} ${d.port} ${d.target}.`;
-  return `${d.mname}. ${d.rname}. ${d.serial} ${d.refresh} ${d.retry} ${d.expire} ${d.minimum}`;
 }
 
 function jsonOf(m: Message): unknown {

@@ -14,6 +14,7 @@ import { queryId, type RecordTemplate } from "../../telemetry/query-log.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import type { PacketEntry } from "../packet-cache.ts";
 import { rcodeName, typeName } from "../wire/constants.ts";
+import { answerText } from "../wire/rdata-text.ts";
 import { explainListMatch } from "./list-match.ts";
 
 /** Queries of this thread, numbered for their record ids. */
@@ -126,6 +127,12 @@ export function createRecordStage(): Stage {
         const m = ex.listMatch;
         if (m) rec.rule = m.rule.slice(0, 512);
         if (ex.chainName) rec.matchedName = ex.chainName.slice(0, 255);
+      }
+      const answers = ex.out ? ex.response?.answers : undefined;
+      if (answers && answers.length > 0) {
+        const t = answerText(answers);
+        if (t.answer !== undefined) rec.answer = t.answer;
+        if (t.cnames !== undefined) rec.cnames = t.cnames;
       }
       if (ex.upstream) rec.upstream = ex.upstream;
       if (ex.dnssec) rec.dnssec = ex.dnssec;

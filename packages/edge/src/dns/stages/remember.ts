@@ -62,6 +62,9 @@ export function createRememberStage(): Stage {
         transport: _transport,
         durationMs: _durationMs,
         upstream: _upstream,
+        // Per client: a DoH device's name and owner never go to the location's other clients.
+        device: _device,
+        identity: _identity,
         ...shared
       } = ex.record;
       const template: RecordTemplate = { ...shared, cache: ex.cache === "none" ? "none" : "hit" };
