@@ -7,7 +7,7 @@ import type { Socket } from "node:net";
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
 import type { ConfigBundle, ProxySettings } from "@gatehouse/contract";
 import { Registry } from "prom-client";
-import { type RunningProxy, startProxy } from "../src/proxy/index.ts";
+import { type ProxyLimits, type RunningProxy, startProxy } from "../src/proxy/index.ts";
 import { compileSnapshot } from "../src/snapshot.ts";
 import { QueryLog } from "../src/telemetry/query-log.ts";
 import { LeafMinter } from "../src/tls/leaf-minter.ts";
@@ -32,6 +32,7 @@ export async function startInspectingProxy(opts: {
   readonly policies?: ConfigBundle["policies"];
   readonly lists?: ConfigBundle["lists"];
   readonly proxy?: ProxySettings;
+  readonly limits?: Partial<ProxyLimits>;
 }): Promise<InspectingProxy> {
   const names = Object.keys(opts.origins);
   const snapshot = compileSnapshot(
@@ -63,6 +64,7 @@ export async function startInspectingProxy(opts: {
     log,
     registry,
     minter,
+    ...(opts.limits === undefined ? {} : { limits: opts.limits }),
   });
   return { proxy, log, registry, port: proxy.addresses[0]!.port };
 }

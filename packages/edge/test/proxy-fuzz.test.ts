@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
+import { sendInParts, splitAt } from "./fuzz-io.ts";
 import { type Harness, parseResponses, rawExchange, startHarness } from "./proxy-harness.ts";
 
 let h: Harness;
@@ -14,29 +15,6 @@ before(async () => {
   h = await startHarness(undefined, { headersTimeoutMs: 1000 });
 });
 after(() => h.close());
-
-/** Send `parts` with a pause between them; resolve with what came back once the proxy closes. */
-function sendInParts(port: number, parts: Buffer[]): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    const got: Buffer[] = [];
-    const timer = setTimeout(() => s.destroy(), 3000);
-    s.on("data", (d: Buffer) => got.push(d));
-    s.on("error", () => {});
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(got).toString("latin1"));
-    });
-    let i = 0;
-    const next = () => {
-      if (i < parts.length && !s.destroyed) {
-        s.write(parts[i++]!);
-        setTimeout(next, 1);
-      } else if (!s.destroyed) s.end();
-    };
-    next();
-  });
-}
 
 const TEMPLATES = [
   "GET http://origin.test:PORT/a HTTP/1.1\r\nHost: origin.test\r\n\r\n",
@@ -57,20 +35,13 @@ test("random and mutated requests never crash the proxy or reach the origin malf
     .map(([t, edits, cuts]) => {
       const b = Buffer.from(t.replace("PORT", port), "latin1");
       for (const [at, byte] of edits) b[at % b.length] = byte;
-      const points = [...new Set(cuts.map((c) => c % b.length))].sort((x, y) => x - y);
-      const parts: Buffer[] = [];
-      let from = 0;
-      for (const p of points) {
-        parts.push(b.subarray(from, p));
-        from = p;
-      }
-      parts.push(b.subarray(from));
-      return parts.filter((p) => p.length > 0);
+      return splitAt(b, cuts);
     });
   const random = fc.uint8Array({ minLength: 1, maxLength: 200 }).map((u) => [Buffer.from(u)]);
   await fc.assert(
     fc.asyncProperty(fc.oneof(mutated, random), async (parts) => {
-      const text = await sendInParts(h.proxy.addresses[0]!.port, parts);
+      const socket = connect(h.proxy.addresses[0]!.port, "127.0.0.1");
+      const text = (await sendInParts(socket, parts)).toString("latin1");
       // Whatever came back is a sequence of HTTP responses (possibly a CONNECT's 200 and a
       // tunnel's bytes after it, which this check leaves alone).
       if (text !== "" && !text.startsWith("HTTP/1.1 200 Connection Established")) {
