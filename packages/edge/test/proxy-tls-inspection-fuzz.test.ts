@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { createSecureServer, connect as h2connect } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
-import type { TLSSocket } from "node:tls";
 import fc from "fast-check";
 import { LeafMinter } from "../src/tls/leaf-minter.ts";
 import { sendInParts, splitAt } from "./fuzz-io.ts";
