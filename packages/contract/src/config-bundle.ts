@@ -48,6 +48,13 @@ export const ResolverSettings = T.Object({
   ),
   cache: T.Optional(
     T.Object({
+      /**
+       * Bytes the DNS caches may hold, the answer cache and the packet cache of encoded answers
+       * half each (counted from what each entry holds: key, records, encoded answer, metadata).
+       * Default 33554432 (32 MiB); 0 disables caching.
+       */
+      maxBytes: T.Optional(T.Integer({ minimum: 0, maximum: 68_719_476_736 })),
+      /** Entry bound on top of `maxBytes`; default 100000. */
       maxEntries: T.Optional(T.Integer({ minimum: 0, maximum: 10_000_000 })),
       minTtl: T.Optional(Ttl),
       maxTtl: T.Optional(Ttl),

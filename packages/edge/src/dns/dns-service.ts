@@ -160,7 +160,7 @@ export class DnsService implements Resolver {
 
   /** Record a fast-path answer: a hit on its cache entry, and the query's event. */
   private recordFast(e: PacketEntry, ip: string, transport: string, now: number, t0: number): void {
-    if (e.source !== undefined) e.source.hits++;
+    if (e.use !== undefined) e.use.hits++;
     recordFast(
       this.shared,
       e,

@@ -4,10 +4,17 @@ import { ADS_BLOCK, a, buildQuery, startFakeUpstream } from "../../test/dns-help
 import { compileSnapshot } from "../snapshot.ts";
 import { dnsMetrics } from "../telemetry/metrics.ts";
 import { createOpLogger } from "../telemetry/op-log.ts";
+import type { RecordTemplate } from "../telemetry/query-log.ts";
 import { QueryLog } from "../telemetry/query-log.ts";
 import { RequestLog } from "../telemetry/request-log.ts";
 import { DnsService } from "./dns-service.ts";
-import { parseFastQuery } from "./packet-cache.ts";
+import {
+  PACKET_ENTRY_BYTES,
+  PacketCache,
+  type PacketEntry,
+  packetEntryBytes,
+  parseFastQuery,
+} from "./packet-cache.ts";
 import { decodeMessage } from "./wire/message.ts";
 
 /** A config with one location (127.0.0.1) and a policy blocking the names on list "ads". */
@@ -192,4 +199,48 @@ test("an entry still asked near expiry is prefetched, fast-path repeats counting
     mock.timers.reset();
     await up.close();
   }
+});
+
+test("the packet cache is bounded by bytes, counting each entry's answer, question and template", () => {
+  const entry = (name: string): PacketEntry => {
+    const bytes = Buffer.alloc(60 + name.length);
+    const template = { kind: "dns", action: "allow", qname: name } as RecordTemplate;
+    const question = `${name}\u0000\u0001\u0000\u0001`;
+    return {
+      bytes,
+      ttls: [40, 300],
+      storedAt: 0,
+      expiresAt: 300_000,
+      refreshAt: 0,
+      questionEnd: 12 + question.length,
+      question,
+      edns: 0,
+      adcd: 0,
+      location: undefined,
+      use: undefined,
+      template,
+      policyAction: undefined,
+      policyPhase: undefined,
+      tallies: [],
+      size: packetEntryBytes(bytes, question, [40, 300], template),
+    };
+  };
+  const one = entry("n0.example");
+  assert.ok(one.size > PACKET_ENTRY_BYTES + one.bytes.length + 2 * "n0.example".length);
+  const c = new PacketCache(1000, 10 * one.size);
+  for (let i = 0; i < 100; i++) c.set(i, entry(`n${i % 10}.example`.padEnd(10, "x")));
+  assert.ok(c.bytes <= 10 * one.size, `${c.bytes}`);
+  assert.equal(c.size, 10);
+  // Replacing a key swaps its count; deleting and clearing give it back.
+  c.set(99, entry("n9.example"));
+  assert.equal(c.size, 10);
+  const held = c.bytes;
+  c.delete(99);
+  assert.equal(c.bytes, held - one.size);
+  c.clear();
+  assert.equal(c.bytes, 0);
+  // An entry larger than the whole budget is not kept.
+  const tiny = new PacketCache(1000, 100);
+  tiny.set(1, one);
+  assert.equal(tiny.size, 0);
 });

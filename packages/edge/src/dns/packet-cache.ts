@@ -6,30 +6,39 @@
 // the TTLs (aged since storage) — no full decode, no policy evaluation, no encode. Anything
 // unusual (an NSID or Padding option, EDNS version ≠ 0, compression in the question, a stale or
 // rewritten answer, an entry near expiry that should be prefetched) takes the full pipeline.
+// The cache is bounded by bytes (half of `resolver.cache.maxBytes`) and by entries.
 
 import type { Location } from "@gatehouse/contract";
 import { at, u8, u16 } from "../net/bytes.ts";
 import type { PolicyPhase } from "../policy/policy-set.ts";
 import type { PendingCount } from "../telemetry/pending-counts.ts";
 import type { RecordTemplate } from "../telemetry/query-log.ts";
-import type { CacheEntry } from "./cache/dns-cache.ts";
+import { approxBytes, TYPED_ARRAY_BYTES } from "./cache/bytes.ts";
+import type { EntryUse } from "./cache/dns-cache.ts";
 import { LruMap } from "./cache/lru-map.ts";
 import { EdnsOption, RRType } from "./wire/constants.ts";
 import { maxUdpResponse } from "./wire/edns.ts";
 import { skipName } from "./wire/name.ts";
 
 export interface PacketEntry {
+  /** The encoded answer, in memory of its own (not a slice of a larger buffer). */
   readonly bytes: Buffer;
-  /** Offsets of TTL fields to age (OPT excluded); empty for synthesized answers. */
-  readonly ttlOffsets: Uint16Array;
-  readonly ttls: Uint32Array;
+  /**
+   * The TTL fields to age, as pairs of (offset, TTL as stored), OPT excluded; empty for
+   * synthesized answers. A plain array: small integers are stored inline, where a typed array
+   * costs two objects (200 bytes) for a few numbers.
+   */
+  readonly ttls: readonly number[];
   readonly storedAt: number;
   readonly expiresAt: number;
   /** When to leave the fast path so the pipeline can prefetch (0 = never). */
   readonly refreshAt: number;
   readonly questionEnd: number;
-  /** The lowercased question (name, type, class) as on the wire, to confirm a lookup. */
-  readonly question: Uint8Array;
+  /**
+   * The lowercased question (name, type, class) as on the wire, to confirm a lookup: a binary
+   * string (one char a byte), which costs a third of a typed array's objects.
+   */
+  readonly question: string;
   readonly edns: 0 | 1 | 2;
   /**
    * The AD and CD bits of the query it answers (header byte 3 & 0x30): CD=1 answers are kept
@@ -38,10 +47,11 @@ export interface PacketEntry {
   readonly adcd: number;
   readonly location: Location | undefined;
   /**
-   * The DNS cache entry the answer came from (undefined for a policy's synthesized answer): a
-   * repeat counts as a hit on it, so a popular entry is prefetched when it nears expiry.
+   * The use counter of the DNS cache entry the answer came from (undefined for a policy's
+   * synthesized answer): a repeat counts as a hit on it, so a popular entry is prefetched when
+   * it nears expiry. Not the entry itself, which the answer cache may evict meanwhile.
    */
-  readonly source: CacheEntry | undefined;
+  readonly use: EntryUse | undefined;
   /** The query-log fields this entry's answers share (the first answer's record, as a hit). */
   readonly template: RecordTemplate;
   /** The matched policy's action and phase, for the policy-match counter. */
@@ -49,6 +59,32 @@ export interface PacketEntry {
   readonly policyPhase: PolicyPhase | undefined;
   /** Counters the metrics resolve once for this answer (DnsQueryEvent.memo). */
   readonly tallies: (PendingCount | undefined)[];
+  /** What the entry holds, as counted against the byte bound (packetEntryBytes). */
+  readonly size: number;
+}
+
+/**
+ * What a packet entry costs beyond its bytes, question, TTLs and template: the entry object,
+ * its buffer's objects, the tallies array, three heap numbers, its node in the LRU list and its
+ * slot in the map (measured: bench/dns/cache-bytes.ts).
+ */
+export const PACKET_ENTRY_BYTES = 600;
+
+/** The bytes an entry with these parts holds, as the packet cache counts them. */
+export function packetEntryBytes(
+  bytes: Uint8Array,
+  question: string,
+  ttls: readonly number[],
+  template: RecordTemplate,
+): number {
+  return (
+    PACKET_ENTRY_BYTES +
+    TYPED_ARRAY_BYTES +
+    bytes.byteLength +
+    approxBytes(question) +
+    approxBytes(ttls) +
+    approxBytes(template)
+  );
 }
 
 /** Fields whose values are fixed for a given (location, qname, qtype, qclass) or answer. */
@@ -175,38 +211,39 @@ export function parseFastQuery(b: Uint8Array): FastQuery | undefined {
   return fq;
 }
 
-/** TTL field offsets of every record but OPT, from an encoded message. */
-export function findTtlOffsets(buf: Buffer): { offsets: Uint16Array; ttls: Uint32Array } {
+/** The TTL fields of every record but OPT, from an encoded message: (offset, TTL) pairs. */
+export function findTtls(buf: Buffer): number[] {
   const counts = buf.readUInt16BE(6) + buf.readUInt16BE(8) + buf.readUInt16BE(10);
   let o = skipName(buf, 12) + 4;
-  const offs: number[] = [];
-  const ttls: number[] = [];
+  const pairs: number[] = [];
   for (let i = 0; i < counts; i++) {
     o = skipName(buf, o);
     const type = buf.readUInt16BE(o);
-    if (type !== RRType.OPT) {
-      offs.push(o + 4);
-      ttls.push(buf.readUInt32BE(o + 4));
-    }
+    if (type !== RRType.OPT) pairs.push(o + 4, buf.readUInt32BE(o + 4));
     o += 10 + buf.readUInt16BE(o + 8);
   }
-  return { offsets: Uint16Array.from(offs), ttls: Uint32Array.from(ttls) };
+  return pairs;
 }
 
 /**
  * Encoded answers by (location, question, EDNS state). Keys are the 30-bit hash of those; the
  * entry keeps the lowercased question bytes, so a lookup is confirmed byte by byte and a hash
- * collision is only a miss (the newer entry replaces the older). Past `max`, the entry stored
- * longest ago is dropped (lru-map.ts; a lookup does not refresh it).
+ * collision is only a miss (the newer entry replaces the older). Past `max` entries or
+ * `maxBytes` (entries' `size`), the entries stored longest ago are dropped (lru-map.ts; a lookup
+ * does not refresh them).
  */
 export class PacketCache {
   private readonly map = new LruMap<number, PacketEntry>();
   private readonly max: number;
+  private readonly maxBytes: number;
+  /** The bytes the entries hold, as counted. */
+  bytes = 0;
   /** A number per location of the config, mixed into keys so locations do not share slots. */
   private readonly locIds: ReadonlyMap<Location, number>;
 
-  constructor(max: number, locations: readonly Location[] = []) {
+  constructor(max: number, maxBytes: number, locations: readonly Location[] = []) {
     this.max = max;
+    this.maxBytes = maxBytes;
     this.locIds = new Map(locations.map((l, i) => [l, i + 1]));
   }
 
@@ -241,19 +278,35 @@ export class PacketCache {
     for (let i = 0, o = 12; i < question.length; i++, o++) {
       let c = u8(raw, o);
       if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-      if (c !== question[i]) return undefined;
+      if (c !== question.charCodeAt(i)) return undefined;
     }
     return e;
   }
 
   set(key: number, e: PacketEntry): void {
-    if (this.max === 0) return;
+    if (this.max === 0 || e.size > this.maxBytes) return;
+    const old = this.map.get(key);
+    if (old !== undefined) this.bytes -= old.size;
     this.map.set(key, e);
-    if (this.map.size > this.max) this.map.evictOldest();
+    this.bytes += e.size;
+    while (this.map.size > this.max || this.bytes > this.maxBytes) {
+      const oldest = this.map.oldest();
+      if (oldest === undefined) break;
+      this.map.evictOldest();
+      this.bytes -= oldest.size;
+    }
   }
 
   delete(key: number): void {
+    const old = this.map.get(key);
+    if (old === undefined) return;
     this.map.delete(key);
+    this.bytes -= old.size;
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.bytes = 0;
   }
 
   /** Whether `e` can answer `q` at `now` (not expired, not due for refresh, fits over UDP). */
@@ -278,14 +331,13 @@ export class PacketCache {
     out[2] = (u8(out, 2) & ~0x01) | (u8(raw, 2) & 0x01);
     // The question as the client wrote it (case preserved; same length by construction).
     for (let i = 12, end = q.questionEnd - 4; i < end; i++) out[i] = u8(raw, i);
-    const offs = e.ttlOffsets;
-    if (offs.length > 0) {
+    const ttls = e.ttls;
+    if (ttls.length > 0) {
       const age = Math.floor((now - e.storedAt) / 1000);
       if (age > 0) {
-        const ttls = e.ttls;
-        for (let i = 0; i < offs.length; i++) {
-          const t = at(ttls, i) - age;
-          out.writeUInt32BE(t > 0 ? t : 0, at(offs, i));
+        for (let i = 0; i < ttls.length; i += 2) {
+          const t = (ttls[i + 1] ?? 0) - age;
+          out.writeUInt32BE(t > 0 ? t : 0, ttls[i] ?? 0);
         }
       }
     }

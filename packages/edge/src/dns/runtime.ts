@@ -9,6 +9,7 @@ import { type CompiledPolicy, policySchemes } from "../policy/policy-set.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
 import {
   CACHE_DEFAULTS,
+  CACHE_MAX_BYTES_DEFAULT,
   type CachedAnswer,
   type CacheSettings,
   type DnsCache,
@@ -75,6 +76,8 @@ export interface DnsRuntime {
 function cacheSettingsOf(snapshot: EdgeSnapshot): CacheSettings {
   const c = snapshot.bundle.resolver.cache ?? {};
   return {
+    // The answer cache and the packet cache share the byte budget, half each.
+    maxBytes: Math.floor((c.maxBytes ?? CACHE_MAX_BYTES_DEFAULT) / 2),
     maxEntries: c.maxEntries ?? CACHE_DEFAULTS.maxEntries,
     minTtl: c.minTtl ?? CACHE_DEFAULTS.minTtl,
     maxTtl: c.maxTtl ?? CACHE_DEFAULTS.maxTtl,
@@ -167,7 +170,11 @@ export function createRuntime(
     cacheSettings,
     memoizable,
     pauses,
-    packets: new PacketCache(Math.min(cacheSettings.maxEntries, 200_000), snapshot.locations.all),
+    packets: new PacketCache(
+      Math.min(cacheSettings.maxEntries, 200_000),
+      cacheSettings.maxBytes,
+      snapshot.locations.all,
+    ),
     decisions: new Map(),
     validator: dnssec.validator,
     dnssecOff: dnssec.offLocations,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { RRType } from "../wire/constants.ts";
 import type { ResourceRecord } from "../wire/message.ts";
-import { CACHE_DEFAULTS, cacheKey, DnsCache } from "./dns-cache.ts";
+import { CACHE_DEFAULTS, cacheKey, DnsCache, ENTRY_BYTES } from "./dns-cache.ts";
 
 const A = (ttl: number): ResourceRecord => ({
   name: "a.example",
@@ -101,4 +101,64 @@ test("a full cache that keeps storing evicts the least recently used, one per st
   assert.equal(c.size, max);
   assert.equal(c.evictions, 100);
   assert.equal(c.peek("n500")?.ttl, 30);
+});
+
+test("the cache is bounded by bytes: what each entry holds is counted, the oldest go first", () => {
+  const c = new DnsCache({ ...CACHE_DEFAULTS, maxBytes: 20_000 });
+  const e = c.store(cacheKey("a.example", 1, 1, false, false, "d"), pos(300), 0)!;
+  // The fixed part, the key and the record (its owner name and address text).
+  assert.ok(e.bytes > ENTRY_BYTES + 40, `${e.bytes}`);
+  assert.equal(c.bytes, e.bytes);
+  // The same key stored again replaces the entry and its count.
+  c.store(cacheKey("a.example", 1, 1, false, false, "d"), pos(200), 0);
+  assert.equal(c.bytes, e.bytes);
+  for (let i = 0; i < 200; i++) c.store(`k${i}`, pos(300), 0);
+  assert.ok(c.bytes <= 20_000, `${c.bytes}`);
+  assert.ok(c.size >= Math.floor(20_000 / e.bytes) - 1, `${c.size}`);
+  assert.equal(c.evictions, 201 - c.size);
+  assert.equal(c.lookup("k0", 1).kind, "miss", "the oldest went");
+  assert.equal(c.lookup("k199", 1).kind, "hit");
+  // A bigger answer counts more: its records and their data.
+  const big = c.store(
+    "big",
+    {
+      ...pos(300),
+      answers: Array.from({ length: 20 }, (_, i) => ({ ...A(300), name: `n${i}.example` })),
+    },
+    0,
+  )!;
+  assert.ok(big.bytes > e.bytes + 19 * 60, `${big.bytes}`);
+  assert.ok(c.bytes <= 20_000);
+  // An entry that expired past its stale window is dropped at lookup, with its count.
+  const before = c.bytes;
+  assert.equal(c.lookup("big", 300_000 + CACHE_DEFAULTS.staleTtl * 1000 + 1).kind, "miss");
+  assert.equal(c.bytes, before - big.bytes);
+  c.clear();
+  assert.equal(c.bytes, 0);
+  // 0 bytes: nothing is cached.
+  assert.equal(new DnsCache({ ...CACHE_DEFAULTS, maxBytes: 0 }).store("k", pos(300), 0), undefined);
+});
+
+test("RDATA views of the upstream message are copied, so an entry keeps only its own bytes", () => {
+  const message = Buffer.alloc(1000);
+  const txt: ResourceRecord = {
+    name: "t.example",
+    type: RRType.TXT,
+    class: 1,
+    ttl: 300,
+    data: [message.subarray(10, 20)],
+  };
+  const raw: ResourceRecord = { ...txt, type: 999, data: message.subarray(30, 34) };
+  const e = new DnsCache().store("t", { ...pos(300), answers: [txt, raw] }, 0)!;
+  const [t, r] = e.answers as [ResourceRecord, ResourceRecord];
+  assert.equal((t.data as Uint8Array[])[0]!.buffer.byteLength, 10);
+  assert.equal((r.data as Uint8Array).buffer.byteLength, 4);
+});
+
+test("entries' use counters are apart from the entries (the packet cache keeps only the counter)", () => {
+  const c = new DnsCache();
+  const e = c.store("k", pos(300), 0)!;
+  c.lookup("k", 1);
+  c.lookup("k", 2);
+  assert.deepEqual(e.use, { hits: 2, prefetching: false });
 });

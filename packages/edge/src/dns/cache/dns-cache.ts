@@ -5,11 +5,15 @@
 // set CD, RFC 4035 §3.2.2). TTLs decrement as entries age (RFC 1035 §3.2.1 semantics), are clamped to
 // [minTtl, maxTtl], negative answers are cached from the SOA (RFC 2308 §5: min(SOA TTL, SOA
 // MINIMUM)), expired entries stay usable as stale answers for `staleTtl` (RFC 8767), and the
-// entry count is bounded with least-recently-used eviction (lru-map.ts: a hit makes the entry
-// the most recent, a store past `maxEntries` drops the least recent in constant time).
+// cache is bounded by bytes and by entries with least-recently-used eviction (lru-map.ts: a hit
+// makes the entry the most recent, a store past `maxBytes` or `maxEntries` drops the least
+// recent in constant time). An entry's bytes are counted from what it holds (bytes.ts): its key,
+// its records (owner names, RDATA) and a fixed part for the entry object, its arrays and its
+// place in the map, as measured.
 
 import { RRType } from "../wire/constants.ts";
 import type { ResourceRecord, SoaData } from "../wire/message.ts";
+import { approxBytes, stringBytes } from "./bytes.ts";
 import { LruMap } from "./lru-map.ts";
 
 export interface CachedAnswer {
@@ -27,19 +31,34 @@ export interface CachedAnswer {
   readonly additionals: readonly ResourceRecord[];
 }
 
+/**
+ * How much an entry is asked for. Apart from the entry, so the packet cache's copy of an answer
+ * counts its hits without keeping the entry (and its records) alive after it is evicted.
+ */
+export interface EntryUse {
+  hits: number;
+  prefetching: boolean;
+}
+
 export interface CacheEntry extends CachedAnswer {
   readonly key: string;
+  /** What the entry holds, as counted against `maxBytes`. */
+  readonly bytes: number;
   /** ms timestamps. */
   readonly storedAt: number;
   readonly expiresAt: number;
   readonly staleUntil: number;
   /** TTL (s) the entry was stored with, after clamping. */
   readonly ttl: number;
-  hits: number;
-  prefetching: boolean;
+  readonly use: EntryUse;
 }
 
 export interface CacheSettings {
+  /**
+   * Bytes the answer cache may hold (half of `resolver.cache.maxBytes`; the packet cache has
+   * the other half).
+   */
+  maxBytes: number;
   maxEntries: number;
   minTtl: number;
   maxTtl: number;
@@ -50,7 +69,11 @@ export interface CacheSettings {
   prefetch: boolean;
 }
 
+/** `resolver.cache.maxBytes` when the config says nothing: 32 MiB, answers and packets. */
+export const CACHE_MAX_BYTES_DEFAULT = 32 * 1024 * 1024;
+
 export const CACHE_DEFAULTS: CacheSettings = {
+  maxBytes: CACHE_MAX_BYTES_DEFAULT / 2,
   maxEntries: 100_000,
   minTtl: 0,
   maxTtl: 86_400,
@@ -75,7 +98,44 @@ export function cacheKey(
   cdBit: boolean,
   view: string,
 ): string {
-  return `${qname}|${qtype}|${qclass}|${doBit ? 1 : 0}${cdBit ? 1 : 0}|${view}`;
+  // join makes one flat string; a template literal made a rope of a 32-byte node per piece,
+  // which the cache kept as its key (about 290 bytes an entry).
+  return [qname, qtype, qclass, doBit ? (cdBit ? "11" : "10") : cdBit ? "01" : "00", view].join(
+    "|",
+  );
+}
+
+/**
+ * What an entry costs beyond its key and records: the entry object, its use counter, three
+ * heap numbers (times), its record arrays, its node in the LRU list and its slot in the map
+ * (measured: bench/dns/cache-bytes.ts).
+ */
+export const ENTRY_BYTES = 480;
+/** A record object (name, type, class, TTL, data) without its name's and data's own bytes. */
+const RECORD_BYTES = 40;
+
+function recordsBytes(rrs: readonly ResourceRecord[]): number {
+  let n = 0;
+  for (const rr of rrs) n += RECORD_BYTES + stringBytes(rr.name.length) + approxBytes(rr.data);
+  return n;
+}
+
+/**
+ * The record with RDATA bytes of its own: a decoded TXT string or unknown RDATA is a view of
+ * the whole upstream message, which the entry would keep alive (and not count) otherwise.
+ */
+function owned(rr: ResourceRecord): ResourceRecord {
+  const d = rr.data;
+  if (d instanceof Uint8Array) {
+    return d.byteLength === d.buffer.byteLength ? rr : { ...rr, data: new Uint8Array(d) };
+  }
+  if (
+    Array.isArray(d) &&
+    d.some((x) => x instanceof Uint8Array && x.byteLength < x.buffer.byteLength)
+  ) {
+    return { ...rr, data: (d as Uint8Array[]).map((x) => new Uint8Array(x)) };
+  }
+  return rr;
 }
 
 export interface CacheEvents {
@@ -87,6 +147,8 @@ export class DnsCache {
   settings: CacheSettings;
   private readonly events: CacheEvents;
   evictions = 0;
+  /** The bytes the entries hold, as counted (ENTRY_BYTES and bytes.ts). */
+  bytes = 0;
 
   constructor(settings: CacheSettings = CACHE_DEFAULTS, events: CacheEvents = {}) {
     this.settings = settings;
@@ -99,6 +161,7 @@ export class DnsCache {
 
   clear(): void {
     this.map.clear();
+    this.bytes = 0;
   }
 
   /** The entry without touching recency or expiry (fast-path bookkeeping). */
@@ -112,11 +175,12 @@ export class DnsCache {
     const age = Math.floor((now - e.storedAt) / 1000);
     if (now < e.expiresAt) {
       this.map.touch(key);
-      e.hits++;
+      e.use.hits++;
       return { kind: "hit", entry: e, age };
     }
     if (now < e.staleUntil) return { kind: "expired", entry: e, age };
     this.map.delete(key);
+    this.bytes -= e.bytes;
     return MISS;
   }
 
@@ -144,41 +208,62 @@ export class DnsCache {
   }
 
   store(key: string, a: CachedAnswer, now: number): CacheEntry | undefined {
-    if (this.settings.maxEntries === 0) return undefined;
+    if (this.settings.maxEntries === 0 || this.settings.maxBytes === 0) return undefined;
     const ttl = this.ttlFor(a);
     if (ttl === undefined || ttl === 0) return undefined;
     const st = this.settings;
     // Served TTLs follow the clamps too, so clients never see a TTL the cache would not keep.
     const clampAll = (rrs: readonly ResourceRecord[]) =>
       rrs.map((rr) =>
-        rr.ttl >= st.minTtl && rr.ttl <= Math.max(st.maxTtl, ttl)
-          ? rr
-          : { ...rr, ttl: Math.min(Math.max(rr.ttl, st.minTtl), Math.max(st.maxTtl, ttl)) },
+        owned(
+          rr.ttl >= st.minTtl && rr.ttl <= Math.max(st.maxTtl, ttl)
+            ? rr
+            : { ...rr, ttl: Math.min(Math.max(rr.ttl, st.minTtl), Math.max(st.maxTtl, ttl)) },
+        ),
       );
+    const answers = clampAll(a.answers);
+    const authorities =
+      a.rcode === 0 && a.answers.length > 0
+        ? a.authorities.map(owned)
+        : clampAll(a.authorities).map((rr) =>
+            rr.type === RRType.SOA ? { ...rr, ttl: Math.min(rr.ttl, ttl) } : rr,
+          );
+    const additionals = a.additionals.map(owned);
+    const bytes =
+      ENTRY_BYTES +
+      stringBytes(key.length) +
+      recordsBytes(answers) +
+      recordsBytes(authorities) +
+      recordsBytes(additionals);
+    // One shape for every entry (optional fields as undefined): spreading them in made entries
+    // of several shapes, each a little larger.
     const entry: CacheEntry = {
       rcode: a.rcode,
       ad: a.ad,
-      ...(a.dnssec ? { dnssec: a.dnssec } : {}),
-      ...(a.ede !== undefined ? { ede: a.ede } : {}),
-      answers: clampAll(a.answers),
-      authorities:
-        a.rcode === 0 && a.answers.length > 0
-          ? a.authorities
-          : clampAll(a.authorities).map((rr) =>
-              rr.type === RRType.SOA ? { ...rr, ttl: Math.min(rr.ttl, ttl) } : rr,
-            ),
-      additionals: a.additionals,
+      dnssec: a.dnssec,
+      ede: a.ede,
+      answers,
+      authorities,
+      additionals,
       key,
+      bytes,
       storedAt: now,
       expiresAt: now + ttl * 1000,
       staleUntil: now + ttl * 1000 + (this.settings.serveStale ? this.settings.staleTtl * 1000 : 0),
       ttl,
-      hits: 0,
-      prefetching: false,
+      use: { hits: 0, prefetching: false },
     };
+    // An answer larger than the whole budget is not kept (it would evict everything else).
+    if (bytes > st.maxBytes) return undefined;
+    const old = this.map.get(key);
+    if (old !== undefined) this.bytes -= old.bytes;
     this.map.set(key, entry);
-    while (this.map.size > this.settings.maxEntries) {
+    this.bytes += bytes;
+    while (this.map.size > st.maxEntries || this.bytes > st.maxBytes) {
+      const oldest = this.map.oldest();
+      if (oldest === undefined) break;
       this.map.evictOldest();
+      this.bytes -= oldest.bytes;
       this.evictions++;
       this.events.onEvict?.();
     }
@@ -187,7 +272,7 @@ export class DnsCache {
 
   /** True when a hit should trigger a background refresh (RFC 8767 §5 style prefetch). */
   shouldPrefetch(e: CacheEntry, now: number): boolean {
-    if (!this.settings.prefetch || e.prefetching || e.hits < 2 || e.ttl < 10) return false;
+    if (!this.settings.prefetch || e.use.prefetching || e.use.hits < 2 || e.ttl < 10) return false;
     // In the last 10% of its lifetime.
     return e.expiresAt - now < e.ttl * 100;
   }

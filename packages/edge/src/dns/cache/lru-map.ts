@@ -63,6 +63,11 @@ export class LruMap<K, V> {
     return true;
   }
 
+  /** The least recently used entry's value (undefined when empty), without changing anything. */
+  oldest(): V | undefined {
+    return this.head?.value;
+  }
+
   /** Remove the least recently used entry; its key, or undefined when empty. */
   evictOldest(): K | undefined {
     const n = this.head;

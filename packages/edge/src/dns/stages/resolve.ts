@@ -174,9 +174,9 @@ function prefetchIfDue(ex: DnsExchange): void {
   ex.hit = undefined;
   const rt = ex.rt;
   if (!rt.shared.cache.shouldPrefetch(e, Date.now())) return;
-  e.prefetching = true;
+  e.use.prefetching = true;
   // The entry's own key: the refresh replaces exactly the entry that answered.
   fetchUpstream(rt, lookupKey(ex), e.key).catch(() => {
-    e.prefetching = false;
+    e.use.prefetching = false;
   });
 }

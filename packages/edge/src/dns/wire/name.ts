@@ -25,12 +25,20 @@ interface NameRead {
   end: number;
 }
 
+/**
+ * Where readName assembles a name's text: a name is at most 255 octets on the wire and an
+ * escape doubles a char, so 512 always suffice. The text is made in one piece, a flat
+ * string: appending char by char made a rope of one 32-byte node per char, which a cache entry
+ * kept (about 450 bytes for a 14-char name; docs/benchmarks.md, "Edge memory").
+ */
+const scratch = Buffer.allocUnsafeSlow(512);
+
 /** Read a possibly-compressed name at `offset`. Throws WireError. */
 export function readName(buf: Uint8Array, offset: number): NameRead {
   let pos = offset;
   let end = -1;
   let wireLen = 0;
-  let name = "";
+  let n = 0;
   for (;;) {
     if (pos >= buf.length) throw new WireError("buffer overflow");
     const len = u8(buf, pos);
@@ -51,14 +59,14 @@ export function readName(buf: Uint8Array, offset: number): NameRead {
     if (wireLen > 255) throw new WireError("name too long");
     if (len === 0) {
       if (end === -1) end = pos + 1;
-      return { name, end };
+      return { name: n === 0 ? "" : scratch.toString("latin1", 0, n), end };
     }
     if (pos + 1 + len > buf.length) throw new WireError("buffer overflow");
-    if (name.length > 0) name += ".";
+    if (n > 0) scratch[n++] = 0x2e;
     for (let i = pos + 1; i <= pos + len; i++) {
       const c = u8(buf, i);
-      if (c === 0x2e || c === 0x5c) name += c === 0x2e ? "\\." : "\\\\";
-      else name += String.fromCharCode(c);
+      if (c === 0x2e || c === 0x5c) scratch[n++] = 0x5c;
+      scratch[n++] = c;
     }
     pos += len + 1;
   }
