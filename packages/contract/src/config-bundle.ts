@@ -528,6 +528,12 @@ export const EdgeLocalSettings = T.Object({
       maxBundleBytes: T.Optional(T.Integer({ minimum: 1024 })),
       /** Heap limit (MiB) of the thread that parses a large bundle; default 1024. */
       bundleParseMemoryMb: T.Optional(T.Integer({ minimum: 16, maximum: 65536 })),
+      /**
+       * Bytes the query-log ring may hold until records are shipped (or, on an edge without
+       * control, kept for inspection); the oldest are dropped past it and counted. Default
+       * 8388608 (8 MiB, some 15,000 records).
+       */
+      queryLogMaxBytes: T.Optional(T.Integer({ minimum: 65_536, maximum: 4_294_967_296 })),
     }),
   ),
 });

@@ -126,7 +126,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
       : {}),
   };
   let snapshot = compileSnapshot(bundleOfEdgeConfig(cfg), compileOpts, opts.packed);
-  const queryLog = new QueryLog(opts.queryLogCapacity);
+  const queryLog = new QueryLog(opts.queryLogCapacity, local.limits?.queryLogMaxBytes);
   const minter = new LeafMinter({ registry: edgeRegistry() });
   const edgeId = local.name ?? (hostname().slice(0, 128) || "edge");
   const untrackQueryLog = trackQueryLogDrops(queryLog);

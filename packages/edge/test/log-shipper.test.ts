@@ -325,7 +325,8 @@ describe("query-log shipper", () => {
     }
     try {
       const registry = new Registry();
-      const log = new QueryLog(100_000);
+      // Room for all 40,000 records in the ring (its own byte bound is not under test here).
+      const log = new QueryLog(100_000, 64 * 1024 * 1024);
       const s = new LogShipper({
         controlUrl: "http://127.0.0.1:9",
         credential: () => "ghe_test",

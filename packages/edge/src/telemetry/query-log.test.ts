@@ -64,3 +64,24 @@ test("compact records share a template and become whole records when drained", (
     [2, 3, 4, 9],
   );
 });
+
+test("the ring is bounded by the bytes its records hold: the oldest go, counted as dropped", () => {
+  const log = new QueryLog(1000, 65_536);
+  const big = (i: number): QueryLogRecord => ({
+    ...rec(i),
+    kind: "http",
+    url: `/${"x".repeat(2000)}${i}`,
+  });
+  for (let i = 0; i < 100; i++) log.push(big(i));
+  assert.ok(log.bytes <= 65_536, `${log.bytes}`);
+  assert.ok(log.size < 40 && log.size > 20, `${log.size}`);
+  assert.equal(log.dropped, 100 - log.size);
+  assert.equal(log.peekNewest(1)[0]!.id, "99");
+  // Small records fit many more into the same bytes; draining gives the bytes back.
+  for (let i = 100; i < 400; i++) log.push(rec(i));
+  assert.ok(log.size > 250, `${log.size}`);
+  log.drain();
+  assert.equal(log.bytes, 0);
+  assert.equal(log.pushed, 400);
+  assert.throws(() => new QueryLog(10, 0), RangeError);
+});

@@ -7,8 +7,14 @@
 // per-query client, transport, time, duration and sequence number in typed arrays. Compact
 // slots allocate nothing per query; they become whole records only when drained or peeked,
 // off the answering path.
+//
+// The ring is bounded twice: by slots (`capacity`) and by the bytes its records hold
+// (`maxBytes`, `edge.limits.queryLogMaxBytes`): a whole record is counted by its fields
+// (cache/bytes.ts), a compact slot by its client string (its template belongs to a packet-cache
+// entry, which counts it). Past either bound the oldest records go, counted as dropped.
 
 import type { QueryLogRecord } from "@gatehouse/contract";
+import { approxBytes, stringBytes } from "../dns/cache/bytes.ts";
 import { type DnsQueryEvent, subscribeProxyEvents } from "./events.ts";
 
 /** The fields of a record that do not change between repeats of one cached answer. */
@@ -25,6 +31,9 @@ export function queryId(seq: number): string {
   return ID_PREFIX + seq.toString(36);
 }
 
+/** `edge.limits.queryLogMaxBytes` when the config says nothing: 8 MiB. */
+export const QUERY_LOG_MAX_BYTES_DEFAULT = 8 * 1024 * 1024;
+
 export class QueryLog {
   private readonly records: (QueryLogRecord | undefined)[];
   private readonly templates: (RecordTemplate | undefined)[];
@@ -33,7 +42,12 @@ export class QueryLog {
   private readonly times: Float64Array;
   private readonly durations: Float64Array;
   private readonly seqs: Float64Array;
+  /** What each slot's record holds, as counted against `maxBytes`. */
+  private readonly charges: Uint32Array;
   private readonly cap: number;
+  private readonly maxBytes: number;
+  /** The bytes the records held now hold, as counted. */
+  bytes = 0;
   private head = 0; // next write position
   private count = 0;
   /** Records overwritten before anyone drained them. */
@@ -41,10 +55,14 @@ export class QueryLog {
   /** Records ever pushed. */
   pushed = 0;
 
-  constructor(capacity = 65_536) {
+  constructor(capacity = 65_536, maxBytes = QUERY_LOG_MAX_BYTES_DEFAULT) {
     if (!Number.isSafeInteger(capacity) || capacity < 1)
       throw new RangeError("query log capacity must be a positive integer");
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1)
+      throw new RangeError("query log maxBytes must be a positive integer");
     this.cap = capacity;
+    this.maxBytes = maxBytes;
+    this.charges = new Uint32Array(capacity);
     this.records = new Array(capacity).fill(undefined);
     this.templates = new Array(capacity).fill(undefined);
     this.clients = new Array(capacity).fill(undefined);
@@ -62,7 +80,7 @@ export class QueryLog {
   }
 
   push(record: QueryLogRecord): void {
-    const i = this.advance();
+    const i = this.advance(8 + approxBytes(record));
     this.records[i] = record;
     this.templates[i] = undefined;
     this.clients[i] = undefined;
@@ -80,7 +98,7 @@ export class QueryLog {
     durationMs: number,
     seq: number,
   ): void {
-    const i = this.advance();
+    const i = this.advance(8 + stringBytes(client.length));
     this.records[i] = undefined;
     this.templates[i] = template;
     this.clients[i] = client;
@@ -96,13 +114,29 @@ export class QueryLog {
     else this.pushCompact(ev.fields, ev.client, ev.transport, ev.ts, ev.durationMs, ev.seq);
   }
 
-  private advance(): number {
+  /** The slot for a record counted as `charge` bytes, making room by dropping the oldest. */
+  private advance(charge: number): number {
+    while (this.count > 0 && this.bytes + charge > this.maxBytes) this.dropOldest();
     const i = this.head;
     this.head = i + 1 === this.cap ? 0 : i + 1;
     this.pushed++;
-    if (this.count === this.cap) this.dropped++;
-    else this.count++;
+    if (this.count === this.cap) {
+      this.dropped++;
+      this.bytes -= this.charges[i]!;
+    } else this.count++;
+    this.charges[i] = charge;
+    this.bytes += charge;
     return i;
+  }
+
+  private dropOldest(): void {
+    const tail = (this.head - this.count + this.cap) % this.cap;
+    this.bytes -= this.charges[tail]!;
+    this.records[tail] = undefined;
+    this.templates[tail] = undefined;
+    this.clients[tail] = undefined;
+    this.count--;
+    this.dropped++;
   }
 
   private at(i: number): QueryLogRecord {
@@ -138,6 +172,7 @@ export class QueryLog {
       this.records[tail] = undefined;
       this.templates[tail] = undefined;
       this.clients[tail] = undefined;
+      this.bytes -= this.charges[tail]!;
       tail = tail + 1 === cap ? 0 : tail + 1;
     }
     this.count -= n;
