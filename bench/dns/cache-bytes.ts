@@ -37,6 +37,7 @@ if (!gc) throw new Error("run with node --expose-gc");
 const PORT = 25990;
 const dir = mkdtempSync(join(tmpdir(), "gh-bench-cache-bytes-"));
 const nsd = startWildcardUpstream(dir, PORT, 1);
+process.on("exit", () => nsd.kill());
 await new Promise((r) => setTimeout(r, 1000));
 
 function service(cache: ConfigBundle["resolver"]["cache"]) {
@@ -164,4 +165,4 @@ for (const b of values.budget) {
   svc.close();
 }
 console.log(out.join("\n"));
-nsd.kill();
+process.exit(0);

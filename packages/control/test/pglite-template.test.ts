@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { createPglite, pgliteTemplatePath } from "../src/db/pglite-template.ts";
+import { createPglite, pgliteStartParams, pgliteTemplatePath } from "../src/db/pglite-template.ts";
 
 const root = mkdtempSync(join(tmpdir(), "gh-pglite-template-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -42,9 +42,25 @@ test("the first fresh database keeps the template; later fresh ones, on disk or 
   // An existing database is opened as it is, never unpacked over.
   const reopened = await createPglite(dir, templates);
   assert.deepEqual(await tables(reopened), ["marker_from_template", "marker_own"]);
+  // Every start gets the small-machine memory settings, on top of what initdb wrote.
+  const show = async (name: string) =>
+    (await reopened.query<Record<string, string>>(`show ${name}`)).rows[0]![name];
+  assert.equal(await show("shared_buffers"), "16MB");
+  assert.equal(await show("maintenance_work_mem"), "16MB");
+  assert.equal(await show("search_path"), "public");
   await reopened.close();
 
   const inMemory = await createPglite(undefined, templates);
   assert.deepEqual(await tables(inMemory), ["marker_from_template"]);
   await inMemory.close();
+});
+
+test("GATEHOUSE_PGLITE_SHARED_BUFFERS sets shared_buffers; a bad value is a clear error", () => {
+  const p = pgliteStartParams({ GATEHOUSE_PGLITE_SHARED_BUFFERS: "256MB" });
+  assert.ok(p.includes("shared_buffers=256MB"));
+  assert.ok(p.includes("--single"), "PGlite's own start parameters are kept");
+  assert.throws(
+    () => pgliteStartParams({ GATEHOUSE_PGLITE_SHARED_BUFFERS: "lots" }),
+    /GATEHOUSE_PGLITE_SHARED_BUFFERS="lots": expected a size/,
+  );
 });

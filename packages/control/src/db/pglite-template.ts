@@ -20,6 +20,30 @@ import { PGlite } from "@electric-sql/pglite";
 
 const TEMPLATE_DIR = join(import.meta.dirname, "..", "..", "build");
 
+/**
+ * PostgreSQL's memory settings for a small machine, passed at every start (after PGlite's own
+ * start parameters, so the data directory's postgresql.conf stays as initdb wrote it). initdb's
+ * defaults are sized for a server (shared_buffers 128MB, maintenance_work_mem 64MB), and
+ * PGlite's WebAssembly memory only grows: control's data (config, users, audit) is a few MB,
+ * the query log lives in DuckDB. Measured in `gatehouse up` (docs/benchmarks.md, "Edge memory").
+ * GATEHOUSE_PGLITE_SHARED_BUFFERS overrides shared_buffers (e.g. for million-item lists).
+ */
+export function pgliteStartParams(env: NodeJS.ProcessEnv = process.env): string[] {
+  const shared = env["GATEHOUSE_PGLITE_SHARED_BUFFERS"] || "16MB";
+  if (!/^[1-9][0-9]{0,6}(kB|MB|GB)$/.test(shared))
+    throw new Error(
+      `GATEHOUSE_PGLITE_SHARED_BUFFERS=${JSON.stringify(shared)}: expected a size such as 16MB or 1GB`,
+    );
+  const settings = [
+    `shared_buffers=${shared}`,
+    "work_mem=2MB",
+    "maintenance_work_mem=16MB",
+    "temp_buffers=2MB",
+    "wal_buffers=1MB",
+  ];
+  return [...PGlite.defaultStartParams, ...settings.flatMap((s) => ["-c", s])];
+}
+
 /** PGlite's version, read from its package.json (next to its dist/). */
 function pgliteVersion(): string {
   const entry = fileURLToPath(import.meta.resolve("@electric-sql/pglite"));
@@ -42,7 +66,8 @@ export function pgliteTemplatePath(dir = TEMPLATE_DIR): string {
 export async function createPglite(dataDir?: string, templateDir = TEMPLATE_DIR): Promise<PGlite> {
   if (dataDir !== undefined) {
     mkdirSync(dataDir, { recursive: true });
-    if (existsSync(join(dataDir, "PG_VERSION"))) return PGlite.create(dataDir);
+    if (existsSync(join(dataDir, "PG_VERSION")))
+      return PGlite.create({ dataDir, startParams: pgliteStartParams() });
   }
   const path = pgliteTemplatePath(templateDir);
   let template: Blob | undefined;
@@ -52,9 +77,16 @@ export async function createPglite(dataDir?: string, templateDir = TEMPLATE_DIR)
     template = undefined;
   }
   if (template !== undefined) {
-    return PGlite.create({ ...(dataDir !== undefined ? { dataDir } : {}), loadDataDir: template });
+    return PGlite.create({
+      ...(dataDir !== undefined ? { dataDir } : {}),
+      loadDataDir: template,
+      startParams: pgliteStartParams(),
+    });
   }
-  const db = await PGlite.create(dataDir !== undefined ? { dataDir } : {});
+  const db = await PGlite.create({
+    ...(dataDir !== undefined ? { dataDir } : {}),
+    startParams: pgliteStartParams(),
+  });
   await saveTemplate(db, path);
   return db;
 }

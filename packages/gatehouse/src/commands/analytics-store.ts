@@ -20,9 +20,25 @@ interface OpenedAnalytics {
   close(): Promise<void>;
 }
 
-/** DuckDB's memory limit and threads from the environment; a clear error for bad values. */
-export function duckDbLimits(env: NodeJS.ProcessEnv): { memoryLimit?: string; threads?: number } {
-  const out: { memoryLimit?: string; threads?: number } = {};
+/** DuckDB's memory limit and threads. */
+export interface DuckDbLimits {
+  memoryLimit?: string;
+  threads?: number;
+}
+
+/**
+ * What `gatehouse up` (control, the edge and both stores in one process on a small machine)
+ * gives DuckDB unless the environment says otherwise: one worker thread (each keeps its own
+ * buffers) and a 64 MB buffer pool; the query log of one home network fits it.
+ */
+export const SMALL_MACHINE_DUCKDB: DuckDbLimits = { memoryLimit: "64MB", threads: 1 };
+
+/**
+ * DuckDB's memory limit and threads from the environment, else `defaults`; a clear error for
+ * bad values.
+ */
+export function duckDbLimits(env: NodeJS.ProcessEnv, defaults: DuckDbLimits = {}): DuckDbLimits {
+  const out: DuckDbLimits = { ...defaults };
   const limit = env["GATEHOUSE_DUCKDB_MEMORY_LIMIT"];
   if (limit !== undefined && limit !== "") {
     if (!isMemorySize(limit))
@@ -45,6 +61,7 @@ export function duckDbLimits(env: NodeJS.ProcessEnv): { memoryLimit?: string; th
 export async function openAnalytics(
   dataDir: string,
   log: (line: string) => void,
+  defaults: DuckDbLimits = {},
 ): Promise<OpenedAnalytics> {
   const url = process.env["CLICKHOUSE_URL"];
   let store: AnalyticsStore;
@@ -55,7 +72,7 @@ export async function openAnalytics(
   } else {
     await mkdir(dataDir, { recursive: true });
     const path = join(dataDir, "analytics.duckdb");
-    const duck = await DuckDbStore.open({ path, ...duckDbLimits(process.env) });
+    const duck = await DuckDbStore.open({ path, ...duckDbLimits(process.env, defaults) });
     const limits = await duck.limits();
     store = duck;
     where = `DuckDB in ${path} (memory limit ${limits.memoryLimit}, ${limits.threads} threads)`;

@@ -27,7 +27,7 @@ import {
 } from "@gatehouse/edge";
 import { parse as parseYaml } from "yaml";
 import { type AcmeOptions, acmeCertificate, renewLoop } from "./acme.ts";
-import { openAnalytics } from "./analytics-store.ts";
+import { openAnalytics, SMALL_MACHINE_DUCKDB } from "./analytics-store.ts";
 import { ControlClient } from "./control-client.ts";
 import { describeEdge } from "./edge.ts";
 import { DEFAULT_CONTROL_URL } from "./import.ts";
@@ -455,6 +455,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   const analytics = await openAnalytics(
     join(dataDir, "control"),
     lineSink(withComponent(logger, "analytics")),
+    SMALL_MACHINE_DUCKDB,
   );
   // Filled in once the edge's listeners are open; until then the Connect route answers 409.
   let serving: ServingEndpoints | undefined;
