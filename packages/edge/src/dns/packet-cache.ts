@@ -9,7 +9,7 @@
 // The cache is bounded by bytes (half of `resolver.cache.maxBytes`) and by entries.
 
 import type { Location } from "@gatehouse/contract";
-import { at, u8, u16 } from "../net/bytes.ts";
+import { u8, u16 } from "../net/bytes.ts";
 import type { PolicyPhase } from "../policy/policy-set.ts";
 import type { PendingCount } from "../telemetry/pending-counts.ts";
 import type { RecordTemplate } from "../telemetry/query-log.ts";
