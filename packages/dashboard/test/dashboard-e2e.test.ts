@@ -147,6 +147,32 @@ describe("dashboard in a browser", { skip: SKIP }, () => {
     await page.getByLabel("Follow new queries").uncheck();
   });
 
+  it("the Clients page counts each client's queries in the last 24 h; a given name shows there and in the Overview's top clients", async () => {
+    const named = await app.inject({
+      method: "POST",
+      url: "/api/v1/client-names",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      payload: JSON.stringify({ client: "192.168.1.21", name: "Kitchen iPad" }),
+    });
+    assert.equal(named.statusCode, 200, named.body);
+    const nav = (name: string) =>
+      page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
+    await nav("Clients").click();
+    const active = page.getByRole("table", { name: "Active clients" });
+    const kitchen = active.getByRole("row").filter({ hasText: "192.168.1.21" });
+    await kitchen.getByRole("link", { name: "Kitchen iPad" }).waitFor();
+    assert.equal((await kitchen.getByRole("cell").last().textContent())?.trim(), "1");
+    const other = active.getByRole("row").filter({ hasText: "192.168.1.20" });
+    // www.example.org, ads.example, the paged names and the one the log followed.
+    assert.equal((await other.getByRole("cell").last().textContent())?.trim(), String(3 + PAGED));
+    await shot("clients");
+    await nav("Overview").click();
+    const top = page.getByRole("table", { name: "Top clients" });
+    await top.getByRole("link", { name: "Kitchen iPad" }).waitFor();
+    await top.getByRole("link", { name: "Kitchen iPad" }).click();
+    await page.waitForURL(/\/logs\?client=192\.168\.1\.21$/);
+  });
+
   it("creates a list through the form", async () => {
     const form = await openNewForm("Lists", "list");
     await form.getByLabel("Name").fill("social");

@@ -1,9 +1,11 @@
 // Clients: names for clients by IP address ("Kitchen iPad" for 192.168.1.23), shown in the query
-// log. Editors add, rename and forget names; everyone sees them.
+// log and the Overview. Editors add, rename and forget names; everyone sees them. Beside them,
+// the clients that asked in the last 24 hours with their query counts (from the query log).
 
 import { type FormEvent, useState } from "react";
 import { api } from "../api.ts";
-import type { ClientName, Page } from "../types.ts";
+import { Link } from "../router.tsx";
+import type { ClientName, Page, TopResult } from "../types.ts";
 import {
   ConfirmButton,
   EmptyRow,
@@ -16,6 +18,9 @@ import {
   useAction,
   useResource,
 } from "../ui.tsx";
+
+const ACTIVE_LIMIT = 100;
+const DAY_MS = 86_400_000;
 
 /** The account's client names, by IP address (empty until loaded or when refused). */
 export function useClientNames(): Resource<Page<ClientName>> & {
@@ -51,6 +56,8 @@ export function ClientsPage() {
         />
       )}
       <ErrorBanner error={names.error ?? action.error} />
+      <ActiveClients nameOf={names.nameOf} />
+      <h2>Names</h2>
       <table aria-label="Client names">
         <thead>
           <tr>
@@ -90,6 +97,48 @@ export function ClientsPage() {
         </tbody>
       </table>
     </section>
+  );
+}
+
+/** The clients that asked in the last 24 hours, busiest first, with their names and counts. */
+function ActiveClients({ nameOf }: { nameOf: (ip: string) => string | undefined }) {
+  const top = useResource("clients-active", (signal) =>
+    api.get<TopResult>(
+      "/analytics/top",
+      { dimension: "client", limit: ACTIVE_LIMIT, from: Date.now() - DAY_MS },
+      signal,
+    ),
+  );
+  // Without a query-log store the route does not exist: nothing to show.
+  if (top.error !== undefined) return null;
+  const entries = top.data?.entries ?? [];
+  return (
+    <>
+      <h2>Active in the last 24 hours</h2>
+      <table aria-label="Active clients">
+        <thead>
+          <tr>
+            <th>Client</th>
+            <th>Address</th>
+            <th className="num">Queries</th>
+          </tr>
+        </thead>
+        <tbody>
+          {entries.map((e) => (
+            <tr key={e.key}>
+              <td>
+                <Link to={`/logs?client=${encodeURIComponent(e.key)}`}>{nameOf(e.key) ?? "—"}</Link>
+              </td>
+              <td>{e.key}</td>
+              <td className="num">{e.count.toLocaleString()}</td>
+            </tr>
+          ))}
+          <EmptyRow cols={3} show={!!top.data && entries.length === 0}>
+            No queries in the last 24 hours.
+          </EmptyRow>
+        </tbody>
+      </table>
+    </>
   );
 }
 

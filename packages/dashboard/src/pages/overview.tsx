@@ -7,6 +7,7 @@ import { Link } from "../router.tsx";
 import { type Bar, BUCKET_MS, bars } from "../series.ts";
 import type { TimeseriesResult, TopResult } from "../types.ts";
 import { ErrorBanner, Notice, useResource } from "../ui.tsx";
+import { useClientNames } from "./clients.tsx";
 
 const RANGES = {
   "1h": { label: "Last hour", ms: 3_600_000, bucket: "minute" },
@@ -51,6 +52,7 @@ export function OverviewPage() {
     },
     POLL_MS,
   );
+  const clients = useClientNames();
   const notEnabled = data.error instanceof ApiError && data.error.status === 404;
   const d = data.data;
   const b = d ? bars(d.series, d.from, d.to, BUCKET_MS[r.bucket]) : [];
@@ -99,7 +101,12 @@ export function OverviewPage() {
               filter="domainSuffix"
               action="block"
             />
-            <TopTable title="Top clients" result={d.clients} filter="client" />
+            <TopTable
+              title="Top clients"
+              result={d.clients}
+              filter="client"
+              labelOf={clients.nameOf}
+            />
           </div>
         </>
       )}
@@ -179,6 +186,8 @@ function TopTable(props: {
   result: TopResult;
   filter: "domainSuffix" | "client";
   action?: string;
+  /** A name for a key (a client's given name), shown with the key under it. */
+  labelOf?: (key: string) => string | undefined;
 }) {
   const max = Math.max(1, ...props.result.entries.map((e) => e.count));
   const link = (key: string) => {
@@ -194,7 +203,8 @@ function TopTable(props: {
           {props.result.entries.map((e) => (
             <tr key={e.key}>
               <td>
-                <Link to={link(e.key)}>{e.label ?? e.key}</Link>
+                <Link to={link(e.key)}>{props.labelOf?.(e.key) ?? e.label ?? e.key}</Link>
+                {props.labelOf?.(e.key) !== undefined && <span className="hint"> {e.key}</span>}
                 <svg
                   className="meter"
                   viewBox="0 0 100 4"
