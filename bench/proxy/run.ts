@@ -4,6 +4,14 @@
 // alone in turn, same origin, same load. Gatehouse runs twice: the proxy alone in one process,
 // and the whole edge (`gatehouse edge --config`, `edge.workers: 2`).
 //   node bench/proxy/run.ts [--duration 10] [--connections 50] [--tunnel-mib 2048]
+//     [--only squid,gatehouse] [--new-connection] (--tunnel-mib 0: no tunnels)
+//     [--pin] [--compare <old checkout>]
+// --new-connection: every request on a new client connection (`Connection: close`; wrk dials
+// again after each answer) instead of keep-alive. --pin: each proxy on CPU 0, wrk and the
+// origin on CPU 1 (taskset). --compare: also run `gatehouse-before`, the one-process proxy of
+// another checkout of this repository (a directory with bench/ and packages/, e.g. extracted
+// with `git archive`, its node_modules a link to this one's and its native addon built), right
+// after `gatehouse`, so before/after come from the same run.
 // Prints a markdown table (ratios against squid) for docs/benchmarks.md.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -30,6 +38,9 @@ const { values } = parseArgs({
     threads: { type: "string", default: "2" },
     "tunnel-mib": { type: "string", default: "2048" },
     only: { type: "string" },
+    "new-connection": { type: "boolean", default: false },
+    pin: { type: "boolean", default: false },
+    compare: { type: "string" },
   },
 });
 const DURATION = Number(values.duration);
@@ -37,6 +48,12 @@ const CONNECTIONS = Number(values.connections);
 const THREADS = Number(values.threads);
 const TUNNEL_BYTES = Number(values["tunnel-mib"]) * 1024 * 1024;
 const ONLY = values.only?.split(",");
+const NEW_CONNECTION = values["new-connection"];
+const PIN = values.pin;
+const COMPARE = values.compare;
+/** CPU lists for taskset when pinning: the proxy's, and the load's (wrk, origin). */
+const PROXY_CPU = "0";
+const LOAD_CPU = "1";
 
 const dir = mkdtempSync(join(tmpdir(), "gh-bench-proxy-"));
 chmodSync(dir, 0o777); // squid and nginx workers drop privileges and write logs here
@@ -53,7 +70,18 @@ function which(cmd: string): string | undefined {
   return undefined;
 }
 
-function start(cmd: string, args: string[], label: string): ChildProcess {
+/** `cmd args`, under `taskset -c cpus` when pinning (taskset execs: the pid stays the command's). */
+function pinned(cpus: string, cmd: string, args: string[]): [string, string[]] {
+  return PIN ? ["taskset", ["-c", cpus, cmd, ...args]] : [cmd, args];
+}
+
+function start(
+  command: string,
+  commandArgs: string[],
+  label: string,
+  cpus = PROXY_CPU,
+): ChildProcess {
+  const [cmd, args] = pinned(cpus, command, commandArgs);
   const c = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   c.stderr!.on("data", (d) => {
@@ -132,6 +160,7 @@ http {
       nginx,
       ["-e", `${dir}/nginx-error.log`, "-c", join(dir, "nginx.conf")],
       "nginx",
+      LOAD_CPU,
     );
     await waitPort(port);
     return { port, kind: "nginx", proc };
@@ -140,6 +169,7 @@ http {
     process.execPath,
     [join(import.meta.dirname, "origin.ts"), String(port)],
     "origin",
+    LOAD_CPU,
   );
   await waitPort(port);
   return { port, kind: "node:http", proc };
@@ -153,7 +183,12 @@ interface Proxy {
   tunnel: boolean;
 }
 
-async function startGatehouse(name: string, processes: number, sinkPort: number): Promise<Proxy> {
+async function startGatehouse(
+  name: string,
+  processes: number,
+  sinkPort: number,
+  root = join(import.meta.dirname, "../.."),
+): Promise<Proxy> {
   const port = await freePort();
   const procs: ChildProcess[] = [];
   for (let i = 0; i < processes; i++) {
@@ -161,7 +196,7 @@ async function startGatehouse(name: string, processes: number, sinkPort: number)
       start(
         process.execPath,
         [
-          join(import.meta.dirname, "gatehouse-proxy.ts"),
+          join(root, "bench/proxy/gatehouse-proxy.ts"),
           "--port",
           String(port),
           "--connect-port",
@@ -300,22 +335,19 @@ function smokeTest(proxyPort: number, originPort: number): void {
 function runWrk(p: Proxy): HttpResult {
   const script = join(dir, "absolute-form.lua");
   const cpu0 = p.procs.reduce((s, c) => s + cpuSeconds(c.pid!), 0);
-  const out = execFileSync(
-    "wrk",
-    [
-      "-t",
-      String(THREADS),
-      "-c",
-      String(CONNECTIONS),
-      "-d",
-      `${DURATION}s`,
-      "--latency",
-      "-s",
-      script,
-      `http://127.0.0.1:${p.port}`,
-    ],
-    { encoding: "utf8" },
-  );
+  const [wrk, wrkArgs] = pinned(LOAD_CPU, "wrk", [
+    "-t",
+    String(THREADS),
+    "-c",
+    String(CONNECTIONS),
+    "-d",
+    `${DURATION}s`,
+    "--latency",
+    "-s",
+    script,
+    `http://127.0.0.1:${p.port}`,
+  ]);
+  const out = execFileSync(wrk, wrkArgs, { encoding: "utf8" });
   const cpu1 = p.procs.reduce((s, c) => s + cpuSeconds(c.pid!), 0);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const total = Number(/(\d+) requests in/.exec(out)?.[1]);
@@ -354,13 +386,14 @@ const sinkProc = start(
   process.execPath,
   [join(import.meta.dirname, "tunnel-sink.ts"), String(sinkPort), String(TUNNEL_BYTES)],
   "sink",
+  LOAD_CPU,
 );
 await waitPort(sinkPort);
 
 // wrk has no proxy mode: send absolute-form targets to the proxy's port (RFC 9112 §3.2.2).
 writeFileSync(
   join(dir, "absolute-form.lua"),
-  `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${origin.port}/1k"\nwrk.headers["Host"] = "127.0.0.1:${origin.port}"\n`,
+  `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${origin.port}/1k"\nwrk.headers["Host"] = "127.0.0.1:${origin.port}"\n${NEW_CONNECTION ? 'wrk.headers["Connection"] = "close"\n' : ""}`,
 );
 
 const nodeVersion = process.version;
@@ -369,12 +402,20 @@ console.log(
   `# ${nodeVersion}, ${cpuModel}, ${readFileSync("/proc/loadavg", "utf8").trim()} load before`,
 );
 console.log(
-  `# origin: ${origin.kind} serving 1 KiB; wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION}s; tunnel ${TUNNEL_BYTES / 1048576} MiB`,
+  `# origin: ${origin.kind} serving 1 KiB; wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION}s, ${NEW_CONNECTION ? "a new connection per request" : "keep-alive"}${PIN ? ", proxy pinned to CPU 0, wrk and origin to CPU 1" : ""}; tunnel ${TUNNEL_BYTES / 1048576} MiB`,
 );
 
 const plan: [string, () => Promise<Proxy>][] = [
   ["squid", startSquid],
   ["gatehouse", () => startGatehouse("gatehouse", 1, sinkPort)],
+  ...(COMPARE === undefined
+    ? []
+    : [
+        ["gatehouse-before", () => startGatehouse("gatehouse-before", 1, sinkPort, COMPARE)] as [
+          string,
+          () => Promise<Proxy>,
+        ],
+      ]),
   ["gatehouse-edge-2w", () => startGatehouseEdge("gatehouse-edge-2w", 2, sinkPort)],
   ["haproxy", () => startHaproxy(origin.port)],
   ["privoxy", startPrivoxy],
@@ -387,7 +428,8 @@ const results: {
   note?: string;
 }[] = [];
 for (const [name, make] of plan) {
-  if (ONLY && !ONLY.includes(name)) continue;
+  if (ONLY && !ONLY.includes(name) && !(name === "gatehouse-before" && ONLY.includes("gatehouse")))
+    continue;
   if (!name.startsWith("gatehouse") && !which(name)) {
     results.push({ name, note: "not installed" });
     continue;
@@ -403,8 +445,14 @@ for (const [name, make] of plan) {
     smokeTest(p.port, origin.port);
     // Warm-up (JIT, pools), then the measured run.
     execFileSync(
-      "wrk",
-      ["-t1", "-c10", "-d2s", "-s", join(dir, "absolute-form.lua"), `http://127.0.0.1:${p.port}`],
+      ...pinned(LOAD_CPU, "wrk", [
+        "-t1",
+        "-c10",
+        "-d2s",
+        "-s",
+        join(dir, "absolute-form.lua"),
+        `http://127.0.0.1:${p.port}`,
+      ]),
       { stdio: "ignore" },
     );
   } catch (e) {
@@ -416,14 +464,14 @@ for (const [name, make] of plan) {
   let tunnel: number | undefined;
   let tunnelDown: number | undefined;
   let note: string | undefined;
-  if (p.tunnel) {
+  if (p.tunnel && TUNNEL_BYTES > 0) {
     try {
       tunnel = tunnelThroughput(p.port, sinkPort, "up");
       tunnelDown = tunnelThroughput(p.port, sinkPort, "down");
     } catch (e) {
       note = (e as Error).message;
     }
-  } else note = "no CONNECT (reverse proxy)";
+  } else if (!p.tunnel) note = "no CONNECT (reverse proxy)";
   results.push({
     name,
     http,
