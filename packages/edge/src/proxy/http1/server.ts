@@ -115,11 +115,11 @@ class Connection implements BodySource, ResponseSink {
     return this.#state === HEAD && this.#buf === undefined && this.#req === undefined;
   }
 
-  readonly #onData = (chunk: Buffer) => {
+  #onData(chunk: Buffer): void {
     const buf = this.#buf;
     this.#buf = buf === undefined ? chunk : Buffer.concat([buf, chunk]);
     this.#process();
-  };
+  }
 
   #process(): void {
     try {
@@ -443,7 +443,7 @@ class Connection implements BodySource, ResponseSink {
     } else this.socket.destroy();
   }
 
-  readonly #onEnd = () => {
+  #onEnd(): void {
     this.#clientEnded = true;
     if (this.#state === HEAD) {
       if (this.#buf !== undefined && this.#req === undefined) {
@@ -457,11 +457,11 @@ class Connection implements BodySource, ResponseSink {
     // WAIT: a client that half-closes while its answer is being fetched is treated as gone
     // (as squid does by default): the origin request is cancelled.
     else if (this.#state === WAIT) this.socket.destroy();
-  };
+  }
 
-  readonly #onError = () => {
+  #onError(): void {
     this.socket.destroy();
-  };
+  }
 
   readonly #listeners: SocketListeners = {
     data: (chunk) => this.#onData(chunk),
@@ -470,14 +470,14 @@ class Connection implements BodySource, ResponseSink {
     close: () => this.#onClose(),
   };
 
-  readonly #onClose = () => {
+  #onClose(): void {
     const wasBody = this.#state === BODY;
     this.#state = GONE;
     this.deadline = 0;
     this.#server.forget(this);
     if (wasBody) this.#consumer?.error(aborted("the client went away"));
     this.#res?.clientClosed();
-  };
+  }
 }
 
 function aborted(message: string): Error {
