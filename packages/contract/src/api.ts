@@ -915,6 +915,11 @@ export const PolicyTestResult = T.Object({
   }),
   /** Why it failed, or why the case cannot run (an unknown location, a malformed request). */
   message: T.Optional(T.String()),
+  /**
+   * What else decides the edge's answer besides the policies: a local zone answering the name,
+   * a blocking pause in force (see docs/policies.md, "Policy tests").
+   */
+  notes: T.Optional(T.Array(T.String())),
 });
 export type PolicyTestResult = Static<typeof PolicyTestResult>;
 

@@ -5,9 +5,13 @@
 // (DNS query phase, then response phase when the case gives an answer; network before HTTP,
 // HTTP `do_not_inspect` first; precedence; first match wins; no match allows).
 //
-// Not modelled: blocking pauses and local zones (they answer before or instead of policies),
-// and the `$dnstype`/`$client` modifiers of adblock list items (items are plain names here, as
-// in the traffic simulation).
+// DNS cases follow the edge's pipeline (edge dns/pipeline.ts) with the edge's own code: domain
+// lists are the edge's (`$dnstype`, `$client`, `$important`, `@@` read the case's type and
+// source address), a query-phase block meets the blocking pauses (edge policy/pauses.ts), then
+// the local zones answer their names (edge dns/local-zones.ts), so response-phase policies never
+// see those names. A pause depends on the time: a case without `at` reports the configuration's
+// verdict with a note that the edge allows it while the pause lasts; a case with `at` gets the
+// edge's answer at that moment (allowed, with the note).
 
 import { BlockList, isIP } from "node:net";
 import {
@@ -20,13 +24,18 @@ import {
   type PolicyTestResult,
   type PolicyType,
 } from "@gatehouse/contract";
+import { typeNumber } from "@gatehouse/edge/dns-types";
+import { buildListSet, type EdgeListSet, ListError } from "@gatehouse/edge/lists";
+import { LocalZones } from "@gatehouse/edge/local-zones";
+import { BlockingPauses } from "@gatehouse/edge/pauses";
 import type { ExecutionContext } from "@gatehouse/rules";
 import { ACCOUNT_DOCUMENTS, readAccountDocument } from "../account-documents.ts";
 import { buildLists, compileDraft, type DraftPolicy, listTypesOf } from "../analytics/simulate.ts";
 import type { Db } from "../context.ts";
 
 /** The parts of a bundle the tests read. */
-export type TestedConfig = Pick<ConfigBundle, "policies" | "lists" | "locations" | "identities">;
+export type TestedConfig = Pick<ConfigBundle, "policies" | "lists" | "locations" | "identities"> &
+  Partial<Pick<ConfigBundle, "pauses" | "localZones">>;
 
 /** Where a case sits in the YAML it came from (1-based), when known. */
 export type SpanOf = (path: string) => { line: number; column: number } | undefined;
@@ -37,6 +46,7 @@ class CaseError extends Error {}
 interface Decision {
   action: string;
   policy: DraftPolicy | undefined;
+  notes?: string[];
 }
 
 class Evaluator {
@@ -45,16 +55,32 @@ class Evaluator {
   readonly #ctx = new Map<PolicyType, ExecutionContext>();
   readonly #names = new Map<string, string>();
   readonly #locations: { loc: Location; nets: { list: BlockList; bits: number }[] }[];
+  /** The edge's lists for DNS cases (modifiers read the query's type and client). */
+  readonly #dnsLists: EdgeListSet | undefined;
+  /** Why the DNS lists could not be built (every DNS case then fails with it). */
+  readonly #dnsListsError: string | undefined;
+  readonly #pauses: BlockingPauses | undefined;
+  readonly #zones: LocalZones | undefined;
 
   constructor(config: TestedConfig) {
     this.#config = config;
     const warnings: string[] = [];
     const lists = buildLists(config.lists, warnings);
     const types = listTypesOf(config.lists);
+    try {
+      this.#dnsLists = buildListSet(config.lists);
+    } catch (e) {
+      if (!(e instanceof ListError)) throw e;
+      this.#dnsListsError = e.message;
+    }
     for (const type of ["dns", "http", "net"] as const) {
       this.#drafts.set(type, compileDraft(type, config.policies, types));
-      this.#ctx.set(type, gatewaySchemes()[type].context(lists));
+      const set = type === "dns" && this.#dnsLists ? this.#dnsLists : lists;
+      this.#ctx.set(type, gatewaySchemes()[type].context(set));
     }
+    this.#pauses = BlockingPauses.of(config.pauses);
+    const zones = config.localZones ?? [];
+    this.#zones = zones.length > 0 ? new LocalZones(zones, 1) : undefined;
     for (const p of config.policies) this.#names.set(p.id, p.name);
     this.#locations = config.locations.map((loc) => ({
       loc,
@@ -105,17 +131,21 @@ class Evaluator {
     return undefined;
   }
 
-  dns(c: NonNullable<PolicyTestCase["dns"]>, at: number): Decision {
+  dns(c: NonNullable<PolicyTestCase["dns"]>, at: number, atGiven: boolean): Decision {
+    if (this.#dnsListsError !== undefined) throw new CaseError(this.#dnsListsError);
     const source = ip(c.sourceIp, "dns.sourceIp");
     const loc = this.location(c.location, source);
     const qname = c.query.toLowerCase().replace(/\.$/, "");
     if (!/^[a-z0-9_*-]+(\.[a-z0-9_*-]+)*$/.test(qname))
       throw new CaseError(`dns.query "${c.query}" is not a domain name`);
+    const qtypeName = (c.type ?? "A").toUpperCase();
+    const qtype = typeNumber(qtypeName);
+    if (qtype === undefined) throw new CaseError(`dns.type "${c.type}" is not a DNS query type`);
     const transport = c.transport ?? "udp";
     const fill = (ctx: ExecutionContext) => {
       ctx.set("dns.fqdn", qname);
       ctx.set("dns.domains", domainsOf(qname));
-      ctx.set("dns.query_rtype", (c.type ?? "A").toUpperCase());
+      ctx.set("dns.query_rtype", qtypeName);
       ctx.set("dns.query_class", "IN");
       if (loc) ctx.set("dns.location", loc.id);
       if (loc) ctx.setText("dns.location_name", loc.name);
@@ -124,26 +154,72 @@ class Evaluator {
         ctx.set("dns.doh_subdomain", loc.dohToken);
       ctx.set("dns.transport", transport);
     };
-    const q = this.#match("dns", at, fill, false);
-    if (q) return { action: q.action, policy: q };
-    const a = c.answer;
-    if (a === undefined) return { action: "allow", policy: undefined };
-    const ips = (a.ips ?? []).map((x, i) => ip(x, `dns.answer.ips[${i}]`)!);
-    const r = this.#match(
-      "dns",
-      at,
-      (ctx) => {
-        fill(ctx);
-        ctx.set("dns.response.rcode", (a.rcode ?? "NOERROR").toUpperCase());
-        ctx.set("dns.resolved_ips", ips);
-        ctx.set(
-          "dns.response.cname",
-          (a.cnames ?? []).map((n) => n.toLowerCase().replace(/\.$/, "")),
+    // The lists' `$dnstype`/`$client` rules read these, as the edge's list-match.ts sets them.
+    const match = (fillAll: (ctx: ExecutionContext) => void, response: boolean) => {
+      this.#dnsLists?.query.begin(qtype, qtypeName, source);
+      try {
+        return this.#match("dns", at, fillAll, response);
+      } finally {
+        this.#dnsLists?.query.end();
+      }
+    };
+    const notes: string[] = [];
+    const q = match(fill, false);
+    if (q && !(q.action === "block" && this.#pauses?.isPaused(loc?.id, at))) {
+      return { action: q.action, policy: q };
+    }
+    if (q) {
+      // Edge apply-policy.ts: a block while paused answers as allowed (reason blocking_paused).
+      const whose = loc ? `location "${loc.name}"` : "every client";
+      if (!atGiven) {
+        notes.push(
+          `blocking is paused for ${whose} now: until the pause ends the edge answers this query as allowed (blocking_paused); the verdict shown is the configuration's`,
         );
-      },
-      true,
-    );
-    return { action: r?.action ?? "allow", policy: r };
+        return { action: q.action, policy: q, notes };
+      }
+      notes.push(
+        `blocking is paused for ${whose} at ${new Date(at).toISOString()}: the edge answers this query as allowed (blocking_paused)`,
+      );
+    }
+    // Edge local-zone stage: after the query phase, before resolution and the response phase.
+    const zone = this.#zones?.find(qname, loc?.id);
+    if (zone) {
+      const r = zone.lookup(qname, qname, qtype);
+      if (r.leaves === undefined) {
+        notes.push(
+          `answered by local zone "${zone.apex}" (${r.rcode}): response-phase policies do not see it`,
+        );
+        return { action: "allow", policy: q, notes };
+      }
+      notes.push(`local zone "${zone.apex}" answers with a CNAME to ${r.leaves}`);
+    }
+    if (q) return { action: "allow", policy: q, notes };
+    const a = c.answer;
+    if (a === undefined) return { action: "allow", policy: undefined, notes };
+    const ips = (a.ips ?? []).map((x, i) => ip(x, `dns.answer.ips[${i}]`)!);
+    const r = match((ctx) => {
+      fill(ctx);
+      ctx.set("dns.response.rcode", (a.rcode ?? "NOERROR").toUpperCase());
+      ctx.set("dns.resolved_ips", ips);
+      ctx.set(
+        "dns.response.cname",
+        (a.cnames ?? []).map((n) => n.toLowerCase().replace(/\.$/, "")),
+      );
+    }, true);
+    if (r?.action === "block" && this.#pauses?.isPaused(loc?.id, at)) {
+      const whose = loc ? `location "${loc.name}"` : "every client";
+      if (!atGiven) {
+        notes.push(
+          `blocking is paused for ${whose} now: until the pause ends the edge answers this query as allowed (blocking_paused); the verdict shown is the configuration's`,
+        );
+        return { action: "block", policy: r, notes };
+      }
+      notes.push(
+        `blocking is paused for ${whose} at ${new Date(at).toISOString()}: the edge answers this query as allowed (blocking_paused)`,
+      );
+      return { action: "allow", policy: r, notes };
+    }
+    return { action: r?.action ?? "allow", policy: r, notes };
   }
 
   http(c: NonNullable<PolicyTestCase["http"]>, at: number): Decision {
@@ -311,11 +387,12 @@ export function runPolicyTests(
       if ((c.dns === undefined) === (c.http === undefined))
         throw new CaseError("a case has exactly one of dns or http");
       let at = opts.now ?? Date.now();
+      const atGiven = c.at !== undefined;
       if (c.at !== undefined) {
         at = Date.parse(c.at);
         if (!Number.isFinite(at)) throw new CaseError(`at "${c.at}" is not an ISO 8601 time`);
       }
-      const d = c.dns !== undefined ? ev.dns(c.dns, at) : ev.http(c.http!, at);
+      const d = c.dns !== undefined ? ev.dns(c.dns, at, atGiven) : ev.http(c.http!, at);
       const actual = {
         action: d.action,
         policyId: d.policy?.id ?? null,
@@ -327,6 +404,7 @@ export function runPolicyTests(
         passed: why === undefined,
         actual,
         ...(why !== undefined ? { message: why } : {}),
+        ...(d.notes !== undefined && d.notes.length > 0 ? { notes: d.notes } : {}),
       });
     } catch (e) {
       if (!(e instanceof CaseError)) throw e;
