@@ -122,8 +122,9 @@ class LocalZoneIndex {
   /** AXFR is allowed to this client address. */
   transferAllowed(ip: string): boolean {
     const transfer = this.transfer;
-    const v = transfer ? parseIp(ip) : undefined;
-    return v !== undefined && transfer !== undefined && transfer.has(v);
+    if (transfer === undefined) return false;
+    const v = parseIp(ip);
+    return v !== undefined && transfer.has(v);
   }
 
   /** RFC 2308 §5: the negative-answer SOA's TTL. */

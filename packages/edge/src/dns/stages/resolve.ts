@@ -87,7 +87,7 @@ async function resolveAsync(ex: DnsExchange): Promise<Outcome> {
 /** Whether `ex.answer` ends at a CNAME whose target's records it lacks (continueChain's work). */
 function chainDangles(ex: DnsExchange): boolean {
   const a = ex.answer;
-  const type = ex.query!.qtype;
+  const type = parsedQuery(ex).qtype;
   return (
     a !== undefined &&
     a.rcode === Rcode.NOERROR &&
