@@ -15,6 +15,7 @@
 
 import type { QueryLogRecord } from "@gatehouse/contract";
 import { approxBytes, stringBytes } from "../dns/cache/bytes.ts";
+import { at } from "../net/bytes.ts";
 import { type DnsQueryEvent, subscribeProxyEvents } from "./events.ts";
 
 /** The fields of a record that do not change between repeats of one cached answer. */
@@ -122,7 +123,7 @@ export class QueryLog {
     this.pushed++;
     if (this.count === this.cap) {
       this.dropped++;
-      this.bytes -= this.charges[i]!;
+      this.bytes -= at(this.charges, i);
     } else this.count++;
     this.charges[i] = charge;
     this.bytes += charge;
@@ -131,7 +132,7 @@ export class QueryLog {
 
   private dropOldest(): void {
     const tail = (this.head - this.count + this.cap) % this.cap;
-    this.bytes -= this.charges[tail]!;
+    this.bytes -= at(this.charges, tail);
     this.records[tail] = undefined;
     this.templates[tail] = undefined;
     this.clients[tail] = undefined;
@@ -172,7 +173,7 @@ export class QueryLog {
       this.records[tail] = undefined;
       this.templates[tail] = undefined;
       this.clients[tail] = undefined;
-      this.bytes -= this.charges[tail]!;
+      this.bytes -= at(this.charges, tail);
       tail = tail + 1 === cap ? 0 : tail + 1;
     }
     this.count -= n;
