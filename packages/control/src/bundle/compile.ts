@@ -166,7 +166,7 @@ export function activePauses(db: Db, accountId: string) {
     .execute();
 }
 
-function pauseToBundle(p: { scope: string; until: Date | null }): BlockingPause {
+export function pauseToBundle(p: { scope: string; until: Date | null }): BlockingPause {
   return {
     ...(p.until !== null ? { until: p.until.getTime() } : {}),
     ...(p.scope !== "" ? { locationId: p.scope } : {}),

@@ -241,7 +241,8 @@ export function parseDocument(text: string): ConfigDocument {
 interface Prepared {
   readonly doc: ConfigDocument;
   /** The document as a bundle would carry it (what policy tests run against). */
-  readonly candidate: Pick<BundleContent, "policies" | "lists" | "locations" | "identities">;
+  readonly candidate: Pick<BundleContent, "policies" | "lists" | "locations" | "identities"> &
+    Partial<Pick<BundleContent, "localZones">>;
   readonly lists: {
     id: string;
     name: string;

@@ -170,16 +170,8 @@ class Evaluator {
     }
     if (q) {
       // Edge apply-policy.ts: a block while paused answers as allowed (reason blocking_paused).
-      const whose = loc ? `location "${loc.name}"` : "every client";
-      if (!atGiven) {
-        notes.push(
-          `blocking is paused for ${whose} now: until the pause ends the edge answers this query as allowed (blocking_paused); the verdict shown is the configuration's`,
-        );
-        return { action: q.action, policy: q, notes };
-      }
-      notes.push(
-        `blocking is paused for ${whose} at ${new Date(at).toISOString()}: the edge answers this query as allowed (blocking_paused)`,
-      );
+      notes.push(pauseNote(loc, at, atGiven));
+      if (!atGiven) return { action: q.action, policy: q, notes };
     }
     // Edge local-zone stage: after the query phase, before resolution and the response phase.
     const zone = this.#zones?.find(qname, loc?.id);
@@ -207,17 +199,8 @@ class Evaluator {
       );
     }, true);
     if (r?.action === "block" && this.#pauses?.isPaused(loc?.id, at)) {
-      const whose = loc ? `location "${loc.name}"` : "every client";
-      if (!atGiven) {
-        notes.push(
-          `blocking is paused for ${whose} now: until the pause ends the edge answers this query as allowed (blocking_paused); the verdict shown is the configuration's`,
-        );
-        return { action: "block", policy: r, notes };
-      }
-      notes.push(
-        `blocking is paused for ${whose} at ${new Date(at).toISOString()}: the edge answers this query as allowed (blocking_paused)`,
-      );
-      return { action: "allow", policy: r, notes };
+      notes.push(pauseNote(loc, at, atGiven));
+      return { action: atGiven ? "allow" : "block", policy: r, notes };
     }
     return { action: r?.action ?? "allow", policy: r, notes };
   }
@@ -300,6 +283,14 @@ class Evaluator {
     const decided = http ?? net;
     return { action: decided?.action ?? "allow", policy: decided };
   }
+}
+
+/** A case without `at` keeps the configuration's verdict; with `at`, the edge's answer then. */
+function pauseNote(loc: Location | undefined, at: number, atGiven: boolean): string {
+  const whose = loc ? `location "${loc.name}"` : "every client";
+  return atGiven
+    ? `blocking is paused for ${whose} at ${new Date(at).toISOString()}: the edge answers this query as allowed (blocking_paused)`
+    : `blocking is paused for ${whose} now: until the pause ends the edge answers this query as allowed (blocking_paused); the verdict shown is the configuration's`;
 }
 
 function ip(value: string | undefined, what: string): string | undefined {

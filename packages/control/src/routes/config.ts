@@ -28,7 +28,7 @@ import { ACCOUNT_DOCUMENTS, replaceAccountDocument } from "../account-documents.
 import { simulate } from "../analytics/simulate.ts";
 import { AnalyticsInputError } from "../analytics/types.ts";
 import { audit } from "../audit.ts";
-import { compileContent } from "../bundle/compile.ts";
+import { activePauses, compileContent, pauseToBundle } from "../bundle/compile.ts";
 import { adoptIds, planDocument } from "../bundle/config-plan.ts";
 import { diffBundles } from "../bundle/diff.ts";
 import {
@@ -38,7 +38,7 @@ import {
   prepareImport,
   toYaml,
 } from "../bundle/export-import.ts";
-import { runPolicyTests, storedPolicyTests } from "../bundle/policy-tests.ts";
+import { runPolicyTests, storedPolicyTests, type TestedConfig } from "../bundle/policy-tests.ts";
 import { previewPublish } from "../bundle/preview.ts";
 import { type Publisher, type StoredBundle, sendBundle } from "../bundle/publisher.ts";
 import { withYamlSpans, yamlSpans } from "../bundle/yaml-spans.ts";
@@ -425,7 +425,11 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
           }
           throw err;
         }
-        const tests = runPolicyTests(prepared.candidate, prepared.doc.tests ?? [], { spanOf });
+        // The pauses in force are account state, not configuration: the tests see them.
+        const pauses = (await activePauses(db, p.accountId)).map(pauseToBundle);
+        const tests = runPolicyTests({ ...prepared.candidate, pauses }, prepared.doc.tests ?? [], {
+          spanOf,
+        });
         publisher.countTests("document", tests);
         const warnings = shadowedPolicies(prepared.candidate);
         return {
@@ -455,11 +459,11 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         const p = who(req);
         if (typeof req.body !== "string" || req.body.trim() === "")
           throw new GatehouseError("GH_ERR_BAD_REQUEST", "send the YAML document as the body");
-        const { current, prepared, spanOf } = await prepareYaml(db, p.accountId, req.body);
+        const { current, prepared, tested, spanOf } = await prepareYaml(db, p.accountId, req.body);
         const plan = planDocument(current, prepared.doc);
         const own = prepared.doc.tests !== undefined;
         const tests = runPolicyTests(
-          prepared.candidate,
+          tested,
           prepared.doc.tests ?? current.tests ?? [],
           own ? { spanOf } : {},
         );
@@ -511,14 +515,23 @@ function spansOf(
  */
 async function prepareYaml(db: Db, accountId: string, text: string) {
   const spanOf = yamlSpans(text);
-  const current = await exportDocument(db, accountId);
+  const [current, pauses] = await Promise.all([
+    exportDocument(db, accountId),
+    activePauses(db, accountId),
+  ]);
+  let prepared: ReturnType<typeof prepareImport>;
   try {
-    return {
-      current,
-      prepared: prepareImport(adoptIds(current, parseDocument(text)), accountId),
-      spanOf,
-    };
+    prepared = prepareImport(adoptIds(current, parseDocument(text)), accountId);
   } catch (err) {
     throw withYamlSpans(err, spanOf);
   }
+  // What the policy tests run against: the document, the account's local zones when it leaves
+  // them out (an import keeps them), and the pauses in force (account state, not configuration).
+  const zones = prepared.doc.localZones ?? current.localZones ?? [];
+  const tested: TestedConfig = {
+    ...prepared.candidate,
+    localZones: zones.map((z, i) => ({ ...z, id: z.id ?? `zone-${i}` })),
+    pauses: pauses.map(pauseToBundle),
+  };
+  return { current, prepared, tested, spanOf };
 }

@@ -109,6 +109,7 @@ function printTests(file: string, tests: PolicyTestReport, io: Io): void {
       const by = r.actual.policyName !== null ? ` by "${r.actual.policyName}"` : "";
       io.out(`PASS ${r.name} (${r.actual.action}${by})`);
     } else io.out(`FAIL ${at}: ${r.name}: ${r.message ?? "failed"}`);
+    for (const n of r.notes ?? []) io.out(`  note: ${n}`);
   }
   io.out(`Policy tests: ${tests.passed} passed, ${tests.failed} failed`);
 }
