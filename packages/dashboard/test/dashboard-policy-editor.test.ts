@@ -36,6 +36,14 @@ describe("policy editor and builder, against a real edge", { skip: SKIP }, () =>
 
   /** The editor's text (CodeMirror's content element, inside its shadow root). */
   const text = async (editor: Locator) => (await editor.innerText()).replace(/\n$/, "");
+  /** Wait until `ok()` holds (the editor applies keys asynchronously); fail naming `what`. */
+  const until = async (what: string, ok: () => Promise<boolean>, ms = 10_000) => {
+    const end = Date.now() + ms;
+    while (!(await ok())) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
 
   it("completes, shows the diagnostic at its span, builds a policy that the edge then applies", async () => {
     assert.deepEqual(await stack.answers("ads.editor.example", UPSTREAM_ANSWER), [UPSTREAM_ANSWER]);
@@ -63,7 +71,13 @@ describe("policy editor and builder, against a real edge", { skip: SKIP }, () =>
     await page.keyboard.type(" cont");
     await options.filter({ hasText: "contains" }).first().waitFor();
     await page.keyboard.press("Escape");
-    for (let i = 0; i < 4; i++) await page.keyboard.press("Backspace");
+    await until("the typed operator prefix", async () => (await text(editor)) === "dns.fqdn cont");
+    // One key at a time, each seen by the editor before the next (a key pressed while the
+    // editor still handles the last one was lost under load).
+    for (const left of ["dns.fqdn con", "dns.fqdn co", "dns.fqdn c", "dns.fqdn "]) {
+      await page.keyboard.press("Backspace");
+      await until(`"${left}" after Backspace`, async () => (await text(editor)) === left);
+    }
     await page.keyboard.type('== "x.editor.example" or any(dns.domains[*] in $');
     // The account's lists, with their type.
     const list = options.filter({ hasText: "$ads" });

@@ -40,28 +40,42 @@ export function packageOf(specifier: string): string | undefined {
   return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
 }
 
-/** The packages a source text imports, by specifier. */
-export function importsOf(text: string): Set<string> {
+/**
+ * The packages a source text imports, by specifier: static imports and re-exports, `import x =
+ * require()`, `import()` and `require()` calls, `import("x")` types and `import.meta.resolve()`.
+ * The text is parsed as what its file name says (TSX for `.tsx`): a light scanner misread JSX and
+ * style objects after it as import specifiers.
+ */
+export function importsOf(text: string, fileName = "x.ts"): Set<string> {
   const out = new Set<string>();
-  for (const f of ts.preProcessFile(text, true, true).importedFiles) {
-    const p = packageOf(f.fileName);
-    if (p) out.add(p);
-  }
-  if (text.includes("import.meta.resolve")) {
-    const visit = (node: ts.Node): void => {
+  const add = (node: ts.Node | undefined) => {
+    if (node !== undefined && ts.isStringLiteralLike(node)) {
+      const p = packageOf(node.text);
+      if (p) out.add(p);
+    }
+  };
+  const kind = fileName.endsWith(".tsx") ? ts.ScriptKind.TSX : ts.ScriptKind.TS;
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) add(node.moduleSpecifier);
+    else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference)
+    )
+      add(node.moduleReference.expression);
+    else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument))
+      add(node.argument.literal);
+    else if (ts.isCallExpression(node)) {
+      const callee = node.expression;
       if (
-        ts.isCallExpression(node) &&
-        node.expression.getText() === "import.meta.resolve" &&
-        node.arguments[0] !== undefined &&
-        ts.isStringLiteralLike(node.arguments[0])
-      ) {
-        const p = packageOf(node.arguments[0].text);
-        if (p) out.add(p);
-      }
-      ts.forEachChild(node, visit);
-    };
-    visit(ts.createSourceFile("x.ts", text, ts.ScriptTarget.Latest, true));
-  }
+        callee.kind === ts.SyntaxKind.ImportKeyword ||
+        (ts.isIdentifier(callee) && callee.text === "require") ||
+        callee.getText() === "import.meta.resolve"
+      )
+        add(node.arguments[0]);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true, kind));
   return out;
 }
 
@@ -105,7 +119,7 @@ function scan(files: RepoFile[], isRuntime: (path: string) => boolean): Scan {
   for (const f of files) {
     if (!CODE.test(f.path)) continue;
     const into = isRuntime(f.path) ? s.runtime : s.other;
-    for (const p of importsOf(f.read())) {
+    for (const p of importsOf(f.read(), f.path)) {
       const at = into.get(p) ?? [];
       at.push(f.path);
       into.set(p, at);
@@ -206,6 +220,14 @@ test("packageOf and importsOf read specifiers, not strings that look like them",
     "resolved",
     "static-one",
   ]);
+  const tsx = [
+    'import { useState } from "react";',
+    'const req = require("required");',
+    'type L = import("typed-import").Loc;',
+    'export const V = () => <code>{x || "(nothing yet)"}</code>;',
+    'const style = { color: "var(--accent)", textDecoration: "underline dotted" };',
+  ].join("\n");
+  assert.deepEqual([...importsOf(tsx, "view.tsx")].sort(), ["react", "required", "typed-import"]);
 });
 
 test("every workspace declares what it imports and imports what it declares", () => {

@@ -136,6 +136,10 @@ function CodeEditor(props: ExpressionFieldProps & { scheme: Scheme }) {
   onChange.current = props.onChange;
   const lists = useRef(props.lists);
   lists.current = props.lists;
+  // What the editor reported and React has not rendered back yet, oldest first: React may render
+  // with one of those after the editor has moved on (keys typed faster than the page re-renders),
+  // and that is no outside change.
+  const emitted = useRef<string[]>([]);
   const language = useMemo(() => new Compartment(), []);
   const invalid = useMemo(() => new Compartment(), []);
 
@@ -173,7 +177,11 @@ function CodeEditor(props: ExpressionFieldProps & { scheme: Scheme }) {
           syntaxHighlighting(highlight),
           theme,
           EditorView.updateListener.of((u) => {
-            if (u.docChanged) onChange.current(u.state.doc.toString());
+            if (!u.docChanged) return;
+            const text = u.state.doc.toString();
+            emitted.current.push(text);
+            if (emitted.current.length > 64) emitted.current.shift();
+            onChange.current(text);
           }),
         ],
       }),
@@ -185,11 +193,20 @@ function CodeEditor(props: ExpressionFieldProps & { scheme: Scheme }) {
     };
   }, []);
 
-  // The value changed from outside (the builder, a reset): replace the text.
+  // The value changed from outside (the builder, a reset): replace the text. A value the editor
+  // reported itself is an echo, perhaps of an older keystroke: replacing the text with it would
+  // drop what was typed since.
   useEffect(() => {
     const v = view.current;
-    if (v && v.state.doc.toString() !== props.value)
-      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: props.value } });
+    if (!v) return;
+    const echo = emitted.current.indexOf(props.value);
+    if (echo !== -1) {
+      emitted.current.splice(0, echo + 1); // this one and the older ones have come back
+      return;
+    }
+    if (v.state.doc.toString() === props.value) return;
+    emitted.current = [];
+    v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: props.value } });
   }, [props.value]);
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: the scheme follows the type.
