@@ -10,7 +10,6 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { BUILTIN_DO_NOT_INSPECT, BUILTIN_DO_NOT_INSPECT_ITEMS } from "@gatehouse/contract";
-import { LeafMinter } from "../src/tls/leaf-minter.ts";
 import {
   getOver,
   type InspectingProxy,
@@ -18,7 +17,7 @@ import {
   tlsThrough,
 } from "./inspection-client.ts";
 import { policy, until } from "./proxy-harness.ts";
-import { type TestPki, testPki } from "./tls-pki.ts";
+import { originCert, type TestPki, testPki } from "./tls-pki.ts";
 
 describe("the built-in do-not-inspect list", () => {
   let gatehouse: TestPki;
@@ -34,19 +33,14 @@ describe("the built-in do-not-inspect list", () => {
   before(async () => {
     gatehouse = await testPki();
     originPki = await testPki();
-    const m = new LeafMinter();
-    m.setIssuer(originPki.issuer);
     for (const name of [listed, added, other]) {
-      const leaf = await m.leaf(name);
-      const cert = leaf.certPem + leaf.issuerPem;
-      const server = createServer({ cert, key: leaf.keyPem }, (req, res) =>
-        res.end(`origin says ${req.url}`),
-      );
+      const served = await originCert(originPki, name);
+      const server = createServer(served, (req, res) => res.end(`origin says ${req.url}`));
       await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
       servers.push(server);
       origins[name] = {
         port: (server.address() as AddressInfo).port,
-        fingerprint: new X509Certificate(cert).fingerprint256,
+        fingerprint: new X509Certificate(served.cert).fingerprint256,
       };
     }
     const b = BUILTIN_DO_NOT_INSPECT;

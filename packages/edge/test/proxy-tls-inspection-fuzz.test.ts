@@ -10,7 +10,6 @@ import { createSecureServer, connect as h2connect } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
-import { LeafMinter } from "../src/tls/leaf-minter.ts";
 import { sendInParts, splitAt } from "./fuzz-io.ts";
 import {
   getOver,
@@ -18,7 +17,7 @@ import {
   startInspectingProxy,
   tlsThrough,
 } from "./inspection-client.ts";
-import { type TestPki, testPki } from "./tls-pki.ts";
+import { originCert, type TestPki, testPki } from "./tls-pki.ts";
 
 const NAME = "fuzz.test";
 let gatehouse: TestPki;
@@ -31,16 +30,11 @@ const refusedAtOrigin: string[] = [];
 before(async () => {
   gatehouse = await testPki();
   const originPki = await testPki();
-  const m = new LeafMinter();
-  m.setIssuer(originPki.issuer);
-  const leaf = await m.leaf(NAME);
-  origin = createSecureServer(
-    { cert: leaf.certPem + leaf.issuerPem, key: leaf.keyPem, allowHTTP1: true },
-    (req, res) => {
-      req.resume();
-      req.on("end", () => res.end(`origin ${req.url}`));
-    },
-  );
+  const served = await originCert(originPki, NAME);
+  origin = createSecureServer({ ...served, allowHTTP1: true }, (req, res) => {
+    req.resume();
+    req.on("end", () => res.end(`origin ${req.url}`));
+  });
   // Parser refusals only (HPE_*): a connection the edge closes unused ("socket hang up", a
   // cancelled request) is not a malformed request.
   origin.on("clientError", (e: Error & { code?: string }) => {

@@ -12,10 +12,9 @@ import type { AddressInfo, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type { TLSSocket } from "node:tls";
 import type { QueryLog } from "../src/telemetry/query-log.ts";
-import { LeafMinter } from "../src/tls/leaf-minter.ts";
 import { type InspectingProxy, startInspectingProxy, tlsThrough } from "./inspection-client.ts";
 import { policy, until } from "./proxy-harness.ts";
-import { type TestPki, testPki } from "./tls-pki.ts";
+import { originCert, type TestPki, testPki } from "./tls-pki.ts";
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -86,10 +85,8 @@ describe("TLS inspection: WebSocket over TLS (wss)", () => {
   before(async () => {
     gatehouse = await testPki();
     const originPki = await testPki();
-    const m = new LeafMinter();
-    m.setIssuer(originPki.issuer);
-    const leaf = await m.leaf(NAME);
-    ws = await wssOrigin(leaf.certPem + leaf.issuerPem, leaf.keyPem);
+    const served = await originCert(originPki, NAME);
+    ws = await wssOrigin(served.cert, served.key);
     edge = await startInspectingProxy({
       origins: { [NAME]: ws.port },
       originCa: originPki.root,

@@ -42,7 +42,7 @@ import { LeafMinter } from "../src/tls/leaf-minter.ts";
 import { assertNoFailuresBeyondNode, skip as h2specSkip } from "./h2spec.ts";
 import { tlsThrough } from "./inspection-client.ts";
 import { bundle, policy, StaticResolver, until } from "./proxy-harness.ts";
-import { type TestPki, testPki } from "./tls-pki.ts";
+import { originCert, type TestPki, testPki } from "./tls-pki.ts";
 
 const run = promisify(execFile);
 const BIG = Buffer.alloc(5 * 1024 * 1024);
@@ -318,11 +318,9 @@ describe("TLS inspection over HTTP/2", () => {
     const originPki = await testPki();
     gatehouseRoot = join(dir, "gatehouse-root.pem");
     await writeFile(gatehouseRoot, gatehouse.root);
-    const m = new LeafMinter();
-    m.setIssuer(originPki.issuer);
     for (const name of ["h1.test", "h2.test"]) {
-      const leaf = await m.leaf(name);
-      origins[name] = await origin(leaf.certPem + leaf.issuerPem, leaf.keyPem, name === "h2.test");
+      const served = await originCert(originPki, name);
+      origins[name] = await origin(served.cert, served.key, name === "h2.test");
     }
     (origins["h1.test"]!.server as Server).on("request", (req) => {
       seen.push(`${req.method} ${req.url} ${JSON.stringify(req.headers)}`);
@@ -641,16 +639,10 @@ describe("TLS inspection over HTTP/2", () => {
     await new Promise<void>((r) => shim.listen(0, "127.0.0.1", r));
     const port = (shim.address() as AddressInfo).port;
     const originPki = await testPki();
-    const m = new LeafMinter();
-    m.setIssuer(originPki.issuer);
-    const leaf = await m.leaf("localhost");
-    const o = createSecureServer(
-      { cert: leaf.certPem + leaf.issuerPem, key: leaf.keyPem },
-      (q, r) => {
-        if (q.method === "HEAD") r.end();
-        else r.end("ok");
-      },
-    );
+    const o = createSecureServer(await originCert(originPki, "localhost"), (q, r) => {
+      if (q.method === "HEAD") r.end();
+      else r.end("ok");
+    });
     await new Promise<void>((r) => o.listen(port, "127.0.0.2", r));
     const { proxy: shimProxy } = await inspectingProxy(
       { localhost: { port } },

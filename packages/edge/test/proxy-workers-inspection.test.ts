@@ -9,11 +9,10 @@ import { createServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
-import { LeafMinter } from "../src/tls/leaf-minter.ts";
 import { startEdgeWorkers } from "../src/workers.ts";
 import { a, startFakeUpstream } from "./dns-helpers.ts";
 import { policy } from "./proxy-harness.ts";
-import { testPki } from "./tls-pki.ts";
+import { originCert, testPki } from "./tls-pki.ts";
 
 /** GET `path` from tls.test through the proxy's CONNECT, verified against `ca`: status line. */
 async function get(proxy: string, port: number, path: string, ca: string): Promise<string> {
@@ -42,12 +41,7 @@ test("workers inspect TLS once the primary hands them the intermediate", {
 }, async () => {
   const gatehouse = await testPki();
   const originPki = await testPki();
-  const m = new LeafMinter();
-  m.setIssuer(originPki.issuer);
-  const leaf = await m.leaf("tls.test");
-  const origin = createServer({ cert: leaf.certPem + leaf.issuerPem, key: leaf.keyPem }, (_q, r) =>
-    r.end("origin"),
-  );
+  const origin = createServer(await originCert(originPki, "tls.test"), (_q, r) => r.end("origin"));
   await new Promise<void>((r) => origin.listen(0, "127.0.0.1", r));
   const port = (origin.address() as AddressInfo).port;
   const up = await startFakeUpstream(

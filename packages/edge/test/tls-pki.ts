@@ -3,7 +3,7 @@
 
 import { createPrivateKey, type KeyObject, webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
-import type { LeafIssuer } from "../src/tls/leaf-minter.ts";
+import { type LeafIssuer, LeafMinter } from "../src/tls/leaf-minter.ts";
 
 x509.cryptoProvider.set(webcrypto as Crypto);
 const P256 = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
@@ -100,4 +100,18 @@ export async function testPki(opts: { intermediateDays?: number } = {}): Promise
     rootKey: await keyObject(rk.privateKey),
     issuer: { certPem: `${inter.toString("pem")}\n`, key: await keyObject(ik.privateKey), serial },
   };
+}
+
+/**
+ * What a test origin serves for `name`: a leaf under `pki`'s intermediate, with the chain (leaf
+ * then intermediate) and the key in PEM. Clients trust it through `pki.root`.
+ */
+export async function originCert(
+  pki: TestPki,
+  name: string,
+): Promise<{ readonly cert: string; readonly key: string }> {
+  const minter = new LeafMinter();
+  minter.setIssuer(pki.issuer);
+  const leaf = await minter.leaf(name);
+  return { cert: leaf.certPem + leaf.issuerPem, key: leaf.keyPem };
 }
