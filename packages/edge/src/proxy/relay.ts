@@ -155,8 +155,8 @@ const relayInNode: Relay = (ex, client, up, first, limits, metrics) => {
       confirming = true;
       const before = moved();
       // After a stall of this process the sockets' timers fire before their waiting bytes are
-      // read (afterLoopTurns); traffic since then re-arms the timers by itself.
-      afterLoopTurns(() => {
+      // read (confirmIdleLater); traffic since then re-arms the timers by itself.
+      confirmIdleLater(limits.upstreamIdleTimeoutMs, () => {
         confirming = false;
         if (moved() !== before || client.destroyed) return;
         ex.reason ??= "upstream_timeout";
@@ -174,14 +174,16 @@ const relayInNode: Relay = (ex, client, up, first, limits, metrics) => {
 };
 
 /**
- * Calls `fn` once the event loop has polled for I/O twice. An idle verdict must wait for that:
- * timers run before the loop polls, so after this process stalled (a long callback, starved of
- * CPU) a tunnel's idle time counts the stall, while its bytes waited in the kernel all along.
- * The first poll moves what waited; the second what the first freed (a peer in this process
- * that read its share). A tunnel still without traffic after both is idle.
+ * Calls `fn` after a short grace of running time (a tenth of the idle limit, 20–250 ms). An idle
+ * verdict must wait for that: timers run before the loop polls, so after this process stalled (a
+ * long callback, starved of CPU) a tunnel's idle time counts the stall, while its bytes waited in
+ * the kernel all along. Moving them can take several turns of the loop — each poll frees what a
+ * peer in this process needs before it can write again, and the spliced relay only sees a socket
+ * ready at the next poll — so a fixed number of turns is not enough (CI once cut a busy spliced
+ * tunnel after two). A tunnel that moved nothing during the grace is idle.
  */
-function afterLoopTurns(fn: () => void): void {
-  setImmediate(() => setImmediate(fn));
+function confirmIdleLater(idleLimitMs: number, fn: () => void): void {
+  setTimeout(fn, Math.min(250, Math.max(20, Math.floor(idleLimitMs / 10))));
 }
 
 /**
@@ -276,7 +278,7 @@ const relaySpliced: Relay = (ex, client, up, first, limits, metrics) => {
       const s = lib.stats(handle!);
       if (s === undefined) return;
       if (s[2] < idleLimit) timer = setTimeout(checkIdle, Math.max(1, idleLimit - s[2]));
-      else if (!confirmed) afterLoopTurns(() => checkIdle(true));
+      else if (!confirmed) confirmIdleLater(idleLimit, () => checkIdle(true));
       else {
         ex.reason ??= "upstream_timeout";
         lib.abort(handle!);
