@@ -122,6 +122,8 @@ function planOf(rows: StageRow[], gates: Record<string, string>): RolloutPlan {
 }
 
 export function RolloutsPage() {
+  // Kept here, not in the editor: saving reloads the plan, which makes a new editor (its key).
+  const [planSaved, setPlanSaved] = useState(false);
   const plan = useResource("rollout-plan", (signal) =>
     api.get<{ plan: RolloutPlan | null }>("/rollout-plan", {}, signal),
   );
@@ -164,6 +166,8 @@ export function RolloutsPage() {
           key={JSON.stringify(plan.data.plan)}
           plan={plan.data.plan}
           reload={plan.reload}
+          saved={planSaved}
+          setSaved={setPlanSaved}
         />
       )}
     </section>
@@ -338,7 +342,12 @@ function EmergencyPublish({ reload }: { reload: () => void }) {
   );
 }
 
-function PlanEditor(props: { plan: RolloutPlan | null; reload: () => void }) {
+function PlanEditor(props: {
+  plan: RolloutPlan | null;
+  reload: () => void;
+  saved: boolean;
+  setSaved: (saved: boolean) => void;
+}) {
   const [rows, setRows] = useState<StageRow[]>(() => (props.plan?.stages ?? []).map(rowOf));
   const [gates, setGates] = useState<Record<string, string>>(() =>
     Object.fromEntries(
@@ -349,7 +358,7 @@ function PlanEditor(props: { plan: RolloutPlan | null; reload: () => void }) {
     ),
   );
   const [problem, setProblem] = useState<string | undefined>();
-  const [saved, setSaved] = useState(false);
+  const { saved, setSaved } = props;
   const action = useAction();
   const set = (i: number, patch: Partial<StageRow>) =>
     setRows((rs) => rs.map((r, j) => (j === i ? { ...r, ...patch } : r)));
@@ -375,6 +384,7 @@ function PlanEditor(props: { plan: RolloutPlan | null; reload: () => void }) {
   };
   const remove = () =>
     action.run(async () => {
+      setSaved(false);
       await api.del("/rollout-plan");
       props.reload();
     });
