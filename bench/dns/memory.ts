@@ -18,7 +18,9 @@
 // RSS once it settled (peak ÷ steady). --passes 0 skips the load phase.
 // Run: flock /tmp/bench.lock node bench/dns/memory.ts [--passes 2] [--qps 5000]
 //        [--names 150000] [--blocklist 0] [--workers 1] [--only gatehouse] [--root DIR …]
-//        [--node-args FLAGS …] [--synced]
+//        [--node-args FLAGS …] [--synced] [--worker-mode threads,processes]
+// --worker-mode runs each Gatehouse edge with more than one worker once per mode given
+// (edge.workerMode / --worker-mode), so threads and processes are measured in the same run.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -41,6 +43,17 @@ const QPS = Number(flag("qps", "5000"));
 const NAMES = Number(flag("names", "150000"));
 const BLOCKLIST = Number(flag("blocklist", "0"));
 const WORKERS = flag("workers", "1").split(",").map(Number);
+/** Worker modes to run (edge.workerMode); "" = the edge's default, not named in its config. */
+const MODES = flag("worker-mode", "").split(",");
+/** Each worker count with each mode (one run for a single process), and a port offset. */
+const RUNS = WORKERS.flatMap((w) =>
+  (w > 1 ? MODES : [""]).map((mode, m) => ({
+    w,
+    mode,
+    off: w + m * 40,
+    label: `${w} ${w === 1 ? "process" : "workers"}${mode ? ` (${mode})` : ""}`,
+  })),
+);
 const ONLY = flag("only", "");
 const SYNCED = argv.includes("--synced");
 const BREAKDOWN = argv.includes("--breakdown");
@@ -173,7 +186,13 @@ function unboundServer(port: number) {
   return launch("unbound", ["-d", "-c", conf], "start of service");
 }
 
-function gatehouseServer(root: string, port: number, workers: number, nodeArgs?: string) {
+function gatehouseServer(
+  root: string,
+  port: number,
+  workers: number,
+  nodeArgs?: string,
+  mode = "",
+) {
   const yaml = [
     "resolver:",
     `  upstreams: [{ address: "udp://127.0.0.1:${NSD_PORT}" }]`,
@@ -189,6 +208,7 @@ function gatehouseServer(root: string, port: number, workers: number, nodeArgs?:
     "edge:",
     `  dns: { udp: [127.0.0.1:${port}] }`,
     `  workers: ${workers}`,
+    ...(mode ? [`  workerMode: ${mode}`] : []),
   ];
   const file = join(dir, `gatehouse-${port}.yaml`);
   writeFileSync(file, `${yaml.join("\n")}\n`);
@@ -327,7 +347,13 @@ async function breakdown(pid: number, label: string): Promise<void> {
     console.error(`breakdown ${label}: ${l}`);
 }
 
-function syncedGatehouse(root: string, controlPort: number, port: number, workers: number) {
+function syncedGatehouse(
+  root: string,
+  controlPort: number,
+  port: number,
+  workers: number,
+  mode = "",
+) {
   const data = join(dir, `synced-${port}-${++dataDirs}`);
   return launch(
     join(root, "packages/gatehouse/bin/gatehouse"),
@@ -345,6 +371,7 @@ function syncedGatehouse(root: string, controlPort: number, port: number, worker
       `127.0.0.1:${port + 1000}`,
       "--workers",
       String(workers),
+      ...(mode ? ["--worker-mode", mode] : []),
     ],
     "applied config v1",
     0,
@@ -407,19 +434,19 @@ async function main() {
     { name: "unbound", port: 25402, run: () => unboundServer(25402) },
   ];
   for (const [r, root] of ROOTS.entries())
-    for (const w of WORKERS)
+    for (const { w, mode, off, label } of RUNS)
       servers.push({
-        name: `gatehouse${r ? ` (${root})` : ""}, ${w} ${w === 1 ? "process" : "workers"}`,
-        port: 25403 + r * 10 + w,
-        run: () => gatehouseServer(root, 25403 + r * 10 + w, w),
+        name: `gatehouse${r ? ` (${root})` : ""}, ${label}`,
+        port: 25403 + r * 10 + off,
+        run: () => gatehouseServer(root, 25403 + r * 10 + off, w, undefined, mode),
       });
 
   for (const [i, a] of flags("node-args").entries())
-    for (const w of WORKERS)
+    for (const { w, mode, off, label } of RUNS)
       servers.push({
-        name: `gatehouse (GATEHOUSE_NODE_ARGS="${a}"), ${w} ${w === 1 ? "process" : "workers"}`,
-        port: 25503 + i * 10 + w,
-        run: () => gatehouseServer(HERE, 25503 + i * 10 + w, w, a),
+        name: `gatehouse (GATEHOUSE_NODE_ARGS="${a}"), ${label}`,
+        port: 25503 + i * 10 + off,
+        run: () => gatehouseServer(HERE, 25503 + i * 10 + off, w, a, mode),
       });
   const control = SYNCED
     ? standInControl([await syncedBundle(1, 0), await syncedBundle(2, BLOCKLIST)])
@@ -427,14 +454,14 @@ async function main() {
   const controlPort = control ? await control.listen() : 0;
   if (control)
     for (const [r, root] of ROOTS.entries())
-      for (const w of WORKERS)
+      for (const { w, mode, off, label } of RUNS)
         servers.push({
-          name: `gatehouse${r ? ` (${root})` : ""} synced from control, ${w} ${w === 1 ? "process" : "workers"}`,
-          port: 25603 + r * 10 + w,
+          name: `gatehouse${r ? ` (${root})` : ""} synced from control, ${label}`,
+          port: 25603 + r * 10 + off,
           synced: true,
           run: () => {
             control.reset();
-            return syncedGatehouse(root, controlPort, 25603 + r * 10 + w, w);
+            return syncedGatehouse(root, controlPort, 25603 + r * 10 + off, w, mode);
           },
         });
   const rows: string[] = [];

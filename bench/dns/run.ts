@@ -3,6 +3,7 @@
 // runs with a 1,000,000-domain blocklist and five policies. Reports cached-answer queries/s,
 // p50/p99 latency at a fixed 10,000 qps, and RSS, with ratios against dnsmasq.
 // Run: node bench/dns/run.ts [--seconds 10] [--only gatehouse] [--workers 1,2] [--dgram]
+//        [--worker-mode threads,processes]   each worker count above 1 once per mode
 
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -51,7 +52,7 @@ function latency(port: number): { p50: number; p99: number } {
   return percentiles(dnsperf(port, ["-l", String(SECONDS), "-Q", "10000", "-v"]));
 }
 
-function startGatehouse(workers: number, dgram = false): Promise<ChildProcess> {
+function startGatehouse(workers: number, dgram = false, mode = ""): Promise<ChildProcess> {
   const policies = [
     ["ads", "any(dns.domains[*] in $ads) and not any(dns.domains[*] in $ads.allow)", "block"],
     ["social", 'any(dns.domains[*] in {"social.example" "video.example"})', "block"],
@@ -78,6 +79,7 @@ function startGatehouse(workers: number, dgram = false): Promise<ChildProcess> {
     "edge:",
     "  dns: { udp: [127.0.0.1:25303] }",
     `  workers: ${workers}`,
+    ...(mode ? [`  workerMode: ${mode}`] : []),
   ];
   return startGatehouseFrom(dir, yaml, {
     nodeArgs: opt("node-args", "").split(" ").filter(Boolean),
@@ -138,11 +140,13 @@ async function main() {
     },
     ...opt("workers", "1,2")
       .split(",")
-      .map((w) => ({
-        name: `gatehouse (${w} ${w === "1" ? "process" : "workers"})`,
-        port: 25303,
-        run: () => startGatehouse(Number(w)),
-      })),
+      .flatMap((w) =>
+        (w === "1" ? [""] : opt("worker-mode", "").split(",")).map((mode) => ({
+          name: `gatehouse (${w} ${w === "1" ? "process" : "workers"}${mode ? `, ${mode}` : ""})`,
+          port: 25303,
+          run: () => startGatehouse(Number(w), false, mode),
+        })),
+      ),
     ...(args.includes("--dgram")
       ? [
           {

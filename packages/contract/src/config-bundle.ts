@@ -517,8 +517,13 @@ export const EdgeLocalSettings = T.Object({
   metrics: T.Optional(T.String()),
   tls: T.Optional(T.Object({ certFile: T.String(), keyFile: T.String() })),
   dataDir: T.Optional(T.String()),
-  /** Data-plane processes sharing the listeners (one per core for throughput); default 1. */
+  /** Data-plane workers sharing the listeners (one per core for throughput); default 1. */
   workers: T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
+  /**
+   * What the workers are: threads of one process sharing one copy of the lists (default), or
+   * processes each holding its own copy (a crash ends one worker, not the edge).
+   */
+  workerMode: T.Optional(T.Union([T.Literal("threads"), T.Literal("processes")])),
   /** What this edge accepts from a bundle; a bundle beyond a limit is refused whole. */
   limits: T.Optional(
     T.Object({

@@ -61,4 +61,9 @@ export {
   ensureSelfSigned,
   summarizeCertificate,
 } from "./tls-material.ts";
-export { type StartWorkersOptions, startEdgeWorkers, type WorkersHandle } from "./workers.ts";
+export {
+  type StartWorkersOptions,
+  startEdgeWorkers,
+  type WorkerMode,
+  type WorkersHandle,
+} from "./workers.ts";

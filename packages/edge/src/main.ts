@@ -11,6 +11,7 @@ import { listenDoh } from "./dns/server/doh-server.ts";
 import { listenStream, streamListenerOptions } from "./dns/server/tcp-server.ts";
 import { listenUdp } from "./dns/server/udp-server.ts";
 import { fullCollectionSoon } from "./full-collection.ts";
+import type { SharedLists } from "./lists/list-set.ts";
 import { joinHostPort } from "./net/host-port.ts";
 import { startProxy } from "./proxy/index.ts";
 import type { Resolver } from "./resolver.ts";
@@ -67,6 +68,8 @@ export interface Edge {
    * `packed`: lists whose items are "\n"-joined text (sync/bundle-parse.ts), read as such.
    */
   apply(bundle: ConfigBundle, packed?: PackedLists): Promise<EdgeSnapshot>;
+  /** apply() with the bundle's domain lists built by another thread (worker threads). */
+  applyPrebuilt(bundle: ConfigBundle, lists: SharedLists): Promise<EdgeSnapshot>;
   /** True between drain() and a successful resume(). */
   readonly draining: boolean;
   /**
@@ -97,6 +100,13 @@ export interface StartEdgeOptions {
   /** Bind UDP and the proxy with SO_REUSEPORT so worker processes share the ports (workers.ts). */
   reusePort?: boolean;
   /**
+   * With reusePort: bind DNS over TCP, DoT and DoH with SO_REUSEPORT too (worker threads have
+   * no cluster primary to share those listeners through).
+   */
+  reuseStreamPorts?: boolean;
+  /** Domain lists of `config` another thread built (worker threads, compileSharedLists). */
+  prebuilt?: SharedLists;
+  /**
    * Start drained: open no listener until resume(), which opens the configured addresses (they
    * must be bound ports, not port 0). A replacement worker joins drained workers this way.
    */
@@ -116,16 +126,23 @@ const COLLECT_AFTER_SWAP_BYTES = 8 * 1024 * 1024;
 /** How long closing listeners waits for in-flight queries and requests. */
 const CLOSE_GRACE_MS = 2000;
 
+/** How an edge with these local settings compiles a bundle. */
+export function compileOptionsOf(local: NonNullable<EdgeConfigFile["edge"]>): CompileOptions {
+  return local.limits?.maxListItems !== undefined
+    ? { maxListItems: local.limits.maxListItems }
+    : {};
+}
+
 export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   const cfg = opts.config;
   const local = cfg.edge ?? {};
   const log = opts.log ?? ((l: string) => console.error(l));
-  const compileOpts: CompileOptions = {
-    ...(local.limits?.maxListItems !== undefined
-      ? { maxListItems: local.limits.maxListItems }
-      : {}),
-  };
-  let snapshot = compileSnapshot(bundleOfEdgeConfig(cfg), compileOpts, opts.packed);
+  const compileOpts = compileOptionsOf(local);
+  let snapshot = compileSnapshot(
+    bundleOfEdgeConfig(cfg),
+    opts.prebuilt ? { ...compileOpts, prebuilt: opts.prebuilt } : compileOpts,
+    opts.packed,
+  );
   const queryLog = new QueryLog(opts.queryLogCapacity, local.limits?.queryLogMaxBytes);
   const minter = new LeafMinter({ registry: edgeRegistry() });
   const edgeId = local.name ?? (hostname().slice(0, 128) || "edge");
@@ -153,7 +170,10 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   /** The DoT and DoH servers open now (a renewed certificate goes to them). */
   let secureServers: { setSecureContext(o: { cert: string; key: string }): void }[] = [];
   // TCP, DoT and DoH connection limits and timeouts (edge.dns.limits).
-  const streamLimits = streamListenerOptions(local.dns?.limits);
+  const streamLimits = {
+    ...streamListenerOptions(local.dns?.limits),
+    ...(opts.reusePort && opts.reuseStreamPorts ? { reusePort: true } : {}),
+  };
 
   /** Open the DNS and proxy listeners on `want`; fills `got` with the bound addresses. */
   const openListeners = async (
@@ -254,11 +274,19 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   // replace a newer one.
   const applies = oneAtATime();
   /** Compile in slices (snapshot.ts), so queries keep being answered; then swap. */
-  const applyNow = async (bundle: ConfigBundle, packed?: PackedLists): Promise<EdgeSnapshot> => {
+  const applyNow = async (
+    bundle: ConfigBundle,
+    packed?: PackedLists,
+    prebuilt?: SharedLists,
+  ): Promise<EdgeSnapshot> => {
     let next: EdgeSnapshot;
     let rt: ReturnType<DnsService["prepare"]>;
     try {
-      next = await compileSnapshotSliced(bundle, compileOpts, packed);
+      next = await compileSnapshotSliced(
+        bundle,
+        prebuilt ? { ...compileOpts, prebuilt } : compileOpts,
+        packed,
+      );
       rt = dns.prepare(next);
     } catch (e) {
       if (e instanceof ConfigRejectedError) throw e;
@@ -291,6 +319,8 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
       for (const srv of secureServers) srv.setSecureContext({ cert, key });
     },
     apply: (bundle: ConfigBundle, packed?: PackedLists) => applies(() => applyNow(bundle, packed)),
+    applyPrebuilt: (bundle: ConfigBundle, lists: SharedLists) =>
+      applies(() => applyNow(bundle, undefined, lists)),
     get draining() {
       return draining;
     },
@@ -328,7 +358,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
 }
 
 /** Run async steps one at a time, in the order they were asked for. */
-function oneAtATime(): <T>(step: () => Promise<T>) => Promise<T> {
+export function oneAtATime(): <T>(step: () => Promise<T>) => Promise<T> {
   let tail: Promise<unknown> = Promise.resolve();
   return (step) => {
     const next = tail.then(step);

@@ -14,7 +14,12 @@ import {
 import { DohDeviceIndex } from "./identify/doh-devices.ts";
 import { IdentityIndex } from "./identify/identity-index.ts";
 import { LocationMatcher } from "./identify/location-matcher.ts";
-import { buildListSetSteps, type EdgeListSet } from "./lists/list-set.ts";
+import {
+  buildListSetSteps,
+  type EdgeListSet,
+  type SharedLists,
+  shareLists,
+} from "./lists/list-set.ts";
 import { compilePolicySet, PolicyCompileError, type PolicySet } from "./policy/policy-set.ts";
 import { runSliced, runSync, type Steps } from "./slices.ts";
 import type { PackedItems, PackedLists } from "./sync/bundle-parse.ts";
@@ -61,6 +66,14 @@ export interface CompileOptions {
   baseDir?: string;
   /** Refuse bundles whose lists hold more items than this edge accepts (edge.limits). */
   maxListItems?: number;
+  /** Domain lists built by another thread (compileSharedLists), used instead of building them. */
+  prebuilt?: SharedLists;
+}
+
+/** A bundle's domain lists built once for every worker thread, and the bundle without their items. */
+export interface SharedCompile {
+  readonly bundle: ConfigBundle;
+  readonly lists: SharedLists;
 }
 
 let generation = 0;
@@ -171,11 +184,25 @@ function withoutDomainItems(bundle: ConfigBundle): ConfigBundle {
   };
 }
 
-function* compileSteps(
+/** A failure of the compile as the ConfigRejectedError that names where it is. */
+function rejected(e: unknown): ConfigRejectedError {
+  if (e instanceof ConfigRejectedError) return e;
+  const path =
+    e instanceof PolicyCompileError
+      ? `/policies/${e.index}`
+      : (e as Error).name === "ListError"
+        ? "/lists"
+        : "/";
+  return new ConfigRejectedError([{ path, message: (e as Error).message }], { cause: e });
+}
+
+/** The bundle checked, then its lists built (`shared`: into shared memory). */
+function* listSteps(
   bundle: ConfigBundle,
   opts: CompileOptions,
-  packed: PackedLists = NONE_PACKED,
-): Steps<EdgeSnapshot> {
+  packed: PackedLists,
+  shared = false,
+): Steps<EdgeListSet> {
   const problems = yield* checkSteps(bundle, packed);
   if (problems.length > 0) throw new ConfigRejectedError(problems);
   if (opts.maxListItems !== undefined) {
@@ -192,7 +219,40 @@ function* compileSteps(
       ]);
   }
   try {
-    const lists = yield* buildListSetSteps(bundle.lists, { baseDir: opts.baseDir }, packed);
+    return yield* buildListSetSteps(
+      bundle.lists,
+      {
+        ...(opts.baseDir !== undefined ? { baseDir: opts.baseDir } : {}),
+        ...(opts.prebuilt ? { prebuilt: opts.prebuilt } : {}),
+        shared,
+      },
+      packed,
+    );
+  } catch (e) {
+    throw rejected(e);
+  }
+}
+
+/**
+ * Worker threads (workers.ts): check a bundle and build its domain lists once, in slices, into
+ * shared memory; each thread compiles the rest with them as `prebuilt`. Consumes `packed`.
+ */
+export async function compileSharedLists(
+  bundle: ConfigBundle,
+  opts: CompileOptions = {},
+  packed: PackedLists = NONE_PACKED,
+): Promise<SharedCompile> {
+  const lists = await runSliced(listSteps(bundle, opts, packed, true));
+  return { bundle: withoutDomainItems(bundle), lists: shareLists(lists, bundle.lists) };
+}
+
+function* compileSteps(
+  bundle: ConfigBundle,
+  opts: CompileOptions,
+  packed: PackedLists = NONE_PACKED,
+): Steps<EdgeSnapshot> {
+  const lists = yield* listSteps(bundle, opts, packed);
+  try {
     yield;
     const policies = {
       dns: compilePolicySet("dns", bundle.policies),
@@ -215,13 +275,6 @@ function* compileSteps(
       generation: ++generation,
     };
   } catch (e) {
-    if (e instanceof ConfigRejectedError) throw e;
-    const path =
-      e instanceof PolicyCompileError
-        ? `/policies/${e.index}`
-        : (e as Error).name === "ListError"
-          ? "/lists"
-          : "/";
-    throw new ConfigRejectedError([{ path, message: (e as Error).message }], { cause: e });
+    throw rejected(e);
   }
 }

@@ -1,12 +1,16 @@
-// An edge worker process (see workers.ts): waits for its config over IPC, starts an edge with
-// SO_REUSEPORT UDP sockets, reports ready, answers the primary's requests (apply, drain, resume,
+// An edge worker (see workers.ts), a process or a thread: waits for its config over IPC (a
+// thread: its parent port), starts an edge with SO_REUSEPORT UDP sockets, reports ready, answers the primary's requests (apply, drain, resume,
 // metrics, credential, the intermediate CA for TLS inspection) and closes gracefully when told to. When the primary follows control,
 // the worker ships its own query log with its own spool directory. A bundle from control comes
-// as a file to read (workers.ts applyBody), parsed and compiled as the sync client does.
+// as a file to read (workers.ts applyBody), parsed and compiled as the sync client does. A
+// thread is given the domain lists already built, in memory it shares with the other threads
+// (`lists`, snapshot.ts compileSharedLists), and compiles only the rest of the bundle.
 
 import { createPrivateKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { parentPort } from "node:worker_threads";
 import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
+import type { SharedLists } from "./lists/list-set.ts";
 import { type Edge, startEdge } from "./main.ts";
 import { type ParsedBundle, parseBundleBody } from "./sync/bundle-parse.ts";
 import { LogShipper } from "./sync/log-shipper.ts";
@@ -31,7 +35,15 @@ interface Request {
   credential?: string;
   /** The intermediate CA for inspected leaves (null: none, stop inspecting). */
   issuer?: WireIssuer | null;
+  /** Threads, with `config` or apply: its domain lists, built by the main thread. */
+  lists?: SharedLists;
 }
+
+/** To the primary process or the main thread. */
+const send = (m: object): void => {
+  if (parentPort) parentPort.postMessage(m);
+  else process.send?.(m);
+};
 
 // Operational lines (JSON, telemetry/op-log.ts) go straight to this process's stderr, which it
 // shares with the primary: no IPC round trip per line.
@@ -39,7 +51,7 @@ const logger = createOpLogger({ component: "edge" });
 let edge: Edge | undefined;
 let shipper: LogShipper | undefined;
 let credential: string | undefined;
-const log = (line: string) => process.send?.({ type: "log", line });
+const log = (line: string) => send({ type: "log", line });
 
 /** A bundle file written by the primary, parsed off the event loop, its hash checked. */
 async function readBundleFile(file: string, parseMemoryMb?: number): Promise<ParsedBundle> {
@@ -58,7 +70,10 @@ async function start(m: Request): Promise<void> {
   const e = await startEdge({
     config: from ? { ...from.bundle, edge: m.config!.edge } : m.config!,
     ...(from ? { packed: from.packed } : {}),
+    ...(m.lists ? { prebuilt: m.lists } : {}),
     reusePort: true,
+    // A thread has no cluster primary to share its TCP, DoT and DoH listeners through.
+    reuseStreamPorts: parentPort !== null,
     log,
     logger,
     ...(m.drained ? { drained: true } : {}),
@@ -91,7 +106,7 @@ function setIssuer(e: Edge, w: WireIssuer | null): void {
 async function answer(m: Request, e: Edge): Promise<unknown> {
   switch (m.type) {
     case "apply":
-      await e.apply(m.bundle!);
+      await (m.lists ? e.applyPrebuilt(m.bundle!, m.lists) : e.apply(m.bundle!));
       return undefined;
     case "apply-file": {
       const { bundle, packed } = await readBundleFile(m.file!, m.parseMemoryMb);
@@ -129,12 +144,13 @@ function closeAndExit(): Promise<void> {
   return closing;
 }
 
-process.on("message", (m: Request) => {
+const onMessage = (m: Request) => {
   if (m.type === "config" && m.config && !edge) {
     start(m).then(
-      () => process.send?.({ type: "ready", addresses: edge!.addresses }),
+      () => send({ type: "ready", addresses: edge!.addresses }),
       (err: Error) => {
-        process.send?.({ type: "failed", error: err.message });
+        send({ type: "failed", error: err.message });
+        // A thread's process.exit ends the thread only.
         process.exit(1);
       },
     );
@@ -143,15 +159,19 @@ process.on("message", (m: Request) => {
   } else if (typeof m.id === "number" && edge) {
     const id = m.id;
     answer(m, edge).then(
-      (value) => process.send?.({ type: "done", id, value } satisfies WorkerReply),
-      (err: Error) =>
-        process.send?.({ type: "done", id, error: err.message } satisfies WorkerReply),
+      (value) => send({ type: "done", id, value } satisfies WorkerReply),
+      (err: Error) => send({ type: "done", id, error: err.message } satisfies WorkerReply),
     );
   }
-});
-// systemd (KillMode=control-group) and a terminal's Ctrl-C signal every process of the group,
-// not only the primary: shut down gracefully here too rather than die mid-query.
-process.on("SIGTERM", () => void closeAndExit());
-process.on("SIGINT", () => void closeAndExit());
-// Without the primary there is nothing to serve for.
-process.on("disconnect", () => process.exit(0));
+};
+if (parentPort) parentPort.on("message", onMessage);
+else {
+  process.on("message", onMessage);
+  // systemd (KillMode=control-group) and a terminal's Ctrl-C signal every process of the
+  // group, not only the primary: shut down gracefully here too rather than die mid-query.
+  // (Threads get no signals: the main thread closes them.)
+  process.on("SIGTERM", () => void closeAndExit());
+  process.on("SIGINT", () => void closeAndExit());
+  // Without the primary there is nothing to serve for.
+  process.on("disconnect", () => process.exit(0));
+}

@@ -1,10 +1,19 @@
-// One edge process per core. Each worker compiles the config itself (compiled filters are
-// closures and cannot cross a process boundary) and owns its own UDP socket on the shared port
-// with SO_REUSEPORT (Node ≥ 23 `dgram` `reusePort`), so the kernel spreads datagrams across the
-// workers without a hop through the primary. TCP, DoT and DoH listeners use cluster's shared
-// handles. Each worker keeps its own cache and query-log ring; /metrics is served by the primary,
-// which asks every worker for its metrics and sums them (with its own, e.g. sync gauges). Workers run worker-entry.ts and receive the config over IPC, so the primary's
-// own command line is never re-executed. An edge following control (gatehouse edge --control
+// One edge worker per core, sharing the listeners: threads of this process (mode "threads",
+// the default) or processes (mode "processes"). Each worker compiles the config itself
+// (compiled filters are closures and cannot cross a thread or process boundary), except the
+// domain lists when they are threads: the main thread checks each bundle and builds its lists
+// once, into SharedArrayBuffers (snapshot.ts compileSharedLists), and posts them with the
+// bundle, so every thread answers from one copy of the names; processes each build their own
+// (N workers, N copies), which buys a crash that ends one worker, not the whole edge.
+// Each worker owns its own UDP socket on the shared port with SO_REUSEPORT (Node ≥ 23 `dgram`
+// `reusePort`), so the kernel spreads datagrams across the workers without a hop through the
+// primary; the proxy's listener likewise. TCP, DoT and DoH listeners use cluster's shared
+// handles (processes) or SO_REUSEPORT too (threads, which boot one worker first so that any
+// port 0 is bound once, then the others on its addresses). Each worker keeps its own cache and
+// query-log ring; /metrics is served by the primary (the main thread), which asks every worker
+// for its metrics and sums them (with its own, e.g. sync gauges). Workers run worker-entry.ts
+// and receive the config over IPC (threads: their parent port), so the primary's own command
+// line is never re-executed. An edge following control (gatehouse edge --control
 // --workers N) keeps sync and heartbeats in the primary and drives the workers over IPC: apply,
 // drain/resume, and metrics (summed across workers for the heartbeat). Each such worker ships
 // its own query log with its own spool, with the credential the primary hands it. A worker that
@@ -12,31 +21,43 @@
 // starting) and starts in the others' state — the last bundle applied (compiled before its
 // listeners open, so it never answers under the file's config), the credential, drained — on
 // the addresses the others are bound to; what changed while it started is applied after.
-// A bundle from control reaches the workers as a file, not over IPC: the primary writes the
-// body it received (applyBody) into `bundleDir`, and each worker reads it and parses it as the
-// sync client does (a parser thread, domain lists compiled from their joined text in slices), so
-// no worker deserializes millions of names in one block and the primary keeps no bundle object
-// for replacements, only the file's path.
+// Processes: a bundle from control reaches the workers as a file, not over IPC: the primary
+// writes the body it received (applyBody) into `bundleDir`, and each worker reads it and parses
+// it as the sync client does (a parser thread, domain lists compiled from their joined text in
+// slices), so no worker deserializes millions of names in one block and the primary keeps no
+// bundle object for replacements, only the file's path. Threads: the main thread builds the
+// lists from what its sync client parsed (applyParsed), and a replacement thread is handed the
+// lists every thread holds.
 
 import cluster from "node:cluster";
 import { createSocket } from "node:dgram";
+import type { EventEmitter } from "node:events";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { isIPv6 } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
+import { Worker } from "node:worker_threads";
+import { bundleOfEdgeConfig, type ConfigBundle, type EdgeConfigFile } from "@gatehouse/contract";
 import { AggregatorRegistry, type PrometheusContentType, type Registry } from "prom-client";
 import { fullCollectionSoon } from "./full-collection.ts";
-import { type Edge, type EdgeAddresses, startEdge } from "./main.ts";
+import type { SharedLists } from "./lists/list-set.ts";
+import { compileOptionsOf, type Edge, type EdgeAddresses, oneAtATime, startEdge } from "./main.ts";
 import { joinHostPort, splitHostPort } from "./net/host-port.ts";
 import { listen } from "./net/listen.ts";
 import { http } from "./net/node-http.ts";
 import { DEFAULT_LIMITS } from "./proxy/limits.ts";
+import { compileSharedLists, type SharedCompile } from "./snapshot.ts";
 import { writeFileAtomic } from "./sync/atomic-file.ts";
+import { type PackedLists, parseBundleBody } from "./sync/bundle-parse.ts";
 import { edgeRegistry } from "./telemetry/metrics.ts";
+
+/** Worker threads sharing one copy of the lists, or processes each holding its own. */
+export type WorkerMode = "threads" | "processes";
 
 export interface StartWorkersOptions {
   config: EdgeConfigFile;
+  /** Threads or processes; default the config's edge.workerMode, else "threads". */
+  mode?: WorkerMode;
   log?: (line: string) => void;
   /** Called once every worker listens (in the primary, or in the single process). */
   onReady?: (addresses: EdgeAddresses) => void;
@@ -67,6 +88,8 @@ export type WorkersHandle =
   | { readonly mode: "single"; readonly edge: Edge; close(): Promise<void> }
   | {
       readonly mode: "cluster";
+      /** What the workers are. */
+      readonly workerMode: WorkerMode;
       readonly workers: number;
       readonly addresses: EdgeAddresses;
       /** Apply a bundle in every worker; rejects (naming the failure) if any worker refused it. */
@@ -76,6 +99,11 @@ export type WorkersHandle =
        * to a file each worker reads, parses off its event loop and checks against the hash.
        */
       applyBody(body: Uint8Array): Promise<void>;
+      /**
+       * applyBody() for a body the caller already parsed and hash-checked (the sync client):
+       * threads use the parsed bundle and its packed lists (consumed), processes the body.
+       */
+      applyParsed(bundle: ConfigBundle, packed: PackedLists, body: Uint8Array): Promise<void>;
       /** Edge.drain() in every worker, then each flushes its query log. */
       drain(): Promise<void>;
       /** Edge.resume() in every worker. */
@@ -89,6 +117,16 @@ export type WorkersHandle =
        * sync client got it signed), or undefined to stop inspecting.
        */
       setIssuer(issuer: WireIssuer | undefined): Promise<void>;
+      /**
+       * Stop worker `slot` at once, as a crash would (a process: SIGKILL; a thread:
+       * terminate()); it is replaced like any worker that died.
+       */
+      kill(slot: number): void;
+      /**
+       * Threads: the domain lists every thread reads now (one copy, in shared memory);
+       * undefined for processes.
+       */
+      sharedLists(): SharedLists | undefined;
       close(): Promise<void>;
     };
 
@@ -139,8 +177,41 @@ export function shareAuthFailureLimit(
   };
 }
 
-/** What the workers run: a bundle sent over IPC, or the file applyBody wrote. */
-type BundleSource = { readonly bundle: ConfigBundle } | { readonly file: string };
+/**
+ * What the workers run: a bundle sent over IPC, the file applyBody wrote, or (threads) the
+ * bundle whose lists the main thread built.
+ */
+type BundleSource =
+  | { readonly bundle: ConfigBundle }
+  | { readonly file: string }
+  | { readonly shared: SharedCompile };
+
+/** A worker as the primary drives it: a cluster worker, or a thread made to look like one. */
+interface Peer extends EventEmitter {
+  send(m: object): unknown;
+  isDead(): boolean;
+  /** A process: this signal (default SIGTERM); a thread: terminate(). */
+  kill(signal?: string): void;
+}
+
+const ENTRY = new URL("./worker-entry.ts", import.meta.url);
+
+/** A worker thread running worker-entry.ts, with a cluster worker's send/isDead/kill. */
+function threadPeer(log?: (line: string) => void): Peer {
+  const w = new Worker(ENTRY);
+  let dead = false;
+  w.once("exit", () => {
+    dead = true;
+  });
+  // An exception the thread did not catch ends it ("exit" follows, and it is replaced); left
+  // unheard it would be thrown here, in the main thread.
+  w.on("error", (e: Error) => log?.(`edge worker thread failed: ${e.stack ?? e.message}`));
+  return Object.assign(w, {
+    send: (m: object) => w.postMessage(m),
+    isDead: () => dead,
+    kill: () => void w.terminate(),
+  });
+}
 
 const BUNDLE_FILE = /^workers-bundle\.\d+\.json$/;
 
@@ -149,6 +220,7 @@ const COLLECT_AFTER_BYTES = 8 * 1024 * 1024;
 
 export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<WorkersHandle> {
   const n = opts.config.edge?.workers ?? availableParallelism();
+  const mode: WorkerMode = opts.mode ?? opts.config.edge?.workerMode ?? "threads";
   if (n <= 1 || !cluster.isPrimary) {
     const edge = await startEdge({ config: opts.config, ...(opts.log ? { log: opts.log } : {}) });
     opts.onReady?.(edge.addresses);
@@ -160,11 +232,21 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     ...opts.config,
     edge: shareAuthFailureLimit({ ...edgeLocal, dns: { ...edgeLocal.dns, udp } }, n),
   };
-  cluster.setupPrimary({
-    exec: new URL("./worker-entry.ts", import.meta.url).pathname,
-    silent: false,
-  });
-  const workers = Array.from({ length: n }, () => cluster.fork());
+  const threads = mode === "threads";
+  const compileOpts = compileOptionsOf(config.edge ?? {});
+  if (!threads) cluster.setupPrimary({ exec: ENTRY.pathname, silent: false });
+  const fork = (): Peer => (threads ? threadPeer(opts.log) : cluster.fork());
+  // Threads: the lists of the file's config, built once for all of them.
+  const initial: SharedCompile | undefined = threads
+    ? await compileSharedLists(bundleOfEdgeConfig(config), compileOpts)
+    : undefined;
+  const workers: Peer[] = [];
+  /** Threads boot one first (it binds any port 0), then the rest on its addresses. */
+  const forkAll = () => {
+    for (let i = workers.length; i < n; i++) workers.push(fork());
+  };
+  if (threads) workers.push(fork());
+  else forkAll();
   /** Slots whose worker has started and caught up with `current` (requests go only to these). */
   const live = new Array<boolean>(n).fill(false);
   /** What every worker runs now, for a replacement to catch up with. */
@@ -174,6 +256,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     issuer?: WireIssuer | null;
     drained: boolean;
   } = {
+    ...(initial ? { bundle: { shared: initial } } : {}),
     drained: false,
   };
   let closing = false;
@@ -227,9 +310,11 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
         }
       : local;
     const b = current.bundle;
+    const base = b && "bundle" in b ? b.bundle : b && "shared" in b ? b.shared.bundle : config;
     return {
-      config: { ...(b && "bundle" in b ? b.bundle : config), edge } satisfies EdgeConfigFile,
+      config: { ...base, edge } satisfies EdgeConfigFile,
       ...(b && "file" in b ? { bundleFile: b.file } : {}),
+      ...(b && "shared" in b ? { lists: b.shared.lists } : {}),
       seen: { ...current },
     };
   };
@@ -249,6 +334,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
           type: "config",
           config: state.config,
           ...(state.bundleFile !== undefined ? { bundleFile: state.bundleFile, ...memory } : {}),
+          ...(state.lists ? { lists: state.lists } : {}),
           ...(ship ? { ship } : {}),
           ...(state.seen.credential !== undefined ? { credential: state.seen.credential } : {}),
           ...(state.seen.issuer ? { issuer: state.seen.issuer } : {}),
@@ -282,7 +368,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     setTimeout(async () => {
       if (closing) return;
       backoff[i] = { delayMs, startedAt: Date.now() };
-      workers[i] = cluster.fork();
+      workers[i] = fork();
       try {
         // It starts in the current state; only what changed while it started is sent after.
         const state = startState();
@@ -324,7 +410,9 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
   const applyRequest = (b: BundleSource): Record<string, unknown> =>
     "file" in b
       ? { type: "apply-file", file: b.file, ...memory }
-      : { type: "apply", bundle: b.bundle };
+      : "shared" in b
+        ? { type: "apply", bundle: b.shared.bundle, lists: b.shared.lists }
+        : { type: "apply", bundle: b.bundle };
   let bundleDir: string | undefined = opts.bundleDir;
   let fileSeq = 0;
   /** Files applyBody wrote; the newest is `current`'s, one before it kept for a replacement booting. */
@@ -346,12 +434,21 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       throw e;
     }
   };
-  const addresses = await Promise.all(workers.map((_, i) => boot(i)))
-    .then((all) => {
+  const bootAll = async (): Promise<EdgeAddresses> => {
+    if (threads) {
+      bound = await boot(0);
+      forkAll();
+      await Promise.all(workers.slice(1).map((_, i) => boot(i + 1)));
+      return bound;
+    }
+    // Every worker binds the same addresses; the first one's stand for all.
+    bound = (await Promise.all(workers.map((_, i) => boot(i))))[0]!;
+    return bound;
+  };
+  const addresses = await bootAll()
+    .then((a) => {
       live.fill(true);
-      // Every worker binds the same addresses; the first one's stand for all.
-      bound = all[0]!;
-      return all[0]!;
+      return a;
     })
     .catch(async (e: unknown) => {
       closing = true;
@@ -389,29 +486,56 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       throw e;
     }
   }
+  // Threads: bundles are built here one at a time, so an older one that took longer to build
+  // never replaces a newer one.
+  const inOrder = oneAtATime();
+  /**
+   * Threads: check the bundle and build its lists here, once (consuming `packed`), then every
+   * thread applies it with them.
+   */
+  const applyShared = (bundle: ConfigBundle, packed?: PackedLists) =>
+    inOrder(async () => {
+      await applyEverywhere({ shared: await compileSharedLists(bundle, compileOpts, packed) });
+    });
+  const applyParsed = async (bundle: ConfigBundle, packed: PackedLists, body: Uint8Array) => {
+    await applyShared(bundle, packed);
+    // The body, the packed items and the lists' build buffers are garbage outside the JS heap.
+    if (body.byteLength >= COLLECT_AFTER_BYTES) fullCollectionSoon();
+  };
+  const applyBody = async (body: Uint8Array): Promise<void> => {
+    if (threads) {
+      const parsed = await parseBundleBody(body, {
+        ...(memory.parseMemoryMb !== undefined ? { memoryMb: memory.parseMemoryMb } : {}),
+      });
+      if (!parsed.hashOk) throw new Error("the bundle's hash does not match its content");
+      return applyParsed(parsed.bundle, parsed.packed, body);
+    }
+    bundleDir ??= await mkdtemp(join(tmpdir(), "gatehouse-workers-"));
+    const file = join(bundleDir, `workers-bundle.${++fileSeq}.json`);
+    await writeFileAtomic(file, body, 0o600);
+    try {
+      await applyEverywhere({ file });
+    } catch (e) {
+      await rm(file, { force: true });
+      throw e;
+    }
+    files.push(file);
+    // The one before stays until the next apply: a replacement may be reading it.
+    while (files.length > 2) await rm(files.shift()!, { force: true });
+    // The primary's own copy of a large body (and what its sync client parsed from it) is
+    // garbage outside the JS heap now, which V8 would otherwise keep for a long time.
+    if (body.byteLength >= COLLECT_AFTER_BYTES) fullCollectionSoon();
+  };
   opts.onReady?.(addresses);
   return {
     mode: "cluster",
+    workerMode: mode,
     workers: n,
     addresses,
-    apply: (bundle: ConfigBundle) => applyEverywhere({ bundle }),
-    applyBody: async (body: Uint8Array) => {
-      bundleDir ??= await mkdtemp(join(tmpdir(), "gatehouse-workers-"));
-      const file = join(bundleDir, `workers-bundle.${++fileSeq}.json`);
-      await writeFileAtomic(file, body, 0o600);
-      try {
-        await applyEverywhere({ file });
-      } catch (e) {
-        await rm(file, { force: true });
-        throw e;
-      }
-      files.push(file);
-      // The one before stays until the next apply: a replacement may be reading it.
-      while (files.length > 2) await rm(files.shift()!, { force: true });
-      // The primary's own copy of a large body (and what its sync client parsed from it) is
-      // garbage outside the JS heap now, which V8 would otherwise keep for a long time.
-      if (body.byteLength >= COLLECT_AFTER_BYTES) fullCollectionSoon();
-    },
+    apply: (bundle: ConfigBundle) => (threads ? applyShared(bundle) : applyEverywhere({ bundle })),
+    applyBody,
+    applyParsed: (bundle: ConfigBundle, packed: PackedLists, body: Uint8Array) =>
+      threads ? applyParsed(bundle, packed, body) : applyBody(body),
     drain: async () => {
       current.drained = true;
       await everyWorker({ type: "drain" });
@@ -428,6 +552,14 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     setIssuer: async (issuer: WireIssuer | undefined) => {
       current.issuer = issuer ?? null;
       await everyWorker({ type: "issuer", issuer: issuer ?? null });
+    },
+    kill: (slot: number) => {
+      const w = workers[slot];
+      if (w && !w.isDead()) w.kill("SIGKILL");
+    },
+    sharedLists: () => {
+      const b = current.bundle;
+      return b && "shared" in b ? b.shared.lists : undefined;
     },
     close: async () => {
       closing = true;

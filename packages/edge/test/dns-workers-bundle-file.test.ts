@@ -1,6 +1,7 @@
-// Workers take a large bundle from control as a file they each read and parse off their event
-// loop (workers.ts applyBody): no bundle object crosses the IPC channel, answers keep coming
-// while they compile, and a replacement worker starts from the same file.
+// Worker processes (mode "processes") take a large bundle from control as a file they each read
+// and parse off their event loop (workers.ts applyBody): no bundle object crosses the IPC
+// channel, answers keep coming while they compile, and a replacement worker starts from the
+// same file.
 
 import assert from "node:assert/strict";
 import cluster, { Worker as ClusterWorker } from "node:cluster";
@@ -47,6 +48,7 @@ test("workers apply a large bundle from a file: small IPC messages, answers mean
     return (send as (...a: unknown[]) => boolean).call(this, m, ...rest);
   } as typeof send;
   const h = await startEdgeWorkers({
+    mode: "processes",
     config: { ...bundle(1, 0), edge: { dns: { udp: ["127.0.0.1:0"] }, workers: 2 } },
     bundleDir,
     log: (l) => lines.push(l),

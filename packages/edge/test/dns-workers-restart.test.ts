@@ -1,6 +1,6 @@
-// An edge worker process that dies is replaced: the replacement starts with the config the
-// other workers run now (the last bundle applied, not the file's), answers on the shared port,
-// and the primary keeps serving meanwhile.
+// An edge worker process (mode "processes") that dies is replaced: the replacement starts with
+// the config the other workers run now (the last bundle applied, not the file's), answers on the
+// shared port, and the primary keeps serving meanwhile. (Threads: dns-workers-threads.test.ts.)
 
 import assert from "node:assert/strict";
 import cluster from "node:cluster";
@@ -36,6 +36,7 @@ test("a crashed edge worker is restarted with the current config", {
     lists: [],
   };
   const h = await startEdgeWorkers({
+    mode: "processes",
     config: { ...base, policies: [], edge: { dns: { udp: ["127.0.0.1:0"] }, workers: 2 } },
     log: (l) => lines.push(l),
   });
@@ -111,6 +112,7 @@ test("a worker restarted after kill -9 never answers a known client REFUSED", {
     policies: [],
   };
   const h = await startEdgeWorkers({
+    mode: "processes",
     config: { ...empty, edge: { dns: { udp: ["127.0.0.1:0"] }, workers: 2 } },
     log: (l) => lines.push(l),
   });

@@ -9,7 +9,7 @@ import { badfilterTarget, ruleText } from "@gatehouse/contract";
 import type { BytesValue, ListMatcher } from "@gatehouse/rules";
 import type { Steps } from "../slices.ts";
 import { type CompiledRule, compileRule, type ListQueryState, RuleIndex } from "./domain-rules.ts";
-import { type DomainSet, DomainSetBuilder } from "./domain-set.ts";
+import { DomainSet, DomainSetBuilder, type SharedDomainSet } from "./domain-set.ts";
 
 /** What a list's lines amounted to, with the first few that could not be used. */
 export interface DomainParseStats {
@@ -40,16 +40,78 @@ export function noteRejected(
     stats.samples.push({ line, text: text.slice(0, 200), reason: reason.slice(0, 300) });
 }
 
+/** A rule as the list's text gave it, with its canonical text. */
+interface SourceRule {
+  readonly rule: DomainRule;
+  readonly text: string;
+}
+
+/**
+ * A domain list as it crosses to a worker thread: its two sets in shared memory, and the rules
+ * a hash set cannot answer as parsed (plain data: each thread compiles its own matchers).
+ */
+export interface SharedDomainList {
+  readonly block: SharedDomainSet;
+  readonly allow: SharedDomainSet;
+  readonly rules: readonly SourceRule[];
+}
+
+type RuleGroups = {
+  block: RuleIndex;
+  exception: RuleIndex;
+  importantBlock: RuleIndex;
+  importantException: RuleIndex;
+};
+
+/** Rules compiled into their four groups; `rejected` hears of each one our engine refuses. */
+function* compileGroups<R extends SourceRule>(
+  rules: Iterable<R>,
+  rejected: (r: R, why: string) => void,
+): Steps<RuleGroups> {
+  const groups = {
+    block: new RuleIndex(),
+    exception: new RuleIndex(),
+    importantBlock: new RuleIndex(),
+    importantException: new RuleIndex(),
+  };
+  let n = 0;
+  for (const r of rules) {
+    if ((++n & 0x3ff) === 0) yield;
+    const { rule, text } = r;
+    const c = compileRule(rule, text);
+    if (typeof c === "string") {
+      rejected(r, c);
+      continue;
+    }
+    const g = rule.exception
+      ? rule.important
+        ? groups.importantException
+        : groups.exception
+      : rule.important
+        ? groups.importantBlock
+        : groups.block;
+    g.add(c);
+  }
+  return groups;
+}
+
 /** Collects a list's names and rules while its lines are parsed. */
 export class DomainListBuilder {
   readonly block: DomainSetBuilder;
-  readonly allow = new DomainSetBuilder();
+  readonly allow: DomainSetBuilder;
   private readonly rules: { rule: DomainRule; text: string; line: number }[] = [];
   private readonly badfilter = new Set<string>();
+  private readonly shared: boolean;
 
-  /** `expect`: about how many bytes and names the list holds (DomainSetBuilder). */
-  constructor(expect?: { readonly bytes: number; readonly names: number }) {
-    this.block = new DomainSetBuilder(expect);
+  /**
+   * `expect`: about how many bytes and names the list holds (DomainSetBuilder). `shared`: the
+   * list is built for worker threads (its sets in shared memory, its rules kept as parsed:
+   * DomainList.toShared).
+   */
+  constructor(expect?: { readonly bytes: number; readonly names: number }, shared = false) {
+    this.shared = shared;
+    this.block = new DomainSetBuilder(expect, shared);
+    this.allow = new DomainSetBuilder(undefined, shared);
   }
 
   /** A rule that is not a plain name; an `@@||name^` exception goes to the allow set. */
@@ -85,33 +147,18 @@ export class DomainListBuilder {
       new Set([...off].filter((t) => /^@@\|\|[^*^$]+\^$/.test(t)).map((t) => t.slice(4, -1)));
     const block = yield* this.block.buildSteps(plainOff);
     const allow = yield* this.allow.buildSteps(plainAllowOff);
-    const groups = {
-      block: new RuleIndex(),
-      exception: new RuleIndex(),
-      importantBlock: new RuleIndex(),
-      importantException: new RuleIndex(),
-    };
-    let n = 0;
-    for (const { rule, text, line } of this.rules) {
-      if ((++n & 0x3ff) === 0) yield;
-      if (off?.has(text)) continue;
-      const c = compileRule(rule, text);
-      if (typeof c === "string") {
-        stats.accepted--;
-        noteRejected(stats, line, text, c);
-        continue;
-      }
-      const g = rule.exception
-        ? rule.important
-          ? groups.importantException
-          : groups.exception
-        : rule.important
-          ? groups.importantBlock
-          : groups.block;
-      g.add(c);
-    }
+    const kept = off ? this.rules.filter((r) => !off.has(r.text)) : this.rules;
+    const failed = new Set<SourceRule>();
+    const groups = yield* compileGroups(kept, (r, why) => {
+      stats.accepted--;
+      noteRejected(stats, r.line, r.text, why);
+      failed.add(r);
+    });
+    const source = this.shared
+      ? kept.filter((r) => !failed.has(r)).map(({ rule, text }) => ({ rule, text }))
+      : undefined;
     this.rules.length = 0;
-    return new DomainList(name, block, allow, groups, state);
+    return new DomainList(name, block, allow, groups, state, source);
   }
 }
 
@@ -146,19 +193,18 @@ export class DomainList implements ListMatcher<BytesValue> {
   readonly ruleCount: number;
   /** Some rule depends on the client's address ($client): answers are per client. */
   readonly readsClient: boolean;
+  /** Built for worker threads: the rules as parsed (toShared). */
+  private readonly source: readonly SourceRule[] | undefined;
 
   constructor(
     name: string,
     block: DomainSet,
     allow: DomainSet,
-    groups: {
-      block: RuleIndex;
-      exception: RuleIndex;
-      importantBlock: RuleIndex;
-      importantException: RuleIndex;
-    },
+    groups: RuleGroups,
     state: ListQueryState,
+    source?: readonly SourceRule[],
   ) {
+    this.source = source;
     this.name = name;
     this.block = block;
     this.allow = allow;
@@ -170,6 +216,32 @@ export class DomainList implements ListMatcher<BytesValue> {
     const all = [groups.block, groups.exception, groups.importantBlock, groups.importantException];
     this.ruleCount = all.reduce((a, g) => a + g.size, 0);
     this.readsClient = all.some((g) => g.readsClient);
+  }
+
+  /**
+   * A list another thread built (toShared()): the same sets' memory, its rules compiled here,
+   * reading this thread's per-query `state`.
+   */
+  static *fromSharedSteps(
+    name: string,
+    s: SharedDomainList,
+    state: ListQueryState,
+  ): Steps<DomainList> {
+    // The building thread compiled these already and kept only those that compile.
+    const groups = yield* compileGroups(s.rules, () => {});
+    return new DomainList(
+      name,
+      DomainSet.fromShared(s.block),
+      DomainSet.fromShared(s.allow),
+      groups,
+      state,
+    );
+  }
+
+  /** This list for worker threads; only a list built with `shared` (DomainListBuilder). */
+  toShared(): SharedDomainList {
+    if (!this.source) throw new Error(`list $${this.name} was not built for sharing`);
+    return { block: this.block.toShared(), allow: this.allow.toShared(), rules: this.source };
   }
 
   /** Blocking entries: names plus blocking rules. */

@@ -35,6 +35,26 @@ function u32Uninit(n: number): Uint32Array {
   return new Uint32Array(b.buffer, b.byteOffset, n);
 }
 
+// A set built for worker threads (workers.ts, mode "threads") keeps its four arrays in
+// SharedArrayBuffers: one thread builds it, every thread reads the same memory (SharedDomainSet).
+
+function bytesShared(n: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(n));
+}
+
+function u32Shared(n: number): Uint32Array {
+  return new Uint32Array(new SharedArrayBuffer(n * 4));
+}
+
+/** A DomainSet's arrays as they cross to another thread (all on SharedArrayBuffers: no copy). */
+export interface SharedDomainSet {
+  readonly arena: Uint8Array;
+  readonly offsets: Uint32Array;
+  readonly lengths: Uint8Array;
+  readonly table: Uint32Array;
+  readonly size: number;
+}
+
 /**
  * `a[0, used)` on its own buffer, copied 1 MiB a slice; a buffer nearly full is kept as it is
  * (a view of its first `used` elements) rather than copied.
@@ -43,8 +63,9 @@ function* trimSteps<T extends Uint8Array | Uint32Array>(
   a: T,
   used: number,
   make: (n: number) => T,
+  keepView = true,
 ): Steps<T> {
-  if (used >= a.length - (a.length >> 3)) return a.subarray(0, used) as T;
+  if (keepView && used >= a.length - (a.length >> 3)) return a.subarray(0, used) as T;
   const out = make(used);
   const step = COPY_BYTES / a.BYTES_PER_ELEMENT;
   for (let at = 0; at < used; at += step) {
@@ -73,12 +94,17 @@ export class DomainSetBuilder {
   private count = 0;
   /** Adopted arena: bytes from here on are the source's, not read yet (else arena.length). */
   private floor: number;
+  /** Build the set into SharedArrayBuffers (SharedDomainSet). */
+  private readonly shared: boolean;
 
   /**
    * `expect`: about how many bytes and names will come (a list's text length and line count),
-   * so the buffers are allocated once instead of doubled and copied as they fill.
+   * so the buffers are allocated once instead of doubled and copied as they fill. `shared`:
+   * the built set's arrays live in SharedArrayBuffers (the names are copied there once, at
+   * build, trimmed to what they hold), for worker threads to read without a copy each.
    */
-  constructor(expect?: { readonly bytes: number; readonly names: number }) {
+  constructor(expect?: { readonly bytes: number; readonly names: number }, shared = false) {
+    this.shared = shared;
     this.arena = bytesUninit(Math.max(1 << 16, expect?.bytes ?? 0));
     const names = Math.max(1 << 12, expect?.names ?? 0);
     this.offsets = u32Uninit(names);
@@ -174,7 +200,8 @@ export class DomainSetBuilder {
     const n = this.count;
     let cap = 16;
     while (cap < n * 2) cap *= 2;
-    const table = u32Uninit(cap); // entry index + 1; 0 = empty
+    const shared = this.shared;
+    const table = shared ? u32Shared(cap) : u32Uninit(cap); // entry index + 1; 0 = empty
     // A large table's pages are mapped on first write. Inserting touches them in random order,
     // so the first slice would fault in nearly all of them at once (228 ms for 32 MB in a
     // microVM); clearing the table front to back first faults them in order, 1 MiB a slice.
@@ -210,9 +237,9 @@ export class DomainSetBuilder {
     // Trim the growth slack (or the room for lines that held no name) so the set holds only
     // what it needs.
     const set = new DomainSet(
-      yield* trimSteps(arena, this.used, bytesUninit),
-      yield* trimSteps(offsets, n, u32Uninit),
-      yield* trimSteps(lengths, n, bytesUninit),
+      yield* trimSteps(arena, this.used, shared ? bytesShared : bytesUninit, !shared),
+      yield* trimSteps(offsets, n, shared ? u32Shared : u32Uninit, !shared),
+      yield* trimSteps(lengths, n, shared ? bytesShared : bytesUninit, !shared),
       table,
       unique,
     );
@@ -263,6 +290,25 @@ export class DomainSet implements ListMatcher<BytesValue> {
 
   static empty(): DomainSet {
     return new DomainSetBuilder().build();
+  }
+
+  /** A set another thread built (toShared()), reading the same memory. */
+  static fromShared(s: SharedDomainSet): DomainSet {
+    return new DomainSet(s.arena, s.offsets, s.lengths, s.table, s.size);
+  }
+
+  /** This set's arrays, to post to worker threads; only a set built with `shared`. */
+  toShared(): SharedDomainSet {
+    for (const a of [this.arena, this.offsets, this.lengths, this.table])
+      if (!(a.buffer instanceof SharedArrayBuffer))
+        throw new Error("DomainSet.toShared: the set was not built into shared memory");
+    return {
+      arena: this.arena,
+      offsets: this.offsets,
+      lengths: this.lengths,
+      table: this.table,
+      size: this.size,
+    };
   }
 
   /** Exact membership of a lowercased name without trailing dot (binary string). */

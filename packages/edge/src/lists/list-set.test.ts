@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { toIpValue } from "../net/ip-address.ts";
-import { buildListSet, ListError } from "./list-set.ts";
+import { runSync } from "../slices.ts";
+import { buildListSet, buildListSetSteps, ListError, shareLists } from "./list-set.ts";
 
 test("builds every list kind, files relative to baseDir", () => {
   const dir = mkdtempSync(join(tmpdir(), "gh-lists-"));
@@ -46,4 +47,79 @@ test("bad items and missing files are ListErrors naming the list", () => {
     () => buildListSet([{ id: "1", name: "f", type: "domain", file: "/nonexistent/x.txt" }]),
     /list \$f: cannot read/,
   );
+});
+
+test("domain lists built into shared memory give the same verdicts where another thread reads them", () => {
+  const lists = [
+    { id: "0", name: "ports", type: "int" as const, items: [22] },
+    {
+      id: "1",
+      name: "ads",
+      type: "domain" as const,
+      format: "adblock" as const,
+      items: [
+        "||ads.example^",
+        "@@||ok.ads.example^",
+        "||ad*.tracker.example^",
+        "/^x[0-9]+\\.rx\\.example$/",
+        "||gone.example^",
+        "||gone.example^$badfilter",
+        "||only-aaaa.example^$dnstype=AAAA",
+        "||bad.example^$important",
+        "@@||bad.example^",
+      ],
+    },
+  ];
+  const built = runSync(buildListSetSteps(lists, { shared: true }));
+  const shared = shareLists(built, lists);
+  assert.deepEqual([...shared.keys()], [1], "only domain lists are shared");
+  const entry = shared.get(1)!;
+  for (const s of [entry.list.block, entry.list.allow]) {
+    for (const a of [s.arena, s.offsets, s.lengths, s.table])
+      assert.ok(a.buffer instanceof SharedArrayBuffer);
+  }
+  // The rules cross as data (structured clone), the sets' memory is the same.
+  const sent = structuredClone(shared);
+  assert.equal(
+    sent.get(1)!.list.block.arena.buffer.byteLength,
+    entry.list.block.arena.buffer.byteLength,
+  );
+  const there = runSync(buildListSetSteps(lists, { prebuilt: sent }));
+  assert.deepEqual(there.stats, built.stats);
+  const names = [
+    "ads.example",
+    "sub.ads.example",
+    "ok.ads.example",
+    "ad1.tracker.example",
+    "x12.rx.example",
+    "y12.rx.example",
+    "gone.example",
+    "only-aaaa.example",
+    "bad.example",
+    "other.example",
+  ];
+  for (const qtype of [1, 28]) {
+    built.query.begin(qtype, qtype === 1 ? "A" : "AAAA", "127.0.0.1");
+    there.query.begin(qtype, qtype === 1 ? "A" : "AAAA", "127.0.0.1");
+    for (const n of names)
+      assert.equal(
+        there.domains("ads")!.hasOrParent(n),
+        built.domains("ads")!.hasOrParent(n),
+        `${n} type ${qtype}`,
+      );
+  }
+  assert.deepEqual(
+    names.filter((n) => there.domains("ads")!.hasOrParent(n)),
+    [
+      "ads.example",
+      "sub.ads.example",
+      "ad1.tracker.example",
+      "x12.rx.example",
+      "only-aaaa.example",
+      "bad.example",
+    ],
+  );
+  assert.ok(there.int("ports")!.has(22), "other lists are built where they are read");
+  // A list built without `shared` cannot be shared.
+  assert.throws(() => shareLists(buildListSet(lists), lists), /not built/);
 });

@@ -12,10 +12,11 @@ import { parseCidr } from "../net/ip-address.ts";
 import { runSync, type Steps } from "../slices.ts";
 import type { PackedLists } from "../sync/bundle-parse.ts";
 import {
-  type DomainList,
+  DomainList,
   DomainListBuilder,
   type DomainParseStats,
   newParseStats,
+  type SharedDomainList,
 } from "./domain-list.ts";
 import { type DomainListFormat, parseDomainList } from "./domain-list-parser.ts";
 import { ListQueryState } from "./domain-rules.ts";
@@ -30,7 +31,7 @@ export class ListError extends Error {
   }
 }
 
-interface ListStats {
+export interface ListStats {
   readonly name: string;
   readonly type: List["type"];
   readonly size: number;
@@ -92,9 +93,38 @@ export class EdgeListSet implements ListSet {
   }
 }
 
-interface BuildListsOptions {
+/**
+ * The domain lists of a bundle built once for every worker thread (workers.ts), by list index:
+ * their sets in shared memory, their rules as parsed, and their stats.
+ */
+export type SharedLists = ReadonlyMap<
+  number,
+  { readonly list: SharedDomainList; readonly stats: ListStats }
+>;
+
+export interface BuildListsOptions {
   /** Directory relative `file:` paths resolve against (the config file's directory). */
   baseDir?: string;
+  /** Build the domain lists into shared memory, for shareLists() (worker threads). */
+  shared?: boolean;
+  /**
+   * Domain lists another thread built (shareLists()): used as they are, by index; their
+   * items and files are not read again.
+   */
+  prebuilt?: SharedLists;
+}
+
+/** The domain lists of `set` (built with `shared`) to post to worker threads. */
+export function shareLists(set: EdgeListSet, lists: readonly List[]): SharedLists {
+  const out = new Map<number, { list: SharedDomainList; stats: ListStats }>();
+  for (const [index, l] of lists.entries()) {
+    if (l.type !== "domain") continue;
+    const d = set.domains(l.name);
+    const stats = set.stats.find((s) => s.name === l.name);
+    if (!d || !stats) throw new Error(`list $${l.name} was not built`);
+    out.set(index, { list: d.toShared(), stats });
+  }
+  return out;
 }
 
 /** Build every list of a bundle. Throws ListError on unreadable files or bad items. */
@@ -162,6 +192,12 @@ export function* buildListSetSteps(
   for (const [index, list] of lists.entries()) {
     switch (list.type) {
       case "domain": {
+        const pre = opts.prebuilt?.get(index);
+        if (pre) {
+          set.addDomains(yield* DomainList.fromSharedSteps(list.name, pre.list, set.query));
+          set.stats.push(pre.stats);
+          break;
+        }
         const pack = packed?.get(index);
         const items = list.items;
         // The list's bytes, read into this process for this compile only, become the names'
@@ -183,7 +219,7 @@ export function* buildListSetSteps(
           names += items.length;
         }
         if (!own && file) names += countLines(file);
-        const into = new DomainListBuilder({ bytes, names });
+        const into = new DomainListBuilder({ bytes, names }, opts.shared === true);
         if (own) into.block.adopt(own);
         const stats = newParseStats();
         const format: DomainListFormat = list.format ?? "auto";

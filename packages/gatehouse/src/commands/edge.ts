@@ -18,6 +18,7 @@ import {
   loadEdgeLocalFile,
   startEdge,
   startEdgeWorkers,
+  type WorkerMode,
   withComponent,
 } from "@gatehouse/edge";
 import { trustOriginCaFiles } from "./origin-ca.ts";
@@ -35,7 +36,10 @@ const USAGE = `usage:
                                         config file (listeners, TLS, limits, proxy limits)
                  [--dns ADDR:PORT] [--proxy ADDR:PORT] [--metrics ADDR:PORT]
                  [--max-list-items N]   refuse bundles whose lists hold more items
-                 [--workers N]          N processes sharing the ports (default 1)
+                 [--workers N]          N workers sharing the ports (default 1)
+                 [--worker-mode threads|processes]   threads of one process sharing one
+                                        copy of the lists (default), or processes each with
+                                        its own (edge.workerMode)
                  [--heartbeat-interval SECONDS]   default 10
                  [--decommission-grace SECONDS]   serving time left once control
                                         says the edge is decommissioned (default 60)
@@ -48,6 +52,12 @@ const USAGE = `usage:
 With --control, the policies come from control; listeners from --local, else the flags (default
 DNS 127.0.0.1:10053 UDP+TCP, proxy 127.0.0.1:3128); a flag given overrides --local.
 SIGINT/SIGTERM shut down gracefully.`;
+
+function workerMode(v: string): WorkerMode {
+  if (v !== "threads" && v !== "processes")
+    throw new Error(`--worker-mode must be threads or processes, got ${JSON.stringify(v)}`);
+  return v;
+}
 
 export function describeEdge(edge: Edge): string[] {
   return describeAddresses(edge.addresses);
@@ -81,6 +91,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       metrics: { type: "string" },
       "max-list-items": { type: "string" },
       workers: { type: "string" },
+      "worker-mode": { type: "string" },
       "heartbeat-interval": { type: "string" },
       "decommission-grace": { type: "string" },
       "trust-anchor": { type: "string" },
@@ -133,6 +144,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
           }
         : {}),
       ...(values.metrics ? { metrics: values.metrics } : {}),
+      ...(values["worker-mode"] ? { workerMode: workerMode(values["worker-mode"]) } : {}),
       ...(values["max-list-items"]
         ? {
             limits: {
@@ -208,15 +220,19 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
           ),
       );
   };
-  // `edge.workers: N` runs N processes sharing the ports (UDP with SO_REUSEPORT), each with its
-  // own compiled snapshot of the same config; the default is one process.
+  // `edge.workers: N` runs N workers sharing the ports (SO_REUSEPORT), each with its own
+  // compiled snapshot of the same config (threads: around one copy of the lists); the default
+  // is one process.
   if ((config.edge?.workers ?? 1) > 1) {
     const handle = await startEdgeWorkers({
       config,
+      ...(values["worker-mode"] ? { mode: workerMode(values["worker-mode"]) } : {}),
       log: lineSink(withComponent(logger, "workers")),
     });
     if (handle.mode === "cluster") {
-      io.err(`gatehouse edge: serving config ${path} with ${handle.workers} workers`);
+      io.err(
+        `gatehouse edge: serving config ${path} with ${handle.workers} workers (${handle.workerMode})`,
+      );
       for (const l of describeAddresses(handle.addresses)) io.err(l);
       process.on(
         "SIGHUP",

@@ -351,7 +351,7 @@ interface SyncedWorkers {
 }
 
 /**
- * `workers` edge processes sharing the listeners (see @gatehouse/edge workers.ts); this process
+ * `workers` edge threads or processes (edge.workerMode) sharing the listeners (see @gatehouse/edge workers.ts); this process
  * syncs and heartbeats for all of them. Each worker ships its own query log (own spool under
  * `<data dir>/log-spool/worker-<i>`) with the credential passed to it after enrolment.
  */
@@ -383,9 +383,10 @@ export async function startSyncedEdgeWorkers(
     get snapshot() {
       return { version };
     },
-    // The workers read the body from a file, each parsing it off its own event loop.
-    async apply(bundle: ConfigBundle, _packed, body: Uint8Array) {
-      await handle.applyBody(body);
+    // Threads: the lists are built here, once, from what the sync client parsed; processes
+    // read the body from a file, each parsing it off its own event loop.
+    async apply(bundle: ConfigBundle, packed, body: Uint8Array) {
+      await handle.applyParsed(bundle, packed, body);
       version = bundle.version;
     },
   };

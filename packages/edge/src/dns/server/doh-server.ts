@@ -300,7 +300,7 @@ export async function listenDoh(
   });
   server.on("tlsClientError", () => {});
   server.on("error", () => {});
-  const a = await listen(server, { port, host });
+  const a = await listen(server, { port, host, reusePort: opts.reusePort === true });
   const queuedBytes = () => {
     let n = 0;
     for (const s of conns) n += s.writableLength;

@@ -73,6 +73,8 @@ export interface StreamListenerOptions
   readonly dohMaxStreams?: number | undefined;
   /** DoT: PEM certificate and key. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Bind with SO_REUSEPORT (edge worker threads each own a listener on the same port). */
+  readonly reusePort?: boolean;
 }
 
 export async function listenStream(
@@ -153,7 +155,7 @@ export async function listenStream(
     server.on("tlsClientError", (_e: Error, s: Socket) => s.destroy());
   }
   server.on("error", () => {});
-  const a = await listen(server, { port, host });
+  const a = await listen(server, { port, host, reusePort: opts.reusePort === true });
   const queuedBytes = () => {
     let n = 0;
     for (const c of conns.values()) n += c.queuedBytes();
