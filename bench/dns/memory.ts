@@ -27,7 +27,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { bundleHash, type ConfigBundle } from "@gatehouse/contract";
+import { bundleHash, type ConfigBundle, canonicalJson } from "@gatehouse/contract";
 import { startWildcardUpstream } from "./wildcard-upstream.ts";
 
 const argv = process.argv.slice(2);
@@ -250,7 +250,8 @@ async function syncedBundle(version: number, from: number): Promise<Buffer> {
       : [],
   };
   b.hash = await bundleHash(b);
-  return Buffer.from(JSON.stringify(b));
+  // As control stores and sends it (publisher.ts): canonical JSON, the hash among the members.
+  return Buffer.from(canonicalJson(b));
 }
 
 /**

@@ -360,7 +360,13 @@ export const ConfigBundle = T.Object({
   schemaVersion: T.Literal(BUNDLE_SCHEMA_VERSION),
   /** Monotonically increasing per account. */
   version: T.Integer({ minimum: 0 }),
-  /** sha256 of the canonical JSON of every other property, hex (bundleHash()). */
+  /**
+   * sha256 of the canonical JSON of every other property, hex (bundleHash()). Control sends and
+   * stores a bundle as canonicalJson(bundle), this member among the others, so its body is the
+   * hashed bytes plus this one member: an edge checks the hash over the bytes as they stream in
+   * (edge sync/bundle-stream.ts). A body in any other JSON form is still accepted, checked
+   * over a re-serialisation of what it parses to.
+   */
   hash: T.Optional(T.String({ pattern: "^[0-9a-f]{64}$" })),
   createdAt: T.Optional(T.String({ maxLength: 64 })),
   accountId: T.Optional(Id),

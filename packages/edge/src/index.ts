@@ -35,9 +35,11 @@ export {
   type LastGoodLoad,
   LogShipper,
   type LogShipperOptions,
+  type PackedLists,
   SyncClient,
   type SyncOptions,
   type SyncTarget,
+  unpackBundle,
   writeFileAtomic,
 } from "./sync/index.ts";
 export { registerEdgeMetrics } from "./telemetry/all-metrics.ts";

@@ -32,7 +32,7 @@
 import cluster from "node:cluster";
 import { createSocket } from "node:dgram";
 import type { EventEmitter } from "node:events";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { isIPv6 } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -100,10 +100,11 @@ export type WorkersHandle =
        */
       applyBody(body: Uint8Array): Promise<void>;
       /**
-       * applyBody() for a body the caller already parsed and hash-checked (the sync client):
-       * threads use the parsed bundle and its packed lists (consumed), processes the body.
+       * applyBody() for a body the caller already parsed and hash-checked (the sync client),
+       * kept in `file`: threads use the parsed bundle and its packed lists (consumed), and never
+       * read the file; processes apply the file's bytes.
        */
-      applyParsed(bundle: ConfigBundle, packed: PackedLists, body: Uint8Array): Promise<void>;
+      applyParsed(bundle: ConfigBundle, packed: PackedLists, file: string): Promise<void>;
       /** Edge.drain() in every worker, then each flushes its query log. */
       drain(): Promise<void>;
       /** Edge.resume() in every worker. */
@@ -497,10 +498,10 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     inOrder(async () => {
       await applyEverywhere({ shared: await compileSharedLists(bundle, compileOpts, packed) });
     });
-  const applyParsed = async (bundle: ConfigBundle, packed: PackedLists, body: Uint8Array) => {
+  const applyParsed = async (bundle: ConfigBundle, packed: PackedLists, bodyBytes: number) => {
     await applyShared(bundle, packed);
     // The body, the packed items and the lists' build buffers are garbage outside the JS heap.
-    if (body.byteLength >= COLLECT_AFTER_BYTES) fullCollectionSoon();
+    if (bodyBytes >= COLLECT_AFTER_BYTES) fullCollectionSoon();
   };
   const applyBody = async (body: Uint8Array): Promise<void> => {
     if (threads) {
@@ -508,7 +509,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
         ...(memory.parseMemoryMb !== undefined ? { memoryMb: memory.parseMemoryMb } : {}),
       });
       if (!parsed.hashOk) throw new Error("the bundle's hash does not match its content");
-      return applyParsed(parsed.bundle, parsed.packed, body);
+      return applyParsed(parsed.bundle, parsed.packed, body.byteLength);
     }
     bundleDir ??= await mkdtemp(join(tmpdir(), "gatehouse-workers-"));
     const file = join(bundleDir, `workers-bundle.${++fileSeq}.json`);
@@ -534,8 +535,10 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     addresses,
     apply: (bundle: ConfigBundle) => (threads ? applyShared(bundle) : applyEverywhere({ bundle })),
     applyBody,
-    applyParsed: (bundle: ConfigBundle, packed: PackedLists, body: Uint8Array) =>
-      threads ? applyParsed(bundle, packed, body) : applyBody(body),
+    applyParsed: async (bundle: ConfigBundle, packed: PackedLists, file: string) =>
+      threads
+        ? applyParsed(bundle, packed, (await stat(file)).size)
+        : applyBody(await readFile(file)),
     drain: async () => {
       current.drained = true;
       await everyWorker({ type: "drain" });

@@ -2,13 +2,18 @@
 // config-status): the edge enrols once, applies and persists good bundles, reports bad ones
 // and keeps serving what it has.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { access, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { BUNDLE_SCHEMA_VERSION, bundleHash, type ConfigBundle } from "@gatehouse/contract";
+import {
+  BUNDLE_SCHEMA_VERSION,
+  bundleHash,
+  type ConfigBundle,
+  canonicalJson,
+} from "@gatehouse/contract";
 import {
   backoffDelay,
   type Edge,
@@ -34,6 +39,11 @@ interface FakeControl {
   requests: string[];
   /** Send bundles without a Content-Length (chunked, in two writes). */
   chunked: boolean;
+  /**
+   * Send bundles as control does (canonical JSON, the hash among the members) instead of
+   * JSON.stringify with the hash last (a control from before canonical bodies).
+   */
+  canonical: boolean;
   /** Answer the next waiting config poll at once, 304 with this X-Gatehouse-Edge-Status. */
   wakeWithStatus(status: "draining" | "active"): void;
   /** The X-Gatehouse-Edge-Version of every credentialed request. */
@@ -63,6 +73,7 @@ async function fakeControl(): Promise<FakeControl> {
     refuse: [],
     requests: [],
     chunked: false,
+    canonical: false,
     versionHeaders: [],
     wakeWithStatus(status) {
       pollStatus = status;
@@ -121,8 +132,11 @@ async function fakeControl(): Promise<FakeControl> {
         pollStatus = undefined;
         return json(304);
       }
-      if (!state.chunked) return json(200, state.bundle);
-      const text = JSON.stringify(state.bundle);
+      const text = state.canonical ? canonicalJson(state.bundle) : JSON.stringify(state.bundle);
+      if (!state.chunked) {
+        res.writeHead(200, { "content-type": "application/json" });
+        return res.end(text);
+      }
       res.writeHead(200, { "content-type": "application/json" });
       res.write(text.slice(0, text.length >> 1));
       return res.end(text.slice(text.length >> 1));
@@ -339,6 +353,44 @@ describe("edge config sync", () => {
     await until(() => edge.snapshot.version === 6, "v6 applied");
   });
 
+  test("a canonical body (as control sends it) streams to disk and becomes the last good file as it came", async () => {
+    const state = new EdgeState(dataDir);
+    control.canonical = true;
+    try {
+      for (const chunked of [false, true]) {
+        control.chunked = chunked;
+        const b = bundleWithList(chunked ? 61 : 60, 3000);
+        await control.publish(b);
+        await until(() => edge.snapshot.version === b.version, `v${b.version} applied`);
+        await until(
+          () => control.statuses.some((s) => s.version === b.version && s.ok),
+          "acknowledged",
+        );
+        assert.ok(edge.snapshot.lists.domains("big")?.has("n2999.example"));
+        await untilAsync(
+          async () => (await readFile(state.lastGoodPath, "utf8")) === canonicalJson(b),
+          "the body itself kept as the last good bundle",
+        );
+        await assert.rejects(access(state.incomingPath), /ENOENT/, "no incoming file left");
+      }
+      // A damaged digest: refused, reported, the last good file and the running config stay.
+      const goodFile = await readFile(state.lastGoodPath, "utf8");
+      await control.publish(bundleWithList(62, 3000), { corruptHash: true });
+      await until(() => control.statuses.some((s) => s.version === 62), "v62 status");
+      assert.equal(control.statuses.find((s) => s.version === 62)?.ok, false);
+      assert.equal(edge.snapshot.version, 61);
+      assert.equal(await readFile(state.lastGoodPath, "utf8"), goodFile);
+      await assert.rejects(access(state.incomingPath), /ENOENT/, "the refused body removed");
+      assert.equal((await state.loadLastGood())?.version, 61);
+    } finally {
+      control.canonical = false;
+      control.chunked = false;
+    }
+    // Back to the small bundles the next tests count on.
+    await control.publish(bundle(63));
+    await until(() => edge.snapshot.version === 63, "v63 applied");
+  });
+
   test("a restarted client reuses its credential: no second enrolment", async () => {
     await client.stop();
     client = new SyncClient({
@@ -351,8 +403,8 @@ describe("edge config sync", () => {
     });
     await client.start();
     assert.equal(control.enrolments, 1);
-    await control.publish(bundle(7));
-    await until(() => edge.snapshot.version === 7, "v7 applied");
+    await control.publish(bundle(64));
+    await until(() => edge.snapshot.version === 64, "v64 applied");
   });
 
   test("while control is down the edge keeps its config and says so", async () => {
@@ -372,8 +424,8 @@ describe("edge config sync", () => {
       () => lines.some((l) => l.includes("control unreachable")),
       "an unreachable log line",
     );
-    assert.match(lines.find((l) => l.includes("control unreachable"))!, /serving config v7/);
-    assert.equal(edge.snapshot.version, 7);
+    assert.match(lines.find((l) => l.includes("control unreachable"))!, /serving config v64/);
+    assert.equal(edge.snapshot.version, 64);
     assert.ok(client.staleMs >= 0);
   });
 });
@@ -474,7 +526,7 @@ describe("edge config sync when control refuses", () => {
   });
 
   test("an answer over maxBundleBytes is not read: logged, counted, the config keeps serving", async () => {
-    const { client, lines, failures } = await enrolled({ maxBundleBytes: 64 * 1024 });
+    const { client, lines, failures, dataDir } = await enrolled({ maxBundleBytes: 64 * 1024 });
     await client.start();
     await control.publish(bundleWithList(11, 100));
     await until(() => edge.snapshot.version === 11, "v11 (small) applied");
@@ -488,6 +540,11 @@ describe("edge config sync when control refuses", () => {
       await control.publish(bundleWithList(version, 5000));
       await untilAsync(async () => (await failures("too_large")) > seen, `v${version} refused`);
       assert.equal(edge.snapshot.version, 11, "the running config stays");
+      await assert.rejects(
+        access(new EdgeState(dataDir).incomingPath),
+        /ENOENT/,
+        "no partial body left on disk",
+      );
       assert.ok(
         lines.some((l) =>
           /ERROR: the config poll's answer is .* bytes, more than this edge accepts \(edge\.limits\.maxBundleBytes = 65536\); not read; keeping config v11/.test(

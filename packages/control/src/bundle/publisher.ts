@@ -12,6 +12,7 @@ import { constants, gunzip, gzip } from "node:zlib";
 import {
   type BundleProblem,
   type ConfigBundle,
+  canonicalJson,
   checkBundle,
   GatehouseError,
   type PolicyTestReport,
@@ -383,7 +384,10 @@ export class Publisher {
       createdAt: createdAt.toISOString(),
     } as ConfigBundle;
     bundle.hash = fastBundleHash(bundle);
-    const body = JSON.stringify(bundle);
+    // Canonical JSON, the hash among the other members: the body is the hashed bytes plus that
+    // one member, so an edge checks the hash over the bytes as they stream in and decodes list
+    // items straight into its arena (edge sync/bundle-stream.ts).
+    const body = canonicalJson(bundle);
     const gz = await gzipBody(body);
     await this.#db.transaction().execute(async (trx) => {
       await trx

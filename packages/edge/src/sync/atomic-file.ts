@@ -37,13 +37,17 @@ export async function writeFileAtomicWith(
     await rm(tmp, { force: true }).catch(() => {});
     throw e;
   }
-  // Persist the rename itself; not every platform lets a directory be opened for fsync.
+  await syncDir(dirname(path));
+}
+
+/** Persist a rename in `dir`; not every platform lets a directory be opened for fsync. */
+export async function syncDir(dir: string): Promise<void> {
   try {
-    const dir = await open(dirname(path), "r");
+    const fh = await open(dir, "r");
     try {
-      await dir.sync();
+      await fh.sync();
     } finally {
-      await dir.close();
+      await fh.close();
     }
   } catch {
     // best effort

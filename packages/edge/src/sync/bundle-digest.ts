@@ -50,8 +50,3 @@ export async function bundleHashSliced(bundle: ConfigBundle): Promise<string> {
   });
   return h.digest("hex");
 }
-
-/** verifyBundleHash(bundle), computed in slices: the bundle carries a hash and it matches. */
-export async function verifyBundleHashSliced(bundle: ConfigBundle): Promise<boolean> {
-  return bundle.hash !== undefined && bundle.hash === (await bundleHashSliced(bundle));
-}

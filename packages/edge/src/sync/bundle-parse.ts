@@ -1,6 +1,8 @@
-// A config bundle's body (tens of MB for millions of list items) parsed and hash-checked off the
-// event loop: a worker thread runs JSON.parse and the contract's verifyBundleHash, then hands
-// back the bundle with each list's items packed into one buffer of "\n"-separated UTF-8 bytes,
+// A config bundle's body read whole: what bundle-stream.ts falls back to for a body that is not
+// canonical JSON (an older control, a hand-written file) or whose bytes do not match its hash,
+// where the hash is checked over a re-serialisation of the parse. A body (tens of MB for
+// millions of list items) is parsed and hash-checked off the event loop: a worker thread runs
+// JSON.parse and the contract's verifyBundleHash, then hands back the bundle with each list's items packed into one buffer of "\n"-separated UTF-8 bytes,
 // and the body's bytes; both buffers are transferred, not copied. A string or a million-string
 // array would be copied into fresh memory on the main thread as the message arrives: for the
 // 70 MB of a 2.2M-name list that is one block of 0.3-0.5 s, nearly all of it page faults (the
@@ -75,7 +77,7 @@ type WorkerAnswer =
 /** Parse and hash-check a body, then pack its list items (runs in the worker, or inline). */
 export async function parseAndPack(body: Uint8Array): Promise<PackedBundle> {
   const bundle = JSON.parse(new TextDecoder().decode(body)) as ConfigBundle;
-  const hashOk = await verifyBundleHash(bundle);
+  const hashOk = bundle !== null && typeof bundle === "object" && (await verifyBundleHash(bundle));
   const packed: { list: number; bytes: Uint8Array; count: number }[] = [];
   const lists: unknown = bundle?.lists;
   if (Array.isArray(lists)) {
@@ -124,7 +126,7 @@ function* splitSteps({ bytes, count }: PackedItems): Steps<string[]> {
 }
 
 /** Split the given packed lists back into the bundle's item arrays. */
-function* unpackSteps(
+export function* unpackSteps(
   bundle: ConfigBundle,
   packed: Iterable<readonly [number, PackedItems]>,
 ): Steps<ConfigBundle> {

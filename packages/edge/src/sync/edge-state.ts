@@ -14,13 +14,15 @@
 // Once control decommissioned the edge, a marker (`decommissioned.json`) keeps a restarted edge
 // from serving.
 
-import { type FileHandle, rename } from "node:fs/promises";
+import { type FileHandle, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type ConfigBundle, checkBundleShape } from "@gatehouse/contract";
 import { Counter, type Registry } from "prom-client";
 import { registryMetric } from "../telemetry/registry-metric.ts";
-import { readIfExists, writeFileAtomic, writeFileAtomicWith } from "./atomic-file.ts";
-import { streamCanonicalJson, verifyBundleHashSliced } from "./bundle-digest.ts";
+import { readIfExists, syncDir, writeFileAtomic, writeFileAtomicWith } from "./atomic-file.ts";
+import { streamCanonicalJson } from "./bundle-digest.ts";
+import { unpackBundle } from "./bundle-parse.ts";
+import { type ParsedBundleFile, type ParseFileOptions, parseBundleFile } from "./bundle-stream.ts";
 
 /** Why a bundle file on disk was not served (the `reason` label). */
 export const DISK_BUNDLE_PROBLEMS = [
@@ -162,11 +164,23 @@ export class EdgeState {
    * does not keep it as the previous bundle, and reported in `problems` for the caller to log.
    */
   async loadLastGoodChecked(): Promise<LastGoodLoad> {
+    const { parsed, path, problems } = await this.loadLastGoodParsed();
+    return parsed ? { bundle: await unpackBundle(parsed), path, problems } : { problems };
+  }
+
+  /**
+   * loadLastGoodChecked with the domain lists' items left packed (bundle-stream.ts: a canonical
+   * file is read in two streaming passes, never whole): start an edge from `bundle` with
+   * `packed`, and no string per name is ever made.
+   */
+  async loadLastGoodParsed(
+    opts: ParseFileOptions = {},
+  ): Promise<{ parsed?: ParsedBundleFile; path?: string; problems: DiskBundleProblem[] }> {
     const problems: DiskBundleProblem[] = [];
     for (const path of [this.lastGoodPath, this.previousGoodPath]) {
-      const checked = await checkBundleFile(path);
+      const checked = await checkBundleFile(path, opts);
       if (checked === undefined) continue;
-      if ("bundle" in checked) return { bundle: checked.bundle, path, problems };
+      if ("parsed" in checked) return { parsed: checked.parsed, path, problems };
       const movedTo = `${path}.rejected`;
       const moved = await rename(path, movedTo).then(
         () => true,
@@ -196,12 +210,34 @@ export class EdgeState {
     await this.#replaceLastGood((fh) => fh.writeFile(body));
   }
 
-  async #replaceLastGood(write: (fh: FileHandle) => Promise<void>): Promise<void> {
+  /**
+   * Where the sync client writes a body as it arrives (sync-client.ts), until it is applied
+   * (adoptLastGood) or refused (removed).
+   */
+  get incomingPath(): string {
+    return join(this.#dir, "incoming-bundle.json");
+  }
+
+  /**
+   * saveLastGood with a file already written and synced (the body as received, hash checked):
+   * renamed into place, so its bytes are neither read nor copied.
+   */
+  async adoptLastGood(file: string): Promise<void> {
+    await this.#rotate();
+    await rename(file, this.lastGoodPath);
+    await syncDir(this.#dir);
+  }
+
+  async #rotate(): Promise<void> {
     try {
       await rename(this.lastGoodPath, this.previousGoodPath);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }
+  }
+
+  async #replaceLastGood(write: (fh: FileHandle) => Promise<void>): Promise<void> {
+    await this.#rotate();
     // A crash between the rename and this write leaves the previous file, which start-up uses.
     await writeFileAtomicWith(this.lastGoodPath, write, 0o600);
   }
@@ -210,23 +246,26 @@ export class EdgeState {
 /** undefined: no such file; else the bundle, or why it cannot be served. */
 async function checkBundleFile(
   path: string,
+  opts: ParseFileOptions,
 ): Promise<
-  { bundle: ConfigBundle } | { reason: DiskBundleProblemReason; message: string } | undefined
+  { parsed: ParsedBundleFile } | { reason: DiskBundleProblemReason; message: string } | undefined
 > {
-  let text: string | undefined;
+  let size: number;
   try {
-    text = await readIfExists(path);
+    size = (await stat(path)).size;
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     return { reason: "unreadable", message: (e as Error).message };
   }
-  if (text === undefined) return undefined;
-  let value: unknown;
+  let parsed: ParsedBundleFile;
   try {
-    value = JSON.parse(text);
+    parsed = await parseBundleFile(path, opts);
   } catch (e) {
-    return { reason: "not_json", message: `${(e as Error).message} (${text.length} bytes)` };
+    if (e instanceof SyntaxError)
+      return { reason: "not_json", message: `${e.message} (${size} bytes)` };
+    return { reason: "unreadable", message: (e as Error).message };
   }
-  const shape = checkBundleShape(value);
+  const shape = checkBundleShape(parsed.bundle);
   if (shape.length > 0)
     return {
       reason: "not_a_bundle",
@@ -235,14 +274,13 @@ async function checkBundleFile(
         .map((p) => `${p.path}: ${p.message}`)
         .join("; "),
     };
-  const bundle = value as ConfigBundle;
-  if (!(await verifyBundleHashSliced(bundle)))
+  if (!parsed.hashOk)
     return {
       reason: "hash_mismatch",
       message:
-        bundle.hash === undefined
+        parsed.bundle.hash === undefined
           ? "it carries no hash"
           : "its content does not match its hash (edited or damaged since control published it)",
     };
-  return { bundle };
+  return { parsed };
 }

@@ -1,4 +1,5 @@
 export { writeFileAtomic } from "./atomic-file.ts";
+export { type PackedLists, unpackBundle } from "./bundle-parse.ts";
 export {
   DISK_BUNDLE_PROBLEMS,
   type DiskBundleProblem,

@@ -8,7 +8,9 @@
 // final: the edge stops polling and heartbeating, keeps a marker so a restart does not serve,
 // and tells its owner (onDecommissioned), who stops serving after a grace.
 
+import { mkdir, open, rm } from "node:fs/promises";
 import { hostname } from "node:os";
+import { dirname } from "node:path";
 import {
   type ConfigBundle,
   EDGE_FOLLOWING_HEADER,
@@ -26,18 +28,17 @@ import {
   BundleParseMemoryError,
   DEFAULT_MAX_BUNDLE_BYTES,
   type PackedLists,
-  type ParsedBundle,
-  parseBundleBody,
 } from "./bundle-parse.ts";
+import { type ParsedBundleFile, parseBundleFile } from "./bundle-stream.ts";
 import { type EdgeCredential, EdgeState } from "./edge-state.ts";
 
 export interface SyncTarget {
   /**
    * Compile and swap in; throws (ConfigRejectedError) and keeps the old config on failure.
    * `packed`: the domain lists' items, "\n"-joined (the bundle's arrays for them are empty);
-   * `body`: the bundle's JSON as control sent it (hash checked).
+   * `file`: the bundle's JSON as control sent it (hash checked), on disk until apply returns.
    */
-  apply(bundle: ConfigBundle, packed: PackedLists, body: Uint8Array): Promise<unknown>;
+  apply(bundle: ConfigBundle, packed: PackedLists, file: string): Promise<unknown>;
   readonly snapshot: {
     readonly version: number;
     readonly bundle?: { readonly tls?: TlsInspectionSettings | undefined };
@@ -120,10 +121,11 @@ function retryAfterMs(res: Response): number {
 }
 
 /**
- * A response body as bytes, refused (SyncRefused too_large) past `max` bytes: by its
- * Content-Length before reading, else as soon as what arrived passes it.
+ * A response body written to `path` (0600) as it arrives, never held whole; refused (SyncRefused
+ * too_large, the partial file removed) past `max` bytes: by its Content-Length before reading,
+ * else as soon as what arrived passes it.
  */
-async function readBodyLimited(res: Response, max: number): Promise<Uint8Array> {
+async function downloadBodyLimited(res: Response, max: number, path: string): Promise<void> {
   const tooLarge = (n: string) =>
     new SyncRefused(
       "too_large",
@@ -134,29 +136,31 @@ async function readBodyLimited(res: Response, max: number): Promise<Uint8Array> 
     await res.body?.cancel();
     throw tooLarge(String(declared));
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (res.body) {
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > max) {
-        await reader.cancel();
-        throw tooLarge(`over ${max}`);
+  await mkdir(dirname(path), { recursive: true });
+  const fh = await open(path, "w", 0o600);
+  let ok = false;
+  try {
+    let size = 0;
+    if (res.body) {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > max) {
+          await reader.cancel();
+          throw tooLarge(`over ${max}`);
+        }
+        await fh.write(value);
       }
-      chunks.push(value);
     }
+    // On disk before it may become the last good bundle (renamed, not copied).
+    await fh.sync();
+    ok = true;
+  } finally {
+    await fh.close();
+    if (!ok) await rm(path, { force: true });
   }
-  // One buffer of its own, so the parser thread can take it without a copy.
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
 
 /** Control's final answer to a decommissioned edge. */
@@ -513,14 +517,17 @@ export class SyncClient {
           continue;
         }
         if (res.status !== 200) throw await this.#refusal(res, "config poll");
-        const body = await readBodyLimited(res, this.#o.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES);
-        let parsed: ParsedBundle;
+        // To disk as it arrives, then read from there in two streaming passes (bundle-stream.ts):
+        // neither the body nor a parse of it is ever held whole.
+        const file = this.#state.incomingPath;
+        await downloadBodyLimited(res, this.#o.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES, file);
+        let parsed: ParsedBundleFile;
         try {
-          // Parsed and hash-checked off the event loop (a large body would stall answering).
-          parsed = await parseBundleBody(body, {
+          parsed = await parseBundleFile(file, {
             ...(this.#o.parseMemoryMb !== undefined ? { memoryMb: this.#o.parseMemoryMb } : {}),
           });
         } catch (e) {
+          await rm(file, { force: true });
           if (e instanceof BundleParseMemoryError)
             throw new SyncRefused(
               "parser_out_of_memory",
@@ -532,7 +539,12 @@ export class SyncClient {
           );
         }
         this.#synced();
-        await this.#receive(parsed);
+        try {
+          await this.#receive(parsed, file);
+        } finally {
+          // Applied: it became the last good bundle; refused: it goes.
+          await rm(file, { force: true });
+        }
       } catch (e) {
         if (e instanceof Decommissioned) return this.#decommission(e.message);
         if (this.#stop.signal.aborted) return;
@@ -551,7 +563,7 @@ export class SyncClient {
     }
   }
 
-  async #receive({ bundle, packed, hashOk, body }: ParsedBundle): Promise<void> {
+  async #receive({ bundle, packed, hashOk }: ParsedBundleFile, file: string): Promise<void> {
     if (typeof bundle?.version !== "number" || bundle.version <= this.#after) return;
     const version = bundle.version;
     if (!hashOk) {
@@ -561,7 +573,7 @@ export class SyncClient {
       return;
     }
     try {
-      await this.#o.target.apply(bundle, packed, body);
+      await this.#o.target.apply(bundle, packed, file);
     } catch (e) {
       this.#after = version;
       const problems =
@@ -580,8 +592,8 @@ export class SyncClient {
     this.#after = version;
     this.#version.set(version);
     void this.#intermediate?.onBundle(bundle.tls);
-    // The body as received, hash checked: its bytes, not the bundle written out again.
-    await this.#state.saveLastGoodBody(body);
+    // The body as received, hash checked: the file itself, renamed into place.
+    await this.#state.adoptLastGood(file);
     this.#log(`gatehouse edge: applied config v${version}`);
     await this.#report(version, true);
   }

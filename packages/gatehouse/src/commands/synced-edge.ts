@@ -26,10 +26,12 @@ import {
   LogShipper,
   lineSink,
   type OpLogger,
+  type PackedLists,
   SyncClient,
   type SyncTarget,
   startEdge,
   startEdgeWorkers,
+  unpackBundle,
   withComponent,
 } from "@gatehouse/edge";
 
@@ -60,12 +62,17 @@ function emptyBundle(): ConfigBundle {
 async function startingBundle(
   opts: SyncedEdgeOptions,
   log: (line: string) => void,
-): Promise<ConfigBundle> {
+): Promise<{ bundle: ConfigBundle; packed?: PackedLists }> {
   const state = new EdgeState(opts.dataDir);
   // A decommissioned edge never serves again from this data directory.
   const refused = await state.decommissionedError();
   if (refused) throw refused;
-  const loaded = await state.loadLastGoodChecked();
+  // Read in two streaming passes, the domain lists' items left packed (no string per name).
+  const loaded = await state.loadLastGoodParsed({
+    ...(opts.local.limits?.bundleParseMemoryMb !== undefined
+      ? { memoryMb: opts.local.limits.bundleParseMemoryMb }
+      : {}),
+  });
   const rejected = diskBundleRejections(edgeRegistry());
   const error = opts.logger ? withComponent(opts.logger, "edge") : undefined;
   const loud = (fields: Record<string, unknown>, msg: string) => {
@@ -80,16 +87,17 @@ async function startingBundle(
         (p.movedTo ? `; moved it to ${p.movedTo}` : ""),
     );
   }
-  if (loaded.bundle) {
-    log(`gatehouse edge: serving last good config v${loaded.bundle.version} from ${loaded.path}`);
-    return loaded.bundle;
+  if (loaded.parsed) {
+    const { bundle, packed } = loaded.parsed;
+    log(`gatehouse edge: serving last good config v${bundle.version} from ${loaded.path}`);
+    return { bundle, packed };
   }
   if (loaded.problems.length > 0)
     loud(
       { path: state.lastGoodPath },
       "no good config bundle on disk: every client is refused until control can be reached",
     );
-  return emptyBundle();
+  return { bundle: emptyBundle() };
 }
 
 /**
@@ -275,9 +283,10 @@ function componentLog(opts: SyncedEdgeOptions, component: LogComponent): (line: 
 
 export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEdge> {
   const logOf = (component: LogComponent) => componentLog(opts, component);
-  const initial = await startingBundle(opts, logOf("edge"));
+  const { bundle: initial, packed } = await startingBundle(opts, logOf("edge"));
   const edge = await startEdge({
     config: { ...initial, edge: await localSettings(opts) },
+    ...(packed ? { packed } : {}),
     log: logOf("edge"),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
@@ -360,7 +369,11 @@ export async function startSyncedEdgeWorkers(
 ): Promise<SyncedWorkers> {
   const log = componentLog(opts, "workers");
   const syncLog = componentLog(opts, "sync");
-  const initial = await startingBundle(opts, log);
+  const start = await startingBundle(opts, log);
+  // The workers get the bundle over IPC: its items as arrays.
+  const initial = start.packed
+    ? await unpackBundle({ bundle: start.bundle, packed: start.packed })
+    : start.bundle;
   const handle = await startEdgeWorkers({
     config: {
       ...initial,
@@ -385,8 +398,8 @@ export async function startSyncedEdgeWorkers(
     },
     // Threads: the lists are built here, once, from what the sync client parsed; processes
     // read the body from a file, each parsing it off its own event loop.
-    async apply(bundle: ConfigBundle, packed, body: Uint8Array) {
-      await handle.applyParsed(bundle, packed, body);
+    async apply(bundle: ConfigBundle, packed, file: string) {
+      await handle.applyParsed(bundle, packed, file);
       version = bundle.version;
     },
   };
