@@ -246,6 +246,63 @@ export const TokenCreated = T.Composite([TokenView, T.Object({ token: T.String()
 
 export const EDGE_STATUSES = ["active", "draining", "decommissioned"] as const;
 export const EDGE_SERVING = ["serving", "draining", "drained"] as const;
+/** "host:port" (IPv6 in brackets) of a listener, as a device on the network reaches it. */
+const ListenAddress = T.String({
+  minLength: 3,
+  maxLength: 64,
+  pattern: "^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+|[A-Za-z0-9.-]+):[0-9]{1,5}$",
+});
+const ListenAddresses = T.Array(ListenAddress, { maxItems: 32 });
+
+/**
+ * What an edge serves, as it reports it in its heartbeat (control keeps the latest): its
+ * listeners per protocol — a wildcard bind (0.0.0.0, ::) given as the machine's addresses —, the
+ * certificate DoT and DoH present, and the public name devices should use. The Connect page builds
+ * a location's addresses from the edges' reports.
+ */
+export const EdgeEndpoints = T.Object(
+  {
+    /** The name devices use for DoH and DoT (`gatehouse edge --public-name`, `edge.publicName`). */
+    publicName: T.Optional(
+      T.String({
+        minLength: 1,
+        maxLength: 253,
+        pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$",
+      }),
+    ),
+    dns: T.Object(
+      {
+        udp: ListenAddresses,
+        tcp: ListenAddresses,
+        dot: ListenAddresses,
+        doh: ListenAddresses,
+      },
+      { additionalProperties: false },
+    ),
+    /** The HTTP proxy; it also serves the PAC file at /proxy.pac. */
+    proxy: ListenAddresses,
+    /** The certificate on the DoT and DoH listeners (absent without either). */
+    certificate: T.Optional(
+      T.Object(
+        {
+          /** SHA-256 of the DER, upper-case hex pairs joined by ":". */
+          sha256: T.String({ pattern: "^([0-9A-F]{2}:){31}[0-9A-F]{2}$" }),
+          subject: T.String({ maxLength: 1000 }),
+          /** DNS names and IP addresses it is valid for. */
+          names: T.Array(T.String({ maxLength: 253 }), { maxItems: 100 }),
+          notAfter: Instant,
+          selfSigned: T.Boolean(),
+          /** The certificate itself (PEM): a device may be told to trust a self-signed one. */
+          pem: T.String({ minLength: 1, maxLength: 16384 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type EdgeEndpoints = Static<typeof EdgeEndpoints>;
+
 export const EdgeView = T.Object(
   {
     id: T.String(),
@@ -278,6 +335,8 @@ export const EdgeView = T.Object(
      * closed, open connections finished); null before its first report.
      */
     serving: T.Optional(Nullable(T.Union(EDGE_SERVING.map((s) => T.Literal(s))))),
+    /** What it serves, from its last heartbeat that said (null: it never did — an older edge). */
+    endpoints: T.Optional(Nullable(EdgeEndpoints)),
     /** Its software is older than control's minimumEdgeVersion: control refuses it. */
     tooOld: T.Optional(T.Boolean()),
     /** The decommissioned edge whose name and labels this one took over. */
@@ -676,6 +735,32 @@ export const ConnectInfoView = T.Object({
       names: T.Array(T.String()),
       pem: T.String(),
     }),
+  ),
+  /** The edge these addresses are of, when they come from an edge's report (a standalone control). */
+  servedBy: T.Optional(T.Object({ id: T.String(), name: T.String() })),
+  /**
+   * Every edge that serves the location and reported what it serves (not decommissioned), the
+   * one above first: a device may be pointed at any of them.
+   */
+  edges: T.Optional(
+    T.Array(
+      T.Object({
+        id: T.String(),
+        name: T.String(),
+        status: T.String(),
+        /** Three missed heartbeats: it may be down. */
+        stale: T.Boolean(),
+        scope: T.Union([T.Literal("loopback"), T.Literal("lan")]),
+        dns: T.Array(T.Object({ address: T.String(), port: T.Integer() })),
+        doh: T.Optional(T.Object({ url: T.String(), host: T.String(), port: T.Integer() })),
+        dot: T.Optional(T.Object({ hostname: T.String(), address: T.String(), port: T.Integer() })),
+        proxy: T.Optional(T.Object({ address: T.String(), pacUrl: T.String() })),
+        certificate: T.Optional(
+          T.Object({ sha256: T.String(), notAfter: T.String(), names: T.Array(T.String()) }),
+        ),
+        warnings: T.Array(T.String()),
+      }),
+    ),
   ),
   /** API paths of the Apple configuration profiles for this location. */
   profiles: T.Object({ doh: T.Optional(T.String()), dot: T.Optional(T.String()) }),

@@ -496,6 +496,17 @@ export const EdgeLocalSettings = T.Object({
    * ingests).
    */
   name: T.Optional(T.String({ minLength: 1, maxLength: 128 })),
+  /**
+   * The name devices use for this edge's DoH and DoT (its certificate should cover it): reported
+   * to control, whose Connect page shows it before any listener address.
+   */
+  publicName: T.Optional(
+    T.String({
+      minLength: 1,
+      maxLength: 253,
+      pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$",
+    }),
+  ),
   /** Addresses as "host:port"; each listener is off when absent. */
   dns: T.Optional(
     T.Object({

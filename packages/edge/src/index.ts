@@ -31,6 +31,7 @@ export {
   diskBundleRejections,
   EdgeDecommissionedError,
   EdgeState,
+  EndpointsReporter,
   heartbeatCounters,
   type LastGoodLoad,
   LogShipper,

@@ -53,6 +53,8 @@ export interface Edge {
   readonly dns: DnsService;
   /** Where the generated DoT/DoH certificate lives, when one was generated or reused. */
   readonly tlsCertFile?: string;
+  /** The certificate (PEM) the DoT and DoH listeners present now; none without either. */
+  readonly tlsCertificate: string | undefined;
   /**
    * Present this certificate on the DoT and DoH listeners from now on (a renewal): new
    * connections get it, open ones keep theirs; a resume() reopens with it.
@@ -313,6 +315,9 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     resolver: dns,
     dns,
     ...(tls ? { tlsCertFile: tls.certFile } : {}),
+    get tlsCertificate() {
+      return tls?.cert;
+    },
     minter,
     setCertificate: (cert: string, key: string) => {
       if (tls) tls = { ...tls, cert, key };

@@ -3,7 +3,8 @@
 // token and DoT label, the certificate, and setup steps per platform. The dashboard's Connect
 // page and `gatehouse connect` both show this answer.
 
-import type { ConnectInfoView, Location } from "@gatehouse/contract";
+import { BlockList, isIP } from "node:net";
+import type { ConnectInfoView, EdgeEndpoints, Location } from "@gatehouse/contract";
 
 /** Where the listeners a device uses are, as whoever opened them knows it. */
 export interface ServingEndpoints {
@@ -17,6 +18,11 @@ export interface ServingEndpoints {
   readonly dohPort?: number;
   readonly dotPort?: number;
   readonly proxyPort?: number;
+  /**
+   * Whose listeners these are: an edge that reported them (a standalone control) rather than
+   * the `gatehouse up` this control runs in; the loopback advice names it.
+   */
+  readonly edge?: { readonly id: string; readonly name: string };
   /** The dashboard as a device on the network reaches it. */
   readonly dashboardUrl?: string;
   readonly certificate?: {
@@ -45,6 +51,101 @@ function withPort(host: string, port: number, usual: number): string {
 function splitAddress(a: string): { address: string; port: number } {
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(a);
   return m ? { address: m[1]!, port: Number(m[2]) } : { address: a, port: 53 };
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+
+function isLoopback(host: string): boolean {
+  const fam = isIP(host);
+  return fam !== 0 && LOOPBACK.check(host, fam === 4 ? "ipv4" : "ipv6");
+}
+
+/**
+ * What an edge reported, as the Connect answer's input. Devices are told, in this order: the
+ * edge's public name; else a listener address that is not loopback (DoT and DoH first, as the
+ * certificate must cover the name); else a loopback address, with the warning saying so.
+ */
+export function servingOfEdge(
+  edge: { readonly id: string; readonly name: string },
+  r: EdgeEndpoints,
+): ServingEndpoints {
+  const all = [...r.dns.dot, ...r.dns.doh, ...r.dns.udp, ...r.dns.tcp, ...r.proxy];
+  const hosts = all.map((a) => splitAddress(a).address);
+  const lan = hosts.find((h) => !isLoopback(h));
+  // Devices are given the LAN addresses first; loopback ones only when there is nothing else.
+  const lanFirst = (list: readonly string[]) => {
+    const out = list.filter((l) => !isLoopback(splitAddress(l).address));
+    return out.length ? out : [...list];
+  };
+  const portOf = (list: readonly string[]) => {
+    const first = lanFirst(list)[0];
+    return first === undefined ? undefined : splitAddress(first).port;
+  };
+  const dohPort = portOf(r.dns.doh);
+  const dotPort = portOf(r.dns.dot);
+  const proxyPort = portOf(r.proxy);
+  const c = r.certificate;
+  return {
+    edge: { id: edge.id, name: edge.name },
+    scope: lan === undefined ? "loopback" : "lan",
+    host: r.publicName ?? lan ?? hosts[0] ?? "127.0.0.1",
+    dns: lanFirst(r.dns.udp.length ? r.dns.udp : r.dns.tcp),
+    ...(dohPort !== undefined ? { dohPort } : {}),
+    ...(dotPort !== undefined ? { dotPort } : {}),
+    ...(proxyPort !== undefined ? { proxyPort } : {}),
+    ...(c
+      ? {
+          certificate: {
+            // An edge reads its certificate from files (or made a self-signed one).
+            source: c.selfSigned ? "self-signed" : "files",
+            pem: c.pem,
+            sha256: c.sha256,
+            subject: c.subject,
+            notAfter: c.notAfter,
+            names: c.names,
+          },
+        }
+      : {}),
+  };
+}
+
+/** One edge's entry in a Connect answer's `edges`. */
+export function connectEdge(
+  info: ConnectInfoView,
+  e: {
+    readonly id: string;
+    readonly name: string;
+    readonly status: string;
+    readonly stale: boolean;
+  },
+): NonNullable<ConnectInfoView["edges"]>[number] {
+  return {
+    id: e.id,
+    name: e.name,
+    status: e.status,
+    stale: e.stale,
+    scope: info.scope,
+    dns: info.dns,
+    ...(info.doh ? { doh: info.doh } : {}),
+    ...(info.dot ? { dot: info.dot } : {}),
+    ...(info.proxy ? { proxy: info.proxy } : {}),
+    ...(info.certificate
+      ? {
+          certificate: {
+            sha256: info.certificate.sha256,
+            notAfter: info.certificate.notAfter,
+            names: info.certificate.names,
+          },
+        }
+      : {}),
+    warnings: [
+      ...(e.stale ? [`Edge "${e.name}" has missed its last heartbeats: it may be down.`] : []),
+      ...(e.status !== "active" ? [`Edge "${e.name}" is ${e.status}.`] : []),
+      ...info.warnings,
+    ],
+  };
 }
 
 /** The Connect answer for one location. */
@@ -84,7 +185,9 @@ export function connectInfo(
   const warnings: string[] = [];
   if (s.scope === "loopback")
     warnings.push(
-      "Gatehouse listens on this machine only: start it with `gatehouse up --listen lan` so other devices can reach it.",
+      s.edge
+        ? `Edge "${s.edge.name}" listens on loopback only (${s.host}): devices elsewhere cannot reach it. Give it LAN listeners: \`gatehouse edge --dns 0.0.0.0:53 …\` or the \`edge:\` section of its --local file (dns.udp/tcp/dot/doh, proxy.http), or \`gatehouse up --listen lan\` when \`up\` runs it.`
+        : "Gatehouse listens on this machine only: start it with `gatehouse up --listen lan` so other devices can reach it.",
     );
   const odd = dns.find((d) => d.port !== 53);
   if (odd)
@@ -97,11 +200,13 @@ export function connectInfo(
     );
   if (s.certificate?.source === "self-signed")
     warnings.push(
-      `The certificate is self-signed (SHA-256 ${s.certificate.sha256}): a device must be told to trust it (the Apple profile carries it) — or give Gatehouse a certificate (--tls-cert/--tls-key or ACME).`,
+      `The certificate is self-signed (SHA-256 ${s.certificate.sha256}): a device must be told to trust it (the Apple profile carries it) — or give ${s.edge ? `edge "${s.edge.name}" a certificate (edge.tls in its --local file)` : "Gatehouse a certificate (--tls-cert/--tls-key or ACME)"}.`,
     );
   if (dot && !isName)
     warnings.push(
-      "DoT and DoH use an IP address: Android's Private DNS needs a host name (start with --hostname NAME and a certificate for it).",
+      s.edge
+        ? `DoT and DoH use an IP address: Android's Private DNS needs a host name (give edge "${s.edge.name}" --public-name NAME and a certificate for it).`
+        : "DoT and DoH use an IP address: Android's Private DNS needs a host name (start with --hostname NAME and a certificate for it).",
     );
   if (!loc.networks.length)
     warnings.push(
@@ -116,6 +221,7 @@ export function connectInfo(
     ...(dot ? { dot } : {}),
     ...(proxy ? { proxy } : {}),
     ...(s.dashboardUrl ? { dashboardUrl: s.dashboardUrl } : {}),
+    ...(s.edge ? { servedBy: { id: s.edge.id, name: s.edge.name } } : {}),
     ...(s.certificate
       ? { certificate: { ...s.certificate, names: [...s.certificate.names] } }
       : {}),

@@ -432,6 +432,18 @@ const m0018: Migration = {
   },
 };
 
+/**
+ * What each edge serves, as its heartbeat reports it (listeners per protocol, the DoT/DoH
+ * certificate, its public name): the Connect page of a standalone control builds a location's
+ * addresses from it. Null until an edge that reports it heartbeats.
+ */
+const m0019: Migration = {
+  async up(db) {
+    await sql`alter table edges add column endpoints jsonb`.execute(db);
+    await sql`alter table edges add column endpoints_at timestamptz`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -451,6 +463,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0016_client_names": m0016,
   "0017_edge_life_cycle": m0017,
   "0018_device_doh_tokens": m0018,
+  "0019_edge_endpoints": m0019,
 };
 
 const provider: MigrationProvider = {

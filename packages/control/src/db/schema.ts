@@ -228,6 +228,9 @@ export interface EdgesTable {
   serving: ColumnType<string | null, string | null | undefined, string | null>;
   /** The decommissioned edge this one took over (its name and labels). */
   replaces: ColumnType<string | null, string | null | undefined, string | null>;
+  /** What it serves (EdgeEndpoints), from its last heartbeat that said; null before. */
+  endpoints: JsonNullable;
+  endpoints_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   last_seen_at: Date | null;
   enrolled_at: CreatedAt;
   updated_at: UpdatedAt;

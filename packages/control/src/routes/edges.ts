@@ -9,6 +9,7 @@ import {
   EDGE_SERVING,
   EDGE_STATUS_HEADER,
   EDGE_VERSION_HEADER,
+  EdgeEndpoints,
   EdgeEnrolled,
   EdgeLabels,
   EdgeVersionsView,
@@ -74,6 +75,8 @@ const HeartbeatBody = T.Object(
     counters: T.Optional(
       T.Record(T.String({ pattern: "^[a-z0-9_.]{1,64}$" }), Counter, { maxProperties: 64 }),
     ),
+    /** What the edge serves (listeners, certificate, public name); older edges leave it out. */
+    endpoints: T.Optional(EdgeEndpoints),
   },
   { additionalProperties: false },
 );
@@ -115,6 +118,11 @@ const ACTION_OF_STATUS = {
 function parseLabels(v: unknown): Record<string, string> {
   const o = typeof v === "string" ? JSON.parse(v) : v;
   return o && typeof o === "object" ? (o as Record<string, string>) : {};
+}
+
+/** A jsonb column's value (null when null; pglite may hand back text). */
+function parseJson(v: unknown): unknown {
+  return typeof v === "string" ? JSON.parse(v) : (v ?? null);
 }
 
 function edgeOf(req: FastifyRequest): EdgePrincipal {
@@ -165,6 +173,7 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
     pinnedVersion: e.pinned_version,
     labels: parseLabels(e.labels),
     serving: (e.serving ?? null) as EdgeView["serving"],
+    endpoints: parseJson(e.endpoints) as EdgeView["endpoints"],
     tooOld: tooOld(e.software_version),
     replaces: e.replaces,
     lastSeenAt: iso(e.last_seen_at),
@@ -405,7 +414,7 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
       config: { access: "edge", errors: [404, 426] },
       schema: {
         tags: ["edge"],
-        summary: "Report liveness, versions and counters",
+        summary: "Report liveness, versions, counters and what the edge serves",
         description:
           "Answers the edge's status (active, draining, decommissioned) and the version it should run. The heartbeat of an edge older than control's minimumEdgeVersion is recorded (the Edges page shows it) and answered 426 `GH_ERR_EDGE_TOO_OLD`.",
         body: HeartbeatBody,
@@ -423,6 +432,10 @@ export async function edgeRoutes(fastify: FastifyInstance): Promise<void> {
           uptime_seconds: b.uptimeSeconds,
           counters: JSON.stringify(b.counters ?? {}),
           ...(b.serving !== undefined ? { serving: b.serving } : {}),
+          // An older edge says nothing about it: what it last reported (if ever) stays.
+          ...(b.endpoints !== undefined
+            ? { endpoints: JSON.stringify(b.endpoints), endpoints_at: new Date() }
+            : {}),
           last_seen_at: new Date(),
           updated_at: new Date(),
         })

@@ -220,6 +220,77 @@ function DeviceUrls({ locationId, dohUrl }: { locationId: string; dohUrl: string
   );
 }
 
+type ConnectEdge = NonNullable<ConnectInfoView["edges"]>[number];
+
+/** A value of another edge, with its copy button. */
+function EdgeValue({ label, value }: { label: string; value: string | undefined }) {
+  if (value === undefined) return <td>—</td>;
+  return (
+    <td>
+      <code>{value}</code> <CopyButton text={value} label={label} />
+    </td>
+  );
+}
+
+/** Every edge serving the location (the first gave the values above): a device may use any. */
+function EdgeList({ edges }: { edges: readonly ConnectEdge[] }) {
+  return (
+    <>
+      <h2>Edges serving this location</h2>
+      <p className="hint">Each edge answers this location's devices; point a device at any.</p>
+      <table aria-label="Edges serving this location">
+        <thead>
+          <tr>
+            <th>Edge</th>
+            <th>DNS servers</th>
+            <th>DoH URL</th>
+            <th>DoT host name</th>
+            <th>HTTP proxy</th>
+          </tr>
+        </thead>
+        <tbody>
+          {edges.map((e) => (
+            <tr key={e.id}>
+              <td>
+                {e.name}
+                <div className="hint">
+                  {[e.status, e.stale ? "stale" : "", e.scope === "loopback" ? "loopback only" : ""]
+                    .filter(Boolean)
+                    .join(", ")}
+                </div>
+                {e.warnings.map((w) => (
+                  <div key={w} className="hint">
+                    {w}
+                  </div>
+                ))}
+              </td>
+              <EdgeValue
+                label={`DNS servers of ${e.name}`}
+                value={
+                  e.dns.length
+                    ? e.dns
+                        .map((d) => (d.port === 53 ? d.address : `${d.address} port ${d.port}`))
+                        .join(", ")
+                    : undefined
+                }
+              />
+              <EdgeValue label={`DoH URL of ${e.name}`} value={e.doh?.url} />
+              <EdgeValue
+                label={`DoT host name of ${e.name}`}
+                value={
+                  e.dot &&
+                  (e.dot.port === 853 ? e.dot.hostname : `${e.dot.hostname} (port ${e.dot.port})`)
+                }
+              />
+              <EdgeValue label={`HTTP proxy of ${e.name}`} value={e.proxy?.address} />
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
 export function ConnectPage() {
   const { query } = useLocation();
   const locations = useResource("connect-locations", (signal) =>
@@ -270,6 +341,12 @@ export function ConnectPage() {
           {c.warnings.map((w) => (
             <Notice key={w}>{w}</Notice>
           ))}
+          {c.servedBy && (
+            <p>
+              Served by edge <strong data-testid="served by">{c.servedBy.name}</strong>
+              {(c.edges?.length ?? 0) > 1 && " (other edges below)"}
+            </p>
+          )}
           <p>
             Who may use it: <code>{c.networks.join(", ") || "only its DoH URL"}</code>
           </p>
@@ -340,6 +417,7 @@ export function ConnectPage() {
               <code data-testid="certificate fingerprint">{c.certificate.sha256}</code>
             </p>
           )}
+          {c.edges && c.edges.length > 1 && <EdgeList edges={c.edges} />}
           {c.doh && <DeviceUrls locationId={c.location.id} dohUrl={c.doh.url} />}
           <h2>Step by step</h2>
           {c.guides.map((g) => (

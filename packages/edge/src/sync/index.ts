@@ -10,6 +10,7 @@ export {
   EdgeState,
   type LastGoodLoad,
 } from "./edge-state.ts";
+export { EndpointsReporter, MAX_REPORTED_ADDRESSES } from "./endpoints.ts";
 export { heartbeatCounters, histogramQuantile } from "./heartbeat-counters.ts";
 export { LogShipper, type LogShipperOptions } from "./log-shipper.ts";
 export { backoffDelay, SyncClient, type SyncOptions, type SyncTarget } from "./sync-client.ts";

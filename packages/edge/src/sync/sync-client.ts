@@ -16,6 +16,7 @@ import {
   EDGE_FOLLOWING_HEADER,
   EDGE_STATUS_HEADER,
   EDGE_VERSION_HEADER,
+  type EdgeEndpoints,
   type EdgeIntermediateIssued,
   GatehouseError,
   type TlsInspectionSettings,
@@ -67,6 +68,11 @@ export interface SyncOptions {
   readonly onActive?: () => void;
   /** What the edge's listeners are doing, for the heartbeat: serving, draining or drained. */
   readonly serving?: () => "serving" | "draining" | "drained";
+  /**
+   * What the edge serves (listeners, certificate, public name), for the heartbeat: control's
+   * Connect page builds a location's addresses from it.
+   */
+  readonly endpoints?: () => EdgeEndpoints | undefined;
   /**
    * Called once when control answers that this edge is decommissioned: polling and heartbeats
    * have stopped; the owner stops serving (after its grace).
@@ -617,12 +623,29 @@ export class SyncClient {
     }
   }
 
+  /** Control refused a heartbeat carrying endpoints (400): it is older than this edge. */
+  #endpointsRefused = false;
+
+  /** This edge's endpoints, or none when they cannot be told (said once). */
+  #endpoints(): EdgeEndpoints | undefined {
+    try {
+      return this.#o.endpoints?.();
+    } catch (e) {
+      if (!this.#endpointsFailed)
+        this.#log(`gatehouse edge: cannot tell control its endpoints: ${(e as Error).message}`);
+      this.#endpointsFailed = true;
+      return undefined;
+    }
+  }
+  #endpointsFailed = false;
+
   async #heartbeatLoop(): Promise<void> {
     const interval = this.#o.heartbeatIntervalMs ?? 10_000;
     while (!this.#stop.signal.aborted) {
       this.#kickPending = false;
       try {
         const counters = this.#o.counters ? await this.#o.counters() : {};
+        const endpoints = this.#endpointsRefused ? undefined : this.#endpoints();
         const res = await this.#request("/edge/heartbeat", {
           method: "POST",
           body: JSON.stringify({
@@ -631,10 +654,20 @@ export class SyncClient {
             uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
             counters,
             ...(this.#o.serving ? { serving: this.#o.serving() } : {}),
+            ...(endpoints ? { endpoints } : {}),
           }),
         });
         if (res.ok) {
           this.#follow(((await res.json()) as { status?: string }).status);
+        } else if (res.status === 400 && endpoints) {
+          // A control older than this edge refuses a heartbeat with fields it does not know:
+          // beat again at once without them, and leave them out from now on.
+          const refused = await this.#refusal(res, "heartbeat");
+          this.#endpointsRefused = true;
+          this.#log(
+            `gatehouse edge: control refused the heartbeat's endpoints (${refused.message}); heartbeats leave them out (control's Connect page will not show this edge)`,
+          );
+          this.#kickPending = true;
         } else {
           const refused = await this.#refusal(res, "heartbeat");
           if (refused instanceof Decommissioned) return this.#decommission(refused.message);

@@ -146,6 +146,7 @@ async function formatConnect(
   qr: boolean,
 ): Promise<string[]> {
   const out: string[] = [`Connect a device to "${info.location.name}"`, ""];
+  if (info.servedBy) out.push(`${"edge".padEnd(16)}${info.servedBy.name} (${info.servedBy.id})`);
   const item = async (label: string, value: string) => {
     out.push(`${label.padEnd(16)}${value}`);
     if (qr)
@@ -181,6 +182,11 @@ async function formatConnect(
       `${`${t.toUpperCase()} profile`.padEnd(16)}${base}${path}   (Apple devices; needs the token)`,
     );
   if (info.warnings.length) out.push("", "Note:", ...info.warnings.map((w) => `  - ${w}`));
+  const edges = info.edges ?? [];
+  if (edges.length > 1) {
+    out.push("", `Edges serving "${info.location.name}" (a device may use any):`);
+    for (const e of edges) out.push("", ...edgeLines(e));
+  }
   for (const g of info.guides) {
     out.push("", `${g.title}:`);
     g.steps.forEach((s, i) => {
@@ -188,6 +194,34 @@ async function formatConnect(
       out.push(`  ${i + 1}. ${first}`, ...rest.map((r) => `       ${r}`));
     });
   }
+  return out;
+}
+
+/** One edge of a Connect answer, as the page lists it. */
+function edgeLines(e: NonNullable<ConnectInfoView["edges"]>[number]): string[] {
+  const state = [
+    e.status,
+    ...(e.stale ? ["stale"] : []),
+    e.scope === "loopback" ? "loopback only" : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
+  const out = [`  ${e.name} (${e.id}; ${state})`];
+  const row = (label: string, value: string) => out.push(`    ${label.padEnd(14)}${value}`);
+  if (e.dns.length)
+    row(
+      "DNS servers",
+      e.dns.map((d) => (d.port === 53 ? d.address : `${d.address} port ${d.port}`)).join(", "),
+    );
+  if (e.doh) row("DoH URL", e.doh.url);
+  if (e.dot)
+    row(
+      "DoT host name",
+      e.dot.port === 853 ? e.dot.hostname : `${e.dot.hostname} (port ${e.dot.port})`,
+    );
+  if (e.proxy) row("HTTP proxy", `${e.proxy.address}   PAC ${e.proxy.pacUrl}`);
+  if (e.certificate) row("certificate", `SHA-256 ${e.certificate.sha256}`);
+  for (const w of e.warnings) out.push(`    - ${w}`);
   return out;
 }
 

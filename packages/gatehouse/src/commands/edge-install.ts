@@ -15,7 +15,7 @@ import { commandLine } from "./command-line.ts";
 import type { Io } from "./rules.ts";
 
 const USAGE = `usage: gatehouse edge install --control URL --join-token T [--name NAME]
-                              [--dns ADDR:PORT] [--proxy ADDR:PORT] [--metrics ADDR:PORT]
+                              [--public-name NAME] [--dns ADDR:PORT] [--proxy ADDR:PORT] [--metrics ADDR:PORT]
                               [--dry-run] [--root DIR] [--no-start]
 
 Writes /etc/systemd/system/gatehouse-edge.service, /etc/gatehouse/edge.env (0600) and
@@ -71,6 +71,7 @@ export async function edgeInstallCommand(argv: readonly string[], io: Io): Promi
           control: { type: "string" },
           "join-token": { type: "string" },
           name: { type: "string" },
+          "public-name": { type: "string" },
           dns: { type: "string" },
           proxy: { type: "string" },
           metrics: { type: "string" },
@@ -103,6 +104,10 @@ export async function edgeInstallCommand(argv: readonly string[], io: Io): Promi
         `GATEHOUSE_PROXY=${listenAddress("--proxy", v.proxy ?? "0.0.0.0:3128")}`,
         `GATEHOUSE_METRICS=${listenAddress("--metrics", v.metrics ?? "127.0.0.1:9153")}`,
         ...(v.name !== undefined ? [`GATEHOUSE_EDGE_NAME=${envValue("--name", v.name)}`] : []),
+        // The name devices use for its DoH and DoT (the Connect page shows it).
+        ...(v["public-name"] !== undefined
+          ? [`GATEHOUSE_EDGE_PUBLIC_NAME=${envValue("--public-name", v["public-name"])}`]
+          : []),
         "",
       ].join("\n");
     const masked = `${token.slice(0, token.indexOf("_", 4) + 1 || 4)}… (the token given, not shown)`;

@@ -35,6 +35,10 @@ const USAGE = `usage:
                  [--local FILE.yaml]    this edge's own settings: the \`edge:\` section of a
                                         config file (listeners, TLS, limits, proxy limits)
                  [--dns ADDR:PORT] [--proxy ADDR:PORT] [--metrics ADDR:PORT]
+                 [--public-name NAME]   the name devices use for this edge's DoH and DoT
+                                        (edge.publicName; its certificate should cover it):
+                                        control's Connect page shows it (env
+                                        GATEHOUSE_EDGE_PUBLIC_NAME too)
                  [--max-list-items N]   refuse bundles whose lists hold more items
                  [--workers N]          N workers sharing the ports (default 1)
                  [--worker-mode threads|processes]   threads of one process sharing one
@@ -89,6 +93,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       dns: { type: "string" },
       proxy: { type: "string" },
       metrics: { type: "string" },
+      "public-name": { type: "string" },
       "max-list-items": { type: "string" },
       workers: { type: "string" },
       "worker-mode": { type: "string" },
@@ -145,6 +150,13 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
         : {}),
       ...(values.metrics ? { metrics: values.metrics } : {}),
       ...(values["worker-mode"] ? { workerMode: workerMode(values["worker-mode"]) } : {}),
+      ...((values["public-name"] ?? process.env["GATEHOUSE_EDGE_PUBLIC_NAME"])
+        ? {
+            publicName: publicName(
+              values["public-name"] ?? process.env["GATEHOUSE_EDGE_PUBLIC_NAME"]!,
+            ),
+          }
+        : {}),
       ...(values["max-list-items"]
         ? {
             limits: {
@@ -271,6 +283,15 @@ async function serveUntilDone(
   ]);
   if (code === EXIT_DECOMMISSIONED) await running.close();
   return code;
+}
+
+/** A DNS name for --public-name (what `edge.publicName` accepts). */
+function publicName(v: string): string {
+  if (!/^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$/.test(v))
+    throw new Error(
+      `--public-name must be a DNS name such as dns.example.lan, got ${JSON.stringify(v)}`,
+    );
+  return v;
 }
 
 function positiveInt(v: string, flag: string): number {

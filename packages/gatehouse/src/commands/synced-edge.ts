@@ -12,6 +12,7 @@ import { join } from "node:path";
 import {
   BUNDLE_SCHEMA_VERSION,
   type ConfigBundle,
+  type EdgeEndpoints,
   type EdgeLocalSettings,
 } from "@gatehouse/contract";
 import {
@@ -19,6 +20,7 @@ import {
   type Edge,
   type EdgeAddresses,
   EdgeState,
+  EndpointsReporter,
   edgeRegistry,
   heartbeatCounters,
   LeafMinter,
@@ -238,6 +240,7 @@ function syncClient(
     onActive: () => void;
     onDecommissioned: () => void;
     serving: () => Serving;
+    endpoints: () => EdgeEndpoints;
   },
   minter?: LeafMinter,
 ): SyncClient {
@@ -291,6 +294,7 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   const registry = edgeRegistry();
+  const reporter = new EndpointsReporter(opts.local.publicName);
   // Assigned right below; the hooks only run once the sync client heartbeats.
   let shipper: LogShipper | undefined;
   const decommission = decommissioning(
@@ -314,6 +318,7 @@ export async function startSyncedEdge(opts: SyncedEdgeOptions): Promise<SyncedEd
         () => sync.beatNow(),
       ),
       onDecommissioned: decommission.onDecommissioned,
+      endpoints: () => reporter.report(edge.addresses, edge.tlsCertificate),
     },
     edge.minter,
   );
@@ -403,6 +408,18 @@ export async function startSyncedEdgeWorkers(
       version = bundle.version;
     },
   };
+  // The workers read the certificate from the same file (or the self-signed one they made).
+  const reporter = new EndpointsReporter(opts.local.publicName);
+  const certFile = opts.local.tls?.certFile ?? join(opts.dataDir, "edge-selfsigned-cert.pem");
+  let certPem: string | undefined;
+  const certificate = () => {
+    if (
+      certPem === undefined &&
+      (handle.addresses.dns.dot.length || handle.addresses.dns.doh.length)
+    )
+      certPem = readFileSync(certFile, "utf8");
+    return certPem;
+  };
   // Each worker flushes its own query log after draining.
   const decommission = decommissioning(opts, () => handle.drain(), syncLog);
   // TLS inspection: the primary's sync client has the intermediate signed and renewed; every
@@ -432,6 +449,7 @@ export async function startSyncedEdgeWorkers(
         () => sync.beatNow(),
       ),
       onDecommissioned: decommission.onDecommissioned,
+      endpoints: () => reporter.report(handle.addresses, certificate()),
     },
     minter,
   );

@@ -47,7 +47,8 @@ import { readTrustAnchorFile, withTrustAnchors } from "./trust-anchor.ts";
 const USAGE = `usage: gatehouse up [--listen loopback|lan|ADDR[,ADDR…]] [--data-dir DIR] [--config FILE]
                     [--dns ADDR:PORT] [--dot ADDR:PORT] [--doh ADDR:PORT] [--proxy ADDR:PORT]
                     [--api ADDR:PORT] [--metrics ADDR:PORT]
-                    [--hostname NAME] [--tls-cert FILE --tls-key FILE] [--trust-anchor FILE]
+                    [--hostname NAME | --public-name NAME] [--tls-cert FILE --tls-key FILE]
+                    [--trust-anchor FILE]
                     [--acme-directory URL [--acme-email ADDR] [--acme-http ADDR:PORT] [--acme-ca FILE]]
                     [--tls-inspection] [--origin-ca FILE]…
 
@@ -66,11 +67,11 @@ DoT, DoH and the HTTPS dashboard present the certificate from --tls-cert/--tls-k
 the ACME CA at --acme-directory for --hostname (HTTP-01 answered on port 80 of the addresses
 served, or --acme-http; renewed with a third of its lifetime left; --acme-ca trusts a private
 CA's directory), else a self-signed one kept in DIR/tls (its SHA-256 fingerprint is in the
-banner). --hostname is the
-name devices use for DoT and DoH (default: the first address served).
+banner). --hostname (or --public-name, the edge's word for it) is the name devices use for DoT
+and DoH (default: the first address served).
 
 --config FILE (default DIR/gatehouse.yaml when it exists) holds the same settings as YAML:
-listen, hostname, dns, dot, doh, proxy, api, metrics, tls: {certFile, keyFile},
+listen, hostname (or publicName), dns, dot, doh, proxy, api, metrics, tls: {certFile, keyFile},
 acme: {directory, email, http, ca}; a flag wins.
 
 --trust-anchor FILE sets the DNSSEC trust anchors (DS or DNSKEY lines, replacing the built-in
@@ -215,13 +216,22 @@ async function loadUpConfig(path: string): Promise<UpSettings> {
       if (!out.acmeDirectory) throw new Error(`${path}: acme needs directory (the CA's URL)`);
       continue;
     }
+    if (k === "publicName") {
+      // The edge's name for it (`edge.publicName`): the same setting as hostname.
+      if (typeof v !== "string") throw new Error(`${path}: publicName must be a string`);
+      const named = (doc as Record<string, unknown>)["hostname"];
+      if (named !== undefined && named !== v)
+        throw new Error(`${path}: hostname and publicName name the same thing: give one`);
+      out.hostname = v;
+      continue;
+    }
     if (k === "listen" && Array.isArray(v) && v.every((x) => typeof x === "string")) {
       out.listen = v.join(",");
       continue;
     }
     if (!(SETTING_KEYS as readonly string[]).includes(k))
       throw new Error(
-        `${path}: unknown setting ${JSON.stringify(k)} (known: ${[...SETTING_KEYS, "tls", "acme"].join(", ")})`,
+        `${path}: unknown setting ${JSON.stringify(k)} (known: ${[...SETTING_KEYS, "publicName", "tls", "acme"].join(", ")})`,
       );
     if (typeof v !== "string") throw new Error(`${path}: ${k} must be a string`);
     out[k as (typeof SETTING_KEYS)[number]] = v;
@@ -366,6 +376,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       config: { type: "string" },
       listen: { type: "string" },
       hostname: { type: "string" },
+      "public-name": { type: "string" },
       dns: { type: "string" },
       dot: { type: "string" },
       doh: { type: "string" },
@@ -392,9 +403,15 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   const configPath = values.config ?? join(dataDir, "gatehouse.yaml");
   const file =
     values.config !== undefined || existsSync(configPath) ? await loadUpConfig(configPath) : {};
+  if (
+    values.hostname !== undefined &&
+    values["public-name"] !== undefined &&
+    values.hostname !== values["public-name"]
+  )
+    throw new Error("--hostname and --public-name name the same thing: give one");
   const flags: UpSettings = {
     listen: values.listen,
-    hostname: values.hostname,
+    hostname: values.hostname ?? values["public-name"],
     dns: values.dns,
     dot: values.dot,
     doh: values.doh,
@@ -533,6 +550,8 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
         proxy: { http: listen.proxy },
         metrics: listen.metrics,
         tls: { certFile: certificate.certFile, keyFile: certificate.keyFile },
+        // Reported to control with the listeners (the Connect page of every edge).
+        ...(settings.hostname ? { publicName: settings.hostname } : {}),
       },
       log: lineSink(withComponent(logger, "edge")),
       logger,
