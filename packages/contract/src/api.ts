@@ -5,7 +5,7 @@
 // code of the catalogue (errors.ts) whose status is the HTTP status.
 
 import { type Static, Type as T, type TSchema } from "@sinclair/typebox";
-import { List, LocalZone, Location, Policy } from "./config-bundle.ts";
+import { List, LocalZone, Location, Policy, PublicName } from "./config-bundle.ts";
 import { ERROR_CODES, type ErrorCode } from "./errors.ts";
 import { QueryLogRecord } from "./query-log.ts";
 
@@ -263,13 +263,7 @@ const ListenAddresses = T.Array(ListenAddress, { maxItems: 32 });
 export const EdgeEndpoints = T.Object(
   {
     /** The name devices use for DoH and DoT (`gatehouse edge --public-name`, `edge.publicName`). */
-    publicName: T.Optional(
-      T.String({
-        minLength: 1,
-        maxLength: 253,
-        pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$",
-      }),
-    ),
+    publicName: T.Optional(PublicName),
     dns: T.Object(
       {
         udp: ListenAddresses,
@@ -711,19 +705,25 @@ export type QuickRuleResult = Static<typeof QuickRuleResult>;
  * certificate it sees, and setup steps per platform (the dashboard's Connect page and
  * `gatehouse connect` show the same).
  */
+const ConnectDns = T.Array(T.Object({ address: T.String(), port: T.Integer() }));
+const ConnectDoh = T.Object({ url: T.String(), host: T.String(), port: T.Integer() });
+const ConnectDot = T.Object({ hostname: T.String(), address: T.String(), port: T.Integer() });
+const ConnectProxy = T.Object({ address: T.String(), pacUrl: T.String() });
+const ConnectScope = T.Union([T.Literal("loopback"), T.Literal("lan")]);
+
 export const ConnectInfoView = T.Object({
   location: T.Object({ id: T.String(), name: T.String() }),
   /** Where Gatehouse listens: this machine only, or the local network too. */
-  scope: T.Union([T.Literal("loopback"), T.Literal("lan")]),
+  scope: ConnectScope,
   /** Who may use it: sources inside these networks (and DoH with the location's URL). */
   networks: T.Array(T.String()),
   /** Plain DNS over UDP and TCP. */
-  dns: T.Array(T.Object({ address: T.String(), port: T.Integer() })),
+  dns: ConnectDns,
   /** DNS over HTTPS: the URL carries the location's token. */
-  doh: T.Optional(T.Object({ url: T.String(), host: T.String(), port: T.Integer() })),
+  doh: T.Optional(ConnectDoh),
   /** DNS over TLS: the name to give a device (Android's Private DNS, systemd-resolved). */
-  dot: T.Optional(T.Object({ hostname: T.String(), address: T.String(), port: T.Integer() })),
-  proxy: T.Optional(T.Object({ address: T.String(), pacUrl: T.String() })),
+  dot: T.Optional(ConnectDot),
+  proxy: T.Optional(ConnectProxy),
   dashboardUrl: T.Optional(T.String()),
   /** The certificate DoT and DoH present. */
   certificate: T.Optional(
@@ -750,11 +750,11 @@ export const ConnectInfoView = T.Object({
         status: T.String(),
         /** Three missed heartbeats: it may be down. */
         stale: T.Boolean(),
-        scope: T.Union([T.Literal("loopback"), T.Literal("lan")]),
-        dns: T.Array(T.Object({ address: T.String(), port: T.Integer() })),
-        doh: T.Optional(T.Object({ url: T.String(), host: T.String(), port: T.Integer() })),
-        dot: T.Optional(T.Object({ hostname: T.String(), address: T.String(), port: T.Integer() })),
-        proxy: T.Optional(T.Object({ address: T.String(), pacUrl: T.String() })),
+        scope: ConnectScope,
+        dns: ConnectDns,
+        doh: T.Optional(ConnectDoh),
+        dot: T.Optional(ConnectDot),
+        proxy: T.Optional(ConnectProxy),
         certificate: T.Optional(
           T.Object({ sha256: T.String(), notAfter: T.String(), names: T.Array(T.String()) }),
         ),

@@ -489,6 +489,13 @@ export const DnsConnectionLimitSettings = T.Object(
 export type DnsConnectionLimitSettings = Static<typeof DnsConnectionLimitSettings>;
 
 /** Edge-local settings that control never sends: where to listen, certificates, limits. */
+/** A DNS name devices are given for an edge (its DoH URL's host, its DoT name). */
+export const PublicName = T.String({
+  minLength: 1,
+  maxLength: 253,
+  pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$",
+});
+
 export const EdgeLocalSettings = T.Object({
   /**
    * This edge's id in its query-log records (`edgeId`); default the host name. An edge that
@@ -500,13 +507,7 @@ export const EdgeLocalSettings = T.Object({
    * The name devices use for this edge's DoH and DoT (its certificate should cover it): reported
    * to control, whose Connect page shows it before any listener address.
    */
-  publicName: T.Optional(
-    T.String({
-      minLength: 1,
-      maxLength: 253,
-      pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$",
-    }),
-  ),
+  publicName: T.Optional(PublicName),
   /** Addresses as "host:port"; each listener is off when absent. */
   dns: T.Optional(
     T.Object({

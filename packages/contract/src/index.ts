@@ -1,5 +1,6 @@
 // @gatehouse/contract: what crosses a process boundary. Browser-safe; Node-only helpers are
 // under "@gatehouse/contract/secrets".
+export * from "./addresses.ts";
 export * from "./api.ts";
 export * from "./bundle-hash.ts";
 export * from "./config-bundle.ts";

@@ -3,8 +3,12 @@
 // token and DoT label, the certificate, and setup steps per platform. The dashboard's Connect
 // page and `gatehouse connect` both show this answer.
 
-import { BlockList, isIP } from "node:net";
-import type { ConnectInfoView, EdgeEndpoints, Location } from "@gatehouse/contract";
+import {
+  type ConnectInfoView,
+  type EdgeEndpoints,
+  isLoopbackHost as isLoopback,
+  type Location,
+} from "@gatehouse/contract";
 
 /** Where the listeners a device uses are, as whoever opened them knows it. */
 export interface ServingEndpoints {
@@ -51,15 +55,6 @@ function withPort(host: string, port: number, usual: number): string {
 function splitAddress(a: string): { address: string; port: number } {
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(a);
   return m ? { address: m[1]!, port: Number(m[2]) } : { address: a, port: 53 };
-}
-
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
-LOOPBACK.addAddress("::1", "ipv6");
-
-function isLoopback(host: string): boolean {
-  const fam = isIP(host);
-  return fam !== 0 && LOOPBACK.check(host, fam === 4 ? "ipv4" : "ipv6");
 }
 
 /**

@@ -3,7 +3,8 @@
 // one line naming the address and the flag.
 
 import { createSocket } from "node:dgram";
-import { BlockList, createServer, isIP } from "node:net";
+import { createServer, isIP } from "node:net";
+import { isLoopbackHost } from "@gatehouse/contract";
 import { joinHostPort, splitHostPort } from "@gatehouse/edge";
 
 /** One listener `up` opens: what it is, its flag, and whether it needs UDP as well as TCP. */
@@ -132,11 +133,6 @@ async function ephemeralPort(
   throw new Error(`no free port on ${hosts.join(", ")}`);
 }
 
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
-LOOPBACK.addAddress("::1", "ipv6");
-LOOPBACK.addSubnet("::ffff:127.0.0.0", 104, "ipv6");
-
 /**
  * What the banner says about where Gatehouse listens and who may use it, from the addresses the
  * listeners are really bound to ("host:port" or "http://host:port").
@@ -145,10 +141,7 @@ export function listenScope(addresses: readonly string[]): string[] {
   const hosts = [
     ...new Set(addresses.map((a) => splitHostPort(a.replace(/^[a-z]+:\/\//, "")).host)),
   ];
-  const loopback = hosts.every((h) => {
-    const fam = isIP(h);
-    return fam !== 0 && LOOPBACK.check(h, fam === 4 ? "ipv4" : "ipv6");
-  });
+  const loopback = hosts.every(isLoopbackHost);
   if (loopback)
     return [
       `Gatehouse is running on loopback only (${hosts.join(", ")}): only this machine can reach it.`,

@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import {
   BUILTIN_DO_NOT_INSPECT,
   BUILTIN_DO_NOT_INSPECT_LIST,
+  isLoopbackHost,
   type ResolverSettings,
 } from "@gatehouse/contract";
 import { type ServingEndpoints, startControl } from "@gatehouse/control";
@@ -448,7 +449,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       ...[...listen.dns, ...listen.dot, ...listen.doh].map((a) => splitHostPort(a).host),
     ]),
   ];
-  const deviceHost = settings.hostname ?? served.find((h) => !isLoopback(h)) ?? served[0]!;
+  const deviceHost = settings.hostname ?? served.find((h) => !isLoopbackHost(h)) ?? served[0]!;
   const acmeOpts = acmeSettings(settings, hosts, dataDir, (l) => logger.info(l));
   let certificate =
     settings.tlsCert !== undefined
@@ -566,11 +567,11 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     const a = edge.addresses;
     const describeServing = () =>
       servingEndpoints({
-        scope: served.every(isLoopback) ? "loopback" : "lan",
+        scope: served.every(isLoopbackHost) ? "loopback" : "lan",
         host: deviceHost,
         addresses: a,
         dashboardUrl:
-          control.httpsAddresses.find((u) => !isLoopback(hostOfUrl(u))) ?? control.address,
+          control.httpsAddresses.find((u) => !isLoopbackHost(hostOfUrl(u))) ?? control.address,
         certificate,
       });
     serving = describeServing();
@@ -678,15 +679,6 @@ function stopAfter(stop: () => void): () => Promise<void> {
   return async () => stop();
 }
 
-const LOOPBACK_HOSTS = new BlockList();
-LOOPBACK_HOSTS.addSubnet("127.0.0.0", 8, "ipv4");
-LOOPBACK_HOSTS.addAddress("::1", "ipv6");
-
-function isLoopback(host: string): boolean {
-  const fam = isIP(host);
-  return fam !== 0 && LOOPBACK_HOSTS.check(host, fam === 4 ? "ipv4" : "ipv6");
-}
-
 function hostOfUrl(url: string): string {
   return new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
 }
@@ -702,7 +694,7 @@ function servingEndpoints(x: {
   const a = x.addresses;
   // Devices are told the LAN addresses first; loopback only when nothing else is served.
   const lanFirst = (list: readonly string[]) => {
-    const lan = list.filter((l) => !isLoopback(splitHostPort(l).host));
+    const lan = list.filter((l) => !isLoopbackHost(splitHostPort(l).host));
     return lan.length ? lan : [...list];
   };
   const portOf = (list: readonly string[]) =>
