@@ -187,19 +187,53 @@ describe("policy editor and builder, against a real edge", { skip: SKIP }, () =>
     await page.keyboard.type('(dns.fqdn == "a.example" and dns.src_port > 1');
     await page.keyboard.press("End");
     await page.keyboard.type(' or dns.fqdn == "b.example"');
+    assert.equal(
+      await text(editor),
+      '(dns.fqdn == "a.example" and dns.src_port > 1) or dns.fqdn == "b.example"',
+    );
+    // Mixed and/or with a group in parentheses: the builder shows the group with its own join.
+    await form.getByRole("button", { name: "Builder" }).click();
+    assert.equal(await form.getByLabel("Join the conditions with").inputValue(), "or");
+    assert.equal(await form.getByLabel("Join group 1 with").inputValue(), "and");
+    assert.equal(await form.getByLabel("Field 1.1").inputValue(), "dns.fqdn");
+    assert.equal(await form.getByLabel("Value 1.1").inputValue(), "a.example");
+    assert.equal(await form.getByLabel("Operator 1.2").inputValue(), "gt");
+    assert.equal(await form.getByLabel("Value 2").inputValue(), "b.example");
+    await form.getByRole("button", { name: "Add condition to group 1" }).click();
+    await form.getByLabel("Field 1.3").selectOption("dns.fqdn");
+    await form.getByLabel("Operator 1.3").selectOption({ label: "contains" });
+    await form.getByLabel("Value 1.3").fill("ads");
+    await form.getByLabel("Join group 1 with").selectOption("or");
+    const grouped =
+      '(dns.fqdn == "a.example" or dns.src_port > 1 or dns.fqdn contains "ads") or dns.fqdn == "b.example"';
+    assert.equal(await form.locator(".builder code").textContent(), grouped);
+    await form.getByRole("button", { name: "Add group" }).click();
+    await form.getByLabel("Field 3.1").selectOption("dns.src_port");
+    await form.getByLabel("Value 3.1").fill("53");
+    await form.getByLabel("Field 3.2").selectOption("dns.src_port");
+    await form.getByLabel("Value 3.2").fill("853");
+    assert.equal(
+      await form.locator(".builder code").textContent(),
+      `${grouped} or (dns.src_port == 53 and dns.src_port == 853)`,
+    );
+    await form.getByRole("button", { name: "Remove group 3" }).click();
+    assert.equal(await form.locator(".builder code").textContent(), grouped);
+    await form.getByText("The expression compiles.").waitFor();
+    // What the rows cannot say (xor) stays text.
+    await form.getByRole("button", { name: "Text" }).click();
+    await editor.click();
+    await page.keyboard.press("ControlOrMeta+a");
+    await page.keyboard.type('dns.fqdn == "a.example" xor dns.fqdn == "b.example"');
     await form.getByRole("button", { name: "Builder" }).click();
     await form
       .getByRole("status")
-      .filter({ hasText: "The builder cannot show this expression as rows" })
+      .filter({ hasText: "The builder cannot show this expression as rows: it uses xor" })
       .waitFor();
     assert.equal(
       await form.getByRole("button", { name: "Text" }).getAttribute("aria-pressed"),
       "true",
     );
-    assert.equal(
-      await text(editor),
-      '(dns.fqdn == "a.example" and dns.src_port > 1) or dns.fqdn == "b.example"',
-    );
+    assert.equal(await text(editor), 'dns.fqdn == "a.example" xor dns.fqdn == "b.example"');
     await form.getByRole("button", { name: "Cancel" }).click();
 
     const unexpected = stack.problems.filter((p) => !/status of 422 /.test(p));

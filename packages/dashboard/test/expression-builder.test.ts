@@ -1,7 +1,7 @@
 // The policy builder's round trip (src/expression/builder.ts) against the gateway schemes and
-// the rules engine's own parser: rows write expressions that compile, flat hand-written
-// expressions read back into rows that write an equivalent expression, and anything else is
-// refused with a reason (the editor then stays on text).
+// the rules engine's own parser: rows write expressions that compile, hand-written expressions
+// of rows and one level of groups read back into rows that write an equivalent expression, and
+// anything else is refused with a reason (the editor then stays on text).
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -99,9 +99,9 @@ describe("policy builder", () => {
       op: "not_in_list",
       value: "allowed",
     });
-    assert.deepEqual(back.value.rows[3]?.value, "10.0.0.0/8 192.168.1.5");
-    assert.deepEqual(back.value.rows[0]?.value, 'a "quoted" é.example');
-    assert.deepEqual(back.value.rows[6]?.value, '[.]ex"ample$');
+    assert.deepEqual((back.value.rows[3] as Row | undefined)?.value, "10.0.0.0/8 192.168.1.5");
+    assert.deepEqual((back.value.rows[0] as Row | undefined)?.value, 'a "quoted" é.example');
+    assert.deepEqual((back.value.rows[6] as Row | undefined)?.value, '[.]ex"ample$');
     assert.equal(expressionFromRows(dns, back.value), text);
   });
 
@@ -141,13 +141,81 @@ describe("policy builder", () => {
     assert.deepEqual(rowsFromExpression(dns, "  "), { ok: true, value: { join: "and", rows: [] } });
   });
 
+  it("groups: mixed and/or with one level of parentheses reads into groups and writes back", () => {
+    // `and` binds tighter than `or`: the rows show the grouping the engine applies.
+    const mixed = 'dns.fqdn == "a.example" and dns.src_port > 1 or dns.fqdn == "b.example"';
+    const r = rowsFromExpression(dns, mixed);
+    assert.ok(r.ok, r.ok ? "" : r.reason);
+    assert.deepEqual(r.value, {
+      join: "or",
+      rows: [
+        {
+          join: "and",
+          rows: [
+            { field: "dns.fqdn", op: "eq", value: "a.example" },
+            { field: "dns.src_port", op: "gt", value: "1" },
+          ],
+        },
+        { field: "dns.fqdn", op: "eq", value: "b.example" },
+      ],
+    });
+    // Written back with the parentheses the engine's precedence implies: the same rows again.
+    const written = '(dns.fqdn == "a.example" and dns.src_port > 1) or dns.fqdn == "b.example"';
+    assert.equal(roundTrip(dns, mixed, written), written);
+    assert.deepEqual(rowsFromExpression(dns, written), r);
+    roundTrip(dns, 'dns.fqdn == "a" and (any(dns.domains[*] in $ads) or dns.src_port in {53 853})');
+    roundTrip(
+      dns,
+      '(dns.fqdn == "a" or dns.fqdn == "b") and (dns.src_port > 1 or not dns.fqdn contains "x")',
+    );
+    roundTrip(net, "(net.sni.mismatch or net.dst.port == 22) and net.dst.port != 23");
+    // Same join inside and out: the group is kept as written.
+    const same = rowsFromExpression(
+      dns,
+      'dns.fqdn == "a" and (dns.fqdn == "b" and dns.src_port == 1)',
+    );
+    assert.ok(same.ok);
+    assert.equal(same.value.rows.length, 2);
+    // Written out: a group of one complete row needs no parentheses; an empty group is left out.
+    assert.equal(
+      expressionFromRows(dns, {
+        join: "and",
+        rows: [
+          { field: "dns.fqdn", op: "eq", value: "a" },
+          {
+            join: "or",
+            rows: [
+              { field: "dns.src_port", op: "eq", value: "1" },
+              { field: "", op: "eq", value: "" },
+            ],
+          },
+          { join: "or", rows: [{ field: "", op: "eq", value: "" }] },
+          {
+            join: "or",
+            rows: [
+              { field: "dns.src_port", op: "eq", value: "2" },
+              { field: "dns.src_port", op: "eq", value: "3" },
+            ],
+          },
+        ],
+      }),
+      'dns.fqdn == "a" and dns.src_port == 1 and (dns.src_port == 2 or dns.src_port == 3)',
+    );
+  });
+
   it("refuses what the rows cannot say, with the reason", () => {
     const refused = (s: Scheme, text: string, why: RegExp) => {
       const r = rowsFromExpression(s, text);
       assert.equal(r.ok, false, text);
       if (!r.ok) assert.match(r.reason, why, text);
     };
-    refused(dns, 'dns.fqdn == "a" and dns.fqdn == "b" or dns.src_port == 1', /more than/);
+    refused(
+      dns,
+      '(dns.fqdn == "a" and (dns.fqdn == "b" or dns.src_port == 1)) or dns.src_port == 2',
+      /inside a group/,
+    );
+    refused(dns, 'dns.fqdn == "a" or (dns.fqdn == "b" xor dns.src_port == 1)', /xor/);
+    refused(dns, 'dns.fqdn == "a" or (lower(dns.fqdn) == "b" and dns.src_port == 1)', /more than/);
     refused(dns, 'dns.fqdn == "a" xor dns.fqdn == "b"', /xor/);
     refused(dns, 'lower(dns.fqdn) == "a"', /more than/);
     refused(dns, 'any(dns.domains[*] != "a")', /more than/);

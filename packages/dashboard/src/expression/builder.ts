@@ -1,6 +1,7 @@
-// The policy builder's model: rows of (field, operator, value) joined by one "and" or "or",
-// written out as a rules-language expression, and read back from an expression when that is a
-// flat "and" or "or" of simple comparisons (anything else stays text). Pure: the scheme's parser
+// The policy builder's model: rows of (field, operator, value) joined by one "and" or "or", and
+// groups of rows in parentheses with their own "and" or "or" (one level: `a and (b or c)`,
+// `(a and b) or c`), written out as a rules-language expression, and read back from an
+// expression of that shape (anything else stays text). Pure: the scheme's parser
 // (@gatehouse/rules, the one control and the edge use) does the reading, so what the builder
 // accepts is exactly what the engine parses; node --test covers it (test/expression-builder).
 
@@ -130,9 +131,22 @@ export interface Row {
   value: string;
 }
 
-export interface Rows {
+/** Rows in parentheses, joined by their own and/or: one level of grouping. */
+export interface Group {
   join: Join;
   rows: Row[];
+}
+
+/** A condition of the top level: a row, or a group of rows. */
+export type Item = Row | Group;
+
+export interface Rows {
+  join: Join;
+  rows: Item[];
+}
+
+export function isGroup(i: Item): i is Group {
+  return "rows" in i;
 }
 
 function elementKind(t: Type): ElementKind | undefined {
@@ -217,9 +231,20 @@ function operand(kind: ElementKind, op: OpId, value: string): string {
   return op === "matches" ? rawString(toBytes(value)) : quoteBytes(toBytes(value));
 }
 
-/** The expression the rows write: the complete rows joined by `join`. */
+/** A group's text: its complete rows joined by its join, in parentheses when more than one. */
+function groupExpression(scheme: Scheme, g: Group): string | undefined {
+  const parts = g.rows.flatMap((row) => rowExpression(scheme, row) ?? []);
+  if (parts.length === 0) return undefined;
+  return parts.length === 1 ? parts[0] : `(${parts.join(` ${g.join} `)})`;
+}
+
+/** The expression the rows write: the complete rows and groups joined by `join`. */
 export function expressionFromRows(scheme: Scheme, r: Rows): string {
-  return r.rows.flatMap((row) => rowExpression(scheme, row) ?? []).join(` ${r.join} `);
+  return r.rows
+    .flatMap(
+      (item) => (isGroup(item) ? groupExpression(scheme, item) : rowExpression(scheme, item)) ?? [],
+    )
+    .join(` ${r.join} `);
 }
 
 // ---------------------------------------------------------------- expression -> rows
@@ -227,8 +252,9 @@ export function expressionFromRows(scheme: Scheme, r: Rows): string {
 export type ReadResult = { ok: true; value: Rows } | { ok: false; reason: string };
 
 /**
- * The rows of an expression when it is a flat "and" or "or" of comparisons the builder has
- * operators for (an empty expression is no rows); otherwise why it must stay text.
+ * The rows of an expression when it is an "and" or "or" of comparisons the builder has operators
+ * for and of groups of them (one level; an empty expression is no rows); otherwise why it must
+ * stay text.
  */
 export function rowsFromExpression(scheme: Scheme, expression: string): ReadResult {
   if (expression.trim() === "") return { ok: true, value: { join: "and", rows: [] } };
@@ -247,15 +273,40 @@ export function rowsFromAst(scheme: Scheme, ast: Ast): ReadResult {
     join = e.op;
     items = e.items;
   }
-  const rows: Row[] = [];
+  const text = (x: Expr) => ast.source.slice(x.span.start, x.span.start + x.span.length);
+  const more = (x: Expr): ReadResult => ({
+    ok: false,
+    reason: `"${text(x)}" is more than a field, an operator and a value`,
+  });
+  const rows: Item[] = [];
   for (const item of items) {
     const row = rowOf(scheme, item);
-    if (!row)
-      return {
-        ok: false,
-        reason: `"${ast.source.slice(item.span.start, item.span.start + item.span.length)}" is more than a field, an operator and a value`,
-      };
-    rows.push(row);
+    if (row) {
+      rows.push(row);
+      continue;
+    }
+    // One level of grouping: `a and b or c` is `(a and b) or c`; `a and (b or c)` as written.
+    let inner = item;
+    while (inner.kind === "paren") inner = inner.expr;
+    if (inner.kind !== "combine") return more(item);
+    if (inner.op === "xor") return { ok: false, reason: "it uses xor" };
+    const group: Row[] = [];
+    for (const sub of inner.items) {
+      const r = rowOf(scheme, sub);
+      if (r) {
+        group.push(r);
+        continue;
+      }
+      let deeper = sub;
+      while (deeper.kind === "paren") deeper = deeper.expr;
+      if (deeper.kind === "combine")
+        return {
+          ok: false,
+          reason: `"${text(sub)}" groups conditions inside a group (the builder has one level)`,
+        };
+      return more(sub);
+    }
+    rows.push({ join: inner.op, rows: group });
   }
   return { ok: true, value: { join, rows } };
 }

@@ -1,7 +1,7 @@
 // The policy form's expression: a CodeMirror 6 editor (highlighting, completion of the scheme's
 // fields and functions and the account's `$lists`, the API's diagnostics drawn at their spans)
-// and a builder (field, operator and value rows joined by and/or) that writes the expression and
-// reads it back when it is a flat list of comparisons. Loaded on demand (React.lazy): the editor
+// and a builder (field, operator and value rows joined by and/or, with one level of groups in
+// parentheses) that writes the expression and reads it back when it has that shape. Loaded on demand (React.lazy): the editor
 // and the rules parser are a chunk of their own that only the policy form fetches.
 
 import {
@@ -23,6 +23,8 @@ import type { PolicyType } from "../types.ts";
 import {
   builderFields,
   expressionFromRows,
+  type Item,
+  isGroup,
   type Join,
   operatorsFor,
   type Row,
@@ -257,6 +259,108 @@ function invalidAttrs(bad: boolean) {
   return EditorView.contentAttributes.of(bad ? { "aria-invalid": "true" } : {});
 }
 
+const EMPTY_ROW: Row = { field: "", op: "eq", value: "" };
+
+/** One row's boxes: field, operator, value; `n` names them ("2", or "3.1" inside a group). */
+function RowEditor(props: {
+  scheme: Scheme;
+  row: Row;
+  n: string;
+  join: Join | undefined;
+  lists: readonly ListName[];
+  onChange: (row: Row) => void;
+  onRemove: () => void;
+}) {
+  const { row, n } = props;
+  const fields = builderFields(props.scheme);
+  const field = fields.find((f) => f.name === row.field);
+  const ops = field ? operatorsFor(field) : [];
+  const kind = valueKind(row.op);
+  const listTypes = field ? (LIST_TYPES_FOR[field.kind] ?? []) : [];
+  const set = props.onChange;
+  return (
+    <div className="builder-row">
+      {props.join && <span className="join">{props.join}</span>}
+      <select
+        aria-label={`Field ${n}`}
+        value={row.field}
+        onChange={(e) => set(rowForField(props.scheme, row, e.target.value))}
+      >
+        <option value="">Field…</option>
+        {fields.map((f) => (
+          <option key={f.name} value={f.name}>
+            {f.name}
+          </option>
+        ))}
+      </select>
+      <select
+        aria-label={`Operator ${n}`}
+        value={row.op}
+        disabled={!field}
+        onChange={(e) => {
+          const op = e.target.value as Row["op"];
+          set({ ...row, op, value: valueKind(op) === kind ? row.value : "" });
+        }}
+      >
+        {ops.map((o) => (
+          <option key={o.id} value={o.id}>
+            {o.label}
+          </option>
+        ))}
+      </select>
+      {kind === "list" ? (
+        <select
+          aria-label={`Value ${n}`}
+          value={row.value}
+          onChange={(e) => set({ ...row, value: e.target.value })}
+        >
+          <option value="">List…</option>
+          {props.lists
+            .filter((l) => listTypes.includes(l.type) || l.name === row.value)
+            .map((l) => (
+              <option key={l.name} value={l.name}>
+                ${l.name}
+              </option>
+            ))}
+          {row.value && !props.lists.some((l) => l.name === row.value) && (
+            <option value={row.value}>${row.value} (no such list)</option>
+          )}
+        </select>
+      ) : kind === "none" ? null : (
+        <input
+          aria-label={`Value ${n}`}
+          value={row.value}
+          spellCheck={false}
+          placeholder={
+            kind === "set" ? "values separated by spaces" : valuePlaceholder(field?.kind)
+          }
+          onChange={(e) => set({ ...row, value: e.target.value })}
+        />
+      )}
+      <button type="button" aria-label={`Remove condition ${n}`} onClick={props.onRemove}>
+        ✕
+      </button>
+    </div>
+  );
+}
+
+function JoinSelect(props: { label: string; value: Join; onChange: (j: Join) => void }) {
+  return (
+    <select
+      aria-label={props.label}
+      value={props.value}
+      onChange={(e) => props.onChange(e.target.value as Join)}
+    >
+      <option value="and">all of these (and)</option>
+      <option value="or">any of these (or)</option>
+    </select>
+  );
+}
+
+/**
+ * Rows joined by one and/or, and groups of rows (in parentheses, with their own and/or): one
+ * level, as in `a and (b or c)`.
+ */
 function Builder(props: {
   scheme: Scheme;
   rows: Rows;
@@ -264,9 +368,12 @@ function Builder(props: {
   lists: readonly ListName[];
   expression: string;
 }) {
-  const fields = builderFields(props.scheme);
-  const set = (i: number, row: Row) =>
-    props.onChange({ ...props.rows, rows: props.rows.rows.map((r, j) => (j === i ? row : r)) });
+  const items = props.rows.rows;
+  const setItem = (i: number, item: Item) =>
+    props.onChange({ ...props.rows, rows: items.map((r, j) => (j === i ? item : r)) });
+  const remove = (i: number) =>
+    props.onChange({ ...props.rows, rows: items.filter((_, j) => j !== i) });
+  const other: Join = props.rows.join === "and" ? "or" : "and";
   return (
     <div className="builder">
       <label className="inline">
@@ -280,95 +387,79 @@ function Builder(props: {
           <option value="or">any of these (or)</option>
         </select>
       </label>
-      {props.rows.rows.map((row, i) => {
-        const field = fields.find((f) => f.name === row.field);
-        const ops = field ? operatorsFor(field) : [];
-        const kind = valueKind(row.op);
-        const n = i + 1;
-        const listTypes = field ? (LIST_TYPES_FOR[field.kind] ?? []) : [];
+      {items.map((item, i) => {
+        const n = String(i + 1);
+        const join = i > 0 ? props.rows.join : undefined;
+        if (!isGroup(item))
+          return (
+            <RowEditor
+              // biome-ignore lint/suspicious/noArrayIndexKey: rows have no identity but their place.
+              key={i}
+              scheme={props.scheme}
+              row={item}
+              n={n}
+              join={join}
+              lists={props.lists}
+              onChange={(row) => setItem(i, row)}
+              onRemove={() => remove(i)}
+            />
+          );
+        const setRows = (rows: Row[]) => setItem(i, { ...item, rows });
         return (
-          // biome-ignore lint/suspicious/noArrayIndexKey: rows have no identity but their place.
-          <div className="builder-row" key={i}>
-            {i > 0 && <span className="join">{props.rows.join}</span>}
-            <select
-              aria-label={`Field ${n}`}
-              value={row.field}
-              onChange={(e) => set(i, rowForField(props.scheme, row, e.target.value))}
-            >
-              <option value="">Field…</option>
-              {fields.map((f) => (
-                <option key={f.name} value={f.name}>
-                  {f.name}
-                </option>
-              ))}
-            </select>
-            <select
-              aria-label={`Operator ${n}`}
-              value={row.op}
-              disabled={!field}
-              onChange={(e) => {
-                const op = e.target.value as Row["op"];
-                set(i, { ...row, op, value: valueKind(op) === kind ? row.value : "" });
-              }}
-            >
-              {ops.map((o) => (
-                <option key={o.id} value={o.id}>
-                  {o.label}
-                </option>
-              ))}
-            </select>
-            {kind === "list" ? (
-              <select
-                aria-label={`Value ${n}`}
-                value={row.value}
-                onChange={(e) => set(i, { ...row, value: e.target.value })}
-              >
-                <option value="">List…</option>
-                {props.lists
-                  .filter((l) => listTypes.includes(l.type) || l.name === row.value)
-                  .map((l) => (
-                    <option key={l.name} value={l.name}>
-                      ${l.name}
-                    </option>
-                  ))}
-                {row.value && !props.lists.some((l) => l.name === row.value) && (
-                  <option value={row.value}>${row.value} (no such list)</option>
-                )}
-              </select>
-            ) : kind === "none" ? null : (
-              <input
-                aria-label={`Value ${n}`}
-                value={row.value}
-                spellCheck={false}
-                placeholder={
-                  kind === "set" ? "values separated by spaces" : valuePlaceholder(field?.kind)
-                }
-                onChange={(e) => set(i, { ...row, value: e.target.value })}
+          // biome-ignore lint/suspicious/noArrayIndexKey: groups have no identity but their place.
+          <fieldset className="builder-group" key={i} aria-label={`Group ${n}`}>
+            <legend>
+              {join && <span className="join">{join}</span>} (
+              <JoinSelect
+                label={`Join group ${n} with`}
+                value={item.join}
+                onChange={(j) => setItem(i, { ...item, join: j })}
               />
-            )}
-            <button
-              type="button"
-              aria-label={`Remove condition ${n}`}
-              onClick={() =>
-                props.onChange({ ...props.rows, rows: props.rows.rows.filter((_, j) => j !== i) })
-              }
-            >
-              ✕
-            </button>
-          </div>
+              )
+            </legend>
+            {item.rows.map((row, k) => (
+              <RowEditor
+                // biome-ignore lint/suspicious/noArrayIndexKey: rows have no identity but their place.
+                key={k}
+                scheme={props.scheme}
+                row={row}
+                n={`${n}.${k + 1}`}
+                join={k > 0 ? item.join : undefined}
+                lists={props.lists}
+                onChange={(r) => setRows(item.rows.map((x, j) => (j === k ? r : x)))}
+                onRemove={() =>
+                  item.rows.length > 1 ? setRows(item.rows.filter((_, j) => j !== k)) : remove(i)
+                }
+              />
+            ))}
+            <div className="buttons">
+              <button type="button" onClick={() => setRows([...item.rows, EMPTY_ROW])}>
+                Add condition to group {n}
+              </button>
+              <button type="button" onClick={() => remove(i)}>
+                Remove group {n}
+              </button>
+            </div>
+          </fieldset>
         );
       })}
       <div className="buttons">
         <button
           type="button"
+          onClick={() => props.onChange({ ...props.rows, rows: [...items, EMPTY_ROW] })}
+        >
+          Add condition
+        </button>
+        <button
+          type="button"
           onClick={() =>
             props.onChange({
               ...props.rows,
-              rows: [...props.rows.rows, { field: "", op: "eq", value: "" }],
+              rows: [...items, { join: other, rows: [EMPTY_ROW, EMPTY_ROW] }],
             })
           }
         >
-          Add condition
+          Add group
         </button>
       </div>
       <div className="hint">
