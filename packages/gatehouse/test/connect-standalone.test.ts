@@ -41,6 +41,7 @@ describe("Connect a device with a standalone control and an edge elsewhere", { s
   let edgeId = "";
   const ports = { dns: 0, dot: 0, doh: 0, proxy: 0 };
   let certPem = "";
+  let published = 0;
 
   const joinToken = async () => {
     const r = await call<{ joinToken: string }>("POST", "/edges/join-tokens", {});
@@ -69,7 +70,9 @@ describe("Connect a device with a standalone control and an edge elsewhere", { s
     assert.equal(loc.status, 201, JSON.stringify(loc.body));
     locationId = loc.body.id;
     dohToken = loc.body.dohToken;
-    assert.equal((await call("POST", "/config/publish", {})).status, 200);
+    const pub = await call<{ version: number }>("POST", "/config/publish", {});
+    assert.equal(pub.status, 200, JSON.stringify(pub.body));
+    published = pub.body.version;
 
     // The edge's certificate covers its public name (as an ACME or files one would).
     const cert = await ensureSelfSigned({ dir: join(dir, "tls"), names: [NAME], ips: [] });
@@ -109,6 +112,12 @@ describe("Connect a device with a standalone control and an edge elsewhere", { s
     ]);
     edges.push(edge);
     [, edgeId = ""] = await edge.waitFor(/following \S+ as (\S+)/);
+    // The edge reports its listeners from its first heartbeat; it answers once it has the config.
+    await eventually(
+      () => call<{ configVersion: number | null }>("GET", `/edges/${edgeId}`),
+      (r) => (r.body.configVersion ?? 0) >= published,
+      30_000,
+    );
   });
 
   after(async () => {
