@@ -14,6 +14,7 @@ import {
   canonicalJson,
 } from "@gatehouse/contract";
 import { compileSnapshot } from "@gatehouse/edge";
+import { compileSharedLists } from "../src/snapshot.ts";
 import { parseAndPack } from "../src/sync/bundle-parse.ts";
 import { BundleBuilder, BundleScanner, parseBundleFile } from "../src/sync/bundle-stream.ts";
 
@@ -247,4 +248,27 @@ test("the packed lists' buffers come from the caller's allocator, each sized exa
   const items = b.lists[0]!.items as string[];
   assert.equal(p.bytes.length, new TextEncoder().encode(items.join("\n")).length);
   assert.ok(sizes.includes(p.bytes.length));
+});
+
+test("items decoded into shared memory become the shared list's arena without a copy", async () => {
+  const b = sample();
+  // A plain list: every name kept, so the arena stays nearly full and is adopted as it is.
+  b.lists = [
+    {
+      id: "big",
+      name: "ads",
+      type: "domain",
+      items: Array.from({ length: 5000 }, (_, i) => `n${i}.example`),
+    },
+  ];
+  await hashed(b);
+  const got = await parseBundleFile(await fileOf(canonicalJson(b)), {
+    allocate: (n) => new Uint8Array(new SharedArrayBuffer(n)),
+  });
+  assert.equal(got.streamed, true);
+  const sab = got.packed.get(0)!.bytes.buffer;
+  const shared = await compileSharedLists(got.bundle, {}, got.packed);
+  const set = shared.lists.get(0)!.list.block;
+  assert.equal(set.size, 5000);
+  assert.equal(set.arena.buffer, sab, "the decoded items' buffer is the arena");
 });

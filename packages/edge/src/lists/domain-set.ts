@@ -237,7 +237,14 @@ export class DomainSetBuilder {
     // Trim the growth slack (or the room for lines that held no name) so the set holds only
     // what it needs.
     const set = new DomainSet(
-      yield* trimSteps(arena, this.used, shared ? bytesShared : bytesUninit, !shared),
+      // An adopted arena already in shared memory (a bundle's items decoded straight into a
+      // SharedArrayBuffer, sync/bundle-stream.ts) is kept as it is when nearly full.
+      yield* trimSteps(
+        arena,
+        this.used,
+        shared ? bytesShared : bytesUninit,
+        !shared || arena.buffer instanceof SharedArrayBuffer,
+      ),
       yield* trimSteps(offsets, n, shared ? u32Shared : u32Uninit, !shared),
       yield* trimSteps(lengths, n, shared ? bytesShared : bytesUninit, !shared),
       table,

@@ -30,7 +30,7 @@ import {
   DEFAULT_MAX_BUNDLE_BYTES,
   type PackedLists,
 } from "./bundle-parse.ts";
-import { type ParsedBundleFile, parseBundleFile } from "./bundle-stream.ts";
+import { type Allocate, type ParsedBundleFile, parseBundleFile } from "./bundle-stream.ts";
 import { type EdgeCredential, EdgeState } from "./edge-state.ts";
 
 export interface SyncTarget {
@@ -89,6 +89,11 @@ export interface SyncOptions {
   readonly maxBundleBytes?: number;
   /** Heap limit of the thread parsing a large answer, MiB (edge.limits.bundleParseMemoryMb). */
   readonly parseMemoryMb?: number;
+  /**
+   * Where a bundle's packed list items are decoded (bundle-stream.ts): e.g. SharedArrayBuffers
+   * for worker threads, whose shared lists then adopt them without a copy.
+   */
+  readonly allocate?: Allocate;
 }
 
 const LONG_POLL_CLIENT_TIMEOUT_MS = 45_000; // control answers 304 after 30 s
@@ -531,6 +536,7 @@ export class SyncClient {
         try {
           parsed = await parseBundleFile(file, {
             ...(this.#o.parseMemoryMb !== undefined ? { memoryMb: this.#o.parseMemoryMb } : {}),
+            ...(this.#o.allocate ? { allocate: this.#o.allocate } : {}),
           });
         } catch (e) {
           await rm(file, { force: true });

@@ -243,8 +243,10 @@ function syncClient(
     endpoints: () => EdgeEndpoints;
   },
   minter?: LeafMinter,
+  allocate?: (bytes: number) => Uint8Array,
 ): SyncClient {
   return new SyncClient({
+    ...(allocate ? { allocate } : {}),
     controlUrl: opts.controlUrl,
     dataDir: opts.dataDir,
     target,
@@ -452,6 +454,8 @@ export async function startSyncedEdgeWorkers(
       endpoints: () => reporter.report(handle.addresses, certificate()),
     },
     minter,
+    // Threads share one copy of the lists in shared memory: the items are decoded there.
+    handle.workerMode === "threads" ? (n) => new Uint8Array(new SharedArrayBuffer(n)) : undefined,
   );
   try {
     await sync.start();
