@@ -138,6 +138,10 @@ export function compileOptionsOf(local: NonNullable<EdgeConfigFile["edge"]>): Co
 export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   const cfg = opts.config;
   const local = cfg.edge ?? {};
+  // The closures below read these, never `opts`: it holds the config the edge started from and
+  // its lists (inline items, packed bytes, another thread's shared lists), which must not live
+  // past the first swap.
+  const reusePort = opts.reusePort === true;
   const log = opts.log ?? ((l: string) => console.error(l));
   const compileOpts = compileOptionsOf(local);
   let snapshot = compileSnapshot(
@@ -174,7 +178,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   // TCP, DoT and DoH connection limits and timeouts (edge.dns.limits).
   const streamLimits = {
     ...streamListenerOptions(local.dns?.limits),
-    ...(opts.reusePort && opts.reuseStreamPorts ? { reusePort: true } : {}),
+    ...(reusePort && opts.reuseStreamPorts ? { reusePort: true } : {}),
   };
 
   /** Open the DNS and proxy listeners on `want`; fills `got` with the bound addresses. */
@@ -186,7 +190,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     const secure: typeof secureServers = [];
     try {
       for (const a of want.dns.udp) {
-        const u = await listenUdp(dns, a, { reusePort: opts.reusePort === true });
+        const u = await listenUdp(dns, a, { reusePort });
         opened.push(u);
         got.dns.udp.push(joinHostPort(u.host, u.port));
       }
@@ -229,7 +233,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
           // Worker processes: each binds its own SO_REUSEPORT socket (node makes a reusePort
           // listen exclusive in a cluster worker), so the kernel spreads connections across
           // them instead of the primary accepting and handing each one over.
-          reusePort: opts.reusePort === true,
+          reusePort,
         });
         opened.push(proxy);
         for (const a of proxy.addresses) got.proxy.http.push(joinHostPort(a.address, a.port));

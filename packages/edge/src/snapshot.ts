@@ -74,6 +74,8 @@ export interface CompileOptions {
 export interface SharedCompile {
   readonly bundle: ConfigBundle;
   readonly lists: SharedLists;
+  /** Bytes the domain lists hold (shared memory). */
+  readonly bytes: number;
 }
 
 let generation = 0;
@@ -243,7 +245,11 @@ export async function compileSharedLists(
   packed: PackedLists = NONE_PACKED,
 ): Promise<SharedCompile> {
   const lists = await runSliced(listSteps(bundle, opts, packed, true));
-  return { bundle: withoutDomainItems(bundle), lists: shareLists(lists, bundle.lists) };
+  return {
+    bundle: withoutDomainItems(bundle),
+    lists: shareLists(lists, bundle.lists),
+    bytes: lists.byteLength,
+  };
 }
 
 function* compileSteps(

@@ -46,7 +46,7 @@ import { joinHostPort, splitHostPort } from "./net/host-port.ts";
 import { listen } from "./net/listen.ts";
 import { http } from "./net/node-http.ts";
 import { DEFAULT_LIMITS } from "./proxy/limits.ts";
-import { compileSharedLists, type SharedCompile } from "./snapshot.ts";
+import { type CompileOptions, compileSharedLists, type SharedCompile } from "./snapshot.ts";
 import { writeFileAtomic } from "./sync/atomic-file.ts";
 import { type PackedLists, parseBundleBody } from "./sync/bundle-parse.ts";
 import { edgeRegistry } from "./telemetry/metrics.ts";
@@ -216,8 +216,24 @@ function threadPeer(log?: (line: string) => void): Peer {
 
 const BUNDLE_FILE = /^workers-bundle\.\d+\.json$/;
 
-/** A body this large applied is followed by a full collection in the primary. */
+/** A body this large applied (or lists this large built) is followed by a full collection in the primary. */
 const COLLECT_AFTER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Threads: a bundle's domain lists built once, here, into shared memory. What they were built
+ * from (a list file's bytes, the packed items, the build's own arrays) is garbage outside the JS
+ * heap once they are copied there, which V8 would keep until some later full collection: this
+ * thread, idle between bundles, would hold a second copy of every list.
+ */
+async function buildShared(
+  bundle: ConfigBundle,
+  opts: CompileOptions,
+  packed?: PackedLists,
+): Promise<SharedCompile> {
+  const shared = await compileSharedLists(bundle, opts, packed);
+  if (shared.bytes >= COLLECT_AFTER_BYTES) fullCollectionSoon();
+  return shared;
+}
 
 export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<WorkersHandle> {
   const n = opts.config.edge?.workers ?? availableParallelism();
@@ -239,7 +255,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
   const fork = (): Peer => (threads ? threadPeer(opts.log) : cluster.fork());
   // Threads: the lists of the file's config, built once for all of them.
   const initial: SharedCompile | undefined = threads
-    ? await compileSharedLists(bundleOfEdgeConfig(config), compileOpts)
+    ? await buildShared(bundleOfEdgeConfig(config), compileOpts)
     : undefined;
   const workers: Peer[] = [];
   /** Threads boot one first (it binds any port 0), then the rest on its addresses. */
@@ -496,7 +512,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
    */
   const applyShared = (bundle: ConfigBundle, packed?: PackedLists) =>
     inOrder(async () => {
-      await applyEverywhere({ shared: await compileSharedLists(bundle, compileOpts, packed) });
+      await applyEverywhere({ shared: await buildShared(bundle, compileOpts, packed) });
     });
   const applyParsed = async (bundle: ConfigBundle, packed: PackedLists, bodyBytes: number) => {
     await applyShared(bundle, packed);
