@@ -3,7 +3,7 @@
 // a certificate for the name). The edge reports its listeners, certificate and public name in its
 // heartbeat; the Connect API builds the DoH URL and the DoT name from them, and kdig answers
 // through what it shows (checking the certificate it shows). `gatehouse connect --control URL`
-// prints the same, every edge listed when there are several.
+// prints the same, every edge listed when there are several (the second with two workers).
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -237,18 +237,36 @@ describe("Connect a device with a standalone control and an edge elsewhere", { s
     assert.equal(await json.stop("SIGCONT"), 0, json.output());
     assert.deepEqual(JSON.parse(json.output()), info);
 
-    // A second edge, plain DNS and the proxy only: both are listed, each with its addresses.
+    // A second edge with two workers (its primary heartbeats for them), plain DNS and DoH with
+    // no public name: both edges are listed, each with its addresses and certificate.
     const dnsB = await freePort();
+    const dohB = await freePort();
+    const localB = join(dir, "edge-b-local.yaml");
+    const cert = await ensureSelfSigned({ dir: join(dir, "tls"), names: [NAME], ips: [] });
+    await writeFile(
+      localB,
+      [
+        "edge:",
+        "  dns:",
+        `    udp: ["127.0.0.1:${dnsB}"]`,
+        `    tcp: ["127.0.0.1:${dnsB}"]`,
+        `    doh: ["127.0.0.1:${dohB}"]`,
+        `  tls: { certFile: ${JSON.stringify(cert.certFile)}, keyFile: ${JSON.stringify(cert.keyFile)} }`,
+        "",
+      ].join("\n"),
+    );
     const b = runCli([
       "edge",
       "--control",
       controlUrl,
       "--data-dir",
       join(dir, "edge-b"),
-      "--dns",
-      `127.0.0.1:${dnsB}`,
+      "--local",
+      localB,
       "--proxy",
       `127.0.0.1:${await freePort()}`,
+      "--workers",
+      "2",
       "--name",
       "edge-b",
       "--heartbeat-interval",
@@ -258,14 +276,16 @@ describe("Connect a device with a standalone control and an edge elsewhere", { s
     ]);
     edges.push(b);
     await b.waitFor(/following \S+ as \S+/);
-    const both = await eventually(connectInfo, (i) => (i.edges?.length ?? 0) === 2, 15_000);
+    const both = await eventually(connectInfo, (i) => (i.edges?.length ?? 0) === 2, 30_000);
     assert.deepEqual(
       both.edges?.map((e) => e.name),
       ["edge-a", "edge-b"],
     );
     const eb = both.edges![1]!;
     assert.deepEqual(eb.dns, [{ address: "127.0.0.1", port: dnsB }]);
-    assert.equal(eb.doh, undefined);
+    assert.equal(eb.doh?.url, `https://127.0.0.1:${dohB}/dns-query/${dohToken}`);
+    assert.equal(eb.dot, undefined);
+    assert.equal(eb.certificate?.sha256, new X509Certificate(certPem).fingerprint256);
     const p2 = runCli(["connect", "--control", controlUrl, "--no-qr"], { GATEHOUSE_TOKEN: token });
     assert.equal(await p2.stop("SIGCONT"), 0, p2.output());
     const out2 = p2.output();
@@ -273,5 +293,6 @@ describe("Connect a device with a standalone control and an edge elsewhere", { s
     assert.match(out2, /^ {2}edge-a \(/m);
     assert.match(out2, /^ {2}edge-b \(/m);
     assert.ok(out2.includes(`127.0.0.1 port ${dnsB}`), out2);
+    assert.ok(out2.includes(`DoH URL       https://127.0.0.1:${dohB}/dns-query/${dohToken}`), out2);
   });
 });
