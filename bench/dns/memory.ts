@@ -1,6 +1,7 @@
 // Edge memory beside dnsmasq and unbound, measured from outside (/proc): RSS idle, RSS after a
 // sustained load of new names (--passes over --names distinct names, at most --qps a second:
-// every server answers the same queries, so every cache fills and evicts), and the peak (VmHWM).
+// every server answers the same queries, so every cache fills and evicts) 2 s after it and
+// again --settle seconds later (what a server keeps once quiet), and the peak (VmHWM).
 // With --blocklist N each server also holds the same N-domain blocklist (dnsmasq `address=`
 // lines, unbound `local-zone` lines, a Gatehouse list file), so the list's cost is the
 // difference between two runs. Gatehouse runs as users run it: `packages/gatehouse/bin/gatehouse
@@ -17,7 +18,7 @@
 // the swap's peak (VmHWM, reset through /proc/PID/clear_refs before the swap) is set against the
 // RSS once it settled (peak ÷ steady). --passes 0 skips the load phase.
 // Run: flock /tmp/bench.lock node bench/dns/memory.ts [--passes 2] [--qps 5000]
-//        [--names 150000] [--blocklist 0] [--workers 1] [--only gatehouse] [--root DIR …]
+//        [--names 150000] [--blocklist 0] [--workers 1] [--only gatehouse] [--root DIR …] [--settle 18]
 //        [--node-args FLAGS …] [--synced] [--worker-mode threads,processes]
 // --worker-mode runs each Gatehouse edge with more than one worker once per mode given
 // (edge.workerMode / --worker-mode), so threads and processes are measured in the same run.
@@ -57,6 +58,8 @@ const RUNS = WORKERS.flatMap((w) =>
 const ONLY = flag("only", "");
 const SYNCED = argv.includes("--synced");
 const BREAKDOWN = argv.includes("--breakdown");
+/** Seconds from the first after-load reading to the second (what is kept once quiet). */
+const SETTLE_S = Number(flag("settle", "18"));
 /** With --only: leave dnsmasq and unbound out too (a diagnosis run, not a comparison). */
 const NO_ANCHORS = argv.includes("--no-anchors");
 const HERE = resolve(new URL("../..", import.meta.url).pathname);
@@ -494,10 +497,14 @@ async function main() {
     if (PASSES) await sleep(2000);
     const loaded = statusMB(p.pid!, "VmRSS");
     const peak = statusMB(p.pid!, "VmHWM");
-    const row = { name: s.name, startS, idle, loaded, peak, sent, lost };
+    // Once the load is over, what the server keeps (an edge gives memory back when quiet).
+    if (PASSES) await sleep(SETTLE_S * 1000);
+    const settled = statusMB(p.pid!, "VmRSS");
+    if (PASSES && s.name.startsWith("gatehouse")) await breakdown(p.pid!, `${s.name} settled`);
+    const row = { name: s.name, startS, idle, loaded, settled, peak, sent, lost };
     console.error(JSON.stringify(row));
     rows.push(
-      `| ${s.name} | ${startS.toFixed(1)} | ${idle} | ${loaded} | ${peak} | ${sent} | ${lost} |`,
+      `| ${s.name} | ${startS.toFixed(1)} | ${idle} | ${loaded} | ${settled} | ${peak} | ${sent} | ${lost} |`,
     );
     if (s.synced && control) {
       // A config swap: the same number of other names; its peak against the RSS after it.
@@ -525,8 +532,8 @@ async function main() {
   console.log(
     [
       `blocklist ${BLOCKLIST}, ${PASSES} passes over ${NAMES} names at most ${QPS} qps; load average after: ${loadavg()[0]!.toFixed(1)}`,
-      "| server | start, s | idle RSS (MB) | RSS after load (MB) | peak RSS (MB) | queries sent | lost |",
-      "|---|---:|---:|---:|---:|---:|---:|",
+      `| server | start, s | idle RSS (MB) | RSS 2 s after load (MB) | RSS ${2 + SETTLE_S} s after load (MB) | peak RSS (MB) | queries sent | lost |`,
+      "|---|---:|---:|---:|---:|---:|---:|---:|",
       ...rows,
       ...(swaps.length
         ? [

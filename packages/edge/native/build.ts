@@ -1,8 +1,9 @@
 // Builds the native addons with the system C compiler against the Node-API headers of the Node
 // that runs this script (npm runs it as the root postinstall, on the pinned Node): the batch
-// UDP socket (udp_batch.c) and the zero-copy tunnel relay (tunnel_splice.c). Node-API is
-// ABI-stable, so the results load in any later Node. Without a compiler the edge still works:
-// it answers UDP through node:dgram and relays tunnels in JavaScript instead, and says so.
+// UDP socket (udp_batch.c), the zero-copy tunnel relay (tunnel_splice.c) and glibc's
+// malloc_trim (malloc_trim.c). Node-API is ABI-stable, so the results load in any later Node.
+// Without a compiler the edge still works: it answers UDP through node:dgram, relays tunnels in
+// JavaScript and keeps what its C heap freed, and says so.
 // Run: node packages/edge/native/build.ts [--quiet]
 
 import { execFileSync } from "node:child_process";
@@ -37,6 +38,7 @@ function headers(): string | undefined {
 const addons = [
   { name: "udp_batch", fallback: "node:dgram serves UDP" },
   { name: "tunnel_splice", fallback: "tunnels are relayed in JavaScript" },
+  { name: "malloc_trim", fallback: "memory the C heap freed stays with the process" },
 ];
 
 const inc = process.platform === "linux" ? headers() : undefined;

@@ -12,6 +12,7 @@ import { listenStream, streamListenerOptions } from "./dns/server/tcp-server.ts"
 import { listenUdp } from "./dns/server/udp-server.ts";
 import { fullCollectionSoon } from "./full-collection.ts";
 import type { SharedLists } from "./lists/list-set.ts";
+import { memoryReleaseStats, watchMemory } from "./memory-release.ts";
 import { joinHostPort } from "./net/host-port.ts";
 import { startProxy } from "./proxy/index.ts";
 import type { Resolver } from "./resolver.ts";
@@ -27,6 +28,7 @@ import {
   edgeRegistry,
   type MetricsServer,
   serveMetrics,
+  trackMemoryRelease,
   trackQueryLogDrops,
 } from "./telemetry/metrics.ts";
 import { type OpLogger, withComponent } from "./telemetry/op-log.ts";
@@ -272,6 +274,9 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     throw e;
   }
 
+  // Memory back to the system once a burst is over (memory-release.ts).
+  trackMemoryRelease(memoryReleaseStats);
+  const unwatchMemory = watchMemory();
   let closed = false;
   let draining = opts.drained === true;
   // drain/resume/close run one at a time, so a resume cannot race a drain still closing.
@@ -361,6 +366,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
         await Promise.allSettled(open.map((c) => c.close(CLOSE_GRACE_MS)));
         dns.close();
         untrackQueryLog();
+        unwatchMemory();
       }),
   };
   return edge;

@@ -557,3 +557,40 @@ export function countValidation(v: {
   else reason = "unsigned";
   dnsMetrics().dnssecValidations.inc({ result: v.security, reason });
 }
+
+/**
+ * What the releases after bursts did (memory-release.ts), read at collect time:
+ * `gatehouse_edge_memory_releases_total` and `gatehouse_edge_memory_released_bytes_total`.
+ */
+export function trackMemoryRelease(stats: {
+  readonly releases: number;
+  readonly releasedBytes: number;
+}): void {
+  const counters: [string, string, () => number][] = [
+    [
+      "gatehouse_edge_memory_releases_total",
+      "Full collections and malloc trims run after the RSS grew and the edge went quiet",
+      () => stats.releases,
+    ],
+    [
+      "gatehouse_edge_memory_released_bytes_total",
+      "RSS bytes those releases gave back",
+      () => stats.releasedBytes,
+    ],
+  ];
+  for (const [name, help, read] of counters)
+    once(
+      name,
+      (r) =>
+        new Counter({
+          name,
+          help,
+          registers: [r],
+          collect() {
+            this.reset();
+            const v = read();
+            if (v > 0) this.inc(v);
+          },
+        }),
+    );
+}

@@ -1,0 +1,125 @@
+// Giving memory back after a burst. While an edge answers a burst of new names V8 grows its old
+// space (queries in flight outlive the 1 MB young generation and are promoted) and the C heap
+// holds the buffers' backing stores; when the burst ends nothing allocates, so no collection
+// runs, and what the heap held stays resident, and so do the pages glibc's malloc freed between
+// blocks still in use (free() only returns the top of an arena). Measured in docs/benchmarks.md
+// ("Edge memory after a burst").
+//
+// Every CHECK_MS a timer (unref'd: it never holds the process) compares the RSS with the RSS it
+// settled at after the last release. When it grew by GROWTH_BYTES or more and the event loop
+// was mostly idle over the interval (the burst is over; a collection's pause then delays
+// little), it runs a full collection if V8's heap still holds that much beyond what is used
+// (V8's own memory reducer shrinks it too, some 10-15 s after a burst), then, once V8's
+// background threads freed the backing stores of the buffers it found dead, glibc's
+// malloc_trim (native/malloc_trim.c: every whole free page of every arena back to the kernel;
+// the GC's own bookkeeping is malloc'd too). Without the addon (no C compiler at install, or
+// another C library) the collection alone runs.
+
+import { createRequire } from "node:module";
+import { performance } from "node:perf_hooks";
+import { fullCollection } from "./full-collection.ts";
+
+interface TrimAddon {
+  /** malloc_trim(0): true when memory was released; undefined without glibc. */
+  trim(): boolean | undefined;
+  /** mallinfo2(): [bytes in use, bytes free but held, bytes in mmapped blocks]. */
+  stats(): [number, number, number] | undefined;
+}
+
+let addon: TrimAddon | null | undefined;
+
+/** The malloc_trim addon, or undefined when it is not built or turned off. */
+export function trimAddon(): TrimAddon | undefined {
+  if (process.env["GATEHOUSE_MALLOC_TRIM"] === "0") return undefined;
+  if (addon === undefined) {
+    addon = null;
+    if (process.platform === "linux") {
+      try {
+        addon = createRequire(import.meta.url)("../native/build/malloc_trim.node") as TrimAddon;
+      } catch {
+        addon = null;
+      }
+    }
+  }
+  return addon ?? undefined;
+}
+
+/** How often the RSS is looked at. */
+export const CHECK_MS = 5000;
+/** Growth of the RSS since it last settled that is worth a full collection. */
+export const GROWTH_BYTES = 16 * 1024 * 1024;
+/** Event-loop utilisation over the last interval at or below which the edge counts as quiet. */
+export const QUIET_UTILIZATION = 0.25;
+/** From the collection to the trim: V8 frees dead ArrayBuffers' memory on background threads. */
+const TRIM_AFTER_MS = 1000;
+
+export interface MemoryReleaseStats {
+  /** Releases run (a full collection, then a trim where the addon is built). */
+  releases: number;
+  /** RSS bytes given back, summed over releases (RSS before the collection minus after the trim). */
+  releasedBytes: number;
+}
+
+/** What this process's releases did (gatehouse_edge_memory_* metrics). */
+export const memoryReleaseStats: MemoryReleaseStats = { releases: 0, releasedBytes: 0 };
+
+/** The state of one process's watch: one timer however many edges run in the process. */
+let users = 0;
+let timer: ReturnType<typeof setInterval> | undefined;
+let settled = 0;
+let releasing = false;
+let lastElu: ReturnType<typeof performance.eventLoopUtilization> | undefined;
+
+/**
+ * One release now: a full collection when V8's heap holds GROWTH_BYTES or more beyond what is
+ * used (its memory reducer has not shrunk it yet), then, TRIM_AFTER_MS later, malloc_trim.
+ * Resolves once done. `collect` true or false forces the collection or leaves it out.
+ */
+export function releaseMemory(collect?: boolean): Promise<void> {
+  if (releasing) return Promise.resolve();
+  releasing = true;
+  const before = process.memoryUsage.rss();
+  const heap = process.memoryUsage();
+  if (collect ?? heap.heapTotal - heap.heapUsed >= GROWTH_BYTES) fullCollection();
+  return new Promise<void>((done) => {
+    const t = setTimeout(() => {
+      trimAddon()?.trim();
+      const after = process.memoryUsage.rss();
+      memoryReleaseStats.releases++;
+      memoryReleaseStats.releasedBytes += Math.max(0, before - after);
+      settled = after;
+      releasing = false;
+      done();
+    }, TRIM_AFTER_MS);
+    t.unref();
+  });
+}
+
+function check(): void {
+  const elu = performance.eventLoopUtilization(lastElu);
+  lastElu = performance.eventLoopUtilization();
+  const rss = process.memoryUsage.rss();
+  if (rss < settled) settled = rss;
+  else if (rss - settled >= GROWTH_BYTES && elu.utilization <= QUIET_UTILIZATION)
+    void releaseMemory();
+}
+
+/**
+ * Watch this process's RSS and give memory back after bursts (see the top of this file) until
+ * the returned function is called; edges in one process share one watch (the first one's
+ * `checkMs`).
+ */
+export function watchMemory(checkMs = CHECK_MS): () => void {
+  if (users++ === 0) {
+    settled = process.memoryUsage.rss();
+    lastElu = performance.eventLoopUtilization();
+    timer = setInterval(check, checkMs);
+    timer.unref();
+  }
+  let stopped = false;
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    if (--users === 0) clearInterval(timer);
+  };
+}

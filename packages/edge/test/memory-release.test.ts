@@ -1,0 +1,106 @@
+// Memory given back after a burst (memory-release.ts): in a child process (the test runner's
+// own heap must not count), small buffers are allocated as a burst would (their backing stores
+// from malloc, below the mmap threshold), most dropped with one in eight kept so the freed
+// blocks sit between live ones, then the release runs. The C heap's freed pages come back only
+// with the malloc_trim addon, so those assertions need it built (`native/build.ts`).
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { test } from "node:test";
+import { trimAddon } from "../src/memory-release.ts";
+
+const release = new URL("../src/memory-release.ts", import.meta.url).href;
+const metrics = new URL("../src/telemetry/metrics.ts", import.meta.url).href;
+
+/** Run `body` (ESM, with the module's exports in scope) in a fresh Node; its last JSON line. */
+function child<T>(body: string, env: NodeJS.ProcessEnv = process.env): T {
+  const script = `
+    import { releaseMemory, watchMemory, memoryReleaseStats, trimAddon } from ${JSON.stringify(release)};
+    import { edgeRegistry, trackMemoryRelease } from ${JSON.stringify(metrics)};
+    let kept = [];
+    /** Await p with the process held open (the release's timers are unref'd, as in an edge). */
+    async function held(p) {
+      const t = setInterval(() => {}, 1000);
+      try { return await p; } finally { clearInterval(t); }
+    }
+    /** A burst's garbage: 96 MB of 2 KiB buffers, one in eight kept. */
+    function burst() {
+      let all = [];
+      for (let i = 0; i < 48 * 1024; i++) {
+        const b = Buffer.alloc(2048, i & 255);
+        if (i % 8 === 0) kept.push(b);
+        all.push(b);
+      }
+      all = null;
+    }
+    ${body}
+  `;
+  const out = execFileSync(
+    process.execPath,
+    ["--max-semi-space-size=1", "--input-type=module", "-e", script],
+    { encoding: "utf8", timeout: 60_000, env },
+  );
+  return JSON.parse(out.trim().split("\n").pop()!) as T;
+}
+
+const built = trimAddon() !== undefined;
+
+test("a release after a burst gives the C heap's freed pages back (malloc_trim addon)", {
+  skip: built ? false : "native/build/malloc_trim.node is not built",
+}, () => {
+  const r = child<{ grown: number; back: number; kept: number; releases: number }>(`
+      const base = process.memoryUsage.rss();
+      burst();
+      const grown = process.memoryUsage.rss() - base;
+      await held(releaseMemory(true));
+      const back = grown - (process.memoryUsage.rss() - base);
+      console.log(JSON.stringify({ grown, back, kept: kept.length, releases: memoryReleaseStats.releases }));
+    `);
+  assert.equal(r.kept, 6 * 1024, "the kept buffers are still alive");
+  assert.ok(r.grown > 64 * 1024 * 1024, `the burst grew RSS (${r.grown} bytes)`);
+  // 7/8 of the burst is garbage; at least half of what it added must be back.
+  assert.ok(r.back > r.grown / 2, `released ${r.back} of ${r.grown} bytes`);
+  assert.equal(r.releases, 1);
+});
+
+test("without the addon (GATEHOUSE_MALLOC_TRIM=0) a release still collects", () => {
+  const r = child<{ addon: boolean; releases: number; heapDropped: boolean }>(
+    `
+      const objs = [];
+      for (let i = 0; i < 300000; i++) objs.push({ i, s: "x" + i });
+      const before = process.memoryUsage().heapUsed;
+      objs.length = 0;
+      await held(releaseMemory(true));
+      const after = process.memoryUsage().heapUsed;
+      console.log(JSON.stringify({ addon: trimAddon() !== undefined, releases: memoryReleaseStats.releases, heapDropped: after < before }));
+    `,
+    { ...process.env, GATEHOUSE_MALLOC_TRIM: "0" },
+  );
+  assert.deepEqual(r, { addon: false, releases: 1, heapDropped: true });
+});
+
+test("the watch releases once the RSS grew and the process went quiet, and counts it in metrics", () => {
+  const r = child<{ releases: number; released: boolean; metric: string }>(`
+    trackMemoryRelease(memoryReleaseStats);
+    const stop = watchMemory(200);
+    burst();
+    // Quiet from here on: wait (up to 20 s) for the watch to see it.
+    for (let i = 0; i < 100 && memoryReleaseStats.releases === 0; i++)
+      await held(new Promise((r) => setTimeout(r, 200)));
+    stop();
+    const text = await edgeRegistry().metrics();
+    const metric = text.split("\\n").filter((l) => l.startsWith("gatehouse_edge_memory_releases_total")).join("");
+    console.log(JSON.stringify({ releases: memoryReleaseStats.releases, released: memoryReleaseStats.releasedBytes > 0, metric }));
+  `);
+  assert.equal(r.releases, 1);
+  assert.equal(r.released, true);
+  assert.equal(r.metric, "gatehouse_edge_memory_releases_total 1");
+});
+
+test("the watch's timer does not keep a process alive", () => {
+  const r = child<{ exited: boolean }>(`
+    watchMemory(50);
+    process.on("exit", () => console.log(JSON.stringify({ exited: true })));
+  `);
+  assert.deepEqual(r, { exited: true });
+});
