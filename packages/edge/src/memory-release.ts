@@ -12,8 +12,10 @@
 // (V8's own memory reducer shrinks it too, some 10-15 s after a burst), then, once V8's
 // background threads freed the backing stores of the buffers it found dead, glibc's
 // malloc_trim (native/malloc_trim.c: every whole free page of every arena back to the kernel;
-// the GC's own bookkeeping is malloc'd too). Without the addon (no C compiler at install, or
-// another C library) the collection alone runs.
+// the GC's own bookkeeping is malloc'd too). V8 unmaps what a collection freed later, on a
+// background thread, so when the RSS has since fallen by GROWTH_BYTES a second malloc_trim
+// follows at a later quiet check. Without the addon (no C compiler at install, or another C
+// library) the collection alone runs.
 
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
@@ -98,10 +100,29 @@ export function releaseMemory(collect?: boolean): Promise<void> {
 function check(): void {
   const elu = performance.eventLoopUtilization(lastElu);
   lastElu = performance.eventLoopUtilization();
+  if (releasing) return;
   const rss = process.memoryUsage.rss();
-  if (rss < settled) settled = rss;
-  else if (rss - settled >= GROWTH_BYTES && elu.utilization <= QUIET_UTILIZATION)
-    void releaseMemory();
+  const quiet = elu.utilization <= QUIET_UTILIZATION;
+  if (rss - settled >= GROWTH_BYTES) {
+    if (quiet) void releaseMemory();
+  } else if (settled - rss >= GROWTH_BYTES && quiet) {
+    // V8 gave pages back since the last release (its memory reducer, or the unmapping of what
+    // the release's collection freed, which V8 does later on a background thread): what it
+    // freed into the C heap with them (remembered sets, marking state) goes back too.
+    trim(rss);
+  } else if (rss < settled) settled = rss;
+}
+
+/** malloc_trim alone (when built), counted as a release; `rss` is the RSS before it. */
+function trim(rss: number): void {
+  const lib = trimAddon();
+  if (lib) {
+    lib.trim();
+    const after = process.memoryUsage.rss();
+    memoryReleaseStats.releases++;
+    memoryReleaseStats.releasedBytes += Math.max(0, rss - after);
+    settled = after;
+  } else settled = rss;
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { QueryLogRecord } from "@gatehouse/contract";
-import { QueryLog } from "./query-log.ts";
+import { QUERY_LOG_INITIAL_SLOTS, QueryLog } from "./query-log.ts";
 
 const rec = (i: number): QueryLogRecord => ({
   ts: i,
@@ -84,4 +84,27 @@ test("the ring is bounded by the bytes its records hold: the oldest go, counted 
   assert.equal(log.bytes, 0);
   assert.equal(log.pushed, 400);
   assert.throws(() => new QueryLog(10, 0), RangeError);
+});
+
+test("the ring starts small and grows to its capacity, keeping order across the growth", () => {
+  const cap = QUERY_LOG_INITIAL_SLOTS * 3;
+  const log = new QueryLog(cap);
+  const tpl = { kind: "dns", action: "allow", qname: "a.example" } as const;
+  // Wrap the first slots before a growth: drain some, so the records sit across the seam.
+  for (let i = 0; i < 700; i++) log.push(rec(i));
+  assert.equal(log.drain(500).at(-1)!.id, "499");
+  let n = 700;
+  // Whole and compact records through two doublings (1,024 -> 2,048 -> 3,072, the capacity).
+  for (; n < 700 + cap + 100; n++)
+    if (n % 2) log.push(rec(n));
+    else log.pushCompact(tpl, "192.0.2.1", "udp", n, 0, n);
+  assert.equal(log.size, cap);
+  assert.equal(log.dropped, n - 500 - cap, "drops only once the capacity is reached");
+  const all = log.drain();
+  assert.deepEqual(
+    all.map((r) => r.ts),
+    Array.from({ length: cap }, (_, k) => n - cap + k),
+  );
+  assert.equal(log.bytes, 0);
+  assert.equal(log.capacity, cap);
 });

@@ -35,17 +35,26 @@ export function queryId(seq: number): string {
 /** `edge.limits.queryLogMaxBytes` when the config says nothing: 8 MiB. */
 export const QUERY_LOG_MAX_BYTES_DEFAULT = 8 * 1024 * 1024;
 
+/** Slots the ring starts with; it doubles up to its capacity as records come in. */
+export const QUERY_LOG_INITIAL_SLOTS = 1024;
+
 export class QueryLog {
-  private readonly records: (QueryLogRecord | undefined)[];
-  private readonly templates: (RecordTemplate | undefined)[];
-  private readonly clients: (string | undefined)[];
-  private readonly transports: (string | undefined)[];
-  private readonly times: Float64Array;
-  private readonly durations: Float64Array;
-  private readonly seqs: Float64Array;
+  private records: (QueryLogRecord | undefined)[];
+  private templates: (RecordTemplate | undefined)[];
+  private clients: (string | undefined)[];
+  private transports: (string | undefined)[];
+  private times: Float64Array;
+  private durations: Float64Array;
+  private seqs: Float64Array;
   /** What each slot's record holds, as counted against `maxBytes`. */
-  private readonly charges: Uint32Array;
+  private charges: Uint32Array;
+  /** The most slots the ring may have. */
   private readonly cap: number;
+  /**
+   * Slots allocated now: the ring starts small and doubles (up to `cap`) when full, so an
+   * edge whose log is drained (or idle) does not hold 65,536 empty slots (some 2.5 MB of heap).
+   */
+  private slots: number;
   private readonly maxBytes: number;
   /** The bytes the records held now hold, as counted. */
   bytes = 0;
@@ -63,14 +72,44 @@ export class QueryLog {
       throw new RangeError("query log maxBytes must be a positive integer");
     this.cap = capacity;
     this.maxBytes = maxBytes;
-    this.charges = new Uint32Array(capacity);
-    this.records = new Array(capacity).fill(undefined);
-    this.templates = new Array(capacity).fill(undefined);
-    this.clients = new Array(capacity).fill(undefined);
-    this.transports = new Array(capacity).fill(undefined);
-    this.times = new Float64Array(capacity);
-    this.durations = new Float64Array(capacity);
-    this.seqs = new Float64Array(capacity);
+    const n = Math.min(capacity, QUERY_LOG_INITIAL_SLOTS);
+    this.slots = n;
+    this.charges = new Uint32Array(n);
+    this.records = new Array(n).fill(undefined);
+    this.templates = new Array(n).fill(undefined);
+    this.clients = new Array(n).fill(undefined);
+    this.transports = new Array(n).fill(undefined);
+    this.times = new Float64Array(n);
+    this.durations = new Float64Array(n);
+    this.seqs = new Float64Array(n);
+  }
+
+  /** Double the slots (at most `cap`), the records kept in order from slot 0. */
+  private grow(): void {
+    const old = this.slots;
+    const n = Math.min(this.cap, old * 2);
+    const tail = (this.head - this.count + old) % old;
+    const move = <T>(a: T[]): T[] => {
+      const out: T[] = new Array(n).fill(undefined);
+      for (let k = 0, j = tail; k < this.count; k++, j = j + 1 === old ? 0 : j + 1)
+        out[k] = a[j] as T;
+      return out;
+    };
+    const moveTyped = <A extends Float64Array | Uint32Array>(a: A, out: A): A => {
+      out.set(a.subarray(tail, Math.min(old, tail + this.count)));
+      if (tail + this.count > old) out.set(a.subarray(0, tail + this.count - old), old - tail);
+      return out;
+    };
+    this.records = move(this.records);
+    this.templates = move(this.templates);
+    this.clients = move(this.clients);
+    this.transports = move(this.transports);
+    this.times = moveTyped(this.times, new Float64Array(n));
+    this.durations = moveTyped(this.durations, new Float64Array(n));
+    this.seqs = moveTyped(this.seqs, new Float64Array(n));
+    this.charges = moveTyped(this.charges, new Uint32Array(n));
+    this.slots = n;
+    this.head = this.count;
   }
 
   get capacity(): number {
@@ -118,10 +157,11 @@ export class QueryLog {
   /** The slot for a record counted as `charge` bytes, making room by dropping the oldest. */
   private advance(charge: number): number {
     while (this.count > 0 && this.bytes + charge > this.maxBytes) this.dropOldest();
+    if (this.count === this.slots && this.slots < this.cap) this.grow();
     const i = this.head;
-    this.head = i + 1 === this.cap ? 0 : i + 1;
+    this.head = i + 1 === this.slots ? 0 : i + 1;
     this.pushed++;
-    if (this.count === this.cap) {
+    if (this.count === this.slots) {
       this.dropped++;
       this.bytes -= at(this.charges, i);
     } else this.count++;
@@ -131,7 +171,7 @@ export class QueryLog {
   }
 
   private dropOldest(): void {
-    const tail = (this.head - this.count + this.cap) % this.cap;
+    const tail = (this.head - this.count + this.slots) % this.slots;
     this.bytes -= at(this.charges, tail);
     this.records[tail] = undefined;
     this.templates[tail] = undefined;
@@ -166,7 +206,7 @@ export class QueryLog {
   drain(max = this.cap): QueryLogRecord[] {
     const n = Math.min(max, this.count);
     const out: QueryLogRecord[] = new Array(n);
-    const cap = this.cap;
+    const cap = this.slots;
     let tail = (this.head - this.count + cap) % cap;
     for (let i = 0; i < n; i++) {
       out[i] = this.at(tail);
@@ -184,7 +224,7 @@ export class QueryLog {
   peekNewest(max = 100): QueryLogRecord[] {
     const n = Math.min(max, this.count);
     const out: QueryLogRecord[] = [];
-    const cap = this.cap;
+    const cap = this.slots;
     for (let i = 1; i <= n; i++) out.push(this.at((this.head - i + cap) % cap));
     return out;
   }
