@@ -44,6 +44,16 @@ function child<T>(body: string, env: NodeJS.ProcessEnv = process.env): T {
 }
 
 const built = trimAddon() !== undefined;
+const requireNative = process.env["GATEHOUSE_REQUIRE_NATIVE"] === "1";
+
+test("the malloc_trim addon is built where CI requires it", {
+  skip: !requireNative && "GATEHOUSE_REQUIRE_NATIVE is not set",
+}, () => {
+  assert.ok(
+    built,
+    "npm install builds packages/edge/native/build/malloc_trim.node (native/build.ts)",
+  );
+});
 
 test("a release after a burst gives the C heap's freed pages back (malloc_trim addon)", {
   skip: built ? false : "native/build/malloc_trim.node is not built",
