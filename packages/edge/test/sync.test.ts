@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { gzipSync } from "node:zlib";
 import {
   BUNDLE_SCHEMA_VERSION,
   bundleHash,
@@ -44,6 +45,8 @@ interface FakeControl {
    * JSON.stringify with the hash last (a control from before canonical bodies).
    */
   canonical: boolean;
+  /** gzip bundles when the poll accepts it (as control does). */
+  gzip: boolean;
   /** Answer the next waiting config poll at once, 304 with this X-Gatehouse-Edge-Status. */
   wakeWithStatus(status: "draining" | "active"): void;
   /** The X-Gatehouse-Edge-Version of every credentialed request. */
@@ -74,6 +77,7 @@ async function fakeControl(): Promise<FakeControl> {
     requests: [],
     chunked: false,
     canonical: false,
+    gzip: false,
     versionHeaders: [],
     wakeWithStatus(status) {
       pollStatus = status;
@@ -133,6 +137,11 @@ async function fakeControl(): Promise<FakeControl> {
         return json(304);
       }
       const text = state.canonical ? canonicalJson(state.bundle) : JSON.stringify(state.bundle);
+      if (state.gzip && /\bgzip\b/.test(String(req.headers["accept-encoding"]))) {
+        const gz = gzipSync(text);
+        res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
+        return res.end(gz);
+      }
       if (!state.chunked) {
         res.writeHead(200, { "content-type": "application/json" });
         return res.end(text);
@@ -357,9 +366,14 @@ describe("edge config sync", () => {
     const state = new EdgeState(dataDir);
     control.canonical = true;
     try {
-      for (const chunked of [false, true]) {
+      for (const [version, chunked, gzip] of [
+        [59, false, true],
+        [60, false, false],
+        [61, true, false],
+      ] as const) {
         control.chunked = chunked;
-        const b = bundleWithList(chunked ? 61 : 60, 3000);
+        control.gzip = gzip;
+        const b = bundleWithList(version, 3000);
         await control.publish(b);
         await until(() => edge.snapshot.version === b.version, `v${b.version} applied`);
         await until(
@@ -385,6 +399,7 @@ describe("edge config sync", () => {
     } finally {
       control.canonical = false;
       control.chunked = false;
+      control.gzip = false;
     }
     // Back to the small bundles the next tests count on.
     await control.publish(bundle(63));

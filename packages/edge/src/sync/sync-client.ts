@@ -32,6 +32,7 @@ import {
 } from "./bundle-parse.ts";
 import { type Allocate, type ParsedBundleFile, parseBundleFile } from "./bundle-stream.ts";
 import { type EdgeCredential, EdgeState } from "./edge-state.ts";
+import { httpGet } from "./http-get.ts";
 
 export interface SyncTarget {
   /**
@@ -377,7 +378,10 @@ export class SyncClient {
     return this.#o.controlUrl.replace(/\/+$/, "");
   }
 
-  async #request(path: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<Response> {
+  async #request(
+    path: string,
+    init: RequestInit & { timeoutMs?: number; nodeHttp?: boolean } = {},
+  ): Promise<Response> {
     const signal = AbortSignal.any([
       this.#stop.signal,
       AbortSignal.timeout(init.timeoutMs ?? REQUEST_TIMEOUT_MS),
@@ -386,7 +390,10 @@ export class SyncClient {
     headers.set(EDGE_VERSION_HEADER, this.#o.softwareVersion);
     if (this.#cred) headers.set("authorization", `Bearer ${this.#cred.credential}`);
     if (init.body !== undefined) headers.set("content-type", "application/json");
-    return fetch(`${this.#base()}/api/v1${path}`, { ...init, headers, signal });
+    const url = `${this.#base()}/api/v1${path}`;
+    // The config poll's answer (a bundle) through node:http: fetch keeps memory (http-get.ts).
+    if (init.nodeHttp) return httpGet(url, headers, signal);
+    return fetch(url, { ...init, headers, signal });
   }
 
   /** A poll answered with a bundle or "nothing newer": the only thing that resets the backoff. */
@@ -520,6 +527,7 @@ export class SyncClient {
         const res = await this.#request(`/edge/config?after=${this.#after}`, {
           timeoutMs: LONG_POLL_CLIENT_TIMEOUT_MS,
           headers: { [EDGE_FOLLOWING_HEADER]: this.#following },
+          nodeHttp: true,
         });
         if (res.status === 304) {
           this.#synced();
