@@ -204,9 +204,21 @@ test("what is not JSON is refused (SyntaxError), however it is cut", async () =>
     '{"a":"\\',
     "[[[[",
     "]]]}}",
+    // Nested far deeper than any bundle: not tracked, left to the whole-body parse.
+    `{"a":${"[".repeat(200_000)}`,
   ]) {
     await assert.rejects(parseBundleFile(await fileOf(bad)), SyntaxError, bad.slice(-40));
   }
+});
+
+test("a body nested deeper than any bundle is read whole, its hash checked there", async () => {
+  const b = sample() as ConfigBundle & { deep?: unknown };
+  b.deep = JSON.parse(`${"[".repeat(100)}1${"]".repeat(100)}`);
+  await hashed(b);
+  const got = await parseBundleFile(await fileOf(canonicalJson(b)));
+  assert.equal(got.streamed, false);
+  assert.equal(got.hashOk, true);
+  assert.deepEqual([...got.packed.keys()], [0]);
 });
 
 test("lists that cannot be packed keep their items: non-strings, a newline, fewer than two", async () => {

@@ -224,6 +224,12 @@ class StringDecoder {
   }
 }
 
+/**
+ * Containers deeper than this are not tracked (a bundle nests a few levels): the text is not
+ * read as canonical, so the whole-body parse, with its heap limit, decides what it is.
+ */
+const MAX_DEPTH = 64;
+
 /** Keys (and the hash's value) longer than this are not kept: the text is not canonical. */
 const MAX_KEY_BYTES = 1024;
 
@@ -243,6 +249,8 @@ export class BundleScanner {
     size: 0,
   };
   readonly #stack: Frame[] = [];
+  /** Containers open beyond MAX_DEPTH (not tracked). */
+  #untracked = 0;
   /** A top-level value has been completed. */
   #done = false;
   #inString = false;
@@ -372,6 +380,11 @@ export class BundleScanner {
   }
 
   #open(object: boolean, at: number): void {
+    if (this.#untracked > 0 || this.#stack.length >= MAX_DEPTH) {
+      this.#untracked++;
+      this.scan.canonical = false;
+      return;
+    }
     const parent = this.#top();
     this.#valueStart(false);
     let role = OTHER;
@@ -412,6 +425,10 @@ export class BundleScanner {
   }
 
   #close(at: number): void {
+    if (this.#untracked > 0) {
+      this.#untracked--;
+      return;
+    }
     const f = this.#stack.pop();
     if (!f) {
       this.scan.canonical = false;
