@@ -253,7 +253,10 @@ async function main() {
   }
   await done;
   await sleep(5_000);
-  await sample(pid, "after the load");
+  await sample(pid, "5 s after the load");
+  // What it keeps once quiet (the edge gives memory back after a burst: memory-release.ts).
+  await sleep(25_000);
+  await sample(pid, "30 s after the load");
   const sent = /Queries sent:\s+(\d+)/.exec(perfOut)?.[1];
   const lost = /Queries lost:\s+(\d+)/.exec(perfOut)?.[1];
   console.log(
