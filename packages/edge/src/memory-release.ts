@@ -6,16 +6,16 @@
 // ("Edge memory after a burst").
 //
 // Every CHECK_MS a timer (unref'd: it never holds the process) compares the RSS with the RSS it
-// settled at after the last release. When it grew by GROWTH_BYTES or more and the event loop
-// was mostly idle over the interval (the burst is over; a collection's pause then delays
-// little), it runs a full collection if V8's heap still holds that much beyond what is used
-// (V8's own memory reducer shrinks it too, some 10-15 s after a burst), then, once V8's
-// background threads freed the backing stores of the buffers it found dead, glibc's
-// malloc_trim (native/malloc_trim.c: every whole free page of every arena back to the kernel;
-// the GC's own bookkeeping is malloc'd too). V8 unmaps what a collection freed later, on a
-// background thread, so when the RSS has since fallen by GROWTH_BYTES a second malloc_trim
-// follows at a later quiet check. Without the addon (no C compiler at install, or another C
-// library) the collection alone runs.
+// settled at after the last release. When it grew by GROWTH_BYTES or more, the event loop was
+// mostly idle over the interval (the burst is over; a collection's pause then delays little)
+// and the last release is MIN_RELEASE_GAP_MS ago, it runs a full collection if V8's heap
+// still holds that much beyond what is used (V8's own memory reducer shrinks it too, some
+// 10-15 s after a burst), then, once V8's background threads freed the backing stores of the
+// buffers it found dead, glibc's malloc_trim (native/malloc_trim.c: every whole free page of
+// every arena back to the kernel; the GC's own bookkeeping is malloc'd too). V8 unmaps what a
+// collection freed later, on a background thread, so when the RSS has since fallen by
+// GROWTH_BYTES a second malloc_trim follows at a later quiet check. Without the addon (no C
+// compiler at install, or another C library) the collection alone runs.
 
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
@@ -52,6 +52,11 @@ export const CHECK_MS = 5000;
 export const GROWTH_BYTES = 16 * 1024 * 1024;
 /** Event-loop utilisation over the last interval at or below which the edge counts as quiet. */
 export const QUIET_UTILIZATION = 0.25;
+/**
+ * Least time between two releases started by the watch: where the RSS keeps growing under a
+ * light, steady load (control's stores in `gatehouse up`), a full collection at most this often.
+ */
+export const MIN_RELEASE_GAP_MS = 60_000;
 /** From the collection to the trim: V8 frees dead ArrayBuffers' memory on background threads. */
 const TRIM_AFTER_MS = 1000;
 
@@ -71,6 +76,8 @@ let timer: ReturnType<typeof setInterval> | undefined;
 let settled = 0;
 let releasing = false;
 let lastElu: ReturnType<typeof performance.eventLoopUtilization> | undefined;
+/** When the watch last started a release (performance.now()). */
+let lastRelease = Number.NEGATIVE_INFINITY;
 
 /**
  * One release now: a full collection when V8's heap holds GROWTH_BYTES or more beyond what is
@@ -104,7 +111,10 @@ function check(): void {
   const rss = process.memoryUsage.rss();
   const quiet = elu.utilization <= QUIET_UTILIZATION;
   if (rss - settled >= GROWTH_BYTES) {
-    if (quiet) void releaseMemory();
+    if (quiet && performance.now() - lastRelease >= MIN_RELEASE_GAP_MS) {
+      lastRelease = performance.now();
+      void releaseMemory();
+    }
   } else if (settled - rss >= GROWTH_BYTES && quiet) {
     // V8 gave pages back since the last release (its memory reducer, or the unmapping of what
     // the release's collection freed, which V8 does later on a background thread): what it
