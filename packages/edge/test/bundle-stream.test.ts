@@ -15,7 +15,7 @@ import {
 } from "@gatehouse/contract";
 import { compileSnapshot } from "@gatehouse/edge";
 import { compileSharedLists } from "../src/snapshot.ts";
-import { parseAndPack } from "../src/sync/bundle-parse.ts";
+import { bundleParserThreadId, parseAndPack } from "../src/sync/bundle-parse.ts";
 import { BundleBuilder, BundleScanner, parseBundleFile } from "../src/sync/bundle-stream.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "gh-bundle-stream-"));
@@ -140,7 +140,7 @@ test("split at every byte boundary (and one byte at a time) the passes give the 
   assert.equal(whole.built.digest, b.hash);
   const same = (r: ReturnType<typeof streamed>, what: string) => {
     assert.deepEqual(r.scan, whole.scan, what);
-    assert.equal(r.built.skeleton, whole.built.skeleton, what);
+    assert.equal(r.built.skeleton.toString(), whole.built.skeleton.toString(), what);
     assert.equal(r.built.digest, whole.built.digest, what);
     assert.deepEqual(
       r.built.packed.map((p) => [p.list, p.count, Buffer.from(p.bytes).toString("hex")]),
@@ -219,6 +219,25 @@ test("a body nested deeper than any bundle is read whole, its hash checked there
   assert.equal(got.streamed, false);
   assert.equal(got.hashOk, true);
   assert.deepEqual([...got.packed.keys()], [0]);
+});
+
+test("a large rest of the bundle (identities) is parsed off the event loop; lists still streamed", async () => {
+  const b = sample();
+  b.identities = {
+    users: Array.from({ length: 40_000 }, (_, i) => ({
+      id: `u${i}`,
+      email: `user${i}@example.com`,
+    })),
+    devices: [],
+  };
+  await hashed(b);
+  const got = await parseBundleFile(await fileOf(canonicalJson(b)));
+  assert.equal(got.streamed, true);
+  assert.equal(got.hashOk, true);
+  assert.equal(got.bundle.identities?.users.length, 40_000);
+  assert.deepEqual([...got.packed.keys()], [0]);
+  assert.deepEqual(got.bundle.lists[3]?.items, ["alpha", "beta", 'gam"ma']);
+  assert.notEqual(bundleParserThreadId(), undefined, "the parser thread ran");
 });
 
 test("lists that cannot be packed keep their items: non-strings, a newline, fewer than two", async () => {

@@ -27,7 +27,9 @@ import { open, readFile } from "node:fs/promises";
 import type { ConfigBundle } from "@gatehouse/contract";
 import { runSliced } from "../slices.ts";
 import {
+  OFF_THREAD_BYTES,
   type PackedItems,
+  type PackedLists,
   type ParsedBundle,
   parseBundleBody,
   unpackSteps,
@@ -661,9 +663,9 @@ export class BundleBuilder {
       );
   }
 
-  /** The body ended: the skeleton's text, the packed lists, and the hash over the bytes. */
+  /** The body ended: the skeleton's bytes, the packed lists, and the hash over the bytes. */
   end(): {
-    skeleton: string;
+    skeleton: Buffer;
     packed: { list: number; bytes: Uint8Array; count: number }[];
     digest: string;
   } {
@@ -671,7 +673,7 @@ export class BundleBuilder {
       const f = this.#filling[this.#next] as Filling;
       this.#finish(f);
     }
-    const skeleton = Buffer.concat(this.#skeleton).toString("utf8");
+    const skeleton = Buffer.concat(this.#skeleton);
     this.#skeleton.length = 0;
     return {
       skeleton,
@@ -735,7 +737,8 @@ export async function parseBundleFile(
     const builder = new BundleBuilder(scan, opts.allocate);
     await readThrough(path, chunk, (b) => builder.write(b));
     const built = builder.end();
-    if (built.digest === scan.hash) return { ...(await assemble(built, scan)), streamed: true };
+    if (built.digest === scan.hash)
+      return { ...(await assemble(built, scan, opts.memoryMb)), streamed: true };
     // Not the bytes the hash was made over: damaged, or canonical-looking text that is not
     // canonicalJson's (`1.0`, `\u0041`). Read whole, the hash is checked over its content.
   }
@@ -749,11 +752,22 @@ export async function parseBundleFile(
 async function assemble(
   built: ReturnType<BundleBuilder["end"]>,
   scan: BundleScan,
+  memoryMb: number | undefined,
 ): Promise<Omit<ParsedBundle, "body">> {
-  const bundle = JSON.parse(built.skeleton) as ConfigBundle;
+  let bundle: ConfigBundle;
+  let more: PackedLists | undefined;
+  if (built.skeleton.length >= OFF_THREAD_BYTES) {
+    // A large rest (identities, zones, lists that are not packed) is parsed off the event loop,
+    // as a whole body is; its hash there is not the bundle's (the items are left out).
+    const p = await parseBundleBody(built.skeleton, {
+      ...(memoryMb !== undefined ? { memoryMb } : {}),
+    });
+    bundle = p.bundle;
+    more = p.packed;
+  } else bundle = JSON.parse(built.skeleton.toString("utf8")) as ConfigBundle;
   // The digest matched the hash member pass 1 read: the skeleton must carry that member too.
   const hashOk = bundle?.hash === scan.hash;
-  const packed = new Map<number, PackedItems>();
+  const packed = new Map<number, PackedItems>(more);
   const split: [number, PackedItems][] = [];
   const lists: unknown = bundle?.lists;
   for (const p of built.packed) {
