@@ -200,6 +200,71 @@ export const ClientNameView = T.Object({
 });
 export type ClientNameView = Static<typeof ClientNameView>;
 
+/** A client's own settings as the API shows them (defaults when it has none). */
+export const ClientSettingsView = T.Object({
+  /** false: DNS block policies do not block this client. */
+  blocking: T.Boolean(),
+  /** Search engines answered with their safe-search names when no policy decided otherwise. */
+  safeSearch: T.Boolean(),
+  /** DNS policies this client is exempt from. */
+  skipPolicies: T.Array(T.String()),
+  /** Who changed them last; null: the client has none of its own (global settings). */
+  updatedBy: Nullable(T.String()),
+  updatedAt: Nullable(Instant),
+});
+export type ClientSettingsView = Static<typeof ClientSettingsView>;
+
+/** GET /clients/{client}: one client, what decides its queries, and what it asked lately. */
+export const ClientView = T.Object({
+  client: T.String(),
+  name: Nullable(T.String()),
+  /** The location whose networks hold the address (most specific network); null: none. */
+  location: Nullable(T.Object({ id: T.String(), name: T.String() })),
+  settings: ClientSettingsView,
+  /** Blocking paused for this client itself (not its location's or everyone's pause). */
+  pause: Nullable(T.Object({ until: Nullable(Instant), pausedBy: T.String(), pausedAt: Instant })),
+  /** Other pauses in force that cover it: everyone's, its location's. */
+  coveredByPauses: T.Array(T.Object({ scope: T.String(), until: Nullable(Instant) })),
+  /**
+   * Every enabled policy and whether it applies to this client: `always` (reads nothing about
+   * the client: every client's queries), `client` (its location/address conditions hold for
+   * this client), `identity` (depends on a signed-in identity or device), `never` (its
+   * location/address conditions exclude this client), `skipped` (the client's settings).
+   */
+  policies: T.Array(
+    T.Object({
+      id: T.String(),
+      name: T.String(),
+      type: T.String(),
+      action: T.String(),
+      precedence: T.Integer(),
+      applies: T.Union(
+        ["always", "client", "identity", "never", "skipped"].map((a) => T.Literal(a)),
+      ),
+      why: T.String(),
+    }),
+  ),
+  /** From the query log over the last 24 hours; null without a query-log store. */
+  activity: Nullable(
+    T.Object({
+      total: T.Integer(),
+      blocked: T.Integer(),
+      firstSeen: Nullable(Instant),
+      lastSeen: Nullable(Instant),
+      /** How the queries were identified: location, identity and device seen, busiest first. */
+      seenAs: T.Array(
+        T.Object({
+          location: Nullable(T.String()),
+          identity: Nullable(T.String()),
+          device: Nullable(T.String()),
+          count: T.Integer(),
+        }),
+      ),
+    }),
+  ),
+});
+export type ClientView = Static<typeof ClientView>;
+
 /** A dashboard user (never the password or its hash). */
 export const DashboardUserView = T.Object({
   id: T.String(),
@@ -775,9 +840,13 @@ export type ConnectInfoView = Static<typeof ConnectInfoView>;
 export const PauseState = T.Object({
   pauses: T.Array(
     T.Object({
-      /** The location paused; null: every client. */
+      /** The location paused; null: every client, or the one client named. */
       locationId: Nullable(T.String()),
       locationName: Nullable(T.String()),
+      /** The one client paused (its IP address); null: a location or every client. */
+      client: Nullable(T.String()),
+      /** That client's given name, if it has one. */
+      clientName: Nullable(T.String()),
       /** When blocking resumes by itself; null: until resumed. */
       until: Nullable(Instant),
       pausedBy: T.String(),

@@ -329,13 +329,38 @@ export type ProxySettings = Static<typeof ProxySettings>;
  * `blocking_paused`. The end time travels in the bundle, so a pause ends on time on an edge
  * that can no longer reach control.
  */
+/** A client's IP address (v4 or v6, no prefix). */
+const ClientAddress = T.String({ minLength: 2, maxLength: 64, pattern: "^[0-9A-Fa-f.:]+$" });
+
 export const BlockingPause = T.Object({
   /** Milliseconds since the Unix epoch when blocking resumes; absent: until resumed. */
   until: T.Optional(T.Integer({ minimum: 0 })),
-  /** The location whose clients it applies to; absent: every client. */
+  /** The location whose clients it applies to; absent: every client (or `client`). */
   locationId: T.Optional(Id),
+  /**
+   * One client, by its IP address (canonical form: IPv6 compressed, IPv4-mapped written as
+   * IPv4), as the query log records it; never with `locationId`.
+   */
+  client: T.Optional(ClientAddress),
 });
 export type BlockingPause = Static<typeof BlockingPause>;
+
+/**
+ * A client's own settings (the dashboard's per-client settings; AdGuard Home's "use global
+ * settings" unless set). The client is one IP address, as in `BlockingPause.client`. Only the
+ * DNS pipeline reads them: `blocking: false` answers what a DNS block policy would block (the
+ * log says `client_blocking_off`); `safeSearch` rewrites search engines to their safe-search
+ * names when no policy decided otherwise (reason `client_safe_search`); `skipPolicies` are
+ * DNS policies this client is exempt from (the next matching policy decides).
+ */
+export const ClientSettings = T.Object({
+  client: ClientAddress,
+  /** false: DNS block policies do not block this client. Absent: true. */
+  blocking: T.Optional(T.Boolean()),
+  safeSearch: T.Optional(T.Boolean()),
+  skipPolicies: T.Optional(T.Array(Id, { maxItems: 1000 })),
+});
+export type ClientSettings = Static<typeof ClientSettings>;
 
 /**
  * A local zone: names the edge answers itself, authoritatively (AA; NXDOMAIN and NODATA with the
@@ -380,6 +405,8 @@ export const ConfigBundle = T.Object({
   proxy: T.Optional(ProxySettings),
   blockPage: T.Optional(BlockPageSettings),
   pauses: T.Optional(T.Array(BlockingPause, { maxItems: 10000 })),
+  /** Per-client settings (one entry per client address). */
+  clients: T.Optional(T.Array(ClientSettings, { maxItems: 10000 })),
   /** "Local DNS records": zones the edge answers authoritatively. */
   localZones: T.Optional(T.Array(LocalZone, { maxItems: 1000 })),
   tls: T.Optional(TlsInspectionSettings),

@@ -104,6 +104,27 @@ export function checkBundle(value: unknown): BundleProblem[] {
     problems.push(...checkPolicySettings(p, `/policies/${i}/settings`));
     problems.push(...checkExpression(s[p.type], p.expression, lists, `/policies/${i}/expression`));
   });
+  (bundle.pauses ?? []).forEach((p, i) => {
+    if (p.client === undefined) return;
+    if (parseIp(p.client) === undefined)
+      problems.push({ path: `/pauses/${i}/client`, message: `"${p.client}" is not an IP address` });
+    if (p.locationId !== undefined)
+      problems.push({
+        path: `/pauses/${i}`,
+        message: "a pause names a location or a client, not both",
+      });
+  });
+  const clients = new Set<string>();
+  (bundle.clients ?? []).forEach((c, i) => {
+    if (parseIp(c.client) === undefined)
+      problems.push({
+        path: `/clients/${i}/client`,
+        message: `"${c.client}" is not an IP address`,
+      });
+    if (clients.has(c.client))
+      problems.push({ path: `/clients/${i}/client`, message: `duplicate client "${c.client}"` });
+    clients.add(c.client);
+  });
   const zoneNames = new Set<string>();
   (bundle.localZones ?? []).forEach((z, i) => {
     const apex = z.name.toLowerCase().replace(/\.$/, "");

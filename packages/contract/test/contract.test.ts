@@ -181,6 +181,32 @@ describe("checkBundle", () => {
     ]);
   });
 
+  test("client pauses and client settings name IP addresses, once each, a pause never with a location", () => {
+    const ok = {
+      ...bundle(),
+      pauses: [{ client: "10.0.0.1" }, { client: "2001:db8::1", until: 5 }],
+      clients: [
+        { client: "10.0.0.1", blocking: false },
+        { client: "10.0.0.2", safeSearch: true },
+      ],
+    };
+    assert.deepEqual(checkBundle(ok), []);
+    const bad = {
+      ...bundle(),
+      pauses: [{ client: "1:2:3:4:5:6:7:8:9" }, { client: "10.0.0.1", locationId: "x" }],
+      clients: [{ client: "10.0.0.1" }, { client: "10.0.0.1" }, { client: "1.2.3" }],
+    };
+    assert.deepEqual(
+      checkBundle(bad).map((p) => `${p.path} ${p.message}`),
+      [
+        '/pauses/0/client "1:2:3:4:5:6:7:8:9" is not an IP address',
+        "/pauses/1 a pause names a location or a client, not both",
+        '/clients/1/client duplicate client "10.0.0.1"',
+        '/clients/2/client "1.2.3" is not an IP address',
+      ],
+    );
+  });
+
   test("adblock exception lists are declared with their domain list", () => {
     const b = bundle();
     b.policies[0]!.expression =

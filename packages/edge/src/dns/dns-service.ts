@@ -12,7 +12,7 @@ import { DnsCache } from "./cache/dns-cache.ts";
 import { type ClientInfo, type DnsExchange, newExchange } from "./exchange.ts";
 import { type FastQuery, type PacketEntry, parseFastQuery } from "./packet-cache.ts";
 import { DnsPipeline } from "./pipeline.ts";
-import { createRuntime, type DnsRuntime, type DnsShared } from "./runtime.ts";
+import { createRuntime, type DnsRuntime, type DnsShared, memoFor } from "./runtime.ts";
 import { admits } from "./stages/admit.ts";
 import { identify, UNKNOWN_CLIENT } from "./stages/identify.ts";
 import { recordFast } from "./stages/record.ts";
@@ -146,7 +146,8 @@ export class DnsService implements Resolver {
     maxLength = 65535,
   ): PacketEntry | undefined {
     const rt = this.rt;
-    if (!rt.memoizable) return undefined;
+    // A client with a pause or settings of its own takes the pipeline.
+    if (!memoFor(rt, ip)) return undefined;
     // An unknown client takes the pipeline, which refuses it and logs why.
     const loc = identify(rt, transport, ip, undefined, serverName);
     if (loc === UNKNOWN_CLIENT) return undefined;

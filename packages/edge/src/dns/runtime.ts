@@ -4,6 +4,7 @@
 
 import type { ResolverSettings } from "@gatehouse/contract";
 import type { ExecutionContext } from "@gatehouse/rules";
+import { ClientRules } from "../policy/client-settings.ts";
 import { BlockingPauses } from "../policy/pauses.ts";
 import { type CompiledPolicy, policySchemes } from "../policy/policy-set.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
@@ -57,8 +58,16 @@ export interface DnsRuntime {
    * packet cache and the decision memo may serve it.
    */
   readonly memoizable: boolean;
-  /** Blocking paused for everyone or some locations (bundle `pauses`); undefined: never. */
+  /** Blocking paused for everyone, some locations or clients (bundle `pauses`); undefined: never. */
   readonly pauses: BlockingPauses | undefined;
+  /** Per-client settings (bundle `clients`); undefined: no client has any. */
+  readonly clientRules: ClientRules | undefined;
+  /**
+   * Client addresses with a pause or settings of their own: their answers depend on who asks,
+   * so they bypass the fast path, the decision memo and the packet cache (memoFor()).
+   * Undefined when there are none: nothing is looked up per query.
+   */
+  readonly ownRules: ReadonlySet<string> | undefined;
   /** Encoded responses for the fast path; a new (empty) one per config. */
   readonly packets: PacketCache;
   /** Query-phase decisions per (location, qtype, qname) when memoizable; null = no match. */
@@ -133,10 +142,13 @@ export function createRuntime(
           });
   const cacheSettings = cacheSettingsOf(snapshot);
   const pauses = BlockingPauses.of(snapshot.bundle.pauses);
-  // A pause makes a block depend on the time: no memo, no packet cache (as with schedules). A
-  // list rule limited to client addresses ($client) makes the answer depend on the client.
+  const clientRules = ClientRules.of(snapshot.bundle.clients);
+  const own = new Set([...(pauses?.clients() ?? []), ...(clientRules?.clients() ?? [])]);
+  // A pause makes a block depend on the time: no memo, no packet cache (as with schedules); a
+  // pause of some clients only does so for them (they bypass both: memoFor). A list rule
+  // limited to client addresses ($client) makes the answer depend on the client.
   const memoizable =
-    pauses === undefined &&
+    (pauses === undefined || pauses.clientsOnly) &&
     dns.all.every(
       (p) =>
         p.schedule === undefined &&
@@ -170,6 +182,8 @@ export function createRuntime(
     cacheSettings,
     memoizable,
     pauses,
+    clientRules,
+    ownRules: own.size > 0 ? own : undefined,
     packets: new PacketCache(
       Math.min(cacheSettings.maxEntries, 200_000),
       cacheSettings.maxBytes,
@@ -183,4 +197,13 @@ export function createRuntime(
       (p) => p.action === "block" && p.phase === "query" && p.settings.cnameCloaking !== false,
     ),
   };
+}
+
+/**
+ * May this client's query use the decision memo and the packet cache? Only with memoizable
+ * rules and when the client has no pause or settings of its own (one Set lookup, and only
+ * when some client has).
+ */
+export function memoFor(rt: DnsRuntime, ip: string): boolean {
+  return rt.memoizable && (rt.ownRules === undefined || !rt.ownRules.has(ip));
 }

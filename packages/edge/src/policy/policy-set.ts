@@ -98,12 +98,19 @@ export class PolicySet {
   /**
    * The first policy (in order) whose schedule is active at `now` and whose filter matches.
    * `phase` restricts to one DNS phase; without it every policy is considered, query phase first.
+   * `skip`: policy ids left out (a client's `skipPolicies`).
    */
-  match(ctx: ExecutionContext, now: number, phase?: PolicyPhase): CompiledPolicy | undefined {
+  match(
+    ctx: ExecutionContext,
+    now: number,
+    phase?: PolicyPhase,
+    skip?: ReadonlySet<string>,
+  ): CompiledPolicy | undefined {
     const list =
       phase === "query" ? this.queryPhase : phase === "response" ? this.responsePhase : this.all;
     for (let i = 0; i < list.length; i++) {
       const p = list[i]!;
+      if (skip?.has(p.id)) continue;
       if (p.schedule !== undefined && !p.schedule.isActive(now)) continue;
       if (p.filter.execute(ctx)) return p;
     }

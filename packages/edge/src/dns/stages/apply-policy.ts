@@ -25,9 +25,15 @@ export function applyPolicy(ex: DnsExchange, p: CompiledPolicy, phase: PolicyPha
   switch (p.action) {
     case "block": {
       // Blocking paused for this client: answered as if allowed, and logged with the reason.
-      if (ex.rt.pauses?.isPaused(ex.location?.id, ex.ts)) {
+      if (ex.rt.pauses?.isPaused(ex.location?.id, ex.ts, ex.client.ip)) {
         ex.action = "allow";
         ex.reason = "blocking_paused";
+        return "next";
+      }
+      // Blocking off in the client's own settings: the same, with its own reason.
+      if (ex.rt.clientRules?.get(ex.client.ip)?.blocking === false) {
+        ex.action = "allow";
+        ex.reason = "client_blocking_off";
         return "next";
       }
       ex.action = "block";
@@ -76,4 +82,25 @@ export function applyPolicy(ex: DnsExchange, p: CompiledPolicy, phase: PolicyPha
       ex.action = "allow";
       return "next";
   }
+}
+
+/** The DNS policies this client is exempt from (its settings' `skipPolicies`), if any. */
+export function skippedBy(ex: DnsExchange): ReadonlySet<string> | undefined {
+  return ex.rt.clientRules?.get(ex.client.ip)?.skip;
+}
+
+/**
+ * No query-phase policy decided: a client with safe search on in its own settings gets the
+ * search engines' safe-search names (as a `safesearch` policy would rewrite them), logged with
+ * reason `client_safe_search`.
+ */
+export function clientSafeSearch(ex: DnsExchange): Outcome {
+  const rules = ex.rt.clientRules;
+  if (rules === undefined || rules.get(ex.client.ip)?.safeSearch !== true) return "next";
+  const target = rewriteTarget("safesearch", parsedQuery(ex).qname);
+  if (target === undefined) return "next";
+  ex.action = "safesearch";
+  ex.reason = "client_safe_search";
+  startRewrite(ex, target, DEFAULT_SYNTH_TTL);
+  return "next";
 }

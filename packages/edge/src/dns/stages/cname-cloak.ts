@@ -9,8 +9,9 @@
 import type { CompiledPolicy } from "../../policy/policy-set.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { parsedQuery } from "../exchange.ts";
+import { memoFor } from "../runtime.ts";
 import { RRType } from "../wire/constants.ts";
-import { applyPolicy } from "./apply-policy.ts";
+import { applyPolicy, skippedBy } from "./apply-policy.ts";
 import { endListQuery, explainListMatch } from "./list-match.ts";
 import { setQueryFields } from "./rule-fields.ts";
 
@@ -21,13 +22,15 @@ const MAX_CHAIN = 16;
 function decide(ex: DnsExchange, name: string): CompiledPolicy | null {
   const rt = ex.rt;
   const q = parsedQuery(ex);
-  const key = rt.memoizable ? `${ex.location?.id ?? ""}\u0000${q.qtype}\u0000${name}` : undefined;
+  const key = memoFor(rt, ex.client.ip)
+    ? `${ex.location?.id ?? ""}\u0000${q.qtype}\u0000${name}`
+    : undefined;
   let p = key === undefined ? undefined : rt.decisions.get(key);
   if (p === undefined) {
     const ctx = rt.ctx;
     ctx.reset();
     setQueryFields(ctx, ex, rt.fields, name);
-    p = rt.snapshot.policies.dns.match(ctx, ex.ts, "query") ?? null;
+    p = rt.snapshot.policies.dns.match(ctx, ex.ts, "query", skippedBy(ex)) ?? null;
     endListQuery(ex);
     if (key !== undefined && rt.decisions.size < 100_000) rt.decisions.set(key, p);
   }

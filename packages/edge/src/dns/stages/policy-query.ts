@@ -5,7 +5,8 @@
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { parsedQuery } from "../exchange.ts";
-import { applyPolicy } from "./apply-policy.ts";
+import { memoFor } from "../runtime.ts";
+import { applyPolicy, clientSafeSearch, skippedBy } from "./apply-policy.ts";
 import { endListQuery } from "./list-match.ts";
 import { setQueryFields } from "./rule-fields.ts";
 
@@ -18,10 +19,11 @@ export function createPolicyQueryStage(): Stage {
     run(ex: DnsExchange): Outcome {
       const rt = ex.rt;
       const set = rt.snapshot.policies.dns;
-      if (!set.hasPhase("query")) return "next";
+      if (!set.hasPhase("query")) return clientSafeSearch(ex);
       const q = parsedQuery(ex);
       // Decision memo: with memoizable rules the outcome depends only on these three.
-      const key = rt.memoizable
+      // A client with settings of its own takes no memo (its decision is its own).
+      const key = memoFor(rt, ex.client.ip)
         ? `${ex.location?.id ?? ""}\u0000${q.qtype}\u0000${q.qname}`
         : undefined;
       let p = key === undefined ? undefined : rt.decisions.get(key);
@@ -29,14 +31,14 @@ export function createPolicyQueryStage(): Stage {
         const ctx = rt.ctx;
         ctx.reset();
         setQueryFields(ctx, ex, rt.fields);
-        p = set.match(ctx, ex.ts, "query") ?? null;
+        p = set.match(ctx, ex.ts, "query", skippedBy(ex)) ?? null;
         endListQuery(ex);
         if (key !== undefined) {
           if (rt.decisions.size >= DECISION_MEMO_MAX) rt.decisions.clear();
           rt.decisions.set(key, p);
         }
       }
-      if (!p) return "next";
+      if (!p) return clientSafeSearch(ex);
       return applyPolicy(ex, p, "query");
     },
   };

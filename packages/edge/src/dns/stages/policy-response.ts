@@ -5,7 +5,7 @@
 // the pipeline's second resolve resolves the new target before the answer is finalized.
 
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
-import { applyPolicy } from "./apply-policy.ts";
+import { applyPolicy, skippedBy } from "./apply-policy.ts";
 import { endListQuery } from "./list-match.ts";
 import { setQueryFields, setResponseFields } from "./rule-fields.ts";
 
@@ -20,7 +20,7 @@ export function createPolicyResponseStage(): Stage {
       ctx.reset();
       setQueryFields(ctx, ex, rt.fields);
       setResponseFields(ctx, ex, ex.answer, rt.fields);
-      const p = set.match(ctx, ex.ts, "response");
+      const p = set.match(ctx, ex.ts, "response", skippedBy(ex));
       endListQuery(ex);
       if (!p) return "next";
       const before = ex.lookupName;

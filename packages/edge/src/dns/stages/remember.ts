@@ -10,6 +10,7 @@ import type { RecordTemplate } from "../../telemetry/query-log.ts";
 import type { EntryUse } from "../cache/dns-cache.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { findTtls, packetEntryBytes, parseFastQuery } from "../packet-cache.ts";
+import { memoFor } from "../runtime.ts";
 
 const NO_TTLS: readonly number[] = [];
 
@@ -20,7 +21,8 @@ export function createRememberStage(): Stage {
       const rt = ex.rt;
       const out = ex.out;
       const t = ex.client.transport;
-      if (!out || !rt.memoizable || (t !== "udp" && t !== "tcp" && t !== "dot")) return "next";
+      if (!out || !memoFor(rt, ex.client.ip) || (t !== "udp" && t !== "tcp" && t !== "dot"))
+        return "next";
       if (
         !ex.query ||
         !ex.record ||
