@@ -256,6 +256,37 @@ export function conformance(open: StoreFactory, opts: { parquet: boolean }): voi
       await assert.rejects(s.top({ ...RANGE, dimension: "domain", limit: 0 }), AnalyticsInputError);
     }));
 
+  it("one client's activity: totals, blocked, first and last time, how it was identified", () =>
+    seeded(async (s) => {
+      // DNS client 10.0.0.0 is every even i (15 records, all at hq), blocked for i ∈ {0,10,20};
+      // its first record is i = 0 (T0), its last i = 28 (T0 + 168 s).
+      assert.deepEqual(await s.clientActivity({ ...RANGE, client: "10.0.0.0" }), {
+        total: 15,
+        blocked: 3,
+        firstTs: T0,
+        lastTs: T0 + 168_000,
+        seenAs: [{ location: "hq", identity: null, device: null, count: 15 }],
+      });
+      // The HTTP record's client: signed in as ana, blocked.
+      assert.deepEqual(await s.clientActivity({ ...RANGE, client: "10.0.1.7" }), {
+        total: 1,
+        blocked: 1,
+        firstTs: T0 + 5000,
+        lastTs: T0 + 5000,
+        seenAs: [{ location: "hq", identity: "ana@example.com", device: null, count: 1 }],
+      });
+      // The range bounds it: from T0 + 1 leaves out i = 0 (one of the blocked).
+      const later = await s.clientActivity({ ...RANGE, from: T0 + 1, client: "10.0.0.0" });
+      assert.deepEqual([later.total, later.blocked, later.firstTs], [14, 2, T0 + 12_000]);
+      const none = { total: 0, blocked: 0, firstTs: null, lastTs: null, seenAs: [] };
+      assert.deepEqual(await s.clientActivity({ ...RANGE, client: "10.9.9.9" }), none);
+      assert.deepEqual(
+        await s.clientActivity({ ...RANGE, accountId: "another", client: "10.0.0.0" }),
+        none,
+      );
+      await assert.rejects(s.clientActivity({ ...RANGE, client: "" }), AnalyticsInputError);
+    }));
+
   it("filters and groups by edge; a record without one is a null key, left out of top edges", () =>
     seeded(async (s, data) => {
       const day = Date.UTC(2026, 10, 20);

@@ -28,6 +28,9 @@ const BODIES: Record<string, { body?: unknown; type?: string }> = {
   "PUT /api/v1/config/tests": { body: { tests: [] } },
   "PUT /api/v1/rollout-plan": { body: { stages: [{ name: "all", bakeSeconds: 0 }] } },
   "PUT /api/v1/users/:id/password": { body: { password: "long enough password" } },
+  "PUT /api/v1/clients/:id/settings": {
+    body: { blocking: true, safeSearch: false, skipPolicies: [] },
+  },
 };
 
 const RANK = { viewer: 1, editor: 2, admin: 3 } as const;
@@ -44,6 +47,7 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "GET /api/v1/audit",
     "GET /api/v1/auth/session",
     "GET /api/v1/client-names",
+    "GET /api/v1/clients/:id",
     "POST /api/v1/auth/logout",
     "PUT /api/v1/auth/password",
     "GET /api/v1/config/check",
@@ -85,6 +89,8 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
   editor: [
     "POST /api/v1/client-names",
     "DELETE /api/v1/client-names/:id",
+    "PUT /api/v1/clients/:id/settings",
+    "DELETE /api/v1/clients/:id/settings",
     "DELETE /api/v1/identities/devices/:id",
     "DELETE /api/v1/identities/users/:id",
     "DELETE /api/v1/identities/users/:id/credential",
@@ -272,6 +278,7 @@ for (const b of BACKENDS) {
         .replace("/tokens/:id", `/tokens/${ids.token}`)
         .replace(/^\/api\/v1\/users\/:id/, `/api/v1/users/${ids.dashboardUser}`)
         .replace("/client-names/:id", `/client-names/${ids.clientName}`)
+        .replace("/clients/:id", `/clients/${ids.clientName}`)
         .replace("/edges/:id", `/edges/${ids.edge}`)
         // Version 2 exists only in the first account (the other may publish its own version 1).
         .replace("/config/versions/:from/diff/:to", "/config/versions/1/diff/2")

@@ -12,6 +12,8 @@ import { ADDED_COLUMNS, COLUMN_NAMES, COLUMNS, type ColumnType, recordToRow } fr
 import { CONTENT_TYPES, encodeRows } from "./export-format.ts";
 import {
   BATCH_TABLE,
+  clientActivityOf,
+  clientActivitySql,
   type Dialect,
   decodeCursor,
   exportSql,
@@ -27,6 +29,8 @@ import {
 import {
   AnalyticsInputError,
   type AnalyticsStore,
+  type ClientActivity,
+  type ClientActivityQuery,
   DEFAULT_RETENTION,
   type ExportQuery,
   type ExportStream,
@@ -217,6 +221,21 @@ export class ClickHouseStore implements AnalyticsStore {
         return e;
       }),
     };
+  }
+
+  async clientActivity(q: ClientActivityQuery): Promise<ClientActivity> {
+    const rows = await this.rows(clientActivitySql(clickHouseDialect, q));
+    return clientActivityOf(
+      rows.map((r) => [
+        r.location as string | null,
+        r.identity as string | null,
+        r.device as string | null,
+        r.n as string,
+        r.blocked as string,
+        r.first_ts as string,
+        r.last_ts as string,
+      ]),
+    );
   }
 
   async search(q: SearchQuery): Promise<SearchResult> {

@@ -21,6 +21,8 @@ import { ChunkAppender } from "./duckdb-chunks.ts";
 import { CONTENT_TYPES, encodeRows } from "./export-format.ts";
 import {
   BATCH_TABLE,
+  clientActivityOf,
+  clientActivitySql,
   type Dialect,
   exportSql,
   type Params,
@@ -35,6 +37,8 @@ import {
 import {
   AnalyticsInputError,
   type AnalyticsStore,
+  type ClientActivity,
+  type ClientActivityQuery,
   DEFAULT_RETENTION,
   type ExportQuery,
   type ExportStream,
@@ -425,6 +429,14 @@ export class DuckDbStore implements AnalyticsStore {
         return e;
       });
       return { dimension: q.dimension, entries };
+    });
+  }
+
+  async clientActivity(q: ClientActivityQuery): Promise<ClientActivity> {
+    const st = clientActivitySql(duckDialect, q);
+    return this.withReader(async (c) => {
+      const r = await c.runAndReadAll(st.sql, duckValues(st.params));
+      return clientActivityOf(r.getRows() as (string | number | bigint | null)[][]);
     });
   }
 

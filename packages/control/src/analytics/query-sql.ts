@@ -8,6 +8,8 @@ import { normalizeDomain, rowToRecord, SELECT_LIST } from "./columns.ts";
 import {
   AnalyticsInputError,
   BUCKET_MS,
+  type ClientActivity,
+  type ClientActivityQuery,
   type LogFilter,
   REPLAY_COLUMNS,
   type ReplayQuery,
@@ -175,6 +177,51 @@ export function topSql(d: Dialect, q: TopQuery): Statement {
     `SELECT ${col} AS k, count(*) AS n${label} FROM ${TABLE} WHERE ${where} ` +
     `GROUP BY k ORDER BY n DESC, k ASC LIMIT ${bind(d, p, q.limit, "int")}`;
   return { sql, params: p };
+}
+
+/** Identifications a client's activity lists, at most. */
+export const CLIENT_SEEN_AS_MAX = 20;
+/** Groups read to total a client's activity (one per location, identity and device seen). */
+const CLIENT_GROUPS_MAX = 10_000;
+
+/**
+ * One client's records grouped by how they were identified, with counts, blocked counts and
+ * first/last times per group; clientActivityOf() totals them. Columns by position: location,
+ * identity, device, n, blocked, first_ts, last_ts.
+ */
+export function clientActivitySql(d: Dialect, q: ClientActivityQuery): Statement {
+  const p = new Params();
+  if (q.client === "") throw new AnalyticsInputError("client must not be empty");
+  const where = whereClause(d, p, q, { client: q.client }, true);
+  const block = bind(d, p, "block", "text");
+  const sql =
+    `SELECT location, identity, device, count(*) AS n, ` +
+    `sum(CASE WHEN action = ${block} THEN 1 ELSE 0 END) AS blocked, min(ts) AS first_ts, ` +
+    `max(ts) AS last_ts FROM ${TABLE} WHERE ${where} GROUP BY location, identity, device ` +
+    `ORDER BY n DESC, last_ts DESC LIMIT ${bind(d, p, CLIENT_GROUPS_MAX, "int")}`;
+  return { sql, params: p };
+}
+
+type Cell = string | number | bigint | null | undefined;
+
+/** Totals over the groups of clientActivitySql (rows as arrays in its column order). */
+export function clientActivityOf(rows: readonly (readonly Cell[])[]): ClientActivity {
+  const n = (v: Cell) => (v === null || v === undefined ? 0 : Number(v));
+  const text = (v: Cell) => (v === null || v === undefined || v === "" ? null : String(v));
+  const out: ClientActivity = { total: 0, blocked: 0, firstTs: null, lastTs: null, seenAs: [] };
+  for (const r of rows) {
+    const count = n(r[3]);
+    if (count === 0) continue;
+    out.total += count;
+    out.blocked += n(r[4]);
+    const first = n(r[5]);
+    const last = n(r[6]);
+    if (out.firstTs === null || first < out.firstTs) out.firstTs = first;
+    if (out.lastTs === null || last > out.lastTs) out.lastTs = last;
+    if (out.seenAs.length < CLIENT_SEEN_AS_MAX)
+      out.seenAs.push({ location: text(r[0]), identity: text(r[1]), device: text(r[2]), count });
+  }
+  return out;
 }
 
 export const MAX_SEARCH_LIMIT = 1000;

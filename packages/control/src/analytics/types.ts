@@ -202,6 +202,31 @@ export interface ReplayRow {
   minute?: number;
 }
 
+/** One client's activity over a range (the client page). */
+export interface ClientActivityQuery extends TimeRange {
+  /** The client address, as records hold it. */
+  client: string;
+}
+
+export interface ClientActivity {
+  /** The client's queries and requests in the range (the proxy's own lookups left out). */
+  total: number;
+  blocked: number;
+  /** Oldest and newest record time (ms); null when there is none. */
+  firstTs: number | null;
+  lastTs: number | null;
+  /**
+   * How its records were identified: distinct (location, identity, device) with counts,
+   * busiest first, at most CLIENT_SEEN_AS_MAX.
+   */
+  seenAs: {
+    location: string | null;
+    identity: string | null;
+    device: string | null;
+    count: number;
+  }[];
+}
+
 export interface AnalyticsStore {
   readonly name: "duckdb" | "clickhouse";
   /**
@@ -215,6 +240,8 @@ export interface AnalyticsStore {
   ): Promise<IngestResult>;
   timeseries(q: TimeseriesQuery): Promise<TimeseriesResult>;
   top(q: TopQuery): Promise<TopResult>;
+  /** One client's totals and identifications over a range. */
+  clientActivity(q: ClientActivityQuery): Promise<ClientActivity>;
   /** Newest first, keyset pagination on (ts, id, edgeId). */
   search(q: SearchQuery): Promise<SearchResult>;
   export(q: ExportQuery): Promise<ExportStream>;

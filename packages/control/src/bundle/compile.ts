@@ -6,6 +6,7 @@
 import {
   type BlockingPause,
   BUNDLE_SCHEMA_VERSION,
+  type ClientSettings,
   type ConfigBundle,
   type Identities,
   type List,
@@ -44,56 +45,58 @@ export async function compileContent(
   accountId: string,
   roots?: RootCaStore,
 ): Promise<BundleContent> {
-  const [settings, locations, lists, policies, users, devices, pauses, zones] = await Promise.all([
-    db
-      .selectFrom("account_settings")
-      .selectAll()
-      .where("account_id", "=", accountId)
-      .executeTakeFirst(),
-    db
-      .selectFrom("locations")
-      .selectAll()
-      .where("account_id", "=", accountId)
-      .orderBy("id")
-      .execute(),
-    db
-      .selectFrom("lists")
-      .select(["id", "name", "type", "description"])
-      .select(
-        sql<string>`(select coalesce(json_agg(i.value order by i.value), '[]')::text
+  const [settings, locations, lists, policies, users, devices, pauses, zones, clients] =
+    await Promise.all([
+      db
+        .selectFrom("account_settings")
+        .selectAll()
+        .where("account_id", "=", accountId)
+        .executeTakeFirst(),
+      db
+        .selectFrom("locations")
+        .selectAll()
+        .where("account_id", "=", accountId)
+        .orderBy("id")
+        .execute(),
+      db
+        .selectFrom("lists")
+        .select(["id", "name", "type", "description"])
+        .select(
+          sql<string>`(select coalesce(json_agg(i.value order by i.value), '[]')::text
           from list_items i where i.list_id = lists.id)`.as("items_json"),
-      )
-      .where("account_id", "=", accountId)
-      .orderBy("name")
-      .execute(),
-    db
-      .selectFrom("policies")
-      .selectAll()
-      .where("account_id", "=", accountId)
-      .where("enabled", "=", true)
-      .orderBy("type")
-      .orderBy("precedence")
-      .execute(),
-    db
-      .selectFrom("identity_users")
-      .selectAll()
-      .where("account_id", "=", accountId)
-      .orderBy("id")
-      .execute(),
-    db
-      .selectFrom("identity_devices")
-      .selectAll()
-      .where("account_id", "=", accountId)
-      .orderBy("id")
-      .execute(),
-    activePauses(db, accountId),
-    db
-      .selectFrom("local_zones")
-      .selectAll()
-      .where("account_id", "=", accountId)
-      .orderBy("name")
-      .execute(),
-  ]);
+        )
+        .where("account_id", "=", accountId)
+        .orderBy("name")
+        .execute(),
+      db
+        .selectFrom("policies")
+        .selectAll()
+        .where("account_id", "=", accountId)
+        .where("enabled", "=", true)
+        .orderBy("type")
+        .orderBy("precedence")
+        .execute(),
+      db
+        .selectFrom("identity_users")
+        .selectAll()
+        .where("account_id", "=", accountId)
+        .orderBy("id")
+        .execute(),
+      db
+        .selectFrom("identity_devices")
+        .selectAll()
+        .where("account_id", "=", accountId)
+        .orderBy("id")
+        .execute(),
+      activePauses(db, accountId),
+      db
+        .selectFrom("local_zones")
+        .selectAll()
+        .where("account_id", "=", accountId)
+        .orderBy("name")
+        .execute(),
+      clientSettingsRows(db, accountId),
+    ]);
   const s = settingsView(settings);
   const locationIds = new Set(locations.map((l) => l.id));
   const bundleLists: List[] = lists.map((l) => {
@@ -138,6 +141,7 @@ export async function compileContent(
     ...(s.proxy ? { proxy: s.proxy } : {}),
     ...(s.blockPage ? { blockPage: s.blockPage } : {}),
     ...(pauses.length > 0 ? { pauses: pauses.map(pauseToBundle) } : {}),
+    ...(clients.length > 0 ? { clients: clients.map(clientSettingsToBundle) } : {}),
     ...(zones.length > 0 ? { localZones: zones.map(localZoneToBundle) } : {}),
     ...(roots && locations.some((l) => l.tls_inspection)
       ? { tls: await tlsSection(db, accountId, roots) }
@@ -163,13 +167,45 @@ export function activePauses(db: Db, accountId: string) {
       ]),
     )
     .orderBy("scope")
+    .orderBy("client")
     .execute();
 }
 
-export function pauseToBundle(p: { scope: string; until: Date | null }): BlockingPause {
+export function pauseToBundle(p: {
+  scope: string;
+  client: string;
+  until: Date | null;
+}): BlockingPause {
   return {
     ...(p.until !== null ? { until: p.until.getTime() } : {}),
     ...(p.scope !== "" ? { locationId: p.scope } : {}),
+    ...(p.client !== "" ? { client: p.client } : {}),
+  };
+}
+
+/** The account's per-client settings, by address. */
+export function clientSettingsRows(db: Db, accountId: string) {
+  return db
+    .selectFrom("client_settings")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .orderBy("client")
+    .execute();
+}
+
+/** A client's settings as the bundle carries them: only what differs from the defaults. */
+export function clientSettingsToBundle(r: {
+  client: string;
+  blocking: boolean;
+  safe_search: boolean;
+  skip_policies: unknown;
+}): ClientSettings {
+  const skip = r.skip_policies as string[];
+  return {
+    client: r.client,
+    ...(r.blocking ? {} : { blocking: false }),
+    ...(r.safe_search ? { safeSearch: true } : {}),
+    ...(skip.length > 0 ? { skipPolicies: skip } : {}),
   };
 }
 

@@ -13,7 +13,7 @@
 // verdict with a note that the edge allows it while the pause lasts; a case with `at` gets the
 // edge's answer at that moment (allowed, with the note).
 
-import { BlockList, isIP } from "node:net";
+import { isIP } from "node:net";
 import {
   type ConfigBundle,
   domainsOf,
@@ -31,6 +31,7 @@ import { BlockingPauses } from "@gatehouse/edge/pauses";
 import type { ExecutionContext } from "@gatehouse/rules";
 import { ACCOUNT_DOCUMENTS, readAccountDocument } from "../account-documents.ts";
 import { buildLists, compileDraft, type DraftPolicy, listTypesOf } from "../analytics/simulate.ts";
+import { LocationsByAddress } from "../clients/location-of.ts";
 import type { Db } from "../context.ts";
 
 /** The parts of a bundle the tests read. */
@@ -54,7 +55,7 @@ class Evaluator {
   readonly #drafts = new Map<PolicyType, DraftPolicy[]>();
   readonly #ctx = new Map<PolicyType, ExecutionContext>();
   readonly #names = new Map<string, string>();
-  readonly #locations: { loc: Location; nets: { list: BlockList; bits: number }[] }[];
+  readonly #locations: LocationsByAddress<Location>;
   /** The edge's lists for DNS cases (modifiers read the query's type and client). */
   readonly #dnsLists: EdgeListSet | undefined;
   /** Why the DNS lists could not be built (every DNS case then fails with it). */
@@ -82,17 +83,7 @@ class Evaluator {
     const zones = config.localZones ?? [];
     this.#zones = zones.length > 0 ? new LocalZones(zones, 1) : undefined;
     for (const p of config.policies) this.#names.set(p.id, p.name);
-    this.#locations = config.locations.map((loc) => ({
-      loc,
-      nets: loc.networks.map((n) => {
-        const [addr = "", len] = n.split("/");
-        const family = isIP(addr) === 6 ? "ipv6" : "ipv4";
-        const bits = len === undefined ? (family === "ipv6" ? 128 : 32) : Number(len);
-        const list = new BlockList();
-        if (isIP(addr) !== 0) list.addSubnet(addr, bits, family);
-        return { list, bits };
-      }),
-    }));
+    this.#locations = new LocationsByAddress(config.locations);
   }
 
   policyName(id: string): string | null {
@@ -109,13 +100,7 @@ class Evaluator {
       return byName;
     }
     if (ip === undefined) return undefined;
-    const family = isIP(ip) === 6 ? "ipv6" : "ipv4";
-    let best: { loc: Location; bits: number } | undefined;
-    for (const { loc, nets } of this.#locations)
-      for (const n of nets)
-        if (n.list.check(ip, family) && (best === undefined || n.bits > best.bits))
-          best = { loc, bits: n.bits };
-    return best?.loc;
+    return this.#locations.of(ip);
   }
 
   #match(type: PolicyType, at: number, fill: (ctx: ExecutionContext) => void, response: boolean) {
@@ -165,7 +150,7 @@ class Evaluator {
     };
     const notes: string[] = [];
     const q = match(fill, false);
-    if (q && !(q.action === "block" && this.#pauses?.isPaused(loc?.id, at))) {
+    if (q && !(q.action === "block" && this.#pauses?.isPaused(loc?.id, at, source))) {
       return { action: q.action, policy: q };
     }
     if (q) {
@@ -198,7 +183,7 @@ class Evaluator {
         (a.cnames ?? []).map((n) => n.toLowerCase().replace(/\.$/, "")),
       );
     }, true);
-    if (r?.action === "block" && this.#pauses?.isPaused(loc?.id, at)) {
+    if (r?.action === "block" && this.#pauses?.isPaused(loc?.id, at, source)) {
       notes.push(pauseNote(loc, at, atGiven));
       return { action: atGiven ? "allow" : "block", policy: r, notes };
     }

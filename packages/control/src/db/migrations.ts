@@ -444,6 +444,29 @@ const m0019: Migration = {
   },
 };
 
+/**
+ * Clients (issue 17): blocking paused per client — a pause row names one client address in
+ * `client` (scope "" then; "" in `client` for the pauses of everyone and of locations) — and a
+ * client's own settings (blocking off, safe search on, DNS policies skipped), by address in the
+ * canonical form the query log records.
+ */
+const m0020: Migration = {
+  async up(db) {
+    await sql`alter table blocking_pauses add column client text not null default ''`.execute(db);
+    await sql`alter table blocking_pauses drop constraint blocking_pauses_pkey`.execute(db);
+    await sql`alter table blocking_pauses add primary key (account_id, scope, client)`.execute(db);
+    await sql`create table client_settings (
+      account_id text not null references accounts(id) on delete cascade,
+      client text not null,
+      blocking boolean not null default true,
+      safe_search boolean not null default false,
+      skip_policies jsonb not null default '[]',
+      updated_by text not null,
+      updated_at timestamptz not null default now(),
+      primary key (account_id, client))`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": m0001,
   "0002_list_items_c_collation": m0002,
@@ -464,6 +487,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0017_edge_life_cycle": m0017,
   "0018_device_doh_tokens": m0018,
   "0019_edge_endpoints": m0019,
+  "0020_clients": m0020,
 };
 
 const provider: MigrationProvider = {

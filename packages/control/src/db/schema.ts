@@ -143,11 +143,25 @@ export interface AccountSettingsTable {
 
 interface BlockingPausesTable {
   account_id: string;
-  /** "" for every client, else a location id. */
+  /** "" for every client (or the one in `client`), else a location id. */
   scope: string;
+  /** One client's address; "" for the pauses of everyone and of locations. */
+  client: Generated<string>;
   until: Date | null;
   created_by: string;
   created_at: CreatedAt;
+}
+
+interface ClientSettingsTable {
+  account_id: string;
+  /** The client's address, canonical (as client_names.client). */
+  client: string;
+  blocking: boolean;
+  safe_search: boolean;
+  /** DNS policy ids (JSON array of strings). */
+  skip_policies: Json;
+  updated_by: string;
+  updated_at: UpdatedAt;
 }
 
 interface AuditLogTable {
@@ -328,6 +342,7 @@ export interface Database {
   account_settings: AccountSettingsTable;
   audit_log: AuditLogTable;
   blocking_pauses: BlockingPausesTable;
+  client_settings: ClientSettingsTable;
   bundles: BundlesTable;
   idempotency_keys: IdempotencyKeysTable;
   join_tokens: JoinTokensTable;

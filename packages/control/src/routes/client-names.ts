@@ -24,7 +24,7 @@ const ClientNameBody = T.Object(
 const tags = ["clients"];
 
 /** The canonical form of a client address, or undefined when it is not one. */
-function canonicalClient(s: string): string | undefined {
+export function canonicalClient(s: string): string | undefined {
   const ip = parseIp(s.trim());
   if (!ip) return undefined;
   if (ip.family === 6) {

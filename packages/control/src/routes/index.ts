@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { accountRoutes } from "./accounts.ts";
 import { auditRoutes } from "./audit-log.ts";
 import { clientNameRoutes } from "./client-names.ts";
+import { clientRoutes } from "./clients.ts";
 import { configRoutes } from "./config.ts";
 import { connectRoutes } from "./connect.ts";
 import { edgeRoutes } from "./edges.ts";
@@ -41,4 +42,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(tlsRoutes);
   await app.register(userRoutes);
   await app.register(clientNameRoutes);
+  await app.register(clientRoutes);
 }
