@@ -98,6 +98,8 @@ describe("dashboard files served by control", () => {
     for (const path of [
       "/policies",
       "/lists/lst_123",
+      "/clients/192.168.1.23",
+      "/clients/2001:db8::1",
       "/logs?action=block",
       "/edges/",
       "/index.html",

@@ -12,6 +12,7 @@ import {
   setUnauthorizedHandler,
 } from "./api.ts";
 import { AuditPage } from "./pages/audit.tsx";
+import { ClientDetailPage } from "./pages/client-detail.tsx";
 import { ClientsPage } from "./pages/clients.tsx";
 import { ConfigPage } from "./pages/config.tsx";
 import { ConnectPage } from "./pages/connect.tsx";
@@ -298,13 +299,13 @@ function Shell(props: { onSignOut: () => void }) {
       </nav>
       <main className="content">
         {me && <PauseBar canChange={me.role !== "viewer"} />}
-        <Page path={path} />
+        <Page path={path} canChange={me?.role !== undefined && me.role !== "viewer"} />
       </main>
     </div>
   );
 }
 
-/** Pages by path; `/lists/:id` is the one path with a parameter. */
+/** Pages by path; `/lists/:id` and `/clients/:address` are the paths with a parameter. */
 const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/": () => <OverviewPage />,
   "/logs": () => <QueryLogPage />,
@@ -326,10 +327,13 @@ const PAGES: Readonly<Record<string, () => ReactNode>> = {
   "/clients": () => <ClientsPage />,
 };
 
-function Page({ path }: { path: string }) {
+function Page({ path, canChange }: { path: string; canChange: boolean }) {
   const clean = path.length > 1 ? path.replace(/\/+$/, "") : path;
   const listId = /^\/lists\/([^/]+)$/.exec(clean)?.[1];
   if (listId !== undefined) return <ListDetailPage id={decodeURIComponent(listId)} />;
+  const client = /^\/clients\/([^/]+)$/.exec(clean)?.[1];
+  if (client !== undefined)
+    return <ClientDetailPage client={decodeURIComponent(client)} canChange={canChange} />;
   const page = Object.hasOwn(PAGES, clean) ? PAGES[clean] : undefined;
   if (page) return page();
   return (

@@ -1,21 +1,30 @@
 // Pause blocking, on every page: a banner while blocking is paused (where, until when, by whom,
 // with Resume), and for editors the buttons that pause it — 5 min, 1 h or until resumed, for
-// every client or one location. Pausing and resuming publish at once (POST /pause, /pause/resume).
+// every client or one location (a client's own pause is set on its page, and shown here too). Pausing and resuming publish at once (POST /pause, /pause/resume).
 
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api } from "./api.ts";
+import { Link } from "./router.tsx";
 import type { Location, Page, PauseState } from "./types.ts";
 import { ErrorBanner, SelectField, useAction, useResource } from "./ui.tsx";
 
 /** How often the banner asks again (a pause may end, or be set elsewhere). */
 const POLL_MS = 15_000;
-const DURATIONS: readonly (readonly [string, number | undefined])[] = [
+/** The lengths a pause may have: [label, minutes (undefined: until resumed)]. */
+export const DURATIONS: readonly (readonly [string, number | undefined])[] = [
   ["5 min", 5],
   ["1 h", 60],
   ["Until resumed", undefined],
 ];
 
-function untilText(until: string | null, now: number): string {
+/** The event a page sends after it paused or resumed something, so the banner asks again. */
+const PAUSE_CHANGED = "gatehouse:pause-changed";
+
+export function notifyPauseChanged(): void {
+  window.dispatchEvent(new Event(PAUSE_CHANGED));
+}
+
+export function untilText(until: string | null, now: number): string {
   if (until === null) return "until resumed";
   const end = Date.parse(until);
   const min = Math.max(1, Math.ceil((end - now) / 60_000));
@@ -30,6 +39,11 @@ export function PauseBar(props: { canChange: boolean }) {
     POLL_MS,
   );
   const action = useAction();
+  const { reload } = state;
+  useEffect(() => {
+    window.addEventListener(PAUSE_CHANGED, reload);
+    return () => window.removeEventListener(PAUSE_CHANGED, reload);
+  }, [reload]);
   const [open, setOpen] = useState(false);
   const [scope, setScope] = useState("");
   const locations = useResource<Page<Location> | undefined>(`pause-locations|${open}`, (signal) =>
@@ -49,10 +63,21 @@ export function PauseBar(props: { canChange: boolean }) {
   return (
     <div className="pause-bar">
       {active.map((p) => (
-        <div className="pause-banner" role="status" key={p.locationId ?? ""}>
+        <div className="pause-banner" role="status" key={`${p.locationId ?? ""}|${p.client ?? ""}`}>
           <strong>
             Blocking is paused{" "}
-            {p.locationId === null ? "for every client" : `in ${p.locationName ?? p.locationId}`}
+            {p.client !== null ? (
+              <>
+                for client{" "}
+                <Link to={`/clients/${encodeURIComponent(p.client)}`}>
+                  {p.clientName ?? p.client}
+                </Link>
+              </>
+            ) : p.locationId === null ? (
+              "for every client"
+            ) : (
+              `in ${p.locationName ?? p.locationId}`
+            )}
           </strong>{" "}
           {untilText(p.until, now)}, by {p.pausedBy}.
           {props.canChange && (
@@ -61,10 +86,22 @@ export function PauseBar(props: { canChange: boolean }) {
               className="pause-resume"
               disabled={action.busy}
               onClick={() =>
-                change("/pause/resume", p.locationId === null ? {} : { locationId: p.locationId })
+                change(
+                  "/pause/resume",
+                  p.client !== null
+                    ? { client: p.client }
+                    : p.locationId === null
+                      ? {}
+                      : { locationId: p.locationId },
+                )
               }
             >
-              Resume{p.locationId === null ? "" : ` in ${p.locationName ?? p.locationId}`}
+              Resume
+              {p.client !== null
+                ? ` for ${p.clientName ?? p.client}`
+                : p.locationId === null
+                  ? ""
+                  : ` in ${p.locationName ?? p.locationId}`}
             </button>
           )}
         </div>

@@ -7,6 +7,7 @@ import type {
   BundleDiff as ApiBundleDiff,
   BundleSummary as ApiBundleSummary,
   ClientNameView as ApiClientNameView,
+  ClientView as ApiClientView,
   ConfigVersion as ApiConfigVersion,
   DashboardUserCreated as ApiDashboardUserCreated,
   DashboardUserView as ApiDashboardUserView,
@@ -77,6 +78,8 @@ export type SessionView = ApiSessionView;
 export type DashboardUser = ApiDashboardUserView;
 /** A name given to a client by its IP address. */
 export type ClientName = ApiClientNameView;
+/** One client's page: location, settings, pause, policies, activity. */
+export type ClientView = ApiClientView;
 export type DashboardUserCreated = ApiDashboardUserCreated;
 
 export type BundleSummary = ApiBundleSummary;

@@ -45,6 +45,9 @@ const TYPES: Readonly<Record<string, string>> = {
 /** Vite names built assets with a content hash: they never change under the same name. */
 const HASHED_PREFIX = "/assets/";
 const IMMUTABLE = "public, max-age=31536000, immutable";
+/** The client page's route (`clients/<IPv4 or IPv6 address>`), whose last segment has dots. */
+const CLIENT_PAGE = /^clients\/[0-9A-Fa-f.:]+$/;
+
 /** A file of dist larger than this is not ours; refuse rather than read it into memory. */
 const MAX_FILE_BYTES = 16 * 1024 * 1024;
 
@@ -174,7 +177,12 @@ export function registerDashboard(app: FastifyInstance, dir: string | undefined)
           );
         // A missing file (an asset, anything with an extension) is a 404, never the app: a
         // stale page asking for an old hashed script must not get HTML back as JavaScript.
-        if (info !== undefined || path.startsWith(HASHED_PREFIX) || extname(rel) !== "")
+        // A client's page is the exception: its address (`/clients/192.168.1.23`) has dots.
+        if (
+          info !== undefined ||
+          path.startsWith(HASHED_PREFIX) ||
+          (extname(rel) !== "" && !CLIENT_PAGE.test(rel))
+        )
           return plainNotFound(reply, path);
       }
       // `/`, index.html and client-side routes: the app decides what to show.

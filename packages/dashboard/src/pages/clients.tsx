@@ -1,6 +1,7 @@
 // Clients: names for clients by IP address ("Kitchen iPad" for 192.168.1.23), shown in the query
 // log and the Overview. Editors add, rename and forget names; everyone sees them. Beside them,
-// the clients that asked in the last 24 hours with their query counts (from the query log).
+// the clients that asked in the last 24 hours with their query counts (from the query log). Each
+// client links to its page (client-detail.tsx): activity, policies, settings, pause.
 
 import { type FormEvent, useState } from "react";
 import { api } from "../api.ts";
@@ -70,7 +71,9 @@ export function ClientsPage() {
         <tbody>
           {items.map((c) => (
             <tr key={c.client}>
-              <td>{c.name}</td>
+              <td>
+                <Link to={`/clients/${encodeURIComponent(c.client)}`}>{c.name}</Link>
+              </td>
               <td>{c.client}</td>
               <td>
                 {formatTime(c.updatedAt)}
@@ -127,9 +130,11 @@ function ActiveClients({ nameOf }: { nameOf: (ip: string) => string | undefined 
           {entries.map((e) => (
             <tr key={e.key}>
               <td>
-                <Link to={`/logs?client=${encodeURIComponent(e.key)}`}>{nameOf(e.key) ?? "—"}</Link>
+                <Link to={`/clients/${encodeURIComponent(e.key)}`}>{nameOf(e.key) ?? e.key}</Link>
               </td>
-              <td>{e.key}</td>
+              <td>
+                {e.key} <Link to={`/logs?client=${encodeURIComponent(e.key)}`}>queries</Link>
+              </td>
               <td className="num">{e.count.toLocaleString()}</td>
             </tr>
           ))}

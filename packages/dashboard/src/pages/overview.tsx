@@ -181,17 +181,19 @@ function Chart({ bars: data, bucket }: { bars: Bar[]; bucket: keyof typeof BUCKE
   );
 }
 
-function TopTable(props: {
+export function TopTable(props: {
   title: string;
   result: TopResult;
   filter: "domainSuffix" | "client";
   action?: string;
+  /** More query-log filters for the links (e.g. the client on a client's page). */
+  also?: Readonly<Record<string, string>>;
   /** A name for a key (a client's given name), shown with the key under it. */
   labelOf?: (key: string) => string | undefined;
 }) {
   const max = Math.max(1, ...props.result.entries.map((e) => e.count));
   const link = (key: string) => {
-    const q = new URLSearchParams({ [props.filter]: key });
+    const q = new URLSearchParams({ ...props.also, [props.filter]: key });
     if (props.action) q.set("action", props.action);
     return `/logs?${q}`;
   };

@@ -61,7 +61,13 @@ function shown(r: LogRecord, k: keyof LogRecord) {
   const v = r[k];
   if (v === undefined || v === null || v === "") return undefined;
   if (k === "ts") return formatTime(r.ts);
-  if (k === "client") return <Link to={clientLink(r.client)}>{r.client}</Link>;
+  if (k === "client")
+    return (
+      <>
+        <Link to={clientLink(r.client)}>{r.client}</Link>{" "}
+        <Link to={`/clients/${encodeURIComponent(r.client)}`}>(client page)</Link>
+      </>
+    );
   if (k === "action") return <Badge value={r.action} text={ACTION_LABELS[r.action]} />;
   if (k === "list") return <code>${String(v)}</code>;
   if ((k === "qname" || k === "host" || k === "sni") && typeof v === "string")

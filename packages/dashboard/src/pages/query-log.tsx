@@ -59,13 +59,13 @@ function filtersOf(q: URLSearchParams): Filters {
   return f;
 }
 
-function what(r: LogRecord): string {
+export function what(r: LogRecord): string {
   if (r.kind === "dns") return r.qname ?? "";
   if (r.kind === "http") return r.url ?? r.host ?? "";
   return r.sni ?? r.host ?? "";
 }
 
-function outcome(r: LogRecord): string {
+export function outcome(r: LogRecord): string {
   if (r.rcode) return r.rcode;
   if (r.status !== undefined) return String(r.status);
   return r.reason ?? "";
