@@ -90,7 +90,6 @@ const ROLE_TABLE: Readonly<Record<Exclude<AccessLevel, "public">, readonly strin
     "POST /api/v1/client-names",
     "DELETE /api/v1/client-names/:id",
     "PUT /api/v1/clients/:id/settings",
-    "DELETE /api/v1/clients/:id/settings",
     "DELETE /api/v1/identities/devices/:id",
     "DELETE /api/v1/identities/users/:id",
     "DELETE /api/v1/identities/users/:id/credential",

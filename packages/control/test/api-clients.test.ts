@@ -1,5 +1,5 @@
 // Clients (issue 17): GET /clients/:id (name, location, settings, pause, the policies that apply
-// and why, 24 h activity from the query-log store), PUT/DELETE /clients/:id/settings (in the
+// and why, 24 h activity from the query-log store), PUT /clients/:id/settings (in the
 // bundle as `clients`, published at once, audited), and POST /pause with a client (in the
 // bundle as a pause with `client`, shown by GET /pause with the client's name).
 
@@ -124,7 +124,7 @@ for (const b of BACKENDS) {
       assert.equal((await api("GET", "/clients/not-an-ip")).statusCode, 422);
     });
 
-    it("PUT settings: in the bundle at once, audited; skipped policies show as skipped; DELETE returns to the defaults", async () => {
+    it("PUT settings: in the bundle at once, audited; skipped policies show as skipped; the defaults return to the global settings", async () => {
       const r = await api("PUT", "/clients/10.1.2.3/settings", {
         blocking: false,
         safeSearch: true,
@@ -148,9 +148,15 @@ for (const b of BACKENDS) {
       });
       assert.equal(bad.statusCode, 422, bad.body);
       assert.equal(bad.json().error.details.path, "/skipPolicies/0");
-      assert.equal((await api("DELETE", "/clients/10.1.2.3/settings")).statusCode, 204);
-      const latest = (await api("GET", "/config/versions?limit=1")).json().items[0].version;
-      assert.equal((await bundleOf(latest)).clients, undefined);
+      // The defaults are the global settings: the client's own go.
+      const global = await api("PUT", "/clients/10.1.2.3/settings", {
+        blocking: true,
+        safeSearch: false,
+        skipPolicies: [],
+      });
+      assert.equal(global.statusCode, 200, global.body);
+      assert.equal(global.json().settings.updatedBy, null);
+      assert.equal((await bundleOf(global.json().publishedVersion)).clients, undefined);
       const audit = (await api("GET", "/audit?resource=client%20settings")).json().items as {
         action: string;
         resourceId: string;
@@ -231,7 +237,6 @@ for (const b of BACKENDS) {
         other,
       );
       assert.equal(theirs.statusCode, 404, theirs.body);
-      assert.equal((await api("DELETE", "/clients/10.1.2.3/settings")).statusCode, 404);
       // Known by its queries alone: outside every location, no name, but in the log.
       assert.equal((await api("GET", "/clients/10.1.2.4")).statusCode, 200);
       assert.equal((await api("GET", "/clients/192.0.2.1")).statusCode, 404);

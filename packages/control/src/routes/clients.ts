@@ -2,8 +2,8 @@
 // its address falls in, its own settings and pause, the policies that apply to it and why
 // (clients/applies.ts), and its activity over the last 24 hours from the query-log store — and
 // its own settings (AdGuard Home's per-client "use global settings" or: blocking off, safe search
-// on, DNS policies skipped). Settings go into the bundle (`clients`), published at once, audited
-// (resource `client settings`).
+// on, DNS policies skipped; the defaults are "use global settings"). Settings go into the bundle
+// (`clients`), published at once, audited (resource `client settings`).
 
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { ClientSettingsView, ClientView, GatehouseError } from "@gatehouse/contract";
@@ -16,7 +16,6 @@ import { policyApplies } from "../clients/applies.ts";
 import { LocationsByAddress } from "../clients/location-of.ts";
 import { actorOf, type Db } from "../context.ts";
 import { notFound } from "../http/errors.ts";
-import { NoContent } from "../http/responses.ts";
 import { canonicalClient } from "./client-names.ts";
 import { IdParams, who } from "./common.ts";
 import { publishNow } from "./publish-now.ts";
@@ -231,7 +230,7 @@ export async function clientRoutes(fastify: FastifyInstance): Promise<void> {
         tags,
         summary: "Give a client its own settings: blocking off, safe search on, policies skipped",
         description:
-          "Replaces the client's settings and publishes at once. Only the DNS pipeline reads them: `blocking: false` answers what DNS block policies would block (query log reason `client_blocking_off`); `safeSearch` rewrites search engines to their safe-search names when no DNS policy matched (reason `client_safe_search`); `skipPolicies` are DNS policy ids the client is exempt from (the next matching policy decides).",
+          "Replaces the client's settings and publishes at once; the defaults (`blocking: true`, `safeSearch: false`, no `skipPolicies`) return it to the global settings (its own are removed, audited as `delete`). Only the DNS pipeline reads them: `blocking: false` answers what DNS block policies would block (query log reason `client_blocking_off`); `safeSearch` rewrites search engines to their safe-search names when no DNS policy matched (reason `client_safe_search`); `skipPolicies` are DNS policy ids the client is exempt from (the next matching policy decides).",
         params: IdParams,
         body: SettingsBody,
         response: { 200: SettingsAnswer },
@@ -263,6 +262,24 @@ export async function clientRoutes(fastify: FastifyInstance): Promise<void> {
             );
         }
         const before = await settingsRow(trx, p.accountId, client);
+        // The defaults are the global settings: the client's own row goes (if it had one).
+        if (blocking && !safeSearch && skipPolicies.length === 0) {
+          if (!before) return;
+          await trx
+            .deleteFrom("client_settings")
+            .where("account_id", "=", p.accountId)
+            .where("client", "=", client)
+            .execute();
+          await audit(trx, {
+            accountId: p.accountId,
+            actor,
+            resource: "client settings",
+            resourceId: client,
+            action: "delete",
+            before: settingsView(before),
+          });
+          return;
+        }
         if (!before) {
           const n = await trx
             .selectFrom("client_settings")
@@ -299,43 +316,6 @@ export async function clientRoutes(fastify: FastifyInstance): Promise<void> {
       });
       const published = await publishNow(publisher, p.accountId, actor);
       return { settings: settingsView(await settingsRow(db, p.accountId, client)), ...published };
-    },
-  );
-
-  app.delete(
-    "/clients/:id/settings",
-    {
-      config: { access: "editor", errors: [404, 422] },
-      schema: {
-        tags,
-        summary: "Back to the global settings: forget the client's own settings (404: it has none)",
-        params: IdParams,
-        response: { 204: NoContent },
-      },
-    },
-    async (req, reply) => {
-      const p = who(req);
-      const actor = actorOf(p);
-      const client = clientOf(req.params.id);
-      await db.transaction().execute(async (trx) => {
-        const r = await trx
-          .deleteFrom("client_settings")
-          .where("account_id", "=", p.accountId)
-          .where("client", "=", client)
-          .returningAll()
-          .executeTakeFirst();
-        if (!r) throw notFound(`settings of client ${client}`);
-        await audit(trx, {
-          accountId: p.accountId,
-          actor,
-          resource: "client settings",
-          resourceId: client,
-          action: "delete",
-          before: settingsView(r),
-        });
-      });
-      await publishNow(publisher, p.accountId, actor);
-      return reply.status(204).send();
     },
   );
 }

@@ -183,7 +183,8 @@ function SettingsForm(props: {
               disabled={save.busy}
               onClick={() =>
                 save.run(async () => {
-                  await api.del(path);
+                  // The defaults are the global settings.
+                  await api.put(path, { blocking: true, safeSearch: false, skipPolicies: [] });
                   props.onSaved();
                 })
               }
