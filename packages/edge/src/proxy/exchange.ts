@@ -3,7 +3,12 @@
 // the stages learn. Stages write fields; nothing else is allocated per stage.
 
 import type { Socket } from "node:net";
-import type { EdgeError, EdgeErrorReason, Location, LogAction } from "@gatehouse/contract";
+import {
+  EdgeError,
+  type EdgeErrorReason,
+  type Location,
+  type LogAction,
+} from "@gatehouse/contract";
 import type { IdentityView, MatchedPolicy, ProxySnapshot } from "./edge-view.ts";
 import type { ClientRequest, ClientResponse } from "./http1/message.ts";
 import type { OriginCall } from "./http1/origin-call.ts";
@@ -237,6 +242,15 @@ export function answer(ex: Exchange, status: number, reason: ReasonCode, detail:
 export interface Stage {
   readonly name: string;
   run(ex: Exchange): Outcome | Promise<Outcome>;
+}
+
+/**
+ * What an earlier stage of the pipeline always sets (the origin call, the response head): its
+ * absence is a bug, failed as `internal` (fail.ts answers 500) instead of read as undefined.
+ */
+export function required<T>(v: T | undefined, what: string): T {
+  if (v === undefined) throw new EdgeError("internal", `${what} is missing`);
+  return v;
 }
 
 /** Throw away the origin's response (the client gets another answer). */

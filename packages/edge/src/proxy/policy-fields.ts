@@ -6,6 +6,7 @@
 import { domainsOf } from "@gatehouse/contract";
 import type { ExecutionContext } from "@gatehouse/rules";
 import type { Exchange } from "./exchange.ts";
+import { fieldName, fieldValue } from "./field-list.ts";
 
 function fillIdentity(ctx: ExecutionContext, ex: Exchange, fields: ReadonlySet<string>): void {
   if (fields.has("dns.location") && ex.location) ctx.setText("dns.location", ex.location.id);
@@ -75,10 +76,11 @@ export function fillHttp(ctx: ExecutionContext, ex: Exchange, fields: ReadonlySe
     const raw = ex.req.rawHeaders;
     const map = new Map<string, string[]>();
     for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
+      const name = fieldName(raw, i).toLowerCase();
+      const value = fieldValue(raw, i);
       const list = map.get(name);
-      if (list) list.push(raw[i + 1]!);
-      else map.set(name, [raw[i + 1]!]);
+      if (list) list.push(value);
+      else map.set(name, [value]);
     }
     if (wantHeaders) ctx.set("http.request.headers", map);
     if (wantNames) ctx.set("http.request.headers.names", [...map.keys()]);

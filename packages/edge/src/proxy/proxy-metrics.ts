@@ -228,7 +228,8 @@ function create(registry: Registry): ProxyMetrics {
         row = STATUS_CLASSES.map((cls) => slot(requests.labels(kind, action, cls)));
         actions.set(action, row);
       }
-      row[statusClassIndex(status)]!.n++;
+      const counter = row[statusClassIndex(status)];
+      if (counter !== undefined) counter.n++;
     },
     error(cause) {
       let c = byCause.get(cause);

@@ -193,7 +193,8 @@ function confirmIdleLater(idleLimitMs: number, fn: () => void): void {
  */
 function takeOver(socket: Socket): Buffer[] {
   socket.pause();
-  const h = handleOf(socket)!;
+  const h = handleOf(socket);
+  if (h == null) throw new Error("a socket without a handle cannot be spliced");
   h.readStop?.();
   h.reading = true;
   // An EOF Node already saw must not end our writable side: the relay passes FINs on itself.
@@ -208,6 +209,12 @@ function takeOver(socket: Socket): Buffer[] {
 }
 
 const halfOpenBefore = new WeakMap<Socket, boolean>();
+
+/** The chunks as one buffer, without a copy when there is one. */
+function joined(chunks: Buffer[]): Buffer {
+  const first = chunks[0];
+  return chunks.length === 1 && first !== undefined ? first : Buffer.concat(chunks);
+}
 
 /**
  * Undo takeOver() for a socket the splice relay could not take: Node reads it again. The read
@@ -236,15 +243,16 @@ function flush(socket: Socket, data: Buffer, done: (ok: boolean) => void): void 
 }
 
 const relaySpliced: Relay = (ex, client, up, first, limits, metrics) => {
-  const lib = spliceAddon()!;
+  const lib = spliceAddon();
+  if (lib === undefined) return relayInNode(ex, client, up, first, limits, metrics);
   metrics.activeTunnels.inc();
   return new Promise<RelayBytes>((resolve) => {
     // What Node had read from each side goes out first, through Node, before the handover.
     const fromClient = takeOver(client);
     const fromUp = takeOver(up);
     if (first !== undefined && first.length > 0) fromClient.unshift(first);
-    const toUp = fromClient.length === 1 ? fromClient[0]! : Buffer.concat(fromClient);
-    const toClient = fromUp.length === 1 ? fromUp[0]! : Buffer.concat(fromUp);
+    const toUp = joined(fromClient);
+    const toClient = joined(fromUp);
     let handle: object | undefined;
     let timer: NodeJS.Timeout | undefined;
     let ended = false;
@@ -275,13 +283,14 @@ const relaySpliced: Relay = (ex, client, up, first, limits, metrics) => {
     up.once("close", cut);
     const idleLimit = limits.upstreamIdleTimeoutMs;
     const checkIdle = (confirmed = false) => {
-      const s = lib.stats(handle!);
+      if (handle === undefined) return;
+      const s = lib.stats(handle);
       if (s === undefined) return;
       if (s[2] < idleLimit) timer = setTimeout(checkIdle, Math.max(1, idleLimit - s[2]));
       else if (!confirmed) confirmIdleLater(idleLimit, () => checkIdle(true));
       else {
         ex.reason ??= "upstream_timeout";
-        lib.abort(handle!);
+        lib.abort(handle);
       }
     };
     const start = () => {
@@ -292,7 +301,10 @@ const relaySpliced: Relay = (ex, client, up, first, limits, metrics) => {
       }
       const h = {};
       try {
-        lib.start(h, handleOf(client)!.fd!, handleOf(up)!.fd!, (u, d) => end(u, d));
+        const clientFd = handleOf(client)?.fd;
+        const upFd = handleOf(up)?.fd;
+        if (clientFd === undefined || upFd === undefined) throw new Error("no descriptor");
+        lib.start(h, clientFd, upFd, (u, d) => end(u, d));
       } catch {
         // Out of descriptors or pipes: nothing was handed over, so Node relays this one (what
         // was read before is already out).

@@ -4,6 +4,7 @@
 // server, because a proxy that frames a message differently from the next hop is how requests
 // get smuggled.
 
+import { fieldName, fieldValue } from "./field-list.ts";
 import type { ClientRequest } from "./http1/message.ts";
 
 export interface HeadProblem {
@@ -40,11 +41,11 @@ export function checkRequestHead(
     return { status: 431, reason: "headers_too_large", detail: "too many header fields" };
   }
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
+    const name = fieldName(raw, i);
     if (
       name.length === 3 &&
       name.toLowerCase() === "via" &&
-      raw[i + 1]!.toLowerCase().includes(cfg.viaToken)
+      fieldValue(raw, i).toLowerCase().includes(cfg.viaToken)
     ) {
       return { status: 508, reason: "loop_detected", detail: "request looped through this proxy" };
     }

@@ -20,6 +20,7 @@ import type {
 import type { TLSSocket } from "node:tls";
 import { EdgeError } from "@gatehouse/contract";
 import { http2 } from "../../net/node-http.ts";
+import { fieldName, fieldValue } from "../field-list.ts";
 import {
   type BodyConsumer,
   type BodySource,
@@ -56,7 +57,11 @@ class H2Body implements BodySource {
   }
 
   attach(consumer: BodyConsumer): void {
-    const req = this.req!;
+    const req = this.req;
+    if (req === undefined) {
+      consumer.error(new EdgeError("internal", "an HTTP/2 body without its request"));
+      return;
+    }
     if (req.complete) {
       consumer.end();
       return;
@@ -128,8 +133,8 @@ export class H2Response implements ClientResponse {
     this.headersSent = true;
     const out: OutgoingHttpHeaders = { ":status": status };
     for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!.toLowerCase();
-      if (!NOT_IN_H2.has(name)) addField(out, name, headers[i + 1]!);
+      const name = fieldName(headers, i).toLowerCase();
+      if (!NOT_IN_H2.has(name)) addField(out, name, fieldValue(headers, i));
     }
     this.#pending = out;
   }
@@ -211,8 +216,8 @@ export function requestHead(
   let cookie: string | undefined;
   let expect = "";
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const value = raw[i + 1]!;
+    const name = fieldName(raw, i);
+    const value = fieldValue(raw, i);
     if (name.charCodeAt(0) === 58 /* : */) continue;
     if (name === "cookie") {
       cookie = cookie === undefined ? value : `${cookie}; ${value}`;

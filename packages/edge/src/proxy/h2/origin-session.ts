@@ -16,6 +16,7 @@ import type {
 import type { TLSSocket } from "node:tls";
 import { asEdgeError, EdgeError } from "@gatehouse/contract";
 import { http2 } from "../../net/node-http.ts";
+import { fieldName, fieldValue } from "../field-list.ts";
 import type { BodyConsumer } from "../http1/message.ts";
 import type { OriginCall } from "../http1/origin-call.ts";
 
@@ -65,13 +66,13 @@ export function h2RequestHeaders(req: H2Request): OutgoingHttpHeaders {
   };
   const h = req.headers;
   for (let i = 0; i < h.length; i += 2) {
-    const name = h[i]!.toLowerCase();
+    const name = fieldName(h, i).toLowerCase();
     if (name === "host") {
-      out[":authority"] = h[i + 1]!;
+      out[":authority"] = fieldValue(h, i);
       continue;
     }
     if (NOT_IN_H2.has(name)) continue;
-    addField(out, name, h[i + 1]!);
+    addField(out, name, fieldValue(h, i));
   }
   return out;
 }

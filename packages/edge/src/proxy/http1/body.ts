@@ -100,10 +100,11 @@ export class ChunkedBody implements BodyDecoder {
     let i = start;
     const n = buf.length;
     while (i < n) {
-      const c = buf[i]!;
+      // i < n: never past the end (0 stands in for the type's `undefined`).
+      const c = buf[i] ?? 0;
       switch (this.#state) {
         case SIZE: {
-          const h = HEX[c]!;
+          const h = HEX[c] ?? -1;
           if (h >= 0) {
             if (++this.#digits > MAX_SIZE_DIGITS) throw new BodyError("chunk size too large");
             this.#size = this.#size * 16 + h;

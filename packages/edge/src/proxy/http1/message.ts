@@ -5,6 +5,7 @@
 
 import type { Socket } from "node:net";
 import { http } from "../../net/node-http.ts";
+import { fieldName, fieldValue } from "../field-list.ts";
 import { LAST_CHUNK, writeChunk } from "./body.ts";
 import type { ParsedRequest } from "./syntax.ts";
 
@@ -80,7 +81,7 @@ export class ClientRequest {
     const raw = this.rawHeaders;
     const n = lower.length;
     for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
+      const name = fieldName(raw, i);
       if (name.length === n && (name === lower || name.toLowerCase() === lower)) return raw[i + 1];
     }
     return undefined;
@@ -283,8 +284,8 @@ export class Http1Response implements ClientResponse {
     let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n`;
     let close = !req.keepAlive;
     for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      const value = headers[i + 1]!;
+      const name = fieldName(headers, i);
+      const value = fieldValue(headers, i);
       if (name === "connection") {
         if (value === "close") close = true;
         continue; // stated once below

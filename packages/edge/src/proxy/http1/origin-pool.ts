@@ -160,13 +160,18 @@ class Slot {
   /** The next request to give a free connection to, by fair share; undefined: none may go. */
   next(perClient: number): { share: ClientShare; w: Waiting } | undefined {
     let best = -1;
+    let share: ClientShare | undefined;
     for (let i = 0; i < this.waiting.length; i++) {
-      const s = this.waiting[i]!;
-      if (s.busy < perClient && (best < 0 || s.busy < this.waiting[best]!.busy)) best = i;
+      const s = this.waiting[i];
+      if (s === undefined) break;
+      if (s.busy < perClient && (share === undefined || s.busy < share.busy)) {
+        best = i;
+        share = s;
+      }
     }
-    if (best < 0) return undefined;
-    const share = this.waiting[best]!;
-    const w = share.queue.shift()!;
+    if (share === undefined) return undefined;
+    const w = share.queue.shift();
+    if (w === undefined) throw new Error("a client waiting with an empty queue");
     this.queued--;
     // Served: to the back of the turn order, or out of it with nothing left waiting.
     this.waiting.splice(best, 1);
@@ -396,8 +401,10 @@ class OriginConnection implements OriginLink {
       this.#scanFrom = 0;
       const rest = end === buf.length ? undefined : buf.subarray(end);
       this.#buf = rest;
-      const req = this.#req!;
-      const call = this.#call!;
+      const req = this.#req;
+      const call = this.#call;
+      if (req === undefined || call === undefined)
+        throw new Error("a response head without a request");
       if (p.status < 200) {
         if (p.status === 101 && req.upgrade !== undefined) {
           this.state = GONE;
@@ -454,7 +461,8 @@ class OriginConnection implements OriginLink {
     }
     let end: number;
     try {
-      end = this.#decoder!.feed(chunk, 0, this.#deliver);
+      if (this.#decoder === undefined) throw new Error("no body decoder");
+      end = this.#decoder.feed(chunk, 0, this.#deliver);
     } catch (err) {
       this.#fail(
         new EdgeError("upstream_failed", `invalid response body: ${(err as Error).message}`, {
@@ -467,7 +475,7 @@ class OriginConnection implements OriginLink {
   }
 
   readonly #deliver = (chunk: Buffer) => {
-    if (!this.#call!.data(chunk)) this.socket.pause();
+    if (this.#call?.data(chunk) === false) this.socket.pause();
   };
 
   /** The call's client can take more (origin-call.ts). */
@@ -479,14 +487,14 @@ class OriginConnection implements OriginLink {
   }
 
   #bodyEnded(extra: Buffer | undefined): void {
-    const call = this.#call!;
+    const call = this.#call;
     this.#call = undefined;
     this.#decoder = undefined;
     this.state = IDLE;
     this.deadline = 0;
     // Bytes beyond the response: the origin is out of step with us; never reuse it.
     if (extra !== undefined && extra.length > 0) this.#keepAlive = false;
-    call.ended();
+    call?.ended();
     if (this.#requestBodyDone) this.#release();
     // else: released when the request body has gone up (bodyConsumer.end)
   }
@@ -606,7 +614,7 @@ class OriginConnection implements OriginLink {
     const call = this.#call;
     this.#call = undefined;
     if (call === undefined) return;
-    const req = this.#req!;
+    const req = this.#req;
     // A kept-alive connection the origin closed just as we reused it: nothing was received,
     // and a request without a body can be sent again on a new connection (once).
     if (
@@ -614,6 +622,7 @@ class OriginConnection implements OriginLink {
       !this.#gotBytes &&
       this.served > 0 &&
       !call.retried &&
+      req !== undefined &&
       !req.body?.hasBody
     ) {
       call.retried = true;
@@ -795,7 +804,8 @@ export class OriginPool {
 
   /** A connection is free for the next request of its origin. */
   released(c: OriginConnection): void {
-    const slot = c.slot!;
+    const slot = c.slot;
+    if (slot === undefined) return;
     if (c.share !== undefined) slot.free(c.share);
     c.share = undefined;
     slot.idle.push(c);

@@ -141,7 +141,8 @@ class Connection implements BodySource, ResponseSink {
 
   /** Parse a head if a whole one is buffered; false when more bytes are needed. */
   #readHead(): boolean {
-    let buf = this.#buf!;
+    let buf = this.#buf;
+    if (buf === undefined) return false;
     if (this.#scanFrom === 0) {
       if (this.#requestStart === 0 || this.#deadlineIsIdle) this.#startRequest();
       // RFC 9112 §2.2: empty lines before a request-line are ignored.
@@ -242,36 +243,39 @@ class Connection implements BodySource, ResponseSink {
   /** Feed buffered body bytes to the consumer; false when more are needed or it paused. */
   #readBody(): boolean {
     const consumer = this.#consumer;
+    const buf = this.#buf;
+    if (buf === undefined) return false;
     if (consumer === undefined || this.#consumerPaused) {
       // Nobody reads the body yet (the proxy is still deciding): keep a bounded amount.
-      if (this.#buf!.length > MAX_AHEAD_BYTES) this.socket.pause();
+      if (buf.length > MAX_AHEAD_BYTES) this.socket.pause();
       return false;
     }
-    const buf = this.#buf!;
-    const end = this.#decoder!.feed(buf, 0, this.#deliver);
+    const decoder = this.#decoder;
+    if (decoder === undefined) throw new Error("request body without a decoder");
+    const end = decoder.feed(buf, 0, this.#deliver);
     if (end < 0) {
       this.#buf = undefined;
       this.#checkTruncated();
       return false;
     }
     this.#buf = end === buf.length ? undefined : buf.subarray(end);
-    this.#bodyComplete();
+    this.#bodyComplete(consumer);
     return true;
   }
 
   readonly #deliver = (chunk: Buffer) => {
-    if (!this.#consumer!.data(chunk)) {
+    if (this.#consumer?.data(chunk) === false) {
       this.#consumerPaused = true;
       this.socket.pause();
     }
   };
 
-  #bodyComplete(): void {
-    this.#req!.complete = true;
+  #bodyComplete(consumer: BodyConsumer): void {
+    if (this.#req !== undefined) this.#req.complete = true;
     this.#state = WAIT;
     this.deadline = this.#sendWatch(performance.now());
-    this.#consumer!.end();
-    if (this.#responseDone) this.#next(this.#res!.closing);
+    consumer.end();
+    if (this.#responseDone) this.#next(this.#res?.closing ?? true);
   }
 
   // BodySource: what forward calls on the request.

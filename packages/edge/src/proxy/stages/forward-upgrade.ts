@@ -3,7 +3,7 @@
 // them) and wait for the 101, or any final response. After upstream-request, before
 // policy-response.
 
-import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { type Exchange, type Outcome, required, type Stage } from "../exchange.ts";
 import type { OriginPool } from "../http1/origin-pool.ts";
 import { originRequest } from "./forward.ts";
 
@@ -12,8 +12,9 @@ export function createForwardUpgrade(pool: OriginPool): Stage {
   return {
     name: "forward",
     async run(ex: Exchange): Promise<Outcome> {
-      const call = ex.originCall!;
-      pool.send(originRequest(ex, undefined, ex.req.header("upgrade")!), call);
+      const call = required(ex.originCall, "the origin call");
+      const upgrade = required(ex.req.header("upgrade"), "the Upgrade field");
+      pool.send(originRequest(ex, undefined, upgrade), call);
       try {
         await call.head;
       } finally {

@@ -6,7 +6,7 @@
 // is known).
 
 import { sourceKey } from "../../net/source-key.ts";
-import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { type Exchange, type Outcome, required, type Stage } from "../exchange.ts";
 import type { ClientRequest } from "../http1/message.ts";
 import type { OriginPool, OriginRequest } from "../http1/origin-pool.ts";
 
@@ -41,7 +41,7 @@ export function createForward(pool: OriginPool): Stage {
         // every policy, so we ask for it now; the origin gets the body without the expectation.
         ex.res?.writeContinue();
       }
-      const call = ex.originCall!;
+      const call = required(ex.originCall, "the origin call");
       pool.send(originRequest(ex, hasBody ? req : undefined, undefined), call);
       await call.head;
       if (ex.inspection !== undefined) ex.originCert = call.certVerdict ?? "valid";

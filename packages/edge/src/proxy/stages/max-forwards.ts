@@ -7,6 +7,7 @@
 // ours to act on (§7.6.2: a recipient MAY ignore it) and passes through unchanged.
 
 import { answer, type Exchange, type Outcome, type Stage } from "../exchange.ts";
+import { fieldName, fieldValue } from "../field-list.ts";
 
 /** The largest Max-Forwards we forward (RFC 9110 §7.6.2: "the recipient's maximum supported"). */
 const MAX_SUPPORTED = 255;
@@ -24,8 +25,9 @@ export function traceEcho(ex: Exchange): Buffer {
   let head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
-    if (NOT_ECHOED.has(raw[i]!.toLowerCase())) continue;
-    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    const name = fieldName(raw, i);
+    if (NOT_ECHOED.has(name.toLowerCase())) continue;
+    head += `${name}: ${fieldValue(raw, i)}\r\n`;
   }
   // Field values may carry obs-text: latin1 keeps every byte as received.
   return Buffer.from(`${head}\r\n`, "latin1");
@@ -43,9 +45,9 @@ export function createMaxForwards(): Stage {
       let value = "";
       let count = 0;
       for (let i = 0; i < raw.length; i += 2) {
-        const name = raw[i]!;
+        const name = fieldName(raw, i);
         if (name.length === 12 && name.toLowerCase() === "max-forwards") {
-          value = raw[i + 1]!;
+          value = fieldValue(raw, i);
           count++;
         }
       }

@@ -4,7 +4,7 @@
 // framing or target is doubtful must be refused before anything acts on it.
 
 import { isIP } from "node:net";
-import { answer, type Exchange, type Outcome, type Stage } from "../exchange.ts";
+import { answer, type Exchange, type Outcome, required, type Stage } from "../exchange.ts";
 import { proxyConfigOf } from "../proxy-config.ts";
 import { checkRequestHead, type HeadCheckConfig } from "../request-head.ts";
 
@@ -121,7 +121,7 @@ function parseConnect(ex: Exchange, target: string): Outcome {
  * judged its authority, and a request may not reuse it for another host (domain fronting).
  */
 function parseInspected(ex: Exchange, target: string): Outcome {
-  const t = ex.inspection!;
+  const t = required(ex.inspection, "the inspected tunnel");
   if (!target.startsWith("/") || !PATH_AND_QUERY.test(target))
     return answer(ex, 400, "bad_target", "an inspected request needs an origin-form target");
   const hostHeader = ex.req.header("host");

@@ -2,7 +2,7 @@
 // origin's non-101 response relayed as a response that ends the connection (nothing after an
 // upgrade request on that socket is read as HTTP); past the 101, only a close.
 
-import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { type Exchange, type Outcome, required, type Stage } from "../exchange.ts";
 import { downstreamResponseHeaders } from "../hop-by-hop.ts";
 import { socketWriter } from "../http1/origin-call.ts";
 import { endWithAnswer, rawHead } from "./respond.ts";
@@ -23,8 +23,8 @@ export function createRespondUpgrade(via: string): Stage {
         endWithAnswer(ex);
         return "next";
       }
-      const call = ex.upstream!;
-      const headers = downstreamResponseHeaders(call.headers!, via);
+      const call = required(ex.upstream, "the origin's response");
+      const headers = downstreamResponseHeaders(required(call.headers, "the response head"), via);
       // The body is relayed de-chunked: Content-Length still holds when the origin sent one;
       // otherwise the body ends with the connection (RFC 9112 §6.3).
       headers.push("connection", "close");

@@ -5,7 +5,7 @@
 
 import { http } from "../../net/node-http.ts";
 import { acceptsHtml, renderBlockHtml, renderBlockText } from "../block-page.ts";
-import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { type Exchange, type Outcome, required, type Stage } from "../exchange.ts";
 import { fail } from "../fail.ts";
 import { downstreamResponseHeaders } from "../hop-by-hop.ts";
 import { proxyConfigOf, themeFor } from "../proxy-config.ts";
@@ -41,7 +41,7 @@ export interface RenderedAnswer {
 }
 
 export function renderAnswer(ex: Exchange): RenderedAnswer {
-  const a = ex.answer!;
+  const a = required(ex.answer, "the answer");
   const status = a.status;
   const headers: string[] = [
     "cache-control",
@@ -131,13 +131,13 @@ export function createRespond(via: string): Stage {
         });
         return "next";
       }
-      const up = ex.upstream!;
+      const up = required(ex.upstream, "the origin's response");
       if (up.error !== undefined) {
         // The origin's response broke before any of it went out: still a proper answer.
         fail(ex, up.error);
         return this.run(ex);
       }
-      const headers = downstreamResponseHeaders(up.headers!, via);
+      const headers = downstreamResponseHeaders(required(up.headers, "the response head"), via);
       if (ex.req.header("upgrade") !== undefined) {
         // Upgrade without `Connection: upgrade` is not an upgrade request (those take the
         // upgrade pipeline, pipeline.ts): it was stripped as hop-by-hop, and since a client that

@@ -2,7 +2,7 @@
 // ways until either side closes or goes idle. After policy-response, before respond-upgrade. Any
 // other answer from the origin passes through untouched (respond-upgrade relays it).
 
-import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { type Exchange, type Outcome, required, type Stage } from "../exchange.ts";
 import { downstreamResponseHeaders, headerValue } from "../hop-by-hop.ts";
 import type { ProxyLimits } from "../limits.ts";
 import type { ProxyMetrics } from "../proxy-metrics.ts";
@@ -21,13 +21,14 @@ export function createSwitchProtocols(
       const call = ex.upstream;
       const up = call?.upgradedSocket;
       if (call === undefined || up === undefined) return "next";
-      const headers = downstreamResponseHeaders(call.headers!, via);
+      const raw = required(call.headers, "the response head");
+      const headers = downstreamResponseHeaders(raw, via);
       // Connection and Upgrade are hop-by-hop: stated again for this hop (RFC 9110 §7.8).
       headers.push(
         "connection",
         "upgrade",
         "upgrade",
-        headerValue(call.headers!, "upgrade") ?? ex.req.header("upgrade")!,
+        headerValue(raw, "upgrade") ?? required(ex.req.header("upgrade"), "the Upgrade field"),
       );
       ex.socket.write(rawHead(101, headers), "latin1");
       // Bytes the origin sent right after its 101 go to the client first.

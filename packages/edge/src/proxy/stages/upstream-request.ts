@@ -3,6 +3,7 @@
 // separate from forward so the head is complete (and loggable) before any byte leaves.
 
 import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { fieldName } from "../field-list.ts";
 import { upstreamRequestHeaders } from "../hop-by-hop.ts";
 
 export function createUpstreamRequest(via: string): Stage {
@@ -19,7 +20,8 @@ export function createUpstreamRequest(via: string): Stage {
       // RFC 9110 §7.6.2: a TRACE or OPTIONS goes on with its Max-Forwards decremented.
       if (ex.maxForwards >= 0) {
         for (let i = 0; i < headers.length; i += 2) {
-          if (headers[i]!.toLowerCase() === "max-forwards") headers[i + 1] = String(ex.maxForwards);
+          if (fieldName(headers, i).toLowerCase() === "max-forwards")
+            headers[i + 1] = String(ex.maxForwards);
         }
       }
       ex.upstreamHeaders = headers;
