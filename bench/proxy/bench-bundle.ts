@@ -1,7 +1,9 @@
 // The config the proxy benchmark runs Gatehouse with: ten HTTP policies (none matching the
 // benchmark URL, so every request evaluates all ten), a network policy allowing the loopback
 // origin, and CONNECT allowed to the tunnel sink's port. Shared by gatehouse-proxy.ts (the proxy
-// alone) and run.ts (the whole edge with workers).
+// alone) and run.ts (the whole edge with workers). With `inspect` (run.ts --inspect): the
+// loopback location inspects TLS, the HTTPS origin's port is a CONNECT port, its CA trusted for
+// origins, and its name allowed to the loopback address.
 
 import type { ConfigBundle, Policy } from "@gatehouse/contract";
 
@@ -38,14 +40,45 @@ policies.push({
   settings: { allowPrivateDestinations: ["127.0.0.1"] },
 });
 
-export function benchBundle(connectPort: number): ConfigBundle {
+/** The HTTPS origin an inspected run reaches by name (resolved to 127.0.0.1). */
+export interface BenchInspect {
+  readonly host: string;
+  readonly port: number;
+  /** PEM of the CA that issued the origin's certificate. */
+  readonly originCa: string;
+}
+
+export function benchBundle(connectPort: number, inspect?: BenchInspect): ConfigBundle {
+  if (inspect === undefined) {
+    return {
+      schemaVersion: 1,
+      version: 1,
+      resolver: { upstreams: [] },
+      locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8"] }],
+      lists: [],
+      policies,
+      proxy: { connectPorts: [connectPort] },
+    };
+  }
   return {
     schemaVersion: 1,
     version: 1,
     resolver: { upstreams: [] },
-    locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8"] }],
+    locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8"], tlsInspection: true }],
     lists: [],
-    policies,
-    proxy: { connectPorts: [connectPort] },
+    policies: [
+      ...policies,
+      {
+        id: "bench-tls-origin",
+        name: "Benchmark HTTPS origin on loopback",
+        type: "net",
+        enabled: true,
+        precedence: 2,
+        expression: `net.connect.host == "${inspect.host}"`,
+        action: "allow",
+        settings: { allowPrivateDestinations: ["127.0.0.1"] },
+      },
+    ],
+    proxy: { connectPorts: [connectPort, inspect.port], originCas: [inspect.originCa] },
   };
 }

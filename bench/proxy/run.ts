@@ -5,13 +5,21 @@
 // and the whole edge (`gatehouse edge --config`, `edge.workers: 2`).
 //   node bench/proxy/run.ts [--duration 10] [--connections 50] [--tunnel-mib 2048]
 //     [--only squid,gatehouse] [--new-connection] (--tunnel-mib 0: no tunnels)
-//     [--pin] [--compare <old checkout>]
+//     [--pin] [--compare <old checkout>] [--inspect] [--profile DIR]
 // --new-connection: every request on a new client connection (`Connection: close`; wrk dials
 // again after each answer) instead of keep-alive. --pin: each proxy on CPU 0, wrk and the
 // origin on CPU 1 (taskset). --compare: also run `gatehouse-before`, the one-process proxy of
 // another checkout of this repository (a directory with bench/ and packages/, e.g. extracted
 // with `git archive`, its node_modules a link to this one's and its native addon built), right
 // after `gatehouse`, so before/after come from the same run.
+// --inspect: inspected HTTPS instead (issue 15): a local HTTPS origin (its own test CA) named
+// `localhost`, reached through CONNECT and TLS inside by tls-load.ts (wrk cannot CONNECT) with
+// keep-alive 1 KiB requests — or, with --new-connection, a new TCP connection, CONNECT and full
+// TLS handshake per request (handshakes/s; leaves already cached by the warm-up) — through
+// Gatehouse inspecting (ten HTTP policies, leaves from a test PKI), squid-openssl bumping every
+// CONNECT (ssl-bump, generated host certificates, cache off) and mitmdump. Each proxy decrypts
+// with a CA of its own (P-256) that the load generator trusts alone, and verifies the origin
+// against the origin's CA.
 // Prints a markdown table (ratios against squid) for docs/benchmarks.md.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -19,6 +27,7 @@ import { once } from "node:events";
 import {
   chmodSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -28,6 +37,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { originCert, testPki } from "../../packages/edge/test/tls-pki.ts";
 import { benchBundle } from "./bench-bundle.ts";
 import { freePort, waitPort } from "./ports.ts";
 
@@ -41,6 +51,8 @@ const { values } = parseArgs({
     "new-connection": { type: "boolean", default: false },
     pin: { type: "boolean", default: false },
     compare: { type: "string" },
+    inspect: { type: "boolean", default: false },
+    profile: { type: "string" },
   },
 });
 const DURATION = Number(values.duration);
@@ -51,6 +63,11 @@ const ONLY = values.only?.split(",");
 const NEW_CONNECTION = values["new-connection"];
 const PIN = values.pin;
 const COMPARE = values.compare;
+const INSPECT = values.inspect;
+/** `--profile DIR`: the one-process Gatehouse runs with `--cpu-prof` into DIR (where its time goes). */
+const PROFILE = values.profile;
+/** The inspected origin's name: every proxy resolves it (squid and mitmproxy from /etc/hosts). */
+const TLS_HOST = "localhost";
 /** CPU lists for taskset when pinning: the proxy's, and the load's (wrk, origin). */
 const PROXY_CPU = "0";
 const LOAD_CPU = "1";
@@ -188,6 +205,7 @@ async function startGatehouse(
   processes: number,
   sinkPort: number,
   root = join(import.meta.dirname, "../.."),
+  extraArgs: string[] = [],
 ): Promise<Proxy> {
   const port = await freePort();
   const procs: ChildProcess[] = [];
@@ -196,11 +214,13 @@ async function startGatehouse(
       start(
         process.execPath,
         [
+          ...(PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`]),
           join(root, "bench/proxy/gatehouse-proxy.ts"),
           "--port",
           String(port),
           "--connect-port",
           String(sinkPort),
+          ...extraArgs,
         ],
         name,
       ),
@@ -302,6 +322,282 @@ max-client-connections 4096
   return { name: "privoxy", procs: [proc], port, tunnel: true };
 }
 
+/** Start one proxy of the plan; when it cannot run, a note in `results` says why. */
+async function startOne<P extends Proxy>(
+  name: string,
+  make: () => Promise<P>,
+  results: { name: string; note?: string }[],
+): Promise<P | undefined> {
+  if (!name.startsWith("gatehouse") && !which(name)) {
+    results.push({ name, note: "not installed" });
+    return undefined;
+  }
+  try {
+    return await make();
+  } catch (e) {
+    results.push({ name, note: `did not start: ${(e as Error).message}` });
+    return undefined;
+  }
+}
+
+// ---- inspected HTTPS (--inspect) -------------------------------------------------------
+interface TlsSetup {
+  /** The HTTPS origin's port (127.0.0.1 and ::1). */
+  port: number;
+  proc: ChildProcess;
+  /** PEM files: the origin's CA; each proxy's own CA (certificate, and key where it needs one). */
+  originCa: string;
+  squidCa: string;
+  squidKey: string;
+  mitmDir: string;
+  mitmCa: string;
+}
+
+/** Three throwaway PKIs (origin, squid, mitmproxy; Gatehouse makes its own) and the origin. */
+async function startTlsOrigin(): Promise<TlsSetup> {
+  const pem = (name: string, text: string) => {
+    const f = join(dir, name);
+    writeFileSync(f, text, { mode: 0o644 });
+    return f;
+  };
+  const originPki = await testPki();
+  const leaf = await originCert(originPki, TLS_HOST);
+  const certFile = pem("origin.pem", leaf.cert);
+  const keyFile = pem("origin.key", leaf.key);
+  const originCa = pem("origin-ca.pem", originPki.root);
+  const keyPem = (k: typeof originPki.rootKey) =>
+    k.export({ type: "pkcs8", format: "pem" }).toString();
+  const squidPki = await testPki();
+  const squidCa = pem("squid-ca.pem", squidPki.root);
+  const squidKey = pem("squid-ca.key", keyPem(squidPki.rootKey));
+  // mitmproxy's CA file is key and certificate in one (confdir/mitmproxy-ca.pem); given one, it
+  // does not generate its own (RSA 2048): every proxy signs with P-256 here.
+  const mitmPki = await testPki();
+  const mitmDir = join(dir, "mitm");
+  mkdirSync(mitmDir);
+  pem("mitm/mitmproxy-ca.pem", keyPem(mitmPki.rootKey) + mitmPki.root);
+  const mitmCa = pem("mitm/mitmproxy-ca-cert.pem", mitmPki.root);
+  const port = await freePort();
+  const proc = start(
+    process.execPath,
+    [join(import.meta.dirname, "tls-origin.ts"), String(port), certFile, keyFile],
+    "tls-origin",
+    LOAD_CPU,
+  );
+  await waitPort(port);
+  return { port, proc, originCa, squidCa, squidKey, mitmDir, mitmCa };
+}
+
+/** A proxy that decrypts, and the CA (PEM file) a client must trust for it. */
+interface InspectingProxy extends Proxy {
+  ca: string;
+}
+
+async function startGatehouseInspecting(
+  name: string,
+  tls: TlsSetup,
+  sinkPort: number,
+): Promise<InspectingProxy> {
+  const p = await startGatehouse(name, 1, sinkPort, undefined, [
+    "--inspect-dir",
+    dir,
+    "--tls-host",
+    TLS_HOST,
+    "--tls-port",
+    String(tls.port),
+  ]);
+  return { ...p, ca: join(dir, "gatehouse-root.pem") };
+}
+
+async function startSquidBump(tls: TlsSetup): Promise<InspectingProxy> {
+  const port = await freePort();
+  const certgen = "/usr/lib/squid/security_file_certgen";
+  const db = join(dir, "squid-ssl-db");
+  execFileSync(certgen, ["-c", "-s", db, "-M", "16MB"], { stdio: "ignore" });
+  execFileSync("chown", ["-R", "proxy:proxy", db]);
+  writeFileSync(
+    join(dir, "squid-bump.conf"),
+    `http_port 127.0.0.1:${port} ssl-bump generate-host-certificates=on dynamic_cert_mem_cache_size=16MB tls-cert=${tls.squidCa} tls-key=${tls.squidKey}
+sslcrtd_program ${certgen} -s ${db} -M 16MB
+sslcrtd_children 5 startup=1 idle=1
+ssl_bump bump all
+tls_outgoing_options cafile=${tls.originCa}
+acl localnet src 127.0.0.0/8
+http_access allow localnet
+http_access deny all
+cache deny all
+cache_mem 0 MB
+access_log none
+cache_store_log none
+cache_log ${dir}/squid-bump-cache.log
+pid_filename ${dir}/squid-bump.pid
+coredump_dir ${dir}
+shutdown_lifetime 0 seconds
+max_filedescriptors 16384
+`,
+  );
+  const proc = start("squid", ["-N", "-d", "0", "-f", join(dir, "squid-bump.conf")], "squid");
+  await waitPort(port);
+  return { name: "squid", procs: [proc], port, tunnel: false, ca: tls.squidCa };
+}
+
+async function startMitmdump(tls: TlsSetup): Promise<InspectingProxy> {
+  const port = await freePort();
+  const proc = start(
+    "mitmdump",
+    [
+      "--mode",
+      "regular",
+      "--listen-host",
+      "127.0.0.1",
+      "--listen-port",
+      String(port),
+      "--set",
+      `confdir=${tls.mitmDir}`,
+      "--set",
+      `ssl_verify_upstream_trusted_ca=${tls.originCa}`,
+      "--set",
+      "termlog_verbosity=error",
+      "--set",
+      "flow_detail=0",
+    ],
+    "mitmdump",
+  );
+  await waitPort(port, 30_000);
+  return { name: "mitmdump", procs: [proc], port, tunnel: false, ca: tls.mitmCa };
+}
+
+/** One HTTPS request through the proxy with curl, trusting only the proxy's CA. */
+function tlsSmokeTest(p: InspectingProxy, tls: TlsSetup): void {
+  execFileSync("curl", [
+    "-sS",
+    "--fail",
+    "--max-time",
+    "10",
+    "-o",
+    "/dev/null",
+    "--cacert",
+    p.ca,
+    "-x",
+    `http://127.0.0.1:${p.port}`,
+    `https://${TLS_HOST}:${tls.port}/1k`,
+  ]);
+}
+
+interface TlsLoadResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  errors: number;
+  non2xx: number;
+  clientCpu: number;
+}
+
+function tlsLoad(
+  p: InspectingProxy,
+  tls: TlsSetup,
+  connections: number,
+  seconds: number,
+): TlsLoadResult {
+  const [cmd, args] = pinned(LOAD_CPU, process.execPath, [
+    join(import.meta.dirname, "tls-load.ts"),
+    "--proxy-port",
+    String(p.port),
+    "--host",
+    TLS_HOST,
+    "--port",
+    String(tls.port),
+    "--ca",
+    p.ca,
+    "--connections",
+    String(connections),
+    "--duration",
+    String(seconds),
+    ...(NEW_CONNECTION ? ["--handshakes"] : []),
+  ]);
+  const out = execFileSync(cmd, args, { encoding: "utf8", timeout: (seconds + 60) * 1000 });
+  return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as TlsLoadResult;
+}
+
+function runTls(p: InspectingProxy, tls: TlsSetup): HttpResult & { clientCpu: number } {
+  const cpu0 = p.procs.reduce((s, c) => s + cpuSeconds(c.pid ?? 0), 0);
+  const r = tlsLoad(p, tls, CONNECTIONS, DURATION);
+  const cpu1 = p.procs.reduce((s, c) => s + cpuSeconds(c.pid ?? 0), 0);
+  const errors = [
+    r.errors > 0 ? `${r.errors} failed connections or requests` : "",
+    r.non2xx > 0 ? `${r.non2xx} non-2xx` : "",
+  ]
+    .filter(Boolean)
+    .join("; ");
+  return {
+    rps: r.rps,
+    p50ms: r.p50ms,
+    p99ms: r.p99ms,
+    cpuPerKReq: ((cpu1 - cpu0) / r.requests) * 1000,
+    errors,
+    clientCpu: r.clientCpu,
+  };
+}
+
+async function mainInspect(): Promise<void> {
+  const sinkPort = await freePort();
+  const tls = await startTlsOrigin();
+  console.log(
+    `# ${process.version}, ${cpuModel()}, ${readFileSync("/proc/loadavg", "utf8").trim()} load before`,
+  );
+  console.log(
+    `# inspected HTTPS: origin node:https serving 1 KiB (${TLS_HOST}); tls-load.ts -c${CONNECTIONS} -d${DURATION}s, ${NEW_CONNECTION ? "a new connection and full TLS handshake per request" : "keep-alive"}${PIN ? ", proxy pinned to CPU 0, load generator and origin to CPU 1" : ""}`,
+  );
+  const plan: [string, () => Promise<InspectingProxy>][] = [
+    ["squid", () => startSquidBump(tls)],
+    ["gatehouse", () => startGatehouseInspecting("gatehouse", tls, sinkPort)],
+    ["mitmdump", () => startMitmdump(tls)],
+  ];
+  const results: { name: string; http?: HttpResult & { clientCpu: number }; note?: string }[] = [];
+  for (const [name, make] of plan) {
+    if (ONLY && !ONLY.includes(name)) continue;
+    const p = await startOne(name, make, results);
+    if (p === undefined) continue;
+    let http: (HttpResult & { clientCpu: number }) | undefined;
+    try {
+      tlsSmokeTest(p, tls);
+      // Warm-up: JIT, pools, and the leaf for the name minted (and cached) by every proxy.
+      tlsLoad(p, tls, 10, 2);
+      http = runTls(p, tls);
+    } catch (e) {
+      results.push({ name, note: `failed: ${(e as Error).message.split("\n")[0]}` });
+    }
+    for (const c of p.procs) await stop(c);
+    if (http === undefined) continue;
+    results.push({ name, http });
+    console.error(
+      `${name}: ${http.rps.toFixed(0)} ${NEW_CONNECTION ? "handshakes" : "req"}/s, p50 ${http.p50ms} ms, p99 ${http.p99ms} ms, client CPU ${(http.clientCpu * 100).toFixed(0)} %${http.errors ? ` (${http.errors})` : ""}`,
+    );
+  }
+  await stop(tls.proc);
+  const base = results.find((r) => r.name === "squid" && r.http)?.http;
+  const unit = NEW_CONNECTION ? "handshakes/s" : "req/s";
+  console.log(
+    `\n| proxy | ${unit} | vs squid ssl-bump | p50 ms | p99 ms | CPU ms / 1k req | CPU vs squid | load generator CPU | note |`,
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+  for (const r of results) {
+    const h = r.http;
+    console.log(
+      `| ${r.name} | ${h ? h.rps.toFixed(0) : "–"} | ${ratio(h?.rps, base?.rps)} | ${h ? h.p50ms.toFixed(2) : "–"} | ${h ? h.p99ms.toFixed(2) : "–"} | ${h ? (h.cpuPerKReq * 1000).toFixed(0) : "–"} | ${ratio(h?.cpuPerKReq, base?.cpuPerKReq)} | ${h ? `${(h.clientCpu * 100).toFixed(0)} %` : "–"} | ${[r.note, h?.errors].filter(Boolean).join("; ")} |`,
+    );
+  }
+}
+
+function cpuModel(): string {
+  return /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "?";
+}
+
+const ratio = (v: number | undefined, b: number | undefined) =>
+  v && b ? `${(v / b).toFixed(2)}×` : "–";
+
 // ---- load ------------------------------------------------------------------------------
 interface HttpResult {
   rps: number;
@@ -380,6 +676,10 @@ function tunnelThroughput(proxyPort: number, sinkPort: number, direction: "up" |
 }
 
 // ---- main ------------------------------------------------------------------------------
+if (INSPECT) {
+  await mainInspect();
+  process.exit(0);
+}
 const origin = await startOrigin();
 const sinkPort = await freePort();
 const sinkProc = start(
@@ -396,10 +696,8 @@ writeFileSync(
   `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${origin.port}/1k"\nwrk.headers["Host"] = "127.0.0.1:${origin.port}"\n${NEW_CONNECTION ? 'wrk.headers["Connection"] = "close"\n' : ""}`,
 );
 
-const nodeVersion = process.version;
-const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "?";
 console.log(
-  `# ${nodeVersion}, ${cpuModel}, ${readFileSync("/proc/loadavg", "utf8").trim()} load before`,
+  `# ${process.version}, ${cpuModel()}, ${readFileSync("/proc/loadavg", "utf8").trim()} load before`,
 );
 console.log(
   `# origin: ${origin.kind} serving 1 KiB; wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION}s, ${NEW_CONNECTION ? "a new connection per request" : "keep-alive"}${PIN ? ", proxy pinned to CPU 0, wrk and origin to CPU 1" : ""}; tunnel ${TUNNEL_BYTES / 1048576} MiB`,
@@ -430,17 +728,8 @@ const results: {
 for (const [name, make] of plan) {
   if (ONLY && !ONLY.includes(name) && !(name === "gatehouse-before" && ONLY.includes("gatehouse")))
     continue;
-  if (!name.startsWith("gatehouse") && !which(name)) {
-    results.push({ name, note: "not installed" });
-    continue;
-  }
-  let p: Proxy;
-  try {
-    p = await make();
-  } catch (e) {
-    results.push({ name, note: `did not start: ${(e as Error).message}` });
-    continue;
-  }
+  const p = await startOne(name, make, results);
+  if (p === undefined) continue;
   try {
     smokeTest(p.port, origin.port);
     // Warm-up (JIT, pools), then the measured run.
@@ -488,8 +777,6 @@ await stop(origin.proc);
 await stop(sinkProc);
 
 const base = results.find((r) => r.name === "squid" && r.http);
-const ratio = (v: number | undefined, b: number | undefined) =>
-  v && b ? `${(v / b).toFixed(2)}×` : "–";
 console.log(
   "\n| proxy | req/s | vs squid | p50 ms | p99 ms | CPU ms / 1k req | CPU vs squid | tunnel up GB/s | vs squid | tunnel down GB/s | vs squid | note |",
 );
