@@ -5,7 +5,8 @@
 // QR codes; what it shows answers (kdig over DoH and DoT, checking the certificate the page
 // offers); its Apple profile parses as a plist with the DoH URL it shows; replacing the DoH URL
 // revokes the old one; a device's own DoH URL answers, names the device in the log and is
-// refused once revoked.
+// refused once revoked. Without `up`'s listeners the page is built from what the edges reported
+// in their heartbeats, every edge listed.
 
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
@@ -375,6 +376,64 @@ describe("the Connect a device page, against a real edge", { skip }, () => {
     await page.waitForURL(/\/connect\?location=/);
     await page.getByRole("heading", { name: "Home" }).waitFor();
     assert.match(await shown("DoH URL"), /^https:\/\/127\.0\.0\.1:\d+\/dns-query\//);
+  });
+
+  it("without up's listeners (a standalone control) the page is built from the edges' reports and lists each edge", async () => {
+    serving = undefined;
+    const token = app.gatehouse.adminToken!;
+    const call = api(base, token);
+    // The real edge has reported its listeners in its heartbeats; a second edge (enrolled here,
+    // heartbeating by hand) serves the LAN under a public name.
+    const join_ = await call<{ joinToken: string }>("POST", "/edges/join-tokens", {});
+    const enrolled = await fetch(`${base}/api/v1/edge/enroll`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ joinToken: join_.body.joinToken, name: "lan-edge" }),
+    }).then((r) => r.json() as Promise<{ credential: string }>);
+    const beat = await fetch(`${base}/api/v1/edge/heartbeat`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${enrolled.credential}`,
+      },
+      body: JSON.stringify({
+        version: "0.1.0",
+        configVersion: 1,
+        uptimeSeconds: 1,
+        endpoints: {
+          publicName: "dns.home.example",
+          dns: { udp: ["192.0.2.10:53"], tcp: ["192.0.2.10:53"], dot: [], doh: ["192.0.2.10:443"] },
+          proxy: [],
+        },
+      }),
+    });
+    assert.equal(beat.status, 200, await beat.text());
+    await page.reload();
+    await page.getByRole("heading", { name: "Home" }).waitFor();
+    // Reachable from the network first: the LAN edge gives the values with their QR codes.
+    assert.equal(await shown("served by"), "lan-edge");
+    assert.match(
+      await shown("DoH URL"),
+      /^https:\/\/dns\.home\.example\/dns-query\/[A-Za-z0-9_-]+$/,
+    );
+    assert.equal(await shown("DNS servers"), "192.0.2.10");
+    const table = page.getByRole("table", { name: "Edges serving this location" });
+    await table.waitFor();
+    const rows = table.getByRole("row");
+    assert.equal(await rows.count(), 3, "a header and one row per edge");
+    const local = rows.filter({ hasText: "loopback only" });
+    assert.match(
+      (await local.textContent()) ?? "",
+      new RegExp(
+        `127\\.0\\.0\\.1 port ${ports.dns}.*https://127\\.0\\.0\\.1:${ports.doh}/dns-query/`,
+      ),
+    );
+    await local.getByText(/listens on loopback only/).waitFor();
+    await rows
+      .filter({ hasText: "lan-edge" })
+      .getByRole("button", { name: "Copy DoH URL of lan-edge" })
+      .waitFor();
+    await screenshot(page, "connect-edges");
   });
 
   it("had no console error, page error, CSP violation or request outside loopback", () => {
