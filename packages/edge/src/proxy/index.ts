@@ -305,10 +305,8 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
         connect: onConnect,
         upgrade: onUpgrade,
         fault: onFault,
-        connection(socket) {
-          metrics.activeConnections.inc();
-          socket.once("close", () => metrics.activeConnections.dec());
-        },
+        connection: () => metrics.activeConnections.inc(),
+        closed: () => metrics.activeConnections.dec(),
         refused: (reason) => metrics.connectionRefused(reason),
         cut,
       });

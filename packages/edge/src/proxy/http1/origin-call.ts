@@ -35,6 +35,7 @@ export interface BodyWriter {
 }
 
 const ABORTED = new EdgeError("client_aborted", "the client went away");
+const IGNORE = (): void => {};
 
 export class OriginCall {
   statusCode = 0;
@@ -77,7 +78,7 @@ export class OriginCall {
       this.#rejectHead = reject;
     });
     // A head that fails after nobody awaits it any more must not be an unhandled rejection.
-    this.head.catch(() => {});
+    this.head.catch(IGNORE);
     this.done = new Promise<void>((resolve) => {
       this.#resolveDone = resolve;
     });

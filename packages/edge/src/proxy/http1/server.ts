@@ -56,7 +56,9 @@ export interface ServerHandlers {
   upgrade(req: ClientRequest, socket: Socket, head: Buffer): void;
   /** A bad or slow client; `answer` is whether it may still be answered (with `fault.status`). */
   fault(fault: ClientFault, socket: Socket, answerable: boolean): void;
+  /** A client connection was accepted; `closed` follows once it closed (even handed over). */
   connection?(socket: Socket): void;
+  closed?(): void;
   /** A connection refused at accept (and destroyed): its source or the listener is full. */
   refused?(reason: ConnectionRefusal): void;
   /**
@@ -78,6 +80,8 @@ const GONE = 3;
 class Connection implements BodySource, ResponseSink {
   readonly socket: Socket;
   readonly #server: Http1Server;
+  /** The peer address holding a connection slot; undefined for an adopted (inner) socket. */
+  readonly #slot: string | undefined;
   #state = HEAD;
   /** Unconsumed bytes; in HEAD they start at the message's first byte. */
   #buf: Buffer | undefined;
@@ -97,9 +101,10 @@ class Connection implements BodySource, ResponseSink {
   /** Response bytes the socket had handed on at the last send check (-1: none yet). */
   #sentAtCheck = -1;
 
-  constructor(socket: Socket, server: Http1Server) {
+  constructor(socket: Socket, server: Http1Server, slot: string | undefined) {
     this.socket = socket;
     this.#server = server;
+    this.#slot = slot;
     listen(socket, this.#listeners);
     // A new connection must show a request head in time, like one that started sending it.
     this.deadline = performance.now() + server.limits.headersTimeoutMs;
@@ -360,6 +365,9 @@ class Connection implements BodySource, ResponseSink {
     this.deadline = 0;
     unlisten(this.socket, this.#listeners);
     this.#server.forget(this);
+    // The slot stays taken while the new owner (tunnel, upgrade) holds the socket.
+    const slot = this.#slot;
+    if (slot !== undefined) this.socket.once("close", () => this.#server.closed(slot));
   }
 
   #takeBuffered(): Buffer {
@@ -479,6 +487,7 @@ class Connection implements BodySource, ResponseSink {
     this.#state = GONE;
     this.deadline = 0;
     this.#server.forget(this);
+    if (this.#slot !== undefined) this.#server.closed(this.#slot);
     if (wasBody) this.#consumer?.error(aborted("the client went away"));
     this.#res?.clientClosed();
   }
@@ -507,14 +516,17 @@ export class Http1Server {
     // allowHalfOpen: a client that sends FIN after its request still gets the answer, and a
     // tunnel's half-close is relayed in order.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-      const refused = this.#slots.admit(socket);
+      // The slot is given back by the connection's own close listener (closed() below): no
+      // listener of its own per connection.
+      const ip = socket.remoteAddress ?? "";
+      const refused = this.#slots.acquire(ip);
       if (refused !== undefined) {
         // Nothing was read: an answer would meet the request's unread bytes and be reset.
         socket.destroy();
         handlers.refused?.(refused);
         return;
       }
-      this.#sweep.items.add(new Connection(socket, this));
+      this.#sweep.items.add(new Connection(socket, this, ip));
       handlers.connection?.(socket);
     });
     this.#sweep = new Sweep(
@@ -527,7 +539,13 @@ export class Http1Server {
    * taken when the client connected to the listener; the same head, body and time limits apply.
    */
   adopt(socket: Socket): void {
-    this.#sweep.items.add(new Connection(socket, this));
+    this.#sweep.items.add(new Connection(socket, this, undefined));
+  }
+
+  /** A client connection from `ip` closed: its slot is free. */
+  closed(ip: string): void {
+    this.#slots.release(ip);
+    this.handlers.closed?.();
   }
 
   forget(c: Connection): void {

@@ -42,15 +42,15 @@ export function createConnectOrigin(pool: OriginPool, fresh: boolean): Stage {
           port: ex.port,
           family: ex.peerFamily,
           fresh,
-          ...(ex.inspection === undefined
-            ? {}
-            : {
-                tls: {
+          // No spread of an empty object per plain request: `tls` is left undefined.
+          tls:
+            ex.inspection === undefined
+              ? undefined
+              : {
                   servername: ex.hostFamily === 0 ? ex.host : undefined,
                   trust: originTrustOf(ex.snapshot),
                   acceptUntrusted: anyCert,
                 },
-              }),
         },
         call,
       );
