@@ -8,6 +8,11 @@
 // buffers with a batch of datagrams and their sources, calls the batch callback once, then
 // sends every slot the callback gave a length to. Answers computed later (cache misses) go
 // out through sendTo.
+//
+// The same socket serves the edge's upstream queries (dns/upstream/udp-ports.ts): `connect`
+// opens one connected to an upstream (the kernel delivers only that address's datagrams) on an
+// OS-chosen port, with CLIENT_BATCH receive slots and no reply slots; `send` sends a query on
+// it; replies are read in batches as above. It does not hold the event loop open.
 
 #define NAPI_VERSION 8
 #define _GNU_SOURCE
@@ -29,6 +34,8 @@
 #define OUT_SLOT 4096   // largest answer written in place
 #define ADDR_SLOT 20    // family(1) pad(1) port(2, network order) address(16)
 #define MAX_ROUNDS 8    // batches per readiness event before yielding to the event loop
+#define CLIENT_BATCH 16    // receive slots of an upstream socket
+#define CLIENT_IN_SLOT 4096  // largest upstream reply read whole (we advertise 1232 in EDNS)
 
 typedef struct {
   napi_env env;
@@ -37,22 +44,29 @@ typedef struct {
   uv_poll_t poll;
   int polling;
   int closing;
+  int nslots;         // BATCH for a listening socket, CLIENT_BATCH for an upstream one
+  size_t in_slot, out_slot;
   napi_ref self;      // the JS handle object (kept alive while polling)
   napi_ref callback;  // onBatch(count)
   napi_async_context async;
-  napi_ref buffers[5];  // the shared ArrayBuffers, detached on close
+  napi_ref buffers[8];  // the shared ArrayBuffers, detached on close
   uint8_t* in;
   uint8_t* out;
   int32_t* in_len;
   int32_t* out_len;
   uint8_t* addr;
+  // Answers computed later (cache misses), queued by JS and sent together by sendMany.
+  uint8_t* pend;
+  int32_t* pend_len;
+  uint8_t* pend_addr;
+  struct sockaddr_storage pend_dst[BATCH];
   struct sockaddr_storage src[BATCH];
   struct iovec in_iov[BATCH];
   struct mmsghdr in_msg[BATCH];
   struct iovec out_iov[BATCH];
   struct mmsghdr out_msg[BATCH];
   // Counters read by JS for metrics.
-  double batches, received, sent, send_errors, truncated;
+  double batches, received, sent, send_errors, truncated, socket_errors;
 } Sock;
 
 static void encode_addr(uint8_t* slot, const struct sockaddr_storage* ss) {
@@ -70,19 +84,22 @@ static void encode_addr(uint8_t* slot, const struct sockaddr_storage* ss) {
   }
 }
 
-static void send_replies(Sock* s, int n) {
+// Send the first `n` slots of `data` (lengths `lens`, 0: nothing to send) to `dst` with as few
+// sendmmsg calls as the kernel allows.
+static void send_slots(Sock* s, int n, uint8_t* data, const int32_t* lens,
+                       struct sockaddr_storage* dst) {
   int k = 0;
   for (int i = 0; i < n; i++) {
-    int32_t len = s->out_len[i];
-    if (len <= 0 || len > OUT_SLOT) continue;
-    s->out_iov[k].iov_base = s->out + (size_t)i * OUT_SLOT;
+    int32_t len = lens[i];
+    if (len <= 0 || (size_t)len > s->out_slot) continue;
+    s->out_iov[k].iov_base = data + (size_t)i * s->out_slot;
     s->out_iov[k].iov_len = (size_t)len;
     memset(&s->out_msg[k], 0, sizeof s->out_msg[k]);
     s->out_msg[k].msg_hdr.msg_iov = &s->out_iov[k];
     s->out_msg[k].msg_hdr.msg_iovlen = 1;
-    s->out_msg[k].msg_hdr.msg_name = &s->src[i];
+    s->out_msg[k].msg_hdr.msg_name = &dst[i];
     s->out_msg[k].msg_hdr.msg_namelen =
-        s->src[i].ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        dst[i].ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     k++;
   }
   int done = 0;
@@ -100,9 +117,23 @@ static void send_replies(Sock* s, int n) {
   }
 }
 
+static void send_replies(Sock* s, int n) { send_slots(s, n, s->out, s->out_len, s->src); }
+
 static void on_readable(uv_poll_t* handle, int status, int events) {
   Sock* s = (Sock*)handle->data;
-  if (status < 0 || !(events & UV_READABLE) || s->closing) return;
+  if (s->closing) return;
+  if (status < 0) {
+    // A pending socket error (on a connected socket: an ICMP port unreachable from the
+    // upstream). libuv has stopped polling: take the error off the socket and poll again, as
+    // node:dgram goes on reading after such an error (the query waits for its retransmission).
+    int err = 0;
+    socklen_t el = sizeof err;
+    getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    s->socket_errors++;
+    uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    return;
+  }
+  if (!(events & UV_READABLE)) return;
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -110,16 +141,16 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
   napi_get_reference_value(env, s->self, &self);
   napi_get_reference_value(env, s->callback, &cb);
   for (int round = 0; round < MAX_ROUNDS && !s->closing; round++) {
-    for (int i = 0; i < BATCH; i++) {
-      s->in_iov[i].iov_base = s->in + (size_t)i * IN_SLOT;
-      s->in_iov[i].iov_len = IN_SLOT;
+    for (int i = 0; i < s->nslots; i++) {
+      s->in_iov[i].iov_base = s->in + (size_t)i * s->in_slot;
+      s->in_iov[i].iov_len = s->in_slot;
       memset(&s->in_msg[i], 0, sizeof s->in_msg[i]);
       s->in_msg[i].msg_hdr.msg_iov = &s->in_iov[i];
       s->in_msg[i].msg_hdr.msg_iovlen = 1;
       s->in_msg[i].msg_hdr.msg_name = &s->src[i];
       s->in_msg[i].msg_hdr.msg_namelen = sizeof s->src[i];
     }
-    int n = recvmmsg(s->fd, s->in_msg, BATCH, MSG_DONTWAIT, NULL);
+    int n = recvmmsg(s->fd, s->in_msg, (unsigned)s->nslots, MSG_DONTWAIT, NULL);
     if (n <= 0) break;
     for (int i = 0; i < n; i++) {
       int32_t len = (int32_t)s->in_msg[i].msg_len;
@@ -146,15 +177,18 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
       break;
     }
     if (s->closing) break;
-    send_replies(s, n);
-    if (n < BATCH) break;
+    if (s->out_slot > 0) send_replies(s, n);
+    if (n < s->nslots) break;
   }
   napi_close_handle_scope(env, scope);
 }
 
-static void on_poll_closed(uv_handle_t* h) {
-  Sock* s = (Sock*)h->data;
+// Close the socket and free it with its buffers.
+static void free_sock(Sock* s) {
   close(s->fd);
+  free(s->pend);
+  free(s->pend_len);
+  free(s->pend_addr);
   free(s->in);
   free(s->out);
   free(s->in_len);
@@ -162,6 +196,8 @@ static void on_poll_closed(uv_handle_t* h) {
   free(s->addr);
   free(s);
 }
+
+static void on_poll_closed(uv_handle_t* h) { free_sock((Sock*)h->data); }
 
 static void detach_buffers(napi_env env, Sock* s);
 
@@ -205,7 +241,7 @@ static napi_value external_ab(napi_env env, Sock* s, int i, void* data, size_t l
 }
 
 static void detach_buffers(napi_env env, Sock* s) {
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 8; i++) {
     if (!s->buffers[i]) continue;
     napi_value ab;
     if (napi_get_reference_value(env, s->buffers[i], &ab) == napi_ok && ab)
@@ -215,41 +251,130 @@ static void detach_buffers(napi_env env, Sock* s) {
   }
 }
 
+// Wrap `fd` (closed here on failure) in a Sock with `nslots` receive slots of `in_slot` bytes and
+// as many reply slots of `out_slot` bytes (none when 0), its shared buffers set on `obj`.
+// NULL (an exception pending) on failure.
+static Sock* new_sock(napi_env env, int fd, int family, int nslots, size_t in_slot,
+                      size_t out_slot, napi_value obj) {
+  Sock* s = calloc(1, sizeof(Sock));
+  if (!s) {
+    close(fd);
+    throw_errno(env, "allocating the socket", ENOMEM);
+    return NULL;
+  }
+  s->env = env;
+  s->fd = fd;
+  s->family = family;
+  s->nslots = nslots;
+  s->in_slot = in_slot;
+  s->out_slot = out_slot;
+  s->in = malloc((size_t)nslots * in_slot);
+  s->out = out_slot > 0 ? malloc((size_t)nslots * out_slot) : NULL;
+  s->in_len = calloc((size_t)nslots, sizeof(int32_t));
+  s->out_len = calloc((size_t)nslots, sizeof(int32_t));
+  s->addr = calloc((size_t)nslots, ADDR_SLOT);
+  if (out_slot > 0) {
+    s->pend = malloc((size_t)nslots * out_slot);
+    s->pend_len = calloc((size_t)nslots, sizeof(int32_t));
+    s->pend_addr = calloc((size_t)nslots, ADDR_SLOT);
+  }
+  if (!s->in || !s->in_len || !s->out_len || !s->addr ||
+      (out_slot > 0 && (!s->out || !s->pend || !s->pend_len || !s->pend_addr))) {
+    free_sock(s);
+    throw_errno(env, "allocating the batch buffers", ENOMEM);
+    return NULL;
+  }
+  uv_loop_t* loop;
+  napi_get_uv_event_loop(env, &loop);
+  uv_poll_init(loop, &s->poll, fd);
+  s->poll.data = s;
+  if (napi_wrap(env, obj, s, finalize_sock, NULL, NULL) != napi_ok) {
+    s->closing = 1;
+    uv_close((uv_handle_t*)&s->poll, on_poll_closed);  // frees s and closes fd
+    napi_throw_type_error(env, "EINVAL", "open: the handle must be a plain object");
+    return NULL;
+  }
+  size_t n = (size_t)nslots;
+  napi_set_named_property(env, obj, "input", external_ab(env, s, 0, s->in, n * in_slot));
+  napi_set_named_property(env, obj, "inputLengths", external_ab(env, s, 2, s->in_len, n * 4));
+  if (out_slot > 0) {
+    napi_set_named_property(env, obj, "output", external_ab(env, s, 1, s->out, n * out_slot));
+    napi_set_named_property(env, obj, "outputLengths", external_ab(env, s, 3, s->out_len, n * 4));
+    napi_set_named_property(env, obj, "addresses", external_ab(env, s, 4, s->addr, n * ADDR_SLOT));
+    napi_set_named_property(env, obj, "pending", external_ab(env, s, 5, s->pend, n * out_slot));
+    napi_set_named_property(env, obj, "pendingLengths", external_ab(env, s, 6, s->pend_len, n * 4));
+    napi_set_named_property(env, obj, "pendingAddresses",
+                            external_ab(env, s, 7, s->pend_addr, n * ADDR_SLOT));
+  }
+  return s;
+}
+
+// Parse an IP literal and port into `ss`; its length, or 0 when `host` is not an IP address.
+static socklen_t parse_addr(const char* host, int32_t port, struct sockaddr_storage* ss,
+                            int* family) {
+  memset(ss, 0, sizeof *ss);
+  if (inet_pton(AF_INET, host, &((struct sockaddr_in*)ss)->sin_addr) == 1) {
+    *family = AF_INET;
+    ((struct sockaddr_in*)ss)->sin_family = AF_INET;
+    ((struct sockaddr_in*)ss)->sin_port = htons((uint16_t)port);
+    return sizeof(struct sockaddr_in);
+  }
+  if (inet_pton(AF_INET6, host, &((struct sockaddr_in6*)ss)->sin6_addr) == 1) {
+    *family = AF_INET6;
+    ((struct sockaddr_in6*)ss)->sin6_family = AF_INET6;
+    ((struct sockaddr_in6*)ss)->sin6_port = htons((uint16_t)port);
+    return sizeof(struct sockaddr_in6);
+  }
+  return 0;
+}
+
+// A UDP socket for the address `hostv`:`portv` (an IP literal and a port), which is parsed into
+// `ss`/`sl`. The descriptor, or -1 with an exception pending (`what` names the call).
+static int udp_socket_for(napi_env env, napi_value hostv, napi_value portv, const char* what,
+                          struct sockaddr_storage* ss, socklen_t* sl, int* family) {
+  char host[64];
+  size_t hl;
+  int32_t port;
+  if (napi_get_value_string_utf8(env, hostv, host, sizeof host, &hl) != napi_ok ||
+      napi_get_value_int32(env, portv, &port) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", what);
+    return -1;
+  }
+  *sl = parse_addr(host, port, ss, family);
+  if (*sl == 0) {
+    napi_throw_error(env, "EINVAL", "not an IP address");
+    return -1;
+  }
+  int fd = socket(*family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw_errno(env, "socket", errno);
+  return fd;
+}
+
+// The local port of a bound or connected socket.
+static int local_port(int fd, int family) {
+  struct sockaddr_storage bound;
+  socklen_t bl = sizeof bound;
+  getsockname(fd, (struct sockaddr*)&bound, &bl);
+  return ntohs(family == AF_INET ? ((struct sockaddr_in*)&bound)->sin_port
+                                 : ((struct sockaddr_in6*)&bound)->sin6_port);
+}
+
 // open(host: string, port: number, reusePort: boolean, handle: object) -> actual port
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char host[64];
-  size_t hl;
-  int32_t port;
+  const char* usage = "open(host, port, reusePort, handle)";
   bool reuse;
-  if (argc < 4 || napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &port) != napi_ok ||
-      napi_get_value_bool(env, argv[2], &reuse) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "open(host, port, reusePort, handle)");
+  if (argc < 4 || napi_get_value_bool(env, argv[2], &reuse) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", usage);
     return NULL;
   }
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
   socklen_t sl;
   int family;
-  if (inet_pton(AF_INET, host, &((struct sockaddr_in*)&ss)->sin_addr) == 1) {
-    family = AF_INET;
-    ((struct sockaddr_in*)&ss)->sin_family = AF_INET;
-    ((struct sockaddr_in*)&ss)->sin_port = htons((uint16_t)port);
-    sl = sizeof(struct sockaddr_in);
-  } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6*)&ss)->sin6_addr) == 1) {
-    family = AF_INET6;
-    ((struct sockaddr_in6*)&ss)->sin6_family = AF_INET6;
-    ((struct sockaddr_in6*)&ss)->sin6_port = htons((uint16_t)port);
-    sl = sizeof(struct sockaddr_in6);
-  } else {
-    napi_throw_error(env, "EINVAL", "not an IP address");
-    return NULL;
-  }
-  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket", errno);
+  int fd = udp_socket_for(env, argv[0], argv[1], usage, &ss, &sl, &family);
+  if (fd < 0) return NULL;
   int one = 1;
   if (reuse) {
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -264,51 +389,76 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "bind", e);
   }
-  struct sockaddr_storage bound;
-  socklen_t bl = sizeof bound;
-  getsockname(fd, (struct sockaddr*)&bound, &bl);
-  int actual = ntohs(family == AF_INET ? ((struct sockaddr_in*)&bound)->sin_port
-                                       : ((struct sockaddr_in6*)&bound)->sin6_port);
-  Sock* s = calloc(1, sizeof(Sock));
-  s->env = env;
-  s->fd = fd;
-  s->family = family;
-  s->in = malloc((size_t)BATCH * IN_SLOT);
-  s->out = malloc((size_t)BATCH * OUT_SLOT);
-  s->in_len = calloc(BATCH, sizeof(int32_t));
-  s->out_len = calloc(BATCH, sizeof(int32_t));
-  s->addr = calloc(BATCH, ADDR_SLOT);
-  if (!s->in || !s->out || !s->in_len || !s->out_len || !s->addr) {
-    free(s->in);
-    free(s->out);
-    free(s->in_len);
-    free(s->out_len);
-    free(s->addr);
-    free(s);
-    close(fd);
-    return throw_errno(env, "allocating the batch buffers", ENOMEM);
-  }
-  uv_loop_t* loop;
-  napi_get_uv_event_loop(env, &loop);
-  uv_poll_init(loop, &s->poll, fd);
-  s->poll.data = s;
-  if (napi_wrap(env, argv[3], s, finalize_sock, NULL, NULL) != napi_ok) {
-    s->closing = 1;
-    uv_close((uv_handle_t*)&s->poll, on_poll_closed);  // frees s and closes fd
-    napi_throw_type_error(env, "EINVAL", "open: the handle must be a plain object");
-    return NULL;
-  }
+  int actual = local_port(fd, family);
   napi_value obj = argv[3], v;
-  napi_set_named_property(env, obj, "input", external_ab(env, s, 0, s->in, (size_t)BATCH * IN_SLOT));
-  napi_set_named_property(env, obj, "output",
-                          external_ab(env, s, 1, s->out, (size_t)BATCH * OUT_SLOT));
-  napi_set_named_property(env, obj, "inputLengths", external_ab(env, s, 2, s->in_len, BATCH * 4));
-  napi_set_named_property(env, obj, "outputLengths",
-                          external_ab(env, s, 3, s->out_len, BATCH * 4));
-  napi_set_named_property(env, obj, "addresses",
-                          external_ab(env, s, 4, s->addr, BATCH * ADDR_SLOT));
+  Sock* s = new_sock(env, fd, family, BATCH, IN_SLOT, OUT_SLOT, obj);
+  if (!s) return NULL;
   napi_create_int32(env, actual, &v);
   return v;
+}
+
+// connect(host: string, port: number, handle: object) -> local port. An upstream socket:
+// connected to host:port from an OS-chosen port, CLIENT_BATCH receive slots, not holding the
+// event loop open.
+static napi_value js_connect(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  const char* usage = "connect(host, port, handle)";
+  if (argc < 3) {
+    napi_throw_type_error(env, "EINVAL", usage);
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  int family;
+  int fd = udp_socket_for(env, argv[0], argv[1], usage, &ss, &sl, &family);
+  if (fd < 0) return NULL;
+  // Room for a burst of replies (the kernel caps it at net.core.rmem_max).
+  int rcvbuf = 1 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  int r;
+  do r = connect(fd, (struct sockaddr*)&ss, sl);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "connect", e);
+  }
+  int actual = local_port(fd, family);
+  Sock* s = new_sock(env, fd, family, CLIENT_BATCH, CLIENT_IN_SLOT, 0, argv[2]);
+  if (!s) return NULL;
+  uv_unref((uv_handle_t*)&s->poll);
+  napi_value v;
+  napi_create_int32(env, actual, &v);
+  return v;
+}
+
+// send(handle, data: Uint8Array) -> 0, or the errno of a failed send (a connected socket's).
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Sock* s = sock_args(env, info, 2, argv);
+  napi_value res;
+  if (!s || s->closing) {
+    napi_create_int32(env, EBADF, &res);
+    return res;
+  }
+  void* data;
+  size_t len, off;
+  napi_typedarray_type t;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &off) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "send(handle, data)");
+    return NULL;
+  }
+  ssize_t r;
+  do r = send(s->fd, data, len, MSG_DONTWAIT);
+  while (r < 0 && errno == EINTR);
+  int e = r < 0 ? errno : 0;
+  if (r < 0) s->send_errors++;
+  else s->sent++;
+  napi_create_int32(env, e, &res);
+  return res;
 }
 
 // start(handle, onBatch)
@@ -379,6 +529,40 @@ static napi_value js_send_to(napi_env env, napi_callback_info info) {
   return res;
 }
 
+// sendMany(handle, count): send pending slots 0..count-1 (data in `pending`, lengths in
+// `pendingLengths`, destinations in `pendingAddresses` as the addresses slots are written).
+static napi_value js_send_many(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Sock* s = sock_args(env, info, 2, argv);
+  int32_t n;
+  if (!s || s->closing || !s->pend) return NULL;
+  if (napi_get_value_int32(env, argv[1], &n) != napi_ok || n < 0 || n > s->nslots) {
+    napi_throw_type_error(env, "EINVAL", "sendMany(handle, count)");
+    return NULL;
+  }
+  for (int i = 0; i < n; i++) {
+    const uint8_t* a = s->pend_addr + (size_t)i * ADDR_SLOT;
+    struct sockaddr_storage* d = &s->pend_dst[i];
+    memset(d, 0, sizeof *d);
+    if (a[0] == 4) {
+      struct sockaddr_in* v4 = (struct sockaddr_in*)d;
+      v4->sin_family = AF_INET;
+      memcpy(&v4->sin_port, a + 2, 2);
+      memcpy(&v4->sin_addr, a + 4, 4);
+    } else if (a[0] == 6) {
+      struct sockaddr_in6* v6 = (struct sockaddr_in6*)d;
+      v6->sin6_family = AF_INET6;
+      memcpy(&v6->sin6_port, a + 2, 2);
+      memcpy(&v6->sin6_addr, a + 4, 16);
+    } else {
+      s->pend_len[i] = 0;  // no destination: not sent
+      s->send_errors++;
+    }
+  }
+  send_slots(s, n, s->pend, s->pend_len, s->pend_dst);
+  return NULL;
+}
+
 // stats(handle) -> [batches, received, sent, sendErrors, truncated]
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1], arr, v;
@@ -423,6 +607,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"sendTo", NULL, js_send_to, NULL, NULL, NULL, napi_default, NULL},
+      {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
+      {"sendMany", NULL, js_send_many, NULL, NULL, NULL, napi_default, NULL},
+      {"send", NULL, js_send, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
   };
@@ -436,6 +623,10 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "OUT_SLOT", v);
   napi_create_int32(env, ADDR_SLOT, &v);
   napi_set_named_property(env, exports, "ADDR_SLOT", v);
+  napi_create_int32(env, CLIENT_BATCH, &v);
+  napi_set_named_property(env, exports, "CLIENT_BATCH", v);
+  napi_create_int32(env, CLIENT_IN_SLOT, &v);
+  napi_set_named_property(env, exports, "CLIENT_IN_SLOT", v);
   return exports;
 }
 

@@ -133,6 +133,50 @@ for (const mode of ["batch", "dgram"] as const) {
   });
 }
 
+test("a burst of misses larger than the pending slots is answered in full (sendmmsg batches)", {
+  skip,
+}, async () => {
+  // 200: the client runs in this process and sends the whole burst before the listener reads,
+  // so the listener's receive buffer (about 256 small datagrams by default) bounds it.
+  const names = Array.from({ length: 200 }, (_, i) => `m${i}.example`);
+  const up = await startFakeUpstream(
+    new Map(names.map((n, i) => [`${n}/1`, { answers: [a(n, `198.51.100.${i % 250}`, 300)] }])),
+  );
+  const svc = new DnsService(
+    compileSnapshot({
+      schemaVersion: 1,
+      version: 1,
+      resolver: {
+        upstreams: [{ address: up.address }],
+        dnssec: { validate: false },
+        rateLimit: false,
+      },
+      locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8"] }],
+      lists: [],
+      policies: [],
+    }),
+    { log: new QueryLog(1000) },
+  );
+  const u = await listenUdp(svc, "127.0.0.1:0");
+  try {
+    assert.equal(u.mode, "batch");
+    const replies = await burst(
+      u.port,
+      names.map((n, i) => buildQuery(n, { id: 5000 + i })),
+      5000,
+    );
+    assert.equal(replies.size, names.length, "every miss answered");
+    for (let i = 0; i < names.length; i++) {
+      const m = decodeMessage(replies.get(5000 + i)!);
+      assert.equal(m.questions[0]!.name, names[i]);
+      assert.equal(m.answers[0]!.data, `198.51.100.${i % 250}`);
+    }
+  } finally {
+    await u.close(200);
+    await up.close();
+  }
+});
+
 test("a batch socket on a port already taken fails with the errno code", { skip }, async () => {
   const taken = createSocket("udp4");
   await new Promise<void>((ok) => taken.bind(0, "127.0.0.1", () => ok()));

@@ -5,7 +5,7 @@
 import type { ResolveOptions, ResolveResult, Resolver } from "../resolver.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
 import { DNS_QUERY_CHANNEL, type DnsQueryEvent, subscribe } from "../telemetry/events.ts";
-import { dnsMetrics, subscribeDnsMetrics, trackDnsCache } from "../telemetry/metrics.ts";
+import { cacheEvictionCount, subscribeDnsMetrics, trackDnsCache } from "../telemetry/metrics.ts";
 import type { QueryLog } from "../telemetry/query-log.ts";
 import type { RequestLog } from "../telemetry/request-log.ts";
 import { DnsCache } from "./cache/dns-cache.ts";
@@ -40,9 +40,13 @@ export class DnsService implements Resolver {
   private readonly unsubscribe: (() => void)[];
 
   constructor(snapshot: EdgeSnapshot, opts: DnsServiceOptions) {
-    const metrics = dnsMetrics();
+    const evictions = cacheEvictionCount();
     this.shared = {
-      cache: new DnsCache(undefined, { onEvict: () => metrics.cacheEvictions.inc() }),
+      cache: new DnsCache(undefined, {
+        onEvict: () => {
+          evictions.n++;
+        },
+      }),
       inflight: new Map(),
       ...(opts.edgeId ? { edgeId: opts.edgeId } : {}),
       ...(opts.nsid ? { nsid: Buffer.from(opts.nsid, "utf8") } : {}),

@@ -2,7 +2,8 @@
 // (singleflight — concurrent identical misses share it), the answer decoded, checked and cached.
 
 import { EdgeError } from "@gatehouse/contract";
-import { countValidation, dnsMetrics } from "../telemetry/metrics.ts";
+import { countValidation, recordsDroppedCount } from "../telemetry/metrics.ts";
+import type { PendingCount } from "../telemetry/pending-counts.ts";
 import { cacheKey } from "./cache/dns-cache.ts";
 import type { Validator, Verdict } from "./dnssec/validator.ts";
 import type { DnsExchange } from "./exchange.ts";
@@ -90,8 +91,20 @@ async function queryAndStore(
   }
 }
 
-const countDropped = (reason: ScrubDropReason, n: number) =>
-  dnsMetrics().upstreamRecordsDropped.inc({ reason }, n);
+const dropped: Record<ScrubDropReason, PendingCount | undefined> = {
+  unrelated: undefined,
+  authority: undefined,
+  additional: undefined,
+  dnssec: undefined,
+};
+const countDropped = (reason: ScrubDropReason, n: number) => {
+  let c = dropped[reason];
+  if (c === undefined) {
+    c = recordsDroppedCount(reason);
+    dropped[reason] = c;
+  }
+  c.n += n;
+};
 
 async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
   const { group } = rt.router.route(k.name);

@@ -112,6 +112,7 @@ export function dnsMetrics(): DnsMetrics {
           name: "gatehouse_dns_cache_evictions_total",
           help: "DNS cache entries evicted to respect the size bound",
           registers: [r],
+          collect: dnsCounts.flush,
         }),
     ),
     cacheEntries: once(
@@ -177,6 +178,7 @@ export function dnsMetrics(): DnsMetrics {
         help: "Records of upstream answers the edge did not keep: unrelated to the question's chain, authority or additional records an answer does not need, DNSSEC records for clients without DO",
         labelNames: ["reason"] as const,
         registers: [r],
+        collect: dnsCounts.flush,
       });
       for (const reason of ["unrelated", "authority", "additional", "dnssec"]) c.inc({ reason }, 0);
       return c;
@@ -274,6 +276,18 @@ export async function serveMetrics(addr: string): Promise<MetricsServer> {
 function queryCount(transport: string, action: string, rcode: string): PendingCount {
   return dnsCounts.keyed(`${transport}|${action}|${rcode}`, () =>
     dnsMetrics().queries.labels(transport, action, rcode),
+  );
+}
+
+/** The pending count of DNS cache evictions (one per evicted entry: on the miss path). */
+export function cacheEvictionCount(): PendingCount {
+  return dnsCounts.keyed("evictions", () => dnsMetrics().cacheEvictions);
+}
+
+/** The pending count of upstream records dropped for `reason` (scrub.ts, once per miss). */
+export function recordsDroppedCount(reason: string): PendingCount {
+  return dnsCounts.keyed(`dropped|${reason}`, () =>
+    dnsMetrics().upstreamRecordsDropped.labels(reason),
   );
 }
 
@@ -524,6 +538,24 @@ export function udpSendQueueDrops(): Counter {
       new Counter({
         name: "gatehouse_dns_udp_send_queue_dropped_total",
         help: "UDP answers dropped because the node:dgram socket's send queue was full",
+        registers: [r],
+      }),
+  );
+}
+
+/**
+ * Upstream UDP datagrams the batch socket lost: a query the kernel would not take at once
+ * (`send_full`: the retransmission sends it again) or a reply longer than a receive slot
+ * (`oversized`: more than CLIENT_IN_SLOT bytes when we advertise 1,232).
+ */
+export function upstreamDatagramDrops(): Counter<"reason"> {
+  return once(
+    "gatehouse_dns_upstream_datagrams_dropped_total",
+    (r) =>
+      new Counter({
+        name: "gatehouse_dns_upstream_datagrams_dropped_total",
+        help: "Upstream UDP datagrams dropped by the batch socket: query not taken by the kernel (send_full), reply too long (oversized)",
+        labelNames: ["reason"] as const,
         registers: [r],
       }),
   );

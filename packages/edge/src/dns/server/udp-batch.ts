@@ -1,7 +1,9 @@
 // Do53 over UDP through the batch socket of `native/udp_batch.c`: the kernel hands over up to
 // 64 queued datagrams at once (recvmmsg), one JavaScript call answers every one the fast path
 // can answer straight into the shared reply slots, and one sendmmsg sends them. Misses copy
-// their query and source and go through the full pipeline; their answers go out one by one.
+// their query and source and go through the full pipeline; their answers are queued in the
+// addon's pending slots and sent together with one sendmmsg at the end of the event loop's
+// turn (setImmediate), or as soon as every pending slot is taken.
 // When the addon is not built (no C compiler at install time) `udp-server.ts` uses node:dgram.
 
 import { createRequire } from "node:module";
@@ -12,20 +14,30 @@ import { trackUdpBatch, type UdpBatchStats } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import { InFlight } from "./in-flight.ts";
 
-/** The addon's handle: shared buffers filled by `open`. */
-interface BatchHandle {
+/**
+ * The addon's handle: shared buffers filled by `open` (an upstream socket's by `connect`: its
+ * input and inputLengths only).
+ */
+export interface BatchHandle {
   input: ArrayBuffer;
   output: ArrayBuffer;
   inputLengths: ArrayBuffer;
   outputLengths: ArrayBuffer;
   addresses: ArrayBuffer;
+  /** Answers queued for sendMany, their lengths and destinations (as in `addresses`). */
+  pending: ArrayBuffer;
+  pendingLengths: ArrayBuffer;
+  pendingAddresses: ArrayBuffer;
 }
 
-interface BatchAddon {
+export interface BatchAddon {
   readonly BATCH: number;
   readonly IN_SLOT: number;
   readonly OUT_SLOT: number;
   readonly ADDR_SLOT: number;
+  /** Receive slots of an upstream socket, and their size. */
+  readonly CLIENT_BATCH: number;
+  readonly CLIENT_IN_SLOT: number;
   open(host: string, port: number, reusePort: boolean, handle: object): number;
   start(handle: BatchHandle, onBatch: (count: number) => void): void;
   sendTo(
@@ -35,6 +47,12 @@ interface BatchAddon {
     addr: Uint8Array,
     port: number,
   ): boolean;
+  /** An upstream socket connected to host:port; its local port. Not holding the loop open. */
+  connect(host: string, port: number, handle: object): number;
+  /** Send on a connected socket: 0, or the errno of the failure. */
+  send(handle: BatchHandle, data: Uint8Array): number;
+  /** Send pending slots 0..count-1 with sendmmsg. */
+  sendMany(handle: BatchHandle, count: number): void;
   stats(handle: BatchHandle): number[];
   close(handle: BatchHandle): void;
 }
@@ -118,17 +136,50 @@ export function listenUdpBatch(
 
   const inFlight = new InFlight();
 
+  // Answers of the full pipeline, queued for one sendmmsg per turn of the event loop.
+  const pending = Buffer.from(h.pending);
+  const pendingLens = new Int32Array(h.pendingLengths);
+  const pendingAddrs = new Uint8Array(h.pendingAddresses);
+  let queued = 0;
+  let flushing = false;
+  const flush = () => {
+    flushing = false;
+    // (After close, nothing is queued: close sends what was, and nothing queues after it.)
+    if (queued === 0) return;
+    lib.sendMany(h, queued);
+    queued = 0;
+  };
+  /** Queue `out` for the client whose address slot (ADDR_SLOT bytes, as read) is `addr`. */
+  const reply = (out: Buffer, addr: Uint8Array) => {
+    if (out.length > OUT) {
+      // Longer than a slot (a TCP-sized answer cannot be: UDP answers fit the requester's
+      // size, at most OUT_SLOT): sent on its own.
+      const family = u8(addr, 0);
+      const port = (u8(addr, 2) << 8) | u8(addr, 3);
+      lib.sendTo(h, out, family, addr.subarray(4, family === 4 ? 8 : 20), port);
+      return;
+    }
+    const k = queued++;
+    out.copy(pending, k * OUT);
+    pendingLens[k] = out.length;
+    pendingAddrs.set(addr, k * AS);
+    if (queued === N) flush();
+    else if (!flushing) {
+      flushing = true;
+      setImmediate(flush);
+    }
+  };
+
   const slow = (i: number, len: number, ip: string) => {
     if (!inFlight.enter()) return;
     const o = i * AS;
-    const family = u8(addrs, o);
     const clientPort = addrView.getUint16(o + 2);
     // The slots are reused by the next batch: keep copies.
     const query = Buffer.from(nth(inSlots, i).subarray(0, len));
-    const addr = addrs.slice(o + 4, o + (family === 4 ? 8 : 20));
+    const addr = addrs.slice(o, o + AS);
     service.handle(query, { transport: "udp", ip, port: clientPort }).then((out) => {
       // A reply that comes after close() gave up waiting has no socket to go out on.
-      if (out && !inFlight.released) lib.sendTo(h, out, family, addr, clientPort);
+      if (out && !inFlight.released) reply(out, addr);
       inFlight.leave();
     }, inFlight.leave);
   };
@@ -161,6 +212,7 @@ export function listenUdpBatch(
     close: (graceMs = 0) =>
       inFlight.close(graceMs, () => {
         untrack();
+        flush();
         lib.close(h);
       }),
   };

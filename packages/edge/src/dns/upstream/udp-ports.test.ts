@@ -141,3 +141,43 @@ test("sockets are retired after MAX_USES queries and closed when their queries s
   udpPortsOf(t).closeAll();
   assert.equal(udpPortsOf(t).open, 0);
 });
+
+test("sockets that got an ICMP port unreachable (upstream down) answer once the upstream is back", async () => {
+  // A port nothing listens on: every query is refused by the kernel (ICMP), which a connected
+  // socket reports as an error on itself. PORTS queries open the pool's every socket.
+  const gone = createSocket("udp4");
+  await new Promise<void>((ok) => gone.bind(0, "127.0.0.1", () => ok()));
+  const downPort = gone.address().port;
+  await new Promise<void>((ok) => gone.close(() => ok()));
+  const t = parseUpstream({ address: `udp://127.0.0.1:${downPort}`, timeoutMs: 300 });
+  const q = (name: string, id: number) =>
+    exchange(t, buildQuery(name, { id, edns: false }), {
+      id,
+      name,
+      type: 1,
+      class: 1,
+      exactCase: true,
+    });
+  const down = await Promise.allSettled(
+    Array.from({ length: PORTS }, (_, i) => q(`down${i}.test`, 500 + i)),
+  );
+  for (const r of down) {
+    assert.equal(r.status, "rejected");
+    assert.ok(r.reason instanceof EdgeError && r.reason.source === "upstream", String(r.reason));
+  }
+  assert.equal(udpPortsOf(t).open, PORTS);
+  // The upstream comes back on the same port: the same sockets read its answers.
+  const back = createSocket("udp4");
+  back.on("message", (m, from) => back.send(echo(m), from.port, from.address));
+  await new Promise<void>((ok) => back.bind(downPort, "127.0.0.1", () => ok()));
+  try {
+    const answers = await Promise.all(
+      Array.from({ length: PORTS * 2 }, (_, i) => q(`back${i}.test`, 600 + i)),
+    );
+    for (const [i, a] of answers.entries()) assert.equal(a.readUInt16BE(0), 600 + i);
+    assert.equal(udpPortsOf(t).open, PORTS, "no socket was replaced");
+  } finally {
+    udpPortsOf(t).closeAll();
+    back.close();
+  }
+});

@@ -13,11 +13,20 @@
 // Retransmissions (RFC 1035 §4.2.1, §7.2: 400 ms, then doubling within the upstream's timeout)
 // and timeouts run on one timer wheel for the whole process (TICK_MS slots) instead of two
 // timers per query.
+//
+// Where the batch socket addon is built (native/udp_batch.c, as the UDP listener uses), a socket
+// is the addon's: connected at once, a query sent with one send(2) call, replies read with
+// recvmmsg(2) into fixed slots (one JavaScript call per batch of replies, a reply copied only
+// when it answers a query) instead of node:dgram's 64 KiB buffer, Buffer and event per
+// datagram. Otherwise node:dgram.
 
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
+import { getSystemErrorName } from "node:util";
 import { nth } from "../../indexed.ts";
-import { dnsMetrics } from "../../telemetry/metrics.ts";
+import { at } from "../../net/bytes.ts";
+import { dnsMetrics, upstreamDatagramDrops } from "../../telemetry/metrics.ts";
+import { type BatchAddon, type BatchHandle, batchAddon } from "../server/udp-batch.ts";
 import {
   caseError,
   caseOnlyMismatch,
@@ -63,8 +72,16 @@ interface Call {
   onAbort: (() => void) | undefined;
 }
 
+/** errno values of a send the kernel did not take at once: the datagram is lost, not failed. */
+const EAGAIN = 11;
+const ENOBUFS = 105;
+
 class Port {
-  readonly sock: Socket;
+  /** node:dgram's socket, when the addon is not built (or could not open one). */
+  private readonly sock: Socket | undefined;
+  /** The batch addon and its connected socket's handle. */
+  private readonly lib: BatchAddon | undefined;
+  private readonly handle: BatchHandle | undefined;
   readonly calls = new Map<number, Call>();
   readonly born = Date.now();
   uses = 0;
@@ -78,6 +95,35 @@ class Port {
   constructor(ports: UdpPorts) {
     this.ports = ports;
     const t = ports.target;
+    const lib = batchAddon();
+    if (lib !== undefined) {
+      const h = {} as BatchHandle;
+      try {
+        lib.connect(t.host, t.port, h);
+      } catch {
+        // No socket (out of descriptors, no route): node:dgram below reports why per query.
+      }
+      if (h.input !== undefined) {
+        this.lib = lib;
+        this.handle = h;
+        this.sock = undefined;
+        this.connected = true;
+        const input = Buffer.from(h.input);
+        const lens = new Int32Array(h.inputLengths);
+        const slot = lib.CLIENT_IN_SLOT;
+        lib.start(h, (count) => {
+          for (let i = 0; i < count; i++) {
+            const len = at(lens, i);
+            // Negative: longer than a slot, read cut short (no answer to a query of ours is).
+            if (len < 0) upstreamDatagramDrops().inc({ reason: "oversized" });
+            else this.receive(input.subarray(i * slot, i * slot + len), true);
+          }
+        });
+        return;
+      }
+    }
+    this.lib = undefined;
+    this.handle = undefined;
     const sock = createSocket({
       type: isIPv6(t.host) ? "udp6" : "udp4",
       // Room for a burst of replies (the kernel caps it at net.core.rmem_max).
@@ -85,13 +131,7 @@ class Port {
     });
     this.sock = sock;
     sock.unref();
-    sock.on("message", (msg: Buffer) => {
-      if (msg.length < 12) return;
-      const call = this.calls.get(msg.readUInt16BE(0));
-      if (call === undefined) return;
-      if (matchesQuestion(msg, call.q)) settle(call, msg);
-      else if (caseOnlyMismatch(msg, call.q)) settle(call, caseError(t));
-    });
+    sock.on("message", (msg: Buffer) => this.receive(msg, false));
     sock.on("error", (e: NodeJS.ErrnoException) => {
       // An ICMP port unreachable (nothing listening upstream) reported on a connected socket:
       // as with an unconnected one, the query waits for its retransmissions and timeout.
@@ -106,6 +146,18 @@ class Port {
       this.waiting = [];
       for (const call of waiting) if (!call.settled) this.send(call);
     });
+  }
+
+  /**
+   * A datagram from the upstream: the reply of the query with its ID when it answers that
+   * question (copied first when `copy`: the slot it lies in is read into again).
+   */
+  private receive(msg: Buffer, copy: boolean): void {
+    if (msg.length < 12) return;
+    const call = this.calls.get(msg.readUInt16BE(0));
+    if (call === undefined) return;
+    if (matchesQuestion(msg, call.q)) settle(call, copy ? Buffer.from(msg) : msg);
+    else if (caseOnlyMismatch(msg, call.q)) settle(call, caseError(this.ports.target));
   }
 
   /** Whether it takes a new query with ID `id` now. */
@@ -125,6 +177,20 @@ class Port {
 
   send(call: Call): void {
     if (this.closed) return;
+    if (this.handle !== undefined && this.lib !== undefined) {
+      const e = this.lib.send(this.handle, call.query);
+      if (e === EAGAIN || e === ENOBUFS) upstreamDatagramDrops().inc({ reason: "send_full" });
+      else if (e !== 0)
+        settle(
+          call,
+          upstreamError(
+            "upstream_network",
+            `${this.ports.target.address}: send ${getSystemErrorName(-e)}`,
+          ),
+        );
+      return;
+    }
+    if (this.sock === undefined) return;
     if (!this.connected) {
       this.waiting.push(call);
       return;
@@ -157,8 +223,12 @@ class Port {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.handle !== undefined) {
+      this.lib?.close(this.handle);
+      return;
+    }
     try {
-      this.sock.close();
+      this.sock?.close();
     } catch {
       // Already closed after an error.
     }
