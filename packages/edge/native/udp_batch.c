@@ -41,7 +41,7 @@ typedef struct {
   napi_env env;
   int fd;
   int family;
-  uv_poll_t poll;
+  uv_poll_t* poll;   // apart from the Sock: see finalize_sock
   int polling;
   int closing;
   int nslots;         // BATCH for a listening socket, CLIENT_BATCH for an upstream one
@@ -130,7 +130,7 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
     socklen_t el = sizeof err;
     getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
     s->socket_errors++;
-    uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    uv_poll_start(s->poll, UV_READABLE, on_readable);
     return;
   }
   if (!(events & UV_READABLE)) return;
@@ -197,7 +197,10 @@ static void free_sock(Sock* s) {
   free(s);
 }
 
-static void on_poll_closed(uv_handle_t* h) { free_sock((Sock*)h->data); }
+static void on_poll_closed(uv_handle_t* h) {
+  free_sock((Sock*)h->data);
+  free(h);
+}
 
 static void detach_buffers(napi_env env, Sock* s);
 
@@ -205,12 +208,16 @@ static void finalize_sock(napi_env env, void* data, void* hint) {
   (void)hint;
   Sock* s = (Sock*)data;
   detach_buffers(env, s);
-  // Closed explicitly before the object can be collected (close() drops the self reference);
-  // an unclosed socket is closed here.
+  // Closed explicitly before the object can be collected (close() drops the self reference),
+  // so this runs for a socket still open when its environment ends (a worker thread's exit,
+  // with its upstream sockets open). Node may unload the addon before the thread's loop runs
+  // the close callbacks, so none is given: the socket and its buffers are freed now, and only
+  // the small poll handle (which libuv holds until it has closed it) is left behind.
   if (!s->closing) {
     s->closing = 1;
-    if (s->polling) uv_poll_stop(&s->poll);
-    uv_close((uv_handle_t*)&s->poll, on_poll_closed);
+    if (s->polling) uv_poll_stop(s->poll);
+    uv_close((uv_handle_t*)s->poll, NULL);
+    free_sock(s);
   }
 }
 
@@ -284,13 +291,19 @@ static Sock* new_sock(napi_env env, int fd, int family, int nslots, size_t in_sl
     throw_errno(env, "allocating the batch buffers", ENOMEM);
     return NULL;
   }
+  s->poll = malloc(sizeof(uv_poll_t));
+  if (!s->poll) {
+    free_sock(s);
+    throw_errno(env, "allocating the batch buffers", ENOMEM);
+    return NULL;
+  }
   uv_loop_t* loop;
   napi_get_uv_event_loop(env, &loop);
-  uv_poll_init(loop, &s->poll, fd);
-  s->poll.data = s;
+  uv_poll_init(loop, s->poll, fd);
+  s->poll->data = s;
   if (napi_wrap(env, obj, s, finalize_sock, NULL, NULL) != napi_ok) {
     s->closing = 1;
-    uv_close((uv_handle_t*)&s->poll, on_poll_closed);  // frees s and closes fd
+    uv_close((uv_handle_t*)s->poll, on_poll_closed);  // frees s and closes fd
     napi_throw_type_error(env, "EINVAL", "open: the handle must be a plain object");
     return NULL;
   }
@@ -428,7 +441,7 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
   int actual = local_port(fd, family);
   Sock* s = new_sock(env, fd, family, CLIENT_BATCH, CLIENT_IN_SLOT, 0, argv[2]);
   if (!s) return NULL;
-  uv_unref((uv_handle_t*)&s->poll);
+  uv_unref((uv_handle_t*)s->poll);
   napi_value v;
   napi_create_int32(env, actual, &v);
   return v;
@@ -474,7 +487,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   napi_value name;
   napi_create_string_utf8(env, "gatehouse.udp", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, argv[0], name, &s->async);
-  uv_poll_start(&s->poll, UV_READABLE, on_readable);
+  uv_poll_start(s->poll, UV_READABLE, on_readable);
   s->polling = 1;
   return NULL;
 }
@@ -590,7 +603,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   if (!s || s->closing) return NULL;
   s->closing = 1;
   if (s->polling) {
-    uv_poll_stop(&s->poll);
+    uv_poll_stop(s->poll);
     napi_delete_reference(env, s->callback);
     napi_delete_reference(env, s->self);
     napi_async_destroy(env, s->async);
@@ -598,7 +611,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   }
   detach_buffers(env, s);
   napi_remove_wrap(env, argv[0], NULL);
-  uv_close((uv_handle_t*)&s->poll, on_poll_closed);
+  uv_close((uv_handle_t*)s->poll, on_poll_closed);
   return NULL;
 }
 
