@@ -231,11 +231,11 @@ export function parseDomainLine(rawLine: string, format: DomainListFormat = "aut
 }
 
 function detectFormat(line: string): DomainListFormat {
-  const c = line[0]!;
+  const c = line.charAt(0);
   if (c === "|" || c === "@" || c === "/" || c === "*" || c === "." || line.startsWith("://"))
     return "adblock";
   if (/^(address|server|local)=\//.test(line)) return "dnsmasq";
-  const first = line.split(/\s/, 1)[0]!;
+  const [first = ""] = line.split(/\s/, 1);
   if (first.length < line.length && isAddress(first)) return "hosts";
   // What neither a host name nor an adblock rule holds, but regular expressions do: Pi-hole
   // regex list lines (`(^|\.)ads\.example$`, `^tracker[0-9]+\.`).
@@ -259,11 +259,11 @@ function parsePlain(line: string): DomainLine {
 }
 
 function parseHosts(line: string): DomainLine {
-  const parts = line.split(/\s+/);
-  if (parts.length < 2 || !isAddress(parts[0]!))
+  const [address, ...rest] = line.split(/\s+/);
+  if (address === undefined || rest.length === 0 || !isAddress(address))
     return { kind: "invalid", reason: "expected `ADDRESS NAME...`" };
   const names: string[] = [];
-  for (const raw of parts.slice(1)) {
+  for (const raw of rest) {
     if (HOSTS_SELF_NAMES.has(raw.toLowerCase())) continue;
     const n = normalizeListName(raw);
     if (n === undefined)
@@ -280,14 +280,16 @@ function parseDnsmasq(line: string): DomainLine {
       kind: "invalid",
       reason: "expected `address=/name/…`, `server=/name/` or `local=/name/`",
     };
-  const target = m[3]!.trim();
+  // Every group takes part in a match: the defaults never apply.
+  const [, directive = "", domains = "", rawTarget = ""] = m;
+  const target = rawTarget.trim();
   // `server=/x/192.0.2.1` forwards x elsewhere; it blocks nothing.
-  if (m[1] === "server" && target !== "" && target !== "#")
+  if (directive === "server" && target !== "" && target !== "#")
     return { kind: "unsupported", reason: "a dnsmasq forwarding line blocks nothing" };
-  if (m[1] === "address" && target !== "" && target !== "#" && !isAddress(target))
+  if (directive === "address" && target !== "" && target !== "#" && !isAddress(target))
     return { kind: "invalid", reason: `not an address: ${clip(target)}` };
   const names: string[] = [];
-  for (const raw of m[2]!.split("/")) {
+  for (const raw of domains.split("/")) {
     const n = normalizeListName(raw.startsWith(".") ? raw.slice(1) : raw);
     if (n === undefined)
       return { kind: "invalid", reason: `not a valid domain name: ${clip(raw)}` };

@@ -47,12 +47,14 @@ export async function hashSecret(secret: string, params: ScryptParams = PARAMS):
 /** Verify a secret against a stored hash; false for malformed hashes. */
 export async function verifySecret(secret: string, stored: string): Promise<boolean> {
   const parts = stored.split("$");
-  if (parts.length !== 6 || parts[0] !== "scrypt") return false;
-  const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+  const [scheme, nText, rText, pText, saltText, keyText] = parts;
+  if (parts.length !== 6 || scheme !== "scrypt" || saltText === undefined || keyText === undefined)
+    return false;
+  const [N, r, p] = [Number(nText), Number(rText), Number(pText)];
   if (![N, r, p].every((x) => Number.isSafeInteger(x) && x > 0) || N > 1 << 20 || r > 32 || p > 16)
     return false;
-  const salt = Buffer.from(parts[4]!, "base64");
-  const expected = Buffer.from(parts[5]!, "base64");
+  const salt = Buffer.from(saltText, "base64");
+  const expected = Buffer.from(keyText, "base64");
   if (expected.length < 16 || expected.length > 64) return false;
   const key = await scryptAsync(secret, salt, expected.length, {
     N,

@@ -138,7 +138,7 @@ function forAll(
 ): boolean {
   const values = new Map<string, boolean>();
   for (let bits = 0; bits < 1 << atoms.length; bits++) {
-    for (let i = 0; i < atoms.length; i++) values.set(atoms[i]!, (bits & (1 << i)) !== 0);
+    for (const [i, atom] of atoms.entries()) values.set(atom, (bits & (1 << i)) !== 0);
     if (!test(values)) return false;
   }
   return true;
@@ -229,10 +229,10 @@ export function shadowedPolicies(bundle: Pick<ConfigBundle, "policies">): Policy
   for (const type of ["dns", "net", "http"] as const) {
     const order = ordered(type, analysed);
     const winners: Analysed[] = [];
-    for (let j = 0; j < order.length; j++) {
-      const later = order[j]!;
-      for (let i = 0; i < j; i++) {
-        const first = order[i]!;
+    for (const later of order) {
+      // The policies before `later` (each appears once in the order).
+      for (const first of order) {
+        if (first === later) break;
         // A scheduled policy does not always win (outside its windows it does not run).
         if (first.policy.schedule !== undefined) continue;
         if (covers(first, later)) {

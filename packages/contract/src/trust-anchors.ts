@@ -34,13 +34,13 @@ function ownerOf(text: string, where: string): string {
 /** Parse the lines; throws an Error naming the first line that is not a DS or DNSKEY record. */
 export function trustAnchorLines(text: string): TrustAnchorLine[] {
   const out: TrustAnchorLine[] = [];
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const content = lines[i]!.replace(/[;#].*$/, "").trim();
+  for (const [i, line] of text.split(/\r?\n/).entries()) {
+    const content = line.replace(/[;#].*$/, "").trim();
     if (content === "") continue;
     const where = `trust anchor line ${i + 1}`;
     const f = content.split(/\s+/);
-    const owner = ownerOf(f.shift()!, where);
+    // A non-empty line splits into at least one field.
+    const owner = ownerOf(f.shift() ?? "", where);
     if (/^[0-9]+$/.test(f[0] ?? "")) f.shift();
     if ((f[0] ?? "").toUpperCase() === "IN") f.shift();
     const type = (f.shift() ?? "").toUpperCase();

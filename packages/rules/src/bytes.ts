@@ -51,6 +51,16 @@ export function isBinaryString(s: string): boolean {
   return true;
 }
 
+/**
+ * The code point starting at UTF-16 index `i` of `text`, for a caller that has bounded `i` below
+ * `text.length` (a loop over the text, a non-empty string): past the end is a bug and throws.
+ */
+export function codePointAtIndex(text: string, i: number): number {
+  const cp = text.codePointAt(i);
+  if (cp === undefined) throw new RangeError(`internal: no code point at ${i} of ${text.length}`);
+  return cp;
+}
+
 /** Appends the UTF-8 encoding of one code point to `out` (used while lexing literals). */
 export function utf8Of(cp: number): string {
   if (cp < 0x80) return String.fromCharCode(cp);

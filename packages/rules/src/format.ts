@@ -12,7 +12,7 @@ import type {
   SetLiteral,
   ValueExpr,
 } from "./ast.ts";
-import { fromBytes } from "./bytes.ts";
+import { codePointAtIndex, fromBytes } from "./bytes.ts";
 import { formatIp } from "./ip.ts";
 
 const ORDERING = { eq: "==", ne: "!=", lt: "<", le: "<=", gt: ">", ge: ">=" } as const;
@@ -149,7 +149,7 @@ export function quoteBytes(bytes: string): string {
   let out = '"';
   if (text !== undefined) {
     for (const ch of text) {
-      const c = ch.codePointAt(0)!;
+      const c = codePointAtIndex(ch, 0);
       if (ch === '"' || ch === "\\") out += `\\${ch}`;
       else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, "0")}`;
       else out += ch;

@@ -108,8 +108,13 @@ export function formatIpv4(v: number): string {
 
 /** Four words as RFC 5952 text (lowercase, the longest run of zero groups compressed). */
 export function formatIpv6(w: ArrayLike<number>): string {
+  if (w.length !== 4) throw new RangeError(`an IPv6 value has 4 words, not ${w.length}`);
   const g: number[] = [];
-  for (let i = 0; i < 4; i++) g.push(w[i]! >>> 16, w[i]! & 0xffff);
+  for (let i = 0; i < 4; i++) {
+    // i < 4 = w.length: the fallback never applies.
+    const word = w[i] ?? 0;
+    g.push(word >>> 16, word & 0xffff);
+  }
   // RFC 5952 §4.2: compress the longest run (≥ 2) of zero groups, the first one on ties.
   let bestStart = -1;
   let bestLen = 1;

@@ -3,7 +3,7 @@
 // Offsets are UTF-16 code units of the whole expression (Decision 7). Lexing follows wirefilter
 // exactly, quirks included (Decision 1): no word boundaries, leading 0 = octal, no commas in sets.
 import type { IpValue } from "./api.ts";
-import { utf8Of } from "./bytes.ts";
+import { codePointAtIndex, utf8Of } from "./bytes.ts";
 import { messages as M, ParseFailure } from "./errors.ts";
 import { parseCidr, parseIp } from "./ip.ts";
 
@@ -77,7 +77,7 @@ export function lexQuotedString(src: string, pos: number): Lexed<string> {
       }
       continue;
     }
-    const cp = src.codePointAt(p)!;
+    const cp = codePointAtIndex(src, p);
     out += utf8Of(cp);
     p += cp > 0xffff ? 2 : 1;
   }
@@ -134,7 +134,7 @@ export function lexRawString(src: string, pos: number): Lexed<string> {
 function textToBytes(text: string): string {
   let out = "";
   for (let i = 0; i < text.length; ) {
-    const cp = text.codePointAt(i)!;
+    const cp = codePointAtIndex(text, i);
     out += utf8Of(cp);
     i += cp > 0xffff ? 2 : 1;
   }
@@ -333,11 +333,11 @@ export function lexRegexLiteral(src: string, pos: number): Lexed<string> {
   let p = pos + 1;
   let inClass = false;
   while (p < src.length) {
-    const ch = src.codePointAt(p)!;
+    const ch = codePointAtIndex(src, p);
     const width = ch > 0xffff ? 2 : 1;
     if (ch === 92) {
       if (p + 1 >= src.length) break;
-      const next = src.codePointAt(p + 1)!;
+      const next = codePointAtIndex(src, p + 1);
       if (inClass || next !== 34) out += "\\";
       out += utf8Of(next);
       p += next > 0xffff ? 3 : 2;
@@ -367,7 +367,7 @@ export function lexListName(src: string, pos: number): Lexed<string> {
   }
   const name = src.slice(pos + 1, p);
   if (name.length === 0) {
-    const next = p < src.length ? String.fromCodePoint(src.codePointAt(p)!) : "";
+    const next = p < src.length ? String.fromCodePoint(codePointAtIndex(src, p)) : "";
     fail("InvalidListName", M.invalidListName(next), pos + 1, src.length);
   }
   if (name.startsWith(".") || name.endsWith(".")) {

@@ -25,8 +25,8 @@ export function parseType(str: string): Type {
   const parseAt = (depth: number): Type => {
     if (depth > MAX_TYPE_DEPTH) fail(`more than ${MAX_TYPE_DEPTH} nested layers`);
     const m = /^[A-Za-z]+/.exec(text.slice(pos));
-    if (!m) fail(`expected a type name at offset ${pos}`);
-    const name = m![0];
+    if (!m) return fail(`expected a type name at offset ${pos}`);
+    const name = m[0];
     pos += name.length;
     switch (name) {
       case "Bool":

@@ -32,11 +32,13 @@ export class LocationMatcher {
             m = new Map();
             v4.set(c.prefix, m);
           }
-          if (m.has(c.words[0]!))
+          const [network] = c.words;
+          const prior = m.get(network);
+          if (prior !== undefined)
             throw new Error(
-              `location "${loc.id}": network ${net} is already used by "${m.get(c.words[0]!)!.id}"`,
+              `location "${loc.id}": network ${net} is already used by "${prior.id}"`,
             );
-          m.set(c.words[0]!, loc);
+          m.set(network, loc);
         } else {
           let m = v6.get(c.prefix);
           if (!m) {
@@ -44,9 +46,10 @@ export class LocationMatcher {
             v6.set(c.prefix, m);
           }
           const key = c.words.join(",");
-          if (m.has(key))
+          const prior = m.get(key);
+          if (prior !== undefined)
             throw new Error(
-              `location "${loc.id}": network ${net} is already used by "${m.get(key)!.id}"`,
+              `location "${loc.id}": network ${net} is already used by "${prior.id}"`,
             );
           m.set(key, loc);
         }

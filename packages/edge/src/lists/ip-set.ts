@@ -5,11 +5,15 @@
 import { type IpValue, type ListMatcher, v4Mask } from "@gatehouse/rules";
 import type { Cidr } from "../net/ip-address.ts";
 
-type Range6 = { lo: readonly number[]; hi: readonly number[] };
+type Words = readonly [number, number, number, number];
+type Range6 = { lo: Words; hi: Words };
 
-function cmp6(a: readonly number[], b: readonly number[]): number {
-  for (let i = 0; i < 4; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
-  return 0;
+function cmpWord(a: number, b: number): number {
+  return a === b ? 0 : a < b ? -1 : 1;
+}
+
+function cmp6(a: Words, b: Words): number {
+  return cmpWord(a[0], b[0]) || cmpWord(a[1], b[1]) || cmpWord(a[2], b[2]) || cmpWord(a[3], b[3]);
 }
 
 export class IpSet implements ListMatcher<IpValue> {
@@ -22,11 +26,12 @@ export class IpSet implements ListMatcher<IpValue> {
     const r6: Range6[] = [];
     for (const c of cidrs) {
       if (c.family === 4) {
-        const lo = c.words[0]!;
+        const [lo] = c.words;
         r4.push([lo, lo + 2 ** (32 - c.prefix) - 1]);
       } else {
-        const hi = c.words.map((x, i) => (x | ~v4Mask(c.prefix - i * 32)) >>> 0);
-        r6.push({ lo: c.words, hi });
+        const w = c.words;
+        const top = (i: 0 | 1 | 2 | 3) => (w[i] | ~v4Mask(c.prefix - i * 32)) >>> 0;
+        r6.push({ lo: w, hi: [top(0), top(1), top(2), top(3)] });
       }
     }
     r4.sort((a, b) => a[0] - b[0]);
@@ -50,8 +55,9 @@ export class IpSet implements ListMatcher<IpValue> {
     let hi = this.lo4.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      if (v < this.lo4[mid]!) hi = mid - 1;
-      else if (v > this.hi4[mid]!) lo = mid + 1;
+      // mid is within both arrays (same length): the fallbacks never apply.
+      if (v < (this.lo4[mid] ?? 0)) hi = mid - 1;
+      else if (v > (this.hi4[mid] ?? 0)) lo = mid + 1;
       else return true;
     }
     return false;

@@ -31,12 +31,10 @@ export function toIpValue(s: string, unmap = true): IpValue | undefined {
   return { family: 6, w };
 }
 
-export interface Cidr {
-  readonly family: 4 | 6;
-  /** IPv4: [addr]; IPv6: four words. Host bits cleared. */
-  readonly words: readonly number[];
-  readonly prefix: number;
-}
+/** A network: IPv4 as one word, IPv6 as four; host bits cleared. */
+export type Cidr =
+  | { readonly family: 4; readonly words: readonly [number]; readonly prefix: number }
+  | { readonly family: 6; readonly words: Readonly<IpWords>; readonly prefix: number };
 
 /** "10.0.0.0/8", "2001:db8::/32", or a bare address (= /32 or /128). Throws on bad input. */
 export function parseCidr(text: string): Cidr {
@@ -59,6 +57,6 @@ export function parseCidr(text: string): Cidr {
     const p4 = prefix - 96;
     return { family: 4, words: [(w[3] & v4Mask(p4)) >>> 0], prefix: p4 };
   }
-  const masked = w.map((x, i) => (x & v4Mask(prefix - i * 32)) >>> 0);
-  return { family: 6, words: masked, prefix };
+  const masked = (i: 0 | 1 | 2 | 3) => (w[i] & v4Mask(prefix - i * 32)) >>> 0;
+  return { family: 6, words: [masked(0), masked(1), masked(2), masked(3)], prefix };
 }

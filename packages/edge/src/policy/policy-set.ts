@@ -108,8 +108,7 @@ export class PolicySet {
   ): CompiledPolicy | undefined {
     const list =
       phase === "query" ? this.queryPhase : phase === "response" ? this.responsePhase : this.all;
-    for (let i = 0; i < list.length; i++) {
-      const p = list[i]!;
+    for (const p of list) {
       if (skip?.has(p.id)) continue;
       if (p.schedule !== undefined && !p.schedule.isActive(now)) continue;
       if (p.filter.execute(ctx)) return p;

@@ -39,7 +39,12 @@ export class CompiledSchedule {
       const p: Record<string, number> = {};
       for (const part of this.fmt.formatToParts(at))
         if (part.type !== "literal") p[part.type] = Number(part.value);
-      const local = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!);
+      const { year = NaN, month = NaN, day = NaN, hour = NaN, minute = NaN, second = NaN } = p;
+      const local = Date.UTC(year, month - 1, day, hour, minute, second);
+      if (Number.isNaN(local))
+        throw new Error(
+          `internal: no local time in ${this.timeZone} for ${new Date(at).toISOString()}`,
+        );
       this.offsetMs = local - at;
       this.bucket = b;
     }

@@ -130,9 +130,11 @@ export class EdgeIntermediate {
       this.#loaded = true;
       this.#current = await this.#load();
     }
-    if (!this.#usable(this.#current)) {
+    let current = this.#current;
+    if (!this.#usable(current)) {
       try {
-        this.#current = await this.#renew();
+        current = await this.#renew();
+        this.#current = current;
         this.#failures = 0;
       } catch (e) {
         this.#failures++;
@@ -141,17 +143,16 @@ export class EdgeIntermediate {
           `gatehouse edge: could not get an intermediate CA signed (${(e as Error).message}); retrying in ${Math.round(wait / 1000)} s`,
         );
         // The one we have still serves until it expires (unless revoked or of another root).
-        if (this.#servable(this.#current)) this.#install();
+        if (this.#servable(current)) this.#install(current);
         this.#schedule(wait);
         return;
       }
     }
-    this.#install();
-    this.#schedule(renewAt(this.#current!.cert) - this.#now());
+    this.#install(current);
+    this.#schedule(renewAt(current.cert) - this.#now());
   }
 
-  #install(): void {
-    const c = this.#current!;
+  #install(c: Current): void {
     const serial = serialKey(c.cert.serialNumber);
     if (this.#o.minter.issuerSerial === serial) return;
     this.#o.minter.setIssuer({ certPem: c.certPem, key: c.key, serial });

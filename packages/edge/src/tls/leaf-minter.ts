@@ -151,7 +151,10 @@ class Lru<V> {
   set(k: string, v: V): void {
     this.#m.delete(k);
     this.#m.set(k, v);
-    if (this.#m.size > this.#max) this.#m.delete(this.#m.keys().next().value!);
+    if (this.#m.size > this.#max) {
+      const oldest = this.#m.keys().next();
+      if (!oldest.done) this.#m.delete(oldest.value);
+    }
   }
   delete(k: string): void {
     this.#m.delete(k);
@@ -281,7 +284,7 @@ export class LeafMinter {
       const { publicKey, privateKey } = await newKeyPair();
       const now = this.#now();
       const serial = randomBytes(16);
-      serial[0] = (serial[0]! & 0x7f) | 0x01; // positive, no leading zero octet
+      serial[0] = (serial.readUInt8(0) & 0x7f) | 0x01; // positive, no leading zero octet
       const notAfter = Math.min(now + this.#validity, issuer.template.issuerNotAfter);
       const tbs = leafTbs(
         issuer.template,

@@ -68,8 +68,10 @@ async function challengeServers(
 ): Promise<Server[]> {
   const servers: Server[] = [];
   const handler = (req: { url?: string | undefined }, res: import("node:http").ServerResponse) => {
-    const m = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]{1,256})$/.exec(req.url ?? "");
-    const body = m ? answers.get(m[1]!) : undefined;
+    const token = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]{1,256})$/.exec(
+      req.url ?? "",
+    )?.[1];
+    const body = token !== undefined ? answers.get(token) : undefined;
     res.writeHead(body ? 200 : 404, { "content-type": "text/plain" }).end(body ?? "not found\n");
   };
   try {
@@ -125,8 +127,10 @@ export async function acmeCertificate(opts: AcmeOptions, force = false): Promise
     await writeAtomic(accountFile, accountKey);
   }
   const client = new acme.Client({ directoryUrl: opts.directoryUrl, accountKey });
+  const [commonName] = opts.names;
+  if (commonName === undefined) throw new Error("a certificate needs at least one name");
   const [newKey, csr] = await acme.crypto.createCsr({
-    commonName: opts.names[0]!,
+    commonName,
     altNames: [...opts.names],
   });
   const answers = new Map<string, string>();

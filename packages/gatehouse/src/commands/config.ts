@@ -70,7 +70,11 @@ export async function configCommand(argv: readonly string[], io: Io): Promise<nu
     else process.stdout.write(yaml);
     return 0;
   }
-  const path = file!;
+  if (file === undefined) {
+    io.err(USAGE);
+    return 2;
+  }
+  const path = file;
   const size = (await stat(path)).size;
   if (size > MAX_DOCUMENT_BYTES) {
     io.err(`gatehouse config: ${path} is ${size} bytes; the limit is ${MAX_DOCUMENT_BYTES}`);

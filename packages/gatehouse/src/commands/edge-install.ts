@@ -155,7 +155,8 @@ export async function edgeInstallCommand(argv: readonly string[], io: Io): Promi
   }
   for (const c of commands) {
     const [cmd, ...args] = c;
-    const r = spawnSync(cmd!, args, { stdio: "inherit" });
+    if (cmd === undefined) continue;
+    const r = spawnSync(cmd, args, { stdio: "inherit" });
     if (r.status !== 0) {
       io.err(
         `gatehouse edge install: \`${c.join(" ")}\` failed (${r.error?.message ?? `exit ${r.status}`}); the files are written, run the remaining steps by hand`,

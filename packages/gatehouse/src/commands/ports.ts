@@ -87,13 +87,16 @@ export async function pickDefault(
   avoid: Set<number>,
 ): Promise<{ address: string; addresses: string[]; note?: string }> {
   const hosts = typeof host === "string" ? [host] : host;
-  const first = ports[0]!;
+  const [first, ...others] = ports;
+  const [firstHost] = hosts;
+  const last = ports.at(-1);
+  if (first === undefined || last === undefined || firstHost === undefined)
+    throw new Error(`internal: ${spec.what} has no default port or no host to listen on`);
   const firstCode = avoid.has(first)
     ? "EADDRINUSE"
     : await bindProblemOnAll(hosts, first, spec.udp);
   let found: number | undefined = firstCode === undefined ? first : undefined;
-  const candidates = [...ports.slice(1)];
-  const last = ports[ports.length - 1]!;
+  const candidates = others;
   for (let p = last + 1; p <= Math.min(65535, last + FALLBACK_TRIES); p++) candidates.push(p);
   for (const p of candidates) {
     if (found !== undefined) break;
@@ -103,10 +106,10 @@ export async function pickDefault(
   avoid.add(found);
   const port = found;
   const addresses = hosts.map((h) => joinHostPort(h, port));
-  const address = addresses[0]!;
+  const address = joinHostPort(firstHost, port);
   if (firstCode === undefined) return { address, addresses };
   const shown = addresses.length > 1 ? `port ${port}` : address;
-  const tried = hosts.length > 1 ? `port ${first}` : joinHostPort(hosts[0]!, first);
+  const tried = hosts.length > 1 ? `port ${first}` : joinHostPort(firstHost, first);
   return {
     address,
     addresses,

@@ -115,17 +115,20 @@ class Regex implements CompiledRegex {
   }
 
   test(input: string): boolean {
+    const dfa = this.dfa;
+    // The constructor gives every strategy but Pike a DFA.
+    if (dfa === undefined) return this.pike().search(input, undefined);
     switch (this.strategy) {
       case Strategy.Forward:
         if (this.literal.length > 0 && input.indexOf(this.literal) === -1) return false;
-        return this.dfa!.isMatch(input);
+        return dfa.isMatch(input);
       case Strategy.Reverse:
-        return this.dfa!.isMatchReverse(input);
+        return dfa.isMatchReverse(input);
       case Strategy.Prefix: {
         // No match can start before the first occurrence of the prefix every match begins with.
         const re = this.prefixRe;
         const at = re === undefined ? input.indexOf(this.prefixText) : input.search(re);
-        return at >= 0 && this.dfa!.isMatch(input, at);
+        return at >= 0 && dfa.isMatch(input, at);
       }
       default:
         return this.pike().search(input, undefined);
@@ -193,7 +196,10 @@ export function compileRegex(
     const prog = compileProgram(parsed.hir, parsed.captureCount, sizeLimit);
     const regex = new Regex(pattern, parsed, prog, sizeLimit);
     if (prog.op.length <= CACHE_MAX_STATES) {
-      if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+      if (cache.size >= CACHE_ENTRIES) {
+        const oldest = cache.keys().next();
+        if (!oldest.done) cache.delete(oldest.value);
+      }
       cache.set(key, regex);
     }
     return { ok: true, value: regex };

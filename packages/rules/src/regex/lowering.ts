@@ -13,8 +13,8 @@ export const HIR_DEPTH_LIMIT = 1000;
 export function hirDepth(root: Hir): number {
   let max = 0;
   const stack: [Hir, number][] = [[root, 1]];
-  while (stack.length > 0) {
-    const [h, d] = stack.pop()!;
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [h, d] = top;
     if (d > max) max = d;
     if (h.type === "concat" || h.type === "alt") for (const s of h.subs) stack.push([s, d + 1]);
     else if (h.type === "repeat" || h.type === "capture") stack.push([h.sub, d + 1]);
@@ -33,7 +33,8 @@ export function lowerUnicodeClass(set: RangeSet): { hir: Hir; states: number } {
     const hir = utf8Trie(utf8Sequences(set), 0);
     lowered = { hir, states: countStates(hir) };
     if (loweredClasses.size >= LOWERED_CACHE_ENTRIES) {
-      loweredClasses.delete(loweredClasses.keys().next().value!);
+      const oldest = loweredClasses.keys().next();
+      if (!oldest.done) loweredClasses.delete(oldest.value);
     }
     loweredClasses.set(key, lowered);
   }

@@ -93,7 +93,8 @@ class Parser extends AtomParser {
         if (repeats > NEST_LIMIT) {
           throw this.error(`nesting deeper than ${NEST_LIMIT} levels`, start);
         }
-        const sub = items.pop()!;
+        const sub = items.pop();
+        if (sub === undefined) throw this.error("repetition operator missing expression");
         items.push({ type: "repeat", min: rep.min, max: rep.max, greedy: rep.greedy, sub });
         continue;
       }

@@ -150,7 +150,7 @@ function orbits(): Map<number, number[]> {
   const parent = new Map<number, number>();
   const find = (x: number): number => {
     let r = x;
-    while (parent.has(r) && parent.get(r) !== r) r = parent.get(r)!;
+    for (let up = parent.get(r); up !== undefined && up !== r; up = parent.get(r)) r = up;
     parent.set(x, r);
     return r;
   };
@@ -169,12 +169,12 @@ function orbits(): Map<number, number[]> {
     const lower = s.toLowerCase();
     const upper = s.toUpperCase();
     if (lower !== s) {
-      const l = lower.codePointAt(0)!;
-      if (String.fromCodePoint(l) === lower) join(cp, l);
+      const l = lower.codePointAt(0);
+      if (l !== undefined && String.fromCodePoint(l) === lower) join(cp, l);
     }
     if (upper !== s) {
-      const u = upper.codePointAt(0)!;
-      if (String.fromCodePoint(u) === upper) join(cp, u);
+      const u = upper.codePointAt(0);
+      if (u !== undefined && String.fromCodePoint(u) === upper) join(cp, u);
     }
   };
   // Only code points that change under case mapping can be in a non-trivial class.
