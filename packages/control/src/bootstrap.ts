@@ -115,7 +115,11 @@ export async function bootstrap(
         .execute();
   } else accountId = existing.id;
   if (operatorToken !== undefined) {
-    const id = apiTokenLookupId(operatorToken)!;
+    const id = apiTokenLookupId(operatorToken);
+    if (id === undefined)
+      throw new Error(
+        `GATEHOUSE_ADMIN_TOKEN must be ${MIN_OPERATOR_TOKEN_LENGTH} to 128 characters long`,
+      );
     const row = await db
       .selectFrom("api_tokens")
       .select("id")

@@ -223,7 +223,7 @@ export class ControlMetrics implements AuthMetrics {
         counts[e.status] = (counts[e.status] ?? 0) + 1;
         const seen = e.last_seen_at === null ? 0 : new Date(e.last_seen_at).getTime();
         if (e.status !== "decommissioned" && now - seen > fleet.heartbeatIntervalMs * 3)
-          counts["stale"]! += 1;
+          counts["stale"] = (counts["stale"] ?? 0) + 1;
         if (e.status === "decommissioned") continue;
         byVersion.inc({ account_id: e.account_id, version: e.software_version ?? "unknown" });
         if (e.config_version !== null) edgeVersion.set({ edge_id: e.id }, e.config_version);

@@ -109,7 +109,8 @@ export function parseListen(listen: string): { host: string; port: number } {
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65535)
     throw new Error(`listen address must be HOST:PORT, got ${JSON.stringify(listen)}`);
-  return { host: (m[1] ?? m[2])!, port };
+  // One of the two host groups takes part in a match.
+  return { host: m[1] ?? m[2] ?? "", port };
 }
 
 export async function startControl(opts: StartOptions = {}): Promise<StartedControl> {
@@ -165,7 +166,7 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
   if (opts.metricsListen) {
     const m = parseListen(opts.metricsListen);
     const metrics = app.gatehouse.metrics;
-    metricsServer = createServer((req, res) => {
+    const server = createServer((req, res) => {
       if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
         res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
         return;
@@ -177,15 +178,16 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
     });
     try {
       await new Promise<void>((resolve, reject) => {
-        metricsServer!.once("error", reject);
-        metricsServer!.listen(m.port, m.host, () => resolve());
+        server.once("error", reject);
+        server.listen(m.port, m.host, () => resolve());
       });
     } catch (err) {
       await closeHttps(secure);
       await app.close();
       throw err;
     }
-    const ma = metricsServer.address() as AddressInfo;
+    metricsServer = server;
+    const ma = server.address() as AddressInfo;
     metricsAddress = `${ma.family === "IPv6" ? `[${ma.address}]` : ma.address}:${ma.port}`;
   }
   return {
@@ -199,7 +201,8 @@ export async function startControl(opts: StartOptions = {}): Promise<StartedCont
     },
     close: async () => {
       await closeHttps(secure);
-      if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
+      const ms = metricsServer;
+      if (ms) await new Promise<void>((r) => ms.close(() => r()));
       // Requests in flight get CLOSE_GRACE_MS to finish; then every connection is cut, so a
       // client that keeps one open (a kept-alive edge, a stuck upload) cannot hold shutdown.
       const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);

@@ -592,7 +592,9 @@ export class DuckDbStore implements AnalyticsStore {
       const r = await c.runAndReadAll(
         "SELECT current_setting('memory_limit'), current_setting('threads')",
       );
-      const [limit, threads] = r.getRows()[0]!;
+      const [row] = r.getRows();
+      if (row === undefined) throw new Error("internal: DuckDB returned no row for its settings");
+      const [limit, threads] = row;
       return { memoryLimit: String(limit), threads: Number(threads) };
     });
   }

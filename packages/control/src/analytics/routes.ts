@@ -40,7 +40,10 @@ const ANALYTICS_PREFIX = "/api/v1/analytics";
 const EXPORT_BODY = {
   description: "The records, streamed",
   content: Object.fromEntries(
-    Object.values(CONTENT_TYPES).map((t) => [t.split(";")[0]!, { schema: { type: "string" } }]),
+    Object.values(CONTENT_TYPES).map((t) => [
+      t.split(";", 1).join(""),
+      { schema: { type: "string" } },
+    ]),
   ),
 };
 

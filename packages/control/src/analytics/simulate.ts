@@ -135,7 +135,7 @@ export function buildLists(lists: readonly List[], warnings: string[]): ListRegi
           for (const i of items) {
             let s = String(i).trim().toLowerCase();
             const exception = EXCEPTION.exec(s);
-            if (exception) s = exception[1]!;
+            if (exception) s = exception[1] ?? s;
             if (s.endsWith(".")) s = s.slice(0, -1);
             (exception ? allow : block).push(s);
           }
@@ -384,10 +384,15 @@ export async function simulate(
     const scheme = gatewaySchemes()[kind];
     const ctx = scheme.context(lists);
     const byMinute = draft.some((p) => p.schedule !== undefined);
-    const iA = index.get("action")!;
-    const iP = index.get("policy_id")!;
-    const iD = index.get("domain")!;
-    const iC = index.get("client")!;
+    const at = (col: ReplayColumn): number => {
+      const i = index.get(col);
+      if (i === undefined) throw new Error(`internal: the replay does not select ${col}`);
+      return i;
+    };
+    const iA = at("action");
+    const iP = at("policy_id");
+    const iD = at("domain");
+    const iC = at("client");
 
     // A filter's verdict depends only on the columns its fields come from. Policies are
     // grouped by that column set, and each group's verdicts are computed once per distinct
@@ -407,7 +412,7 @@ export async function simulate(
       let g = bySignature.get(sig);
       if (g === undefined) {
         g = new VerdictGroup(
-          sorted.map((c) => index.get(c)!),
+          sorted.map((c) => at(c)),
           draft.length,
         );
         bySignature.set(sig, g);

@@ -238,8 +238,18 @@ export function parseDocument(text: string): ConfigDocument {
   return value as ConfigDocument;
 }
 
+/** An element of one of the document's arrays, with the id that prepareImport gives it. */
+type Identified<K extends "policies" | "users" | "devices" | "localZones"> = NonNullable<
+  ConfigDocument[K]
+>[number] & { id: string };
+
 interface Prepared {
-  readonly doc: ConfigDocument;
+  readonly doc: Omit<ConfigDocument, "policies" | "users" | "devices" | "localZones"> & {
+    policies: Identified<"policies">[];
+    users: Identified<"users">[];
+    devices?: Identified<"devices">[];
+    localZones?: Identified<"localZones">[];
+  };
   /** The document as a bundle would carry it (what policy tests run against). */
   readonly candidate: Pick<BundleContent, "policies" | "lists" | "locations" | "identities"> &
     Partial<Pick<BundleContent, "localZones">>;
@@ -262,9 +272,10 @@ interface Prepared {
 }
 
 function fail(problems: BundleProblem[] | { path: string; message: string }[]): never {
+  const [first] = problems;
   throw new GatehouseError(
     "GH_ERR_VALIDATION",
-    `the import is invalid: ${problems[0]!.path}: ${problems[0]!.message}`,
+    `the import is invalid: ${first ? `${first.path}: ${first.message}` : "(no problem named)"}`,
     { problems: problems.slice(0, 50) },
   );
 }
@@ -350,9 +361,11 @@ export function prepareImport(doc: ConfigDocument, accountId: string): Prepared 
   };
   const bundleProblems = checkBundle(candidate);
   if (bundleProblems.length) fail(bundleProblems);
+  // The arrays without ids are replaced by those with: none of the originals stays.
+  const { policies: _p, users: _u, devices: _d, localZones: _z, ...rest } = doc;
   return {
     doc: {
-      ...doc,
+      ...rest,
       policies,
       users,
       ...(doc.devices !== undefined ? { devices } : {}),
@@ -509,7 +522,7 @@ export async function applyImport(
         await trx
           .insertInto("local_zones")
           .values({
-            id: z.id!,
+            id: z.id,
             account_id: accountId,
             name: z.name,
             zone: z.zone,
@@ -539,7 +552,7 @@ export async function applyImport(
       await trx
         .insertInto("policies")
         .values({
-          id: p.id!,
+          id: p.id,
           account_id: accountId,
           type: p.type,
           name: p.name,
@@ -572,7 +585,7 @@ export async function applyImport(
       await trx
         .insertInto("identity_devices")
         .values({
-          id: d.id!,
+          id: d.id,
           account_id: accountId,
           name: d.name,
           user_id: d.userId ?? null,

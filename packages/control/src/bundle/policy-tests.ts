@@ -52,8 +52,10 @@ interface Decision {
 
 class Evaluator {
   readonly #config: TestedConfig;
-  readonly #drafts = new Map<PolicyType, DraftPolicy[]>();
-  readonly #ctx = new Map<PolicyType, ExecutionContext>();
+  /** Each type's compiled policies and the context they run against. */
+  readonly #byType: Readonly<
+    Record<PolicyType, { readonly drafts: DraftPolicy[]; readonly ctx: ExecutionContext }>
+  >;
   readonly #names = new Map<string, string>();
   readonly #locations: LocationsByAddress<Location>;
   /** The edge's lists for DNS cases (modifiers read the query's type and client). */
@@ -74,11 +76,13 @@ class Evaluator {
       if (!(e instanceof ListError)) throw e;
       this.#dnsListsError = e.message;
     }
-    for (const type of ["dns", "http", "net"] as const) {
-      this.#drafts.set(type, compileDraft(type, config.policies, types));
-      const set = type === "dns" && this.#dnsLists ? this.#dnsLists : lists;
-      this.#ctx.set(type, gatewaySchemes()[type].context(set));
-    }
+    const compiled = (type: PolicyType) => ({
+      drafts: compileDraft(type, config.policies, types),
+      ctx: gatewaySchemes()[type].context(
+        type === "dns" && this.#dnsLists ? this.#dnsLists : lists,
+      ),
+    });
+    this.#byType = { dns: compiled("dns"), http: compiled("http"), net: compiled("net") };
     this.#pauses = BlockingPauses.of(config.pauses);
     const zones = config.localZones ?? [];
     this.#zones = zones.length > 0 ? new LocalZones(zones, 1) : undefined;
@@ -104,8 +108,7 @@ class Evaluator {
   }
 
   #match(type: PolicyType, at: number, fill: (ctx: ExecutionContext) => void, response: boolean) {
-    const drafts = this.#drafts.get(type)!;
-    const ctx = this.#ctx.get(type)!;
+    const { drafts, ctx } = this.#byType[type];
     ctx.reset();
     fill(ctx);
     for (const p of drafts) {
@@ -173,7 +176,7 @@ class Evaluator {
     if (q) return { action: "allow", policy: q, notes };
     const a = c.answer;
     if (a === undefined) return { action: "allow", policy: undefined, notes };
-    const ips = (a.ips ?? []).map((x, i) => ip(x, `dns.answer.ips[${i}]`)!);
+    const ips = (a.ips ?? []).map((x, i) => checkIp(x, `dns.answer.ips[${i}]`));
     const r = match((ctx) => {
       fill(ctx);
       ctx.set("dns.response.rcode", (a.rcode ?? "NOERROR").toUpperCase());
@@ -279,7 +282,10 @@ function pauseNote(loc: Location | undefined, at: number, atGiven: boolean): str
 }
 
 function ip(value: string | undefined, what: string): string | undefined {
-  if (value === undefined) return undefined;
+  return value === undefined ? undefined : checkIp(value, what);
+}
+
+function checkIp(value: string, what: string): string {
   if (isIP(value) === 0) throw new CaseError(`${what} "${value}" is not an IP address`);
   return value;
 }
@@ -297,17 +303,17 @@ interface ParsedRequest {
 
 /** "GET http://intranet/a?b" or "CONNECT host:443" (a bare URL means GET). */
 export function parseRequest(text: string): ParsedRequest {
-  const parts = text.trim().split(/\s+/);
-  const [method, target] =
-    parts.length === 1 ? ["GET", parts[0]!] : [parts[0]!.toUpperCase(), parts[1]!];
-  if (parts.length > 2 || !/^[A-Z]{1,20}$/.test(method))
+  const [first = "", second, ...more] = text.trim().split(/\s+/);
+  const [method, target] = second === undefined ? ["GET", first] : [first.toUpperCase(), second];
+  if (more.length > 0 || !/^[A-Z]{1,20}$/.test(method))
     throw new CaseError(`http.request "${text}" is not "METHOD URL" or "CONNECT host:port"`);
   if (method === "CONNECT") {
     const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):(\d{1,5})$/.exec(target);
     const port = m ? Number(m[2]) : 0;
     if (!m || port < 1 || port > 65535)
       throw new CaseError(`http.request "${text}": CONNECT needs host:port`);
-    const host = m[1]!.replace(/^\[|\]$/g, "").toLowerCase();
+    const [, bracketed = ""] = m;
+    const host = bracketed.replace(/^\[|\]$/g, "").toLowerCase();
     return {
       method,
       scheme: "connect",
@@ -360,15 +366,19 @@ export function runPolicyTests(
     };
     const head = { name: c.name, path, ...(span ?? {}), expected };
     try {
-      if ((c.dns === undefined) === (c.http === undefined))
-        throw new CaseError("a case has exactly one of dns or http");
+      const { dns, http } = c;
+      const notOne = () => new CaseError("a case has exactly one of dns or http");
+      if ((dns === undefined) === (http === undefined)) throw notOne();
       let at = opts.now ?? Date.now();
       const atGiven = c.at !== undefined;
       if (c.at !== undefined) {
         at = Date.parse(c.at);
         if (!Number.isFinite(at)) throw new CaseError(`at "${c.at}" is not an ISO 8601 time`);
       }
-      const d = c.dns !== undefined ? ev.dns(c.dns, at, atGiven) : ev.http(c.http!, at);
+      let d: Decision;
+      if (dns !== undefined) d = ev.dns(dns, at, atGiven);
+      else if (http !== undefined) d = ev.http(http, at);
+      else throw notOne();
       const actual = {
         action: d.action,
         policyId: d.policy?.id ?? null,

@@ -282,10 +282,11 @@ export class Publisher {
   ): Promise<PublishResult> {
     const content = await compileContent(this.#db, accountId, this.#opts.roots);
     const problems = checkBundle({ ...content, version: 0 });
-    if (problems.length > 0)
+    const [firstProblem] = problems;
+    if (firstProblem !== undefined)
       throw new GatehouseError(
         "GH_ERR_CONFIG_REJECTED",
-        `the configuration does not compile: ${problems[0]!.message}`,
+        `the configuration does not compile: ${firstProblem.message}`,
         { problems: problems.slice(0, 50) },
       );
     // Policy tests run before every publish: a failing case refuses it, naming the case and the
@@ -340,10 +341,11 @@ export class Publisher {
     // Bundles stored by an older control may not pass today's contract: never ship one that
     // the edges would refuse.
     const problems = checkBundle({ ...content, version: 0 });
-    if (problems.length > 0)
+    const [firstProblem] = problems;
+    if (firstProblem !== undefined)
       throw new GatehouseError(
         "GH_ERR_CONFIG_REJECTED",
-        `version ${target} does not pass validation any more: ${problems[0]!.message}`,
+        `version ${target} does not pass validation any more: ${firstProblem.message}`,
         { problems: problems.slice(0, 50) },
       );
     const latest = await this.#latestRow(accountId);
@@ -378,12 +380,14 @@ export class Publisher {
     const summary = summarize(content);
     const version = (latest?.version ?? 0) + 1;
     const createdAt = new Date();
+    const createdAtText = createdAt.toISOString();
     const bundle: ConfigBundle = {
       ...content,
       version,
-      createdAt: createdAt.toISOString(),
+      createdAt: createdAtText,
     } as ConfigBundle;
-    bundle.hash = fastBundleHash(bundle);
+    const hash = fastBundleHash(bundle);
+    bundle.hash = hash;
     // Canonical JSON, the hash among the other members: the body is the hashed bytes plus that
     // one member, so an edge checks the hash over the bytes as they stream in and decodes list
     // items straight into its arena (edge sync/bundle-stream.ts).
@@ -395,7 +399,7 @@ export class Publisher {
         .values({
           account_id: accountId,
           version,
-          hash: bundle.hash!,
+          hash,
           content_hash: contentHash,
           body: null,
           body_gz_b64: gz.toString("base64"),
@@ -417,9 +421,9 @@ export class Publisher {
         after: { version, hash: bundle.hash, summary, ...rec.auditExtra },
       });
     });
-    this.#latest.set(accountId, new StoredBundle(version, bundle.hash!, gz, body));
+    this.#latest.set(accountId, new StoredBundle(version, hash, gz, body));
     this.#notifier.publish(accountId, version);
-    return { version, hash: bundle.hash!, createdAt: bundle.createdAt!, changed: true, summary };
+    return { version, hash, createdAt: createdAtText, changed: true, summary };
   }
 
   /** The newest bundle of an account (cached in memory after the first read or publish). */
@@ -462,7 +466,7 @@ export class Publisher {
     if (!row) return undefined;
     const b = await StoredBundle.fromRow(row);
     this.#older.set(key, b);
-    if (this.#older.size > OLDER_CACHED) this.#older.delete(this.#older.keys().next().value!);
+    if (this.#older.size > OLDER_CACHED) dropOldest(this.#older);
     return b;
   }
 
@@ -525,7 +529,7 @@ export class Publisher {
   #remember(edgeId: string, pin: number | null, status: string | undefined): void {
     this.#pins.delete(edgeId);
     this.#pins.set(edgeId, { pin, status, at: performance.now() });
-    if (this.#pins.size > PINS_CACHED) this.#pins.delete(this.#pins.keys().next().value!);
+    if (this.#pins.size > PINS_CACHED) dropOldest(this.#pins);
   }
 
   /** This replica committed a pin change: remember it and wake that edge's poll. */
@@ -599,4 +603,10 @@ export class Publisher {
     this.#timers.clear();
     await Promise.allSettled([...this.#chains.values()]);
   }
+}
+
+/** Forget the entry a Map has held longest (its first in insertion order). */
+function dropOldest(m: Map<unknown, unknown>): void {
+  const oldest = m.keys().next();
+  if (!oldest.done) m.delete(oldest.value);
 }

@@ -358,13 +358,10 @@ export class RolloutManager implements Stager {
       .orderBy("id", "desc")
       .limit(limit)
       .execute();
-    return rows.map((r) =>
-      RolloutManager.view(
-        this.#active.get(r.account_id)?.id === r.id
-          ? this.#active.get(r.account_id)!
-          : this.#fromRow(r),
-      ),
-    );
+    return rows.map((r) => {
+      const active = this.#active.get(r.account_id);
+      return RolloutManager.view(active?.id === r.id ? active : this.#fromRow(r));
+    });
   }
 
   async get(accountId: string, id: string): Promise<RolloutView | undefined> {
@@ -431,7 +428,12 @@ export class RolloutManager implements Stager {
     actor: string,
     held: string[],
   ): Promise<void> {
-    const plan = (await this.plan(accountId))!;
+    const plan = await this.plan(accountId);
+    if (plan === undefined) {
+      // The plan was deleted after `hold`: nothing to stage, the held edges take the version.
+      await this.release(accountId, previous, held, version);
+      return;
+    }
     const now = new Date();
     const r: Rollout = {
       id: newId("ro"),
@@ -561,7 +563,7 @@ export class RolloutManager implements Stager {
 
   /** Choose stage `i`'s edges among the held ones and release them. */
   async #startStage(r: Rollout, i: number): Promise<void> {
-    const spec = r.plan.stages[i]!;
+    const { state: s, spec } = stageAt(r, i);
     const edges = await this.#edges(r.accountId);
     const all = r.plan.stages.length;
     const total = r.held.length + r.stages.reduce((n, s) => n + s.edgeIds.length, 0);
@@ -581,7 +583,6 @@ export class RolloutManager implements Stager {
       const want = Math.ceil((spec.percent / 100) * total) - released;
       chosen = r.held.slice(0, Math.max(0, want));
     } else chosen = [...r.held];
-    const s = r.stages[i]!;
     s.edgeIds = chosen;
     s.startedAt = new Date().toISOString();
     r.stage = i;
@@ -592,7 +593,7 @@ export class RolloutManager implements Stager {
   }
 
   async #nextStage(r: Rollout, now: Date): Promise<void> {
-    r.stages[r.stage]!.finishedAt = now.toISOString();
+    stageAt(r, r.stage).state.finishedAt = now.toISOString();
     if (r.stage + 1 < r.stages.length) await this.#startStage(r, r.stage + 1);
     else {
       // Edges enrolled during the rollout were pinned by nothing; anything left is released.
@@ -697,13 +698,18 @@ export class RolloutManager implements Stager {
   }
 
   async #step(r: Rollout): Promise<void> {
-    const s = r.stages[r.stage]!;
-    const spec = r.plan.stages[r.stage]!;
+    const { state: s, spec } = stageAt(r, r.stage);
     const now = new Date();
     const edges = await this.#edges(r.accountId);
-    const live = s.edgeIds.filter((id) => edges.get(id)?.status !== "decommissioned");
-    for (const id of live) {
-      const st = edges.get(id)!.config_status;
+    // The stage's edges still serving (one gone from the table, like a decommissioned one, not).
+    const liveEdges: [string, EdgeRow][] = [];
+    for (const id of s.edgeIds) {
+      const e = edges.get(id);
+      if (e !== undefined && e.status !== "decommissioned") liveEdges.push([id, e]);
+    }
+    const live = liveEdges.map(([id]) => id);
+    for (const [id, e] of liveEdges) {
+      const st = e.config_status;
       if (st && st.ok === false && st.version === r.version)
         return this.#fail(
           r,
@@ -713,9 +719,13 @@ export class RolloutManager implements Stager {
         );
     }
     if (s.bakeStartedAt === null) {
-      const behind = live.filter((id) => (edges.get(id)!.config_version ?? 0) < r.version);
+      const behind = liveEdges
+        .filter(([, e]) => (e.config_version ?? 0) < r.version)
+        .map(([id]) => id);
       if (behind.length > 0) {
-        if (now.getTime() - Date.parse(s.startedAt!) > APPLY_TIMEOUT_MS)
+        if (s.startedAt === null)
+          throw new Error(`internal: rollout ${r.id} is at stage ${r.stage}, never started`);
+        if (now.getTime() - Date.parse(s.startedAt) > APPLY_TIMEOUT_MS)
           return this.#fail(
             r,
             "rollout",
@@ -725,9 +735,9 @@ export class RolloutManager implements Stager {
         return;
       }
       const snap: Snapshot = { counters: {}, uptime: {}, reference: {} };
-      for (const id of live) {
-        snap.counters[id] = { ...edges.get(id)!.counters };
-        snap.uptime[id] = edges.get(id)!.uptime_seconds ?? 0;
+      for (const [id, e] of liveEdges) {
+        snap.counters[id] = { ...e.counters };
+        snap.uptime[id] = e.uptime_seconds ?? 0;
       }
       for (const id of r.held) {
         const e = edges.get(id);
@@ -738,9 +748,10 @@ export class RolloutManager implements Stager {
       await this.#save(r, "rollout", "bake-start", { stage: spec.name });
       return;
     }
-    const snap = s.snapshot!;
-    for (const id of live) {
-      const e = edges.get(id)!;
+    const snap = s.snapshot;
+    if (snap === undefined)
+      throw new Error(`internal: rollout ${r.id} stage ${r.stage} bakes without a snapshot`);
+    for (const [id, e] of liveEdges) {
       const silent =
         e.last_seen_at === null || now.getTime() - e.last_seen_at.getTime() > this.#o.staleAfterMs;
       const restarted = (e.uptime_seconds ?? 0) < (snap.uptime[id] ?? 0);
@@ -771,4 +782,16 @@ export class RolloutManager implements Stager {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
   }
+}
+
+/** Stage `i` of a rollout, as it runs and as planned (a rollout has one state per plan stage). */
+function stageAt(
+  r: Rollout,
+  i: number,
+): { state: StageState; spec: RolloutPlan["stages"][number] } {
+  const state = r.stages[i];
+  const spec = r.plan.stages[i];
+  if (state === undefined || spec === undefined)
+    throw new Error(`internal: rollout ${r.id} has no stage ${i} (${r.stages.length} stages)`);
+  return { state, spec };
 }

@@ -22,17 +22,16 @@ function plistValue(v: PlistValue, indent: string): string {
   if (Buffer.isBuffer(v)) return `${indent}<data>${v.toString("base64")}</data>`;
   if (Array.isArray(v))
     return `${indent}<array>\n${v.map((x) => plistValue(x, `${indent}  `)).join("\n")}\n${indent}</array>`;
-  const keys = Object.keys(v);
-  return `${indent}<dict>\n${keys
-    .map((k) => `${indent}  <key>${escapeXml(k)}</key>\n${plistValue(v[k]!, `${indent}  `)}`)
+  return `${indent}<dict>\n${Object.entries(v)
+    .map(([k, x]) => `${indent}  <key>${escapeXml(k)}</key>\n${plistValue(x, `${indent}  `)}`)
     .join("\n")}\n${indent}</dict>`;
 }
 
 /** A stable UUID (version 5 layout) from the given parts. */
 function stableUuid(...parts: string[]): string {
   const h = createHash("sha256").update(parts.join("\0")).digest();
-  h[6] = (h[6]! & 0x0f) | 0x50;
-  h[8] = (h[8]! & 0x3f) | 0x80;
+  h[6] = (h.readUInt8(6) & 0x0f) | 0x50;
+  h[8] = (h.readUInt8(8) & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString("hex").toUpperCase();
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }

@@ -53,8 +53,8 @@ function withPort(host: string, port: number, usual: number): string {
 }
 
 function splitAddress(a: string): { address: string; port: number } {
-  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(a);
-  return m ? { address: m[1]!, port: Number(m[2]) } : { address: a, port: 53 };
+  const [, address, port] = /^\[?([^\]]+?)\]?:(\d+)$/.exec(a) ?? [];
+  return address !== undefined ? { address, port: Number(port) } : { address: a, port: 53 };
 }
 
 /**

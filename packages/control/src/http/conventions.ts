@@ -44,9 +44,10 @@ export function page<R, O>(
 ): { items: O[]; nextCursor: string | null } {
   const more = rows.length > limit;
   const shown = more ? rows.slice(0, limit) : rows;
+  const last = shown.at(-1);
   return {
     items: shown.map(view),
-    nextCursor: more ? encodeCursor(keyOf(shown[shown.length - 1]!)) : null,
+    nextCursor: more && last !== undefined ? encodeCursor(keyOf(last)) : null,
   };
 }
 

@@ -152,7 +152,7 @@ export function registerDashboard(app: FastifyInstance, dir: string | undefined)
     "/*",
     { config: { access: "public" }, schema: { hide: true } },
     async (req: FastifyRequest, reply: FastifyReply) => {
-      const path = req.url.split("?")[0]!;
+      const [path = ""] = req.url.split("?", 1);
       if (isApiPath(path)) return reply.callNotFound();
       const rel = safeRelative(path);
       if (rel === undefined) return plainNotFound(reply, path);

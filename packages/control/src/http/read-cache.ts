@@ -28,9 +28,9 @@ export class ReadCache {
   get(accountId: string, url: string, now: number): string | undefined {
     const m = this.#byAccount.get(accountId);
     const e = m?.get(url);
-    if (!e) return undefined;
+    if (m === undefined || e === undefined) return undefined;
     if (this.#opts.ttlMs > 0 && now - e.at > this.#opts.ttlMs) {
-      m!.delete(url);
+      m.delete(url);
       this.#bytes -= e.body.length;
       return undefined;
     }

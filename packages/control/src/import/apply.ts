@@ -41,7 +41,7 @@ async function allNames(call: ApiCall, path: string): Promise<Map<string, string
 }
 
 const same = (a: readonly Upstream[], b: readonly Upstream[]) =>
-  a.length === b.length && a.every((u, i) => u.address === b[i]!.address);
+  a.length === b.length && a.every((u, i) => u.address === b[i]?.address);
 
 /**
  * Apply `plan`. With `dryRun` nothing is written: the report says what would be created, and

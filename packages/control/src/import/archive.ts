@@ -79,7 +79,7 @@ export function readTarGz(b: Buffer, limit = MAX_UNPACKED_BYTES): Map<string, Bu
     const str = (o: number, l: number) => h.toString("utf8", o, o + l).replace(/\0.*$/s, "");
     const size = Number.parseInt(str(124, 12).trim() || "0", 8);
     if (!Number.isFinite(size) || size < 0) throw new ArchiveError("corrupt tar header");
-    const type = String.fromCharCode(h[156]!);
+    const type = String.fromCharCode(h.readUInt8(156));
     const prefix = str(345, 155);
     let name = longName ?? (prefix ? `${prefix}/${str(0, 100)}` : str(0, 100));
     longName = undefined;

@@ -133,9 +133,9 @@ export function planBlocky(bytes: Buffer): ImportPlan {
         for (const raw of src.split("\n")) {
           const line = raw.replace(/#.*$/, "").trim();
           if (!line) continue;
-          const re = /^\/(.+)\/$/.exec(line);
-          if (re) {
-            const expr = regexExpression(re[1]!);
+          const pattern = /^\/(.+)\/$/.exec(line)?.[1];
+          if (pattern !== undefined) {
+            const expr = regexExpression(pattern);
             const problem = regexProblem(expr);
             if (problem)
               plan.notMapped.push({

@@ -43,11 +43,11 @@ function checked(plan: ImportPlan): ImportPlan {
   }
   const scheme = gatewaySchemes().dns;
   const policies = plan.policies.filter((p) => {
-    const problems = checkExpression(scheme, p.expression, lists);
-    if (problems.length === 0) return true;
+    const [problem] = checkExpression(scheme, p.expression, lists);
+    if (problem === undefined) return true;
     plan.notMapped.push({
       item: p.name,
-      reason: `the rules engine refuses ${p.expression}: ${problems[0]!.message}`,
+      reason: `the rules engine refuses ${p.expression}: ${problem.message}`,
     });
     return false;
   });

@@ -320,7 +320,10 @@ export function planPihole(d: PiholeData, notes: readonly string[] = []): Import
     what: string,
   ): { key: string; clients: string[]; except: string[] } | undefined => {
     const gids = pairs.filter(([x]) => x === id).map(([, g]) => g);
-    const enabled = gids.map((g) => groups.get(g)).filter((g) => g?.enabled);
+    const enabled = gids.flatMap((g) => {
+      const group = groups.get(g);
+      return group?.enabled ? [group] : [];
+    });
     if (gids.length === 0 || enabled.length === 0) {
       plan.notMapped.push({
         item: what,
@@ -328,9 +331,9 @@ export function planPihole(d: PiholeData, notes: readonly string[] = []): Import
       });
       return undefined;
     }
-    if (enabled.some((g) => g!.id === 0)) return { key: "", clients: [], except: outsideDefault };
-    const clients = [...new Set(enabled.flatMap((g) => clientsOf.get(g!.id) ?? []))].sort();
-    const names = enabled.map((g) => g!.name).sort();
+    if (enabled.some((g) => g.id === 0)) return { key: "", clients: [], except: outsideDefault };
+    const clients = [...new Set(enabled.flatMap((g) => clientsOf.get(g.id) ?? []))].sort();
+    const names = enabled.map((g) => g.name).sort();
     if (clients.length === 0) {
       plan.notMapped.push({
         item: what,
@@ -347,7 +350,12 @@ export function planPihole(d: PiholeData, notes: readonly string[] = []): Import
     const line = raw.replace(/#.*$/, "").trim();
     if (!line) continue;
     const [ip, ...names] = line.split(/\s+/);
-    if (clientNetwork(ip!) === undefined || ip!.includes("/") || names.length === 0) {
+    if (
+      ip === undefined ||
+      clientNetwork(ip) === undefined ||
+      ip.includes("/") ||
+      names.length === 0
+    ) {
       plan.notMapped.push({
         item: `local DNS record ${JSON.stringify(raw.trim())}`,
         reason: "expected `ADDRESS NAME…`",
@@ -360,7 +368,7 @@ export function planPihole(d: PiholeData, notes: readonly string[] = []): Import
         plan.notMapped.push({ item: `local DNS record ${n}`, reason: "not a valid domain name" });
         continue;
       }
-      records.set(name, [...(records.get(name) ?? []), ip!]);
+      records.set(name, [...(records.get(name) ?? []), ip]);
     }
   }
   plan.policies.push(...overridePolicies("pihole", records));
@@ -383,7 +391,8 @@ export function planPihole(d: PiholeData, notes: readonly string[] = []): Import
     string,
     { type: number; clients: string[]; except: string[]; groups: string; items: string[] }
   >();
-  const regexPolicies: PlannedPolicy[][] = [[], [], [], []];
+  const regexAllow: PlannedPolicy[] = [];
+  const regexDeny: PlannedPolicy[] = [];
   for (const e of d.domains) {
     const label = `${TYPE_NAMES[e.type] ?? `type ${e.type}`} ${JSON.stringify(e.domain)}`;
     if (!e.enabled) {
@@ -415,26 +424,28 @@ export function planPihole(d: PiholeData, notes: readonly string[] = []): Import
       continue;
     }
     // Pi-hole's regex extensions: `;querytype=…` maps, the others do not.
-    const [re, ...opts] = e.domain.split(";");
+    const [re = "", ...opts] = e.domain.split(";");
     let extra = "";
     let bad: string | undefined;
     for (const o of opts) {
       const qt = /^querytype=(!?)([A-Za-z0-9,]+)$/.exec(o.trim());
       if (qt) {
-        const set = qt[2]!
+        // Both groups take part in every match: the default never applies.
+        const [, not, types = ""] = qt;
+        const set = types
           .split(",")
           .map((t) => quote(t.toUpperCase()))
           .join(" ");
-        extra = ` and ${qt[1] ? "not " : ""}dns.query_rtype in {${set}}`;
+        extra = ` and ${not ? "not " : ""}dns.query_rtype in {${set}}`;
       } else bad = `the Pi-hole regex option ;${o} has no equivalent`;
     }
-    const expr = `${regexExpression(re!)}${extra}`;
+    const expr = `${regexExpression(re)}${extra}`;
     const problem = bad ?? regexProblem(expr);
     if (problem) {
       plan.notMapped.push({ item: label, reason: `not mappable: ${problem}` });
       continue;
     }
-    regexPolicies[e.type]!.push({
+    (e.type === 2 ? regexAllow : regexDeny).push({
       name: `pihole: ${e.type === 2 ? "allow" : "deny"} regex ${e.domain}`.slice(0, 200),
       ...(e.comment ? { description: e.comment.slice(0, 2000) } : {}),
       expression: scoped(expr, scope.clients, scope.except),
@@ -459,9 +470,9 @@ export function planPihole(d: PiholeData, notes: readonly string[] = []): Import
     }
   };
   exactPolicies(0);
-  plan.policies.push(...regexPolicies[2]!);
+  plan.policies.push(...regexAllow);
   exactPolicies(1);
-  plan.policies.push(...regexPolicies[3]!);
+  plan.policies.push(...regexDeny);
 
   // Adlists → subscriptions; allowlist subscriptions (v6 type 1) before blocklists.
   for (const type of [1, 0]) {

@@ -89,7 +89,8 @@ export function listName(plan: ImportPlan, ...parts: string[]): string {
 export function quote(s: string): string {
   let out = '"';
   for (const ch of s) {
-    const c = ch.codePointAt(0)!;
+    // A code point above U+FFFF gives its high surrogate, above 0x7e like the code point.
+    const c = ch.charCodeAt(0);
     if (ch === '"' || ch === "\\") out += `\\${ch}`;
     else if (c < 0x20 || c > 0x7e)
       for (const b of Buffer.from(ch)) out += `\\x${b.toString(16).padStart(2, "0")}`;
@@ -143,9 +144,9 @@ export function regexExpression(re: string): string {
 export function clientNetwork(raw: string): string | undefined {
   const r = normalizeIp(raw);
   if (!r.ok) return undefined;
-  const [addr, len] = r.value.split("/");
+  const [addr = "", len] = r.value.split("/");
   if (len === undefined) return r.value;
-  const ip = parseIp(addr!);
+  const ip = parseIp(addr);
   if (!ip) return undefined;
   const bits = Number(len);
   const mask = (n: number) => (n <= 0 ? 0 : n >= 32 ? 0xffffffff : (0xffffffff << (32 - n)) >>> 0);
@@ -174,15 +175,18 @@ function hostPort(hostport: string, defPort: number): { host: string; port: numb
   let port = defPort;
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(hostport);
   if (v6) {
-    host = v6[1]!;
-    if (v6[2]) port = Number(v6[2]);
+    // Group 1 takes part in every match: the default never applies.
+    const [, h = "", p] = v6;
+    host = h;
+    if (p) port = Number(p);
   } else if (isIP(hostport) === 6) {
     host = hostport;
   } else {
     const m = /^([^:#]+)(?:[:#](\d+))?$/.exec(hostport);
     if (!m) return undefined;
-    host = m[1]!;
-    if (m[2]) port = Number(m[2]);
+    const [, h = "", p] = m;
+    host = h;
+    if (p) port = Number(p);
   }
   if (!(port >= 1 && port <= 65535)) return undefined;
   return { host, port };
@@ -212,8 +216,10 @@ export function parseUpstream(
   let kind = "udp";
   let rest = s;
   if (scheme && isIP(s) !== 6) {
-    const k = scheme[1]!.toLowerCase();
-    rest = scheme[2]!;
+    // Both groups take part in every match: the defaults never apply.
+    const [, name = "", after = ""] = scheme;
+    const k = name.toLowerCase();
+    rest = after;
     if (k === "udp" || k === "tcp+udp") kind = "udp";
     else if (k === "tcp") kind = "tcp";
     else if (k === "tls" || k === "tcp-tls") kind = "tls";
@@ -238,11 +244,11 @@ export function parseUpstream(
 
 /** The reverse zone of a CIDR on an octet (IPv4) or nibble (IPv6) boundary, else undefined. */
 export function reverseZone(cidr: string): string | undefined {
-  const [addr, lenS] = cidr.split("/");
-  const len = Number(lenS ?? (isIP(addr ?? "") === 4 ? 32 : 128));
-  if (isIP(addr ?? "") === 4) {
+  const [addr = "", lenS] = cidr.split("/");
+  const len = Number(lenS ?? (isIP(addr) === 4 ? 32 : 128));
+  if (isIP(addr) === 4) {
     if (len % 8 !== 0 || len === 0) return undefined;
-    return `${addr!
+    return `${addr
       .split(".")
       .slice(0, len / 8)
       .reverse()

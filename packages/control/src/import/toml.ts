@@ -40,9 +40,9 @@ export function parseToml(text: string): TomlTable {
       if (text[i] === '"' || text[i] === "'") parts.push(str());
       else {
         const m = /^[A-Za-z0-9_-]+/.exec(text.slice(i, i + 256));
-        if (!m) fail("expected a key");
-        parts.push(m![0]);
-        i += m![0].length;
+        if (!m) return fail("expected a key");
+        parts.push(m[0]);
+        i += m[0].length;
       }
       ws();
       if (text[i] !== ".") return parts;
@@ -117,9 +117,9 @@ export function parseToml(text: string): TomlTable {
       return undefined;
     }
     const m = /^[^\s,\]#]+/.exec(text.slice(i, i + 128));
-    if (!m) fail("expected a value");
-    i += m![0].length;
-    const t = m![0];
+    if (!m) return fail("expected a value");
+    i += m[0].length;
+    const t = m[0];
     if (t === "true") return true;
     if (t === "false") return false;
     const num = Number(t.replace(/_/g, ""));
@@ -151,7 +151,9 @@ export function parseToml(text: string): TomlTable {
       i++;
       ws();
       const v = value();
-      const last = path.pop()!;
+      const last = path.pop();
+      // key() returns at least one part or throws.
+      if (last === undefined) return fail("expected a key");
       const t = path.length ? descendFrom(table, path, fail) : table;
       if (v !== undefined) t[last] = v;
     }

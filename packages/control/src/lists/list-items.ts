@@ -108,8 +108,10 @@ function normalizeDomainItem(raw: string): ItemResult {
   if (/^[^\s|@/$^*]+$/.test(t) && !t.startsWith("*")) return normalizeDomain(t);
   const r = domainLineItems(parseDomainLine(t, "auto"));
   if (r.kind === "items") {
-    if (r.values.length !== 1) return { ok: false, reason: "one item is one name or one rule" };
-    return { ok: true, value: r.values[0]! };
+    const [value] = r.values;
+    if (r.values.length !== 1 || value === undefined)
+      return { ok: false, reason: "one item is one name or one rule" };
+    return { ok: true, value };
   }
   if (r.kind === "skip")
     return { ok: false, reason: `not a list item: ${JSON.stringify(t.slice(0, 300))}` };

@@ -80,7 +80,7 @@ export async function* readJsonArray(
   };
   const feed = function* (text: string): Generator<{ value: string | number; index: number }> {
     for (let i = 0; i < text.length; i++) {
-      const c = text[i]!;
+      const c = text.charAt(i);
       if (inString) {
         token += c;
         if (escaped) escaped = false;

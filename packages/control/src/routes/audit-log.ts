@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { AuditEntry, GatehouseError, Page } from "@gatehouse/contract";
 import { Type as T } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { decodeCursor, encodeCursor } from "../http/conventions.ts";
+import { decodeCursor, page } from "../http/conventions.ts";
 import { who } from "./common.ts";
 
 const AuditQuery = T.Object(
@@ -56,10 +56,11 @@ export async function auditRoutes(fastify: FastifyInstance): Promise<void> {
         .orderBy("id", "desc")
         .limit(limit + 1)
         .execute();
-      const more = rows.length > limit;
-      const shown = more ? rows.slice(0, limit) : rows;
-      return {
-        items: shown.map((r) => ({
+      return page(
+        rows,
+        limit,
+        (r) => String(r.id),
+        (r) => ({
           id: String(r.id),
           at: r.at.toISOString(),
           actor: r.actor,
@@ -68,9 +69,8 @@ export async function auditRoutes(fastify: FastifyInstance): Promise<void> {
           action: r.action,
           before: r.before ?? null,
           after: r.after ?? null,
-        })),
-        nextCursor: more ? encodeCursor(String(shown[shown.length - 1]!.id)) : null,
-      };
+        }),
+      );
     },
   );
 }

@@ -43,7 +43,7 @@ import { previewPublish } from "../bundle/preview.ts";
 import { type Publisher, type StoredBundle, sendBundle } from "../bundle/publisher.ts";
 import { withYamlSpans, yamlSpans } from "../bundle/yaml-spans.ts";
 import { actorOf, type Db } from "../context.ts";
-import { decodeCursor, encodeCursor } from "../http/conventions.ts";
+import { decodeCursor, page } from "../http/conventions.ts";
 import { notFound } from "../http/errors.ts";
 import { YamlDocument } from "../http/responses.ts";
 import { who } from "./common.ts";
@@ -290,18 +290,18 @@ export async function configRoutes(fastify: FastifyInstance): Promise<void> {
         .orderBy("version", "desc")
         .limit(limit + 1)
         .execute();
-      const more = rows.length > limit;
-      const shown = more ? rows.slice(0, limit) : rows;
-      return {
-        items: shown.map((r) => ({
+      return page(
+        rows,
+        limit,
+        (r) => String(r.version),
+        (r) => ({
           version: r.version,
           hash: r.hash,
           createdAt: r.created_at.toISOString(),
           createdBy: r.created_by,
           summary: r.summary as BundleSummary | null,
-        })),
-        nextCursor: more ? encodeCursor(String(shown[shown.length - 1]!.version)) : null,
-      };
+        }),
+      );
     },
   );
 

@@ -26,10 +26,10 @@ import { actorOf, type Db } from "../context.ts";
 import {
   checkIfMatch,
   decodeCursor,
-  encodeCursor,
   etagOf,
   idempotent,
   PageQuery,
+  page,
 } from "../http/conventions.ts";
 import { NoContent } from "../http/responses.ts";
 import { newId } from "../ids.ts";
@@ -155,7 +155,8 @@ async function* bulkItems(
   maxBytes: number,
 ): AsyncGenerator<string[] | Skipped> {
   const ctype = String(req.headers["content-type"] ?? "")
-    .split(";")[0]!
+    .split(";", 1)
+    .join("")
     .trim()
     .toLowerCase();
   const body = req.body as AsyncIterable<Uint8Array>;
@@ -475,12 +476,12 @@ export async function listRoutes(fastify: FastifyInstance): Promise<void> {
         .orderBy("value")
         .limit(limit + 1)
         .execute();
-      const more = rows.length > limit;
-      const shown = more ? rows.slice(0, limit) : rows;
-      return {
-        items: shown.map((r) => (list.type === "int" ? Number(r.value) : r.value)),
-        nextCursor: more ? encodeCursor(shown[shown.length - 1]!.value) : null,
-      };
+      return page(
+        rows,
+        limit,
+        (r) => r.value,
+        (r) => (list.type === "int" ? Number(r.value) : r.value),
+      );
     },
   );
 

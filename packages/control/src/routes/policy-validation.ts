@@ -37,7 +37,8 @@ async function accountListTypes(db: Db, accountId: string): Promise<Map<string, 
 }
 
 export function ruleError(problems: readonly BundleProblem[]): GatehouseError {
-  const first = problems[0]!;
+  const first = problems[0];
+  if (first === undefined) return new GatehouseError("GH_ERR_INVALID_RULE", "the rule is invalid");
   const rule = first.rule;
   return new GatehouseError("GH_ERR_INVALID_RULE", first.message, {
     ...(rule ? { kind: rule.kind, span: { start: rule.span[0], length: rule.span[1] } } : {}),

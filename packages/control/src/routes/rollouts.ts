@@ -144,7 +144,7 @@ export async function rolloutRoutes(fastify: FastifyInstance): Promise<void> {
               ? "End the current stage now (gates not judged) and start the next"
               : action === "abort"
                 ? "Stop the rollout and roll back to the previous version"
-                : `${action[0]!.toUpperCase()}${action.slice(1)} the rollout`,
+                : `${action.charAt(0).toUpperCase()}${action.slice(1)} the rollout`,
           params: IdParams,
           response: { 200: RolloutView },
         },

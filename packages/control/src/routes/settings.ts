@@ -125,7 +125,10 @@ async function ensureRow(db: Db, accountId: string) {
     })
     .onConflict((oc) => oc.column("account_id").doNothing())
     .execute();
-  return (await loadRow(db, accountId))!;
+  const row = await loadRow(db, accountId);
+  // The insert made the row unless the account itself is gone (deleted meanwhile).
+  if (row === undefined) throw new GatehouseError("GH_ERR_NOT_FOUND", "account not found");
+  return row;
 }
 
 export async function settingsRoutes(fastify: FastifyInstance): Promise<void> {

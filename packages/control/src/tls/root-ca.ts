@@ -33,7 +33,7 @@ const KEK_BYTES = 32;
 /** A random positive serial of 16 bytes (RFC 5280 §4.1.2.2: ≤ 20 octets, positive). */
 export function randomSerial(): string {
   const b = randomBytes(16);
-  b[0] = (b[0]! & 0x7f) | 0x01;
+  b[0] = (b.readUInt8(0) & 0x7f) | 0x01;
   return b.toString("hex");
 }
 
