@@ -811,5 +811,16 @@ for (const b of BACKENDS) {
         await t.close();
       }
     });
+
+    it("refuses one shorter than 32 or longer than 128 characters, saying so", async () => {
+      await assert.rejects(
+        openTestApp(b.name, { adminToken: "x".repeat(31) }),
+        /GATEHOUSE_ADMIN_TOKEN must be at least 32 characters/,
+      );
+      await assert.rejects(
+        openTestApp(b.name, { adminToken: "x".repeat(129) }),
+        /GATEHOUSE_ADMIN_TOKEN must be 32 to 128 characters long/,
+      );
+    });
   });
 }
