@@ -1,11 +1,13 @@
 // Builds the dashboard into dist/ (served by control at `/`). No inline scripts, so the page
-// runs under control's `script-src 'self'` Content-Security-Policy.
+// runs under control's `script-src 'self'` Content-Security-Policy. dist/.sources.json records
+// what the build was made from (build-stamp.ts), so tests can tell a current dist from a stale one.
 
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
+import { sourceStamp } from "./build-stamp.ts";
 
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), sourceStamp()],
   base: "/",
   build: {
     outDir: "dist",

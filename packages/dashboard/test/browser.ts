@@ -1,4 +1,5 @@
-// What the dashboard's browser tests share: a fresh build of this package's source, and headless
+// What the dashboard's browser tests share: the dashboard built from this package's source as it
+// is now (the dist `npm install` built, when current; else a build of their own), and headless
 // Chromium (the system's /usr/bin/chromium, Debian's `chromium`, driven by playwright-core) that
 // may reach only loopback and collects console errors, page errors and CSP violations.
 
@@ -9,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { type AppOptions, buildApp, DuckDbStore } from "@gatehouse/control";
 import type { FastifyInstance } from "fastify";
 import { type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
-import { build } from "vite";
+import { staleReason } from "../build-stamp.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 export const SKIP = existsSync(CHROMIUM)
@@ -21,11 +22,30 @@ export const STEP_MS = 15_000;
 
 /** Build the dashboard from source into `outDir`. */
 export async function buildDashboard(outDir: string): Promise<void> {
+  const { build } = await import("vite");
   await build({
     root: PACKAGE_DIR,
     logLevel: "warn",
     build: { outDir, emptyOutDir: true },
   });
+}
+
+/**
+ * The dashboard as built from the source as it is now: packages/dashboard/dist when its
+ * .sources.json matches every file the build read (`npm install` built it), else a build of
+ * its own into `dir`/dist. Never a stale one.
+ */
+export async function dashboardDist(dir: string): Promise<string> {
+  const shared = join(PACKAGE_DIR, "dist");
+  const stale = staleReason(PACKAGE_DIR, shared);
+  if (stale === undefined) return shared;
+  console.log(
+    `# building the dashboard for this test: packages/dashboard/dist is not current (${stale}); ` +
+      "`npm run build -w packages/dashboard` lets the browser tests share one build",
+  );
+  const own = join(dir, "dist");
+  await buildDashboard(own);
+  return own;
 }
 
 export interface Browser {
@@ -71,18 +91,18 @@ export async function launchBrowser(
 }
 
 export interface DashboardApp extends Browser {
-  /** Control, in-process with in-memory PGlite, serving a dashboard built for this test. */
+  /** Control, in-process with in-memory PGlite, serving the dashboard (dashboardDist). */
   readonly app: FastifyInstance;
   /** Its query log (in-memory DuckDB). */
   readonly analytics: DuckDbStore;
   /** Where control listens (http://127.0.0.1:port). */
   readonly base: string;
-  /** Close the browser, control and the store; remove the build and the profile. */
+  /** Close the browser, control and the store; remove the profile (and a build of its own). */
   close(): Promise<void>;
 }
 
 /**
- * Control on loopback with a dashboard built from source and an in-memory query log, and a
+ * Control on loopback with the dashboard as built from the source (dashboardDist), an in-memory query log, and a
  * browser for it. `seed` runs before control listens.
  */
 export async function startDashboardApp(
@@ -101,8 +121,7 @@ export async function startDashboardApp(
     rmSync(tmp, { recursive: true, force: true });
   };
   try {
-    const dist = join(tmp, "dist");
-    await buildDashboard(dist);
+    const dist = await dashboardDist(tmp);
     analytics = await DuckDbStore.open({ path: ":memory:", threads: 1 });
     app = await buildApp({
       logger: false,

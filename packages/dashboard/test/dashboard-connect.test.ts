@@ -1,5 +1,5 @@
 // Issue 17 "Connect a device", end to end in headless Chromium against a running Gatehouse:
-// control in-process serving a fresh build of the dashboard, told where a real edge (`gatehouse
+// control in-process serving the dashboard built from its current source, told where a real edge (`gatehouse
 // edge --control`, a child process with DNS, DoT, DoH and the proxy on loopback) listens. The
 // Connect page shows the DNS address, DoH URL, DoT name, PAC URL and proxy with copy buttons and
 // QR codes; what it shows answers (kdig over DoH and DoT, checking the certificate the page
@@ -27,7 +27,7 @@ import {
   type Running,
   runCli,
 } from "../../gatehouse/test/support/processes.ts";
-import { buildDashboard, launchBrowser, SKIP, screenshot, signIn } from "./browser.ts";
+import { dashboardDist, launchBrowser, SKIP, screenshot, signIn } from "./browser.ts";
 
 const skip = SKIP || KDIG_MISSING;
 if (skip) console.log(`# skipping the Connect page's browser test: ${skip}`);
@@ -49,8 +49,7 @@ describe("the Connect a device page, against a real edge", { skip }, () => {
 
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), "gh-dashboard-connect-"));
-    const dist = join(tmp, "dist");
-    await buildDashboard(dist);
+    const dist = await dashboardDist(tmp);
     analytics = await DuckDbStore.open({ path: ":memory:", threads: 1 });
     app = await buildApp({
       logger: false,

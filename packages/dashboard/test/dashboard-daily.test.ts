@@ -1,5 +1,5 @@
 // Issue 17's daily tasks, end to end in headless Chromium against a running Gatehouse: control
-// in-process (in-memory PGlite and DuckDB) serving a fresh build of the dashboard, and a real
+// in-process (in-memory PGlite and DuckDB) serving the dashboard built from its current source, and a real
 // edge (`gatehouse edge --control`, a child process) answering DNS on loopback from a fake
 // upstream and shipping its query log to control. A query made over DNS shows up in the query
 // log; its details say which policy decided; Block from there makes the next query for that name

@@ -1,5 +1,5 @@
 // The Local DNS page, end to end in headless Chromium against a running Gatehouse: control
-// in-process (in-memory PGlite and DuckDB) serving a fresh build of the dashboard, and a real
+// in-process (in-memory PGlite and DuckDB) serving the dashboard built from its current source, and a real
 // edge (`gatehouse edge --control`, a child process) answering DNS on loopback from a fake
 // upstream. A zone created on the page is answered by the edge (authoritatively, wildcards and
 // CNAMEs too); a zone that does not parse is refused with its line named and nothing kept;

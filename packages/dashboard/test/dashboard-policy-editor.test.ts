@@ -1,5 +1,5 @@
 // The policy editor end to end in headless Chromium against a running Gatehouse (test/stack.ts:
-// control in-process serving a fresh build, a real edge answering DNS on loopback): a person
+// control in-process serving the dashboard built from its current source, a real edge answering DNS on loopback): a person
 // types an expression with completion of fields and `$lists`, sees the API's diagnostic drawn at
 // its span in the editor, turns the expression into builder rows, changes them, saves, and the
 // edge blocks what the rows say; the saved policy reads back into the same rows, and an

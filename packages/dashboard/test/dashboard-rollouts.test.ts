@@ -1,5 +1,5 @@
 // The Rollouts page in headless Chromium against control in-process (in-memory PGlite) serving
-// a fresh build of the dashboard. Two edges speak the edge API through control (enrolment with
+// the dashboard built from its current source. Two edges speak the edge API through control (enrolment with
 // a join token scoped to a label, heartbeats with counters). The plan is written on the page
 // (canary by label, then every other edge); a publish starts a rollout the page shows (stage,
 // edges on the new and old version); Pause, Resume and Promote now act on it (audited); a bad

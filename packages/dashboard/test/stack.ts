@@ -1,5 +1,5 @@
 // A running Gatehouse for the dashboard's browser tests: control in-process (in-memory PGlite and
-// DuckDB) serving a fresh build of the dashboard, a fake upstream, a real edge
+// DuckDB) serving the dashboard built from its current source, a fake upstream, a real edge
 // (`gatehouse edge --control`, a child process) answering DNS on loopback, and headless Chromium
 // signed in with the admin token.
 
@@ -19,7 +19,7 @@ import {
   type Running,
   runCli,
 } from "../../gatehouse/test/support/processes.ts";
-import { buildDashboard, launchBrowser, signIn } from "./browser.ts";
+import { dashboardDist, launchBrowser, signIn } from "./browser.ts";
 
 export interface Stack {
   readonly tmp: string;
@@ -53,8 +53,7 @@ export interface StackOptions {
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const tmp = mkdtempSync(join(tmpdir(), `${opts.name}-`));
-  const dist = join(tmp, "dist");
-  await buildDashboard(dist);
+  const dist = await dashboardDist(tmp);
   const analytics = await DuckDbStore.open({ path: ":memory:", threads: 1 });
   const app = await buildApp({
     logger: false,
