@@ -1,13 +1,20 @@
 // Test harness: every API/storage test runs against PGlite (one shared in-memory instance per
 // test file, a fresh schema per group) and, when GATEHOUSE_TEST_DATABASE_URL is set, against
-// PostgreSQL (a fresh schema per group, dropped afterwards).
+// PostgreSQL (a fresh schema per group, dropped afterwards). The shared PGlite starts from a
+// template that holds POOLED_SCHEMAS schemas already migrated (made once, kept in
+// packages/control/build/ under the migrations' fingerprint): a group takes one and renames it
+// instead of running every migration; past the pool, a group's schema is migrated as before.
 
 import { randomBytes } from "node:crypto";
 import type { PGlite } from "@electric-sql/pglite";
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
+import { Kysely, sql } from "kysely";
 import pg from "pg";
 import { type AppOptions, buildApp } from "../src/app.ts";
-import { createPglite } from "../src/db/pglite-template.ts";
+import { migrationsFingerprint } from "../src/db/migrations.ts";
+import { openStore } from "../src/db/open-store.ts";
+import { PgliteDialect } from "../src/db/pglite-dialect.ts";
+import { createPreparedPglite } from "../src/db/pglite-template.ts";
 
 export const PG_URL = process.env.GATEHOUSE_TEST_DATABASE_URL;
 export const PG_SKIP = PG_URL
@@ -21,11 +28,46 @@ export const BACKENDS: readonly { name: BackendName; skip: string | false }[] = 
   { name: "postgres", skip: PG_SKIP },
 ];
 
+/** Migrated schemas in the shared PGlite's template (most test files open fewer groups). */
+export const POOLED_SCHEMAS = 2;
+/** The name of pooled schema `i` (not a test schema name: dropTestSchema refuses it). */
+export function pooledSchemaName(i: number): string {
+  return `pool_${i}`;
+}
+
 let shared: Promise<PGlite> | undefined;
-/** One PGlite per test file (process): start-up costs seconds, initdb far more (unpacked). */
+/** Pooled schemas of the shared PGlite taken so far. */
+let pooledTaken = 0;
+/**
+ * One PGlite per test file (process): start-up costs seconds, initdb far more (unpacked), and
+ * migrating a schema most of a second; the template holds POOLED_SCHEMAS migrated schemas.
+ */
 export function sharedPglite(): Promise<PGlite> {
-  shared ??= createPglite();
+  shared ??= createPreparedPglite(
+    `test-schemas-${POOLED_SCHEMAS}-${migrationsFingerprint()}`,
+    async (db) => {
+      for (let i = 0; i < POOLED_SCHEMAS; i++)
+        await (await openStore({ pglite: db, schema: pooledSchemaName(i) })).close();
+    },
+  );
   return shared;
+}
+
+/**
+ * Make `schema` a migrated schema of the shared PGlite by renaming the next pooled one; once the
+ * pool is used up, do nothing (openStore creates and migrates the schema). Runs under the
+ * dialect's session lock, so it never lands inside another group's transaction.
+ */
+async function takePooledSchema(schema: string): Promise<void> {
+  if (pooledTaken >= POOLED_SCHEMAS) return;
+  const pglite = await sharedPglite();
+  const from = pooledSchemaName(pooledTaken++);
+  const db = new Kysely<unknown>({ dialect: new PgliteDialect({ pglite }) });
+  try {
+    await sql.raw(`alter schema ${from} rename to ${schema}`).execute(db);
+  } finally {
+    await db.destroy();
+  }
 }
 
 export function freshSchemaName(): string {
@@ -48,6 +90,7 @@ export async function openTestApp(
   extra: Partial<AppOptions> = {},
 ): Promise<TestApp> {
   const schema = freshSchemaName();
+  if (backend === "pglite") await takePooledSchema(schema);
   const base: AppOptions =
     backend === "pglite"
       ? { pglite: await sharedPglite(), schema }
@@ -124,5 +167,6 @@ export async function closeSharedPglite(): Promise<void> {
   if (!shared) return;
   const p = await shared;
   shared = undefined;
+  pooledTaken = 0;
   await p.close();
 }

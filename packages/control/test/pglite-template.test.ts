@@ -1,12 +1,18 @@
 // A fresh PGlite database is unpacked from the kept initdb result (db/pglite-template.ts)
-// instead of running initdb again; an existing one is opened as it is.
+// instead of running initdb again; an existing one is opened as it is. A prepared template
+// (the tests' migrated schemas) is made by its first use and loaded by later ones.
 
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { createPglite, pgliteStartParams, pgliteTemplatePath } from "../src/db/pglite-template.ts";
+import {
+  createPglite,
+  createPreparedPglite,
+  pgliteStartParams,
+  pgliteTemplatePath,
+} from "../src/db/pglite-template.ts";
 
 const root = mkdtempSync(join(tmpdir(), "gh-pglite-template-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -62,5 +68,36 @@ test("GATEHOUSE_PGLITE_SHARED_BUFFERS sets shared_buffers; a bad value is a clea
   assert.throws(
     () => pgliteStartParams({ GATEHOUSE_PGLITE_SHARED_BUFFERS: "lots" }),
     /GATEHOUSE_PGLITE_SHARED_BUFFERS="lots": expected a size/,
+  );
+});
+
+test("a prepared template is made once, by the first database that needs it, and loaded after", async () => {
+  const templates = join(root, "prepared");
+  let prepared = 0;
+  const prepare = async (db: Awaited<ReturnType<typeof createPglite>>) => {
+    prepared++;
+    await db.exec("create table marker_prepared (x int); insert into marker_prepared values (7)");
+  };
+  const first = await createPreparedPglite("marker-1", prepare, templates);
+  assert.equal(prepared, 1);
+  assert.ok(existsSync(pgliteTemplatePath(templates, "marker-1")), "the template was written");
+  assert.ok(existsSync(pgliteTemplatePath(templates)), "on top of the initdb one");
+  await first.close();
+  const second = await createPreparedPglite("marker-1", prepare, templates);
+  assert.equal(prepared, 1, "loaded, not prepared again");
+  assert.deepEqual(await tables(second), ["marker_prepared"]);
+  assert.deepEqual((await second.query("select x from marker_prepared")).rows, [{ x: 7 }]);
+  await second.close();
+  // Another key is another template.
+  const other = await createPreparedPglite("marker-2", async () => {}, templates);
+  assert.deepEqual(await tables(other), []);
+  await other.close();
+  await assert.rejects(
+    createPreparedPglite("Bad Key", prepare, templates),
+    /invalid PGlite template key/,
+  );
+  await assert.rejects(
+    createPreparedPglite("initdb", prepare, templates),
+    /invalid PGlite template key/,
   );
 });

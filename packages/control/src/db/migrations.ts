@@ -1,6 +1,10 @@
 // Versioned migrations, applied in name order on start (and by `gatehouse control migrate`).
 // One set serves PGlite and PostgreSQL. Never edit a migration that has shipped: add one.
 
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
 
 const m0001: Migration = {
@@ -495,6 +499,38 @@ const provider: MigrationProvider = {
     return { ...MIGRATIONS };
   },
 };
+
+/**
+ * A short hash of every migration's name and code and of Kysely's version (whose migrator keeps
+ * the bookkeeping tables): a database migrated ahead of time (a test template) is reused only
+ * by the same migrations.
+ */
+export function migrationsFingerprint(): string {
+  const h = createHash("sha256");
+  for (const [name, m] of Object.entries(MIGRATIONS))
+    h.update(`${name}\0${m.up.toString()}\0${m.down?.toString() ?? ""}\0`);
+  h.update(`kysely ${kyselyVersion()}`);
+  return h.digest("hex").slice(0, 16);
+}
+
+/** The version in the package.json of the Kysely this module imports. */
+function kyselyVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.resolve("kysely")));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+        name?: unknown;
+        version?: unknown;
+      };
+      if (pkg.name === "kysely" && typeof pkg.version === "string") return pkg.version;
+    } catch {
+      // No package.json here: look further up.
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error("Kysely's package.json was not found above its entry point");
+    dir = up;
+  }
+}
 
 /** Apply every pending migration; throws with the failing migration's error. */
 export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {

@@ -5,6 +5,8 @@
 // packages/control/build/, and every later fresh database, on disk or in memory, is unpacked
 // from it in about 2 s. The copy is named by PGlite's version: an upgrade makes a new one. Where
 // that directory is not writable (a read-only install) databases start the slow way.
+// createPreparedPglite keeps, the same way, a database some code prepared after initdb (the
+// tests' schemas, already migrated), named by a key that changes with that code.
 
 import {
   existsSync,
@@ -54,8 +56,16 @@ function pgliteVersion(): string {
 }
 
 /** Where the template for the installed PGlite lives (or would). */
-export function pgliteTemplatePath(dir = TEMPLATE_DIR): string {
-  return join(dir, `pglite-${pgliteVersion()}-initdb.tar.gz`);
+export function pgliteTemplatePath(dir = TEMPLATE_DIR, kind = "initdb"): string {
+  return join(dir, `pglite-${pgliteVersion()}-${kind}.tar.gz`);
+}
+
+async function openTemplate(path: string): Promise<Blob | undefined> {
+  try {
+    return await openAsBlob(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -70,12 +80,7 @@ export async function createPglite(dataDir?: string, templateDir = TEMPLATE_DIR)
       return PGlite.create({ dataDir, startParams: pgliteStartParams() });
   }
   const path = pgliteTemplatePath(templateDir);
-  let template: Blob | undefined;
-  try {
-    template = await openAsBlob(path);
-  } catch {
-    template = undefined;
-  }
+  const template = await openTemplate(path);
   if (template !== undefined) {
     return PGlite.create({
       ...(dataDir !== undefined ? { dataDir } : {}),
@@ -91,7 +96,36 @@ export async function createPglite(dataDir?: string, templateDir = TEMPLATE_DIR)
   return db;
 }
 
-/** Keep what initdb wrote as the template; a directory we may not write is no error. */
+/**
+ * PGlite in memory as `prepare` leaves a fresh database, from the template kept under `key`
+ * (made by the first call: a fresh database, `prepare`, a dump). The key must change whenever
+ * what `prepare` does changes (e.g. carry a fingerprint of the code it runs).
+ */
+export async function createPreparedPglite(
+  key: string,
+  prepare: (db: PGlite) => Promise<void>,
+  templateDir = TEMPLATE_DIR,
+): Promise<PGlite> {
+  if (!/^[a-z0-9][a-z0-9-]{0,99}$/.test(key) || key === "initdb")
+    throw new Error(`invalid PGlite template key ${JSON.stringify(key)}`);
+  const path = pgliteTemplatePath(templateDir, key);
+  const template = await openTemplate(path);
+  if (template !== undefined)
+    return PGlite.create({ loadDataDir: template, startParams: pgliteStartParams() });
+  const db = await createPglite(undefined, templateDir);
+  try {
+    await prepare(db);
+    // The dump copies files: what the buffers hold goes to them first.
+    await db.exec("checkpoint");
+    await saveTemplate(db, path);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  return db;
+}
+
+/** Keep what initdb (or a preparation) wrote as a template; a directory we may not write is no error. */
 async function saveTemplate(db: PGlite, path: string): Promise<void> {
   const dump = Buffer.from(await (await db.dumpDataDir("gzip")).arrayBuffer());
   // Written aside and renamed: a process reading it meanwhile sees all of it or nothing.
