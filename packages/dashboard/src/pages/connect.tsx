@@ -305,6 +305,9 @@ export function ConnectPage() {
   );
   const action = useAction();
   const c = info.data;
+  const dohProfile = c?.profiles.doh;
+  const dotProfile = c?.profiles.dot;
+  const certificate = c?.certificate;
   const download = (path: string) =>
     action.run(async () => {
       const p = await fetchProfile(path.startsWith(API_BASE) ? path : API_BASE + path);
@@ -372,29 +375,21 @@ export function ConnectPage() {
             {c.proxy && <Endpoint label="HTTP proxy" value={c.proxy.address} />}
           </div>
           <div className="actions">
-            {c.profiles.doh && (
-              <button
-                type="button"
-                disabled={action.busy}
-                onClick={() => download(c.profiles.doh!)}
-              >
+            {dohProfile && (
+              <button type="button" disabled={action.busy} onClick={() => download(dohProfile)}>
                 Download Apple profile (DoH)
               </button>
             )}
-            {c.profiles.dot && (
-              <button
-                type="button"
-                disabled={action.busy}
-                onClick={() => download(c.profiles.dot!)}
-              >
+            {dotProfile && (
+              <button type="button" disabled={action.busy} onClick={() => download(dotProfile)}>
                 Download Apple profile (DoT)
               </button>
             )}
-            {c.certificate && (
+            {certificate && (
               <button
                 type="button"
                 onClick={() =>
-                  saveFile("gatehouse.crt", "application/x-x509-ca-cert", c.certificate!.pem)
+                  saveFile("gatehouse.crt", "application/x-x509-ca-cert", certificate.pem)
                 }
               >
                 Download certificate

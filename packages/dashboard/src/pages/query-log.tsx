@@ -59,6 +59,12 @@ function filtersOf(q: URLSearchParams): Filters {
   return f;
 }
 
+/** What a record asked for, linked to the log filtered by its domain when it has one. */
+function DomainCell({ record, text }: { record: LogRecord; text: string }) {
+  const domain = domainOf(record);
+  return domain ? <Link to={domainLink(domain)}>{text}</Link> : <>{text}</>;
+}
+
 export function what(r: LogRecord): string {
   if (r.kind === "dns") return r.qname ?? "";
   if (r.kind === "http") return r.url ?? r.host ?? "";
@@ -220,7 +226,7 @@ export function QueryLogPage() {
                 <div className="hint">{r.transport}</div>
               </td>
               <td className="wrap">
-                {domainOf(r) ? <Link to={domainLink(domainOf(r)!)}>{what(r)}</Link> : what(r)}
+                <DomainCell record={r} text={what(r)} />
               </td>
               <td>{r.qtype ?? r.method ?? ""}</td>
               <td>
