@@ -387,8 +387,8 @@ function udpTotals(): UdpBatchStats {
   return t;
 }
 
-/** A counter whose value is read from the batch sockets' own counts at collect time. */
-function udpCounter(name: string, help: string, pick: (t: UdpBatchStats) => number): void {
+/** A counter whose value is read from a running total at collect time. */
+function collectedCounter(name: string, help: string, read: () => number): void {
   once(
     name,
     (r) =>
@@ -398,11 +398,16 @@ function udpCounter(name: string, help: string, pick: (t: UdpBatchStats) => numb
         registers: [r],
         collect() {
           this.reset();
-          const v = pick(udpTotals());
+          const v = read();
           if (v > 0) this.inc(v);
         },
       }),
   );
+}
+
+/** A counter whose value is read from the batch sockets' own counts at collect time. */
+function udpCounter(name: string, help: string, pick: (t: UdpBatchStats) => number): void {
+  collectedCounter(name, help, () => pick(udpTotals()));
 }
 
 /**
@@ -610,19 +615,5 @@ export function trackMemoryRelease(stats: {
       () => stats.releasedBytes,
     ],
   ];
-  for (const [name, help, read] of counters)
-    once(
-      name,
-      (r) =>
-        new Counter({
-          name,
-          help,
-          registers: [r],
-          collect() {
-            this.reset();
-            const v = read();
-            if (v > 0) this.inc(v);
-          },
-        }),
-    );
+  for (const [name, help, read] of counters) collectedCounter(name, help, read);
 }
