@@ -440,6 +440,13 @@ describe("every operation answers as the OpenAPI document says (pglite)", () => 
     await ok(admin("POST", "/pause/resume", { locationId: loc.id }), 200);
     await ok(admin("POST", "/pause/resume", {}), 200);
 
+    // A client in a location's network: its page, settings of its own, and back to the global ones.
+    await ok(admin("GET", "/clients/192.0.2.10"), 200);
+    const own = { blocking: false, safeSearch: true, skipPolicies: [] };
+    await ok(admin("PUT", "/clients/192.0.2.10/settings", own), 200);
+    const global = { blocking: true, safeSearch: false, skipPolicies: [] };
+    await ok(admin("PUT", "/clients/192.0.2.10/settings", global), 200);
+
     // Settings.
     const resolver = (await ok(admin("GET", "/resolver"), 200)).json();
     await ok(admin("PUT", "/resolver", resolver), 200);
