@@ -48,3 +48,32 @@ test("the edge never imports control; control imports only the edge's four share
   assert.ok(controlFiles > 50, `read only ${controlFiles} control files`);
   assert.deepEqual(wrong, []);
 });
+
+// An ESM value import of node:http builds the module's namespace, which loads Node's bundled
+// undici (~13 MB of RSS); the edge takes node:http from net/node-http.ts (process.getBuiltinModule)
+// and imports only types from "node:http" itself.
+test("edge code takes node:http from net/node-http.ts, importing only types from node:http", () => {
+  const wrong: string[] = [];
+  let edgeFiles = 0;
+  for (const f of repoFiles()) {
+    if (!f.path.startsWith("packages/edge/src/") || !CODE.test(f.path) || TEST.test(f.path))
+      continue;
+    edgeFiles++;
+    const src = ts.createSourceFile(f.path, f.read(), ts.ScriptTarget.Latest);
+    for (const st of src.statements) {
+      if (!ts.isImportDeclaration(st) || !ts.isStringLiteral(st.moduleSpecifier)) continue;
+      if (st.moduleSpecifier.text !== "node:http") continue;
+      const clause = st.importClause;
+      const typeOnly =
+        clause !== undefined &&
+        (clause.isTypeOnly ||
+          (clause.name === undefined &&
+            clause.namedBindings !== undefined &&
+            ts.isNamedImports(clause.namedBindings) &&
+            clause.namedBindings.elements.every((e) => e.isTypeOnly)));
+      if (!typeOnly) wrong.push(`${f.path}: ${st.getText(src)}`);
+    }
+  }
+  assert.ok(edgeFiles > 100, `read only ${edgeFiles} edge files`);
+  assert.deepEqual(wrong, []);
+});

@@ -4,12 +4,13 @@
 // mmap threshold, freed whenever V8 collects them, and the malloc heap they grew stays resident
 // (a probe: +28 MB of anonymous memory kept after a 31 MB body, against +13 MB through
 // node:http; docs/benchmarks.md). A gzip answer is inflated in 256 KiB chunks (each its own
-// mapping, returned when freed).
+// mapping, returned when freed). node:http comes from net/node-http.ts and node:https is taken
+// at the call, not by an ESM import, which would load Node's bundled undici (net/node-http.ts).
 
-import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
+import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
+import { http } from "../net/node-http.ts";
 
 const GUNZIP_CHUNK = 256 * 1024;
 
@@ -26,7 +27,8 @@ function headersOf(res: IncomingMessage): Headers {
 /** GET `url` with `headers` (gzip accepted); `signal` aborts the request and its body. */
 export function httpGet(url: string, headers: Headers, signal: AbortSignal): Promise<Response> {
   const u = new URL(url);
-  const request = u.protocol === "https:" ? httpsRequest : httpRequest;
+  const request =
+    u.protocol === "https:" ? process.getBuiltinModule("node:https").request : http.request;
   const h: Record<string, string> = { "accept-encoding": "gzip" };
   headers.forEach((v, k) => {
     h[k] = v;
