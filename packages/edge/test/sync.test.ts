@@ -47,7 +47,7 @@ interface FakeControl {
   canonical: boolean;
   /** gzip bundles when the poll accepts it (as control does). */
   gzip: boolean;
-  /** Answer the next waiting config poll at once, 304 with this X-Gatehouse-Edge-Status. */
+  /** Control's status of the edge changes: waiting config polls answer at once, 304 with it. */
   wakeWithStatus(status: "draining" | "active"): void;
   /** The X-Gatehouse-Edge-Version of every credentialed request. */
   versionHeaders: string[];
@@ -120,20 +120,34 @@ async function fakeControl(): Promise<FakeControl> {
     if (url.pathname === "/api/v1/edge/config") {
       const afterV = Number(url.searchParams.get("after") ?? 0);
       const ready = () => state.bundle !== undefined && state.bundle.version > afterV;
-      if (!ready()) {
+      // A poll whose client went away (a stopped client's aborted poll) stops waiting and takes
+      // nothing: a wake it took would be written to a closed socket and lost.
+      let gone = false;
+      // As control does: a status the edge does not follow yet (its poll says what it follows) is
+      // answered at once and on every poll until a poll follows it — never spent on one answer
+      // that may go to a poll whose client is gone.
+      if (pollStatus !== undefined && req.headers["x-gatehouse-edge-following"] === pollStatus)
+        pollStatus = undefined;
+      if (!ready() && pollStatus === undefined) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(done, 300);
           function done() {
             clearTimeout(t);
             waiters.delete(done);
+            res.off("close", closed);
             resolve();
           }
+          function closed() {
+            gone = true;
+            done();
+          }
+          res.on("close", closed);
           waiters.add(done);
         });
       }
+      if (gone) return;
       if (!ready()) {
         if (pollStatus !== undefined) res.setHeader("x-gatehouse-edge-status", pollStatus);
-        pollStatus = undefined;
         return json(304);
       }
       const text = state.canonical ? canonicalJson(state.bundle) : JSON.stringify(state.bundle);
