@@ -8,7 +8,9 @@
 //   2. closed loop, `--rounds` rounds of `--names` new names each (`-n 1 -q 200`): the first
 //      round fills Gatehouse's 100,000-entry cache, later ones run with it full and evicting;
 //   3. a fixed `-Q --rate` for `--seconds` s of new names (cache full): p50/p99 and lost.
-// Server CPU (its /proc utime + stime) per query is reported for each phase.
+// Server CPU (its /proc utime + stime) per query is reported for each phase, and its inverse,
+// qps per server core (the fair comparison: unbound runs two threads, Gatehouse one worker).
+// Every answer must be NOERROR (the zone is a wildcard): a phase with any other rcode fails.
 // With --validate the zone is unsigned, so validation costs a proof of insecurity per answer
 // (the DS lookup), as for most of the real internet's names.
 // `--compare DIR` also runs the Gatehouse of another checkout (e.g. a `git archive` of the commit
@@ -79,7 +81,10 @@ function measure(pid: number, phase: string, run: () => string): Phase {
   const user = cpu1.user - cpu0.user;
   const system = cpu1.system - cpu0.system;
   const cpu = user + system;
-  const { qps, lost, sent } = dnsperfTotals(out);
+  const { qps, lost, sent, rcodes } = dnsperfTotals(out);
+  // Every name exists (wildcard): anything but NOERROR is the server not relaying.
+  if (!/^NOERROR \d+ \(100\.00%\)$/.test(rcodes))
+    throw new Error(`${phase}: not every answer NOERROR (${rcodes}): the server did not relay`);
   const { p50, p99 } = percentiles(out);
   return {
     phase,
@@ -174,14 +179,14 @@ async function main() {
   }
   const anchor = results[0]!;
   const lines = [
-    `| server | phase | qps | vs ${anchor.name} | p50 (ms) | p99 (ms) | lost | CPU µs/query | kernel |`,
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    `| server | phase | qps | vs ${anchor.name} | p50 (ms) | p99 (ms) | lost | CPU µs/query | qps per server core | kernel |`,
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of results)
     r.phases.forEach((ph, i) => {
       const a = anchor.phases[i]!;
       lines.push(
-        `| ${r.name} | ${ph.phase} | ${Math.round(ph.qps)} | ${(ph.qps / a.qps).toFixed(2)}× | ${ph.p50.toFixed(3)} | ${ph.p99.toFixed(3)} | ${ph.lost}/${ph.sent} | ${ph.cpuUsPerQuery.toFixed(1)} | ${Math.round(ph.sysShare * 100)} % |`,
+        `| ${r.name} | ${ph.phase} | ${Math.round(ph.qps)} | ${(ph.qps / a.qps).toFixed(2)}× | ${ph.p50.toFixed(3)} | ${ph.p99.toFixed(3)} | ${ph.lost}/${ph.sent} | ${ph.cpuUsPerQuery.toFixed(1)} | ${Math.round(1e6 / ph.cpuUsPerQuery)} | ${Math.round(ph.sysShare * 100)} % |`,
       );
     });
   lines.push("", ...results.map((r) => `${r.name}: RSS ${r.rss} MB after`));
