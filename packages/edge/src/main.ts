@@ -201,24 +201,25 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
         opened.push(t);
         got.dns.tcp.push(joinHostPort(t.host, t.port));
       }
-      if ((want.dns.dot.length > 0 || want.dns.doh.length > 0) && !tls) {
-        tls = await loadTlsMaterial({
+      if (want.dns.dot.length > 0 || want.dns.doh.length > 0) {
+        tls ??= await loadTlsMaterial({
           ...(local.tls ? { tls: local.tls } : {}),
           dataDir: local.dataDir ?? join(tmpdir(), "gatehouse-edge"),
           log,
         });
-      }
-      for (const a of want.dns.dot) {
-        const t = await listenStream(dns, a, { ...streamLimits, tls: tls! });
-        opened.push(t);
-        secure.push(t.server as unknown as (typeof secure)[number]);
-        got.dns.dot.push(joinHostPort(t.host, t.port));
-      }
-      for (const a of want.dns.doh) {
-        const d = await listenDoh(dns, a, tls!, streamLimits);
-        opened.push(d);
-        secure.push(d.server);
-        got.dns.doh.push(joinHostPort(d.host, d.port));
+        const material = tls;
+        for (const a of want.dns.dot) {
+          const t = await listenStream(dns, a, { ...streamLimits, tls: material });
+          opened.push(t);
+          secure.push(t.server as unknown as (typeof secure)[number]);
+          got.dns.dot.push(joinHostPort(t.host, t.port));
+        }
+        for (const a of want.dns.doh) {
+          const d = await listenDoh(dns, a, material, streamLimits);
+          opened.push(d);
+          secure.push(d.server);
+          got.dns.doh.push(joinHostPort(d.host, d.port));
+        }
       }
       // HTTP proxy: names resolve through `dns`, so DNS policy applies to proxied traffic.
       if (want.proxy.length > 0) {

@@ -160,7 +160,7 @@ function* checkSteps(bundle: ConfigBundle, packed: PackedLists): Steps<BundlePro
       if (bad) return [{ path: `/lists/${i}/items/${bad[0]}`, message: bad[1] }];
       continue;
     }
-    const items = lists[i]!.items;
+    const items = lists[i]?.items;
     if (!Array.isArray(items)) continue;
     if (items.length > max)
       return [{ path: `/lists/${i}/items`, message: `must hold at most ${max} items` }];

@@ -62,13 +62,19 @@ async function readBundleFile(file: string, parseMemoryMb?: number): Promise<Par
   return parsed;
 }
 
-async function start(m: Request): Promise<void> {
+/** A request's field that its type requires; a request without it is refused. */
+function need<T>(value: T | undefined, m: Request, field: string): T {
+  if (value === undefined) throw new Error(`${String(m.type)} request without ${field}`);
+  return value;
+}
+
+async function start(m: Request, config: EdgeConfigFile): Promise<Edge> {
   // The config is the one the other workers run now (a replacement gets the current bundle),
   // so the listeners open only once it is compiled: nothing is answered under an older one.
   if (m.credential !== undefined) credential = m.credential;
   const from = m.bundleFile ? await readBundleFile(m.bundleFile, m.parseMemoryMb) : undefined;
   const e = await startEdge({
-    config: from ? { ...from.bundle, edge: m.config!.edge } : m.config!,
+    config: from ? { ...from.bundle, edge: config.edge } : config,
     ...(from ? { packed: from.packed } : {}),
     ...(m.lists ? { prebuilt: m.lists } : {}),
     reusePort: true,
@@ -91,6 +97,7 @@ async function start(m: Request): Promise<void> {
     });
     await shipper.start();
   }
+  return e;
 }
 
 /** The primary's intermediate CA (its sync client has it signed): this worker's leaves. */
@@ -105,11 +112,13 @@ function setIssuer(e: Edge, w: WireIssuer | null): void {
 /** The answer to one request from the primary. */
 async function answer(m: Request, e: Edge): Promise<unknown> {
   switch (m.type) {
-    case "apply":
-      await (m.lists ? e.applyPrebuilt(m.bundle!, m.lists) : e.apply(m.bundle!));
+    case "apply": {
+      const bundle = need(m.bundle, m, "bundle");
+      await (m.lists ? e.applyPrebuilt(bundle, m.lists) : e.apply(bundle));
       return undefined;
+    }
     case "apply-file": {
-      const { bundle, packed } = await readBundleFile(m.file!, m.parseMemoryMb);
+      const { bundle, packed } = await readBundleFile(need(m.file, m, "file"), m.parseMemoryMb);
       await e.apply(bundle, packed);
       return undefined;
     }
@@ -146,8 +155,8 @@ function closeAndExit(): Promise<void> {
 
 const onMessage = (m: Request) => {
   if (m.type === "config" && m.config && !edge) {
-    start(m).then(
-      () => send({ type: "ready", addresses: edge!.addresses }),
+    start(m, m.config).then(
+      (e) => send({ type: "ready", addresses: e.addresses }),
       (err: Error) => {
         send({ type: "failed", error: err.message });
         // A thread's process.exit ends the thread only.

@@ -338,7 +338,8 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
   /** Start slot i's worker: send it the config, resolve with its addresses once it listens. */
   const boot = (i: number, restart = false, state = startState()) =>
     new Promise<EdgeAddresses>((resolve, reject) => {
-      const w = workers[i]!;
+      const w = workers[i];
+      if (w === undefined) return reject(new Error(`no edge worker in slot ${i}`));
       const ship = opts.shipLogs
         ? {
             controlUrl: opts.shipLogs.controlUrl,
@@ -364,7 +365,8 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
           if (m.type === "log" && m.line) opts.log?.(m.line);
           else if (m.type === "ready") {
             ready = true;
-            resolve(m.addresses!);
+            if (m.addresses) resolve(m.addresses);
+            else reject(new Error(`edge worker ${i} reported ready without its addresses`));
           } else if (m.type === "failed") reject(new Error(m.error));
         },
       );
@@ -385,12 +387,12 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     setTimeout(async () => {
       if (closing) return;
       backoff[i] = { delayMs, startedAt: Date.now() };
-      workers[i] = fork();
+      const w = fork();
+      workers[i] = w;
       try {
         // It starts in the current state; only what changed while it started is sent after.
         const state = startState();
         await boot(i, true, state);
-        const w = workers[i]!;
         const check = (r: WorkerReply) => {
           if (r.error !== undefined) throw new Error(r.error);
         };
@@ -418,7 +420,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       } catch (e) {
         // Its exit schedules the next attempt.
         opts.log?.(`edge worker ${i}: restart failed: ${(e as Error).message}`);
-        if (!workers[i]!.isDead()) workers[i]!.kill();
+        if (!w.isDead()) w.kill();
       }
     }, delayMs).unref();
   };
@@ -459,8 +461,10 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       return bound;
     }
     // Every worker binds the same addresses; the first one's stand for all.
-    bound = (await Promise.all(workers.map((_, i) => boot(i))))[0]!;
-    return bound;
+    const [first] = await Promise.all(workers.map((_, i) => boot(i)));
+    if (first === undefined) throw new Error("no edge workers to start");
+    bound = first;
+    return first;
   };
   const addresses = await bootAll()
     .then((a) => {
@@ -538,7 +542,8 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     }
     files.push(file);
     // The one before stays until the next apply: a replacement may be reading it.
-    while (files.length > 2) await rm(files.shift()!, { force: true });
+    for (const old of files.splice(0, Math.max(0, files.length - 2)))
+      await rm(old, { force: true });
     // The primary's own copy of a large body (and what its sync client parsed from it) is
     // garbage outside the JS heap now, which V8 would otherwise keep for a long time.
     if (body.byteLength >= COLLECT_AFTER_BYTES) fullCollectionSoon();

@@ -167,10 +167,12 @@ const DOT = 46;
 /** True when `values` is a name followed by each of its parents (what `domainsOf` returns). */
 function isNameChain(values: readonly string[]): boolean {
   const n = values.length;
-  if (n === 0 || values[n - 1]!.indexOf(".") >= 0) return false;
+  const last = values[n - 1];
+  if (last === undefined || last.indexOf(".") >= 0) return false;
   for (let i = 0; i + 1 < n; i++) {
-    const a = values[i]!;
-    const b = values[i + 1]!;
+    const a = values[i];
+    const b = values[i + 1];
+    if (a === undefined || b === undefined) return false;
     const cut = a.length - b.length - 1;
     if (cut < 1 || a.charCodeAt(cut) !== DOT || a.indexOf(".") !== cut || !a.endsWith(b))
       return false;
@@ -260,9 +262,10 @@ export class DomainList implements ListMatcher<BytesValue> {
 
   /** `any(dns.domains[*] in $list)`: the name with its parents, exceptions applied. */
   hasAny(values: readonly BytesValue[]): boolean {
-    if (values.length === 0) return false;
-    if (isNameChain(values)) return this.verdict(values[0]!, true);
-    for (let i = 0; i < values.length; i++) if (this.verdict(values[i]!, false)) return true;
+    const first = values[0];
+    if (first === undefined) return false;
+    if (isNameChain(values)) return this.verdict(first, true);
+    for (const v of values) if (this.verdict(v, false)) return true;
     return false;
   }
 

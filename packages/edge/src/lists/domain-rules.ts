@@ -139,7 +139,7 @@ function patternMatches(r: CompiledRule, name: string): boolean {
     case "exact":
       return name === p.name;
     case "regex":
-      return r.regex!.test(name);
+      return r.regex?.test(name) === true;
     case "wildcard": {
       if (p.anchor === "start") return globMatch(p.glob, name, 0, !p.end);
       if (p.anchor === "domain") {

@@ -202,7 +202,7 @@ export function* buildListSetSteps(
         const items = list.items;
         // The list's bytes, read into this process for this compile only, become the names'
         // arena (DomainSetBuilder.adopt): packed items, else a list file given on its own.
-        const file = list.file ? readListFile(list, opts) : undefined;
+        const file = list.file ? readListFile(list, list.file, opts) : undefined;
         const own =
           pack && !file
             ? Buffer.from(pack.bytes.buffer, pack.bytes.byteOffset, pack.bytes.byteLength)
@@ -300,8 +300,7 @@ export function* buildListSetSteps(
   return set;
 }
 
-function readListFile(list: List, opts: BuildListsOptions): Buffer {
-  const file = list.file!;
+function readListFile(list: List, file: string, opts: BuildListsOptions): Buffer {
   const path = isAbsolute(file) ? file : resolve(opts.baseDir ?? process.cwd(), file);
   try {
     return readFileSync(path);
@@ -314,7 +313,7 @@ function readListFile(list: List, opts: BuildListsOptions): Buffer {
 function itemsOf(list: List, opts: BuildListsOptions): (string | number)[] {
   const out: (string | number)[] = [...(list.items ?? [])];
   if (list.file) {
-    for (const raw of readListFile(list, opts).toString("utf8").split("\n")) {
+    for (const raw of readListFile(list, list.file, opts).toString("utf8").split("\n")) {
       const line = raw.trim();
       if (line === "" || line.startsWith("#") || line.startsWith("!")) continue;
       out.push(line);

@@ -66,6 +66,6 @@ export async function heartbeatCounters(registry: Registry): Promise<Record<stri
   };
   const p99 = histogramQuantile(by.get("gatehouse_dns_query_duration_seconds"), 0.99);
   if (p99 !== undefined) out["dns.p99_us"] = p99 * 1e6;
-  for (const k of Object.keys(out)) out[k] = Math.max(0, Math.round(out[k]!));
+  for (const [k, v] of Object.entries(out)) out[k] = Math.max(0, Math.round(v));
   return out;
 }

@@ -160,18 +160,18 @@ export class LogShipper {
     const all = await readdir(this.#o.spoolDir);
     // Partial files of a process killed mid-write (or of a full disk before this version).
     await this.#removeTemporaryFiles(all);
-    const names = all.filter((n) => SPOOL_FILE.test(n)).sort();
-    for (const name of names) {
-      const m = SPOOL_FILE.exec(name)!;
+    for (const name of all.sort()) {
+      const [, seq, records, id] = SPOOL_FILE.exec(name) ?? [];
+      if (seq === undefined || records === undefined || id === undefined) continue;
       const bytes = (await stat(join(this.#o.spoolDir, name))).size;
       if (bytes === 0) {
-        this.#drop("spool_corrupt", Number(m[2]), `${name} is empty`);
+        this.#drop("spool_corrupt", Number(records), `${name} is empty`);
         await rm(join(this.#o.spoolDir, name), { force: true });
         continue;
       }
-      this.#spool.push({ file: name, id: m[3]!, records: Number(m[2]), bytes });
+      this.#spool.push({ file: name, id, records: Number(records), bytes });
       this.#spoolBytes += bytes;
-      this.#seq = Math.max(this.#seq, Number(m[1]));
+      this.#seq = Math.max(this.#seq, Number(seq));
     }
     this.#spoolGauge.set(this.#spoolBytes);
     this.#loop = this.#run();
@@ -255,8 +255,7 @@ export class LogShipper {
   }
 
   async #drainSpool(final: boolean): Promise<void> {
-    while (this.#spool.length > 0) {
-      const b = this.#spool[0]!;
+    for (let b = this.#spool[0]; b !== undefined; b = this.#spool[0]) {
       const path = join(this.#o.spoolDir, b.file);
       let body: Buffer;
       try {
