@@ -142,6 +142,21 @@ test("sockets are retired after MAX_USES queries and closed when their queries s
   assert.equal(udpPortsOf(t).open, 0);
 });
 
+test("a retired socket closed by the first reply of a batch drops the rest of the batch", async () => {
+  // Every reply comes twice, back to back: the duplicate of the last reply a retired socket
+  // waits for is read in the same batch as the reply, after the reply closed the socket (the
+  // batch addon detaches the socket's buffers on close). It crashed the process before.
+  behaviour = (q, _from, send) => {
+    send(echo(q));
+    send(echo(q));
+  };
+  const t = target();
+  const n = MAX_USES * PORTS * 2;
+  for (let i = 0; i < n; i++) await ask(t, `dup${i}.test`, i & 0xffff);
+  assert.ok(udpPortsOf(t).open <= PORTS);
+  udpPortsOf(t).closeAll();
+});
+
 test("sockets that got an ICMP port unreachable (upstream down) answer once the upstream is back", async () => {
   // A port nothing listens on: every query is refused by the kernel (ICMP), which a connected
   // socket reports as an error on itself. PORTS queries open the pool's every socket.

@@ -112,7 +112,9 @@ class Port {
         const lens = new Int32Array(h.inputLengths);
         const slot = lib.CLIENT_IN_SLOT;
         lib.start(h, (count) => {
-          for (let i = 0; i < count; i++) {
+          // A reply may settle the last query of a retired socket, which closes it and detaches
+          // its buffers: the rest of the batch is for no query of ours then.
+          for (let i = 0; i < count && !this.closed; i++) {
             const len = at(lens, i);
             // Negative: longer than a slot, read cut short (no answer to a query of ours is).
             if (len < 0) upstreamDatagramDrops().inc({ reason: "oversized" });
