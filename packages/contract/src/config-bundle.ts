@@ -5,7 +5,22 @@
 // validates the edge's file, control's API bodies and the dashboard's forms.
 
 import { type Static, Type as T, type TSchema } from "@sinclair/typebox";
+import {
+  BUNDLE_SCHEMA_VERSION,
+  LIST_ITEM_MAX_LENGTH,
+  LIST_MAX_ITEMS,
+  LIST_TYPES,
+} from "./bundle-basics.ts";
 import { DOMAIN_LIST_FORMATS } from "./domain-rules.ts";
+
+export {
+  BUNDLE_SCHEMA_VERSION,
+  LIST_ITEM_MAX_LENGTH,
+  LIST_MAX_ITEMS,
+  LIST_TYPES,
+  type ListKind,
+  POLICY_ACTIONS,
+} from "./bundle-basics.ts";
 
 const Id = T.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$" });
 const Name = T.String({ minLength: 1, maxLength: 200 });
@@ -134,9 +149,6 @@ export const Location = T.Object({
 });
 export type Location = Static<typeof Location>;
 
-export const LIST_TYPES = ["domain", "ip", "string", "int"] as const;
-export type ListKind = (typeof LIST_TYPES)[number];
-
 export const List = T.Object({
   id: Id,
   /** The name rules use: `$name`. */
@@ -145,7 +157,9 @@ export const List = T.Object({
   description: T.Optional(T.String({ maxLength: 2000 })),
   /** Inline items (domains, IPs/CIDRs, strings; ints as strings or numbers). */
   items: T.Optional(
-    T.Array(T.Union([T.String({ maxLength: 1024 }), T.Integer()]), { maxItems: 5_000_000 }),
+    T.Array(T.Union([T.String({ maxLength: LIST_ITEM_MAX_LENGTH }), T.Integer()]), {
+      maxItems: LIST_MAX_ITEMS,
+    }),
   ),
   /**
    * Items from a file (edge-local configs only; control inlines items). Domain formats
@@ -218,12 +232,6 @@ export const Schedule = T.Object({
   ),
 });
 export type Schedule = Static<typeof Schedule>;
-
-export const POLICY_ACTIONS = {
-  dns: ["allow", "block", "override", "safesearch", "ytrestricted"],
-  http: ["allow", "block", "do_not_inspect"],
-  net: ["allow", "block"],
-} as const;
 
 export const Policy = T.Object({
   id: Id,
@@ -378,8 +386,6 @@ export const LocalZone = T.Object({
   transferTo: T.Optional(T.Array(T.String({ minLength: 2, maxLength: 64 }), { maxItems: 256 })),
 });
 export type LocalZone = Static<typeof LocalZone>;
-
-export const BUNDLE_SCHEMA_VERSION = 1;
 
 export const ConfigBundle = T.Object({
   schemaVersion: T.Literal(BUNDLE_SCHEMA_VERSION),

@@ -2,13 +2,10 @@
 // section. Validated structurally here, then turned into a ConfigBundle for the edge to compile.
 
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import {
-  BUNDLE_SCHEMA_VERSION,
-  type ConfigBundle,
-  EdgeConfigFile,
-  EdgeLocalSettings,
-} from "./config-bundle.ts";
-import type { BundleProblem } from "./validate.ts";
+import type { BundleProblem } from "./bundle-rules.ts";
+import { EdgeConfigFile, EdgeLocalSettings } from "./config-bundle.ts";
+
+export { bundleOfEdgeConfig } from "./bundle-basics.ts";
 
 const edgeFileChecker = TypeCompiler.Compile(EdgeConfigFile);
 const edgeLocalChecker = TypeCompiler.Compile(EdgeLocalSettings);
@@ -39,10 +36,4 @@ export function checkEdgeConfigFileShape(value: unknown, max = 20): BundleProble
  */
 export function checkEdgeLocalShape(value: unknown, max = 20): BundleProblem[] {
   return problems(edgeLocalChecker, value, max, "/edge");
-}
-
-/** The bundle part of an edge config file (schemaVersion and version default to 1 and 0). */
-export function bundleOfEdgeConfig(file: EdgeConfigFile): ConfigBundle {
-  const { edge: _edge, ...rest } = file;
-  return { ...rest, schemaVersion: BUNDLE_SCHEMA_VERSION, version: file.version ?? 0 };
 }

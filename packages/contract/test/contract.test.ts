@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
   bundleHash,
-  type ConfigBundle,
   canonicalJson,
   checkBundle,
   checkBundleShape,
@@ -18,28 +17,7 @@ import {
 } from "@gatehouse/contract";
 import { hashSecret, verifySecret } from "@gatehouse/contract/secrets";
 import fc from "fast-check";
-
-function bundle(over: Partial<ConfigBundle> = {}): ConfigBundle {
-  return {
-    schemaVersion: 1,
-    version: 1,
-    resolver: { upstreams: [{ address: "udp://127.0.0.1:53" }] },
-    locations: [{ id: "home", name: "Home", networks: ["127.0.0.0/8", "::1/128"] }],
-    lists: [{ id: "l1", name: "ads", type: "domain", items: ["ads.example"] }],
-    policies: [
-      {
-        id: "p1",
-        name: "Block ads",
-        type: "dns",
-        enabled: true,
-        precedence: 10,
-        expression: "any(dns.domains[*] in $ads)",
-        action: "block",
-      },
-    ],
-    ...over,
-  };
-}
+import { bundle } from "./bundle-fixture.ts";
 
 describe("domainsOf", () => {
   test("lists the name and every parent, lowercased, trailing dot dropped", () => {
