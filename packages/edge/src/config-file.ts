@@ -5,13 +5,8 @@
 
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
-import {
-  checkEdgeConfigFileShape,
-  checkEdgeLocalShape,
-  type EdgeConfigFile,
-  type EdgeLocalSettings,
-  type Upstream,
-} from "@gatehouse/contract";
+import type { EdgeConfigFile, EdgeLocalSettings, Upstream } from "@gatehouse/contract";
+import { checkEdgeConfigFileShape, checkEdgeLocalShape } from "@gatehouse/contract/edge-checks";
 import { resolveLimits } from "./proxy/limits.ts";
 
 export class EdgeConfigError extends Error {

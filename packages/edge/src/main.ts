@@ -5,7 +5,8 @@
 
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { bundleOfEdgeConfig, type ConfigBundle, type EdgeConfigFile } from "@gatehouse/contract";
+import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
+import { bundleOfEdgeConfig } from "@gatehouse/contract/edge-checks";
 import { DnsService } from "./dns/dns-service.ts";
 import { listenDoh } from "./dns/server/doh-server.ts";
 import { listenStream, streamListenerOptions } from "./dns/server/tcp-server.ts";

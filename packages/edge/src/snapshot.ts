@@ -3,14 +3,15 @@
 // parsed here; nothing is left for per-query code but lookups. A bundle that fails any step is
 // refused whole (ConfigRejectedError) and the previous snapshot keeps serving.
 
+import type { ConfigBundle } from "@gatehouse/contract";
 import {
   type BundleProblem,
-  type ConfigBundle,
   checkBundle,
-  GatehouseError,
-  List,
+  LIST_ITEM_MAX_LENGTH,
+  LIST_MAX_ITEMS,
   listItemProblem,
-} from "@gatehouse/contract";
+} from "@gatehouse/contract/edge-checks";
+import { GatehouseError } from "@gatehouse/contract/errors";
 import { DohDeviceIndex } from "./identify/doh-devices.ts";
 import { IdentityIndex } from "./identify/identity-index.ts";
 import { LocationMatcher } from "./identify/location-matcher.ts";
@@ -106,17 +107,9 @@ export function compileSnapshotSliced(
   return runSliced(compileSteps(bundle, opts, packed));
 }
 
-// The most a list may hold, from the contract.
-const LIST_ITEMS = List.properties.items;
-// The longest string item, when a length is all the contract asks of one: then packed items are
-// checked by their lengths alone, without a string each.
-const STRING_ITEM: { type?: string; maxLength?: number } | undefined = LIST_ITEMS.items.anyOf.find(
-  (s: { type?: unknown }) => s.type === "string",
-);
-const PACKED_MAX_LENGTH =
-  STRING_ITEM && Object.keys(STRING_ITEM).every((k) => k === "type" || k === "maxLength")
-    ? (STRING_ITEM.maxLength ?? Number.POSITIVE_INFINITY)
-    : undefined;
+// The longest string item: a length is all the contract asks of one (its test holds the List
+// schema to that), so packed items are checked by their lengths alone, without a string each.
+const PACKED_MAX_LENGTH = LIST_ITEM_MAX_LENGTH;
 
 /**
  * The first packed item outside the contract's item schema: its index and problem. Items are
@@ -130,7 +123,7 @@ function* packedItemProblem({ bytes, count }: PackedItems): Steps<[number, strin
     if ((j & 0x3fff) === 0x3fff) yield;
     const nl = j === count - 1 ? all.length : all.indexOf(0x0a, at);
     const end = nl < 0 ? all.length : nl;
-    if (PACKED_MAX_LENGTH === undefined || end - at > PACKED_MAX_LENGTH) {
+    if (end - at > PACKED_MAX_LENGTH) {
       const problem = listItemProblem(all.toString("utf8", at, end));
       if (problem !== undefined) return [j, problem];
     }
@@ -150,7 +143,7 @@ function* checkSteps(bundle: ConfigBundle, packed: PackedLists): Steps<BundlePro
     : bundle;
   const problems = checkBundle(lite);
   if (problems.length > 0 || !lists) return problems;
-  const max = LIST_ITEMS.maxItems ?? Number.POSITIVE_INFINITY;
+  const max = LIST_MAX_ITEMS;
   for (let i = 0; i < lists.length; i++) {
     const p = packed.get(i);
     if (p) {

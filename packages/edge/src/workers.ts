@@ -29,16 +29,17 @@
 // lists from what its sync client parsed (applyParsed), and a replacement thread is handed the
 // lists every thread holds.
 
-import cluster from "node:cluster";
+import type { Cluster } from "node:cluster";
 import { createSocket } from "node:dgram";
 import type { EventEmitter } from "node:events";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import type { Server as HttpServer } from "node:http";
 import { isIPv6 } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { bundleOfEdgeConfig, type ConfigBundle, type EdgeConfigFile } from "@gatehouse/contract";
-import { AggregatorRegistry, type PrometheusContentType, type Registry } from "prom-client";
+import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
+import { bundleOfEdgeConfig } from "@gatehouse/contract/edge-checks";
 import { fullCollectionSoon } from "./full-collection.ts";
 import type { SharedLists } from "./lists/list-set.ts";
 import { compileOptionsOf, type Edge, type EdgeAddresses, oneAtATime, startEdge } from "./main.ts";
@@ -50,6 +51,11 @@ import { type CompileOptions, compileSharedLists, type SharedCompile } from "./s
 import { writeFileAtomic } from "./sync/atomic-file.ts";
 import { type PackedLists, parseBundleBody } from "./sync/bundle-parse.ts";
 import { edgeRegistry } from "./telemetry/metrics.ts";
+import {
+  aggregatorRegistry,
+  type PrometheusContentType,
+  type Registry,
+} from "./telemetry/prom-client.ts";
 
 /** Worker threads sharing one copy of the lists, or processes each holding its own. */
 export type WorkerMode = "threads" | "processes";
@@ -235,10 +241,15 @@ async function buildShared(
   return shared;
 }
 
+/** node:cluster, loaded only where workers are processes (or to ask whether this is one). */
+function nodeCluster(): Cluster {
+  return process.getBuiltinModule("node:cluster") as unknown as Cluster;
+}
+
 export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<WorkersHandle> {
   const n = opts.config.edge?.workers ?? availableParallelism();
   const mode: WorkerMode = opts.mode ?? opts.config.edge?.workerMode ?? "threads";
-  if (n <= 1 || !cluster.isPrimary) {
+  if (n <= 1 || !nodeCluster().isPrimary) {
     const edge = await startEdge({ config: opts.config, ...(opts.log ? { log: opts.log } : {}) });
     opts.onReady?.(edge.addresses);
     return { mode: "single", edge, close: () => edge.close() };
@@ -251,8 +262,9 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
   };
   const threads = mode === "threads";
   const compileOpts = compileOptionsOf(config.edge ?? {});
-  if (!threads) cluster.setupPrimary({ exec: ENTRY.pathname, silent: false });
-  const fork = (): Peer => (threads ? threadPeer(opts.log) : cluster.fork());
+  const cluster = threads ? undefined : nodeCluster();
+  cluster?.setupPrimary({ exec: ENTRY.pathname, silent: false });
+  const fork = (): Peer => (cluster ? cluster.fork() : threadPeer(opts.log));
   // Threads: the lists of the file's config, built once for all of them.
   const initial: SharedCompile | undefined = threads
     ? await buildShared(bundleOfEdgeConfig(config), compileOpts)
@@ -477,14 +489,14 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       throw e;
     });
   const metrics = async (): Promise<Registry> =>
-    AggregatorRegistry.aggregate<PrometheusContentType>([
+    aggregatorRegistry().aggregate<PrometheusContentType>([
       await edgeRegistry().getMetricsAsJSON(),
       ...((await everyWorker({ type: "metrics" })) as object[]),
     ]);
-  let metricsServer: ReturnType<typeof http.createServer> | undefined;
+  let metricsServer: HttpServer | undefined;
   if (config.edge?.metrics) {
     try {
-      const server = http.createServer((req, res) => {
+      const server = http().createServer((req, res) => {
         if (req.method !== "GET" || (req.url !== "/metrics" && !req.url?.startsWith("/metrics?")))
           return void res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
         metrics()

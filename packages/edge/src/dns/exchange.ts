@@ -2,7 +2,8 @@
 // taken at arrival (a reload never changes the rules a query is judged by), filled in by the
 // stages, and read at the end by `record`.
 
-import { EdgeError, type Location, type LogAction, type QueryLogRecord } from "@gatehouse/contract";
+import type { Location, LogAction, QueryLogRecord } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract/errors";
 import type { DohDevice } from "../identify/doh-devices.ts";
 import type { CompiledPolicy, PolicyPhase } from "../policy/policy-set.ts";
 import type { CachedAnswer, CacheEntry } from "./cache/dns-cache.ts";

@@ -4,7 +4,7 @@
 // stand in) keep the CNAME chain answered so far; anything else is an internal error: the
 // answer starts over, EDE 0 "Other".
 
-import { asEdgeError } from "@gatehouse/contract";
+import { asEdgeError } from "@gatehouse/contract/errors";
 import type { DnsExchange } from "./exchange.ts";
 import { responseSkeleton } from "./respond.ts";
 import { Ede, Rcode } from "./wire/constants.ts";

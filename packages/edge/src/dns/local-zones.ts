@@ -6,7 +6,8 @@
 // exist (RFC 4592); NXDOMAIN otherwise. Negative answers carry the zone's SOA with the TTL of
 // RFC 2308 §5 (min of the SOA's TTL and its MINIMUM). No delegations: NS records are data.
 
-import { type LocalZone, parseZoneFile, type ZoneRecord } from "@gatehouse/contract";
+import type { LocalZone, ZoneRecord } from "@gatehouse/contract";
+import { parseZoneFile } from "@gatehouse/contract/zone-file";
 import { parseIp } from "@gatehouse/rules";
 import { IpSet } from "../lists/ip-set.ts";
 import { parseCidr } from "../net/ip-address.ts";

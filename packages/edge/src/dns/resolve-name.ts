@@ -1,7 +1,7 @@
 // Asking upstream for `ex.lookupName`: one query per (name, type, class, DO, CD, view) in flight
 // (singleflight — concurrent identical misses share it), the answer decoded, checked and cached.
 
-import { EdgeError } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract/errors";
 import { countValidation, recordsDroppedCount } from "../telemetry/metrics.ts";
 import type { PendingCount } from "../telemetry/pending-counts.ts";
 import { cacheKey } from "./cache/dns-cache.ts";

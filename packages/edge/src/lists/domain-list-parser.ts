@@ -5,7 +5,9 @@
 // line parser (contract/domain-rules.ts), which control uses too. A line that cannot be used is
 // skipped and counted, never fatal.
 
-import { type DomainListFormat, HOSTS_SELF_NAMES, parseDomainLine } from "@gatehouse/contract";
+import type { DomainListFormat } from "@gatehouse/contract";
+import { parseDomainLine } from "@gatehouse/contract/domain-rules";
+import { HOSTS_SELF_NAMES } from "@gatehouse/contract/schemes";
 import { u8 } from "../net/bytes.ts";
 import { type DomainListBuilder, type DomainParseStats, noteRejected } from "./domain-list.ts";
 

@@ -5,7 +5,7 @@
 // which beats an exception, which beats a block.
 
 import type { DomainRule } from "@gatehouse/contract";
-import { badfilterTarget, ruleText } from "@gatehouse/contract";
+import { badfilterTarget, ruleText } from "@gatehouse/contract/domain-rules";
 import type { BytesValue, ListMatcher } from "@gatehouse/rules";
 import type { Steps } from "../slices.ts";
 import { type CompiledRule, compileRule, type ListQueryState, RuleIndex } from "./domain-rules.ts";

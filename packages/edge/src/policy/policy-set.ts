@@ -4,13 +4,9 @@
 // DNS_RESPONSE_FIELDS; a policy mixing both runs entirely after resolution, §5.7 item 3). HTTP
 // `do_not_inspect` policies run before all other HTTP policies (§5.7 item 4).
 
-import {
-  DNS_RESPONSE_FIELDS,
-  gatewaySchemes,
-  type Policy,
-  type PolicySettings,
-  type PolicyType,
-} from "@gatehouse/contract";
+import type { Policy, PolicySettings, PolicyType } from "@gatehouse/contract";
+import { gatewaySchemes } from "@gatehouse/contract/edge-checks";
+import { DNS_RESPONSE_FIELDS } from "@gatehouse/contract/schemes";
 import type { ExecutionContext, Filter, Scheme } from "@gatehouse/rules";
 import { IpSet } from "../lists/ip-set.ts";
 import { parseCidr } from "../net/ip-address.ts";

@@ -3,7 +3,8 @@
 // the offset is looked up through Intl only once per 15-minute bucket (UTC offsets change on
 // quarter-hour boundaries at most), so a query costs a division and an array read.
 
-import { MINUTES_PER_WEEK, type Schedule, scheduleWeek } from "@gatehouse/contract";
+import type { Schedule } from "@gatehouse/contract";
+import { MINUTES_PER_WEEK, scheduleWeek } from "@gatehouse/contract/schedule";
 
 const BUCKET_MS = 15 * 60_000;
 

@@ -3,12 +3,8 @@
 // the stages learn. Stages write fields; nothing else is allocated per stage.
 
 import type { Socket } from "node:net";
-import {
-  EdgeError,
-  type EdgeErrorReason,
-  type Location,
-  type LogAction,
-} from "@gatehouse/contract";
+import type { EdgeErrorReason, Location, LogAction } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract/errors";
 import type { IdentityView, MatchedPolicy, ProxySnapshot } from "./edge-view.ts";
 import type { ClientRequest, ClientResponse } from "./http1/message.ts";
 import type { OriginCall } from "./http1/origin-call.ts";

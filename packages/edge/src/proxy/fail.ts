@@ -4,7 +4,7 @@
 // `EdgeError`s: the origin pool and the dialling stages wrap what the network reports
 // (`socketFailure`); anything else is an internal error, which shows nothing of itself.
 
-import { asEdgeError, EdgeError } from "@gatehouse/contract";
+import { asEdgeError, EdgeError } from "@gatehouse/contract/errors";
 import { answer, discardUpstream, type Exchange } from "./exchange.ts";
 
 /** Socket errors that mean the other side could not be reached. */

@@ -8,10 +8,10 @@
 import { randomBytes } from "node:crypto";
 import type { ServerHttp2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
-import { TLSSocket } from "node:tls";
-import type { Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
 import { listen } from "../net/listen.ts";
+import { tls } from "../net/node-tls.ts";
+import type { Registry } from "../telemetry/prom-client.ts";
 import { subscribeProxyQueryLog } from "../telemetry/query-log.ts";
 import { type RequestLog, subscribeProxyRequestLog } from "../telemetry/request-log.ts";
 import type { LeafMinter } from "../tls/leaf-minter.ts";
@@ -190,7 +190,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
         if (ex.firstFlight !== undefined && ex.firstFlight.length > 0)
           ex.socket.unshift(ex.firstFlight);
         ex.firstFlight = undefined;
-        return new TLSSocket(ex.socket, {
+        return new (tls().TLSSocket)(ex.socket, {
           isServer: true,
           secureContext,
           ALPNProtocols: ["h2", "http/1.1"],

@@ -3,7 +3,7 @@
 // header rules never builds a header map. Node hands header values over as latin1 strings (one
 // char per byte), which is the engine's binary-string form for Bytes: set without re-encoding.
 
-import { domainsOf } from "@gatehouse/contract";
+import { domainsOf } from "@gatehouse/contract/schemes";
 import type { ExecutionContext } from "@gatehouse/rules";
 import type { Exchange } from "./exchange.ts";
 import { fieldName, fieldValue } from "./field-list.ts";

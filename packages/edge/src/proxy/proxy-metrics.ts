@@ -4,10 +4,10 @@
 // building a key); they are handed to prom-client when the registry is read (`collect`), so no
 // request pays for prom-client's label hashing.
 
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { ConnectionRefusal } from "../net/connection-limiter.ts";
 import { subscribeProxyEvents } from "../telemetry/events.ts";
 import { type PendingCount, PendingCounts } from "../telemetry/pending-counts.ts";
+import { Counter, Gauge, Histogram, type Registry } from "../telemetry/prom-client.ts";
 import { registryMetric } from "../telemetry/registry-metric.ts";
 
 /**

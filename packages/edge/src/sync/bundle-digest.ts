@@ -5,7 +5,8 @@
 // text as one string. The bytes are canonicalJson's, so the hash is bundleHash()'s.
 
 import { createHash } from "node:crypto";
-import { type ConfigBundle, canonicalJsonSteps } from "@gatehouse/contract";
+import type { ConfigBundle } from "@gatehouse/contract";
+import { canonicalJsonSteps } from "@gatehouse/contract/bundle-hash";
 import { SLICE_MS } from "../slices.ts";
 
 const CHUNK_CHARS = 1 << 20;

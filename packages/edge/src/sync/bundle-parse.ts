@@ -13,7 +13,8 @@
 // inline by the same code: a worker's start-up costs more than they do.
 
 import { Worker } from "node:worker_threads";
-import { type ConfigBundle, verifyBundleHash } from "@gatehouse/contract";
+import type { ConfigBundle } from "@gatehouse/contract";
+import { verifyBundleHash } from "@gatehouse/contract/bundle-hash";
 import { runSliced, type Steps } from "../slices.ts";
 
 /** Bodies from this size on are parsed in a worker thread. */

@@ -16,8 +16,9 @@
 
 import { type FileHandle, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { type ConfigBundle, checkBundleShape } from "@gatehouse/contract";
-import { Counter, type Registry } from "prom-client";
+import type { ConfigBundle } from "@gatehouse/contract";
+import { checkBundleShape } from "@gatehouse/contract/edge-checks";
+import { Counter, type Registry } from "../telemetry/prom-client.ts";
 import { registryMetric } from "../telemetry/registry-metric.ts";
 import { readIfExists, syncDir, writeFileAtomic, writeFileAtomicWith } from "./atomic-file.ts";
 import { streamCanonicalJson } from "./bundle-digest.ts";

@@ -1,7 +1,7 @@
 // The counters an edge reports in its heartbeat, read from its own Prometheus registry so the
 // numbers control shows are the ones /metrics shows. Runs every 10 s, never per query.
 
-import type { Registry } from "prom-client";
+import type { Registry } from "../telemetry/prom-client.ts";
 
 interface MetricJson {
   name: string;

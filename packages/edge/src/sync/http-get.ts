@@ -28,7 +28,7 @@ function headersOf(res: IncomingMessage): Headers {
 export function httpGet(url: string, headers: Headers, signal: AbortSignal): Promise<Response> {
   const u = new URL(url);
   const request =
-    u.protocol === "https:" ? process.getBuiltinModule("node:https").request : http.request;
+    u.protocol === "https:" ? process.getBuiltinModule("node:https").request : http().request;
   const h: Record<string, string> = { "accept-encoding": "gzip" };
   headers.forEach((v, k) => {
     h[k] = v;

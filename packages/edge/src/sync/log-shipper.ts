@@ -17,7 +17,7 @@ import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "../telemetry/prom-client.ts";
 import type { QueryLog } from "../telemetry/query-log.ts";
 import { registryMetric } from "../telemetry/registry-metric.ts";
 import { ATOMIC_TMP, writeFileAtomic } from "./atomic-file.ts";

@@ -11,17 +11,19 @@
 import { mkdir, open, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
+import type {
+  ConfigBundle,
+  EdgeEndpoints,
+  EdgeIntermediateIssued,
+  TlsInspectionSettings,
+} from "@gatehouse/contract";
 import {
-  type ConfigBundle,
   EDGE_FOLLOWING_HEADER,
   EDGE_STATUS_HEADER,
   EDGE_VERSION_HEADER,
-  type EdgeEndpoints,
-  type EdgeIntermediateIssued,
-  GatehouseError,
-  type TlsInspectionSettings,
-} from "@gatehouse/contract";
-import { Counter, Gauge, type Registry } from "prom-client";
+} from "@gatehouse/contract/edge-version";
+import { GatehouseError } from "@gatehouse/contract/errors";
+import { Counter, Gauge, type Registry } from "../telemetry/prom-client.ts";
 import { registryMetric } from "../telemetry/registry-metric.ts";
 import { EdgeIntermediate } from "../tls/edge-intermediate.ts";
 import type { LeafMinter } from "../tls/leaf-minter.ts";

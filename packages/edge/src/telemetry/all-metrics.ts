@@ -3,7 +3,6 @@
 // start); this lists them all, so what the shipped alert rules and dashboard use can be checked
 // against what the code really registers (packages/gatehouse/test/deploy.test.ts).
 
-import type { Registry } from "prom-client";
 import { inspectionMetrics, proxyMetrics } from "../proxy/proxy-metrics.ts";
 import { diskBundleRejections } from "../sync/edge-state.ts";
 import { logShipperMetrics } from "../sync/log-shipper.ts";
@@ -16,6 +15,7 @@ import {
   trackUdpBatch,
   udpSendQueueDrops,
 } from "./metrics.ts";
+import type { Registry } from "./prom-client.ts";
 
 /** Register every edge metric on the edge's registry (idempotent) and return the registry. */
 export function registerEdgeMetrics(): Registry {

@@ -5,12 +5,12 @@
 
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { splitHostPort } from "../net/host-port.ts";
 import { closeServer, listen } from "../net/listen.ts";
 import { http } from "../net/node-http.ts";
 import { DNS_QUERY_CHANNEL, type DnsQueryEvent, subscribe } from "./events.ts";
 import { type PendingCount, PendingCounts } from "./pending-counts.ts";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "./prom-client.ts";
 import { registryMetric } from "./registry-metric.ts";
 
 /** The DNS query and cache-lookup counts, bumped per query and flushed on collect. */
@@ -253,7 +253,7 @@ export interface MetricsServer {
 export async function serveMetrics(addr: string): Promise<MetricsServer> {
   const { host, port } = splitHostPort(addr);
   const reg = edgeRegistry();
-  const server = http.createServer((req, res) => {
+  const server = http().createServer((req, res) => {
     if (req.method !== "GET" || (req.url !== "/metrics" && !req.url?.startsWith("/metrics?"))) {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;

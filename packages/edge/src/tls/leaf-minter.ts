@@ -10,8 +10,9 @@
 // while connections already up keep the context they have.
 
 import { constants, generateKeyPair, type KeyObject, randomBytes, sign } from "node:crypto";
-import { createSecureContext, type SecureContext } from "node:tls";
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { SecureContext } from "node:tls";
+import { tls } from "../net/node-tls.ts";
+import { Counter, Gauge, Histogram, type Registry } from "../telemetry/prom-client.ts";
 import { registryMetric } from "../telemetry/registry-metric.ts";
 import {
   derToPem,
@@ -253,7 +254,7 @@ export class LeafMinter {
     const leaf = await this.leaf(host);
     const ctx = this.#contexts.get(host);
     if (ctx !== undefined && (ctx as SecureContext & { leaf?: Leaf }).leaf === leaf) return ctx;
-    const made = createSecureContext({
+    const made = tls().createSecureContext({
       // Served with the intermediate: clients hold only the root.
       cert: leaf.certPem + leaf.issuerPem,
       key: leaf.keyPem,

@@ -7,7 +7,8 @@
 // complete (refused, timed out) gives no verdict: the connection is inspected, and the request's
 // own connection reports what went wrong.
 
-import { type SecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
+import type { SecureContext, TLSSocket } from "node:tls";
+import { tls } from "../net/node-tls.ts";
 
 export interface ProbeTarget {
   readonly ip: string;
@@ -87,7 +88,7 @@ export class OriginProbe {
         resolve(v);
       };
       const timer = setTimeout(() => done(undefined), this.#opts.timeoutMs);
-      s = tlsConnect({
+      s = tls().connect({
         host: t.ip,
         port: t.port,
         ...(t.servername === undefined ? {} : { servername: t.servername }),

@@ -3,7 +3,8 @@
 // was started with (`--origin-ca FILE`, for private origins and tests) and the organisation's
 // own (`proxy.originCas` in the bundle). One TLS context per config snapshot, built on first use.
 
-import { createSecureContext, getCACertificates, type SecureContext } from "node:tls";
+import type { SecureContext } from "node:tls";
+import { tls } from "../net/node-tls.ts";
 import type { ProxySnapshot } from "../proxy/edge-view.ts";
 
 let extraCas: readonly string[] = [];
@@ -17,8 +18,8 @@ export function setLocalOriginCas(pems: readonly string[]): void {
 export function originTrustOf(snapshot: ProxySnapshot): SecureContext {
   let ctx = bySnapshot.get(snapshot);
   if (ctx === undefined) {
-    const system = [...getCACertificates("default"), ...getCACertificates("system")];
-    ctx = createSecureContext({
+    const system = [...tls().getCACertificates("default"), ...tls().getCACertificates("system")];
+    ctx = tls().createSecureContext({
       ca: [...system, ...extraCas, ...(snapshot.bundle.proxy?.originCas ?? [])],
       minVersion: "TLSv1.2",
     });

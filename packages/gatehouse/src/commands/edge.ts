@@ -7,7 +7,8 @@
 
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { bundleOfEdgeConfig, type EdgeLocalSettings } from "@gatehouse/contract";
+import type { EdgeLocalSettings } from "@gatehouse/contract";
+import { bundleOfEdgeConfig } from "@gatehouse/contract/edge-checks";
 import {
   createOpLogger,
   type Edge,

@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { SCHEMES } from "@gatehouse/contract";
+import { SCHEMES } from "@gatehouse/contract/schemes";
 import {
   type ExecutionContext,
   type Filter,

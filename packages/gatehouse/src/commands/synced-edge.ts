@@ -9,12 +9,8 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  BUNDLE_SCHEMA_VERSION,
-  type ConfigBundle,
-  type EdgeEndpoints,
-  type EdgeLocalSettings,
-} from "@gatehouse/contract";
+import type { ConfigBundle, EdgeEndpoints, EdgeLocalSettings } from "@gatehouse/contract";
+import { BUNDLE_SCHEMA_VERSION } from "@gatehouse/contract/edge-checks";
 import {
   diskBundleRejections,
   type Edge,

@@ -2,7 +2,7 @@
 // for these types, canonical forms (RFC 4034 §6: names, ordering, RR wire form) and the
 // presentation form of trust anchors (DS and DNSKEY lines as in a zone file).
 
-import { trustAnchorLines } from "@gatehouse/contract";
+import { trustAnchorLines } from "@gatehouse/contract/trust-anchors";
 import { parseIpv4 } from "@gatehouse/rules";
 import { ipv6Words } from "../../net/ip-address.ts";
 import { RRType } from "../wire/constants.ts";

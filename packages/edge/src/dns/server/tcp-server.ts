@@ -5,11 +5,12 @@
 // finish and then ends connections, bounded in time.
 
 import { createServer as createTcpServer, type Server, type Socket } from "node:net";
-import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import type { TLSSocket } from "node:tls";
 import type { DnsConnectionLimitSettings } from "@gatehouse/contract";
 import { ConnectionLimiter } from "../../net/connection-limiter.ts";
 import { splitHostPort } from "../../net/host-port.ts";
 import { closeServer, listen } from "../../net/listen.ts";
+import { tls } from "../../net/node-tls.ts";
 import { dnsConnectionMetrics } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import {
@@ -135,7 +136,7 @@ export async function listenStream(
   // allowHalfOpen: a client's FIN after its queries still gets the answers (RFC 7766 §6.2.4);
   // the connection ends its side itself (stream-connection.ts).
   const server: Server = opts.tls
-    ? createTlsServer(
+    ? tls().createServer(
         {
           cert: opts.tls.cert,
           key: opts.tls.key,

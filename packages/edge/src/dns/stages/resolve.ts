@@ -10,7 +10,7 @@
 // §4.3.2 step 3a): the chain so far goes into `ex.prefix`, up to MAX_CHAIN names. An answer that
 // fails DNSSEC validation (dnssec/) is SERVFAIL with the RFC 8914 code of its cause.
 
-import { EdgeError } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract/errors";
 import { agedRecords } from "../cache/dns-cache.ts";
 import {
   type DnsExchange,

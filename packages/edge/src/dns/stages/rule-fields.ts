@@ -2,7 +2,7 @@
 // computed (the set is known at compile time), so a config without response-phase rules never
 // walks answers and one without `dns.domains` never splits names.
 
-import { domainsOf } from "@gatehouse/contract";
+import { domainsOf } from "@gatehouse/contract/schemes";
 import type { ExecutionContext } from "@gatehouse/rules";
 import type { CachedAnswer } from "../cache/dns-cache.ts";
 import type { DnsExchange } from "../exchange.ts";

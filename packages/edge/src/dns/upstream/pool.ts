@@ -14,13 +14,13 @@
 // case and then in plain case. When every upstream failed and a UDP upstream timed out, that
 // upstream is asked once more over TCP (RFC 1035 §7.2: a path that loses UDP may carry TCP).
 
-import { Agent as HttpsAgent } from "node:https";
 import { isIP } from "node:net";
 import type { ResolverSettings, Upstream } from "@gatehouse/contract";
-import { EdgeError } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract/errors";
 import { nth } from "../../indexed.ts";
 import { u8 } from "../../net/bytes.ts";
 import { splitHostPort } from "../../net/host-port.ts";
+import { https } from "../../net/node-tls.ts";
 import { dnsMetrics } from "../../telemetry/metrics.ts";
 import { lowerName } from "../wire/name.ts";
 import { DotSession } from "./dot-session.ts";
@@ -101,7 +101,7 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
       ...(secureContext ? { secureContext } : {}),
       // Idle connections close after 30 s and never hold the process open (the agent unrefs
       // free sockets); 16 connections bound what one busy upstream costs.
-      agent: new HttpsAgent({ keepAlive: true, maxSockets: 16, timeout: 30_000 }),
+      agent: new (https().Agent)({ keepAlive: true, maxSockets: 16, timeout: 30_000 }),
     };
   }
   const protocols: Record<string, UpstreamProtocol> = {

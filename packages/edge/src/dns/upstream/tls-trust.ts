@@ -6,8 +6,9 @@
 
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createSecureContext, type SecureContext } from "node:tls";
+import type { SecureContext } from "node:tls";
 import type { Upstream } from "@gatehouse/contract";
+import { tls } from "../../net/node-tls.ts";
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
@@ -42,5 +43,5 @@ export function upstreamSecureContext(u: Upstream): SecureContext | undefined {
       );
     }
   });
-  return createSecureContext({ ca: certs });
+  return tls().createSecureContext({ ca: certs });
 }

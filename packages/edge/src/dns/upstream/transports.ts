@@ -12,12 +12,14 @@
 // agent.
 
 import type { ClientRequest, IncomingMessage } from "node:http";
-import { type Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { Agent as HttpsAgent } from "node:https";
 import { connect as netConnect, type Socket } from "node:net";
-import { type SecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
-import { EdgeError, type EdgeErrorKind } from "@gatehouse/contract";
+import type { SecureContext, TLSSocket } from "node:tls";
+import type { EdgeErrorKind } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract/errors";
 import { nth } from "../../indexed.ts";
 import { u8, u16 } from "../../net/bytes.ts";
+import { https, tls } from "../../net/node-tls.ts";
 import { readQuestion } from "../wire/query.ts";
 import type { DotSession } from "./dot-session.ts";
 import { udpPortsOf } from "./udp-ports.ts";
@@ -214,7 +216,7 @@ export function tcpExchange(
 
 /** A TLS connection to a DoT upstream, verified as RFC 7858 §3.2 / RFC 8310 ask. */
 export function tlsConnectFor(t: UpstreamTarget): TLSSocket {
-  return tlsConnect({
+  return tls().connect({
     host: t.host,
     port: t.port,
     // Authenticate the server by name when one is known (else by its IP address).
@@ -265,7 +267,7 @@ function httpsExchange(
     const finish = settleOnce(t, signal, release, resolve, reject);
     const send = () => {
       let responded = false;
-      req = httpsRequest({
+      req = https().request({
         host: t.host,
         port: t.port,
         path: t.path ?? "/dns-query",

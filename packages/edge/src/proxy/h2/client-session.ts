@@ -18,7 +18,7 @@ import type {
   ServerHttp2Stream,
 } from "node:http2";
 import type { TLSSocket } from "node:tls";
-import { EdgeError } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract/errors";
 import { http2 } from "../../net/node-http.ts";
 import { fieldName, fieldValue } from "../field-list.ts";
 import {

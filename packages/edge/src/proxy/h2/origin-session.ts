@@ -14,7 +14,7 @@ import type {
   OutgoingHttpHeaders,
 } from "node:http2";
 import type { TLSSocket } from "node:tls";
-import { asEdgeError, EdgeError } from "@gatehouse/contract";
+import { asEdgeError, EdgeError } from "@gatehouse/contract/errors";
 import { http2 } from "../../net/node-http.ts";
 import { fieldName, fieldValue } from "../field-list.ts";
 import type { BodyConsumer } from "../http1/message.ts";

@@ -281,7 +281,7 @@ export class Http1Response implements ClientResponse {
     if (this.headersSent) throw new Error("response head already sent");
     this.headersSent = true;
     const req = this.#req;
-    let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n`;
+    let head = `HTTP/1.1 ${status} ${http().STATUS_CODES[status] ?? ""}\r\n`;
     let close = !req.keepAlive;
     for (let i = 0; i < headers.length; i += 2) {
       const name = fieldName(headers, i);

@@ -6,7 +6,7 @@
 // origin accepts ends with its socket instead of a body (`upgraded`).
 
 import type { Socket } from "node:net";
-import { EdgeError } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract/errors";
 import type { OriginRequest } from "./origin-pool.ts";
 
 /**

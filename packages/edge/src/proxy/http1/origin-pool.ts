@@ -7,8 +7,9 @@
 // both sides said it may persist. Time limits are checked by one sweep, as on the client side.
 
 import { connect, type Socket } from "node:net";
-import { type SecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
-import { asEdgeError, EdgeError } from "@gatehouse/contract";
+import type { SecureContext, TLSSocket } from "node:tls";
+import { asEdgeError, EdgeError } from "@gatehouse/contract/errors";
+import { tls } from "../../net/node-tls.ts";
 import { originCertFailure, socketFailure } from "../fail.ts";
 import { certVerdictOf, H2Link, H2Origin, type H2OriginLimits } from "../h2/origin-session.ts";
 import {
@@ -232,7 +233,7 @@ class OriginConnection implements OriginLink {
     };
     this.#tls = req.tls !== undefined;
     this.socket = req.tls
-      ? tlsConnect({
+      ? tls().connect({
           ...options,
           ...(req.tls.servername === undefined ? {} : { servername: req.tls.servername }),
           secureContext: req.tls.trust,

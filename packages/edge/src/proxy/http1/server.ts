@@ -6,7 +6,7 @@
 // the head. Time limits are checked by one sweep per server, not a timer per request.
 
 import { createServer, type Server, type Socket } from "node:net";
-import { EdgeError } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract/errors";
 import { ConnectionLimiter, type ConnectionRefusal } from "../../net/connection-limiter.ts";
 import { type BodyDecoder, BodyError, ChunkedBody, LengthBody } from "./body.ts";
 import {

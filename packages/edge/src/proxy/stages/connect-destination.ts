@@ -4,7 +4,7 @@
 // as the origin pool's), so a timeout or an unreachable destination gets the same answer here as
 // on every other path.
 
-import { EdgeError } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract/errors";
 import type { Exchange, Outcome, Stage } from "../exchange.ts";
 import { socketFailure } from "../fail.ts";
 import type { ProxyLimits } from "../limits.ts";

@@ -8,7 +8,7 @@
 // from an expression lifts the guard.
 
 import { isIP } from "node:net";
-import { EdgeError } from "@gatehouse/contract";
+import { EdgeError } from "@gatehouse/contract/errors";
 import { parseIp } from "@gatehouse/rules";
 import type { AddressGuard } from "../address-guard.ts";
 import type { ProxyResolver } from "../edge-view.ts";

@@ -70,7 +70,7 @@ export function renderAnswer(ex: Exchange): RenderedAnswer {
       body = renderBlockText(input);
     }
   } else {
-    body = `${status} ${http.STATUS_CODES[status] ?? ""}: ${a.detail}\nRequest ID: ${ex.id}\n`;
+    body = `${status} ${http().STATUS_CODES[status] ?? ""}: ${a.detail}\nRequest ID: ${ex.id}\n`;
   }
   if (type !== undefined) headers.push("content-type", type);
   headers.push("content-length", String(Buffer.byteLength(body)));
@@ -79,7 +79,7 @@ export function renderAnswer(ex: Exchange): RenderedAnswer {
 
 /** A response head for a raw client socket (CONNECT, upgrade), flat [name, value, …] headers. */
 export function rawHead(status: number, headers: readonly string[]): string {
-  let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n`;
+  let head = `HTTP/1.1 ${status} ${http().STATUS_CODES[status] ?? ""}\r\n`;
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
   return `${head}\r\n`;
 }
