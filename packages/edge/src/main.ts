@@ -8,14 +8,12 @@ import { join } from "node:path";
 import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import { bundleOfEdgeConfig } from "@gatehouse/contract/edge-checks";
 import { DnsService } from "./dns/dns-service.ts";
-import { listenDoh } from "./dns/server/doh-server.ts";
 import { listenStream, streamListenerOptions } from "./dns/server/tcp-server.ts";
 import { listenUdp } from "./dns/server/udp-server.ts";
 import { fullCollectionSoon } from "./full-collection.ts";
 import type { SharedLists } from "./lists/list-set.ts";
 import { memoryReleaseStats, watchMemory } from "./memory-release.ts";
 import { joinHostPort } from "./net/host-port.ts";
-import { startProxy } from "./proxy/index.ts";
 import type { Resolver } from "./resolver.ts";
 import {
   type CompileOptions,
@@ -216,6 +214,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
           got.dns.dot.push(joinHostPort(t.host, t.port));
         }
         for (const a of want.dns.doh) {
+          const { listenDoh } = await import("./dns/server/doh-server.ts");
           const d = await listenDoh(dns, a, material, streamLimits);
           opened.push(d);
           secure.push(d.server);
@@ -224,6 +223,7 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
       }
       // HTTP proxy: names resolve through `dns`, so DNS policy applies to proxied traffic.
       if (want.proxy.length > 0) {
+        const { startProxy } = await import("./proxy/index.ts");
         const proxy = await startProxy({
           listen: want.proxy,
           getSnapshot: () => snapshot,

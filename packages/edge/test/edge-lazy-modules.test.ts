@@ -76,9 +76,10 @@ test("an edge with DNS, the proxy and metrics loads no undici, http2, x509, self
 
 // A DNS-only edge from a config file, as the idle-memory bench runs it (bench/dns/memory.ts): the
 // config is checked without TypeBox and its schemas (the contract's generated shape checks),
-// and nothing of TLS, HTTP, the cluster module or prom-client's Pushgateway and aggregator loads
-// until a feature needs it (docs/benchmarks.md, "Idle edge: what loads at start").
-test("a DNS-only edge from a config file loads no TypeBox, tls, https, http or cluster", () => {
+// and nothing of TLS, HTTP, the cluster module, prom-client's Pushgateway and aggregator, the
+// proxy or the DoH listener loads until a feature needs it (docs/benchmarks.md, "Idle edge:
+// what loads at start").
+test("a DNS-only edge from a config file loads no TypeBox, tls, http, cluster or proxy", () => {
   const dir = mkdtempSync(join(tmpdir(), "gh-lazy-"));
   const file = join(dir, "edge.yaml");
   writeFileSync(
@@ -109,6 +110,8 @@ test("a DNS-only edge from a config file loads no TypeBox, tls, https, http or c
     "/contract/src/api.ts",
     "/prom-client/lib/pushgateway.js",
     "/prom-client/lib/cluster.js",
+    "/edge/src/proxy/index.ts",
+    "/edge/src/dns/server/doh-server.ts",
   ])
     assert.deepEqual(
       files.filter((f) => f.includes(part)),
