@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { bundleOfEdgeConfig, type EdgeConfigFile } from "@gatehouse/contract";
 import type { DnsService } from "../../packages/edge/src/dns/dns-service.ts";
 import { a, buildQuery, startFakeUpstream } from "../../packages/edge/test/dns-helpers.ts";
+import { generatedPolicies } from "./policies.ts";
 
 const args = process.argv.slice(2);
 const i = args.indexOf("--seconds");
@@ -30,30 +31,18 @@ for (let k = 0; k < NAMES; k++) {
 }
 const up = await startFakeUpstream(zone);
 
-type Policy = NonNullable<EdgeConfigFile["policies"]>[number];
 function config(n: number, slow: boolean): EdgeConfigFile {
-  const lists: NonNullable<EdgeConfigFile["lists"]> = [];
-  const policies: Policy[] = [];
-  const add = (expression: string) =>
-    policies.push({
-      id: `p${policies.length}`,
-      name: `p${policies.length}`,
+  const { lists, policies } = generatedPolicies(n, slow ? 2 : 1);
+  if (slow)
+    policies.unshift({
+      id: "src",
+      name: "src",
       type: "dns",
       enabled: true,
-      precedence: policies.length + 1,
-      expression,
+      precedence: 1,
+      expression: "dns.src_ip in {192.0.2.0/24}",
       action: "block",
     });
-  if (slow) add("dns.src_ip in {192.0.2.0/24}");
-  for (let k = 0; k < n; k++) {
-    if (k % 3 === 0) {
-      const items: string[] = [];
-      for (let j = 0; j < 1000; j++) items.push(`ad${j}.list${k}.example`);
-      lists.push({ id: `l${k}`, name: `l${k}`, type: "domain", items });
-      add(`any(dns.domains[*] in $l${k})`);
-    } else if (k % 3 === 1) add(`dns.fqdn matches "^ads${k}[0-9]*[.]tracker[.]example$"`);
-    else add(`ends_with(dns.fqdn, ".tracker${k}.example")`);
-  }
   return {
     resolver: {
       upstreams: [{ address: up.address }],

@@ -15,14 +15,27 @@ export function need(bin: string): string {
   }
 }
 
-/** Spawn `cmd` and wait for `readyText` in its output (or 1.5 s when there is none). */
+/**
+ * `cmd argv`, under `taskset -c cpus` when `cpus` is given (taskset execs: the pid stays the
+ * command's, so its CPU time in /proc is the command's).
+ */
+export function pinned(cpus: string | undefined, cmd: string, argv: string[]): [string, string[]] {
+  return cpus ? ["taskset", ["-c", cpus, cmd, ...argv]] : [cmd, argv];
+}
+
+/**
+ * Spawn `cmd` (on the CPUs `cpus`, when given) and wait for `readyText` in its output (or 1.5 s
+ * when there is none).
+ */
 export function start(
   cmd: string,
   argv: string[],
   readyText?: string,
   env: NodeJS.ProcessEnv = process.env,
+  cpus?: string,
 ): Promise<ChildProcess> {
-  const p = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env });
+  const [file, fileArgs] = pinned(cpus, cmd, argv);
+  const p = spawn(file, fileArgs, { stdio: ["ignore", "pipe", "pipe"], env });
   children.push(p);
   let out = "";
   return new Promise((resolve, reject) => {
@@ -106,15 +119,17 @@ export function cpuSplit(pid: number): { user: number; system: number } {
   return { user: user / 100, system: system / 100 };
 }
 
-export function dnsperf(port: number, queryFile: string, extra: string[]): string {
-  return execFileSync(
-    "dnsperf",
-    ["-s", "127.0.0.1", "-p", String(port), "-d", queryFile, ...extra],
-    {
-      encoding: "utf8",
-      maxBuffer: 512 * 1024 * 1024,
-    },
-  );
+export function dnsperf(port: number, queryFile: string, extra: string[], cpus?: string): string {
+  const [file, argv] = pinned(cpus, "dnsperf", [
+    "-s",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "-d",
+    queryFile,
+    ...extra,
+  ]);
+  return execFileSync(file, argv, { encoding: "utf8", maxBuffer: 512 * 1024 * 1024 });
 }
 
 /** p50 and p99 (ms) of the per-reply latencies `dnsperf -v` printed. */
@@ -130,24 +145,27 @@ export function percentiles(out: string): { p50: number; p99: number } {
   return { p50: pct(50), p99: pct(99) };
 }
 
-/** "Queries per second", "Queries lost" and "Response codes" of a dnsperf run. */
+/** "Queries per second", "Queries lost", "Queries sent", "Queries completed" and "Response codes" of a dnsperf run. */
 export function dnsperfTotals(out: string): {
   qps: number;
   lost: number;
   sent: number;
   /** e.g. "NOERROR 20000 (100.00%)", to tell answers from a resolver's own refusals. */
   rcodes: string;
+  completed: number;
 } {
   const qps = /Queries per second:\s+([\d.]+)/.exec(out);
   const lost = /Queries lost:\s+(\d+)/.exec(out);
   const sent = /Queries sent:\s+(\d+)/.exec(out);
   const rcodes = /Response codes:\s+(.*)/.exec(out);
+  const completed = /Queries completed:\s+(\d+)/.exec(out);
   if (!qps) throw new Error(out);
   return {
     qps: Number(qps[1]),
     lost: Number(lost?.[1] ?? 0),
     sent: Number(sent?.[1] ?? 0),
     rcodes: rcodes?.[1]?.trim() ?? "",
+    completed: Number(completed?.[1] ?? 0),
   };
 }
 
@@ -157,7 +175,12 @@ export function dnsperfTotals(out: string): {
  * wildcard zone's names are one type) and turns every other dropped answer into TC=1, which
  * the resolvers then retry over TCP — that measures nsd's RRL, not the resolver.
  */
-export function startNsd(dir: string, port: number, zones: Record<string, string>) {
+export function startNsd(
+  dir: string,
+  port: number,
+  zones: Record<string, string>,
+  opts: { cpus?: string } = {},
+) {
   writeFileSync(
     join(dir, "nsd.conf"),
     `server:\n  ip-address: 127.0.0.1@${port}\n  port: ${port}\n  username: ""\n  chroot: ""\n  zonesdir: "${dir}"\n  pidfile: "${dir}/nsd.pid"\n  xfrdfile: "${dir}/xfrd.state"\n  zonelistfile: "${dir}/zone.list"\n  logfile: "${dir}/nsd.log"\n  server-count: 1\n  verbosity: 0\n  rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\nremote-control:\n  control-enable: no\n${Object.entries(
@@ -166,7 +189,7 @@ export function startNsd(dir: string, port: number, zones: Record<string, string
       .map(([name, file]) => `zone:\n  name: ${name}\n  zonefile: ${file}\n`)
       .join("")}`,
   );
-  return start("nsd", ["-d", "-c", join(dir, "nsd.conf")]);
+  return start("nsd", ["-d", "-c", join(dir, "nsd.conf")], undefined, process.env, opts.cpus);
 }
 
 /**
@@ -175,18 +198,27 @@ export function startNsd(dir: string, port: number, zones: Record<string, string
  * zones) is taken out of unbound's built-in local zones: by default unbound answers every name
  * under it NXDOMAIN itself (RFC 6761) and never asks the upstream, which made it look 7× faster
  * on the miss path than a resolver that relays.
+ * unbound (two threads, or `threads`) forwarding everything to `upstreamPort`; with `validate`,
+ * its validator module on with `anchorFile` as trust anchor, else the iterator alone. `cpus`:
+ * pinned there (taskset).
  */
 export function startUnbound(
   dir: string,
   port: number,
   upstreamPort: number,
-  opts: { validate?: boolean; anchorFile?: string; extra?: string[] } = {},
+  opts: {
+    validate?: boolean;
+    anchorFile?: string;
+    extra?: string[];
+    threads?: number;
+    cpus?: string;
+  } = {},
 ) {
   const lines = [
     "server:",
     `  interface: 127.0.0.1@${port}`,
     `  port: ${port}`,
-    "  num-threads: 2",
+    `  num-threads: ${opts.threads ?? 2}`,
     "  so-reuseport: yes",
     '  username: ""',
     '  chroot: ""',
@@ -210,25 +242,37 @@ export function startUnbound(
   ];
   const conf = join(dir, `unbound-${port}.conf`);
   writeFileSync(conf, `${lines.join("\n")}\n`);
-  return start("unbound", ["-d", "-c", conf]);
+  return start("unbound", ["-d", "-c", conf], undefined, process.env, opts.cpus);
 }
 
 /**
  * Gatehouse (bench/dns/gatehouse-server.ts) from the YAML `lines`, written to `dir`; resolves
  * once it prints "ready". `nodeArgs` go to the Node process (e.g. `--cpu-prof`); `root` runs
- * another checkout's (e.g. a `git archive` of an older commit with node_modules linked in).
+ * another checkout's (e.g. a `git archive` of an older commit with node_modules linked in);
+ * `cpus`: pinned there (taskset).
  */
 export function startGatehouse(
   dir: string,
   lines: string[],
-  opts: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv; name?: string; root?: string } = {},
+  opts: {
+    nodeArgs?: string[];
+    env?: NodeJS.ProcessEnv;
+    name?: string;
+    root?: string;
+    cpus?: string;
+  } = {},
 ): Promise<ChildProcess> {
   const file = join(dir, `${opts.name ?? "gatehouse"}.yaml`);
   writeFileSync(file, `${lines.join("\n")}\n`);
+  // The other checkout's own server script, which imports that checkout's edge.
+  const server = opts.root
+    ? join(opts.root, "bench/dns/gatehouse-server.ts")
+    : new URL("./gatehouse-server.ts", import.meta.url).pathname;
   return start(
     process.execPath,
-    [...(opts.nodeArgs ?? []), new URL("./gatehouse-server.ts", import.meta.url).pathname, file],
+    [...(opts.nodeArgs ?? []), server, file],
     "ready",
     opts.env ?? process.env,
+    opts.cpus,
   );
 }
