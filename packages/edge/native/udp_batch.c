@@ -12,7 +12,8 @@
 // The same socket serves the edge's upstream queries (dns/upstream/udp-ports.ts): `connect`
 // opens one connected to an upstream (the kernel delivers only that address's datagrams) on an
 // OS-chosen port, with CLIENT_BATCH receive slots and no reply slots; `send` sends a query on
-// it; replies are read in batches as above. It does not hold the event loop open.
+// it, `sendQueued` the queries queued in one turn with sendmmsg; replies are read in batches as
+// above. It does not hold the event loop open.
 
 #define NAPI_VERSION 8
 #define _GNU_SOURCE
@@ -474,6 +475,69 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   return res;
 }
 
+// sendQueued(handle, data: Uint8Array, lengths: Int32Array, count) -> datagrams the kernel took.
+// A connected socket's queued queries: `count` datagrams back to back in `data`, their lengths
+// in `lengths`, sent with as few sendmmsg calls as the kernel allows (one wakeup of the
+// upstream per batch instead of one per query). A datagram the kernel refused gets -errno in
+// place of its length; the others are still sent.
+#define SEND_QUEUED_MAX 64
+static napi_value js_send_queued(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  Sock* s = sock_args(env, info, 4, argv);
+  void *data, *lv;
+  size_t len, llen, off;
+  int32_t n;
+  napi_typedarray_type t, lt;
+  napi_value ab, res;
+  if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &off) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], &lt, &llen, &lv, &ab, &off) != napi_ok ||
+      lt != napi_int32_array || napi_get_value_int32(env, argv[3], &n) != napi_ok || n < 0 ||
+      (size_t)n > llen) {
+    napi_throw_type_error(env, "EINVAL", "sendQueued(handle, data, lengths, count)");
+    return NULL;
+  }
+  int32_t* lens = (int32_t*)lv;
+  if (!s || s->closing) {
+    for (int i = 0; i < n; i++) lens[i] = -EBADF;
+    napi_create_int32(env, 0, &res);
+    return res;
+  }
+  struct iovec iov[SEND_QUEUED_MAX];
+  struct mmsghdr msg[SEND_QUEUED_MAX];
+  size_t at = 0;
+  int sent = 0;
+  for (int base = 0; base < n; base += SEND_QUEUED_MAX) {
+    int k = n - base < SEND_QUEUED_MAX ? n - base : SEND_QUEUED_MAX;
+    for (int i = 0; i < k; i++) {
+      int32_t l = lens[base + i];
+      if (l < 0 || at + (size_t)l > len) l = 0;  // malformed: sent empty, never past `data`
+      iov[i].iov_base = (uint8_t*)data + at;
+      iov[i].iov_len = (size_t)l;
+      at += (size_t)l;
+      memset(&msg[i], 0, sizeof msg[i]);
+      msg[i].msg_hdr.msg_iov = &iov[i];
+      msg[i].msg_hdr.msg_iovlen = 1;
+    }
+    int done = 0;
+    while (done < k) {
+      int r = sendmmsg(s->fd, msg + done, (unsigned)(k - done), MSG_DONTWAIT);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        // The first datagram left was refused: report it, go on with the rest.
+        lens[base + done] = -errno;
+        s->send_errors++;
+        done++;
+        continue;
+      }
+      done += r;
+      sent += r;
+      s->sent += r;
+    }
+  }
+  napi_create_int32(env, sent, &res);
+  return res;
+}
+
 // start(handle, onBatch)
 static napi_value js_start(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -623,6 +687,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
       {"sendMany", NULL, js_send_many, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_default, NULL},
+      {"sendQueued", NULL, js_send_queued, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -51,6 +51,12 @@ export interface BatchAddon {
   connect(host: string, port: number, handle: object): number;
   /** Send on a connected socket: 0, or the errno of the failure. */
   send(handle: BatchHandle, data: Uint8Array): number;
+  /**
+   * Send `count` datagrams (back to back in `data`, their lengths in `lengths`) on a connected
+   * socket with sendmmsg; a datagram refused gets -errno in place of its length. The number
+   * the kernel took.
+   */
+  sendQueued(handle: BatchHandle, data: Uint8Array, lengths: Int32Array, count: number): number;
   /** Send pending slots 0..count-1 with sendmmsg. */
   sendMany(handle: BatchHandle, count: number): void;
   stats(handle: BatchHandle): number[];

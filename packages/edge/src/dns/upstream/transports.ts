@@ -84,6 +84,41 @@ export function matchesQuestion(reply: Uint8Array, q: ExpectedQuestion): boolean
 }
 
 /**
+ * True when `reply` answers `query` (the bytes we sent, with the ID `q.id`) by its bytes alone:
+ * our ID, QR set, one question, and the question's octets equal to ours (exactly when 0x20 is
+ * on, else with ASCII letters folded) — what an upstream echoing the question writes, without
+ * building the name's text. False also when only the string comparison of matchesQuestion can
+ * tell (a compressed question name, a letter case other than ASCII): ask it then.
+ */
+export function sameQuestion(reply: Uint8Array, query: Uint8Array, q: ExpectedQuestion): boolean {
+  if (reply.length < 12 || u16(reply, 0) !== q.id || (u8(reply, 2) & 0x80) === 0) return false;
+  if (u16(reply, 4) !== 1) return false;
+  // The question's end in our query (its name is uncompressed: we wrote it).
+  let end = 12;
+  for (;;) {
+    if (end >= query.length) return false;
+    const len = u8(query, end);
+    if (len === 0 || len > 63) break;
+    end += len + 1;
+  }
+  if (u8(query, end) !== 0) return false;
+  end += 5;
+  if (end > reply.length || end > query.length) return false;
+  if (q.exactCase) {
+    for (let i = 12; i < end; i++) if (u8(reply, i) !== u8(query, i)) return false;
+    return true;
+  }
+  for (let i = 12; i < end; i++) {
+    let a = u8(reply, i);
+    let b = u8(query, i);
+    if (a >= 0x41 && a <= 0x5a) a |= 0x20;
+    if (b >= 0x41 && b <= 0x5a) b |= 0x20;
+    if (a !== b) return false;
+  }
+  return true;
+}
+
+/**
  * True when `reply` would answer `q` but for the letter case of the name (0x20 is on and the
  * upstream did not echo it). Only called for replies `matchesQuestion` refused.
  */
