@@ -5,7 +5,7 @@
 // and the whole edge (`gatehouse edge --config`, `edge.workers: 2`).
 //   node bench/proxy/run.ts [--duration 10] [--connections 50] [--tunnel-mib 2048]
 //     [--only squid,gatehouse] [--new-connection] (--tunnel-mib 0: no tunnels)
-//     [--pin] [--compare <old checkout>] [--inspect] [--profile DIR]
+//     [--pin] [--compare <old checkout>] [--inspect] [--profile DIR] [--rounds N]
 // --new-connection: every request on a new client connection (`Connection: close`; wrk dials
 // again after each answer) instead of keep-alive. --pin: each proxy on CPU 0, wrk and the
 // origin on CPU 1 (taskset). --compare: also run `gatehouse-before`, the one-process proxy of
@@ -19,7 +19,9 @@
 // Gatehouse inspecting (ten HTTP policies, leaves from a test PKI), squid-openssl bumping every
 // CONNECT (ssl-bump, generated host certificates, cache off) and mitmdump. Each proxy decrypts
 // with a CA of its own (P-256) that the load generator trusts alone, and verifies the origin
-// against the origin's CA.
+// against the origin's CA. --compare runs `gatehouse-before` (inspecting) there too, and
+// --rounds N runs the plan N times in turn and reports each proxy's medians (on a loaded machine
+// a lone run of each is mostly noise).
 // Prints a markdown table (ratios against squid) for docs/benchmarks.md.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -53,6 +55,7 @@ const { values } = parseArgs({
     compare: { type: "string" },
     inspect: { type: "boolean", default: false },
     profile: { type: "string" },
+    rounds: { type: "string", default: "1" },
   },
 });
 const DURATION = Number(values.duration);
@@ -64,6 +67,8 @@ const NEW_CONNECTION = values["new-connection"];
 const PIN = values.pin;
 const COMPARE = values.compare;
 const INSPECT = values.inspect;
+/** `--rounds N` (--inspect): the whole plan N times in turn; medians in the table. */
+const ROUNDS = Math.max(1, Number(values.rounds));
 /** `--profile DIR`: the one-process Gatehouse runs with `--cpu-prof` into DIR (where its time goes). */
 const PROFILE = values.profile;
 /** The inspected origin's name: every proxy resolves it (squid and mitmproxy from /etc/hosts). */
@@ -397,8 +402,9 @@ async function startGatehouseInspecting(
   name: string,
   tls: TlsSetup,
   sinkPort: number,
+  root?: string,
 ): Promise<InspectingProxy> {
-  const p = await startGatehouse(name, 1, sinkPort, undefined, [
+  const p = await startGatehouse(name, 1, sinkPort, root, [
     "--inspect-dir",
     dir,
     "--tls-host",
@@ -553,28 +559,67 @@ async function mainInspect(): Promise<void> {
   const plan: [string, () => Promise<InspectingProxy>][] = [
     ["squid", () => startSquidBump(tls)],
     ["gatehouse", () => startGatehouseInspecting("gatehouse", tls, sinkPort)],
+    ...(COMPARE === undefined
+      ? []
+      : [
+          [
+            "gatehouse-before",
+            () => startGatehouseInspecting("gatehouse-before", tls, sinkPort, COMPARE),
+          ] as [string, () => Promise<InspectingProxy>],
+        ]),
     ["mitmdump", () => startMitmdump(tls)],
   ];
-  const results: { name: string; http?: HttpResult & { clientCpu: number }; note?: string }[] = [];
-  for (const [name, make] of plan) {
-    if (ONLY && !ONLY.includes(name)) continue;
-    const p = await startOne(name, make, results);
-    if (p === undefined) continue;
-    let http: (HttpResult & { clientCpu: number }) | undefined;
-    try {
-      tlsSmokeTest(p, tls);
-      // Warm-up: JIT, pools, and the leaf for the name minted (and cached) by every proxy.
-      tlsLoad(p, tls, 10, 2);
-      http = runTls(p, tls);
-    } catch (e) {
-      results.push({ name, note: `failed: ${(e as Error).message.split("\n")[0]}` });
+  type TlsRun = HttpResult & { clientCpu: number };
+  const results: { name: string; http?: TlsRun; note?: string }[] = [];
+  // Per proxy, the runs of every round (--rounds: the plan runs again in the same order, so a
+  // change in the machine's load hits every proxy alike); the table shows their medians.
+  const runs = new Map<string, TlsRun[]>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [name, make] of plan) {
+      if (ONLY && !ONLY.includes(name)) continue;
+      if (results.some((r) => r.name === name && r.note !== undefined)) continue;
+      const p = await startOne(name, make, results);
+      if (p === undefined) continue;
+      let http: TlsRun | undefined;
+      try {
+        tlsSmokeTest(p, tls);
+        // Warm-up: JIT, pools, and the leaf for the name minted (and cached) by every proxy.
+        tlsLoad(p, tls, 10, 2);
+        http = runTls(p, tls);
+      } catch (e) {
+        results.push({ name, note: `failed: ${(e as Error).message.split("\n")[0]}` });
+      }
+      for (const c of p.procs) await stop(c);
+      if (http === undefined) continue;
+      const list = runs.get(name) ?? [];
+      list.push(http);
+      runs.set(name, list);
+      console.error(
+        `${ROUNDS > 1 ? `round ${round} ` : ""}${name}: ${http.rps.toFixed(0)} ${NEW_CONNECTION ? "handshakes" : "req"}/s, p50 ${http.p50ms} ms, p99 ${http.p99ms} ms, CPU ${(http.cpuPerKReq * 1000).toFixed(1)} ms / 1k, client CPU ${(http.clientCpu * 100).toFixed(0)} %${http.errors ? ` (${http.errors})` : ""}`,
+      );
     }
-    for (const c of p.procs) await stop(c);
-    if (http === undefined) continue;
-    results.push({ name, http });
-    console.error(
-      `${name}: ${http.rps.toFixed(0)} ${NEW_CONNECTION ? "handshakes" : "req"}/s, p50 ${http.p50ms} ms, p99 ${http.p99ms} ms, client CPU ${(http.clientCpu * 100).toFixed(0)} %${http.errors ? ` (${http.errors})` : ""}`,
-    );
+  }
+  for (const [name, list] of runs) {
+    const med = (f: (r: TlsRun) => number) => median(list.map(f));
+    results.push({
+      name,
+      http: {
+        rps: med((r) => r.rps),
+        p50ms: med((r) => r.p50ms),
+        p99ms: med((r) => r.p99ms),
+        cpuPerKReq: med((r) => r.cpuPerKReq),
+        clientCpu: med((r) => r.clientCpu),
+        errors: list
+          .map((r) => r.errors)
+          .filter(Boolean)
+          .join("; "),
+      },
+      ...(list.length > 1
+        ? {
+            note: `median of ${list.length}; CPU ${list.map((r) => (r.cpuPerKReq * 1000).toFixed(0)).join("/")}`,
+          }
+        : {}),
+    });
   }
   await stop(tls.proc);
   const base = results.find((r) => r.name === "squid" && r.http)?.http;
@@ -589,6 +634,12 @@ async function mainInspect(): Promise<void> {
       `| ${r.name} | ${h ? h.rps.toFixed(0) : "–"} | ${ratio(h?.rps, base?.rps)} | ${h ? h.p50ms.toFixed(2) : "–"} | ${h ? h.p99ms.toFixed(2) : "–"} | ${h ? (h.cpuPerKReq * 1000).toFixed(0) : "–"} | ${ratio(h?.cpuPerKReq, base?.cpuPerKReq)} | ${h ? `${(h.clientCpu * 100).toFixed(0)} %` : "–"} | ${[r.note, h?.errors].filter(Boolean).join("; ")} |`,
     );
   }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
 }
 
 function cpuModel(): string {
