@@ -10,11 +10,11 @@
 // counts under "other") and the rest of the anonymous memory (PGlite's WASM memory, DuckDB,
 // OpenSSL, Node's buffers).
 // Run: flock /tmp/bench.lock node bench/footprint/run.ts [--seconds 1800] [--qps 1000]
-//        [--names 150000] [--blocklist 0] [--sample 30] [--root DIR]
+//        [--names 150000] [--blocklist 0] [--sample 30] [--root DIR] [--port 25700]
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -28,6 +28,8 @@ const { values } = parseArgs({
     blocklist: { type: "string", default: "0" },
     sample: { type: "string", default: "30" },
     root: { type: "string" },
+    /** The first of the seven loopback ports the run takes (nsd, DNS, proxy, API, …). */
+    port: { type: "string", default: "25700" },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -35,36 +37,69 @@ const SAMPLE_S = Number(values.sample);
 const BLOCKLIST = Number(values.blocklist);
 const ROOT = resolve(values.root ?? new URL("../..", import.meta.url).pathname);
 const dir = mkdtempSync(join(tmpdir(), "gh-bench-footprint-"));
-const PORTS = { nsd: 25700, dns: 25701, proxy: 25702, api: 25703, metrics: 25704 };
+const PORT = Number(values.port);
+const PORTS = {
+  nsd: PORT,
+  dns: PORT + 1,
+  proxy: PORT + 2,
+  api: PORT + 3,
+  metrics: PORT + 4,
+  dot: PORT + 5,
+  doh: PORT + 6,
+};
 const TOKEN = `bench-${randomBytes(24).toString("hex")}`;
 const PROBE = join(dir, "probe.jsonl");
 const owned: ChildProcess[] = [];
 const MB = (kb: number) => Math.round(kb / 102.4) / 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Resident kB of the process by kind of mapping. */
+/**
+ * Resident kB of the process by kind of mapping: file-backed, WebAssembly memories (V8 reserves
+ * each with guard regions, 8 GiB in all: the accessible part, read-write, directly followed by
+ * the inaccessible rest, together 1 GiB or more) and the other anonymous memory.
+ */
 function smaps(pid: number): { rss: number; file: number; wasm: number; anon: number } {
-  const out = { rss: 0, file: 0, wasm: 0, anon: 0 };
-  let kind: "file" | "wasm" | "anon" = "anon";
+  const maps: { start: number; end: number; perms: string; file: boolean; rss: number }[] = [];
   for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
-    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(.*)$/.exec(line);
     if (head) {
-      const size = Number.parseInt(head[2]!, 16) - Number.parseInt(head[1]!, 16);
-      const path = head[4]!;
-      kind = path.startsWith("/")
-        ? "file"
-        : path === "" && size >= 2 ** 30
-          ? "wasm" // V8 reserves WebAssembly memories with guard regions: 1 GiB and more
-          : "anon";
+      maps.push({
+        start: Number.parseInt(head[1] ?? "", 16),
+        end: Number.parseInt(head[2] ?? "", 16),
+        perms: head[3] ?? "",
+        file: (head[5] ?? "").startsWith("/"),
+        rss: 0,
+      });
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
-    if (rss) {
-      out.rss += Number(rss[1]);
-      out[kind] += Number(rss[1]);
-    }
+    const last = maps[maps.length - 1];
+    if (rss && last) last.rss += Number(rss[1]);
+  }
+  const out = { rss: 0, file: 0, wasm: 0, anon: 0 };
+  for (const [i, m] of maps.entries()) {
+    out.rss += m.rss;
+    const next = maps[i + 1];
+    if (m.file) out.file += m.rss;
+    else if (
+      m.perms.startsWith("rw") &&
+      next !== undefined &&
+      !next.file &&
+      next.perms.startsWith("---") &&
+      next.start === m.end &&
+      next.end - m.start >= 2 ** 30
+    )
+      out.wasm += m.rss;
+    else out.anon += m.rss;
   }
   return out;
+}
+
+/** User + system CPU seconds the process has used (/proc/PID/stat, clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 interface Probe {
@@ -72,6 +107,11 @@ interface Probe {
   heapPhysical: number;
   external: number;
   arrayBuffers: number;
+  /** Per V8 heap space: [resident, used] bytes. */
+  spaces?: Record<string, [number, number]>;
+  malloc?: { inUse: number; free: number; mmapped: number };
+  pgliteWasm?: number[];
+  duckdb?: Record<string, number>;
 }
 
 async function probe(pid: number): Promise<Probe | undefined> {
@@ -80,29 +120,53 @@ async function probe(pid: number): Promise<Probe | undefined> {
   for (let i = 0; i < 50; i++) {
     await sleep(100);
     const text = existsSync(PROBE) ? readFileSync(PROBE, "utf8") : "";
-    if (text.length > before) return JSON.parse(text.slice(before).trim().split("\n")[0]!);
+    if (text.length > before) return JSON.parse(text.slice(before).trim().split("\n")[0] ?? "");
   }
   return undefined;
 }
 
 const rows: string[] = [];
+const B = (bytes: number | undefined) => (bytes === undefined ? Number.NaN : MB(bytes / 1024));
 async function sample(pid: number, phase: string): Promise<number> {
   const m = smaps(pid);
   const p = await probe(pid);
   const heap = p ? p.heapPhysical / 1024 : Number.NaN;
+  const space = (name: string) => p?.spaces?.[name] ?? [Number.NaN, Number.NaN];
+  const young = space("new_space");
+  const old = space("old_space");
+  const large = space("large_object_space");
+  const pglite = (p?.pgliteWasm ?? []).reduce((a, b) => a + b, 0);
+  const duck = Object.values(p?.duckdb ?? {}).reduce((a, b) => a + b, 0);
+  const cHeap = p?.malloc ? p.malloc.inUse + p.malloc.mmapped : Number.NaN;
+  // The anonymous memory beyond V8's heap: DuckDB (its own allocator), the C heap (Node's
+  // buffers, OpenSSL, V8's malloc'd bookkeeping) and the rest: freed C heap glibc still holds,
+  // thread stacks, V8's memory outside the heap.
   const native = m.anon - heap;
   const row = {
     phase,
     rss: MB(m.rss),
     code: MB(m.file),
     v8Heap: MB(heap),
-    v8HeapUsed: p ? MB(p.heapUsed / 1024) : Number.NaN,
-    pgliteWasm: MB(m.wasm),
+    v8HeapUsed: p ? B(p.heapUsed) : Number.NaN,
+    v8Spaces: {
+      young: [B(young[0]), B(young[1])],
+      old: [B(old[0]), B(old[1])],
+      large: [B(large[0]), B(large[1])],
+    },
+    wasmResident: MB(m.wasm),
+    pgliteWasm: B(pglite),
+    duckdb: B(duck),
+    duckdbTags: p?.duckdb,
+    malloc: p?.malloc
+      ? { inUse: B(p.malloc.inUse), free: B(p.malloc.free), mmapped: B(p.malloc.mmapped) }
+      : undefined,
+    arrayBuffers: p ? B(p.arrayBuffers) : Number.NaN,
     native: MB(native),
   };
   console.error(JSON.stringify(row));
+  const rest = MB(native - duck / 1024 - cHeap / 1024);
   rows.push(
-    `| ${phase} | ${row.rss} | ${row.code} | ${row.v8Heap} (${row.v8HeapUsed} used) | ${row.pgliteWasm} | ${row.native} |`,
+    `| ${phase} | ${row.rss} | ${row.code} | ${row.v8Heap} (${row.v8HeapUsed} used) | ${row.wasmResident} (of ${row.pgliteWasm}) | ${row.duckdb} | ${B(cHeap)} | ${rest} |`,
   );
   return m.rss;
 }
@@ -164,9 +228,9 @@ async function main() {
       "--metrics",
       `127.0.0.1:${PORTS.metrics}`,
       "--dot",
-      "127.0.0.1:25705",
+      `127.0.0.1:${PORTS.dot}`,
       "--doh",
-      "127.0.0.1:25706",
+      `127.0.0.1:${PORTS.doh}`,
     ],
     {
       stdio: ["ignore", "ignore", "pipe"],
@@ -180,7 +244,9 @@ async function main() {
   );
   owned.push(up);
   let banner = "";
-  up.stderr!.on("data", (d: Buffer) => {
+  const log = createWriteStream(join(dir, "up.log"));
+  up.stderr?.on("data", (d: Buffer) => {
+    log.write(d);
     banner = (banner + d.toString()).slice(-20_000);
   });
   await until("gatehouse up to start", () => banner.includes("Ctrl-C stops everything"), 600);
@@ -226,6 +292,7 @@ async function main() {
     await sample(pid, `with a ${BLOCKLIST.toLocaleString("en")}-name list`);
   }
 
+  const cpu0 = cpuSeconds(pid);
   const perf = spawn(
     "dnsperf",
     ["-s", "127.0.0.1", "-p", String(PORTS.dns), "-d", join(dir, "load.txt")].concat([
@@ -249,9 +316,12 @@ async function main() {
     const rss = smaps(pid).rss;
     series.push(MB(rss));
     max = Math.max(max, rss);
-    if (s === SAMPLE_S || s + SAMPLE_S > SECONDS) await sample(pid, `load, ${s} s`);
+    // The breakdown at the first sample, every 5 minutes and at the last.
+    if (s === SAMPLE_S || s % 300 === 0 || s + SAMPLE_S > SECONDS)
+      await sample(pid, `load, ${s} s`);
   }
   await done;
+  const cpuLoad = cpuSeconds(pid) - cpu0;
   await sleep(5_000);
   await sample(pid, "5 s after the load");
   // What it keeps once quiet (the edge gives memory back after a burst: memory-release.ts).
@@ -261,10 +331,10 @@ async function main() {
   const lost = /Queries lost:\s+(\d+)/.exec(perfOut)?.[1];
   console.log(
     [
-      `gatehouse up (${ROOT}), start ${startS.toFixed(1)} s, idle ${MB(idle)} MB; ${SECONDS} s at ${values.qps} qps over ${names} names: sent ${sent}, lost ${lost}; max RSS under load ${MB(max)} MB; load average after ${loadavg()[0]!.toFixed(1)}`,
+      `gatehouse up (${ROOT}), start ${startS.toFixed(1)} s, idle ${MB(idle)} MB; ${SECONDS} s at ${values.qps} qps over ${names} names: sent ${sent}, lost ${lost}; max RSS under load ${MB(max)} MB; process CPU during the load ${cpuLoad.toFixed(1)} s (${((cpuLoad / Number(sent ?? Number.NaN)) * 1e6).toFixed(1)} µs a query); load average after ${loadavg()[0]!.toFixed(1)}`,
       `RSS every ${SAMPLE_S} s (MB): ${series.join(" ")}`,
-      "| phase | RSS (MB) | code, file-backed (MB) | V8 heap, resident (MB) | anonymous ≥ 1 GiB mappings (MB) | other anonymous: PGlite WASM, DuckDB, malloc (MB) |",
-      "|---|---:|---:|---:|---:|---:|",
+      "| phase | RSS (MB) | code, file-backed (MB) | V8 heap, resident (MB) | PGlite's WebAssembly memory, resident (MB) | DuckDB, duckdb_memory() (MB) | C heap in use, malloc + mmapped (MB) | other anonymous: freed C heap kept, stacks, V8 outside the heap (MB) |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|",
       ...rows,
     ].join("\n"),
   );
