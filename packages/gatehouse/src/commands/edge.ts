@@ -141,6 +141,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
       : {};
     const fileDns = file.dns?.udp || file.dns?.tcp || file.dns?.dot || file.dns?.doh;
     const dns = values.dns ?? (fileDns ? undefined : "127.0.0.1:10053");
+    const publicNameGiven = values["public-name"] ?? process.env["GATEHOUSE_EDGE_PUBLIC_NAME"];
     const local: EdgeLocalSettings = {
       ...file,
       ...(dns ? { dns: { ...file.dns, udp: [dns], tcp: [dns] } } : {}),
@@ -151,13 +152,7 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
         : {}),
       ...(values.metrics ? { metrics: values.metrics } : {}),
       ...(values["worker-mode"] ? { workerMode: workerMode(values["worker-mode"]) } : {}),
-      ...((values["public-name"] ?? process.env["GATEHOUSE_EDGE_PUBLIC_NAME"])
-        ? {
-            publicName: publicName(
-              values["public-name"] ?? process.env["GATEHOUSE_EDGE_PUBLIC_NAME"]!,
-            ),
-          }
-        : {}),
+      ...(publicNameGiven ? { publicName: publicName(publicNameGiven) } : {}),
       ...(values["max-list-items"]
         ? {
             limits: {
@@ -215,7 +210,9 @@ export async function edgeCommand(argv: readonly string[], io: Io): Promise<numb
     }
   }
 
-  const path = resolve(values.config!);
+  // The usage check above: without --control, --config is given.
+  if (values.config === undefined) throw new Error("gatehouse edge: --config FILE is missing");
+  const path = resolve(values.config);
   // The file's config, with --trust-anchor's anchors when given (on every reload too).
   const load = async () => {
     const c = await loadEdgeConfigFile(path);

@@ -455,7 +455,10 @@ export async function startSyncedEdgeWorkers(
   );
   try {
     await sync.start();
-    await handle.setCredential(sync.credential!);
+    // start() enrols or loads the credential, or throws.
+    const credential = sync.credential;
+    if (credential === undefined) throw new Error("gatehouse edge: enrolled without a credential");
+    await handle.setCredential(credential);
   } catch (e) {
     await sync.stop();
     await handle.close();

@@ -159,13 +159,18 @@ async function chooseListeners(values: UpSettings, hosts: readonly string[]): Pr
     string[],
   ];
   // The dashboard's HTTPS listeners: the API's port on every other address served.
-  const apiPort = splitHostPort(api[0]!).port;
+  // pickDefault and the chosen flags give at least one address each.
+  const apiFirst = api[0];
+  const metricsFirst = metrics[0];
+  if (apiFirst === undefined || metricsFirst === undefined)
+    throw new Error("internal: no address chosen for the API or the metrics");
+  const apiPort = splitHostPort(apiFirst).port;
   const apiHttps =
     values.api === undefined
       ? api.slice(1)
       : apiHosts.slice(1).map((h) => joinHostPort(h, apiPort));
   for (const a of values.api === undefined ? [] : apiHttps) await checkChosen(API, a);
-  return { api: api[0]!, apiHttps, dns, dot, doh, proxy, metrics: metrics[0]!, notes };
+  return { api: apiFirst, apiHttps, dns, dot, doh, proxy, metrics: metricsFirst, notes };
 }
 
 const SETTING_KEYS = [
@@ -250,8 +255,8 @@ async function systemNameservers(path = "/etc/resolv.conf"): Promise<string[]> {
   }
   const out: string[] = [];
   for (const line of text.split("\n")) {
-    const m = /^\s*nameserver\s+([0-9a-fA-F:.]+)(?:%\S+)?\s*$/.exec(line);
-    if (m) out.push(m[1]!);
+    const ip = /^\s*nameserver\s+([0-9a-fA-F:.]+)(?:%\S+)?\s*$/.exec(line)?.[1];
+    if (ip !== undefined) out.push(ip);
   }
   return out;
 }
@@ -363,7 +368,7 @@ export function starterNetworks(localNetworks: readonly string[]): string[] {
     known.addSubnet(a, Number(bits), isIP(a) === 6 ? "ipv6" : "ipv4");
   }
   const extra = localNetworks.filter((n) => {
-    const a = n.split("/")[0]!;
+    const [a = ""] = n.split("/");
     return !known.check(a, isIP(a) === 6 ? "ipv6" : "ipv4");
   });
   return [...PRIVATE_NETWORKS, ...extra];
@@ -449,11 +454,12 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
       ...[...listen.dns, ...listen.dot, ...listen.doh].map((a) => splitHostPort(a).host),
     ]),
   ];
-  const deviceHost = settings.hostname ?? served.find((h) => !isLoopbackHost(h)) ?? served[0]!;
+  const deviceHost = settings.hostname ?? served.find((h) => !isLoopbackHost(h)) ?? served[0];
+  if (deviceHost === undefined) throw new Error("--listen gave no address to serve on");
   const acmeOpts = acmeSettings(settings, hosts, dataDir, (l) => logger.info(l));
   let certificate =
-    settings.tlsCert !== undefined
-      ? await certificateFromFiles(settings.tlsCert, settings.tlsKey!)
+    settings.tlsCert !== undefined && settings.tlsKey !== undefined
+      ? await certificateFromFiles(settings.tlsCert, settings.tlsKey)
       : acmeOpts
         ? await acmeCertificate(acmeOpts).then((c) =>
             certificateFromFiles(c.certFile, c.keyFile, "acme"),
@@ -697,8 +703,10 @@ function servingEndpoints(x: {
     const lan = list.filter((l) => !isLoopbackHost(splitHostPort(l).host));
     return lan.length ? lan : [...list];
   };
-  const portOf = (list: readonly string[]) =>
-    list.length ? splitHostPort(lanFirst(list)[0]!).port : undefined;
+  const portOf = (list: readonly string[]) => {
+    const first = lanFirst(list)[0];
+    return first === undefined ? undefined : splitHostPort(first).port;
+  };
   const dohPort = portOf(a.dns.doh);
   const dotPort = portOf(a.dns.dot);
   const proxyPort = portOf(a.proxy.http);
