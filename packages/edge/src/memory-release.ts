@@ -14,8 +14,10 @@
 // buffers it found dead, glibc's malloc_trim (native/malloc_trim.c: every whole free page of
 // every arena back to the kernel; the GC's own bookkeeping is malloc'd too). V8 unmaps what a
 // collection freed later, on a background thread, so when the RSS has since fallen by
-// GROWTH_BYTES a second malloc_trim follows at a later quiet check. Without the addon (no C
-// compiler at install, or another C library) the collection alone runs.
+// GROWTH_BYTES a second malloc_trim follows at a later quiet check. A steady load never gives
+// the watch its quiet interval: malloc_trim alone then runs at most once a minute, when glibc
+// holds GROWTH_BYTES or more of freed blocks (trimHeld). Without the addon (no C compiler at
+// install, or another C library) the collection alone runs.
 
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
@@ -78,6 +80,10 @@ let releasing = false;
 let lastElu: ReturnType<typeof performance.eventLoopUtilization> | undefined;
 /** When the watch last started a release (performance.now()). */
 let lastRelease = Number.NEGATIVE_INFINITY;
+/** When malloc_trim last ran for a release or trimHeld() (performance.now()). */
+let lastHeldTrim = Number.NEGATIVE_INFINITY;
+/** Least time between two of trimHeld()'s trims (the watch's `heldTrimGapMs`). */
+let heldTrimGap = MIN_RELEASE_GAP_MS;
 
 /**
  * One release now: a full collection when V8's heap holds GROWTH_BYTES or more beyond what is
@@ -93,6 +99,7 @@ export function releaseMemory(collect?: boolean): Promise<void> {
   return new Promise<void>((done) => {
     const t = setTimeout(() => {
       trimAddon()?.trim();
+      lastHeldTrim = performance.now();
       const after = process.memoryUsage.rss();
       memoryReleaseStats.releases++;
       memoryReleaseStats.releasedBytes += Math.max(0, before - after);
@@ -121,6 +128,27 @@ function check(): void {
     // freed into the C heap with them (remembered sets, marking state) goes back too.
     trim(rss);
   } else if (rss < settled) settled = rss;
+  trimHeld();
+}
+
+/**
+ * malloc_trim when glibc holds GROWTH_BYTES or more of freed blocks between blocks still in use
+ * (mallinfo2's free bytes), at most every `heldTrimGapMs`, under load too: a steady load
+ * never gives the watch the quiet interval its release waits for, and the C heap's freed pages
+ * stay resident until trimmed (`gatehouse up`: 50-80 MB, docs/benchmarks.md).
+ */
+function trimHeld(): void {
+  const lib = trimAddon();
+  const now = performance.now();
+  if (lib === undefined || releasing || now - lastHeldTrim < heldTrimGap) return;
+  const held = lib.stats()?.[1];
+  if (held === undefined || held < GROWTH_BYTES) return;
+  lastHeldTrim = now;
+  // Not a release: `settled` stays where it was, so the growth a burst leaves still starts one.
+  const rss = process.memoryUsage.rss();
+  lib.trim();
+  memoryReleaseStats.releases++;
+  memoryReleaseStats.releasedBytes += Math.max(0, rss - process.memoryUsage.rss());
 }
 
 /** malloc_trim alone (when built), counted as a release; `rss` is the RSS before it. */
@@ -136,13 +164,16 @@ function trim(rss: number): void {
 }
 
 /**
- * Watch this process's RSS and give memory back after bursts (see the top of this file) until
- * the returned function is called; edges in one process share one watch (the first one's
- * `checkMs`).
+ * Watch this process's RSS and give memory back after bursts (see the top of this file), and
+ * the C heap's freed pages at most every `heldTrimGapMs` (trimHeld), until the returned function
+ * is called; edges in one process share one watch (the first one's settings).
  */
-export function watchMemory(checkMs = CHECK_MS): () => void {
+export function watchMemory(checkMs = CHECK_MS, heldTrimGapMs = MIN_RELEASE_GAP_MS): () => void {
   if (users++ === 0) {
     settled = process.memoryUsage.rss();
+    heldTrimGap = heldTrimGapMs;
+    // The first trim a gap after the start: what starting up freed (tens of MB under `up`).
+    lastHeldTrim = performance.now();
     lastElu = performance.eventLoopUtilization();
     timer = setInterval(check, checkMs);
     timer.unref();

@@ -20,10 +20,15 @@ test("DuckDB limits come from GATEHOUSE_DUCKDB_MEMORY_LIMIT / _THREADS, bad valu
     /GATEHOUSE_DUCKDB_THREADS="0"/,
   );
   // `gatehouse up`'s small-machine defaults, each overridden by the environment.
-  assert.deepEqual(duckDbLimits({}, SMALL_MACHINE_DUCKDB), { memoryLimit: "64MB", threads: 1 });
+  assert.deepEqual(duckDbLimits({}, SMALL_MACHINE_DUCKDB), {
+    memoryLimit: "64MB",
+    threads: 1,
+    checkpointRows: 30_720,
+  });
   assert.deepEqual(duckDbLimits({ GATEHOUSE_DUCKDB_THREADS: "2" }, SMALL_MACHINE_DUCKDB), {
     memoryLimit: "64MB",
     threads: 2,
+    checkpointRows: 30_720,
   });
 });
 
