@@ -13,7 +13,7 @@
 // `any(dns.resolved_ips[*] in $bad)`. The check is sound, not complete: a warning is always
 // real, and some shadowed policies go unreported. Identical expressions always shadow.
 
-import { type Expr, format } from "@gatehouse/rules";
+import { type Expr, evalSkeleton, format } from "@gatehouse/rules";
 import type { ConfigBundle, Policy } from "./config-bundle.ts";
 import { DNS_RESPONSE_FIELDS, type PolicyType } from "./schemes.ts";
 import { gatewaySchemes } from "./validate.ts";
@@ -72,30 +72,22 @@ function qtypeVerdict(e: Expr, qtype: string): boolean | undefined {
   return undefined;
 }
 
+/** The skeleton's opaque atoms (as formatted) and the query types its type comparisons name. */
 function collect(e: Expr, atoms: Set<string>, qtypes: Set<string>): void {
-  switch (e.kind) {
-    case "not":
-      collect(e.arg, atoms, qtypes);
-      return;
-    case "paren":
-      collect(e.expr, atoms, qtypes);
-      return;
-    case "combine":
-      for (const i of e.items) collect(i, atoms, qtypes);
-      return;
-    default: {
-      if (qtypeVerdict(e, OTHER_TYPE) === undefined) {
-        atoms.add(format(e));
-        return;
-      }
-      // A query-type comparison: remember the types it names (evaluated per type, not opaque).
-      if (e.kind !== "compare") return;
-      const c = e.cmp;
-      if (c.op === "in" && c.set.type === "Bytes") for (const t of c.set.items) qtypes.add(t);
-      else if ((c.op === "eq" || c.op === "ne") && c.value.kind === "bytes")
-        qtypes.add(c.value.value);
+  // The evaluator visits every atom: here only to see them.
+  evalSkeleton(e, (atom) => {
+    if (qtypeVerdict(atom, OTHER_TYPE) === undefined) {
+      atoms.add(format(atom));
+      return undefined;
     }
-  }
+    // A query-type comparison: remember the types it names (evaluated per type, not opaque).
+    if (atom.kind !== "compare") return undefined;
+    const c = atom.cmp;
+    if (c.op === "in" && c.set.type === "Bytes") for (const t of c.set.items) qtypes.add(t);
+    else if ((c.op === "eq" || c.op === "ne") && c.value.kind === "bytes")
+      qtypes.add(c.value.value);
+    return undefined;
+  });
 }
 
 /**
@@ -108,27 +100,25 @@ function evaluate(
   values: ReadonlyMap<string, boolean>,
   absent: ReadonlySet<string>,
 ): boolean {
-  switch (e.kind) {
-    case "not":
-      return !evaluate(e.arg, qtype, values, absent);
-    case "paren":
-      return evaluate(e.expr, qtype, values, absent);
-    case "combine": {
-      if (e.op === "and") return e.items.every((i) => evaluate(i, qtype, values, absent));
-      if (e.op === "or") return e.items.some((i) => evaluate(i, qtype, values, absent));
-      let x = false;
-      for (const i of e.items) x = x !== evaluate(i, qtype, values, absent);
-      return x;
-    }
-    default: {
-      const q = qtypeVerdict(e, qtype);
-      if (q !== undefined) return q;
-      const f = directField(e);
-      if (f !== undefined && absent.has(f) && (e.kind === "quantifier" || e.kind === "compare"))
-        return false;
-      return values.get(format(e)) ?? false;
-    }
-  }
+  // Every atom has a value here, so the three-valued evaluator answers true or false.
+  return (
+    evalSkeleton(
+      e,
+      (atom) => {
+        const q = qtypeVerdict(atom, qtype);
+        if (q !== undefined) return q;
+        const f = directField(atom);
+        if (
+          f !== undefined &&
+          absent.has(f) &&
+          (atom.kind === "quantifier" || atom.kind === "compare")
+        )
+          return false;
+        return values.get(format(atom)) ?? false;
+      },
+      true,
+    ) === true
+  );
 }
 
 /** Whether `test` holds under every assignment of `atoms`. */

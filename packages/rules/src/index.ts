@@ -20,4 +20,5 @@ export {
 export { BytesList, createListSet, IntList, IpList, ListRegistry } from "./lists.ts";
 export { type CompiledRegex, compileRegex } from "./regex/index.ts";
 export { type CompileOptions, type ParseOptions, Scheme } from "./scheme.ts";
+export { evalSkeleton, type Tri } from "./skeleton.ts";
 export { parseType, typeToString } from "./types.ts";

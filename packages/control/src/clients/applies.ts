@@ -10,10 +10,12 @@ import { type ClientView, gatewaySchemes, type PolicyType } from "@gatehouse/con
 import {
   compareIp,
   type Expr,
+  evalSkeleton,
   type IpElement,
   type IpValue,
   type Literal,
   parseIp,
+  type Tri,
   toBytes,
 } from "@gatehouse/rules";
 
@@ -33,13 +35,6 @@ interface PolicyRow {
 /** Fields that say where the query comes from: known for a client. */
 const LOCATION_FIELDS = new Set(["dns.location", "dns.location_name"]);
 const ADDRESS_FIELDS = new Set(["dns.src_ip", "http.conn.src_ip", "net.src.ip"]);
-
-/** Kleene's unknown. */
-type Tri = boolean | undefined;
-
-function not(v: Tri): Tri {
-  return v === undefined ? undefined : !v;
-}
 
 function ipIn(ip: IpValue, e: IpElement): Tri {
   if (e.kind === "addr") {
@@ -86,34 +81,16 @@ class Evaluator {
     this.#ip = parseIp(facts.ip);
   }
 
+  /** The expression's truth for this client (every atom is visited, noting what it reads). */
   eval(e: Expr): Tri {
-    switch (e.kind) {
-      case "paren":
-        return this.eval(e.expr);
-      case "not":
-        return not(this.eval(e.arg));
-      case "combine": {
-        let acc: Tri = e.op === "and";
-        for (const item of e.items) {
-          const v = this.eval(item);
-          if (e.op === "and")
-            acc =
-              acc === false || v === false ? false : acc === true && v === true ? true : undefined;
-          else if (e.op === "or")
-            acc =
-              acc === true || v === true ? true : acc === false && v === false ? false : undefined;
-          else acc = acc === undefined || v === undefined ? undefined : acc !== v;
-        }
-        return acc;
-      }
-      case "compare":
-        return this.compare(e);
-      case "is_true":
-        this.note(e.value.base.kind === "field" ? e.value.base.name : "");
-        return undefined;
-      default:
-        return undefined;
-    }
+    return evalSkeleton(e, (atom) => this.atom(atom));
+  }
+
+  /** A comparison with what is known; anything else (bare Bool field, quantifier): unknown. */
+  atom(e: Expr): Tri {
+    if (e.kind === "compare") return this.compare(e);
+    if (e.kind === "is_true") this.note(e.value.base.kind === "field" ? e.value.base.name : "");
+    return undefined;
   }
 
   note(field: string): void {
