@@ -14,6 +14,7 @@ export { LocationMatcher } from "./identify/location-matcher.ts";
 export { DomainSet, DomainSetBuilder } from "./lists/domain-set.ts";
 export { buildListSet, EdgeListSet, ListError } from "./lists/list-set.ts";
 export { type Edge, type EdgeAddresses, type StartEdgeOptions, startEdge } from "./main.ts";
+export { releaseMemory } from "./memory-release.ts";
 export { type HostPort, joinHostPort, splitHostPort } from "./net/host-port.ts";
 export {
   type CompiledPolicy,
