@@ -19,7 +19,10 @@
 // RSS once it settled (peak ÷ steady). --passes 0 skips the load phase.
 // Run: flock /tmp/bench.lock node bench/dns/memory.ts [--passes 2] [--qps 5000]
 //        [--names 150000] [--blocklist 0] [--workers 1] [--only gatehouse] [--root DIR …] [--settle 18]
-//        [--node-args FLAGS …] [--synced] [--worker-mode threads,processes]
+//        [--node-args FLAGS …] [--synced] [--mixed] [--worker-mode threads,processes]
+// --mixed makes the Gatehouse list (file and synced items alike) a mixed adblock-syntax list of
+// --blocklist lines (mixed-list.ts: names, exceptions, wildcards, regexes, modifiers), the
+// second synced bundle as many other such lines; dnsmasq and unbound keep the plain names.
 // --worker-mode runs each Gatehouse edge with more than one worker once per mode given
 // (edge.workerMode / --worker-mode), so threads and processes are measured in the same run.
 
@@ -29,6 +32,7 @@ import { createServer, type Server } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { bundleHash, type ConfigBundle, canonicalJson } from "@gatehouse/contract";
+import { mixedLine } from "./mixed-list.ts";
 import { startWildcardUpstream } from "./wildcard-upstream.ts";
 
 const argv = process.argv.slice(2);
@@ -57,6 +61,7 @@ const RUNS = WORKERS.flatMap((w) =>
 );
 const ONLY = flag("only", "");
 const SYNCED = argv.includes("--synced");
+const MIXED = argv.includes("--mixed");
 const BREAKDOWN = argv.includes("--breakdown");
 /** Seconds from the first after-load reading to the second (what is kept once quiet). */
 const SETTLE_S = Number(flag("settle", "18"));
@@ -145,6 +150,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A blocklisted name: same shape for every server. */
 const listed = (i: number) => `ad${i}.tracker${i % 997}.example`;
+/** Line i of Gatehouse's list (file or bundle items): a name, or with --mixed any rule form. */
+const gatehouseLine = (i: number) => (MIXED ? mixedLine(i) : listed(i));
 
 function dnsmasqServer(port: number) {
   const conf = join(dir, "dnsmasq.conf");
@@ -227,7 +234,7 @@ function gatehouseServer(
 /** The bundle a stand-in control publishes: the blocklist's names from `from`, as items. */
 async function syncedBundle(version: number, from: number): Promise<Buffer> {
   const items: string[] = [];
-  for (let i = 0; i < BLOCKLIST; i++) items.push(listed(from + i));
+  for (let i = 0; i < BLOCKLIST; i++) items.push(gatehouseLine(from + i));
   const b: ConfigBundle = {
     schemaVersion: 1,
     version,
@@ -423,7 +430,7 @@ async function main() {
   spawned.push(startWildcardUpstream(dir, NSD_PORT, NAMES));
   if (BLOCKLIST) {
     const l: string[] = [];
-    for (let i = 0; i < BLOCKLIST; i++) l.push(listed(i));
+    for (let i = 0; i < BLOCKLIST; i++) l.push(gatehouseLine(i));
     writeFileSync(join(dir, "blocklist.txt"), `${l.join("\n")}\n`);
   }
   await sleep(1500);
@@ -531,7 +538,7 @@ async function main() {
   control?.server.closeAllConnections();
   console.log(
     [
-      `blocklist ${BLOCKLIST}, ${PASSES} passes over ${NAMES} names at most ${QPS} qps; load average after: ${loadavg()[0]!.toFixed(1)}`,
+      `blocklist ${BLOCKLIST}${MIXED ? " (mixed)" : ""}, ${PASSES} passes over ${NAMES} names at most ${QPS} qps; load average after: ${loadavg()[0]!.toFixed(1)}`,
       `| server | start, s | idle RSS (MB) | RSS 2 s after load (MB) | RSS ${2 + SETTLE_S} s after load (MB) | peak RSS (MB) | queries sent | lost |`,
       "|---|---:|---:|---:|---:|---:|---:|---:|",
       ...rows,
