@@ -40,10 +40,9 @@ export function noteRejected(
     stats.samples.push({ line, text: text.slice(0, 200), reason: reason.slice(0, 300) });
 }
 
-/** A rule as the list's text gave it, with its canonical text. */
+/** A rule as the list's text gave it (its canonical text is ruleText(rule)). */
 interface SourceRule {
   readonly rule: DomainRule;
-  readonly text: string;
 }
 
 /**
@@ -77,8 +76,8 @@ function* compileGroups<R extends SourceRule>(
   let n = 0;
   for (const r of rules) {
     if ((++n & 0x3ff) === 0) yield;
-    const { rule, text } = r;
-    const c = compileRule(rule, text);
+    const { rule } = r;
+    const c = compileRule(rule);
     if (typeof c === "string") {
       rejected(r, c);
       continue;
@@ -99,7 +98,7 @@ function* compileGroups<R extends SourceRule>(
 export class DomainListBuilder {
   readonly block: DomainSetBuilder;
   readonly allow: DomainSetBuilder;
-  private readonly rules: { rule: DomainRule; text: string; line: number }[] = [];
+  private readonly rules: { rule: DomainRule; line: number }[] = [];
   private readonly badfilter = new Set<string>();
   private readonly shared: boolean;
 
@@ -133,7 +132,7 @@ export class DomainListBuilder {
       this.allow.addString(p.name);
       return;
     }
-    this.rules.push({ rule, text: ruleText(rule), line });
+    this.rules.push({ rule, line });
   }
 
   /** Build the list; rules our engine refuses (a regex too large) are counted as rejected. */
@@ -147,15 +146,15 @@ export class DomainListBuilder {
       new Set([...off].filter((t) => /^@@\|\|[^*^$]+\^$/.test(t)).map((t) => t.slice(4, -1)));
     const block = yield* this.block.buildSteps(plainOff);
     const allow = yield* this.allow.buildSteps(plainAllowOff);
-    const kept = off ? this.rules.filter((r) => !off.has(r.text)) : this.rules;
+    const kept = off ? this.rules.filter((r) => !off.has(ruleText(r.rule))) : this.rules;
     const failed = new Set<SourceRule>();
     const groups = yield* compileGroups(kept, (r, why) => {
       stats.accepted--;
-      noteRejected(stats, r.line, r.text, why);
+      noteRejected(stats, r.line, ruleText(r.rule), why);
       failed.add(r);
     });
     const source = this.shared
-      ? kept.filter((r) => !failed.has(r)).map(({ rule, text }) => ({ rule, text }))
+      ? kept.filter((r) => !failed.has(r)).map(({ rule }) => ({ rule }))
       : undefined;
     this.rules.length = 0;
     return new DomainList(name, block, allow, groups, state, source);
@@ -300,8 +299,8 @@ export class DomainList implements ListMatcher<BytesValue> {
   private matched(name: string, at: number, rule: CompiledRule | undefined): boolean {
     const q = this.state;
     q.matchName = name;
-    q.matchRule = rule ? rule.text : at === 0 ? name : name.slice(at);
-    q.matchRewrite = rule?.rewrite;
+    q.matchRule = rule ? ruleText(rule.rule) : at === 0 ? name : name.slice(at);
+    q.matchRewrite = rule?.rule.rewrite;
     return true;
   }
 }

@@ -6,7 +6,7 @@
 // wildcard ending in a fixed domain (`||ad*.example.org^`) by that domain, and only the rest
 // (regexes, free-standing wildcards) is tried one by one.
 
-import type { DnsRewrite, DomainPattern, DomainRule, TypeFilter } from "@gatehouse/contract";
+import type { DnsRewrite, DomainPattern, DomainRule } from "@gatehouse/contract";
 import { type CompiledRegex, compileRegex, parseIp } from "@gatehouse/rules";
 import { parseCidr } from "../net/ip-address.ts";
 import { IpSet } from "./ip-set.ts";
@@ -54,21 +54,21 @@ export class ListQueryState {
   }
 }
 
-/** A rule ready to test; `text` is its canonical form, for the query log. */
+/**
+ * A rule ready to test: the rule as parsed (pattern and modifiers) and what it needs compiled.
+ * Its canonical text, for the query log, is made when it matches (ruleText), not kept: tens of
+ * thousands of rules would hold as many strings (docs/benchmarks.md, a mixed list's memory).
+ */
 export interface CompiledRule {
-  readonly text: string;
-  readonly pattern: DomainPattern;
+  readonly rule: DomainRule;
   readonly regex: CompiledRegex | undefined;
-  readonly dnstype: TypeFilter | undefined;
   readonly client:
     | { readonly include: IpSet | undefined; readonly exclude: IpSet | undefined }
     | undefined;
-  readonly denyallow: readonly string[] | undefined;
-  readonly rewrite: DnsRewrite | undefined;
 }
 
 /** Compile one parsed rule; a regex our engine refuses, or a bad CIDR, is an error string. */
-export function compileRule(rule: DomainRule, text: string): CompiledRule | string {
+export function compileRule(rule: DomainRule): CompiledRule | string {
   let regex: CompiledRegex | undefined;
   if (rule.pattern.kind === "regex") {
     const r = compileRegex(rule.pattern.source, { sizeLimit: 20_000 });
@@ -85,15 +85,7 @@ export function compileRule(rule: DomainRule, text: string): CompiledRule | stri
       return `$client: ${(e as Error).message}`;
     }
   }
-  return {
-    text,
-    pattern: rule.pattern,
-    regex,
-    dnstype: rule.dnstype,
-    client,
-    denyallow: rule.denyallow,
-    rewrite: rule.rewrite,
-  };
+  return { rule, regex, client };
 }
 
 /** Full-string glob match: `*` is any run of characters. Iterative, O(|p|·|s|) at worst. */
@@ -132,7 +124,7 @@ function isSubdomainOrSelf(name: string, of: string): boolean {
 }
 
 function patternMatches(r: CompiledRule, name: string): boolean {
-  const p = r.pattern;
+  const p = r.rule.pattern;
   switch (p.kind) {
     case "suffix":
       return isSubdomainOrSelf(name, p.name);
@@ -158,17 +150,18 @@ function patternMatches(r: CompiledRule, name: string): boolean {
 }
 
 function conditionsHold(r: CompiledRule, name: string, q: ListQueryState): boolean {
-  if (r.dnstype) {
+  const { dnstype, denyallow } = r.rule;
+  if (dnstype) {
     const t = q.qtypeName;
-    if (r.dnstype.include.length > 0 && !r.dnstype.include.includes(t)) return false;
-    if (t !== "" && r.dnstype.exclude.includes(t)) return false;
+    if (dnstype.include.length > 0 && !dnstype.include.includes(t)) return false;
+    if (t !== "" && dnstype.exclude.includes(t)) return false;
   }
   if (r.client) {
     const ip = q.client();
     if (r.client.include && !(ip && r.client.include.has(ip))) return false;
     if (r.client.exclude && ip && r.client.exclude.has(ip)) return false;
   }
-  if (r.denyallow) for (const d of r.denyallow) if (isSubdomainOrSelf(name, d)) return false;
+  if (denyallow) for (const d of denyallow) if (isSubdomainOrSelf(name, d)) return false;
   return true;
 }
 
@@ -184,22 +177,26 @@ function fixedTail(p: DomainPattern): string | undefined {
 
 /** One group of rules (say, the important exceptions), indexed for lookup by name. */
 export class RuleIndex {
-  /** suffix and exact rules by their name; wildcards by the fixed domain they end with. */
-  private readonly byName = new Map<string, CompiledRule[]>();
+  /**
+   * suffix and exact rules by their name; wildcards by the fixed domain they end with. Most
+   * names have one rule: held as it is, an array only from the second on (no array per rule).
+   */
+  private readonly byName = new Map<string, CompiledRule | CompiledRule[]>();
   private readonly general: CompiledRule[] = [];
   size = 0;
 
   add(r: CompiledRule): void {
     this.size++;
-    const p = r.pattern;
+    const p = r.rule.pattern;
     const key = p.kind === "suffix" || p.kind === "exact" ? p.name : fixedTail(p);
     if (key === undefined) {
       this.general.push(r);
       return;
     }
     const at = this.byName.get(key);
-    if (at) at.push(r);
-    else this.byName.set(key, [r]);
+    if (at === undefined) this.byName.set(key, r);
+    else if (Array.isArray(at)) at.push(r);
+    else this.byName.set(key, [at, r]);
   }
 
   /** The first rule matching `name` whose conditions hold, or undefined. */
@@ -208,9 +205,12 @@ export class RuleIndex {
     if (this.byName.size > 0) {
       for (let i = 0; ; ) {
         const rules = this.byName.get(i === 0 ? name : name.slice(i));
-        if (rules) {
-          for (const r of rules)
-            if (patternMatches(r, name) && conditionsHold(r, name, q)) return r;
+        if (rules !== undefined) {
+          if (!Array.isArray(rules)) {
+            if (patternMatches(rules, name) && conditionsHold(rules, name, q)) return rules;
+          } else
+            for (const r of rules)
+              if (patternMatches(r, name) && conditionsHold(r, name, q)) return r;
         }
         const dot = name.indexOf(".", i);
         if (dot < 0) break;
@@ -225,7 +225,7 @@ export class RuleIndex {
   /** Whether some rule depends on the client's address (then answers are per client). */
   get readsClient(): boolean {
     for (const rules of [...this.byName.values(), this.general])
-      for (const r of rules) if (r.client) return true;
+      for (const r of Array.isArray(rules) ? rules : [rules]) if (r.client) return true;
     return false;
   }
 }
