@@ -10,9 +10,8 @@ import { bundleOfEdgeConfig } from "@gatehouse/contract/edge-checks";
 import { DnsService } from "./dns/dns-service.ts";
 import { listenStream, streamListenerOptions } from "./dns/server/tcp-server.ts";
 import { listenUdp } from "./dns/server/udp-server.ts";
-import { fullCollectionSoon } from "./full-collection.ts";
 import type { SharedLists } from "./lists/list-set.ts";
-import { memoryReleaseStats, watchMemory } from "./memory-release.ts";
+import { memoryReleaseStats, releaseMemorySoon, watchMemory } from "./memory-release.ts";
 import { joinHostPort } from "./net/host-port.ts";
 import type { Resolver } from "./resolver.ts";
 import {
@@ -123,7 +122,7 @@ interface Closable {
   close(graceMs?: number): Promise<void>;
 }
 
-/** A swap whose old and new lists hold this many bytes is followed by a full collection. */
+/** A swap whose old and new lists hold this many bytes is followed by a full collection and a trim. */
 const COLLECT_AFTER_SWAP_BYTES = 8 * 1024 * 1024;
 
 /** How long closing listeners waits for in-flight queries and requests. */
@@ -311,8 +310,9 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
     snapshot = next;
     dns.activate(rt);
     // The old lists' buffers, and the body and packed items the apply came with, are garbage
-    // outside the JS heap, which V8 would keep until some later full collection.
-    if (dropped + next.lists.byteLength >= COLLECT_AFTER_SWAP_BYTES) fullCollectionSoon();
+    // outside the JS heap, which V8 would keep until some later full collection; the malloc
+    // heap the poll's socket reads grew stays resident until a trim (memory-release.ts).
+    if (dropped + next.lists.byteLength >= COLLECT_AFTER_SWAP_BYTES) releaseMemorySoon();
     return next;
   };
 

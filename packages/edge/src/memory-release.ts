@@ -88,14 +88,20 @@ let heldTrimGap = MIN_RELEASE_GAP_MS;
 /**
  * One release now: a full collection when V8's heap holds GROWTH_BYTES or more beyond what is
  * used (its memory reducer has not shrunk it yet), then, TRIM_AFTER_MS later, malloc_trim.
- * Resolves once done. `collect` true or false forces the collection or leaves it out.
+ * Resolves once done. `collect` true or false forces the collection or leaves it out;
+ * `trimAfterMs` shortens the wait for V8's background threads where the caller waits on it.
  */
-export function releaseMemory(collect?: boolean): Promise<void> {
+export function releaseMemory(collect?: boolean, trimAfterMs = TRIM_AFTER_MS): Promise<void> {
   if (releasing) return Promise.resolve();
   releasing = true;
   const before = process.memoryUsage.rss();
   const heap = process.memoryUsage();
-  if (collect ?? heap.heapTotal - heap.heapUsed >= GROWTH_BYTES) fullCollection();
+  if (collect ?? heap.heapTotal - heap.heapUsed >= GROWTH_BYTES) {
+    fullCollection();
+    // Objects freed, the pages kept: a heap that grew this far past what it uses is compacted.
+    const after = process.memoryUsage();
+    if (after.heapTotal - after.heapUsed >= GROWTH_BYTES) fullCollection(true);
+  }
   return new Promise<void>((done) => {
     const t = setTimeout(() => {
       trimAddon()?.trim();
@@ -106,9 +112,41 @@ export function releaseMemory(collect?: boolean): Promise<void> {
       settled = after;
       releasing = false;
       done();
-    }, TRIM_AFTER_MS);
+    }, trimAfterMs);
     t.unref();
   });
+}
+
+/** After releaseMemorySoon's trim, a second one this much later (see below). */
+export const TRIM_AGAIN_MS = 5000;
+let soon: ReturnType<typeof setTimeout> | undefined;
+
+/**
+ * After a config swap dropped large lists: a full collection `delayMs` from now (one, however
+ * often this is called meanwhile), then malloc_trim (releaseMemory), and another trim
+ * TRIM_AGAIN_MS later. The swap's garbage is mostly outside the JS heap: the old lists' buffers
+ * (their own mappings, unmapped once collected) and the config poll's socket reads (64 KiB
+ * blocks, under the mmap threshold, so from malloc's main heap). Collected, the blocks' space
+ * stays in that heap between blocks still in use, tens of MB for a body of millions of names
+ * (docs/benchmarks.md, "after a swap"): nothing else gives it back, since the watch above
+ * releases at most once a minute and a swap may come sooner after the first apply. The second
+ * trim takes what V8's background threads freed after the first. The timers never hold the
+ * process.
+ */
+export function releaseMemorySoon(delayMs = 2000): void {
+  clearTimeout(soon);
+  soon = setTimeout(() => {
+    // A release started by the watch is under way: this one follows it.
+    if (releasing) return releaseMemorySoon(TRIM_AFTER_MS);
+    lastRelease = performance.now();
+    void releaseMemory(true).then(() => {
+      soon = setTimeout(() => {
+        if (!releasing) trim(process.memoryUsage.rss());
+      }, TRIM_AGAIN_MS);
+      soon.unref();
+    });
+  }, delayMs);
+  soon.unref();
 }
 
 function check(): void {

@@ -40,9 +40,9 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import { bundleOfEdgeConfig } from "@gatehouse/contract/edge-checks";
-import { fullCollectionSoon } from "./full-collection.ts";
 import type { SharedLists } from "./lists/list-set.ts";
 import { compileOptionsOf, type Edge, type EdgeAddresses, oneAtATime, startEdge } from "./main.ts";
+import { releaseMemorySoon } from "./memory-release.ts";
 import { joinHostPort, splitHostPort } from "./net/host-port.ts";
 import { listen } from "./net/listen.ts";
 import { http } from "./net/node-http.ts";
@@ -222,7 +222,10 @@ function threadPeer(log?: (line: string) => void): Peer {
 
 const BUNDLE_FILE = /^workers-bundle\.\d+\.json$/;
 
-/** A body this large applied (or lists this large built) is followed by a full collection in the primary. */
+/**
+ * A body this large applied (or lists this large built) is followed by a full collection and
+ * malloc_trim in the primary (memory-release.ts releaseMemorySoon).
+ */
 const COLLECT_AFTER_BYTES = 8 * 1024 * 1024;
 
 /**
@@ -237,7 +240,7 @@ async function buildShared(
   packed?: PackedLists,
 ): Promise<SharedCompile> {
   const shared = await compileSharedLists(bundle, opts, packed);
-  if (shared.bytes >= COLLECT_AFTER_BYTES) fullCollectionSoon();
+  if (shared.bytes >= COLLECT_AFTER_BYTES) releaseMemorySoon();
   return shared;
 }
 
@@ -533,7 +536,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
   const applyParsed = async (bundle: ConfigBundle, packed: PackedLists, bodyBytes: number) => {
     await applyShared(bundle, packed);
     // The body, the packed items and the lists' build buffers are garbage outside the JS heap.
-    if (bodyBytes >= COLLECT_AFTER_BYTES) fullCollectionSoon();
+    if (bodyBytes >= COLLECT_AFTER_BYTES) releaseMemorySoon();
   };
   const applyBody = async (body: Uint8Array): Promise<void> => {
     if (threads) {
@@ -558,7 +561,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       await rm(old, { force: true });
     // The primary's own copy of a large body (and what its sync client parsed from it) is
     // garbage outside the JS heap now, which V8 would otherwise keep for a long time.
-    if (body.byteLength >= COLLECT_AFTER_BYTES) fullCollectionSoon();
+    if (body.byteLength >= COLLECT_AFTER_BYTES) releaseMemorySoon();
   };
   opts.onReady?.(addresses);
   return {

@@ -15,7 +15,7 @@ const metrics = new URL("../src/telemetry/metrics.ts", import.meta.url).href;
 /** Run `body` (ESM, with the module's exports in scope) in a fresh Node; its last JSON line. */
 function child<T>(body: string, env: NodeJS.ProcessEnv = process.env): T {
   const script = `
-    import { releaseMemory, watchMemory, memoryReleaseStats, trimAddon } from ${JSON.stringify(release)};
+    import { releaseMemory, releaseMemorySoon, watchMemory, memoryReleaseStats, trimAddon } from ${JSON.stringify(release)};
     import { edgeRegistry, trackMemoryRelease } from ${JSON.stringify(metrics)};
     let kept = [];
     /** Await p with the process held open (the release's timers are unref'd, as in an edge). */
@@ -71,6 +71,50 @@ test("a release after a burst gives the C heap's freed pages back (malloc_trim a
   // 7/8 of the burst is garbage; at least half of what it added must be back.
   assert.ok(r.back > r.grown / 2, `released ${r.back} of ${r.grown} bytes`);
   assert.equal(r.releases, 1);
+});
+
+test("after a swap (releaseMemorySoon) one collection and two trims give the C heap back, calls coalesced", {
+  skip: built ? false : "native/build/malloc_trim.node is not built",
+}, () => {
+  const r = child<{ grown: number; back: number; releases: number; kept: number }>(`
+      const base = process.memoryUsage.rss();
+      burst();
+      const grown = process.memoryUsage.rss() - base;
+      // As three swaps in a row would: one release follows the last.
+      releaseMemorySoon(100);
+      releaseMemorySoon(100);
+      releaseMemorySoon(100);
+      for (let i = 0; i < 100 && memoryReleaseStats.releases < 2; i++)
+        await held(new Promise((r) => setTimeout(r, 200)));
+      // Nothing more comes after the second trim.
+      await held(new Promise((r) => setTimeout(r, 1500)));
+      const back = grown - (process.memoryUsage.rss() - base);
+      console.log(JSON.stringify({ grown, back, releases: memoryReleaseStats.releases, kept: kept.length }));
+    `);
+  assert.equal(r.kept, 6 * 1024, "the kept buffers are still alive");
+  assert.ok(r.grown > 64 * 1024 * 1024, `the burst grew RSS (${r.grown} bytes)`);
+  assert.ok(r.back > r.grown / 2, `released ${r.back} of ${r.grown} bytes`);
+  assert.equal(r.releases, 2, "the release (collection and trim), then the second trim");
+});
+
+test("a release compacts a heap that grew far past what it uses (a compile's garbage)", () => {
+  const r = child<{ grownMb: number; slackMb: number; kept: number }>(`
+      const mb = (n) => n / 1048576;
+      const base = process.memoryUsage().heapTotal;
+      let objs = [];
+      for (let i = 0; i < 1500000; i++) objs.push({ i, s: "x" + i });
+      // One in fifty kept, spread over every page the heap grew.
+      const keep = objs.filter((_, i) => i % 50 === 0);
+      objs = null;
+      const grownMb = mb(process.memoryUsage().heapTotal - base);
+      await held(releaseMemory(true));
+      const m = process.memoryUsage();
+      console.log(JSON.stringify({ grownMb, slackMb: mb(m.heapTotal - m.heapUsed), kept: keep.length }));
+    `);
+  assert.equal(r.kept, 30000);
+  assert.ok(r.grownMb > 64, `the heap grew (${r.grownMb} MB)`);
+  // A plain full collection leaves about all of it committed (100+ MB for a few MB used).
+  assert.ok(r.slackMb < 16, `the heap keeps ${r.slackMb} MB beyond what it uses`);
 });
 
 test("without the addon (GATEHOUSE_MALLOC_TRIM=0) a release still collects", () => {

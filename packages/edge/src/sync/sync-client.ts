@@ -23,6 +23,7 @@ import {
   EDGE_VERSION_HEADER,
 } from "@gatehouse/contract/edge-version";
 import { GatehouseError } from "@gatehouse/contract/errors";
+import { releaseMemory } from "../memory-release.ts";
 import { Counter, Gauge, type Registry } from "../telemetry/prom-client.ts";
 import { registryMetric } from "../telemetry/registry-metric.ts";
 import { EdgeIntermediate } from "../tls/edge-intermediate.ts";
@@ -139,7 +140,7 @@ function retryAfterMs(res: Response): number {
  * too_large, the partial file removed) past `max` bytes: by its Content-Length before reading,
  * else as soon as what arrived passes it.
  */
-async function downloadBodyLimited(res: Response, max: number, path: string): Promise<void> {
+async function downloadBodyLimited(res: Response, max: number, path: string): Promise<number> {
   const tooLarge = (n: string) =>
     new SyncRefused(
       "too_large",
@@ -153,8 +154,8 @@ async function downloadBodyLimited(res: Response, max: number, path: string): Pr
   await mkdir(dirname(path), { recursive: true });
   const fh = await open(path, "w", 0o600);
   let ok = false;
+  let size = 0;
   try {
-    let size = 0;
     if (res.body) {
       const reader = res.body.getReader();
       for (;;) {
@@ -175,7 +176,19 @@ async function downloadBodyLimited(res: Response, max: number, path: string): Pr
     await fh.close();
     if (!ok) await rm(path, { force: true });
   }
+  return size;
 }
+
+/**
+ * A poll answer this large is followed by a full collection before it is read back: its socket
+ * reads (blocks of at most 64 KiB from malloc's heap, each held by a Buffer V8 has no reason to
+ * collect soon: they are small objects on its heap) would otherwise still be allocated while the
+ * new lists are built beside the old ones, and the swap's peak would carry the whole body too.
+ * Collected, their space in malloc's heap is where the new lists' buffers are allocated.
+ */
+const COLLECT_AFTER_DOWNLOAD_BYTES = 8 * 1024 * 1024;
+/** From that collection to malloc_trim (V8 frees the Buffers' memory on a background thread). */
+const RELEASE_TRIM_AFTER_MS = 200;
 
 /** Control's final answer to a decommissioned edge. */
 class Decommissioned extends Error {}
@@ -541,7 +554,12 @@ export class SyncClient {
         // To disk as it arrives, then read from there in two streaming passes (bundle-stream.ts):
         // neither the body nor a parse of it is ever held whole.
         const file = this.#state.incomingPath;
-        await downloadBodyLimited(res, this.#o.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES, file);
+        const bytes = await downloadBodyLimited(
+          res,
+          this.#o.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES,
+          file,
+        );
+        if (bytes >= COLLECT_AFTER_DOWNLOAD_BYTES) await releaseMemory(true, RELEASE_TRIM_AFTER_MS);
         let parsed: ParsedBundleFile;
         try {
           parsed = await parseBundleFile(file, {
