@@ -23,6 +23,8 @@
 // --mixed makes the Gatehouse list (file and synced items alike) a mixed adblock-syntax list of
 // --blocklist lines (mixed-list.ts: names, exceptions, wildcards, regexes, modifiers), the
 // second synced bundle as many other such lines; dnsmasq and unbound keep the plain names.
+// --port-base N moves every port the run uses (N, the nsd upstream, to about N + 300, and the
+// synced edges' proxies 1000 above their DNS ports) so it does not collide with another run.
 // --worker-mode runs each Gatehouse edge with more than one worker once per mode given
 // (edge.workerMode / --worker-mode), so threads and processes are measured in the same run.
 
@@ -70,7 +72,9 @@ const NO_ANCHORS = argv.includes("--no-anchors");
 const HERE = resolve(new URL("../..", import.meta.url).pathname);
 const ROOTS = [HERE, ...flags("root").map((r) => resolve(r))];
 const dir = mkdtempSync(join(tmpdir(), "gh-bench-mem-"));
-const NSD_PORT = 25400;
+/** --port-base: the first of the ports the run uses (nsd, then each server's), so two runs can coexist. */
+const BASE = Number(flag("port-base", "25400"));
+const NSD_PORT = BASE;
 const spawned: ChildProcess[] = [];
 
 /** Spawn and resolve once `ready` appears on stdout or stderr (or after `graceMs` without one). */
@@ -441,23 +445,23 @@ async function main() {
     synced?: boolean;
     run: () => Promise<ChildProcess>;
   }[] = [
-    { name: "dnsmasq", port: 25401, run: () => dnsmasqServer(25401) },
-    { name: "unbound", port: 25402, run: () => unboundServer(25402) },
+    { name: "dnsmasq", port: BASE + 1, run: () => dnsmasqServer(BASE + 1) },
+    { name: "unbound", port: BASE + 2, run: () => unboundServer(BASE + 2) },
   ];
   for (const [r, root] of ROOTS.entries())
     for (const { w, mode, off, label } of RUNS)
       servers.push({
         name: `gatehouse${r ? ` (${root})` : ""}, ${label}`,
-        port: 25403 + r * 10 + off,
-        run: () => gatehouseServer(root, 25403 + r * 10 + off, w, undefined, mode),
+        port: BASE + 3 + r * 10 + off,
+        run: () => gatehouseServer(root, BASE + 3 + r * 10 + off, w, undefined, mode),
       });
 
   for (const [i, a] of flags("node-args").entries())
     for (const { w, mode, off, label } of RUNS)
       servers.push({
         name: `gatehouse (GATEHOUSE_NODE_ARGS="${a}"), ${label}`,
-        port: 25503 + i * 10 + off,
-        run: () => gatehouseServer(HERE, 25503 + i * 10 + off, w, a, mode),
+        port: BASE + 103 + i * 10 + off,
+        run: () => gatehouseServer(HERE, BASE + 103 + i * 10 + off, w, a, mode),
       });
   const control = SYNCED
     ? standInControl([await syncedBundle(1, 0), await syncedBundle(2, BLOCKLIST)])
@@ -468,11 +472,11 @@ async function main() {
       for (const { w, mode, off, label } of RUNS)
         servers.push({
           name: `gatehouse${r ? ` (${root})` : ""} synced from control, ${label}`,
-          port: 25603 + r * 10 + off,
+          port: BASE + 203 + r * 10 + off,
           synced: true,
           run: () => {
             control.reset();
-            return syncedGatehouse(root, controlPort, 25603 + r * 10 + off, w, mode);
+            return syncedGatehouse(root, controlPort, BASE + 203 + r * 10 + off, w, mode);
           },
         });
   const rows: string[] = [];

@@ -17,7 +17,14 @@
 // GROWTH_BYTES a second malloc_trim follows at a later quiet check. A steady load never gives
 // the watch its quiet interval: malloc_trim alone then runs at most once a minute, when glibc
 // holds GROWTH_BYTES or more of freed blocks (trimHeld). Without the addon (no C compiler at
-// install, or another C library) the collection alone runs.
+// install, or another C library) the collection alone runs. A collection that leaves V8's heap
+// 16 MB or more beyond what it uses is followed by a compacting one (V8 keeps the pages a heap
+// grew to: a list of many rules compiled leaves 100+ MB for 30 used).
+//
+// A config apply does not wait for the watch: the sync client collects and trims once the poll's
+// answer is on disk (its socket reads are garbage in malloc's heap by then), and a swap of large
+// lists is followed by releaseMemorySoon (a collection, a trim, a second trim). Measured in
+// docs/benchmarks.md ("after a config swap").
 
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
