@@ -560,31 +560,7 @@ export class SyncClient {
           file,
         );
         if (bytes >= COLLECT_AFTER_DOWNLOAD_BYTES) await releaseMemory(true, RELEASE_TRIM_AFTER_MS);
-        let parsed: ParsedBundleFile;
-        try {
-          parsed = await parseBundleFile(file, {
-            ...(this.#o.parseMemoryMb !== undefined ? { memoryMb: this.#o.parseMemoryMb } : {}),
-            ...(this.#o.allocate ? { allocate: this.#o.allocate } : {}),
-          });
-        } catch (e) {
-          await rm(file, { force: true });
-          if (e instanceof BundleParseMemoryError)
-            throw new SyncRefused(
-              "parser_out_of_memory",
-              `refused the config poll's answer: ${e.message}`,
-            );
-          throw new SyncRefused(
-            "bad_answer",
-            `the config poll's answer is not JSON: ${(e as Error).message}`,
-          );
-        }
-        this.#synced();
-        try {
-          await this.#receive(parsed, file);
-        } finally {
-          // Applied: it became the last good bundle; refused: it goes.
-          await rm(file, { force: true });
-        }
+        await this.#applyFile(file);
       } catch (e) {
         if (e instanceof Decommissioned) return this.#decommission(e.message);
         if (this.#stop.signal.aborted) return;
@@ -600,6 +576,41 @@ export class SyncClient {
           );
         await this.#backoff(e);
       }
+    }
+  }
+
+  /**
+   * Read the answer on disk back (bundle-stream.ts) and apply it. A method of its own, not inline
+   * in the poll loop: what it parsed (the packed items, tens of MB for a large list) is referenced
+   * from this call's frame only. Held by the loop's (an async function's locals stay in its
+   * context until overwritten), it stayed alive through the next long poll wherever the compile
+   * copied the names out of it rather than adopting it (a mixed list: +46 MB per million lines).
+   */
+  async #applyFile(file: string): Promise<void> {
+    let parsed: ParsedBundleFile;
+    try {
+      parsed = await parseBundleFile(file, {
+        ...(this.#o.parseMemoryMb !== undefined ? { memoryMb: this.#o.parseMemoryMb } : {}),
+        ...(this.#o.allocate ? { allocate: this.#o.allocate } : {}),
+      });
+    } catch (e) {
+      await rm(file, { force: true });
+      if (e instanceof BundleParseMemoryError)
+        throw new SyncRefused(
+          "parser_out_of_memory",
+          `refused the config poll's answer: ${e.message}`,
+        );
+      throw new SyncRefused(
+        "bad_answer",
+        `the config poll's answer is not JSON: ${(e as Error).message}`,
+      );
+    }
+    this.#synced();
+    try {
+      await this.#receive(parsed, file);
+    } finally {
+      // Applied: it became the last good bundle; refused: it goes.
+      await rm(file, { force: true });
     }
   }
 
