@@ -7,12 +7,11 @@
 // (`lists`, snapshot.ts compileSharedLists), and compiles only the rest of the bundle.
 
 import { createPrivateKey } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { parentPort } from "node:worker_threads";
 import type { ConfigBundle, EdgeConfigFile } from "@gatehouse/contract";
 import type { SharedLists } from "./lists/list-set.ts";
 import { type Edge, startEdge } from "./main.ts";
-import { type ParsedBundle, parseBundleBody } from "./sync/bundle-parse.ts";
+import { type ParsedBundleFile, parseBundleFile } from "./sync/bundle-stream.ts";
 import { LogShipper } from "./sync/log-shipper.ts";
 import { edgeRegistry } from "./telemetry/metrics.ts";
 import { createOpLogger } from "./telemetry/op-log.ts";
@@ -53,9 +52,14 @@ let shipper: LogShipper | undefined;
 let credential: string | undefined;
 const log = (line: string) => send({ type: "log", line });
 
-/** A bundle file written by the primary, parsed off the event loop, its hash checked. */
-async function readBundleFile(file: string, parseMemoryMb?: number): Promise<ParsedBundle> {
-  const parsed = await parseBundleBody(await readFile(file), {
+/**
+ * A bundle file written by the primary, its hash checked: read in two streaming passes as the
+ * sync client reads a poll's answer (bundle-stream.ts; a body not in canonical form is parsed
+ * whole, off the event loop). Read whole, every worker process held the body and a parse of it
+ * at once during each apply (docs/benchmarks.md, "processes").
+ */
+async function readBundleFile(file: string, parseMemoryMb?: number): Promise<ParsedBundleFile> {
+  const parsed = await parseBundleFile(file, {
     ...(parseMemoryMb !== undefined ? { memoryMb: parseMemoryMb } : {}),
   });
   if (!parsed.hashOk) throw new Error(`${file}: the bundle's hash does not match its content`);
