@@ -278,6 +278,9 @@ export async function startEdge(opts: StartEdgeOptions): Promise<Edge> {
   // Memory back to the system once a burst is over (memory-release.ts).
   trackMemoryRelease(memoryReleaseStats);
   const unwatchMemory = watchMemory();
+  // The start's compile read large lists (a list file's bytes, parsed rule lines): garbage
+  // outside the JS heap and in it, which nothing would collect soon on an edge at rest.
+  if (snapshot.lists.byteLength >= COLLECT_AFTER_SWAP_BYTES) releaseMemorySoon();
   let closed = false;
   let draining = opts.drained === true;
   // drain/resume/close run one at a time, so a resume cannot race a drain still closing.
