@@ -1,4 +1,4 @@
-// The generated shape checks (src/shape-checks.ts, written by `node scripts/shape-checks.ts`)
+// The generated shape checks (src/shape-checks.ts, written by `node packages/contract/src/generate-shape-checks.ts`)
 // are TypeBox's compiled checks of today's schemas, and edge-checks.ts answers as validate.ts and
 // edge-config.ts do: the same problems for a value that fails, none for one that fits.
 
@@ -17,7 +17,7 @@ import {
 } from "@gatehouse/contract";
 import * as edge from "@gatehouse/contract/edge-checks";
 import fc from "fast-check";
-import { SHAPE_CHECKS_FILE, shapeChecksSource } from "../../../scripts/shape-checks.ts";
+import { SHAPE_CHECKS_FILE, shapeChecksSource } from "../src/generate-shape-checks.ts";
 import {
   isConfigBundle,
   isEdgeConfigFile,
@@ -26,11 +26,11 @@ import {
 } from "../src/shape-checks.ts";
 import { bundle as bundle0 } from "./bundle-fixture.ts";
 
-test("src/shape-checks.ts is what scripts/shape-checks.ts writes from the schemas now", () => {
+test("src/shape-checks.ts is what generate-shape-checks.ts writes from the schemas now", () => {
   assert.equal(
     readFileSync(SHAPE_CHECKS_FILE, "utf8"),
     shapeChecksSource(),
-    "a schema changed: run `node scripts/shape-checks.ts`",
+    "a schema changed: run `node packages/contract/src/generate-shape-checks.ts`",
   );
 });
 
