@@ -285,9 +285,8 @@ export class PacketCache {
 
   set(key: number, e: PacketEntry): void {
     if (this.max === 0 || e.size > this.maxBytes) return;
-    const old = this.map.get(key);
+    const old = this.map.set(key, e);
     if (old !== undefined) this.bytes -= old.size;
-    this.map.set(key, e);
     this.bytes += e.size;
     while (this.map.size > this.max || this.bytes > this.maxBytes) {
       const oldest = this.map.oldest();

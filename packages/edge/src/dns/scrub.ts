@@ -18,6 +18,7 @@
 // A CNAME chain that loops, or is longer than MAX_CHAIN, is no answer: the caller fails it.
 // Every dropped record is counted in gatehouse_dns_upstream_records_dropped_total by reason.
 
+import { nth } from "../indexed.ts";
 import { RRType } from "./wire/constants.ts";
 import type { ResourceRecord } from "./wire/message.ts";
 import { isSubdomainOf, lowerName } from "./wire/name.ts";
@@ -59,46 +60,59 @@ export function scrubAnswer(
   dropped: (reason: ScrubDropReason, n: number) => void,
 ): Scrubbed {
   const dnssecOk = q.do || isDnssec(q.type);
-  const kept = new Set<ResourceRecord>();
-  const seen = new Set<string>();
+  const all = m.answers;
+  // Which answers are kept, by position (a flag array and the chain's names in an array: a
+  // chain is at most MAX_CHAIN + 1 names, and a Set of each per miss was garbage to collect).
+  const kept: boolean[] = new Array(all.length).fill(false);
+  let keptCount = 0;
+  const keep = (i: number) => {
+    if (!kept[i]) {
+      kept[i] = true;
+      keptCount++;
+    }
+  };
   let current = lowerName(q.name);
+  const seen: string[] = [current];
   let loop = false;
   let hasData = false;
   let unsigned = 0;
-  seen.add(current);
   for (let hops = 0; ; hops++) {
     let next: string | undefined;
-    for (const r of m.answers) {
+    for (let i = 0; i < all.length; i++) {
+      const r = nth(all, i);
       if (r.class !== q.class) continue;
       const owner = lowerName(r.name);
       if (owner !== current) {
         // A DNAME above a name on the chain (its synthesized CNAME follows).
-        if (r.type === RRType.DNAME && isSubdomainOf(current, owner)) kept.add(r);
+        if (r.type === RRType.DNAME && isSubdomainOf(current, owner)) keep(i);
         continue;
       }
       if (r.type === q.type) {
-        kept.add(r);
+        keep(i);
         hasData = true;
       } else if (r.type === RRType.CNAME) {
-        kept.add(r);
+        keep(i);
         next ??= lowerName(r.data as string);
       } else if (r.type === RRType.RRSIG) {
-        if (dnssecOk) kept.add(r);
+        if (dnssecOk) keep(i);
         else unsigned++;
       }
     }
     if (next === undefined) break;
-    if (seen.has(next) || hops >= MAX_CHAIN) {
+    if (seen.includes(next) || hops >= MAX_CHAIN) {
       loop = true;
       break;
     }
-    seen.add(next);
+    seen.push(next);
     current = next;
   }
-  const answers = m.answers.filter((r) => kept.has(r));
+  // The kept answers in their order, with RFC 2181 §8 TTLs.
+  const answers: ResourceRecord[] = [];
+  if (keptCount > 0)
+    for (let i = 0; i < all.length; i++) if (kept[i]) answers.push(signedTtl(nth(all, i)));
   if (unsigned > 0) dropped("dnssec", unsigned);
-  if (answers.length + unsigned < m.answers.length)
-    dropped("unrelated", m.answers.length - answers.length - unsigned);
+  if (answers.length + unsigned < all.length)
+    dropped("unrelated", all.length - answers.length - unsigned);
 
   // With the data: only the NSEC/NSEC3 proof of a wildcard expansion (and its signatures), for
   // DO=1 clients that validate it (RFC 4035 §3.1.3.3). Without: the SOA and the denial proof.
@@ -111,7 +125,7 @@ export function scrubAnswer(
     dropped("authority", m.authorities.length - authorities.length);
   if (m.additionals.length > 0) dropped("additional", m.additionals.length);
   return {
-    answers: answers.map(signedTtl),
+    answers,
     authorities: authorities.map(signedTtl),
     additionals: [],
     loop,

@@ -255,9 +255,8 @@ export class DnsCache {
     };
     // An answer larger than the whole budget is not kept (it would evict everything else).
     if (bytes > st.maxBytes) return undefined;
-    const old = this.map.get(key);
+    const old = this.map.set(key, entry);
     if (old !== undefined) this.bytes -= old.bytes;
-    this.map.set(key, entry);
     this.bytes += bytes;
     while (this.map.size > st.maxEntries || this.bytes > st.maxBytes) {
       const oldest = this.map.oldest();

@@ -39,20 +39,25 @@ export class LruMap<K, V> {
     }
   }
 
-  /** Set `key` to `value` as the most recently used entry. */
-  set(key: K, value: V): void {
+  /**
+   * Set `key` to `value` as the most recently used entry; the value it replaced, if any (one
+   * lookup of the key for callers that account for the old value, instead of a get first).
+   */
+  set(key: K, value: V): V | undefined {
     const n = this.map.get(key);
     if (n !== undefined) {
+      const old = n.value;
       n.value = value;
       if (n !== this.tail) {
         this.unlink(n);
         this.append(n);
       }
-      return;
+      return old;
     }
     const node: Node<K, V> = { key, value, prev: undefined, next: undefined };
     this.map.set(key, node);
     this.append(node);
+    return undefined;
   }
 
   delete(key: K): boolean {
