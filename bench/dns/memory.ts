@@ -24,7 +24,8 @@
 // --blocklist lines (mixed-list.ts: names, exceptions, wildcards, regexes, modifiers), the
 // second synced bundle as many other such lines; dnsmasq and unbound keep the plain names.
 // --port-base N moves every port the run uses (N, the nsd upstream, to about N + 300, and the
-// synced edges' proxies 1000 above their DNS ports) so it does not collide with another run.
+// synced edges' proxies 1000 above their DNS ports) so it does not collide with another run;
+// keep it under 32768 - 1300 (Linux gives outgoing connections ports from 32768 up).
 // --worker-mode runs each Gatehouse edge with more than one worker once per mode given
 // (edge.workerMode / --worker-mode), so threads and processes are measured in the same run.
 
