@@ -17,6 +17,25 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "upgrade",
 ]);
 
+/**
+ * A bit per name length (bit 31: 31 or more) of the names the two lists below act on (HOP_BY_HOP,
+ * host, expect, via): a field whose name has none of those lengths, nor that of a field the
+ * Connection header names, is copied without lowercasing its name.
+ */
+function lengthBit(n: number): number {
+  return 1 << Math.min(n, 31);
+}
+const ACTED_ON = [...HOP_BY_HOP, "host", "expect", "via"].reduce(
+  (m, n) => m | lengthBit(n.length),
+  0,
+);
+
+function actedOnLengths(named: ReadonlySet<string> | undefined): number {
+  let m = ACTED_ON;
+  if (named !== undefined) for (const t of named) m |= lengthBit(t.length);
+  return m;
+}
+
 /** Connection option tokens, lowercased (RFC 9110 §7.6.1: `Connection: 1#connection-option`). */
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   let out: Set<string> | undefined;
@@ -44,10 +63,15 @@ export function upstreamRequestHeaders(
   via: string,
 ): string[] {
   const named = connectionTokens(raw);
+  const lengths = actedOnLengths(named);
   const out: string[] = ["host", authority];
   let viaIn = "";
   for (let i = 0; i < raw.length; i += 2) {
     const name = fieldName(raw, i);
+    if ((lengths & lengthBit(name.length)) === 0) {
+      out.push(name, fieldValue(raw, i));
+      continue;
+    }
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || lower === "host" || lower === "expect") continue;
     if (named?.has(lower)) continue;
@@ -65,10 +89,15 @@ export function upstreamRequestHeaders(
 /** Response headers for the client from the origin's flat field list, same rules. */
 export function downstreamResponseHeaders(raw: readonly string[], via: string): string[] {
   const named = connectionTokens(raw);
+  const lengths = actedOnLengths(named);
   const out: string[] = [];
   let viaIn = "";
   for (let i = 0; i < raw.length; i += 2) {
     const name = fieldName(raw, i);
+    if ((lengths & lengthBit(name.length)) === 0) {
+      out.push(name, fieldValue(raw, i));
+      continue;
+    }
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
     if (lower === "via") {

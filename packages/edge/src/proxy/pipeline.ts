@@ -216,8 +216,8 @@ export function runner(spec: PipelineSpec, d: PipelineDeps): Pipeline {
       try {
         try {
           let o: Outcome | Promise<Outcome> = "next";
-          for (const stage of stages) {
-            o = stage.run(ex);
+          for (let i = 0; i < stages.length; i++) {
+            o = (stages[i] as Stage).run(ex);
             if (typeof o !== "string") o = await o;
             if (o !== "next") break;
           }

@@ -4,7 +4,7 @@
 // char per byte), which is the engine's binary-string form for Bytes: set without re-encoding.
 
 import { domainsOf } from "@gatehouse/contract/schemes";
-import type { ExecutionContext } from "@gatehouse/rules";
+import { type ExecutionContext, MapValue } from "@gatehouse/rules";
 import type { Exchange } from "./exchange.ts";
 import { fieldName, fieldValue } from "./field-list.ts";
 
@@ -49,6 +49,12 @@ export function fillNet(
   fillIdentity(ctx, ex, fields);
 }
 
+/** Every char is one byte (what the rules engine's Bytes values are). */
+function isBinaryString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
+  return true;
+}
+
 export function fillHttp(ctx: ExecutionContext, ex: Exchange, fields: ReadonlySet<string>): void {
   ctx.reset();
   if (fields.has("http.conn.hostname")) ctx.set("http.conn.hostname", ex.host);
@@ -74,16 +80,43 @@ export function fillHttp(ctx: ExecutionContext, ex: Exchange, fields: ReadonlySe
   const wantNames = fields.has("http.request.headers.names");
   if (wantHeaders || wantNames) {
     const raw = ex.req.rawHeaders;
-    const map = new Map<string, string[]>();
+    // Names lowercased, values grouped by name in arrival order: the rules engine's map value,
+    // built here at once (no Map to convert) when every value is a binary string, as HTTP/1
+    // values read as latin1 always are.
+    const pairs: [string, string[]][] = [];
+    // A few fields are grouped by a scan of those seen; many, through an index.
+    const index = raw.length > 32 ? new Map<string, string[]>() : undefined;
+    let binary = true;
     for (let i = 0; i < raw.length; i += 2) {
       const name = fieldName(raw, i).toLowerCase();
       const value = fieldValue(raw, i);
-      const list = map.get(name);
-      if (list) list.push(value);
-      else map.set(name, [value]);
+      if (binary && !isBinaryString(value)) binary = false;
+      let list: string[] | undefined;
+      if (index !== undefined) list = index.get(name);
+      else {
+        for (const p of pairs) {
+          if (p[0] === name) {
+            list = p[1];
+            break;
+          }
+        }
+      }
+      if (list !== undefined) list.push(value);
+      else {
+        const values = [value];
+        pairs.push([name, values]);
+        index?.set(name, values);
+      }
     }
-    if (wantHeaders) ctx.set("http.request.headers", map);
-    if (wantNames) ctx.set("http.request.headers.names", [...map.keys()]);
+    // Names in arrival order (MapValue sorts the pairs it is given).
+    if (wantNames)
+      ctx.set(
+        "http.request.headers.names",
+        pairs.map((p) => p[0]),
+      );
+    if (wantHeaders) {
+      ctx.set("http.request.headers", binary ? new MapValue(pairs) : new Map(pairs));
+    }
   }
   fillIdentity(ctx, ex, fields);
 }

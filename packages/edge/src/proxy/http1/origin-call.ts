@@ -36,6 +36,7 @@ export interface BodyWriter {
 
 const ABORTED = new EdgeError("client_aborted", "the client went away");
 const IGNORE = (): void => {};
+const RESOLVED = Promise.resolve();
 
 export class OriginCall {
   statusCode = 0;
@@ -45,9 +46,6 @@ export class OriginCall {
   bodyLength = -1;
   /** The response has no body (HEAD, 204, 304). */
   noBody = false;
-  readonly head: Promise<void>;
-  /** Settles once the body has been relayed, or failed, or the client went away. */
-  readonly done: Promise<void>;
   error: Error | undefined;
   /** After a 101 to an upgrade request: the origin's socket and the bytes read after the head. */
   upgradedSocket: Socket | undefined;
@@ -62,32 +60,85 @@ export class OriginCall {
   #early: Buffer[] | undefined;
   #ended = false;
   #headIn = false;
-  #resolveHead!: () => void;
-  #rejectHead!: (e: Error) => void;
-  #resolveDone!: () => void;
-  readonly #finish = () => this.#resolveDone();
+  /**
+   * The head and done promises are made when first asked for (forward awaits the head, respond
+   * the body): an exchange that ends before either is asked makes neither, and a head that fails
+   * with nobody waiting is no unhandled rejection.
+   */
+  #head: Promise<void> | undefined;
+  #headFailure: Error | undefined;
+  #resolveHead: (() => void) | undefined;
+  #rejectHead: ((e: Error) => void) | undefined;
+  #done: Promise<void> | undefined;
+  #isDone = false;
+  #resolveDone: (() => void) | undefined;
+  readonly #finish = () => this.#settleDone();
   #waiting = false;
   readonly #resume = () => {
     this.#waiting = false;
     this.#conn?.resume();
   };
 
-  constructor() {
-    this.head = new Promise<void>((resolve, reject) => {
-      this.#resolveHead = resolve;
-      this.#rejectHead = reject;
-    });
-    // A head that fails after nobody awaits it any more must not be an unhandled rejection.
-    this.head.catch(IGNORE);
-    this.done = new Promise<void>((resolve) => {
-      this.#resolveDone = resolve;
-    });
+  /** Settles when the final response head is in (rejects when there will be none). */
+  get head(): Promise<void> {
+    if (this.#head === undefined) {
+      if (this.#headIn) this.#head = RESOLVED;
+      else if (this.#headFailure !== undefined) {
+        this.#head = Promise.reject(this.#headFailure);
+        this.#head.catch(IGNORE);
+      } else {
+        this.#head = new Promise<void>((resolve, reject) => {
+          this.#resolveHead = resolve;
+          this.#rejectHead = reject;
+        });
+        // A head that fails after nobody awaits it any more must not be an unhandled rejection.
+        this.#head.catch(IGNORE);
+      }
+    }
+    return this.#head;
+  }
+
+  /** Settles once the body has been relayed, or failed, or the client went away. */
+  get done(): Promise<void> {
+    if (this.#done === undefined) {
+      this.#done = this.#isDone
+        ? RESOLVED
+        : new Promise<void>((resolve) => {
+            this.#resolveDone = resolve;
+          });
+    }
+    return this.#done;
+  }
+
+  #settleHead(): void {
+    if (this.#headFailure !== undefined) return; // settled already: the first outcome stands
+    this.#headIn = true;
+    const resolve = this.#resolveHead;
+    this.#resolveHead = undefined;
+    this.#rejectHead = undefined;
+    resolve?.();
+  }
+
+  #failHead(err: Error): void {
+    this.#headFailure = err;
+    const reject = this.#rejectHead;
+    this.#resolveHead = undefined;
+    this.#rejectHead = undefined;
+    reject?.(err);
+  }
+
+  #settleDone(): void {
+    if (this.#isDone) return;
+    this.#isDone = true;
+    const resolve = this.#resolveDone;
+    this.#resolveDone = undefined;
+    resolve?.();
   }
 
   /** Listener for the client going away: abort the origin request. */
   readonly clientClosed = () => {
     if (!this.#ended) this.abort();
-    this.#resolveDone();
+    this.#settleDone();
   };
 
   // --- from the pool (origin-pool.ts) ---
@@ -120,8 +171,7 @@ export class OriginCall {
     this.headers = headers;
     this.bodyLength = bodyLength;
     this.noBody = noBody;
-    this.#headIn = true;
-    this.#resolveHead();
+    this.#settleHead();
   }
 
   data(chunk: Buffer): boolean {
@@ -149,9 +199,9 @@ export class OriginCall {
     this.error = err;
     this.#ended = true;
     this.#failConnect(err);
-    if (!this.#headIn) this.#rejectHead(err);
+    if (!this.#headIn) this.#failHead(err);
     else if (this.#sink !== undefined && !this.#sink.writableFinished) this.#sink.destroy(err);
-    this.#resolveDone();
+    this.#settleDone();
   }
 
   upgraded(status: number, headers: string[], socket: Socket, head: Buffer): void {
@@ -159,12 +209,11 @@ export class OriginCall {
     this.headers = headers;
     this.upgradedSocket = socket;
     this.upgradeHead = head;
-    this.#headIn = true;
     this.#ended = true;
     // The pool let go of the socket: an error before the relay takes over must not be unhandled.
     socket.on("error", () => socket.destroy());
-    this.#resolveHead();
-    this.#resolveDone();
+    this.#settleHead();
+    this.#settleDone();
   }
 
   // --- from the stages ---
@@ -225,8 +274,8 @@ export class OriginCall {
     this.#conn?.abort();
     // connect-origin or forward may still wait: they learn the exchange is off.
     this.#failConnect(ABORTED);
-    if (!this.#headIn) this.#rejectHead(ABORTED);
-    this.#resolveDone();
+    if (!this.#headIn) this.#failHead(ABORTED);
+    this.#settleDone();
   }
 }
 

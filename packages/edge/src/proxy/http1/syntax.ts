@@ -106,12 +106,13 @@ export interface HeadLimits {
  * LF (a line ending a lenient next hop might split differently) and on a head over the limit.
  */
 export function findHeadEnd(buf: Buffer, from: number, limits: HeadLimits): number {
-  let i = buf.indexOf(LF, from);
-  while (i >= 0) {
+  // A plain loop: a head is a few hundred bytes, and Buffer#indexOf is a native call per line.
+  const n = buf.length;
+  for (let i = from; i < n; i++) {
+    if (buf[i] !== LF) continue;
     if (i === 0 || buf[i - 1] !== CR) throw bad("bare LF in the head");
     // An empty line (CRLF right after the previous LF) ends the head.
     if (i >= 3 && buf[i - 2] === LF) return i + 1;
-    i = buf.indexOf(LF, i + 1);
   }
   if (buf.length > limits.maxHeadBytes) {
     throw new HeadError(431, "HEAD_TOO_LARGE", "request header fields too large");
@@ -142,18 +143,6 @@ export interface Framing {
   expect: string;
 }
 
-/** Before any field was seen. */
-const NO_FRAMING: Readonly<Framing> = {
-  contentLength: -1,
-  teCount: 0,
-  te: "",
-  connClose: false,
-  connKeepAlive: false,
-  connUpgrade: false,
-  hostCount: 0,
-  expect: "",
-};
-
 /** The start line and fields of a request, as received (names keep their case). */
 export interface ParsedRequest extends Framing {
   method: string;
@@ -169,18 +158,55 @@ export interface ParsedResponse extends Framing {
   rawHeaders: string[];
 }
 
+/** No field seen yet: the parser fills these in (a class, so no spread of defaults per message). */
+class Fields implements Framing {
+  contentLength = -1;
+  teCount = 0;
+  te = "";
+  connClose = false;
+  connKeepAlive = false;
+  connUpgrade = false;
+  hostCount = 0;
+  expect = "";
+  rawHeaders: string[] = [];
+}
+
+class RequestHead extends Fields implements ParsedRequest {
+  method: string;
+  target: string;
+  versionMinor: number;
+  constructor(method: string, target: string, versionMinor: number) {
+    super();
+    this.method = method;
+    this.target = target;
+    this.versionMinor = versionMinor;
+  }
+}
+
+class ResponseHead extends Fields implements ParsedResponse {
+  status: number;
+  versionMinor: number;
+  constructor(status: number, versionMinor: number) {
+    super();
+    this.status = status;
+    this.versionMinor = versionMinor;
+  }
+}
+
 /** Parse the request head in `buf[0, end)` (end from findHeadEnd). */
 export function parseRequestHead(buf: Buffer, end: number, limits: HeadLimits): ParsedRequest {
   // request-line = method SP request-target SP HTTP-version CRLF
   let i = 0;
   while (inClass(TCHAR, buf, i)) i++;
   if (i === 0 || buf[i] !== SP) throw bad("invalid method");
-  const method = buf.toString("latin1", 0, i);
+  // The whole head as one latin1 string (one native call): every token is a slice of it.
+  const text = buf.toString("latin1", 0, end);
+  const method = text.slice(0, i);
   if (!METHODS.has(method)) throw new HeadError(501, "HEAD_METHOD", "unrecognised method");
   const t0 = ++i;
   while (inClass(TARGET, buf, i)) i++;
   if (i === t0 || buf[i] !== SP) throw bad("invalid request-target");
-  const target = buf.toString("latin1", t0, i);
+  const target = text.slice(t0, i);
   i++;
   const minor = parseVersion(buf, i);
   if (minor < 0) throw bad("invalid HTTP version");
@@ -189,8 +215,8 @@ export function parseRequestHead(buf: Buffer, end: number, limits: HeadLimits): 
   if (minor > 9) {
     throw new HeadError(505, "HEAD_VERSION", "HTTP version not supported");
   }
-  const out: ParsedRequest = { method, target, versionMinor: minor, rawHeaders: [], ...NO_FRAMING };
-  parseFields(buf, i + 2, end, limits, out, out.rawHeaders, true);
+  const out = new RequestHead(method, target, minor);
+  parseFields(buf, text, i + 2, end, limits, out, out.rawHeaders, true);
   return out;
 }
 
@@ -210,8 +236,8 @@ export function parseResponseHead(buf: Buffer, end: number, limits: HeadLimits):
   }
   if (buf[i] !== CR) throw bad("invalid status line");
   const status = d0 * 100 + d1 * 10 + d2;
-  const out: ParsedResponse = { status, versionMinor: minor, rawHeaders: [], ...NO_FRAMING };
-  parseFields(buf, i + 2, end, limits, out, out.rawHeaders, false);
+  const out = new ResponseHead(status, minor);
+  parseFields(buf, buf.toString("latin1", 0, end), i + 2, end, limits, out, out.rawHeaders, false);
   return out;
 }
 
@@ -239,6 +265,7 @@ function parseVersion(buf: Buffer, i: number): number {
 /** field-line = field-name ":" OWS field-value OWS, CRLF-terminated, until the empty line. */
 function parseFields(
   buf: Buffer,
+  text: string,
   start: number,
   end: number,
   limits: HeadLimits,
@@ -268,9 +295,9 @@ function parseFields(
     if (++count > limits.maxHeaderCount) {
       throw new HeadError(431, "HEAD_TOO_MANY", "too many header fields");
     }
-    const name = buf.toString("latin1", n0, nameEnd);
+    const name = text.slice(n0, nameEnd);
     if (request && name.indexOf("_") >= 0) refuseLookAlike(name);
-    const value = buf.toString("latin1", v0, v1);
+    const value = text.slice(v0, v1);
     raw.push(name, value);
     noteFraming(name, value, f);
   }

@@ -236,6 +236,46 @@ test("policy-request: network before HTTP, precedence, first match wins", () => 
   assert.equal(port.ex.policy?.id, "net-3");
 });
 
+test("policy-request: header fields by lowercased name, repeats grouped, names in arrival order", () => {
+  const b = bundle([
+    p("http", "block", 'any(http.request.headers["x-tag"][*] == "two")', 1),
+    p("http", "block", 'http.request.headers.names[1] == "x-tag"', 2),
+    p("http", "block", 'any(http.request.headers["user-agent"][*] contains "sqlmap")', 3),
+  ]);
+  const run = (headers: string[]) => {
+    const ex = exchange(b, "http://a.example/", { headers });
+    assert.equal(parse.run(ex), "next");
+    return { outcome: policyRequest.run(ex), id: ex.policy?.id };
+  };
+  // The second X-Tag line is grouped with the first, whatever the case of its name.
+  assert.deepEqual(run(["Host", "a.example", "X-TAG", "one", "x-tag", "two"]), {
+    outcome: "respond",
+    id: "http-1",
+  });
+  // names[1] is the second distinct name as sent (not in sorted order).
+  assert.deepEqual(run(["Host", "a.example", "X-Tag", "one", "Accept", "*/*"]), {
+    outcome: "respond",
+    id: "http-2",
+  });
+  assert.deepEqual(run(["Accept", "*/*", "Host", "a.example", "X-Tag", "one"]), {
+    outcome: "next",
+    id: undefined,
+  });
+  // Many fields (grouped through an index): the same answers.
+  const many = ["Host", "a.example"];
+  for (let i = 0; i < 40; i++) many.push(`X-F${i}`, String(i));
+  assert.deepEqual(run([...many, "User-Agent", "sqlmap/1.7", "X-Tag", "one"]), {
+    outcome: "respond",
+    id: "http-3",
+  });
+  assert.deepEqual(run([...many, "X-Tag", "one", "X-TAG", "two"]), {
+    outcome: "respond",
+    id: "http-1",
+  });
+  // obs-text in a value (one byte per char, as read) reaches the rules as it came.
+  assert.equal(run(["Host", "a.example", "User-Agent", "sqlmap\u00e9"]).outcome, "respond");
+});
+
 test("resolve-peer: SSRF guard on every candidate, explicit allow, DNS outcomes", async () => {
   const resolve = createResolvePeer(
     resolverOf({
