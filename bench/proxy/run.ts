@@ -6,6 +6,7 @@
 //   node bench/proxy/run.ts [--duration 10] [--connections 50] [--tunnel-mib 2048]
 //     [--only squid,gatehouse] [--new-connection] (--tunnel-mib 0: no tunnels)
 //     [--pin] [--compare <old checkout>] [--inspect] [--profile DIR] [--rounds N]
+//     [--resume] [--load-workers N] (--inspect)
 // --new-connection: every request on a new client connection (`Connection: close`; wrk dials
 // again after each answer) instead of keep-alive. --pin: each proxy on CPU 0, wrk and the
 // origin on CPU 1 (taskset). --compare: also run `gatehouse-before`, the one-process proxy of
@@ -21,7 +22,11 @@
 // with a CA of its own (P-256) that the load generator trusts alone, and verifies the origin
 // against the origin's CA. --compare runs `gatehouse-before` (inspecting) there too, and
 // --rounds N runs the plan N times in turn and reports each proxy's medians (on a loaded machine
-// a lone run of each is mostly noise).
+// a lone run of each is mostly noise). --resume (with --new-connection): each new connection
+// resumes the previous one's TLS session (the proxy's ticket): the resumed-handshake figure.
+// --load-workers N: tls-load.ts runs its loops on N threads. "proxy CPU" is the proxy's CPU time
+// over the run's wall time: well under one core, the proxy was not the limit and its rate is the
+// load generator's (or the machine's) — the CPU per handshake is then the figure to compare.
 // Prints a markdown table (ratios against squid) for docs/benchmarks.md.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -56,6 +61,8 @@ const { values } = parseArgs({
     inspect: { type: "boolean", default: false },
     profile: { type: "string" },
     rounds: { type: "string", default: "1" },
+    resume: { type: "boolean", default: false },
+    "load-workers": { type: "string", default: "1" },
   },
 });
 const DURATION = Number(values.duration);
@@ -69,6 +76,10 @@ const COMPARE = values.compare;
 const INSPECT = values.inspect;
 /** `--rounds N` (--inspect): the whole plan N times in turn; medians in the table. */
 const ROUNDS = Math.max(1, Number(values.rounds));
+/** `--resume` (--inspect --new-connection): every handshake after a loop's first resumes. */
+const RESUME = values.resume;
+/** `--load-workers N` (--inspect): tls-load.ts's loops on N threads. */
+const LOAD_WORKERS = Math.max(1, Number(values["load-workers"]));
 /** `--profile DIR`: the one-process Gatehouse runs with `--cpu-prof` into DIR (where its time goes). */
 const PROFILE = values.profile;
 /** The inspected origin's name: every proxy resolves it (squid and mitmproxy from /etc/hosts). */
@@ -498,8 +509,12 @@ interface TlsLoadResult {
   p99ms: number;
   errors: number;
   non2xx: number;
+  resumed: number;
   clientCpu: number;
 }
+
+/** proxyCpu: the proxy's CPU time ÷ wall time; resumed: the share of handshakes that resumed. */
+type TlsRun = HttpResult & { clientCpu: number; proxyCpu: number; resumed: number };
 
 function tlsLoad(
   p: InspectingProxy,
@@ -522,14 +537,19 @@ function tlsLoad(
     "--duration",
     String(seconds),
     ...(NEW_CONNECTION ? ["--handshakes"] : []),
+    ...(NEW_CONNECTION && RESUME ? ["--resume"] : []),
+    "--workers",
+    String(LOAD_WORKERS),
   ]);
   const out = execFileSync(cmd, args, { encoding: "utf8", timeout: (seconds + 60) * 1000 });
   return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as TlsLoadResult;
 }
 
-function runTls(p: InspectingProxy, tls: TlsSetup): HttpResult & { clientCpu: number } {
+function runTls(p: InspectingProxy, tls: TlsSetup): TlsRun {
   const cpu0 = p.procs.reduce((s, c) => s + cpuSeconds(c.pid ?? 0), 0);
+  const t0 = performance.now();
   const r = tlsLoad(p, tls, CONNECTIONS, DURATION);
+  const wall = (performance.now() - t0) / 1000;
   const cpu1 = p.procs.reduce((s, c) => s + cpuSeconds(c.pid ?? 0), 0);
   const errors = [
     r.errors > 0 ? `${r.errors} failed connections or requests` : "",
@@ -544,6 +564,8 @@ function runTls(p: InspectingProxy, tls: TlsSetup): HttpResult & { clientCpu: nu
     cpuPerKReq: ((cpu1 - cpu0) / r.requests) * 1000,
     errors,
     clientCpu: r.clientCpu,
+    proxyCpu: (cpu1 - cpu0) / wall,
+    resumed: r.requests === 0 ? 0 : r.resumed / r.requests,
   };
 }
 
@@ -554,7 +576,7 @@ async function mainInspect(): Promise<void> {
     `# ${process.version}, ${cpuModel()}, ${readFileSync("/proc/loadavg", "utf8").trim()} load before`,
   );
   console.log(
-    `# inspected HTTPS: origin node:https serving 1 KiB (${TLS_HOST}); tls-load.ts -c${CONNECTIONS} -d${DURATION}s, ${NEW_CONNECTION ? "a new connection and full TLS handshake per request" : "keep-alive"}${PIN ? ", proxy pinned to CPU 0, load generator and origin to CPU 1" : ""}`,
+    `# inspected HTTPS: origin node:https serving 1 KiB (${TLS_HOST}); tls-load.ts -c${CONNECTIONS} -d${DURATION}s --workers ${LOAD_WORKERS}, ${NEW_CONNECTION ? `a new connection and ${RESUME ? "a TLS handshake resuming the previous session" : "full TLS handshake"} per request` : "keep-alive"}${PIN ? ", proxy pinned to CPU 0, load generator and origin to CPU 1" : ""}`,
   );
   const plan: [string, () => Promise<InspectingProxy>][] = [
     ["squid", () => startSquidBump(tls)],
@@ -569,7 +591,6 @@ async function mainInspect(): Promise<void> {
         ]),
     ["mitmdump", () => startMitmdump(tls)],
   ];
-  type TlsRun = HttpResult & { clientCpu: number };
   const results: { name: string; http?: TlsRun; note?: string }[] = [];
   // Per proxy, the runs of every round (--rounds: the plan runs again in the same order, so a
   // change in the machine's load hits every proxy alike); the table shows their medians.
@@ -595,7 +616,7 @@ async function mainInspect(): Promise<void> {
       list.push(http);
       runs.set(name, list);
       console.error(
-        `${ROUNDS > 1 ? `round ${round} ` : ""}${name}: ${http.rps.toFixed(0)} ${NEW_CONNECTION ? "handshakes" : "req"}/s, p50 ${http.p50ms} ms, p99 ${http.p99ms} ms, CPU ${(http.cpuPerKReq * 1000).toFixed(1)} ms / 1k, client CPU ${(http.clientCpu * 100).toFixed(0)} %${http.errors ? ` (${http.errors})` : ""}`,
+        `${ROUNDS > 1 ? `round ${round} ` : ""}${name}: ${http.rps.toFixed(0)} ${NEW_CONNECTION ? "handshakes" : "req"}/s, p50 ${http.p50ms} ms, p99 ${http.p99ms} ms, CPU ${(http.cpuPerKReq * 1000).toFixed(1)} ms / 1k, proxy CPU ${(http.proxyCpu * 100).toFixed(0)} %, client CPU ${(http.clientCpu * 100).toFixed(0)} %${RESUME ? `, ${(http.resumed * 100).toFixed(0)} % resumed` : ""}${http.errors ? ` (${http.errors})` : ""}`,
       );
     }
   }
@@ -609,6 +630,8 @@ async function mainInspect(): Promise<void> {
         p99ms: med((r) => r.p99ms),
         cpuPerKReq: med((r) => r.cpuPerKReq),
         clientCpu: med((r) => r.clientCpu),
+        proxyCpu: med((r) => r.proxyCpu),
+        resumed: med((r) => r.resumed),
         errors: list
           .map((r) => r.errors)
           .filter(Boolean)
@@ -625,13 +648,13 @@ async function mainInspect(): Promise<void> {
   const base = results.find((r) => r.name === "squid" && r.http)?.http;
   const unit = NEW_CONNECTION ? "handshakes/s" : "req/s";
   console.log(
-    `\n| proxy | ${unit} | vs squid ssl-bump | p50 ms | p99 ms | CPU ms / 1k req | CPU vs squid | load generator CPU | note |`,
+    `\n| proxy | ${unit} | vs squid ssl-bump | p50 ms | p99 ms | CPU ms / 1k req | CPU vs squid | proxy CPU | load generator CPU | ${RESUME ? "resumed | " : ""}note |`,
   );
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|${RESUME ? "---:|" : ""}---|`);
   for (const r of results) {
     const h = r.http;
     console.log(
-      `| ${r.name} | ${h ? h.rps.toFixed(0) : "–"} | ${ratio(h?.rps, base?.rps)} | ${h ? h.p50ms.toFixed(2) : "–"} | ${h ? h.p99ms.toFixed(2) : "–"} | ${h ? (h.cpuPerKReq * 1000).toFixed(0) : "–"} | ${ratio(h?.cpuPerKReq, base?.cpuPerKReq)} | ${h ? `${(h.clientCpu * 100).toFixed(0)} %` : "–"} | ${[r.note, h?.errors].filter(Boolean).join("; ")} |`,
+      `| ${r.name} | ${h ? h.rps.toFixed(0) : "–"} | ${ratio(h?.rps, base?.rps)} | ${h ? h.p50ms.toFixed(2) : "–"} | ${h ? h.p99ms.toFixed(2) : "–"} | ${h ? (h.cpuPerKReq * 1000).toFixed(0) : "–"} | ${ratio(h?.cpuPerKReq, base?.cpuPerKReq)} | ${h ? `${(h.proxyCpu * 100).toFixed(0)} %` : "–"} | ${h ? `${(h.clientCpu * 100).toFixed(0)} %` : "–"} | ${RESUME ? `${h ? `${(h.resumed * 100).toFixed(0)} %` : "–"} | ` : ""}${[r.note, h?.errors].filter(Boolean).join("; ")} |`,
     );
   }
 }

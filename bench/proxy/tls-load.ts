@@ -4,17 +4,23 @@
 //   keep-alive (default): sends GET requests one after another on that connection, 1 KiB back;
 //   --handshakes: for every request a new TCP connection, CONNECT and a full TLS handshake
 //     (no session resumption), one GET with `Connection: close`, then closes.
+//   --handshakes --resume: the same, but every connection after a loop's first resumes the TLS
+//     session of the one before (the proxy's session ticket): the resumed-handshake figure.
+// --workers N spreads the loops over N worker threads (one core each where the machine has them:
+// one Node thread cannot make handshakes as fast as a proxy in C serves them).
 // Runs --duration seconds and prints one JSON line: requests, req/s, p50/p99 ms (keep-alive: one
-// request; handshakes: connect to last byte of the answer), errors, and this client's own CPU
-// share (utime+stime ÷ wall time: near 1.0 means the client, not the proxy, was the limit).
+// request; handshakes: connect to last byte of the answer), errors, resumed handshakes, and this
+// client's own CPU (utime+stime ÷ wall time, all threads: in cores; near the cores it may use
+// means the client, not the proxy, was the limit).
 //   node bench/proxy/tls-load.ts --proxy-port P --host localhost --port 9443 --ca root.pem
-//     [--connections 50] [--duration 8] [--handshakes]
+//     [--connections 50] [--duration 8] [--handshakes [--resume]] [--workers 1]
 
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { createHistogram } from "node:perf_hooks";
+import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import { createSecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
 import { parseArgs } from "node:util";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 
 const { values } = parseArgs({
   options: {
@@ -25,16 +31,27 @@ const { values } = parseArgs({
     connections: { type: "string", default: "50" },
     duration: { type: "string", default: "8" },
     handshakes: { type: "boolean", default: false },
+    resume: { type: "boolean", default: false },
+    workers: { type: "string", default: "1" },
   },
+  // A worker thread gets the same argv as the main thread.
+  args: isMainThread ? process.argv.slice(2) : (workerData as { argv: string[] }).argv,
 });
 const PROXY_PORT = Number(values["proxy-port"]);
 const HOST = values.host;
 const PORT = Number(values.port);
 /** One context for every connection: the client's own setup is not what is measured. */
 const CONTEXT = createSecureContext({ ca: readFileSync(String(values.ca)) });
-const CONNECTIONS = Number(values.connections);
+const WORKERS = Math.max(1, Number(values.workers));
+/** This thread's loops: the main thread's share when there are no workers, else a worker's. */
+const CONNECTIONS = isMainThread
+  ? WORKERS === 1
+    ? Number(values.connections)
+    : 0
+  : (workerData as { connections: number }).connections;
 const DURATION_MS = Number(values.duration) * 1000;
 const HANDSHAKES = values.handshakes;
+const RESUME = HANDSHAKES && values.resume;
 
 const CONNECT_HEAD = Buffer.from(
   `CONNECT ${HOST}:${PORT} HTTP/1.1\r\nHost: ${HOST}:${PORT}\r\n\r\n`,
@@ -50,6 +67,7 @@ const hist = createHistogram();
 let requests = 0;
 let errors = 0;
 let non2xx = 0;
+let resumed = 0;
 let measuring = true;
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
@@ -64,6 +82,8 @@ class Client {
   #close = false;
   #status = 0;
   #start = 0;
+  /** --resume: the last session this loop was given (TLS 1.3: a ticket), offered on the next. */
+  #session: Buffer | undefined;
 
   open(): void {
     if (!measuring) return;
@@ -97,8 +117,13 @@ class Client {
       servername: HOST,
       secureContext: CONTEXT,
       ALPNProtocols: ["http/1.1"],
+      ...(this.#session === undefined ? {} : { session: this.#session }),
     });
     this.#tls = tls;
+    if (RESUME)
+      tls.on("session", (s: Buffer) => {
+        this.#session = s;
+      });
     tls.on("error", () => this.#failed(raw));
     tls.on("data", (c: Buffer) => {
       if (this.#raw === raw) this.#onData(c);
@@ -106,7 +131,10 @@ class Client {
     tls.on("end", () => {
       if (this.#need >= 0 || !this.#close) this.#failed(raw);
     });
-    tls.once("secureConnect", () => this.#send());
+    tls.once("secureConnect", () => {
+      if (measuring && tls.isSessionReused()) resumed++;
+      this.#send();
+    });
   }
 
   #send(): void {
@@ -175,28 +203,78 @@ class Client {
   }
 }
 
-const clients: Client[] = [];
-for (let i = 0; i < CONNECTIONS; i++) {
-  const c = new Client();
-  clients.push(c);
-  c.open();
+interface Counts {
+  requests: number;
+  errors: number;
+  non2xx: number;
+  resumed: number;
+  hist: RecordableHistogram;
+  /** Wall time of the loops (a worker's start-up not included). */
+  seconds: number;
 }
-await new Promise((r) => setTimeout(r, DURATION_MS));
-measuring = false;
-const seconds = (performance.now() - t0) / 1000;
-const cpu = process.cpuUsage(cpu0);
-for (const c of clients) c.stop();
-const ms = (p: number) => (hist.count === 0 ? 0 : hist.percentile(p) / 1000);
-process.stdout.write(
-  `${JSON.stringify({
-    requests,
-    seconds,
-    rps: requests / seconds,
-    p50ms: ms(50),
-    p99ms: ms(99),
-    errors,
-    non2xx,
-    clientCpu: (cpu.user + cpu.system) / 1e6 / seconds,
-  })}\n`,
-);
-process.exit(0);
+
+/** Run this thread's loops for the duration; their counts. */
+async function runLoops(): Promise<Counts> {
+  const started = performance.now();
+  const clients: Client[] = [];
+  for (let i = 0; i < CONNECTIONS; i++) {
+    const c = new Client();
+    clients.push(c);
+    c.open();
+  }
+  await new Promise((r) => setTimeout(r, DURATION_MS));
+  measuring = false;
+  for (const c of clients) c.stop();
+  return { requests, errors, non2xx, resumed, hist, seconds: (performance.now() - started) / 1000 };
+}
+
+if (!isMainThread) {
+  parentPort?.postMessage(await runLoops());
+} else {
+  let total: Counts;
+  if (WORKERS === 1) total = await runLoops();
+  else {
+    const all = Number(values.connections);
+    const parts = await Promise.all(
+      Array.from({ length: WORKERS }, (_, i) => {
+        const connections = Math.floor(all / WORKERS) + (i < all % WORKERS ? 1 : 0);
+        const w = new Worker(new URL(import.meta.url), {
+          workerData: { argv: process.argv.slice(2), connections },
+        });
+        return new Promise<Counts>((resolve, reject) => {
+          w.once("message", (m: Counts) => {
+            resolve(m);
+            void w.terminate();
+          });
+          w.once("error", reject);
+        });
+      }),
+    );
+    total = { requests: 0, errors: 0, non2xx: 0, resumed: 0, hist, seconds: 0 };
+    for (const p of parts) {
+      total.seconds += p.seconds / parts.length;
+      total.requests += p.requests;
+      total.errors += p.errors;
+      total.non2xx += p.non2xx;
+      total.resumed += p.resumed;
+      hist.add(p.hist);
+    }
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const seconds = total.seconds;
+  const ms = (p: number) => (hist.count === 0 ? 0 : hist.percentile(p) / 1000);
+  process.stdout.write(
+    `${JSON.stringify({
+      requests: total.requests,
+      seconds,
+      rps: total.requests / seconds,
+      p50ms: ms(50),
+      p99ms: ms(99),
+      errors: total.errors,
+      non2xx: total.non2xx,
+      resumed: total.resumed,
+      clientCpu: (cpu.user + cpu.system) / 1e6 / ((performance.now() - t0) / 1000),
+    })}\n`,
+  );
+  process.exit(0);
+}

@@ -5,9 +5,9 @@
 
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { describe, it } from "node:test";
-import { connect, createServer } from "node:tls";
+import { connect, createServer, TLSSocket } from "node:tls";
 import { Registry } from "prom-client";
 import { testPki as pki } from "../../test/tls-pki.ts";
 import { LEAF_VALIDITY_MS, LeafMinter, LeafUnavailable } from "./leaf-minter.ts";
@@ -49,6 +49,60 @@ async function handshake(
   } finally {
     server.close();
   }
+}
+
+/**
+ * Clients of a server that wraps each accepted socket in a TLSSocket on the minter's context,
+ * as the proxy does for an inspected CONNECT: what each handshake negotiated.
+ */
+async function proxyLikeHandshakes(
+  minter: LeafMinter,
+  root: string,
+  clients: { ecdhCurve?: string; reuse?: boolean }[],
+): Promise<{ group: string | undefined; reused: boolean }[]> {
+  const server = createNetServer((raw) => {
+    void minter.secureContext("www.example.com").then((secureContext) => {
+      const tls = new TLSSocket(raw, { isServer: true, secureContext });
+      tls.on("error", () => tls.destroy());
+      tls.on("data", () => tls.end());
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const out: { group: string | undefined; reused: boolean }[] = [];
+  let session: Buffer | undefined;
+  try {
+    for (const c of clients) {
+      out.push(
+        await new Promise((resolve, reject) => {
+          const s = connect({
+            port: (server.address() as AddressInfo).port,
+            host: "127.0.0.1",
+            servername: "www.example.com",
+            ca: root,
+            ...(c.ecdhCurve === undefined ? {} : { ecdhCurve: c.ecdhCurve }),
+            ...(c.reuse === true && session !== undefined ? { session } : {}),
+          });
+          let group: string | undefined;
+          let reused = false;
+          s.on("session", (t: Buffer) => {
+            session = t;
+          });
+          s.once("secureConnect", () => {
+            const info = s.getEphemeralKeyInfo();
+            group = info !== null && "name" in info ? String(info.name) : undefined;
+            reused = s.isSessionReused();
+            s.write("x"); // the server answers by closing, after its session tickets
+          });
+          s.on("data", () => {});
+          s.once("close", () => resolve({ group, reused }));
+          s.once("error", reject);
+        }),
+      );
+    }
+  } finally {
+    server.close();
+  }
+  return out;
 }
 
 describe("leaf minter", () => {
@@ -152,6 +206,23 @@ describe("leaf minter", () => {
       assert.equal(e.reason, "no_issuer");
       return true;
     });
+  });
+
+  it("picks X25519 over the hybrid ML-KEM group, still serves a hybrid-only client, and resumes sessions", async () => {
+    const { root, issuer } = await pki();
+    const minter = new LeafMinter();
+    minter.setIssuer(issuer);
+    const [both, hybridOnly, first, again] = await proxyLikeHandshakes(minter, root, [
+      {}, // Node's default offer: X25519MLKEM768 and X25519 key shares
+      { ecdhCurve: "X25519MLKEM768" },
+      {},
+      { reuse: true },
+    ]);
+    assert.equal(both?.group, "X25519");
+    assert.equal(hybridOnly?.group, "X25519MLKEM768");
+    assert.equal(first?.reused, false);
+    // The context's session tickets let a returning client skip the full handshake.
+    assert.equal(again?.reused, true);
   });
 
   it("refuses names that cannot be certified", async () => {

@@ -28,6 +28,15 @@ export const LEAF_VALIDITY_MS = 7 * 86_400_000;
 const LEAF_BACKDATE_MS = 60 * 60_000;
 /** A cached leaf this close to its end is minted again. */
 const LEAF_RENEW_MARGIN_MS = 60 * 60_000;
+/**
+ * Key-exchange groups offered to inspected clients, in the order we pick them: X25519 first.
+ * Node's OpenSSL would otherwise pick the hybrid X25519MLKEM768 whenever the client offers it
+ * (current browsers and Node clients do): the ML-KEM encapsulation and its 1.1 KB key share cost
+ * the edge about 5 % more CPU per full handshake for a hop that stays on the organisation's own
+ * network (the origin side keeps Node's defaults). The hybrid stays on the list for a client
+ * that offers nothing else. Squid ssl-bump on Debian's OpenSSL 3.0 has no hybrid and picks X25519.
+ */
+export const CLIENT_SIDE_GROUPS = "X25519:P-256:P-384:X25519MLKEM768";
 
 /** The intermediate that signs leaves: its certificate (PEM) and private key. */
 export interface LeafIssuer {
@@ -259,6 +268,10 @@ export class LeafMinter {
       cert: leaf.certPem + leaf.issuerPem,
       key: leaf.keyPem,
       minVersion: "TLSv1.2",
+      ecdhCurve: CLIENT_SIDE_GROUPS,
+      // Our order, not the client's, picks the group (and the cipher, among Node's defaults):
+      // without it OpenSSL takes the client's first key share, the hybrid.
+      honorCipherOrder: true,
       // A client-initiated TLS 1.2 renegotiation is refused (Node allows 3 per 10 minutes by
       // default): it costs us a handshake each time and gains an inspected client nothing.
       secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
