@@ -11,6 +11,7 @@
 // OpenSSL, Node's buffers).
 // Run: flock /tmp/bench.lock node bench/footprint/run.ts [--seconds 1800] [--qps 1000]
 //        [--names 150000] [--blocklist 0] [--sample 30] [--root DIR] [--port 25700]
+//        [--cache-bytes N]
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -30,6 +31,8 @@ const { values } = parseArgs({
     root: { type: "string" },
     /** The first of the seven loopback ports the run takes (nsd, DNS, proxy, API, …). */
     port: { type: "string", default: "25700" },
+    /** resolver.cache.maxBytes for the load (answers and packets; default: the config's). */
+    "cache-bytes": { type: "string" },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -265,6 +268,7 @@ async function main() {
     upstreams: [{ address: `udp://127.0.0.1:${PORTS.nsd}` }],
     dnssec: { validate: false },
     rateLimit: false,
+    ...(values["cache-bytes"] ? { cache: { maxBytes: Number(values["cache-bytes"]) } } : {}),
   });
   await until("the edge to use nsd", () => dig("probe.load.test") === "10.0.0.1");
 
