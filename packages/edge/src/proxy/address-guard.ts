@@ -65,6 +65,8 @@ function listFor(cls: AddressClass): BlockList {
  * (`::7f00:1`, `::127.0.0.1`, `0:0:0:0:0:0:7f00:1`) gives one answer.
  */
 function embeddedV4(ip: string): string {
+  // IPv4 text (the usual peer) is not parsed as IPv6 only to fail.
+  if (!ip.includes(":")) return "";
   const w = ipv6Words(ip);
   if (w === undefined) return "";
   let v4 = -1;

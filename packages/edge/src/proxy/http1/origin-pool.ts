@@ -6,7 +6,7 @@
 // was read. A connection goes back to the pool only when its response was read to the end and
 // both sides said it may persist. Time limits are checked by one sweep, as on the client side.
 
-import { connect, type Socket } from "node:net";
+import { connect, type OnReadOpts, type Socket } from "node:net";
 import type { SecureContext, TLSSocket } from "node:tls";
 import { asEdgeError, EdgeError } from "@gatehouse/contract/errors";
 import { tls } from "../../net/node-tls.ts";
@@ -97,6 +97,9 @@ export interface OriginRequest {
   /** Protocols to ask the origin to switch to (a fresh connection, never pooled). */
   readonly upgrade: string | undefined;
 }
+
+/** Where pooled origin connections read (one read at a time: each is handled synchronously). */
+const READ_BUFFER = new Uint8Array(64 * 1024);
 
 // Connection states.
 const CONNECTING = 0;
@@ -232,6 +235,13 @@ class OriginConnection implements OriginLink {
       allowHalfOpen: true,
     };
     this.#tls = req.tls !== undefined;
+    // A pooled connection reads into the shared buffer (Node's `onread`): each read is one call
+    // here, without the readable-stream machinery (push, 'data', a next-tick read-ahead) and
+    // without a buffer allocated per read by Node; what is kept is copied out first (#onRead).
+    // A fresh connection may end up the upgrade relay's, which reads it as a stream.
+    const onread: OnReadOpts | undefined = req.fresh
+      ? undefined
+      : { buffer: READ_BUFFER, callback: this.#onRead };
     this.socket = req.tls
       ? tls().connect({
           ...options,
@@ -242,8 +252,11 @@ class OriginConnection implements OriginLink {
           ALPNProtocols: req.fresh ? ["http/1.1"] : ["h2", "http/1.1"],
           // Verified below, so the failure can be answered with a page that says why.
           rejectUnauthorized: false,
+          // Not in the type of tls.connect's options, but taken (as net.connect takes it) for a
+          // connection that is not wrapped around an existing socket.
+          ...(onread === undefined ? {} : ({ onread } as object)),
         })
-      : connect(options);
+      : connect(onread === undefined ? options : { ...options, onread });
     listen(this.socket, this.#listeners);
   }
 
@@ -359,6 +372,18 @@ class OriginConnection implements OriginLink {
     this.#bodyWaits = false;
     this.#uploadProgress();
     this.#req?.body?.resumeBody();
+  };
+
+  /**
+   * Bytes read into READ_BUFFER, which the next read of any connection overwrites: copied into a
+   * buffer of their own (pooled by Node when small) before anything can keep them.
+   */
+  readonly #onRead = (n: number, buf: Uint8Array): boolean => {
+    const chunk = Buffer.allocUnsafe(n);
+    chunk.set(n === buf.length ? buf : buf.subarray(0, n));
+    this.#onData(chunk);
+    // A pause (the client's buffer is full) was asked through socket.pause() if at all.
+    return true;
   };
 
   readonly #onData = (chunk: Buffer) => {
