@@ -430,6 +430,8 @@ async function startSquidBump(tls: TlsSetup): Promise<InspectingProxy> {
   const port = await freePort();
   const certgen = "/usr/lib/squid/security_file_certgen";
   const db = join(dir, "squid-ssl-db");
+  // certgen -c refuses an existing database: --rounds starts squid again for every round.
+  rmSync(db, { recursive: true, force: true });
   execFileSync(certgen, ["-c", "-s", db, "-M", "16MB"], { stdio: "ignore" });
   execFileSync("chown", ["-R", "proxy:proxy", db]);
   writeFileSync(

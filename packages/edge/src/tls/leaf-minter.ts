@@ -31,8 +31,8 @@ const LEAF_RENEW_MARGIN_MS = 60 * 60_000;
 /**
  * Key-exchange groups offered to inspected clients, in the order we pick them: X25519 first.
  * Node's OpenSSL would otherwise pick the hybrid X25519MLKEM768 whenever the client offers it
- * (current browsers and Node clients do): the ML-KEM encapsulation and its 1.1 KB key share cost
- * the edge about 5 % more CPU per full handshake for a hop that stays on the organisation's own
+ * (current browsers and Node clients do): the ML-KEM encapsulation and its 1.2 KB key share cost
+ * the edge 5-12 % more instructions per full handshake for a hop on the organisation's own
  * network (the origin side keeps Node's defaults). The hybrid stays on the list for a client
  * that offers nothing else. Squid ssl-bump on Debian's OpenSSL 3.0 has no hybrid and picks X25519.
  */
