@@ -66,6 +66,12 @@ export const QUIET_UTILIZATION = 0.25;
  * light, steady load (control's stores in `gatehouse up`), a full collection at most this often.
  */
 export const MIN_RELEASE_GAP_MS = 60_000;
+/**
+ * From the watch's start to one malloc_trim of what starting up freed (loading modules,
+ * compiling the config): 1.3 MB of an idle edge (docs/benchmarks.md, "Idle edge: what loads at
+ * start"), unless a release or a trim ran first.
+ */
+const START_TRIM_MS = 2000;
 /** From the collection to the trim: V8 frees dead ArrayBuffers' memory on background threads. */
 const TRIM_AFTER_MS = 1000;
 
@@ -87,6 +93,8 @@ let releasing = false;
 let lastElu: ReturnType<typeof performance.eventLoopUtilization> | undefined;
 /** When the watch last started a release (performance.now()). */
 let lastRelease = Number.NEGATIVE_INFINITY;
+/** malloc_trim ran in this process (a release, a trim, or the one after the watch's start). */
+let trimmed = false;
 /** When malloc_trim last ran for a release or trimHeld() (performance.now()). */
 let lastHeldTrim = Number.NEGATIVE_INFINITY;
 /** Least time between two of trimHeld()'s trims (the watch's `heldTrimGapMs`). */
@@ -111,6 +119,7 @@ export function releaseMemory(collect?: boolean, trimAfterMs = TRIM_AFTER_MS): P
   }
   return new Promise<void>((done) => {
     const t = setTimeout(() => {
+      trimmed = true;
       trimAddon()?.trim();
       lastHeldTrim = performance.now();
       const after = process.memoryUsage.rss();
@@ -189,6 +198,7 @@ function trimHeld(): void {
   const held = lib.stats()?.[1];
   if (held === undefined || held < GROWTH_BYTES) return;
   lastHeldTrim = now;
+  trimmed = true;
   // Not a release: `settled` stays where it was, so the growth a burst leaves still starts one.
   const rss = process.memoryUsage.rss();
   lib.trim();
@@ -198,6 +208,7 @@ function trimHeld(): void {
 
 /** malloc_trim alone (when built), counted as a release; `rss` is the RSS before it. */
 function trim(rss: number): void {
+  trimmed = true;
   const lib = trimAddon();
   if (lib) {
     lib.trim();
@@ -222,6 +233,9 @@ export function watchMemory(checkMs = CHECK_MS, heldTrimGapMs = MIN_RELEASE_GAP_
     lastElu = performance.eventLoopUtilization();
     timer = setInterval(check, checkMs);
     timer.unref();
+    setTimeout(() => {
+      if (!trimmed && !releasing && users > 0) trim(process.memoryUsage.rss());
+    }, START_TRIM_MS).unref();
   }
   let stopped = false;
   return () => {

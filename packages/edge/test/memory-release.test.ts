@@ -177,6 +177,18 @@ test("under a steady load the watch trims the C heap's freed blocks without wait
   assert.ok(r.back > 16 * 1024 * 1024, `gave back ${r.back} bytes`);
 });
 
+test("the watch trims what starting up freed, once, soon after it starts", {
+  skip: built ? false : "native/build/malloc_trim.node is not built",
+}, () => {
+  const r = child<{ releases: number }>(`
+    const stop = watchMemory(100);
+    await held(new Promise((r) => setTimeout(r, 3000)));
+    stop();
+    console.log(JSON.stringify({ releases: memoryReleaseStats.releases }));
+  `);
+  assert.equal(r.releases, 1);
+});
+
 test("the watch's timer does not keep a process alive", () => {
   const r = child<{ exited: boolean }>(`
     watchMemory(50);
