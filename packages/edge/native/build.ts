@@ -4,11 +4,14 @@
 // malloc_trim (malloc_trim.c). Node-API is ABI-stable, so the results load in any later Node.
 // Without a compiler the edge still works: it answers UDP through node:dgram, relays tunnels in
 // JavaScript and keeps what its C heap freed, and says so.
+// Each addon gets its C source's SHA-256 beside it (build/NAME.sha256): the edge refuses an addon
+// built from other sources (edge/src/native-addon.ts).
 // Run: node packages/edge/native/build.ts [--quiet]
 
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { sourceStamp } from "../src/native-addon.ts";
 
 const here = dirname(new URL(import.meta.url).pathname);
 const quiet = process.argv.includes("--quiet");
@@ -73,6 +76,10 @@ for (const { name, fallback } of addons) {
       { stdio: ["ignore", "inherit", "inherit"] },
     );
     renameSync(tmp, out);
+    // The source's SHA-256 beside the addon: the edge loads only an addon built from the source
+    // it sits next to (edge/src/native-addon.ts).
+    const stamp = sourceStamp(readFileSync(join(here, `${name}.c`)));
+    writeFileSync(join(here, "build", `${name}.sha256`), `${stamp}\n`);
     if (!quiet) console.log(`${name}: built ${out}`);
   } catch (e) {
     console.warn(`${name}: build failed (${(e as Error).message}); ${fallback}`);

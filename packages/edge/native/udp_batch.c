@@ -490,6 +490,7 @@ static napi_value js_send_queued(napi_env env, napi_callback_info info) {
   napi_typedarray_type t, lt;
   napi_value ab, res;
   if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &off) != napi_ok ||
+      t != napi_uint8_array ||
       napi_get_typedarray_info(env, argv[2], &lt, &llen, &lv, &ab, &off) != napi_ok ||
       lt != napi_int32_array || napi_get_value_int32(env, argv[3], &n) != napi_ok || n < 0 ||
       (size_t)n > llen) {

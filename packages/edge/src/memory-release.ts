@@ -26,9 +26,9 @@
 // lists is followed by releaseMemorySoon (a collection, a trim, a second trim). Measured in
 // docs/benchmarks.md ("after a config swap").
 
-import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 import { fullCollection } from "./full-collection.ts";
+import { loadNativeAddon } from "./native-addon.ts";
 
 interface TrimAddon {
   /** malloc_trim(0): true when memory was released; undefined without glibc. */
@@ -45,11 +45,11 @@ export function trimAddon(): TrimAddon | undefined {
   if (addon === undefined) {
     addon = null;
     if (process.platform === "linux") {
-      try {
-        addon = createRequire(import.meta.url)("../native/build/malloc_trim.node") as TrimAddon;
-      } catch {
-        addon = null;
-      }
+      addon =
+        loadNativeAddon<TrimAddon>(
+          "malloc_trim",
+          "memory the C heap freed stays with the process",
+        ) ?? null;
     }
   }
   return addon ?? undefined;

@@ -9,8 +9,8 @@
 // JavaScript runs until the relay ends. Otherwise (or with GATEHOUSE_TUNNEL_SPLICE=0, or for a
 // socket without a descriptor of its own, e.g. TLS) Node reads and writes them.
 
-import { createRequire } from "node:module";
 import { type NetConnectOpts, connect as netConnect, type Socket } from "node:net";
+import { loadNativeAddon } from "../native-addon.ts";
 import type { Exchange } from "./exchange.ts";
 import type { ProxyLimits } from "./limits.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
@@ -48,12 +48,8 @@ export function spliceAddon(): SpliceAddon | undefined {
   if (addon === undefined) {
     addon = null;
     if (process.platform === "linux") {
-      try {
-        const require = createRequire(import.meta.url);
-        addon = require("../../native/build/tunnel_splice.node") as SpliceAddon;
-      } catch {
-        addon = null;
-      }
+      addon =
+        loadNativeAddon<SpliceAddon>("tunnel_splice", "tunnels are relayed in JavaScript") ?? null;
     }
   }
   return addon ?? undefined;

@@ -6,9 +6,9 @@
 // turn (setImmediate), or as soon as every pending slot is taken.
 // When the addon is not built (no C compiler at install time) `udp-server.ts` uses node:dgram.
 
-import { createRequire } from "node:module";
 import { formatIpv6 } from "@gatehouse/rules";
 import { nth } from "../../indexed.ts";
+import { loadNativeAddon } from "../../native-addon.ts";
 import { at, u8 } from "../../net/bytes.ts";
 import { trackUdpBatch, type UdpBatchStats } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
@@ -70,12 +70,7 @@ export function batchAddon(): BatchAddon | undefined {
   if (addon === undefined) {
     addon = null;
     if (process.env.GATEHOUSE_UDP_BATCH !== "0" && process.platform === "linux") {
-      try {
-        const require = createRequire(import.meta.url);
-        addon = require("../../../native/build/udp_batch.node") as BatchAddon;
-      } catch {
-        addon = null;
-      }
+      addon = loadNativeAddon<BatchAddon>("udp_batch", "node:dgram serves UDP") ?? null;
     }
   }
   return addon ?? undefined;
