@@ -254,7 +254,8 @@ async function main() {
   });
   await until("gatehouse up to start", () => banner.includes("Ctrl-C stops everything"), 600);
   const startS = (performance.now() - t0) / 1000;
-  const pid = up.pid!;
+  const pid = up.pid;
+  if (pid === undefined) throw new Error("gatehouse up did not start");
   await sleep(10_000);
   console.error(
     `load average ${loadavg()
@@ -263,12 +264,19 @@ async function main() {
   );
   const idle = await sample(pid, "idle, starter configuration");
 
-  // The load's upstream: the nsd wildcard zone (one API call; control publishes, the edge applies).
+  // The load's upstream: the nsd wildcard zone (control publishes, the edge applies). The rest of
+  // the starter's resolver settings stay as they are, so what is measured is the starter
+  // configuration: only the upstream (an unsigned zone: validation off), the per-source rate
+  // limit (one source asks everything) and --cache-bytes change.
+  const resolver = (await api("GET", "/resolver")) as { cache?: Record<string, unknown> };
   await api("PUT", "/resolver", {
+    ...resolver,
     upstreams: [{ address: `udp://127.0.0.1:${PORTS.nsd}` }],
     dnssec: { validate: false },
     rateLimit: false,
-    ...(values["cache-bytes"] ? { cache: { maxBytes: Number(values["cache-bytes"]) } } : {}),
+    ...(values["cache-bytes"]
+      ? { cache: { ...resolver.cache, maxBytes: Number(values["cache-bytes"]) } }
+      : {}),
   });
   await until("the edge to use nsd", () => dig("probe.load.test") === "10.0.0.1");
 

@@ -34,8 +34,15 @@ export function loadNativeAddon<T>(
   const source = new URL(`${name}.c`, dir);
   if (existsSync(source)) {
     const stamp = new URL(`build/${name}.sha256`, dir);
-    const built = existsSync(stamp) ? readFileSync(stamp, "utf8").trim() : "";
-    if (built !== sourceStamp(readFileSync(source))) {
+    let built = "";
+    let expected = "?";
+    try {
+      built = existsSync(stamp) ? readFileSync(stamp, "utf8").trim() : "";
+      expected = sourceStamp(readFileSync(source));
+    } catch {
+      // Unreadable (permissions): not known to match, so not loaded (the warning below).
+    }
+    if (built !== expected) {
       process.emitWarning(
         `${name}.node was built from other sources than ${name}.c (run \`node packages/edge/native/build.ts\` or \`npm install\`); not loaded: ${fallback}`,
         { code: "GATEHOUSE_NATIVE_STALE" },
