@@ -21,6 +21,7 @@ import { traceEcho } from "./max-forwards.ts";
 import { createParseTarget } from "./parse-target.ts";
 import { createPolicyContexts, createPolicyRequest } from "./policy-request.ts";
 import { createResolvePeer } from "./resolve-peer.ts";
+import { createUpstreamRequest } from "./upstream-request.ts";
 
 function bundle(policies: Policy[], over: Partial<ConfigBundle> = {}): ConfigBundle {
   return {
@@ -362,4 +363,42 @@ test("a TRACE echo is the request head as received, without credentials or cooki
     traceEcho(ex).toString("latin1"),
     "TRACE http://a.example/p?q HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n",
   );
+});
+
+test("upstream-request: Host without the scheme's default port (80 plain, 443 inspected)", () => {
+  const upstream = createUpstreamRequest("1.1 gatehouse-test");
+  const hostOf = (ex: Exchange) => {
+    assert.equal(upstream.run(ex), "next");
+    const h = ex.upstreamHeaders ?? [];
+    return h[h.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === "host") + 1];
+  };
+  const inspected = (port: number, family: 0 | 6 = 0) => {
+    const ex = exchange(bundle([]), "/p", { headers: ["Host", "a.example"] });
+    ex.inspection = {
+      host: family === 6 ? "2001:db8::1" : "a.example",
+      hostFamily: family,
+      port,
+      sni: "a.example",
+      location: undefined,
+      identity: undefined,
+      principal: undefined,
+      tlsVersion: "TLSv1.3",
+      alpn: "http/1.1",
+    };
+    [ex.host, ex.hostFamily, ex.port] = [ex.inspection.host, family, port];
+    return ex;
+  };
+  assert.equal(hostOf(inspected(443)), "a.example");
+  assert.equal(hostOf(inspected(8443)), "a.example:8443");
+  // An inspected tunnel to port 80 still carries https: 80 is not its default.
+  assert.equal(hostOf(inspected(80)), "a.example:80");
+  assert.equal(hostOf(inspected(443, 6)), "[2001:db8::1]");
+  const plain = (url: string) => {
+    const ex = exchange(bundle([]), url, { headers: ["Host", "a.example"] });
+    assert.equal(parse.run(ex), "next");
+    return ex;
+  };
+  assert.equal(hostOf(plain("http://a.example/")), "a.example");
+  assert.equal(hostOf(plain("http://a.example:8080/")), "a.example:8080");
+  assert.equal(hostOf(plain("http://a.example:443/")), "a.example:443");
 });
