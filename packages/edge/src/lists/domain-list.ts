@@ -10,6 +10,7 @@ import type { BytesValue, ListMatcher } from "@gatehouse/rules";
 import type { Steps } from "../slices.ts";
 import { type CompiledRule, compileRule, type ListQueryState, RuleIndex } from "./domain-rules.ts";
 import { DomainSet, DomainSetBuilder, type SharedDomainSet } from "./domain-set.ts";
+import { Lookup } from "./suffix-index.ts";
 
 /** What a list's lines amounted to, with the first few that could not be used. */
 export interface DomainParseStats {
@@ -194,6 +195,8 @@ export class DomainList implements ListMatcher<BytesValue> {
   readonly ruleCount: number;
   /** Some rule depends on the client's address ($client): answers are per client. */
   readonly readsClient: boolean;
+  /** This list's slot in its list set's SuffixIndex; -1: not filed there. */
+  indexSlot = -1;
   /** Built for worker threads: the rules as parsed (toShared). */
   private readonly source: readonly SourceRule[] | undefined;
 
@@ -263,7 +266,13 @@ export class DomainList implements ListMatcher<BytesValue> {
   hasAny(values: readonly BytesValue[]): boolean {
     const first = values[0];
     if (first === undefined) return false;
-    if (isNameChain(values)) return this.verdict(first, true);
+    const index = this.state.index;
+    if (index !== undefined && this.indexSlot >= 0) {
+      // The list set's small plain lists, all looked at in one pass (suffix-index.ts).
+      const r = index.lookup(values, this.indexSlot, isNameChain);
+      if (r === Lookup.No) return false;
+      if (r === Lookup.Maybe) return this.verdict(first, true);
+    } else if (isNameChain(values)) return this.verdict(first, true);
     for (const v of values) if (this.verdict(v, false)) return true;
     return false;
   }

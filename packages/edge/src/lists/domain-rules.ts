@@ -10,6 +10,7 @@ import type { DnsRewrite, DomainPattern, DomainRule } from "@gatehouse/contract"
 import { type CompiledRegex, compileRegex, parseIp } from "@gatehouse/rules";
 import { parseCidr } from "../net/ip-address.ts";
 import { IpSet } from "./ip-set.ts";
+import type { SuffixIndex } from "./suffix-index.ts";
 
 /**
  * Per-query facts the rules of every list of a config read, and what the last match was. Set
@@ -25,6 +26,8 @@ export class ListQueryState {
   matchRule = "";
   matchName = "";
   matchRewrite: DnsRewrite | undefined = undefined;
+  /** The list set's index of its small plain lists (suffix-index.ts), once they are built. */
+  index: SuffixIndex | undefined = undefined;
 
   begin(qtype: number, qtypeName: string, client: string | undefined): void {
     this.qtype = qtype;

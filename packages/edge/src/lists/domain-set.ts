@@ -271,6 +271,17 @@ function bytesEqual(a: Uint8Array, x: number, y: number, len: number): boolean {
   return true;
 }
 
+/**
+ * The hash every DomainSet files `value.slice(start)` under (FNV-1a over its bytes), unsigned;
+ * one hash function for all sets, so a name's hash is worth computing once (suffix-index.ts).
+ */
+export function nameHash(value: BytesValue, start: number): number {
+  let h = FNV_OFFSET;
+  for (let j = start; j < value.length; j++)
+    h = Math.imul(h ^ (value.charCodeAt(j) & 0xff), FNV_PRIME);
+  return h >>> 0;
+}
+
 export class DomainSet implements ListMatcher<BytesValue> {
   private readonly arena: Uint8Array;
   private readonly offsets: Uint32Array;
@@ -327,10 +338,7 @@ export class DomainSet implements ListMatcher<BytesValue> {
   hasFrom(value: BytesValue, start: number): boolean {
     const len = value.length - start;
     if (len <= 0 || len > 255 || this.size === 0) return false;
-    let h = FNV_OFFSET;
-    for (let j = start; j < value.length; j++)
-      h = Math.imul(h ^ (value.charCodeAt(j) & 0xff), FNV_PRIME);
-    let slot = (h >>> 0) & this.mask;
+    let slot = nameHash(value, start) & this.mask;
     const table = this.table;
     const arena = this.arena;
     for (;;) {
@@ -365,6 +373,20 @@ export class DomainSet implements ListMatcher<BytesValue> {
   /** True when the name or one of its parents is in the set (for callers outside the rules). */
   hasOrParent(name: string): boolean {
     return this.suffixAt(name) >= 0;
+  }
+
+  /** Calls `fn` with the nameHash of every name held (suffix-index.ts). */
+  forEachHash(fn: (hash: number) => void): void {
+    const table = this.table;
+    for (let slot = 0; slot < table.length; slot++) {
+      const e = at(table, slot);
+      if (e === 0) continue;
+      const off = at(this.offsets, e - 1);
+      const end = off + u8(this.lengths, e - 1);
+      let h = FNV_OFFSET;
+      for (let j = off; j < end; j++) h = Math.imul(h ^ u8(this.arena, j), FNV_PRIME);
+      fn(h >>> 0);
+    }
   }
 
   /** Approximate bytes held (arena + index), for reporting. */

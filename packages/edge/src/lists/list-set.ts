@@ -21,6 +21,7 @@ import {
 import { type DomainListFormat, parseDomainList } from "./domain-list-parser.ts";
 import { ListQueryState } from "./domain-rules.ts";
 import { IpSet } from "./ip-set.ts";
+import { suffixIndexSteps } from "./suffix-index.ts";
 
 export class ListError extends Error {
   readonly listName: string;
@@ -62,6 +63,11 @@ export class EdgeListSet implements ListSet {
   /** The domain list of that name (for callers that match outside the rules, e.g. PAC bypass). */
   domains(name: string): DomainList | undefined {
     return this.domainLists.get(name);
+  }
+
+  /** Every domain list, in the order they were added. */
+  domainListsInOrder(): IterableIterator<DomainList> {
+    return this.domainLists.values();
   }
 
   /** Bytes the domain lists' hash sets hold (outside the JS heap). */
@@ -297,6 +303,7 @@ export function* buildListSetSteps(
       }
     }
   }
+  set.query.index = yield* suffixIndexSteps(set.domainListsInOrder());
   return set;
 }
 
