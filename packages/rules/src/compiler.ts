@@ -19,7 +19,7 @@ type ValFn = (c: Context) => unknown;
 type EachFn = (c: Context) => readonly unknown[] | undefined;
 type Pred = (x: unknown, c: Context) => boolean;
 
-interface CompileEnv {
+export interface CompileEnv {
   readonly fieldId: (name: string) => number;
   readonly functions: ReadonlyMap<string, FunctionDef>;
   readonly missing: MissingMode;
@@ -93,7 +93,7 @@ function compareField(id: number, cmp: Comparison, pred: Pred, onMissing: boolea
   };
 }
 
-function compileCombine(op: "and" | "or" | "xor", fs: BoolFn[]): BoolFn {
+export function compileCombine(op: "and" | "or" | "xor", fs: BoolFn[]): BoolFn {
   const [a, b, d] = fs;
   if (op === "and") {
     if (fs.length === 2 && a && b) return (c) => a(c) && b(c);

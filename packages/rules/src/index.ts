@@ -5,6 +5,7 @@ export type { FilterAst as Ast } from "./ast.ts";
 export { fromBytes, toBytes } from "./bytes.ts";
 export { Context, MapValue } from "./context.ts";
 export { RuleErrorImpl } from "./errors.ts";
+export type { FilterGroup } from "./filter-group.ts";
 export { format, formatLiteral, formatSetItems, quoteBytes, rawString } from "./format.ts";
 export { BUILTIN_FUNCTIONS } from "./functions.ts";
 export {

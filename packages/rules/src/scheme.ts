@@ -13,9 +13,10 @@ import type {
   Type,
 } from "./api.ts";
 import type { FilterAst, Index } from "./ast.ts";
-import { type BoolFn, compileBool } from "./compiler.ts";
+import { type BoolFn, type CompileEnv, compileBool } from "./compiler.ts";
 import { Context, type FieldSlot } from "./context.ts";
 import { ParseFailure, RuleErrorImpl } from "./errors.ts";
+import { FilterGroup } from "./filter-group.ts";
 import { format } from "./format.ts";
 import { BUILTIN_FUNCTIONS, type FunctionDef, QUANTIFIERS } from "./functions.ts";
 import { createListSet, type ListRegistry } from "./lists.ts";
@@ -178,9 +179,13 @@ export class Scheme {
 
   /** Compiles an AST produced by this scheme's parse(). */
   compileAst(ast: FilterAst, opts?: CompileOptions): Filter {
-    const missing = opts?.missing ?? this.#missing;
+    const env = this.#env(opts?.missing ?? this.#missing);
+    return new CompiledFilter(ast, compileBool(ast.expr, env), this.#owner, env);
+  }
+
+  #env(missing: MissingMode): CompileEnv {
     const slots = this.#slots;
-    const root = compileBool(ast.expr, {
+    return {
       fieldId: (name) => {
         const s = slots.get(name);
         if (!s) throw new Error(`field ${name} is not in this scheme`);
@@ -188,8 +193,21 @@ export class Scheme {
       },
       functions: this.#functions,
       missing,
-    });
-    return new CompiledFilter(ast, root, this.#owner);
+    };
+  }
+
+  /**
+   * Filters compiled by this scheme, evaluated together in their order: `first(ctx, from)`
+   * gives the first that matches (filter-group.ts: one index for their literal tests).
+   */
+  group(filters: readonly Filter[]): FilterGroup {
+    return new FilterGroup(
+      filters.map((f) => {
+        if (!(f instanceof CompiledFilter) || f.owner !== this.#owner)
+          throw new Error("a filter group takes filters compiled by its own scheme");
+        return { expr: f.ast.expr, env: f.env };
+      }),
+    );
   }
 
   /** Canonical text of an expression (parses it first). */
@@ -243,20 +261,23 @@ class CompiledFilter implements Filter {
   readonly lists: readonly ListReference[];
   readonly ast: FilterAst;
   readonly #root: BoolFn;
-  readonly #owner: object;
+  readonly owner: object;
+  /** How it was compiled (a FilterGroup compiles its atoms the same way). */
+  readonly env: CompileEnv;
 
-  constructor(ast: FilterAst, root: BoolFn, owner: object) {
+  constructor(ast: FilterAst, root: BoolFn, owner: object, env: CompileEnv) {
     this.ast = ast;
     this.source = ast.source;
     this.fields = ast.fields;
     this.lists = ast.lists;
     this.#root = root;
-    this.#owner = owner;
+    this.owner = owner;
+    this.env = env;
   }
 
   execute(ctx: ExecutionContext): boolean {
     const c = ctx as Context;
-    if (c.owner !== this.#owner) {
+    if (c.owner !== this.owner) {
       throw new Error("execution context belongs to a different scheme");
     }
     return this.#root(c);

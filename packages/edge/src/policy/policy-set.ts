@@ -7,7 +7,7 @@
 import type { Policy, PolicySettings, PolicyType } from "@gatehouse/contract";
 import { gatewaySchemes } from "@gatehouse/contract/edge-checks";
 import { DNS_RESPONSE_FIELDS } from "@gatehouse/contract/schemes";
-import type { ExecutionContext, Filter, Scheme } from "@gatehouse/rules";
+import type { ExecutionContext, Filter, FilterGroup, Scheme } from "@gatehouse/rules";
 import { IpSet } from "../lists/ip-set.ts";
 import { parseCidr } from "../net/ip-address.ts";
 import { CompiledSchedule } from "./schedule.ts";
@@ -54,6 +54,10 @@ export class PolicySet {
   readonly all: readonly CompiledPolicy[];
   private readonly queryPhase: readonly CompiledPolicy[];
   private readonly responsePhase: readonly CompiledPolicy[];
+  /** Each order's filters evaluated together (the rules engine's FilterGroup). */
+  private readonly queryGroup: FilterGroup;
+  private readonly responseGroup: FilterGroup;
+  private readonly allGroup: FilterGroup;
   /** Union of the fields the policies of each phase read: the pipeline fills only these. */
   readonly queryFields: ReadonlySet<string>;
   readonly responseFields: ReadonlySet<string>;
@@ -73,6 +77,11 @@ export class PolicySet {
     this.queryPhase = sorted.filter((p) => p.phase === "query");
     this.responsePhase = sorted.filter((p) => p.phase === "response");
     this.all = [...this.queryPhase, ...this.responsePhase];
+    const scheme = policySchemes()[type];
+    const group = (ps: readonly CompiledPolicy[]) => scheme.group(ps.map((p) => p.filter));
+    this.queryGroup = group(this.queryPhase);
+    this.responseGroup = group(this.responsePhase);
+    this.allGroup = this.responsePhase.length === 0 ? this.queryGroup : group(this.all);
     const fieldsOf = (ps: readonly CompiledPolicy[]) => {
       const s = new Set<string>();
       for (const p of ps) for (const f of p.filter.fields) s.add(f);
@@ -104,10 +113,19 @@ export class PolicySet {
   ): CompiledPolicy | undefined {
     const list =
       phase === "query" ? this.queryPhase : phase === "response" ? this.responsePhase : this.all;
-    for (const p of list) {
-      if (skip?.has(p.id)) continue;
+    const group =
+      phase === "query"
+        ? this.queryGroup
+        : phase === "response"
+          ? this.responseGroup
+          : this.allGroup;
+    // Every matching filter in order (the group decides the ones no literal makes true at
+    // once); the first whose policy is not skipped and is in its schedule wins.
+    for (let i = group.first(ctx, 0); i >= 0; i = group.first(ctx, i + 1)) {
+      const p = list[i];
+      if (p === undefined || skip?.has(p.id)) continue;
       if (p.schedule !== undefined && !p.schedule.isActive(now)) continue;
-      if (p.filter.execute(ctx)) return p;
+      return p;
     }
     return undefined;
   }

@@ -10,7 +10,7 @@ import {
   reverseHir,
 } from "./analysis.ts";
 import { compileProgram, DEFAULT_SIZE_LIMIT, type Program, SizeLimitError } from "./compiler.ts";
-import { Look } from "./hir.ts";
+import { type Hir, Look } from "./hir.ts";
 import { LazyDfa } from "./lazy-dfa.ts";
 import { type ParsedRegex, parseRegex, RegexSyntaxError } from "./parser.ts";
 import { PikeVm } from "./pike-vm.ts";
@@ -165,6 +165,42 @@ class Regex implements CompiledRegex {
     out += rep.pieces[rep.pieces.length - 1];
     return out + input.slice(slots[1]);
   }
+}
+
+/**
+ * The bytes every match of `pattern` ends with when every match ends at the end of the input
+ * (the pattern ends with `$` without `m`, or `\z`, after those bytes): so an input that does
+ * not end with them cannot match. "" when there are none, or the pattern does not parse.
+ */
+export function literalSuffixOf(pattern: string): string {
+  let hir: Hir;
+  try {
+    hir = parseRegex(pattern, DEFAULT_SIZE_LIMIT).hir;
+  } catch {
+    return "";
+  }
+  const items: Hir[] = [];
+  const flatten = (h: Hir): void => {
+    if (h.type === "concat") for (const s of h.subs) flatten(s);
+    else if (h.type === "capture") flatten(h.sub);
+    else if (h.type !== "empty") items.push(h);
+  };
+  flatten(hir);
+  let i = items.length - 1;
+  let anchored = false;
+  for (; i >= 0; i--) {
+    const h = items[i];
+    if (h?.type !== "look" || h.look !== Look.EndText) break;
+    anchored = true;
+  }
+  if (!anchored) return "";
+  let out = "";
+  for (; i >= 0; i--) {
+    const h = items[i];
+    if (h?.type !== "bytes" || h.set.length !== 2 || h.set[0] !== h.set[1]) break;
+    out = String.fromCharCode(h.set[0] ?? 0) + out;
+  }
+  return out;
 }
 
 function usesUnicodeLook(prog: Program): boolean {
