@@ -1,6 +1,6 @@
 // An edge worker (see workers.ts), a process or a thread: waits for its config over IPC (a
 // thread: its parent port), starts an edge with SO_REUSEPORT UDP sockets, reports ready, answers the primary's requests (apply, drain, resume,
-// metrics, credential, the intermediate CA for TLS inspection) and closes gracefully when told to. When the primary follows control,
+// metrics, credential, the intermediate CA and session-ticket keys for TLS inspection) and closes gracefully when told to. When the primary follows control,
 // the worker ships its own query log with its own spool directory. A bundle from control comes
 // as a file to read (workers.ts applyBody), parsed and compiled as the sync client does. A
 // thread is given the domain lists already built, in memory it shares with the other threads
@@ -34,6 +34,8 @@ interface Request {
   credential?: string;
   /** The intermediate CA for inspected leaves (null: none, stop inspecting). */
   issuer?: WireIssuer | null;
+  /** Session-ticket keys (hex) for inspected TLS, the same in every worker. */
+  ticketKeys?: string;
   /** Threads, with `config` or apply: its domain lists, built by the main thread. */
   lists?: SharedLists;
 }
@@ -90,6 +92,7 @@ async function start(m: Request, config: EdgeConfigFile): Promise<Edge> {
   });
   edge = e;
   if (m.issuer) setIssuer(e, m.issuer);
+  if (m.ticketKeys !== undefined) e.minter.setTicketKeys(Buffer.from(m.ticketKeys, "hex"));
   if (m.ship) {
     shipper = new LogShipper({
       controlUrl: m.ship.controlUrl,
@@ -141,6 +144,9 @@ async function answer(m: Request, e: Edge): Promise<unknown> {
       return undefined;
     case "issuer":
       setIssuer(e, m.issuer ?? null);
+      return undefined;
+    case "ticket-keys":
+      e.minter.setTicketKeys(Buffer.from(need(m.ticketKeys, m, "ticketKeys"), "hex"));
       return undefined;
     default:
       throw new Error(`unknown request ${JSON.stringify(m.type)}`);

@@ -30,6 +30,7 @@
 // lists every thread holds.
 
 import type { Cluster } from "node:cluster";
+import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import type { EventEmitter } from "node:events";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
@@ -56,6 +57,7 @@ import {
   type PrometheusContentType,
   type Registry,
 } from "./telemetry/prom-client.ts";
+import { TICKET_KEY_BYTES, TICKET_KEY_ROTATION_MS } from "./tls/leaf-minter.ts";
 
 /** Worker threads sharing one copy of the lists, or processes each holding its own. */
 export type WorkerMode = "threads" | "processes";
@@ -124,6 +126,12 @@ export type WorkersHandle =
        * sync client got it signed), or undefined to stop inspecting.
        */
       setIssuer(issuer: WireIssuer | undefined): Promise<void>;
+      /**
+       * New session-ticket keys for every worker's inspected TLS (done every
+       * TICKET_KEY_ROTATION_MS by itself): one set for all workers, so a ticket one issued
+       * resumes on any other; tickets issued before no longer resume.
+       */
+      rotateTicketKeys(): Promise<void>;
       /**
        * Stop worker `slot` at once, as a crash would (a process: SIGKILL; a thread:
        * terminate()); it is replaced like any worker that died.
@@ -286,9 +294,12 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     bundle?: BundleSource;
     credential?: string;
     issuer?: WireIssuer | null;
+    /** Session-ticket keys (hex) of every worker's inspected TLS. */
+    ticketKeys: string;
     drained: boolean;
   } = {
     ...(initial ? { bundle: { shared: initial } } : {}),
+    ticketKeys: randomBytes(TICKET_KEY_BYTES).toString("hex"),
     drained: false,
   };
   let closing = false;
@@ -371,6 +382,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
           ...(ship ? { ship } : {}),
           ...(state.seen.credential !== undefined ? { credential: state.seen.credential } : {}),
           ...(state.seen.issuer ? { issuer: state.seen.issuer } : {}),
+          ticketKeys: state.seen.ticketKeys,
           ...(state.seen.drained ? { drained: true } : {}),
         }),
       );
@@ -417,6 +429,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
           seen.bundle !== current.bundle ||
           seen.credential !== current.credential ||
           seen.issuer !== current.issuer ||
+          seen.ticketKeys !== current.ticketKeys ||
           seen.drained !== current.drained
         ) {
           const was = seen;
@@ -427,6 +440,8 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
             check(await ask(w, { type: "credential", credential: seen.credential }));
           if (seen.issuer !== was.issuer)
             check(await ask(w, { type: "issuer", issuer: seen.issuer ?? null }));
+          if (seen.ticketKeys !== was.ticketKeys)
+            check(await ask(w, { type: "ticket-keys", ticketKeys: seen.ticketKeys }));
           if (seen.drained !== was.drained)
             check(await ask(w, { type: seen.drained ? "drain" : "resume" }));
         }
@@ -522,6 +537,18 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       throw e;
     }
   }
+  // Inspected TLS: one set of session-ticket keys for all workers (a client's next connection
+  // may reach another worker), replaced every hour; a worker that starts later gets the keys
+  // of the moment with its config (startState), or catches up (replace).
+  const rotateTicketKeys = async (): Promise<void> => {
+    current.ticketKeys = randomBytes(TICKET_KEY_BYTES).toString("hex");
+    await everyWorker({ type: "ticket-keys", ticketKeys: current.ticketKeys });
+  };
+  const ticketKeyTimer = setInterval(() => {
+    rotateTicketKeys().catch((e: Error) =>
+      opts.log?.(`edge workers: session-ticket keys not replaced: ${e.message}`),
+    );
+  }, TICKET_KEY_ROTATION_MS).unref();
   // Threads: bundles are built here one at a time, so an older one that took longer to build
   // never replaces a newer one.
   const inOrder = oneAtATime();
@@ -592,6 +619,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
       current.issuer = issuer ?? null;
       await everyWorker({ type: "issuer", issuer: issuer ?? null });
     },
+    rotateTicketKeys,
     kill: (slot: number) => {
       const w = workers[slot];
       if (w && !w.isDead()) w.kill("SIGKILL");
@@ -602,6 +630,7 @@ export async function startEdgeWorkers(opts: StartWorkersOptions): Promise<Worke
     },
     close: async () => {
       closing = true;
+      clearInterval(ticketKeyTimer);
       await Promise.all(files.map((f) => rm(f, { force: true })));
       if (metricsServer) {
         const s = metricsServer;

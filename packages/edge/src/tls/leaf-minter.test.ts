@@ -4,13 +4,19 @@
 // intermediate empties the caches; names that cannot be certified are refused.
 
 import assert from "node:assert/strict";
-import { X509Certificate } from "node:crypto";
+import { randomBytes, X509Certificate } from "node:crypto";
 import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { describe, it } from "node:test";
 import { connect, createServer, TLSSocket } from "node:tls";
 import { Registry } from "prom-client";
 import { testPki as pki } from "../../test/tls-pki.ts";
-import { LEAF_VALIDITY_MS, LeafMinter, LeafUnavailable } from "./leaf-minter.ts";
+import {
+  LEAF_VALIDITY_MS,
+  LeafMinter,
+  LeafUnavailable,
+  TICKET_KEY_BYTES,
+  TICKET_KEY_ROTATION_MS,
+} from "./leaf-minter.ts";
 
 /** Handshake against a server whose contexts come from the minter; the root is the only CA. */
 async function handshake(
@@ -58,10 +64,12 @@ async function handshake(
 async function proxyLikeHandshakes(
   minter: LeafMinter,
   root: string,
-  clients: { ecdhCurve?: string; reuse?: boolean }[],
+  clients: { ecdhCurve?: string; reuse?: boolean; minter?: LeafMinter; before?: () => void }[],
 ): Promise<{ group: string | undefined; reused: boolean }[]> {
+  /** The minter serving the client connecting now (`minter` unless it names another). */
+  let serving = minter;
   const server = createNetServer((raw) => {
-    void minter.secureContext("www.example.com").then((secureContext) => {
+    void serving.secureContext("www.example.com").then((secureContext) => {
       const tls = new TLSSocket(raw, { isServer: true, secureContext });
       tls.on("error", () => tls.destroy());
       tls.on("data", () => tls.end());
@@ -72,6 +80,8 @@ async function proxyLikeHandshakes(
   let session: Buffer | undefined;
   try {
     for (const c of clients) {
+      serving = c.minter ?? minter;
+      c.before?.();
       out.push(
         await new Promise((resolve, reject) => {
           const s = connect({
@@ -223,6 +233,48 @@ describe("leaf minter", () => {
     assert.equal(first?.reused, false);
     // The context's session tickets let a returning client skip the full handshake.
     assert.equal(again?.reused, true);
+  });
+
+  it("encrypts tickets with its ticket keys: they resume on a rebuilt context and on another minter with the same keys", async () => {
+    const { root, issuer } = await pki();
+    let now = Date.now();
+    const minter = new LeafMinter({ now: () => now });
+    minter.setIssuer(issuer);
+    const other = new LeafMinter();
+    other.setIssuer(issuer);
+    const [first, rebuilt, elsewhere] = await proxyLikeHandshakes(minter, root, [
+      {},
+      // The minter's own keys outlive its contexts (dropped here by a second setIssuer).
+      { reuse: true, before: () => minter.setIssuer(issuer) },
+      // Another minter (another worker) with keys of its own: no resumption.
+      { reuse: true, minter: other },
+    ]);
+    assert.equal(first?.reused, false);
+    assert.equal(rebuilt?.reused, true);
+    assert.equal(elsewhere?.reused, false);
+    // Given one set of keys (as the workers' primary hands them out), either resumes the other's.
+    const keys = randomBytes(TICKET_KEY_BYTES);
+    minter.setTicketKeys(keys);
+    other.setTicketKeys(keys);
+    const [a, b, c] = await proxyLikeHandshakes(minter, root, [
+      {},
+      { reuse: true, minter: other },
+      { reuse: true },
+    ]);
+    assert.deepEqual([a?.reused, b?.reused, c?.reused], [false, true, true]);
+    assert.throws(() => minter.setTicketKeys(Buffer.alloc(32)), RangeError);
+    // A minter on its own keys replaces them after TICKET_KEY_ROTATION_MS.
+    const own = new LeafMinter({ now: () => now });
+    own.setIssuer(issuer);
+    const rotated = await proxyLikeHandshakes(own, root, [
+      {},
+      { reuse: true },
+      { reuse: true, before: () => (now += TICKET_KEY_ROTATION_MS) },
+    ]);
+    assert.deepEqual(
+      rotated.map((r) => r.reused),
+      [false, true, false],
+    );
   });
 
   it("refuses names that cannot be certified", async () => {

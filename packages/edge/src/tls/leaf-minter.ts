@@ -8,6 +8,10 @@
 // signature are made on libuv's thread pool, not on the event loop. A new intermediate
 // (rotation) or a revocation empties both caches: the next handshakes mint under the new one,
 // while connections already up keep the context they have.
+// Session tickets: every context encrypts its TLS session tickets with the minter's ticket keys
+// (not Node's random keys per context), so a ticket resumes on any of the edge's contexts, after
+// a context was rebuilt, and — with the keys the workers' primary hands out (workers.ts) — on
+// any worker. A minter given no keys makes its own and replaces them every hour.
 
 import { constants, generateKeyPair, type KeyObject, randomBytes, sign } from "node:crypto";
 import type { SecureContext } from "node:tls";
@@ -26,6 +30,10 @@ import {
 export const LEAF_VALIDITY_MS = 7 * 86_400_000;
 /** Leaves start this much in the past: clients' clocks drift. */
 const LEAF_BACKDATE_MS = 60 * 60_000;
+/** Session-ticket keys are replaced this often (by the minter itself, or by the workers' primary). */
+export const TICKET_KEY_ROTATION_MS = 60 * 60_000;
+/** Node's ticket keys: 16 bytes of key name, 16 of HMAC key, 16 of AES key. */
+export const TICKET_KEY_BYTES = 48;
 /** A cached leaf this close to its end is minted again. */
 const LEAF_RENEW_MARGIN_MS = 60 * 60_000;
 /**
@@ -198,12 +206,17 @@ export class LeafMinter {
   #issuer: (LeafIssuer & { readonly template: LeafTemplate }) | undefined;
   /** Bumped with each issuer change: a mint that started under the previous one is not cached. */
   #epoch = 0;
+  /** Session-ticket keys of every context (TICKET_KEY_BYTES). */
+  #ticketKeys: Buffer = randomBytes(TICKET_KEY_BYTES);
+  /** When the minter replaces its own keys (its clock, `now`); Infinity once given keys. */
+  #ticketKeysUntil: number;
 
   constructor(opts: LeafMinterOptions = {}) {
     this.#leaves = new Lru(opts.maxLeaves ?? 10_000);
     this.#contexts = new Lru(opts.maxContexts ?? 512);
     this.#validity = Math.min(opts.leafValidityMs ?? LEAF_VALIDITY_MS, LEAF_VALIDITY_MS);
     this.#now = opts.now ?? Date.now;
+    this.#ticketKeysUntil = this.#now() + TICKET_KEY_ROTATION_MS;
     this.#m = opts.registry ? leafMinterMetrics(opts.registry) : undefined;
     this.#onIssuer = opts.onIssuer;
   }
@@ -224,6 +237,21 @@ export class LeafMinter {
     this.#contexts.clear();
     this.#gauge();
     this.#onIssuer?.(issuer);
+  }
+
+  /**
+   * Encrypt session tickets with these keys from now on (the workers' primary hands the same
+   * keys to every worker and replaces them every TICKET_KEY_ROTATION_MS): the cached contexts
+   * are dropped and rebuilt from their leaves with the new keys on next use. Tickets issued
+   * under the previous keys no longer resume (a full handshake, and a new ticket).
+   */
+  setTicketKeys(keys: Uint8Array): void {
+    if (keys.byteLength !== TICKET_KEY_BYTES)
+      throw new RangeError(`ticket keys are ${TICKET_KEY_BYTES} bytes, not ${keys.byteLength}`);
+    this.#ticketKeys = Buffer.from(keys);
+    this.#ticketKeysUntil = Number.POSITIVE_INFINITY;
+    this.#contexts.clear();
+    this.#gauge();
   }
 
   get issuerSerial(): string | undefined {
@@ -261,6 +289,12 @@ export class LeafMinter {
   /** A TLS context serving the leaf for `host` with its chain. */
   async secureContext(host: string): Promise<SecureContext> {
     const leaf = await this.leaf(host);
+    if (this.#now() >= this.#ticketKeysUntil) {
+      // Keys of its own, due for replacement: contexts are rebuilt with the new ones.
+      this.#ticketKeys = randomBytes(TICKET_KEY_BYTES);
+      this.#ticketKeysUntil = this.#now() + TICKET_KEY_ROTATION_MS;
+      this.#contexts.clear();
+    }
     const ctx = this.#contexts.get(host);
     if (ctx !== undefined && (ctx as SecureContext & { leaf?: Leaf }).leaf === leaf) return ctx;
     const made = tls().createSecureContext({
@@ -275,6 +309,8 @@ export class LeafMinter {
       // A client-initiated TLS 1.2 renegotiation is refused (Node allows 3 per 10 minutes by
       // default): it costs us a handshake each time and gains an inspected client nothing.
       secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+      // The minter's (or the primary's) keys: a ticket resumes on every context and worker.
+      ticketKeys: this.#ticketKeys,
     });
     (made as SecureContext & { leaf?: Leaf }).leaf = leaf;
     this.#contexts.set(host, made);
