@@ -164,6 +164,30 @@ const FORMS: {
     yes: [],
     no: ["ad1.x.example"],
   },
+  {
+    form: "$badfilter on an exact rule",
+    text: "|bf.example^\n|bf2.example^\n|bf.example^$badfilter",
+    yes: ["bf2.example"],
+    no: ["bf.example", "x.bf2.example"],
+  },
+  {
+    form: "$badfilter on an important rule",
+    text: "||imp.example^$important\n||imp2.example^$important\n||imp.example^$important,badfilter",
+    yes: ["imp2.example", "x.imp2.example"],
+    no: ["imp.example"],
+  },
+  {
+    form: "||*.name^ limited by $dnstype",
+    text: "||*.t.example^$dnstype=A\n||*.u.example^$dnstype=AAAA",
+    yes: ["x.t.example", "a.b.t.example"],
+    no: ["t.example", "x.u.example"],
+  },
+  {
+    form: "exact exception",
+    text: "||example.org^\n@@|example.org^",
+    yes: ["www.example.org"],
+    no: ["example.org"],
+  },
   { form: "$dnstype", text: "||v6only.example^$dnstype=AAAA", yes: [], no: ["v6only.example"] },
   { form: "$dnstype negated", text: "||nota.example^$dnstype=~A", yes: [], no: ["nota.example"] },
   { form: "$client", text: "||kid.example^$client=192.0.2.0/24", yes: ["kid.example"], no: [] },
@@ -230,6 +254,24 @@ test("the match says which rule and which name, and carries a rewrite", () => {
   assert.equal(list.hasAny(domainsOf("rw.example")), true);
   assert.equal(set.query.matchRule, "||rw.example^$dnsrewrite=NOERROR;A;10.0.0.1");
   assert.deepEqual(set.query.matchRewrite, { rcode: "NOERROR", type: "A", value: "10.0.0.1" });
+  set.query.end();
+});
+
+test("rules kept as names in a set per shape say which rule matched, and count as rules", () => {
+  const { set, list } = build(
+    "|ex.example^\n|ex2.example^\n||*.w.example^$dnstype=A\n||imp.example^$important\n||imp.example^$important",
+  );
+  assert.equal(list.ruleCount, 4, "a repeated rule counts once");
+  assert.equal(list.size, 4);
+  set.query.begin(1, "A", "192.0.2.1");
+  assert.equal(list.hasAny(domainsOf("ex.example")), true);
+  assert.equal(set.query.matchRule, "|ex.example^");
+  assert.equal(list.hasAny(domainsOf("a.b.w.example")), true);
+  assert.equal(set.query.matchRule, "||*.w.example^$dnstype=A");
+  assert.equal(set.query.matchName, "a.b.w.example");
+  assert.equal(list.hasAny(domainsOf("x.imp.example")), true);
+  assert.equal(set.query.matchRule, "||imp.example^$important");
+  assert.equal(list.hasAny(domainsOf("w.example")), false);
   set.query.end();
 });
 

@@ -5,10 +5,18 @@
 // which beats an exception, which beats a block.
 
 import type { DomainRule } from "@gatehouse/contract";
-import { badfilterTarget, ruleText } from "@gatehouse/contract/domain-rules";
+import { badfilterTarget, parseDomainLine, ruleText } from "@gatehouse/contract/domain-rules";
 import type { BytesValue, ListMatcher } from "@gatehouse/rules";
 import type { Steps } from "../slices.ts";
-import { type CompiledRule, compileRule, type ListQueryState, RuleIndex } from "./domain-rules.ts";
+import {
+  type CompiledRule,
+  compileRule,
+  type ListQueryState,
+  type NameRuleKind,
+  type NameRules,
+  nameRuleShape,
+  RuleIndex,
+} from "./domain-rules.ts";
 import { DomainSet, DomainSetBuilder, type SharedDomainSet } from "./domain-set.ts";
 import { Lookup } from "./suffix-index.ts";
 
@@ -54,6 +62,12 @@ export interface SharedDomainList {
   readonly block: SharedDomainSet;
   readonly allow: SharedDomainSet;
   readonly rules: readonly SourceRule[];
+  /** The name rules of each shape (NameRules), their sets in shared memory. */
+  readonly names: readonly {
+    readonly kind: NameRuleKind;
+    readonly template: DomainRule;
+    readonly names: SharedDomainSet;
+  }[];
 }
 
 type RuleGroups = {
@@ -63,9 +77,24 @@ type RuleGroups = {
   importantException: RuleIndex;
 };
 
-/** Rules compiled into their four groups; `rejected` hears of each one our engine refuses. */
+/** The group a rule belongs to, by its `@@` and `$important`. */
+function groupOf(groups: RuleGroups, rule: DomainRule): RuleIndex {
+  return rule.exception
+    ? rule.important
+      ? groups.importantException
+      : groups.exception
+    : rule.important
+      ? groups.importantBlock
+      : groups.block;
+}
+
+/**
+ * Rules compiled into their four groups, with the name rules held as sets; `rejected` hears of
+ * each one our engine refuses.
+ */
 function* compileGroups<R extends SourceRule>(
   rules: Iterable<R>,
+  names: readonly NameRules[],
   rejected: (r: R, why: string) => void,
 ): Steps<RuleGroups> {
   const groups = {
@@ -83,15 +112,9 @@ function* compileGroups<R extends SourceRule>(
       rejected(r, c);
       continue;
     }
-    const g = rule.exception
-      ? rule.important
-        ? groups.importantException
-        : groups.exception
-      : rule.important
-        ? groups.importantBlock
-        : groups.block;
-    g.add(c);
+    groupOf(groups, rule).add(c);
   }
+  for (const n of names) groupOf(groups, n.template).addNames(n);
   return groups;
 }
 
@@ -100,6 +123,15 @@ export class DomainListBuilder {
   readonly block: DomainSetBuilder;
   readonly allow: DomainSetBuilder;
   private readonly rules: { rule: DomainRule; line: number }[] = [];
+  /**
+   * Rules that differ from others of their shape only by their name (`|x^`, `||x^$important`,
+   * `||x^$dnstype=AAAA`, `||*.x^`, …), by shape (nameRuleShape): a set of names each, not an
+   * object per rule (tens of thousands of rules took ~330 bytes each as objects).
+   */
+  private readonly nameRules = new Map<
+    string,
+    { kind: NameRuleKind; template: DomainRule; names: DomainSetBuilder }
+  >();
   private readonly badfilter = new Set<string>();
   private readonly shared: boolean;
 
@@ -133,6 +165,20 @@ export class DomainListBuilder {
       this.allow.addString(p.name);
       return;
     }
+    const shape = nameRuleShape(rule);
+    if (shape) {
+      let e = this.nameRules.get(shape.key);
+      if (e === undefined) {
+        e = {
+          kind: shape.kind,
+          template: rule,
+          names: new DomainSetBuilder({ bytes: 1 << 12, names: 1 << 7 }, this.shared),
+        };
+        this.nameRules.set(shape.key, e);
+      }
+      e.names.addString(shape.name);
+      return;
+    }
     this.rules.push({ rule, line });
   }
 
@@ -147,9 +193,27 @@ export class DomainListBuilder {
       new Set([...off].filter((t) => /^@@\|\|[^*^$]+\^$/.test(t)).map((t) => t.slice(4, -1)));
     const block = yield* this.block.buildSteps(plainOff);
     const allow = yield* this.allow.buildSteps(plainAllowOff);
+    // A `$badfilter` of a name rule takes its name out of its shape's set.
+    const namesOff = new Map<string, Set<string>>();
+    for (const t of off ?? []) {
+      const line = parseDomainLine(t, "auto");
+      const shape = line.kind === "rule" ? nameRuleShape(line.rule) : undefined;
+      if (shape === undefined || !this.nameRules.has(shape.key)) continue;
+      const names = namesOff.get(shape.key) ?? new Set<string>();
+      namesOff.set(shape.key, names);
+      names.add(shape.name);
+    }
+    const names: NameRules[] = [];
+    for (const [key, e] of this.nameRules)
+      names.push({
+        kind: e.kind,
+        template: e.template,
+        names: yield* e.names.buildSteps(namesOff.get(key)),
+      });
+    this.nameRules.clear();
     const kept = off ? this.rules.filter((r) => !off.has(ruleText(r.rule))) : this.rules;
     const failed = new Set<SourceRule>();
-    const groups = yield* compileGroups(kept, (r, why) => {
+    const groups = yield* compileGroups(kept, names, (r, why) => {
       stats.accepted--;
       noteRejected(stats, r.line, ruleText(r.rule), why);
       failed.add(r);
@@ -158,7 +222,7 @@ export class DomainListBuilder {
       ? kept.filter((r) => !failed.has(r)).map(({ rule }) => ({ rule }))
       : undefined;
     this.rules.length = 0;
-    return new DomainList(name, block, allow, groups, state, source);
+    return new DomainList(name, block, allow, groups, state, source, names);
   }
 }
 
@@ -199,6 +263,8 @@ export class DomainList implements ListMatcher<BytesValue> {
   indexSlot = -1;
   /** Built for worker threads: the rules as parsed (toShared). */
   private readonly source: readonly SourceRule[] | undefined;
+  /** The name rules' sets (also in `groups`), for toShared. */
+  private readonly names: readonly NameRules[];
 
   constructor(
     name: string,
@@ -206,9 +272,11 @@ export class DomainList implements ListMatcher<BytesValue> {
     allow: DomainSet,
     groups: RuleGroups,
     state: ListQueryState,
-    source?: readonly SourceRule[],
+    source: readonly SourceRule[] | undefined,
+    names: readonly NameRules[],
   ) {
     this.source = source;
+    this.names = names;
     this.name = name;
     this.block = block;
     this.allow = allow;
@@ -231,21 +299,29 @@ export class DomainList implements ListMatcher<BytesValue> {
     s: SharedDomainList,
     state: ListQueryState,
   ): Steps<DomainList> {
+    const names = s.names.map((n) => ({ ...n, names: DomainSet.fromShared(n.names) }));
     // The building thread compiled these already and kept only those that compile.
-    const groups = yield* compileGroups(s.rules, () => {});
+    const groups = yield* compileGroups(s.rules, names, () => {});
     return new DomainList(
       name,
       DomainSet.fromShared(s.block),
       DomainSet.fromShared(s.allow),
       groups,
       state,
+      undefined,
+      names,
     );
   }
 
   /** This list for worker threads; only a list built with `shared` (DomainListBuilder). */
   toShared(): SharedDomainList {
     if (!this.source) throw new Error(`list $${this.name} was not built for sharing`);
-    return { block: this.block.toShared(), allow: this.allow.toShared(), rules: this.source };
+    return {
+      block: this.block.toShared(),
+      allow: this.allow.toShared(),
+      rules: this.source,
+      names: this.names.map((n) => ({ ...n, names: n.names.toShared() })),
+    };
   }
 
   /** Blocking entries: names plus blocking rules. */
@@ -254,7 +330,9 @@ export class DomainList implements ListMatcher<BytesValue> {
   }
 
   get byteLength(): number {
-    return this.block.byteLength + this.allow.byteLength;
+    let n = this.block.byteLength + this.allow.byteLength;
+    for (const r of this.names) n += r.names.byteLength;
+    return n;
   }
 
   /** `field in $list`: the value as a name on its own (a listed parent does not count). */

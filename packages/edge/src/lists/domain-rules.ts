@@ -7,8 +7,10 @@
 // (regexes, free-standing wildcards) is tried one by one.
 
 import type { DnsRewrite, DomainPattern, DomainRule } from "@gatehouse/contract";
+import { ruleText } from "@gatehouse/contract/domain-rules";
 import { type CompiledRegex, compileRegex, parseIp } from "@gatehouse/rules";
 import { parseCidr } from "../net/ip-address.ts";
+import type { DomainSet } from "./domain-set.ts";
 import { IpSet } from "./ip-set.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
 
@@ -178,6 +180,59 @@ function fixedTail(p: DomainPattern): string | undefined {
   return tail.slice(dot + 1);
 }
 
+/**
+ * How a name rule kept in a hash set applies: the name and its subdomains (`||x^`), the name
+ * only (`|x^`), or only its subdomains (`||*.x^`).
+ */
+export type NameRuleKind = "suffix" | "exact" | "sub";
+
+/**
+ * The shape a rule shares with every rule of the same kind and modifiers (its text with the
+ * name left out), when only its name sets it apart from them: such rules are kept as names in
+ * one hash set per shape (NameRules) instead of an object each. Undefined for every other rule.
+ */
+export function nameRuleShape(
+  rule: DomainRule,
+): { key: string; kind: NameRuleKind; name: string } | undefined {
+  if (rule.badfilter || rule.client || rule.denyallow || rule.rewrite) return undefined;
+  const p = rule.pattern;
+  let kind: NameRuleKind;
+  let name: string;
+  if (p.kind === "suffix" || p.kind === "exact") {
+    kind = p.kind;
+    name = p.name;
+  } else if (
+    p.kind === "wildcard" &&
+    p.anchor === "domain" &&
+    p.end &&
+    p.glob.startsWith("*.") &&
+    p.glob.indexOf("*", 1) < 0
+  ) {
+    kind = "sub";
+    name = p.glob.slice(2);
+  } else return undefined;
+  // A set holds names of 1 to 253 bytes (one byte a char: the contract's names and globs are ASCII).
+  if (name.length === 0 || name.length > 253) return undefined;
+  return { key: ruleText(shapeRule(rule, kind, "")), kind, name };
+}
+
+/** `template` (a rule of the shape) for the name `name`. */
+function shapeRule(template: DomainRule, kind: NameRuleKind, name: string): DomainRule {
+  const pattern: DomainPattern =
+    kind === "sub"
+      ? { kind: "wildcard", glob: `*.${name}`, anchor: "domain", end: true }
+      : { kind, name };
+  return { ...template, pattern };
+}
+
+/** Rules of one shape: their names in a hash set, their modifiers once (NameRuleShape). */
+export interface NameRules {
+  readonly kind: NameRuleKind;
+  /** A rule of the shape (its pattern's name is any of them). */
+  readonly template: DomainRule;
+  readonly names: DomainSet;
+}
+
 /** One group of rules (say, the important exceptions), indexed for lookup by name. */
 export class RuleIndex {
   /**
@@ -186,7 +241,19 @@ export class RuleIndex {
    */
   private readonly byName = new Map<string, CompiledRule | CompiledRule[]>();
   private readonly general: CompiledRule[] = [];
+  /** Name rules by shape, each with its template compiled once (for its conditions). */
+  private readonly sets: { readonly rules: NameRules; readonly compiled: CompiledRule }[] = [];
   size = 0;
+
+  /** Rules of one shape held as a set of names (nameRuleShape). */
+  addNames(rules: NameRules): void {
+    if (rules.names.size === 0) return;
+    this.size += rules.names.size;
+    this.sets.push({
+      rules,
+      compiled: { rule: rules.template, regex: undefined, client: undefined },
+    });
+  }
 
   add(r: CompiledRule): void {
     this.size++;
@@ -219,6 +286,20 @@ export class RuleIndex {
         if (dot < 0) break;
         i = dot + 1;
       }
+    }
+    for (const { rules, compiled } of this.sets) {
+      if (!conditionsHold(compiled, name, q)) continue;
+      const set = rules.names;
+      let at: number;
+      if (rules.kind === "exact") at = set.has(name) ? 0 : -1;
+      else if (rules.kind === "suffix") at = set.suffixAt(name);
+      else {
+        const dot = name.indexOf(".");
+        at = dot < 0 ? -1 : set.suffixAt(name, dot + 1);
+      }
+      // Made only on a match (the query log names the rule).
+      if (at >= 0)
+        return { ...compiled, rule: shapeRule(rules.template, rules.kind, name.slice(at)) };
     }
     for (const r of this.general)
       if (patternMatches(r, name) && conditionsHold(r, name, q)) return r;

@@ -1,8 +1,9 @@
 // A memory-lean exact-match set of domain names. A million names as JS strings in a Set cost
 // ~70-100 MB (string headers, hash-table entries); here every name lives once in one byte arena
-// and an open-addressing table of uint32 slots points into it, so a million names cost roughly
-// (average name length + 4 + 1 + 8) bytes each. Lookups take the rules engine's BytesValue
-// (a binary string, one char per byte) and allocate nothing.
+// and an open-addressing table of uint32 slots holds each name's arena offset, with a byte per
+// slot for its length, so a million names cost roughly (average name length + 2 × 5) bytes each
+// (the table is sized to about twice the names, not to a power of two). Lookups take the rules
+// engine's BytesValue (a binary string, one char per byte) and allocate nothing.
 //
 // Suffix matching is not done here: `dns.domains` already holds the name and all its parents
 // (contract `domainsOf`), so `any(dns.domains[*] in $list)` is an exact test per parent.
@@ -35,7 +36,7 @@ function u32Uninit(n: number): Uint32Array {
   return new Uint32Array(b.buffer, b.byteOffset, n);
 }
 
-// A set built for worker threads (workers.ts, mode "threads") keeps its four arrays in
+// A set built for worker threads (workers.ts, mode "threads") keeps its three arrays in
 // SharedArrayBuffers: one thread builds it, every thread reads the same memory (SharedDomainSet).
 
 function bytesShared(n: number): Uint8Array {
@@ -49,10 +50,23 @@ function u32Shared(n: number): Uint32Array {
 /** A DomainSet's arrays as they cross to another thread (all on SharedArrayBuffers: no copy). */
 export interface SharedDomainSet {
   readonly arena: Uint8Array;
-  readonly offsets: Uint32Array;
-  readonly lengths: Uint8Array;
   readonly table: Uint32Array;
+  readonly lens: Uint8Array;
   readonly size: number;
+}
+
+/**
+ * Table slots for `n` names: about twice as many (a load of at most one half keeps a miss to
+ * about two probes), and not rounded up to a power of two, which for some counts nearly doubled
+ * the table (900k names took 2^21 slots, 10 MB with their length bytes, instead of 9).
+ */
+export function tableSlots(n: number): number {
+  return Math.max(16, 2 * n + 1);
+}
+
+/** The first slot for hash `h` in a table of `cap` slots: the high bits of h × cap (no modulo). */
+function slotOf(h: number, cap: number): number {
+  return Math.floor((h >>> 0) * cap * 2.3283064365386963e-10);
 }
 
 /**
@@ -198,10 +212,11 @@ export class DomainSetBuilder {
   /** build() as steps (slices.ts), pausing every 16,384 names. */
   *buildSteps(exclude?: ReadonlySet<string>): Steps<DomainSet> {
     const n = this.count;
-    let cap = 16;
-    while (cap < n * 2) cap *= 2;
+    const cap = tableSlots(n);
     const shared = this.shared;
-    const table = shared ? u32Shared(cap) : u32Uninit(cap); // entry index + 1; 0 = empty
+    // Each slot: the name's arena offset + 1 (0 = empty) and its length.
+    const table = shared ? u32Shared(cap) : u32Uninit(cap);
+    const lens = shared ? bytesShared(cap) : bytesUninit(cap);
     // A large table's pages are mapped on first write. Inserting touches them in random order,
     // so the first slice would fault in nearly all of them at once (228 ms for 32 MB in a
     // microVM); clearing the table front to back first faults them in order, 1 MiB a slice.
@@ -209,7 +224,6 @@ export class DomainSetBuilder {
       table.fill(0, at, Math.min(cap, at + TOUCH_SLOTS));
       if (cap > TOUCH_SLOTS) yield;
     }
-    const mask = cap - 1;
     const arena = this.arena;
     const offsets = this.offsets;
     const lengths = this.lengths;
@@ -221,21 +235,26 @@ export class DomainSetBuilder {
       if (exclude?.has(latin1(arena, off, len))) continue;
       let h = FNV_OFFSET;
       for (let j = 0; j < len; j++) h = Math.imul(h ^ u8(arena, off + j), FNV_PRIME);
-      let slot = (h >>> 0) & mask;
+      let slot = slotOf(h, cap);
       for (;;) {
         const e = at(table, slot);
         if (e === 0) {
-          table[slot] = i + 1;
+          table[slot] = off + 1;
+          lens[slot] = len;
           unique++;
           break;
         }
-        const eo = at(offsets, e - 1);
-        if (lengths[e - 1] === len && bytesEqual(arena, eo, off, len)) break;
-        slot = (slot + 1) & mask;
+        if (lens[slot] === len && bytesEqual(arena, e - 1, off, len)) break;
+        if (++slot === cap) slot = 0;
       }
     }
+    // The builder's per-name offsets and lengths are not needed any more: released before the
+    // arena is trimmed (a copy), so they and the copy are not held at once.
+    this.offsets = new Uint32Array(0);
+    this.lengths = new Uint8Array(0);
+    this.count = 0;
     // Trim the growth slack (or the room for lines that held no name) so the set holds only
-    // what it needs.
+    // what it needs: the table's offsets stay valid (the names keep their places).
     const set = new DomainSet(
       // An adopted arena already in shared memory (a bundle's items decoded straight into a
       // SharedArrayBuffer, sync/bundle-stream.ts) is kept as it is when nearly full.
@@ -245,16 +264,12 @@ export class DomainSetBuilder {
         shared ? bytesShared : bytesUninit,
         !shared || arena.buffer instanceof SharedArrayBuffer,
       ),
-      yield* trimSteps(offsets, n, shared ? u32Shared : u32Uninit, !shared),
-      yield* trimSteps(lengths, n, shared ? bytesShared : bytesUninit, !shared),
       table,
+      lens,
       unique,
     );
     this.arena = new Uint8Array(0);
     this.floor = 0;
-    this.offsets = new Uint32Array(0);
-    this.lengths = new Uint8Array(0);
-    this.count = 0;
     this.used = 0;
     return set;
   }
@@ -284,25 +299,19 @@ export function nameHash(value: BytesValue, start: number): number {
 
 export class DomainSet implements ListMatcher<BytesValue> {
   private readonly arena: Uint8Array;
-  private readonly offsets: Uint32Array;
-  private readonly lengths: Uint8Array;
+  /** Per slot: the name's arena offset + 1, 0 when empty. */
   private readonly table: Uint32Array;
-  private readonly mask: number;
+  /** Per slot: the name's length (read first: most slots a probe meets are ruled out by it). */
+  private readonly lens: Uint8Array;
+  private readonly cap: number;
   /** Distinct names held. */
   readonly size: number;
 
-  constructor(
-    arena: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint8Array,
-    table: Uint32Array,
-    size: number,
-  ) {
+  constructor(arena: Uint8Array, table: Uint32Array, lens: Uint8Array, size: number) {
     this.arena = arena;
-    this.offsets = offsets;
-    this.lengths = lengths;
     this.table = table;
-    this.mask = table.length - 1;
+    this.lens = lens;
+    this.cap = table.length;
     this.size = size;
   }
 
@@ -312,21 +321,15 @@ export class DomainSet implements ListMatcher<BytesValue> {
 
   /** A set another thread built (toShared()), reading the same memory. */
   static fromShared(s: SharedDomainSet): DomainSet {
-    return new DomainSet(s.arena, s.offsets, s.lengths, s.table, s.size);
+    return new DomainSet(s.arena, s.table, s.lens, s.size);
   }
 
   /** This set's arrays, to post to worker threads; only a set built with `shared`. */
   toShared(): SharedDomainSet {
-    for (const a of [this.arena, this.offsets, this.lengths, this.table])
+    for (const a of [this.arena, this.table, this.lens])
       if (!(a.buffer instanceof SharedArrayBuffer))
         throw new Error("DomainSet.toShared: the set was not built into shared memory");
-    return {
-      arena: this.arena,
-      offsets: this.offsets,
-      lengths: this.lengths,
-      table: this.table,
-      size: this.size,
-    };
+    return { arena: this.arena, table: this.table, lens: this.lens, size: this.size };
   }
 
   /** Exact membership of a lowercased name without trailing dot (binary string). */
@@ -338,14 +341,16 @@ export class DomainSet implements ListMatcher<BytesValue> {
   hasFrom(value: BytesValue, start: number): boolean {
     const len = value.length - start;
     if (len <= 0 || len > 255 || this.size === 0) return false;
-    let slot = nameHash(value, start) & this.mask;
+    const cap = this.cap;
+    let slot = slotOf(nameHash(value, start), cap);
     const table = this.table;
+    const lens = this.lens;
     const arena = this.arena;
     for (;;) {
       const e = at(table, slot);
       if (e === 0) return false;
-      if (this.lengths[e - 1] === len) {
-        const off = at(this.offsets, e - 1);
+      if (lens[slot] === len) {
+        const off = e - 1;
         let same = true;
         for (let k = 0; k < len; k++) {
           if (arena[off + k] !== value.charCodeAt(start + k)) {
@@ -355,14 +360,14 @@ export class DomainSet implements ListMatcher<BytesValue> {
         }
         if (same) return true;
       }
-      slot = (slot + 1) & this.mask;
+      if (++slot === cap) slot = 0;
     }
   }
 
-  /** Where the listed part of `name` starts (the name itself or a parent), or -1. */
-  suffixAt(name: BytesValue): number {
+  /** Where the listed part of `name` starts (the name itself or a parent), or -1; `from`: a label start to begin at. */
+  suffixAt(name: BytesValue, from = 0): number {
     if (this.size === 0) return -1;
-    for (let i = 0; ; ) {
+    for (let i = from; ; ) {
       if (this.hasFrom(name, i)) return i;
       const dot = name.indexOf(".", i);
       if (dot === -1) return -1;
@@ -381,8 +386,8 @@ export class DomainSet implements ListMatcher<BytesValue> {
     for (let slot = 0; slot < table.length; slot++) {
       const e = at(table, slot);
       if (e === 0) continue;
-      const off = at(this.offsets, e - 1);
-      const end = off + u8(this.lengths, e - 1);
+      const off = e - 1;
+      const end = off + u8(this.lens, slot);
       let h = FNV_OFFSET;
       for (let j = off; j < end; j++) h = Math.imul(h ^ u8(this.arena, j), FNV_PRIME);
       fn(h >>> 0);
@@ -391,11 +396,6 @@ export class DomainSet implements ListMatcher<BytesValue> {
 
   /** Approximate bytes held (arena + index), for reporting. */
   get byteLength(): number {
-    return (
-      this.arena.byteLength +
-      this.offsets.byteLength +
-      this.lengths.byteLength +
-      this.table.byteLength
-    );
+    return this.arena.byteLength + this.table.byteLength + this.lens.byteLength;
   }
 }

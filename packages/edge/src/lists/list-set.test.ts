@@ -67,6 +67,8 @@ test("domain lists built into shared memory give the same verdicts where another
         "||only-aaaa.example^$dnstype=AAAA",
         "||bad.example^$important",
         "@@||bad.example^",
+        "|exact.example^",
+        "||*.wild.example^",
       ],
     },
   ];
@@ -74,9 +76,9 @@ test("domain lists built into shared memory give the same verdicts where another
   const shared = shareLists(built, lists);
   assert.deepEqual([...shared.keys()], [1], "only domain lists are shared");
   const entry = shared.get(1)!;
-  for (const s of [entry.list.block, entry.list.allow]) {
-    for (const a of [s.arena, s.offsets, s.lengths, s.table])
-      assert.ok(a.buffer instanceof SharedArrayBuffer);
+  assert.equal(entry.list.names.length, 4, "four shapes of name rules");
+  for (const s of [entry.list.block, entry.list.allow, ...entry.list.names.map((n) => n.names)]) {
+    for (const a of [s.arena, s.table, s.lens]) assert.ok(a.buffer instanceof SharedArrayBuffer);
   }
   // The rules cross as data (structured clone), the sets' memory is the same.
   const sent = structuredClone(shared);
@@ -97,6 +99,10 @@ test("domain lists built into shared memory give the same verdicts where another
     "only-aaaa.example",
     "bad.example",
     "other.example",
+    "exact.example",
+    "x.exact.example",
+    "wild.example",
+    "a.wild.example",
   ];
   for (const qtype of [1, 28]) {
     built.query.begin(qtype, qtype === 1 ? "A" : "AAAA", "127.0.0.1");
@@ -117,6 +123,8 @@ test("domain lists built into shared memory give the same verdicts where another
       "x12.rx.example",
       "only-aaaa.example",
       "bad.example",
+      "exact.example",
+      "a.wild.example",
     ],
   );
   assert.ok(there.int("ports")!.has(22), "other lists are built where they are read");
