@@ -54,6 +54,25 @@ interface Frag {
   outs: number[];
 }
 
+/**
+ * Byte tables by their ranges, shared by every program: most patterns are made of literal
+ * bytes and a few classes (`[0-9]`, `.`), so a thousand list regexes would hold thousands of
+ * identical 256-byte tables (a third of a small regex's memory). Tables are never written once
+ * built. Bounded: past SHARED_SETS distinct sets a program gets tables of its own.
+ */
+const sharedSets = new Map<string, { readonly table: Uint8Array; readonly ranges: RangeSet }>();
+const SHARED_SETS = 4096;
+
+function setTable(key: string, set: RangeSet): { table: Uint8Array; ranges: RangeSet } {
+  const hit = sharedSets.get(key);
+  if (hit !== undefined) return hit;
+  const table = new Uint8Array(256);
+  for (let i = 0; i < set.length; i += 2) table.fill(1, bound(set, i), bound(set, i + 1) + 1);
+  const made = { table, ranges: set };
+  if (sharedSets.size < SHARED_SETS) sharedSets.set(key, made);
+  return made;
+}
+
 class Builder {
   op: number[] = [];
   a: number[] = [];
@@ -80,11 +99,10 @@ class Builder {
     const key = set.join(",");
     let id = this.setIndex.get(key);
     if (id === undefined) {
-      const table = new Uint8Array(256);
-      for (let i = 0; i < set.length; i += 2) table.fill(1, bound(set, i), bound(set, i + 1) + 1);
+      const { table, ranges } = setTable(key, set);
       id = this.sets.length;
       this.sets.push(table);
-      this.setRanges.push(set);
+      this.setRanges.push(ranges);
       this.setIndex.set(key, id);
     }
     return id;

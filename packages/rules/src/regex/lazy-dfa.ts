@@ -43,6 +43,9 @@ function needsNext(look: number): boolean {
   return look !== Look.StartText && look !== Look.StartLine && look !== Look.WordStartHalfAscii;
 }
 
+/** States the transition table has room for at first. */
+const INITIAL_STATES = 4;
+
 /** Default cache budget: wirefilter's lazy-DFA cache size (2 MiB). */
 const CACHE_BYTES = 2 * 1024 * 1024;
 
@@ -133,7 +136,9 @@ export class LazyDfa {
     }
     this.budget = cacheBytes;
     this.maxStates = Math.max(8, Math.floor(cacheBytes / (4 * this.stride + 64)));
-    const initial = Math.min(this.maxStates, 16);
+    // Room for a few states: most searches of a small pattern meet only a handful (a list's
+    // thousand regexes each held a 16-state table before being used); it doubles as needed.
+    const initial = Math.min(this.maxStates, INITIAL_STATES);
     this.trans = new Int32Array(initial * this.stride).fill(UNKNOWN);
     this.eoi = new Int8Array(initial);
   }
@@ -316,7 +321,7 @@ export class LazyDfa {
     this.used += cost;
     const id = this.kernels.length;
     if ((id + 1) * this.stride > this.trans.length) {
-      const cap = Math.min(this.maxStates, Math.max(16, (id + 1) * 2));
+      const cap = Math.min(this.maxStates, Math.max(INITIAL_STATES, (id + 1) * 2));
       const t = new Int32Array(cap * this.stride).fill(UNKNOWN);
       t.set(this.trans.subarray(0, id * this.stride));
       this.trans = t;
