@@ -60,7 +60,7 @@ export interface SharedDomainSet {
  * about two probes), and not rounded up to a power of two, which for some counts nearly doubled
  * the table (900k names took 2^21 slots, 10 MB with their length bytes, instead of 9).
  */
-export function tableSlots(n: number): number {
+function tableSlots(n: number): number {
   return Math.max(16, 2 * n + 1);
 }
 
