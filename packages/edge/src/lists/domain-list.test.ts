@@ -183,6 +183,12 @@ const FORMS: {
     no: ["t.example", "x.u.example"],
   },
   {
+    form: "wildcards with a fixed tail: several under one tail, across labels, with modifiers",
+    text: "||ad*.t.example^\n||trk*.t.example^\n||a*b.u.example^\n||px*.v.example^$dnstype=AAAA",
+    yes: ["ad1.t.example", "x.trk2.t.example", "a.q.b.u.example", "ab.u.example"],
+    no: ["t.example", "ad1.x.example", "bad.t.example", "a.u.example", "px1.v.example"],
+  },
+  {
     form: "exact exception",
     text: "||example.org^\n@@|example.org^",
     yes: ["www.example.org"],
@@ -259,10 +265,10 @@ test("the match says which rule and which name, and carries a rewrite", () => {
 
 test("rules kept as names in a set per shape say which rule matched, and count as rules", () => {
   const { set, list } = build(
-    "|ex.example^\n|ex2.example^\n||*.w.example^$dnstype=A\n||imp.example^$important\n||imp.example^$important",
+    "|ex.example^\n|ex2.example^\n||*.w.example^$dnstype=A\n||imp.example^$important\n||imp.example^$important\n||ad*.g.example^$important",
   );
-  assert.equal(list.ruleCount, 4, "a repeated rule counts once");
-  assert.equal(list.size, 4);
+  assert.equal(list.ruleCount, 5, "a repeated name rule counts once");
+  assert.equal(list.size, 5);
   set.query.begin(1, "A", "192.0.2.1");
   assert.equal(list.hasAny(domainsOf("ex.example")), true);
   assert.equal(set.query.matchRule, "|ex.example^");
@@ -271,6 +277,9 @@ test("rules kept as names in a set per shape say which rule matched, and count a
   assert.equal(set.query.matchName, "a.b.w.example");
   assert.equal(list.hasAny(domainsOf("x.imp.example")), true);
   assert.equal(set.query.matchRule, "||imp.example^$important");
+  assert.equal(list.hasAny(domainsOf("x.ad7.g.example")), true);
+  assert.equal(set.query.matchRule, "||ad*.g.example^$important");
+  assert.equal(set.query.matchName, "x.ad7.g.example");
   assert.equal(list.hasAny(domainsOf("w.example")), false);
   set.query.end();
 });
