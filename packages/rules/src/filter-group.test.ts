@@ -39,7 +39,11 @@ test("a group of every conformance expression agrees with each filter on every c
     for (const c of data.cases) {
       const ctx = scheme.context(lists);
       for (const [name, value] of Object.entries(c.fields)) ctx.setText(name, value);
-      assert.deepEqual(walk(group, ctx), each(filters, ctx), `${missing}: fields of ${c.expression}`);
+      assert.deepEqual(
+        walk(group, ctx),
+        each(filters, ctx),
+        `${missing}: fields of ${c.expression}`,
+      );
     }
   }
 });
@@ -90,7 +94,11 @@ test("literal tests on a field: exact, suffix, prefix, regex endings, under not/
           if (name !== undefined) ctx.set("name", name);
           if (other !== undefined) ctx.set("other", other);
           if (n !== undefined) ctx.set("n", n);
-          assert.deepEqual(walk(group, ctx), each(filters, ctx), `${missing} ${name} ${other} ${n}`);
+          assert.deepEqual(
+            walk(group, ctx),
+            each(filters, ctx),
+            `${missing} ${name} ${other} ${n}`,
+          );
         }
   }
 });
