@@ -4,14 +4,15 @@
 import { EdgeError } from "@gatehouse/contract/errors";
 import { countValidation, recordsDroppedCount } from "../telemetry/metrics.ts";
 import type { PendingCount } from "../telemetry/pending-counts.ts";
-import { cacheKey } from "./cache/dns-cache.ts";
+import { type CachedAnswer, cacheKey } from "./cache/dns-cache.ts";
 import type { Validator, Verdict } from "./dnssec/validator.ts";
 import type { DnsExchange } from "./exchange.ts";
 import type { DnsRuntime, Resolved } from "./runtime.ts";
 import { type ScrubDropReason, scrubAnswer } from "./scrub.ts";
+import type { UpstreamAnswer } from "./upstream/pool.ts";
 import { upstreamError } from "./upstream/transports.ts";
 import type { UpstreamQuestion } from "./upstream/upstream-query.ts";
-import { decodeMessage } from "./wire/message.ts";
+import { decodeMessage, type Message } from "./wire/message.ts";
 import { WireError } from "./wire/name.ts";
 
 /** What is looked up: the cache key's parts and what is asked upstream. */
@@ -66,7 +67,9 @@ export function fetchUpstream(rt: DnsRuntime, k: LookupKey, key: string): Promis
 /**
  * One upstream lookup of fetchUpstream: the answer cached, and the key out of the in-flight
  * table once settled. The table's entry for `key` is this call's: fetchUpstream sets it right
- * after this returns (before any await here ends) and sets none for a key already in it.
+ * after this returns (before any await here ends) and sets none for a key already in it. One
+ * async function for the query, its check and its store (each async layer of a miss costs a
+ * promise, a frame and a microtask turn).
  */
 async function queryAndStore(
   rt: DnsRuntime,
@@ -75,11 +78,22 @@ async function queryAndStore(
   validator: Validator | undefined,
 ): Promise<Resolved> {
   try {
-    const r = await queryUpstream(rt, k);
+    const { group } = rt.router.route(k.name);
+    // Validating: ask with DO (the signatures) and CD (a validating upstream hands over what it
+    // has, and the verdict and its EDE are ours).
+    const r = await group.query(validator ? { ...k, do: true, cd: true } : k, rt.use0x20);
+    const msg = decodeUpstream(r);
+    let verdict: Verdict | undefined;
+    if (validator) {
+      verdict = await validator.validate(msg, k.name, k.type);
+      countValidation(verdict);
+      if (verdict.security === "bogus") throw bogusAnswerError(verdict, r.upstream);
+    }
+    const answer = answerOf(msg, k, r, verdict);
     // Answer with what the cache holds (clamped TTLs, negative TTL on the SOA) so the first
     // client sees the same answer as the next ones.
-    const e = rt.shared.cache.store(key, r.answer, Date.now());
-    return e ? { answer: e, upstream: r.upstream } : r;
+    const e = rt.shared.cache.store(key, answer, Date.now());
+    return { answer: e ?? answer, upstream: r.upstream };
   } catch (e) {
     if (e instanceof EdgeError && e.kind === "dnssec_bogus") {
       const verdict: Verdict = { security: "bogus", ede: e.ede, why: e.message };
@@ -106,15 +120,10 @@ const countDropped = (reason: ScrubDropReason, n: number) => {
   c.n += n;
 };
 
-async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
-  const { group } = rt.router.route(k.name);
-  const validator = k.validate ? rt.validator : undefined;
-  // Validating: ask with DO (the signatures) and CD (a validating upstream hands over what it
-  // has, and the verdict and its EDE are ours).
-  const r = await group.query(validator ? { ...k, do: true, cd: true } : k, rt.use0x20);
-  let msg: ReturnType<typeof decodeMessage>;
+/** The upstream's reply decoded; a reply that does not decode is upstream_malformed. */
+function decodeUpstream(r: UpstreamAnswer): Message {
   try {
-    msg = decodeMessage(r.wire);
+    return decodeMessage(r.wire);
   } catch (e) {
     if (e instanceof WireError) {
       const err = upstreamError("upstream_malformed", `${r.upstream}: ${e.message}`, { cause: e });
@@ -123,12 +132,15 @@ async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
     }
     throw e;
   }
-  let verdict: Verdict | undefined;
-  if (validator) {
-    verdict = await validator.validate(msg, k.name, k.type);
-    countValidation(verdict);
-    if (verdict.security === "bogus") throw bogusAnswerError(verdict, r.upstream);
-  }
+}
+
+/** What is kept of a decoded (and, when validating, validated) reply to `k`. */
+function answerOf(
+  msg: Message,
+  k: LookupKey,
+  r: UpstreamAnswer,
+  verdict: Verdict | undefined,
+): CachedAnswer {
   // Only what answers the question is kept (scrub.ts); a looping CNAME chain is no answer.
   const s = scrubAnswer(msg, k, countDropped);
   if (s.loop) {
@@ -136,23 +148,19 @@ async function queryUpstream(rt: DnsRuntime, k: LookupKey): Promise<Resolved> {
     err.where = r.upstream;
     throw err;
   }
-  return {
-    upstream: r.upstream,
-    answer: {
-      rcode: msg.rcode,
-      // Validated: AD is our verdict. Not validated (validation off): the upstream's AD is
-      // believed only when the upstream was authenticated (DoT/DoH) and checking was not
-      // disabled (CD=1 asks the upstream not to validate, so its AD says nothing).
-      ad: verdict ? verdict.security === "secure" : msg.ad && r.authenticated && !k.cd,
-      ...(verdict
-        ? {
-            dnssec: verdict.security as "secure" | "insecure",
-            ...(verdict.ede !== undefined ? { ede: verdict.ede } : {}),
-          }
-        : {}),
-      answers: s.answers,
-      authorities: s.authorities,
-      additionals: s.additionals,
-    },
+  const answer: { -readonly [K in keyof CachedAnswer]: CachedAnswer[K] } = {
+    rcode: msg.rcode,
+    // Validated: AD is our verdict. Not validated (validation off): the upstream's AD is
+    // believed only when the upstream was authenticated (DoT/DoH) and checking was not
+    // disabled (CD=1 asks the upstream not to validate, so its AD says nothing).
+    ad: verdict ? verdict.security === "secure" : msg.ad && r.authenticated && !k.cd,
+    answers: s.answers,
+    authorities: s.authorities,
+    additionals: s.additionals,
   };
+  if (verdict) {
+    answer.dnssec = verdict.security as "secure" | "insecure";
+    if (verdict.ede !== undefined) answer.ede = verdict.ede;
+  }
+  return answer;
 }

@@ -21,6 +21,7 @@ import {
 } from "../exchange.ts";
 import { fail } from "../fail.ts";
 import { fetchUpstream, keyOf } from "../resolve-name.ts";
+import type { Resolved } from "../runtime.ts";
 import { MAX_CHAIN } from "../scrub.ts";
 import { Ede, Rcode, RRType } from "../wire/constants.ts";
 import { edeOption } from "../wire/edns.ts";
@@ -48,7 +49,11 @@ export function createResolveStage(): Stage {
 
 async function resolveAsync(ex: DnsExchange): Promise<Outcome> {
   try {
-    if (ex.answer === undefined) await resolveInto(ex);
+    if (ex.answer === undefined) {
+      // Awaited here rather than in a helper of its own: one async layer fewer per miss.
+      const fetching = lookupOrFetch(ex);
+      if (fetching !== undefined) answerWith(ex, await fetching);
+    }
     if (chainDangles(ex)) await continueChain(ex);
     return "next";
   } catch (e) {
@@ -143,23 +148,28 @@ async function continueChain(ex: DnsExchange): Promise<void> {
     ex.lookupName = target;
     ex.answer = undefined;
     ex.cacheKey = undefined;
-    await resolveInto(ex);
+    const fetching = lookupOrFetch(ex);
+    if (fetching !== undefined) answerWith(ex, await fetching);
   }
 }
 
 /**
- * Resolve `ex.lookupName` into `ex.answer`: the cache (unless the cache stage just looked this
- * name up and missed), then the upstreams. Throws an upstream EdgeError.
+ * Resolve `ex.lookupName`: from the cache into `ex.answer` (unless the cache stage just looked
+ * this name up and missed; undefined then), else the upstreams' answer to hand to `answerWith`
+ * (rejects with an upstream EdgeError).
  */
-async function resolveInto(ex: DnsExchange): Promise<void> {
+function lookupOrFetch(ex: DnsExchange): Promise<Resolved> | undefined {
   const k = lookupKey(ex);
   const looked = ex.cacheKey;
   const key = looked ?? keyOf(ex.rt, k);
   if (looked === undefined && lookupCache(ex, k, key)) {
     prefetchIfDue(ex);
-    return;
+    return undefined;
   }
-  const r = await fetchUpstream(ex.rt, k, key);
+  return fetchUpstream(ex.rt, k, key);
+}
+
+function answerWith(ex: DnsExchange, r: Resolved): void {
   ex.answer = r.answer;
   ex.upstream = r.upstream;
 }

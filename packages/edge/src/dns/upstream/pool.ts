@@ -29,8 +29,10 @@ import {
   exchange,
   tcpExchange,
   tlsConnectFor,
+  truncated,
   type UpstreamProtocol,
   type UpstreamTarget,
+  udpExchange,
   upstreamError,
   upstreamErrorLabel,
 } from "./transports.ts";
@@ -138,7 +140,7 @@ export function parseUpstream(u: Upstream): UpstreamTarget {
   return target;
 }
 
-interface UpstreamAnswer {
+export interface UpstreamAnswer {
   readonly wire: Buffer;
   readonly upstream: string;
   /**
@@ -201,9 +203,13 @@ export class UpstreamGroup {
       const t0 = performance.now();
       let wire: Buffer;
       try {
-        wire = viaTcp
-          ? await tcpExchange(s.target, query, expect, signal)
-          : await exchange(s.target, query, expect, signal);
+        if (viaTcp) wire = await tcpExchange(s.target, query, expect, signal);
+        else if (protocol === "udp") {
+          // The UDP sockets' own promise (exchange() would add an async layer per miss); a
+          // truncated reply is asked again over TCP, as exchange() does.
+          wire = await udpExchange(s.target, query, expect, signal);
+          if (truncated(wire)) wire = await tcpExchange(s.target, query, expect, signal);
+        } else wire = await exchange(s.target, query, expect, signal);
       } catch (e) {
         // A race lost to the other parallel upstream is not this upstream's failure.
         if (!signal?.aborted) {

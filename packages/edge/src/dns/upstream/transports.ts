@@ -163,7 +163,12 @@ export function settleOnce(
   return finish;
 }
 
-function udpExchange(
+/** A reply with TC set (RFC 1035 §4.1.1): asked again over TCP. */
+export function truncated(r: Buffer): boolean {
+  return r.length >= 12 && (u8(r, 2) & 0x02) !== 0;
+}
+
+export function udpExchange(
   t: UpstreamTarget,
   query: Uint8Array,
   q: ExpectedQuestion,
@@ -374,8 +379,7 @@ export async function exchange(
   switch (t.protocol) {
     case "udp": {
       const r = await udpExchange(t, query, q, signal);
-      if (r.length >= 12 && u8(r, 2) & 0x02) return tcpExchange(t, query, q, signal);
-      return r;
+      return truncated(r) ? tcpExchange(t, query, q, signal) : r;
     }
     case "tcp":
       return tcpExchange(t, query, q, signal);
