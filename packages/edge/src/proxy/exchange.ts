@@ -13,6 +13,29 @@ import type { OriginCall } from "./http1/origin-call.ts";
 export type Outcome = "next" | "respond" | "drop";
 
 /**
+ * A stage that waits without a promise: it has handed the exchange (its `wake`) to whatever it
+ * waits for, which wakes it once; the pipeline then calls the stage's `resume` for its outcome.
+ */
+export const WAIT = "wait";
+
+/** What a stage's `run` gives: its outcome now, later (a promise), or WAIT. */
+export type Step = Outcome | Promise<Outcome> | typeof WAIT;
+
+/** Something a stage waits on without a promise (an origin call's head or body): woken once. */
+export interface Waiter {
+  /** Resume in a microtask (never inside the caller). */
+  wake(): void;
+  /** Resume now: for a caller that is itself a callback of its own (a write's completion). */
+  resumeNow(): void;
+}
+
+/** What runs an exchange (pipeline.ts): resumes the stage it waits in once woken. */
+export interface Resumer {
+  wake(ex: Exchange): void;
+  resume(ex: Exchange): void;
+}
+
+/**
  * Low-cardinality reason codes: metric labels and the query log's `reason`. The proxy's own
  * decisions (refusals, blocks, answers it gives itself), and the reasons of failures, which come
  * from the edge's error catalogue (`EDGE_ERRORS`, turned into answers by fail.ts).
@@ -70,7 +93,7 @@ export interface Inspection {
   alpn: string;
 }
 
-export interface Exchange {
+export interface Exchange extends Waiter {
   readonly id: string;
   /** Wall-clock arrival, ms since epoch (the log's `ts`). */
   readonly ts: number;
@@ -154,6 +177,23 @@ export interface Exchange {
   upstream: OriginCall | undefined;
   /** The origin request from connect-origin on (its connection), before any answer. */
   originCall: OriginCall | undefined;
+
+  // the pipeline run (pipeline.ts)
+  /** The pipeline running this exchange, which `wake` resumes. */
+  resumer: Resumer | undefined;
+  /** Where it waits: a stage's index, or the respond stage (negative). */
+  step: number;
+  /** Called once the exchange is recorded (the pipeline's `run` promise). */
+  onDone: (() => void) | undefined;
+}
+
+/** `ex.wake()`: one function for every exchange (no closure per exchange). */
+function wakeExchange(this: Exchange): void {
+  this.resumer?.wake(this);
+}
+
+function resumeExchange(this: Exchange): void {
+  this.resumer?.resume(this);
 }
 
 let seq = 0;
@@ -219,6 +259,11 @@ export function newExchange(
     established: false,
     upstream: undefined,
     originCall: undefined,
+    resumer: undefined,
+    step: 0,
+    onDone: undefined,
+    wake: wakeExchange,
+    resumeNow: resumeExchange,
   };
 }
 
@@ -237,7 +282,9 @@ export function answer(ex: Exchange, status: number, reason: ReasonCode, detail:
 /** One step of a pipeline. Factories build it at startup; `run` only reads config. */
 export interface Stage {
   readonly name: string;
-  run(ex: Exchange): Outcome | Promise<Outcome>;
+  run(ex: Exchange): Step;
+  /** After `run` gave WAIT and the exchange was woken: the stage's outcome (or a throw). */
+  resume?(ex: Exchange): Outcome;
 }
 
 /**

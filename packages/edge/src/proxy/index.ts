@@ -223,11 +223,11 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       const ex = newExchange(opts.getSnapshot(), "http", req, res, req.socket);
       ex.inspection = inspection;
       if (inspection === undefined && req.url.startsWith("/")) {
-        void pacPipeline.run(ex);
+        pacPipeline.start(ex);
         return;
       }
       ex.expectContinue = req.expectContinue;
-      void httpPipeline.run(ex);
+      httpPipeline.start(ex);
     } catch (e) {
       opts.requestLog?.error("proxy request could not start", e);
       // No snapshot (or none we can read): never crash the listener, never forward blindly.

@@ -4,14 +4,24 @@
 // its answer, and `record`. Each stage is built by its factory at startup (all parsing and
 // allocation there) and only reads config per request. A stage returns an outcome: "next",
 // "respond" (an answer such as 403 or 407 is on the exchange: skip to the pipeline's respond
-// stage) or "drop" (close without an answer). Exceptions are failures: `fail` turns them into
-// an answer, which the respond stage writes. `record` always runs, last: it publishes the exchange's event, which the
-// query log, the operational log and the metrics subscribe to (index.ts).
+// stage) or "drop" (close without an answer): at once, as a promise, or WAIT (whatever it waits
+// for wakes the exchange, and its `resume` gives the outcome: see runner). Exceptions are
+// failures: `fail` turns them into an answer, which the respond stage writes. `record` always
+// runs, last: it publishes the exchange's event, which the query log, the operational log and
+// the metrics subscribe to (index.ts).
 
+import { EdgeError } from "@gatehouse/contract/errors";
 import type { AddressGuard } from "./address-guard.ts";
 import type { AuthFailureLimiter } from "./auth-limiter.ts";
 import type { ProxyResolver } from "./edge-view.ts";
-import type { Exchange, Outcome, Stage } from "./exchange.ts";
+import {
+  type Exchange,
+  type Outcome,
+  type Resumer,
+  type Stage,
+  type Step,
+  WAIT,
+} from "./exchange.ts";
 import { fail } from "./fail.ts";
 import type { OriginPool } from "./http1/origin-pool.ts";
 import type { ProxyLimits } from "./limits.ts";
@@ -83,7 +93,10 @@ export interface PipelineSpec {
 }
 
 export interface Pipeline extends PipelineSpec {
+  /** Run the exchange; settles once it is recorded. */
   run(ex: Exchange): Promise<void>;
+  /** The same without a promise (nobody waits for the end of a plain request). */
+  start(ex: Exchange): void;
 }
 
 /** From the request head to a checked peer address: shared by every pipeline. */
@@ -207,42 +220,179 @@ export const createUpgradePipeline = (d: PipelineDeps): Pipeline =>
 export const createTunnelPipeline = (d: PipelineDeps): Pipeline => runner(tunnelPipelineSpec(d), d);
 export const createPacPipeline = (d: PipelineDeps): Pipeline => runner(pacPipelineSpec(d), d);
 
-/** Run a pipeline as written down; the one runner for every proxy pipeline. */
+const RESOLVED = Promise.resolve();
+
+/** `ex.step` while the respond stage waits: after the stages, and after a failure's answer. */
+const RESPONDING = -1;
+const RESPONDING_AGAIN = -2;
+
+/**
+ * Run a pipeline as written down; the one runner for every proxy pipeline. It calls the stages
+ * in turn while they say "next" and return at once; a stage that returns a promise is continued
+ * when it settles, one that returns WAIT when the exchange is woken (its `resume` gives the
+ * outcome): the stages of a plain request (forward waits for the head, respond for the body to
+ * go out) wait without a promise or an async frame per stage. A woken exchange resumes in a
+ * microtask, never inside the code that woke it (an origin connection still reading the rest
+ * of the response the head came with).
+ */
 export function runner(spec: PipelineSpec, d: PipelineDeps): Pipeline {
   const { stages, respond, record } = spec;
-  return {
-    ...spec,
-    async run(ex: Exchange): Promise<void> {
-      try {
-        try {
-          let o: Outcome | Promise<Outcome> = "next";
-          for (let i = 0; i < stages.length; i++) {
-            o = (stages[i] as Stage).run(ex);
-            if (typeof o !== "string") o = await o;
-            if (o !== "next") break;
-          }
-          // An HTTP/2 stream's response resets only its stream; HTTP/1.1's closes the socket.
-          if (o === "drop") {
-            if (ex.res !== undefined) ex.res.destroy();
-            else ex.socket.destroy();
-          } else await respond.run(ex);
-        } catch (err) {
-          fail(ex, err);
-          await respond.run(ex);
-        }
-      } catch {
-        // Even the error answer failed (socket gone): nothing left to say to the client.
-        if (ex.res !== undefined) ex.res.destroy();
-        else ex.socket.destroy();
-      } finally {
-        try {
-          record.run(ex);
-        } catch {
-          // A record that cannot be built must not take the process down (run() is not
-          // awaited by anyone); count it and go on.
-          d.metrics.error("internal");
-        }
+  const n = stages.length;
+  /** Exchanges woken since the last microtask ran them. */
+  const woken: Exchange[] = [];
+  let scheduled = false;
+  const flush = (): void => {
+    for (let i = 0; i < woken.length; i++) resume(woken[i] as Exchange);
+    woken.length = 0;
+    scheduled = false;
+  };
+  const resumer: Resumer = {
+    resume,
+    wake(ex: Exchange): void {
+      woken.push(ex);
+      if (!scheduled) {
+        scheduled = true;
+        void RESOLVED.then(flush);
       }
     },
   };
+
+  function resume(ex: Exchange): void {
+    const at = ex.step;
+    if (at === RESPONDING || at === RESPONDING_AGAIN) {
+      try {
+        resumeStage(respond, ex);
+      } catch (err) {
+        respondFailed(ex, err, at === RESPONDING_AGAIN);
+        return;
+      }
+      finish(ex);
+      return;
+    }
+    let o: Outcome;
+    try {
+      o = resumeStage(stages[at] as Stage, ex);
+    } catch (err) {
+      failed(ex, err);
+      return;
+    }
+    advance(ex, at + 1, o);
+  }
+
+  /** From stage `i` on, `o` being the outcome of the one before. */
+  function advance(ex: Exchange, i: number, o: Outcome): void {
+    try {
+      while (o === "next" && i < n) {
+        const r = (stages[i] as Stage).run(ex);
+        if (r === WAIT) {
+          ex.step = i;
+          return;
+        }
+        i++;
+        if (typeof r !== "string") {
+          const from = i;
+          r.then(
+            (v) => advance(ex, from, v),
+            (e: unknown) => failed(ex, e),
+          );
+          return;
+        }
+        o = r;
+      }
+    } catch (err) {
+      failed(ex, err);
+      return;
+    }
+    if (o === "drop") {
+      // An HTTP/2 stream's response resets only its stream; HTTP/1.1's closes the socket.
+      destroy(ex);
+      finish(ex);
+      return;
+    }
+    answer(ex, false);
+  }
+
+  /** The respond stage; `again`: the answer to a failure (if that fails too, only a close). */
+  function answer(ex: Exchange, again: boolean): void {
+    let r: Step;
+    try {
+      r = respond.run(ex);
+    } catch (err) {
+      respondFailed(ex, err, again);
+      return;
+    }
+    if (r === WAIT) {
+      ex.step = again ? RESPONDING_AGAIN : RESPONDING;
+      return;
+    }
+    if (typeof r !== "string") {
+      r.then(
+        () => finish(ex),
+        (e: unknown) => respondFailed(ex, e, again),
+      );
+      return;
+    }
+    finish(ex);
+  }
+
+  function failed(ex: Exchange, err: unknown): void {
+    try {
+      fail(ex, err);
+    } catch {
+      destroy(ex);
+      finish(ex);
+      return;
+    }
+    answer(ex, true);
+  }
+
+  function respondFailed(ex: Exchange, err: unknown, again: boolean): void {
+    // Even the error answer failed (socket gone): nothing left to say to the client.
+    if (again) {
+      destroy(ex);
+      finish(ex);
+    } else failed(ex, err);
+  }
+
+  /** `record` always runs, last. */
+  function finish(ex: Exchange): void {
+    try {
+      record.run(ex);
+    } catch {
+      // A record that cannot be built must not take the process down (nobody awaits the
+      // run); count it and go on.
+      d.metrics.error("internal");
+    }
+    const done = ex.onDone;
+    ex.onDone = undefined;
+    done?.();
+  }
+
+  function start(ex: Exchange): void {
+    ex.resumer = resumer;
+    advance(ex, 0, "next");
+  }
+
+  return {
+    ...spec,
+    start,
+    run(ex: Exchange): Promise<void> {
+      return new Promise<void>((resolve) => {
+        ex.onDone = resolve;
+        start(ex);
+      });
+    },
+  };
+}
+
+function destroy(ex: Exchange): void {
+  if (ex.res !== undefined) ex.res.destroy();
+  else ex.socket.destroy();
+}
+
+/** The `resume` of a stage that gave WAIT (one without it is a bug: failed as internal). */
+function resumeStage(stage: Stage, ex: Exchange): Outcome {
+  if (stage.resume === undefined)
+    throw new EdgeError("internal", `stage ${stage.name} waited without resume`);
+  return stage.resume(ex);
 }

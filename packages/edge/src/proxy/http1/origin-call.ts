@@ -7,6 +7,7 @@
 
 import type { Socket } from "node:net";
 import { EdgeError } from "@gatehouse/contract/errors";
+import type { Waiter } from "../exchange.ts";
 import type { OriginRequest } from "./origin-pool.ts";
 
 /**
@@ -72,7 +73,10 @@ export class OriginCall {
   #done: Promise<void> | undefined;
   #isDone = false;
   #resolveDone: (() => void) | undefined;
-  readonly #finish = () => this.#settleDone();
+  /** Woken instead of a promise (the pipeline's forward and respond stages): see waitHead. */
+  #headWaiter: Waiter | undefined;
+  #doneWaiter: Waiter | undefined;
+  readonly #finish = () => this.#settleDone(true);
   #waiting = false;
   readonly #resume = () => {
     this.#waiting = false;
@@ -110,6 +114,21 @@ export class OriginCall {
     return this.#done;
   }
 
+  /**
+   * `head` without a promise: false when the head is in or failed already (see headFailure);
+   * otherwise `w` is woken once either happens.
+   */
+  waitHead(w: Waiter): boolean {
+    if (this.#headIn || this.#headFailure !== undefined) return false;
+    this.#headWaiter = w;
+    return true;
+  }
+
+  /** Why there is no response head (what `head` rejects with), once that is known. */
+  get headFailure(): Error | undefined {
+    return this.#headFailure;
+  }
+
   #settleHead(): void {
     if (this.#headFailure !== undefined) return; // settled already: the first outcome stands
     this.#headIn = true;
@@ -117,6 +136,9 @@ export class OriginCall {
     this.#resolveHead = undefined;
     this.#rejectHead = undefined;
     resolve?.();
+    const w = this.#headWaiter;
+    this.#headWaiter = undefined;
+    w?.wake();
   }
 
   #failHead(err: Error): void {
@@ -125,14 +147,22 @@ export class OriginCall {
     this.#resolveHead = undefined;
     this.#rejectHead = undefined;
     reject?.(err);
+    const w = this.#headWaiter;
+    this.#headWaiter = undefined;
+    w?.wake();
   }
 
-  #settleDone(): void {
+  /** `written`: from the write's completion callback, where the waiter may go on at once. */
+  #settleDone(written = false): void {
     if (this.#isDone) return;
     this.#isDone = true;
     const resolve = this.#resolveDone;
     this.#resolveDone = undefined;
     resolve?.();
+    const w = this.#doneWaiter;
+    this.#doneWaiter = undefined;
+    if (written) w?.resumeNow();
+    else w?.wake();
   }
 
   /** Listener for the client going away: abort the origin request. */
@@ -241,8 +271,24 @@ export class OriginCall {
     settle?.(err);
   }
 
-  /** Relay the body into `sink` (its head is written by the caller or goes with the data). */
+  /**
+   * Relay the body into `sink` (its head is written by the caller or goes with the data);
+   * settles as `done` does.
+   */
   attach(sink: BodyWriter): Promise<void> {
+    this.#attach(sink);
+    return this.done;
+  }
+
+  /** `attach` without a promise: false when done already, otherwise `w` is woken once it is. */
+  relay(sink: BodyWriter, w: Waiter): boolean {
+    this.#attach(sink);
+    if (this.#isDone) return false;
+    this.#doneWaiter = w;
+    return true;
+  }
+
+  #attach(sink: BodyWriter): void {
     this.#sink = sink;
     const early = this.#early;
     this.#early = undefined;
@@ -251,7 +297,7 @@ export class OriginCall {
       else if (early === undefined) sink.end(undefined, this.#finish);
       else if (early.length === 1) sink.end(early[0], this.#finish);
       else sink.end(Buffer.concat(early), this.#finish);
-      return this.done;
+      return;
     }
     if (early !== undefined) {
       let ok = true;
@@ -259,11 +305,10 @@ export class OriginCall {
       if (!ok) {
         this.#waiting = true;
         sink.onDrain(this.#resume);
-        return this.done;
+        return;
       }
     }
     this.#conn?.resume();
-    return this.done;
   }
 
   /** Give up on the response (blocked by policy-response, or the client left). */

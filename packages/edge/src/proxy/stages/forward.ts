@@ -6,8 +6,9 @@
 // is known).
 
 import { sourceKey } from "../../net/source-key.ts";
-import { type Exchange, type Outcome, required, type Stage } from "../exchange.ts";
+import { type Exchange, type Outcome, required, type Stage, type Step, WAIT } from "../exchange.ts";
 import type { ClientRequest } from "../http1/message.ts";
+import type { OriginCall } from "../http1/origin-call.ts";
 import type { OriginPool, OriginRequest } from "../http1/origin-pool.ts";
 
 /** The request for the pinned origin, from what the earlier stages decided. */
@@ -30,10 +31,20 @@ export function originRequest(
   };
 }
 
+/** The response head is in (or failed: thrown, fail.ts answers it). */
+function headIn(ex: Exchange, call: OriginCall): Outcome {
+  const failure = call.headFailure;
+  if (failure !== undefined) throw failure;
+  if (ex.inspection !== undefined) ex.originCert = call.certVerdict ?? "valid";
+  ex.upstream = call;
+  ex.status = call.statusCode;
+  return "next";
+}
+
 export function createForward(pool: OriginPool): Stage {
   return {
     name: "forward",
-    async run(ex: Exchange): Promise<Outcome> {
+    run(ex: Exchange): Step {
       const req = ex.req;
       const hasBody = req.hasBody;
       if (hasBody && ex.expectContinue) {
@@ -43,11 +54,12 @@ export function createForward(pool: OriginPool): Stage {
       }
       const call = required(ex.originCall, "the origin call");
       pool.send(originRequest(ex, hasBody ? req : undefined, undefined), call);
-      await call.head;
-      if (ex.inspection !== undefined) ex.originCert = call.certVerdict ?? "valid";
-      ex.upstream = call;
-      ex.status = call.statusCode;
-      return "next";
+      // The head wakes the exchange (no promise): resume below.
+      if (call.waitHead(ex)) return WAIT;
+      return headIn(ex, call);
+    },
+    resume(ex: Exchange): Outcome {
+      return headIn(ex, required(ex.originCall, "the origin call"));
     },
   };
 }

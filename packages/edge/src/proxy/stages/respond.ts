@@ -5,7 +5,7 @@
 
 import { http } from "../../net/node-http.ts";
 import { acceptsHtml, renderBlockHtml, renderBlockText } from "../block-page.ts";
-import { type Exchange, type Outcome, required, type Stage } from "../exchange.ts";
+import { type Exchange, type Outcome, required, type Stage, type Step, WAIT } from "../exchange.ts";
 import { fail } from "../fail.ts";
 import { downstreamResponseHeaders } from "../hop-by-hop.ts";
 import { proxyConfigOf, themeFor } from "../proxy-config.ts";
@@ -108,7 +108,7 @@ export function displayUrl(ex: Exchange, withQuery: boolean): string {
 export function createRespond(via: string): Stage {
   return {
     name: "respond",
-    async run(ex: Exchange): Promise<Outcome> {
+    run(ex: Exchange): Step {
       const res = ex.res;
       if (res === undefined) return "next"; // raw sockets answer in respond-tunnel / respond-upgrade
       if (res.headersSent || res.destroyed) {
@@ -125,11 +125,11 @@ export function createRespond(via: string): Stage {
         const unreadBody = ex.upstream === undefined && !ex.req.complete && ex.req.hasBody;
         if ((ex.answer.reason !== undefined && CLOSE_REASONS.has(ex.answer.reason)) || unreadBody)
           r.headers.push("connection", "close");
-        await new Promise<void>((resolve) => {
-          res.onClientClose = resolve;
-          res.respond(r.status, r.headers, ex.method === "HEAD" ? undefined : r.body, resolve);
+        return new Promise<Outcome>((resolve) => {
+          const done = () => resolve("next");
+          res.onClientClose = done;
+          res.respond(r.status, r.headers, ex.method === "HEAD" ? undefined : r.body, done);
         });
-        return "next";
       }
       const up = required(ex.upstream, "the origin's response");
       if (up.error !== undefined) {
@@ -145,10 +145,18 @@ export function createRespond(via: string): Stage {
         headers.push("connection", "close");
       }
       res.start(up.statusCode, headers, up.bodyLength, up.noBody);
-      await up.attach(res);
-      if (!res.writableFinished)
-        ex.reason ??= up.error === undefined ? "client_aborted" : "upstream_failed";
-      return "next";
+      // Once the body went out (or failed, or the client left), the call wakes the exchange.
+      if (up.relay(res, ex)) return WAIT;
+      return relayed(ex);
     },
+    resume: relayed,
   };
+}
+
+/** The origin's response was relayed, or not to the end. */
+function relayed(ex: Exchange): Outcome {
+  const up = required(ex.upstream, "the origin's response");
+  if (ex.res?.writableFinished !== true)
+    ex.reason ??= up.error === undefined ? "client_aborted" : "upstream_failed";
+  return "next";
 }
