@@ -109,6 +109,11 @@ export interface ListMatcher<V> {
 }
 
 export interface ListSet {
+  /**
+   * True when the set's lists never change once it is used (an embedder's compiled lists): a
+   * FilterGroup may then keep the matchers it looked up by name.
+   */
+  readonly stable?: boolean;
   bytes(name: string): ListMatcher<BytesValue> | undefined;
   int(name: string): ListMatcher<IntValue> | undefined;
   ip(name: string): ListMatcher<IpValue> | undefined;

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { ExecutionContext, Filter, MissingMode } from "./api.ts";
+import type { ExecutionContext, Filter, ListSet, MissingMode } from "./api.ts";
+import { createListSet } from "./lists.ts";
 import { literalSuffixOf } from "./regex/index.ts";
 import { Scheme } from "./scheme.ts";
 
@@ -101,6 +102,57 @@ test("literal tests on a field: exact, suffix, prefix, regex endings, under not/
           );
         }
   }
+});
+
+test("list tests: in $list and any(f[*] in $list), with and without hasAny, stable or not", () => {
+  const scheme = new Scheme({ fields: { name: "Bytes", names: "Array<Bytes>" } });
+  const reg = createListSet().addBytes("l", ["ads.example", "x.test"]);
+  // A matcher reading the array as a whole: true only for a two-element array starting "x.test".
+  const whole = {
+    has: (v: string) => v === "whole",
+    hasAny: (vs: readonly string[]) => vs.length === 2 && vs[0] === "x.test",
+  };
+  const stable: ListSet = {
+    stable: true,
+    bytes: (n) => (n === "w" ? whole : reg.bytes(n)),
+    int: () => undefined,
+    ip: () => undefined,
+  };
+  const sources = [
+    "any(names[*] in $l)",
+    "name in $l",
+    "not any(names[*] in $l)",
+    "any(names[*] in $missing)",
+    "any(names[*] in $w)",
+    "name in $w",
+    "any((names[*] in $l)) and name in $l",
+  ];
+  const filters = sources.map((s) => {
+    const r = scheme.compile(s);
+    assert.ok(r.ok, s);
+    return r.value;
+  });
+  const group = scheme.group(filters);
+  for (const lists of [reg, stable, undefined])
+    for (const name of ["ads.example", "whole", "b.test", undefined])
+      for (const names of [["x.test", "test"], ["a.x.test", "x.test", "test"], [], undefined]) {
+        const ctx = scheme.context(lists);
+        if (name !== undefined) ctx.set("name", name);
+        if (names !== undefined) ctx.set("names", names);
+        assert.deepEqual(walk(group, ctx), each(filters, ctx), `${name} ${names}`);
+      }
+});
+
+test("a list set that is not stable is asked for its lists at every evaluation", () => {
+  const scheme = new Scheme({ fields: { name: "Bytes" } });
+  const reg = createListSet().addBytes("l", ["a.example"]);
+  const f = scheme.compile("name in $l");
+  assert.ok(f.ok);
+  const group = scheme.group([f.value]);
+  const ctx = scheme.context(reg).set("name", "b.example");
+  assert.equal(group.first(ctx, 0), -1);
+  reg.addBytes("l", ["b.example"]);
+  assert.equal(group.first(ctx, 0), 0, "the replaced list is read");
 });
 
 test("a group takes only its own scheme's filters", () => {

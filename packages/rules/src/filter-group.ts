@@ -7,16 +7,18 @@
 //   distinct literal length;
 // - `f matches "…x$"`: the regex runs only when the value ends with the literal every match
 //   ends with (x), found from the pattern (regex/index.ts literalSuffixOf);
+// - `f in $name`, `any(f[*] in $name)` on a Bytes list: asked of the list once per context,
+//   its matcher found by name once per list set when the set says it is `stable`;
 // every other atom is its compiled closure, as in a filter of its own. Evaluating an atom has
 // no effect but its verdict, so a verdict computed before the filter asks for it is the one it
 // would get. A filter whose atoms are all indexed and that is false when they all are (no
 // `not` around them) is not evaluated at all unless one of its atoms is true: with a hundred
 // policies of that kind, a value that matches none costs a few lookups, not a hundred closures.
 
-import type { ExecutionContext } from "./api.ts";
+import type { BytesValue, ExecutionContext, ListMatcher, ListSet } from "./api.ts";
 import type { Expr, ValueExpr } from "./ast.ts";
 import { type BoolFn, type CompileEnv, compileBool, compileCombine } from "./compiler.ts";
-import type { Context } from "./context.ts";
+import { type Context, MapValue } from "./context.ts";
 import { literalSuffixOf } from "./regex/index.ts";
 import { evalSkeleton } from "./skeleton.ts";
 
@@ -53,7 +55,16 @@ type Indexed =
   | { readonly kind: "exact"; readonly field: number; readonly values: readonly string[] }
   | { readonly kind: "suffix"; readonly field: number; readonly value: string }
   | { readonly kind: "prefix"; readonly field: number; readonly value: string }
-  | { readonly kind: "regex"; readonly field: number; readonly suffix: string };
+  | { readonly kind: "regex"; readonly field: number; readonly suffix: string }
+  | { readonly kind: "list"; readonly field: number; readonly name: string; readonly any: boolean };
+
+/** `f in $name` (any: false) or `any(f[*] in $name)` (any: true) on a Bytes list. */
+interface ListAtom {
+  readonly atom: number;
+  readonly field: number;
+  readonly name: string;
+  readonly any: boolean;
+}
 
 function unparen(e: Expr): Expr {
   return e.kind === "paren" ? unparen(e.expr) : e;
@@ -71,6 +82,8 @@ function indexable(atom: Expr, env: CompileEnv): Indexed | undefined {
     const field = bytesField(atom.lhs, env);
     if (field === undefined) return undefined;
     const cmp = atom.cmp;
+    if (cmp.op === "in_list" && cmp.listType === "Bytes")
+      return { kind: "list", field, name: cmp.list, any: false };
     if (cmp.op === "eq" && cmp.value.kind === "bytes")
       return { kind: "exact", field, values: [cmp.value.value] };
     if (cmp.op === "in" && cmp.set.type === "Bytes")
@@ -80,6 +93,18 @@ function indexable(atom: Expr, env: CompileEnv): Indexed | undefined {
       if (suffix.length > 0) return { kind: "regex", field, suffix };
     }
     return undefined;
+  }
+  if (atom.kind === "quantifier" && atom.op === "any" && atom.arg.kind === "logical") {
+    // any(f[*] in $name): the list reads the array as a whole (ListMatcher.hasAny).
+    const inner = unparen(atom.arg.expr);
+    if (inner.kind !== "compare" || inner.cmp.op !== "in_list" || inner.cmp.listType !== "Bytes")
+      return undefined;
+    const v = inner.lhs;
+    const [step] = v.indexes;
+    if (v.base.kind !== "field" || v.indexes.length !== 1 || step?.kind !== "each")
+      return undefined;
+    if (v.base.type.kind !== "Array" || v.base.type.of.kind !== "Bytes") return undefined;
+    return { kind: "list", field: env.fieldId(v.base.name), name: inner.cmp.list, any: true };
   }
   if (atom.kind === "is_true") {
     const call = atom.value.base;
@@ -123,6 +148,10 @@ export class FilterGroup {
   /** Per indexed atom: its filter, and for a regex candidate, the regex's closure. */
   readonly #atomFilter: number[] = [];
   readonly #atomRegex: (BoolFn | undefined)[] = [];
+  readonly #listAtoms: ListAtom[] = [];
+  /** The matcher of each list atom, from the list set they were resolved in. */
+  readonly #listMatchers: (ListMatcher<BytesValue> | undefined)[] = [];
+  #resolvedIn: ListSet | undefined = undefined;
   /** Per atom, the evaluation in which it was true; per filter, in which one of its was. */
   #atomTrue: Int32Array;
   #filterMarked: Int32Array;
@@ -162,9 +191,13 @@ export class FilterGroup {
             }
             const atom = this.#atomFilter.length;
             this.#atomFilter.push(i);
-            const f = fieldIndex(how.field);
+            const f = how.kind === "list" ? undefined : fieldIndex(how.field);
             let regex: BoolFn | undefined;
-            if (how.kind === "exact") for (const v of how.values) add(f.exact, v, atom);
+            if (how.kind === "list") {
+              this.#listAtoms.push({ atom, field: how.field, name: how.name, any: how.any });
+              this.#listMatchers.push(undefined);
+            } else if (f === undefined) throw new Error("unreachable");
+            else if (how.kind === "exact") for (const v of how.values) add(f.exact, v, atom);
             else if (how.kind === "suffix") addByLength(f.suffix, how.value, atom);
             else if (how.kind === "prefix") addByLength(f.prefix, how.value, atom);
             else {
@@ -220,6 +253,38 @@ export class FilterGroup {
         if (g.length <= v.length) this.#markAll(g.lookup.get(v.slice(0, g.length)), c);
       for (const g of f.regexSuffix)
         if (g.length <= v.length) this.#markAll(g.lookup.get(v.slice(v.length - g.length)), c);
+    }
+    if (this.#listAtoms.length > 0) this.#markLists(c);
+  }
+
+  /** The list atoms' verdicts, as the compiled comparison would give them. */
+  #markLists(c: Context): void {
+    const lists = c.lists;
+    if (lists === undefined) return;
+    // A stable list set's matchers are looked up by name once; others' at every evaluation.
+    if (lists !== this.#resolvedIn || lists.stable !== true) {
+      for (const [k, l] of this.#listAtoms.entries()) this.#listMatchers[k] = lists.bytes(l.name);
+      this.#resolvedIn = lists;
+    }
+    const atoms = this.#listAtoms;
+    const epoch = this.#epoch;
+    for (let k = 0; k < atoms.length; k++) {
+      const l = atoms[k];
+      const m = this.#listMatchers[k];
+      if (l === undefined || m === undefined) continue;
+      const v = c.values[l.field];
+      if (v === undefined) continue;
+      let hit = false;
+      if (!l.any) hit = m.has(v as BytesValue);
+      else {
+        const xs = (v instanceof MapValue ? v.values : v) as readonly BytesValue[];
+        if (m.hasAny !== undefined) hit = m.hasAny(xs);
+        else for (let i = 0; i < xs.length && !hit; i++) hit = m.has(xs[i] as BytesValue);
+      }
+      if (!hit) continue;
+      this.#atomTrue[l.atom] = epoch;
+      const f = this.#atomFilter[l.atom];
+      if (f !== undefined) this.#filterMarked[f] = epoch;
     }
   }
 

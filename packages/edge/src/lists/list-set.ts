@@ -43,6 +43,8 @@ export interface ListStats {
 }
 
 export class EdgeListSet implements ListSet {
+  /** Built once per config (buildListSetSteps), then only read. */
+  readonly stable = true;
   private readonly bytesLists = new Map<string, ListMatcher<BytesValue>>();
   private readonly intLists = new Map<string, ListMatcher<IntValue>>();
   private readonly ipLists = new Map<string, ListMatcher<IpValue>>();
