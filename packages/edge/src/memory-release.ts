@@ -14,10 +14,15 @@
 // buffers it found dead, glibc's malloc_trim (native/malloc_trim.c: every whole free page of
 // every arena back to the kernel; the GC's own bookkeeping is malloc'd too). V8 unmaps what a
 // collection freed later, on a background thread, so when the RSS has since fallen by
-// GROWTH_BYTES a second malloc_trim follows at a later quiet check. A steady load never gives
-// the watch its quiet interval: malloc_trim alone then runs at most once a minute, when glibc
-// holds GROWTH_BYTES or more of freed blocks (trimHeld). Without the addon (no C compiler at
-// install, or another C library) the collection alone runs. A collection that leaves V8's heap
+// GROWTH_BYTES a second malloc_trim follows at a later quiet check. A quiet interval can come in
+// the middle of a load (5,000 new names a second keep the loop 10-30 % busy), so the end of a
+// load is told apart by an idle interval (IDLE_UTILIZATION) after a busier one: with the RSS
+// GROWTH_BYTES or more above where the last such release left it, a compacting release runs at
+// once, whatever the gap (otherwise a release during the load held it back for a minute, and the
+// load's garbage, counted as used until collected, stayed: docs/benchmarks.md, "Edge memory
+// after load"). A steady load never gives the watch its quiet interval: malloc_trim alone then
+// runs at most once a minute, when glibc holds GROWTH_BYTES or more of freed blocks (trimHeld).
+// Without the addon (no C compiler at install, or another C library) the collection alone runs. A collection that leaves V8's heap
 // 16 MB or more beyond what it uses is followed by a compacting one (V8 keeps the pages a heap
 // grew to: a list of many rules compiled leaves 100+ MB for 30 used).
 //
@@ -62,6 +67,12 @@ export const GROWTH_BYTES = 16 * 1024 * 1024;
 /** Event-loop utilisation over the last interval at or below which the edge counts as quiet. */
 export const QUIET_UTILIZATION = 0.25;
 /**
+ * Event-loop utilisation over the last interval at or below which the edge counts as idle: the
+ * load is over (5,000 new names a second keep an edge's loop 10-30 % busy, which counts as
+ * quiet, so a quiet interval can come in the middle of a load; an idle one does not).
+ */
+export const IDLE_UTILIZATION = 0.02;
+/**
  * Least time between two releases started by the watch: where the RSS keeps growing under a
  * light, steady load (control's stores in `gatehouse up`), a full collection at most this often.
  */
@@ -99,6 +110,10 @@ let trimmed = false;
 let lastHeldTrim = Number.NEGATIVE_INFINITY;
 /** Least time between two of trimHeld()'s trims (the watch's `heldTrimGapMs`). */
 let heldTrimGap = MIN_RELEASE_GAP_MS;
+/** An interval busier than idle came since the last release started on an idle interval. */
+let loaded = false;
+/** The RSS the last release started on an idle interval settled at (or the watch's start). */
+let idleSettled = 0;
 
 /**
  * One release now: a full collection when V8's heap holds GROWTH_BYTES or more beyond what is
@@ -106,12 +121,16 @@ let heldTrimGap = MIN_RELEASE_GAP_MS;
  * Resolves once done. `collect` true or false forces the collection or leaves it out;
  * `trimAfterMs` shortens the wait for V8's background threads where the caller waits on it.
  */
-export function releaseMemory(collect?: boolean, trimAfterMs = TRIM_AFTER_MS): Promise<void> {
+export function releaseMemory(
+  collect?: boolean | "compact",
+  trimAfterMs = TRIM_AFTER_MS,
+): Promise<void> {
   if (releasing) return Promise.resolve();
   releasing = true;
   const before = process.memoryUsage.rss();
   const heap = process.memoryUsage();
-  if (collect ?? heap.heapTotal - heap.heapUsed >= GROWTH_BYTES) {
+  if (collect === "compact") fullCollection(true);
+  else if (collect ?? heap.heapTotal - heap.heapUsed >= GROWTH_BYTES) {
     fullCollection();
     // Objects freed, the pages kept: a heap that grew this far past what it uses is compacted.
     const after = process.memoryUsage();
@@ -168,10 +187,23 @@ export function releaseMemorySoon(delayMs = 2000): void {
 function check(): void {
   const elu = performance.eventLoopUtilization(lastElu);
   lastElu = performance.eventLoopUtilization();
+  const idle = elu.utilization <= IDLE_UTILIZATION;
+  if (!idle) loaded = true;
   if (releasing) return;
   const rss = process.memoryUsage.rss();
   const quiet = elu.utilization <= QUIET_UTILIZATION;
-  if (rss - settled >= GROWTH_BYTES) {
+  if (idle && loaded && rss - idleSettled >= GROWTH_BYTES) {
+    // The load is over: release now, whenever the last release was (one started in a quiet
+    // moment during the load leaves `settled` high and the gap then held this one back for up
+    // to a minute). Always collect, compacting: until collected, V8 counts what the load left
+    // as used, and a plain collection's freed pages stay resident until V8's memory reducer
+    // unmaps them some 10 s later; the compacting one hands them back at once.
+    loaded = false;
+    lastRelease = performance.now();
+    void releaseMemory("compact").then(() => {
+      idleSettled = settled;
+    });
+  } else if (rss - settled >= GROWTH_BYTES) {
     if (quiet && performance.now() - lastRelease >= MIN_RELEASE_GAP_MS) {
       lastRelease = performance.now();
       void releaseMemory();
@@ -182,6 +214,7 @@ function check(): void {
     // freed into the C heap with them (remembered sets, marking state) goes back too.
     trim(rss);
   } else if (rss < settled) settled = rss;
+  if (rss < idleSettled) idleSettled = rss;
   trimHeld();
 }
 
@@ -227,6 +260,8 @@ function trim(rss: number): void {
 export function watchMemory(checkMs = CHECK_MS, heldTrimGapMs = MIN_RELEASE_GAP_MS): () => void {
   if (users++ === 0) {
     settled = process.memoryUsage.rss();
+    idleSettled = settled;
+    loaded = false;
     heldTrimGap = heldTrimGapMs;
     // The first trim a gap after the start: what starting up freed (tens of MB under `up`).
     lastHeldTrim = performance.now();

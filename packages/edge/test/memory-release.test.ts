@@ -151,6 +151,39 @@ test("the watch releases once the RSS grew and the process went quiet, and count
   assert.equal(r.metric, "gatehouse_edge_memory_releases_total 1");
 });
 
+test("when a load ends the watch releases at once, though it released during the load, and collects what the load left", () => {
+  const r = child<{ during: number; after: number; usedBefore: number; usedAfter: number }>(`
+    const stop = watchMemory(200);
+    const spin = (ms) => { const t = Date.now() + ms; while (Date.now() < t); };
+    const pause = (ms) => held(new Promise((r) => setTimeout(r, ms)));
+    // A load that leaves the loop about 10 % busy (quiet, not idle): the first release runs during it.
+    burst();
+    for (let i = 0; i < 100 && memoryReleaseStats.releases === 0; i++) { spin(20); await pause(180); }
+    const during = memoryReleaseStats.releases;
+    // More of the load: objects that live long enough to reach the old space, then dropped, still
+    // busy. Until a full collection V8 counts them as used, so the heap shows no slack.
+    let objs = [];
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 300000; i++) objs.push({ i, s: "x" + i });
+      spin(20); await pause(20);
+    }
+    objs = null;
+    spin(50);
+    const usedBefore = process.memoryUsage().heapUsed;
+    // Idle from here on: wait (up to 20 s, a third of the minute between quiet releases).
+    for (let i = 0; i < 100 && memoryReleaseStats.releases === during; i++) await pause(200);
+    const usedAfter = process.memoryUsage().heapUsed;
+    stop();
+    console.log(JSON.stringify({ during, after: memoryReleaseStats.releases, usedBefore, usedAfter }));
+  `);
+  assert.equal(r.during, 1, "one release during the load");
+  assert.equal(r.after, 2, "one more once the load ended");
+  assert.ok(
+    r.usedAfter < r.usedBefore / 2,
+    `the load's objects collected (heap used ${r.usedBefore} -> ${r.usedAfter} bytes)`,
+  );
+});
+
 test("under a steady load the watch trims the C heap's freed blocks without waiting for quiet", {
   skip: built ? false : "native/build/malloc_trim.node is not built",
 }, () => {
