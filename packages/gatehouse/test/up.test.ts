@@ -89,6 +89,12 @@ describe("gatehouse up: control and an enrolled edge in one command", () => {
     const [, token] = await up.waitFor(/Admin token \(shown once, keep it\): (\S+)/);
     await up.waitFor(/Ctrl-C stops everything/);
     call = api(`http://127.0.0.1:${ports.api}`, token!);
+    // The starter's cache is sized for a small machine (8 MiB, up.ts STARTER_CACHE_BYTES).
+    const seeded = await call("GET", "/resolver");
+    assert.equal(
+      (seeded.body as { cache?: { maxBytes?: number } }).cache?.maxBytes,
+      8 * 1024 * 1024,
+    );
     // Point the resolver at the local fake upstream before any name is resolved.
     const r = await call("PUT", "/resolver", {
       upstreams: [{ address: `udp://127.0.0.1:${upstream.port}` }],

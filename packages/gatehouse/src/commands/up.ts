@@ -275,6 +275,14 @@ export async function upstreamsPassDnssec(nameservers: readonly string[]): Promi
 }
 
 /**
+ * The starter's DNS cache (answers and packets together; an edge's default is 32 MiB): `up` is
+ * for a small machine, and unbound's defaults are 4 MB of messages and 4 MB of records. Under
+ * 1,000 new names a second V8's heap holds 80 MB instead of 103 (docs/benchmarks.md,
+ * "gatehouse up"); the dashboard's Resolver page raises it.
+ */
+const STARTER_CACHE_BYTES = 8 * 1024 * 1024;
+
+/**
  * The starter configuration a first run puts into control: one location for loopback and the
  * local networks, the machine's nameservers as upstreams, and an example blocklist with a policy
  * that shows how blocking looks.
@@ -288,7 +296,7 @@ async function seedStarter(
   await api.call("PUT", "/resolver", {
     upstreams: upstreams.map((ip) => ({ address: upstreamOf(ip) })),
     strategy: "failover",
-    cache: { maxEntries: 100_000, serveStale: true, prefetch: true },
+    cache: { maxBytes: STARTER_CACHE_BYTES, maxEntries: 100_000, serveStale: true, prefetch: true },
     ...(dnssecValidate ? {} : { dnssec: { validate: false } }),
   });
   await api.call("POST", "/locations", {
