@@ -14,9 +14,10 @@
 
 import { PerformanceObserver } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { bundleOfEdgeConfig, type EdgeConfigFile } from "@gatehouse/contract";
+import { bundleOfEdgeConfig } from "@gatehouse/contract";
 import type { DnsService } from "../../packages/edge/src/dns/dns-service.ts";
-import { a, buildQuery, startFakeUpstream } from "../../packages/edge/test/dns-helpers.ts";
+import { buildQuery, startFakeUpstream } from "../../packages/edge/test/dns-helpers.ts";
+import { benchZone, fastPathConfig } from "./fast-path-config.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -28,40 +29,8 @@ const COMPARE = opt("compare", "");
 const BLOCKLIST = Number(opt("blocklist", "100000"));
 const NAMES = 10_000;
 
-const zone = new Map<string, { answers: ReturnType<typeof a>[] }>();
-for (let i = 0; i < NAMES; i++) {
-  const name = `host${i}.bench.test`;
-  zone.set(`${name}/1`, { answers: [a(name, `10.${(i >> 8) & 255}.${i & 255}.1`, 3600)] });
-}
-const up = await startFakeUpstream(zone);
-const items: string[] = [];
-for (let i = 0; i < BLOCKLIST; i++) items.push(`ad${i}.tracker${i % 997}.example`);
-const policies: [string, string, string][] = [
-  ["ads", "any(dns.domains[*] in $ads)", "block"],
-  ["social", 'any(dns.domains[*] in {"social.example" "video.example"})', "block"],
-  ["nx", 'dns.fqdn == "blocked.bench.test"', "block"],
-  ["types", 'dns.query_rtype == "ANY"', "block"],
-  ["safe", 'any(dns.domains[*] == "google.com")', "safesearch"],
-];
-const config: EdgeConfigFile = {
-  resolver: {
-    upstreams: [{ address: up.address }],
-    rateLimit: false,
-    // The fake upstream's answers are unsigned (a config key older trees ignore).
-    ...({ dnssec: { validate: false } } as object),
-  },
-  locations: [{ id: "lo", name: "Loopback", networks: ["127.0.0.0/8"] }],
-  lists: [{ id: "ads", name: "ads", type: "domain", items }],
-  policies: policies.map(([id, expression, action], i) => ({
-    id,
-    name: id,
-    type: "dns",
-    enabled: true,
-    precedence: i + 1,
-    expression,
-    action: action as "block",
-  })),
-};
+const up = await startFakeUpstream(benchZone(NAMES));
+const config = fastPathConfig(up.address, BLOCKLIST);
 const queries: Buffer[] = [];
 for (let i = 0; i < NAMES; i++) queries.push(buildQuery(`host${i}.bench.test`, { id: i & 0xffff }));
 for (let i = 0; i < 100; i++) queries.push(buildQuery(`ad${i}.tracker${i % 997}.example`));

@@ -14,6 +14,20 @@
 // OS-chosen port, with CLIENT_BATCH receive slots and no reply slots; `send` sends a query on
 // it, `sendQueued` the queries queued in one turn with sendmmsg; replies are read in batches as
 // above. It does not hold the event loop open.
+//
+// Packet-cache hits in C (`fastEnable`): a listening socket may keep copies of the edge's
+// packet-cache entries (dns/packet-cache.ts), stored by JavaScript with `fastStore` after it
+// answered a repeat from one, keyed exactly as there: the lowercased question, the EDNS state
+// (none / EDNS / DO), the AD and CD bits, and the client's location (a class number JavaScript
+// gives each source address it answered from the cache, so only sources it has identified,
+// with no per-client settings and no rate limit, are answered here). A datagram the same parse
+// as parseFastQuery accepts, from a known source, whose entry is unexpired, not due for
+// refresh and fits the requester's UDP size, is answered in C — the stored bytes with the
+// query's ID, RD bit and question case, TTLs aged since storage — and a hit record (time,
+// duration, entry slot, source) goes into a ring that JavaScript drains in bulk (at each batch
+// it is called for, at 3/4 full, or 2 ms after the first record) to log and count it as the
+// fast path does. Everything else goes to JavaScript as before. `fastClear` forgets every
+// entry and source (a config swap: JavaScript drains the ring first).
 
 #define NAPI_VERSION 8
 #define _GNU_SOURCE
@@ -25,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -37,6 +52,45 @@
 #define MAX_ROUNDS 8    // batches per readiness event before yielding to the event loop
 #define CLIENT_BATCH 16    // receive slots of an upstream socket
 #define CLIENT_IN_SLOT 4096  // largest upstream reply read whole (we advertise 1232 in EDNS)
+#define OUR_UDP_SIZE 1232    // dns/wire/edns.ts: the largest UDP answer we send
+#define FAST_SLOTS 16384     // packet-cache copies (a power of two)
+#define FAST_PROBE 8         // slots probed from a key's home slot
+#define FAST_BYTES (8u << 20)  // bytes the copies may hold
+#define IP_SLOTS 4096        // known sources (a power of two); full: forgotten, learnt again
+#define HIT_RING 4096        // hit records before JavaScript must drain
+#define HIT_REC 48           // ts f64 @0, duration ms f64 @8, slot i32 @16, source @24 (ADDR_SLOT)
+#define DRAIN_MS 2           // a record waits at most this long for a drain
+
+// One packet-cache copy: `mem` holds the lowercased question (qlen bytes from offset 12), the
+// answer (alen) and the TTL fields to age as (offset, TTL) uint32 pairs (nttl).
+typedef struct {
+  uint8_t* mem;
+  double stored, expires, refresh;  // ms since the epoch, as Date.now(); refresh 0: never
+  uint32_t hash;
+  uint16_t qlen, alen, nttl;
+  int32_t cls;  // the client's location class plus one; 0: an empty slot (calloc's zeros)
+  uint8_t edns, adcd;
+} FastEntry;
+
+// A known source: family (4 or 6) and address; `cls` its location class.
+typedef struct {
+  uint8_t fam;
+  uint8_t addr[16];
+  int32_t cls;
+} IpEntry;
+
+typedef struct {
+  FastEntry* slots;
+  IpEntry* ips;
+  int nips;
+  size_t bytes;
+  int enabled;
+  uint8_t* hits;    // HIT_RING records, shared with JavaScript
+  int32_t* hit_n;   // [0]: records written; JavaScript sets it to 0 when it has drained them
+  uv_timer_t* timer;
+  int timer_armed;
+  double answered;  // datagrams answered here
+} Fast;
 
 typedef struct {
   napi_env env;
@@ -50,7 +104,7 @@ typedef struct {
   napi_ref self;      // the JS handle object (kept alive while polling)
   napi_ref callback;  // onBatch(count)
   napi_async_context async;
-  napi_ref buffers[8];  // the shared ArrayBuffers, detached on close
+  napi_ref buffers[10];  // the shared ArrayBuffers, detached on close
   uint8_t* in;
   uint8_t* out;
   int32_t* in_len;
@@ -66,6 +120,7 @@ typedef struct {
   struct mmsghdr in_msg[BATCH];
   struct iovec out_iov[BATCH];
   struct mmsghdr out_msg[BATCH];
+  Fast* fast;  // packet-cache copies (fastEnable), NULL until enabled
   // Counters read by JS for metrics.
   double batches, received, sent, send_errors, truncated, socket_errors;
 } Sock;
@@ -120,6 +175,248 @@ static void send_slots(Sock* s, int n, uint8_t* data, const int32_t* lens,
 
 static void send_replies(Sock* s, int n) { send_slots(s, n, s->out, s->out_len, s->src); }
 
+// ---- Packet-cache hits in C (see the top of the file) ----
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1000 + (double)(ts.tv_nsec / 1000000);
+}
+
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
+}
+
+// What the parse of a plain query learns (dns/packet-cache.ts parseFastQuery, the same rules).
+typedef struct {
+  int qend;        // offset after the question
+  int edns;        // 0: none, 1: EDNS, 2: EDNS with DO
+  int adcd;        // header byte 3 & 0x30
+  int udp_max;     // the largest answer the requester takes (maxUdpResponse)
+  uint32_t hash;   // FNV-1a of the lowercased question, edns, adcd (class mixed in by the caller)
+  uint8_t q[260];  // the lowercased question (name, type, class)
+} FastQuery;
+
+// A per-process seed, so nobody can precompute names that share a probe window.
+static uint32_t fast_seed;
+
+static inline uint32_t fnv(uint32_t h, uint32_t v) { return (h ^ v) * 0x01000193u; }
+
+// 1 when `b` (n bytes) is a query the fast path may answer, its parts in `fq`; 0 otherwise.
+static int fast_parse(const uint8_t* b, int n, FastQuery* fq) {
+  if (n < 17 || n > 512) return 0;
+  if ((b[2] & 0xfb) != 0x01 || b[4] != 0 || b[5] != 1 || b[6] != 0 || b[7] != 0 || b[8] != 0 ||
+      b[9] != 0 || b[10] != 0)
+    return 0;
+  int ar = b[11];
+  if (ar > 1) return 0;
+  int o = 12;
+  uint32_t h = 0x811c9dc5u ^ fast_seed;
+  for (;;) {
+    if (o >= n) return 0;
+    int len = b[o];
+    fq->q[o - 12] = (uint8_t)len;
+    h = fnv(h, (uint32_t)len);
+    if (len == 0) break;
+    if (len > 63 || o + 1 + len >= n) return 0;
+    for (int i = o + 1; i <= o + len; i++) {
+      uint8_t c = b[i];
+      if (c == 0x2e || c == 0x5c || c < 0x21 || c > 0x7e) return 0;  // escapes: slow path
+      if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+      fq->q[i - 12] = c;
+      h = fnv(h, c);
+    }
+    o += 1 + len;
+    if (o - 12 > 255) return 0;
+  }
+  o++;
+  if (o + 4 > n) return 0;
+  memcpy(fq->q + (o - 12), b + o, 4);
+  h = fnv(h, ((uint32_t)b[o] << 8) | b[o + 1]);
+  h = fnv(h, ((uint32_t)b[o + 2] << 8) | b[o + 3]);
+  o += 4;
+  fq->qend = o;
+  if (ar == 0) {
+    if (o != n) return 0;
+    fq->edns = 0;
+    fq->udp_max = 512;
+  } else {
+    // OPT: root name, type 41, class = UDP size, TTL = ext-rcode/version/flags, RDLEN.
+    if (o + 11 > n || b[o] != 0 || b[o + 1] != 0 || b[o + 2] != 41) return 0;
+    if (b[o + 5] != 0 || b[o + 6] != 0) return 0;  // ext rcode and version 0
+    int rdlen = (b[o + 9] << 8) | b[o + 10];
+    if (o + 11 + rdlen != n) return 0;
+    // Options that change the answer (NSID 3, Padding 12) take the pipeline.
+    int p = o + 11;
+    while (p < n) {
+      if (p + 4 > n) return 0;
+      int code = (b[p] << 8) | b[p + 1];
+      if (code == 3 || code == 12) return 0;
+      p += 4 + ((b[p + 2] << 8) | b[p + 3]);
+    }
+    if (p != n) return 0;
+    int size = (b[o + 3] << 8) | b[o + 4];
+    fq->udp_max = size < 512 ? 512 : size > OUR_UDP_SIZE ? OUR_UDP_SIZE : size;
+    fq->edns = (b[o + 7] & 0x80) ? 2 : 1;
+  }
+  fq->adcd = b[3] & 0x30;
+  h = fnv(h, (uint32_t)fq->edns);
+  h = fnv(h, (uint32_t)fq->adcd);
+  fq->hash = h;
+  return 1;
+}
+
+static uint32_t ip_hash(int fam, const uint8_t* a) {
+  uint32_t h = 0x811c9dc5u ^ (uint32_t)fam;
+  for (int i = 0; i < (fam == 4 ? 4 : 16); i++) h = fnv(h, a[i]);
+  return h;
+}
+
+// The source's family and address bytes from a sockaddr; 0 for another family.
+static int src_of(const struct sockaddr_storage* ss, const uint8_t** a) {
+  if (ss->ss_family == AF_INET) {
+    *a = (const uint8_t*)&((const struct sockaddr_in*)ss)->sin_addr;
+    return 4;
+  }
+  if (ss->ss_family == AF_INET6) {
+    *a = (const uint8_t*)&((const struct sockaddr_in6*)ss)->sin6_addr;
+    return 6;
+  }
+  return 0;
+}
+
+// The IP table slot of (fam, a): its own, or the empty one where it would go; -1 when the
+// probe found neither.
+static int ip_slot(Fast* f, int fam, const uint8_t* a) {
+  size_t alen = fam == 4 ? 4 : 16;
+  uint32_t i = ip_hash(fam, a) & (IP_SLOTS - 1);
+  for (int k = 0; k < IP_SLOTS; k++, i = (i + 1) & (IP_SLOTS - 1)) {
+    IpEntry* e = &f->ips[i];
+    if (e->fam == 0) return (int)i;
+    if (e->fam == fam && memcmp(e->addr, a, alen) == 0) return (int)i;
+  }
+  return -1;
+}
+
+static void fast_forget(Fast* f) {
+  // (Nothing copied yet: the slots' pages stay untouched.)
+  for (int i = 0; f->bytes > 0 && i < FAST_SLOTS; i++) {
+    free(f->slots[i].mem);
+    f->slots[i].mem = NULL;
+    f->slots[i].cls = 0;
+  }
+  if (f->nips > 0) memset(f->ips, 0, sizeof(IpEntry) * IP_SLOTS);
+  f->nips = 0;
+  f->bytes = 0;
+}
+
+// Whether copy `c` is the one for query `fq` from a source of class `cls` (`h`: the key's hash).
+static inline int same_key(const FastEntry* c, int32_t cls, uint32_t h, const FastQuery* fq) {
+  int qlen = fq->qend - 12;
+  return c->cls == cls + 1 && c->hash == h && c->qlen == qlen && c->edns == fq->edns &&
+         c->adcd == fq->adcd && memcmp(c->mem, fq->q, (size_t)qlen) == 0;
+}
+
+// Answer query slot `i` (n bytes) from a copy into its reply slot; the answer's length, or 0.
+static int fast_answer(Sock* s, int i, int n, double now) {
+  Fast* f = s->fast;
+  if (*f->hit_n >= HIT_RING) return 0;  // the ring waits for a drain: JavaScript answers
+  const uint8_t* a;
+  int fam = src_of(&s->src[i], &a);
+  if (!fam) return 0;
+  int ipi = ip_slot(f, fam, a);
+  if (ipi < 0 || f->ips[ipi].fam == 0) return 0;
+  int32_t cls = f->ips[ipi].cls;
+  const uint8_t* b = s->in + (size_t)i * s->in_slot;
+  FastQuery fq;
+  if (!fast_parse(b, n, &fq)) return 0;
+  uint32_t h = fnv(fq.hash, (uint32_t)cls);
+  int qlen = fq.qend - 12;
+  uint32_t home = h & (FAST_SLOTS - 1);
+  FastEntry* e = NULL;
+  int slot = -1;
+  for (int k = 0; k < FAST_PROBE; k++) {
+    uint32_t j = (home + (uint32_t)k) & (FAST_SLOTS - 1);
+    FastEntry* c = &f->slots[j];
+    if (same_key(c, cls, h, &fq)) {
+      e = c;
+      slot = (int)j;
+      break;
+    }
+  }
+  if (!e) return 0;
+  if (now >= e->expires || (e->refresh != 0 && now >= e->refresh) || e->alen > fq.udp_max ||
+      (size_t)e->alen > s->out_slot)
+    return 0;
+  uint8_t* out = s->out + (size_t)i * s->out_slot;
+  memcpy(out, e->mem + qlen, e->alen);
+  out[0] = b[0];
+  out[1] = b[1];
+  out[2] = (uint8_t)((out[2] & ~0x01) | (b[2] & 0x01));  // RD from the query (RFC 1035 §4.1.1)
+  memcpy(out + 12, b + 12, (size_t)(qlen - 4));          // the question as the client wrote it
+  if (e->nttl > 0) {
+    // Whole seconds since storage, as Math.floor (a clock set back: no ageing, as there).
+    double since = (now - e->stored) / 1000;
+    double age = since >= 1 ? (double)(int64_t)since : 0;
+    if (age > 0) {
+      const uint8_t* tp = e->mem + qlen + e->alen;
+      for (int k = 0; k < e->nttl; k++) {
+        uint32_t off, ttl;
+        memcpy(&off, tp + (size_t)k * 8, 4);
+        memcpy(&ttl, tp + (size_t)k * 8 + 4, 4);
+        double t = (double)ttl - age;
+        uint32_t v = t > 0 ? (uint32_t)t : 0;
+        out[off] = (uint8_t)(v >> 24);
+        out[off + 1] = (uint8_t)(v >> 16);
+        out[off + 2] = (uint8_t)(v >> 8);
+        out[off + 3] = (uint8_t)v;
+      }
+    }
+  }
+  // The record; its duration is written once the batch is answered (on_readable).
+  uint8_t* r = f->hits + (size_t)(*f->hit_n) * HIT_REC;
+  int32_t sl = slot;
+  memcpy(r, &now, 8);
+  memcpy(r + 16, &sl, 4);
+  encode_addr(r + 24, &s->src[i]);
+  (*f->hit_n)++;
+  f->answered++;
+  return e->alen;
+}
+
+// Call onBatch(n) (n slots for JavaScript; 0: only the hit records to drain). 0 when the call
+// threw (reported as uncaught) or the socket closed meanwhile.
+static int call_js(Sock* s, int n) {
+  napi_env env = s->env;
+  napi_value self, cb, argv[1], result;
+  napi_get_reference_value(env, s->self, &self);
+  napi_get_reference_value(env, s->callback, &cb);
+  napi_create_int32(env, n, &argv[0]);
+  napi_callback_scope cs;
+  napi_open_callback_scope(env, self, s->async, &cs);
+  napi_status st = napi_call_function(env, self, cb, 1, argv, &result);
+  napi_close_callback_scope(env, cs);
+  if (st == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+    return 0;
+  }
+  return !s->closing;
+}
+
+static void on_drain_timer(uv_timer_t* t) {
+  Sock* s = (Sock*)t->data;
+  s->fast->timer_armed = 0;
+  if (s->closing || !s->polling || *s->fast->hit_n == 0) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(s->env, &scope) != napi_ok) return;
+  call_js(s, 0);
+  napi_close_handle_scope(s->env, scope);
+}
+
 static void on_readable(uv_poll_t* handle, int status, int events) {
   Sock* s = (Sock*)handle->data;
   if (s->closing) return;
@@ -138,9 +435,7 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value self, cb;
-  napi_get_reference_value(env, s->self, &self);
-  napi_get_reference_value(env, s->callback, &cb);
+  Fast* f = s->fast && s->fast->enabled ? s->fast : NULL;
   for (int round = 0; round < MAX_ROUNDS && !s->closing; round++) {
     for (int i = 0; i < s->nslots; i++) {
       s->in_iov[i].iov_base = s->in + (size_t)i * s->in_slot;
@@ -153,40 +448,65 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
     }
     int n = recvmmsg(s->fd, s->in_msg, (unsigned)s->nslots, MSG_DONTWAIT, NULL);
     if (n <= 0) break;
+    double now = f ? now_ms() : 0;
+    double t0 = f ? mono_ms() : 0;
+    int first_hit = f ? *f->hit_n : 0;
+    int for_js = 0;
     for (int i = 0; i < n; i++) {
       int32_t len = (int32_t)s->in_msg[i].msg_len;
       if (s->in_msg[i].msg_hdr.msg_flags & MSG_TRUNC) {
         s->truncated++;
         len = -len;  // JS treats a negative length as "too long to read whole"
       }
-      s->in_len[i] = len;
       s->out_len[i] = 0;
+      int answered = f && len > 0 ? fast_answer(s, i, len, now) : 0;
+      if (answered > 0) {
+        s->out_len[i] = answered;
+        s->in_len[i] = 0;  // answered here: JavaScript skips it
+        continue;
+      }
+      s->in_len[i] = len;
       encode_addr(s->addr + (size_t)i * ADDR_SLOT, &s->src[i]);
+      for_js++;
+    }
+    if (f && *f->hit_n > first_hit) {
+      // Each answer given here took the time from the batch's read to its last answer written
+      // (ms, to the µs): one clock read a batch instead of two an answer.
+      double dur = (double)(int64_t)((mono_ms() - t0) * 1000 + 0.5) / 1000;
+      for (int k = first_hit; k < *f->hit_n; k++) memcpy(f->hits + (size_t)k * HIT_REC + 8, &dur, 8);
     }
     s->batches++;
     s->received += n;
-    napi_value argv[1], result;
-    napi_create_int32(env, n, &argv[0]);
-    napi_callback_scope cs;
-    napi_open_callback_scope(env, self, s->async, &cs);
-    napi_status st = napi_call_function(env, self, cb, 1, argv, &result);
-    napi_close_callback_scope(env, cs);
-    if (st == napi_pending_exception) {
-      napi_value exc;
-      napi_get_and_clear_last_exception(env, &exc);
-      napi_fatal_exception(env, exc);
-      break;
+    // JavaScript is called for the datagrams it answers, and drains the hit records then;
+    // a batch answered whole here costs no call unless the ring is filling.
+    if (for_js > 0 || (f && *f->hit_n >= HIT_RING * 3 / 4)) {
+      if (!call_js(s, for_js > 0 ? n : 0)) break;
     }
-    if (s->closing) break;
     if (s->out_slot > 0) send_replies(s, n);
     if (n < s->nslots) break;
+  }
+  if (f && !s->closing && *f->hit_n > 0 && !f->timer_armed) {
+    f->timer_armed = 1;
+    uv_timer_start(f->timer, on_drain_timer, DRAIN_MS, 0);
   }
   napi_close_handle_scope(env, scope);
 }
 
 // Close the socket and free it with its buffers.
+static void free_fast(Fast* f) {
+  if (!f) return;
+  if (f->slots)
+    for (int i = 0; i < FAST_SLOTS; i++) free(f->slots[i].mem);
+  free(f->slots);
+  free(f->ips);
+  free(f->hits);
+  free(f->hit_n);
+  free(f);
+}
+
 static void free_sock(Sock* s) {
   close(s->fd);
+  free_fast(s->fast);
   free(s->pend);
   free(s->pend_len);
   free(s->pend_addr);
@@ -197,6 +517,8 @@ static void free_sock(Sock* s) {
   free(s->addr);
   free(s);
 }
+
+static void on_timer_closed(uv_handle_t* h) { free(h); }
 
 static void on_poll_closed(uv_handle_t* h) {
   free_sock((Sock*)h->data);
@@ -218,6 +540,7 @@ static void finalize_sock(napi_env env, void* data, void* hint) {
     s->closing = 1;
     if (s->polling) uv_poll_stop(s->poll);
     uv_close((uv_handle_t*)s->poll, NULL);
+    if (s->fast) uv_close((uv_handle_t*)s->fast->timer, NULL);
     free_sock(s);
   }
 }
@@ -249,7 +572,7 @@ static napi_value external_ab(napi_env env, Sock* s, int i, void* data, size_t l
 }
 
 static void detach_buffers(napi_env env, Sock* s) {
-  for (int i = 0; i < 8; i++) {
+  for (int i = 0; i < 10; i++) {
     if (!s->buffers[i]) continue;
     napi_value ab;
     if (napi_get_reference_value(env, s->buffers[i], &ab) == napi_ok && ab)
@@ -641,24 +964,204 @@ static napi_value js_send_many(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// stats(handle) -> [batches, received, sent, sendErrors, truncated]
+// stats(handle) -> [batches, received, sent, sendErrors, truncated, answeredHere]
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1], arr, v;
   Sock* s = sock_args(env, info, 1, argv);
-  napi_create_array_with_length(env, 5, &arr);
-  double vals[5] = {0, 0, 0, 0, 0};
+  napi_create_array_with_length(env, 6, &arr);
+  double vals[6] = {0, 0, 0, 0, 0, 0};
   if (s) {
     vals[0] = s->batches;
     vals[1] = s->received;
     vals[2] = s->sent;
     vals[3] = s->send_errors;
     vals[4] = s->truncated;
+    vals[5] = s->fast ? s->fast->answered : 0;
   }
-  for (uint32_t i = 0; i < 5; i++) {
+  for (uint32_t i = 0; i < 6; i++) {
     napi_create_double(env, vals[i], &v);
     napi_set_element(env, arr, i, v);
   }
   return arr;
+}
+
+// fastEnable(handle): answer packet-cache hits here from now on (a listening socket). Sets
+// `hits` (HIT_RING records of HIT_REC bytes) and `hitCount` (an int32: records written) on the
+// handle. Idempotent.
+static napi_value js_fast_enable(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Sock* s = sock_args(env, info, 1, argv);
+  if (!s || s->closing || s->out_slot == 0) {
+    napi_throw_error(env, "EINVAL", "fastEnable: not an open listening socket");
+    return NULL;
+  }
+  if (s->fast) {
+    s->fast->enabled = 1;
+    return NULL;
+  }
+  Fast* f = calloc(1, sizeof(Fast));
+  if (f) {
+    f->slots = calloc(FAST_SLOTS, sizeof(FastEntry));
+    f->ips = calloc(IP_SLOTS, sizeof(IpEntry));
+    f->hits = malloc((size_t)HIT_RING * HIT_REC);
+    f->hit_n = calloc(1, sizeof(int32_t));
+    f->timer = malloc(sizeof(uv_timer_t));
+  }
+  if (!f || !f->slots || !f->ips || !f->hits || !f->hit_n || !f->timer) {
+    if (f) free(f->timer);
+    free_fast(f);
+    return throw_errno(env, "allocating the packet-cache copies", ENOMEM);
+  }
+  if (fast_seed == 0) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    fast_seed = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 16) ^ (uint32_t)(uintptr_t)f;
+  }
+  uv_loop_t* loop;
+  napi_get_uv_event_loop(env, &loop);
+  uv_timer_init(loop, f->timer);
+  uv_unref((uv_handle_t*)f->timer);
+  f->timer->data = s;
+  f->enabled = 1;
+  s->fast = f;
+  napi_set_named_property(env, argv[0], "hits",
+                          external_ab(env, s, 8, f->hits, (size_t)HIT_RING * HIT_REC));
+  napi_set_named_property(env, argv[0], "hitCount", external_ab(env, s, 9, f->hit_n, 4));
+  return NULL;
+}
+
+// fastClear(handle, enabled: boolean): forget every copy and known source; answer here again
+// only when `enabled`. JavaScript drains the hit records first (they name slots).
+static napi_value js_fast_clear(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Sock* s = sock_args(env, info, 2, argv);
+  bool on;
+  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "fastClear(handle, enabled)");
+    return NULL;
+  }
+  if (!s || !s->fast) return NULL;
+  fast_forget(s->fast);
+  s->fast->enabled = on && !s->closing;
+  return NULL;
+}
+
+// fastStore(handle, slot, cls, answer: Uint8Array, ttls: number[], storedAt, expiresAt,
+// refreshAt) -> the copy's slot, or -1 when not kept. Called while onBatch runs, for query slot
+// `slot` of the batch, which JavaScript just answered from the packet-cache entry these are
+// the fields of (dns/packet-cache.ts PacketEntry): its source becomes known with location
+// class `cls`, and the entry is copied under the query's key.
+static napi_value js_fast_store(napi_env env, napi_callback_info info) {
+  napi_value argv[8], res;
+  Sock* s = sock_args(env, info, 8, argv);
+  int32_t qi, cls;
+  void* ans;
+  size_t alen, off;
+  napi_typedarray_type t;
+  napi_value ab;
+  double stored, expires, refresh;
+  uint32_t nt;
+  bool isarr;
+  if (napi_get_value_int32(env, argv[1], &qi) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &cls) != napi_ok ||
+      napi_get_typedarray_info(env, argv[3], &t, &alen, &ans, &ab, &off) != napi_ok ||
+      t != napi_uint8_array || napi_is_array(env, argv[4], &isarr) != napi_ok || !isarr ||
+      napi_get_array_length(env, argv[4], &nt) != napi_ok ||
+      napi_get_value_double(env, argv[5], &stored) != napi_ok ||
+      napi_get_value_double(env, argv[6], &expires) != napi_ok ||
+      napi_get_value_double(env, argv[7], &refresh) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL",
+                          "fastStore(handle, slot, cls, answer, ttls, storedAt, expiresAt, refreshAt)");
+    return NULL;
+  }
+  int32_t result = -1;
+  Fast* f = s && !s->closing ? s->fast : NULL;
+  FastQuery fq;
+  const uint8_t* a;
+  int fam = 0;
+  uint8_t pairs[8 * 64];
+  int nttl = (int)(nt / 2);
+  if (!f || !f->enabled || qi < 0 || qi >= s->nslots || cls < 0 || cls > 0xffff ||
+      s->in_len[qi] <= 0 ||
+      (nt & 1) || nttl > 64 || alen > s->out_slot || alen > OUR_UDP_SIZE)
+    goto done;
+  if (!fast_parse(s->in + (size_t)qi * s->in_slot, s->in_len[qi], &fq) ||
+      alen < (size_t)fq.qend || !(fam = src_of(&s->src[qi], &a)))
+    goto done;
+  for (int k = 0; k < nttl; k++) {
+    napi_value v;
+    double o, ttl;
+    if (napi_get_element(env, argv[4], (uint32_t)(2 * k), &v) != napi_ok ||
+        napi_get_value_double(env, v, &o) != napi_ok ||
+        napi_get_element(env, argv[4], (uint32_t)(2 * k + 1), &v) != napi_ok ||
+        napi_get_value_double(env, v, &ttl) != napi_ok)
+      goto done;
+    // Offsets inside the answer, past the question; TTLs as 32-bit fields hold them.
+    if (!(o >= (double)fq.qend && o + 4 <= (double)alen) || !(ttl >= 0 && ttl <= 4294967295.0))
+      goto done;
+    uint32_t ov = (uint32_t)o, tv = (uint32_t)ttl;
+    memcpy(pairs + k * 8, &ov, 4);
+    memcpy(pairs + k * 8 + 4, &tv, 4);
+  }
+  // The source: known from now on with this class (a full table is forgotten and learnt anew).
+  if (f->nips >= IP_SLOTS * 3 / 4) {
+    memset(f->ips, 0, sizeof(IpEntry) * IP_SLOTS);
+    f->nips = 0;
+  }
+  int ipi = ip_slot(f, fam, a);
+  if (ipi < 0) goto done;
+  IpEntry* ip = &f->ips[ipi];
+  if (ip->fam == 0) {
+    ip->fam = (uint8_t)fam;
+    memcpy(ip->addr, a, fam == 4 ? 4 : 16);
+    f->nips++;
+  }
+  ip->cls = cls;
+  // The copy: in the key's probe window, over its own older copy, else an empty slot, else the
+  // one that expires first.
+  int qlen = fq.qend - 12;
+  uint32_t h = fnv(fq.hash, (uint32_t)cls);
+  uint32_t home = h & (FAST_SLOTS - 1);
+  int pick = -1;
+  for (int k = 0; k < FAST_PROBE; k++) {
+    uint32_t j = (home + (uint32_t)k) & (FAST_SLOTS - 1);
+    FastEntry* c = &f->slots[j];
+    if (same_key(c, cls, h, &fq)) {
+      pick = (int)j;
+      break;
+    }
+    if (c->cls == 0) {
+      if (pick < 0 || f->slots[pick].cls != 0) pick = (int)j;
+    } else if (pick < 0 || (f->slots[pick].cls != 0 && c->expires < f->slots[pick].expires)) {
+      pick = (int)j;
+    }
+  }
+  FastEntry* e = &f->slots[pick];
+  size_t size = (size_t)qlen + alen + (size_t)nttl * 8;
+  size_t old = e->mem ? (size_t)e->qlen + e->alen + (size_t)e->nttl * 8 : 0;
+  if (f->bytes - old + size > FAST_BYTES) goto done;
+  uint8_t* mem = malloc(size);
+  if (!mem) goto done;
+  free(e->mem);
+  f->bytes = f->bytes - old + size;
+  memcpy(mem, fq.q, (size_t)qlen);
+  memcpy(mem + qlen, ans, alen);
+  memcpy(mem + qlen + alen, pairs, (size_t)nttl * 8);
+  e->mem = mem;
+  e->stored = stored;
+  e->expires = expires;
+  e->refresh = refresh;
+  e->hash = h;
+  e->qlen = (uint16_t)qlen;
+  e->alen = (uint16_t)alen;
+  e->nttl = (uint16_t)nttl;
+  e->cls = cls + 1;
+  e->edns = (uint8_t)fq.edns;
+  e->adcd = (uint8_t)fq.adcd;
+  result = pick;
+done:
+  napi_create_int32(env, result, &res);
+  return res;
 }
 
 // close(handle): stop reading, close the socket; the buffers must not be used afterwards.
@@ -676,6 +1179,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   }
   detach_buffers(env, s);
   napi_remove_wrap(env, argv[0], NULL);
+  if (s->fast) uv_close((uv_handle_t*)s->fast->timer, on_timer_closed);
   uv_close((uv_handle_t*)s->poll, on_poll_closed);
   return NULL;
 }
@@ -690,6 +1194,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"send", NULL, js_send, NULL, NULL, NULL, napi_default, NULL},
       {"sendQueued", NULL, js_send_queued, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"fastEnable", NULL, js_fast_enable, NULL, NULL, NULL, napi_default, NULL},
+      {"fastStore", NULL, js_fast_store, NULL, NULL, NULL, napi_default, NULL},
+      {"fastClear", NULL, js_fast_clear, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
@@ -706,6 +1213,10 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "CLIENT_BATCH", v);
   napi_create_int32(env, CLIENT_IN_SLOT, &v);
   napi_set_named_property(env, exports, "CLIENT_IN_SLOT", v);
+  napi_create_int32(env, FAST_SLOTS, &v);
+  napi_set_named_property(env, exports, "FAST_SLOTS", v);
+  napi_create_int32(env, HIT_REC, &v);
+  napi_set_named_property(env, exports, "HIT_REC", v);
   return exports;
 }
 

@@ -38,6 +38,15 @@ export class DnsService implements Resolver {
   readonly pipeline: DnsPipeline;
   /** Undo what the constructor subscribed and tracked. */
   private readonly unsubscribe: (() => void)[];
+  /** Called when a runtime is swapped in (activate), before the next query sees it. */
+  private readonly swapListeners = new Set<() => void>();
+  /**
+   * Set by `tryFastInto` when it answered: the entry, when a copy of it may answer repeats from
+   * this source elsewhere (the batch socket's C cache) — no rate limit to apply per query —
+   * else undefined; and the source's location class (PacketCache.classOf).
+   */
+  fastEntry: PacketEntry | undefined = undefined;
+  fastClass = -1;
 
   constructor(snapshot: EdgeSnapshot, opts: DnsServiceOptions) {
     const evictions = cacheEvictionCount();
@@ -98,6 +107,16 @@ export class DnsService implements Resolver {
     // A different upstream view may answer differently: do not serve the old view's answers.
     if (upstreamsChanged) this.shared.cache.clear();
     this.rt = rt;
+    // Copies of the old runtime's packet-cache entries (the batch socket's) are forgotten.
+    for (const fn of this.swapListeners) fn();
+  }
+
+  /** Call `fn` whenever a runtime is swapped in, until the returned function is called. */
+  onSwap(fn: () => void): () => void {
+    this.swapListeners.add(fn);
+    return () => {
+      this.swapListeners.delete(fn);
+    };
   }
 
   /**
@@ -134,9 +153,20 @@ export class DnsService implements Resolver {
     const now = Date.now();
     const e = this.lookupFast(q, raw, ip, "udp", undefined, now, maxLength);
     if (!e) return 0;
-    const n = this.rt.packets.write(e, raw, q, now, out);
+    const rt = this.rt;
+    const n = rt.packets.write(e, raw, q, now, out);
     this.recordFast(e, ip, "udp", now, t0);
+    this.fastEntry = rt.limiter === undefined ? e : undefined;
+    this.fastClass = rt.packets.classOf(e.location);
     return n;
+  }
+
+  /**
+   * Record an answer the batch socket gave from its copy of `e` (dns/server/udp-batch.ts) as
+   * `tryFastInto` records its own: a hit on the cache entry, the query's event.
+   */
+  recordCopyHit(e: PacketEntry, ip: string, ts: number, durationMs: number): void {
+    this.recordHit(e, ip, "udp", ts, durationMs);
   }
 
   /** The usable entry answering `q` for this client (identified and admitted), if any. */
@@ -165,15 +195,18 @@ export class DnsService implements Resolver {
 
   /** Record a fast-path answer: a hit on its cache entry, and the query's event. */
   private recordFast(e: PacketEntry, ip: string, transport: string, now: number, t0: number): void {
+    this.recordHit(e, ip, transport, now, Math.round((performance.now() - t0) * 1000) / 1000);
+  }
+
+  private recordHit(
+    e: PacketEntry,
+    ip: string,
+    transport: string,
+    now: number,
+    durationMs: number,
+  ): void {
     if (e.use !== undefined) e.use.hits++;
-    recordFast(
-      this.shared,
-      e,
-      ip,
-      transport,
-      now,
-      Math.round((performance.now() - t0) * 1000) / 1000,
-    );
+    recordFast(this.shared, e, ip, transport, now, durationMs);
   }
 
   /**

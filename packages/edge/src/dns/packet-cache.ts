@@ -258,6 +258,15 @@ export class PacketCache {
     return n === undefined ? q.hash : (q.hash ^ Math.imul(n, 0x9e3779b1)) & 0x3fffffff;
   }
 
+  /**
+   * The number keying `loc`'s entries apart (0: no location), or -1 for a location outside the
+   * config's list (its entries share keys and are told apart only by `get`'s comparison): what
+   * the batch socket's C copies key a client by (dns/server/udp-batch.ts).
+   */
+  classOf(loc: Location | undefined): number {
+    return loc === undefined ? 0 : (this.locIds.get(loc) ?? -1);
+  }
+
   /** The entry for `q` (parsed from `raw`) asked from `loc`, if one is held. */
   get(
     key: number,

@@ -12,6 +12,7 @@ import {
   dnsConnectionMetrics,
   dnsMetrics,
   edgeRegistry,
+  noUdpBatchStats,
   trackUdpBatch,
   udpSendQueueDrops,
 } from "./metrics.ts";
@@ -24,7 +25,7 @@ export function registerEdgeMetrics(): Registry {
   dnsConnectionMetrics();
   udpSendQueueDrops();
   // Registers the gatehouse_dns_udp_* counters; a source reporting nothing, untracked at once.
-  trackUdpBatch(() => ({ batches: 0, received: 0, sent: 0, sendErrors: 0, truncated: 0 }))();
+  trackUdpBatch(noUdpBatchStats)();
   proxyMetrics(r);
   inspectionMetrics(r);
   leafMinterMetrics(r);

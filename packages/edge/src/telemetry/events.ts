@@ -102,6 +102,27 @@ export function newDnsQueryEvent(origin: object): DnsQueryEvent {
 
 const EMPTY_FIELDS: RecordTemplate = { kind: "dns", action: "allow" satisfies LogAction };
 
+/** Publishers holding finished queries they have not published yet (see `holdsUnpublished`). */
+const unpublished = new Set<() => void>();
+
+/**
+ * A publisher that publishes some queries in bulk, later (the batch UDP socket's answers given
+ * in C, published within milliseconds): `publish` publishes what it holds. Readers of what the
+ * sinks keep (a metrics collection, a query-log read) call `publishPending` first, so nothing
+ * answered is missing from what they read. Until the returned function is called.
+ */
+export function holdsUnpublished(publish: () => void): () => void {
+  unpublished.add(publish);
+  return () => {
+    unpublished.delete(publish);
+  };
+}
+
+/** Publish every query a publisher still holds (before reading a sink's state). */
+export function publishPending(): void {
+  for (const publish of unpublished) publish();
+}
+
 /**
  * Subscribe `sink` to `name` until the returned function is called. A sink must not throw:
  * diagnostics_channel reports a subscriber's exception as uncaught on the next tick.

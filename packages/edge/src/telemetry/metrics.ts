@@ -8,13 +8,18 @@ import type { AddressInfo } from "node:net";
 import { splitHostPort } from "../net/host-port.ts";
 import { closeServer, listen } from "../net/listen.ts";
 import { http } from "../net/node-http.ts";
-import { DNS_QUERY_CHANNEL, type DnsQueryEvent, subscribe } from "./events.ts";
+import { DNS_QUERY_CHANNEL, type DnsQueryEvent, publishPending, subscribe } from "./events.ts";
 import { type PendingCount, PendingCounts } from "./pending-counts.ts";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "./prom-client.ts";
 import { registryMetric } from "./registry-metric.ts";
 
 /** The DNS query and cache-lookup counts, bumped per query and flushed on collect. */
 const dnsCounts = new PendingCounts();
+/** What a DNS metric's collection runs: queries still held unpublished first (events.ts). */
+const collectDns = (): void => {
+  publishPending();
+  dnsCounts.flush();
+};
 
 let registry: Registry | undefined;
 
@@ -91,7 +96,7 @@ export function dnsMetrics(): DnsMetrics {
           help: "DNS queries answered, by transport, action and response code",
           labelNames: ["transport", "action", "rcode"] as const,
           registers: [r],
-          collect: dnsCounts.flush,
+          collect: collectDns,
         }),
     ),
     cache: once(
@@ -102,7 +107,7 @@ export function dnsMetrics(): DnsMetrics {
           help: "DNS cache lookups by result (hit, miss, stale)",
           labelNames: ["result"] as const,
           registers: [r],
-          collect: dnsCounts.flush,
+          collect: collectDns,
         }),
     ),
     cacheEvictions: once(
@@ -112,7 +117,7 @@ export function dnsMetrics(): DnsMetrics {
           name: "gatehouse_dns_cache_evictions_total",
           help: "DNS cache entries evicted to respect the size bound",
           registers: [r],
-          collect: dnsCounts.flush,
+          collect: collectDns,
         }),
     ),
     cacheEntries: once(
@@ -178,7 +183,7 @@ export function dnsMetrics(): DnsMetrics {
         help: "Records of upstream answers the edge did not keep: unrelated to the question's chain, authority or additional records an answer does not need, DNSSEC records for clients without DO",
         labelNames: ["reason"] as const,
         registers: [r],
-        collect: dnsCounts.flush,
+        collect: collectDns,
       });
       for (const reason of ["unrelated", "authority", "additional", "dnssec"]) c.inc({ reason }, 0);
       return c;
@@ -209,7 +214,7 @@ export function dnsMetrics(): DnsMetrics {
           help: "DNS policy matches by action and phase",
           labelNames: ["action", "phase"] as const,
           registers: [r],
-          collect: dnsCounts.flush,
+          collect: collectDns,
         }),
     ),
     duration: once(
@@ -368,10 +373,17 @@ export interface UdpBatchStats {
   sent: number;
   sendErrors: number;
   truncated: number;
+  /** Queries answered in C from copies of packet-cache entries (also counted as answers). */
+  answeredInC: number;
 }
 
 const udpSources = new Set<() => UdpBatchStats>();
-const udpRetired: UdpBatchStats = { batches: 0, received: 0, sent: 0, sendErrors: 0, truncated: 0 };
+/** A batch socket's counts before it has done anything. */
+export function noUdpBatchStats(): UdpBatchStats {
+  return { batches: 0, received: 0, sent: 0, sendErrors: 0, truncated: 0, answeredInC: 0 };
+}
+
+const udpRetired = noUdpBatchStats();
 
 function addStats(into: UdpBatchStats, s: UdpBatchStats): void {
   into.batches += s.batches;
@@ -379,6 +391,7 @@ function addStats(into: UdpBatchStats, s: UdpBatchStats): void {
   into.sent += s.sent;
   into.sendErrors += s.sendErrors;
   into.truncated += s.truncated;
+  into.answeredInC += s.answeredInC;
 }
 
 function udpTotals(): UdpBatchStats {
@@ -439,6 +452,11 @@ export function trackUdpBatch(read: () => UdpBatchStats): () => void {
     "gatehouse_dns_udp_oversized_total",
     "Datagrams dropped for being longer than any DNS query (4096 bytes)",
     (t) => t.truncated,
+  );
+  udpCounter(
+    "gatehouse_dns_udp_answered_in_c_total",
+    "Repeats the batch UDP sockets answered in C from copies of packet-cache entries (each also logged and counted as a cache hit)",
+    (t) => t.answeredInC,
   );
   udpSources.add(read);
   return () => {

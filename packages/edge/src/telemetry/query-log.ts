@@ -16,7 +16,7 @@
 import type { QueryLogRecord } from "@gatehouse/contract";
 import { approxBytes, stringBytes } from "../dns/cache/bytes.ts";
 import { at } from "../net/bytes.ts";
-import { type DnsQueryEvent, subscribeProxyEvents } from "./events.ts";
+import { type DnsQueryEvent, publishPending, subscribeProxyEvents } from "./events.ts";
 
 /** The fields of a record that do not change between repeats of one cached answer. */
 export type RecordTemplate = Omit<
@@ -204,6 +204,7 @@ export class QueryLog {
 
   /** Remove and return up to `max` records, oldest first. */
   drain(max = this.cap): QueryLogRecord[] {
+    publishPending();
     const n = Math.min(max, this.count);
     const out: QueryLogRecord[] = new Array(n);
     const cap = this.slots;
@@ -222,6 +223,7 @@ export class QueryLog {
 
   /** The newest `max` records without removing them, newest first (for local inspection). */
   peekNewest(max = 100): QueryLogRecord[] {
+    publishPending();
     const n = Math.min(max, this.count);
     const out: QueryLogRecord[] = [];
     const cap = this.slots;

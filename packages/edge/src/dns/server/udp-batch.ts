@@ -4,14 +4,22 @@
 // their query and source and go through the full pipeline; their answers are queued in the
 // addon's pending slots and sent together with one sendmmsg at the end of the event loop's
 // turn (setImmediate), or as soon as every pending slot is taken.
+// Repeats the fast path answered are then answered in C (the addon's copies of packet-cache
+// entries, `fastStore`): after JavaScript answers a query from an entry for a source with no
+// rate limit to apply, the entry is copied under that query's key and the source learnt with its
+// location's class; the addon answers the next repeats itself and leaves hit records, which
+// `drain` logs and counts through the fast path's own recording (every answer is in the query
+// log and the metrics as before). A runtime swap drains and forgets every copy.
 // When the addon is not built (no C compiler at install time) `udp-server.ts` uses node:dgram.
 
 import { formatIpv6 } from "@gatehouse/rules";
 import { nth } from "../../indexed.ts";
 import { loadNativeAddon } from "../../native-addon.ts";
 import { at, u8 } from "../../net/bytes.ts";
+import { holdsUnpublished } from "../../telemetry/events.ts";
 import { trackUdpBatch, type UdpBatchStats } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
+import type { PacketEntry } from "../packet-cache.ts";
 import { InFlight } from "./in-flight.ts";
 
 /**
@@ -28,6 +36,9 @@ export interface BatchHandle {
   pending: ArrayBuffer;
   pendingLengths: ArrayBuffer;
   pendingAddresses: ArrayBuffer;
+  /** Set by fastEnable: the hit records (HIT_REC bytes each) and their count (an int32). */
+  hits: ArrayBuffer;
+  hitCount: ArrayBuffer;
 }
 
 export interface BatchAddon {
@@ -38,6 +49,9 @@ export interface BatchAddon {
   /** Receive slots of an upstream socket, and their size. */
   readonly CLIENT_BATCH: number;
   readonly CLIENT_IN_SLOT: number;
+  /** Slots of the packet-cache copies, and the size of a hit record. */
+  readonly FAST_SLOTS: number;
+  readonly HIT_REC: number;
   open(host: string, port: number, reusePort: boolean, handle: object): number;
   start(handle: BatchHandle, onBatch: (count: number) => void): void;
   sendTo(
@@ -59,7 +73,26 @@ export interface BatchAddon {
   sendQueued(handle: BatchHandle, data: Uint8Array, lengths: Int32Array, count: number): number;
   /** Send pending slots 0..count-1 with sendmmsg. */
   sendMany(handle: BatchHandle, count: number): void;
+  /** [batches, received, sent, sendErrors, truncated, answered from the copies]. */
   stats(handle: BatchHandle): number[];
+  /** Answer packet-cache hits in C from now on; sets `hits` and `hitCount` on the handle. */
+  fastEnable(handle: BatchHandle): void;
+  /**
+   * Copy the entry that just answered batch slot `slot` under that query's key, its source
+   * learnt with location class `cls`: the copy's slot, or -1 when not kept.
+   */
+  fastStore(
+    handle: BatchHandle,
+    slot: number,
+    cls: number,
+    answer: Uint8Array,
+    ttls: readonly number[],
+    storedAt: number,
+    expiresAt: number,
+    refreshAt: number,
+  ): number;
+  /** Forget every copy and source; answer in C again only when `enabled`. */
+  fastClear(handle: BatchHandle, enabled: boolean): void;
   close(handle: BatchHandle): void;
 }
 
@@ -83,8 +116,13 @@ export interface BatchUdpListener {
   readonly host: string;
   readonly port: number;
   readonly mode: "batch";
-  /** Datagrams read, answers sent, send errors and oversized queries dropped, so far. */
+  /**
+   * Datagrams read, answers sent, send errors, oversized queries dropped and repeats answered
+   * in C, so far.
+   */
   stats(): UdpBatchStats;
+  /** Queries answered from the C copies of packet-cache entries, so far. */
+  answeredInC(): number;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -113,8 +151,8 @@ export function listenUdpBatch(
     outSlots.push(Buffer.from(h.output, i * OUT, OUT));
   }
   const ips = new Map<number, string>();
-  const ipOf = (i: number): string => {
-    const o = i * AS;
+  /** The text of the address slot at `o` of `addrs` (as `addresses` is written). */
+  const ipAt = (addrs: Uint8Array, addrView: DataView, o: number): string => {
     if (addrs[o] === 4) {
       const v = addrView.getUint32(o + 4);
       let s = ips.get(v);
@@ -134,6 +172,7 @@ export function listenUdpBatch(
       return `::ffff:${w3 >>> 24}.${(w3 >>> 16) & 255}.${(w3 >>> 8) & 255}.${w3 & 255}`;
     return formatIpv6([w0, w1, w2, w3]);
   };
+  const ipOf = (i: number): string => ipAt(addrs, addrView, i * AS);
 
   const inFlight = new InFlight();
 
@@ -185,24 +224,94 @@ export function listenUdpBatch(
     }, inFlight.leave);
   };
 
+  // The C copies: entries by the slot the addon keeps their copy in, and the hit records.
+  lib.fastEnable(h);
+  const copies: (PacketEntry | undefined)[] = new Array(lib.FAST_SLOTS).fill(undefined);
+  const REC = lib.HIT_REC;
+  const hitCount = new Int32Array(h.hitCount);
+  const hitBytes = new Uint8Array(h.hits);
+  const hitView = new DataView(h.hits);
+  /** Log and count every answer the addon gave since the last drain. */
+  const drain = () => {
+    const n = at(hitCount, 0);
+    if (n === 0) return;
+    // Consecutive records mostly come from one source: its text is made once.
+    let ip = "";
+    let a0 = -1;
+    let a1 = -1;
+    let a2 = -1;
+    let a3 = -1;
+    let a4 = -1;
+    for (let k = 0; k < n; k++) {
+      const o = k * REC;
+      const e = copies[hitView.getInt32(o + 16, true)];
+      // The family and the address (not the port: a client's sockets share its text).
+      const w0 = u8(hitBytes, o + 24);
+      const w1 = hitView.getInt32(o + 28, true);
+      const w2 = hitView.getInt32(o + 32, true);
+      const w3 = hitView.getInt32(o + 36, true);
+      const w4 = hitView.getInt32(o + 40, true);
+      if (w0 !== a0 || w1 !== a1 || w2 !== a2 || w3 !== a3 || w4 !== a4) {
+        ip = ipAt(hitBytes, hitView, o + 24);
+        a0 = w0;
+        a1 = w1;
+        a2 = w2;
+        a3 = w3;
+        a4 = w4;
+      }
+      // (Always set: a copy's slot is filled before the addon can answer from it, and the
+      // records are drained before a slot is refilled or forgotten.)
+      if (e !== undefined)
+        service.recordCopyHit(e, ip, hitView.getFloat64(o, true), hitView.getFloat64(o + 8, true));
+    }
+    hitCount[0] = 0;
+  };
+  const forget = (enabled: boolean) => {
+    drain();
+    lib.fastClear(h, enabled);
+    copies.fill(undefined);
+  };
+  const unswap = service.onSwap(() => forget(true));
+  // A metrics collection or a query-log read publishes the records first.
+  const unhold = holdsUnpublished(drain);
+
   lib.start(h, (count) => {
+    drain();
     if (!inFlight.accepting) return;
     for (let i = 0; i < count; i++) {
       const len = at(inLens, i);
-      // Empty or longer than a slot (no DNS query is): dropped, counted by the addon.
+      // Answered by the addon, or empty or longer than a slot (no DNS query is): dropped,
+      // counted by the addon.
       if (len <= 0) continue;
       const raw = nth(inSlots, i).subarray(0, len);
       const ip = ipOf(i);
       const n = service.tryFastInto(raw, ip, nth(outSlots, i), OUT);
-      if (n > 0) outLens[i] = n;
-      else slow(i, len, ip);
+      if (n > 0) {
+        outLens[i] = n;
+        const e = service.fastEntry;
+        if (e !== undefined && service.fastClass >= 0) {
+          const slot = lib.fastStore(
+            h,
+            i,
+            service.fastClass,
+            e.bytes,
+            e.ttls,
+            e.storedAt,
+            e.expiresAt,
+            e.refreshAt,
+          );
+          if (slot >= 0) copies[slot] = e;
+        }
+      } else slow(i, len, ip);
     }
   });
 
   const stats = (): UdpBatchStats => {
-    const [batches = 0, received = 0, sent = 0, sendErrors = 0, truncated = 0] = lib.stats(h);
-    return { batches, received, sent, sendErrors, truncated };
+    const [batches = 0, received = 0, sent = 0, sendErrors = 0, truncated = 0, inC = 0] =
+      lib.stats(h);
+    return { batches, received, sent, sendErrors, truncated, answeredInC: inC };
   };
+  let closed = false;
   const untrack = trackUdpBatch(stats);
 
   return {
@@ -210,11 +319,23 @@ export function listenUdpBatch(
     port: bound,
     mode: "batch",
     stats,
-    close: (graceMs = 0) =>
-      inFlight.close(graceMs, () => {
+    answeredInC: () => stats().answeredInC,
+    close: (graceMs = 0) => {
+      // No more answers from the copies: what they gave is logged now.
+      if (!closed) {
+        unswap();
+        unhold();
+        forget(false);
+      }
+      return inFlight.close(graceMs, () => {
         untrack();
         flush();
-        lib.close(h);
-      }),
+        if (!closed) {
+          closed = true;
+          drain();
+          lib.close(h);
+        }
+      });
+    },
   };
 }

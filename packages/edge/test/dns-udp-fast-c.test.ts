@@ -1,0 +1,207 @@
+// Packet-cache hits answered in C (native/udp_batch.c `fastStore`, dns/server/udp-batch.ts):
+// after the fast path answers a repeat, the addon answers the next ones itself — with the
+// query's ID and question case, TTLs aged, never past expiry, never from the copies of a
+// runtime swapped out, never to a source JavaScript has not answered from the cache (another
+// location, an unknown client, a rate-limited configuration) — and every such answer is in the
+// query log as a cache hit.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ConfigBundle } from "@gatehouse/contract";
+import { DnsService } from "../src/dns/dns-service.ts";
+import { batchAddon, listenUdpBatch } from "../src/dns/server/udp-batch.ts";
+import { RRType } from "../src/dns/wire/constants.ts";
+import { decodeMessage } from "../src/dns/wire/message.ts";
+import { compileSnapshot } from "../src/snapshot.ts";
+import { edgeRegistry } from "../src/telemetry/metrics.ts";
+import { QueryLog } from "../src/telemetry/query-log.ts";
+import { a, buildQuery, startFakeUpstream, udpRaw } from "./dns-helpers.ts";
+
+const lib = batchAddon();
+const skip = lib ? false : "udp_batch addon not built (no C compiler at install time)";
+
+function bundle(upstream: string, extra: Partial<ConfigBundle> = {}, limit = false): ConfigBundle {
+  return {
+    schemaVersion: 1,
+    version: 1,
+    resolver: {
+      upstreams: [{ address: upstream }],
+      dnssec: { validate: false },
+      ...(limit ? {} : { rateLimit: false }),
+    },
+    locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1/32"] }],
+    lists: [],
+    policies: [],
+    ...extra,
+  } as ConfigBundle;
+}
+
+const ZONE = new Map([
+  ["long.example/1", { answers: [a("long.example", "192.0.2.1", 300)] }],
+  ["short.example/1", { answers: [a("short.example", "192.0.2.2", 1)] }],
+  ["other.example/1", { answers: [a("other.example", "192.0.2.3", 300)] }],
+]);
+
+async function setup(limit = false) {
+  const up = await startFakeUpstream(ZONE);
+  const log = new QueryLog(1000);
+  const svc = new DnsService(compileSnapshot(bundle(up.address, {}, limit)), { log });
+  const u = listenUdpBatch(lib!, svc, "127.0.0.1", 0, false);
+  const ask = async (name: string, id: number, from?: string) => {
+    const r = await udpRaw(u.port, buildQuery(name, { id }), from ? { from } : {});
+    assert.ok(r, `${name}: answered`);
+    return r;
+  };
+  const done = async () => {
+    await u.close();
+    svc.close();
+    await up.close();
+  };
+  return { up, log, svc, u, ask, done };
+}
+
+test("repeats are answered in C with the query's ID and case, TTLs aged, and logged", {
+  skip,
+}, async () => {
+  const { up, log, u, ask, done } = await setup();
+  try {
+    let sent = 0;
+    await ask("long.example", 1); // the pipeline (a miss)
+    await ask("long.example", 2); // the fast path in JavaScript: copied to C
+    sent += 2;
+    assert.equal(u.answeredInC(), 0);
+    for (let i = 0; i < 5; i++) {
+      const r = await ask("LoNg.ExAmPlE", 100 + i);
+      sent++;
+      assert.equal(r.readUInt16BE(0), 100 + i, "the query's ID");
+      const m = decodeMessage(r);
+      assert.equal(m.questions[0]!.name, "LoNg.ExAmPlE", "the question as asked");
+      assert.equal(m.answers[0]!.data, "192.0.2.1");
+      assert.ok(m.rd, "RD copied");
+    }
+    assert.equal(u.answeredInC(), 5);
+    assert.equal(up.counts.get("long.example"), 1, "the upstream was asked once");
+    // A second later the TTL has aged.
+    await sleep(1100);
+    const aged = decodeMessage(await ask("long.example", 200));
+    sent++;
+    assert.equal(u.answeredInC(), 6);
+    assert.ok(aged.answers[0]!.ttl <= 299, `aged TTL ${aged.answers[0]!.ttl}`);
+    // Every answer is in the log: a read publishes the hit records not yet drained (the drain
+    // runs at the latest 2 ms after an answer, and at close).
+    const records = log.peekNewest(100);
+    assert.equal(records.length, sent, "one record per query");
+    const fromC = records.slice(0, 6);
+    for (const r of fromC) {
+      assert.equal(r.cache, "hit");
+      assert.equal(r.client, "127.0.0.1");
+      assert.equal(r.transport, "udp");
+      assert.equal(r.qname, "long.example");
+      assert.equal(r.location, "lo");
+      assert.equal(r.action, "allow");
+    }
+    assert.equal(new Set(records.map((r) => r.id)).size, sent, "distinct record ids");
+    // The metrics count them as cache hits, and as answers from the copies.
+    const text = await edgeRegistry().metrics();
+    const hits = /^gatehouse_dns_cache_lookups_total\{result="hit"\} (\d+)/m.exec(text);
+    assert.ok(hits && Number(hits[1]) >= 6, text);
+    const inC = /^gatehouse_dns_udp_answered_in_c_total (\d+)/m.exec(text);
+    assert.ok(inC && Number(inC[1]) >= 6, text);
+  } finally {
+    await done();
+  }
+});
+
+test("an expired copy is not answered from: the pipeline asks the upstream again", {
+  skip,
+}, async () => {
+  const { up, u, ask, done } = await setup();
+  try {
+    await ask("short.example", 1);
+    await ask("short.example", 2);
+    await ask("short.example", 3);
+    assert.equal(u.answeredInC(), 1);
+    await sleep(1100); // past the 1 s TTL
+    const r = decodeMessage(await ask("short.example", 4));
+    assert.equal(r.answers[0]!.data, "192.0.2.2");
+    assert.equal(u.answeredInC(), 1, "not from the expired copy");
+    assert.equal(up.counts.get("short.example"), 2);
+  } finally {
+    await done();
+  }
+});
+
+test("a config swap forgets the copies: a new block policy applies at once", {
+  skip,
+}, async () => {
+  const { up, svc, u, ask, done } = await setup();
+  try {
+    await ask("other.example", 1);
+    await ask("other.example", 2);
+    await ask("other.example", 3);
+    assert.equal(u.answeredInC(), 1);
+    svc.activate(
+      svc.prepare(
+        compileSnapshot(
+          bundle(up.address, {
+            version: 2,
+            policies: [
+              {
+                id: "p",
+                name: "Block other",
+                type: "dns",
+                enabled: true,
+                precedence: 1,
+                expression: 'dns.fqdn == "other.example"',
+                action: "block",
+              },
+            ],
+          } as Partial<ConfigBundle>),
+        ),
+      ),
+    );
+    const blocked = decodeMessage(await ask("other.example", 4));
+    assert.equal(blocked.answers[0]?.data, "0.0.0.0", "the new policy's answer");
+    assert.equal(u.answeredInC(), 1);
+  } finally {
+    await done();
+  }
+});
+
+test("sources JavaScript has not answered from the cache are not answered in C", {
+  skip,
+}, async () => {
+  const { u, ask, done } = await setup();
+  try {
+    await ask("long.example", 1);
+    await ask("long.example", 2);
+    await ask("long.example", 3);
+    assert.equal(u.answeredInC(), 1);
+    // 127.0.0.2 is in no location: refused, whatever 127.0.0.1's copies hold.
+    const r = await ask("long.example", 4, "127.0.0.2");
+    assert.equal(r[3]! & 0x0f, 5, "REFUSED");
+    assert.equal(u.answeredInC(), 1);
+    // A query the fast path does not take (AAAA is another key) is not answered from A's copy.
+    const q = decodeMessage(
+      (await udpRaw(u.port, buildQuery("long.example", { id: 5, type: RRType.AAAA })))!,
+    );
+    assert.equal(q.answers.length, 0);
+    assert.equal(u.answeredInC(), 1);
+  } finally {
+    await done();
+  }
+});
+
+test("with a per-source rate limit every query goes through JavaScript's limiter", {
+  skip,
+}, async () => {
+  const { u, log, ask, done } = await setup(true);
+  try {
+    for (let i = 0; i < 6; i++) await ask("long.example", i);
+    assert.equal(u.answeredInC(), 0);
+    assert.equal(log.peekNewest(100).length, 6);
+  } finally {
+    await done();
+  }
+});
