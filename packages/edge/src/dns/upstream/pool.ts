@@ -250,28 +250,57 @@ export class UpstreamGroup {
     }
   }
 
-  async query(question: UpstreamQuestion, use0x20: boolean): Promise<UpstreamAnswer> {
+  /**
+   * Ask the upstreams in order (or race the first two: `parallel`) until one answers; when all
+   * failed and a UDP upstream timed out, that one once more over TCP. The first upstream's own
+   * promise carries the common case (no async layer of its own per miss); the rest are asked
+   * only after it failed.
+   */
+  query(question: UpstreamQuestion, use0x20: boolean): Promise<UpstreamAnswer> {
     const list = this.order(Date.now());
-    if (list.length === 0) throw upstreamError("upstream_network", "no upstreams configured");
-    let lastError: unknown;
+    if (list.length === 0)
+      return Promise.reject(upstreamError("upstream_network", "no upstreams configured"));
+    if (this.strategy === "parallel" && list.length >= 2) return this.race(list, question, use0x20);
+    const first = nth(list, 0);
+    return this.one(first, question, use0x20).catch((e: unknown) =>
+      this.rest(list, 1, question, use0x20, e, udpTimeout(first, e) ? first : undefined),
+    );
+  }
+
+  /** `parallel`: the first two raced, the rest in order if both failed. */
+  private async race(
+    list: readonly UpstreamState[],
+    question: UpstreamQuestion,
+    use0x20: boolean,
+  ): Promise<UpstreamAnswer> {
     let udpTimedOut: UpstreamState | undefined;
-    let i = 0;
-    if (this.strategy === "parallel" && list.length >= 2) {
-      const ac = new AbortController();
-      const two = list.slice(0, 2);
-      try {
-        const r = await Promise.any(two.map((s) => this.one(s, question, use0x20, ac.signal)));
-        ac.abort();
-        return r;
-      } catch (e) {
-        const errors = (e as AggregateError).errors ?? [e];
-        for (const [k, err] of errors.entries())
-          if (udpTimedOut === undefined && udpTimeout(nth(two, k), err)) udpTimedOut = nth(two, k);
-        lastError = errors[0];
-      }
-      i = 2;
+    const ac = new AbortController();
+    const two = list.slice(0, 2);
+    try {
+      const r = await Promise.any(two.map((s) => this.one(s, question, use0x20, ac.signal)));
+      ac.abort();
+      return r;
+    } catch (e) {
+      const errors = (e as AggregateError).errors ?? [e];
+      for (const [k, err] of errors.entries())
+        if (udpTimedOut === undefined && udpTimeout(nth(two, k), err)) udpTimedOut = nth(two, k);
+      return this.rest(list, 2, question, use0x20, errors[0], udpTimedOut);
     }
-    for (; i < list.length; i++) {
+  }
+
+  /**
+   * The upstreams from `list[from]` on, after those before failed (`lastError` the latest
+   * failure so far; `udpTimedOut` a UDP upstream among them that timed out).
+   */
+  private async rest(
+    list: readonly UpstreamState[],
+    from: number,
+    question: UpstreamQuestion,
+    use0x20: boolean,
+    lastError: unknown,
+    udpTimedOut: UpstreamState | undefined,
+  ): Promise<UpstreamAnswer> {
+    for (let i = from; i < list.length; i++) {
       try {
         return await this.one(nth(list, i), question, use0x20);
       } catch (e) {
