@@ -3,7 +3,9 @@
 // ten HTTP policies, every request evaluating all of them), wrk and the origin in processes of
 // their own. Allocation is counted by V8's GC profiler: the heap used before each collection less
 // the heap used after the previous one, plus what is used at the end less the last collection's
-// remainder. Requests are the query-log records pushed.
+// remainder; promoted bytes are what scavenges moved into the old generation (what outlived the
+// young one: copied twice, then collected by a full collection). Requests are the query-log
+// records pushed.
 //   node bench/proxy/alloc.ts [--seconds 6] [--warmup 2] [--connections 50] [--new-connection]
 //     [--compare <old checkout>] [--rounds 2] [--pin]
 // --compare runs this tree and the other one alternately (--rounds pairs), each in a fresh
@@ -50,6 +52,10 @@ interface Result {
   systemUsPerRequest: number;
   gcMsPer1k: number;
   collections: number;
+  /** Moved into the old generation by scavenges: what outlived the young generation. */
+  promotedPerRequest: number;
+  /** Of gcMsPer1k, in scavenges (the rest: full collections). */
+  scavengeMsPer1k: number;
 }
 
 /** wrk against the proxy for `seconds`, in a child process (this one keeps serving); its output. */
@@ -120,12 +126,19 @@ async function child(): Promise<void> {
   let allocated = 0;
   let gcUs = 0;
   let prevAfter: number | undefined;
+  let promoted = 0;
+  let scavengeUs = 0;
+  const oldUsed = (h: { spaceName: string; spaceUsedSize: number }[]) =>
+    h.reduce((n, x) => (x.spaceName === "old_space" ? n + x.spaceUsedSize : n), 0);
   for (const s of stats) {
+    if (s.gcType === "Scavenge")
+      promoted += oldUsed(s.afterGC.heapSpaceStatistics) - oldUsed(s.beforeGC.heapSpaceStatistics);
     const before = s.beforeGC.heapStatistics.usedHeapSize;
     const after = s.afterGC.heapStatistics.usedHeapSize;
     if (prevAfter !== undefined) allocated += before - prevAfter;
     prevAfter = after;
     gcUs += s.cost;
+    if (s.gcType === "Scavenge") scavengeUs += s.cost;
   }
   if (prevAfter !== undefined) allocated += usedNow - prevAfter;
   if (sampler !== undefined) writeFileSync(values["heap-sample"] ?? "", await sampler());
@@ -138,6 +151,8 @@ async function child(): Promise<void> {
     systemUsPerRequest: cpu.system / n,
     gcMsPer1k: (gcUs / 1000 / n) * 1000,
     collections: stats.length,
+    promotedPerRequest: promoted / n,
+    scavengeMsPer1k: (scavengeUs / 1000 / n) * 1000,
   };
   process.stdout.write(`${JSON.stringify(r)}\n`);
   rmSync(dir, { recursive: true, force: true });
@@ -178,9 +193,9 @@ async function parent(): Promise<void> {
     `# ${process.version}, ${readFileSync("/proc/loadavg", "utf8").trim()} load before; wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, ${NEW_CONNECTION ? "a new connection per request" : "keep-alive"}, 1 KiB${values.pin ? ", proxy on CPU 0, wrk and origin on CPU 1" : ""}`,
   );
   console.log(
-    "| tree | round | requests | bytes/req | user µs/req | sys µs/req | CPU ms/1k | GC ms/1k | collections |",
+    "| tree | round | requests | bytes/req | promoted bytes/req | user µs/req | sys µs/req | CPU ms/1k | GC ms/1k | of it scavenges | collections |",
   );
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (let round = 1; round <= rounds; round++) {
     const order = round % 2 === 1 ? trees : [...trees].reverse();
     for (const [name, root] of order) {
@@ -207,7 +222,7 @@ async function parent(): Promise<void> {
       const r = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as Result;
       const cpu = r.userUsPerRequest + r.systemUsPerRequest;
       console.log(
-        `| ${name} | ${round} | ${r.requests} | ${Math.round(r.bytesPerRequest)} | ${r.userUsPerRequest.toFixed(1)} | ${r.systemUsPerRequest.toFixed(1)} | ${cpu.toFixed(1)} | ${r.gcMsPer1k.toFixed(2)} | ${r.collections} |`,
+        `| ${name} | ${round} | ${r.requests} | ${Math.round(r.bytesPerRequest)} | ${Math.round(r.promotedPerRequest)} | ${r.userUsPerRequest.toFixed(1)} | ${r.systemUsPerRequest.toFixed(1)} | ${cpu.toFixed(1)} | ${r.gcMsPer1k.toFixed(2)} | ${r.scavengeMsPer1k.toFixed(2)} | ${r.collections} |`,
       );
     }
   }

@@ -67,7 +67,8 @@ test("one event per request, PAC request and client fault; the query log holds t
     ],
   );
   assert.equal(events[2]!.record.method, undefined, "refused by the connection loop itself");
-  // The query log is a subscriber: it holds the very records the events carried.
+  // The query log is a subscriber: it holds the records the events carried, field for field
+  // (kept compactly: the same values, not the same objects).
   assert.deepEqual(
     h.log.peekNewest(4).reverse(),
     events.map((e) => e.record),
@@ -96,7 +97,7 @@ test("one event per tunnel, on the tunnel channel", async () => {
   const events = seen.slice(from);
   assert.equal(events.length, 1);
   assert.equal(events[0]!.channel, PROXY_TUNNEL_CHANNEL);
-  assert.equal(events[0]!.record, rec);
+  assert.deepEqual(events[0]!.record, rec, "the query log holds the record the event carried");
   assert.equal(rec.kind, "net");
   assert.ok(rec.bytesUp! > 0 && rec.bytesDown! > 0);
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { QueryLogRecord } from "@gatehouse/contract";
-import { QUERY_LOG_INITIAL_SLOTS, QueryLog } from "./query-log.ts";
+import { httpRequestChannel } from "./events.ts";
+import { QUERY_LOG_INITIAL_SLOTS, QueryLog, subscribeProxyQueryLog } from "./query-log.ts";
 
 const rec = (i: number): QueryLogRecord => ({
   ts: i,
@@ -107,4 +108,62 @@ test("the ring starts small and grows to its capacity, keeping order across the 
   );
   assert.equal(log.bytes, 0);
   assert.equal(log.capacity, cap);
+});
+
+test("proxy records keep a shared template and their own fields, and drain as they were published", () => {
+  const log = new QueryLog(64);
+  const origin = {};
+  const stop = subscribeProxyQueryLog(log, origin);
+  const published: QueryLogRecord[] = [];
+  const publish = (r: QueryLogRecord) => {
+    published.push(r);
+    httpRequestChannel.publish({ origin, record: r, peerPrivate: false, errorDetail: undefined });
+  };
+  try {
+    for (let i = 0; i < 40; i++) {
+      const r: QueryLogRecord = {
+        ts: 1000 + i,
+        kind: "http",
+        id: `p-${i}`,
+        client: `10.0.0.${i % 3}`,
+        action: i % 5 === 0 ? "block" : "allow",
+        transport: "http",
+        durationMs: i / 7,
+        method: "GET",
+        status: i % 5 === 0 ? 403 : 200,
+        bytesUp: 100 + i,
+        bytesDown: 2000 + i,
+      };
+      // Hosts, policies and origin addresses vary more than the templates kept.
+      r.host = `h${i % 20}.example`;
+      if (i % 5 === 0) {
+        r.policyId = "p1";
+        r.policyName = "Blocked";
+        r.reason = "policy";
+      } else r.upstreamAddr = `192.0.2.${i % 20}:80`;
+      if (i % 7 !== 0) r.url = `http://${r.host}/page/${i}`;
+      publish(r);
+    }
+    // A record without byte counts (a request refused by the connection loop) is kept whole.
+    publish({
+      ts: 2000,
+      kind: "http",
+      id: "fault",
+      client: "10.0.0.9",
+      action: "refused",
+      transport: "http",
+      durationMs: 0,
+      status: 400,
+    });
+    httpRequestChannel.publish({
+      origin: {},
+      record: published[0] as QueryLogRecord,
+      peerPrivate: false,
+      errorDetail: undefined,
+    });
+    assert.deepEqual(log.peekNewest(1), [published.at(-1)]);
+    assert.deepEqual(log.drain(), published, "another proxy's record is not kept");
+  } finally {
+    stop();
+  }
 });

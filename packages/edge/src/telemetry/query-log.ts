@@ -46,6 +46,11 @@ export class QueryLog {
   private times: Float64Array;
   private durations: Float64Array;
   private seqs: Float64Array;
+  /** Proxy slots (pushProxy): the request's id and URL (absent for a tunnel), and its bytes. */
+  private ids: (string | undefined)[];
+  private urls: (string | undefined)[];
+  private ups: Float64Array;
+  private downs: Float64Array;
   /** What each slot's record holds, as counted against `maxBytes`. */
   private charges: Uint32Array;
   /** The most slots the ring may have. */
@@ -82,6 +87,10 @@ export class QueryLog {
     this.times = new Float64Array(n);
     this.durations = new Float64Array(n);
     this.seqs = new Float64Array(n);
+    this.ids = new Array(n).fill(undefined);
+    this.urls = new Array(n).fill(undefined);
+    this.ups = new Float64Array(n);
+    this.downs = new Float64Array(n);
   }
 
   /** Double the slots (at most `cap`), the records kept in order from slot 0. */
@@ -104,6 +113,10 @@ export class QueryLog {
     this.templates = move(this.templates);
     this.clients = move(this.clients);
     this.transports = move(this.transports);
+    this.ids = move(this.ids);
+    this.urls = move(this.urls);
+    this.ups = moveTyped(this.ups, new Float64Array(n));
+    this.downs = moveTyped(this.downs, new Float64Array(n));
     this.times = moveTyped(this.times, new Float64Array(n));
     this.durations = moveTyped(this.durations, new Float64Array(n));
     this.seqs = moveTyped(this.seqs, new Float64Array(n));
@@ -124,6 +137,33 @@ export class QueryLog {
     this.records[i] = record;
     this.templates[i] = undefined;
     this.clients[i] = undefined;
+    this.ids[i] = undefined;
+  }
+
+  /**
+   * Keep a finished proxy request or tunnel as a compact slot: `template` (shared by requests
+   * that differ only in the fields given here) and the request's own fields in columns. What a
+   * slot keeps until the shipper takes it is a few references and numbers, not a record object
+   * per request (which, kept for a second, outlived the young generation: copied twice, then
+   * collected with the old one). Read back as the same record (key order aside).
+   */
+  pushProxy(
+    template: RecordTemplate,
+    record: QueryLogRecord,
+    bytesUp: number,
+    bytesDown: number,
+  ): void {
+    const i = this.advance(8 + approxBytes(record));
+    this.records[i] = undefined;
+    this.templates[i] = template;
+    this.clients[i] = record.client;
+    this.transports[i] = record.transport;
+    this.times[i] = record.ts;
+    this.durations[i] = record.durationMs;
+    this.ids[i] = record.id;
+    this.urls[i] = record.url;
+    this.ups[i] = bytesUp;
+    this.downs[i] = bytesDown;
   }
 
   /**
@@ -146,6 +186,7 @@ export class QueryLog {
     this.times[i] = ts;
     this.durations[i] = durationMs;
     this.seqs[i] = seq;
+    this.ids[i] = undefined;
   }
 
   /** Keep a finished DNS query (events.ts): a whole record, or a fast-path answer's compact slot. */
@@ -176,6 +217,8 @@ export class QueryLog {
     this.records[tail] = undefined;
     this.templates[tail] = undefined;
     this.clients[tail] = undefined;
+    this.ids[tail] = undefined;
+    this.urls[tail] = undefined;
     this.count--;
     this.dropped++;
   }
@@ -199,6 +242,16 @@ export class QueryLog {
       durationMs === undefined
     )
       throw new RangeError(`query log slot ${i} holds no record`);
+    const id = this.ids[i];
+    if (id !== undefined) {
+      // A proxy slot (pushProxy).
+      const rec = { ...template, ts, id, client, transport, durationMs } as QueryLogRecord;
+      rec.bytesUp = this.ups[i] ?? 0;
+      rec.bytesDown = this.downs[i] ?? 0;
+      const url = this.urls[i];
+      if (url !== undefined) rec.url = url;
+      return rec;
+    }
     return { ...template, ts, id: queryId(seq), client, transport, durationMs } as QueryLogRecord;
   }
 
@@ -214,6 +267,8 @@ export class QueryLog {
       this.records[tail] = undefined;
       this.templates[tail] = undefined;
       this.clients[tail] = undefined;
+      this.ids[tail] = undefined;
+      this.urls[tail] = undefined;
       this.bytes -= at(this.charges, tail);
       tail = tail + 1 === cap ? 0 : tail + 1;
     }
@@ -235,7 +290,80 @@ export class QueryLog {
 /** Keep `origin`'s finished proxy requests and tunnels (telemetry/events.ts) in `log` until the
  * returned function is called. */
 export function subscribeProxyQueryLog(log: QueryLog, origin: object): () => void {
+  const templates = new ProxyTemplates();
   return subscribeProxyEvents((ev) => {
-    if (ev.origin === origin) log.push(ev.record);
+    if (ev.origin !== origin) return;
+    const r = ev.record;
+    const up = r.bytesUp;
+    const down = r.bytesDown;
+    if (up === undefined || down === undefined) log.push(r);
+    else log.pushProxy(templates.of(r), r, up, down);
   });
+}
+
+/** A proxy record's fields kept per request (pushProxy's columns), not in its template. */
+function perRequest(k: string): boolean {
+  switch (k) {
+    case "ts":
+    case "id":
+    case "client":
+    case "transport":
+    case "durationMs":
+    case "bytesUp":
+    case "bytesDown":
+    case "url":
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** How many templates a proxy's query log reuses (the most recent ones it made). */
+const PROXY_TEMPLATES = 16;
+
+/**
+ * The templates of recent proxy records: requests that differ only in their own fields (time,
+ * id, URL, bytes, the client's address) share one. Most requests repeat one of a few recent
+ * decisions (same host, policy, status, origin address).
+ */
+class ProxyTemplates {
+  readonly #recent: (RecordTemplate | undefined)[] = new Array(PROXY_TEMPLATES).fill(undefined);
+  /** Fields per template (those of the record it was made from, less the per-request ones). */
+  readonly #sizes = new Uint16Array(PROXY_TEMPLATES);
+  #next = 0;
+
+  of(r: QueryLogRecord): RecordTemplate {
+    for (let i = 0; i < PROXY_TEMPLATES; i++) {
+      const t = this.#recent[i];
+      if (t !== undefined && sameFixedFields(t, at(this.#sizes, i), r)) return t;
+    }
+    const t: Record<string, unknown> = {};
+    let n = 0;
+    for (const k in r) {
+      if (perRequest(k)) continue;
+      const v = (r as unknown as Record<string, unknown>)[k];
+      if (v === undefined) continue;
+      t[k] = v;
+      n++;
+    }
+    const i = this.#next;
+    this.#next = i + 1 === PROXY_TEMPLATES ? 0 : i + 1;
+    this.#recent[i] = t as RecordTemplate;
+    this.#sizes[i] = n;
+    return t as RecordTemplate;
+  }
+}
+
+/** `r`'s fields other than the per-request ones are `t`'s `size` fields, with the same values. */
+function sameFixedFields(t: RecordTemplate, size: number, r: QueryLogRecord): boolean {
+  const tv = t as unknown as Record<string, unknown>;
+  let n = 0;
+  for (const k in r) {
+    if (perRequest(k)) continue;
+    const v = (r as unknown as Record<string, unknown>)[k];
+    if (v === undefined) continue;
+    if (tv[k] !== v) return false;
+    n++;
+  }
+  return n === size;
 }
