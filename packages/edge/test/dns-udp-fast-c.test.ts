@@ -6,6 +6,7 @@
 // query log as a cache hit.
 
 import assert from "node:assert/strict";
+import { createSocket } from "node:dgram";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConfigBundle } from "@gatehouse/contract";
@@ -203,5 +204,55 @@ test("with a per-source rate limit every query goes through JavaScript's limiter
     assert.equal(log.peekNewest(100).length, 6);
   } finally {
     await done();
+  }
+});
+
+test("IPv6 and dual-stack sources are answered in C and logged with node:dgram's address text", {
+  skip,
+}, async () => {
+  const up = await startFakeUpstream(ZONE);
+  const log = new QueryLog(100);
+  const svc = new DnsService(
+    compileSnapshot({
+      ...bundle(up.address),
+      locations: [{ id: "lo", name: "lo", networks: ["127.0.0.0/8", "::1/128"] }],
+    }),
+    { log },
+  );
+  const ask = (port: number, family: "udp4" | "udp6", to: string, id: number) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const s = createSocket(family);
+      const t = setTimeout(() => {
+        s.close();
+        reject(new Error(`no answer from ${to}`));
+      }, 2000);
+      s.on("message", (m) => {
+        clearTimeout(t);
+        s.close();
+        resolve(m);
+      });
+      s.send(buildQuery("long.example", { id }), port, to);
+    });
+  const v6 = listenUdpBatch(lib!, svc, "::1", 0, false);
+  const dual = listenUdpBatch(lib!, svc, "::ffff:127.0.0.1", 0, false);
+  try {
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await ask(v6.port, "udp6", "::1", i)).readUInt16BE(0), i);
+      assert.equal((await ask(dual.port, "udp4", "127.0.0.1", 100 + i)).readUInt16BE(0), 100 + i);
+    }
+    // The first socket's second and later queries, and the second socket's (the entry was
+    // stored by then) after its first, which copied it there.
+    assert.equal(v6.answeredInC(), 2);
+    assert.equal(dual.answeredInC(), 3);
+    // Drained by the timer, without a read asking for it: the log holds all eight by then.
+    await sleep(50);
+    assert.equal(log.size, 8);
+    const clients = log.peekNewest(8).map((r) => r.client);
+    assert.deepEqual([...new Set(clients)].sort(), ["::1", "::ffff:127.0.0.1"]);
+  } finally {
+    await v6.close();
+    await dual.close();
+    svc.close();
+    await up.close();
   }
 });
