@@ -8,10 +8,14 @@ import type { EdgeConfigFile } from "@gatehouse/contract";
 export type Policy = NonNullable<EdgeConfigFile["policies"]>[number];
 export type List = NonNullable<EdgeConfigFile["lists"]>[number];
 
+/** What a generated policy tests: each in turn ("mixed"), or all one kind. */
+export type PolicyKind = "mixed" | "list" | "regex" | "ends_with";
+
 /** `n` generated policies (precedence from `firstPrecedence`) and the lists they read. */
 export function generatedPolicies(
   n: number,
   firstPrecedence = 1,
+  kind: PolicyKind = "mixed",
 ): { lists: List[]; policies: Policy[] } {
   const lists: List[] = [];
   const policies: Policy[] = [];
@@ -25,13 +29,16 @@ export function generatedPolicies(
       expression,
       action: "block",
     });
+  const kinds = ["list", "regex", "ends_with"] as const;
   for (let k = 0; k < n; k++) {
-    if (k % 3 === 0) {
+    const of = kind === "mixed" ? kinds[k % 3] : kind;
+    if (of === "list") {
       const items: string[] = [];
       for (let j = 0; j < 1000; j++) items.push(`ad${j}.list${k}.example`);
       lists.push({ id: `g${k}`, name: `g${k}`, type: "domain", items });
       add(`g${k}`, `any(dns.domains[*] in $g${k})`);
-    } else if (k % 3 === 1) add(`g${k}`, `dns.fqdn matches "^ads${k}[0-9]*[.]tracker[.]example$"`);
+    } else if (of === "regex")
+      add(`g${k}`, `dns.fqdn matches "^ads${k}[0-9]*[.]tracker[.]example$"`);
     else add(`g${k}`, `ends_with(dns.fqdn, ".tracker${k}.example")`);
   }
   return { lists, policies };

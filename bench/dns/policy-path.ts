@@ -9,19 +9,22 @@
 // anchor. Alternates short slices of each setup (medians) so a loaded machine slows all alike.
 // `--compare DIR` adds the pipeline setups (no fast path) of another checkout (a `git archive`
 // of the commit before a change, node_modules linked in), alternated with this one's.
-// Run: node bench/dns/policy-path.ts [--seconds 6] [--compare DIR]
+// `--kinds` adds setups of 99 policies all of one kind (list, regex, ends_with): the per-policy
+// cost of each kind, against the `dns.src_ip`-only setup (and the compared checkout's).
+// Run: node bench/dns/policy-path.ts [--seconds 6] [--compare DIR] [--kinds]
 
 import { fileURLToPath } from "node:url";
 import { bundleOfEdgeConfig, type EdgeConfigFile } from "@gatehouse/contract";
 import type { DnsService } from "../../packages/edge/src/dns/dns-service.ts";
 import { a, buildQuery, startFakeUpstream } from "../../packages/edge/test/dns-helpers.ts";
-import { generatedPolicies } from "./policies.ts";
+import { generatedPolicies, type PolicyKind } from "./policies.ts";
 
 const args = process.argv.slice(2);
 const i = args.indexOf("--seconds");
 const SECONDS = i === -1 ? 6 : Number(args[i + 1]);
 const c = args.indexOf("--compare");
 const COMPARE = c === -1 ? "" : (args[c + 1] ?? "");
+const KINDS = args.includes("--kinds");
 const NAMES = 2_000;
 
 const zone = new Map<string, { answers: ReturnType<typeof a>[] }>();
@@ -31,8 +34,8 @@ for (let k = 0; k < NAMES; k++) {
 }
 const up = await startFakeUpstream(zone);
 
-function config(n: number, slow: boolean): EdgeConfigFile {
-  const { lists, policies } = generatedPolicies(n, slow ? 2 : 1);
+function config(n: number, slow: boolean, kind: PolicyKind = "mixed"): EdgeConfigFile {
+  const { lists, policies } = generatedPolicies(n, slow ? 2 : 1, kind);
   if (slow)
     policies.unshift({
       id: "src",
@@ -68,14 +71,23 @@ interface Setup {
 
 const here = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 
-async function setup(name: string, n: number, slow: boolean, root = here): Promise<Setup> {
+async function setup(
+  name: string,
+  n: number,
+  slow: boolean,
+  root = here,
+  kind: PolicyKind = "mixed",
+): Promise<Setup> {
   const src = `${root}/packages/edge/src`;
   const { DnsService } = await import(`${src}/dns/dns-service.ts`);
   const { compileSnapshot } = await import(`${src}/snapshot.ts`);
   const { QueryLog } = await import(`${src}/telemetry/query-log.ts`);
-  const svc: DnsService = new DnsService(compileSnapshot(bundleOfEdgeConfig(config(n, slow))), {
-    log: new QueryLog(),
-  });
+  const svc: DnsService = new DnsService(
+    compileSnapshot(bundleOfEdgeConfig(config(n, slow, kind))),
+    {
+      log: new QueryLog(),
+    },
+  );
   for (const q of queries) await svc.handle(q, client); // fill the DNS cache
   const fast = !slow;
   if (svc.tryFastInto(queries[0]!, "127.0.0.1", out, 4096) > 0 !== fast)
@@ -119,6 +131,20 @@ const setups = [
       ]
     : []),
 ];
+// --kinds: 99 policies all of one kind, for the per-policy cost of each (and of the compared
+// checkout's, with --compare).
+const kindSetups: { kind: PolicyKind; at: number; before: number }[] = [];
+if (KINDS)
+  for (const kind of ["list", "regex", "ends_with"] as const) {
+    const at = setups.length;
+    setups.push(await setup(`pipeline, + 99 ${kind} policies`, 99, true, here, kind));
+    let before = -1;
+    if (COMPARE) {
+      before = setups.length;
+      setups.push(await setup(`before: pipeline, + 99 ${kind} policies`, 99, true, COMPARE, kind));
+    }
+    kindSetups.push({ kind, at, before });
+  }
 for (const s of setups) await slice(s, 300); // optimize before measuring
 const rounds = Math.max(1, Math.round((SECONDS * 1000) / (250 * setups.length)));
 const samples: number[][] = setups.map(() => []);
@@ -135,6 +161,13 @@ for (let k = 0; k < setups.length; k++)
 console.log(
   `per policy: ${((ns[3]! - ns[1]!) / 100).toFixed(0)} ns (100 policies), ${((ns[2]! - ns[1]!) / 10).toFixed(0)} ns (10)`,
 );
+if (COMPARE)
+  console.log(`before: per policy ${((ns[5]! - ns[4]!) / 100).toFixed(0)} ns (100 policies)`);
+for (const k of kindSetups)
+  console.log(
+    `per ${k.kind} policy: ${((ns[k.at]! - ns[1]!) / 99).toFixed(1)} ns` +
+      (k.before >= 0 ? `, before ${((ns[k.before]! - ns[4]!) / 99).toFixed(1)} ns` : ""),
+  );
 for (const s of setups) s.svc.close();
 await up.close();
 process.exit(0);

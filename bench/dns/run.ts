@@ -14,7 +14,8 @@
 //        [--no-dnsmasq]          skip dnsmasq
 //        [--compare DIR]         also a one-process Gatehouse of another checkout
 //        [--rounds N]            N rounds over the servers, each server fresh in each round
-//        [--pipeline]            also a one-process Gatehouse with a `dns.src_ip` policy first:
+//        [--pipeline]            also a one-process Gatehouse with a `dns.src_ip` policy first
+//                                (and the --compare checkout's, with --compare):
 //                                the packet cache cannot key on the source, so every query runs
 //                                the whole pipeline (the policy slow path, from outside)
 
@@ -250,6 +251,15 @@ async function main() {
             port: 25303,
             run: () => startGatehouse(1, false, "", "", true),
           },
+          ...(COMPARE
+            ? [
+                {
+                  name: "gatehouse before (1 process, pipeline)",
+                  port: 25303,
+                  run: () => startGatehouse(1, false, "", COMPARE, true),
+                },
+              ]
+            : []),
         ]
       : []),
     ...(args.includes("--dgram")
