@@ -18,8 +18,8 @@ import { nameHash } from "./domain-set.ts";
 
 /** A list with more names than this is not filed (it answers by its own table). */
 export const INDEX_LIST_MAX_NAMES = 65_536;
-/** Names filed in all, at most (about 40 bytes each). */
-export const INDEX_MAX_NAMES = 262_144;
+/** Names filed in all, at most (about 53 bytes of heap each: 7 MB at most). */
+export const INDEX_MAX_NAMES = 131_072;
 
 export class SuffixIndex {
   /** A name hash (shifted to a small integer) → the slot of the one list holding it, or all. */
