@@ -8,7 +8,8 @@
 // Every CHECK_MS a timer (unref'd: it never holds the process) compares the RSS with the RSS it
 // settled at after the last release. When it grew by GROWTH_BYTES or more, the event loop was
 // mostly idle over the interval (the burst is over; a collection's pause then delays little)
-// and the last release is MIN_RELEASE_GAP_MS ago, it runs a full collection if V8's heap
+// and the last release is MIN_RELEASE_GAP_MS ago, it runs (on an idle interval only: while
+// queries still come, the release only trims) a full collection if V8's heap
 // still holds that much beyond what is used (V8's own memory reducer shrinks it too, some
 // 10-15 s after a burst), then, once V8's background threads freed the backing stores of the
 // buffers it found dead, glibc's malloc_trim (native/malloc_trim.c: every whole free page of
@@ -206,7 +207,10 @@ function check(): void {
   } else if (rss - settled >= GROWTH_BYTES) {
     if (quiet && performance.now() - lastRelease >= MIN_RELEASE_GAP_MS) {
       lastRelease = performance.now();
-      void releaseMemory();
+      // While queries still come (busier than idle), no collection: a compacting one of a
+      // load's heap kept the loop busy for 1-2 s (queries lost); the release at the load's end
+      // collects.
+      void releaseMemory(idle ? undefined : false);
     }
   } else if (settled - rss >= GROWTH_BYTES && quiet) {
     // V8 gave pages back since the last release (its memory reducer, or the unmapping of what
