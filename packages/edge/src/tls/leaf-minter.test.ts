@@ -65,7 +65,7 @@ async function proxyLikeHandshakes(
   minter: LeafMinter,
   root: string,
   clients: { ecdhCurve?: string; reuse?: boolean; minter?: LeafMinter; before?: () => void }[],
-): Promise<{ group: string | undefined; reused: boolean }[]> {
+): Promise<{ group: string | undefined; reused: boolean; cipher: string }[]> {
   /** The minter serving the client connecting now (`minter` unless it names another). */
   let serving = minter;
   const server = createNetServer((raw) => {
@@ -76,7 +76,7 @@ async function proxyLikeHandshakes(
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const out: { group: string | undefined; reused: boolean }[] = [];
+  const out: { group: string | undefined; reused: boolean; cipher: string }[] = [];
   let session: Buffer | undefined;
   try {
     for (const c of clients) {
@@ -94,6 +94,7 @@ async function proxyLikeHandshakes(
           });
           let group: string | undefined;
           let reused = false;
+          let cipher = "";
           s.on("session", (t: Buffer) => {
             session = t;
           });
@@ -101,10 +102,11 @@ async function proxyLikeHandshakes(
             const info = s.getEphemeralKeyInfo();
             group = info !== null && "name" in info ? String(info.name) : undefined;
             reused = s.isSessionReused();
+            cipher = s.getCipher().name;
             s.write("x"); // the server answers by closing, after its session tickets
           });
           s.on("data", () => {});
-          s.once("close", () => resolve({ group, reused }));
+          s.once("close", () => resolve({ group, reused, cipher }));
           s.once("error", reject);
         }),
       );
@@ -229,6 +231,8 @@ describe("leaf minter", () => {
       { reuse: true },
     ]);
     assert.equal(both?.group, "X25519");
+    // Node's client asks for TLS_AES_256_GCM_SHA384 first; our order gives AES-128-GCM.
+    assert.equal(both?.cipher, "TLS_AES_128_GCM_SHA256");
     assert.equal(hybridOnly?.group, "X25519MLKEM768");
     assert.equal(first?.reused, false);
     // The context's session tickets let a returning client skip the full handshake.
