@@ -36,7 +36,6 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -47,6 +46,7 @@ import { parseArgs } from "node:util";
 import { originCert, testPki } from "../../packages/edge/test/tls-pki.ts";
 import { benchBundle } from "./bench-bundle.ts";
 import { freePort, waitPort } from "./ports.ts";
+import { cpuSeconds, squidBumpConf } from "./proc-cpu.ts";
 
 const { values } = parseArgs({
   options: {
@@ -135,30 +135,6 @@ async function stop(c: ChildProcess): Promise<void> {
   const t = setTimeout(() => c.kill("SIGKILL"), 5000);
   await once(c, "exit");
   clearTimeout(t);
-}
-
-/** utime + stime (seconds) of a process and all its descendants, from /proc. */
-function cpuSeconds(rootPid: number): number {
-  const tick = 100; // CLK_TCK on Linux
-  const stats = new Map<number, { ppid: number; cpu: number }>();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const s = readFileSync(`/proc/${name}/stat`, "utf8");
-      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-      stats.set(Number(name), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / tick });
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  let total = 0;
-  const todo = [rootPid];
-  while (todo.length > 0) {
-    const pid = todo.pop()!;
-    total += stats.get(pid)?.cpu ?? 0;
-    for (const [p, st] of stats) if (st.ppid === pid) todo.push(p);
-  }
-  return total;
 }
 
 // ---- origin ----------------------------------------------------------------------------
@@ -436,24 +412,15 @@ async function startSquidBump(tls: TlsSetup): Promise<InspectingProxy> {
   execFileSync("chown", ["-R", "proxy:proxy", db]);
   writeFileSync(
     join(dir, "squid-bump.conf"),
-    `http_port 127.0.0.1:${port} ssl-bump generate-host-certificates=on dynamic_cert_mem_cache_size=16MB tls-cert=${tls.squidCa} tls-key=${tls.squidKey}
-sslcrtd_program ${certgen} -s ${db} -M 16MB
-sslcrtd_children 5 startup=1 idle=1
-ssl_bump bump all
-tls_outgoing_options cafile=${tls.originCa}
-acl localnet src 127.0.0.0/8
-http_access allow localnet
-http_access deny all
-cache deny all
-cache_mem 0 MB
-access_log none
-cache_store_log none
-cache_log ${dir}/squid-bump-cache.log
-pid_filename ${dir}/squid-bump.pid
-coredump_dir ${dir}
-shutdown_lifetime 0 seconds
-max_filedescriptors 16384
-`,
+    squidBumpConf({
+      port,
+      ca: tls.squidCa,
+      key: tls.squidKey,
+      originCa: tls.originCa,
+      certgen,
+      db,
+      dir,
+    }),
   );
   const proc = start("squid", ["-N", "-d", "0", "-f", join(dir, "squid-bump.conf")], "squid");
   await waitPort(port);
