@@ -19,7 +19,12 @@ export {
   v4Mask,
 } from "./ip.ts";
 export { BytesList, createListSet, IntList, IpList, ListRegistry } from "./lists.ts";
-export { type CompiledRegex, compileRegex } from "./regex/index.ts";
+export {
+  type CompiledRegex,
+  compileRegex,
+  compileRegexUnion,
+  regexCacheClears,
+} from "./regex/index.ts";
 export { type CompileOptions, type ParseOptions, Scheme } from "./scheme.ts";
 export { evalSkeleton, type Tri } from "./skeleton.ts";
 export { parseType, typeToString } from "./types.ts";

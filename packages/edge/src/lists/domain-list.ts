@@ -115,6 +115,7 @@ function* compileGroups<R extends SourceRule>(
     groupOf(groups, rule).add(c);
   }
   for (const n of names) groupOf(groups, n.template).addNames(n);
+  for (const g of Object.values(groups)) g.seal();
   return groups;
 }
 

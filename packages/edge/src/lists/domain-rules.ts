@@ -8,7 +8,13 @@
 
 import type { DnsRewrite, DomainPattern, DomainRule } from "@gatehouse/contract";
 import { ruleText } from "@gatehouse/contract/domain-rules";
-import { type CompiledRegex, compileRegex, parseIp } from "@gatehouse/rules";
+import {
+  type CompiledRegex,
+  compileRegex,
+  compileRegexUnion,
+  parseIp,
+  regexCacheClears,
+} from "@gatehouse/rules";
 import { parseCidr } from "../net/ip-address.ts";
 import type { DomainSet } from "./domain-set.ts";
 import { IpSet } from "./ip-set.ts";
@@ -263,6 +269,14 @@ function globRule(template: DomainRule, head: string, tail: string): DomainRule 
   };
 }
 
+/** Fewer general regexes than this are tried one by one (RuleIndex.seal). */
+const UNION_MIN = 4;
+/** The NFA budget of a group's regex union (each regex has 20,000); over it, one by one. */
+const UNION_SIZE_LIMIT = 2_000_000;
+/** The union's cache may be cleared this many times per UNION_CHECK_EVERY searches (checkUnion). */
+const UNION_MAX_CLEARS = 8;
+const UNION_CHECK_EVERY = 4096;
+
 /** One group of rules (say, the important exceptions), indexed for lookup by name. */
 export class RuleIndex {
   /**
@@ -271,6 +285,16 @@ export class RuleIndex {
    */
   private readonly byName = new Map<string, CompiledRule | CompiledRule[]>();
   private readonly general: CompiledRule[] = [];
+  /**
+   * The general rules' regexes as one program (seal()): a name it does not match matches none of
+   * them, so only `generalRest` (the general rules not in it, in order) is tried; a name it
+   * matches tries every general rule in order, as without it (the rule found is the same).
+   */
+  private union: CompiledRegex | undefined = undefined;
+  private generalRest: CompiledRule[] = [];
+  /** Union searches left until its cache is checked, and its clears at the last check. */
+  private unionCountdown = UNION_CHECK_EVERY;
+  private unionClears = 0;
   /** Name rules by shape, each with its template compiled once (for its conditions). */
   private readonly sets: { readonly rules: NameRules; readonly compiled: CompiledRule }[] = [];
   /** Wildcards with a fixed tail, by shape (their text without the glob). */
@@ -318,6 +342,24 @@ export class RuleIndex {
     else this.byName.set(key, [at, r]);
   }
 
+  /**
+   * Called once every rule is added: the general rules' regexes (at least UNION_MIN) become one
+   * program, so a name none of them matches costs one search instead of one per regex.
+   */
+  seal(): void {
+    const regexes = this.general.filter((r) => r.rule.pattern.kind === "regex");
+    if (regexes.length < UNION_MIN) return;
+    const sources = regexes.map((r) =>
+      r.rule.pattern.kind === "regex" ? r.rule.pattern.source : "",
+    );
+    const u = compileRegexUnion(sources, { sizeLimit: UNION_SIZE_LIMIT });
+    if (!u.ok) return;
+    const inUnion = new Set(regexes);
+    for (const i of u.left) inUnion.delete(regexes[i] as CompiledRule);
+    this.union = u.value;
+    this.generalRest = this.general.filter((r) => !inUnion.has(r));
+  }
+
   /** The first rule matching `name` whose conditions hold, or undefined. */
   find(name: string, q: ListQueryState): CompiledRule | undefined {
     if (this.size === 0) return undefined;
@@ -354,9 +396,27 @@ export class RuleIndex {
       if (at >= 0)
         return { ...compiled, rule: shapeRule(rules.template, rules.kind, name.slice(at)) };
     }
-    for (const r of this.general)
-      if (patternMatches(r, name) && conditionsHold(r, name, q)) return r;
+    const union = this.union;
+    if (union !== undefined && --this.unionCountdown === 0) this.checkUnion(union);
+    const general = union === undefined || union.test(name) ? this.general : this.generalRest;
+    for (const r of general) if (patternMatches(r, name) && conditionsHold(r, name, q)) return r;
     return undefined;
+  }
+
+  /**
+   * The union's lazy DFA keeps its states in a bounded cache, cleared when full. When names
+   * fill it faster than UNION_MAX_CLEARS times per UNION_CHECK_EVERY searches, each search
+   * rebuilds states of up to thousands of NFA states: then the regexes are tried one by one
+   * again (as before the union; the NFA simulation of a 1,000-way union is slower still).
+   */
+  private checkUnion(union: CompiledRegex): void {
+    this.unionCountdown = UNION_CHECK_EVERY;
+    const clears = regexCacheClears(union);
+    if (clears - this.unionClears > UNION_MAX_CLEARS) {
+      this.union = undefined;
+      this.generalRest = this.general;
+    }
+    this.unionClears = clears;
   }
 
   /** A wildcard of `shape` matching `name`: its tail a parent of the name, its head what is before. */

@@ -135,6 +135,11 @@ class Regex implements CompiledRegex {
     }
   }
 
+  /** How many times the lazy DFA's cache was cleared (full) so far; 0 for the Pike VM. */
+  get cacheClears(): number {
+    return this.dfa?.clears ?? 0;
+  }
+
   private pike(): PikeVm {
     this.pikeVm ??= new PikeVm(this.prog);
     return this.pikeVm;
@@ -244,6 +249,73 @@ export function compileRegex(
       return { ok: false, message: e.message };
     }
     // A RangeError from an absurd pattern (e.g. memory) must not escape as a crash either.
+    if (e instanceof RangeError) return { ok: false, message: `regex too large: ${e.message}` };
+    throw e;
+  }
+}
+
+/**
+ * How many times `regex`'s lazy-DFA cache filled up and was cleared (its states are rebuilt as
+ * searches go on): a caller can see a cache that thrashes and search another way.
+ */
+export function regexCacheClears(regex: CompiledRegex): number {
+  return regex instanceof Regex ? regex.cacheClears : 0;
+}
+
+/** `h` without its capture groups (a union of patterns only answers whether one matches). */
+function withoutCaptures(h: Hir): Hir {
+  switch (h.type) {
+    case "capture":
+      return withoutCaptures(h.sub);
+    case "repeat":
+      return { ...h, sub: withoutCaptures(h.sub) };
+    case "concat":
+    case "alt":
+      return { type: h.type, subs: h.subs.map(withoutCaptures) };
+    default:
+      return h;
+  }
+}
+
+/**
+ * One program that matches where any of `patterns` matches (their alternation, built from the
+ * parsed patterns, so no pattern's flags or syntax can reach another): test() on it is the OR
+ * of test() on each, in one pass over the input. Patterns that would force the Pike VM on the
+ * whole union (Unicode word boundaries) or that do not compile are left out and listed in
+ * `left` (indexes into `patterns`): test those on their own. `sizeLimit` bounds the union's
+ * NFA; a union over it is an error (test the patterns one by one then). Not cached.
+ */
+export function compileRegexUnion(
+  patterns: readonly string[],
+  options?: CompileOptions,
+): { ok: true; value: CompiledRegex; left: number[] } | { ok: false; message: string } {
+  const sizeLimit = options?.sizeLimit ?? DEFAULT_SIZE_LIMIT;
+  const subs: Hir[] = [];
+  const left: number[] = [];
+  try {
+    for (let i = 0; i < patterns.length; i++) {
+      let parsed: ParsedRegex;
+      try {
+        parsed = parseRegex(patterns[i] ?? "", sizeLimit);
+      } catch (e) {
+        if (e instanceof RegexSyntaxError || e instanceof SizeLimitError) {
+          left.push(i);
+          continue;
+        }
+        throw e;
+      }
+      if (parsed.unicodeWordBoundary) left.push(i);
+      else subs.push(withoutCaptures(parsed.hir));
+    }
+    const parsed: ParsedRegex = {
+      hir: { type: "alt", subs },
+      captureCount: 0,
+      unicodeWordBoundary: false,
+    };
+    const prog = compileProgram(parsed.hir, 0, sizeLimit);
+    return { ok: true, value: new Regex(`union of ${subs.length}`, parsed, prog, sizeLimit), left };
+  } catch (e) {
+    if (e instanceof SizeLimitError) return { ok: false, message: e.message };
     if (e instanceof RangeError) return { ok: false, message: `regex too large: ${e.message}` };
     throw e;
   }
