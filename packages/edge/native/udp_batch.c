@@ -20,7 +20,8 @@
 // answered a repeat from one, keyed exactly as there: the lowercased question, the EDNS state
 // (none / EDNS / DO), the AD and CD bits, and the client's location (a class number JavaScript
 // gives each source address it answered from the cache, so only sources it has identified,
-// with no per-client settings and no rate limit, are answered here). A datagram the same parse
+// with no per-client settings, are answered here; with a per-source rate limit, while the
+// source's copy of its token bucket holds a token — see IpEntry). A datagram the same parse
 // as parseFastQuery accepts, from a known source, whose entry is unexpired, not due for
 // refresh and fits the requester's UDP size, is answered in C — the stored bytes with the
 // query's ID, RD bit and question case, TTLs aged since storage — and a hit record (time,
@@ -72,11 +73,17 @@ typedef struct {
   uint8_t edns, adcd;
 } FastEntry;
 
-// A known source: family (4 or 6) and address; `cls` its location class.
+// A known source: family (4 or 6) and address; `cls` its location class. With a per-source
+// rate limit (`rate` > 0, tokens per ms, up to `burst`), its token bucket: seeded from
+// JavaScript's (dns/rate-limiter.ts) at each fastStore and spent here for every answer given
+// here; JavaScript charges its own bucket the same answers when it drains their records, so
+// both agree, and once this one is empty the source's queries go to JavaScript, which refuses
+// or drops them as configured.
 typedef struct {
   uint8_t fam;
   uint8_t addr[16];
   int32_t cls;
+  double tokens, last, rate, burst;
 } IpEntry;
 
 typedef struct {
@@ -328,7 +335,8 @@ static int fast_answer(Sock* s, int i, int n, double now) {
   if (!fam) return 0;
   int ipi = ip_slot(f, fam, a);
   if (ipi < 0 || f->ips[ipi].fam == 0) return 0;
-  int32_t cls = f->ips[ipi].cls;
+  IpEntry* src = &f->ips[ipi];
+  int32_t cls = src->cls;
   const uint8_t* b = s->in + (size_t)i * s->in_slot;
   FastQuery fq;
   if (!fast_parse(b, n, &fq)) return 0;
@@ -350,6 +358,14 @@ static int fast_answer(Sock* s, int i, int n, double now) {
   if (now >= e->expires || (e->refresh != 0 && now >= e->refresh) || e->alen > fq.udp_max ||
       (size_t)e->alen > s->out_slot)
     return 0;
+  if (src->rate > 0) {
+    // The source's bucket, as RateLimiter.take: refilled for the time since, one token spent.
+    double t = src->tokens + (now > src->last ? (now - src->last) * src->rate : 0);
+    src->tokens = t < src->burst ? t : src->burst;
+    if (now > src->last) src->last = now;
+    if (src->tokens < 1) return 0;  // over the limit: JavaScript refuses or drops it
+    src->tokens -= 1;
+  }
   uint8_t* out = s->out + (size_t)i * s->out_slot;
   memcpy(out, e->mem + qlen, e->alen);
   out[0] = b[0];
@@ -1047,19 +1063,20 @@ static napi_value js_fast_clear(napi_env env, napi_callback_info info) {
 }
 
 // fastStore(handle, slot, cls, answer: Uint8Array, ttls: number[], storedAt, expiresAt,
-// refreshAt) -> the copy's slot, or -1 when not kept. Called while onBatch runs, for query slot
-// `slot` of the batch, which JavaScript just answered from the packet-cache entry these are
-// the fields of (dns/packet-cache.ts PacketEntry): its source becomes known with location
-// class `cls`, and the entry is copied under the query's key.
+// refreshAt, tokens, ratePerMs, burst) -> the copy's slot, or -1 when not kept. Called while
+// onBatch runs, for query slot `slot` of the batch, which JavaScript just answered from the
+// packet-cache entry these are the fields of (dns/packet-cache.ts PacketEntry): its source
+// becomes known with location class `cls` and, when `ratePerMs` > 0, a token bucket holding
+// `tokens` now (JavaScript's after this query's), and the entry is copied under the query's key.
 static napi_value js_fast_store(napi_env env, napi_callback_info info) {
-  napi_value argv[8], res;
-  Sock* s = sock_args(env, info, 8, argv);
+  napi_value argv[11], res;
+  Sock* s = sock_args(env, info, 11, argv);
   int32_t qi, cls;
   void* ans;
   size_t alen, off;
   napi_typedarray_type t;
   napi_value ab;
-  double stored, expires, refresh;
+  double stored, expires, refresh, tokens, rate, burst;
   uint32_t nt;
   bool isarr;
   if (napi_get_value_int32(env, argv[1], &qi) != napi_ok ||
@@ -1069,9 +1086,14 @@ static napi_value js_fast_store(napi_env env, napi_callback_info info) {
       napi_get_array_length(env, argv[4], &nt) != napi_ok ||
       napi_get_value_double(env, argv[5], &stored) != napi_ok ||
       napi_get_value_double(env, argv[6], &expires) != napi_ok ||
-      napi_get_value_double(env, argv[7], &refresh) != napi_ok) {
+      napi_get_value_double(env, argv[7], &refresh) != napi_ok ||
+      napi_get_value_double(env, argv[8], &tokens) != napi_ok ||
+      napi_get_value_double(env, argv[9], &rate) != napi_ok ||
+      napi_get_value_double(env, argv[10], &burst) != napi_ok || !(rate >= 0) ||
+      !(tokens >= 0) || !(burst >= 0)) {
     napi_throw_type_error(env, "EINVAL",
-                          "fastStore(handle, slot, cls, answer, ttls, storedAt, expiresAt, refreshAt)");
+                          "fastStore(handle, slot, cls, answer, ttls, storedAt, expiresAt, "
+                          "refreshAt, tokens, ratePerMs, burst)");
     return NULL;
   }
   int32_t result = -1;
@@ -1117,6 +1139,10 @@ static napi_value js_fast_store(napi_env env, napi_callback_info info) {
     f->nips++;
   }
   ip->cls = cls;
+  ip->rate = rate;
+  ip->burst = burst;
+  ip->tokens = tokens < burst ? tokens : burst;
+  ip->last = now_ms();
   // The copy: in the key's probe window, over its own older copy, else an empty slot, else the
   // one that expires first.
   int qlen = fq.qend - 12;

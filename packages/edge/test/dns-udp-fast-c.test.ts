@@ -22,14 +22,21 @@ import { a, buildQuery, startFakeUpstream, udpRaw } from "./dns-helpers.ts";
 const lib = batchAddon();
 const skip = lib ? false : "udp_batch addon not built (no C compiler at install time)";
 
-function bundle(upstream: string, extra: Partial<ConfigBundle> = {}, limit = false): ConfigBundle {
+/** `limit`: false, none; true, the default per-source limit; an object, that limit. */
+type Limit = boolean | { queriesPerSecond: number; burst: number; action: "refuse" | "drop" };
+
+function bundle(
+  upstream: string,
+  extra: Partial<ConfigBundle> = {},
+  limit: Limit = false,
+): ConfigBundle {
   return {
     schemaVersion: 1,
     version: 1,
     resolver: {
       upstreams: [{ address: upstream }],
       dnssec: { validate: false },
-      ...(limit ? {} : { rateLimit: false }),
+      ...(limit === false ? { rateLimit: false } : limit === true ? {} : { rateLimit: limit }),
     },
     locations: [{ id: "lo", name: "lo", networks: ["127.0.0.1/32"] }],
     lists: [],
@@ -44,7 +51,7 @@ const ZONE = new Map([
   ["other.example/1", { answers: [a("other.example", "192.0.2.3", 300)] }],
 ]);
 
-async function setup(limit = false) {
+async function setup(limit: Limit = false) {
   const up = await startFakeUpstream(ZONE);
   const log = new QueryLog(1000);
   const svc = new DnsService(compileSnapshot(bundle(up.address, {}, limit)), { log });
@@ -194,14 +201,43 @@ test("sources JavaScript has not answered from the cache are not answered in C",
   }
 });
 
-test("with a per-source rate limit every query goes through JavaScript's limiter", {
+test("with the default per-source rate limit repeats are answered in C and logged", {
   skip,
 }, async () => {
   const { u, log, ask, done } = await setup(true);
   try {
-    for (let i = 0; i < 6; i++) await ask("long.example", i);
-    assert.equal(u.answeredInC(), 0);
+    for (let i = 0; i < 6; i++) {
+      const r = await ask("long.example", i);
+      assert.equal(r[3]! & 0x0f, 0, "NOERROR");
+    }
+    assert.equal(u.answeredInC(), 4);
     assert.equal(log.peekNewest(100).length, 6);
+  } finally {
+    await done();
+  }
+});
+
+test("the C answers spend the source's rate limit: past its burst it is refused, every query logged", {
+  skip,
+}, async () => {
+  const burst = 20;
+  // One query a minute refills nothing during the test: exactly `burst` answers, whoever gives them.
+  const { u, log, svc, ask, done } = await setup({ queriesPerSecond: 1, burst, action: "refuse" });
+  try {
+    const rcodes: number[] = [];
+    for (let i = 0; i < 40; i++) rcodes.push((await ask("long.example", i))[3]! & 0x0f);
+    const answered = rcodes.filter((r) => r === 0).length;
+    assert.equal(answered, burst, `answered ${answered} of 40: ${rcodes.join(",")}`);
+    assert.deepEqual(rcodes.slice(burst), new Array(40 - burst).fill(5), "REFUSED after the burst");
+    assert.equal(u.answeredInC(), burst - 2, "every repeat within the burst answered in C");
+    const records = log.peekNewest(100);
+    assert.equal(records.length, 40, "one record per query");
+    // JavaScript's bucket was charged for the C answers: it is empty too, so this source stays
+    // refused whichever path sees its next query.
+    const left = svc.runtime.limiter?.tokens("127.0.0.1", Date.now());
+    assert.ok(left !== undefined && left < 1, `tokens left ${left}`);
+    const again = await ask("long.example", 99);
+    assert.equal(again[3]! & 0x0f, 5, "still refused");
   } finally {
     await done();
   }

@@ -41,12 +41,17 @@ export class DnsService implements Resolver {
   /** Called when a runtime is swapped in (activate), before the next query sees it. */
   private readonly swapListeners = new Set<() => void>();
   /**
-   * Set by `tryFastInto` when it answered: the entry, when a copy of it may answer repeats from
-   * this source elsewhere (the batch socket's C cache) — no rate limit to apply per query —
-   * else undefined; and the source's location class (PacketCache.classOf).
+   * Set by `tryFastInto` when it answered: the entry, which a copy may answer repeats from this
+   * source with elsewhere (the batch socket's C cache); the source's location class
+   * (PacketCache.classOf); and, with a per-source rate limit, the tokens its bucket holds after
+   * this query, the tokens added per ms and the bucket's size (0 each without a limit), which
+   * the copy's bucket starts from.
    */
   fastEntry: PacketEntry | undefined = undefined;
   fastClass = -1;
+  fastTokens = 0;
+  fastRatePerMs = 0;
+  fastBurst = 0;
 
   constructor(snapshot: EdgeSnapshot, opts: DnsServiceOptions) {
     const evictions = cacheEvictionCount();
@@ -156,9 +161,27 @@ export class DnsService implements Resolver {
     const rt = this.rt;
     const n = rt.packets.write(e, raw, q, now, out);
     this.recordFast(e, ip, "udp", now, t0);
-    this.fastEntry = rt.limiter === undefined ? e : undefined;
+    this.fastEntry = e;
     this.fastClass = rt.packets.classOf(e.location);
+    const limiter = rt.limiter;
+    if (limiter === undefined) {
+      this.fastTokens = 0;
+      this.fastRatePerMs = 0;
+      this.fastBurst = 0;
+    } else {
+      this.fastTokens = limiter.tokens(ip, now);
+      this.fastRatePerMs = limiter.perMs;
+      this.fastBurst = limiter.capacity;
+    }
     return n;
+  }
+
+  /**
+   * Charge the per-source rate limit for `n` answers the batch socket gave `ip` from its copies
+   * by `ts` (its copy of the bucket admitted them): this bucket stays the one that decides.
+   */
+  chargeCopyHits(ip: string, n: number, ts: number): void {
+    this.rt.limiter?.charge(ip, n, ts);
   }
 
   /**

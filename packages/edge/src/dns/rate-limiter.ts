@@ -41,6 +41,42 @@ export class RateLimiter {
     return true;
   }
 
+  /**
+   * The tokens `source` holds at `now` (the burst for a source with no bucket yet), without
+   * taking one: what a copy of this bucket elsewhere starts from (the batch socket's C answers).
+   */
+  tokens(source: string, now: number): number {
+    const b = this.buckets.get(source);
+    if (!b) return this.burst;
+    return Math.min(this.burst, b.tokens + Math.max(0, now - b.last) * this.rate);
+  }
+
+  /**
+   * Spend `n` tokens of `source` at `now` for answers given elsewhere (the batch socket's C
+   * answers, which its copy of the bucket admitted): never below zero.
+   */
+  charge(source: string, n: number, now: number): void {
+    let b = this.buckets.get(source);
+    if (!b) {
+      if (this.buckets.size >= this.maxBuckets) this.sweep(now);
+      b = { tokens: this.burst, last: now };
+      this.buckets.set(source, b);
+    } else if (now > b.last) {
+      b.tokens = Math.min(this.burst, b.tokens + (now - b.last) * this.rate);
+      b.last = now;
+    }
+    b.tokens = Math.max(0, b.tokens - n);
+  }
+
+  /** Tokens added per millisecond, and the most a bucket holds. */
+  get perMs(): number {
+    return this.rate;
+  }
+
+  get capacity(): number {
+    return this.burst;
+  }
+
   private sweep(now: number): void {
     for (const [k, b] of this.buckets)
       if (b.tokens + (now - b.last) * this.rate >= this.burst) this.buckets.delete(k);

@@ -5,11 +5,13 @@
 // addon's pending slots and sent together with one sendmmsg at the end of the event loop's
 // turn (setImmediate), or as soon as every pending slot is taken.
 // Repeats the fast path answered are then answered in C (the addon's copies of packet-cache
-// entries, `fastStore`): after JavaScript answers a query from an entry for a source with no
-// rate limit to apply, the entry is copied under that query's key and the source learnt with its
-// location's class; the addon answers the next repeats itself and leaves hit records, which
-// `drain` logs and counts through the fast path's own recording (every answer is in the query
-// log and the metrics as before). A runtime swap drains and forgets every copy.
+// entries, `fastStore`): after JavaScript answers a query from an entry, the entry is copied
+// under that query's key and the source learnt with its location's class and, with a per-source
+// rate limit, a copy of its token bucket; the addon answers the next repeats itself while that
+// bucket holds tokens and leaves hit records, which `drain` logs and counts through the fast
+// path's own recording (every answer is in the query log and the metrics as before) and charges
+// to the source's rate limit, so JavaScript's bucket, which refuses or drops the queries once
+// the addon's is empty, has spent the same. A runtime swap drains and forgets every copy.
 // When the addon is not built (no C compiler at install time) `udp-server.ts` uses node:dgram.
 
 import { formatIpv6 } from "@gatehouse/rules";
@@ -90,6 +92,9 @@ export interface BatchAddon {
     storedAt: number,
     expiresAt: number,
     refreshAt: number,
+    tokens: number,
+    ratePerMs: number,
+    burst: number,
   ): number;
   /** Forget every copy and source; answer in C again only when `enabled`. */
   fastClear(handle: BatchHandle, enabled: boolean): void;
@@ -242,6 +247,9 @@ export function listenUdpBatch(
     let a2 = -1;
     let a3 = -1;
     let a4 = -1;
+    // Answers to one source in a row, charged to its rate limit together.
+    let run = 0;
+    let runTs = 0;
     for (let k = 0; k < n; k++) {
       const o = k * REC;
       const e = copies[hitView.getInt32(o + 16, true)];
@@ -252,6 +260,8 @@ export function listenUdpBatch(
       const w3 = hitView.getInt32(o + 36, true);
       const w4 = hitView.getInt32(o + 40, true);
       if (w0 !== a0 || w1 !== a1 || w2 !== a2 || w3 !== a3 || w4 !== a4) {
+        if (run > 0) service.chargeCopyHits(ip, run, runTs);
+        run = 0;
         ip = ipAt(hitBytes, hitView, o + 24);
         a0 = w0;
         a1 = w1;
@@ -261,9 +271,12 @@ export function listenUdpBatch(
       }
       // (Always set: a copy's slot is filled before the addon can answer from it, and the
       // records are drained before a slot is refilled or forgotten.)
-      if (e !== undefined)
-        service.recordCopyHit(e, ip, hitView.getFloat64(o, true), hitView.getFloat64(o + 8, true));
+      const ts = hitView.getFloat64(o, true);
+      run++;
+      runTs = ts;
+      if (e !== undefined) service.recordCopyHit(e, ip, ts, hitView.getFloat64(o + 8, true));
     }
+    if (run > 0) service.chargeCopyHits(ip, run, runTs);
     hitCount[0] = 0;
   };
   const forget = (enabled: boolean) => {
@@ -299,6 +312,9 @@ export function listenUdpBatch(
             e.storedAt,
             e.expiresAt,
             e.refreshAt,
+            service.fastTokens,
+            service.fastRatePerMs,
+            service.fastBurst,
           );
           if (slot >= 0) copies[slot] = e;
         }
