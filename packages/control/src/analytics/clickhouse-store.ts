@@ -4,7 +4,7 @@
 // sort key. Retention drops whole day partitions (the server versions we support include 18.16,
 // which has no table TTL), so age retention has a granularity of one day.
 
-import { type ClickHouseClient, createClient } from "@clickhouse/client";
+import type { ClickHouseClient } from "@clickhouse/client";
 import type { QueryLogRecord } from "@gatehouse/contract";
 import { batchKey, checkBatchId } from "./batch-id.ts";
 import { bindClickHouse } from "./clickhouse-literal.ts";
@@ -86,6 +86,8 @@ export class ClickHouseStore implements AnalyticsStore {
   }
 
   static async open(opts: ClickHouseStoreOptions): Promise<ClickHouseStore> {
+    // The client (42 modules) loads when a ClickHouse store is configured, not with control.
+    const { createClient } = await import("@clickhouse/client");
     const database = opts.database ?? "default";
     if (!IDENT.test(database)) throw new Error(`invalid ClickHouse database name ${database}`);
     const url = new URL(opts.url);

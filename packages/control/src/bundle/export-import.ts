@@ -30,7 +30,6 @@ import {
 import { type Static, Type as T } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { sql } from "kysely";
-import YAML from "yaml";
 import {
   ACCOUNT_DOCUMENTS,
   readAccountDocument,
@@ -43,6 +42,7 @@ import { newId } from "../ids.ts";
 import { normalizeIp, normalizeItem } from "../lists/list-items.ts";
 import { checkPolicyShape } from "../routes/policy-validation.ts";
 import { SubscriptionBody } from "../routes/subscriptions.ts";
+import { yaml } from "../yaml.ts";
 import { type BundleContent, compileContent } from "./compile.ts";
 import { storedPolicyTests } from "./policy-tests.ts";
 
@@ -210,7 +210,7 @@ export async function exportDocument(db: Db, accountId: string): Promise<ConfigD
 }
 
 export function toYaml(doc: ConfigDocument): string {
-  return YAML.stringify(doc, { lineWidth: 0 });
+  return yaml().stringify(doc, { lineWidth: 0 });
 }
 
 /** Parse YAML (or JSON, a subset) into a checked document; 400 for syntax, 422 for content. */
@@ -218,7 +218,7 @@ export function parseDocument(text: string): ConfigDocument {
   let value: unknown;
   try {
     // maxAliasCount bounds "billion laughs" alias expansion.
-    value = YAML.parse(text, { maxAliasCount: 100, prettyErrors: false, uniqueKeys: true });
+    value = yaml().parse(text, { maxAliasCount: 100, prettyErrors: false, uniqueKeys: true });
   } catch (err) {
     throw new GatehouseError(
       "GH_ERR_BAD_REQUEST",

@@ -6,7 +6,7 @@
 // for a publish, "<account> <version> <edge>" when that edge's pin changed.
 
 import type { FastifyBaseLogger } from "fastify";
-import pg from "pg";
+import type { Client } from "pg";
 
 export function bundleChannel(schema: string | undefined): string {
   return `gatehouse_bundle_${schema ?? "public"}`;
@@ -17,7 +17,7 @@ export class ReplicaFanout {
   readonly #channel: string;
   readonly #onPublish: (accountId: string, version: number, edgeId?: string) => void;
   readonly #log: FastifyBaseLogger;
-  #client: pg.Client | undefined;
+  #client: Client | undefined;
   #closed = false;
   #retry: NodeJS.Timeout | undefined;
 
@@ -34,6 +34,8 @@ export class ReplicaFanout {
   }
 
   async start(): Promise<void> {
+    // node-postgres loads with the first PostgreSQL connection (a PGlite control never makes one).
+    const { default: pg } = await import("pg");
     const client = new pg.Client({ connectionString: this.#url });
     client.on("notification", (n) => {
       if (n.channel !== this.#channel || !n.payload) return;

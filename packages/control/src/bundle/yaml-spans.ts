@@ -3,15 +3,17 @@
 // deeper than the document (a missing key) maps to the nearest node that exists.
 
 import { GatehouseError } from "@gatehouse/contract";
-import YAML, { isCollection, LineCounter } from "yaml";
+import type YAML from "yaml";
+import { yaml } from "../yaml.ts";
 import type { SpanOf } from "./policy-tests.ts";
 
 /** The span finder of a YAML text; undefined when the text does not parse. */
 export function yamlSpans(text: string): SpanOf {
+  const { isCollection, LineCounter, parseDocument } = yaml();
   const lines = new LineCounter();
   let doc: YAML.Document.Parsed;
   try {
-    doc = YAML.parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+    doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
   } catch {
     return () => undefined;
   }

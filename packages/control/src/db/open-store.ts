@@ -3,7 +3,6 @@
 
 import type { PGlite } from "@electric-sql/pglite";
 import { type DatabaseIntrospector, Kysely, PostgresDialect } from "kysely";
-import pg from "pg";
 import { migrateToLatest } from "./migrations.ts";
 import { PgliteDialect, SCHEMA_NAME } from "./pglite-dialect.ts";
 import { createPglite } from "./pglite-template.ts";
@@ -47,6 +46,8 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   let kind: Store["kind"];
   if (opts.databaseUrl) {
     kind = "postgres";
+    // node-postgres loads only for a PostgreSQL URL (PGlite, the default, never uses it).
+    const { default: pg } = await import("pg");
     const schema = opts.schema;
     if (schema) {
       // The pool's sessions start in the schema (libpq `options`), so it must exist first.

@@ -1,7 +1,7 @@
 // Reading a YAML configuration (AdGuardHome.yaml, Blocky's config.yml) defensively: any key may
 // be missing or of another type than documented.
 
-import { parse as parseYaml } from "yaml";
+import { yaml } from "../yaml.ts";
 import { ImportInputError } from "./errors.ts";
 
 export type Obj = Record<string, unknown>;
@@ -14,7 +14,7 @@ export const str = (v: unknown) =>
 export function readYamlObject(bytes: Buffer, what: string): Obj {
   let doc: unknown;
   try {
-    doc = parseYaml(bytes.toString("utf8"), { maxAliasCount: 1000 });
+    doc = yaml().parse(bytes.toString("utf8"), { maxAliasCount: 1000 });
   } catch (e) {
     throw new ImportInputError(`not valid YAML: ${(e as Error).message.split("\n")[0]}`);
   }

@@ -27,8 +27,7 @@ import {
   splitHostPort,
   withComponent,
 } from "@gatehouse/edge";
-import { parse as parseYaml } from "yaml";
-import { type AcmeOptions, acmeCertificate, renewLoop } from "./acme.ts";
+import type { AcmeOptions } from "./acme.ts";
 import { openAnalytics, SMALL_MACHINE_DUCKDB } from "./analytics-store.ts";
 import { ControlClient } from "./control-client.ts";
 import { describeEdge } from "./edge.ts";
@@ -185,8 +184,18 @@ const SETTING_KEYS = [
   "metrics",
 ] as const;
 
+/**
+ * The ACME client (acme-client, axios and their dependencies: 30 modules, ~0.6 MB of source) loads
+ * only when --acme-directory is given.
+ */
+function loadAcme(): Promise<typeof import("./acme.ts")> {
+  return import("./acme.ts");
+}
+
 /** `up`'s YAML config file: the flags' settings, `tls: {certFile, keyFile}` for the two files. */
 async function loadUpConfig(path: string): Promise<UpSettings> {
+  // yaml loads with the file (a start without --config never reads one).
+  const { parse: parseYaml } = await import("yaml");
   const doc: unknown = parseYaml(await readFile(path, "utf8"));
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== "object" || Array.isArray(doc))
@@ -470,9 +479,9 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     settings.tlsCert !== undefined && settings.tlsKey !== undefined
       ? await certificateFromFiles(settings.tlsCert, settings.tlsKey)
       : acmeOpts
-        ? await acmeCertificate(acmeOpts).then((c) =>
-            certificateFromFiles(c.certFile, c.keyFile, "acme"),
-          )
+        ? await (await loadAcme())
+            .acmeCertificate(acmeOpts)
+            .then((c) => certificateFromFiles(c.certFile, c.keyFile, "acme"))
         : await selfSignedCertificate({
             dir: join(dataDir, "tls"),
             names: [
@@ -593,7 +602,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     if (acmeOpts)
       closers.push(
         stopAfter(
-          renewLoop(acmeOpts, (c) => {
+          (await loadAcme()).renewLoop(acmeOpts, (c) => {
             certificateFromFiles(c.certFile, c.keyFile, "acme").then(
               (renewed) => {
                 certificate = renewed;
