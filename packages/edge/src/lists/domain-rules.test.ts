@@ -148,3 +148,37 @@ test("regexes sealed into one program find the same rule as the per-rule loop", 
   assert.ok(matched > 500, `${matched} matches`);
   assert.ok(matched < 4 * QUERIES - 1000, `${matched} matches`);
 });
+
+test("a union whose DFA cache thrashes is dropped for the per-rule loop, finding the same rules", () => {
+  // Wide regexes on random names: the union's states do not fit its cache (cleared > 8 times
+  // per 4,096 searches), so the group tries its regexes one by one again.
+  const r = rng(7);
+  const old = new RuleIndex();
+  const sealed = new RuleIndex();
+  for (let i = 0; i < 300; i++) {
+    const parsed = parseDomainLine(`/${"abcdefghij"[i % 10]}[a-z0-9.]{6,14}h${i}/`, "adblock");
+    assert.equal(parsed.kind, "rule");
+    if (parsed.kind !== "rule") continue;
+    const c = compileRule(parsed.rule);
+    assert.notEqual(typeof c, "string");
+    old.add(c as CompiledRule);
+    sealed.add(c as CompiledRule);
+  }
+  sealed.seal();
+  assert.equal(sealed.unionActive, true);
+  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789.";
+  const q = new ListQueryState();
+  let matched = 0;
+  for (let i = 0; i < 30_000; i++) {
+    let name = "";
+    for (let k = 0; k < 30; k++) name += alphabet[r() % alphabet.length];
+    q.begin(1, "A", undefined);
+    const a = old.find(name, q);
+    const b = sealed.find(name, q);
+    q.end();
+    assert.equal(b === undefined ? "" : ruleText(b.rule), a === undefined ? "" : ruleText(a.rule));
+    if (a !== undefined) matched++;
+  }
+  assert.equal(sealed.unionActive, false);
+  assert.ok(matched > 100, `${matched} matches`);
+});

@@ -78,11 +78,17 @@ export interface CompiledRule {
     | undefined;
 }
 
-/** Compile one parsed rule; a regex our engine refuses, or a bad CIDR, is an error string. */
+/** The NFA budget of one list regex. */
+const RULE_REGEX_LIMIT = 20_000;
+
+/**
+ * Compile one parsed rule; a regex our engine refuses, or a bad CIDR, is an error string. The
+ * regex bypasses the compile cache: the rule holds it, or (in a union, RuleIndex.seal) drops it.
+ */
 export function compileRule(rule: DomainRule): CompiledRule | string {
   let regex: CompiledRegex | undefined;
   if (rule.pattern.kind === "regex") {
-    const r = compileRegex(rule.pattern.source, { sizeLimit: 20_000 });
+    const r = compileRegex(rule.pattern.source, { sizeLimit: RULE_REGEX_LIMIT, cache: false });
     if (!r.ok) return `regular expression: ${r.message}`;
     regex = r.value;
   }
@@ -276,6 +282,21 @@ const UNION_SIZE_LIMIT = 2_000_000;
 /** The union's cache may be cleared this many times per UNION_CHECK_EVERY searches (checkUnion). */
 const UNION_MAX_CLEARS = 8;
 const UNION_CHECK_EVERY = 4096;
+/**
+ * A union's regexes in chunks of about √n / 2 (within these bounds), each chunk a union too:
+ * 16 for 1,000, so a regex hit costs at most 63 chunk tests and 16 compiles (per hit, every hit
+ * another rule: chunks of 32 took 56 µs, of 16 40, of 8 38; docs/benchmarks.md).
+ */
+const CHUNK_MIN = 4;
+const CHUNK_MAX = 32;
+/** Single regexes of a union a group keeps compiled for its rare path, most recently used. */
+const SINGLES_KEPT = 64;
+/** Stands for a union member whose regex no longer compiles (it did when the list was built). */
+const NEVER: CompiledRegex = { test: () => false, replaceFirst: (s) => s };
+
+function regexSource(r: CompiledRule): string {
+  return r.rule.pattern.kind === "regex" ? r.rule.pattern.source : "";
+}
 
 /** One group of rules (say, the important exceptions), indexed for lookup by name. */
 export class RuleIndex {
@@ -292,6 +313,18 @@ export class RuleIndex {
    */
   private union: CompiledRegex | undefined = undefined;
   private generalRest: CompiledRule[] = [];
+  /**
+   * The union's regexes are not held compiled one by one (1,000 took ~5 MB): a general rule in
+   * the union is kept without its regex, `chunkOf` says which chunk of the union holds it (-1:
+   * not in the union), and a chunk's own union (undefined if it did not build) says, on a name
+   * the whole union matches, whether one of its regexes can; only then are its singles tried,
+   * compiled on first use and kept in `singles` (bounded, least recently used dropped).
+   */
+  private chunkOf = new Int32Array(0);
+  private chunks: (CompiledRegex | undefined)[] = [];
+  /** Per search on the rare path: each chunk 0 not tested yet, 1 matches, 2 does not. */
+  private chunkSeen = new Uint8Array(0);
+  private readonly singles = new Map<CompiledRule, CompiledRegex>();
   /** Union searches left until its cache is checked, and its clears at the last check. */
   private unionCountdown = UNION_CHECK_EVERY;
   private unionClears = 0;
@@ -347,17 +380,45 @@ export class RuleIndex {
    * program, so a name none of them matches costs one search instead of one per regex.
    */
   seal(): void {
-    const regexes = this.general.filter((r) => r.rule.pattern.kind === "regex");
-    if (regexes.length < UNION_MIN) return;
-    const sources = regexes.map((r) =>
-      r.rule.pattern.kind === "regex" ? r.rule.pattern.source : "",
+    const general = this.general;
+    const at: number[] = [];
+    for (let i = 0; i < general.length; i++)
+      if (general[i]?.rule.pattern.kind === "regex") at.push(i);
+    if (at.length < UNION_MIN) return;
+    const u = compileRegexUnion(
+      at.map((i) => regexSource(general[i] as CompiledRule)),
+      { sizeLimit: UNION_SIZE_LIMIT },
     );
-    const u = compileRegexUnion(sources, { sizeLimit: UNION_SIZE_LIMIT });
     if (!u.ok) return;
-    const inUnion = new Set(regexes);
-    for (const i of u.left) inUnion.delete(regexes[i] as CompiledRule);
+    const left = new Set(u.left);
+    const members = at.filter((_, k) => !left.has(k));
+    const size = Math.min(CHUNK_MAX, Math.max(CHUNK_MIN, Math.ceil(Math.sqrt(members.length) / 2)));
+    const chunkOf = new Int32Array(general.length).fill(-1);
+    const chunks: (CompiledRegex | undefined)[] = [];
+    for (let k = 0; k < members.length; k += size) {
+      const part = members.slice(k, k + size);
+      const c = compileRegexUnion(
+        part.map((i) => regexSource(general[i] as CompiledRule)),
+        { sizeLimit: UNION_SIZE_LIMIT },
+      );
+      for (const i of part) {
+        chunkOf[i] = chunks.length;
+        const r = general[i] as CompiledRule;
+        // A new object: the rule as added (with its regex) may be shared (tests add it twice).
+        general[i] = { rule: r.rule, regex: undefined, client: r.client };
+      }
+      chunks.push(c.ok && c.left.length === 0 ? c.value : undefined);
+    }
     this.union = u.value;
-    this.generalRest = this.general.filter((r) => !inUnion.has(r));
+    this.chunkOf = chunkOf;
+    this.chunks = chunks;
+    this.chunkSeen = new Uint8Array(chunks.length);
+    this.generalRest = general.filter((_, i) => chunkOf[i] === -1);
+  }
+
+  /** Whether the group's regexes are searched as one union now (false: one by one). */
+  get unionActive(): boolean {
+    return this.union !== undefined;
   }
 
   /** The first rule matching `name` whose conditions hold, or undefined. */
@@ -396,11 +457,57 @@ export class RuleIndex {
       if (at >= 0)
         return { ...compiled, rule: shapeRule(rules.template, rules.kind, name.slice(at)) };
     }
+    if (this.union !== undefined && --this.unionCountdown === 0) this.checkUnion(this.union);
     const union = this.union;
-    if (union !== undefined && --this.unionCountdown === 0) this.checkUnion(union);
-    const general = union === undefined || union.test(name) ? this.general : this.generalRest;
+    if (union?.test(name)) return this.findInUnion(name, q);
+    const general = union === undefined ? this.general : this.generalRest;
     for (const r of general) if (patternMatches(r, name) && conditionsHold(r, name, q)) return r;
     return undefined;
+  }
+
+  /**
+   * The rare path: the union matched `name`. The general rules in order, as the per-rule loop
+   * tries them; a rule of the union only when its chunk matches and its conditions hold.
+   */
+  private findInUnion(name: string, q: ListQueryState): CompiledRule | undefined {
+    const { general, chunkOf, chunks } = this;
+    const seen = this.chunkSeen;
+    seen.fill(0);
+    for (let i = 0; i < general.length; i++) {
+      const r = general[i] as CompiledRule;
+      const c = chunkOf[i] ?? -1;
+      if (c < 0) {
+        if (patternMatches(r, name) && conditionsHold(r, name, q)) return r;
+        continue;
+      }
+      let s = seen[c];
+      if (s === 0) {
+        const chunk = chunks[c];
+        s = chunk === undefined || chunk.test(name) ? 1 : 2;
+        seen[c] = s;
+      }
+      if (s === 1 && conditionsHold(r, name, q) && this.single(r).test(name)) return r;
+    }
+    return undefined;
+  }
+
+  /** The compiled regex of a union member, from `singles` or compiled now (not cached globally). */
+  private single(r: CompiledRule): CompiledRegex {
+    const singles = this.singles;
+    let re = singles.get(r);
+    if (re !== undefined) {
+      singles.delete(r);
+      singles.set(r, re);
+      return re;
+    }
+    const c = compileRegex(regexSource(r), { sizeLimit: RULE_REGEX_LIMIT, cache: false });
+    re = c.ok ? c.value : NEVER;
+    if (singles.size >= SINGLES_KEPT) {
+      const oldest = singles.keys().next();
+      if (!oldest.done) singles.delete(oldest.value);
+    }
+    singles.set(r, re);
+    return re;
   }
 
   /**
@@ -413,8 +520,19 @@ export class RuleIndex {
     this.unionCountdown = UNION_CHECK_EVERY;
     const clears = regexCacheClears(union);
     if (clears - this.unionClears > UNION_MAX_CLEARS) {
+      // Every member compiled again, held by its rule as before the union (a one-off cost).
+      const general = this.general;
+      for (let i = 0; i < general.length; i++) {
+        if ((this.chunkOf[i] ?? -1) < 0) continue;
+        const r = general[i] as CompiledRule;
+        general[i] = { rule: r.rule, regex: this.single(r), client: r.client };
+      }
       this.union = undefined;
-      this.generalRest = this.general;
+      this.generalRest = general;
+      this.chunkOf = new Int32Array(0);
+      this.chunks = [];
+      this.chunkSeen = new Uint8Array(0);
+      this.singles.clear();
     }
     this.unionClears = clears;
   }

@@ -30,6 +30,11 @@ export interface CompiledRegex {
 export interface CompileOptions {
   /** Upper bound on the compiled NFA size, in states (default DEFAULT_SIZE_LIMIT). */
   sizeLimit?: number;
+  /**
+   * false: neither look in nor add to the compile cache (a caller that holds the regex itself,
+   * or drops it soon, must not have the cache keep it alive). Default true.
+   */
+  cache?: boolean;
 }
 
 /** How test() searches; chosen once at compile time. */
@@ -229,14 +234,15 @@ export function compileRegex(
   const sizeLimit = options?.sizeLimit ?? DEFAULT_SIZE_LIMIT;
   if (!(sizeLimit > 0))
     return { ok: false, message: "sizeLimit must be a positive number of states" };
-  const key = `${sizeLimit}:${pattern}`;
-  const hit = cache.get(key);
+  const cached = options?.cache !== false;
+  const key = cached ? `${sizeLimit}:${pattern}` : "";
+  const hit = cached ? cache.get(key) : undefined;
   if (hit !== undefined) return { ok: true, value: hit };
   try {
     const parsed = parseRegex(pattern, sizeLimit);
     const prog = compileProgram(parsed.hir, parsed.captureCount, sizeLimit);
     const regex = new Regex(pattern, parsed, prog, sizeLimit);
-    if (prog.op.length <= CACHE_MAX_STATES) {
+    if (cached && prog.op.length <= CACHE_MAX_STATES) {
       if (cache.size >= CACHE_ENTRIES) {
         const oldest = cache.keys().next();
         if (!oldest.done) cache.delete(oldest.value);

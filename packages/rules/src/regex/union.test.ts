@@ -49,3 +49,17 @@ test("a union over its size limit is refused, not thrown", () => {
   const u = compileRegexUnion(["[a-z]{50}", "[0-9]{50}"], { sizeLimit: 60 });
   assert.equal(u.ok, false);
 });
+
+test("compileRegex with cache: false neither reads nor fills the compile cache", () => {
+  const a = compileRegex("^uncached[0-9]+x");
+  const b = compileRegex("^uncached[0-9]+x");
+  const c = compileRegex("^uncached[0-9]+x", { cache: false });
+  const d = compileRegex("^uncached[0-9]+y", { cache: false });
+  const e = compileRegex("^uncached[0-9]+y");
+  assert.ok(a.ok && b.ok && c.ok && d.ok && e.ok);
+  assert.equal(a.value, b.value);
+  assert.notEqual(c.value, a.value);
+  assert.notEqual(e.value, d.value);
+  assert.equal(c.value.test("uncached12x"), true);
+  assert.equal(d.value.test("uncached12x"), false);
+});
