@@ -21,10 +21,15 @@ const COPY_BYTES = 1 << 20;
 
 // The builder's buffers are allocated uninitialised (malloc, not calloc): a zeroed buffer of
 // tens of MB taken from the heap is cleared in one go when it is allocated, faulting in all its
-// pages at once (8.8 MB of offsets for 2.2M names: a step of 85-150 ms), while an uninitialised
-// one is faulted in as it is written, a chunk per slice. Only what has been written is ever
-// read: the arena below `used`, offsets and lengths below `count`, and the table after it is
-// cleared (in slices) in buildSteps.
+// pages at once (8.8 MB for 2.2M names: a step of 85-150 ms), while an uninitialised one is
+// faulted in as it is written, a chunk per slice. Only what has been written is ever read: the
+// arena below `used`, lengths below `count`, and the table after it is cleared (in slices) in
+// buildSteps.
+//
+// The names lie end to end in the arena (every path that adds one writes it at `used`), so a
+// name's offset is the sum of the lengths before it: the builder keeps one length byte per name
+// and no offsets (a per-name Uint32Array was 4 MB per million names alive during a swap's build,
+// beside the old set and the new one).
 
 function bytesUninit(n: number): Uint8Array {
   const b = Buffer.allocUnsafeSlow(n);
@@ -103,7 +108,7 @@ function* trimSteps<T extends Uint8Array | Uint32Array>(
 export class DomainSetBuilder {
   private arena: Uint8Array;
   private used = 0;
-  private offsets: Uint32Array;
+  /** Per name, its length; the names are contiguous from arena offset 0. */
   private lengths: Uint8Array;
   private count = 0;
   /** Adopted arena: bytes from here on are the source's, not read yet (else arena.length). */
@@ -121,7 +126,6 @@ export class DomainSetBuilder {
     this.shared = shared;
     this.arena = bytesUninit(Math.max(1 << 16, expect?.bytes ?? 0));
     const names = Math.max(1 << 12, expect?.names ?? 0);
-    this.offsets = u32Uninit(names);
     this.lengths = bytesUninit(names);
     this.floor = this.arena.length;
   }
@@ -187,10 +191,7 @@ export class DomainSetBuilder {
       this.arena = next;
       this.floor = cap;
     }
-    if (this.count === this.offsets.length) {
-      const o = u32Uninit(this.offsets.length * 2);
-      o.set(this.offsets);
-      this.offsets = o;
+    if (this.count === this.lengths.length) {
       const l = bytesUninit(this.lengths.length * 2);
       l.set(this.lengths);
       this.lengths = l;
@@ -198,7 +199,6 @@ export class DomainSetBuilder {
   }
 
   private push(len: number): void {
-    this.offsets[this.count] = this.used;
     this.lengths[this.count] = len;
     this.used += len;
     this.count++;
@@ -225,13 +225,14 @@ export class DomainSetBuilder {
       if (cap > TOUCH_SLOTS) yield;
     }
     const arena = this.arena;
-    const offsets = this.offsets;
     const lengths = this.lengths;
     let unique = 0;
+    let next = 0;
     for (let i = 0; i < n; i++) {
       if ((i & 0x3fff) === 0x3fff) yield;
-      const off = at(offsets, i);
+      const off = next;
       const len = u8(lengths, i);
+      next += len;
       if (exclude?.has(latin1(arena, off, len))) continue;
       let h = FNV_OFFSET;
       for (let j = 0; j < len; j++) h = Math.imul(h ^ u8(arena, off + j), FNV_PRIME);
@@ -248,9 +249,8 @@ export class DomainSetBuilder {
         if (++slot === cap) slot = 0;
       }
     }
-    // The builder's per-name offsets and lengths are not needed any more: released before the
-    // arena is trimmed (a copy), so they and the copy are not held at once.
-    this.offsets = new Uint32Array(0);
+    // The builder's per-name lengths are not needed any more: released before the arena is
+    // trimmed (a copy), so they and the copy are not held at once.
     this.lengths = new Uint8Array(0);
     this.count = 0;
     // Trim the growth slack (or the room for lines that held no name) so the set holds only
