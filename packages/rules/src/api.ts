@@ -147,6 +147,12 @@ export interface Filter {
   readonly source: string;
   /** Field names this filter reads (after alias resolution), sorted. */
   readonly fields: readonly string[];
+  /**
+   * Per Map field it reads: the only keys it can look up (each reference a literal first index,
+   * `f["k"]`), or null when it may read every key (the whole map, `f[*]`). A caller may fill such
+   * a field with those keys alone.
+   */
+  readonly mapKeys: ReadonlyMap<string, ReadonlySet<string> | null>;
   /** Lists this filter references. */
   readonly lists: readonly ListReference[];
   execute(ctx: ExecutionContext): boolean;

@@ -119,5 +119,10 @@ export interface FilterAst {
   readonly expr: Expr;
   /** Field names read, sorted. */
   readonly fields: readonly string[];
+  /**
+   * Per Map field read: the keys every reference reads (each by a literal first index,
+   * `f["k"]`), or null when some reference needs every key (the whole map, `f[*]`).
+   */
+  readonly mapKeys: ReadonlyMap<string, ReadonlySet<string> | null>;
   readonly lists: readonly { name: string; type: ListType; span: Span }[];
 }

@@ -97,6 +97,11 @@ export abstract class ValueParser {
   protected pos = 0;
   protected depth = 0;
   protected fields = new Set<string>();
+  /**
+   * Per Map-typed field, the keys read by a literal first index (`f["k"]`); null once some
+   * reference reads it another way (whole, `[*]`), which needs every key.
+   */
+  protected mapKeys = new Map<string, Set<string> | null>();
   protected lists: { name: string; type: ListType; span: Span }[] = [];
 
   constructor(cfg: ParserConfig) {
@@ -193,6 +198,7 @@ export abstract class ValueParser {
       if (idx.kind === "each") mapEach = true;
       indexes.push(idx);
     }
+    if (base.kind === "field" && base.type.kind === "Map") this.noteMapRead(base.name, indexes[0]);
     return {
       kind: "value",
       base,
@@ -202,6 +208,14 @@ export abstract class ValueParser {
       type: mapEach ? arrayOf(cur) : cur,
       span: span(start, this.pos),
     };
+  }
+
+  private noteMapRead(field: string, first: Index | undefined): void {
+    const seen = this.mapKeys.get(field);
+    if (seen === null) return;
+    if (first?.kind !== "key") this.mapKeys.set(field, null);
+    else if (seen === undefined) this.mapKeys.set(field, new Set([first.key]));
+    else seen.add(first.key);
   }
 
   protected applyIndex(t: Type, idx: Index, start: number, end: number): Type {

@@ -315,3 +315,25 @@ test("a logical type mismatch is reported where the parser stopped", () => {
   assert.equal(e.kind, "TypeMismatch");
   assert.equal(e.span.start, 15); // after the next operator, as wirefilter reports it
 });
+
+test("a filter reports the keys it reads of a Map field, or null when it may read every key", () => {
+  const keys = (src: string) => {
+    const r = scheme.parse(src);
+    if (!r.ok) assert.fail(r.error.render());
+    return [...r.value.mapKeys].map(([f, k]) => [f, k === null ? null : [...k].sort()]);
+  };
+  assert.deepEqual(keys('http.host == "a"'), []);
+  assert.deepEqual(keys('http.headers["b"] == "1" or lower(http.headers["a"]) == "x"'), [
+    ["http.headers", ["a", "b"]],
+  ]);
+  assert.deepEqual(keys('http.headers["a"] == "1" or any(http.headers[*] == "x")'), [
+    ["http.headers", null],
+  ]);
+  assert.deepEqual(keys('any(http.headers[*] == "x") or http.headers["a"] == "1"'), [
+    ["http.headers", null],
+  ]);
+  // The compiled filter carries the same.
+  const c = scheme.compile('http.headers["k"] == "v"');
+  if (!c.ok) assert.fail(c.error.render());
+  assert.deepEqual([...(c.value.mapKeys.get("http.headers") ?? [])], ["k"]);
+});

@@ -80,6 +80,7 @@ export class Parser extends ValueParser {
     this.pos = start;
     this.depth = 0;
     this.fields = new Set();
+    this.mapKeys = new Map();
     this.lists = [];
     let expr = this.logical();
     if (expr.type.kind !== "Bool") {
@@ -102,6 +103,7 @@ export class Parser extends ValueParser {
       source,
       expr,
       fields: [...this.fields].sort(),
+      mapKeys: this.mapKeys,
       lists: this.lists,
     };
   }

@@ -258,6 +258,7 @@ export class Scheme {
 class CompiledFilter implements Filter {
   readonly source: string;
   readonly fields: readonly string[];
+  readonly mapKeys: ReadonlyMap<string, ReadonlySet<string> | null>;
   readonly lists: readonly ListReference[];
   readonly ast: FilterAst;
   readonly #root: BoolFn;
@@ -269,6 +270,7 @@ class CompiledFilter implements Filter {
     this.ast = ast;
     this.source = ast.source;
     this.fields = ast.fields;
+    this.mapKeys = ast.mapKeys;
     this.lists = ast.lists;
     this.#root = root;
     this.owner = owner;

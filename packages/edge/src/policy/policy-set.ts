@@ -43,6 +43,20 @@ export class PolicyCompileError extends Error {
   }
 }
 
+/** The union of the keys the filters read of a Map field; undefined when one needs them all. */
+function mapKeysOf(ps: readonly CompiledPolicy[], field: string): readonly string[] | undefined {
+  const keys = new Set<string>();
+  let read = false;
+  for (const p of ps) {
+    const k = p.filter.mapKeys.get(field);
+    if (k === undefined) continue;
+    if (k === null) return undefined;
+    read = true;
+    for (const key of k) keys.add(key);
+  }
+  return read ? [...keys] : undefined;
+}
+
 /** The per-type rules schemes (compiled once per process). */
 export function policySchemes(): Record<PolicyType, Scheme> {
   return gatewaySchemes();
@@ -61,6 +75,12 @@ export class PolicySet {
   /** Union of the fields the policies of each phase read: the pipeline fills only these. */
   readonly queryFields: ReadonlySet<string>;
   readonly responseFields: ReadonlySet<string>;
+  /**
+   * The request header names (as written: matched to lowercased names) the query-phase policies can read through
+   * `http.request.headers["name"]`, or undefined when one reads the map whole or by `[*]` (and
+   * when none reads it): the proxy builds the header map from these names alone.
+   */
+  readonly queryHeaderNames: readonly string[] | undefined;
   /** True when some query-phase policy has a schedule (its outcome depends on time). */
   readonly queryHasSchedules: boolean;
 
@@ -88,6 +108,7 @@ export class PolicySet {
       return s;
     };
     this.queryFields = fieldsOf(this.queryPhase);
+    this.queryHeaderNames = mapKeysOf(this.queryPhase, "http.request.headers");
     this.responseFields = fieldsOf(this.responsePhase);
     this.queryHasSchedules = this.queryPhase.some((p) => p.schedule !== undefined);
   }

@@ -49,13 +49,38 @@ export function fillNet(
   fillIdentity(ctx, ex, fields);
 }
 
+/** The header map when none of the fields read is present (immutable, so shared). */
+const NO_FIELDS = new MapValue([]);
+
 /** Every char is one byte (what the rules engine's Bytes values are). */
 function isBinaryString(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
   return true;
 }
 
-export function fillHttp(ctx: ExecutionContext, ex: Exchange, fields: ReadonlySet<string>): void {
+/** Does `name` equal `lower` (lowercase) ignoring ASCII case? Allocates nothing. */
+function sameNameLower(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 128) return name.toLowerCase() === lower; // not a token char: toLowerCase's answer
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * `fields`, `headerNames`: PolicySet.queryFields and .queryHeaderNames — with the names known
+ * (every policy reads `http.request.headers["name"]`) only those enter the header map: a
+ * policy cannot tell the difference, and the other fields are neither lowercased nor grouped.
+ */
+export function fillHttp(
+  ctx: ExecutionContext,
+  ex: Exchange,
+  fields: ReadonlySet<string>,
+  headerNames: readonly string[] | undefined,
+): void {
   ctx.reset();
   if (fields.has("http.conn.hostname")) ctx.set("http.conn.hostname", ex.host);
   if (ex.hostFamily === 0 && fields.has("http.conn.domains"))
@@ -87,8 +112,22 @@ export function fillHttp(ctx: ExecutionContext, ex: Exchange, fields: ReadonlySe
     // A few fields are grouped by a scan of those seen; many, through an index.
     const index = raw.length > 32 ? new Map<string, string[]>() : undefined;
     let binary = true;
+    // Only the names policies read, when that is all they need (names not asked for).
+    const only = wantNames ? undefined : headerNames;
     for (let i = 0; i < raw.length; i += 2) {
-      const name = fieldName(raw, i).toLowerCase();
+      let name = fieldName(raw, i);
+      if (only !== undefined) {
+        let wanted: string | undefined;
+        for (let k = 0; k < only.length; k++) {
+          const n = only[k] as string;
+          if (sameNameLower(name, n)) {
+            wanted = n;
+            break;
+          }
+        }
+        if (wanted === undefined) continue;
+        name = wanted;
+      } else name = name.toLowerCase();
       const value = fieldValue(raw, i);
       if (binary && !isBinaryString(value)) binary = false;
       let list: string[] | undefined;
@@ -115,7 +154,10 @@ export function fillHttp(ctx: ExecutionContext, ex: Exchange, fields: ReadonlySe
         pairs.map((p) => p[0]),
       );
     if (wantHeaders) {
-      ctx.set("http.request.headers", binary ? new MapValue(pairs) : new Map(pairs));
+      ctx.set(
+        "http.request.headers",
+        pairs.length === 0 ? NO_FIELDS : binary ? new MapValue(pairs) : new Map(pairs),
+      );
     }
   }
   fillIdentity(ctx, ex, fields);

@@ -39,7 +39,7 @@ export function matchHttp(ctxs: PolicyContexts, ex: Exchange): MatchedPolicy | u
   const set = ex.snapshot.policies.http;
   if (set.size === 0) return undefined;
   const ctx = ctxs.http;
-  fillHttp(ctx, ex, set.queryFields);
+  fillHttp(ctx, ex, set.queryFields, set.queryHeaderNames);
   ctx.lists = ex.snapshot.lists;
   return set.match(ctx, Date.now(), "query");
 }

@@ -16,7 +16,7 @@ export function createPolicyResponse(ctxs: PolicyContexts): Stage {
       const set = ex.snapshot.policies.http;
       if (ex.upstream === undefined || !set.queryFields.has(STATUS_FIELD)) return "next";
       const ctx = ctxs.http;
-      fillHttp(ctx, ex, set.queryFields);
+      fillHttp(ctx, ex, set.queryFields, set.queryHeaderNames);
       ctx.set(STATUS_FIELD, ex.upstream.statusCode);
       ctx.lists = ex.snapshot.lists;
       const p = set.match(ctx, Date.now());

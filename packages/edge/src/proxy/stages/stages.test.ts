@@ -277,6 +277,57 @@ test("policy-request: header fields by lowercased name, repeats grouped, names i
   assert.equal(run(["Host", "a.example", "User-Agent", "sqlmap\u00e9"]).outcome, "respond");
 });
 
+test("policy-request: header rules that read named fields only see the same answers (map of those names alone)", () => {
+  const named = bundle([
+    p("http", "block", 'any(http.request.headers["x-tag"][*] == "two")', 1),
+    p("http", "block", 'any(http.request.headers["user-agent"][*] contains "sqlmap")', 2),
+    p("http", "block", 'http.request.headers["X-Tag"][0] == "one"', 3),
+  ]);
+  const snap = compileSnapshot(named);
+  assert.deepEqual([...(snap.policies.http.queryHeaderNames ?? [])].sort(), [
+    "X-Tag",
+    "user-agent",
+    "x-tag",
+  ]);
+  // A rule reading every field: no name list, the whole map is built.
+  const whole = bundle([
+    p("http", "block", 'any(http.request.headers["x-tag"][*] == "two")', 1),
+    p("http", "block", 'any(http.request.headers[*][*] == "evil")', 2),
+  ]);
+  assert.equal(compileSnapshot(whole).policies.http.queryHeaderNames, undefined);
+  const run = (b: EdgeSnapshot, headers: string[]) => {
+    const ex = exchange(b, "http://a.example/", { headers });
+    assert.equal(parse.run(ex), "next");
+    return { outcome: policyRequest.run(ex), id: ex.policy?.id };
+  };
+  const many = ["Host", "a.example"];
+  for (let i = 0; i < 40; i++) many.push(`X-F${i}`, String(i));
+  for (const pre of [["Host", "a.example"], many]) {
+    // Grouped whatever the case of the name; a key written with capitals matches no field.
+    assert.deepEqual(run(snap, [...pre, "X-TAG", "one", "x-tag", "two"]), {
+      outcome: "respond",
+      id: "http-1",
+    });
+    assert.deepEqual(run(snap, [...pre, "User-Agent", "sqlmap\u00e9", "X-Tag", "one"]), {
+      outcome: "respond",
+      id: "http-2",
+    });
+    assert.deepEqual(run(snap, [...pre, "X-Tag", "one", "Accept", "*/*"]), {
+      outcome: "next",
+      id: undefined,
+    });
+  }
+  const w = compileSnapshot(whole);
+  assert.deepEqual(run(w, ["Host", "a.example", "X-Other", "evil"]), {
+    outcome: "respond",
+    id: "http-2",
+  });
+  assert.deepEqual(run(w, ["Host", "a.example", "X-TAG", "two"]), {
+    outcome: "respond",
+    id: "http-1",
+  });
+});
+
 test("resolve-peer: SSRF guard on every candidate, explicit allow, DNS outcomes", async () => {
   const resolve = createResolvePeer(
     resolverOf({
