@@ -227,7 +227,9 @@ static int fast_parse(const uint8_t* b, int n, FastQuery* fq) {
     fq->q[o - 12] = (uint8_t)len;
     h = fnv(h, (uint32_t)len);
     if (len == 0) break;
-    if (len > 63 || o + 1 + len >= n) return 0;
+    // Longer than a label, past the datagram, or a name past 255 octets: refused before the
+    // label is copied (`q` holds 255 octets of name, its terminating zero, type and class).
+    if (len > 63 || o + 1 + len >= n || o + 1 + len - 12 > 255) return 0;
     for (int i = o + 1; i <= o + len; i++) {
       uint8_t c = b[i];
       if (c == 0x2e || c == 0x5c || c < 0x21 || c > 0x7e) return 0;  // escapes: slow path
@@ -236,7 +238,6 @@ static int fast_parse(const uint8_t* b, int n, FastQuery* fq) {
       h = fnv(h, c);
     }
     o += 1 + len;
-    if (o - 12 > 255) return 0;
   }
   o++;
   if (o + 4 > n) return 0;

@@ -177,6 +177,79 @@ test("a config swap forgets the copies: a new block policy applies at once", {
   }
 });
 
+test("a known source's over-long names are refused by the C parse and the socket keeps answering", {
+  skip,
+}, async () => {
+  const { u, ask, done } = await setup();
+  try {
+    await ask("long.example", 1);
+    await ask("long.example", 2); // copied to C: 127.0.0.1 is a known source now
+    // Names whose wire form passes 255 octets, the last label starting at every offset from 192
+    // to 255 and as long as a label may be: the parse must refuse each before it copies the
+    // label (the copy's buffer holds 255 octets of name).
+    for (let start = 192; start <= 255; start++) {
+      // `start` octets of one- and two-letter labels, then a label of 63.
+      const parts: number[] = [];
+      let rest = start;
+      if (rest % 2 === 1) {
+        parts.push(2, 0x61, 0x61);
+        rest -= 3;
+      }
+      for (; rest > 0; rest -= 2) parts.push(1, 0x61);
+      parts.push(63, ...new Array<number>(63).fill(0x62), 0);
+      const q = Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...parts, 0, 1, 0, 1]);
+      await udpRaw(u.port, q, { timeoutMs: 200 });
+    }
+    const before = u.answeredInC();
+    const r = await ask("long.example", 77);
+    assert.equal(r.readUInt16BE(0), 77);
+    assert.equal(decodeMessage(r).answers[0]!.data, "192.0.2.1");
+    assert.equal(u.answeredInC(), before + 1, "still answered in C");
+  } finally {
+    await done();
+  }
+});
+
+test("mutated queries from a known source (fuzz): the C parse never crashes, answers stay right", {
+  skip,
+}, async () => {
+  const { u, ask, done } = await setup();
+  const s = createSocket("udp4");
+  try {
+    await ask("long.example", 1);
+    await ask("long.example", 2); // copied to C: 127.0.0.1 is a known source now
+    const base = buildQuery("long.example", { id: 9 });
+    // A fixed seed: a failure is reproducible.
+    let seed = 0x2545f491;
+    const rnd = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    for (let round = 0; round < 40; round++) {
+      for (let k = 0; k < 100; k++) {
+        // Flip bytes (length octets included), cut or extend the datagram.
+        let q = Buffer.from(base);
+        for (let f = rnd(4); f >= 0; f--) q[rnd(q.length)] = rnd(256);
+        if (rnd(4) === 0) q = q.subarray(0, rnd(q.length));
+        else if (rnd(4) === 0) q = Buffer.concat([q, Buffer.alloc(rnd(400), rnd(256))]);
+        s.send(q, u.port, "127.0.0.1");
+      }
+      await sleep(5);
+    }
+    await sleep(50);
+    const before = u.answeredInC();
+    const r = await ask("long.example", 78);
+    assert.equal(r.readUInt16BE(0), 78);
+    assert.equal(decodeMessage(r).answers[0]!.data, "192.0.2.1");
+    assert.equal(u.answeredInC(), before + 1, "still answered in C");
+  } finally {
+    s.close();
+    await done();
+  }
+});
+
 test("sources JavaScript has not answered from the cache are not answered in C", {
   skip,
 }, async () => {
