@@ -423,3 +423,14 @@ test("a list file adopted as the arena matches the same lines given as items", a
       assert.equal(a.hasOrParent(n), fromItems.list.hasOrParent(n), n);
   assert.equal(a.block.size, fromItems.list.block.size);
 });
+
+test("a domain set refuses a name its one-byte lengths cannot hold", () => {
+  const b = new DomainSetBuilder();
+  b.addString("ok.example");
+  assert.throws(() => b.addString("a".repeat(254)), RangeError);
+  assert.throws(() => b.addString(""), RangeError);
+  assert.throws(() => b.addBytes(new Uint8Array(300), 0, 300), RangeError);
+  const set = b.build();
+  assert.equal(set.size, 1);
+  assert.ok(set.has("ok.example"));
+});

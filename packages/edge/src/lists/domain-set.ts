@@ -95,6 +95,14 @@ function* trimSteps<T extends Uint8Array | Uint32Array>(
 }
 
 /**
+ * A name's arena offset is the sum of the lengths before it, each kept in one byte: a length
+ * outside a name's 1..253 bytes would misplace every later name, so it is refused.
+ */
+function checkLength(len: number): void {
+  if (!(len >= 1 && len <= 253)) throw new RangeError(`a domain set name of ${len} bytes`);
+}
+
+/**
  * Incrementally collects names (bytes already lowercased and validated by the parser).
  *
  * A list read from one buffer of its own (a list file's bytes, a bundle's packed items) can be
@@ -154,6 +162,7 @@ export class DomainSetBuilder {
   /** Append `src[start, end)` as one name; the caller guarantees 1..253 bytes. */
   addBytes(src: Uint8Array, start: number, end: number): void {
     const len = end - start;
+    checkLength(len);
     const arena = this.arena;
     if (src.buffer === arena.buffer) {
       const from = src.byteOffset - arena.byteOffset + start;
@@ -173,6 +182,7 @@ export class DomainSetBuilder {
   /** Append an already-normalised ASCII name. */
   addString(name: string): void {
     const len = name.length;
+    checkLength(len);
     this.reserve(len);
     for (let i = 0; i < len; i++) this.arena[this.used + i] = name.charCodeAt(i) & 0xff;
     this.push(len);
