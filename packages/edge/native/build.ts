@@ -7,6 +7,8 @@
 // Each addon gets its C source's SHA-256 beside it (build/NAME.sha256): the edge refuses an addon
 // built from other sources (edge/src/native-addon.ts).
 // Run: node packages/edge/native/build.ts [--quiet]
+// `--sanitize DIR`: a test-only build into DIR with AddressSanitizer and UBSan (no stamp, so the
+// edge never loads it); scripts/native-fuzz.ts builds and drives it.
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -15,6 +17,19 @@ import { sourceStamp } from "../src/native-addon.ts";
 
 const here = dirname(new URL(import.meta.url).pathname);
 const quiet = process.argv.includes("--quiet");
+const sanIdx = process.argv.indexOf("--sanitize");
+const sanitizeDir = sanIdx > 0 ? process.argv[sanIdx + 1] : undefined;
+if (sanIdx > 0 && !sanitizeDir) throw new Error("--sanitize needs a directory");
+const optimize = sanitizeDir
+  ? [
+      "-O1",
+      "-g",
+      "-fno-omit-frame-pointer",
+      "-fsanitize=address,undefined",
+      "-fno-sanitize-recover=all",
+    ]
+  : ["-O2"];
+const outDir = sanitizeDir ?? join(here, "build");
 
 function headers(): string | undefined {
   const candidates = [
@@ -54,15 +69,15 @@ for (const { name, fallback } of addons) {
     console.warn(`${name}: Node-API headers not found, skipped (${fallback})`);
     continue;
   }
-  const out = join(here, "build", `${name}.node`);
+  const out = join(outDir, `${name}.node`);
   const cc = process.env.CC ?? "cc";
-  mkdirSync(join(here, "build"), { recursive: true });
+  mkdirSync(outDir, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   try {
     execFileSync(
       cc,
       [
-        "-O2",
+        ...optimize,
         "-Wall",
         "-Wextra",
         "-shared",
@@ -76,6 +91,10 @@ for (const { name, fallback } of addons) {
       { stdio: ["ignore", "inherit", "inherit"] },
     );
     renameSync(tmp, out);
+    if (sanitizeDir) {
+      if (!quiet) console.log(`${name}: built ${out} (sanitizers)`);
+      continue;
+    }
     // The source's SHA-256 beside the addon: the edge loads only an addon built from the source
     // it sits next to (edge/src/native-addon.ts).
     const stamp = sourceStamp(readFileSync(join(here, `${name}.c`)));
