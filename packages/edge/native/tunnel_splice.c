@@ -233,10 +233,11 @@ static void finalize_relay(napi_env env, void* data, void* hint) {
   finish(r, ECANCELED);
 }
 
+// The tag on this addon's handles (napi_errors.h: another addon's handle is not a Relay).
+static const napi_type_tag RELAY_TAG = {0x6761746568756470ULL, 0x74756e6e656c5f72ULL};
+
 static Relay* unwrap(napi_env env, napi_value obj) {
-  Relay* r = NULL;
-  if (napi_unwrap(env, obj, (void**)&r) != napi_ok) return NULL;
-  return r;
+  return (Relay*)unwrap_handle(env, obj, &RELAY_TAG);
 }
 
 static int is_stream_socket(int fd) {
@@ -272,6 +273,10 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[1], &cfd) != napi_ok ||
       napi_get_value_int32(env, argv[2], &ufd) != napi_ok || cfd < 0 || ufd < 0 || cfd == ufd) {
     napi_throw_type_error(env, "EINVAL", "start(handle, clientFd, upstreamFd, onDone)");
+    return NULL;
+  }
+  if (!claim_handle(env, argv[0], &RELAY_TAG)) {
+    napi_throw_type_error(env, "EINVAL", "start: the handle is another addon's");
     return NULL;
   }
   if (!is_stream_socket(cfd) || !is_stream_socket(ufd)) {

@@ -92,6 +92,9 @@ typedef struct {
   int nips;
   size_t bytes;
   int enabled;
+  // This socket's hash seed, so nobody can precompute names (or sources) that share a probe
+  // window. Per socket: worker threads enable theirs at the same time.
+  uint32_t seed;
   uint8_t* hits;    // HIT_RING records, shared with JavaScript
   int32_t* hit_n;   // [0]: records written; JavaScript sets it to 0 when it has drained them
   uv_timer_t* timer;
@@ -206,13 +209,10 @@ typedef struct {
   uint8_t q[260];  // the lowercased question (name, type, class)
 } FastQuery;
 
-// A per-process seed, so nobody can precompute names that share a probe window.
-static uint32_t fast_seed;
-
 static inline uint32_t fnv(uint32_t h, uint32_t v) { return (h ^ v) * 0x01000193u; }
 
 // 1 when `b` (n bytes) is a query the fast path may answer, its parts in `fq`; 0 otherwise.
-static int fast_parse(const uint8_t* b, int n, FastQuery* fq) {
+static int fast_parse(uint32_t seed, const uint8_t* b, int n, FastQuery* fq) {
   if (n < 17 || n > 512) return 0;
   if ((b[2] & 0xfb) != 0x01 || b[4] != 0 || b[5] != 1 || b[6] != 0 || b[7] != 0 || b[8] != 0 ||
       b[9] != 0 || b[10] != 0)
@@ -220,7 +220,7 @@ static int fast_parse(const uint8_t* b, int n, FastQuery* fq) {
   int ar = b[11];
   if (ar > 1) return 0;
   int o = 12;
-  uint32_t h = 0x811c9dc5u ^ fast_seed;
+  uint32_t h = 0x811c9dc5u ^ seed;
   for (;;) {
     if (o >= n) return 0;
     int len = b[o];
@@ -276,8 +276,10 @@ static int fast_parse(const uint8_t* b, int n, FastQuery* fq) {
   return 1;
 }
 
-static uint32_t ip_hash(int fam, const uint8_t* a) {
-  uint32_t h = 0x811c9dc5u ^ (uint32_t)fam;
+// Seeded as the copies' hash is: sources that share one probe run cannot be chosen beforehand
+// (thousands of them would make every datagram's lookup walk the run).
+static uint32_t ip_hash(uint32_t seed, int fam, const uint8_t* a) {
+  uint32_t h = (0x811c9dc5u ^ seed) ^ (uint32_t)fam;
   for (int i = 0; i < (fam == 4 ? 4 : 16); i++) h = fnv(h, a[i]);
   return h;
 }
@@ -299,7 +301,7 @@ static int src_of(const struct sockaddr_storage* ss, const uint8_t** a) {
 // probe found neither.
 static int ip_slot(Fast* f, int fam, const uint8_t* a) {
   size_t alen = fam == 4 ? 4 : 16;
-  uint32_t i = ip_hash(fam, a) & (IP_SLOTS - 1);
+  uint32_t i = ip_hash(f->seed, fam, a) & (IP_SLOTS - 1);
   for (int k = 0; k < IP_SLOTS; k++, i = (i + 1) & (IP_SLOTS - 1)) {
     IpEntry* e = &f->ips[i];
     if (e->fam == 0) return (int)i;
@@ -330,7 +332,8 @@ static inline int same_key(const FastEntry* c, int32_t cls, uint32_t h, const Fa
 // Answer query slot `i` (n bytes) from a copy into its reply slot; the answer's length, or 0.
 static int fast_answer(Sock* s, int i, int n, double now) {
   Fast* f = s->fast;
-  if (*f->hit_n >= HIT_RING) return 0;  // the ring waits for a drain: JavaScript answers
+  // The ring waits for a drain (or JavaScript wrote a count no record has): JavaScript answers.
+  if (*f->hit_n < 0 || *f->hit_n >= HIT_RING) return 0;
   const uint8_t* a;
   int fam = src_of(&s->src[i], &a);
   if (!fam) return 0;
@@ -340,7 +343,7 @@ static int fast_answer(Sock* s, int i, int n, double now) {
   int32_t cls = src->cls;
   const uint8_t* b = s->in + (size_t)i * s->in_slot;
   FastQuery fq;
-  if (!fast_parse(b, n, &fq)) return 0;
+  if (!fast_parse(f->seed, b, n, &fq)) return 0;
   uint32_t h = fnv(fq.hash, (uint32_t)cls);
   int qlen = fq.qend - 12;
   uint32_t home = h & (FAST_SLOTS - 1);
@@ -562,10 +565,11 @@ static void finalize_sock(napi_env env, void* data, void* hint) {
   }
 }
 
+// The tag on this addon's handles (napi_errors.h: another addon's handle is not a Sock).
+static const napi_type_tag SOCK_TAG = {0x6761746568756470ULL, 0x7564705f62617463ULL};
+
 static Sock* unwrap(napi_env env, napi_value obj) {
-  Sock* s = NULL;
-  napi_unwrap(env, obj, (void**)&s);
-  return s;
+  return (Sock*)unwrap_handle(env, obj, &SOCK_TAG);
 }
 
 // The `want` arguments of a call whose first is a socket handle; the socket, or NULL when
@@ -642,7 +646,8 @@ static Sock* new_sock(napi_env env, int fd, int family, int nslots, size_t in_sl
   napi_get_uv_event_loop(env, &loop);
   uv_poll_init(loop, s->poll, fd);
   s->poll->data = s;
-  if (napi_wrap(env, obj, s, finalize_sock, NULL, NULL) != napi_ok) {
+  if (!claim_handle(env, obj, &SOCK_TAG) ||
+      napi_wrap(env, obj, s, finalize_sock, NULL, NULL) != napi_ok) {
     s->closing = 1;
     uv_close((uv_handle_t*)s->poll, on_poll_closed);  // frees s and closes fd
     napi_throw_type_error(env, "EINVAL", "open: the handle must be a plain object");
@@ -801,7 +806,9 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t len, off;
   napi_typedarray_type t;
   napi_value ab;
-  if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &off) != napi_ok) {
+  // A Uint8Array: another typed array's length counts elements, not bytes.
+  if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &off) != napi_ok ||
+      t != napi_uint8_array) {
     napi_throw_type_error(env, "EINVAL", "send(handle, data)");
     return NULL;
   }
@@ -883,6 +890,13 @@ static napi_value js_send_queued(napi_env env, napi_callback_info info) {
 static napi_value js_start(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   Sock* s = sock_args(env, info, 2, argv);
+  napi_valuetype cbt = napi_undefined;
+  if (s) napi_typeof(env, argv[1], &cbt);
+  if (s && cbt != napi_function) {
+    // (Kept, a number would leave no reference: the first batch would call through an unset one.)
+    napi_throw_type_error(env, "EINVAL", "start(handle, onBatch): onBatch must be a function");
+    return NULL;
+  }
   if (!s || s->closing || s->polling) {
     napi_throw_error(env, "EINVAL", "start: closed or already started");
     return NULL;
@@ -912,10 +926,11 @@ static napi_value js_send_to(napi_env env, napi_callback_info info) {
   napi_typedarray_type t;
   napi_value ab;
   size_t off;
+  napi_typedarray_type at;
   if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &off) != napi_ok ||
-      napi_get_value_int32(env, argv[2], &fam) != napi_ok ||
-      napi_get_typedarray_info(env, argv[3], &t, &alen, &addr, &ab, &off) != napi_ok ||
-      napi_get_value_int32(env, argv[4], &port) != napi_ok) {
+      t != napi_uint8_array || napi_get_value_int32(env, argv[2], &fam) != napi_ok ||
+      napi_get_typedarray_info(env, argv[3], &at, &alen, &addr, &ab, &off) != napi_ok ||
+      at != napi_uint8_array || napi_get_value_int32(env, argv[4], &port) != napi_ok) {
     napi_throw_type_error(env, "EINVAL", "sendTo(handle, data, family, address, port)");
     return NULL;
   }
@@ -1029,10 +1044,10 @@ static napi_value js_fast_enable(napi_env env, napi_callback_info info) {
     free_fast(f);
     return throw_errno(env, "allocating the packet-cache copies", ENOMEM);
   }
-  if (fast_seed == 0) {
+  {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    fast_seed = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 16) ^ (uint32_t)(uintptr_t)f;
+    f->seed = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 16) ^ (uint32_t)(uintptr_t)f;
   }
   uv_loop_t* loop;
   napi_get_uv_event_loop(env, &loop);
@@ -1102,15 +1117,17 @@ static napi_value js_fast_store(napi_env env, napi_callback_info info) {
   FastQuery fq;
   const uint8_t* a;
   int fam = 0;
-  uint8_t pairs[8 * 64];
+  uint32_t pairs[2 * 64];
   int nttl = (int)(nt / 2);
+  // Times as Date.now() gives them: a NaN expiry would never expire, and the age of a copy
+  // stored at ±1e300 does not fit the integer it is taken as.
   if (!f || !f->enabled || qi < 0 || qi >= s->nslots || cls < 0 || cls > 0xffff ||
-      s->in_len[qi] <= 0 ||
-      (nt & 1) || nttl > 64 || alen > s->out_slot || alen > OUR_UDP_SIZE)
+      s->in_len[qi] <= 0 || (nt & 1) || nttl > 64 || !(stored > -8.64e15 && stored < 8.64e15) ||
+      expires != expires || refresh != refresh)
     goto done;
-  if (!fast_parse(s->in + (size_t)qi * s->in_slot, s->in_len[qi], &fq) ||
-      alen < (size_t)fq.qend || !(fam = src_of(&s->src[qi], &a)))
-    goto done;
+  // The TTL pairs first: reading an element may run JavaScript (a getter), which may close the
+  // socket or free the answer's memory (its buffer transferred or resized), so the answer's
+  // bytes are looked up only after the last element was read.
   for (int k = 0; k < nttl; k++) {
     napi_value v;
     double o, ttl;
@@ -1119,20 +1136,28 @@ static napi_value js_fast_store(napi_env env, napi_callback_info info) {
         napi_get_element(env, argv[4], (uint32_t)(2 * k + 1), &v) != napi_ok ||
         napi_get_value_double(env, v, &ttl) != napi_ok)
       goto done;
-    // Offsets inside the answer, past the question; TTLs as 32-bit fields hold them.
-    if (!(o >= (double)fq.qend && o + 4 <= (double)alen) || !(ttl >= 0 && ttl <= 4294967295.0))
-      goto done;
-    uint32_t ov = (uint32_t)o, tv = (uint32_t)ttl;
-    memcpy(pairs + k * 8, &ov, 4);
-    memcpy(pairs + k * 8 + 4, &tv, 4);
+    // TTLs as 32-bit fields hold them; offsets are checked against the answer below.
+    if (!(o >= 0 && o <= 65535) || !(ttl >= 0 && ttl <= 4294967295.0)) goto done;
+    pairs[2 * k] = (uint32_t)o;
+    pairs[2 * k + 1] = (uint32_t)ttl;
   }
+  if (s->closing || !f->enabled ||
+      napi_get_typedarray_info(env, argv[3], &t, &alen, &ans, &ab, &off) != napi_ok ||
+      alen > s->out_slot || alen > OUR_UDP_SIZE)
+    goto done;
+  if (!fast_parse(f->seed, s->in + (size_t)qi * s->in_slot, s->in_len[qi], &fq) ||
+      alen < (size_t)fq.qend || !(fam = src_of(&s->src[qi], &a)))
+    goto done;
+  // Offsets inside the answer, past the question.
+  for (int k = 0; k < nttl; k++)
+    if (pairs[2 * k] < (uint32_t)fq.qend || (size_t)pairs[2 * k] + 4 > alen) goto done;
   // The source: known from now on with this class (a full table is forgotten and learnt anew).
   if (f->nips >= IP_SLOTS * 3 / 4) {
     memset(f->ips, 0, sizeof(IpEntry) * IP_SLOTS);
     f->nips = 0;
   }
   int ipi = ip_slot(f, fam, a);
-  if (ipi < 0) goto done;
+  if (ipi < 0) goto done;  // (not reached: the table is never fuller than 3/4)
   IpEntry* ip = &f->ips[ipi];
   if (ip->fam == 0) {
     ip->fam = (uint8_t)fam;
