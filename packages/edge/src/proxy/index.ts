@@ -41,6 +41,7 @@ import {
   subscribeInspectionMetrics,
   subscribeProxyMetrics,
 } from "./proxy-metrics.ts";
+import { handshakeSlots } from "./stages/inspect-tls.ts";
 import { createPolicyContexts } from "./stages/policy-request.ts";
 import { recordFault } from "./stages/record.ts";
 import { rawHead } from "./stages/respond.ts";
@@ -158,7 +159,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     fault: (fault, socket, answerable) => onFault(fault, socket, answerable),
     cut: (reason) => cut(reason),
   });
-  const handshakes = { active: 0, max: limits.maxConcurrentTlsHandshakes };
+  const handshakes = handshakeSlots(limits.maxConcurrentTlsHandshakes);
   // The decrypted sides that chose h2 (ALPN): streams run the same HTTP pipeline.
   const h2Sessions = new Set<ServerHttp2Session>();
   const h2Limits = {

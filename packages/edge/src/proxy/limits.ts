@@ -20,6 +20,7 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   upstreamIdleTimeoutMs: 120_000,
   clientHelloTimeoutMs: 10_000,
   tlsHandshakeTimeoutMs: 10_000,
+  // One source holds at most a quarter of them (stages/inspect-tls.ts handshakeSlots).
   maxConcurrentTlsHandshakes: 512,
   maxConnections: 10_000,
   // One source (IPv4 address, IPv6 /64) may hold a tenth of the slots: a client that opens

@@ -290,7 +290,7 @@ export function subscribeProxyMetrics(m: ProxyMetrics, origin: object): () => vo
 
 /** TLS inspection's own counters (stages/inspect-tls.ts, stages/record.ts). */
 export interface InspectionMetrics {
-  /** Client handshakes on minted leaves: ok, failed, refused_busy, no_issuer, bad_name, … */
+  /** Client handshakes on minted leaves: ok, failed, refused_busy, refused_source_busy, no_issuer, bad_name, … */
   readonly handshakes: Counter<"result">;
   /** Requests read from inspected connections, by action. */
   readonly requests: Counter<"action">;

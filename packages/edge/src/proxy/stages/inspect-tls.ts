@@ -12,6 +12,7 @@
 // decrypted session ends.
 
 import type { TLSSocket } from "node:tls";
+import { sourceKey } from "../../net/source-key.ts";
 import { LeafUnavailable } from "../../tls/leaf-minter.ts";
 import { answer, type Exchange, type Inspection, type Outcome, type Stage } from "../exchange.ts";
 import { untrustedOriginCertOf } from "../proxy-config.ts";
@@ -23,8 +24,8 @@ export interface Inspector {
   accept(ex: Exchange, name: string): Promise<TLSSocket>;
   /** Serve HTTP/1.1 on the decrypted socket; resolves when the session ends. */
   serve(socket: TLSSocket, inspection: Inspection): Promise<void>;
-  /** Handshakes in progress now, and the bound. */
-  readonly handshakes: { active: number; readonly max: number };
+  /** Handshakes in progress now, and the bounds (handshakeSlots). */
+  readonly handshakes: HandshakeSlots;
   readonly handshakeTimeoutMs: number;
   handshakeResult(result: string): void;
   /**
@@ -33,6 +34,32 @@ export interface Inspector {
    * through (tls/origin-probe.ts).
    */
   originVerdict(ex: Exchange): Promise<string | undefined>;
+}
+
+/**
+ * Client handshakes in progress: at most `max` at once, and at most `perSource` from one source
+ * (net/source-key.ts: an IPv4 address, an IPv6 /64). Without the second bound one client that
+ * opens CONNECTs and stalls each handshake until tlsHandshakeTimeoutMs held every slot, and every
+ * other client's inspected CONNECT was refused meanwhile.
+ */
+export interface HandshakeSlots {
+  active: number;
+  readonly max: number;
+  readonly perSource: number;
+  /** Handshakes in progress by source key (no entry: none). */
+  readonly bySource: Map<string, number>;
+}
+
+/** Slots for `max` handshakes at once, a quarter of them (at least one) for any one source. */
+export function handshakeSlots(max: number): HandshakeSlots {
+  return { active: 0, max, perSource: Math.max(1, Math.ceil(max / 4)), bySource: new Map() };
+}
+
+function releaseSlot(hs: HandshakeSlots, key: string): void {
+  hs.active--;
+  const n = hs.bySource.get(key) ?? 1;
+  if (n <= 1) hs.bySource.delete(key);
+  else hs.bySource.set(key, n - 1);
 }
 
 export function createInspectTls(ctxs: PolicyContexts, inspector: Inspector | undefined): Stage {
@@ -64,13 +91,25 @@ export function createInspectTls(ctxs: PolicyContexts, inspector: Inspector | un
         inspector.handshakeResult("refused_busy");
         return answer(ex, 0, "tls_handshake_failed", "too many TLS handshakes in progress");
       }
+      const key = sourceKey(ex.clientIp);
+      const mine = hs.bySource.get(key) ?? 0;
+      if (mine >= hs.perSource) {
+        inspector.handshakeResult("refused_source_busy");
+        return answer(
+          ex,
+          0,
+          "tls_handshake_failed",
+          "too many TLS handshakes in progress from this client",
+        );
+      }
       const name = ex.sni ?? ex.host;
       let tls: TLSSocket;
       hs.active++;
+      hs.bySource.set(key, mine + 1);
       try {
         tls = await inspector.accept(ex, name);
       } catch (e) {
-        hs.active--;
+        releaseSlot(hs, key);
         const reason = e instanceof LeafUnavailable ? e.reason : "mint_failed";
         inspector.handshakeResult(reason);
         // No leaf (no intermediate yet, or a name we cannot certify): tunnel it untouched.
@@ -95,7 +134,7 @@ export function createInspectTls(ctxs: PolicyContexts, inspector: Inspector | un
           resolve(false);
         });
       });
-      hs.active--;
+      releaseSlot(hs, key);
       inspector.handshakeResult(ok ? "ok" : "failed");
       const inspection: Inspection = {
         host: ex.host,
