@@ -9,16 +9,24 @@ import { splitHostPort } from "../net/host-port.ts";
 import { closeServer, listen } from "../net/listen.ts";
 import { http } from "../net/node-http.ts";
 import { DNS_QUERY_CHANNEL, type DnsQueryEvent, publishPending, subscribe } from "./events.ts";
-import { type PendingCount, PendingCounts } from "./pending-counts.ts";
+import {
+  type PendingCount,
+  PendingCounts,
+  type PendingHistogram,
+  PendingHistograms,
+} from "./pending-counts.ts";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "./prom-client.ts";
 import { registryMetric } from "./registry-metric.ts";
 
 /** The DNS query and cache-lookup counts, bumped per query and flushed on collect. */
 const dnsCounts = new PendingCounts();
+/** The DNS duration histograms' observations, flushed on collect likewise. */
+const dnsHistograms = new PendingHistograms();
 /** What a DNS metric's collection runs: queries still held unpublished first (events.ts). */
 const collectDns = (): void => {
   publishPending();
   dnsCounts.flush();
+  dnsHistograms.flush();
 };
 
 let registry: Registry | undefined;
@@ -143,6 +151,7 @@ export function dnsMetrics(): DnsMetrics {
           labelNames: ["protocol"] as const,
           buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
           registers: [r],
+          collect: collectDns,
         }),
     ),
     upstreamErrors: once(
@@ -226,6 +235,7 @@ export function dnsMetrics(): DnsMetrics {
           labelNames: ["transport"] as const,
           buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
           registers: [r],
+          collect: collectDns,
         }),
     ),
     logDropped: once(
@@ -308,6 +318,31 @@ function policyCount(action: string, phase: string): PendingCount {
   );
 }
 
+/**
+ * The upstream exchange latency histogram's pending observations for `protocol` (seconds; added
+ * to gatehouse_dns_upstream_duration_seconds when it is collected).
+ */
+export function upstreamLatencyOf(protocol: string): PendingHistogram {
+  let p = upstreamLatencies.get(protocol);
+  if (p === undefined) {
+    p = dnsHistograms.add(dnsMetrics().upstreamLatency, { protocol });
+    upstreamLatencies.set(protocol, p);
+  }
+  return p;
+}
+const upstreamLatencies = new Map<string, PendingHistogram>();
+
+/** The query duration histogram's pending observations for `transport` (seconds). */
+function durationOf(transport: string): PendingHistogram {
+  let p = durations.get(transport);
+  if (p === undefined) {
+    p = dnsHistograms.add(dnsMetrics().duration, { transport });
+    durations.set(transport, p);
+  }
+  return p;
+}
+const durations = new Map<string, PendingHistogram>();
+
 /** Slots of a fast-path answer's memo (DnsQueryEvent.memo): query counts by transport, policy. */
 const MEMO_POLICY = 3;
 
@@ -333,7 +368,7 @@ export function subscribeDnsMetrics(): void {
     const phase = ev.policyPhase;
     if (memo === undefined) {
       queryCount(ev.transport, f.action, f.rcode ?? "NONE").n++;
-      m.duration.observe({ transport: ev.transport }, ev.durationMs / 1000);
+      durationOf(ev.transport).observe(ev.durationMs / 1000);
       if (phase !== undefined) policyCount(ev.policyAction ?? f.action, phase).n++;
       if (f.reason === "rfc8482_any") m.minimalAny.inc();
     } else {

@@ -21,7 +21,7 @@ import { nth } from "../../indexed.ts";
 import { u8 } from "../../net/bytes.ts";
 import { splitHostPort } from "../../net/host-port.ts";
 import { https } from "../../net/node-tls.ts";
-import { dnsMetrics } from "../../telemetry/metrics.ts";
+import { dnsMetrics, upstreamLatencyOf } from "../../telemetry/metrics.ts";
 import { lowerName } from "../wire/name.ts";
 import { DotSession } from "./dot-session.ts";
 import { upstreamSecureContext } from "./tls-trust.ts";
@@ -227,7 +227,7 @@ export class UpstreamGroup {
         throw e;
       }
       const ms = performance.now() - t0;
-      m.upstreamLatency.observe({ protocol }, ms / 1000);
+      upstreamLatencyOf(protocol).observe(ms / 1000);
       const rcode = u8(wire, 3) & 0xf;
       if (rcode === 1 && edns) {
         // RFC 6891 §6.2.2: a server that does not understand EDNS answers FORMERR; ask again
