@@ -148,6 +148,8 @@ export function listenUdpBatch(
   const outLens = new Int32Array(h.outputLengths);
   const addrs = new Uint8Array(h.addresses);
   const addrView = new DataView(h.addresses);
+  const inputBytes = Buffer.from(h.input);
+  const addrBytes = Buffer.from(h.addresses);
   // One view per slot, made once: a query is read and its answer written in place.
   const inSlots: Buffer[] = [];
   const outSlots: Buffer[] = [];
@@ -219,9 +221,12 @@ export function listenUdpBatch(
     if (!inFlight.enter()) return;
     const o = i * AS;
     const clientPort = addrView.getUint16(o + 2);
-    // The slots are reused by the next batch: keep copies.
-    const query = Buffer.from(nth(inSlots, i).subarray(0, len));
-    const addr = addrs.slice(o, o + AS);
+    // The slots are reused by the next batch: keep copies (from Node's buffer pool: no view of
+    // the slot, no ArrayBuffer of its own for the address).
+    const query = Buffer.allocUnsafe(len);
+    inputBytes.copy(query, 0, i * IN, i * IN + len);
+    const addr = Buffer.allocUnsafe(AS);
+    addrBytes.copy(addr, 0, o, o + AS);
     service.handle(query, { transport: "udp", ip, port: clientPort }).then((out) => {
       // A reply that comes after close() gave up waiting has no socket to go out on.
       if (out && !inFlight.released) reply(out, addr);

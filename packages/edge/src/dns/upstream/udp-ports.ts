@@ -24,7 +24,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { getSystemErrorName } from "node:util";
 import { nth } from "../../indexed.ts";
-import { at } from "../../net/bytes.ts";
+import { at, u8 } from "../../net/bytes.ts";
 import { dnsMetrics, upstreamDatagramDrops } from "../../telemetry/metrics.ts";
 import { type BatchAddon, type BatchHandle, batchAddon } from "../server/udp-batch.ts";
 import {
@@ -139,7 +139,7 @@ class Port {
             const len = at(lens, i);
             // Negative: longer than a slot, read cut short (no answer to a query of ours is).
             if (len < 0) upstreamDatagramDrops().inc({ reason: "oversized" });
-            else this.receive(input.subarray(i * slot, i * slot + len), true);
+            else this.receiveSlot(input, i * slot, len);
           }
         });
         return;
@@ -154,7 +154,7 @@ class Port {
     });
     this.sock = sock;
     sock.unref();
-    sock.on("message", (msg: Buffer) => this.receive(msg, false));
+    sock.on("message", (msg: Buffer) => this.receive(msg));
     sock.on("error", (e: NodeJS.ErrnoException) => {
       // An ICMP port unreachable (nothing listening upstream) reported on a connected socket:
       // as with an unconnected one, the query waits for its retransmissions and timeout.
@@ -172,15 +172,24 @@ class Port {
   }
 
   /**
-   * A datagram from the upstream: the reply of the query with its ID when it answers that
-   * question (copied first when `copy`: the slot it lies in is read into again).
+   * A datagram of the addon's: `len` bytes at `at` of its receive slots, which the next batch is
+   * read into. Only a datagram whose ID is of a query in flight is copied (from Node's buffer
+   * pool, without a view of the slot first) and looked at.
    */
-  private receive(msg: Buffer, copy: boolean): void {
+  private receiveSlot(input: Buffer, at: number, len: number): void {
+    if (len < 12) return;
+    if (!this.calls.has((u8(input, at) << 8) | u8(input, at + 1))) return;
+    const msg = Buffer.allocUnsafe(len);
+    input.copy(msg, 0, at, at + len);
+    this.receive(msg);
+  }
+
+  /** A datagram from the upstream: the reply of the query with its ID when it answers that question. */
+  private receive(msg: Buffer): void {
     if (msg.length < 12) return;
     const call = this.calls.get(msg.readUInt16BE(0));
     if (call === undefined) return;
-    if (sameQuestion(msg, call.query, call.q) || matchesQuestion(msg, call.q))
-      settle(call, copy ? Buffer.from(msg) : msg);
+    if (sameQuestion(msg, call.query, call.q) || matchesQuestion(msg, call.q)) settle(call, msg);
     else if (caseOnlyMismatch(msg, call.q)) settle(call, caseError(this.ports.target));
   }
 
