@@ -9,12 +9,7 @@ import { splitHostPort } from "../net/host-port.ts";
 import { closeServer, listen } from "../net/listen.ts";
 import { http } from "../net/node-http.ts";
 import { DNS_QUERY_CHANNEL, type DnsQueryEvent, publishPending, subscribe } from "./events.ts";
-import {
-  type PendingCount,
-  PendingCounts,
-  type PendingHistogram,
-  PendingHistograms,
-} from "./pending-counts.ts";
+import { type PendingCount, PendingCounts, PendingHistograms } from "./pending-counts.ts";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "./prom-client.ts";
 import { registryMetric } from "./registry-metric.ts";
 
@@ -319,29 +314,16 @@ function policyCount(action: string, phase: string): PendingCount {
 }
 
 /**
- * The upstream exchange latency histogram's pending observations for `protocol` (seconds; added
+ * The upstream exchange latency histogram's pending observations for a protocol (seconds; added
  * to gatehouse_dns_upstream_duration_seconds when it is collected).
  */
-export function upstreamLatencyOf(protocol: string): PendingHistogram {
-  let p = upstreamLatencies.get(protocol);
-  if (p === undefined) {
-    p = dnsHistograms.add(dnsMetrics().upstreamLatency, { protocol });
-    upstreamLatencies.set(protocol, p);
-  }
-  return p;
-}
-const upstreamLatencies = new Map<string, PendingHistogram>();
+export const upstreamLatencyOf = dnsHistograms.byLabel(
+  () => dnsMetrics().upstreamLatency,
+  "protocol",
+);
 
-/** The query duration histogram's pending observations for `transport` (seconds). */
-function durationOf(transport: string): PendingHistogram {
-  let p = durations.get(transport);
-  if (p === undefined) {
-    p = dnsHistograms.add(dnsMetrics().duration, { transport });
-    durations.set(transport, p);
-  }
-  return p;
-}
-const durations = new Map<string, PendingHistogram>();
+/** The query duration histogram's pending observations for a transport (seconds). */
+const durationOf = dnsHistograms.byLabel(() => dnsMetrics().duration, "transport");
 
 /** Slots of a fast-path answer's memo (DnsQueryEvent.memo): query counts by transport, policy. */
 const MEMO_POLICY = 3;

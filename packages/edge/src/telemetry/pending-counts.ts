@@ -140,6 +140,22 @@ export class PendingHistograms {
     return p;
   }
 
+  /**
+   * The pending histograms of `histogram()` (called once, at the first observation) by the value
+   * of its one label, `name`: each label set's made once.
+   */
+  byLabel(histogram: () => object, name: string): (value: string) => PendingHistogram {
+    const byValue = new Map<string, PendingHistogram>();
+    return (value) => {
+      let p = byValue.get(value);
+      if (p === undefined) {
+        p = this.add(histogram(), { [name]: value });
+        byValue.set(value, p);
+      }
+      return p;
+    };
+  }
+
   readonly flush = (): void => {
     for (const p of this.all) p.flush();
   };
