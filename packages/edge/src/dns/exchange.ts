@@ -6,7 +6,7 @@ import type { Location, LogAction, QueryLogRecord } from "@gatehouse/contract";
 import { EdgeError } from "@gatehouse/contract/errors";
 import type { DohDevice } from "../identify/doh-devices.ts";
 import type { CompiledPolicy, PolicyPhase } from "../policy/policy-set.ts";
-import type { CachedAnswer, CacheEntry } from "./cache/dns-cache.ts";
+import type { CachedAnswer, CacheEntry, CacheHit } from "./cache/dns-cache.ts";
 import type { DnsRuntime } from "./runtime.ts";
 import type { ListMatch } from "./stages/list-match.ts";
 import type { EdnsOptionData, Message, ResourceRecord } from "./wire/message.ts";
@@ -73,6 +73,11 @@ export interface DnsExchange {
    * never for the client.
    */
   errorDetail: string | undefined;
+  /**
+   * The cache hit the response is exactly the encoding of (set by finalize when nothing per
+   * query is in it): write answers from the entry's encoded bytes (stages/wire-answer.ts).
+   */
+  wire: CacheHit | undefined;
   /** Encoded bytes to send (set by write). */
   out: Buffer | undefined;
   /**
@@ -142,6 +147,7 @@ export function newExchange(rt: DnsRuntime, raw: Uint8Array, client: ClientInfo)
     upstream: undefined,
     reason: undefined,
     errorDetail: undefined,
+    wire: undefined,
     out: undefined,
     transfer: undefined,
     more: undefined,

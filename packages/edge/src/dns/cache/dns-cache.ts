@@ -13,7 +13,7 @@
 
 import { RRType } from "../wire/constants.ts";
 import type { ResourceRecord, SoaData } from "../wire/message.ts";
-import { approxBytes, stringBytes } from "./bytes.ts";
+import { approxBytes, stringBytes, TYPED_ARRAY_BYTES } from "./bytes.ts";
 import { LruMap } from "./lru-map.ts";
 
 export interface CachedAnswer {
@@ -40,10 +40,28 @@ export interface EntryUse {
   prefetching: boolean;
 }
 
+/**
+ * An entry's answer as encoded once (stages/wire-answer.ts): the bytes with the TTLs as stored
+ * (age 0) and the question of the query it was encoded for, and where the TTL fields are, so a
+ * later hit answered by the pipeline copies and patches instead of encoding records again.
+ */
+export interface WireAnswer {
+  readonly bytes: Buffer;
+  /** (offset, TTL as stored) pairs, OPT excluded, as `findTtls` (packet-cache.ts) finds them. */
+  readonly ttls: readonly number[];
+  /** The query's EDNS state it was encoded for (0: none, 1: EDNS, 2: EDNS with DO). */
+  readonly edns: 0 | 1 | 2;
+}
+
+/** What a kept WireAnswer costs: its object, its buffer's objects, its bytes and TTL pairs. */
+export function wireAnswerBytes(w: WireAnswer): number {
+  return 32 + TYPED_ARRAY_BYTES + w.bytes.byteLength + approxBytes(w.ttls);
+}
+
 export interface CacheEntry extends CachedAnswer {
   readonly key: string;
-  /** What the entry holds, as counted against `maxBytes`. */
-  readonly bytes: number;
+  /** What the entry holds, as counted against `maxBytes` (its WireAnswer's bytes included). */
+  bytes: number;
   /** ms timestamps. */
   readonly storedAt: number;
   readonly expiresAt: number;
@@ -51,6 +69,38 @@ export interface CacheEntry extends CachedAnswer {
   /** TTL (s) the entry was stored with, after clamping. */
   readonly ttl: number;
   readonly use: EntryUse;
+  /** The answer as encoded for the pipeline's last hit (DnsCache.keepWire), if any. */
+  wire: WireAnswer | undefined;
+}
+
+/**
+ * A fresh entry's answer as a hit hands it to the pipeline: its records with TTLs aged by `age`
+ * seconds, and the entry and age they came from (the write stage answers from the entry's
+ * encoded bytes when nothing else changed the answer; an answer any other stage made is never
+ * one of these).
+ */
+export class CacheHit implements CachedAnswer {
+  readonly rcode: number;
+  readonly ad: boolean;
+  readonly dnssec: "secure" | "insecure" | undefined;
+  readonly ede: number | undefined;
+  readonly answers: readonly ResourceRecord[];
+  readonly authorities: readonly ResourceRecord[];
+  readonly additionals: readonly ResourceRecord[];
+  readonly entry: CacheEntry;
+  readonly age: number;
+
+  constructor(e: CacheEntry, age: number) {
+    this.rcode = e.rcode;
+    this.ad = e.ad;
+    this.dnssec = e.dnssec;
+    this.ede = e.ede;
+    this.answers = age === 0 ? e.answers : agedRecords(e.answers, age);
+    this.authorities = age === 0 ? e.authorities : agedRecords(e.authorities, age);
+    this.additionals = age === 0 ? e.additionals : agedRecords(e.additionals, age);
+    this.entry = e;
+    this.age = age;
+  }
 }
 
 export interface CacheSettings {
@@ -252,6 +302,7 @@ export class DnsCache {
       staleUntil: now + ttl * 1000 + (this.settings.serveStale ? this.settings.staleTtl * 1000 : 0),
       ttl,
       use: { hits: 0, prefetching: false },
+      wire: undefined,
     };
     // An answer larger than the whole budget is not kept (it would evict everything else).
     if (bytes > st.maxBytes) return undefined;
@@ -267,6 +318,19 @@ export class DnsCache {
       this.events.onEvict?.();
     }
     return entry;
+  }
+
+  /**
+   * Keep `w` as `e`'s encoded answer (replacing the one it had), counted in its bytes; nothing
+   * when `e` is no longer held (evicted or replaced: its bytes would count nowhere).
+   */
+  keepWire(e: CacheEntry, w: WireAnswer): void {
+    if (this.map.get(e.key) !== e) return;
+    const add = wireAnswerBytes(w) - (e.wire === undefined ? 0 : wireAnswerBytes(e.wire));
+    if (this.bytes + add > this.settings.maxBytes) return;
+    e.wire = w;
+    e.bytes += add;
+    this.bytes += add;
   }
 
   /** True when a hit should trigger a background refresh (RFC 8767 §5 style prefetch). */

@@ -4,7 +4,7 @@
 // for serve-stale. `lookupCache` is the pipeline's one cache lookup: this stage uses it for the
 // question, resolve for each further name (a CNAME target, a rewrite's target).
 
-import { agedRecords } from "../cache/dns-cache.ts";
+import { CacheHit } from "../cache/dns-cache.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { parsedQuery } from "../exchange.ts";
 import { keyOf, type LookupKey, validates } from "../resolve-name.ts";
@@ -33,16 +33,7 @@ export function lookupCache(ex: DnsExchange, k: LookupKey, key = keyOf(ex.rt, k)
   const r = rt.shared.cache.lookup(key, Date.now());
   if (r.kind === "hit") {
     const e = r.entry;
-    const age = r.age;
-    ex.answer = {
-      rcode: e.rcode,
-      ad: e.ad,
-      ...(e.dnssec ? { dnssec: e.dnssec } : {}),
-      ...(e.ede !== undefined ? { ede: e.ede } : {}),
-      answers: age === 0 ? e.answers : agedRecords(e.answers, age),
-      authorities: age === 0 ? e.authorities : agedRecords(e.authorities, age),
-      additionals: age === 0 ? e.additionals : agedRecords(e.additionals, age),
-    };
+    ex.answer = new CacheHit(e, r.age);
     ex.hit = e;
     ex.stale = undefined;
     ex.cache = "hit";

@@ -10,6 +10,7 @@ import { responseSkeleton } from "../respond.ts";
 import { EdnsOption, Rcode } from "../wire/constants.ts";
 import { edeOption, responseEdns } from "../wire/edns.ts";
 import { recursionAvailable } from "./identify.ts";
+import { wireHit } from "./wire-answer.ts";
 
 export function createFinalizeStage(): Stage {
   return {
@@ -17,6 +18,7 @@ export function createFinalizeStage(): Stage {
     run(ex: DnsExchange): Outcome {
       let m = ex.response;
       const q = ex.query;
+      ex.wire = undefined;
       if (!m) {
         const a = ex.answer;
         m = responseSkeleton(ex, a ? a.rcode : Rcode.SERVFAIL);
@@ -25,6 +27,7 @@ export function createFinalizeStage(): Stage {
             ex.prefix.length > 0 ? [...ex.prefix, ...a.answers] : (a.answers as typeof m.answers);
           m.authorities = a.authorities as typeof m.authorities;
           m.additionals = a.additionals as typeof m.additionals;
+          ex.wire = wireHit(ex, a);
           // RFC 6840 §5.7–5.8: AD only for data considered authentic (none of ours: a
           // rewrite's CNAME is not; a chain followed across answers only when every answer on
           // it was), and only to a client that showed it understands AD by setting it or DO.

@@ -12,6 +12,7 @@
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { EdnsOption } from "../wire/constants.ts";
 import { encodeMessage, type Message, type ResourceRecord } from "../wire/message.ts";
+import { writeFromWire } from "./wire-answer.ts";
 
 /** RFC 8467 §4.1: responses are padded to a multiple of this. */
 export const RESPONSE_BLOCK = 468;
@@ -30,6 +31,14 @@ export function createWriteStage(): Stage {
         ex.out = messages.next().value;
         ex.more = messages;
         return "next";
+      }
+      const hit = ex.wire;
+      if (hit !== undefined) {
+        const bytes = writeFromWire(ex, m, hit);
+        if (bytes !== undefined) {
+          ex.out = bytes;
+          return "next";
+        }
       }
       let out = encodeMessage(m, { maxSize: ex.maxSize });
       const t = ex.client.transport;
