@@ -34,8 +34,13 @@ function corrupt(lists: SharedLists | undefined, name: string): void {
   const arena = lists?.get(0)?.list.block.arena;
   assert.ok(arena instanceof Uint8Array, "list 0's arena");
   assert.ok(arena.buffer instanceof SharedArrayBuffer, "the arena is shared memory");
-  const at = Buffer.from(arena.buffer, arena.byteOffset, arena.byteLength).indexOf(`${name}n`);
-  // Names are stored back to back: `name` followed by the next one, n<i+1>.blocked.example.
+  // Names are stored back to back, each as its bytes up to its last dot and then one byte of
+  // 0x80 or more for its last label (domain-set.ts): `name` lies between two such bytes.
+  const bytes = Buffer.from(arena.buffer, arena.byteOffset, arena.byteLength);
+  const head = name.slice(0, name.lastIndexOf("."));
+  let at = -1;
+  for (let i = bytes.indexOf(head); i > 0 && at < 0; i = bytes.indexOf(head, i + 1))
+    if ((bytes[i - 1] ?? 0) >= 0x80 && (bytes[i + head.length] ?? 0) >= 0x80) at = i;
   assert.ok(at >= 0, `${name} is in the arena`);
   arena[at] = "x".charCodeAt(0);
 }
