@@ -167,3 +167,35 @@ test("proxy records keep a shared template and their own fields, and drain as th
     stop();
   }
 });
+
+test("a proxy slot is counted as its whole record would be: template counted once, own fields per request", () => {
+  const log = new QueryLog(64);
+  const whole = new QueryLog(64);
+  const origin = {};
+  const stop = subscribeProxyQueryLog(log, origin);
+  try {
+    for (let i = 0; i < 30; i++) {
+      const r: QueryLogRecord = {
+        ts: 1_700_000_000_000 + i,
+        kind: "http",
+        id: `req-${i}`,
+        client: `10.0.0.${i % 4}`,
+        action: "allow",
+        transport: "http",
+        durationMs: i === 3 ? 2 : i / 3,
+        method: "GET",
+        status: 200,
+        bytesUp: i === 5 ? 2 ** 31 : 90 + i,
+        bytesDown: 1000 * i,
+        host: `h${i % 3}.example`,
+        upstreamAddr: "192.0.2.1:80",
+      };
+      if (i % 4 !== 0) r.url = `http://h${i % 3}.example/${"x".repeat(i)}`;
+      httpRequestChannel.publish({ origin, record: r, peerPrivate: false, errorDetail: undefined });
+      whole.push(r);
+      assert.equal(log.bytes, whole.bytes, `record ${i}`);
+    }
+  } finally {
+    stop();
+  }
+});

@@ -152,8 +152,11 @@ export class QueryLog {
     record: QueryLogRecord,
     bytesUp: number,
     bytesDown: number,
+    templateBytes = approxBytes(template),
   ): void {
-    const i = this.advance(8 + approxBytes(record));
+    // Counted as the whole record would be (approxBytes): the template's fields, counted once
+    // when it was made, plus the request's own.
+    const i = this.advance(8 + templateBytes + perRequestBytes(record, bytesUp, bytesDown));
     this.records[i] = undefined;
     this.templates[i] = template;
     this.clients[i] = record.client;
@@ -297,7 +300,10 @@ export function subscribeProxyQueryLog(log: QueryLog, origin: object): () => voi
     const up = r.bytesUp;
     const down = r.bytesDown;
     if (up === undefined || down === undefined) log.push(r);
-    else log.pushProxy(templates.of(r), r, up, down);
+    else {
+      const t = templates.of(r);
+      log.pushProxy(t, r, up, down, templates.lastBytes);
+    }
   });
 }
 
@@ -318,6 +324,24 @@ function perRequest(k: string): boolean {
   }
 }
 
+/**
+ * What a proxy record's per-request fields (perRequest) add to its template in approxBytes's
+ * count: 4 a field plus its value. Per request, instead of walking the whole record.
+ */
+export function perRequestBytes(r: QueryLogRecord, bytesUp: number, bytesDown: number): number {
+  let n =
+    7 * 4 +
+    approxBytes(r.ts) +
+    stringBytes(r.id.length) +
+    stringBytes(r.client.length) +
+    stringBytes(r.transport.length) +
+    approxBytes(r.durationMs) +
+    approxBytes(bytesUp) +
+    approxBytes(bytesDown);
+  if (r.url !== undefined) n += 4 + stringBytes(r.url.length);
+  return n;
+}
+
 /** How many templates a proxy's query log reuses (the most recent ones it made). */
 const PROXY_TEMPLATES = 16;
 
@@ -330,12 +354,19 @@ class ProxyTemplates {
   readonly #recent: (RecordTemplate | undefined)[] = new Array(PROXY_TEMPLATES).fill(undefined);
   /** Fields per template (those of the record it was made from, less the per-request ones). */
   readonly #sizes = new Uint16Array(PROXY_TEMPLATES);
+  /** Each template's approxBytes, counted when it was made. */
+  readonly #bytes = new Uint32Array(PROXY_TEMPLATES);
   #next = 0;
+  /** approxBytes of the template `of` returned last. */
+  lastBytes = 0;
 
   of(r: QueryLogRecord): RecordTemplate {
     for (let i = 0; i < PROXY_TEMPLATES; i++) {
       const t = this.#recent[i];
-      if (t !== undefined && sameFixedFields(t, at(this.#sizes, i), r)) return t;
+      if (t !== undefined && sameFixedFields(t, at(this.#sizes, i), r)) {
+        this.lastBytes = at(this.#bytes, i);
+        return t;
+      }
     }
     const t: Record<string, unknown> = {};
     let n = 0;
@@ -350,6 +381,9 @@ class ProxyTemplates {
     this.#next = i + 1 === PROXY_TEMPLATES ? 0 : i + 1;
     this.#recent[i] = t as RecordTemplate;
     this.#sizes[i] = n;
+    const bytes = approxBytes(t);
+    this.#bytes[i] = bytes;
+    this.lastBytes = bytes;
     return t as RecordTemplate;
   }
 }
