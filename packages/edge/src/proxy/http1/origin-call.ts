@@ -56,7 +56,8 @@ export class OriginCall {
   #conn: OriginLink | undefined;
   /** A connection is open and this call's (connect-origin is done). */
   #connected = false;
-  #settleConnect: ((err: Error | undefined) => void) | undefined;
+  /** Woken once the call has a connection, or will have none (waitConnected). */
+  #connectWaiter: Waiter | undefined;
   #sink: BodyWriter | undefined;
   #early: Buffer[] | undefined;
   #ended = false;
@@ -78,10 +79,15 @@ export class OriginCall {
   #doneWaiter: Waiter | undefined;
   readonly #finish = () => this.#settleDone(true);
   #waiting = false;
-  readonly #resume = () => {
-    this.#waiting = false;
-    this.#conn?.resume();
-  };
+  /** Made on the first backpressure (most responses never wait for the client). */
+  #resumeFn: (() => void) | undefined;
+  get #resume(): () => void {
+    this.#resumeFn ??= () => {
+      this.#waiting = false;
+      this.#conn?.resume();
+    };
+    return this.#resumeFn;
+  }
 
   /** Settles when the final response head is in (rejects when there will be none). */
   get head(): Promise<void> {
@@ -191,9 +197,9 @@ export class OriginCall {
   connected(conn: OriginLink): void {
     this.#conn = conn;
     this.#connected = true;
-    const settle = this.#settleConnect;
-    this.#settleConnect = undefined;
-    settle?.(undefined);
+    const w = this.#connectWaiter;
+    this.#connectWaiter = undefined;
+    w?.wake();
   }
 
   responseHead(status: number, headers: string[], bodyLength: number, noBody: boolean): void {
@@ -228,7 +234,7 @@ export class OriginCall {
     if (this.#ended) return;
     this.error = err;
     this.#ended = true;
-    this.#failConnect(err);
+    this.#failConnect();
     if (!this.#headIn) this.#failHead(err);
     else if (this.#sink !== undefined && !this.#sink.writableFinished) this.#sink.destroy(err);
     this.#settleDone();
@@ -249,15 +255,19 @@ export class OriginCall {
   // --- from the stages ---
 
   /**
-   * Undefined once a connection is this call's; otherwise settles when one is (connect-origin
-   * awaits it), or rejects with the reason there will be none.
+   * False once a connection is this call's, or once it is known there will be none (see
+   * connectFailure); otherwise `w` (connect-origin's exchange) is woken once either happens.
+   * No promise: most requests of a busy client wait here for a connection of its share.
    */
-  whenConnected(): Promise<void> | undefined {
-    if (this.#connected) return undefined;
-    if (this.#ended) return Promise.reject(this.error ?? ABORTED);
-    return new Promise<void>((resolve, reject) => {
-      this.#settleConnect = (err) => (err === undefined ? resolve() : reject(err));
-    });
+  waitConnected(w: Waiter): boolean {
+    if (this.#connected || this.#ended) return false;
+    this.#connectWaiter = w;
+    return true;
+  }
+
+  /** Why the call got no connection (undefined: it has one, or is still waiting for one). */
+  get connectFailure(): Error | undefined {
+    return this.#connected || !this.#ended ? undefined : (this.error ?? ABORTED);
   }
 
   /** The connection connect-origin got (forward sends on it). */
@@ -265,10 +275,11 @@ export class OriginCall {
     return this.#connected ? this.#conn : undefined;
   }
 
-  #failConnect(err: Error): void {
-    const settle = this.#settleConnect;
-    this.#settleConnect = undefined;
-    settle?.(err);
+  /** The call is over before it got a connection: connectFailure says why. */
+  #failConnect(): void {
+    const w = this.#connectWaiter;
+    this.#connectWaiter = undefined;
+    w?.wake();
   }
 
   /**
@@ -318,7 +329,7 @@ export class OriginCall {
     this.#ended = true;
     this.#conn?.abort();
     // connect-origin or forward may still wait: they learn the exchange is off.
-    this.#failConnect(ABORTED);
+    this.#failConnect();
     if (!this.#headIn) this.#failHead(ABORTED);
     this.#settleDone();
   }

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { EdgeError } from "@gatehouse/contract";
 import { Registry } from "prom-client";
 import { compileSnapshot } from "../../snapshot.ts";
-import { newExchange } from "../exchange.ts";
+import { type Exchange, newExchange, type Outcome, type Stage, WAIT } from "../exchange.ts";
 import { ClientRequest } from "../http1/message.ts";
 import { parseRequestHead } from "../http1/syntax.ts";
 import { DEFAULT_LIMITS } from "../limits.ts";
@@ -44,6 +44,22 @@ function exchange(port: number) {
   return ex;
 }
 
+/** Run the stage as the pipeline does: a WAIT is resumed once the call wakes the exchange. */
+async function runStage(stage: Stage, ex: Exchange): Promise<Outcome> {
+  const r = stage.run(ex);
+  if (r !== WAIT) return r;
+  return new Promise<Outcome>((resolve, reject) => {
+    const go = () => {
+      try {
+        resolve(stage.resume?.(ex) ?? "drop");
+      } catch (err) {
+        reject(err);
+      }
+    };
+    ex.resumer = { wake: go, resume: go };
+  });
+}
+
 test("connect-origin has a connection open when it finishes; an unreachable origin fails it", async () => {
   const pool = createUpstreamPool(
     { ...DEFAULT_LIMITS, connectTimeoutMs: 2000 },
@@ -57,7 +73,14 @@ test("connect-origin has a connection open when it finishes; an unreachable orig
   try {
     const stage = createConnectOrigin(pool, false);
     const ex = exchange(port);
-    assert.equal(await stage.run(ex), "next");
+    let woken = (): void => {};
+    const wake = new Promise<void>((r) => {
+      woken = r;
+    });
+    ex.resumer = { wake: () => woken(), resume: () => woken() };
+    assert.equal(stage.run(ex), WAIT, "a new connection is waited for without a promise");
+    await wake;
+    assert.equal(stage.resume?.(ex), "next");
     assert.ok(ex.originCall?.connection !== undefined, "the connection is the call's");
     // The server side hears of it on its next turn.
     for (let i = 0; i < 100 && accepted.length === 0; i++)
@@ -71,7 +94,7 @@ test("connect-origin has a connection open when it finishes; an unreachable orig
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
     await assert.rejects(
-      async () => stage.run(exchange(closedPort)),
+      async () => runStage(stage, exchange(closedPort)),
       (e: unknown) => e instanceof EdgeError && e.kind === "connect_failed",
     );
   } finally {

@@ -3,22 +3,21 @@
 // from the pool keyed `<ip>:<port>` or dials a new one, waiting its turn when the origin or this
 // client is at its limit (fair share, http1/origin-pool.ts); an upgrade gets a fresh connection
 // of its own. A failure to connect is thrown as an edge error (fail.ts answers it). After
-// resolve-peer, before upstream-request; forward then sends on the connection.
+// resolve-peer, before upstream-request; forward then sends on the connection. A request that
+// waits for a connection waits without a promise (WAIT; the connection wakes the exchange).
 
 import { sourceKey } from "../../net/source-key.ts";
 import { originTrustOf } from "../../tls/origin-trust.ts";
-import type { Exchange, Outcome, Stage } from "../exchange.ts";
+import { type Exchange, type Outcome, required, type Stage, type Step, WAIT } from "../exchange.ts";
 import { OriginCall } from "../http1/origin-call.ts";
 import type { OriginPool } from "../http1/origin-pool.ts";
 import { untrustedOriginCertOf } from "../proxy-config.ts";
-
-const NEXT = (): Outcome => "next";
 
 /** `fresh`: a connection of its own, never pooled (the upgrade pipeline). */
 export function createConnectOrigin(pool: OriginPool, fresh: boolean): Stage {
   return {
     name: "connect-origin",
-    run(ex: Exchange): Outcome | Promise<Outcome> {
+    run(ex: Exchange): Step {
       const addr = ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
       // Inspected: TLS toward the origin, pooled apart per name it is verified for.
       // `untrustedOriginCert: inspect` connections accept any certificate: a key space of their
@@ -54,8 +53,19 @@ export function createConnectOrigin(pool: OriginPool, fresh: boolean): Stage {
         },
         call,
       );
-      const waiting = call.whenConnected();
-      return waiting === undefined ? "next" : waiting.then(NEXT);
+      // A connection wakes the exchange (no promise): resume below.
+      if (call.waitConnected(ex)) return WAIT;
+      return connectedOutcome(call);
+    },
+    resume(ex: Exchange): Outcome {
+      return connectedOutcome(required(ex.originCall, "the origin call"));
     },
   };
+}
+
+/** The call has its connection, or there will be none (thrown: fail.ts answers it). */
+function connectedOutcome(call: OriginCall): Outcome {
+  const failure = call.connectFailure;
+  if (failure !== undefined) throw failure;
+  return "next";
 }
