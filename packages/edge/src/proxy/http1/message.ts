@@ -138,6 +138,19 @@ export interface ResponseSink {
   finished(close: boolean): void;
 }
 
+/** Status lines made once per status code (the origin's are three digits, 100-999). */
+const STATUS_LINES: (string | undefined)[] = new Array(1000).fill(undefined);
+
+/** `HTTP/1.1 <status> <reason>\r\n`. */
+export function statusLine(status: number): string {
+  let line = STATUS_LINES[status];
+  if (line === undefined) {
+    line = `HTTP/1.1 ${status} ${http().STATUS_CODES[status] ?? ""}\r\n`;
+    if (Number.isInteger(status) && status >= 100 && status < 1000) STATUS_LINES[status] = line;
+  }
+  return line;
+}
+
 const NO_BODY = 0;
 const LENGTH = 1;
 const CHUNKED = 2;
@@ -281,7 +294,7 @@ export class Http1Response implements ClientResponse {
     if (this.headersSent) throw new Error("response head already sent");
     this.headersSent = true;
     const req = this.#req;
-    let head = `HTTP/1.1 ${status} ${http().STATUS_CODES[status] ?? ""}\r\n`;
+    let head = statusLine(status);
     let close = !req.keepAlive;
     for (let i = 0; i < headers.length; i += 2) {
       const name = fieldName(headers, i);
@@ -306,8 +319,7 @@ export class Http1Response implements ClientResponse {
     this.#close = close;
     // Said for HTTP/1.1 too, though it is the default there: clients and tests can see at a
     // glance that a refusal left the connection open.
-    head += close ? "connection: close\r\n" : "connection: keep-alive\r\n";
-    return `${head}\r\n`;
+    return head + (close ? "connection: close\r\n\r\n" : "connection: keep-alive\r\n\r\n");
   }
 
   #write(data: string | Buffer, last: boolean): void {

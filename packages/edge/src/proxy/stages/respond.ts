@@ -8,6 +8,7 @@ import { acceptsHtml, renderBlockHtml, renderBlockText } from "../block-page.ts"
 import { type Exchange, type Outcome, required, type Stage, type Step, WAIT } from "../exchange.ts";
 import { fail } from "../fail.ts";
 import { downstreamResponseHeaders } from "../hop-by-hop.ts";
+import { statusLine } from "../http1/message.ts";
 import { proxyConfigOf, themeFor } from "../proxy-config.ts";
 
 /** RFC 9110 §11.7.1 challenge; RFC 7617 §2.1 charset parameter. */
@@ -79,7 +80,7 @@ export function renderAnswer(ex: Exchange): RenderedAnswer {
 
 /** A response head for a raw client socket (CONNECT, upgrade), flat [name, value, …] headers. */
 export function rawHead(status: number, headers: readonly string[]): string {
-  let head = `HTTP/1.1 ${status} ${http().STATUS_CODES[status] ?? ""}\r\n`;
+  let head = statusLine(status);
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
   return `${head}\r\n`;
 }
