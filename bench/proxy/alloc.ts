@@ -215,6 +215,10 @@ async function parent(): Promise<void> {
         String(CONNECTIONS),
         ...(NEW_CONNECTION ? ["--new-connection"] : []),
         ...(values.pin ? ["--pin"] : []),
+        // Each child samples into its own file: <path>.<tree>.<round>.heapprofile.
+        ...(values["heap-sample"] === undefined
+          ? []
+          : ["--heap-sample", `${values["heap-sample"]}.${name}.${round}.heapprofile`]),
       ];
       const out = values.pin
         ? execFileSync("taskset", ["-c", "0", process.execPath, ...args], { encoding: "utf8" })
