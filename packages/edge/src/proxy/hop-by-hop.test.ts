@@ -78,3 +78,30 @@ test("response: same rules, repeated fields kept", () => {
     "1.1 origin-cache, 1.1 gatehouse-x",
   ]);
 });
+
+test("Connection naming only hop-by-hop fields, or mixing them with others, removes exactly those", () => {
+  // `keep-alive` alone (the usual origin response) and with a field it names.
+  for (const value of ["keep-alive", "Keep-Alive", "KEEP-ALIVE", " keep-alive , upgrade "]) {
+    assert.deepEqual(
+      downstreamResponseHeaders(
+        ["Connection", value, "Keep-Alive", "timeout=5", "Upgrade", "h2c", "Close", "kept"],
+        "1.1 gh",
+      ),
+      ["Close", "kept", "via", "1.1 gh"],
+      value,
+    );
+  }
+  assert.deepEqual(
+    upstreamRequestHeaders(
+      ["Host", "a", "Connection", "Keep-Alive, X-Named", "x-named", "1", "Close", "kept"],
+      "b.example",
+      "1.1 gh",
+    ),
+    ["host", "b.example", "Close", "kept", "via", "1.1 gh"],
+  );
+  assert.deepEqual(
+    downstreamResponseHeaders(["Connection", "close", "Close", "named"], "1.1 gh"),
+    ["via", "1.1 gh"],
+    "a field named by a token that is not hop-by-hop still goes",
+  );
+});

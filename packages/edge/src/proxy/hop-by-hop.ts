@@ -36,15 +36,21 @@ function actedOnLengths(named: ReadonlySet<string> | undefined): number {
   return m;
 }
 
-/** Connection option tokens, lowercased (RFC 9110 §7.6.1: `Connection: 1#connection-option`). */
+/**
+ * Connection option tokens, lowercased (RFC 9110 §7.6.1: `Connection: 1#connection-option`),
+ * less those naming fields that are removed anyway (HOP_BY_HOP): the usual `keep-alive` makes
+ * no set at all.
+ */
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   let out: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = fieldName(raw, i);
     if (name.length !== 10 || name.toLowerCase() !== "connection") continue;
-    for (const t of fieldValue(raw, i).split(",")) {
+    const value = fieldValue(raw, i);
+    if (value === "keep-alive" || value === "Keep-Alive") continue;
+    for (const t of value.split(",")) {
       const tok = t.trim().toLowerCase();
-      if (tok === "") continue;
+      if (tok === "" || HOP_BY_HOP.has(tok)) continue;
       out ??= new Set();
       out.add(tok);
     }
