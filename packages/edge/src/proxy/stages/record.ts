@@ -128,7 +128,12 @@ export function createRecord(source: RecordSource, bytes: ByteSource): Stage {
       }
       if (ex.peerIp !== "")
         rec.upstreamAddr =
-          ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;
+          // A plain request's pool key is that address already (connect-origin).
+          ex.inspection === undefined && ex.origin !== ""
+            ? ex.origin
+            : ex.peerFamily === 6
+              ? `[${ex.peerIp}]:${ex.port}`
+              : `${ex.peerIp}:${ex.port}`;
       if (reason !== undefined) rec.reason = reason;
       publish(channel, event, rec, ex.peerPrivate, ex.error?.message);
       return "next";
