@@ -151,6 +151,37 @@ export function statusLine(status: number): string {
   return line;
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/** Responses whose last write the kernel took whole, finished together in one microtask. */
+const finishing: Http1Response[] = [];
+let finishScheduled = false;
+const RESOLVED = Promise.resolve();
+
+function finishSoon(res: Http1Response): void {
+  finishing.push(res);
+  if (!finishScheduled) {
+    finishScheduled = true;
+    void RESOLVED.then(finishBatch);
+  }
+}
+
+function finishBatch(): void {
+  // Responses finished meanwhile (the next request's, answered at once) join this batch.
+  let failure: unknown;
+  for (let i = 0; i < finishing.length; i++) {
+    try {
+      (finishing[i] as Http1Response).writtenWhole();
+    } catch (err) {
+      // As from a write callback: uncaught, after the rest of the batch finished.
+      failure ??= err;
+    }
+  }
+  finishing.length = 0;
+  finishScheduled = false;
+  if (failure !== undefined) throw failure;
+}
+
 const NO_BODY = 0;
 const LENGTH = 1;
 const CHUNKED = 2;
@@ -174,10 +205,14 @@ export class Http1Response implements ClientResponse {
   /** A head from start(), sent with the first body bytes or at end(). */
   #pendingHead: string | undefined;
 
+  /** A TLS socket (an inspected tunnel's decrypted side): its writes complete as TLS decides. */
+  readonly #tls: boolean;
+
   constructor(req: ClientRequest, sink: ResponseSink) {
     this.socket = req.socket;
     this.#req = req;
     this.#sink = sink;
+    this.#tls = (req.socket as { encrypted?: boolean }).encrypted === true;
   }
 
   /** Interim 100 (RFC 9110 §15.2.1): the client may send the body it is holding back. */
@@ -324,11 +359,29 @@ export class Http1Response implements ClientResponse {
 
   #write(data: string | Buffer, last: boolean): void {
     if (this.destroyed) return;
+    const s = this.socket;
     if (!last) {
-      this.socket.write(data, "latin1");
+      s.write(data, "latin1");
       return;
     }
-    this.socket.write(data, "latin1", this.#written);
+    if (this.#tls) {
+      s.write(data, "latin1", this.#written);
+      return;
+    }
+    // No completion callback: Node schedules a tick and an object for every write that has one.
+    // A write the kernel took whole (the usual case) has left nothing queued: finished in this
+    // tick's batch. Otherwise an empty write behind it calls back once everything went out.
+    s.write(data, "latin1");
+    if (s.writableLength === 0 && !s.destroyed && s.errored === null) finishSoon(this);
+    else s.write(EMPTY, this.#written);
+  }
+
+  /**
+   * From finishSoon's batch: the last write went out whole earlier in this tick (finished even
+   * if the socket closed since, as Node calls a completed write's callback).
+   */
+  writtenWhole(): void {
+    this.#written();
   }
 
   readonly #written = (err?: Error | null) => {
