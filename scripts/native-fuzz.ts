@@ -1,4 +1,4 @@
-// `node scripts/native-fuzz.ts [--rounds N] [--seed S]`: the native addons under AddressSanitizer
+// `node scripts/native-fuzz.ts [--rounds N] [--relays N] [--seed S]`: the native addons under AddressSanitizer
 // and UBSan. Builds packages/edge/native/*.c with the sanitizers into .tmp/native-asan
 // (`build.ts --sanitize`, never loaded by the edge), then runs itself again with the sanitizer
 // runtime preloaded into Node and drives the addons directly:
@@ -10,7 +10,9 @@
 //   clears the table, leaves the hit ring undrained, and fills the known-source table past its
 //   reset;
 // - every function of udp_batch and tunnel_splice called with wrong argument types, missing
-//   arguments, another addon's handle, closed handles and re-entrant JavaScript.
+//   arguments, another addon's handle, closed handles and re-entrant JavaScript;
+// - tunnel_splice relaying real TCP pairs (random sizes each way, half-closes, resets, aborts
+//   mid-transfer, a client that stops reading).
 // A sanitizer finding aborts the child with its report; exit status 0 means none was found.
 // Needs a C compiler with libasan/libubsan (gcc's). Not a test: it takes about a minute.
 
@@ -465,5 +467,69 @@ async function misuse() {
   console.log(`misuse: ${calls} calls with wrong arguments, ${reentered} re-entrant getters`);
 }
 
+/**
+ * tunnel_splice relaying between real TCP pairs: random sizes each way, half-closes, resets,
+ * aborts mid-transfer and a client that stops reading; every relay must complete once.
+ */
+async function relays(n: number) {
+  let done = 0;
+  let moved = 0;
+  const errors = new Map<string, number>();
+  for (let k = 0; k < n; k++) {
+    const client = await tcpPair(); // client.a: the client, client.b: the proxy's side
+    const origin = await tcpPair(); // origin.a: the proxy's side, origin.b: the origin
+    const handle = {};
+    const finished = new Promise<void>((ok) => {
+      tun.start!(
+        handle,
+        fdOf(client.b),
+        fdOf(origin.a),
+        (up: unknown, down: unknown, e: unknown) => {
+          done++;
+          moved += (up as number) + (down as number);
+          const key = String(e);
+          errors.set(key, (errors.get(key) ?? 0) + 1);
+          ok();
+        },
+      );
+    });
+    // Node's own sockets on the handed-over descriptors stop reading (relay.ts does the same).
+    client.b.pause();
+    origin.a.pause();
+    const up = Buffer.alloc(rnd(300_000), 0x61);
+    const down = Buffer.alloc(rnd(300_000), 0x62);
+    client.a.on("data", () => {});
+    origin.b.on("data", () => {});
+    client.a.on("error", () => {});
+    origin.b.on("error", () => {});
+    client.a.write(up);
+    origin.b.write(down);
+    if (rnd(3) === 0) client.a.pause(); // a client that stops reading
+    const end = rnd(6);
+    await sleep(rnd(20));
+    if (end === 0) tun.abort!(handle);
+    else if (end === 1) client.a.resetAndDestroy();
+    else if (end === 2) origin.b.resetAndDestroy();
+    else {
+      client.a.end();
+      origin.b.end();
+      client.a.resume();
+    }
+    expectNoCrash("stats while relaying", () => tun.stats!(handle));
+    const timer = setTimeout(() => tun.abort!(handle), 2000);
+    await finished;
+    clearTimeout(timer);
+    expectNoCrash("stats after", () => tun.stats!(handle));
+    expectNoCrash("abort after", () => tun.abort!(handle));
+    client.close();
+    origin.close();
+  }
+  if (done !== n) throw new Error(`${n} relays, ${done} completed`);
+  console.log(
+    `relays: ${n} completed, ${moved} bytes, ends ${JSON.stringify(Object.fromEntries(errors))}`,
+  );
+}
+
 await misuse();
+await relays(arg("--relays", 60));
 await fuzzAnswerPath(arg("--rounds", 300));
