@@ -32,7 +32,10 @@ export class RateLimiter {
       if (this.buckets.size >= this.maxBuckets) this.sweep(now);
       b = { tokens: this.burst, last: now };
       this.buckets.set(source, b);
-    } else {
+    } else if (now > b.last) {
+      // Refilled for the time since. A clock set back (Date.now() is the wall clock: an NTP
+      // step, a resumed VM) refills nothing: it must not drain the bucket by the step, which
+      // refused every known source for as long as the clock had been set back.
       b.tokens = Math.min(this.burst, b.tokens + (now - b.last) * this.rate);
       b.last = now;
     }

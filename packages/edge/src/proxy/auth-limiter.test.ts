@@ -55,3 +55,16 @@ test("auth limiter: memory is bounded, the quietest address goes first", () => {
   assert.ok(l.attempt("10.0.0.1", 2) > 0, "the busy guesser is still limited");
   assert.equal(l.attempt("10.1.0.0", 2), 0, "the oldest quiet address was forgotten");
 });
+
+test("auth limiter: a clock set back ends the window instead of adding the step to the wait", () => {
+  const l = new AuthFailureLimiter({ maxFailures: 2, windowMs: 60_000 });
+  const t = 1_700_000_000_000;
+  l.attempt("192.0.2.1", t);
+  l.attempt("192.0.2.1", t);
+  assert.equal(l.attempt("192.0.2.1", t + 1000), 59_000, "refused for the rest of the window");
+  // An hour back: the wait was 3,659 s (the window plus the step); the window ends now instead.
+  const back = t - 3_600_000;
+  assert.equal(l.attempt("192.0.2.1", back), 0, "a new window");
+  assert.equal(l.attempt("192.0.2.1", back), 0);
+  assert.equal(l.attempt("192.0.2.1", back), 60_000, "limited again in the new window");
+});

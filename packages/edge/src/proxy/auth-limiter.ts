@@ -46,7 +46,10 @@ export class AuthFailureLimiter {
   attempt(client: string, now: number): number {
     const key = clientKey(client);
     const e = this.#byClient.get(key);
-    if (e !== undefined && e.resetAt > now) {
+    // A window that ends further away than a window's length began in the future: the wall
+    // clock was set back (an NTP step, a resumed VM). It ends now, or the step would be added
+    // to a refused client's wait.
+    if (e !== undefined && e.resetAt > now && e.resetAt - now <= this.#windowMs) {
       // Most recently active last, refused or not: eviction takes the quietest address first.
       this.#byClient.delete(key);
       this.#byClient.set(key, e);
