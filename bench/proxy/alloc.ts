@@ -11,6 +11,10 @@
 // --compare runs this tree and the other one alternately (--rounds pairs), each in a fresh
 // process, the same origin and load: a same-run before/after pair. --pin: the proxy on CPU 0,
 // wrk and the origin on CPU 1.
+// --inspect: inspected HTTPS instead (the bundle and leaf minter of gatehouse-proxy.ts
+// --inspect-dir, an HTTPS origin, `tls-load.ts --handshakes` instead of wrk: a new connection,
+// CONNECT and full TLS handshake per request, leaf already cached): what one inspected handshake
+// allocates. --resume: every connection after a loop's first resumes the session before.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -29,10 +33,14 @@ const { values } = parseArgs({
     compare: { type: "string" },
     rounds: { type: "string", default: "2" },
     pin: { type: "boolean", default: false },
+    inspect: { type: "boolean", default: false },
+    resume: { type: "boolean", default: false },
     // internal: one measured proxy process
     child: { type: "boolean", default: false },
     root: { type: "string" },
     "origin-port": { type: "string" },
+    /** --inspect, internal: the origin's CA (PEM file). */
+    "origin-ca": { type: "string" },
     /** Where allocation is sampled: a .heapprofile written here (every 256 bytes, freed or not). */
     "heap-sample": { type: "string" },
     /** Only serve (for strace or perf from outside): print the port, run until SIGTERM. */
@@ -43,6 +51,8 @@ const SECONDS = Number(values.seconds);
 const WARMUP = Number(values.warmup);
 const CONNECTIONS = Number(values.connections);
 const NEW_CONNECTION = values["new-connection"];
+const INSPECT = values.inspect;
+const TLS_HOST = "localhost";
 const here = resolve(import.meta.dirname, "../..");
 
 interface Result {
@@ -78,6 +88,42 @@ function runWrk(port: number, script: string, seconds: number): Promise<string> 
   );
 }
 
+/** --inspect: tls-load.ts --handshakes through the proxy for `seconds`; its JSON line. */
+function runTlsLoad(
+  port: number,
+  originPort: number,
+  ca: string,
+  seconds: number,
+): Promise<string> {
+  const args = [
+    join(import.meta.dirname, "tls-load.ts"),
+    "--proxy-port",
+    String(port),
+    "--host",
+    TLS_HOST,
+    "--port",
+    String(originPort),
+    "--ca",
+    ca,
+    "--connections",
+    String(Math.min(CONNECTIONS, 8)),
+    "--duration",
+    String(seconds),
+    "--handshakes",
+    ...(values.resume ? ["--resume"] : []),
+  ];
+  const c = values.pin
+    ? spawn("taskset", ["-c", "1", process.execPath, ...args])
+    : spawn(process.execPath, args);
+  let out = "";
+  c.stdout.on("data", (d) => {
+    out += d;
+  });
+  return new Promise((done, fail) =>
+    c.on("exit", (code) => (code === 0 ? done(out) : fail(new Error(`tls-load exited ${code}`)))),
+  );
+}
+
 async function child(): Promise<void> {
   const root = values.root ?? here;
   const originPort = Number(values["origin-port"]);
@@ -86,16 +132,41 @@ async function child(): Promise<void> {
   const { QueryLog } = await import(join(root, "packages/edge/src/telemetry/query-log.ts"));
   const { benchBundle } = await import(join(root, "bench/proxy/bench-bundle.ts"));
   const { Registry } = await import("prom-client");
-  const snapshot = compileSnapshot(benchBundle(443));
-  const resolver = { resolve: async () => ({ addresses: [], rcode: "NXDOMAIN" }) };
+  const inspect = INSPECT
+    ? {
+        host: TLS_HOST,
+        port: originPort,
+        originCa: readFileSync(String(values["origin-ca"]), "utf8"),
+      }
+    : undefined;
+  const snapshot = compileSnapshot(benchBundle(443, inspect));
+  const resolver = {
+    resolve: async (name: string) =>
+      inspect !== undefined && name === inspect.host
+        ? { addresses: ["127.0.0.1"], rcode: "NOERROR" }
+        : { addresses: [], rcode: "NXDOMAIN" },
+  };
   const log = new QueryLog(65_536);
   setInterval(() => log.drain(), 1000).unref();
+  let minter: unknown;
+  const dir = mkdtempSync(join(tmpdir(), "gh-alloc-"));
+  const rootCa = join(dir, "gatehouse-root.pem");
+  if (inspect !== undefined) {
+    const { LeafMinter } = await import(join(root, "packages/edge/src/tls/leaf-minter.ts"));
+    const { testPki } = await import(join(root, "packages/edge/test/tls-pki.ts"));
+    const pki = await testPki();
+    const m = new LeafMinter();
+    m.setIssuer(pki.issuer);
+    writeFileSync(rootCa, pki.root);
+    minter = m;
+  }
   const proxy = await startProxy({
     listen: ["127.0.0.1:0"],
     getSnapshot: () => snapshot,
     resolver,
     log,
     registry: new Registry(),
+    ...(minter === undefined ? {} : { minter }),
   });
   const port: number = proxy.addresses[0].port;
   if (values.serve) {
@@ -103,20 +174,21 @@ async function child(): Promise<void> {
     process.on("SIGTERM", () => process.exit(0));
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), "gh-alloc-"));
   const script = join(dir, "absolute-form.lua");
   writeFileSync(
     script,
     `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${originPort}/1k"\nwrk.headers["Host"] = "127.0.0.1:${originPort}"\n${NEW_CONNECTION ? 'wrk.headers["Connection"] = "close"\n' : ""}`,
   );
-  await runWrk(port, script, WARMUP);
+  const load = (seconds: number) =>
+    INSPECT ? runTlsLoad(port, originPort, rootCa, seconds) : runWrk(port, script, seconds);
+  await load(WARMUP);
   globalThis.gc?.();
   const sampler = values["heap-sample"] === undefined ? undefined : await startSampling();
   const profiler = new GCProfiler();
   profiler.start();
   const pushed0: number = log.pushed;
   const cpu0 = process.cpuUsage();
-  const out = await runWrk(port, script, SECONDS);
+  const out = await load(SECONDS);
   const cpu = process.cpuUsage(cpu0);
   const requests = log.pushed - pushed0;
   const { getHeapStatistics } = await import("node:v8");
@@ -142,7 +214,9 @@ async function child(): Promise<void> {
   }
   if (prevAfter !== undefined) allocated += usedNow - prevAfter;
   if (sampler !== undefined) writeFileSync(values["heap-sample"] ?? "", await sampler());
-  const total = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const total = INSPECT
+    ? Number((JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as { requests?: number }).requests)
+    : Number(/(\d+) requests in/.exec(out)?.[1]);
   const n = requests > 0 ? requests : total;
   const r: Result = {
     requests: n,
@@ -180,7 +254,27 @@ async function startSampling(): Promise<() => Promise<string>> {
 
 async function parent(): Promise<void> {
   const originPort = await freePort();
-  const originArgs = [join(import.meta.dirname, "origin.ts"), String(originPort)];
+  let originArgs = [join(import.meta.dirname, "origin.ts"), String(originPort)];
+  let originCa = "";
+  const pkiDir = mkdtempSync(join(tmpdir(), "gh-alloc-pki-"));
+  if (INSPECT) {
+    // An HTTPS origin on a certificate of its own test CA, which the proxy's bundle trusts.
+    const { originCert, testPki } = await import("../../packages/edge/test/tls-pki.ts");
+    const pki = await testPki();
+    const leaf = await originCert(pki, TLS_HOST);
+    const file = (name: string, text: string) => {
+      const f = join(pkiDir, name);
+      writeFileSync(f, text);
+      return f;
+    };
+    originCa = file("origin-ca.pem", pki.root);
+    originArgs = [
+      join(import.meta.dirname, "tls-origin.ts"),
+      String(originPort),
+      file("origin.pem", leaf.cert),
+      file("origin.key", leaf.key),
+    ];
+  }
   const origin: ChildProcess = values.pin
     ? spawn("taskset", ["-c", "1", process.execPath, ...originArgs], { stdio: "ignore" })
     : spawn(process.execPath, originArgs, { stdio: "ignore" });
@@ -189,8 +283,11 @@ async function parent(): Promise<void> {
   const trees: [string, string][] = [["after", here]];
   if (values.compare !== undefined) trees.push(["before", resolve(values.compare)]);
   const rounds = values.compare === undefined ? 1 : Math.max(1, Number(values.rounds));
+  const what = INSPECT
+    ? `tls-load --handshakes${values.resume ? " --resume" : ""} -c${Math.min(CONNECTIONS, 8)} -d${SECONDS}s: a new connection, CONNECT and TLS handshake per request`
+    : `wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, ${NEW_CONNECTION ? "a new connection per request" : "keep-alive"}`;
   console.log(
-    `# ${process.version}, ${readFileSync("/proc/loadavg", "utf8").trim()} load before; wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, ${NEW_CONNECTION ? "a new connection per request" : "keep-alive"}, 1 KiB${values.pin ? ", proxy on CPU 0, wrk and origin on CPU 1" : ""}`,
+    `# ${process.version}, ${readFileSync("/proc/loadavg", "utf8").trim()} load before; ${what}, 1 KiB${values.pin ? ", proxy on CPU 0, the load and origin on CPU 1" : ""}`,
   );
   console.log(
     "| tree | round | requests | bytes/req | promoted bytes/req | user µs/req | sys µs/req | CPU ms/1k | GC ms/1k | of it scavenges | collections |",
@@ -215,6 +312,8 @@ async function parent(): Promise<void> {
         String(CONNECTIONS),
         ...(NEW_CONNECTION ? ["--new-connection"] : []),
         ...(values.pin ? ["--pin"] : []),
+        ...(INSPECT ? ["--inspect", "--origin-ca", originCa] : []),
+        ...(values.resume ? ["--resume"] : []),
         // Each child samples into its own file: <path>.<tree>.<round>.heapprofile.
         ...(values["heap-sample"] === undefined
           ? []
@@ -233,6 +332,7 @@ async function parent(): Promise<void> {
   console.log(`# ${readFileSync("/proc/loadavg", "utf8").trim()} load after`);
   // The origin would keep this process (and a benchmark lock held around it) alive.
   origin.kill("SIGKILL");
+  rmSync(pkiDir, { recursive: true, force: true });
   process.exit(0);
 }
 

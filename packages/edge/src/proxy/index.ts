@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { ServerHttp2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
+import type { SecureContext, TLSSocket } from "node:tls";
 import { splitHostPort } from "../net/host-port.ts";
 import { listen } from "../net/listen.ts";
 import { tls } from "../net/node-tls.ts";
@@ -20,11 +21,11 @@ import { originTrustOf } from "../tls/origin-trust.ts";
 import { AddressGuard } from "./address-guard.ts";
 import { AuthFailureLimiter } from "./auth-limiter.ts";
 import type { ProxyQueryLog, ProxyResolver, ProxySnapshot } from "./edge-view.ts";
-import { type Inspection, newExchange } from "./exchange.ts";
+import { type Exchange, type Inspection, newExchange } from "./exchange.ts";
 import { serveH2 } from "./h2/client-session.ts";
 import type { ClientRequest, ClientResponse } from "./http1/message.ts";
 import { type ClientFault, Http1Server } from "./http1/server.ts";
-import { cutAfter } from "./http1/sweep.ts";
+import { cutAfter, Sweep } from "./http1/sweep.ts";
 import { DEFAULT_LIMITS, type ProxyLimits, resolveLimits } from "./limits.ts";
 import {
   createHttpPipeline,
@@ -41,7 +42,7 @@ import {
   subscribeInspectionMetrics,
   subscribeProxyMetrics,
 } from "./proxy-metrics.ts";
-import { handshakeSlots } from "./stages/inspect-tls.ts";
+import { type Handshake, handshakeSlots } from "./stages/inspect-tls.ts";
 import { createPolicyContexts } from "./stages/policy-request.ts";
 import { recordFault } from "./stages/record.ts";
 import { rawHead } from "./stages/respond.ts";
@@ -84,10 +85,32 @@ const TEXT = "text/plain; charset=utf-8";
 /** After close(), how long this proxy's sinks keep listening for the last exchanges' events. */
 const EVENTS_LINGER_MS = 1000;
 const CLOSE = ["connection", "close"];
+/** What the decrypted side of an inspected connection offers, in our order: h2, http/1.1 (in
+ * ALPN's wire form, so no socket converts the list again). */
+const SERVER_ALPN = Buffer.from("\x02h2\x08http/1.1", "latin1");
 
 /** An empty answer that ends the connection (a head we would not parse, a slow client, …). */
 function closingAnswer(status: number): string {
   return rawHead(status, [...CLOSE, "content-length", "0"]);
+}
+
+/** An error on a socket of ours closes it (one listener for every socket: no closure each). */
+function destroyOnError(this: Socket): void {
+  this.destroy();
+}
+
+/** The TLS server side over a CONNECT's socket, on `secureContext` (handshake not yet done). */
+function serverSide(ex: Exchange, secureContext: SecureContext): TLSSocket {
+  // The ClientHello the peek read goes back in front of the socket's next bytes.
+  if (ex.firstFlight !== undefined && ex.firstFlight.length > 0) ex.socket.unshift(ex.firstFlight);
+  ex.firstFlight = undefined;
+  const socket = new (tls().TLSSocket)(ex.socket, {
+    isServer: true,
+    secureContext,
+    ALPNProtocols: SERVER_ALPN,
+  });
+  socket.on("error", destroyOnError);
+  return socket;
 }
 
 export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy> {
@@ -160,6 +183,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     cut: (reason) => cut(reason),
   });
   const handshakes = handshakeSlots(limits.maxConcurrentTlsHandshakes);
+  const handshakeSweep = new Sweep<Handshake>(limits.tlsHandshakeTimeoutMs);
   // The decrypted sides that chose h2 (ALPN): streams run the same HTTP pipeline.
   const h2Sessions = new Set<ServerHttp2Session>();
   const h2Limits = {
@@ -184,22 +208,15 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
         }),
       handshakes,
       handshakeTimeoutMs: limits.tlsHandshakeTimeoutMs,
+      handshakeSweep,
       handshakeResult: (result) => tlsMetrics.handshakes.inc({ result }),
-      async accept(ex, name) {
-        const secureContext = await minter.secureContext(name);
-        // The ClientHello the peek read goes back in front of the socket's next bytes.
-        if (ex.firstFlight !== undefined && ex.firstFlight.length > 0)
-          ex.socket.unshift(ex.firstFlight);
-        ex.firstFlight = undefined;
-        return new (tls().TLSSocket)(ex.socket, {
-          isServer: true,
-          secureContext,
-          ALPNProtocols: ["h2", "http/1.1"],
-        });
+      accept(ex, name) {
+        const ctx = minter.cachedContext(name);
+        if (ctx !== undefined) return serverSide(ex, ctx);
+        return minter.secureContext(name).then((c) => serverSide(ex, c));
       },
       serve(socket, inspection) {
         inspections.set(socket, inspection);
-        socket.on("error", () => socket.destroy());
         if (socket.alpnProtocol === "h2") {
           const onStream = (req: ClientRequest, res: ClientResponse) =>
             onRequest(req, res, inspection);
@@ -320,6 +337,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     await Promise.all(servers.map((s) => (s.server.listening ? s.stop() : undefined)));
     for (const s of servers) s.destroyAll();
     pool.destroy();
+    handshakeSweep.stop();
     stopEvents();
     throw e;
   }
@@ -343,6 +361,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       for (const socket of handedOver) socket.destroy();
       await closed;
       pool.destroy();
+      handshakeSweep.stop();
       // The exchanges cut above still record (their pipelines finish on the sockets' close):
       // their events reach the sinks before these let go.
       setTimeout(stopEvents, EVENTS_LINGER_MS).unref();

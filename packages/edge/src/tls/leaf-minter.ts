@@ -306,7 +306,22 @@ export class LeafMinter {
 
   /** A TLS context serving the leaf for `host` with its chain. */
   async secureContext(host: string): Promise<SecureContext> {
-    const leaf = await this.leaf(host);
+    return this.cachedContext(host) ?? this.#contextOf(host, await this.leaf(host));
+  }
+
+  /**
+   * The context for `host` now, without a promise, when its leaf is cached and still good (the
+   * common case: every connection to a name after its first); undefined when the leaf must be
+   * minted (or renewed) first — then `secureContext`. Counted as a leaf lookup hit.
+   */
+  cachedContext(host: string): SecureContext | undefined {
+    const leaf = this.#leaves.get(host);
+    if (leaf === undefined || leaf.notAfter - LEAF_RENEW_MARGIN_MS <= this.#now()) return undefined;
+    this.#m?.lookups.inc({ result: "hit" });
+    return this.#contextOf(host, leaf);
+  }
+
+  #contextOf(host: string, leaf: Leaf): SecureContext {
     if (this.#now() >= this.#ticketKeysUntil) {
       // Keys of its own, due for replacement: contexts are rebuilt with the new ones.
       this.#ticketKeys = randomBytes(TICKET_KEY_BYTES);

@@ -14,8 +14,8 @@ import { connectForRelay } from "../relay.ts";
 export function createConnectDestination(limits: ProxyLimits, metrics: ProxyMetrics): Stage {
   return {
     name: "connect-destination",
-    run(ex: Exchange): Promise<Outcome> {
-      if (ex.inspection !== undefined) return Promise.resolve("next"); // inspect-tls served it
+    run(ex: Exchange): Outcome | Promise<Outcome> {
+      if (ex.inspection !== undefined) return "next"; // inspect-tls served it
       return new Promise<Outcome>((resolve, reject) => {
         const t0 = performance.now();
         const where = ex.peerFamily === 6 ? `[${ex.peerIp}]:${ex.port}` : `${ex.peerIp}:${ex.port}`;

@@ -10,8 +10,9 @@ import type { Location } from "@gatehouse/contract";
 import { compileSnapshot } from "../../snapshot.ts";
 import { type Exchange, newExchange } from "../exchange.ts";
 import { ClientRequest } from "../http1/message.ts";
+import { Sweep } from "../http1/sweep.ts";
 import { parseRequestHead } from "../http1/syntax.ts";
-import { createInspectTls, handshakeSlots, type Inspector } from "./inspect-tls.ts";
+import { createInspectTls, type Handshake, handshakeSlots, type Inspector } from "./inspect-tls.ts";
 import type { PolicyContexts } from "./policy-request.ts";
 
 const snapshot = compileSnapshot({
@@ -49,6 +50,7 @@ test("one source's stalled handshakes hold a quarter of the slots; other sources
   const inspector: Inspector = {
     handshakes: handshakeSlots(8),
     handshakeTimeoutMs: 60_000,
+    handshakeSweep: new Sweep<Handshake>(60_000),
     handshakeResult: (r) => results.push(r),
     // A client that never finishes its handshake: the socket emits nothing until told to.
     accept: async () => {
@@ -99,4 +101,5 @@ test("one source's stalled handshakes hold a quarter of the slots; other sources
   assert.equal(results.at(-1), "refused_busy");
   for (const tls of pending) tls.emit("close");
   await first;
+  inspector.handshakeSweep.stop();
 });
