@@ -51,7 +51,8 @@ test("the first fresh database keeps the template; later fresh ones, on disk or 
   // Every start gets the small-machine memory settings, on top of what initdb wrote.
   const show = async (name: string) =>
     (await reopened.query<Record<string, string>>(`show ${name}`)).rows[0]![name];
-  assert.equal(await show("shared_buffers"), "16MB");
+  assert.equal(await show("shared_buffers"), "4MB");
+  assert.equal(await show("max_connections"), "20");
   assert.equal(await show("maintenance_work_mem"), "16MB");
   assert.equal(await show("search_path"), "public");
   await reopened.close();

@@ -25,19 +25,25 @@ const TEMPLATE_DIR = join(import.meta.dirname, "..", "..", "build");
 /**
  * PostgreSQL's memory settings for a small machine, passed at every start (after PGlite's own
  * start parameters, so the data directory's postgresql.conf stays as initdb wrote it). initdb's
- * defaults are sized for a server (shared_buffers 128MB, maintenance_work_mem 64MB), and
- * PGlite's WebAssembly memory only grows: control's data (config, users, audit) is a few MB,
- * the query log lives in DuckDB. Measured in `gatehouse up` (docs/benchmarks.md, "Edge memory").
+ * defaults are sized for a server (shared_buffers 128MB, maintenance_work_mem 64MB,
+ * max_connections 100), and PGlite's WebAssembly memory only grows: its shared memory is zeroed
+ * when the database starts, so every byte of it is resident from the start (shared_buffers 16MB:
+ * 29 MB of WebAssembly memory resident, 4MB: 17 MB). Control's data (config, users, audit) is a
+ * few MB, the query log lives in DuckDB, and pages that miss the buffers are read from the
+ * operating system's file cache. PGlite serves one connection, so max_connections only sizes the
+ * shared lock and process tables (100 → 20: 2 MB less). Measured in `gatehouse up`
+ * (docs/benchmarks.md, "gatehouse up: PGlite's shared memory").
  * GATEHOUSE_PGLITE_SHARED_BUFFERS overrides shared_buffers (e.g. for million-item lists).
  */
 export function pgliteStartParams(env: NodeJS.ProcessEnv = process.env): string[] {
-  const shared = env["GATEHOUSE_PGLITE_SHARED_BUFFERS"] || "16MB";
+  const shared = env["GATEHOUSE_PGLITE_SHARED_BUFFERS"] || "4MB";
   if (!/^[1-9][0-9]{0,6}(kB|MB|GB)$/.test(shared))
     throw new Error(
-      `GATEHOUSE_PGLITE_SHARED_BUFFERS=${JSON.stringify(shared)}: expected a size such as 16MB or 1GB`,
+      `GATEHOUSE_PGLITE_SHARED_BUFFERS=${JSON.stringify(shared)}: expected a size such as 4MB or 1GB`,
     );
   const settings = [
     `shared_buffers=${shared}`,
+    "max_connections=20",
     "work_mem=2MB",
     "maintenance_work_mem=16MB",
     "temp_buffers=2MB",
