@@ -227,8 +227,9 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
       hashPassword: (pw) => passwords.hashPassword(pw),
       ...(opts.adminPassword !== undefined ? { password: opts.adminPassword } : {}),
     });
-    // First start: the system account's root CA exists from now on (GET /tls/ca.pem).
-    await roots.get(boot.accountId);
+    // The system account's root CA is generated on first use (GET /tls/ca.pem, the first bundle
+    // of a location that inspects), not here: a control that never inspects TLS does not load
+    // the X.509 libraries (root-ca.ts, loadX509).
   } catch (err) {
     if (ownsStore) await store.close();
     throw err;

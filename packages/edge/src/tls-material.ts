@@ -5,13 +5,36 @@
 import { X509Certificate } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 
 /**
- * selfsigned (and the ASN.1 libraries under it, about 10 MB of RSS) loads when a certificate is
- * made, not with the edge.
+ * A self-signed certificate from selfsigned, made on a thread of its own (tls/selfsigned-worker.ts):
+ * the library and the ASN.1 libraries under it (about 4 MB of V8 heap, 10 MB of RSS) load
+ * there and are gone with the thread, so a process that made its certificate once does not hold
+ * them for good (docs/benchmarks.md, "gatehouse up").
  */
-async function loadSelfsigned(): Promise<typeof import("selfsigned").generate> {
-  return (await import("selfsigned")).generate;
+function generateSelfSigned(
+  ...[attrs, options]: Parameters<typeof import("selfsigned").generate>
+): Promise<{ cert: string; private: string }> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL("./tls/selfsigned-worker.ts", import.meta.url), {
+      workerData: { attrs, options },
+    });
+    let answered = false;
+    w.once(
+      "message",
+      (m: { ok: true; cert: string; private: string } | { ok: false; message: string }) => {
+        answered = true;
+        if (m.ok) resolve({ cert: m.cert, private: m.private });
+        else reject(new Error(`making a self-signed certificate: ${m.message}`));
+      },
+    );
+    w.once("error", reject);
+    w.once("exit", (code) => {
+      if (!answered)
+        reject(new Error(`the self-signed certificate's thread exited (${code}) without one`));
+    });
+  });
 }
 
 export interface TlsMaterial {
@@ -44,8 +67,7 @@ export async function loadTlsMaterial(opts: {
     // Not generated yet.
   }
   await mkdir(opts.dataDir, { recursive: true });
-  const generate = await loadSelfsigned();
-  const pems = await generate([{ name: "commonName", value: "gatehouse-edge.local" }], {
+  const pems = await generateSelfSigned([{ name: "commonName", value: "gatehouse-edge.local" }], {
     keySize: 2048,
     algorithm: "sha256",
     notAfterDate: new Date(Date.now() + 825 * 86_400_000),
@@ -132,24 +154,26 @@ export async function ensureSelfSigned(opts: {
     // Not there yet (or unreadable): make one.
   }
   await mkdir(opts.dir, { recursive: true, mode: 0o700 });
-  const generate = await loadSelfsigned();
-  const pems = await generate([{ name: "commonName", value: opts.names[0] ?? "gatehouse" }], {
-    keySize: 2048,
-    algorithm: "sha256",
-    notAfterDate: new Date(Date.now() + 825 * 86_400_000),
-    extensions: [
-      { name: "basicConstraints", cA: false, critical: true },
-      { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: "extKeyUsage", serverAuth: true },
-      {
-        name: "subjectAltName",
-        altNames: [
-          ...opts.names.map((value) => ({ type: 2 as const, value })),
-          ...opts.ips.map((ip) => ({ type: 7 as const, ip })),
-        ],
-      },
-    ],
-  });
+  const pems = await generateSelfSigned(
+    [{ name: "commonName", value: opts.names[0] ?? "gatehouse" }],
+    {
+      keySize: 2048,
+      algorithm: "sha256",
+      notAfterDate: new Date(Date.now() + 825 * 86_400_000),
+      extensions: [
+        { name: "basicConstraints", cA: false, critical: true },
+        { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+        { name: "extKeyUsage", serverAuth: true },
+        {
+          name: "subjectAltName",
+          altNames: [
+            ...opts.names.map((value) => ({ type: 2 as const, value })),
+            ...opts.ips.map((ip) => ({ type: 7 as const, ip })),
+          ],
+        },
+      ],
+    },
+  );
   await writeFile(keyFile, pems.private, { mode: 0o600 });
   await writeFile(certFile, pems.cert);
   opts.log?.(

@@ -7,9 +7,9 @@
 
 import { createPublicKey } from "node:crypto";
 import { GatehouseError } from "@gatehouse/contract";
-import * as x509 from "@peculiar/x509";
+import type * as x509 from "@peculiar/x509";
 import type { Db } from "../context.ts";
-import { BACKDATE_MS, pemOf, type RootCaStore, randomSerial } from "./root-ca.ts";
+import { BACKDATE_MS, loadX509, pemOf, type RootCaStore, randomSerial } from "./root-ca.ts";
 
 export const MAX_INTERMEDIATE_VALIDITY_MS = 30 * 86_400_000;
 /** CSRs are a few hundred bytes; this bounds what is parsed. */
@@ -27,9 +27,10 @@ function badCsr(message: string): GatehouseError {
 }
 
 async function csrKey(csrPem: string): Promise<CryptoKey> {
+  const { Pkcs10CertificateRequest } = await loadX509();
   let csr: x509.Pkcs10CertificateRequest;
   try {
-    csr = new x509.Pkcs10CertificateRequest(csrPem);
+    csr = new Pkcs10CertificateRequest(csrPem);
   } catch (e) {
     throw badCsr(`csr does not parse as a PEM PKCS#10 request: ${(e as Error).message}`);
   }
@@ -52,6 +53,7 @@ export async function signIntermediate(
   csrPem: string,
   validityMs: number = MAX_INTERMEDIATE_VALIDITY_MS,
 ): Promise<IssuedIntermediate> {
+  const x509 = await loadX509();
   const publicKey = await csrKey(csrPem);
   const root = await roots.signer(edge.accountId);
   const now = Date.now();

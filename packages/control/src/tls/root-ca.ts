@@ -19,10 +19,22 @@ import {
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { GatehouseError } from "@gatehouse/contract";
-import * as x509 from "@peculiar/x509";
+import type * as x509 from "@peculiar/x509";
 import type { Db } from "../context.ts";
 
-x509.cryptoProvider.set(webcrypto as Crypto);
+/**
+ * @peculiar/x509 (with asn1js, tsyringe and reflect-metadata under it: about 4 MB of V8 heap)
+ * loads when a root or an intermediate is first made, parsed or checked, not with control:
+ * `gatehouse up` without TLS inspection never holds it (docs/benchmarks.md, "gatehouse up").
+ */
+let x509Module: Promise<typeof x509> | undefined;
+export function loadX509(): Promise<typeof x509> {
+  x509Module ??= import("@peculiar/x509").then((m) => {
+    m.cryptoProvider.set(webcrypto as Crypto);
+    return m;
+  });
+  return x509Module;
+}
 
 const P256 = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const ROOT_VALIDITY_MS = 10 * 365.25 * 86_400_000;
@@ -127,15 +139,16 @@ export function rootView(r: RootCa) {
   };
 }
 
-function toRoot(row: {
+async function toRoot(row: {
   account_id: string;
   cert_pem: string;
   source: "generated" | "imported";
-}): RootCa {
+}): Promise<RootCa> {
+  const { X509Certificate } = await loadX509();
   return {
     accountId: row.account_id,
     certPem: row.cert_pem,
-    cert: new x509.X509Certificate(row.cert_pem),
+    cert: new X509Certificate(row.cert_pem),
     source: row.source,
   };
 }
@@ -160,6 +173,7 @@ function signingParams(key: KeyObject): EcdsaParams | RsaHashedImportParams {
 async function generateRoot(
   orgName: string,
 ): Promise<{ certPem: string; keyPem: string; cert: x509.X509Certificate }> {
+  const x509 = await loadX509();
   const keys = (await webcrypto.subtle.generateKey(P256, true, [
     "sign",
     "verify",
@@ -237,7 +251,7 @@ export class RootCaStore {
         .where("account_id", "=", accountId)
         .executeTakeFirstOrThrow();
     }
-    const root = toRoot(row);
+    const root = await toRoot(row);
     this.#cache.set(accountId, root);
     return root;
   }
@@ -269,7 +283,7 @@ export class RootCaStore {
    * must be a CA that may sign certificates, currently valid, and the key must be its key.
    */
   async import(accountId: string, certPem: string, keyPem: string): Promise<RootCa> {
-    const { cert, key } = checkImport(certPem, keyPem);
+    const { cert, key } = await checkImport(certPem, keyPem);
     const stored = pemOf(cert);
     await this.#db
       .insertInto("tls_root_cas")
@@ -294,10 +308,11 @@ export class RootCaStore {
 }
 
 /** Validates an imported root: one CA certificate, currently valid, and its own key. */
-export function checkImport(
+export async function checkImport(
   certPem: string,
   keyPem: string,
-): { cert: x509.X509Certificate; key: KeyObject } {
+): Promise<{ cert: x509.X509Certificate; key: KeyObject }> {
+  const x509 = await loadX509();
   const invalid = (message: string, path: string) =>
     new GatehouseError("GH_ERR_VALIDATION", message, { path });
   const blocks = certPem.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
