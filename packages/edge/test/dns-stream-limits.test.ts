@@ -392,6 +392,48 @@ describe("DNS stream listeners under hostile clients", () => {
     flood.destroy();
   });
 
+  test("doh h2: POST bodies that never complete are bounded per connection and closed as slow; others are served", async () => {
+    const l = await listenDohAt({ idleTimeoutMs: 400 });
+    const slow = await h2From(l.port, "127.0.0.2");
+    slow.on("error", () => {});
+    // Twenty bodies of 16,000 bytes, none ended: sixteen fit in the 4 × 65,535 bytes one
+    // connection may hold; the last four are refused (413) at once. The sixteen wait for bytes
+    // that never come.
+    const statuses: number[] = [];
+    const body = Buffer.alloc(16_000, 1);
+    for (let i = 0; i < 20; i++) {
+      const r = slow.request({
+        ":method": "POST",
+        ":path": "/dns-query",
+        "content-type": "application/dns-message",
+      });
+      r.on("response", (h) => statuses.push(Number(h[":status"])));
+      r.on("error", () => {});
+      r.write(body);
+    }
+    await until("the bodies over the bound refused", () => statuses.length >= 4);
+    assert.deepEqual(statuses, [413, 413, 413, 413]);
+    // Another source is answered meanwhile.
+    const other = await h2From(l.port, "127.0.0.3");
+    const r = await dohGet(other, buildQuery("a.example", { id: 0 }));
+    assert.equal(decodeMessage(r).answers[0]?.data, "192.0.2.1");
+    other.close();
+    // The stalled bodies counted as being resolved, so the connection stayed open for ever
+    // (no traffic either way, still open minutes later); it is closed at the idle timeout now.
+    await until("the slow connection is closed", () => l.stats().closed.slow === 1);
+    await until("released", () => l.stats().open === 0);
+    assert.deepEqual(
+      statuses,
+      [413, 413, 413, 413],
+      "only the bodies over the bound were answered",
+    );
+    assert.match(
+      await edgeRegistry().metrics(),
+      /gatehouse_dns_connections_closed_total\{transport="doh",reason="slow"\} [1-9]/,
+    );
+    slow.destroy();
+  });
+
   test("doh: per-source connection limit; another source is answered; idle sessions are closed", async () => {
     const l = await listenDohAt({ maxConnectionsPerSource: 2, idleTimeoutMs: 400 });
     const held = [await h2From(l.port, "127.0.0.2"), await h2From(l.port, "127.0.0.2")];

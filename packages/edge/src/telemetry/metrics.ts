@@ -551,7 +551,7 @@ export function dnsConnectionMetrics(): DnsConnectionMetrics {
       (r) =>
         new Counter({
           name: "gatehouse_dns_connections_closed_total",
-          help: "DNS client connections closed by the edge, by transport and reason (idle, backpressure, linger, malformed)",
+          help: "DNS client connections closed by the edge, by transport and reason (idle, backpressure, linger, malformed, slow)",
           labelNames: ["transport", "reason"] as const,
           registers: [r],
         }),

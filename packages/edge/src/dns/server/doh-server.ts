@@ -39,6 +39,11 @@ import {
 const MEDIA = "application/dns-message";
 const JSON_MEDIA = "application/dns-json";
 const MAX_BODY = 65535;
+/**
+ * Request-body bytes held at once per HTTP/2 session (bodies still arriving, every stream):
+ * without it one connection's 100 streams could each hold a 64 KiB body that never completes.
+ */
+const MAX_BODIES_HELD = 4 * MAX_BODY;
 /** Concurrent HTTP/2 streams per connection: RFC 9113 §6.5.2 recommends no fewer than 100. */
 export const DOH_MAX_STREAMS = 100;
 
@@ -108,7 +113,7 @@ export async function listenDoh(
   const metrics = dnsConnectionMetrics();
   const counts = {
     refused: { per_source: 0, total: 0 },
-    closed: { idle: 0, backpressure: 0, linger: 0, malformed: 0 },
+    closed: { idle: 0, backpressure: 0, linger: 0, malformed: 0, slow: 0 },
   };
   /** Every TLS connection past its handshake, HTTP/2 or HTTP/1.1. */
   const conns = new Set<TLSSocket>();
@@ -126,7 +131,9 @@ export async function listenDoh(
   const handler = (req: Http2ServerRequest, res: Http2ServerResponse) => {
     if (req.socket.destroyed) return;
     // HTTP/2: per session; HTTP/1.1 (no stream): per socket.
-    const session = (req.stream as typeof req.stream | undefined)?.session;
+    const session = (req.stream as typeof req.stream | undefined)?.session as
+      | ServerHttp2Session
+      | undefined;
     const owner: object = session ?? req.socket;
     if (!session) {
       // HTTP/1.1 pipelining: node:http hands over every request it has parsed at once and
@@ -142,7 +149,7 @@ export async function listenDoh(
       res.on("close", () => unanswered.set(sock, (unanswered.get(sock) ?? 1) - 1));
     }
     resolving.set(owner, (resolving.get(owner) ?? 0) + 1);
-    handle(req, res)
+    handle(req, res, owner, session)
       .catch(() => fail(res, 500, "internal error"))
       .finally(() => resolving.set(owner, (resolving.get(owner) ?? 1) - 1));
   };
@@ -182,7 +189,64 @@ export async function listenDoh(
     else close(sock, sock.writableLength > 0 ? "backpressure" : "idle");
   };
 
-  const handle = async (req: Http2ServerRequest, res: Http2ServerResponse) => {
+  /** Request-body bytes held now, per HTTP/2 session or HTTP/1.1 socket. */
+  const bodiesHeld = new WeakMap<object, number>();
+
+  /**
+   * A POST's body, or undefined when the request was answered or its connection closed. The
+   * body must arrive within `idleTimeoutMs`: a request being read counts as being resolved
+   * (onTimeout keeps such a connection open), so a client that sent part of a body and then
+   * nothing held its connection, and the body, for ever. Past the deadline the connection is
+   * closed (`slow`).
+   */
+  const readBody = async (
+    req: Http2ServerRequest,
+    res: Http2ServerResponse,
+    owner: object,
+    session: ServerHttp2Session | undefined,
+  ): Promise<Buffer | undefined> => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let slow = false;
+    const timer = setTimeout(() => {
+      slow = true;
+      const sock = (session ? sessions.get(session)?.sock : req.socket) as TLSSocket | undefined;
+      if (sock && !sock.destroyed) close(sock, "slow", session);
+    }, idleTimeoutMs);
+    try {
+      for await (const c of req) {
+        const n = (c as Buffer).length;
+        size += n;
+        if (size > MAX_BODY) {
+          fail(res, 413, "message too large");
+          return undefined;
+        }
+        const held = (bodiesHeld.get(owner) ?? 0) + n;
+        if (held > MAX_BODIES_HELD) {
+          fail(res, 413, "too many request bytes in flight on this connection");
+          return undefined;
+        }
+        bodiesHeld.set(owner, held);
+        chunks.push(c as Buffer);
+      }
+    } catch (e) {
+      if (!slow) throw e;
+    } finally {
+      clearTimeout(timer);
+      bodiesHeld.set(
+        owner,
+        (bodiesHeld.get(owner) ?? 0) - chunks.reduce((t, c) => t + c.length, 0),
+      );
+    }
+    return slow ? undefined : Buffer.concat(chunks);
+  };
+
+  const handle = async (
+    req: Http2ServerRequest,
+    res: Http2ServerResponse,
+    owner: object,
+    session: ServerHttp2Session | undefined,
+  ) => {
     const url = new URL(req.url, "https://doh.invalid");
     const m = /^\/dns-query(?:\/([A-Za-z0-9_-]{1,128}))?\/?$/.exec(url.pathname);
     if (!m) return fail(res, 404, "not found");
@@ -214,14 +278,8 @@ export async function listenDoh(
       const [mediaType = ""] = String(req.headers["content-type"] ?? "").split(";");
       const ct = mediaType.trim().toLowerCase();
       if (ct !== MEDIA) return fail(res, 415, `expected ${MEDIA}`);
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of req) {
-        size += (c as Buffer).length;
-        if (size > MAX_BODY) return fail(res, 413, "message too large");
-        chunks.push(c as Buffer);
-      }
-      wire = Buffer.concat(chunks);
+      wire = await readBody(req, res, owner, session);
+      if (wire === undefined) return;
       if (wire.length < 12) return fail(res, 400, "message too short");
     } else {
       res.setHeader("allow", "GET, POST");

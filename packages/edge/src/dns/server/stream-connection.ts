@@ -45,8 +45,11 @@ export const STREAM_DEFAULTS: StreamLimits = {
 /** A length prefix and the largest DNS message. */
 export const MAX_FRAME = 2 + 65_535;
 
-/** Why the edge closed a connection (a metrics label). */
-export type StreamCloseReason = "idle" | "backpressure" | "linger" | "malformed";
+/**
+ * Why the edge closed a connection (a metrics label). `slow`: a DoH request body that did not
+ * arrive within the idle timeout.
+ */
+export type StreamCloseReason = "idle" | "backpressure" | "linger" | "malformed" | "slow";
 
 export interface StreamHooks {
   /** DoT: the TLS server name the client asked for (location by label). */

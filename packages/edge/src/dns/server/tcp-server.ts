@@ -102,7 +102,7 @@ export async function listenStream(
   const stats = {
     peakQueuedBytes: 0,
     refused: { per_source: 0, total: 0 },
-    closed: { idle: 0, backpressure: 0, linger: 0, malformed: 0 },
+    closed: { idle: 0, backpressure: 0, linger: 0, malformed: 0, slow: 0 },
   };
   const conns = new Map<Socket, StreamConnection>();
   let closing = false;
