@@ -223,7 +223,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
           return serveH2(socket, h2Limits, onStream, h2Sessions);
         }
         return new Promise<void>((resolve) => {
-          socket.once("close", () => resolve());
+          socket.on("close", () => resolve());
           inner.adopt(socket);
         });
       },
@@ -234,6 +234,10 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   const upgradePipeline = createUpgradePipeline(deps);
   const pacPipeline = createPacPipeline(deps);
   const handedOver = new Set<Socket>();
+  /** A handed-over socket's "close" listener (one function for all of them). */
+  function forgetHandedOver(this: Socket): void {
+    handedOver.delete(this);
+  }
 
   /** A request read from a listener, or from the decrypted side of an inspected CONNECT. */
   function onRequest(req: ClientRequest, res: ClientResponse, inspection?: Inspection): void {
@@ -270,7 +274,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   ): void {
     // The connection loop no longer tracks it: close() cuts it through this set.
     handedOver.add(socket);
-    socket.once("close", () => handedOver.delete(socket));
+    socket.on("close", forgetHandedOver);
     try {
       const ex = newExchange(opts.getSnapshot(), transport, req, undefined, socket);
       ex.inspection = inspection;
@@ -288,7 +292,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   const cut = (reason: DestroyReason = "close_grace") => metrics.connectionDestroyed(reason);
 
   function onConnect(req: ClientRequest, socket: Socket, head: Buffer): void {
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroyOnError);
     runRaw(tunnelPipeline, "connect", req, socket, head);
   }
 
@@ -296,7 +300,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   // hands over the socket with whatever followed the head (one in origin-form is refused by
   // parse-target like any request that is not a proxy request).
   function onUpgrade(req: ClientRequest, socket: Socket, head: Buffer): void {
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroyOnError);
     runRaw(upgradePipeline, "http", req, socket, head);
   }
 

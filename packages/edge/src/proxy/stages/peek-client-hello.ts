@@ -58,11 +58,12 @@ export function createPeekClientHello(limits: ProxyLimits): Stage {
           else finish(answer(ex, 0, "no_client_hello", "incomplete ClientHello"));
         }, limits.clientHelloTimeoutMs);
         if (buf.length > 0 && judge(parseClientHello(buf))) return;
+        // `on`, not `once`: finish takes all three off (no once-wrapper per connection).
         socket.on("data", onData);
-        socket.once("close", onClose);
+        socket.on("close", onClose);
         // The listener keeps half-open sockets (allowHalfOpen): a client that ends before its
         // ClientHello is complete will send nothing more to judge.
-        socket.once("end", onClose);
+        socket.on("end", onClose);
         socket.resume();
       });
     },
