@@ -6,7 +6,7 @@ import type { ResolverSettings } from "@gatehouse/contract";
 import type { ExecutionContext } from "@gatehouse/rules";
 import { ClientRules } from "../policy/client-settings.ts";
 import { BlockingPauses } from "../policy/pauses.ts";
-import { type CompiledPolicy, policySchemes } from "../policy/policy-set.ts";
+import { policySchemes } from "../policy/policy-set.ts";
 import type { EdgeSnapshot } from "../snapshot.ts";
 import {
   CACHE_DEFAULTS,
@@ -15,10 +15,11 @@ import {
   type CacheSettings,
   type DnsCache,
 } from "./cache/dns-cache.ts";
+import { type DecisionPlan, decisionPlan, fixedPolicy } from "./decision-memo.ts";
 import { dnssecSetup } from "./dnssec/setup.ts";
 import type { Validator } from "./dnssec/validator.ts";
 import { LocalZones } from "./local-zones.ts";
-import { MEMOIZABLE_FIELDS, PacketCache } from "./packet-cache.ts";
+import { PacketCache } from "./packet-cache.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 import { UpstreamRouter } from "./upstream/pool.ts";
 import { RRClass } from "./wire/constants.ts";
@@ -70,8 +71,15 @@ export interface DnsRuntime {
   readonly ownRules: ReadonlySet<string> | undefined;
   /** Encoded responses for the fast path; a new (empty) one per config. */
   readonly packets: PacketCache;
-  /** Query-phase decisions per (location, qtype, qname) when memoizable; null = no match. */
-  readonly decisions: Map<string, CompiledPolicy | null>;
+  /**
+   * Memoized query-phase decisions per (location, qtype, name): the position of the first
+   * fixed policy that matches, -1 for none (decision-memo.ts).
+   */
+  readonly decisions: Map<string, number>;
+  /** Which query-phase policies the memo stands for; undefined: none (no memo). */
+  readonly decisionPlan: DecisionPlan | undefined;
+  /** Decisions may be memoized (blocking is not paused for a location or everyone). */
+  readonly decisionMemo: boolean;
   /** The DNSSEC validator (dnssec/), undefined when `resolver.dnssec.validate` is false. */
   readonly validator: Validator | undefined;
   /** Locations whose clients get no DNSSEC validation. */
@@ -149,12 +157,7 @@ export function createRuntime(
   // limited to client addresses ($client) makes the answer depend on the client.
   const memoizable =
     (pauses === undefined || pauses.clientsOnly) &&
-    dns.all.every(
-      (p) =>
-        p.schedule === undefined &&
-        p.filter.fields.every((f) => MEMOIZABLE_FIELDS.has(f)) &&
-        !snapshot.lists.readsClient(p.lists),
-    );
+    dns.all.every((p) => fixedPolicy(p, snapshot.lists));
   shared.cache.settings = cacheSettings;
   const use0x20 = r.use0x20 ?? false;
   // The validator asks the same upstreams, with DO and CD set, for the DS and DNSKEY records
@@ -190,6 +193,8 @@ export function createRuntime(
       snapshot.locations.all,
     ),
     decisions: new Map(),
+    decisionPlan: decisionPlan(dns, snapshot.lists),
+    decisionMemo: pauses === undefined || pauses.clientsOnly,
     validator: dnssec.validator,
     dnssecOff: dnssec.offLocations,
     localZones: new LocalZones(snapshot.bundle.localZones ?? [], snapshot.bundle.version),

@@ -117,6 +117,20 @@ export class PolicySet {
     return this.all.length;
   }
 
+  /** The query-phase policies in order: the positions `queryFirst` returns. */
+  get queryPolicies(): readonly CompiledPolicy[] {
+    return this.queryPhase;
+  }
+
+  /**
+   * The position of the first query-phase policy at or after `from` whose filter matches (no
+   * schedule or skip applied), or -1: a walk from 0, then from the last answer + 1, with `ctx`
+   * unchanged in between (FilterGroup.first).
+   */
+  queryFirst(ctx: ExecutionContext, from: number): number {
+    return this.queryGroup.first(ctx, from);
+  }
+
   hasPhase(phase: PolicyPhase): boolean {
     return (phase === "query" ? this.queryPhase : this.responsePhase).length > 0;
   }

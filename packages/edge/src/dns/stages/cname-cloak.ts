@@ -6,36 +6,15 @@
 // false blocks the whole answer, and the query log names the chain name (`matchedName`). An
 // allow policy matching a chain name does not stop the names after it from being judged.
 
-import type { CompiledPolicy } from "../../policy/policy-set.ts";
+import { decideQuery } from "../decision-memo.ts";
 import type { DnsExchange, Outcome, Stage } from "../exchange.ts";
 import { parsedQuery } from "../exchange.ts";
-import { memoFor } from "../runtime.ts";
 import { RRType } from "../wire/constants.ts";
-import { applyPolicy, skippedBy } from "./apply-policy.ts";
-import { endListQuery, explainListMatch } from "./list-match.ts";
-import { setQueryFields } from "./rule-fields.ts";
+import { applyPolicy } from "./apply-policy.ts";
+import { explainListMatch } from "./list-match.ts";
 
 /** CNAME names judged per answer, at most (a chain longer than this is judged up to here). */
 const MAX_CHAIN = 16;
-
-/** The query-phase decision for `name` asked with the question's type, location and client. */
-function decide(ex: DnsExchange, name: string): CompiledPolicy | null {
-  const rt = ex.rt;
-  const q = parsedQuery(ex);
-  const key = memoFor(rt, ex.client.ip)
-    ? `${ex.location?.id ?? ""}\u0000${q.qtype}\u0000${name}`
-    : undefined;
-  let p = key === undefined ? undefined : rt.decisions.get(key);
-  if (p === undefined) {
-    const ctx = rt.ctx;
-    ctx.reset();
-    setQueryFields(ctx, ex, rt.fields, name);
-    p = rt.snapshot.policies.dns.match(ctx, ex.ts, "query", skippedBy(ex)) ?? null;
-    endListQuery(ex);
-    if (key !== undefined && rt.decisions.size < 100_000) rt.decisions.set(key, p);
-  }
-  return p;
-}
 
 export function createCnameCloakStage(): Stage {
   return {
@@ -53,7 +32,7 @@ export function createCnameCloakStage(): Stage {
           if (++judged > MAX_CHAIN) return "next";
           const target = (rr.data as string).toLowerCase().replace(/\.$/, "");
           if (target === q.qname) continue;
-          const p = decide(ex, target);
+          const p = decideQuery(ex, target);
           if (p?.action !== "block" || p.settings.cnameCloaking === false) continue;
           ex.policy = p;
           ex.chainName = target;
