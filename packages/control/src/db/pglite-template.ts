@@ -32,7 +32,7 @@ const TEMPLATE_DIR = join(import.meta.dirname, "..", "..", "build");
  * few MB, the query log lives in DuckDB, and pages that miss the buffers are read from the
  * operating system's file cache. PGlite serves one connection, so max_connections only sizes the
  * shared lock and process tables (100 → 20: 2 MB less). Measured in `gatehouse up`
- * (docs/benchmarks.md, "gatehouse up: PGlite's shared memory").
+ * (docs/benchmarks.md, "gatehouse up: PGlite's shared memory, the compile cache").
  * GATEHOUSE_PGLITE_SHARED_BUFFERS overrides shared_buffers (e.g. for million-item lists).
  */
 export function pgliteStartParams(env: NodeJS.ProcessEnv = process.env): string[] {

@@ -668,9 +668,9 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     );
     for (const l of lines) io.err(l);
     // Node holds every loaded module's compile-cache entry in the C heap until it writes the
-    // cache at exit (~1,850 modules here); written now, they are freed (C heap in use −15 MB,
-    // docs/benchmarks.md "gatehouse up: the compile cache written at start"). Modules loaded
-    // later keep theirs until exit. A no-op without NODE_COMPILE_CACHE.
+    // cache at exit (~1,850 modules here); written now, they are freed (C heap in use −10 MB,
+    // docs/benchmarks.md, "gatehouse up: PGlite's shared memory, the compile cache"). Modules
+    // loaded later keep theirs until exit. A no-op without NODE_COMPILE_CACHE.
     flushCompileCache();
     // What starting freed (migrations, the first bundle, the seeding's requests): one
     // collection and glibc's freed pages back now, not when load first comes (idle RSS −50 MB).
