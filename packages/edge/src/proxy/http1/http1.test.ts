@@ -220,3 +220,42 @@ test("fuzz: arbitrary bytes are parsed or refused with a HeadError/BodyError, ne
     { numRuns: 3000 },
   );
 });
+
+test("framing fields are recognised in any letter case, and only those names", () => {
+  const flip = (s: string, mask: number) =>
+    [...s].map((c, i) => ((mask >> (i % 30)) & 1 ? c.toUpperCase() : c.toLowerCase())).join("");
+  for (const mask of [0, 1, 0x2aaaaaaa, 0x15555555, 0x3fffffff, 0x12345678]) {
+    const p = request(
+      `GET http://a/ HTTP/1.1\r\n${flip("host", mask)}: a\r\n${flip("content-length", mask)}: 7\r\n` +
+        `${flip("expect", mask)}: ${flip("100-continue", mask)}\r\n` +
+        `${flip("connection", mask)}: ${flip("close", mask)}\r\n\r\n`,
+    );
+    assert.equal(p.hostCount, 1, `mask ${mask}`);
+    assert.equal(p.contentLength, 7);
+    assert.equal(p.expect, "100-continue");
+    assert.ok(p.connClose && !p.connKeepAlive && !p.connUpgrade);
+    const te = request(
+      `GET http://a/ HTTP/1.0\r\n${flip("transfer-encoding", mask)}: chunked\r\n` +
+        `${flip("proxy-connection", mask)}: ${flip("keep-alive", mask)}\r\n\r\n`,
+    );
+    assert.equal(te.teCount, 1);
+    assert.ok(te.connKeepAlive && !te.connClose);
+    const ka = request(
+      `GET http://a/ HTTP/1.1\r\n${flip("connection", mask)}: ${flip("keep-alive", mask)}, Upgrade\r\n\r\n`,
+    );
+    assert.ok(ka.connKeepAlive && ka.connUpgrade && !ka.connClose);
+  }
+  // Same lengths, other names (a letter or a hyphen off by the case bit): not framing fields.
+  const other = request(
+    "GET http://a/ HTTP/1.1\r\nHosu: a\r\nContent-Lengtj: 7\r\nContent-Lengt8: 1\r\n\r\n",
+  );
+  assert.equal(other.hostCount, 0);
+  assert.equal(other.contentLength, -1);
+  const proxyUpgrade = request(
+    "GET http://a/ HTTP/1.0\r\nProxy-Connection: upgrade, keep-alive\r\n\r\n",
+  );
+  assert.ok(
+    proxyUpgrade.connKeepAlive && !proxyUpgrade.connUpgrade,
+    "Proxy-Connection upgrades nothing",
+  );
+});

@@ -329,48 +329,67 @@ function refuseLookAlike(name: string): void {
 
 const DIGITS = /^[0-9]{1,15}$/;
 
+/**
+ * `name` is the field `lower` (lowercase letters and hyphens, the same length), whatever the
+ * case of its letters, without lowercasing (allocating) it: most names only share a length.
+ */
+function isField(name: string, lower: string): boolean {
+  if (name === lower) return true;
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i);
+    const l = lower.charCodeAt(i);
+    if (c !== l && (l < 0x61 || l > 0x7a || c !== l - 0x20)) return false;
+  }
+  return true;
+}
+
+/** Connection (or Proxy-Connection) options this hop acts on; the usual single ones at once. */
+function noteConnection(value: string, f: Framing, upgrade: boolean): void {
+  if (value.length === 10 && isField(value, "keep-alive")) {
+    f.connKeepAlive = true;
+    return;
+  }
+  if (value.length === 5 && isField(value, "close")) {
+    f.connClose = true;
+    return;
+  }
+  for (const t of value.split(",")) {
+    const tok = t.trim().toLowerCase();
+    if (tok === "close") f.connClose = true;
+    else if (tok === "keep-alive") f.connKeepAlive = true;
+    else if (upgrade && tok === "upgrade") f.connUpgrade = true;
+  }
+}
+
 function noteFraming(name: string, value: string, f: Framing): void {
   switch (name.length) {
     case 4:
-      if (name.toLowerCase() === "host") f.hostCount++;
+      if (isField(name, "host")) f.hostCount++;
       break;
     case 6:
-      if (name.toLowerCase() === "expect" && (f.expect === "" || f.expect === "100-continue")) {
+      if (isField(name, "expect") && (f.expect === "" || f.expect === "100-continue")) {
         f.expect = value.toLowerCase();
       }
       break;
     case 14:
-      if (name.toLowerCase() === "content-length") {
+      if (isField(name, "content-length")) {
         // RFC 9110 §8.6: 1*DIGIT. Two of them (even equal) are two framings: refused.
         f.contentLength = f.contentLength === -1 && DIGITS.test(value) ? Number(value) : -2;
       }
       break;
     case 17:
-      if (name.toLowerCase() === "transfer-encoding") {
+      if (isField(name, "transfer-encoding")) {
         f.teCount++;
         f.te = value;
       }
       break;
     case 10:
-      if (name.toLowerCase() === "connection") {
-        for (const t of value.split(",")) {
-          const tok = t.trim().toLowerCase();
-          if (tok === "close") f.connClose = true;
-          else if (tok === "keep-alive") f.connKeepAlive = true;
-          else if (tok === "upgrade") f.connUpgrade = true;
-        }
-      }
+      if (isField(name, "connection")) noteConnection(value, f, true);
       break;
     case 16:
       // What old HTTP/1.0 clients send their proxy instead of Connection (never standardised,
       // still common): honoured for persistence only, and stripped like Connection.
-      if (name.toLowerCase() === "proxy-connection") {
-        for (const t of value.split(",")) {
-          const tok = t.trim().toLowerCase();
-          if (tok === "close") f.connClose = true;
-          else if (tok === "keep-alive") f.connKeepAlive = true;
-        }
-      }
+      if (isField(name, "proxy-connection")) noteConnection(value, f, false);
       break;
   }
 }
