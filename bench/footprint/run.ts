@@ -52,6 +52,12 @@ const PORTS = {
 };
 const TOKEN = `bench-${randomBytes(24).toString("hex")}`;
 const PROBE = join(dir, "probe.jsonl");
+// The measured tree's own probe when it has one: the probe finds PGlite and DuckDB by wrapping
+// the modules it imports, which must be the measured tree's (with --root, this tree's copies
+// are other modules, and PGlite's and DuckDB's figures read 0).
+const PROBE_MODULE = existsSync(join(ROOT, "bench/footprint/probe.ts"))
+  ? join(ROOT, "bench/footprint/probe.ts")
+  : new URL("./probe.ts", import.meta.url).pathname;
 const owned: ChildProcess[] = [];
 const MB = (kb: number) => Math.round(kb / 102.4) / 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -241,7 +247,7 @@ async function main() {
         ...process.env,
         GATEHOUSE_ADMIN_TOKEN: TOKEN,
         GH_FOOTPRINT_PROBE: PROBE,
-        NODE_OPTIONS: `--import ${new URL("./probe.ts", import.meta.url).pathname}`,
+        NODE_OPTIONS: `--import ${PROBE_MODULE}`,
       },
     },
   );
