@@ -282,11 +282,27 @@ export async function serveMetrics(addr: string): Promise<MetricsServer> {
   };
 }
 
+/** Pending query counts by transport, action and rcode (no key string made per query). */
+const queryCounts = new Map<string, Map<string, Map<string, PendingCount>>>();
+
 /** The pending count of DNS queries answered with these labels (resolve once, bump per query). */
 function queryCount(transport: string, action: string, rcode: string): PendingCount {
-  return dnsCounts.keyed(`${transport}|${action}|${rcode}`, () =>
-    dnsMetrics().queries.labels(transport, action, rcode),
-  );
+  let byAction = queryCounts.get(transport);
+  if (byAction === undefined) {
+    byAction = new Map();
+    queryCounts.set(transport, byAction);
+  }
+  let byRcode = byAction.get(action);
+  if (byRcode === undefined) {
+    byRcode = new Map();
+    byAction.set(action, byRcode);
+  }
+  let c = byRcode.get(rcode);
+  if (c === undefined) {
+    c = dnsCounts.add(dnsMetrics().queries.labels(transport, action, rcode));
+    byRcode.set(rcode, c);
+  }
+  return c;
 }
 
 /** The pending count of DNS cache evictions (one per evicted entry: on the miss path). */
