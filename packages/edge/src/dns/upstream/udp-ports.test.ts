@@ -5,7 +5,7 @@ import { EdgeError } from "@gatehouse/contract";
 import { buildQuery } from "../../../test/dns-helpers.ts";
 import { parseUpstream } from "./pool.ts";
 import { exchange } from "./transports.ts";
-import { MAX_IN_FLIGHT, MAX_USES, PORTS, udpPortsOf } from "./udp-ports.ts";
+import { callsInWheel, MAX_IN_FLIGHT, MAX_USES, PORTS, udpPortsOf } from "./udp-ports.ts";
 
 /**
  * A UDP upstream under the test's control: `reply` decides, per query datagram, what goes back
@@ -63,6 +63,33 @@ test("a burst of 500 queries in flight at once, answered out of order: every one
   const ports = new Set(sourcePorts);
   // Shared sockets, at most MAX_IN_FLIGHT queries each: far fewer source ports than queries.
   assert.ok(ports.size >= n / MAX_IN_FLIGHT && ports.size <= n / 8, `${ports.size} ports`);
+});
+
+test("the timer wheel lets go of a query once it settles, answered or aborted; the others still retransmit", async () => {
+  // Every query but the ones named "lost…" answered at once.
+  behaviour = (q, _from, send) => {
+    if (!q.includes(Buffer.from("lost"))) send(echo(q));
+  };
+  const t = target(5000);
+  const before = callsInWheel();
+  await Promise.all(Array.from({ length: 100 }, (_, i) => ask(t, `w${i}.wheel.test`, 4000 + i)));
+  // Settled long before their first retransmission (400 ms): none is held.
+  assert.equal(callsInWheel(), before);
+  const ac = new AbortController();
+  const seen = sourcePorts.length;
+  const lost = ask(t, "lost.wheel.test", 4200);
+  const aborted = ask(t, "lost2.wheel.test", 4201, ac.signal);
+  assert.equal(callsInWheel(), before + 2);
+  ac.abort();
+  await assert.rejects(aborted);
+  assert.equal(callsInWheel(), before + 1);
+  // The one still in flight is sent again and answered then.
+  while (sourcePorts.length < seen + 1) await new Promise((r) => setTimeout(r, 5));
+  const sent = sourcePorts.length;
+  behaviour = (q, _from, send) => send(echo(q));
+  assert.equal((await lost).readUInt16BE(0), 4200);
+  assert.ok(sourcePorts.length > sent, "retransmitted");
+  assert.equal(callsInWheel(), before);
 });
 
 test("replies that do not answer the question, or carry another ID, are ignored; the right one is taken", async () => {

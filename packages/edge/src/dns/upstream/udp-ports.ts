@@ -66,6 +66,9 @@ interface Call {
   interval: number;
   /** When the wheel next looks at it. */
   due: number;
+  /** The wheel slot holding it and its index there; -1 while in no slot. */
+  slot: number;
+  pos: number;
   settled: boolean;
   readonly resolve: (msg: Buffer) => void;
   readonly reject: (err: Error) => void;
@@ -344,6 +347,8 @@ export class UdpPorts {
         nextSend: RETRANSMIT_MS < t.timeoutMs ? now + RETRANSMIT_MS : Number.POSITIVE_INFINITY,
         interval: RETRANSMIT_MS,
         due: 0,
+        slot: -1,
+        pos: 0,
         settled: false,
         resolve,
         reject,
@@ -419,13 +424,17 @@ function settle(call: Call, outcome: Error | Buffer): void {
   // Nothing in flight: the wheel's timer no longer holds the process open.
   if (--live === 0) wheelTimer?.unref();
   if (call.onAbort) call.signal?.removeEventListener("abort", call.onAbort);
+  unschedule(call);
   call.port.release(call.id);
   if (outcome instanceof Error) call.reject(outcome);
   else call.resolve(outcome);
 }
 
 // The timer wheel: slot `tick % SLOTS` holds the calls due in that TICK_MS tick (and those due a
-// whole turn or more later, which are put back when their slot comes round).
+// whole turn or more later, which are put back when their slot comes round). A call leaves its
+// slot when it settles (swapped with the slot's last call): a settled call kept until its slot
+// came round, 400 ms on, held its query, reply and promise past a few young-generation
+// collections at a few thousand misses a second, which then copied them into the old generation.
 const TICK_MS = 20;
 const SLOTS = 128;
 const wheel: Call[][] = Array.from({ length: SLOTS }, () => []);
@@ -437,13 +446,35 @@ let wheelTimer: ReturnType<typeof setInterval> | undefined;
 
 function schedule(call: Call): void {
   const tick = Math.max(Math.ceil(call.due / TICK_MS), processed + 1);
-  nth(wheel, tick % SLOTS).push(call);
+  const i = tick % SLOTS;
+  const slot = nth(wheel, i);
+  call.slot = i;
+  call.pos = slot.length;
+  slot.push(call);
   queued++;
   if (wheelTimer === undefined) {
     processed = Math.floor(Date.now() / TICK_MS) - 1;
     wheelTimer = setInterval(turn, TICK_MS);
     if (live === 0) wheelTimer.unref();
   }
+}
+
+/** Calls the timer wheel holds now (for tests: a settled call is in no slot). */
+export function callsInWheel(): number {
+  return queued;
+}
+
+/** Take `call` out of its wheel slot (when in one). */
+function unschedule(call: Call): void {
+  if (call.slot < 0) return;
+  const slot = nth(wheel, call.slot);
+  const last = slot.pop();
+  if (last !== undefined && last !== call) {
+    slot[call.pos] = last;
+    last.pos = call.pos;
+  }
+  call.slot = -1;
+  queued--;
 }
 
 /** A new call is in flight: it keeps the process alive, as its own socket used to. */
@@ -463,6 +494,9 @@ function turn(): void {
     if (slot.length === 0) continue;
     wheel[i] = [];
     queued -= slot.length;
+    // Out of the wheel: settling one of them now (below, or another's failure closing its
+    // socket) leaves the slot's new array alone.
+    for (const call of slot) call.slot = -1;
     for (const call of slot) {
       if (call.settled) continue;
       if (call.due > now) schedule(call);
