@@ -190,6 +190,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     maxHeaderBytes: limits.maxHeaderBytes,
     maxHeaderCount: limits.maxHeaderCount,
     idleTimeoutMs: limits.idleTimeoutMs,
+    closeGraceMs: limits.closeGraceMs,
   };
   if (opts.minter !== undefined) {
     const minter = opts.minter;
@@ -220,7 +221,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
         if (socket.alpnProtocol === "h2") {
           const onStream = (req: ClientRequest, res: ClientResponse) =>
             onRequest(req, res, inspection);
-          return serveH2(socket, h2Limits, onStream, h2Sessions);
+          return serveH2(socket, h2Limits, onStream, h2Sessions, () => cut("close_grace"));
         }
         return new Promise<void>((resolve) => {
           socket.on("close", () => resolve());

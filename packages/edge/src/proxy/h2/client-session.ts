@@ -36,6 +36,8 @@ export interface H2ClientLimits {
   readonly maxHeaderCount: number;
   /** A session without any frame for this long is closed (GOAWAY). */
   readonly idleTimeoutMs: number;
+  /** A closed session's socket still open this long after its last stream ended is cut. */
+  readonly closeGraceMs: number;
 }
 
 /** SETTINGS_MAX_CONCURRENT_STREAMS we announce: requests in flight on one session. */
@@ -272,6 +274,7 @@ export function serveH2(
   limits: H2ClientLimits,
   request: (req: ClientRequest, res: ClientResponse) => void,
   sessions: Set<ServerHttp2Session>,
+  onCut: () => void = () => {},
 ): Promise<void> {
   // A TLSSocket made on an accepted socket (not by a tls.Server) keeps `secureConnecting` set
   // after its handshake (tls.Server's own path clears it just before `secureConnection`), and
@@ -290,11 +293,38 @@ export function serveH2(
   // The listener keeps sockets half-open (allowHalfOpen), which node:http2 does not act on: a
   // client that ends its side sends no more frames, so its streams in flight finish and the
   // session closes.
-  socket.once("end", () => session.close());
+  // Closed (idle, or the client ended its side), a session ends once its streams have, and
+  // node:http2 then ends the socket and waits for the client's side to close before the
+  // session's "close": a client that kept its side open (an upload it never finished, answered
+  // 504) held the socket and its connection slot for good, and the exchange never ended. Once
+  // closed with no stream open, the client has closeGraceMs to go (as cutAfter gives an
+  // HTTP/1.1 client), then the socket is cut and counted.
+  let open = 0;
+  let closing = false;
+  const linger = () => {
+    if (!closing || open > 0) return;
+    setTimeout(() => {
+      if (open > 0 || socket.destroyed) return;
+      session.destroy();
+      socket.destroy();
+      onCut();
+    }, limits.closeGraceMs).unref();
+  };
+  const close = () => {
+    session.close();
+    closing = true;
+    linger();
+  };
+  socket.once("end", close);
   session.on("error", () => session.destroy());
-  session.setTimeout(limits.idleTimeoutMs, () => session.close());
+  session.setTimeout(limits.idleTimeoutMs, close);
   session.on("stream", (stream, headers, flags, rawHeaders) => {
     stream.on("error", () => {});
+    open++;
+    stream.once("close", () => {
+      open--;
+      linger();
+    });
     const method = headers[":method"];
     // CONNECT inside a decrypted session is nonsense (as for HTTP/1.1 there: 405); no
     // extended CONNECT is announced, so no WebSocket over h2 either.
