@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
-import { trimAddon } from "../src/memory-release.ts";
+import { afterSwapCollection, IDLE_UTILIZATION, trimAddon } from "../src/memory-release.ts";
 
 const release = new URL("../src/memory-release.ts", import.meta.url).href;
 const metrics = new URL("../src/telemetry/metrics.ts", import.meta.url).href;
@@ -115,6 +115,15 @@ test("a release compacts a heap that grew far past what it uses (a compile's gar
   assert.ok(r.grownMb > 64, `the heap grew (${r.grownMb} MB)`);
   // A plain full collection leaves about all of it committed (100+ MB for a few MB used).
   assert.ok(r.slackMb < 16, `the heap keeps ${r.slackMb} MB beyond what it uses`);
+});
+
+test("after a swap, an edge idle since compacts its heap; a busier one only collects", () => {
+  // Compacting hands back the pages a compile's garbage left (a 1M mixed list's edge held
+  // ~15 MB more without it); it takes a few full collections, so not while queries come.
+  assert.equal(afterSwapCollection(0), "compact");
+  assert.equal(afterSwapCollection(IDLE_UTILIZATION), "compact");
+  assert.equal(afterSwapCollection(0.1), true);
+  assert.equal(afterSwapCollection(1), true);
 });
 
 test("without the addon (GATEHOUSE_MALLOC_TRIM=0) a release still collects", () => {
