@@ -53,6 +53,12 @@ test("internal, special and own addresses are classified; public ones are not", 
   assert.ok(g.isOwnEndpoint("::ffff:127.0.0.1", 3128));
   assert.ok(!g.isOwnEndpoint("127.0.0.1", 3129));
   assert.ok(g.isOwnEndpoint("::7f00:1", 3128));
+  g.addOwnEndpoint("192.0.2.5", 8080);
+  assert.ok(g.isOwnEndpoint("192.0.2.5", 8080));
+  assert.ok(g.isOwnEndpoint("::ffff:192.0.2.5", 8080));
+  assert.ok(!g.isOwnEndpoint("192.0.2.6", 8080));
+  assert.ok(!g.isOwnEndpoint("127.0.0.1", 8080), "loopback only for a wildcard listener");
+  assert.ok(!g.isOwnEndpoint("192.0.2.5", 3128), "an address is own on its own port only");
 });
 
 test("interface addresses become own_address; a listing that fails (no AF_NETLINK) is survived", () => {

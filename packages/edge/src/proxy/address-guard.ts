@@ -81,7 +81,8 @@ function embeddedV4(ip: string): string {
 export class AddressGuard {
   readonly #own = new BlockList();
   #ownCount = 0;
-  readonly #ownEndpoints = new Set<string>();
+  /** The proxy's listening addresses by port (no `ip|port` string made per request). */
+  readonly #ownEndpoints = new Map<number, Set<string>>();
   /** Verdicts by address string: a proxy dials the same few origins over and over. */
   readonly #verdicts = new Map<string, AddressClass | null>();
   /**
@@ -120,19 +121,25 @@ export class AddressGuard {
 
   /** The proxy's own listening endpoints: dialling one is a forwarding loop, always refused. */
   addOwnEndpoint(ip: string, port: number): void {
-    this.#ownEndpoints.add(`${ip}|${port}`);
+    let ips = this.#ownEndpoints.get(port);
+    if (ips === undefined) {
+      ips = new Set();
+      this.#ownEndpoints.set(port, ips);
+    }
+    ips.add(ip);
     if (ip === "0.0.0.0" || ip === "::") {
       // A wildcard listener answers on loopback too.
-      this.#ownEndpoints.add(`127.0.0.1|${port}`);
-      this.#ownEndpoints.add(`::1|${port}`);
+      ips.add("127.0.0.1");
+      ips.add("::1");
     }
   }
 
   isOwnEndpoint(ip: string, port: number): boolean {
-    if (this.#ownEndpoints.size === 0) return false;
-    if (this.#ownEndpoints.has(`${ip}|${port}`)) return true;
+    const ips = this.#ownEndpoints.get(port);
+    if (ips === undefined) return false;
+    if (ips.has(ip)) return true;
     const v4 = embeddedV4(ip);
-    return v4 !== "" && this.#ownEndpoints.has(`${v4}|${port}`);
+    return v4 !== "" && ips.has(v4);
   }
 
   /** Classify an IP literal; undefined means a public unicast address. */
