@@ -13,7 +13,7 @@
 
 import { RRType } from "../wire/constants.ts";
 import type { ResourceRecord, SoaData } from "../wire/message.ts";
-import { approxBytes, stringBytes, TYPED_ARRAY_BYTES } from "./bytes.ts";
+import { approxBytes, stringBytes } from "./bytes.ts";
 import { LruMap } from "./lru-map.ts";
 
 export interface CachedAnswer {
@@ -46,16 +46,17 @@ export interface EntryUse {
  * later hit answered by the pipeline copies and patches instead of encoding records again.
  */
 export interface WireAnswer {
-  readonly bytes: Buffer;
+  /** The encoded answer as a binary string (one char a byte). */
+  readonly bytes: string;
   /** (offset, TTL as stored) pairs, OPT excluded, as `findTtls` (packet-cache.ts) finds them. */
   readonly ttls: readonly number[];
   /** The query's EDNS state it was encoded for (0: none, 1: EDNS, 2: EDNS with DO). */
   readonly edns: 0 | 1 | 2;
 }
 
-/** What a kept WireAnswer costs: its object, its buffer's objects, its bytes and TTL pairs. */
+/** What a kept WireAnswer costs: its object, its bytes' string and its TTL pairs. */
 export function wireAnswerBytes(w: WireAnswer): number {
-  return 32 + TYPED_ARRAY_BYTES + w.bytes.byteLength + approxBytes(w.ttls);
+  return 32 + stringBytes(w.bytes.length) + approxBytes(w.ttls);
 }
 
 export interface CacheEntry extends CachedAnswer {

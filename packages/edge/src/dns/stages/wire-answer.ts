@@ -51,16 +51,15 @@ export function writeFromWire(ex: DnsExchange, m: Message, h: CacheHit): Buffer 
       authorities: e.authorities as ResourceRecord[],
       additionals: e.additionals as ResourceRecord[],
     });
-    // Memory of its own: `encoded` is a slice of a larger buffer.
-    const bytes = Buffer.allocUnsafeSlow(encoded.length);
-    encoded.copy(bytes);
-    w = { bytes, ttls: findTtls(bytes), edns };
+    // Kept as a binary string (one char a byte): memory of its own (`encoded` is a slice of a
+    // larger buffer) at a fifth of a buffer's fixed cost.
+    w = { bytes: encoded.toString("latin1"), ttls: findTtls(encoded), edns };
     ex.rt.shared.cache.keepWire(e, w);
   }
   const src = w.bytes;
   if (src.length > ex.maxSize) return undefined;
   const out = Buffer.allocUnsafe(src.length);
-  out.set(src);
+  out.write(src, 0, "latin1");
   out[0] = m.id >>> 8;
   out[1] = m.id & 0xff;
   out[2] =
