@@ -516,6 +516,8 @@ export const DnsConnectionLimitSettings = T.Object(
     maxQueuedBytes: T.Optional(T.Integer({ minimum: 16_384, maximum: 16_777_216 })),
     /** A connection whose answers do not drain within this is closed. Default 10000. */
     drainTimeoutMs: T.Optional(Millis(100)),
+    /** TCP/DoT: a message must arrive whole within this of its first byte, or the connection is closed. Default 5000. */
+    messageTimeoutMs: T.Optional(Millis(100)),
   },
   { additionalProperties: false },
 );

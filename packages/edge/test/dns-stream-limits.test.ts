@@ -8,6 +8,7 @@ import { type ClientHttp2Session, connect as h2connect } from "node:http2";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Duplex } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { bundleOfEdgeConfig, type EdgeConfigFile } from "@gatehouse/contract";
@@ -211,6 +212,115 @@ describe("DNS stream listeners under hostile clients", () => {
     });
   }
 
+  for (const kind of ["tcp", "dot"] as const) {
+    test(`${kind}: a client that drips a message a byte at a time is closed as slow; pipelined and slow-but-in-time clients are served`, async () => {
+      // The drip (a byte per 150 ms) stays well inside the idle timeout, which alone would
+      // restart on every byte; the message deadline ends it.
+      const l = await listen({
+        idleTimeoutMs: 1000,
+        messageTimeoutMs: 1500,
+        ...(kind === "dot" ? { tls: cert } : {}),
+      });
+      const tls = kind === "dot" ? { ca } : undefined;
+      const drip = await open(l.port, "127.0.0.4", tls);
+      const dripped = readAll(drip);
+      const dripBytes = frame(buildQuery("a.example", { id: 1 }));
+      let sent = 0;
+      let dripClosed = false;
+      drip.on("close", () => {
+        dripClosed = true;
+      });
+      while (!dripClosed && sent < dripBytes.length) {
+        drip.write(dripBytes.subarray(sent, sent + 1));
+        sent++;
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      assert.deepEqual(await dripped, [], "the dripped query is never answered");
+      assert.ok(sent < dripBytes.length, `cut before the message was whole (${sent} bytes)`);
+      assert.equal(l.stats().closed.slow, 1);
+      assert.equal(l.stats().closed.idle, 0);
+      assert.match(
+        await edgeRegistry().metrics(),
+        new RegExp(
+          `gatehouse_dns_connections_closed_total\\{transport="${kind}",reason="slow"\\} [1-9]`,
+        ),
+      );
+
+      // Pipelined: 20 queries in one write, 20 answers.
+      const piped = await open(l.port, "127.0.0.5", tls);
+      const pipedAnswers = readAll(piped);
+      piped.end(
+        Buffer.concat(
+          Array.from({ length: 20 }, (_, i) => frame(buildQuery("a.example", { id: 100 + i }))),
+        ),
+      );
+      const answers = await pipedAnswers;
+      assert.equal(answers.length, 20);
+      assert.deepEqual(
+        answers.map((x) => decodeMessage(x).id).sort((x, y) => x - y),
+        Array.from({ length: 20 }, (_, i) => 100 + i),
+      );
+
+      // Slow but within the deadline: a message in three pieces 100 ms apart, then another.
+      const patient = await open(l.port, "127.0.0.6", tls);
+      const patientAnswers = readAll(patient);
+      const two = Buffer.concat([
+        frame(buildQuery("a.example", { id: 201 })),
+        frame(buildQuery("a.example", { id: 202 })),
+      ]);
+      const cuts = [0, 1, 12, 31, 40, two.length];
+      for (let i = 0; i + 1 < cuts.length; i++) {
+        patient.write(two.subarray(cuts[i], cuts[i + 1]));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      patient.end();
+      const got = await patientAnswers;
+      assert.deepEqual(
+        got.map((x) => decodeMessage(x).id).sort((x, y) => x - y),
+        [201, 202],
+      );
+      assert.equal(l.stats().closed.slow, 1);
+    });
+  }
+
+  for (const kind of ["dot", "doh"] as const)
+    test(`${kind}: a TLS handshake dripped a byte at a time is closed within the handshake deadline, counted as slow`, async () => {
+      const l =
+        kind === "dot"
+          ? await listen({ idleTimeoutMs: 1000, tls: cert })
+          : await listenDohAt({ idleTimeoutMs: 1000 });
+      // The bytes of a real ClientHello, written by a TLS client into a capturing stream.
+      const hello = await new Promise<Buffer>((ok) => {
+        const sink = new Duplex({
+          read() {},
+          write(chunk: Buffer, _e, cb) {
+            ok(Buffer.from(chunk));
+            cb();
+          },
+        });
+        const t = tlsConnect({ socket: sink, servername: "localhost", ca });
+        t.on("error", () => {});
+      });
+      const raw = await open(l.port, "127.0.0.7");
+      let rawClosed = false;
+      raw.on("error", () => {});
+      raw.on("close", () => {
+        rawClosed = true;
+      });
+      raw.resume();
+      let sent = 0;
+      while (!rawClosed && sent < hello.length) {
+        raw.write(hello.subarray(sent, sent + 1));
+        sent++;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(
+        sent < hello.length,
+        `cut before the ClientHello was whole (${sent} of ${hello.length})`,
+      );
+      await until("counted", () => l.stats().closed.slow === 1);
+    });
+
   test("tcp: one source holds its connection limit open and never closes; another source is answered; idle connections are destroyed after the grace", async () => {
     const l = await listen({
       maxConnectionsPerSource: 4,
@@ -392,6 +502,40 @@ describe("DNS stream listeners under hostile clients", () => {
     flood.destroy();
   });
 
+  test("doh http/1.1: a request head dripped a byte at a time is cut by the head deadline; others are served", async () => {
+    // A byte per 150 ms stays inside the idle timeout; node:http's headersTimeout (set to the
+    // idle timeout) is measured from the request's start, not reset by each byte.
+    const l = await listenDohAt({ idleTimeoutMs: 1000 });
+    const q = buildQuery("a.example", { id: 0 }).toString("base64url");
+    const head = Buffer.from(
+      `GET /dns-query?dns=${q} HTTP/1.1\r\nHost: localhost\r\nX-Pad: ${"p".repeat(40)}\r\n\r\n`,
+    );
+    const drip = await open(l.port, "127.0.0.4", { ca, alpn: ["http/1.1"] });
+    let dripClosed = false;
+    let reply = "";
+    drip.on("error", () => {});
+    drip.on("data", (c: Buffer) => {
+      reply += c.toString("latin1");
+    });
+    drip.on("close", () => {
+      dripClosed = true;
+    });
+    let sent = 0;
+    while (!dripClosed && sent < head.length) {
+      drip.write(head.subarray(sent, sent + 1));
+      sent++;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await until("the drip is closed", () => dripClosed);
+    assert.ok(sent < head.length, `cut before the head was whole (${sent} of ${head.length})`);
+    assert.doesNotMatch(reply, /^HTTP\/1\.1 200/);
+    assert.equal(l.stats().closed.slow, 1);
+    const c = await h2From(l.port, "127.0.0.3");
+    const r = await dohGet(c, buildQuery("a.example", { id: 0 }));
+    assert.equal(decodeMessage(r).answers[0]?.data, "192.0.2.1");
+    c.close();
+  });
+
   test("doh h2: POST bodies that never complete are bounded per connection and closed as slow; others are served", async () => {
     const l = await listenDohAt({ idleTimeoutMs: 400 });
     const slow = await h2From(l.port, "127.0.0.2");
@@ -490,10 +634,33 @@ edge:
     }
   });
 
+  test("the configured message deadline cuts a partial message long before the idle timeout", async () => {
+    const cfg = await loadEdgeConfigFile(
+      file("msg.yaml", "{idleTimeoutMs: 60000, messageTimeoutMs: 300}"),
+    );
+    const edge = await startEdge({ config: cfg, log: () => {} });
+    try {
+      const port = Number(edge.addresses.dns.tcp[0]!.split(":").pop());
+      const partial = await open(port, "127.0.0.6");
+      const closed = readAll(partial);
+      // The socket is half-open capable: the edge's close ends it.
+      partial.on("end", () => partial.destroy());
+      partial.write(Buffer.from([0, 29, 0xab])); // a length and one byte of the message
+      assert.deepEqual(await closed, []);
+      assert.match(
+        await edgeRegistry().metrics(),
+        /gatehouse_dns_connections_closed_total\{transport="tcp",reason="slow"\} [1-9]/,
+      );
+    } finally {
+      await edge.close();
+    }
+  });
+
   test("out-of-range and unknown keys are refused when the file is read", async () => {
     for (const bad of [
       "{maxQueuedBytes: 100}",
       "{idleTimeoutMs: 5}",
+      "{messageTimeoutMs: 5}",
       "{maxConnections: 0}",
       "{idle: 5000}",
     ])

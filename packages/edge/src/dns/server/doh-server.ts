@@ -18,6 +18,7 @@ import { ConnectionLimiter } from "../../net/connection-limiter.ts";
 import { splitHostPort } from "../../net/host-port.ts";
 import { closeServer, listen } from "../../net/listen.ts";
 import { http2 } from "../../net/node-http.ts";
+import { type Deadlined, Sweep } from "../../proxy/http1/sweep.ts";
 import { dnsConnectionMetrics } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import { typeNumber } from "../wire/constants.ts";
@@ -125,6 +126,15 @@ export async function listenDoh(
   const maxPipelined = opts.maxInFlight ?? STREAM_DEFAULTS.maxInFlight;
   /** Queries being resolved, per HTTP/2 session or HTTP/1.1 socket. */
   const resolving = new WeakMap<object, number>();
+  /**
+   * HTTP/1.1: the next request's head must be whole within `idleTimeoutMs` of the previous one
+   * (or of the handshake). node:http's headersTimeout does not apply under node:http2's
+   * allowHTTP1, and the idle timer restarts on every byte, so a head dripped a byte at a time
+   * held its connection for ever. Checked by one sweep per listener; `read` is the socket's
+   * bytes read when the deadline was set (nothing read since: idle, left to the idle timer).
+   */
+  const heads = new WeakMap<TLSSocket, Deadlined & { read: number }>();
+  const sweep = new Sweep<Deadlined>(idleTimeoutMs);
   /** The connection whose HTTP/2 session is being set up (see "secureConnection" below). */
   let accepting: TLSSocket | undefined;
 
@@ -146,6 +156,11 @@ export async function listenDoh(
         return;
       }
       unanswered.set(sock, n);
+      const head = heads.get(sock);
+      if (head) {
+        head.deadline = performance.now() + idleTimeoutMs;
+        head.read = sock.bytesRead;
+      }
       res.on("close", () => unanswered.set(sock, (unanswered.get(sock) ?? 1) - 1));
     }
     resolving.set(owner, (resolving.get(owner) ?? 0) + 1);
@@ -326,8 +341,8 @@ export async function listenDoh(
   server.setTimeout(idleTimeoutMs);
   // node:http2 types the listener without its argument (the session, or the HTTP/1.1 socket).
   (server as NodeJS.EventEmitter).on("timeout", onTimeout);
-  // HTTP/1.1 (node:http's fields, which allowHTTP1 uses): a request's head and body must
-  // arrive within the idle timeout too.
+  // HTTP/1.1: node:http's fields, kept for the parser; under allowHTTP1 they were measured not
+  // to cut a dripped head (Node 24), which the head deadline (`heads` above) does.
   Object.assign(server, { headersTimeout: idleTimeoutMs, requestTimeout: idleTimeoutMs });
   // The raw connection takes its slot before the handshake costs anything.
   server.on("connection", (raw: Socket) => {
@@ -342,6 +357,23 @@ export async function listenDoh(
     accepting = s;
     conns.add(s);
     s.on("close", () => conns.delete(s));
+    if (s.alpnProtocol === "h2") return;
+    const head = {
+      deadline: performance.now() + idleTimeoutMs,
+      read: s.bytesRead,
+      timeout: () => {
+        if (s.destroyed) return;
+        // Nothing read since (idle), or answers still owed (being resolved, or not yet taken:
+        // the idle timer and the pipelining bound govern those): look again later.
+        if (s.bytesRead === head.read || (unanswered.get(s) ?? 0) > 0) {
+          head.deadline = performance.now() + idleTimeoutMs;
+          head.read = s.bytesRead;
+        } else close(s, "slow");
+      },
+    };
+    heads.set(s, head);
+    sweep.items.add(head);
+    s.on("close", () => sweep.items.delete(head));
   });
   server.on("session", (session) => {
     const sock = accepting;
@@ -356,7 +388,12 @@ export async function listenDoh(
     session.on("close", () => sessions.delete(session));
     session.on("error", () => {});
   });
-  server.on("tlsClientError", () => {});
+  server.on("tlsClientError", (e: Error) => {
+    // The handshake deadline (handshakeTimeout) is from the connection, not reset by each byte.
+    if ((e as NodeJS.ErrnoException).code !== "ERR_TLS_HANDSHAKE_TIMEOUT") return;
+    counts.closed.slow++;
+    metrics.closed.labels("doh", "slow").inc();
+  });
   server.on("error", () => {});
   const a = await listen(server, { port, host, reusePort: opts.reusePort === true });
   const queuedBytes = () => {
@@ -389,6 +426,7 @@ export async function listenDoh(
           for (const s of conns) s.destroy();
         },
       );
+      sweep.stop();
       untrack();
     },
   };

@@ -10,7 +10,11 @@
 //   `maxQueuedBytes` + one maximal message closes the connection instead, and so does a queue
 //   that does not drain within `drainTimeoutMs` (a client that sends and never reads);
 // - unread input: at most two maximal messages (reading is paused, so the kernel holds the rest);
-// - time: an idle timeout reset by traffic either way (RFC 7766 §6.2.3); after the edge ends a
+// - time: an idle timeout reset by traffic either way (RFC 7766 §6.2.3), and a message must
+//   arrive whole within `messageTimeoutMs` of its first byte while the edge is reading (a client
+//   that drips a byte at a time is closed as `slow`: the idle timer alone restarts on every
+//   byte); the deadline is checked by the listener's shared sweep, not a timer per message;
+//   after the edge ends a
 //   connection (idle, client half-closed, listener closing) the socket is destroyed when the
 //   client has not closed its side within `closeGraceMs`, so a connection that only looks
 //   closed cannot keep its slot.
@@ -19,6 +23,7 @@
 // closes the connection (no ID to answer with).
 
 import type { Socket } from "node:net";
+import type { Deadlined, Sweep } from "../../proxy/http1/sweep.ts";
 import type { DnsService } from "../dns-service.ts";
 
 export interface StreamLimits {
@@ -32,6 +37,8 @@ export interface StreamLimits {
   readonly drainTimeoutMs: number;
   /** After the edge ends a connection, the client has this long to close it before it is destroyed. */
   readonly closeGraceMs: number;
+  /** A message (length prefix and body) must arrive whole within this of its first byte. */
+  readonly messageTimeoutMs: number;
 }
 
 export const STREAM_DEFAULTS: StreamLimits = {
@@ -40,14 +47,16 @@ export const STREAM_DEFAULTS: StreamLimits = {
   maxQueuedBytes: 65_536,
   drainTimeoutMs: 10_000,
   closeGraceMs: 2_000,
+  messageTimeoutMs: 5_000,
 };
 
 /** A length prefix and the largest DNS message. */
 export const MAX_FRAME = 2 + 65_535;
 
 /**
- * Why the edge closed a connection (a metrics label). `slow`: a DoH request body that did not
- * arrive within the idle timeout.
+ * Why the edge closed a connection (a metrics label). `slow`: a TCP/DoT message not whole within
+ * `messageTimeoutMs` of its first byte, a DoT handshake not done within the idle timeout, or a
+ * DoH request body that did not arrive within the idle timeout.
  */
 export type StreamCloseReason = "idle" | "backpressure" | "linger" | "malformed" | "slow";
 
@@ -56,6 +65,8 @@ export interface StreamHooks {
   readonly serverName?: string;
   /** The edge closed the connection, for this reason. */
   readonly onClose?: (reason: StreamCloseReason) => void;
+  /** The listener's sweep that enforces `messageTimeoutMs` (without it, no message deadline). */
+  readonly sweep?: Sweep<Deadlined>;
 }
 
 export interface StreamConnection {
@@ -78,7 +89,7 @@ export function serveStream(
   limits: StreamLimits,
   hooks: StreamHooks = {},
 ): StreamConnection {
-  const { serverName, onClose } = hooks;
+  const { serverName, onClose, sweep } = hooks;
   let buf: Buffer = EMPTY;
   let inFlight = 0;
   let closed = false;
@@ -105,6 +116,7 @@ export function serveStream(
     buf = EMPTY;
     clearTimeout(drainTimer);
     clearTimeout(graceTimer);
+    sweep?.items.delete(message);
   };
 
   const abort = (reason: StreamCloseReason) => {
@@ -113,6 +125,14 @@ export function serveStream(
     onClose?.(reason);
     sock.destroy();
   };
+
+  /**
+   * The deadline of the message being read (performance clock; 0: none): set when a partial
+   * message is buffered while the edge reads, cleared when a message is taken or reading pauses
+   * (the kernel then holds the rest: not the client's delay).
+   */
+  const message: Deadlined = { deadline: 0, timeout: () => abort("slow") };
+  sweep?.items.add(message);
 
   const end = () => {
     if (ending || closed) return;
@@ -192,6 +212,7 @@ export function serveStream(
       if (buf.length < 2 + len) break;
       const msg = Buffer.from(buf.subarray(2, 2 + len));
       buf = buf.length === 2 + len ? EMPTY : buf.subarray(2 + len);
+      message.deadline = 0;
       const fast = service.tryFast(msg, ip, transport, serverName);
       if (fast) {
         write(fast);
@@ -215,8 +236,18 @@ export function serveStream(
       end();
       return;
     }
-    if (blocked()) sock.pause();
-    else if (!readEnded) sock.resume();
+    if (blocked()) {
+      sock.pause();
+      message.deadline = 0;
+    } else if (readEnded) {
+      // The rest of a partial message cannot come: the answers owed end the connection.
+      message.deadline = 0;
+    } else {
+      sock.resume();
+      // Not blocked and something left: the first message is partial.
+      if (buf.length > 0 && message.deadline === 0 && sweep)
+        message.deadline = performance.now() + limits.messageTimeoutMs;
+    }
   };
 
   sock.setNoDelay(true);

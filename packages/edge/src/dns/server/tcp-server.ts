@@ -11,6 +11,7 @@ import { ConnectionLimiter } from "../../net/connection-limiter.ts";
 import { splitHostPort } from "../../net/host-port.ts";
 import { closeServer, listen } from "../../net/listen.ts";
 import { tls } from "../../net/node-tls.ts";
+import { type Deadlined, Sweep } from "../../proxy/http1/sweep.ts";
 import { dnsConnectionMetrics } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import {
@@ -63,6 +64,7 @@ export function streamListenerOptions(s: DnsConnectionLimitSettings = {}): Strea
     maxInFlight: s.maxInFlightPerConnection,
     maxQueuedBytes: s.maxQueuedBytes,
     drainTimeoutMs: s.drainTimeoutMs,
+    messageTimeoutMs: s.messageTimeoutMs,
     dohMaxStreams: s.dohMaxStreams,
   };
 }
@@ -90,6 +92,7 @@ export async function listenStream(
     maxQueuedBytes: opts.maxQueuedBytes ?? STREAM_DEFAULTS.maxQueuedBytes,
     drainTimeoutMs: opts.drainTimeoutMs ?? STREAM_DEFAULTS.drainTimeoutMs,
     closeGraceMs: opts.closeGraceMs ?? STREAM_DEFAULTS.closeGraceMs,
+    messageTimeoutMs: opts.messageTimeoutMs ?? STREAM_DEFAULTS.messageTimeoutMs,
   };
   const transport = opts.tls ? "dot" : "tcp";
   const slots = new ConnectionLimiter({
@@ -105,6 +108,8 @@ export async function listenStream(
     closed: { idle: 0, backpressure: 0, linger: 0, malformed: 0, slow: 0 },
   };
   const conns = new Map<Socket, StreamConnection>();
+  // One interval per listener checks every connection's message deadline.
+  const sweep = new Sweep<Deadlined>(limits.messageTimeoutMs);
   let closing = false;
 
   /** A slot for the raw TCP connection, before any TLS work; false: refused and destroyed. */
@@ -123,6 +128,7 @@ export async function listenStream(
   const serve = (sock: Socket, serverName?: string) => {
     const conn = serveStream(service, sock, transport, limits, {
       onClose,
+      sweep,
       ...(serverName ? { serverName } : {}),
     });
     conns.set(sock, conn);
@@ -153,7 +159,11 @@ export async function listenStream(
   if (opts.tls) {
     // The raw connection takes its slot before the handshake costs anything.
     server.on("connection", admit);
-    server.on("tlsClientError", (_e: Error, s: Socket) => s.destroy());
+    server.on("tlsClientError", (e: Error, s: Socket) => {
+      // Node's handshake timeout is a deadline from the connection, not reset by each byte.
+      if ((e as NodeJS.ErrnoException).code === "ERR_TLS_HANDSHAKE_TIMEOUT") onClose("slow");
+      s.destroy();
+    });
   }
   server.on("error", () => {});
   const a = await listen(server, { port, host, reusePort: opts.reusePort === true });
@@ -193,6 +203,7 @@ export async function listenStream(
           for (const sock of conns.keys()) sock.destroy();
         },
       );
+      sweep.stop();
       untrack();
     },
   };
