@@ -12,6 +12,7 @@ import type { SecureContext, TLSSocket } from "node:tls";
 import { splitHostPort } from "../net/host-port.ts";
 import { listen } from "../net/listen.ts";
 import { tls } from "../net/node-tls.ts";
+import { cutAfter, Sweep } from "../net/sweep.ts";
 import type { Registry } from "../telemetry/prom-client.ts";
 import { subscribeProxyQueryLog } from "../telemetry/query-log.ts";
 import { type RequestLog, subscribeProxyRequestLog } from "../telemetry/request-log.ts";
@@ -25,7 +26,6 @@ import { type Exchange, type Inspection, newExchange } from "./exchange.ts";
 import { serveH2 } from "./h2/client-session.ts";
 import type { ClientRequest, ClientResponse } from "./http1/message.ts";
 import { type ClientFault, Http1Server } from "./http1/server.ts";
-import { cutAfter, Sweep } from "./http1/sweep.ts";
 import { DEFAULT_LIMITS, type ProxyLimits, resolveLimits } from "./limits.ts";
 import {
   createHttpPipeline,

@@ -23,7 +23,7 @@
 // closes the connection (no ID to answer with).
 
 import type { Socket } from "node:net";
-import type { Deadlined, Sweep } from "../../proxy/http1/sweep.ts";
+import type { Deadlined, Sweep } from "../../net/sweep.ts";
 import type { DnsService } from "../dns-service.ts";
 
 export interface StreamLimits {

@@ -11,7 +11,7 @@ import { ConnectionLimiter } from "../../net/connection-limiter.ts";
 import { splitHostPort } from "../../net/host-port.ts";
 import { closeServer, listen } from "../../net/listen.ts";
 import { tls } from "../../net/node-tls.ts";
-import { type Deadlined, Sweep } from "../../proxy/http1/sweep.ts";
+import { type Deadlined, Sweep } from "../../net/sweep.ts";
 import { dnsConnectionMetrics } from "../../telemetry/metrics.ts";
 import type { DnsService } from "../dns-service.ts";
 import {

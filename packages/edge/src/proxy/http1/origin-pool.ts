@@ -10,6 +10,7 @@ import { connect, type OnReadOpts, type Socket } from "node:net";
 import type { SecureContext, TLSSocket } from "node:tls";
 import { asEdgeError, EdgeError } from "@gatehouse/contract/errors";
 import { tls } from "../../net/node-tls.ts";
+import { listen, type SocketListeners, Sweep, unlisten } from "../../net/sweep.ts";
 import { originCertFailure, socketFailure } from "../fail.ts";
 import { certVerdictOf, H2Link, H2Origin, type H2OriginLimits } from "../h2/origin-session.ts";
 import {
@@ -22,7 +23,6 @@ import {
 } from "./body.ts";
 import type { ClientRequest } from "./message.ts";
 import type { OriginCall, OriginLink } from "./origin-call.ts";
-import { listen, type SocketListeners, Sweep, unlisten } from "./sweep.ts";
 import {
   findHeadEnd,
   HeadError,

@@ -8,6 +8,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { EdgeError } from "@gatehouse/contract/errors";
 import { ConnectionLimiter, type ConnectionRefusal } from "../../net/connection-limiter.ts";
+import { listen, type SocketListeners, Sweep, unlisten } from "../../net/sweep.ts";
 import { type BodyDecoder, BodyError, ChunkedBody, LengthBody } from "./body.ts";
 import {
   type BodyConsumer,
@@ -17,7 +18,6 @@ import {
   Http1Response,
   type ResponseSink,
 } from "./message.ts";
-import { listen, type SocketListeners, Sweep, unlisten } from "./sweep.ts";
 import {
   findHeadEnd,
   HeadError,

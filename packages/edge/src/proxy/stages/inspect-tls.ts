@@ -17,11 +17,11 @@
 
 import type { TLSSocket } from "node:tls";
 import { sourceKey } from "../../net/source-key.ts";
+import type { Sweep } from "../../net/sweep.ts";
 import type { PolicySet } from "../../policy/policy-set.ts";
 import { LeafUnavailable } from "../../tls/leaf-minter.ts";
 import type { MatchedPolicy } from "../edge-view.ts";
 import { answer, type Exchange, type Inspection, type Outcome, type Stage } from "../exchange.ts";
-import type { Sweep } from "../http1/sweep.ts";
 import { untrustedOriginCertOf } from "../proxy-config.ts";
 import { matchHttp, type PolicyContexts } from "./policy-request.ts";
 
