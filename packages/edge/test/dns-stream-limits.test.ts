@@ -578,6 +578,29 @@ describe("DNS stream listeners under hostile clients", () => {
     slow.destroy();
   });
 
+  test("doh h2: a session that only sends PINGs (no request) is closed as idle; others are served", async () => {
+    const l = await listenDohAt({ idleTimeoutMs: 400 });
+    const c = await h2From(l.port, "127.0.0.2");
+    c.on("error", () => {});
+    const closed = new Promise<void>((ok) => c.once("close", () => ok()));
+    // A PING every 100 ms: traffic both ways, but no query for far longer than the idle limit.
+    const pinger = setInterval(() => {
+      if (!c.destroyed && !c.closed) c.ping(() => {});
+    }, 100);
+    try {
+      await until("the pinging session closed", () => l.stats().open === 0);
+      await closed;
+      assert.ok(l.stats().closed.idle >= 1);
+    } finally {
+      clearInterval(pinger);
+      c.destroy();
+    }
+    const other = await h2From(l.port, "127.0.0.3");
+    const r = await dohGet(other, buildQuery("a.example", { id: 0 }));
+    assert.equal(decodeMessage(r).answers[0]?.data, "192.0.2.1");
+    other.close();
+  });
+
   test("doh: per-source connection limit; another source is answered; idle sessions are closed", async () => {
     const l = await listenDohAt({ maxConnectionsPerSource: 2, idleTimeoutMs: 400 });
     const held = [await h2From(l.port, "127.0.0.2"), await h2From(l.port, "127.0.0.2")];
