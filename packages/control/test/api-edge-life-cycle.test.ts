@@ -122,7 +122,19 @@ for (const b of BACKENDS) {
           await new Promise((r) => setTimeout(r, 5));
         const before = t.app.gatehouse.notifier.waiting();
         const poll = call(t.app, edge.credential, "GET", "/api/v1/edge/config?after=1");
-        while (t.app.gatehouse.notifier.waiting() === before)
+        // Also stop when the poll was answered: a poll that waited for less than one look of
+        // this loop (woken at once) left the count as it was, and the loop never ended (CI: the
+        // 300 s timeout on PostgreSQL). The assertions on its answer then say what happened.
+        let answered = false;
+        void poll.then(
+          () => {
+            answered = true;
+          },
+          () => {
+            answered = true;
+          },
+        );
+        while (!answered && t.app.gatehouse.notifier.waiting() === before)
           await new Promise((r) => setTimeout(r, 5));
         return { answer: poll };
       };
