@@ -27,18 +27,7 @@ export class RateLimiter {
 
   /** Take one token for `source`; false when over the limit. */
   take(source: string, now: number): boolean {
-    let b = this.buckets.get(source);
-    if (!b) {
-      if (this.buckets.size >= this.maxBuckets) this.sweep(now);
-      b = { tokens: this.burst, last: now };
-      this.buckets.set(source, b);
-    } else if (now > b.last) {
-      // Refilled for the time since. A clock set back (Date.now() is the wall clock: an NTP
-      // step, a resumed VM) refills nothing: it must not drain the bucket by the step, which
-      // refused every known source for as long as the clock had been set back.
-      b.tokens = Math.min(this.burst, b.tokens + (now - b.last) * this.rate);
-      b.last = now;
-    }
+    const b = this.refilled(source, now);
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
@@ -59,16 +48,25 @@ export class RateLimiter {
    * answers, which its copy of the bucket admitted): never below zero.
    */
   charge(source: string, n: number, now: number): void {
+    const b = this.refilled(source, now);
+    b.tokens = Math.max(0, b.tokens - n);
+  }
+
+  /** `source`'s bucket (a full one when it has none yet), refilled for the time up to `now`. */
+  private refilled(source: string, now: number): Bucket {
     let b = this.buckets.get(source);
     if (!b) {
       if (this.buckets.size >= this.maxBuckets) this.sweep(now);
       b = { tokens: this.burst, last: now };
       this.buckets.set(source, b);
     } else if (now > b.last) {
+      // A clock set back (Date.now() is the wall clock: an NTP step, a resumed VM) refills
+      // nothing: it must not drain the bucket by the step, which refused every known source for
+      // as long as the clock had been set back.
       b.tokens = Math.min(this.burst, b.tokens + (now - b.last) * this.rate);
       b.last = now;
     }
-    b.tokens = Math.max(0, b.tokens - n);
+    return b;
   }
 
   /** Tokens added per millisecond, and the most a bucket holds. */
